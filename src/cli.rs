@@ -1,0 +1,39 @@
+//! The command line: subcommands and output flags. Settings flags come
+//! from [`crate::config::SettingsArgs`] and apply to every subcommand.
+
+use clap::{Parser, Subcommand};
+
+use crate::config::SettingsArgs;
+
+/// lp-rfq: ask every liquidity provider for a firm quote at once, show the
+/// client the best price plus the desk's markup, and stream improvements.
+#[derive(Debug, Parser)]
+#[command(name = "lp-rfq", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Readable lines instead of the full-screen console
+    #[arg(long, global = true, conflicts_with = "json")]
+    pub plain: bool,
+
+    /// One JSON object per event per line on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stream quotes for one request, then exit
+    Quote {
+        /// b, buy, s or sell (the client's side)
+        side: String,
+        /// Amount of the base asset, e.g. 1.5
+        amount: String,
+        /// Pair such as BTCUSDT, BTC/USDT or btc-usdt
+        pair: String,
+    },
+}

@@ -1,0 +1,360 @@
+//! Settings: defaults → `.env` → real environment → CLI flags, turned once
+//! into a validated [`Settings`]. The rest of the program only sees
+//! `Settings`; a bad value stops the start with the setting's name, its
+//! flag and the value in quotes.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use crate::lp::mock::MockSettings;
+use crate::market::Bps;
+use crate::rfq::EngineParams;
+
+/// A setting that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {env} '{value}' ({flag}): {problem}")]
+pub struct ConfigError {
+    pub env: &'static str,
+    pub flag: &'static str,
+    pub value: String,
+    pub problem: String,
+}
+
+/// The raw settings as given by flags or the environment (clap fills both;
+/// a flag wins over its variable, which wins over `.env`). `None` means
+/// "use the default".
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SettingsArgs {
+    /// Desk markup added to the LP price, in bps [default: 5.0]
+    #[arg(long, env = "MARKUP_BPS", global = true, value_name = "BPS")]
+    pub markup_bps: Option<String>,
+    /// How much a competitor must beat the locked price by to take the lock, in bps [default: 1.0]
+    #[arg(long, env = "IMPROVEMENT_THRESHOLD_BPS", global = true, value_name = "BPS")]
+    pub threshold_bps: Option<String>,
+    /// Client validity = LP validity minus this many seconds [default: 2.0]
+    #[arg(long, env = "VALIDITY_BUFFER_SECONDS", global = true, value_name = "SECS")]
+    pub validity_buffer_secs: Option<String>,
+    /// Milliseconds between polls [default: 500]
+    #[arg(long, env = "POLL_INTERVAL_MS", global = true, value_name = "MS")]
+    pub poll_interval_ms: Option<String>,
+    /// Stream duration in seconds [default: 30]
+    #[arg(long, env = "DEFAULT_STREAM_DURATION_SECONDS", global = true, value_name = "SECS")]
+    pub duration: Option<String>,
+    /// Milliseconds an LP has to answer before it counts as a timeout [default: 1000]
+    #[arg(long, env = "LP_TIMEOUT_MS", global = true, value_name = "MS")]
+    pub lp_timeout_ms: Option<String>,
+    /// Number of built-in mock LPs [default: 3]
+    #[arg(long, env = "MOCK_LP_COUNT", global = true, value_name = "N")]
+    pub mock_lps: Option<String>,
+    /// Mock LPs' reference mid price for BTCUSDT [default: 100000.0]
+    #[arg(long, env = "MOCK_BASE_PRICE", global = true, value_name = "PRICE")]
+    pub mock_base_price: Option<String>,
+    /// Mock LPs' bid/offer spread, in bps [default: 5.0]
+    #[arg(long, env = "MOCK_SPREAD_BPS", global = true, value_name = "BPS")]
+    pub mock_spread_bps: Option<String>,
+    /// Mock LPs' fastest answer, in seconds [default: 0.1]
+    #[arg(long, env = "MOCK_MIN_DELAY", global = true, value_name = "SECS")]
+    pub mock_min_delay: Option<String>,
+    /// Mock LPs' slowest answer, in seconds [default: 0.5]
+    #[arg(long, env = "MOCK_MAX_DELAY", global = true, value_name = "SECS")]
+    pub mock_max_delay: Option<String>,
+    /// Share of mock requests that fail, 0 to 1 [default: 0.0]
+    #[arg(long, env = "MOCK_FAILURE_RATE", global = true, value_name = "RATE")]
+    pub mock_failure_rate: Option<String>,
+    /// How long a mock quote is firm, in seconds [default: 10]
+    #[arg(long, env = "MOCK_VALIDITY_SECONDS", global = true, value_name = "SECS")]
+    pub mock_validity_secs: Option<String>,
+    /// Seed for every random choice, for repeatable runs [default: random]
+    #[arg(long, env = "SEED", global = true, value_name = "N")]
+    pub seed: Option<String>,
+    /// Write logs to this file instead of stderr [default: stderr]
+    #[arg(long, env = "LOG_FILE", global = true, value_name = "PATH")]
+    pub log_file: Option<String>,
+}
+
+/// Validated settings for the whole program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub engine: EngineParams,
+    /// Stream duration in stream ms.
+    pub duration_ms: u64,
+    pub mock: MockSettings,
+    pub seed: Option<u64>,
+    pub log_file: Option<PathBuf>,
+}
+
+/// One setting's names, for messages.
+#[derive(Clone, Copy)]
+struct Key {
+    env: &'static str,
+    flag: &'static str,
+}
+
+const MARKUP: Key = Key { env: "MARKUP_BPS", flag: "--markup-bps" };
+const THRESHOLD: Key = Key { env: "IMPROVEMENT_THRESHOLD_BPS", flag: "--threshold-bps" };
+const BUFFER: Key = Key { env: "VALIDITY_BUFFER_SECONDS", flag: "--validity-buffer-secs" };
+const POLL: Key = Key { env: "POLL_INTERVAL_MS", flag: "--poll-interval-ms" };
+const DURATION: Key = Key { env: "DEFAULT_STREAM_DURATION_SECONDS", flag: "--duration" };
+const TIMEOUT: Key = Key { env: "LP_TIMEOUT_MS", flag: "--lp-timeout-ms" };
+const MOCK_COUNT: Key = Key { env: "MOCK_LP_COUNT", flag: "--mock-lps" };
+const MOCK_PRICE: Key = Key { env: "MOCK_BASE_PRICE", flag: "--mock-base-price" };
+const MOCK_SPREAD: Key = Key { env: "MOCK_SPREAD_BPS", flag: "--mock-spread-bps" };
+const MOCK_MIN: Key = Key { env: "MOCK_MIN_DELAY", flag: "--mock-min-delay" };
+const MOCK_MAX: Key = Key { env: "MOCK_MAX_DELAY", flag: "--mock-max-delay" };
+const MOCK_FAIL: Key = Key { env: "MOCK_FAILURE_RATE", flag: "--mock-failure-rate" };
+const MOCK_VALIDITY: Key = Key { env: "MOCK_VALIDITY_SECONDS", flag: "--mock-validity-secs" };
+const SEED: Key = Key { env: "SEED", flag: "--seed" };
+
+/// Every variable a user may set, for `.env.example` and the README.
+pub const SETTING_NAMES: [&str; 15] = [
+    MARKUP.env,
+    THRESHOLD.env,
+    BUFFER.env,
+    POLL.env,
+    DURATION.env,
+    TIMEOUT.env,
+    MOCK_COUNT.env,
+    MOCK_PRICE.env,
+    MOCK_SPREAD.env,
+    MOCK_MIN.env,
+    MOCK_MAX.env,
+    MOCK_FAIL.env,
+    MOCK_VALIDITY.env,
+    SEED.env,
+    "LOG_FILE",
+];
+
+/// Most mock LPs one stream may run.
+const MAX_MOCK_LPS: usize = 1000;
+
+impl Key {
+    fn error(self, value: &str, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            env: self.env,
+            flag: self.flag,
+            value: value.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    /// Parses `raw` (or `default` when unset) and checks it with `check`.
+    fn read<T>(
+        self,
+        raw: &Option<String>,
+        default: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        what: &str,
+    ) -> Result<(T, String), ConfigError> {
+        // An empty value (`MARKUP_BPS=` in .env) means "use the default".
+        let text = raw.as_deref().map(str::trim).filter(|t| !t.is_empty()).unwrap_or(default);
+        match parse(text) {
+            Some(value) => Ok((value, text.to_string())),
+            None => Err(self.error(text, format!("must be {what}"))),
+        }
+    }
+}
+
+fn decimal(text: &str) -> Option<Decimal> {
+    Decimal::from_str(text).ok()
+}
+
+fn non_negative(text: &str) -> Option<Decimal> {
+    decimal(text).filter(|value| *value >= Decimal::ZERO)
+}
+
+fn positive_decimal(text: &str) -> Option<Decimal> {
+    decimal(text).filter(|value| *value > Decimal::ZERO)
+}
+
+fn positive_integer(text: &str) -> Option<u64> {
+    text.parse::<u64>().ok().filter(|value| *value > 0)
+}
+
+/// Seconds as a decimal, to whole milliseconds.
+fn seconds_to_ms(seconds: Decimal) -> u64 {
+    (seconds * Decimal::from(1000)).round().try_into().unwrap_or(u64::MAX)
+}
+
+impl Settings {
+    /// Validates raw settings; the first bad one is reported.
+    pub fn from_args(args: &SettingsArgs) -> Result<Settings, ConfigError> {
+        let (markup, _) = MARKUP.read(
+            &args.markup_bps,
+            "5.0",
+            |t| non_negative(t).filter(|v| *v < Decimal::from(10_000)),
+            "a number of bps from 0 to below 10000",
+        )?;
+        let (threshold, _) = THRESHOLD.read(&args.threshold_bps, "1.0", non_negative, "a number of bps, 0 or more")?;
+        let (buffer, buffer_text) = BUFFER.read(
+            &args.validity_buffer_secs,
+            "2.0",
+            non_negative,
+            "a number of seconds, 0 or more",
+        )?;
+        let (poll_interval_ms, _) = POLL.read(
+            &args.poll_interval_ms,
+            "500",
+            positive_integer,
+            "a whole number of milliseconds above 0",
+        )?;
+        let (duration, _) = DURATION.read(&args.duration, "30", positive_decimal, "a number of seconds above 0")?;
+        let (lp_timeout_ms, _) = TIMEOUT.read(
+            &args.lp_timeout_ms,
+            "1000",
+            positive_integer,
+            "a whole number of milliseconds above 0",
+        )?;
+        let (count, _) = MOCK_COUNT.read(
+            &args.mock_lps,
+            "3",
+            |t| t.parse::<usize>().ok().filter(|n| (1..=MAX_MOCK_LPS).contains(n)),
+            &format!("a whole number from 1 to {MAX_MOCK_LPS}"),
+        )?;
+        let (base_price, _) = MOCK_PRICE.read(&args.mock_base_price, "100000.0", positive_decimal, "a price above 0")?;
+        let (spread, _) = MOCK_SPREAD.read(&args.mock_spread_bps, "5.0", non_negative, "a number of bps, 0 or more")?;
+        let (min_delay, min_text) =
+            MOCK_MIN.read(&args.mock_min_delay, "0.1", non_negative, "a number of seconds, 0 or more")?;
+        let (max_delay, max_text) =
+            MOCK_MAX.read(&args.mock_max_delay, "0.5", non_negative, "a number of seconds, 0 or more")?;
+        if min_delay > max_delay {
+            return Err(MOCK_MIN.error(&min_text, format!("must not be above MOCK_MAX_DELAY '{max_text}'")));
+        }
+        let (failure_rate, _) = MOCK_FAIL.read(
+            &args.mock_failure_rate,
+            "0.0",
+            |t| non_negative(t).filter(|v| *v <= Decimal::ONE),
+            "a share from 0 to 1",
+        )?;
+        let (validity, validity_text) = MOCK_VALIDITY.read(
+            &args.mock_validity_secs,
+            "10",
+            positive_decimal,
+            "a number of seconds above 0",
+        )?;
+        if validity <= buffer {
+            return Err(MOCK_VALIDITY.error(
+                &validity_text,
+                format!("must be longer than VALIDITY_BUFFER_SECONDS '{buffer_text}', or no mock quote could be offered"),
+            ));
+        }
+        let seed = match args.seed.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(_) => Some(SEED.read(&args.seed, "", |t| t.parse::<u64>().ok(), "a whole number 0 or more")?.0),
+        };
+        let bps = |value| Bps::new(value).expect("checked non-negative above");
+        Ok(Settings {
+            engine: EngineParams {
+                markup: bps(markup),
+                threshold: bps(threshold),
+                validity_buffer_ms: seconds_to_ms(buffer),
+                poll_interval_ms,
+                lp_timeout_ms,
+            },
+            duration_ms: seconds_to_ms(duration),
+            mock: MockSettings {
+                count,
+                base_price,
+                spread: bps(spread),
+                min_delay: Duration::from_millis(seconds_to_ms(min_delay)),
+                max_delay: Duration::from_millis(seconds_to_ms(max_delay)),
+                failure_rate,
+                validity: Duration::from_millis(seconds_to_ms(validity)),
+            },
+            seed,
+            log_file: args.log_file.as_ref().filter(|p| !p.trim().is_empty()).map(PathBuf::from),
+        })
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings::from_args(&SettingsArgs::default()).expect("the defaults are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let settings = Settings::default();
+        assert_eq!(settings.engine.markup.value(), dec!(5));
+        assert_eq!(settings.engine.threshold.value(), dec!(1));
+        assert_eq!(settings.engine.validity_buffer_ms, 2_000);
+        assert_eq!(settings.engine.poll_interval_ms, 500);
+        assert_eq!(settings.engine.lp_timeout_ms, 1_000);
+        assert_eq!(settings.duration_ms, 30_000);
+        assert_eq!(settings.mock.count, 3);
+        assert_eq!(settings.mock.base_price, dec!(100000));
+        assert_eq!(settings.mock.spread.value(), dec!(5));
+        assert_eq!(settings.mock.min_delay, Duration::from_millis(100));
+        assert_eq!(settings.mock.max_delay, Duration::from_millis(500));
+        assert_eq!(settings.mock.failure_rate, dec!(0));
+        assert_eq!(settings.mock.validity, Duration::from_secs(10));
+        assert_eq!(settings.seed, None);
+    }
+
+    fn error_for(args: SettingsArgs) -> String {
+        Settings::from_args(&args).unwrap_err().to_string()
+    }
+
+    fn some(text: &str) -> Option<String> {
+        Some(text.to_string())
+    }
+
+    #[rstest]
+    #[case(SettingsArgs { markup_bps: some("-1"), ..Default::default() },
+        "invalid MARKUP_BPS '-1' (--markup-bps): must be a number of bps from 0 to below 10000")]
+    #[case(SettingsArgs { markup_bps: some("five"), ..Default::default() },
+        "invalid MARKUP_BPS 'five' (--markup-bps): must be a number of bps from 0 to below 10000")]
+    #[case(SettingsArgs { threshold_bps: some("-0.5"), ..Default::default() },
+        "invalid IMPROVEMENT_THRESHOLD_BPS '-0.5' (--threshold-bps): must be a number of bps, 0 or more")]
+    #[case(SettingsArgs { poll_interval_ms: some("0"), ..Default::default() },
+        "invalid POLL_INTERVAL_MS '0' (--poll-interval-ms): must be a whole number of milliseconds above 0")]
+    #[case(SettingsArgs { duration: some("0"), ..Default::default() },
+        "invalid DEFAULT_STREAM_DURATION_SECONDS '0' (--duration): must be a number of seconds above 0")]
+    #[case(SettingsArgs { lp_timeout_ms: some("1.5"), ..Default::default() },
+        "invalid LP_TIMEOUT_MS '1.5' (--lp-timeout-ms): must be a whole number of milliseconds above 0")]
+    #[case(SettingsArgs { mock_lps: some("0"), ..Default::default() },
+        "invalid MOCK_LP_COUNT '0' (--mock-lps): must be a whole number from 1 to 1000")]
+    #[case(SettingsArgs { mock_min_delay: some("0.6"), ..Default::default() },
+        "invalid MOCK_MIN_DELAY '0.6' (--mock-min-delay): must not be above MOCK_MAX_DELAY '0.5'")]
+    #[case(SettingsArgs { mock_failure_rate: some("1.5"), ..Default::default() },
+        "invalid MOCK_FAILURE_RATE '1.5' (--mock-failure-rate): must be a share from 0 to 1")]
+    #[case(SettingsArgs { mock_validity_secs: some("2"), ..Default::default() },
+        "invalid MOCK_VALIDITY_SECONDS '2' (--mock-validity-secs): must be longer than VALIDITY_BUFFER_SECONDS '2.0', or no mock quote could be offered")]
+    #[case(SettingsArgs { seed: some("-3"), ..Default::default() },
+        "invalid SEED '-3' (--seed): must be a whole number 0 or more")]
+    fn a_bad_setting_names_itself_and_its_value(#[case] args: SettingsArgs, #[case] message: &str) {
+        assert_eq!(error_for(args), message);
+    }
+
+    #[test]
+    fn seconds_become_milliseconds() {
+        let settings = Settings::from_args(&SettingsArgs {
+            validity_buffer_secs: some("1.25"),
+            duration: some("2.5"),
+            mock_min_delay: some("0"),
+            mock_max_delay: some("0.05"),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(settings.engine.validity_buffer_ms, 1_250);
+        assert_eq!(settings.duration_ms, 2_500);
+        assert_eq!(settings.mock.max_delay, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn the_example_env_file_lists_every_setting() {
+        let example = include_str!("../.env.example");
+        for name in SETTING_NAMES {
+            assert!(example.contains(&format!("{name}=")), "{name} missing from .env.example");
+        }
+    }
+}

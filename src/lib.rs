@@ -1,0 +1,31 @@
+//! lp-rfq: a terminal RFQ aggregator for OTC desks.
+//!
+//! An operator's request ([`rfq::RfqSpec`]) becomes one [`rfq::Session`]
+//! task that asks every liquidity provider ([`lp`]) for a firm quote at
+//! once, picks the best, adds the desk's markup, locks the winner and keeps
+//! polling the competitors. Everything the session learns leaves it as one
+//! ordered stream of [`rfq::RfqEvent`]s that the outputs only consume.
+//!
+//! Where things live:
+//! - [`market`]: sides, pairs, amounts, bps — parsed once, never invalid.
+//! - [`clock`]: the one stream clock (paused-time exact, speed-adjustable).
+//! - [`ids`]: RFQ and quote ids.
+//! - [`lp`]: the `LiquidityProvider` trait, mock and scripted providers.
+//! - [`rfq`]: events, pure pricing/validation, the engine state machine,
+//!   and the session task that drives it.
+//! - [`config`]: settings from defaults, `.env`, environment and flags.
+//! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
+//! - [`prompt`]: the line-by-line operator prompt.
+//! - [`app`]: the commands the binary runs, wiring the above together.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod ids;
+pub mod logging;
+pub mod lp;
+pub mod market;
+pub mod output;
+pub mod prompt;
+pub mod rfq;

@@ -1,0 +1,151 @@
+//! The built-in mock LPs: simulated providers with random latency, an
+//! occasional outage, a spread around a mid price that walks a little on
+//! every quote (so rankings change during a stream), and a fixed validity.
+//! Seeded, they are repeatable.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
+
+use crate::lp::{LiquidityProvider, LpError, LpQuote, LpRequest, SharedLp};
+use crate::market::{round_for_desk, Bps, Side};
+
+/// How the mock LPs behave (MOCK_* settings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockSettings {
+    /// How many mock LPs to run.
+    pub count: usize,
+    /// Reference mid price for BTCUSDT; other known pairs use their own.
+    pub base_price: Decimal,
+    /// Full bid/offer spread around each LP's mid.
+    pub spread: Bps,
+    /// Fastest answer (stream time).
+    pub min_delay: Duration,
+    /// Slowest answer (stream time).
+    pub max_delay: Duration,
+    /// Share of requests, 0 to 1, answered with an outage.
+    pub failure_rate: Decimal,
+    /// How long each quote is firm.
+    pub validity: Duration,
+}
+
+/// Largest step of an LP's mid walk per quote, in hundredths of a bp.
+const WALK_STEP_CENTI_BPS: i64 = 60;
+/// Initial spread of the LPs' mids around the reference, in hundredths of a bp.
+const INITIAL_OFFSET_CENTI_BPS: i64 = 300;
+/// Failure rates are drawn in millionths.
+const RATE_SCALE: u32 = 1_000_000;
+
+/// One simulated LP.
+pub struct MockLp {
+    name: Arc<str>,
+    settings: Arc<MockSettings>,
+    state: Mutex<WalkState>,
+}
+
+struct WalkState {
+    rng: SmallRng,
+    /// This LP's mid, as an offset from the reference in hundredths of a bp.
+    offset_centi_bps: i64,
+}
+
+impl MockLp {
+    pub fn new(name: impl Into<String>, settings: Arc<MockSettings>, seed: u64) -> MockLp {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let offset_centi_bps = rng.random_range(-INITIAL_OFFSET_CENTI_BPS..=INITIAL_OFFSET_CENTI_BPS);
+        MockLp {
+            name: Arc::from(name.into()),
+            settings,
+            state: Mutex::new(WalkState {
+                rng,
+                offset_centi_bps,
+            }),
+        }
+    }
+}
+
+/// Builds `settings.count` mock LPs named LP1, LP2, ... A `seed` makes
+/// every delay, failure and price walk repeatable.
+pub fn mock_lps(settings: &MockSettings, seed: Option<u64>) -> Vec<SharedLp> {
+    let settings = Arc::new(settings.clone());
+    let base_seed = seed.unwrap_or_else(rand::random);
+    (0..settings.count)
+        .map(|index| {
+            let lp_seed = base_seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            Arc::new(MockLp::new(format!("LP{}", index + 1), settings.clone(), lp_seed)) as SharedLp
+        })
+        .collect()
+}
+
+/// One quote's worth of random draws, taken under the lock and used after.
+struct Draw {
+    delay: Duration,
+    fails: bool,
+    offset_centi_bps: i64,
+}
+
+#[async_trait]
+impl LiquidityProvider for MockLp {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
+        let draw = {
+            let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let min = self.settings.min_delay.as_millis() as u64;
+            let max = self.settings.max_delay.as_millis() as u64;
+            let delay = Duration::from_millis(state.rng.random_range(min..=max.max(min)));
+            let failure_millionths = (self.settings.failure_rate * Decimal::from(RATE_SCALE))
+                .trunc()
+                .try_into()
+                .unwrap_or(0u32);
+            let fails = state.rng.random_range(0..RATE_SCALE) < failure_millionths;
+            // Walk the mid, pulled gently back towards the reference so the
+            // LPs stay within a few bps of each other.
+            let step = state.rng.random_range(-WALK_STEP_CENTI_BPS..=WALK_STEP_CENTI_BPS);
+            state.offset_centi_bps = state.offset_centi_bps * 19 / 20 + step;
+            Draw {
+                delay,
+                fails,
+                offset_centi_bps: state.offset_centi_bps,
+            }
+        };
+        request.clock.sleep(draw.delay).await;
+
+        if draw.fails {
+            return Err(LpError::Unavailable("simulated outage".to_string()));
+        }
+        let pair = request.pair;
+        let reference = if pair.base.as_str() == "BTC" && pair.quote.as_str() == "USDT" {
+            Some(self.settings.base_price)
+        } else {
+            pair.reference_price()
+        };
+        let Some(reference) = reference else {
+            return Err(LpError::Declined(format!("no quote for {pair}")));
+        };
+        let offset = Decimal::new(draw.offset_centi_bps, 2);
+        let mid = reference * (Decimal::ONE + offset / Decimal::from(10_000));
+        let half_spread = self.settings.spread.fraction() / Decimal::TWO;
+        // The LP sells to a buying client at its offer, buys from a selling
+        // client at its bid, on its tick, rounded in its own favour.
+        let price = match request.side {
+            Side::Buy => round_for_desk(Side::Buy, mid * (Decimal::ONE + half_spread), pair.price_dp),
+            Side::Sell => round_for_desk(Side::Sell, mid * (Decimal::ONE - half_spread), pair.price_dp),
+        };
+        Ok(LpQuote {
+            lp: self.name.clone(),
+            request_id: request.request_id,
+            side: request.side,
+            pair,
+            price,
+            quantity: request.amount,
+            valid_until_ms: request.clock.now_ms() + self.settings.validity.as_millis() as u64,
+        })
+    }
+}

@@ -1,0 +1,485 @@
+//! Market vocabulary: the client's side, trading pairs with their precisions,
+//! amounts and basis points. Everything here is parsed once at the edge into
+//! types that cannot hold a bad value.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Serialize, Serializer};
+
+/// Errors in what an operator or a flag typed for a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("side '{0}' is not one of b, buy, s, sell")]
+    Side(String),
+    #[error("pair '{0}' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt")]
+    PairShape(String),
+    #[error("pair '{input}' has no known quote asset (known: {known})")]
+    PairQuote { input: String, known: String },
+    #[error("amount '{0}' is not a number")]
+    AmountNumber(String),
+    #[error("amount '{0}' must be greater than zero")]
+    AmountNotPositive(String),
+    #[error("amount '{input}' has more than {max} decimals, the most {pair} allows")]
+    AmountPrecision {
+        input: String,
+        max: u32,
+        pair: String,
+    },
+}
+
+/// The client's side of the trade. A client BUY is filled at the lowest LP
+/// offer; a client SELL at the highest LP bid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+
+    /// Upper-case label used in the quote box ("BUY", "SELL").
+    pub fn label(self) -> &'static str {
+        match self {
+            Side::Buy => "BUY",
+            Side::Sell => "SELL",
+        }
+    }
+
+    /// True when `candidate` is a strictly better LP price than `incumbent`
+    /// for a client on this side.
+    pub fn is_better(self, candidate: Decimal, incumbent: Decimal) -> bool {
+        match self {
+            Side::Buy => candidate < incumbent,
+            Side::Sell => candidate > incumbent,
+        }
+    }
+}
+
+impl FromStr for Side {
+    type Err = InputError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "b" | "buy" => Ok(Side::Buy),
+            "s" | "sell" => Ok(Side::Sell),
+            _ => Err(InputError::Side(s.trim().to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Side {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Longest asset code we accept (covers every listed asset with room).
+const ASSET_MAX: usize = 10;
+
+/// An asset code such as BTC or USDT, stored inline so that a `Pair` is
+/// `Copy` and handing it to every LP on every poll allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Asset {
+    bytes: [u8; ASSET_MAX],
+    len: u8,
+}
+
+impl Asset {
+    /// Builds an asset from upper-case ASCII letters and digits.
+    fn new(code: &str) -> Option<Asset> {
+        if code.is_empty()
+            || code.len() > ASSET_MAX
+            || !code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return None;
+        }
+        let mut bytes = [0u8; ASSET_MAX];
+        bytes[..code.len()].copy_from_slice(code.as_bytes());
+        Some(Asset {
+            bytes,
+            len: code.len() as u8,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever stored (checked in `new`).
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for Asset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_str())
+    }
+}
+
+impl fmt::Display for Asset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Asset {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Quote assets a concatenated symbol such as BTCUSDT is split on, longest
+/// first so that USDT wins over USD.
+pub const QUOTE_ASSETS: [&str; 6] = ["USDT", "USDC", "USD", "EUR", "BTC", "ETH"];
+
+/// A reference entry for a pair the desk knows well: its price precision
+/// (tick), amount precision (lot) and the mid price the mock LPs start from.
+struct KnownPair {
+    symbol: &'static str,
+    price_dp: u32,
+    amount_dp: u32,
+    reference_price: Decimal,
+}
+
+const fn known(symbol: &'static str, price_dp: u32, amount_dp: u32, mantissa: i64, scale: u32) -> KnownPair {
+    KnownPair {
+        symbol,
+        price_dp,
+        amount_dp,
+        reference_price: Decimal::from_parts(
+            mantissa as u32,
+            (mantissa >> 32) as u32,
+            0,
+            false,
+            scale,
+        ),
+    }
+}
+
+const KNOWN_PAIRS: [KnownPair; 12] = [
+    known("BTCUSDT", 2, 8, 100_000, 0),
+    known("BTCUSDC", 2, 8, 100_000, 0),
+    known("BTCUSD", 2, 8, 100_000, 0),
+    known("BTCEUR", 2, 8, 92_000, 0),
+    known("ETHUSDT", 2, 6, 3_500, 0),
+    known("ETHUSDC", 2, 6, 3_500, 0),
+    known("ETHUSD", 2, 6, 3_500, 0),
+    known("ETHEUR", 2, 6, 3_220, 0),
+    known("ETHBTC", 6, 6, 35, 3),
+    known("SOLUSDT", 3, 4, 200, 0),
+    known("XRPUSDT", 5, 2, 25, 1),
+    known("USDTEUR", 5, 2, 92, 2),
+];
+
+/// The reference entry for base/quote, found without allocating (mock LPs
+/// look it up on every quote).
+fn known_pair(base: Asset, quote: Asset) -> Option<&'static KnownPair> {
+    KNOWN_PAIRS.iter().find(|k| {
+        k.symbol
+            .strip_prefix(base.as_str())
+            .is_some_and(|rest| rest == quote.as_str())
+    })
+}
+
+/// Precisions used for a pair that is well formed but not in the reference
+/// list: fine enough not to distort any realistic price.
+const DEFAULT_PRICE_DP: u32 = 8;
+const DEFAULT_AMOUNT_DP: u32 = 8;
+
+/// A trading pair, e.g. BTC/USDT: the client trades `base` against `quote`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Pair {
+    pub base: Asset,
+    pub quote: Asset,
+    /// Decimals of a price in quote currency (the tick); client prices are
+    /// rounded to this.
+    pub price_dp: u32,
+    /// Decimals of an amount in base currency (the lot size).
+    pub amount_dp: u32,
+}
+
+impl Pair {
+    /// The concatenated symbol, e.g. "BTCUSDT".
+    pub fn symbol(&self) -> String {
+        format!("{}{}", self.base, self.quote)
+    }
+
+    /// The mid price this desk uses as a reference for the pair, if it has one.
+    pub fn reference_price(&self) -> Option<Decimal> {
+        known_pair(self.base, self.quote).map(|k| k.reference_price)
+    }
+
+    fn from_assets(base: Asset, quote: Asset) -> Pair {
+        let (price_dp, amount_dp) = known_pair(base, quote)
+            .map(|k| (k.price_dp, k.amount_dp))
+            .unwrap_or((DEFAULT_PRICE_DP, DEFAULT_AMOUNT_DP));
+        Pair {
+            base,
+            quote,
+            price_dp,
+            amount_dp,
+        }
+    }
+
+    /// Parses and checks an amount of the base asset for this pair.
+    pub fn parse_amount(&self, input: &str) -> Result<Decimal, InputError> {
+        let trimmed = input.trim();
+        let amount = parse_positive_amount(trimmed)?;
+        if amount.scale() > self.amount_dp {
+            return Err(InputError::AmountPrecision {
+                input: trimmed.to_string(),
+                max: self.amount_dp,
+                pair: self.to_string(),
+            });
+        }
+        Ok(amount)
+    }
+
+    /// An amount shown at the pair's lot precision, e.g. 1.50000000.
+    pub fn format_amount(&self, amount: Decimal) -> Decimal {
+        let mut shown = amount;
+        shown.rescale(self.amount_dp);
+        shown
+    }
+
+    /// Rounds a price to the pair's tick in the desk's favour: up when the
+    /// client buys (the client pays more), down when the client sells.
+    pub fn round_price_for_desk(&self, side: Side, price: Decimal) -> Decimal {
+        round_for_desk(side, price, self.price_dp)
+    }
+}
+
+/// Parses a positive amount before the pair (and so its lot size) is
+/// known; [`Pair::parse_amount`] adds the precision check.
+pub fn parse_positive_amount(input: &str) -> Result<Decimal, InputError> {
+    let trimmed = input.trim();
+    let amount = Decimal::from_str(trimmed)
+        .or_else(|_| Decimal::from_scientific(trimmed))
+        .map_err(|_| InputError::AmountNumber(trimmed.to_string()))?;
+    if amount <= Decimal::ZERO {
+        return Err(InputError::AmountNotPositive(trimmed.to_string()));
+    }
+    Ok(amount.normalize())
+}
+
+/// Rounds `value` to `dp` decimals against the client: up for a client BUY,
+/// down for a client SELL; the result always carries exactly `dp` decimals.
+pub fn round_for_desk(side: Side, value: Decimal, dp: u32) -> Decimal {
+    let strategy = match side {
+        Side::Buy => RoundingStrategy::ToPositiveInfinity,
+        Side::Sell => RoundingStrategy::ToNegativeInfinity,
+    };
+    let mut rounded = value.round_dp_with_strategy(dp, strategy);
+    rounded.rescale(dp);
+    rounded
+}
+
+impl FromStr for Pair {
+    type Err = InputError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let input = s.trim();
+        let upper = input.to_ascii_uppercase();
+        let shape_error = || InputError::PairShape(input.to_string());
+        if let Some((base, quote)) = upper.split_once(['/', '-', '_']) {
+            let base = Asset::new(base).ok_or_else(shape_error)?;
+            let quote = Asset::new(quote).ok_or_else(shape_error)?;
+            if base == quote {
+                return Err(shape_error());
+            }
+            return Ok(Pair::from_assets(base, quote));
+        }
+        let alphanumeric = !upper.is_empty()
+            && upper
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !alphanumeric {
+            return Err(shape_error());
+        }
+        let split = QUOTE_ASSETS.iter().find_map(|quote| {
+            let base = upper.strip_suffix(quote)?;
+            Some((Asset::new(base)?, Asset::new(quote)?))
+        });
+        match split {
+            Some((base, quote)) if base != quote => Ok(Pair::from_assets(base, quote)),
+            _ => Err(InputError::PairQuote {
+                input: input.to_string(),
+                known: QUOTE_ASSETS.join(", "),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Pair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.base, self.quote)
+    }
+}
+
+impl fmt::Debug for Pair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.base, self.quote)
+    }
+}
+
+impl Serialize for Pair {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}{}", self.base, self.quote))
+    }
+}
+
+/// Basis points: 1 bp = 0.01 % = 1/10000. Never negative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Bps(Decimal);
+
+impl Bps {
+    pub const ZERO: Bps = Bps(Decimal::ZERO);
+
+    /// A bps value; `None` when negative.
+    pub fn new(value: Decimal) -> Option<Bps> {
+        (value >= Decimal::ZERO).then(|| Bps(value.normalize()))
+    }
+
+    pub fn value(self) -> Decimal {
+        self.0
+    }
+
+    /// The bps as a plain fraction: 5 bps → 0.0005.
+    pub fn fraction(self) -> Decimal {
+        self.0 / Decimal::from(10_000)
+    }
+
+    /// Distance from `reference` to `price` in bps (positive when higher).
+    pub fn between(reference: Decimal, price: Decimal) -> Decimal {
+        if reference.is_zero() {
+            return Decimal::ZERO;
+        }
+        (price - reference) / reference * Decimal::from(10_000)
+    }
+}
+
+impl fmt::Display for Bps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Serialize for Bps {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use rust_decimal_macros::dec;
+
+    #[rstest]
+    #[case("b", Side::Buy)]
+    #[case("BUY", Side::Buy)]
+    #[case(" Buy ", Side::Buy)]
+    #[case("s", Side::Sell)]
+    #[case("SeLL", Side::Sell)]
+    fn sides_parse_in_any_case(#[case] input: &str, #[case] side: Side) {
+        assert_eq!(input.parse::<Side>(), Ok(side));
+    }
+
+    #[test]
+    fn a_bad_side_names_the_choices() {
+        let err = "long".parse::<Side>().unwrap_err();
+        assert_eq!(err.to_string(), "side 'long' is not one of b, buy, s, sell");
+    }
+
+    #[rstest]
+    #[case("BTCUSDT", "BTC", "USDT")]
+    #[case("BTC/USDT", "BTC", "USDT")]
+    #[case("btc-usdt", "BTC", "USDT")]
+    #[case("btc_usdc", "BTC", "USDC")]
+    #[case("ethbtc", "ETH", "BTC")]
+    #[case("BTCUSD", "BTC", "USD")]
+    #[case("SOLEUR", "SOL", "EUR")]
+    fn pairs_parse_in_every_spelling(#[case] input: &str, #[case] base: &str, #[case] quote: &str) {
+        let pair: Pair = input.parse().unwrap();
+        assert_eq!(pair.base.as_str(), base);
+        assert_eq!(pair.quote.as_str(), quote);
+    }
+
+    #[test]
+    fn known_pairs_carry_their_precisions() {
+        let btc: Pair = "BTCUSDT".parse().unwrap();
+        assert_eq!((btc.price_dp, btc.amount_dp), (2, 8));
+        assert_eq!(btc.reference_price(), Some(dec!(100000)));
+        let ethbtc: Pair = "ETH/BTC".parse().unwrap();
+        assert_eq!(ethbtc.reference_price(), Some(dec!(0.035)));
+        let xrp: Pair = "XRPUSDT".parse().unwrap();
+        assert_eq!(xrp.reference_price(), Some(dec!(2.5)));
+        let unknown: Pair = "DOGEUSDT".parse().unwrap();
+        assert_eq!((unknown.price_dp, unknown.amount_dp), (8, 8));
+        assert_eq!(unknown.reference_price(), None);
+    }
+
+    #[rstest]
+    #[case("BTCXYZ", "pair 'BTCXYZ' has no known quote asset (known: USDT, USDC, USD, EUR, BTC, ETH)")]
+    #[case("BTC/", "pair 'BTC/' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt")]
+    #[case("", "pair '' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt")]
+    #[case("USDT", "pair 'USDT' has no known quote asset (known: USDT, USDC, USD, EUR, BTC, ETH)")]
+    #[case("BTC USDT", "pair 'BTC USDT' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt")]
+    #[case("BTC/BTC", "pair 'BTC/BTC' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt")]
+    fn bad_pairs_say_why(#[case] input: &str, #[case] message: &str) {
+        assert_eq!(input.parse::<Pair>().unwrap_err().to_string(), message);
+    }
+
+    #[rstest]
+    #[case("1.5", dec!(1.5))]
+    #[case("0.00000001", dec!(0.00000001))]
+    #[case("2.50000000", dec!(2.5))]
+    #[case("1e-3", dec!(0.001))]
+    fn amounts_parse(#[case] input: &str, #[case] amount: Decimal) {
+        let pair: Pair = "BTCUSDT".parse().unwrap();
+        assert_eq!(pair.parse_amount(input), Ok(amount));
+    }
+
+    #[rstest]
+    #[case("abc", "amount 'abc' is not a number")]
+    #[case("", "amount '' is not a number")]
+    #[case("0", "amount '0' must be greater than zero")]
+    #[case("-1", "amount '-1' must be greater than zero")]
+    #[case("0.000000001", "amount '0.000000001' has more than 8 decimals, the most BTC/USDT allows")]
+    fn bad_amounts_say_why(#[case] input: &str, #[case] message: &str) {
+        let pair: Pair = "BTCUSDT".parse().unwrap();
+        assert_eq!(pair.parse_amount(input).unwrap_err().to_string(), message);
+    }
+
+    #[test]
+    fn amounts_show_at_lot_precision() {
+        let pair: Pair = "BTCUSDT".parse().unwrap();
+        assert_eq!(pair.format_amount(dec!(1.5)).to_string(), "1.50000000");
+    }
+
+    #[test]
+    fn desk_rounding_goes_against_the_client() {
+        assert_eq!(round_for_desk(Side::Buy, dec!(100.001), 2).to_string(), "100.01");
+        assert_eq!(round_for_desk(Side::Sell, dec!(100.009), 2).to_string(), "100.00");
+        assert_eq!(round_for_desk(Side::Buy, dec!(100), 2).to_string(), "100.00");
+    }
+
+    #[test]
+    fn bps_reject_negatives_and_convert() {
+        assert_eq!(Bps::new(dec!(-0.1)), None);
+        assert_eq!(Bps::new(dec!(5)).unwrap().fraction(), dec!(0.0005));
+        assert_eq!(Bps::between(dec!(100), dec!(100.01)), dec!(1));
+    }
+}

@@ -1,0 +1,62 @@
+//! Headless outputs: readable `--plain` lines and `--json` lines. Both only
+//! format events; neither computes a price.
+
+pub mod json;
+pub mod plain;
+
+use std::fmt::Write as _;
+
+use rust_decimal::Decimal;
+
+/// A decimal with thousands separators, keeping every decimal digit:
+/// `150082.5500` → `150,082.5500`.
+pub fn group_thousands(value: Decimal) -> String {
+    let text = value.to_string();
+    let (sign, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.as_str()),
+    };
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (unsigned, None),
+    };
+    let mut grouped = String::with_capacity(text.len() + whole.len() / 3);
+    grouped.push_str(sign);
+    for (index, digit) in whole.chars().enumerate() {
+        if index > 0 && (whole.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    if let Some(fraction) = fraction {
+        let _ = write!(grouped, ".{fraction}");
+    }
+    grouped
+}
+
+/// Stream milliseconds as seconds with one decimal: 7900 → "7.9 s".
+pub fn seconds(ms: u64) -> String {
+    format!("{}.{} s", ms / 1000, (ms % 1000) / 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn thousands_are_grouped_without_touching_decimals() {
+        assert_eq!(group_thousands(dec!(150082.5500)), "150,082.5500");
+        assert_eq!(group_thousands(dec!(100)), "100");
+        assert_eq!(group_thousands(dec!(1000)), "1,000");
+        assert_eq!(group_thousands(dec!(-1234567.8)), "-1,234,567.8");
+        assert_eq!(group_thousands(dec!(0.035000)), "0.035000");
+    }
+
+    #[test]
+    fn seconds_show_one_decimal() {
+        assert_eq!(seconds(7_900), "7.9 s");
+        assert_eq!(seconds(0), "0.0 s");
+        assert_eq!(seconds(12_345), "12.3 s");
+    }
+}

@@ -1,0 +1,181 @@
+//! `--plain`: readable lines for a terminal log or a pipe, in the desk's
+//! familiar layout: the request, a box per client quote, a banner on every
+//! price improvement, a closing summary.
+
+use std::fmt::Write as _;
+
+use crate::market::{Pair, Side};
+use crate::output::{group_thousands, seconds};
+use crate::rfq::event::*;
+use crate::rfq::RfqEvent;
+
+const RULE: &str = "==============================================================";
+const BOX_WIDTH: usize = 58;
+
+/// The program banner, printed once before the first stream.
+pub fn banner() -> String {
+    format!("{RULE}\n  lp-rfq · RFQ aggregator · best LP price plus desk markup\n{RULE}\n")
+}
+
+/// Formats one stream's events as readable text.
+#[derive(Debug, Default)]
+pub struct PlainPrinter {
+    request: Option<(Side, Pair)>,
+}
+
+fn stamp(t_ms: u64) -> String {
+    format!("[{:>3}.{:03}s]", t_ms / 1000, t_ms % 1000)
+}
+
+fn box_line(text: &mut String, label: &str, value: &str) {
+    let content = format!("{label:<17}{value}");
+    let _ = writeln!(text, "  | {content:<width$} |", width = BOX_WIDTH - 4);
+}
+
+impl PlainPrinter {
+    pub fn new() -> PlainPrinter {
+        PlainPrinter::default()
+    }
+
+    /// The text for `event` (possibly several lines, each ending in '\n').
+    pub fn render(&mut self, event: &RfqEvent) -> String {
+        let at = stamp(event.t_ms);
+        let mut text = String::new();
+        match &event.kind {
+            EventKind::Started(started) => {
+                self.request = Some((started.side, started.pair));
+                let _ = writeln!(
+                    text,
+                    "Settings: markup {} bps · threshold {} bps · validity buffer {} · poll {} ms · LP timeout {} ms · stream {}",
+                    started.markup_bps,
+                    started.threshold_bps,
+                    seconds(started.validity_buffer_ms),
+                    started.poll_interval_ms,
+                    started.lp_timeout_ms,
+                    seconds(started.duration_ms),
+                );
+                let names: Vec<&str> = started.lps.iter().map(|lp| &**lp).collect();
+                let _ = writeln!(text, "LPs ({}): {}", names.len(), names.join(", "));
+                let _ = writeln!(
+                    text,
+                    "RFQ {}: client {} {} {} against {}",
+                    event.rfq_id,
+                    started.side.label(),
+                    started.pair.format_amount(started.amount),
+                    started.pair.base,
+                    started.pair.quote,
+                );
+            }
+            EventKind::LpQuote(quote) => {
+                let _ = writeln!(
+                    text,
+                    "{at} {:<10} quote {:>16}  qty {}  {} ms  valid {}",
+                    quote.lp,
+                    group_thousands(quote.price),
+                    quote.quantity,
+                    quote.latency_ms,
+                    seconds(quote.valid_for_ms),
+                );
+            }
+            EventKind::LpError(error) => {
+                let _ = writeln!(
+                    text,
+                    "{at} {:<10} {} after {} ms: {}",
+                    error.lp,
+                    error.kind.as_str(),
+                    error.latency_ms,
+                    error.reason
+                );
+            }
+            EventKind::ClientQuote(quote) => {
+                if quote.reason == QuoteReason::Improvement {
+                    let _ = writeln!(text, "\n  *** PRICE IMPROVEMENT ***");
+                }
+                let _ = writeln!(text, "{at} client quote ({})", quote.reason.as_str());
+                self.quote_box(&mut text, quote);
+            }
+            EventKind::Locked(locked) => {
+                let from = match &locked.previous_lp {
+                    Some(previous) if *previous != locked.lp => format!(" (from {previous})"),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    text,
+                    "{at} LOCKED {} at {}{from}",
+                    locked.lp,
+                    group_thousands(locked.price)
+                );
+            }
+            EventKind::LockExpired(expired) => {
+                let _ = writeln!(
+                    text,
+                    "{at} EXPIRED: {}'s quote is no longer offered; waiting for a fresh quote",
+                    expired.lp
+                );
+            }
+            EventKind::Ended(ended) => {
+                let what = match ended.reason {
+                    EndReason::Duration => "stream ended (duration)".to_string(),
+                    EndReason::Interrupted => "stream stopped by the operator".to_string(),
+                    EndReason::NoQuotes => match self.request {
+                        Some((_, pair)) => format!("no LP quotes {}", pair.symbol()),
+                        None => "no LP quotes this request".to_string(),
+                    },
+                };
+                let quote_currency = self.request.map(|(_, pair)| pair.quote.to_string()).unwrap_or_default();
+                let last = match (&ended.quote_id, &ended.lp, ended.client_price) {
+                    (Some(id), Some(lp), Some(price)) => {
+                        format!("final quote {id} from {lp} at {} {quote_currency}", group_thousands(price))
+                    }
+                    _ => "no live quote at the end".to_string(),
+                };
+                let _ = writeln!(
+                    text,
+                    "{at} {what}: {} improvement{}; {last}\n",
+                    ended.improvements,
+                    if ended.improvements == 1 { "" } else { "s" }
+                );
+            }
+        }
+        text
+    }
+
+    fn quote_box(&self, text: &mut String, quote: &ClientQuote) {
+        let border = format!("  +{}+", "-".repeat(BOX_WIDTH - 2));
+        let quote_asset = match quote.side {
+            Side::Buy => quote.pays_asset,
+            Side::Sell => quote.receives_asset,
+        };
+        let base_asset = match quote.side {
+            Side::Buy => quote.receives_asset,
+            Side::Sell => quote.pays_asset,
+        };
+        let verb = match quote.side {
+            Side::Buy => "Client BUYS",
+            Side::Sell => "Client SELLS",
+        };
+        let _ = writeln!(text, "{border}");
+        box_line(text, "Quote ID:", &quote.quote_id);
+        box_line(text, "LP source:", &quote.lp);
+        box_line(text, verb, &format!("{} {base_asset}", quote.amount));
+        box_line(
+            text,
+            "Client price:",
+            &format!("{} {quote_asset}", group_thousands(quote.client_price)),
+        );
+        box_line(text, "LP price:", &format!("{} {quote_asset}", group_thousands(quote.lp_price)));
+        box_line(text, "Markup:", &format!("{} bps", quote.markup_bps));
+        box_line(
+            text,
+            "Client pays:",
+            &format!("{} {}", group_thousands(quote.client_pays), quote.pays_asset),
+        );
+        box_line(
+            text,
+            "Client receives:",
+            &format!("{} {}", group_thousands(quote.client_receives), quote.receives_asset),
+        );
+        box_line(text, "Valid for:", &seconds(quote.client_valid_for_ms));
+        let _ = writeln!(text, "{border}");
+    }
+}

@@ -1,0 +1,233 @@
+//! The typed event stream of an RFQ: everything a consumer (console, plain
+//! or JSON lines, blotter) ever learns about a stream arrives as one of
+//! these, in order, stamped with stream time. Decimals serialise as strings.
+
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::clock::StreamMs;
+use crate::market::{Asset, Bps, Pair, Side};
+
+/// One event of one RFQ stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RfqEvent {
+    #[serde(flatten)]
+    pub kind: EventKind,
+    pub rfq_id: Arc<str>,
+    /// Milliseconds of stream time since the stream started.
+    pub t_ms: StreamMs,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    Started(Box<Started>),
+    LpQuote(LpQuoteEvent),
+    LpError(LpErrorEvent),
+    ClientQuote(Box<ClientQuote>),
+    Locked(Locked),
+    LockExpired(LockExpired),
+    Ended(Ended),
+}
+
+/// The request and the settings in force for the whole stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Started {
+    pub side: Side,
+    pub amount: Decimal,
+    pub pair: Pair,
+    pub lps: Vec<Arc<str>>,
+    pub markup_bps: Bps,
+    pub threshold_bps: Bps,
+    pub validity_buffer_ms: u64,
+    pub poll_interval_ms: u64,
+    pub lp_timeout_ms: u64,
+    pub duration_ms: u64,
+    /// Wall-clock start, UTC ISO-8601 with milliseconds.
+    pub started_at: String,
+}
+
+/// A valid firm quote from an LP.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LpQuoteEvent {
+    pub lp: Arc<str>,
+    pub price: Decimal,
+    pub quantity: Decimal,
+    pub latency_ms: u64,
+    /// How long the LP stands behind the quote from its arrival.
+    pub valid_for_ms: u64,
+    pub poll: u32,
+}
+
+/// What went wrong with one LP request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// No answer within LP_TIMEOUT_MS.
+    Timeout,
+    /// The LP does not quote this request.
+    Declined,
+    /// The LP was down, unreachable, or its adapter panicked.
+    Unavailable,
+    /// The LP answered something that is not a quote.
+    Malformed,
+    /// The LP asked us to slow down.
+    RateLimited,
+    /// A quote arrived but failed validation (wrong side, short quantity,
+    /// expired, ...): it is never selected.
+    Invalid,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 6] = [
+        FailureKind::Timeout,
+        FailureKind::Declined,
+        FailureKind::Unavailable,
+        FailureKind::Malformed,
+        FailureKind::RateLimited,
+        FailureKind::Invalid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Timeout => "timeout",
+            FailureKind::Declined => "declined",
+            FailureKind::Unavailable => "unavailable",
+            FailureKind::Malformed => "malformed",
+            FailureKind::RateLimited => "rate_limited",
+            FailureKind::Invalid => "invalid",
+        }
+    }
+}
+
+/// An LP request that produced no usable quote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LpErrorEvent {
+    pub lp: Arc<str>,
+    pub kind: FailureKind,
+    pub reason: String,
+    pub latency_ms: u64,
+    pub poll: u32,
+}
+
+/// Why the client quote changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuoteReason {
+    /// The first valid answer of the stream.
+    First,
+    /// A better answer during a race (the first poll, or after an expiry).
+    BestSoFar,
+    /// A competitor beat the locked LP by at least the threshold.
+    Improvement,
+    /// The lock was renewed with a fresh quote before or after it expired.
+    Refresh,
+}
+
+impl QuoteReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuoteReason::First => "first",
+            QuoteReason::BestSoFar => "best_so_far",
+            QuoteReason::Improvement => "improvement",
+            QuoteReason::Refresh => "refresh",
+        }
+    }
+}
+
+/// The price offered to the client, with the LP quote behind it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientQuote {
+    pub quote_id: Arc<str>,
+    pub lp: Arc<str>,
+    pub side: Side,
+    pub lp_price: Decimal,
+    pub client_price: Decimal,
+    pub markup_bps: Bps,
+    pub amount: Decimal,
+    pub client_pays: Decimal,
+    pub pays_asset: Asset,
+    pub client_receives: Decimal,
+    pub receives_asset: Asset,
+    /// How long the client may accept, from this event's time.
+    pub client_valid_for_ms: u64,
+    pub reason: QuoteReason,
+}
+
+/// Why the lock was set or moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockReason {
+    /// The winner of a race (first poll, or after an expiry).
+    BestOfPoll,
+    /// A competitor beat the lock by at least the threshold.
+    Improvement,
+    /// The best fresh quote replaced an expiring lock.
+    Refresh,
+}
+
+/// The lock was set or moved to `lp` at `price` (the LP price).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Locked {
+    pub lp: Arc<str>,
+    pub price: Decimal,
+    /// The LP that held the lock before, if any.
+    pub previous_lp: Option<Arc<str>>,
+    pub reason: LockReason,
+}
+
+/// The client quote's validity ran out: nothing is offered until a fresh
+/// quote arrives.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LockExpired {
+    pub lp: Arc<str>,
+}
+
+/// Why the stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The configured stream duration ran out.
+    Duration,
+    /// The operator stopped it (q, Ctrl+C, SIGTERM).
+    Interrupted,
+    /// Every LP declined the request: nobody quotes it.
+    NoQuotes,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Duration => "duration",
+            EndReason::Interrupted => "interrupted",
+            EndReason::NoQuotes => "no_quotes",
+        }
+    }
+}
+
+/// The last event of every stream, with the client quote live at the end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ended {
+    pub reason: EndReason,
+    pub improvements: u32,
+    pub quote_id: Option<Arc<str>>,
+    pub lp: Option<Arc<str>>,
+    pub client_price: Option<Decimal>,
+}
+
+impl EventKind {
+    /// The event's name as written in the `event` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Started(_) => "started",
+            EventKind::LpQuote(_) => "lp_quote",
+            EventKind::LpError(_) => "lp_error",
+            EventKind::ClientQuote(_) => "client_quote",
+            EventKind::Locked(_) => "locked",
+            EventKind::LockExpired(_) => "lock_expired",
+            EventKind::Ended(_) => "ended",
+        }
+    }
+}

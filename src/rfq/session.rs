@@ -1,0 +1,170 @@
+//! The RFQ session: one tokio task per RFQ that drives the [`Engine`] with
+//! real (or paused) time. It sends each poll's requests concurrently, every
+//! one in its own task under its own timeout, hands each answer to the
+//! engine the moment it arrives, and forwards the engine's events, in
+//! order, to one channel. It makes no decisions of its own.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinError};
+
+use crate::clock::StreamClock;
+use crate::lp::{LpRequest, SharedLp};
+use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, RfqSpec};
+use crate::rfq::event::{EndReason, Ended, EventKind, RfqEvent};
+
+/// Everything one stream needs.
+#[derive(Clone)]
+pub struct Session {
+    pub rfq_id: Arc<str>,
+    pub spec: RfqSpec,
+    pub lps: Vec<SharedLp>,
+    pub params: EngineParams,
+    /// How long the stream runs, in stream ms.
+    pub duration_ms: u64,
+    pub clock: StreamClock,
+}
+
+impl Session {
+    /// Runs the stream to its end and returns the `ended` summary. Ends at
+    /// the duration, when `shutdown` completes (interrupted), or when every
+    /// LP declines. Events go to `events` in order; a closed receiver only
+    /// means nobody is listening any more.
+    pub async fn run(self, events: mpsc::Sender<RfqEvent>, shutdown: impl Future<Output = ()>) -> Ended {
+        let Session {
+            rfq_id,
+            spec,
+            lps,
+            params,
+            duration_ms,
+            clock,
+        } = self;
+        let names = lps.iter().map(|lp| Arc::<str>::from(lp.name())).collect();
+        let mut engine = Engine::new(rfq_id.clone(), spec, names, params, clock);
+        let mut out = Vec::with_capacity(16);
+        let mut dispatch: Vec<Dispatch> = Vec::with_capacity(lps.len());
+        let mut in_flight = FuturesUnordered::new();
+        let mut aborts: Vec<Option<AbortHandle>> = vec![None; lps.len()];
+        let lp_timeout = clock.real_duration(Duration::from_millis(params.lp_timeout_ms));
+
+        let _ = events.send(engine.started(duration_ms)).await;
+        tokio::pin!(shutdown);
+        let wake = tokio::time::sleep_until(clock.instant_at(0));
+        tokio::pin!(wake);
+        let mut wake_at = 0;
+        let mut next_poll_at = 0;
+
+        let reason = if engine.has_no_lps() {
+            EndReason::NoQuotes
+        } else {
+            loop {
+                let now = clock.now_ms();
+                if now >= duration_ms {
+                    break EndReason::Duration;
+                }
+                engine.on_time(now, &mut out);
+                let interval = params.poll_interval_ms;
+                if now >= next_poll_at && (interval > 0 || engine.all_polls_complete()) {
+                    let poll = engine.begin_poll(now, &mut dispatch, &mut out);
+                    for request in &dispatch {
+                        let lp = lps[request.lp].clone();
+                        let lp_request = LpRequest {
+                            request_id: request.request_id,
+                            rfq_id: rfq_id.clone(),
+                            side: spec.side,
+                            pair: spec.pair,
+                            amount: spec.amount,
+                            sent_ms: now,
+                            clock,
+                        };
+                        // Its own task: a panicking or blocking LP cannot
+                        // take the session down with it.
+                        let task =
+                            tokio::spawn(async move { tokio::time::timeout(lp_timeout, lp.quote(&lp_request)).await });
+                        aborts[request.lp] = Some(task.abort_handle());
+                        let index = request.lp;
+                        in_flight.push(async move { (index, task.await) });
+                    }
+                    tracing::trace!(rfq = %rfq_id, poll, asked = dispatch.len(), "poll started");
+                    next_poll_at = if interval == 0 {
+                        now
+                    } else {
+                        // Keep the cadence; skip ticks missed while busy.
+                        let behind = (now - next_poll_at) / interval;
+                        next_poll_at + (behind + 1) * interval
+                    };
+                }
+                for event in out.drain(..) {
+                    let _ = events.send(event).await;
+                }
+
+                let mut next_wake = duration_ms;
+                if let Some(deadline) = engine.next_deadline() {
+                    next_wake = next_wake.min(deadline);
+                }
+                if interval > 0 {
+                    next_wake = next_wake.min(next_poll_at);
+                }
+                if next_wake != wake_at {
+                    wake.as_mut().reset(clock.instant_at(next_wake));
+                    wake_at = next_wake;
+                }
+
+                tokio::select! {
+                    biased;
+                    _ = &mut shutdown => break EndReason::Interrupted,
+                    Some((lp, joined)) = in_flight.next(), if !in_flight.is_empty() => {
+                        let now = clock.now_ms();
+                        if now >= duration_ms {
+                            break EndReason::Duration;
+                        }
+                        aborts[lp] = None;
+                        let end = engine.on_answer(now, lp, answer_of(joined), &mut out);
+                        if let Some(end) = end {
+                            break end;
+                        }
+                    }
+                    _ = &mut wake => {}
+                }
+            }
+        };
+
+        for abort in aborts.iter().flatten() {
+            abort.abort();
+        }
+        let now = clock.now_ms().min(duration_ms);
+        let summary = engine.finish(now, reason);
+        for event in out.drain(..) {
+            let _ = events.send(event).await;
+        }
+        let _ = events.send(engine.event(now, EventKind::Ended(summary.clone()))).await;
+        summary
+    }
+}
+
+type Timed = Result<Result<crate::lp::LpQuote, crate::lp::LpError>, tokio::time::error::Elapsed>;
+
+fn answer_of(joined: Result<Timed, JoinError>) -> Answer {
+    match joined {
+        Ok(Ok(Ok(quote))) => Answer::Quote(quote),
+        Ok(Ok(Err(error))) => Answer::Failed(error),
+        Ok(Err(_elapsed)) => Answer::TimedOut,
+        Err(error) if error.is_panic() => Answer::Panicked(panic_message(error.into_panic())),
+        // Only the session aborts LP tasks, and only once it has ended.
+        Err(_) => Answer::TimedOut,
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_string()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
