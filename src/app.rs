@@ -32,7 +32,11 @@ const EVENT_BUFFER: usize = 1024;
 
 /// Runs the command line's command.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
-    let mode = if cli.json { OutputMode::Json } else { OutputMode::Plain };
+    let mode = if cli.json {
+        OutputMode::Json
+    } else {
+        OutputMode::Plain
+    };
     match cli.command {
         Some(Command::Quote { side, amount, pair }) => {
             let spec = parse_request(&side, &amount, &pair)?;
@@ -53,7 +57,10 @@ pub fn parse_request(side: &str, amount: &str, pair: &str) -> anyhow::Result<Rfq
 /// The LPs a stream asks: the built-in mocks, seeded per stream so that a
 /// seeded session is repeatable request by request.
 fn lps_for(settings: &Settings, stream_index: u64) -> Vec<SharedLp> {
-    mock_lps(&settings.mock, settings.seed.map(|seed| seed.wrapping_add(stream_index)))
+    mock_lps(
+        &settings.mock,
+        settings.seed.map(|seed| seed.wrapping_add(stream_index)),
+    )
 }
 
 /// Completes on Ctrl+C or SIGTERM: the operator wants the stream to stop.
@@ -134,11 +141,22 @@ fn stdout_writer(mode: OutputMode) -> impl FnMut(&RfqEvent) -> io::Result<()> {
 }
 
 /// `lp-rfq quote SIDE AMOUNT PAIR`: one stream, then exit.
-async fn run_quote(spec: RfqSpec, mode: OutputMode, settings: &Settings) -> anyhow::Result<ExitCode> {
+async fn run_quote(
+    spec: RfqSpec,
+    mode: OutputMode,
+    settings: &Settings,
+) -> anyhow::Result<ExitCode> {
     if mode == OutputMode::Plain {
         print!("{}", plain::banner());
     }
-    let ended = stream(spec, settings, lps_for(settings, 0), interrupted(), stdout_writer(mode)).await?;
+    let ended = stream(
+        spec,
+        settings,
+        lps_for(settings, 0),
+        interrupted(),
+        stdout_writer(mode),
+    )
+    .await?;
     if ended.reason == EndReason::NoQuotes {
         eprintln!("lp-rfq: no LP quotes {}", spec.pair.symbol());
         return Ok(ExitCode::FAILURE);

@@ -105,7 +105,10 @@ mod tests {
         let clock = StreamClock::start_with_speed(20_000);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(clock.now_ms(), 1000);
-        assert_eq!(clock.real_duration(Duration::from_secs(30)), Duration::from_millis(1500));
+        assert_eq!(
+            clock.real_duration(Duration::from_secs(30)),
+            Duration::from_millis(1500)
+        );
         clock.sleep_until(30_000).await;
         assert_eq!(clock.now_ms(), 30_000);
     }

@@ -29,49 +29,139 @@ pub struct ConfigError {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SettingsArgs {
     /// Desk markup added to the LP price, in bps [default: 5.0]
-    #[arg(long, env = "MARKUP_BPS", global = true, value_name = "BPS")]
+    #[arg(
+        long,
+        env = "MARKUP_BPS",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "BPS"
+    )]
     pub markup_bps: Option<String>,
     /// How much a competitor must beat the locked price by to take the lock, in bps [default: 1.0]
-    #[arg(long, env = "IMPROVEMENT_THRESHOLD_BPS", global = true, value_name = "BPS")]
+    #[arg(
+        long,
+        env = "IMPROVEMENT_THRESHOLD_BPS",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "BPS"
+    )]
     pub threshold_bps: Option<String>,
     /// Client validity = LP validity minus this many seconds [default: 2.0]
-    #[arg(long, env = "VALIDITY_BUFFER_SECONDS", global = true, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "VALIDITY_BUFFER_SECONDS",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "SECS"
+    )]
     pub validity_buffer_secs: Option<String>,
     /// Milliseconds between polls [default: 500]
-    #[arg(long, env = "POLL_INTERVAL_MS", global = true, value_name = "MS")]
+    #[arg(
+        long,
+        env = "POLL_INTERVAL_MS",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "MS"
+    )]
     pub poll_interval_ms: Option<String>,
     /// Stream duration in seconds [default: 30]
-    #[arg(long, env = "DEFAULT_STREAM_DURATION_SECONDS", global = true, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "DEFAULT_STREAM_DURATION_SECONDS",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "SECS"
+    )]
     pub duration: Option<String>,
     /// Milliseconds an LP has to answer before it counts as a timeout [default: 1000]
-    #[arg(long, env = "LP_TIMEOUT_MS", global = true, value_name = "MS")]
+    #[arg(
+        long,
+        env = "LP_TIMEOUT_MS",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "MS"
+    )]
     pub lp_timeout_ms: Option<String>,
     /// Number of built-in mock LPs [default: 3]
-    #[arg(long, env = "MOCK_LP_COUNT", global = true, value_name = "N")]
+    #[arg(
+        long,
+        env = "MOCK_LP_COUNT",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "N"
+    )]
     pub mock_lps: Option<String>,
     /// Mock LPs' reference mid price for BTCUSDT [default: 100000.0]
-    #[arg(long, env = "MOCK_BASE_PRICE", global = true, value_name = "PRICE")]
+    #[arg(
+        long,
+        env = "MOCK_BASE_PRICE",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "PRICE"
+    )]
     pub mock_base_price: Option<String>,
     /// Mock LPs' bid/offer spread, in bps [default: 5.0]
-    #[arg(long, env = "MOCK_SPREAD_BPS", global = true, value_name = "BPS")]
+    #[arg(
+        long,
+        env = "MOCK_SPREAD_BPS",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "BPS"
+    )]
     pub mock_spread_bps: Option<String>,
     /// Mock LPs' fastest answer, in seconds [default: 0.1]
-    #[arg(long, env = "MOCK_MIN_DELAY", global = true, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "MOCK_MIN_DELAY",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "SECS"
+    )]
     pub mock_min_delay: Option<String>,
     /// Mock LPs' slowest answer, in seconds [default: 0.5]
-    #[arg(long, env = "MOCK_MAX_DELAY", global = true, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "MOCK_MAX_DELAY",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "SECS"
+    )]
     pub mock_max_delay: Option<String>,
     /// Share of mock requests that fail, 0 to 1 [default: 0.0]
-    #[arg(long, env = "MOCK_FAILURE_RATE", global = true, value_name = "RATE")]
+    #[arg(
+        long,
+        env = "MOCK_FAILURE_RATE",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "RATE"
+    )]
     pub mock_failure_rate: Option<String>,
     /// How long a mock quote is firm, in seconds [default: 10]
-    #[arg(long, env = "MOCK_VALIDITY_SECONDS", global = true, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "MOCK_VALIDITY_SECONDS",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "SECS"
+    )]
     pub mock_validity_secs: Option<String>,
     /// Seed for every random choice, for repeatable runs [default: random]
-    #[arg(long, env = "SEED", global = true, value_name = "N")]
+    #[arg(
+        long,
+        env = "SEED",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "N"
+    )]
     pub seed: Option<String>,
     /// Write logs to this file instead of stderr [default: stderr]
-    #[arg(long, env = "LOG_FILE", global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        env = "LOG_FILE",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "PATH"
+    )]
     pub log_file: Option<String>,
 }
 
@@ -93,20 +183,62 @@ struct Key {
     flag: &'static str,
 }
 
-const MARKUP: Key = Key { env: "MARKUP_BPS", flag: "--markup-bps" };
-const THRESHOLD: Key = Key { env: "IMPROVEMENT_THRESHOLD_BPS", flag: "--threshold-bps" };
-const BUFFER: Key = Key { env: "VALIDITY_BUFFER_SECONDS", flag: "--validity-buffer-secs" };
-const POLL: Key = Key { env: "POLL_INTERVAL_MS", flag: "--poll-interval-ms" };
-const DURATION: Key = Key { env: "DEFAULT_STREAM_DURATION_SECONDS", flag: "--duration" };
-const TIMEOUT: Key = Key { env: "LP_TIMEOUT_MS", flag: "--lp-timeout-ms" };
-const MOCK_COUNT: Key = Key { env: "MOCK_LP_COUNT", flag: "--mock-lps" };
-const MOCK_PRICE: Key = Key { env: "MOCK_BASE_PRICE", flag: "--mock-base-price" };
-const MOCK_SPREAD: Key = Key { env: "MOCK_SPREAD_BPS", flag: "--mock-spread-bps" };
-const MOCK_MIN: Key = Key { env: "MOCK_MIN_DELAY", flag: "--mock-min-delay" };
-const MOCK_MAX: Key = Key { env: "MOCK_MAX_DELAY", flag: "--mock-max-delay" };
-const MOCK_FAIL: Key = Key { env: "MOCK_FAILURE_RATE", flag: "--mock-failure-rate" };
-const MOCK_VALIDITY: Key = Key { env: "MOCK_VALIDITY_SECONDS", flag: "--mock-validity-secs" };
-const SEED: Key = Key { env: "SEED", flag: "--seed" };
+const MARKUP: Key = Key {
+    env: "MARKUP_BPS",
+    flag: "--markup-bps",
+};
+const THRESHOLD: Key = Key {
+    env: "IMPROVEMENT_THRESHOLD_BPS",
+    flag: "--threshold-bps",
+};
+const BUFFER: Key = Key {
+    env: "VALIDITY_BUFFER_SECONDS",
+    flag: "--validity-buffer-secs",
+};
+const POLL: Key = Key {
+    env: "POLL_INTERVAL_MS",
+    flag: "--poll-interval-ms",
+};
+const DURATION: Key = Key {
+    env: "DEFAULT_STREAM_DURATION_SECONDS",
+    flag: "--duration",
+};
+const TIMEOUT: Key = Key {
+    env: "LP_TIMEOUT_MS",
+    flag: "--lp-timeout-ms",
+};
+const MOCK_COUNT: Key = Key {
+    env: "MOCK_LP_COUNT",
+    flag: "--mock-lps",
+};
+const MOCK_PRICE: Key = Key {
+    env: "MOCK_BASE_PRICE",
+    flag: "--mock-base-price",
+};
+const MOCK_SPREAD: Key = Key {
+    env: "MOCK_SPREAD_BPS",
+    flag: "--mock-spread-bps",
+};
+const MOCK_MIN: Key = Key {
+    env: "MOCK_MIN_DELAY",
+    flag: "--mock-min-delay",
+};
+const MOCK_MAX: Key = Key {
+    env: "MOCK_MAX_DELAY",
+    flag: "--mock-max-delay",
+};
+const MOCK_FAIL: Key = Key {
+    env: "MOCK_FAILURE_RATE",
+    flag: "--mock-failure-rate",
+};
+const MOCK_VALIDITY: Key = Key {
+    env: "MOCK_VALIDITY_SECONDS",
+    flag: "--mock-validity-secs",
+};
+const SEED: Key = Key {
+    env: "SEED",
+    flag: "--seed",
+};
 
 /// Every variable a user may set, for `.env.example` and the README.
 pub const SETTING_NAMES: [&str; 15] = [
@@ -149,7 +281,11 @@ impl Key {
         what: &str,
     ) -> Result<(T, String), ConfigError> {
         // An empty value (`MARKUP_BPS=` in .env) means "use the default".
-        let text = raw.as_deref().map(str::trim).filter(|t| !t.is_empty()).unwrap_or(default);
+        let text = raw
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .unwrap_or(default);
         match parse(text) {
             Some(value) => Ok((value, text.to_string())),
             None => Err(self.error(text, format!("must be {what}"))),
@@ -175,7 +311,10 @@ fn positive_integer(text: &str) -> Option<u64> {
 
 /// Seconds as a decimal, to whole milliseconds.
 fn seconds_to_ms(seconds: Decimal) -> u64 {
-    (seconds * Decimal::from(1000)).round().try_into().unwrap_or(u64::MAX)
+    (seconds * Decimal::from(1000))
+        .round()
+        .try_into()
+        .unwrap_or(u64::MAX)
 }
 
 impl Settings {
@@ -187,7 +326,12 @@ impl Settings {
             |t| non_negative(t).filter(|v| *v < Decimal::from(10_000)),
             "a number of bps from 0 to below 10000",
         )?;
-        let (threshold, _) = THRESHOLD.read(&args.threshold_bps, "1.0", non_negative, "a number of bps, 0 or more")?;
+        let (threshold, _) = THRESHOLD.read(
+            &args.threshold_bps,
+            "1.0",
+            non_negative,
+            "a number of bps, 0 or more",
+        )?;
         let (buffer, buffer_text) = BUFFER.read(
             &args.validity_buffer_secs,
             "2.0",
@@ -200,7 +344,12 @@ impl Settings {
             positive_integer,
             "a whole number of milliseconds above 0",
         )?;
-        let (duration, _) = DURATION.read(&args.duration, "30", positive_decimal, "a number of seconds above 0")?;
+        let (duration, _) = DURATION.read(
+            &args.duration,
+            "30",
+            positive_decimal,
+            "a number of seconds above 0",
+        )?;
         let (lp_timeout_ms, _) = TIMEOUT.read(
             &args.lp_timeout_ms,
             "1000",
@@ -210,17 +359,42 @@ impl Settings {
         let (count, _) = MOCK_COUNT.read(
             &args.mock_lps,
             "3",
-            |t| t.parse::<usize>().ok().filter(|n| (1..=MAX_MOCK_LPS).contains(n)),
+            |t| {
+                t.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_MOCK_LPS).contains(n))
+            },
             &format!("a whole number from 1 to {MAX_MOCK_LPS}"),
         )?;
-        let (base_price, _) = MOCK_PRICE.read(&args.mock_base_price, "100000.0", positive_decimal, "a price above 0")?;
-        let (spread, _) = MOCK_SPREAD.read(&args.mock_spread_bps, "5.0", non_negative, "a number of bps, 0 or more")?;
-        let (min_delay, min_text) =
-            MOCK_MIN.read(&args.mock_min_delay, "0.1", non_negative, "a number of seconds, 0 or more")?;
-        let (max_delay, max_text) =
-            MOCK_MAX.read(&args.mock_max_delay, "0.5", non_negative, "a number of seconds, 0 or more")?;
+        let (base_price, _) = MOCK_PRICE.read(
+            &args.mock_base_price,
+            "100000.0",
+            positive_decimal,
+            "a price above 0",
+        )?;
+        let (spread, _) = MOCK_SPREAD.read(
+            &args.mock_spread_bps,
+            "5.0",
+            non_negative,
+            "a number of bps, 0 or more",
+        )?;
+        let (min_delay, min_text) = MOCK_MIN.read(
+            &args.mock_min_delay,
+            "0.1",
+            non_negative,
+            "a number of seconds, 0 or more",
+        )?;
+        let (max_delay, max_text) = MOCK_MAX.read(
+            &args.mock_max_delay,
+            "0.5",
+            non_negative,
+            "a number of seconds, 0 or more",
+        )?;
         if min_delay > max_delay {
-            return Err(MOCK_MIN.error(&min_text, format!("must not be above MOCK_MAX_DELAY '{max_text}'")));
+            return Err(MOCK_MIN.error(
+                &min_text,
+                format!("must not be above MOCK_MAX_DELAY '{max_text}'"),
+            ));
         }
         let (failure_rate, _) = MOCK_FAIL.read(
             &args.mock_failure_rate,
@@ -242,7 +416,15 @@ impl Settings {
         }
         let seed = match args.seed.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(_) => Some(SEED.read(&args.seed, "", |t| t.parse::<u64>().ok(), "a whole number 0 or more")?.0),
+            Some(_) => Some(
+                SEED.read(
+                    &args.seed,
+                    "",
+                    |t| t.parse::<u64>().ok(),
+                    "a whole number 0 or more",
+                )?
+                .0,
+            ),
         };
         let bps = |value| Bps::new(value).expect("checked non-negative above");
         Ok(Settings {
@@ -264,7 +446,11 @@ impl Settings {
                 validity: Duration::from_millis(seconds_to_ms(validity)),
             },
             seed,
-            log_file: args.log_file.as_ref().filter(|p| !p.trim().is_empty()).map(PathBuf::from),
+            log_file: args
+                .log_file
+                .as_ref()
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from),
         })
     }
 }
@@ -354,7 +540,10 @@ mod tests {
     fn the_example_env_file_lists_every_setting() {
         let example = include_str!("../.env.example");
         for name in SETTING_NAMES {
-            assert!(example.contains(&format!("{name}=")), "{name} missing from .env.example");
+            assert!(
+                example.contains(&format!("{name}=")),
+                "{name} missing from .env.example"
+            );
         }
     }
 }

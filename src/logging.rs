@@ -19,8 +19,16 @@ pub fn init(log_file: Option<&Path>) -> anyhow::Result<()> {
                 .create(true)
                 .append(true)
                 .open(path)
-                .with_context(|| format!("invalid LOG_FILE '{}' (--log-file): cannot open it", path.display()))?;
-            builder.with_ansi(false).with_writer(Mutex::new(file)).init();
+                .with_context(|| {
+                    format!(
+                        "invalid LOG_FILE '{}' (--log-file): cannot open it",
+                        path.display()
+                    )
+                })?;
+            builder
+                .with_ansi(false)
+                .with_writer(Mutex::new(file))
+                .init();
         }
         None => builder.with_writer(std::io::stderr).init(),
     }

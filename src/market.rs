@@ -103,7 +103,9 @@ impl Asset {
     fn new(code: &str) -> Option<Asset> {
         if code.is_empty()
             || code.len() > ASSET_MAX
-            || !code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            || !code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         {
             return None;
         }
@@ -152,7 +154,13 @@ struct KnownPair {
     reference_price: Decimal,
 }
 
-const fn known(symbol: &'static str, price_dp: u32, amount_dp: u32, mantissa: i64, scale: u32) -> KnownPair {
+const fn known(
+    symbol: &'static str,
+    price_dp: u32,
+    amount_dp: u32,
+    mantissa: i64,
+    scale: u32,
+) -> KnownPair {
     KnownPair {
         symbol,
         price_dp,
@@ -432,12 +440,30 @@ mod tests {
     }
 
     #[rstest]
-    #[case("BTCXYZ", "pair 'BTCXYZ' has no known quote asset (known: USDT, USDC, USD, EUR, BTC, ETH)")]
-    #[case("BTC/", "pair 'BTC/' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt")]
-    #[case("", "pair '' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt")]
-    #[case("USDT", "pair 'USDT' has no known quote asset (known: USDT, USDC, USD, EUR, BTC, ETH)")]
-    #[case("BTC USDT", "pair 'BTC USDT' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt")]
-    #[case("BTC/BTC", "pair 'BTC/BTC' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt")]
+    #[case(
+        "BTCXYZ",
+        "pair 'BTCXYZ' has no known quote asset (known: USDT, USDC, USD, EUR, BTC, ETH)"
+    )]
+    #[case(
+        "BTC/",
+        "pair 'BTC/' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt"
+    )]
+    #[case(
+        "",
+        "pair '' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt"
+    )]
+    #[case(
+        "USDT",
+        "pair 'USDT' has no known quote asset (known: USDT, USDC, USD, EUR, BTC, ETH)"
+    )]
+    #[case(
+        "BTC USDT",
+        "pair 'BTC USDT' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt"
+    )]
+    #[case(
+        "BTC/BTC",
+        "pair 'BTC/BTC' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt"
+    )]
     fn bad_pairs_say_why(#[case] input: &str, #[case] message: &str) {
         assert_eq!(input.parse::<Pair>().unwrap_err().to_string(), message);
     }
@@ -457,7 +483,10 @@ mod tests {
     #[case("", "amount '' is not a number")]
     #[case("0", "amount '0' must be greater than zero")]
     #[case("-1", "amount '-1' must be greater than zero")]
-    #[case("0.000000001", "amount '0.000000001' has more than 8 decimals, the most BTC/USDT allows")]
+    #[case(
+        "0.000000001",
+        "amount '0.000000001' has more than 8 decimals, the most BTC/USDT allows"
+    )]
     fn bad_amounts_say_why(#[case] input: &str, #[case] message: &str) {
         let pair: Pair = "BTCUSDT".parse().unwrap();
         assert_eq!(pair.parse_amount(input).unwrap_err().to_string(), message);
@@ -471,9 +500,18 @@ mod tests {
 
     #[test]
     fn desk_rounding_goes_against_the_client() {
-        assert_eq!(round_for_desk(Side::Buy, dec!(100.001), 2).to_string(), "100.01");
-        assert_eq!(round_for_desk(Side::Sell, dec!(100.009), 2).to_string(), "100.00");
-        assert_eq!(round_for_desk(Side::Buy, dec!(100), 2).to_string(), "100.00");
+        assert_eq!(
+            round_for_desk(Side::Buy, dec!(100.001), 2).to_string(),
+            "100.01"
+        );
+        assert_eq!(
+            round_for_desk(Side::Sell, dec!(100.009), 2).to_string(),
+            "100.00"
+        );
+        assert_eq!(
+            round_for_desk(Side::Buy, dec!(100), 2).to_string(),
+            "100.00"
+        );
     }
 
     #[test]

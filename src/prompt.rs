@@ -11,11 +11,18 @@ use crate::rfq::RfqSpec;
 
 /// Words that leave the prompt at any question.
 fn is_quit(line: &str) -> bool {
-    matches!(line.trim().to_ascii_lowercase().as_str(), "q" | "quit" | "exit")
+    matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "q" | "quit" | "exit"
+    )
 }
 
 /// Asks one question; `None` on end of input or a quit word.
-fn ask(input: &mut impl BufRead, output: &mut impl Write, question: &str) -> io::Result<Option<String>> {
+fn ask(
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+    question: &str,
+) -> io::Result<Option<String>> {
     write!(output, "{question}")?;
     output.flush()?;
     let mut line = String::new();
@@ -46,8 +53,17 @@ fn ask_until<T, E: std::fmt::Display>(
 
 /// Reads one request: side, amount, pair. An amount finer than the pair's
 /// lot size is explained once the pair is known, and the amount asked again.
-pub fn read_request(input: &mut impl BufRead, output: &mut impl Write) -> io::Result<Option<RfqSpec>> {
-    let Some(side) = ask_until(input, output, "Side (b/buy or s/sell): ", str::parse::<Side>)? else {
+pub fn read_request(
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+) -> io::Result<Option<RfqSpec>> {
+    let Some(side) = ask_until(
+        input,
+        output,
+        "Side (b/buy or s/sell): ",
+        str::parse::<Side>,
+    )?
+    else {
         return Ok(None);
     };
     let Some(mut amount) = ask_until(input, output, "Amount: ", parse_positive_amount)? else {
@@ -68,8 +84,12 @@ pub fn read_request(input: &mut impl BufRead, output: &mut impl Write) -> io::Re
             Err(error) => {
                 writeln!(output, "  {error}; try again")?;
                 let parsed: Option<Decimal> =
-                    ask_until(input, output, "Amount: ", |text: &str| pair.parse_amount(text))?;
-                let Some(parsed) = parsed else { return Ok(None) };
+                    ask_until(input, output, "Amount: ", |text: &str| {
+                        pair.parse_amount(text)
+                    })?;
+                let Some(parsed) = parsed else {
+                    return Ok(None);
+                };
                 amount = parsed;
             }
         }
@@ -95,14 +115,20 @@ mod tests {
         assert_eq!(spec.side, Side::Buy);
         assert_eq!(spec.amount, dec!(1.5));
         assert_eq!(spec.pair.symbol(), "BTCUSDT");
-        assert_eq!(shown, "Side (b/buy or s/sell): Amount: Pair (e.g., BTCUSDT): ");
+        assert_eq!(
+            shown,
+            "Side (b/buy or s/sell): Amount: Pair (e.g., BTCUSDT): "
+        );
     }
 
     #[test]
     fn bad_answers_are_explained_and_asked_again() {
         let (spec, shown) = run("long\nsell\nlots\n-2\n2\nBTCXYZ\neth/usdt\n");
         let spec = spec.unwrap();
-        assert_eq!((spec.side, spec.amount, spec.pair.symbol().as_str()), (Side::Sell, dec!(2), "ETHUSDT"));
+        assert_eq!(
+            (spec.side, spec.amount, spec.pair.symbol().as_str()),
+            (Side::Sell, dec!(2), "ETHUSDT")
+        );
         assert_eq!(
             shown,
             "Side (b/buy or s/sell):   side 'long' is not one of b, buy, s, sell; try again\n\

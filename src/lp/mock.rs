@@ -56,7 +56,8 @@ struct WalkState {
 impl MockLp {
     pub fn new(name: impl Into<String>, settings: Arc<MockSettings>, seed: u64) -> MockLp {
         let mut rng = SmallRng::seed_from_u64(seed);
-        let offset_centi_bps = rng.random_range(-INITIAL_OFFSET_CENTI_BPS..=INITIAL_OFFSET_CENTI_BPS);
+        let offset_centi_bps =
+            rng.random_range(-INITIAL_OFFSET_CENTI_BPS..=INITIAL_OFFSET_CENTI_BPS);
         MockLp {
             name: Arc::from(name.into()),
             settings,
@@ -76,7 +77,11 @@ pub fn mock_lps(settings: &MockSettings, seed: Option<u64>) -> Vec<SharedLp> {
     (0..settings.count)
         .map(|index| {
             let lp_seed = base_seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            Arc::new(MockLp::new(format!("LP{}", index + 1), settings.clone(), lp_seed)) as SharedLp
+            Arc::new(MockLp::new(
+                format!("LP{}", index + 1),
+                settings.clone(),
+                lp_seed,
+            )) as SharedLp
         })
         .collect()
 }
@@ -96,7 +101,10 @@ impl LiquidityProvider for MockLp {
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
         let draw = {
-            let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut state = self
+                .state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             let min = self.settings.min_delay.as_millis() as u64;
             let max = self.settings.max_delay.as_millis() as u64;
             let delay = Duration::from_millis(state.rng.random_range(min..=max.max(min)));
@@ -107,7 +115,9 @@ impl LiquidityProvider for MockLp {
             let fails = state.rng.random_range(0..RATE_SCALE) < failure_millionths;
             // Walk the mid, pulled gently back towards the reference so the
             // LPs stay within a few bps of each other.
-            let step = state.rng.random_range(-WALK_STEP_CENTI_BPS..=WALK_STEP_CENTI_BPS);
+            let step = state
+                .rng
+                .random_range(-WALK_STEP_CENTI_BPS..=WALK_STEP_CENTI_BPS);
             state.offset_centi_bps = state.offset_centi_bps * 19 / 20 + step;
             Draw {
                 delay,
@@ -135,8 +145,14 @@ impl LiquidityProvider for MockLp {
         // The LP sells to a buying client at its offer, buys from a selling
         // client at its bid, on its tick, rounded in its own favour.
         let price = match request.side {
-            Side::Buy => round_for_desk(Side::Buy, mid * (Decimal::ONE + half_spread), pair.price_dp),
-            Side::Sell => round_for_desk(Side::Sell, mid * (Decimal::ONE - half_spread), pair.price_dp),
+            Side::Buy => {
+                round_for_desk(Side::Buy, mid * (Decimal::ONE + half_spread), pair.price_dp)
+            }
+            Side::Sell => round_for_desk(
+                Side::Sell,
+                mid * (Decimal::ONE - half_spread),
+                pair.price_dp,
+            ),
         };
         Ok(LpQuote {
             lp: self.name.clone(),

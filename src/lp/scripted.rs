@@ -129,7 +129,10 @@ impl LiquidityProvider for ScriptedLp {
             now_ms: request.clock.now_ms(),
             request,
         });
-        request.clock.sleep(Duration::from_millis(step.delay_ms)).await;
+        request
+            .clock
+            .sleep(Duration::from_millis(step.delay_ms))
+            .await;
         let now = request.clock.now_ms();
         let honest = |price: Decimal, valid_for_ms: u64| LpQuote {
             lp: self.name.clone(),
@@ -142,7 +145,10 @@ impl LiquidityProvider for ScriptedLp {
         };
         match step.reply {
             Reply::Price(price) => Ok(honest(price, self.validity_ms)),
-            Reply::PriceValidFor { price, valid_for_ms } => Ok(honest(price, valid_for_ms)),
+            Reply::PriceValidFor {
+                price,
+                valid_for_ms,
+            } => Ok(honest(price, valid_for_ms)),
             Reply::Lie { price, lie } => {
                 let mut quote = honest(price, self.validity_ms);
                 match lie {

@@ -122,10 +122,16 @@ impl PlainPrinter {
                         None => "no LP quotes this request".to_string(),
                     },
                 };
-                let quote_currency = self.request.map(|(_, pair)| pair.quote.to_string()).unwrap_or_default();
+                let quote_currency = self
+                    .request
+                    .map(|(_, pair)| pair.quote.to_string())
+                    .unwrap_or_default();
                 let last = match (&ended.quote_id, &ended.lp, ended.client_price) {
                     (Some(id), Some(lp), Some(price)) => {
-                        format!("final quote {id} from {lp} at {} {quote_currency}", group_thousands(price))
+                        format!(
+                            "final quote {id} from {lp} at {} {quote_currency}",
+                            group_thousands(price)
+                        )
                     }
                     _ => "no live quote at the end".to_string(),
                 };
@@ -163,17 +169,29 @@ impl PlainPrinter {
             "Client price:",
             &format!("{} {quote_asset}", group_thousands(quote.client_price)),
         );
-        box_line(text, "LP price:", &format!("{} {quote_asset}", group_thousands(quote.lp_price)));
+        box_line(
+            text,
+            "LP price:",
+            &format!("{} {quote_asset}", group_thousands(quote.lp_price)),
+        );
         box_line(text, "Markup:", &format!("{} bps", quote.markup_bps));
         box_line(
             text,
             "Client pays:",
-            &format!("{} {}", group_thousands(quote.client_pays), quote.pays_asset),
+            &format!(
+                "{} {}",
+                group_thousands(quote.client_pays),
+                quote.pays_asset
+            ),
         );
         box_line(
             text,
             "Client receives:",
-            &format!("{} {}", group_thousands(quote.client_receives), quote.receives_asset),
+            &format!(
+                "{} {}",
+                group_thousands(quote.client_receives),
+                quote.receives_asset
+            ),
         );
         box_line(text, "Valid for:", &seconds(quote.client_valid_for_ms));
         let _ = writeln!(text, "{border}");

@@ -250,7 +250,12 @@ impl Engine {
     /// and returns the poll number. Competitors only once locked, plus the
     /// locked LP when its quote needs refreshing; never an LP that still
     /// has a request in flight or asked us to rest.
-    pub fn begin_poll(&mut self, now: StreamMs, dispatch: &mut Vec<Dispatch>, out: &mut Vec<RfqEvent>) -> u32 {
+    pub fn begin_poll(
+        &mut self,
+        now: StreamMs,
+        dispatch: &mut Vec<Dispatch>,
+        out: &mut Vec<RfqEvent>,
+    ) -> u32 {
         dispatch.clear();
         self.polls_started += 1;
         let poll = self.polls_started;
@@ -267,7 +272,11 @@ impl Engine {
                     .as_ref()
                     .is_some_and(|live| live.client_valid_until_ms <= refresh_due_by);
                 let slot = &self.lps[lock_lp];
-                if refresh.is_none() && expiring && slot.in_flight.is_none() && slot.resting_until_ms <= now {
+                if refresh.is_none()
+                    && expiring
+                    && slot.in_flight.is_none()
+                    && slot.resting_until_ms <= now
+                {
                     *refresh = Some(Refresh { poll, best: None });
                 }
                 refresh.is_none().then_some(lock_lp)
@@ -301,10 +310,17 @@ impl Engine {
     /// Handles LP `lp`'s answer to its request in flight, arriving at `now`.
     /// Returns `Some(NoQuotes)` when the stream should end because every LP
     /// declined.
-    pub fn on_answer(&mut self, now: StreamMs, lp: usize, answer: Answer, out: &mut Vec<RfqEvent>) -> Option<EndReason> {
-        let Some(in_flight) = self.lps.get_mut(lp).and_then(|slot| slot.in_flight.take()) else {
-            return None;
-        };
+    pub fn on_answer(
+        &mut self,
+        now: StreamMs,
+        lp: usize,
+        answer: Answer,
+        out: &mut Vec<RfqEvent>,
+    ) -> Option<EndReason> {
+        let in_flight = self
+            .lps
+            .get_mut(lp)
+            .and_then(|slot| slot.in_flight.take())?;
         let latency_ms = now.saturating_sub(in_flight.sent_ms);
         let poll = in_flight.poll;
         match answer {
@@ -332,7 +348,15 @@ impl Engine {
             Answer::Panicked(message) => {
                 self.lps[lp].declined = false;
                 let reason = format!("lp panicked: {message}");
-                self.emit_error(now, lp, FailureKind::Unavailable, reason, latency_ms, poll, out);
+                self.emit_error(
+                    now,
+                    lp,
+                    FailureKind::Unavailable,
+                    reason,
+                    latency_ms,
+                    poll,
+                    out,
+                );
             }
         }
         self.request_done(now, poll, out)
@@ -359,7 +383,14 @@ impl Engine {
         out.push(self.event(now, EventKind::LpError(error)));
     }
 
-    fn on_quote(&mut self, now: StreamMs, lp: usize, in_flight: InFlight, quote: LpQuote, out: &mut Vec<RfqEvent>) {
+    fn on_quote(
+        &mut self,
+        now: StreamMs,
+        lp: usize,
+        in_flight: InFlight,
+        quote: LpQuote,
+        out: &mut Vec<RfqEvent>,
+    ) {
         let latency_ms = now.saturating_sub(in_flight.sent_ms);
         self.lps[lp].declined = false;
         let expected = Expected {
@@ -371,7 +402,15 @@ impl Engine {
             validity_buffer_ms: self.params.validity_buffer_ms,
         };
         if let Err(reason) = validate_quote(&quote, &expected, now) {
-            self.emit_error(now, lp, FailureKind::Invalid, reason, latency_ms, in_flight.poll, out);
+            self.emit_error(
+                now,
+                lp,
+                FailureKind::Invalid,
+                reason,
+                latency_ms,
+                in_flight.poll,
+                out,
+            );
             return;
         }
         let answer = LpQuoteEvent {
@@ -399,8 +438,12 @@ impl Engine {
         match &mut self.phase {
             Phase::Racing { best, .. } => {
                 let better = best.is_none_or(|best| side.is_better(candidate.price, best.price));
-                let offerable =
-                    client_valid_until(now, candidate.valid_until_ms, self.params.validity_buffer_ms).is_some();
+                let offerable = client_valid_until(
+                    now,
+                    candidate.valid_until_ms,
+                    self.params.validity_buffer_ms,
+                )
+                .is_some();
                 if better && offerable {
                     *best = Some(candidate);
                     let reason = self.race_reason;
@@ -410,19 +453,30 @@ impl Engine {
             }
             Phase::Locked { lock, refresh } => {
                 if let Some(refresh) = refresh {
-                    if refresh.best.is_none_or(|best| side.is_better(candidate.price, best.price)) {
+                    if refresh
+                        .best
+                        .is_none_or(|best| side.is_better(candidate.price, best.price))
+                    {
                         refresh.best = Some(candidate);
                     }
                 }
                 // The locked LP's quote is frozen: its own answers only
                 // count as fresh candidates of a refresh.
-                if candidate.lp == lock.lp || !beats_lock(side, candidate.price, lock.price, self.params.threshold) {
+                if candidate.lp == lock.lp
+                    || !beats_lock(side, candidate.price, lock.price, self.params.threshold)
+                {
                     return;
                 }
                 let previous = lock.lp;
                 // Only offer the new lock if the client can be given some
                 // validity for it; otherwise the old lock stands.
-                if client_valid_until(now, candidate.valid_until_ms, self.params.validity_buffer_ms).is_none() {
+                if client_valid_until(
+                    now,
+                    candidate.valid_until_ms,
+                    self.params.validity_buffer_ms,
+                )
+                .is_none()
+                {
                     return;
                 }
                 // A fresh lock needs no refresh any more.
@@ -457,10 +511,18 @@ impl Engine {
 
     /// Makes `candidate` the live client quote. False (and nothing offered)
     /// when its remaining validity is not longer than the buffer.
-    fn offer(&mut self, now: StreamMs, candidate: Candidate, reason: QuoteReason, out: &mut Vec<RfqEvent>) -> bool {
-        let Some(client_valid_until_ms) =
-            client_valid_until(now, candidate.valid_until_ms, self.params.validity_buffer_ms)
-        else {
+    fn offer(
+        &mut self,
+        now: StreamMs,
+        candidate: Candidate,
+        reason: QuoteReason,
+        out: &mut Vec<RfqEvent>,
+    ) -> bool {
+        let Some(client_valid_until_ms) = client_valid_until(
+            now,
+            candidate.valid_until_ms,
+            self.params.validity_buffer_ms,
+        ) else {
             return false;
         };
         let priced = price_client(
@@ -496,7 +558,12 @@ impl Engine {
         true
     }
 
-    fn request_done(&mut self, now: StreamMs, poll: u32, out: &mut Vec<RfqEvent>) -> Option<EndReason> {
+    fn request_done(
+        &mut self,
+        now: StreamMs,
+        poll: u32,
+        out: &mut Vec<RfqEvent>,
+    ) -> Option<EndReason> {
         let position = self.outstanding.iter().position(|(p, _)| *p == poll)?;
         let remaining = &mut self.outstanding[position].1;
         *remaining -= 1;
@@ -507,7 +574,12 @@ impl Engine {
         self.poll_completed(now, poll, out)
     }
 
-    fn poll_completed(&mut self, now: StreamMs, poll: u32, out: &mut Vec<RfqEvent>) -> Option<EndReason> {
+    fn poll_completed(
+        &mut self,
+        now: StreamMs,
+        poll: u32,
+        out: &mut Vec<RfqEvent>,
+    ) -> Option<EndReason> {
         match &mut self.phase {
             Phase::Racing { best, settle_on } if *settle_on == Some(poll) => match *best {
                 Some(winner) => {
@@ -530,7 +602,9 @@ impl Engine {
                 let lock = *lock;
                 let fresh = refresh.take().and_then(|r| r.best);
                 if let Some(fresh) = fresh.filter(|fresh| fresh.seq != lock.seq) {
-                    if client_valid_until(now, fresh.valid_until_ms, self.params.validity_buffer_ms).is_some() {
+                    if client_valid_until(now, fresh.valid_until_ms, self.params.validity_buffer_ms)
+                        .is_some()
+                    {
                         self.phase = Phase::Locked {
                             lock: fresh,
                             refresh: None,
@@ -549,7 +623,9 @@ impl Engine {
     /// validity is over, and starts a new race with any fresh answer a
     /// refresh already holds.
     pub fn on_time(&mut self, now: StreamMs, out: &mut Vec<RfqEvent>) {
-        let Some(live) = self.live.as_ref() else { return };
+        let Some(live) = self.live.as_ref() else {
+            return;
+        };
         if live.client_valid_until_ms > now {
             return;
         }
@@ -568,12 +644,17 @@ impl Engine {
                 settle_on: None,
             },
         ) {
-            Phase::Locked { lock, refresh } => refresh.and_then(|r| r.best).filter(|fresh| fresh.seq != lock.seq),
+            Phase::Locked { lock, refresh } => refresh
+                .and_then(|r| r.best)
+                .filter(|fresh| fresh.seq != lock.seq),
             Phase::Racing { .. } => None,
         };
         // Fresh answers from polls still out settle the new race.
         let settle_on = self.outstanding.iter().map(|(p, _)| *p).min();
-        self.phase = Phase::Racing { best: None, settle_on };
+        self.phase = Phase::Racing {
+            best: None,
+            settle_on,
+        };
         self.race_reason = QuoteReason::Refresh;
         if let Some(fresh) = fresh {
             self.consider(now, fresh, out);

@@ -19,6 +19,18 @@ pub struct ClientPrice {
 
 /// Adds the desk's markup: a client BUY pays `lp × (1 + markup)`, a client
 /// SELL receives `lp × (1 − markup)`, rounded to the tick against the client.
+///
+/// ```
+/// use lp_rfq::market::{Bps, Side};
+/// use lp_rfq::rfq::pricing::client_price;
+/// use rust_decimal_macros::dec;
+///
+/// let five = Bps::new(dec!(5)).unwrap();
+/// // 99995.00 × 1.0005 = 100044.9975, rounded up for a buying client.
+/// assert_eq!(client_price(Side::Buy, dec!(99995.00), five, 2).to_string(), "100045.00");
+/// // 99995.00 × 0.9995 = 99945.0025, rounded down for a selling client.
+/// assert_eq!(client_price(Side::Sell, dec!(99995.00), five, 2).to_string(), "99945.00");
+/// ```
 pub fn client_price(side: Side, lp_price: Decimal, markup: Bps, price_dp: u32) -> Decimal {
     let factor = match side {
         Side::Buy => Decimal::ONE + markup.fraction(),
@@ -63,6 +75,16 @@ pub fn price_client(
 /// BUY `candidate ≤ locked × (1 − t)`, SELL `candidate ≥ locked × (1 + t)`.
 /// Exactly at the threshold counts; an equal price never does (ties stay
 /// with the earlier answer, even at a zero threshold).
+///
+/// ```
+/// use lp_rfq::market::{Bps, Side};
+/// use lp_rfq::rfq::pricing::beats_lock;
+/// use rust_decimal_macros::dec;
+///
+/// let one = Bps::new(dec!(1)).unwrap();
+/// assert!(beats_lock(Side::Buy, dec!(99990.00), dec!(100000.00), one));
+/// assert!(!beats_lock(Side::Buy, dec!(99990.01), dec!(100000.00), one));
+/// ```
 pub fn beats_lock(side: Side, candidate: Decimal, locked: Decimal, threshold: Bps) -> bool {
     if !side.is_better(candidate, locked) {
         return false;
@@ -119,7 +141,13 @@ mod tests {
 
     #[test]
     fn a_buying_client_pays_the_rounded_up_notional() {
-        let priced = price_client(Side::Buy, &btcusdt(), dec!(1.5), dec!(100003.37), bps(dec!(5)));
+        let priced = price_client(
+            Side::Buy,
+            &btcusdt(),
+            dec!(1.5),
+            dec!(100003.37),
+            bps(dec!(5)),
+        );
         assert_eq!(priced.price.to_string(), "100053.38");
         // 100053.38 × 1.5 = 150080.07 exactly.
         assert_eq!(priced.pays.to_string(), "150080.07");
@@ -130,7 +158,13 @@ mod tests {
 
     #[test]
     fn a_selling_client_receives_the_rounded_down_notional() {
-        let priced = price_client(Side::Sell, &btcusdt(), dec!(0.33333333), dec!(100000), bps(dec!(5)));
+        let priced = price_client(
+            Side::Sell,
+            &btcusdt(),
+            dec!(0.33333333),
+            dec!(100000),
+            bps(dec!(5)),
+        );
         assert_eq!(priced.price.to_string(), "99950.00");
         // 99950.00 × 0.33333333 = 33316.6664 → 33316.66 (down).
         assert_eq!(priced.receives.to_string(), "33316.66");
@@ -146,8 +180,15 @@ mod tests {
     #[case(Side::Sell, dec!(100010.00), true)]
     #[case(Side::Sell, dec!(100009.99), false)]
     #[case(Side::Sell, dec!(99000), false)]
-    fn the_threshold_is_inclusive_at_one_bp(#[case] side: Side, #[case] candidate: Decimal, #[case] beats: bool) {
-        assert_eq!(beats_lock(side, candidate, dec!(100000.00), bps(dec!(1))), beats);
+    fn the_threshold_is_inclusive_at_one_bp(
+        #[case] side: Side,
+        #[case] candidate: Decimal,
+        #[case] beats: bool,
+    ) {
+        assert_eq!(
+            beats_lock(side, candidate, dec!(100000.00), bps(dec!(1))),
+            beats
+        );
     }
 
     #[test]

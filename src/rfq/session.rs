@@ -34,7 +34,11 @@ impl Session {
     /// the duration, when `shutdown` completes (interrupted), or when every
     /// LP declines. Events go to `events` in order; a closed receiver only
     /// means nobody is listening any more.
-    pub async fn run(self, events: mpsc::Sender<RfqEvent>, shutdown: impl Future<Output = ()>) -> Ended {
+    pub async fn run(
+        self,
+        events: mpsc::Sender<RfqEvent>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Ended {
         let Session {
             rfq_id,
             spec,
@@ -83,19 +87,19 @@ impl Session {
                         };
                         // Its own task: a panicking or blocking LP cannot
                         // take the session down with it.
-                        let task =
-                            tokio::spawn(async move { tokio::time::timeout(lp_timeout, lp.quote(&lp_request)).await });
+                        let task = tokio::spawn(async move {
+                            tokio::time::timeout(lp_timeout, lp.quote(&lp_request)).await
+                        });
                         aborts[request.lp] = Some(task.abort_handle());
                         let index = request.lp;
                         in_flight.push(async move { (index, task.await) });
                     }
                     tracing::trace!(rfq = %rfq_id, poll, asked = dispatch.len(), "poll started");
-                    next_poll_at = if interval == 0 {
-                        now
-                    } else {
-                        // Keep the cadence; skip ticks missed while busy.
-                        let behind = (now - next_poll_at) / interval;
-                        next_poll_at + (behind + 1) * interval
+                    // Keep the cadence, skipping ticks missed while busy;
+                    // with no interval, poll again once this poll is done.
+                    next_poll_at = match (now - next_poll_at).checked_div(interval) {
+                        Some(behind) => next_poll_at + (behind + 1) * interval,
+                        None => now,
                     };
                 }
                 for event in out.drain(..) {
@@ -141,7 +145,9 @@ impl Session {
         for event in out.drain(..) {
             let _ = events.send(event).await;
         }
-        let _ = events.send(engine.event(now, EventKind::Ended(summary.clone()))).await;
+        let _ = events
+            .send(engine.event(now, EventKind::Ended(summary.clone())))
+            .await;
         summary
     }
 }

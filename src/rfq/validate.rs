@@ -21,9 +21,16 @@ pub struct Expected<'a> {
 /// Checks a quote on arrival at `now_ms`; the error is the reason shown to
 /// the operator and stored in the blotter. Cheap checks come first and the
 /// happy path allocates nothing.
-pub fn validate_quote(quote: &LpQuote, expected: &Expected<'_>, now_ms: StreamMs) -> Result<(), String> {
+pub fn validate_quote(
+    quote: &LpQuote,
+    expected: &Expected<'_>,
+    now_ms: StreamMs,
+) -> Result<(), String> {
     if &*quote.lp != expected.lp {
-        return Err(format!("quote signed by '{}', not by the LP asked", quote.lp));
+        return Err(format!(
+            "quote signed by '{}', not by the LP asked",
+            quote.lp
+        ));
     }
     if quote.request_id != expected.request_id {
         return Err(format!(
@@ -109,16 +116,76 @@ mod tests {
     #[test]
     fn each_defect_has_its_reason() {
         let cases: Vec<(LpQuote, &str)> = vec![
-            (LpQuote { lp: Arc::from("LP9"), ..good_quote() }, "quote signed by 'LP9', not by the LP asked"),
-            (LpQuote { request_id: 6, ..good_quote() }, "answers request 6, not request 7"),
-            (LpQuote { pair: "ETHUSDT".parse().unwrap(), ..good_quote() }, "quotes ETH/USDT, not BTC/USDT"),
-            (LpQuote { side: Side::Sell, ..good_quote() }, "wrong side: quoted for a client SELL, asked for a client BUY"),
-            (LpQuote { price: dec!(0), ..good_quote() }, "non-positive price 0"),
-            (LpQuote { price: dec!(-5), ..good_quote() }, "non-positive price -5"),
-            (LpQuote { quantity: dec!(1.49), ..good_quote() }, "quantity 1.49 is less than the 1.5 asked"),
-            (LpQuote { valid_until_ms: 400, ..good_quote() }, "expired on arrival (600 ms ago)"),
-            (LpQuote { valid_until_ms: 1_000, ..good_quote() }, "expired on arrival (0 ms ago)"),
-            (LpQuote { valid_until_ms: 3_000, ..good_quote() }, "valid for 2000 ms, not longer than the 2000 ms safety buffer"),
+            (
+                LpQuote {
+                    lp: Arc::from("LP9"),
+                    ..good_quote()
+                },
+                "quote signed by 'LP9', not by the LP asked",
+            ),
+            (
+                LpQuote {
+                    request_id: 6,
+                    ..good_quote()
+                },
+                "answers request 6, not request 7",
+            ),
+            (
+                LpQuote {
+                    pair: "ETHUSDT".parse().unwrap(),
+                    ..good_quote()
+                },
+                "quotes ETH/USDT, not BTC/USDT",
+            ),
+            (
+                LpQuote {
+                    side: Side::Sell,
+                    ..good_quote()
+                },
+                "wrong side: quoted for a client SELL, asked for a client BUY",
+            ),
+            (
+                LpQuote {
+                    price: dec!(0),
+                    ..good_quote()
+                },
+                "non-positive price 0",
+            ),
+            (
+                LpQuote {
+                    price: dec!(-5),
+                    ..good_quote()
+                },
+                "non-positive price -5",
+            ),
+            (
+                LpQuote {
+                    quantity: dec!(1.49),
+                    ..good_quote()
+                },
+                "quantity 1.49 is less than the 1.5 asked",
+            ),
+            (
+                LpQuote {
+                    valid_until_ms: 400,
+                    ..good_quote()
+                },
+                "expired on arrival (600 ms ago)",
+            ),
+            (
+                LpQuote {
+                    valid_until_ms: 1_000,
+                    ..good_quote()
+                },
+                "expired on arrival (0 ms ago)",
+            ),
+            (
+                LpQuote {
+                    valid_until_ms: 3_000,
+                    ..good_quote()
+                },
+                "valid for 2000 ms, not longer than the 2000 ms safety buffer",
+            ),
         ];
         for (quote, reason) in cases {
             assert_eq!(check(quote), Err(reason.to_string()));

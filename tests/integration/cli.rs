@@ -1,0 +1,227 @@
+//! The built binary, run as a user would.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn lp_rfq() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lp-rfq"));
+    // Run from an empty directory so no developer .env leaks in, with
+    // none of the settings variables inherited.
+    let dir = tempfile::tempdir().unwrap().keep();
+    command.current_dir(dir);
+    for name in lp_rfq::config::SETTING_NAMES {
+        command.env_remove(name);
+    }
+    command.env_remove("RUST_LOG");
+    command
+}
+
+const FAST: [&str; 6] = [
+    "--duration",
+    "1",
+    "--mock-min-delay",
+    "0.01",
+    "--mock-max-delay",
+    "0.05",
+];
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}")))
+        .collect()
+}
+
+#[test]
+fn json_output_is_one_event_per_line_from_started_to_ended() {
+    let output = lp_rfq()
+        .args(["quote", "buy", "1.5", "BTCUSDT", "--json", "--seed", "7"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = json_lines(&output);
+    assert_eq!(events.first().unwrap()["event"], "started");
+    assert_eq!(events.last().unwrap()["event"], "ended");
+    let started = &events[0];
+    assert_eq!(started["side"], "buy");
+    assert_eq!(started["amount"], "1.5");
+    assert_eq!(started["pair"], "BTCUSDT");
+    assert_eq!(started["lps"], serde_json::json!(["LP1", "LP2", "LP3"]));
+    assert_eq!(started["markup_bps"], "5");
+    assert_eq!(started["threshold_bps"], "1");
+    let quote = events
+        .iter()
+        .find(|e| e["event"] == "client_quote")
+        .expect("a client quote");
+    for field in [
+        "lp_price",
+        "client_price",
+        "client_pays",
+        "client_receives",
+        "amount",
+    ] {
+        assert!(quote[field].is_string(), "{field} must be a decimal string");
+    }
+    assert_eq!(quote["reason"], "first");
+    assert!(quote["quote_id"].as_str().unwrap().starts_with('Q'));
+    let ended = events.last().unwrap();
+    assert_eq!(ended["reason"], "duration");
+    assert_eq!(ended["t_ms"], 1000);
+    let mut last_t = 0;
+    for event in &events {
+        let t = event["t_ms"].as_u64().unwrap();
+        assert!(t >= last_t, "t_ms must never go back");
+        last_t = t;
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_prices() {
+    let run = || {
+        let output = lp_rfq()
+            .args(["quote", "sell", "2", "ETH/USDT", "--json", "--seed", "42"])
+            .args(FAST)
+            .output()
+            .unwrap();
+        json_lines(&output)
+            .into_iter()
+            .filter(|e| e["event"] == "lp_quote")
+            .map(|e| (e["lp"].to_string(), e["price"].to_string()))
+            .take(3)
+            .collect::<Vec<_>>()
+    };
+    let first = run();
+    assert_eq!(first.len(), 3);
+    let mut second = run();
+    let mut first_sorted = first.clone();
+    first_sorted.sort();
+    second.sort();
+    assert_eq!(first_sorted, second);
+}
+
+#[test]
+fn a_pair_no_lp_quotes_ends_with_a_clear_message() {
+    let output = lp_rfq()
+        .args(["quote", "buy", "100", "DOGEUSDT", "--json"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: no LP quotes DOGEUSDT\n"
+    );
+    let events = json_lines(&output);
+    assert_eq!(events.last().unwrap()["reason"], "no_quotes");
+}
+
+#[test]
+fn a_bad_setting_stops_the_start_with_its_name_and_value() {
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT", "--markup-bps", "-1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: invalid MARKUP_BPS '-1' (--markup-bps): must be a number of bps from 0 to below 10000\n"
+    );
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT"])
+        .env("POLL_INTERVAL_MS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: invalid POLL_INTERVAL_MS '0' (--poll-interval-ms): must be a whole number of milliseconds above 0\n"
+    );
+}
+
+#[test]
+fn a_bad_request_argument_is_explained() {
+    let output = lp_rfq()
+        .args(["quote", "hold", "1", "BTCUSDT"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: side 'hold' is not one of b, buy, s, sell\n"
+    );
+}
+
+fn started_markup(command: &mut Command) -> String {
+    let output = command
+        .args([
+            "quote",
+            "buy",
+            "1",
+            "BTCUSDT",
+            "--json",
+            "--duration",
+            "0.05",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json_lines(&output)[0]["markup_bps"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn flags_beat_the_environment_which_beats_dot_env() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "MARKUP_BPS=8\n").unwrap();
+    assert_eq!(started_markup(lp_rfq().current_dir(dir.path())), "8");
+    assert_eq!(
+        started_markup(lp_rfq().current_dir(dir.path()).env("MARKUP_BPS", "9")),
+        "9"
+    );
+    assert_eq!(
+        started_markup(
+            lp_rfq()
+                .current_dir(dir.path())
+                .env("MARKUP_BPS", "9")
+                .args(["--markup-bps", "7.5"])
+        ),
+        "7.5"
+    );
+}
+
+#[test]
+fn the_prompt_asks_again_streams_and_quits() {
+    let mut child = lp_rfq()
+        .args(["--plain"])
+        .args(FAST)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"maybe\nb\n1.5\nBTCUSDT\nq\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(shown.contains("side 'maybe' is not one of b, buy, s, sell; try again"));
+    assert!(shown.contains("Client BUYS      1.50000000 BTC"));
+    assert!(shown.contains("stream ended (duration)"));
+    assert!(shown.trim_end().ends_with("Side (b/buy or s/sell):"));
+}

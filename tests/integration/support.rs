@@ -1,0 +1,117 @@
+//! Shared helpers: run a whole stream under paused time with scripted LPs
+//! and reduce its events to compact, exact trace lines.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use lp_rfq::clock::StreamClock;
+use lp_rfq::lp::SharedLp;
+use lp_rfq::market::{Bps, Side};
+use lp_rfq::rfq::event::EventKind;
+use lp_rfq::rfq::{EngineParams, RfqEvent, RfqSpec, Session};
+use rust_decimal_macros::dec;
+use tokio::sync::mpsc;
+
+/// 10 bps markup, 1 bp threshold, 2 s buffer, 500 ms polls, 1 s timeout.
+pub fn params() -> EngineParams {
+    EngineParams {
+        markup: Bps::new(dec!(10)).unwrap(),
+        threshold: Bps::new(dec!(1)).unwrap(),
+        validity_buffer_ms: 2_000,
+        poll_interval_ms: 500,
+        lp_timeout_ms: 1_000,
+    }
+}
+
+pub fn spec(side: Side) -> RfqSpec {
+    RfqSpec {
+        side,
+        amount: dec!(1.5),
+        pair: "BTCUSDT".parse().unwrap(),
+    }
+}
+
+/// Runs one stream to its end and returns every event.
+pub async fn run_stream_until(
+    spec: RfqSpec,
+    lps: Vec<SharedLp>,
+    params: EngineParams,
+    duration_ms: u64,
+    shutdown: impl Future<Output = ()>,
+) -> Vec<RfqEvent> {
+    let clock = StreamClock::start();
+    let session = Session {
+        rfq_id: Arc::from("R-test"),
+        spec,
+        lps,
+        params,
+        duration_ms,
+        clock,
+    };
+    let (sender, mut receiver) = mpsc::channel(100_000);
+    session.run(sender, shutdown).await;
+    let mut events = Vec::new();
+    while let Ok(event) = receiver.try_recv() {
+        events.push(event);
+    }
+    events
+}
+
+pub async fn run_stream(
+    spec: RfqSpec,
+    lps: Vec<SharedLp>,
+    params: EngineParams,
+    duration_ms: u64,
+) -> Vec<RfqEvent> {
+    run_stream_until(spec, lps, params, duration_ms, std::future::pending()).await
+}
+
+fn opt<T: ToString>(value: &Option<T>) -> String {
+    value
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "-".to_string())
+}
+
+/// One line per event, everything but the wall-clock quote ids.
+pub fn trace(events: &[RfqEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|event| {
+            let t = event.t_ms;
+            match &event.kind {
+                EventKind::Started(s) => format!("{t} started {} lps", s.lps.len()),
+                EventKind::LpQuote(q) => format!("{t} quote {} {}", q.lp, q.price),
+                EventKind::LpError(e) => {
+                    format!("{t} error {} {}: {}", e.lp, e.kind.as_str(), e.reason)
+                }
+                EventKind::ClientQuote(q) => format!(
+                    "{t} client {} {}->{} {} valid {}",
+                    q.lp,
+                    q.lp_price,
+                    q.client_price,
+                    q.reason.as_str(),
+                    q.client_valid_for_ms
+                ),
+                EventKind::Locked(l) => format!("{t} locked {} {} {:?}", l.lp, l.price, l.reason),
+                EventKind::LockExpired(x) => format!("{t} expired {}", x.lp),
+                EventKind::Ended(e) => format!(
+                    "{t} ended {} improvements={} lp={} price={}",
+                    e.reason.as_str(),
+                    e.improvements,
+                    opt(&e.lp),
+                    opt(&e.client_price)
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Only the lines of one kind ("locked", "client", ...), for focused checks.
+pub fn only(lines: &[String], word: &str) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|line| line.split(' ').nth(1) == Some(word))
+        .cloned()
+        .collect()
+}

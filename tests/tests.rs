@@ -1,0 +1,10 @@
+//! One integration harness, many focused modules (one compile).
+
+#[path = "integration/support.rs"]
+mod support;
+
+#[path = "integration/streams.rs"]
+mod streams;
+
+#[path = "integration/cli.rs"]
+mod cli;
