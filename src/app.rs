@@ -2,11 +2,14 @@
 //! wires each session's event channel to the chosen output. `main.rs` only
 //! loads `.env`, parses flags, starts logging and calls [`run`].
 
+use std::future::Future;
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::cli::{Cli, Command};
 use crate::clock::StreamClock;
@@ -56,7 +59,7 @@ pub fn parse_request(side: &str, amount: &str, pair: &str) -> anyhow::Result<Rfq
 
 /// The LPs a stream asks: the built-in mocks, seeded per stream so that a
 /// seeded session is repeatable request by request.
-fn lps_for(settings: &Settings, stream_index: u64) -> Vec<SharedLp> {
+pub fn lps_for(settings: &Settings, stream_index: u64) -> Vec<SharedLp> {
     mock_lps(
         &settings.mock,
         settings.seed.map(|seed| seed.wrapping_add(stream_index)),
@@ -86,44 +89,82 @@ pub async fn interrupted() {
     }
 }
 
-/// Runs one stream and hands every event, in order, to `on_event`. An
-/// output that fails (a closed pipe) stops the stream early.
-pub async fn stream(
+/// A running stream: its events arrive on `events`, in order, ending with
+/// `ended`; `stop` asks it to end early (as an interrupt).
+pub struct StreamHandle {
+    pub rfq_id: Arc<str>,
+    pub events: mpsc::Receiver<RfqEvent>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Ended>,
+}
+
+impl StreamHandle {
+    /// Ends the stream early; its `ended` event says `interrupted`.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits for the session to finish and returns its summary.
+    pub async fn finish(self) -> anyhow::Result<Ended> {
+        self.task.await.context("the RFQ session failed")
+    }
+}
+
+/// Starts one stream as its own task. Every consumer — headless output,
+/// console — reads the same events from the returned handle.
+pub fn start_stream(
     spec: RfqSpec,
     settings: &Settings,
     lps: Vec<SharedLp>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    mut on_event: impl FnMut(&RfqEvent) -> io::Result<()>,
-) -> anyhow::Result<Ended> {
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> StreamHandle {
     let clock = StreamClock::start();
+    let rfq_id = ids::next_rfq_id(clock.wall_origin());
     let session = Session {
-        rfq_id: ids::next_rfq_id(clock.wall_origin()),
+        rfq_id: rfq_id.clone(),
         spec,
         lps,
         params: settings.engine,
         duration_ms: settings.duration_ms,
         clock,
     };
-    let (sender, mut events) = mpsc::channel(EVENT_BUFFER);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (sender, events) = mpsc::channel(EVENT_BUFFER);
+    let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(session.run(sender, async move {
         tokio::select! {
             _ = shutdown => {}
             _ = stopped => {}
         }
     }));
-    let mut stop = Some(stop);
-    while let Some(event) = events.recv().await {
+    StreamHandle {
+        rfq_id,
+        events,
+        stop: Some(stop),
+        task,
+    }
+}
+
+/// Runs one stream and hands every event, in order, to `on_event`. An
+/// output that fails (a closed pipe) stops the stream early.
+pub async fn stream(
+    spec: RfqSpec,
+    settings: &Settings,
+    lps: Vec<SharedLp>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    mut on_event: impl FnMut(&RfqEvent) -> io::Result<()>,
+) -> anyhow::Result<Ended> {
+    let mut handle = start_stream(spec, settings, lps, shutdown);
+    while let Some(event) = handle.events.recv().await {
         if let Err(error) = on_event(&event) {
-            if let Some(stop) = stop.take() {
-                let _ = stop.send(());
-            }
+            handle.stop();
             if error.kind() != io::ErrorKind::BrokenPipe {
                 return Err(error).context("cannot write the stream's output");
             }
         }
     }
-    task.await.context("the RFQ session failed")
+    handle.finish().await
 }
 
 /// Writes events to stdout in the chosen mode, flushing each so that a
