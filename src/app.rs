@@ -93,6 +93,9 @@ pub async fn interrupted() {
 /// `ended`; `stop` asks it to end early (as an interrupt).
 pub struct StreamHandle {
     pub rfq_id: Arc<str>,
+    /// The stream's clock: `clock.now_ms()` is the stream time that event
+    /// `t_ms` values count in (for countdowns between events).
+    pub clock: StreamClock,
     pub events: mpsc::Receiver<RfqEvent>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Ended>,
@@ -140,6 +143,7 @@ pub fn start_stream(
     }));
     StreamHandle {
         rfq_id,
+        clock,
         events,
         stop: Some(stop),
         task,
