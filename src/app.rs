@@ -22,6 +22,7 @@ use crate::output::{json, plain};
 use crate::prompt;
 use crate::rfq::event::{EndReason, Ended};
 use crate::rfq::{RfqEvent, RfqSpec, Session};
+use crate::scenario::{ScenarioContext, SCENARIOS};
 
 /// How headless streams are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let spec = parse_request(&side, &amount, &pair)?;
             run_quote(spec, mode, &settings).await
         }
+        Some(Command::Scenarios) => {
+            print!("{}", scenario_list());
+            Ok(ExitCode::SUCCESS)
+        }
         None => run_prompt(mode, &settings).await,
     }
 }
@@ -57,13 +62,34 @@ pub fn parse_request(side: &str, amount: &str, pair: &str) -> anyhow::Result<Rfq
     Ok(RfqSpec { side, amount, pair })
 }
 
-/// The LPs a stream asks: the built-in mocks, seeded per stream so that a
-/// seeded session is repeatable request by request.
+/// The LPs a stream asks: the chosen scenario's scripted LPs, or else the
+/// built-in mocks. Seeded per stream, so that a seeded session is
+/// repeatable request by request.
 pub fn lps_for(settings: &Settings, stream_index: u64) -> Vec<SharedLp> {
-    mock_lps(
-        &settings.mock,
-        settings.seed.map(|seed| seed.wrapping_add(stream_index)),
-    )
+    let seed = settings.seed.map(|seed| seed.wrapping_add(stream_index));
+    match settings.scenario {
+        Some(scenario) => scenario.lps(&ScenarioContext {
+            duration_ms: settings.duration_ms,
+            threshold: settings.engine.threshold,
+            validity_buffer_ms: settings.engine.validity_buffer_ms,
+            btc_reference: settings.mock.base_price,
+            seed: seed.unwrap_or_else(rand::random),
+        }),
+        None => mock_lps(&settings.mock, seed),
+    }
+}
+
+/// `lp-rfq scenarios`: every scenario with what it shows and its outcome.
+pub fn scenario_list() -> String {
+    let mut text =
+        String::from("Scenarios (replay with --scenario NAME; --speed X runs X times faster):\n\n");
+    for scenario in &SCENARIOS {
+        text.push_str(&format!(
+            "  {:<16} {}\n  {:<16} outcome: {}\n\n",
+            scenario.name, scenario.summary, "", scenario.outcome
+        ));
+    }
+    text
 }
 
 /// Completes on Ctrl+C or SIGTERM: the operator wants the stream to stop.
@@ -123,7 +149,7 @@ pub fn start_stream(
     lps: Vec<SharedLp>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> StreamHandle {
-    let clock = StreamClock::start();
+    let clock = StreamClock::start_with_speed(settings.speed_per_mille);
     let rfq_id = ids::next_rfq_id(clock.wall_origin());
     let session = Session {
         rfq_id: rfq_id.clone(),

@@ -36,4 +36,6 @@ pub enum Command {
         /// Pair such as BTCUSDT, BTC/USDT or btc-usdt
         pair: String,
     },
+    /// List the replayable LP scenarios (use one with --scenario NAME)
+    Scenarios,
 }

@@ -8,10 +8,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
 
 use crate::lp::mock::MockSettings;
 use crate::market::Bps;
 use crate::rfq::EngineParams;
+use crate::scenario::{self, Scenario};
 
 /// A setting that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,6 +156,18 @@ pub struct SettingsArgs {
         value_name = "N"
     )]
     pub seed: Option<String>,
+    /// Replay a scenario's scripted LPs instead of the mock LPs (see `lp-rfq scenarios`)
+    #[arg(long, env = "SCENARIO", global = true, value_name = "NAME")]
+    pub scenario: Option<String>,
+    /// Run stream time this many times faster than real time [default: 1]
+    #[arg(
+        long,
+        env = "SPEED",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "X"
+    )]
+    pub speed: Option<String>,
     /// Write logs to this file instead of stderr [default: stderr]
     #[arg(
         long,
@@ -173,6 +187,10 @@ pub struct Settings {
     pub duration_ms: u64,
     pub mock: MockSettings,
     pub seed: Option<u64>,
+    /// Scripted LPs to use instead of the mocks.
+    pub scenario: Option<&'static Scenario>,
+    /// Stream ms per 1000 real ms (1000 = real time).
+    pub speed_per_mille: u64,
     pub log_file: Option<PathBuf>,
 }
 
@@ -239,9 +257,17 @@ const SEED: Key = Key {
     env: "SEED",
     flag: "--seed",
 };
+const SCENARIO: Key = Key {
+    env: "SCENARIO",
+    flag: "--scenario",
+};
+const SPEED: Key = Key {
+    env: "SPEED",
+    flag: "--speed",
+};
 
 /// Every variable a user may set, for `.env.example` and the README.
-pub const SETTING_NAMES: [&str; 15] = [
+pub const SETTING_NAMES: [&str; 17] = [
     MARKUP.env,
     THRESHOLD.env,
     BUFFER.env,
@@ -256,6 +282,8 @@ pub const SETTING_NAMES: [&str; 15] = [
     MOCK_FAIL.env,
     MOCK_VALIDITY.env,
     SEED.env,
+    SCENARIO.env,
+    SPEED.env,
     "LOG_FILE",
 ];
 
@@ -426,6 +454,18 @@ impl Settings {
                 .0,
             ),
         };
+        let scenario = match args.scenario.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => Some(scenario::find(name).ok_or_else(|| {
+                SCENARIO.error(name, format!("must be one of {}", scenario::names()))
+            })?),
+        };
+        let (speed, _) = SPEED.read(
+            &args.speed,
+            "1",
+            |t| positive_decimal(t).filter(|v| *v >= dec!(0.001) && *v <= dec!(1000)),
+            "a number from 0.001 to 1000",
+        )?;
         let bps = |value| Bps::new(value).expect("checked non-negative above");
         Ok(Settings {
             engine: EngineParams {
@@ -446,6 +486,8 @@ impl Settings {
                 validity: Duration::from_millis(seconds_to_ms(validity)),
             },
             seed,
+            scenario,
+            speed_per_mille: (speed * dec!(1000)).round().try_into().unwrap_or(1000),
             log_file: args
                 .log_file
                 .as_ref()
@@ -484,6 +526,8 @@ mod tests {
         assert_eq!(settings.mock.failure_rate, dec!(0));
         assert_eq!(settings.mock.validity, Duration::from_secs(10));
         assert_eq!(settings.seed, None);
+        assert_eq!(settings.scenario, None);
+        assert_eq!(settings.speed_per_mille, 1000);
     }
 
     fn error_for(args: SettingsArgs) -> String {
@@ -515,6 +559,10 @@ mod tests {
         "invalid MOCK_FAILURE_RATE '1.5' (--mock-failure-rate): must be a share from 0 to 1")]
     #[case(SettingsArgs { mock_validity_secs: some("2"), ..Default::default() },
         "invalid MOCK_VALIDITY_SECONDS '2' (--mock-validity-secs): must be longer than VALIDITY_BUFFER_SECONDS '2.0', or no mock quote could be offered")]
+    #[case(SettingsArgs { scenario: some("hailmary"), ..Default::default() },
+        "invalid SCENARIO 'hailmary' (--scenario): must be one of competing, non-competition, hail-mary, near-miss, flaky, expiry")]
+    #[case(SettingsArgs { speed: some("0"), ..Default::default() },
+        "invalid SPEED '0' (--speed): must be a number from 0.001 to 1000")]
     #[case(SettingsArgs { seed: some("-3"), ..Default::default() },
         "invalid SEED '-3' (--seed): must be a whole number 0 or more")]
     fn a_bad_setting_names_itself_and_its_value(#[case] args: SettingsArgs, #[case] message: &str) {

@@ -13,6 +13,7 @@
 //! - [`lp`]: the `LiquidityProvider` trait, mock and scripted providers.
 //! - [`rfq`]: events, pure pricing/validation, the engine state machine,
 //!   and the session task that drives it.
+//! - [`scenario`]: replayable casts of scripted LPs (`--scenario`).
 //! - [`config`]: settings from defaults, `.env`, environment and flags.
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
 //! - [`prompt`]: the line-by-line operator prompt.
@@ -29,3 +30,4 @@ pub mod market;
 pub mod output;
 pub mod prompt;
 pub mod rfq;
+pub mod scenario;

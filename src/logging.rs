@@ -33,7 +33,17 @@ pub fn init(log_file: Option<&Path>) -> anyhow::Result<()> {
         None => builder.with_writer(std::io::stderr).init(),
     }
     std::panic::set_hook(Box::new(|info| {
-        tracing::error!(target: "lp_rfq::panic", "{info}");
+        // A panic on a runtime worker is an LP adapter (or a session) whose
+        // task contained it; the stream already reports it as an
+        // `lp_error`, so it is logged quietly. Anywhere else it is a bug.
+        let on_worker = std::thread::current()
+            .name()
+            .is_some_and(|name| name.starts_with("tokio-runtime-worker"));
+        if on_worker {
+            tracing::info!(target: "lp_rfq::panic", "contained panic: {info}");
+        } else {
+            tracing::error!(target: "lp_rfq::panic", "{info}");
+        }
     }));
     Ok(())
 }

@@ -225,3 +225,54 @@ fn the_prompt_asks_again_streams_and_quits() {
     assert!(shown.contains("stream ended (duration)"));
     assert!(shown.trim_end().ends_with("Side (b/buy or s/sell):"));
 }
+
+#[test]
+fn scenarios_are_listed_and_replay_from_the_command_line() {
+    let output = lp_rfq().arg("scenarios").output().unwrap();
+    let listing = String::from_utf8_lossy(&output.stdout);
+    for name in [
+        "competing",
+        "non-competition",
+        "hail-mary",
+        "near-miss",
+        "flaky",
+        "expiry",
+    ] {
+        assert!(
+            listing.contains(&format!("  {name} ")),
+            "{name} missing from\n{listing}"
+        );
+    }
+    let output = lp_rfq()
+        .args([
+            "quote",
+            "buy",
+            "1",
+            "BTCUSDT",
+            "--scenario",
+            "hail-mary",
+            "--speed",
+            "20",
+        ])
+        .args(["--duration", "5", "--json", "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = json_lines(&output);
+    let last_lock = events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "locked")
+        .unwrap();
+    assert_eq!(last_lock["lp"], "HailMary");
+    let t = last_lock["t_ms"].as_u64().unwrap();
+    assert!(
+        (4_000..5_000).contains(&t),
+        "the hail mary lands in the last second, not at {t}"
+    );
+    assert_eq!(events.last().unwrap()["t_ms"], 5000);
+}

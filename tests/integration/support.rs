@@ -39,7 +39,20 @@ pub async fn run_stream_until(
     duration_ms: u64,
     shutdown: impl Future<Output = ()>,
 ) -> Vec<RfqEvent> {
-    let clock = StreamClock::start();
+    run_stream_at_speed(spec, lps, params, duration_ms, 1000, shutdown).await
+}
+
+/// Runs one stream whose stream time runs `speed_per_mille / 1000` times
+/// faster than (paused) real time.
+pub async fn run_stream_at_speed(
+    spec: RfqSpec,
+    lps: Vec<SharedLp>,
+    params: EngineParams,
+    duration_ms: u64,
+    speed_per_mille: u64,
+    shutdown: impl Future<Output = ()>,
+) -> Vec<RfqEvent> {
+    let clock = StreamClock::start_with_speed(speed_per_mille);
     let session = Session {
         rfq_id: Arc::from("R-test"),
         spec,
