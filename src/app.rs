@@ -46,6 +46,16 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let spec = parse_request(&side, &amount, &pair)?;
             run_quote(spec, mode, &settings).await
         }
+        Some(Command::Bench(mut options)) => {
+            // `--duration` is the global stream-duration flag; a bench that
+            // was not given one runs for its own default of 10 s.
+            if cli.settings.duration.is_some() {
+                options.duration = settings.duration_ms.div_ceil(1000);
+            }
+            let report = crate::bench::run(&options, &settings).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Scenarios) => {
             print!("{}", scenario_list());
             Ok(ExitCode::SUCCESS)

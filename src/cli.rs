@@ -38,4 +38,6 @@ pub enum Command {
     },
     /// List the replayable LP scenarios (use one with --scenario NAME)
     Scenarios,
+    /// Load-test the engine: many concurrent streams against in-process LPs
+    Bench(crate::bench::BenchOptions),
 }

@@ -17,9 +17,11 @@
 //! - [`config`]: settings from defaults, `.env`, environment and flags.
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
 //! - [`prompt`]: the line-by-line operator prompt.
+//! - [`bench`]: the `lp-rfq bench` load harness.
 //! - [`app`]: the commands the binary runs, wiring the above together.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -125,7 +125,11 @@ impl LiquidityProvider for MockLp {
                 offset_centi_bps: state.offset_centi_bps,
             }
         };
-        request.clock.sleep(draw.delay).await;
+        // A zero delay answers at once: even a zero sleep would wait for the
+        // timer driver's next tick.
+        if !draw.delay.is_zero() {
+            request.clock.sleep(draw.delay).await;
+        }
 
         if draw.fails {
             return Err(LpError::Unavailable("simulated outage".to_string()));

@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod event;
 pub mod pricing;
+pub mod probe;
 pub mod session;
 pub mod validate;
 

@@ -16,6 +16,7 @@ use crate::clock::StreamClock;
 use crate::lp::{LpRequest, SharedLp};
 use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, RfqSpec};
 use crate::rfq::event::{EndReason, Ended, EventKind, RfqEvent};
+use crate::rfq::probe::LatencyHistogram;
 
 /// Everything one stream needs.
 #[derive(Clone)]
@@ -38,6 +39,18 @@ impl Session {
         self,
         events: mpsc::Sender<RfqEvent>,
         shutdown: impl Future<Output = ()>,
+    ) -> Ended {
+        self.run_probed(events, shutdown, None).await
+    }
+
+    /// [`Session::run`], recording into `probe` how long each LP answer
+    /// spends in the engine: from its arrival to its events being handed to
+    /// the channel (the benchmark's "added latency").
+    pub async fn run_probed(
+        self,
+        events: mpsc::Sender<RfqEvent>,
+        shutdown: impl Future<Output = ()>,
+        probe: Option<&LatencyHistogram>,
     ) -> Ended {
         let Session {
             rfq_id,
@@ -126,10 +139,19 @@ impl Session {
                         if now >= duration_ms {
                             break EndReason::Duration;
                         }
+                        let arrived = probe.map(|_| std::time::Instant::now());
                         aborts[lp] = None;
                         let end = engine.on_answer(now, lp, answer_of(joined), &mut out);
                         if let Some(end) = end {
                             break end;
+                        }
+                        // Hand the answer's events on before anything else
+                        // (such as starting the next poll) delays them.
+                        for event in out.drain(..) {
+                            let _ = events.send(event).await;
+                        }
+                        if let (Some(probe), Some(arrived)) = (probe, arrived) {
+                            probe.record(arrived.elapsed());
                         }
                     }
                     _ = &mut wake => {}
