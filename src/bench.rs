@@ -3,7 +3,6 @@
 //! as a real stream, and reports throughput, added latency and memory as
 //! one JSON line.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,7 +74,6 @@ struct BenchLp {
     name: Arc<str>,
     index: usize,
     delay: Duration,
-    calls: AtomicU64,
 }
 
 const BENCH_REFERENCE: Decimal = dec!(100000);
@@ -102,7 +100,9 @@ impl LiquidityProvider for BenchLp {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
-        let call = self.calls.fetch_add(1, Ordering::Relaxed) as usize;
+        // The request id counts this session's requests: a per-session
+        // price path with no state shared between sessions.
+        let call = request.request_id as usize;
         Ok(LpQuote {
             lp: self.name.clone(),
             request_id: request.request_id,
@@ -115,6 +115,7 @@ impl LiquidityProvider for BenchLp {
     }
 }
 
+/// The desk's LPs: like real providers, one set serves every session.
 fn bench_lps(options: &BenchOptions) -> Vec<SharedLp> {
     (0..options.lps)
         .map(|index| {
@@ -129,7 +130,6 @@ fn bench_lps(options: &BenchOptions) -> Vec<SharedLp> {
                 name: Arc::from(format!("LP{}", index + 1)),
                 index,
                 delay: Duration::from_millis(delay_ms),
-                calls: AtomicU64::new(0),
             }) as SharedLp
         })
         .collect()
@@ -174,7 +174,8 @@ pub async fn run(options: &BenchOptions, settings: &Settings) -> anyhow::Result<
     };
     let duration_ms = options.duration * 1000;
     let probe = Arc::new(LatencyHistogram::new());
-    let (sender, mut events) = mpsc::channel::<RfqEvent>(64 * 1024);
+    let (sender, mut events) = mpsc::channel::<RfqEvent>(8 * 1024);
+    let lps = bench_lps(options);
 
     let started = Instant::now();
     let mut sessions = Vec::with_capacity(options.sessions);
@@ -191,7 +192,7 @@ pub async fn run(options: &BenchOptions, settings: &Settings) -> anyhow::Result<
                 amount: dec!(1.5),
                 pair,
             },
-            lps: bench_lps(options),
+            lps: lps.clone(),
             params,
             duration_ms,
             clock: StreamClock::start(),

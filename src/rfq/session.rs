@@ -62,7 +62,8 @@ impl Session {
         } = self;
         let names = lps.iter().map(|lp| Arc::<str>::from(lp.name())).collect();
         let mut engine = Engine::new(rfq_id.clone(), spec, names, params, clock);
-        let mut out = Vec::with_capacity(16);
+        // Small: an answer rarely yields more than a quote, a lock and a price.
+        let mut out = Vec::with_capacity(4);
         let mut dispatch: Vec<Dispatch> = Vec::with_capacity(lps.len());
         let mut in_flight = FuturesUnordered::new();
         let mut aborts: Vec<Option<AbortHandle>> = vec![None; lps.len()];
