@@ -276,3 +276,35 @@ fn scenarios_are_listed_and_replay_from_the_command_line() {
     );
     assert_eq!(events.last().unwrap()["t_ms"], 5000);
 }
+
+#[test]
+fn the_bench_prints_one_json_line_with_every_figure() {
+    let output = lp_rfq()
+        .args(["bench", "--sessions", "20", "--lps", "3", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 1);
+    let report = &lines[0];
+    for field in [
+        "sessions",
+        "lps",
+        "duration_s",
+        "responses",
+        "per_sec",
+        "locks",
+        "client_quotes",
+        "added_latency_p50_us",
+        "added_latency_p99_us",
+        "peak_rss_mb",
+        "blotter_rows",
+    ] {
+        assert!(report.get(field).is_some(), "{field} missing from {report}");
+    }
+    assert_eq!(report["sessions"], 20);
+    assert_eq!(report["lps"], 3);
+    assert!(report["responses"].as_u64().unwrap() > 1000);
+    // Every session locks at least once, and prices drift so locks move.
+    assert!(report["locks"].as_u64().unwrap() > 20);
+}
