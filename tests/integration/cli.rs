@@ -283,7 +283,11 @@ fn the_bench_prints_one_json_line_with_every_figure() {
         .args(["bench", "--sessions", "20", "--lps", "3", "--duration", "1"])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let lines = json_lines(&output);
     assert_eq!(lines.len(), 1);
     let report = &lines[0];
@@ -307,4 +311,44 @@ fn the_bench_prints_one_json_line_with_every_figure() {
     assert!(report["responses"].as_u64().unwrap() > 1000);
     // Every session locks at least once, and prices drift so locks move.
     assert!(report["locks"].as_u64().unwrap() > 20);
+}
+
+#[test]
+fn an_interrupt_ends_the_stream_gracefully_with_its_summary() {
+    use std::io::{BufRead, BufReader};
+    let mut child = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT", "--json", "--duration", "30"])
+        .args(["--mock-min-delay", "0.01", "--mock-max-delay", "0.05"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    // Wait for the first client quote, then press Ctrl+C.
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "stream ended early"
+        );
+        let event: Value = serde_json::from_str(&line).unwrap();
+        lines.push(event.clone());
+        if event["event"] == "client_quote" {
+            break;
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for line in stdout.lines() {
+        lines.push(serde_json::from_str(&line.unwrap()).unwrap());
+    }
+    assert!(child.wait().unwrap().success());
+    let ended = lines.last().unwrap();
+    assert_eq!(ended["event"], "ended");
+    assert_eq!(ended["reason"], "interrupted");
+    assert!(ended["client_price"].is_string());
+    assert!(ended["t_ms"].as_u64().unwrap() < 30_000);
 }
