@@ -19,6 +19,7 @@
 //! - [`app`]: the commands the binary runs, wiring the above together.
 
 pub mod app;
+pub mod blotter;
 pub mod cli;
 pub mod clock;
 pub mod config;
