@@ -163,6 +163,23 @@ pub struct SettingsArgs {
         value_name = "PATH"
     )]
     pub log_file: Option<String>,
+    /// SQLite blotter that records every event [default: ./blotter.db]
+    #[arg(
+        long = "blotter",
+        env = "BLOTTER_PATH",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "PATH"
+    )]
+    pub blotter: Option<String>,
+    /// Record nothing: open and write no blotter (wins over --blotter)
+    #[arg(
+        long,
+        env = "NO_BLOTTER",
+        global = true,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub no_blotter: bool,
 }
 
 /// Validated settings for the whole program.
@@ -174,6 +191,8 @@ pub struct Settings {
     pub mock: MockSettings,
     pub seed: Option<u64>,
     pub log_file: Option<PathBuf>,
+    /// Where events are recorded; `None` with `--no-blotter`.
+    pub blotter: Option<PathBuf>,
 }
 
 /// One setting's names, for messages.
@@ -240,8 +259,11 @@ const SEED: Key = Key {
     flag: "--seed",
 };
 
+/// Where the blotter lives unless BLOTTER_PATH says otherwise.
+pub const DEFAULT_BLOTTER: &str = "./blotter.db";
+
 /// Every variable a user may set, for `.env.example` and the README.
-pub const SETTING_NAMES: [&str; 15] = [
+pub const SETTING_NAMES: [&str; 17] = [
     MARKUP.env,
     THRESHOLD.env,
     BUFFER.env,
@@ -257,6 +279,8 @@ pub const SETTING_NAMES: [&str; 15] = [
     MOCK_VALIDITY.env,
     SEED.env,
     "LOG_FILE",
+    "BLOTTER_PATH",
+    "NO_BLOTTER",
 ];
 
 /// Most mock LPs one stream may run.
@@ -451,6 +475,17 @@ impl Settings {
                 .as_ref()
                 .filter(|p| !p.trim().is_empty())
                 .map(PathBuf::from),
+            // An empty BLOTTER_PATH means the default, like every setting;
+            // only --no-blotter / NO_BLOTTER turns recording off.
+            blotter: (!args.no_blotter).then(|| {
+                PathBuf::from(
+                    args.blotter
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .unwrap_or(DEFAULT_BLOTTER),
+                )
+            }),
         })
     }
 }
@@ -484,6 +519,26 @@ mod tests {
         assert_eq!(settings.mock.failure_rate, dec!(0));
         assert_eq!(settings.mock.validity, Duration::from_secs(10));
         assert_eq!(settings.seed, None);
+        assert_eq!(settings.blotter, Some(PathBuf::from("./blotter.db")));
+    }
+
+    #[test]
+    fn the_blotter_path_is_set_defaulted_when_empty_or_turned_off() {
+        let with = |blotter: Option<String>, no_blotter| {
+            Settings::from_args(&SettingsArgs {
+                blotter,
+                no_blotter,
+                ..Default::default()
+            })
+            .unwrap()
+            .blotter
+        };
+        assert_eq!(
+            with(some("/tmp/desk.db"), false),
+            Some(PathBuf::from("/tmp/desk.db"))
+        );
+        assert_eq!(with(some("  "), false), Some(PathBuf::from("./blotter.db")));
+        assert_eq!(with(some("/tmp/desk.db"), true), None);
     }
 
     fn error_for(args: SettingsArgs) -> String {
