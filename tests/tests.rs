@@ -8,3 +8,6 @@ mod streams;
 
 #[path = "integration/cli.rs"]
 mod cli;
+
+#[path = "integration/blotter.rs"]
+mod blotter;

@@ -22,7 +22,7 @@ use crate::rfq::RfqEvent;
 /// Why the blotter could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BlotterError {
-    #[error("cannot open blotter '{}': {source}", path.display())]
+    #[error("cannot open blotter '{}': {}", .path.display(), cause(.source, .path))]
     Open {
         path: PathBuf,
         source: rusqlite::Error,
@@ -42,6 +42,14 @@ pub enum BlotterError {
     },
     #[error("cannot start the blotter writer thread: {0}")]
     Thread(std::io::Error),
+}
+
+/// SQLite's message without the path it sometimes repeats at the end
+/// (the message already names it once).
+fn cause(error: &rusqlite::Error, path: &Path) -> String {
+    let text = error.to_string();
+    let suffix = format!(": {}", path.display());
+    text.strip_suffix(&suffix).unwrap_or(&text).to_string()
 }
 
 /// Events waiting between the streams and the writer. Big enough to absorb
