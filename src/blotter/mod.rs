@@ -127,7 +127,7 @@ impl BlotterSink {
             .backpressure_waits
             .fetch_add(1, Ordering::Relaxed);
         // Log the first wait and then every thousandth, not every event.
-        if waits % 1000 == 0 {
+        if waits.is_multiple_of(1000) {
             tracing::warn!(
                 waits = waits + 1,
                 "blotter channel full: the stream waits for the disk"

@@ -627,3 +627,302 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
         "{\"lps\":[],\"rfqs\":[]}\n"
     );
 }
+
+// The built binary against a real file: interrupts, kills, two writers.
+
+mod process {
+    use std::io::{BufRead, BufReader, Read};
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    use lp_rfq::blotter::read::stored_rfqs;
+    use serde_json::Value;
+
+    fn lp_rfq(dir: &Path) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lp-rfq"));
+        command.current_dir(dir);
+        for name in lp_rfq::config::SETTING_NAMES {
+            command.env_remove(name);
+        }
+        command.env_remove("RUST_LOG");
+        command
+    }
+
+    const FAST: [&str; 4] = ["--mock-min-delay", "0.01", "--mock-max-delay", "0.05"];
+
+    /// Starts a 30 s JSON stream and returns it once it printed its first
+    /// `locked` event, with the lines read so far.
+    // The caller kills and waits on the returned child.
+    #[allow(clippy::zombie_processes)]
+    fn start_until_locked(
+        dir: &Path,
+    ) -> (Child, BufReader<std::process::ChildStdout>, Vec<String>) {
+        let mut child = lp_rfq(dir)
+            .args([
+                "quote",
+                "buy",
+                "1.5",
+                "BTCUSDT",
+                "--json",
+                "--duration",
+                "30",
+            ])
+            .args(FAST)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap_or(0) == 0 {
+                let _ = child.kill();
+                let status = child.wait();
+                panic!("the stream ended before its first lock: {status:?} {lines:?}");
+            }
+            let locked = line.contains("\"event\":\"locked\"");
+            lines.push(line.trim_end().to_string());
+            if locked {
+                return (child, out, lines);
+            }
+        }
+    }
+
+    fn rest(mut out: impl Read, mut lines: Vec<String>) -> Vec<Value> {
+        let mut text = String::new();
+        out.read_to_string(&mut text).unwrap();
+        lines.extend(text.lines().map(str::to_string));
+        lines
+            .iter()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// The stored streams as the JSON `--json` would have printed.
+    fn stored_json(path: &Path) -> Vec<Vec<Value>> {
+        stored_rfqs(path)
+            .unwrap()
+            .into_iter()
+            .map(|rfq| {
+                rfq.events
+                    .iter()
+                    .map(|event| serde_json::to_value(event).unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn integrity(path: &Path) -> String {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn sigterm_ends_the_stream_and_the_blotter_holds_exactly_what_was_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, out, lines) = start_until_locked(dir.path());
+        std::thread::sleep(Duration::from_millis(200));
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let printed = rest(out, lines);
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        assert_eq!(printed.last().unwrap()["reason"], "interrupted");
+        let stored = stored_json(&dir.path().join("blotter.db"));
+        assert_eq!(stored, [printed]);
+    }
+
+    #[test]
+    fn after_sigkill_the_file_is_intact_and_holds_what_was_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, out, lines) = start_until_locked(dir.path());
+        // The writer commits as soon as its channel runs dry; give it a
+        // moment, then kill without any chance to clean up.
+        std::thread::sleep(Duration::from_millis(300));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let printed = rest(out, lines);
+        let path = dir.path().join("blotter.db");
+        assert_eq!(integrity(&path), "ok");
+        let stored = stored_json(&path);
+        assert_eq!(stored.len(), 1);
+        let stored = &stored[0];
+        // Both are prefixes of the same stream; the blotter reached at
+        // least the first lock, which was printed 300 ms before the kill.
+        let first_lock = printed.iter().position(|e| e["event"] == "locked").unwrap();
+        assert!(
+            stored.len() > first_lock,
+            "{} rows, lock at {first_lock}",
+            stored.len()
+        );
+        let common = stored.len().min(printed.len());
+        assert_eq!(stored[..common], printed[..common]);
+        assert!(stored.iter().all(|e| e["event"] != "ended"));
+    }
+
+    #[test]
+    fn two_processes_write_one_file_at_the_same_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |side: &str| {
+            lp_rfq(dir.path())
+                .args([
+                    "quote",
+                    side,
+                    "2",
+                    "ETHUSDT",
+                    "--json",
+                    "--duration",
+                    "1",
+                    "--mock-lps",
+                    "50",
+                ])
+                .args(FAST)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let children = [run("buy"), run("sell")];
+        let mut printed: Vec<Vec<Value>> = children
+            .into_iter()
+            .map(|child| {
+                let output = child.wait_with_output().unwrap();
+                assert!(output.status.success());
+                String::from_utf8(output.stdout)
+                    .unwrap()
+                    .lines()
+                    .map(|line| serde_json::from_str(line).unwrap())
+                    .collect()
+            })
+            .collect();
+        let path = dir.path().join("blotter.db");
+        assert_eq!(integrity(&path), "ok");
+        let mut stored = stored_json(&path);
+        let side = |events: &Vec<Value>| events[0]["side"].as_str().unwrap().to_string();
+        stored.sort_by_key(side);
+        printed.sort_by_key(side);
+        assert!(
+            printed[0].len() > 50,
+            "a busy stream: {} events",
+            printed[0].len()
+        );
+        assert_eq!(stored, printed);
+    }
+
+    #[test]
+    fn an_unusable_blotter_stops_the_start_and_no_blotter_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.db"), "not a database\n".repeat(200)).unwrap();
+        let output = lp_rfq(dir.path())
+            .args(["quote", "buy", "1", "BTCUSDT", "--blotter", "notes.db"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "lp-rfq: cannot open blotter 'notes.db': file is not a database\n"
+        );
+        assert!(output.stdout.is_empty());
+
+        let output = lp_rfq(dir.path())
+            .args([
+                "quote",
+                "buy",
+                "1",
+                "BTCUSDT",
+                "--json",
+                "--duration",
+                "0.05",
+                "--no-blotter",
+            ])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        assert!(!dir.path().join("blotter.db").exists());
+        let output = lp_rfq(dir.path())
+            .args([
+                "quote",
+                "buy",
+                "1",
+                "BTCUSDT",
+                "--json",
+                "--duration",
+                "0.05",
+            ])
+            .env("NO_BLOTTER", "true")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        assert!(!dir.path().join("blotter.db").exists());
+    }
+
+    #[test]
+    fn report_explains_a_missing_or_empty_blotter_and_reads_a_recorded_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = lp_rfq(dir.path()).args(["report"]).output().unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "lp-rfq: blotter './blotter.db' does not exist: nothing recorded yet\n"
+        );
+        assert!(!dir.path().join("blotter.db").exists());
+
+        let recorded = lp_rfq(dir.path())
+            .args([
+                "quote",
+                "sell",
+                "1",
+                "BTCUSDT",
+                "--json",
+                "--duration",
+                "0.5",
+                "--seed",
+                "5",
+            ])
+            .args(FAST)
+            .env("BLOTTER_PATH", "desk.db")
+            .output()
+            .unwrap();
+        assert!(recorded.status.success());
+        let output = lp_rfq(dir.path())
+            .args([
+                "report",
+                "--json",
+                "--blotter",
+                "desk.db",
+                "--pair",
+                "XRPUSDT",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "{\"lps\":[],\"rfqs\":[]}\n"
+        );
+        let output = lp_rfq(dir.path())
+            .args(["report", "--csv", "--blotter", "desk.db"])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let text = String::from_utf8(output.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements");
+        assert!(lines[1].starts_with("LP1,"), "{text}");
+        assert_eq!(lines[4], "");
+        assert_eq!(lines[5], "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason");
+        assert!(lines[6].ends_with(",duration"), "{text}");
+        let output = lp_rfq(dir.path())
+            .args(["report", "--since", "tomorrow"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "lp-rfq: invalid --since 'tomorrow': must be a date like 2026-11-22 or a UTC time like 2026-11-22T14:30:00\n"
+        );
+    }
+}
