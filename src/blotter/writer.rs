@@ -48,6 +48,9 @@ pub(super) struct Writer {
     /// Events received and not yet committed, in order.
     batch: Vec<RfqEvent>,
     warned: bool,
+    /// The last second formatted, and its `YYYY-MM-DDTHH:MM:SS` text:
+    /// events of one second share it, so formatting is not redone per row.
+    second: (i64, String),
 }
 
 impl Writer {
@@ -65,6 +68,7 @@ impl Writer {
             rfqs: HashMap::new(),
             batch: Vec::new(),
             warned: false,
+            second: (i64::MIN, String::new()),
         }
     }
 
@@ -225,9 +229,7 @@ impl Writer {
                 let t_ms = event.t_ms as i64;
                 // Wall time of an event = start + stream time (speed 1).
                 let at_ms = rfq.started_ms + t_ms;
-                let at = DateTime::from_timestamp_millis(at_ms)
-                    .map(iso_millis)
-                    .unwrap_or_default();
+                let at = iso_at(&mut self.second, at_ms);
                 match &event.kind {
                     EventKind::Started(_) => unreachable!("handled above"),
                     EventKind::LpQuote(q) => lp_quote.execute(params![
@@ -324,11 +326,52 @@ impl Writer {
     }
 }
 
+/// `at_ms` as `crate::clock::iso_millis` writes it, reusing the text of
+/// the second it falls in.
+fn iso_at(cache: &mut (i64, String), at_ms: i64) -> String {
+    let second = at_ms.div_euclid(1000);
+    if cache.0 != second {
+        let full = DateTime::from_timestamp_millis(second * 1000)
+            .map(iso_millis)
+            .unwrap_or_default();
+        // Drop ".000Z": the milliseconds are added per row.
+        *cache = (
+            second,
+            full.get(..full.len().saturating_sub(5))
+                .unwrap_or("")
+                .to_string(),
+        );
+    }
+    format!("{}.{:03}Z", cache.1, at_ms.rem_euclid(1000))
+}
+
 pub(crate) fn lock_reason(reason: crate::rfq::event::LockReason) -> &'static str {
     use crate::rfq::event::LockReason;
     match reason {
         LockReason::BestOfPoll => "best_of_poll",
         LockReason::Improvement => "improvement",
         LockReason::Refresh => "refresh",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_seconds_format_like_iso_millis() {
+        let mut cache = (i64::MIN, String::new());
+        for at_ms in [
+            1_795_345_200_050,
+            1_795_345_200_999,
+            1_795_345_201_000,
+            0,
+            -1,
+        ] {
+            let expected = DateTime::from_timestamp_millis(at_ms)
+                .map(iso_millis)
+                .unwrap();
+            assert_eq!(iso_at(&mut cache, at_ms), expected);
+        }
     }
 }
