@@ -14,6 +14,8 @@
 //! - [`rfq`]: events, pure pricing/validation, the engine state machine,
 //!   and the session task that drives it.
 //! - [`config`]: settings from defaults, `.env`, environment and flags.
+//! - [`blotter`]: the SQLite quote blotter (schema and migrations, the
+//!   writer thread, replaying stored streams) and `lp-rfq report`.
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
 //! - [`prompt`]: the line-by-line operator prompt.
 //! - [`app`]: the commands the binary runs, wiring the above together.
