@@ -11,6 +11,7 @@ use anyhow::Context;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::blotter::{report, Blotter, BlotterSink};
 use crate::cli::{Cli, Command};
 use crate::clock::StreamClock;
 use crate::config::Settings;
@@ -41,10 +42,28 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     } else {
         OutputMode::Plain
     };
-    match cli.command {
-        Some(Command::Quote { side, amount, pair }) => {
-            let spec = parse_request(&side, &amount, &pair)?;
-            run_quote(spec, mode, &settings).await
+    let spec = match cli.command {
+        Some(Command::Report {
+            since,
+            until,
+            pair,
+            lp,
+            last,
+            csv,
+        }) => {
+            let filter = report::Filter::parse(
+                since.as_deref(),
+                until.as_deref(),
+                pair.as_deref(),
+                lp.as_deref(),
+                last.as_deref(),
+            )?;
+            let format = match (cli.json, csv) {
+                (true, _) => report::Format::Json,
+                (_, true) => report::Format::Csv,
+                _ => report::Format::Table,
+            };
+            return run_report(&settings, &filter, format);
         }
         Some(Command::Bench(mut options)) => {
             // `--duration` is the global stream-duration flag; a bench that
@@ -54,13 +73,69 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
             let report = crate::bench::run(&options, &settings).await?;
             println!("{}", serde_json::to_string(&report)?);
-            Ok(ExitCode::SUCCESS)
+            return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Scenarios) => {
             print!("{}", scenario_list());
-            Ok(ExitCode::SUCCESS)
+            return Ok(ExitCode::SUCCESS);
         }
-        None => run_prompt(mode, &settings).await,
+        Some(Command::Quote { side, amount, pair }) => Some(parse_request(&side, &amount, &pair)?),
+        None => None,
+    };
+    // The blotter opens before any stream starts: a desk must not trade on
+    // a run it cannot record.
+    let blotter = match &settings.blotter {
+        Some(path) => match Blotter::open(path) {
+            Ok(blotter) => Some(blotter),
+            Err(error) => {
+                eprintln!("lp-rfq: {error}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => None,
+    };
+    let sink = blotter.as_ref().map(Blotter::sink);
+    let result = match spec {
+        Some(spec) => run_quote(spec, mode, &settings, sink).await,
+        None => run_prompt(mode, &settings, sink).await,
+    };
+    if let Some(blotter) = blotter {
+        close_blotter(blotter).await;
+    }
+    result
+}
+
+/// Commits everything still in flight; says so when events were lost.
+pub async fn close_blotter(blotter: Blotter) {
+    let path = blotter.path().to_path_buf();
+    let stats = blotter.close().await;
+    tracing::info!(?stats, path = %path.display(), "blotter closed");
+    if stats.lost > 0 {
+        eprintln!(
+            "lp-rfq: warning: blotter '{}': {} events could not be written",
+            path.display(),
+            stats.lost
+        );
+    }
+}
+
+/// `lp-rfq report`: reads the blotter, prints the report.
+fn run_report(
+    settings: &Settings,
+    filter: &report::Filter,
+    format: report::Format,
+) -> anyhow::Result<ExitCode> {
+    let Some(path) = &settings.blotter else {
+        anyhow::bail!("nothing to report: the blotter is off (--no-blotter or NO_BLOTTER)");
+    };
+    let loaded = report::load(path, filter)?;
+    let text = report::render(&loaded, format, path, filter);
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
+            Err(error).context("cannot write the report")
+        }
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -135,6 +210,8 @@ pub struct StreamHandle {
     pub events: mpsc::Receiver<RfqEvent>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Ended>,
+    /// The task that hands every event to the blotter before `events`.
+    recorder: Option<JoinHandle<()>>,
 }
 
 impl StreamHandle {
@@ -145,18 +222,26 @@ impl StreamHandle {
         }
     }
 
-    /// Waits for the session to finish and returns its summary.
+    /// Waits for the session to finish and returns its summary; by then
+    /// every event has been handed to the blotter.
     pub async fn finish(self) -> anyhow::Result<Ended> {
-        self.task.await.context("the RFQ session failed")
+        let ended = self.task.await.context("the RFQ session failed")?;
+        if let Some(recorder) = self.recorder {
+            recorder.await.context("the blotter recorder failed")?;
+        }
+        Ok(ended)
     }
 }
 
 /// Starts one stream as its own task. Every consumer — headless output,
-/// console — reads the same events from the returned handle.
+/// console — reads the same events from the returned handle. With a
+/// `blotter`, each event is handed to it before the consumer sees it, so no
+/// consumer can skip recording and the blotter never lags what was shown.
 pub fn start_stream(
     spec: RfqSpec,
     settings: &Settings,
     lps: Vec<SharedLp>,
+    blotter: Option<BlotterSink>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> StreamHandle {
     let clock = StreamClock::start_with_speed(settings.speed_per_mille);
@@ -170,6 +255,21 @@ pub fn start_stream(
         clock,
     };
     let (sender, events) = mpsc::channel(EVENT_BUFFER);
+    let (sender, events, recorder) = match blotter {
+        None => (sender, events, None),
+        Some(sink) => {
+            let (tee, mut from_session) = mpsc::channel::<RfqEvent>(EVENT_BUFFER);
+            let recorder = tokio::spawn(async move {
+                while let Some(event) = from_session.recv().await {
+                    sink.record(event.clone()).await;
+                    // A consumer that went away (closed pipe) does not stop
+                    // the recording: the session still runs to its end.
+                    let _ = sender.send(event).await;
+                }
+            });
+            (tee, events, Some(recorder))
+        }
+    };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(session.run(sender, async move {
         tokio::select! {
@@ -183,6 +283,7 @@ pub fn start_stream(
         events,
         stop: Some(stop),
         task,
+        recorder,
     }
 }
 
@@ -192,10 +293,11 @@ pub async fn stream(
     spec: RfqSpec,
     settings: &Settings,
     lps: Vec<SharedLp>,
+    blotter: Option<BlotterSink>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     mut on_event: impl FnMut(&RfqEvent) -> io::Result<()>,
 ) -> anyhow::Result<Ended> {
-    let mut handle = start_stream(spec, settings, lps, shutdown);
+    let mut handle = start_stream(spec, settings, lps, blotter, shutdown);
     while let Some(event) = handle.events.recv().await {
         if let Err(error) = on_event(&event) {
             handle.stop();
@@ -226,6 +328,7 @@ async fn run_quote(
     spec: RfqSpec,
     mode: OutputMode,
     settings: &Settings,
+    blotter: Option<BlotterSink>,
 ) -> anyhow::Result<ExitCode> {
     if mode == OutputMode::Plain {
         print!("{}", plain::banner());
@@ -234,6 +337,7 @@ async fn run_quote(
         spec,
         settings,
         lps_for(settings, 0),
+        blotter,
         interrupted(),
         stdout_writer(mode),
     )
@@ -248,7 +352,11 @@ async fn run_quote(
 /// No subcommand: ask for a request, stream it, ask for the next. Ctrl+C
 /// stops a stream and returns to the prompt; at the prompt it quits. With
 /// `--json` the questions go to stderr so stdout stays pure JSON.
-async fn run_prompt(mode: OutputMode, settings: &Settings) -> anyhow::Result<ExitCode> {
+async fn run_prompt(
+    mode: OutputMode,
+    settings: &Settings,
+    blotter: Option<BlotterSink>,
+) -> anyhow::Result<ExitCode> {
     if mode == OutputMode::Plain {
         print!("{}", plain::banner());
         println!("Enter a client request (q to quit).");
@@ -274,6 +382,14 @@ async fn run_prompt(mode: OutputMode, settings: &Settings) -> anyhow::Result<Exi
         };
         let lps = lps_for(settings, stream_index);
         stream_index += 1;
-        stream(spec, settings, lps, interrupted(), stdout_writer(mode)).await?;
+        stream(
+            spec,
+            settings,
+            lps,
+            blotter.clone(),
+            interrupted(),
+            stdout_writer(mode),
+        )
+        .await?;
     }
 }

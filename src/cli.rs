@@ -40,4 +40,25 @@ pub enum Command {
     Scenarios,
     /// Load-test the engine: many concurrent streams against in-process LPs
     Bench(crate::bench::BenchOptions),
+    /// LP performance and the RFQ list from the blotter (--blotter PATH)
+    Report {
+        /// Only RFQs started at or after this UTC date or time (2026-11-22, 2026-11-22T14:30:00)
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Only RFQs started up to this UTC date (the whole day) or time
+        #[arg(long, value_name = "WHEN")]
+        until: Option<String>,
+        /// Only RFQs for this pair
+        #[arg(long)]
+        pair: Option<String>,
+        /// Only this LP's figures, over the RFQs that asked it
+        #[arg(long)]
+        lp: Option<String>,
+        /// Only the N most recent RFQs
+        #[arg(long, value_name = "N")]
+        last: Option<String>,
+        /// Comma-separated values instead of the aligned table
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+    },
 }

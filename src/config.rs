@@ -177,6 +177,23 @@ pub struct SettingsArgs {
         value_name = "PATH"
     )]
     pub log_file: Option<String>,
+    /// SQLite blotter that records every event [default: ./blotter.db]
+    #[arg(
+        long = "blotter",
+        env = "BLOTTER_PATH",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "PATH"
+    )]
+    pub blotter: Option<String>,
+    /// Record nothing: open and write no blotter (wins over --blotter)
+    #[arg(
+        long,
+        env = "NO_BLOTTER",
+        global = true,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub no_blotter: bool,
 }
 
 /// Validated settings for the whole program.
@@ -192,6 +209,8 @@ pub struct Settings {
     /// Stream ms per 1000 real ms (1000 = real time).
     pub speed_per_mille: u64,
     pub log_file: Option<PathBuf>,
+    /// Where events are recorded; `None` with `--no-blotter`.
+    pub blotter: Option<PathBuf>,
 }
 
 /// One setting's names, for messages.
@@ -266,8 +285,11 @@ const SPEED: Key = Key {
     flag: "--speed",
 };
 
+/// Where the blotter lives unless BLOTTER_PATH says otherwise.
+pub const DEFAULT_BLOTTER: &str = "./blotter.db";
+
 /// Every variable a user may set, for `.env.example` and the README.
-pub const SETTING_NAMES: [&str; 17] = [
+pub const SETTING_NAMES: [&str; 19] = [
     MARKUP.env,
     THRESHOLD.env,
     BUFFER.env,
@@ -285,6 +307,8 @@ pub const SETTING_NAMES: [&str; 17] = [
     SCENARIO.env,
     SPEED.env,
     "LOG_FILE",
+    "BLOTTER_PATH",
+    "NO_BLOTTER",
 ];
 
 /// Most mock LPs one stream may run.
@@ -493,6 +517,17 @@ impl Settings {
                 .as_ref()
                 .filter(|p| !p.trim().is_empty())
                 .map(PathBuf::from),
+            // An empty BLOTTER_PATH means the default, like every setting;
+            // only --no-blotter / NO_BLOTTER turns recording off.
+            blotter: (!args.no_blotter).then(|| {
+                PathBuf::from(
+                    args.blotter
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .unwrap_or(DEFAULT_BLOTTER),
+                )
+            }),
         })
     }
 }
@@ -528,6 +563,26 @@ mod tests {
         assert_eq!(settings.seed, None);
         assert_eq!(settings.scenario, None);
         assert_eq!(settings.speed_per_mille, 1000);
+        assert_eq!(settings.blotter, Some(PathBuf::from("./blotter.db")));
+    }
+
+    #[test]
+    fn the_blotter_path_is_set_defaulted_when_empty_or_turned_off() {
+        let with = |blotter: Option<String>, no_blotter| {
+            Settings::from_args(&SettingsArgs {
+                blotter,
+                no_blotter,
+                ..Default::default()
+            })
+            .unwrap()
+            .blotter
+        };
+        assert_eq!(
+            with(some("/tmp/desk.db"), false),
+            Some(PathBuf::from("/tmp/desk.db"))
+        );
+        assert_eq!(with(some("  "), false), Some(PathBuf::from("./blotter.db")));
+        assert_eq!(with(some("/tmp/desk.db"), true), None);
     }
 
     fn error_for(args: SettingsArgs) -> String {

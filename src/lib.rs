@@ -15,6 +15,8 @@
 //!   and the session task that drives it.
 //! - [`scenario`]: replayable casts of scripted LPs (`--scenario`).
 //! - [`config`]: settings from defaults, `.env`, environment and flags.
+//! - [`blotter`]: the SQLite quote blotter (schema and migrations, the
+//!   writer thread, replaying stored streams) and `lp-rfq report`.
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
 //! - [`prompt`]: the line-by-line operator prompt.
 //! - [`bench`]: the `lp-rfq bench` load harness.
@@ -22,6 +24,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod blotter;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -11,3 +11,5 @@ mod cli;
 
 #[path = "integration/scenarios.rs"]
 mod scenarios;
+#[path = "integration/blotter.rs"]
+mod blotter;

@@ -1,0 +1,210 @@
+//! The quote blotter: every RFQ event on disk in SQLite. One writer thread
+//! owns the connection; streams hand it owned events through a bounded
+//! channel ([`BlotterSink`]), and [`Blotter::close`] commits everything
+//! before the program exits. [`read`] replays stored streams, [`report`]
+//! judges the LPs from them.
+
+pub mod read;
+pub mod report;
+pub mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::rfq::RfqEvent;
+
+/// Why the blotter could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BlotterError {
+    #[error("cannot open blotter '{}': {}", .path.display(), cause(.source, .path))]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("blotter '{}' has schema version {found}, newer than this lp-rfq understands ({supported}): upgrade lp-rfq or use another --blotter", path.display())]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("blotter '{}' does not exist: nothing recorded yet", path.display())]
+    Missing { path: PathBuf },
+    #[error("cannot read blotter '{}': {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot start the blotter writer thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// SQLite's message without the path it sometimes repeats at the end
+/// (the message already names it once).
+fn cause(error: &rusqlite::Error, path: &Path) -> String {
+    let text = error.to_string();
+    let suffix = format!(": {}", path.display());
+    text.strip_suffix(&suffix).unwrap_or(&text).to_string()
+}
+
+/// Events waiting between the streams and the writer. Big enough to absorb
+/// a burst from many sessions while a batch commits; when it is full the
+/// sender waits (counted in [`BlotterStats::backpressure_waits`]).
+pub const CHANNEL_CAPACITY: usize = 16 * 1024;
+
+/// What the writer thread receives.
+enum Msg {
+    Event(RfqEvent),
+    /// Commit everything received before, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+/// Counters shared by the sinks and the writer, for the console, the exit
+/// warning and benchmarks.
+#[derive(Debug, Default)]
+struct Counters {
+    rows: AtomicU64,
+    commits: AtomicU64,
+    backpressure_waits: AtomicU64,
+    failed_commits: AtomicU64,
+    lost: AtomicU64,
+}
+
+/// A snapshot of the blotter's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BlotterStats {
+    /// Rows committed (one per event; `ended` updates its RFQ row and
+    /// counts as one).
+    pub rows: u64,
+    /// Transactions committed.
+    pub commits: u64,
+    /// Times a stream found the channel full and had to wait.
+    pub backpressure_waits: u64,
+    /// Batches whose commit failed (they are retried).
+    pub failed_commits: u64,
+    /// Events that could not be written at all.
+    pub lost: u64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> BlotterStats {
+        BlotterStats {
+            rows: self.rows.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+            backpressure_waits: self.backpressure_waits.load(Ordering::Relaxed),
+            failed_commits: self.failed_commits.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The sending side: cheap to clone, one per stream.
+#[derive(Clone)]
+pub struct BlotterSink {
+    sender: mpsc::Sender<Msg>,
+    counters: Arc<Counters>,
+}
+
+impl BlotterSink {
+    /// Hands `event` to the writer. Returns at once unless the channel is
+    /// full; then it waits for room (never drops) and counts the wait.
+    pub async fn record(&self, event: RfqEvent) {
+        let event = match self.sender.try_send(Msg::Event(event)) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(event)) => event,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let waits = self
+            .counters
+            .backpressure_waits
+            .fetch_add(1, Ordering::Relaxed);
+        // Log the first wait and then every thousandth, not every event.
+        if waits.is_multiple_of(1000) {
+            tracing::warn!(
+                waits = waits + 1,
+                "blotter channel full: the stream waits for the disk"
+            );
+        }
+        if self.sender.send(event).await.is_err() {
+            self.counters.lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until everything recorded before is committed (or has failed).
+    pub async fn flush(&self) {
+        let (done, committed) = oneshot::channel();
+        if self.sender.send(Msg::Flush(done)).await.is_ok() {
+            let _ = committed.await;
+        }
+    }
+
+    pub fn stats(&self) -> BlotterStats {
+        self.counters.snapshot()
+    }
+}
+
+/// The open blotter: owns the writer thread.
+pub struct Blotter {
+    path: PathBuf,
+    sink: BlotterSink,
+    writer: JoinHandle<()>,
+}
+
+impl Blotter {
+    /// Opens (creating if needed) and upgrades the blotter at `path` and
+    /// starts its writer thread. Fails, naming the path and the cause, when
+    /// the file cannot be used.
+    pub fn open(path: &Path) -> Result<Blotter, BlotterError> {
+        Blotter::open_with_timeout(path, schema::BUSY_TIMEOUT)
+    }
+
+    /// [`Blotter::open`] with its own busy timeout (tests use a short one).
+    pub fn open_with_timeout(path: &Path, busy: Duration) -> Result<Blotter, BlotterError> {
+        let conn = schema::open(path, true, busy)?;
+        let counters = Arc::new(Counters::default());
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let writer = writer::Writer::new(conn, path.to_path_buf(), receiver, counters.clone());
+        let writer = std::thread::Builder::new()
+            .name("blotter-writer".into())
+            .spawn(move || writer.run())
+            .map_err(BlotterError::Thread)?;
+        Ok(Blotter {
+            path: path.to_path_buf(),
+            sink: BlotterSink { sender, counters },
+            writer,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A sender for one stream (or many).
+    pub fn sink(&self) -> BlotterSink {
+        self.sink.clone()
+    }
+
+    pub fn stats(&self) -> BlotterStats {
+        self.sink.stats()
+    }
+
+    /// Commits every event recorded so far and stops the writer. The writer
+    /// ends once every sink is dropped, so streams still running are
+    /// written to their `ended` event first; stop them before closing.
+    pub async fn close(self) -> BlotterStats {
+        let Blotter { sink, writer, .. } = self;
+        let counters = sink.counters.clone();
+        drop(sink);
+        // Joining blocks; keep it off the async workers.
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        counters.snapshot()
+    }
+}

@@ -1,0 +1,730 @@
+//! `lp-rfq report`: LP performance and an RFQ list computed from the
+//! blotter, as an aligned table, CSV or one JSON object. Figures are
+//! computed here from the stored rows; the definitions are in the README
+//! ("Blotter and report") and on the fields below.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
+use rusqlite::{params, Connection};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::{schema, BlotterError};
+use crate::market::Side;
+use crate::rfq::event::FailureKind;
+
+/// A report option that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {option} '{value}': {problem}")]
+pub struct FilterError {
+    pub option: &'static str,
+    pub value: String,
+    pub problem: &'static str,
+}
+
+/// Which RFQs (and LPs) a report covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// RFQs started at or after this epoch ms.
+    pub since_ms: Option<i64>,
+    /// RFQs started before this epoch ms.
+    pub until_ms: Option<i64>,
+    /// Pair symbol as stored, e.g. `BTCUSDT`.
+    pub pair: Option<String>,
+    /// Only this LP's row, and only RFQs that asked it.
+    pub lp: Option<String>,
+    /// Only the N most recent RFQs (after the other filters).
+    pub last: Option<u32>,
+}
+
+impl Filter {
+    /// Parses the report's options. Dates and times are UTC: `--since` a
+    /// date starts at its midnight; `--until` a date includes that whole
+    /// day, a date-time includes that millisecond.
+    pub fn parse(
+        since: Option<&str>,
+        until: Option<&str>,
+        pair: Option<&str>,
+        lp: Option<&str>,
+        last: Option<&str>,
+    ) -> Result<Filter, FilterError> {
+        const WHEN: &str = "must be a date like 2026-11-22 or a UTC time like 2026-11-22T14:30:00";
+        let since_ms = since
+            .map(|text| {
+                parse_time(text, false).ok_or_else(|| FilterError {
+                    option: "--since",
+                    value: text.to_string(),
+                    problem: WHEN,
+                })
+            })
+            .transpose()?;
+        let until_ms = until
+            .map(|text| {
+                parse_time(text, true).ok_or_else(|| FilterError {
+                    option: "--until",
+                    value: text.to_string(),
+                    problem: WHEN,
+                })
+            })
+            .transpose()?;
+        let pair = pair
+            .map(|text| {
+                text.parse::<crate::market::Pair>()
+                    .map(|pair| pair.symbol())
+                    .map_err(|_| FilterError {
+                        option: "--pair",
+                        value: text.to_string(),
+                        problem: "is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt",
+                    })
+            })
+            .transpose()?;
+        let last = last
+            .map(|text| {
+                text.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| FilterError {
+                        option: "--last",
+                        value: text.to_string(),
+                        problem: "must be a whole number above 0",
+                    })
+            })
+            .transpose()?;
+        Ok(Filter {
+            since_ms,
+            until_ms,
+            pair,
+            lp: lp.map(|lp| lp.trim().to_string()),
+            last,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+}
+
+/// Epoch ms of a UTC date or date-time; `end` turns it into the exclusive
+/// end of the period it names.
+fn parse_time(text: &str, end: bool) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let date = if end { date.succ_opt()? } else { date };
+        return Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis());
+    }
+    let at = chrono::DateTime::parse_from_rfc3339(text)
+        .map(|at| at.naive_utc())
+        .ok()
+        .or_else(|| {
+            [
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%d %H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M",
+                "%Y-%m-%d %H:%M",
+            ]
+            .iter()
+            .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        })?;
+    let at = if end {
+        at + TimeDelta::milliseconds(1)
+    } else {
+        at
+    };
+    Some(at.and_utc().timestamp_millis())
+}
+
+/// One LP's figures over the selected RFQs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LpFigures {
+    pub lp: String,
+    /// answers + errors: every request that ended in an `lp_quote` or an
+    /// `lp_error` (requests cut off by the stream's end are not counted).
+    pub requests: u64,
+    /// Valid quotes (`lp_quote` events).
+    pub answers: u64,
+    /// answers / requests, 4 decimals; null without requests.
+    pub answer_rate: Option<Decimal>,
+    pub timeouts: u64,
+    pub declines: u64,
+    pub unavailable: u64,
+    pub malformed: u64,
+    pub rate_limited: u64,
+    pub invalid: u64,
+    /// Nearest-rank percentiles of the valid answers' latency.
+    pub latency_p50_ms: Option<u64>,
+    pub latency_p95_ms: Option<u64>,
+    pub latency_p99_ms: Option<u64>,
+    /// `locked` events that went to this LP (any reason).
+    pub locks_won: u64,
+    /// Stream time holding the lock / duration of the RFQs that asked the
+    /// LP, 4 decimals.
+    pub lock_time_share: Option<Decimal>,
+    /// Mean distance of its valid quotes from the best valid quote of the
+    /// same poll, side-aware, in bps, 2 decimals.
+    pub avg_distance_bps: Option<Decimal>,
+    /// `locked` events with reason `improvement` that went to this LP.
+    pub improvements: u64,
+}
+
+/// One RFQ's line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RfqLine {
+    pub rfq_id: String,
+    pub started_at: String,
+    pub side: String,
+    pub amount: String,
+    pub pair: String,
+    /// Stream ms from start to `ended` (to the last stored event when the
+    /// process died before `ended`).
+    pub duration_ms: u64,
+    pub final_lp: Option<String>,
+    pub final_client_price: Option<String>,
+    pub improvements: u64,
+    /// null when the stream never ended (the process was killed).
+    pub end_reason: Option<String>,
+}
+
+/// The whole report: `{"lps":[...],"rfqs":[...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub lps: Vec<LpFigures>,
+    pub rfqs: Vec<RfqLine>,
+}
+
+/// Opens the blotter for reading: read-only when its schema is current,
+/// upgraded first when it is older.
+pub fn open(path: &Path) -> Result<Connection, BlotterError> {
+    let conn = super::read::open_read_only(path)?;
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|source| BlotterError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if version == schema::LATEST {
+        return Ok(conn);
+    }
+    drop(conn);
+    schema::open(path, false, schema::BUSY_TIMEOUT)
+}
+
+/// Reads the blotter at `path` and computes the report.
+pub fn load(path: &Path, filter: &Filter) -> Result<Report, BlotterError> {
+    let conn = open(path)?;
+    build(&conn, filter).map_err(|source| BlotterError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Per-LP running totals.
+#[derive(Default)]
+struct Totals {
+    answers: u64,
+    errors: HashMap<FailureKind, u64>,
+    latencies: Vec<u64>,
+    locks_won: u64,
+    improvements: u64,
+    hold_ms: u64,
+    asked_ms: u64,
+    distance_sum: Decimal,
+    distances: u64,
+}
+
+/// Totals per LP, in order of first appearance (the order RFQs list them).
+#[derive(Default)]
+struct Book {
+    order: Vec<String>,
+    totals: HashMap<String, Totals>,
+}
+
+impl Book {
+    fn entry(&mut self, lp: &str) -> &mut Totals {
+        if !self.totals.contains_key(lp) {
+            self.order.push(lp.to_string());
+        }
+        self.totals.entry(lp.to_string()).or_default()
+    }
+}
+
+/// Computes the report from an open blotter.
+pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
+    let mut select = conn.prepare(
+        "SELECT id, rfq_id, started_at, side, amount, pair, lps, end_t_ms, end_reason,
+                improvements, final_lp, final_client_price
+         FROM rfqs r
+         WHERE (?1 IS NULL OR started_ms >= ?1) AND (?2 IS NULL OR started_ms < ?2)
+           AND (?3 IS NULL OR pair = ?3)
+           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.lps) WHERE value = ?4))
+         ORDER BY started_ms DESC, id DESC
+         LIMIT ?5",
+    )?;
+    let limit = filter.last.map(i64::from).unwrap_or(-1);
+    let mut rows = select.query(params![
+        filter.since_ms,
+        filter.until_ms,
+        filter.pair,
+        filter.lp,
+        limit
+    ])?;
+    struct Selected {
+        id: i64,
+        line: RfqLine,
+        lps: Vec<String>,
+        end_t_ms: Option<u64>,
+    }
+    let mut selected = Vec::new();
+    while let Some(row) = rows.next()? {
+        let lps_text: String = row.get("lps")?;
+        selected.push(Selected {
+            id: row.get("id")?,
+            lps: serde_json::from_str(&lps_text).unwrap_or_default(),
+            end_t_ms: row.get("end_t_ms")?,
+            line: RfqLine {
+                rfq_id: row.get("rfq_id")?,
+                started_at: row.get("started_at")?,
+                side: row.get("side")?,
+                amount: row.get("amount")?,
+                pair: row.get("pair")?,
+                duration_ms: 0,
+                final_lp: row.get("final_lp")?,
+                final_client_price: row.get("final_client_price")?,
+                improvements: row.get::<_, Option<u64>>("improvements")?.unwrap_or(0),
+                end_reason: row.get("end_reason")?,
+            },
+        });
+    }
+    drop(rows);
+    // Oldest first from here on.
+    selected.reverse();
+
+    let mut book = Book::default();
+    let mut quotes_of = conn.prepare_cached(
+        "SELECT lp, poll, price, latency_ms FROM lp_quotes WHERE rfq = ?1 ORDER BY seq",
+    )?;
+    let mut errors_of =
+        conn.prepare_cached("SELECT lp, kind FROM lp_errors WHERE rfq = ?1 ORDER BY seq")?;
+    let mut locks_of = conn.prepare_cached(
+        "SELECT t_ms, event, lp, reason FROM lock_events WHERE rfq = ?1 ORDER BY seq",
+    )?;
+    let mut last_t_of = conn.prepare_cached(
+        "SELECT MAX(t) FROM (
+            SELECT MAX(t_ms) AS t FROM lp_quotes WHERE rfq = ?1
+            UNION ALL SELECT MAX(t_ms) FROM lp_errors WHERE rfq = ?1
+            UNION ALL SELECT MAX(t_ms) FROM client_quotes WHERE rfq = ?1
+            UNION ALL SELECT MAX(t_ms) FROM lock_events WHERE rfq = ?1)",
+    )?;
+
+    for rfq in &mut selected {
+        let duration = match rfq.end_t_ms {
+            Some(t) => t,
+            None => last_t_of
+                .query_row([rfq.id], |row| row.get::<_, Option<u64>>(0))?
+                .unwrap_or(0),
+        };
+        rfq.line.duration_ms = duration;
+        let side: Side = rfq.line.side.parse().unwrap_or(Side::Buy);
+        for lp in &rfq.lps {
+            book.entry(lp).asked_ms += duration;
+        }
+
+        // Answers, and each poll's best answer for the distance.
+        let mut quotes: Vec<(String, u32, Decimal)> = Vec::new();
+        let mut rows = quotes_of.query([rfq.id])?;
+        while let Some(row) = rows.next()? {
+            let lp: String = row.get(0)?;
+            let price_text: String = row.get(2)?;
+            let price = Decimal::from_str(&price_text).unwrap_or_default();
+            let totals = book.entry(&lp);
+            totals.answers += 1;
+            totals.latencies.push(row.get(3)?);
+            quotes.push((lp, row.get(1)?, price));
+        }
+        let mut best: HashMap<u32, Decimal> = HashMap::new();
+        for (_, poll, price) in &quotes {
+            best.entry(*poll)
+                .and_modify(|b| {
+                    if side.is_better(*price, *b) {
+                        *b = *price
+                    }
+                })
+                .or_insert(*price);
+        }
+        for (lp, poll, price) in &quotes {
+            let best = best[poll];
+            if best.is_zero() {
+                continue;
+            }
+            let worse_by = match side {
+                Side::Buy => *price - best,
+                Side::Sell => best - *price,
+            };
+            let totals = book.entry(lp);
+            totals.distance_sum += worse_by / best * Decimal::from(10_000);
+            totals.distances += 1;
+        }
+
+        let mut rows = errors_of.query([rfq.id])?;
+        while let Some(row) = rows.next()? {
+            let lp: String = row.get(0)?;
+            let kind: String = row.get(1)?;
+            if let Some(kind) = FailureKind::ALL.into_iter().find(|k| k.as_str() == kind) {
+                *book.entry(&lp).errors.entry(kind).or_default() += 1;
+            }
+        }
+
+        // Lock holding: from a `locked` to the next `locked`, its own
+        // `lock_expired`, or the end of the stream.
+        let mut holder: Option<(String, u64)> = None;
+        let mut rows = locks_of.query([rfq.id])?;
+        while let Some(row) = rows.next()? {
+            let t: u64 = row.get(0)?;
+            let event: String = row.get(1)?;
+            let lp: String = row.get(2)?;
+            let reason: Option<String> = row.get(3)?;
+            if event == "locked" {
+                if let Some((held, since)) = holder.take() {
+                    book.entry(&held).hold_ms += t.saturating_sub(since);
+                }
+                let totals = book.entry(&lp);
+                totals.locks_won += 1;
+                if reason.as_deref() == Some("improvement") {
+                    totals.improvements += 1;
+                }
+                holder = Some((lp, t));
+            } else if holder.as_ref().is_some_and(|(held, _)| *held == lp) {
+                let (held, since) = holder.take().expect("checked above");
+                book.entry(&held).hold_ms += t.saturating_sub(since);
+            }
+        }
+        if let Some((held, since)) = holder {
+            book.entry(&held).hold_ms += duration.saturating_sub(since);
+        }
+    }
+
+    let Book { order, mut totals } = book;
+    let lps = order
+        .into_iter()
+        .filter(|lp| filter.lp.as_ref().is_none_or(|only| only == lp))
+        .map(|lp| {
+            let t = totals.remove(&lp).unwrap_or_default();
+            let error = |kind| t.errors.get(&kind).copied().unwrap_or(0);
+            let errors: u64 = t.errors.values().sum();
+            let requests = t.answers + errors;
+            let mut latencies = t.latencies.clone();
+            latencies.sort_unstable();
+            LpFigures {
+                lp,
+                requests,
+                answers: t.answers,
+                answer_rate: ratio(t.answers, requests, 4),
+                timeouts: error(FailureKind::Timeout),
+                declines: error(FailureKind::Declined),
+                unavailable: error(FailureKind::Unavailable),
+                malformed: error(FailureKind::Malformed),
+                rate_limited: error(FailureKind::RateLimited),
+                invalid: error(FailureKind::Invalid),
+                latency_p50_ms: nearest_rank(&latencies, 50),
+                latency_p95_ms: nearest_rank(&latencies, 95),
+                latency_p99_ms: nearest_rank(&latencies, 99),
+                locks_won: t.locks_won,
+                lock_time_share: ratio(t.hold_ms, t.asked_ms, 4),
+                avg_distance_bps: (t.distances > 0).then(|| {
+                    (t.distance_sum / Decimal::from(t.distances))
+                        .round_dp(2)
+                        .normalize()
+                }),
+                improvements: t.improvements,
+            }
+        })
+        .collect();
+    Ok(Report {
+        lps,
+        rfqs: selected.into_iter().map(|rfq| rfq.line).collect(),
+    })
+}
+
+/// `part / whole` rounded half away from zero to `dp` decimals, trailing zeros dropped; `None` when `whole` is 0.
+fn ratio(part: u64, whole: u64, dp: u32) -> Option<Decimal> {
+    (whole > 0).then(|| {
+        (Decimal::from(part) / Decimal::from(whole))
+            .round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+            .normalize()
+    })
+}
+
+/// The nearest-rank percentile: the smallest value with at least `p` % of
+/// the values at or below it, i.e. `sorted[ceil(p/100 × n) − 1]`. Always
+/// an observed latency, never an interpolation.
+pub fn nearest_rank(sorted: &[u64], p: u64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let n = sorted.len() as u64;
+    let rank = (p * n).div_ceil(100).max(1);
+    Some(sorted[(rank - 1) as usize])
+}
+
+/// How the report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+/// The report as text in `format`. `source` names the blotter for the
+/// empty-report message.
+pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter) -> String {
+    if format == Format::Json {
+        return serde_json::to_string(report).unwrap_or_default() + "\n";
+    }
+    if report.rfqs.is_empty() {
+        let what = if filtered.is_empty() {
+            "no RFQs recorded"
+        } else {
+            "no RFQs match the filters"
+        };
+        return format!("{what} in blotter '{}'\n", source.display());
+    }
+    let lp_rows: Vec<Vec<String>> = report.lps.iter().map(lp_cells).collect();
+    let rfq_rows: Vec<Vec<String>> = report.rfqs.iter().map(rfq_cells).collect();
+    match format {
+        Format::Csv => {
+            let mut out = csv_line(&LP_COLUMNS);
+            for row in &lp_rows {
+                out += &csv_line(row);
+            }
+            out.push('\n');
+            out += &csv_line(&RFQ_COLUMNS);
+            for row in &rfq_rows {
+                out += &csv_line(row);
+            }
+            out
+        }
+        _ => {
+            let mut out = String::from("LPs\n");
+            out += &table(&LP_HEADINGS, &lp_rows, LP_LEFT);
+            out += "\nRFQs\n";
+            out += &table(&RFQ_HEADINGS, &rfq_rows, RFQ_LEFT);
+            out
+        }
+    }
+}
+
+/// CSV headers: the JSON field names.
+const LP_COLUMNS: [&str; 17] = [
+    "lp",
+    "requests",
+    "answers",
+    "answer_rate",
+    "timeouts",
+    "declines",
+    "unavailable",
+    "malformed",
+    "rate_limited",
+    "invalid",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "locks_won",
+    "lock_time_share",
+    "avg_distance_bps",
+    "improvements",
+];
+const LP_HEADINGS: [&str; 17] = [
+    "LP",
+    "REQ",
+    "ANS",
+    "RATE",
+    "TIMEOUT",
+    "DECLINE",
+    "UNAVAIL",
+    "MALFORM",
+    "RATELIM",
+    "INVALID",
+    "P50ms",
+    "P95ms",
+    "P99ms",
+    "LOCKS",
+    "LOCKSHARE",
+    "DIST_BPS",
+    "IMPROV",
+];
+/// Columns aligned left (text); the rest are numbers, aligned right.
+const LP_LEFT: &[usize] = &[0];
+const RFQ_COLUMNS: [&str; 10] = [
+    "rfq_id",
+    "started_at",
+    "side",
+    "amount",
+    "pair",
+    "duration_ms",
+    "final_lp",
+    "final_client_price",
+    "improvements",
+    "end_reason",
+];
+const RFQ_HEADINGS: [&str; 10] = [
+    "RFQ",
+    "STARTED",
+    "SIDE",
+    "AMOUNT",
+    "PAIR",
+    "DURATION_MS",
+    "FINAL_LP",
+    "CLIENT_PRICE",
+    "IMPROV",
+    "END",
+];
+const RFQ_LEFT: &[usize] = &[0, 1, 2, 4, 6, 9];
+
+fn opt<T: ToString>(value: &Option<T>) -> String {
+    value.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+fn lp_cells(lp: &LpFigures) -> Vec<String> {
+    vec![
+        lp.lp.clone(),
+        lp.requests.to_string(),
+        lp.answers.to_string(),
+        opt(&lp.answer_rate),
+        lp.timeouts.to_string(),
+        lp.declines.to_string(),
+        lp.unavailable.to_string(),
+        lp.malformed.to_string(),
+        lp.rate_limited.to_string(),
+        lp.invalid.to_string(),
+        opt(&lp.latency_p50_ms),
+        opt(&lp.latency_p95_ms),
+        opt(&lp.latency_p99_ms),
+        lp.locks_won.to_string(),
+        opt(&lp.lock_time_share),
+        opt(&lp.avg_distance_bps),
+        lp.improvements.to_string(),
+    ]
+}
+
+fn rfq_cells(rfq: &RfqLine) -> Vec<String> {
+    vec![
+        rfq.rfq_id.clone(),
+        rfq.started_at.clone(),
+        rfq.side.clone(),
+        rfq.amount.clone(),
+        rfq.pair.clone(),
+        rfq.duration_ms.to_string(),
+        opt(&rfq.final_lp),
+        opt(&rfq.final_client_price),
+        rfq.improvements.to_string(),
+        rfq.end_reason
+            .clone()
+            .unwrap_or_else(|| "unfinished".into()),
+    ]
+}
+
+fn csv_line<S: AsRef<str>>(cells: &[S]) -> String {
+    let mut line = cells
+        .iter()
+        .map(|cell| {
+            let cell = cell.as_ref();
+            if cell.contains([',', '"', '\n']) {
+                format!("\"{}\"", cell.replace('"', "\"\""))
+            } else {
+                cell.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    line
+}
+
+fn table(headings: &[&str], rows: &[Vec<String>], left: &[usize]) -> String {
+    let mut widths: Vec<usize> = headings.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (i, cell) in cells.enumerate() {
+            if i > 0 {
+                text.push_str("  ");
+            }
+            if left.contains(&i) {
+                let _ = write!(text, "{cell:<width$}", width = widths[i]);
+            } else {
+                let _ = write!(text, "{cell:>width$}", width = widths[i]);
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut headings.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_takes_an_observed_value() {
+        let values: Vec<u64> = (1..=20).map(|v| v * 10).collect();
+        // n = 20: p50 → rank 10, p95 → rank 19, p99 → rank ceil(19.8) = 20.
+        assert_eq!(nearest_rank(&values, 50), Some(100));
+        assert_eq!(nearest_rank(&values, 95), Some(190));
+        assert_eq!(nearest_rank(&values, 99), Some(200));
+        assert_eq!(nearest_rank(&[7], 50), Some(7));
+        assert_eq!(nearest_rank(&[], 50), None);
+    }
+
+    #[test]
+    fn dates_and_times_are_utc_and_until_includes_its_day() {
+        assert_eq!(parse_time("2026-11-22", false), Some(1_795_305_600_000));
+        assert_eq!(
+            parse_time("2026-11-22", true),
+            Some(1_795_305_600_000 + 86_400_000)
+        );
+        assert_eq!(
+            parse_time("2026-11-22T01:00:00", false),
+            Some(1_795_305_600_000 + 3_600_000)
+        );
+        assert_eq!(
+            parse_time("2026-11-22 01:00", true),
+            Some(1_795_305_600_000 + 3_600_001)
+        );
+        assert_eq!(
+            parse_time("2026-11-22T02:00:00+01:00", false),
+            Some(1_795_305_600_000 + 3_600_000)
+        );
+        assert_eq!(parse_time("22/11/2026", false), None);
+    }
+
+    #[test]
+    fn a_bad_filter_names_the_option_and_the_value() {
+        let error = Filter::parse(Some("yesterday"), None, None, None, None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid --since 'yesterday': must be a date like 2026-11-22 or a UTC time like 2026-11-22T14:30:00"
+        );
+        let error = Filter::parse(None, None, None, None, Some("0")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid --last '0': must be a whole number above 0"
+        );
+        let filter = Filter::parse(None, None, Some("btc/usdt"), Some("LP2"), Some("5")).unwrap();
+        assert_eq!(filter.pair.as_deref(), Some("BTCUSDT"));
+        assert_eq!(filter.last, Some(5));
+    }
+}

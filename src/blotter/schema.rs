@@ -1,0 +1,201 @@
+//! The blotter's SQLite schema and its migrations: opening a file sets the
+//! pragmas (WAL, busy timeout) and brings the schema to [`LATEST`], refusing
+//! a file written by a newer lp-rfq. The version lives in `PRAGMA user_version`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::BlotterError;
+
+/// Each entry upgrades the schema from version `index` to `index + 1`.
+/// Append only: a released migration is never edited, so that every old
+/// file takes the same path to the current shape.
+const MIGRATIONS: [&str; 2] = [
+    // 1: the tables. Decimals are TEXT exactly as the event shows them;
+    // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
+    // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
+    // event's index in its stream (started = 0), so the stream can be
+    // replayed in order across tables; `t_ms` is stream time.
+    r#"
+    CREATE TABLE rfqs (
+        id                 INTEGER PRIMARY KEY,
+        rfq_id             TEXT    NOT NULL,
+        side               TEXT    NOT NULL,
+        amount             TEXT    NOT NULL,
+        pair               TEXT    NOT NULL,
+        base               TEXT    NOT NULL,
+        quote              TEXT    NOT NULL,
+        lps                TEXT    NOT NULL,
+        markup_bps         TEXT    NOT NULL,
+        threshold_bps      TEXT    NOT NULL,
+        validity_buffer_ms INTEGER NOT NULL,
+        poll_interval_ms   INTEGER NOT NULL,
+        lp_timeout_ms      INTEGER NOT NULL,
+        duration_ms        INTEGER NOT NULL,
+        started_at         TEXT    NOT NULL,
+        started_ms         INTEGER NOT NULL,
+        end_seq            INTEGER,
+        end_t_ms           INTEGER,
+        ended_at           TEXT,
+        ended_ms           INTEGER,
+        end_reason         TEXT,
+        improvements       INTEGER,
+        final_quote_id     TEXT,
+        final_lp           TEXT,
+        final_client_price TEXT
+    );
+    CREATE TABLE lp_quotes (
+        id           INTEGER PRIMARY KEY,
+        rfq          INTEGER NOT NULL REFERENCES rfqs(id),
+        seq          INTEGER NOT NULL,
+        t_ms         INTEGER NOT NULL,
+        at           TEXT    NOT NULL,
+        at_ms        INTEGER NOT NULL,
+        lp           TEXT    NOT NULL,
+        poll         INTEGER NOT NULL,
+        price        TEXT    NOT NULL,
+        quantity     TEXT    NOT NULL,
+        latency_ms   INTEGER NOT NULL,
+        valid_for_ms INTEGER NOT NULL
+    );
+    CREATE TABLE lp_errors (
+        id         INTEGER PRIMARY KEY,
+        rfq        INTEGER NOT NULL REFERENCES rfqs(id),
+        seq        INTEGER NOT NULL,
+        t_ms       INTEGER NOT NULL,
+        at         TEXT    NOT NULL,
+        at_ms      INTEGER NOT NULL,
+        lp         TEXT    NOT NULL,
+        poll       INTEGER NOT NULL,
+        kind       TEXT    NOT NULL,
+        reason     TEXT    NOT NULL,
+        latency_ms INTEGER NOT NULL
+    );
+    CREATE TABLE client_quotes (
+        id                  INTEGER PRIMARY KEY,
+        rfq                 INTEGER NOT NULL REFERENCES rfqs(id),
+        seq                 INTEGER NOT NULL,
+        t_ms                INTEGER NOT NULL,
+        at                  TEXT    NOT NULL,
+        at_ms               INTEGER NOT NULL,
+        quote_id            TEXT    NOT NULL,
+        lp                  TEXT    NOT NULL,
+        side                TEXT    NOT NULL,
+        lp_price            TEXT    NOT NULL,
+        client_price        TEXT    NOT NULL,
+        markup_bps          TEXT    NOT NULL,
+        amount              TEXT    NOT NULL,
+        client_pays         TEXT    NOT NULL,
+        pays_asset          TEXT    NOT NULL,
+        client_receives     TEXT    NOT NULL,
+        receives_asset      TEXT    NOT NULL,
+        client_valid_for_ms INTEGER NOT NULL,
+        reason              TEXT    NOT NULL
+    );
+    CREATE TABLE lock_events (
+        id          INTEGER PRIMARY KEY,
+        rfq         INTEGER NOT NULL REFERENCES rfqs(id),
+        seq         INTEGER NOT NULL,
+        t_ms        INTEGER NOT NULL,
+        at          TEXT    NOT NULL,
+        at_ms       INTEGER NOT NULL,
+        event       TEXT    NOT NULL,
+        lp          TEXT    NOT NULL,
+        price       TEXT,
+        previous_lp TEXT,
+        reason      TEXT
+    );
+    "#,
+    // 2: the report's access paths (RFQs by time and pair, each event
+    // table by RFQ). A separate step so the upgrade path is exercised from
+    // the first release on.
+    r#"
+    CREATE INDEX rfqs_started ON rfqs(started_ms);
+    CREATE INDEX rfqs_pair_started ON rfqs(pair, started_ms);
+    CREATE INDEX lp_quotes_rfq ON lp_quotes(rfq, seq);
+    CREATE INDEX lp_errors_rfq ON lp_errors(rfq, seq);
+    CREATE INDEX client_quotes_rfq ON client_quotes(rfq, seq);
+    CREATE INDEX lock_events_rfq ON lock_events(rfq, seq);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const LATEST: u32 = MIGRATIONS.len() as u32;
+
+/// How long a write waits for another process's transaction before it
+/// counts as a failure.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens `path` for writing (creating it when `create`), sets WAL mode and
+/// brings the schema up to date.
+pub fn open(path: &Path, create: bool, busy_timeout: Duration) -> Result<Connection, BlotterError> {
+    let cannot = |source: rusqlite::Error| BlotterError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let mut conn = Connection::open_with_flags(path, flags).map_err(cannot)?;
+    conn.busy_timeout(busy_timeout).map_err(cannot)?;
+    // The first statement that reads the file: a non-database fails here.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+        .map_err(cannot)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "blotter is not in WAL mode");
+    }
+    // WAL with NORMAL sync: a commit is durable against a process kill
+    // (the WAL is in the OS), and only a power loss may lose the last ones.
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(cannot)?;
+    migrate(&mut conn, LATEST).map_err(|error| match error {
+        MigrateError::Sql(source) => cannot(source),
+        MigrateError::TooNew(found) => BlotterError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: LATEST,
+        },
+    })?;
+    Ok(conn)
+}
+
+#[derive(Debug)]
+pub enum MigrateError {
+    Sql(rusqlite::Error),
+    TooNew(u32),
+}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(error: rusqlite::Error) -> MigrateError {
+        MigrateError::Sql(error)
+    }
+}
+
+/// Brings the schema to version `target`. The check and the upgrade run in
+/// one write transaction, so two processes opening an old file at once
+/// upgrade it exactly once.
+pub fn migrate(conn: &mut Connection, target: u32) -> Result<(), MigrateError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: u32 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > LATEST {
+        return Err(MigrateError::TooNew(version));
+    }
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(version as usize)
+    {
+        tx.execute_batch(sql)?;
+        tracing::info!(version = index + 1, "blotter schema upgraded");
+    }
+    if target > version {
+        tx.pragma_update(None, "user_version", target)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,377 @@
+//! The writer thread: the only owner of the blotter's connection. It takes
+//! owned events from the channel, writes them in large transactions with
+//! cached statements, and commits whenever the channel runs dry, every
+//! [`COMMIT_EVERY`] while events keep flowing, or every [`MAX_BATCH`] rows.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::DateTime;
+use rusqlite::{params, Connection, TransactionBehavior};
+use tokio::sync::mpsc;
+
+use super::{Counters, Msg};
+use crate::clock::iso_millis;
+use crate::rfq::event::EventKind;
+use crate::rfq::RfqEvent;
+
+/// Longest a transaction stays open while events keep arriving: a hard kill
+/// loses at most this much.
+pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
+
+/// Most events in one transaction.
+pub const MAX_BATCH: usize = 50_000;
+
+/// Most events kept for retry while commits fail (a full disk, a writer
+/// holding the lock past the busy timeout); beyond it they are lost.
+const MAX_PENDING: usize = 1_000_000;
+
+/// What the writer remembers about an RFQ whose `started` it stored.
+#[derive(Debug, Clone, Copy)]
+struct Rfq {
+    row: i64,
+    started_ms: i64,
+    next_seq: i64,
+}
+
+pub(super) struct Writer {
+    conn: Connection,
+    path: PathBuf,
+    receiver: mpsc::Receiver<Msg>,
+    counters: Arc<Counters>,
+    /// RFQs seen in this process, by id (ids are unique within a process;
+    /// across processes the row id keeps them apart).
+    rfqs: HashMap<Arc<str>, Rfq>,
+    /// Events received and not yet committed, in order.
+    batch: Vec<RfqEvent>,
+    warned: bool,
+    /// The last second formatted, and its `YYYY-MM-DDTHH:MM:SS` text:
+    /// events of one second share it, so formatting is not redone per row.
+    second: (i64, String),
+}
+
+impl Writer {
+    pub(super) fn new(
+        conn: Connection,
+        path: PathBuf,
+        receiver: mpsc::Receiver<Msg>,
+        counters: Arc<Counters>,
+    ) -> Writer {
+        Writer {
+            conn,
+            path,
+            receiver,
+            counters,
+            rfqs: HashMap::new(),
+            batch: Vec::new(),
+            warned: false,
+            second: (i64::MIN, String::new()),
+        }
+    }
+
+    pub(super) fn run(mut self) {
+        let mut flushes = Vec::new();
+        while let Some(first) = self.receiver.blocking_recv() {
+            let opened = Instant::now();
+            self.take(first, &mut flushes);
+            // Drain what is already there into the same transaction; never
+            // wait with a batch open, so a quiet stream commits at once.
+            while self.batch.len() < MAX_BATCH && opened.elapsed() < COMMIT_EVERY {
+                match self.receiver.try_recv() {
+                    Ok(msg) => self.take(msg, &mut flushes),
+                    Err(_) => break,
+                }
+            }
+            self.commit();
+            for done in flushes.drain(..) {
+                let _ = done.send(());
+            }
+        }
+        // Every sink is gone: a last try for anything a failed commit left.
+        self.commit();
+        if !self.batch.is_empty() {
+            let lost = self.batch.len() as u64;
+            self.counters.lost.fetch_add(lost, Ordering::Relaxed);
+            tracing::error!(path = %self.path.display(), lost, "blotter events lost");
+        }
+    }
+
+    fn take(&mut self, msg: Msg, flushes: &mut Vec<tokio::sync::oneshot::Sender<()>>) {
+        match msg {
+            Msg::Event(event) => self.batch.push(event),
+            Msg::Flush(done) => flushes.push(done),
+        }
+    }
+
+    /// Writes the batch in one transaction. On failure the batch stays for
+    /// the next try (and what the failed transaction learnt is forgotten).
+    fn commit(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let before = self.rfqs.clone();
+        match self.write() {
+            Ok(rows) => {
+                self.batch.clear();
+                self.counters.rows.fetch_add(rows, Ordering::Relaxed);
+                self.counters.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => {
+                self.rfqs = before;
+                self.counters.failed_commits.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(path = %self.path.display(), %error, pending = self.batch.len(), "blotter write failed; will retry");
+                if !self.warned {
+                    // The operator must know; once is enough, the log has the rest.
+                    eprintln!(
+                        "lp-rfq: warning: blotter '{}': cannot write {} events (will retry): {error}",
+                        self.path.display(),
+                        self.batch.len()
+                    );
+                    self.warned = true;
+                }
+                if self.batch.len() > MAX_PENDING {
+                    let excess = self.batch.len() - MAX_PENDING;
+                    self.batch.drain(..excess);
+                    self.counters
+                        .lost
+                        .fetch_add(excess as u64, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn write(&mut self) -> rusqlite::Result<u64> {
+        // IMMEDIATE takes the write lock up front, so another process's
+        // writer makes us wait (busy timeout) rather than fail mid-batch.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut rows = 0;
+        {
+            let mut started = tx.prepare_cached(
+                "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
+                 threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
+                 started_at, started_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?;
+            let mut lp_quote = tx.prepare_cached(
+                "INSERT INTO lp_quotes (rfq, seq, t_ms, at, at_ms, lp, poll, price, quantity,
+                 latency_ms, valid_for_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            let mut lp_error = tx.prepare_cached(
+                "INSERT INTO lp_errors (rfq, seq, t_ms, at, at_ms, lp, poll, kind, reason,
+                 latency_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            let mut client_quote = tx.prepare_cached(
+                "INSERT INTO client_quotes (rfq, seq, t_ms, at, at_ms, quote_id, lp, side,
+                 lp_price, client_price, markup_bps, amount, client_pays, pays_asset,
+                 client_receives, receives_asset, client_valid_for_ms, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?18)",
+            )?;
+            let mut lock = tx.prepare_cached(
+                "INSERT INTO lock_events (rfq, seq, t_ms, at, at_ms, event, lp, price,
+                 previous_lp, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            let mut ended = tx.prepare_cached(
+                "UPDATE rfqs SET end_seq = ?2, end_t_ms = ?3, ended_at = ?4, ended_ms = ?5,
+                 end_reason = ?6, improvements = ?7, final_quote_id = ?8, final_lp = ?9,
+                 final_client_price = ?10 WHERE id = ?1",
+            )?;
+
+            for event in &self.batch {
+                if let EventKind::Started(s) = &event.kind {
+                    let started_ms = DateTime::parse_from_rfc3339(&s.started_at)
+                        .map(|at| at.timestamp_millis())
+                        .unwrap_or(0);
+                    let lps = serde_json::to_string(&s.lps).unwrap_or_default();
+                    started.execute(params![
+                        event.rfq_id,
+                        s.side.as_str(),
+                        s.amount.to_string(),
+                        s.pair.symbol(),
+                        s.pair.base.as_str(),
+                        s.pair.quote.as_str(),
+                        lps,
+                        s.markup_bps.to_string(),
+                        s.threshold_bps.to_string(),
+                        s.validity_buffer_ms,
+                        s.poll_interval_ms,
+                        s.lp_timeout_ms,
+                        s.duration_ms,
+                        s.started_at,
+                        started_ms,
+                    ])?;
+                    self.rfqs.insert(
+                        event.rfq_id.clone(),
+                        Rfq {
+                            row: tx.last_insert_rowid(),
+                            started_ms,
+                            next_seq: 1,
+                        },
+                    );
+                    rows += 1;
+                    continue;
+                }
+                let Some(rfq) = self.rfqs.get_mut(&event.rfq_id) else {
+                    // Its `started` never reached this writer: nothing to
+                    // attach it to. Not retryable, so not a failed commit.
+                    self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(rfq = %event.rfq_id, event = event.kind.name(), "blotter event for an unknown rfq");
+                    continue;
+                };
+                let seq = rfq.next_seq;
+                rfq.next_seq += 1;
+                let row = rfq.row;
+                let t_ms = event.t_ms as i64;
+                // Wall time of an event = start + stream time (speed 1).
+                let at_ms = rfq.started_ms + t_ms;
+                let at = iso_at(&mut self.second, at_ms);
+                match &event.kind {
+                    EventKind::Started(_) => unreachable!("handled above"),
+                    EventKind::LpQuote(q) => lp_quote.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        q.lp,
+                        q.poll,
+                        q.price.to_string(),
+                        q.quantity.to_string(),
+                        q.latency_ms,
+                        q.valid_for_ms,
+                    ])?,
+                    EventKind::LpError(e) => lp_error.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        e.lp,
+                        e.poll,
+                        e.kind.as_str(),
+                        e.reason,
+                        e.latency_ms,
+                    ])?,
+                    EventKind::ClientQuote(c) => client_quote.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        c.quote_id,
+                        c.lp,
+                        c.side.as_str(),
+                        c.lp_price.to_string(),
+                        c.client_price.to_string(),
+                        c.markup_bps.to_string(),
+                        c.amount.to_string(),
+                        c.client_pays.to_string(),
+                        c.pays_asset.as_str(),
+                        c.client_receives.to_string(),
+                        c.receives_asset.as_str(),
+                        c.client_valid_for_ms,
+                        c.reason.as_str(),
+                    ])?,
+                    EventKind::Locked(l) => lock.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        "locked",
+                        l.lp,
+                        l.price.to_string(),
+                        l.previous_lp,
+                        lock_reason(l.reason),
+                    ])?,
+                    EventKind::LockExpired(x) => lock.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        "lock_expired",
+                        x.lp,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                    ])?,
+                    EventKind::Ended(e) => {
+                        let changed = ended.execute(params![
+                            row,
+                            seq,
+                            t_ms,
+                            at,
+                            at_ms,
+                            e.reason.as_str(),
+                            e.improvements,
+                            e.quote_id,
+                            e.lp,
+                            e.client_price.map(|p| p.to_string()),
+                        ])?;
+                        self.rfqs.remove(&event.rfq_id);
+                        changed
+                    }
+                };
+                rows += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(rows)
+    }
+}
+
+/// `at_ms` as `crate::clock::iso_millis` writes it, reusing the text of
+/// the second it falls in.
+fn iso_at(cache: &mut (i64, String), at_ms: i64) -> String {
+    let second = at_ms.div_euclid(1000);
+    if cache.0 != second {
+        let full = DateTime::from_timestamp_millis(second * 1000)
+            .map(iso_millis)
+            .unwrap_or_default();
+        // Drop ".000Z": the milliseconds are added per row.
+        *cache = (
+            second,
+            full.get(..full.len().saturating_sub(5))
+                .unwrap_or("")
+                .to_string(),
+        );
+    }
+    format!("{}.{:03}Z", cache.1, at_ms.rem_euclid(1000))
+}
+
+pub(crate) fn lock_reason(reason: crate::rfq::event::LockReason) -> &'static str {
+    use crate::rfq::event::LockReason;
+    match reason {
+        LockReason::BestOfPoll => "best_of_poll",
+        LockReason::Improvement => "improvement",
+        LockReason::Refresh => "refresh",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_seconds_format_like_iso_millis() {
+        let mut cache = (i64::MIN, String::new());
+        for at_ms in [
+            1_795_345_200_050,
+            1_795_345_200_999,
+            1_795_345_201_000,
+            0,
+            -1,
+        ] {
+            let expected = DateTime::from_timestamp_millis(at_ms)
+                .map(iso_millis)
+                .unwrap();
+            assert_eq!(iso_at(&mut cache, at_ms), expected);
+        }
+    }
+}

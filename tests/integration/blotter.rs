@@ -1,0 +1,928 @@
+//! The blotter: every event kind stored and replayed exactly, many streams
+//! into one writer, schema upgrades and refusals, and the report's figures
+//! against a fixture worked out by hand.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lp_rfq::app;
+use lp_rfq::blotter::read::stored_rfqs;
+use lp_rfq::blotter::report::{self, Filter, Format};
+use lp_rfq::blotter::{schema, Blotter};
+use lp_rfq::config::{Settings, SettingsArgs};
+use lp_rfq::market::{Bps, Pair, Side};
+use lp_rfq::rfq::event::{
+    ClientQuote, EndReason, Ended, EventKind, FailureKind, LockExpired, LockReason, Locked,
+    LpErrorEvent, LpQuoteEvent, QuoteReason, Started,
+};
+use lp_rfq::rfq::{RfqEvent, RfqSpec};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde_json::json;
+
+fn ev(rfq: &str, t_ms: u64, kind: EventKind) -> RfqEvent {
+    RfqEvent {
+        kind,
+        rfq_id: Arc::from(rfq),
+        t_ms,
+    }
+}
+
+fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> EventKind {
+    EventKind::Started(Box::new(Started {
+        side,
+        amount,
+        pair: pair.parse().unwrap(),
+        lps: lps.iter().map(|lp| Arc::from(*lp)).collect(),
+        markup_bps: Bps::new(dec!(5)).unwrap(),
+        threshold_bps: Bps::new(dec!(1.25)).unwrap(),
+        validity_buffer_ms: 2_000,
+        poll_interval_ms: 500,
+        lp_timeout_ms: 1_000,
+        duration_ms: 30_000,
+        started_at: at.to_string(),
+    }))
+}
+
+fn quote(lp: &str, price: Decimal, latency_ms: u64, poll: u32) -> EventKind {
+    EventKind::LpQuote(LpQuoteEvent {
+        lp: Arc::from(lp),
+        price,
+        quantity: dec!(1.50000000),
+        latency_ms,
+        valid_for_ms: 10_000,
+        poll,
+    })
+}
+
+fn error(lp: &str, kind: FailureKind, latency_ms: u64, poll: u32) -> EventKind {
+    EventKind::LpError(LpErrorEvent {
+        lp: Arc::from(lp),
+        kind,
+        reason: format!("{} on poll {poll}, 'quoted'", kind.as_str()),
+        latency_ms,
+        poll,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn client(
+    id: &str,
+    lp: &str,
+    side: Side,
+    pair: &str,
+    lp_price: Decimal,
+    client_price: Decimal,
+    pays: Decimal,
+    receives: Decimal,
+    reason: QuoteReason,
+) -> EventKind {
+    let pair: Pair = pair.parse().unwrap();
+    let (pays_asset, receives_asset) = match side {
+        Side::Buy => (pair.quote, pair.base),
+        Side::Sell => (pair.base, pair.quote),
+    };
+    EventKind::ClientQuote(Box::new(ClientQuote {
+        quote_id: Arc::from(id),
+        lp: Arc::from(lp),
+        side,
+        lp_price,
+        client_price,
+        markup_bps: Bps::new(dec!(5)).unwrap(),
+        amount: dec!(1.50000000),
+        client_pays: pays,
+        pays_asset,
+        client_receives: receives,
+        receives_asset,
+        client_valid_for_ms: 8_000,
+        reason,
+    }))
+}
+
+fn locked(lp: &str, price: Decimal, previous: Option<&str>, reason: LockReason) -> EventKind {
+    EventKind::Locked(Locked {
+        lp: Arc::from(lp),
+        price,
+        previous_lp: previous.map(Arc::from),
+        reason,
+    })
+}
+
+fn ended(reason: EndReason, improvements: u32, quote: Option<(&str, &str, Decimal)>) -> EventKind {
+    EventKind::Ended(Ended {
+        reason,
+        improvements,
+        quote_id: quote.map(|q| Arc::from(q.0)),
+        lp: quote.map(|q| Arc::from(q.1)),
+        client_price: quote.map(|q| q.2),
+    })
+}
+
+/// Three RFQs with every event kind; the report figures below are worked
+/// out by hand from them.
+fn fixture() -> Vec<Vec<RfqEvent>> {
+    use FailureKind::*;
+    let a = "R-A";
+    let b = "R-B";
+    let c = "R-C";
+    vec![
+        vec![
+            ev(
+                a,
+                0,
+                started(
+                    Side::Buy,
+                    dec!(1.5),
+                    "BTCUSDT",
+                    &["LP1", "LP2", "LP3"],
+                    "2026-11-22T10:00:00.000Z",
+                ),
+            ),
+            ev(a, 100, quote("LP1", dec!(100000.00), 100, 1)),
+            ev(
+                a,
+                100,
+                client(
+                    "Q-1",
+                    "LP1",
+                    Side::Buy,
+                    "BTCUSDT",
+                    dec!(100000.00),
+                    dec!(100050.00),
+                    dec!(150075.00),
+                    dec!(1.50000000),
+                    QuoteReason::First,
+                ),
+            ),
+            ev(a, 200, quote("LP2", dec!(100010.00), 200, 1)),
+            ev(a, 300, error("LP3", Timeout, 300, 1)),
+            ev(
+                a,
+                300,
+                locked("LP1", dec!(100000.00), None, LockReason::BestOfPoll),
+            ),
+            ev(a, 600, quote("LP2", dec!(99980.00), 100, 2)),
+            ev(
+                a,
+                600,
+                client(
+                    "Q-2",
+                    "LP2",
+                    Side::Buy,
+                    "BTCUSDT",
+                    dec!(99980.00),
+                    dec!(100029.99),
+                    dec!(150044.99),
+                    dec!(1.50000000),
+                    QuoteReason::Improvement,
+                ),
+            ),
+            ev(
+                a,
+                600,
+                locked("LP2", dec!(99980.00), Some("LP1"), LockReason::Improvement),
+            ),
+            ev(a, 700, error("LP3", Declined, 200, 2)),
+            ev(a, 1_100, quote("LP1", dec!(99990.00), 150, 3)),
+            ev(a, 1_200, error("LP3", Invalid, 200, 3)),
+            ev(
+                a,
+                4_000,
+                EventKind::LockExpired(LockExpired {
+                    lp: Arc::from("LP2"),
+                }),
+            ),
+            ev(
+                a,
+                5_000,
+                ended(
+                    EndReason::Interrupted,
+                    1,
+                    Some(("Q-2", "LP2", dec!(100029.99))),
+                ),
+            ),
+        ],
+        vec![
+            ev(
+                b,
+                0,
+                started(
+                    Side::Sell,
+                    dec!(2),
+                    "ETH/USDT",
+                    &["LP1", "LP2"],
+                    "2026-11-22T11:00:00.000Z",
+                ),
+            ),
+            ev(b, 50, quote("LP2", dec!(3500.00), 50, 1)),
+            ev(
+                b,
+                50,
+                client(
+                    "Q-3",
+                    "LP2",
+                    Side::Sell,
+                    "ETHUSDT",
+                    dec!(3500.00),
+                    dec!(3498.25),
+                    dec!(2.000000),
+                    dec!(6996.50),
+                    QuoteReason::First,
+                ),
+            ),
+            ev(b, 80, quote("LP1", dec!(3501.75), 80, 1)),
+            ev(
+                b,
+                80,
+                client(
+                    "Q-4",
+                    "LP1",
+                    Side::Sell,
+                    "ETHUSDT",
+                    dec!(3501.75),
+                    dec!(3499.99),
+                    dec!(2.000000),
+                    dec!(6999.98),
+                    QuoteReason::BestSoFar,
+                ),
+            ),
+            ev(
+                b,
+                80,
+                locked("LP1", dec!(3501.75), None, LockReason::BestOfPoll),
+            ),
+            ev(b, 500, error("LP2", RateLimited, 20, 2)),
+            ev(b, 1_500, error("LP2", Malformed, 30, 3)),
+            ev(b, 1_600, error("LP2", Unavailable, 40, 4)),
+            ev(
+                b,
+                2_000,
+                ended(EndReason::Duration, 0, Some(("Q-4", "LP1", dec!(3499.99)))),
+            ),
+        ],
+        vec![
+            ev(
+                c,
+                0,
+                started(
+                    Side::Buy,
+                    dec!(1),
+                    "DOGEUSDT",
+                    &["LP1"],
+                    "2026-11-23T09:00:00.000Z",
+                ),
+            ),
+            ev(c, 10, error("LP1", Declined, 10, 1)),
+            ev(c, 10, ended(EndReason::NoQuotes, 0, None)),
+        ],
+    ]
+}
+
+/// Records `streams` into a fresh blotter, interleaving them as concurrent
+/// sessions would, and closes it.
+async fn record(path: &Path, streams: &[Vec<RfqEvent>]) {
+    let blotter = Blotter::open(path).unwrap();
+    let sink = blotter.sink();
+    let longest = streams.iter().map(Vec::len).max().unwrap_or(0);
+    for i in 0..longest {
+        for stream in streams {
+            if let Some(event) = stream.get(i) {
+                sink.record(event.clone()).await;
+            }
+        }
+    }
+    drop(sink);
+    let stats = blotter.close().await;
+    let events: usize = streams.iter().map(Vec::len).sum();
+    assert_eq!(stats.rows, events as u64);
+    assert_eq!(stats.lost, 0);
+}
+
+#[tokio::test]
+async fn every_event_kind_round_trips_with_exact_decimals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let streams = fixture();
+    record(&path, &streams).await;
+    let stored: Vec<Vec<RfqEvent>> = stored_rfqs(&path)
+        .unwrap()
+        .into_iter()
+        .map(|rfq| rfq.events)
+        .collect();
+    assert_eq!(stored, streams);
+
+    // The file is plain SQLite: decimals as text, exactly as shown; times
+    // as UTC ISO-8601 with milliseconds plus epoch ms.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let row: (String, String, String, i64) = conn
+        .query_row(
+            "SELECT c.client_pays, c.client_receives, c.at, c.at_ms FROM client_quotes c
+             JOIN rfqs r ON r.id = c.rfq WHERE r.rfq_id = 'R-B' AND c.quote_id = 'Q-3'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            "2.000000".to_string(),
+            "6996.50".to_string(),
+            "2026-11-22T11:00:00.050Z".to_string(),
+            1_795_345_200_050
+        )
+    );
+    let quantity: String = conn
+        .query_row("SELECT quantity FROM lp_quotes LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(quantity, "1.50000000");
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_streams_all_land_in_one_blotter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let blotter = Blotter::open(&path).unwrap();
+    let settings = Settings::from_args(&SettingsArgs {
+        seed: Some("11".into()),
+        duration: Some("3".into()),
+        mock_min_delay: Some("0.01".into()),
+        mock_max_delay: Some("0.3".into()),
+        mock_failure_rate: Some("0.2".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut consumers = Vec::new();
+    for i in 0..20u64 {
+        let spec = RfqSpec {
+            side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
+            amount: dec!(1.5),
+            pair: "BTCUSDT".parse().unwrap(),
+        };
+        let mut handle = app::start_stream(
+            spec,
+            &settings,
+            app::lps_for(&settings, i),
+            Some(blotter.sink()),
+            std::future::pending(),
+        );
+        consumers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(event) = handle.events.recv().await {
+                seen.push(event);
+            }
+            handle.finish().await.unwrap();
+            seen
+        }));
+    }
+    let mut shown = Vec::new();
+    for consumer in consumers {
+        shown.push(consumer.await.unwrap());
+    }
+    let stats = blotter.close().await;
+    let total: usize = shown.iter().map(Vec::len).sum();
+    assert_eq!(stats.rows, total as u64);
+    assert_eq!((stats.lost, stats.failed_commits), (0, 0));
+    let mut stored: Vec<Vec<RfqEvent>> = stored_rfqs(&path)
+        .unwrap()
+        .into_iter()
+        .map(|rfq| rfq.events)
+        .collect();
+    assert_eq!(stored.len(), 20);
+    stored.sort_by(|a, b| a[0].rfq_id.cmp(&b[0].rfq_id));
+    shown.sort_by(|a, b| a[0].rfq_id.cmp(&b[0].rfq_id));
+    assert_eq!(stored, shown);
+}
+
+#[test]
+fn an_older_schema_is_upgraded_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        schema::migrate(&mut conn, 1).unwrap();
+        conn.execute(
+            "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
+             threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
+             started_at, started_ms) VALUES ('R-old', 'buy', '0.50000000', 'BTCUSDT', 'BTC',
+             'USDT', '[\"LP1\"]', '5', '1', 2000, 500, 1000, 30000, '2025-01-19T14:30:25.123Z',
+             1737297025123)",
+            [],
+        )
+        .unwrap();
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let blotter = Blotter::open(&path).unwrap();
+    runtime.block_on(blotter.close());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::LATEST);
+    let indexes: u32 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 6);
+    let stored = stored_rfqs(&path).unwrap();
+    assert_eq!(stored.len(), 1);
+    let EventKind::Started(s) = &stored[0].events[0].kind else {
+        panic!("started expected")
+    };
+    assert_eq!(
+        (s.amount.to_string(), s.started_at.as_str()),
+        ("0.50000000".to_string(), "2025-01-19T14:30:25.123Z")
+    );
+}
+
+#[test]
+fn unusable_files_are_refused_with_the_path_and_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let newer = dir.path().join("newer.db");
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let message = |path: &Path| {
+        Blotter::open_with_timeout(path, Duration::from_millis(100))
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        message(&newer),
+        format!("blotter '{}' has schema version 99, newer than this lp-rfq understands (2): upgrade lp-rfq or use another --blotter", newer.display())
+    );
+
+    let garbage = dir.path().join("notes.txt");
+    std::fs::write(
+        &garbage,
+        "this is not a database, just some notes about LPs\n".repeat(100),
+    )
+    .unwrap();
+    assert_eq!(
+        message(&garbage),
+        format!(
+            "cannot open blotter '{}': file is not a database",
+            garbage.display()
+        )
+    );
+
+    let nowhere = dir.path().join("no/such/dir/blotter.db");
+    assert_eq!(
+        message(&nowhere),
+        format!(
+            "cannot open blotter '{}': unable to open database file",
+            nowhere.display()
+        )
+    );
+
+    let locked = dir.path().join("locked.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(Blotter::open(&locked).unwrap().close());
+    let holder = rusqlite::Connection::open(&locked).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    assert_eq!(
+        message(&locked),
+        format!(
+            "cannot open blotter '{}': database is locked",
+            locked.display()
+        )
+    );
+}
+
+fn lp_json(report: &report::Report, lp: &str) -> serde_json::Value {
+    serde_json::to_value(report.lps.iter().find(|row| row.lp == lp).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_report_matches_the_figures_worked_out_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    record(&path, &fixture()).await;
+    let all = report::load(&path, &Filter::default()).unwrap();
+    let lps: Vec<&str> = all.lps.iter().map(|row| row.lp.as_str()).collect();
+    assert_eq!(lps, ["LP1", "LP2", "LP3"]);
+    // LP1: answers A@100 (100 ms), A@1100 (150 ms), B@80 (80 ms); one
+    // decline in C → 4 requests. Latencies sorted [80, 100, 150]:
+    // nearest rank p50 = ceil(1.5) = 2nd = 100, p95/p99 = 3rd = 150.
+    // Lock held A 300→600 (300 ms) and B 80→2000 (1920 ms) = 2220 of the
+    // 5000 + 2000 + 10 ms of the RFQs that asked it = 0.3167. Always the
+    // best of its polls: distance 0.
+    assert_eq!(
+        lp_json(&all, "LP1"),
+        json!({"lp": "LP1", "requests": 4, "answers": 3, "answer_rate": "0.75",
+            "timeouts": 0, "declines": 1, "unavailable": 0, "malformed": 0,
+            "rate_limited": 0, "invalid": 0, "latency_p50_ms": 100,
+            "latency_p95_ms": 150, "latency_p99_ms": 150, "locks_won": 2,
+            "lock_time_share": "0.3167", "avg_distance_bps": "0", "improvements": 0})
+    );
+    // LP2: 3 answers (50, 100, 200 ms) + rate-limited, malformed,
+    // unavailable = 6 requests. Locked by improvement in A from 600 until
+    // its lock_expired at 4000: 3400 / (5000 + 2000) = 0.4857. Distances:
+    // A poll 1 (100010.00 vs 100000.00) = 1 bp, A poll 2 alone = 0, B poll
+    // 1 sell (3500.00 vs 3501.75) = 1.75 / 3501.75 × 10000 = 4.9975 bps;
+    // mean 1.9992 → 2.
+    assert_eq!(
+        lp_json(&all, "LP2"),
+        json!({"lp": "LP2", "requests": 6, "answers": 3, "answer_rate": "0.5",
+            "timeouts": 0, "declines": 0, "unavailable": 1, "malformed": 1,
+            "rate_limited": 1, "invalid": 0, "latency_p50_ms": 100,
+            "latency_p95_ms": 200, "latency_p99_ms": 200, "locks_won": 1,
+            "lock_time_share": "0.4857", "avg_distance_bps": "2", "improvements": 1})
+    );
+    assert_eq!(
+        lp_json(&all, "LP3"),
+        json!({"lp": "LP3", "requests": 3, "answers": 0, "answer_rate": "0",
+            "timeouts": 1, "declines": 1, "unavailable": 0, "malformed": 0,
+            "rate_limited": 0, "invalid": 1, "latency_p50_ms": null,
+            "latency_p95_ms": null, "latency_p99_ms": null, "locks_won": 0,
+            "lock_time_share": "0", "avg_distance_bps": null, "improvements": 0})
+    );
+    assert_eq!(
+        serde_json::to_value(&all.rfqs).unwrap(),
+        json!([
+            {"rfq_id": "R-A", "started_at": "2026-11-22T10:00:00.000Z", "side": "buy",
+             "amount": "1.5", "pair": "BTCUSDT", "duration_ms": 5000, "final_lp": "LP2",
+             "final_client_price": "100029.99", "improvements": 1, "end_reason": "interrupted"},
+            {"rfq_id": "R-B", "started_at": "2026-11-22T11:00:00.000Z", "side": "sell",
+             "amount": "2", "pair": "ETHUSDT", "duration_ms": 2000, "final_lp": "LP1",
+             "final_client_price": "3499.99", "improvements": 0, "end_reason": "duration"},
+            {"rfq_id": "R-C", "started_at": "2026-11-23T09:00:00.000Z", "side": "buy",
+             "amount": "1", "pair": "DOGEUSDT", "duration_ms": 10, "final_lp": null,
+             "final_client_price": null, "improvements": 0, "end_reason": "no_quotes"}
+        ])
+    );
+
+    let ids = |filter: Filter| -> (Vec<String>, Vec<String>) {
+        let report = report::load(&path, &filter).unwrap();
+        (
+            report.lps.into_iter().map(|row| row.lp).collect(),
+            report.rfqs.into_iter().map(|row| row.rfq_id).collect(),
+        )
+    };
+    let parse = |since, until, pair, lp, last| Filter::parse(since, until, pair, lp, last).unwrap();
+    assert_eq!(
+        ids(parse(None, None, Some("eth/usdt"), None, None)),
+        (vec!["LP1".into(), "LP2".into()], vec!["R-B".into()])
+    );
+    assert_eq!(
+        ids(parse(None, None, None, None, Some("1"))),
+        (vec!["LP1".into()], vec!["R-C".into()])
+    );
+    assert_eq!(
+        ids(parse(Some("2026-11-23"), None, None, None, None)).1,
+        ["R-C"]
+    );
+    assert_eq!(
+        ids(parse(None, Some("2026-11-22"), None, None, None)).1,
+        ["R-A", "R-B"]
+    );
+    assert_eq!(
+        ids(parse(
+            Some("2026-11-22T10:30:00Z"),
+            Some("2026-11-22 11:00:00"),
+            None,
+            None,
+            None
+        ))
+        .1,
+        ["R-B"]
+    );
+    assert_eq!(
+        ids(parse(None, None, None, Some("LP3"), None)),
+        (vec!["LP3".into()], vec!["R-A".into()])
+    );
+
+    // LP3 alone over RFQ A, as the aligned table.
+    let only_lp3 = report::load(&path, &parse(None, None, None, Some("LP3"), None)).unwrap();
+    assert_eq!(
+        report::render(&only_lp3, Format::Table, &path, &Filter::default()),
+        "LPs\n\
+         LP   REQ  ANS  RATE  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  P50ms  P95ms  P99ms  LOCKS  LOCKSHARE  DIST_BPS  IMPROV\n\
+         LP3    3    0     0        1        1        0        0        0        1                           0          0                 0\n\
+         \n\
+         RFQs\n\
+         RFQ  STARTED                   SIDE  AMOUNT  PAIR     DURATION_MS  FINAL_LP  CLIENT_PRICE  IMPROV  END\n\
+         R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2          100029.99       1  interrupted\n"
+    );
+    let none = report::load(&path, &parse(None, None, Some("XRPUSDT"), None, None)).unwrap();
+    let filter = parse(None, None, Some("XRPUSDT"), None, None);
+    assert_eq!(
+        report::render(&none, Format::Table, &path, &filter),
+        format!(
+            "no RFQs match the filters in blotter '{}'\n",
+            path.display()
+        )
+    );
+    assert_eq!(
+        report::render(&none, Format::Json, &path, &filter),
+        "{\"lps\":[],\"rfqs\":[]}\n"
+    );
+}
+
+// The built binary against a real file: interrupts, kills, two writers.
+
+mod process {
+    use std::io::{BufRead, BufReader, Read};
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    use lp_rfq::blotter::read::stored_rfqs;
+    use serde_json::Value;
+
+    fn lp_rfq(dir: &Path) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lp-rfq"));
+        command.current_dir(dir);
+        for name in lp_rfq::config::SETTING_NAMES {
+            command.env_remove(name);
+        }
+        command.env_remove("RUST_LOG");
+        command
+    }
+
+    const FAST: [&str; 4] = ["--mock-min-delay", "0.01", "--mock-max-delay", "0.05"];
+
+    /// Starts a 30 s JSON stream and returns it once it printed its first
+    /// `locked` event, with the lines read so far.
+    // The caller kills and waits on the returned child.
+    #[allow(clippy::zombie_processes)]
+    fn start_until_locked(
+        dir: &Path,
+    ) -> (Child, BufReader<std::process::ChildStdout>, Vec<String>) {
+        let mut child = lp_rfq(dir)
+            .args([
+                "quote",
+                "buy",
+                "1.5",
+                "BTCUSDT",
+                "--json",
+                "--duration",
+                "30",
+            ])
+            .args(FAST)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap_or(0) == 0 {
+                let _ = child.kill();
+                let status = child.wait();
+                panic!("the stream ended before its first lock: {status:?} {lines:?}");
+            }
+            let locked = line.contains("\"event\":\"locked\"");
+            lines.push(line.trim_end().to_string());
+            if locked {
+                return (child, out, lines);
+            }
+        }
+    }
+
+    fn rest(mut out: impl Read, mut lines: Vec<String>) -> Vec<Value> {
+        let mut text = String::new();
+        out.read_to_string(&mut text).unwrap();
+        lines.extend(text.lines().map(str::to_string));
+        lines
+            .iter()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// The stored streams as the JSON `--json` would have printed.
+    fn stored_json(path: &Path) -> Vec<Vec<Value>> {
+        stored_rfqs(path)
+            .unwrap()
+            .into_iter()
+            .map(|rfq| {
+                rfq.events
+                    .iter()
+                    .map(|event| serde_json::to_value(event).unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn integrity(path: &Path) -> String {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn sigterm_ends_the_stream_and_the_blotter_holds_exactly_what_was_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, out, lines) = start_until_locked(dir.path());
+        std::thread::sleep(Duration::from_millis(200));
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let printed = rest(out, lines);
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        assert_eq!(printed.last().unwrap()["reason"], "interrupted");
+        let stored = stored_json(&dir.path().join("blotter.db"));
+        assert_eq!(stored, [printed]);
+    }
+
+    #[test]
+    fn after_sigkill_the_file_is_intact_and_holds_what_was_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, out, lines) = start_until_locked(dir.path());
+        // The writer commits as soon as its channel runs dry; give it a
+        // moment, then kill without any chance to clean up.
+        std::thread::sleep(Duration::from_millis(300));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let printed = rest(out, lines);
+        let path = dir.path().join("blotter.db");
+        assert_eq!(integrity(&path), "ok");
+        let stored = stored_json(&path);
+        assert_eq!(stored.len(), 1);
+        let stored = &stored[0];
+        // Both are prefixes of the same stream; the blotter reached at
+        // least the first lock, which was printed 300 ms before the kill.
+        let first_lock = printed.iter().position(|e| e["event"] == "locked").unwrap();
+        assert!(
+            stored.len() > first_lock,
+            "{} rows, lock at {first_lock}",
+            stored.len()
+        );
+        let common = stored.len().min(printed.len());
+        assert_eq!(stored[..common], printed[..common]);
+        assert!(stored.iter().all(|e| e["event"] != "ended"));
+    }
+
+    #[test]
+    fn two_processes_write_one_file_at_the_same_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |side: &str| {
+            lp_rfq(dir.path())
+                .args([
+                    "quote",
+                    side,
+                    "2",
+                    "ETHUSDT",
+                    "--json",
+                    "--duration",
+                    "1",
+                    "--mock-lps",
+                    "50",
+                ])
+                .args(FAST)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let children = [run("buy"), run("sell")];
+        let mut printed: Vec<Vec<Value>> = children
+            .into_iter()
+            .map(|child| {
+                let output = child.wait_with_output().unwrap();
+                assert!(output.status.success());
+                String::from_utf8(output.stdout)
+                    .unwrap()
+                    .lines()
+                    .map(|line| serde_json::from_str(line).unwrap())
+                    .collect()
+            })
+            .collect();
+        let path = dir.path().join("blotter.db");
+        assert_eq!(integrity(&path), "ok");
+        let mut stored = stored_json(&path);
+        let side = |events: &Vec<Value>| events[0]["side"].as_str().unwrap().to_string();
+        stored.sort_by_key(side);
+        printed.sort_by_key(side);
+        assert!(
+            printed[0].len() > 50,
+            "a busy stream: {} events",
+            printed[0].len()
+        );
+        assert_eq!(stored, printed);
+    }
+
+    #[test]
+    fn an_unusable_blotter_stops_the_start_and_no_blotter_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.db"), "not a database\n".repeat(200)).unwrap();
+        let output = lp_rfq(dir.path())
+            .args(["quote", "buy", "1", "BTCUSDT", "--blotter", "notes.db"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "lp-rfq: cannot open blotter 'notes.db': file is not a database\n"
+        );
+        assert!(output.stdout.is_empty());
+
+        let output = lp_rfq(dir.path())
+            .args([
+                "quote",
+                "buy",
+                "1",
+                "BTCUSDT",
+                "--json",
+                "--duration",
+                "0.05",
+                "--no-blotter",
+            ])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        assert!(!dir.path().join("blotter.db").exists());
+        let output = lp_rfq(dir.path())
+            .args([
+                "quote",
+                "buy",
+                "1",
+                "BTCUSDT",
+                "--json",
+                "--duration",
+                "0.05",
+            ])
+            .env("NO_BLOTTER", "true")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        assert!(!dir.path().join("blotter.db").exists());
+    }
+
+    #[test]
+    fn report_explains_a_missing_or_empty_blotter_and_reads_a_recorded_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = lp_rfq(dir.path()).args(["report"]).output().unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "lp-rfq: blotter './blotter.db' does not exist: nothing recorded yet\n"
+        );
+        assert!(!dir.path().join("blotter.db").exists());
+
+        let recorded = lp_rfq(dir.path())
+            .args([
+                "quote",
+                "sell",
+                "1",
+                "BTCUSDT",
+                "--json",
+                "--duration",
+                "0.5",
+                "--seed",
+                "5",
+            ])
+            .args(FAST)
+            .env("BLOTTER_PATH", "desk.db")
+            .output()
+            .unwrap();
+        assert!(recorded.status.success());
+        let output = lp_rfq(dir.path())
+            .args([
+                "report",
+                "--json",
+                "--blotter",
+                "desk.db",
+                "--pair",
+                "XRPUSDT",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "{\"lps\":[],\"rfqs\":[]}\n"
+        );
+        let output = lp_rfq(dir.path())
+            .args(["report", "--csv", "--blotter", "desk.db"])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let text = String::from_utf8(output.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements");
+        assert!(lines[1].starts_with("LP1,"), "{text}");
+        assert_eq!(lines[4], "");
+        assert_eq!(lines[5], "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason");
+        assert!(lines[6].ends_with(",duration"), "{text}");
+        let output = lp_rfq(dir.path())
+            .args(["report", "--since", "tomorrow"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "lp-rfq: invalid --since 'tomorrow': must be a date like 2026-11-22 or a UTC time like 2026-11-22T14:30:00\n"
+        );
+    }
+}
