@@ -71,7 +71,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             if cli.settings.duration.is_some() {
                 options.duration = settings.duration_ms.div_ceil(1000);
             }
-            let report = crate::bench::run(&options, &settings).await?;
+            let blotter = match (&settings.blotter, &cli.settings.blotter) {
+                (None, _) => crate::bench::BenchBlotter::Off,
+                (Some(path), Some(_)) => crate::bench::BenchBlotter::At(path.clone()),
+                (Some(_), None) => crate::bench::BenchBlotter::Scratch,
+            };
+            let report = crate::bench::run(&options, &settings, blotter).await?;
             println!("{}", serde_json::to_string(&report)?);
             return Ok(ExitCode::SUCCESS);
         }

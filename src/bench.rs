@@ -3,6 +3,7 @@
 //! as a real stream, and reports throughput, added latency and memory as
 //! one JSON line.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use rust_decimal_macros::dec;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::blotter::Blotter;
 use crate::clock::StreamClock;
 use crate::config::Settings;
 use crate::lp::{LiquidityProvider, LpError, LpQuote, LpRequest, SharedLp};
@@ -156,8 +158,39 @@ fn micros(duration: Duration) -> f64 {
     (duration.as_nanos() as f64 / 100.0).round() / 10.0
 }
 
+/// Where the bench writes its blotter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BenchBlotter {
+    /// `--no-blotter`.
+    Off,
+    /// `--blotter PATH`: an existing blotter gains this run's RFQs.
+    At(PathBuf),
+    /// Neither: a throw-away file in the temp directory, so that a bench
+    /// never fills the desk's own blotter with synthetic RFQs.
+    Scratch,
+}
+
+/// Rows in the blotter's answer tables (`lp_quotes` + `lp_errors`) for the
+/// RFQs whose id starts with `prefix`.
+fn answer_rows(path: &Path, prefix: &str) -> anyhow::Result<u64> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let pattern = format!("{prefix}%");
+    let rows: i64 = conn.query_row(
+        "SELECT (SELECT count(*) FROM lp_quotes JOIN rfqs ON rfqs.id = lp_quotes.rfq WHERE rfqs.rfq_id LIKE ?1)
+              + (SELECT count(*) FROM lp_errors JOIN rfqs ON rfqs.id = lp_errors.rfq WHERE rfqs.rfq_id LIKE ?1)",
+        [&pattern],
+        |row| row.get(0),
+    )?;
+    Ok(rows as u64)
+}
+
 /// Runs the benchmark and returns its report.
-pub async fn run(options: &BenchOptions, settings: &Settings) -> anyhow::Result<BenchReport> {
+pub async fn run(
+    options: &BenchOptions,
+    settings: &Settings,
+    blotter: BenchBlotter,
+) -> anyhow::Result<BenchReport> {
     anyhow::ensure!(
         options.sessions > 0,
         "invalid --sessions '0': must be at least 1"
@@ -176,13 +209,26 @@ pub async fn run(options: &BenchOptions, settings: &Settings) -> anyhow::Result<
     let probe = Arc::new(LatencyHistogram::new());
     let (sender, mut events) = mpsc::channel::<RfqEvent>(8 * 1024);
     let lps = bench_lps(options);
+    let scratch = tempfile::Builder::new().prefix("lp-rfq-bench-").tempdir()?;
+    let blotter_path = match blotter {
+        BenchBlotter::Off => None,
+        BenchBlotter::At(path) => Some(path),
+        BenchBlotter::Scratch => Some(scratch.path().join("blotter.db")),
+    };
+    let blotter = match &blotter_path {
+        Some(path) => Some(Blotter::open(path)?),
+        None => None,
+    };
+    let sink = blotter.as_ref().map(Blotter::sink);
+    // This run's RFQ ids, unique across runs into one blotter.
+    let prefix = format!("B{}-", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
 
     let started = Instant::now();
     let mut sessions = Vec::with_capacity(options.sessions);
     let mut starts = Vec::with_capacity(options.sessions);
     for index in 0..options.sessions {
         let session = Session {
-            rfq_id: Arc::from(index.to_string()),
+            rfq_id: Arc::from(format!("{prefix}{index}")),
             spec: RfqSpec {
                 side: if index % 2 == 0 {
                     Side::Buy
@@ -213,12 +259,13 @@ pub async fn run(options: &BenchOptions, settings: &Settings) -> anyhow::Result<
     let mut client_quotes = 0u64;
     let mut first_quote: Vec<Option<Duration>> = vec![None; options.sessions];
     while let Some(event) = events.recv().await {
+        let index = || event.rfq_id.strip_prefix(&prefix)?.parse::<usize>().ok();
         match &event.kind {
             EventKind::LpQuote(_) | EventKind::LpError(_) => responses += 1,
             EventKind::Locked(_) => locks += 1,
             EventKind::ClientQuote(_) => {
                 client_quotes += 1;
-                if let Ok(index) = event.rfq_id.parse::<usize>() {
+                if let Some(index) = index() {
                     if first_quote[index].is_none() {
                         first_quote[index] = Some(starts[index].elapsed());
                     }
@@ -226,10 +273,22 @@ pub async fn run(options: &BenchOptions, settings: &Settings) -> anyhow::Result<
             }
             _ => {}
         }
+        if let Some(sink) = &sink {
+            sink.record(event).await;
+        }
     }
     for session in sessions {
         session.await?;
     }
+    // Throughput counts until every answer is committed, not just sent.
+    drop(sink);
+    let blotter_rows = match (blotter, &blotter_path) {
+        (Some(blotter), Some(path)) => {
+            blotter.close().await;
+            Some(answer_rows(path, &prefix)?)
+        }
+        _ => None,
+    };
     let elapsed = started.elapsed();
 
     // The fastest LP of every stream answers after --lp-delay-ms.
@@ -259,6 +318,6 @@ pub async fn run(options: &BenchOptions, settings: &Settings) -> anyhow::Result<
         first_quote_over_fastest_p50_us: first_p50,
         first_quote_over_fastest_p99_us: first_p99,
         peak_rss_mb: (peak_rss_mb() * 10.0).round() / 10.0,
-        blotter_rows: None,
+        blotter_rows,
     })
 }

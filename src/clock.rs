@@ -75,6 +75,16 @@ impl StreamClock {
         self.wall_origin + chrono::Duration::from_std(real).unwrap_or_default()
     }
 
+    /// How fast stream time runs: 1 for real time, 20 for 20 times faster.
+    pub fn speed(&self) -> rust_decimal::Decimal {
+        rust_decimal::Decimal::new(self.speed_per_mille as i64, 3).normalize()
+    }
+
+    /// Stream milliseconds per 1000 real milliseconds.
+    pub fn speed_per_mille(&self) -> u64 {
+        self.speed_per_mille
+    }
+
     /// The wall-clock time the stream started.
     pub fn wall_origin(&self) -> DateTime<Utc> {
         self.wall_origin

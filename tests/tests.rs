@@ -9,7 +9,7 @@ mod streams;
 #[path = "integration/cli.rs"]
 mod cli;
 
-#[path = "integration/scenarios.rs"]
-mod scenarios;
 #[path = "integration/blotter.rs"]
 mod blotter;
+#[path = "integration/scenarios.rs"]
+mod scenarios;

@@ -151,6 +151,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             poll_interval_ms: row.get("poll_interval_ms")?,
             lp_timeout_ms: row.get("lp_timeout_ms")?,
             duration_ms: row.get("duration_ms")?,
+            speed: decimal(row, "speed")?,
             started_at: row.get("started_at")?,
         };
         let id: i64 = row.get("id")?;

@@ -3,7 +3,7 @@
 //! a file written by a newer lp-rfq. The version lives in `PRAGMA user_version`.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -119,6 +119,11 @@ const MIGRATIONS: [&str; 2] = [
     CREATE INDEX client_quotes_rfq ON client_quotes(rfq, seq);
     CREATE INDEX lock_events_rfq ON lock_events(rfq, seq);
     "#,
+    // 3: the replay speed in force (`--speed`), so that wall times can be
+    // told from stream times: at = started_at + t_ms / speed.
+    r#"
+    ALTER TABLE rfqs ADD COLUMN speed TEXT NOT NULL DEFAULT '1';
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -130,7 +135,41 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens `path` for writing (creating it when `create`), sets WAL mode and
 /// brings the schema up to date.
+///
+/// Two processes opening a new file at the same moment race to create its
+/// WAL and schema; SQLite then answers "locked" (or a transient I/O error on
+/// the half-made WAL) at once, without waiting for the busy timeout, to
+/// avoid a deadlock. Such an open is retried from scratch until the busy
+/// timeout is spent.
 pub fn open(path: &Path, create: bool, busy_timeout: Duration) -> Result<Connection, BlotterError> {
+    let started = Instant::now();
+    loop {
+        match open_once(path, create, busy_timeout) {
+            Err(BlotterError::Open { source, .. })
+                if is_contention(&source) && started.elapsed() < busy_timeout =>
+            {
+                tracing::debug!(path = %path.display(), %source, "blotter busy while opening; retrying");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Errors another process's concurrent open can cause.
+fn is_contention(error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, SystemIoFailure};
+    matches!(
+        error.sqlite_error_code(),
+        Some(DatabaseBusy | DatabaseLocked | SystemIoFailure)
+    )
+}
+
+fn open_once(
+    path: &Path,
+    create: bool,
+    busy_timeout: Duration,
+) -> Result<Connection, BlotterError> {
     let cannot = |source: rusqlite::Error| BlotterError::Open {
         path: path.to_path_buf(),
         source,

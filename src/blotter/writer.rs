@@ -34,6 +34,8 @@ const MAX_PENDING: usize = 1_000_000;
 struct Rfq {
     row: i64,
     started_ms: i64,
+    /// Stream ms per 1000 real ms (`--speed` × 1000).
+    speed_per_mille: i64,
     next_seq: i64,
 }
 
@@ -154,8 +156,8 @@ impl Writer {
             let mut started = tx.prepare_cached(
                 "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
                  threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
-                 started_at, started_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 started_at, started_ms, speed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?;
             let mut lp_quote = tx.prepare_cached(
                 "INSERT INTO lp_quotes (rfq, seq, t_ms, at, at_ms, lp, poll, price, quantity,
@@ -204,12 +206,18 @@ impl Writer {
                         s.duration_ms,
                         s.started_at,
                         started_ms,
+                        s.speed.to_string(),
                     ])?;
                     self.rfqs.insert(
                         event.rfq_id.clone(),
                         Rfq {
                             row: tx.last_insert_rowid(),
                             started_ms,
+                            speed_per_mille: (s.speed * rust_decimal::Decimal::from(1000))
+                                .round()
+                                .try_into()
+                                .unwrap_or(1000i64)
+                                .max(1),
                             next_seq: 1,
                         },
                     );
@@ -227,8 +235,8 @@ impl Writer {
                 rfq.next_seq += 1;
                 let row = rfq.row;
                 let t_ms = event.t_ms as i64;
-                // Wall time of an event = start + stream time (speed 1).
-                let at_ms = rfq.started_ms + t_ms;
+                // Wall time of an event = start + stream time / speed.
+                let at_ms = rfq.started_ms + t_ms * 1000 / rfq.speed_per_mille;
                 let at = iso_at(&mut self.second, at_ms);
                 match &event.kind {
                     EventKind::Started(_) => unreachable!("handled above"),

@@ -226,6 +226,7 @@ impl Engine {
             poll_interval_ms: self.params.poll_interval_ms,
             lp_timeout_ms: self.params.lp_timeout_ms,
             duration_ms,
+            speed: self.clock.speed(),
             started_at: crate::clock::iso_millis(self.clock.wall_origin()),
         };
         self.event(0, EventKind::Started(Box::new(started)))

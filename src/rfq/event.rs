@@ -45,6 +45,9 @@ pub struct Started {
     pub poll_interval_ms: u64,
     pub lp_timeout_ms: u64,
     pub duration_ms: u64,
+    /// How many times faster than real time stream time runs (`--speed`);
+    /// an event's wall time is `started_at + t_ms / speed`.
+    pub speed: Decimal,
     /// Wall-clock start, UTC ISO-8601 with milliseconds.
     pub started_at: String,
 }

@@ -41,6 +41,7 @@ fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> E
         poll_interval_ms: 500,
         lp_timeout_ms: 1_000,
         duration_ms: 30_000,
+        speed: dec!(1),
         started_at: at.to_string(),
     }))
 }
@@ -456,7 +457,7 @@ fn unusable_files_are_refused_with_the_path_and_the_cause() {
     };
     assert_eq!(
         message(&newer),
-        format!("blotter '{}' has schema version 99, newer than this lp-rfq understands (2): upgrade lp-rfq or use another --blotter", newer.display())
+        format!("blotter '{}' has schema version 99, newer than this lp-rfq understands (3): upgrade lp-rfq or use another --blotter", newer.display())
     );
 
     let garbage = dir.path().join("notes.txt");

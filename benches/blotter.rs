@@ -1,0 +1,175 @@
+//! Criterion benches for the blotter: a batch of LP answers written through
+//! the writer thread (channel, batching, formatting, inserts, commit) against
+//! the same rows inserted by a bare rusqlite loop on the same schema, in the
+//! same run. Run with `cargo bench --bench blotter`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use lp_rfq::blotter::{schema, Blotter};
+use lp_rfq::market::{Bps, Side};
+use lp_rfq::rfq::event::{EventKind, LpQuoteEvent, Started};
+use lp_rfq::rfq::RfqEvent;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+
+const RFQS: usize = 1000;
+const ANSWERS_PER_RFQ: usize = 50;
+
+fn started(rfq_id: &Arc<str>, lps: &[Arc<str>]) -> RfqEvent {
+    RfqEvent {
+        kind: EventKind::Started(Box::new(Started {
+            side: Side::Buy,
+            amount: dec!(1.5),
+            pair: "BTCUSDT".parse().unwrap(),
+            lps: lps.to_vec(),
+            markup_bps: Bps::new(dec!(5)).unwrap(),
+            threshold_bps: Bps::new(dec!(1)).unwrap(),
+            validity_buffer_ms: 2_000,
+            poll_interval_ms: 500,
+            lp_timeout_ms: 1_000,
+            duration_ms: 30_000,
+            speed: dec!(1),
+            started_at: "2026-11-22T10:00:00.000Z".into(),
+        })),
+        rfq_id: rfq_id.clone(),
+        t_ms: 0,
+    }
+}
+
+fn answer(rfq_id: &Arc<str>, lps: &[Arc<str>], i: usize) -> RfqEvent {
+    RfqEvent {
+        kind: EventKind::LpQuote(LpQuoteEvent {
+            lp: lps[i % lps.len()].clone(),
+            price: Decimal::new(10_000_000 + (i % 997) as i64, 2),
+            quantity: dec!(1.5),
+            latency_ms: (i % 500) as u64,
+            valid_for_ms: 10_000,
+            poll: (i / 10) as u32,
+        }),
+        rfq_id: rfq_id.clone(),
+        t_ms: i as u64,
+    }
+}
+
+/// `RFQS` streams' worth of answers, interleaved as concurrent streams
+/// deliver them.
+fn workload() -> (Vec<RfqEvent>, Vec<RfqEvent>) {
+    let lps: Vec<Arc<str>> = (1..=10).map(|i| Arc::from(format!("LP{i}"))).collect();
+    let ids: Vec<Arc<str>> = (0..RFQS)
+        .map(|r| Arc::from(format!("R-bench-{r}")))
+        .collect();
+    let starts = ids.iter().map(|id| started(id, &lps)).collect();
+    let mut answers = Vec::with_capacity(RFQS * ANSWERS_PER_RFQ);
+    for i in 1..=ANSWERS_PER_RFQ {
+        for id in &ids {
+            answers.push(answer(id, &lps, i));
+        }
+    }
+    (starts, answers)
+}
+
+fn insert(c: &mut Criterion) {
+    let (starts, answers) = workload();
+    let mut group = c.benchmark_group("blotter_insert");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(answers.len() as u64));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    group.bench_function("writer", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = std::time::Duration::ZERO;
+            for _ in 0..iterations {
+                let dir = tempfile::tempdir().unwrap();
+                let blotter = Blotter::open(&dir.path().join("b.db")).unwrap();
+                let sink = blotter.sink();
+                runtime.block_on(async {
+                    for event in &starts {
+                        sink.record(event.clone()).await;
+                    }
+                    sink.flush().await;
+                });
+                let events = answers.clone();
+                let began = Instant::now();
+                runtime.block_on(async {
+                    for event in events {
+                        sink.record(event).await;
+                    }
+                    drop(sink);
+                    blotter.close().await;
+                });
+                total += began.elapsed();
+            }
+            total
+        })
+    });
+
+    group.bench_function("bare_rusqlite", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = std::time::Duration::ZERO;
+            for _ in 0..iterations {
+                let dir = tempfile::tempdir().unwrap();
+                let mut conn = schema::open(&dir.path().join("b.db"), true, schema::BUSY_TIMEOUT).unwrap();
+                let rfq_rows: Vec<i64> = {
+                    let tx = conn.transaction().unwrap();
+                    let rows = (0..RFQS)
+                        .map(|r| {
+                            tx.execute(
+                                "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
+                                 threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms,
+                                 duration_ms, started_at, started_ms)
+                                 VALUES (?1, 'buy', '1.5', 'BTCUSDT', 'BTC', 'USDT', '[]', '5', '1',
+                                 2000, 500, 1000, 30000, '2026-11-22T10:00:00.000Z', 0)",
+                                [format!("R-bench-{r}")],
+                            )
+                            .unwrap();
+                            tx.last_insert_rowid()
+                        })
+                        .collect();
+                    tx.commit().unwrap();
+                    rows
+                };
+                let began = Instant::now();
+                let tx = conn.transaction().unwrap();
+                {
+                    let mut insert = tx
+                        .prepare(
+                            "INSERT INTO lp_quotes (rfq, seq, t_ms, at, at_ms, lp, poll, price, quantity,
+                             latency_ms, valid_for_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        )
+                        .unwrap();
+                    for (n, event) in answers.iter().enumerate() {
+                        let EventKind::LpQuote(q) = &event.kind else { unreachable!() };
+                        let at_ms = 1_763_805_600_000 + event.t_ms as i64;
+                        insert
+                            .execute(rusqlite::params![
+                                rfq_rows[n % RFQS],
+                                n / RFQS + 1,
+                                event.t_ms,
+                                "2026-11-22T10:00:00.000Z",
+                                at_ms,
+                                &*q.lp,
+                                q.poll,
+                                q.price.to_string(),
+                                q.quantity.to_string(),
+                                q.latency_ms,
+                                q.valid_for_ms,
+                            ])
+                            .unwrap();
+                    }
+                }
+                tx.commit().unwrap();
+                total += began.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, insert);
+criterion_main!(benches);
