@@ -35,6 +35,7 @@ const EVENT_BUFFER: usize = 1024;
 
 /// Runs the command line's command.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
+    let console = cli.wants_console();
     let mode = if cli.json {
         OutputMode::Json
     } else {
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let spec = parse_request(&side, &amount, &pair)?;
             run_quote(spec, mode, &settings).await
         }
+        None if console => crate::ui::run(&settings).await,
         None => run_prompt(mode, &settings).await,
     }
 }

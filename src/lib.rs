@@ -15,7 +15,8 @@
 //!   and the session task that drives it.
 //! - [`config`]: settings from defaults, `.env`, environment and flags.
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
-//! - [`prompt`]: the line-by-line operator prompt.
+//! - [`prompt`]: the line-by-line operator prompt (non-terminals, `--plain`).
+//! - [`ui`]: the full-screen operator console: view state, form, drawing.
 //! - [`app`]: the commands the binary runs, wiring the above together.
 
 pub mod app;
@@ -29,3 +30,4 @@ pub mod market;
 pub mod output;
 pub mod prompt;
 pub mod rfq;
+pub mod ui;
