@@ -50,7 +50,10 @@ pub fn init(log_file: Option<&Path>) -> anyhow::Result<()> {
 /// The console's terminal restore and the thread it runs on. Only a panic
 /// on that thread ends the console; an LP adapter's panic on a worker
 /// thread is contained and must not tear the screen down.
-static CONSOLE_RESTORE: Mutex<Option<(ThreadId, fn())>> = Mutex::new(None);
+static CONSOLE_RESTORE: Mutex<Option<ConsoleRestore>> = Mutex::new(None);
+
+/// The console's thread and the function that restores its terminal.
+type ConsoleRestore = (ThreadId, fn());
 
 /// While the console is up (`Some`), a panic on the calling thread runs
 /// `restore` before it is logged; `None` when the console closes.

@@ -8,3 +8,6 @@ mod streams;
 
 #[path = "integration/cli.rs"]
 mod cli;
+
+#[path = "integration/console.rs"]
+mod console;

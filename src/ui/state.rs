@@ -455,11 +455,17 @@ impl ConsoleState {
         for (place, &index) in self.ranking.iter().enumerate() {
             self.position[index] = place;
         }
+        // Arrows need a previous poll to compare with.
+        let compare = self.poll >= 2;
         for (index, row) in self.lps.iter_mut().enumerate() {
-            row.movement = match self.position[index].cmp(&self.baseline[index]) {
-                std::cmp::Ordering::Less => Movement::Up,
-                std::cmp::Ordering::Greater => Movement::Down,
-                std::cmp::Ordering::Equal => Movement::Same,
+            row.movement = if !compare {
+                Movement::Same
+            } else {
+                match self.position[index].cmp(&self.baseline[index]) {
+                    std::cmp::Ordering::Less => Movement::Up,
+                    std::cmp::Ordering::Greater => Movement::Down,
+                    std::cmp::Ordering::Equal => Movement::Same,
+                }
             };
         }
         if let (Some(best), Some(request)) = (self.best_price(), &self.request) {
