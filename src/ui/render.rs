@@ -125,15 +125,16 @@ fn request_line(state: &ConsoleState) -> String {
     )
 }
 
-/// "valid 5.2 s" in the colour of its state.
-fn validity_span(state: &ConsoleState, palette: Palette) -> Span<'static> {
+/// "{prefix}5.2 s" in the colour of its state: yellow in the last 3 s,
+/// red "EXPIRED" once run out.
+fn validity_span(state: &ConsoleState, prefix: &str, palette: Palette) -> Span<'static> {
     match state.validity() {
         None => Span::styled("no client quote yet", palette.dim()),
         Some(Validity::Live { remaining_ms }) => {
-            Span::styled(format!("valid {}", seconds(remaining_ms)), palette.good())
+            Span::styled(format!("{prefix}{}", seconds(remaining_ms)), palette.good())
         }
         Some(Validity::Ending { remaining_ms }) => {
-            Span::styled(format!("valid {}", seconds(remaining_ms)), palette.warn())
+            Span::styled(format!("{prefix}{}", seconds(remaining_ms)), palette.warn())
         }
         Some(Validity::Expired) => Span::styled("EXPIRED", palette.bad()),
     }
@@ -186,7 +187,10 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Pal
         line2,
     );
 
-    let mut spans = vec![Span::raw("client quote "), validity_span(state, palette)];
+    let mut spans = vec![
+        Span::raw("client quote "),
+        validity_span(state, "valid ", palette),
+    ];
     if state.banner() {
         spans.push(Span::raw("   "));
         spans.push(Span::styled(
@@ -294,7 +298,7 @@ fn draw_quote_panel(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
                 quote.receives_asset
             )),
         ]),
-        Line::from(vec![label("Valid for"), validity_span(state, palette)]),
+        Line::from(vec![label("Valid for"), validity_span(state, "", palette)]),
         Line::from(vec![label("Reason"), Span::raw(quote.reason.as_str())]),
     ];
     frame.render_widget(Paragraph::new(lines).block(block), area);
@@ -328,7 +332,7 @@ fn draw_quote_compact(frame: &mut Frame, area: Rect, state: &ConsoleState, palet
             group_thousands(quote.client_receives),
             quote.receives_asset
         )),
-        validity_span(state, palette),
+        validity_span(state, "valid ", palette),
     ]);
     frame.render_widget(Paragraph::new(vec![first, second]).block(block), area);
 }
