@@ -37,6 +37,7 @@ const EVENT_BUFFER: usize = 1024;
 
 /// Runs the command line's command.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
+    let console = cli.wants_console();
     let mode = if cli.json {
         OutputMode::Json
     } else {
@@ -102,6 +103,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     let sink = blotter.as_ref().map(Blotter::sink);
     let result = match spec {
         Some(spec) => run_quote(spec, mode, &settings, sink).await,
+        None if console => crate::ui::run(&settings, sink).await,
         None => run_prompt(mode, &settings, sink).await,
     };
     if let Some(blotter) = blotter {

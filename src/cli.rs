@@ -62,3 +62,16 @@ pub enum Command {
         csv: bool,
     },
 }
+
+impl Cli {
+    /// The full-screen console runs: no subcommand, neither `--plain` nor
+    /// `--json`, and a terminal on both stdin and stdout.
+    pub fn wants_console(&self) -> bool {
+        use std::io::IsTerminal;
+        self.command.is_none()
+            && !self.plain
+            && !self.json
+            && std::io::stdin().is_terminal()
+            && std::io::stdout().is_terminal()
+    }
+}

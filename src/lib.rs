@@ -18,7 +18,8 @@
 //! - [`blotter`]: the SQLite quote blotter (schema and migrations, the
 //!   writer thread, replaying stored streams) and `lp-rfq report`.
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
-//! - [`prompt`]: the line-by-line operator prompt.
+//! - [`prompt`]: the line-by-line operator prompt (non-terminals, `--plain`).
+//! - [`ui`]: the full-screen operator console: view state, form, drawing.
 //! - [`bench`]: the `lp-rfq bench` load harness.
 //! - [`app`]: the commands the binary runs, wiring the above together.
 
@@ -36,3 +37,4 @@ pub mod output;
 pub mod prompt;
 pub mod rfq;
 pub mod scenario;
+pub mod ui;

@@ -18,13 +18,17 @@ fn main() -> ExitCode {
         }
     }
     let cli = Cli::parse();
-    let settings = match Settings::from_args(&cli.settings) {
+    let mut settings = match Settings::from_args(&cli.settings) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("lp-rfq: {error}");
             return ExitCode::from(2);
         }
     };
+    // The console owns the screen: its logs go to a file.
+    if settings.log_file.is_none() && cli.wants_console() {
+        settings.log_file = Some(logging::console_log_file());
+    }
     if let Err(error) = logging::init(settings.log_file.as_deref()) {
         eprintln!("lp-rfq: {error:#}");
         return ExitCode::from(2);

@@ -11,5 +11,7 @@ mod cli;
 
 #[path = "integration/blotter.rs"]
 mod blotter;
+#[path = "integration/console.rs"]
+mod console;
 #[path = "integration/scenarios.rs"]
 mod scenarios;

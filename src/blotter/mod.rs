@@ -10,7 +10,7 @@ pub mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -56,6 +56,18 @@ fn cause(error: &rusqlite::Error, path: &Path) -> String {
 /// a burst from many sessions while a batch commits; when it is full the
 /// sender waits (counted in [`BlotterStats::backpressure_waits`]).
 pub const CHANNEL_CAPACITY: usize = 16 * 1024;
+
+/// Whether write failures are also told on stderr (they are always
+/// logged). The full-screen console turns this off and shows them itself.
+static STDERR_WARNINGS: AtomicBool = AtomicBool::new(true);
+
+pub fn set_stderr_warnings(on: bool) {
+    STDERR_WARNINGS.store(on, Ordering::Relaxed);
+}
+
+fn stderr_warnings() -> bool {
+    STDERR_WARNINGS.load(Ordering::Relaxed)
+}
 
 /// What the writer thread receives.
 enum Msg {

@@ -125,7 +125,7 @@ impl Writer {
                 self.rfqs = before;
                 self.counters.failed_commits.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(path = %self.path.display(), %error, pending = self.batch.len(), "blotter write failed; will retry");
-                if !self.warned {
+                if !self.warned && super::stderr_warnings() {
                     // The operator must know; once is enough, the log has the rest.
                     eprintln!(
                         "lp-rfq: warning: blotter '{}': cannot write {} events (will retry): {error}",

@@ -1,0 +1,305 @@
+//! The request form: side, amount and pair typed like the line prompt
+//! (value, Enter, next value), checked with the same parsers; a bad value
+//! is explained under its field and nothing starts.
+//!
+//! The `q` rule, so a typed request is never lost by accident: `q` quits
+//! only while the form holds nothing typed by hand (every field empty or
+//! still the untouched previous request). Once anything is typed, `q` is an
+//! ordinary character; Esc clears the form, Ctrl+C always quits.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use rust_decimal::Decimal;
+
+use crate::market::{parse_positive_amount, Pair, Side};
+use crate::rfq::RfqSpec;
+
+pub const SIDE: usize = 0;
+pub const AMOUNT: usize = 1;
+pub const PAIR: usize = 2;
+
+/// One text field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Field {
+    pub text: String,
+    /// Holds the previous request's value, untouched: typing replaces it.
+    pub prefilled: bool,
+    /// Why the value was refused, shown under the field.
+    pub error: Option<String>,
+}
+
+/// What a key did to the form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FormOutcome {
+    Editing,
+    Submit(RfqSpec),
+    Quit,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Form {
+    pub fields: [Field; 3],
+    pub focus: usize,
+}
+
+impl Form {
+    pub fn new() -> Form {
+        Form::default()
+    }
+
+    /// A form holding `spec`'s values, ready to be sent again with Enter.
+    pub fn prefilled(spec: &RfqSpec) -> Form {
+        let field = |text: String| Field {
+            text,
+            prefilled: true,
+            error: None,
+        };
+        Form {
+            fields: [
+                field(spec.side.as_str().to_string()),
+                field(spec.amount.normalize().to_string()),
+                field(spec.pair.to_string()),
+            ],
+            focus: SIDE,
+        }
+    }
+
+    /// Nothing typed by hand: `q` may quit without losing anything.
+    pub fn is_pristine(&self) -> bool {
+        self.fields
+            .iter()
+            .all(|field| field.text.is_empty() || field.prefilled)
+    }
+
+    pub fn clear(&mut self) {
+        *self = Form::new();
+    }
+
+    pub fn key(&mut self, key: KeyEvent) -> FormOutcome {
+        let control = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('q') if !control && self.is_pristine() => return FormOutcome::Quit,
+            KeyCode::Char('u') if control => {
+                self.fields[self.focus] = Field::default();
+            }
+            KeyCode::Char(c) if !control && !key.modifiers.contains(KeyModifiers::ALT) => {
+                let field = &mut self.fields[self.focus];
+                if field.prefilled {
+                    field.text.clear();
+                    field.prefilled = false;
+                }
+                field.text.push(c);
+                field.error = None;
+            }
+            KeyCode::Backspace => {
+                let field = &mut self.fields[self.focus];
+                field.prefilled = false;
+                field.text.pop();
+                field.error = None;
+            }
+            KeyCode::Tab | KeyCode::Down => self.focus = (self.focus + 1) % 3,
+            KeyCode::BackTab | KeyCode::Up => self.focus = (self.focus + 2) % 3,
+            KeyCode::Esc => self.clear(),
+            KeyCode::Enter => {
+                if let Some(spec) = self.enter() {
+                    return FormOutcome::Submit(spec);
+                }
+            }
+            _ => {}
+        }
+        FormOutcome::Editing
+    }
+
+    /// Enter: checks the focused field and moves on; on the pair field
+    /// checks the whole request (the amount against the pair's lot size).
+    fn enter(&mut self) -> Option<RfqSpec> {
+        match self.focus {
+            SIDE => {
+                if self.check_side().is_some() {
+                    self.focus = AMOUNT;
+                }
+                None
+            }
+            AMOUNT => {
+                if self.check_amount() {
+                    self.focus = PAIR;
+                }
+                None
+            }
+            _ => self.submit(),
+        }
+    }
+
+    fn refuse(&mut self, index: usize, error: impl ToString) {
+        self.fields[index].error = Some(error.to_string());
+    }
+
+    fn check_side(&mut self) -> Option<Side> {
+        match self.fields[SIDE].text.parse::<Side>() {
+            Ok(side) => {
+                self.fields[SIDE].error = None;
+                Some(side)
+            }
+            Err(error) => {
+                self.refuse(SIDE, error);
+                None
+            }
+        }
+    }
+
+    fn check_amount(&mut self) -> bool {
+        match parse_positive_amount(&self.fields[AMOUNT].text) {
+            Ok(_) => {
+                self.fields[AMOUNT].error = None;
+                true
+            }
+            Err(error) => {
+                self.refuse(AMOUNT, error);
+                false
+            }
+        }
+    }
+
+    /// Every field checked; the first bad one takes the focus.
+    fn submit(&mut self) -> Option<RfqSpec> {
+        let pair = match self.fields[PAIR].text.parse::<Pair>() {
+            Ok(pair) => {
+                self.fields[PAIR].error = None;
+                Some(pair)
+            }
+            Err(error) => {
+                self.refuse(PAIR, error);
+                None
+            }
+        };
+        let side = self.check_side();
+        let amount = match pair {
+            Some(pair) => match pair.parse_amount(&self.fields[AMOUNT].text) {
+                Ok(amount) => {
+                    self.fields[AMOUNT].error = None;
+                    Some(amount)
+                }
+                Err(error) => {
+                    self.refuse(AMOUNT, error);
+                    None
+                }
+            },
+            None => self.check_amount().then_some(Decimal::ZERO),
+        };
+        match (side, amount, pair) {
+            (Some(side), Some(amount), Some(pair)) => Some(RfqSpec { side, amount, pair }),
+            _ => {
+                self.focus = [SIDE, AMOUNT, PAIR]
+                    .into_iter()
+                    .find(|&index| self.fields[index].error.is_some())
+                    .unwrap_or(PAIR);
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn press(form: &mut Form, code: KeyCode) -> FormOutcome {
+        form.key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    fn type_text(form: &mut Form, text: &str) -> FormOutcome {
+        let mut outcome = FormOutcome::Editing;
+        for c in text.chars() {
+            outcome = match c {
+                '\n' => press(form, KeyCode::Enter),
+                '\t' => press(form, KeyCode::Tab),
+                c => press(form, KeyCode::Char(c)),
+            };
+        }
+        outcome
+    }
+
+    #[test]
+    fn side_amount_pair_with_enter_submits_like_the_prompt() {
+        let mut form = Form::new();
+        let outcome = type_text(&mut form, "b\n1.5\nBTCUSDT\n");
+        let FormOutcome::Submit(spec) = outcome else {
+            panic!("no submit: {form:?}");
+        };
+        assert_eq!(
+            (spec.side, spec.amount, spec.pair.symbol().as_str()),
+            (Side::Buy, dec!(1.5), "BTCUSDT")
+        );
+    }
+
+    #[test]
+    fn a_bad_value_is_explained_under_its_field_and_nothing_starts() {
+        let mut form = Form::new();
+        assert_eq!(type_text(&mut form, "long\n"), FormOutcome::Editing);
+        assert_eq!(
+            form.fields[SIDE].error.as_deref(),
+            Some("side 'long' is not one of b, buy, s, sell")
+        );
+        assert_eq!(form.focus, SIDE);
+        for _ in 0..4 {
+            press(&mut form, KeyCode::Backspace);
+        }
+        type_text(&mut form, "s\n-2\n");
+        assert_eq!(
+            form.fields[AMOUNT].error.as_deref(),
+            Some("amount '-2' must be greater than zero")
+        );
+        assert_eq!(form.focus, AMOUNT);
+    }
+
+    #[test]
+    fn an_amount_too_fine_for_the_pair_sends_the_focus_back_to_it() {
+        let mut form = Form::new();
+        let outcome = type_text(&mut form, "b\n0.0000001\nETHUSDT\n");
+        assert_eq!(outcome, FormOutcome::Editing);
+        assert_eq!(form.focus, AMOUNT);
+        assert_eq!(
+            form.fields[AMOUNT].error.as_deref(),
+            Some("amount '0.0000001' has more than 6 decimals, the most ETH/USDT allows")
+        );
+    }
+
+    #[test]
+    fn q_quits_only_while_nothing_is_typed() {
+        assert_eq!(type_text(&mut Form::new(), "q"), FormOutcome::Quit);
+        let mut form = Form::new();
+        type_text(&mut form, "b\n1\n");
+        assert_eq!(type_text(&mut form, "q"), FormOutcome::Editing);
+        assert_eq!(form.fields[PAIR].text, "q", "q is a character in a pair");
+        press(&mut form, KeyCode::Esc);
+        assert_eq!(type_text(&mut form, "q"), FormOutcome::Quit);
+    }
+
+    #[test]
+    fn a_prefilled_form_resends_with_enter_and_typing_replaces_a_value() {
+        let spec = RfqSpec {
+            side: Side::Sell,
+            amount: dec!(2),
+            pair: "ETHUSDT".parse().unwrap(),
+        };
+        let mut form = Form::prefilled(&spec);
+        assert!(form.is_pristine());
+        assert_eq!(type_text(&mut form, "\n\n\n"), FormOutcome::Submit(spec));
+        let mut form = Form::prefilled(&spec);
+        let FormOutcome::Submit(changed) = type_text(&mut form, "\n3\n\n") else {
+            panic!("no submit");
+        };
+        assert_eq!(changed.amount, dec!(3));
+        assert_eq!(type_text(&mut form, "\tq"), FormOutcome::Editing);
+    }
+
+    #[test]
+    fn tab_and_shift_tab_move_between_fields() {
+        let mut form = Form::new();
+        press(&mut form, KeyCode::Tab);
+        assert_eq!(form.focus, AMOUNT);
+        press(&mut form, KeyCode::BackTab);
+        press(&mut form, KeyCode::BackTab);
+        assert_eq!(form.focus, PAIR);
+    }
+}

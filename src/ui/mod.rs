@@ -1,0 +1,278 @@
+//! The live operator console (ratatui + crossterm): terminal setup and
+//! restore, and the event loop that turns keys, engine events and ticks
+//! into view state ([`state`]) and frames ([`render`]). It only consumes
+//! the engine's events; it holds no pricing logic.
+
+pub mod form;
+pub mod render;
+pub mod state;
+
+use std::io::{self, Stdout};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use crossterm::cursor::Show;
+use crossterm::event::{Event as TermEvent, KeyEvent, KeyEventKind};
+use crossterm::execute;
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::app::{lps_for, start_stream, StreamHandle};
+use crate::blotter::BlotterSink;
+use crate::config::Settings;
+use crate::logging;
+use crate::rfq::RfqEvent;
+use state::{App, Command, LogKind};
+
+/// Shortest time between frames while events flow (about 30 per second).
+const FRAME: Duration = Duration::from_millis(33);
+/// Redraws for the countdowns when no event arrives (a few per second).
+const TICK: Duration = Duration::from_millis(200);
+/// Most events applied before a frame is drawn, so keys stay responsive
+/// under a flood.
+const DRAIN_MAX: usize = 10_000;
+
+/// What wakes the event loop.
+#[derive(Debug)]
+pub enum Event {
+    /// Time passed: countdowns move.
+    Tick,
+    Key(KeyEvent),
+    Resize,
+    Rfq(RfqEvent),
+    /// The running stream's channel closed: the session is over.
+    StreamClosed,
+    /// SIGTERM or SIGINT from outside, or the terminal's input is gone.
+    Terminate,
+}
+
+/// Colours unless `NO_COLOR` is set to something non-empty.
+pub fn colors_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
+/// Leaves the console's terminal modes: raw mode off, alternate screen
+/// left, cursor shown. Safe to call more than once.
+pub fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+}
+
+/// The terminal while the console is up; dropping it restores the
+/// terminal (normal exit and error alike); a panic on this thread restores
+/// it through the logging panic hook.
+struct ConsoleTerminal {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl ConsoleTerminal {
+    fn enter() -> anyhow::Result<ConsoleTerminal> {
+        logging::restore_terminal_on_panic(Some(restore_terminal));
+        let setup = || -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
+            enable_raw_mode()?;
+            execute!(io::stdout(), EnterAlternateScreen)?;
+            Terminal::new(CrosstermBackend::new(io::stdout()))
+        };
+        match setup() {
+            Ok(terminal) => Ok(ConsoleTerminal { terminal }),
+            Err(error) => {
+                restore_terminal();
+                logging::restore_terminal_on_panic(None);
+                Err(error).context("cannot open the console")
+            }
+        }
+    }
+}
+
+impl Drop for ConsoleTerminal {
+    fn drop(&mut self) {
+        restore_terminal();
+        logging::restore_terminal_on_panic(None);
+    }
+}
+
+/// Reads the terminal on a thread of its own (crossterm's read blocks, so
+/// an idle console costs no CPU) and forwards keys and resizes.
+fn spawn_input_reader() -> io::Result<mpsc::Receiver<Event>> {
+    let (sender, receiver) = mpsc::channel(256);
+    std::thread::Builder::new()
+        .name("console-input".to_string())
+        .spawn(move || loop {
+            let event = match crossterm::event::read() {
+                Ok(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => Event::Key(key),
+                Ok(TermEvent::Resize(..)) => Event::Resize,
+                Ok(_) => continue,
+                Err(error) => {
+                    tracing::warn!("console input failed: {error}");
+                    break;
+                }
+            };
+            if sender.blocking_send(event).is_err() {
+                break;
+            }
+        })?;
+    Ok(receiver)
+}
+
+/// The next event of the running stream; never completes without one.
+async fn next_rfq(stream: &mut Option<StreamHandle>) -> Option<RfqEvent> {
+    match stream {
+        Some(handle) => handle.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs the console until the operator quits.
+pub async fn run(settings: &Settings, blotter: Option<BlotterSink>) -> anyhow::Result<ExitCode> {
+    let mut terminal = ConsoleTerminal::enter()?;
+    // stderr would scribble over the screen: blotter trouble is shown in
+    // the event log instead (and logged to the file).
+    crate::blotter::set_stderr_warnings(false);
+    let result = event_loop(&mut terminal.terminal, settings, blotter).await;
+    crate::blotter::set_stderr_warnings(true);
+    drop(terminal);
+    result
+}
+
+/// Puts blotter write trouble that is new since the last look into the
+/// stream's event log, so the operator knows the record is incomplete.
+fn report_blotter_trouble(
+    app: &mut App,
+    blotter: &Option<BlotterSink>,
+    told: &mut u64,
+    now_ms: u64,
+) {
+    let Some(sink) = blotter else { return };
+    let stats = sink.stats();
+    let trouble = stats.failed_commits + stats.lost;
+    if trouble > *told {
+        *told = trouble;
+        let text = format!(
+            "blotter: {} failed writes (retrying), {} events lost; see the log",
+            stats.failed_commits, stats.lost
+        );
+        app.stream.log(now_ms, LogKind::Error, text);
+    }
+}
+
+async fn event_loop(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    settings: &Settings,
+    blotter: Option<BlotterSink>,
+) -> anyhow::Result<ExitCode> {
+    let mut blotter_trouble_told = 0;
+    let log_path = settings
+        .log_file
+        .as_ref()
+        .map(|path| path.display().to_string());
+    let mut app = App::new(colors_allowed(), log_path);
+    let mut inputs = spawn_input_reader().context("cannot read the terminal")?;
+    let mut stream: Option<StreamHandle> = None;
+    let mut stream_index = 0u64;
+    let interrupted = crate::app::interrupted();
+    tokio::pin!(interrupted);
+    let mut signalled = false;
+    // Quit as soon as the running stream has ended.
+    let mut quitting = false;
+    let mut dirty = true;
+    let mut last_frame: Option<Instant> = None;
+    loop {
+        let frame_due = last_frame.is_none_or(|at| at.elapsed() >= FRAME);
+        if dirty && frame_due {
+            if let Some(handle) = &stream {
+                app.stream.tick(handle.clock.now_ms());
+            }
+            terminal
+                .draw(|frame| render::draw_app(frame, &app))
+                .context("cannot draw the console")?;
+            dirty = false;
+            last_frame = Some(Instant::now());
+        }
+        let next_frame = last_frame.map_or_else(Instant::now, |at| at + FRAME);
+        let event = tokio::select! {
+            _ = &mut interrupted, if !signalled => {
+                signalled = true;
+                Event::Terminate
+            }
+            input = inputs.recv() => input.unwrap_or(Event::Terminate),
+            event = next_rfq(&mut stream) => match event {
+                Some(event) => Event::Rfq(event),
+                None => Event::StreamClosed,
+            },
+            _ = tokio::time::sleep_until(next_frame), if dirty => continue,
+            _ = tokio::time::sleep(TICK), if app.animating() => Event::Tick,
+        };
+        dirty = true;
+        match event {
+            Event::Tick | Event::Resize => {}
+            Event::Rfq(event) => {
+                let Some(handle) = stream.as_mut() else {
+                    continue;
+                };
+                app.apply(&event, handle.clock.now_ms());
+                for _ in 0..DRAIN_MAX {
+                    let Ok(event) = handle.events.try_recv() else {
+                        break;
+                    };
+                    app.apply(&event, handle.clock.now_ms());
+                }
+                let now_ms = handle.clock.now_ms();
+                report_blotter_trouble(&mut app, &blotter, &mut blotter_trouble_told, now_ms);
+            }
+            Event::StreamClosed => {
+                if let Some(handle) = stream.take() {
+                    let error = handle
+                        .finish()
+                        .await
+                        .err()
+                        .map(|error| format!("the stream failed: {error:#}"));
+                    if let Some(error) = &error {
+                        tracing::error!("{error}");
+                    }
+                    app.stream_ended(error);
+                }
+                if quitting {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            Event::Key(key) => match app.key(key) {
+                Command::None => {}
+                Command::Start(spec) => {
+                    let lps = lps_for(settings, stream_index);
+                    stream_index += 1;
+                    stream = Some(start_stream(
+                        spec,
+                        settings,
+                        lps,
+                        blotter.clone(),
+                        std::future::pending(),
+                    ));
+                    app.stream_started();
+                }
+                Command::Stop => {
+                    if let Some(handle) = stream.as_mut() {
+                        handle.stop();
+                    }
+                }
+                Command::Quit => {
+                    if stream.is_none() {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+            },
+            Event::Terminate => match stream.as_mut() {
+                Some(handle) => {
+                    handle.stop();
+                    quitting = true;
+                }
+                None => return Ok(ExitCode::SUCCESS),
+            },
+        }
+    }
+}

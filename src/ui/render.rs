@@ -1,0 +1,773 @@
+//! Pure drawing: view state in, a frame out. Nothing here changes state or
+//! reads a clock; [`draw`] renders one stream's screen (the benchmark's
+//! entry point) and [`draw_app`] the whole console.
+
+use std::fmt::Write as _;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Sparkline, Table};
+use ratatui::Frame;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use crate::market::Side;
+use crate::output::{group_thousands, seconds};
+use crate::rfq::event::{ClientQuote, EndReason};
+use crate::ui::state::*;
+
+/// Wide enough for the client quote panel beside the leaderboard.
+const WIDE: u16 = 110;
+
+/// Styles, with colours only when allowed (`NO_COLOR`).
+#[derive(Clone, Copy)]
+struct Palette {
+    color: bool,
+}
+
+impl Palette {
+    fn fg(self, color: Color) -> Style {
+        if self.color {
+            Style::new().fg(color)
+        } else {
+            Style::new()
+        }
+    }
+    fn good(self) -> Style {
+        self.fg(Color::Green)
+    }
+    fn warn(self) -> Style {
+        self.fg(Color::Yellow).add_modifier(Modifier::BOLD)
+    }
+    fn bad(self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+    fn dim(self) -> Style {
+        if self.color {
+            Style::new().fg(Color::DarkGray)
+        } else {
+            Style::new()
+        }
+    }
+    fn title(self) -> Style {
+        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+    fn banner(self) -> Style {
+        if self.color {
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Green)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        }
+    }
+}
+
+/// The live stream screen (or the summary once the stream has ended),
+/// filling the frame, footer included.
+pub fn draw(frame: &mut Frame, state: &ConsoleState) {
+    let [body, footer] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(frame.area());
+    if state.ended.is_some() {
+        draw_summary(frame, body, state);
+        draw_footer(frame, footer, Screen::Summary, state.color);
+    } else {
+        draw_stream(frame, body, state);
+        draw_footer(frame, footer, Screen::Stream, state.color);
+    }
+}
+
+/// The whole console: the current screen, its footer, the help overlay.
+pub fn draw_app(frame: &mut Frame, app: &App) {
+    let [body, footer] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(frame.area());
+    match app.screen {
+        Screen::Form => draw_form(frame, body, app),
+        Screen::Stream => draw_stream(frame, body, &app.stream),
+        Screen::Summary => draw_summary(frame, body, &app.stream),
+    }
+    draw_footer(frame, footer, app.screen, app.color);
+    if app.help {
+        draw_help(frame, app);
+    }
+}
+
+fn draw_footer(frame: &mut Frame, area: Rect, screen: Screen, color: bool) {
+    let keys = match screen {
+        Screen::Form => {
+            " Enter next/start · Tab/Shift+Tab field · Esc clear · q quit (empty form) · ? keys"
+        }
+        Screen::Stream => " q/Ctrl+C stop · Esc stop, back to form · ? keys",
+        Screen::Summary => " Enter/n new request · Esc form · q quit · ? keys",
+    };
+    let style = if color {
+        Style::new().fg(Color::Black).bg(Color::Gray)
+    } else {
+        Style::new().add_modifier(Modifier::REVERSED)
+    };
+    frame.render_widget(Paragraph::new(keys).style(style), area);
+}
+
+fn request_line(state: &ConsoleState) -> String {
+    let Some(request) = &state.request else {
+        return "waiting for the stream to start".to_string();
+    };
+    format!(
+        "{} {} {} · markup {} bps · threshold {} bps · {} LPs",
+        request.side.label(),
+        request.amount.normalize(),
+        request.pair,
+        request.markup_bps,
+        request.threshold_bps,
+        state.lps.len()
+    )
+}
+
+/// "{prefix}5.2 s" in the colour of its state: yellow in the last 3 s,
+/// red "EXPIRED" once run out.
+fn validity_span(state: &ConsoleState, prefix: &str, palette: Palette) -> Span<'static> {
+    match state.validity() {
+        None => Span::styled("no client quote yet", palette.dim()),
+        Some(Validity::Live { remaining_ms }) => {
+            Span::styled(format!("{prefix}{}", seconds(remaining_ms)), palette.good())
+        }
+        Some(Validity::Ending { remaining_ms }) => {
+            Span::styled(format!("{prefix}{}", seconds(remaining_ms)), palette.warn())
+        }
+        Some(Validity::Expired) => Span::styled("EXPIRED", palette.bad()),
+    }
+}
+
+fn draw_stream(frame: &mut Frame, area: Rect, state: &ConsoleState) {
+    let palette = Palette { color: state.color };
+    let wide = area.width >= WIDE;
+    let bottom = (area.height / 4).clamp(4, 12);
+    let quote_height = if wide { 0 } else { 4 };
+    let [header, quote, middle, lower] = Layout::vertical([
+        Constraint::Length(5),
+        Constraint::Length(quote_height),
+        Constraint::Min(4),
+        Constraint::Length(bottom),
+    ])
+    .areas(area);
+    draw_header(frame, header, state, palette);
+    let board = if wide {
+        let [left, right] =
+            Layout::horizontal([Constraint::Length(44), Constraint::Fill(1)]).areas(middle);
+        draw_quote_panel(frame, left, state, palette);
+        right
+    } else {
+        draw_quote_compact(frame, quote, state, palette);
+        middle
+    };
+    draw_leaderboard(frame, board, state, palette);
+    let spark_width = if wide { 50 } else { 30 };
+    let [log, spark] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(spark_width)]).areas(lower);
+    draw_log(frame, log, state, palette);
+    draw_sparkline(frame, spark, state, palette);
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
+    let block = Block::bordered().title(Span::styled(
+        format!(" lp-rfq · RFQ {} ", state.rfq_id),
+        palette.title(),
+    ));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [line1, line2, line3] = Layout::vertical([Constraint::Length(1); 3]).areas(inner);
+    frame.render_widget(Paragraph::new(request_line(state)), line1);
+
+    let duration = state.request.as_ref().map_or(0, |r| r.duration_ms);
+    let left = state.stream_left_ms();
+    frame.render_widget(
+        Paragraph::new(countdown_bar(left, duration, line2.width, palette)),
+        line2,
+    );
+
+    let mut spans = vec![
+        Span::raw("client quote "),
+        validity_span(state, "valid ", palette),
+    ];
+    if state.banner() {
+        spans.push(Span::raw("   "));
+        spans.push(Span::styled(
+            " *** PRICE IMPROVEMENT *** ",
+            palette.banner(),
+        ));
+    }
+    if let Some(ended) = &state.ended {
+        spans.push(Span::raw("   "));
+        spans.push(Span::styled(
+            format!("ENDED ({})", ended.reason.as_str()),
+            palette.warn(),
+        ));
+    } else if let Some(lock) = &state.lock {
+        spans.push(Span::raw(format!(
+            "   locked {} at {}",
+            state.lps[lock.lp].name,
+            group_thousands(lock.price)
+        )));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), line3);
+}
+
+/// "stream ████░░░░ 12.3 s left": the bar empties as the stream runs out
+/// (block characters, so it reads without colour too).
+fn countdown_bar(left: u64, duration: u64, width: u16, palette: Palette) -> Line<'static> {
+    let label = format!(" {} left", seconds(left));
+    let bar_width = (width as usize).saturating_sub(label.chars().count() + 8);
+    let full = if duration == 0 {
+        0
+    } else {
+        (left.min(duration) as u128 * bar_width as u128).div_ceil(duration as u128) as usize
+    };
+    Line::from(vec![
+        Span::raw("stream "),
+        Span::styled("█".repeat(full), palette.fg(Color::Cyan)),
+        Span::styled("░".repeat(bar_width - full), palette.dim()),
+        Span::raw(label),
+    ])
+}
+
+/// The quote currency and base asset of a client quote, by side.
+fn assets(quote: &ClientQuote) -> (String, String) {
+    match quote.side {
+        Side::Buy => (
+            quote.pays_asset.to_string(),
+            quote.receives_asset.to_string(),
+        ),
+        Side::Sell => (
+            quote.receives_asset.to_string(),
+            quote.pays_asset.to_string(),
+        ),
+    }
+}
+
+fn draw_quote_panel(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
+    let block = Block::bordered().title(Span::styled(" Client quote ", palette.title()));
+    let Some(live) = &state.quote else {
+        frame.render_widget(Paragraph::new("no client quote yet").block(block), area);
+        return;
+    };
+    let quote = &live.quote;
+    let (quote_asset, _) = assets(quote);
+    let label = |text: &'static str| Span::styled(format!("{text:<16}"), palette.dim());
+    let expired = state.validity() == Some(Validity::Expired);
+    let price_style = if expired {
+        palette.bad().add_modifier(Modifier::CROSSED_OUT)
+    } else {
+        Style::new().add_modifier(Modifier::BOLD)
+    };
+    let lines = vec![
+        Line::from(vec![
+            label("Quote ID"),
+            Span::raw(quote.quote_id.to_string()),
+        ]),
+        Line::from(vec![label("LP source"), Span::raw(quote.lp.to_string())]),
+        Line::from(vec![
+            label("Client price"),
+            Span::styled(
+                format!("{} {quote_asset}", group_thousands(quote.client_price)),
+                price_style,
+            ),
+        ]),
+        Line::from(vec![
+            label("LP price"),
+            Span::raw(format!("{} {quote_asset}", group_thousands(quote.lp_price))),
+        ]),
+        Line::from(vec![
+            label("Markup"),
+            Span::raw(format!("{} bps", quote.markup_bps)),
+        ]),
+        Line::from(vec![
+            label("Client pays"),
+            Span::raw(format!(
+                "{} {}",
+                group_thousands(quote.client_pays),
+                quote.pays_asset
+            )),
+        ]),
+        Line::from(vec![
+            label("Client receives"),
+            Span::raw(format!(
+                "{} {}",
+                group_thousands(quote.client_receives),
+                quote.receives_asset
+            )),
+        ]),
+        Line::from(vec![label("Valid for"), validity_span(state, "", palette)]),
+        Line::from(vec![label("Reason"), Span::raw(quote.reason.as_str())]),
+    ];
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn draw_quote_compact(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
+    let block = Block::bordered().title(Span::styled(" Client quote ", palette.title()));
+    let Some(live) = &state.quote else {
+        frame.render_widget(Paragraph::new("no client quote yet").block(block), area);
+        return;
+    };
+    let quote = &live.quote;
+    let (quote_asset, _) = assets(quote);
+    let first = Line::from(vec![
+        Span::raw(format!("{} · {} · client ", quote.quote_id, quote.lp)),
+        Span::styled(
+            group_thousands(quote.client_price),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(format!(
+            " {quote_asset} · LP {} · +{} bps",
+            group_thousands(quote.lp_price),
+            quote.markup_bps
+        )),
+    ]);
+    let second = Line::from(vec![
+        Span::raw(format!(
+            "pays {} {} · receives {} {} · ",
+            group_thousands(quote.client_pays),
+            quote.pays_asset,
+            group_thousands(quote.client_receives),
+            quote.receives_asset
+        )),
+        validity_span(state, "valid ", palette),
+    ]);
+    frame.render_widget(Paragraph::new(vec![first, second]).block(block), area);
+}
+
+/// An LP's status cell text.
+fn status_text(state: &ConsoleState, index: usize, out: &mut String) {
+    out.clear();
+    if state.lock.as_ref().is_some_and(|lock| lock.lp == index) {
+        out.push_str("frozen");
+        return;
+    }
+    match &state.lps[index].status {
+        LpStatus::Waiting => out.push_str("waiting"),
+        LpStatus::Ok => out.push_str("ok"),
+        LpStatus::Failed { kind, reason } => {
+            out.push_str(kind.as_str());
+            if !reason.is_empty() && *kind != crate::rfq::event::FailureKind::Timeout {
+                let _ = write!(out, ": {reason}");
+            }
+        }
+    }
+}
+
+fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
+    let (side_text, quote_asset) = match &state.request {
+        Some(request) => (
+            match request.side {
+                Side::Buy => "BUY: lowest offer first",
+                Side::Sell => "SELL: highest bid first",
+            },
+            request.pair.quote.to_string(),
+        ),
+        None => ("", String::new()),
+    };
+    let block = Block::bordered().title(Span::styled(
+        format!(" Leaderboard · {side_text} · poll {} ", state.poll),
+        palette.title(),
+    ));
+    let visible = area.height.saturating_sub(3) as usize;
+    let flash = state.lock_flash();
+    let mut status = String::new();
+    let rows = state
+        .ranking
+        .iter()
+        .take(visible)
+        .enumerate()
+        .map(|(place, &index)| {
+            let row = &state.lps[index];
+            let locked = state.lock.as_ref().is_some_and(|lock| lock.lp == index);
+            let arrow = match row.movement {
+                Movement::Up => "↑",
+                Movement::Down => "↓",
+                Movement::Same => " ",
+            };
+            let price = state.shown_price(index);
+            let (bps, diff) = match price.and_then(|p| state.distance(p)) {
+                Some(_) if place == 0 => ("best".to_string(), String::new()),
+                Some((bps, diff)) => (format!("+{bps}"), format!("+{}", group_thousands(diff))),
+                None => (String::new(), String::new()),
+            };
+            status_text(state, index, &mut status);
+            let status_style = match row.status {
+                LpStatus::Failed { .. } if !locked => palette.bad(),
+                LpStatus::Waiting => palette.dim(),
+                _ => Style::new(),
+            };
+            let style = if locked && flash {
+                palette.banner()
+            } else if locked {
+                palette.good().add_modifier(Modifier::BOLD)
+            } else if price.is_none() {
+                palette.dim()
+            } else {
+                Style::new()
+            };
+            let mut position = String::with_capacity(4);
+            let _ = write!(position, "{:>2}{arrow}", place + 1);
+            Row::new([
+                Cell::from(position),
+                Cell::from(if locked { "LOCK" } else { "" }),
+                Cell::from(row.name.to_string()),
+                Cell::from(price.map_or_else(|| "—".to_string(), group_thousands)),
+                Cell::from(bps),
+                Cell::from(diff),
+                Cell::from(
+                    row.latency_ms
+                        .map_or_else(String::new, |ms| format!("{ms}ms")),
+                ),
+                Cell::from(format!("{}/{}", row.answers, row.errors)),
+                Cell::from(Span::styled(status.clone(), status_style)),
+            ])
+            .style(style)
+        });
+    let header = Row::new([
+        "#".to_string(),
+        String::new(),
+        "LP".to_string(),
+        "price".to_string(),
+        "Δ bps".to_string(),
+        format!("Δ {quote_asset}"),
+        "lat".to_string(),
+        "ans/err".to_string(),
+        "status".to_string(),
+    ])
+    .style(palette.dim().add_modifier(Modifier::BOLD));
+    let name_width = if area.width >= WIDE { 12 } else { 6 };
+    let widths = [
+        Constraint::Length(3),
+        Constraint::Length(4),
+        Constraint::Length(name_width),
+        Constraint::Length(12),
+        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Length(7),
+        Constraint::Fill(1),
+    ];
+    let table = Table::new(rows, widths).header(header).block(block);
+    frame.render_widget(table, area);
+}
+
+fn draw_log(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
+    let block = Block::bordered().title(Span::styled(" Events ", palette.title()));
+    let shown = area.height.saturating_sub(2) as usize;
+    let skip = state.log.len().saturating_sub(shown);
+    let lines: Vec<Line> = state
+        .log
+        .iter()
+        .skip(skip)
+        .map(|line| {
+            let style = match line.kind {
+                LogKind::Info => Style::new(),
+                LogKind::Lock => palette.good(),
+                LogKind::Improvement => palette.good().add_modifier(Modifier::BOLD),
+                LogKind::Refresh => palette.fg(Color::Cyan),
+                LogKind::Error => palette.dim(),
+                LogKind::Expired => palette.bad(),
+                LogKind::End => palette.warn(),
+            };
+            Line::from(vec![
+                Span::styled(
+                    format!("{:>3}.{:03}s ", line.t_ms / 1000, line.t_ms % 1000),
+                    palette.dim(),
+                ),
+                Span::styled(line.text.as_str(), style),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The best LP price over the stream, one column per slice of time up to
+/// now; heights are the price scaled between the lowest and highest seen.
+fn draw_sparkline(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
+    let history = &state.best_history;
+    let (mut low, mut high) = (None::<Decimal>, None::<Decimal>);
+    for price in history.iter().flatten() {
+        low = Some(low.map_or(*price, |l| l.min(*price)));
+        high = Some(high.map_or(*price, |h| h.max(*price)));
+    }
+    let range = match (low, high) {
+        (Some(low), Some(high)) => {
+            format!(" {} – {} ", group_thousands(low), group_thousands(high))
+        }
+        _ => String::new(),
+    };
+    let block = Block::bordered()
+        .title(Span::styled(" best LP price ", palette.title()))
+        .title_bottom(Span::styled(range, palette.dim()));
+    let width = block.inner(area).width as usize;
+    let duration = state.request.as_ref().map_or(1, |r| r.duration_ms.max(1));
+    let end_ms = state.ended_at_ms.unwrap_or(state.now_ms).min(duration);
+    let buckets = HISTORY_BUCKETS as u64;
+    let last_bucket = (end_ms * (buckets - 1) / duration) as usize;
+    let mut data = Vec::with_capacity(width);
+    if let (Some(low), Some(high), true) = (low, high, width > 0) {
+        let span = high - low;
+        let mut carried: Option<Decimal> = None;
+        let mut bucket = 0usize;
+        for column in 0..width {
+            let until = (column + 1) * HISTORY_BUCKETS / width;
+            while bucket < until.min(HISTORY_BUCKETS) && bucket <= last_bucket {
+                if let Some(price) = history[bucket] {
+                    carried = Some(price);
+                }
+                bucket += 1;
+            }
+            if bucket > last_bucket + 1 || (column * HISTORY_BUCKETS / width) > last_bucket {
+                break;
+            }
+            let height = match carried {
+                None => 0,
+                Some(_) if span.is_zero() => 4,
+                Some(price) => {
+                    ((price - low) / span * Decimal::from(7))
+                        .round()
+                        .to_u64()
+                        .unwrap_or(0)
+                        + 1
+                }
+            };
+            data.push(height);
+        }
+    }
+    let sparkline = Sparkline::default()
+        .block(block)
+        .data(&data)
+        .max(8)
+        .style(palette.fg(Color::Cyan));
+    frame.render_widget(sparkline, area);
+}
+
+fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) {
+    let palette = Palette { color: state.color };
+    let [top, board, lower] = Layout::vertical([
+        Constraint::Length(6),
+        Constraint::Min(4),
+        Constraint::Length((area.height / 4).clamp(3, 10)),
+    ])
+    .areas(area);
+    let reason = state.ended.as_ref().map(|e| e.reason);
+    let title = match reason {
+        Some(EndReason::Duration) => " Stream ended (duration) ",
+        Some(EndReason::Interrupted) => " Stream stopped by the operator ",
+        Some(EndReason::NoQuotes) => " No LP quotes ",
+        None => " Stream ",
+    };
+    let block = Block::bordered().title(Span::styled(title, palette.title()));
+    let quote_asset = state
+        .request
+        .as_ref()
+        .map(|r| r.pair.quote.to_string())
+        .unwrap_or_default();
+    let mut lines = vec![Line::from(format!(
+        "RFQ {} · {}",
+        state.rfq_id,
+        request_line(state)
+    ))];
+    match state.ended.as_ref() {
+        Some(ended) => {
+            match (&ended.lp, ended.client_price, &ended.quote_id) {
+                (Some(lp), Some(price), Some(id)) => lines.push(Line::from(vec![
+                    Span::raw("final: "),
+                    Span::styled(
+                        format!("{lp} at {} {quote_asset}", group_thousands(price)),
+                        palette.good().add_modifier(Modifier::BOLD),
+                    ),
+                    Span::raw(format!(" (quote {id})")),
+                ])),
+                _ => lines.push(Line::styled("no live quote at the end", palette.warn())),
+            }
+            lines.push(Line::from(format!(
+                "{} improvement{} · {} answers · {} errors",
+                ended.improvements,
+                if ended.improvements == 1 { "" } else { "s" },
+                state.lps.iter().map(|r| r.answers).sum::<u32>(),
+                state.lps.iter().map(|r| r.errors).sum::<u32>(),
+            )));
+        }
+        None => lines.push(Line::from("running")),
+    }
+    lines.push(Line::styled(
+        "Enter or n: new request with these values · q: quit",
+        palette.dim(),
+    ));
+    frame.render_widget(Paragraph::new(lines).block(block), top);
+    draw_leaderboard(frame, board, state, palette);
+    draw_log(frame, lower, state, palette);
+}
+
+fn draw_form(frame: &mut Frame, area: Rect, app: &App) {
+    let palette = Palette { color: app.color };
+    let form_height = 10 + u16::from(app.notice.is_some());
+    let [top, history] =
+        Layout::vertical([Constraint::Length(form_height), Constraint::Fill(1)]).areas(area);
+    let block = Block::bordered().title(Span::styled(
+        " lp-rfq · new client request ",
+        palette.title(),
+    ));
+    let inner = block.inner(top);
+    frame.render_widget(block, top);
+    let labels = [
+        ("Side", "b/buy or s/sell"),
+        ("Amount", "amount of the base asset, e.g. 1.5"),
+        ("Pair", "e.g. BTCUSDT, BTC/USDT, btc-usdt"),
+    ];
+    let mut lines = Vec::with_capacity(8);
+    let mut cursor = None;
+    for (index, (label, hint)) in labels.iter().enumerate() {
+        let field = &app.form.fields[index];
+        let focused = app.form.focus == index;
+        let marker = if focused { "› " } else { "  " };
+        let label_style = if focused {
+            palette.title()
+        } else {
+            Style::new()
+        };
+        let value_style = if field.prefilled {
+            palette.dim()
+        } else {
+            Style::new().add_modifier(Modifier::BOLD)
+        };
+        let mut spans = vec![
+            Span::styled(format!("{marker}{label:<8}"), label_style),
+            Span::styled(field.text.clone(), value_style),
+        ];
+        if focused {
+            cursor = Some((
+                inner.x + 10 + field.text.chars().count() as u16,
+                inner.y + lines.len() as u16,
+            ));
+        }
+        if field.text.is_empty() || field.prefilled {
+            spans.push(Span::styled(format!("   {hint}"), palette.dim()));
+        }
+        lines.push(Line::from(spans));
+        match &field.error {
+            Some(error) => lines.push(Line::styled(format!("          {error}"), palette.bad())),
+            None => lines.push(Line::raw("")),
+        }
+    }
+    lines.push(Line::styled(
+        "Enter on the pair starts the stream · ? for keys",
+        palette.dim(),
+    ));
+    if let Some(notice) = &app.notice {
+        lines.push(Line::styled(notice.clone(), palette.warn()));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+    if let Some(position) = cursor {
+        if !app.help {
+            frame.set_cursor_position(position);
+        }
+    }
+    draw_history(frame, history, app, palette);
+}
+
+fn draw_history(frame: &mut Frame, area: Rect, app: &App, palette: Palette) {
+    let block = Block::bordered().title(Span::styled(
+        format!(" History · {} RFQs this session ", app.history.len()),
+        palette.title(),
+    ));
+    let header = Row::new([
+        "time",
+        "side",
+        "amount",
+        "pair",
+        "final LP",
+        "client price",
+        "impr.",
+    ])
+    .style(palette.dim().add_modifier(Modifier::BOLD));
+    let rows = app.history.iter().rev().map(|entry| {
+        let price = match (entry.client_price, entry.reason) {
+            (Some(price), _) => group_thousands(price),
+            (None, EndReason::NoQuotes) => "no LP quotes".to_string(),
+            (None, _) => "—".to_string(),
+        };
+        Row::new([
+            entry.time.clone(),
+            entry.spec.side.label().to_string(),
+            entry.spec.amount.normalize().to_string(),
+            entry.spec.pair.to_string(),
+            entry.final_lp.as_deref().unwrap_or("—").to_string(),
+            price,
+            entry.improvements.to_string(),
+        ])
+    });
+    let widths = [
+        Constraint::Length(8),
+        Constraint::Length(4),
+        Constraint::Length(12),
+        Constraint::Length(10),
+        Constraint::Length(9),
+        Constraint::Length(16),
+        Constraint::Length(5),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+}
+
+const HELP: [(&str, &str); 12] = [
+    ("Form", ""),
+    ("  Enter", "check the field, go to the next; on Pair: start"),
+    ("  Tab / Shift+Tab", "next / previous field"),
+    ("  Esc", "clear the form"),
+    ("  q", "quit, only while nothing is typed by hand"),
+    ("", "(once you type, q is a character; Esc then q)"),
+    ("Stream", ""),
+    ("  q / Ctrl+C", "stop early, show the summary"),
+    ("  Esc", "stop early, back to the form"),
+    ("Summary", ""),
+    ("  Enter / n", "new request, previous values filled in"),
+    ("  q / Ctrl+C", "quit (Ctrl+C also quits from the form)"),
+];
+
+fn draw_help(frame: &mut Frame, app: &App) {
+    let palette = Palette { color: app.color };
+    let area = frame.area();
+    let width = area.width.min(72);
+    let height = area.height.min(HELP.len() as u16 + 5);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(key, what)| {
+            if what.is_empty() {
+                Line::styled(*key, palette.title())
+            } else {
+                Line::from(vec![
+                    Span::styled(
+                        format!("{key:<20}"),
+                        Style::new().add_modifier(Modifier::BOLD),
+                    ),
+                    Span::raw(*what),
+                ])
+            }
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        format!(
+            "logs: {}",
+            app.log_path.as_deref().unwrap_or("stderr (hidden)")
+        ),
+        palette.dim(),
+    ));
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered().title(Span::styled(" Keys (any key closes) ", palette.title())),
+        ),
+        popup,
+    );
+}

@@ -1,0 +1,727 @@
+//! Console view state and its pure reducer: engine events (and the stream
+//! clock's `now`) in, everything the screen shows out — the ranking, the
+//! lock marker, arrows, the client quote's expiry state, the event log and
+//! the best-price history. No I/O and no pricing: every price comes from an
+//! event; distances in bps are presentation, computed in `Decimal`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::clock::StreamMs;
+use crate::market::{Bps, Pair, Side};
+use crate::output::group_thousands;
+use crate::rfq::event::*;
+use crate::rfq::{RfqEvent, RfqSpec};
+
+/// The client quote's validity turns to a warning this close to its end.
+pub const WARN_MS: u64 = 3_000;
+/// How long the row that just took the lock stays highlighted.
+pub const LOCK_FLASH_MS: u64 = 1_500;
+/// How long the PRICE IMPROVEMENT banner stays up.
+pub const BANNER_MS: u64 = 2_500;
+/// Event log lines kept (the screen shows the latest that fit).
+pub const LOG_CAP: usize = 200;
+/// Time buckets of the best-price history over the whole stream: bounded
+/// memory however many LPs answer.
+pub const HISTORY_BUCKETS: usize = 240;
+
+/// Where an LP moved in the ranking since the previous poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Movement {
+    Same,
+    Up,
+    Down,
+}
+
+/// The outcome of an LP's latest request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LpStatus {
+    /// Asked, no answer yet.
+    Waiting,
+    /// Its latest answer was a valid quote.
+    Ok,
+    /// Its latest request failed.
+    Failed { kind: FailureKind, reason: String },
+}
+
+/// One LP's line on the leaderboard.
+#[derive(Debug, Clone)]
+pub struct LpRow {
+    pub name: Arc<str>,
+    /// Its latest valid quote, cleared when a later request fails. The
+    /// locked LP is shown (and ranked) at its frozen lock price instead.
+    pub price: Option<Decimal>,
+    /// Stream time of that quote (earlier wins a tie, as in the engine).
+    pub quoted_at_ms: StreamMs,
+    pub latency_ms: Option<u64>,
+    pub answers: u32,
+    pub errors: u32,
+    pub status: LpStatus,
+    pub movement: Movement,
+}
+
+/// The request and settings of the stream, from `started`.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub side: Side,
+    pub amount: Decimal,
+    pub pair: Pair,
+    pub markup_bps: Bps,
+    pub threshold_bps: Bps,
+    pub duration_ms: u64,
+    /// Local wall time the stream started, `HH:MM:SS`.
+    pub started_local: String,
+}
+
+impl Request {
+    pub fn spec(&self) -> RfqSpec {
+        RfqSpec {
+            side: self.side,
+            amount: self.amount,
+            pair: self.pair,
+        }
+    }
+}
+
+/// The current lock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockView {
+    /// Index into [`ConsoleState::lps`].
+    pub lp: usize,
+    /// The frozen LP price.
+    pub price: Decimal,
+    pub at_ms: StreamMs,
+    pub reason: LockReason,
+}
+
+/// The client quote on offer, with the stream time it was made.
+#[derive(Debug, Clone)]
+pub struct LiveQuote {
+    pub quote: Box<ClientQuote>,
+    pub at_ms: StreamMs,
+}
+
+/// How the client quote's validity stands at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    Live {
+        remaining_ms: u64,
+    },
+    /// In its last [`WARN_MS`].
+    Ending {
+        remaining_ms: u64,
+    },
+    Expired,
+}
+
+/// What an event-log line is about (its colour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogKind {
+    Info,
+    Lock,
+    Improvement,
+    Refresh,
+    Error,
+    Expired,
+    End,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub t_ms: StreamMs,
+    pub kind: LogKind,
+    pub text: String,
+}
+
+/// Everything the live stream and summary screens show for one stream.
+#[derive(Debug, Clone)]
+pub struct ConsoleState {
+    pub rfq_id: Arc<str>,
+    pub request: Option<Request>,
+    pub lps: Vec<LpRow>,
+    /// LP indices, best first for the side; LPs without a price last.
+    pub ranking: Vec<usize>,
+    /// Rank position of each LP now, and at the start of the current poll.
+    position: Vec<usize>,
+    baseline: Vec<usize>,
+    by_name: HashMap<Arc<str>, usize>,
+    /// The highest poll number seen.
+    pub poll: u32,
+    pub lock: Option<LockView>,
+    pub quote: Option<LiveQuote>,
+    /// `lock_expired` came and no fresh quote since.
+    pub lock_expired: bool,
+    pub improvements: u32,
+    pub last_improvement_ms: Option<StreamMs>,
+    /// Best LP price per time bucket of the stream ([`HISTORY_BUCKETS`]).
+    pub best_history: Vec<Option<Decimal>>,
+    pub log: VecDeque<LogLine>,
+    pub ended: Option<Ended>,
+    pub ended_at_ms: Option<StreamMs>,
+    /// Stream time the screen is drawn for.
+    pub now_ms: StreamMs,
+    /// Colours on (false under `NO_COLOR`).
+    pub color: bool,
+}
+
+impl Default for ConsoleState {
+    fn default() -> Self {
+        ConsoleState::new(true)
+    }
+}
+
+impl ConsoleState {
+    pub fn new(color: bool) -> ConsoleState {
+        ConsoleState {
+            rfq_id: Arc::from(""),
+            request: None,
+            lps: Vec::new(),
+            ranking: Vec::new(),
+            position: Vec::new(),
+            baseline: Vec::new(),
+            by_name: HashMap::new(),
+            poll: 0,
+            lock: None,
+            quote: None,
+            lock_expired: false,
+            improvements: 0,
+            last_improvement_ms: None,
+            best_history: vec![None; HISTORY_BUCKETS],
+            log: VecDeque::with_capacity(LOG_CAP),
+            ended: None,
+            ended_at_ms: None,
+            now_ms: 0,
+            color,
+        }
+    }
+
+    /// A state built from a whole event sequence, drawn at `now_ms` (for
+    /// tests and benchmarks).
+    pub fn from_events<'a>(
+        events: impl IntoIterator<Item = &'a RfqEvent>,
+        now_ms: StreamMs,
+    ) -> ConsoleState {
+        let mut state = ConsoleState::default();
+        for event in events {
+            state.apply(event, event.t_ms);
+        }
+        state.tick(now_ms);
+        state
+    }
+
+    /// Moves the screen's time forward (countdowns between events).
+    pub fn tick(&mut self, now_ms: StreamMs) {
+        self.now_ms = self.now_ms.max(now_ms);
+    }
+
+    /// Reduces one event into the view; `now_ms` is the stream clock when
+    /// it is applied (never earlier than the event's own time).
+    pub fn apply(&mut self, event: &RfqEvent, now_ms: StreamMs) {
+        self.tick(now_ms.max(event.t_ms));
+        let t = event.t_ms;
+        match &event.kind {
+            EventKind::Started(started) => self.start(event.rfq_id.clone(), started),
+            EventKind::LpQuote(quote) => {
+                let Some(index) = self.lp_index(&quote.lp) else {
+                    return;
+                };
+                self.see_poll(quote.poll);
+                let row = &mut self.lps[index];
+                row.price = Some(quote.price);
+                row.quoted_at_ms = t;
+                row.latency_ms = Some(quote.latency_ms);
+                row.answers += 1;
+                row.status = LpStatus::Ok;
+                self.rerank(t);
+            }
+            EventKind::LpError(error) => {
+                let Some(index) = self.lp_index(&error.lp) else {
+                    return;
+                };
+                self.see_poll(error.poll);
+                let row = &mut self.lps[index];
+                row.price = None;
+                row.latency_ms = Some(error.latency_ms);
+                row.errors += 1;
+                row.status = LpStatus::Failed {
+                    kind: error.kind,
+                    reason: error.reason.clone(),
+                };
+                let text = format!(
+                    "{} {} after {} ms: {}",
+                    error.lp,
+                    error.kind.as_str(),
+                    error.latency_ms,
+                    error.reason
+                );
+                self.log(t, LogKind::Error, text);
+                self.rerank(t);
+            }
+            EventKind::ClientQuote(quote) => {
+                let (kind, what) = match quote.reason {
+                    QuoteReason::First => (LogKind::Info, "first client quote"),
+                    QuoteReason::BestSoFar => (LogKind::Info, "best so far"),
+                    QuoteReason::Improvement => (LogKind::Improvement, "PRICE IMPROVEMENT"),
+                    QuoteReason::Refresh => (LogKind::Refresh, "refreshed quote"),
+                };
+                if quote.reason == QuoteReason::Improvement {
+                    self.improvements += 1;
+                    self.last_improvement_ms = Some(t);
+                }
+                let text = format!(
+                    "{what}: {} client {} (LP {})",
+                    quote.lp,
+                    group_thousands(quote.client_price),
+                    group_thousands(quote.lp_price)
+                );
+                self.log(t, kind, text);
+                self.quote = Some(LiveQuote {
+                    quote: quote.clone(),
+                    at_ms: t,
+                });
+                self.lock_expired = false;
+            }
+            EventKind::Locked(locked) => {
+                let Some(index) = self.lp_index(&locked.lp) else {
+                    return;
+                };
+                self.lock = Some(LockView {
+                    lp: index,
+                    price: locked.price,
+                    at_ms: t,
+                    reason: locked.reason,
+                });
+                let from = match &locked.previous_lp {
+                    Some(previous) if *previous != locked.lp => format!(" (from {previous})"),
+                    _ => String::new(),
+                };
+                let kind = match locked.reason {
+                    LockReason::BestOfPoll => LogKind::Lock,
+                    LockReason::Improvement => LogKind::Improvement,
+                    LockReason::Refresh => LogKind::Refresh,
+                };
+                let text = format!(
+                    "LOCKED {} at {}{from}",
+                    locked.lp,
+                    group_thousands(locked.price)
+                );
+                self.log(t, kind, text);
+                self.rerank(t);
+            }
+            EventKind::LockExpired(expired) => {
+                self.lock = None;
+                self.lock_expired = true;
+                let text = format!(
+                    "EXPIRED: {}'s quote is no longer offered; waiting for a fresh quote",
+                    expired.lp
+                );
+                self.log(t, LogKind::Expired, text);
+                self.rerank(t);
+            }
+            EventKind::Ended(ended) => {
+                let what = match ended.reason {
+                    EndReason::Duration => "stream ended (duration)",
+                    EndReason::Interrupted => "stream stopped by the operator",
+                    EndReason::NoQuotes => "no LP quotes this request",
+                };
+                let text = format!(
+                    "{what}: {} improvement{}",
+                    ended.improvements,
+                    if ended.improvements == 1 { "" } else { "s" }
+                );
+                self.log(t, LogKind::End, text);
+                self.improvements = ended.improvements;
+                self.ended = Some(ended.clone());
+                self.ended_at_ms = Some(t);
+            }
+        }
+    }
+
+    fn start(&mut self, rfq_id: Arc<str>, started: &Started) {
+        let color = self.color;
+        *self = ConsoleState::new(color);
+        self.rfq_id = rfq_id;
+        let started_local = chrono::DateTime::parse_from_rfc3339(&started.started_at)
+            .map(|at| {
+                at.with_timezone(&chrono::Local)
+                    .format("%H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        self.request = Some(Request {
+            side: started.side,
+            amount: started.amount,
+            pair: started.pair,
+            markup_bps: started.markup_bps,
+            threshold_bps: started.threshold_bps,
+            duration_ms: started.duration_ms,
+            started_local,
+        });
+        self.lps = started
+            .lps
+            .iter()
+            .map(|name| LpRow {
+                name: name.clone(),
+                price: None,
+                quoted_at_ms: 0,
+                latency_ms: None,
+                answers: 0,
+                errors: 0,
+                status: LpStatus::Waiting,
+                movement: Movement::Same,
+            })
+            .collect();
+        self.by_name = started
+            .lps
+            .iter()
+            .enumerate()
+            .map(|(index, name)| (name.clone(), index))
+            .collect();
+        self.ranking = (0..self.lps.len()).collect();
+        self.position = (0..self.lps.len()).collect();
+        self.baseline = self.position.clone();
+        let text = format!(
+            "started: {} {} {} with {} LPs",
+            started.side.label(),
+            started.amount.normalize(),
+            started.pair,
+            started.lps.len()
+        );
+        self.log(0, LogKind::Info, text);
+    }
+
+    fn lp_index(&self, name: &Arc<str>) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// A new poll: arrows from now on compare with the ranking as it is.
+    fn see_poll(&mut self, poll: u32) {
+        if poll > self.poll {
+            self.poll = poll;
+            self.baseline.clone_from(&self.position);
+        }
+    }
+
+    pub fn log(&mut self, t_ms: StreamMs, kind: LogKind, text: String) {
+        if self.log.len() == LOG_CAP {
+            self.log.pop_front();
+        }
+        self.log.push_back(LogLine { t_ms, kind, text });
+    }
+
+    /// The price an LP is shown and ranked at: the frozen lock price for
+    /// the locked LP, its latest quote otherwise.
+    pub fn shown_price(&self, index: usize) -> Option<Decimal> {
+        match &self.lock {
+            Some(lock) if lock.lp == index => Some(lock.price),
+            _ => self.lps[index].price,
+        }
+    }
+
+    /// The best price on the board.
+    pub fn best_price(&self) -> Option<Decimal> {
+        self.ranking
+            .first()
+            .and_then(|&index| self.shown_price(index))
+    }
+
+    fn rerank(&mut self, t_ms: StreamMs) {
+        let Some(side) = self.request.as_ref().map(|r| r.side) else {
+            return;
+        };
+        let mut ranking = std::mem::take(&mut self.ranking);
+        ranking.sort_by(|&a, &b| {
+            match (self.shown_price(a), self.shown_price(b)) {
+                (Some(pa), Some(pb)) => {
+                    if side.is_better(pa, pb) {
+                        std::cmp::Ordering::Less
+                    } else if side.is_better(pb, pa) {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        self.lps[a].quoted_at_ms.cmp(&self.lps[b].quoted_at_ms)
+                    }
+                }
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            }
+            .then(a.cmp(&b))
+        });
+        self.ranking = ranking;
+        for (place, &index) in self.ranking.iter().enumerate() {
+            self.position[index] = place;
+        }
+        // Arrows need a previous poll to compare with.
+        let compare = self.poll >= 2;
+        for (index, row) in self.lps.iter_mut().enumerate() {
+            row.movement = if !compare {
+                Movement::Same
+            } else {
+                match self.position[index].cmp(&self.baseline[index]) {
+                    std::cmp::Ordering::Less => Movement::Up,
+                    std::cmp::Ordering::Greater => Movement::Down,
+                    std::cmp::Ordering::Equal => Movement::Same,
+                }
+            };
+        }
+        if let (Some(best), Some(request)) = (self.best_price(), &self.request) {
+            let duration = request.duration_ms.max(1);
+            let bucket = (t_ms.min(duration) * (HISTORY_BUCKETS as u64 - 1) / duration) as usize;
+            self.best_history[bucket] = Some(best);
+        }
+    }
+
+    /// Where LP `index` stands: 0 is the best.
+    pub fn position(&self, index: usize) -> usize {
+        self.position[index]
+    }
+
+    /// Distance of `price` from the best on the board: (bps, quote
+    /// currency), both as "how much worse", never negative.
+    pub fn distance(&self, price: Decimal) -> Option<(Decimal, Decimal)> {
+        let best = self.best_price()?;
+        let bps = Bps::between(best, price).abs().round_dp(2);
+        let mut quote = (price - best).abs();
+        if let Some(request) = &self.request {
+            quote = quote.round_dp(request.pair.price_dp);
+            quote.rescale(request.pair.price_dp);
+        }
+        Some((bps, quote))
+    }
+
+    /// The client quote's validity at `now_ms`; `None` before the first.
+    pub fn validity(&self) -> Option<Validity> {
+        let live = self.quote.as_ref()?;
+        if self.lock_expired {
+            return Some(Validity::Expired);
+        }
+        let elapsed = self.now_ms.saturating_sub(live.at_ms);
+        let valid_for = live.quote.client_valid_for_ms;
+        if elapsed >= valid_for {
+            return Some(Validity::Expired);
+        }
+        let remaining_ms = valid_for - elapsed;
+        Some(if remaining_ms <= WARN_MS {
+            Validity::Ending { remaining_ms }
+        } else {
+            Validity::Live { remaining_ms }
+        })
+    }
+
+    /// Stream time left, 0 once ended.
+    pub fn stream_left_ms(&self) -> u64 {
+        if self.ended.is_some() {
+            return 0;
+        }
+        self.request
+            .as_ref()
+            .map_or(0, |r| r.duration_ms.saturating_sub(self.now_ms))
+    }
+
+    /// The lock was taken within [`LOCK_FLASH_MS`]: its row is highlighted.
+    pub fn lock_flash(&self) -> bool {
+        self.lock
+            .as_ref()
+            .is_some_and(|lock| self.now_ms.saturating_sub(lock.at_ms) < LOCK_FLASH_MS)
+    }
+
+    /// The PRICE IMPROVEMENT banner is up.
+    pub fn banner(&self) -> bool {
+        self.last_improvement_ms
+            .is_some_and(|at| self.now_ms.saturating_sub(at) < BANNER_MS)
+    }
+
+    /// Something on screen changes with time alone (countdowns, flashes).
+    pub fn animating(&self) -> bool {
+        self.ended.is_none() || self.banner() || self.lock_flash()
+    }
+}
+
+/// One finished stream in the session's history panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub time: String,
+    pub spec: RfqSpec,
+    pub final_lp: Option<Arc<str>>,
+    pub client_price: Option<Decimal>,
+    pub improvements: u32,
+    pub reason: EndReason,
+}
+
+impl HistoryEntry {
+    /// The history line for a stream that has ended.
+    pub fn from_state(state: &ConsoleState) -> Option<HistoryEntry> {
+        let request = state.request.as_ref()?;
+        let ended = state.ended.as_ref()?;
+        Some(HistoryEntry {
+            time: request.started_local.clone(),
+            spec: request.spec(),
+            final_lp: ended.lp.clone(),
+            client_price: ended.client_price,
+            improvements: ended.improvements,
+            reason: ended.reason,
+        })
+    }
+}
+
+/// Which screen is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Form,
+    Stream,
+    Summary,
+}
+
+/// What the event loop must do after a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    None,
+    Start(RfqSpec),
+    /// Stop the running stream gracefully (its `ended` still arrives).
+    Stop,
+    Quit,
+}
+
+/// The whole console's view state: the screen, the form, the current (or
+/// last) stream and the session's history. Keys and events change it; the
+/// event loop carries out the [`Command`]s it returns.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub screen: Screen,
+    pub form: crate::ui::form::Form,
+    pub stream: ConsoleState,
+    /// Newest last.
+    pub history: Vec<HistoryEntry>,
+    pub help: bool,
+    pub color: bool,
+    /// A one-line message on the form (a failed stream, ...).
+    pub notice: Option<String>,
+    /// Where logs go while the console is up, for the help overlay.
+    pub log_path: Option<String>,
+    /// A stop was asked; Esc asked it, so the form follows the summary.
+    stopping: bool,
+    back_to_form: bool,
+}
+
+impl App {
+    pub fn new(color: bool, log_path: Option<String>) -> App {
+        App {
+            screen: Screen::Form,
+            form: crate::ui::form::Form::new(),
+            stream: ConsoleState::new(color),
+            history: Vec::new(),
+            help: false,
+            color,
+            notice: None,
+            log_path,
+            stopping: false,
+            back_to_form: false,
+        }
+    }
+
+    /// A stream was started for `spec`: its events follow.
+    pub fn stream_started(&mut self) {
+        self.stream = ConsoleState::new(self.color);
+        self.screen = Screen::Stream;
+        self.notice = None;
+        self.stopping = false;
+        self.back_to_form = false;
+    }
+
+    /// One engine event.
+    pub fn apply(&mut self, event: &RfqEvent, now_ms: StreamMs) {
+        self.stream.apply(event, now_ms);
+        if matches!(event.kind, EventKind::Ended(_)) {
+            self.stream_ended(None);
+        }
+    }
+
+    /// The stream is over: its `ended` arrived, or it failed with `error`.
+    pub fn stream_ended(&mut self, error: Option<String>) {
+        if self.screen != Screen::Stream {
+            return;
+        }
+        if let Some(entry) = HistoryEntry::from_state(&self.stream) {
+            self.history.push(entry);
+        }
+        self.notice = error;
+        if self.back_to_form || self.notice.is_some() {
+            self.open_form();
+        } else {
+            self.screen = Screen::Summary;
+        }
+    }
+
+    fn open_form(&mut self) {
+        self.form = match &self.stream.request {
+            Some(request) => crate::ui::form::Form::prefilled(&request.spec()),
+            None => crate::ui::form::Form::new(),
+        };
+        self.screen = Screen::Form;
+    }
+
+    fn stop(&mut self) -> Command {
+        if self.stopping {
+            return Command::None;
+        }
+        self.stopping = true;
+        Command::Stop
+    }
+
+    pub fn key(&mut self, key: KeyEvent) -> Command {
+        let ctrl_c =
+            key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        if self.help {
+            // Any key closes the overlay; Ctrl+C still does its job.
+            self.help = false;
+            if !ctrl_c {
+                return Command::None;
+            }
+        }
+        let plain = !key.modifiers.contains(KeyModifiers::CONTROL);
+        if key.code == KeyCode::Char('?') && plain {
+            self.help = true;
+            return Command::None;
+        }
+        match self.screen {
+            Screen::Stream => match key.code {
+                _ if ctrl_c => self.stop(),
+                KeyCode::Char('q') if plain => self.stop(),
+                KeyCode::Esc => {
+                    self.back_to_form = true;
+                    self.stop()
+                }
+                _ => Command::None,
+            },
+            Screen::Summary => match key.code {
+                _ if ctrl_c => Command::Quit,
+                KeyCode::Char('q') if plain => Command::Quit,
+                KeyCode::Enter | KeyCode::Esc | KeyCode::Char('n') => {
+                    self.open_form();
+                    Command::None
+                }
+                _ => Command::None,
+            },
+            Screen::Form => {
+                if ctrl_c {
+                    return Command::Quit;
+                }
+                self.notice = None;
+                match self.form.key(key) {
+                    crate::ui::form::FormOutcome::Editing => Command::None,
+                    crate::ui::form::FormOutcome::Submit(spec) => Command::Start(spec),
+                    crate::ui::form::FormOutcome::Quit => Command::Quit,
+                }
+            }
+        }
+    }
+
+    /// Something on screen moves with time alone: the loop keeps ticking.
+    pub fn animating(&self) -> bool {
+        self.screen == Screen::Stream || (self.screen == Screen::Summary && self.stream.animating())
+    }
+}

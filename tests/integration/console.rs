@@ -1,0 +1,794 @@
+//! The console: the reducer (events in, view state out), the key handling,
+//! and the drawing on ratatui's `TestBackend` (screen lines asserted).
+
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use lp_rfq::lp::scripted::{ScriptedLp, Step};
+use lp_rfq::lp::SharedLp;
+use lp_rfq::market::{Bps, Pair, Side};
+use lp_rfq::rfq::event::*;
+use lp_rfq::rfq::RfqEvent;
+use lp_rfq::ui::render::{draw, draw_app};
+use lp_rfq::ui::state::*;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use rstest::rstest;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+
+use crate::support::{params, run_stream, spec};
+
+// ---- event builders -------------------------------------------------------
+
+fn pair() -> Pair {
+    "BTCUSDT".parse().unwrap()
+}
+
+fn at(t_ms: u64, kind: EventKind) -> RfqEvent {
+    RfqEvent {
+        kind,
+        rfq_id: Arc::from("R-test"),
+        t_ms,
+    }
+}
+
+fn started(side: Side, lps: &[&str]) -> RfqEvent {
+    at(
+        0,
+        EventKind::Started(Box::new(Started {
+            side,
+            amount: dec!(1.5),
+            pair: pair(),
+            lps: lps.iter().map(|lp| Arc::from(*lp)).collect(),
+            markup_bps: Bps::new(dec!(5)).unwrap(),
+            threshold_bps: Bps::new(dec!(1)).unwrap(),
+            validity_buffer_ms: 2_000,
+            poll_interval_ms: 500,
+            lp_timeout_ms: 1_000,
+            duration_ms: 30_000,
+            speed: dec!(1),
+            started_at: "2025-01-19T14:30:25.123Z".to_string(),
+        })),
+    )
+}
+
+fn quote(t_ms: u64, lp: &str, price: Decimal, poll: u32) -> RfqEvent {
+    at(
+        t_ms,
+        EventKind::LpQuote(LpQuoteEvent {
+            lp: Arc::from(lp),
+            price,
+            quantity: dec!(1.5),
+            latency_ms: 120,
+            valid_for_ms: 10_000,
+            poll,
+        }),
+    )
+}
+
+fn error(t_ms: u64, lp: &str, kind: FailureKind, reason: &str, poll: u32) -> RfqEvent {
+    at(
+        t_ms,
+        EventKind::LpError(LpErrorEvent {
+            lp: Arc::from(lp),
+            kind,
+            reason: reason.to_string(),
+            latency_ms: 1_000,
+            poll,
+        }),
+    )
+}
+
+fn client(t_ms: u64, side: Side, lp: &str, lp_price: Decimal, reason: QuoteReason) -> RfqEvent {
+    let markup = Bps::new(dec!(5)).unwrap();
+    let client_price = pair().round_price_for_desk(
+        side,
+        match side {
+            Side::Buy => lp_price * (Decimal::ONE + markup.fraction()),
+            Side::Sell => lp_price * (Decimal::ONE - markup.fraction()),
+        },
+    );
+    let notional = (client_price * dec!(1.5)).round_dp(2);
+    let (pays, pays_asset, receives, receives_asset) = match side {
+        Side::Buy => (notional, pair().quote, dec!(1.5), pair().base),
+        Side::Sell => (dec!(1.5), pair().base, notional, pair().quote),
+    };
+    at(
+        t_ms,
+        EventKind::ClientQuote(Box::new(ClientQuote {
+            quote_id: Arc::from(format!("Q-{t_ms}")),
+            lp: Arc::from(lp),
+            side,
+            lp_price,
+            client_price,
+            markup_bps: markup,
+            amount: dec!(1.5),
+            client_pays: pays,
+            pays_asset,
+            client_receives: receives,
+            receives_asset,
+            client_valid_for_ms: 8_000,
+            reason,
+        })),
+    )
+}
+
+fn locked(
+    t_ms: u64,
+    lp: &str,
+    price: Decimal,
+    previous: Option<&str>,
+    reason: LockReason,
+) -> RfqEvent {
+    at(
+        t_ms,
+        EventKind::Locked(Locked {
+            lp: Arc::from(lp),
+            price,
+            previous_lp: previous.map(Arc::from),
+            reason,
+        }),
+    )
+}
+
+fn ended(t_ms: u64, reason: EndReason, lp: Option<&str>, price: Option<Decimal>) -> RfqEvent {
+    at(
+        t_ms,
+        EventKind::Ended(Ended {
+            reason,
+            improvements: 0,
+            quote_id: lp.map(|_| Arc::from("Q-1")),
+            lp: lp.map(Arc::from),
+            client_price: price,
+        }),
+    )
+}
+
+/// A BUY race: LP2 first, LP1 better, LP3 worse; LP1 locked at 0.45 s.
+fn buy_race() -> Vec<RfqEvent> {
+    vec![
+        started(Side::Buy, &["LP1", "LP2", "LP3"]),
+        quote(120, "LP2", dec!(100000.00), 1),
+        client(120, Side::Buy, "LP2", dec!(100000.00), QuoteReason::First),
+        quote(300, "LP1", dec!(99995.00), 1),
+        client(
+            300,
+            Side::Buy,
+            "LP1",
+            dec!(99995.00),
+            QuoteReason::BestSoFar,
+        ),
+        quote(450, "LP3", dec!(100010.00), 1),
+        locked(450, "LP1", dec!(99995.00), None, LockReason::BestOfPoll),
+    ]
+}
+
+fn names(state: &ConsoleState) -> Vec<&str> {
+    state.ranking.iter().map(|&i| &*state.lps[i].name).collect()
+}
+
+fn row<'a>(state: &'a ConsoleState, lp: &str) -> &'a LpRow {
+    state.lps.iter().find(|row| &*row.name == lp).unwrap()
+}
+
+fn lines(width: u16, height: u16, paint: impl FnOnce(&mut ratatui::Frame)) -> Vec<String> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(paint).unwrap();
+    let buffer = terminal.backend().buffer();
+    (0..height)
+        .map(|y| {
+            (0..width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect::<String>()
+        })
+        .collect()
+}
+
+fn screen(state: &ConsoleState, width: u16, height: u16) -> Vec<String> {
+    lines(width, height, |frame| draw(frame, state))
+}
+
+/// The leaderboard's rows (after its header), trimmed, up to the border.
+fn board(screen: &[String]) -> Vec<String> {
+    let header = screen
+        .iter()
+        .position(|line| line.contains("ans/err"))
+        .expect("a leaderboard header");
+    screen[header + 1..]
+        .iter()
+        .map(|line| line.trim_matches(|c| c == '│' || c == ' ').to_string())
+        .take_while(|line| !line.starts_with('└'))
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+fn squash(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+// ---- reducer -------------------------------------------------------------
+
+#[test]
+fn started_lists_every_lp_waiting_in_configured_order() {
+    let state = ConsoleState::from_events(&[started(Side::Buy, &["LP1", "LP2", "LP3"])], 0);
+    assert_eq!(names(&state), ["LP1", "LP2", "LP3"]);
+    assert!(state.lps.iter().all(|r| r.status == LpStatus::Waiting));
+    let request = state.request.as_ref().unwrap();
+    assert_eq!((request.side, request.duration_ms), (Side::Buy, 30_000));
+    assert_eq!(state.stream_left_ms(), 30_000);
+    assert_eq!(state.validity(), None);
+}
+
+#[rstest]
+#[case(Side::Buy, ["LP1", "LP2", "LP3"])]
+#[case(Side::Sell, ["LP3", "LP2", "LP1"])]
+fn lp_quotes_rank_best_first_for_the_side(#[case] side: Side, #[case] order: [&str; 3]) {
+    let state = ConsoleState::from_events(
+        &[
+            started(side, &["LP1", "LP2", "LP3", "LP4"]),
+            quote(100, "LP2", dec!(100000), 1),
+            quote(200, "LP3", dec!(100010), 1),
+            quote(300, "LP1", dec!(99995), 1),
+        ],
+        300,
+    );
+    assert_eq!(names(&state)[..3], order);
+    assert_eq!(names(&state)[3], "LP4", "no answer yet: last");
+    assert_eq!(row(&state, "LP2").answers, 1);
+    assert_eq!(row(&state, "LP2").latency_ms, Some(120));
+}
+
+#[test]
+fn an_equal_price_keeps_the_earlier_answer_ahead() {
+    let state = ConsoleState::from_events(
+        &[
+            started(Side::Buy, &["LP1", "LP2"]),
+            quote(100, "LP2", dec!(100000), 1),
+            quote(200, "LP1", dec!(100000), 1),
+        ],
+        200,
+    );
+    assert_eq!(names(&state), ["LP2", "LP1"]);
+}
+
+#[test]
+fn distance_from_the_best_is_exact_in_bps_and_quote_currency() {
+    let state = ConsoleState::from_events(&buy_race(), 450);
+    assert_eq!(state.best_price(), Some(dec!(99995.00)));
+    // LP3: (100010 − 99995) / 99995 × 10000 = 1.50007… bps
+    assert_eq!(
+        state.distance(dec!(100010.00)),
+        Some((dec!(1.50), dec!(15.00)))
+    );
+    assert_eq!(state.distance(dec!(99995.00)), Some((dec!(0), dec!(0.00))));
+}
+
+#[test]
+fn an_lp_error_drops_its_price_counts_and_is_logged() {
+    let mut events = buy_race();
+    events.push(error(
+        1_500,
+        "LP3",
+        FailureKind::Invalid,
+        "quantity 1 below 1.5",
+        2,
+    ));
+    let state = ConsoleState::from_events(&events, 1_500);
+    let lp3 = row(&state, "LP3");
+    assert_eq!(lp3.price, None);
+    assert_eq!((lp3.answers, lp3.errors), (1, 1));
+    assert_eq!(
+        lp3.status,
+        LpStatus::Failed {
+            kind: FailureKind::Invalid,
+            reason: "quantity 1 below 1.5".to_string()
+        }
+    );
+    assert_eq!(names(&state), ["LP1", "LP2", "LP3"]);
+    let last = state.log.back().unwrap();
+    assert_eq!((last.t_ms, last.kind), (1_500, LogKind::Error));
+    assert_eq!(last.text, "LP3 invalid after 1000 ms: quantity 1 below 1.5");
+}
+
+#[test]
+fn a_client_quote_counts_down_warns_in_its_last_3_s_and_expires() {
+    let events = buy_race();
+    let mut state = ConsoleState::from_events(&events, 450);
+    // Made at 0.3 s, valid 8 s.
+    assert_eq!(
+        state.validity(),
+        Some(Validity::Live {
+            remaining_ms: 7_850
+        })
+    );
+    state.tick(5_300);
+    assert_eq!(
+        state.validity(),
+        Some(Validity::Ending {
+            remaining_ms: 3_000
+        })
+    );
+    state.tick(8_299);
+    assert_eq!(state.validity(), Some(Validity::Ending { remaining_ms: 1 }));
+    state.tick(8_300);
+    assert_eq!(state.validity(), Some(Validity::Expired));
+    assert_eq!(state.quote.as_ref().unwrap().quote.lp.as_ref(), "LP1");
+}
+
+#[test]
+fn locked_marks_the_lp_and_freezes_its_quote() {
+    let mut events = buy_race();
+    // The locked LP is not asked again, but were a quote to arrive, the
+    // row keeps the frozen lock price.
+    events.push(quote(900, "LP1", dec!(100100), 2));
+    let state = ConsoleState::from_events(&events, 900);
+    let lock = state.lock.as_ref().unwrap();
+    assert_eq!(
+        (&*state.lps[lock.lp].name, lock.price),
+        ("LP1", dec!(99995.00))
+    );
+    assert_eq!(state.shown_price(lock.lp), Some(dec!(99995.00)));
+    assert_eq!(names(&state)[0], "LP1");
+    let last = state.log.back().unwrap();
+    assert_eq!(
+        (last.kind, last.text.as_str()),
+        (LogKind::Lock, "LOCKED LP1 at 99,995.00")
+    );
+    assert!(state.lock_flash(), "locked {} ms ago", 900 - 450);
+}
+
+#[test]
+fn an_improvement_moves_the_lock_raises_the_banner_and_the_arrows() {
+    let mut events = buy_race();
+    events.extend([
+        quote(1_100, "LP3", dec!(99990.00), 2),
+        quote(1_150, "LP2", dec!(99985.00), 2),
+        locked(
+            1_150,
+            "LP2",
+            dec!(99985.00),
+            Some("LP1"),
+            LockReason::Improvement,
+        ),
+        client(
+            1_150,
+            Side::Buy,
+            "LP2",
+            dec!(99985.00),
+            QuoteReason::Improvement,
+        ),
+    ]);
+    let mut state = ConsoleState::from_events(&events, 1_200);
+    assert_eq!(names(&state), ["LP2", "LP3", "LP1"]);
+    assert_eq!(state.improvements, 1);
+    assert!(state.banner());
+    assert!(state.lock_flash());
+    // Since poll 1 ended: LP2 2nd → 1st, LP3 3rd → 2nd, LP1 1st → 3rd.
+    assert_eq!(row(&state, "LP2").movement, Movement::Up);
+    assert_eq!(row(&state, "LP3").movement, Movement::Up);
+    assert_eq!(row(&state, "LP1").movement, Movement::Down);
+    assert!(state
+        .log
+        .iter()
+        .any(|l| l.kind == LogKind::Improvement && l.text == "LOCKED LP2 at 99,985.00 (from LP1)"));
+    state.tick(1_150 + BANNER_MS);
+    assert!(!state.banner());
+    assert!(!state.lock_flash());
+}
+
+#[test]
+fn arrows_compare_with_the_ranking_at_the_start_of_the_poll() {
+    let mut events = buy_race();
+    events.push(quote(1_100, "LP3", dec!(100005.00), 2));
+    let state = ConsoleState::from_events(&events, 1_100);
+    // LP3 improved but stays 3rd behind LP2: no arrow for anyone.
+    assert!(state.lps.iter().all(|r| r.movement == Movement::Same));
+}
+
+#[test]
+fn lock_expired_clears_the_lock_and_shows_the_quote_expired() {
+    let mut events = buy_race();
+    events.push(at(
+        8_300,
+        EventKind::LockExpired(LockExpired {
+            lp: Arc::from("LP1"),
+        }),
+    ));
+    let state = ConsoleState::from_events(&events, 8_300);
+    assert_eq!(state.lock, None);
+    assert!(state.lock_expired);
+    assert_eq!(state.validity(), Some(Validity::Expired));
+    assert_eq!(state.log.back().unwrap().kind, LogKind::Expired);
+    // A fresh quote puts it back on offer.
+    let mut state = state;
+    state.apply(
+        &client(8_400, Side::Buy, "LP2", dec!(99999), QuoteReason::BestSoFar),
+        8_400,
+    );
+    assert_eq!(
+        state.validity(),
+        Some(Validity::Live {
+            remaining_ms: 8_000
+        })
+    );
+}
+
+#[test]
+fn ended_keeps_the_final_quote_for_the_summary_and_history() {
+    let mut events = buy_race();
+    events.push(ended(
+        30_000,
+        EndReason::Duration,
+        Some("LP1"),
+        Some(dec!(100044.99)),
+    ));
+    let state = ConsoleState::from_events(&events, 30_000);
+    assert_eq!(state.stream_left_ms(), 0);
+    assert_eq!(state.ended.as_ref().unwrap().reason, EndReason::Duration);
+    let entry = HistoryEntry::from_state(&state).unwrap();
+    assert_eq!(entry.spec.side, Side::Buy);
+    assert_eq!(entry.spec.amount, dec!(1.5));
+    assert_eq!(entry.final_lp.as_deref(), Some("LP1"));
+    assert_eq!(entry.client_price, Some(dec!(100044.99)));
+}
+
+// ---- keys ----------------------------------------------------------------
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ctrl_c() -> KeyEvent {
+    KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)
+}
+
+fn type_request(app: &mut App, text: &str) -> Command {
+    let mut command = Command::None;
+    for c in text.chars() {
+        command = app.key(key(if c == '\n' {
+            KeyCode::Enter
+        } else {
+            KeyCode::Char(c)
+        }));
+    }
+    command
+}
+
+#[test]
+fn q_or_ctrl_c_stops_a_stream_gracefully_and_the_summary_follows() {
+    let mut app = App::new(false, None);
+    let Command::Start(spec) = type_request(&mut app, "b\n1.5\nBTCUSDT\n") else {
+        panic!("the form did not start a stream");
+    };
+    assert_eq!(spec.pair.symbol(), "BTCUSDT");
+    app.stream_started();
+    for event in buy_race() {
+        app.apply(&event, event.t_ms);
+    }
+    assert_eq!(app.key(key(KeyCode::Char('q'))), Command::Stop);
+    assert_eq!(app.key(ctrl_c()), Command::None, "one stop is enough");
+    assert_eq!(app.screen, Screen::Stream, "until the stream has ended");
+    app.apply(
+        &ended(
+            2_000,
+            EndReason::Interrupted,
+            Some("LP1"),
+            Some(dec!(100045)),
+        ),
+        2_000,
+    );
+    assert_eq!(app.screen, Screen::Summary);
+    assert_eq!(app.history.len(), 1);
+    // Enter: a new request with the previous values.
+    assert_eq!(app.key(key(KeyCode::Enter)), Command::None);
+    assert_eq!(app.screen, Screen::Form);
+    assert_eq!(type_request(&mut app, "\n\n\n"), Command::Start(spec));
+}
+
+#[test]
+fn esc_during_a_stream_stops_it_and_returns_to_the_form() {
+    let mut app = App::new(false, None);
+    type_request(&mut app, "s\n2\nETHUSDT\n");
+    app.stream_started();
+    app.apply(&started(Side::Sell, &["LP1"]), 0);
+    assert_eq!(app.key(key(KeyCode::Esc)), Command::Stop);
+    app.apply(&ended(500, EndReason::Interrupted, None, None), 500);
+    assert_eq!(app.screen, Screen::Form);
+    assert!(app.form.is_pristine());
+    assert_eq!(app.key(key(KeyCode::Char('q'))), Command::Quit);
+}
+
+#[test]
+fn help_opens_with_question_mark_and_any_key_closes_it() {
+    let mut app = App::new(false, None);
+    app.key(key(KeyCode::Char('?')));
+    assert!(app.help);
+    assert_eq!(app.key(key(KeyCode::Char('q'))), Command::None);
+    assert!(!app.help);
+    assert_eq!(app.key(ctrl_c()), Command::Quit);
+}
+
+// ---- drawing ---------------------------------------------------------------
+
+#[test]
+fn the_buy_leaderboard_ranks_the_lowest_offer_first_with_its_lock() {
+    let screen = screen(&ConsoleState::from_events(&buy_race(), 1_000), 100, 30);
+    assert_eq!(
+        board(&screen).iter().map(|l| squash(l)).collect::<Vec<_>>(),
+        [
+            "1 LOCK LP1 99,995.00 best 120ms 1/0 frozen",
+            "2 LP2 100,000.00 +0.50 +5.00 120ms 1/0 ok",
+            "3 LP3 100,010.00 +1.50 +15.00 120ms 1/0 ok",
+        ]
+    );
+}
+
+#[test]
+fn the_sell_leaderboard_ranks_the_highest_bid_first() {
+    let events = [
+        started(Side::Sell, &["LP1", "LP2", "LP3"]),
+        quote(120, "LP2", dec!(100000.00), 1),
+        quote(300, "LP1", dec!(99995.00), 1),
+        quote(450, "LP3", dec!(100010.00), 1),
+        locked(450, "LP3", dec!(100010.00), None, LockReason::BestOfPoll),
+    ];
+    let screen = screen(&ConsoleState::from_events(&events, 1_000), 100, 30);
+    assert_eq!(
+        board(&screen).iter().map(|l| squash(l)).collect::<Vec<_>>(),
+        [
+            "1 LOCK LP3 100,010.00 best 120ms 1/0 frozen",
+            "2 LP2 100,000.00 +1.00 +10.00 120ms 1/0 ok",
+            "3 LP1 99,995.00 +1.50 +15.00 120ms 1/0 ok",
+        ]
+    );
+    assert!(screen.iter().any(|l| l.contains("SELL: highest bid first")));
+}
+
+#[test]
+fn the_locked_row_keeps_its_frozen_price_and_failures_show_their_reason() {
+    let mut events = buy_race();
+    events.push(quote(900, "LP1", dec!(100100), 2));
+    events.push(error(1_000, "LP2", FailureKind::Declined, "no axe", 2));
+    events.push(error(
+        1_000,
+        "LP3",
+        FailureKind::Timeout,
+        "no answer in 1000 ms",
+        2,
+    ));
+    let screen = screen(&ConsoleState::from_events(&events, 1_000), 100, 30);
+    assert_eq!(
+        board(&screen).iter().map(|l| squash(l)).collect::<Vec<_>>(),
+        [
+            "1 LOCK LP1 99,995.00 best 120ms 2/0 frozen",
+            "2 LP2 — 1000ms 1/1 declined: no axe",
+            "3 LP3 — 1000ms 1/1 timeout",
+        ]
+    );
+}
+
+#[test]
+fn the_header_counts_down_the_stream_and_the_quote_validity() {
+    let state = ConsoleState::from_events(&buy_race(), 5_000);
+    let screen = screen(&state, 100, 30);
+    let text = screen.join("\n");
+    assert!(
+        screen[1].contains("BUY 1.5 BTC/USDT · markup 5 bps · threshold 1 bps · 3 LPs"),
+        "{text}"
+    );
+    assert!(
+        screen[2]
+            .trim_end_matches(['│', ' '])
+            .ends_with("25.0 s left"),
+        "{text}"
+    );
+    assert!(screen[2].contains("stream █"), "{text}");
+    // Quote made at 0.3 s, valid 8 s: 3.3 s left at 5 s.
+    assert!(screen[3].contains("client quote valid 3.3 s"), "{text}");
+    assert!(screen[3].contains("locked LP1 at 99,995.00"), "{text}");
+    let ending = self::screen(&ConsoleState::from_events(&buy_race(), 6_000), 100, 30);
+    assert!(ending[3].contains("client quote valid 2.3 s"));
+}
+
+#[test]
+fn an_expired_quote_is_shown_as_expired_never_as_live() {
+    let state = ConsoleState::from_events(&buy_race(), 8_300);
+    let screen = screen(&state, 120, 30);
+    let text = screen.join("\n");
+    assert!(screen[3].contains("client quote EXPIRED"), "{text}");
+    assert!(text.contains("Valid for       EXPIRED"), "{text}");
+    assert!(!text.contains("valid 0.0 s"), "{text}");
+}
+
+#[test]
+fn the_price_improvement_banner_and_the_event_log_show() {
+    let mut events = buy_race();
+    events.extend([
+        quote(1_150, "LP2", dec!(99985.00), 2),
+        locked(
+            1_150,
+            "LP2",
+            dec!(99985.00),
+            Some("LP1"),
+            LockReason::Improvement,
+        ),
+        client(
+            1_150,
+            Side::Buy,
+            "LP2",
+            dec!(99985.00),
+            QuoteReason::Improvement,
+        ),
+    ]);
+    let screen = screen(&ConsoleState::from_events(&events, 1_200), 100, 30);
+    let text = screen.join("\n");
+    assert!(screen[3].contains("*** PRICE IMPROVEMENT ***"), "{text}");
+    assert!(
+        text.contains("  1.150s LOCKED LP2 at 99,985.00 (from LP1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  1.150s PRICE IMPROVEMENT: LP2 client 100,035.00 (LP 99,985.00)"),
+        "{text}"
+    );
+    assert_eq!(
+        squash(&board(&screen)[0]),
+        "1↑ LOCK LP2 99,985.00 best 120ms 2/0 frozen"
+    );
+}
+
+#[test]
+fn the_console_fits_80_by_24() {
+    let screen = screen(&ConsoleState::from_events(&buy_race(), 1_000), 80, 24);
+    let text = screen.join("\n");
+    assert_eq!(screen.len(), 24);
+    assert!(screen[0].starts_with("┌ lp-rfq · RFQ R-test "), "{text}");
+    assert!(
+        screen[1].contains("BUY 1.5 BTC/USDT · markup 5 bps"),
+        "{text}"
+    );
+    assert!(
+        screen[6].contains("Q-300 · LP1 · client 100,045.00 USDT · LP 99,995.00 · +5 bps"),
+        "{text}"
+    );
+    assert!(
+        screen[7].contains("pays 150,067.50 USDT · receives 1.5 BTC · valid 7.3 s"),
+        "{text}"
+    );
+    assert_eq!(board(&screen).len(), 3, "{text}");
+    assert!(
+        squash(&board(&screen)[0]).starts_with("1 LOCK LP1 99,995.00 best"),
+        "{text}"
+    );
+    assert!(text.contains(" Events "), "{text}");
+    assert!(text.contains(" best LP price "), "{text}");
+    assert!(
+        screen[23].starts_with(" q/Ctrl+C stop · Esc stop, back to form · ? keys"),
+        "{text}"
+    );
+}
+
+#[test]
+fn fifty_lps_at_80_by_24_show_the_best_that_fit() {
+    let lps: Vec<String> = (1..=50).map(|i| format!("LP{i}")).collect();
+    let lp_refs: Vec<&str> = lps.iter().map(String::as_str).collect();
+    let mut events = vec![started(Side::Buy, &lp_refs)];
+    for (i, lp) in lps.iter().enumerate() {
+        events.push(quote(
+            100 + i as u64,
+            lp,
+            dec!(100000) + Decimal::from(i as i64 * 7 % 50),
+            1,
+        ));
+    }
+    let screen = screen(&ConsoleState::from_events(&events, 1_000), 80, 24);
+    let rows = board(&screen);
+    assert!(rows.len() >= 3, "{}", screen.join("\n"));
+    assert!(
+        squash(&rows[0]).starts_with("1 LP1 100,000 best"),
+        "{}",
+        screen.join("\n")
+    );
+}
+
+#[test]
+fn the_summary_shows_the_final_quote_and_per_lp_counts() {
+    let mut events = buy_race();
+    events.push(error(1_000, "LP3", FailureKind::Timeout, "no answer", 2));
+    events.push(ended(
+        30_000,
+        EndReason::Duration,
+        Some("LP1"),
+        Some(dec!(100045.00)),
+    ));
+    let screen = screen(&ConsoleState::from_events(&events, 30_000), 80, 24);
+    let text = screen.join("\n");
+    assert!(screen[0].contains("Stream ended (duration)"), "{text}");
+    assert!(
+        text.contains("final: LP1 at 100,045.00 USDT (quote Q-1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0 improvements · 3 answers · 1 errors"),
+        "{text}"
+    );
+    assert!(
+        screen[23].starts_with(" Enter/n new request · Esc form · q quit"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_form_explains_a_bad_value_under_its_field_and_lists_history() {
+    let mut app = App::new(false, None);
+    type_request(&mut app, "b\n1.5\nBTCUSDT\n");
+    app.stream_started();
+    for event in buy_race() {
+        app.apply(&event, event.t_ms);
+    }
+    app.apply(
+        &ended(
+            30_000,
+            EndReason::Duration,
+            Some("LP1"),
+            Some(dec!(100045.00)),
+        ),
+        30_000,
+    );
+    app.key(key(KeyCode::Char('n')));
+    type_request(&mut app, "x\n");
+    let screen = lines(80, 24, |frame| draw_app(frame, &app));
+    let text = screen.join("\n");
+    assert!(screen[1].contains("› Side    x"), "{text}");
+    assert!(
+        screen[2].contains("side 'x' is not one of b, buy, s, sell"),
+        "{text}"
+    );
+    assert!(screen[3].contains("Amount  1.5"), "{text}");
+    assert!(
+        text.contains("BUY  1.5          BTC/USDT   LP1       100,045.00"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_help_overlay_lists_the_keys_and_the_q_rule() {
+    let mut app = App::new(false, Some("/tmp/lp-rfq.log".to_string()));
+    app.key(key(KeyCode::Char('?')));
+    let text = lines(80, 24, |frame| draw_app(frame, &app)).join("\n");
+    assert!(
+        text.contains("quit, only while nothing is typed by hand"),
+        "{text}"
+    );
+    assert!(text.contains("logs: /tmp/lp-rfq.log"), "{text}");
+}
+
+/// A real stream from the engine (paused time), reduced and drawn.
+#[tokio::test(start_paused = true)]
+async fn a_real_stream_reduces_to_a_consistent_board() {
+    let lps: Vec<SharedLp> = vec![
+        Arc::new(ScriptedLp::steps(
+            "LP1",
+            10_000,
+            vec![Step::price(100, dec!(100010))],
+        )),
+        Arc::new(ScriptedLp::steps(
+            "LP2",
+            10_000,
+            vec![Step::price(200, dec!(99990))],
+        )),
+    ];
+    let events = run_stream(spec(Side::Buy), lps, params(), 3_000).await;
+    let state = ConsoleState::from_events(&events, 3_000);
+    assert_eq!(names(&state)[0], "LP2");
+    let lock = state.lock.as_ref().expect("a lock");
+    assert_eq!(&*state.lps[lock.lp].name, "LP2");
+    assert!(state.ended.is_some());
+    let screen = screen(&state, 100, 30);
+    assert!(
+        screen[0].contains("Stream ended (duration)"),
+        "{}",
+        screen.join("\n")
+    );
+}
