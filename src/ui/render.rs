@@ -438,7 +438,14 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
         "status".to_string(),
     ])
     .style(palette.dim().add_modifier(Modifier::BOLD));
-    let name_width = if area.width >= WIDE { 12 } else { 6 };
+    // As wide as the longest LP name, within what the terminal can spare.
+    let longest = state
+        .lps
+        .iter()
+        .map(|lp| lp.name.chars().count())
+        .max()
+        .unwrap_or(2);
+    let name_width = longest.clamp(2, if area.width >= WIDE { 16 } else { 10 }) as u16;
     let widths = [
         Constraint::Length(3),
         Constraint::Length(4),
