@@ -137,6 +137,38 @@ fn bench_lps(options: &BenchOptions) -> Vec<SharedLp> {
         .collect()
 }
 
+/// What the bench's consumer counts.
+#[derive(Debug, Default)]
+struct Tally {
+    responses: u64,
+    locks: u64,
+    client_quotes: u64,
+    /// Per session: time from its start to its first client quote.
+    first_quote: Vec<Option<Duration>>,
+}
+
+impl Tally {
+    fn count(&mut self, event: &RfqEvent, prefix: &str, starts: &[Instant]) {
+        match &event.kind {
+            EventKind::LpQuote(_) | EventKind::LpError(_) => self.responses += 1,
+            EventKind::Locked(_) => self.locks += 1,
+            EventKind::ClientQuote(_) => {
+                self.client_quotes += 1;
+                let index = event
+                    .rfq_id
+                    .strip_prefix(prefix)
+                    .and_then(|index| index.parse::<usize>().ok());
+                if let Some(index) = index {
+                    if self.first_quote[index].is_none() {
+                        self.first_quote[index] = Some(starts[index].elapsed());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Peak resident memory of this process so far, in MB (Linux).
 pub fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -254,42 +286,49 @@ pub async fn run(
     }
     drop(sender);
 
-    let mut responses = 0u64;
-    let mut locks = 0u64;
-    let mut client_quotes = 0u64;
-    let mut first_quote: Vec<Option<Duration>> = vec![None; options.sessions];
-    while let Some(event) = events.recv().await {
-        let index = || event.rfq_id.strip_prefix(&prefix)?.parse::<usize>().ok();
-        match &event.kind {
-            EventKind::LpQuote(_) | EventKind::LpError(_) => responses += 1,
-            EventKind::Locked(_) => locks += 1,
-            EventKind::ClientQuote(_) => {
-                client_quotes += 1;
-                if let Some(index) = index() {
-                    if first_quote[index].is_none() {
-                        first_quote[index] = Some(starts[index].elapsed());
-                    }
+    // The consumer runs as a task on the runtime's workers (not on the
+    // thread that blocks on `main`), like the outputs of a real stream.
+    let counting = {
+        let sink = sink.clone();
+        let prefix = prefix.clone();
+        let sessions = options.sessions;
+        tokio::spawn(async move {
+            let mut tally = Tally {
+                first_quote: vec![None; sessions],
+                ..Tally::default()
+            };
+            while let Some(event) = events.recv().await {
+                tally.count(&event, &prefix, &starts);
+                if let Some(sink) = &sink {
+                    sink.record(event).await;
                 }
             }
-            _ => {}
-        }
-        if let Some(sink) = &sink {
-            sink.record(event).await;
-        }
-    }
+            tally
+        })
+    };
+    let Tally {
+        responses,
+        locks,
+        client_quotes,
+        first_quote,
+    } = counting.await?;
     for session in sessions {
         session.await?;
     }
-    // Throughput counts until every answer is committed, not just sent.
-    drop(sink);
+    // Throughput counts until every answer is committed, not just sent
+    // (closing then only tidies the WAL away).
+    if let Some(sink) = sink {
+        sink.flush().await;
+    }
+    let elapsed = started.elapsed();
     let blotter_rows = match (blotter, &blotter_path) {
         (Some(blotter), Some(path)) => {
-            blotter.close().await;
+            let stats = blotter.close().await;
+            tracing::info!(?stats, "bench blotter closed");
             Some(answer_rows(path, &prefix)?)
         }
         _ => None,
     };
-    let elapsed = started.elapsed();
 
     // The fastest LP of every stream answers after --lp-delay-ms.
     let (first_p50, first_p99) = if options.lp_delay_ms > 0 {

@@ -53,6 +53,11 @@ pub(super) struct Writer {
     /// The last second formatted, and its `YYYY-MM-DDTHH:MM:SS` text:
     /// events of one second share it, so formatting is not redone per row.
     second: (i64, String),
+    /// Reused text buffers for the hot rows (LP answers): formatting into
+    /// them allocates nothing once they have grown.
+    at_text: String,
+    price_text: String,
+    quantity_text: String,
 }
 
 impl Writer {
@@ -71,10 +76,14 @@ impl Writer {
             batch: Vec::new(),
             warned: false,
             second: (i64::MIN, String::new()),
+            at_text: String::with_capacity(32),
+            price_text: String::with_capacity(32),
+            quantity_text: String::with_capacity(32),
         }
     }
 
     pub(super) fn run(mut self) {
+        let checkpointer = Checkpointer::start(&self.path, &self.conn);
         let mut flushes = Vec::new();
         while let Some(first) = self.receiver.blocking_recv() {
             let opened = Instant::now();
@@ -94,6 +103,7 @@ impl Writer {
         }
         // Every sink is gone: a last try for anything a failed commit left.
         self.commit();
+        checkpointer.stop(&self.conn);
         if !self.batch.is_empty() {
             let lost = self.batch.len() as u64;
             self.counters.lost.fetch_add(lost, Ordering::Relaxed);
@@ -237,7 +247,8 @@ impl Writer {
                 let t_ms = event.t_ms as i64;
                 // Wall time of an event = start + stream time / speed.
                 let at_ms = rfq.started_ms + t_ms * 1000 / rfq.speed_per_mille;
-                let at = iso_at(&mut self.second, at_ms);
+                iso_at_into(&mut self.second, at_ms, &mut self.at_text);
+                let at = self.at_text.as_str();
                 match &event.kind {
                     EventKind::Started(_) => unreachable!("handled above"),
                     EventKind::LpQuote(q) => lp_quote.execute(params![
@@ -248,8 +259,8 @@ impl Writer {
                         at_ms,
                         q.lp,
                         q.poll,
-                        q.price.to_string(),
-                        q.quantity.to_string(),
+                        decimal_into(&mut self.price_text, q.price),
+                        decimal_into(&mut self.quantity_text, q.quantity),
                         q.latency_ms,
                         q.valid_for_ms,
                     ])?,
@@ -334,9 +345,83 @@ impl Writer {
     }
 }
 
-/// `at_ms` as `crate::clock::iso_millis` writes it, reusing the text of
-/// the second it falls in.
-fn iso_at(cache: &mut (i64, String), at_ms: i64) -> String {
+/// Copies the WAL back into the database on its own thread and connection.
+///
+/// SQLite's automatic checkpoint runs inside a commit and ends with an
+/// fsync of the database file, which stalls the writer for the disk's
+/// flush time several times a second under load. A PASSIVE checkpoint on
+/// another connection never blocks the writer, so the writer only ever
+/// appends to the WAL. Durability is unchanged: a commit is in the WAL
+/// either way.
+struct Checkpointer {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the checkpointer copies the WAL back.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+impl Checkpointer {
+    fn start(path: &std::path::Path, writer: &Connection) -> Checkpointer {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let checkpoints = Connection::open(path).and_then(|conn| {
+            conn.busy_timeout(Duration::from_millis(100))?;
+            Ok(conn)
+        });
+        let thread = match checkpoints {
+            // Only hand checkpoints over once a thread will do them.
+            Ok(conn) if writer.pragma_update(None, "wal_autocheckpoint", 0).is_ok() => {
+                let stop = stop.clone();
+                std::thread::Builder::new()
+                    .name("blotter-checkpoint".into())
+                    .spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            std::thread::sleep(CHECKPOINT_EVERY);
+                            if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                                tracing::debug!(%error, "blotter checkpoint skipped");
+                            }
+                        }
+                    })
+                    .ok()
+            }
+            _ => None,
+        };
+        if thread.is_none() {
+            // Fall back to SQLite's own checkpoints inside commits.
+            let _ = writer.pragma_update(None, "wal_autocheckpoint", 1000);
+        }
+        Checkpointer { stop, thread }
+    }
+
+    /// Stops the thread and leaves the database file complete.
+    fn stop(mut self, writer: &Connection) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if let Err(error) = writer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(%error, "final blotter checkpoint skipped");
+        }
+    }
+}
+
+/// `value` as its event shows it, written into `buffer`.
+fn decimal_into(buffer: &mut String, value: rust_decimal::Decimal) -> &str {
+    use std::fmt::Write as _;
+    buffer.clear();
+    let _ = write!(buffer, "{value}");
+    buffer
+}
+
+/// [`iso_at`] into a reused buffer.
+fn iso_at_into(cache: &mut (i64, String), at_ms: i64, buffer: &mut String) {
+    use std::fmt::Write as _;
+    refresh_second(cache, at_ms);
+    buffer.clear();
+    let _ = write!(buffer, "{}.{:03}Z", cache.1, at_ms.rem_euclid(1000));
+}
+
+fn refresh_second(cache: &mut (i64, String), at_ms: i64) {
     let second = at_ms.div_euclid(1000);
     if cache.0 != second {
         let full = DateTime::from_timestamp_millis(second * 1000)
@@ -350,7 +435,15 @@ fn iso_at(cache: &mut (i64, String), at_ms: i64) -> String {
                 .to_string(),
         );
     }
-    format!("{}.{:03}Z", cache.1, at_ms.rem_euclid(1000))
+}
+
+/// `at_ms` as `crate::clock::iso_millis` writes it, reusing the text of
+/// the second it falls in.
+#[cfg(test)]
+fn iso_at(cache: &mut (i64, String), at_ms: i64) -> String {
+    let mut buffer = String::new();
+    iso_at_into(cache, at_ms, &mut buffer);
+    buffer
 }
 
 pub(crate) fn lock_reason(reason: crate::rfq::event::LockReason) -> &'static str {
