@@ -19,7 +19,7 @@ use crate::config::Settings;
 use crate::lp::{LiquidityProvider, LpError, LpQuote, LpRequest, SharedLp};
 use crate::market::{Pair, Side};
 use crate::rfq::event::EventKind;
-use crate::rfq::probe::LatencyHistogram;
+use crate::rfq::probe::{EngineProbe, LatencyHistogram};
 use crate::rfq::{EngineParams, RfqEvent, RfqSpec, Session};
 
 /// What to run.
@@ -58,6 +58,9 @@ pub struct BenchReport {
     pub client_quotes: u64,
     pub added_latency_p50_us: f64,
     pub added_latency_p99_us: f64,
+    /// Waits for room in a full output channel (consumers' back-pressure,
+    /// e.g. the blotter at its insert limit), apart from the added latency.
+    pub output_wait_p99_us: f64,
     /// Time from a stream's start to its first client quote, minus its
     /// fastest LP's delay (only with delays).
     pub first_quote_over_fastest_p50_us: Option<f64>,
@@ -100,7 +103,7 @@ impl LiquidityProvider for BenchLp {
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
         if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
+            answer_after(self.delay).await;
         }
         // The request id counts this session's requests: a per-session
         // price path with no state shared between sessions.
@@ -116,6 +119,24 @@ impl LiquidityProvider for BenchLp {
         })
     }
 }
+
+/// Waits `delay` precisely. A network LP's answer wakes the engine the
+/// moment its bytes arrive; tokio's timer instead fires on a whole
+/// millisecond tick at or after the deadline, which alone would add up to
+/// ~1 ms to every simulated answer. So the bench LP sleeps to just short of
+/// the deadline and yields until it is reached.
+async fn answer_after(delay: Duration) {
+    let deadline = Instant::now() + delay;
+    if let Some(coarse) = delay.checked_sub(TIMER_SLACK) {
+        tokio::time::sleep(coarse).await;
+    }
+    while Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// How far before an answer's deadline the timer hands over to yielding.
+const TIMER_SLACK: Duration = Duration::from_millis(1);
 
 /// The desk's LPs: like real providers, one set serves every session.
 fn bench_lps(options: &BenchOptions) -> Vec<SharedLp> {
@@ -238,7 +259,7 @@ pub async fn run(
         ..settings.engine
     };
     let duration_ms = options.duration * 1000;
-    let probe = Arc::new(LatencyHistogram::new());
+    let probe = Arc::new(EngineProbe::default());
     let (sender, mut events) = mpsc::channel::<RfqEvent>(8 * 1024);
     let lps = bench_lps(options);
     let scratch = tempfile::Builder::new().prefix("lp-rfq-bench-").tempdir()?;
@@ -352,8 +373,9 @@ pub async fn run(
         per_sec: (responses as f64 / elapsed.as_secs_f64()) as u64,
         locks,
         client_quotes,
-        added_latency_p50_us: micros(probe.percentile(50)),
-        added_latency_p99_us: micros(probe.percentile(99)),
+        added_latency_p50_us: micros(probe.added.percentile(50)),
+        added_latency_p99_us: micros(probe.added.percentile(99)),
+        output_wait_p99_us: micros(probe.output_wait.percentile(99)),
         first_quote_over_fastest_p50_us: first_p50,
         first_quote_over_fastest_p99_us: first_p99,
         peak_rss_mb: (peak_rss_mb() * 10.0).round() / 10.0,

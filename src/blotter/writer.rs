@@ -377,7 +377,9 @@ impl Checkpointer {
                     .spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
                             std::thread::sleep(CHECKPOINT_EVERY);
-                            if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                            if let Err(error) =
+                                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                            {
                                 tracing::debug!(%error, "blotter checkpoint skipped");
                             }
                         }

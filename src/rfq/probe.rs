@@ -11,6 +11,17 @@ const SUB_BITS: u32 = 4;
 /// Powers of two of nanoseconds covered (2^40 ns ≈ 18 minutes).
 const EXPONENTS: usize = 40;
 
+/// What the engine's probe records for every LP answer.
+#[derive(Default)]
+pub struct EngineProbe {
+    /// From the answer's arrival to its events being handed on, not
+    /// counting any wait for room in the output channel.
+    pub added: LatencyHistogram,
+    /// Time spent waiting for room in a full output channel: the
+    /// consumers' back-pressure, not the engine's work.
+    pub output_wait: LatencyHistogram,
+}
+
 /// A histogram of durations, recorded from many tasks at once.
 pub struct LatencyHistogram {
     buckets: Vec<AtomicU64>,

@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::{AbortHandle, JoinError};
+use tokio::time::Instant;
 
 use crate::clock::StreamClock;
 use crate::lp::{LpRequest, SharedLp};
 use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, RfqSpec};
 use crate::rfq::event::{EndReason, Ended, EventKind, RfqEvent};
-use crate::rfq::probe::LatencyHistogram;
+use crate::rfq::probe::EngineProbe;
 
 /// Everything one stream needs.
 #[derive(Clone)]
@@ -44,13 +46,14 @@ impl Session {
     }
 
     /// [`Session::run`], recording into `probe` how long each LP answer
-    /// spends in the engine: from its arrival to its events being handed to
-    /// the channel (the benchmark's "added latency").
+    /// spends in the engine, from its arrival to its events being handed to
+    /// the channel (the benchmark's "added latency"), and apart from that
+    /// any wait for room in a full channel.
     pub async fn run_probed(
         self,
         events: mpsc::Sender<RfqEvent>,
         shutdown: impl Future<Output = ()>,
-        probe: Option<&LatencyHistogram>,
+        probe: Option<&EngineProbe>,
     ) -> Ended {
         let Session {
             rfq_id,
@@ -140,19 +143,30 @@ impl Session {
                         if now >= duration_ms {
                             break EndReason::Duration;
                         }
-                        let arrived = probe.map(|_| std::time::Instant::now());
+                        let arrived = probe.map(|_| Instant::now());
                         aborts[lp] = None;
                         let end = engine.on_answer(now, lp, answer_of(joined), &mut out);
                         if let Some(end) = end {
                             break end;
                         }
                         // Hand the answer's events on before anything else
-                        // (such as starting the next poll) delays them.
+                        // (such as starting the next poll) delays them. A
+                        // full channel is the consumers' back-pressure: the
+                        // wait for room is timed apart from the engine's work.
+                        let mut waited = Duration::ZERO;
                         for event in out.drain(..) {
-                            let _ = events.send(event).await;
+                            match events.try_send(event) {
+                                Err(TrySendError::Full(event)) => {
+                                    let blocked = Instant::now();
+                                    let _ = events.send(event).await;
+                                    waited += blocked.elapsed();
+                                }
+                                Ok(()) | Err(TrySendError::Closed(_)) => {}
+                            }
                         }
                         if let (Some(probe), Some(arrived)) = (probe, arrived) {
-                            probe.record(arrived.elapsed());
+                            probe.added.record(arrived.elapsed().saturating_sub(waited));
+                            probe.output_wait.record(waited);
                         }
                     }
                     _ = &mut wake => {}
