@@ -63,6 +63,7 @@ fn live_stream() -> Vec<RfqEvent> {
             engine.on_answer(
                 now + 10 + k as u64,
                 request.lp,
+                request.request_id,
                 Answer::Quote(quote),
                 &mut events,
             );

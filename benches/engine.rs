@@ -68,7 +68,13 @@ fn decision(c: &mut Criterion) {
                         quantity: dec!(1.5),
                         valid_until_ms: 11_000,
                     };
-                    engine.on_answer(1_000, request.lp, Answer::Quote(quote), &mut out);
+                    engine.on_answer(
+                        1_000,
+                        request.lp,
+                        request.request_id,
+                        Answer::Quote(quote),
+                        &mut out,
+                    );
                 }
                 black_box(out.len());
                 out.clear();
@@ -119,7 +125,13 @@ fn serialisation(c: &mut Criterion) {
         quantity: dec!(1.5),
         valid_until_ms: 10_120,
     };
-    engine.on_answer(120, 0, Answer::Quote(quote), &mut out);
+    engine.on_answer(
+        120,
+        0,
+        dispatch[0].request_id,
+        Answer::Quote(quote),
+        &mut out,
+    );
     let mut line = Vec::with_capacity(512);
     for event in &out {
         c.bench_function(&format!("json/{}", event.kind.name()), |b| {

@@ -101,9 +101,15 @@ impl LiquidityProvider for BenchLp {
         &self.name
     }
 
+    fn shared_name(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
         if !self.delay.is_zero() {
-            answer_after(self.delay).await;
+            // Boxed so that the timer's state is only allocated by LPs
+            // that wait: 10000 sessions × 10 LPs keep their requests small.
+            Box::pin(answer_after(self.delay)).await;
         }
         // The request id counts this session's requests: a per-session
         // price path with no state shared between sessions.

@@ -23,7 +23,7 @@ use crate::rfq::RfqEvent;
 pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
 
 /// Most events in one transaction.
-pub const MAX_BATCH: usize = 50_000;
+pub const MAX_BATCH: usize = 20_000;
 
 /// Most events kept for retry while commits fail (a full disk, a writer
 /// holding the lock past the busy timeout); beyond it they are lost.

@@ -99,6 +99,10 @@ impl LiquidityProvider for MockLp {
         &self.name
     }
 
+    fn shared_name(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
         let draw = {
             let mut state = self

@@ -78,6 +78,13 @@ pub trait LiquidityProvider: Send + Sync {
     /// The name shown on the leaderboard and stored in the blotter.
     fn name(&self) -> &str;
 
+    /// The name as a shared string, for the events of every stream that
+    /// asks this LP; an LP that keeps its name in an `Arc<str>` returns a
+    /// clone of it and saves an allocation per stream.
+    fn shared_name(&self) -> Arc<str> {
+        Arc::from(self.name())
+    }
+
     /// Asks for a firm quote. The engine wraps every call in its own timeout
     /// and runs it in its own task, so an implementation may simply await
     /// its network call; a panic is contained and reported.

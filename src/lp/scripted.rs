@@ -122,6 +122,10 @@ impl LiquidityProvider for ScriptedLp {
         &self.name
     }
 
+    fn shared_name(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
         let index = self.calls.fetch_add(1, Ordering::Relaxed);
         let step = (self.script)(Call {

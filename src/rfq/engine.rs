@@ -146,8 +146,9 @@ pub struct Engine {
     race_reason: QuoteReason,
     /// The LP that held the lock last, for `previous_lp`.
     last_lock_lp: Option<usize>,
-    /// Polls with requests still out: (poll, requests outstanding).
-    outstanding: Vec<(u32, u32)>,
+    /// Polls with requests still out: (poll, requests outstanding, stream
+    /// time the poll's requests were sent).
+    outstanding: Vec<(u32, u32, StreamMs)>,
     polls_started: u32,
     next_request_id: u64,
     next_seq: u64,
@@ -237,6 +238,27 @@ impl Engine {
         self.outstanding.is_empty()
     }
 
+    /// When the oldest request in flight runs out of time, if any is out.
+    pub fn next_timeout(&self) -> Option<StreamMs> {
+        self.outstanding
+            .iter()
+            .map(|(_, _, sent_ms)| sent_ms + self.params.lp_timeout_ms)
+            .min()
+    }
+
+    /// The requests whose LP timeout is over at `now`: (LP, request id).
+    /// Each is then answered with [`Answer::TimedOut`].
+    pub fn timed_out(&self, now: StreamMs, expired: &mut Vec<(usize, u64)>) {
+        expired.clear();
+        for (lp, slot) in self.lps.iter().enumerate() {
+            if let Some(in_flight) = slot.in_flight {
+                if in_flight.sent_ms + self.params.lp_timeout_ms <= now {
+                    expired.push((lp, in_flight.request_id));
+                }
+            }
+        }
+    }
+
     /// When the live client quote's validity runs out, if one is live.
     pub fn next_deadline(&self) -> Option<StreamMs> {
         self.live.as_ref().map(|live| live.client_valid_until_ms)
@@ -303,7 +325,7 @@ impl Engine {
         if dispatch.is_empty() {
             self.poll_completed(now, poll, out);
         } else {
-            self.outstanding.push((poll, dispatch.len() as u32));
+            self.outstanding.push((poll, dispatch.len() as u32, now));
         }
         poll
     }
@@ -315,13 +337,17 @@ impl Engine {
         &mut self,
         now: StreamMs,
         lp: usize,
+        request_id: u64,
         answer: Answer,
         out: &mut Vec<RfqEvent>,
     ) -> Option<EndReason> {
-        let in_flight = self
-            .lps
-            .get_mut(lp)
-            .and_then(|slot| slot.in_flight.take())?;
+        // Only the answer to the request in flight counts: a late result
+        // of a request already timed out is dropped.
+        let slot = self.lps.get_mut(lp)?;
+        if slot.in_flight?.request_id != request_id {
+            return None;
+        }
+        let in_flight = slot.in_flight.take()?;
         let latency_ms = now.saturating_sub(in_flight.sent_ms);
         let poll = in_flight.poll;
         match answer {
@@ -565,7 +591,7 @@ impl Engine {
         poll: u32,
         out: &mut Vec<RfqEvent>,
     ) -> Option<EndReason> {
-        let position = self.outstanding.iter().position(|(p, _)| *p == poll)?;
+        let position = self.outstanding.iter().position(|(p, _, _)| *p == poll)?;
         let remaining = &mut self.outstanding[position].1;
         *remaining -= 1;
         if *remaining > 0 {
@@ -593,7 +619,7 @@ impl Engine {
                 }
                 None => {
                     // Settle on the oldest poll still out, else the next.
-                    *settle_on = self.outstanding.iter().map(|(p, _)| *p).min();
+                    *settle_on = self.outstanding.iter().map(|(p, _, _)| *p).min();
                     if self.lps.iter().all(|lp| lp.declined) {
                         return Some(EndReason::NoQuotes);
                     }
@@ -651,7 +677,7 @@ impl Engine {
             Phase::Racing { .. } => None,
         };
         // Fresh answers from polls still out settle the new race.
-        let settle_on = self.outstanding.iter().map(|(p, _)| *p).min();
+        let settle_on = self.outstanding.iter().map(|(p, _, _)| *p).min();
         self.phase = Phase::Racing {
             best: None,
             settle_on,

@@ -63,14 +63,14 @@ impl Session {
             duration_ms,
             clock,
         } = self;
-        let names = lps.iter().map(|lp| Arc::<str>::from(lp.name())).collect();
+        let names = lps.iter().map(|lp| lp.shared_name()).collect();
         let mut engine = Engine::new(rfq_id.clone(), spec, names, params, clock);
         // Small: an answer rarely yields more than a quote, a lock and a price.
         let mut out = Vec::with_capacity(4);
         let mut dispatch: Vec<Dispatch> = Vec::with_capacity(lps.len());
         let mut in_flight = FuturesUnordered::new();
         let mut aborts: Vec<Option<AbortHandle>> = vec![None; lps.len()];
-        let lp_timeout = clock.real_duration(Duration::from_millis(params.lp_timeout_ms));
+        let mut timed_out: Vec<(usize, u64)> = Vec::new();
 
         let _ = events.send(engine.started(duration_ms)).await;
         tokio::pin!(shutdown);
@@ -88,6 +88,30 @@ impl Session {
                     break EndReason::Duration;
                 }
                 engine.on_time(now, &mut out);
+                // Every request has its own deadline, kept by the engine and
+                // watched by this one timer: no timer per request.
+                if engine
+                    .next_timeout()
+                    .is_some_and(|deadline| deadline <= now)
+                {
+                    engine.timed_out(now, &mut timed_out);
+                    let mut end = None;
+                    for &(lp, request_id) in &timed_out {
+                        if let Some(abort) = aborts[lp].take() {
+                            abort.abort();
+                        }
+                        end = end.or(engine.on_answer(
+                            now,
+                            lp,
+                            request_id,
+                            Answer::TimedOut,
+                            &mut out,
+                        ));
+                    }
+                    if let Some(end) = end {
+                        break end;
+                    }
+                }
                 let interval = params.poll_interval_ms;
                 if now >= next_poll_at && (interval > 0 || engine.all_polls_complete()) {
                     let poll = engine.begin_poll(now, &mut dispatch, &mut out);
@@ -104,12 +128,10 @@ impl Session {
                         };
                         // Its own task: a panicking or blocking LP cannot
                         // take the session down with it.
-                        let task = tokio::spawn(async move {
-                            tokio::time::timeout(lp_timeout, lp.quote(&lp_request)).await
-                        });
+                        let task = tokio::spawn(async move { lp.quote(&lp_request).await });
                         aborts[request.lp] = Some(task.abort_handle());
-                        let index = request.lp;
-                        in_flight.push(async move { (index, task.await) });
+                        let (index, request_id) = (request.lp, request.request_id);
+                        in_flight.push(async move { (index, request_id, task.await) });
                     }
                     tracing::trace!(rfq = %rfq_id, poll, asked = dispatch.len(), "poll started");
                     // Keep the cadence, skipping ticks missed while busy;
@@ -124,6 +146,9 @@ impl Session {
                 }
 
                 let mut next_wake = duration_ms;
+                if let Some(deadline) = engine.next_timeout() {
+                    next_wake = next_wake.min(deadline);
+                }
                 if let Some(deadline) = engine.next_deadline() {
                     next_wake = next_wake.min(deadline);
                 }
@@ -138,14 +163,14 @@ impl Session {
                 tokio::select! {
                     biased;
                     _ = &mut shutdown => break EndReason::Interrupted,
-                    Some((lp, joined)) = in_flight.next(), if !in_flight.is_empty() => {
+                    Some((lp, request_id, joined)) = in_flight.next(), if !in_flight.is_empty() => {
                         let now = clock.now_ms();
                         if now >= duration_ms {
                             break EndReason::Duration;
                         }
                         let arrived = probe.map(|_| Instant::now());
                         aborts[lp] = None;
-                        let end = engine.on_answer(now, lp, answer_of(joined), &mut out);
+                        let end = engine.on_answer(now, lp, request_id, answer_of(joined), &mut out);
                         if let Some(end) = end {
                             break end;
                         }
@@ -189,15 +214,15 @@ impl Session {
     }
 }
 
-type Timed = Result<Result<crate::lp::LpQuote, crate::lp::LpError>, tokio::time::error::Elapsed>;
+type Quoted = Result<crate::lp::LpQuote, crate::lp::LpError>;
 
-fn answer_of(joined: Result<Timed, JoinError>) -> Answer {
+fn answer_of(joined: Result<Quoted, JoinError>) -> Answer {
     match joined {
-        Ok(Ok(Ok(quote))) => Answer::Quote(quote),
-        Ok(Ok(Err(error))) => Answer::Failed(error),
-        Ok(Err(_elapsed)) => Answer::TimedOut,
+        Ok(Ok(quote)) => Answer::Quote(quote),
+        Ok(Err(error)) => Answer::Failed(error),
         Err(error) if error.is_panic() => Answer::Panicked(panic_message(error.into_panic())),
-        // Only the session aborts LP tasks, and only once it has ended.
+        // Only a timeout aborts an LP task, and the engine has already
+        // answered that request as timed out: this result is dropped.
         Err(_) => Answer::TimedOut,
     }
 }
