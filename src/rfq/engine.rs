@@ -708,3 +708,49 @@ impl Engine {
 fn priced_amount(spec: &RfqSpec) -> Decimal {
     spec.pair.format_amount(spec.amount)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn engine(lps: usize) -> Engine {
+        let names = (1..=lps).map(|i| Arc::from(format!("LP{i}"))).collect();
+        let params = EngineParams {
+            markup: Bps::new(dec!(5)).unwrap(),
+            threshold: Bps::new(dec!(1)).unwrap(),
+            validity_buffer_ms: 2_000,
+            poll_interval_ms: 500,
+            lp_timeout_ms: 1_000,
+        };
+        let spec = RfqSpec {
+            side: Side::Buy,
+            amount: dec!(1),
+            pair: "BTCUSDT".parse().unwrap(),
+        };
+        Engine::new(Arc::from("R-1"), spec, names, params, StreamClock::start())
+    }
+
+    #[test]
+    fn each_request_times_out_at_its_own_deadline_and_a_late_answer_is_dropped() {
+        let mut engine = engine(2);
+        let (mut dispatch, mut out, mut expired) = (Vec::new(), Vec::new(), Vec::new());
+        engine.begin_poll(0, &mut dispatch, &mut out);
+        let first = dispatch[0];
+        assert_eq!(engine.next_timeout(), Some(1_000));
+        engine.timed_out(999, &mut expired);
+        assert!(expired.is_empty());
+        engine.timed_out(1_000, &mut expired);
+        assert_eq!(expired, [(0, first.request_id), (1, dispatch[1].request_id)]);
+        engine.on_answer(1_000, 0, first.request_id, Answer::TimedOut, &mut out);
+        engine.on_answer(1_000, 1, dispatch[1].request_id, Answer::TimedOut, &mut out);
+        assert!(engine.all_polls_complete());
+        // Asked again; the first request's late result must not count.
+        engine.begin_poll(1_000, &mut dispatch, &mut out);
+        out.clear();
+        let late = Answer::Failed(LpError::Unavailable("late".into()));
+        assert_eq!(engine.on_answer(1_100, 0, first.request_id, late, &mut out), None);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(engine.next_timeout(), Some(2_000));
+    }
+}
