@@ -741,7 +741,10 @@ mod tests {
         engine.timed_out(999, &mut expired);
         assert!(expired.is_empty());
         engine.timed_out(1_000, &mut expired);
-        assert_eq!(expired, [(0, first.request_id), (1, dispatch[1].request_id)]);
+        assert_eq!(
+            expired,
+            [(0, first.request_id), (1, dispatch[1].request_id)]
+        );
         engine.on_answer(1_000, 0, first.request_id, Answer::TimedOut, &mut out);
         engine.on_answer(1_000, 1, dispatch[1].request_id, Answer::TimedOut, &mut out);
         assert!(engine.all_polls_complete());
@@ -749,7 +752,10 @@ mod tests {
         engine.begin_poll(1_000, &mut dispatch, &mut out);
         out.clear();
         let late = Answer::Failed(LpError::Unavailable("late".into()));
-        assert_eq!(engine.on_answer(1_100, 0, first.request_id, late, &mut out), None);
+        assert_eq!(
+            engine.on_answer(1_100, 0, first.request_id, late, &mut out),
+            None
+        );
         assert!(out.is_empty(), "{out:?}");
         assert_eq!(engine.next_timeout(), Some(2_000));
     }
