@@ -640,15 +640,7 @@ mod process {
     use lp_rfq::blotter::read::stored_rfqs;
     use serde_json::Value;
 
-    fn lp_rfq(dir: &Path) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_lp-rfq"));
-        command.current_dir(dir);
-        for name in lp_rfq::config::SETTING_NAMES {
-            command.env_remove(name);
-        }
-        command.env_remove("RUST_LOG");
-        command
-    }
+    use crate::support::lp_rfq_in as lp_rfq;
 
     const FAST: [&str; 4] = ["--mock-min-delay", "0.01", "--mock-max-delay", "0.05"];
 

@@ -5,16 +5,13 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+use crate::support::{empty_dir, lp_rfq_in};
+
+/// The binary from an empty directory, recording nothing: the blotter has
+/// its own tests, and these must leave no files behind.
 fn lp_rfq() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lp-rfq"));
-    // Run from an empty directory so no developer .env leaks in, with
-    // none of the settings variables inherited.
-    let dir = tempfile::tempdir().unwrap().keep();
-    command.current_dir(dir);
-    for name in lp_rfq::config::SETTING_NAMES {
-        command.env_remove(name);
-    }
-    command.env_remove("RUST_LOG");
+    let mut command = lp_rfq_in(empty_dir());
+    command.env("NO_BLOTTER", "true");
     command
 }
 

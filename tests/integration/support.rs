@@ -128,3 +128,23 @@ pub fn only(lines: &[String], word: &str) -> Vec<String> {
         .cloned()
         .collect()
 }
+
+/// The built binary, run from `dir`, with none of the settings variables
+/// (or RUST_LOG) of the developer's environment.
+pub fn lp_rfq_in(dir: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lp-rfq"));
+    command.current_dir(dir);
+    for name in lp_rfq::config::SETTING_NAMES {
+        command.env_remove(name);
+    }
+    command.env_remove("RUST_LOG");
+    command
+}
+
+/// One empty directory for the whole test run: no developer `.env` is
+/// found from it. (A static is never dropped, so it stays behind in the
+/// temp directory, empty.)
+pub fn empty_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
