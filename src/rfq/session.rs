@@ -69,7 +69,8 @@ impl Session {
         let mut out = Vec::with_capacity(4);
         let mut dispatch: Vec<Dispatch> = Vec::with_capacity(lps.len());
         let mut in_flight = FuturesUnordered::new();
-        let mut aborts: Vec<Option<AbortHandle>> = vec![None; lps.len()];
+        // Per LP: the request in flight and how to abort its task.
+        let mut aborts: Vec<Option<(u64, AbortHandle)>> = vec![None; lps.len()];
         let mut timed_out: Vec<(usize, u64)> = Vec::new();
 
         let _ = events.send(engine.started(duration_ms)).await;
@@ -97,7 +98,7 @@ impl Session {
                     engine.timed_out(now, &mut timed_out);
                     let mut end = None;
                     for &(lp, request_id) in &timed_out {
-                        if let Some(abort) = aborts[lp].take() {
+                        if let Some((_, abort)) = aborts[lp].take_if(|(id, _)| *id == request_id) {
                             abort.abort();
                         }
                         end = end.or(engine.on_answer(
@@ -129,7 +130,7 @@ impl Session {
                         // Its own task: a panicking or blocking LP cannot
                         // take the session down with it.
                         let task = tokio::spawn(async move { lp.quote(&lp_request).await });
-                        aborts[request.lp] = Some(task.abort_handle());
+                        aborts[request.lp] = Some((request.request_id, task.abort_handle()));
                         let (index, request_id) = (request.lp, request.request_id);
                         in_flight.push(async move { (index, request_id, task.await) });
                     }
@@ -169,7 +170,12 @@ impl Session {
                             break EndReason::Duration;
                         }
                         let arrived = probe.map(|_| Instant::now());
-                        aborts[lp] = None;
+                        // A timed-out request's late result must not forget
+                        // the abort handle of the request that replaced it.
+                        aborts[lp].take_if(|(id, _)| *id == request_id);
+                        // Expiry first: an answer is judged against the
+                        // lock as it stands at this very instant.
+                        engine.on_time(now, &mut out);
                         let end = engine.on_answer(now, lp, request_id, answer_of(joined), &mut out);
                         if let Some(end) = end {
                             break end;
@@ -199,7 +205,7 @@ impl Session {
             }
         };
 
-        for abort in aborts.iter().flatten() {
+        for (_, abort) in aborts.iter().flatten() {
             abort.abort();
         }
         let now = clock.now_ms().min(duration_ms);

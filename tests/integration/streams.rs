@@ -474,3 +474,62 @@ async fn the_readme_worked_example_holds() {
     };
     assert_eq!(first.client_pays.to_string(), "150075.00");
 }
+
+/// An LP that never answers and counts how many of its calls are alive
+/// (a call ends when its task is aborted and the future dropped).
+struct Hanging {
+    alive: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+struct Alive<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl lp_rfq::lp::LiquidityProvider for Hanging {
+    fn name(&self) -> &str {
+        "Hanging"
+    }
+
+    async fn quote(&self, _: &lp_rfq::lp::LpRequest) -> Result<lp_rfq::lp::LpQuote, LpError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.calls.fetch_add(1, SeqCst);
+        let now = self.alive.fetch_add(1, SeqCst) + 1;
+        self.peak.fetch_max(now, SeqCst);
+        let _alive = Alive(&self.alive);
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_lp_has_one_request_at_a_time_and_none_left_after_the_stream() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let hanging = Arc::new(Hanging {
+        alive: 0.into(),
+        peak: 0.into(),
+        calls: 0.into(),
+    });
+    let honest = lp("Honest", 10_000, vec![Step::price(100, dec!(100000.00))]);
+    // The default settings: the 1000 ms timeout falls on every other poll
+    // tick, so a new request goes out at the instant the old one times out.
+    let lps = vec![hanging.clone() as SharedLp, honest.clone() as SharedLp];
+    let events = run_stream(spec(Side::Buy), lps, params(), 10_000).await;
+    // Let the aborted tasks be dropped.
+    tokio::task::yield_now().await;
+    let timeouts = only(&trace(&events), "error");
+    assert_eq!(timeouts.len(), 9, "{timeouts:?}");
+    assert_eq!(
+        timeouts[0],
+        "1000 error Hanging timeout: no answer within 1000 ms"
+    );
+    // Asked at 0, 1000, ..., 9000; each request aborted at its timeout.
+    assert_eq!(hanging.calls.load(SeqCst), 10);
+    assert_eq!(hanging.peak.load(SeqCst), 1);
+    assert_eq!(hanging.alive.load(SeqCst), 0);
+}
