@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -184,26 +185,37 @@ pub fn scenario_list() -> String {
     text
 }
 
-/// Completes on Ctrl+C or SIGTERM: the operator wants the stream to stop.
-pub async fn interrupted() {
+/// Which signal asked lp-rfq to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// Ctrl+C: stop the current stream (at the prompt: quit).
+    CtrlC,
+    /// SIGTERM: stop the stream and exit, as a service manager expects.
+    Terminate,
+}
+
+/// Completes on Ctrl+C or SIGTERM, saying which.
+pub async fn interrupted() -> Interrupt {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         match signal(SignalKind::terminate()) {
             Ok(mut terminate) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => Interrupt::CtrlC,
+                    _ = terminate.recv() => Interrupt::Terminate,
                 }
             }
             Err(_) => {
                 let _ = tokio::signal::ctrl_c().await;
+                Interrupt::CtrlC
             }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        Interrupt::CtrlC
     }
 }
 
@@ -345,7 +357,9 @@ async fn run_quote(
         settings,
         lps_for(settings, 0),
         blotter,
-        interrupted(),
+        async {
+            interrupted().await;
+        },
         stdout_writer(mode),
     )
     .await?;
@@ -389,14 +403,27 @@ async fn run_prompt(
         };
         let lps = lps_for(settings, stream_index);
         stream_index += 1;
+        let terminated = Arc::new(AtomicBool::new(false));
+        let on_signal = {
+            let terminated = terminated.clone();
+            async move {
+                if interrupted().await == Interrupt::Terminate {
+                    terminated.store(true, Ordering::Relaxed);
+                }
+            }
+        };
         stream(
             spec,
             settings,
             lps,
             blotter.clone(),
-            interrupted(),
+            on_signal,
             stdout_writer(mode),
         )
         .await?;
+        // Ctrl+C only ends the stream; SIGTERM ends the program.
+        if terminated.load(Ordering::Relaxed) {
+            return Ok(ExitCode::SUCCESS);
+        }
     }
 }

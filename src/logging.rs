@@ -32,7 +32,12 @@ pub fn init(log_file: Option<&Path>) -> anyhow::Result<()> {
                 .with_writer(Mutex::new(file))
                 .init();
         }
-        None => builder.with_writer(std::io::stderr).init(),
+        None => {
+            // Colour only for a person at a terminal (and not with NO_COLOR).
+            use std::io::IsTerminal;
+            let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            builder.with_ansi(ansi).with_writer(std::io::stderr).init()
+        }
     }
     std::panic::set_hook(Box::new(|info| {
         let console = CONSOLE_RESTORE.lock().ok().and_then(|mut slot| {
@@ -42,13 +47,10 @@ pub fn init(log_file: Option<&Path>) -> anyhow::Result<()> {
             restore();
             eprintln!("lp-rfq: the console stopped: {info}");
         }
-        // A panic on a runtime worker is an LP adapter (or a session) whose
-        // task contained it; the stream already reports it as an
-        // `lp_error`, so it is logged quietly. Anywhere else it is a bug.
-        let on_worker = std::thread::current()
-            .name()
-            .is_some_and(|name| name.starts_with("tokio-runtime-worker"));
-        if on_worker {
+        // An LP adapter's panic is contained in its task and the stream
+        // reports it as an `lp_error`, so it is logged quietly. Anywhere
+        // else (the engine, a session, the console) it is a bug.
+        if crate::rfq::session::in_lp_task() {
             tracing::info!(target: "lp_rfq::panic", "contained panic: {info}");
         } else {
             tracing::error!(target: "lp_rfq::panic", "{info}");

@@ -40,11 +40,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(lp_rfq::app::run(cli, settings)) {
+    let code = match runtime.block_on(lp_rfq::app::run(cli, settings)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("lp-rfq: {error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Everything that matters (the blotter included) is closed by now; a
+    // prompt's read of stdin may still block a thread, and must not keep
+    // the process alive after Ctrl+C.
+    runtime.shutdown_background();
+    code
 }

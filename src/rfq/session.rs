@@ -20,6 +20,17 @@ use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, RfqSpec};
 use crate::rfq::event::{EndReason, Ended, EventKind, RfqEvent};
 use crate::rfq::probe::EngineProbe;
 
+tokio::task_local! {
+    /// Set while an LP adapter's code runs in its own task.
+    static LP_TASK: ();
+}
+
+/// True on the thread that is running an LP adapter's request: a panic
+/// there is contained and reported as an `lp_error`, not a program bug.
+pub fn in_lp_task() -> bool {
+    LP_TASK.try_with(|_| ()).is_ok()
+}
+
 /// Everything one stream needs.
 #[derive(Clone)]
 pub struct Session {
@@ -129,7 +140,9 @@ impl Session {
                         };
                         // Its own task: a panicking or blocking LP cannot
                         // take the session down with it.
-                        let task = tokio::spawn(async move { lp.quote(&lp_request).await });
+                        let task = tokio::spawn(
+                            LP_TASK.scope((), async move { lp.quote(&lp_request).await }),
+                        );
                         aborts[request.lp] = Some((request.request_id, task.abort_handle()));
                         let (index, request_id) = (request.lp, request.request_id);
                         in_flight.push(async move { (index, request_id, task.await) });

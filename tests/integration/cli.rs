@@ -349,3 +349,98 @@ fn an_interrupt_ends_the_stream_gracefully_with_its_summary() {
     assert!(ended["client_price"].is_string());
     assert!(ended["t_ms"].as_u64().unwrap() < 30_000);
 }
+
+/// Collects a child's stdout on a thread, so a test can wait for text
+/// without blocking on a line that never ends (the prompt has no newline).
+fn watch_stdout(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::Read;
+    let mut stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(read) = stdout.read(&mut buffer) {
+            if read == 0
+                || sender
+                    .send(String::from_utf8_lossy(&buffer[..read]).into_owned())
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+fn wait_for(output: &std::sync::mpsc::Receiver<String>, seen: &mut String, text: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seen.contains(text) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match output.recv_timeout(left) {
+            Ok(chunk) => seen.push_str(&chunk),
+            Err(_) => panic!("never saw {text:?} in:\n{seen}"),
+        }
+    }
+}
+
+fn exits_within(child: &mut std::process::Child, seconds: u64) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running {seconds} s after the signal");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([name, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn ctrl_c_at_the_prompt_quits_even_while_input_is_open() {
+    let mut child = lp_rfq()
+        .arg("--plain")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _keep_stdin_open = child.stdin.take();
+    let output = watch_stdout(&mut child);
+    let mut seen = String::new();
+    wait_for(&output, &mut seen, "Side (b/buy or s/sell):");
+    signal(&child, "-INT");
+    assert!(exits_within(&mut child, 5).success());
+}
+
+#[test]
+fn sigterm_during_a_prompted_stream_stops_it_and_exits() {
+    let mut child = lp_rfq()
+        .args(["--plain", "--duration", "30"])
+        .args(["--mock-min-delay", "0.01", "--mock-max-delay", "0.05"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"b\n1\nBTCUSDT\n").unwrap();
+    let output = watch_stdout(&mut child);
+    let mut seen = String::new();
+    wait_for(&output, &mut seen, "client quote (first)");
+    signal(&child, "-TERM");
+    assert!(exits_within(&mut child, 5).success());
+    while let Ok(chunk) = output.recv_timeout(std::time::Duration::from_secs(1)) {
+        seen.push_str(&chunk);
+    }
+    assert!(seen.contains("stream stopped by the operator"), "{seen}");
+    // It exits rather than asking for the next request.
+    assert_eq!(seen.matches("Side (b/buy or s/sell):").count(), 1, "{seen}");
+    drop(stdin);
+}
