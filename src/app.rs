@@ -70,13 +70,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Some(Command::Bench(mut options)) => {
             // `--duration` is the global stream-duration flag; a bench that
             // was not given one runs for its own default of 10 s.
-            if cli.settings.duration.is_some() {
+            if cli.typed.duration {
                 options.duration = settings.duration_ms.div_ceil(1000);
             }
-            let blotter = match (&settings.blotter, &cli.settings.blotter) {
+            let blotter = match (&settings.blotter, cli.typed.blotter) {
                 (None, _) => crate::bench::BenchBlotter::Off,
-                (Some(path), Some(_)) => crate::bench::BenchBlotter::At(path.clone()),
-                (Some(_), None) => crate::bench::BenchBlotter::Scratch,
+                (Some(path), true) => crate::bench::BenchBlotter::At(path.clone()),
+                (Some(_), false) => crate::bench::BenchBlotter::Scratch,
             };
             let report = crate::bench::run(&options, &settings, blotter).await?;
             println!("{}", serde_json::to_string(&report)?);

@@ -232,8 +232,8 @@ pub enum BenchBlotter {
 /// Rows in the blotter's answer tables (`lp_quotes` + `lp_errors`) for the
 /// RFQs whose id starts with `prefix`.
 fn answer_rows(path: &Path, prefix: &str) -> anyhow::Result<u64> {
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    // Read-write, so that closing it can tidy the WAL files away.
+    let conn = rusqlite::Connection::open(path)?;
     let pattern = format!("{prefix}%");
     let rows: i64 = conn.query_row(
         "SELECT (SELECT count(*) FROM lp_quotes JOIN rfqs ON rfqs.id = lp_quotes.rfq WHERE rfqs.rfq_id LIKE ?1)

@@ -23,6 +23,20 @@ pub struct Cli {
 
     #[command(flatten)]
     pub settings: SettingsArgs,
+
+    /// Settings typed on this command line (not from the environment).
+    #[arg(skip)]
+    pub typed: Typed,
+}
+
+/// Which settings were typed as flags. `lp-rfq bench` honours `--duration`
+/// and `--blotter` only then: a desk's `.env` (DEFAULT_STREAM_DURATION_SECONDS,
+/// BLOTTER_PATH) is for its real streams, and a load test must never fill
+/// the desk's blotter with synthetic RFQs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Typed {
+    pub duration: bool,
+    pub blotter: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +78,28 @@ pub enum Command {
 }
 
 impl Cli {
+    /// Parses the process's arguments (exiting with clap's message on a
+    /// usage error) and notes which settings were typed as flags.
+    pub fn parse_args() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+        let typed = |id: &str| {
+            let on_command_line = |m: &clap::ArgMatches| {
+                m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            };
+            on_command_line(&matches)
+                || matches
+                    .subcommand()
+                    .is_some_and(|(_, sub)| on_command_line(sub))
+        };
+        cli.typed = Typed {
+            duration: typed("duration"),
+            blotter: typed("blotter"),
+        };
+        cli
+    }
+
     /// The full-screen console runs: no subcommand, neither `--plain` nor
     /// `--json`, and a terminal on both stdin and stdout.
     pub fn wants_console(&self) -> bool {

@@ -191,9 +191,12 @@ pub struct SettingsArgs {
         long,
         env = "NO_BLOTTER",
         global = true,
-        value_parser = clap::builder::FalseyValueParser::new()
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL"
     )]
-    pub no_blotter: bool,
+    pub no_blotter: Option<String>,
 }
 
 /// Validated settings for the whole program.
@@ -284,6 +287,10 @@ const SPEED: Key = Key {
     env: "SPEED",
     flag: "--speed",
 };
+const NO_BLOTTER: Key = Key {
+    env: "NO_BLOTTER",
+    flag: "--no-blotter",
+};
 
 /// Where the blotter lives unless BLOTTER_PATH says otherwise.
 pub const DEFAULT_BLOTTER: &str = "./blotter.db";
@@ -308,7 +315,7 @@ pub const SETTING_NAMES: [&str; 19] = [
     SPEED.env,
     "LOG_FILE",
     "BLOTTER_PATH",
-    "NO_BLOTTER",
+    NO_BLOTTER.env,
 ];
 
 /// Most mock LPs one stream may run.
@@ -490,6 +497,19 @@ impl Settings {
             |t| positive_decimal(t).filter(|v| *v >= dec!(0.001) && *v <= dec!(1000)),
             "a number from 0.001 to 1000",
         )?;
+        // Strict, so that a typo cannot silently stop the recording.
+        let no_blotter = match args.no_blotter.as_deref().map(str::trim) {
+            None | Some("") => false,
+            Some(text) => match text.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    return Err(
+                        NO_BLOTTER.error(text, "must be true or false (1/0, yes/no, on/off)")
+                    )
+                }
+            },
+        };
         let bps = |value| Bps::new(value).expect("checked non-negative above");
         Ok(Settings {
             engine: EngineParams {
@@ -519,7 +539,7 @@ impl Settings {
                 .map(PathBuf::from),
             // An empty BLOTTER_PATH means the default, like every setting;
             // only --no-blotter / NO_BLOTTER turns recording off.
-            blotter: (!args.no_blotter).then(|| {
+            blotter: (!no_blotter).then(|| {
                 PathBuf::from(
                     args.blotter
                         .as_deref()
@@ -568,7 +588,8 @@ mod tests {
 
     #[test]
     fn the_blotter_path_is_set_defaulted_when_empty_or_turned_off() {
-        let with = |blotter: Option<String>, no_blotter| {
+        let with = |blotter: Option<String>, no_blotter: Option<&str>| {
+            let no_blotter = no_blotter.map(str::to_string);
             Settings::from_args(&SettingsArgs {
                 blotter,
                 no_blotter,
@@ -578,11 +599,16 @@ mod tests {
             .blotter
         };
         assert_eq!(
-            with(some("/tmp/desk.db"), false),
+            with(some("/tmp/desk.db"), None),
             Some(PathBuf::from("/tmp/desk.db"))
         );
-        assert_eq!(with(some("  "), false), Some(PathBuf::from("./blotter.db")));
-        assert_eq!(with(some("/tmp/desk.db"), true), None);
+        assert_eq!(
+            with(some("  "), Some("")),
+            Some(PathBuf::from("./blotter.db"))
+        );
+        assert_eq!(with(some("/tmp/desk.db"), Some("true")), None);
+        assert_eq!(with(None, Some("YES")), None);
+        assert_eq!(with(None, Some("off")), Some(PathBuf::from("./blotter.db")));
     }
 
     fn error_for(args: SettingsArgs) -> String {
@@ -618,6 +644,8 @@ mod tests {
         "invalid SCENARIO 'hailmary' (--scenario): must be one of competing, non-competition, hail-mary, near-miss, flaky, expiry")]
     #[case(SettingsArgs { speed: some("0"), ..Default::default() },
         "invalid SPEED '0' (--speed): must be a number from 0.001 to 1000")]
+    #[case(SettingsArgs { no_blotter: some("flase"), ..Default::default() },
+        "invalid NO_BLOTTER 'flase' (--no-blotter): must be true or false (1/0, yes/no, on/off)")]
     #[case(SettingsArgs { seed: some("-3"), ..Default::default() },
         "invalid SEED '-3' (--seed): must be a whole number 0 or more")]
     fn a_bad_setting_names_itself_and_its_value(#[case] args: SettingsArgs, #[case] message: &str) {

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use lp_rfq::cli::Cli;
 use lp_rfq::config::Settings;
 use lp_rfq::logging;
@@ -17,7 +16,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let mut settings = match Settings::from_args(&cli.settings) {
         Ok(settings) => settings,
         Err(error) => {

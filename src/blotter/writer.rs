@@ -131,6 +131,12 @@ impl Writer {
                 self.counters.rows.fetch_add(rows, Ordering::Relaxed);
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
             }
+            Err(error) if !is_transient(&error) => {
+                // Retrying would fail forever: find the rows that cannot
+                // be written, drop them, and write the rest.
+                self.rfqs = before;
+                self.write_one_by_one();
+            }
             Err(error) => {
                 self.rfqs = before;
                 self.counters.failed_commits.fetch_add(1, Ordering::Relaxed);
@@ -152,6 +158,42 @@ impl Writer {
                         .fetch_add(excess as u64, Ordering::Relaxed);
                 }
             }
+        }
+    }
+
+    /// Writes the batch one event per transaction after a batch failed for
+    /// a reason retrying cannot cure: each event that still fails is lost
+    /// (counted and logged), the others are kept. A transient failure on
+    /// the way leaves the rest of the batch for the next commit.
+    fn write_one_by_one(&mut self) {
+        let mut pending = std::mem::take(&mut self.batch).into_iter();
+        while let Some(event) = pending.next() {
+            self.batch.push(event);
+            let before = self.rfqs.clone();
+            match self.write() {
+                Ok(rows) => {
+                    self.counters.rows.fetch_add(rows, Ordering::Relaxed);
+                    self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(error) if is_transient(&error) => {
+                    self.rfqs = before;
+                    self.batch.extend(pending);
+                    return;
+                }
+                Err(error) => {
+                    self.rfqs = before;
+                    self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(path = %self.path.display(), %error, event = ?self.batch[0], "blotter event cannot be written; dropped");
+                    if !self.warned && super::stderr_warnings() {
+                        eprintln!(
+                            "lp-rfq: warning: blotter '{}': an event cannot be written and is dropped: {error}",
+                            self.path.display()
+                        );
+                        self.warned = true;
+                    }
+                }
+            }
+            self.batch.clear();
         }
     }
 
@@ -261,8 +303,8 @@ impl Writer {
                         q.poll,
                         decimal_into(&mut self.price_text, q.price),
                         decimal_into(&mut self.quantity_text, q.quantity),
-                        q.latency_ms,
-                        q.valid_for_ms,
+                        int(q.latency_ms),
+                        int(q.valid_for_ms),
                     ])?,
                     EventKind::LpError(e) => lp_error.execute(params![
                         row,
@@ -274,7 +316,7 @@ impl Writer {
                         e.poll,
                         e.kind.as_str(),
                         e.reason,
-                        e.latency_ms,
+                        int(e.latency_ms),
                     ])?,
                     EventKind::ClientQuote(c) => client_quote.execute(params![
                         row,
@@ -293,7 +335,7 @@ impl Writer {
                         c.pays_asset.as_str(),
                         c.client_receives.to_string(),
                         c.receives_asset.as_str(),
-                        c.client_valid_for_ms,
+                        int(c.client_valid_for_ms),
                         c.reason.as_str(),
                     ])?,
                     EventKind::Locked(l) => lock.execute(params![
@@ -343,6 +385,22 @@ impl Writer {
         tx.commit()?;
         Ok(rows)
     }
+}
+
+/// Failures that may pass (another writer, the disk): worth a retry.
+fn is_transient(error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{
+        CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, SystemIoFailure,
+    };
+    matches!(
+        error.sqlite_error_code(),
+        Some(DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen)
+    )
+}
+
+/// An LP-supplied count as SQLite's signed integer (it cannot store more).
+fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// Copies the WAL back into the database on its own thread and connection.

@@ -919,3 +919,54 @@ mod process {
         );
     }
 }
+
+#[tokio::test]
+async fn a_row_that_cannot_be_written_is_dropped_and_the_rest_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    // Create the file, then make one LP's rows fail the way a row that can
+    // never be stored would (a constraint, not a busy database).
+    drop(Blotter::open(&path).unwrap().close().await);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON lp_quotes WHEN NEW.lp = 'Poison'
+             BEGIN SELECT RAISE(ABORT, 'poisoned row'); END;",
+        )
+        .unwrap();
+    let at = "2026-11-22T10:00:00.000Z";
+    let stream = vec![
+        ev(
+            "R-1",
+            0,
+            started(Side::Buy, dec!(1), "BTCUSDT", &["LP1", "Poison"], at),
+        ),
+        ev("R-1", 100, quote("LP1", dec!(100000.00), 100, 1)),
+        ev("R-1", 120, quote("Poison", dec!(99999.00), 120, 1)),
+        // An LP-supplied validity far beyond what SQLite's integers hold
+        // is stored clamped, not refused.
+        ev(
+            "R-1",
+            130,
+            EventKind::LpQuote(LpQuoteEvent {
+                valid_for_ms: u64::MAX,
+                ..match quote("LP1", dec!(100001.00), 30, 2) {
+                    EventKind::LpQuote(q) => q,
+                    _ => unreachable!(),
+                }
+            }),
+        ),
+        ev("R-1", 1_000, ended(EndReason::Duration, 0, None)),
+    ];
+    let blotter = Blotter::open(&path).unwrap();
+    let sink = blotter.sink();
+    for event in &stream {
+        sink.record(event.clone()).await;
+    }
+    drop(sink);
+    let stats = blotter.close().await;
+    assert_eq!((stats.rows, stats.lost), (4, 1));
+    let stored = stored_rfqs(&path).unwrap();
+    let kinds: Vec<&str> = stored[0].events.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(kinds, ["started", "lp_quote", "lp_quote", "ended"]);
+}
