@@ -364,6 +364,21 @@ fn positive_decimal(text: &str) -> Option<Decimal> {
     decimal(text).filter(|value| *value > Decimal::ZERO)
 }
 
+/// Longest poll interval or LP timeout, in ms: a minute.
+const MAX_INTERVAL_MS: u64 = 60_000;
+/// Longest stream: a day.
+const MAX_DURATION_SECS: Decimal = dec!(86400);
+/// Longest validity or buffer: an hour (no firm RFQ quote lives longer).
+const MAX_VALIDITY_SECS: Decimal = dec!(3600);
+/// Longest mock answer delay: a minute.
+const MAX_DELAY_SECS: Decimal = dec!(60);
+
+/// Seconds from `min` to `max`; bounded so that every time in stream ms
+/// stays far from overflow.
+fn seconds_within(text: &str, min: Decimal, max: Decimal) -> Option<Decimal> {
+    decimal(text).filter(|value| (min..=max).contains(value))
+}
+
 fn positive_integer(text: &str) -> Option<u64> {
     text.parse::<u64>().ok().filter(|value| *value > 0)
 }
@@ -394,26 +409,26 @@ impl Settings {
         let (buffer, buffer_text) = BUFFER.read(
             &args.validity_buffer_secs,
             "2.0",
-            non_negative,
-            "a number of seconds, 0 or more",
+            |t| seconds_within(t, Decimal::ZERO, MAX_VALIDITY_SECS),
+            "a number of seconds from 0 to 3600",
         )?;
         let (poll_interval_ms, _) = POLL.read(
             &args.poll_interval_ms,
             "500",
-            positive_integer,
-            "a whole number of milliseconds above 0",
+            |t| positive_integer(t).filter(|ms| *ms <= MAX_INTERVAL_MS),
+            "a whole number of milliseconds from 1 to 60000",
         )?;
         let (duration, _) = DURATION.read(
             &args.duration,
             "30",
-            positive_decimal,
-            "a number of seconds above 0",
+            |t| seconds_within(t, dec!(0.001), MAX_DURATION_SECS),
+            "a number of seconds from 0.001 to 86400",
         )?;
         let (lp_timeout_ms, _) = TIMEOUT.read(
             &args.lp_timeout_ms,
             "1000",
-            positive_integer,
-            "a whole number of milliseconds above 0",
+            |t| positive_integer(t).filter(|ms| *ms <= MAX_INTERVAL_MS),
+            "a whole number of milliseconds from 1 to 60000",
         )?;
         let (count, _) = MOCK_COUNT.read(
             &args.mock_lps,
@@ -440,14 +455,14 @@ impl Settings {
         let (min_delay, min_text) = MOCK_MIN.read(
             &args.mock_min_delay,
             "0.1",
-            non_negative,
-            "a number of seconds, 0 or more",
+            |t| seconds_within(t, Decimal::ZERO, MAX_DELAY_SECS),
+            "a number of seconds from 0 to 60",
         )?;
         let (max_delay, max_text) = MOCK_MAX.read(
             &args.mock_max_delay,
             "0.5",
-            non_negative,
-            "a number of seconds, 0 or more",
+            |t| seconds_within(t, Decimal::ZERO, MAX_DELAY_SECS),
+            "a number of seconds from 0 to 60",
         )?;
         if min_delay > max_delay {
             return Err(MOCK_MIN.error(
@@ -464,8 +479,8 @@ impl Settings {
         let (validity, validity_text) = MOCK_VALIDITY.read(
             &args.mock_validity_secs,
             "10",
-            positive_decimal,
-            "a number of seconds above 0",
+            |t| seconds_within(t, dec!(0.001), MAX_VALIDITY_SECS),
+            "a number of seconds from 0.001 to 3600",
         )?;
         if validity <= buffer {
             return Err(MOCK_VALIDITY.error(
@@ -627,11 +642,17 @@ mod tests {
     #[case(SettingsArgs { threshold_bps: some("-0.5"), ..Default::default() },
         "invalid IMPROVEMENT_THRESHOLD_BPS '-0.5' (--threshold-bps): must be a number of bps, 0 or more")]
     #[case(SettingsArgs { poll_interval_ms: some("0"), ..Default::default() },
-        "invalid POLL_INTERVAL_MS '0' (--poll-interval-ms): must be a whole number of milliseconds above 0")]
+        "invalid POLL_INTERVAL_MS '0' (--poll-interval-ms): must be a whole number of milliseconds from 1 to 60000")]
     #[case(SettingsArgs { duration: some("0"), ..Default::default() },
-        "invalid DEFAULT_STREAM_DURATION_SECONDS '0' (--duration): must be a number of seconds above 0")]
+        "invalid DEFAULT_STREAM_DURATION_SECONDS '0' (--duration): must be a number of seconds from 0.001 to 86400")]
+    #[case(SettingsArgs { duration: some("0.0001"), ..Default::default() },
+        "invalid DEFAULT_STREAM_DURATION_SECONDS '0.0001' (--duration): must be a number of seconds from 0.001 to 86400")]
+    #[case(SettingsArgs { lp_timeout_ms: some("18446744073709551615"), ..Default::default() },
+        "invalid LP_TIMEOUT_MS '18446744073709551615' (--lp-timeout-ms): must be a whole number of milliseconds from 1 to 60000")]
+    #[case(SettingsArgs { validity_buffer_secs: some("7200"), ..Default::default() },
+        "invalid VALIDITY_BUFFER_SECONDS '7200' (--validity-buffer-secs): must be a number of seconds from 0 to 3600")]
     #[case(SettingsArgs { lp_timeout_ms: some("1.5"), ..Default::default() },
-        "invalid LP_TIMEOUT_MS '1.5' (--lp-timeout-ms): must be a whole number of milliseconds above 0")]
+        "invalid LP_TIMEOUT_MS '1.5' (--lp-timeout-ms): must be a whole number of milliseconds from 1 to 60000")]
     #[case(SettingsArgs { mock_lps: some("0"), ..Default::default() },
         "invalid MOCK_LP_COUNT '0' (--mock-lps): must be a whole number from 1 to 1000")]
     #[case(SettingsArgs { mock_min_delay: some("0.6"), ..Default::default() },

@@ -21,6 +21,8 @@ pub enum InputError {
     AmountNumber(String),
     #[error("amount '{0}' must be greater than zero")]
     AmountNotPositive(String),
+    #[error("amount '{0}' is larger than any desk trades (at most 1000000000000)")]
+    AmountTooLarge(String),
     #[error("amount '{input}' has more than {max} decimals, the most {pair} allows")]
     AmountPrecision {
         input: String,
@@ -268,6 +270,9 @@ impl Pair {
     }
 }
 
+/// The largest amount a request may ask for.
+const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0); // 10^12
+
 /// Parses a positive amount before the pair (and so its lot size) is
 /// known; [`Pair::parse_amount`] adds the precision check.
 pub fn parse_positive_amount(input: &str) -> Result<Decimal, InputError> {
@@ -277,6 +282,11 @@ pub fn parse_positive_amount(input: &str) -> Result<Decimal, InputError> {
         .map_err(|_| InputError::AmountNumber(trimmed.to_string()))?;
     if amount <= Decimal::ZERO {
         return Err(InputError::AmountNotPositive(trimmed.to_string()));
+    }
+    // Far above any real trade, and far enough below Decimal's range that
+    // price × amount can never overflow.
+    if amount > MAX_AMOUNT {
+        return Err(InputError::AmountTooLarge(trimmed.to_string()));
     }
     Ok(amount.normalize())
 }
@@ -484,12 +494,27 @@ mod tests {
     #[case("0", "amount '0' must be greater than zero")]
     #[case("-1", "amount '-1' must be greater than zero")]
     #[case(
+        "1000000000000.00000001",
+        "amount '1000000000000.00000001' is larger than any desk trades (at most 1000000000000)"
+    )]
+    #[case(
+        "1e24",
+        "amount '1e24' is larger than any desk trades (at most 1000000000000)"
+    )]
+    #[case(
         "0.000000001",
         "amount '0.000000001' has more than 8 decimals, the most BTC/USDT allows"
     )]
     fn bad_amounts_say_why(#[case] input: &str, #[case] message: &str) {
         let pair: Pair = "BTCUSDT".parse().unwrap();
         assert_eq!(pair.parse_amount(input).unwrap_err().to_string(), message);
+    }
+
+    #[test]
+    fn the_largest_amount_is_a_trillion() {
+        assert_eq!(MAX_AMOUNT, dec!(1000000000000));
+        let pair: Pair = "BTCUSDT".parse().unwrap();
+        assert_eq!(pair.parse_amount("1000000000000"), Ok(dec!(1000000000000)));
     }
 
     #[test]

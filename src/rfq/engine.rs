@@ -32,6 +32,9 @@ use crate::rfq::event::*;
 use crate::rfq::pricing::{beats_lock, client_valid_until, price_client};
 use crate::rfq::validate::{validate_quote, Expected};
 
+/// The longest a rate-limited LP is left out of the polls.
+const MAX_REST_MS: u64 = 60_000;
+
 /// The settings the engine decides by.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EngineParams {
@@ -359,8 +362,12 @@ impl Engine {
                     LpError::Unavailable(_) => FailureKind::Unavailable,
                     LpError::Malformed(_) => FailureKind::Malformed,
                     LpError::RateLimited { retry_after_ms } => {
-                        let rest = retry_after_ms.unwrap_or(self.params.poll_interval_ms);
-                        slot.resting_until_ms = now + rest;
+                        // An LP's word is capped: a broken header must not
+                        // bench it for the rest of the stream.
+                        let rest = retry_after_ms
+                            .unwrap_or(self.params.poll_interval_ms)
+                            .min(MAX_REST_MS);
+                        slot.resting_until_ms = now.saturating_add(rest);
                         FailureKind::RateLimited
                     }
                 };

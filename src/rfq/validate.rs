@@ -7,6 +7,10 @@ use crate::clock::StreamMs;
 use crate::lp::LpQuote;
 use crate::market::{Pair, Side};
 
+/// No firm RFQ quote is good for more than an hour; a longer claim is a
+/// broken or lying LP.
+pub const MAX_VALIDITY_MS: u64 = 3_600_000;
+
 /// What the engine expects of an answer to one request.
 #[derive(Debug, Clone, Copy)]
 pub struct Expected<'a> {
@@ -51,6 +55,12 @@ pub fn validate_quote(
     if quote.price <= Decimal::ZERO {
         return Err(format!("non-positive price {}", quote.price));
     }
+    // Markup at most doubles a price; pricing this quote for the client
+    // must stay within Decimal's range.
+    let headroom = Decimal::TWO * expected.amount.max(Decimal::ONE);
+    if quote.price.checked_mul(headroom).is_none() {
+        return Err(format!("price {} is out of range", quote.price));
+    }
     if quote.quantity < expected.amount {
         return Err(format!(
             "quantity {} is less than the {} asked",
@@ -64,6 +74,11 @@ pub fn validate_quote(
         ));
     }
     let valid_for = quote.valid_until_ms - now_ms;
+    if valid_for > MAX_VALIDITY_MS {
+        return Err(format!(
+            "valid for {valid_for} ms, longer than the {MAX_VALIDITY_MS} ms any firm quote may claim"
+        ));
+    }
     if valid_for <= expected.validity_buffer_ms {
         return Err(format!(
             "valid for {valid_for} ms, not longer than the {} ms safety buffer",

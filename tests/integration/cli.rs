@@ -137,7 +137,7 @@ fn a_bad_setting_stops_the_start_with_its_name_and_value() {
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        "lp-rfq: invalid POLL_INTERVAL_MS '0' (--poll-interval-ms): must be a whole number of milliseconds above 0\n"
+        "lp-rfq: invalid POLL_INTERVAL_MS '0' (--poll-interval-ms): must be a whole number of milliseconds from 1 to 60000\n"
     );
 }
 
