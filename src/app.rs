@@ -53,13 +53,16 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             last,
             csv,
         }) => {
-            let filter = report::Filter::parse(
+            let filter = match report::Filter::parse(
                 since.as_deref(),
                 until.as_deref(),
                 pair.as_deref(),
                 lp.as_deref(),
                 last.as_deref(),
-            )?;
+            ) {
+                Ok(filter) => filter,
+                Err(error) => return Ok(usage_error(error)),
+            };
             let format = match (cli.json, csv) {
                 (true, _) => report::Format::Json,
                 (_, true) => report::Format::Csv,
@@ -86,7 +89,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             print!("{}", scenario_list());
             return Ok(ExitCode::SUCCESS);
         }
-        Some(Command::Quote { side, amount, pair }) => Some(parse_request(&side, &amount, &pair)?),
+        Some(Command::Quote { side, amount, pair }) => match parse_request(&side, &amount, &pair) {
+            Ok(spec) => Some(spec),
+            Err(error) => return Ok(usage_error(error)),
+        },
         None => None,
     };
     // The blotter opens before any stream starts: a desk must not trade on
@@ -134,9 +140,14 @@ fn run_report(
     format: report::Format,
 ) -> anyhow::Result<ExitCode> {
     let Some(path) = &settings.blotter else {
-        anyhow::bail!("nothing to report: the blotter is off (--no-blotter or NO_BLOTTER)");
+        return Ok(usage_error(
+            "nothing to report: the blotter is off (--no-blotter or NO_BLOTTER)",
+        ));
     };
-    let loaded = report::load(path, filter)?;
+    let loaded = match report::load(path, filter) {
+        Ok(loaded) => loaded,
+        Err(error) => return Ok(usage_error(error)),
+    };
     let text = report::render(&loaded, format, path, filter);
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -145,6 +156,13 @@ fn run_report(
         }
         _ => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// A request, filter, setting or file the user gave that cannot be used:
+/// said on one line, exit code 2 (as clap does for a malformed command).
+fn usage_error(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("lp-rfq: {error}");
+    ExitCode::from(2)
 }
 
 /// Parses a request given as arguments.

@@ -858,7 +858,7 @@ mod process {
     fn report_explains_a_missing_or_empty_blotter_and_reads_a_recorded_one() {
         let dir = tempfile::tempdir().unwrap();
         let output = lp_rfq(dir.path()).args(["report"]).output().unwrap();
-        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(output.status.code(), Some(2));
         assert_eq!(
             String::from_utf8_lossy(&output.stderr),
             "lp-rfq: blotter './blotter.db' does not exist: nothing recorded yet\n"

@@ -147,7 +147,7 @@ fn a_bad_request_argument_is_explained() {
         .args(["quote", "hold", "1", "BTCUSDT"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
         "lp-rfq: side 'hold' is not one of b, buy, s, sell\n"
