@@ -366,7 +366,9 @@ fn scripted_lp(plan: LpPlan, btc_reference: Decimal, seed: u64) -> ScriptedLp {
             )
         };
         let delay_ms = plan.delay_ms + jitter;
-        let answer_ms = call.now_ms + delay_ms;
+        // From the request's stamp, not the clock: the same answer time in
+        // every replay, whatever the scheduling jitter.
+        let answer_ms = call.request.sent_ms + delay_ms;
         let windowed = plan
             .faults
             .windows

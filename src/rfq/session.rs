@@ -126,7 +126,16 @@ impl Session {
                 }
                 let interval = params.poll_interval_ms;
                 if now >= next_poll_at && (interval > 0 || engine.all_polls_complete()) {
-                    let poll = engine.begin_poll(now, &mut dispatch, &mut out);
+                    // A poll is stamped with its tick, not with the moment
+                    // the task got round to it: a replay then sends the same
+                    // requests at the same stream times, however loaded the
+                    // machine (a tick missed entirely is stamped now).
+                    let poll_at = if interval > 0 && now - next_poll_at < interval {
+                        next_poll_at
+                    } else {
+                        now
+                    };
+                    let poll = engine.begin_poll(poll_at, &mut dispatch, &mut out);
                     for request in &dispatch {
                         let lp = lps[request.lp].clone();
                         let lp_request = LpRequest {
@@ -135,7 +144,7 @@ impl Session {
                             side: spec.side,
                             pair: spec.pair,
                             amount: spec.amount,
-                            sent_ms: now,
+                            sent_ms: poll_at,
                             clock,
                         };
                         // Its own task: a panicking or blocking LP cannot

@@ -79,28 +79,92 @@ fn json_output_is_one_event_per_line_from_started_to_ended() {
     }
 }
 
+/// The lock changes and client quotes of a run: (event, LP, LP price,
+/// client price, reason), without times or ids.
+fn decisions(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "locked" || e["event"] == "client_quote")
+        .map(|e| {
+            let price = if e["event"] == "locked" {
+                &e["price"]
+            } else {
+                &e["lp_price"]
+            };
+            format!(
+                "{} {} {} {} {}",
+                e["event"], e["lp"], price, e["client_price"], e["reason"]
+            )
+        })
+        .collect()
+}
+
 #[test]
-fn the_same_seed_gives_the_same_prices() {
-    let run = || {
-        let output = lp_rfq()
-            .args(["quote", "sell", "2", "ETH/USDT", "--json", "--seed", "42"])
-            .args(FAST)
-            .output()
-            .unwrap();
+fn one_seed_replays_the_same_decisions_from_the_binary() {
+    let run = |args: &[&str]| {
+        let output = lp_rfq().args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         json_lines(&output)
-            .into_iter()
-            .filter(|e| e["event"] == "lp_quote")
-            .map(|e| (e["lp"].to_string(), e["price"].to_string()))
-            .take(3)
-            .collect::<Vec<_>>()
     };
-    let first = run();
+    // A scenario at 20x: the same lock changes and client quotes, in order.
+    let scenario = [
+        "quote",
+        "buy",
+        "1",
+        "BTCUSDT",
+        "--scenario",
+        "competing",
+        "--speed",
+        "20",
+        "--seed",
+        "7",
+        "--json",
+    ];
+    let first = decisions(&run(&scenario));
+    assert!(first.len() >= 10, "{first:#?}");
+    assert_eq!(first, decisions(&run(&scenario)));
+    // The mock LPs: each LP quotes the same price path under one seed.
+    let mock = [
+        "quote",
+        "sell",
+        "2",
+        "ETH/USDT",
+        "--json",
+        "--seed",
+        "42",
+        "--duration",
+        "1",
+        "--mock-min-delay",
+        "0.01",
+        "--mock-max-delay",
+        "0.05",
+        "--poll-interval-ms",
+        "100",
+    ];
+    let paths = |events: Vec<Value>| {
+        let mut by_lp = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for e in events.iter().filter(|e| e["event"] == "lp_quote") {
+            by_lp
+                .entry(e["lp"].to_string())
+                .or_default()
+                .push(e["price"].to_string());
+        }
+        by_lp.values_mut().for_each(|prices| prices.truncate(3));
+        by_lp
+    };
+    let first = paths(run(&mock));
     assert_eq!(first.len(), 3);
-    let mut second = run();
-    let mut first_sorted = first.clone();
-    first_sorted.sort();
-    second.sort();
-    assert_eq!(first_sorted, second);
+    // The locked LP is asked once; its competitors every poll.
+    assert_eq!(
+        first.values().filter(|prices| prices.len() == 3).count(),
+        2,
+        "{first:?}"
+    );
+    assert_eq!(first, paths(run(&mock)));
 }
 
 #[test]
