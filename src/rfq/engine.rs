@@ -84,8 +84,6 @@ struct Candidate {
     lp: usize,
     price: Decimal,
     valid_until_ms: StreamMs,
-    /// Arrival order; identifies the answer.
-    seq: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -154,7 +152,6 @@ pub struct Engine {
     outstanding: Vec<(u32, u32, StreamMs)>,
     polls_started: u32,
     next_request_id: u64,
-    next_seq: u64,
     improvements: u32,
 }
 
@@ -191,7 +188,6 @@ impl Engine {
             outstanding: Vec::new(),
             polls_started: 0,
             next_request_id: 1,
-            next_seq: 0,
             improvements: 0,
         }
     }
@@ -460,9 +456,7 @@ impl Engine {
             lp,
             price: quote.price,
             valid_until_ms: quote.valid_until_ms,
-            seq: self.next_seq,
         };
-        self.next_seq += 1;
         self.consider(now, candidate, out);
     }
 
@@ -502,17 +496,8 @@ impl Engine {
                     return;
                 }
                 let previous = lock.lp;
-                // Only offer the new lock if the client can be given some
-                // validity for it; otherwise the old lock stands.
-                if client_valid_until(
-                    now,
-                    candidate.valid_until_ms,
-                    self.params.validity_buffer_ms,
-                )
-                .is_none()
-                {
-                    return;
-                }
+                // (An arriving answer has passed validation at this very
+                // instant, so its client validity is longer than zero.)
                 // A fresh lock needs no refresh any more.
                 self.phase = Phase::Locked {
                     lock: candidate,
@@ -543,21 +528,22 @@ impl Engine {
         out.push(self.event(now, EventKind::Locked(locked)));
     }
 
-    /// Makes `candidate` the live client quote. False (and nothing offered)
-    /// when its remaining validity is not longer than the buffer.
+    /// Makes `candidate` the live client quote. Callers offer only
+    /// candidates whose client validity is still open; one that is not is
+    /// never shown.
     fn offer(
         &mut self,
         now: StreamMs,
         candidate: Candidate,
         reason: QuoteReason,
         out: &mut Vec<RfqEvent>,
-    ) -> bool {
+    ) {
         let Some(client_valid_until_ms) = client_valid_until(
             now,
             candidate.valid_until_ms,
             self.params.validity_buffer_ms,
         ) else {
-            return false;
+            return;
         };
         let priced = price_client(
             self.spec.side,
@@ -589,7 +575,6 @@ impl Engine {
             client_valid_until_ms,
         });
         out.push(self.event(now, EventKind::ClientQuote(Box::new(quote))));
-        true
     }
 
     fn request_done(
@@ -634,8 +619,10 @@ impl Engine {
             },
             Phase::Locked { lock, refresh } if refresh.as_ref().is_some_and(|r| r.poll == poll) => {
                 let lock = *lock;
+                // Only answers that arrived during this refresh are fresh;
+                // the old lock's own quote is never among them.
                 let fresh = refresh.take().and_then(|r| r.best);
-                if let Some(fresh) = fresh.filter(|fresh| fresh.seq != lock.seq) {
+                if let Some(fresh) = fresh {
                     if client_valid_until(now, fresh.valid_until_ms, self.params.validity_buffer_ms)
                         .is_some()
                     {
@@ -678,9 +665,7 @@ impl Engine {
                 settle_on: None,
             },
         ) {
-            Phase::Locked { lock, refresh } => refresh
-                .and_then(|r| r.best)
-                .filter(|fresh| fresh.seq != lock.seq),
+            Phase::Locked { refresh, .. } => refresh.and_then(|r| r.best),
             Phase::Racing { .. } => None,
         };
         // Fresh answers from polls still out settle the new race.
