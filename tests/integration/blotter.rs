@@ -926,7 +926,7 @@ async fn a_row_that_cannot_be_written_is_dropped_and_the_rest_is_kept() {
     let path = dir.path().join("blotter.db");
     // Create the file, then make one LP's rows fail the way a row that can
     // never be stored would (a constraint, not a busy database).
-    drop(Blotter::open(&path).unwrap().close().await);
+    Blotter::open(&path).unwrap().close().await;
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(
