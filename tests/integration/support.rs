@@ -141,10 +141,13 @@ pub fn lp_rfq_in(dir: &std::path::Path) -> std::process::Command {
     command
 }
 
-/// One empty directory for the whole test run: no developer `.env` is
-/// found from it. (A static is never dropped, so it stays behind in the
-/// temp directory, empty.)
+/// An empty directory under cargo's target dir for tests, so that no
+/// developer `.env` is found from it and nothing is left in /tmp.
 pub fn empty_dir() -> &'static std::path::Path {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
 }
