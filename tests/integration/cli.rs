@@ -24,6 +24,15 @@ const FAST: [&str; 6] = [
     "0.05",
 ];
 
+/// The run succeeded; if not, its stderr says why.
+fn assert_ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn json_lines(output: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&output.stdout)
         .lines()
@@ -38,11 +47,7 @@ fn json_output_is_one_event_per_line_from_started_to_ended() {
         .args(FAST)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_ok(&output);
     let events = json_lines(&output);
     assert_eq!(events.first().unwrap()["event"], "started");
     assert_eq!(events.last().unwrap()["event"], "ended");
@@ -103,11 +108,7 @@ fn decisions(events: &[Value]) -> Vec<String> {
 fn one_seed_replays_the_same_decisions_from_the_binary() {
     let run = |args: &[&str]| {
         let output = lp_rfq().args(args).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_ok(&output);
         json_lines(&output)
     };
     // A scenario at 10x, on a real clock: the same lock changes and client
@@ -235,11 +236,7 @@ fn started_markup(command: &mut Command) -> String {
         ])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_ok(&output);
     json_lines(&output)[0]["markup_bps"]
         .as_str()
         .unwrap()
@@ -322,11 +319,7 @@ fn scenarios_are_listed_and_replay_from_the_command_line() {
         .args(["--duration", "5", "--json", "--seed", "3"])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_ok(&output);
     let events = json_lines(&output);
     let last_lock = events
         .iter()
@@ -348,11 +341,7 @@ fn the_bench_prints_one_json_line_with_every_figure() {
         .args(["bench", "--sessions", "20", "--lps", "3", "--duration", "1"])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_ok(&output);
     let lines = json_lines(&output);
     assert_eq!(lines.len(), 1);
     let report = &lines[0];
