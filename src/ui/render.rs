@@ -367,11 +367,18 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
         ),
         None => ("", String::new()),
     };
+    let visible = area.height.saturating_sub(3) as usize;
+    // Rows that do not fit are the worst-ranked; say how many there are.
+    let hidden = state.ranking.len().saturating_sub(visible);
+    let more = if hidden > 0 {
+        format!("· {hidden} more below ")
+    } else {
+        String::new()
+    };
     let block = Block::bordered().title(Span::styled(
-        format!(" Leaderboard · {side_text} · poll {} ", state.poll),
+        format!(" Leaderboard · {side_text} · poll {} {more}", state.poll),
         palette.title(),
     ));
-    let visible = area.height.saturating_sub(3) as usize;
     let flash = state.lock_flash();
     let mut status = String::new();
     let rows = state

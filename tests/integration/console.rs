@@ -685,6 +685,15 @@ fn fifty_lps_at_80_by_24_show_the_best_that_fit() {
     let screen = screen(&ConsoleState::from_events(&events, 1_000), 80, 24);
     let rows = board(&screen);
     assert!(rows.len() >= 3, "{}", screen.join("\n"));
+    // The rows that do not fit are counted in the title.
+    let hidden = 50 - rows.len();
+    assert!(
+        screen
+            .iter()
+            .any(|line| line.contains(&format!("· {hidden} more below"))),
+        "{}",
+        screen.join("\n")
+    );
     assert!(
         squash(&rows[0]).starts_with("1 LP1 100,000 best"),
         "{}",
