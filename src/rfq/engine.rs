@@ -751,4 +751,178 @@ mod tests {
         assert!(out.is_empty(), "{out:?}");
         assert_eq!(engine.next_timeout(), Some(2_000));
     }
+
+    fn quote(
+        engine: &Engine,
+        dispatch: &Dispatch,
+        price: Decimal,
+        valid_until_ms: StreamMs,
+    ) -> Answer {
+        Answer::Quote(LpQuote {
+            lp: engine.lps[dispatch.lp].name.clone(),
+            request_id: dispatch.request_id,
+            side: Side::Buy,
+            pair: engine.spec.pair,
+            price,
+            quantity: dec!(1),
+            valid_until_ms,
+        })
+    }
+
+    /// The kinds of events, with the LP of `locked` events, for short asserts.
+    fn kinds(out: &[RfqEvent]) -> Vec<String> {
+        out.iter()
+            .map(|event| match &event.kind {
+                EventKind::Locked(locked) => format!("locked {} {:?}", locked.lp, locked.reason),
+                EventKind::ClientQuote(quote) => {
+                    format!("client {} {}", quote.lp, quote.reason.as_str())
+                }
+                kind => kind.name().to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_race_follows_the_best_and_locks_when_the_first_poll_completes() {
+        let mut engine = engine(3);
+        let (mut dispatch, mut out) = (Vec::new(), Vec::new());
+        engine.begin_poll(0, &mut dispatch, &mut out);
+        let [a, b, c] = [dispatch[0], dispatch[1], dispatch[2]];
+        engine.on_answer(
+            100,
+            1,
+            b.request_id,
+            quote(&engine, &b, dec!(100010), 10_100),
+            &mut out,
+        );
+        engine.on_answer(
+            150,
+            0,
+            a.request_id,
+            quote(&engine, &a, dec!(100000), 10_150),
+            &mut out,
+        );
+        engine.on_answer(
+            200,
+            2,
+            c.request_id,
+            quote(&engine, &c, dec!(100000), 10_200),
+            &mut out,
+        );
+        assert_eq!(
+            kinds(&out),
+            [
+                "lp_quote",
+                "client LP2 first",
+                "lp_quote",
+                "client LP1 best_so_far",
+                // LP3 ties LP1: the earlier answer keeps the lead.
+                "lp_quote",
+                "locked LP1 BestOfPoll",
+            ]
+        );
+        // Later polls ask only the competitors.
+        engine.begin_poll(500, &mut dispatch, &mut out);
+        assert_eq!(dispatch.iter().map(|d| d.lp).collect::<Vec<_>>(), [1, 2]);
+    }
+
+    #[test]
+    fn a_competitor_needs_the_full_threshold_and_an_expiring_lock_is_refreshed() {
+        let mut engine = engine(2);
+        let (mut dispatch, mut out) = (Vec::new(), Vec::new());
+        engine.begin_poll(0, &mut dispatch, &mut out);
+        let [a, b] = [dispatch[0], dispatch[1]];
+        engine.on_answer(
+            100,
+            0,
+            a.request_id,
+            quote(&engine, &a, dec!(100000), 5_100),
+            &mut out,
+        );
+        engine.on_answer(
+            100,
+            1,
+            b.request_id,
+            quote(&engine, &b, dec!(100005), 10_100),
+            &mut out,
+        );
+        out.clear();
+        // 0.99 bp better: not enough.
+        engine.begin_poll(500, &mut dispatch, &mut out);
+        let b = dispatch[0];
+        engine.on_answer(
+            600,
+            1,
+            b.request_id,
+            quote(&engine, &b, dec!(99990.01), 10_600),
+            &mut out,
+        );
+        assert_eq!(kinds(&out), ["lp_quote"]);
+        out.clear();
+        // LP1's client validity ends at 3100 (5100 − 2000 buffer): the poll
+        // at 1600 (1600 + 500 + 1000 ≥ 3100) asks it again, and the best
+        // fresh answer wins although it beats LP1 by less than 1 bp.
+        engine.begin_poll(1_600, &mut dispatch, &mut out);
+        assert_eq!(dispatch.iter().map(|d| d.lp).collect::<Vec<_>>(), [0, 1]);
+        let [a, b] = [dispatch[0], dispatch[1]];
+        engine.on_answer(
+            1_700,
+            0,
+            a.request_id,
+            quote(&engine, &a, dec!(100000), 11_700),
+            &mut out,
+        );
+        engine.on_answer(
+            1_750,
+            1,
+            b.request_id,
+            quote(&engine, &b, dec!(99995), 11_750),
+            &mut out,
+        );
+        assert_eq!(
+            kinds(&out),
+            [
+                "lp_quote",
+                "lp_quote",
+                "locked LP2 Refresh",
+                "client LP2 refresh"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unrefreshed_lock_expires_and_the_next_fresh_answer_is_offered() {
+        let mut engine = engine(1);
+        let (mut dispatch, mut out) = (Vec::new(), Vec::new());
+        engine.begin_poll(0, &mut dispatch, &mut out);
+        let a = dispatch[0];
+        engine.on_answer(
+            100,
+            0,
+            a.request_id,
+            quote(&engine, &a, dec!(100000), 3_100),
+            &mut out,
+        );
+        assert_eq!(engine.next_deadline(), Some(1_100));
+        out.clear();
+        engine.on_time(1_099, &mut out);
+        assert!(out.is_empty());
+        engine.on_time(1_100, &mut out);
+        assert_eq!(kinds(&out), ["lock_expired"]);
+        assert_eq!(engine.finish(1_100, EndReason::Duration).client_price, None);
+        out.clear();
+        engine.begin_poll(1_500, &mut dispatch, &mut out);
+        let a = dispatch[0];
+        engine.on_answer(
+            1_600,
+            0,
+            a.request_id,
+            quote(&engine, &a, dec!(100001), 4_600),
+            &mut out,
+        );
+        assert_eq!(
+            kinds(&out),
+            ["lp_quote", "client LP1 refresh", "locked LP1 BestOfPoll"]
+        );
+    }
 }
