@@ -53,6 +53,7 @@ pub enum Command {
     /// List the replayable LP scenarios (use one with --scenario NAME)
     Scenarios,
     /// Load-test the engine: many concurrent streams against in-process LPs
+    /// (10 s and a scratch blotter unless --duration / --blotter are typed)
     Bench(crate::bench::BenchOptions),
     /// LP performance and the RFQ list from the blotter (--blotter PATH)
     Report {

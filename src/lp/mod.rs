@@ -85,8 +85,8 @@ pub trait LiquidityProvider: Send + Sync {
         Arc::from(self.name())
     }
 
-    /// Asks for a firm quote. The engine wraps every call in its own timeout
-    /// and runs it in its own task, so an implementation may simply await
+    /// Asks for a firm quote. The engine runs every call in its own task and
+    /// aborts it at its own deadline, so an implementation may simply await
     /// its network call; a panic is contained and reported.
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError>;
 }

@@ -1,8 +1,9 @@
 //! The RFQ session: one tokio task per RFQ that drives the [`Engine`] with
 //! real (or paused) time. It sends each poll's requests concurrently, every
-//! one in its own task under its own timeout, hands each answer to the
-//! engine the moment it arrives, and forwards the engine's events, in
-//! order, to one channel. It makes no decisions of its own.
+//! one in its own task with its own deadline (kept by the engine, watched
+//! by one timer here, which aborts the task when it passes), hands each
+//! answer to the engine the moment it arrives, and forwards the engine's
+//! events, in order, to one channel. It makes no decisions of its own.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -251,8 +251,8 @@ async fn slow_failing_panicking_and_lying_lps_never_stall_the_stream() {
         ],
     );
     let honest = lp("Honest", 10_000, vec![Step::price(120, dec!(100000.00))]);
-    // A timeout that does not fall on a poll tick keeps the slow LP's
-    // schedule unambiguous.
+    // A timeout off the poll ticks (the default, on a tick, has its own
+    // test below) makes the slow LP's schedule easy to read.
     let mut params = params();
     params.lp_timeout_ms = 800;
     let events = run_stream(
