@@ -246,21 +246,41 @@ fn assets(quote: &ClientQuote) -> (String, String) {
     }
 }
 
-fn draw_quote_panel(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
+/// The client quote panel's frame; `None` (and "no client quote yet"
+/// drawn) while there is no quote.
+fn quote_block<'a>(
+    frame: &mut Frame,
+    area: Rect,
+    state: &'a ConsoleState,
+    palette: Palette,
+) -> Option<(Block<'static>, &'a ClientQuote)> {
     let block = Block::bordered().title(Span::styled(" Client quote ", palette.title()));
-    let Some(live) = &state.quote else {
-        frame.render_widget(Paragraph::new("no client quote yet").block(block), area);
-        return;
-    };
-    let quote = &live.quote;
-    let (quote_asset, _) = assets(quote);
-    let label = |text: &'static str| Span::styled(format!("{text:<16}"), palette.dim());
-    let expired = state.validity() == Some(Validity::Expired);
-    let price_style = if expired {
+    match &state.quote {
+        Some(live) => Some((block, &live.quote)),
+        None => {
+            frame.render_widget(Paragraph::new("no client quote yet").block(block), area);
+            None
+        }
+    }
+}
+
+/// The client price's style: crossed out once expired, in every layout,
+/// so an expired price never looks live.
+fn client_price_style(state: &ConsoleState, palette: Palette) -> Style {
+    if state.validity() == Some(Validity::Expired) {
         palette.bad().add_modifier(Modifier::CROSSED_OUT)
     } else {
         Style::new().add_modifier(Modifier::BOLD)
+    }
+}
+
+fn draw_quote_panel(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
+    let Some((block, quote)) = quote_block(frame, area, state, palette) else {
+        return;
     };
+    let (quote_asset, _) = assets(quote);
+    let label = |text: &'static str| Span::styled(format!("{text:<16}"), palette.dim());
+    let price_style = client_price_style(state, palette);
     let lines = vec![
         Line::from(vec![
             label("Quote ID"),
@@ -305,18 +325,15 @@ fn draw_quote_panel(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
 }
 
 fn draw_quote_compact(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
-    let block = Block::bordered().title(Span::styled(" Client quote ", palette.title()));
-    let Some(live) = &state.quote else {
-        frame.render_widget(Paragraph::new("no client quote yet").block(block), area);
+    let Some((block, quote)) = quote_block(frame, area, state, palette) else {
         return;
     };
-    let quote = &live.quote;
     let (quote_asset, _) = assets(quote);
     let first = Line::from(vec![
         Span::raw(format!("{} · {} · client ", quote.quote_id, quote.lp)),
         Span::styled(
             group_thousands(quote.client_price),
-            Style::new().add_modifier(Modifier::BOLD),
+            client_price_style(state, palette),
         ),
         Span::raw(format!(
             " {quote_asset} · LP {} · +{} bps",

@@ -601,6 +601,42 @@ fn an_expired_quote_is_shown_as_expired_never_as_live() {
     assert!(!text.contains("valid 0.0 s"), "{text}");
 }
 
+/// The style of the first cell of `text` on the screen of `state`.
+fn style_of(state: &ConsoleState, width: u16, height: u16, text: &str) -> ratatui::style::Style {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| draw(frame, state)).unwrap();
+    let buffer = terminal.backend().buffer();
+    for y in 0..height {
+        let line: String = (0..width).map(|x| buffer[(x, y)].symbol()).collect();
+        if let Some(column) = line.find(text) {
+            let x = line[..column].chars().count() as u16;
+            return buffer[(x, y)].style();
+        }
+    }
+    panic!("{text:?} is not on the screen");
+}
+
+#[test]
+fn an_expired_client_price_is_crossed_out_in_the_full_and_the_compact_layout() {
+    use ratatui::style::Modifier;
+    // The client price of buy_race's live quote: 99995.00 × 1.0005.
+    let price = "100,045.00";
+    let live = ConsoleState::from_events(&buy_race(), 1_000);
+    let expired = ConsoleState::from_events(&buy_race(), 8_300);
+    for (width, height) in [(120, 30), (80, 24)] {
+        let shown = style_of(&live, width, height, price);
+        assert!(
+            !shown.add_modifier.contains(Modifier::CROSSED_OUT),
+            "{width}x{height}"
+        );
+        let gone = style_of(&expired, width, height, price);
+        assert!(
+            gone.add_modifier.contains(Modifier::CROSSED_OUT),
+            "{width}x{height}"
+        );
+    }
+}
+
 #[test]
 fn the_price_improvement_banner_and_the_event_log_show() {
     let mut events = buy_race();
