@@ -59,6 +59,7 @@ fn live_stream() -> Vec<RfqEvent> {
                 price: dec!(100000) + Decimal::new(cents, 2),
                 quantity: dec!(1.5),
                 valid_until_ms: now + 10_000,
+                venue_ref: None,
             };
             engine.on_answer(
                 now + 10 + k as u64,

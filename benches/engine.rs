@@ -67,6 +67,7 @@ fn decision(c: &mut Criterion) {
                         price: dec!(100000) + Decimal::new(cents, 2),
                         quantity: dec!(1.5),
                         valid_until_ms: 11_000,
+                        venue_ref: None,
                     };
                     engine.on_answer(
                         1_000,
@@ -124,6 +125,7 @@ fn serialisation(c: &mut Criterion) {
         price: dec!(100003.37),
         quantity: dec!(1.5),
         valid_until_ms: 10_120,
+        venue_ref: None,
     };
     engine.on_answer(
         120,

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use crate::blotter::Blotter;
 use crate::clock::StreamClock;
 use crate::config::Settings;
-use crate::lp::{LiquidityProvider, LpError, LpQuote, LpRequest, SharedLp};
+use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
 use crate::market::{Pair, Side};
 use crate::rfq::event::EventKind;
 use crate::rfq::probe::{EngineProbe, LatencyHistogram};
@@ -122,7 +122,16 @@ impl LiquidityProvider for BenchLp {
             price: self.price(request.side, call),
             quantity: request.amount,
             valid_until_ms: request.clock.now_ms() + 10_000,
+            venue_ref: None,
         })
+    }
+
+    async fn execute(&self, order: &LpOrder) -> OrderAnswer {
+        OrderAnswer::Filled {
+            price: order.price,
+            quantity: order.amount,
+            venue_order_id: None,
+        }
     }
 }
 

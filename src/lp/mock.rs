@@ -11,7 +11,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 
-use crate::lp::{LiquidityProvider, LpError, LpQuote, LpRequest, SharedLp};
+use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
 use crate::market::{round_for_desk, Bps, Side};
 
 /// How the mock LPs behave (MOCK_* settings).
@@ -170,6 +170,15 @@ impl LiquidityProvider for MockLp {
             price,
             quantity: request.amount,
             valid_until_ms: request.clock.now_ms() + self.settings.validity.as_millis() as u64,
+            venue_ref: None,
         })
+    }
+
+    async fn execute(&self, order: &LpOrder) -> OrderAnswer {
+        OrderAnswer::Filled {
+            price: order.price,
+            quantity: order.amount,
+            venue_order_id: None,
+        }
     }
 }

@@ -20,7 +20,9 @@ use crate::market::{Pair, Side};
 /// One request for a firm quote, as sent to one LP in one poll.
 #[derive(Debug, Clone)]
 pub struct LpRequest {
-    /// Unique per request within an RFQ; a quote must echo it.
+    /// Unique across the process (never reused by another RFQ); a quote
+    /// must echo it. [`LpRequest::key`] is its printable, cross-process
+    /// form for a venue (FIX QuoteReqID, a client RFQ id).
     pub request_id: u64,
     pub rfq_id: Arc<str>,
     /// The client's side: a BUY asks the LP for its offer, a SELL for its bid.
@@ -51,6 +53,19 @@ pub struct LpQuote {
     pub quantity: Decimal,
     /// Stream time until which the quote is firm.
     pub valid_until_ms: StreamMs,
+    /// The venue's own reference for this quote (B2C2 `rfq_id`, Binance
+    /// `quoteId`, FIX QuoteID 117), named again by an order against it.
+    /// `None` for simulated LPs.
+    pub venue_ref: Option<Arc<str>>,
+}
+
+impl LpRequest {
+    /// The request's key for a venue: unique across processes (the
+    /// process tag) and within the process (the request id), e.g.
+    /// `k7m2q-1042`. Usable as a FIX QuoteReqID or a client RFQ id.
+    pub fn key(&self) -> String {
+        format!("{}-{}", crate::ids::process_tag(), self.request_id)
+    }
 }
 
 /// Why an LP gave no quote, grouped by what the desk does about it.
@@ -70,6 +85,53 @@ pub enum LpError {
     /// `retry_after_ms` of stream time has passed.
     #[error("rate limited{}", retry_after_ms.map(|ms| format!(", retry after {ms} ms")).unwrap_or_default())]
     RateLimited { retry_after_ms: Option<u64> },
+    /// The LP refused our credentials: nothing will work until the desk
+    /// fixes its keys, so it is never retried blindly and shown loudly.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+}
+
+/// An order against one LP quote: the desk takes the LP's `price` for
+/// `amount`, on the same side as the client (a client BUY makes the desk
+/// buy from the LP).
+#[derive(Debug, Clone)]
+pub struct LpOrder {
+    /// Our id for the order, unique across processes (FIX ClOrdID 11, a
+    /// venue's client order id).
+    pub order_id: Arc<str>,
+    pub rfq_id: Arc<str>,
+    /// The client's side, which is the desk's side with the LP.
+    pub side: Side,
+    pub pair: Pair,
+    /// Base amount.
+    pub amount: Decimal,
+    /// The LP's quoted price the order names.
+    pub price: Decimal,
+    /// The venue's reference of the quote being hit, if it gave one.
+    pub venue_ref: Option<Arc<str>>,
+    /// Stream time until which the LP quote is firm.
+    pub valid_until_ms: StreamMs,
+    /// The stream's clock, as for [`LpRequest::clock`].
+    pub clock: StreamClock,
+}
+
+/// How an LP answered an order. The engine adds the order timeout: an
+/// order still unanswered then is [`OrderAnswer::Unknown`] too.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderAnswer {
+    /// Done: the desk traded `quantity` at `price` with the LP.
+    Filled {
+        price: Decimal,
+        quantity: Decimal,
+        /// The venue's id for the trade or order, for reconciliation.
+        venue_order_id: Option<Arc<str>>,
+    },
+    /// The LP declined to trade (last look, an expired or moved quote):
+    /// nothing was done, so another LP may be tried.
+    Rejected { reason: String },
+    /// Nobody knows whether it traded (connection lost, no answer, a status
+    /// that never settled): never followed by another order.
+    Unknown { reason: String },
 }
 
 /// A liquidity provider that quotes firm prices on request.
@@ -89,6 +151,19 @@ pub trait LiquidityProvider: Send + Sync {
     /// aborts it at its own deadline, so an implementation may simply await
     /// its network call; a panic is contained and reported.
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError>;
+
+    /// Sends an order against one of this LP's quotes and waits for the
+    /// outcome (an adapter may ask the venue for the order's status until
+    /// it learns it). Runs in its own task under the engine's order
+    /// timeout; a panic there is reported as an unknown outcome.
+    async fn execute(&self, order: &LpOrder) -> OrderAnswer;
+}
+
+/// A new request id, unique within the process: ids are never reused
+/// across RFQs, so an answer can never be mistaken for another stream's.
+pub fn next_request_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// How LPs are held by the engine.

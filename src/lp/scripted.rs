@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use crate::clock::StreamMs;
-use crate::lp::{LiquidityProvider, LpError, LpQuote, LpRequest};
+use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer};
 use crate::market::Side;
 
 /// What a scripted LP is being asked: its `index`-th call (from 0), at
@@ -146,6 +146,7 @@ impl LiquidityProvider for ScriptedLp {
             price,
             quantity: request.amount,
             valid_until_ms: now + valid_for_ms,
+            venue_ref: None,
         };
         match step.reply {
             Reply::Price(price) => Ok(honest(price, self.validity_ms)),
@@ -170,6 +171,14 @@ impl LiquidityProvider for ScriptedLp {
             }
             Reply::Fail(error) => Err(error),
             Reply::Panic(message) => panic!("{message}"),
+        }
+    }
+
+    async fn execute(&self, order: &LpOrder) -> OrderAnswer {
+        OrderAnswer::Filled {
+            price: order.price,
+            quantity: order.amount,
+            venue_order_id: None,
         }
     }
 }

@@ -151,7 +151,8 @@ pub struct Engine {
     /// time the poll's requests were sent).
     outstanding: Vec<(u32, u32, StreamMs)>,
     polls_started: u32,
-    next_request_id: u64,
+    /// Client quotes offered so far: the sequence in their ids.
+    quotes_offered: u32,
     improvements: u32,
 }
 
@@ -187,7 +188,7 @@ impl Engine {
             last_lock_lp: None,
             outstanding: Vec::new(),
             polls_started: 0,
-            next_request_id: 1,
+            quotes_offered: 0,
             improvements: 0,
         }
     }
@@ -308,8 +309,7 @@ impl Engine {
             if Some(index) == locked_lp || slot.in_flight.is_some() || slot.resting_until_ms > now {
                 continue;
             }
-            let request_id = self.next_request_id;
-            self.next_request_id += 1;
+            let request_id = crate::lp::next_request_id();
             slot.in_flight = Some(InFlight {
                 request_id,
                 poll,
@@ -357,6 +357,7 @@ impl Engine {
                     LpError::Declined(_) => FailureKind::Declined,
                     LpError::Unavailable(_) => FailureKind::Unavailable,
                     LpError::Malformed(_) => FailureKind::Malformed,
+                    LpError::Auth(_) => FailureKind::Auth,
                     LpError::RateLimited { retry_after_ms } => {
                         // An LP's word is capped: a broken header must not
                         // bench it for the rest of the stream.
@@ -552,7 +553,8 @@ impl Engine {
             candidate.price,
             self.params.markup,
         );
-        let quote_id = ids::next_quote_id(self.clock.wall_at(now));
+        self.quotes_offered += 1;
+        let quote_id = ids::quote_id(&self.rfq_id, self.quotes_offered);
         let quote = ClientQuote {
             quote_id: quote_id.clone(),
             lp: self.lps[candidate.lp].name.clone(),
@@ -766,6 +768,7 @@ mod tests {
             price,
             quantity: dec!(1),
             valid_until_ms,
+            venue_ref: None,
         })
     }
 

@@ -81,16 +81,19 @@ pub enum FailureKind {
     /// A quote arrived but failed validation (wrong side, short quantity,
     /// expired, ...): it is never selected.
     Invalid,
+    /// The LP refused the desk's credentials.
+    Auth,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 6] = [
+    pub const ALL: [FailureKind; 7] = [
         FailureKind::Timeout,
         FailureKind::Declined,
         FailureKind::Unavailable,
         FailureKind::Malformed,
         FailureKind::RateLimited,
         FailureKind::Invalid,
+        FailureKind::Auth,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,6 +104,7 @@ impl FailureKind {
             FailureKind::Malformed => "malformed",
             FailureKind::RateLimited => "rate_limited",
             FailureKind::Invalid => "invalid",
+            FailureKind::Auth => "auth",
         }
     }
 }

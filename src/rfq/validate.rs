@@ -107,6 +107,7 @@ mod tests {
             price: dec!(100000),
             quantity: dec!(1.5),
             valid_until_ms: 11_000,
+            venue_ref: None,
         }
     }
 

@@ -505,6 +505,10 @@ impl lp_rfq::lp::LiquidityProvider for Hanging {
         let _alive = Alive(&self.alive);
         std::future::pending().await
     }
+
+    async fn execute(&self, _: &lp_rfq::lp::LpOrder) -> lp_rfq::lp::OrderAnswer {
+        std::future::pending().await
+    }
 }
 
 #[tokio::test(start_paused = true)]
