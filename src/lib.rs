@@ -15,6 +15,7 @@
 //!   and the session task that drives it.
 //! - [`scenario`]: replayable casts of scripted LPs (`--scenario`).
 //! - [`config`]: settings from defaults, `.env`, environment and flags.
+//! - [`secret`]: API tokens, keys and passwords that cannot be printed.
 //! - [`blotter`]: the SQLite quote blotter (schema and migrations, the
 //!   writer thread, replaying stored streams) and `lp-rfq report`.
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
@@ -37,4 +38,5 @@ pub mod output;
 pub mod prompt;
 pub mod rfq;
 pub mod scenario;
+pub mod secret;
 pub mod ui;

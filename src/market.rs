@@ -225,6 +225,15 @@ impl Pair {
         format!("{}{}", self.base, self.quote)
     }
 
+    /// The pair as a venue spells it: `template` with `{base}` and
+    /// `{quote}` replaced, e.g. `{base}{quote}.SPOT` gives `BTCUSDT.SPOT`,
+    /// `{base}/{quote}` gives `BTC/USDT`.
+    pub fn venue_symbol(&self, template: &str) -> String {
+        template
+            .replace("{base}", self.base.as_str())
+            .replace("{quote}", self.quote.as_str())
+    }
+
     /// The mid price this desk uses as a reference for the pair, if it has one.
     pub fn reference_price(&self) -> Option<Decimal> {
         known_pair(self.base, self.quote).map(|k| k.reference_price)
