@@ -1,8 +1,11 @@
-//! The RFQ state machine: the book of answers, the lock and the live client
-//! quote, changed only by the events fed to it (a poll starts, an answer
-//! arrives, time passes). It performs no I/O and never reads a clock of its
-//! own: the session task passes `now` in, so every decision is a pure
-//! function of state + input and is tested without a runtime.
+//! The RFQ state machine, composed of its parts: [`Requests`] (what is in
+//! flight and when it times out), the [`Book`] (each LP's latest valid
+//! quote), the [`LockRules`] (race, lock, threshold, refresh, expiry) and
+//! the [`Offers`] (the live client quote). It is changed only by the
+//! inputs fed to it (a poll starts, an answer arrives, time passes), does
+//! no I/O and never reads a clock of its own: the session task passes
+//! `now` in, so every decision is a pure function of state + input and is
+//! tested without a runtime.
 //!
 //! Life of a stream:
 //! 1. **Race.** The first poll asks every LP. The client quote follows the
@@ -25,15 +28,14 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 
 use crate::clock::{StreamClock, StreamMs};
-use crate::ids;
 use crate::lp::{LpError, LpQuote};
 use crate::market::{Bps, Pair, Side};
+use crate::rfq::book::Book;
 use crate::rfq::event::*;
-use crate::rfq::pricing::{beats_lock, client_valid_until, price_client};
+use crate::rfq::lock::{Candidate, Decision, LockRules};
+use crate::rfq::offer::{Live, Offers};
+use crate::rfq::requests::{InFlight, Requests};
 use crate::rfq::validate::{validate_quote, Expected};
-
-/// The longest a rate-limited LP is left out of the polls.
-const MAX_REST_MS: u64 = 60_000;
 
 /// The settings the engine decides by.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,61 +80,6 @@ pub struct Dispatch {
     pub request_id: u64,
 }
 
-/// A valid LP answer that may be offered.
-#[derive(Debug, Clone, Copy)]
-struct Candidate {
-    lp: usize,
-    price: Decimal,
-    valid_until_ms: StreamMs,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct InFlight {
-    request_id: u64,
-    poll: u32,
-    sent_ms: StreamMs,
-}
-
-#[derive(Debug)]
-struct LpSlot {
-    name: Arc<str>,
-    in_flight: Option<InFlight>,
-    /// The LP's latest answer was a decline.
-    declined: bool,
-    /// Rate-limited: not asked again before this stream time.
-    resting_until_ms: StreamMs,
-}
-
-/// The quote currently shown to the client.
-#[derive(Debug, Clone)]
-struct Live {
-    quote_id: Arc<str>,
-    candidate: Candidate,
-    client_price: Decimal,
-    client_valid_until_ms: StreamMs,
-}
-
-#[derive(Debug)]
-enum Phase {
-    /// No lock: the best answer so far is offered. The race is settled when
-    /// poll `settle_on` completes (`None`: the next poll to start).
-    Racing {
-        best: Option<Candidate>,
-        settle_on: Option<u32>,
-    },
-    Locked {
-        lock: Candidate,
-        refresh: Option<Refresh>,
-    },
-}
-
-/// A refresh in progress: poll `poll` also asked the locked LP.
-#[derive(Debug)]
-struct Refresh {
-    poll: u32,
-    best: Option<Candidate>,
-}
-
 /// The RFQ state machine; see the module docs.
 #[derive(Debug)]
 pub struct Engine {
@@ -140,20 +87,13 @@ pub struct Engine {
     spec: RfqSpec,
     params: EngineParams,
     clock: StreamClock,
-    lps: Vec<LpSlot>,
-    phase: Phase,
-    live: Option<Live>,
-    /// Reason the next racing client quote carries.
-    race_reason: QuoteReason,
-    /// The LP that held the lock last, for `previous_lp`.
-    last_lock_lp: Option<usize>,
-    /// Polls with requests still out: (poll, requests outstanding, stream
-    /// time the poll's requests were sent).
-    outstanding: Vec<(u32, u32, StreamMs)>,
+    names: Vec<Arc<str>>,
+    requests: Requests,
+    book: Book,
+    lock: LockRules,
+    offers: Offers,
     polls_started: u32,
-    /// Client quotes offered so far: the sequence in their ids.
-    quotes_offered: u32,
-    improvements: u32,
+    decisions: Vec<Decision>,
 }
 
 impl Engine {
@@ -164,32 +104,24 @@ impl Engine {
         params: EngineParams,
         clock: StreamClock,
     ) -> Engine {
-        let lps = lp_names
-            .into_iter()
-            .map(|name| LpSlot {
-                name,
-                in_flight: None,
-                declined: false,
-                resting_until_ms: 0,
-            })
-            .collect();
+        let lps = lp_names.len();
         Engine {
+            offers: Offers::new(
+                rfq_id.clone(),
+                spec,
+                params.markup,
+                params.validity_buffer_ms,
+            ),
             rfq_id,
             spec,
             params,
             clock,
-            lps,
-            phase: Phase::Racing {
-                best: None,
-                settle_on: None,
-            },
-            live: None,
-            race_reason: QuoteReason::First,
-            last_lock_lp: None,
-            outstanding: Vec::new(),
+            names: lp_names,
+            requests: Requests::new(lps, params.lp_timeout_ms),
+            book: Book::new(spec.side, lps),
+            lock: LockRules::new(spec.side, params.threshold, params.validity_buffer_ms),
             polls_started: 0,
-            quotes_offered: 0,
-            improvements: 0,
+            decisions: Vec::new(),
         }
     }
 
@@ -201,8 +133,37 @@ impl Engine {
         &self.spec
     }
 
+    pub fn params(&self) -> &EngineParams {
+        &self.params
+    }
+
     pub fn lp_count(&self) -> usize {
-        self.lps.len()
+        self.names.len()
+    }
+
+    /// LP `lp`'s name.
+    pub fn lp_name(&self, lp: usize) -> &Arc<str> {
+        &self.names[lp]
+    }
+
+    /// The index of the LP called `name`.
+    pub fn lp_index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| &**n == name)
+    }
+
+    /// Each LP's latest valid quote.
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+
+    /// The client quote offered now, whatever its validity.
+    pub fn live(&self) -> Option<&Live> {
+        self.offers.live()
+    }
+
+    /// Withdraws the live client quote: nothing is offered any more.
+    pub fn withdraw(&mut self) -> Option<Live> {
+        self.offers.withdraw()
     }
 
     /// Stamps `kind` as an event of this RFQ at stream time `now`.
@@ -220,7 +181,7 @@ impl Engine {
             side: self.spec.side,
             amount: self.spec.amount,
             pair: self.spec.pair,
-            lps: self.lps.iter().map(|lp| lp.name.clone()).collect(),
+            lps: self.names.clone(),
             markup_bps: self.params.markup,
             threshold_bps: self.params.threshold,
             validity_buffer_ms: self.params.validity_buffer_ms,
@@ -235,38 +196,28 @@ impl Engine {
 
     /// True when every request sent so far has been answered or timed out.
     pub fn all_polls_complete(&self) -> bool {
-        self.outstanding.is_empty()
+        self.requests.all_complete()
     }
 
     /// When the oldest request in flight runs out of time, if any is out.
     pub fn next_timeout(&self) -> Option<StreamMs> {
-        self.outstanding
-            .iter()
-            .map(|(_, _, sent_ms)| sent_ms + self.params.lp_timeout_ms)
-            .min()
+        self.requests.next_timeout()
     }
 
     /// The requests whose LP timeout is over at `now`: (LP, request id).
     /// Each is then answered with [`Answer::TimedOut`].
     pub fn timed_out(&self, now: StreamMs, expired: &mut Vec<(usize, u64)>) {
-        expired.clear();
-        for (lp, slot) in self.lps.iter().enumerate() {
-            if let Some(in_flight) = slot.in_flight {
-                if in_flight.sent_ms + self.params.lp_timeout_ms <= now {
-                    expired.push((lp, in_flight.request_id));
-                }
-            }
-        }
+        self.requests.timed_out(now, expired);
     }
 
     /// When the live client quote's validity runs out, if one is live.
     pub fn next_deadline(&self) -> Option<StreamMs> {
-        self.live.as_ref().map(|live| live.client_valid_until_ms)
+        self.offers.deadline()
     }
 
     /// A stream with no LP at all can never quote.
     pub fn has_no_lps(&self) -> bool {
-        self.lps.is_empty()
+        self.names.is_empty()
     }
 
     /// Starts a poll at `now`: fills `dispatch` with the requests to send
@@ -283,40 +234,19 @@ impl Engine {
         self.polls_started += 1;
         let poll = self.polls_started;
         let refresh_due_by = now + self.params.poll_interval_ms + self.params.lp_timeout_ms;
-        let locked_lp = match &mut self.phase {
-            Phase::Racing { settle_on, .. } => {
-                settle_on.get_or_insert(poll);
-                None
-            }
-            Phase::Locked { lock, refresh } => {
-                let lock_lp = lock.lp;
-                let expiring = self
-                    .live
-                    .as_ref()
-                    .is_some_and(|live| live.client_valid_until_ms <= refresh_due_by);
-                let slot = &self.lps[lock_lp];
-                if refresh.is_none()
-                    && expiring
-                    && slot.in_flight.is_none()
-                    && slot.resting_until_ms <= now
-                {
-                    *refresh = Some(Refresh { poll, best: None });
-                }
-                refresh.is_none().then_some(lock_lp)
-            }
-        };
-        for (index, slot) in self.lps.iter_mut().enumerate() {
-            if Some(index) == locked_lp || slot.in_flight.is_some() || slot.resting_until_ms > now {
+        let requests = &self.requests;
+        let plan = self
+            .lock
+            .begin_poll(poll, self.offers.deadline(), refresh_due_by, |lp| {
+                requests.can_ask(lp, now)
+            });
+        for lp in 0..self.names.len() {
+            if Some(lp) == plan.skip || !self.requests.can_ask(lp, now) {
                 continue;
             }
-            let request_id = crate::lp::next_request_id();
-            slot.in_flight = Some(InFlight {
-                request_id,
-                poll,
-                sent_ms: now,
-            });
+            let request_id = self.requests.send(lp, poll, now);
             dispatch.push(Dispatch {
-                lp: index,
+                lp,
                 poll,
                 request_id,
             });
@@ -324,7 +254,7 @@ impl Engine {
         if dispatch.is_empty() {
             self.poll_completed(now, poll, out);
         } else {
-            self.outstanding.push((poll, dispatch.len() as u32, now));
+            self.requests.poll_sent(poll, dispatch.len() as u32, now);
         }
         poll
     }
@@ -342,55 +272,46 @@ impl Engine {
     ) -> Option<EndReason> {
         // Only the answer to the request in flight counts: a late result
         // of a request already timed out is dropped.
-        let slot = self.lps.get_mut(lp)?;
-        if slot.in_flight?.request_id != request_id {
-            return None;
-        }
-        let in_flight = slot.in_flight.take()?;
+        let in_flight = self.requests.take_answered(lp, request_id)?;
         let latency_ms = now.saturating_sub(in_flight.sent_ms);
         let poll = in_flight.poll;
-        match answer {
-            Answer::Quote(quote) => self.on_quote(now, lp, in_flight, quote, out),
+        let failure = match answer {
+            Answer::Quote(quote) => {
+                self.on_quote(now, lp, in_flight, quote, out);
+                None
+            }
             Answer::Failed(error) => {
-                let slot = &mut self.lps[lp];
                 let kind = match &error {
                     LpError::Declined(_) => FailureKind::Declined,
                     LpError::Unavailable(_) => FailureKind::Unavailable,
                     LpError::Malformed(_) => FailureKind::Malformed,
                     LpError::Auth(_) => FailureKind::Auth,
                     LpError::RateLimited { retry_after_ms } => {
-                        // An LP's word is capped: a broken header must not
-                        // bench it for the rest of the stream.
-                        let rest = retry_after_ms
-                            .unwrap_or(self.params.poll_interval_ms)
-                            .min(MAX_REST_MS);
-                        slot.resting_until_ms = now.saturating_add(rest);
+                        let rest = retry_after_ms.unwrap_or(self.params.poll_interval_ms);
+                        self.requests.rest(lp, now, rest);
                         FailureKind::RateLimited
                     }
                 };
-                slot.declined = kind == FailureKind::Declined;
-                self.emit_error(now, lp, kind, error.to_string(), latency_ms, poll, out);
+                Some((kind, error.to_string()))
             }
-            Answer::TimedOut => {
-                self.lps[lp].declined = false;
-                let reason = format!("no answer within {} ms", self.params.lp_timeout_ms);
-                self.emit_error(now, lp, FailureKind::Timeout, reason, latency_ms, poll, out);
-            }
+            Answer::TimedOut => Some((
+                FailureKind::Timeout,
+                format!("no answer within {} ms", self.params.lp_timeout_ms),
+            )),
             Answer::Panicked(message) => {
-                self.lps[lp].declined = false;
-                let reason = format!("lp panicked: {message}");
-                self.emit_error(
-                    now,
-                    lp,
-                    FailureKind::Unavailable,
-                    reason,
-                    latency_ms,
-                    poll,
-                    out,
-                );
+                Some((FailureKind::Unavailable, format!("lp panicked: {message}")))
             }
+        };
+        if let Some((kind, reason)) = failure {
+            self.requests
+                .set_declined(lp, kind == FailureKind::Declined);
+            self.book.remove(lp);
+            self.emit_error(now, lp, kind, reason, latency_ms, poll, out);
         }
-        self.request_done(now, poll, out)
+        if self.requests.request_done(poll) {
+            return self.poll_completed(now, poll, out);
+        }
+        None
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -405,7 +326,7 @@ impl Engine {
         out: &mut Vec<RfqEvent>,
     ) {
         let error = LpErrorEvent {
-            lp: self.lps[lp].name.clone(),
+            lp: self.names[lp].clone(),
             kind,
             reason,
             latency_ms,
@@ -423,21 +344,22 @@ impl Engine {
         out: &mut Vec<RfqEvent>,
     ) {
         let latency_ms = now.saturating_sub(in_flight.sent_ms);
-        self.lps[lp].declined = false;
+        self.requests.set_declined(lp, false);
         let expected = Expected {
-            lp: &self.lps[lp].name,
+            lp: &self.names[lp],
             request_id: in_flight.request_id,
             side: self.spec.side,
             pair: &self.spec.pair,
             amount: self.spec.amount,
             validity_buffer_ms: self.params.validity_buffer_ms,
         };
-        if let Err(reason) = validate_quote(&quote, &expected, now) {
+        if let Err(defect) = validate_quote(&quote, &expected, now) {
+            self.book.remove(lp);
             self.emit_error(
                 now,
                 lp,
                 FailureKind::Invalid,
-                reason,
+                defect.to_string(),
                 latency_ms,
                 in_flight.poll,
                 out,
@@ -445,7 +367,7 @@ impl Engine {
             return;
         }
         let answer = LpQuoteEvent {
-            lp: self.lps[lp].name.clone(),
+            lp: self.names[lp].clone(),
             price: quote.price,
             quantity: quote.quantity,
             latency_ms,
@@ -453,146 +375,49 @@ impl Engine {
             poll: in_flight.poll,
         };
         out.push(self.event(now, EventKind::LpQuote(answer)));
+        self.book.insert(
+            lp,
+            quote.price,
+            quote.valid_until_ms,
+            quote.venue_ref.clone(),
+        );
         let candidate = Candidate {
             lp,
             price: quote.price,
             valid_until_ms: quote.valid_until_ms,
+            venue_ref: quote.venue_ref,
         };
-        self.consider(now, candidate, out);
+        let mut decisions = std::mem::take(&mut self.decisions);
+        self.lock.consider(now, candidate, &mut decisions);
+        self.apply(now, &mut decisions, out);
+        self.decisions = decisions;
     }
 
-    /// The selection and lock decision for one valid answer.
-    fn consider(&mut self, now: StreamMs, candidate: Candidate, out: &mut Vec<RfqEvent>) {
-        let side = self.spec.side;
-        match &mut self.phase {
-            Phase::Racing { best, .. } => {
-                let better = best.is_none_or(|best| side.is_better(candidate.price, best.price));
-                let offerable = client_valid_until(
-                    now,
-                    candidate.valid_until_ms,
-                    self.params.validity_buffer_ms,
-                )
-                .is_some();
-                if better && offerable {
-                    *best = Some(candidate);
-                    let reason = self.race_reason;
-                    self.offer(now, candidate, reason, out);
-                    self.race_reason = QuoteReason::BestSoFar;
+    /// Turns the lock rules' decisions into events and client quotes.
+    fn apply(&mut self, now: StreamMs, decisions: &mut Vec<Decision>, out: &mut Vec<RfqEvent>) {
+        for decision in decisions.drain(..) {
+            match decision {
+                Decision::Lock {
+                    candidate,
+                    previous,
+                    reason,
+                } => {
+                    let locked = Locked {
+                        lp: self.names[candidate.lp].clone(),
+                        price: candidate.price,
+                        previous_lp: previous.map(|lp| self.names[lp].clone()),
+                        reason,
+                    };
+                    out.push(self.event(now, EventKind::Locked(locked)));
                 }
-            }
-            Phase::Locked { lock, refresh } => {
-                if let Some(refresh) = refresh {
-                    if refresh
-                        .best
-                        .is_none_or(|best| side.is_better(candidate.price, best.price))
-                    {
-                        refresh.best = Some(candidate);
+                Decision::Offer { candidate, reason } => {
+                    let name = self.names[candidate.lp].clone();
+                    if let Some(quote) = self.offers.offer(now, candidate, name, reason) {
+                        out.push(self.event(now, EventKind::ClientQuote(Box::new(quote))));
                     }
                 }
-                // The locked LP's quote is frozen: its own answers only
-                // count as fresh candidates of a refresh.
-                if candidate.lp == lock.lp
-                    || !beats_lock(side, candidate.price, lock.price, self.params.threshold)
-                {
-                    return;
-                }
-                let previous = lock.lp;
-                // (An arriving answer has passed validation at this very
-                // instant, so its client validity is longer than zero.)
-                // A fresh lock needs no refresh any more.
-                self.phase = Phase::Locked {
-                    lock: candidate,
-                    refresh: None,
-                };
-                self.improvements += 1;
-                self.emit_locked(now, candidate, Some(previous), LockReason::Improvement, out);
-                self.offer(now, candidate, QuoteReason::Improvement, out);
             }
         }
-    }
-
-    fn emit_locked(
-        &mut self,
-        now: StreamMs,
-        candidate: Candidate,
-        previous: Option<usize>,
-        reason: LockReason,
-        out: &mut Vec<RfqEvent>,
-    ) {
-        self.last_lock_lp = Some(candidate.lp);
-        let locked = Locked {
-            lp: self.lps[candidate.lp].name.clone(),
-            price: candidate.price,
-            previous_lp: previous.map(|lp| self.lps[lp].name.clone()),
-            reason,
-        };
-        out.push(self.event(now, EventKind::Locked(locked)));
-    }
-
-    /// Makes `candidate` the live client quote. Callers offer only
-    /// candidates whose client validity is still open; one that is not is
-    /// never shown.
-    fn offer(
-        &mut self,
-        now: StreamMs,
-        candidate: Candidate,
-        reason: QuoteReason,
-        out: &mut Vec<RfqEvent>,
-    ) {
-        let Some(client_valid_until_ms) = client_valid_until(
-            now,
-            candidate.valid_until_ms,
-            self.params.validity_buffer_ms,
-        ) else {
-            return;
-        };
-        let priced = price_client(
-            self.spec.side,
-            &self.spec.pair,
-            self.spec.amount,
-            candidate.price,
-            self.params.markup,
-        );
-        self.quotes_offered += 1;
-        let quote_id = ids::quote_id(&self.rfq_id, self.quotes_offered);
-        let quote = ClientQuote {
-            quote_id: quote_id.clone(),
-            lp: self.lps[candidate.lp].name.clone(),
-            side: self.spec.side,
-            lp_price: candidate.price,
-            client_price: priced.price,
-            markup_bps: self.params.markup,
-            amount: priced_amount(&self.spec),
-            client_pays: priced.pays,
-            pays_asset: priced.pays_asset,
-            client_receives: priced.receives,
-            receives_asset: priced.receives_asset,
-            client_valid_for_ms: client_valid_until_ms - now,
-            reason,
-        };
-        self.live = Some(Live {
-            quote_id,
-            candidate,
-            client_price: priced.price,
-            client_valid_until_ms,
-        });
-        out.push(self.event(now, EventKind::ClientQuote(Box::new(quote))));
-    }
-
-    fn request_done(
-        &mut self,
-        now: StreamMs,
-        poll: u32,
-        out: &mut Vec<RfqEvent>,
-    ) -> Option<EndReason> {
-        let position = self.outstanding.iter().position(|(p, _, _)| *p == poll)?;
-        let remaining = &mut self.outstanding[position].1;
-        *remaining -= 1;
-        if *remaining > 0 {
-            return None;
-        }
-        self.outstanding.remove(position);
-        self.poll_completed(now, poll, out)
     }
 
     fn poll_completed(
@@ -601,106 +426,48 @@ impl Engine {
         poll: u32,
         out: &mut Vec<RfqEvent>,
     ) -> Option<EndReason> {
-        match &mut self.phase {
-            Phase::Racing { best, settle_on } if *settle_on == Some(poll) => match *best {
-                Some(winner) => {
-                    self.phase = Phase::Locked {
-                        lock: winner,
-                        refresh: None,
-                    };
-                    let previous = self.last_lock_lp;
-                    self.emit_locked(now, winner, previous, LockReason::BestOfPoll, out);
-                }
-                None => {
-                    // Settle on the oldest poll still out, else the next.
-                    *settle_on = self.outstanding.iter().map(|(p, _, _)| *p).min();
-                    if self.lps.iter().all(|lp| lp.declined) {
-                        return Some(EndReason::NoQuotes);
-                    }
-                }
-            },
-            Phase::Locked { lock, refresh } if refresh.as_ref().is_some_and(|r| r.poll == poll) => {
-                let lock = *lock;
-                // Only answers that arrived during this refresh are fresh;
-                // the old lock's own quote is never among them.
-                let fresh = refresh.take().and_then(|r| r.best);
-                if let Some(fresh) = fresh {
-                    if client_valid_until(now, fresh.valid_until_ms, self.params.validity_buffer_ms)
-                        .is_some()
-                    {
-                        self.phase = Phase::Locked {
-                            lock: fresh,
-                            refresh: None,
-                        };
-                        self.emit_locked(now, fresh, Some(lock.lp), LockReason::Refresh, out);
-                        self.offer(now, fresh, QuoteReason::Refresh, out);
-                    }
-                }
-            }
-            _ => {}
-        }
-        None
+        let mut decisions = std::mem::take(&mut self.decisions);
+        let oldest_out = self.requests.oldest_outstanding();
+        let found_nothing = self
+            .lock
+            .poll_completed(now, poll, oldest_out, &mut decisions);
+        self.apply(now, &mut decisions, out);
+        self.decisions = decisions;
+        (found_nothing && self.requests.all_declined()).then_some(EndReason::NoQuotes)
     }
 
     /// Lets time pass to `now`: expires the live client quote once its
     /// validity is over, and starts a new race with any fresh answer a
     /// refresh already holds.
     pub fn on_time(&mut self, now: StreamMs, out: &mut Vec<RfqEvent>) {
-        let Some(live) = self.live.as_ref() else {
+        let Some(expired) = self.offers.expire(now) else {
             return;
         };
-        if live.client_valid_until_ms > now {
-            return;
-        }
-        let expired_lp = live.candidate.lp;
-        self.live = None;
         out.push(self.event(
             now,
             EventKind::LockExpired(LockExpired {
-                lp: self.lps[expired_lp].name.clone(),
+                lp: self.names[expired.candidate.lp].clone(),
             }),
         ));
-        let fresh = match std::mem::replace(
-            &mut self.phase,
-            Phase::Racing {
-                best: None,
-                settle_on: None,
-            },
-        ) {
-            Phase::Locked { refresh, .. } => refresh.and_then(|r| r.best),
-            Phase::Racing { .. } => None,
-        };
-        // Fresh answers from polls still out settle the new race.
-        let settle_on = self.outstanding.iter().map(|(p, _, _)| *p).min();
-        self.phase = Phase::Racing {
-            best: None,
-            settle_on,
-        };
-        self.race_reason = QuoteReason::Refresh;
-        if let Some(fresh) = fresh {
-            self.consider(now, fresh, out);
-        }
+        let mut decisions = std::mem::take(&mut self.decisions);
+        self.lock
+            .expired(now, self.requests.oldest_outstanding(), &mut decisions);
+        self.apply(now, &mut decisions, out);
+        self.decisions = decisions;
     }
 
     /// The summary for the `ended` event, with the client quote live at
     /// `now` (if any).
     pub fn finish(&self, now: StreamMs, reason: EndReason) -> Ended {
-        let live = self
-            .live
-            .as_ref()
-            .filter(|live| live.client_valid_until_ms > now);
+        let live = self.offers.live_at(now);
         Ended {
             reason,
-            improvements: self.improvements,
+            improvements: self.lock.improvements(),
             quote_id: live.map(|live| live.quote_id.clone()),
-            lp: live.map(|live| self.lps[live.candidate.lp].name.clone()),
+            lp: live.map(|live| self.names[live.candidate.lp].clone()),
             client_price: live.map(|live| live.client_price),
         }
     }
-}
-
-fn priced_amount(spec: &RfqSpec) -> Decimal {
-    spec.pair.format_amount(spec.amount)
 }
 
 #[cfg(test)]
@@ -761,7 +528,7 @@ mod tests {
         valid_until_ms: StreamMs,
     ) -> Answer {
         Answer::Quote(LpQuote {
-            lp: engine.lps[dispatch.lp].name.clone(),
+            lp: engine.lp_name(dispatch.lp).clone(),
             request_id: dispatch.request_id,
             side: Side::Buy,
             pair: engine.spec.pair,

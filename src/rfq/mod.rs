@@ -1,11 +1,16 @@
 //! The RFQ itself: the event stream it produces, the pure pricing and
-//! validation rules, the state machine that decides, and the session task
-//! that drives it.
+//! validation rules, the state machine that decides (split into request
+//! bookkeeping, the book, the lock rules and the client offer), and the
+//! session task that drives it.
 
+pub mod book;
 pub mod engine;
 pub mod event;
+pub mod lock;
+pub mod offer;
 pub mod pricing;
 pub mod probe;
+pub mod requests;
 pub mod session;
 pub mod validate;
 

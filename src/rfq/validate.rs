@@ -22,68 +22,87 @@ pub struct Expected<'a> {
     pub validity_buffer_ms: u64,
 }
 
-/// Checks a quote on arrival at `now_ms`; the error is the reason shown to
-/// the operator and stored in the blotter. Cheap checks come first and the
+/// What is wrong with an LP's answer; the text is the reason shown to the
+/// operator and stored in the blotter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuoteDefect {
+    #[error("quote signed by '{0}', not by the LP asked")]
+    WrongLp(String),
+    #[error("answers request {got}, not request {asked}")]
+    WrongRequest { got: u64, asked: u64 },
+    #[error("quotes {got}, not {asked}")]
+    WrongPair { got: Pair, asked: Pair },
+    #[error("wrong side: quoted for a client {}, asked for a client {}", .got.label(), .asked.label())]
+    WrongSide { got: Side, asked: Side },
+    #[error("non-positive price {0}")]
+    NonPositivePrice(Decimal),
+    #[error("price {0} is out of range")]
+    PriceOutOfRange(Decimal),
+    #[error("quantity {got} is less than the {asked} asked")]
+    ShortQuantity { got: Decimal, asked: Decimal },
+    #[error("expired on arrival ({0} ms ago)")]
+    Expired(u64),
+    #[error("valid for {0} ms, longer than the {MAX_VALIDITY_MS} ms any firm quote may claim")]
+    ValidTooLong(u64),
+    #[error("valid for {valid_for_ms} ms, not longer than the {buffer_ms} ms safety buffer")]
+    ValidityWithinBuffer { valid_for_ms: u64, buffer_ms: u64 },
+}
+
+/// Checks a quote on arrival at `now_ms`. Cheap checks come first and the
 /// happy path allocates nothing.
 pub fn validate_quote(
     quote: &LpQuote,
     expected: &Expected<'_>,
     now_ms: StreamMs,
-) -> Result<(), String> {
+) -> Result<(), QuoteDefect> {
     if &*quote.lp != expected.lp {
-        return Err(format!(
-            "quote signed by '{}', not by the LP asked",
-            quote.lp
-        ));
+        return Err(QuoteDefect::WrongLp(quote.lp.to_string()));
     }
     if quote.request_id != expected.request_id {
-        return Err(format!(
-            "answers request {}, not request {}",
-            quote.request_id, expected.request_id
-        ));
+        return Err(QuoteDefect::WrongRequest {
+            got: quote.request_id,
+            asked: expected.request_id,
+        });
     }
     if quote.pair != *expected.pair {
-        return Err(format!("quotes {}, not {}", quote.pair, expected.pair));
+        return Err(QuoteDefect::WrongPair {
+            got: quote.pair,
+            asked: *expected.pair,
+        });
     }
     if quote.side != expected.side {
-        return Err(format!(
-            "wrong side: quoted for a client {}, asked for a client {}",
-            quote.side.label(),
-            expected.side.label()
-        ));
+        return Err(QuoteDefect::WrongSide {
+            got: quote.side,
+            asked: expected.side,
+        });
     }
     if quote.price <= Decimal::ZERO {
-        return Err(format!("non-positive price {}", quote.price));
+        return Err(QuoteDefect::NonPositivePrice(quote.price));
     }
     // Markup at most doubles a price; pricing this quote for the client
     // must stay within Decimal's range.
     let headroom = Decimal::TWO * expected.amount.max(Decimal::ONE);
     if quote.price.checked_mul(headroom).is_none() {
-        return Err(format!("price {} is out of range", quote.price));
+        return Err(QuoteDefect::PriceOutOfRange(quote.price));
     }
     if quote.quantity < expected.amount {
-        return Err(format!(
-            "quantity {} is less than the {} asked",
-            quote.quantity, expected.amount
-        ));
+        return Err(QuoteDefect::ShortQuantity {
+            got: quote.quantity,
+            asked: expected.amount,
+        });
     }
     if quote.valid_until_ms <= now_ms {
-        return Err(format!(
-            "expired on arrival ({} ms ago)",
-            now_ms - quote.valid_until_ms
-        ));
+        return Err(QuoteDefect::Expired(now_ms - quote.valid_until_ms));
     }
     let valid_for = quote.valid_until_ms - now_ms;
     if valid_for > MAX_VALIDITY_MS {
-        return Err(format!(
-            "valid for {valid_for} ms, longer than the {MAX_VALIDITY_MS} ms any firm quote may claim"
-        ));
+        return Err(QuoteDefect::ValidTooLong(valid_for));
     }
     if valid_for <= expected.validity_buffer_ms {
-        return Err(format!(
-            "valid for {valid_for} ms, not longer than the {} ms safety buffer",
-            expected.validity_buffer_ms
-        ));
+        return Err(QuoteDefect::ValidityWithinBuffer {
+            valid_for_ms: valid_for,
+            buffer_ms: expected.validity_buffer_ms,
+        });
     }
     Ok(())
 }
@@ -121,7 +140,7 @@ mod tests {
             amount: dec!(1.5),
             validity_buffer_ms: 2_000,
         };
-        validate_quote(&quote, &expected, 1_000)
+        validate_quote(&quote, &expected, 1_000).map_err(|defect| defect.to_string())
     }
 
     #[test]

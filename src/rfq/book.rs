@@ -1,0 +1,158 @@
+//! The book: each LP's latest valid quote in one RFQ, and the one ranking
+//! rule (best price for the client's side first; on a tie the earlier
+//! answer). The engine keeps a book to pick the next best quote an order
+//! can fall back to; the console ranks its leaderboard with the same rule,
+//! so the screen can never disagree with what would be executed.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+
+use crate::clock::StreamMs;
+use crate::market::Side;
+
+/// One LP's latest valid quote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookEntry {
+    /// LP price, quote currency per unit of base.
+    pub price: Decimal,
+    /// Stream time until which the LP stands behind it.
+    pub valid_until_ms: StreamMs,
+    /// The venue's own reference for the quote, for an order against it.
+    pub venue_ref: Option<Arc<str>>,
+    /// Arrival order within the RFQ: the earlier answer wins a tie.
+    pub arrival: u64,
+}
+
+/// Orders two quotes for `side`: `Less` when `a` ranks before `b`. The
+/// better price first (BUY: lower offer; SELL: higher bid); at the same
+/// price the earlier arrival.
+pub fn rank_order(side: Side, a: (Decimal, u64), b: (Decimal, u64)) -> Ordering {
+    if side.is_better(a.0, b.0) {
+        Ordering::Less
+    } else if side.is_better(b.0, a.0) {
+        Ordering::Greater
+    } else {
+        a.1.cmp(&b.1)
+    }
+}
+
+/// The latest valid quote per LP (indexed like the session's LPs).
+#[derive(Debug, Clone)]
+pub struct Book {
+    side: Side,
+    entries: Vec<Option<BookEntry>>,
+    arrivals: u64,
+}
+
+impl Book {
+    pub fn new(side: Side, lps: usize) -> Book {
+        Book {
+            side,
+            entries: vec![None; lps],
+            arrivals: 0,
+        }
+    }
+
+    /// Records LP `lp`'s new valid quote, replacing its previous one.
+    pub fn insert(
+        &mut self,
+        lp: usize,
+        price: Decimal,
+        valid_until_ms: StreamMs,
+        venue_ref: Option<Arc<str>>,
+    ) {
+        self.arrivals += 1;
+        self.entries[lp] = Some(BookEntry {
+            price,
+            valid_until_ms,
+            venue_ref,
+            arrival: self.arrivals,
+        });
+    }
+
+    /// Forgets LP `lp`'s quote: its latest request failed, so nothing it
+    /// said before is trusted for an order.
+    pub fn remove(&mut self, lp: usize) {
+        self.entries[lp] = None;
+    }
+
+    pub fn get(&self, lp: usize) -> Option<&BookEntry> {
+        self.entries.get(lp).and_then(Option::as_ref)
+    }
+
+    /// The LPs whose quote is still firm at `now`, best first.
+    pub fn ranked(&self, now: StreamMs) -> Vec<usize> {
+        let mut live: Vec<usize> = (0..self.entries.len())
+            .filter(|&lp| self.get(lp).is_some_and(|e| e.valid_until_ms > now))
+            .collect();
+        live.sort_by(|&a, &b| self.compare(a, b));
+        live
+    }
+
+    /// The best LP still firm at `now` for longer than `min_left_ms`, not
+    /// in `exclude`, whose price is at least as good for the client's side
+    /// as `limit` (BUY: price ≤ limit; SELL: price ≥ limit).
+    pub fn best_within(
+        &self,
+        now: StreamMs,
+        min_left_ms: u64,
+        exclude: &[usize],
+        limit: Decimal,
+    ) -> Option<usize> {
+        (0..self.entries.len())
+            .filter(|lp| !exclude.contains(lp))
+            .filter(|&lp| {
+                self.get(lp).is_some_and(|e| {
+                    e.valid_until_ms > now.saturating_add(min_left_ms)
+                        && !self.side.is_better(limit, e.price)
+                })
+            })
+            .min_by(|&a, &b| self.compare(a, b))
+    }
+
+    fn compare(&self, a: usize, b: usize) -> Ordering {
+        match (self.get(a), self.get(b)) {
+            (Some(x), Some(y)) => rank_order(self.side, (x.price, x.arrival), (y.price, y.arrival)),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
+        .then(a.cmp(&b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn ranks_best_first_and_breaks_ties_by_arrival() {
+        let mut book = Book::new(Side::Buy, 4);
+        book.insert(2, dec!(100), 5_000, None);
+        book.insert(0, dec!(99), 5_000, None);
+        book.insert(1, dec!(100), 5_000, None);
+        book.insert(3, dec!(98), 1_000, None);
+        // LP 3 is best but expired at 1000; LPs 2 and 1 tie, 2 came first.
+        assert_eq!(book.ranked(999), [3, 0, 2, 1]);
+        assert_eq!(book.ranked(1_000), [0, 2, 1]);
+        book.remove(0);
+        assert_eq!(book.ranked(1_000), [2, 1]);
+    }
+
+    #[test]
+    fn the_next_best_honours_the_limit_the_exclusions_and_the_time_left() {
+        let mut book = Book::new(Side::Sell, 3);
+        book.insert(0, dec!(101), 10_000, None);
+        book.insert(1, dec!(100), 10_000, Some(Arc::from("q-1")));
+        book.insert(2, dec!(99), 10_000, None);
+        assert_eq!(book.best_within(0, 0, &[], dec!(99.5)), Some(0));
+        assert_eq!(book.best_within(0, 0, &[0], dec!(99.5)), Some(1));
+        // A SELL fallback must still pay at least the client's price.
+        assert_eq!(book.best_within(0, 0, &[0, 1], dec!(99.5)), None);
+        assert_eq!(book.best_within(0, 10_000, &[], dec!(90)), None);
+        assert_eq!(book.get(1).unwrap().venue_ref.as_deref(), Some("q-1"));
+    }
+}

@@ -1,0 +1,147 @@
+//! Request bookkeeping for one RFQ: which LP has a request in flight, when
+//! each request's deadline passes, which polls still have requests out,
+//! which LPs declined or asked to rest. No pricing and no lock rules.
+
+use crate::clock::StreamMs;
+
+/// The longest a rate-limited LP is left out of the polls.
+pub const MAX_REST_MS: u64 = 60_000;
+
+/// A request sent and not yet answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlight {
+    pub request_id: u64,
+    pub poll: u32,
+    pub sent_ms: StreamMs,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    in_flight: Option<InFlight>,
+    /// The LP's latest answer was a decline.
+    declined: bool,
+    /// Rate-limited: not asked again before this stream time.
+    resting_until_ms: StreamMs,
+}
+
+/// A poll with requests still out.
+#[derive(Debug, Clone, Copy)]
+struct Outstanding {
+    poll: u32,
+    remaining: u32,
+    sent_ms: StreamMs,
+}
+
+/// The requests of one RFQ; see the module docs.
+#[derive(Debug)]
+pub struct Requests {
+    slots: Vec<Slot>,
+    outstanding: Vec<Outstanding>,
+    timeout_ms: u64,
+}
+
+impl Requests {
+    pub fn new(lps: usize, timeout_ms: u64) -> Requests {
+        Requests {
+            slots: vec![Slot::default(); lps],
+            outstanding: Vec::new(),
+            timeout_ms,
+        }
+    }
+
+    /// LP `lp` may be asked at `now`: nothing in flight, not resting.
+    pub fn can_ask(&self, lp: usize, now: StreamMs) -> bool {
+        let slot = &self.slots[lp];
+        slot.in_flight.is_none() && slot.resting_until_ms <= now
+    }
+
+    /// Notes a request sent to `lp`; the id is unique across the process.
+    pub fn send(&mut self, lp: usize, poll: u32, now: StreamMs) -> u64 {
+        let request_id = crate::lp::next_request_id();
+        self.slots[lp].in_flight = Some(InFlight {
+            request_id,
+            poll,
+            sent_ms: now,
+        });
+        request_id
+    }
+
+    /// Notes that poll `poll` sent `count` requests at `sent_ms`.
+    pub fn poll_sent(&mut self, poll: u32, count: u32, sent_ms: StreamMs) {
+        self.outstanding.push(Outstanding {
+            poll,
+            remaining: count,
+            sent_ms,
+        });
+    }
+
+    /// Takes LP `lp`'s request in flight if `request_id` is the one out:
+    /// the late result of a request already timed out gives `None`.
+    pub fn take_answered(&mut self, lp: usize, request_id: u64) -> Option<InFlight> {
+        let slot = self.slots.get_mut(lp)?;
+        if slot.in_flight?.request_id != request_id {
+            return None;
+        }
+        slot.in_flight.take()
+    }
+
+    /// One request of poll `poll` is over; true when that completes it.
+    pub fn request_done(&mut self, poll: u32) -> bool {
+        let Some(position) = self.outstanding.iter().position(|o| o.poll == poll) else {
+            return false;
+        };
+        let remaining = &mut self.outstanding[position].remaining;
+        *remaining -= 1;
+        if *remaining > 0 {
+            return false;
+        }
+        self.outstanding.remove(position);
+        true
+    }
+
+    /// True when every request sent so far has been answered or timed out.
+    pub fn all_complete(&self) -> bool {
+        self.outstanding.is_empty()
+    }
+
+    /// The oldest poll that still has requests out.
+    pub fn oldest_outstanding(&self) -> Option<u32> {
+        self.outstanding.iter().map(|o| o.poll).min()
+    }
+
+    /// When the oldest request in flight runs out of time, if any is out.
+    pub fn next_timeout(&self) -> Option<StreamMs> {
+        self.outstanding
+            .iter()
+            .map(|o| o.sent_ms + self.timeout_ms)
+            .min()
+    }
+
+    /// The requests whose timeout is over at `now`: (LP, request id).
+    pub fn timed_out(&self, now: StreamMs, expired: &mut Vec<(usize, u64)>) {
+        expired.clear();
+        for (lp, slot) in self.slots.iter().enumerate() {
+            if let Some(in_flight) = slot.in_flight {
+                if in_flight.sent_ms + self.timeout_ms <= now {
+                    expired.push((lp, in_flight.request_id));
+                }
+            }
+        }
+    }
+
+    /// Remembers whether LP `lp`'s latest answer was a decline.
+    pub fn set_declined(&mut self, lp: usize, declined: bool) {
+        self.slots[lp].declined = declined;
+    }
+
+    /// Every LP's latest answer was a decline: nobody quotes this request.
+    pub fn all_declined(&self) -> bool {
+        self.slots.iter().all(|slot| slot.declined)
+    }
+
+    /// Leaves LP `lp` out of the polls until `now + rest_ms` (capped: an
+    /// LP's word must not bench it for the rest of the stream).
+    pub fn rest(&mut self, lp: usize, now: StreamMs, rest_ms: u64) {
+        self.slots[lp].resting_until_ms = now.saturating_add(rest_ms.min(MAX_REST_MS));
+    }
+}
