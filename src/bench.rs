@@ -315,9 +315,9 @@ pub async fn run(
         let probe = probe.clone();
         starts.push(Instant::now());
         sessions.push(tokio::spawn(async move {
-            session
-                .run_probed(sender, std::future::pending(), Some(&probe))
-                .await
+            // Nobody stops a bench stream: its inbox is closed from the start.
+            let (_, inbox) = mpsc::channel(1);
+            session.run_probed(sender, inbox, Some(&probe)).await
         }));
     }
     drop(sender);

@@ -1,13 +1,83 @@
 //! The line-by-line operator prompt: asks side, amount and pair the way a
-//! desk operator expects, explains a bad entry and asks again. It only
-//! turns typed lines into a request; streaming is the caller's business.
+//! desk operator expects, explains a bad entry and asks again, then
+//! streams the request on the desk it is given ([`run`]).
 
 use std::io::{self, BufRead, Write};
+use std::process::ExitCode;
 
+use anyhow::Context;
 use rust_decimal::Decimal;
 
+use crate::desk::Desk;
 use crate::market::{parse_positive_amount, Pair, Side};
+use crate::output::{plain, stdout_writer, OutputMode};
 use crate::rfq::RfqSpec;
+use crate::signals::{Interrupt, Interrupts};
+
+/// No subcommand and no console: ask for a request, stream it, ask for the
+/// next. Ctrl+C stops a stream and returns to the prompt; at the prompt it
+/// quits; SIGTERM ends the program. With `--json` the questions go to
+/// stderr so stdout stays pure JSON. Requests are read from stdin.
+pub async fn run(
+    desk: &Desk,
+    mode: OutputMode,
+    mut interrupts: Interrupts,
+) -> anyhow::Result<ExitCode> {
+    if mode == OutputMode::Plain {
+        print!("{}", plain::banner());
+        println!("Enter a client request (q to quit).");
+    }
+    loop {
+        let asked = tokio::task::spawn_blocking(move || {
+            let mut input = io::stdin().lock();
+            match mode {
+                OutputMode::Plain => read_request(&mut input, &mut io::stdout()),
+                OutputMode::Json => read_request(&mut input, &mut io::stderr()),
+            }
+        });
+        let spec = tokio::select! {
+            answer = asked => answer.context("the prompt failed")?.context("cannot read the request")?,
+            _ = interrupts.recv() => None,
+        };
+        let Some(spec) = spec else {
+            if mode == OutputMode::Plain {
+                println!();
+            }
+            return Ok(ExitCode::SUCCESS);
+        };
+        let handle = desk.start(spec);
+        let commands = handle.commands.clone();
+        let mut write = stdout_writer(mode);
+        let mut warned = false;
+        let streamed = handle.drive(|event| {
+            if !warned {
+                if let Some(problem) = desk.blotter_problem() {
+                    eprintln!("lp-rfq: warning: {problem}");
+                    warned = true;
+                }
+            }
+            write(event)
+        });
+        tokio::pin!(streamed);
+        let mut terminated = false;
+        loop {
+            tokio::select! {
+                ended = &mut streamed => {
+                    ended?;
+                    break;
+                }
+                Some(interrupt) = interrupts.recv() => {
+                    // Ctrl+C only ends the stream; SIGTERM ends the program.
+                    terminated |= interrupt == Interrupt::Terminate;
+                    let _ = commands.try_send(crate::rfq::StreamCommand::Stop);
+                }
+            }
+        }
+        if terminated {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}
 
 /// Words that leave the prompt at any question.
 fn is_quit(line: &str) -> bool {

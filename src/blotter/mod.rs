@@ -11,7 +11,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -57,18 +57,6 @@ fn cause(error: &rusqlite::Error, path: &Path) -> String {
 /// sender waits (counted in [`BlotterStats::backpressure_waits`]).
 pub const CHANNEL_CAPACITY: usize = 16 * 1024;
 
-/// Whether write failures are also told on stderr (they are always
-/// logged). The full-screen console turns this off and shows them itself.
-static STDERR_WARNINGS: AtomicBool = AtomicBool::new(true);
-
-pub fn set_stderr_warnings(on: bool) {
-    STDERR_WARNINGS.store(on, Ordering::Relaxed);
-}
-
-fn stderr_warnings() -> bool {
-    STDERR_WARNINGS.load(Ordering::Relaxed)
-}
-
 /// What the writer thread receives.
 enum Msg {
     Event(RfqEvent),
@@ -85,6 +73,11 @@ struct Counters {
     backpressure_waits: AtomicU64,
     failed_commits: AtomicU64,
     lost: AtomicU64,
+    /// Set once the first write problem is recorded in `problem`.
+    troubled: AtomicBool,
+    /// The first write problem, for the caller to show (the writer never
+    /// writes to the terminal itself).
+    problem: Mutex<Option<String>>,
 }
 
 /// A snapshot of the blotter's counters.
@@ -104,6 +97,28 @@ pub struct BlotterStats {
 }
 
 impl Counters {
+    /// Remembers the first write problem; later ones are only logged.
+    fn note_problem(&self, text: impl FnOnce() -> String) {
+        if self.troubled.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut problem = self.problem.lock().unwrap_or_else(|p| p.into_inner());
+        if problem.is_none() {
+            *problem = Some(text());
+            self.troubled.store(true, Ordering::Release);
+        }
+    }
+
+    fn problem(&self) -> Option<String> {
+        if !self.troubled.load(Ordering::Acquire) {
+            return None;
+        }
+        self.problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     fn snapshot(&self) -> BlotterStats {
         BlotterStats {
             rows: self.rows.load(Ordering::Relaxed),
@@ -161,6 +176,13 @@ impl BlotterSink {
     pub fn stats(&self) -> BlotterStats {
         self.counters.snapshot()
     }
+
+    /// The first write problem, e.g. `blotter 'b.db': cannot write 12
+    /// events (will retry): disk I/O error`; `None` while all is well.
+    /// Cheap enough to ask after every event.
+    pub fn problem(&self) -> Option<String> {
+        self.counters.problem()
+    }
 }
 
 /// The open blotter: owns the writer thread.
@@ -206,6 +228,11 @@ impl Blotter {
 
     pub fn stats(&self) -> BlotterStats {
         self.sink.stats()
+    }
+
+    /// See [`BlotterSink::problem`].
+    pub fn problem(&self) -> Option<String> {
+        self.sink.problem()
     }
 
     /// Commits every event recorded so far and stops the writer. The writer

@@ -49,7 +49,6 @@ pub(super) struct Writer {
     rfqs: HashMap<Arc<str>, Rfq>,
     /// Events received and not yet committed, in order.
     batch: Vec<RfqEvent>,
-    warned: bool,
     /// The last second formatted, and its `YYYY-MM-DDTHH:MM:SS` text:
     /// events of one second share it, so formatting is not redone per row.
     second: (i64, String),
@@ -74,7 +73,6 @@ impl Writer {
             counters,
             rfqs: HashMap::new(),
             batch: Vec::new(),
-            warned: false,
             second: (i64::MIN, String::new()),
             at_text: String::with_capacity(32),
             price_text: String::with_capacity(32),
@@ -141,15 +139,15 @@ impl Writer {
                 self.rfqs = before;
                 self.counters.failed_commits.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(path = %self.path.display(), %error, pending = self.batch.len(), "blotter write failed; will retry");
-                if !self.warned && super::stderr_warnings() {
-                    // The operator must know; once is enough, the log has the rest.
-                    eprintln!(
-                        "lp-rfq: warning: blotter '{}': cannot write {} events (will retry): {error}",
-                        self.path.display(),
-                        self.batch.len()
-                    );
-                    self.warned = true;
-                }
+                // The operator must know; once is enough, the log has the
+                // rest. The caller shows it (stderr, the console's log).
+                let pending = self.batch.len();
+                self.counters.note_problem(|| {
+                    format!(
+                        "blotter '{}': cannot write {pending} events (will retry): {error}",
+                        self.path.display()
+                    )
+                });
                 if self.batch.len() > MAX_PENDING {
                     let excess = self.batch.len() - MAX_PENDING;
                     self.batch.drain(..excess);
@@ -184,13 +182,12 @@ impl Writer {
                     self.rfqs = before;
                     self.counters.lost.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(path = %self.path.display(), %error, event = ?self.batch[0], "blotter event cannot be written; dropped");
-                    if !self.warned && super::stderr_warnings() {
-                        eprintln!(
-                            "lp-rfq: warning: blotter '{}': an event cannot be written and is dropped: {error}",
+                    self.counters.note_problem(|| {
+                        format!(
+                            "blotter '{}': an event cannot be written and is dropped: {error}",
                             self.path.display()
-                        );
-                        self.warned = true;
-                    }
+                        )
+                    });
                 }
             }
             self.batch.clear();

@@ -7,6 +7,7 @@
 //! or to an [`LpError`], and leaves timeouts to the engine.
 
 pub mod mock;
+pub mod registry;
 pub mod scripted;
 
 use std::sync::Arc;
@@ -157,6 +158,13 @@ pub trait LiquidityProvider: Send + Sync {
     /// it learns it). Runs in its own task under the engine's order
     /// timeout; a panic there is reported as an unknown outcome.
     async fn execute(&self, order: &LpOrder) -> OrderAnswer;
+
+    /// Connects before the first stream (a FIX logon, say). Called once by
+    /// the registry; simulated LPs need nothing.
+    async fn start(&self) {}
+
+    /// Closes the connection cleanly after the last stream (a FIX logout).
+    async fn shutdown(&self) {}
 }
 
 /// A new request id, unique within the process: ids are never reused

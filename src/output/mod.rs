@@ -5,8 +5,32 @@ pub mod json;
 pub mod plain;
 
 use std::fmt::Write as _;
+use std::io::{self, Write};
 
 use rust_decimal::Decimal;
+
+use crate::rfq::RfqEvent;
+
+/// How headless streams are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    Plain,
+    Json,
+}
+
+/// Writes events to stdout in `mode`, flushing each so that a pipe sees
+/// every line at once.
+pub fn stdout_writer(mode: OutputMode) -> impl FnMut(&RfqEvent) -> io::Result<()> {
+    let mut printer = plain::PlainPrinter::new();
+    move |event| {
+        let mut out = io::stdout().lock();
+        match mode {
+            OutputMode::Json => json::write_event(&mut out, event)?,
+            OutputMode::Plain => out.write_all(printer.render(event).as_bytes())?,
+        }
+        out.flush()
+    }
+}
 
 /// A decimal with thousands separators, keeping every decimal digit:
 /// `150082.5500` → `150,082.5500`.

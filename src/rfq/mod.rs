@@ -16,4 +16,4 @@ pub mod validate;
 
 pub use engine::{EngineParams, RfqSpec};
 pub use event::{EndReason, EventKind, RfqEvent};
-pub use session::Session;
+pub use session::{Session, StreamCommand};

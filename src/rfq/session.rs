@@ -32,6 +32,13 @@ pub fn in_lp_task() -> bool {
     LP_TASK.try_with(|_| ()).is_ok()
 }
 
+/// What the operator (or an integration) can tell a running stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamCommand {
+    /// End the stream now; its `ended` event says `interrupted`.
+    Stop,
+}
+
 /// Everything one stream needs.
 #[derive(Clone)]
 pub struct Session {
@@ -46,15 +53,33 @@ pub struct Session {
 
 impl Session {
     /// Runs the stream to its end and returns the `ended` summary. Ends at
-    /// the duration, when `shutdown` completes (interrupted), or when every
-    /// LP declines. Events go to `events` in order; a closed receiver only
-    /// means nobody is listening any more.
+    /// the duration, on a [`StreamCommand::Stop`] from `commands`
+    /// (interrupted), or when every LP declines. Events go to `events` in
+    /// order; a closed receiver only means nobody is listening any more,
+    /// and a closed inbox that nobody will command it again.
     pub async fn run(
         self,
         events: mpsc::Sender<RfqEvent>,
-        shutdown: impl Future<Output = ()>,
+        commands: mpsc::Receiver<StreamCommand>,
     ) -> Ended {
-        self.run_probed(events, shutdown, None).await
+        self.run_probed(events, commands, None).await
+    }
+
+    /// [`Session::run`] that stops when `shutdown` completes, for callers
+    /// with a future rather than an inbox (tests, the benchmark).
+    pub async fn run_until(
+        self,
+        events: mpsc::Sender<RfqEvent>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Ended {
+        let (commands, inbox) = mpsc::channel(1);
+        let stopper = tokio::spawn(async move {
+            shutdown.await;
+            let _ = commands.send(StreamCommand::Stop).await;
+        });
+        let ended = self.run(events, inbox).await;
+        stopper.abort();
+        ended
     }
 
     /// [`Session::run`], recording into `probe` how long each LP answer
@@ -64,7 +89,7 @@ impl Session {
     pub async fn run_probed(
         self,
         events: mpsc::Sender<RfqEvent>,
-        shutdown: impl Future<Output = ()>,
+        mut commands: mpsc::Receiver<StreamCommand>,
         probe: Option<&EngineProbe>,
     ) -> Ended {
         let Session {
@@ -86,7 +111,7 @@ impl Session {
         let mut timed_out: Vec<(usize, u64)> = Vec::new();
 
         let _ = events.send(engine.started(duration_ms)).await;
-        tokio::pin!(shutdown);
+        let mut inbox_open = true;
         let wake = tokio::time::sleep_until(clock.instant_at(0));
         tokio::pin!(wake);
         let mut wake_at = 0;
@@ -186,7 +211,10 @@ impl Session {
 
                 tokio::select! {
                     biased;
-                    _ = &mut shutdown => break EndReason::Interrupted,
+                    command = commands.recv(), if inbox_open => match command {
+                        Some(StreamCommand::Stop) => break EndReason::Interrupted,
+                        None => inbox_open = false,
+                    },
                     Some((lp, request_id, joined)) = in_flight.next(), if !in_flight.is_empty() => {
                         let now = clock.now_ms();
                         if now >= duration_ms {

@@ -23,11 +23,10 @@ use ratatui::Terminal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::app::{lps_for, start_stream, StreamHandle};
-use crate::blotter::BlotterSink;
-use crate::config::Settings;
+use crate::desk::{Desk, StreamHandle};
 use crate::logging;
 use crate::rfq::RfqEvent;
+use crate::signals::Interrupts;
 use state::{App, Command, LogKind};
 
 /// Shortest time between frames while events flow (about 30 per second).
@@ -128,28 +127,21 @@ async fn next_rfq(stream: &mut Option<StreamHandle>) -> Option<RfqEvent> {
     }
 }
 
-/// Runs the console until the operator quits.
-pub async fn run(settings: &Settings, blotter: Option<BlotterSink>) -> anyhow::Result<ExitCode> {
+/// Runs the console on `desk` until the operator quits; an interrupt
+/// (Ctrl+C or SIGTERM from outside) stops the running stream and quits.
+pub async fn run(desk: &Desk, interrupts: Interrupts) -> anyhow::Result<ExitCode> {
     let mut terminal = ConsoleTerminal::enter()?;
-    // stderr would scribble over the screen: blotter trouble is shown in
-    // the event log instead (and logged to the file).
-    crate::blotter::set_stderr_warnings(false);
-    let result = event_loop(&mut terminal.terminal, settings, blotter).await;
-    crate::blotter::set_stderr_warnings(true);
+    let result = event_loop(&mut terminal.terminal, desk, interrupts).await;
     drop(terminal);
     result
 }
 
 /// Puts blotter write trouble that is new since the last look into the
 /// stream's event log, so the operator knows the record is incomplete.
-fn report_blotter_trouble(
-    app: &mut App,
-    blotter: &Option<BlotterSink>,
-    told: &mut u64,
-    now_ms: u64,
-) {
-    let Some(sink) = blotter else { return };
-    let stats = sink.stats();
+fn report_blotter_trouble(app: &mut App, desk: &Desk, told: &mut u64, now_ms: u64) {
+    let Some(stats) = desk.blotter_stats() else {
+        return;
+    };
     let trouble = stats.failed_commits + stats.lost;
     if trouble > *told {
         *told = trouble;
@@ -163,9 +155,10 @@ fn report_blotter_trouble(
 
 async fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
-    settings: &Settings,
-    blotter: Option<BlotterSink>,
+    desk: &Desk,
+    mut interrupts: Interrupts,
 ) -> anyhow::Result<ExitCode> {
+    let settings = desk.settings();
     let mut blotter_trouble_told = 0;
     let log_path = settings
         .log_file
@@ -174,9 +167,6 @@ async fn event_loop(
     let mut app = App::new(colors_allowed(), log_path);
     let mut inputs = spawn_input_reader().context("cannot read the terminal")?;
     let mut stream: Option<StreamHandle> = None;
-    let mut stream_index = 0u64;
-    let interrupted = crate::app::interrupted();
-    tokio::pin!(interrupted);
     let mut signalled = false;
     // Quit as soon as the running stream has ended.
     let mut quitting = false;
@@ -196,7 +186,7 @@ async fn event_loop(
         }
         let next_frame = last_frame.map_or_else(Instant::now, |at| at + FRAME);
         let event = tokio::select! {
-            _ = &mut interrupted, if !signalled => {
+            Some(_) = interrupts.recv(), if !signalled => {
                 signalled = true;
                 Event::Terminate
             }
@@ -223,7 +213,7 @@ async fn event_loop(
                     app.apply(&event, handle.clock.now_ms());
                 }
                 let now_ms = handle.clock.now_ms();
-                report_blotter_trouble(&mut app, &blotter, &mut blotter_trouble_told, now_ms);
+                report_blotter_trouble(&mut app, desk, &mut blotter_trouble_told, now_ms);
             }
             Event::StreamClosed => {
                 if let Some(handle) = stream.take() {
@@ -244,15 +234,7 @@ async fn event_loop(
             Event::Key(key) => match app.key(key) {
                 Command::None => {}
                 Command::Start(spec) => {
-                    let lps = lps_for(settings, stream_index);
-                    stream_index += 1;
-                    stream = Some(start_stream(
-                        spec,
-                        settings,
-                        lps,
-                        blotter.clone(),
-                        std::future::pending(),
-                    ));
+                    stream = Some(desk.start(spec));
                     app.stream_started();
                 }
                 Command::Stop => {

@@ -6,11 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lp_rfq::app;
 use lp_rfq::blotter::read::stored_rfqs;
 use lp_rfq::blotter::report::{self, Filter, Format};
 use lp_rfq::blotter::{schema, Blotter};
 use lp_rfq::config::{Settings, SettingsArgs};
+use lp_rfq::desk::Desk;
 use lp_rfq::market::{Bps, Pair, Side};
 use lp_rfq::rfq::event::{
     ClientQuote, EndReason, Ended, EventKind, FailureKind, LockExpired, LockReason, Locked,
@@ -343,9 +343,9 @@ async fn every_event_kind_round_trips_with_exact_decimals() {
 async fn concurrent_streams_all_land_in_one_blotter() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("blotter.db");
-    let blotter = Blotter::open(&path).unwrap();
     let settings = Settings::from_args(&SettingsArgs {
         seed: Some("11".into()),
+        blotter: Some(path.display().to_string()),
         duration: Some("3".into()),
         mock_min_delay: Some("0.01".into()),
         mock_max_delay: Some("0.3".into()),
@@ -353,6 +353,9 @@ async fn concurrent_streams_all_land_in_one_blotter() {
         ..Default::default()
     })
     .unwrap();
+    // One desk for all the streams, as in the console: one LP registry,
+    // one blotter.
+    let desk = Desk::open(settings).unwrap();
     let mut consumers = Vec::new();
     for i in 0..20u64 {
         let spec = RfqSpec {
@@ -360,13 +363,7 @@ async fn concurrent_streams_all_land_in_one_blotter() {
             amount: dec!(1.5),
             pair: "BTCUSDT".parse().unwrap(),
         };
-        let mut handle = app::start_stream(
-            spec,
-            &settings,
-            app::lps_for(&settings, i),
-            Some(blotter.sink()),
-            std::future::pending(),
-        );
+        let mut handle = desk.start(spec);
         consumers.push(tokio::spawn(async move {
             let mut seen = Vec::new();
             while let Some(event) = handle.events.recv().await {
@@ -380,7 +377,7 @@ async fn concurrent_streams_all_land_in_one_blotter() {
     for consumer in consumers {
         shown.push(consumer.await.unwrap());
     }
-    let stats = blotter.close().await;
+    let stats = desk.shutdown().await.blotter.unwrap().1;
     let total: usize = shown.iter().map(Vec::len).sum();
     assert_eq!(stats.rows, total as u64);
     assert_eq!((stats.lost, stats.failed_commits), (0, 0));

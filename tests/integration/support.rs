@@ -37,7 +37,7 @@ pub async fn run_stream_until(
     lps: Vec<SharedLp>,
     params: EngineParams,
     duration_ms: u64,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Vec<RfqEvent> {
     run_stream_at_speed(spec, lps, params, duration_ms, 1000, shutdown).await
 }
@@ -50,7 +50,7 @@ pub async fn run_stream_at_speed(
     params: EngineParams,
     duration_ms: u64,
     speed_per_mille: u64,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Vec<RfqEvent> {
     let clock = StreamClock::start_with_speed(speed_per_mille);
     let session = Session {
@@ -62,7 +62,7 @@ pub async fn run_stream_at_speed(
         clock,
     };
     let (sender, mut receiver) = mpsc::channel(100_000);
-    session.run(sender, shutdown).await;
+    session.run_until(sender, shutdown).await;
     let mut events = Vec::new();
     while let Ok(event) = receiver.try_recv() {
         events.push(event);

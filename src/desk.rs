@@ -1,0 +1,211 @@
+//! The desk: what lives for the whole process. Built once from the
+//! settings, it owns the LP registry, the blotter and the settings, and
+//! starts streams: [`Desk::start`] gives a [`StreamHandle`] with the
+//! stream's events and its command inbox. Consumers (console, prompt,
+//! headless `quote`) only ever talk to a desk and its handles.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::blotter::{Blotter, BlotterError, BlotterSink, BlotterStats};
+use crate::clock::StreamClock;
+use crate::config::Settings;
+use crate::ids;
+use crate::lp::registry::LpRegistry;
+use crate::rfq::event::Ended;
+use crate::rfq::{RfqEvent, RfqSpec, Session, StreamCommand};
+
+/// Events buffered between a session and its consumer.
+const EVENT_BUFFER: usize = 1024;
+/// Commands buffered for a session (the operator types slowly).
+const COMMAND_BUFFER: usize = 16;
+
+/// The desk; see the module docs.
+pub struct Desk {
+    settings: Settings,
+    registry: LpRegistry,
+    blotter: Option<Blotter>,
+    streams_started: AtomicU64,
+}
+
+/// How the desk ended: what its blotter holds and lost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeskClosed {
+    /// The blotter's path and its final counters, if one was open.
+    pub blotter: Option<(PathBuf, BlotterStats)>,
+}
+
+impl Desk {
+    /// Opens the blotter the settings name (a desk must not trade on a run
+    /// it cannot record) and builds the LP registry.
+    pub fn open(settings: Settings) -> Result<Desk, BlotterError> {
+        let blotter = match &settings.blotter {
+            Some(path) => Some(Blotter::open(path)?),
+            None => None,
+        };
+        let registry = LpRegistry::from_settings(&settings);
+        Ok(Desk::with_parts(settings, registry, blotter))
+    }
+
+    /// A desk from parts already built (tests, other front ends).
+    pub fn with_parts(settings: Settings, registry: LpRegistry, blotter: Option<Blotter>) -> Desk {
+        Desk {
+            settings,
+            registry,
+            blotter,
+            streams_started: AtomicU64::new(0),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn registry(&self) -> &LpRegistry {
+        &self.registry
+    }
+
+    /// Starts the LPs (connections, logons) before the first stream.
+    pub async fn start_lps(&self) {
+        self.registry.start().await;
+    }
+
+    /// The blotter's counters, if one is open.
+    pub fn blotter_stats(&self) -> Option<BlotterStats> {
+        self.blotter.as_ref().map(Blotter::stats)
+    }
+
+    /// The first blotter write problem, if any happened (the caller shows
+    /// it: a line on stderr, the console's event log).
+    pub fn blotter_problem(&self) -> Option<String> {
+        self.blotter.as_ref().and_then(Blotter::problem)
+    }
+
+    /// Starts one stream as its own task. Every consumer reads the same
+    /// events from the returned handle. With a blotter, each event is
+    /// handed to it before the consumer sees it, so no consumer can skip
+    /// recording and the blotter never lags what was shown.
+    pub fn start(&self, spec: RfqSpec) -> StreamHandle {
+        let index = self.streams_started.fetch_add(1, Ordering::Relaxed);
+        let clock = StreamClock::start_with_speed(self.settings.speed_per_mille);
+        let rfq_id = ids::next_rfq_id(clock.wall_origin());
+        let session = Session {
+            rfq_id: rfq_id.clone(),
+            spec,
+            lps: self.registry.lps_for_stream(index),
+            params: self.settings.engine,
+            duration_ms: self.settings.duration_ms,
+            clock,
+        };
+        start_session(session, self.blotter.as_ref().map(Blotter::sink))
+    }
+
+    /// Shuts the LPs down and commits everything to the blotter. Stop the
+    /// streams first: the blotter's writer ends once every stream is done.
+    pub async fn shutdown(self) -> DeskClosed {
+        self.registry.shutdown().await;
+        let blotter = match self.blotter {
+            Some(blotter) => {
+                let path = blotter.path().to_path_buf();
+                let stats = blotter.close().await;
+                tracing::info!(?stats, path = %path.display(), "blotter closed");
+                Some((path, stats))
+            }
+            None => None,
+        };
+        DeskClosed { blotter }
+    }
+}
+
+/// Runs `session` as its own task, recording into `blotter` if given.
+pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHandle {
+    let rfq_id = session.rfq_id.clone();
+    let clock = session.clock;
+    let (sender, events) = mpsc::channel(EVENT_BUFFER);
+    let (sender, events, recorder) = match blotter {
+        None => (sender, events, None),
+        Some(sink) => {
+            let (tee, mut from_session) = mpsc::channel::<RfqEvent>(EVENT_BUFFER);
+            let recorder = tokio::spawn(async move {
+                while let Some(event) = from_session.recv().await {
+                    sink.record(event.clone()).await;
+                    // A consumer that went away (closed pipe) does not stop
+                    // the recording: the session still runs to its end.
+                    let _ = sender.send(event).await;
+                }
+            });
+            (tee, events, Some(recorder))
+        }
+    };
+    let (commands, inbox) = mpsc::channel(COMMAND_BUFFER);
+    let task = tokio::spawn(session.run(sender, inbox));
+    StreamHandle {
+        rfq_id,
+        clock,
+        events,
+        commands,
+        task,
+        recorder,
+    }
+}
+
+/// A running stream: its events arrive on `events`, in order, ending with
+/// `ended`; `commands` is its inbox.
+pub struct StreamHandle {
+    pub rfq_id: Arc<str>,
+    /// The stream's clock: `clock.now_ms()` is the stream time that event
+    /// `t_ms` values count in (for countdowns between events).
+    pub clock: StreamClock,
+    pub events: mpsc::Receiver<RfqEvent>,
+    pub commands: mpsc::Sender<StreamCommand>,
+    task: JoinHandle<Ended>,
+    /// The task that hands every event to the blotter before `events`.
+    recorder: Option<JoinHandle<()>>,
+}
+
+impl StreamHandle {
+    /// Ends the stream early; its `ended` event says `interrupted`.
+    pub fn stop(&self) {
+        self.send(StreamCommand::Stop);
+    }
+
+    /// Hands `command` to the stream; a stream that has already ended
+    /// ignores it.
+    pub fn send(&self, command: StreamCommand) {
+        let _ = self.commands.try_send(command);
+    }
+
+    /// Waits for the session to finish and returns its summary; by then
+    /// every event has been handed to the blotter.
+    pub async fn finish(self) -> anyhow::Result<Ended> {
+        let ended = self.task.await.context("the RFQ session failed")?;
+        if let Some(recorder) = self.recorder {
+            recorder.await.context("the blotter recorder failed")?;
+        }
+        Ok(ended)
+    }
+
+    /// Hands every event, in order, to `on_event` until the stream ends,
+    /// and returns its summary. An output that fails (a closed pipe) stops
+    /// the stream early; any other output error is returned.
+    pub async fn drive(
+        mut self,
+        mut on_event: impl FnMut(&RfqEvent) -> io::Result<()>,
+    ) -> anyhow::Result<Ended> {
+        while let Some(event) = self.events.recv().await {
+            if let Err(error) = on_event(&event) {
+                self.stop();
+                if error.kind() != io::ErrorKind::BrokenPipe {
+                    return Err(error).context("cannot write the stream's output");
+                }
+            }
+        }
+        self.finish().await
+    }
+}
