@@ -86,35 +86,14 @@ fn asset_of(pair: &Pair, row: &Row, column: &str) -> rusqlite::Result<Asset> {
         .ok_or_else(|| bad(column, &text))
 }
 
-fn parse_enum<T: Copy>(
+fn parse_enum<T>(
     row: &Row,
     column: &str,
-    all: &[T],
-    name: impl Fn(T) -> &'static str,
+    from_wire: impl Fn(&str) -> Option<T>,
 ) -> rusqlite::Result<T> {
     let text: String = row.get(column)?;
-    all.iter()
-        .copied()
-        .find(|value| name(*value) == text)
-        .ok_or_else(|| bad(column, &text))
+    from_wire(&text).ok_or_else(|| bad(column, &text))
 }
-
-const QUOTE_REASONS: [QuoteReason; 4] = [
-    QuoteReason::First,
-    QuoteReason::BestSoFar,
-    QuoteReason::Improvement,
-    QuoteReason::Refresh,
-];
-const LOCK_REASONS: [LockReason; 3] = [
-    LockReason::BestOfPoll,
-    LockReason::Improvement,
-    LockReason::Refresh,
-];
-const END_REASONS: [EndReason; 3] = [
-    EndReason::Duration,
-    EndReason::Interrupted,
-    EndReason::NoQuotes,
-];
 
 fn arc(row: &Row, column: &str) -> rusqlite::Result<Arc<str>> {
     Ok(Arc::from(row.get::<_, String>(column)?))
@@ -185,7 +164,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             Ok(event(
                 EventKind::LpError(LpErrorEvent {
                     lp: arc(row, "lp")?,
-                    kind: parse_enum(row, "kind", &FailureKind::ALL, FailureKind::as_str)?,
+                    kind: parse_enum(row, "kind", FailureKind::from_wire)?,
                     reason: row.get("reason")?,
                     latency_ms: row.get("latency_ms")?,
                     poll: row.get("poll")?,
@@ -208,7 +187,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     client_receives: decimal(row, "client_receives")?,
                     receives_asset: asset_of(&pair, row, "receives_asset")?,
                     client_valid_for_ms: row.get("client_valid_for_ms")?,
-                    reason: parse_enum(row, "reason", &QUOTE_REASONS, QuoteReason::as_str)?,
+                    reason: parse_enum(row, "reason", QuoteReason::from_wire)?,
                 })),
                 row.get("t_ms")?,
             ))
@@ -219,7 +198,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     lp: arc(row, "lp")?,
                     price: decimal(row, "price")?,
                     previous_lp: opt_arc(row, "previous_lp")?,
-                    reason: parse_enum(row, "reason", &LOCK_REASONS, super::writer::lock_reason)?,
+                    reason: parse_enum(row, "reason", LockReason::from_wire)?,
                 }),
                 _ => EventKind::LockExpired(LockExpired {
                     lp: arc(row, "lp")?,
@@ -236,7 +215,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                 end_seq,
                 event(
                     EventKind::Ended(Ended {
-                        reason: parse_enum(row, "end_reason", &END_REASONS, EndReason::as_str)?,
+                        reason: parse_enum(row, "end_reason", EndReason::from_wire)?,
                         improvements: row.get("improvements")?,
                         quote_id: opt_arc(row, "final_quote_id")?,
                         lp: opt_arc(row, "final_lp")?,

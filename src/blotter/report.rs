@@ -373,7 +373,7 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
         while let Some(row) = rows.next()? {
             let lp: String = row.get(0)?;
             let kind: String = row.get(1)?;
-            if let Some(kind) = FailureKind::ALL.into_iter().find(|k| k.as_str() == kind) {
+            if let Some(kind) = FailureKind::from_wire(&kind) {
                 *book.entry(&lp).errors.entry(kind).or_default() += 1;
             }
         }

@@ -345,7 +345,7 @@ impl Writer {
                         l.lp,
                         l.price.to_string(),
                         l.previous_lp,
-                        lock_reason(l.reason),
+                        l.reason.as_str(),
                     ])?,
                     EventKind::LockExpired(x) => lock.execute(params![
                         row,
@@ -501,15 +501,6 @@ fn iso_at(cache: &mut (i64, String), at_ms: i64) -> String {
     let mut buffer = String::new();
     iso_at_into(cache, at_ms, &mut buffer);
     buffer
-}
-
-pub(crate) fn lock_reason(reason: crate::rfq::event::LockReason) -> &'static str {
-    use crate::rfq::event::LockReason;
-    match reason {
-        LockReason::BestOfPoll => "best_of_poll",
-        LockReason::Improvement => "improvement",
-        LockReason::Refresh => "refresh",
-    }
 }
 
 #[cfg(test)]

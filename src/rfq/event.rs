@@ -10,6 +10,47 @@ use serde::Serialize;
 use crate::clock::StreamMs;
 use crate::market::{Asset, Bps, Pair, Side};
 
+/// Declares an enum whose every variant has one wire name, used alike by
+/// JSON (`serde`), the blotter's columns and `as_str`: the name is written
+/// once, here, and parsed back with `from_wire`.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* pub enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = $wire:literal,)+
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The variant's wire name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire,)+
+                }
+            }
+
+            /// The variant with this wire name.
+            pub fn from_wire(text: &str) -> Option<$name> {
+                match text {
+                    $($wire => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
 /// One event of one RFQ stream.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RfqEvent {
@@ -64,48 +105,24 @@ pub struct LpQuoteEvent {
     pub poll: u32,
 }
 
-/// What went wrong with one LP request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureKind {
-    /// No answer within LP_TIMEOUT_MS.
-    Timeout,
-    /// The LP does not quote this request.
-    Declined,
-    /// The LP was down, unreachable, or its adapter panicked.
-    Unavailable,
-    /// The LP answered something that is not a quote.
-    Malformed,
-    /// The LP asked us to slow down.
-    RateLimited,
-    /// A quote arrived but failed validation (wrong side, short quantity,
-    /// expired, ...): it is never selected.
-    Invalid,
-    /// The LP refused the desk's credentials.
-    Auth,
-}
-
-impl FailureKind {
-    pub const ALL: [FailureKind; 7] = [
-        FailureKind::Timeout,
-        FailureKind::Declined,
-        FailureKind::Unavailable,
-        FailureKind::Malformed,
-        FailureKind::RateLimited,
-        FailureKind::Invalid,
-        FailureKind::Auth,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureKind::Timeout => "timeout",
-            FailureKind::Declined => "declined",
-            FailureKind::Unavailable => "unavailable",
-            FailureKind::Malformed => "malformed",
-            FailureKind::RateLimited => "rate_limited",
-            FailureKind::Invalid => "invalid",
-            FailureKind::Auth => "auth",
-        }
+wire_enum! {
+    /// What went wrong with one LP request.
+    pub enum FailureKind {
+        /// No answer within LP_TIMEOUT_MS.
+        Timeout = "timeout",
+        /// The LP does not quote this request.
+        Declined = "declined",
+        /// The LP was down, unreachable, or its adapter panicked.
+        Unavailable = "unavailable",
+        /// The LP answered something that is not a quote.
+        Malformed = "malformed",
+        /// The LP asked us to slow down.
+        RateLimited = "rate_limited",
+        /// A quote arrived but failed validation (wrong side, short
+        /// quantity, expired, ...): it is never selected.
+        Invalid = "invalid",
+        /// The LP refused the desk's credentials.
+        Auth = "auth",
     }
 }
 
@@ -119,28 +136,17 @@ pub struct LpErrorEvent {
     pub poll: u32,
 }
 
-/// Why the client quote changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QuoteReason {
-    /// The first valid answer of the stream.
-    First,
-    /// A better answer during a race (the first poll, or after an expiry).
-    BestSoFar,
-    /// A competitor beat the locked LP by at least the threshold.
-    Improvement,
-    /// The lock was renewed with a fresh quote before or after it expired.
-    Refresh,
-}
-
-impl QuoteReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuoteReason::First => "first",
-            QuoteReason::BestSoFar => "best_so_far",
-            QuoteReason::Improvement => "improvement",
-            QuoteReason::Refresh => "refresh",
-        }
+wire_enum! {
+    /// Why the client quote changed.
+    pub enum QuoteReason {
+        /// The first valid answer of the stream.
+        First = "first",
+        /// A better answer during a race (the first poll, or after an expiry).
+        BestSoFar = "best_so_far",
+        /// A competitor beat the locked LP by at least the threshold.
+        Improvement = "improvement",
+        /// The lock was renewed with a fresh quote before or after it expired.
+        Refresh = "refresh",
     }
 }
 
@@ -163,16 +169,16 @@ pub struct ClientQuote {
     pub reason: QuoteReason,
 }
 
-/// Why the lock was set or moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LockReason {
-    /// The winner of a race (first poll, or after an expiry).
-    BestOfPoll,
-    /// A competitor beat the lock by at least the threshold.
-    Improvement,
-    /// The best fresh quote replaced an expiring lock.
-    Refresh,
+wire_enum! {
+    /// Why the lock was set or moved.
+    pub enum LockReason {
+        /// The winner of a race (first poll, or after an expiry).
+        BestOfPoll = "best_of_poll",
+        /// A competitor beat the lock by at least the threshold.
+        Improvement = "improvement",
+        /// The best fresh quote replaced an expiring lock.
+        Refresh = "refresh",
+    }
 }
 
 /// The lock was set or moved to `lp` at `price` (the LP price).
@@ -192,25 +198,15 @@ pub struct LockExpired {
     pub lp: Arc<str>,
 }
 
-/// Why the stream ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndReason {
-    /// The configured stream duration ran out.
-    Duration,
-    /// The operator stopped it (q, Ctrl+C, SIGTERM).
-    Interrupted,
-    /// Every LP declined the request: nobody quotes it.
-    NoQuotes,
-}
-
-impl EndReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::Duration => "duration",
-            EndReason::Interrupted => "interrupted",
-            EndReason::NoQuotes => "no_quotes",
-        }
+wire_enum! {
+    /// Why the stream ended.
+    pub enum EndReason {
+        /// The configured stream duration ran out.
+        Duration = "duration",
+        /// The operator stopped it (q, Ctrl+C, SIGTERM).
+        Interrupted = "interrupted",
+        /// Every LP declined the request: nobody quotes it.
+        NoQuotes = "no_quotes",
     }
 }
 

@@ -434,17 +434,14 @@ impl ConsoleState {
             return;
         };
         let mut ranking = std::mem::take(&mut self.ranking);
+        // The engine's book rule, so the board ranks as an order would.
         ranking.sort_by(|&a, &b| {
             match (self.shown_price(a), self.shown_price(b)) {
-                (Some(pa), Some(pb)) => {
-                    if side.is_better(pa, pb) {
-                        std::cmp::Ordering::Less
-                    } else if side.is_better(pb, pa) {
-                        std::cmp::Ordering::Greater
-                    } else {
-                        self.lps[a].quoted_at_ms.cmp(&self.lps[b].quoted_at_ms)
-                    }
-                }
+                (Some(pa), Some(pb)) => crate::rfq::book::rank_order(
+                    side,
+                    (pa, self.lps[a].quoted_at_ms),
+                    (pb, self.lps[b].quoted_at_ms),
+                ),
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
                 (None, None) => std::cmp::Ordering::Equal,

@@ -713,8 +713,9 @@ mod process {
     #[test]
     fn sigterm_ends_the_stream_and_the_blotter_holds_exactly_what_was_printed() {
         let dir = tempfile::tempdir().unwrap();
+        // Signals are handled from the start: no need to wait any longer
+        // than the lock the helper already waited for.
         let (mut child, out, lines) = start_until_locked(dir.path());
-        std::thread::sleep(Duration::from_millis(200));
         let killed = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()

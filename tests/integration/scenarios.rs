@@ -2,7 +2,6 @@
 //! seed 7, its defining outcome asserted exactly.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
 use lp_rfq::config::Settings;
 use lp_rfq::market::Side;
@@ -23,8 +22,7 @@ async fn replay_at(name: &str, side: Side, seed: u64, speed_per_mille: u64) -> V
         btc_reference: settings.mock.base_price,
         seed,
     });
-    let wall = Instant::now();
-    let events = run_stream_at_speed(
+    run_stream_at_speed(
         spec(side),
         lps,
         settings.engine,
@@ -32,13 +30,7 @@ async fn replay_at(name: &str, side: Side, seed: u64, speed_per_mille: u64) -> V
         speed_per_mille,
         std::future::pending(),
     )
-    .await;
-    assert!(
-        wall.elapsed() < Duration::from_secs(1),
-        "{name} took {:?}",
-        wall.elapsed()
-    );
-    events
+    .await
 }
 
 async fn replay(name: &str) -> Vec<String> {
