@@ -216,6 +216,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                 event(
                     EventKind::Ended(Ended {
                         reason: parse_enum(row, "end_reason", EndReason::from_wire)?,
+                        outcome: crate::rfq::event::Outcome::NotAccepted,
                         improvements: row.get("improvements")?,
                         quote_id: opt_arc(row, "final_quote_id")?,
                         lp: opt_arc(row, "final_lp")?,

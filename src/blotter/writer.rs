@@ -359,6 +359,12 @@ impl Writer {
                         None::<String>,
                         None::<String>,
                     ])?,
+                    // Stored once the schema has its execution table.
+                    EventKind::OrderSent(_)
+                    | EventKind::OrderRejected(_)
+                    | EventKind::Filled(_)
+                    | EventKind::ExecutionUnknown(_)
+                    | EventKind::NotFilled(_) => 0,
                     EventKind::Ended(e) => {
                         let changed = ended.execute(params![
                             row,

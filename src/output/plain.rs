@@ -113,8 +113,48 @@ impl PlainPrinter {
                     expired.lp
                 );
             }
+            EventKind::OrderSent(order) => {
+                let what = match self.request {
+                    Some((side, pair)) => format!(
+                        "desk {}s {} {} at {} {}",
+                        side.as_str(),
+                        order.amount,
+                        pair.base,
+                        group_thousands(order.lp_price),
+                        pair.quote
+                    ),
+                    None => format!("{} at {}", order.amount, group_thousands(order.lp_price)),
+                };
+                let _ = writeln!(
+                    text,
+                    "{at} ORDER {} to {}: {what} for quote {} (attempt {})",
+                    order.order_id, order.lp, order.quote_id, order.attempt,
+                );
+            }
+            EventKind::OrderRejected(rejected) => {
+                let _ = writeln!(
+                    text,
+                    "{at} REJECTED by {} after {} ms (last look): {}",
+                    rejected.lp, rejected.hold_ms, rejected.reason
+                );
+            }
+            EventKind::Filled(filled) => {
+                let _ = writeln!(text, "{at} FILLED by {}", filled.lp);
+                self.ticket(&mut text, filled);
+            }
+            EventKind::ExecutionUnknown(unknown) => {
+                let _ = writeln!(
+                    text,
+                    "{at} UNKNOWN: order {} with {}: {}; no other order is sent: resolve it with {} before trading again",
+                    unknown.order_id, unknown.lp, unknown.reason, unknown.lp
+                );
+            }
+            EventKind::NotFilled(not_filled) => {
+                let _ = writeln!(text, "{at} NOT FILLED: {}", not_filled.reason);
+            }
             EventKind::Ended(ended) => {
                 let what = match ended.reason {
+                    EndReason::Accepted => format!("stream ended ({})", ended.outcome.as_str()),
                     EndReason::Duration => "stream ended (duration)".to_string(),
                     EndReason::Interrupted => "stream stopped by the operator".to_string(),
                     EndReason::NoQuotes => match self.request {
@@ -144,6 +184,57 @@ impl PlainPrinter {
             }
         }
         text
+    }
+
+    /// The trade ticket of a fill.
+    fn ticket(&self, text: &mut String, filled: &Filled) {
+        let border = format!("  +{}+", "-".repeat(BOX_WIDTH - 2));
+        let (verb, base_asset, quote_asset) = match self.request {
+            Some((Side::Sell, pair)) => ("Client SELLS", pair.base, pair.quote),
+            Some((Side::Buy, pair)) => ("Client BUYS", pair.base, pair.quote),
+            None => ("Client", filled.receives_asset, filled.pnl_asset),
+        };
+        let _ = writeln!(text, "{border}");
+        box_line(text, "TRADE TICKET:", "FILLED");
+        box_line(text, "Order:", &filled.order_id);
+        box_line(text, "Quote ID:", &filled.quote_id);
+        box_line(text, "LP:", &filled.lp);
+        box_line(text, verb, &format!("{} {base_asset}", filled.amount));
+        box_line(
+            text,
+            "Client price:",
+            &format!("{} {quote_asset}", group_thousands(filled.client_price)),
+        );
+        box_line(
+            text,
+            "LP price:",
+            &format!("{} {quote_asset}", group_thousands(filled.lp_price)),
+        );
+        box_line(
+            text,
+            "Client pays:",
+            &format!(
+                "{} {}",
+                group_thousands(filled.client_pays),
+                filled.pays_asset
+            ),
+        );
+        box_line(
+            text,
+            "Client receives:",
+            &format!(
+                "{} {}",
+                group_thousands(filled.client_receives),
+                filled.receives_asset
+            ),
+        );
+        box_line(
+            text,
+            "Desk P&L:",
+            &format!("{} {}", group_thousands(filled.desk_pnl), filled.pnl_asset),
+        );
+        box_line(text, "Last look:", &format!("{} ms", filled.hold_ms));
+        let _ = writeln!(text, "{border}");
     }
 
     fn quote_box(&self, text: &mut String, quote: &ClientQuote) {

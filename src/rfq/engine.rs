@@ -462,6 +462,7 @@ impl Engine {
         let live = self.offers.live_at(now);
         Ended {
             reason,
+            outcome: Outcome::NotAccepted,
             improvements: self.lock.improvements(),
             quote_id: live.map(|live| live.quote_id.clone()),
             lp: live.map(|live| self.names[live.candidate.lp].clone()),

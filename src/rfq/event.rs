@@ -70,6 +70,11 @@ pub enum EventKind {
     ClientQuote(Box<ClientQuote>),
     Locked(Locked),
     LockExpired(LockExpired),
+    OrderSent(OrderSent),
+    OrderRejected(OrderRejected),
+    Filled(Box<Filled>),
+    ExecutionUnknown(ExecutionUnknown),
+    NotFilled(NotFilled),
     Ended(Ended),
 }
 
@@ -198,6 +203,88 @@ pub struct LockExpired {
     pub lp: Arc<str>,
 }
 
+/// An order went to an LP for an accepted client quote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderSent {
+    pub lp: Arc<str>,
+    /// Our id for the order (`O…`), unique across processes.
+    pub order_id: Arc<str>,
+    /// The client quote the client accepted.
+    pub quote_id: Arc<str>,
+    /// The venue's reference of the LP quote the order names, if any.
+    pub venue_ref: Option<Arc<str>>,
+    pub lp_price: Decimal,
+    pub amount: Decimal,
+    /// 1 for the LP behind the accepted quote, 2 for the first fallback...
+    pub attempt: u32,
+}
+
+/// The LP declined the order (last look): nothing traded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderRejected {
+    pub lp: Arc<str>,
+    pub order_id: Arc<str>,
+    pub reason: String,
+    /// How long the LP held the order before answering, stream ms.
+    pub hold_ms: u64,
+}
+
+/// The trade is done: the desk traded with the LP at `lp_price`, the client
+/// at the accepted `client_price`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Filled {
+    pub lp: Arc<str>,
+    pub order_id: Arc<str>,
+    /// The accepted client quote.
+    pub quote_id: Arc<str>,
+    /// The price the LP filled at.
+    pub lp_price: Decimal,
+    pub client_price: Decimal,
+    pub amount: Decimal,
+    pub client_pays: Decimal,
+    pub pays_asset: Asset,
+    pub client_receives: Decimal,
+    pub receives_asset: Asset,
+    /// What the desk keeps, in `pnl_asset` (the quote currency).
+    pub desk_pnl: Decimal,
+    pub pnl_asset: Asset,
+    pub hold_ms: u64,
+    /// The venue's id for the trade, if it gave one.
+    pub venue_order_id: Option<Arc<str>>,
+}
+
+/// Nobody knows whether the order traded (no answer in time, connection
+/// lost): no other order follows; the operator resolves it with the LP.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExecutionUnknown {
+    pub lp: Arc<str>,
+    pub order_id: Arc<str>,
+    pub reason: String,
+}
+
+/// The accepted quote could not be traded: why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotFilled {
+    /// The quote the client accepted (or tried to), if one was named or live.
+    pub quote_id: Option<Arc<str>>,
+    pub reason: String,
+}
+
+wire_enum! {
+    /// How the client's acceptance ended.
+    pub enum Outcome {
+        /// The client accepted and an LP filled.
+        Filled = "filled",
+        /// The client accepted; no LP filled (all rejected, or nothing
+        /// could be sent).
+        NotFilled = "not_filled",
+        /// An order's outcome is unknown: resolve it with the LP.
+        Unknown = "unknown",
+        /// Nobody accepted a quote during the stream.
+        NotAccepted = "not_accepted",
+    }
+}
+
 wire_enum! {
     /// Why the stream ended.
     pub enum EndReason {
@@ -207,6 +294,8 @@ wire_enum! {
         Interrupted = "interrupted",
         /// Every LP declined the request: nobody quotes it.
         NoQuotes = "no_quotes",
+        /// The client accepted a quote and its execution resolved.
+        Accepted = "accepted",
     }
 }
 
@@ -214,6 +303,8 @@ wire_enum! {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ended {
     pub reason: EndReason,
+    /// How the client's acceptance ended (`not_accepted` without one).
+    pub outcome: Outcome,
     pub improvements: u32,
     pub quote_id: Option<Arc<str>>,
     pub lp: Option<Arc<str>>,
@@ -230,6 +321,11 @@ impl EventKind {
             EventKind::ClientQuote(_) => "client_quote",
             EventKind::Locked(_) => "locked",
             EventKind::LockExpired(_) => "lock_expired",
+            EventKind::OrderSent(_) => "order_sent",
+            EventKind::OrderRejected(_) => "order_rejected",
+            EventKind::Filled(_) => "filled",
+            EventKind::ExecutionUnknown(_) => "execution_unknown",
+            EventKind::NotFilled(_) => "not_filled",
             EventKind::Ended(_) => "ended",
         }
     }

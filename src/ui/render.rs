@@ -589,6 +589,7 @@ fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) {
         Some(EndReason::Duration) => " Stream ended (duration) ",
         Some(EndReason::Interrupted) => " Stream stopped by the operator ",
         Some(EndReason::NoQuotes) => " No LP quotes ",
+        Some(EndReason::Accepted) => " Accepted: execution resolved ",
         None => " Stream ",
     };
     let block = Block::bordered().title(Span::styled(title, palette.title()));

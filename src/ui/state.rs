@@ -64,6 +64,30 @@ pub struct LpRow {
     pub movement: Movement,
 }
 
+/// The orders of an accepted quote, as far as they have come.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionView {
+    pub orders: Vec<OrderSent>,
+    pub rejects: Vec<OrderRejected>,
+    /// How it ended, once it has.
+    pub ticket: Option<Ticket>,
+}
+
+impl ExecutionView {
+    /// An order is out and no outcome is known yet.
+    pub fn in_flight(&self) -> bool {
+        self.ticket.is_none() && self.orders.len() > self.rejects.len()
+    }
+}
+
+/// The outcome of an accepted quote.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ticket {
+    Filled(Filled),
+    NotFilled(NotFilled),
+    Unknown(ExecutionUnknown),
+}
+
 /// The request and settings of the stream, from `started`.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -141,6 +165,8 @@ pub struct LogLine {
 #[derive(Debug, Clone)]
 pub struct ConsoleState {
     pub rfq_id: Arc<str>,
+    /// The client's acceptance and what came of it.
+    pub execution: ExecutionView,
     pub request: Option<Request>,
     pub lps: Vec<LpRow>,
     /// LP indices, best first for the side; LPs without a price last.
@@ -178,6 +204,7 @@ impl ConsoleState {
     pub fn new(color: bool) -> ConsoleState {
         ConsoleState {
             rfq_id: Arc::from(""),
+            execution: ExecutionView::default(),
             request: None,
             lps: Vec::new(),
             ranking: Vec::new(),
@@ -322,11 +349,59 @@ impl ConsoleState {
                 self.log(t, LogKind::Expired, text);
                 self.rerank(t);
             }
+            EventKind::OrderSent(order) => {
+                let text = format!(
+                    "ORDER {} to {} at {} (attempt {})",
+                    order.order_id,
+                    order.lp,
+                    group_thousands(order.lp_price),
+                    order.attempt
+                );
+                self.log(t, LogKind::Lock, text);
+                self.execution.orders.push(order.clone());
+            }
+            EventKind::OrderRejected(rejected) => {
+                let text = format!(
+                    "REJECTED by {} after {} ms (last look): {}",
+                    rejected.lp, rejected.hold_ms, rejected.reason
+                );
+                self.log(t, LogKind::Error, text);
+                self.execution.rejects.push(rejected.clone());
+            }
+            EventKind::Filled(filled) => {
+                let text = format!(
+                    "FILLED by {} at {}: client {}, desk P&L {} {}",
+                    filled.lp,
+                    group_thousands(filled.lp_price),
+                    group_thousands(filled.client_price),
+                    group_thousands(filled.desk_pnl),
+                    filled.pnl_asset
+                );
+                self.log(t, LogKind::Improvement, text);
+                self.execution.ticket = Some(Ticket::Filled(filled.as_ref().clone()));
+            }
+            EventKind::ExecutionUnknown(unknown) => {
+                let text = format!(
+                    "UNKNOWN: order {} with {}: {}",
+                    unknown.order_id, unknown.lp, unknown.reason
+                );
+                self.log(t, LogKind::Expired, text);
+                self.execution.ticket = Some(Ticket::Unknown(unknown.clone()));
+            }
+            EventKind::NotFilled(not_filled) => {
+                self.log(
+                    t,
+                    LogKind::Expired,
+                    format!("NOT FILLED: {}", not_filled.reason),
+                );
+                self.execution.ticket = Some(Ticket::NotFilled(not_filled.clone()));
+            }
             EventKind::Ended(ended) => {
                 let what = match ended.reason {
                     EndReason::Duration => "stream ended (duration)",
                     EndReason::Interrupted => "stream stopped by the operator",
                     EndReason::NoQuotes => "no LP quotes this request",
+                    EndReason::Accepted => "execution resolved",
                 };
                 let text = format!(
                     "{what}: {} improvement{}",

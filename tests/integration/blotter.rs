@@ -14,7 +14,7 @@ use lp_rfq::desk::Desk;
 use lp_rfq::market::{Bps, Pair, Side};
 use lp_rfq::rfq::event::{
     ClientQuote, EndReason, Ended, EventKind, FailureKind, LockExpired, LockReason, Locked,
-    LpErrorEvent, LpQuoteEvent, QuoteReason, Started,
+    LpErrorEvent, LpQuoteEvent, Outcome, QuoteReason, Started,
 };
 use lp_rfq::rfq::{RfqEvent, RfqSpec};
 use rust_decimal::Decimal;
@@ -113,6 +113,7 @@ fn locked(lp: &str, price: Decimal, previous: Option<&str>, reason: LockReason) 
 fn ended(reason: EndReason, improvements: u32, quote: Option<(&str, &str, Decimal)>) -> EventKind {
     EventKind::Ended(Ended {
         reason,
+        outcome: Outcome::NotAccepted,
         improvements,
         quote_id: quote.map(|q| Arc::from(q.0)),
         lp: quote.map(|q| Arc::from(q.1)),

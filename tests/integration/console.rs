@@ -137,6 +137,7 @@ fn ended(t_ms: u64, reason: EndReason, lp: Option<&str>, price: Option<Decimal>)
         t_ms,
         EventKind::Ended(Ended {
             reason,
+            outcome: Outcome::NotAccepted,
             improvements: 0,
             quote_id: lp.map(|_| Arc::from("Q-1")),
             lp: lp.map(Arc::from),

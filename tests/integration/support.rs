@@ -7,7 +7,7 @@ use std::sync::Arc;
 use lp_rfq::clock::StreamClock;
 use lp_rfq::lp::SharedLp;
 use lp_rfq::market::{Bps, Side};
-use lp_rfq::rfq::event::EventKind;
+use lp_rfq::rfq::event::{EventKind, Outcome};
 use lp_rfq::rfq::{EngineParams, RfqEvent, RfqSpec, Session};
 use rust_decimal_macros::dec;
 use tokio::sync::mpsc;
@@ -108,9 +108,35 @@ pub fn trace(events: &[RfqEvent]) -> Vec<String> {
                 ),
                 EventKind::Locked(l) => format!("{t} locked {} {} {:?}", l.lp, l.price, l.reason),
                 EventKind::LockExpired(x) => format!("{t} expired {}", x.lp),
+                EventKind::OrderSent(o) => format!(
+                    "{t} order {} {} attempt {} for {}",
+                    o.lp, o.lp_price, o.attempt, o.quote_id
+                ),
+                EventKind::OrderRejected(r) => {
+                    format!("{t} rejected {} hold {}: {}", r.lp, r.hold_ms, r.reason)
+                }
+                EventKind::Filled(f) => format!(
+                    "{t} filled {} {} client {} pays {} {} receives {} {} pnl {} {} hold {}",
+                    f.lp,
+                    f.lp_price,
+                    f.client_price,
+                    f.client_pays,
+                    f.pays_asset,
+                    f.client_receives,
+                    f.receives_asset,
+                    f.desk_pnl,
+                    f.pnl_asset,
+                    f.hold_ms
+                ),
+                EventKind::ExecutionUnknown(u) => format!("{t} unknown {}: {}", u.lp, u.reason),
+                EventKind::NotFilled(n) => format!("{t} not_filled: {}", n.reason),
                 EventKind::Ended(e) => format!(
-                    "{t} ended {} improvements={} lp={} price={}",
+                    "{t} ended {}{} improvements={} lp={} price={}",
                     e.reason.as_str(),
+                    match e.outcome {
+                        Outcome::NotAccepted => String::new(),
+                        outcome => format!(" {}", outcome.as_str()),
+                    },
                     e.improvements,
                     opt(&e.lp),
                     opt(&e.client_price)
