@@ -35,6 +35,7 @@ fn live_stream() -> Vec<RfqEvent> {
         validity_buffer_ms: 2_000,
         poll_interval_ms: 100,
         lp_timeout_ms: 1_000,
+        order_timeout_ms: 5_000,
     };
     let mut engine = Engine::new(
         Arc::from("R-bench"),

@@ -22,6 +22,7 @@ fn params() -> EngineParams {
         validity_buffer_ms: 2_000,
         poll_interval_ms: 500,
         lp_timeout_ms: 1_000,
+        order_timeout_ms: 5_000,
     }
 }
 

@@ -138,6 +138,33 @@ pub struct SettingsArgs {
         value_name = "RATE"
     )]
     pub mock_failure_rate: Option<String>,
+    /// Share of orders a mock LP rejects on last look, 0 to 1 [default: 0.0]
+    #[arg(
+        long,
+        env = "MOCK_REJECT_RATE",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "RATE"
+    )]
+    pub mock_reject_rate: Option<String>,
+    /// How long a mock LP holds an order before answering (last look), in ms [default: 100]
+    #[arg(
+        long,
+        env = "MOCK_LAST_LOOK_MS",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "MS"
+    )]
+    pub mock_last_look_ms: Option<String>,
+    /// Milliseconds an LP has to answer an order before its outcome is unknown [default: 10000]
+    #[arg(
+        long,
+        env = "ORDER_TIMEOUT_MS",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "MS"
+    )]
+    pub order_timeout_ms: Option<String>,
     /// How long a mock quote is firm, in seconds [default: 10]
     #[arg(
         long,
@@ -271,6 +298,18 @@ const MOCK_FAIL: Key = Key {
     env: "MOCK_FAILURE_RATE",
     flag: "--mock-failure-rate",
 };
+const MOCK_REJECT: Key = Key {
+    env: "MOCK_REJECT_RATE",
+    flag: "--mock-reject-rate",
+};
+const MOCK_LAST_LOOK: Key = Key {
+    env: "MOCK_LAST_LOOK_MS",
+    flag: "--mock-last-look-ms",
+};
+const ORDER_TIMEOUT: Key = Key {
+    env: "ORDER_TIMEOUT_MS",
+    flag: "--order-timeout-ms",
+};
 const MOCK_VALIDITY: Key = Key {
     env: "MOCK_VALIDITY_SECONDS",
     flag: "--mock-validity-secs",
@@ -296,7 +335,7 @@ const NO_BLOTTER: Key = Key {
 pub const DEFAULT_BLOTTER: &str = "./blotter.db";
 
 /// Every variable a user may set, for `.env.example` and the README.
-pub const SETTING_NAMES: [&str; 19] = [
+pub const SETTING_NAMES: [&str; 22] = [
     MARKUP.env,
     THRESHOLD.env,
     BUFFER.env,
@@ -309,6 +348,9 @@ pub const SETTING_NAMES: [&str; 19] = [
     MOCK_MIN.env,
     MOCK_MAX.env,
     MOCK_FAIL.env,
+    MOCK_REJECT.env,
+    MOCK_LAST_LOOK.env,
+    ORDER_TIMEOUT.env,
     MOCK_VALIDITY.env,
     SEED.env,
     SCENARIO.env,
@@ -476,6 +518,24 @@ impl Settings {
             |t| non_negative(t).filter(|v| *v <= Decimal::ONE),
             "a share from 0 to 1",
         )?;
+        let (reject_rate, _) = MOCK_REJECT.read(
+            &args.mock_reject_rate,
+            "0.0",
+            |t| non_negative(t).filter(|v| *v <= Decimal::ONE),
+            "a share from 0 to 1",
+        )?;
+        let (last_look_ms, _) = MOCK_LAST_LOOK.read(
+            &args.mock_last_look_ms,
+            "100",
+            |t| t.parse::<u64>().ok().filter(|ms| *ms <= MAX_INTERVAL_MS),
+            "a whole number of milliseconds from 0 to 60000",
+        )?;
+        let (order_timeout_ms, _) = ORDER_TIMEOUT.read(
+            &args.order_timeout_ms,
+            "10000",
+            |t| positive_integer(t).filter(|ms| *ms <= MAX_INTERVAL_MS),
+            "a whole number of milliseconds from 1 to 60000",
+        )?;
         let (validity, validity_text) = MOCK_VALIDITY.read(
             &args.mock_validity_secs,
             "10",
@@ -533,6 +593,7 @@ impl Settings {
                 validity_buffer_ms: seconds_to_ms(buffer),
                 poll_interval_ms,
                 lp_timeout_ms,
+                order_timeout_ms,
             },
             duration_ms: seconds_to_ms(duration),
             mock: MockSettings {
@@ -542,6 +603,8 @@ impl Settings {
                 min_delay: Duration::from_millis(seconds_to_ms(min_delay)),
                 max_delay: Duration::from_millis(seconds_to_ms(max_delay)),
                 failure_rate,
+                reject_rate,
+                last_look: Duration::from_millis(last_look_ms),
                 validity: Duration::from_millis(seconds_to_ms(validity)),
             },
             seed,
@@ -662,7 +725,13 @@ mod tests {
     #[case(SettingsArgs { mock_validity_secs: some("2"), ..Default::default() },
         "invalid MOCK_VALIDITY_SECONDS '2' (--mock-validity-secs): must be longer than VALIDITY_BUFFER_SECONDS '2.0', or no mock quote could be offered")]
     #[case(SettingsArgs { scenario: some("hailmary"), ..Default::default() },
-        "invalid SCENARIO 'hailmary' (--scenario): must be one of competing, non-competition, hail-mary, near-miss, flaky, expiry")]
+        "invalid SCENARIO 'hailmary' (--scenario): must be one of competing, non-competition, hail-mary, near-miss, flaky, expiry, last-look")]
+    #[case(SettingsArgs { mock_reject_rate: some("2"), ..Default::default() },
+        "invalid MOCK_REJECT_RATE '2' (--mock-reject-rate): must be a share from 0 to 1")]
+    #[case(SettingsArgs { mock_last_look_ms: some("-5"), ..Default::default() },
+        "invalid MOCK_LAST_LOOK_MS '-5' (--mock-last-look-ms): must be a whole number of milliseconds from 0 to 60000")]
+    #[case(SettingsArgs { order_timeout_ms: some("0"), ..Default::default() },
+        "invalid ORDER_TIMEOUT_MS '0' (--order-timeout-ms): must be a whole number of milliseconds from 1 to 60000")]
     #[case(SettingsArgs { speed: some("0"), ..Default::default() },
         "invalid SPEED '0' (--speed): must be a number from 0.001 to 1000")]
     #[case(SettingsArgs { no_blotter: some("flase"), ..Default::default() },

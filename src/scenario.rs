@@ -16,7 +16,7 @@ use rust_decimal::{Decimal, MathematicalOps};
 use rust_decimal_macros::dec;
 
 use crate::clock::StreamMs;
-use crate::lp::scripted::{Call, Lie, Reply, ScriptedLp, Step};
+use crate::lp::scripted::{Call, Lie, OrderStep, Reply, ScriptedLp, Step};
 use crate::lp::{LpError, SharedLp};
 use crate::market::{round_for_desk, Bps, Side};
 
@@ -111,6 +111,19 @@ pub struct LpPlan {
     pub validity_ms: u64,
     pub cost: CostPath,
     pub faults: FaultPlan,
+    /// How it answers orders.
+    pub orders: OrderHabit,
+}
+
+/// How a scenario LP answers an order, after holding it `hold_ms`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderHabit {
+    /// Fills at the quoted price.
+    Fill { hold_ms: u64 },
+    /// Rejects every order on last look.
+    RejectAll { hold_ms: u64 },
+    /// Never answers: the order's outcome is unknown.
+    Silent,
 }
 
 /// A named, documented cast of LPs.
@@ -154,6 +167,7 @@ fn honest(name: &'static str, delay_ms: u64, cost: CostPath) -> LpPlan {
         validity_ms: VALIDITY_MS,
         cost,
         faults: FaultPlan::default(),
+        orders: OrderHabit::Fill { hold_ms: 100 },
     }
 }
 
@@ -256,6 +270,29 @@ fn flaky(_: &ScenarioContext) -> Vec<LpPlan> {
             &[Fault::Malformed, Fault::WrongSide, Fault::ShortQuantity],
         ),
         faulty("Crashy", 220, dec!(0.6), 300, &[Fault::Panic]),
+        // Quotes well and never answers an order: an accepted quote from it
+        // ends `unknown`, with no second order.
+        LpPlan {
+            orders: OrderHabit::Silent,
+            ..honest("Ghost", 160, CostPath::Fixed(dec!(-0.5)))
+        },
+    ]
+}
+
+fn last_look(_: &ScenarioContext) -> Vec<LpPlan> {
+    vec![
+        // Always the best price, and rejects every order after a 200 ms hold.
+        LpPlan {
+            jitter_ms: 0,
+            orders: OrderHabit::RejectAll { hold_ms: 200 },
+            ..honest("Fader", 100, CostPath::Fixed(dec!(-1)))
+        },
+        LpPlan {
+            jitter_ms: 0,
+            orders: OrderHabit::Fill { hold_ms: 60 },
+            ..honest("Solid", 140, CostPath::Fixed(dec!(-0.5)))
+        },
+        honest("Wide", 180, CostPath::Fixed(dec!(3))),
     ]
 }
 
@@ -280,7 +317,7 @@ fn expiry(ctx: &ScenarioContext) -> Vec<LpPlan> {
 }
 
 /// Every scenario, in the order `lp-rfq scenarios` lists them.
-pub const SCENARIOS: [Scenario; 6] = [
+pub const SCENARIOS: [Scenario; 7] = [
     Scenario {
         name: "competing",
         summary: "4 LPs on offset, descending sine waves: the lead changes hands",
@@ -316,6 +353,12 @@ pub const SCENARIOS: [Scenario; 6] = [
         summary: "short LP validities and a 3 s outage of every LP",
         outcome: "the lock is refreshed before expiry, then expires in the outage until a fresh quote arrives",
         plans: expiry,
+    },
+    Scenario {
+        name: "last-look",
+        summary: "the best LP rejects every order on last look; the next best fills",
+        outcome: "an accepted quote is rejected by Fader, falls back to Solid and fills at the client's price",
+        plans: last_look,
     },
 ];
 
@@ -356,6 +399,7 @@ impl Scenario {
 fn scripted_lp(plan: LpPlan, btc_reference: Decimal, seed: u64) -> ScriptedLp {
     let rng = Mutex::new(SmallRng::seed_from_u64(seed));
     let validity_ms = plan.validity_ms;
+    let habit = plan.orders.clone();
     ScriptedLp::new(plan.name, validity_ms, move |call: Call<'_>| {
         let (jitter, fault_draw, kind_draw) = {
             let mut rng = rng.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -419,6 +463,11 @@ fn scripted_lp(plan: LpPlan, btc_reference: Decimal, seed: u64) -> ScriptedLp {
         };
         Step { delay_ms, reply }
     })
+    .with_orders(move |_, _| match habit {
+        OrderHabit::Fill { hold_ms } => OrderStep::fill(hold_ms),
+        OrderHabit::RejectAll { hold_ms } => OrderStep::reject(hold_ms, "last look: price moved"),
+        OrderHabit::Silent => OrderStep::never(),
+    })
 }
 
 #[cfg(test)]
@@ -433,7 +482,7 @@ mod tests {
         assert_eq!(find("nope"), None);
         assert_eq!(
             names(),
-            "competing, non-competition, hail-mary, near-miss, flaky, expiry"
+            "competing, non-competition, hail-mary, near-miss, flaky, expiry, last-look"
         );
     }
 

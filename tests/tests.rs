@@ -13,5 +13,7 @@ mod cli;
 mod blotter;
 #[path = "integration/console.rs"]
 mod console;
+#[path = "integration/execution.rs"]
+mod execution;
 #[path = "integration/scenarios.rs"]
 mod scenarios;

@@ -29,6 +29,10 @@ pub struct MockSettings {
     pub max_delay: Duration,
     /// Share of requests, 0 to 1, answered with an outage.
     pub failure_rate: Decimal,
+    /// Share of orders, 0 to 1, rejected on last look.
+    pub reject_rate: Decimal,
+    /// How long an order is held before the LP answers it (stream time).
+    pub last_look: Duration,
     /// How long each quote is firm.
     pub validity: Duration,
 }
@@ -174,7 +178,34 @@ impl LiquidityProvider for MockLp {
         })
     }
 
+    /// Last look: holds the order for MOCK_LAST_LOOK_MS, then rejects a
+    /// MOCK_REJECT_RATE share of orders (and any whose quote ran out while
+    /// held); the rest fill at the quoted price.
     async fn execute(&self, order: &LpOrder) -> OrderAnswer {
+        let rejects = {
+            let mut state = self
+                .state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let reject_millionths = (self.settings.reject_rate * Decimal::from(RATE_SCALE))
+                .trunc()
+                .try_into()
+                .unwrap_or(0u32);
+            state.rng.random_range(0..RATE_SCALE) < reject_millionths
+        };
+        if !self.settings.last_look.is_zero() {
+            order.clock.sleep(self.settings.last_look).await;
+        }
+        if order.clock.now_ms() >= order.valid_until_ms {
+            return OrderAnswer::Rejected {
+                reason: "quote expired during last look".to_string(),
+            };
+        }
+        if rejects {
+            return OrderAnswer::Rejected {
+                reason: "last look: price moved".to_string(),
+            };
+        }
         OrderAnswer::Filled {
             price: order.price,
             quantity: order.amount,

@@ -76,12 +76,64 @@ impl Step {
 
 type Script = dyn Fn(Call<'_>) -> Step + Send + Sync;
 
+/// How a scripted LP answers its `index`-th order (from 0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderStep {
+    /// Stream ms the order is held before the answer (last look).
+    pub hold_ms: u64,
+    pub reply: OrderReply,
+}
+
+/// The answer to an order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderReply {
+    /// Fill at the order's price.
+    Fill,
+    /// Fill at another price (a venue that improves or slips).
+    FillAt(Decimal),
+    /// Reject on last look with this reason.
+    Reject(String),
+    /// Answer that the outcome is unknown.
+    Unknown(String),
+    /// Never answer (the engine's order timeout decides).
+    Never,
+    /// The adapter panics.
+    Panic(String),
+}
+
+impl OrderStep {
+    pub fn fill(hold_ms: u64) -> OrderStep {
+        OrderStep {
+            hold_ms,
+            reply: OrderReply::Fill,
+        }
+    }
+
+    pub fn reject(hold_ms: u64, reason: &str) -> OrderStep {
+        OrderStep {
+            hold_ms,
+            reply: OrderReply::Reject(reason.to_string()),
+        }
+    }
+
+    pub fn never() -> OrderStep {
+        OrderStep {
+            hold_ms: 0,
+            reply: OrderReply::Never,
+        }
+    }
+}
+
+type OrderScript = dyn Fn(u64, &LpOrder) -> OrderStep + Send + Sync;
+
 /// An LP that answers by script.
 pub struct ScriptedLp {
     name: Arc<str>,
     validity_ms: u64,
     script: Box<Script>,
     calls: AtomicU64,
+    orders: Box<OrderScript>,
+    order_calls: AtomicU64,
 }
 
 impl ScriptedLp {
@@ -97,7 +149,25 @@ impl ScriptedLp {
             validity_ms,
             script: Box::new(script),
             calls: AtomicU64::new(0),
+            // Unless told otherwise: fill at once, at the quoted price.
+            orders: Box::new(|_, _| OrderStep::fill(0)),
+            order_calls: AtomicU64::new(0),
         }
+    }
+
+    /// The same LP answering its orders by `orders` (the order number from
+    /// 0, and the order).
+    pub fn with_orders(
+        mut self,
+        orders: impl Fn(u64, &LpOrder) -> OrderStep + Send + Sync + 'static,
+    ) -> ScriptedLp {
+        self.orders = Box::new(orders);
+        self
+    }
+
+    /// How many orders the LP has been sent.
+    pub fn orders(&self) -> u64 {
+        self.order_calls.load(Ordering::Relaxed)
     }
 
     /// An LP that answers its n-th call with `steps[n]`, and every call
@@ -175,10 +245,24 @@ impl LiquidityProvider for ScriptedLp {
     }
 
     async fn execute(&self, order: &LpOrder) -> OrderAnswer {
-        OrderAnswer::Filled {
-            price: order.price,
-            quantity: order.amount,
-            venue_order_id: None,
+        let index = self.order_calls.fetch_add(1, Ordering::Relaxed);
+        let step = (self.orders)(index, order);
+        order.clock.sleep(Duration::from_millis(step.hold_ms)).await;
+        match step.reply {
+            OrderReply::Fill => OrderAnswer::Filled {
+                price: order.price,
+                quantity: order.amount,
+                venue_order_id: None,
+            },
+            OrderReply::FillAt(price) => OrderAnswer::Filled {
+                price,
+                quantity: order.amount,
+                venue_order_id: None,
+            },
+            OrderReply::Reject(reason) => OrderAnswer::Rejected { reason },
+            OrderReply::Unknown(reason) => OrderAnswer::Unknown { reason },
+            OrderReply::Never => std::future::pending().await,
+            OrderReply::Panic(message) => panic!("{message}"),
         }
     }
 }

@@ -28,10 +28,12 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 
 use crate::clock::{StreamClock, StreamMs};
+use crate::lp::OrderAnswer;
 use crate::lp::{LpError, LpQuote};
 use crate::market::{Bps, Pair, Side};
 use crate::rfq::book::Book;
 use crate::rfq::event::*;
+use crate::rfq::execution::{Accepted, Execution, OrderPlan};
 use crate::rfq::lock::{Candidate, Decision, LockRules};
 use crate::rfq::offer::{Live, Offers};
 use crate::rfq::requests::{InFlight, Requests};
@@ -51,6 +53,8 @@ pub struct EngineParams {
     pub poll_interval_ms: u64,
     /// Stream ms an LP has to answer before the request counts as a timeout.
     pub lp_timeout_ms: u64,
+    /// Stream ms an LP has to answer an order before its outcome is unknown.
+    pub order_timeout_ms: u64,
 }
 
 /// What the client asked for.
@@ -94,6 +98,20 @@ pub struct Engine {
     offers: Offers,
     polls_started: u32,
     decisions: Vec<Decision>,
+    /// The client's acceptance, once there is one.
+    execution: Option<Execution>,
+    /// How the acceptance ended, once it has.
+    outcome: Option<Outcome>,
+}
+
+/// How an order ended, as the session saw it.
+#[derive(Debug, Clone)]
+pub enum OrderResult {
+    Answered(OrderAnswer),
+    /// No answer within the order timeout.
+    TimedOut,
+    /// The LP's execute task panicked.
+    Panicked(String),
 }
 
 impl Engine {
@@ -122,6 +140,8 @@ impl Engine {
             lock: LockRules::new(spec.side, params.threshold, params.validity_buffer_ms),
             polls_started: 0,
             decisions: Vec::new(),
+            execution: None,
+            outcome: None,
         }
     }
 
@@ -233,6 +253,10 @@ impl Engine {
         dispatch.clear();
         self.polls_started += 1;
         let poll = self.polls_started;
+        if self.accepted() {
+            // Nothing more is offered once the client has accepted.
+            return poll;
+        }
         let refresh_due_by = now + self.params.poll_interval_ms + self.params.lp_timeout_ms;
         let requests = &self.requests;
         let plan = self
@@ -387,6 +411,10 @@ impl Engine {
             valid_until_ms: quote.valid_until_ms,
             venue_ref: quote.venue_ref,
         };
+        if self.accepted() {
+            // Still a fallback for an order, never a new client quote.
+            return;
+        }
         let mut decisions = std::mem::take(&mut self.decisions);
         self.lock.consider(now, candidate, &mut decisions);
         self.apply(now, &mut decisions, out);
@@ -456,13 +484,255 @@ impl Engine {
         self.decisions = decisions;
     }
 
-    /// The summary for the `ended` event, with the client quote live at
-    /// `now` (if any).
+    /// True once the client has accepted (or tried to): no more polls,
+    /// no more client quotes.
+    pub fn accepted(&self) -> bool {
+        self.execution.is_some() || self.outcome.is_some()
+    }
+
+    /// How the acceptance ended, once it has.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.outcome
+    }
+
+    /// An order is out and its outcome not known yet.
+    pub fn order_pending(&self) -> bool {
+        self.execution
+            .as_ref()
+            .is_some_and(|execution| execution.pending().is_some())
+    }
+
+    /// When the pending order's time runs out, if one is out.
+    pub fn next_order_deadline(&self) -> Option<StreamMs> {
+        let pending = self.execution.as_ref()?.pending()?;
+        Some(pending.sent_ms + self.params.order_timeout_ms)
+    }
+
+    /// The pending order's id if its time is over at `now`.
+    pub fn order_timed_out(&self, now: StreamMs) -> Option<Arc<str>> {
+        let deadline = self.next_order_deadline()?;
+        let pending = self.execution.as_ref()?.pending()?;
+        (deadline <= now).then(|| pending.plan.order_id.clone())
+    }
+
+    /// The client accepts client quote `quote_id` (`None`: whichever is
+    /// live) at `now`. Returns the order to send to the LP behind it; a
+    /// quote that is not live any more is not filled, with the reason. A
+    /// second acceptance does nothing.
+    pub fn accept(
+        &mut self,
+        now: StreamMs,
+        quote_id: Option<&str>,
+        out: &mut Vec<RfqEvent>,
+    ) -> Option<OrderPlan> {
+        if self.accepted() {
+            tracing::info!(rfq = %self.rfq_id, "a second acceptance is ignored");
+            return None;
+        }
+        let live = self.offers.live_at(now);
+        let refusal = match (live, quote_id) {
+            (None, Some(id)) => Some(format!(
+                "quote {id} is no longer live: it expired or was replaced before it was accepted"
+            )),
+            (None, None) => Some("no client quote was live when the client accepted".to_string()),
+            (Some(live), Some(id)) if &*live.quote_id != id => Some(format!(
+                "quote {id} was replaced by {} before it was accepted",
+                live.quote_id
+            )),
+            (Some(live), _) if live.candidate.valid_until_ms <= now => {
+                Some(format!("the LP quote behind {} has expired", live.quote_id))
+            }
+            _ => None,
+        };
+        if let Some(reason) = refusal {
+            self.outcome = Some(Outcome::NotFilled);
+            let quote_id = quote_id
+                .map(Arc::from)
+                .or_else(|| self.offers.live().map(|live| live.quote_id.clone()));
+            out.push(self.event(now, EventKind::NotFilled(NotFilled { quote_id, reason })));
+            return None;
+        }
+        let live = self.offers.withdraw()?;
+        let accepted = Accepted::from_quote(&live.shown, self.spec.pair.price_dp);
+        let mut execution = Execution::new(accepted);
+        let candidate = live.candidate;
+        let plan = execution.send(
+            now,
+            candidate.lp,
+            candidate.price,
+            candidate.venue_ref,
+            candidate.valid_until_ms,
+        );
+        self.execution = Some(execution);
+        self.emit_order_sent(now, &plan, out);
+        Some(plan)
+    }
+
+    fn emit_order_sent(&self, now: StreamMs, plan: &OrderPlan, out: &mut Vec<RfqEvent>) {
+        let Some(execution) = &self.execution else {
+            return;
+        };
+        let sent = OrderSent {
+            lp: self.names[plan.lp].clone(),
+            order_id: plan.order_id.clone(),
+            quote_id: execution.accepted.quote_id.clone(),
+            venue_ref: plan.venue_ref.clone(),
+            lp_price: plan.price,
+            amount: execution.accepted.amount,
+            attempt: plan.attempt,
+        };
+        out.push(self.event(now, EventKind::OrderSent(sent)));
+    }
+
+    /// Order `order_id` ended at `now`. A fill or an unknown outcome ends
+    /// the execution; a reject falls back to the next best LP quote that
+    /// is still firm and still honours the accepted client price, and
+    /// returns that order to send. A late answer to an order already
+    /// resolved is dropped.
+    pub fn on_order_answer(
+        &mut self,
+        now: StreamMs,
+        order_id: &str,
+        result: OrderResult,
+        out: &mut Vec<RfqEvent>,
+    ) -> Option<OrderPlan> {
+        let execution = self.execution.as_mut()?;
+        let pending = execution.take_pending(order_id)?;
+        let plan = pending.plan;
+        let lp = self.names[plan.lp].clone();
+        let hold_ms = now.saturating_sub(pending.sent_ms);
+        let unknown = |reason: String| ExecutionUnknown {
+            lp: lp.clone(),
+            order_id: plan.order_id.clone(),
+            reason,
+        };
+        match result {
+            OrderResult::Answered(OrderAnswer::Filled {
+                price,
+                quantity,
+                venue_order_id,
+            }) => {
+                let accepted = &execution.accepted;
+                if quantity != accepted.amount {
+                    tracing::warn!(%lp, %quantity, amount = %accepted.amount, "LP filled a quantity other than the order's");
+                }
+                let filled = Filled {
+                    lp: lp.clone(),
+                    order_id: plan.order_id.clone(),
+                    quote_id: accepted.quote_id.clone(),
+                    lp_price: price,
+                    client_price: accepted.client_price,
+                    amount: accepted.amount,
+                    client_pays: accepted.client_pays,
+                    pays_asset: accepted.pays_asset,
+                    client_receives: accepted.client_receives,
+                    receives_asset: accepted.receives_asset,
+                    desk_pnl: accepted.desk_pnl(price),
+                    pnl_asset: accepted.quote_asset(),
+                    hold_ms,
+                    venue_order_id,
+                };
+                execution.resolve(Outcome::Filled);
+                self.outcome = Some(Outcome::Filled);
+                out.push(self.event(now, EventKind::Filled(Box::new(filled))));
+                None
+            }
+            OrderResult::Answered(OrderAnswer::Unknown { reason }) => {
+                self.resolve_unknown(now, unknown(reason), out);
+                None
+            }
+            OrderResult::TimedOut => {
+                let reason = format!("no answer within {} ms", self.params.order_timeout_ms);
+                self.resolve_unknown(now, unknown(reason), out);
+                None
+            }
+            OrderResult::Panicked(message) => {
+                self.resolve_unknown(now, unknown(format!("lp panicked: {message}")), out);
+                None
+            }
+            OrderResult::Answered(OrderAnswer::Rejected { reason }) => {
+                execution.rejects.push((lp.clone(), reason.clone()));
+                let rejected = OrderRejected {
+                    lp,
+                    order_id: plan.order_id.clone(),
+                    reason,
+                    hold_ms,
+                };
+                out.push(self.event(now, EventKind::OrderRejected(rejected)));
+                self.fall_back(now, out)
+            }
+        }
+    }
+
+    fn resolve_unknown(
+        &mut self,
+        now: StreamMs,
+        unknown: ExecutionUnknown,
+        out: &mut Vec<RfqEvent>,
+    ) {
+        if let Some(execution) = self.execution.as_mut() {
+            execution.resolve(Outcome::Unknown);
+        }
+        self.outcome = Some(Outcome::Unknown);
+        out.push(self.event(now, EventKind::ExecutionUnknown(unknown)));
+    }
+
+    /// After a reject: the next order, or `not_filled` when no LP quote is
+    /// left that could fill at the accepted price.
+    fn fall_back(&mut self, now: StreamMs, out: &mut Vec<RfqEvent>) -> Option<OrderPlan> {
+        let execution = self.execution.as_mut()?;
+        let limit = execution.accepted.client_price;
+        let next = self.book.best_within(now, 0, execution.tried(), limit);
+        if let Some(lp) = next.and_then(|lp| self.book.get(lp).map(|entry| (lp, entry.clone()))) {
+            let (lp, entry) = lp;
+            let plan = execution.send(now, lp, entry.price, entry.venue_ref, entry.valid_until_ms);
+            self.emit_order_sent(now, &plan, out);
+            return Some(plan);
+        }
+        let tried: Vec<String> = execution
+            .rejects
+            .iter()
+            .map(|(lp, reason)| format!("{lp} ({reason})"))
+            .collect();
+        let reason = format!(
+            "rejected by {}; no other firm LP quote honours the client price {}",
+            tried.join(", "),
+            limit
+        );
+        let quote_id = Some(execution.accepted.quote_id.clone());
+        execution.resolve(Outcome::NotFilled);
+        self.outcome = Some(Outcome::NotFilled);
+        out.push(self.event(now, EventKind::NotFilled(NotFilled { quote_id, reason })));
+        None
+    }
+
+    /// The summary for the `ended` event: the client quote live at `now`
+    /// (if any), or, once the client accepted, the accepted quote and the
+    /// LP that filled it.
     pub fn finish(&self, now: StreamMs, reason: EndReason) -> Ended {
+        let outcome = self.outcome.unwrap_or(match self.execution {
+            // An order still out when the stream had to end.
+            Some(_) => Outcome::Unknown,
+            None => Outcome::NotAccepted,
+        });
+        if let Some(execution) = &self.execution {
+            let filled_lp = match (outcome, execution.tried().last()) {
+                (Outcome::Filled, Some(&lp)) => Some(self.names[lp].clone()),
+                _ => None,
+            };
+            return Ended {
+                reason,
+                outcome,
+                improvements: self.lock.improvements(),
+                quote_id: Some(execution.accepted.quote_id.clone()),
+                lp: filled_lp,
+                client_price: Some(execution.accepted.client_price),
+            };
+        }
         let live = self.offers.live_at(now);
         Ended {
             reason,
-            outcome: Outcome::NotAccepted,
+            outcome,
             improvements: self.lock.improvements(),
             quote_id: live.map(|live| live.quote_id.clone()),
             lp: live.map(|live| self.names[live.candidate.lp].clone()),
@@ -484,6 +754,7 @@ mod tests {
             validity_buffer_ms: 2_000,
             poll_interval_ms: 500,
             lp_timeout_ms: 1_000,
+            order_timeout_ms: 5_000,
         };
         let spec = RfqSpec {
             side: Side::Buy,

@@ -6,6 +6,7 @@
 pub mod book;
 pub mod engine;
 pub mod event;
+pub mod execution;
 pub mod lock;
 pub mod offer;
 pub mod pricing;

@@ -22,6 +22,8 @@ pub struct Live {
     pub candidate: Candidate,
     pub client_price: Decimal,
     pub client_valid_until_ms: StreamMs,
+    /// The quote as the client saw it (what an acceptance accepts).
+    pub shown: Box<ClientQuote>,
 }
 
 /// Client quotes of one RFQ; see the module docs.
@@ -90,6 +92,7 @@ impl Offers {
             candidate,
             client_price: priced.price,
             client_valid_until_ms,
+            shown: Box::new(quote.clone()),
         });
         Some(quote)
     }

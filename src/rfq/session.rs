@@ -16,9 +16,12 @@ use tokio::task::{AbortHandle, JoinError};
 use tokio::time::Instant;
 
 use crate::clock::StreamClock;
+use crate::clock::StreamMs;
+use crate::lp::LpOrder;
 use crate::lp::{LpRequest, SharedLp};
-use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, RfqSpec};
+use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, OrderResult, RfqSpec};
 use crate::rfq::event::{EndReason, Ended, EventKind, RfqEvent};
+use crate::rfq::execution::OrderPlan;
 use crate::rfq::probe::EngineProbe;
 
 tokio::task_local! {
@@ -35,8 +38,12 @@ pub fn in_lp_task() -> bool {
 /// What the operator (or an integration) can tell a running stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamCommand {
-    /// End the stream now; its `ended` event says `interrupted`.
+    /// End the stream now; its `ended` event says `interrupted`. An order
+    /// already out is waited for (its outcome must be recorded) first.
     Stop,
+    /// The client accepts client quote `quote_id` (`None`: whichever is
+    /// live at that moment): the desk executes it with the LP behind it.
+    Accept { quote_id: Option<Arc<str>> },
 }
 
 /// Everything one stream needs.
@@ -109,6 +116,32 @@ impl Session {
         // Per LP: the request in flight and how to abort its task.
         let mut aborts: Vec<Option<(u64, AbortHandle)>> = vec![None; lps.len()];
         let mut timed_out: Vec<(usize, u64)> = Vec::new();
+        // The order out for an accepted quote (at most one at a time).
+        let mut orders = FuturesUnordered::new();
+        let mut order_abort: Option<AbortHandle> = None;
+        // Asked to end (stop, or the duration) while an order was out: the
+        // stream ends as soon as the order's outcome is known.
+        let mut ending: Option<EndReason> = None;
+        let send_order = |plan: &OrderPlan| {
+            let lp = lps[plan.lp].clone();
+            let order = LpOrder {
+                order_id: plan.order_id.clone(),
+                rfq_id: rfq_id.clone(),
+                side: spec.side,
+                pair: spec.pair,
+                amount: spec.amount,
+                price: plan.price,
+                venue_ref: plan.venue_ref.clone(),
+                valid_until_ms: plan.valid_until_ms,
+                clock,
+            };
+            // Its own task, as for quotes: a panicking or blocking adapter
+            // cannot take the session with it.
+            let task = tokio::spawn(LP_TASK.scope((), async move { lp.execute(&order).await }));
+            let abort = task.abort_handle();
+            let order_id = plan.order_id.clone();
+            (abort, async move { (order_id, task.await) })
+        };
 
         let _ = events.send(engine.started(duration_ms)).await;
         let mut inbox_open = true;
@@ -122,8 +155,21 @@ impl Session {
         } else {
             loop {
                 let now = clock.now_ms();
-                if now >= duration_ms {
-                    break EndReason::Duration;
+                if engine.outcome().is_some() {
+                    break EndReason::Accepted;
+                }
+                if now >= duration_ms && ending.is_none() {
+                    if !engine.order_pending() {
+                        break EndReason::Duration;
+                    }
+                    ending = Some(EndReason::Duration);
+                }
+                if let Some(order_id) = engine.order_timed_out(now) {
+                    if let Some(abort) = order_abort.take() {
+                        abort.abort();
+                    }
+                    engine.on_order_answer(now, &order_id, OrderResult::TimedOut, &mut out);
+                    continue;
                 }
                 engine.on_time(now, &mut out);
                 // Every request has its own deadline, kept by the engine and
@@ -151,7 +197,8 @@ impl Session {
                     }
                 }
                 let interval = params.poll_interval_ms;
-                if now >= next_poll_at && (interval > 0 || engine.all_polls_complete()) {
+                let polling = !engine.accepted() && ending.is_none();
+                if polling && now >= next_poll_at && (interval > 0 || engine.all_polls_complete()) {
                     // A poll is stamped with its tick, not with the moment
                     // the task got round to it: a replay then sends the same
                     // requests at the same stream times, however loaded the
@@ -194,14 +241,22 @@ impl Session {
                     let _ = events.send(event).await;
                 }
 
-                let mut next_wake = duration_ms;
+                // Past the duration only an order's deadline matters.
+                let mut next_wake = if ending.is_some() {
+                    StreamMs::MAX
+                } else {
+                    duration_ms
+                };
+                if let Some(deadline) = engine.next_order_deadline() {
+                    next_wake = next_wake.min(deadline);
+                }
                 if let Some(deadline) = engine.next_timeout() {
                     next_wake = next_wake.min(deadline);
                 }
                 if let Some(deadline) = engine.next_deadline() {
                     next_wake = next_wake.min(deadline);
                 }
-                if interval > 0 {
+                if interval > 0 && polling {
                     next_wake = next_wake.min(next_poll_at);
                 }
                 if next_wake != wake_at {
@@ -212,12 +267,50 @@ impl Session {
                 tokio::select! {
                     biased;
                     command = commands.recv(), if inbox_open => match command {
-                        Some(StreamCommand::Stop) => break EndReason::Interrupted,
+                        Some(StreamCommand::Stop) => {
+                            if !engine.order_pending() {
+                                break EndReason::Interrupted;
+                            }
+                            ending.get_or_insert(EndReason::Interrupted);
+                        }
+                        Some(StreamCommand::Accept { quote_id }) => {
+                            let now = clock.now_ms();
+                            // Expiry first: an expired quote cannot be accepted.
+                            engine.on_time(now, &mut out);
+                            if let Some(plan) = engine.accept(now, quote_id.as_deref(), &mut out) {
+                                let (abort, order) = send_order(&plan);
+                                order_abort = Some(abort);
+                                orders.push(order);
+                            }
+                            for event in out.drain(..) {
+                                let _ = events.send(event).await;
+                            }
+                        }
                         None => inbox_open = false,
                     },
+                    Some((order_id, joined)) = orders.next(), if !orders.is_empty() => {
+                        let now = clock.now_ms();
+                        order_abort = None;
+                        let result = match joined {
+                            Ok(answer) => OrderResult::Answered(answer),
+                            Err(error) if error.is_panic() => {
+                                OrderResult::Panicked(panic_message(error.into_panic()))
+                            }
+                            // Aborted at its deadline: already answered.
+                            Err(_) => continue,
+                        };
+                        if let Some(plan) = engine.on_order_answer(now, &order_id, result, &mut out) {
+                            let (abort, order) = send_order(&plan);
+                            order_abort = Some(abort);
+                            orders.push(order);
+                        }
+                        for event in out.drain(..) {
+                            let _ = events.send(event).await;
+                        }
+                    }
                     Some((lp, request_id, joined)) = in_flight.next(), if !in_flight.is_empty() => {
                         let now = clock.now_ms();
-                        if now >= duration_ms {
+                        if now >= duration_ms && !engine.order_pending() {
                             break EndReason::Duration;
                         }
                         let arrived = probe.map(|_| Instant::now());
@@ -259,7 +352,16 @@ impl Session {
         for (_, abort) in aborts.iter().flatten() {
             abort.abort();
         }
-        let now = clock.now_ms().min(duration_ms);
+        if let Some(abort) = order_abort {
+            abort.abort();
+        }
+        // Waiting for an order may run past the duration; otherwise the
+        // stream ends at its duration at the latest.
+        let now = if engine.accepted() {
+            clock.now_ms()
+        } else {
+            clock.now_ms().min(duration_ms)
+        };
         let summary = engine.finish(now, reason);
         for event in out.drain(..) {
             let _ = events.send(event).await;

@@ -163,7 +163,7 @@ async fn flaky_reports_every_failure_and_carries_on() {
     assert!(!lines.iter().any(|line| line.contains("error Steady")));
     assert_eq!(
         lines.last().unwrap(),
-        "30000 ended duration improvements=0 lp=Garbled price=100052.01"
+        "30000 ended duration improvements=0 lp=Ghost price=100045.00"
     );
 }
 

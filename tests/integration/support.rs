@@ -20,6 +20,7 @@ pub fn params() -> EngineParams {
         validity_buffer_ms: 2_000,
         poll_interval_ms: 500,
         lp_timeout_ms: 1_000,
+        order_timeout_ms: 5_000,
     }
 }
 
@@ -176,4 +177,41 @@ pub fn empty_dir() -> &'static std::path::Path {
         std::fs::create_dir_all(&dir).unwrap();
         dir
     })
+}
+
+/// Runs one stream to its end, sending each command at its stream time,
+/// and returns every event.
+pub async fn run_stream_with_commands(
+    spec: RfqSpec,
+    lps: Vec<SharedLp>,
+    params: EngineParams,
+    duration_ms: u64,
+    commands: Vec<(u64, lp_rfq::rfq::StreamCommand)>,
+) -> Vec<RfqEvent> {
+    let clock = StreamClock::start();
+    let session = Session {
+        rfq_id: Arc::from("R-test"),
+        spec,
+        lps,
+        params,
+        duration_ms,
+        clock,
+    };
+    let (sender, mut receiver) = mpsc::channel(100_000);
+    let (inbox_sender, inbox) = mpsc::channel(16);
+    let commander = tokio::spawn(async move {
+        for (at_ms, command) in commands {
+            clock.sleep_until(at_ms).await;
+            let _ = inbox_sender.send(command).await;
+        }
+        // Keep the inbox open until the stream ends.
+        std::future::pending::<()>().await;
+    });
+    session.run(sender, inbox).await;
+    commander.abort();
+    let mut events = Vec::new();
+    while let Ok(event) = receiver.try_recv() {
+        events.push(event);
+    }
+    events
 }
