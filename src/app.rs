@@ -13,8 +13,8 @@ use crate::cli::{Cli, Command};
 use crate::config::Settings;
 use crate::desk::{Desk, DeskClosed};
 use crate::market::{Pair, Side};
-use crate::output::{plain, stdout_writer, OutputMode};
-use crate::rfq::event::EndReason;
+use crate::output::{desk_writer, plain, OutputMode};
+use crate::rfq::event::{EndReason, Outcome};
 use crate::rfq::{RfqSpec, StreamCommand};
 use crate::scenario::SCENARIOS;
 use crate::signals::{self, Interrupts};
@@ -72,10 +72,23 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             print!("{}", scenario_list());
             return Ok(ExitCode::SUCCESS);
         }
-        Some(Command::Quote { side, amount, pair }) => match parse_request(&side, &amount, &pair) {
-            Ok(spec) => Some(spec),
-            Err(error) => return Ok(usage_error(error)),
-        },
+        Some(Command::Quote {
+            side,
+            amount,
+            pair,
+            accept_after,
+        }) => {
+            let spec = match parse_request(&side, &amount, &pair) {
+                Ok(spec) => spec,
+                Err(error) => return Ok(usage_error(error)),
+            };
+            let accept_after = match accept_after.as_deref().map(parse_stream_duration) {
+                None => None,
+                Some(Ok(ms)) => Some(ms),
+                Some(Err(error)) => return Ok(usage_error(error)),
+            };
+            Some((spec, accept_after))
+        }
         None => None,
     };
     // The blotter opens before any stream starts: a desk must not trade on
@@ -90,7 +103,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     desk.start_lps().await;
     let interrupts = signals::listen();
     let result = match spec {
-        Some(spec) => run_quote(&desk, spec, mode, interrupts).await,
+        Some((spec, accept_after)) => run_quote(&desk, spec, accept_after, mode, interrupts).await,
         None if console => crate::ui::run(&desk, interrupts).await,
         None => crate::prompt::run(&desk, mode, interrupts).await,
     };
@@ -164,11 +177,40 @@ pub fn scenario_list() -> String {
     text
 }
 
+/// `--accept-after`: a stream time such as `3s`, `500ms` or `1.5s`, in ms.
+pub fn parse_stream_duration(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("invalid --accept-after '{text}': must be a stream time such as 3s, 500ms or 1.5s, at most 86400s")
+    };
+    let trimmed = text.trim();
+    let (number, scale) = if let Some(ms) = trimmed.strip_suffix("ms") {
+        (ms, rust_decimal::Decimal::ONE)
+    } else if let Some(s) = trimmed.strip_suffix('s') {
+        (s, rust_decimal::Decimal::from(1000))
+    } else {
+        return Err(bad());
+    };
+    let value: rust_decimal::Decimal = number.trim().parse().map_err(|_| bad())?;
+    let ms = value.checked_mul(scale).ok_or_else(bad)?;
+    if ms.is_sign_negative()
+        || ms > rust_decimal::Decimal::from(86_400_000)
+        || ms.fract() != rust_decimal::Decimal::ZERO
+    {
+        return Err(bad());
+    }
+    u64::try_from(ms).map_err(|_| bad())
+}
+
 /// `lp-rfq quote SIDE AMOUNT PAIR`: one stream, then exit. Ctrl+C or
-/// SIGTERM stops it (with its `ended` event).
+/// SIGTERM stops it (with its `ended` event). With `accept_after`, the
+/// client accepts whatever quote is live at that stream time.
+///
+/// Exit codes: 0 filled or nothing accepted, 1 no LP quotes or not filled,
+/// 3 an order's outcome is unknown.
 async fn run_quote(
     desk: &Desk,
     spec: RfqSpec,
+    accept_after: Option<u64>,
     mode: OutputMode,
     mut interrupts: Interrupts,
 ) -> anyhow::Result<ExitCode> {
@@ -177,21 +219,24 @@ async fn run_quote(
     }
     let handle = desk.start(spec);
     let commands = handle.commands.clone();
-    let mut write = stdout_writer(mode);
-    let mut warned = false;
-    let streamed = handle.drive(|event| {
-        if !warned {
-            if let Some(problem) = desk.blotter_problem() {
-                eprintln!("lp-rfq: warning: {problem}");
-                warned = true;
-            }
-        }
-        write(event)
-    });
+    let clock = handle.clock;
+    let streamed = handle.drive(desk_writer(desk, mode));
     tokio::pin!(streamed);
+    let accept = async {
+        match accept_after {
+            Some(at_ms) => clock.sleep_until(at_ms).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(accept);
+    let mut accepted = false;
     let ended = loop {
         tokio::select! {
             ended = &mut streamed => break ended?,
+            _ = &mut accept, if !accepted => {
+                accepted = true;
+                let _ = commands.send(StreamCommand::Accept { quote_id: None }).await;
+            }
             Some(_) = interrupts.recv() => {
                 let _ = commands.try_send(StreamCommand::Stop);
             }
@@ -201,5 +246,15 @@ async fn run_quote(
         eprintln!("lp-rfq: no LP quotes {}", spec.pair.symbol());
         return Ok(ExitCode::FAILURE);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_code(ended.outcome))
+}
+
+/// The exit code an execution's outcome gives: 0 filled (or nothing was
+/// accepted), 1 not filled, 3 unknown (resolve it with the LP).
+pub fn exit_code(outcome: Outcome) -> ExitCode {
+    match outcome {
+        Outcome::Filled | Outcome::NotAccepted => ExitCode::SUCCESS,
+        Outcome::NotFilled => ExitCode::FAILURE,
+        Outcome::Unknown => ExitCode::from(3),
+    }
 }

@@ -49,6 +49,10 @@ pub enum Command {
         amount: String,
         /// Pair such as BTCUSDT, BTC/USDT or btc-usdt
         pair: String,
+        /// Accept whatever client quote is live this long into the stream
+        /// (stream time, e.g. 3s, 500ms, 1.5s) and execute it with the LP
+        #[arg(long, value_name = "DURATION")]
+        accept_after: Option<String>,
     },
     /// List the replayable LP scenarios (use one with --scenario NAME)
     Scenarios,

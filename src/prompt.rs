@@ -10,14 +10,18 @@ use rust_decimal::Decimal;
 
 use crate::desk::Desk;
 use crate::market::{parse_positive_amount, Pair, Side};
-use crate::output::{plain, stdout_writer, OutputMode};
-use crate::rfq::RfqSpec;
+use tokio::sync::mpsc;
+
+use crate::output::{desk_writer, plain, OutputMode};
+use crate::rfq::{RfqSpec, StreamCommand};
 use crate::signals::{Interrupt, Interrupts};
 
 /// No subcommand and no console: ask for a request, stream it, ask for the
-/// next. Ctrl+C stops a stream and returns to the prompt; at the prompt it
-/// quits; SIGTERM ends the program. With `--json` the questions go to
-/// stderr so stdout stays pure JSON. Requests are read from stdin.
+/// next. During a stream, `a` + Enter accepts the live quote (the trade
+/// ticket follows). Ctrl+C stops a stream and returns to the prompt; at
+/// the prompt it quits; SIGTERM ends the program. With `--json` the
+/// questions go to stderr so stdout stays pure JSON. Requests are read
+/// from stdin.
 pub async fn run(
     desk: &Desk,
     mode: OutputMode,
@@ -27,39 +31,47 @@ pub async fn run(
         print!("{}", plain::banner());
         println!("Enter a client request (q to quit).");
     }
+    let mut input = LineInput::stdin();
     loop {
+        // The blocking read owns the input until it answers; an interrupt
+        // meanwhile quits, so the input is not needed back.
+        let mut asking = input;
         let asked = tokio::task::spawn_blocking(move || {
-            let mut input = io::stdin().lock();
-            match mode {
-                OutputMode::Plain => read_request(&mut input, &mut io::stdout()),
-                OutputMode::Json => read_request(&mut input, &mut io::stderr()),
-            }
+            let input = &mut asking;
+            let answer = match mode {
+                OutputMode::Plain => read_request(input, &mut io::stdout()),
+                OutputMode::Json => read_request(input, &mut io::stderr()),
+            };
+            (asking, answer)
         });
-        let spec = tokio::select! {
-            answer = asked => answer.context("the prompt failed")?.context("cannot read the request")?,
+        let answered = tokio::select! {
+            joined = asked => {
+                let (returned, answer) = joined.context("the prompt failed")?;
+                answer
+                    .context("cannot read the request")?
+                    .map(|spec| (spec, returned))
+            }
             _ = interrupts.recv() => None,
         };
-        let Some(spec) = spec else {
+        let Some((spec, returned)) = answered else {
             if mode == OutputMode::Plain {
                 println!();
             }
             return Ok(ExitCode::SUCCESS);
         };
+        input = returned;
         let handle = desk.start(spec);
         let commands = handle.commands.clone();
-        let mut write = stdout_writer(mode);
-        let mut warned = false;
-        let streamed = handle.drive(|event| {
-            if !warned {
-                if let Some(problem) = desk.blotter_problem() {
-                    eprintln!("lp-rfq: warning: {problem}");
-                    warned = true;
-                }
-            }
-            write(event)
-        });
+        hint(
+            mode,
+            "(a + Enter accepts the live quote; Ctrl+C stops the stream)",
+        );
+        let streamed = handle.drive(desk_writer(desk, mode));
         tokio::pin!(streamed);
         let mut terminated = false;
+        // Lines typed during the stream: `a` accepts; anything else is the
+        // next request's first answer, kept for the prompt.
+        let mut listening = true;
         loop {
             tokio::select! {
                 ended = &mut streamed => {
@@ -69,13 +81,125 @@ pub async fn run(
                 Some(interrupt) = interrupts.recv() => {
                     // Ctrl+C only ends the stream; SIGTERM ends the program.
                     terminated |= interrupt == Interrupt::Terminate;
-                    let _ = commands.try_send(crate::rfq::StreamCommand::Stop);
+                    let _ = commands.try_send(StreamCommand::Stop);
                 }
+                line = input.next_line(), if listening => match line {
+                    Some(line) if is_accept(&line) => {
+                        let _ = commands.send(StreamCommand::Accept { quote_id: None }).await;
+                    }
+                    Some(line) => {
+                        input.push_back(line);
+                        listening = false;
+                    }
+                    None => listening = false,
+                },
             }
         }
         if terminated {
             return Ok(ExitCode::SUCCESS);
         }
+    }
+}
+
+/// A line for the operator beside the stream's output (stderr with
+/// `--json`, so stdout stays pure JSON).
+fn hint(mode: OutputMode, text: &str) {
+    match mode {
+        OutputMode::Plain => println!("{text}"),
+        OutputMode::Json => eprintln!("{text}"),
+    }
+}
+
+/// Words that accept the live quote during a stream.
+fn is_accept(line: &str) -> bool {
+    matches!(line.trim().to_ascii_lowercase().as_str(), "a" | "accept")
+}
+
+/// The operator's lines, read by a thread of their own so that a stream can
+/// listen for `a` while the prompt's questions read the same lines. A line
+/// the stream does not want is pushed back for the next question.
+pub struct LineInput {
+    lines: mpsc::UnboundedReceiver<String>,
+    pushed_back: std::collections::VecDeque<String>,
+    /// The current line being read by `BufRead`.
+    buffer: Vec<u8>,
+    position: usize,
+}
+
+impl LineInput {
+    /// Lines from stdin, read by a thread until end of input.
+    pub fn stdin() -> LineInput {
+        let (sender, lines) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("prompt-input".into())
+            .spawn(move || {
+                let mut stdin = io::stdin().lock();
+                loop {
+                    let mut line = String::new();
+                    match stdin.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            if sender.send(line).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+            .ok();
+        LineInput::from_channel(lines)
+    }
+
+    /// Lines from a channel (tests).
+    pub fn from_channel(lines: mpsc::UnboundedReceiver<String>) -> LineInput {
+        LineInput {
+            lines,
+            pushed_back: std::collections::VecDeque::new(),
+            buffer: Vec::new(),
+            position: 0,
+        }
+    }
+
+    /// The next whole line, waiting for it; `None` at end of input.
+    pub async fn next_line(&mut self) -> Option<String> {
+        if let Some(line) = self.pushed_back.pop_front() {
+            return Some(line);
+        }
+        self.lines.recv().await
+    }
+
+    /// Gives `line` back: the next read returns it first.
+    pub fn push_back(&mut self, line: String) {
+        self.pushed_back.push_front(line);
+    }
+}
+
+impl io::Read for LineInput {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = io::BufRead::fill_buf(self)?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl BufRead for LineInput {
+    /// Blocks for the next line (call it off the async workers).
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.position >= self.buffer.len() {
+            let next = match self.pushed_back.pop_front() {
+                Some(line) => Some(line),
+                None => self.lines.blocking_recv(),
+            };
+            self.buffer = next.map(String::into_bytes).unwrap_or_default();
+            self.position = 0;
+        }
+        Ok(&self.buffer[self.position..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.position = (self.position + amount).min(self.buffer.len());
     }
 }
 

@@ -18,6 +18,25 @@ pub enum OutputMode {
     Json,
 }
 
+/// [`stdout_writer`] that also says once on stderr when the desk's blotter
+/// has trouble writing (the record is incomplete: the operator must know).
+pub fn desk_writer(
+    desk: &crate::desk::Desk,
+    mode: OutputMode,
+) -> impl FnMut(&RfqEvent) -> io::Result<()> + '_ {
+    let mut write = stdout_writer(mode);
+    let mut warned = false;
+    move |event| {
+        if !warned {
+            if let Some(problem) = desk.blotter_problem() {
+                eprintln!("lp-rfq: warning: {problem}");
+                warned = true;
+            }
+        }
+        write(event)
+    }
+}
+
 /// Writes events to stdout in `mode`, flushing each so that a pipe sees
 /// every line at once.
 pub fn stdout_writer(mode: OutputMode) -> impl FnMut(&RfqEvent) -> io::Result<()> {
