@@ -242,6 +242,13 @@ async fn event_loop(
                         handle.stop();
                     }
                 }
+                Command::Accept(quote_id) => {
+                    if let Some(handle) = stream.as_ref() {
+                        handle.send(crate::rfq::StreamCommand::Accept {
+                            quote_id: Some(quote_id),
+                        });
+                    }
+                }
                 Command::Quit => {
                     if stream.is_none() {
                         return Ok(ExitCode::SUCCESS);

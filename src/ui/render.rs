@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 
 use crate::market::Side;
 use crate::output::{group_thousands, seconds};
-use crate::rfq::event::{ClientQuote, EndReason};
+use crate::rfq::event::{ClientQuote, EndReason, Outcome};
 use crate::ui::state::*;
 
 /// Wide enough for the client quote panel beside the leaderboard.
@@ -88,10 +88,34 @@ pub fn draw_app(frame: &mut Frame, app: &App) {
         Screen::Stream => draw_stream(frame, body, &app.stream),
         Screen::Summary => draw_summary(frame, body, &app.stream),
     }
-    draw_footer(frame, footer, app.screen, app.color);
+    match (app.screen, app.confirmation(), &app.stream_notice) {
+        (Screen::Stream, Some(confirm), _) => draw_notice(frame, footer, &confirm, true, app.color),
+        (Screen::Stream, None, Some(notice)) => draw_notice(
+            frame,
+            footer,
+            &format!(" {notice} · a accept · q stop · ? keys"),
+            false,
+            app.color,
+        ),
+        _ => draw_footer(frame, footer, app.screen, app.color),
+    }
     if app.help {
         draw_help(frame, app);
     }
+}
+
+/// A footer that asks or tells something: the accept confirmation (loud)
+/// or why a key did nothing.
+fn draw_notice(frame: &mut Frame, area: Rect, text: &str, loud: bool, color: bool) {
+    let style = match (loud, color) {
+        (true, true) => Style::new()
+            .fg(Color::Black)
+            .bg(Color::Yellow)
+            .add_modifier(Modifier::BOLD),
+        (false, true) => Style::new().fg(Color::Black).bg(Color::Gray),
+        (_, false) => Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD),
+    };
+    frame.render_widget(Paragraph::new(text.to_string()).style(style), area);
 }
 
 fn draw_footer(frame: &mut Frame, area: Rect, screen: Screen, color: bool) {
@@ -99,7 +123,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, screen: Screen, color: bool) {
         Screen::Form => {
             " Enter next/start · Tab/Shift+Tab field · Esc clear · q quit (empty form) · ? keys"
         }
-        Screen::Stream => " q/Ctrl+C stop · Esc stop, back to form · ? keys",
+        Screen::Stream => " a accept · q/Ctrl+C stop · Esc stop, back to form · ? keys",
         Screen::Summary => " Enter/n new request · Esc form · q quit · ? keys",
     };
     let style = if color {
@@ -187,10 +211,23 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Pal
         line2,
     );
 
-    let mut spans = vec![
-        Span::raw("client quote "),
-        validity_span(state, "valid ", palette),
-    ];
+    let mut spans = if state.execution.accepted() {
+        // Accepted: its validity no longer matters, its execution does.
+        let (text, style) = match &state.execution.ticket {
+            None => ("ACCEPTED: order in flight".to_string(), palette.warn()),
+            Some(Ticket::Filled(filled)) => {
+                (format!("ACCEPTED: FILLED by {}", filled.lp), palette.good())
+            }
+            Some(Ticket::NotFilled(_)) => ("ACCEPTED: NOT FILLED".to_string(), palette.warn()),
+            Some(Ticket::Unknown(_)) => ("ACCEPTED: UNKNOWN outcome".to_string(), palette.bad()),
+        };
+        vec![Span::raw("client quote "), Span::styled(text, style)]
+    } else {
+        vec![
+            Span::raw("client quote "),
+            validity_span(state, "valid ", palette),
+        ]
+    };
     if state.banner() {
         spans.push(Span::raw("   "));
         spans.push(Span::styled(
@@ -274,7 +311,147 @@ fn client_price_style(state: &ConsoleState, palette: Palette) -> Style {
     }
 }
 
+/// The execution of an accepted quote: each order, each reject with its
+/// hold, the order in flight, then the trade ticket (FILLED, NOT FILLED
+/// with why, or UNKNOWN in red). Empty until the client accepts.
+fn execution_lines(state: &ConsoleState, palette: Palette) -> Vec<Line<'static>> {
+    let execution = &state.execution;
+    let mut lines = Vec::new();
+    let quote_asset = state
+        .request
+        .as_ref()
+        .map(|r| r.pair.quote.to_string())
+        .unwrap_or_default();
+    for (index, order) in execution.orders.iter().enumerate() {
+        lines.push(Line::from(format!(
+            "order {} → {} at {} {quote_asset}",
+            order.attempt,
+            order.lp,
+            group_thousands(order.lp_price)
+        )));
+        if let Some(reject) = execution.rejects.get(index) {
+            lines.push(Line::styled(
+                format!(
+                    "  rejected by {} after {} ms: {}",
+                    reject.lp, reject.hold_ms, reject.reason
+                ),
+                palette.warn(),
+            ));
+        } else if execution.ticket.is_none() {
+            lines.push(Line::styled(
+                format!("  waiting for {} (last look)…", order.lp),
+                palette.dim(),
+            ));
+        }
+    }
+    let label = |text: &'static str| Span::styled(format!("{text:<16}"), palette.dim());
+    match &execution.ticket {
+        None => {}
+        Some(Ticket::Filled(filled)) => {
+            lines.push(Line::styled(
+                format!(" FILLED by {} ", filled.lp),
+                palette.banner(),
+            ));
+            let (verb, base) = match state.request.as_ref() {
+                Some(r) if r.side == Side::Sell => ("Client SELLS", r.pair.base.to_string()),
+                Some(r) => ("Client BUYS", r.pair.base.to_string()),
+                None => ("Client", String::new()),
+            };
+            lines.push(Line::from(vec![
+                label(verb),
+                Span::raw(format!("{} {base}", filled.amount)),
+            ]));
+            lines.push(Line::from(vec![
+                label("LP price"),
+                Span::raw(format!(
+                    "{} {quote_asset}",
+                    group_thousands(filled.lp_price)
+                )),
+            ]));
+            lines.push(Line::from(vec![
+                label("Client price"),
+                Span::styled(
+                    format!("{} {quote_asset}", group_thousands(filled.client_price)),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ),
+            ]));
+            lines.push(Line::from(vec![
+                label("Client pays"),
+                Span::raw(format!(
+                    "{} {}",
+                    group_thousands(filled.client_pays),
+                    filled.pays_asset
+                )),
+            ]));
+            lines.push(Line::from(vec![
+                label("Client receives"),
+                Span::raw(format!(
+                    "{} {}",
+                    group_thousands(filled.client_receives),
+                    filled.receives_asset
+                )),
+            ]));
+            lines.push(Line::from(vec![
+                label("Desk P&L"),
+                Span::styled(
+                    format!("{} {}", group_thousands(filled.desk_pnl), filled.pnl_asset),
+                    palette.good(),
+                ),
+            ]));
+            lines.push(Line::from(vec![
+                label("Last look"),
+                Span::raw(format!("{} ms", filled.hold_ms)),
+            ]));
+        }
+        Some(Ticket::NotFilled(not_filled)) => {
+            lines.push(Line::styled(
+                " NOT FILLED ",
+                palette.warn().add_modifier(Modifier::BOLD),
+            ));
+            lines.push(Line::from(not_filled.reason.clone()));
+        }
+        Some(Ticket::Unknown(unknown)) => {
+            lines.push(Line::styled(
+                format!(" UNKNOWN: order {} with {} ", unknown.order_id, unknown.lp),
+                palette
+                    .bad()
+                    .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+            ));
+            lines.push(Line::styled(
+                format!(
+                    "{}: resolve it with {} before trading again",
+                    unknown.reason, unknown.lp
+                ),
+                palette.bad(),
+            ));
+        }
+    }
+    lines
+}
+
+fn draw_execution(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
+    let title = match state.execution.orders.first() {
+        Some(order) => format!(" Accepted {} ", order.quote_id),
+        None => " Accepted ".to_string(),
+    };
+    let block = Block::bordered().title(Span::styled(title, palette.title()));
+    let lines = execution_lines(state, palette);
+    // The newest lines matter most when the panel is short.
+    let inner_height = area.height.saturating_sub(2) as usize;
+    let skip = lines.len().saturating_sub(inner_height);
+    let lines: Vec<Line> = lines.into_iter().skip(skip).collect();
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(ratatui::widgets::Wrap { trim: false }),
+        area,
+    );
+}
+
 fn draw_quote_panel(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
+    if state.execution.accepted() {
+        return draw_execution(frame, area, state, palette);
+    }
     let Some((block, quote)) = quote_block(frame, area, state, palette) else {
         return;
     };
@@ -325,6 +502,9 @@ fn draw_quote_panel(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
 }
 
 fn draw_quote_compact(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
+    if state.execution.accepted() {
+        return draw_execution(frame, area, state, palette);
+    }
     let Some((block, quote)) = quote_block(frame, area, state, palette) else {
         return;
     };
@@ -578,8 +758,9 @@ fn draw_sparkline(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: 
 
 fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) {
     let palette = Palette { color: state.color };
+    let ticket = execution_lines(state, palette);
     let [top, board, lower] = Layout::vertical([
-        Constraint::Length(6),
+        Constraint::Length(6 + ticket.len().min(12) as u16),
         Constraint::Min(4),
         Constraint::Length((area.height / 4).clamp(3, 10)),
     ])
@@ -604,6 +785,25 @@ fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) {
         request_line(state)
     ))];
     match state.ended.as_ref() {
+        Some(ended) if ended.outcome != Outcome::NotAccepted => {
+            let price = ended
+                .client_price
+                .map(|p| format!(" at {} {quote_asset}", group_thousands(p)))
+                .unwrap_or_default();
+            let id = ended.quote_id.as_deref().unwrap_or("-");
+            let style = match ended.outcome {
+                Outcome::Filled => palette.good(),
+                Outcome::Unknown => palette.bad(),
+                _ => palette.warn(),
+            };
+            lines.push(Line::from(vec![
+                Span::raw(format!("client accepted {id}{price}: ")),
+                Span::styled(
+                    ended.outcome.as_str().replace('_', " ").to_uppercase(),
+                    style.add_modifier(Modifier::BOLD),
+                ),
+            ]));
+        }
         Some(ended) => {
             match (&ended.lp, ended.client_price, &ended.quote_id) {
                 (Some(lp), Some(price), Some(id)) => lines.push(Line::from(vec![
@@ -626,6 +826,7 @@ fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) {
         }
         None => lines.push(Line::from("running")),
     }
+    lines.extend(ticket);
     lines.push(Line::styled(
         "Enter or n: new request with these values · q: quit",
         palette.dim(),

@@ -78,6 +78,11 @@ impl ExecutionView {
     pub fn in_flight(&self) -> bool {
         self.ticket.is_none() && self.orders.len() > self.rejects.len()
     }
+
+    /// The client accepted (an order went out, or the acceptance ended).
+    pub fn accepted(&self) -> bool {
+        !self.orders.is_empty() || self.ticket.is_some()
+    }
 }
 
 /// The outcome of an accepted quote.
@@ -655,6 +660,8 @@ pub enum Command {
     Start(RfqSpec),
     /// Stop the running stream gracefully (its `ended` still arrives).
     Stop,
+    /// The client accepts this client quote: execute it.
+    Accept(Arc<str>),
     Quit,
 }
 
@@ -674,6 +681,10 @@ pub struct App {
     pub notice: Option<String>,
     /// Where logs go while the console is up, for the help overlay.
     pub log_path: Option<String>,
+    /// `a` was pressed: the quote id waiting for Enter to execute.
+    pub confirm: Option<Arc<str>>,
+    /// A one-line message in the stream's footer (why `a` did nothing...).
+    pub stream_notice: Option<String>,
     /// A stop was asked; Esc asked it, so the form follows the summary.
     stopping: bool,
     back_to_form: bool,
@@ -690,6 +701,8 @@ impl App {
             color,
             notice: None,
             log_path,
+            confirm: None,
+            stream_notice: None,
             stopping: false,
             back_to_form: false,
         }
@@ -702,6 +715,8 @@ impl App {
         self.notice = None;
         self.stopping = false;
         self.back_to_form = false;
+        self.confirm = None;
+        self.stream_notice = None;
     }
 
     /// One engine event.
@@ -717,6 +732,8 @@ impl App {
         if self.screen != Screen::Stream {
             return;
         }
+        self.confirm = None;
+        self.stream_notice = None;
         if let Some(entry) = HistoryEntry::from_state(&self.stream) {
             self.history.push(entry);
         }
@@ -744,6 +761,77 @@ impl App {
         Command::Stop
     }
 
+    /// The live quote the client may accept now, if any: shown, not
+    /// expired, and nothing accepted yet in this stream.
+    fn acceptable(&self) -> Result<&ClientQuote, &'static str> {
+        let stream = &self.stream;
+        if stream.execution.accepted() {
+            return Err("already accepted: one execution per stream");
+        }
+        if stream.ended.is_some() {
+            return Err("the stream has ended");
+        }
+        match (&stream.quote, stream.validity()) {
+            (Some(live), Some(Validity::Live { .. } | Validity::Ending { .. })) => Ok(&live.quote),
+            (Some(_), _) => Err("the client quote has expired: it cannot be accepted"),
+            (None, _) => Err("no client quote yet: nothing to accept"),
+        }
+    }
+
+    /// `a`: asks for confirmation of the live quote, or says why not.
+    fn ask_to_accept(&mut self) {
+        match self.acceptable() {
+            Ok(quote) => {
+                self.confirm = Some(quote.quote_id.clone());
+                self.stream_notice = None;
+            }
+            Err(why) => self.stream_notice = Some(why.to_string()),
+        }
+    }
+
+    /// Enter on the confirmation: the quote goes to execution if it is
+    /// still the one confirmed and still valid.
+    fn execute(&mut self) -> Command {
+        let confirmed = self.confirm.take();
+        match (self.acceptable(), confirmed) {
+            (Ok(quote), Some(id)) if quote.quote_id == id => {
+                self.stream_notice = None;
+                Command::Accept(id)
+            }
+            (Ok(_), _) => {
+                self.stream_notice =
+                    Some("the quote changed before Enter: press a to accept the new one".into());
+                Command::None
+            }
+            (Err(why), _) => {
+                self.stream_notice = Some(why.to_string());
+                Command::None
+            }
+        }
+    }
+
+    /// The confirmation line: side, amount, pair, client price, notional.
+    pub fn confirmation(&self) -> Option<String> {
+        let id = self.confirm.as_ref()?;
+        let live = self.stream.quote.as_ref()?;
+        let quote = &live.quote;
+        let request = self.stream.request.as_ref()?;
+        let notional = match quote.side {
+            Side::Buy => quote.client_pays,
+            Side::Sell => quote.client_receives,
+        };
+        Some(format!(
+            " ACCEPT {id}: client {} {} {} at {} {} (notional {} {})? Enter execute · any other key cancels",
+            request.side.label(),
+            quote.amount,
+            request.pair,
+            group_thousands(quote.client_price),
+            request.pair.quote,
+            group_thousands(notional),
+            request.pair.quote,
+        ))
+    }
+
     pub fn key(&mut self, key: KeyEvent) -> Command {
         let ctrl_c =
             key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
@@ -760,9 +848,23 @@ impl App {
             return Command::None;
         }
         match self.screen {
+            Screen::Stream if self.confirm.is_some() => match key.code {
+                _ if ctrl_c => self.stop(),
+                KeyCode::Enter => self.execute(),
+                // Anything else cancels: nothing is sent.
+                _ => {
+                    self.confirm = None;
+                    self.stream_notice = Some("not accepted".to_string());
+                    Command::None
+                }
+            },
             Screen::Stream => match key.code {
                 _ if ctrl_c => self.stop(),
                 KeyCode::Char('q') if plain => self.stop(),
+                KeyCode::Char('a') if plain => {
+                    self.ask_to_accept();
+                    Command::None
+                }
                 KeyCode::Esc => {
                     self.back_to_form = true;
                     self.stop()

@@ -701,7 +701,7 @@ fn the_console_fits_80_by_24() {
     assert!(text.contains(" Events "), "{text}");
     assert!(text.contains(" best LP price "), "{text}");
     assert!(
-        screen[23].starts_with(" q/Ctrl+C stop · Esc stop, back to form · ? keys"),
+        screen[23].starts_with(" a accept · q/Ctrl+C stop · Esc stop, back to form · ? keys"),
         "{text}"
     );
 }
@@ -836,5 +836,185 @@ async fn a_real_stream_reduces_to_a_consistent_board() {
         screen[0].contains("Stream ended (duration)"),
         "{}",
         screen.join("\n")
+    );
+}
+
+// ---- accepting a quote ------------------------------------------------------
+
+/// A real last-look stream under paused time: Fader (best) rejects, Solid
+/// fills; `accept_at` is when the client accepts.
+async fn last_look_events(accept_at: u64) -> Vec<RfqEvent> {
+    use lp_rfq::lp::scripted::OrderStep;
+    let fader = ScriptedLp::steps("Fader", 10_000, vec![Step::price(100, dec!(99990.00))])
+        .with_orders(|_, _| OrderStep::reject(200, "last look: price moved"));
+    let solid = ScriptedLp::steps("Solid", 10_000, vec![Step::price(140, dec!(99995.00))])
+        .with_orders(|_, _| OrderStep::fill(60));
+    let lps: Vec<SharedLp> = vec![Arc::new(fader), Arc::new(solid)];
+    crate::support::run_stream_with_commands(
+        spec(Side::Buy),
+        lps,
+        params(),
+        30_000,
+        vec![(
+            accept_at,
+            lp_rfq::rfq::StreamCommand::Accept { quote_id: None },
+        )],
+    )
+    .await
+}
+
+fn app_screen(app: &App, width: u16, height: u16) -> Vec<String> {
+    lines(width, height, |frame| draw_app(frame, app))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_then_enter_accepts_the_live_quote_and_the_ticket_follows() {
+    let events = last_look_events(1_000).await;
+    let first_order = events
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::OrderSent(_)))
+        .unwrap();
+    let mut app = App::new(false, None);
+    type_request(&mut app, "b\n1.5\nBTCUSDT\n");
+    app.stream_started();
+    for event in &events[..first_order] {
+        app.apply(event, event.t_ms);
+    }
+    // `a` asks first, with what the client is about to do.
+    assert_eq!(app.key(key(KeyCode::Char('a'))), Command::None);
+    assert_eq!(
+        app.confirmation().unwrap(),
+        " ACCEPT Q-test-1: client BUY 1.50000000 BTC/USDT at 100,089.99 USDT \
+         (notional 150,134.99 USDT)? Enter execute · any other key cancels"
+    );
+    let footer = app_screen(&app, 120, 30).pop().unwrap();
+    assert!(
+        footer.starts_with(" ACCEPT Q-test-1: client BUY"),
+        "{footer}"
+    );
+    assert_eq!(
+        app.key(key(KeyCode::Enter)),
+        Command::Accept(Arc::from("Q-test-1"))
+    );
+    for event in &events[first_order..] {
+        app.apply(event, event.t_ms);
+    }
+    // The summary carries the ticket.
+    assert_eq!(app.screen, Screen::Summary);
+    let text = app_screen(&app, 120, 40).join("\n");
+    for line in [
+        "client accepted Q-test-1 at 100,089.99 USDT: FILLED",
+        "order 1 → Fader at 99,990.00 USDT",
+        "rejected by Fader after 200 ms: last look: price moved",
+        "order 2 → Solid at 99,995.00 USDT",
+        "FILLED by Solid",
+        "Client BUYS     1.50000000 BTC",
+        "LP price        99,995.00 USDT",
+        "Client price    100,089.99 USDT",
+        "Client pays     150,134.99 USDT",
+        "Desk P&L        142.49 USDT",
+        "Last look       60 ms",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_order_in_flight_shows_in_place_of_the_quote_and_a_second_a_does_nothing() {
+    let events = last_look_events(1_000).await;
+    let first_order = events
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::OrderSent(_)))
+        .unwrap();
+    let mut app = App::new(false, None);
+    type_request(&mut app, "b\n1.5\nBTCUSDT\n");
+    app.stream_started();
+    for event in &events[..=first_order] {
+        app.apply(event, event.t_ms);
+    }
+    let text = app_screen(&app, 120, 30).join("\n");
+    assert!(text.contains("Accepted Q-test-1"), "{text}");
+    assert!(text.contains("waiting for Fader (last look)"), "{text}");
+    assert_eq!(app.key(key(KeyCode::Char('a'))), Command::None);
+    assert_eq!(app.confirm, None);
+    assert_eq!(
+        app.stream_notice.as_deref(),
+        Some("already accepted: one execution per stream")
+    );
+}
+
+#[test]
+fn an_expired_quote_cannot_be_accepted_and_esc_cancels_a_confirmation() {
+    let mut app = App::new(false, None);
+    type_request(&mut app, "b\n1.5\nBTCUSDT\n");
+    app.stream_started();
+    for event in buy_race() {
+        app.apply(&event, event.t_ms);
+    }
+    app.key(key(KeyCode::Char('a')));
+    assert!(app.confirm.is_some());
+    // Any key but Enter cancels; nothing is sent.
+    assert_eq!(app.key(key(KeyCode::Esc)), Command::None);
+    assert_eq!(app.confirm, None);
+    assert_eq!(app.screen, Screen::Stream);
+    // The client quote from 0.3 s is valid 8 s: at 9 s it has expired.
+    app.stream.tick(9_000);
+    assert_eq!(app.key(key(KeyCode::Char('a'))), Command::None);
+    assert_eq!(app.confirm, None);
+    assert_eq!(
+        app.stream_notice.as_deref(),
+        Some("the client quote has expired: it cannot be accepted")
+    );
+    let footer = app_screen(&app, 120, 30).pop().unwrap();
+    assert!(
+        footer.starts_with(" the client quote has expired: it cannot be accepted"),
+        "{footer}"
+    );
+}
+
+#[test]
+fn an_unknown_outcome_is_shown_in_red() {
+    let mut state = ConsoleState::new(true);
+    for event in buy_race() {
+        state.apply(&event, event.t_ms);
+    }
+    state.apply(
+        &at(
+            1_000,
+            EventKind::OrderSent(OrderSent {
+                lp: Arc::from("LP1"),
+                order_id: Arc::from("O-1-1"),
+                quote_id: Arc::from("Q-300"),
+                venue_ref: None,
+                lp_price: dec!(99995.00),
+                amount: dec!(1.5),
+                attempt: 1,
+            }),
+        ),
+        1_000,
+    );
+    state.apply(
+        &at(
+            11_000,
+            EventKind::ExecutionUnknown(ExecutionUnknown {
+                lp: Arc::from("LP1"),
+                order_id: Arc::from("O-1-1"),
+                reason: "no answer within 10000 ms".into(),
+            }),
+        ),
+        11_000,
+    );
+    let style = style_of(&state, 120, 30, "UNKNOWN: order O-1-1 with LP1");
+    assert_eq!(style.fg, Some(ratatui::style::Color::Red));
+    let text = screen(&state, 120, 30).join("\n");
+    // Wrapped in the 44-column panel.
+    assert!(
+        text.contains("no answer within 10000 ms: resolve it with"),
+        "{text}"
+    );
+    assert!(text.contains("LP1 before trading again"), "{text}");
+    assert!(
+        text.contains("client quote ACCEPTED: UNKNOWN outcome"),
+        "{text}"
     );
 }
