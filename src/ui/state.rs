@@ -812,7 +812,7 @@ impl App {
 
     /// The confirmation line: side, amount, pair, client price, notional.
     pub fn confirmation(&self) -> Option<String> {
-        let id = self.confirm.as_ref()?;
+        self.confirm.as_ref()?;
         let live = self.stream.quote.as_ref()?;
         let quote = &live.quote;
         let request = self.stream.request.as_ref()?;
@@ -821,7 +821,7 @@ impl App {
             Side::Sell => quote.client_receives,
         };
         Some(format!(
-            " ACCEPT {id}: client {} {} {} at {} {} (notional {} {})? Enter execute · any other key cancels",
+            " ACCEPT? client {} {} {} at {} {} · notional {} {} · Enter execute · other key cancels",
             request.side.label(),
             quote.amount,
             request.pair,

@@ -884,14 +884,11 @@ async fn a_then_enter_accepts_the_live_quote_and_the_ticket_follows() {
     assert_eq!(app.key(key(KeyCode::Char('a'))), Command::None);
     assert_eq!(
         app.confirmation().unwrap(),
-        " ACCEPT Q-test-1: client BUY 1.50000000 BTC/USDT at 100,089.99 USDT \
-         (notional 150,134.99 USDT)? Enter execute · any other key cancels"
+        " ACCEPT? client BUY 1.50000000 BTC/USDT at 100,089.99 USDT · notional 150,134.99 USDT \
+         · Enter execute · other key cancels"
     );
     let footer = app_screen(&app, 120, 30).pop().unwrap();
-    assert!(
-        footer.starts_with(" ACCEPT Q-test-1: client BUY"),
-        "{footer}"
-    );
+    assert!(footer.starts_with(" ACCEPT? client BUY"), "{footer}");
     assert_eq!(
         app.key(key(KeyCode::Enter)),
         Command::Accept(Arc::from("Q-test-1"))
