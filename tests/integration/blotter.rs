@@ -768,6 +768,89 @@ fn an_older_schema_is_upgraded_and_keeps_its_rows() {
     );
 }
 
+/// A version-3 blotter (before execution) opens, is upgraded to the
+/// current schema, and replays and reports exactly what the same streams
+/// give when written today.
+#[tokio::test]
+async fn a_v3_blotter_upgrades_and_reports_the_same_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    // What a v3 writer could have recorded: no execution events, and so
+    // nothing accepted.
+    let streams: Vec<Vec<RfqEvent>> = fixture()
+        .into_iter()
+        .map(|stream| {
+            stream
+                .into_iter()
+                .filter(|e| {
+                    !matches!(
+                        e.kind,
+                        EventKind::OrderSent(_)
+                            | EventKind::OrderRejected(_)
+                            | EventKind::Filled(_)
+                            | EventKind::ExecutionUnknown(_)
+                            | EventKind::NotFilled(_)
+                    )
+                })
+                .map(|mut e| {
+                    if let EventKind::Ended(ended) = &mut e.kind {
+                        ended.outcome = Outcome::NotAccepted;
+                    }
+                    e
+                })
+                .collect()
+        })
+        .collect();
+    let current = dir.path().join("current.db");
+    record(&current, &streams).await;
+    let old = dir.path().join("old.db");
+    {
+        let mut conn = rusqlite::Connection::open(&old).unwrap();
+        schema::migrate(&mut conn, 3).unwrap();
+        conn.execute(
+            "ATTACH DATABASE ?1 AS current",
+            [current.display().to_string()],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO rfqs SELECT id, rfq_id, side, amount, pair, base, quote, lps,
+                 markup_bps, threshold_bps, validity_buffer_ms, poll_interval_ms,
+                 lp_timeout_ms, duration_ms, started_at, started_ms, end_seq, end_t_ms,
+                 ended_at, ended_ms, end_reason, improvements, final_quote_id, final_lp,
+                 final_client_price, speed FROM current.rfqs;
+             INSERT INTO lp_quotes SELECT * FROM current.lp_quotes;
+             INSERT INTO lp_errors SELECT * FROM current.lp_errors;
+             INSERT INTO client_quotes SELECT * FROM current.client_quotes;
+             INSERT INTO lock_events SELECT * FROM current.lock_events;",
+        )
+        .unwrap();
+        let version: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 3);
+    }
+    let expected = report::load(&current, &Filter::default()).unwrap();
+    assert_eq!(report::load(&old, &Filter::default()).unwrap(), expected);
+    assert_eq!(
+        expected
+            .rfqs
+            .iter()
+            .map(|r| r.outcome.as_deref())
+            .collect::<Vec<_>>(),
+        [Some("not_accepted"); 3]
+    );
+    let replayed: Vec<Vec<RfqEvent>> = stored_rfqs(&old)
+        .unwrap()
+        .into_iter()
+        .map(|rfq| rfq.events)
+        .collect();
+    assert_eq!(replayed, streams);
+    let version: u32 = rusqlite::Connection::open(&old)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::LATEST);
+}
+
 #[test]
 fn unusable_files_are_refused_with_the_path_and_the_cause() {
     let dir = tempfile::tempdir().unwrap();
@@ -843,49 +926,75 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     // nearest rank p50 = ceil(1.5) = 2nd = 100, p95/p99 = 3rd = 150.
     // Lock held A 300→600 (300 ms) and B 80→2000 (1920 ms) = 2220 of the
     // 5000 + 2000 + 10 ms of the RFQs that asked it = 0.3167. Always the
-    // best of its polls: distance 0.
+    // best of its polls: distance 0. Orders: A's fallback O-2 (unknown: no
+    // hold time) and B's O-3, rejected after 40 ms → fill rate 0/2.
     assert_eq!(
         lp_json(&all, "LP1"),
         json!({"lp": "LP1", "requests": 4, "answers": 3, "answer_rate": "0.75",
             "timeouts": 0, "declines": 1, "unavailable": 0, "malformed": 0,
-            "rate_limited": 0, "invalid": 0, "latency_p50_ms": 100,
+            "rate_limited": 0, "invalid": 0, "auth": 0, "latency_p50_ms": 100,
             "latency_p95_ms": 150, "latency_p99_ms": 150, "locks_won": 2,
-            "lock_time_share": "0.3167", "avg_distance_bps": "0", "improvements": 0})
+            "lock_time_share": "0.3167", "avg_distance_bps": "0", "improvements": 0,
+            "orders": 2, "fills": 0, "fill_rate": "0", "last_look_rejects": 1,
+            "hold_p50_ms": 40, "hold_p99_ms": 40})
     );
     // LP2: 3 answers (50, 100, 200 ms) + rate-limited, malformed,
     // unavailable = 6 requests. Locked by improvement in A from 600 until
     // its lock_expired at 4000: 3400 / (5000 + 2000) = 0.4857. Distances:
     // A poll 1 (100010.00 vs 100000.00) = 1 bp, A poll 2 alone = 0, B poll
     // 1 sell (3500.00 vs 3501.75) = 1.75 / 3501.75 × 10000 = 4.9975 bps;
-    // mean 1.9992 → 2.
+    // mean 1.9992 → 2. Orders: A's O-1 rejected after 120 ms, B's O-4
+    // filled after 60 ms → fill rate 1/2; holds sorted [60, 120]: p50 =
+    // rank ceil(1) = 60, p99 = rank ceil(1.98) = 2nd = 120.
     assert_eq!(
         lp_json(&all, "LP2"),
         json!({"lp": "LP2", "requests": 6, "answers": 3, "answer_rate": "0.5",
             "timeouts": 0, "declines": 0, "unavailable": 1, "malformed": 1,
-            "rate_limited": 1, "invalid": 0, "latency_p50_ms": 100,
+            "rate_limited": 1, "invalid": 0, "auth": 0, "latency_p50_ms": 100,
             "latency_p95_ms": 200, "latency_p99_ms": 200, "locks_won": 1,
-            "lock_time_share": "0.4857", "avg_distance_bps": "2", "improvements": 1})
+            "lock_time_share": "0.4857", "avg_distance_bps": "2", "improvements": 1,
+            "orders": 2, "fills": 1, "fill_rate": "0.5", "last_look_rejects": 1,
+            "hold_p50_ms": 60, "hold_p99_ms": 120})
     );
     assert_eq!(
         lp_json(&all, "LP3"),
         json!({"lp": "LP3", "requests": 3, "answers": 0, "answer_rate": "0",
             "timeouts": 1, "declines": 1, "unavailable": 0, "malformed": 0,
-            "rate_limited": 0, "invalid": 1, "latency_p50_ms": null,
+            "rate_limited": 0, "invalid": 1, "auth": 0, "latency_p50_ms": null,
             "latency_p95_ms": null, "latency_p99_ms": null, "locks_won": 0,
-            "lock_time_share": "0", "avg_distance_bps": null, "improvements": 0})
+            "lock_time_share": "0", "avg_distance_bps": null, "improvements": 0,
+            "orders": 0, "fills": 0, "fill_rate": null, "last_look_rejects": 0,
+            "hold_p50_ms": null, "hold_p99_ms": null})
     );
     assert_eq!(
         serde_json::to_value(&all.rfqs).unwrap(),
         json!([
             {"rfq_id": "R-A", "started_at": "2026-11-22T10:00:00.000Z", "side": "buy",
              "amount": "1.5", "pair": "BTCUSDT", "duration_ms": 5000, "final_lp": "LP2",
-             "final_client_price": "100029.99", "improvements": 1, "end_reason": "interrupted"},
+             "final_client_price": "100029.99", "improvements": 1, "end_reason": "interrupted",
+             "outcome": "unknown", "filled_lp": null, "filled_price": null, "desk_pnl": null},
             {"rfq_id": "R-B", "started_at": "2026-11-22T11:00:00.000Z", "side": "sell",
              "amount": "2", "pair": "ETHUSDT", "duration_ms": 2000, "final_lp": "LP1",
-             "final_client_price": "3499.99", "improvements": 0, "end_reason": "accepted"},
+             "final_client_price": "3499.99", "improvements": 0, "end_reason": "accepted",
+             "outcome": "filled", "filled_lp": "LP2", "filled_price": "3500.00",
+             "desk_pnl": "0.02"},
             {"rfq_id": "R-C", "started_at": "2026-11-23T09:00:00.000Z", "side": "buy",
              "amount": "1", "pair": "DOGEUSDT", "duration_ms": 10, "final_lp": null,
-             "final_client_price": null, "improvements": 0, "end_reason": "no_quotes"}
+             "final_client_price": null, "improvements": 0, "end_reason": "no_quotes",
+             "outcome": "not_filled", "filled_lp": null, "filled_price": null,
+             "desk_pnl": null}
+        ])
+    );
+    // Only B filled: 3500.00 × 2 = 7000 USDT traded, 0.02 USDT kept.
+    assert_eq!(
+        serde_json::to_value(&all.totals).unwrap(),
+        json!([
+            {"pair": "BTCUSDT", "asset": "USDT", "fills": 0, "filled_notional": "0",
+             "desk_pnl": "0"},
+            {"pair": "ETHUSDT", "asset": "USDT", "fills": 1, "filled_notional": "7000",
+             "desk_pnl": "0.02"},
+            {"pair": "DOGEUSDT", "asset": "USDT", "fills": 0, "filled_notional": "0",
+             "desk_pnl": "0"}
         ])
     );
 
@@ -934,12 +1043,32 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     assert_eq!(
         report::render(&only_lp3, Format::Table, &path, &Filter::default()),
         "LPs\n\
-         LP   REQ  ANS  RATE  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  P50ms  P95ms  P99ms  LOCKS  LOCKSHARE  DIST_BPS  IMPROV\n\
-         LP3    3    0     0        1        1        0        0        0        1                           0          0                 0\n\
+         LP   REQ  ANS  RATE  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50ms  P95ms  P99ms  LOCKS  LOCKSHARE  DIST_BPS  IMPROV  ORDERS  FILLS  FILLRATE  LL_REJ  HOLD50ms  HOLD99ms\n\
+         LP3    3    0     0        1        1        0        0        0        1     0                           0          0                 0       0      0                 0\n\
          \n\
          RFQs\n\
-         RFQ  STARTED                   SIDE  AMOUNT  PAIR     DURATION_MS  FINAL_LP  CLIENT_PRICE  IMPROV  END\n\
-         R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2          100029.99       1  interrupted\n"
+         RFQ  STARTED                   SIDE  AMOUNT  PAIR     DURATION_MS  FINAL_LP  CLIENT_PRICE  IMPROV  END          OUTCOME  FILLED_LP  FILL_PRICE  DESK_PNL\n\
+         R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2          100029.99       1  interrupted  unknown\n\
+         \n\
+         Totals\n\
+         PAIR     ASSET  FILLS  FILLED_NOTIONAL  DESK_PNL\n\
+         BTCUSDT  USDT       0                0         0\n"
+    );
+    let csv = report::render(&all, Format::Csv, &path, &Filter::default());
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[7],
+        "R-B,2026-11-22T11:00:00.000Z,sell,2,ETHUSDT,2000,LP1,3499.99,0,accepted,filled,LP2,3500.00,0.02"
+    );
+    assert_eq!(
+        lines[9..],
+        [
+            "",
+            "pair,asset,fills,filled_notional,desk_pnl",
+            "BTCUSDT,USDT,0,0,0",
+            "ETHUSDT,USDT,1,7000,0.02",
+            "DOGEUSDT,USDT,0,0,0"
+        ]
     );
     let none = report::load(&path, &parse(None, None, Some("XRPUSDT"), None, None)).unwrap();
     let filter = parse(None, None, Some("XRPUSDT"), None, None);
@@ -952,7 +1081,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     );
     assert_eq!(
         report::render(&none, Format::Json, &path, &filter),
-        "{\"lps\":[],\"rfqs\":[]}\n"
+        "{\"lps\":[],\"rfqs\":[],\"totals\":[]}\n"
     );
 }
 
@@ -1223,7 +1352,7 @@ mod process {
             .unwrap();
         assert_eq!(
             String::from_utf8_lossy(&output.stdout),
-            "{\"lps\":[],\"rfqs\":[]}\n"
+            "{\"lps\":[],\"rfqs\":[],\"totals\":[]}\n"
         );
         let output = lp_rfq(dir.path())
             .args(["report", "--csv", "--blotter", "desk.db"])
@@ -1232,11 +1361,19 @@ mod process {
         assert!(output.status.success());
         let text = String::from_utf8(output.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements");
+        assert_eq!(lines[0], "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,hold_p50_ms,hold_p99_ms");
         assert!(lines[1].starts_with("LP1,"), "{text}");
         assert_eq!(lines[4], "");
-        assert_eq!(lines[5], "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason");
-        assert!(lines[6].ends_with(",duration"), "{text}");
+        assert_eq!(lines[5], "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason,outcome,filled_lp,filled_price,desk_pnl");
+        assert!(lines[6].ends_with(",duration,not_accepted,,,"), "{text}");
+        assert_eq!(
+            lines[7..],
+            [
+                "",
+                "pair,asset,fills,filled_notional,desk_pnl",
+                "BTCUSDT,USDT,0,0,0"
+            ]
+        );
         let output = lp_rfq(dir.path())
             .args(["report", "--since", "tomorrow"])
             .output()
