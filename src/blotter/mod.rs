@@ -60,8 +60,9 @@ pub const CHANNEL_CAPACITY: usize = 16 * 1024;
 /// What the writer thread receives.
 enum Msg {
     Event(RfqEvent),
-    /// Commit everything received before, then answer.
-    Flush(oneshot::Sender<()>),
+    /// Commit everything received before, then answer whether all of it
+    /// is on disk.
+    Flush(oneshot::Sender<bool>),
 }
 
 /// Counters shared by the sinks and the writer, for the console, the exit
@@ -165,12 +166,30 @@ impl BlotterSink {
         }
     }
 
+    /// Records `event` and waits until it and everything recorded before
+    /// it is committed to disk. For events that must be durable before
+    /// anyone sees them (a `filled`: no output may show FILLED for a trade
+    /// the blotter could lose). Returns `false` when the commit failed, the
+    /// event had to be dropped, or the writer is gone; [`Self::problem`]
+    /// then says why. The cost is one commit round trip (the writer commits
+    /// as soon as its channel runs dry).
+    pub async fn record_and_commit(&self, event: RfqEvent) -> bool {
+        self.record(event).await;
+        self.commit().await
+    }
+
     /// Waits until everything recorded before is committed (or has failed).
     pub async fn flush(&self) {
+        self.commit().await;
+    }
+
+    /// [`Self::flush`], telling whether everything reached the disk.
+    async fn commit(&self) -> bool {
         let (done, committed) = oneshot::channel();
-        if self.sender.send(Msg::Flush(done)).await.is_ok() {
-            let _ = committed.await;
+        if self.sender.send(Msg::Flush(done)).await.is_err() {
+            return false;
         }
+        committed.await.unwrap_or(false)
     }
 
     pub fn stats(&self) -> BlotterStats {

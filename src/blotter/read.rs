@@ -12,8 +12,9 @@ use rust_decimal::Decimal;
 use super::BlotterError;
 use crate::market::{Asset, Bps, Pair, Side};
 use crate::rfq::event::{
-    ClientQuote, EndReason, Ended, EventKind, FailureKind, LockExpired, LockReason, Locked,
-    LpErrorEvent, LpQuoteEvent, QuoteReason, Started,
+    ClientQuote, EndReason, Ended, EventKind, ExecutionUnknown, FailureKind, Filled, LockExpired,
+    LockReason, Locked, LpErrorEvent, LpQuoteEvent, NotFilled, OrderRejected, OrderSent, Outcome,
+    QuoteReason, Started,
 };
 use crate::rfq::RfqEvent;
 
@@ -44,7 +45,8 @@ pub fn open_read_only(path: &Path) -> Result<Connection, BlotterError> {
 
 /// Every RFQ in the blotter at `path`, oldest row first.
 pub fn stored_rfqs(path: &Path) -> Result<Vec<StoredRfq>, BlotterError> {
-    let conn = open_read_only(path)?;
+    // Upgraded first when older: the replay reads the current tables.
+    let conn = super::report::open(path)?;
     read_all(&conn).map_err(|source| BlotterError::Read {
         path: path.to_path_buf(),
         source,
@@ -206,6 +208,53 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             };
             Ok(event(kind, row.get("t_ms")?))
         })?;
+        read_table(conn, "executions", id, &mut events, |row| {
+            let event_name: String = row.get("event")?;
+            let kind = match event_name.as_str() {
+                "order_sent" => EventKind::OrderSent(OrderSent {
+                    lp: arc(row, "lp")?,
+                    order_id: arc(row, "order_id")?,
+                    quote_id: arc(row, "quote_id")?,
+                    venue_ref: opt_arc(row, "venue_ref")?,
+                    lp_price: decimal(row, "lp_price")?,
+                    amount: decimal(row, "amount")?,
+                    attempt: row.get("attempt")?,
+                }),
+                "order_rejected" => EventKind::OrderRejected(OrderRejected {
+                    lp: arc(row, "lp")?,
+                    order_id: arc(row, "order_id")?,
+                    reason: row.get("reason")?,
+                    hold_ms: row.get("hold_ms")?,
+                }),
+                "filled" => EventKind::Filled(Box::new(Filled {
+                    lp: arc(row, "lp")?,
+                    order_id: arc(row, "order_id")?,
+                    quote_id: arc(row, "quote_id")?,
+                    lp_price: decimal(row, "lp_price")?,
+                    client_price: decimal(row, "client_price")?,
+                    amount: decimal(row, "amount")?,
+                    client_pays: decimal(row, "client_pays")?,
+                    pays_asset: asset_of(&pair, row, "pays_asset")?,
+                    client_receives: decimal(row, "client_receives")?,
+                    receives_asset: asset_of(&pair, row, "receives_asset")?,
+                    desk_pnl: decimal(row, "desk_pnl")?,
+                    pnl_asset: asset_of(&pair, row, "pnl_asset")?,
+                    hold_ms: row.get("hold_ms")?,
+                    venue_order_id: opt_arc(row, "venue_order_id")?,
+                })),
+                "execution_unknown" => EventKind::ExecutionUnknown(ExecutionUnknown {
+                    lp: arc(row, "lp")?,
+                    order_id: arc(row, "order_id")?,
+                    reason: row.get("reason")?,
+                }),
+                "not_filled" => EventKind::NotFilled(NotFilled {
+                    quote_id: opt_arc(row, "quote_id")?,
+                    reason: row.get("reason")?,
+                }),
+                _ => return Err(bad("event", &event_name)),
+            };
+            Ok(event(kind, row.get("t_ms")?))
+        })?;
         if let Some(end_seq) = row.get::<_, Option<i64>>("end_seq")? {
             let client_price = match row.get::<_, Option<String>>("final_client_price")? {
                 Some(_) => Some(decimal(row, "final_client_price")?),
@@ -216,7 +265,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                 event(
                     EventKind::Ended(Ended {
                         reason: parse_enum(row, "end_reason", EndReason::from_wire)?,
-                        outcome: crate::rfq::event::Outcome::NotAccepted,
+                        outcome: parse_enum(row, "outcome", Outcome::from_wire)?,
                         improvements: row.get("improvements")?,
                         quote_id: opt_arc(row, "final_quote_id")?,
                         lp: opt_arc(row, "final_lp")?,

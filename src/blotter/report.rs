@@ -155,6 +155,7 @@ pub struct LpFigures {
     pub malformed: u64,
     pub rate_limited: u64,
     pub invalid: u64,
+    pub auth: u64,
     /// Nearest-rank percentiles of the valid answers' latency.
     pub latency_p50_ms: Option<u64>,
     pub latency_p95_ms: Option<u64>,
@@ -169,6 +170,18 @@ pub struct LpFigures {
     pub avg_distance_bps: Option<Decimal>,
     /// `locked` events with reason `improvement` that went to this LP.
     pub improvements: u64,
+    /// `order_sent` events to this LP (every attempt, fallbacks included).
+    pub orders: u64,
+    /// `filled` events from this LP.
+    pub fills: u64,
+    /// fills / orders, 4 decimals; null without orders.
+    pub fill_rate: Option<Decimal>,
+    /// `order_rejected` events from this LP.
+    pub last_look_rejects: u64,
+    /// Nearest-rank percentiles of `hold_ms` over the LP's answered orders
+    /// (rejected and filled; an unknown outcome has no hold time).
+    pub hold_p50_ms: Option<u64>,
+    pub hold_p99_ms: Option<u64>,
 }
 
 /// One RFQ's line.
@@ -187,13 +200,36 @@ pub struct RfqLine {
     pub improvements: u64,
     /// null when the stream never ended (the process was killed).
     pub end_reason: Option<String>,
+    /// `filled`, `not_filled`, `unknown`, `not_accepted`; null when the
+    /// stream never ended.
+    pub outcome: Option<String>,
+    /// The LP that filled, and its price, as stored; null without a fill.
+    pub filled_lp: Option<String>,
+    pub filled_price: Option<String>,
+    /// What the desk kept on the fill, in the quote currency, as stored.
+    pub desk_pnl: Option<String>,
 }
 
-/// The whole report: `{"lps":[...],"rfqs":[...]}`.
+/// The fills of the listed RFQs of one pair.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairTotals {
+    pub pair: String,
+    /// The quote currency both sums are in.
+    pub asset: String,
+    pub fills: u64,
+    /// Sum of LP price × amount over the fills.
+    pub filled_notional: Decimal,
+    /// Sum of the fills' `desk_pnl`.
+    pub desk_pnl: Decimal,
+}
+
+/// The whole report: `{"lps":[...],"rfqs":[...],"totals":[...]}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub lps: Vec<LpFigures>,
     pub rfqs: Vec<RfqLine>,
+    /// One entry per pair of the listed RFQs, in order of first appearance.
+    pub totals: Vec<PairTotals>,
 }
 
 /// Opens the blotter for reading: read-only when its schema is current,
@@ -234,6 +270,10 @@ struct Totals {
     asked_ms: u64,
     distance_sum: Decimal,
     distances: u64,
+    orders: u64,
+    fills: u64,
+    rejects: u64,
+    order_holds: Vec<u64>,
 }
 
 /// Totals per LP, in order of first appearance (the order RFQs list them).
@@ -255,8 +295,8 @@ impl Book {
 /// Computes the report from an open blotter.
 pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
     let mut select = conn.prepare(
-        "SELECT id, rfq_id, started_at, side, amount, pair, lps, end_t_ms, end_reason,
-                improvements, final_lp, final_client_price
+        "SELECT id, rfq_id, started_at, side, amount, pair, quote, lps, end_t_ms, end_reason,
+                improvements, final_lp, final_client_price, outcome
          FROM rfqs r
          WHERE (?1 IS NULL OR started_ms >= ?1) AND (?2 IS NULL OR started_ms < ?2)
            AND (?3 IS NULL OR pair = ?3)
@@ -277,6 +317,7 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
         line: RfqLine,
         lps: Vec<String>,
         end_t_ms: Option<u64>,
+        quote: String,
     }
     let mut selected = Vec::new();
     while let Some(row) = rows.next()? {
@@ -285,6 +326,7 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
             id: row.get("id")?,
             lps: serde_json::from_str(&lps_text).unwrap_or_default(),
             end_t_ms: row.get("end_t_ms")?,
+            quote: row.get("quote")?,
             line: RfqLine {
                 rfq_id: row.get("rfq_id")?,
                 started_at: row.get("started_at")?,
@@ -296,6 +338,10 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
                 final_client_price: row.get("final_client_price")?,
                 improvements: row.get::<_, Option<u64>>("improvements")?.unwrap_or(0),
                 end_reason: row.get("end_reason")?,
+                outcome: row.get("outcome")?,
+                filled_lp: None,
+                filled_price: None,
+                desk_pnl: None,
             },
         });
     }
@@ -317,8 +363,14 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
             SELECT MAX(t_ms) AS t FROM lp_quotes WHERE rfq = ?1
             UNION ALL SELECT MAX(t_ms) FROM lp_errors WHERE rfq = ?1
             UNION ALL SELECT MAX(t_ms) FROM client_quotes WHERE rfq = ?1
-            UNION ALL SELECT MAX(t_ms) FROM lock_events WHERE rfq = ?1)",
+            UNION ALL SELECT MAX(t_ms) FROM lock_events WHERE rfq = ?1
+            UNION ALL SELECT MAX(t_ms) FROM executions WHERE rfq = ?1)",
     )?;
+    let mut executions_of = conn.prepare_cached(
+        "SELECT event, lp, lp_price, amount, hold_ms, desk_pnl FROM executions
+         WHERE rfq = ?1 ORDER BY seq",
+    )?;
+    let mut pairs: Vec<PairTotals> = Vec::new();
 
     for rfq in &mut selected {
         let duration = match rfq.end_t_ms {
@@ -405,6 +457,62 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
         if let Some((held, since)) = holder {
             book.entry(&held).hold_ms += duration.saturating_sub(since);
         }
+
+        // Orders and their answers; the RFQ's fill (at most one: no order
+        // follows a fill) feeds its line and its pair's totals.
+        let at = match pairs.iter().position(|p| p.pair == rfq.line.pair) {
+            Some(at) => at,
+            None => {
+                pairs.push(PairTotals {
+                    pair: rfq.line.pair.clone(),
+                    asset: rfq.quote.clone(),
+                    fills: 0,
+                    filled_notional: Decimal::ZERO,
+                    desk_pnl: Decimal::ZERO,
+                });
+                pairs.len() - 1
+            }
+        };
+        let mut rows = executions_of.query([rfq.id])?;
+        while let Some(row) = rows.next()? {
+            let event: String = row.get(0)?;
+            let Some(lp) = row.get::<_, Option<String>>(1)? else {
+                continue; // not_filled names no LP
+            };
+            let totals = book.entry(&lp);
+            match event.as_str() {
+                "order_sent" => totals.orders += 1,
+                "order_rejected" => {
+                    totals.rejects += 1;
+                    totals.order_holds.extend(row.get::<_, Option<u64>>(4)?);
+                }
+                "filled" => {
+                    totals.fills += 1;
+                    totals.order_holds.extend(row.get::<_, Option<u64>>(4)?);
+                    let price: Option<String> = row.get(2)?;
+                    let amount: Option<String> = row.get(3)?;
+                    let pnl: Option<String> = row.get(5)?;
+                    let number = |text: &Option<String>| {
+                        text.as_deref()
+                            .and_then(|t| Decimal::from_str(t).ok())
+                            .unwrap_or_default()
+                    };
+                    let pair = &mut pairs[at];
+                    pair.fills += 1;
+                    pair.filled_notional += number(&price) * number(&amount);
+                    pair.desk_pnl += number(&pnl);
+                    rfq.line.filled_lp = Some(lp);
+                    rfq.line.filled_price = price;
+                    rfq.line.desk_pnl = pnl;
+                }
+                _ => {}
+            }
+        }
+    }
+    // Sums keep every digit; trailing zeros of the products go.
+    for pair in &mut pairs {
+        pair.filled_notional = pair.filled_notional.normalize();
+        pair.desk_pnl = pair.desk_pnl.normalize();
     }
 
     let Book { order, mut totals } = book;
@@ -418,6 +526,8 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
             let requests = t.answers + errors;
             let mut latencies = t.latencies.clone();
             latencies.sort_unstable();
+            let mut holds = t.order_holds.clone();
+            holds.sort_unstable();
             LpFigures {
                 lp,
                 requests,
@@ -429,6 +539,7 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
                 malformed: error(FailureKind::Malformed),
                 rate_limited: error(FailureKind::RateLimited),
                 invalid: error(FailureKind::Invalid),
+                auth: error(FailureKind::Auth),
                 latency_p50_ms: nearest_rank(&latencies, 50),
                 latency_p95_ms: nearest_rank(&latencies, 95),
                 latency_p99_ms: nearest_rank(&latencies, 99),
@@ -440,12 +551,19 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
                         .normalize()
                 }),
                 improvements: t.improvements,
+                orders: t.orders,
+                fills: t.fills,
+                fill_rate: ratio(t.fills, t.orders, 4),
+                last_look_rejects: t.rejects,
+                hold_p50_ms: nearest_rank(&holds, 50),
+                hold_p99_ms: nearest_rank(&holds, 99),
             }
         })
         .collect();
     Ok(Report {
         lps,
         rfqs: selected.into_iter().map(|rfq| rfq.line).collect(),
+        totals: pairs,
     })
 }
 
@@ -494,6 +612,7 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
     }
     let lp_rows: Vec<Vec<String>> = report.lps.iter().map(lp_cells).collect();
     let rfq_rows: Vec<Vec<String>> = report.rfqs.iter().map(rfq_cells).collect();
+    let total_rows: Vec<Vec<String>> = report.totals.iter().map(total_cells).collect();
     match format {
         Format::Csv => {
             let mut out = csv_line(&LP_COLUMNS);
@@ -505,6 +624,11 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
             for row in &rfq_rows {
                 out += &csv_line(row);
             }
+            out.push('\n');
+            out += &csv_line(&TOTAL_COLUMNS);
+            for row in &total_rows {
+                out += &csv_line(row);
+            }
             out
         }
         _ => {
@@ -512,13 +636,15 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
             out += &table(&LP_HEADINGS, &lp_rows, LP_LEFT);
             out += "\nRFQs\n";
             out += &table(&RFQ_HEADINGS, &rfq_rows, RFQ_LEFT);
+            out += "\nTotals\n";
+            out += &table(&TOTAL_HEADINGS, &total_rows, TOTAL_LEFT);
             out
         }
     }
 }
 
 /// CSV headers: the JSON field names.
-const LP_COLUMNS: [&str; 17] = [
+const LP_COLUMNS: [&str; 24] = [
     "lp",
     "requests",
     "answers",
@@ -529,6 +655,7 @@ const LP_COLUMNS: [&str; 17] = [
     "malformed",
     "rate_limited",
     "invalid",
+    "auth",
     "latency_p50_ms",
     "latency_p95_ms",
     "latency_p99_ms",
@@ -536,8 +663,14 @@ const LP_COLUMNS: [&str; 17] = [
     "lock_time_share",
     "avg_distance_bps",
     "improvements",
+    "orders",
+    "fills",
+    "fill_rate",
+    "last_look_rejects",
+    "hold_p50_ms",
+    "hold_p99_ms",
 ];
-const LP_HEADINGS: [&str; 17] = [
+const LP_HEADINGS: [&str; 24] = [
     "LP",
     "REQ",
     "ANS",
@@ -548,6 +681,7 @@ const LP_HEADINGS: [&str; 17] = [
     "MALFORM",
     "RATELIM",
     "INVALID",
+    "AUTH",
     "P50ms",
     "P95ms",
     "P99ms",
@@ -555,10 +689,16 @@ const LP_HEADINGS: [&str; 17] = [
     "LOCKSHARE",
     "DIST_BPS",
     "IMPROV",
+    "ORDERS",
+    "FILLS",
+    "FILLRATE",
+    "LL_REJ",
+    "HOLD50ms",
+    "HOLD99ms",
 ];
 /// Columns aligned left (text); the rest are numbers, aligned right.
 const LP_LEFT: &[usize] = &[0];
-const RFQ_COLUMNS: [&str; 10] = [
+const RFQ_COLUMNS: [&str; 14] = [
     "rfq_id",
     "started_at",
     "side",
@@ -569,8 +709,12 @@ const RFQ_COLUMNS: [&str; 10] = [
     "final_client_price",
     "improvements",
     "end_reason",
+    "outcome",
+    "filled_lp",
+    "filled_price",
+    "desk_pnl",
 ];
-const RFQ_HEADINGS: [&str; 10] = [
+const RFQ_HEADINGS: [&str; 14] = [
     "RFQ",
     "STARTED",
     "SIDE",
@@ -581,8 +725,15 @@ const RFQ_HEADINGS: [&str; 10] = [
     "CLIENT_PRICE",
     "IMPROV",
     "END",
+    "OUTCOME",
+    "FILLED_LP",
+    "FILL_PRICE",
+    "DESK_PNL",
 ];
-const RFQ_LEFT: &[usize] = &[0, 1, 2, 4, 6, 9];
+const RFQ_LEFT: &[usize] = &[0, 1, 2, 4, 6, 9, 10, 11];
+const TOTAL_COLUMNS: [&str; 5] = ["pair", "asset", "fills", "filled_notional", "desk_pnl"];
+const TOTAL_HEADINGS: [&str; 5] = ["PAIR", "ASSET", "FILLS", "FILLED_NOTIONAL", "DESK_PNL"];
+const TOTAL_LEFT: &[usize] = &[0, 1];
 
 fn opt<T: ToString>(value: &Option<T>) -> String {
     value.as_ref().map(ToString::to_string).unwrap_or_default()
@@ -600,6 +751,7 @@ fn lp_cells(lp: &LpFigures) -> Vec<String> {
         lp.malformed.to_string(),
         lp.rate_limited.to_string(),
         lp.invalid.to_string(),
+        lp.auth.to_string(),
         opt(&lp.latency_p50_ms),
         opt(&lp.latency_p95_ms),
         opt(&lp.latency_p99_ms),
@@ -607,6 +759,12 @@ fn lp_cells(lp: &LpFigures) -> Vec<String> {
         opt(&lp.lock_time_share),
         opt(&lp.avg_distance_bps),
         lp.improvements.to_string(),
+        lp.orders.to_string(),
+        lp.fills.to_string(),
+        opt(&lp.fill_rate),
+        lp.last_look_rejects.to_string(),
+        opt(&lp.hold_p50_ms),
+        opt(&lp.hold_p99_ms),
     ]
 }
 
@@ -624,6 +782,20 @@ fn rfq_cells(rfq: &RfqLine) -> Vec<String> {
         rfq.end_reason
             .clone()
             .unwrap_or_else(|| "unfinished".into()),
+        opt(&rfq.outcome),
+        opt(&rfq.filled_lp),
+        opt(&rfq.filled_price),
+        opt(&rfq.desk_pnl),
+    ]
+}
+
+fn total_cells(total: &PairTotals) -> Vec<String> {
+    vec![
+        total.pair.clone(),
+        total.asset.clone(),
+        total.fills.to_string(),
+        total.filled_notional.to_string(),
+        total.desk_pnl.to_string(),
     ]
 }
 

@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -123,6 +123,71 @@ const MIGRATIONS: [&str; 3] = [
     // told from stream times: at = started_at + t_ms / speed.
     r#"
     ALTER TABLE rfqs ADD COLUMN speed TEXT NOT NULL DEFAULT '1';
+    "#,
+    // 4: execution. The five execution events share one table (they are
+    // few per RFQ, and one table keeps an order's attempts and answers in
+    // one index range); a column is NULL where the event has no such field.
+    // `rfqs.outcome` is how the acceptance ended, NULL until `ended`. Files
+    // from before this version were written by versions that could not
+    // execute, so their ended RFQs were `not_accepted`. The views are for
+    // people reading the file with plain sqlite3; lp-rfq reads the table.
+    r#"
+    CREATE TABLE executions (
+        id              INTEGER PRIMARY KEY,
+        rfq             INTEGER NOT NULL REFERENCES rfqs(id),
+        seq             INTEGER NOT NULL,
+        t_ms            INTEGER NOT NULL,
+        at              TEXT    NOT NULL,
+        at_ms           INTEGER NOT NULL,
+        event           TEXT    NOT NULL CHECK (event IN ('order_sent', 'order_rejected',
+                                'filled', 'execution_unknown', 'not_filled')),
+        order_id        TEXT,
+        quote_id        TEXT,
+        lp              TEXT,
+        venue_ref       TEXT,
+        lp_price        TEXT,
+        client_price    TEXT,
+        amount          TEXT,
+        attempt         INTEGER,
+        reason          TEXT,
+        hold_ms         INTEGER,
+        client_pays     TEXT,
+        pays_asset      TEXT,
+        client_receives TEXT,
+        receives_asset  TEXT,
+        desk_pnl        TEXT,
+        pnl_asset       TEXT,
+        venue_order_id  TEXT
+    );
+    CREATE INDEX executions_rfq ON executions(rfq, seq);
+    ALTER TABLE rfqs ADD COLUMN outcome TEXT;
+    UPDATE rfqs SET outcome = 'not_accepted' WHERE end_seq IS NOT NULL;
+    -- One row per order sent, with the LP's answer to it (the latest, should
+    -- an LP ever answer twice): outcome NULL while it is unanswered.
+    CREATE VIEW orders AS
+    SELECT r.rfq_id, r.pair, r.side, o.rfq, o.seq, o.t_ms, o.at, o.at_ms, o.order_id,
+           o.quote_id, o.lp, o.venue_ref, o.lp_price, o.amount, o.attempt,
+           CASE a.event WHEN 'order_rejected' THEN 'rejected' WHEN 'filled' THEN 'filled'
+                        WHEN 'execution_unknown' THEN 'unknown' END AS outcome,
+           a.reason, a.hold_ms,
+           CASE a.event WHEN 'filled' THEN a.lp_price END AS fill_price,
+           a.at AS answered_at, a.at_ms AS answered_ms
+    FROM executions o
+    JOIN rfqs r ON r.id = o.rfq
+    LEFT JOIN executions a ON a.id = (
+        SELECT x.id FROM executions x
+        WHERE x.rfq = o.rfq AND x.order_id = o.order_id
+          AND x.event IN ('order_rejected', 'filled', 'execution_unknown')
+        ORDER BY x.seq DESC LIMIT 1)
+    WHERE o.event = 'order_sent';
+    CREATE VIEW fills AS
+    SELECT r.rfq_id, r.pair, r.base, r.quote, r.side, f.rfq, f.seq, f.t_ms, f.at, f.at_ms,
+           f.order_id, f.quote_id, f.lp, f.lp_price, f.client_price, f.amount, f.client_pays,
+           f.pays_asset, f.client_receives, f.receives_asset, f.desk_pnl, f.pnl_asset,
+           f.hold_ms, f.venue_order_id
+    FROM executions f
+    JOIN rfqs r ON r.id = f.rfq
+    WHERE f.event = 'filled';
     "#,
 ];
 

@@ -85,6 +85,7 @@ impl Writer {
         let mut flushes = Vec::new();
         while let Some(first) = self.receiver.blocking_recv() {
             let opened = Instant::now();
+            let lost_before = self.counters.lost.load(Ordering::Relaxed);
             self.take(first, &mut flushes);
             // Drain what is already there into the same transaction; never
             // wait with a batch open, so a quiet stream commits at once.
@@ -95,8 +96,14 @@ impl Writer {
                 }
             }
             self.commit();
+            // Everything received so far is on disk when nothing is left
+            // for a retry and nothing was dropped on the way. A drop in
+            // another stream also answers `false`: cautious, never wrong
+            // the other way.
+            let committed =
+                self.batch.is_empty() && self.counters.lost.load(Ordering::Relaxed) == lost_before;
             for done in flushes.drain(..) {
-                let _ = done.send(());
+                let _ = done.send(committed);
             }
         }
         // Every sink is gone: a last try for anything a failed commit left.
@@ -109,7 +116,7 @@ impl Writer {
         }
     }
 
-    fn take(&mut self, msg: Msg, flushes: &mut Vec<tokio::sync::oneshot::Sender<()>>) {
+    fn take(&mut self, msg: Msg, flushes: &mut Vec<tokio::sync::oneshot::Sender<bool>>) {
         match msg {
             Msg::Event(event) => self.batch.push(event),
             Msg::Flush(done) => flushes.push(done),
@@ -227,10 +234,17 @@ impl Writer {
                 "INSERT INTO lock_events (rfq, seq, t_ms, at, at_ms, event, lp, price,
                  previous_lp, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
+            let mut execution = tx.prepare_cached(
+                "INSERT INTO executions (rfq, seq, t_ms, at, at_ms, event, order_id, quote_id,
+                 lp, venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms,
+                 client_pays, pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset,
+                 venue_order_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+                 ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+            )?;
             let mut ended = tx.prepare_cached(
                 "UPDATE rfqs SET end_seq = ?2, end_t_ms = ?3, ended_at = ?4, ended_ms = ?5,
                  end_reason = ?6, improvements = ?7, final_quote_id = ?8, final_lp = ?9,
-                 final_client_price = ?10 WHERE id = ?1",
+                 final_client_price = ?10, outcome = ?11 WHERE id = ?1",
             )?;
 
             for event in &self.batch {
@@ -359,12 +373,134 @@ impl Writer {
                         None::<String>,
                         None::<String>,
                     ])?,
-                    // Stored once the schema has its execution table.
-                    EventKind::OrderSent(_)
-                    | EventKind::OrderRejected(_)
-                    | EventKind::Filled(_)
-                    | EventKind::ExecutionUnknown(_)
-                    | EventKind::NotFilled(_) => 0,
+                    // Execution rows are few (a handful per accepted RFQ),
+                    // so plain `to_string` is fine here; NULL marks a field
+                    // the event does not have.
+                    EventKind::OrderSent(o) => execution.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        event.kind.name(),
+                        o.order_id,
+                        o.quote_id,
+                        o.lp,
+                        o.venue_ref,
+                        o.lp_price.to_string(),
+                        None::<String>,
+                        o.amount.to_string(),
+                        o.attempt,
+                        None::<String>,
+                        None::<i64>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                    ])?,
+                    EventKind::OrderRejected(r) => execution.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        event.kind.name(),
+                        r.order_id,
+                        None::<String>,
+                        r.lp,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<u32>,
+                        r.reason,
+                        int(r.hold_ms),
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                    ])?,
+                    EventKind::Filled(f) => execution.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        event.kind.name(),
+                        f.order_id,
+                        f.quote_id,
+                        f.lp,
+                        None::<String>,
+                        f.lp_price.to_string(),
+                        f.client_price.to_string(),
+                        f.amount.to_string(),
+                        None::<u32>,
+                        None::<String>,
+                        int(f.hold_ms),
+                        f.client_pays.to_string(),
+                        f.pays_asset.as_str(),
+                        f.client_receives.to_string(),
+                        f.receives_asset.as_str(),
+                        f.desk_pnl.to_string(),
+                        f.pnl_asset.as_str(),
+                        f.venue_order_id,
+                    ])?,
+                    EventKind::ExecutionUnknown(u) => execution.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        event.kind.name(),
+                        u.order_id,
+                        None::<String>,
+                        u.lp,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<u32>,
+                        u.reason,
+                        None::<i64>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                    ])?,
+                    EventKind::NotFilled(n) => execution.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        event.kind.name(),
+                        None::<String>,
+                        n.quote_id,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<u32>,
+                        n.reason,
+                        None::<i64>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                    ])?,
                     EventKind::Ended(e) => {
                         let changed = ended.execute(params![
                             row,
@@ -377,6 +513,7 @@ impl Writer {
                             e.quote_id,
                             e.lp,
                             e.client_price.map(|p| p.to_string()),
+                            e.outcome.as_str(),
                         ])?;
                         self.rfqs.remove(&event.rfq_id);
                         changed

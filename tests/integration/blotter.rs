@@ -13,8 +13,9 @@ use lp_rfq::config::{Settings, SettingsArgs};
 use lp_rfq::desk::Desk;
 use lp_rfq::market::{Bps, Pair, Side};
 use lp_rfq::rfq::event::{
-    ClientQuote, EndReason, Ended, EventKind, FailureKind, LockExpired, LockReason, Locked,
-    LpErrorEvent, LpQuoteEvent, Outcome, QuoteReason, Started,
+    ClientQuote, EndReason, Ended, EventKind, ExecutionUnknown, FailureKind, Filled, LockExpired,
+    LockReason, Locked, LpErrorEvent, LpQuoteEvent, NotFilled, OrderRejected, OrderSent, Outcome,
+    QuoteReason, Started,
 };
 use lp_rfq::rfq::{RfqEvent, RfqSpec};
 use rust_decimal::Decimal;
@@ -110,10 +111,45 @@ fn locked(lp: &str, price: Decimal, previous: Option<&str>, reason: LockReason) 
     })
 }
 
-fn ended(reason: EndReason, improvements: u32, quote: Option<(&str, &str, Decimal)>) -> EventKind {
+#[allow(clippy::too_many_arguments)]
+fn order_sent(
+    lp: &str,
+    order_id: &str,
+    quote_id: &str,
+    venue_ref: Option<&str>,
+    lp_price: Decimal,
+    amount: Decimal,
+    attempt: u32,
+) -> EventKind {
+    EventKind::OrderSent(OrderSent {
+        lp: Arc::from(lp),
+        order_id: Arc::from(order_id),
+        quote_id: Arc::from(quote_id),
+        venue_ref: venue_ref.map(Arc::from),
+        lp_price,
+        amount,
+        attempt,
+    })
+}
+
+fn order_rejected(lp: &str, order_id: &str, hold_ms: u64) -> EventKind {
+    EventKind::OrderRejected(OrderRejected {
+        lp: Arc::from(lp),
+        order_id: Arc::from(order_id),
+        reason: "last look: price moved, 'off'".into(),
+        hold_ms,
+    })
+}
+
+fn ended(
+    reason: EndReason,
+    outcome: Outcome,
+    improvements: u32,
+    quote: Option<(&str, &str, Decimal)>,
+) -> EventKind {
     EventKind::Ended(Ended {
         reason,
-        outcome: Outcome::NotAccepted,
+        outcome,
         improvements,
         quote_id: quote.map(|q| Arc::from(q.0)),
         lp: quote.map(|q| Arc::from(q.1)),
@@ -128,6 +164,7 @@ fn fixture() -> Vec<Vec<RfqEvent>> {
     let a = "R-A";
     let b = "R-B";
     let c = "R-C";
+    let eth: Pair = "ETHUSDT".parse().unwrap();
     vec![
         vec![
             ev(
@@ -195,11 +232,42 @@ fn fixture() -> Vec<Vec<RfqEvent>> {
                     lp: Arc::from("LP2"),
                 }),
             ),
+            // Accepted Q-2: LP2 rejects after a 120 ms hold, the fallback
+            // to LP1 (99990.00 <= 100029.99) gets no answer.
+            ev(
+                a,
+                3_000,
+                order_sent(
+                    "LP2",
+                    "O-1",
+                    "Q-2",
+                    Some("V-77"),
+                    dec!(99980.00),
+                    dec!(1.5),
+                    1,
+                ),
+            ),
+            ev(a, 3_120, order_rejected("LP2", "O-1", 120)),
+            ev(
+                a,
+                3_120,
+                order_sent("LP1", "O-2", "Q-2", None, dec!(99990.00), dec!(1.5), 2),
+            ),
+            ev(
+                a,
+                3_620,
+                EventKind::ExecutionUnknown(ExecutionUnknown {
+                    lp: Arc::from("LP1"),
+                    order_id: Arc::from("O-2"),
+                    reason: "no answer within 500 ms".into(),
+                }),
+            ),
             ev(
                 a,
                 5_000,
                 ended(
                     EndReason::Interrupted,
+                    Outcome::Unknown,
                     1,
                     Some(("Q-2", "LP2", dec!(100029.99))),
                 ),
@@ -257,10 +325,49 @@ fn fixture() -> Vec<Vec<RfqEvent>> {
             ev(b, 500, error("LP2", RateLimited, 20, 2)),
             ev(b, 1_500, error("LP2", Malformed, 30, 3)),
             ev(b, 1_600, error("LP2", Unavailable, 40, 4)),
+            // Accepted Q-4 (sell at 3499.99): LP1 rejects after 40 ms, LP2
+            // (3500.00 >= 3499.99) fills after 60 ms; the desk keeps
+            // (3500.00 − 3499.99) × 2 = 0.02 USDT.
+            ev(
+                b,
+                1_900,
+                order_sent("LP1", "O-3", "Q-4", None, dec!(3501.75), dec!(2), 1),
+            ),
+            ev(b, 1_940, order_rejected("LP1", "O-3", 40)),
+            ev(
+                b,
+                1_940,
+                order_sent("LP2", "O-4", "Q-4", Some("V-9"), dec!(3500.00), dec!(2), 2),
+            ),
             ev(
                 b,
                 2_000,
-                ended(EndReason::Duration, 0, Some(("Q-4", "LP1", dec!(3499.99)))),
+                EventKind::Filled(Box::new(Filled {
+                    lp: Arc::from("LP2"),
+                    order_id: Arc::from("O-4"),
+                    quote_id: Arc::from("Q-4"),
+                    lp_price: dec!(3500.00),
+                    client_price: dec!(3499.99),
+                    amount: dec!(2),
+                    client_pays: dec!(2.000000),
+                    pays_asset: eth.base,
+                    client_receives: dec!(6999.98),
+                    receives_asset: eth.quote,
+                    desk_pnl: dec!(0.02),
+                    pnl_asset: eth.quote,
+                    hold_ms: 60,
+                    venue_order_id: Some(Arc::from("T-123")),
+                })),
+            ),
+            ev(
+                b,
+                2_000,
+                ended(
+                    EndReason::Accepted,
+                    Outcome::Filled,
+                    0,
+                    Some(("Q-4", "LP1", dec!(3499.99))),
+                ),
             ),
         ],
         vec![
@@ -276,7 +383,20 @@ fn fixture() -> Vec<Vec<RfqEvent>> {
                 ),
             ),
             ev(c, 10, error("LP1", Declined, 10, 1)),
-            ev(c, 10, ended(EndReason::NoQuotes, 0, None)),
+            // A pre-agreed accept with nothing live to accept.
+            ev(
+                c,
+                10,
+                EventKind::NotFilled(NotFilled {
+                    quote_id: None,
+                    reason: "no live quote to accept".into(),
+                }),
+            ),
+            ev(
+                c,
+                10,
+                ended(EndReason::NoQuotes, Outcome::NotFilled, 0, None),
+            ),
         ],
     ]
 }
@@ -338,6 +458,215 @@ async fn every_event_kind_round_trips_with_exact_decimals() {
         .query_row("SELECT quantity FROM lp_quotes LIMIT 1", [], |r| r.get(0))
         .unwrap();
     assert_eq!(quantity, "1.50000000");
+}
+
+#[tokio::test]
+async fn execution_rows_and_views_read_plainly_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    record(&path, &fixture()).await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let outcomes: Vec<(String, Option<String>)> = conn
+        .prepare("SELECT rfq_id, outcome FROM rfqs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("R-A".to_string(), Some("unknown".to_string())),
+            ("R-B".into(), Some("filled".into())),
+            ("R-C".into(), Some("not_filled".into())),
+        ]
+    );
+    type Order = (
+        String,
+        String,
+        String,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+    );
+    let orders: Vec<Order> = conn
+        .prepare(
+            "SELECT rfq_id, order_id, lp, attempt, venue_ref, outcome, hold_ms, fill_price
+             FROM orders ORDER BY rfq, seq",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let text = |s: &str| Some(s.to_string());
+    assert_eq!(
+        orders,
+        [
+            (
+                "R-A".to_string(),
+                "O-1".to_string(),
+                "LP2".to_string(),
+                1,
+                text("V-77"),
+                text("rejected"),
+                Some(120),
+                None
+            ),
+            (
+                "R-A".into(),
+                "O-2".into(),
+                "LP1".into(),
+                2,
+                None,
+                text("unknown"),
+                None,
+                None
+            ),
+            (
+                "R-B".into(),
+                "O-3".into(),
+                "LP1".into(),
+                1,
+                None,
+                text("rejected"),
+                Some(40),
+                None
+            ),
+            (
+                "R-B".into(),
+                "O-4".into(),
+                "LP2".into(),
+                2,
+                text("V-9"),
+                text("filled"),
+                Some(60),
+                text("3500.00")
+            ),
+        ]
+    );
+    let reason: String = conn
+        .query_row(
+            "SELECT reason FROM orders WHERE order_id = 'O-2'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(reason, "no answer within 500 ms");
+    let fill: (String, String, String, String, String, String, String) = conn
+        .query_row(
+            "SELECT rfq_id, pair, lp, lp_price, amount, desk_pnl, venue_order_id FROM fills",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        fill,
+        (
+            "R-B".into(),
+            "ETHUSDT".into(),
+            "LP2".into(),
+            "3500.00".into(),
+            "2".into(),
+            "0.02".into(),
+            "T-123".into()
+        )
+    );
+    let not_filled: (String, Option<String>, String) = conn
+        .query_row(
+            "SELECT event, quote_id, reason FROM executions WHERE event = 'not_filled'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        not_filled,
+        ("not_filled".into(), None, "no live quote to accept".into())
+    );
+}
+
+/// The fixture's RFQ B up to and including its `filled` event.
+fn until_filled() -> (Vec<RfqEvent>, RfqEvent) {
+    let mut b = fixture().swap_remove(1);
+    let at = b
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::Filled(_)))
+        .unwrap();
+    b.truncate(at + 1);
+    let filled = b.pop().unwrap();
+    (b, filled)
+}
+
+#[tokio::test]
+async fn record_and_commit_returns_once_the_fill_and_all_before_it_are_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let blotter = Blotter::open(&path).unwrap();
+    let sink = blotter.sink();
+    let (before, filled) = until_filled();
+    for event in &before {
+        sink.record(event.clone()).await;
+    }
+    assert!(sink.record_and_commit(filled.clone()).await);
+    // Another connection, while the writer is still running: what it sees
+    // is committed, and it holds the whole stream up to the fill.
+    let stored = stored_rfqs(&path).unwrap();
+    let mut expected = before;
+    expected.push(filled);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].events, expected);
+    drop(sink);
+    let stats = blotter.close().await;
+    assert_eq!((stats.rows, stats.lost), (expected.len() as u64, 0));
+}
+
+#[tokio::test]
+async fn record_and_commit_says_false_when_the_fill_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    Blotter::open(&path).unwrap().close().await;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON executions WHEN NEW.event = 'filled'
+             BEGIN SELECT RAISE(ABORT, 'poisoned fill'); END;",
+        )
+        .unwrap();
+    let blotter = Blotter::open(&path).unwrap();
+    let sink = blotter.sink();
+    let (before, filled) = until_filled();
+    for event in &before {
+        sink.record(event.clone()).await;
+    }
+    assert!(!sink.record_and_commit(filled).await);
+    assert!(sink.problem().unwrap().contains("poisoned fill"));
+    // The stream before the fill is kept.
+    assert_eq!(stored_rfqs(&path).unwrap()[0].events, before);
+    drop(sink);
+    assert_eq!(blotter.close().await.lost, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -427,7 +756,7 @@ fn an_older_schema_is_upgraded_and_keeps_its_rows() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(indexes, 6);
+    assert_eq!(indexes, 7);
     let stored = stored_rfqs(&path).unwrap();
     assert_eq!(stored.len(), 1);
     let EventKind::Started(s) = &stored[0].events[0].kind else {
@@ -437,6 +766,89 @@ fn an_older_schema_is_upgraded_and_keeps_its_rows() {
         (s.amount.to_string(), s.started_at.as_str()),
         ("0.50000000".to_string(), "2025-01-19T14:30:25.123Z")
     );
+}
+
+/// A version-3 blotter (before execution) opens, is upgraded to the
+/// current schema, and replays and reports exactly what the same streams
+/// give when written today.
+#[tokio::test]
+async fn a_v3_blotter_upgrades_and_reports_the_same_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    // What a v3 writer could have recorded: no execution events, and so
+    // nothing accepted.
+    let streams: Vec<Vec<RfqEvent>> = fixture()
+        .into_iter()
+        .map(|stream| {
+            stream
+                .into_iter()
+                .filter(|e| {
+                    !matches!(
+                        e.kind,
+                        EventKind::OrderSent(_)
+                            | EventKind::OrderRejected(_)
+                            | EventKind::Filled(_)
+                            | EventKind::ExecutionUnknown(_)
+                            | EventKind::NotFilled(_)
+                    )
+                })
+                .map(|mut e| {
+                    if let EventKind::Ended(ended) = &mut e.kind {
+                        ended.outcome = Outcome::NotAccepted;
+                    }
+                    e
+                })
+                .collect()
+        })
+        .collect();
+    let current = dir.path().join("current.db");
+    record(&current, &streams).await;
+    let old = dir.path().join("old.db");
+    {
+        let mut conn = rusqlite::Connection::open(&old).unwrap();
+        schema::migrate(&mut conn, 3).unwrap();
+        conn.execute(
+            "ATTACH DATABASE ?1 AS current",
+            [current.display().to_string()],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO rfqs SELECT id, rfq_id, side, amount, pair, base, quote, lps,
+                 markup_bps, threshold_bps, validity_buffer_ms, poll_interval_ms,
+                 lp_timeout_ms, duration_ms, started_at, started_ms, end_seq, end_t_ms,
+                 ended_at, ended_ms, end_reason, improvements, final_quote_id, final_lp,
+                 final_client_price, speed FROM current.rfqs;
+             INSERT INTO lp_quotes SELECT * FROM current.lp_quotes;
+             INSERT INTO lp_errors SELECT * FROM current.lp_errors;
+             INSERT INTO client_quotes SELECT * FROM current.client_quotes;
+             INSERT INTO lock_events SELECT * FROM current.lock_events;",
+        )
+        .unwrap();
+        let version: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 3);
+    }
+    let expected = report::load(&current, &Filter::default()).unwrap();
+    assert_eq!(report::load(&old, &Filter::default()).unwrap(), expected);
+    assert_eq!(
+        expected
+            .rfqs
+            .iter()
+            .map(|r| r.outcome.as_deref())
+            .collect::<Vec<_>>(),
+        [Some("not_accepted"); 3]
+    );
+    let replayed: Vec<Vec<RfqEvent>> = stored_rfqs(&old)
+        .unwrap()
+        .into_iter()
+        .map(|rfq| rfq.events)
+        .collect();
+    assert_eq!(replayed, streams);
+    let version: u32 = rusqlite::Connection::open(&old)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::LATEST);
 }
 
 #[test]
@@ -455,7 +867,7 @@ fn unusable_files_are_refused_with_the_path_and_the_cause() {
     };
     assert_eq!(
         message(&newer),
-        format!("blotter '{}' has schema version 99, newer than this lp-rfq understands (3): upgrade lp-rfq or use another --blotter", newer.display())
+        format!("blotter '{}' has schema version 99, newer than this lp-rfq understands (4): upgrade lp-rfq or use another --blotter", newer.display())
     );
 
     let garbage = dir.path().join("notes.txt");
@@ -514,49 +926,75 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     // nearest rank p50 = ceil(1.5) = 2nd = 100, p95/p99 = 3rd = 150.
     // Lock held A 300→600 (300 ms) and B 80→2000 (1920 ms) = 2220 of the
     // 5000 + 2000 + 10 ms of the RFQs that asked it = 0.3167. Always the
-    // best of its polls: distance 0.
+    // best of its polls: distance 0. Orders: A's fallback O-2 (unknown: no
+    // hold time) and B's O-3, rejected after 40 ms → fill rate 0/2.
     assert_eq!(
         lp_json(&all, "LP1"),
         json!({"lp": "LP1", "requests": 4, "answers": 3, "answer_rate": "0.75",
             "timeouts": 0, "declines": 1, "unavailable": 0, "malformed": 0,
-            "rate_limited": 0, "invalid": 0, "latency_p50_ms": 100,
+            "rate_limited": 0, "invalid": 0, "auth": 0, "latency_p50_ms": 100,
             "latency_p95_ms": 150, "latency_p99_ms": 150, "locks_won": 2,
-            "lock_time_share": "0.3167", "avg_distance_bps": "0", "improvements": 0})
+            "lock_time_share": "0.3167", "avg_distance_bps": "0", "improvements": 0,
+            "orders": 2, "fills": 0, "fill_rate": "0", "last_look_rejects": 1,
+            "hold_p50_ms": 40, "hold_p99_ms": 40})
     );
     // LP2: 3 answers (50, 100, 200 ms) + rate-limited, malformed,
     // unavailable = 6 requests. Locked by improvement in A from 600 until
     // its lock_expired at 4000: 3400 / (5000 + 2000) = 0.4857. Distances:
     // A poll 1 (100010.00 vs 100000.00) = 1 bp, A poll 2 alone = 0, B poll
     // 1 sell (3500.00 vs 3501.75) = 1.75 / 3501.75 × 10000 = 4.9975 bps;
-    // mean 1.9992 → 2.
+    // mean 1.9992 → 2. Orders: A's O-1 rejected after 120 ms, B's O-4
+    // filled after 60 ms → fill rate 1/2; holds sorted [60, 120]: p50 =
+    // rank ceil(1) = 60, p99 = rank ceil(1.98) = 2nd = 120.
     assert_eq!(
         lp_json(&all, "LP2"),
         json!({"lp": "LP2", "requests": 6, "answers": 3, "answer_rate": "0.5",
             "timeouts": 0, "declines": 0, "unavailable": 1, "malformed": 1,
-            "rate_limited": 1, "invalid": 0, "latency_p50_ms": 100,
+            "rate_limited": 1, "invalid": 0, "auth": 0, "latency_p50_ms": 100,
             "latency_p95_ms": 200, "latency_p99_ms": 200, "locks_won": 1,
-            "lock_time_share": "0.4857", "avg_distance_bps": "2", "improvements": 1})
+            "lock_time_share": "0.4857", "avg_distance_bps": "2", "improvements": 1,
+            "orders": 2, "fills": 1, "fill_rate": "0.5", "last_look_rejects": 1,
+            "hold_p50_ms": 60, "hold_p99_ms": 120})
     );
     assert_eq!(
         lp_json(&all, "LP3"),
         json!({"lp": "LP3", "requests": 3, "answers": 0, "answer_rate": "0",
             "timeouts": 1, "declines": 1, "unavailable": 0, "malformed": 0,
-            "rate_limited": 0, "invalid": 1, "latency_p50_ms": null,
+            "rate_limited": 0, "invalid": 1, "auth": 0, "latency_p50_ms": null,
             "latency_p95_ms": null, "latency_p99_ms": null, "locks_won": 0,
-            "lock_time_share": "0", "avg_distance_bps": null, "improvements": 0})
+            "lock_time_share": "0", "avg_distance_bps": null, "improvements": 0,
+            "orders": 0, "fills": 0, "fill_rate": null, "last_look_rejects": 0,
+            "hold_p50_ms": null, "hold_p99_ms": null})
     );
     assert_eq!(
         serde_json::to_value(&all.rfqs).unwrap(),
         json!([
             {"rfq_id": "R-A", "started_at": "2026-11-22T10:00:00.000Z", "side": "buy",
              "amount": "1.5", "pair": "BTCUSDT", "duration_ms": 5000, "final_lp": "LP2",
-             "final_client_price": "100029.99", "improvements": 1, "end_reason": "interrupted"},
+             "final_client_price": "100029.99", "improvements": 1, "end_reason": "interrupted",
+             "outcome": "unknown", "filled_lp": null, "filled_price": null, "desk_pnl": null},
             {"rfq_id": "R-B", "started_at": "2026-11-22T11:00:00.000Z", "side": "sell",
              "amount": "2", "pair": "ETHUSDT", "duration_ms": 2000, "final_lp": "LP1",
-             "final_client_price": "3499.99", "improvements": 0, "end_reason": "duration"},
+             "final_client_price": "3499.99", "improvements": 0, "end_reason": "accepted",
+             "outcome": "filled", "filled_lp": "LP2", "filled_price": "3500.00",
+             "desk_pnl": "0.02"},
             {"rfq_id": "R-C", "started_at": "2026-11-23T09:00:00.000Z", "side": "buy",
              "amount": "1", "pair": "DOGEUSDT", "duration_ms": 10, "final_lp": null,
-             "final_client_price": null, "improvements": 0, "end_reason": "no_quotes"}
+             "final_client_price": null, "improvements": 0, "end_reason": "no_quotes",
+             "outcome": "not_filled", "filled_lp": null, "filled_price": null,
+             "desk_pnl": null}
+        ])
+    );
+    // Only B filled: 3500.00 × 2 = 7000 USDT traded, 0.02 USDT kept.
+    assert_eq!(
+        serde_json::to_value(&all.totals).unwrap(),
+        json!([
+            {"pair": "BTCUSDT", "asset": "USDT", "fills": 0, "filled_notional": "0",
+             "desk_pnl": "0"},
+            {"pair": "ETHUSDT", "asset": "USDT", "fills": 1, "filled_notional": "7000",
+             "desk_pnl": "0.02"},
+            {"pair": "DOGEUSDT", "asset": "USDT", "fills": 0, "filled_notional": "0",
+             "desk_pnl": "0"}
         ])
     );
 
@@ -605,12 +1043,32 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     assert_eq!(
         report::render(&only_lp3, Format::Table, &path, &Filter::default()),
         "LPs\n\
-         LP   REQ  ANS  RATE  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  P50ms  P95ms  P99ms  LOCKS  LOCKSHARE  DIST_BPS  IMPROV\n\
-         LP3    3    0     0        1        1        0        0        0        1                           0          0                 0\n\
+         LP   REQ  ANS  RATE  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50ms  P95ms  P99ms  LOCKS  LOCKSHARE  DIST_BPS  IMPROV  ORDERS  FILLS  FILLRATE  LL_REJ  HOLD50ms  HOLD99ms\n\
+         LP3    3    0     0        1        1        0        0        0        1     0                           0          0                 0       0      0                 0\n\
          \n\
          RFQs\n\
-         RFQ  STARTED                   SIDE  AMOUNT  PAIR     DURATION_MS  FINAL_LP  CLIENT_PRICE  IMPROV  END\n\
-         R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2          100029.99       1  interrupted\n"
+         RFQ  STARTED                   SIDE  AMOUNT  PAIR     DURATION_MS  FINAL_LP  CLIENT_PRICE  IMPROV  END          OUTCOME  FILLED_LP  FILL_PRICE  DESK_PNL\n\
+         R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2          100029.99       1  interrupted  unknown\n\
+         \n\
+         Totals\n\
+         PAIR     ASSET  FILLS  FILLED_NOTIONAL  DESK_PNL\n\
+         BTCUSDT  USDT       0                0         0\n"
+    );
+    let csv = report::render(&all, Format::Csv, &path, &Filter::default());
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[7],
+        "R-B,2026-11-22T11:00:00.000Z,sell,2,ETHUSDT,2000,LP1,3499.99,0,accepted,filled,LP2,3500.00,0.02"
+    );
+    assert_eq!(
+        lines[9..],
+        [
+            "",
+            "pair,asset,fills,filled_notional,desk_pnl",
+            "BTCUSDT,USDT,0,0,0",
+            "ETHUSDT,USDT,1,7000,0.02",
+            "DOGEUSDT,USDT,0,0,0"
+        ]
     );
     let none = report::load(&path, &parse(None, None, Some("XRPUSDT"), None, None)).unwrap();
     let filter = parse(None, None, Some("XRPUSDT"), None, None);
@@ -623,7 +1081,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     );
     assert_eq!(
         report::render(&none, Format::Json, &path, &filter),
-        "{\"lps\":[],\"rfqs\":[]}\n"
+        "{\"lps\":[],\"rfqs\":[],\"totals\":[]}\n"
     );
 }
 
@@ -894,7 +1352,7 @@ mod process {
             .unwrap();
         assert_eq!(
             String::from_utf8_lossy(&output.stdout),
-            "{\"lps\":[],\"rfqs\":[]}\n"
+            "{\"lps\":[],\"rfqs\":[],\"totals\":[]}\n"
         );
         let output = lp_rfq(dir.path())
             .args(["report", "--csv", "--blotter", "desk.db"])
@@ -903,11 +1361,19 @@ mod process {
         assert!(output.status.success());
         let text = String::from_utf8(output.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements");
+        assert_eq!(lines[0], "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,hold_p50_ms,hold_p99_ms");
         assert!(lines[1].starts_with("LP1,"), "{text}");
         assert_eq!(lines[4], "");
-        assert_eq!(lines[5], "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason");
-        assert!(lines[6].ends_with(",duration"), "{text}");
+        assert_eq!(lines[5], "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason,outcome,filled_lp,filled_price,desk_pnl");
+        assert!(lines[6].ends_with(",duration,not_accepted,,,"), "{text}");
+        assert_eq!(
+            lines[7..],
+            [
+                "",
+                "pair,asset,fills,filled_notional,desk_pnl",
+                "BTCUSDT,USDT,0,0,0"
+            ]
+        );
         let output = lp_rfq(dir.path())
             .args(["report", "--since", "tomorrow"])
             .output()
@@ -955,7 +1421,11 @@ async fn a_row_that_cannot_be_written_is_dropped_and_the_rest_is_kept() {
                 }
             }),
         ),
-        ev("R-1", 1_000, ended(EndReason::Duration, 0, None)),
+        ev(
+            "R-1",
+            1_000,
+            ended(EndReason::Duration, Outcome::NotAccepted, 0, None),
+        ),
     ];
     let blotter = Blotter::open(&path).unwrap();
     let sink = blotter.sink();
