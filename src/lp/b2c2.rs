@@ -103,7 +103,12 @@ impl B2c2Lp {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Refusal::Auth(shown()),
             StatusCode::TOO_MANY_REQUESTS => Refusal::RateLimited(answer.retry_after_ms(clock)),
             s if s.is_server_error() => {
-                Refusal::Server(format!("HTTP {}: {}", s.as_u16(), shown()))
+                // The status says what kind of trouble; the body, if
+                // readable, says which.
+                Refusal::Server(match detail() {
+                    Some(detail) => format!("HTTP {}: {detail}", s.as_u16()),
+                    None => shown(),
+                })
             }
             s if s.is_client_error() => match detail() {
                 Some(detail) => Refusal::Business(detail),

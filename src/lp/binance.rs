@@ -176,9 +176,10 @@ impl BinanceConvertLp {
             (StatusCode::FORBIDDEN, _) => Refusal::Firewall(format!(
                 "HTTP 403 (request refused by Binance's firewall): {text}"
             )),
-            (s, _) if s.is_server_error() => {
-                Refusal::Server(format!("HTTP {}: {text}", s.as_u16()))
-            }
+            (s, _) if s.is_server_error() => Refusal::Server(match code {
+                Some(_) => format!("HTTP {}: {text}", s.as_u16()),
+                None => text,
+            }),
             (s, Some(_)) if s.is_client_error() => Refusal::Business(text),
             (s, _) => Refusal::Unreadable(format!(
                 "HTTP {} with an unreadable body {}",
@@ -460,9 +461,11 @@ impl LiquidityProvider for BinanceConvertLp {
             &[("quoteId", quote_id)],
             clock,
         );
-        // The quote is accepted once, whatever happens next; when the
-        // answer is lost its fate is read by quoteId instead.
-        let lost = match exchange(call, self.timeouts.order).await {
+        // The quote is accepted once, whatever happens next. An accept
+        // answers as fast as a quote; when its answer is late or lost the
+        // order's fate is read by quoteId for the rest of the order time.
+        let accept_limit = self.timeouts.quote.min(self.timeouts.order);
+        let lost = match exchange(call, accept_limit).await {
             Err(Failure::NotSent(reason)) => {
                 return OrderAnswer::Rejected {
                     reason: format!("not sent: cannot connect: {reason}"),
