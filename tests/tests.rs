@@ -13,5 +13,9 @@ mod cli;
 mod blotter;
 #[path = "integration/console.rs"]
 mod console;
+#[path = "integration/fake_venues.rs"]
+mod fake_venues;
 #[path = "integration/scenarios.rs"]
 mod scenarios;
+#[path = "integration/venue_http.rs"]
+mod venue_http;
