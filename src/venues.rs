@@ -985,6 +985,24 @@ timeout_ms = 300
     }
 
     #[test]
+    fn the_shipped_example_is_a_valid_file() {
+        let specs = parse_ok(include_str!("../lps.example.toml"));
+        let kinds: Vec<_> = specs
+            .iter()
+            .map(|spec| (spec.name.as_str(), spec.kind.label()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("B2C2", "b2c2"),
+                ("BinanceConvert", "binance-convert"),
+                ("Wintermute", "fix44"),
+                ("Sim", "mock")
+            ]
+        );
+    }
+
+    #[test]
     fn a_missing_file_is_named() {
         let error = load(Path::new("/surely/not/here/lps.toml")).unwrap_err();
         assert_eq!(
