@@ -1175,3 +1175,41 @@ async fn binance_accept_refusals_are_rejected() {
         OrderAnswer::Filled { .. }
     ));
 }
+
+#[tokio::test]
+async fn b2c2_a_dropped_connection_is_unavailable() {
+    let fake = FakeB2c2::start().await;
+    fake.answer_next_quote(Reply::Drop);
+    let error = b2c2(&fake)
+        .quote(&request("BTCUSD", Side::Buy, dec!(1), StreamClock::start()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, LpError::Unavailable(text) if text.starts_with("connection lost: ")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn binance_a_venue_that_hangs_leaves_the_order_unknown() {
+    let fake = FakeBinance::start().await;
+    let lp = binance_with(&fake.url, BINANCE_SECRET, (150, 400));
+    let clock = StreamClock::start();
+    let quote = lp
+        .quote(&request("BTCUSDT", Side::Buy, dec!(1), clock))
+        .await
+        .expect("quote");
+    fake.answer_next(Endpoint::AcceptQuote, Reply::Hang);
+    fake.answer_next(Endpoint::OrderStatus, Reply::Hang);
+    let started = Instant::now();
+    let reason = unknown_reason(lp.execute(&order_on(&quote, dec!(1), clock)).await);
+    let quote_id = quote.venue_ref.as_deref().expect("quote id");
+    assert!(
+        reason.starts_with(&format!(
+            "outcome not learned within 400 ms (quoteId {quote_id}: no answer within "
+        )),
+        "{reason}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(1_500));
+    assert_eq!(fake.count(Endpoint::AcceptQuote), 1);
+}
