@@ -16,6 +16,7 @@
 //! - [`scenario`]: replayable casts of scripted LPs (`--scenario`).
 //! - [`config`]: settings from defaults, `.env`, environment and flags.
 //! - [`secret`]: API tokens, keys and passwords that cannot be printed.
+//! - [`venues`]: the venues file (`[[lp]]` tables) parsed into typed specs.
 //! - [`blotter`]: the SQLite quote blotter (schema and migrations, the
 //!   writer thread, replaying stored streams) and `lp-rfq report`.
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
@@ -42,3 +43,4 @@ pub mod scenario;
 pub mod secret;
 pub mod signals;
 pub mod ui;
+pub mod venues;

@@ -15,5 +15,9 @@ mod blotter;
 mod console;
 #[path = "integration/execution.rs"]
 mod execution;
+#[path = "integration/fake_venues.rs"]
+mod fake_venues;
 #[path = "integration/scenarios.rs"]
 mod scenarios;
+#[path = "integration/venue_http.rs"]
+mod venue_http;

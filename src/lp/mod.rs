@@ -6,6 +6,9 @@
 //! [`LpQuote`] (converting its expiry into stream time with `request.clock`)
 //! or to an [`LpError`], and leaves timeouts to the engine.
 
+pub mod b2c2;
+pub mod binance;
+pub mod http;
 pub mod mock;
 pub mod registry;
 pub mod scripted;

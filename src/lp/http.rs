@@ -1,0 +1,381 @@
+//! What the REST adapters share: one long-lived HTTP client per venue,
+//! a bounded request/answer exchange that tells "never sent" from "sent,
+//! outcome lost", venue wall-clock times turned into stream time,
+//! `Retry-After`, UUID-shaped ids derived from ours, and short, secret-free
+//! descriptions of what went wrong.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Client, RequestBuilder, StatusCode};
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+
+use crate::clock::{StreamClock, StreamMs};
+use crate::secret::Secret;
+use crate::venues::VenueSpec;
+
+/// How long an adapter waits for a venue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    /// For a quote request (and for connecting); the engine also enforces
+    /// its own deadline and drops the call at it.
+    pub quote: Duration,
+    /// For an order's outcome, including any status polling.
+    pub order: Duration,
+}
+
+/// How long an order's outcome is awaited unless the venues file says.
+pub const DEFAULT_ORDER_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl HttpTimeouts {
+    /// The timeouts of a venue from the file: its own `timeout_ms` or the
+    /// desk's `default_quote_ms` (LP_TIMEOUT_MS), its own
+    /// `order_timeout_ms` or [`DEFAULT_ORDER_TIMEOUT`].
+    pub fn for_venue(spec: &VenueSpec, default_quote_ms: u64) -> HttpTimeouts {
+        HttpTimeouts {
+            quote: Duration::from_millis(spec.timeout_ms.unwrap_or(default_quote_ms)),
+            order: spec
+                .order_timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(DEFAULT_ORDER_TIMEOUT),
+        }
+    }
+}
+
+/// Why an adapter could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    #[error("lp '{lp}': url '{url}' must be an http:// or https:// address with a host")]
+    BadUrl { lp: String, url: String },
+    #[error("lp '{lp}': symbol '{symbol}' must contain {{base}} and {{quote}}")]
+    BadSymbol { lp: String, symbol: String },
+    #[error("lp '{lp}': the {what} holds characters an HTTP header cannot carry")]
+    BadHeader { lp: String, what: &'static str },
+    #[error("lp '{lp}': cannot build its HTTP client: {reason}")]
+    Client { lp: String, reason: String },
+}
+
+/// The venue's base URL without a trailing slash, checked once.
+pub(crate) fn base_url(lp: &str, url: &str) -> Result<String, AdapterError> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let valid = reqwest::Url::parse(trimmed).is_ok_and(|parsed| {
+        matches!(parsed.scheme(), "http" | "https")
+            && parsed.host_str().is_some_and(|host| !host.is_empty())
+    });
+    if !valid {
+        return Err(AdapterError::BadUrl {
+            lp: lp.to_string(),
+            url: url.to_string(),
+        });
+    }
+    Ok(trimmed.to_string())
+}
+
+/// A pair template, checked once.
+pub(crate) fn symbol_template(lp: &str, symbol: &str) -> Result<String, AdapterError> {
+    if !(symbol.contains("{base}") && symbol.contains("{quote}")) {
+        return Err(AdapterError::BadSymbol {
+            lp: lp.to_string(),
+            symbol: symbol.to_string(),
+        });
+    }
+    Ok(symbol.to_string())
+}
+
+/// A header value carrying a secret, marked sensitive so that neither
+/// reqwest's nor hyper's debug output shows it.
+pub(crate) fn secret_header(
+    lp: &str,
+    what: &'static str,
+    value: String,
+) -> Result<HeaderValue, AdapterError> {
+    let mut header = HeaderValue::from_str(&value).map_err(|_| AdapterError::BadHeader {
+        lp: lp.to_string(),
+        what,
+    })?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+/// The venue's one client: kept for the life of the process so that every
+/// stream reuses its connections (and TLS sessions).
+pub(crate) fn client(lp: &str, timeouts: HttpTimeouts) -> Result<Client, AdapterError> {
+    Client::builder()
+        .connect_timeout(timeouts.quote)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("lp-rfq/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|error| AdapterError::Client {
+            lp: lp.to_string(),
+            reason: root_cause(&error),
+        })
+}
+
+/// A venue's complete answer.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Why no complete answer came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The connection could not be made: the request never left.
+    NotSent(String),
+    /// None within the limit; the request may have been acted on.
+    TimedOut(Duration),
+    /// The connection failed after the request may have left.
+    Lost(String),
+}
+
+impl Failure {
+    pub fn describe(&self) -> String {
+        match self {
+            Failure::NotSent(reason) => format!("cannot connect: {reason}"),
+            Failure::TimedOut(limit) => format!("no answer within {} ms", limit.as_millis()),
+            Failure::Lost(reason) => format!("connection lost: {reason}"),
+        }
+    }
+}
+
+/// Sends `request` and reads the whole answer within `limit`. Dropping the
+/// future (the engine's deadline) drops the connection with it, so nothing
+/// is left running.
+pub(crate) async fn exchange(request: RequestBuilder, limit: Duration) -> Result<Answer, Failure> {
+    let exchange = async {
+        let response = request.send().await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await?;
+        Ok::<_, reqwest::Error>(Answer {
+            status,
+            headers,
+            body: body.to_vec(),
+        })
+    };
+    match tokio::time::timeout(limit, exchange).await {
+        Err(_) => Err(Failure::TimedOut(limit)),
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(error)) if error.is_connect() => Err(Failure::NotSent(root_cause(&error))),
+        Ok(Err(error)) if error.is_timeout() => Err(Failure::TimedOut(limit)),
+        Ok(Err(error)) => Err(Failure::Lost(root_cause(&error))),
+    }
+}
+
+/// The innermost cause of a transport error ("Connection refused (os
+/// error 111)"), without the URL, which may carry a signed query.
+pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+impl Answer {
+    pub fn bytes(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The start of the body for a message: one line, at most 80
+    /// characters, any secret masked.
+    pub fn snippet(&self, secrets: &[&Secret]) -> String {
+        snippet(self.bytes(), secrets)
+    }
+
+    /// `Retry-After` in stream milliseconds (seconds or an HTTP date).
+    pub fn retry_after_ms(&self, clock: &StreamClock) -> Option<u64> {
+        let value = self.headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+        let real = match value.parse::<u64>() {
+            Ok(seconds) => Duration::from_secs(seconds),
+            Err(_) => {
+                let at = DateTime::parse_from_rfc2822(value).ok()?;
+                let now = clock.wall_at(clock.now_ms());
+                (at.with_timezone(&Utc) - now).to_std().unwrap_or_default()
+            }
+        };
+        Some(clock.stream_ms_for(real))
+    }
+}
+
+/// See [`Answer::snippet`].
+pub(crate) fn snippet(body: &[u8], secrets: &[&Secret]) -> String {
+    let mut text: String = String::from_utf8_lossy(body)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    for secret in secrets {
+        if secret.appears_in(&text) {
+            text = text.replace(secret.expose(), "[redacted]");
+        }
+    }
+    let text = text.trim();
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("'{}…'", &text[..cut]),
+        None => format!("'{text}'"),
+    }
+}
+
+/// Venue wall-clock times in stream time. Real venues run on real time,
+/// so their clocks run at speed 1 (the desk refuses another speed with a
+/// real venue); the conversion still scales by the speed so that it stays
+/// right for a sped-up simulated venue.
+pub trait WallClock {
+    /// The stream time at which the wall clock reads `wall`, rounded down
+    /// so that a venue's expiry is never stretched; 0 for a time before the
+    /// stream started.
+    fn stream_ms_at(&self, wall: DateTime<Utc>) -> StreamMs;
+    /// The wall-clock time now, on this clock.
+    fn wall_now(&self) -> DateTime<Utc>;
+    /// A real duration (a venue's `Retry-After`) in stream milliseconds.
+    fn stream_ms_for(&self, real: Duration) -> u64;
+}
+
+impl WallClock for StreamClock {
+    fn stream_ms_at(&self, wall: DateTime<Utc>) -> StreamMs {
+        let real_ms = (wall - self.wall_origin()).num_milliseconds();
+        if real_ms <= 0 {
+            return 0;
+        }
+        self.stream_ms_for(Duration::from_millis(real_ms as u64))
+    }
+
+    fn wall_now(&self) -> DateTime<Utc> {
+        self.wall_at(self.now_ms())
+    }
+
+    fn stream_ms_for(&self, real: Duration) -> u64 {
+        let stream = real.as_millis() * u128::from(self.speed_per_mille()) / 1000;
+        u64::try_from(stream).unwrap_or(u64::MAX)
+    }
+}
+
+/// An ISO 8601 time as a venue writes it: with a zone (`Z`, `+01:00`) or
+/// without one, which means UTC.
+pub(crate) fn parse_venue_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|naive| naive.and_utc())
+}
+
+/// A UUID-shaped id (version 4 layout) derived from one of our ids, for
+/// venues that want a UUID: the same id always gives the same UUID, so a
+/// venue that deduplicates on it sees a retry as the same request.
+pub(crate) fn uuid_from(id: &str) -> String {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let mut text = String::with_capacity(36);
+    for (index, byte) in bytes.iter().enumerate() {
+        if matches!(index, 4 | 6 | 8 | 10) {
+            text.push('-');
+        }
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+/// A decimal as a venue wants it: exact, without trailing zeros.
+pub(crate) fn decimal_text(value: Decimal) -> String {
+    value.normalize().to_string()
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn uuids_are_version_4_shaped_and_stable() {
+        let id = uuid_from("k7m2q-1042");
+        assert_eq!(id, uuid_from("k7m2q-1042"));
+        assert_ne!(id, uuid_from("k7m2q-1043"));
+        let groups: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12]);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        assert!(id
+            .chars()
+            .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c)));
+    }
+
+    #[test]
+    fn venue_times_with_and_without_a_zone() {
+        let utc = |text: &str| parse_venue_time(text).map(|at| at.to_rfc3339());
+        assert_eq!(
+            utc("2025-01-19T14:30:25.123456"),
+            Some("2025-01-19T14:30:25.123456+00:00".into())
+        );
+        assert_eq!(
+            utc("2025-01-19T14:30:25Z"),
+            Some("2025-01-19T14:30:25+00:00".into())
+        );
+        assert_eq!(
+            utc("2025-01-19T15:30:25.5+01:00"),
+            Some("2025-01-19T14:30:25.500+00:00".into())
+        );
+        assert_eq!(utc("yesterday"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wall_times_become_stream_times() {
+        let clock = StreamClock::start();
+        let origin = clock.wall_origin();
+        assert_eq!(
+            clock.stream_ms_at(origin + chrono::Duration::milliseconds(1500)),
+            1500
+        );
+        assert_eq!(
+            clock.stream_ms_at(origin - chrono::Duration::milliseconds(1)),
+            0
+        );
+        // A sped-up stream: 1.5 real seconds are 3 stream seconds.
+        let fast = StreamClock::start_with_speed(2000);
+        assert_eq!(
+            fast.stream_ms_at(fast.wall_origin() + chrono::Duration::milliseconds(1500)),
+            3000
+        );
+        assert_eq!(fast.stream_ms_for(Duration::from_secs(2)), 4000);
+    }
+
+    #[test]
+    fn snippets_are_short_single_lines_without_secrets() {
+        let token = Secret::new("tok-123");
+        assert_eq!(
+            snippet(b"bad\ntok-123 here", &[&token]),
+            "'bad [redacted] here'"
+        );
+        let long = "x".repeat(100);
+        assert_eq!(
+            snippet(long.as_bytes(), &[]),
+            format!("'{}…'", "x".repeat(80))
+        );
+    }
+
+    #[test]
+    fn decimals_are_sent_exactly() {
+        assert_eq!(decimal_text(dec!(1.5000)), "1.5");
+        assert_eq!(decimal_text(dec!(100)), "100");
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+}

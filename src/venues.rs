@@ -1,0 +1,1013 @@
+//! The venues file: the TOML list of the desk's LPs (`[[lp]]` tables),
+//! parsed once at start into typed [`VenueSpec`]s with their secrets read
+//! from the environment variables the file names. A bad file is refused
+//! with the file, the line and the field named; a secret's value never
+//! appears in any error.
+//!
+//! ```toml
+//! [[lp]]
+//! name = "B2C2"
+//! kind = "b2c2"                 # b2c2 | binance-convert | fix44 | mock
+//! url = "https://api.uat.b2c2.net"
+//! token_env = "B2C2_API_TOKEN"
+//! timeout_ms = 800              # optional
+//! ```
+//!
+//! Parsing goes through toml's spanned document rather than a
+//! `#[serde(tag = "kind")]` enum: serde buffers an internally tagged table
+//! before it reads it, and toml then reports every error at the first
+//! `[[lp]]` header, without the field. Here the kind is read first, the
+//! table's keys are checked against that kind's fields (so a field that
+//! belongs to another kind is an error), and serde (`deny_unknown_fields`)
+//! then reads the values straight from the spanned table, so every error
+//! keeps its line.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use crate::secret::{Secret, SecretError};
+
+/// One LP from the venues file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VenueSpec {
+    /// Shown on the leaderboard and stored in the blotter; unique in the file.
+    pub name: String,
+    /// How long the LP has to answer a quote request, in ms (the desk's
+    /// LP_TIMEOUT_MS when absent).
+    pub timeout_ms: Option<u64>,
+    /// How long to wait for an order's outcome, in ms (the adapter's
+    /// default when absent).
+    pub order_timeout_ms: Option<u64>,
+    pub kind: VenueKind,
+}
+
+/// What kind of venue an LP is, with what it takes to reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VenueKind {
+    /// A B2C2-style REST RFQ venue.
+    B2c2 {
+        /// Base URL, without a trailing slash.
+        url: String,
+        token: Secret,
+        /// How the venue spells a pair, e.g. `{base}{quote}.SPOT`.
+        symbol: String,
+    },
+    /// Binance Convert (REST, signed).
+    BinanceConvert {
+        /// Base URL, without a trailing slash.
+        url: String,
+        key: Secret,
+        secret: Secret,
+        /// Binance's `recvWindow` in ms; Binance's own default when absent.
+        recv_window_ms: Option<u64>,
+    },
+    /// A FIX 4.4 quote-request session.
+    Fix44 {
+        host: String,
+        port: u16,
+        sender_comp_id: String,
+        target_comp_id: String,
+        heartbeat_secs: u64,
+        /// How the venue spells a pair, e.g. `{base}/{quote}`.
+        symbol: String,
+        password: Option<Secret>,
+    },
+    /// A simulated LP beside real ones.
+    Mock,
+}
+
+impl VenueKind {
+    /// The kind as written in the file (`b2c2`, `binance-convert`, ...).
+    pub fn label(&self) -> &'static str {
+        match self {
+            VenueKind::B2c2 { .. } => "b2c2",
+            VenueKind::BinanceConvert { .. } => "binance-convert",
+            VenueKind::Fix44 { .. } => "fix44",
+            VenueKind::Mock => "mock",
+        }
+    }
+
+    /// True for a venue that trades real money (anything but `mock`).
+    pub fn is_real(&self) -> bool {
+        !matches!(self, VenueKind::Mock)
+    }
+}
+
+/// How a B2C2 venue spells a pair unless the file says otherwise.
+pub const B2C2_DEFAULT_SYMBOL: &str = "{base}{quote}.SPOT";
+/// How a FIX venue spells a pair unless the file says otherwise.
+pub const FIX_DEFAULT_SYMBOL: &str = "{base}/{quote}";
+/// FIX HeartBtInt (108) unless the file says otherwise, in seconds.
+pub const FIX_DEFAULT_HEARTBEAT_SECS: u64 = 30;
+
+/// Why the venues file was refused. Every message names the file; those
+/// about one place in it name the line and the field too.
+#[derive(Debug, thiserror::Error)]
+pub enum VenuesError {
+    #[error("cannot read venues file '{file}': {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("venues file '{file}' line {line}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("venues file '{file}' lists no LP: add at least one [[lp]] table")]
+    NoLps { file: String },
+    #[error(
+        "venues file '{file}' line {line}: unknown key '{key}' (the file holds only [[lp]] tables)"
+    )]
+    UnknownTopLevel {
+        file: String,
+        line: usize,
+        key: String,
+    },
+    #[error("venues file '{file}' line {line}: write each LP as an [[lp]] table")]
+    NotTables { file: String, line: usize },
+    #[error("venues file '{file}' line {line}: unknown field '{field}' in [[lp]] {lp} (expected one of {expected})")]
+    UnknownField {
+        file: String,
+        line: usize,
+        field: String,
+        lp: String,
+        expected: String,
+    },
+    #[error("venues file '{file}' line {line}: [[lp]] {lp} needs {field}")]
+    MissingField {
+        file: String,
+        line: usize,
+        field: &'static str,
+        lp: String,
+    },
+    #[error("venues file '{file}' line {line}: unknown kind '{kind}' in [[lp]] {lp} (expected one of {KINDS})")]
+    UnknownKind {
+        file: String,
+        line: usize,
+        kind: String,
+        lp: String,
+    },
+    #[error(
+        "venues file '{file}' line {line}: {field} '{value}' in [[lp]] {lp} must be {must_be}"
+    )]
+    BadValue {
+        file: String,
+        line: usize,
+        field: &'static str,
+        value: String,
+        lp: String,
+        must_be: &'static str,
+    },
+    #[error("venues file '{file}' line {line}: lp name '{name}' is used twice (first at line {first_line})")]
+    DuplicateName {
+        file: String,
+        line: usize,
+        name: String,
+        first_line: usize,
+    },
+    #[error("venues file '{file}': lp '{lp}' needs {field}: {source}")]
+    Secret {
+        file: String,
+        lp: String,
+        field: &'static str,
+        source: SecretError,
+    },
+}
+
+/// The kinds, as the file spells them.
+const KINDS: &str = "b2c2, binance-convert, fix44, mock";
+
+/// A field an `[[lp]]` table may hold: its key, whether it must be
+/// there, and what a good value is (said in the error for a bad one).
+struct Field {
+    key: &'static str,
+    required: bool,
+    must_be: &'static str,
+}
+
+const fn req(key: &'static str, must_be: &'static str) -> Field {
+    Field {
+        key,
+        required: true,
+        must_be,
+    }
+}
+
+const fn opt(key: &'static str, must_be: &'static str) -> Field {
+    Field {
+        key,
+        required: false,
+        must_be,
+    }
+}
+
+const MS_60S: &str = "a whole number of milliseconds from 1 to 60000";
+const MS_300S: &str = "a whole number of milliseconds from 1 to 300000";
+const TEXT: &str = "a non-empty string";
+const URL: &str = "an http:// or https:// address with a host";
+const ENV_VAR: &str = "the name of an environment variable";
+const SYMBOL: &str = "a string containing {base} and {quote}";
+
+/// Fields every kind has.
+const COMMON: [Field; 4] = [
+    req("name", TEXT),
+    req("kind", KINDS),
+    opt("timeout_ms", MS_60S),
+    opt("order_timeout_ms", MS_300S),
+];
+const B2C2_FIELDS: [Field; 3] = [
+    req("url", URL),
+    req("token_env", ENV_VAR),
+    opt("symbol", SYMBOL),
+];
+const BINANCE_FIELDS: [Field; 4] = [
+    req("url", URL),
+    req("key_env", ENV_VAR),
+    req("secret_env", ENV_VAR),
+    opt("recv_window_ms", MS_60S),
+];
+const FIX_FIELDS: [Field; 7] = [
+    req("host", TEXT),
+    req("port", "a whole number from 1 to 65535"),
+    req("sender_comp_id", TEXT),
+    req("target_comp_id", TEXT),
+    opt("heartbeat_secs", "a whole number of seconds from 1 to 300"),
+    opt("symbol", SYMBOL),
+    opt("password_env", ENV_VAR),
+];
+const MOCK_FIELDS: [Field; 0] = [];
+
+#[derive(Clone, Copy)]
+enum Kind {
+    B2c2,
+    BinanceConvert,
+    Fix44,
+    Mock,
+}
+
+impl Kind {
+    fn parse(text: &str) -> Option<Kind> {
+        match text {
+            "b2c2" => Some(Kind::B2c2),
+            "binance-convert" => Some(Kind::BinanceConvert),
+            "fix44" => Some(Kind::Fix44),
+            "mock" => Some(Kind::Mock),
+            _ => None,
+        }
+    }
+
+    fn fields(self) -> &'static [Field] {
+        match self {
+            Kind::B2c2 => &B2C2_FIELDS,
+            Kind::BinanceConvert => &BINANCE_FIELDS,
+            Kind::Fix44 => &FIX_FIELDS,
+            Kind::Mock => &MOCK_FIELDS,
+        }
+    }
+}
+
+// The values of each kind, read by serde straight from the spanned table
+// (common fields removed first). `deny_unknown_fields` backs up the key
+// check above: a test builds a table with every listed field of every kind.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommonRaw {
+    name: String,
+    /// Already read (and checked) before the kind's fields were chosen.
+    #[serde(rename = "kind")]
+    _kind: serde::de::IgnoredAny,
+    timeout_ms: Option<i64>,
+    order_timeout_ms: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct B2c2Raw {
+    url: String,
+    token_env: String,
+    symbol: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BinanceRaw {
+    url: String,
+    key_env: String,
+    secret_env: String,
+    recv_window_ms: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixRaw {
+    host: String,
+    port: i64,
+    sender_comp_id: String,
+    target_comp_id: String,
+    heartbeat_secs: Option<i64>,
+    symbol: Option<String>,
+    password_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MockRaw {}
+
+/// Reads and parses the venues file at `path`, taking secrets from the
+/// process environment.
+pub fn load(path: &Path) -> Result<Vec<VenueSpec>, VenuesError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| VenuesError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    parse(&file, &text, Secret::from_env)
+}
+
+/// Parses the text of a venues file named `file` (for messages); `env`
+/// reads a secret from the variable it is given ([`Secret::from_env`] in
+/// production, a map in tests).
+pub fn parse(
+    file: &str,
+    text: &str,
+    env: impl Fn(&str) -> Result<Secret, SecretError>,
+) -> Result<Vec<VenueSpec>, VenuesError> {
+    let parser = Parser { file, text };
+    let root = DeTable::parse(text).map_err(|error| VenuesError::Syntax {
+        file: file.to_string(),
+        line: parser.line_at(error.span().map(|span| span.start).unwrap_or(0)),
+        message: error.message().to_string(),
+    })?;
+    let items = parser.lp_tables(root.get_ref())?;
+    let mut specs = Vec::with_capacity(items.len());
+    let mut first_lines: HashMap<String, usize> = HashMap::new();
+    for (index, item) in items.iter().enumerate() {
+        let (spec, name_line) = parser.venue(index, item, &env)?;
+        if let Some(&first_line) = first_lines.get(&spec.name.to_lowercase()) {
+            return Err(VenuesError::DuplicateName {
+                file: file.to_string(),
+                line: name_line,
+                name: spec.name,
+                first_line,
+            });
+        }
+        first_lines.insert(spec.name.to_lowercase(), name_line);
+        specs.push(spec);
+    }
+    Ok(specs)
+}
+
+struct Parser<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+/// One `[[lp]]` table with its span (the header).
+type Item<'i> = Spanned<DeTable<'i>>;
+
+impl Parser<'_> {
+    /// The 1-based line of byte `offset`.
+    fn line_at(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    /// The `[[lp]]` tables, in file order.
+    fn lp_tables<'i>(&self, root: &DeTable<'i>) -> Result<Vec<Item<'i>>, VenuesError> {
+        let mut lps = None;
+        let mut keys: Vec<_> = root.iter().collect();
+        keys.sort_by_key(|(key, _)| key.span().start);
+        for (key, value) in keys {
+            if key.get_ref() != "lp" {
+                return Err(VenuesError::UnknownTopLevel {
+                    file: self.file.to_string(),
+                    line: self.line_at(key.span().start),
+                    key: key.get_ref().to_string(),
+                });
+            }
+            lps = Some(value);
+        }
+        let Some(lps) = lps else {
+            return Err(VenuesError::NoLps {
+                file: self.file.to_string(),
+            });
+        };
+        let not_tables = || VenuesError::NotTables {
+            file: self.file.to_string(),
+            line: self.line_at(lps.span().start),
+        };
+        let DeValue::Array(items) = lps.get_ref() else {
+            return Err(not_tables());
+        };
+        if items.is_empty() {
+            return Err(VenuesError::NoLps {
+                file: self.file.to_string(),
+            });
+        }
+        items
+            .iter()
+            .map(|item| match item.get_ref() {
+                DeValue::Table(table) => Ok(Spanned::new(item.span(), table.clone())),
+                _ => Err(not_tables()),
+            })
+            .collect()
+    }
+
+    /// One LP: its kind first, then the keys that kind allows, then the
+    /// values. Returns the spec and the line of its name.
+    fn venue(
+        &self,
+        index: usize,
+        item: &Item<'_>,
+        env: &impl Fn(&str) -> Result<Secret, SecretError>,
+    ) -> Result<(VenueSpec, usize), VenuesError> {
+        let table = item.get_ref();
+        let header_line = self.line_at(item.span().start);
+        // Until the name is known the LP is named by its place in the file.
+        let name = table
+            .get("name")
+            .and_then(|value| value.get_ref().as_str())
+            .filter(|name| !name.trim().is_empty());
+        let lp = match name {
+            Some(name) => format!("'{name}'"),
+            None => format!("#{}", index + 1),
+        };
+        let kind_value = table.get("kind").ok_or_else(|| VenuesError::MissingField {
+            file: self.file.to_string(),
+            line: header_line,
+            field: "kind",
+            lp: lp.clone(),
+        })?;
+        let kind = kind_value
+            .get_ref()
+            .as_str()
+            .and_then(Kind::parse)
+            .ok_or_else(|| VenuesError::UnknownKind {
+                file: self.file.to_string(),
+                line: self.line_at(kind_value.span().start),
+                kind: self.raw(kind_value.span()).trim_matches('"').to_string(),
+                lp: lp.clone(),
+            })?;
+        let fields: Vec<&Field> = COMMON.iter().chain(kind.fields()).collect();
+
+        // Keys in file order, so the first mistake a reader meets is named.
+        let mut keys: Vec<_> = table.iter().collect();
+        keys.sort_by_key(|(key, _)| key.span().start);
+        for (key, _) in &keys {
+            if !fields.iter().any(|field| field.key == key.get_ref()) {
+                return Err(VenuesError::UnknownField {
+                    file: self.file.to_string(),
+                    line: self.line_at(key.span().start),
+                    field: key.get_ref().to_string(),
+                    lp,
+                    expected: fields
+                        .iter()
+                        .map(|field| field.key)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        for field in fields.iter().filter(|field| field.required) {
+            if !table.contains_key(field.key) {
+                return Err(VenuesError::MissingField {
+                    file: self.file.to_string(),
+                    line: header_line,
+                    field: field.key,
+                    lp,
+                });
+            }
+        }
+
+        let at = At {
+            parser: self,
+            table,
+            fields: &fields,
+            lp: &lp,
+        };
+        let (common_table, kind_table): (DeTable<'_>, DeTable<'_>) = table
+            .clone()
+            .into_iter()
+            .partition(|(key, _)| COMMON.iter().any(|field| field.key == key.get_ref()));
+        let common: CommonRaw = at.read(item.span(), common_table)?;
+        let name = at.text("name", common.name)?;
+        let name_line = self.line_at(at.span_of("name").start);
+        let timeout_ms = at.ranged("timeout_ms", common.timeout_ms, 1, 60_000)?;
+        let order_timeout_ms =
+            at.ranged("order_timeout_ms", common.order_timeout_ms, 1, 300_000)?;
+        let secret = |field: &'static str, var: &str| {
+            env(var).map_err(|source| VenuesError::Secret {
+                file: self.file.to_string(),
+                lp: name.clone(),
+                field,
+                source,
+            })
+        };
+
+        let kind = match kind {
+            Kind::B2c2 => {
+                let raw: B2c2Raw = at.read(item.span(), kind_table)?;
+                let url = at.url(raw.url)?;
+                let token_env = at.env_var("token_env", raw.token_env)?;
+                let symbol = at.symbol(raw.symbol, B2C2_DEFAULT_SYMBOL)?;
+                VenueKind::B2c2 {
+                    url,
+                    token: secret("token_env", &token_env)?,
+                    symbol,
+                }
+            }
+            Kind::BinanceConvert => {
+                let raw: BinanceRaw = at.read(item.span(), kind_table)?;
+                let url = at.url(raw.url)?;
+                let key_env = at.env_var("key_env", raw.key_env)?;
+                let secret_env = at.env_var("secret_env", raw.secret_env)?;
+                let recv_window_ms = at.ranged("recv_window_ms", raw.recv_window_ms, 1, 60_000)?;
+                VenueKind::BinanceConvert {
+                    url,
+                    key: secret("key_env", &key_env)?,
+                    secret: secret("secret_env", &secret_env)?,
+                    recv_window_ms,
+                }
+            }
+            Kind::Fix44 => {
+                let raw: FixRaw = at.read(item.span(), kind_table)?;
+                let host = at.text("host", raw.host)?;
+                let port = at.ranged("port", Some(raw.port), 1, 65_535)?.unwrap_or(0) as u16;
+                let sender_comp_id = at.text("sender_comp_id", raw.sender_comp_id)?;
+                let target_comp_id = at.text("target_comp_id", raw.target_comp_id)?;
+                let heartbeat_secs = at
+                    .ranged("heartbeat_secs", raw.heartbeat_secs, 1, 300)?
+                    .unwrap_or(FIX_DEFAULT_HEARTBEAT_SECS);
+                let symbol = at.symbol(raw.symbol, FIX_DEFAULT_SYMBOL)?;
+                let password = match raw.password_env {
+                    Some(var) => {
+                        let var = at.env_var("password_env", var)?;
+                        Some(secret("password_env", &var)?)
+                    }
+                    None => None,
+                };
+                VenueKind::Fix44 {
+                    host,
+                    port,
+                    sender_comp_id,
+                    target_comp_id,
+                    heartbeat_secs,
+                    symbol,
+                    password,
+                }
+            }
+            Kind::Mock => {
+                let MockRaw {} = at.read(item.span(), kind_table)?;
+                VenueKind::Mock
+            }
+        };
+        Ok((
+            VenueSpec {
+                name,
+                timeout_ms,
+                order_timeout_ms,
+                kind,
+            },
+            name_line,
+        ))
+    }
+
+    /// The text of the file at `span`, as written.
+    fn raw(&self, span: Range<usize>) -> &str {
+        self.text.get(span).unwrap_or("")
+    }
+}
+
+/// Where values are being read: one `[[lp]]` table, for error messages.
+struct At<'p, 't, 'i> {
+    parser: &'p Parser<'p>,
+    table: &'t DeTable<'i>,
+    fields: &'t [&'t Field],
+    lp: &'t str,
+}
+
+impl At<'_, '_, '_> {
+    fn span_of(&self, key: &str) -> Range<usize> {
+        self.table
+            .get(key)
+            .map(|value| value.span())
+            .unwrap_or(0..0)
+    }
+
+    fn bad_value(&self, key: &str) -> VenuesError {
+        let field = self
+            .fields
+            .iter()
+            .find(|field| field.key == key)
+            .copied()
+            .unwrap_or(&COMMON[0]);
+        let span = self.span_of(key);
+        VenuesError::BadValue {
+            file: self.parser.file.to_string(),
+            line: self.parser.line_at(span.start),
+            field: field.key,
+            value: self.parser.raw(span).to_string(),
+            lp: self.lp.to_string(),
+            must_be: field.must_be,
+        }
+    }
+
+    /// Reads `table` (part of the `[[lp]]` table at `span`) with serde; a
+    /// value of the wrong type is reported as that field's bad value.
+    fn read<T: DeserializeOwned>(
+        &self,
+        span: Range<usize>,
+        table: DeTable<'_>,
+    ) -> Result<T, VenuesError> {
+        T::deserialize(toml::de::Deserializer::from(Spanned::new(span, table))).map_err(|error| {
+            let at = error.span().map(|span| span.start).unwrap_or(0);
+            // The failing value is the one whose span holds the error's.
+            let key = self
+                .table
+                .iter()
+                .find(|(_, value)| value.span().contains(&at))
+                .map(|(key, _)| key.get_ref().to_string());
+            match key {
+                Some(key) => self.bad_value(&key),
+                None => VenuesError::Syntax {
+                    file: self.parser.file.to_string(),
+                    line: self.parser.line_at(at),
+                    message: format!("[[lp]] {}: {}", self.lp, error.message()),
+                },
+            }
+        })
+    }
+
+    fn text(&self, key: &str, value: String) -> Result<String, VenuesError> {
+        if value.trim().is_empty() {
+            return Err(self.bad_value(key));
+        }
+        Ok(value.trim().to_string())
+    }
+
+    fn ranged(
+        &self,
+        key: &str,
+        value: Option<i64>,
+        min: i64,
+        max: i64,
+    ) -> Result<Option<u64>, VenuesError> {
+        match value {
+            None => Ok(None),
+            Some(value) if (min..=max).contains(&value) => Ok(Some(value as u64)),
+            Some(_) => Err(self.bad_value(key)),
+        }
+    }
+
+    fn env_var(&self, key: &str, value: String) -> Result<String, VenuesError> {
+        let valid = !value.is_empty()
+            && !value.starts_with(|c: char| c.is_ascii_digit())
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(self.bad_value(key));
+        }
+        Ok(value)
+    }
+
+    fn url(&self, value: String) -> Result<String, VenuesError> {
+        let trimmed = value.trim().trim_end_matches('/');
+        let valid = reqwest::Url::parse(trimmed).is_ok_and(|url| {
+            matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some_and(|h| !h.is_empty())
+        });
+        if !valid {
+            return Err(self.bad_value("url"));
+        }
+        Ok(trimmed.to_string())
+    }
+
+    fn symbol(&self, value: Option<String>, default: &str) -> Result<String, VenuesError> {
+        match value {
+            None => Ok(default.to_string()),
+            Some(symbol) if symbol.contains("{base}") && symbol.contains("{quote}") => Ok(symbol),
+            Some(_) => Err(self.bad_value("symbol")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The environment of these tests: every variable they name is set,
+    /// except `UNSET_VAR`.
+    fn env(var: &str) -> Result<Secret, SecretError> {
+        match var {
+            "UNSET_VAR" => Err(SecretError::Missing(var.to_string())),
+            "EMPTY_VAR" => Err(SecretError::Empty(var.to_string())),
+            _ => Ok(Secret::new(format!("value-of-{var}"))),
+        }
+    }
+
+    fn parse_ok(text: &str) -> Vec<VenueSpec> {
+        parse("lps.toml", text, env).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    fn parse_err(text: &str) -> String {
+        match parse("lps.toml", text, env) {
+            Ok(specs) => panic!("parsed {specs:?}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    const FULL: &str = r#"
+[[lp]]
+name = "B2C2"
+kind = "b2c2"                 # b2c2 | binance-convert | fix44 | mock
+url = "https://api.uat.b2c2.net/"
+token_env = "B2C2_API_TOKEN"
+timeout_ms = 800
+symbol = "{base}{quote}.SPOT"
+order_timeout_ms = 5000
+[[lp]]
+name = "BinanceConvert"
+kind = "binance-convert"
+url = "https://api.binance.com"
+key_env = "BINANCE_API_KEY"
+secret_env = "BINANCE_API_SECRET"
+recv_window_ms = 5000
+[[lp]]
+name = "Wintermute"
+kind = "fix44"
+host = "fix.example.com"
+port = 9876
+sender_comp_id = "DESK"
+target_comp_id = "LP"
+heartbeat_secs = 30
+symbol = "{base}/{quote}"
+password_env = "LP_FIX_PASSWORD"
+[[lp]]
+name = "Sim"
+kind = "mock"
+timeout_ms = 300
+"#;
+
+    #[test]
+    fn every_field_of_every_kind_is_read() {
+        let specs = parse_ok(FULL);
+        assert_eq!(
+            specs,
+            vec![
+                VenueSpec {
+                    name: "B2C2".into(),
+                    timeout_ms: Some(800),
+                    order_timeout_ms: Some(5000),
+                    kind: VenueKind::B2c2 {
+                        url: "https://api.uat.b2c2.net".into(),
+                        token: Secret::new("value-of-B2C2_API_TOKEN"),
+                        symbol: "{base}{quote}.SPOT".into(),
+                    },
+                },
+                VenueSpec {
+                    name: "BinanceConvert".into(),
+                    timeout_ms: None,
+                    order_timeout_ms: None,
+                    kind: VenueKind::BinanceConvert {
+                        url: "https://api.binance.com".into(),
+                        key: Secret::new("value-of-BINANCE_API_KEY"),
+                        secret: Secret::new("value-of-BINANCE_API_SECRET"),
+                        recv_window_ms: Some(5000),
+                    },
+                },
+                VenueSpec {
+                    name: "Wintermute".into(),
+                    timeout_ms: None,
+                    order_timeout_ms: None,
+                    kind: VenueKind::Fix44 {
+                        host: "fix.example.com".into(),
+                        port: 9876,
+                        sender_comp_id: "DESK".into(),
+                        target_comp_id: "LP".into(),
+                        heartbeat_secs: 30,
+                        symbol: "{base}/{quote}".into(),
+                        password: Some(Secret::new("value-of-LP_FIX_PASSWORD")),
+                    },
+                },
+                VenueSpec {
+                    name: "Sim".into(),
+                    timeout_ms: Some(300),
+                    order_timeout_ms: None,
+                    kind: VenueKind::Mock,
+                },
+            ]
+        );
+        let labels: Vec<_> = specs.iter().map(|spec| spec.kind.label()).collect();
+        assert_eq!(labels, ["b2c2", "binance-convert", "fix44", "mock"]);
+    }
+
+    #[test]
+    fn optional_fields_take_their_defaults() {
+        let specs = parse_ok(
+            "[[lp]]\nname = \"B\"\nkind = \"b2c2\"\nurl = \"http://127.0.0.1:8080\"\ntoken_env = \"T\"\n\
+             [[lp]]\nname = \"F\"\nkind = \"fix44\"\nhost = \"h\"\nport = 1\nsender_comp_id = \"S\"\ntarget_comp_id = \"T\"\n",
+        );
+        let VenueKind::B2c2 { symbol, .. } = &specs[0].kind else {
+            panic!("{specs:?}")
+        };
+        assert_eq!(symbol, "{base}{quote}.SPOT");
+        let VenueKind::Fix44 {
+            symbol,
+            heartbeat_secs,
+            password,
+            ..
+        } = &specs[1].kind
+        else {
+            panic!("{specs:?}")
+        };
+        assert_eq!(
+            (symbol.as_str(), *heartbeat_secs, password),
+            ("{base}/{quote}", 30, &None)
+        );
+    }
+
+    #[test]
+    fn a_spec_never_prints_a_secret() {
+        let printed = format!("{:?}", parse_ok(FULL));
+        assert!(!printed.contains("value-of"), "{printed}");
+        assert!(printed.contains("[redacted]"));
+    }
+
+    #[rstest::rstest]
+    #[case::unknown_field(
+        "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\n\n\n tokn_env = \"T\"\n",
+        "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, url, token_env, symbol)"
+    )]
+    #[case::field_of_another_kind(
+        "[[lp]]\nname = \"Sim\"\nkind = \"mock\"\nurl = \"https://x\"\n",
+        "venues file 'lps.toml' line 4: unknown field 'url' in [[lp]] 'Sim' (expected one of name, kind, timeout_ms, order_timeout_ms)"
+    )]
+    #[case::binance_field_on_b2c2(
+        "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\ntoken_env = \"T\"\nrecv_window_ms = 5000\n",
+        "venues file 'lps.toml' line 6: unknown field 'recv_window_ms' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, url, token_env, symbol)"
+    )]
+    #[case::missing_field(
+        "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\n",
+        "venues file 'lps.toml' line 1: [[lp]] 'B2C2' needs token_env"
+    )]
+    #[case::missing_name(
+        "[[lp]]\nname = \"A\"\nkind = \"mock\"\n\n[[lp]]\nkind = \"mock\"\n",
+        "venues file 'lps.toml' line 5: [[lp]] #2 needs name"
+    )]
+    #[case::missing_kind(
+        "[[lp]]\nname = \"B2C2\"\nurl = \"https://x\"\n",
+        "venues file 'lps.toml' line 1: [[lp]] 'B2C2' needs kind"
+    )]
+    #[case::unknown_kind(
+        "[[lp]]\nname = \"B2C2\"\nkind = \"b2c3\"\n",
+        "venues file 'lps.toml' line 3: unknown kind 'b2c3' in [[lp]] 'B2C2' (expected one of b2c2, binance-convert, fix44, mock)"
+    )]
+    #[case::kind_not_a_string(
+        "[[lp]]\nname = \"B2C2\"\nkind = 2\n",
+        "venues file 'lps.toml' line 3: unknown kind '2' in [[lp]] 'B2C2' (expected one of b2c2, binance-convert, fix44, mock)"
+    )]
+    #[case::duplicate_name(
+        "[[lp]]\nname = \"Sim\"\nkind = \"mock\"\n[[lp]]\nkind = \"mock\"\nname = \"sim\"\n",
+        "venues file 'lps.toml' line 6: lp name 'sim' is used twice (first at line 2)"
+    )]
+    #[case::empty_file(
+        "",
+        "venues file 'lps.toml' lists no LP: add at least one [[lp]] table"
+    )]
+    #[case::only_comments(
+        "# nothing yet\n\n",
+        "venues file 'lps.toml' lists no LP: add at least one [[lp]] table"
+    )]
+    #[case::empty_list(
+        "lp = []\n",
+        "venues file 'lps.toml' lists no LP: add at least one [[lp]] table"
+    )]
+    #[case::single_table(
+        "[lp]\nname = \"Sim\"\nkind = \"mock\"\n",
+        "venues file 'lps.toml' line 1: write each LP as an [[lp]] table"
+    )]
+    #[case::other_table(
+        "[[lp]]\nname = \"Sim\"\nkind = \"mock\"\n\n[[lps]]\nname = \"x\"\n",
+        "venues file 'lps.toml' line 5: unknown key 'lps' (the file holds only [[lp]] tables)"
+    )]
+    #[case::syntax(
+        "[[lp]]\nname = \"Sim\"\nkind = mock\n",
+        "venues file 'lps.toml' line 3: string values must be quoted, expected literal string"
+    )]
+    #[case::bad_scheme(
+        "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"ftp://api.b2c2.net\"\ntoken_env = \"T\"\n",
+        "venues file 'lps.toml' line 4: url '\"ftp://api.b2c2.net\"' in [[lp]] 'B2C2' must be an http:// or https:// address with a host"
+    )]
+    #[case::url_without_scheme(
+        "[[lp]]\nname = \"Bn\"\nkind = \"binance-convert\"\nurl = \"api.binance.com\"\nkey_env = \"K\"\nsecret_env = \"S\"\n",
+        "venues file 'lps.toml' line 4: url '\"api.binance.com\"' in [[lp]] 'Bn' must be an http:// or https:// address with a host"
+    )]
+    #[case::port_zero(
+        "[[lp]]\nname = \"W\"\nkind = \"fix44\"\nhost = \"h\"\nport = 0\nsender_comp_id = \"S\"\ntarget_comp_id = \"T\"\n",
+        "venues file 'lps.toml' line 5: port '0' in [[lp]] 'W' must be a whole number from 1 to 65535"
+    )]
+    #[case::port_too_big(
+        "[[lp]]\nname = \"W\"\nkind = \"fix44\"\nhost = \"h\"\nport = 70000\nsender_comp_id = \"S\"\ntarget_comp_id = \"T\"\n",
+        "venues file 'lps.toml' line 5: port '70000' in [[lp]] 'W' must be a whole number from 1 to 65535"
+    )]
+    #[case::timeout_as_string(
+        "[[lp]]\nname = \"Sim\"\nkind = \"mock\"\ntimeout_ms = \"800\"\n",
+        "venues file 'lps.toml' line 4: timeout_ms '\"800\"' in [[lp]] 'Sim' must be a whole number of milliseconds from 1 to 60000"
+    )]
+    #[case::timeout_zero(
+        "[[lp]]\nname = \"Sim\"\nkind = \"mock\"\ntimeout_ms = 0\n",
+        "venues file 'lps.toml' line 4: timeout_ms '0' in [[lp]] 'Sim' must be a whole number of milliseconds from 1 to 60000"
+    )]
+    #[case::order_timeout_negative(
+        "[[lp]]\nname = \"Sim\"\nkind = \"mock\"\norder_timeout_ms = -5\n",
+        "venues file 'lps.toml' line 4: order_timeout_ms '-5' in [[lp]] 'Sim' must be a whole number of milliseconds from 1 to 300000"
+    )]
+    #[case::recv_window_too_big(
+        "[[lp]]\nname = \"Bn\"\nkind = \"binance-convert\"\nurl = \"https://x\"\nkey_env = \"K\"\nsecret_env = \"S\"\nrecv_window_ms = 60001\n",
+        "venues file 'lps.toml' line 7: recv_window_ms '60001' in [[lp]] 'Bn' must be a whole number of milliseconds from 1 to 60000"
+    )]
+    #[case::heartbeat_float(
+        "[[lp]]\nname = \"W\"\nkind = \"fix44\"\nhost = \"h\"\nport = 1\nsender_comp_id = \"S\"\ntarget_comp_id = \"T\"\nheartbeat_secs = 2.5\n",
+        "venues file 'lps.toml' line 8: heartbeat_secs '2.5' in [[lp]] 'W' must be a whole number of seconds from 1 to 300"
+    )]
+    #[case::empty_name(
+        "[[lp]]\nname = \" \"\nkind = \"mock\"\n",
+        "venues file 'lps.toml' line 2: name '\" \"' in [[lp]] #1 must be a non-empty string"
+    )]
+    #[case::empty_host(
+        "[[lp]]\nname = \"W\"\nkind = \"fix44\"\nhost = \"\"\nport = 1\nsender_comp_id = \"S\"\ntarget_comp_id = \"T\"\n",
+        "venues file 'lps.toml' line 4: host '\"\"' in [[lp]] 'W' must be a non-empty string"
+    )]
+    #[case::bad_env_name(
+        "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\ntoken_env = \"my token\"\n",
+        "venues file 'lps.toml' line 5: token_env '\"my token\"' in [[lp]] 'B2C2' must be the name of an environment variable"
+    )]
+    #[case::symbol_without_quote(
+        "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\ntoken_env = \"T\"\nsymbol = \"{base}USD\"\n",
+        "venues file 'lps.toml' line 6: symbol '\"{base}USD\"' in [[lp]] 'B2C2' must be a string containing {base} and {quote}"
+    )]
+    #[case::missing_secret(
+        "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\ntoken_env = \"UNSET_VAR\"\n",
+        "venues file 'lps.toml': lp 'B2C2' needs token_env: environment variable UNSET_VAR is not set"
+    )]
+    #[case::empty_secret(
+        "[[lp]]\nname = \"Bn\"\nkind = \"binance-convert\"\nurl = \"https://x\"\nkey_env = \"K\"\nsecret_env = \"EMPTY_VAR\"\n",
+        "venues file 'lps.toml': lp 'Bn' needs secret_env: environment variable EMPTY_VAR is empty"
+    )]
+    #[case::missing_fix_password(
+        "[[lp]]\nname = \"W\"\nkind = \"fix44\"\nhost = \"h\"\nport = 1\nsender_comp_id = \"S\"\ntarget_comp_id = \"T\"\npassword_env = \"UNSET_VAR\"\n",
+        "venues file 'lps.toml': lp 'W' needs password_env: environment variable UNSET_VAR is not set"
+    )]
+    fn a_bad_file_names_the_line_and_the_field(#[case] text: &str, #[case] expected: &str) {
+        assert_eq!(parse_err(text), expected);
+    }
+
+    #[test]
+    fn the_spec_example_with_a_misspelt_field_names_line_7() {
+        let text = "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://api.uat.b2c2.net\"\n\
+                    timeout_ms = 800\n# the token\ntokn_env = \"B2C2_API_TOKEN\"\n";
+        assert_eq!(
+            parse_err(text),
+            "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, url, token_env, symbol)"
+        );
+    }
+
+    #[test]
+    fn the_shipped_example_is_a_valid_file() {
+        let specs = parse_ok(include_str!("../lps.example.toml"));
+        let kinds: Vec<_> = specs
+            .iter()
+            .map(|spec| (spec.name.as_str(), spec.kind.label()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("B2C2", "b2c2"),
+                ("BinanceConvert", "binance-convert"),
+                ("Wintermute", "fix44"),
+                ("Sim", "mock")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let error = load(Path::new("/surely/not/here/lps.toml")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot read venues file '/surely/not/here/lps.toml': No such file or directory (os error 2)"
+        );
+    }
+}
