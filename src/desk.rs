@@ -134,7 +134,16 @@ pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHa
             let (tee, mut from_session) = mpsc::channel::<RfqEvent>(EVENT_BUFFER);
             let recorder = tokio::spawn(async move {
                 while let Some(event) = from_session.recv().await {
-                    sink.record(event.clone()).await;
+                    if matches!(event.kind, crate::rfq::EventKind::Filled(_)) {
+                        // A trade is on disk before anyone is shown FILLED.
+                        // If it cannot be, it is still shown (it happened
+                        // at the LP); the blotter's problem says why.
+                        if !sink.record_and_commit(event.clone()).await {
+                            tracing::error!(rfq = %event.rfq_id, "a fill could not be committed to the blotter");
+                        }
+                    } else {
+                        sink.record(event.clone()).await;
+                    }
                     // A consumer that went away (closed pipe) does not stop
                     // the recording: the session still runs to its end.
                     let _ = sender.send(event).await;

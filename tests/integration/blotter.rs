@@ -1162,6 +1162,165 @@ mod process {
             .collect()
     }
 
+    #[test]
+    fn fills_and_unknown_outcomes_are_both_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        for (scenario, code) in [("last-look", 0), ("flaky", 3)] {
+            let output = lp_rfq(dir.path())
+                .args([
+                    "quote",
+                    "buy",
+                    "1",
+                    "BTCUSDT",
+                    "--json",
+                    "--scenario",
+                    scenario,
+                    "--seed",
+                    "3",
+                    "--speed",
+                    "10",
+                    "--duration",
+                    "5",
+                    "--accept-after",
+                    "1s",
+                    "--order-timeout-ms",
+                    "500",
+                ])
+                .output()
+                .unwrap();
+            assert_eq!(output.status.code(), Some(code), "{scenario}");
+        }
+        let printed_runs = stored_json(&dir.path().join("blotter.db"));
+        assert_eq!(printed_runs.len(), 2);
+        let names = |run: &[Value]| -> Vec<String> {
+            run.iter()
+                .filter_map(|e| e["event"].as_str())
+                .filter(|e| !matches!(*e, "lp_quote" | "lp_error" | "client_quote" | "locked"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(
+            names(&printed_runs[0]),
+            [
+                "started",
+                "order_sent",
+                "order_rejected",
+                "order_sent",
+                "filled",
+                "ended"
+            ]
+        );
+        assert_eq!(
+            names(&printed_runs[1]),
+            ["started", "order_sent", "execution_unknown", "ended"]
+        );
+    }
+
+    #[test]
+    fn the_blotter_holds_the_same_orders_and_fills_as_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = lp_rfq(dir.path())
+            .args([
+                "quote",
+                "buy",
+                "1",
+                "BTCUSDT",
+                "--json",
+                "--scenario",
+                "last-look",
+                "--speed",
+                "10",
+                "--duration",
+                "5",
+                "--accept-after",
+                "1s",
+            ])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let printed: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(stored_json(&dir.path().join("blotter.db")), [printed]);
+        // And the views a desk reads with sqlite3.
+        let conn = rusqlite::Connection::open(dir.path().join("blotter.db")).unwrap();
+        let orders: Vec<(String, String, Option<String>)> = conn
+            .prepare("SELECT lp, lp_price, outcome FROM orders ORDER BY attempt")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            orders,
+            [
+                ("Fader".into(), "99990.00".into(), Some("rejected".into())),
+                ("Solid".into(), "99995.00".into(), Some("filled".into())),
+            ]
+        );
+        let fill: (String, String, String) = conn
+            .query_row("SELECT lp, client_price, desk_pnl FROM fills", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(fill, ("Solid".into(), "100040.00".into(), "45.00".into()));
+    }
+
+    #[test]
+    fn sigint_while_an_order_is_out_waits_for_its_outcome_and_records_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // Ghost (best in `flaky`) never answers an order: its outcome is
+        // known only at the order timeout, after the Ctrl+C.
+        let mut child = lp_rfq(dir.path())
+            .args([
+                "quote",
+                "buy",
+                "1",
+                "BTCUSDT",
+                "--json",
+                "--scenario",
+                "flaky",
+                "--seed",
+                "3",
+                "--duration",
+                "30",
+                "--accept-after",
+                "1s",
+                "--order-timeout-ms",
+                "1500",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(out.read_line(&mut line).unwrap() > 0, "{lines:?}");
+            let sent = line.contains("\"event\":\"order_sent\"");
+            lines.push(line.trim_end().to_string());
+            if sent {
+                break;
+            }
+        }
+        let interrupted = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(interrupted.success());
+        let printed = rest(out, lines);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(3));
+        let tail: Vec<&str> = printed[printed.len() - 2..]
+            .iter()
+            .map(|e| e["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(tail, ["execution_unknown", "ended"]);
+        assert_eq!(printed.last().unwrap()["outcome"], "unknown");
+        assert_eq!(stored_json(&dir.path().join("blotter.db")), [printed]);
+    }
+
     fn integrity(path: &Path) -> String {
         rusqlite::Connection::open(path)
             .unwrap()
