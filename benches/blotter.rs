@@ -32,6 +32,7 @@ fn started(rfq_id: &Arc<str>, lps: &[Arc<str>]) -> RfqEvent {
             duration_ms: 30_000,
             speed: dec!(1),
             started_at: "2026-11-22T10:00:00.000Z".into(),
+            simulated: true,
         })),
         rfq_id: rfq_id.clone(),
         t_ms: 0,

@@ -45,7 +45,7 @@ fn live_stream() -> Vec<RfqEvent> {
         StreamClock::start(),
     );
     let pair: Pair = "BTCUSDT".parse().unwrap();
-    let mut events = vec![engine.started(30_000)];
+    let mut events = vec![engine.started(30_000, true)];
     let mut dispatch = Vec::new();
     for poll in 0..10u64 {
         let now = poll * 100;

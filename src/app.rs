@@ -215,7 +215,7 @@ async fn run_quote(
     mut interrupts: Interrupts,
 ) -> anyhow::Result<ExitCode> {
     if mode == OutputMode::Plain {
-        print!("{}", plain::banner());
+        print!("{}", plain::banner(desk.registry().simulated()));
     }
     let handle = desk.start(spec);
     let commands = handle.commands.clone();

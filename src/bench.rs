@@ -101,6 +101,10 @@ impl LiquidityProvider for BenchLp {
         &self.name
     }
 
+    fn simulated(&self) -> bool {
+        true
+    }
+
     fn shared_name(&self) -> Arc<str> {
         self.name.clone()
     }

@@ -28,7 +28,7 @@ pub async fn run(
     mut interrupts: Interrupts,
 ) -> anyhow::Result<ExitCode> {
     if mode == OutputMode::Plain {
-        print!("{}", plain::banner());
+        print!("{}", plain::banner(desk.registry().simulated()));
         println!("Enter a client request (q to quit).");
     }
     let mut input = LineInput::stdin();

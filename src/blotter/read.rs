@@ -134,6 +134,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             duration_ms: row.get("duration_ms")?,
             speed: decimal(row, "speed")?,
             started_at: row.get("started_at")?,
+            simulated: row.get("simulated")?,
         };
         let id: i64 = row.get("id")?;
         let mut events: Vec<(i64, RfqEvent)> = vec![(

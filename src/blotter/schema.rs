@@ -162,6 +162,9 @@ const MIGRATIONS: [&str; 4] = [
     CREATE INDEX executions_rfq ON executions(rfq, seq);
     ALTER TABLE rfqs ADD COLUMN outcome TEXT;
     UPDATE rfqs SET outcome = 'not_accepted' WHERE end_seq IS NOT NULL;
+    -- 1 when every LP was simulated (built-in mocks, a scenario); older
+    -- versions only had simulated LPs.
+    ALTER TABLE rfqs ADD COLUMN simulated INTEGER NOT NULL DEFAULT 1;
     -- One row per order sent, with the LP's answer to it (the latest, should
     -- an LP ever answer twice): outcome NULL while it is unanswered.
     CREATE VIEW orders AS

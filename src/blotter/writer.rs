@@ -212,8 +212,9 @@ impl Writer {
             let mut started = tx.prepare_cached(
                 "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
                  threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
-                 started_at, started_ms, speed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                 started_at, started_ms, speed, simulated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17)",
             )?;
             let mut lp_quote = tx.prepare_cached(
                 "INSERT INTO lp_quotes (rfq, seq, t_ms, at, at_ms, lp, poll, price, quantity,
@@ -270,6 +271,7 @@ impl Writer {
                         s.started_at,
                         started_ms,
                         s.speed.to_string(),
+                        s.simulated,
                     ])?;
                     self.rfqs.insert(
                         event.rfq_id.clone(),

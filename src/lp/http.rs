@@ -27,6 +27,10 @@ pub struct HttpTimeouts {
     pub order: Duration,
 }
 
+/// How much longer than an adapter's own order timeout the engine waits,
+/// so that the adapter's answer (with its reason) arrives first.
+pub const ORDER_GRACE_MS: u64 = 1_000;
+
 /// How long an order's outcome is awaited unless the venues file says.
 pub const DEFAULT_ORDER_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -103,6 +103,10 @@ impl LiquidityProvider for MockLp {
         &self.name
     }
 
+    fn simulated(&self) -> bool {
+        true
+    }
+
     fn shared_name(&self) -> Arc<str> {
         self.name.clone()
     }

@@ -162,6 +162,26 @@ pub trait LiquidityProvider: Send + Sync {
     /// timeout; a panic there is reported as an unknown outcome.
     async fn execute(&self, order: &LpOrder) -> OrderAnswer;
 
+    /// This LP's own request timeout in stream ms (a venue's
+    /// `timeout_ms`); `None`: the desk's LP_TIMEOUT_MS.
+    fn timeout_ms(&self) -> Option<u64> {
+        None
+    }
+
+    /// How long the engine waits for this LP's answer to an order before
+    /// its outcome is unknown, in stream ms; `None`: ORDER_TIMEOUT_MS. An
+    /// adapter that asks the venue for an order's status returns a longer
+    /// time than its own polling takes, so its own answer comes first.
+    fn order_timeout_ms(&self) -> Option<u64> {
+        None
+    }
+
+    /// True for a simulated LP (built-in mocks, scripted LPs): a stream
+    /// whose LPs are all simulated says so on every screen.
+    fn simulated(&self) -> bool {
+        false
+    }
+
     /// Connects before the first stream (a FIX logon, say). Called once by
     /// the registry; simulated LPs need nothing.
     async fn start(&self) {}

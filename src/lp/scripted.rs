@@ -192,6 +192,10 @@ impl LiquidityProvider for ScriptedLp {
         &self.name
     }
 
+    fn simulated(&self) -> bool {
+        true
+    }
+
     fn shared_name(&self) -> Arc<str> {
         self.name.clone()
     }

@@ -13,8 +13,13 @@ const RULE: &str = "============================================================
 const BOX_WIDTH: usize = 58;
 
 /// The program banner, printed once before the first stream.
-pub fn banner() -> String {
-    format!("{RULE}\n  lp-rfq · RFQ aggregator · best LP price plus desk markup\n{RULE}\n")
+pub fn banner(simulated: bool) -> String {
+    let lps = if simulated {
+        "  LPs: SIMULATED (built-in mocks or a scenario): no price here is real\n"
+    } else {
+        ""
+    };
+    format!("{RULE}\n  lp-rfq · RFQ aggregator · best LP price plus desk markup\n{lps}{RULE}\n")
 }
 
 /// Formats one stream's events as readable text.
@@ -55,7 +60,13 @@ impl PlainPrinter {
                     seconds(started.duration_ms),
                 );
                 let names: Vec<&str> = started.lps.iter().map(|lp| &**lp).collect();
-                let _ = writeln!(text, "LPs ({}): {}", names.len(), names.join(", "));
+                let simulated = if started.simulated { ", SIMULATED" } else { "" };
+                let _ = writeln!(
+                    text,
+                    "LPs ({}{simulated}): {}",
+                    names.len(),
+                    names.join(", ")
+                );
                 let _ = writeln!(
                     text,
                     "RFQ {}: client {} {} {} against {}",

@@ -102,6 +102,8 @@ pub struct Engine {
     execution: Option<Execution>,
     /// How the acceptance ended, once it has.
     outcome: Option<Outcome>,
+    /// Each LP's order timeout.
+    order_timeouts_ms: Vec<u64>,
 }
 
 /// How an order ended, as the session saw it.
@@ -142,6 +144,7 @@ impl Engine {
             decisions: Vec::new(),
             execution: None,
             outcome: None,
+            order_timeouts_ms: vec![params.order_timeout_ms; lps],
         }
     }
 
@@ -195,8 +198,9 @@ impl Engine {
         }
     }
 
-    /// The `started` event, stamped at stream time 0.
-    pub fn started(&self, duration_ms: u64) -> RfqEvent {
+    /// The `started` event, stamped at stream time 0; `simulated` when
+    /// every LP is a simulation.
+    pub fn started(&self, duration_ms: u64, simulated: bool) -> RfqEvent {
         let started = Started {
             side: self.spec.side,
             amount: self.spec.amount,
@@ -210,6 +214,7 @@ impl Engine {
             duration_ms,
             speed: self.clock.speed(),
             started_at: crate::clock::iso_millis(self.clock.wall_origin()),
+            simulated,
         };
         self.event(0, EventKind::Started(Box::new(started)))
     }
@@ -278,7 +283,7 @@ impl Engine {
         if dispatch.is_empty() {
             self.poll_completed(now, poll, out);
         } else {
-            self.requests.poll_sent(poll, dispatch.len() as u32, now);
+            self.requests.poll_sent(poll, dispatch.len() as u32);
         }
         poll
     }
@@ -320,7 +325,7 @@ impl Engine {
             }
             Answer::TimedOut => Some((
                 FailureKind::Timeout,
-                format!("no answer within {} ms", self.params.lp_timeout_ms),
+                format!("no answer within {} ms", self.requests.timeout_of(lp)),
             )),
             Answer::Panicked(message) => {
                 Some((FailureKind::Unavailable, format!("lp panicked: {message}")))
@@ -502,10 +507,21 @@ impl Engine {
             .is_some_and(|execution| execution.pending().is_some())
     }
 
+    /// Gives each LP its own request and order timeouts (`None`: the
+    /// desk's LP_TIMEOUT_MS / ORDER_TIMEOUT_MS).
+    pub fn set_lp_timeouts(&mut self, timeouts: &[(Option<u64>, Option<u64>)]) {
+        for (lp, (quote, order)) in timeouts.iter().enumerate().take(self.names.len()) {
+            if let Some(quote) = quote {
+                self.requests.set_timeout(lp, *quote);
+            }
+            self.order_timeouts_ms[lp] = order.unwrap_or(self.params.order_timeout_ms);
+        }
+    }
+
     /// When the pending order's time runs out, if one is out.
     pub fn next_order_deadline(&self) -> Option<StreamMs> {
         let pending = self.execution.as_ref()?.pending()?;
-        Some(pending.sent_ms + self.params.order_timeout_ms)
+        Some(pending.sent_ms + self.order_timeouts_ms[pending.plan.lp])
     }
 
     /// The pending order's id if its time is over at `now`.
@@ -642,7 +658,7 @@ impl Engine {
                 None
             }
             OrderResult::TimedOut => {
-                let reason = format!("no answer within {} ms", self.params.order_timeout_ms);
+                let reason = format!("no answer within {} ms", self.order_timeouts_ms[plan.lp]);
                 self.resolve_unknown(now, unknown(reason), out);
                 None
             }

@@ -96,6 +96,9 @@ pub struct Started {
     pub speed: Decimal,
     /// Wall-clock start, UTC ISO-8601 with milliseconds.
     pub started_at: String,
+    /// True when every LP is simulated (built-in mocks, a scenario):
+    /// nothing quoted is real.
+    pub simulated: bool,
 }
 
 /// A valid firm quote from an LP.

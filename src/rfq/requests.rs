@@ -29,7 +29,6 @@ struct Slot {
 struct Outstanding {
     poll: u32,
     remaining: u32,
-    sent_ms: StreamMs,
 }
 
 /// The requests of one RFQ; see the module docs.
@@ -37,7 +36,8 @@ struct Outstanding {
 pub struct Requests {
     slots: Vec<Slot>,
     outstanding: Vec<Outstanding>,
-    timeout_ms: u64,
+    /// Each LP's request timeout (a venue may have its own).
+    timeouts_ms: Vec<u64>,
 }
 
 impl Requests {
@@ -45,8 +45,18 @@ impl Requests {
         Requests {
             slots: vec![Slot::default(); lps],
             outstanding: Vec::new(),
-            timeout_ms,
+            timeouts_ms: vec![timeout_ms; lps],
         }
+    }
+
+    /// Gives LP `lp` its own request timeout.
+    pub fn set_timeout(&mut self, lp: usize, timeout_ms: u64) {
+        self.timeouts_ms[lp] = timeout_ms;
+    }
+
+    /// LP `lp`'s request timeout.
+    pub fn timeout_of(&self, lp: usize) -> u64 {
+        self.timeouts_ms[lp]
     }
 
     /// LP `lp` may be asked at `now`: nothing in flight, not resting.
@@ -66,12 +76,11 @@ impl Requests {
         request_id
     }
 
-    /// Notes that poll `poll` sent `count` requests at `sent_ms`.
-    pub fn poll_sent(&mut self, poll: u32, count: u32, sent_ms: StreamMs) {
+    /// Notes that poll `poll` sent `count` requests.
+    pub fn poll_sent(&mut self, poll: u32, count: u32) {
         self.outstanding.push(Outstanding {
             poll,
             remaining: count,
-            sent_ms,
         });
     }
 
@@ -109,11 +118,15 @@ impl Requests {
         self.outstanding.iter().map(|o| o.poll).min()
     }
 
-    /// When the oldest request in flight runs out of time, if any is out.
+    /// When the first request in flight runs out of time, if any is out.
     pub fn next_timeout(&self) -> Option<StreamMs> {
-        self.outstanding
+        if self.outstanding.is_empty() {
+            return None;
+        }
+        self.slots
             .iter()
-            .map(|o| o.sent_ms + self.timeout_ms)
+            .zip(&self.timeouts_ms)
+            .filter_map(|(slot, timeout)| slot.in_flight.map(|f| f.sent_ms + timeout))
             .min()
     }
 
@@ -122,7 +135,7 @@ impl Requests {
         expired.clear();
         for (lp, slot) in self.slots.iter().enumerate() {
             if let Some(in_flight) = slot.in_flight {
-                if in_flight.sent_ms + self.timeout_ms <= now {
+                if in_flight.sent_ms + self.timeouts_ms[lp] <= now {
                     expired.push((lp, in_flight.request_id));
                 }
             }

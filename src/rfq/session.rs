@@ -109,6 +109,11 @@ impl Session {
         } = self;
         let names = lps.iter().map(|lp| lp.shared_name()).collect();
         let mut engine = Engine::new(rfq_id.clone(), spec, names, params, clock);
+        let timeouts: Vec<_> = lps
+            .iter()
+            .map(|lp| (lp.timeout_ms(), lp.order_timeout_ms()))
+            .collect();
+        engine.set_lp_timeouts(&timeouts);
         // Small: an answer rarely yields more than a quote, a lock and a price.
         let mut out = Vec::with_capacity(4);
         let mut dispatch: Vec<Dispatch> = Vec::with_capacity(lps.len());
@@ -143,7 +148,8 @@ impl Session {
             (abort, async move { (order_id, task.await) })
         };
 
-        let _ = events.send(engine.started(duration_ms)).await;
+        let simulated = lps.iter().all(|lp| lp.simulated());
+        let _ = events.send(engine.started(duration_ms, simulated)).await;
         let mut inbox_open = true;
         let wake = tokio::time::sleep_until(clock.instant_at(0));
         tokio::pin!(wake);

@@ -139,13 +139,18 @@ fn request_line(state: &ConsoleState) -> String {
         return "waiting for the stream to start".to_string();
     };
     format!(
-        "{} {} {} · markup {} bps · threshold {} bps · {} LPs",
+        "{} {} {} · markup {} bps · threshold {} bps · {} LPs{}",
         request.side.label(),
         request.amount.normalize(),
         request.pair,
         request.markup_bps,
         request.threshold_bps,
-        state.lps.len()
+        state.lps.len(),
+        if request.simulated {
+            " (SIMULATED)"
+        } else {
+            ""
+        }
     )
 }
 

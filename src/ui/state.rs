@@ -104,6 +104,8 @@ pub struct Request {
     pub duration_ms: u64,
     /// Local wall time the stream started, `HH:MM:SS`.
     pub started_local: String,
+    /// Every LP is simulated: nothing on screen is a real price.
+    pub simulated: bool,
 }
 
 impl Request {
@@ -440,6 +442,7 @@ impl ConsoleState {
             threshold_bps: started.threshold_bps,
             duration_ms: started.duration_ms,
             started_local,
+            simulated: started.simulated,
         });
         self.lps = started
             .lps

@@ -44,6 +44,7 @@ fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> E
         duration_ms: 30_000,
         speed: dec!(1),
         started_at: at.to_string(),
+        simulated: true,
     }))
 }
 

@@ -49,6 +49,7 @@ fn started(side: Side, lps: &[&str]) -> RfqEvent {
             duration_ms: 30_000,
             speed: dec!(1),
             started_at: "2025-01-19T14:30:25.123Z".to_string(),
+            simulated: true,
         })),
     )
 }
