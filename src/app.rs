@@ -68,6 +68,11 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string(&report)?);
             return Ok(ExitCode::SUCCESS);
         }
+        Some(Command::Lps {
+            check,
+            pair,
+            amount,
+        }) => return run_lps(&settings, check, &pair, &amount).await,
         Some(Command::Scenarios) => {
             print!("{}", scenario_list());
             return Ok(ExitCode::SUCCESS);
@@ -122,6 +127,62 @@ fn report_closed(closed: DeskClosed) {
             );
         }
     }
+}
+
+/// `lp-rfq lps [--check]`: the configured LPs, and with `--check` a probe
+/// quote from each. Exit code 1 when any LP fails its check.
+async fn run_lps(
+    settings: &Settings,
+    check: bool,
+    pair: &str,
+    amount: &str,
+) -> anyhow::Result<ExitCode> {
+    let registry = match crate::desk::open_registry(settings) {
+        Ok(registry) => registry,
+        Err(error) => return Ok(usage_error(error)),
+    };
+    let listing = registry.listing();
+    let source = match &settings.lps_file {
+        Some(path) => format!("venues file '{}'", path.display()),
+        None if settings.scenario.is_some() => "a scenario (simulated)".to_string(),
+        None => "the built-in mocks (simulated; --lps PATH names real LPs)".to_string(),
+    };
+    if !check {
+        let width = listing
+            .iter()
+            .map(|l| l.lp.name().len())
+            .max()
+            .unwrap_or(2)
+            .max(2);
+        let mut text = format!("{} LPs from {source}:\n", listing.len());
+        for listed in &listing {
+            text.push_str(&format!(
+                "  {:<width$}  {:<16} {}\n",
+                listed.lp.name(),
+                listed.kind,
+                listed.location
+            ));
+        }
+        print!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let spec = match parse_request("buy", amount, pair) {
+        Ok(spec) => spec,
+        Err(error) => return Ok(usage_error(error)),
+    };
+    registry.start().await;
+    let lps: Vec<_> = listing
+        .iter()
+        .map(|listed| (listed.lp.clone(), listed.kind.clone()))
+        .collect();
+    let rows = crate::lp::check::check(&lps, spec, settings.engine.lp_timeout_ms).await;
+    registry.shutdown().await;
+    print!("{}", crate::lp::check::render(&rows, &spec));
+    Ok(if rows.iter().all(|row| row.ok()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `lp-rfq report`: reads the blotter, prints the report.

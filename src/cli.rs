@@ -56,6 +56,19 @@ pub enum Command {
     },
     /// List the replayable LP scenarios (use one with --scenario NAME)
     Scenarios,
+    /// List the configured LPs (--lps / LPS_FILE); --check asks each for a
+    /// probe quote and shows reachability, authentication and latency
+    Lps {
+        /// Reach every LP: authentication and a probe quote
+        #[arg(long)]
+        check: bool,
+        /// The pair the probe quote asks for
+        #[arg(long, default_value = "BTCUSDT", value_name = "PAIR")]
+        pair: String,
+        /// The base amount the probe quote asks for
+        #[arg(long, default_value = "0.01", value_name = "AMOUNT")]
+        amount: String,
+    },
     /// Load-test the engine: many concurrent streams against in-process LPs
     /// (10 s and a scratch blotter unless --duration / --blotter are typed)
     Bench(crate::bench::BenchOptions),

@@ -195,6 +195,15 @@ pub struct SettingsArgs {
         value_name = "X"
     )]
     pub speed: Option<String>,
+    /// Venues file (TOML) listing the desk's real LPs; none = built-in mock LPs
+    #[arg(
+        long = "lps",
+        env = "LPS_FILE",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "PATH"
+    )]
+    pub lps_file: Option<String>,
     /// Write logs to this file instead of stderr [default: stderr]
     #[arg(
         long,
@@ -238,6 +247,8 @@ pub struct Settings {
     pub scenario: Option<&'static Scenario>,
     /// Stream ms per 1000 real ms (1000 = real time).
     pub speed_per_mille: u64,
+    /// The venues file, if the desk has real LPs (read when the desk opens).
+    pub lps_file: Option<PathBuf>,
     pub log_file: Option<PathBuf>,
     /// Where events are recorded; `None` with `--no-blotter`.
     pub blotter: Option<PathBuf>,
@@ -335,7 +346,7 @@ const NO_BLOTTER: Key = Key {
 pub const DEFAULT_BLOTTER: &str = "./blotter.db";
 
 /// Every variable a user may set, for `.env.example` and the README.
-pub const SETTING_NAMES: [&str; 22] = [
+pub const SETTING_NAMES: [&str; 23] = [
     MARKUP.env,
     THRESHOLD.env,
     BUFFER.env,
@@ -355,6 +366,7 @@ pub const SETTING_NAMES: [&str; 22] = [
     SEED.env,
     SCENARIO.env,
     SPEED.env,
+    "LPS_FILE",
     "LOG_FILE",
     "BLOTTER_PATH",
     NO_BLOTTER.env,
@@ -610,6 +622,11 @@ impl Settings {
             seed,
             scenario,
             speed_per_mille: (speed * dec!(1000)).round().try_into().unwrap_or(1000),
+            lps_file: args
+                .lps_file
+                .as_ref()
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from),
             log_file: args
                 .log_file
                 .as_ref()

@@ -34,6 +34,28 @@ pub struct Desk {
     streams_started: AtomicU64,
 }
 
+/// Why the desk could not open: each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error(transparent)]
+    Blotter(#[from] BlotterError),
+    #[error(transparent)]
+    Venues(#[from] crate::venues::VenuesError),
+    #[error(transparent)]
+    Adapter(#[from] crate::lp::http::AdapterError),
+    #[error("--scenario {scenario} cannot be used with a venues file ('{file}'): choose one source of LPs")]
+    ScenarioWithVenues {
+        scenario: &'static str,
+        file: String,
+    },
+    #[error("--speed {speed} cannot be used with real LPs ('{lp}' in '{file}'): real LPs quote on real time")]
+    SpeedWithRealLps {
+        speed: rust_decimal::Decimal,
+        lp: String,
+        file: String,
+    },
+}
+
 /// How the desk ended: what its blotter holds and lost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeskClosed {
@@ -42,14 +64,15 @@ pub struct DeskClosed {
 }
 
 impl Desk {
-    /// Opens the blotter the settings name (a desk must not trade on a run
-    /// it cannot record) and builds the LP registry.
-    pub fn open(settings: Settings) -> Result<Desk, BlotterError> {
+    /// Builds the LP registry (the venues file's LPs, else the scenario's
+    /// or the built-in mocks) and opens the blotter the settings name (a
+    /// desk must not trade on a run it cannot record).
+    pub fn open(settings: Settings) -> Result<Desk, DeskError> {
+        let registry = open_registry(&settings)?;
         let blotter = match &settings.blotter {
             Some(path) => Some(Blotter::open(path)?),
             None => None,
         };
-        let registry = LpRegistry::from_settings(&settings);
         Ok(Desk::with_parts(settings, registry, blotter))
     }
 
@@ -121,6 +144,32 @@ impl Desk {
         };
         DeskClosed { blotter }
     }
+}
+
+/// The LPs the settings name: the venues file's (`--lps`), else the
+/// scenario's or the built-in mocks. Refuses a venues file together with a
+/// scenario, and `--speed` other than 1 with real LPs.
+pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
+    let Some(path) = &settings.lps_file else {
+        return Ok(LpRegistry::from_settings(settings));
+    };
+    if let Some(scenario) = settings.scenario {
+        return Err(DeskError::ScenarioWithVenues {
+            scenario: scenario.name,
+            file: path.display().to_string(),
+        });
+    }
+    let specs = crate::venues::load(path)?;
+    if settings.speed_per_mille != 1000 {
+        if let Some(real) = specs.iter().find(|spec| spec.kind.is_real()) {
+            return Err(DeskError::SpeedWithRealLps {
+                speed: StreamClock::start_with_speed(settings.speed_per_mille).speed(),
+                lp: real.name.clone(),
+                file: path.display().to_string(),
+            });
+        }
+    }
+    Ok(LpRegistry::from_venues(&specs, settings)?)
 }
 
 /// Runs `session` as its own task, recording into `blotter` if given.

@@ -19,5 +19,7 @@ mod execution;
 mod fake_venues;
 #[path = "integration/scenarios.rs"]
 mod scenarios;
+#[path = "integration/venue_e2e.rs"]
+mod venue_e2e;
 #[path = "integration/venue_http.rs"]
 mod venue_http;

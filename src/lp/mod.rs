@@ -8,6 +8,7 @@
 
 pub mod b2c2;
 pub mod binance;
+pub mod check;
 pub mod http;
 pub mod mock;
 pub mod registry;

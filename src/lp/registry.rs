@@ -8,9 +8,13 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::lp::mock::{mock_lps, MockSettings};
+use crate::lp::b2c2::B2c2Lp;
+use crate::lp::binance::BinanceConvertLp;
+use crate::lp::http::{AdapterError, HttpTimeouts};
+use crate::lp::mock::{mock_lps, MockLp, MockSettings};
 use crate::lp::SharedLp;
 use crate::scenario::{Scenario, ScenarioContext};
+use crate::venues::{VenueKind, VenueSpec};
 
 /// Where the desk's LPs come from.
 enum Cast {
@@ -32,6 +36,19 @@ enum Cast {
 /// The LP registry; see the module docs.
 pub struct LpRegistry {
     cast: Cast,
+    /// Every LP is simulated.
+    simulated: bool,
+    /// Per LP of a venues file: its kind and where it is (no secrets).
+    venues: Vec<(String, String)>,
+}
+
+/// One LP as `lp-rfq lps` lists it.
+pub struct Listed {
+    pub lp: SharedLp,
+    /// `b2c2`, `binance-convert`, `fix44`, `mock`, or `scenario NAME`.
+    pub kind: String,
+    /// Its URL or host:port; `simulated` for a simulation.
+    pub location: String,
 }
 
 impl LpRegistry {
@@ -54,20 +71,115 @@ impl LpRegistry {
                 seed: settings.seed,
             },
         };
-        LpRegistry { cast }
+        LpRegistry {
+            cast,
+            simulated: true,
+            venues: Vec::new(),
+        }
     }
 
     /// A registry of these LPs, shared by every stream.
     pub fn fixed(lps: Vec<SharedLp>) -> LpRegistry {
+        let simulated = lps.iter().all(|lp| lp.simulated());
         LpRegistry {
             cast: Cast::Fixed(lps),
+            simulated,
+            venues: Vec::new(),
         }
+    }
+
+    /// Every LP with its kind and location, for `lp-rfq lps`.
+    pub fn listing(&self) -> Vec<Listed> {
+        let kind_of = |index: usize| match &self.cast {
+            Cast::Mocks { .. } => ("mock".to_string(), "simulated (built-in)".to_string()),
+            Cast::Scenario { scenario, .. } => (
+                format!("scenario {}", scenario.name),
+                "simulated".to_string(),
+            ),
+            Cast::Fixed(_) => self
+                .venues
+                .get(index)
+                .cloned()
+                .unwrap_or_else(|| ("adapter".to_string(), "-".to_string())),
+        };
+        self.lps_for_stream(0)
+            .into_iter()
+            .enumerate()
+            .map(|(index, lp)| {
+                let (kind, location) = kind_of(index);
+                Listed { lp, kind, location }
+            })
+            .collect()
+    }
+
+    /// The venues file's LPs, one long-lived adapter each. Fails naming
+    /// the LP whose settings an adapter refuses.
+    pub fn from_venues(
+        specs: &[VenueSpec],
+        settings: &Settings,
+    ) -> Result<LpRegistry, AdapterError> {
+        let mock_settings = std::sync::Arc::new(settings.mock.clone());
+        let mut lps = Vec::with_capacity(specs.len());
+        for (index, spec) in specs.iter().enumerate() {
+            let timeouts = HttpTimeouts::for_venue(spec, settings.engine.lp_timeout_ms);
+            let lp: SharedLp = match &spec.kind {
+                VenueKind::B2c2 { url, token, symbol } => std::sync::Arc::new(B2c2Lp::new(
+                    &spec.name,
+                    url,
+                    token.clone(),
+                    symbol,
+                    timeouts,
+                )?),
+                VenueKind::BinanceConvert {
+                    url,
+                    key,
+                    secret,
+                    recv_window_ms,
+                } => std::sync::Arc::new(BinanceConvertLp::new(
+                    &spec.name,
+                    url,
+                    key.clone(),
+                    secret.clone(),
+                    *recv_window_ms,
+                    timeouts,
+                )?),
+                VenueKind::Fix44 { .. } => {
+                    return Err(AdapterError::Client {
+                        lp: spec.name.clone(),
+                        reason: "FIX 4.4 venues are not built into this lp-rfq yet".into(),
+                    })
+                }
+                VenueKind::Mock => {
+                    let seed = settings
+                        .seed
+                        .map(|seed| seed.wrapping_add(index as u64))
+                        .unwrap_or_else(rand::random);
+                    std::sync::Arc::new(MockLp::new(spec.name.clone(), mock_settings.clone(), seed))
+                }
+            };
+            lps.push(lp);
+        }
+        let mut registry = LpRegistry::fixed(lps);
+        registry.venues = specs
+            .iter()
+            .map(|spec| {
+                let location = match &spec.kind {
+                    VenueKind::B2c2 { url, .. } | VenueKind::BinanceConvert { url, .. } => {
+                        url.clone()
+                    }
+                    VenueKind::Fix44 { host, port, .. } => format!("{host}:{port}"),
+                    VenueKind::Mock => "simulated".to_string(),
+                };
+                (spec.kind.label().to_string(), location)
+            })
+            .collect();
+        Ok(registry)
     }
 
     /// True when every LP is simulated (mocks or a scenario): nothing real
     /// is quoted, and every screen says so.
     pub fn simulated(&self) -> bool {
-        !matches!(self.cast, Cast::Fixed(_))
+        self.simulated
     }
 
     /// The LPs that stream number `stream_index` (from 0) asks. Seeded per

@@ -1,0 +1,229 @@
+//! The binary against local venues: a venues file pointing at the fake
+//! B2C2 and Binance Convert servers gives real-adapter quotes and an
+//! execution with exact prices, and no secret reaches any output.
+
+use std::process::Output;
+
+use rust_decimal_macros::dec;
+use serde_json::Value;
+
+use crate::fake_venues::{FakeB2c2, FakeBinance, B2C2_TOKEN, BINANCE_KEY, BINANCE_SECRET};
+use crate::support::{empty_dir, lp_rfq_in};
+
+fn venues_file(dir: &std::path::Path, b2c2: &str, binance: &str) -> std::path::PathBuf {
+    let path = dir.join("lps.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[[lp]]
+name = "B2C2"
+kind = "b2c2"
+url = "{b2c2}"
+token_env = "E2E_B2C2_TOKEN"
+symbol = "{{base}}{{quote}}.SPOT"
+timeout_ms = 800
+
+[[lp]]
+name = "Binance"
+kind = "binance-convert"
+url = "{binance}"
+key_env = "E2E_BINANCE_KEY"
+secret_env = "E2E_BINANCE_SECRET"
+order_timeout_ms = 3000
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Runs the binary off the async workers (the fakes answer on them).
+async fn run(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        lp_rfq_in(empty_dir())
+            .env("NO_BLOTTER", "true")
+            .env("E2E_B2C2_TOKEN", B2C2_TOKEN)
+            .env("E2E_BINANCE_KEY", BINANCE_KEY)
+            .env("E2E_BINANCE_SECRET", BINANCE_SECRET)
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn no_secret_in(output: &Output) {
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for secret in [B2C2_TOKEN, BINANCE_KEY, BINANCE_SECRET] {
+        assert!(!all.contains(secret), "a secret leaked");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_venues_file_quotes_and_executes_against_local_venues() {
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    b2c2.set_prices(dec!(99980.00), dec!(100010.00));
+    binance.set_prices(dec!(99970.00), dec!(100020.00));
+    // B2C2 has the best offer and rejects on last look; Binance is under
+    // the client's price and fills.
+    b2c2.reject_next_order();
+    let dir = tempfile::tempdir().unwrap();
+    let file = venues_file(dir.path(), &b2c2.url, &binance.url);
+    let output = run([
+        "quote",
+        "buy",
+        "1",
+        "BTCUSDT",
+        "--json",
+        "--duration",
+        "3",
+        "--accept-after",
+        "2s",
+        "--lps",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([file.display().to_string()])
+    .collect())
+    .await;
+    no_secret_in(&output);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = lines(&output);
+    assert_eq!(events[0]["simulated"], false);
+    assert_eq!(events[0]["lps"], serde_json::json!(["B2C2", "Binance"]));
+    let quotes: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "lp_quote")
+        .map(|e| format!("{} {}", e["lp"], e["price"]))
+        .take(2)
+        .collect();
+    assert!(
+        quotes.contains(&"\"B2C2\" \"100010.00\"".to_string()),
+        "{quotes:?}"
+    );
+    assert!(
+        quotes.contains(&"\"Binance\" \"100020.00\"".to_string()),
+        "{quotes:?}"
+    );
+    let execution: Vec<String> = events
+        .iter()
+        .filter(|e| {
+            ["order_sent", "order_rejected", "filled", "ended"]
+                .contains(&e["event"].as_str().unwrap())
+        })
+        .map(|e| match e["event"].as_str().unwrap() {
+            "order_sent" => format!("order_sent {} {}", e["lp"], e["lp_price"]),
+            "order_rejected" => format!("order_rejected {}", e["lp"]),
+            "filled" => format!(
+                "filled {} {} client {} pnl {}",
+                e["lp"], e["lp_price"], e["client_price"], e["desk_pnl"]
+            ),
+            _ => format!("ended {}", e["outcome"]),
+        })
+        .collect();
+    // Client price: 100010.00 × 1.0005 = 100060.005 → 100060.01 (up).
+    assert_eq!(
+        execution,
+        [
+            "order_sent \"B2C2\" \"100010.00\"",
+            "order_rejected \"B2C2\"",
+            "order_sent \"Binance\" \"100020.00\"",
+            "filled \"Binance\" \"100020.00\" client \"100060.01\" pnl \"40.01\"",
+            "ended \"filled\"",
+        ]
+    );
+    // The order named the venue's own quote: B2C2's rfq_id, Binance's quoteId.
+    let sent: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "order_sent")
+        .collect();
+    assert!(sent[0]["venue_ref"].as_str().is_some_and(|r| !r.is_empty()));
+    assert!(sent[1]["venue_ref"].as_str().is_some_and(|r| !r.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lps_check_reaches_each_venue_and_names_a_bad_credential() {
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = venues_file(dir.path(), &b2c2.url, &binance.url);
+    let args = |check: bool| -> Vec<String> {
+        let mut args = vec![
+            "lps".to_string(),
+            "--lps".into(),
+            file.display().to_string(),
+        ];
+        if check {
+            args.push("--check".into());
+        }
+        args
+    };
+    let listed = run(args(false)).await;
+    assert!(listed.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        format!(
+            "2 LPs from venues file '{}':\n  B2C2     b2c2             {}\n  Binance  binance-convert  {}\n",
+            file.display(),
+            b2c2.url,
+            binance.url
+        )
+    );
+    let checked = run(args(true)).await;
+    no_secret_in(&checked);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
+    let table = String::from_utf8_lossy(&checked.stdout).to_string();
+    assert!(
+        table.contains("B2C2     b2c2             yes       ok"),
+        "{table}"
+    );
+    assert!(
+        table.contains("Binance  binance-convert  yes       ok"),
+        "{table}"
+    );
+    // A wrong token: reachable, authentication FAILED, exit 1.
+    let bad = tokio::task::spawn_blocking({
+        let args = args(true);
+        move || {
+            lp_rfq_in(empty_dir())
+                .env("NO_BLOTTER", "true")
+                .env("E2E_B2C2_TOKEN", "wrong-token")
+                .env("E2E_BINANCE_KEY", BINANCE_KEY)
+                .env("E2E_BINANCE_SECRET", BINANCE_SECRET)
+                .args(args)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&bad.stdout).to_string();
+    assert!(
+        table.contains("B2C2     b2c2             yes       FAILED"),
+        "{table}"
+    );
+    assert!(!table.contains("wrong-token"), "{table}");
+}
