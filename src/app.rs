@@ -59,6 +59,20 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             if cli.typed.duration {
                 options.duration = settings.duration_ms.div_ceil(1000);
             }
+            // `--lps` names a venues file elsewhere; a bench only ever runs
+            // in-process LPs, so here it is their number (LPS_FILE and .env
+            // are ignored, as for --duration).
+            if cli.typed.lps {
+                let text = cli.settings.lps_file.as_deref().unwrap_or_default();
+                match text.trim().parse::<usize>() {
+                    Ok(count) => options.lps = count,
+                    Err(_) => {
+                        return Ok(usage_error(format!(
+                            "invalid --lps '{text}' for bench: must be the number of in-process LPs per stream"
+                        )))
+                    }
+                }
+            }
             let blotter = match (&settings.blotter, cli.typed.blotter) {
                 (None, _) => crate::bench::BenchBlotter::Off,
                 (Some(path), true) => crate::bench::BenchBlotter::At(path.clone()),

@@ -28,8 +28,9 @@ pub struct BenchOptions {
     /// Concurrent RFQ streams
     #[arg(long, default_value_t = 1000)]
     pub sessions: usize,
-    /// LPs per stream
-    #[arg(long, default_value_t = 10)]
+    /// LPs per stream: the global `--lps`, read as a number here (a bench
+    /// never asks real venues); 10 when not typed
+    #[arg(skip = 10usize)]
     pub lps: usize,
     /// Seconds to run (the global --duration; 10 when not given)
     #[arg(skip = 10u64)]

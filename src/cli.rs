@@ -37,6 +37,8 @@ pub struct Cli {
 pub struct Typed {
     pub duration: bool,
     pub blotter: bool,
+    /// `--lps` typed: for `bench`, the number of in-process LPs.
+    pub lps: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,7 +72,8 @@ pub enum Command {
         amount: String,
     },
     /// Load-test the engine: many concurrent streams against in-process LPs
-    /// (10 s and a scratch blotter unless --duration / --blotter are typed)
+    /// (--lps N of them per stream, default 10; 10 s and a scratch blotter
+    /// unless --duration / --blotter are typed)
     Bench(crate::bench::BenchOptions),
     /// LP performance and the RFQ list from the blotter (--blotter PATH)
     Report {
@@ -114,6 +117,7 @@ impl Cli {
         cli.typed = Typed {
             duration: typed("duration"),
             blotter: typed("blotter"),
+            lps: typed("lps_file"),
         };
         cli
     }
