@@ -951,7 +951,7 @@ fn draw_history(frame: &mut Frame, area: Rect, app: &App, palette: Palette) {
     frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
 }
 
-const HELP: [(&str, &str); 12] = [
+const HELP: [(&str, &str); 13] = [
     ("Form", ""),
     ("  Enter", "check the field, go to the next; on Pair: start"),
     ("  Tab / Shift+Tab", "next / previous field"),
@@ -959,6 +959,7 @@ const HELP: [(&str, &str); 12] = [
     ("  q", "quit, only while nothing is typed by hand"),
     ("", "(once you type, q is a character; Esc then q)"),
     ("Stream", ""),
+    ("  a", "accept the live quote (confirm with Enter)"),
     ("  q / Ctrl+C", "stop early, show the summary"),
     ("  Esc", "stop early, back to the form"),
     ("Summary", ""),
