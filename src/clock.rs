@@ -89,6 +89,30 @@ impl StreamClock {
     pub fn wall_origin(&self) -> DateTime<Utc> {
         self.wall_origin
     }
+
+    /// The wall-clock time now, on this clock.
+    pub fn wall_now(&self) -> DateTime<Utc> {
+        self.wall_at(self.now_ms())
+    }
+
+    /// The stream time at which the wall clock reads `wall` (a venue's
+    /// expiry), rounded down so that an expiry is never stretched; 0 for a
+    /// time before the stream started. Real venues run on real time
+    /// (speed 1); the conversion still scales by the speed so that it
+    /// stays right for a sped-up simulated venue.
+    pub fn stream_ms_at(&self, wall: DateTime<Utc>) -> StreamMs {
+        let real_ms = (wall - self.wall_origin).num_milliseconds();
+        if real_ms <= 0 {
+            return 0;
+        }
+        self.stream_ms_for(Duration::from_millis(real_ms as u64))
+    }
+
+    /// A real duration (a venue's `Retry-After`) in stream milliseconds.
+    pub fn stream_ms_for(&self, real: Duration) -> u64 {
+        let stream = real.as_millis() * u128::from(self.speed_per_mille) / 1000;
+        u64::try_from(stream).unwrap_or(u64::MAX)
+    }
 }
 
 /// A UTC time as ISO-8601 with milliseconds, e.g. `2025-01-19T14:30:25.123Z`:
@@ -121,5 +145,26 @@ mod tests {
         );
         clock.sleep_until(30_000).await;
         assert_eq!(clock.now_ms(), 30_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wall_times_become_stream_times() {
+        let clock = StreamClock::start();
+        let origin = clock.wall_origin();
+        assert_eq!(
+            clock.stream_ms_at(origin + chrono::Duration::milliseconds(1500)),
+            1500
+        );
+        assert_eq!(
+            clock.stream_ms_at(origin - chrono::Duration::milliseconds(1)),
+            0
+        );
+        // A sped-up stream: 1.5 real seconds are 3 stream seconds.
+        let fast = StreamClock::start_with_speed(2000);
+        assert_eq!(
+            fast.stream_ms_at(fast.wall_origin() + chrono::Duration::milliseconds(1500)),
+            3000
+        );
+        assert_eq!(fast.stream_ms_for(Duration::from_secs(2)), 4000);
     }
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::StreamClock;
 use crate::lp::http::{
     self, decimal_text, exchange, parse_venue_time, uuid_from, AdapterError, Answer, Failure,
-    HttpTimeouts, WallClock,
+    HttpTimeouts,
 };
 use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer};
 use crate::secret::Secret;

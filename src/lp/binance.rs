@@ -26,7 +26,7 @@ use sha2::Sha256;
 
 use crate::clock::StreamClock;
 use crate::lp::http::{
-    self, decimal_text, exchange, hex, AdapterError, Answer, Failure, HttpTimeouts, WallClock,
+    self, decimal_text, exchange, hex, AdapterError, Answer, Failure, HttpTimeouts,
 };
 use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer};
 use crate::market::Side;

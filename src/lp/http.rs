@@ -13,7 +13,7 @@ use reqwest::{Client, RequestBuilder, StatusCode};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-use crate::clock::{StreamClock, StreamMs};
+use crate::clock::StreamClock;
 use crate::secret::Secret;
 use crate::venues::VenueSpec;
 
@@ -225,40 +225,6 @@ pub(crate) fn snippet(body: &[u8], secrets: &[&Secret]) -> String {
     }
 }
 
-/// Venue wall-clock times in stream time. Real venues run on real time,
-/// so their clocks run at speed 1 (the desk refuses another speed with a
-/// real venue); the conversion still scales by the speed so that it stays
-/// right for a sped-up simulated venue.
-pub trait WallClock {
-    /// The stream time at which the wall clock reads `wall`, rounded down
-    /// so that a venue's expiry is never stretched; 0 for a time before the
-    /// stream started.
-    fn stream_ms_at(&self, wall: DateTime<Utc>) -> StreamMs;
-    /// The wall-clock time now, on this clock.
-    fn wall_now(&self) -> DateTime<Utc>;
-    /// A real duration (a venue's `Retry-After`) in stream milliseconds.
-    fn stream_ms_for(&self, real: Duration) -> u64;
-}
-
-impl WallClock for StreamClock {
-    fn stream_ms_at(&self, wall: DateTime<Utc>) -> StreamMs {
-        let real_ms = (wall - self.wall_origin()).num_milliseconds();
-        if real_ms <= 0 {
-            return 0;
-        }
-        self.stream_ms_for(Duration::from_millis(real_ms as u64))
-    }
-
-    fn wall_now(&self) -> DateTime<Utc> {
-        self.wall_at(self.now_ms())
-    }
-
-    fn stream_ms_for(&self, real: Duration) -> u64 {
-        let stream = real.as_millis() * u128::from(self.speed_per_mille()) / 1000;
-        u64::try_from(stream).unwrap_or(u64::MAX)
-    }
-}
-
 /// An ISO 8601 time as a venue writes it: with a zone (`Z`, `+01:00`) or
 /// without one, which means UTC.
 pub(crate) fn parse_venue_time(text: &str) -> Option<DateTime<Utc>> {
@@ -339,27 +305,6 @@ mod tests {
             Some("2025-01-19T14:30:25.500+00:00".into())
         );
         assert_eq!(utc("yesterday"), None);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn wall_times_become_stream_times() {
-        let clock = StreamClock::start();
-        let origin = clock.wall_origin();
-        assert_eq!(
-            clock.stream_ms_at(origin + chrono::Duration::milliseconds(1500)),
-            1500
-        );
-        assert_eq!(
-            clock.stream_ms_at(origin - chrono::Duration::milliseconds(1)),
-            0
-        );
-        // A sped-up stream: 1.5 real seconds are 3 stream seconds.
-        let fast = StreamClock::start_with_speed(2000);
-        assert_eq!(
-            fast.stream_ms_at(fast.wall_origin() + chrono::Duration::milliseconds(1500)),
-            3000
-        );
-        assert_eq!(fast.stream_ms_for(Duration::from_secs(2)), 4000);
     }
 
     #[test]
