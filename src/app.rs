@@ -124,7 +124,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     let result = match spec {
         Some((spec, accept_after)) => run_quote(&desk, spec, accept_after, mode, interrupts).await,
         None if console => crate::ui::run(&desk, interrupts).await,
-        None => crate::prompt::run(&desk, mode, interrupts).await,
+        None => {
+            let input = crate::prompt::LineInput::stdin();
+            crate::prompt::run(&desk, mode, interrupts, input).await
+        }
     };
     report_closed(desk.shutdown().await);
     result

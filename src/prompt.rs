@@ -20,18 +20,18 @@ use crate::signals::{Interrupt, Interrupts};
 /// next. During a stream, `a` + Enter accepts the live quote (the trade
 /// ticket follows). Ctrl+C stops a stream and returns to the prompt; at
 /// the prompt it quits; SIGTERM ends the program. With `--json` the
-/// questions go to stderr so stdout stays pure JSON. Requests are read
-/// from stdin.
+/// questions go to stderr so stdout stays pure JSON. Lines come from
+/// `input` ([`LineInput::stdin`] in the binary, a channel in tests).
 pub async fn run(
     desk: &Desk,
     mode: OutputMode,
     mut interrupts: Interrupts,
+    mut input: LineInput,
 ) -> anyhow::Result<ExitCode> {
     if mode == OutputMode::Plain {
         print!("{}", plain::banner(desk.registry().simulated()));
         println!("Enter a client request (q to quit).");
     }
-    let mut input = LineInput::stdin();
     loop {
         // The blocking read owns the input until it answers; an interrupt
         // meanwhile quits, so the input is not needed back.

@@ -17,6 +17,8 @@ mod console;
 mod execution;
 #[path = "integration/fake_venues.rs"]
 mod fake_venues;
+#[path = "integration/loops.rs"]
+mod loops;
 #[path = "integration/scenarios.rs"]
 mod scenarios;
 #[path = "integration/venue_e2e.rs"]

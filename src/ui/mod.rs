@@ -131,7 +131,8 @@ async fn next_rfq(stream: &mut Option<StreamHandle>) -> Option<RfqEvent> {
 /// (Ctrl+C or SIGTERM from outside) stops the running stream and quits.
 pub async fn run(desk: &Desk, interrupts: Interrupts) -> anyhow::Result<ExitCode> {
     let mut terminal = ConsoleTerminal::enter()?;
-    let result = event_loop(&mut terminal.terminal, desk, interrupts).await;
+    let inputs = spawn_input_reader().context("cannot read the terminal")?;
+    let result = event_loop(&mut terminal.terminal, desk, interrupts, inputs).await;
     drop(terminal);
     result
 }
@@ -153,10 +154,14 @@ fn report_blotter_trouble(app: &mut App, desk: &Desk, told: &mut u64, now_ms: u6
     }
 }
 
-async fn event_loop(
-    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+/// The console's loop on any ratatui backend: keys and resizes arrive on
+/// `inputs` (the terminal's reader thread, or a test), interrupts on
+/// `interrupts`; returns when the operator quits.
+pub async fn event_loop<B: ratatui::backend::Backend>(
+    terminal: &mut Terminal<B>,
     desk: &Desk,
     mut interrupts: Interrupts,
+    mut inputs: mpsc::Receiver<Event>,
 ) -> anyhow::Result<ExitCode> {
     let settings = desk.settings();
     let mut blotter_trouble_told = 0;
@@ -165,7 +170,6 @@ async fn event_loop(
         .as_ref()
         .map(|path| path.display().to_string());
     let mut app = App::new(colors_allowed(), log_path);
-    let mut inputs = spawn_input_reader().context("cannot read the terminal")?;
     let mut stream: Option<StreamHandle> = None;
     let mut signalled = false;
     // Quit as soon as the running stream has ended.

@@ -1,0 +1,168 @@
+//! The console's and the prompt's loops driven in-process, as main drives
+//! them: a desk with scripted LPs, keys or lines on a channel, interrupts
+//! on another, paused time. What an operator does, end to end, without a
+//! terminal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use lp_rfq::config::{Settings, SettingsArgs};
+use lp_rfq::desk::Desk;
+use lp_rfq::lp::registry::LpRegistry;
+use lp_rfq::lp::scripted::{OrderStep, ScriptedLp, Step};
+use lp_rfq::lp::SharedLp;
+use lp_rfq::output::OutputMode;
+use lp_rfq::prompt::LineInput;
+use lp_rfq::signals::Interrupt;
+use lp_rfq::ui::Event;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use rust_decimal_macros::dec;
+use tokio::sync::mpsc;
+
+/// Fader is best and rejects every order; Solid fills.
+fn last_look_lps() -> (Arc<ScriptedLp>, Arc<ScriptedLp>) {
+    let fader = ScriptedLp::steps("Fader", 10_000, vec![Step::price(100, dec!(99990.00))])
+        .with_orders(|_, _| OrderStep::reject(200, "last look: price moved"));
+    let solid = ScriptedLp::steps("Solid", 10_000, vec![Step::price(140, dec!(99995.00))])
+        .with_orders(|_, _| OrderStep::fill(60));
+    (Arc::new(fader), Arc::new(solid))
+}
+
+fn desk(lps: Vec<SharedLp>) -> Desk {
+    let settings = Settings::from_args(&SettingsArgs {
+        no_blotter: Some("true".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    Desk::with_parts(settings, LpRegistry::fixed(lps), None)
+}
+
+fn key(c: char) -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn enter() -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_console_loop_streams_accepts_and_shows_the_ticket() {
+    let (fader, solid) = last_look_lps();
+    let desk = desk(vec![fader.clone(), solid.clone()]);
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    let (keys, inputs) = mpsc::channel(64);
+    let (_interrupt, interrupts) = mpsc::unbounded_channel();
+    let operator = async move {
+        for event in "b"
+            .chars()
+            .map(key)
+            .chain([enter()])
+            .chain("1.5".chars().map(key))
+            .chain([enter()])
+            .chain("BTCUSDT".chars().map(key))
+            .chain([enter()])
+        {
+            keys.send(event).await.unwrap();
+        }
+        // Let the first poll complete and lock Fader, then accept.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        keys.send(key('a')).await.unwrap();
+        keys.send(enter()).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        keys.send(key('q')).await.unwrap();
+        keys
+    };
+    let (code, _keys) = tokio::join!(
+        lp_rfq::ui::event_loop(&mut terminal, &desk, interrupts, inputs),
+        operator
+    );
+    assert_eq!(code.unwrap(), std::process::ExitCode::SUCCESS);
+    assert_eq!((fader.orders(), solid.orders()), (1, 1));
+    let buffer = terminal.backend().buffer().clone();
+    let screen: String = (0..40)
+        .map(|y| {
+            (0..120)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect::<String>()
+                + "\n"
+        })
+        .collect();
+    // The last frame drawn: the summary with the ticket.
+    assert!(screen.contains("client accepted Q"), "{screen}");
+    assert!(screen.contains("FILLED by Solid"), "{screen}");
+    assert!(
+        screen.contains("rejected by Fader after 200 ms"),
+        "{screen}"
+    );
+    assert!(screen.contains("Desk P&L        67.50 USDT"), "{screen}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_prompt_loop_accepts_with_a_and_quits_at_the_end_of_input() {
+    let (fader, solid) = last_look_lps();
+    let desk = desk(vec![fader.clone(), solid.clone()]);
+    let (lines, input) = mpsc::unbounded_channel();
+    let (_interrupt, interrupts) = mpsc::unbounded_channel();
+    let operator = async move {
+        for line in ["b\n", "1.5\n", "BTCUSDT\n"] {
+            lines.send(line.to_string()).unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        lines.send("a\n".to_string()).unwrap();
+        // End of input after the `a`: once the stream has ended, the next
+        // prompt finds no more lines and quits. (No sleep here: a prompt
+        // waiting on its blocking read holds paused time still.)
+        drop(lines);
+    };
+    let (code, ()) = tokio::join!(
+        lp_rfq::prompt::run(
+            &desk,
+            OutputMode::Plain,
+            interrupts,
+            LineInput::from_channel(input)
+        ),
+        operator
+    );
+    assert_eq!(code.unwrap(), std::process::ExitCode::SUCCESS);
+    assert_eq!((fader.orders(), solid.orders()), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ctrl_c_stops_a_prompted_stream_and_sigterm_ends_the_prompt() {
+    let (fader, solid) = last_look_lps();
+    let desk = desk(vec![fader.clone(), solid.clone()]);
+    let (lines, input) = mpsc::unbounded_channel();
+    let (interrupt, interrupts) = mpsc::unbounded_channel();
+    let operator = async move {
+        for line in ["b\n", "1.5\n", "BTCUSDT\n"] {
+            lines.send(line.to_string()).unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Ctrl+C: this stream stops and the prompt asks again.
+        interrupt.send(Interrupt::CtrlC).unwrap();
+        // The next request, typed at once (a blocking read at the prompt
+        // holds paused time still, so the test does not sleep first).
+        for line in ["s\n", "2\n", "BTCUSDT\n"] {
+            lines.send(line.to_string()).unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // SIGTERM: the stream stops and the program ends.
+        interrupt.send(Interrupt::Terminate).unwrap();
+        lines
+    };
+    let (code, _lines) = tokio::join!(
+        lp_rfq::prompt::run(
+            &desk,
+            OutputMode::Plain,
+            interrupts,
+            LineInput::from_channel(input)
+        ),
+        operator
+    );
+    assert_eq!(code.unwrap(), std::process::ExitCode::SUCCESS);
+    // Two streams ran (each asked Fader once at least), nothing accepted.
+    assert!(fader.calls() >= 2);
+    assert_eq!((fader.orders(), solid.orders()), (0, 0));
+}
