@@ -101,14 +101,6 @@ impl LockRules {
         self.improvements
     }
 
-    /// The locked candidate, if any.
-    pub fn locked(&self) -> Option<&Candidate> {
-        match &self.phase {
-            Phase::Locked { lock, .. } => Some(lock),
-            Phase::Racing { .. } => None,
-        }
-    }
-
     /// A poll starts at `now`. A race settles on the first poll to start;
     /// a lock whose client validity (`live_until`) would end before this
     /// poll could answer (`poll start + interval + LP timeout`) is

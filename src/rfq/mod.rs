@@ -7,11 +7,11 @@ pub mod book;
 pub mod engine;
 pub mod event;
 pub mod execution;
-pub mod lock;
-pub mod offer;
+pub(crate) mod lock;
+pub(crate) mod offer;
 pub mod pricing;
 pub mod probe;
-pub mod requests;
+pub(crate) mod requests;
 pub mod session;
 pub mod validate;
 
