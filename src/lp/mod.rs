@@ -6,6 +6,7 @@
 //! [`LpQuote`] (converting its expiry into stream time with `request.clock`)
 //! or to an [`LpError`], and leaves timeouts to the engine.
 
+pub mod fix;
 pub mod mock;
 pub mod scripted;
 

@@ -1,0 +1,2 @@
+//! FIX 4.4 venue (in progress).
+pub mod codec;
