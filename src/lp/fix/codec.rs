@@ -453,10 +453,8 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 fn next_frame_start(buf: &[u8], from: usize) -> Option<usize> {
     let mut search = from.saturating_sub(1);
     while let Some(p) = find(buf, FRAME_START, search) {
-        if p == 0 || buf[p - 1] == SOH {
-            if p >= from {
-                return Some(p);
-            }
+        if (p == 0 || buf[p - 1] == SOH) && p >= from {
+            return Some(p);
         }
         search = p + 1;
     }
