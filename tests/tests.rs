@@ -13,5 +13,9 @@ mod cli;
 mod blotter;
 #[path = "integration/console.rs"]
 mod console;
+#[path = "integration/fix_acceptor.rs"]
+mod fix_acceptor;
+#[path = "integration/fix_venue.rs"]
+mod fix_venue;
 #[path = "integration/scenarios.rs"]
 mod scenarios;
