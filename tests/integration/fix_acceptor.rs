@@ -97,6 +97,8 @@ enum Control {
     Send(Message),
     /// Send with this MsgSeqNum, leaving the sequence as it is.
     SendWithSeq(Message, u64),
+    /// Send with the next MsgSeqNum and a wrong CheckSum.
+    SendCorrupted(Message),
     /// Jump the outgoing sequence ahead.
     SkipSeq(u64),
     /// Close the connection.
@@ -180,6 +182,11 @@ impl Acceptor {
     /// Sends `body` numbered `seq`, whatever the sequence says.
     pub fn send_with_seq(&self, body: Message, seq: u64) {
         self.control.send(Control::SendWithSeq(body, seq)).unwrap();
+    }
+
+    /// Sends `body` with the next MsgSeqNum but a corrupted CheckSum.
+    pub fn send_corrupted(&self, body: Message) {
+        self.control.send(Control::SendCorrupted(body)).unwrap();
     }
 
     /// Skips `n` outgoing sequence numbers.
@@ -302,6 +309,14 @@ async fn serve(stream: TcpStream, shared: &Shared, control: &mut mpsc::Unbounded
                     write(&mut writer, &body, seq, false).await;
                 }
                 Some(Control::SendWithSeq(body, seq)) => write(&mut writer, &body, seq, false).await,
+                Some(Control::SendCorrupted(body)) => {
+                    let seq = shared.with(|s| { s.out_seq += 1; s.out_seq - 1 });
+                    let mut bytes = stamp(&body, seq, false).encode();
+                    // The checksum's last digit, before the final SOH.
+                    let at = bytes.len() - 2;
+                    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+                    let _ = writer.write_all(&bytes).await;
+                }
                 Some(Control::SkipSeq(n)) => shared.with(|s| s.out_seq += n),
                 Some(Control::Drop) | None => return,
             }
@@ -457,6 +472,12 @@ async fn answer(msg: Message, shared: &Shared, writer: &mut OwnedWriteHalf) -> b
 }
 
 async fn write(writer: &mut OwnedWriteHalf, body: &Message, seq: u64, poss_dup: bool) {
+    // The desk may already have gone; the tests look at what it received.
+    let _ = writer.write_all(&stamp(body, seq, poss_dup).encode()).await;
+}
+
+/// `body` with the acceptor's header.
+fn stamp(body: &Message, seq: u64, poss_dup: bool) -> Message {
     let mut message = Message::new(body.msg_type())
         .with(tag::SENDER_COMP_ID, LP)
         .with(tag::TARGET_COMP_ID, DESK)
@@ -469,6 +490,5 @@ async fn write(writer: &mut OwnedWriteHalf, body: &Message, seq: u64, poss_dup: 
     for (t, value) in body.fields() {
         message.push(*t, value);
     }
-    // The desk may already have gone; the tests look at what it received.
-    let _ = writer.write_all(&message.encode()).await;
+    message
 }

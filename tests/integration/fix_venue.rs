@@ -380,6 +380,27 @@ async fn a_sequence_gap_from_the_venue_sends_a_resend_request_and_the_session_ca
 }
 
 #[tokio::test]
+async fn a_corrupted_message_is_logged_and_dropped_and_its_number_asked_again() {
+    let (acceptor, lp, _dir) = logged_on(Script::default(), |_| {}).await;
+    // Number 2 arrives with a bad checksum, then 3 arrives intact.
+    acceptor.send_corrupted(Message::new(msg_type::HEARTBEAT));
+    acceptor.send(Message::new(msg_type::HEARTBEAT));
+    let resend = acceptor.wait_for(msg_type::RESEND_REQUEST).await;
+    assert_eq!(resend.get(tag::BEGIN_SEQ_NO), Some("2"));
+    assert_eq!(
+        lp.quote(&request(Side::Buy)).await.unwrap().price,
+        dec!(100010.25)
+    );
+    let log = audit_log(&lp);
+    let dropped = log
+        .lines()
+        .find(|l| l.contains(" EVT dropped: bad CheckSum"))
+        .unwrap();
+    assert!(dropped.contains("|34=2|"), "{dropped}");
+    assert_eq!(lp.link_state(), LinkState::Up);
+}
+
+#[tokio::test]
 async fn a_resend_request_from_the_venue_is_answered_with_a_gap_fill() {
     let (acceptor, lp, _dir) = logged_on(Script::default(), |_| {}).await;
     lp.quote(&request(Side::Buy)).await.unwrap();

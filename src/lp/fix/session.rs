@@ -445,6 +445,13 @@ impl Actor {
         }
         self.state.send_replace(LinkState::Closed);
         self.fail_pending("session shut down");
+        // Requests still queued were never written: they fail as not
+        // connected (an order among them was not sent, so it is not
+        // unknown).
+        rx.close();
+        while let Ok(command) = rx.try_recv() {
+            refuse(Some(command), &LinkState::Closed, &mut self.waiters);
+        }
         self.audit.event("session closed");
         for done in self.waiters.drain(..) {
             let _ = done.send(());
