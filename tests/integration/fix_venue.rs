@@ -563,3 +563,49 @@ async fn shutdown_logs_out_and_later_quotes_are_unavailable() {
     let log = audit_log(&lp);
     assert!(log.contains("EVT logged out"), "{log}");
 }
+
+/// Against a real FIX engine: run by `tests/integration/fix_quickfix_interop.py`,
+/// which starts a QuickFIX acceptor validating against its FIX 4.4
+/// dictionary and passes its port.
+#[tokio::test]
+#[ignore = "needs a QuickFIX acceptor: run tests/integration/fix_quickfix_interop.py"]
+async fn interop_with_a_quickfix_acceptor() {
+    let port: u16 = std::env::var("LP_RFQ_QUICKFIX_PORT")
+        .expect("LP_RFQ_QUICKFIX_PORT names the acceptor's port")
+        .parse()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(port, &dir);
+    config.username = Some("desk".to_string());
+    config.password = Some(Secret::from_env("LP_RFQ_QUICKFIX_PASSWORD").unwrap());
+    config.order_timeout_ms = 2_000;
+    let lp = Fix44Lp::start(config).unwrap();
+    lp.wait_logged_on(Duration::from_secs(5)).await.unwrap();
+
+    let buy = request(Side::Buy);
+    let offer = lp.quote(&buy).await.unwrap();
+    assert_eq!((offer.price, offer.quantity), (dec!(100010.25), dec!(1.5)));
+    let sell = request(Side::Sell);
+    let bid = lp.quote(&sell).await.unwrap();
+    assert_eq!((bid.price, bid.quantity), (dec!(99990.5), dec!(2)));
+
+    let filled = lp.execute(&order_for(&offer, &buy, "O-interop-1")).await;
+    assert!(
+        matches!(&filled, OrderAnswer::Filled { price, quantity, .. } if *price == dec!(100010.25) && *quantity == dec!(1.5)),
+        "{filled:?}"
+    );
+    // QuickFIX's LP rejects any other amount on last look.
+    let mut odd = order_for(&bid, &sell, "O-interop-2");
+    odd.amount = dec!(2);
+    assert_eq!(
+        lp.execute(&odd).await,
+        OrderAnswer::Rejected {
+            reason: "last look: price moved".to_string()
+        }
+    );
+    lp.shutdown().await;
+    let log = audit_log(&lp);
+    assert!(log.contains("EVT logged out"), "{log}");
+    assert!(!log.contains("interop-pw"), "{log}");
+    println!("{log}");
+}
