@@ -102,7 +102,8 @@ class Lp(fix.Application):
         with self.lock:
             self.quotes += 1
             n = self.quotes
-        quote = fix44.Quote(fix.QuoteID(f"QF-{n}"))
+        quote = fix44.Quote()
+        quote.setField(fix.QuoteID(f"QF-{n}"))
         quote.setField(fix.StringField(131, field(message, 131)))
         quote.setField(fix.StringField(55, field(group, 55)))
         quote.setField(fix.StringField(132, "99990.5"))

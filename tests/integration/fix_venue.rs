@@ -575,6 +575,19 @@ async fn interop_with_a_quickfix_acceptor() {
         .parse()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    // A wrong password: QuickFIX's RejectLogon is a Logout with its text.
+    let mut wrong = config(port, &dir);
+    wrong.name = "QuickFIX wrong password".to_string();
+    wrong.password = Some(Secret::new("not-the-password"));
+    let refused = Fix44Lp::start(wrong).unwrap();
+    assert_eq!(
+        refused.wait_logged_on(Duration::from_secs(5)).await,
+        Err(LpError::Auth(
+            "Rejected Logon Attempt: invalid password".to_string()
+        ))
+    );
+    refused.shutdown().await;
+
     let mut config = config(port, &dir);
     config.username = Some("desk".to_string());
     config.password = Some(Secret::from_env("LP_RFQ_QUICKFIX_PASSWORD").unwrap());
@@ -582,11 +595,18 @@ async fn interop_with_a_quickfix_acceptor() {
     let lp = Fix44Lp::start(config).unwrap();
     lp.wait_logged_on(Duration::from_secs(5)).await.unwrap();
 
+    let within = |limit_ms| Duration::from_millis(limit_ms);
     let buy = request(Side::Buy);
-    let offer = lp.quote(&buy).await.unwrap();
+    let offer = tokio::time::timeout(within(3_000), lp.quote(&buy))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((offer.price, offer.quantity), (dec!(100010.25), dec!(1.5)));
     let sell = request(Side::Sell);
-    let bid = lp.quote(&sell).await.unwrap();
+    let bid = tokio::time::timeout(within(3_000), lp.quote(&sell))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((bid.price, bid.quantity), (dec!(99990.5), dec!(2)));
 
     let filled = lp.execute(&order_for(&offer, &buy, "O-interop-1")).await;
