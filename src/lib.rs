@@ -10,7 +10,8 @@
 //! - [`market`]: sides, pairs, amounts, bps — parsed once, never invalid.
 //! - [`clock`]: the one stream clock (paused-time exact, speed-adjustable).
 //! - [`ids`]: RFQ and quote ids.
-//! - [`lp`]: the `LiquidityProvider` trait, mock and scripted providers.
+//! - [`lp`]: the `LiquidityProvider` trait, mock and scripted providers,
+//!   and the FIX 4.4 RFQ venue (`lp::fix`: codec, session actor, adapter).
 //! - [`rfq`]: events, pure pricing/validation, the engine state machine,
 //!   and the session task that drives it.
 //! - [`scenario`]: replayable casts of scripted LPs (`--scenario`).
