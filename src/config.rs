@@ -204,6 +204,15 @@ pub struct SettingsArgs {
         value_name = "PATH"
     )]
     pub lps_file: Option<String>,
+    /// Directory of the FIX venues' audit logs (<dir>/<venue>.fix.log) [default: fix-logs]
+    #[arg(
+        long,
+        env = "FIX_LOG_DIR",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "DIR"
+    )]
+    pub fix_log_dir: Option<String>,
     /// Write logs to this file instead of stderr [default: stderr]
     #[arg(
         long,
@@ -249,6 +258,8 @@ pub struct Settings {
     pub speed_per_mille: u64,
     /// The venues file, if the desk has real LPs (read when the desk opens).
     pub lps_file: Option<PathBuf>,
+    /// Where FIX venues append their audit logs.
+    pub fix_log_dir: PathBuf,
     pub log_file: Option<PathBuf>,
     /// Where events are recorded; `None` with `--no-blotter`.
     pub blotter: Option<PathBuf>,
@@ -346,7 +357,7 @@ const NO_BLOTTER: Key = Key {
 pub const DEFAULT_BLOTTER: &str = "./blotter.db";
 
 /// Every variable a user may set, for `.env.example` and the README.
-pub const SETTING_NAMES: [&str; 23] = [
+pub const SETTING_NAMES: [&str; 24] = [
     MARKUP.env,
     THRESHOLD.env,
     BUFFER.env,
@@ -367,6 +378,7 @@ pub const SETTING_NAMES: [&str; 23] = [
     SCENARIO.env,
     SPEED.env,
     "LPS_FILE",
+    "FIX_LOG_DIR",
     "LOG_FILE",
     "BLOTTER_PATH",
     NO_BLOTTER.env,
@@ -627,6 +639,13 @@ impl Settings {
                 .as_ref()
                 .filter(|p| !p.trim().is_empty())
                 .map(PathBuf::from),
+            fix_log_dir: PathBuf::from(
+                args.fix_log_dir
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|dir| !dir.is_empty())
+                    .unwrap_or("fix-logs"),
+            ),
             log_file: args
                 .log_file
                 .as_ref()

@@ -17,12 +17,12 @@ mod console;
 mod execution;
 #[path = "integration/fake_venues.rs"]
 mod fake_venues;
-#[path = "integration/loops.rs"]
-mod loops;
 #[path = "integration/fix_acceptor.rs"]
 mod fix_acceptor;
 #[path = "integration/fix_venue.rs"]
 mod fix_venue;
+#[path = "integration/loops.rs"]
+mod loops;
 #[path = "integration/scenarios.rs"]
 mod scenarios;
 #[path = "integration/venue_e2e.rs"]

@@ -9,8 +9,8 @@
 pub mod b2c2;
 pub mod binance;
 pub mod check;
-pub mod http;
 pub mod fix;
+pub mod http;
 pub mod mock;
 pub mod registry;
 pub mod scripted;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::lp::b2c2::B2c2Lp;
 use crate::lp::binance::BinanceConvertLp;
+use crate::lp::fix::{Fix44Config, Fix44Lp};
 use crate::lp::http::{AdapterError, HttpTimeouts};
 use crate::lp::mock::{mock_lps, MockLp, MockSettings};
 use crate::lp::SharedLp;
@@ -143,11 +144,31 @@ impl LpRegistry {
                     *recv_window_ms,
                     timeouts,
                 )?),
-                VenueKind::Fix44 { .. } => {
-                    return Err(AdapterError::Client {
-                        lp: spec.name.clone(),
-                        reason: "FIX 4.4 venues are not built into this lp-rfq yet".into(),
-                    })
+                VenueKind::Fix44 {
+                    host,
+                    port,
+                    sender_comp_id,
+                    target_comp_id,
+                    heartbeat_secs,
+                    symbol,
+                    password,
+                } => {
+                    let mut config = Fix44Config::new(
+                        spec.name.clone(),
+                        host.clone(),
+                        *port,
+                        sender_comp_id.clone(),
+                        target_comp_id.clone(),
+                        settings.fix_log_dir.clone(),
+                    );
+                    config.heartbeat_secs = *heartbeat_secs;
+                    config.symbol_template = symbol.clone();
+                    config.password = password.clone();
+                    config.quote_timeout_ms = spec.timeout_ms;
+                    if let Some(order_timeout_ms) = spec.order_timeout_ms {
+                        config.order_timeout_ms = order_timeout_ms;
+                    }
+                    std::sync::Arc::new(Fix44Lp::start(config)?)
                 }
                 VenueKind::Mock => {
                     let seed = settings

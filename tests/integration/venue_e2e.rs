@@ -227,3 +227,130 @@ async fn lps_check_reaches_each_venue_and_names_a_bad_credential() {
     );
     assert!(!table.contains("wrong-token"), "{table}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fix_venues_quote_reject_on_last_look_and_fill_from_the_binary() {
+    use crate::fix_acceptor::{Acceptor, Orders, Quotes, Script};
+    let two_way = |offer| Quotes::TwoWay {
+        bid: dec!(99900.00),
+        offer,
+        bid_size: dec!(5),
+        offer_size: dec!(5),
+        valid_ms: 10_000,
+    };
+    let fader = Acceptor::start(Script {
+        quotes: two_way(dec!(100010.00)),
+        orders: Orders::LastLookReject("last look: off market".into()),
+        ..Script::default()
+    })
+    .await;
+    let solid = Acceptor::start(Script {
+        quotes: two_way(dec!(100020.00)),
+        orders: Orders::Fill,
+        ..Script::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lps.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[[lp]]
+name = "FixFader"
+kind = "fix44"
+host = "127.0.0.1"
+port = {}
+sender_comp_id = "DESK"
+target_comp_id = "LP"
+password_env = "E2E_FIX_PASSWORD"
+
+[[lp]]
+name = "FixSolid"
+kind = "fix44"
+host = "127.0.0.1"
+port = {}
+sender_comp_id = "DESK"
+target_comp_id = "LP"
+"#,
+            fader.port, solid.port
+        ),
+    )
+    .unwrap();
+    let logs = dir.path().join("fix-logs");
+    let args: Vec<String> = [
+        "quote",
+        "buy",
+        "1",
+        "BTCUSDT",
+        "--json",
+        "--duration",
+        "3",
+        "--accept-after",
+        "2s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        "--lps".to_string(),
+        file.display().to_string(),
+        "--fix-log-dir".to_string(),
+        logs.display().to_string(),
+    ])
+    .collect();
+    let output = tokio::task::spawn_blocking(move || {
+        lp_rfq_in(empty_dir())
+            .env("NO_BLOTTER", "true")
+            .env("E2E_FIX_PASSWORD", "fix-pass-S3cret")
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!all.contains("fix-pass-S3cret"));
+    assert!(output.status.success(), "{all}");
+    let events = lines(&output);
+    assert_eq!(events[0]["simulated"], false);
+    let execution: Vec<String> = events
+        .iter()
+        .filter(|e| {
+            ["order_sent", "order_rejected", "filled", "ended"]
+                .contains(&e["event"].as_str().unwrap())
+        })
+        .map(|e| match e["event"].as_str().unwrap() {
+            "order_sent" => format!("order_sent {} {}", e["lp"], e["lp_price"]),
+            "order_rejected" => format!("order_rejected {} {}", e["lp"], e["reason"]),
+            "filled" => format!(
+                "filled {} {} client {} pnl {}",
+                e["lp"], e["lp_price"], e["client_price"], e["desk_pnl"]
+            ),
+            _ => format!("ended {}", e["outcome"]),
+        })
+        .collect();
+    assert_eq!(
+        execution,
+        [
+            "order_sent \"FixFader\" \"100010.00\"",
+            "order_rejected \"FixFader\" \"last look: off market\"",
+            "order_sent \"FixSolid\" \"100020.00\"",
+            "filled \"FixSolid\" \"100020.00\" client \"100060.01\" pnl \"40.01\"",
+            "ended \"filled\"",
+        ]
+    );
+    // The order named the venue's QuoteID, and the audit trail masks 554.
+    let order = &fader.received("D")[0];
+    assert_eq!(
+        order.get(117),
+        events.iter().find(|e| e["event"] == "order_sent").unwrap()["venue_ref"].as_str()
+    );
+    let audit = std::fs::read_to_string(logs.join("FixFader.fix.log")).unwrap();
+    assert!(audit.contains("554=***"), "{audit}");
+    assert!(!audit.contains("fix-pass-S3cret"));
+    assert!(audit.contains("35=D"), "{audit}");
+}

@@ -73,6 +73,9 @@ pub struct Fix44Config {
     /// How long shutdown waits for the venue's Logout, in milliseconds.
     /// Default 2000.
     pub logout_timeout_ms: u64,
+    /// The venue's own quote timeout (`timeout_ms` in the venues file), in
+    /// milliseconds; `None`: the desk's LP_TIMEOUT_MS.
+    pub quote_timeout_ms: Option<u64>,
 }
 
 impl Fix44Config {
@@ -103,6 +106,7 @@ impl Fix44Config {
             reconnect_max_ms: 30_000,
             logon_timeout_ms: 10_000,
             logout_timeout_ms: 2_000,
+            quote_timeout_ms: None,
         }
     }
 
@@ -214,9 +218,13 @@ pub enum Fix44Error {
     },
 }
 
+/// How long the desk waits at start for a FIX session to log on.
+const LOGON_WAIT_AT_START: Duration = Duration::from_secs(3);
+
 /// A FIX 4.4 RFQ venue: one session shared by every stream that asks it.
 pub struct Fix44Lp {
     name: Arc<str>,
+    quote_timeout_ms: Option<u64>,
     symbol_template: String,
     order_timeout: Duration,
     status_timeout: Duration,
@@ -259,6 +267,7 @@ impl Fix44Lp {
         );
         Ok(Fix44Lp {
             name,
+            quote_timeout_ms: config.quote_timeout_ms,
             symbol_template: config.symbol_template,
             order_timeout: Duration::from_millis(config.order_timeout_ms),
             status_timeout: Duration::from_millis(config.status_timeout_ms),
@@ -346,6 +355,31 @@ impl Fix44Lp {
 impl LiquidityProvider for Fix44Lp {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn timeout_ms(&self) -> Option<u64> {
+        self.quote_timeout_ms
+    }
+
+    fn order_timeout_ms(&self) -> Option<u64> {
+        // The adapter settles an order itself (ExecutionReport, then one
+        // OrderStatusRequest); the engine waits a little longer so the
+        // adapter's answer, with its reason, arrives first.
+        let own = self.order_timeout + self.status_timeout;
+        Some(own.as_millis() as u64 + crate::lp::http::ORDER_GRACE_MS)
+    }
+
+    /// Gives the session a moment to log on, so that the first stream does
+    /// not start with the venue still connecting (it carries on either
+    /// way: quotes fail as unavailable until the session is up).
+    async fn start(&self) {
+        if let Err(error) = self.wait_logged_on(LOGON_WAIT_AT_START).await {
+            tracing::warn!(venue = %self.name, %error, "FIX venue not logged on at start");
+        }
+    }
+
+    async fn shutdown(&self) {
+        Fix44Lp::shutdown(self).await;
     }
 
     fn shared_name(&self) -> Arc<str> {
