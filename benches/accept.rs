@@ -59,9 +59,11 @@ async fn one_accept() -> Duration {
             poll_interval_ms: 500,
             lp_timeout_ms: 1_000,
             order_timeout_ms: 5_000,
+            max_deviation: Bps::new(rust_decimal_macros::dec!(200)).unwrap(),
         },
         duration_ms: 30_000,
         clock: StreamClock::start(),
+        band: None,
     };
     let mut handle = start_session(session, None);
     let mut accepted_at = None;

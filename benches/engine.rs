@@ -23,6 +23,7 @@ fn params() -> EngineParams {
         poll_interval_ms: 500,
         lp_timeout_ms: 1_000,
         order_timeout_ms: 5_000,
+        max_deviation: Bps::new(rust_decimal_macros::dec!(200)).unwrap(),
     }
 }
 

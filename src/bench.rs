@@ -315,6 +315,7 @@ pub async fn run(
             params,
             duration_ms,
             clock: StreamClock::start(),
+            band: None,
         };
         let sender = sender.clone();
         let probe = probe.clone();

@@ -156,6 +156,15 @@ pub struct SettingsArgs {
         value_name = "MS"
     )]
     pub mock_last_look_ms: Option<String>,
+    /// How far a quote may be from the median of the LPs' live quotes, in bps, before it is rejected [default: 200]
+    #[arg(
+        long,
+        env = "MAX_DEVIATION_BPS",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "BPS"
+    )]
+    pub max_deviation_bps: Option<String>,
     /// Milliseconds an LP has to answer an order before its outcome is unknown [default: 10000]
     #[arg(
         long,
@@ -328,6 +337,10 @@ const MOCK_LAST_LOOK: Key = Key {
     env: "MOCK_LAST_LOOK_MS",
     flag: "--mock-last-look-ms",
 };
+const MAX_DEVIATION: Key = Key {
+    env: "MAX_DEVIATION_BPS",
+    flag: "--max-deviation-bps",
+};
 const ORDER_TIMEOUT: Key = Key {
     env: "ORDER_TIMEOUT_MS",
     flag: "--order-timeout-ms",
@@ -357,7 +370,7 @@ const NO_BLOTTER: Key = Key {
 pub const DEFAULT_BLOTTER: &str = "./blotter.db";
 
 /// Every variable a user may set, for `.env.example` and the README.
-pub const SETTING_NAMES: [&str; 24] = [
+pub const SETTING_NAMES: [&str; 25] = [
     MARKUP.env,
     THRESHOLD.env,
     BUFFER.env,
@@ -373,6 +386,7 @@ pub const SETTING_NAMES: [&str; 24] = [
     MOCK_REJECT.env,
     MOCK_LAST_LOOK.env,
     ORDER_TIMEOUT.env,
+    MAX_DEVIATION.env,
     MOCK_VALIDITY.env,
     SEED.env,
     SCENARIO.env,
@@ -554,6 +568,12 @@ impl Settings {
             |t| t.parse::<u64>().ok().filter(|ms| *ms <= MAX_INTERVAL_MS),
             "a whole number of milliseconds from 0 to 60000",
         )?;
+        let (max_deviation, _) = MAX_DEVIATION.read(
+            &args.max_deviation_bps,
+            "200",
+            |t| non_negative(t).filter(|v| *v >= Decimal::ONE && *v <= Decimal::from(10_000)),
+            "a number of bps from 1 to 10000",
+        )?;
         let (order_timeout_ms, _) = ORDER_TIMEOUT.read(
             &args.order_timeout_ms,
             "10000",
@@ -618,6 +638,7 @@ impl Settings {
                 poll_interval_ms,
                 lp_timeout_ms,
                 order_timeout_ms,
+                max_deviation: bps(max_deviation),
             },
             duration_ms: seconds_to_ms(duration),
             mock: MockSettings {
@@ -766,6 +787,8 @@ mod tests {
         "invalid MOCK_REJECT_RATE '2' (--mock-reject-rate): must be a share from 0 to 1")]
     #[case(SettingsArgs { mock_last_look_ms: some("-5"), ..Default::default() },
         "invalid MOCK_LAST_LOOK_MS '-5' (--mock-last-look-ms): must be a whole number of milliseconds from 0 to 60000")]
+    #[case(SettingsArgs { max_deviation_bps: some("0.5"), ..Default::default() },
+        "invalid MAX_DEVIATION_BPS '0.5' (--max-deviation-bps): must be a number of bps from 1 to 10000")]
     #[case(SettingsArgs { order_timeout_ms: some("0"), ..Default::default() },
         "invalid ORDER_TIMEOUT_MS '0' (--order-timeout-ms): must be a whole number of milliseconds from 1 to 60000")]
     #[case(SettingsArgs { speed: some("0"), ..Default::default() },

@@ -125,6 +125,7 @@ impl Desk {
             params: self.settings.engine,
             duration_ms: self.settings.duration_ms,
             clock,
+            band: self.registry.band_for(&spec.pair),
         };
         start_session(session, self.blotter.as_ref().map(Blotter::sink))
     }
@@ -159,7 +160,8 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
             file: path.display().to_string(),
         });
     }
-    let specs = crate::venues::load(path)?;
+    let file = crate::venues::load_file(path)?;
+    let specs = file.lps;
     if settings.speed_per_mille != 1000 {
         if let Some(real) = specs.iter().find(|spec| spec.kind.is_real()) {
             return Err(DeskError::SpeedWithRealLps {
@@ -169,7 +171,7 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
             });
         }
     }
-    Ok(LpRegistry::from_venues(&specs, settings)?)
+    Ok(LpRegistry::from_venues(&specs, settings)?.with_bands(file.bands))
 }
 
 /// Runs `session` as its own task, recording into `blotter` if given.

@@ -110,6 +110,12 @@ pub const FIX_DEFAULT_HEARTBEAT_SECS: u64 = 30;
 /// about one place in it name the line and the field too.
 #[derive(Debug, thiserror::Error)]
 pub enum VenuesError {
+    #[error("venues file '{file}': band for '{pair}': {problem}")]
+    Band {
+        file: String,
+        pair: String,
+        problem: String,
+    },
     #[error("cannot read venues file '{file}': {source}")]
     Read {
         file: String,
@@ -325,12 +331,81 @@ struct MockRaw {}
 /// Reads and parses the venues file at `path`, taking secrets from the
 /// process environment.
 pub fn load(path: &Path) -> Result<Vec<VenueSpec>, VenuesError> {
+    Ok(load_file(path)?.lps)
+}
+
+/// A whole venues file: the LPs and the optional per-pair price bands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VenuesFile {
+    pub lps: Vec<VenueSpec>,
+    /// `[bands]`: per pair symbol (`BTCUSDT`), the range any quote must fall
+    /// in — the protection left when too few LPs quote to judge by their
+    /// median.
+    pub bands: HashMap<String, crate::rfq::sanity::PriceBand>,
+}
+
+/// [`load`], with the `[bands]` table too.
+pub fn load_file(path: &Path) -> Result<VenuesFile, VenuesError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| VenuesError::Read {
         file: file.clone(),
         source,
     })?;
-    parse(&file, &text, Secret::from_env)
+    let lps = parse(&file, &text, Secret::from_env)?;
+    let bands = parse_bands(&file, &text)?;
+    Ok(VenuesFile { lps, bands })
+}
+
+/// The `[bands]` table: `BTCUSDT = { min = "60000", max = "150000" }`
+/// (decimals as strings, exactly as written).
+fn parse_bands(
+    file: &str,
+    text: &str,
+) -> Result<HashMap<String, crate::rfq::sanity::PriceBand>, VenuesError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Band {
+        min: String,
+        max: String,
+    }
+    #[derive(Deserialize)]
+    struct Root {
+        #[serde(default)]
+        bands: HashMap<String, Band>,
+    }
+    let bad = |pair: &str, problem: String| VenuesError::Band {
+        file: file.to_string(),
+        pair: pair.to_string(),
+        problem,
+    };
+    let root: Root = toml::from_str(text).map_err(|error| bad("?", error.message().to_string()))?;
+    let mut bands = HashMap::new();
+    for (pair_text, band) in root.bands {
+        let pair: crate::market::Pair = pair_text
+            .parse()
+            .map_err(|error| bad(&pair_text, format!("{error}")))?;
+        let decimal = |text: &str, which: &str| {
+            text.trim()
+                .parse::<rust_decimal::Decimal>()
+                .ok()
+                .filter(|v| *v > rust_decimal::Decimal::ZERO)
+                .ok_or_else(|| {
+                    bad(
+                        &pair_text,
+                        format!("{which} '{text}' must be a price above 0"),
+                    )
+                })
+        };
+        let (min, max) = (decimal(&band.min, "min")?, decimal(&band.max, "max")?);
+        if min >= max {
+            return Err(bad(
+                &pair_text,
+                format!("min '{min}' must be below max '{max}'"),
+            ));
+        }
+        bands.insert(pair.symbol(), crate::rfq::sanity::PriceBand { min, max });
+    }
+    Ok(bands)
 }
 
 /// Parses the text of a venues file named `file` (for messages); `env`
@@ -391,6 +466,10 @@ impl Parser<'_> {
         let mut keys: Vec<_> = root.iter().collect();
         keys.sort_by_key(|(key, _)| key.span().start);
         for (key, value) in keys {
+            // Bands are read apart (`parse_bands`).
+            if key.get_ref() == "bands" {
+                continue;
+            }
             if key.get_ref() != "lp" {
                 return Err(VenuesError::UnknownTopLevel {
                     file: self.file.to_string(),

@@ -417,7 +417,13 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
                 Side::Sell => best - *price,
             };
             let totals = book.entry(lp);
-            totals.distance_sum += worse_by / best * Decimal::from(10_000);
+            // Saturating: an absurd stored price (an LP bidding 1e20) must
+            // not overflow the report.
+            let bps = worse_by
+                .checked_div(best)
+                .and_then(|share| share.checked_mul(Decimal::from(10_000)))
+                .unwrap_or(Decimal::MAX);
+            totals.distance_sum = totals.distance_sum.saturating_add(bps);
             totals.distances += 1;
         }
 
@@ -499,8 +505,10 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
                     };
                     let pair = &mut pairs[at];
                     pair.fills += 1;
-                    pair.filled_notional += number(&price) * number(&amount);
-                    pair.desk_pnl += number(&pnl);
+                    pair.filled_notional = pair
+                        .filled_notional
+                        .saturating_add(number(&price).saturating_mul(number(&amount)));
+                    pair.desk_pnl = pair.desk_pnl.saturating_add(number(&pnl));
                     rfq.line.filled_lp = Some(lp);
                     rfq.line.filled_price = price;
                     rfq.line.desk_pnl = pnl;

@@ -14,6 +14,7 @@ use crate::lp::fix::{Fix44Config, Fix44Lp};
 use crate::lp::http::{AdapterError, HttpTimeouts};
 use crate::lp::mock::{mock_lps, MockLp, MockSettings};
 use crate::lp::SharedLp;
+use crate::rfq::sanity::PriceBand;
 use crate::scenario::{Scenario, ScenarioContext};
 use crate::venues::{VenueKind, VenueSpec};
 
@@ -41,6 +42,8 @@ pub struct LpRegistry {
     simulated: bool,
     /// Per LP of a venues file: its kind and where it is (no secrets).
     venues: Vec<(String, String)>,
+    /// Per pair symbol, the range its quotes must fall in (venues file).
+    bands: std::collections::HashMap<String, PriceBand>,
 }
 
 /// One LP as `lp-rfq lps` lists it.
@@ -76,6 +79,7 @@ impl LpRegistry {
             cast,
             simulated: true,
             venues: Vec::new(),
+            bands: Default::default(),
         }
     }
 
@@ -86,7 +90,19 @@ impl LpRegistry {
             cast: Cast::Fixed(lps),
             simulated,
             venues: Vec::new(),
+            bands: Default::default(),
         }
+    }
+
+    /// With these per-pair price bands.
+    pub fn with_bands(mut self, bands: std::collections::HashMap<String, PriceBand>) -> LpRegistry {
+        self.bands = bands;
+        self
+    }
+
+    /// The price band for `pair`, if the venues file gives one.
+    pub fn band_for(&self, pair: &crate::market::Pair) -> Option<PriceBand> {
+        self.bands.get(&pair.symbol()).copied()
     }
 
     /// Every LP with its kind and location, for `lp-rfq lps`.

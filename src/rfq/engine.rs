@@ -37,6 +37,7 @@ use crate::rfq::execution::{Accepted, Execution, OrderPlan};
 use crate::rfq::lock::{Candidate, Decision, LockRules};
 use crate::rfq::offer::{Live, Offers};
 use crate::rfq::requests::{InFlight, Requests};
+use crate::rfq::sanity::{self, PriceBand, PriceDefect};
 use crate::rfq::validate::{validate_quote, Expected};
 
 /// The settings the engine decides by.
@@ -55,6 +56,9 @@ pub struct EngineParams {
     pub lp_timeout_ms: u64,
     /// Stream ms an LP has to answer an order before its outcome is unknown.
     pub order_timeout_ms: u64,
+    /// How far a quote may be from the median of the LPs' live quotes
+    /// before it is rejected as invalid (judged once three LPs quote).
+    pub max_deviation: Bps,
 }
 
 /// What the client asked for.
@@ -104,6 +108,8 @@ pub struct Engine {
     outcome: Option<Outcome>,
     /// Each LP's order timeout.
     order_timeouts_ms: Vec<u64>,
+    /// The pair's price band from the venues file, if any.
+    band: Option<PriceBand>,
 }
 
 /// How an order ended, as the session saw it.
@@ -145,6 +151,7 @@ impl Engine {
             execution: None,
             outcome: None,
             order_timeouts_ms: vec![params.order_timeout_ms; lps],
+            band: None,
         }
     }
 
@@ -382,13 +389,20 @@ impl Engine {
             amount: self.spec.amount,
             validity_buffer_ms: self.params.validity_buffer_ms,
         };
-        if let Err(defect) = validate_quote(&quote, &expected, now) {
+        let sane = validate_quote(&quote, &expected, now)
+            .map_err(|defect| defect.to_string())
+            .and_then(|()| {
+                sanity::check_price(quote.price, self.spec.pair.price_dp, self.band)
+                    .map_err(|defect| defect.to_string())
+            })
+            .and_then(|()| self.judge_by_median(now, lp, quote.price));
+        if let Err(reason) = sane {
             self.book.remove(lp);
             self.emit_error(
                 now,
                 lp,
                 FailureKind::Invalid,
-                defect.to_string(),
+                reason,
                 latency_ms,
                 in_flight.poll,
                 out,
@@ -410,6 +424,9 @@ impl Engine {
             quote.valid_until_ms,
             quote.venue_ref.clone(),
         );
+        // An earlier quote that the median now shows to be absurd (it came
+        // first, before there were peers to judge it) is expelled.
+        self.expel_outliers(now, in_flight.poll, out);
         let candidate = Candidate {
             lp,
             price: quote.price,
@@ -422,6 +439,98 @@ impl Engine {
         }
         let mut decisions = std::mem::take(&mut self.decisions);
         self.lock.consider(now, candidate, &mut decisions);
+        self.apply(now, &mut decisions, out);
+        self.decisions = decisions;
+    }
+
+    /// The live quotes of the book with `lp` at `price` in place of its own.
+    fn live_prices_with(&self, now: StreamMs, lp: usize, price: Decimal) -> Vec<(usize, Decimal)> {
+        let mut quotes: Vec<(usize, Decimal)> = self
+            .book
+            .ranked(now)
+            .into_iter()
+            .filter(|&other| other != lp)
+            .filter_map(|other| self.book.get(other).map(|entry| (other, entry.price)))
+            .collect();
+        quotes.push((lp, price));
+        quotes
+    }
+
+    /// An arriving price too far from the median of the LPs' live quotes
+    /// (itself included) is invalid.
+    fn judge_by_median(&self, now: StreamMs, lp: usize, price: Decimal) -> Result<(), String> {
+        let quotes = self.live_prices_with(now, lp, price);
+        match sanity::outliers(&quotes, self.params.max_deviation)
+            .into_iter()
+            .find(|(outlier, _)| *outlier == lp)
+        {
+            Some((_, defect)) => Err(defect.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// Expels every live quote now far from the median: out of the book,
+    /// reported `invalid`, and never offered; a client quote or lock
+    /// resting on one is replaced by the best sane quote left.
+    fn expel_outliers(&mut self, now: StreamMs, poll: u32, out: &mut Vec<RfqEvent>) {
+        let quotes: Vec<(usize, Decimal)> = self
+            .book
+            .ranked(now)
+            .into_iter()
+            .filter_map(|lp| self.book.get(lp).map(|entry| (lp, entry.price)))
+            .collect();
+        let expelled: Vec<(usize, PriceDefect)> =
+            sanity::outliers(&quotes, self.params.max_deviation);
+        if expelled.is_empty() {
+            return;
+        }
+        for (lp, defect) in &expelled {
+            self.book.remove(*lp);
+            self.emit_error(
+                now,
+                *lp,
+                FailureKind::Invalid,
+                format!("expelled: {defect}"),
+                0,
+                poll,
+                out,
+            );
+        }
+        if self.accepted() {
+            return;
+        }
+        let offered_lp = self.offers.live().map(|live| live.candidate.lp);
+        let touched = expelled
+            .iter()
+            .any(|(lp, _)| Some(*lp) == offered_lp || self.lock.holds(*lp));
+        if !touched {
+            return;
+        }
+        // What the client sees rested on an absurd price: it goes, and
+        // the best sane quote left (if any) takes its place.
+        if let Some(live) = self.offers.withdraw() {
+            out.push(self.event(
+                now,
+                EventKind::LockExpired(LockExpired {
+                    lp: self.names[live.candidate.lp].clone(),
+                }),
+            ));
+        }
+        let replacement = self.book.ranked(now).first().and_then(|&lp| {
+            self.book.get(lp).map(|entry| Candidate {
+                lp,
+                price: entry.price,
+                valid_until_ms: entry.valid_until_ms,
+                venue_ref: entry.venue_ref.clone(),
+            })
+        });
+        let mut decisions = std::mem::take(&mut self.decisions);
+        self.lock.restart(
+            now,
+            self.requests.oldest_outstanding(),
+            replacement,
+            &mut decisions,
+        );
         self.apply(now, &mut decisions, out);
         self.decisions = decisions;
     }
@@ -505,6 +614,12 @@ impl Engine {
         self.execution
             .as_ref()
             .is_some_and(|execution| execution.pending().is_some())
+    }
+
+    /// Every quote must fall in `band` (the venues file's band for the
+    /// pair).
+    pub fn set_band(&mut self, band: Option<PriceBand>) {
+        self.band = band;
     }
 
     /// Gives each LP its own request and order timeouts (`None`: the
@@ -771,6 +886,7 @@ mod tests {
             poll_interval_ms: 500,
             lp_timeout_ms: 1_000,
             order_timeout_ms: 5_000,
+            max_deviation: Bps::new(rust_decimal_macros::dec!(200)).unwrap(),
         };
         let spec = RfqSpec {
             side: Side::Buy,

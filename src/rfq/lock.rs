@@ -101,6 +101,40 @@ impl LockRules {
         self.improvements
     }
 
+    /// LP `lp` holds the lock, the race's lead or a refresh's best.
+    pub fn holds(&self, lp: usize) -> bool {
+        match &self.phase {
+            Phase::Racing { best, .. } => best.as_ref().is_some_and(|b| b.lp == lp),
+            Phase::Locked { lock, refresh } => {
+                lock.lp == lp
+                    || refresh
+                        .as_ref()
+                        .and_then(|r| r.best.as_ref())
+                        .is_some_and(|b| b.lp == lp)
+            }
+        }
+    }
+
+    /// What the client was offered is gone (an expelled price): a new race
+    /// starts, settled by the polls still out (`oldest_out`), led by
+    /// `replacement` (the best sane quote left) if there is one.
+    pub fn restart(
+        &mut self,
+        now: StreamMs,
+        oldest_out: Option<u32>,
+        replacement: Option<Candidate>,
+        decisions: &mut Vec<Decision>,
+    ) {
+        self.phase = Phase::Racing {
+            best: None,
+            settle_on: oldest_out,
+        };
+        self.race_reason = QuoteReason::Refresh;
+        if let Some(candidate) = replacement {
+            self.consider(now, candidate, decisions);
+        }
+    }
+
     /// A poll starts at `now`. A race settles on the first poll to start;
     /// a lock whose client validity (`live_until`) would end before this
     /// poll could answer (`poll start + interval + LP timeout`) is

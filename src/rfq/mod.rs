@@ -12,6 +12,7 @@ pub(crate) mod offer;
 pub mod pricing;
 pub mod probe;
 pub(crate) mod requests;
+pub mod sanity;
 pub mod session;
 pub mod validate;
 

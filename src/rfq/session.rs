@@ -56,6 +56,8 @@ pub struct Session {
     /// How long the stream runs, in stream ms.
     pub duration_ms: u64,
     pub clock: StreamClock,
+    /// The pair's price band from the venues file, if it gives one.
+    pub band: Option<crate::rfq::sanity::PriceBand>,
 }
 
 impl Session {
@@ -106,6 +108,7 @@ impl Session {
             params,
             duration_ms,
             clock,
+            band,
         } = self;
         let names = lps.iter().map(|lp| lp.shared_name()).collect();
         let mut engine = Engine::new(rfq_id.clone(), spec, names, params, clock);
@@ -114,6 +117,7 @@ impl Session {
             .map(|lp| (lp.timeout_ms(), lp.order_timeout_ms()))
             .collect();
         engine.set_lp_timeouts(&timeouts);
+        engine.set_band(band);
         // Small: an answer rarely yields more than a quote, a lock and a price.
         let mut out = Vec::with_capacity(4);
         let mut dispatch: Vec<Dispatch> = Vec::with_capacity(lps.len());

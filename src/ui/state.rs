@@ -564,8 +564,9 @@ impl ConsoleState {
     /// currency), both as "how much worse", never negative.
     pub fn distance(&self, price: Decimal) -> Option<(Decimal, Decimal)> {
         let best = self.best_price()?;
-        let bps = Bps::between(best, price).abs().round_dp(2);
-        let mut quote = (price - best).abs();
+        // Saturating: an absurd LP price must not take the console down.
+        let bps = crate::rfq::sanity::deviation_bps(price, best);
+        let mut quote = price.saturating_sub(best).abs();
         if let Some(request) = &self.request {
             quote = quote.round_dp(request.pair.price_dp);
             quote.rescale(request.pair.price_dp);

@@ -21,6 +21,7 @@ pub fn params() -> EngineParams {
         poll_interval_ms: 500,
         lp_timeout_ms: 1_000,
         order_timeout_ms: 5_000,
+        max_deviation: Bps::new(rust_decimal_macros::dec!(200)).unwrap(),
     }
 }
 
@@ -61,6 +62,7 @@ pub async fn run_stream_at_speed(
         params,
         duration_ms,
         clock,
+        band: None,
     };
     let (sender, mut receiver) = mpsc::channel(100_000);
     session.run_until(sender, shutdown).await;
@@ -196,6 +198,7 @@ pub async fn run_stream_with_commands(
         params,
         duration_ms,
         clock,
+        band: None,
     };
     let (sender, mut receiver) = mpsc::channel(100_000);
     let (inbox_sender, inbox) = mpsc::channel(16);

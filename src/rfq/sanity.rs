@@ -1,0 +1,171 @@
+//! Price sanity: the checks that keep an absurd LP price from ever becoming
+//! the client's price. A price must sit on the pair's tick, inside the
+//! pair's band when the venues file gives one, and — once at least three
+//! LPs have live quotes — within `MAX_DEVIATION_BPS` of their median (a
+//! robust centre: one or two wild quotes cannot move it). Pure functions;
+//! the engine applies them.
+
+use rust_decimal::Decimal;
+
+use crate::market::Bps;
+
+/// The fewest live quotes (the new one included) for the median to judge:
+/// with two, nobody can tell which one is wrong.
+pub const MIN_QUOTES_FOR_MEDIAN: usize = 3;
+
+/// An inclusive price range a pair's quotes must fall in (venues file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceBand {
+    pub min: Decimal,
+    pub max: Decimal,
+}
+
+/// Why a price is not sane.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PriceDefect {
+    #[error("price {price} is off the pair's tick of {tick}")]
+    OffTick { price: Decimal, tick: Decimal },
+    #[error("price {price} is outside the pair's band {min} to {max}")]
+    OutsideBand {
+        price: Decimal,
+        min: Decimal,
+        max: Decimal,
+    },
+    #[error("price {price} is {deviation} bps from the median {median} of the LPs' live quotes (MAX_DEVIATION_BPS {limit})")]
+    FarFromMedian {
+        price: Decimal,
+        deviation: Decimal,
+        median: Decimal,
+        limit: Bps,
+    },
+}
+
+/// The tick and band checks, for one price on its own.
+pub fn check_price(
+    price: Decimal,
+    price_dp: u32,
+    band: Option<PriceBand>,
+) -> Result<(), PriceDefect> {
+    if price.normalize().scale() > price_dp {
+        return Err(PriceDefect::OffTick {
+            price,
+            tick: Decimal::new(1, price_dp),
+        });
+    }
+    if let Some(band) = band {
+        if price < band.min || price > band.max {
+            return Err(PriceDefect::OutsideBand {
+                price,
+                min: band.min,
+                max: band.max,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The median of `prices` (the mean of the middle two for an even count);
+/// `None` when empty.
+pub fn median(prices: &mut [Decimal]) -> Option<Decimal> {
+    if prices.is_empty() {
+        return None;
+    }
+    prices.sort();
+    let middle = prices.len() / 2;
+    Some(if prices.len() % 2 == 1 {
+        prices[middle]
+    } else {
+        (prices[middle - 1] + prices[middle]) / Decimal::TWO
+    })
+}
+
+/// How far `price` is from `centre`, in bps (always ≥ 0), to 2 decimals;
+/// saturates instead of overflowing for absurd prices.
+pub fn deviation_bps(price: Decimal, centre: Decimal) -> Decimal {
+    if centre <= Decimal::ZERO {
+        return Decimal::MAX;
+    }
+    (price - centre)
+        .abs()
+        .checked_div(centre)
+        .and_then(|share| share.checked_mul(Decimal::from(10_000)))
+        .map_or(Decimal::MAX, |bps| bps.round_dp(2))
+}
+
+/// The quotes among `quotes` (LP, price) that are more than `limit` from
+/// the median of all of them, when there are enough to judge.
+pub fn outliers(quotes: &[(usize, Decimal)], limit: Bps) -> Vec<(usize, PriceDefect)> {
+    if quotes.len() < MIN_QUOTES_FOR_MEDIAN {
+        return Vec::new();
+    }
+    let mut prices: Vec<Decimal> = quotes.iter().map(|(_, price)| *price).collect();
+    let Some(centre) = median(&mut prices) else {
+        return Vec::new();
+    };
+    quotes
+        .iter()
+        .filter_map(|&(lp, price)| {
+            let deviation = deviation_bps(price, centre);
+            (deviation > limit.value()).then_some((
+                lp,
+                PriceDefect::FarFromMedian {
+                    price,
+                    deviation,
+                    median: centre,
+                    limit,
+                },
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn a_price_must_sit_on_the_tick_and_in_the_band() {
+        assert_eq!(check_price(dec!(100000.10), 2, None), Ok(()));
+        // Trailing zeros are not extra precision.
+        assert_eq!(check_price(dec!(100000.1000), 2, None), Ok(()));
+        assert_eq!(
+            check_price(dec!(0.00000001), 2, None)
+                .unwrap_err()
+                .to_string(),
+            "price 0.00000001 is off the pair's tick of 0.01"
+        );
+        let band = Some(PriceBand {
+            min: dec!(50000),
+            max: dec!(200000),
+        });
+        assert_eq!(
+            check_price(dec!(1000000.00), 2, band)
+                .unwrap_err()
+                .to_string(),
+            "price 1000000.00 is outside the pair's band 50000 to 200000"
+        );
+    }
+
+    #[test]
+    fn the_median_judges_once_three_lps_quote() {
+        let limit = Bps::new(dec!(500)).unwrap();
+        let sane = [(0, dec!(100000)), (1, dec!(100010))];
+        assert!(outliers(&sane, limit).is_empty(), "two cannot be judged");
+        let quotes = [
+            (0, dec!(100000)),
+            (1, dec!(100010)),
+            (2, dec!(100000000000000000000)),
+            (3, dec!(0.01)),
+            (4, dec!(100020)),
+        ];
+        let found = outliers(&quotes, limit);
+        assert_eq!(found.iter().map(|(lp, _)| *lp).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(
+            found[1].1.to_string(),
+            "price 0.01 is 10000.00 bps from the median 100010 of the LPs' live quotes (MAX_DEVIATION_BPS 500)"
+        );
+        assert_eq!(median(&mut [dec!(1), dec!(3)]), Some(dec!(2)));
+        assert_eq!(deviation_bps(dec!(1), Decimal::ZERO), Decimal::MAX);
+    }
+}

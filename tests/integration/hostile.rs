@@ -1,0 +1,121 @@
+//! Hostile LPs under paused time: absurd prices never become the client's
+//! price, off-tick prices are invalid, a band guards a single LP, and an
+//! adapter that blocks or spins costs only its own answer.
+
+use std::sync::Arc;
+
+use lp_rfq::lp::scripted::{ScriptedLp, Step};
+use lp_rfq::lp::SharedLp;
+use lp_rfq::market::Side;
+use rust_decimal_macros::dec;
+
+use crate::support::{only, params, run_stream, spec, trace};
+
+fn lp(name: &str, delay_ms: u64, price: rust_decimal::Decimal) -> Arc<ScriptedLp> {
+    Arc::new(ScriptedLp::steps(
+        name,
+        10_000,
+        vec![Step::price(delay_ms, price)],
+    ))
+}
+
+fn shared(lps: &[&Arc<ScriptedLp>]) -> Vec<SharedLp> {
+    lps.iter().map(|lp| (*lp).clone() as SharedLp).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_absurd_bid_among_sane_lps_is_invalid_and_never_offered() {
+    let a = lp("A", 100, dec!(99990.00));
+    let b = lp("B", 120, dec!(99995.00));
+    // A SELL: the highest bid wins, so a lying 1e20 bid would win.
+    let liar = lp("Liar", 150, dec!(100000000000000000000));
+    let events = run_stream(spec(Side::Sell), shared(&[&a, &b, &liar]), params(), 400).await;
+    let lines = trace(&events);
+    assert!(lines.contains(
+        &"150 error Liar invalid: price 100000000000000000000 is 10000500025001240062.50 bps from the median 99995.00 of the LPs' live quotes (MAX_DEVIATION_BPS 200)".to_string()
+    ), "{lines:#?}");
+    assert_eq!(only(&lines, "locked"), ["150 locked B 99995.00 BestOfPoll"]);
+    assert!(
+        only(&lines, "client")
+            .iter()
+            .all(|line| !line.contains("Liar")),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_absurd_first_answer_is_expelled_as_soon_as_peers_show_it() {
+    // The liar answers first: with no peer yet nothing can judge it; the
+    // third answer exposes it, and the client quote moves to a sane price.
+    let liar = lp("Liar", 50, dec!(0.01));
+    let a = lp("A", 100, dec!(100010.00));
+    let b = lp("B", 120, dec!(100000.00));
+    let events = run_stream(spec(Side::Buy), shared(&[&liar, &a, &b]), params(), 400).await;
+    let lines = trace(&events);
+    let from_120: Vec<&String> = lines.iter().filter(|l| l.starts_with("120 ")).collect();
+    assert_eq!(
+        from_120,
+        [
+            "120 quote B 100000.00",
+            "120 error Liar invalid: expelled: price 0.01 is 10000.00 bps from the median 100000.00 of the LPs' live quotes (MAX_DEVIATION_BPS 200)",
+            "120 expired Liar",
+            "120 client B 100000.00->100100.00 refresh valid 8000",
+            "120 locked B 100000.00 BestOfPoll",
+        ],
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_off_tick_offer_is_invalid() {
+    let a = lp("A", 100, dec!(100000.00));
+    let tiny = lp("Tiny", 80, dec!(0.00000001));
+    let events = run_stream(spec(Side::Buy), shared(&[&tiny, &a]), params(), 300).await;
+    let lines = trace(&events);
+    assert!(
+        lines.contains(
+            &"80 error Tiny invalid: price 0.00000001 is off the pair's tick of 0.01".to_string()
+        ),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        only(&lines, "locked"),
+        ["100 locked A 100000.00 BestOfPoll"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_band_guards_a_single_lp() {
+    use lp_rfq::clock::StreamClock;
+    use lp_rfq::rfq::sanity::PriceBand;
+    use lp_rfq::rfq::Session;
+    let alone = lp("Alone", 100, dec!(1000000.00));
+    let clock = StreamClock::start();
+    let session = Session {
+        rfq_id: Arc::from("R-band"),
+        spec: spec(Side::Buy),
+        lps: shared(&[&alone]),
+        params: params(),
+        duration_ms: 300,
+        clock,
+        band: Some(PriceBand {
+            min: dec!(50000),
+            max: dec!(200000),
+        }),
+    };
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(1000);
+    session.run_until(sender, std::future::pending()).await;
+    let mut events = Vec::new();
+    while let Ok(event) = receiver.try_recv() {
+        events.push(event);
+    }
+    let lines = trace(&events);
+    assert!(
+        lines.contains(
+            &"100 error Alone invalid: price 1000000.00 is outside the pair's band 50000 to 200000"
+                .to_string()
+        ),
+        "{lines:#?}"
+    );
+    assert!(only(&lines, "client").is_empty());
+}
