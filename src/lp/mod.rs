@@ -11,6 +11,7 @@ pub mod binance;
 pub mod check;
 pub mod fix;
 pub mod http;
+pub mod isolated;
 pub mod mock;
 pub mod registry;
 pub mod scripted;

@@ -12,6 +12,7 @@ use crate::lp::b2c2::B2c2Lp;
 use crate::lp::binance::BinanceConvertLp;
 use crate::lp::fix::{Fix44Config, Fix44Lp};
 use crate::lp::http::{AdapterError, HttpTimeouts};
+use crate::lp::isolated::Isolated;
 use crate::lp::mock::{mock_lps, MockLp, MockSettings};
 use crate::lp::SharedLp;
 use crate::rfq::sanity::PriceBand;
@@ -83,8 +84,21 @@ impl LpRegistry {
         }
     }
 
-    /// A registry of these LPs, shared by every stream.
+    /// A registry of these LPs, shared by every stream. Every LP that is
+    /// not one of lp-rfq's own simulations runs on a thread of its own
+    /// ([`Isolated`]): an adapter that blocks or spins costs only its own
+    /// answers.
     pub fn fixed(lps: Vec<SharedLp>) -> LpRegistry {
+        let lps: Vec<SharedLp> = lps
+            .into_iter()
+            .map(|lp| {
+                if lp.simulated() {
+                    lp
+                } else {
+                    Isolated::wrap(lp)
+                }
+            })
+            .collect();
         let simulated = lps.iter().all(|lp| lp.simulated());
         LpRegistry {
             cast: Cast::Fixed(lps),

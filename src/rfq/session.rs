@@ -29,6 +29,13 @@ tokio::task_local! {
     static LP_TASK: ();
 }
 
+/// Runs `future` marked as LP adapter code (see [`in_lp_task`]).
+pub(crate) fn lp_scope<F: std::future::Future>(
+    future: F,
+) -> impl std::future::Future<Output = F::Output> {
+    LP_TASK.scope((), future)
+}
+
 /// True on the thread that is running an LP adapter's request: a panic
 /// there is contained and reported as an `lp_error`, not a program bug.
 pub fn in_lp_task() -> bool {

@@ -119,3 +119,115 @@ async fn a_band_guards_a_single_lp() {
     );
     assert!(only(&lines, "client").is_empty());
 }
+
+/// An adapter that blocks its thread (a synchronous call) for 3 s.
+struct Blocking;
+
+/// An adapter that spins on the CPU for 3 s.
+struct Spinning;
+
+#[async_trait::async_trait]
+impl lp_rfq::lp::LiquidityProvider for Blocking {
+    fn name(&self) -> &str {
+        "Blocking"
+    }
+
+    async fn quote(
+        &self,
+        _: &lp_rfq::lp::LpRequest,
+    ) -> Result<lp_rfq::lp::LpQuote, lp_rfq::lp::LpError> {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        Err(lp_rfq::lp::LpError::Unavailable("woke up".into()))
+    }
+
+    async fn execute(&self, _: &lp_rfq::lp::LpOrder) -> lp_rfq::lp::OrderAnswer {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        lp_rfq::lp::OrderAnswer::Unknown {
+            reason: "woke up".into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl lp_rfq::lp::LiquidityProvider for Spinning {
+    fn name(&self) -> &str {
+        "Spinning"
+    }
+
+    async fn quote(
+        &self,
+        _: &lp_rfq::lp::LpRequest,
+    ) -> Result<lp_rfq::lp::LpQuote, lp_rfq::lp::LpError> {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let mut spins = 0u64;
+        while std::time::Instant::now() < until {
+            spins = std::hint::black_box(spins + 1);
+        }
+        Err(lp_rfq::lp::LpError::Unavailable(format!("{spins} spins")))
+    }
+
+    async fn execute(&self, _: &lp_rfq::lp::LpOrder) -> lp_rfq::lp::OrderAnswer {
+        lp_rfq::lp::OrderAnswer::Unknown {
+            reason: "spun".into(),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adapters_that_block_or_spin_cost_only_their_own_answers() {
+    use lp_rfq::config::{Settings, SettingsArgs};
+    use lp_rfq::desk::Desk;
+    use lp_rfq::lp::registry::LpRegistry;
+    use lp_rfq::rfq::event::EventKind;
+    let settings = Settings::from_args(&SettingsArgs {
+        duration: Some("1".into()),
+        lp_timeout_ms: Some("300".into()),
+        poll_interval_ms: Some("200".into()),
+        no_blotter: Some("true".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let sane = lp("Sane", 50, dec!(100000.00));
+    let registry = LpRegistry::fixed(vec![
+        Arc::new(Blocking) as SharedLp,
+        Arc::new(Spinning) as SharedLp,
+        sane.clone(),
+    ]);
+    let desk = Desk::with_parts(settings, registry, None);
+    // Two streams at once: neither is held up by the misbehaving adapters.
+    let started = std::time::Instant::now();
+    let mut handles = vec![desk.start(spec(Side::Buy)), desk.start(spec(Side::Sell))];
+    let mut traces = Vec::new();
+    for handle in &mut handles {
+        let mut events = Vec::new();
+        while let Some(event) = handle.events.recv().await {
+            events.push(event);
+        }
+        traces.push(events);
+    }
+    // Both ended on time (1 s of stream time), long before the 3 s the
+    // adapters hold their threads.
+    assert!(started.elapsed() < std::time::Duration::from_millis(2_900));
+    for events in &traces {
+        let ended = events.last().unwrap();
+        assert!(matches!(ended.kind, EventKind::Ended(_)));
+        assert_eq!(ended.t_ms, 1_000);
+        let lines = trace(events);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("error Blocking timeout: no answer within 300 ms")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("error Spinning timeout: no answer within 300 ms")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("locked Sane 100000.00")),
+            "{lines:#?}"
+        );
+    }
+}
