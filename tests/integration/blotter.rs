@@ -1322,6 +1322,34 @@ mod process {
         assert_eq!(stored_json(&dir.path().join("blotter.db")), [printed]);
     }
 
+    #[test]
+    fn processes_sharing_a_blotter_never_share_an_rfq_or_quote_id() {
+        let dir = tempfile::tempdir().unwrap();
+        // Four processes started together: their RFQs begin in the same
+        // few milliseconds, and every id must still be unique.
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                lp_rfq(dir.path())
+                    .args(["quote", "buy", "1", "BTCUSDT", "--json", "--duration", "1"])
+                    .args(FAST)
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            assert!(child.wait_with_output().unwrap().status.success());
+        }
+        let conn = rusqlite::Connection::open(dir.path().join("blotter.db")).unwrap();
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT COUNT(*) FROM rfqs"), 4);
+        assert_eq!(count("SELECT COUNT(DISTINCT rfq_id) FROM rfqs"), 4);
+        assert_eq!(
+            count("SELECT COUNT(DISTINCT quote_id) FROM client_quotes"),
+            count("SELECT COUNT(*) FROM client_quotes")
+        );
+    }
+
     fn integrity(path: &Path) -> String {
         rusqlite::Connection::open(path)
             .unwrap()
