@@ -17,16 +17,12 @@ pub fn init(log_file: Option<&Path>) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match log_file {
         Some(path) => {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| {
-                    format!(
-                        "invalid LOG_FILE '{}' (--log-file): cannot open it",
-                        path.display()
-                    )
-                })?;
+            let file = open_log(path).with_context(|| {
+                format!(
+                    "invalid LOG_FILE '{}' (--log-file): cannot open it",
+                    path.display()
+                )
+            })?;
             builder
                 .with_ansi(false)
                 .with_writer(Mutex::new(file))
@@ -76,7 +72,64 @@ pub fn restore_terminal_on_panic(restore: Option<fn()>) {
 }
 
 /// Where logs go while the console is up and LOG_FILE is not set: the
-/// screen is the console's, so they go to `lp-rfq.log` in the temp dir.
+/// screen is the console's, so they go to `lp-rfq/console.log` in the
+/// user's state directory (`$XDG_STATE_HOME`, else `~/.local/state`), which
+/// no other user can plant a file or a link in (a shared temp directory
+/// could be). Without a home, the temp directory is the fallback.
 pub fn console_log_file() -> PathBuf {
-    std::env::temp_dir().join("lp-rfq.log")
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|dir| !dir.is_empty())
+                .map(|home| PathBuf::from(home).join(".local").join("state"))
+        });
+    match state {
+        Some(dir) => dir.join("lp-rfq").join("console.log"),
+        None => std::env::temp_dir().join("lp-rfq-console.log"),
+    }
+}
+
+/// Opens a log file for appending, creating its directory (private to the
+/// user) if needed, and refusing a symbolic link in its place: logs must
+/// not be redirected into another file by whoever made the link.
+fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        if !dir.exists() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir)?;
+        }
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return Err(std::io::Error::other("it is a symbolic link"));
+    }
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(unix)]
+    fn a_log_file_that_is_a_symbolic_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "precious").unwrap();
+        let link = dir.path().join("console.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(
+            open_log(&link).unwrap_err().to_string(),
+            "it is a symbolic link"
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+        // A fresh path in a missing directory is created.
+        let fresh = dir.path().join("state").join("lp-rfq").join("console.log");
+        open_log(&fresh).unwrap();
+        assert!(fresh.exists());
+    }
 }
