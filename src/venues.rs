@@ -1079,6 +1079,43 @@ timeout_ms = 300
                 ("Sim", "mock")
             ]
         );
+        let bands = parse_bands("lps.example.toml", include_str!("../lps.example.toml")).unwrap();
+        assert_eq!(
+            bands.get("BTCUSDT"),
+            Some(&crate::rfq::sanity::PriceBand {
+                min: rust_decimal::Decimal::from(10_000),
+                max: rust_decimal::Decimal::from(1_000_000),
+            })
+        );
+    }
+
+    #[test]
+    fn a_bad_band_is_named() {
+        let lp = "[[lp]]\nname = \"Sim\"\nkind = \"mock\"\n";
+        let error = |bands: &str| {
+            parse_bands("lps.toml", &format!("{lp}[bands]\n{bands}"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            error("BTCUSDT = { min = \"200\", max = \"100\" }"),
+            "venues file 'lps.toml': band for 'BTCUSDT': min '200' must be below max '100'"
+        );
+        assert_eq!(
+            error("BTCUSDT = { min = \"-1\", max = \"100\" }"),
+            "venues file 'lps.toml': band for 'BTCUSDT': min '-1' must be a price above 0"
+        );
+        // The LP tables still parse beside a band.
+        assert_eq!(
+            parse(
+                "lps.toml",
+                &format!("{lp}[bands]\nBTCUSDT = {{ min = \"1\", max = \"2\" }}"),
+                |_| { unreachable!() }
+            )
+            .unwrap()
+            .len(),
+            1
+        );
     }
 
     #[test]
