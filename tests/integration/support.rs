@@ -55,7 +55,21 @@ pub async fn run_stream_at_speed(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Vec<RfqEvent> {
     let clock = StreamClock::start_with_speed(speed_per_mille);
-    let session = Session {
+    let session = test_session(spec, lps, params, duration_ms, clock);
+    let (sender, receiver) = mpsc::channel(100_000);
+    session.run_until(sender, shutdown).await;
+    drain(receiver)
+}
+
+/// A session `R-test` with no price band.
+fn test_session(
+    spec: RfqSpec,
+    lps: Vec<SharedLp>,
+    params: EngineParams,
+    duration_ms: u64,
+    clock: StreamClock,
+) -> Session {
+    Session {
         rfq_id: Arc::from("R-test"),
         spec,
         lps,
@@ -63,9 +77,11 @@ pub async fn run_stream_at_speed(
         duration_ms,
         clock,
         band: None,
-    };
-    let (sender, mut receiver) = mpsc::channel(100_000);
-    session.run_until(sender, shutdown).await;
+    }
+}
+
+/// Every event already sent on `receiver`.
+fn drain(mut receiver: mpsc::Receiver<RfqEvent>) -> Vec<RfqEvent> {
     let mut events = Vec::new();
     while let Ok(event) = receiver.try_recv() {
         events.push(event);
@@ -191,16 +207,8 @@ pub async fn run_stream_with_commands(
     commands: Vec<(u64, lp_rfq::rfq::StreamCommand)>,
 ) -> Vec<RfqEvent> {
     let clock = StreamClock::start();
-    let session = Session {
-        rfq_id: Arc::from("R-test"),
-        spec,
-        lps,
-        params,
-        duration_ms,
-        clock,
-        band: None,
-    };
-    let (sender, mut receiver) = mpsc::channel(100_000);
+    let session = test_session(spec, lps, params, duration_ms, clock);
+    let (sender, receiver) = mpsc::channel(100_000);
     let (inbox_sender, inbox) = mpsc::channel(16);
     let commander = tokio::spawn(async move {
         for (at_ms, command) in commands {
@@ -212,9 +220,5 @@ pub async fn run_stream_with_commands(
     });
     session.run(sender, inbox).await;
     commander.abort();
-    let mut events = Vec::new();
-    while let Ok(event) = receiver.try_recv() {
-        events.push(event);
-    }
-    events
+    drain(receiver)
 }
