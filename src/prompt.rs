@@ -6,10 +6,9 @@ use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use rust_decimal::Decimal;
 
 use crate::desk::Desk;
-use crate::market::{parse_positive_amount, Pair, Side};
+use crate::market::{check_amount, Pair, Side};
 use tokio::sync::mpsc;
 
 use crate::output::{desk_writer, plain, OutputMode};
@@ -260,14 +259,19 @@ pub fn read_request(
     else {
         return Ok(None);
     };
-    let Some(mut amount) = ask_until(input, output, "Amount: ", parse_positive_amount)? else {
+    // The amount is kept as typed: it is checked against the pair's lot
+    // once the pair is known, and never rounded.
+    let Some(mut amount) = ask_until(input, output, "Amount: ", |text: &str| {
+        check_amount(text).map(|()| text.trim().to_string())
+    })?
+    else {
         return Ok(None);
     };
     let Some(pair) = ask_until(input, output, "Pair (e.g., BTCUSDT): ", str::parse::<Pair>)? else {
         return Ok(None);
     };
     loop {
-        match pair.parse_amount(&amount.to_string()) {
+        match pair.parse_amount(&amount) {
             Ok(checked) => {
                 return Ok(Some(RfqSpec {
                     side,
@@ -277,10 +281,9 @@ pub fn read_request(
             }
             Err(error) => {
                 writeln!(output, "  {error}; try again")?;
-                let parsed: Option<Decimal> =
-                    ask_until(input, output, "Amount: ", |text: &str| {
-                        pair.parse_amount(text)
-                    })?;
+                let parsed: Option<String> = ask_until(input, output, "Amount: ", |text: &str| {
+                    pair.parse_amount(text).map(|_| text.trim().to_string())
+                })?;
                 let Some(parsed) = parsed else {
                     return Ok(None);
                 };
@@ -335,9 +338,16 @@ mod tests {
 
     #[test]
     fn an_amount_too_fine_for_the_pair_is_asked_again_after_the_pair() {
-        let (spec, shown) = run("b\n0.0000001\nETHUSDT\n0.5\n");
+        let (spec, shown) = run("b\n1.0000001\nETHUSDT\n0.5\n");
         assert_eq!(spec.unwrap().amount, dec!(0.5));
-        assert!(shown.contains("amount '0.0000001' has more than 6 decimals, the most ETH/USDT allows; try again\nAmount: "));
+        assert!(shown.contains("amount '1.0000001' has more than 6 decimals, the most ETH/USDT allows; try again\nAmount: "));
+    }
+
+    #[test]
+    fn an_amount_beyond_a_decimal_is_refused_not_rounded() {
+        let (spec, shown) = run("b\n1.99999999999999999999999999999\nBTCUSDT\n1.5\n");
+        assert_eq!(spec.unwrap().amount, dec!(1.5));
+        assert!(shown.contains("amount '1.99999999999999999999999999999' has more than 8 decimals, the most BTC/USDT allows; try again\nAmount: "));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rust_decimal::Decimal;
 
-use crate::market::{parse_positive_amount, Pair, Side};
+use crate::market::{check_amount, Pair, Side};
 use crate::rfq::RfqSpec;
 
 pub const SIDE: usize = 0;
@@ -147,7 +147,7 @@ impl Form {
     }
 
     fn check_amount(&mut self) -> bool {
-        match parse_positive_amount(&self.fields[AMOUNT].text) {
+        match check_amount(&self.fields[AMOUNT].text) {
             Ok(_) => {
                 self.fields[AMOUNT].error = None;
                 true
@@ -255,12 +255,12 @@ mod tests {
     #[test]
     fn an_amount_too_fine_for_the_pair_sends_the_focus_back_to_it() {
         let mut form = Form::new();
-        let outcome = type_text(&mut form, "b\n0.0000001\nETHUSDT\n");
+        let outcome = type_text(&mut form, "b\n1.0000001\nETHUSDT\n");
         assert_eq!(outcome, FormOutcome::Editing);
         assert_eq!(form.focus, AMOUNT);
         assert_eq!(
             form.fields[AMOUNT].error.as_deref(),
-            Some("amount '0.0000001' has more than 6 decimals, the most ETH/USDT allows")
+            Some("amount '1.0000001' has more than 6 decimals, the most ETH/USDT allows")
         );
     }
 
