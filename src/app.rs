@@ -12,7 +12,7 @@ use crate::blotter::report;
 use crate::cli::{Cli, Command};
 use crate::config::Settings;
 use crate::desk::{Desk, DeskClosed};
-use crate::market::{Pair, Side};
+use crate::market::{NotionalCheck, Pair, Side};
 use crate::output::{desk_writer, plain, OutputMode};
 use crate::rfq::event::{EndReason, Outcome};
 use crate::rfq::{RfqSpec, StreamCommand};
@@ -96,11 +96,20 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             amount,
             pair,
             accept_after,
+            confirm_notional,
         }) => {
             let spec = match parse_request(&side, &amount, &pair) {
                 Ok(spec) => spec,
                 Err(error) => return Ok(usage_error(error)),
             };
+            // Headless, nobody can be asked: a fat finger is refused unless
+            // the command line confirms it.
+            let notional = NotionalCheck::of(spec.pair, spec.amount, settings.max_notional);
+            if let Some(warning) = notional.warning().filter(|_| !confirm_notional) {
+                return Ok(usage_error(format!(
+                    "{warning}: add --confirm-notional to ask for quotes"
+                )));
+            }
             let accept_after = match accept_after.as_deref().map(parse_stream_duration) {
                 None => None,
                 Some(Ok(ms)) => Some(ms),

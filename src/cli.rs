@@ -55,6 +55,10 @@ pub enum Command {
         /// (stream time, e.g. 3s, 500ms, 1.5s) and execute it with the LP
         #[arg(long, value_name = "DURATION")]
         accept_after: Option<String>,
+        /// Ask for quotes even when the notional is above MAX_NOTIONAL or
+        /// cannot be checked (a pair without a reference price)
+        #[arg(long)]
+        confirm_notional: bool,
     },
     /// List the replayable LP scenarios (use one with --scenario NAME)
     Scenarios,

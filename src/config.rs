@@ -30,7 +30,7 @@ pub struct ConfigError {
 /// "use the default".
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SettingsArgs {
-    /// Desk markup added to the LP price, in bps [default: 5.0]
+    /// Desk markup added to the LP price, in bps, 0 to 500 [default: 5.0]
     #[arg(
         long,
         env = "MARKUP_BPS",
@@ -39,7 +39,7 @@ pub struct SettingsArgs {
         value_name = "BPS"
     )]
     pub markup_bps: Option<String>,
-    /// How much a competitor must beat the locked price by to take the lock, in bps [default: 1.0]
+    /// How much a competitor must beat the locked price by to take the lock, in bps, 0 to 1000 [default: 1.0]
     #[arg(
         long,
         env = "IMPROVEMENT_THRESHOLD_BPS",
@@ -231,6 +231,16 @@ pub struct SettingsArgs {
         value_name = "PATH"
     )]
     pub blotter: Option<String>,
+    /// Largest notional (amount × the pair's reference price, in the pair's
+    /// quote currency) asked for without an explicit confirmation [default: 1000000]
+    #[arg(
+        long,
+        env = "MAX_NOTIONAL",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "AMOUNT"
+    )]
+    pub max_notional: Option<String>,
     /// Record nothing: open and write no blotter (wins over --blotter)
     #[arg(
         long,
@@ -263,6 +273,9 @@ pub struct Settings {
     pub log_file: Option<PathBuf>,
     /// Where events are recorded; `None` with `--no-blotter`.
     pub blotter: Option<PathBuf>,
+    /// Notional (quote currency) above which a request needs the
+    /// operator's explicit confirmation.
+    pub max_notional: Decimal,
 }
 
 /// One setting's names, for messages.
@@ -348,6 +361,10 @@ const SPEED: Key = Key {
     env: "SPEED",
     flag: "--speed",
 };
+const MAX_NOTIONAL: Key = Key {
+    env: "MAX_NOTIONAL",
+    flag: "--max-notional",
+};
 const NO_BLOTTER: Key = Key {
     env: "NO_BLOTTER",
     flag: "--no-blotter",
@@ -357,7 +374,7 @@ const NO_BLOTTER: Key = Key {
 pub const DEFAULT_BLOTTER: &str = "./blotter.db";
 
 /// Every variable a user may set, for `.env.example` and the README.
-pub const SETTING_NAMES: [&str; 24] = [
+pub const SETTING_NAMES: [&str; 25] = [
     MARKUP.env,
     THRESHOLD.env,
     BUFFER.env,
@@ -382,7 +399,15 @@ pub const SETTING_NAMES: [&str; 24] = [
     "LOG_FILE",
     "BLOTTER_PATH",
     NO_BLOTTER.env,
+    MAX_NOTIONAL.env,
 ];
+
+/// Largest markup: 5 %. Above it a typo (50 for 5) is likelier than a price.
+pub const MAX_MARKUP_BPS: Decimal = dec!(500);
+/// Largest improvement threshold: 10 %.
+pub const MAX_THRESHOLD_BPS: Decimal = dec!(1000);
+/// The least time a client has to accept a quote, in seconds.
+const MIN_CLIENT_VALIDITY_SECS: Decimal = Decimal::ONE;
 
 /// Most mock LPs one stream may run.
 const MAX_MOCK_LPS: usize = 1000;
@@ -463,14 +488,14 @@ impl Settings {
         let (markup, _) = MARKUP.read(
             &args.markup_bps,
             "5.0",
-            |t| non_negative(t).filter(|v| *v < Decimal::from(10_000)),
-            "a number of bps from 0 to below 10000",
+            |t| non_negative(t).filter(|v| *v <= MAX_MARKUP_BPS),
+            "a number of bps from 0 to 500",
         )?;
         let (threshold, _) = THRESHOLD.read(
             &args.threshold_bps,
             "1.0",
-            non_negative,
-            "a number of bps, 0 or more",
+            |t| non_negative(t).filter(|v| *v <= MAX_THRESHOLD_BPS),
+            "a number of bps from 0 to 1000",
         )?;
         let (buffer, buffer_text) = BUFFER.read(
             &args.validity_buffer_secs,
@@ -490,7 +515,7 @@ impl Settings {
             |t| seconds_within(t, dec!(0.001), MAX_DURATION_SECS),
             "a number of seconds from 0.001 to 86400",
         )?;
-        let (lp_timeout_ms, _) = TIMEOUT.read(
+        let (lp_timeout_ms, timeout_text) = TIMEOUT.read(
             &args.lp_timeout_ms,
             "1000",
             |t| positive_integer(t).filter(|ms| *ms <= MAX_INTERVAL_MS),
@@ -566,10 +591,19 @@ impl Settings {
             |t| seconds_within(t, dec!(0.001), MAX_VALIDITY_SECS),
             "a number of seconds from 0.001 to 3600",
         )?;
-        if validity <= buffer {
+        if validity - buffer < MIN_CLIENT_VALIDITY_SECS {
             return Err(MOCK_VALIDITY.error(
                 &validity_text,
-                format!("must be longer than VALIDITY_BUFFER_SECONDS '{buffer_text}', or no mock quote could be offered"),
+                format!("must be at least 1 second longer than VALIDITY_BUFFER_SECONDS '{buffer_text}', or the client would have under a second to accept"),
+            ));
+        }
+        // Only the built-in mocks answer after MOCK_MAX_DELAY.
+        let mocks = args.scenario.as_deref().is_none_or(|t| t.trim().is_empty())
+            && args.lps_file.as_deref().is_none_or(|t| t.trim().is_empty());
+        if mocks && max_delay * dec!(1000) > Decimal::from(lp_timeout_ms) {
+            return Err(MOCK_MAX.error(
+                &max_text,
+                format!("must not be longer than LP_TIMEOUT_MS '{timeout_text}', or the slowest mock answers would all time out"),
             ));
         }
         let seed = match args.seed.as_deref().map(str::trim) {
@@ -609,6 +643,12 @@ impl Settings {
                 }
             },
         };
+        let (max_notional, _) = MAX_NOTIONAL.read(
+            &args.max_notional,
+            "1000000",
+            positive_decimal,
+            "an amount of quote currency above 0",
+        )?;
         let bps = |value| Bps::new(value).expect("checked non-negative above");
         Ok(Settings {
             engine: EngineParams {
@@ -662,6 +702,7 @@ impl Settings {
                         .unwrap_or(DEFAULT_BLOTTER),
                 )
             }),
+            max_notional,
         })
     }
 }
@@ -698,6 +739,17 @@ mod tests {
         assert_eq!(settings.scenario, None);
         assert_eq!(settings.speed_per_mille, 1000);
         assert_eq!(settings.blotter, Some(PathBuf::from("./blotter.db")));
+        assert_eq!(settings.max_notional, dec!(1000000));
+    }
+
+    #[test]
+    fn slow_mocks_are_fine_when_the_mocks_are_not_used() {
+        let settings = Settings::from_args(&SettingsArgs {
+            mock_max_delay: some("5"),
+            scenario: some("competing"),
+            ..Default::default()
+        });
+        assert!(settings.is_ok());
     }
 
     #[test]
@@ -735,11 +787,21 @@ mod tests {
 
     #[rstest]
     #[case(SettingsArgs { markup_bps: some("-1"), ..Default::default() },
-        "invalid MARKUP_BPS '-1' (--markup-bps): must be a number of bps from 0 to below 10000")]
+        "invalid MARKUP_BPS '-1' (--markup-bps): must be a number of bps from 0 to 500")]
     #[case(SettingsArgs { markup_bps: some("five"), ..Default::default() },
-        "invalid MARKUP_BPS 'five' (--markup-bps): must be a number of bps from 0 to below 10000")]
+        "invalid MARKUP_BPS 'five' (--markup-bps): must be a number of bps from 0 to 500")]
+    #[case(SettingsArgs { markup_bps: some("9999"), ..Default::default() },
+        "invalid MARKUP_BPS '9999' (--markup-bps): must be a number of bps from 0 to 500")]
+    #[case(SettingsArgs { threshold_bps: some("100000"), ..Default::default() },
+        "invalid IMPROVEMENT_THRESHOLD_BPS '100000' (--threshold-bps): must be a number of bps from 0 to 1000")]
+    #[case(SettingsArgs { mock_max_delay: some("1.5"), ..Default::default() },
+        "invalid MOCK_MAX_DELAY '1.5' (--mock-max-delay): must not be longer than LP_TIMEOUT_MS '1000', or the slowest mock answers would all time out")]
+    #[case(SettingsArgs { mock_validity_secs: some("2.5"), ..Default::default() },
+        "invalid MOCK_VALIDITY_SECONDS '2.5' (--mock-validity-secs): must be at least 1 second longer than VALIDITY_BUFFER_SECONDS '2.0', or the client would have under a second to accept")]
+    #[case(SettingsArgs { max_notional: some("0"), ..Default::default() },
+        "invalid MAX_NOTIONAL '0' (--max-notional): must be an amount of quote currency above 0")]
     #[case(SettingsArgs { threshold_bps: some("-0.5"), ..Default::default() },
-        "invalid IMPROVEMENT_THRESHOLD_BPS '-0.5' (--threshold-bps): must be a number of bps, 0 or more")]
+        "invalid IMPROVEMENT_THRESHOLD_BPS '-0.5' (--threshold-bps): must be a number of bps from 0 to 1000")]
     #[case(SettingsArgs { poll_interval_ms: some("0"), ..Default::default() },
         "invalid POLL_INTERVAL_MS '0' (--poll-interval-ms): must be a whole number of milliseconds from 1 to 60000")]
     #[case(SettingsArgs { duration: some("0"), ..Default::default() },
@@ -759,7 +821,7 @@ mod tests {
     #[case(SettingsArgs { mock_failure_rate: some("1.5"), ..Default::default() },
         "invalid MOCK_FAILURE_RATE '1.5' (--mock-failure-rate): must be a share from 0 to 1")]
     #[case(SettingsArgs { mock_validity_secs: some("2"), ..Default::default() },
-        "invalid MOCK_VALIDITY_SECONDS '2' (--mock-validity-secs): must be longer than VALIDITY_BUFFER_SECONDS '2.0', or no mock quote could be offered")]
+        "invalid MOCK_VALIDITY_SECONDS '2' (--mock-validity-secs): must be at least 1 second longer than VALIDITY_BUFFER_SECONDS '2.0', or the client would have under a second to accept")]
     #[case(SettingsArgs { scenario: some("hailmary"), ..Default::default() },
         "invalid SCENARIO 'hailmary' (--scenario): must be one of competing, non-competition, hail-mary, near-miss, flaky, expiry, last-look")]
     #[case(SettingsArgs { mock_reject_rate: some("2"), ..Default::default() },

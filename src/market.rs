@@ -398,6 +398,94 @@ fn check_number(trimmed: &str) -> Result<TypedNumber, InputError> {
     Ok(number)
 }
 
+/// A request's notional (amount × the pair's reference price, in the
+/// pair's quote currency) against the desk's fat-finger limit
+/// (MAX_NOTIONAL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotionalCheck {
+    /// At or below the limit: no confirmation needed.
+    Within,
+    /// Above the limit: the operator must confirm.
+    Above {
+        notional: Decimal,
+        limit: Decimal,
+        pair: Pair,
+    },
+    /// The pair has no reference price, so the notional cannot be checked:
+    /// the operator must confirm.
+    Unknown { limit: Decimal, pair: Pair },
+}
+
+impl NotionalCheck {
+    pub fn of(pair: Pair, amount: Decimal, limit: Decimal) -> NotionalCheck {
+        match pair.reference_price() {
+            // Both bounded (amount ≤ 10^12), so the product cannot overflow.
+            Some(price) if amount * price <= limit => NotionalCheck::Within,
+            Some(price) => NotionalCheck::Above {
+                notional: amount * price,
+                limit,
+                pair,
+            },
+            None => NotionalCheck::Unknown { limit, pair },
+        }
+    }
+
+    pub fn needs_confirmation(&self) -> bool {
+        *self != NotionalCheck::Within
+    }
+
+    /// Why a confirmation is needed, e.g. "notional 2,000,000.00 USDT is
+    /// above MAX_NOTIONAL 1,000,000"; `None` when it is not.
+    pub fn warning(&self) -> Option<String> {
+        match *self {
+            NotionalCheck::Within => None,
+            NotionalCheck::Above {
+                notional,
+                limit,
+                pair,
+            } => {
+                let mut shown = notional.round_dp(pair.price_dp);
+                shown.rescale(pair.price_dp);
+                Some(format!(
+                    "notional {} {} is above MAX_NOTIONAL {}",
+                    group_thousands(shown),
+                    pair.quote,
+                    group_thousands(limit.normalize())
+                ))
+            }
+            NotionalCheck::Unknown { limit, pair } => Some(format!(
+                "notional of {pair} cannot be checked against MAX_NOTIONAL {} (no reference price for {pair})",
+                group_thousands(limit.normalize())
+            )),
+        }
+    }
+}
+
+/// A decimal with thousands separators: 2000000.5 → "2,000,000.5".
+pub fn group_thousands(value: Decimal) -> String {
+    let text = value.abs().to_string();
+    let (int, frac) = match text.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (text.as_str(), None),
+    };
+    let mut grouped = String::new();
+    for (index, digit) in int.chars().enumerate() {
+        if index > 0 && (int.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let sign = if value.is_sign_negative() && !value.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    match frac {
+        Some(frac) => format!("{sign}{grouped}.{frac}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
 /// Rounds `value` to `dp` decimals against the client: up for a client BUY,
 /// down for a client SELL; the result always carries exactly `dp` decimals.
 pub fn round_for_desk(side: Side, value: Decimal, dp: u32) -> Decimal {
@@ -683,6 +771,49 @@ mod tests {
     fn the_largest_amount_is_a_trillion() {
         let pair: Pair = "BTCUSDT".parse().unwrap();
         assert_eq!(pair.parse_amount("1000000000000"), Ok(dec!(1000000000000)));
+    }
+
+    #[rstest]
+    #[case("BTCUSDT", dec!(10), None)]
+    #[case(
+        "BTCUSDT",
+        dec!(20),
+        Some("notional 2,000,000.00 USDT is above MAX_NOTIONAL 1,000,000")
+    )]
+    #[case(
+        "ETHBTC",
+        dec!(1000),
+        None
+    )]
+    #[case(
+        "XRPUSDT",
+        dec!(400000.01),
+        Some("notional 1,000,000.02500 USDT is above MAX_NOTIONAL 1,000,000")
+    )]
+    #[case(
+        "DOGEUSDT",
+        dec!(1),
+        Some("notional of DOGE/USDT cannot be checked against MAX_NOTIONAL 1,000,000 (no reference price for DOGE/USDT)")
+    )]
+    fn a_notional_above_the_limit_or_unknown_needs_confirmation(
+        #[case] pair: &str,
+        #[case] amount: Decimal,
+        #[case] warning: Option<&str>,
+    ) {
+        let pair: Pair = pair.parse().unwrap();
+        let check = NotionalCheck::of(pair, amount, dec!(1000000.0));
+        assert_eq!(check.warning().as_deref(), warning);
+        assert_eq!(check.needs_confirmation(), warning.is_some());
+    }
+
+    #[rstest]
+    #[case(dec!(0), "0")]
+    #[case(dec!(999), "999")]
+    #[case(dec!(1000), "1,000")]
+    #[case(dec!(1234567.891), "1,234,567.891")]
+    #[case(dec!(-12345), "-12,345")]
+    fn thousands_are_grouped(#[case] value: Decimal, #[case] shown: &str) {
+        assert_eq!(group_thousands(value), shown);
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::desk::Desk;
-use crate::market::{check_amount, Pair, Side};
+use rust_decimal::Decimal;
+
+use crate::market::{check_amount, NotionalCheck, Pair, Side};
 use tokio::sync::mpsc;
 
 use crate::output::{desk_writer, plain, OutputMode};
@@ -31,6 +33,7 @@ pub async fn run(
         print!("{}", plain::banner(desk.registry().simulated()));
         println!("Enter a client request (q to quit).");
     }
+    let max_notional = desk.settings().max_notional;
     loop {
         // The blocking read owns the input until it answers; an interrupt
         // meanwhile quits, so the input is not needed back.
@@ -38,8 +41,8 @@ pub async fn run(
         let asked = tokio::task::spawn_blocking(move || {
             let input = &mut asking;
             let answer = match mode {
-                OutputMode::Plain => read_request(input, &mut io::stdout()),
-                OutputMode::Json => read_request(input, &mut io::stderr()),
+                OutputMode::Plain => read_request(input, &mut io::stdout(), max_notional),
+                OutputMode::Json => read_request(input, &mut io::stderr(), max_notional),
             };
             (asking, answer)
         });
@@ -246,7 +249,39 @@ fn ask_until<T, E: std::fmt::Display>(
 
 /// Reads one request: side, amount, pair. An amount finer than the pair's
 /// lot size is explained once the pair is known, and the amount asked again.
+///
+/// A request whose notional is above `max_notional` (or cannot be checked)
+/// is only returned once the operator types `yes`; anything else drops it
+/// and the request is asked again from the side.
 pub fn read_request(
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+    max_notional: Decimal,
+) -> io::Result<Option<RfqSpec>> {
+    loop {
+        let Some(spec) = read_one_request(input, output)? else {
+            return Ok(None);
+        };
+        let Some(warning) = NotionalCheck::of(spec.pair, spec.amount, max_notional).warning()
+        else {
+            return Ok(Some(spec));
+        };
+        let Some(answer) = ask(
+            input,
+            output,
+            &format!("{warning}: type yes to ask for quotes: "),
+        )?
+        else {
+            return Ok(None);
+        };
+        if answer.eq_ignore_ascii_case("yes") {
+            return Ok(Some(spec));
+        }
+        writeln!(output, "  not asked; enter the request again")?;
+    }
+}
+
+fn read_one_request(
     input: &mut impl BufRead,
     output: &mut impl Write,
 ) -> io::Result<Option<RfqSpec>> {
@@ -301,8 +336,36 @@ mod tests {
     fn run(typed: &str) -> (Option<RfqSpec>, String) {
         let mut input = typed.as_bytes();
         let mut output = Vec::new();
-        let spec = read_request(&mut input, &mut output).unwrap();
+        let spec = read_request(&mut input, &mut output, dec!(1000000)).unwrap();
         (spec, String::from_utf8(output).unwrap())
+    }
+
+    #[test]
+    fn a_notional_above_the_limit_is_asked_only_after_yes() {
+        let (spec, shown) = run("b\n20\nBTCUSDT\nyes\n");
+        assert_eq!(spec.unwrap().amount, dec!(20));
+        assert!(shown.ends_with(
+            "notional 2,000,000.00 USDT is above MAX_NOTIONAL 1,000,000: type yes to ask for quotes: "
+        ));
+    }
+
+    #[test]
+    fn a_notional_not_confirmed_is_dropped_and_the_request_asked_again() {
+        let (spec, shown) = run("b\n20\nBTCUSDT\nno\ns\n2\nBTCUSDT\n");
+        let spec = spec.unwrap();
+        assert_eq!((spec.side, spec.amount), (Side::Sell, dec!(2)));
+        assert!(shown.contains(
+            "type yes to ask for quotes:   not asked; enter the request again\nSide (b/buy or s/sell): "
+        ));
+    }
+
+    #[test]
+    fn a_pair_without_a_reference_price_needs_confirmation() {
+        let (spec, shown) = run("b\n1\nDOGEUSDT\n");
+        assert_eq!(spec, None);
+        assert!(shown.ends_with(
+            "notional of DOGE/USDT cannot be checked against MAX_NOTIONAL 1,000,000 (no reference price for DOGE/USDT): type yes to ask for quotes: "
+        ));
     }
 
     #[test]

@@ -140,7 +140,14 @@ fn one_seed_replays_the_same_prices_from_the_binary() {
 #[test]
 fn a_pair_no_lp_quotes_ends_with_a_clear_message() {
     let output = lp_rfq()
-        .args(["quote", "buy", "100", "DOGEUSDT", "--json"])
+        .args([
+            "quote",
+            "buy",
+            "100",
+            "DOGEUSDT",
+            "--json",
+            "--confirm-notional",
+        ])
         .args(FAST)
         .output()
         .unwrap();
@@ -154,6 +161,82 @@ fn a_pair_no_lp_quotes_ends_with_a_clear_message() {
 }
 
 #[test]
+fn a_notional_above_max_notional_is_refused_headless_unless_confirmed() {
+    let output = lp_rfq()
+        .args(["quote", "buy", "20", "BTCUSDT"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: notional 2,000,000.00 USDT is above MAX_NOTIONAL 1,000,000: add --confirm-notional to ask for quotes\n"
+    );
+    assert!(output.stdout.is_empty());
+    let output = lp_rfq()
+        .args(["quote", "buy", "20", "BTCUSDT", "--max-notional", "5000000"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let output = lp_rfq()
+        .args(["quote", "buy", "20", "BTCUSDT", "--confirm-notional"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_ok(&output);
+}
+
+#[test]
+fn amounts_are_refused_with_what_is_wrong_never_rounded() {
+    for (amount, message) in [
+        (
+            "1e30",
+            "lp-rfq: amount '1e30' is too large: a desk trades at most 1000000000000\n",
+        ),
+        (
+            "1.99999999999999999999999999999",
+            "lp-rfq: amount '1.99999999999999999999999999999' has more than 8 decimals, the most BTC/USDT allows\n",
+        ),
+        (
+            "1e-30",
+            "lp-rfq: amount '1e-30' is below the lot size 0.00000001 of BTC/USDT\n",
+        ),
+        ("1_000", "lp-rfq: amount '1_000' is not a number\n"),
+    ] {
+        let output = lp_rfq()
+            .args(["quote", "buy", amount, "BTCUSDT"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{amount}");
+        assert_eq!(String::from_utf8_lossy(&output.stderr), message);
+    }
+}
+
+#[test]
+fn settings_that_cannot_work_together_stop_the_start_naming_both() {
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT", "--mock-max-delay", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: invalid MOCK_MAX_DELAY '2' (--mock-max-delay): must not be longer than LP_TIMEOUT_MS '1000', or the slowest mock answers would all time out\n"
+    );
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT"])
+        .env("VALIDITY_BUFFER_SECONDS", "9.5")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: invalid MOCK_VALIDITY_SECONDS '10' (--mock-validity-secs): must be at least 1 second longer than VALIDITY_BUFFER_SECONDS '9.5', or the client would have under a second to accept\n"
+    );
+}
+
+#[test]
 fn a_bad_setting_stops_the_start_with_its_name_and_value() {
     let output = lp_rfq()
         .args(["quote", "buy", "1", "BTCUSDT", "--markup-bps", "-1"])
@@ -162,7 +245,7 @@ fn a_bad_setting_stops_the_start_with_its_name_and_value() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        "lp-rfq: invalid MARKUP_BPS '-1' (--markup-bps): must be a number of bps from 0 to below 10000\n"
+        "lp-rfq: invalid MARKUP_BPS '-1' (--markup-bps): must be a number of bps from 0 to 500\n"
     );
     let output = lp_rfq()
         .args(["quote", "buy", "1", "BTCUSDT"])
