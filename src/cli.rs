@@ -126,6 +126,17 @@ impl Cli {
         cli
     }
 
+    /// The settings this command reads, so that one it does not use (a
+    /// bad MARKUP_BPS for `report`) cannot stop it.
+    pub fn settings_in_use(&self) -> crate::config::SettingsArgs {
+        match &self.command {
+            Some(Command::Report { .. }) => self.settings.for_report(),
+            Some(Command::Scenarios) => self.settings.for_listing(),
+            Some(Command::Lps { .. }) => self.settings.for_lps(),
+            _ => self.settings.clone(),
+        }
+    }
+
     /// The full-screen console runs: no subcommand, neither `--plain` nor
     /// `--json`, and a terminal on both stdin and stdout.
     pub fn wants_console(&self) -> bool {

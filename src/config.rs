@@ -409,6 +409,145 @@ pub const MAX_THRESHOLD_BPS: Decimal = dec!(1000);
 /// The least time a client has to accept a quote, in seconds.
 const MIN_CLIENT_VALIDITY_SECS: Decimal = Decimal::ONE;
 
+impl SettingsArgs {
+    /// Only the settings `report` reads: where the blotter is and where
+    /// logs go. A bad MARKUP_BPS must not stop a report.
+    pub fn for_report(&self) -> SettingsArgs {
+        SettingsArgs {
+            blotter: self.blotter.clone(),
+            no_blotter: self.no_blotter.clone(),
+            log_file: self.log_file.clone(),
+            ..SettingsArgs::default()
+        }
+    }
+
+    /// Only where logs go: for commands that read no setting (`scenarios`).
+    pub fn for_listing(&self) -> SettingsArgs {
+        SettingsArgs {
+            log_file: self.log_file.clone(),
+            ..SettingsArgs::default()
+        }
+    }
+
+    /// The settings `lps` reads: the LPs (venues file, scenario, mocks) and
+    /// how long they have to answer; not the desk's pricing, stream or
+    /// blotter.
+    pub fn for_lps(&self) -> SettingsArgs {
+        SettingsArgs {
+            markup_bps: None,
+            threshold_bps: None,
+            poll_interval_ms: None,
+            duration: None,
+            max_notional: None,
+            blotter: None,
+            no_blotter: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// Edit distance (insertions, deletions, substitutions) between two names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// The setting `key` was probably meant to be: a name in [`SETTING_NAMES`]
+/// at most two edits away (`MARKUP_BSP` → `MARKUP_BPS`); `None` for a name
+/// of ours or one unlike any (a venue's secret, `RUST_LOG`).
+pub fn likely_setting(key: &str) -> Option<&'static str> {
+    if SETTING_NAMES.contains(&key) {
+        return None;
+    }
+    let upper = key.to_ascii_uppercase();
+    SETTING_NAMES
+        .iter()
+        .map(|name| (edit_distance(&upper, name), *name))
+        .filter(|(distance, _)| *distance <= 2)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
+}
+
+/// The 1-based line of `contents` where `key` is set, if any.
+fn line_of_key(contents: &str, key: &str) -> Option<usize> {
+    contents
+        .lines()
+        .position(|line| {
+            let line = line.trim_start();
+            let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|index| index + 1)
+}
+
+/// Warnings for keys in a `.env` file's `contents` that look like a
+/// misspelt setting, e.g. ".env line 2: 'MARKUP_BSP' is not a setting; did
+/// you mean MARKUP_BPS?".
+pub fn dot_env_warnings<'a>(
+    contents: &str,
+    keys: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    keys.into_iter()
+        .filter_map(|key| {
+            let meant = likely_setting(key)?;
+            let line = line_of_key(contents, key)
+                .map(|n| format!(" line {n}"))
+                .unwrap_or_default();
+            Some(format!(
+                ".env{line}: '{key}' is not a setting; did you mean {meant}?"
+            ))
+        })
+        .collect()
+}
+
+/// Why a `.env` line could not be read, naming the line and (when it has
+/// one) its key, never the value: it may hold a secret. `bad_line` is the
+/// text dotenvy stopped at.
+pub fn dot_env_syntax_error(contents: &str, bad_line: &str) -> String {
+    // dotenvy hands back the whole line, or only the value it stopped in.
+    let first = bad_line.lines().next().unwrap_or("").trim();
+    let found = contents
+        .lines()
+        .position(|line| line.trim() == first)
+        .or_else(|| {
+            (!first.is_empty())
+                .then(|| contents.lines().position(|line| line.contains(first)))
+                .flatten()
+        });
+    let Some(index) = found else {
+        return "cannot read .env: a line is not KEY=value".to_string();
+    };
+    let line = contents.lines().nth(index).unwrap_or("").trim();
+    let key = line
+        .strip_prefix("export ")
+        .unwrap_or(line)
+        .split_once('=')
+        .map(|(key, _)| key.trim())
+        .filter(|key| {
+            !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        });
+    let number = index + 1;
+    match key {
+        Some(key) => format!(
+            "cannot read .env: line {number} ({key}) is not KEY=value (quote a value with spaces or #)"
+        ),
+        None => format!("cannot read .env: line {number} is not KEY=value"),
+    }
+}
+
 /// Most mock LPs one stream may run.
 const MAX_MOCK_LPS: usize = 1000;
 
@@ -853,6 +992,74 @@ mod tests {
         assert_eq!(settings.engine.validity_buffer_ms, 1_250);
         assert_eq!(settings.duration_ms, 2_500);
         assert_eq!(settings.mock.max_delay, Duration::from_millis(50));
+    }
+
+    #[rstest]
+    #[case("MARKUP_BSP", Some("MARKUP_BPS"))]
+    #[case("markup_bps", Some("MARKUP_BPS"))]
+    #[case("LP_TIMOUT_MS", Some("LP_TIMEOUT_MS"))]
+    #[case("BLOTER_PATH", Some("BLOTTER_PATH"))]
+    #[case("MARKUP_BPS", None)]
+    #[case("B2C2_API_TOKEN", None)]
+    #[case("RUST_LOG", None)]
+    fn a_key_like_a_setting_names_the_closest(#[case] key: &str, #[case] meant: Option<&str>) {
+        assert_eq!(likely_setting(key), meant);
+    }
+
+    #[test]
+    fn dot_env_typos_are_warned_with_their_line() {
+        let contents =
+            "# desk\nMARKUP_BPS=5\nexport IMPROVMENT_THRESHOLD_BPS=2\nB2C2_API_TOKEN=x\n";
+        assert_eq!(
+            dot_env_warnings(
+                contents,
+                ["MARKUP_BPS", "IMPROVMENT_THRESHOLD_BPS", "B2C2_API_TOKEN"]
+            ),
+            vec![".env line 3: 'IMPROVMENT_THRESHOLD_BPS' is not a setting; did you mean IMPROVEMENT_THRESHOLD_BPS?".to_string()]
+        );
+    }
+
+    #[rstest]
+    #[case("A=1\nB2C2_API_TOKEN='sec ret\n", "B2C2_API_TOKEN='sec ret",
+        "cannot read .env: line 2 (B2C2_API_TOKEN) is not KEY=value (quote a value with spaces or #)")]
+    #[case(
+        "A=1\n\nhunter2 secret\n",
+        "hunter2 secret",
+        "cannot read .env: line 3 is not KEY=value"
+    )]
+    #[case(
+        "A=1\nTOKEN=abc def\n",
+        "abc def",
+        "cannot read .env: line 2 (TOKEN) is not KEY=value (quote a value with spaces or #)"
+    )]
+    fn dot_env_syntax_errors_name_the_line_not_its_value(
+        #[case] contents: &str,
+        #[case] bad_line: &str,
+        #[case] message: &str,
+    ) {
+        assert_eq!(dot_env_syntax_error(contents, bad_line), message);
+    }
+
+    #[test]
+    fn each_command_validates_only_the_settings_it_reads() {
+        let bad = SettingsArgs {
+            markup_bps: some("-1"),
+            threshold_bps: some("x"),
+            blotter: some("/tmp/desk.db"),
+            ..Default::default()
+        };
+        let report = Settings::from_args(&bad.for_report()).unwrap();
+        assert_eq!(report.blotter, Some(PathBuf::from("/tmp/desk.db")));
+        assert!(Settings::from_args(&bad.for_listing()).is_ok());
+        assert!(Settings::from_args(&bad.for_lps()).is_ok());
+        let lps_bad = SettingsArgs {
+            lp_timeout_ms: some("0"),
+            ..bad
+        };
+        assert_eq!(
+            error_for(lps_bad.for_lps()),
+            "invalid LP_TIMEOUT_MS '0' (--lp-timeout-ms): must be a whole number of milliseconds from 1 to 60000"
+        );
     }
 
     #[test]

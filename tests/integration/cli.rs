@@ -732,3 +732,67 @@ fn typing_a_during_a_prompted_stream_accepts_and_prints_the_ticket() {
     assert!(seen.contains("FILLED by Solid"), "{seen}");
     assert!(seen.contains("| Desk P&L:        45.00 USDT"), "{seen}");
 }
+
+#[test]
+fn a_dot_env_key_like_a_setting_is_warned_about_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "SEED=1\nMARKUP_BSP=3\n").unwrap();
+    let output = lp_rfq_in(dir.path()).arg("scenarios").output().unwrap();
+    assert_ok(&output);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: warning: .env line 2: 'MARKUP_BSP' is not a setting; did you mean MARKUP_BPS?\n"
+    );
+}
+
+#[test]
+fn a_dot_env_syntax_error_names_the_line_and_key_never_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "SEED=1\nB2C2_API_TOKEN=hunter2 secret\n",
+    )
+    .unwrap();
+    let output = lp_rfq_in(dir.path()).arg("scenarios").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: cannot read .env: line 2 (B2C2_API_TOKEN) is not KEY=value (quote a value with spaces or #)\n"
+    );
+}
+
+#[test]
+fn a_setting_a_command_does_not_use_does_not_stop_it() {
+    for args in [&["scenarios"][..], &["lps"][..]] {
+        let output = lp_rfq()
+            .args(args)
+            .env("MARKUP_BPS", "-1")
+            .env("IMPROVEMENT_THRESHOLD_BPS", "lots")
+            .output()
+            .unwrap();
+        assert_ok(&output);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.db");
+    let output = lp_rfq_in(dir.path())
+        .arg("report")
+        .env("MARKUP_BPS", "-1")
+        .env("BLOTTER_PATH", &missing)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "lp-rfq: blotter '{}' does not exist: nothing recorded yet\n",
+            missing.display()
+        )
+    );
+    // A stream still refuses it.
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT"])
+        .env("MARKUP_BPS", "-1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
