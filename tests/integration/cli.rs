@@ -154,7 +154,7 @@ fn a_pair_no_lp_quotes_ends_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        "lp-rfq: no LP quotes DOGEUSDT\n"
+        "lp-rfq: no LP quotes DOGEUSDT (3 declined)\n"
     );
     let events = json_lines(&output);
     assert_eq!(events.last().unwrap()["reason"], "no_quotes");
@@ -795,4 +795,50 @@ fn a_setting_a_command_does_not_use_does_not_stop_it() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn every_lp_failing_ends_like_every_lp_declining() {
+    let output = lp_rfq()
+        .args([
+            "quote",
+            "buy",
+            "1",
+            "BTCUSDT",
+            "--json",
+            "--mock-failure-rate",
+            "1",
+        ])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: no LP quotes BTCUSDT (3 unavailable)\n"
+    );
+    let events = json_lines(&output);
+    assert_eq!(events.last().unwrap()["event"], "ended");
+}
+
+#[test]
+fn bench_argument_errors_exit_2() {
+    for (args, message) in [
+        (
+            &["bench", "--sessions", "0"][..],
+            "lp-rfq: invalid --sessions '0': must be at least 1\n",
+        ),
+        (
+            &["bench", "--lps", "0"][..],
+            "lp-rfq: invalid --lps '0': must be at least 1\n",
+        ),
+        (
+            &["bench", "--lp-delay-ms", "100", "--lp-delay-max-ms", "50"][..],
+            "lp-rfq: invalid --lp-delay-max-ms '50': must not be below --lp-delay-ms '100'\n",
+        ),
+    ] {
+        let output = lp_rfq().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stderr), message);
+    }
 }
