@@ -3,8 +3,10 @@
 //! the commands that need no desk (`report`, `scenarios`, `bench`). `main.rs` only
 //! loads `.env`, parses flags, starts logging and calls [`run`].
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -12,9 +14,9 @@ use crate::blotter::report;
 use crate::cli::{Cli, Command};
 use crate::config::Settings;
 use crate::desk::{Desk, DeskClosed};
-use crate::market::{Pair, Side};
+use crate::market::{NotionalCheck, Pair, Side};
 use crate::output::{desk_writer, plain, OutputMode};
-use crate::rfq::event::{EndReason, Outcome};
+use crate::rfq::event::{EndReason, Ended, EventKind, FailureKind, Outcome, RfqEvent};
 use crate::rfq::{RfqSpec, StreamCommand};
 use crate::scenario::SCENARIOS;
 use crate::signals::{self, Interrupts};
@@ -73,6 +75,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            if let Err(error) = check_bench_options(&options) {
+                return Ok(usage_error(error));
+            }
             let blotter = match (&settings.blotter, cli.typed.blotter) {
                 (None, _) => crate::bench::BenchBlotter::Off,
                 (Some(path), true) => crate::bench::BenchBlotter::At(path.clone()),
@@ -96,11 +101,20 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             amount,
             pair,
             accept_after,
+            confirm_notional,
         }) => {
             let spec = match parse_request(&side, &amount, &pair) {
                 Ok(spec) => spec,
                 Err(error) => return Ok(usage_error(error)),
             };
+            // Headless, nobody can be asked: a fat finger is refused unless
+            // the command line confirms it.
+            let notional = NotionalCheck::of(spec.pair, spec.amount, settings.max_notional);
+            if let Some(warning) = notional.warning().filter(|_| !confirm_notional) {
+                return Ok(usage_error(format!(
+                    "{warning}: add --confirm-notional to ask for quotes"
+                )));
+            }
             let accept_after = match accept_after.as_deref().map(parse_stream_duration) {
                 None => None,
                 Some(Ok(ms)) => Some(ms),
@@ -131,6 +145,103 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     };
     report_closed(desk.shutdown().await);
     result
+}
+
+/// `bench` arguments that cannot run, refused before the bench starts so
+/// that they exit 2 like every other usage error.
+fn check_bench_options(options: &crate::bench::BenchOptions) -> Result<(), String> {
+    if options.sessions == 0 {
+        return Err("invalid --sessions '0': must be at least 1".into());
+    }
+    if options.lps == 0 {
+        return Err("invalid --lps '0': must be at least 1".into());
+    }
+    match options.lp_delay_max_ms {
+        Some(max) if max < options.lp_delay_ms => Err(format!(
+            "invalid --lp-delay-max-ms '{max}': must not be below --lp-delay-ms '{}'",
+            options.lp_delay_ms
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What a headless stream's LPs did, seen from its events: whether any
+/// valid quote arrived, and each LP's last failure.
+#[derive(Debug, Default)]
+pub struct LpAnswers {
+    /// LPs the stream asked.
+    asked: usize,
+    quotes: usize,
+    last_failure: Vec<(Arc<str>, FailureKind)>,
+}
+
+impl LpAnswers {
+    pub fn note(&mut self, event: &RfqEvent) {
+        match &event.kind {
+            EventKind::Started(started) => self.asked = started.lps.len(),
+            EventKind::LpQuote(_) => self.quotes += 1,
+            EventKind::LpError(error) => {
+                match self.last_failure.iter_mut().find(|(lp, _)| *lp == error.lp) {
+                    Some(entry) => entry.1 = error.kind,
+                    None => self.last_failure.push((error.lp.clone(), error.kind)),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// LPs per way they failed, most first: "3 timeouts, 2 unavailable".
+    pub fn failure_counts(&self) -> String {
+        let mut counts: Vec<(FailureKind, usize)> = Vec::new();
+        for (_, kind) in &self.last_failure {
+            match counts.iter_mut().find(|(k, _)| k == kind) {
+                Some(entry) => entry.1 += 1,
+                None => counts.push((*kind, 1)),
+            }
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.as_str().cmp(b.0.as_str())));
+        counts
+            .iter()
+            .map(|(kind, n)| format!("{n} {}", failure_words(*kind, *n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The stream ran its course with no LP quote at all and every LP
+    /// failing for some reason (declined, timed out, unavailable...). A
+    /// stream too short for any answer, or stopped by the operator, is not
+    /// this.
+    pub fn none_quoted(&self, ended: &Ended) -> bool {
+        ended.reason == EndReason::NoQuotes
+            || (ended.reason == EndReason::Duration
+                && self.quotes == 0
+                && self.asked > 0
+                && self.last_failure.len() >= self.asked)
+    }
+}
+
+fn failure_words(kind: FailureKind, n: usize) -> &'static str {
+    match (kind, n) {
+        (FailureKind::Timeout, 1) => "timeout",
+        (FailureKind::Timeout, _) => "timeouts",
+        (FailureKind::Declined, _) => "declined",
+        (FailureKind::Unavailable, _) => "unavailable",
+        (FailureKind::Malformed, _) => "malformed",
+        (FailureKind::RateLimited, _) => "rate-limited",
+        (FailureKind::Invalid, _) => "invalid",
+        (FailureKind::Auth, _) => "refused our credentials",
+    }
+}
+
+/// The line a stream without any LP quote ends with, e.g.
+/// "no LP quotes BTCUSDT (3 timeouts, 2 unavailable)".
+pub fn no_quotes_line(pair: &Pair, answers: &LpAnswers) -> String {
+    let counts = answers.failure_counts();
+    if counts.is_empty() {
+        format!("no LP quotes {}", pair.symbol())
+    } else {
+        format!("no LP quotes {} ({counts})", pair.symbol())
+    }
 }
 
 /// Says on stderr when the blotter lost events.
@@ -283,8 +394,9 @@ pub fn parse_stream_duration(text: &str) -> Result<u64, String> {
 /// SIGTERM stops it (with its `ended` event). With `accept_after`, the
 /// client accepts whatever quote is live at that stream time.
 ///
-/// Exit codes: 0 filled or nothing accepted, 1 no LP quotes or not filled,
-/// 3 an order's outcome is unknown.
+/// Exit codes: 0 filled or nothing accepted, 1 no LP quotes (every LP
+/// declined, failed or timed out) or not filled, 3 an order's outcome is
+/// unknown.
 async fn run_quote(
     desk: &Desk,
     spec: RfqSpec,
@@ -298,7 +410,12 @@ async fn run_quote(
     let handle = desk.start(spec);
     let commands = handle.commands.clone();
     let clock = handle.clock;
-    let streamed = handle.drive(desk_writer(desk, mode));
+    let answers = RefCell::new(LpAnswers::default());
+    let mut write = desk_writer(desk, mode);
+    let streamed = handle.drive(|event| {
+        answers.borrow_mut().note(event);
+        write(event)
+    });
     tokio::pin!(streamed);
     let accept = async {
         match accept_after {
@@ -320,8 +437,10 @@ async fn run_quote(
             }
         }
     };
-    if ended.reason == EndReason::NoQuotes {
-        eprintln!("lp-rfq: no LP quotes {}", spec.pair.symbol());
+    // Every LP declining, failing or timing out ends the same way.
+    let answers = answers.borrow();
+    if answers.none_quoted(&ended) {
+        eprintln!("lp-rfq: {}", no_quotes_line(&spec.pair, &answers));
         return Ok(ExitCode::FAILURE);
     }
     Ok(exit_code(ended.outcome))

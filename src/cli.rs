@@ -55,6 +55,10 @@ pub enum Command {
         /// (stream time, e.g. 3s, 500ms, 1.5s) and execute it with the LP
         #[arg(long, value_name = "DURATION")]
         accept_after: Option<String>,
+        /// Ask for quotes even when the notional is above MAX_NOTIONAL or
+        /// cannot be checked (a pair without a reference price)
+        #[arg(long)]
+        confirm_notional: bool,
     },
     /// List the replayable LP scenarios (use one with --scenario NAME)
     Scenarios,
@@ -120,6 +124,17 @@ impl Cli {
             lps: typed("lps_file"),
         };
         cli
+    }
+
+    /// The settings this command reads, so that one it does not use (a
+    /// bad MARKUP_BPS for `report`) cannot stop it.
+    pub fn settings_in_use(&self) -> crate::config::SettingsArgs {
+        match &self.command {
+            Some(Command::Report { .. }) => self.settings.for_report(),
+            Some(Command::Scenarios) => self.settings.for_listing(),
+            Some(Command::Lps { .. }) => self.settings.for_lps(),
+            _ => self.settings.clone(),
+        }
     }
 
     /// The full-screen console runs: no subcommand, neither `--plain` nor

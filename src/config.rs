@@ -30,7 +30,7 @@ pub struct ConfigError {
 /// "use the default".
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SettingsArgs {
-    /// Desk markup added to the LP price, in bps [default: 5.0]
+    /// Desk markup added to the LP price, in bps, 0 to 500 [default: 5.0]
     #[arg(
         long,
         env = "MARKUP_BPS",
@@ -39,7 +39,7 @@ pub struct SettingsArgs {
         value_name = "BPS"
     )]
     pub markup_bps: Option<String>,
-    /// How much a competitor must beat the locked price by to take the lock, in bps [default: 1.0]
+    /// How much a competitor must beat the locked price by to take the lock, in bps, 0 to 1000 [default: 1.0]
     #[arg(
         long,
         env = "IMPROVEMENT_THRESHOLD_BPS",
@@ -240,6 +240,16 @@ pub struct SettingsArgs {
         value_name = "PATH"
     )]
     pub blotter: Option<String>,
+    /// Largest notional (amount × the pair's reference price, in the pair's
+    /// quote currency) asked for without an explicit confirmation [default: 1000000]
+    #[arg(
+        long,
+        env = "MAX_NOTIONAL",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "AMOUNT"
+    )]
+    pub max_notional: Option<String>,
     /// Record nothing: open and write no blotter (wins over --blotter)
     #[arg(
         long,
@@ -272,6 +282,9 @@ pub struct Settings {
     pub log_file: Option<PathBuf>,
     /// Where events are recorded; `None` with `--no-blotter`.
     pub blotter: Option<PathBuf>,
+    /// Notional (quote currency) above which a request needs the
+    /// operator's explicit confirmation.
+    pub max_notional: Decimal,
 }
 
 /// One setting's names, for messages.
@@ -361,6 +374,10 @@ const SPEED: Key = Key {
     env: "SPEED",
     flag: "--speed",
 };
+const MAX_NOTIONAL: Key = Key {
+    env: "MAX_NOTIONAL",
+    flag: "--max-notional",
+};
 const NO_BLOTTER: Key = Key {
     env: "NO_BLOTTER",
     flag: "--no-blotter",
@@ -396,7 +413,154 @@ pub const SETTING_NAMES: [&str; 25] = [
     "LOG_FILE",
     "BLOTTER_PATH",
     NO_BLOTTER.env,
+    MAX_NOTIONAL.env,
 ];
+
+/// Largest markup: 5 %. Above it a typo (50 for 5) is likelier than a price.
+pub const MAX_MARKUP_BPS: Decimal = dec!(500);
+/// Largest improvement threshold: 10 %.
+pub const MAX_THRESHOLD_BPS: Decimal = dec!(1000);
+/// The least time a client has to accept a quote, in seconds.
+const MIN_CLIENT_VALIDITY_SECS: Decimal = Decimal::ONE;
+
+impl SettingsArgs {
+    /// Only the settings `report` reads: where the blotter is and where
+    /// logs go. A bad MARKUP_BPS must not stop a report.
+    pub fn for_report(&self) -> SettingsArgs {
+        SettingsArgs {
+            blotter: self.blotter.clone(),
+            no_blotter: self.no_blotter.clone(),
+            log_file: self.log_file.clone(),
+            ..SettingsArgs::default()
+        }
+    }
+
+    /// Only where logs go: for commands that read no setting (`scenarios`).
+    pub fn for_listing(&self) -> SettingsArgs {
+        SettingsArgs {
+            log_file: self.log_file.clone(),
+            ..SettingsArgs::default()
+        }
+    }
+
+    /// The settings `lps` reads: the LPs (venues file, scenario, mocks) and
+    /// how long they have to answer; not the desk's pricing, stream or
+    /// blotter.
+    pub fn for_lps(&self) -> SettingsArgs {
+        SettingsArgs {
+            markup_bps: None,
+            threshold_bps: None,
+            poll_interval_ms: None,
+            duration: None,
+            max_notional: None,
+            blotter: None,
+            no_blotter: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// Edit distance (insertions, deletions, substitutions) between two names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// The setting `key` was probably meant to be: a name in [`SETTING_NAMES`]
+/// at most two edits away (`MARKUP_BSP` → `MARKUP_BPS`); `None` for a name
+/// of ours or one unlike any (a venue's secret, `RUST_LOG`).
+pub fn likely_setting(key: &str) -> Option<&'static str> {
+    if SETTING_NAMES.contains(&key) {
+        return None;
+    }
+    let upper = key.to_ascii_uppercase();
+    SETTING_NAMES
+        .iter()
+        .map(|name| (edit_distance(&upper, name), *name))
+        .filter(|(distance, _)| *distance <= 2)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
+}
+
+/// The 1-based line of `contents` where `key` is set, if any.
+fn line_of_key(contents: &str, key: &str) -> Option<usize> {
+    contents
+        .lines()
+        .position(|line| {
+            let line = line.trim_start();
+            let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|index| index + 1)
+}
+
+/// Warnings for keys in a `.env` file's `contents` that look like a
+/// misspelt setting, e.g. ".env line 2: 'MARKUP_BSP' is not a setting; did
+/// you mean MARKUP_BPS?".
+pub fn dot_env_warnings<'a>(
+    contents: &str,
+    keys: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    keys.into_iter()
+        .filter_map(|key| {
+            let meant = likely_setting(key)?;
+            let line = line_of_key(contents, key)
+                .map(|n| format!(" line {n}"))
+                .unwrap_or_default();
+            Some(format!(
+                ".env{line}: '{key}' is not a setting; did you mean {meant}?"
+            ))
+        })
+        .collect()
+}
+
+/// Why a `.env` line could not be read, naming the line and (when it has
+/// one) its key, never the value: it may hold a secret. `bad_line` is the
+/// text dotenvy stopped at.
+pub fn dot_env_syntax_error(contents: &str, bad_line: &str) -> String {
+    // dotenvy hands back the whole line, or only the value it stopped in.
+    let first = bad_line.lines().next().unwrap_or("").trim();
+    let found = contents
+        .lines()
+        .position(|line| line.trim() == first)
+        .or_else(|| {
+            (!first.is_empty())
+                .then(|| contents.lines().position(|line| line.contains(first)))
+                .flatten()
+        });
+    let Some(index) = found else {
+        return "cannot read .env: a line is not KEY=value".to_string();
+    };
+    let line = contents.lines().nth(index).unwrap_or("").trim();
+    let key = line
+        .strip_prefix("export ")
+        .unwrap_or(line)
+        .split_once('=')
+        .map(|(key, _)| key.trim())
+        .filter(|key| {
+            !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        });
+    let number = index + 1;
+    match key {
+        Some(key) => format!(
+            "cannot read .env: line {number} ({key}) is not KEY=value (quote a value with spaces or #)"
+        ),
+        None => format!("cannot read .env: line {number} is not KEY=value"),
+    }
+}
 
 /// Most mock LPs one stream may run.
 const MAX_MOCK_LPS: usize = 1000;
@@ -477,14 +641,14 @@ impl Settings {
         let (markup, _) = MARKUP.read(
             &args.markup_bps,
             "5.0",
-            |t| non_negative(t).filter(|v| *v < Decimal::from(10_000)),
-            "a number of bps from 0 to below 10000",
+            |t| non_negative(t).filter(|v| *v <= MAX_MARKUP_BPS),
+            "a number of bps from 0 to 500",
         )?;
         let (threshold, _) = THRESHOLD.read(
             &args.threshold_bps,
             "1.0",
-            non_negative,
-            "a number of bps, 0 or more",
+            |t| non_negative(t).filter(|v| *v <= MAX_THRESHOLD_BPS),
+            "a number of bps from 0 to 1000",
         )?;
         let (buffer, buffer_text) = BUFFER.read(
             &args.validity_buffer_secs,
@@ -504,7 +668,7 @@ impl Settings {
             |t| seconds_within(t, dec!(0.001), MAX_DURATION_SECS),
             "a number of seconds from 0.001 to 86400",
         )?;
-        let (lp_timeout_ms, _) = TIMEOUT.read(
+        let (lp_timeout_ms, timeout_text) = TIMEOUT.read(
             &args.lp_timeout_ms,
             "1000",
             |t| positive_integer(t).filter(|ms| *ms <= MAX_INTERVAL_MS),
@@ -586,10 +750,19 @@ impl Settings {
             |t| seconds_within(t, dec!(0.001), MAX_VALIDITY_SECS),
             "a number of seconds from 0.001 to 3600",
         )?;
-        if validity <= buffer {
+        if validity - buffer < MIN_CLIENT_VALIDITY_SECS {
             return Err(MOCK_VALIDITY.error(
                 &validity_text,
-                format!("must be longer than VALIDITY_BUFFER_SECONDS '{buffer_text}', or no mock quote could be offered"),
+                format!("must be at least 1 second longer than VALIDITY_BUFFER_SECONDS '{buffer_text}', or the client would have under a second to accept"),
+            ));
+        }
+        // Only the built-in mocks answer after MOCK_MAX_DELAY.
+        let mocks = args.scenario.as_deref().is_none_or(|t| t.trim().is_empty())
+            && args.lps_file.as_deref().is_none_or(|t| t.trim().is_empty());
+        if mocks && max_delay * dec!(1000) > Decimal::from(lp_timeout_ms) {
+            return Err(MOCK_MAX.error(
+                &max_text,
+                format!("must not be longer than LP_TIMEOUT_MS '{timeout_text}', or the slowest mock answers would all time out"),
             ));
         }
         let seed = match args.seed.as_deref().map(str::trim) {
@@ -629,6 +802,12 @@ impl Settings {
                 }
             },
         };
+        let (max_notional, _) = MAX_NOTIONAL.read(
+            &args.max_notional,
+            "1000000",
+            positive_decimal,
+            "an amount of quote currency above 0",
+        )?;
         let bps = |value| Bps::new(value).expect("checked non-negative above");
         Ok(Settings {
             engine: EngineParams {
@@ -683,6 +862,7 @@ impl Settings {
                         .unwrap_or(DEFAULT_BLOTTER),
                 )
             }),
+            max_notional,
         })
     }
 }
@@ -719,6 +899,17 @@ mod tests {
         assert_eq!(settings.scenario, None);
         assert_eq!(settings.speed_per_mille, 1000);
         assert_eq!(settings.blotter, Some(PathBuf::from("./blotter.db")));
+        assert_eq!(settings.max_notional, dec!(1000000));
+    }
+
+    #[test]
+    fn slow_mocks_are_fine_when_the_mocks_are_not_used() {
+        let settings = Settings::from_args(&SettingsArgs {
+            mock_max_delay: some("5"),
+            scenario: some("competing"),
+            ..Default::default()
+        });
+        assert!(settings.is_ok());
     }
 
     #[test]
@@ -756,11 +947,21 @@ mod tests {
 
     #[rstest]
     #[case(SettingsArgs { markup_bps: some("-1"), ..Default::default() },
-        "invalid MARKUP_BPS '-1' (--markup-bps): must be a number of bps from 0 to below 10000")]
+        "invalid MARKUP_BPS '-1' (--markup-bps): must be a number of bps from 0 to 500")]
     #[case(SettingsArgs { markup_bps: some("five"), ..Default::default() },
-        "invalid MARKUP_BPS 'five' (--markup-bps): must be a number of bps from 0 to below 10000")]
+        "invalid MARKUP_BPS 'five' (--markup-bps): must be a number of bps from 0 to 500")]
+    #[case(SettingsArgs { markup_bps: some("9999"), ..Default::default() },
+        "invalid MARKUP_BPS '9999' (--markup-bps): must be a number of bps from 0 to 500")]
+    #[case(SettingsArgs { threshold_bps: some("100000"), ..Default::default() },
+        "invalid IMPROVEMENT_THRESHOLD_BPS '100000' (--threshold-bps): must be a number of bps from 0 to 1000")]
+    #[case(SettingsArgs { mock_max_delay: some("1.5"), ..Default::default() },
+        "invalid MOCK_MAX_DELAY '1.5' (--mock-max-delay): must not be longer than LP_TIMEOUT_MS '1000', or the slowest mock answers would all time out")]
+    #[case(SettingsArgs { mock_validity_secs: some("2.5"), ..Default::default() },
+        "invalid MOCK_VALIDITY_SECONDS '2.5' (--mock-validity-secs): must be at least 1 second longer than VALIDITY_BUFFER_SECONDS '2.0', or the client would have under a second to accept")]
+    #[case(SettingsArgs { max_notional: some("0"), ..Default::default() },
+        "invalid MAX_NOTIONAL '0' (--max-notional): must be an amount of quote currency above 0")]
     #[case(SettingsArgs { threshold_bps: some("-0.5"), ..Default::default() },
-        "invalid IMPROVEMENT_THRESHOLD_BPS '-0.5' (--threshold-bps): must be a number of bps, 0 or more")]
+        "invalid IMPROVEMENT_THRESHOLD_BPS '-0.5' (--threshold-bps): must be a number of bps from 0 to 1000")]
     #[case(SettingsArgs { poll_interval_ms: some("0"), ..Default::default() },
         "invalid POLL_INTERVAL_MS '0' (--poll-interval-ms): must be a whole number of milliseconds from 1 to 60000")]
     #[case(SettingsArgs { duration: some("0"), ..Default::default() },
@@ -780,7 +981,7 @@ mod tests {
     #[case(SettingsArgs { mock_failure_rate: some("1.5"), ..Default::default() },
         "invalid MOCK_FAILURE_RATE '1.5' (--mock-failure-rate): must be a share from 0 to 1")]
     #[case(SettingsArgs { mock_validity_secs: some("2"), ..Default::default() },
-        "invalid MOCK_VALIDITY_SECONDS '2' (--mock-validity-secs): must be longer than VALIDITY_BUFFER_SECONDS '2.0', or no mock quote could be offered")]
+        "invalid MOCK_VALIDITY_SECONDS '2' (--mock-validity-secs): must be at least 1 second longer than VALIDITY_BUFFER_SECONDS '2.0', or the client would have under a second to accept")]
     #[case(SettingsArgs { scenario: some("hailmary"), ..Default::default() },
         "invalid SCENARIO 'hailmary' (--scenario): must be one of competing, non-competition, hail-mary, near-miss, flaky, expiry, last-look")]
     #[case(SettingsArgs { mock_reject_rate: some("2"), ..Default::default() },
@@ -814,6 +1015,74 @@ mod tests {
         assert_eq!(settings.engine.validity_buffer_ms, 1_250);
         assert_eq!(settings.duration_ms, 2_500);
         assert_eq!(settings.mock.max_delay, Duration::from_millis(50));
+    }
+
+    #[rstest]
+    #[case("MARKUP_BSP", Some("MARKUP_BPS"))]
+    #[case("markup_bps", Some("MARKUP_BPS"))]
+    #[case("LP_TIMOUT_MS", Some("LP_TIMEOUT_MS"))]
+    #[case("BLOTER_PATH", Some("BLOTTER_PATH"))]
+    #[case("MARKUP_BPS", None)]
+    #[case("B2C2_API_TOKEN", None)]
+    #[case("RUST_LOG", None)]
+    fn a_key_like_a_setting_names_the_closest(#[case] key: &str, #[case] meant: Option<&str>) {
+        assert_eq!(likely_setting(key), meant);
+    }
+
+    #[test]
+    fn dot_env_typos_are_warned_with_their_line() {
+        let contents =
+            "# desk\nMARKUP_BPS=5\nexport IMPROVMENT_THRESHOLD_BPS=2\nB2C2_API_TOKEN=x\n";
+        assert_eq!(
+            dot_env_warnings(
+                contents,
+                ["MARKUP_BPS", "IMPROVMENT_THRESHOLD_BPS", "B2C2_API_TOKEN"]
+            ),
+            vec![".env line 3: 'IMPROVMENT_THRESHOLD_BPS' is not a setting; did you mean IMPROVEMENT_THRESHOLD_BPS?".to_string()]
+        );
+    }
+
+    #[rstest]
+    #[case("A=1\nB2C2_API_TOKEN='sec ret\n", "B2C2_API_TOKEN='sec ret",
+        "cannot read .env: line 2 (B2C2_API_TOKEN) is not KEY=value (quote a value with spaces or #)")]
+    #[case(
+        "A=1\n\nhunter2 secret\n",
+        "hunter2 secret",
+        "cannot read .env: line 3 is not KEY=value"
+    )]
+    #[case(
+        "A=1\nTOKEN=abc def\n",
+        "abc def",
+        "cannot read .env: line 2 (TOKEN) is not KEY=value (quote a value with spaces or #)"
+    )]
+    fn dot_env_syntax_errors_name_the_line_not_its_value(
+        #[case] contents: &str,
+        #[case] bad_line: &str,
+        #[case] message: &str,
+    ) {
+        assert_eq!(dot_env_syntax_error(contents, bad_line), message);
+    }
+
+    #[test]
+    fn each_command_validates_only_the_settings_it_reads() {
+        let bad = SettingsArgs {
+            markup_bps: some("-1"),
+            threshold_bps: some("x"),
+            blotter: some("/tmp/desk.db"),
+            ..Default::default()
+        };
+        let report = Settings::from_args(&bad.for_report()).unwrap();
+        assert_eq!(report.blotter, Some(PathBuf::from("/tmp/desk.db")));
+        assert!(Settings::from_args(&bad.for_listing()).is_ok());
+        assert!(Settings::from_args(&bad.for_lps()).is_ok());
+        let lps_bad = SettingsArgs {
+            lp_timeout_ms: some("0"),
+            ..bad
+        };
+        assert_eq!(
+            error_for(lps_bad.for_lps()),
+            "invalid LP_TIMEOUT_MS '0' (--lp-timeout-ms): must be a whole number of milliseconds from 1 to 60000"
+        );
     }
 
     #[test]

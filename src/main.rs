@@ -4,20 +4,56 @@
 use std::process::ExitCode;
 
 use lp_rfq::cli::Cli;
-use lp_rfq::config::Settings;
+use std::path::PathBuf;
+
+use lp_rfq::config::{self, Settings};
 use lp_rfq::logging;
+
+/// The `.env` dotenvy would read: the first one in the current directory
+/// or its parents.
+fn find_dot_env() -> Option<PathBuf> {
+    let here = std::env::current_dir().ok()?;
+    here.ancestors()
+        .map(|dir| dir.join(".env"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Loads `.env` (never over the real environment) and warns on stderr of
+/// keys that look like a misspelt setting. A syntax error names the line
+/// and its key, never the line: it may hold a secret.
+fn load_dot_env() -> Result<(), String> {
+    match dotenvy::dotenv() {
+        Ok(path) => {
+            let contents = std::fs::read_to_string(&path).unwrap_or_default();
+            let keys: Vec<String> = dotenvy::from_path_iter(&path)
+                .map(|iter| iter.filter_map(Result::ok).map(|(key, _)| key).collect())
+                .unwrap_or_default();
+            for warning in config::dot_env_warnings(&contents, keys.iter().map(String::as_str)) {
+                eprintln!("lp-rfq: warning: {warning}");
+            }
+            Ok(())
+        }
+        Err(error) if error.not_found() => Ok(()),
+        Err(dotenvy::Error::LineParse(line, _)) => {
+            let contents = find_dot_env()
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .unwrap_or_default();
+            Err(config::dot_env_syntax_error(&contents, &line))
+        }
+        Err(dotenvy::Error::Io(error)) => Err(format!("cannot read .env: {error}")),
+        Err(_) => Err("cannot read .env".to_string()),
+    }
+}
 
 fn main() -> ExitCode {
     // `.env` never overrides the real environment; a missing file is fine,
-    // a malformed one is a bad setting.
-    if let Err(error) = dotenvy::dotenv() {
-        if !error.not_found() {
-            eprintln!("lp-rfq: cannot read .env: {error}");
-            return ExitCode::from(2);
-        }
+    // a malformed one is a bad setting, a key like one of ours a warning.
+    if let Err(message) = load_dot_env() {
+        eprintln!("lp-rfq: {message}");
+        return ExitCode::from(2);
     }
     let cli = Cli::parse_args();
-    let mut settings = match Settings::from_args(&cli.settings) {
+    let mut settings = match Settings::from_args(&cli.settings_in_use()) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("lp-rfq: {error}");

@@ -21,8 +21,14 @@ pub enum InputError {
     AmountNumber(String),
     #[error("amount '{0}' must be greater than zero")]
     AmountNotPositive(String),
-    #[error("amount '{0}' is larger than any desk trades (at most 1000000000000)")]
+    #[error("amount '{0}' is too large: a desk trades at most 1000000000000")]
     AmountTooLarge(String),
+    #[error("amount '{input}' is below the lot size {lot} of {pair}")]
+    AmountBelowLot {
+        input: String,
+        lot: Decimal,
+        pair: String,
+    },
     #[error("amount '{input}' has more than {max} decimals, the most {pair} allows")]
     AmountPrecision {
         input: String,
@@ -251,18 +257,35 @@ impl Pair {
         }
     }
 
-    /// Parses and checks an amount of the base asset for this pair.
+    /// Parses and checks an amount of the base asset for this pair,
+    /// exactly as typed: an amount finer than the lot is refused, never
+    /// rounded.
     pub fn parse_amount(&self, input: &str) -> Result<Decimal, InputError> {
         let trimmed = input.trim();
-        let amount = parse_positive_amount(trimmed)?;
-        if amount.scale() > self.amount_dp {
+        let number = check_number(trimmed)?;
+        if number.magnitude() <= -i64::from(self.amount_dp) {
+            return Err(InputError::AmountBelowLot {
+                input: trimmed.to_string(),
+                lot: Decimal::new(1, self.amount_dp),
+                pair: self.to_string(),
+            });
+        }
+        if number.decimals() > i64::from(self.amount_dp) {
             return Err(InputError::AmountPrecision {
                 input: trimmed.to_string(),
                 max: self.amount_dp,
                 pair: self.to_string(),
             });
         }
-        Ok(amount)
+        // At most 13 integer digits and the lot's decimals (at most 28):
+        // exact in a Decimal.
+        let mantissa: i128 = number.digits.parse().unwrap_or(0);
+        let amount = if number.exponent >= 0 {
+            Decimal::from_i128_with_scale(mantissa * 10i128.pow(number.exponent as u32), 0)
+        } else {
+            Decimal::from_i128_with_scale(mantissa, (-number.exponent) as u32)
+        };
+        Ok(amount.normalize())
     }
 
     /// An amount shown at the pair's lot precision, e.g. 1.50000000.
@@ -279,25 +302,188 @@ impl Pair {
     }
 }
 
-/// The largest amount a request may ask for.
-const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0); // 10^12
+/// A number as typed, kept exact: `digits × 10^exponent`, with no
+/// leading or trailing zeros in `digits` (empty for zero).
+struct TypedNumber {
+    negative: bool,
+    digits: String,
+    exponent: i64,
+}
 
-/// Parses a positive amount before the pair (and so its lot size) is
-/// known; [`Pair::parse_amount`] adds the precision check.
-pub fn parse_positive_amount(input: &str) -> Result<Decimal, InputError> {
-    let trimmed = input.trim();
-    let amount = Decimal::from_str(trimmed)
-        .or_else(|_| Decimal::from_scientific(trimmed))
-        .map_err(|_| InputError::AmountNumber(trimmed.to_string()))?;
-    if amount <= Decimal::ZERO {
+impl TypedNumber {
+    /// Plain decimal or scientific notation (`1.5`, `.5`, `1e-3`); no
+    /// separators such as `1_000` or `1,000`, no spaces.
+    fn lex(text: &str) -> Option<TypedNumber> {
+        let (negative, unsigned) = match text.as_bytes().first() {
+            Some(b'-') => (true, &text[1..]),
+            Some(b'+') => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+            Some((mantissa, exponent)) => (mantissa, Some(exponent)),
+            None => (unsigned, None),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
+            return None;
+        }
+        let exponent: i64 = match exponent {
+            None => 0,
+            Some(e) => {
+                let unsigned_e = e.strip_prefix(['+', '-']).unwrap_or(e);
+                if unsigned_e.is_empty() || !all_digits(unsigned_e) {
+                    return None;
+                }
+                // Nine digits are beyond any amount either way; clamped so
+                // that the sums below cannot overflow.
+                let value: i64 = if unsigned_e.len() > 9 {
+                    999_999_999
+                } else {
+                    unsigned_e.parse().unwrap_or(0)
+                };
+                if e.starts_with('-') {
+                    -value
+                } else {
+                    value
+                }
+            }
+        };
+        let joined = format!("{int}{frac}");
+        let significant = joined.trim_start_matches('0');
+        let digits = significant.trim_end_matches('0');
+        let trailing = (significant.len() - digits.len()) as i64;
+        Some(TypedNumber {
+            negative,
+            digits: digits.to_string(),
+            exponent: exponent - frac.len() as i64 + trailing,
+        })
+    }
+
+    /// The power of ten just above the number: 1.5 → 1, 0.01 → -1.
+    fn magnitude(&self) -> i64 {
+        self.digits.len() as i64 + self.exponent
+    }
+
+    /// Decimals the number needs to be written exactly.
+    fn decimals(&self) -> i64 {
+        (-self.exponent).max(0)
+    }
+}
+
+/// The largest amount a request may ask for: 10^12 is `1` at magnitude 13.
+const MAX_AMOUNT_MAGNITUDE: i64 = 13;
+
+/// Checks what can be checked of an amount before the pair (and so its lot
+/// size) is known: a number, above zero, not above 10^12.
+/// [`Pair::parse_amount`] adds the lot and its decimals.
+pub fn check_amount(input: &str) -> Result<(), InputError> {
+    check_number(input.trim()).map(|_| ())
+}
+
+fn check_number(trimmed: &str) -> Result<TypedNumber, InputError> {
+    let number =
+        TypedNumber::lex(trimmed).ok_or_else(|| InputError::AmountNumber(trimmed.to_string()))?;
+    if number.negative || number.digits.is_empty() {
         return Err(InputError::AmountNotPositive(trimmed.to_string()));
     }
     // Far above any real trade, and far enough below Decimal's range that
     // price × amount can never overflow.
-    if amount > MAX_AMOUNT {
+    let magnitude = number.magnitude();
+    if magnitude > MAX_AMOUNT_MAGNITUDE
+        || (magnitude == MAX_AMOUNT_MAGNITUDE && number.digits != "1")
+    {
         return Err(InputError::AmountTooLarge(trimmed.to_string()));
     }
-    Ok(amount.normalize())
+    Ok(number)
+}
+
+/// A request's notional (amount × the pair's reference price, in the
+/// pair's quote currency) against the desk's fat-finger limit
+/// (MAX_NOTIONAL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotionalCheck {
+    /// At or below the limit: no confirmation needed.
+    Within,
+    /// Above the limit: the operator must confirm.
+    Above {
+        notional: Decimal,
+        limit: Decimal,
+        pair: Pair,
+    },
+    /// The pair has no reference price, so the notional cannot be checked:
+    /// the operator must confirm.
+    Unknown { limit: Decimal, pair: Pair },
+}
+
+impl NotionalCheck {
+    pub fn of(pair: Pair, amount: Decimal, limit: Decimal) -> NotionalCheck {
+        match pair.reference_price() {
+            // Both bounded (amount ≤ 10^12), so the product cannot overflow.
+            Some(price) if amount * price <= limit => NotionalCheck::Within,
+            Some(price) => NotionalCheck::Above {
+                notional: amount * price,
+                limit,
+                pair,
+            },
+            None => NotionalCheck::Unknown { limit, pair },
+        }
+    }
+
+    pub fn needs_confirmation(&self) -> bool {
+        *self != NotionalCheck::Within
+    }
+
+    /// Why a confirmation is needed, e.g. "notional 2,000,000.00 USDT is
+    /// above MAX_NOTIONAL 1,000,000"; `None` when it is not.
+    pub fn warning(&self) -> Option<String> {
+        match *self {
+            NotionalCheck::Within => None,
+            NotionalCheck::Above {
+                notional,
+                limit,
+                pair,
+            } => {
+                let mut shown = notional.round_dp(pair.price_dp);
+                shown.rescale(pair.price_dp);
+                Some(format!(
+                    "notional {} {} is above MAX_NOTIONAL {}",
+                    group_thousands(shown),
+                    pair.quote,
+                    group_thousands(limit.normalize())
+                ))
+            }
+            NotionalCheck::Unknown { limit, pair } => Some(format!(
+                "notional of {pair} cannot be checked against MAX_NOTIONAL {} (no reference price for {pair})",
+                group_thousands(limit.normalize())
+            )),
+        }
+    }
+}
+
+/// A decimal with thousands separators: 2000000.5 → "2,000,000.5".
+pub fn group_thousands(value: Decimal) -> String {
+    let text = value.abs().to_string();
+    let (int, frac) = match text.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (text.as_str(), None),
+    };
+    let mut grouped = String::new();
+    for (index, digit) in int.chars().enumerate() {
+        if index > 0 && (int.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let sign = if value.is_sign_negative() && !value.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    match frac {
+        Some(frac) => format!("{sign}{grouped}.{frac}"),
+        None => format!("{sign}{grouped}"),
+    }
 }
 
 /// Rounds `value` to `dp` decimals against the client: up for a client BUY,
@@ -492,6 +678,13 @@ mod tests {
     #[case("0.00000001", dec!(0.00000001))]
     #[case("2.50000000", dec!(2.5))]
     #[case("1e-3", dec!(0.001))]
+    #[case("1E3", dec!(1000))]
+    #[case("+2", dec!(2))]
+    #[case(".5", dec!(0.5))]
+    #[case("5.", dec!(5))]
+    #[case("0.12345678000000000000000000000000", dec!(0.12345678))]
+    #[case("1.23456789e2", dec!(123.456789))]
+    #[case("999999999999.99999999", dec!(999999999999.99999999))]
     fn amounts_parse(#[case] input: &str, #[case] amount: Decimal) {
         let pair: Pair = "BTCUSDT".parse().unwrap();
         assert_eq!(pair.parse_amount(input), Ok(amount));
@@ -500,30 +693,127 @@ mod tests {
     #[rstest]
     #[case("abc", "amount 'abc' is not a number")]
     #[case("", "amount '' is not a number")]
+    #[case("1_000", "amount '1_000' is not a number")]
+    #[case("1,000", "amount '1,000' is not a number")]
+    #[case("1 000", "amount '1 000' is not a number")]
+    #[case(".", "amount '.' is not a number")]
+    #[case("1e", "amount '1e' is not a number")]
+    #[case("inf", "amount 'inf' is not a number")]
     #[case("0", "amount '0' must be greater than zero")]
     #[case("-1", "amount '-1' must be greater than zero")]
+    #[case("0e5", "amount '0e5' must be greater than zero")]
     #[case(
         "1000000000000.00000001",
-        "amount '1000000000000.00000001' is larger than any desk trades (at most 1000000000000)"
+        "amount '1000000000000.00000001' is too large: a desk trades at most 1000000000000"
     )]
     #[case(
         "1e24",
-        "amount '1e24' is larger than any desk trades (at most 1000000000000)"
+        "amount '1e24' is too large: a desk trades at most 1000000000000"
+    )]
+    #[case(
+        "1e30",
+        "amount '1e30' is too large: a desk trades at most 1000000000000"
+    )]
+    #[case(
+        "1e99999999999999999999",
+        "amount '1e99999999999999999999' is too large: a desk trades at most 1000000000000"
     )]
     #[case(
         "0.000000001",
-        "amount '0.000000001' has more than 8 decimals, the most BTC/USDT allows"
+        "amount '0.000000001' is below the lot size 0.00000001 of BTC/USDT"
+    )]
+    #[case("1e-30", "amount '1e-30' is below the lot size 0.00000001 of BTC/USDT")]
+    #[case(
+        "1e-99999999999999999999",
+        "amount '1e-99999999999999999999' is below the lot size 0.00000001 of BTC/USDT"
+    )]
+    #[case(
+        "0.000000015",
+        "amount '0.000000015' has more than 8 decimals, the most BTC/USDT allows"
+    )]
+    #[case(
+        "1.99999999999999999999999999999",
+        "amount '1.99999999999999999999999999999' has more than 8 decimals, the most BTC/USDT allows"
     )]
     fn bad_amounts_say_why(#[case] input: &str, #[case] message: &str) {
         let pair: Pair = "BTCUSDT".parse().unwrap();
         assert_eq!(pair.parse_amount(input).unwrap_err().to_string(), message);
     }
 
+    #[rstest]
+    #[case("1.99999999999999999999999999999", Ok(()))]
+    #[case("1_000", Err("amount '1_000' is not a number"))]
+    #[case(
+        "1e30",
+        Err("amount '1e30' is too large: a desk trades at most 1000000000000")
+    )]
+    #[case("-0.1", Err("amount '-0.1' must be greater than zero"))]
+    fn amounts_check_before_the_pair_is_known(
+        #[case] input: &str,
+        #[case] expected: Result<(), &str>,
+    ) {
+        assert_eq!(
+            check_amount(input).map_err(|error| error.to_string()),
+            expected.map_err(str::to_string)
+        );
+    }
+
+    #[test]
+    fn a_lot_below_is_named_with_the_pairs_lot() {
+        let xrp: Pair = "XRPUSDT".parse().unwrap();
+        assert_eq!(
+            xrp.parse_amount("0.001").unwrap_err().to_string(),
+            "amount '0.001' is below the lot size 0.01 of XRP/USDT"
+        );
+    }
+
     #[test]
     fn the_largest_amount_is_a_trillion() {
-        assert_eq!(MAX_AMOUNT, dec!(1000000000000));
         let pair: Pair = "BTCUSDT".parse().unwrap();
         assert_eq!(pair.parse_amount("1000000000000"), Ok(dec!(1000000000000)));
+    }
+
+    #[rstest]
+    #[case("BTCUSDT", dec!(10), None)]
+    #[case(
+        "BTCUSDT",
+        dec!(20),
+        Some("notional 2,000,000.00 USDT is above MAX_NOTIONAL 1,000,000")
+    )]
+    #[case(
+        "ETHBTC",
+        dec!(1000),
+        None
+    )]
+    #[case(
+        "XRPUSDT",
+        dec!(400000.01),
+        Some("notional 1,000,000.02500 USDT is above MAX_NOTIONAL 1,000,000")
+    )]
+    #[case(
+        "DOGEUSDT",
+        dec!(1),
+        Some("notional of DOGE/USDT cannot be checked against MAX_NOTIONAL 1,000,000 (no reference price for DOGE/USDT)")
+    )]
+    fn a_notional_above_the_limit_or_unknown_needs_confirmation(
+        #[case] pair: &str,
+        #[case] amount: Decimal,
+        #[case] warning: Option<&str>,
+    ) {
+        let pair: Pair = pair.parse().unwrap();
+        let check = NotionalCheck::of(pair, amount, dec!(1000000.0));
+        assert_eq!(check.warning().as_deref(), warning);
+        assert_eq!(check.needs_confirmation(), warning.is_some());
+    }
+
+    #[rstest]
+    #[case(dec!(0), "0")]
+    #[case(dec!(999), "999")]
+    #[case(dec!(1000), "1,000")]
+    #[case(dec!(1234567.891), "1,234,567.891")]
+    #[case(dec!(-12345), "-12,345")]
+    fn thousands_are_grouped(#[case] value: Decimal, #[case] shown: &str) {
+        assert_eq!(group_thousands(value), shown);
     }
 
     #[test]

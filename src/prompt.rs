@@ -6,10 +6,11 @@ use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use rust_decimal::Decimal;
 
 use crate::desk::Desk;
-use crate::market::{parse_positive_amount, Pair, Side};
+use rust_decimal::Decimal;
+
+use crate::market::{check_amount, NotionalCheck, Pair, Side};
 use tokio::sync::mpsc;
 
 use crate::output::{desk_writer, plain, OutputMode};
@@ -32,6 +33,7 @@ pub async fn run(
         print!("{}", plain::banner(desk.registry().simulated()));
         println!("Enter a client request (q to quit).");
     }
+    let max_notional = desk.settings().max_notional;
     loop {
         // The blocking read owns the input until it answers; an interrupt
         // meanwhile quits, so the input is not needed back.
@@ -39,8 +41,8 @@ pub async fn run(
         let asked = tokio::task::spawn_blocking(move || {
             let input = &mut asking;
             let answer = match mode {
-                OutputMode::Plain => read_request(input, &mut io::stdout()),
-                OutputMode::Json => read_request(input, &mut io::stderr()),
+                OutputMode::Plain => read_request(input, &mut io::stdout(), max_notional),
+                OutputMode::Json => read_request(input, &mut io::stderr(), max_notional),
             };
             (asking, answer)
         });
@@ -247,7 +249,39 @@ fn ask_until<T, E: std::fmt::Display>(
 
 /// Reads one request: side, amount, pair. An amount finer than the pair's
 /// lot size is explained once the pair is known, and the amount asked again.
+///
+/// A request whose notional is above `max_notional` (or cannot be checked)
+/// is only returned once the operator types `yes`; anything else drops it
+/// and the request is asked again from the side.
 pub fn read_request(
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+    max_notional: Decimal,
+) -> io::Result<Option<RfqSpec>> {
+    loop {
+        let Some(spec) = read_one_request(input, output)? else {
+            return Ok(None);
+        };
+        let Some(warning) = NotionalCheck::of(spec.pair, spec.amount, max_notional).warning()
+        else {
+            return Ok(Some(spec));
+        };
+        let Some(answer) = ask(
+            input,
+            output,
+            &format!("{warning}: type yes to ask for quotes: "),
+        )?
+        else {
+            return Ok(None);
+        };
+        if answer.eq_ignore_ascii_case("yes") {
+            return Ok(Some(spec));
+        }
+        writeln!(output, "  not asked; enter the request again")?;
+    }
+}
+
+fn read_one_request(
     input: &mut impl BufRead,
     output: &mut impl Write,
 ) -> io::Result<Option<RfqSpec>> {
@@ -260,14 +294,19 @@ pub fn read_request(
     else {
         return Ok(None);
     };
-    let Some(mut amount) = ask_until(input, output, "Amount: ", parse_positive_amount)? else {
+    // The amount is kept as typed: it is checked against the pair's lot
+    // once the pair is known, and never rounded.
+    let Some(mut amount) = ask_until(input, output, "Amount: ", |text: &str| {
+        check_amount(text).map(|()| text.trim().to_string())
+    })?
+    else {
         return Ok(None);
     };
     let Some(pair) = ask_until(input, output, "Pair (e.g., BTCUSDT): ", str::parse::<Pair>)? else {
         return Ok(None);
     };
     loop {
-        match pair.parse_amount(&amount.to_string()) {
+        match pair.parse_amount(&amount) {
             Ok(checked) => {
                 return Ok(Some(RfqSpec {
                     side,
@@ -277,10 +316,9 @@ pub fn read_request(
             }
             Err(error) => {
                 writeln!(output, "  {error}; try again")?;
-                let parsed: Option<Decimal> =
-                    ask_until(input, output, "Amount: ", |text: &str| {
-                        pair.parse_amount(text)
-                    })?;
+                let parsed: Option<String> = ask_until(input, output, "Amount: ", |text: &str| {
+                    pair.parse_amount(text).map(|_| text.trim().to_string())
+                })?;
                 let Some(parsed) = parsed else {
                     return Ok(None);
                 };
@@ -298,8 +336,36 @@ mod tests {
     fn run(typed: &str) -> (Option<RfqSpec>, String) {
         let mut input = typed.as_bytes();
         let mut output = Vec::new();
-        let spec = read_request(&mut input, &mut output).unwrap();
+        let spec = read_request(&mut input, &mut output, dec!(1000000)).unwrap();
         (spec, String::from_utf8(output).unwrap())
+    }
+
+    #[test]
+    fn a_notional_above_the_limit_is_asked_only_after_yes() {
+        let (spec, shown) = run("b\n20\nBTCUSDT\nyes\n");
+        assert_eq!(spec.unwrap().amount, dec!(20));
+        assert!(shown.ends_with(
+            "notional 2,000,000.00 USDT is above MAX_NOTIONAL 1,000,000: type yes to ask for quotes: "
+        ));
+    }
+
+    #[test]
+    fn a_notional_not_confirmed_is_dropped_and_the_request_asked_again() {
+        let (spec, shown) = run("b\n20\nBTCUSDT\nno\ns\n2\nBTCUSDT\n");
+        let spec = spec.unwrap();
+        assert_eq!((spec.side, spec.amount), (Side::Sell, dec!(2)));
+        assert!(shown.contains(
+            "type yes to ask for quotes:   not asked; enter the request again\nSide (b/buy or s/sell): "
+        ));
+    }
+
+    #[test]
+    fn a_pair_without_a_reference_price_needs_confirmation() {
+        let (spec, shown) = run("b\n1\nDOGEUSDT\n");
+        assert_eq!(spec, None);
+        assert!(shown.ends_with(
+            "notional of DOGE/USDT cannot be checked against MAX_NOTIONAL 1,000,000 (no reference price for DOGE/USDT): type yes to ask for quotes: "
+        ));
     }
 
     #[test]
@@ -335,9 +401,16 @@ mod tests {
 
     #[test]
     fn an_amount_too_fine_for_the_pair_is_asked_again_after_the_pair() {
-        let (spec, shown) = run("b\n0.0000001\nETHUSDT\n0.5\n");
+        let (spec, shown) = run("b\n1.0000001\nETHUSDT\n0.5\n");
         assert_eq!(spec.unwrap().amount, dec!(0.5));
-        assert!(shown.contains("amount '0.0000001' has more than 6 decimals, the most ETH/USDT allows; try again\nAmount: "));
+        assert!(shown.contains("amount '1.0000001' has more than 6 decimals, the most ETH/USDT allows; try again\nAmount: "));
+    }
+
+    #[test]
+    fn an_amount_beyond_a_decimal_is_refused_not_rounded() {
+        let (spec, shown) = run("b\n1.99999999999999999999999999999\nBTCUSDT\n1.5\n");
+        assert_eq!(spec.unwrap().amount, dec!(1.5));
+        assert!(shown.contains("amount '1.99999999999999999999999999999' has more than 8 decimals, the most BTC/USDT allows; try again\nAmount: "));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rust_decimal::Decimal;
 
-use crate::market::{parse_positive_amount, Pair, Side};
+use crate::market::{check_amount, NotionalCheck, Pair, Side};
 use crate::rfq::RfqSpec;
 
 pub const SIDE: usize = 0;
@@ -39,6 +39,13 @@ pub enum FormOutcome {
 pub struct Form {
     pub fields: [Field; 3],
     pub focus: usize,
+    /// MAX_NOTIONAL: a request above it (or whose notional cannot be
+    /// checked) waits for Enter once more. `None`: no limit.
+    pub max_notional: Option<Decimal>,
+    /// A checked request waiting for that confirmation, with the reason
+    /// shown on the form (e.g. "notional 2,000,000.00 USDT is above
+    /// MAX_NOTIONAL 1,000,000").
+    pub confirm: Option<(RfqSpec, String)>,
 }
 
 impl Form {
@@ -60,6 +67,8 @@ impl Form {
                 field(spec.pair.to_string()),
             ],
             focus: SIDE,
+            max_notional: None,
+            confirm: None,
         }
     }
 
@@ -70,12 +79,25 @@ impl Form {
             .all(|field| field.text.is_empty() || field.prefilled)
     }
 
+    /// Empties the fields; the limit stays.
     pub fn clear(&mut self) {
-        *self = Form::new();
+        *self = Form {
+            max_notional: self.max_notional,
+            ..Form::new()
+        };
     }
 
     pub fn key(&mut self, key: KeyEvent) -> FormOutcome {
         let control = key.modifiers.contains(KeyModifiers::CONTROL);
+        if let Some((spec, _)) = self.confirm.take() {
+            // Only Enter sends a confirmed request; any other key goes back
+            // to the form, the request unchanged, the amount focused.
+            if key.code == KeyCode::Enter {
+                return FormOutcome::Submit(spec);
+            }
+            self.focus = AMOUNT;
+            return FormOutcome::Editing;
+        }
         match key.code {
             KeyCode::Char('q') if !control && self.is_pristine() => return FormOutcome::Quit,
             KeyCode::Char('u') if control => {
@@ -147,7 +169,7 @@ impl Form {
     }
 
     fn check_amount(&mut self) -> bool {
-        match parse_positive_amount(&self.fields[AMOUNT].text) {
+        match check_amount(&self.fields[AMOUNT].text) {
             Ok(_) => {
                 self.fields[AMOUNT].error = None;
                 true
@@ -186,7 +208,19 @@ impl Form {
             None => self.check_amount().then_some(Decimal::ZERO),
         };
         match (side, amount, pair) {
-            (Some(side), Some(amount), Some(pair)) => Some(RfqSpec { side, amount, pair }),
+            (Some(side), Some(amount), Some(pair)) => {
+                let spec = RfqSpec { side, amount, pair };
+                let warning = self
+                    .max_notional
+                    .and_then(|limit| NotionalCheck::of(pair, amount, limit).warning());
+                match warning {
+                    Some(warning) => {
+                        self.confirm = Some((spec, warning));
+                        None
+                    }
+                    None => Some(spec),
+                }
+            }
             _ => {
                 self.focus = [SIDE, AMOUNT, PAIR]
                     .into_iter()
@@ -255,13 +289,63 @@ mod tests {
     #[test]
     fn an_amount_too_fine_for_the_pair_sends_the_focus_back_to_it() {
         let mut form = Form::new();
-        let outcome = type_text(&mut form, "b\n0.0000001\nETHUSDT\n");
+        let outcome = type_text(&mut form, "b\n1.0000001\nETHUSDT\n");
         assert_eq!(outcome, FormOutcome::Editing);
         assert_eq!(form.focus, AMOUNT);
         assert_eq!(
             form.fields[AMOUNT].error.as_deref(),
-            Some("amount '0.0000001' has more than 6 decimals, the most ETH/USDT allows")
+            Some("amount '1.0000001' has more than 6 decimals, the most ETH/USDT allows")
         );
+    }
+
+    #[test]
+    fn a_notional_above_the_limit_waits_for_a_second_enter() {
+        let mut form = Form {
+            max_notional: Some(dec!(1000000)),
+            ..Form::new()
+        };
+        assert_eq!(
+            type_text(&mut form, "b\n20\nBTCUSDT\n"),
+            FormOutcome::Editing
+        );
+        assert_eq!(
+            form.confirm.as_ref().map(|(_, why)| why.as_str()),
+            Some("notional 2,000,000.00 USDT is above MAX_NOTIONAL 1,000,000")
+        );
+        match press(&mut form, KeyCode::Enter) {
+            FormOutcome::Submit(spec) => assert_eq!(spec.amount, dec!(20)),
+            other => panic!("expected a submit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn esc_on_a_notional_confirmation_goes_back_to_the_amount() {
+        let mut form = Form {
+            max_notional: Some(dec!(1000000)),
+            ..Form::new()
+        };
+        type_text(&mut form, "b\n20\nBTCUSDT\n");
+        assert_eq!(press(&mut form, KeyCode::Esc), FormOutcome::Editing);
+        assert_eq!((form.confirm.is_none(), form.focus), (true, AMOUNT));
+        assert_eq!(form.fields[AMOUNT].text, "20");
+        press(&mut form, KeyCode::Backspace);
+        press(&mut form, KeyCode::Backspace);
+        match type_text(&mut form, "2\n\n") {
+            FormOutcome::Submit(spec) => assert_eq!(spec.amount, dec!(2)),
+            other => panic!("expected a submit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn within_the_limit_enter_starts_at_once() {
+        let mut form = Form {
+            max_notional: Some(dec!(1000000)),
+            ..Form::new()
+        };
+        assert!(matches!(
+            type_text(&mut form, "b\n10\nBTCUSDT\n"),
+            FormOutcome::Submit(_)
+        ));
     }
 
     #[test]

@@ -169,7 +169,7 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
         .log_file
         .as_ref()
         .map(|path| path.display().to_string());
-    let mut app = App::new(colors_allowed(), log_path);
+    let mut app = App::new(colors_allowed(), log_path).with_max_notional(settings.max_notional);
     let mut stream: Option<StreamHandle> = None;
     let mut signalled = false;
     // Quit as soon as the running stream has ended.

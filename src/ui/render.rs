@@ -892,10 +892,16 @@ fn draw_form(frame: &mut Frame, area: Rect, app: &App) {
             None => lines.push(Line::raw("")),
         }
     }
-    lines.push(Line::styled(
-        "Enter on the pair starts the stream · ? for keys",
-        palette.dim(),
-    ));
+    match &app.form.confirm {
+        Some((_, why)) => lines.push(Line::styled(
+            format!("{why} · Enter asks for quotes · Esc goes back"),
+            palette.warn().add_modifier(Modifier::BOLD),
+        )),
+        None => lines.push(Line::styled(
+            "Enter on the pair starts the stream · ? for keys",
+            palette.dim(),
+        )),
+    }
     if let Some(notice) = &app.notice {
         lines.push(Line::styled(notice.clone(), palette.warn()));
     }

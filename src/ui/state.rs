@@ -749,11 +749,19 @@ impl App {
         }
     }
 
+    /// MAX_NOTIONAL for the form's fat-finger confirmation.
+    pub fn with_max_notional(mut self, limit: rust_decimal::Decimal) -> App {
+        self.form.max_notional = Some(limit);
+        self
+    }
+
     fn open_form(&mut self) {
+        let limit = self.form.max_notional;
         self.form = match &self.stream.request {
             Some(request) => crate::ui::form::Form::prefilled(&request.spec()),
             None => crate::ui::form::Form::new(),
         };
+        self.form.max_notional = limit;
         self.screen = Screen::Form;
     }
 

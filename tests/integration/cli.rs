@@ -140,17 +140,100 @@ fn one_seed_replays_the_same_prices_from_the_binary() {
 #[test]
 fn a_pair_no_lp_quotes_ends_with_a_clear_message() {
     let output = lp_rfq()
-        .args(["quote", "buy", "100", "DOGEUSDT", "--json"])
+        .args([
+            "quote",
+            "buy",
+            "100",
+            "DOGEUSDT",
+            "--json",
+            "--confirm-notional",
+        ])
         .args(FAST)
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        "lp-rfq: no LP quotes DOGEUSDT\n"
+        "lp-rfq: no LP quotes DOGEUSDT (3 declined)\n"
     );
     let events = json_lines(&output);
     assert_eq!(events.last().unwrap()["reason"], "no_quotes");
+}
+
+#[test]
+fn a_notional_above_max_notional_is_refused_headless_unless_confirmed() {
+    let output = lp_rfq()
+        .args(["quote", "buy", "20", "BTCUSDT"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: notional 2,000,000.00 USDT is above MAX_NOTIONAL 1,000,000: add --confirm-notional to ask for quotes\n"
+    );
+    assert!(output.stdout.is_empty());
+    let output = lp_rfq()
+        .args(["quote", "buy", "20", "BTCUSDT", "--max-notional", "5000000"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let output = lp_rfq()
+        .args(["quote", "buy", "20", "BTCUSDT", "--confirm-notional"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_ok(&output);
+}
+
+#[test]
+fn amounts_are_refused_with_what_is_wrong_never_rounded() {
+    for (amount, message) in [
+        (
+            "1e30",
+            "lp-rfq: amount '1e30' is too large: a desk trades at most 1000000000000\n",
+        ),
+        (
+            "1.99999999999999999999999999999",
+            "lp-rfq: amount '1.99999999999999999999999999999' has more than 8 decimals, the most BTC/USDT allows\n",
+        ),
+        (
+            "1e-30",
+            "lp-rfq: amount '1e-30' is below the lot size 0.00000001 of BTC/USDT\n",
+        ),
+        ("1_000", "lp-rfq: amount '1_000' is not a number\n"),
+    ] {
+        let output = lp_rfq()
+            .args(["quote", "buy", amount, "BTCUSDT"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{amount}");
+        assert_eq!(String::from_utf8_lossy(&output.stderr), message);
+    }
+}
+
+#[test]
+fn settings_that_cannot_work_together_stop_the_start_naming_both() {
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT", "--mock-max-delay", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: invalid MOCK_MAX_DELAY '2' (--mock-max-delay): must not be longer than LP_TIMEOUT_MS '1000', or the slowest mock answers would all time out\n"
+    );
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT"])
+        .env("VALIDITY_BUFFER_SECONDS", "9.5")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: invalid MOCK_VALIDITY_SECONDS '10' (--mock-validity-secs): must be at least 1 second longer than VALIDITY_BUFFER_SECONDS '9.5', or the client would have under a second to accept\n"
+    );
 }
 
 #[test]
@@ -162,7 +245,7 @@ fn a_bad_setting_stops_the_start_with_its_name_and_value() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        "lp-rfq: invalid MARKUP_BPS '-1' (--markup-bps): must be a number of bps from 0 to below 10000\n"
+        "lp-rfq: invalid MARKUP_BPS '-1' (--markup-bps): must be a number of bps from 0 to 500\n"
     );
     let output = lp_rfq()
         .args(["quote", "buy", "1", "BTCUSDT"])
@@ -648,4 +731,114 @@ fn typing_a_during_a_prompted_stream_accepts_and_prints_the_ticket() {
     );
     assert!(seen.contains("FILLED by Solid"), "{seen}");
     assert!(seen.contains("| Desk P&L:        45.00 USDT"), "{seen}");
+}
+
+#[test]
+fn a_dot_env_key_like_a_setting_is_warned_about_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "SEED=1\nMARKUP_BSP=3\n").unwrap();
+    let output = lp_rfq_in(dir.path()).arg("scenarios").output().unwrap();
+    assert_ok(&output);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: warning: .env line 2: 'MARKUP_BSP' is not a setting; did you mean MARKUP_BPS?\n"
+    );
+}
+
+#[test]
+fn a_dot_env_syntax_error_names_the_line_and_key_never_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "SEED=1\nB2C2_API_TOKEN=hunter2 secret\n",
+    )
+    .unwrap();
+    let output = lp_rfq_in(dir.path()).arg("scenarios").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: cannot read .env: line 2 (B2C2_API_TOKEN) is not KEY=value (quote a value with spaces or #)\n"
+    );
+}
+
+#[test]
+fn a_setting_a_command_does_not_use_does_not_stop_it() {
+    for args in [&["scenarios"][..], &["lps"][..]] {
+        let output = lp_rfq()
+            .args(args)
+            .env("MARKUP_BPS", "-1")
+            .env("IMPROVEMENT_THRESHOLD_BPS", "lots")
+            .output()
+            .unwrap();
+        assert_ok(&output);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.db");
+    let output = lp_rfq_in(dir.path())
+        .arg("report")
+        .env("MARKUP_BPS", "-1")
+        .env("BLOTTER_PATH", &missing)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "lp-rfq: blotter '{}' does not exist: nothing recorded yet\n",
+            missing.display()
+        )
+    );
+    // A stream still refuses it.
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT"])
+        .env("MARKUP_BPS", "-1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn every_lp_failing_ends_like_every_lp_declining() {
+    let output = lp_rfq()
+        .args([
+            "quote",
+            "buy",
+            "1",
+            "BTCUSDT",
+            "--json",
+            "--mock-failure-rate",
+            "1",
+        ])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: no LP quotes BTCUSDT (3 unavailable)\n"
+    );
+    let events = json_lines(&output);
+    assert_eq!(events.last().unwrap()["event"], "ended");
+}
+
+#[test]
+fn bench_argument_errors_exit_2() {
+    for (args, message) in [
+        (
+            &["bench", "--sessions", "0"][..],
+            "lp-rfq: invalid --sessions '0': must be at least 1\n",
+        ),
+        (
+            &["bench", "--lps", "0"][..],
+            "lp-rfq: invalid --lps '0': must be at least 1\n",
+        ),
+        (
+            &["bench", "--lp-delay-ms", "100", "--lp-delay-max-ms", "50"][..],
+            "lp-rfq: invalid --lp-delay-max-ms '50': must not be below --lp-delay-ms '100'\n",
+        ),
+    ] {
+        let output = lp_rfq().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stderr), message);
+    }
 }
