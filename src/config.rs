@@ -387,7 +387,7 @@ const NO_BLOTTER: Key = Key {
 pub const DEFAULT_BLOTTER: &str = "./blotter.db";
 
 /// Every variable a user may set, for `.env.example` and the README.
-pub const SETTING_NAMES: [&str; 25] = [
+pub const SETTING_NAMES: [&str; 26] = [
     MARKUP.env,
     THRESHOLD.env,
     BUFFER.env,

@@ -182,6 +182,8 @@ async fn adapters_that_block_or_spin_cost_only_their_own_answers() {
     let settings = Settings::from_args(&SettingsArgs {
         duration: Some("1".into()),
         lp_timeout_ms: Some("300".into()),
+        // (The built-in mocks are not used; their delays must still fit.)
+        mock_max_delay: Some("0.2".into()),
         poll_interval_ms: Some("200".into()),
         no_blotter: Some("true".into()),
         ..Default::default()
