@@ -568,6 +568,11 @@ impl Engine {
         poll: u32,
         out: &mut Vec<RfqEvent>,
     ) -> Option<EndReason> {
+        if self.accepted() {
+            // Once the client has accepted, a completing poll is only
+            // bookkeeping: nothing is locked or offered any more.
+            return None;
+        }
         let mut decisions = std::mem::take(&mut self.decisions);
         let oldest_out = self.requests.oldest_outstanding();
         let found_nothing = self
@@ -582,6 +587,9 @@ impl Engine {
     /// validity is over, and starts a new race with any fresh answer a
     /// refresh already holds.
     pub fn on_time(&mut self, now: StreamMs, out: &mut Vec<RfqEvent>) {
+        if self.accepted() {
+            return;
+        }
         let Some(expired) = self.offers.expire(now) else {
             return;
         };
@@ -745,7 +753,15 @@ impl Engine {
             }) => {
                 let accepted = &execution.accepted;
                 if quantity != accepted.amount {
-                    tracing::warn!(%lp, %quantity, amount = %accepted.amount, "LP filled a quantity other than the order's");
+                    // A fill-or-kill order filled for another quantity: the
+                    // desk's position is not what the client was promised.
+                    // Nobody may assume it filled: unknown, for the operator.
+                    let reason = format!(
+                        "the LP reported a fill of {quantity} at {price}, not the {} ordered",
+                        accepted.amount
+                    );
+                    self.resolve_unknown(now, unknown(reason), out);
+                    return None;
                 }
                 let filled = Filled {
                     lp: lp.clone(),
