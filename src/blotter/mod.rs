@@ -40,6 +40,13 @@ pub enum BlotterError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("blotter '{}' cannot be written: {}: fix its permissions or use another --blotter", .path.display(), cause(.source, .path))]
+    NotWritable {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("blotter '{}' is damaged (integrity check: {detail}): restore it from a copy or use another --blotter", path.display())]
+    Damaged { path: PathBuf, detail: String },
     #[error("cannot start the blotter writer thread: {0}")]
     Thread(std::io::Error),
 }
