@@ -250,6 +250,11 @@ impl BlotterSink {
         self.counters.overflowed.load(Ordering::Acquire)
     }
 
+    /// Counts events a stream withheld because they could not be recorded.
+    pub fn count_lost(&self, events: u64) {
+        self.counters.lost.fetch_add(events, Ordering::Relaxed);
+    }
+
     /// Events held for writing now.
     pub fn held(&self) -> u64 {
         self.counters.held.load(Ordering::Relaxed)

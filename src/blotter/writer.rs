@@ -377,6 +377,10 @@ impl Writer {
             )?;
 
             for event in self.held.iter().take(count) {
+                if matches!(event.kind, EventKind::BlotterError(_)) {
+                    // Only shown: it says the blotter itself is failing.
+                    continue;
+                }
                 if let EventKind::Started(s) = &event.kind {
                     let started_ms = DateTime::parse_from_rfc3339(&s.started_at)
                         .map(|at| at.timestamp_millis())
@@ -433,7 +437,9 @@ impl Writer {
                 iso_at_into(&mut self.second, at_ms, &mut self.at_text);
                 let at = self.at_text.as_str();
                 match &event.kind {
-                    EventKind::Started(_) => unreachable!("handled above"),
+                    EventKind::Started(_) | EventKind::BlotterError(_) => {
+                        unreachable!("handled above")
+                    }
                     EventKind::LpQuote(q) => lp_quote.execute(params![
                         row,
                         seq,
