@@ -83,7 +83,16 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 (Some(path), true) => crate::bench::BenchBlotter::At(path.clone()),
                 (Some(_), false) => crate::bench::BenchBlotter::Scratch,
             };
-            let report = crate::bench::run(&options, &settings, blotter).await?;
+            // An interrupted bench drops its run, and with it the scratch
+            // blotter's temporary directory (it may hold gigabytes).
+            let mut interrupts = signals::listen();
+            let report = tokio::select! {
+                report = crate::bench::run(&options, &settings, blotter) => report?,
+                Some(_) = interrupts.recv() => {
+                    eprintln!("lp-rfq: bench interrupted");
+                    return Ok(ExitCode::from(130));
+                }
+            };
             println!("{}", serde_json::to_string(&report)?);
             return Ok(ExitCode::SUCCESS);
         }
@@ -135,6 +144,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     };
     desk.start_lps().await;
     let interrupts = signals::listen();
+    // A second listener for closing: a signal while the blotter retries
+    // held events makes it give up (and count them) instead of hanging.
+    let mut closing = signals::listen();
     let result = match spec {
         Some((spec, accept_after)) => run_quote(&desk, spec, accept_after, mode, interrupts).await,
         None if console => crate::ui::run(&desk, interrupts).await,
@@ -143,8 +155,27 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             crate::prompt::run(&desk, mode, interrupts, input).await
         }
     };
-    report_closed(desk.shutdown().await);
-    result
+    // Signals that the consumer already handled are not for closing.
+    while closing.try_recv().is_ok() {}
+    let abandon = desk.blotter_abandoner();
+    let shutdown = desk.shutdown();
+    tokio::pin!(shutdown);
+    let closed = tokio::select! {
+        closed = &mut shutdown => closed,
+        Some(_) = closing.recv() => {
+            if let Some(abandon) = abandon {
+                abandon.abandon();
+            }
+            shutdown.await
+        }
+    };
+    let lost = report_closed(closed);
+    match result {
+        // A desk keeps a record of every client quote: a run that lost
+        // any event did not do its job, whatever the stream's outcome.
+        Ok(_) if lost => Ok(ExitCode::FAILURE),
+        other => other,
+    }
 }
 
 /// `bench` arguments that cannot run, refused before the bench starts so
@@ -244,17 +275,19 @@ pub fn no_quotes_line(pair: &Pair, answers: &LpAnswers) -> String {
     }
 }
 
-/// Says on stderr when the blotter lost events.
-fn report_closed(closed: DeskClosed) {
+/// Says on stderr when the blotter lost events; `true` if it did.
+fn report_closed(closed: DeskClosed) -> bool {
     if let Some((path, stats)) = closed.blotter {
         if stats.lost > 0 {
             eprintln!(
-                "lp-rfq: warning: blotter '{}': {} events could not be written",
+                "lp-rfq: blotter '{}': {} events could not be written",
                 path.display(),
                 stats.lost
             );
+            return true;
         }
     }
+    false
 }
 
 /// `lp-rfq lps [--check]`: the configured LPs, and with `--check` a probe
@@ -407,7 +440,13 @@ async fn run_quote(
     if mode == OutputMode::Plain {
         print!("{}", plain::banner(desk.registry().simulated()));
     }
-    let handle = desk.start(spec);
+    let handle = match desk.try_start(spec) {
+        Ok(handle) => handle,
+        Err(error) => {
+            eprintln!("lp-rfq: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let commands = handle.commands.clone();
     let clock = handle.clock;
     let answers = RefCell::new(LpAnswers::default());

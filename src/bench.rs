@@ -69,6 +69,9 @@ pub struct BenchReport {
     pub peak_rss_mb: f64,
     /// Rows the blotter wrote for LP answers (null with no blotter).
     pub blotter_rows: Option<u64>,
+    /// Largest size the blotter's `-wal` file reached, in MB, sampled by
+    /// its checkpointer every 250 ms (null with no blotter).
+    pub wal_peak_mb: Option<f64>,
 }
 
 /// An in-process LP that answers after a fixed delay with a cheap,
@@ -363,13 +366,17 @@ pub async fn run(
         sink.flush().await;
     }
     let elapsed = started.elapsed();
-    let blotter_rows = match (blotter, &blotter_path) {
+    let (blotter_rows, wal_peak_mb) = match (blotter, &blotter_path) {
         (Some(blotter), Some(path)) => {
             let stats = blotter.close().await;
             tracing::info!(?stats, "bench blotter closed");
-            Some(answer_rows(path, &prefix)?)
+            let mb = stats.wal_peak_bytes as f64 / (1024.0 * 1024.0);
+            (
+                Some(answer_rows(path, &prefix)?),
+                Some((mb * 10.0).round() / 10.0),
+            )
         }
-        _ => None,
+        _ => (None, None),
     };
 
     // The fastest LP of every stream answers after --lp-delay-ms.
@@ -401,5 +408,6 @@ pub async fn run(
         first_quote_over_fastest_p99_us: first_p99,
         peak_rss_mb: (peak_rss_mb() * 10.0).round() / 10.0,
         blotter_rows,
+        wal_peak_mb,
     })
 }

@@ -18,8 +18,8 @@ use crate::clock::StreamClock;
 use crate::config::Settings;
 use crate::ids;
 use crate::lp::registry::LpRegistry;
-use crate::rfq::event::Ended;
-use crate::rfq::{RfqEvent, RfqSpec, Session, StreamCommand};
+use crate::rfq::event::{BlotterErrorEvent, Ended};
+use crate::rfq::{EventKind, RfqEvent, RfqSpec, Session, StreamCommand};
 
 /// Events buffered between a session and its consumer.
 const EVENT_BUFFER: usize = 1024;
@@ -43,6 +43,10 @@ pub enum DeskError {
     Venues(#[from] crate::venues::VenuesError),
     #[error(transparent)]
     Adapter(#[from] crate::lp::http::AdapterError),
+    /// The blotter cannot write right now: a desk offers no quote it
+    /// cannot record.
+    #[error("{0} — not starting a new RFQ")]
+    BlotterFailing(String),
     #[error("--scenario {scenario} cannot be used with a venues file ('{file}'): choose one source of LPs")]
     ScenarioWithVenues {
         scenario: &'static str,
@@ -114,7 +118,31 @@ impl Desk {
     /// events from the returned handle. With a blotter, each event is
     /// handed to it before the consumer sees it, so no consumer can skip
     /// recording and the blotter never lags what was shown.
+    ///
+    /// While the blotter cannot write, no RFQ starts: the handle's stream
+    /// is only a `blotter_error` saying why and an `ended`
+    /// (`interrupted`), and no LP is asked. [`Desk::try_start`] gives the
+    /// refusal as an error instead.
     pub fn start(&self, spec: RfqSpec) -> StreamHandle {
+        match self.try_start(spec) {
+            Ok(handle) => handle,
+            Err(error) => {
+                let clock = StreamClock::start_with_speed(self.settings.speed_per_mille);
+                refused(
+                    ids::next_rfq_id(clock.wall_origin()),
+                    clock,
+                    error.to_string(),
+                )
+            }
+        }
+    }
+
+    /// [`Desk::start`], refusing with [`DeskError::BlotterFailing`] while
+    /// the blotter cannot write.
+    pub fn try_start(&self, spec: RfqSpec) -> Result<StreamHandle, DeskError> {
+        if let Some(failure) = self.blotter.as_ref().and_then(Blotter::failure) {
+            return Err(DeskError::BlotterFailing(failure));
+        }
         let index = self.streams_started.fetch_add(1, Ordering::Relaxed);
         let clock = StreamClock::start_with_speed(self.settings.speed_per_mille);
         let rfq_id = ids::next_rfq_id(clock.wall_origin());
@@ -127,7 +155,16 @@ impl Desk {
             clock,
             band: self.registry.band_for(&spec.pair),
         };
-        start_session(session, self.blotter.as_ref().map(Blotter::sink))
+        Ok(start_session(
+            session,
+            self.blotter.as_ref().map(Blotter::sink),
+        ))
+    }
+
+    /// A handle that makes a running [`Desk::shutdown`] stop retrying the
+    /// blotter's held events (a signal while closing).
+    pub fn blotter_abandoner(&self) -> Option<crate::blotter::Abandon> {
+        self.blotter.as_ref().map(Blotter::abandoner)
     }
 
     /// Shuts the LPs down and commits everything to the blotter. Stop the
@@ -174,18 +211,64 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
     Ok(LpRegistry::from_venues(&specs, settings)?.with_bands(file.bands))
 }
 
+/// A stream that never started: its events say why, then `ended`.
+fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle {
+    let (sender, events) = mpsc::channel(2);
+    let ended = Ended {
+        reason: crate::rfq::event::EndReason::Interrupted,
+        outcome: crate::rfq::event::Outcome::NotAccepted,
+        improvements: 0,
+        quote_id: None,
+        lp: None,
+        client_price: None,
+    };
+    let event = |kind| RfqEvent {
+        kind,
+        rfq_id: rfq_id.clone(),
+        t_ms: 0,
+    };
+    let _ = sender.try_send(event(EventKind::BlotterError(BlotterErrorEvent { reason })));
+    let _ = sender.try_send(event(EventKind::Ended(ended.clone())));
+    let (commands, _) = mpsc::channel(1);
+    StreamHandle {
+        rfq_id: rfq_id.clone(),
+        clock,
+        events,
+        commands,
+        task: tokio::spawn(async move { ended }),
+        recorder: None,
+    }
+}
+
 /// Runs `session` as its own task, recording into `blotter` if given.
+///
+/// The recorder also watches the blotter: when writing starts failing the
+/// stream is told once (a `blotter_error` before the next event), and if
+/// the blotter's held buffer fills (events are being lost) the stream is
+/// stopped and no further client quote is shown: a desk must keep a record
+/// of every quote it offers (fail closed).
 pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHandle {
     let rfq_id = session.rfq_id.clone();
     let clock = session.clock;
+    let (commands, inbox) = mpsc::channel(COMMAND_BUFFER);
     let (sender, events) = mpsc::channel(EVENT_BUFFER);
     let (sender, events, recorder) = match blotter {
         None => (sender, events, None),
         Some(sink) => {
             let (tee, mut from_session) = mpsc::channel::<RfqEvent>(EVENT_BUFFER);
+            let stop = commands.clone();
             let recorder = tokio::spawn(async move {
+                let mut told_failing = false;
+                let mut stopped = false;
                 while let Some(event) = from_session.recv().await {
-                    if matches!(event.kind, crate::rfq::EventKind::Filled(_)) {
+                    let is_offer = matches!(event.kind, EventKind::ClientQuote(_));
+                    if stopped && is_offer {
+                        // Not recordable, so never offered (and counted
+                        // as lost so the exit code says so).
+                        sink.count_lost(1);
+                        continue;
+                    }
+                    if matches!(event.kind, EventKind::Filled(_)) {
                         // A trade is on disk before anyone is shown FILLED.
                         // If it cannot be, it is still shown (it happened
                         // at the LP); the blotter's problem says why.
@@ -195,6 +278,34 @@ pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHa
                     } else {
                         sink.record(event.clone()).await;
                     }
+                    let notice = |reason: String| RfqEvent {
+                        kind: EventKind::BlotterError(BlotterErrorEvent { reason }),
+                        rfq_id: event.rfq_id.clone(),
+                        t_ms: event.t_ms,
+                    };
+                    match sink.failure() {
+                        Some(failure) if !told_failing => {
+                            told_failing = true;
+                            let reason = format!(
+                                "{failure}; holding events and retrying (this stream's record is not yet on disk)"
+                            );
+                            let _ = sender.send(notice(reason)).await;
+                        }
+                        None if told_failing => told_failing = false,
+                        _ => {}
+                    }
+                    if !stopped && sink.overflowed() {
+                        stopped = true;
+                        let reason = format!(
+                            "blotter buffer full ({} events held): events are being lost, so this stream stops offering client quotes",
+                            crate::blotter::MAX_HELD
+                        );
+                        let _ = sender.send(notice(reason)).await;
+                        let _ = stop.try_send(StreamCommand::Stop);
+                        if is_offer {
+                            continue;
+                        }
+                    }
                     // A consumer that went away (closed pipe) does not stop
                     // the recording: the session still runs to its end.
                     let _ = sender.send(event).await;
@@ -203,7 +314,6 @@ pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHa
             (tee, events, Some(recorder))
         }
     };
-    let (commands, inbox) = mpsc::channel(COMMAND_BUFFER);
     let task = tokio::spawn(session.run(sender, inbox));
     StreamHandle {
         rfq_id,

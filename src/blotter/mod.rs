@@ -9,6 +9,8 @@ pub mod report;
 pub mod schema;
 mod writer;
 
+pub use writer::{CLOSE_WITHIN, MAX_HELD, WAL_TRUNCATE_AT};
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +42,13 @@ pub enum BlotterError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("blotter '{}' cannot be written: {}: fix its permissions or use another --blotter", .path.display(), cause(.source, .path))]
+    NotWritable {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("blotter '{}' is damaged (integrity check: {detail}): restore it from a copy or use another --blotter", path.display())]
+    Damaged { path: PathBuf, detail: String },
     #[error("cannot start the blotter writer thread: {0}")]
     Thread(std::io::Error),
 }
@@ -79,6 +88,18 @@ struct Counters {
     /// The first write problem, for the caller to show (the writer never
     /// writes to the terminal itself).
     problem: Mutex<Option<String>>,
+    /// Set while writes fail (events are held); its text says why.
+    failing: AtomicBool,
+    failure: Mutex<Option<String>>,
+    /// Set once the held buffer was full and an event was lost: streams
+    /// must stop offering client quotes (a desk records every offer).
+    overflowed: AtomicBool,
+    /// Events held for writing right now.
+    held: AtomicU64,
+    /// Largest `-wal` file seen by the checkpointer.
+    wal_peak_bytes: AtomicU64,
+    /// Closing gives up retrying (a signal while closing).
+    abandon: AtomicBool,
 }
 
 /// A snapshot of the blotter's counters.
@@ -95,6 +116,8 @@ pub struct BlotterStats {
     pub failed_commits: u64,
     /// Events that could not be written at all.
     pub lost: u64,
+    /// Largest size the WAL file reached, in bytes (sampled).
+    pub wal_peak_bytes: u64,
 }
 
 impl Counters {
@@ -127,7 +150,25 @@ impl Counters {
             backpressure_waits: self.backpressure_waits.load(Ordering::Relaxed),
             failed_commits: self.failed_commits.load(Ordering::Relaxed),
             lost: self.lost.load(Ordering::Relaxed),
+            wal_peak_bytes: self.wal_peak_bytes.load(Ordering::Relaxed),
         }
+    }
+
+    /// Records whether writing fails now, and why.
+    fn set_failing(&self, failure: Option<String>) {
+        let failing = failure.is_some();
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+        self.failing.store(failing, Ordering::Release);
+    }
+
+    fn failure(&self) -> Option<String> {
+        if !self.failing.load(Ordering::Acquire) {
+            return None;
+        }
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -196,11 +237,44 @@ impl BlotterSink {
         self.counters.snapshot()
     }
 
+    /// Why writing fails right now (events are held and retried), e.g.
+    /// `blotter 'b.db' cannot be written: database or disk is full`;
+    /// `None` while writes go through. A desk starts no new RFQ meanwhile.
+    pub fn failure(&self) -> Option<String> {
+        self.counters.failure()
+    }
+
+    /// The held buffer was full and events were lost: a stream must stop
+    /// offering client quotes, since they could no longer be recorded.
+    pub fn overflowed(&self) -> bool {
+        self.counters.overflowed.load(Ordering::Acquire)
+    }
+
+    /// Counts events a stream withheld because they could not be recorded.
+    pub fn count_lost(&self, events: u64) {
+        self.counters.lost.fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// Events held for writing now.
+    pub fn held(&self) -> u64 {
+        self.counters.held.load(Ordering::Relaxed)
+    }
+
     /// The first write problem, e.g. `blotter 'b.db': cannot write 12
     /// events (will retry): disk I/O error`; `None` while all is well.
     /// Cheap enough to ask after every event.
     pub fn problem(&self) -> Option<String> {
         self.counters.problem()
+    }
+}
+
+/// See [`Blotter::abandoner`].
+#[derive(Clone)]
+pub struct Abandon(Arc<Counters>);
+
+impl Abandon {
+    pub fn abandon(&self) {
+        self.0.abandon.store(true, Ordering::Relaxed);
     }
 }
 
@@ -254,9 +328,22 @@ impl Blotter {
         self.sink.problem()
     }
 
+    /// See [`BlotterSink::failure`].
+    pub fn failure(&self) -> Option<String> {
+        self.sink.failure()
+    }
+
+    /// A handle that makes a running [`Blotter::close`] give up retrying
+    /// held events (a signal while closing): they are counted as lost.
+    pub fn abandoner(&self) -> Abandon {
+        Abandon(self.sink.counters.clone())
+    }
+
     /// Commits every event recorded so far and stops the writer. The writer
     /// ends once every sink is dropped, so streams still running are
     /// written to their `ended` event first; stop them before closing.
+    /// Held events are retried for at most [`writer::CLOSE_WITHIN`] (or
+    /// until [`Abandon::abandon`]); the rest count as lost.
     pub async fn close(self) -> BlotterStats {
         let Blotter { sink, writer, .. } = self;
         let counters = sink.counters.clone();

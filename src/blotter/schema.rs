@@ -274,7 +274,52 @@ fn open_once(
             supported: LATEST,
         },
     })?;
+    if create {
+        check_writable(&conn, path)?;
+    }
     Ok(conn)
+}
+
+/// Refuses, before any stream starts, a blotter that would silently lose
+/// every event: a damaged file, or one this process cannot write (a file
+/// or directory without write permission, a read-only mount). SQLite opens
+/// a read-only file read-only without a word, so permission bits alone
+/// say nothing; the only proof is a committed write. `quick_check` reads
+/// every page once (about a second per GB), the price of not appending to
+/// a file whose b-trees are already broken.
+fn check_writable(conn: &Connection, path: &Path) -> Result<(), BlotterError> {
+    let damaged = |detail: String| BlotterError::Damaged {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let verdict: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+        .map_err(|error| damaged(error.to_string()))?;
+    if verdict != "ok" {
+        return Err(damaged(verdict));
+    }
+    let not_writable = |source: rusqlite::Error| BlotterError::NotWritable {
+        path: path.to_path_buf(),
+        source,
+    };
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(not_writable(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+            Some("the file is read-only for this user".into()),
+        )));
+    }
+    // Rewrite the schema version with its own value and commit: a real
+    // write through the WAL that changes nothing.
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(not_writable)?;
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE; PRAGMA user_version = {version}; COMMIT;"
+    ))
+    .map_err(|error| {
+        let _ = conn.execute_batch("ROLLBACK");
+        not_writable(error)
+    })
 }
 
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 //! cached statements, and commits whenever the channel runs dry, every
 //! [`COMMIT_EVERY`] while events keep flowing, or every [`MAX_BATCH`] rows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,9 +25,24 @@ pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
 /// Most events in one transaction.
 pub const MAX_BATCH: usize = 20_000;
 
-/// Most events kept for retry while commits fail (a full disk, a writer
-/// holding the lock past the busy timeout); beyond it they are lost.
-const MAX_PENDING: usize = 1_000_000;
+/// Most events held while writing fails (a full disk, an I/O error, a
+/// writer holding the lock past the busy timeout). About 50 MB of events:
+/// beyond it an event is lost and the streams are told to stop offering
+/// quotes (see [`super::BlotterSink::overflowed`]).
+pub const MAX_HELD: usize = 50_000;
+
+/// First wait before retrying a failed write; it doubles up to
+/// [`RETRY_MAX`]. Retrying per new event re-wrote the whole held batch for
+/// each one (quadratic) and spun a core; a schedule costs nothing.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// How long closing keeps retrying held events before counting them lost:
+/// a desk that cannot write must still exit.
+pub const CLOSE_WITHIN: Duration = Duration::from_secs(10);
+
+/// How often the writer looks at its channel while it waits to retry.
+const FAILING_POLL: Duration = Duration::from_millis(5);
 
 /// What the writer remembers about an RFQ whose `started` it stored.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +54,12 @@ struct Rfq {
     next_seq: i64,
 }
 
+/// Writing fails: when to try again.
+struct Failing {
+    next_try: Instant,
+    delay: Duration,
+}
+
 pub(super) struct Writer {
     conn: Connection,
     path: PathBuf,
@@ -47,8 +68,10 @@ pub(super) struct Writer {
     /// RFQs seen in this process, by id (ids are unique within a process;
     /// across processes the row id keeps them apart).
     rfqs: HashMap<Arc<str>, Rfq>,
-    /// Events received and not yet committed, in order.
-    batch: Vec<RfqEvent>,
+    /// Events received and not yet committed, in order (at most
+    /// [`MAX_HELD`] while writing fails).
+    held: VecDeque<RfqEvent>,
+    failing: Option<Failing>,
     /// The last second formatted, and its `YYYY-MM-DDTHH:MM:SS` text:
     /// events of one second share it, so formatting is not redone per row.
     second: (i64, String),
@@ -72,7 +95,8 @@ impl Writer {
             receiver,
             counters,
             rfqs: HashMap::new(),
-            batch: Vec::new(),
+            held: VecDeque::new(),
+            failing: None,
             second: (i64::MIN, String::new()),
             at_text: String::with_capacity(32),
             price_text: String::with_capacity(32),
@@ -81,114 +105,216 @@ impl Writer {
     }
 
     pub(super) fn run(mut self) {
-        let checkpointer = Checkpointer::start(&self.path, &self.conn);
+        let checkpointer = Checkpointer::start(&self.path, &self.conn, self.counters.clone());
         let mut flushes = Vec::new();
-        while let Some(first) = self.receiver.blocking_recv() {
-            let opened = Instant::now();
+        let mut open = true;
+        while open {
             let lost_before = self.counters.lost.load(Ordering::Relaxed);
-            self.take(first, &mut flushes);
-            // Drain what is already there into the same transaction; never
-            // wait with a batch open, so a quiet stream commits at once.
-            while self.batch.len() < MAX_BATCH && opened.elapsed() < COMMIT_EVERY {
-                match self.receiver.try_recv() {
-                    Ok(msg) => self.take(msg, &mut flushes),
-                    Err(_) => break,
+            match &self.failing {
+                None => {
+                    let Some(first) = self.receiver.blocking_recv() else {
+                        break;
+                    };
+                    let opened = Instant::now();
+                    self.take(first, &mut flushes);
+                    // Drain what is already there into the same
+                    // transaction; never wait with a batch open, so a
+                    // quiet stream commits at once.
+                    while self.held.len() < MAX_BATCH && opened.elapsed() < COMMIT_EVERY {
+                        match self.receiver.try_recv() {
+                            Ok(msg) => self.take(msg, &mut flushes),
+                            Err(mpsc::error::TryRecvError::Empty) => break,
+                            Err(mpsc::error::TryRecvError::Disconnected) => {
+                                open = false;
+                                break;
+                            }
+                        }
+                    }
+                    self.commit();
+                }
+                Some(failing) => {
+                    // Keep the channel moving (streams must never stall on
+                    // a broken disk) and retry only on schedule.
+                    let next_try = failing.next_try;
+                    loop {
+                        match self.receiver.try_recv() {
+                            Ok(msg) => self.take(msg, &mut flushes),
+                            Err(mpsc::error::TryRecvError::Empty) => break,
+                            Err(mpsc::error::TryRecvError::Disconnected) => {
+                                open = false;
+                                break;
+                            }
+                        }
+                    }
+                    let now = Instant::now();
+                    if open && now < next_try {
+                        std::thread::sleep(FAILING_POLL.min(next_try - now));
+                    } else {
+                        self.commit();
+                    }
                 }
             }
-            self.commit();
-            // Everything received so far is on disk when nothing is left
-            // for a retry and nothing was dropped on the way. A drop in
-            // another stream also answers `false`: cautious, never wrong
-            // the other way.
+            // Everything received so far is on disk when nothing is held
+            // and nothing was dropped on the way. A drop in another stream
+            // also answers `false`: cautious, never wrong the other way.
+            // While writing fails a flush is answered at once (`false`):
+            // a stream must not stall until the disk comes back.
             let committed =
-                self.batch.is_empty() && self.counters.lost.load(Ordering::Relaxed) == lost_before;
+                self.held.is_empty() && self.counters.lost.load(Ordering::Relaxed) == lost_before;
             for done in flushes.drain(..) {
                 let _ = done.send(committed);
             }
         }
-        // Every sink is gone: a last try for anything a failed commit left.
-        self.commit();
+        self.close();
         checkpointer.stop(&self.conn);
-        if !self.batch.is_empty() {
-            let lost = self.batch.len() as u64;
-            self.counters.lost.fetch_add(lost, Ordering::Relaxed);
-            tracing::error!(path = %self.path.display(), lost, "blotter events lost");
+    }
+
+    /// Every sink is gone: writes what is held, retrying on the schedule
+    /// for at most [`CLOSE_WITHIN`] or until [`super::Blotter::abandon`]
+    /// (a second Ctrl+C or SIGTERM while closing); what is left is lost.
+    fn close(&mut self) {
+        let deadline = Instant::now() + CLOSE_WITHIN;
+        loop {
+            self.commit();
+            if self.held.is_empty() {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline || self.counters.abandon.load(Ordering::Relaxed) {
+                break;
+            }
+            let next_try = self.failing.as_ref().map_or(now, |f| f.next_try);
+            // Sleep in short steps so that abandoning is honoured at once.
+            while Instant::now() < next_try.min(deadline)
+                && !self.counters.abandon.load(Ordering::Relaxed)
+            {
+                std::thread::sleep(FAILING_POLL * 4);
+            }
         }
+        let lost = self.held.len() as u64;
+        self.held.clear();
+        self.counters.lost.fetch_add(lost, Ordering::Relaxed);
+        tracing::error!(path = %self.path.display(), lost, "blotter events lost at close");
     }
 
     fn take(&mut self, msg: Msg, flushes: &mut Vec<tokio::sync::oneshot::Sender<bool>>) {
         match msg {
-            Msg::Event(event) => self.batch.push(event),
+            Msg::Event(event) if self.held.len() >= MAX_HELD => {
+                // Fail closed: the streams see `overflowed` and stop
+                // offering quotes; this event is counted as lost.
+                let _ = event;
+                self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                if !self.counters.overflowed.swap(true, Ordering::AcqRel) {
+                    tracing::error!(path = %self.path.display(), held = MAX_HELD, "blotter buffer full: events are being lost; streams stop");
+                }
+            }
+            Msg::Event(event) => {
+                self.held.push_back(event);
+                self.counters
+                    .held
+                    .store(self.held.len() as u64, Ordering::Relaxed);
+            }
             Msg::Flush(done) => flushes.push(done),
         }
     }
 
-    /// Writes the batch in one transaction. On failure the batch stays for
-    /// the next try (and what the failed transaction learnt is forgotten).
+    /// Writes the held events, oldest first, in transactions of at most
+    /// [`MAX_BATCH`]. A transient failure keeps them (in order) for the
+    /// next try on the retry schedule; an event that can never be written
+    /// is dropped and counted, the rest kept.
     fn commit(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        let before = self.rfqs.clone();
-        match self.write() {
-            Ok(rows) => {
-                self.batch.clear();
-                self.counters.rows.fetch_add(rows, Ordering::Relaxed);
-                self.counters.commits.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(error) if !is_transient(&error) => {
-                // Retrying would fail forever: find the rows that cannot
-                // be written, drop them, and write the rest.
-                self.rfqs = before;
-                self.write_one_by_one();
-            }
-            Err(error) => {
-                self.rfqs = before;
-                self.counters.failed_commits.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(path = %self.path.display(), %error, pending = self.batch.len(), "blotter write failed; will retry");
-                // The operator must know; once is enough, the log has the
-                // rest. The caller shows it (stderr, the console's log).
-                let pending = self.batch.len();
-                self.counters.note_problem(|| {
-                    format!(
-                        "blotter '{}': cannot write {pending} events (will retry): {error}",
-                        self.path.display()
-                    )
-                });
-                if self.batch.len() > MAX_PENDING {
-                    let excess = self.batch.len() - MAX_PENDING;
-                    self.batch.drain(..excess);
-                    self.counters
-                        .lost
-                        .fetch_add(excess as u64, Ordering::Relaxed);
+        while !self.held.is_empty() {
+            let count = self.held.len().min(MAX_BATCH);
+            let before = self.rfqs.clone();
+            match self.write(count) {
+                Ok(rows) => {
+                    self.held.drain(..count);
+                    self.counters.rows.fetch_add(rows, Ordering::Relaxed);
+                    self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                    self.recovered();
                 }
+                Err(error) if !is_transient(&error) => {
+                    // Retrying would fail forever: find the rows that cannot
+                    // be written, drop them, and write the rest.
+                    self.rfqs = before;
+                    if !self.write_one_by_one(count) {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    self.rfqs = before;
+                    self.failed(&error);
+                    break;
+                }
+            }
+        }
+        self.counters
+            .held
+            .store(self.held.len() as u64, Ordering::Relaxed);
+    }
+
+    /// A write failed for a reason that may pass: schedule the next try
+    /// and say so once per failing spell, not per attempt.
+    fn failed(&mut self, error: &rusqlite::Error) {
+        self.counters.failed_commits.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        match &mut self.failing {
+            Some(failing) => {
+                failing.delay = (failing.delay * 2).min(RETRY_MAX);
+                failing.next_try = now + failing.delay;
+            }
+            None => {
+                let held = self.held.len();
+                tracing::warn!(path = %self.path.display(), %error, held, "blotter writes fail; holding events and retrying");
+                let text = format!(
+                    "blotter '{}' cannot be written: {error}",
+                    self.path.display()
+                );
+                // The first problem is kept for the caller to show once
+                // (stderr, the console); the current one gates new RFQs.
+                self.counters
+                    .note_problem(|| format!("{text} (holding events, retrying)"));
+                self.counters.set_failing(Some(text));
+                self.failing = Some(Failing {
+                    next_try: now + RETRY_FIRST,
+                    delay: RETRY_FIRST,
+                });
             }
         }
     }
 
-    /// Writes the batch one event per transaction after a batch failed for
-    /// a reason retrying cannot cure: each event that still fails is lost
-    /// (counted and logged), the others are kept. A transient failure on
-    /// the way leaves the rest of the batch for the next commit.
-    fn write_one_by_one(&mut self) {
-        let mut pending = std::mem::take(&mut self.batch).into_iter();
-        while let Some(event) = pending.next() {
-            self.batch.push(event);
+    /// A write went through: if writing was failing, say once that it
+    /// works again.
+    fn recovered(&mut self) {
+        if self.failing.take().is_some() {
+            tracing::warn!(path = %self.path.display(), held = self.held.len(), "blotter writes again; held events written in order");
+            self.counters.set_failing(None);
+        }
+    }
+
+    /// Writes the first `count` held events one per transaction after a
+    /// batch failed for a reason retrying cannot cure: each event that
+    /// still fails is lost (counted and logged), the others are written.
+    /// Returns `false` when a transient failure stopped it (the rest stay
+    /// held, in order).
+    fn write_one_by_one(&mut self, count: usize) -> bool {
+        for _ in 0..count {
             let before = self.rfqs.clone();
-            match self.write() {
+            match self.write(1) {
                 Ok(rows) => {
                     self.counters.rows.fetch_add(rows, Ordering::Relaxed);
                     self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                    self.recovered();
                 }
                 Err(error) if is_transient(&error) => {
                     self.rfqs = before;
-                    self.batch.extend(pending);
-                    return;
+                    self.failed(&error);
+                    return false;
                 }
                 Err(error) => {
                     self.rfqs = before;
                     self.counters.lost.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(path = %self.path.display(), %error, event = ?self.batch[0], "blotter event cannot be written; dropped");
+                    tracing::error!(path = %self.path.display(), %error, event = ?self.held[0], "blotter event cannot be written; dropped");
                     self.counters.note_problem(|| {
                         format!(
                             "blotter '{}': an event cannot be written and is dropped: {error}",
@@ -197,11 +323,13 @@ impl Writer {
                     });
                 }
             }
-            self.batch.clear();
+            self.held.pop_front();
         }
+        true
     }
 
-    fn write(&mut self) -> rusqlite::Result<u64> {
+    /// Writes the first `count` held events in one transaction.
+    fn write(&mut self, count: usize) -> rusqlite::Result<u64> {
         // IMMEDIATE takes the write lock up front, so another process's
         // writer makes us wait (busy timeout) rather than fail mid-batch.
         let tx = self
@@ -248,7 +376,11 @@ impl Writer {
                  final_client_price = ?10, outcome = ?11 WHERE id = ?1",
             )?;
 
-            for event in &self.batch {
+            for event in self.held.iter().take(count) {
+                if matches!(event.kind, EventKind::BlotterError(_)) {
+                    // Only shown: it says the blotter itself is failing.
+                    continue;
+                }
                 if let EventKind::Started(s) = &event.kind {
                     let started_ms = DateTime::parse_from_rfc3339(&s.started_at)
                         .map(|at| at.timestamp_millis())
@@ -305,7 +437,9 @@ impl Writer {
                 iso_at_into(&mut self.second, at_ms, &mut self.at_text);
                 let at = self.at_text.as_str();
                 match &event.kind {
-                    EventKind::Started(_) => unreachable!("handled above"),
+                    EventKind::Started(_) | EventKind::BlotterError(_) => {
+                        unreachable!("handled above")
+                    }
                     EventKind::LpQuote(q) => lp_quote.execute(params![
                         row,
                         seq,
@@ -553,6 +687,13 @@ fn int(value: u64) -> i64 {
 /// another connection never blocks the writer, so the writer only ever
 /// appends to the WAL. Durability is unchanged: a commit is in the WAL
 /// either way.
+///
+/// A PASSIVE checkpoint never catches up with a writer that keeps
+/// appending, so the WAL is never reset and grew to 6.4 GB in a 60 s
+/// bench. Once the WAL passes [`WAL_TRUNCATE_AT`] the checkpointer runs a
+/// TRUNCATE checkpoint: it holds the writer off for the few frames left
+/// after the passive one (bounded by its own short busy timeout) and
+/// empties the file. It also records the WAL's peak size.
 struct Checkpointer {
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -561,13 +702,21 @@ struct Checkpointer {
 /// How often the checkpointer copies the WAL back.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
+/// WAL size past which the checkpointer resets it (TRUNCATE), and the
+/// size SQLite trims it to whenever it restarts it (`journal_size_limit`).
+pub const WAL_TRUNCATE_AT: u64 = 64 * 1024 * 1024;
+
 impl Checkpointer {
-    fn start(path: &std::path::Path, writer: &Connection) -> Checkpointer {
+    fn start(path: &std::path::Path, writer: &Connection, counters: Arc<Counters>) -> Checkpointer {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let _ = writer.pragma_update(None, "journal_size_limit", WAL_TRUNCATE_AT as i64);
         let checkpoints = Connection::open(path).and_then(|conn| {
             conn.busy_timeout(Duration::from_millis(100))?;
             Ok(conn)
         });
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
         let thread = match checkpoints {
             // Only hand checkpoints over once a thread will do them.
             Ok(conn) if writer.pragma_update(None, "wal_autocheckpoint", 0).is_ok() => {
@@ -577,10 +726,22 @@ impl Checkpointer {
                     .spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
                             std::thread::sleep(CHECKPOINT_EVERY);
+                            let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+                            counters.wal_peak_bytes.fetch_max(size, Ordering::Relaxed);
                             if let Err(error) =
                                 conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                             {
                                 tracing::debug!(%error, "blotter checkpoint skipped");
+                                continue;
+                            }
+                            if size > WAL_TRUNCATE_AT {
+                                if let Err(error) = conn.query_row(
+                                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                                    [],
+                                    |_| Ok(()),
+                                ) {
+                                    tracing::debug!(%error, "blotter WAL reset skipped");
+                                }
                             }
                         }
                     })

@@ -160,6 +160,9 @@ impl PlainPrinter {
                     unknown.order_id, unknown.lp, unknown.reason, unknown.lp
                 );
             }
+            EventKind::BlotterError(error) => {
+                let _ = writeln!(text, "{at} !!! BLOTTER ERROR: {}", error.reason);
+            }
             EventKind::NotFilled(not_filled) => {
                 let _ = writeln!(text, "{at} NOT FILLED: {}", not_filled.reason);
             }

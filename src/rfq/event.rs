@@ -75,7 +75,16 @@ pub enum EventKind {
     Filled(Box<Filled>),
     ExecutionUnknown(ExecutionUnknown),
     NotFilled(NotFilled),
+    /// The blotter cannot record this stream (writes fail, or its buffer
+    /// is full and the stream is being stopped). Not itself recorded.
+    BlotterError(BlotterErrorEvent),
     Ended(Ended),
+}
+
+/// Why the blotter cannot record the stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlotterErrorEvent {
+    pub reason: String,
 }
 
 /// The request and the settings in force for the whole stream.
@@ -329,6 +338,7 @@ impl EventKind {
             EventKind::Filled(_) => "filled",
             EventKind::ExecutionUnknown(_) => "execution_unknown",
             EventKind::NotFilled(_) => "not_filled",
+            EventKind::BlotterError(_) => "blotter_error",
             EventKind::Ended(_) => "ended",
         }
     }

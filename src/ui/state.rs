@@ -395,6 +395,13 @@ impl ConsoleState {
                 self.log(t, LogKind::Expired, text);
                 self.execution.ticket = Some(Ticket::Unknown(unknown.clone()));
             }
+            EventKind::BlotterError(error) => {
+                self.log(
+                    t,
+                    LogKind::Error,
+                    format!("BLOTTER ERROR: {}", error.reason),
+                );
+            }
             EventKind::NotFilled(not_filled) => {
                 self.log(
                     t,

@@ -1627,3 +1627,230 @@ async fn a_row_that_cannot_be_written_is_dropped_and_the_rest_is_kept() {
     let kinds: Vec<&str> = stored[0].events.iter().map(|e| e.kind.name()).collect();
     assert_eq!(kinds, ["started", "lp_quote", "lp_quote", "ended"]);
 }
+
+/// The binary with `--blotter path`, one short quote; (exit code, stderr).
+fn quote_into(path: &Path) -> (Option<i32>, String) {
+    let output = crate::support::lp_rfq_in(crate::support::empty_dir())
+        .args(["--duration", "1", "--blotter"])
+        .arg(path)
+        .args(["quote", "buy", "1", "BTCUSDT"])
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn blotters_that_cannot_be_written_or_are_damaged_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory that cannot hold the file (a path under a regular file).
+    let file = dir.path().join("file.txt");
+    std::fs::write(&file, "notes").unwrap();
+    let under = file.join("blotter.db");
+    assert_eq!(
+        quote_into(&under),
+        (
+            Some(2),
+            format!(
+                "lp-rfq: cannot open blotter '{}': unable to open database file\n",
+                under.display()
+            )
+        )
+    );
+
+    // A damaged file: a real blotter whose pages after the header are
+    // overwritten.
+    let damaged = dir.path().join("damaged.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(record(&damaged, &fixture()));
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    for byte in &mut bytes[8192..] {
+        *byte = 0x5a;
+    }
+    std::fs::write(&damaged, bytes).unwrap();
+    let (code, stderr) = quote_into(&damaged);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "lp-rfq: cannot open blotter '{}': ",
+            damaged.display()
+        )) || stderr.starts_with(&format!(
+            "lp-rfq: blotter '{}' is damaged",
+            damaged.display()
+        )),
+        "{stderr}"
+    );
+
+    // A read-only file. Root ignores permission bits, so the file is made
+    // immutable where `chattr` works (and read-only by mode otherwise).
+    let read_only = dir.path().join("read-only.db");
+    runtime.block_on(Blotter::open(&read_only).unwrap().close());
+    let mut permissions = std::fs::metadata(&read_only).unwrap().permissions();
+    permissions.set_readonly(true);
+    std::fs::set_permissions(&read_only, permissions).unwrap();
+    let immutable = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(&read_only)
+        .status()
+        .is_ok_and(|status| status.success());
+    let (code, stderr) = quote_into(&read_only);
+    if immutable {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&read_only)
+            .status();
+    }
+    let is_root = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&read_only)
+        .is_ok();
+    if immutable || !is_root {
+        assert_eq!(code, Some(2), "{stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "lp-rfq: blotter '{}' cannot be written: the file is read-only for this user: fix its permissions or use another --blotter\n",
+                read_only.display()
+            )
+        );
+    }
+}
+
+/// Holds the blotter's write lock from another connection: the writer's
+/// transactions fail (busy, past its short timeout) exactly as they fail
+/// on a full disk, taking the same hold-and-retry path.
+fn hold_write_lock(path: &Path) -> rusqlite::Connection {
+    let holder = rusqlite::Connection::open(path).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    holder
+}
+
+async fn until(mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_held_while_writes_fail_and_written_in_order_once_they_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let stream = fixture().remove(0);
+    let (early, late) = stream.split_at(2);
+    let blotter = Blotter::open_with_timeout(&path, Duration::from_millis(20)).unwrap();
+    let sink = blotter.sink();
+    for event in early {
+        sink.record(event.clone()).await;
+    }
+    sink.flush().await;
+    let holder = hold_write_lock(&path);
+    for event in late {
+        sink.record(event.clone()).await;
+    }
+    until(|| sink.failure().is_some()).await;
+    let failure = sink.failure().unwrap();
+    assert!(
+        failure.starts_with(&format!("blotter '{}' cannot be written: ", path.display())),
+        "{failure}"
+    );
+    assert_eq!(sink.held(), late.len() as u64);
+    // Retries follow a schedule (50 ms doubling), not one per event.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(sink.stats().failed_commits <= 5, "{:?}", sink.stats());
+    holder.execute_batch("ROLLBACK").unwrap();
+    until(|| sink.held() == 0).await;
+    assert_eq!(sink.failure(), None);
+    drop(sink);
+    let stats = blotter.close().await;
+    assert_eq!(stats.lost, 0);
+    assert_eq!(stored_rfqs(&path).unwrap()[0].events, stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_buffer_loses_events_counts_them_and_says_streams_must_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let blotter = Blotter::open_with_timeout(&path, Duration::from_millis(20)).unwrap();
+    let sink = blotter.sink();
+    let holder = hold_write_lock(&path);
+    let start = ev(
+        "R-1",
+        0,
+        started(
+            Side::Buy,
+            dec!(1.5),
+            "BTCUSDT",
+            &["LP1"],
+            "2026-11-22T10:00:00.000Z",
+        ),
+    );
+    sink.record(start).await;
+    let extra = 10;
+    for i in 0..(lp_rfq::blotter::MAX_HELD + extra) {
+        sink.record(ev("R-1", i as u64, quote("LP1", dec!(100000), 1, 1)))
+            .await;
+    }
+    until(|| sink.overflowed()).await;
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(sink);
+    let stats = blotter.close().await;
+    assert_eq!(stats.lost, (extra + 1) as u64, "{stats:?}");
+    assert_eq!(stats.rows, lp_rfq::blotter::MAX_HELD as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desk_refuses_a_new_rfq_while_its_blotter_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let blotter = Blotter::open_with_timeout(&path, Duration::from_millis(20)).unwrap();
+    let sink = blotter.sink();
+    let holder = hold_write_lock(&path);
+    sink.record(ev(
+        "R-1",
+        0,
+        started(
+            Side::Buy,
+            dec!(1.5),
+            "BTCUSDT",
+            &["LP1"],
+            "2026-11-22T10:00:00.000Z",
+        ),
+    ))
+    .await;
+    until(|| sink.failure().is_some()).await;
+    let settings = Settings::from_args(&SettingsArgs::default()).unwrap();
+    let registry = lp_rfq::desk::open_registry(&settings).unwrap();
+    let desk = Desk::with_parts(settings, registry, Some(blotter));
+    let spec = RfqSpec {
+        side: Side::Buy,
+        amount: dec!(1),
+        pair: "BTCUSDT".parse::<Pair>().unwrap(),
+    };
+    let error = desk.try_start(spec).err().unwrap().to_string();
+    assert!(
+        error.starts_with(&format!("blotter '{}' cannot be written: ", path.display()))
+            && error.ends_with(" — not starting a new RFQ"),
+        "{error}"
+    );
+    // The console's and the prompt's `start` get a stream that says why.
+    let handle = desk.start(spec);
+    let kinds: Vec<&str> = {
+        let mut events = handle.events;
+        let mut kinds = Vec::new();
+        while let Some(event) = events.recv().await {
+            kinds.push(event.kind.name());
+        }
+        kinds
+    };
+    assert_eq!(kinds, ["blotter_error", "ended"]);
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(sink);
+    let closed = desk.shutdown().await;
+    assert_eq!(closed.blotter.unwrap().1.lost, 0);
+}

@@ -149,6 +149,7 @@ pub fn trace(events: &[RfqEvent]) -> Vec<String> {
                 ),
                 EventKind::ExecutionUnknown(u) => format!("{t} unknown {}: {}", u.lp, u.reason),
                 EventKind::NotFilled(n) => format!("{t} not_filled: {}", n.reason),
+                EventKind::BlotterError(e) => format!("{t} blotter_error {}", e.reason),
                 EventKind::Ended(e) => format!(
                     "{t} ended {}{} improvements={} lp={} price={}",
                     e.reason.as_str(),
