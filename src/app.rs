@@ -126,6 +126,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
             let accept_after = match accept_after.as_deref().map(parse_stream_duration) {
                 None => None,
+                Some(Ok(ms)) if ms >= settings.duration_ms => {
+                    return Ok(usage_error(format!(
+                        "invalid --accept-after '{}': the stream ends after {} ms (--duration), so nothing could be accepted",
+                        accept_after.as_deref().unwrap_or_default(),
+                        settings.duration_ms
+                    )))
+                }
                 Some(Ok(ms)) => Some(ms),
                 Some(Err(error)) => return Ok(usage_error(error)),
             };
@@ -488,9 +495,5 @@ async fn run_quote(
 /// The exit code an execution's outcome gives: 0 filled (or nothing was
 /// accepted), 1 not filled, 3 unknown (resolve it with the LP).
 pub fn exit_code(outcome: Outcome) -> ExitCode {
-    match outcome {
-        Outcome::Filled | Outcome::NotAccepted => ExitCode::SUCCESS,
-        Outcome::NotFilled => ExitCode::FAILURE,
-        Outcome::Unknown => ExitCode::from(3),
-    }
+    ExitCode::from(outcome.exit_code())
 }

@@ -34,6 +34,8 @@ pub async fn run(
         println!("Enter a client request (q to quit).");
     }
     let max_notional = desk.settings().max_notional;
+    // The worst execution outcome of the session, for the exit code.
+    let mut worst = 0u8;
     loop {
         // The blocking read owns the input until it answers; an interrupt
         // meanwhile quits, so the input is not needed back.
@@ -59,7 +61,7 @@ pub async fn run(
             if mode == OutputMode::Plain {
                 println!();
             }
-            return Ok(ExitCode::SUCCESS);
+            return Ok(ExitCode::from(worst));
         };
         input = returned;
         let handle = desk.start(spec);
@@ -77,7 +79,7 @@ pub async fn run(
         loop {
             tokio::select! {
                 ended = &mut streamed => {
-                    ended?;
+                    worst = worst.max(ended?.outcome.exit_code());
                     break;
                 }
                 Some(interrupt) = interrupts.recv() => {
@@ -98,7 +100,7 @@ pub async fn run(
             }
         }
         if terminated {
-            return Ok(ExitCode::SUCCESS);
+            return Ok(ExitCode::from(worst));
         }
     }
 }

@@ -205,10 +205,15 @@ impl BinanceConvertLp {
                     quote.valid_timestamp
                 ))
             })?;
-        let (price, quantity) = match request.side {
+        let (ratio, quantity) = match request.side {
             Side::Buy => (quote.inverse_ratio, quote.to_amount),
             Side::Sell => (quote.ratio, quote.from_amount),
         };
+        // Binance's ratios carry more decimals than the pair's tick; the
+        // desk prices on the tick, rounded against itself (a BUY up, a
+        // SELL down), so the client's price never leans on a fraction the
+        // desk does not get.
+        let price = crate::market::round_for_desk(request.side, ratio, request.pair.price_dp);
         Ok(LpQuote {
             lp: self.name.clone(),
             request_id: request.request_id,

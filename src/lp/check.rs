@@ -55,6 +55,7 @@ pub async fn check(
                 sent_ms: clock.now_ms(),
                 clock,
             };
+            let request_id = request.request_id;
             let timeout = lp.timeout_ms().unwrap_or(default_timeout_ms);
             let started = tokio::time::Instant::now();
             let answer = {
@@ -66,7 +67,35 @@ pub async fn check(
             };
             let latency_ms = started.elapsed().as_millis() as u64;
             let (reachable, auth_ok, error) = match answer {
-                Ok(Ok(Ok(_))) => (true, Some(true), None),
+                // A quote is judged as a stream would judge it: an LP that
+                // answers the wrong side or off the tick fails its check.
+                Ok(Ok(Ok(quote))) => {
+                    let expected = crate::rfq::validate::Expected {
+                        lp: lp.name(),
+                        request_id,
+                        side: spec.side,
+                        pair: &spec.pair,
+                        amount: spec.amount,
+                        validity_buffer_ms: 0,
+                    };
+                    let defect =
+                        crate::rfq::validate::validate_quote(&quote, &expected, clock.now_ms())
+                            .map_err(|defect| defect.to_string())
+                            .and_then(|()| {
+                                crate::rfq::sanity::check_price(
+                                    quote.price,
+                                    spec.pair.price_dp,
+                                    None,
+                                )
+                                .map_err(|defect| defect.to_string())
+                            })
+                            .err();
+                    (
+                        true,
+                        Some(true),
+                        defect.map(|defect| format!("invalid quote: {defect}")),
+                    )
+                }
                 Ok(Ok(Err(error))) => match &error {
                     LpError::Auth(_) => (true, Some(false), Some(error.to_string())),
                     LpError::Unavailable(_) => (false, None, Some(error.to_string())),

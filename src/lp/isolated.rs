@@ -26,16 +26,22 @@ enum Job {
     Shutdown(oneshot::Sender<()>),
 }
 
+/// Calls that may wait for an LP's thread; more are refused at once (a
+/// blocked adapter must not pile up work).
+const QUEUE: usize = 64;
+/// The longest start or shutdown waits for an LP's thread.
+const LIFECYCLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An LP whose calls run on its own thread; see the module docs.
 pub struct Isolated {
     inner: SharedLp,
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl Isolated {
     /// Starts `lp`'s thread. Fails only if the OS refuses a thread.
     pub fn new(lp: SharedLp) -> std::io::Result<Isolated> {
-        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+        let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -50,12 +56,39 @@ impl Isolated {
                         // one slow answer does not hold up the next request.
                         tokio::spawn(crate::rfq::session::lp_scope(async move {
                             match job {
-                                Job::Quote(request, answer) => {
-                                    let result =
-                                        AssertUnwindSafe(lp.quote(&request)).catch_unwind().await;
-                                    let _ = answer.send(result);
+                                Job::Quote(request, mut answer) => {
+                                    // The caller gave up (its deadline passed
+                                    // while this thread was busy): not asked.
+                                    if answer.is_closed() {
+                                        return;
+                                    }
+                                    let call = AssertUnwindSafe(lp.quote(&request)).catch_unwind();
+                                    // Dropped as soon as the caller gives up,
+                                    // as the engine drops a call at its deadline.
+                                    tokio::select! {
+                                        result = call => {
+                                            let _ = answer.send(result);
+                                        }
+                                        _ = answer.closed() => {}
+                                    }
                                 }
                                 Job::Execute(order, answer) => {
+                                    // Never send an order nobody waits for (the
+                                    // desk already called it unknown) or one
+                                    // whose quote ran out meanwhile.
+                                    if answer.is_closed() {
+                                        tracing::warn!(lp = lp.name(), order = %order.order_id, "order not sent: the desk stopped waiting before the LP's thread was free");
+                                        return;
+                                    }
+                                    if order.clock.now_ms() >= order.valid_until_ms {
+                                        let _ = answer.send(Ok(OrderAnswer::Rejected {
+                                            reason: "order not sent: the quote expired while the LP's thread was busy".into(),
+                                        }));
+                                        return;
+                                    }
+                                    // Once sent, an order runs to its answer:
+                                    // cancelling it half-way would only make
+                                    // its outcome harder to learn.
                                     let result =
                                         AssertUnwindSafe(lp.execute(&order)).catch_unwind().await;
                                     let _ = answer.send(result);
@@ -112,8 +145,11 @@ impl LiquidityProvider for Isolated {
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
         let (answer, answered) = oneshot::channel();
-        if self.jobs.send(Job::Quote(request.clone(), answer)).is_err() {
-            return Err(LpError::Unavailable("the LP's thread has stopped".into()));
+        if let Err(refused) = self.jobs.try_send(Job::Quote(request.clone(), answer)) {
+            return Err(LpError::Unavailable(match refused {
+                mpsc::error::TrySendError::Full(_) => "the LP's thread is busy".into(),
+                mpsc::error::TrySendError::Closed(_) => "the LP's thread has stopped".into(),
+            }));
         }
         match answered.await {
             Ok(Ok(result)) => result,
@@ -126,9 +162,13 @@ impl LiquidityProvider for Isolated {
 
     async fn execute(&self, order: &LpOrder) -> OrderAnswer {
         let (answer, answered) = oneshot::channel();
-        if self.jobs.send(Job::Execute(order.clone(), answer)).is_err() {
+        if let Err(refused) = self.jobs.try_send(Job::Execute(order.clone(), answer)) {
+            let why = match refused {
+                mpsc::error::TrySendError::Full(_) => "the LP's thread is busy",
+                mpsc::error::TrySendError::Closed(_) => "the LP's thread has stopped",
+            };
             return OrderAnswer::Rejected {
-                reason: "order not sent: the LP's thread has stopped".into(),
+                reason: format!("order not sent: {why}"),
             };
         }
         match answered.await {
@@ -140,17 +180,21 @@ impl LiquidityProvider for Isolated {
         }
     }
 
+    /// Bounded: a blocked adapter must not keep the desk from starting.
     async fn start(&self) {
         let (done, started) = oneshot::channel();
-        if self.jobs.send(Job::Start(done)).is_ok() {
-            let _ = started.await;
+        if self.jobs.try_send(Job::Start(done)).is_ok() {
+            let _ = tokio::time::timeout(LIFECYCLE_WAIT, started).await;
         }
     }
 
+    /// Bounded: a blocked adapter must not keep the process from exiting.
     async fn shutdown(&self) {
         let (done, stopped) = oneshot::channel();
-        if self.jobs.send(Job::Shutdown(done)).is_ok() {
-            let _ = stopped.await;
+        if self.jobs.try_send(Job::Shutdown(done)).is_ok()
+            && tokio::time::timeout(LIFECYCLE_WAIT, stopped).await.is_err()
+        {
+            tracing::warn!(lp = self.inner.name(), "the LP did not shut down in time");
         }
     }
 }

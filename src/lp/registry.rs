@@ -269,19 +269,17 @@ impl LpRegistry {
     /// Connects what needs connecting (logons, sessions) before the first
     /// stream. Simulated LPs need nothing.
     pub async fn start(&self) {
+        // Every LP at once: one slow logon must not delay the others.
         if let Cast::Fixed(lps) = &self.cast {
-            for lp in lps {
-                lp.start().await;
-            }
+            futures::future::join_all(lps.iter().map(|lp| lp.start())).await;
         }
     }
 
     /// Closes connections cleanly (logouts) after the last stream.
     pub async fn shutdown(&self) {
+        // Every LP at once, each bounded by its own wait.
         if let Cast::Fixed(lps) = &self.cast {
-            for lp in lps {
-                lp.shutdown().await;
-            }
+            futures::future::join_all(lps.iter().map(|lp| lp.shutdown())).await;
         }
     }
 }

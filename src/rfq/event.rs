@@ -297,6 +297,19 @@ wire_enum! {
     }
 }
 
+impl Outcome {
+    /// The process exit code this outcome gives: 0 filled or nothing
+    /// accepted, 1 not filled, 3 unknown (resolve it with the LP). A
+    /// session of many RFQs exits with the highest.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Filled | Outcome::NotAccepted => 0,
+            Outcome::NotFilled => 1,
+            Outcome::Unknown => 3,
+        }
+    }
+}
+
 wire_enum! {
     /// Why the stream ended.
     pub enum EndReason {

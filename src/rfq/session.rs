@@ -173,7 +173,9 @@ impl Session {
             loop {
                 let now = clock.now_ms();
                 if engine.outcome().is_some() {
-                    break EndReason::Accepted;
+                    // Stopped (or out of time) while the order was out: that
+                    // is still why the stream ended; the outcome says how.
+                    break ending.unwrap_or(EndReason::Accepted);
                 }
                 if now >= duration_ms && ending.is_none() {
                     if !engine.order_pending() {
@@ -294,13 +296,16 @@ impl Session {
                             let now = clock.now_ms();
                             // Expiry first: an expired quote cannot be accepted.
                             engine.on_time(now, &mut out);
-                            if let Some(plan) = engine.accept(now, quote_id.as_deref(), &mut out) {
+                            let plan = engine.accept(now, quote_id.as_deref(), &mut out);
+                            // `order_sent` is handed on (and so recorded)
+                            // before the order leaves.
+                            for event in out.drain(..) {
+                                let _ = events.send(event).await;
+                            }
+                            if let Some(plan) = plan {
                                 let (abort, order) = send_order(&plan);
                                 order_abort = Some(abort);
                                 orders.push(order);
-                            }
-                            for event in out.drain(..) {
-                                let _ = events.send(event).await;
                             }
                         }
                         None => inbox_open = false,
@@ -316,13 +321,14 @@ impl Session {
                             // Aborted at its deadline: already answered.
                             Err(_) => continue,
                         };
-                        if let Some(plan) = engine.on_order_answer(now, &order_id, result, &mut out) {
+                        let plan = engine.on_order_answer(now, &order_id, result, &mut out);
+                        for event in out.drain(..) {
+                            let _ = events.send(event).await;
+                        }
+                        if let Some(plan) = plan {
                             let (abort, order) = send_order(&plan);
                             order_abort = Some(abort);
                             orders.push(order);
-                        }
-                        for event in out.drain(..) {
-                            let _ = events.send(event).await;
                         }
                     }
                     Some((lp, request_id, joined)) = in_flight.next(), if !in_flight.is_empty() => {

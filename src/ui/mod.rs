@@ -172,6 +172,8 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
     let mut app = App::new(colors_allowed(), log_path).with_max_notional(settings.max_notional);
     let mut stream: Option<StreamHandle> = None;
     let mut signalled = false;
+    // The worst execution outcome of the session, for the exit code.
+    let mut worst = 0u8;
     // Quit as soon as the running stream has ended.
     let mut quitting = false;
     let mut dirty = true;
@@ -221,50 +223,60 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
             }
             Event::StreamClosed => {
                 if let Some(handle) = stream.take() {
-                    let error = handle
-                        .finish()
-                        .await
-                        .err()
-                        .map(|error| format!("the stream failed: {error:#}"));
+                    let error = match handle.finish().await {
+                        Ok(ended) => {
+                            worst = worst.max(ended.outcome.exit_code());
+                            None
+                        }
+                        Err(error) => Some(format!("the stream failed: {error:#}")),
+                    };
                     if let Some(error) = &error {
                         tracing::error!("{error}");
                     }
                     app.stream_ended(error);
                 }
                 if quitting {
-                    return Ok(ExitCode::SUCCESS);
+                    return Ok(ExitCode::from(worst));
                 }
             }
-            Event::Key(key) => match app.key(key) {
-                Command::None => {}
-                Command::Start(spec) => {
-                    stream = Some(desk.start(spec));
-                    app.stream_started();
+            Event::Key(key) => {
+                // Judge a key (an acceptance above all) by the stream's
+                // time now, not by the last frame's.
+                if let Some(handle) = &stream {
+                    app.stream.tick(handle.clock.now_ms());
                 }
-                Command::Stop => {
-                    if let Some(handle) = stream.as_mut() {
-                        handle.stop();
+                let command = app.key(key);
+                match command {
+                    Command::None => {}
+                    Command::Start(spec) => {
+                        stream = Some(desk.start(spec));
+                        app.stream_started();
+                    }
+                    Command::Stop => {
+                        if let Some(handle) = stream.as_mut() {
+                            handle.stop();
+                        }
+                    }
+                    Command::Accept(quote_id) => {
+                        if let Some(handle) = stream.as_ref() {
+                            handle.send(crate::rfq::StreamCommand::Accept {
+                                quote_id: Some(quote_id),
+                            });
+                        }
+                    }
+                    Command::Quit => {
+                        if stream.is_none() {
+                            return Ok(ExitCode::from(worst));
+                        }
                     }
                 }
-                Command::Accept(quote_id) => {
-                    if let Some(handle) = stream.as_ref() {
-                        handle.send(crate::rfq::StreamCommand::Accept {
-                            quote_id: Some(quote_id),
-                        });
-                    }
-                }
-                Command::Quit => {
-                    if stream.is_none() {
-                        return Ok(ExitCode::SUCCESS);
-                    }
-                }
-            },
+            }
             Event::Terminate => match stream.as_mut() {
                 Some(handle) => {
                     handle.stop();
                     quitting = true;
                 }
-                None => return Ok(ExitCode::SUCCESS),
+                None => return Ok(ExitCode::from(worst)),
             },
         }
     }

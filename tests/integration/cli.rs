@@ -672,6 +672,25 @@ fn exit_codes_tell_not_filled_and_unknown_apart() {
             "ended \"accepted\" \"unknown\"",
         ]
     );
+    // An acceptance the stream would end before is a usage error.
+    let output = lp_rfq()
+        .args([
+            "quote",
+            "buy",
+            "1",
+            "BTCUSDT",
+            "--duration",
+            "1",
+            "--accept-after",
+            "2s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: invalid --accept-after '2s': the stream ends after 1000 ms (--duration), so nothing could be accepted\n"
+    );
     // A bad duration is a usage error.
     let output = lp_rfq()
         .args(["quote", "buy", "1", "BTCUSDT", "--accept-after", "soon"])

@@ -319,7 +319,8 @@ async fn a_stop_or_the_end_of_the_stream_waits_for_the_order_in_flight() {
     .await;
     assert_eq!(
         trace(&events).last().unwrap(),
-        "1400 ended accepted filled improvements=0 lp=A price=100100.00"
+        // The stop is why it ended; the fill is how the acceptance ended.
+        "1400 ended interrupted filled improvements=0 lp=A price=100100.00"
     );
     // Accepted 100 ms before the stream's end: the fill lands after it.
     let a = lp("A", dec!(100000.00), 100, OrderStep::fill(400));
@@ -333,6 +334,34 @@ async fn a_stop_or_the_end_of_the_stream_waits_for_the_order_in_flight() {
     .await;
     assert_eq!(
         trace(&events).last().unwrap(),
-        "2300 ended accepted filled improvements=0 lp=A price=100100.00"
+        "2300 ended duration filled improvements=0 lp=A price=100100.00"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_acceptance_nothing_more_is_locked_or_offered() {
+    // Accepted during the first poll: A's quote is live, B answers later
+    // with a better price and completes the poll. No lock, no new client
+    // quote may follow the acceptance.
+    let a = lp("A", dec!(100000.00), 100, OrderStep::fill(1_000));
+    let b = lp("B", dec!(99990.00), 400, OrderStep::fill(0));
+    let events = run_stream_with_commands(
+        spec(Side::Buy),
+        shared(&[&a, &b]),
+        params(),
+        30_000,
+        vec![accept_at(150)],
+    )
+    .await;
+    let lines = trace(&events);
+    let order = lines.iter().position(|l| l.contains(" order ")).unwrap();
+    let kinds: Vec<&str> = lines[order..]
+        .iter()
+        .filter_map(|l| l.split(' ').nth(1))
+        .collect();
+    assert_eq!(kinds, ["order", "quote", "filled", "ended"], "{lines:#?}");
+    assert_eq!(
+        lines.last().unwrap(),
+        "1150 ended accepted filled improvements=0 lp=A price=100100.00"
     );
 }

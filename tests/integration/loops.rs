@@ -166,3 +166,33 @@ async fn ctrl_c_stops_a_prompted_stream_and_sigterm_ends_the_prompt() {
     assert!(fader.calls() >= 2);
     assert_eq!((fader.orders(), solid.orders()), (0, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_prompted_session_with_an_unknown_outcome_exits_3() {
+    let silent = Arc::new(
+        ScriptedLp::steps("Silent", 10_000, vec![Step::price(100, dec!(99990.00))])
+            .with_orders(|_, _| OrderStep::never()),
+    );
+    let desk = desk(vec![silent.clone()]);
+    let (lines, input) = mpsc::unbounded_channel();
+    let (_interrupt, interrupts) = mpsc::unbounded_channel();
+    let operator = async move {
+        for line in ["b\n", "1.5\n", "BTCUSDT\n"] {
+            lines.send(line.to_string()).unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        lines.send("a\n".to_string()).unwrap();
+        drop(lines);
+    };
+    let (code, ()) = tokio::join!(
+        lp_rfq::prompt::run(
+            &desk,
+            OutputMode::Plain,
+            interrupts,
+            LineInput::from_channel(input)
+        ),
+        operator
+    );
+    assert_eq!(code.unwrap(), std::process::ExitCode::from(3));
+    assert_eq!(silent.orders(), 1);
+}

@@ -1213,3 +1213,22 @@ async fn binance_a_venue_that_hangs_leaves_the_order_unknown() {
     assert!(started.elapsed() < Duration::from_millis(1_500));
     assert_eq!(fake.count(Endpoint::AcceptQuote), 1);
 }
+
+#[tokio::test]
+async fn binance_ratios_finer_than_the_tick_are_rounded_against_the_desk() {
+    let fake = FakeBinance::start().await;
+    fake.set_prices(dec!(99987.6543), dec!(100012.3456));
+    let clock = StreamClock::start();
+    let buy = binance(&fake)
+        .quote(&request("BTCUSDT", Side::Buy, dec!(1.5), clock))
+        .await
+        .expect("quote");
+    // The desk pays the LP: rounded up to the cent.
+    assert_eq!(buy.price.to_string(), "100012.35");
+    let sell = binance(&fake)
+        .quote(&request("BTCUSDT", Side::Sell, dec!(1.5), clock))
+        .await
+        .expect("quote");
+    // The desk is paid by the LP: rounded down.
+    assert_eq!(sell.price.to_string(), "99987.65");
+}
