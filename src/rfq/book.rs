@@ -23,6 +23,9 @@ pub struct BookEntry {
     pub venue_ref: Option<Arc<str>>,
     /// Arrival order within the RFQ: the earlier answer wins a tie.
     pub arrival: u64,
+    /// Judged against the median of its peers on arrival (false when too
+    /// few LPs quoted then to judge it).
+    pub judged: bool,
 }
 
 /// Orders two quotes for `side`: `Less` when `a` ranks before `b`. The
@@ -69,7 +72,23 @@ impl Book {
             valid_until_ms,
             venue_ref,
             arrival: self.arrivals,
+            judged: false,
         });
+    }
+
+    /// Marks LP `lp`'s quote as judged against its peers.
+    pub fn mark_judged(&mut self, lp: usize) {
+        if let Some(entry) = self.entries[lp].as_mut() {
+            entry.judged = true;
+        }
+    }
+
+    /// Some quote still firm at `now` was never judged against its peers.
+    pub fn has_unjudged(&self, now: StreamMs) -> bool {
+        self.entries
+            .iter()
+            .flatten()
+            .any(|entry| !entry.judged && entry.valid_until_ms > now)
     }
 
     /// Forgets LP `lp`'s quote: its latest request failed, so nothing it
@@ -89,6 +108,34 @@ impl Book {
             .collect();
         live.sort_by(|&a, &b| self.compare(a, b));
         live
+    }
+
+    /// The best price still firm at `now` among the LPs other than
+    /// `except`, if any.
+    pub fn best_price_except(&self, now: StreamMs, except: usize) -> Option<Decimal> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(lp, _)| *lp != except)
+            .filter_map(|(_, entry)| entry.as_ref().filter(|e| e.valid_until_ms > now))
+            .map(|entry| entry.price)
+            .reduce(|best, price| {
+                if self.side.is_better(price, best) {
+                    price
+                } else {
+                    best
+                }
+            })
+    }
+
+    /// Every LP's quote still firm at `now`, as (LP, price), unordered.
+    pub fn live_prices(&self, now: StreamMs, into: &mut Vec<(usize, Decimal)>) {
+        into.extend(self.entries.iter().enumerate().filter_map(|(lp, entry)| {
+            entry
+                .as_ref()
+                .filter(|entry| entry.valid_until_ms > now)
+                .map(|entry| (lp, entry.price))
+        }));
     }
 
     /// The best LP still firm at `now` for longer than `min_left_ms`, not

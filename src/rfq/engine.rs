@@ -110,6 +110,11 @@ pub struct Engine {
     order_timeouts_ms: Vec<u64>,
     /// The pair's price band from the venues file, if any.
     band: Option<PriceBand>,
+    /// Reused buffers for judging prices by their median: no allocation
+    /// per answer.
+    scratch_quotes: Vec<(usize, Decimal)>,
+    scratch_ticks: Vec<i128>,
+    scratch_found: Vec<(usize, Decimal)>,
 }
 
 /// How an order ended, as the session saw it.
@@ -152,6 +157,9 @@ impl Engine {
             outcome: None,
             order_timeouts_ms: vec![params.order_timeout_ms; lps],
             band: None,
+            scratch_quotes: Vec::with_capacity(lps),
+            scratch_ticks: Vec::with_capacity(lps),
+            scratch_found: Vec::new(),
         }
     }
 
@@ -396,19 +404,22 @@ impl Engine {
                     .map_err(|defect| defect.to_string())
             })
             .and_then(|()| self.judge_by_median(now, lp, quote.price));
-        if let Err(reason) = sane {
-            self.book.remove(lp);
-            self.emit_error(
-                now,
-                lp,
-                FailureKind::Invalid,
-                reason,
-                latency_ms,
-                in_flight.poll,
-                out,
-            );
-            return;
-        }
+        let judged = match sane {
+            Ok(judged) => judged,
+            Err(reason) => {
+                self.book.remove(lp);
+                self.emit_error(
+                    now,
+                    lp,
+                    FailureKind::Invalid,
+                    reason,
+                    latency_ms,
+                    in_flight.poll,
+                    out,
+                );
+                return;
+            }
+        };
         let answer = LpQuoteEvent {
             lp: self.names[lp].clone(),
             price: quote.price,
@@ -424,6 +435,9 @@ impl Engine {
             quote.valid_until_ms,
             quote.venue_ref.clone(),
         );
+        if judged {
+            self.book.mark_judged(lp);
+        }
         // An earlier quote that the median now shows to be absurd (it came
         // first, before there were peers to judge it) is expelled.
         self.expel_outliers(now, in_flight.poll, out);
@@ -443,44 +457,88 @@ impl Engine {
         self.decisions = decisions;
     }
 
-    /// The live quotes of the book with `lp` at `price` in place of its own.
-    fn live_prices_with(&self, now: StreamMs, lp: usize, price: Decimal) -> Vec<(usize, Decimal)> {
-        let mut quotes: Vec<(usize, Decimal)> = self
-            .book
-            .ranked(now)
-            .into_iter()
-            .filter(|&other| other != lp)
-            .filter_map(|other| self.book.get(other).map(|entry| (other, entry.price)))
-            .collect();
-        quotes.push((lp, price));
-        quotes
+    /// Fills `self.scratch_quotes` with the live quotes of the book, `lp`
+    /// at `price` in place of its own if given.
+    fn collect_live(&mut self, now: StreamMs, with: Option<(usize, Decimal)>) {
+        let mut quotes = std::mem::take(&mut self.scratch_quotes);
+        quotes.clear();
+        self.book.live_prices(now, &mut quotes);
+        if let Some((lp, price)) = with {
+            quotes.retain(|(other, _)| *other != lp);
+            quotes.push((lp, price));
+        }
+        self.scratch_quotes = quotes;
     }
 
     /// An arriving price too far from the median of the LPs' live quotes
     /// (itself included) is invalid.
-    fn judge_by_median(&self, now: StreamMs, lp: usize, price: Decimal) -> Result<(), String> {
-        let quotes = self.live_prices_with(now, lp, price);
-        match sanity::outliers(&quotes, self.params.max_deviation)
-            .into_iter()
-            .find(|(outlier, _)| *outlier == lp)
-        {
-            Some((_, defect)) => Err(defect.to_string()),
-            None => Ok(()),
+    fn judge_by_median(
+        &mut self,
+        now: StreamMs,
+        lp: usize,
+        price: Decimal,
+    ) -> Result<bool, String> {
+        // Only a price that would lead (as good as the best or better for
+        // the client) can ever be offered; a worse one is never offered,
+        // nor used for a fallback beyond the client's price, so judging it
+        // is not needed (it counts as judged). This keeps the check off
+        // most answers.
+        if let Some(best) = self.book.best_price_except(now, lp) {
+            if self.spec.side.is_better(best, price) {
+                return Ok(true);
+            }
         }
+        self.collect_live(now, Some((lp, price)));
+        let mut found = std::mem::take(&mut self.scratch_found);
+        let centre = sanity::outliers_into(
+            &self.scratch_quotes,
+            self.params.max_deviation,
+            self.spec.pair.price_dp,
+            &mut self.scratch_ticks,
+            &mut found,
+        );
+        let verdict = match centre {
+            Some(centre) if found.iter().any(|(outlier, _)| *outlier == lp) => {
+                Err(sanity::far_from(price, centre, self.params.max_deviation).to_string())
+            }
+            Some(_) => Ok(true),
+            None => Ok(false),
+        };
+        self.scratch_found = found;
+        verdict
     }
 
     /// Expels every live quote now far from the median: out of the book,
     /// reported `invalid`, and never offered; a client quote or lock
     /// resting on one is replaced by the best sane quote left.
     fn expel_outliers(&mut self, now: StreamMs, poll: u32, out: &mut Vec<RfqEvent>) {
-        let quotes: Vec<(usize, Decimal)> = self
-            .book
-            .ranked(now)
-            .into_iter()
-            .filter_map(|lp| self.book.get(lp).map(|entry| (lp, entry.price)))
-            .collect();
-        let expelled: Vec<(usize, PriceDefect)> =
-            sanity::outliers(&quotes, self.params.max_deviation);
+        // Every live quote passed the median on arrival: nothing to expel
+        // (the common case, and the cheap one).
+        if !self.book.has_unjudged(now) {
+            return;
+        }
+        self.collect_live(now, None);
+        let mut found = std::mem::take(&mut self.scratch_found);
+        let centre = sanity::outliers_into(
+            &self.scratch_quotes,
+            self.params.max_deviation,
+            self.spec.pair.price_dp,
+            &mut self.scratch_ticks,
+            &mut found,
+        );
+        let expelled: Vec<(usize, PriceDefect)> = match centre {
+            Some(centre) if !found.is_empty() => found
+                .iter()
+                .map(|&(lp, price)| {
+                    (
+                        lp,
+                        sanity::far_from(price, centre, self.params.max_deviation),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.scratch_found = found;
         if expelled.is_empty() {
             return;
         }

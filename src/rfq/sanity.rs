@@ -94,29 +94,110 @@ pub fn deviation_bps(price: Decimal, centre: Decimal) -> Decimal {
 
 /// The quotes among `quotes` (LP, price) that are more than `limit` from
 /// the median of all of them, when there are enough to judge.
-pub fn outliers(quotes: &[(usize, Decimal)], limit: Bps) -> Vec<(usize, PriceDefect)> {
-    if quotes.len() < MIN_QUOTES_FOR_MEDIAN {
-        return Vec::new();
-    }
-    let mut prices: Vec<Decimal> = quotes.iter().map(|(_, price)| *price).collect();
-    let Some(centre) = median(&mut prices) else {
+pub fn outliers(
+    quotes: &[(usize, Decimal)],
+    limit: Bps,
+    price_dp: u32,
+) -> Vec<(usize, PriceDefect)> {
+    let mut scratch = Vec::new();
+    let mut found = Vec::new();
+    let Some(centre) = outliers_into(quotes, limit, price_dp, &mut scratch, &mut found) else {
         return Vec::new();
     };
-    quotes
-        .iter()
-        .filter_map(|&(lp, price)| {
-            let deviation = deviation_bps(price, centre);
-            (deviation > limit.value()).then_some((
-                lp,
-                PriceDefect::FarFromMedian {
-                    price,
-                    deviation,
-                    median: centre,
-                    limit,
-                },
-            ))
-        })
+    found
+        .into_iter()
+        .map(|(lp, price)| (lp, far_from(price, centre, limit)))
         .collect()
+}
+
+/// The hot-path form of [`outliers`]: fills `found` with the outlying
+/// (LP, price) pairs and returns the median, reusing `scratch`. Prices on
+/// the pair's tick are whole numbers of ticks, so the median and the band
+/// are exact integer arithmetic: one Decimal product per call, none per
+/// quote. `None` when there are too few quotes to judge.
+pub fn outliers_into(
+    quotes: &[(usize, Decimal)],
+    limit: Bps,
+    price_dp: u32,
+    scratch: &mut Vec<i128>,
+    found: &mut Vec<(usize, Decimal)>,
+) -> Option<Decimal> {
+    found.clear();
+    if quotes.len() < MIN_QUOTES_FOR_MEDIAN {
+        return None;
+    }
+    // The quotes' ticks, then (in the second half) the same sorted.
+    scratch.clear();
+    for (_, price) in quotes {
+        scratch.push(ticks(*price, price_dp)?);
+    }
+    let count = quotes.len();
+    scratch.extend_from_within(..count);
+    let sorted = &mut scratch[count..];
+    sorted.sort_unstable();
+    let middle = sorted.len() / 2;
+    // Twice the median, so that an even count stays a whole number.
+    let median2 = if sorted.len() % 2 == 1 {
+        sorted[middle].checked_mul(2)?
+    } else {
+        sorted[middle - 1].checked_add(sorted[middle])?
+    };
+    if median2 <= 0 {
+        return None;
+    }
+    // |2·price − 2·median| > 2·median × limit, with the band floored: for
+    // whole numbers x > b ⇔ x > ⌊b⌋.
+    let band2: i128 = Decimal::from_i128_with_scale(median2, 0)
+        .checked_mul(limit.fraction())?
+        .floor()
+        .try_into()
+        .ok()?;
+    for (&(lp, price), &ticks) in quotes.iter().zip(&scratch[..count]) {
+        let doubled = ticks.checked_mul(2)?;
+        if doubled.checked_sub(median2)?.abs() > band2 {
+            found.push((lp, price));
+        }
+    }
+    let mut centre = Decimal::from_i128_with_scale(median2, price_dp) / Decimal::TWO;
+    centre.rescale(price_dp);
+    Some(centre)
+}
+
+/// `price` as a whole number of ticks of `price_dp` decimals; `None` for a
+/// price off the tick or too large (the tick check refuses those first).
+fn ticks(price: Decimal, price_dp: u32) -> Option<i128> {
+    let scale = price.scale();
+    let mantissa = price.mantissa();
+    if scale == price_dp {
+        return Some(mantissa);
+    }
+    if scale < price_dp {
+        mantissa.checked_mul(*POW10.get((price_dp - scale) as usize)?)
+    } else {
+        let divisor = *POW10.get((scale - price_dp) as usize)?;
+        (mantissa % divisor == 0).then(|| mantissa / divisor)
+    }
+}
+
+/// 10^0 ..= 10^28: every scale a Decimal can have.
+const POW10: [i128; 29] = {
+    let mut table = [1i128; 29];
+    let mut i = 1;
+    while i < 29 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+/// The defect of `price`, an outlier from `centre`, with its distance.
+pub fn far_from(price: Decimal, centre: Decimal, limit: Bps) -> PriceDefect {
+    PriceDefect::FarFromMedian {
+        price,
+        deviation: deviation_bps(price, centre),
+        median: centre,
+        limit,
+    }
 }
 
 #[cfg(test)]
@@ -151,7 +232,7 @@ mod tests {
     fn the_median_judges_once_three_lps_quote() {
         let limit = Bps::new(dec!(500)).unwrap();
         let sane = [(0, dec!(100000)), (1, dec!(100010))];
-        assert!(outliers(&sane, limit).is_empty(), "two cannot be judged");
+        assert!(outliers(&sane, limit, 2).is_empty(), "two cannot be judged");
         let quotes = [
             (0, dec!(100000)),
             (1, dec!(100010)),
@@ -159,11 +240,11 @@ mod tests {
             (3, dec!(0.01)),
             (4, dec!(100020)),
         ];
-        let found = outliers(&quotes, limit);
+        let found = outliers(&quotes, limit, 2);
         assert_eq!(found.iter().map(|(lp, _)| *lp).collect::<Vec<_>>(), [2, 3]);
         assert_eq!(
             found[1].1.to_string(),
-            "price 0.01 is 10000.00 bps from the median 100010 of the LPs' live quotes (MAX_DEVIATION_BPS 500)"
+            "price 0.01 is 10000.00 bps from the median 100010.00 of the LPs' live quotes (MAX_DEVIATION_BPS 500)"
         );
         assert_eq!(median(&mut [dec!(1), dec!(3)]), Some(dec!(2)));
         assert_eq!(deviation_bps(dec!(1), Decimal::ZERO), Decimal::MAX);
