@@ -110,24 +110,6 @@ impl Book {
         live
     }
 
-    /// The best price still firm at `now` among the LPs other than
-    /// `except`, if any.
-    pub fn best_price_except(&self, now: StreamMs, except: usize) -> Option<Decimal> {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|(lp, _)| *lp != except)
-            .filter_map(|(_, entry)| entry.as_ref().filter(|e| e.valid_until_ms > now))
-            .map(|entry| entry.price)
-            .reduce(|best, price| {
-                if self.side.is_better(price, best) {
-                    price
-                } else {
-                    best
-                }
-            })
-    }
-
     /// Every LP's quote still firm at `now`, as (LP, price), unordered.
     pub fn live_prices(&self, now: StreamMs, into: &mut Vec<(usize, Decimal)>) {
         into.extend(self.entries.iter().enumerate().filter_map(|(lp, entry)| {

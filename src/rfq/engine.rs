@@ -478,13 +478,13 @@ impl Engine {
         lp: usize,
         price: Decimal,
     ) -> Result<bool, String> {
-        // Only a price that would lead (as good as the best or better for
-        // the client) can ever be offered; a worse one is never offered,
-        // nor used for a fallback beyond the client's price, so judging it
-        // is not needed (it counts as judged). This keeps the check off
-        // most answers.
-        if let Some(best) = self.book.best_price_except(now, lp) {
-            if self.spec.side.is_better(best, price) {
+        // Only a price at least as good as the one offered now can become
+        // the client's; a worse one is never offered, nor used for a
+        // fallback beyond the client's price, so judging it is not needed
+        // (it counts as judged). One comparison keeps the median off most
+        // answers.
+        if let Some(live) = self.offers.live() {
+            if live.candidate.lp != lp && self.spec.side.is_better(live.candidate.price, price) {
                 return Ok(true);
             }
         }
