@@ -37,6 +37,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             lp,
             last,
             csv,
+            section,
         }) => {
             let filter = match report::Filter::parse(
                 since.as_deref(),
@@ -50,7 +51,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             let format = match (cli.json, csv) {
                 (true, _) => report::Format::Json,
-                (_, true) => report::Format::Csv,
+                (_, true) => match section.parse() {
+                    Ok(section) => report::Format::Csv(section),
+                    Err(error) => return Ok(usage_error(error)),
+                },
                 _ => report::Format::Table,
             };
             return run_report(&settings, &filter, format);

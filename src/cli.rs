@@ -96,9 +96,12 @@ pub enum Command {
         /// Only the N most recent RFQs
         #[arg(long, value_name = "N")]
         last: Option<String>,
-        /// Comma-separated values instead of the aligned table
+        /// One section as CSV (the JSON field names and values) instead of the tables
         #[arg(long, conflicts_with = "json")]
         csv: bool,
+        /// The section --csv prints: lps, rfqs or pairs
+        #[arg(long, value_name = "SECTION", default_value = "lps", requires = "csv")]
+        section: String,
     },
 }
 

@@ -2,14 +2,14 @@
 //! original order: what tests compare with the `--json` output, and a way
 //! to replay a past RFQ.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags, Row};
 use rust_decimal::Decimal;
 
-use super::BlotterError;
+use super::{schema, BlotterError};
 use crate::market::{Asset, Bps, Pair, Side};
 use crate::rfq::event::{
     ClientQuote, EndReason, Ended, EventKind, ExecutionUnknown, FailureKind, Filled, LockExpired,
@@ -26,30 +26,161 @@ pub struct StoredRfq {
     pub events: Vec<RfqEvent>,
 }
 
-/// Opens an existing blotter read-only.
-pub fn open_read_only(path: &Path) -> Result<Connection, BlotterError> {
+/// Why a blotter could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Blotter(#[from] BlotterError),
+    /// An empty file, a file that is not SQLite, or an SQLite file without
+    /// lp-rfq's tables.
+    #[error("'{}' is not a blotter: {why}", path.display())]
+    NotABlotter { path: PathBuf, why: &'static str },
+    /// `--lp` names an LP that no stored RFQ asked.
+    #[error("LP '{lp}' never appears in blotter '{}' (LPs seen: {})", path.display(), if seen.is_empty() { "none".to_string() } else { seen.join(", ") })]
+    UnknownLp {
+        lp: String,
+        path: PathBuf,
+        seen: Vec<String>,
+    },
+}
+
+/// Opens an existing blotter for reading without ever creating or
+/// changing a file: SQLite's read-only mode, so a read-only file works
+/// and a missing one stays missing. A blotter written by an older lp-rfq
+/// is read as it is: its rows are copied into memory and the copy (never
+/// the file) is brought to the current schema, so the report reads one
+/// shape. A newer schema is refused like the writer refuses it.
+pub fn open_read_only(path: &Path) -> Result<Connection, ReadError> {
     if !path.exists() {
         return Err(BlotterError::Missing {
             path: path.to_path_buf(),
-        });
+        }
+        .into());
     }
-    let conn =
-        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|source| {
-            BlotterError::Open {
-                path: path.to_path_buf(),
-                source,
-            }
-        })?;
+    let not_a_blotter = |why| ReadError::NotABlotter {
+        path: path.to_path_buf(),
+        why,
+    };
+    if std::fs::metadata(path).is_ok_and(|meta| meta.len() == 0) {
+        return Err(not_a_blotter("the file is empty"));
+    }
+    let cannot = |source| BlotterError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        read_only_uri(path),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(cannot)?;
+    // The first statement that reads the file: a non-database fails here.
+    let version: u32 = match conn.query_row("PRAGMA user_version", [], |row| row.get(0)) {
+        Ok(version) => version,
+        Err(error) if error.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+            return Err(not_a_blotter("it is not an SQLite database"))
+        }
+        Err(error) => return Err(cannot(error).into()),
+    };
+    if version == 0 {
+        return Err(not_a_blotter(
+            "it is an SQLite database without lp-rfq's tables",
+        ));
+    }
+    if version > schema::LATEST {
+        return Err(BlotterError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: schema::LATEST,
+        }
+        .into());
+    }
+    if version == schema::LATEST {
+        return Ok(conn);
+    }
+    drop(conn);
+    upgraded_copy(path, version).map_err(|source| {
+        BlotterError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()
+    })
+}
+
+/// An in-memory copy of the older blotter at `path` (schema `version`),
+/// brought to the current schema. The file is attached read-only.
+fn upgraded_copy(path: &Path, version: u32) -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open_in_memory()?;
+    conn.execute("ATTACH DATABASE ?1 AS old", [read_only_uri(path)])?;
+    let objects: Vec<(String, String, String)> = {
+        let mut select = conn.prepare(
+            "SELECT type, name, sql FROM old.sqlite_master
+             WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'
+             ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, rowid",
+        )?;
+        let rows = select.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (kind, name, sql) in &objects {
+        conn.execute_batch(sql)?;
+        if kind == "table" {
+            let name = name.replace('"', "\"\"");
+            conn.execute_batch(&format!(
+                "INSERT INTO main.\"{name}\" SELECT * FROM old.\"{name}\""
+            ))?;
+        }
+    }
+    conn.execute_batch("DETACH DATABASE old")?;
+    conn.pragma_update(None, "user_version", version)?;
+    schema::migrate(&mut conn, schema::LATEST).map_err(|error| match error {
+        schema::MigrateError::Sql(error) => error,
+        schema::MigrateError::TooNew(_) => rusqlite::Error::InvalidQuery,
+    })?;
     Ok(conn)
 }
 
-/// Every RFQ in the blotter at `path`, oldest row first.
-pub fn stored_rfqs(path: &Path) -> Result<Vec<StoredRfq>, BlotterError> {
-    // Upgraded first when older: the replay reads the current tables.
-    let conn = super::report::open(path)?;
-    read_all(&conn).map_err(|source| BlotterError::Read {
-        path: path.to_path_buf(),
-        source,
+/// The URI that reads `path` without creating a file. A blotter is in WAL
+/// mode, and SQLite creates the `-wal` and `-shm` files beside it even for
+/// a read-only connection when they are missing (and cannot remove them
+/// afterwards). They are missing only when no writer has the file open
+/// (the last writer to close folds the WAL into the file and removes
+/// both), so then the file alone holds every commit and is read as
+/// immutable; while a writer runs they exist and are read as they are.
+fn read_only_uri(path: &Path) -> String {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let immutable = !Path::new(&wal).exists();
+    let mut uri = format!("file:{}?mode=ro", url_path(path));
+    if immutable {
+        uri.push_str("&immutable=1");
+    }
+    uri
+}
+
+/// `path` escaped for an SQLite URI.
+fn url_path(path: &Path) -> String {
+    let mut out = String::new();
+    for byte in path.to_string_lossy().bytes() {
+        match byte {
+            b'%' | b'?' | b'#' | 0x80.. => out.push_str(&format!("%{byte:02X}")),
+            _ => out.push(byte as char),
+        }
+    }
+    out
+}
+
+/// Every RFQ in the blotter at `path`, oldest row first. The file is only
+/// read (an older schema is read through an upgraded copy in memory).
+pub fn stored_rfqs(path: &Path) -> Result<Vec<StoredRfq>, ReadError> {
+    let conn = open_read_only(path)?;
+    read_all(&conn).map_err(|source| {
+        BlotterError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()
     })
 }
 

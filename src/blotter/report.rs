@@ -13,17 +13,23 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{schema, BlotterError};
+use super::read::ReadError;
+use super::BlotterError;
 use crate::market::Side;
 use crate::rfq::event::FailureKind;
 
 /// A report option that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {option} '{value}': {problem}")]
-pub struct FilterError {
-    pub option: &'static str,
-    pub value: String,
-    pub problem: &'static str,
+pub enum FilterError {
+    #[error("invalid {option} '{value}': {problem}")]
+    Invalid {
+        option: &'static str,
+        value: String,
+        problem: &'static str,
+    },
+    /// Options that are each valid but together select nothing.
+    #[error("--since {since} is after --until {until}: nothing can match")]
+    Inverted { since: String, until: String },
 }
 
 /// Which RFQs (and LPs) a report covers.
@@ -55,7 +61,7 @@ impl Filter {
         const WHEN: &str = "must be a date like 2026-11-22 or a UTC time like 2026-11-22T14:30:00";
         let since_ms = since
             .map(|text| {
-                parse_time(text, false).ok_or_else(|| FilterError {
+                parse_time(text, false).ok_or_else(|| FilterError::Invalid {
                     option: "--since",
                     value: text.to_string(),
                     problem: WHEN,
@@ -64,7 +70,7 @@ impl Filter {
             .transpose()?;
         let until_ms = until
             .map(|text| {
-                parse_time(text, true).ok_or_else(|| FilterError {
+                parse_time(text, true).ok_or_else(|| FilterError::Invalid {
                     option: "--until",
                     value: text.to_string(),
                     problem: WHEN,
@@ -75,7 +81,7 @@ impl Filter {
             .map(|text| {
                 text.parse::<crate::market::Pair>()
                     .map(|pair| pair.symbol())
-                    .map_err(|_| FilterError {
+                    .map_err(|_| FilterError::Invalid {
                         option: "--pair",
                         value: text.to_string(),
                         problem: "is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt",
@@ -88,13 +94,21 @@ impl Filter {
                     .parse::<u32>()
                     .ok()
                     .filter(|n| *n > 0)
-                    .ok_or_else(|| FilterError {
+                    .ok_or_else(|| FilterError::Invalid {
                         option: "--last",
                         value: text.to_string(),
                         problem: "must be a whole number above 0",
                     })
             })
             .transpose()?;
+        if let (Some(from), Some(to)) = (since_ms, until_ms) {
+            if from >= to {
+                return Err(FilterError::Inverted {
+                    since: since.unwrap_or_default().trim().to_string(),
+                    until: until.unwrap_or_default().trim().to_string(),
+                });
+            }
+        }
         Ok(Filter {
             since_ms,
             until_ms,
@@ -210,52 +224,96 @@ pub struct RfqLine {
     pub desk_pnl: Option<String>,
 }
 
-/// The fills of the listed RFQs of one pair.
+/// One pair's volume over the listed RFQs. Sums are in the pair's quote
+/// currency (`asset`) and keep every digit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PairTotals {
+pub struct PairFigures {
     pub pair: String,
-    /// The quote currency both sums are in.
+    /// The quote currency the sums are in.
     pub asset: String,
-    pub fills: u64,
+    /// RFQs of this pair.
+    pub rfqs: u64,
+    /// Sum of amount × final client price over the RFQs that ended with a
+    /// live quote.
+    pub notional_quoted: Decimal,
     /// Sum of LP price × amount over the fills.
     pub filled_notional: Decimal,
-    /// Sum of the fills' `desk_pnl`.
-    pub desk_pnl: Decimal,
+    /// Sum of the fills' `desk_pnl`: what the markup earned.
+    pub markup_earned: Decimal,
+    pub fills: u64,
 }
 
-/// The whole report: `{"lps":[...],"rfqs":[...],"totals":[...]}`.
+/// The whole report: `{"lps":[...],"rfqs":[...],"pairs":[...],"totals":[...]}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub lps: Vec<LpFigures>,
     pub rfqs: Vec<RfqLine>,
     /// One entry per pair of the listed RFQs, in order of first appearance.
-    pub totals: Vec<PairTotals>,
+    pub pairs: Vec<PairFigures>,
+    /// The pairs summed per quote currency (one entry when every pair is
+    /// quoted in the same currency), `pair` being `TOTAL`.
+    pub totals: Vec<PairFigures>,
 }
 
-/// Opens the blotter for reading: read-only when its schema is current,
-/// upgraded first when it is older.
-pub fn open(path: &Path) -> Result<Connection, BlotterError> {
-    let conn = super::read::open_read_only(path)?;
-    let version: u32 = conn
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(|source| BlotterError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    if version == schema::LATEST {
-        return Ok(conn);
+/// Which table `--csv` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Section {
+    #[default]
+    Lps,
+    Rfqs,
+    Pairs,
+}
+
+impl FromStr for Section {
+    type Err = FilterError;
+    fn from_str(text: &str) -> Result<Section, FilterError> {
+        match text.trim() {
+            "lps" => Ok(Section::Lps),
+            "rfqs" => Ok(Section::Rfqs),
+            "pairs" => Ok(Section::Pairs),
+            _ => Err(FilterError::Invalid {
+                option: "--section",
+                value: text.to_string(),
+                problem: "must be lps, rfqs or pairs",
+            }),
+        }
     }
-    drop(conn);
-    schema::open(path, false, schema::BUSY_TIMEOUT)
 }
 
-/// Reads the blotter at `path` and computes the report.
-pub fn load(path: &Path, filter: &Filter) -> Result<Report, BlotterError> {
+/// Opens the blotter for reading; never creates or changes a file (see
+/// [`read::open_read_only`](super::read::open_read_only)).
+pub fn open(path: &Path) -> Result<Connection, ReadError> {
+    super::read::open_read_only(path)
+}
+
+/// Reads the blotter at `path` and computes the report. An `--lp` that
+/// no stored RFQ asked is an error naming the LPs that were.
+pub fn load(path: &Path, filter: &Filter) -> Result<Report, ReadError> {
     let conn = open(path)?;
-    build(&conn, filter).map_err(|source| BlotterError::Read {
+    let read = |source| BlotterError::Read {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    if let Some(lp) = &filter.lp {
+        let seen = lps_seen(&conn).map_err(read)?;
+        if !seen.contains(lp) {
+            return Err(ReadError::UnknownLp {
+                lp: lp.clone(),
+                path: path.to_path_buf(),
+                seen,
+            });
+        }
+    }
+    Ok(build(&conn, filter).map_err(read)?)
+}
+
+/// Every LP any stored RFQ asked, in order of first appearance.
+fn lps_seen(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut select = conn.prepare(
+        "SELECT value FROM rfqs, json_each(rfqs.lps) GROUP BY value ORDER BY MIN(rfqs.id), MIN(json_each.key)",
+    )?;
+    let rows = select.query_map([], |row| row.get(0))?;
+    rows.collect()
 }
 
 /// Per-LP running totals.
@@ -370,7 +428,7 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
         "SELECT event, lp, lp_price, amount, hold_ms, desk_pnl FROM executions
          WHERE rfq = ?1 ORDER BY seq",
     )?;
-    let mut pairs: Vec<PairTotals> = Vec::new();
+    let mut pairs: Vec<PairFigures> = Vec::new();
 
     for rfq in &mut selected {
         let duration = match rfq.end_t_ms {
@@ -469,16 +527,26 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
         let at = match pairs.iter().position(|p| p.pair == rfq.line.pair) {
             Some(at) => at,
             None => {
-                pairs.push(PairTotals {
+                pairs.push(PairFigures {
                     pair: rfq.line.pair.clone(),
                     asset: rfq.quote.clone(),
-                    fills: 0,
+                    rfqs: 0,
+                    notional_quoted: Decimal::ZERO,
                     filled_notional: Decimal::ZERO,
-                    desk_pnl: Decimal::ZERO,
+                    markup_earned: Decimal::ZERO,
+                    fills: 0,
                 });
                 pairs.len() - 1
             }
         };
+        pairs[at].rfqs += 1;
+        if let Some(price) = rfq.line.final_client_price.as_deref() {
+            let amount = Decimal::from_str(&rfq.line.amount).unwrap_or_default();
+            let price = Decimal::from_str(price).unwrap_or_default();
+            pairs[at].notional_quoted = pairs[at]
+                .notional_quoted
+                .saturating_add(amount.saturating_mul(price));
+        }
         let mut rows = executions_of.query([rfq.id])?;
         while let Some(row) = rows.next()? {
             let event: String = row.get(0)?;
@@ -508,7 +576,7 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
                     pair.filled_notional = pair
                         .filled_notional
                         .saturating_add(number(&price).saturating_mul(number(&amount)));
-                    pair.desk_pnl = pair.desk_pnl.saturating_add(number(&pnl));
+                    pair.markup_earned = pair.markup_earned.saturating_add(number(&pnl));
                     rfq.line.filled_lp = Some(lp);
                     rfq.line.filled_price = price;
                     rfq.line.desk_pnl = pnl;
@@ -518,17 +586,48 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
         }
     }
     // Sums keep every digit; trailing zeros of the products go.
+    let mut totals: Vec<PairFigures> = Vec::new();
     for pair in &mut pairs {
+        pair.notional_quoted = pair.notional_quoted.normalize();
         pair.filled_notional = pair.filled_notional.normalize();
-        pair.desk_pnl = pair.desk_pnl.normalize();
+        pair.markup_earned = pair.markup_earned.normalize();
+        let at = match totals.iter().position(|t| t.asset == pair.asset) {
+            Some(at) => at,
+            None => {
+                totals.push(PairFigures {
+                    pair: "TOTAL".into(),
+                    asset: pair.asset.clone(),
+                    rfqs: 0,
+                    notional_quoted: Decimal::ZERO,
+                    filled_notional: Decimal::ZERO,
+                    markup_earned: Decimal::ZERO,
+                    fills: 0,
+                });
+                totals.len() - 1
+            }
+        };
+        let total = &mut totals[at];
+        total.rfqs += pair.rfqs;
+        total.fills += pair.fills;
+        total.notional_quoted = total.notional_quoted.saturating_add(pair.notional_quoted);
+        total.filled_notional = total.filled_notional.saturating_add(pair.filled_notional);
+        total.markup_earned = total.markup_earned.saturating_add(pair.markup_earned);
+    }
+    for total in &mut totals {
+        total.notional_quoted = total.notional_quoted.normalize();
+        total.filled_notional = total.filled_notional.normalize();
+        total.markup_earned = total.markup_earned.normalize();
     }
 
-    let Book { order, mut totals } = book;
+    let Book {
+        order,
+        totals: mut per_lp,
+    } = book;
     let lps = order
         .into_iter()
         .filter(|lp| filter.lp.as_ref().is_none_or(|only| only == lp))
         .map(|lp| {
-            let t = totals.remove(&lp).unwrap_or_default();
+            let t = per_lp.remove(&lp).unwrap_or_default();
             let error = |kind| t.errors.get(&kind).copied().unwrap_or(0);
             let errors: u64 = t.errors.values().sum();
             let requests = t.answers + errors;
@@ -571,7 +670,8 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
     Ok(Report {
         lps,
         rfqs: selected.into_iter().map(|rfq| rfq.line).collect(),
-        totals: pairs,
+        pairs,
+        totals,
     })
 }
 
@@ -599,53 +699,58 @@ pub fn nearest_rank(sorted: &[u64], p: u64) -> Option<u64> {
 /// How the report is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Every section as an aligned table, rates in percent.
     Table,
-    Csv,
+    /// One section as CSV, with the JSON field names and values.
+    Csv(Section),
+    /// One object with every section.
     Json,
 }
 
 /// The report as text in `format`. `source` names the blotter for the
 /// empty-report message.
 pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter) -> String {
-    if format == Format::Json {
-        return serde_json::to_string(report).unwrap_or_default() + "\n";
-    }
-    if report.rfqs.is_empty() {
-        let what = if filtered.is_empty() {
-            "no RFQs recorded"
-        } else {
-            "no RFQs match the filters"
-        };
-        return format!("{what} in blotter '{}'\n", source.display());
-    }
-    let lp_rows: Vec<Vec<String>> = report.lps.iter().map(lp_cells).collect();
-    let rfq_rows: Vec<Vec<String>> = report.rfqs.iter().map(rfq_cells).collect();
-    let total_rows: Vec<Vec<String>> = report.totals.iter().map(total_cells).collect();
     match format {
-        Format::Csv => {
-            let mut out = csv_line(&LP_COLUMNS);
-            for row in &lp_rows {
-                out += &csv_line(row);
-            }
-            out.push('\n');
-            out += &csv_line(&RFQ_COLUMNS);
-            for row in &rfq_rows {
-                out += &csv_line(row);
-            }
-            out.push('\n');
-            out += &csv_line(&TOTAL_COLUMNS);
-            for row in &total_rows {
-                out += &csv_line(row);
-            }
-            out
+        Format::Json => serde_json::to_string(report).unwrap_or_default() + "\n",
+        Format::Csv(section) => {
+            let (columns, rows): (&[&str], Vec<Vec<String>>) = match section {
+                Section::Lps => (&LP_COLUMNS, report.lps.iter().map(lp_values).collect()),
+                Section::Rfqs => (&RFQ_COLUMNS, report.rfqs.iter().map(rfq_cells).collect()),
+                Section::Pairs => (
+                    &PAIR_COLUMNS,
+                    report
+                        .pairs
+                        .iter()
+                        .chain(&report.totals)
+                        .map(pair_cells)
+                        .collect(),
+                ),
+            };
+            csv_table(columns, &rows)
         }
-        _ => {
+        Format::Table => {
+            if report.rfqs.is_empty() {
+                let what = if filtered.is_empty() {
+                    "no RFQs recorded"
+                } else {
+                    "no RFQs match the filters"
+                };
+                return format!("{what} in blotter '{}'\n", source.display());
+            }
+            let lp_rows: Vec<Vec<String>> = report.lps.iter().map(lp_cells).collect();
+            let rfq_rows: Vec<Vec<String>> = report.rfqs.iter().map(rfq_cells).collect();
+            let pair_rows: Vec<Vec<String>> = report
+                .pairs
+                .iter()
+                .chain(&report.totals)
+                .map(pair_cells)
+                .collect();
             let mut out = String::from("LPs\n");
             out += &table(&LP_HEADINGS, &lp_rows, LP_LEFT);
             out += "\nRFQs\n";
             out += &table(&RFQ_HEADINGS, &rfq_rows, RFQ_LEFT);
-            out += "\nTotals\n";
-            out += &table(&TOTAL_HEADINGS, &total_rows, TOTAL_LEFT);
+            out += "\nPairs (sums in the quote currency, CCY)\n";
+            out += &table(&PAIR_HEADINGS, &pair_rows, PAIR_LEFT);
             out
         }
     }
@@ -678,11 +783,12 @@ const LP_COLUMNS: [&str; 24] = [
     "hold_p50_ms",
     "hold_p99_ms",
 ];
+/// Table headings: units where a column has one; rates in percent.
 const LP_HEADINGS: [&str; 24] = [
     "LP",
     "REQ",
     "ANS",
-    "RATE",
+    "ANS %",
     "TIMEOUT",
     "DECLINE",
     "UNAVAIL",
@@ -690,19 +796,19 @@ const LP_HEADINGS: [&str; 24] = [
     "RATELIM",
     "INVALID",
     "AUTH",
-    "P50ms",
-    "P95ms",
-    "P99ms",
+    "P50 ms",
+    "P95 ms",
+    "P99 ms",
     "LOCKS",
-    "LOCKSHARE",
-    "DIST_BPS",
+    "LOCK TIME %",
+    "DIST bps",
     "IMPROV",
     "ORDERS",
     "FILLS",
-    "FILLRATE",
-    "LL_REJ",
-    "HOLD50ms",
-    "HOLD99ms",
+    "FILL %",
+    "LL REJ",
+    "HOLD P50 ms",
+    "HOLD P99 ms",
 ];
 /// Columns aligned left (text); the rest are numbers, aligned right.
 const LP_LEFT: &[usize] = &[0];
@@ -724,30 +830,53 @@ const RFQ_COLUMNS: [&str; 14] = [
 ];
 const RFQ_HEADINGS: [&str; 14] = [
     "RFQ",
-    "STARTED",
+    "STARTED (UTC)",
     "SIDE",
     "AMOUNT",
     "PAIR",
-    "DURATION_MS",
-    "FINAL_LP",
-    "CLIENT_PRICE",
+    "DURATION ms",
+    "FINAL LP",
+    "CLIENT PRICE",
     "IMPROV",
     "END",
     "OUTCOME",
-    "FILLED_LP",
-    "FILL_PRICE",
-    "DESK_PNL",
+    "FILLED LP",
+    "FILL PRICE",
+    "DESK PNL",
 ];
 const RFQ_LEFT: &[usize] = &[0, 1, 2, 4, 6, 9, 10, 11];
-const TOTAL_COLUMNS: [&str; 5] = ["pair", "asset", "fills", "filled_notional", "desk_pnl"];
-const TOTAL_HEADINGS: [&str; 5] = ["PAIR", "ASSET", "FILLS", "FILLED_NOTIONAL", "DESK_PNL"];
-const TOTAL_LEFT: &[usize] = &[0, 1];
+const PAIR_COLUMNS: [&str; 7] = [
+    "pair",
+    "asset",
+    "rfqs",
+    "notional_quoted",
+    "filled_notional",
+    "markup_earned",
+    "fills",
+];
+const PAIR_HEADINGS: [&str; 7] = [
+    "PAIR",
+    "CCY",
+    "RFQS",
+    "NOTIONAL QUOTED",
+    "FILLED NOTIONAL",
+    "MARKUP EARNED",
+    "FILLS",
+];
+const PAIR_LEFT: &[usize] = &[0, 1];
+
+/// A rate (a fraction with 4 decimals) as a percentage with 2 decimals.
+fn percent(rate: &Option<Decimal>) -> String {
+    rate.map(|rate| format!("{:.2}", rate * Decimal::ONE_HUNDRED))
+        .unwrap_or_default()
+}
 
 fn opt<T: ToString>(value: &Option<T>) -> String {
     value.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
-fn lp_cells(lp: &LpFigures) -> Vec<String> {
+/// The LP's figures as the JSON has them (CSV).
+fn lp_values(lp: &LpFigures) -> Vec<String> {
     vec![
         lp.lp.clone(),
         lp.requests.to_string(),
@@ -776,6 +905,36 @@ fn lp_cells(lp: &LpFigures) -> Vec<String> {
     ]
 }
 
+/// The LP's figures for the table: rates in percent.
+fn lp_cells(lp: &LpFigures) -> Vec<String> {
+    vec![
+        lp.lp.clone(),
+        lp.requests.to_string(),
+        lp.answers.to_string(),
+        percent(&lp.answer_rate),
+        lp.timeouts.to_string(),
+        lp.declines.to_string(),
+        lp.unavailable.to_string(),
+        lp.malformed.to_string(),
+        lp.rate_limited.to_string(),
+        lp.invalid.to_string(),
+        lp.auth.to_string(),
+        opt(&lp.latency_p50_ms),
+        opt(&lp.latency_p95_ms),
+        opt(&lp.latency_p99_ms),
+        lp.locks_won.to_string(),
+        percent(&lp.lock_time_share),
+        opt(&lp.avg_distance_bps),
+        lp.improvements.to_string(),
+        lp.orders.to_string(),
+        lp.fills.to_string(),
+        percent(&lp.fill_rate),
+        lp.last_look_rejects.to_string(),
+        opt(&lp.hold_p50_ms),
+        opt(&lp.hold_p99_ms),
+    ]
+}
+
 fn rfq_cells(rfq: &RfqLine) -> Vec<String> {
     vec![
         rfq.rfq_id.clone(),
@@ -797,31 +956,29 @@ fn rfq_cells(rfq: &RfqLine) -> Vec<String> {
     ]
 }
 
-fn total_cells(total: &PairTotals) -> Vec<String> {
+fn pair_cells(pair: &PairFigures) -> Vec<String> {
     vec![
-        total.pair.clone(),
-        total.asset.clone(),
-        total.fills.to_string(),
-        total.filled_notional.to_string(),
-        total.desk_pnl.to_string(),
+        pair.pair.clone(),
+        pair.asset.clone(),
+        pair.rfqs.to_string(),
+        pair.notional_quoted.to_string(),
+        pair.filled_notional.to_string(),
+        pair.markup_earned.to_string(),
+        pair.fills.to_string(),
     ]
 }
 
-fn csv_line<S: AsRef<str>>(cells: &[S]) -> String {
-    let mut line = cells
-        .iter()
-        .map(|cell| {
-            let cell = cell.as_ref();
-            if cell.contains([',', '"', '\n']) {
-                format!("\"{}\"", cell.replace('"', "\"\""))
-            } else {
-                cell.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",");
-    line.push('\n');
-    line
+/// One well-formed CSV table: a header and the rows, fields quoted by the
+/// `csv` crate where they need it.
+fn csv_table(columns: &[&str], rows: &[Vec<String>]) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    // Writing to memory cannot fail.
+    let _ = writer.write_record(columns);
+    for row in rows {
+        let _ = writer.write_record(row);
+    }
+    let bytes = writer.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 fn table(headings: &[&str], rows: &[Vec<String>], left: &[usize]) -> String {
@@ -903,6 +1060,14 @@ mod tests {
             error.to_string(),
             "invalid --last '0': must be a whole number above 0"
         );
+        let error =
+            Filter::parse(Some("2026-11-23"), Some("2026-11-22"), None, None, None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--since 2026-11-23 is after --until 2026-11-22: nothing can match"
+        );
+        // The same day is that whole day.
+        assert!(Filter::parse(Some("2026-11-22"), Some("2026-11-22"), None, None, None).is_ok());
         let filter = Filter::parse(None, None, Some("btc/usdt"), Some("LP2"), Some("5")).unwrap();
         assert_eq!(filter.pair.as_deref(), Some("BTCUSDT"));
         assert_eq!(filter.last, Some(5));

@@ -89,6 +89,9 @@ pub fn draw_app(frame: &mut Frame, app: &App) {
         Screen::Summary => draw_summary(frame, body, &app.stream),
     }
     match (app.screen, app.confirmation(), &app.stream_notice) {
+        (Screen::Summary, ..) if app.quit_asked => {
+            draw_notice(frame, footer, QUIT_QUESTION, true, app.color)
+        }
         (Screen::Stream, Some(confirm), _) => draw_notice(frame, footer, &confirm, true, app.color),
         (Screen::Stream, None, Some(notice)) => draw_notice(
             frame,
@@ -103,6 +106,10 @@ pub fn draw_app(frame: &mut Frame, app: &App) {
         draw_help(frame, app);
     }
 }
+
+/// The footer after `q` on the summary.
+pub const QUIT_QUESTION: &str =
+    " quit? the session's history is not saved: q again to quit, any other key to stay";
 
 /// A footer that asks or tells something: the accept confirmation (loud)
 /// or why a key did nothing.

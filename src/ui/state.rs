@@ -696,6 +696,9 @@ pub struct App {
     pub confirm: Option<Arc<str>>,
     /// A one-line message in the stream's footer (why `a` did nothing...).
     pub stream_notice: Option<String>,
+    /// `q` on the summary with a history that is not saved anywhere: the
+    /// next `q` quits, any other key stays.
+    pub quit_asked: bool,
     /// A stop was asked; Esc asked it, so the form follows the summary.
     stopping: bool,
     back_to_form: bool,
@@ -714,6 +717,7 @@ impl App {
             log_path,
             confirm: None,
             stream_notice: None,
+            quit_asked: false,
             stopping: false,
             back_to_form: false,
         }
@@ -890,8 +894,22 @@ impl App {
                 }
                 _ => Command::None,
             },
+            // Ctrl+C quits at once; `q` asks first when the session's
+            // history (kept only on screen) would be lost.
+            Screen::Summary if self.quit_asked => {
+                self.quit_asked = false;
+                match key.code {
+                    _ if ctrl_c => Command::Quit,
+                    KeyCode::Char('q') if plain => Command::Quit,
+                    _ => Command::None,
+                }
+            }
             Screen::Summary => match key.code {
                 _ if ctrl_c => Command::Quit,
+                KeyCode::Char('q') if plain && !self.history.is_empty() => {
+                    self.quit_asked = true;
+                    Command::None
+                }
                 KeyCode::Char('q') if plain => Command::Quit,
                 KeyCode::Enter | KeyCode::Esc | KeyCode::Char('n') => {
                     self.open_form();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lp_rfq::blotter::read::stored_rfqs;
-use lp_rfq::blotter::report::{self, Filter, Format};
+use lp_rfq::blotter::report::{self, Filter, Format, Section};
 use lp_rfq::blotter::{schema, Blotter};
 use lp_rfq::config::{Settings, SettingsArgs};
 use lp_rfq::desk::Desk;
@@ -769,9 +769,9 @@ fn an_older_schema_is_upgraded_and_keeps_its_rows() {
     );
 }
 
-/// A version-3 blotter (before execution) opens, is upgraded to the
-/// current schema, and replays and reports exactly what the same streams
-/// give when written today.
+/// A version-3 blotter (before execution) is read as it is: the report and
+/// the replay give exactly what the same streams give when written today,
+/// and the file stays at version 3 (reading never migrates).
 #[tokio::test]
 async fn a_v3_blotter_upgrades_and_reports_the_same_figures() {
     let dir = tempfile::tempdir().unwrap();
@@ -849,7 +849,83 @@ async fn a_v3_blotter_upgrades_and_reports_the_same_figures() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, schema::LATEST);
+    assert_eq!(version, 3);
+}
+
+/// The report only reads: a read-only file works, no file appears beside
+/// it, its bytes do not change; what is not a blotter is said so.
+#[tokio::test]
+async fn the_report_reads_without_creating_or_changing_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    record(&path, &fixture()).await;
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = std::fs::read(&path).unwrap();
+    let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+    permissions.set_readonly(true);
+    std::fs::set_permissions(&path, permissions).unwrap();
+    assert_eq!(listing(), ["blotter.db"]);
+    let loaded = report::load(&path, &Filter::default()).unwrap();
+    assert_eq!(loaded.rfqs.len(), 3);
+    assert_eq!(stored_rfqs(&path).unwrap().len(), 3);
+    assert_eq!(listing(), ["blotter.db"]);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+
+    let not_a_blotter = |name: &str, contents: &[u8]| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, contents).unwrap();
+        let error = report::load(&file, &Filter::default())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(std::fs::read(&file).unwrap(), contents, "{name} changed");
+        error
+    };
+    assert_eq!(
+        not_a_blotter("empty.db", b""),
+        format!(
+            "'{}' is not a blotter: the file is empty",
+            dir.path().join("empty.db").display()
+        )
+    );
+    assert_eq!(
+        not_a_blotter("notes.txt", "just notes about LPs\n".repeat(100).as_bytes()),
+        format!(
+            "'{}' is not a blotter: it is not an SQLite database",
+            dir.path().join("notes.txt").display()
+        )
+    );
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    assert_eq!(
+        report::load(&other, &Filter::default())
+            .unwrap_err()
+            .to_string(),
+        format!(
+            "'{}' is not a blotter: it is an SQLite database without lp-rfq's tables",
+            other.display()
+        )
+    );
+    let missing = dir.path().join("missing.db");
+    assert_eq!(
+        report::load(&missing, &Filter::default())
+            .unwrap_err()
+            .to_string(),
+        format!(
+            "blotter '{}' does not exist: nothing recorded yet",
+            missing.display()
+        )
+    );
+    assert!(!missing.exists());
 }
 
 #[test]
@@ -986,16 +1062,25 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
              "desk_pnl": null}
         ])
     );
-    // Only B filled: 3500.00 × 2 = 7000 USDT traded, 0.02 USDT kept.
+    // Quoted: A 1.5 × 100029.99 = 150044.985, B 2 × 3499.99 = 6999.98, C
+    // no quote. Only B filled: 3500.00 × 2 = 7000 USDT traded, 0.02 USDT
+    // kept. Every pair is in USDT: one totals row.
+    assert_eq!(
+        serde_json::to_value(&all.pairs).unwrap(),
+        json!([
+            {"pair": "BTCUSDT", "asset": "USDT", "rfqs": 1, "notional_quoted": "150044.985",
+             "filled_notional": "0", "markup_earned": "0", "fills": 0},
+            {"pair": "ETHUSDT", "asset": "USDT", "rfqs": 1, "notional_quoted": "6999.98",
+             "filled_notional": "7000", "markup_earned": "0.02", "fills": 1},
+            {"pair": "DOGEUSDT", "asset": "USDT", "rfqs": 1, "notional_quoted": "0",
+             "filled_notional": "0", "markup_earned": "0", "fills": 0}
+        ])
+    );
     assert_eq!(
         serde_json::to_value(&all.totals).unwrap(),
         json!([
-            {"pair": "BTCUSDT", "asset": "USDT", "fills": 0, "filled_notional": "0",
-             "desk_pnl": "0"},
-            {"pair": "ETHUSDT", "asset": "USDT", "fills": 1, "filled_notional": "7000",
-             "desk_pnl": "0.02"},
-            {"pair": "DOGEUSDT", "asset": "USDT", "fills": 0, "filled_notional": "0",
-             "desk_pnl": "0"}
+            {"pair": "TOTAL", "asset": "USDT", "rfqs": 3, "notional_quoted": "157044.965",
+             "filled_notional": "7000", "markup_earned": "0.02", "fills": 1}
         ])
     );
 
@@ -1044,32 +1129,41 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     assert_eq!(
         report::render(&only_lp3, Format::Table, &path, &Filter::default()),
         "LPs\n\
-         LP   REQ  ANS  RATE  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50ms  P95ms  P99ms  LOCKS  LOCKSHARE  DIST_BPS  IMPROV  ORDERS  FILLS  FILLRATE  LL_REJ  HOLD50ms  HOLD99ms\n\
-         LP3    3    0     0        1        1        0        0        0        1     0                           0          0                 0       0      0                 0\n\
+         LP   REQ  ANS  ANS %  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50 ms  P95 ms  P99 ms  LOCKS  LOCK TIME %  DIST bps  IMPROV  ORDERS  FILLS  FILL %  LL REJ  HOLD P50 ms  HOLD P99 ms\n\
+         LP3    3    0   0.00        1        1        0        0        0        1     0                              0         0.00                 0       0      0               0\n\
          \n\
          RFQs\n\
-         RFQ  STARTED                   SIDE  AMOUNT  PAIR     DURATION_MS  FINAL_LP  CLIENT_PRICE  IMPROV  END          OUTCOME  FILLED_LP  FILL_PRICE  DESK_PNL\n\
+         RFQ  STARTED (UTC)             SIDE  AMOUNT  PAIR     DURATION ms  FINAL LP  CLIENT PRICE  IMPROV  END          OUTCOME  FILLED LP  FILL PRICE  DESK PNL\n\
          R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2          100029.99       1  interrupted  unknown\n\
          \n\
-         Totals\n\
-         PAIR     ASSET  FILLS  FILLED_NOTIONAL  DESK_PNL\n\
-         BTCUSDT  USDT       0                0         0\n"
+         Pairs (sums in the quote currency, CCY)\n\
+         PAIR     CCY   RFQS  NOTIONAL QUOTED  FILLED NOTIONAL  MARKUP EARNED  FILLS\n\
+         BTCUSDT  USDT     1       150044.985                0              0      0\n\
+         TOTAL    USDT     1       150044.985                0              0      0\n"
     );
-    let csv = report::render(&all, Format::Csv, &path, &Filter::default());
-    let lines: Vec<&str> = csv.lines().collect();
+    // One table per invocation, the section chosen.
+    let csv = |section| report::render(&all, Format::Csv(section), &path, &Filter::default());
     assert_eq!(
-        lines[7],
-        "R-B,2026-11-22T11:00:00.000Z,sell,2,ETHUSDT,2000,LP1,3499.99,0,accepted,filled,LP2,3500.00,0.02"
+        csv(Section::Rfqs),
+        "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason,outcome,filled_lp,filled_price,desk_pnl\n\
+         R-A,2026-11-22T10:00:00.000Z,buy,1.5,BTCUSDT,5000,LP2,100029.99,1,interrupted,unknown,,,\n\
+         R-B,2026-11-22T11:00:00.000Z,sell,2,ETHUSDT,2000,LP1,3499.99,0,accepted,filled,LP2,3500.00,0.02\n\
+         R-C,2026-11-23T09:00:00.000Z,buy,1,DOGEUSDT,10,,,0,no_quotes,not_filled,,,\n"
     );
     assert_eq!(
-        lines[9..],
-        [
-            "",
-            "pair,asset,fills,filled_notional,desk_pnl",
-            "BTCUSDT,USDT,0,0,0",
-            "ETHUSDT,USDT,1,7000,0.02",
-            "DOGEUSDT,USDT,0,0,0"
-        ]
+        csv(Section::Pairs),
+        "pair,asset,rfqs,notional_quoted,filled_notional,markup_earned,fills\n\
+         BTCUSDT,USDT,1,150044.985,0,0,0\n\
+         ETHUSDT,USDT,1,6999.98,7000,0.02,1\n\
+         DOGEUSDT,USDT,1,0,0,0,0\n\
+         TOTAL,USDT,3,157044.965,7000,0.02,1\n"
+    );
+    assert_eq!(
+        csv(Section::Lps),
+        "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,hold_p50_ms,hold_p99_ms\n\
+         LP1,4,3,0.75,0,1,0,0,0,0,0,100,150,150,2,0.3167,0,0,2,0,0,1,40,40\n\
+         LP2,6,3,0.5,0,0,1,1,1,0,0,100,200,200,1,0.4857,2,1,2,1,0.5,1,60,120\n\
+         LP3,3,0,0,1,1,0,0,0,1,0,,,,0,0,,0,0,0,,0,,\n"
     );
     let none = report::load(&path, &parse(None, None, Some("XRPUSDT"), None, None)).unwrap();
     let filter = parse(None, None, Some("XRPUSDT"), None, None);
@@ -1082,7 +1176,27 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     );
     assert_eq!(
         report::render(&none, Format::Json, &path, &filter),
-        "{\"lps\":[],\"rfqs\":[],\"totals\":[]}\n"
+        "{\"lps\":[],\"rfqs\":[],\"pairs\":[],\"totals\":[]}\n"
+    );
+    // An empty CSV section is still one table: its header.
+    assert_eq!(
+        report::render(&none, Format::Csv(Section::Pairs), &path, &filter),
+        "pair,asset,rfqs,notional_quoted,filled_notional,markup_earned,fills\n"
+    );
+    // An LP the blotter never saw says so, naming the LPs it did see.
+    let error = report::load(&path, &parse(None, None, None, Some("LP9"), None)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "LP 'LP9' never appears in blotter '{}' (LPs seen: LP1, LP2, LP3)",
+            path.display()
+        )
+    );
+    assert_eq!(
+        Filter::parse(Some("2026-11-23"), Some("2026-11-22"), None, None, None)
+            .unwrap_err()
+            .to_string(),
+        "--since 2026-11-23 is after --until 2026-11-22: nothing can match"
     );
 }
 
@@ -1540,7 +1654,7 @@ mod process {
             .unwrap();
         assert_eq!(
             String::from_utf8_lossy(&output.stdout),
-            "{\"lps\":[],\"rfqs\":[],\"totals\":[]}\n"
+            "{\"lps\":[],\"rfqs\":[],\"pairs\":[],\"totals\":[]}\n"
         );
         let output = lp_rfq(dir.path())
             .args(["report", "--csv", "--blotter", "desk.db"])
@@ -1549,18 +1663,65 @@ mod process {
         assert!(output.status.success());
         let text = String::from_utf8(output.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
         assert_eq!(lines[0], "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,hold_p50_ms,hold_p99_ms");
         assert!(lines[1].starts_with("LP1,"), "{text}");
-        assert_eq!(lines[4], "");
-        assert_eq!(lines[5], "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason,outcome,filled_lp,filled_price,desk_pnl");
-        assert!(lines[6].ends_with(",duration,not_accepted,,,"), "{text}");
+        let output = lp_rfq(dir.path())
+            .args([
+                "report",
+                "--csv",
+                "--section",
+                "rfqs",
+                "--blotter",
+                "desk.db",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0], "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason,outcome,filled_lp,filled_price,desk_pnl");
+        assert!(lines[1].ends_with(",duration,not_accepted,,,"), "{text}");
+        let output = lp_rfq(dir.path())
+            .args([
+                "report",
+                "--csv",
+                "--section",
+                "pairs",
+                "--blotter",
+                "desk.db",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
-            lines[7..],
-            [
-                "",
-                "pair,asset,fills,filled_notional,desk_pnl",
-                "BTCUSDT,USDT,0,0,0"
-            ]
+            lines[0],
+            "pair,asset,rfqs,notional_quoted,filled_notional,markup_earned,fills"
+        );
+        assert!(lines[1].starts_with("BTCUSDT,USDT,1,"), "{text}");
+        assert!(lines[2].starts_with("TOTAL,USDT,1,"), "{text}");
+        assert_eq!(lines.len(), 3, "{text}");
+        let refused = |args: &[&str]| {
+            let output = lp_rfq(dir.path())
+                .args(args)
+                .args(["--blotter", "desk.db"])
+                .output()
+                .unwrap();
+            assert_eq!(output.status.code(), Some(2));
+            String::from_utf8_lossy(&output.stderr).into_owned()
+        };
+        assert_eq!(
+            refused(&["report", "--csv", "--section", "totals"]),
+            "lp-rfq: invalid --section 'totals': must be lps, rfqs or pairs\n"
+        );
+        assert_eq!(
+            refused(&["report", "--lp", "LP7"]),
+            "lp-rfq: LP 'LP7' never appears in blotter 'desk.db' (LPs seen: LP1, LP2, LP3)\n"
+        );
+        assert_eq!(
+            refused(&["report", "--since", "2026-11-23", "--until", "2026-11-22"]),
+            "lp-rfq: --since 2026-11-23 is after --until 2026-11-22: nothing can match\n"
         );
         let output = lp_rfq(dir.path())
             .args(["report", "--since", "tomorrow"])

@@ -482,6 +482,23 @@ fn q_or_ctrl_c_stops_a_stream_gracefully_and_the_summary_follows() {
     );
     assert_eq!(app.screen, Screen::Summary);
     assert_eq!(app.history.len(), 1);
+    // q with a history that is not saved asks once; any other key stays.
+    assert_eq!(app.key(key(KeyCode::Char('q'))), Command::None);
+    assert!(app.quit_asked);
+    assert_eq!(
+        app_screen(&app, 100, 30).last().unwrap().trim_end(),
+        " quit? the session's history is not saved: q again to quit, any other key to stay"
+    );
+    assert_eq!(app.key(key(KeyCode::Char('x'))), Command::None);
+    assert!(!app.quit_asked);
+    assert_eq!(app.screen, Screen::Summary);
+    assert_eq!(app.key(key(KeyCode::Char('q'))), Command::None);
+    assert_eq!(app.key(key(KeyCode::Char('q'))), Command::Quit);
+    // Ctrl+C on the summary quits at once.
+    let mut asked = app.clone();
+    asked.quit_asked = false;
+    assert_eq!(asked.key(ctrl_c()), Command::Quit);
+    app.quit_asked = false;
     // Enter: a new request with the previous values.
     assert_eq!(app.key(key(KeyCode::Enter)), Command::None);
     assert_eq!(app.screen, Screen::Form);

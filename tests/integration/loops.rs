@@ -71,6 +71,8 @@ async fn the_console_loop_streams_accepts_and_shows_the_ticket() {
         keys.send(key('a')).await.unwrap();
         keys.send(enter()).await.unwrap();
         tokio::time::sleep(Duration::from_secs(2)).await;
+        // q on the summary asks once (the history is not saved), q quits.
+        keys.send(key('q')).await.unwrap();
         keys.send(key('q')).await.unwrap();
         keys
     };
