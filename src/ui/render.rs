@@ -240,6 +240,16 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Pal
             validity_span(state, "valid ", palette),
         ]
     };
+    if state.blotter_error.is_some() {
+        // Loud: a desk must know its record is incomplete.
+        spans.push(Span::raw("   "));
+        spans.push(Span::styled(
+            " BLOTTER ERROR: this stream is not being recorded ",
+            palette
+                .bad()
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ));
+    }
     if state.banner() {
         spans.push(Span::raw("   "));
         spans.push(Span::styled(

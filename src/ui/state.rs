@@ -174,6 +174,8 @@ pub struct ConsoleState {
     pub rfq_id: Arc<str>,
     /// The client's acceptance and what came of it.
     pub execution: ExecutionView,
+    /// The blotter cannot write this stream's record (a banner says so).
+    pub blotter_error: Option<String>,
     pub request: Option<Request>,
     pub lps: Vec<LpRow>,
     /// LP indices, best first for the side; LPs without a price last.
@@ -212,6 +214,7 @@ impl ConsoleState {
         ConsoleState {
             rfq_id: Arc::from(""),
             execution: ExecutionView::default(),
+            blotter_error: None,
             request: None,
             lps: Vec::new(),
             ranking: Vec::new(),
@@ -396,6 +399,7 @@ impl ConsoleState {
                 self.execution.ticket = Some(Ticket::Unknown(unknown.clone()));
             }
             EventKind::BlotterError(error) => {
+                self.blotter_error = Some(error.reason.clone());
                 self.log(
                     t,
                     LogKind::Error,

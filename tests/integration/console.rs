@@ -1033,3 +1033,25 @@ fn an_unknown_outcome_is_shown_in_red() {
         "{text}"
     );
 }
+
+#[test]
+fn a_blotter_error_raises_a_banner() {
+    let mut state = ConsoleState::new(false);
+    for event in buy_race() {
+        state.apply(&event, event.t_ms);
+    }
+    state.apply(
+        &at(
+            600,
+            EventKind::BlotterError(BlotterErrorEvent {
+                reason: "blotter 'b.db' cannot be written: disk full".into(),
+            }),
+        ),
+        600,
+    );
+    let text = screen(&state, 120, 30).join("\n");
+    assert!(
+        text.contains("BLOTTER ERROR: this stream is not being recorded"),
+        "{text}"
+    );
+}
