@@ -877,41 +877,22 @@ fn opt<T: ToString>(value: &Option<T>) -> String {
 
 /// The LP's figures as the JSON has them (CSV).
 fn lp_values(lp: &LpFigures) -> Vec<String> {
-    vec![
-        lp.lp.clone(),
-        lp.requests.to_string(),
-        lp.answers.to_string(),
-        opt(&lp.answer_rate),
-        lp.timeouts.to_string(),
-        lp.declines.to_string(),
-        lp.unavailable.to_string(),
-        lp.malformed.to_string(),
-        lp.rate_limited.to_string(),
-        lp.invalid.to_string(),
-        lp.auth.to_string(),
-        opt(&lp.latency_p50_ms),
-        opt(&lp.latency_p95_ms),
-        opt(&lp.latency_p99_ms),
-        lp.locks_won.to_string(),
-        opt(&lp.lock_time_share),
-        opt(&lp.avg_distance_bps),
-        lp.improvements.to_string(),
-        lp.orders.to_string(),
-        lp.fills.to_string(),
-        opt(&lp.fill_rate),
-        lp.last_look_rejects.to_string(),
-        opt(&lp.hold_p50_ms),
-        opt(&lp.hold_p99_ms),
-    ]
+    lp_row(lp, opt)
 }
 
 /// The LP's figures for the table: rates in percent.
 fn lp_cells(lp: &LpFigures) -> Vec<String> {
+    lp_row(lp, percent)
+}
+
+/// One LP's row, its three rates written by `rate` (as fractions for CSV,
+/// in percent for the table); everything else is the same in both.
+fn lp_row(lp: &LpFigures, rate: fn(&Option<Decimal>) -> String) -> Vec<String> {
     vec![
         lp.lp.clone(),
         lp.requests.to_string(),
         lp.answers.to_string(),
-        percent(&lp.answer_rate),
+        rate(&lp.answer_rate),
         lp.timeouts.to_string(),
         lp.declines.to_string(),
         lp.unavailable.to_string(),
@@ -923,12 +904,12 @@ fn lp_cells(lp: &LpFigures) -> Vec<String> {
         opt(&lp.latency_p95_ms),
         opt(&lp.latency_p99_ms),
         lp.locks_won.to_string(),
-        percent(&lp.lock_time_share),
+        rate(&lp.lock_time_share),
         opt(&lp.avg_distance_bps),
         lp.improvements.to_string(),
         lp.orders.to_string(),
         lp.fills.to_string(),
-        percent(&lp.fill_rate),
+        rate(&lp.fill_rate),
         lp.last_look_rejects.to_string(),
         opt(&lp.hold_p50_ms),
         opt(&lp.hold_p99_ms),

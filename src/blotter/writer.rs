@@ -512,131 +512,38 @@ impl Writer {
                     // Execution rows are few (a handful per accepted RFQ),
                     // so plain `to_string` is fine here; NULL marks a field
                     // the event does not have.
-                    EventKind::OrderSent(o) => execution.execute(params![
-                        row,
-                        seq,
-                        t_ms,
-                        at,
-                        at_ms,
-                        event.kind.name(),
-                        o.order_id,
-                        o.quote_id,
-                        o.lp,
-                        o.venue_ref,
-                        o.lp_price.to_string(),
-                        None::<String>,
-                        o.amount.to_string(),
-                        o.attempt,
-                        None::<String>,
-                        None::<i64>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                    ])?,
-                    EventKind::OrderRejected(r) => execution.execute(params![
-                        row,
-                        seq,
-                        t_ms,
-                        at,
-                        at_ms,
-                        event.kind.name(),
-                        r.order_id,
-                        None::<String>,
-                        r.lp,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<u32>,
-                        r.reason,
-                        int(r.hold_ms),
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                    ])?,
-                    EventKind::Filled(f) => execution.execute(params![
-                        row,
-                        seq,
-                        t_ms,
-                        at,
-                        at_ms,
-                        event.kind.name(),
-                        f.order_id,
-                        f.quote_id,
-                        f.lp,
-                        None::<String>,
-                        f.lp_price.to_string(),
-                        f.client_price.to_string(),
-                        f.amount.to_string(),
-                        None::<u32>,
-                        None::<String>,
-                        int(f.hold_ms),
-                        f.client_pays.to_string(),
-                        f.pays_asset.as_str(),
-                        f.client_receives.to_string(),
-                        f.receives_asset.as_str(),
-                        f.desk_pnl.to_string(),
-                        f.pnl_asset.as_str(),
-                        f.venue_order_id,
-                    ])?,
-                    EventKind::ExecutionUnknown(u) => execution.execute(params![
-                        row,
-                        seq,
-                        t_ms,
-                        at,
-                        at_ms,
-                        event.kind.name(),
-                        u.order_id,
-                        None::<String>,
-                        u.lp,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<u32>,
-                        u.reason,
-                        None::<i64>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                    ])?,
-                    EventKind::NotFilled(n) => execution.execute(params![
-                        row,
-                        seq,
-                        t_ms,
-                        at,
-                        at_ms,
-                        event.kind.name(),
-                        None::<String>,
-                        n.quote_id,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<u32>,
-                        n.reason,
-                        None::<i64>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                        None::<String>,
-                    ])?,
+                    EventKind::OrderSent(_)
+                    | EventKind::OrderRejected(_)
+                    | EventKind::Filled(_)
+                    | EventKind::ExecutionUnknown(_)
+                    | EventKind::NotFilled(_) => {
+                        let x = ExecutionRow::of(&event.kind);
+                        execution.execute(params![
+                            row,
+                            seq,
+                            t_ms,
+                            at,
+                            at_ms,
+                            event.kind.name(),
+                            x.order_id,
+                            x.quote_id,
+                            x.lp,
+                            x.venue_ref,
+                            x.lp_price,
+                            x.client_price,
+                            x.amount,
+                            x.attempt,
+                            x.reason,
+                            x.hold_ms,
+                            x.client_pays,
+                            x.pays_asset,
+                            x.client_receives,
+                            x.receives_asset,
+                            x.desk_pnl,
+                            x.pnl_asset,
+                            x.venue_order_id,
+                        ])?
+                    }
                     EventKind::Ended(e) => {
                         let changed = ended.execute(params![
                             row,
@@ -802,6 +709,83 @@ fn refresh_second(cache: &mut (i64, String), at_ms: i64) {
 
 /// `at_ms` as `crate::clock::iso_millis` writes it, reusing the text of
 /// the second it falls in.
+/// One `executions` row: the columns an execution event has, NULL for
+/// the others. Execution rows are few (a handful per accepted RFQ), so
+/// plain `to_string` is fine here.
+#[derive(Default)]
+struct ExecutionRow<'a> {
+    order_id: Option<&'a str>,
+    quote_id: Option<&'a str>,
+    lp: Option<&'a str>,
+    venue_ref: Option<&'a str>,
+    lp_price: Option<String>,
+    client_price: Option<String>,
+    amount: Option<String>,
+    attempt: Option<u32>,
+    reason: Option<&'a str>,
+    hold_ms: Option<i64>,
+    client_pays: Option<String>,
+    pays_asset: Option<&'a str>,
+    client_receives: Option<String>,
+    receives_asset: Option<&'a str>,
+    desk_pnl: Option<String>,
+    pnl_asset: Option<&'a str>,
+    venue_order_id: Option<&'a str>,
+}
+
+impl<'a> ExecutionRow<'a> {
+    fn of(kind: &'a EventKind) -> ExecutionRow<'a> {
+        match kind {
+            EventKind::OrderSent(o) => ExecutionRow {
+                order_id: Some(&o.order_id),
+                quote_id: Some(&o.quote_id),
+                lp: Some(&o.lp),
+                venue_ref: o.venue_ref.as_deref(),
+                lp_price: Some(o.lp_price.to_string()),
+                amount: Some(o.amount.to_string()),
+                attempt: Some(o.attempt),
+                ..ExecutionRow::default()
+            },
+            EventKind::OrderRejected(r) => ExecutionRow {
+                order_id: Some(&r.order_id),
+                lp: Some(&r.lp),
+                reason: Some(&r.reason),
+                hold_ms: Some(int(r.hold_ms)),
+                ..ExecutionRow::default()
+            },
+            EventKind::Filled(f) => ExecutionRow {
+                order_id: Some(&f.order_id),
+                quote_id: Some(&f.quote_id),
+                lp: Some(&f.lp),
+                lp_price: Some(f.lp_price.to_string()),
+                client_price: Some(f.client_price.to_string()),
+                amount: Some(f.amount.to_string()),
+                hold_ms: Some(int(f.hold_ms)),
+                client_pays: Some(f.client_pays.to_string()),
+                pays_asset: Some(f.pays_asset.as_str()),
+                client_receives: Some(f.client_receives.to_string()),
+                receives_asset: Some(f.receives_asset.as_str()),
+                desk_pnl: Some(f.desk_pnl.to_string()),
+                pnl_asset: Some(f.pnl_asset.as_str()),
+                venue_order_id: f.venue_order_id.as_deref(),
+                ..ExecutionRow::default()
+            },
+            EventKind::ExecutionUnknown(u) => ExecutionRow {
+                order_id: Some(&u.order_id),
+                lp: Some(&u.lp),
+                reason: Some(&u.reason),
+                ..ExecutionRow::default()
+            },
+            EventKind::NotFilled(n) => ExecutionRow {
+                quote_id: n.quote_id.as_deref(),
+                reason: Some(&n.reason),
+                ..ExecutionRow::default()
+            },
+            _ => ExecutionRow::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 fn iso_at(cache: &mut (i64, String), at_ms: i64) -> String {
     let mut buffer = String::new();
