@@ -204,7 +204,7 @@ pub struct SettingsArgs {
         value_name = "X"
     )]
     pub speed: Option<String>,
-    /// Venues file (TOML) listing the desk's real LPs; none = built-in mock LPs
+    /// Venues file (TOML) listing the desk's real LPs; none = built-in mock LPs (for `bench`: the number of in-process LPs per stream, default 10)
     #[arg(
         long = "lps",
         env = "LPS_FILE",

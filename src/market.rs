@@ -572,14 +572,6 @@ impl Bps {
     pub fn fraction(self) -> Decimal {
         self.0 / Decimal::from(10_000)
     }
-
-    /// Distance from `reference` to `price` in bps (positive when higher).
-    pub fn between(reference: Decimal, price: Decimal) -> Decimal {
-        if reference.is_zero() {
-            return Decimal::ZERO;
-        }
-        (price - reference) / reference * Decimal::from(10_000)
-    }
 }
 
 impl fmt::Display for Bps {
@@ -842,6 +834,5 @@ mod tests {
     fn bps_reject_negatives_and_convert() {
         assert_eq!(Bps::new(dec!(-0.1)), None);
         assert_eq!(Bps::new(dec!(5)).unwrap().fraction(), dec!(0.0005));
-        assert_eq!(Bps::between(dec!(100), dec!(100.01)), dec!(1));
     }
 }

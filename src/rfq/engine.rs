@@ -35,7 +35,7 @@ use crate::rfq::book::Book;
 use crate::rfq::event::*;
 use crate::rfq::execution::{Accepted, Execution, OrderPlan};
 use crate::rfq::lock::{Candidate, Decision, LockRules};
-use crate::rfq::offer::{Live, Offers};
+use crate::rfq::offer::Offers;
 use crate::rfq::requests::{InFlight, Requests};
 use crate::rfq::sanity::{self, PriceBand, PriceDefect};
 use crate::rfq::validate::{validate_quote, Expected};
@@ -171,10 +171,6 @@ impl Engine {
         &self.spec
     }
 
-    pub fn params(&self) -> &EngineParams {
-        &self.params
-    }
-
     pub fn lp_count(&self) -> usize {
         self.names.len()
     }
@@ -182,26 +178,6 @@ impl Engine {
     /// LP `lp`'s name.
     pub fn lp_name(&self, lp: usize) -> &Arc<str> {
         &self.names[lp]
-    }
-
-    /// The index of the LP called `name`.
-    pub fn lp_index(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|n| &**n == name)
-    }
-
-    /// Each LP's latest valid quote.
-    pub fn book(&self) -> &Book {
-        &self.book
-    }
-
-    /// The client quote offered now, whatever its validity.
-    pub fn live(&self) -> Option<&Live> {
-        self.offers.live()
-    }
-
-    /// Withdraws the live client quote: nothing is offered any more.
-    pub fn withdraw(&mut self) -> Option<Live> {
-        self.offers.withdraw()
     }
 
     /// Stamps `kind` as an event of this RFQ at stream time `now`.

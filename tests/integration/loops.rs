@@ -101,33 +101,52 @@ async fn the_console_loop_streams_accepts_and_shows_the_ticket() {
     assert!(screen.contains("Desk P&L        67.50 USDT"), "{screen}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_prompt_loop_accepts_with_a_and_quits_at_the_end_of_input() {
-    let (fader, solid) = last_look_lps();
-    let desk = desk(vec![fader.clone(), solid.clone()]);
+/// Runs the prompt on `desk` while `operator` types lines and sends
+/// interrupts on the channels it is given; what the operator returns is
+/// kept (a channel held open) until the prompt has ended.
+async fn prompt_with<F: std::future::Future>(
+    desk: &Desk,
+    operator: impl FnOnce(mpsc::UnboundedSender<String>, mpsc::UnboundedSender<Interrupt>) -> F,
+) -> std::process::ExitCode {
     let (lines, input) = mpsc::unbounded_channel();
-    let (_interrupt, interrupts) = mpsc::unbounded_channel();
-    let operator = async move {
-        for line in ["b\n", "1.5\n", "BTCUSDT\n"] {
-            lines.send(line.to_string()).unwrap();
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        lines.send("a\n".to_string()).unwrap();
-        // End of input after the `a`: once the stream has ended, the next
-        // prompt finds no more lines and quits. (No sleep here: a prompt
-        // waiting on its blocking read holds paused time still.)
-        drop(lines);
-    };
-    let (code, ()) = tokio::join!(
+    let (interrupt, interrupts) = mpsc::unbounded_channel();
+    let (code, _kept) = tokio::join!(
         lp_rfq::prompt::run(
-            &desk,
+            desk,
             OutputMode::Plain,
             interrupts,
             LineInput::from_channel(input)
         ),
-        operator
+        operator(lines, interrupt)
     );
-    assert_eq!(code.unwrap(), std::process::ExitCode::SUCCESS);
+    code.unwrap()
+}
+
+fn type_lines(lines: &mpsc::UnboundedSender<String>, typed: &[&str]) {
+    for line in typed {
+        lines.send(format!("{line}\n")).unwrap();
+    }
+}
+
+/// Types a BUY 1.5 BTCUSDT, `a` a second later, then ends the input: once
+/// the stream has ended, the next prompt finds no more lines and quits.
+/// (No sleep after the `a`: a prompt waiting on its blocking read holds
+/// paused time still.)
+async fn buy_then_accept(
+    lines: mpsc::UnboundedSender<String>,
+    _: mpsc::UnboundedSender<Interrupt>,
+) {
+    type_lines(&lines, &["b", "1.5", "BTCUSDT"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    type_lines(&lines, &["a"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_prompt_loop_accepts_with_a_and_quits_at_the_end_of_input() {
+    let (fader, solid) = last_look_lps();
+    let desk = desk(vec![fader.clone(), solid.clone()]);
+    let code = prompt_with(&desk, buy_then_accept).await;
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
     assert_eq!((fader.orders(), solid.orders()), (1, 1));
 }
 
@@ -135,35 +154,21 @@ async fn the_prompt_loop_accepts_with_a_and_quits_at_the_end_of_input() {
 async fn ctrl_c_stops_a_prompted_stream_and_sigterm_ends_the_prompt() {
     let (fader, solid) = last_look_lps();
     let desk = desk(vec![fader.clone(), solid.clone()]);
-    let (lines, input) = mpsc::unbounded_channel();
-    let (interrupt, interrupts) = mpsc::unbounded_channel();
-    let operator = async move {
-        for line in ["b\n", "1.5\n", "BTCUSDT\n"] {
-            lines.send(line.to_string()).unwrap();
-        }
+    let code = prompt_with(&desk, |lines, interrupt| async move {
+        type_lines(&lines, &["b", "1.5", "BTCUSDT"]);
         tokio::time::sleep(Duration::from_secs(1)).await;
         // Ctrl+C: this stream stops and the prompt asks again.
         interrupt.send(Interrupt::CtrlC).unwrap();
         // The next request, typed at once (a blocking read at the prompt
         // holds paused time still, so the test does not sleep first).
-        for line in ["s\n", "2\n", "BTCUSDT\n"] {
-            lines.send(line.to_string()).unwrap();
-        }
+        type_lines(&lines, &["s", "2", "BTCUSDT"]);
         tokio::time::sleep(Duration::from_secs(1)).await;
         // SIGTERM: the stream stops and the program ends.
         interrupt.send(Interrupt::Terminate).unwrap();
         lines
-    };
-    let (code, _lines) = tokio::join!(
-        lp_rfq::prompt::run(
-            &desk,
-            OutputMode::Plain,
-            interrupts,
-            LineInput::from_channel(input)
-        ),
-        operator
-    );
-    assert_eq!(code.unwrap(), std::process::ExitCode::SUCCESS);
+    })
+    .await;
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
     // Two streams ran (each asked Fader once at least), nothing accepted.
     assert!(fader.calls() >= 2);
     assert_eq!((fader.orders(), solid.orders()), (0, 0));
@@ -176,25 +181,7 @@ async fn a_prompted_session_with_an_unknown_outcome_exits_3() {
             .with_orders(|_, _| OrderStep::never()),
     );
     let desk = desk(vec![silent.clone()]);
-    let (lines, input) = mpsc::unbounded_channel();
-    let (_interrupt, interrupts) = mpsc::unbounded_channel();
-    let operator = async move {
-        for line in ["b\n", "1.5\n", "BTCUSDT\n"] {
-            lines.send(line.to_string()).unwrap();
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        lines.send("a\n".to_string()).unwrap();
-        drop(lines);
-    };
-    let (code, ()) = tokio::join!(
-        lp_rfq::prompt::run(
-            &desk,
-            OutputMode::Plain,
-            interrupts,
-            LineInput::from_channel(input)
-        ),
-        operator
-    );
-    assert_eq!(code.unwrap(), std::process::ExitCode::from(3));
+    let code = prompt_with(&desk, buy_then_accept).await;
+    assert_eq!(code, std::process::ExitCode::from(3));
     assert_eq!(silent.orders(), 1);
 }
