@@ -6,6 +6,7 @@
 pub mod form;
 pub mod render;
 pub mod state;
+pub mod words;
 
 use std::io::{self, Stdout};
 use std::process::ExitCode;
@@ -27,7 +28,7 @@ use crate::desk::{Desk, StreamHandle};
 use crate::logging;
 use crate::rfq::RfqEvent;
 use crate::signals::Interrupts;
-use state::{App, Command, LogKind};
+use state::{App, Command, InForce, LogKind};
 
 /// Shortest time between frames while events flow (about 30 per second).
 const FRAME: Duration = Duration::from_millis(33);
@@ -169,7 +170,9 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
         .log_file
         .as_ref()
         .map(|path| path.display().to_string());
-    let mut app = App::new(colors_allowed(), log_path).with_max_notional(settings.max_notional);
+    let mut app = App::new(colors_allowed(), log_path)
+        .with_max_notional(settings.max_notional)
+        .with_in_force(InForce::of(desk));
     let mut stream: Option<StreamHandle> = None;
     let mut signalled = false;
     // The worst execution outcome of the session, for the exit code.

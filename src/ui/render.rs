@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Sparkline, Table};
@@ -16,6 +16,7 @@ use crate::market::Side;
 use crate::output::{group_thousands, seconds};
 use crate::rfq::event::{ClientQuote, EndReason, Outcome};
 use crate::ui::state::*;
+use crate::ui::words;
 
 /// Wide enough for the client quote panel beside the leaderboard.
 const WIDE: u16 = 110;
@@ -176,8 +177,69 @@ fn validity_span(state: &ConsoleState, prefix: &str, palette: Palette) -> Span<'
     }
 }
 
+/// Fewest rows the stream screen needs (footer apart): the header, the
+/// two-line client quote, the leaderboard's heading and best row, and a
+/// little of the event log.
+const MIN_STREAM_HEIGHT: u16 = 17;
+
+/// The smallest area (width, height) that shows the client price and the
+/// best LP whole, for what is on the board now.
+fn needed_area(state: &ConsoleState) -> (u16, u16) {
+    let client_price = state.quote.as_ref().map_or(0, |live| {
+        let (quote_asset, _) = assets(&live.quote);
+        format!(
+            "client {} {quote_asset}",
+            group_thousands(live.quote.client_price)
+        )
+        .chars()
+        .count() as u16
+    });
+    // Below WIDE the name column is at most 10 wide.
+    let board = leaderboard_min_width(state, WIDE - 1);
+    // Borders on both sides.
+    (client_price.max(board) + 2, MIN_STREAM_HEIGHT)
+}
+
+/// Instead of cutting the client price or the best LP: the terminal is
+/// too small, and how large it must be.
+fn draw_too_small(frame: &mut Frame, area: Rect, needed: (u16, u16), palette: Palette) {
+    let text = format!(
+        "Terminal too small ({}×{}) to show the client price and the best LP: \
+         make it at least {}×{}.",
+        area.width,
+        area.height + 1,
+        needed.0,
+        needed.1 + 1
+    );
+    frame.render_widget(
+        Paragraph::new(text)
+            .style(palette.warn())
+            .wrap(ratatui::widgets::Wrap { trim: true }),
+        area,
+    );
+}
+
+/// The screen cannot show the client price and the best LP whole: says
+/// so and returns true.
+fn refused_too_small(
+    frame: &mut Frame,
+    area: Rect,
+    state: &ConsoleState,
+    palette: Palette,
+) -> bool {
+    let needed = needed_area(state);
+    if area.width >= needed.0 && area.height >= needed.1 {
+        return false;
+    }
+    draw_too_small(frame, area, needed, palette);
+    true
+}
+
 fn draw_stream(frame: &mut Frame, area: Rect, state: &ConsoleState) {
     let palette = Palette { color: state.color };
+    if refused_too_small(frame, area, state, palette) {
+        return;
+    }
     let wide = area.width >= WIDE;
     let bottom = (area.height / 4).clamp(4, 12);
     let quote_height = if wide { 0 } else { 4 };
@@ -260,7 +322,7 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Pal
     if let Some(ended) = &state.ended {
         spans.push(Span::raw("   "));
         spans.push(Span::styled(
-            format!("ENDED ({})", ended.reason.as_str()),
+            format!("ENDED: {}", words::end_reason(ended.reason)),
             palette.warn(),
         ));
     } else if let Some(lock) = &state.lock {
@@ -518,7 +580,10 @@ fn draw_quote_panel(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
             )),
         ]),
         Line::from(vec![label("Valid for"), validity_span(state, "", palette)]),
-        Line::from(vec![label("Reason"), Span::raw(quote.reason.as_str())]),
+        Line::from(vec![
+            label("Why"),
+            Span::raw(words::quote_reason(quote.reason)),
+        ]),
     ];
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
@@ -531,16 +596,20 @@ fn draw_quote_compact(frame: &mut Frame, area: Rect, state: &ConsoleState, palet
         return;
     };
     let (quote_asset, _) = assets(quote);
+    // The client price first: on a narrow terminal it is the last thing
+    // to be cut.
     let first = Line::from(vec![
-        Span::raw(format!("{} · {} · client ", quote.quote_id, quote.lp)),
+        Span::raw("client "),
         Span::styled(
             group_thousands(quote.client_price),
             client_price_style(state, palette),
         ),
         Span::raw(format!(
-            " {quote_asset} · LP {} · +{} bps",
+            " {quote_asset} · {} at {} · +{} bps · {}",
+            quote.lp,
             group_thousands(quote.lp_price),
-            quote.markup_bps
+            quote.markup_bps,
+            quote.quote_id
         )),
     ]);
     let second = Line::from(vec![
@@ -567,7 +636,7 @@ fn status_text(state: &ConsoleState, index: usize, out: &mut String) {
         LpStatus::Waiting => out.push_str("waiting"),
         LpStatus::Ok => out.push_str("ok"),
         LpStatus::Failed { kind, reason } => {
-            out.push_str(kind.as_str());
+            out.push_str(words::failure(*kind));
             if !reason.is_empty() && *kind != crate::rfq::event::FailureKind::Timeout {
                 let _ = write!(out, ": {reason}");
             }
@@ -575,16 +644,142 @@ fn status_text(state: &ConsoleState, index: usize, out: &mut String) {
     }
 }
 
+/// One leaderboard column: its heading, how wide it is and which way its
+/// text leans. Numbers lean right so their digits line up. To add a
+/// column, add it to [`leaderboard_columns`] and its cell to
+/// [`leaderboard_row`], in the same place.
+struct Column {
+    heading: String,
+    width: Constraint,
+    align: Alignment,
+}
+
+impl Column {
+    fn left(heading: impl Into<String>, width: u16) -> Column {
+        Column {
+            heading: heading.into(),
+            width: Constraint::Length(width),
+            align: Alignment::Left,
+        }
+    }
+
+    fn right(heading: impl Into<String>, width: u16) -> Column {
+        Column {
+            heading: heading.into(),
+            width: Constraint::Length(width),
+            align: Alignment::Right,
+        }
+    }
+
+    fn rest(heading: impl Into<String>) -> Column {
+        Column {
+            heading: heading.into(),
+            width: Constraint::Fill(1),
+            align: Alignment::Left,
+        }
+    }
+}
+
+/// Width of the price column: the widest price on the board, at least 12.
+fn price_width(state: &ConsoleState) -> u16 {
+    (0..state.lps.len())
+        .filter_map(|index| state.shown_price(index))
+        .map(|price| group_thousands(price).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(12) as u16
+}
+
+/// As wide as the longest LP name, within what the terminal can spare.
+fn name_width(state: &ConsoleState, area_width: u16) -> u16 {
+    let longest = state
+        .lps
+        .iter()
+        .map(|lp| lp.name.chars().count())
+        .max()
+        .unwrap_or(2);
+    longest.clamp(2, if area_width >= WIDE { 16 } else { 10 }) as u16
+}
+
+/// The leaderboard's columns, left to right. `Δ bps` and `Δ <quote>` are
+/// how much worse than the best this LP is, per unit in bps and for the
+/// request's whole amount in the quote currency.
+fn leaderboard_columns(state: &ConsoleState, area_width: u16) -> Vec<Column> {
+    let quote_asset = state
+        .request
+        .as_ref()
+        .map(|r| r.pair.quote.to_string())
+        .unwrap_or_default();
+    let total = format!("Δ {quote_asset} total");
+    let total_width = (total.chars().count() as u16).max(10);
+    vec![
+        Column::left("#", 3),
+        Column::left("", 4),
+        Column::left("LP", name_width(state, area_width)),
+        Column::right("price", price_width(state)),
+        Column::right("Δ bps", 6),
+        Column::right(total, total_width),
+        Column::right("lat", 6),
+        Column::right("ans/err", 7),
+        Column::rest("status"),
+    ]
+}
+
+/// The status column's least width ("frozen", "ok", "waiting" whole).
+const MIN_STATUS_WIDTH: u16 = 7;
+
+/// The width the leaderboard needs inside its borders so that no column
+/// is squeezed: below it ratatui shrinks every column, the LP's name and
+/// price included.
+fn leaderboard_min_width(state: &ConsoleState, area_width: u16) -> u16 {
+    let columns = leaderboard_columns(state, area_width);
+    let fixed: u16 = columns
+        .iter()
+        .map(|column| match column.width {
+            Constraint::Length(width) => width,
+            _ => MIN_STATUS_WIDTH,
+        })
+        .sum();
+    // ratatui's one-column gap between cells.
+    fixed + columns.len() as u16 - 1
+}
+
+/// One LP's cells, in the order of [`leaderboard_columns`].
+fn leaderboard_row(state: &ConsoleState, place: usize, index: usize, status: &str) -> [String; 9] {
+    let row = &state.lps[index];
+    let locked = state.lock.as_ref().is_some_and(|lock| lock.lp == index);
+    let arrow = match row.movement {
+        Movement::Up => "↑",
+        Movement::Down => "↓",
+        Movement::Same => " ",
+    };
+    let price = state.shown_price(index);
+    let (bps, total) = match price.and_then(|p| state.distance(p)) {
+        Some(_) if place == 0 => ("best".to_string(), String::new()),
+        Some((bps, total)) => (format!("+{bps}"), format!("+{}", group_thousands(total))),
+        None => (String::new(), String::new()),
+    };
+    let mut position = String::with_capacity(4);
+    let _ = write!(position, "{:>2}{arrow}", place + 1);
+    [
+        position,
+        if locked { "LOCK" } else { "" }.to_string(),
+        row.name.to_string(),
+        price.map_or_else(|| "—".to_string(), group_thousands),
+        bps,
+        total,
+        row.latency_ms
+            .map_or_else(String::new, |ms| format!("{ms}ms")),
+        format!("{}/{}", row.answers, row.errors),
+        status.to_string(),
+    ]
+}
+
 fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
-    let (side_text, quote_asset) = match &state.request {
-        Some(request) => (
-            match request.side {
-                Side::Buy => "BUY: lowest offer first",
-                Side::Sell => "SELL: highest bid first",
-            },
-            request.pair.quote.to_string(),
-        ),
-        None => ("", String::new()),
+    let side_text = match state.request.as_ref().map(|r| r.side) {
+        Some(Side::Buy) => "BUY: lowest offer first",
+        Some(Side::Sell) => "SELL: highest bid first",
+        None => "",
     };
     let visible = area.height.saturating_sub(3) as usize;
     // Rows that do not fit are the worst-ranked; say how many there are.
@@ -598,6 +793,7 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
         format!(" Leaderboard · {side_text} · poll {} {more}", state.poll),
         palette.title(),
     ));
+    let columns = leaderboard_columns(state, area.width);
     let flash = state.lock_flash();
     let mut status = String::new();
     let rows = state
@@ -608,17 +804,6 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
         .map(|(place, &index)| {
             let row = &state.lps[index];
             let locked = state.lock.as_ref().is_some_and(|lock| lock.lp == index);
-            let arrow = match row.movement {
-                Movement::Up => "↑",
-                Movement::Down => "↓",
-                Movement::Same => " ",
-            };
-            let price = state.shown_price(index);
-            let (bps, diff) = match price.and_then(|p| state.distance(p)) {
-                Some(_) if place == 0 => ("best".to_string(), String::new()),
-                Some((bps, diff)) => (format!("+{bps}"), format!("+{}", group_thousands(diff))),
-                None => (String::new(), String::new()),
-            };
             status_text(state, index, &mut status);
             let status_style = match row.status {
                 LpStatus::Failed { .. } if !locked => palette.bad(),
@@ -629,60 +814,34 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
                 palette.banner()
             } else if locked {
                 palette.good().add_modifier(Modifier::BOLD)
-            } else if price.is_none() {
+            } else if state.shown_price(index).is_none() {
                 palette.dim()
             } else {
                 Style::new()
             };
-            let mut position = String::with_capacity(4);
-            let _ = write!(position, "{:>2}{arrow}", place + 1);
-            Row::new([
-                Cell::from(position),
-                Cell::from(if locked { "LOCK" } else { "" }),
-                Cell::from(row.name.to_string()),
-                Cell::from(price.map_or_else(|| "—".to_string(), group_thousands)),
-                Cell::from(bps),
-                Cell::from(diff),
-                Cell::from(
-                    row.latency_ms
-                        .map_or_else(String::new, |ms| format!("{ms}ms")),
-                ),
-                Cell::from(format!("{}/{}", row.answers, row.errors)),
-                Cell::from(Span::styled(status.clone(), status_style)),
-            ])
-            .style(style)
+            let texts = leaderboard_row(state, place, index, &status);
+            let last = texts.len() - 1;
+            let cells = texts
+                .into_iter()
+                .zip(&columns)
+                .enumerate()
+                .map(|(at, (text, column))| {
+                    let line = Line::from(text).alignment(column.align);
+                    if at == last {
+                        Cell::from(line.style(status_style))
+                    } else {
+                        Cell::from(line)
+                    }
+                });
+            Row::new(cells).style(style)
         });
-    let header = Row::new([
-        "#".to_string(),
-        String::new(),
-        "LP".to_string(),
-        "price".to_string(),
-        "Δ bps".to_string(),
-        format!("Δ {quote_asset}"),
-        "lat".to_string(),
-        "ans/err".to_string(),
-        "status".to_string(),
-    ])
+    let header = Row::new(
+        columns
+            .iter()
+            .map(|column| Cell::from(Line::from(column.heading.clone()).alignment(column.align))),
+    )
     .style(palette.dim().add_modifier(Modifier::BOLD));
-    // As wide as the longest LP name, within what the terminal can spare.
-    let longest = state
-        .lps
-        .iter()
-        .map(|lp| lp.name.chars().count())
-        .max()
-        .unwrap_or(2);
-    let name_width = longest.clamp(2, if area.width >= WIDE { 16 } else { 10 }) as u16;
-    let widths = [
-        Constraint::Length(3),
-        Constraint::Length(4),
-        Constraint::Length(name_width),
-        Constraint::Length(12),
-        Constraint::Length(6),
-        Constraint::Length(9),
-        Constraint::Length(6),
-        Constraint::Length(7),
-        Constraint::Fill(1),
-    ];
+    let widths: Vec<Constraint> = columns.iter().map(|column| column.width).collect();
     let table = Table::new(rows, widths).header(header).block(block);
     frame.render_widget(table, area);
 }
@@ -780,6 +939,9 @@ fn draw_sparkline(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: 
 
 fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) {
     let palette = Palette { color: state.color };
+    if refused_too_small(frame, area, state, palette) {
+        return;
+    }
     let ticket = execution_lines(state, palette);
     let [top, board, lower] = Layout::vertical([
         Constraint::Length(6 + ticket.len().min(12) as u16),
@@ -789,11 +951,12 @@ fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) {
     .areas(area);
     let reason = state.ended.as_ref().map(|e| e.reason);
     let title = match reason {
-        Some(EndReason::Duration) => " Stream ended (duration) ",
-        Some(EndReason::Interrupted) => " Stream stopped by the operator ",
-        Some(EndReason::NoQuotes) => " No LP quotes ",
-        Some(EndReason::Accepted) => " Accepted: execution resolved ",
-        None => " Stream ",
+        Some(reason) => format!(
+            " Stream ended: {} · RFQ {} ",
+            words::end_reason(reason),
+            state.rfq_id
+        ),
+        None => format!(" RFQ {} ", state.rfq_id),
     };
     let block = Block::bordered().title(Span::styled(title, palette.title()));
     let quote_asset = state
@@ -801,11 +964,7 @@ fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) {
         .as_ref()
         .map(|r| r.pair.quote.to_string())
         .unwrap_or_default();
-    let mut lines = vec![Line::from(format!(
-        "RFQ {} · {}",
-        state.rfq_id,
-        request_line(state)
-    ))];
+    let mut lines = vec![Line::from(request_line(state))];
     match state.ended.as_ref() {
         Some(ended) if ended.outcome != Outcome::NotAccepted => {
             let price = ended
@@ -821,27 +980,38 @@ fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) {
             lines.push(Line::from(vec![
                 Span::raw(format!("client accepted {id}{price}: ")),
                 Span::styled(
-                    ended.outcome.as_str().replace('_', " ").to_uppercase(),
+                    words::outcome(ended.outcome),
                     style.add_modifier(Modifier::BOLD),
                 ),
             ]));
         }
         Some(ended) => {
             match (&ended.lp, ended.client_price, &ended.quote_id) {
-                (Some(lp), Some(price), Some(id)) => lines.push(Line::from(vec![
-                    Span::raw("final: "),
-                    Span::styled(
-                        format!("{lp} at {} {quote_asset}", group_thousands(price)),
-                        palette.good().add_modifier(Modifier::BOLD),
-                    ),
-                    Span::raw(format!(" (quote {id})")),
-                ])),
+                (Some(lp), Some(price), Some(id)) => {
+                    // How long the client may still be told this price
+                    // holds (the LP stands behind it that long).
+                    let validity = match state.validity_left_at_end() {
+                        Some(0) | None => Span::styled(" · expired at the end", palette.bad()),
+                        Some(left) => Span::styled(
+                            format!(" · valid {} more at the end", seconds(left)),
+                            palette.good(),
+                        ),
+                    };
+                    lines.push(Line::from(vec![
+                        Span::raw("final: "),
+                        Span::styled(
+                            format!("{lp} at {} {quote_asset}", group_thousands(price)),
+                            palette.good().add_modifier(Modifier::BOLD),
+                        ),
+                        validity,
+                        Span::raw(format!(" · quote {id}")),
+                    ]))
+                }
                 _ => lines.push(Line::styled("no live quote at the end", palette.warn())),
             }
             lines.push(Line::from(format!(
-                "{} improvement{} · {} answers · {} errors",
-                ended.improvements,
-                if ended.improvements == 1 { "" } else { "s" },
+                "{} · {} answers · {} errors",
+                words::improvements_and_moves(ended.improvements, state.renewal_moves),
                 state.lps.iter().map(|r| r.answers).sum::<u32>(),
                 state.lps.iter().map(|r| r.errors).sum::<u32>(),
             )));
@@ -860,7 +1030,8 @@ fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) {
 
 fn draw_form(frame: &mut Frame, area: Rect, app: &App) {
     let palette = Palette { color: app.color };
-    let form_height = 10 + u16::from(app.notice.is_some());
+    let settings_lines = if app.in_force.is_some() { 3 } else { 0 };
+    let form_height = 10 + settings_lines + u16::from(app.notice.is_some());
     let [top, history] =
         Layout::vertical([Constraint::Length(form_height), Constraint::Fill(1)]).areas(area);
     let block = Block::bordered().title(Span::styled(
@@ -921,6 +1092,23 @@ fn draw_form(frame: &mut Frame, area: Rect, app: &App) {
     }
     if let Some(notice) = &app.notice {
         lines.push(Line::styled(notice.clone(), palette.warn()));
+    }
+    if let Some(in_force) = &app.in_force {
+        // What the next stream runs with, before it starts.
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            Span::styled("In force  ", palette.dim()),
+            Span::raw(in_force.pricing_line()),
+        ]));
+        let lps_style = if in_force.all_simulated() {
+            palette.warn()
+        } else {
+            Style::new()
+        };
+        lines.push(Line::from(vec![
+            Span::styled("          ", palette.dim()),
+            Span::styled(in_force.lps_line(), lps_style),
+        ]));
     }
     frame.render_widget(Paragraph::new(lines), inner);
     if let Some(position) = cursor {

@@ -16,6 +16,7 @@ use crate::market::{Bps, Pair, Side};
 use crate::output::group_thousands;
 use crate::rfq::event::*;
 use crate::rfq::{RfqEvent, RfqSpec};
+use crate::ui::words;
 
 /// The client quote's validity turns to a warning this close to its end.
 pub const WARN_MS: u64 = 3_000;
@@ -190,7 +191,11 @@ pub struct ConsoleState {
     pub quote: Option<LiveQuote>,
     /// `lock_expired` came and no fresh quote since.
     pub lock_expired: bool,
+    /// Competitors that beat the locked price by the threshold.
     pub improvements: u32,
+    /// Times the lock went to another LP without an improvement: a renewal
+    /// of an expiring (or expired) quote, at whatever price was best.
+    pub renewal_moves: u32,
     pub last_improvement_ms: Option<StreamMs>,
     /// Best LP price per time bucket of the stream ([`HISTORY_BUCKETS`]).
     pub best_history: Vec<Option<Decimal>>,
@@ -226,6 +231,7 @@ impl ConsoleState {
             quote: None,
             lock_expired: false,
             improvements: 0,
+            renewal_moves: 0,
             last_improvement_ms: None,
             best_history: vec![None; HISTORY_BUCKETS],
             log: VecDeque::with_capacity(LOG_CAP),
@@ -291,7 +297,7 @@ impl ConsoleState {
                 let text = format!(
                     "{} {} after {} ms: {}",
                     error.lp,
-                    error.kind.as_str(),
+                    words::failure(error.kind),
                     error.latency_ms,
                     error.reason
                 );
@@ -332,9 +338,19 @@ impl ConsoleState {
                     at_ms: t,
                     reason: locked.reason,
                 });
-                let from = match &locked.previous_lp {
-                    Some(previous) if *previous != locked.lp => format!(" (from {previous})"),
-                    _ => String::new(),
+                let moved_from = locked
+                    .previous_lp
+                    .as_ref()
+                    .filter(|previous| **previous != locked.lp);
+                if moved_from.is_some() && locked.reason != LockReason::Improvement {
+                    self.renewal_moves += 1;
+                }
+                let from = match (moved_from, locked.reason) {
+                    (Some(previous), LockReason::Improvement) => format!(" (from {previous})"),
+                    (Some(previous), _) => {
+                        format!(" (from {previous}, on renewal: not an improvement)")
+                    }
+                    (None, _) => String::new(),
                 };
                 let kind = match locked.reason {
                     LockReason::BestOfPoll => LogKind::Lock,
@@ -415,16 +431,10 @@ impl ConsoleState {
                 self.execution.ticket = Some(Ticket::NotFilled(not_filled.clone()));
             }
             EventKind::Ended(ended) => {
-                let what = match ended.reason {
-                    EndReason::Duration => "stream ended (duration)",
-                    EndReason::Interrupted => "stream stopped by the operator",
-                    EndReason::NoQuotes => "no LP quotes this request",
-                    EndReason::Accepted => "execution resolved",
-                };
                 let text = format!(
-                    "{what}: {} improvement{}",
-                    ended.improvements,
-                    if ended.improvements == 1 { "" } else { "s" }
+                    "ended, {}: {}",
+                    words::end_reason(ended.reason),
+                    words::improvements_and_moves(ended.improvements, self.renewal_moves)
                 );
                 self.log(t, LogKind::End, text);
                 self.improvements = ended.improvements;
@@ -572,17 +582,21 @@ impl ConsoleState {
     }
 
     /// Distance of `price` from the best on the board: (bps, quote
-    /// currency), both as "how much worse", never negative.
+    /// currency for the request's whole amount), both as "how much worse",
+    /// never negative. The second is what taking this LP instead of the
+    /// best would cost on the trade, not per unit.
     pub fn distance(&self, price: Decimal) -> Option<(Decimal, Decimal)> {
         let best = self.best_price()?;
+        let request = self.request.as_ref()?;
         // Saturating: an absurd LP price must not take the console down.
         let bps = crate::rfq::sanity::deviation_bps(price, best);
-        let mut quote = price.saturating_sub(best).abs();
-        if let Some(request) = &self.request {
-            quote = quote.round_dp(request.pair.price_dp);
-            quote.rescale(request.pair.price_dp);
-        }
-        Some((bps, quote))
+        let mut total = price
+            .saturating_sub(best)
+            .abs()
+            .saturating_mul(request.amount)
+            .round_dp(request.pair.price_dp);
+        total.rescale(request.pair.price_dp);
+        Some((bps, total))
     }
 
     /// The client quote's validity at `now_ms`; `None` before the first.
@@ -602,6 +616,18 @@ impl ConsoleState {
         } else {
             Validity::Live { remaining_ms }
         })
+    }
+
+    /// How long the final client quote was still valid when the stream
+    /// ended (`Some(0)`: it had expired); `None` without an end or a quote.
+    pub fn validity_left_at_end(&self) -> Option<u64> {
+        let live = self.quote.as_ref()?;
+        let end = self.ended_at_ms?;
+        if self.lock_expired {
+            return Some(0);
+        }
+        let until = live.at_ms.saturating_add(live.quote.client_valid_for_ms);
+        Some(until.saturating_sub(end))
     }
 
     /// Stream time left, 0 once ended.
@@ -660,6 +686,74 @@ impl HistoryEntry {
     }
 }
 
+/// The desk's settings in force for the next stream, shown on the form
+/// before anything is asked: what the client will be charged, what moves
+/// the lock, and who is asked (and whether any of it is real).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InForce {
+    pub markup_bps: Bps,
+    pub threshold_bps: Bps,
+    pub duration_ms: u64,
+    /// Every LP a stream asks, with whether it is a simulation.
+    pub lps: Vec<(Arc<str>, bool)>,
+}
+
+impl InForce {
+    /// From the desk: its settings and its registry's LPs.
+    pub fn of(desk: &crate::desk::Desk) -> InForce {
+        let settings = desk.settings();
+        InForce {
+            markup_bps: settings.engine.markup,
+            threshold_bps: settings.engine.threshold,
+            duration_ms: settings.duration_ms,
+            lps: desk
+                .registry()
+                .listing()
+                .into_iter()
+                .map(|listed| (listed.lp.shared_name(), listed.lp.simulated()))
+                .collect(),
+        }
+    }
+
+    /// Every LP is a simulation: no price on screen is real.
+    pub fn all_simulated(&self) -> bool {
+        self.lps.iter().all(|(_, simulated)| *simulated)
+    }
+
+    /// "markup 5 bps · threshold 1 bps · 30 s streams".
+    pub fn pricing_line(&self) -> String {
+        format!(
+            "markup {} bps · threshold {} bps · {} streams",
+            self.markup_bps,
+            self.threshold_bps,
+            crate::output::seconds(self.duration_ms)
+        )
+    }
+
+    /// "3 LPs, SIMULATED: LP1, LP2, LP3", or with real venues beside a
+    /// simulation, "2 LPs: B2C2, Sim (simulated)".
+    pub fn lps_line(&self) -> String {
+        let count = self.lps.len();
+        let plural = if count == 1 { "" } else { "s" };
+        if self.all_simulated() {
+            let names: Vec<&str> = self.lps.iter().map(|(name, _)| &**name).collect();
+            return format!("{count} LP{plural}, SIMULATED: {}", names.join(", "));
+        }
+        let names: Vec<String> = self
+            .lps
+            .iter()
+            .map(|(name, simulated)| {
+                if *simulated {
+                    format!("{name} (simulated)")
+                } else {
+                    name.to_string()
+                }
+            })
+            .collect();
+        format!("{count} LP{plural}: {}", names.join(", "))
+    }
+}
+
 /// Which screen is up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -696,6 +790,8 @@ pub struct App {
     pub notice: Option<String>,
     /// Where logs go while the console is up, for the help overlay.
     pub log_path: Option<String>,
+    /// The settings the next stream runs with, shown on the form.
+    pub in_force: Option<InForce>,
     /// `a` was pressed: the quote id waiting for Enter to execute.
     pub confirm: Option<Arc<str>>,
     /// A one-line message in the stream's footer (why `a` did nothing...).
@@ -719,6 +815,7 @@ impl App {
             color,
             notice: None,
             log_path,
+            in_force: None,
             confirm: None,
             stream_notice: None,
             quit_asked: false,
@@ -762,6 +859,12 @@ impl App {
         } else {
             self.screen = Screen::Summary;
         }
+    }
+
+    /// The settings in force, for the form to show.
+    pub fn with_in_force(mut self, in_force: InForce) -> App {
+        self.in_force = Some(in_force);
+        self
     }
 
     /// MAX_NOTIONAL for the form's fat-finger confirmation.

@@ -258,10 +258,11 @@ fn an_equal_price_keeps_the_earlier_answer_ahead() {
 fn distance_from_the_best_is_exact_in_bps_and_quote_currency() {
     let state = ConsoleState::from_events(&buy_race(), 450);
     assert_eq!(state.best_price(), Some(dec!(99995.00)));
-    // LP3: (100010 − 99995) / 99995 × 10000 = 1.50007… bps
+    // LP3: (100010 − 99995) / 99995 × 10000 = 1.50007… bps; in USDT for
+    // the whole 1.5 BTC: 15.00 × 1.5 = 22.50.
     assert_eq!(
         state.distance(dec!(100010.00)),
-        Some((dec!(1.50), dec!(15.00)))
+        Some((dec!(1.50), dec!(22.50)))
     );
     assert_eq!(state.distance(dec!(99995.00)), Some((dec!(0), dec!(0.00))));
 }
@@ -290,7 +291,10 @@ fn an_lp_error_drops_its_price_counts_and_is_logged() {
     assert_eq!(names(&state), ["LP1", "LP2", "LP3"]);
     let last = state.log.back().unwrap();
     assert_eq!((last.t_ms, last.kind), (1_500, LogKind::Error));
-    assert_eq!(last.text, "LP3 invalid after 1000 ms: quantity 1 below 1.5");
+    assert_eq!(
+        last.text,
+        "LP3 invalid quote after 1000 ms: quantity 1 below 1.5"
+    );
 }
 
 #[test]
@@ -537,8 +541,8 @@ fn the_buy_leaderboard_ranks_the_lowest_offer_first_with_its_lock() {
         board(&screen).iter().map(|l| squash(l)).collect::<Vec<_>>(),
         [
             "1 LOCK LP1 99,995.00 best 120ms 1/0 frozen",
-            "2 LP2 100,000.00 +0.50 +5.00 120ms 1/0 ok",
-            "3 LP3 100,010.00 +1.50 +15.00 120ms 1/0 ok",
+            "2 LP2 100,000.00 +0.50 +7.50 120ms 1/0 ok",
+            "3 LP3 100,010.00 +1.50 +22.50 120ms 1/0 ok",
         ]
     );
 }
@@ -557,8 +561,8 @@ fn the_sell_leaderboard_ranks_the_highest_bid_first() {
         board(&screen).iter().map(|l| squash(l)).collect::<Vec<_>>(),
         [
             "1 LOCK LP3 100,010.00 best 120ms 1/0 frozen",
-            "2 LP2 100,000.00 +1.00 +10.00 120ms 1/0 ok",
-            "3 LP1 99,995.00 +1.50 +15.00 120ms 1/0 ok",
+            "2 LP2 100,000.00 +1.00 +15.00 120ms 1/0 ok",
+            "3 LP1 99,995.00 +1.50 +22.50 120ms 1/0 ok",
         ]
     );
     assert!(screen.iter().any(|l| l.contains("SELL: highest bid first")));
@@ -704,7 +708,7 @@ fn the_console_fits_80_by_24() {
         "{text}"
     );
     assert!(
-        screen[6].contains("Q-300 · LP1 · client 100,045.00 USDT · LP 99,995.00 · +5 bps"),
+        screen[6].contains("│client 100,045.00 USDT · LP1 at 99,995.00 · +5 bps · Q-300"),
         "{text}"
     );
     assert!(
@@ -768,9 +772,17 @@ fn the_summary_shows_the_final_quote_and_per_lp_counts() {
     ));
     let screen = screen(&ConsoleState::from_events(&events, 30_000), 80, 24);
     let text = screen.join("\n");
-    assert!(screen[0].contains("Stream ended (duration)"), "{text}");
     assert!(
-        text.contains("final: LP1 at 100,045.00 USDT (quote Q-1)"),
+        screen[0].contains("Stream ended: stream time over · RFQ R-test"),
+        "{text}"
+    );
+    assert!(
+        screen[1].contains("BUY 1.5 BTC/USDT · markup 5 bps · threshold 1 bps · 3 LPs (SIMULATED)"),
+        "{text}"
+    );
+    // Made at 0.3 s, valid 8 s: long gone at 30 s.
+    assert!(
+        text.contains("final: LP1 at 100,045.00 USDT · expired at the end · quote Q-1"),
         "{text}"
     );
     assert!(
@@ -851,7 +863,7 @@ async fn a_real_stream_reduces_to_a_consistent_board() {
     assert!(state.ended.is_some());
     let screen = screen(&state, 100, 30);
     assert!(
-        screen[0].contains("Stream ended (duration)"),
+        screen[0].contains("Stream ended: stream time over"),
         "{}",
         screen.join("\n")
     );
@@ -1052,6 +1064,279 @@ fn a_blotter_error_raises_a_banner() {
     let text = screen(&state, 120, 30).join("\n");
     assert!(
         text.contains("BLOTTER ERROR: this stream is not being recorded"),
+        "{text}"
+    );
+}
+
+// ---- operator polish: counts, words, alignment, size, settings -------------
+
+/// buy_race, then LP1's lock about to expire is renewed: LP2's fresh quote
+/// is the best answer of the renewal and takes the lock (worse than LP1's
+/// frozen price: not an improvement).
+fn renewal_race() -> Vec<RfqEvent> {
+    let mut events = buy_race();
+    events.push(quote(6_100, "LP2", dec!(99998.00), 12));
+    events.push(locked(
+        6_100,
+        "LP2",
+        dec!(99998.00),
+        Some("LP1"),
+        LockReason::Refresh,
+    ));
+    events.push(client(
+        6_100,
+        Side::Buy,
+        "LP2",
+        dec!(99998.00),
+        QuoteReason::Refresh,
+    ));
+    events
+}
+
+#[test]
+fn a_renewal_that_moves_the_lock_is_not_counted_as_an_improvement_and_is_said() {
+    let mut events = renewal_race();
+    events.push(ended(
+        30_000,
+        EndReason::Duration,
+        Some("LP2"),
+        Some(dec!(100048.00)),
+    ));
+    let state = ConsoleState::from_events(&events, 30_000);
+    assert_eq!((state.improvements, state.renewal_moves), (0, 1));
+    let lock_line = state
+        .log
+        .iter()
+        .find(|line| line.t_ms == 6_100 && line.text.starts_with("LOCKED"))
+        .unwrap();
+    assert_eq!(
+        lock_line.text,
+        "LOCKED LP2 at 99,998.00 (from LP1, on renewal: not an improvement)"
+    );
+    assert_eq!(
+        state.log.back().unwrap().text,
+        "ended, stream time over: 0 improvements · lock moved to another LP 1× on renewal"
+    );
+    let screen = screen(&state, 100, 30);
+    let text = screen.join("\n");
+    assert!(
+        text.contains(
+            "0 improvements · lock moved to another LP 1× on renewal · 4 answers · 0 errors"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_improvement_is_counted_once_and_its_lock_line_names_the_loser() {
+    let mut events = buy_race();
+    events.push(quote(1_150, "LP2", dec!(99985.00), 2));
+    events.push(locked(
+        1_150,
+        "LP2",
+        dec!(99985.00),
+        Some("LP1"),
+        LockReason::Improvement,
+    ));
+    events.push(client(
+        1_150,
+        Side::Buy,
+        "LP2",
+        dec!(99985.00),
+        QuoteReason::Improvement,
+    ));
+    let state = ConsoleState::from_events(&events, 1_200);
+    assert_eq!((state.improvements, state.renewal_moves), (1, 0));
+    assert!(state
+        .log
+        .iter()
+        .any(|line| line.text == "LOCKED LP2 at 99,985.00 (from LP1)"));
+}
+
+#[test]
+fn the_distance_in_quote_currency_is_for_the_whole_amount_and_headed_so() {
+    let screen = screen(&ConsoleState::from_events(&buy_race(), 1_000), 100, 30);
+    let text = screen.join("\n");
+    let header = screen.iter().find(|line| line.contains("ans/err")).unwrap();
+    assert_eq!(
+        squash(header.trim_matches(|c| c == '│' || c == ' ')),
+        "# LP price Δ bps Δ USDT total lat ans/err status",
+        "{text}"
+    );
+    // LP3 is 15.00 a BTC above LP1: 22.50 USDT on the 1.5 BTC asked for.
+    assert!(
+        squash(&board(&screen)[2]).contains("100,010.00 +1.50 +22.50"),
+        "{text}"
+    );
+}
+
+#[test]
+fn prices_and_distances_are_right_aligned_on_the_leaderboard() {
+    let screen = screen(&ConsoleState::from_events(&buy_race(), 1_000), 100, 30);
+    let header_at = screen
+        .iter()
+        .position(|line| line.contains("ans/err"))
+        .unwrap();
+    let rows = &screen[header_at + 1..header_at + 4];
+    // The screen column (in characters) where `text` ends on `row`.
+    let end_of = |row: &str, text: &str| {
+        let at = row.find(text).unwrap_or_else(|| panic!("{text} in {row}"));
+        row[..at].chars().count() + text.chars().count()
+    };
+    // 99,995.00 is one digit shorter than 100,000.00: the digits still line up.
+    let ends = [
+        end_of(&rows[0], "99,995.00"),
+        end_of(&rows[1], "100,000.00"),
+        end_of(&rows[2], "100,010.00"),
+    ];
+    assert_eq!(ends, [ends[0]; 3], "{}", rows.join("\n"));
+    let header = &screen[header_at];
+    assert_eq!(end_of(header, "price"), ends[0], "{header}");
+    // The distances too: "+7.50" and "+22.50" end in the same column.
+    assert_eq!(end_of(&rows[1], "+7.50"), end_of(&rows[2], "+22.50"));
+}
+
+/// Every word on `screen` that looks like a wire name (`best_so_far`).
+fn wire_names(screen: &[String]) -> Vec<String> {
+    screen
+        .join(" ")
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| {
+            word.contains('_')
+                && word
+                    .split('_')
+                    .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase()))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn no_wire_names_reach_the_screen_only_words() {
+    let mut events = renewal_race();
+    events.push(error(
+        6_500,
+        "LP3",
+        FailureKind::RateLimited,
+        "slow down",
+        13,
+    ));
+    events.push(client(
+        6_600,
+        Side::Buy,
+        "LP2",
+        dec!(99997.00),
+        QuoteReason::BestSoFar,
+    ));
+    let live = ConsoleState::from_events(&events, 6_600);
+    let wide = screen(&live, 130, 40);
+    let text = wide.join("\n");
+    assert_eq!(wire_names(&wide), Vec::<String>::new(), "{text}");
+    assert!(text.contains("Why             best so far"), "{text}");
+    assert!(text.contains("rate limited: slow down"), "{text}");
+    assert!(
+        text.contains("LP3 rate limited after 1000 ms: slow down"),
+        "{text}"
+    );
+
+    let mut ended_events = events.clone();
+    ended_events.push(ended(7_000, EndReason::NoQuotes, None, None));
+    let summary = screen(&ConsoleState::from_events(&ended_events, 7_000), 100, 30);
+    assert_eq!(
+        wire_names(&summary),
+        Vec::<String>::new(),
+        "{}",
+        summary.join("\n")
+    );
+    assert!(summary[0].contains("Stream ended: no LP quotes"));
+}
+
+#[rstest]
+#[case(70, 18, true)]
+#[case(69, 18, false)]
+#[case(80, 17, false)]
+fn a_terminal_too_small_for_the_client_price_and_best_lp_says_so(
+    #[case] width: u16,
+    #[case] height: u16,
+    #[case] fits: bool,
+) {
+    let state = ConsoleState::from_events(&buy_race(), 1_000);
+    let screen = screen(&state, width, height);
+    let text = screen.join("\n");
+    if fits {
+        assert!(text.contains("│client 100,045.00 USDT · LP1"), "{text}");
+        assert!(
+            squash(&board(&screen)[0]).starts_with("1 LOCK LP1 99,995.00 best"),
+            "{text}"
+        );
+    } else {
+        assert_eq!(
+            squash(&screen[..3].join(" ")),
+            format!(
+                "Terminal too small ({width}×{height}) to show the client price and the best LP: make it at least 70×18."
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("100,045"), "{text}");
+        // The keys still show: the operator can stop the stream.
+        assert!(screen[height as usize - 1].starts_with(" a accept · q/Ctrl+C stop"));
+    }
+}
+
+fn in_force(lps: &[(&str, bool)]) -> InForce {
+    InForce {
+        markup_bps: Bps::new(dec!(5)).unwrap(),
+        threshold_bps: Bps::new(dec!(1)).unwrap(),
+        duration_ms: 30_000,
+        lps: lps
+            .iter()
+            .map(|(name, sim)| (Arc::from(*name), *sim))
+            .collect(),
+    }
+}
+
+#[test]
+fn the_form_shows_the_settings_in_force_and_whether_the_lps_are_simulated() {
+    let app = App::new(false, None).with_in_force(in_force(&[
+        ("LP1", true),
+        ("LP2", true),
+        ("LP3", true),
+    ]));
+    let screen = app_screen(&app, 80, 24);
+    let text = screen.join("\n");
+    assert!(
+        text.contains("│In force  markup 5 bps · threshold 1 bps · 30.0 s streams"),
+        "{text}"
+    );
+    assert!(
+        text.contains("│          3 LPs, SIMULATED: LP1, LP2, LP3"),
+        "{text}"
+    );
+
+    let real = App::new(false, None).with_in_force(in_force(&[("B2C2", false), ("Sim", true)]));
+    let text = app_screen(&real, 80, 24).join("\n");
+    assert!(
+        text.contains("│          2 LPs: B2C2, Sim (simulated)"),
+        "{text}"
+    );
+    assert!(!text.contains("SIMULATED"), "{text}");
+}
+
+#[test]
+fn the_summary_shows_how_long_the_final_quote_was_still_valid() {
+    // The final quote (LP1's at 0.3 s, valid 8 s) at an end at 5 s: 3.3 s left.
+    let mut events = buy_race();
+    events.push(ended(
+        5_000,
+        EndReason::Interrupted,
+        Some("LP1"),
+        Some(dec!(100045.00)),
+    ));
+    let state = ConsoleState::from_events(&events, 5_000);
+    assert_eq!(state.validity_left_at_end(), Some(3_300));
+    let text = screen(&state, 100, 30).join("\n");
+    assert!(
+        text.contains("final: LP1 at 100,045.00 USDT · valid 3.3 s more at the end · quote Q-1"),
         "{text}"
     );
 }
