@@ -24,7 +24,8 @@ use crate::signals::{self, Interrupts};
 /// Runs the command line's command.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     let console = cli.wants_console();
-    let mode = if cli.json {
+    let output = cli.output();
+    let mode = if output.json {
         OutputMode::Json
     } else {
         OutputMode::Plain
@@ -36,8 +37,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             pair,
             lp,
             last,
+            json,
             csv,
             section,
+            ..
         }) => {
             let filter = match report::Filter::parse(
                 since.as_deref(),
@@ -49,7 +52,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 Ok(filter) => filter,
                 Err(error) => return Ok(usage_error(error)),
             };
-            let format = match (cli.json, csv) {
+            let format = match (json, csv) {
                 (true, _) => report::Format::Json,
                 (_, true) => match section.parse() {
                     Ok(section) => report::Format::Csv(section),
@@ -59,33 +62,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             return run_report(&settings, &filter, format);
         }
-        Some(Command::Bench(mut options)) => {
-            // `--duration` is the global stream-duration flag; a bench that
-            // was not given one runs for its own default of 10 s.
-            if cli.typed.duration {
-                options.duration = settings.duration_ms.div_ceil(1000);
-            }
-            // `--lps` names a venues file elsewhere; a bench only ever runs
-            // in-process LPs, so here it is their number (LPS_FILE and .env
-            // are ignored, as for --duration).
-            if cli.typed.lps {
-                let text = cli.settings.lps_file.as_deref().unwrap_or_default();
-                match text.trim().parse::<usize>() {
-                    Ok(count) => options.lps = count,
-                    Err(_) => {
-                        return Ok(usage_error(format!(
-                            "invalid --lps '{text}' for bench: must be the number of in-process LPs per stream"
-                        )))
-                    }
-                }
-            }
+        Some(Command::Bench { options, .. }) => {
             if let Err(error) = check_bench_options(&options) {
                 return Ok(usage_error(error));
             }
-            let blotter = match (&settings.blotter, cli.typed.blotter) {
-                (None, _) => crate::bench::BenchBlotter::Off,
-                (Some(path), true) => crate::bench::BenchBlotter::At(path.clone()),
-                (Some(_), false) => crate::bench::BenchBlotter::Scratch,
+            let blotter = match (&options.blotter, options.no_blotter) {
+                (_, true) => crate::bench::BenchBlotter::Off,
+                (Some(path), false) => crate::bench::BenchBlotter::At(path.clone()),
+                (None, false) => crate::bench::BenchBlotter::Scratch,
             };
             // An interrupted bench drops its run, and with it the scratch
             // blotter's temporary directory (it may hold gigabytes).
@@ -104,8 +88,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             check,
             pair,
             amount,
+            ..
         }) => return run_lps(&settings, check, &pair, &amount).await,
-        Some(Command::Scenarios) => {
+        Some(Command::Scenarios { .. }) => {
             print!("{}", scenario_list());
             return Ok(ExitCode::SUCCESS);
         }
@@ -115,6 +100,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             pair,
             accept_after,
             confirm_notional,
+            ..
         }) => {
             let spec = match parse_request(&side, &amount, &pair) {
                 Ok(spec) => spec,

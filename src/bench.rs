@@ -26,24 +26,31 @@ use crate::rfq::{EngineParams, RfqEvent, RfqSpec, Session};
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchOptions {
     /// Concurrent RFQ streams
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_name = "N")]
     pub sessions: usize,
-    /// LPs per stream: the global `--lps`, read as a number here (a bench
-    /// never asks real venues); 10 when not typed
-    #[arg(skip = 10usize)]
+    /// In-process LPs per stream (a bench never asks real venues)
+    #[arg(long, default_value_t = 10, value_name = "N")]
     pub lps: usize,
-    /// Seconds to run (the global --duration; 10 when not given)
-    #[arg(skip = 10u64)]
+    /// Seconds to run
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub duration: u64,
     /// Milliseconds between polls; 0 = ask again as soon as a poll completes
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_name = "MS")]
     pub poll_ms: u64,
     /// LP answer delay in ms; 0 = answer at once
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_name = "MS")]
     pub lp_delay_ms: u64,
     /// Spread the LPs' delays evenly from --lp-delay-ms up to this (ms)
-    #[arg(long)]
+    #[arg(long, value_name = "MS")]
     pub lp_delay_max_ms: Option<u64>,
+    /// Record into this blotter (kept); without it a scratch blotter in
+    /// the temp directory, removed at the end (BLOTTER_PATH is not read:
+    /// a load test never fills the desk's blotter)
+    #[arg(long, value_name = "PATH", conflicts_with = "no_blotter")]
+    pub blotter: Option<PathBuf>,
+    /// Record nothing: measure the engine without a blotter
+    #[arg(long)]
+    pub no_blotter: bool,
 }
 
 /// The one JSON line the bench prints.

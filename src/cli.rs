@@ -1,46 +1,51 @@
-//! The command line: subcommands and output flags. Settings flags come
-//! from [`crate::config::SettingsArgs`] and apply to every subcommand.
+//! The command line: subcommands and output flags. Settings flags come in
+//! groups ([`crate::flags`]); each subcommand takes only the groups it
+//! reads, so its `--help` lists only the flags it uses.
 
 use clap::{Parser, Subcommand};
 
 use crate::config::SettingsArgs;
+use crate::flags::{LogFlags, LpFlags, StreamFlags};
 
 /// lp-rfq: ask every liquidity provider for a firm quote at once, show the
 /// client the best price plus the desk's markup, and stream improvements.
+/// With no subcommand: the full-screen console in a terminal, otherwise
+/// the line prompt.
 #[derive(Debug, Parser)]
-#[command(name = "lp-rfq", version, about, long_about = None)]
+#[command(
+    name = "lp-rfq",
+    version,
+    about,
+    long_about = None,
+    // Settings before a subcommand are moved after it before parsing
+    // (`subcommand_first`); one left there would be read for no command.
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Readable lines instead of the full-screen console
-    #[arg(long, global = true, conflicts_with = "json")]
-    pub plain: bool,
-
-    /// One JSON object per event per line on stdout
-    #[arg(long, global = true)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputFlags,
 
     #[command(flatten)]
-    pub settings: SettingsArgs,
-
-    /// Settings typed on this command line (not from the environment).
-    #[arg(skip)]
-    pub typed: Typed,
+    pub settings: StreamFlags,
 }
 
-/// Which settings were typed as flags. `lp-rfq bench` honours `--duration`
-/// and `--blotter` only then: a desk's `.env` (DEFAULT_STREAM_DURATION_SECONDS,
-/// BLOTTER_PATH) is for its real streams, and a load test must never fill
-/// the desk's blotter with synthetic RFQs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Typed {
-    pub duration: bool,
-    pub blotter: bool,
-    /// `--lps` typed: for `bench`, the number of in-process LPs.
-    pub lps: bool,
+/// How a stream is shown when it is not the console.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct OutputFlags {
+    /// Readable lines, never the full-screen console
+    #[arg(long, conflicts_with = "json")]
+    pub plain: bool,
+
+    /// One JSON object per event per line on stdout instead of readable lines (the line prompt asks on stderr)
+    #[arg(long)]
+    pub json: bool,
 }
 
+// Parsed once per process: the size of `quote`'s settings costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Stream quotes for one request, then exit
@@ -59,9 +64,16 @@ pub enum Command {
         /// cannot be checked (a pair without a reference price)
         #[arg(long)]
         confirm_notional: bool,
+        #[command(flatten)]
+        output: OutputFlags,
+        #[command(flatten)]
+        settings: StreamFlags,
     },
     /// List the replayable LP scenarios (use one with --scenario NAME)
-    Scenarios,
+    Scenarios {
+        #[command(flatten)]
+        log: LogFlags,
+    },
     /// List the configured LPs (--lps / LPS_FILE); --check asks each for a
     /// probe quote and shows reachability, authentication and latency
     Lps {
@@ -74,12 +86,24 @@ pub enum Command {
         /// The base amount the probe quote asks for
         #[arg(long, default_value = "0.01", value_name = "AMOUNT")]
         amount: String,
+        #[command(flatten)]
+        lps: LpFlags,
+        #[command(flatten)]
+        buffer: crate::flags::BufferFlags,
+        #[command(flatten)]
+        log: LogFlags,
     },
-    /// Load-test the engine: many concurrent streams against in-process LPs
-    /// (--lps N of them per stream, default 10; 10 s and a scratch blotter
-    /// unless --duration / --blotter are typed)
-    Bench(crate::bench::BenchOptions),
-    /// LP performance and the RFQ list from the blotter (--blotter PATH)
+    /// Load-test the engine: many concurrent streams against in-process LPs,
+    /// the engine settings at their defaults (the desk's environment and
+    /// .env are not read), one JSON line of figures
+    Bench {
+        #[command(flatten)]
+        options: crate::bench::BenchOptions,
+        #[command(flatten)]
+        log: LogFlags,
+    },
+    /// LP performance, per-pair volume and the RFQ list from the blotter
+    /// (read-only)
     Report {
         /// Only RFQs started at or after this UTC date or time (2026-11-22, 2026-11-22T14:30:00)
         #[arg(long, value_name = "WHEN")]
@@ -96,47 +120,62 @@ pub enum Command {
         /// Only the N most recent RFQs
         #[arg(long, value_name = "N")]
         last: Option<String>,
+        /// The whole report as one JSON object instead of the tables
+        #[arg(long)]
+        json: bool,
         /// One section as CSV (the JSON field names and values) instead of the tables
         #[arg(long, conflicts_with = "json")]
         csv: bool,
         /// The section --csv prints: lps, rfqs or pairs
         #[arg(long, value_name = "SECTION", default_value = "lps", requires = "csv")]
         section: String,
+        #[command(flatten)]
+        blotter: crate::flags::BlotterFlags,
+        #[command(flatten)]
+        log: LogFlags,
     },
 }
 
 impl Cli {
-    /// Parses the process's arguments (exiting with clap's message on a
-    /// usage error) and notes which settings were typed as flags.
+    /// Parses the process's arguments, exiting with clap's message on a
+    /// usage error. Settings typed before the subcommand are read as the
+    /// subcommand's ([`subcommand_first`]).
     pub fn parse_args() -> Cli {
-        use clap::{CommandFactory, FromArgMatches};
-        let matches = Cli::command().get_matches();
-        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
-        let typed = |id: &str| {
-            let on_command_line = |m: &clap::ArgMatches| {
-                m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
-            };
-            on_command_line(&matches)
-                || matches
-                    .subcommand()
-                    .is_some_and(|(_, sub)| on_command_line(sub))
-        };
-        cli.typed = Typed {
-            duration: typed("duration"),
-            blotter: typed("blotter"),
-            lps: typed("lps_file"),
-        };
-        cli
+        Cli::parse_from(subcommand_first(std::env::args_os().collect()))
     }
 
     /// The settings this command reads, so that one it does not use (a
-    /// bad MARKUP_BPS for `report`) cannot stop it.
-    pub fn settings_in_use(&self) -> crate::config::SettingsArgs {
+    /// bad MARKUP_BPS for `report`) cannot stop it: only its own flag
+    /// groups are filled, the rest stay at their defaults.
+    pub fn settings_in_use(&self) -> SettingsArgs {
+        let mut args = SettingsArgs::default();
         match &self.command {
-            Some(Command::Report { .. }) => self.settings.for_report(),
-            Some(Command::Scenarios) => self.settings.for_listing(),
-            Some(Command::Lps { .. }) => self.settings.for_lps(),
-            _ => self.settings.clone(),
+            None => return self.settings.settings_args(),
+            Some(Command::Quote { settings, .. }) => return settings.settings_args(),
+            Some(Command::Report { blotter, log, .. }) => {
+                blotter.fill(&mut args);
+                log.fill(&mut args);
+            }
+            Some(Command::Scenarios { log }) | Some(Command::Bench { log, .. }) => {
+                log.fill(&mut args)
+            }
+            Some(Command::Lps {
+                lps, buffer, log, ..
+            }) => {
+                lps.fill(&mut args);
+                buffer.fill(&mut args);
+                log.fill(&mut args);
+            }
+        }
+        args
+    }
+
+    /// How streams are shown: the top level's flags, or `quote`'s.
+    pub fn output(&self) -> OutputFlags {
+        match &self.command {
+            None => self.output,
+            Some(Command::Quote { output, .. }) => *output,
+            _ => OutputFlags::default(),
         }
     }
 
@@ -145,9 +184,158 @@ impl Cli {
     pub fn wants_console(&self) -> bool {
         use std::io::IsTerminal;
         self.command.is_none()
-            && !self.plain
-            && !self.json
+            && !self.output.plain
+            && !self.output.json
             && std::io::stdin().is_terminal()
             && std::io::stdout().is_terminal()
+    }
+}
+
+/// The arguments with the subcommand moved in front of the flags typed
+/// before it: `lp-rfq --duration 1 quote buy 1 BTCUSDT` is read as
+/// `lp-rfq quote --duration 1 buy 1 BTCUSDT`, so a setting typed before the
+/// subcommand is that subcommand's, and one the subcommand does not read
+/// (`lp-rfq --markup-bps 7 report`) is refused by it as unknown rather
+/// than ignored. Which flags take a value comes from the command's own
+/// definition.
+pub fn subcommand_first(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let takes_value = |flag: &str| {
+        command.get_arguments().any(|arg| {
+            arg.get_long() == Some(flag)
+                && arg.get_action().takes_values()
+                && !arg.is_require_equals_set()
+        })
+    };
+    let is_subcommand = |word: &str| {
+        command
+            .get_subcommands()
+            .any(|sub| sub.get_name() == word || sub.get_all_aliases().any(|a| a == word))
+    };
+    let mut index = 1;
+    while index < args.len() {
+        let Some(word) = args[index].to_str() else {
+            return args;
+        };
+        if word == "--" {
+            return args;
+        }
+        match word.strip_prefix("--") {
+            Some(flag) if !flag.contains('=') && takes_value(flag) => index += 2,
+            Some(_) => index += 1,
+            None if word.starts_with('-') => index += 1,
+            None if is_subcommand(word) => {
+                let mut moved = args;
+                // [bin, flags.., sub, rest..] → [bin, sub, flags.., rest..]
+                moved[1..=index].rotate_right(1);
+                return moved;
+            }
+            None => return args,
+        }
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("lp-rfq").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn each_command_takes_and_validates_only_the_settings_it_reads() {
+        let report = parse(&["report", "--blotter", "/tmp/desk.db"]).unwrap();
+        let args = report.settings_in_use();
+        assert_eq!(args.blotter.as_deref(), Some("/tmp/desk.db"));
+        assert_eq!(args.markup_bps, None);
+        assert!(Settings::from_args(&args).is_ok());
+        // Flags a command does not read are not its flags at all.
+        for args in [
+            &["report", "--markup-bps", "7"][..],
+            &["scenarios", "--markup-bps", "7"][..],
+            &["lps", "--threshold-bps", "1"][..],
+            &["lps", "--blotter", "x.db"][..],
+            &["bench", "--markup-bps", "7"][..],
+        ] {
+            let error = parse(args).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::UnknownArgument,
+                "{args:?}"
+            );
+        }
+        let lps = parse(&["lps", "--lp-timeout-ms", "0"]).unwrap();
+        assert_eq!(
+            Settings::from_args(&lps.settings_in_use()).unwrap_err().to_string(),
+            "invalid LP_TIMEOUT_MS '0' (--lp-timeout-ms): must be a whole number of milliseconds from 1 to 60000"
+        );
+    }
+
+    fn moved(args: &[&str]) -> Vec<String> {
+        let args = std::iter::once("lp-rfq")
+            .chain(args.iter().copied())
+            .map(std::ffi::OsString::from)
+            .collect();
+        subcommand_first(args)
+            .into_iter()
+            .skip(1)
+            .map(|arg| arg.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn settings_before_a_subcommand_are_read_as_the_subcommands() {
+        assert_eq!(
+            moved(&[
+                "--duration",
+                "1",
+                "--no-blotter",
+                "--json",
+                "quote",
+                "buy",
+                "1",
+                "X"
+            ]),
+            [
+                "quote",
+                "--duration",
+                "1",
+                "--no-blotter",
+                "--json",
+                "buy",
+                "1",
+                "X"
+            ]
+        );
+        // A flag's value that spells a subcommand is still its value.
+        assert_eq!(
+            moved(&["--scenario", "report", "--lps=bench", "lps", "--check"]),
+            ["lps", "--scenario", "report", "--lps=bench", "--check"]
+        );
+        assert_eq!(
+            moved(&["--plain", "--markup-bps", "7"]),
+            ["--plain", "--markup-bps", "7"]
+        );
+        assert_eq!(moved(&["--", "quote"]), ["--", "quote"]);
+
+        let quote = parse(&[
+            "quote",
+            "--markup-bps",
+            "7",
+            "buy",
+            "1",
+            "BTCUSDT",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(quote.settings_in_use().markup_bps.as_deref(), Some("7"));
+        assert!(quote.output().json);
+        // Left before a subcommand (not moved), a flag is refused.
+        let error = parse(&["--markup-bps", "7", "quote", "buy", "1", "BTCUSDT"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 }

@@ -25,241 +25,64 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-/// The raw settings as given by flags or the environment (clap fills both;
-/// a flag wins over its variable, which wins over `.env`). `None` means
-/// "use the default".
-#[derive(Debug, Clone, Default, clap::Args)]
+/// The raw settings as given by flags or the environment (clap fills both
+/// from the flag groups in [`crate::flags`]; a flag wins over its variable,
+/// which wins over `.env`). `None` means "use the default" (or, for a
+/// command that does not read a setting, that it was not read at all).
+#[derive(Debug, Clone, Default)]
 pub struct SettingsArgs {
     /// Desk markup added to the LP price, in bps, 0 to 500 [default: 5.0]
-    #[arg(
-        long,
-        env = "MARKUP_BPS",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "BPS"
-    )]
     pub markup_bps: Option<String>,
     /// How much a competitor must beat the locked price by to take the lock, in bps, 0 to 1000 [default: 1.0]
-    #[arg(
-        long,
-        env = "IMPROVEMENT_THRESHOLD_BPS",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "BPS"
-    )]
     pub threshold_bps: Option<String>,
     /// Client validity = LP validity minus this many seconds [default: 2.0]
-    #[arg(
-        long,
-        env = "VALIDITY_BUFFER_SECONDS",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "SECS"
-    )]
     pub validity_buffer_secs: Option<String>,
     /// Milliseconds between polls [default: 500]
-    #[arg(
-        long,
-        env = "POLL_INTERVAL_MS",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "MS"
-    )]
     pub poll_interval_ms: Option<String>,
     /// Stream duration in seconds [default: 30]
-    #[arg(
-        long,
-        env = "DEFAULT_STREAM_DURATION_SECONDS",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "SECS"
-    )]
     pub duration: Option<String>,
     /// Milliseconds an LP has to answer before it counts as a timeout [default: 1000]
-    #[arg(
-        long,
-        env = "LP_TIMEOUT_MS",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "MS"
-    )]
     pub lp_timeout_ms: Option<String>,
     /// Number of built-in mock LPs [default: 3]
-    #[arg(
-        long,
-        env = "MOCK_LP_COUNT",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "N"
-    )]
     pub mock_lps: Option<String>,
     /// Mock LPs' reference mid price for BTCUSDT [default: 100000.0]
-    #[arg(
-        long,
-        env = "MOCK_BASE_PRICE",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "PRICE"
-    )]
     pub mock_base_price: Option<String>,
     /// Mock LPs' bid/offer spread, in bps [default: 5.0]
-    #[arg(
-        long,
-        env = "MOCK_SPREAD_BPS",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "BPS"
-    )]
     pub mock_spread_bps: Option<String>,
     /// Mock LPs' fastest answer, in seconds [default: 0.1]
-    #[arg(
-        long,
-        env = "MOCK_MIN_DELAY",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "SECS"
-    )]
     pub mock_min_delay: Option<String>,
     /// Mock LPs' slowest answer, in seconds [default: 0.5]
-    #[arg(
-        long,
-        env = "MOCK_MAX_DELAY",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "SECS"
-    )]
     pub mock_max_delay: Option<String>,
     /// Share of mock requests that fail, 0 to 1 [default: 0.0]
-    #[arg(
-        long,
-        env = "MOCK_FAILURE_RATE",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "RATE"
-    )]
     pub mock_failure_rate: Option<String>,
     /// Share of orders a mock LP rejects on last look, 0 to 1 [default: 0.0]
-    #[arg(
-        long,
-        env = "MOCK_REJECT_RATE",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "RATE"
-    )]
     pub mock_reject_rate: Option<String>,
     /// How long a mock LP holds an order before answering (last look), in ms [default: 100]
-    #[arg(
-        long,
-        env = "MOCK_LAST_LOOK_MS",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "MS"
-    )]
     pub mock_last_look_ms: Option<String>,
     /// How far a quote may be from the median of the LPs' live quotes, in bps, before it is rejected [default: 200]
-    #[arg(
-        long,
-        env = "MAX_DEVIATION_BPS",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "BPS"
-    )]
     pub max_deviation_bps: Option<String>,
     /// Milliseconds an LP has to answer an order before its outcome is unknown [default: 10000]
-    #[arg(
-        long,
-        env = "ORDER_TIMEOUT_MS",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "MS"
-    )]
     pub order_timeout_ms: Option<String>,
     /// How long a mock quote is firm, in seconds [default: 10]
-    #[arg(
-        long,
-        env = "MOCK_VALIDITY_SECONDS",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "SECS"
-    )]
     pub mock_validity_secs: Option<String>,
     /// Seed for every random choice, for repeatable runs [default: random]
-    #[arg(
-        long,
-        env = "SEED",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "N"
-    )]
     pub seed: Option<String>,
     /// Replay a scenario's scripted LPs instead of the mock LPs (see `lp-rfq scenarios`)
-    #[arg(long, env = "SCENARIO", global = true, value_name = "NAME")]
     pub scenario: Option<String>,
     /// Run stream time this many times faster than real time [default: 1]
-    #[arg(
-        long,
-        env = "SPEED",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "X"
-    )]
     pub speed: Option<String>,
     /// Venues file (TOML) listing the desk's real LPs; none = built-in mock LPs (for `bench`: the number of in-process LPs per stream, default 10)
-    #[arg(
-        long = "lps",
-        env = "LPS_FILE",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "PATH"
-    )]
     pub lps_file: Option<String>,
     /// Directory of the FIX venues' audit logs (<dir>/<venue>.fix.log) [default: fix-logs]
-    #[arg(
-        long,
-        env = "FIX_LOG_DIR",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "DIR"
-    )]
     pub fix_log_dir: Option<String>,
     /// Write logs to this file instead of stderr [default: stderr]
-    #[arg(
-        long,
-        env = "LOG_FILE",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "PATH"
-    )]
     pub log_file: Option<String>,
     /// SQLite blotter that records every event [default: ./blotter.db]
-    #[arg(
-        long = "blotter",
-        env = "BLOTTER_PATH",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "PATH"
-    )]
     pub blotter: Option<String>,
     /// Largest notional (amount × the pair's reference price, in the pair's
     /// quote currency) asked for without an explicit confirmation [default: 1000000]
-    #[arg(
-        long,
-        env = "MAX_NOTIONAL",
-        global = true,
-        allow_hyphen_values = true,
-        value_name = "AMOUNT"
-    )]
     pub max_notional: Option<String>,
     /// Record nothing: open and write no blotter (wins over --blotter)
-    #[arg(
-        long,
-        env = "NO_BLOTTER",
-        global = true,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_name = "BOOL"
-    )]
     pub no_blotter: Option<String>,
 }
 
@@ -422,43 +245,6 @@ pub const MAX_MARKUP_BPS: Decimal = dec!(500);
 pub const MAX_THRESHOLD_BPS: Decimal = dec!(1000);
 /// The least time a client has to accept a quote, in seconds.
 const MIN_CLIENT_VALIDITY_SECS: Decimal = Decimal::ONE;
-
-impl SettingsArgs {
-    /// Only the settings `report` reads: where the blotter is and where
-    /// logs go. A bad MARKUP_BPS must not stop a report.
-    pub fn for_report(&self) -> SettingsArgs {
-        SettingsArgs {
-            blotter: self.blotter.clone(),
-            no_blotter: self.no_blotter.clone(),
-            log_file: self.log_file.clone(),
-            ..SettingsArgs::default()
-        }
-    }
-
-    /// Only where logs go: for commands that read no setting (`scenarios`).
-    pub fn for_listing(&self) -> SettingsArgs {
-        SettingsArgs {
-            log_file: self.log_file.clone(),
-            ..SettingsArgs::default()
-        }
-    }
-
-    /// The settings `lps` reads: the LPs (venues file, scenario, mocks) and
-    /// how long they have to answer; not the desk's pricing, stream or
-    /// blotter.
-    pub fn for_lps(&self) -> SettingsArgs {
-        SettingsArgs {
-            markup_bps: None,
-            threshold_bps: None,
-            poll_interval_ms: None,
-            duration: None,
-            max_notional: None,
-            blotter: None,
-            no_blotter: None,
-            ..self.clone()
-        }
-    }
-}
 
 /// Edit distance (insertions, deletions, substitutions) between two names.
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -1061,28 +847,6 @@ mod tests {
         #[case] message: &str,
     ) {
         assert_eq!(dot_env_syntax_error(contents, bad_line), message);
-    }
-
-    #[test]
-    fn each_command_validates_only_the_settings_it_reads() {
-        let bad = SettingsArgs {
-            markup_bps: some("-1"),
-            threshold_bps: some("x"),
-            blotter: some("/tmp/desk.db"),
-            ..Default::default()
-        };
-        let report = Settings::from_args(&bad.for_report()).unwrap();
-        assert_eq!(report.blotter, Some(PathBuf::from("/tmp/desk.db")));
-        assert!(Settings::from_args(&bad.for_listing()).is_ok());
-        assert!(Settings::from_args(&bad.for_lps()).is_ok());
-        let lps_bad = SettingsArgs {
-            lp_timeout_ms: some("0"),
-            ..bad
-        };
-        assert_eq!(
-            error_for(lps_bad.for_lps()),
-            "invalid LP_TIMEOUT_MS '0' (--lp-timeout-ms): must be a whole number of milliseconds from 1 to 60000"
-        );
     }
 
     #[test]

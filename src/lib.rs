@@ -33,6 +33,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod desk;
+pub mod flags;
 pub mod ids;
 pub mod logging;
 pub mod lp;

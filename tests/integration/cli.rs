@@ -861,3 +861,113 @@ fn bench_argument_errors_exit_2() {
         assert_eq!(String::from_utf8_lossy(&output.stderr), message);
     }
 }
+
+/// The long flags `lp-rfq ARGS --help` lists, in order.
+fn help_flags(args: &[&str]) -> Vec<String> {
+    let output = lp_rfq().args(args).arg("--help").output().unwrap();
+    assert_ok(&output);
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let flag = line.trim_start().split([' ', '[', '=']).next()?;
+            flag.starts_with("--").then(|| flag.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn each_subcommand_help_lists_only_the_flags_it_uses() {
+    assert_eq!(help_flags(&["scenarios"]), ["--log-file"]);
+    assert_eq!(
+        help_flags(&["report"]),
+        [
+            "--since",
+            "--until",
+            "--pair",
+            "--lp",
+            "--last",
+            "--json",
+            "--csv",
+            "--section",
+            "--blotter",
+            "--no-blotter",
+            "--log-file"
+        ]
+    );
+    assert_eq!(
+        help_flags(&["bench"]),
+        [
+            "--sessions",
+            "--lps",
+            "--duration",
+            "--poll-ms",
+            "--lp-delay-ms",
+            "--lp-delay-max-ms",
+            "--blotter",
+            "--no-blotter",
+            "--log-file"
+        ]
+    );
+    let lps = help_flags(&["lps"]);
+    for flag in [
+        "--check",
+        "--lps",
+        "--lp-timeout-ms",
+        "--scenario",
+        "--mock-lps",
+    ] {
+        assert!(lps.contains(&flag.to_string()), "{flag} in {lps:?}");
+    }
+    for flag in [
+        "--markup-bps",
+        "--threshold-bps",
+        "--blotter",
+        "--max-notional",
+        "--json",
+    ] {
+        assert!(!lps.contains(&flag.to_string()), "{flag} in {lps:?}");
+    }
+    // A stream reads every setting: the console (no subcommand) and quote.
+    let quote = help_flags(&["quote"]);
+    let top = help_flags(&[]);
+    for flag in [
+        "--markup-bps",
+        "--lps",
+        "--blotter",
+        "--log-file",
+        "--json",
+        "--plain",
+    ] {
+        assert!(quote.contains(&flag.to_string()), "{flag} in {quote:?}");
+        assert!(top.contains(&flag.to_string()), "{flag} in {top:?}");
+    }
+}
+
+#[test]
+fn help_texts_say_the_bench_defaults_and_what_json_does() {
+    let bench = lp_rfq().args(["bench", "--help"]).output().unwrap();
+    let bench = String::from_utf8_lossy(&bench.stdout);
+    for text in [
+        "Concurrent RFQ streams [default: 1000]",
+        "In-process LPs per stream (a bench never asks real venues) [default: 10]",
+        "Seconds to run [default: 10]",
+    ] {
+        assert!(bench.contains(text), "{text} in {bench}");
+    }
+    let squashed = |args: &[&str]| {
+        let output = lp_rfq().args(args).output().unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let quote = squashed(&["quote", "--help"]);
+    assert!(quote.contains(
+        "--json One JSON object per event per line on stdout instead of readable lines (the line prompt asks on stderr)"
+    ), "{quote}");
+    let report = squashed(&["report", "--help"]);
+    assert!(
+        report.contains("--json The whole report as one JSON object instead of the tables"),
+        "{report}"
+    );
+}
