@@ -14,7 +14,7 @@ use crate::blotter::report;
 use crate::cli::{Cli, Command};
 use crate::config::Settings;
 use crate::desk::{Desk, DeskClosed};
-use crate::market::{NotionalCheck, Pair, Side};
+use crate::market::{Pair, Side};
 use crate::output::{desk_writer, plain, OutputMode};
 use crate::rfq::event::{EndReason, Ended, EventKind, FailureKind, Outcome, RfqEvent};
 use crate::rfq::{RfqSpec, StreamCommand};
@@ -108,7 +108,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             // Headless, nobody can be asked: a fat finger is refused unless
             // the command line confirms it.
-            let notional = NotionalCheck::of(spec.pair, spec.amount, settings.max_notional);
+            let notional = settings.notional_limits().check(spec.pair, spec.amount);
             if let Some(warning) = notional.warning().filter(|_| !confirm_notional) {
                 return Ok(usage_error(format!(
                     "{warning}: add --confirm-notional to ask for quotes"

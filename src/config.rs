@@ -82,6 +82,9 @@ pub struct SettingsArgs {
     /// Largest notional (amount × the pair's reference price, in the pair's
     /// quote currency) asked for without an explicit confirmation [default: 1000000]
     pub max_notional: Option<String>,
+    /// Per-pair notional limits, `BTCUSDT=5000000,ETHUSDT=2000000` (each
+    /// in its pair's quote currency); a pair not listed has MAX_NOTIONAL
+    pub max_notional_pairs: Option<String>,
     /// Record nothing: open and write no blotter (wins over --blotter)
     pub no_blotter: Option<String>,
 }
@@ -108,6 +111,19 @@ pub struct Settings {
     /// Notional (quote currency) above which a request needs the
     /// operator's explicit confirmation.
     pub max_notional: Decimal,
+    /// Per pair symbol, its own notional limit (MAX_NOTIONAL_PAIRS).
+    pub max_notional_pairs: std::collections::BTreeMap<String, Decimal>,
+}
+
+impl Settings {
+    /// The fat-finger limits: MAX_NOTIONAL, and MAX_NOTIONAL_PAIRS where a
+    /// pair has its own.
+    pub fn notional_limits(&self) -> crate::market::NotionalLimits {
+        crate::market::NotionalLimits {
+            default: self.max_notional,
+            per_pair: self.max_notional_pairs.clone(),
+        }
+    }
 }
 
 /// One setting's names, for messages.
@@ -201,6 +217,10 @@ const MAX_NOTIONAL: Key = Key {
     env: "MAX_NOTIONAL",
     flag: "--max-notional",
 };
+const MAX_NOTIONAL_PAIRS: Key = Key {
+    env: "MAX_NOTIONAL_PAIRS",
+    flag: "--max-notional-pairs",
+};
 const NO_BLOTTER: Key = Key {
     env: "NO_BLOTTER",
     flag: "--no-blotter",
@@ -210,7 +230,7 @@ const NO_BLOTTER: Key = Key {
 pub const DEFAULT_BLOTTER: &str = "./blotter.db";
 
 /// Every variable a user may set, for `.env.example` and the README.
-pub const SETTING_NAMES: [&str; 26] = [
+pub const SETTING_NAMES: [&str; 27] = [
     MARKUP.env,
     THRESHOLD.env,
     BUFFER.env,
@@ -237,6 +257,7 @@ pub const SETTING_NAMES: [&str; 26] = [
     "BLOTTER_PATH",
     NO_BLOTTER.env,
     MAX_NOTIONAL.env,
+    MAX_NOTIONAL_PAIRS.env,
 ];
 
 /// Largest markup: 5 %. Above it a typo (50 for 5) is likelier than a price.
@@ -380,6 +401,42 @@ impl Key {
             None => Err(self.error(text, format!("must be {what}"))),
         }
     }
+}
+
+/// MAX_NOTIONAL_PAIRS: `PAIR=AMOUNT` entries separated by commas, each
+/// pair in any spelling (`BTCUSDT`, `btc/usdt`) at most once, each amount
+/// in the pair's quote currency above 0. Empty or unset: no pair has its
+/// own limit.
+fn notional_pairs(
+    raw: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, Decimal>, ConfigError> {
+    let mut limits = std::collections::BTreeMap::new();
+    let text = raw.map(str::trim).unwrap_or_default();
+    if text.is_empty() {
+        return Ok(limits);
+    }
+    let refuse = |problem: String| MAX_NOTIONAL_PAIRS.error(text, problem);
+    for entry in text.split(',').map(str::trim) {
+        let Some((pair_text, amount_text)) = entry.split_once('=') else {
+            return Err(refuse(format!(
+                "'{entry}' must be PAIR=AMOUNT, e.g. BTCUSDT=5000000"
+            )));
+        };
+        let pair: crate::market::Pair = pair_text
+            .trim()
+            .parse()
+            .map_err(|error| refuse(format!("'{entry}': {error}")))?;
+        let Some(limit) = positive_decimal(amount_text.trim()) else {
+            return Err(refuse(format!(
+                "'{entry}': the limit must be an amount of {} above 0",
+                pair.quote
+            )));
+        };
+        if limits.insert(pair.symbol(), limit).is_some() {
+            return Err(refuse(format!("{} is given twice", pair.symbol())));
+        }
+    }
+    Ok(limits)
 }
 
 fn decimal(text: &str) -> Option<Decimal> {
@@ -594,6 +651,7 @@ impl Settings {
             positive_decimal,
             "an amount of quote currency above 0",
         )?;
+        let max_notional_pairs = notional_pairs(args.max_notional_pairs.as_deref())?;
         let bps = |value| Bps::new(value).expect("checked non-negative above");
         Ok(Settings {
             engine: EngineParams {
@@ -649,6 +707,7 @@ impl Settings {
                 )
             }),
             max_notional,
+            max_notional_pairs,
         })
     }
 }
@@ -686,6 +745,52 @@ mod tests {
         assert_eq!(settings.speed_per_mille, 1000);
         assert_eq!(settings.blotter, Some(PathBuf::from("./blotter.db")));
         assert_eq!(settings.max_notional, dec!(1000000));
+        assert!(settings.max_notional_pairs.is_empty());
+    }
+
+    #[test]
+    fn per_pair_notional_limits_are_read_in_any_pair_spelling() {
+        let settings = Settings::from_args(&SettingsArgs {
+            max_notional: some("2000000"),
+            max_notional_pairs: some(" btc/usdt = 5000000 , DOGEUSDT=50000.5"),
+            ..Default::default()
+        })
+        .unwrap();
+        let limits = settings.notional_limits();
+        let pair = |text: &str| text.parse::<crate::market::Pair>().unwrap();
+        assert_eq!(limits.for_pair(pair("BTCUSDT")), (dec!(5000000), true));
+        assert_eq!(limits.for_pair(pair("DOGE-USDT")), (dec!(50000.5), true));
+        assert_eq!(limits.for_pair(pair("ETHUSDT")), (dec!(2000000), false));
+        // 40 BTC × the 100,000 reference: 4,000,000, within BTCUSDT's own
+        // limit though above MAX_NOTIONAL; 60 BTC is above both.
+        assert!(!limits.check(pair("BTCUSDT"), dec!(40)).needs_confirmation());
+        assert_eq!(
+            limits.check(pair("BTCUSDT"), dec!(60)).warning().unwrap(),
+            "notional 6,000,000.00 USDT is above the BTCUSDT limit 5,000,000 (MAX_NOTIONAL_PAIRS)"
+        );
+        assert_eq!(
+            limits.check(pair("DOGEUSDT"), dec!(1)).warning().unwrap(),
+            "notional of DOGE/USDT cannot be checked against the DOGEUSDT limit 50,000.5 (MAX_NOTIONAL_PAIRS) (no reference price for DOGE/USDT)"
+        );
+        assert_eq!(
+            limits.check(pair("ETHUSDT"), dec!(1000)).warning().unwrap(), // 3,500 a coin
+            "notional 3,500,000.00 USDT is above MAX_NOTIONAL 2,000,000"
+        );
+    }
+
+    #[rstest]
+    #[case("BTCUSDT", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT' (--max-notional-pairs): 'BTCUSDT' must be PAIR=AMOUNT, e.g. BTCUSDT=5000000")]
+    #[case("BTCUSDT=0", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=0' (--max-notional-pairs): 'BTCUSDT=0': the limit must be an amount of USDT above 0")]
+    #[case("BTCUSDT=5m", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=5m' (--max-notional-pairs): 'BTCUSDT=5m': the limit must be an amount of USDT above 0")]
+    #[case("BTCUSDT=1,btc/usdt=2", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=1,btc/usdt=2' (--max-notional-pairs): BTCUSDT is given twice")]
+    fn a_bad_per_pair_limit_is_named(#[case] value: &str, #[case] message: &str) {
+        assert_eq!(
+            error_for(SettingsArgs {
+                max_notional_pairs: some(value),
+                ..Default::default()
+            }),
+            message
+        );
     }
 
     #[test]

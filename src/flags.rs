@@ -68,6 +68,14 @@ pub struct DeskFlags {
         value_name = "AMOUNT"
     )]
     pub max_notional: Option<String>,
+    /// Per-pair notional limits where one limit does not fit every pair, e.g. BTCUSDT=5000000,DOGEUSDT=50000 (each in the pair's quote currency) [default: none: MAX_NOTIONAL for every pair]
+    #[arg(
+        long,
+        env = "MAX_NOTIONAL_PAIRS",
+        allow_hyphen_values = true,
+        value_name = "PAIR=AMOUNT,.."
+    )]
+    pub max_notional_pairs: Option<String>,
 }
 
 impl DeskFlags {
@@ -80,6 +88,7 @@ impl DeskFlags {
         args.order_timeout_ms.clone_from(&self.order_timeout_ms);
         args.max_deviation_bps.clone_from(&self.max_deviation_bps);
         args.max_notional.clone_from(&self.max_notional);
+        args.max_notional_pairs.clone_from(&self.max_notional_pairs);
     }
 }
 

@@ -398,9 +398,45 @@ fn check_number(trimmed: &str) -> Result<TypedNumber, InputError> {
     Ok(number)
 }
 
+/// The desk's fat-finger limits on a request's notional, in the pair's
+/// quote currency: `MAX_NOTIONAL` for every pair, and per pair where it
+/// matters (`MAX_NOTIONAL_PAIRS`, e.g. a lower limit for a thin pair, a
+/// higher one for BTCUSDT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotionalLimits {
+    /// MAX_NOTIONAL: the limit of a pair without its own.
+    pub default: Decimal,
+    /// MAX_NOTIONAL_PAIRS: per pair symbol (`BTCUSDT`), its own limit.
+    pub per_pair: std::collections::BTreeMap<String, Decimal>,
+}
+
+impl NotionalLimits {
+    /// One limit for every pair.
+    pub fn uniform(default: Decimal) -> NotionalLimits {
+        NotionalLimits {
+            default,
+            per_pair: Default::default(),
+        }
+    }
+
+    /// The limit for `pair`, and whether it is the pair's own.
+    pub fn for_pair(&self, pair: Pair) -> (Decimal, bool) {
+        match self.per_pair.get(&pair.symbol()) {
+            Some(limit) => (*limit, true),
+            None => (self.default, false),
+        }
+    }
+
+    /// `amount` of `pair` against the pair's limit.
+    pub fn check(&self, pair: Pair, amount: Decimal) -> NotionalCheck {
+        let (limit, own) = self.for_pair(pair);
+        NotionalCheck::of_limit(pair, amount, limit, own)
+    }
+}
+
 /// A request's notional (amount × the pair's reference price, in the
 /// pair's quote currency) against the desk's fat-finger limit
-/// (MAX_NOTIONAL).
+/// ([`NotionalLimits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotionalCheck {
     /// At or below the limit: no confirmation needed.
@@ -410,14 +446,25 @@ pub enum NotionalCheck {
         notional: Decimal,
         limit: Decimal,
         pair: Pair,
+        /// The pair's own limit (MAX_NOTIONAL_PAIRS), not MAX_NOTIONAL.
+        own: bool,
     },
     /// The pair has no reference price, so the notional cannot be checked:
     /// the operator must confirm.
-    Unknown { limit: Decimal, pair: Pair },
+    Unknown {
+        limit: Decimal,
+        pair: Pair,
+        own: bool,
+    },
 }
 
 impl NotionalCheck {
+    /// `amount` of `pair` against MAX_NOTIONAL `limit`.
     pub fn of(pair: Pair, amount: Decimal, limit: Decimal) -> NotionalCheck {
+        NotionalCheck::of_limit(pair, amount, limit, false)
+    }
+
+    fn of_limit(pair: Pair, amount: Decimal, limit: Decimal, own: bool) -> NotionalCheck {
         match pair.reference_price() {
             // Both bounded (amount ≤ 10^12), so the product cannot overflow.
             Some(price) if amount * price <= limit => NotionalCheck::Within,
@@ -425,8 +472,9 @@ impl NotionalCheck {
                 notional: amount * price,
                 limit,
                 pair,
+                own,
             },
-            None => NotionalCheck::Unknown { limit, pair },
+            None => NotionalCheck::Unknown { limit, pair, own },
         }
     }
 
@@ -443,21 +491,33 @@ impl NotionalCheck {
                 notional,
                 limit,
                 pair,
+                own,
             } => {
                 let mut shown = notional.round_dp(pair.price_dp);
                 shown.rescale(pair.price_dp);
                 Some(format!(
-                    "notional {} {} is above MAX_NOTIONAL {}",
+                    "notional {} {} is above {}",
                     group_thousands(shown),
                     pair.quote,
-                    group_thousands(limit.normalize())
+                    limit_name(limit, pair, own)
                 ))
             }
-            NotionalCheck::Unknown { limit, pair } => Some(format!(
-                "notional of {pair} cannot be checked against MAX_NOTIONAL {} (no reference price for {pair})",
-                group_thousands(limit.normalize())
+            NotionalCheck::Unknown { limit, pair, own } => Some(format!(
+                "notional of {pair} cannot be checked against {} (no reference price for {pair})",
+                limit_name(limit, pair, own)
             )),
         }
+    }
+}
+
+/// "MAX_NOTIONAL 1,000,000", or for a pair's own limit
+/// "the BTCUSDT limit 500,000 (MAX_NOTIONAL_PAIRS)".
+fn limit_name(limit: Decimal, pair: Pair, own: bool) -> String {
+    let limit = group_thousands(limit.normalize());
+    if own {
+        format!("the {} limit {limit} (MAX_NOTIONAL_PAIRS)", pair.symbol())
+    } else {
+        format!("MAX_NOTIONAL {limit}")
     }
 }
 

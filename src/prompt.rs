@@ -8,9 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::desk::Desk;
-use rust_decimal::Decimal;
 
-use crate::market::{check_amount, NotionalCheck, Pair, Side};
+use crate::market::{check_amount, NotionalLimits, Pair, Side};
 use tokio::sync::mpsc;
 
 use crate::output::{desk_writer, plain, OutputMode};
@@ -33,18 +32,19 @@ pub async fn run(
         print!("{}", plain::banner(desk.registry().simulated()));
         println!("Enter a client request (q to quit).");
     }
-    let max_notional = desk.settings().max_notional;
+    let notional_limits = desk.settings().notional_limits();
     // The worst execution outcome of the session, for the exit code.
     let mut worst = 0u8;
     loop {
         // The blocking read owns the input until it answers; an interrupt
         // meanwhile quits, so the input is not needed back.
         let mut asking = input;
+        let limits = notional_limits.clone();
         let asked = tokio::task::spawn_blocking(move || {
             let input = &mut asking;
             let answer = match mode {
-                OutputMode::Plain => read_request(input, &mut io::stdout(), max_notional),
-                OutputMode::Json => read_request(input, &mut io::stderr(), max_notional),
+                OutputMode::Plain => read_request(input, &mut io::stdout(), &limits),
+                OutputMode::Json => read_request(input, &mut io::stderr(), &limits),
             };
             (asking, answer)
         });
@@ -252,20 +252,19 @@ fn ask_until<T, E: std::fmt::Display>(
 /// Reads one request: side, amount, pair. An amount finer than the pair's
 /// lot size is explained once the pair is known, and the amount asked again.
 ///
-/// A request whose notional is above `max_notional` (or cannot be checked)
+/// A request whose notional is above its pair's limit (or cannot be checked)
 /// is only returned once the operator types `yes`; anything else drops it
 /// and the request is asked again from the side.
 pub fn read_request(
     input: &mut impl BufRead,
     output: &mut impl Write,
-    max_notional: Decimal,
+    limits: &NotionalLimits,
 ) -> io::Result<Option<RfqSpec>> {
     loop {
         let Some(spec) = read_one_request(input, output)? else {
             return Ok(None);
         };
-        let Some(warning) = NotionalCheck::of(spec.pair, spec.amount, max_notional).warning()
-        else {
+        let Some(warning) = limits.check(spec.pair, spec.amount).warning() else {
             return Ok(Some(spec));
         };
         let Some(answer) = ask(
@@ -338,7 +337,12 @@ mod tests {
     fn run(typed: &str) -> (Option<RfqSpec>, String) {
         let mut input = typed.as_bytes();
         let mut output = Vec::new();
-        let spec = read_request(&mut input, &mut output, dec!(1000000)).unwrap();
+        let spec = read_request(
+            &mut input,
+            &mut output,
+            &NotionalLimits::uniform(dec!(1000000)),
+        )
+        .unwrap();
         (spec, String::from_utf8(output).unwrap())
     }
 

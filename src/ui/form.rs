@@ -10,7 +10,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rust_decimal::Decimal;
 
-use crate::market::{check_amount, NotionalCheck, Pair, Side};
+use crate::market::{check_amount, NotionalLimits, Pair, Side};
 use crate::rfq::RfqSpec;
 
 pub const SIDE: usize = 0;
@@ -39,9 +39,10 @@ pub enum FormOutcome {
 pub struct Form {
     pub fields: [Field; 3],
     pub focus: usize,
-    /// MAX_NOTIONAL: a request above it (or whose notional cannot be
-    /// checked) waits for Enter once more. `None`: no limit.
-    pub max_notional: Option<Decimal>,
+    /// MAX_NOTIONAL (and per-pair limits): a request above its pair's
+    /// limit (or whose notional cannot be checked) waits for Enter once
+    /// more. `None`: no limit.
+    pub notional_limits: Option<NotionalLimits>,
     /// A checked request waiting for that confirmation, with the reason
     /// shown on the form (e.g. "notional 2,000,000.00 USDT is above
     /// MAX_NOTIONAL 1,000,000").
@@ -67,7 +68,7 @@ impl Form {
                 field(spec.pair.to_string()),
             ],
             focus: SIDE,
-            max_notional: None,
+            notional_limits: None,
             confirm: None,
         }
     }
@@ -82,7 +83,7 @@ impl Form {
     /// Empties the fields; the limit stays.
     pub fn clear(&mut self) {
         *self = Form {
-            max_notional: self.max_notional,
+            notional_limits: self.notional_limits.take(),
             ..Form::new()
         };
     }
@@ -211,8 +212,9 @@ impl Form {
             (Some(side), Some(amount), Some(pair)) => {
                 let spec = RfqSpec { side, amount, pair };
                 let warning = self
-                    .max_notional
-                    .and_then(|limit| NotionalCheck::of(pair, amount, limit).warning());
+                    .notional_limits
+                    .as_ref()
+                    .and_then(|limits| limits.check(pair, amount).warning());
                 match warning {
                     Some(warning) => {
                         self.confirm = Some((spec, warning));
@@ -301,7 +303,7 @@ mod tests {
     #[test]
     fn a_notional_above_the_limit_waits_for_a_second_enter() {
         let mut form = Form {
-            max_notional: Some(dec!(1000000)),
+            notional_limits: Some(NotionalLimits::uniform(dec!(1000000))),
             ..Form::new()
         };
         assert_eq!(
@@ -321,7 +323,7 @@ mod tests {
     #[test]
     fn esc_on_a_notional_confirmation_goes_back_to_the_amount() {
         let mut form = Form {
-            max_notional: Some(dec!(1000000)),
+            notional_limits: Some(NotionalLimits::uniform(dec!(1000000))),
             ..Form::new()
         };
         type_text(&mut form, "b\n20\nBTCUSDT\n");
@@ -337,9 +339,29 @@ mod tests {
     }
 
     #[test]
+    fn a_pairs_own_limit_decides_its_confirmation() {
+        let mut limits = NotionalLimits::uniform(dec!(1000000));
+        limits.per_pair.insert("BTCUSDT".to_string(), dec!(100000));
+        let mut form = Form {
+            notional_limits: Some(limits),
+            ..Form::new()
+        };
+        assert_eq!(
+            type_text(&mut form, "b\n2\nBTCUSDT\n"),
+            FormOutcome::Editing
+        );
+        assert_eq!(
+            form.confirm.as_ref().map(|(_, why)| why.as_str()),
+            Some(
+                "notional 200,000.00 USDT is above the BTCUSDT limit 100,000 (MAX_NOTIONAL_PAIRS)"
+            )
+        );
+    }
+
+    #[test]
     fn within_the_limit_enter_starts_at_once() {
         let mut form = Form {
-            max_notional: Some(dec!(1000000)),
+            notional_limits: Some(NotionalLimits::uniform(dec!(1000000))),
             ..Form::new()
         };
         assert!(matches!(

@@ -171,7 +171,7 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
         .as_ref()
         .map(|path| path.display().to_string());
     let mut app = App::new(colors_allowed(), log_path)
-        .with_max_notional(settings.max_notional)
+        .with_notional_limits(settings.notional_limits())
         .with_in_force(InForce::of(desk));
     let mut stream: Option<StreamHandle> = None;
     let mut signalled = false;

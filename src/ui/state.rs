@@ -867,19 +867,19 @@ impl App {
         self
     }
 
-    /// MAX_NOTIONAL for the form's fat-finger confirmation.
-    pub fn with_max_notional(mut self, limit: rust_decimal::Decimal) -> App {
-        self.form.max_notional = Some(limit);
+    /// The notional limits for the form's fat-finger confirmation.
+    pub fn with_notional_limits(mut self, limits: crate::market::NotionalLimits) -> App {
+        self.form.notional_limits = Some(limits);
         self
     }
 
     fn open_form(&mut self) {
-        let limit = self.form.max_notional;
+        let limits = self.form.notional_limits.take();
         self.form = match &self.stream.request {
             Some(request) => crate::ui::form::Form::prefilled(&request.spec()),
             None => crate::ui::form::Form::new(),
         };
-        self.form.max_notional = limit;
+        self.form.notional_limits = limits;
         self.screen = Screen::Form;
     }
 

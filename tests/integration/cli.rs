@@ -971,3 +971,37 @@ fn help_texts_say_the_bench_defaults_and_what_json_does() {
         "{report}"
     );
 }
+
+#[test]
+fn a_pair_with_its_own_notional_limit_is_judged_by_it() {
+    // 20 BTC × 100,000: above MAX_NOTIONAL, within BTCUSDT's own limit.
+    let output = lp_rfq()
+        .args(["quote", "buy", "20", "BTCUSDT"])
+        .env("MAX_NOTIONAL_PAIRS", "BTCUSDT=5000000")
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    // 6 BTC: within MAX_NOTIONAL, above BTCUSDT's own lower limit.
+    let output = lp_rfq()
+        .args(["quote", "buy", "6", "BTCUSDT"])
+        .args(["--max-notional-pairs", "btc/usdt=500000"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: notional 600,000.00 USDT is above the BTCUSDT limit 500,000 (MAX_NOTIONAL_PAIRS): add --confirm-notional to ask for quotes\n"
+    );
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT"])
+        .env("MAX_NOTIONAL_PAIRS", "BTCUSDT:5000000")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: invalid MAX_NOTIONAL_PAIRS 'BTCUSDT:5000000' (--max-notional-pairs): 'BTCUSDT:5000000' must be PAIR=AMOUNT, e.g. BTCUSDT=5000000\n"
+    );
+}
