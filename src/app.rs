@@ -106,6 +106,11 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 Ok(spec) => spec,
                 Err(error) => return Ok(usage_error(error)),
             };
+            // A pair no LP quotes is not asked of every LP only for them
+            // all to decline.
+            if let Some(why) = crate::desk::quotable_pairs(&settings).refusal(spec.pair) {
+                return Ok(usage_error(why));
+            }
             // Headless, nobody can be asked: a fat finger is refused unless
             // the command line confirms it.
             let notional = settings.notional_limits().check(spec.pair, spec.amount);

@@ -211,6 +211,20 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
     Ok(LpRegistry::from_venues(&specs, settings)?.with_bands(file.bands))
 }
 
+/// The pairs the settings' LPs quote, read without opening them (no
+/// blotter, no connection), so a request nobody quotes is refused before
+/// anything is opened. A venues file that cannot be read is `Any`: opening
+/// the desk then reports it.
+pub fn quotable_pairs(settings: &Settings) -> crate::lp::registry::Quotable {
+    use crate::lp::registry::Quotable;
+    match &settings.lps_file {
+        None => Quotable::of_simulation(settings),
+        Some(path) => crate::venues::load_file(path)
+            .map(|file| Quotable::of_venues(&file.lps))
+            .unwrap_or(Quotable::Any),
+    }
+}
+
 /// A stream that never started: its events say why, then `ended`.
 fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle {
     let (sender, events) = mpsc::channel(2);

@@ -200,6 +200,14 @@ const KNOWN_PAIRS: [KnownPair; 12] = [
 
 /// The reference entry for base/quote, found without allocating (mock LPs
 /// look it up on every quote).
+/// Every pair with a reference price, tick and lot (the pairs the
+/// built-in mock LPs quote).
+pub fn known_pairs() -> impl Iterator<Item = Pair> {
+    KNOWN_PAIRS
+        .iter()
+        .map(|known| known.symbol.parse().expect("the known pairs parse"))
+}
+
 fn known_pair(base: Asset, quote: Asset) -> Option<&'static KnownPair> {
     KNOWN_PAIRS.iter().find(|k| {
         k.symbol

@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use crate::desk::Desk;
 
+use crate::lp::registry::Quotable;
 use crate::market::{check_amount, NotionalLimits, Pair, Side};
 use tokio::sync::mpsc;
 
@@ -40,11 +41,12 @@ pub async fn run(
         // meanwhile quits, so the input is not needed back.
         let mut asking = input;
         let limits = notional_limits.clone();
+        let quotable = desk.registry().quotable().clone();
         let asked = tokio::task::spawn_blocking(move || {
             let input = &mut asking;
             let answer = match mode {
-                OutputMode::Plain => read_request(input, &mut io::stdout(), &limits),
-                OutputMode::Json => read_request(input, &mut io::stderr(), &limits),
+                OutputMode::Plain => read_request(input, &mut io::stdout(), &limits, &quotable),
+                OutputMode::Json => read_request(input, &mut io::stderr(), &limits, &quotable),
             };
             (asking, answer)
         });
@@ -252,6 +254,7 @@ fn ask_until<T, E: std::fmt::Display>(
 /// Reads one request: side, amount, pair. An amount finer than the pair's
 /// lot size is explained once the pair is known, and the amount asked again.
 ///
+/// A pair no configured LP quotes is explained and the pair asked again.
 /// A request whose notional is above its pair's limit (or cannot be checked)
 /// is only returned once the operator types `yes`; anything else drops it
 /// and the request is asked again from the side.
@@ -259,9 +262,10 @@ pub fn read_request(
     input: &mut impl BufRead,
     output: &mut impl Write,
     limits: &NotionalLimits,
+    quotable: &Quotable,
 ) -> io::Result<Option<RfqSpec>> {
     loop {
-        let Some(spec) = read_one_request(input, output)? else {
+        let Some(spec) = read_one_request(input, output, quotable)? else {
             return Ok(None);
         };
         let Some(warning) = limits.check(spec.pair, spec.amount).warning() else {
@@ -285,6 +289,7 @@ pub fn read_request(
 fn read_one_request(
     input: &mut impl BufRead,
     output: &mut impl Write,
+    quotable: &Quotable,
 ) -> io::Result<Option<RfqSpec>> {
     let Some(side) = ask_until(
         input,
@@ -303,7 +308,14 @@ fn read_one_request(
     else {
         return Ok(None);
     };
-    let Some(pair) = ask_until(input, output, "Pair (e.g., BTCUSDT): ", str::parse::<Pair>)? else {
+    let quotable_pair = |text: &str| {
+        let pair = text.parse::<Pair>().map_err(|error| error.to_string())?;
+        match quotable.refusal(pair) {
+            Some(why) => Err(why),
+            None => Ok(pair),
+        }
+    };
+    let Some(pair) = ask_until(input, output, "Pair (e.g., BTCUSDT): ", quotable_pair)? else {
         return Ok(None);
     };
     loop {
@@ -334,16 +346,37 @@ mod tests {
     use super::*;
     use rust_decimal_macros::dec;
 
+    /// Reads `typed` with LPs that may quote any pair.
     fn run(typed: &str) -> (Option<RfqSpec>, String) {
+        run_with(typed, &Quotable::Any)
+    }
+
+    fn run_with(typed: &str, quotable: &Quotable) -> (Option<RfqSpec>, String) {
         let mut input = typed.as_bytes();
         let mut output = Vec::new();
         let spec = read_request(
             &mut input,
             &mut output,
             &NotionalLimits::uniform(dec!(1000000)),
+            quotable,
         )
         .unwrap();
         (spec, String::from_utf8(output).unwrap())
+    }
+
+    #[test]
+    fn a_pair_no_lp_quotes_is_explained_and_the_pair_asked_again() {
+        let quotable = Quotable::Only(vec!["BTCUSDT".parse().unwrap(), "ETHUSDT".parse().unwrap()]);
+        let (spec, shown) = run_with("b\n1\nDOGEUSDT\neth/usdt\n", &quotable);
+        assert_eq!(spec.unwrap().pair.symbol(), "ETHUSDT");
+        assert_eq!(
+            shown,
+            concat!(
+                "Side (b/buy or s/sell): Amount: Pair (e.g., BTCUSDT): ",
+                "  no configured LP quotes DOGE/USDT (quotable: BTCUSDT, ETHUSDT); try again\n",
+                "Pair (e.g., BTCUSDT): "
+            )
+        );
     }
 
     #[test]

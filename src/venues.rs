@@ -44,6 +44,10 @@ pub struct VenueSpec {
     /// How long to wait for an order's outcome, in ms (the adapter's
     /// default when absent).
     pub order_timeout_ms: Option<u64>,
+    /// The pairs the LP quotes (`pairs = ["BTCUSDT", "ETH/USDT"]`), so a
+    /// request no LP quotes is refused at entry; `None`: not declared, it
+    /// is asked for every pair.
+    pub pairs: Option<Vec<crate::market::Pair>>,
     pub kind: VenueKind,
 }
 
@@ -223,11 +227,15 @@ const ENV_VAR: &str = "the name of an environment variable";
 const SYMBOL: &str = "a string containing {base} and {quote}";
 
 /// Fields every kind has.
-const COMMON: [Field; 4] = [
+const COMMON: [Field; 5] = [
     req("name", TEXT),
     req("kind", KINDS),
     opt("timeout_ms", MS_60S),
     opt("order_timeout_ms", MS_300S),
+    opt(
+        "pairs",
+        "a non-empty list of pairs such as [\"BTCUSDT\", \"ETH/USDT\"]",
+    ),
 ];
 const B2C2_FIELDS: [Field; 3] = [
     req("url", URL),
@@ -293,6 +301,7 @@ struct CommonRaw {
     _kind: serde::de::IgnoredAny,
     timeout_ms: Option<i64>,
     order_timeout_ms: Option<i64>,
+    pairs: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -587,6 +596,16 @@ impl Parser<'_> {
         let timeout_ms = at.ranged("timeout_ms", common.timeout_ms, 1, 60_000)?;
         let order_timeout_ms =
             at.ranged("order_timeout_ms", common.order_timeout_ms, 1, 300_000)?;
+        let pairs = match common.pairs {
+            None => None,
+            Some(list) if list.is_empty() => return Err(at.bad_value("pairs")),
+            Some(list) => Some(
+                list.iter()
+                    .map(|text| text.parse::<crate::market::Pair>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| at.bad_value("pairs"))?,
+            ),
+        };
         let secret = |field: &'static str, var: &str| {
             env(var).map_err(|source| VenuesError::Secret {
                 file: self.file.to_string(),
@@ -658,6 +677,7 @@ impl Parser<'_> {
                 name,
                 timeout_ms,
                 order_timeout_ms,
+                pairs,
                 kind,
             },
             name_line,
@@ -816,6 +836,7 @@ token_env = "B2C2_API_TOKEN"
 timeout_ms = 800
 symbol = "{base}{quote}.SPOT"
 order_timeout_ms = 5000
+pairs = ["BTCUSDT", "eth/usdt"]
 [[lp]]
 name = "BinanceConvert"
 kind = "binance-convert"
@@ -840,6 +861,20 @@ timeout_ms = 300
 "#;
 
     #[test]
+    fn a_bad_pairs_list_is_named() {
+        let lp = "[[lp]]\nname = \"Sim\"\nkind = \"mock\"\n";
+        for pairs in ["[]", "[\"BTC\"]", "\"BTCUSDT\""] {
+            let error = parse_err(&format!("{lp}pairs = {pairs}\n"));
+            assert!(
+                error.contains("pairs")
+                    && error
+                        .contains("a non-empty list of pairs such as [\"BTCUSDT\", \"ETH/USDT\"]"),
+                "{pairs}: {error}"
+            );
+        }
+    }
+
+    #[test]
     fn every_field_of_every_kind_is_read() {
         let specs = parse_ok(FULL);
         assert_eq!(
@@ -849,6 +884,10 @@ timeout_ms = 300
                     name: "B2C2".into(),
                     timeout_ms: Some(800),
                     order_timeout_ms: Some(5000),
+                    pairs: Some(vec![
+                        "BTCUSDT".parse().unwrap(),
+                        "ETH/USDT".parse().unwrap()
+                    ]),
                     kind: VenueKind::B2c2 {
                         url: "https://api.uat.b2c2.net".into(),
                         token: Secret::new("value-of-B2C2_API_TOKEN"),
@@ -859,6 +898,7 @@ timeout_ms = 300
                     name: "BinanceConvert".into(),
                     timeout_ms: None,
                     order_timeout_ms: None,
+                    pairs: None,
                     kind: VenueKind::BinanceConvert {
                         url: "https://api.binance.com".into(),
                         key: Secret::new("value-of-BINANCE_API_KEY"),
@@ -870,6 +910,7 @@ timeout_ms = 300
                     name: "Wintermute".into(),
                     timeout_ms: None,
                     order_timeout_ms: None,
+                    pairs: None,
                     kind: VenueKind::Fix44 {
                         host: "fix.example.com".into(),
                         port: 9876,
@@ -884,6 +925,7 @@ timeout_ms = 300
                     name: "Sim".into(),
                     timeout_ms: Some(300),
                     order_timeout_ms: None,
+                    pairs: None,
                     kind: VenueKind::Mock,
                 },
             ]
@@ -927,15 +969,15 @@ timeout_ms = 300
     #[rstest::rstest]
     #[case::unknown_field(
         "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\n\n\n tokn_env = \"T\"\n",
-        "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, url, token_env, symbol)"
+        "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, pairs, url, token_env, symbol)"
     )]
     #[case::field_of_another_kind(
         "[[lp]]\nname = \"Sim\"\nkind = \"mock\"\nurl = \"https://x\"\n",
-        "venues file 'lps.toml' line 4: unknown field 'url' in [[lp]] 'Sim' (expected one of name, kind, timeout_ms, order_timeout_ms)"
+        "venues file 'lps.toml' line 4: unknown field 'url' in [[lp]] 'Sim' (expected one of name, kind, timeout_ms, order_timeout_ms, pairs)"
     )]
     #[case::binance_field_on_b2c2(
         "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\ntoken_env = \"T\"\nrecv_window_ms = 5000\n",
-        "venues file 'lps.toml' line 6: unknown field 'recv_window_ms' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, url, token_env, symbol)"
+        "venues file 'lps.toml' line 6: unknown field 'recv_window_ms' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, pairs, url, token_env, symbol)"
     )]
     #[case::missing_field(
         "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\n",
@@ -1059,7 +1101,7 @@ timeout_ms = 300
                     timeout_ms = 800\n# the token\ntokn_env = \"B2C2_API_TOKEN\"\n";
         assert_eq!(
             parse_err(text),
-            "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, url, token_env, symbol)"
+            "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, pairs, url, token_env, symbol)"
         );
     }
 

@@ -15,6 +15,7 @@ use crate::lp::http::{AdapterError, HttpTimeouts};
 use crate::lp::isolated::Isolated;
 use crate::lp::mock::{mock_lps, MockLp, MockSettings};
 use crate::lp::SharedLp;
+use crate::market::Pair;
 use crate::rfq::sanity::PriceBand;
 use crate::scenario::{Scenario, ScenarioContext};
 use crate::venues::{VenueKind, VenueSpec};
@@ -45,6 +46,82 @@ pub struct LpRegistry {
     venues: Vec<(String, String)>,
     /// Per pair symbol, the range its quotes must fall in (venues file).
     bands: std::collections::HashMap<String, PriceBand>,
+    /// The pairs some LP quotes.
+    quotable: Quotable,
+}
+
+/// The pairs the desk's LPs quote, so that a request nobody quotes is
+/// refused at entry instead of asking every LP and counting their
+/// declines against them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Quotable {
+    /// Some LP has not said which pairs it quotes: every pair is asked.
+    Any,
+    /// Only these (sorted by symbol): the union of every LP's pairs.
+    Only(Vec<Pair>),
+}
+
+impl Quotable {
+    /// The union of each LP's pairs; `None` for an LP that does not say.
+    pub fn union(per_lp: impl IntoIterator<Item = Option<Vec<Pair>>>) -> Quotable {
+        let mut all = std::collections::BTreeMap::new();
+        for pairs in per_lp {
+            let Some(pairs) = pairs else {
+                return Quotable::Any;
+            };
+            for pair in pairs {
+                all.insert(pair.symbol(), pair);
+            }
+        }
+        Quotable::Only(all.into_values().collect())
+    }
+
+    /// The pairs a venues file's LPs quote: each LP's `pairs`, the known
+    /// pairs for a mock, any pair when a real LP does not say.
+    pub fn of_venues(specs: &[VenueSpec]) -> Quotable {
+        Quotable::union(specs.iter().map(|spec| match (&spec.pairs, &spec.kind) {
+            (Some(pairs), _) => Some(pairs.clone()),
+            (None, VenueKind::Mock) => Some(crate::market::known_pairs().collect()),
+            (None, _) => None,
+        }))
+    }
+
+    /// The pairs the settings' simulated LPs quote: the mocks the known
+    /// pairs, a scenario's LPs any.
+    pub fn of_simulation(settings: &Settings) -> Quotable {
+        match settings.scenario {
+            Some(_) => Quotable::Any,
+            None => Quotable::union([Some(crate::market::known_pairs().collect())]),
+        }
+    }
+
+    /// The pairs as the operator types them: "BTCUSDT, ETHUSDT"; `None`
+    /// when every pair may be asked.
+    pub fn list(&self) -> Option<String> {
+        match self {
+            Quotable::Any => None,
+            Quotable::Only(pairs) => Some(
+                pairs
+                    .iter()
+                    .map(Pair::symbol)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        }
+    }
+
+    /// Why `pair` cannot be asked for, e.g. "no configured LP quotes
+    /// DOGE/USDT (quotable: BTCUSDT, ETHUSDT)"; `None` when it can.
+    pub fn refusal(&self, pair: Pair) -> Option<String> {
+        match self {
+            Quotable::Any => None,
+            Quotable::Only(pairs) if pairs.contains(&pair) => None,
+            Quotable::Only(_) => Some(format!(
+                "no configured LP quotes {pair} (quotable: {})",
+                self.list().unwrap_or_default()
+            )),
+        }
+    }
 }
 
 /// One LP as `lp-rfq lps` lists it.
@@ -76,11 +153,13 @@ impl LpRegistry {
                 seed: settings.seed,
             },
         };
+        let quotable = Quotable::of_simulation(settings);
         LpRegistry {
             cast,
             simulated: true,
             venues: Vec::new(),
             bands: Default::default(),
+            quotable,
         }
     }
 
@@ -105,6 +184,8 @@ impl LpRegistry {
             simulated,
             venues: Vec::new(),
             bands: Default::default(),
+            // Adapters handed in say nothing of their pairs.
+            quotable: Quotable::Any,
         }
     }
 
@@ -211,6 +292,7 @@ impl LpRegistry {
             lps.push(lp);
         }
         let mut registry = LpRegistry::fixed(lps);
+        registry.quotable = Quotable::of_venues(specs);
         registry.venues = specs
             .iter()
             .map(|spec| {
@@ -225,6 +307,11 @@ impl LpRegistry {
             })
             .collect();
         Ok(registry)
+    }
+
+    /// The pairs the LPs quote.
+    pub fn quotable(&self) -> &Quotable {
+        &self.quotable
     }
 
     /// True when every LP is simulated (mocks or a scenario): nothing real

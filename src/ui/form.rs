@@ -10,6 +10,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rust_decimal::Decimal;
 
+use crate::lp::registry::Quotable;
 use crate::market::{check_amount, NotionalLimits, Pair, Side};
 use crate::rfq::RfqSpec;
 
@@ -43,6 +44,9 @@ pub struct Form {
     /// limit (or whose notional cannot be checked) waits for Enter once
     /// more. `None`: no limit.
     pub notional_limits: Option<NotionalLimits>,
+    /// The pairs the LPs quote: another pair is refused under its field.
+    /// `None`: not known, every pair is asked.
+    pub quotable: Option<Quotable>,
     /// A checked request waiting for that confirmation, with the reason
     /// shown on the form (e.g. "notional 2,000,000.00 USDT is above
     /// MAX_NOTIONAL 1,000,000").
@@ -69,6 +73,7 @@ impl Form {
             ],
             focus: SIDE,
             notional_limits: None,
+            quotable: None,
             confirm: None,
         }
     }
@@ -84,6 +89,7 @@ impl Form {
     pub fn clear(&mut self) {
         *self = Form {
             notional_limits: self.notional_limits.take(),
+            quotable: self.quotable.take(),
             ..Form::new()
         };
     }
@@ -184,7 +190,13 @@ impl Form {
 
     /// Every field checked; the first bad one takes the focus.
     fn submit(&mut self) -> Option<RfqSpec> {
+        let refusal = |pair: Pair| self.quotable.as_ref().and_then(|q| q.refusal(pair));
         let pair = match self.fields[PAIR].text.parse::<Pair>() {
+            Ok(pair) if refusal(pair).is_some() => {
+                let why = refusal(pair).unwrap_or_default();
+                self.refuse(PAIR, why);
+                None
+            }
             Ok(pair) => {
                 self.fields[PAIR].error = None;
                 Some(pair)
@@ -355,6 +367,23 @@ mod tests {
             Some(
                 "notional 200,000.00 USDT is above the BTCUSDT limit 100,000 (MAX_NOTIONAL_PAIRS)"
             )
+        );
+    }
+
+    #[test]
+    fn a_pair_no_lp_quotes_is_refused_under_its_field() {
+        let mut form = Form {
+            quotable: Some(Quotable::Only(vec!["BTCUSDT".parse().unwrap()])),
+            ..Form::new()
+        };
+        assert_eq!(
+            type_text(&mut form, "b\n1\nDOGEUSDT\n"),
+            FormOutcome::Editing
+        );
+        assert_eq!(form.focus, PAIR);
+        assert_eq!(
+            form.fields[PAIR].error.as_deref(),
+            Some("no configured LP quotes DOGE/USDT (quotable: BTCUSDT)")
         );
     }
 

@@ -1030,7 +1030,13 @@ fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) {
 
 fn draw_form(frame: &mut Frame, area: Rect, app: &App) {
     let palette = Palette { color: app.color };
-    let settings_lines = if app.in_force.is_some() { 3 } else { 0 };
+    // A blank line, pricing, LPs, and the quotable pairs (two lines: the
+    // list wraps on a narrow terminal).
+    let settings_lines = match &app.in_force {
+        Some(in_force) if in_force.quotable.list().is_some() => 5,
+        Some(_) => 3,
+        None => 0,
+    };
     let form_height = 10 + settings_lines + u16::from(app.notice.is_some());
     let [top, history] =
         Layout::vertical([Constraint::Length(form_height), Constraint::Fill(1)]).areas(area);
@@ -1109,8 +1115,19 @@ fn draw_form(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled("          ", palette.dim()),
             Span::styled(in_force.lps_line(), lps_style),
         ]));
+        if let Some(pairs) = in_force.quotable.list() {
+            lines.push(Line::from(vec![
+                Span::styled("Pairs     ", palette.dim()),
+                Span::raw(pairs),
+            ]));
+        }
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    // Only the last lines (the pairs) are long enough to wrap, so the
+    // fields' cursor positions above them stay put.
+    frame.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        inner,
+    );
     if let Some(position) = cursor {
         if !app.help {
             frame.set_cursor_position(position);

@@ -696,6 +696,8 @@ pub struct InForce {
     pub duration_ms: u64,
     /// Every LP a stream asks, with whether it is a simulation.
     pub lps: Vec<(Arc<str>, bool)>,
+    /// The pairs they quote.
+    pub quotable: crate::lp::registry::Quotable,
 }
 
 impl InForce {
@@ -712,6 +714,7 @@ impl InForce {
                 .into_iter()
                 .map(|listed| (listed.lp.shared_name(), listed.lp.simulated()))
                 .collect(),
+            quotable: desk.registry().quotable().clone(),
         }
     }
 
@@ -861,8 +864,10 @@ impl App {
         }
     }
 
-    /// The settings in force, for the form to show.
+    /// The settings in force, for the form to show; the form refuses a
+    /// pair they do not quote.
     pub fn with_in_force(mut self, in_force: InForce) -> App {
+        self.form.quotable = Some(in_force.quotable.clone());
         self.in_force = Some(in_force);
         self
     }
@@ -875,11 +880,13 @@ impl App {
 
     fn open_form(&mut self) {
         let limits = self.form.notional_limits.take();
+        let quotable = self.form.quotable.take();
         self.form = match &self.stream.request {
             Some(request) => crate::ui::form::Form::prefilled(&request.spec()),
             None => crate::ui::form::Form::new(),
         };
         self.form.notional_limits = limits;
+        self.form.quotable = quotable;
         self.screen = Screen::Form;
     }
 

@@ -138,7 +138,8 @@ fn one_seed_replays_the_same_prices_from_the_binary() {
 }
 
 #[test]
-fn a_pair_no_lp_quotes_ends_with_a_clear_message() {
+fn a_pair_no_configured_lp_quotes_is_refused_at_entry() {
+    // The built-in mocks quote the known pairs only: DOGEUSDT is not asked.
     let output = lp_rfq()
         .args([
             "quote",
@@ -151,13 +152,58 @@ fn a_pair_no_lp_quotes_ends_with_a_clear_message() {
         .args(FAST)
         .output()
         .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: no configured LP quotes DOGE/USDT (quotable: BTCEUR, BTCUSD, BTCUSDC, BTCUSDT, ETHBTC, ETHEUR, ETHUSD, ETHUSDC, ETHUSDT, SOLUSDT, USDTEUR, XRPUSDT)\n"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn a_pair_every_lp_declines_ends_with_a_clear_message() {
+    // A venues file says its LP quotes DOGEUSDT; the (simulated) LP then
+    // declines it, as a real one may.
+    let dir = tempfile::tempdir().unwrap();
+    let venues = dir.path().join("lps.toml");
+    std::fs::write(
+        &venues,
+        "[[lp]]\nname = \"Sim\"\nkind = \"mock\"\npairs = [\"DOGEUSDT\", \"BTCUSDT\"]\n",
+    )
+    .unwrap();
+    let output = lp_rfq()
+        .args([
+            "quote",
+            "buy",
+            "100",
+            "DOGEUSDT",
+            "--json",
+            "--confirm-notional",
+        ])
+        .arg("--lps")
+        .arg(&venues)
+        .args(FAST)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        "lp-rfq: no LP quotes DOGEUSDT (3 declined)\n"
+        "lp-rfq: no LP quotes DOGEUSDT (1 declined)\n"
     );
     let events = json_lines(&output);
     assert_eq!(events.last().unwrap()["reason"], "no_quotes");
+    // A pair outside its list is refused at entry.
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "ETHUSDT", "--lps"])
+        .arg(&venues)
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: no configured LP quotes ETH/USDT (quotable: BTCUSDT, DOGEUSDT)\n"
+    );
 }
 
 #[test]

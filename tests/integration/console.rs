@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use lp_rfq::lp::registry::Quotable;
 use lp_rfq::lp::scripted::{ScriptedLp, Step};
 use lp_rfq::lp::SharedLp;
 use lp_rfq::market::{Bps, Pair, Side};
@@ -1292,6 +1293,10 @@ fn in_force(lps: &[(&str, bool)]) -> InForce {
             .iter()
             .map(|(name, sim)| (Arc::from(*name), *sim))
             .collect(),
+        quotable: Quotable::Only(vec![
+            "BTCUSDT".parse().unwrap(),
+            "ETH/USDT".parse().unwrap(),
+        ]),
     }
 }
 
@@ -1312,6 +1317,7 @@ fn the_form_shows_the_settings_in_force_and_whether_the_lps_are_simulated() {
         text.contains("│          3 LPs, SIMULATED: LP1, LP2, LP3"),
         "{text}"
     );
+    assert!(text.contains("│Pairs     BTCUSDT, ETHUSDT"), "{text}");
 
     let real = App::new(false, None).with_in_force(in_force(&[("B2C2", false), ("Sim", true)]));
     let text = app_screen(&real, 80, 24).join("\n");
