@@ -229,7 +229,7 @@ const NO_BLOTTER: Key = Key {
 /// Where the blotter lives unless BLOTTER_PATH says otherwise.
 pub const DEFAULT_BLOTTER: &str = "./blotter.db";
 
-/// Every variable a user may set, for `.env.example` and the README.
+/// Every variable a user may set, for `.env.example` and docs/configuration.md.
 pub const SETTING_NAMES: [&str; 27] = [
     MARKUP.env,
     THRESHOLD.env,

@@ -1,6 +1,6 @@
 //! `lp-rfq report`: LP performance and an RFQ list computed from the
 //! blotter, as an aligned table, CSV or one JSON object. Figures are
-//! computed here from the stored rows; the definitions are in the README
+//! computed here from the stored rows; the definitions are in docs/blotter.md
 //! ("Blotter and report") and on the fields below.
 
 use std::collections::HashMap;

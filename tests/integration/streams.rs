@@ -433,7 +433,7 @@ async fn a_thirty_second_stream_runs_in_paused_time() {
     assert!(only(&lines, "expired").is_empty());
 }
 
-/// The README's worked example, run for real.
+/// The worked example of docs/concepts.md, run for real.
 #[tokio::test(start_paused = true)]
 async fn the_readme_worked_example_holds() {
     let lp1 = lp("LP1", 10_000, vec![Step::price(300, dec!(99995.00))]);
