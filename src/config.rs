@@ -165,6 +165,24 @@ pub struct SettingsArgs {
         value_name = "BPS"
     )]
     pub max_deviation_bps: Option<String>,
+    /// Above this smoothed last-look reject rate, in percent (1 to 100), an LP is fading: execution prefers a clean LP [default: 25]
+    #[arg(
+        long,
+        env = "FADE_LIMIT_PCT",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "PCT"
+    )]
+    pub fade_limit_pct: Option<String>,
+    /// How much worse, in bps (0 to 100), a clean LP's price may be than a fading LP's for the order to go to the clean one [default: 2]
+    #[arg(
+        long,
+        env = "FADE_TOLERANCE_BPS",
+        global = true,
+        allow_hyphen_values = true,
+        value_name = "BPS"
+    )]
+    pub fade_tolerance_bps: Option<String>,
     /// Milliseconds an LP has to answer an order before its outcome is unknown [default: 10000]
     #[arg(
         long,
@@ -285,6 +303,9 @@ pub struct Settings {
     /// Notional (quote currency) above which a request needs the
     /// operator's explicit confirmation.
     pub max_notional: Decimal,
+    /// Above this smoothed last-look reject rate (percent) an LP is
+    /// fading (FADE_LIMIT_PCT).
+    pub fade_limit_pct: Decimal,
 }
 
 /// One setting's names, for messages.
@@ -354,6 +375,14 @@ const MAX_DEVIATION: Key = Key {
     env: "MAX_DEVIATION_BPS",
     flag: "--max-deviation-bps",
 };
+const FADE_LIMIT: Key = Key {
+    env: "FADE_LIMIT_PCT",
+    flag: "--fade-limit-pct",
+};
+const FADE_TOLERANCE: Key = Key {
+    env: "FADE_TOLERANCE_BPS",
+    flag: "--fade-tolerance-bps",
+};
 const ORDER_TIMEOUT: Key = Key {
     env: "ORDER_TIMEOUT_MS",
     flag: "--order-timeout-ms",
@@ -387,7 +416,7 @@ const NO_BLOTTER: Key = Key {
 pub const DEFAULT_BLOTTER: &str = "./blotter.db";
 
 /// Every variable a user may set, for `.env.example` and the README.
-pub const SETTING_NAMES: [&str; 26] = [
+pub const SETTING_NAMES: [&str; 28] = [
     MARKUP.env,
     THRESHOLD.env,
     BUFFER.env,
@@ -404,6 +433,8 @@ pub const SETTING_NAMES: [&str; 26] = [
     MOCK_LAST_LOOK.env,
     ORDER_TIMEOUT.env,
     MAX_DEVIATION.env,
+    FADE_LIMIT.env,
+    FADE_TOLERANCE.env,
     MOCK_VALIDITY.env,
     SEED.env,
     SCENARIO.env,
@@ -738,6 +769,18 @@ impl Settings {
             |t| non_negative(t).filter(|v| *v >= Decimal::ONE && *v <= Decimal::from(10_000)),
             "a number of bps from 1 to 10000",
         )?;
+        let (fade_limit_pct, _) = FADE_LIMIT.read(
+            &args.fade_limit_pct,
+            "25",
+            |t| non_negative(t).filter(|v| *v >= Decimal::ONE && *v <= dec!(100)),
+            "a percentage from 1 to 100",
+        )?;
+        let (fade_tolerance, _) = FADE_TOLERANCE.read(
+            &args.fade_tolerance_bps,
+            "2",
+            |t| non_negative(t).filter(|v| *v <= dec!(100)),
+            "a number of bps from 0 to 100",
+        )?;
         let (order_timeout_ms, _) = ORDER_TIMEOUT.read(
             &args.order_timeout_ms,
             "10000",
@@ -818,6 +861,7 @@ impl Settings {
                 lp_timeout_ms,
                 order_timeout_ms,
                 max_deviation: bps(max_deviation),
+                fade_tolerance: bps(fade_tolerance),
             },
             duration_ms: seconds_to_ms(duration),
             mock: MockSettings {
@@ -863,6 +907,7 @@ impl Settings {
                 )
             }),
             max_notional,
+            fade_limit_pct,
         })
     }
 }

@@ -45,6 +45,75 @@ pub struct VenueSpec {
     /// default when absent).
     pub order_timeout_ms: Option<u64>,
     pub kind: VenueKind,
+    /// Its rate limit and breaker, as the file sets them (each absent
+    /// value takes the kind's default: [`VenueSpec::health_policy`]).
+    pub health: VenueHealth,
+}
+
+/// The health settings of one `[[lp]]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VenueHealth {
+    /// `max_requests_per_sec`, exactly as written.
+    pub max_requests_per_sec: Option<rust_decimal::Decimal>,
+    pub burst: Option<u64>,
+    pub breaker_failures: Option<u64>,
+    pub breaker_window_secs: Option<u64>,
+    pub breaker_cool_off_secs: Option<u64>,
+}
+
+impl VenueSpec {
+    /// The LP's health policy: the file's values, else the kind's
+    /// defaults (b2c2 and fix44 5 requests/s, binance-convert 0.5/s since
+    /// each getQuote spends weight 200 of its per-minute budget; mock
+    /// unlimited; burst = the rate rounded up; breaker 5 failures in 30 s,
+    /// 30 s cool-off), with the desk's fade limit.
+    pub fn health_policy(
+        &self,
+        fade_limit_pct: rust_decimal::Decimal,
+    ) -> crate::lp::health::HealthPolicy {
+        use crate::lp::health::{BreakerPolicy, HealthPolicy, RateLimit};
+        use rust_decimal::Decimal;
+        use std::time::Duration;
+        let default_rate = match self.kind {
+            VenueKind::B2c2 { .. } | VenueKind::Fix44 { .. } => Some(Decimal::from(5)),
+            VenueKind::BinanceConvert { .. } => Some(Decimal::new(5, 1)),
+            VenueKind::Mock => None,
+        };
+        let rate = self
+            .health
+            .max_requests_per_sec
+            .or(default_rate)
+            .map(|per_sec| {
+                let burst = self
+                    .health
+                    .burst
+                    .unwrap_or_else(|| u64::try_from(per_sec.ceil()).unwrap_or(1).max(1));
+                RateLimit {
+                    per_sec,
+                    burst: u32::try_from(burst).unwrap_or(u32::MAX),
+                }
+            });
+        let defaults = BreakerPolicy::default();
+        let breaker = BreakerPolicy {
+            failures: self
+                .health
+                .breaker_failures
+                .map_or(defaults.failures, |n| n as u32),
+            window: self
+                .health
+                .breaker_window_secs
+                .map_or(defaults.window, Duration::from_secs),
+            cool_off: self
+                .health
+                .breaker_cool_off_secs
+                .map_or(defaults.cool_off, Duration::from_secs),
+        };
+        HealthPolicy {
+            rate,
+            breaker,
+            fade_limit_pct,
+        }
+    }
 }
 
 /// What kind of venue an LP is, with what it takes to reach it.
@@ -223,12 +292,24 @@ const ENV_VAR: &str = "the name of an environment variable";
 const SYMBOL: &str = "a string containing {base} and {quote}";
 
 /// Fields every kind has.
-const COMMON: [Field; 4] = [
+const COMMON: [Field; 9] = [
     req("name", TEXT),
     req("kind", KINDS),
     opt("timeout_ms", MS_60S),
     opt("order_timeout_ms", MS_300S),
+    opt(
+        "max_requests_per_sec",
+        "a number of requests a second from 0.001 to 10000",
+    ),
+    opt("burst", "a whole number of requests from 1 to 10000"),
+    opt(
+        "breaker_failures",
+        "a whole number of failures from 1 to 1000",
+    ),
+    opt("breaker_window_secs", SECS_3600),
+    opt("breaker_cool_off_secs", SECS_3600),
 ];
+const SECS_3600: &str = "a whole number of seconds from 1 to 3600";
 const B2C2_FIELDS: [Field; 3] = [
     req("url", URL),
     req("token_env", ENV_VAR),
@@ -293,6 +374,12 @@ struct CommonRaw {
     _kind: serde::de::IgnoredAny,
     timeout_ms: Option<i64>,
     order_timeout_ms: Option<i64>,
+    /// Read from its text, so that 0.5 never passes through a float.
+    max_requests_per_sec: Option<serde::de::IgnoredAny>,
+    burst: Option<i64>,
+    breaker_failures: Option<i64>,
+    breaker_window_secs: Option<i64>,
+    breaker_cool_off_secs: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -587,6 +674,39 @@ impl Parser<'_> {
         let timeout_ms = at.ranged("timeout_ms", common.timeout_ms, 1, 60_000)?;
         let order_timeout_ms =
             at.ranged("order_timeout_ms", common.order_timeout_ms, 1, 300_000)?;
+        let max_requests_per_sec = match common.max_requests_per_sec {
+            None => None,
+            Some(_) => {
+                let text = self.raw(at.span_of("max_requests_per_sec"));
+                let rate = text
+                    .trim()
+                    .parse::<rust_decimal::Decimal>()
+                    .ok()
+                    .filter(|rate| {
+                        *rate >= rust_decimal::Decimal::new(1, 3)
+                            && *rate <= rust_decimal::Decimal::from(10_000)
+                    })
+                    .ok_or_else(|| at.bad_value("max_requests_per_sec"))?;
+                Some(rate.normalize())
+            }
+        };
+        let health = VenueHealth {
+            max_requests_per_sec,
+            burst: at.ranged("burst", common.burst, 1, 10_000)?,
+            breaker_failures: at.ranged("breaker_failures", common.breaker_failures, 1, 1_000)?,
+            breaker_window_secs: at.ranged(
+                "breaker_window_secs",
+                common.breaker_window_secs,
+                1,
+                3_600,
+            )?,
+            breaker_cool_off_secs: at.ranged(
+                "breaker_cool_off_secs",
+                common.breaker_cool_off_secs,
+                1,
+                3_600,
+            )?,
+        };
         let secret = |field: &'static str, var: &str| {
             env(var).map_err(|source| VenuesError::Secret {
                 file: self.file.to_string(),
@@ -659,6 +779,7 @@ impl Parser<'_> {
                 timeout_ms,
                 order_timeout_ms,
                 kind,
+                health,
             },
             name_line,
         ))
@@ -849,6 +970,7 @@ timeout_ms = 300
                     name: "B2C2".into(),
                     timeout_ms: Some(800),
                     order_timeout_ms: Some(5000),
+                    health: Default::default(),
                     kind: VenueKind::B2c2 {
                         url: "https://api.uat.b2c2.net".into(),
                         token: Secret::new("value-of-B2C2_API_TOKEN"),
@@ -859,6 +981,7 @@ timeout_ms = 300
                     name: "BinanceConvert".into(),
                     timeout_ms: None,
                     order_timeout_ms: None,
+                    health: Default::default(),
                     kind: VenueKind::BinanceConvert {
                         url: "https://api.binance.com".into(),
                         key: Secret::new("value-of-BINANCE_API_KEY"),
@@ -870,6 +993,7 @@ timeout_ms = 300
                     name: "Wintermute".into(),
                     timeout_ms: None,
                     order_timeout_ms: None,
+                    health: Default::default(),
                     kind: VenueKind::Fix44 {
                         host: "fix.example.com".into(),
                         port: 9876,
@@ -884,6 +1008,7 @@ timeout_ms = 300
                     name: "Sim".into(),
                     timeout_ms: Some(300),
                     order_timeout_ms: None,
+                    health: Default::default(),
                     kind: VenueKind::Mock,
                 },
             ]
@@ -927,15 +1052,15 @@ timeout_ms = 300
     #[rstest::rstest]
     #[case::unknown_field(
         "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\n\n\n tokn_env = \"T\"\n",
-        "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, url, token_env, symbol)"
+        "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, max_requests_per_sec, burst, breaker_failures, breaker_window_secs, breaker_cool_off_secs, url, token_env, symbol)"
     )]
     #[case::field_of_another_kind(
         "[[lp]]\nname = \"Sim\"\nkind = \"mock\"\nurl = \"https://x\"\n",
-        "venues file 'lps.toml' line 4: unknown field 'url' in [[lp]] 'Sim' (expected one of name, kind, timeout_ms, order_timeout_ms)"
+        "venues file 'lps.toml' line 4: unknown field 'url' in [[lp]] 'Sim' (expected one of name, kind, timeout_ms, order_timeout_ms, max_requests_per_sec, burst, breaker_failures, breaker_window_secs, breaker_cool_off_secs)"
     )]
     #[case::binance_field_on_b2c2(
         "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\ntoken_env = \"T\"\nrecv_window_ms = 5000\n",
-        "venues file 'lps.toml' line 6: unknown field 'recv_window_ms' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, url, token_env, symbol)"
+        "venues file 'lps.toml' line 6: unknown field 'recv_window_ms' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, max_requests_per_sec, burst, breaker_failures, breaker_window_secs, breaker_cool_off_secs, url, token_env, symbol)"
     )]
     #[case::missing_field(
         "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\n",
@@ -1059,7 +1184,7 @@ timeout_ms = 300
                     timeout_ms = 800\n# the token\ntokn_env = \"B2C2_API_TOKEN\"\n";
         assert_eq!(
             parse_err(text),
-            "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, url, token_env, symbol)"
+            "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, max_requests_per_sec, burst, breaker_failures, breaker_window_secs, breaker_cool_off_secs, url, token_env, symbol)"
         );
     }
 

@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 
 use crate::market::Side;
 use crate::output::{group_thousands, seconds};
-use crate::rfq::event::{ClientQuote, EndReason, Outcome};
+use crate::rfq::event::{ClientQuote, EndReason, HealthState, Outcome};
 use crate::ui::state::*;
 
 /// Wide enough for the client quote panel beside the leaderboard.
@@ -575,6 +575,25 @@ fn status_text(state: &ConsoleState, index: usize, out: &mut String) {
     }
 }
 
+/// An LP's health cell: `ok`, `throttled`, `down 12 s` (counting down on
+/// the stream's clock), `fading 40.0 %`, `auth failed`, with its style.
+fn health_cell(state: &ConsoleState, index: usize, palette: Palette) -> Cell<'static> {
+    let row = &state.lps[index];
+    let Some((health, at)) = &row.health else {
+        return Cell::from("ok");
+    };
+    let mut text = health.label(state.now_ms.saturating_sub(*at));
+    if row.passed_over {
+        text.push_str(" · passed over");
+    }
+    let style = match health.state {
+        HealthState::Ok if !health.fading => Style::new(),
+        HealthState::Throttled | HealthState::Probing => palette.dim(),
+        _ => palette.bad(),
+    };
+    Cell::from(Span::styled(text, style))
+}
+
 fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
     let (side_text, quote_asset) = match &state.request {
         Some(request) => (
@@ -599,6 +618,7 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
         palette.title(),
     ));
     let flash = state.lock_flash();
+    let tracked = state.lps.iter().any(|row| row.health.is_some());
     let mut status = String::new();
     let rows = state
         .ranking
@@ -636,7 +656,7 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
             };
             let mut position = String::with_capacity(4);
             let _ = write!(position, "{:>2}{arrow}", place + 1);
-            Row::new([
+            let cells = [
                 Cell::from(position),
                 Cell::from(if locked { "LOCK" } else { "" }),
                 Cell::from(row.name.to_string()),
@@ -649,10 +669,19 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
                 ),
                 Cell::from(format!("{}/{}", row.answers, row.errors)),
                 Cell::from(Span::styled(status.clone(), status_style)),
-            ])
-            .style(style)
+            ];
+            // The health column only when some LP's health is tracked
+            // (venues): simulated casts keep their layout.
+            let cells: Vec<Cell> = if tracked {
+                let mut cells = cells.to_vec();
+                cells.insert(8, health_cell(state, index, palette));
+                cells
+            } else {
+                cells.to_vec()
+            };
+            Row::new(cells).style(style)
         });
-    let header = Row::new([
+    let mut header = vec![
         "#".to_string(),
         String::new(),
         "LP".to_string(),
@@ -662,8 +691,11 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
         "lat".to_string(),
         "ans/err".to_string(),
         "status".to_string(),
-    ])
-    .style(palette.dim().add_modifier(Modifier::BOLD));
+    ];
+    if tracked {
+        header.insert(8, "health".to_string());
+    }
+    let header = Row::new(header).style(palette.dim().add_modifier(Modifier::BOLD));
     // As wide as the longest LP name, within what the terminal can spare.
     let longest = state
         .lps
@@ -672,7 +704,7 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
         .max()
         .unwrap_or(2);
     let name_width = longest.clamp(2, if area.width >= WIDE { 16 } else { 10 }) as u16;
-    let widths = [
+    let mut widths = vec![
         Constraint::Length(3),
         Constraint::Length(4),
         Constraint::Length(name_width),
@@ -683,6 +715,9 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
         Constraint::Length(7),
         Constraint::Fill(1),
     ];
+    if tracked {
+        widths.insert(8, Constraint::Length(16));
+    }
     let table = Table::new(rows, widths).header(header).block(block);
     frame.render_widget(table, area);
 }

@@ -130,6 +130,7 @@ fn order_sent(
         lp_price,
         amount,
         attempt,
+        preferred_over: None,
     })
 }
 

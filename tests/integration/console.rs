@@ -1004,6 +1004,7 @@ fn an_unknown_outcome_is_shown_in_red() {
                 lp_price: dec!(99995.00),
                 amount: dec!(1.5),
                 attempt: 1,
+                preferred_over: None,
             }),
         ),
         1_000,
