@@ -174,10 +174,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthView {
     pub state: HealthState,
-    /// When the pause or cool-off ends, in ms since the health began
-    /// (tells one opening from the next).
-    pub until_ms: Option<u64>,
-    /// Time left until then, from the view's `now`.
+    /// Time left until the pause or cool-off ends, from the view's `now`.
     pub retry_in_ms: Option<u64>,
     /// Smoothed last-look reject rate, percent, one decimal.
     pub reject_rate: Decimal,
@@ -425,7 +422,6 @@ impl Health {
         let reject_rate = self.reject_rate().round_dp(1);
         HealthView {
             state,
-            until_ms: until.map(ms),
             retry_in_ms: until.map(|until| ms(until.saturating_sub(now))),
             reject_rate,
             fading: self.fading(),

@@ -133,8 +133,9 @@ impl LpRegistry {
         default_timeout_ms: u64,
     ) -> LpRegistry {
         let feed = HealthFeed::default();
+        let lps_simulated = lps.iter().all(|lp| lp.simulated());
         let mut guards = Vec::with_capacity(lps.len());
-        let wrapped = LpRegistry::fixed(lps)
+        let wrapped: Vec<SharedLp> = LpRegistry::fixed(lps)
             .lps_for_stream(0)
             .into_iter()
             .zip(policies)
@@ -144,10 +145,16 @@ impl LpRegistry {
                 guard as SharedLp
             })
             .collect();
-        let mut registry = LpRegistry::fixed(wrapped);
-        registry.guards = guards;
-        registry.feed = feed;
-        registry
+        // Already isolated: the health wraps the LP's thread, so that a
+        // request held back never waits for that thread.
+        LpRegistry {
+            cast: Cast::Fixed(wrapped),
+            simulated: lps_simulated,
+            venues: Vec::new(),
+            bands: Default::default(),
+            guards,
+            feed,
+        }
     }
 
     /// Some LP has a health (a venues file's LPs).

@@ -325,7 +325,6 @@ impl Engine {
                         // failure, and its last quote stands.
                         let view = HealthView {
                             state: why.state(),
-                            until_ms: why.retry_in_ms().map(|ms| now + ms),
                             retry_in_ms: why.retry_in_ms(),
                             reject_rate: self.reject_rates[lp].0,
                             fading: self.reject_rates[lp].1,
@@ -373,8 +372,10 @@ impl Engine {
         self.reject_rates[lp] = (view.reject_rate, view.fading);
         // A pause seen by another stream ends at the same moment give or
         // take the milliseconds between the two views: the same pause.
+        // When the pause or cool-off ends, in this stream's time.
+        let ends = view.retry_in_ms.map(|ms| now + ms);
         let (state, until) = self.shown_health[lp];
-        let same_end = match (until, view.until_ms) {
+        let same_end = match (until, ends) {
             (Some(a), Some(b)) => a.abs_diff(b) <= 1_000,
             (None, None) => true,
             _ => false,
@@ -382,7 +383,7 @@ impl Engine {
         if state == view.state && same_end {
             return;
         }
-        self.shown_health[lp] = (view.state, view.until_ms);
+        self.shown_health[lp] = (view.state, ends);
         let event = LpHealthEvent {
             lp: self.names[lp].clone(),
             state: view.state,
