@@ -1043,6 +1043,54 @@ timeout_ms = 300
     }
 
     #[test]
+    fn health_settings_are_read_exactly_with_per_kind_defaults() {
+        use crate::lp::health::RateLimit;
+        use rust_decimal_macros::dec;
+        let specs = parse_ok(
+            "[[lp]]\nname = \"Bin\"\nkind = \"binance-convert\"\nurl = \"http://h\"\nkey_env = \"K\"\nsecret_env = \"S\"\n\
+             [[lp]]\nname = \"B\"\nkind = \"b2c2\"\nurl = \"http://h\"\ntoken_env = \"T\"\n\
+             max_requests_per_sec = 0.25\nburst = 3\nbreaker_failures = 2\nbreaker_window_secs = 10\nbreaker_cool_off_secs = 60\n\
+             [[lp]]\nname = \"Sim\"\nkind = \"mock\"\n",
+        );
+        let policies: Vec<_> = specs.iter().map(|s| s.health_policy(dec!(25))).collect();
+        assert_eq!(
+            policies[0].rate,
+            Some(RateLimit {
+                per_sec: dec!(0.5),
+                burst: 1
+            })
+        );
+        assert_eq!(
+            policies[1].rate,
+            Some(RateLimit {
+                per_sec: dec!(0.25),
+                burst: 3
+            })
+        );
+        assert_eq!(
+            policies[1].describe(),
+            "0.25/s burst 3 · breaker 2 in 10 s, cool-off 60 s"
+        );
+        assert_eq!(
+            policies[0].describe(),
+            "0.5/s burst 1 · breaker 5 in 30 s, cool-off 30 s"
+        );
+        assert_eq!(policies[2].rate, None);
+        assert_eq!(
+            parse_err("[[lp]]\nname = \"Sim\"\nkind = \"mock\"\nmax_requests_per_sec = 0\n"),
+            "venues file 'lps.toml' line 4: max_requests_per_sec '0' in [[lp]] 'Sim' must be a number of requests a second from 0.001 to 10000"
+        );
+        assert_eq!(
+            parse_err("[[lp]]\nname = \"Sim\"\nkind = \"mock\"\nmax_requests_per_sec = \"2\"\n"),
+            "venues file 'lps.toml' line 4: max_requests_per_sec '\"2\"' in [[lp]] 'Sim' must be a number of requests a second from 0.001 to 10000"
+        );
+        assert_eq!(
+            parse_err("[[lp]]\nname = \"Sim\"\nkind = \"mock\"\nburst = 0\n"),
+            "venues file 'lps.toml' line 4: burst '0' in [[lp]] 'Sim' must be a whole number of requests from 1 to 10000"
+        );
+    }
+
+    #[test]
     fn a_spec_never_prints_a_secret() {
         let printed = format!("{:?}", parse_ok(FULL));
         assert!(!printed.contains("value-of"), "{printed}");
