@@ -190,7 +190,7 @@ pub struct LpHealthEvent {
 
 impl LpHealthEvent {
     /// How a screen shows it, `elapsed_ms` after the event: `ok`,
-    /// `throttled`, `rate-limited 12 s`, `down 12 s`, `down, probing`,
+    /// `throttled`, `paused 12 s` (the LP asked), `down 12 s`, `down, probing`,
     /// `auth failed`, `fading 40.0 %` (a countdown rounds up).
     pub fn label(&self, elapsed_ms: u64) -> String {
         let left = || {
@@ -201,7 +201,7 @@ impl LpHealthEvent {
             HealthState::Ok if self.fading => format!("fading {} %", self.reject_rate),
             HealthState::Ok => "ok".to_string(),
             HealthState::Throttled => "throttled".to_string(),
-            HealthState::RateLimited => format!("rate-limited {} s", left()),
+            HealthState::RateLimited => format!("paused {} s", left()),
             HealthState::Down if left() == 0 => "down, probing".to_string(),
             HealthState::Down => format!("down {} s", left()),
             HealthState::Probing => "down, probing".to_string(),

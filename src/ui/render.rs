@@ -575,23 +575,21 @@ fn status_text(state: &ConsoleState, index: usize, out: &mut String) {
     }
 }
 
-/// An LP's health cell: `ok`, `throttled`, `down 12 s` (counting down on
-/// the stream's clock), `fading 40.0 %`, `auth failed`, with its style.
-fn health_cell(state: &ConsoleState, index: usize, palette: Palette) -> Cell<'static> {
-    let row = &state.lps[index];
-    let Some((health, at)) = &row.health else {
-        return Cell::from("ok");
-    };
-    let mut text = health.label(state.now_ms.saturating_sub(*at));
-    if row.passed_over {
-        text.push_str(" · passed over");
-    }
+/// The health column needs this many columns of leaderboard; narrower, an
+/// LP's health replaces its status when it is not `ok`.
+const HEALTH_COLUMN_FROM: u16 = 96;
+
+/// An LP's health text: `ok`, `throttled`, `paused 2 s`, `down 12 s`
+/// (counting down on the stream's clock), `fading 40.0 %`, `auth failed`,
+/// with its style; `None` while it is plainly ok or not tracked.
+fn health_text(state: &ConsoleState, index: usize, palette: Palette) -> Option<(String, Style)> {
+    let (health, at) = state.lps[index].health.as_ref()?;
     let style = match health.state {
-        HealthState::Ok if !health.fading => Style::new(),
+        HealthState::Ok if !health.fading => return None,
         HealthState::Throttled | HealthState::Probing => palette.dim(),
         _ => palette.bad(),
     };
-    Cell::from(Span::styled(text, style))
+    Some((health.label(state.now_ms.saturating_sub(*at)), style))
 }
 
 fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
@@ -619,6 +617,7 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
     ));
     let flash = state.lock_flash();
     let tracked = state.lps.iter().any(|row| row.health.is_some());
+    let column = tracked && area.width >= HEALTH_COLUMN_FROM;
     let mut status = String::new();
     let rows = state
         .ranking
@@ -640,11 +639,19 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
                 None => (String::new(), String::new()),
             };
             status_text(state, index, &mut status);
-            let status_style = match row.status {
+            let mut status_style = match row.status {
                 LpStatus::Failed { .. } if !locked => palette.bad(),
                 LpStatus::Waiting => palette.dim(),
                 _ => Style::new(),
             };
+            if row.passed_over {
+                status.push_str(" · passed over");
+            }
+            let health = health_text(state, index, palette);
+            if let (Some((text, style)), false) = (&health, column) {
+                status.clone_from(text);
+                status_style = *style;
+            }
             let style = if locked && flash {
                 palette.banner()
             } else if locked {
@@ -671,10 +678,11 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
                 Cell::from(Span::styled(status.clone(), status_style)),
             ];
             // The health column only when some LP's health is tracked
-            // (venues): simulated casts keep their layout.
-            let cells: Vec<Cell> = if tracked {
+            // (venues) and there is room: simulated casts keep their layout.
+            let cells: Vec<Cell> = if column {
+                let (text, style) = health.unwrap_or_else(|| ("ok".to_string(), Style::new()));
                 let mut cells = cells.to_vec();
-                cells.insert(8, health_cell(state, index, palette));
+                cells.insert(8, Cell::from(Span::styled(text, style)));
                 cells
             } else {
                 cells.to_vec()
@@ -692,7 +700,7 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
         "ans/err".to_string(),
         "status".to_string(),
     ];
-    if tracked {
+    if column {
         header.insert(8, "health".to_string());
     }
     let header = Row::new(header).style(palette.dim().add_modifier(Modifier::BOLD));
@@ -715,8 +723,8 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
         Constraint::Length(7),
         Constraint::Fill(1),
     ];
-    if tracked {
-        widths.insert(8, Constraint::Length(16));
+    if column {
+        widths.insert(8, Constraint::Length(13));
     }
     let table = Table::new(rows, widths).header(header).block(block);
     frame.render_widget(table, area);

@@ -243,7 +243,7 @@ async fn a_retry_after_pauses_the_lp_for_every_stream_and_is_reported_once() {
         of(&trace(&first), "B"),
         [
             "100 error B rate_limited: rate limited, retry after 1200 ms",
-            "100 health B rate-limited 2 s",
+            "100 health B paused 2 s",
         ]
     );
     // The later streams never ask B during the pause (stream times from
@@ -252,7 +252,7 @@ async fn a_retry_after_pauses_the_lp_for_every_stream_and_is_reported_once() {
         assert_eq!(
             of(&trace(stream), "B"),
             [
-                "0 health B rate-limited 1 s",
+                "0 health B paused 1 s",
                 "1000 health B ok",
                 "1100 quote B 100050.00",
             ]
