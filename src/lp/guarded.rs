@@ -220,7 +220,14 @@ impl LiquidityProvider for Guarded {
         self.inner.start().await;
     }
 
+    /// Hands on the counts not yet reported (requests held back during a
+    /// throttling spell still going on), then shuts the LP down.
     async fn shutdown(&self) {
+        let now = self.now();
+        let counts = self.lock().take_counts(now);
+        if let Some(counts) = counts {
+            self.report(now, counts);
+        }
         self.inner.shutdown().await;
     }
 }

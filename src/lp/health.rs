@@ -480,6 +480,26 @@ impl Health {
     }
 }
 
+impl Health {
+    /// At shutdown: the requests held back since the last reported change,
+    /// as a row that repeats the current state (`previous == state`), so
+    /// that no count is lost; `None` when there are none.
+    pub fn take_counts(&mut self, now: Duration) -> Option<HealthChange> {
+        if self.throttled_unreported == 0 {
+            return None;
+        }
+        let (state, until) = self.reported;
+        Some(HealthChange {
+            state,
+            previous: state,
+            retry_in_ms: until.map(|until| ms(until.saturating_sub(now))),
+            reject_rate: self.reject_rate().round_dp(1),
+            reason: Some(Arc::from("counts at shutdown")),
+            throttled: std::mem::take(&mut self.throttled_unreported),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -663,5 +683,21 @@ mod tests {
         assert_eq!(health.admit(at(5_400)), Admission::Send);
         let change = health.take_change(at(5_400)).unwrap();
         assert_eq!((change.state, change.throttled), (HealthState::Ok, 0));
+        assert_eq!(health.take_counts(at(5_400)), None);
+        // Held back but not yet reported at shutdown: a row carries them.
+        assert_eq!(
+            health.admit(at(5_500)),
+            Admission::NotSent(NotSent::Throttled)
+        );
+        health.take_change(at(5_500));
+        assert_eq!(
+            health.admit(at(5_600)),
+            Admission::NotSent(NotSent::Throttled)
+        );
+        let counts = health.take_counts(at(5_700)).unwrap();
+        assert_eq!(
+            (counts.previous, counts.state, counts.throttled),
+            (HealthState::Throttled, HealthState::Throttled, 1)
+        );
     }
 }
