@@ -213,9 +213,14 @@ pub struct Health {
     breaker: Breaker,
     /// Times of the current run of consecutive failures (at most N).
     failures: VecDeque<Duration>,
-    /// Decayed counts of orders and of last-look rejects.
+    /// Decayed counts of orders and of last-look rejects, and the estimate
+    /// they give (percent), kept so that no request pays for a division.
     orders: Decimal,
     rejects: Decimal,
+    reject_pct: Decimal,
+    /// The rate limit's emission interval and burst tolerance, in ns.
+    interval_ns: u64,
+    tolerance_ns: u64,
     /// The last throttle of the current throttling spell.
     last_throttle: Option<Duration>,
     throttled_unreported: u64,
@@ -229,6 +234,16 @@ fn ms(duration: Duration) -> u64 {
 
 impl Health {
     pub fn new(policy: HealthPolicy) -> Health {
+        let (interval_ns, tolerance_ns) = match policy.rate {
+            Some(rate) => {
+                let interval = rate.interval_ns();
+                (
+                    interval,
+                    interval.saturating_mul(u64::from(rate.burst.max(1) - 1)),
+                )
+            }
+            None => (0, 0),
+        };
         Health {
             policy,
             tat_ns: 0,
@@ -237,6 +252,9 @@ impl Health {
             failures: VecDeque::new(),
             orders: Decimal::ZERO,
             rejects: Decimal::ZERO,
+            reject_pct: PRIOR_REJECTS / PRIOR_ORDERS * dec!(100),
+            interval_ns,
+            tolerance_ns,
             last_throttle: None,
             throttled_unreported: 0,
             reported: (HealthState::Ok, None),
@@ -288,12 +306,11 @@ impl Health {
     /// GCRA: a token is there when the theoretical arrival time is no
     /// further ahead of `now` than the burst allows.
     fn take_token(&mut self, now: Duration) -> bool {
-        let Some(rate) = self.policy.rate else {
+        if self.policy.rate.is_none() {
             return true;
-        };
+        }
         let now_ns = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
-        let interval = rate.interval_ns();
-        let tolerance = interval.saturating_mul(u64::from(rate.burst.max(1) - 1));
+        let (interval, tolerance) = (self.interval_ns, self.tolerance_ns);
         let tat = self.tat_ns.max(now_ns);
         if tat - now_ns > tolerance {
             return false;
@@ -389,11 +406,12 @@ impl Health {
             } else {
                 Decimal::ZERO
             };
+        self.reject_pct = (self.rejects + PRIOR_REJECTS) / (self.orders + PRIOR_ORDERS) * dec!(100);
     }
 
     /// The smoothed last-look reject rate, percent (full precision).
     pub fn reject_rate(&self) -> Decimal {
-        (self.rejects + PRIOR_REJECTS) / (self.orders + PRIOR_ORDERS) * dec!(100)
+        self.reject_pct
     }
 
     pub fn fading(&self) -> bool {
@@ -452,10 +470,7 @@ impl Health {
     }
 
     fn in_spell(&self, now: Duration) -> bool {
-        let quiet = match self.policy.rate {
-            Some(rate) => QUIET.max(Duration::from_nanos(rate.interval_ns().saturating_mul(2))),
-            None => QUIET,
-        };
+        let quiet = QUIET.max(Duration::from_nanos(self.interval_ns.saturating_mul(2)));
         self.last_throttle
             .is_some_and(|last| now.saturating_sub(last) < quiet)
     }
