@@ -37,6 +37,7 @@ fn live_stream() -> Vec<RfqEvent> {
         lp_timeout_ms: 1_000,
         order_timeout_ms: 5_000,
         max_deviation: Bps::new(rust_decimal_macros::dec!(200)).unwrap(),
+        fade_tolerance: Bps::new(rust_decimal_macros::dec!(2)).unwrap(),
     };
     let mut engine = Engine::new(
         Arc::from("R-bench"),

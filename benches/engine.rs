@@ -24,6 +24,7 @@ fn params() -> EngineParams {
         lp_timeout_ms: 1_000,
         order_timeout_ms: 5_000,
         max_deviation: Bps::new(rust_decimal_macros::dec!(200)).unwrap(),
+        fade_tolerance: Bps::new(rust_decimal_macros::dec!(2)).unwrap(),
     }
 }
 

@@ -325,6 +325,9 @@ async fn run_lps(
                 listed.kind,
                 listed.location
             ));
+            if let Some(health) = &listed.health {
+                text.push_str(&format!("  {:<width$}  health: {health}\n", ""));
+            }
         }
         print!("{text}");
         return Ok(ExitCode::SUCCESS);
@@ -341,6 +344,12 @@ async fn run_lps(
     let rows = crate::lp::check::check(&lps, spec, settings.engine.lp_timeout_ms).await;
     registry.shutdown().await;
     print!("{}", crate::lp::check::render(&rows, &spec));
+    // Each LP's health after its probe (an auth failure stays until restart).
+    for listed in registry.listing() {
+        if let Some(health) = listed.health {
+            println!("{}: health {health}", listed.lp.name());
+        }
+    }
     Ok(if rows.iter().all(|row| row.ok()) {
         ExitCode::SUCCESS
     } else {

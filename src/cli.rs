@@ -126,7 +126,7 @@ pub enum Command {
         /// One section as CSV (the JSON field names and values) instead of the tables
         #[arg(long, conflicts_with = "json")]
         csv: bool,
-        /// The section --csv prints: lps, rfqs or pairs
+        /// The section --csv prints: lps, rfqs, pairs or health
         #[arg(long, value_name = "SECTION", default_value = "lps", requires = "csv")]
         section: String,
         #[command(flatten)]

@@ -61,6 +61,10 @@ pub struct SettingsArgs {
     pub mock_last_look_ms: Option<String>,
     /// How far a quote may be from the median of the LPs' live quotes, in bps, before it is rejected [default: 200]
     pub max_deviation_bps: Option<String>,
+    /// Above this smoothed last-look reject rate, in percent (1 to 100), an LP is fading: execution prefers a clean LP [default: 25]
+    pub fade_limit_pct: Option<String>,
+    /// How much worse, in bps (0 to 100), a clean LP's price may be than a fading LP's for the order to go to the clean one [default: 2]
+    pub fade_tolerance_bps: Option<String>,
     /// Milliseconds an LP has to answer an order before its outcome is unknown [default: 10000]
     pub order_timeout_ms: Option<String>,
     /// How long a mock quote is firm, in seconds [default: 10]
@@ -113,6 +117,9 @@ pub struct Settings {
     pub max_notional: Decimal,
     /// Per pair symbol, its own notional limit (MAX_NOTIONAL_PAIRS).
     pub max_notional_pairs: std::collections::BTreeMap<String, Decimal>,
+    /// Above this smoothed last-look reject rate (percent) an LP is
+    /// fading (FADE_LIMIT_PCT).
+    pub fade_limit_pct: Decimal,
 }
 
 impl Settings {
@@ -193,6 +200,14 @@ const MAX_DEVIATION: Key = Key {
     env: "MAX_DEVIATION_BPS",
     flag: "--max-deviation-bps",
 };
+const FADE_LIMIT: Key = Key {
+    env: "FADE_LIMIT_PCT",
+    flag: "--fade-limit-pct",
+};
+const FADE_TOLERANCE: Key = Key {
+    env: "FADE_TOLERANCE_BPS",
+    flag: "--fade-tolerance-bps",
+};
 const ORDER_TIMEOUT: Key = Key {
     env: "ORDER_TIMEOUT_MS",
     flag: "--order-timeout-ms",
@@ -230,7 +245,7 @@ const NO_BLOTTER: Key = Key {
 pub const DEFAULT_BLOTTER: &str = "./blotter.db";
 
 /// Every variable a user may set, for `.env.example` and docs/configuration.md.
-pub const SETTING_NAMES: [&str; 27] = [
+pub const SETTING_NAMES: [&str; 29] = [
     MARKUP.env,
     THRESHOLD.env,
     BUFFER.env,
@@ -247,6 +262,8 @@ pub const SETTING_NAMES: [&str; 27] = [
     MOCK_LAST_LOOK.env,
     ORDER_TIMEOUT.env,
     MAX_DEVIATION.env,
+    FADE_LIMIT.env,
+    FADE_TOLERANCE.env,
     MOCK_VALIDITY.env,
     SEED.env,
     SCENARIO.env,
@@ -581,6 +598,18 @@ impl Settings {
             |t| non_negative(t).filter(|v| *v >= Decimal::ONE && *v <= Decimal::from(10_000)),
             "a number of bps from 1 to 10000",
         )?;
+        let (fade_limit_pct, _) = FADE_LIMIT.read(
+            &args.fade_limit_pct,
+            "25",
+            |t| non_negative(t).filter(|v| *v >= Decimal::ONE && *v <= dec!(100)),
+            "a percentage from 1 to 100",
+        )?;
+        let (fade_tolerance, _) = FADE_TOLERANCE.read(
+            &args.fade_tolerance_bps,
+            "2",
+            |t| non_negative(t).filter(|v| *v <= dec!(100)),
+            "a number of bps from 0 to 100",
+        )?;
         let (order_timeout_ms, _) = ORDER_TIMEOUT.read(
             &args.order_timeout_ms,
             "10000",
@@ -662,6 +691,7 @@ impl Settings {
                 lp_timeout_ms,
                 order_timeout_ms,
                 max_deviation: bps(max_deviation),
+                fade_tolerance: bps(fade_tolerance),
             },
             duration_ms: seconds_to_ms(duration),
             mock: MockSettings {
@@ -708,6 +738,7 @@ impl Settings {
             }),
             max_notional,
             max_notional_pairs,
+            fade_limit_pct,
         })
     }
 }

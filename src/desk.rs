@@ -31,6 +31,8 @@ pub struct Desk {
     settings: Settings,
     registry: LpRegistry,
     blotter: Option<Blotter>,
+    /// Writes the LPs' health changes into the blotter (venues only).
+    health_recorder: Option<crate::blotter::health::HealthRecorder>,
     streams_started: AtomicU64,
 }
 
@@ -77,7 +79,24 @@ impl Desk {
             Some(path) => Some(Blotter::open(path)?),
             None => None,
         };
-        Ok(Desk::with_parts(settings, registry, blotter))
+        let mut desk = Desk::with_parts(settings, registry, blotter);
+        desk.record_health()?;
+        Ok(desk)
+    }
+
+    /// Records every change of an LP's health in the blotter (`lp_health`),
+    /// when there is a blotter and some LP has a health (a venues file).
+    pub fn record_health(&mut self) -> Result<(), DeskError> {
+        let Some(blotter) = &self.blotter else {
+            return Ok(());
+        };
+        if self.health_recorder.is_some() || !self.registry.tracks_health() {
+            return Ok(());
+        }
+        let recorder = crate::blotter::health::HealthRecorder::start(blotter.path())?;
+        self.registry.record_health_to(recorder.sender());
+        self.health_recorder = Some(recorder);
+        Ok(())
     }
 
     /// A desk from parts already built (tests, other front ends).
@@ -86,6 +105,7 @@ impl Desk {
             settings,
             registry,
             blotter,
+            health_recorder: None,
             streams_started: AtomicU64::new(0),
         }
     }
@@ -171,6 +191,9 @@ impl Desk {
     /// streams first: the blotter's writer ends once every stream is done.
     pub async fn shutdown(self) -> DeskClosed {
         self.registry.shutdown().await;
+        if let Some(recorder) = self.health_recorder {
+            recorder.close().await;
+        }
         let blotter = match self.blotter {
             Some(blotter) => {
                 let path = blotter.path().to_path_buf();

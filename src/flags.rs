@@ -59,6 +59,22 @@ pub struct DeskFlags {
         value_name = "BPS"
     )]
     pub max_deviation_bps: Option<String>,
+    /// Above this smoothed last-look reject rate, in percent (1 to 100), an LP is fading: execution prefers a clean LP [default: 25]
+    #[arg(
+        long,
+        env = "FADE_LIMIT_PCT",
+        allow_hyphen_values = true,
+        value_name = "PCT"
+    )]
+    pub fade_limit_pct: Option<String>,
+    /// How much worse, in bps (0 to 100), a clean LP's price may be than a fading LP's for the order to go to the clean one [default: 2]
+    #[arg(
+        long,
+        env = "FADE_TOLERANCE_BPS",
+        allow_hyphen_values = true,
+        value_name = "BPS"
+    )]
+    pub fade_tolerance_bps: Option<String>,
     /// Largest notional (amount × the pair's reference price, in the pair's
     /// quote currency) asked for without an explicit confirmation [default: 1000000]
     #[arg(
@@ -87,6 +103,8 @@ impl DeskFlags {
         args.duration.clone_from(&self.duration);
         args.order_timeout_ms.clone_from(&self.order_timeout_ms);
         args.max_deviation_bps.clone_from(&self.max_deviation_bps);
+        args.fade_limit_pct.clone_from(&self.fade_limit_pct);
+        args.fade_tolerance_bps.clone_from(&self.fade_tolerance_bps);
         args.max_notional.clone_from(&self.max_notional);
         args.max_notional_pairs.clone_from(&self.max_notional_pairs);
     }

@@ -11,7 +11,8 @@
 //! - [`clock`]: the one stream clock (paused-time exact, speed-adjustable).
 //! - [`ids`]: RFQ and quote ids.
 //! - [`lp`]: the `LiquidityProvider` trait, mock and scripted providers,
-//!   and the FIX 4.4 RFQ venue (`lp::fix`: codec, session actor, adapter).
+//!   and the FIX 4.4 RFQ venue (`lp::fix`: codec, session actor, adapter);
+//!   each venue LP's shared health (`lp::health`, `lp::guarded`).
 //! - [`rfq`]: events, pure pricing/validation, the engine state machine,
 //!   and the session task that drives it.
 //! - [`scenario`]: replayable casts of scripted LPs (`--scenario`).

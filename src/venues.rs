@@ -49,6 +49,75 @@ pub struct VenueSpec {
     /// is asked for every pair.
     pub pairs: Option<Vec<crate::market::Pair>>,
     pub kind: VenueKind,
+    /// Its rate limit and breaker, as the file sets them (each absent
+    /// value takes the kind's default: [`VenueSpec::health_policy`]).
+    pub health: VenueHealth,
+}
+
+/// The health settings of one `[[lp]]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VenueHealth {
+    /// `max_requests_per_sec`, exactly as written.
+    pub max_requests_per_sec: Option<rust_decimal::Decimal>,
+    pub burst: Option<u64>,
+    pub breaker_failures: Option<u64>,
+    pub breaker_window_secs: Option<u64>,
+    pub breaker_cool_off_secs: Option<u64>,
+}
+
+impl VenueSpec {
+    /// The LP's health policy: the file's values, else the kind's
+    /// defaults (b2c2 and fix44 5 requests/s, binance-convert 0.5/s since
+    /// each getQuote spends weight 200 of its per-minute budget; mock
+    /// unlimited; burst = the rate rounded up; breaker 5 failures in 30 s,
+    /// 30 s cool-off), with the desk's fade limit.
+    pub fn health_policy(
+        &self,
+        fade_limit_pct: rust_decimal::Decimal,
+    ) -> crate::lp::health::HealthPolicy {
+        use crate::lp::health::{BreakerPolicy, HealthPolicy, RateLimit};
+        use rust_decimal::Decimal;
+        use std::time::Duration;
+        let default_rate = match self.kind {
+            VenueKind::B2c2 { .. } | VenueKind::Fix44 { .. } => Some(Decimal::from(5)),
+            VenueKind::BinanceConvert { .. } => Some(Decimal::new(5, 1)),
+            VenueKind::Mock => None,
+        };
+        let rate = self
+            .health
+            .max_requests_per_sec
+            .or(default_rate)
+            .map(|per_sec| {
+                let burst = self
+                    .health
+                    .burst
+                    .unwrap_or_else(|| u64::try_from(per_sec.ceil()).unwrap_or(1).max(1));
+                RateLimit {
+                    per_sec,
+                    burst: u32::try_from(burst).unwrap_or(u32::MAX),
+                }
+            });
+        let defaults = BreakerPolicy::default();
+        let breaker = BreakerPolicy {
+            failures: self
+                .health
+                .breaker_failures
+                .map_or(defaults.failures, |n| n as u32),
+            window: self
+                .health
+                .breaker_window_secs
+                .map_or(defaults.window, Duration::from_secs),
+            cool_off: self
+                .health
+                .breaker_cool_off_secs
+                .map_or(defaults.cool_off, Duration::from_secs),
+        };
+        HealthPolicy {
+            rate,
+            breaker,
+            fade_limit_pct,
+        }
+    }
 }
 
 /// What kind of venue an LP is, with what it takes to reach it.
@@ -227,7 +296,7 @@ const ENV_VAR: &str = "the name of an environment variable";
 const SYMBOL: &str = "a string containing {base} and {quote}";
 
 /// Fields every kind has.
-const COMMON: [Field; 5] = [
+const COMMON: [Field; 10] = [
     req("name", TEXT),
     req("kind", KINDS),
     opt("timeout_ms", MS_60S),
@@ -236,7 +305,19 @@ const COMMON: [Field; 5] = [
         "pairs",
         "a non-empty list of pairs such as [\"BTCUSDT\", \"ETH/USDT\"]",
     ),
+    opt(
+        "max_requests_per_sec",
+        "a number of requests a second from 0.001 to 10000",
+    ),
+    opt("burst", "a whole number of requests from 1 to 10000"),
+    opt(
+        "breaker_failures",
+        "a whole number of failures from 1 to 1000",
+    ),
+    opt("breaker_window_secs", SECS_3600),
+    opt("breaker_cool_off_secs", SECS_3600),
 ];
+const SECS_3600: &str = "a whole number of seconds from 1 to 3600";
 const B2C2_FIELDS: [Field; 3] = [
     req("url", URL),
     req("token_env", ENV_VAR),
@@ -302,6 +383,12 @@ struct CommonRaw {
     timeout_ms: Option<i64>,
     order_timeout_ms: Option<i64>,
     pairs: Option<Vec<String>>,
+    /// Read from its text, so that 0.5 never passes through a float.
+    max_requests_per_sec: Option<serde::de::IgnoredAny>,
+    burst: Option<i64>,
+    breaker_failures: Option<i64>,
+    breaker_window_secs: Option<i64>,
+    breaker_cool_off_secs: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -606,6 +693,39 @@ impl Parser<'_> {
                     .map_err(|_| at.bad_value("pairs"))?,
             ),
         };
+        let max_requests_per_sec = match common.max_requests_per_sec {
+            None => None,
+            Some(_) => {
+                let text = self.raw(at.span_of("max_requests_per_sec"));
+                let rate = text
+                    .trim()
+                    .parse::<rust_decimal::Decimal>()
+                    .ok()
+                    .filter(|rate| {
+                        *rate >= rust_decimal::Decimal::new(1, 3)
+                            && *rate <= rust_decimal::Decimal::from(10_000)
+                    })
+                    .ok_or_else(|| at.bad_value("max_requests_per_sec"))?;
+                Some(rate.normalize())
+            }
+        };
+        let health = VenueHealth {
+            max_requests_per_sec,
+            burst: at.ranged("burst", common.burst, 1, 10_000)?,
+            breaker_failures: at.ranged("breaker_failures", common.breaker_failures, 1, 1_000)?,
+            breaker_window_secs: at.ranged(
+                "breaker_window_secs",
+                common.breaker_window_secs,
+                1,
+                3_600,
+            )?,
+            breaker_cool_off_secs: at.ranged(
+                "breaker_cool_off_secs",
+                common.breaker_cool_off_secs,
+                1,
+                3_600,
+            )?,
+        };
         let secret = |field: &'static str, var: &str| {
             env(var).map_err(|source| VenuesError::Secret {
                 file: self.file.to_string(),
@@ -679,6 +799,7 @@ impl Parser<'_> {
                 order_timeout_ms,
                 pairs,
                 kind,
+                health,
             },
             name_line,
         ))
@@ -888,6 +1009,7 @@ timeout_ms = 300
                         "BTCUSDT".parse().unwrap(),
                         "ETH/USDT".parse().unwrap()
                     ]),
+                    health: Default::default(),
                     kind: VenueKind::B2c2 {
                         url: "https://api.uat.b2c2.net".into(),
                         token: Secret::new("value-of-B2C2_API_TOKEN"),
@@ -899,6 +1021,7 @@ timeout_ms = 300
                     timeout_ms: None,
                     order_timeout_ms: None,
                     pairs: None,
+                    health: Default::default(),
                     kind: VenueKind::BinanceConvert {
                         url: "https://api.binance.com".into(),
                         key: Secret::new("value-of-BINANCE_API_KEY"),
@@ -911,6 +1034,7 @@ timeout_ms = 300
                     timeout_ms: None,
                     order_timeout_ms: None,
                     pairs: None,
+                    health: Default::default(),
                     kind: VenueKind::Fix44 {
                         host: "fix.example.com".into(),
                         port: 9876,
@@ -926,6 +1050,7 @@ timeout_ms = 300
                     timeout_ms: Some(300),
                     order_timeout_ms: None,
                     pairs: None,
+                    health: Default::default(),
                     kind: VenueKind::Mock,
                 },
             ]
@@ -960,6 +1085,54 @@ timeout_ms = 300
     }
 
     #[test]
+    fn health_settings_are_read_exactly_with_per_kind_defaults() {
+        use crate::lp::health::RateLimit;
+        use rust_decimal_macros::dec;
+        let specs = parse_ok(
+            "[[lp]]\nname = \"Bin\"\nkind = \"binance-convert\"\nurl = \"http://h\"\nkey_env = \"K\"\nsecret_env = \"S\"\n\
+             [[lp]]\nname = \"B\"\nkind = \"b2c2\"\nurl = \"http://h\"\ntoken_env = \"T\"\n\
+             max_requests_per_sec = 0.25\nburst = 3\nbreaker_failures = 2\nbreaker_window_secs = 10\nbreaker_cool_off_secs = 60\n\
+             [[lp]]\nname = \"Sim\"\nkind = \"mock\"\n",
+        );
+        let policies: Vec<_> = specs.iter().map(|s| s.health_policy(dec!(25))).collect();
+        assert_eq!(
+            policies[0].rate,
+            Some(RateLimit {
+                per_sec: dec!(0.5),
+                burst: 1
+            })
+        );
+        assert_eq!(
+            policies[1].rate,
+            Some(RateLimit {
+                per_sec: dec!(0.25),
+                burst: 3
+            })
+        );
+        assert_eq!(
+            policies[1].describe(),
+            "0.25/s burst 3 · breaker 2 in 10 s, cool-off 60 s"
+        );
+        assert_eq!(
+            policies[0].describe(),
+            "0.5/s burst 1 · breaker 5 in 30 s, cool-off 30 s"
+        );
+        assert_eq!(policies[2].rate, None);
+        assert_eq!(
+            parse_err("[[lp]]\nname = \"Sim\"\nkind = \"mock\"\nmax_requests_per_sec = 0\n"),
+            "venues file 'lps.toml' line 4: max_requests_per_sec '0' in [[lp]] 'Sim' must be a number of requests a second from 0.001 to 10000"
+        );
+        assert_eq!(
+            parse_err("[[lp]]\nname = \"Sim\"\nkind = \"mock\"\nmax_requests_per_sec = \"2\"\n"),
+            "venues file 'lps.toml' line 4: max_requests_per_sec '\"2\"' in [[lp]] 'Sim' must be a number of requests a second from 0.001 to 10000"
+        );
+        assert_eq!(
+            parse_err("[[lp]]\nname = \"Sim\"\nkind = \"mock\"\nburst = 0\n"),
+            "venues file 'lps.toml' line 4: burst '0' in [[lp]] 'Sim' must be a whole number of requests from 1 to 10000"
+        );
+    }
+
+    #[test]
     fn a_spec_never_prints_a_secret() {
         let printed = format!("{:?}", parse_ok(FULL));
         assert!(!printed.contains("value-of"), "{printed}");
@@ -969,15 +1142,15 @@ timeout_ms = 300
     #[rstest::rstest]
     #[case::unknown_field(
         "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\n\n\n tokn_env = \"T\"\n",
-        "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, pairs, url, token_env, symbol)"
+        "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, pairs, max_requests_per_sec, burst, breaker_failures, breaker_window_secs, breaker_cool_off_secs, url, token_env, symbol)"
     )]
     #[case::field_of_another_kind(
         "[[lp]]\nname = \"Sim\"\nkind = \"mock\"\nurl = \"https://x\"\n",
-        "venues file 'lps.toml' line 4: unknown field 'url' in [[lp]] 'Sim' (expected one of name, kind, timeout_ms, order_timeout_ms, pairs)"
+        "venues file 'lps.toml' line 4: unknown field 'url' in [[lp]] 'Sim' (expected one of name, kind, timeout_ms, order_timeout_ms, pairs, max_requests_per_sec, burst, breaker_failures, breaker_window_secs, breaker_cool_off_secs)"
     )]
     #[case::binance_field_on_b2c2(
         "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\ntoken_env = \"T\"\nrecv_window_ms = 5000\n",
-        "venues file 'lps.toml' line 6: unknown field 'recv_window_ms' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, pairs, url, token_env, symbol)"
+        "venues file 'lps.toml' line 6: unknown field 'recv_window_ms' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, pairs, max_requests_per_sec, burst, breaker_failures, breaker_window_secs, breaker_cool_off_secs, url, token_env, symbol)"
     )]
     #[case::missing_field(
         "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\n",
@@ -1101,7 +1274,7 @@ timeout_ms = 300
                     timeout_ms = 800\n# the token\ntokn_env = \"B2C2_API_TOKEN\"\n";
         assert_eq!(
             parse_err(text),
-            "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, pairs, url, token_env, symbol)"
+            "venues file 'lps.toml' line 7: unknown field 'tokn_env' in [[lp]] 'B2C2' (expected one of name, kind, timeout_ms, order_timeout_ms, pairs, max_requests_per_sec, burst, breaker_failures, breaker_window_secs, breaker_cool_off_secs, url, token_env, symbol)"
         );
     }
 

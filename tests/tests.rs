@@ -21,6 +21,8 @@ mod fake_venues;
 mod fix_acceptor;
 #[path = "integration/fix_venue.rs"]
 mod fix_venue;
+#[path = "integration/health.rs"]
+mod health;
 #[path = "integration/hostile.rs"]
 mod hostile;
 #[path = "integration/loops.rs"]

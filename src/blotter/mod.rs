@@ -4,6 +4,7 @@
 //! before the program exits. [`read`] replays stored streams, [`report`]
 //! judges the LPs from them.
 
+pub mod health;
 pub mod read;
 pub mod report;
 pub mod schema;

@@ -351,6 +351,8 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     lp_price: decimal(row, "lp_price")?,
                     amount: decimal(row, "amount")?,
                     attempt: row.get("attempt")?,
+                    // Kept as text in `reason`; not rebuilt.
+                    preferred_over: None,
                 }),
                 "order_rejected" => EventKind::OrderRejected(OrderRejected {
                     lp: arc(row, "lp")?,

@@ -253,6 +253,22 @@ pub struct Report {
     /// The pairs summed per quote currency (one entry when every pair is
     /// quoted in the same currency), `pair` being `TOTAL`.
     pub totals: Vec<PairFigures>,
+    /// Per LP with recorded health changes in the period (`--since`,
+    /// `--until`, `--lp`; health is per LP, not per pair or RFQ): left out
+    /// when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<LpHealthLine>,
+}
+
+/// One LP's health line: its recorded health figures and its last-look
+/// reject rate over the listed RFQs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LpHealthLine {
+    #[serde(flatten)]
+    pub figures: super::health::HealthFigures,
+    /// last_look_rejects / orders over the listed RFQs, 4 decimals; null
+    /// without orders.
+    pub reject_rate: Option<Decimal>,
 }
 
 /// Which table `--csv` prints.
@@ -262,6 +278,7 @@ pub enum Section {
     Lps,
     Rfqs,
     Pairs,
+    Health,
 }
 
 impl FromStr for Section {
@@ -271,10 +288,11 @@ impl FromStr for Section {
             "lps" => Ok(Section::Lps),
             "rfqs" => Ok(Section::Rfqs),
             "pairs" => Ok(Section::Pairs),
+            "health" => Ok(Section::Health),
             _ => Err(FilterError::Invalid {
                 option: "--section",
                 value: text.to_string(),
-                problem: "must be lps, rfqs or pairs",
+                problem: "must be lps, rfqs, pairs or health",
             }),
         }
     }
@@ -623,7 +641,7 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
         order,
         totals: mut per_lp,
     } = book;
-    let lps = order
+    let lps: Vec<LpFigures> = order
         .into_iter()
         .filter(|lp| filter.lp.as_ref().is_none_or(|only| only == lp))
         .map(|lp| {
@@ -667,12 +685,38 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
             }
         })
         .collect();
+    let health = health_lines(conn, filter, &lps)?;
     Ok(Report {
         lps,
         rfqs: selected.into_iter().map(|rfq| rfq.line).collect(),
         pairs,
         totals,
+        health,
     })
+}
+
+/// The health section: recorded health per LP, with each LP's reject rate
+/// from `lps`.
+fn health_lines(
+    conn: &Connection,
+    filter: &Filter,
+    lps: &[LpFigures],
+) -> rusqlite::Result<Vec<LpHealthLine>> {
+    let figures =
+        super::health::figures(conn, filter.since_ms, filter.until_ms, filter.lp.as_deref())?;
+    Ok(figures
+        .into_iter()
+        .map(|figures| {
+            let reject_rate = lps
+                .iter()
+                .find(|lp| lp.lp == figures.lp)
+                .and_then(|lp| ratio(lp.last_look_rejects, lp.orders, 4));
+            LpHealthLine {
+                figures,
+                reject_rate,
+            }
+        })
+        .collect())
 }
 
 /// `part / whole` rounded half away from zero to `dp` decimals, trailing zeros dropped; `None` when `whole` is 0.
@@ -716,6 +760,10 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
             let (columns, rows): (&[&str], Vec<Vec<String>>) = match section {
                 Section::Lps => (&LP_COLUMNS, report.lps.iter().map(lp_values).collect()),
                 Section::Rfqs => (&RFQ_COLUMNS, report.rfqs.iter().map(rfq_cells).collect()),
+                Section::Health => (
+                    &HEALTH_COLUMNS,
+                    report.health.iter().map(|h| health_row(h, false)).collect(),
+                ),
                 Section::Pairs => (
                     &PAIR_COLUMNS,
                     report
@@ -751,9 +799,55 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
             out += &table(&RFQ_HEADINGS, &rfq_rows, RFQ_LEFT);
             out += "\nPairs (sums in the quote currency, CCY)\n";
             out += &table(&PAIR_HEADINGS, &pair_rows, PAIR_LEFT);
+            if !report.health.is_empty() {
+                let rows: Vec<Vec<String>> =
+                    report.health.iter().map(|h| health_row(h, true)).collect();
+                out += "\nLP health (recorded changes in the period)\n";
+                out += &table(&HEALTH_HEADINGS, &rows, &[0]);
+            }
             out
         }
     }
+}
+
+/// The health section's CSV headers (JSON field names) and table headings.
+const HEALTH_COLUMNS: [&str; 7] = [
+    "lp",
+    "throttled",
+    "breaker_openings",
+    "down_ms",
+    "auth_failures",
+    "latest_reject_rate",
+    "reject_rate",
+];
+const HEALTH_HEADINGS: [&str; 7] = [
+    "LP",
+    "THROTTLED",
+    "BREAKER OPEN",
+    "DOWN s",
+    "AUTH FAIL",
+    "FADE %",
+    "REJECT %",
+];
+
+/// One LP's health row: for the table (reject rate in percent, time down
+/// in seconds) or for CSV (a fraction, ms).
+fn health_row(line: &LpHealthLine, table: bool) -> Vec<String> {
+    let f = &line.figures;
+    let rate: fn(&Option<Decimal>) -> String = if table { percent } else { opt };
+    vec![
+        f.lp.clone(),
+        f.throttled.to_string(),
+        f.breaker_openings.to_string(),
+        if table {
+            Decimal::new(i64::try_from(f.down_ms).unwrap_or(i64::MAX), 3).to_string()
+        } else {
+            f.down_ms.to_string()
+        },
+        f.auth_failures.to_string(),
+        opt(&f.latest_reject_rate),
+        rate(&line.reject_rate),
+    ]
 }
 
 /// CSV headers: the JSON field names.

@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -191,6 +191,27 @@ const MIGRATIONS: [&str; 4] = [
     FROM executions f
     JOIN rfqs r ON r.id = f.rfq
     WHERE f.event = 'filled';
+    "#,
+    // 5: LP health changes, one row per change of an LP's desk-wide state
+    // (written once by the desk's health recorder, however many streams
+    // saw it; not tied to an RFQ): the state entered, the one left, how
+    // long until the LP is asked again, its smoothed last-look reject
+    // rate (percent), why, and how many requests were not sent for a rate
+    // limit since the LP's previous row.
+    r#"
+    CREATE TABLE lp_health (
+        id          INTEGER PRIMARY KEY,
+        lp          TEXT    NOT NULL,
+        at          TEXT    NOT NULL,
+        at_ms       INTEGER NOT NULL,
+        state       TEXT    NOT NULL,
+        previous    TEXT    NOT NULL,
+        retry_in_ms INTEGER,
+        reject_rate TEXT    NOT NULL,
+        reason      TEXT,
+        throttled   INTEGER NOT NULL
+    );
+    CREATE INDEX lp_health_lp ON lp_health(lp, at_ms);
     "#,
 ];
 

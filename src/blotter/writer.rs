@@ -440,6 +440,9 @@ impl Writer {
                     EventKind::Started(_) | EventKind::BlotterError(_) => {
                         unreachable!("handled above")
                     }
+                    // Recorded once per desk (`lp_health` table, by the
+                    // health recorder), not once per stream that saw it.
+                    EventKind::LpHealth(_) => continue,
                     EventKind::LpQuote(q) => lp_quote.execute(params![
                         row,
                         seq,
@@ -722,7 +725,7 @@ struct ExecutionRow<'a> {
     client_price: Option<String>,
     amount: Option<String>,
     attempt: Option<u32>,
-    reason: Option<&'a str>,
+    reason: Option<std::borrow::Cow<'a, str>>,
     hold_ms: Option<i64>,
     client_pays: Option<String>,
     pays_asset: Option<&'a str>,
@@ -744,12 +747,13 @@ impl<'a> ExecutionRow<'a> {
                 lp_price: Some(o.lp_price.to_string()),
                 amount: Some(o.amount.to_string()),
                 attempt: Some(o.attempt),
+                reason: o.preferred_over.as_ref().map(|why| why.describe().into()),
                 ..ExecutionRow::default()
             },
             EventKind::OrderRejected(r) => ExecutionRow {
                 order_id: Some(&r.order_id),
                 lp: Some(&r.lp),
-                reason: Some(&r.reason),
+                reason: Some((&*r.reason).into()),
                 hold_ms: Some(int(r.hold_ms)),
                 ..ExecutionRow::default()
             },
@@ -773,12 +777,12 @@ impl<'a> ExecutionRow<'a> {
             EventKind::ExecutionUnknown(u) => ExecutionRow {
                 order_id: Some(&u.order_id),
                 lp: Some(&u.lp),
-                reason: Some(&u.reason),
+                reason: Some((&*u.reason).into()),
                 ..ExecutionRow::default()
             },
             EventKind::NotFilled(n) => ExecutionRow {
                 quote_id: n.quote_id.as_deref(),
-                reason: Some(&n.reason),
+                reason: Some((&*n.reason).into()),
                 ..ExecutionRow::default()
             },
             _ => ExecutionRow::default(),

@@ -102,6 +102,8 @@ pub async fn check(
                     LpError::Declined(_) | LpError::Malformed(_) | LpError::RateLimited { .. } => {
                         (true, Some(true), Some(error.to_string()))
                     }
+                    // Held back by the LP's health: it was not asked.
+                    LpError::NotSent(_) => (false, None, Some(error.to_string())),
                 },
                 Ok(Err(_)) => (false, None, Some("the adapter panicked".to_string())),
                 Err(_) => (false, None, Some(format!("no answer within {timeout} ms"))),

@@ -10,6 +10,8 @@ pub mod b2c2;
 pub mod binance;
 pub mod check;
 pub mod fix;
+pub mod guarded;
+pub mod health;
 pub mod http;
 pub mod isolated;
 pub mod mock;
@@ -88,14 +90,18 @@ pub enum LpError {
     /// protocol change to raise with the LP.
     #[error("{0}")]
     Malformed(String),
-    /// The LP asks us to slow down; it is not polled again before
-    /// `retry_after_ms` of stream time has passed.
+    /// The LP asks us to slow down; its health pauses it for every stream
+    /// for `retry_after_ms` (see [`health`]).
     #[error("rate limited{}", retry_after_ms.map(|ms| format!(", retry after {ms} ms")).unwrap_or_default())]
     RateLimited { retry_after_ms: Option<u64> },
     /// The LP refused our credentials: nothing will work until the desk
     /// fixes its keys, so it is never retried blindly and shown loudly.
     #[error("authentication failed: {0}")]
     Auth(String),
+    /// Never sent: the LP's shared health held it back (its rate limit,
+    /// a pause it asked for, an open breaker). Not the LP's failure.
+    #[error(transparent)]
+    NotSent(health::NotSent),
 }
 
 /// An order against one LP quote: the desk takes the LP's `price` for
@@ -176,6 +182,12 @@ pub trait LiquidityProvider: Send + Sync {
     /// adapter that asks the venue for an order's status returns a longer
     /// time than its own polling takes, so its own answer comes first.
     fn order_timeout_ms(&self) -> Option<u64> {
+        None
+    }
+
+    /// The LP's shared health (rate limit, breaker, fade), for an LP
+    /// wrapped in one ([`guarded::Guarded`]); `None`: not tracked.
+    fn health(&self) -> Option<health::HealthView> {
         None
     }
 

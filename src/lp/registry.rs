@@ -4,6 +4,10 @@
 //! shared by every stream). The simulated casts (the built-in mocks and
 //! scenario LPs) are replays: each stream gets a freshly seeded cast, so a
 //! seed replays every stream of a session exactly as the first.
+//!
+//! Each LP of a venues file is wrapped in its health ([`Guarded`]: rate
+//! limit, breaker, fade), shared by every stream; the simulated casts are
+//! rebuilt per stream and stay unlimited.
 
 use std::sync::Arc;
 
@@ -11,6 +15,7 @@ use crate::config::Settings;
 use crate::lp::b2c2::B2c2Lp;
 use crate::lp::binance::BinanceConvertLp;
 use crate::lp::fix::{Fix44Config, Fix44Lp};
+use crate::lp::guarded::{Guarded, HealthFeed, RecordedChange};
 use crate::lp::http::{AdapterError, HttpTimeouts};
 use crate::lp::isolated::Isolated;
 use crate::lp::mock::{mock_lps, MockLp, MockSettings};
@@ -48,6 +53,10 @@ pub struct LpRegistry {
     bands: std::collections::HashMap<String, PriceBand>,
     /// The pairs some LP quotes.
     quotable: Quotable,
+    /// Per LP, its health, when it has one (venues file).
+    guards: Vec<Option<Arc<Guarded>>>,
+    /// Where the LPs' health changes go once the blotter is open.
+    feed: HealthFeed,
 }
 
 /// The pairs the desk's LPs quote, so that a request nobody quotes is
@@ -131,6 +140,9 @@ pub struct Listed {
     pub kind: String,
     /// Its URL or host:port; `simulated` for a simulation.
     pub location: String,
+    /// Its health now and its limits, e.g. `ok · 5/s burst 5 · breaker 5
+    /// in 30 s, cool-off 30 s`; `None` when it has none (simulations).
+    pub health: Option<String>,
 }
 
 impl LpRegistry {
@@ -160,6 +172,8 @@ impl LpRegistry {
             venues: Vec::new(),
             bands: Default::default(),
             quotable,
+            guards: Vec::new(),
+            feed: HealthFeed::default(),
         }
     }
 
@@ -186,7 +200,55 @@ impl LpRegistry {
             bands: Default::default(),
             // Adapters handed in say nothing of their pairs.
             quotable: Quotable::Any,
+            guards: Vec::new(),
+            feed: HealthFeed::default(),
         }
+    }
+
+    /// A registry of these LPs each wrapped in its health with `policies`
+    /// (in order), shared by every stream; as [`LpRegistry::fixed`]
+    /// otherwise. `default_timeout_ms` is the desk's LP_TIMEOUT_MS.
+    pub fn guarded(
+        lps: Vec<SharedLp>,
+        policies: &[crate::lp::health::HealthPolicy],
+        default_timeout_ms: u64,
+    ) -> LpRegistry {
+        let feed = HealthFeed::default();
+        let lps_simulated = lps.iter().all(|lp| lp.simulated());
+        let mut guards = Vec::with_capacity(lps.len());
+        let wrapped: Vec<SharedLp> = LpRegistry::fixed(lps)
+            .lps_for_stream(0)
+            .into_iter()
+            .zip(policies)
+            .map(|(lp, policy)| {
+                let guard = Arc::new(Guarded::new(lp, *policy, default_timeout_ms, feed.clone()));
+                guards.push(Some(guard.clone()));
+                guard as SharedLp
+            })
+            .collect();
+        // Already isolated: the health wraps the LP's thread, so that a
+        // request held back never waits for that thread.
+        LpRegistry {
+            cast: Cast::Fixed(wrapped),
+            simulated: lps_simulated,
+            venues: Vec::new(),
+            bands: Default::default(),
+            // The caller sets what the LPs quote (`Quotable::of_venues`).
+            quotable: Quotable::Any,
+            guards,
+            feed,
+        }
+    }
+
+    /// Some LP has a health (a venues file's LPs).
+    pub fn tracks_health(&self) -> bool {
+        self.guards.iter().any(Option::is_some)
+    }
+
+    /// Sends every later change of an LP's health to `feed` (the blotter's
+    /// health recorder). Only the first call counts.
+    pub fn record_health_to(&self, feed: std::sync::mpsc::Sender<RecordedChange>) {
+        let _ = self.feed.set(feed);
     }
 
     /// With these per-pair price bands.
@@ -219,7 +281,33 @@ impl LpRegistry {
             .enumerate()
             .map(|(index, lp)| {
                 let (kind, location) = kind_of(index);
-                Listed { lp, kind, location }
+                let health = self
+                    .guards
+                    .get(index)
+                    .and_then(Option::as_ref)
+                    .map(|guard| {
+                        let now = lp
+                            .health()
+                            .map(|view| {
+                                crate::rfq::event::LpHealthEvent {
+                                    lp: lp.shared_name(),
+                                    state: view.state,
+                                    retry_in_ms: view.retry_in_ms,
+                                    reject_rate: view.reject_rate,
+                                    fading: view.fading,
+                                    reason: view.reason,
+                                }
+                                .label(0)
+                            })
+                            .unwrap_or_default();
+                        format!("{now} · {}", guard.policy().describe())
+                    });
+                Listed {
+                    lp,
+                    kind,
+                    location,
+                    health,
+                }
             })
             .collect()
     }
@@ -291,7 +379,11 @@ impl LpRegistry {
             };
             lps.push(lp);
         }
-        let mut registry = LpRegistry::fixed(lps);
+        let policies: Vec<_> = specs
+            .iter()
+            .map(|spec| spec.health_policy(settings.fade_limit_pct))
+            .collect();
+        let mut registry = LpRegistry::guarded(lps, &policies, settings.engine.lp_timeout_ms);
         registry.quotable = Quotable::of_venues(specs);
         registry.venues = specs
             .iter()

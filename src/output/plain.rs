@@ -141,6 +141,9 @@ impl PlainPrinter {
                     "{at} ORDER {} to {}: {what} for quote {} (attempt {})",
                     order.order_id, order.lp, order.quote_id, order.attempt,
                 );
+                if let Some(why) = &order.preferred_over {
+                    let _ = writeln!(text, "{at}   {}", why.describe());
+                }
             }
             EventKind::OrderRejected(rejected) => {
                 let _ = writeln!(
@@ -162,6 +165,19 @@ impl PlainPrinter {
             }
             EventKind::BlotterError(error) => {
                 let _ = writeln!(text, "{at} !!! BLOTTER ERROR: {}", error.reason);
+            }
+            EventKind::LpHealth(health) => {
+                let why = health
+                    .reason
+                    .as_deref()
+                    .map(|reason| format!(" ({reason})"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    text,
+                    "{at} {:<10} health      {}{why}",
+                    health.lp,
+                    health.label(0)
+                );
             }
             EventKind::NotFilled(not_filled) => {
                 let _ = writeln!(text, "{at} NOT FILLED: {}", not_filled.reason);

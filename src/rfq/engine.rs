@@ -28,10 +28,11 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 
 use crate::clock::{StreamClock, StreamMs};
+use crate::lp::health::HealthView;
 use crate::lp::OrderAnswer;
 use crate::lp::{LpError, LpQuote};
 use crate::market::{Bps, Pair, Side};
-use crate::rfq::book::Book;
+use crate::rfq::book::{Book, BookEntry};
 use crate::rfq::event::*;
 use crate::rfq::execution::{Accepted, Execution, OrderPlan};
 use crate::rfq::lock::{Candidate, Decision, LockRules};
@@ -59,6 +60,9 @@ pub struct EngineParams {
     /// How far a quote may be from the median of the LPs' live quotes
     /// before it is rejected as invalid (judged once three LPs quote).
     pub max_deviation: Bps,
+    /// An order goes to a clean LP rather than a fading one whose price
+    /// is better by no more than this (FADE_TOLERANCE_BPS).
+    pub fade_tolerance: Bps,
 }
 
 /// What the client asked for.
@@ -115,6 +119,12 @@ pub struct Engine {
     scratch_quotes: Vec<(usize, Decimal)>,
     scratch_ticks: Vec<i128>,
     scratch_found: Vec<(usize, Decimal)>,
+    /// Per LP: its health as last shown to this stream (state and when a
+    /// pause or cool-off ends), and its reject rate when it is fading.
+    shown_health: Vec<(HealthState, Option<u64>)>,
+    /// Per LP: its smoothed last-look reject rate (percent) and whether
+    /// that makes it fading, as its health last said.
+    reject_rates: Vec<(Decimal, bool)>,
 }
 
 /// How an order ended, as the session saw it.
@@ -160,6 +170,8 @@ impl Engine {
             scratch_quotes: Vec::with_capacity(lps),
             scratch_ticks: Vec::with_capacity(lps),
             scratch_found: Vec::new(),
+            shown_health: vec![(HealthState::Ok, None); lps],
+            reject_rates: vec![(Decimal::ZERO, false); lps],
         }
     }
 
@@ -239,7 +251,7 @@ impl Engine {
     /// Starts a poll at `now`: fills `dispatch` with the requests to send
     /// and returns the poll number. Competitors only once locked, plus the
     /// locked LP when its quote needs refreshing; never an LP that still
-    /// has a request in flight or asked us to rest.
+    /// has a request in flight.
     pub fn begin_poll(
         &mut self,
         now: StreamMs,
@@ -258,10 +270,10 @@ impl Engine {
         let plan = self
             .lock
             .begin_poll(poll, self.offers.deadline(), refresh_due_by, |lp| {
-                requests.can_ask(lp, now)
+                requests.can_ask(lp)
             });
         for lp in 0..self.names.len() {
-            if Some(lp) == plan.skip || !self.requests.can_ask(lp, now) {
+            if Some(lp) == plan.skip || !self.requests.can_ask(lp) {
                 continue;
             }
             let request_id = self.requests.send(lp, poll, now);
@@ -306,10 +318,23 @@ impl Engine {
                     LpError::Unavailable(_) => FailureKind::Unavailable,
                     LpError::Malformed(_) => FailureKind::Malformed,
                     LpError::Auth(_) => FailureKind::Auth,
-                    LpError::RateLimited { retry_after_ms } => {
-                        let rest = retry_after_ms.unwrap_or(self.params.poll_interval_ms);
-                        self.requests.rest(lp, now, rest);
-                        FailureKind::RateLimited
+                    // The LP's shared health pauses it for every stream.
+                    LpError::RateLimited { .. } => FailureKind::RateLimited,
+                    LpError::NotSent(why) => {
+                        // Held back by the LP's health, never sent: not its
+                        // failure, and its last quote stands.
+                        let view = HealthView {
+                            state: why.state(),
+                            retry_in_ms: why.retry_in_ms(),
+                            reject_rate: self.reject_rates[lp].0,
+                            fading: self.reject_rates[lp].1,
+                            reason: None,
+                        };
+                        self.note_health(now, lp, &view, out);
+                        if self.requests.request_done(poll) {
+                            return self.poll_completed(now, poll, out);
+                        }
+                        return None;
                     }
                 };
                 Some((kind, error.to_string()))
@@ -332,6 +357,42 @@ impl Engine {
             return self.poll_completed(now, poll, out);
         }
         None
+    }
+
+    /// LP `lp`'s shared health as seen at `now`: an `lp_health` event
+    /// when it differs from what this stream showed last (a countdown
+    /// alone is no change), and its fade for execution.
+    pub fn note_health(
+        &mut self,
+        now: StreamMs,
+        lp: usize,
+        view: &HealthView,
+        out: &mut Vec<RfqEvent>,
+    ) {
+        self.reject_rates[lp] = (view.reject_rate, view.fading);
+        // A pause seen by another stream ends at the same moment give or
+        // take the milliseconds between the two views: the same pause.
+        // When the pause or cool-off ends, in this stream's time.
+        let ends = view.retry_in_ms.map(|ms| now + ms);
+        let (state, until) = self.shown_health[lp];
+        let same_end = match (until, ends) {
+            (Some(a), Some(b)) => a.abs_diff(b) <= 1_000,
+            (None, None) => true,
+            _ => false,
+        };
+        if state == view.state && same_end {
+            return;
+        }
+        self.shown_health[lp] = (view.state, ends);
+        let event = LpHealthEvent {
+            lp: self.names[lp].clone(),
+            state: view.state,
+            retry_in_ms: view.retry_in_ms,
+            reject_rate: view.reject_rate,
+            fading: view.fading,
+            reason: view.reason.clone(),
+        };
+        out.push(self.event(now, EventKind::LpHealth(event)));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -727,21 +788,84 @@ impl Engine {
         }
         let live = self.offers.withdraw()?;
         let accepted = Accepted::from_quote(&live.shown, self.spec.pair.price_dp);
+        let limit = accepted.client_price;
         let mut execution = Execution::new(accepted);
         let candidate = live.candidate;
-        let plan = execution.send(
-            now,
-            candidate.lp,
-            candidate.price,
-            candidate.venue_ref,
-            candidate.valid_until_ms,
-        );
+        let (plan, preferred_over) =
+            match self.prefer_clean(now, candidate.lp, candidate.price, &[], limit) {
+                Some((clean, entry, preferred_over)) => (
+                    execution.send(
+                        now,
+                        clean,
+                        entry.price,
+                        entry.venue_ref,
+                        entry.valid_until_ms,
+                    ),
+                    Some(preferred_over),
+                ),
+                None => (
+                    execution.send(
+                        now,
+                        candidate.lp,
+                        candidate.price,
+                        candidate.venue_ref,
+                        candidate.valid_until_ms,
+                    ),
+                    None,
+                ),
+            };
         self.execution = Some(execution);
-        self.emit_order_sent(now, &plan, out);
+        self.emit_order_sent(now, &plan, preferred_over, out);
         Some(plan)
     }
 
-    fn emit_order_sent(&self, now: StreamMs, plan: &OrderPlan, out: &mut Vec<RfqEvent>) {
+    /// When `best` (at `price`) is fading: the best clean LP's firm quote
+    /// that still honours `limit` and is worse than `price` by no more
+    /// than the fade tolerance, with why it is preferred. `None`: send to
+    /// `best` (it is clean, or no clean quote is close enough).
+    fn prefer_clean(
+        &self,
+        now: StreamMs,
+        best: usize,
+        price: Decimal,
+        tried: &[usize],
+        limit: Decimal,
+    ) -> Option<(usize, BookEntry, PreferredOver)> {
+        let (reject_rate, fading) = self.reject_rates[best];
+        if !fading {
+            return None;
+        }
+        let mut exclude: Vec<usize> = (0..self.names.len())
+            .filter(|&lp| self.reject_rates[lp].1)
+            .collect();
+        exclude.extend_from_slice(tried);
+        let clean = self.book.best_within(now, 0, &exclude, limit)?;
+        let entry = self.book.get(clean)?.clone();
+        // How far the clean price may be from the fading one: BUY pays up
+        // to price × (1 + t), SELL takes down to price × (1 − t).
+        let tolerance = price * self.params.fade_tolerance.fraction();
+        let bound = match self.spec.side {
+            Side::Buy => price + tolerance,
+            Side::Sell => price - tolerance,
+        };
+        if self.spec.side.is_better(bound, entry.price) {
+            return None;
+        }
+        let preferred_over = PreferredOver {
+            lp: self.names[best].clone(),
+            lp_price: price,
+            reject_rate,
+        };
+        Some((clean, entry, preferred_over))
+    }
+
+    fn emit_order_sent(
+        &self,
+        now: StreamMs,
+        plan: &OrderPlan,
+        preferred_over: Option<PreferredOver>,
+        out: &mut Vec<RfqEvent>,
+    ) {
         let Some(execution) = &self.execution else {
             return;
         };
@@ -753,6 +877,7 @@ impl Engine {
             lp_price: plan.price,
             amount: execution.accepted.amount,
             attempt: plan.attempt,
+            preferred_over,
         };
         out.push(self.event(now, EventKind::OrderSent(sent)));
     }
@@ -864,10 +989,18 @@ impl Engine {
         let execution = self.execution.as_mut()?;
         let limit = execution.accepted.client_price;
         let next = self.book.best_within(now, 0, execution.tried(), limit);
-        if let Some(lp) = next.and_then(|lp| self.book.get(lp).map(|entry| (lp, entry.clone()))) {
-            let (lp, entry) = lp;
+        if let Some((lp, entry)) =
+            next.and_then(|lp| self.book.get(lp).map(|entry| (lp, entry.clone())))
+        {
+            let tried = execution.tried().to_vec();
+            let (lp, entry, preferred_over) =
+                match self.prefer_clean(now, lp, entry.price, &tried, limit) {
+                    Some((clean, clean_entry, why)) => (clean, clean_entry, Some(why)),
+                    None => (lp, entry, None),
+                };
+            let execution = self.execution.as_mut()?;
             let plan = execution.send(now, lp, entry.price, entry.venue_ref, entry.valid_until_ms);
-            self.emit_order_sent(now, &plan, out);
+            self.emit_order_sent(now, &plan, preferred_over, out);
             return Some(plan);
         }
         let tried: Vec<String> = execution
@@ -937,6 +1070,7 @@ mod tests {
             lp_timeout_ms: 1_000,
             order_timeout_ms: 5_000,
             max_deviation: Bps::new(rust_decimal_macros::dec!(200)).unwrap(),
+            fade_tolerance: Bps::new(rust_decimal_macros::dec!(2)).unwrap(),
         };
         let spec = RfqSpec {
             side: Side::Buy,

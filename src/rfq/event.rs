@@ -75,6 +75,9 @@ pub enum EventKind {
     Filled(Box<Filled>),
     ExecutionUnknown(ExecutionUnknown),
     NotFilled(NotFilled),
+    /// An LP's health as this stream sees it changed (throttled, down,
+    /// fading, back to ok). Recorded once per desk, not per stream.
+    LpHealth(LpHealthEvent),
     /// The blotter cannot record this stream (writes fail, or its buffer
     /// is full and the stream is being stopped). Not itself recorded.
     BlotterError(BlotterErrorEvent),
@@ -140,6 +143,71 @@ wire_enum! {
         Invalid = "invalid",
         /// The LP refused the desk's credentials.
         Auth = "auth",
+    }
+}
+
+wire_enum! {
+    /// An LP's health, shared by every stream that asks it.
+    pub enum HealthState {
+        /// Asked as usual.
+        Ok = "ok",
+        /// This request was not sent: the LP's rate limit
+        /// (`max_requests_per_sec`) is used up for now.
+        Throttled = "throttled",
+        /// The LP asked us to wait (429/418, Retry-After): no stream asks
+        /// it until `retry_in_ms` has passed.
+        RateLimited = "rate_limited",
+        /// The circuit breaker is open after repeated failures: no stream
+        /// asks it until the cool-off is over.
+        Down = "down",
+        /// The cool-off is over: one probe request decides whether the LP
+        /// is back.
+        Probing = "probing",
+        /// The LP refused the desk's credentials: never asked again until
+        /// restart.
+        AuthFailed = "auth_failed",
+        /// Quoting normally, but rejecting too many orders on last look:
+        /// execution prefers a clean LP at a price within the tolerance.
+        Fading = "fading",
+    }
+}
+
+/// An LP's health changed as this stream sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LpHealthEvent {
+    pub lp: Arc<str>,
+    pub state: HealthState,
+    /// Until the LP is asked again (`rate_limited`, `down`), from this
+    /// event's time, in ms.
+    pub retry_in_ms: Option<u64>,
+    /// The LP's smoothed last-look reject rate, percent.
+    pub reject_rate: Decimal,
+    /// Above FADE_LIMIT_PCT, whatever the state.
+    pub fading: bool,
+    /// Why (the failure that opened the breaker, the LP's refusal).
+    pub reason: Option<Arc<str>>,
+}
+
+impl LpHealthEvent {
+    /// How a screen shows it, `elapsed_ms` after the event: `ok`,
+    /// `throttled`, `paused 12 s` (the LP asked), `down 12 s`, `down, probing`,
+    /// `auth failed`, `fading 40.0 %` (a countdown rounds up).
+    pub fn label(&self, elapsed_ms: u64) -> String {
+        let left = || {
+            let ms = self.retry_in_ms.unwrap_or(0).saturating_sub(elapsed_ms);
+            ms.div_ceil(1000)
+        };
+        match self.state {
+            HealthState::Ok if self.fading => format!("fading {} %", self.reject_rate),
+            HealthState::Ok => "ok".to_string(),
+            HealthState::Throttled => "throttled".to_string(),
+            HealthState::RateLimited => format!("paused {} s", left()),
+            HealthState::Down if left() == 0 => "down, probing".to_string(),
+            HealthState::Down => format!("down {} s", left()),
+            HealthState::Probing => "down, probing".to_string(),
+            HealthState::AuthFailed => "auth failed".to_string(),
+            HealthState::Fading => format!("fading {} %", self.reject_rate),
+        }
     }
 }
 
@@ -229,6 +297,32 @@ pub struct OrderSent {
     pub amount: Decimal,
     /// 1 for the LP behind the accepted quote, 2 for the first fallback...
     pub attempt: u32,
+    /// A fading LP this order was sent instead of (its price was better
+    /// by no more than FADE_TOLERANCE_BPS), and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_over: Option<PreferredOver>,
+}
+
+/// Why an order went to a clean LP rather than a fading one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreferredOver {
+    /// The fading LP passed over.
+    pub lp: Arc<str>,
+    /// Its price.
+    pub lp_price: Decimal,
+    /// Its smoothed last-look reject rate, percent.
+    pub reject_rate: Decimal,
+}
+
+impl PreferredOver {
+    /// `preferred over Fader (fading 29.2 %, 99,990.00)`-style text, for
+    /// screens and the blotter.
+    pub fn describe(&self) -> String {
+        format!(
+            "preferred over {} (fading {} %, its price {})",
+            self.lp, self.reject_rate, self.lp_price
+        )
+    }
 }
 
 /// The LP declined the order (last look): nothing traded.
@@ -351,6 +445,7 @@ impl EventKind {
             EventKind::Filled(_) => "filled",
             EventKind::ExecutionUnknown(_) => "execution_unknown",
             EventKind::NotFilled(_) => "not_filled",
+            EventKind::LpHealth(_) => "lp_health",
             EventKind::BlotterError(_) => "blotter_error",
             EventKind::Ended(_) => "ended",
         }

@@ -1,11 +1,9 @@
 //! Request bookkeeping for one RFQ: which LP has a request in flight, when
 //! each request's deadline passes, which polls still have requests out,
-//! which LPs declined or asked to rest. No pricing and no lock rules.
+//! which LPs declined. No pricing and no lock rules. (A pause an LP asks
+//! for is its shared health's business, `lp::health`, not one stream's.)
 
 use crate::clock::StreamMs;
-
-/// The longest a rate-limited LP is left out of the polls.
-pub const MAX_REST_MS: u64 = 60_000;
 
 /// A request sent and not yet answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,8 +18,6 @@ struct Slot {
     in_flight: Option<InFlight>,
     /// The LP's latest answer was a decline.
     declined: bool,
-    /// Rate-limited: not asked again before this stream time.
-    resting_until_ms: StreamMs,
 }
 
 /// A poll with requests still out.
@@ -59,10 +55,9 @@ impl Requests {
         self.timeouts_ms[lp]
     }
 
-    /// LP `lp` may be asked at `now`: nothing in flight, not resting.
-    pub fn can_ask(&self, lp: usize, now: StreamMs) -> bool {
-        let slot = &self.slots[lp];
-        slot.in_flight.is_none() && slot.resting_until_ms <= now
+    /// LP `lp` may be asked: nothing in flight.
+    pub fn can_ask(&self, lp: usize) -> bool {
+        self.slots[lp].in_flight.is_none()
     }
 
     /// Notes a request sent to `lp`; the id is unique across the process.
@@ -150,11 +145,5 @@ impl Requests {
     /// Every LP's latest answer was a decline: nobody quotes this request.
     pub fn all_declined(&self) -> bool {
         self.slots.iter().all(|slot| slot.declined)
-    }
-
-    /// Leaves LP `lp` out of the polls until `now + rest_ms` (capped: an
-    /// LP's word must not bench it for the rest of the stream).
-    pub fn rest(&mut self, lp: usize, now: StreamMs, rest_ms: u64) {
-        self.slots[lp].resting_until_ms = now.saturating_add(rest_ms.min(MAX_REST_MS));
     }
 }

@@ -227,6 +227,13 @@ impl Session {
                     } else {
                         now
                     };
+                    // The LPs' shared health first (another stream may have
+                    // opened a breaker or learned of a fade): shown on change.
+                    for (index, lp) in lps.iter().enumerate() {
+                        if let Some(view) = lp.health() {
+                            engine.note_health(now, index, &view, &mut out);
+                        }
+                    }
                     let poll = engine.begin_poll(poll_at, &mut dispatch, &mut out);
                     for request in &dispatch {
                         let lp = lps[request.lp].clone();
@@ -343,7 +350,14 @@ impl Session {
                         // Expiry first: an answer is judged against the
                         // lock as it stands at this very instant.
                         engine.on_time(now, &mut out);
-                        let end = engine.on_answer(now, lp, request_id, answer_of(joined), &mut out);
+                        let answer = answer_of(joined);
+                        // What this answer did to the LP's shared health (a
+                        // breaker opened, a pause asked for) shows at once.
+                        let sent = !matches!(answer, Answer::Failed(crate::lp::LpError::NotSent(_)));
+                        let end = engine.on_answer(now, lp, request_id, answer, &mut out);
+                        if let Some(view) = lps[lp].health().filter(|_| sent) {
+                            engine.note_health(now, lp, &view, &mut out);
+                        }
                         if let Some(end) = end {
                             break end;
                         }

@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 
 use crate::market::Side;
 use crate::output::{group_thousands, seconds};
-use crate::rfq::event::{ClientQuote, EndReason, Outcome};
+use crate::rfq::event::{ClientQuote, EndReason, HealthState, Outcome};
 use crate::ui::state::*;
 use crate::ui::words;
 
@@ -195,7 +195,7 @@ fn needed_area(state: &ConsoleState) -> (u16, u16) {
         .count() as u16
     });
     // Below WIDE the name column is at most 10 wide.
-    let board = leaderboard_min_width(state, WIDE - 1);
+    let board = leaderboard_min_width(state, WIDE - 1, false);
     // Borders on both sides.
     (client_price.max(board) + 2, MIN_STREAM_HEIGHT)
 }
@@ -704,7 +704,7 @@ fn name_width(state: &ConsoleState, area_width: u16) -> u16 {
 /// The leaderboard's columns, left to right. `Δ bps` and `Δ <quote>` are
 /// how much worse than the best this LP is, per unit in bps and for the
 /// request's whole amount in the quote currency.
-fn leaderboard_columns(state: &ConsoleState, area_width: u16) -> Vec<Column> {
+fn leaderboard_columns(state: &ConsoleState, area_width: u16, health: bool) -> Vec<Column> {
     let quote_asset = state
         .request
         .as_ref()
@@ -712,7 +712,7 @@ fn leaderboard_columns(state: &ConsoleState, area_width: u16) -> Vec<Column> {
         .unwrap_or_default();
     let total = format!("Δ {quote_asset} total");
     let total_width = (total.chars().count() as u16).max(10);
-    vec![
+    let mut columns = vec![
         Column::left("#", 3),
         Column::left("", 4),
         Column::left("LP", name_width(state, area_width)),
@@ -721,9 +721,16 @@ fn leaderboard_columns(state: &ConsoleState, area_width: u16) -> Vec<Column> {
         Column::right(total, total_width),
         Column::right("lat", 6),
         Column::right("ans/err", 7),
-        Column::rest("status"),
-    ]
+    ];
+    if health {
+        columns.push(Column::left("health", HEALTH_WIDTH));
+    }
+    columns.push(Column::rest("status"));
+    columns
 }
+
+/// The health column's width: "auth failed", "fading 40.0 %" whole.
+const HEALTH_WIDTH: u16 = 13;
 
 /// The status column's least width ("frozen", "ok", "waiting" whole).
 const MIN_STATUS_WIDTH: u16 = 7;
@@ -731,8 +738,8 @@ const MIN_STATUS_WIDTH: u16 = 7;
 /// The width the leaderboard needs inside its borders so that no column
 /// is squeezed: below it ratatui shrinks every column, the LP's name and
 /// price included.
-fn leaderboard_min_width(state: &ConsoleState, area_width: u16) -> u16 {
-    let columns = leaderboard_columns(state, area_width);
+fn leaderboard_min_width(state: &ConsoleState, area_width: u16, health: bool) -> u16 {
+    let columns = leaderboard_columns(state, area_width, health);
     let fixed: u16 = columns
         .iter()
         .map(|column| match column.width {
@@ -775,6 +782,19 @@ fn leaderboard_row(state: &ConsoleState, place: usize, index: usize, status: &st
     ]
 }
 
+/// An LP's health text: `ok`, `throttled`, `paused 2 s`, `down 12 s`
+/// (counting down on the stream's clock), `fading 40.0 %`, `auth failed`,
+/// with its style; `None` while it is plainly ok or not tracked.
+fn health_text(state: &ConsoleState, index: usize, palette: Palette) -> Option<(String, Style)> {
+    let (health, at) = state.lps[index].health.as_ref()?;
+    let style = match health.state {
+        HealthState::Ok if !health.fading => return None,
+        HealthState::Throttled | HealthState::Probing => palette.dim(),
+        _ => palette.bad(),
+    };
+    Some((health.label(state.now_ms.saturating_sub(*at)), style))
+}
+
 fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
     let side_text = match state.request.as_ref().map(|r| r.side) {
         Some(Side::Buy) => "BUY: lowest offer first",
@@ -793,8 +813,14 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
         format!(" Leaderboard · {side_text} · poll {} {more}", state.poll),
         palette.title(),
     ));
-    let columns = leaderboard_columns(state, area.width);
     let flash = state.lock_flash();
+    // The health column only when some LP's health is tracked (venues) and
+    // the board has room for it: simulated casts keep their layout, and a
+    // narrower board shows a health that is not ok in the status's place.
+    let tracked = state.lps.iter().any(|row| row.health.is_some());
+    let column = tracked
+        && area.width.saturating_sub(2) >= leaderboard_min_width(state, area.width, true);
+    let columns = leaderboard_columns(state, area.width, column);
     let mut status = String::new();
     let rows = state
         .ranking
@@ -805,11 +831,19 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
             let row = &state.lps[index];
             let locked = state.lock.as_ref().is_some_and(|lock| lock.lp == index);
             status_text(state, index, &mut status);
-            let status_style = match row.status {
+            let mut status_style = match row.status {
                 LpStatus::Failed { .. } if !locked => palette.bad(),
                 LpStatus::Waiting => palette.dim(),
                 _ => Style::new(),
             };
+            if row.passed_over {
+                status.push_str(" · passed over");
+            }
+            let health = health_text(state, index, palette);
+            if let (Some((text, style)), false) = (&health, column) {
+                status.clone_from(text);
+                status_style = *style;
+            }
             let style = if locked && flash {
                 palette.banner()
             } else if locked {
@@ -819,16 +853,26 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
             } else {
                 Style::new()
             };
-            let texts = leaderboard_row(state, place, index, &status);
+            let mut texts = leaderboard_row(state, place, index, &status).to_vec();
+            let last = texts.len() - 1;
+            // The health cell goes just before the status.
+            let health_at = column.then_some(last);
+            let (health_text, health_style) =
+                health.unwrap_or_else(|| ("ok".to_string(), Style::new()));
+            if let Some(at) = health_at {
+                texts.insert(at, health_text);
+            }
             let last = texts.len() - 1;
             let cells = texts
                 .into_iter()
                 .zip(&columns)
                 .enumerate()
-                .map(|(at, (text, column))| {
+                .map(move |(at, (text, column))| {
                     let line = Line::from(text).alignment(column.align);
                     if at == last {
                         Cell::from(line.style(status_style))
+                    } else if Some(at) == health_at {
+                        Cell::from(line.style(health_style))
                     } else {
                         Cell::from(line)
                     }

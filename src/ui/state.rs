@@ -63,6 +63,11 @@ pub struct LpRow {
     pub errors: u32,
     pub status: LpStatus,
     pub movement: Movement,
+    /// The LP's shared health as last reported to this stream, and when
+    /// (`None`: not tracked, as for simulated LPs).
+    pub health: Option<(LpHealthEvent, StreamMs)>,
+    /// An order went to a clean LP instead of this fading one.
+    pub passed_over: bool,
 }
 
 /// The orders of an accepted quote, as far as they have come.
@@ -384,7 +389,48 @@ impl ConsoleState {
                     order.attempt
                 );
                 self.log(t, LogKind::Lock, text);
+                if let Some(why) = &order.preferred_over {
+                    if let Some(index) = self.lp_index(&why.lp) {
+                        self.lps[index].passed_over = true;
+                    }
+                    self.log(
+                        t,
+                        LogKind::Info,
+                        format!("  to {}: {}", order.lp, why.describe()),
+                    );
+                }
                 self.execution.orders.push(order.clone());
+            }
+            EventKind::LpHealth(health) => {
+                let Some(index) = self.lp_index(&health.lp) else {
+                    return;
+                };
+                // Every change is in the leaderboard; only the serious ones
+                // (and the way back from them) in the event log.
+                let was = self.lps[index].health.as_ref().map(|(h, _)| h.state);
+                let serious = |state| {
+                    matches!(
+                        state,
+                        HealthState::Down
+                            | HealthState::AuthFailed
+                            | HealthState::RateLimited
+                            | HealthState::Fading
+                    )
+                };
+                if serious(health.state) || was.is_some_and(serious) {
+                    let why = health
+                        .reason
+                        .as_deref()
+                        .map(|reason| format!(": {reason}"))
+                        .unwrap_or_default();
+                    let kind = if serious(health.state) {
+                        LogKind::Error
+                    } else {
+                        LogKind::Info
+                    };
+                    self.log(t, kind, format!("{} {}{why}", health.lp, health.label(0)));
+                }
+                self.lps[index].health = Some((health.clone(), t));
             }
             EventKind::OrderRejected(rejected) => {
                 let text = format!(
@@ -477,6 +523,8 @@ impl ConsoleState {
                 errors: 0,
                 status: LpStatus::Waiting,
                 movement: Movement::Same,
+                health: None,
+                passed_over: false,
             })
             .collect();
         self.by_name = started

@@ -130,6 +130,7 @@ fn order_sent(
         lp_price,
         amount,
         attempt,
+        preferred_over: None,
     })
 }
 
@@ -757,7 +758,7 @@ fn an_older_schema_is_upgraded_and_keeps_its_rows() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(indexes, 7);
+    assert_eq!(indexes, 8);
     let stored = stored_rfqs(&path).unwrap();
     assert_eq!(stored.len(), 1);
     let EventKind::Started(s) = &stored[0].events[0].kind else {
@@ -944,7 +945,7 @@ fn unusable_files_are_refused_with_the_path_and_the_cause() {
     };
     assert_eq!(
         message(&newer),
-        format!("blotter '{}' has schema version 99, newer than this lp-rfq understands (4): upgrade lp-rfq or use another --blotter", newer.display())
+        format!("blotter '{}' has schema version 99, newer than this lp-rfq understands (5): upgrade lp-rfq or use another --blotter", newer.display())
     );
 
     let garbage = dir.path().join("notes.txt");
@@ -1713,7 +1714,7 @@ mod process {
         };
         assert_eq!(
             refused(&["report", "--csv", "--section", "totals"]),
-            "lp-rfq: invalid --section 'totals': must be lps, rfqs or pairs\n"
+            "lp-rfq: invalid --section 'totals': must be lps, rfqs, pairs or health\n"
         );
         assert_eq!(
             refused(&["report", "--lp", "LP7"]),

@@ -1017,6 +1017,7 @@ fn an_unknown_outcome_is_shown_in_red() {
                 lp_price: dec!(99995.00),
                 amount: dec!(1.5),
                 attempt: 1,
+                preferred_over: None,
             }),
         ),
         1_000,
@@ -1345,4 +1346,48 @@ fn the_summary_shows_how_long_the_final_quote_was_still_valid() {
         text.contains("final: LP1 at 100,045.00 USDT · valid 3.3 s more at the end · quote Q-1"),
         "{text}"
     );
+}
+
+fn health(t_ms: u64, lp: &str, state: HealthState, retry_in_ms: Option<u64>) -> RfqEvent {
+    at(
+        t_ms,
+        EventKind::LpHealth(LpHealthEvent {
+            lp: Arc::from(lp),
+            state,
+            retry_in_ms,
+            reject_rate: dec!(29.2),
+            fading: state == HealthState::Fading,
+            reason: None,
+        }),
+    )
+}
+
+#[test]
+fn the_health_column_shows_each_lps_shared_health_counting_down() {
+    // Simulated LPs (no health): no column, the layout unchanged.
+    let plain = ConsoleState::from_events(&buy_race(), 500);
+    assert!(!screen(&plain, 120, 30).iter().any(|l| l.contains("health")));
+
+    let mut events = buy_race();
+    events.push(health(500, "LP2", HealthState::Down, Some(12_000)));
+    events.push(health(500, "LP3", HealthState::Fading, None));
+    let state = ConsoleState::from_events(&events, 3_400);
+    // Wide (no side panel below 110 columns): its own column.
+    let wide = screen(&state, 100, 30);
+    assert!(wide.iter().any(|l| l.contains("health")), "{wide:?}");
+    let rows: Vec<String> = board(&wide).iter().map(|r| squash(r)).collect();
+    // 2.9 s after the event, 9.1 s of the cool-off are left: `down 10 s`.
+    assert!(rows[0].ends_with("1/0 ok frozen"), "{rows:?}");
+    assert!(rows[1].ends_with("1/0 down 10 s ok"), "{rows:?}");
+    assert!(rows[2].ends_with("1/0 fading 29.2 % ok"), "{rows:?}");
+    // Narrow: a health that is not ok takes the status's place.
+    let narrow = screen(&state, 80, 24);
+    assert!(!narrow.iter().any(|l| l.contains("health")), "{narrow:?}");
+    let rows: Vec<String> = board(&narrow).iter().map(|r| squash(r)).collect();
+    assert!(rows[0].ends_with("1/0 frozen"), "{rows:?}");
+    assert!(rows[1].ends_with("1/0 down 10 s"), "{rows:?}");
+    assert!(rows[2].ends_with("1/0 fading 29.2 %"), "{rows:?}");
+    let serious: Vec<&str> = state.log.iter().map(|l| l.text.as_str()).collect();
+    assert!(serious.contains(&"LP2 down 12 s"), "{serious:?}");
+    assert!(serious.contains(&"LP3 fading 29.2 %"), "{serious:?}");
 }

@@ -366,36 +366,6 @@ async fn a_stream_with_no_lps_ends_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_rate_limited_lp_rests_for_the_time_it_asks() {
-    let a = lp("A", 10_000, vec![Step::price(100, dec!(100000.00))]);
-    let b = lp(
-        "B",
-        10_000,
-        vec![
-            Step::fail(
-                100,
-                LpError::RateLimited {
-                    retry_after_ms: Some(1_200),
-                },
-            ),
-            Step::price(100, dec!(100050.00)),
-        ],
-    );
-    let events = run_stream(spec(Side::Buy), shared(&[&a, &b]), params(), 2_000).await;
-    let lines = trace(&events);
-    // Rate-limited at 100, so not asked at 500 or 1000; asked at 1500.
-    assert_eq!(
-        only(&lines, "error"),
-        ["100 error B rate_limited: rate limited, retry after 1200 ms"]
-    );
-    assert_eq!(
-        only(&lines, "quote")[1..],
-        ["1600 quote B 100050.00".to_string()]
-    );
-    assert_eq!(b.calls(), 2);
-}
-
-#[tokio::test(start_paused = true)]
 async fn an_interrupted_stream_ends_with_its_live_quote() {
     let a = lp("A", 10_000, vec![Step::price(100, dec!(100000.00))]);
     let stop = tokio::time::sleep(Duration::from_millis(1_234));

@@ -22,6 +22,7 @@ pub fn params() -> EngineParams {
         lp_timeout_ms: 1_000,
         order_timeout_ms: 5_000,
         max_deviation: Bps::new(rust_decimal_macros::dec!(200)).unwrap(),
+        fade_tolerance: Bps::new(rust_decimal_macros::dec!(2)).unwrap(),
     }
 }
 
@@ -128,8 +129,24 @@ pub fn trace(events: &[RfqEvent]) -> Vec<String> {
                 EventKind::Locked(l) => format!("{t} locked {} {} {:?}", l.lp, l.price, l.reason),
                 EventKind::LockExpired(x) => format!("{t} expired {}", x.lp),
                 EventKind::OrderSent(o) => format!(
-                    "{t} order {} {} attempt {} for {}",
-                    o.lp, o.lp_price, o.attempt, o.quote_id
+                    "{t} order {} {} attempt {} for {}{}",
+                    o.lp,
+                    o.lp_price,
+                    o.attempt,
+                    o.quote_id,
+                    o.preferred_over
+                        .as_ref()
+                        .map(|why| format!(" {}", why.describe()))
+                        .unwrap_or_default()
+                ),
+                EventKind::LpHealth(h) => format!(
+                    "{t} health {} {}{}",
+                    h.lp,
+                    h.label(0),
+                    h.reason
+                        .as_deref()
+                        .map(|reason| format!(" ({reason})"))
+                        .unwrap_or_default()
                 ),
                 EventKind::OrderRejected(r) => {
                     format!("{t} rejected {} hold {}: {}", r.lp, r.hold_ms, r.reason)

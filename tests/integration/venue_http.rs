@@ -906,6 +906,58 @@ async fn binance_429_and_418_honour_retry_after() {
     );
 }
 
+/// Behind its health, a 418 ban pauses the venue for every caller (capped
+/// at 60 s): the next request is not sent at all.
+#[tokio::test]
+async fn binance_418_behind_its_health_pauses_the_venue_capped() {
+    use lp_rfq::lp::guarded::{Guarded, HealthFeed};
+    use lp_rfq::lp::health::{BreakerPolicy, HealthPolicy, NotSent};
+    use lp_rfq::rfq::event::HealthState;
+    let fake = FakeBinance::start().await;
+    let policy = HealthPolicy {
+        rate: None,
+        breaker: BreakerPolicy::default(),
+        fade_limit_pct: dec!(25),
+    };
+    let lp = Guarded::new(
+        Arc::new(binance(&fake)),
+        policy,
+        1_000,
+        HealthFeed::default(),
+    );
+    let clock = StreamClock::start();
+    fake.answer_next(
+        Endpoint::GetQuote,
+        Reply::json(
+            418,
+            json!({"code": -1003, "msg": "Way too much request weight used; IP banned."}),
+        )
+        .with_header("Retry-After", "120"),
+    );
+    assert_eq!(
+        lp.quote(&request("BTCUSDT", Side::Buy, dec!(1), clock))
+            .await,
+        Err(LpError::RateLimited {
+            retry_after_ms: Some(120_000)
+        })
+    );
+    let view = lp.health().unwrap();
+    assert_eq!(view.state, HealthState::RateLimited);
+    assert!(
+        view.retry_in_ms
+            .is_some_and(|ms| (59_000..=60_000).contains(&ms)),
+        "{view:?}"
+    );
+    let held = lp
+        .quote(&request("BTCUSDT", Side::Buy, dec!(1), clock))
+        .await;
+    assert!(
+        matches!(held, Err(LpError::NotSent(NotSent::RateLimited { .. }))),
+        "{held:?}"
+    );
+    assert_eq!(fake.count(Endpoint::GetQuote), 1);
+}
+
 #[tokio::test]
 async fn binance_server_errors_and_the_firewall_are_unavailable() {
     let fake = FakeBinance::start().await;

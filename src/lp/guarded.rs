@@ -1,0 +1,233 @@
+//! An LP wrapped in its [`Health`], shared by every stream that asks it:
+//! each request is admitted (or not sent: throttled, paused, down, auth
+//! failed) before it reaches the LP, and its outcome (an answer, a failure,
+//! a timeout, a 429, an order's fill or last-look reject) updates the
+//! health. A change of the LP's state is logged once and handed once to
+//! the [`HealthFeed`] (the blotter's health recorder), however many streams
+//! see it.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use crate::lp::health::{Admission, Health, HealthChange, HealthPolicy, HealthView, Outcome};
+use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
+use crate::rfq::event::HealthState;
+
+/// One desk-wide health change, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedChange {
+    pub lp: Arc<str>,
+    pub at: DateTime<Utc>,
+    pub change: HealthChange,
+}
+
+/// Where health changes go (set once the blotter is open; until then, and
+/// without a blotter, they are only logged).
+pub type HealthFeed = Arc<OnceLock<std::sync::mpsc::Sender<RecordedChange>>>;
+
+/// An LP and its health; see the module docs.
+pub struct Guarded {
+    inner: SharedLp,
+    name: Arc<str>,
+    health: Mutex<Health>,
+    /// The health's clock: `now` is the time since this instant.
+    origin: Instant,
+    wall_origin: DateTime<Utc>,
+    /// The desk's LP_TIMEOUT_MS, for an LP without its own timeout.
+    default_timeout_ms: u64,
+    feed: HealthFeed,
+}
+
+impl Guarded {
+    pub fn new(
+        inner: SharedLp,
+        policy: HealthPolicy,
+        default_timeout_ms: u64,
+        feed: HealthFeed,
+    ) -> Guarded {
+        Guarded {
+            name: inner.shared_name(),
+            inner,
+            health: Mutex::new(Health::new(policy)),
+            origin: Instant::now(),
+            wall_origin: Utc::now(),
+            default_timeout_ms,
+            feed,
+        }
+    }
+
+    pub fn policy(&self) -> HealthPolicy {
+        *self.lock().policy()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
+        // A panic elsewhere cannot leave the health half-updated (every
+        // change is a plain assignment), so a poisoned lock is still good.
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Runs `decide` on the health at `now`, then reports any change of
+    /// the LP's state (once, whichever stream caused it).
+    fn with_health<T>(&self, decide: impl FnOnce(&mut Health, Duration) -> T) -> T {
+        let now = self.now();
+        let (result, change) = {
+            let mut health = self.lock();
+            let result = decide(&mut health, now);
+            (result, health.take_change(now))
+        };
+        if let Some(change) = change {
+            self.report(now, change);
+        }
+        result
+    }
+
+    fn report(&self, now: Duration, change: HealthChange) {
+        let retry = change
+            .retry_in_ms
+            .map(|ms| format!(" for {ms} ms"))
+            .unwrap_or_default();
+        let reason = change.reason.as_deref().unwrap_or("");
+        match change.state {
+            HealthState::Down | HealthState::AuthFailed | HealthState::RateLimited => {
+                tracing::warn!(lp = %self.name, state = change.state.as_str(), previous = change.previous.as_str(), throttled = change.throttled, "LP health: {}{retry} {reason}", change.state.as_str())
+            }
+            _ => {
+                tracing::info!(lp = %self.name, state = change.state.as_str(), previous = change.previous.as_str(), throttled = change.throttled, reject_rate = %change.reject_rate, "LP health: {}{retry} {reason}", change.state.as_str())
+            }
+        }
+        if let Some(feed) = self.feed.get() {
+            let at = self.wall_origin + chrono::Duration::from_std(now).unwrap_or_default();
+            let _ = feed.send(RecordedChange {
+                lp: self.name.clone(),
+                at,
+                change,
+            });
+        }
+    }
+
+    fn outcome_of(result: &Result<LpQuote, LpError>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Answered,
+            Err(LpError::Unavailable(reason)) => Outcome::Failed(reason.clone()),
+            Err(LpError::RateLimited { retry_after_ms }) => {
+                Outcome::RateLimited(retry_after_ms.map(Duration::from_millis))
+            }
+            Err(LpError::Auth(reason)) => Outcome::Auth(format!("authentication failed: {reason}")),
+            Err(LpError::Declined(_) | LpError::Malformed(_)) => Outcome::Answered,
+            Err(LpError::NotSent(_)) => Outcome::Cancelled,
+        }
+    }
+}
+
+/// A request on its way: dropped before it finishes, it was either given
+/// up at its deadline (a timeout, the LP's failure) or by a stopping
+/// stream (nothing).
+struct Outstanding<'a> {
+    lp: &'a Guarded,
+    deadline: Instant,
+    probe: bool,
+    done: bool,
+}
+
+impl Drop for Outstanding<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let outcome = if Instant::now() >= self.deadline {
+            Outcome::Failed("no answer in time".to_string())
+        } else {
+            Outcome::Cancelled
+        };
+        let probe = self.probe;
+        self.lp
+            .with_health(|health, now| health.on_outcome(now, probe, outcome));
+    }
+}
+
+#[async_trait]
+impl LiquidityProvider for Guarded {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn shared_name(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
+    fn simulated(&self) -> bool {
+        self.inner.simulated()
+    }
+
+    fn timeout_ms(&self) -> Option<u64> {
+        self.inner.timeout_ms()
+    }
+
+    fn order_timeout_ms(&self) -> Option<u64> {
+        self.inner.order_timeout_ms()
+    }
+
+    fn health(&self) -> Option<HealthView> {
+        let now = self.now();
+        Some(self.lock().view(now))
+    }
+
+    async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
+        let probe = match self.with_health(|health, now| health.admit(now)) {
+            Admission::Send => false,
+            Admission::Probe => true,
+            Admission::NotSent(why) => return Err(LpError::NotSent(why)),
+        };
+        // The engine's own deadline for this request: a drop at or after
+        // it is the engine giving up on the LP.
+        let timeout = self.inner.timeout_ms().unwrap_or(self.default_timeout_ms);
+        let mut outstanding = Outstanding {
+            lp: self,
+            deadline: request
+                .clock
+                .instant_at(request.sent_ms.saturating_add(timeout)),
+            probe,
+            done: false,
+        };
+        let result = self.inner.quote(request).await;
+        outstanding.done = true;
+        let outcome = Guarded::outcome_of(&result);
+        self.with_health(|health, now| health.on_outcome(now, probe, outcome));
+        result
+    }
+
+    /// Orders are never held back (the client has accepted); their
+    /// answers feed the fade estimate.
+    async fn execute(&self, order: &LpOrder) -> OrderAnswer {
+        let answer = self.inner.execute(order).await;
+        match &answer {
+            OrderAnswer::Filled { .. } => self.with_health(|health, _| health.on_order(false)),
+            OrderAnswer::Rejected { .. } => self.with_health(|health, _| health.on_order(true)),
+            OrderAnswer::Unknown { .. } => {}
+        }
+        answer
+    }
+
+    async fn start(&self) {
+        self.inner.start().await;
+    }
+
+    /// Hands on the counts not yet reported (requests held back during a
+    /// throttling spell still going on), then shuts the LP down.
+    async fn shutdown(&self) {
+        let now = self.now();
+        let counts = self.lock().take_counts(now);
+        if let Some(counts) = counts {
+            self.report(now, counts);
+        }
+        self.inner.shutdown().await;
+    }
+}

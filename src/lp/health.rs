@@ -1,0 +1,718 @@
+//! One LP's health, shared by every stream that asks it: its rate limit,
+//! the pause it asked for (Retry-After), its circuit breaker and its
+//! last-look fade. Pure decisions: every method takes `now` (time since
+//! the LP's health began, on the runtime's clock) and does no I/O, so the
+//! rules are tested without a runtime. [`crate::lp::guarded`] wraps an LP
+//! with one of these.
+//!
+//! - **Rate limit**: a token bucket in its GCRA form (one "theoretical
+//!   arrival time"): `burst` requests at once, then one per `1 /
+//!   max_requests_per_sec`. A request over the limit is not sent.
+//! - **Retry-After**: a 429/418 pauses the LP for the time it asks (at most
+//!   [`MAX_PAUSE`]; [`DEFAULT_PAUSE`] when it names none).
+//! - **Circuit breaker**: `failures` consecutive timeouts or unavailable
+//!   answers within `window` open it for `cool_off`; then one probe is
+//!   sent (half-open): an answer closes it, a failure opens it again. An
+//!   authentication failure opens it until restart.
+//! - **Fade**: a smoothed last-look reject rate, a Beta prior of
+//!   [`PRIOR_REJECTS`] in [`PRIOR_ORDERS`] plus the LP's orders with older
+//!   ones weighing [`DECAY`] less per newer order, so that one reject of
+//!   one order does not brand an LP and an old streak fades out.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+
+use crate::rfq::event::HealthState;
+
+/// The longest pause an LP's Retry-After can impose: its word must not
+/// bench it for the rest of the day.
+pub const MAX_PAUSE: Duration = Duration::from_secs(60);
+/// The pause after a 429 that names no time.
+pub const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
+/// Prior pseudo-orders of the fade estimate, and how many of them were
+/// rejected: a new LP is assumed to reject 1 in 10.
+pub const PRIOR_ORDERS: Decimal = dec!(10);
+pub const PRIOR_REJECTS: Decimal = dec!(1);
+/// Each newer order makes the older ones weigh this much less.
+pub const DECAY: Decimal = dec!(0.9);
+/// A throttling spell ends only after this long without a throttle (or
+/// two emission intervals if longer), so a steady overload is one spell,
+/// not a flip per poll.
+pub const QUIET: Duration = Duration::from_secs(5);
+
+/// A request rate: `per_sec` requests a second on average, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_sec: Decimal,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// Time between two requests at the steady rate, in ns (at least 1).
+    pub fn interval_ns(&self) -> u64 {
+        let ns = (dec!(1_000_000_000) / self.per_sec).round();
+        u64::try_from(ns).unwrap_or(u64::MAX).max(1)
+    }
+}
+
+/// When the breaker opens and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerPolicy {
+    /// Consecutive failures that open it.
+    pub failures: u32,
+    /// ... when they all fall within this window.
+    pub window: Duration,
+    /// How long it stays open before a probe.
+    pub cool_off: Duration,
+}
+
+impl Default for BreakerPolicy {
+    /// 5 failures within 30 s open it for 30 s.
+    fn default() -> BreakerPolicy {
+        BreakerPolicy {
+            failures: 5,
+            window: Duration::from_secs(30),
+            cool_off: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One LP's health settings (venues file, with per-kind defaults; the fade
+/// limit is desk-wide).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthPolicy {
+    /// `None`: unlimited.
+    pub rate: Option<RateLimit>,
+    pub breaker: BreakerPolicy,
+    /// Above this smoothed reject rate (percent) the LP is fading.
+    pub fade_limit_pct: Decimal,
+}
+
+impl HealthPolicy {
+    /// `2/s burst 2 · breaker 5 in 30 s, cool-off 30 s`, for `lp-rfq lps`.
+    pub fn describe(&self) -> String {
+        let rate = match self.rate {
+            Some(rate) => format!("{}/s burst {}", rate.per_sec.normalize(), rate.burst),
+            None => "unlimited".to_string(),
+        };
+        let b = &self.breaker;
+        format!(
+            "{rate} · breaker {} in {} s, cool-off {} s",
+            b.failures,
+            b.window.as_secs(),
+            b.cool_off.as_secs()
+        )
+    }
+}
+
+/// Why a request was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotSent {
+    #[error("not sent: over the LP's rate limit")]
+    Throttled,
+    #[error("not sent: the LP asked us to wait {retry_in_ms} ms more")]
+    RateLimited { retry_in_ms: u64 },
+    #[error("not sent: the LP is down (breaker open), retry in {retry_in_ms} ms")]
+    Down { retry_in_ms: u64 },
+    #[error("not sent: a probe request is out to the LP")]
+    Probing,
+    #[error("not sent: the LP refused our credentials (until restart)")]
+    AuthFailed,
+}
+
+impl NotSent {
+    /// The state a stream shows for the LP after this refusal.
+    pub fn state(&self) -> HealthState {
+        match self {
+            NotSent::Throttled => HealthState::Throttled,
+            NotSent::RateLimited { .. } => HealthState::RateLimited,
+            NotSent::Down { .. } => HealthState::Down,
+            NotSent::Probing => HealthState::Probing,
+            NotSent::AuthFailed => HealthState::AuthFailed,
+        }
+    }
+
+    pub fn retry_in_ms(&self) -> Option<u64> {
+        match self {
+            NotSent::RateLimited { retry_in_ms } | NotSent::Down { retry_in_ms } => {
+                Some(*retry_in_ms)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether a request may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Send,
+    /// Send it: it is the half-open breaker's one probe.
+    Probe,
+    NotSent(NotSent),
+}
+
+/// How a sent request ended, as the health sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The LP answered (a quote, a decline, even garbage): it is alive.
+    Answered,
+    /// Timed out or unavailable: counts towards the breaker.
+    Failed(String),
+    /// 429/418: pause for this long (`None`: [`DEFAULT_PAUSE`]).
+    RateLimited(Option<Duration>),
+    /// Credentials refused.
+    Auth(String),
+    /// Dropped before its deadline (the stream stopped): says nothing.
+    Cancelled,
+}
+
+/// What a stream is shown about an LP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthView {
+    pub state: HealthState,
+    /// Time left until the pause or cool-off ends, from the view's `now`.
+    pub retry_in_ms: Option<u64>,
+    /// Smoothed last-look reject rate, percent, one decimal.
+    pub reject_rate: Decimal,
+    pub fading: bool,
+    pub reason: Option<Arc<str>>,
+}
+
+/// A change of an LP's desk-wide state, logged and recorded once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthChange {
+    pub state: HealthState,
+    pub previous: HealthState,
+    pub retry_in_ms: Option<u64>,
+    pub reject_rate: Decimal,
+    pub reason: Option<Arc<str>>,
+    /// Requests not sent for a rate limit (ours or the LP's pause) since
+    /// the previous change.
+    pub throttled: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Breaker {
+    Closed,
+    Open { until: Duration, reason: Arc<str> },
+    HalfOpen { probe_out: bool, reason: Arc<str> },
+    AuthFailed { reason: Arc<str> },
+}
+
+/// One LP's health; see the module docs.
+#[derive(Debug, Clone)]
+pub struct Health {
+    policy: HealthPolicy,
+    /// GCRA: when the bucket would be full again, in ns.
+    tat_ns: u64,
+    paused_until: Option<Duration>,
+    breaker: Breaker,
+    /// Times of the current run of consecutive failures (at most N).
+    failures: VecDeque<Duration>,
+    /// Decayed counts of orders and of last-look rejects, and the estimate
+    /// they give (percent), kept so that no request pays for a division.
+    orders: Decimal,
+    rejects: Decimal,
+    reject_pct: Decimal,
+    /// The rate limit's emission interval and burst tolerance, in ns.
+    interval_ns: u64,
+    tolerance_ns: u64,
+    /// The last throttle of the current throttling spell.
+    last_throttle: Option<Duration>,
+    throttled_unreported: u64,
+    /// The desk-wide state last reported, and its `until`.
+    reported: (HealthState, Option<Duration>),
+}
+
+fn ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Health {
+    pub fn new(policy: HealthPolicy) -> Health {
+        let (interval_ns, tolerance_ns) = match policy.rate {
+            Some(rate) => {
+                let interval = rate.interval_ns();
+                (
+                    interval,
+                    interval.saturating_mul(u64::from(rate.burst.max(1) - 1)),
+                )
+            }
+            None => (0, 0),
+        };
+        Health {
+            policy,
+            tat_ns: 0,
+            paused_until: None,
+            breaker: Breaker::Closed,
+            failures: VecDeque::new(),
+            orders: Decimal::ZERO,
+            rejects: Decimal::ZERO,
+            reject_pct: PRIOR_REJECTS / PRIOR_ORDERS * dec!(100),
+            interval_ns,
+            tolerance_ns,
+            last_throttle: None,
+            throttled_unreported: 0,
+            reported: (HealthState::Ok, None),
+        }
+    }
+
+    pub fn policy(&self) -> &HealthPolicy {
+        &self.policy
+    }
+
+    /// May a request go at `now`? A request refused here is never sent and
+    /// is not the LP's failure.
+    pub fn admit(&mut self, now: Duration) -> Admission {
+        let probe = match &self.breaker {
+            Breaker::AuthFailed { .. } => return Admission::NotSent(NotSent::AuthFailed),
+            Breaker::Open { until, .. } if now < *until => {
+                return Admission::NotSent(NotSent::Down {
+                    retry_in_ms: ms(*until - now),
+                })
+            }
+            Breaker::HalfOpen {
+                probe_out: true, ..
+            } => return Admission::NotSent(NotSent::Probing),
+            Breaker::Open { .. } | Breaker::HalfOpen { .. } => true,
+            Breaker::Closed => false,
+        };
+        if let Some(until) = self.paused_until.filter(|until| now < *until) {
+            self.throttled_unreported += 1;
+            return Admission::NotSent(NotSent::RateLimited {
+                retry_in_ms: ms(until - now),
+            });
+        }
+        if !self.take_token(now) {
+            self.throttled_unreported += 1;
+            self.last_throttle = Some(now);
+            return Admission::NotSent(NotSent::Throttled);
+        }
+        if probe {
+            let reason = self.breaker_reason().unwrap_or_else(|| Arc::from("probe"));
+            self.breaker = Breaker::HalfOpen {
+                probe_out: true,
+                reason,
+            };
+            return Admission::Probe;
+        }
+        Admission::Send
+    }
+
+    /// GCRA: a token is there when the theoretical arrival time is no
+    /// further ahead of `now` than the burst allows.
+    fn take_token(&mut self, now: Duration) -> bool {
+        if self.policy.rate.is_none() {
+            return true;
+        }
+        let now_ns = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
+        let (interval, tolerance) = (self.interval_ns, self.tolerance_ns);
+        let tat = self.tat_ns.max(now_ns);
+        if tat - now_ns > tolerance {
+            return false;
+        }
+        self.tat_ns = tat.saturating_add(interval);
+        true
+    }
+
+    /// A sent request ended at `now` (`probe`: it was the breaker's probe).
+    pub fn on_outcome(&mut self, now: Duration, probe: bool, outcome: Outcome) {
+        match outcome {
+            Outcome::Cancelled => {
+                if probe {
+                    if let Breaker::HalfOpen { probe_out, .. } = &mut self.breaker {
+                        *probe_out = false;
+                    }
+                }
+            }
+            Outcome::Auth(reason) => {
+                self.breaker = Breaker::AuthFailed {
+                    reason: Arc::from(reason),
+                };
+            }
+            Outcome::Answered | Outcome::RateLimited(_) => {
+                // It answered: alive.
+                self.failures.clear();
+                if matches!(
+                    self.breaker,
+                    Breaker::HalfOpen { .. } | Breaker::Open { .. }
+                ) && probe
+                {
+                    self.breaker = Breaker::Closed;
+                }
+                if let Outcome::RateLimited(asked) = outcome {
+                    let pause = asked.unwrap_or(DEFAULT_PAUSE).min(MAX_PAUSE);
+                    let until = now + pause;
+                    // Another stream's 429 may already have paused it longer.
+                    if self.paused_until.is_none_or(|current| current < until) {
+                        self.paused_until = Some(until);
+                    }
+                }
+            }
+            Outcome::Failed(reason) => {
+                if probe {
+                    self.open(now, format!("probe failed: {reason}"));
+                    return;
+                }
+                // A request sent before the breaker opened says nothing new.
+                if self.breaker != Breaker::Closed {
+                    return;
+                }
+                let breaker = self.policy.breaker;
+                self.failures
+                    .retain(|at| now.saturating_sub(*at) <= breaker.window);
+                self.failures.push_back(now);
+                if self.failures.len() >= breaker.failures as usize {
+                    let count = self.failures.len();
+                    self.open(
+                        now,
+                        format!(
+                            "{count} failures in {} s, last: {reason}",
+                            breaker.window.as_secs()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn open(&mut self, now: Duration, reason: String) {
+        self.failures.clear();
+        self.breaker = Breaker::Open {
+            until: now + self.policy.breaker.cool_off,
+            reason: Arc::from(reason),
+        };
+    }
+
+    fn breaker_reason(&self) -> Option<Arc<str>> {
+        match &self.breaker {
+            Breaker::Closed => None,
+            Breaker::Open { reason, .. }
+            | Breaker::HalfOpen { reason, .. }
+            | Breaker::AuthFailed { reason } => Some(reason.clone()),
+        }
+    }
+
+    /// An order to the LP ended: `rejected` on last look, or filled.
+    pub fn on_order(&mut self, rejected: bool) {
+        self.orders = self.orders * DECAY + Decimal::ONE;
+        self.rejects = self.rejects * DECAY
+            + if rejected {
+                Decimal::ONE
+            } else {
+                Decimal::ZERO
+            };
+        self.reject_pct = (self.rejects + PRIOR_REJECTS) / (self.orders + PRIOR_ORDERS) * dec!(100);
+    }
+
+    /// The smoothed last-look reject rate, percent (full precision).
+    pub fn reject_rate(&self) -> Decimal {
+        self.reject_pct
+    }
+
+    pub fn fading(&self) -> bool {
+        self.reject_rate() > self.policy.fade_limit_pct
+    }
+
+    /// The breaker's state at `now`, with its end time and reason, if it
+    /// is not closed.
+    fn breaker_state(&self, now: Duration) -> Option<(HealthState, Option<Duration>, Arc<str>)> {
+        match &self.breaker {
+            Breaker::Closed => None,
+            Breaker::AuthFailed { reason } => Some((HealthState::AuthFailed, None, reason.clone())),
+            Breaker::Open { until, reason } if now < *until => {
+                Some((HealthState::Down, Some(*until), reason.clone()))
+            }
+            Breaker::Open { reason, .. } | Breaker::HalfOpen { reason, .. } => {
+                Some((HealthState::Probing, None, reason.clone()))
+            }
+        }
+    }
+
+    /// What a stream is shown at `now` (a throttle is shown by the stream
+    /// that met it, not here).
+    pub fn view(&self, now: Duration) -> HealthView {
+        let (state, until, reason) = self.state_at(now, false);
+        let reject_rate = self.reject_rate().round_dp(1);
+        HealthView {
+            state,
+            retry_in_ms: until.map(|until| ms(until.saturating_sub(now))),
+            reject_rate,
+            fading: self.fading(),
+            reason,
+        }
+    }
+
+    /// The state at `now`, most severe first; `spells`: count a throttling
+    /// spell (the desk-wide state does, a stream's view does not).
+    fn state_at(
+        &self,
+        now: Duration,
+        spells: bool,
+    ) -> (HealthState, Option<Duration>, Option<Arc<str>>) {
+        if let Some((state, until, reason)) = self.breaker_state(now) {
+            return (state, until, Some(reason));
+        }
+        if let Some(until) = self.paused_until.filter(|until| now < *until) {
+            return (HealthState::RateLimited, Some(until), None);
+        }
+        if spells && self.in_spell(now) {
+            return (HealthState::Throttled, None, None);
+        }
+        if self.fading() {
+            return (HealthState::Fading, None, None);
+        }
+        (HealthState::Ok, None, None)
+    }
+
+    fn in_spell(&self, now: Duration) -> bool {
+        let quiet = QUIET.max(Duration::from_nanos(self.interval_ns.saturating_mul(2)));
+        self.last_throttle
+            .is_some_and(|last| now.saturating_sub(last) < quiet)
+    }
+
+    /// The desk-wide state at `now` if it differs from the one reported
+    /// last (then it counts as reported). Called after every decision.
+    pub fn take_change(&mut self, now: Duration) -> Option<HealthChange> {
+        let (state, until, reason) = self.state_at(now, true);
+        let previous = self.reported;
+        if previous == (state, until) {
+            return None;
+        }
+        self.reported = (state, until);
+        Some(HealthChange {
+            state,
+            previous: previous.0,
+            retry_in_ms: until.map(|until| ms(until.saturating_sub(now))),
+            reject_rate: self.reject_rate().round_dp(1),
+            reason,
+            throttled: std::mem::take(&mut self.throttled_unreported),
+        })
+    }
+}
+
+impl Health {
+    /// At shutdown: the requests held back since the last reported change,
+    /// as a row that repeats the current state (`previous == state`), so
+    /// that no count is lost; `None` when there are none.
+    pub fn take_counts(&mut self, now: Duration) -> Option<HealthChange> {
+        if self.throttled_unreported == 0 {
+            return None;
+        }
+        let (state, until) = self.reported;
+        Some(HealthChange {
+            state,
+            previous: state,
+            retry_in_ms: until.map(|until| ms(until.saturating_sub(now))),
+            reject_rate: self.reject_rate().round_dp(1),
+            reason: Some(Arc::from("counts at shutdown")),
+            throttled: std::mem::take(&mut self.throttled_unreported),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(rate: Option<(Decimal, u32)>) -> HealthPolicy {
+        HealthPolicy {
+            rate: rate.map(|(per_sec, burst)| RateLimit { per_sec, burst }),
+            breaker: BreakerPolicy::default(),
+            fade_limit_pct: dec!(25),
+        }
+    }
+
+    fn at(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn the_rate_limit_allows_the_burst_then_one_per_interval() {
+        let mut health = Health::new(policy(Some((dec!(2), 2))));
+        let sent = |health: &mut Health, t| health.admit(at(t)) == Admission::Send;
+        assert!(sent(&mut health, 0));
+        assert!(sent(&mut health, 0));
+        assert!(!sent(&mut health, 0));
+        assert!(!sent(&mut health, 499));
+        assert!(sent(&mut health, 500));
+        assert!(!sent(&mut health, 500));
+        assert!(sent(&mut health, 1_000));
+        // Idle for a while: the full burst again, never more.
+        assert!(sent(&mut health, 10_000));
+        assert!(sent(&mut health, 10_000));
+        assert!(!sent(&mut health, 10_000));
+        // 0.5/s: one request every two seconds.
+        let mut slow = Health::new(policy(Some((dec!(0.5), 1))));
+        assert!(sent(&mut slow, 0));
+        assert!(!sent(&mut slow, 1_999));
+        assert!(sent(&mut slow, 2_000));
+    }
+
+    #[test]
+    fn a_retry_after_pauses_the_lp_capped_and_a_longer_pause_wins() {
+        let mut health = Health::new(policy(None));
+        health.on_outcome(at(100), false, Outcome::RateLimited(Some(at(3_000))));
+        assert_eq!(
+            health.admit(at(1_100)),
+            Admission::NotSent(NotSent::RateLimited { retry_in_ms: 2_000 })
+        );
+        // A shorter pause from another stream does not shorten it.
+        health.on_outcome(at(1_200), false, Outcome::RateLimited(Some(at(100))));
+        assert_eq!(health.admit(at(3_100)), Admission::Send);
+        health.on_outcome(at(4_000), false, Outcome::RateLimited(Some(at(3_600_000))));
+        assert_eq!(health.view(at(4_000)).retry_in_ms, Some(60_000));
+        assert_eq!(health.view(at(4_000)).state, HealthState::RateLimited);
+        assert_eq!(health.admit(at(64_000)), Admission::Send);
+    }
+
+    #[test]
+    fn the_breaker_opens_after_n_failures_in_the_window_probes_once_and_closes() {
+        let mut health = Health::new(policy(None));
+        let fail = |health: &mut Health, t, probe| {
+            health.on_outcome(
+                at(t),
+                probe,
+                Outcome::Failed("no answer within 800 ms".into()),
+            )
+        };
+        // Four failures, an answer (resets the run), then failures spread
+        // wider than the window.
+        for t in [0, 1_000, 2_000, 3_000] {
+            fail(&mut health, t, false);
+        }
+        health.on_outcome(at(3_500), false, Outcome::Answered);
+        for t in [4_000, 14_000, 24_000, 34_000, 44_000] {
+            fail(&mut health, t, false);
+        }
+        assert_eq!(health.view(at(44_000)).state, HealthState::Ok);
+        // 45 s: only four of them within 30 s.
+        fail(&mut health, 45_000, false);
+        assert_eq!(health.view(at(45_000)).state, HealthState::Ok);
+        // 46 s: five within 30 s (24 s to 46 s) open it.
+        fail(&mut health, 46_000, false);
+        let view = health.view(at(46_000));
+        assert_eq!(view.state, HealthState::Down);
+        assert_eq!(view.retry_in_ms, Some(30_000));
+        assert_eq!(
+            view.reason.as_deref(),
+            Some("5 failures in 30 s, last: no answer within 800 ms")
+        );
+        assert_eq!(
+            health.admit(at(64_000)),
+            Admission::NotSent(NotSent::Down {
+                retry_in_ms: 12_000
+            })
+        );
+        // Cool-off over: exactly one probe; the others wait for it.
+        assert_eq!(health.view(at(76_000)).state, HealthState::Probing);
+        assert_eq!(health.admit(at(76_000)), Admission::Probe);
+        assert_eq!(
+            health.admit(at(76_001)),
+            Admission::NotSent(NotSent::Probing)
+        );
+        // A failed probe opens it again for a full cool-off.
+        fail(&mut health, 76_500, true);
+        assert_eq!(health.view(at(76_500)).retry_in_ms, Some(30_000));
+        assert_eq!(health.admit(at(106_500)), Admission::Probe);
+        health.on_outcome(at(106_600), true, Outcome::Answered);
+        assert_eq!(health.view(at(106_600)).state, HealthState::Ok);
+        assert_eq!(health.admit(at(106_700)), Admission::Send);
+    }
+
+    #[test]
+    fn a_cancelled_probe_lets_the_next_request_probe() {
+        let mut health = Health::new(policy(None));
+        for t in 0..5 {
+            health.on_outcome(at(t), false, Outcome::Failed("down".into()));
+        }
+        assert_eq!(health.admit(at(30_004)), Admission::Probe);
+        health.on_outcome(at(30_010), true, Outcome::Cancelled);
+        assert_eq!(health.admit(at(30_020)), Admission::Probe);
+    }
+
+    #[test]
+    fn an_auth_failure_stays_until_restart() {
+        let mut health = Health::new(policy(None));
+        health.on_outcome(
+            at(0),
+            false,
+            Outcome::Auth("authentication failed: 401".into()),
+        );
+        for t in [1, 60_000, 3_600_000] {
+            assert_eq!(health.admit(at(t)), Admission::NotSent(NotSent::AuthFailed));
+        }
+        // Nothing else reopens or closes it.
+        health.on_outcome(at(5), false, Outcome::Failed("late".into()));
+        health.on_outcome(at(6), false, Outcome::Answered);
+        assert_eq!(health.view(at(7)).state, HealthState::AuthFailed);
+    }
+
+    #[test]
+    fn fade_is_smoothed_not_a_ratio_of_tiny_counts() {
+        let mut health = Health::new(policy(None));
+        assert_eq!(health.view(at(0)).reject_rate, dec!(10.0));
+        health.on_order(true);
+        // One reject in one order: 2/11, not 100 %.
+        assert_eq!(health.view(at(0)).reject_rate, dec!(18.2));
+        assert!(!health.fading());
+        health.on_order(true);
+        assert_eq!(health.view(at(0)).reject_rate, dec!(24.4));
+        assert!(!health.fading());
+        health.on_order(true);
+        // (1 + 2.71) / (10 + 2.71)
+        assert_eq!(health.view(at(0)).reject_rate, dec!(29.2));
+        assert!(health.fading());
+        assert_eq!(health.view(at(0)).state, HealthState::Fading);
+        // Fills bring it back under the limit.
+        for _ in 0..3 {
+            health.on_order(false);
+        }
+        assert!(!health.fading(), "{}", health.reject_rate());
+    }
+
+    #[test]
+    fn desk_wide_changes_are_reported_once_with_the_throttled_count() {
+        let mut health = Health::new(policy(Some((dec!(1), 1))));
+        assert_eq!(health.admit(at(0)), Admission::Send);
+        assert_eq!(health.take_change(at(0)), None);
+        for t in [100, 200, 300] {
+            assert_eq!(health.admit(at(t)), Admission::NotSent(NotSent::Throttled));
+        }
+        let change = health.take_change(at(300)).unwrap();
+        assert_eq!(
+            (change.previous, change.state, change.throttled),
+            (HealthState::Ok, HealthState::Throttled, 3)
+        );
+        assert_eq!(health.take_change(at(400)), None);
+        assert_eq!(health.admit(at(1_000)), Admission::Send);
+        assert_eq!(
+            health.take_change(at(1_000)),
+            None,
+            "still within the quiet time"
+        );
+        assert_eq!(health.admit(at(5_400)), Admission::Send);
+        let change = health.take_change(at(5_400)).unwrap();
+        assert_eq!((change.state, change.throttled), (HealthState::Ok, 0));
+        assert_eq!(health.take_counts(at(5_400)), None);
+        // Held back but not yet reported at shutdown: a row carries them.
+        assert_eq!(
+            health.admit(at(5_500)),
+            Admission::NotSent(NotSent::Throttled)
+        );
+        health.take_change(at(5_500));
+        assert_eq!(
+            health.admit(at(5_600)),
+            Admission::NotSent(NotSent::Throttled)
+        );
+        let counts = health.take_counts(at(5_700)).unwrap();
+        assert_eq!(
+            (counts.previous, counts.state, counts.throttled),
+            (HealthState::Throttled, HealthState::Throttled, 1)
+        );
+    }
+}
