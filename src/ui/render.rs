@@ -818,8 +818,8 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
     // the board has room for it: simulated casts keep their layout, and a
     // narrower board shows a health that is not ok in the status's place.
     let tracked = state.lps.iter().any(|row| row.health.is_some());
-    let column = tracked
-        && area.width.saturating_sub(2) >= leaderboard_min_width(state, area.width, true);
+    let column =
+        tracked && area.width.saturating_sub(2) >= leaderboard_min_width(state, area.width, true);
     let columns = leaderboard_columns(state, area.width, column);
     let mut status = String::new();
     let rows = state
@@ -863,20 +863,21 @@ fn draw_leaderboard(frame: &mut Frame, area: Rect, state: &ConsoleState, palette
                 texts.insert(at, health_text);
             }
             let last = texts.len() - 1;
-            let cells = texts
-                .into_iter()
-                .zip(&columns)
-                .enumerate()
-                .map(move |(at, (text, column))| {
-                    let line = Line::from(text).alignment(column.align);
-                    if at == last {
-                        Cell::from(line.style(status_style))
-                    } else if Some(at) == health_at {
-                        Cell::from(line.style(health_style))
-                    } else {
-                        Cell::from(line)
-                    }
-                });
+            let cells =
+                texts
+                    .into_iter()
+                    .zip(&columns)
+                    .enumerate()
+                    .map(move |(at, (text, column))| {
+                        let line = Line::from(text).alignment(column.align);
+                        if at == last {
+                            Cell::from(line.style(status_style))
+                        } else if Some(at) == health_at {
+                            Cell::from(line.style(health_style))
+                        } else {
+                            Cell::from(line)
+                        }
+                    });
             Row::new(cells).style(style)
         });
     let header = Row::new(
