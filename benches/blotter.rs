@@ -1,7 +1,8 @@
-//! Criterion benches for the blotter: a batch of LP answers written through
-//! the writer thread (channel, batching, formatting, inserts, commit) against
-//! the same rows inserted by a bare rusqlite loop on the same schema, in the
-//! same run. Run with `cargo bench --bench blotter`.
+//! Criterion benches for the blotter's writer: LP answers from many
+//! concurrent streams written through the writer thread (channel, batching,
+//! encoding, inserts, commit), reported in rows/s, against the same rows
+//! inserted by a bare rusqlite loop on the same schema in the same run.
+//! Run with `cargo bench --bench blotter`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,8 +15,11 @@ use lp_rfq::rfq::RfqEvent;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
+/// Concurrent streams, as `lp-rfq bench --sessions 1000` runs them.
 const RFQS: usize = 1000;
-const ANSWERS_PER_RFQ: usize = 50;
+/// Answers per stream: 200k rows in all, enough for the per-row cost to
+/// dominate the fixed cost of a commit.
+const ANSWERS_PER_RFQ: usize = 200;
 
 fn started(rfq_id: &Arc<str>, lps: &[Arc<str>]) -> RfqEvent {
     RfqEvent {

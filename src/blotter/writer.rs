@@ -13,7 +13,7 @@ use chrono::DateTime;
 use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::mpsc;
 
-use super::{Counters, Msg};
+use super::{compact, Counters, Msg};
 use crate::clock::iso_millis;
 use crate::rfq::event::EventKind;
 use crate::rfq::RfqEvent;
@@ -52,6 +52,41 @@ struct Rfq {
     /// Stream ms per 1000 real ms (`--speed` × 1000).
     speed_per_mille: i64,
     next_seq: i64,
+    /// The `answers.id` of its latest answer: `rfqs.answers_to` once it ends.
+    last_answer: Option<i64>,
+}
+
+/// LP names and their `lps.id`, as this writer met them. A desk has a
+/// handful of LPs and every stream shares their names (one `Arc` each), so
+/// comparing pointers first and then the few names beats hashing the name
+/// for every answer.
+#[derive(Debug, Default)]
+struct LpIds(Vec<(Arc<str>, i64)>);
+
+impl LpIds {
+    fn find(&self, name: &Arc<str>) -> Option<i64> {
+        let known = &self.0;
+        known
+            .iter()
+            .find(|(known, _)| Arc::ptr_eq(known, name))
+            .or_else(|| known.iter().find(|(known, _)| **known == **name))
+            .map(|(_, id)| *id)
+    }
+
+    /// `name`'s id, adding it to `lps` the first time (another process may
+    /// have added it already: the row is shared).
+    fn id(&mut self, tx: &rusqlite::Transaction, name: &Arc<str>) -> rusqlite::Result<i64> {
+        if let Some(id) = self.find(name) {
+            return Ok(id);
+        }
+        tx.prepare_cached("INSERT INTO lps (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")?
+            .execute([&**name])?;
+        let id = tx
+            .prepare_cached("SELECT id FROM lps WHERE name = ?1")?
+            .query_row([&**name], |row| row.get(0))?;
+        self.0.push((name.clone(), id));
+        Ok(id)
+    }
 }
 
 /// Writing fails: when to try again.
@@ -68,6 +103,9 @@ pub(super) struct Writer {
     /// RFQs seen in this process, by id (ids are unique within a process;
     /// across processes the row id keeps them apart).
     rfqs: HashMap<Arc<str>, Rfq>,
+    /// LP ids known to be committed or written in the open transaction
+    /// (a failed transaction forgets the ones it added).
+    lps: LpIds,
     /// Events received and not yet committed, in order (at most
     /// [`MAX_HELD`] while writing fails).
     held: VecDeque<RfqEvent>,
@@ -95,6 +133,7 @@ impl Writer {
             receiver,
             counters,
             rfqs: HashMap::new(),
+            lps: LpIds::default(),
             held: VecDeque::new(),
             failing: None,
             second: (i64::MIN, String::new()),
@@ -328,8 +367,19 @@ impl Writer {
         true
     }
 
-    /// Writes the first `count` held events in one transaction.
+    /// Writes the first `count` held events in one transaction. On failure
+    /// the transaction is rolled back, and so is what the writer learnt in
+    /// it (new LP ids; the caller restores the RFQs).
     fn write(&mut self, count: usize) -> rusqlite::Result<u64> {
+        let lps_known = self.lps.0.len();
+        let written = self.write_transaction(count);
+        if written.is_err() {
+            self.lps.0.truncate(lps_known);
+        }
+        written
+    }
+
+    fn write_transaction(&mut self, count: usize) -> rusqlite::Result<u64> {
         // IMMEDIATE takes the write lock up front, so another process's
         // writer makes us wait (busy timeout) rather than fail mid-batch.
         let tx = self
@@ -340,17 +390,20 @@ impl Writer {
             let mut started = tx.prepare_cached(
                 "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
                  threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
-                 started_at, started_ms, speed, simulated)
+                 started_at, started_ms, speed, simulated, speed_per_mille, answers_from)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17)",
+                 ?17, ?18, (SELECT coalesce(MAX(id), 0) + 1 FROM answers))",
             )?;
+            // Every answer after this one gets a higher id (ids only grow,
+            // whichever process writes), so an RFQ's answers lie between
+            // `answers_from`, set here, and `answers_to`, set at its end.
             let mut lp_quote = tx.prepare_cached(
-                "INSERT INTO lp_quotes (rfq, seq, t_ms, at, at_ms, lp, poll, price, quantity,
-                 latency_ms, valid_for_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO answers (rfq, seq, t_ms, lp, poll, latency_ms, price, quantity,
+                 valid_for_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut lp_error = tx.prepare_cached(
-                "INSERT INTO lp_errors (rfq, seq, t_ms, at, at_ms, lp, poll, kind, reason,
-                 latency_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO answers (rfq, seq, t_ms, lp, poll, latency_ms, failure, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             let mut client_quote = tx.prepare_cached(
                 "INSERT INTO client_quotes (rfq, seq, t_ms, at, at_ms, quote_id, lp, side,
@@ -373,7 +426,8 @@ impl Writer {
             let mut ended = tx.prepare_cached(
                 "UPDATE rfqs SET end_seq = ?2, end_t_ms = ?3, ended_at = ?4, ended_ms = ?5,
                  end_reason = ?6, improvements = ?7, final_quote_id = ?8, final_lp = ?9,
-                 final_client_price = ?10, outcome = ?11 WHERE id = ?1",
+                 final_client_price = ?10, outcome = ?11,
+                 answers_to = coalesce(?12, answers_from - 1) WHERE id = ?1",
             )?;
 
             for event in self.held.iter().take(count) {
@@ -386,6 +440,11 @@ impl Writer {
                         .map(|at| at.timestamp_millis())
                         .unwrap_or(0);
                     let lps = serde_json::to_string(&s.lps).unwrap_or_default();
+                    let speed_per_mille = (s.speed * rust_decimal::Decimal::from(1000))
+                        .round()
+                        .try_into()
+                        .unwrap_or(1000i64)
+                        .max(1);
                     started.execute(params![
                         event.rfq_id,
                         s.side.as_str(),
@@ -404,18 +463,16 @@ impl Writer {
                         started_ms,
                         s.speed.to_string(),
                         s.simulated,
+                        speed_per_mille,
                     ])?;
                     self.rfqs.insert(
                         event.rfq_id.clone(),
                         Rfq {
                             row: tx.last_insert_rowid(),
                             started_ms,
-                            speed_per_mille: (s.speed * rust_decimal::Decimal::from(1000))
-                                .round()
-                                .try_into()
-                                .unwrap_or(1000i64)
-                                .max(1),
+                            speed_per_mille,
                             next_seq: 1,
+                            last_answer: None,
                         },
                     );
                     rows += 1;
@@ -432,39 +489,54 @@ impl Writer {
                 rfq.next_seq += 1;
                 let row = rfq.row;
                 let t_ms = event.t_ms as i64;
+                // The hot rows: integers and packed decimals, no text to
+                // format (their wall time is derived from the RFQ's start).
+                match &event.kind {
+                    EventKind::LpQuote(q) => {
+                        lp_quote.execute(params![
+                            row,
+                            seq,
+                            t_ms,
+                            self.lps.id(&tx, &q.lp)?,
+                            q.poll,
+                            int(q.latency_ms),
+                            compact::encode(q.price, &mut self.price_text),
+                            compact::encode(q.quantity, &mut self.quantity_text),
+                            int(q.valid_for_ms),
+                        ])?;
+                        rfq.last_answer = Some(tx.last_insert_rowid());
+                        rows += 1;
+                        continue;
+                    }
+                    EventKind::LpError(e) => {
+                        lp_error.execute(params![
+                            row,
+                            seq,
+                            t_ms,
+                            self.lps.id(&tx, &e.lp)?,
+                            e.poll,
+                            int(e.latency_ms),
+                            e.kind.as_str(),
+                            e.reason,
+                        ])?;
+                        rfq.last_answer = Some(tx.last_insert_rowid());
+                        rows += 1;
+                        continue;
+                    }
+                    _ => {}
+                }
                 // Wall time of an event = start + stream time / speed.
                 let at_ms = rfq.started_ms + t_ms * 1000 / rfq.speed_per_mille;
+                let last_answer = rfq.last_answer;
                 iso_at_into(&mut self.second, at_ms, &mut self.at_text);
                 let at = self.at_text.as_str();
                 match &event.kind {
-                    EventKind::Started(_) | EventKind::BlotterError(_) => {
+                    EventKind::Started(_)
+                    | EventKind::BlotterError(_)
+                    | EventKind::LpQuote(_)
+                    | EventKind::LpError(_) => {
                         unreachable!("handled above")
                     }
-                    EventKind::LpQuote(q) => lp_quote.execute(params![
-                        row,
-                        seq,
-                        t_ms,
-                        at,
-                        at_ms,
-                        q.lp,
-                        q.poll,
-                        decimal_into(&mut self.price_text, q.price),
-                        decimal_into(&mut self.quantity_text, q.quantity),
-                        int(q.latency_ms),
-                        int(q.valid_for_ms),
-                    ])?,
-                    EventKind::LpError(e) => lp_error.execute(params![
-                        row,
-                        seq,
-                        t_ms,
-                        at,
-                        at_ms,
-                        e.lp,
-                        e.poll,
-                        e.kind.as_str(),
-                        e.reason,
-                        int(e.latency_ms),
-                    ])?,
                     EventKind::ClientQuote(c) => client_quote.execute(params![
                         row,
                         seq,
@@ -557,6 +629,7 @@ impl Writer {
                             e.lp,
                             e.client_price.map(|p| p.to_string()),
                             e.outcome.as_str(),
+                            last_answer,
                         ])?;
                         self.rfqs.remove(&event.rfq_id);
                         changed
@@ -673,14 +746,6 @@ impl Checkpointer {
             tracing::debug!(%error, "final blotter checkpoint skipped");
         }
     }
-}
-
-/// `value` as its event shows it, written into `buffer`.
-fn decimal_into(buffer: &mut String, value: rust_decimal::Decimal) -> &str {
-    use std::fmt::Write as _;
-    buffer.clear();
-    let _ = write!(buffer, "{value}");
-    buffer
 }
 
 /// [`iso_at`] into a reused buffer.
