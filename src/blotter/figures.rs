@@ -6,7 +6,7 @@
 //! no longer change. Memory depends on the RFQs and LPs selected and on how
 //! many polls run at once, not on how many answers are stored.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::str::FromStr;
 
 use rusqlite::types::ValueRef;
@@ -109,15 +109,108 @@ impl Book {
 /// How long after a poll began its answers keep arriving, beyond the
 /// longest LP timeout the RFQ knows of (the stored `LP_TIMEOUT_MS`, or a
 /// slower answer seen): the engine notices a deadline a little after it.
-const POLL_SLACK_MS: u64 = 1_000;
+const POLL_SLACK_MS: u64 = 500;
 
-/// One poll's valid answers, kept until the poll is over.
-struct OpenPoll {
+/// A valid answer waiting for its poll to be settled.
+#[derive(Clone, Copy)]
+struct Pending {
     poll: u32,
-    /// Stream ms the poll began (an answer's time minus its latency).
+    lp: u32,
+    /// Stream ms its poll began (the answer's time minus its latency).
     began_ms: u64,
-    best: Decimal,
-    quotes: Vec<(usize, Decimal)>,
+    price: Decimal,
+}
+
+/// What the answers pass touches per row of an RFQ, kept apart from the
+/// RFQ's line: a thousand interleaved RFQs then stay in the CPU's cache.
+struct Live {
+    side: Side,
+    lp_timeout_ms: u64,
+    /// The slowest answer seen: an LP with its own, longer timeout.
+    slowest_ms: u64,
+    /// The latest stream ms of any of its rows (its duration when it never
+    /// ended).
+    last_t_ms: u64,
+    /// The valid answers of its open polls, grouped by poll in poll order
+    /// (polls begin in order; an answer to an older poll than the last one
+    /// seen is put with its poll).
+    pending: VecDeque<Pending>,
+    /// The first open poll cannot be over before this stream ms.
+    next_close_ms: u64,
+    /// Its last answer's id, once it ended: there its polls are settled
+    /// and their memory given back.
+    answers_to: Option<i64>,
+}
+
+impl Live {
+    /// Longest an answer may come after its poll began.
+    fn answer_window(&self) -> u64 {
+        self.lp_timeout_ms.max(self.slowest_ms) + POLL_SLACK_MS
+    }
+
+    fn add(&mut self, answer: Pending) {
+        let at = match self.pending.back() {
+            Some(last) if answer.poll < last.poll => self
+                .pending
+                .iter()
+                .rposition(|p| p.poll <= answer.poll)
+                .map_or(0, |at| at + 1),
+            _ => self.pending.len(),
+        };
+        self.pending.insert(at, answer);
+        let closes = answer.began_ms.saturating_add(self.answer_window());
+        self.next_close_ms = self.next_close_ms.min(closes);
+    }
+
+    /// Settles every poll over by stream ms `now`: no answer to it can
+    /// come after its LPs' deadlines, so its best is final and each
+    /// answer's distance from it goes to its LP. `u64::MAX` settles all.
+    fn settle(&mut self, now: u64, book: &mut Book) {
+        let window = self.answer_window();
+        self.next_close_ms = u64::MAX;
+        while let Some(first) = self.pending.front() {
+            let closes = first.began_ms.saturating_add(window);
+            if closes > now {
+                self.next_close_ms = closes;
+                break;
+            }
+            let poll = first.poll;
+            let count = self
+                .pending
+                .iter()
+                .position(|p| p.poll != poll)
+                .unwrap_or(self.pending.len());
+            let answers = self.pending.range(..count);
+            let mut best = first.price;
+            for answer in answers.clone() {
+                if self.side.is_better(answer.price, best) {
+                    best = answer.price;
+                }
+            }
+            if !best.is_zero() {
+                for answer in answers {
+                    let worse_by = match self.side {
+                        Side::Buy => answer.price - best,
+                        Side::Sell => best - answer.price,
+                    };
+                    // Saturating: an absurd stored price (an LP bidding
+                    // 1e20) must not overflow the report.
+                    let bps = if worse_by.is_zero() {
+                        Decimal::ZERO
+                    } else {
+                        worse_by
+                            .checked_div(best)
+                            .and_then(|share| share.checked_mul(Decimal::from(10_000)))
+                            .unwrap_or(Decimal::MAX)
+                    };
+                    let totals = &mut book.totals[answer.lp as usize];
+                    totals.distance_sum = totals.distance_sum.saturating_add(bps);
+                    totals.distances += 1;
+                }
+            }
+            self.pending.drain(..count);
+        }
+    }
 }
 
 /// What the pass keeps per selected RFQ.
@@ -125,19 +218,10 @@ struct Selected {
     line: RfqLine,
     lps: Vec<String>,
     quote_asset: String,
-    side: Side,
     end_t_ms: Option<u64>,
     answers_from: i64,
     /// None while the RFQ has not ended.
     answers_to: Option<i64>,
-    lp_timeout_ms: u64,
-    /// The latest stream ms of any of its rows (its duration when it never
-    /// ended).
-    last_t_ms: u64,
-    slowest_ms: u64,
-    polls: Vec<OpenPoll>,
-    /// No open poll can be over before this stream ms.
-    next_close_ms: u64,
     /// The LP holding the lock and since when.
     holder: Option<(usize, u64)>,
     fill: Option<Fill>,
@@ -150,17 +234,10 @@ struct Fill {
     pnl: Option<String>,
 }
 
-impl Selected {
-    /// Longest an answer may come after its poll began.
-    fn answer_window(&self) -> u64 {
-        self.lp_timeout_ms.max(self.slowest_ms) + POLL_SLACK_MS
-    }
-}
-
 /// Computes the report from an open blotter: the RFQs the filter selects,
 /// then one pass over their answers, lock events and executions.
 pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
-    let mut rfqs = select_rfqs(conn, filter)?;
+    let (mut rfqs, mut live) = select_rfqs(conn, filter)?;
     let mut book = Book::default();
     // LPs in order of first appearance: the order the RFQs list them.
     for (_, rfq) in &rfqs {
@@ -183,27 +260,21 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
         }
     };
     if !rfqs.is_empty() {
-        scan_answers(
-            conn,
-            filter,
-            &mut rfqs,
-            (first_row, last_row),
-            &at_of,
-            &mut book,
-        )?;
-        scan_locks(conn, &mut rfqs, (first_row, last_row), &at_of, &mut book)?;
-        scan_executions(conn, &mut rfqs, (first_row, last_row), &at_of, &mut book)?;
+        let span = (first_row, last_row);
+        scan_answers(conn, filter, &rfqs, &mut live, span, &at_of, &mut book)?;
+        scan_locks(conn, &mut rfqs, &mut live, span, &at_of, &mut book)?;
+        scan_executions(conn, &mut rfqs, &mut live, span, &at_of, &mut book)?;
     }
     let mut last_client_quote =
         conn.prepare_cached("SELECT MAX(t_ms) FROM client_quotes WHERE rfq = ?1")?;
     let mut pairs: Vec<PairFigures> = Vec::new();
     let mut lines = Vec::with_capacity(rfqs.len());
-    for (row, mut rfq) in rfqs {
+    for ((row, mut rfq), mut live) in rfqs.into_iter().zip(live) {
         let duration = match rfq.end_t_ms {
             Some(t) => t,
             None => {
                 let quoted: Option<u64> = last_client_quote.query_row([row], |r| r.get(0))?;
-                rfq.last_t_ms.max(quoted.unwrap_or(0))
+                live.last_t_ms.max(quoted.unwrap_or(0))
             }
         };
         rfq.line.duration_ms = duration;
@@ -211,7 +282,7 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
             let at = book.index_of(lp);
             book.totals[at].asked_ms += duration;
         }
-        close_polls(&mut rfq, u64::MAX, &mut book, &mut Vec::new());
+        live.settle(u64::MAX, &mut book);
         if let Some((held, since)) = rfq.holder {
             book.totals[held].hold_ms += duration.saturating_sub(since);
         }
@@ -262,7 +333,11 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
 }
 
 /// The RFQs the filter selects, oldest first, with their row ids.
-fn select_rfqs(conn: &Connection, filter: &Filter) -> rusqlite::Result<Vec<(i64, Selected)>> {
+#[allow(clippy::type_complexity)]
+fn select_rfqs(
+    conn: &Connection,
+    filter: &Filter,
+) -> rusqlite::Result<(Vec<(i64, Selected)>, Vec<Live>)> {
     let mut select = conn.prepare(
         "SELECT id, rfq_id, started_at, side, amount, pair, quote, lps, end_t_ms, end_reason,
                 improvements, final_lp, final_client_price, outcome, answers_from, answers_to,
@@ -283,23 +358,27 @@ fn select_rfqs(conn: &Connection, filter: &Filter) -> rusqlite::Result<Vec<(i64,
         limit
     ])?;
     let mut selected = Vec::new();
+    let mut live = Vec::new();
     while let Some(row) = rows.next()? {
         let lps_text: String = row.get("lps")?;
         let side_text: String = row.get("side")?;
+        live.push(Live {
+            side: side_text.parse().unwrap_or(Side::Buy),
+            lp_timeout_ms: row.get("lp_timeout_ms")?,
+            slowest_ms: 0,
+            last_t_ms: 0,
+            pending: VecDeque::new(),
+            next_close_ms: u64::MAX,
+            answers_to: row.get("answers_to")?,
+        });
         selected.push((
             row.get("id")?,
             Selected {
                 lps: serde_json::from_str(&lps_text).unwrap_or_default(),
                 quote_asset: row.get("quote")?,
-                side: side_text.parse().unwrap_or(Side::Buy),
                 end_t_ms: row.get("end_t_ms")?,
                 answers_from: row.get("answers_from")?,
                 answers_to: row.get("answers_to")?,
-                lp_timeout_ms: row.get("lp_timeout_ms")?,
-                last_t_ms: 0,
-                slowest_ms: 0,
-                polls: Vec::new(),
-                next_close_ms: u64::MAX,
                 holder: None,
                 fill: None,
                 line: RfqLine {
@@ -323,7 +402,8 @@ fn select_rfqs(conn: &Connection, filter: &Filter) -> rusqlite::Result<Vec<(i64,
     }
     // Oldest first from here on.
     selected.reverse();
-    Ok(selected)
+    live.reverse();
+    Ok((selected, live))
 }
 
 /// One pass over the answers table within the selected RFQs' id ranges:
@@ -331,7 +411,8 @@ fn select_rfqs(conn: &Connection, filter: &Filter) -> rusqlite::Result<Vec<(i64,
 fn scan_answers(
     conn: &Connection,
     filter: &Filter,
-    rfqs: &mut [(i64, Selected)],
+    rfqs: &[(i64, Selected)],
+    live: &mut [Live],
     (first_row, last_row): (i64, i64),
     at_of: &impl Fn(i64) -> Option<usize>,
     book: &mut Book,
@@ -354,38 +435,60 @@ fn scan_answers(
             })?,
         None => None,
     };
-    let mut select = conn.prepare(
-        "SELECT rfq, t_ms, lp, poll, latency_ms, price, failure FROM answers
-         WHERE id >= ?1 AND id <= ?2 AND rfq >= ?3 AND rfq <= ?4
-           AND (?5 IS NULL OR failure IS NULL OR lp = ?5)",
-    )?;
-    let mut rows = select.query(params![from, to, first_row, last_row, only_lp])?;
+    // Only the conditions a filter needs: each costs a comparison per row.
+    let mut sql = String::from(
+        "SELECT rfq, t_ms, lp, poll, latency_ms, price, failure, id FROM answers
+         WHERE id >= ?1 AND id <= ?2",
+    );
+    let (stored_first, stored_last): (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT MIN(id), MAX(id) FROM rfqs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    if (Some(first_row), Some(last_row)) != (stored_first, stored_last) {
+        sql += " AND rfq >= ?3 AND rfq <= ?4";
+    }
+    if only_lp.is_some() {
+        sql += " AND (failure IS NULL OR lp = ?5)";
+    }
+    let mut select = conn.prepare(&sql)?;
+    for (index, value) in [from, to, first_row, last_row, only_lp.unwrap_or(-1)]
+        .into_iter()
+        .enumerate()
+    {
+        if select.parameter_name(index + 1).is_some() {
+            select.raw_bind_parameter(index + 1, value)?;
+        }
+    }
+    let mut rows = select.raw_query();
     let names = super::read::lp_names(conn)?;
-    // lps.id → book index, filled as LPs appear.
-    let mut lp_index: HashMap<i64, usize> = HashMap::new();
-    let mut spare: Vec<Vec<(usize, Decimal)>> = Vec::new();
+    // lps.id → book index, filled as LPs appear (ids are small and dense).
+    let mut lp_index: Vec<usize> = Vec::new();
     while let Some(row) = rows.next()? {
         let Some(at) = at_of(row.get(0)?) else {
             continue;
         };
-        let rfq = &mut rfqs[at].1;
-        let t_ms: u64 = row.get(1)?;
-        let lp_id: i64 = row.get(2)?;
-        let lp = match lp_index.get(&lp_id) {
-            Some(&lp) => lp,
-            None => {
+        let rfq = &mut live[at];
+        let t_ms = row.get_ref(1)?.as_i64()?.max(0) as u64;
+        let lp_id = row.get_ref(2)?.as_i64()?;
+        let slot = usize::try_from(lp_id).unwrap_or(usize::MAX).min(1 << 20);
+        if lp_index.len() <= slot {
+            lp_index.resize(slot + 1, usize::MAX);
+        }
+        let lp = match lp_index[slot] {
+            usize::MAX => {
                 let name = names.get(&lp_id).map_or("", |name| &**name);
                 let lp = book.index_of(name);
-                lp_index.insert(lp_id, lp);
+                lp_index[slot] = lp;
                 lp
             }
+            lp => lp,
         };
-        let poll: u32 = row.get(3)?;
-        let latency_ms: u64 = row.get(4)?;
+        let poll = row.get_ref(3)?.as_i64()? as u32;
+        let latency_ms = row.get_ref(4)?.as_i64()?.max(0) as u64;
         rfq.last_t_ms = rfq.last_t_ms.max(t_ms);
         rfq.slowest_ms = rfq.slowest_ms.max(latency_ms);
         if t_ms >= rfq.next_close_ms {
-            close_polls(rfq, t_ms, book, &mut spare);
+            rfq.settle(t_ms, book);
         }
         match row.get_ref(6)? {
             ValueRef::Null => {
@@ -393,14 +496,12 @@ fn scan_answers(
                 let totals = &mut book.totals[lp];
                 totals.answers += 1;
                 totals.latencies.add(latency_ms);
-                add_quote(
-                    rfq,
+                rfq.add(Pending {
                     poll,
-                    t_ms.saturating_sub(latency_ms),
-                    lp,
+                    lp: lp as u32,
+                    began_ms: t_ms.saturating_sub(latency_ms),
                     price,
-                    &mut spare,
-                );
+                });
             }
             failure => {
                 let kind = failure.as_str().ok().and_then(FailureKind::from_wire);
@@ -409,86 +510,12 @@ fn scan_answers(
                 }
             }
         }
+        if rfq.answers_to == Some(row.get_ref(7)?.as_i64()?) {
+            rfq.settle(u64::MAX, book);
+            rfq.pending = VecDeque::new();
+        }
     }
     Ok(())
-}
-
-/// Adds a valid answer to its poll, opening the poll if it is new.
-fn add_quote(
-    rfq: &mut Selected,
-    poll: u32,
-    began_ms: u64,
-    lp: usize,
-    price: Decimal,
-    spare: &mut Vec<Vec<(usize, Decimal)>>,
-) {
-    let side = rfq.side;
-    if let Some(open) = rfq.polls.iter_mut().rev().find(|open| open.poll == poll) {
-        if side.is_better(price, open.best) {
-            open.best = price;
-        }
-        open.began_ms = open.began_ms.min(began_ms);
-        open.quotes.push((lp, price));
-    } else {
-        let mut quotes = spare.pop().unwrap_or_default();
-        quotes.push((lp, price));
-        rfq.polls.push(OpenPoll {
-            poll,
-            began_ms,
-            best: price,
-            quotes,
-        });
-    }
-    let closes = began_ms.saturating_add(rfq.answer_window());
-    rfq.next_close_ms = rfq.next_close_ms.min(closes);
-}
-
-/// Settles every poll over by stream ms `now`: no answer to it can come
-/// after its LPs' deadlines, so its best is final and each answer's
-/// distance from it is added to its LP. `now = u64::MAX` settles all.
-fn close_polls(
-    rfq: &mut Selected,
-    now: u64,
-    book: &mut Book,
-    spare: &mut Vec<Vec<(usize, Decimal)>>,
-) {
-    let window = rfq.answer_window();
-    let side = rfq.side;
-    let mut next_close_ms = u64::MAX;
-    rfq.polls.retain_mut(|open| {
-        let closes = open.began_ms.saturating_add(window);
-        if closes > now {
-            next_close_ms = next_close_ms.min(closes);
-            return true;
-        }
-        let best = open.best;
-        if !best.is_zero() {
-            for &(lp, price) in &open.quotes {
-                let worse_by = match side {
-                    Side::Buy => price - best,
-                    Side::Sell => best - price,
-                };
-                // Saturating: an absurd stored price (an LP bidding 1e20)
-                // must not overflow the report.
-                let bps = if worse_by.is_zero() {
-                    Decimal::ZERO
-                } else {
-                    worse_by
-                        .checked_div(best)
-                        .and_then(|share| share.checked_mul(Decimal::from(10_000)))
-                        .unwrap_or(Decimal::MAX)
-                };
-                let totals = &mut book.totals[lp];
-                totals.distance_sum = totals.distance_sum.saturating_add(bps);
-                totals.distances += 1;
-            }
-        }
-        let mut quotes = std::mem::take(&mut open.quotes);
-        quotes.clear();
-        spare.push(quotes);
-        false
-    });
-    rfq.next_close_ms = next_close_ms;
 }
 
 /// Lock holding, per RFQ in stream order: from a `locked` to the next
@@ -496,6 +523,7 @@ fn close_polls(
 fn scan_locks(
     conn: &Connection,
     rfqs: &mut [(i64, Selected)],
+    live: &mut [Live],
     (first_row, last_row): (i64, i64),
     at_of: &impl Fn(i64) -> Option<usize>,
     book: &mut Book,
@@ -511,7 +539,7 @@ fn scan_locks(
         };
         let rfq = &mut rfqs[at].1;
         let t: u64 = row.get(1)?;
-        rfq.last_t_ms = rfq.last_t_ms.max(t);
+        live[at].last_t_ms = live[at].last_t_ms.max(t);
         let lp = book.index_of(row.get_ref(3)?.as_str()?);
         if row.get_ref(2)?.as_str()? == "locked" {
             if let Some((held, since)) = rfq.holder.take() {
@@ -536,6 +564,7 @@ fn scan_locks(
 fn scan_executions(
     conn: &Connection,
     rfqs: &mut [(i64, Selected)],
+    live: &mut [Live],
     (first_row, last_row): (i64, i64),
     at_of: &impl Fn(i64) -> Option<usize>,
     book: &mut Book,
@@ -551,7 +580,7 @@ fn scan_executions(
         };
         let rfq = &mut rfqs[at].1;
         let t: u64 = row.get(1)?;
-        rfq.last_t_ms = rfq.last_t_ms.max(t);
+        live[at].last_t_ms = live[at].last_t_ms.max(t);
         let Some(lp) = row.get_ref(3)?.as_str_or_null()? else {
             continue; // not_filled names no LP
         };
