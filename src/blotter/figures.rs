@@ -702,6 +702,65 @@ mod tests {
     use super::*;
     use crate::blotter::report::nearest_rank;
 
+    fn live(side: Side) -> Live {
+        Live {
+            side,
+            lp_timeout_ms: 1_000,
+            slowest_ms: 0,
+            last_t_ms: 0,
+            pending: VecDeque::new(),
+            next_close_ms: u64::MAX,
+            answers_to: None,
+        }
+    }
+
+    fn pending(poll: u32, lp: u32, began_ms: u64, price: Decimal) -> Pending {
+        Pending {
+            poll,
+            lp,
+            began_ms,
+            price,
+        }
+    }
+
+    #[test]
+    fn a_late_answer_joins_its_own_poll_and_polls_settle_after_their_window() {
+        use rust_decimal_macros::dec;
+        let mut book = Book::default();
+        for lp in ["A", "B", "C"] {
+            book.index_of(lp);
+        }
+        let mut rfq = live(Side::Buy);
+        rfq.add(pending(1, 0, 100, dec!(100)));
+        rfq.add(pending(2, 1, 600, dec!(101)));
+        // C's answer to poll 1 comes after poll 2's and is poll 1's best.
+        rfq.add(pending(1, 2, 100, dec!(80)));
+        assert_eq!(
+            rfq.pending.iter().map(|p| p.poll).collect::<Vec<_>>(),
+            [1, 1, 2]
+        );
+        // Poll 1 began at 100 ms: its answers may come until 100 + 1000 +
+        // 500 ms; nothing is settled before.
+        assert_eq!(rfq.next_close_ms, 1_600);
+        rfq.settle(1_599, &mut book);
+        assert_eq!(rfq.pending.len(), 3);
+        rfq.settle(1_600, &mut book);
+        assert_eq!(rfq.pending.len(), 1);
+        assert_eq!(rfq.next_close_ms, 2_100);
+        // A is 20 from poll 1's best of 80: 2500 bps; C is the best.
+        assert_eq!(book.totals[0].distance_sum, dec!(2500));
+        assert_eq!(
+            (book.totals[2].distance_sum, book.totals[2].distances),
+            (dec!(0), 1)
+        );
+        rfq.settle(u64::MAX, &mut book);
+        assert!(rfq.pending.is_empty());
+        assert_eq!(
+            (book.totals[1].distance_sum, book.totals[1].distances),
+            (dec!(0), 1)
+        );
+    }
+
     #[test]
     fn histogram_percentiles_are_the_sorted_values_nearest_ranks() {
         let cases: [&[u64]; 5] = [
