@@ -1,7 +1,8 @@
-//! Criterion benches for the blotter: a batch of LP answers written through
-//! the writer thread (channel, batching, formatting, inserts, commit) against
-//! the same rows inserted by a bare rusqlite loop on the same schema, in the
-//! same run. Run with `cargo bench --bench blotter`.
+//! Criterion benches for the blotter's writer: LP answers from many
+//! concurrent streams written through the writer thread (channel, batching,
+//! encoding, inserts, commit), reported in rows/s, against the same rows
+//! inserted by a bare rusqlite loop on the same schema in the same run.
+//! Run with `cargo bench --bench blotter`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,8 +15,11 @@ use lp_rfq::rfq::RfqEvent;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
+/// Concurrent streams, as `lp-rfq bench --sessions 1000` runs them.
 const RFQS: usize = 1000;
-const ANSWERS_PER_RFQ: usize = 50;
+/// Answers per stream: 200k rows in all, enough for the per-row cost to
+/// dominate the fixed cost of a commit.
+const ANSWERS_PER_RFQ: usize = 200;
 
 fn started(rfq_id: &Arc<str>, lps: &[Arc<str>]) -> RfqEvent {
     RfqEvent {
@@ -127,42 +131,46 @@ fn insert(c: &mut Criterion) {
                             tx.execute(
                                 "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
                                  threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms,
-                                 duration_ms, started_at, started_ms)
+                                 duration_ms, started_at, started_ms, answers_from)
                                  VALUES (?1, 'buy', '1.5', 'BTCUSDT', 'BTC', 'USDT', '[]', '5', '1',
-                                 2000, 500, 1000, 30000, '2026-11-22T10:00:00.000Z', 0)",
+                                 2000, 500, 1000, 30000, '2026-11-22T10:00:00.000Z', 0, 1)",
                                 [format!("R-bench-{r}")],
                             )
                             .unwrap();
                             tx.last_insert_rowid()
                         })
                         .collect();
+                    for lp in 1..=10 {
+                        tx.execute("INSERT INTO lps (name) VALUES (?1)", [format!("LP{lp}")])
+                            .unwrap();
+                    }
                     tx.commit().unwrap();
                     rows
                 };
                 let began = Instant::now();
                 let tx = conn.transaction().unwrap();
                 {
+                    // The same row the writer stores: integer keys, packed
+                    // decimals (units * 32 + scale), no wall time.
                     let mut insert = tx
                         .prepare(
-                            "INSERT INTO lp_quotes (rfq, seq, t_ms, at, at_ms, lp, poll, price, quantity,
-                             latency_ms, valid_for_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                            "INSERT INTO answers (rfq, seq, t_ms, lp, poll, latency_ms, price,
+                             quantity, valid_for_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                         )
                         .unwrap();
                     for (n, event) in answers.iter().enumerate() {
                         let EventKind::LpQuote(q) = &event.kind else { unreachable!() };
-                        let at_ms = 1_763_805_600_000 + event.t_ms as i64;
+                        let packed = |d: Decimal| ((d.mantissa() as i64) << 5) | i64::from(d.scale());
                         insert
                             .execute(rusqlite::params![
                                 rfq_rows[n % RFQS],
                                 n / RFQS + 1,
                                 event.t_ms,
-                                "2026-11-22T10:00:00.000Z",
-                                at_ms,
-                                &*q.lp,
+                                (n % 10) as i64 + 1,
                                 q.poll,
-                                q.price.to_string(),
-                                q.quantity.to_string(),
                                 q.latency_ms,
+                                packed(q.price),
+                                packed(q.quantity),
                                 q.valid_for_ms,
                             ])
                             .unwrap();

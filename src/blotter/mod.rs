@@ -1,9 +1,12 @@
 //! The quote blotter: every RFQ event on disk in SQLite. One writer thread
 //! owns the connection; streams hand it owned events through a bounded
 //! channel ([`BlotterSink`]), and [`Blotter::close`] commits everything
-//! before the program exits. [`read`] replays stored streams, [`report`]
-//! judges the LPs from them.
+//! before the program exits. [`schema`] says how rows are stored (LP
+//! answers compactly, see `compact`), [`read`] replays stored streams,
+//! [`report`] judges the LPs from them (computed in `figures`).
 
+mod compact;
+mod figures;
 pub mod health;
 pub mod read;
 pub mod report;

@@ -2,14 +2,15 @@
 //! original order: what tests compare with the `--json` output, and a way
 //! to replay a past RFQ.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use rusqlite::{Connection, OpenFlags, Row};
+use rusqlite::{params, Connection, OpenFlags, Row};
 use rust_decimal::Decimal;
 
-use super::{schema, BlotterError};
+use super::{compact, schema, BlotterError};
 use crate::market::{Asset, Bps, Pair, Side};
 use crate::rfq::event::{
     ClientQuote, EndReason, Ended, EventKind, ExecutionUnknown, FailureKind, Filled, LockExpired,
@@ -109,10 +110,13 @@ pub fn open_read_only(path: &Path) -> Result<Connection, ReadError> {
     })
 }
 
-/// An in-memory copy of the older blotter at `path` (schema `version`),
-/// brought to the current schema. The file is attached read-only.
+/// A private copy of the older blotter at `path` (schema `version`),
+/// brought to the current schema. The file is attached read-only. The copy
+/// is SQLite's temporary database (an empty file name): its pages spill to
+/// a temporary file that SQLite removes on close, so reading an old blotter
+/// of millions of answers costs disk for a while, not memory.
 fn upgraded_copy(path: &Path, version: u32) -> rusqlite::Result<Connection> {
-    let mut conn = Connection::open_in_memory()?;
+    let mut conn = Connection::open("")?;
     conn.execute("ATTACH DATABASE ?1 AS old", [read_only_uri(path)])?;
     let objects: Vec<(String, String, String)> = {
         let mut select = conn.prepare(
@@ -236,8 +240,38 @@ fn opt_arc(row: &Row, column: &str) -> rusqlite::Result<Option<Arc<str>>> {
     Ok(row.get::<_, Option<String>>(column)?.map(Arc::from))
 }
 
+/// Every LP name by its `lps.id`.
+pub(super) fn lp_names(conn: &Connection) -> rusqlite::Result<HashMap<i64, Arc<str>>> {
+    let mut select = conn.prepare("SELECT id, name FROM lps")?;
+    let rows = select.query_map([], |row| {
+        Ok((row.get(0)?, Arc::from(row.get::<_, String>(1)?)))
+    })?;
+    rows.collect()
+}
+
+/// A stored decimal of an answer (packed integer or text).
+fn packed_decimal(row: &Row, index: usize, column: &str) -> rusqlite::Result<Decimal> {
+    let value = row.get_ref(index)?;
+    compact::decode(value).ok_or_else(|| match value.as_str() {
+        Ok(text) => bad(column, text),
+        Err(_) => bad(column, &format!("{value:?}")),
+    })
+}
+
 /// Every stored RFQ, replayed.
 pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
+    let lps = lp_names(conn)?;
+    let lp_name = |id: i64| {
+        lps.get(&id)
+            .cloned()
+            .ok_or_else(|| bad("lp", &id.to_string()))
+    };
+    // One RFQ's answers: its id range, so the scan stays within the rows
+    // written while it ran.
+    let mut answers_of = conn.prepare(
+        "SELECT seq, t_ms, lp, poll, latency_ms, price, quantity, valid_for_ms, failure, reason
+         FROM answers WHERE id >= ?1 AND id <= ?2 AND rfq = ?3",
+    )?;
     let mut rfqs = Vec::new();
     let mut select = conn.prepare("SELECT * FROM rfqs ORDER BY id")?;
     let mut rows = select.query([])?;
@@ -281,31 +315,33 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             rfq_id: rfq_id.clone(),
             t_ms,
         };
-        read_table(conn, "lp_quotes", id, &mut events, |row| {
-            Ok(event(
-                EventKind::LpQuote(LpQuoteEvent {
-                    lp: arc(row, "lp")?,
-                    price: decimal(row, "price")?,
-                    quantity: decimal(row, "quantity")?,
-                    latency_ms: row.get("latency_ms")?,
-                    valid_for_ms: row.get("valid_for_ms")?,
-                    poll: row.get("poll")?,
+        let from: i64 = row.get("answers_from")?;
+        let to: i64 = row.get::<_, Option<i64>>("answers_to")?.unwrap_or(i64::MAX);
+        let mut answers = answers_of.query(params![from, to, id])?;
+        while let Some(answer) = answers.next()? {
+            let lp = lp_name(answer.get(2)?)?;
+            let poll = answer.get(3)?;
+            let latency_ms = answer.get(4)?;
+            let kind = match answer.get::<_, Option<String>>(8)? {
+                None => EventKind::LpQuote(LpQuoteEvent {
+                    lp,
+                    price: packed_decimal(answer, 5, "price")?,
+                    quantity: packed_decimal(answer, 6, "quantity")?,
+                    latency_ms,
+                    valid_for_ms: answer.get(7)?,
+                    poll,
                 }),
-                row.get("t_ms")?,
-            ))
-        })?;
-        read_table(conn, "lp_errors", id, &mut events, |row| {
-            Ok(event(
-                EventKind::LpError(LpErrorEvent {
-                    lp: arc(row, "lp")?,
-                    kind: parse_enum(row, "kind", FailureKind::from_wire)?,
-                    reason: row.get("reason")?,
-                    latency_ms: row.get("latency_ms")?,
-                    poll: row.get("poll")?,
+                Some(failure) => EventKind::LpError(LpErrorEvent {
+                    lp,
+                    kind: FailureKind::from_wire(&failure)
+                        .ok_or_else(|| bad("failure", &failure))?,
+                    reason: answer.get(9)?,
+                    latency_ms,
+                    poll,
                 }),
-                row.get("t_ms")?,
-            ))
-        })?;
+            };
+            events.push((answer.get(0)?, event(kind, answer.get(1)?)));
+        }
         read_table(conn, "client_quotes", id, &mut events, |row| {
             Ok(event(
                 EventKind::ClientQuote(Box::new(ClientQuote {

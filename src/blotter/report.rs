@@ -3,20 +3,17 @@
 //! computed here from the stored rows; the definitions are in docs/blotter.md
 //! ("Blotter and report") and on the fields below.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::read::ReadError;
 use super::BlotterError;
-use crate::market::Side;
-use crate::rfq::event::FailureKind;
 
 /// A report option that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -334,370 +331,15 @@ fn lps_seen(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     rows.collect()
 }
 
-/// Per-LP running totals.
-#[derive(Default)]
-struct Totals {
-    answers: u64,
-    errors: HashMap<FailureKind, u64>,
-    latencies: Vec<u64>,
-    locks_won: u64,
-    improvements: u64,
-    hold_ms: u64,
-    asked_ms: u64,
-    distance_sum: Decimal,
-    distances: u64,
-    orders: u64,
-    fills: u64,
-    rejects: u64,
-    order_holds: Vec<u64>,
-}
-
-/// Totals per LP, in order of first appearance (the order RFQs list them).
-#[derive(Default)]
-struct Book {
-    order: Vec<String>,
-    totals: HashMap<String, Totals>,
-}
-
-impl Book {
-    fn entry(&mut self, lp: &str) -> &mut Totals {
-        if !self.totals.contains_key(lp) {
-            self.order.push(lp.to_string());
-        }
-        self.totals.entry(lp.to_string()).or_default()
-    }
-}
-
-/// Computes the report from an open blotter.
+/// Computes the report from an open blotter (one pass over each table:
+/// see [`super::figures`]).
 pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
-    let mut select = conn.prepare(
-        "SELECT id, rfq_id, started_at, side, amount, pair, quote, lps, end_t_ms, end_reason,
-                improvements, final_lp, final_client_price, outcome
-         FROM rfqs r
-         WHERE (?1 IS NULL OR started_ms >= ?1) AND (?2 IS NULL OR started_ms < ?2)
-           AND (?3 IS NULL OR pair = ?3)
-           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.lps) WHERE value = ?4))
-         ORDER BY started_ms DESC, id DESC
-         LIMIT ?5",
-    )?;
-    let limit = filter.last.map(i64::from).unwrap_or(-1);
-    let mut rows = select.query(params![
-        filter.since_ms,
-        filter.until_ms,
-        filter.pair,
-        filter.lp,
-        limit
-    ])?;
-    struct Selected {
-        id: i64,
-        line: RfqLine,
-        lps: Vec<String>,
-        end_t_ms: Option<u64>,
-        quote: String,
-    }
-    let mut selected = Vec::new();
-    while let Some(row) = rows.next()? {
-        let lps_text: String = row.get("lps")?;
-        selected.push(Selected {
-            id: row.get("id")?,
-            lps: serde_json::from_str(&lps_text).unwrap_or_default(),
-            end_t_ms: row.get("end_t_ms")?,
-            quote: row.get("quote")?,
-            line: RfqLine {
-                rfq_id: row.get("rfq_id")?,
-                started_at: row.get("started_at")?,
-                side: row.get("side")?,
-                amount: row.get("amount")?,
-                pair: row.get("pair")?,
-                duration_ms: 0,
-                final_lp: row.get("final_lp")?,
-                final_client_price: row.get("final_client_price")?,
-                improvements: row.get::<_, Option<u64>>("improvements")?.unwrap_or(0),
-                end_reason: row.get("end_reason")?,
-                outcome: row.get("outcome")?,
-                filled_lp: None,
-                filled_price: None,
-                desk_pnl: None,
-            },
-        });
-    }
-    drop(rows);
-    // Oldest first from here on.
-    selected.reverse();
-
-    let mut book = Book::default();
-    let mut quotes_of = conn.prepare_cached(
-        "SELECT lp, poll, price, latency_ms FROM lp_quotes WHERE rfq = ?1 ORDER BY seq",
-    )?;
-    let mut errors_of =
-        conn.prepare_cached("SELECT lp, kind FROM lp_errors WHERE rfq = ?1 ORDER BY seq")?;
-    let mut locks_of = conn.prepare_cached(
-        "SELECT t_ms, event, lp, reason FROM lock_events WHERE rfq = ?1 ORDER BY seq",
-    )?;
-    let mut last_t_of = conn.prepare_cached(
-        "SELECT MAX(t) FROM (
-            SELECT MAX(t_ms) AS t FROM lp_quotes WHERE rfq = ?1
-            UNION ALL SELECT MAX(t_ms) FROM lp_errors WHERE rfq = ?1
-            UNION ALL SELECT MAX(t_ms) FROM client_quotes WHERE rfq = ?1
-            UNION ALL SELECT MAX(t_ms) FROM lock_events WHERE rfq = ?1
-            UNION ALL SELECT MAX(t_ms) FROM executions WHERE rfq = ?1)",
-    )?;
-    let mut executions_of = conn.prepare_cached(
-        "SELECT event, lp, lp_price, amount, hold_ms, desk_pnl FROM executions
-         WHERE rfq = ?1 ORDER BY seq",
-    )?;
-    let mut pairs: Vec<PairFigures> = Vec::new();
-
-    for rfq in &mut selected {
-        let duration = match rfq.end_t_ms {
-            Some(t) => t,
-            None => last_t_of
-                .query_row([rfq.id], |row| row.get::<_, Option<u64>>(0))?
-                .unwrap_or(0),
-        };
-        rfq.line.duration_ms = duration;
-        let side: Side = rfq.line.side.parse().unwrap_or(Side::Buy);
-        for lp in &rfq.lps {
-            book.entry(lp).asked_ms += duration;
-        }
-
-        // Answers, and each poll's best answer for the distance.
-        let mut quotes: Vec<(String, u32, Decimal)> = Vec::new();
-        let mut rows = quotes_of.query([rfq.id])?;
-        while let Some(row) = rows.next()? {
-            let lp: String = row.get(0)?;
-            let price_text: String = row.get(2)?;
-            let price = Decimal::from_str(&price_text).unwrap_or_default();
-            let totals = book.entry(&lp);
-            totals.answers += 1;
-            totals.latencies.push(row.get(3)?);
-            quotes.push((lp, row.get(1)?, price));
-        }
-        let mut best: HashMap<u32, Decimal> = HashMap::new();
-        for (_, poll, price) in &quotes {
-            best.entry(*poll)
-                .and_modify(|b| {
-                    if side.is_better(*price, *b) {
-                        *b = *price
-                    }
-                })
-                .or_insert(*price);
-        }
-        for (lp, poll, price) in &quotes {
-            let best = best[poll];
-            if best.is_zero() {
-                continue;
-            }
-            let worse_by = match side {
-                Side::Buy => *price - best,
-                Side::Sell => best - *price,
-            };
-            let totals = book.entry(lp);
-            // Saturating: an absurd stored price (an LP bidding 1e20) must
-            // not overflow the report.
-            let bps = worse_by
-                .checked_div(best)
-                .and_then(|share| share.checked_mul(Decimal::from(10_000)))
-                .unwrap_or(Decimal::MAX);
-            totals.distance_sum = totals.distance_sum.saturating_add(bps);
-            totals.distances += 1;
-        }
-
-        let mut rows = errors_of.query([rfq.id])?;
-        while let Some(row) = rows.next()? {
-            let lp: String = row.get(0)?;
-            let kind: String = row.get(1)?;
-            if let Some(kind) = FailureKind::from_wire(&kind) {
-                *book.entry(&lp).errors.entry(kind).or_default() += 1;
-            }
-        }
-
-        // Lock holding: from a `locked` to the next `locked`, its own
-        // `lock_expired`, or the end of the stream.
-        let mut holder: Option<(String, u64)> = None;
-        let mut rows = locks_of.query([rfq.id])?;
-        while let Some(row) = rows.next()? {
-            let t: u64 = row.get(0)?;
-            let event: String = row.get(1)?;
-            let lp: String = row.get(2)?;
-            let reason: Option<String> = row.get(3)?;
-            if event == "locked" {
-                if let Some((held, since)) = holder.take() {
-                    book.entry(&held).hold_ms += t.saturating_sub(since);
-                }
-                let totals = book.entry(&lp);
-                totals.locks_won += 1;
-                if reason.as_deref() == Some("improvement") {
-                    totals.improvements += 1;
-                }
-                holder = Some((lp, t));
-            } else if holder.as_ref().is_some_and(|(held, _)| *held == lp) {
-                let (held, since) = holder.take().expect("checked above");
-                book.entry(&held).hold_ms += t.saturating_sub(since);
-            }
-        }
-        if let Some((held, since)) = holder {
-            book.entry(&held).hold_ms += duration.saturating_sub(since);
-        }
-
-        // Orders and their answers; the RFQ's fill (at most one: no order
-        // follows a fill) feeds its line and its pair's totals.
-        let at = match pairs.iter().position(|p| p.pair == rfq.line.pair) {
-            Some(at) => at,
-            None => {
-                pairs.push(PairFigures {
-                    pair: rfq.line.pair.clone(),
-                    asset: rfq.quote.clone(),
-                    rfqs: 0,
-                    notional_quoted: Decimal::ZERO,
-                    filled_notional: Decimal::ZERO,
-                    markup_earned: Decimal::ZERO,
-                    fills: 0,
-                });
-                pairs.len() - 1
-            }
-        };
-        pairs[at].rfqs += 1;
-        if let Some(price) = rfq.line.final_client_price.as_deref() {
-            let amount = Decimal::from_str(&rfq.line.amount).unwrap_or_default();
-            let price = Decimal::from_str(price).unwrap_or_default();
-            pairs[at].notional_quoted = pairs[at]
-                .notional_quoted
-                .saturating_add(amount.saturating_mul(price));
-        }
-        let mut rows = executions_of.query([rfq.id])?;
-        while let Some(row) = rows.next()? {
-            let event: String = row.get(0)?;
-            let Some(lp) = row.get::<_, Option<String>>(1)? else {
-                continue; // not_filled names no LP
-            };
-            let totals = book.entry(&lp);
-            match event.as_str() {
-                "order_sent" => totals.orders += 1,
-                "order_rejected" => {
-                    totals.rejects += 1;
-                    totals.order_holds.extend(row.get::<_, Option<u64>>(4)?);
-                }
-                "filled" => {
-                    totals.fills += 1;
-                    totals.order_holds.extend(row.get::<_, Option<u64>>(4)?);
-                    let price: Option<String> = row.get(2)?;
-                    let amount: Option<String> = row.get(3)?;
-                    let pnl: Option<String> = row.get(5)?;
-                    let number = |text: &Option<String>| {
-                        text.as_deref()
-                            .and_then(|t| Decimal::from_str(t).ok())
-                            .unwrap_or_default()
-                    };
-                    let pair = &mut pairs[at];
-                    pair.fills += 1;
-                    pair.filled_notional = pair
-                        .filled_notional
-                        .saturating_add(number(&price).saturating_mul(number(&amount)));
-                    pair.markup_earned = pair.markup_earned.saturating_add(number(&pnl));
-                    rfq.line.filled_lp = Some(lp);
-                    rfq.line.filled_price = price;
-                    rfq.line.desk_pnl = pnl;
-                }
-                _ => {}
-            }
-        }
-    }
-    // Sums keep every digit; trailing zeros of the products go.
-    let mut totals: Vec<PairFigures> = Vec::new();
-    for pair in &mut pairs {
-        pair.notional_quoted = pair.notional_quoted.normalize();
-        pair.filled_notional = pair.filled_notional.normalize();
-        pair.markup_earned = pair.markup_earned.normalize();
-        let at = match totals.iter().position(|t| t.asset == pair.asset) {
-            Some(at) => at,
-            None => {
-                totals.push(PairFigures {
-                    pair: "TOTAL".into(),
-                    asset: pair.asset.clone(),
-                    rfqs: 0,
-                    notional_quoted: Decimal::ZERO,
-                    filled_notional: Decimal::ZERO,
-                    markup_earned: Decimal::ZERO,
-                    fills: 0,
-                });
-                totals.len() - 1
-            }
-        };
-        let total = &mut totals[at];
-        total.rfqs += pair.rfqs;
-        total.fills += pair.fills;
-        total.notional_quoted = total.notional_quoted.saturating_add(pair.notional_quoted);
-        total.filled_notional = total.filled_notional.saturating_add(pair.filled_notional);
-        total.markup_earned = total.markup_earned.saturating_add(pair.markup_earned);
-    }
-    for total in &mut totals {
-        total.notional_quoted = total.notional_quoted.normalize();
-        total.filled_notional = total.filled_notional.normalize();
-        total.markup_earned = total.markup_earned.normalize();
-    }
-
-    let Book {
-        order,
-        totals: mut per_lp,
-    } = book;
-    let lps: Vec<LpFigures> = order
-        .into_iter()
-        .filter(|lp| filter.lp.as_ref().is_none_or(|only| only == lp))
-        .map(|lp| {
-            let t = per_lp.remove(&lp).unwrap_or_default();
-            let error = |kind| t.errors.get(&kind).copied().unwrap_or(0);
-            let errors: u64 = t.errors.values().sum();
-            let requests = t.answers + errors;
-            let mut latencies = t.latencies.clone();
-            latencies.sort_unstable();
-            let mut holds = t.order_holds.clone();
-            holds.sort_unstable();
-            LpFigures {
-                lp,
-                requests,
-                answers: t.answers,
-                answer_rate: ratio(t.answers, requests, 4),
-                timeouts: error(FailureKind::Timeout),
-                declines: error(FailureKind::Declined),
-                unavailable: error(FailureKind::Unavailable),
-                malformed: error(FailureKind::Malformed),
-                rate_limited: error(FailureKind::RateLimited),
-                invalid: error(FailureKind::Invalid),
-                auth: error(FailureKind::Auth),
-                latency_p50_ms: nearest_rank(&latencies, 50),
-                latency_p95_ms: nearest_rank(&latencies, 95),
-                latency_p99_ms: nearest_rank(&latencies, 99),
-                locks_won: t.locks_won,
-                lock_time_share: ratio(t.hold_ms, t.asked_ms, 4),
-                avg_distance_bps: (t.distances > 0).then(|| {
-                    (t.distance_sum / Decimal::from(t.distances))
-                        .round_dp(2)
-                        .normalize()
-                }),
-                improvements: t.improvements,
-                orders: t.orders,
-                fills: t.fills,
-                fill_rate: ratio(t.fills, t.orders, 4),
-                last_look_rejects: t.rejects,
-                hold_p50_ms: nearest_rank(&holds, 50),
-                hold_p99_ms: nearest_rank(&holds, 99),
-            }
-        })
-        .collect();
-    let health = health_lines(conn, filter, &lps)?;
-    Ok(Report {
-        lps,
-        rfqs: selected.into_iter().map(|rfq| rfq.line).collect(),
-        pairs,
-        totals,
-        health,
-    })
+    super::figures::build(conn, filter)
 }
 
 /// The health section: recorded health per LP, with each LP's reject rate
 /// from `lps`.
-fn health_lines(
+pub(super) fn health_lines(
     conn: &Connection,
     filter: &Filter,
     lps: &[LpFigures],
@@ -720,7 +362,7 @@ fn health_lines(
 }
 
 /// `part / whole` rounded half away from zero to `dp` decimals, trailing zeros dropped; `None` when `whole` is 0.
-fn ratio(part: u64, whole: u64, dp: u32) -> Option<Decimal> {
+pub(super) fn ratio(part: u64, whole: u64, dp: u32) -> Option<Decimal> {
     (whole > 0).then(|| {
         (Decimal::from(part) / Decimal::from(whole))
             .round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero)

@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -212,6 +212,112 @@ const MIGRATIONS: [&str; 5] = [
         throttled   INTEGER NOT NULL
     );
     CREATE INDEX lp_health_lp ON lp_health(lp, at_ms);
+    "#,
+    // 6: compact LP answers (docs/blotter-storage.md). Every LP answer, valid
+    // or not, is one row of an append-only table with integer keys and no
+    // secondary index: the `(rfq, seq)` indexes of `lp_quotes`/`lp_errors`
+    // took most of the writer's time once a thousand streams interleaved
+    // (each kept its own hot index leaf). LP names live once in `lps`.
+    // Prices and quantities are packed decimals (see `compact.rs`): an
+    // INTEGER `units * 32 + scale` when the units fit, else the decimal's
+    // text; the columns have no declared type so SQLite stores either as
+    // given (a typed column would turn '100.00' into 100). Wall time is
+    // derived from the RFQ's start, `at_ms` being set only for a migrated
+    // row whose stored time differs from the derived one. Each RFQ records
+    // the id range of its answers (`answers_to` is NULL until it ends), so
+    // reading one RFQ scans that range, not the table. `lp_quotes` and
+    // `lp_errors` become views with their old columns, so plain sqlite3
+    // reads the file as before.
+    r#"
+    CREATE TABLE lps (
+        id   INTEGER PRIMARY KEY,
+        name TEXT    NOT NULL UNIQUE
+    );
+    CREATE TABLE answers (
+        id           INTEGER PRIMARY KEY,
+        rfq          INTEGER NOT NULL,
+        seq          INTEGER NOT NULL,
+        t_ms         INTEGER NOT NULL,
+        lp           INTEGER NOT NULL,
+        poll         INTEGER NOT NULL,
+        latency_ms   INTEGER NOT NULL,
+        price,
+        quantity,
+        valid_for_ms INTEGER,
+        failure      TEXT,
+        reason       TEXT,
+        at_ms        INTEGER
+    );
+    -- Stream ms per 1000 wall ms (`--speed` x 1000, as the writer rounds it):
+    -- at_ms = started_ms + t_ms * 1000 / speed_per_mille.
+    ALTER TABLE rfqs ADD COLUMN speed_per_mille INTEGER NOT NULL DEFAULT 1000;
+    ALTER TABLE rfqs ADD COLUMN answers_from INTEGER;
+    ALTER TABLE rfqs ADD COLUMN answers_to INTEGER;
+    UPDATE rfqs SET speed_per_mille = max(1, CAST(round(speed * 1000) AS INTEGER));
+    INSERT OR IGNORE INTO lps (name) SELECT DISTINCT lp FROM lp_quotes;
+    INSERT OR IGNORE INTO lps (name) SELECT DISTINCT lp FROM lp_errors;
+    -- Each RFQ's answers stored together, in stream order.
+    INSERT INTO answers (rfq, seq, t_ms, lp, poll, latency_ms, price, quantity,
+                         valid_for_ms, failure, reason, at_ms)
+    SELECT o.rfq, o.seq, o.t_ms, l.id, o.poll, o.latency_ms, o.price, o.quantity,
+           o.valid_for_ms, o.failure, o.reason,
+           CASE WHEN r.id IS NULL
+                  OR o.at_ms IS NOT r.started_ms + o.t_ms * 1000 / r.speed_per_mille
+                THEN o.at_ms END
+    FROM (SELECT rfq, seq, t_ms, at_ms, lp, poll, latency_ms, price, quantity,
+                 valid_for_ms, NULL AS failure, NULL AS reason FROM lp_quotes
+          UNION ALL
+          SELECT rfq, seq, t_ms, at_ms, lp, poll, latency_ms, NULL, NULL, NULL, kind, reason
+          FROM lp_errors) AS o
+    JOIN lps l ON l.name = o.lp
+    LEFT JOIN rfqs r ON r.id = o.rfq
+    ORDER BY o.rfq, o.seq;
+    UPDATE rfqs SET answers_from = span.first_id, answers_to = span.last_id
+    FROM (SELECT rfq, MIN(id) AS first_id, MAX(id) AS last_id FROM answers GROUP BY rfq) AS span
+    WHERE span.rfq = rfqs.id;
+    -- An RFQ without answers gets an empty range.
+    UPDATE rfqs SET answers_from = (SELECT coalesce(MAX(id), 0) + 1 FROM answers),
+                    answers_to = (SELECT coalesce(MAX(id), 0) FROM answers)
+    WHERE answers_from IS NULL;
+    DROP TABLE lp_quotes;
+    DROP TABLE lp_errors;
+    -- Every answer as people read it: LP names, decimals as text exactly as
+    -- the event showed them, UTC times. `lp_quotes` and `lp_errors` are
+    -- its two halves with the columns the tables had.
+    CREATE VIEW lp_answers AS
+    SELECT id, rfq, seq, t_ms,
+           strftime('%Y-%m-%dT%H:%M:%S', at_ms / 1000, 'unixepoch')
+               || printf('.%03dZ', at_ms % 1000) AS at,
+           at_ms, lp, poll, price, quantity, latency_ms, valid_for_ms, failure, reason
+    FROM (SELECT a.id, a.rfq, a.seq, a.t_ms,
+                 coalesce(a.at_ms, r.started_ms + a.t_ms * 1000 / r.speed_per_mille) AS at_ms,
+                 l.name AS lp, a.poll, a.latency_ms, a.valid_for_ms, a.failure, a.reason,
+                 CASE WHEN typeof(a.price) <> 'integer' THEN a.price
+                      WHEN a.price & 31 = 0 THEN CAST(a.price >> 5 AS TEXT)
+                      ELSE substr(printf('%0*d', (a.price & 31) + 1, a.price >> 5), 1,
+                                  length(printf('%0*d', (a.price & 31) + 1, a.price >> 5))
+                                  - (a.price & 31))
+                           || '.' || substr(printf('%0*d', (a.price & 31) + 1, a.price >> 5),
+                                            -(a.price & 31))
+                 END AS price,
+                 CASE WHEN typeof(a.quantity) <> 'integer' THEN a.quantity
+                      WHEN a.quantity & 31 = 0 THEN CAST(a.quantity >> 5 AS TEXT)
+                      ELSE substr(printf('%0*d', (a.quantity & 31) + 1, a.quantity >> 5), 1,
+                                  length(printf('%0*d', (a.quantity & 31) + 1, a.quantity >> 5))
+                                  - (a.quantity & 31))
+                           || '.' || substr(printf('%0*d', (a.quantity & 31) + 1,
+                                                   a.quantity >> 5),
+                                            -(a.quantity & 31))
+                 END AS quantity
+          FROM answers a
+          JOIN lps l ON l.id = a.lp
+          LEFT JOIN rfqs r ON r.id = a.rfq);
+    CREATE VIEW lp_quotes AS
+    SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, price, quantity, latency_ms, valid_for_ms
+    FROM lp_answers WHERE failure IS NULL;
+    CREATE VIEW lp_errors AS
+    SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, failure AS kind, reason, latency_ms
+    FROM lp_answers WHERE failure IS NOT NULL;
     "#,
 ];
 

@@ -13,7 +13,7 @@ use chrono::DateTime;
 use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::mpsc;
 
-use super::{Counters, Msg};
+use super::{compact, Counters, Msg};
 use crate::clock::iso_millis;
 use crate::rfq::event::EventKind;
 use crate::rfq::RfqEvent;
@@ -52,6 +52,43 @@ struct Rfq {
     /// Stream ms per 1000 real ms (`--speed` × 1000).
     speed_per_mille: i64,
     next_seq: i64,
+    /// The `answers.id` of its latest answer: `rfqs.answers_to` once it ends.
+    last_answer: Option<i64>,
+    /// The last transaction that changed it (see [`Writer::undo`]).
+    transaction: u64,
+}
+
+/// LP names and their `lps.id`, as this writer met them. A desk has a
+/// handful of LPs and every stream shares their names (one `Arc` each), so
+/// comparing pointers first and then the few names beats hashing the name
+/// for every answer.
+#[derive(Debug, Default)]
+struct LpIds(Vec<(Arc<str>, i64)>);
+
+impl LpIds {
+    fn find(&self, name: &Arc<str>) -> Option<i64> {
+        let known = &self.0;
+        known
+            .iter()
+            .find(|(known, _)| Arc::ptr_eq(known, name))
+            .or_else(|| known.iter().find(|(known, _)| **known == **name))
+            .map(|(_, id)| *id)
+    }
+
+    /// `name`'s id, adding it to `lps` the first time (another process may
+    /// have added it already: the row is shared).
+    fn id(&mut self, tx: &rusqlite::Transaction, name: &Arc<str>) -> rusqlite::Result<i64> {
+        if let Some(id) = self.find(name) {
+            return Ok(id);
+        }
+        tx.prepare_cached("INSERT INTO lps (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")?
+            .execute([&**name])?;
+        let id = tx
+            .prepare_cached("SELECT id FROM lps WHERE name = ?1")?
+            .query_row([&**name], |row| row.get(0))?;
+        self.0.push((name.clone(), id));
+        Ok(id)
+    }
 }
 
 /// Writing fails: when to try again.
@@ -68,6 +105,17 @@ pub(super) struct Writer {
     /// RFQs seen in this process, by id (ids are unique within a process;
     /// across processes the row id keeps them apart).
     rfqs: HashMap<Arc<str>, Rfq>,
+    /// LP ids known to be committed or written in the open transaction
+    /// (a failed transaction forgets the ones it added).
+    lps: LpIds,
+    /// The transaction being written, counting from 1.
+    transaction: u64,
+    /// What the open transaction changed in `rfqs`, to put back if it
+    /// fails: each RFQ's state before the transaction first changed it
+    /// (`None`: it was not there). Cheaper than copying every live RFQ
+    /// before each commit (a thousand streams, hundreds of commits a
+    /// second).
+    undo: Vec<(Arc<str>, Option<Rfq>)>,
     /// Events received and not yet committed, in order (at most
     /// [`MAX_HELD`] while writing fails).
     held: VecDeque<RfqEvent>,
@@ -95,6 +143,9 @@ impl Writer {
             receiver,
             counters,
             rfqs: HashMap::new(),
+            lps: LpIds::default(),
+            transaction: 0,
+            undo: Vec::new(),
             held: VecDeque::new(),
             failing: None,
             second: (i64::MIN, String::new()),
@@ -225,7 +276,6 @@ impl Writer {
     fn commit(&mut self) {
         while !self.held.is_empty() {
             let count = self.held.len().min(MAX_BATCH);
-            let before = self.rfqs.clone();
             match self.write(count) {
                 Ok(rows) => {
                     self.held.drain(..count);
@@ -236,13 +286,11 @@ impl Writer {
                 Err(error) if !is_transient(&error) => {
                     // Retrying would fail forever: find the rows that cannot
                     // be written, drop them, and write the rest.
-                    self.rfqs = before;
                     if !self.write_one_by_one(count) {
                         break;
                     }
                 }
                 Err(error) => {
-                    self.rfqs = before;
                     self.failed(&error);
                     break;
                 }
@@ -299,7 +347,6 @@ impl Writer {
     /// held, in order).
     fn write_one_by_one(&mut self, count: usize) -> bool {
         for _ in 0..count {
-            let before = self.rfqs.clone();
             match self.write(1) {
                 Ok(rows) => {
                     self.counters.rows.fetch_add(rows, Ordering::Relaxed);
@@ -307,12 +354,10 @@ impl Writer {
                     self.recovered();
                 }
                 Err(error) if is_transient(&error) => {
-                    self.rfqs = before;
                     self.failed(&error);
                     return false;
                 }
                 Err(error) => {
-                    self.rfqs = before;
                     self.counters.lost.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(path = %self.path.display(), %error, event = ?self.held[0], "blotter event cannot be written; dropped");
                     self.counters.note_problem(|| {
@@ -328,8 +373,28 @@ impl Writer {
         true
     }
 
-    /// Writes the first `count` held events in one transaction.
+    /// Writes the first `count` held events in one transaction. On failure
+    /// the transaction is rolled back, and so is what the writer learnt in
+    /// it (new LP ids, the RFQs' state).
     fn write(&mut self, count: usize) -> rusqlite::Result<u64> {
+        let lps_known = self.lps.0.len();
+        self.transaction += 1;
+        self.undo.clear();
+        let written = self.write_transaction(count);
+        if written.is_err() {
+            self.lps.0.truncate(lps_known);
+            // Newest change first, so that each RFQ ends as it was before.
+            while let Some((rfq_id, before)) = self.undo.pop() {
+                match before {
+                    Some(rfq) => self.rfqs.insert(rfq_id, rfq),
+                    None => self.rfqs.remove(&rfq_id),
+                };
+            }
+        }
+        written
+    }
+
+    fn write_transaction(&mut self, count: usize) -> rusqlite::Result<u64> {
         // IMMEDIATE takes the write lock up front, so another process's
         // writer makes us wait (busy timeout) rather than fail mid-batch.
         let tx = self
@@ -340,17 +405,20 @@ impl Writer {
             let mut started = tx.prepare_cached(
                 "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
                  threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
-                 started_at, started_ms, speed, simulated)
+                 started_at, started_ms, speed, simulated, speed_per_mille, answers_from)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17)",
+                 ?17, ?18, (SELECT coalesce(MAX(id), 0) + 1 FROM answers))",
             )?;
+            // Every answer after this one gets a higher id (ids only grow,
+            // whichever process writes), so an RFQ's answers lie between
+            // `answers_from`, set here, and `answers_to`, set at its end.
             let mut lp_quote = tx.prepare_cached(
-                "INSERT INTO lp_quotes (rfq, seq, t_ms, at, at_ms, lp, poll, price, quantity,
-                 latency_ms, valid_for_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO answers (rfq, seq, t_ms, lp, poll, latency_ms, price, quantity,
+                 valid_for_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut lp_error = tx.prepare_cached(
-                "INSERT INTO lp_errors (rfq, seq, t_ms, at, at_ms, lp, poll, kind, reason,
-                 latency_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO answers (rfq, seq, t_ms, lp, poll, latency_ms, failure, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             let mut client_quote = tx.prepare_cached(
                 "INSERT INTO client_quotes (rfq, seq, t_ms, at, at_ms, quote_id, lp, side,
@@ -373,7 +441,8 @@ impl Writer {
             let mut ended = tx.prepare_cached(
                 "UPDATE rfqs SET end_seq = ?2, end_t_ms = ?3, ended_at = ?4, ended_ms = ?5,
                  end_reason = ?6, improvements = ?7, final_quote_id = ?8, final_lp = ?9,
-                 final_client_price = ?10, outcome = ?11 WHERE id = ?1",
+                 final_client_price = ?10, outcome = ?11,
+                 answers_to = coalesce(?12, answers_from - 1) WHERE id = ?1",
             )?;
 
             for event in self.held.iter().take(count) {
@@ -386,6 +455,11 @@ impl Writer {
                         .map(|at| at.timestamp_millis())
                         .unwrap_or(0);
                     let lps = serde_json::to_string(&s.lps).unwrap_or_default();
+                    let speed_per_mille = (s.speed * rust_decimal::Decimal::from(1000))
+                        .round()
+                        .try_into()
+                        .unwrap_or(1000i64)
+                        .max(1);
                     started.execute(params![
                         event.rfq_id,
                         s.side.as_str(),
@@ -404,20 +478,20 @@ impl Writer {
                         started_ms,
                         s.speed.to_string(),
                         s.simulated,
+                        speed_per_mille,
                     ])?;
-                    self.rfqs.insert(
+                    let before = self.rfqs.insert(
                         event.rfq_id.clone(),
                         Rfq {
                             row: tx.last_insert_rowid(),
                             started_ms,
-                            speed_per_mille: (s.speed * rust_decimal::Decimal::from(1000))
-                                .round()
-                                .try_into()
-                                .unwrap_or(1000i64)
-                                .max(1),
+                            speed_per_mille,
                             next_seq: 1,
+                            last_answer: None,
+                            transaction: self.transaction,
                         },
                     );
+                    self.undo.push((event.rfq_id.clone(), before));
                     rows += 1;
                     continue;
                 }
@@ -428,46 +502,65 @@ impl Writer {
                     tracing::warn!(rfq = %event.rfq_id, event = event.kind.name(), "blotter event for an unknown rfq");
                     continue;
                 };
+                if rfq.transaction != self.transaction {
+                    self.undo.push((event.rfq_id.clone(), Some(*rfq)));
+                    rfq.transaction = self.transaction;
+                }
                 let seq = rfq.next_seq;
                 rfq.next_seq += 1;
                 let row = rfq.row;
                 let t_ms = event.t_ms as i64;
+                // The hot rows: integers and packed decimals, no text to
+                // format (their wall time is derived from the RFQ's start).
+                match &event.kind {
+                    EventKind::LpQuote(q) => {
+                        lp_quote.execute(params![
+                            row,
+                            seq,
+                            t_ms,
+                            self.lps.id(&tx, &q.lp)?,
+                            q.poll,
+                            int(q.latency_ms),
+                            compact::encode(q.price, &mut self.price_text),
+                            compact::encode(q.quantity, &mut self.quantity_text),
+                            int(q.valid_for_ms),
+                        ])?;
+                        rfq.last_answer = Some(tx.last_insert_rowid());
+                        rows += 1;
+                        continue;
+                    }
+                    EventKind::LpError(e) => {
+                        lp_error.execute(params![
+                            row,
+                            seq,
+                            t_ms,
+                            self.lps.id(&tx, &e.lp)?,
+                            e.poll,
+                            int(e.latency_ms),
+                            e.kind.as_str(),
+                            e.reason,
+                        ])?;
+                        rfq.last_answer = Some(tx.last_insert_rowid());
+                        rows += 1;
+                        continue;
+                    }
+                    _ => {}
+                }
                 // Wall time of an event = start + stream time / speed.
                 let at_ms = rfq.started_ms + t_ms * 1000 / rfq.speed_per_mille;
+                let last_answer = rfq.last_answer;
                 iso_at_into(&mut self.second, at_ms, &mut self.at_text);
                 let at = self.at_text.as_str();
                 match &event.kind {
-                    EventKind::Started(_) | EventKind::BlotterError(_) => {
+                    EventKind::Started(_)
+                    | EventKind::BlotterError(_)
+                    | EventKind::LpQuote(_)
+                    | EventKind::LpError(_) => {
                         unreachable!("handled above")
                     }
                     // Recorded once per desk (`lp_health` table, by the
                     // health recorder), not once per stream that saw it.
                     EventKind::LpHealth(_) => continue,
-                    EventKind::LpQuote(q) => lp_quote.execute(params![
-                        row,
-                        seq,
-                        t_ms,
-                        at,
-                        at_ms,
-                        q.lp,
-                        q.poll,
-                        decimal_into(&mut self.price_text, q.price),
-                        decimal_into(&mut self.quantity_text, q.quantity),
-                        int(q.latency_ms),
-                        int(q.valid_for_ms),
-                    ])?,
-                    EventKind::LpError(e) => lp_error.execute(params![
-                        row,
-                        seq,
-                        t_ms,
-                        at,
-                        at_ms,
-                        e.lp,
-                        e.poll,
-                        e.kind.as_str(),
-                        e.reason,
-                        int(e.latency_ms),
-                    ])?,
                     EventKind::ClientQuote(c) => client_quote.execute(params![
                         row,
                         seq,
@@ -560,8 +653,10 @@ impl Writer {
                             e.lp,
                             e.client_price.map(|p| p.to_string()),
                             e.outcome.as_str(),
+                            last_answer,
                         ])?;
-                        self.rfqs.remove(&event.rfq_id);
+                        let before = self.rfqs.remove(&event.rfq_id);
+                        self.undo.push((event.rfq_id.clone(), before));
                         changed
                     }
                 };
@@ -676,14 +771,6 @@ impl Checkpointer {
             tracing::debug!(%error, "final blotter checkpoint skipped");
         }
     }
-}
-
-/// `value` as its event shows it, written into `buffer`.
-fn decimal_into(buffer: &mut String, value: rust_decimal::Decimal) -> &str {
-    use std::fmt::Write as _;
-    buffer.clear();
-    let _ = write!(buffer, "{value}");
-    buffer
 }
 
 /// [`iso_at`] into a reused buffer.

@@ -758,7 +758,9 @@ fn an_older_schema_is_upgraded_and_keeps_its_rows() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(indexes, 8);
+    // rfqs by time and by pair and time; client quotes, lock events and
+    // executions by RFQ; lp_health by LP. LP answers have none (their RFQ's id range).
+    assert_eq!(indexes, 6);
     let stored = stored_rfqs(&path).unwrap();
     assert_eq!(stored.len(), 1);
     let EventKind::Started(s) = &stored[0].events[0].kind else {
@@ -853,6 +855,290 @@ async fn a_v3_blotter_upgrades_and_reports_the_same_figures() {
     assert_eq!(version, 3);
 }
 
+/// The fixture plus a stream at `--speed 2.5` whose LP quotes prices that
+/// do not pack into an integer (1e20, and a negative one) and one that is
+/// still running (no `ended`, as after a kill).
+fn fixture_with_odd_rows() -> Vec<Vec<RfqEvent>> {
+    let mut streams = fixture();
+    let mut fast = started(
+        Side::Sell,
+        dec!(2),
+        "BTCUSDT",
+        &["LP1", "Wild"],
+        "2026-11-22T12:00:00.000Z",
+    );
+    if let EventKind::Started(started) = &mut fast {
+        started.speed = dec!(2.5);
+    }
+    streams.push(vec![
+        ev("R-D", 0, fast),
+        ev("R-D", 1_000, quote("LP1", dec!(99990.50), 40, 1)),
+        ev(
+            "R-D",
+            1_500,
+            quote("Wild", dec!(100000000000000000000.00), 540, 1),
+        ),
+        ev("R-D", 2_000, error("Wild", FailureKind::Timeout, 1_000, 2)),
+        ev("R-D", 2_100, quote("Wild", dec!(-3.5), 100, 3)),
+        ev("R-D", 2_200, quote("LP1", dec!(99991.00), 200, 3)),
+        ev(
+            "R-D",
+            3_000,
+            ended(EndReason::Duration, Outcome::NotAccepted, 0, None),
+        ),
+    ]);
+    streams.push(vec![
+        ev(
+            "R-E",
+            0,
+            started(
+                Side::Buy,
+                dec!(1),
+                "BTCUSDT",
+                &["LP2"],
+                "2026-11-22T13:00:00.000Z",
+            ),
+        ),
+        ev("R-E", 300, quote("LP2", dec!(100002.00), 300, 1)),
+    ]);
+    streams
+}
+
+/// Every row of `sql` as SQLite values, to compare tables with views.
+fn rows_of(path: &Path, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut select = conn.prepare(sql).unwrap();
+    let columns = select.column_count();
+    select
+        .query_map([], |row| {
+            (0..columns)
+                .map(|i| row.get::<_, rusqlite::types::Value>(i))
+                .collect()
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// A version-4 blotter (answers in `lp_quotes`/`lp_errors` tables with
+/// their `(rfq, seq)` indexes), built by the version-4 migrations and
+/// filled with the rows a version-4 writer stored: the report reads it as
+/// it is; a writer opening it moves its answers into the compact table,
+/// after which the views show exactly the rows the tables held, and the
+/// report and the replay give exactly the same as before.
+#[tokio::test]
+async fn a_v4_blotter_migrates_and_keeps_every_row_and_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let streams = fixture_with_odd_rows();
+    let current = dir.path().join("current.db");
+    let blotter = Blotter::open(&current).unwrap();
+    let sink = blotter.sink();
+    for event in streams.iter().flatten() {
+        sink.record(event.clone()).await;
+    }
+    drop(sink);
+    assert_eq!(blotter.close().await.lost, 0);
+
+    let old = dir.path().join("v4.db");
+    {
+        let mut conn = rusqlite::Connection::open(&old).unwrap();
+        schema::migrate(&mut conn, 4).unwrap();
+        conn.execute(
+            "ATTACH DATABASE ?1 AS current",
+            [current.display().to_string()],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO rfqs SELECT id, rfq_id, side, amount, pair, base, quote, lps,
+                 markup_bps, threshold_bps, validity_buffer_ms, poll_interval_ms,
+                 lp_timeout_ms, duration_ms, started_at, started_ms, end_seq, end_t_ms,
+                 ended_at, ended_ms, end_reason, improvements, final_quote_id, final_lp,
+                 final_client_price, speed, outcome, simulated FROM current.rfqs;
+             INSERT INTO lp_quotes SELECT * FROM current.lp_quotes;
+             INSERT INTO lp_errors SELECT * FROM current.lp_errors;
+             INSERT INTO client_quotes SELECT * FROM current.client_quotes;
+             INSERT INTO lock_events SELECT * FROM current.lock_events;
+             INSERT INTO executions SELECT * FROM current.executions;",
+        )
+        .unwrap();
+    }
+    let quotes_sql = "SELECT * FROM lp_quotes ORDER BY rfq, seq";
+    let errors_sql = "SELECT * FROM lp_errors ORDER BY rfq, seq";
+    let v4_quotes = rows_of(&old, quotes_sql);
+    let v4_errors = rows_of(&old, errors_sql);
+    assert_eq!(v4_quotes.len(), 11);
+    assert_eq!(v4_errors.len(), 8);
+    let expected = report::load(&current, &Filter::default()).unwrap();
+    assert_eq!(report::load(&old, &Filter::default()).unwrap(), expected);
+
+    let runtime_free = Blotter::open(&old).unwrap();
+    runtime_free.close().await;
+    let version: u32 = rusqlite::Connection::open(&old)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::LATEST);
+    assert_eq!(rows_of(&old, quotes_sql), v4_quotes);
+    assert_eq!(rows_of(&old, errors_sql), v4_errors);
+    assert_eq!(report::load(&old, &Filter::default()).unwrap(), expected);
+    let replayed: Vec<Vec<RfqEvent>> = stored_rfqs(&old)
+        .unwrap()
+        .into_iter()
+        .map(|rfq| rfq.events)
+        .collect();
+    assert_eq!(replayed, streams);
+    // Each RFQ's answers are moved together, in stream order, and its range
+    // recorded (R-E never ended: a version-4 writer can no longer add to it).
+    let ranges: Vec<(String, i64, Option<i64>)> = rows_of(
+        &old,
+        "SELECT rfq_id, answers_from, answers_to FROM rfqs ORDER BY id",
+    )
+    .into_iter()
+    .map(|row| match &row[..] {
+        [rusqlite::types::Value::Text(id), rusqlite::types::Value::Integer(from), to] => (
+            id.clone(),
+            *from,
+            match to {
+                rusqlite::types::Value::Integer(to) => Some(*to),
+                _ => None,
+            },
+        ),
+        other => panic!("{other:?}"),
+    })
+    .collect();
+    assert_eq!(
+        ranges,
+        [
+            ("R-A".to_string(), 1, Some(7)),
+            ("R-B".into(), 8, Some(12)),
+            ("R-C".into(), 13, Some(13)),
+            ("R-D".into(), 14, Some(18)),
+            ("R-E".into(), 19, Some(19)),
+        ]
+    );
+}
+
+/// What plain sqlite3 shows of the compact answers: the old columns, the
+/// decimals exactly as the events had them (packed or not), wall times
+/// derived with the RFQ's speed, an RFQ's id range for fast reads.
+#[tokio::test]
+async fn the_views_show_answers_as_the_tables_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let blotter = Blotter::open(&path).unwrap();
+    let sink = blotter.sink();
+    for event in fixture_with_odd_rows().iter().flatten() {
+        sink.record(event.clone()).await;
+    }
+    drop(sink);
+    blotter.close().await;
+    let columns = |view: &str| -> Vec<String> {
+        rows_of(
+            &path,
+            &format!("SELECT name FROM pragma_table_info('{view}')"),
+        )
+        .into_iter()
+        .map(|row| match &row[0] {
+            rusqlite::types::Value::Text(name) => name.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+    };
+    assert_eq!(
+        columns("lp_quotes"),
+        [
+            "id",
+            "rfq",
+            "seq",
+            "t_ms",
+            "at",
+            "at_ms",
+            "lp",
+            "poll",
+            "price",
+            "quantity",
+            "latency_ms",
+            "valid_for_ms"
+        ]
+    );
+    assert_eq!(
+        columns("lp_errors"),
+        [
+            "id",
+            "rfq",
+            "seq",
+            "t_ms",
+            "at",
+            "at_ms",
+            "lp",
+            "poll",
+            "kind",
+            "reason",
+            "latency_ms"
+        ]
+    );
+    use rusqlite::types::Value::{Integer, Text};
+    let text = |s: &str| Text(s.to_string());
+    assert_eq!(
+        rows_of(
+            &path,
+            "SELECT q.at, q.at_ms, q.lp, q.price, q.quantity FROM lp_quotes q
+             JOIN rfqs r ON r.id = q.rfq WHERE r.rfq_id = 'R-D' ORDER BY q.seq"
+        ),
+        [
+            // Stream ms 1000 at speed 2.5 is 400 ms after the start.
+            vec![
+                text("2026-11-22T12:00:00.400Z"),
+                Integer(1_795_348_800_400),
+                text("LP1"),
+                text("99990.50"),
+                text("1.50000000")
+            ],
+            vec![
+                text("2026-11-22T12:00:00.600Z"),
+                Integer(1_795_348_800_600),
+                text("Wild"),
+                text("100000000000000000000.00"),
+                text("1.50000000")
+            ],
+            vec![
+                text("2026-11-22T12:00:00.840Z"),
+                Integer(1_795_348_800_840),
+                text("Wild"),
+                text("-3.5"),
+                text("1.50000000")
+            ],
+            vec![
+                text("2026-11-22T12:00:00.880Z"),
+                Integer(1_795_348_800_880),
+                text("LP1"),
+                text("99991.00"),
+                text("1.50000000")
+            ],
+        ]
+    );
+    assert_eq!(
+        rows_of(
+            &path,
+            "SELECT kind, reason, latency_ms, at FROM lp_errors WHERE lp = 'Wild'"
+        ),
+        [vec![
+            text("timeout"),
+            text("timeout on poll 2, 'quoted'"),
+            Integer(1_000),
+            text("2026-11-22T12:00:00.800Z")
+        ]]
+    );
+    // Stored compactly: the packed price is units * 32 + scale.
+    assert_eq!(
+        rows_of(
+            &path,
+            "SELECT typeof(price), price FROM answers WHERE failure IS NULL ORDER BY id LIMIT 1"
+        ),
+        [vec![text("integer"), Integer(10_000_000 * 32 + 2)]]
+    );
+}
+
 /// The report only reads: a read-only file works, no file appears beside
 /// it, its bytes do not change; what is not a blotter is said so.
 #[tokio::test]
@@ -945,7 +1231,7 @@ fn unusable_files_are_refused_with_the_path_and_the_cause() {
     };
     assert_eq!(
         message(&newer),
-        format!("blotter '{}' has schema version 99, newer than this lp-rfq understands (5): upgrade lp-rfq or use another --blotter", newer.display())
+        format!("blotter '{}' has schema version 99, newer than this lp-rfq understands ({}): upgrade lp-rfq or use another --blotter", newer.display(), schema::LATEST)
     );
 
     let garbage = dir.path().join("notes.txt");
@@ -1745,7 +2031,8 @@ async fn a_row_that_cannot_be_written_is_dropped_and_the_rest_is_kept() {
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(
-            "CREATE TRIGGER poison BEFORE INSERT ON lp_quotes WHEN NEW.lp = 'Poison'
+            "CREATE TRIGGER poison BEFORE INSERT ON answers
+             WHEN NEW.lp = (SELECT id FROM lps WHERE name = 'Poison')
              BEGIN SELECT RAISE(ABORT, 'poisoned row'); END;",
         )
         .unwrap();
