@@ -505,3 +505,54 @@ pub async fn run(
         wal_peak_mb,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rfq::event::{LpErrorEvent, LpQuoteEvent};
+
+    fn error(kind: FailureKind) -> EventKind {
+        EventKind::LpError(LpErrorEvent {
+            lp: Arc::from("LP1"),
+            kind,
+            reason: "why".into(),
+            latency_ms: 1_000,
+            poll: 1,
+        })
+    }
+
+    #[test]
+    fn only_valid_quotes_count_as_answers_and_failures_are_counted_apart() {
+        let quote = EventKind::LpQuote(LpQuoteEvent {
+            lp: Arc::from("LP1"),
+            price: dec!(100000.00),
+            quantity: dec!(1.5),
+            latency_ms: 3,
+            valid_for_ms: 10_000,
+            poll: 1,
+        });
+        let mut counts = Counts::default();
+        for kind in [
+            quote.clone(),
+            quote,
+            error(FailureKind::Timeout),
+            error(FailureKind::Timeout),
+            error(FailureKind::Timeout),
+            error(FailureKind::Invalid),
+            error(FailureKind::Unavailable),
+        ] {
+            counts.count(&kind);
+        }
+        assert_eq!(
+            counts,
+            Counts {
+                valid_answers: 2,
+                timeouts: 3,
+                lp_errors: 2,
+                locks: 0,
+                client_quotes: 0,
+            }
+        );
+        assert_eq!(counts.responses(), 7);
+    }
+}

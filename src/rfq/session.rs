@@ -217,11 +217,15 @@ impl Session {
                     // waited for its outlet) are taken first: only a
                     // request with no answer times out, so a slow consumer
                     // slows the stream without blaming its LPs.
+                    let mut drained = false;
                     while let Some(Some(arrived)) = in_flight.next().now_or_never() {
+                        drained = true;
                         let (lp, request_id, answer): (usize, u64, Answer) = arrived;
-                        take_ready_mark();
+                        let ready = take_ready_mark();
                         aborts[lp].take_if(|(id, _)| *id == request_id);
-                        if let Some(end) = engine.on_answer(now, lp, request_id, answer, &mut out) {
+                        let end = engine.on_answer(now, lp, request_id, answer, &mut out);
+                        note_acted(probe, ready, None);
+                        if let Some(end) = end {
                             break 'stream end;
                         }
                         // Handed on answer by answer, so that `out` stays
@@ -230,6 +234,11 @@ impl Session {
                         for event in out.drain(..) {
                             outlet.send(event).await;
                         }
+                    }
+                    if drained {
+                        // Handing those on took time: judge again at the
+                        // time it is now.
+                        continue;
                     }
                     engine.timed_out(now, &mut timed_out);
                     let mut end = None;
@@ -256,8 +265,13 @@ impl Session {
                 if polling && now >= next_poll_at && (interval > 0 || engine.all_polls_complete()) {
                     // New work only once the outlet can take it: a slow
                     // consumer slows the polls instead of leaving answers
-                    // (and their memory) waiting in the session.
-                    outlet.ready().await;
+                    // (and their memory) waiting in the session. After a
+                    // wait, everything is judged again at the new time.
+                    let mut ready = std::pin::pin!(outlet.ready());
+                    if futures::poll!(ready.as_mut()).is_pending() {
+                        ready.await;
+                        continue;
+                    }
                     // A poll is stamped with its tick, not with the moment
                     // the task got round to it: a replay then sends the same
                     // requests at the same stream times, however loaded the
@@ -288,6 +302,21 @@ impl Session {
                         ));
                     }
                     tracing::trace!(rfq = %rfq_id, poll, asked = dispatch.len(), "poll started");
+                    // A request is only sent when its future is first
+                    // polled: poll every new one now, so that none waits
+                    // unsent (its deadline running) behind a slow outlet.
+                    // Answers ready at once are taken here.
+                    while let Some(Some(arrived)) = in_flight.next().now_or_never() {
+                        let (lp, request_id, answer): (usize, u64, Answer) = arrived;
+                        let ready = take_ready_mark();
+                        let taken = probe.map(|_| Instant::now());
+                        aborts[lp].take_if(|(id, _)| *id == request_id);
+                        let end = engine.on_answer(now, lp, request_id, answer, &mut out);
+                        note_acted(probe, ready, taken);
+                        if let Some(end) = end {
+                            break 'stream end;
+                        }
+                    }
                     // Keep the cadence, skipping ticks missed while busy;
                     // with no interval, poll again once this poll is done.
                     next_poll_at = match (now - next_poll_at).checked_div(interval) {
@@ -316,6 +345,12 @@ impl Session {
                 }
                 if interval > 0 && polling {
                     next_wake = next_wake.min(next_poll_at);
+                }
+                if interval == 0 && polling && engine.all_polls_complete() {
+                    // Every answer is in already (taken as the poll was
+                    // sent): poll again at once, through the timer so that
+                    // the task still yields when its budget is spent.
+                    next_wake = now;
                 }
                 if next_wake != wake_at {
                     wake.as_mut().reset(clock.instant_at(next_wake));
@@ -385,9 +420,7 @@ impl Session {
                         // lock as it stands at this very instant.
                         engine.on_time(now, &mut out);
                         let end = engine.on_answer(now, lp, request_id, answer, &mut out);
-                        if let (Some(probe), Some(ready)) = (probe, ready) {
-                            probe.ready_to_acted.record(ready.elapsed());
-                        }
+                        note_acted(probe, ready, None);
                         if let Some(end) = end {
                             break end;
                         }
@@ -437,6 +470,25 @@ impl Session {
             .send(engine.event(now, EventKind::Ended(summary.clone())))
             .await;
         summary
+    }
+}
+
+/// Records into `probe` (if any) how long ago an answer was `ready` (its
+/// LP's mark) and, for an answer `taken` at that moment whose events are
+/// handed on with the rest of its poll's, the engine's time on it.
+fn note_acted(
+    probe: Option<&EngineProbe>,
+    ready: Option<std::time::Instant>,
+    taken: Option<Instant>,
+) {
+    let Some(probe) = probe else {
+        return;
+    };
+    if let Some(ready) = ready {
+        probe.ready_to_acted.record(ready.elapsed());
+    }
+    if let Some(taken) = taken {
+        probe.added.record(taken.elapsed());
     }
 }
 
