@@ -262,6 +262,8 @@ impl Session {
                 }
                 let interval = params.poll_interval_ms;
                 let polling = !engine.accepted() && ending.is_none();
+                // This turn sent a poll whose every answer was in at once.
+                let mut answered_at_once = false;
                 if polling && now >= next_poll_at && (interval > 0 || engine.all_polls_complete()) {
                     // New work only once the outlet can take it: a slow
                     // consumer slows the polls instead of leaving answers
@@ -302,6 +304,7 @@ impl Session {
                         ));
                     }
                     tracing::trace!(rfq = %rfq_id, poll, asked = dispatch.len(), "poll started");
+                    answered_at_once = !dispatch.is_empty();
                     // A request is only sent when its future is first
                     // polled: poll every new one now, so that none waits
                     // unsent (its deadline running) behind a slow outlet.
@@ -317,6 +320,7 @@ impl Session {
                             break 'stream end;
                         }
                     }
+                    answered_at_once &= in_flight.is_empty();
                     // Keep the cadence, skipping ticks missed while busy;
                     // with no interval, poll again once this poll is done.
                     next_poll_at = match (now - next_poll_at).checked_div(interval) {
@@ -326,6 +330,12 @@ impl Session {
                 }
                 for event in out.drain(..) {
                     outlet.send(event).await;
+                }
+                if answered_at_once && interval == 0 {
+                    // Poll again at once (no interval); the task still
+                    // yields to others whenever its budget is spent.
+                    tokio::task::consume_budget().await;
+                    continue;
                 }
 
                 // Past the duration only an order's deadline matters.
@@ -345,12 +355,6 @@ impl Session {
                 }
                 if interval > 0 && polling {
                     next_wake = next_wake.min(next_poll_at);
-                }
-                if interval == 0 && polling && engine.all_polls_complete() {
-                    // Every answer is in already (taken as the poll was
-                    // sent): poll again at once, through the timer so that
-                    // the task still yields when its budget is spent.
-                    next_wake = now;
                 }
                 if next_wake != wake_at {
                     wake.as_mut().reset(clock.instant_at(next_wake));
