@@ -7,7 +7,7 @@ answers/s over the seed design's, same load, same machine) can be measured:
 
 - one asyncio task per RFQ session; every poll asks every LP concurrently,
   one task per LP request (asyncio.create_task), each under its own timeout
-  (asyncio.wait_for), and handles each answer as it arrives
+  (asyncio.timeout), and handles each answer as it arrives
   (asyncio.as_completed): validate -> book -> lock -> client price, in
   decimal.Decimal;
 - every event goes through a queue to one blotter writer thread that owns
@@ -157,7 +157,9 @@ class Session:
         return (price * (1 - MARKUP)).quantize(TICK, rounding=ROUND_FLOOR)
 
     async def ask(self, lp, request_id):
-        return await asyncio.wait_for(lp.quote(self.side, self.amount, request_id), LP_TIMEOUT_S)
+        # The request's own task (created by the caller) under its timeout.
+        async with asyncio.timeout(LP_TIMEOUT_S):
+            return await lp.quote(self.side, self.amount, request_id)
 
     async def run(self):
         start = time.monotonic()

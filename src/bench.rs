@@ -44,6 +44,11 @@ pub struct BenchOptions {
     /// Spread the LPs' delays evenly from --lp-delay-ms up to this (ms)
     #[arg(long)]
     pub lp_delay_max_ms: Option<u64>,
+    /// Spread the streams' starts evenly over one --poll-ms interval
+    /// (steady arrivals, as operators start RFQs at different moments),
+    /// instead of starting them all at once (one burst per poll)
+    #[arg(long)]
+    pub stagger: bool,
 }
 
 /// The one JSON line the bench prints.
@@ -198,25 +203,17 @@ impl LiquidityProvider for BenchLp {
     }
 }
 
-/// Waits `delay` precisely. A network LP's answer wakes the engine the
-/// moment its bytes arrive; tokio's timer instead fires on a whole
-/// millisecond tick at or after the deadline, which alone would add up to
-/// ~1 ms to every simulated answer. So the bench LP sleeps to just short of
-/// the deadline and yields until it is reached.
-/// Returns the moment the answer was ready (its deadline).
+/// Waits `delay` on tokio's timer and returns the moment the answer was
+/// due (its ready mark). The timer fires on a whole-millisecond tick at or
+/// after that moment, so "ready -> acted" includes up to ~1 ms of timer
+/// granularity a network LP's answer would not have: the figure errs high.
+/// (An earlier version yield-spun through the last millisecond; polled
+/// inside the session, that spin would burn the session's own CPU.)
 async fn answer_after(delay: Duration) -> Instant {
-    let deadline = Instant::now() + delay;
-    if let Some(coarse) = delay.checked_sub(TIMER_SLACK) {
-        tokio::time::sleep(coarse).await;
-    }
-    while Instant::now() < deadline {
-        tokio::task::yield_now().await;
-    }
-    deadline
+    let due = Instant::now() + delay;
+    tokio::time::sleep(delay).await;
+    due
 }
-
-/// How far before an answer's deadline the timer hands over to yielding.
-const TIMER_SLACK: Duration = Duration::from_millis(1);
 
 /// The desk's LPs: like real providers, one set serves every session.
 fn bench_lps(options: &BenchOptions) -> Vec<SharedLp> {
@@ -412,44 +409,59 @@ pub async fn run(
     let started = Instant::now();
     let mut sessions = Vec::with_capacity(options.sessions);
     for index in 0..options.sessions {
-        let session = Session {
-            rfq_id: Arc::from(format!("{prefix}{index}")),
-            spec: RfqSpec {
-                side: if index % 2 == 0 {
-                    Side::Buy
-                } else {
-                    Side::Sell
+        let stagger = if options.stagger {
+            Duration::from_millis(options.poll_ms) * index as u32 / options.sessions as u32
+        } else {
+            Duration::ZERO
+        };
+        let make_session = {
+            let rfq_id: Arc<str> = Arc::from(format!("{prefix}{index}"));
+            let lps = lps.clone();
+            move || Session {
+                rfq_id,
+                spec: RfqSpec {
+                    side: if index % 2 == 0 {
+                        Side::Buy
+                    } else {
+                        Side::Sell
+                    },
+                    amount: dec!(1.5),
+                    pair,
                 },
-                amount: dec!(1.5),
-                pair,
-            },
-            lps: lps.clone(),
-            params,
-            duration_ms,
-            clock: StreamClock::start(),
-            band: None,
+                lps,
+                params,
+                duration_ms,
+                clock: StreamClock::start(),
+                band: None,
+            }
         };
         // Each stream counts its own events and, with a blotter, records
         // them straight into the writer's channel, as a desk's stream does
         // ([`Recorder`]): nothing sits between the streams and the writer.
-        let tally = SessionTally {
+        let totals = totals.clone();
+        let tally = move || SessionTally {
             counts: Counts::default(),
             started: Instant::now(),
             fastest,
             seen_quote: false,
-            totals: totals.clone(),
+            totals,
         };
         let probe = probe.clone();
-        // Nobody stops a bench stream: it has no inbox.
-        sessions.push(match &sink {
-            Some(sink) => {
-                let outlet = Recorder::new(sink.clone(), tally);
-                tokio::spawn(async move { session.run_probed(outlet, None, Some(&probe)).await })
+        let sink = sink.clone();
+        sessions.push(tokio::spawn(async move {
+            if !stagger.is_zero() {
+                tokio::time::sleep(stagger).await;
             }
-            None => {
-                tokio::spawn(async move { session.run_probed(tally, None, Some(&probe)).await })
+            let session = make_session();
+            // Nobody stops a bench stream: it has no inbox.
+            match sink {
+                Some(sink) => {
+                    let outlet = Recorder::new(sink, tally());
+                    session.run_probed(outlet, None, Some(&probe)).await
+                }
+                None => session.run_probed(tally(), None, Some(&probe)).await,
             }
-        });
+        }));
     }
     for session in sessions {
         session.await?;
