@@ -82,6 +82,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 }
             };
             println!("{}", serde_json::to_string(&report)?);
+            eprint!("{}", report.text());
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Lps {

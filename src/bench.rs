@@ -7,20 +7,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use rust_decimal::Decimal;
-use rust_decimal_macros::dec;
-use serde::Serialize;
-use tokio::sync::mpsc;
-
 use crate::blotter::Blotter;
 use crate::clock::StreamClock;
 use crate::config::Settings;
 use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
 use crate::market::{Pair, Side};
-use crate::rfq::event::EventKind;
-use crate::rfq::probe::{EngineProbe, LatencyHistogram};
+use crate::recorder::Recorder;
+use crate::rfq::event::{EventKind, FailureKind};
+use crate::rfq::outlet::Outlet;
+use crate::rfq::probe::{answer_ready_at, EngineProbe, LatencyHistogram};
 use crate::rfq::{EngineParams, RfqEvent, RfqSpec, Session};
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde::Serialize;
 
 /// What to run.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,6 +43,9 @@ pub struct BenchOptions {
     /// Spread the LPs' delays evenly from --lp-delay-ms up to this (ms)
     #[arg(long, value_name = "MS")]
     pub lp_delay_max_ms: Option<u64>,
+    /// Milliseconds an LP has to answer before it counts as a timeout (not a valid answer) [default: 1000]
+    #[arg(long, value_name = "MS")]
+    pub lp_timeout_ms: Option<u64>,
     /// Record into this blotter (kept); without it a scratch blotter in
     /// the temp directory, removed at the end (BLOTTER_PATH is not read:
     /// a load test never fills the desk's blotter)
@@ -51,6 +54,11 @@ pub struct BenchOptions {
     /// Record nothing: measure the engine without a blotter
     #[arg(long)]
     pub no_blotter: bool,
+    /// Spread the streams' starts evenly over one --poll-ms interval
+    /// (steady arrivals, as operators start RFQs at different moments),
+    /// instead of starting them all at once (one burst per poll)
+    #[arg(long)]
+    pub stagger: bool,
 }
 
 /// The one JSON line the bench prints.
@@ -59,9 +67,17 @@ pub struct BenchReport {
     pub sessions: usize,
     pub lps: usize,
     pub duration_s: f64,
-    /// LP answers processed (valid quotes and errors).
+    /// Every LP answer the engine handled: valid quotes, timeouts and
+    /// other errors (each is one blotter row).
     pub responses: u64,
+    /// Valid LP quotes: the throughput counts only these.
+    pub valid_answers: u64,
+    /// Valid LP quotes per second of the run (until all are on disk).
     pub per_sec: u64,
+    /// Requests with no answer within the LP timeout (not throughput).
+    pub timeouts: u64,
+    /// Other LP errors: declined, unavailable, invalid… (not throughput).
+    pub lp_errors: u64,
     pub locks: u64,
     pub client_quotes: u64,
     pub added_latency_p50_us: f64,
@@ -69,6 +85,10 @@ pub struct BenchReport {
     /// Waits for room in a full output channel (consumers' back-pressure,
     /// e.g. the blotter at its insert limit), apart from the added latency.
     pub output_wait_p99_us: f64,
+    /// From an LP's answer being ready to the session having acted on it
+    /// (scheduling delay plus the engine's work), nearest rank.
+    pub ready_to_acted_p50_us: f64,
+    pub ready_to_acted_p99_us: f64,
     /// Time from a stream's start to its first client quote, minus its
     /// fastest LP's delay (only with delays).
     pub first_quote_over_fastest_p50_us: Option<f64>,
@@ -79,6 +99,46 @@ pub struct BenchReport {
     /// Largest size the blotter's `-wal` file reached, in MB, sampled by
     /// its checkpointer every 250 ms (null with no blotter).
     pub wal_peak_mb: Option<f64>,
+}
+
+impl BenchReport {
+    /// The report for a person, a few lines (the JSON line is for tools).
+    pub fn text(&self) -> String {
+        let mut text = format!(
+            "bench: {} streams x {} LPs, {:.1} s: {} valid LP answers ({}/s); not counted: {} timeouts, {} other LP errors\n",
+            self.sessions,
+            self.lps,
+            self.duration_s,
+            self.valid_answers,
+            self.per_sec,
+            self.timeouts,
+            self.lp_errors,
+        );
+        text += &format!(
+            "  answer ready -> session acted: p50 {} us, p99 {} us; engine added p50 {} us, p99 {} us; output wait p99 {} us\n",
+            self.ready_to_acted_p50_us,
+            self.ready_to_acted_p99_us,
+            self.added_latency_p50_us,
+            self.added_latency_p99_us,
+            self.output_wait_p99_us,
+        );
+        if let (Some(p50), Some(p99)) = (
+            self.first_quote_over_fastest_p50_us,
+            self.first_quote_over_fastest_p99_us,
+        ) {
+            text += &format!(
+                "  first client quote after the fastest LP's delay: p50 {p50} us, p99 {p99} us\n"
+            );
+        }
+        text += &format!(
+            "  {} locks, {} client quotes, peak RSS {} MB",
+            self.locks, self.client_quotes, self.peak_rss_mb
+        );
+        if let (Some(rows), Some(wal)) = (self.blotter_rows, self.wal_peak_mb) {
+            text += &format!(", blotter rows {rows}, WAL peak {wal} MB");
+        }
+        text + "\n"
+    }
 }
 
 /// An in-process LP that answers after a fixed delay with a cheap,
@@ -121,10 +181,13 @@ impl LiquidityProvider for BenchLp {
     }
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
-        if !self.delay.is_zero() {
+        if self.delay.is_zero() {
+            answer_ready_at(Instant::now());
+        } else {
             // Boxed so that the timer's state is only allocated by LPs
             // that wait: 10000 sessions × 10 LPs keep their requests small.
-            Box::pin(answer_after(self.delay)).await;
+            let ready = Box::pin(answer_after(self.delay)).await;
+            answer_ready_at(ready);
         }
         // The request id counts this session's requests: a per-session
         // price path with no state shared between sessions.
@@ -150,23 +213,17 @@ impl LiquidityProvider for BenchLp {
     }
 }
 
-/// Waits `delay` precisely. A network LP's answer wakes the engine the
-/// moment its bytes arrive; tokio's timer instead fires on a whole
-/// millisecond tick at or after the deadline, which alone would add up to
-/// ~1 ms to every simulated answer. So the bench LP sleeps to just short of
-/// the deadline and yields until it is reached.
-async fn answer_after(delay: Duration) {
-    let deadline = Instant::now() + delay;
-    if let Some(coarse) = delay.checked_sub(TIMER_SLACK) {
-        tokio::time::sleep(coarse).await;
-    }
-    while Instant::now() < deadline {
-        tokio::task::yield_now().await;
-    }
+/// Waits `delay` on tokio's timer and returns the moment the answer was
+/// due (its ready mark). The timer fires on a whole-millisecond tick at or
+/// after that moment, so "ready -> acted" includes up to ~1 ms of timer
+/// granularity a network LP's answer would not have: the figure errs high.
+/// (An earlier version yield-spun through the last millisecond; polled
+/// inside the session, that spin would burn the session's own CPU.)
+async fn answer_after(delay: Duration) -> Instant {
+    let due = Instant::now() + delay;
+    tokio::time::sleep(delay).await;
+    due
 }
-
-/// How far before an answer's deadline the timer hands over to yielding.
-const TIMER_SLACK: Duration = Duration::from_millis(1);
 
 /// The desk's LPs: like real providers, one set serves every session.
 fn bench_lps(options: &BenchOptions) -> Vec<SharedLp> {
@@ -188,32 +245,83 @@ fn bench_lps(options: &BenchOptions) -> Vec<SharedLp> {
         .collect()
 }
 
-/// What the bench's consumer counts.
-#[derive(Debug, Default)]
-struct Tally {
-    responses: u64,
-    locks: u64,
-    client_quotes: u64,
-    /// Per session: time from its start to its first client quote.
-    first_quote: Vec<Option<Duration>>,
+/// What the bench counts of a run's events. Only valid quotes are
+/// throughput: a timeout or an error is an answer the desk could not use.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// LP quotes that passed validation (`lp_quote` events).
+    pub valid_answers: u64,
+    /// Requests with no answer within the LP timeout.
+    pub timeouts: u64,
+    /// Every other `lp_error`: declined, unavailable, malformed, invalid…
+    pub lp_errors: u64,
+    pub locks: u64,
+    pub client_quotes: u64,
 }
 
-impl Tally {
-    fn count(&mut self, event: &RfqEvent, prefix: &str, starts: &[Instant]) {
-        match &event.kind {
-            EventKind::LpQuote(_) | EventKind::LpError(_) => self.responses += 1,
+impl Counts {
+    pub fn count(&mut self, kind: &EventKind) {
+        match kind {
+            EventKind::LpQuote(_) => self.valid_answers += 1,
+            EventKind::LpError(error) if error.kind == FailureKind::Timeout => self.timeouts += 1,
+            EventKind::LpError(_) => self.lp_errors += 1,
             EventKind::Locked(_) => self.locks += 1,
-            EventKind::ClientQuote(_) => {
-                self.client_quotes += 1;
-                let index = event
-                    .rfq_id
-                    .strip_prefix(prefix)
-                    .and_then(|index| index.parse::<usize>().ok());
-                if let Some(index) = index {
-                    if self.first_quote[index].is_none() {
-                        self.first_quote[index] = Some(starts[index].elapsed());
-                    }
+            EventKind::ClientQuote(_) => self.client_quotes += 1,
+            _ => {}
+        }
+    }
+
+    fn add(&mut self, other: &Counts) {
+        self.valid_answers += other.valid_answers;
+        self.timeouts += other.timeouts;
+        self.lp_errors += other.lp_errors;
+        self.locks += other.locks;
+        self.client_quotes += other.client_quotes;
+    }
+
+    /// Every LP answer the engine handled, valid or not.
+    pub fn responses(&self) -> u64 {
+        self.valid_answers + self.timeouts + self.lp_errors
+    }
+}
+
+/// The run's totals, added to by each session as it ends.
+#[derive(Default)]
+struct Totals {
+    counts: std::sync::Mutex<Counts>,
+    /// Per session: its first client quote's time from its start, minus
+    /// its fastest LP's delay.
+    first_quote_over_fastest: LatencyHistogram,
+}
+
+/// One session's consumer: counts its events in the session's own task
+/// (no channel, no relay task) and adds them to the run's totals at its
+/// `ended`.
+struct SessionTally {
+    counts: Counts,
+    started: Instant,
+    /// The fastest LP's delay, when LPs wait before answering.
+    fastest: Option<Duration>,
+    seen_quote: bool,
+    totals: Arc<Totals>,
+}
+
+impl Outlet for SessionTally {
+    async fn send(&mut self, event: RfqEvent) {
+        self.counts.count(&event.kind);
+        match event.kind {
+            EventKind::ClientQuote(_) if !self.seen_quote => {
+                self.seen_quote = true;
+                if let Some(fastest) = self.fastest {
+                    let first = self.started.elapsed();
+                    self.totals
+                        .first_quote_over_fastest
+                        .record(first.saturating_sub(fastest));
                 }
+            }
+            EventKind::Ended(_) => {
+                let mut totals = self.totals.counts.lock().unwrap_or_else(|p| p.into_inner());
+                totals.add(&self.counts);
             }
             _ => {}
         }
@@ -284,13 +392,20 @@ pub async fn run(
         "invalid --duration '0': must be at least 1 second"
     );
     let pair: Pair = "BTCUSDT".parse()?;
+    anyhow::ensure!(
+        options.lp_timeout_ms != Some(0),
+        "invalid --lp-timeout-ms '0': must be at least 1"
+    );
     let params = EngineParams {
         poll_interval_ms: options.poll_ms,
+        lp_timeout_ms: options
+            .lp_timeout_ms
+            .unwrap_or(settings.engine.lp_timeout_ms),
         ..settings.engine
     };
     let duration_ms = options.duration * 1000;
     let probe = Arc::new(EngineProbe::default());
-    let (sender, mut events) = mpsc::channel::<RfqEvent>(8 * 1024);
+    let totals = Arc::new(Totals::default());
     let lps = bench_lps(options);
     let scratch = tempfile::Builder::new().prefix("lp-rfq-bench-").tempdir()?;
     let blotter_path = match blotter {
@@ -305,65 +420,66 @@ pub async fn run(
     let sink = blotter.as_ref().map(Blotter::sink);
     // This run's RFQ ids, unique across runs into one blotter.
     let prefix = format!("B{}-", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
+    // The fastest LP of every stream answers after --lp-delay-ms.
+    let fastest = (options.lp_delay_ms > 0).then(|| Duration::from_millis(options.lp_delay_ms));
 
     let started = Instant::now();
     let mut sessions = Vec::with_capacity(options.sessions);
-    let mut starts = Vec::with_capacity(options.sessions);
     for index in 0..options.sessions {
-        let session = Session {
-            rfq_id: Arc::from(format!("{prefix}{index}")),
-            spec: RfqSpec {
-                side: if index % 2 == 0 {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                },
-                amount: dec!(1.5),
-                pair,
-            },
-            lps: lps.clone(),
-            params,
-            duration_ms,
-            clock: StreamClock::start(),
-            band: None,
+        let stagger = if options.stagger {
+            Duration::from_millis(options.poll_ms) * index as u32 / options.sessions as u32
+        } else {
+            Duration::ZERO
         };
-        let sender = sender.clone();
+        let make_session = {
+            let rfq_id: Arc<str> = Arc::from(format!("{prefix}{index}"));
+            let lps = lps.clone();
+            move || Session {
+                rfq_id,
+                spec: RfqSpec {
+                    side: if index % 2 == 0 {
+                        Side::Buy
+                    } else {
+                        Side::Sell
+                    },
+                    amount: dec!(1.5),
+                    pair,
+                },
+                lps,
+                params,
+                duration_ms,
+                clock: StreamClock::start(),
+                band: None,
+            }
+        };
+        // Each stream counts its own events and, with a blotter, records
+        // them straight into the writer's channel, as a desk's stream does
+        // ([`Recorder`]): nothing sits between the streams and the writer.
+        let totals = totals.clone();
+        let tally = move || SessionTally {
+            counts: Counts::default(),
+            started: Instant::now(),
+            fastest,
+            seen_quote: false,
+            totals,
+        };
         let probe = probe.clone();
-        starts.push(Instant::now());
+        let sink = sink.clone();
         sessions.push(tokio::spawn(async move {
-            // Nobody stops a bench stream: its inbox is closed from the start.
-            let (_, inbox) = mpsc::channel(1);
-            session.run_probed(sender, inbox, Some(&probe)).await
+            if !stagger.is_zero() {
+                tokio::time::sleep(stagger).await;
+            }
+            let session = make_session();
+            // Nobody stops a bench stream: it has no inbox.
+            match sink {
+                Some(sink) => {
+                    let outlet = Recorder::new(sink, tally());
+                    session.run_probed(outlet, None, Some(&probe)).await
+                }
+                None => session.run_probed(tally(), None, Some(&probe)).await,
+            }
         }));
     }
-    drop(sender);
-
-    // The consumer runs as a task on the runtime's workers (not on the
-    // thread that blocks on `main`), like the outputs of a real stream.
-    let counting = {
-        let sink = sink.clone();
-        let prefix = prefix.clone();
-        let sessions = options.sessions;
-        tokio::spawn(async move {
-            let mut tally = Tally {
-                first_quote: vec![None; sessions],
-                ..Tally::default()
-            };
-            while let Some(event) = events.recv().await {
-                tally.count(&event, &prefix, &starts);
-                if let Some(sink) = &sink {
-                    sink.record(event).await;
-                }
-            }
-            tally
-        })
-    };
-    let Tally {
-        responses,
-        locks,
-        client_quotes,
-        first_quote,
-    } = counting.await?;
     for session in sessions {
         session.await?;
     }
@@ -386,35 +502,86 @@ pub async fn run(
         _ => (None, None),
     };
 
-    // The fastest LP of every stream answers after --lp-delay-ms.
-    let (first_p50, first_p99) = if options.lp_delay_ms > 0 {
-        let fastest = Duration::from_millis(options.lp_delay_ms);
-        let overs = LatencyHistogram::new();
-        for first in first_quote.iter().flatten() {
-            overs.record(first.saturating_sub(fastest));
-        }
-        (
-            Some(micros(overs.percentile(50))),
-            Some(micros(overs.percentile(99))),
-        )
-    } else {
-        (None, None)
+    let counts = *totals.counts.lock().unwrap_or_else(|p| p.into_inner());
+    let first_quote = &totals.first_quote_over_fastest;
+    let (first_p50, first_p99) = match fastest {
+        Some(_) => (
+            Some(micros(first_quote.percentile(50))),
+            Some(micros(first_quote.percentile(99))),
+        ),
+        None => (None, None),
     };
     Ok(BenchReport {
         sessions: options.sessions,
         lps: options.lps,
         duration_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-        responses,
-        per_sec: (responses as f64 / elapsed.as_secs_f64()) as u64,
-        locks,
-        client_quotes,
+        responses: counts.responses(),
+        valid_answers: counts.valid_answers,
+        per_sec: (counts.valid_answers as f64 / elapsed.as_secs_f64()) as u64,
+        timeouts: counts.timeouts,
+        lp_errors: counts.lp_errors,
+        locks: counts.locks,
+        client_quotes: counts.client_quotes,
         added_latency_p50_us: micros(probe.added.percentile(50)),
         added_latency_p99_us: micros(probe.added.percentile(99)),
         output_wait_p99_us: micros(probe.output_wait.percentile(99)),
+        ready_to_acted_p50_us: micros(probe.ready_to_acted.percentile(50)),
+        ready_to_acted_p99_us: micros(probe.ready_to_acted.percentile(99)),
         first_quote_over_fastest_p50_us: first_p50,
         first_quote_over_fastest_p99_us: first_p99,
         peak_rss_mb: (peak_rss_mb() * 10.0).round() / 10.0,
         blotter_rows,
         wal_peak_mb,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rfq::event::{LpErrorEvent, LpQuoteEvent};
+
+    fn error(kind: FailureKind) -> EventKind {
+        EventKind::LpError(LpErrorEvent {
+            lp: Arc::from("LP1"),
+            kind,
+            reason: "why".into(),
+            latency_ms: 1_000,
+            poll: 1,
+        })
+    }
+
+    #[test]
+    fn only_valid_quotes_count_as_answers_and_failures_are_counted_apart() {
+        let quote = EventKind::LpQuote(LpQuoteEvent {
+            lp: Arc::from("LP1"),
+            price: dec!(100000.00),
+            quantity: dec!(1.5),
+            latency_ms: 3,
+            valid_for_ms: 10_000,
+            poll: 1,
+        });
+        let mut counts = Counts::default();
+        for kind in [
+            quote.clone(),
+            quote,
+            error(FailureKind::Timeout),
+            error(FailureKind::Timeout),
+            error(FailureKind::Timeout),
+            error(FailureKind::Invalid),
+            error(FailureKind::Unavailable),
+        ] {
+            counts.count(&kind);
+        }
+        assert_eq!(
+            counts,
+            Counts {
+                valid_answers: 2,
+                timeouts: 3,
+                lp_errors: 2,
+                locks: 0,
+                client_quotes: 0,
+            }
+        );
+        assert_eq!(counts.responses(), 7);
+    }
 }

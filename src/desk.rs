@@ -18,6 +18,7 @@ use crate::clock::StreamClock;
 use crate::config::Settings;
 use crate::ids;
 use crate::lp::registry::LpRegistry;
+use crate::recorder::Recorder;
 use crate::rfq::event::{BlotterErrorEvent, Ended};
 use crate::rfq::{EventKind, RfqEvent, RfqSpec, Session, StreamCommand};
 
@@ -273,92 +274,31 @@ fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle
         events,
         commands,
         task: tokio::spawn(async move { ended }),
-        recorder: None,
     }
 }
 
-/// Runs `session` as its own task, recording into `blotter` if given.
-///
-/// The recorder also watches the blotter: when writing starts failing the
-/// stream is told once (a `blotter_error` before the next event), and if
-/// the blotter's held buffer fills (events are being lost) the stream is
-/// stopped and no further client quote is shown: a desk must keep a record
-/// of every quote it offers (fail closed).
+/// Runs `session` as its own task, recording into `blotter` if given: a
+/// [`Recorder`] inside that same task hands each event to the blotter
+/// before the handle's `events` (and stops the stream if its record can no
+/// longer be kept), so a full blotter channel makes this stream wait
+/// rather than anything pile up.
 pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHandle {
     let rfq_id = session.rfq_id.clone();
     let clock = session.clock;
     let (commands, inbox) = mpsc::channel(COMMAND_BUFFER);
     let (sender, events) = mpsc::channel(EVENT_BUFFER);
-    let (sender, events, recorder) = match blotter {
-        None => (sender, events, None),
+    let task = match blotter {
+        None => tokio::spawn(session.run(sender, inbox)),
         Some(sink) => {
-            let (tee, mut from_session) = mpsc::channel::<RfqEvent>(EVENT_BUFFER);
-            let stop = commands.clone();
-            let recorder = tokio::spawn(async move {
-                let mut told_failing = false;
-                let mut stopped = false;
-                while let Some(event) = from_session.recv().await {
-                    let is_offer = matches!(event.kind, EventKind::ClientQuote(_));
-                    if stopped && is_offer {
-                        // Not recordable, so never offered (and counted
-                        // as lost so the exit code says so).
-                        sink.count_lost(1);
-                        continue;
-                    }
-                    if matches!(event.kind, EventKind::Filled(_)) {
-                        // A trade is on disk before anyone is shown FILLED.
-                        // If it cannot be, it is still shown (it happened
-                        // at the LP); the blotter's problem says why.
-                        if !sink.record_and_commit(event.clone()).await {
-                            tracing::error!(rfq = %event.rfq_id, "a fill could not be committed to the blotter");
-                        }
-                    } else {
-                        sink.record(event.clone()).await;
-                    }
-                    let notice = |reason: String| RfqEvent {
-                        kind: EventKind::BlotterError(BlotterErrorEvent { reason }),
-                        rfq_id: event.rfq_id.clone(),
-                        t_ms: event.t_ms,
-                    };
-                    match sink.failure() {
-                        Some(failure) if !told_failing => {
-                            told_failing = true;
-                            let reason = format!(
-                                "{failure}; holding events and retrying (this stream's record is not yet on disk)"
-                            );
-                            let _ = sender.send(notice(reason)).await;
-                        }
-                        None if told_failing => told_failing = false,
-                        _ => {}
-                    }
-                    if !stopped && sink.overflowed() {
-                        stopped = true;
-                        let reason = format!(
-                            "blotter buffer full ({} events held): events are being lost, so this stream stops offering client quotes",
-                            crate::blotter::MAX_HELD
-                        );
-                        let _ = sender.send(notice(reason)).await;
-                        let _ = stop.try_send(StreamCommand::Stop);
-                        if is_offer {
-                            continue;
-                        }
-                    }
-                    // A consumer that went away (closed pipe) does not stop
-                    // the recording: the session still runs to its end.
-                    let _ = sender.send(event).await;
-                }
-            });
-            (tee, events, Some(recorder))
+            tokio::spawn(session.run_probed(Recorder::new(sink, sender), Some(inbox), None))
         }
     };
-    let task = tokio::spawn(session.run(sender, inbox));
     StreamHandle {
         rfq_id,
         clock,
         events,
         commands,
         task,
-        recorder,
     }
 }
 
@@ -372,8 +312,6 @@ pub struct StreamHandle {
     pub events: mpsc::Receiver<RfqEvent>,
     pub commands: mpsc::Sender<StreamCommand>,
     task: JoinHandle<Ended>,
-    /// The task that hands every event to the blotter before `events`.
-    recorder: Option<JoinHandle<()>>,
 }
 
 impl StreamHandle {
@@ -391,11 +329,7 @@ impl StreamHandle {
     /// Waits for the session to finish and returns its summary; by then
     /// every event has been handed to the blotter.
     pub async fn finish(self) -> anyhow::Result<Ended> {
-        let ended = self.task.await.context("the RFQ session failed")?;
-        if let Some(recorder) = self.recorder {
-            recorder.await.context("the blotter recorder failed")?;
-        }
-        Ok(ended)
+        self.task.await.context("the RFQ session failed")
     }
 
     /// Hands every event, in order, to `on_event` until the stream ends,

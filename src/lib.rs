@@ -24,6 +24,8 @@
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
 //! - [`prompt`]: the line-by-line operator prompt (non-terminals, `--plain`).
 //! - [`ui`]: the full-screen operator console: view state, form, drawing.
+//! - [`recorder`]: a stream's record: every event into the blotter before
+//!   its consumer sees it, inside the session's own task.
 //! - [`bench`]: the `lp-rfq bench` load harness.
 //! - [`app`]: the commands the binary runs, wiring the above together.
 
@@ -41,6 +43,7 @@ pub mod lp;
 pub mod market;
 pub mod output;
 pub mod prompt;
+pub mod recorder;
 pub mod rfq;
 pub mod scenario;
 pub mod secret;

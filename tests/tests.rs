@@ -27,6 +27,8 @@ mod health;
 mod hostile;
 #[path = "integration/loops.rs"]
 mod loops;
+#[path = "integration/overload.rs"]
+mod overload;
 #[path = "integration/scenarios.rs"]
 mod scenarios;
 #[path = "integration/venue_e2e.rs"]

@@ -199,16 +199,25 @@ impl BlotterSink {
             .counters
             .backpressure_waits
             .fetch_add(1, Ordering::Relaxed);
-        // Log the first wait and then every thousandth, not every event.
-        if waits.is_multiple_of(1000) {
+        // Log the 1st, 10th, 100th… wait, not every one: under overload
+        // thousands of streams wait here, and the count says how often.
+        let nth = waits + 1;
+        if nth == 10u64.pow(nth.ilog10()) {
             tracing::warn!(
-                waits = waits + 1,
+                waits = nth,
                 "blotter channel full: the stream waits for the disk"
             );
         }
         if self.sender.send(event).await.is_err() {
             self.counters.lost.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Waits until the writer's channel has room for an event (a stream
+    /// calls it before asking its LPs, so that a full channel holds back
+    /// new work rather than answers already in hand).
+    pub async fn wait_for_room(&self) {
+        let _ = self.sender.reserve().await;
     }
 
     /// Records `event` and waits until it and everything recorded before

@@ -160,9 +160,12 @@ pub trait LiquidityProvider: Send + Sync {
         Arc::from(self.name())
     }
 
-    /// Asks for a firm quote. The engine runs every call in its own task and
-    /// aborts it at its own deadline, so an implementation may simply await
-    /// its network call; a panic is contained and reported.
+    /// Asks for a firm quote. The engine polls every call inside the
+    /// stream's task and drops it at its own deadline, so an implementation
+    /// may simply await its network call; a panic is contained and
+    /// reported. It must not block its thread: the registry runs every LP
+    /// that is not one of lp-rfq's simulations on a thread of its own
+    /// ([`isolated`]), where blocking costs only its own answers.
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError>;
 
     /// Sends an order against one of this LP's quotes and waits for the

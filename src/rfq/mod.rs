@@ -9,6 +9,7 @@ pub mod event;
 pub mod execution;
 pub(crate) mod lock;
 pub(crate) mod offer;
+pub mod outlet;
 pub mod pricing;
 pub mod probe;
 pub(crate) mod requests;

@@ -1,9 +1,12 @@
 //! The engine's optional latency probe: how long an LP answer spends in the
-//! engine, from its arrival to its events leaving on the channel. A
-//! lock-free log-linear histogram, shared by every session of a benchmark.
+//! engine, from its arrival to its events leaving on the channel, and, for
+//! in-process LPs that mark when their answer was ready, from that moment
+//! to the engine having acted on it. A lock-free log-linear histogram,
+//! shared by every session of a benchmark.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Sub-buckets per power of two: values are kept to within 1/16 (6 %).
 const SUB_BUCKETS: usize = 16;
@@ -20,6 +23,28 @@ pub struct EngineProbe {
     /// Time spent waiting for room in a full output channel: the
     /// consumers' back-pressure, not the engine's work.
     pub output_wait: LatencyHistogram,
+    /// From an answer being ready (as its LP marked it with
+    /// [`answer_ready_at`]) to the engine having acted on it: the
+    /// scheduling delay plus the engine's work.
+    pub ready_to_acted: LatencyHistogram,
+}
+
+thread_local! {
+    /// When the answer an in-process LP just returned became ready.
+    static READY_AT: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Marks the answer the calling LP is about to return as ready since `at`.
+/// The session polls its LP requests on its own thread and reads the mark
+/// in the same poll that yields the answer, so a thread-local carries it
+/// with no cost to LPs that do not mark (real adapters never do).
+pub fn answer_ready_at(at: Instant) {
+    READY_AT.with(|ready| ready.set(Some(at)));
+}
+
+/// Takes the mark left by [`answer_ready_at`], if any.
+pub(crate) fn take_ready_mark() -> Option<Instant> {
+    READY_AT.with(Cell::take)
 }
 
 /// A histogram of durations, recorded from many tasks at once.

@@ -1,18 +1,20 @@
 //! The RFQ session: one tokio task per RFQ that drives the [`Engine`] with
-//! real (or paused) time. It sends each poll's requests concurrently, every
-//! one in its own task with its own deadline (kept by the engine, watched
-//! by one timer here, which aborts the task when it passes), hands each
-//! answer to the engine the moment it arrives, and forwards the engine's
-//! events, in order, to one channel. It makes no decisions of its own.
+//! real (or paused) time. It sends each poll's requests concurrently, all
+//! polled inside this one task (no task per request), each with its own
+//! deadline (kept by the engine, watched by one timer here, which drops
+//! the call when it passes), hands each answer to the engine the moment it
+//! arrives, and forwards the engine's events, in order, to one [`Outlet`].
+//! It makes no decisions of its own.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::{AbortHandle, AbortRegistration, Abortable, Aborted};
 use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
 use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::task::{AbortHandle, JoinError};
 use tokio::time::Instant;
 
 use crate::clock::StreamClock;
@@ -22,10 +24,11 @@ use crate::lp::{LpRequest, SharedLp};
 use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, OrderResult, RfqSpec};
 use crate::rfq::event::{EndReason, Ended, EventKind, RfqEvent};
 use crate::rfq::execution::OrderPlan;
-use crate::rfq::probe::EngineProbe;
+use crate::rfq::outlet::Outlet;
+use crate::rfq::probe::{take_ready_mark, EngineProbe};
 
 tokio::task_local! {
-    /// Set while an LP adapter's code runs in its own task.
+    /// Set while an LP adapter's code runs (see [`in_lp_task`]).
     static LP_TASK: ();
 }
 
@@ -36,8 +39,9 @@ pub(crate) fn lp_scope<F: std::future::Future>(
     LP_TASK.scope((), future)
 }
 
-/// True on the thread that is running an LP adapter's request: a panic
-/// there is contained and reported as an `lp_error`, not a program bug.
+/// True while an LP adapter's request is being polled on this thread: a
+/// panic there is contained and reported as an `lp_error`, not a program
+/// bug.
 pub fn in_lp_task() -> bool {
     LP_TASK.try_with(|_| ()).is_ok()
 }
@@ -78,7 +82,7 @@ impl Session {
         events: mpsc::Sender<RfqEvent>,
         commands: mpsc::Receiver<StreamCommand>,
     ) -> Ended {
-        self.run_probed(events, commands, None).await
+        self.run_probed(events, Some(commands), None).await
     }
 
     /// [`Session::run`] that stops when `shutdown` completes, for callers
@@ -98,14 +102,17 @@ impl Session {
         ended
     }
 
-    /// [`Session::run`], recording into `probe` how long each LP answer
-    /// spends in the engine, from its arrival to its events being handed to
-    /// the channel (the benchmark's "added latency"), and apart from that
-    /// any wait for room in a full channel.
+    /// [`Session::run`] into any [`Outlet`], with an optional inbox (a
+    /// stream nobody commands needs none), recording into `probe` how long
+    /// each LP answer spends in the engine, from its arrival to its events
+    /// being handed on (the benchmark's "added latency"), apart from that
+    /// any wait for the outlet to take them, and for in-process LPs that
+    /// mark it ([`crate::rfq::probe::answer_ready_at`]) the time from the answer being
+    /// ready to the engine having acted on it.
     pub async fn run_probed(
         self,
-        events: mpsc::Sender<RfqEvent>,
-        mut commands: mpsc::Receiver<StreamCommand>,
+        mut outlet: impl Outlet,
+        commands: Option<mpsc::Receiver<StreamCommand>>,
         probe: Option<&EngineProbe>,
     ) -> Ended {
         let Session {
@@ -128,13 +135,15 @@ impl Session {
         // Small: an answer rarely yields more than a quote, a lock and a price.
         let mut out = Vec::with_capacity(4);
         let mut dispatch: Vec<Dispatch> = Vec::with_capacity(lps.len());
+        // The LP requests in flight, polled right here in the session's
+        // task (no task of their own: see `ask`).
         let mut in_flight = FuturesUnordered::new();
-        // Per LP: the request in flight and how to abort its task.
+        // Per LP: the request in flight and how to drop it at its deadline.
         let mut aborts: Vec<Option<(u64, AbortHandle)>> = vec![None; lps.len()];
         let mut timed_out: Vec<(usize, u64)> = Vec::new();
         // The order out for an accepted quote (at most one at a time).
         let mut orders = FuturesUnordered::new();
-        let mut order_abort: Option<AbortHandle> = None;
+        let mut order_abort: Option<tokio::task::AbortHandle> = None;
         // Asked to end (stop, or the duration) while an order was out: the
         // stream ends as soon as the order's outcome is known.
         let mut ending: Option<EndReason> = None;
@@ -151,8 +160,9 @@ impl Session {
                 valid_until_ms: plan.valid_until_ms,
                 clock,
             };
-            // Its own task, as for quotes: a panicking or blocking adapter
-            // cannot take the session with it.
+            // Its own task: an order is rare, must run to its answer even
+            // while the session waits on its outlet, and a panic in it is
+            // reported as an unknown outcome.
             let task = tokio::spawn(LP_TASK.scope((), async move { lp.execute(&order).await }));
             let abort = task.abort_handle();
             let order_id = plan.order_id.clone();
@@ -160,8 +170,8 @@ impl Session {
         };
 
         let simulated = lps.iter().all(|lp| lp.simulated());
-        let _ = events.send(engine.started(duration_ms, simulated)).await;
-        let mut inbox_open = true;
+        outlet.send(engine.started(duration_ms, simulated)).await;
+        let mut inbox = commands;
         let wake = tokio::time::sleep_until(clock.instant_at(0));
         tokio::pin!(wake);
         let mut wake_at = 0;
@@ -170,12 +180,18 @@ impl Session {
         let reason = if engine.has_no_lps() {
             EndReason::NoQuotes
         } else {
-            loop {
+            'stream: loop {
                 let now = clock.now_ms();
                 if engine.outcome().is_some() {
                     // Stopped (or out of time) while the order was out: that
                     // is still why the stream ended; the outcome says how.
                     break ending.unwrap_or(EndReason::Accepted);
+                }
+                if outlet.stop_requested() && ending.is_none() {
+                    if !engine.order_pending() {
+                        break EndReason::Interrupted;
+                    }
+                    ending = Some(EndReason::Interrupted);
                 }
                 if now >= duration_ms && ending.is_none() {
                     if !engine.order_pending() {
@@ -197,9 +213,46 @@ impl Session {
                     .next_timeout()
                     .is_some_and(|deadline| deadline <= now)
                 {
+                    // Answers already in (they came while the session
+                    // waited for its outlet) are taken first: only a
+                    // request with no answer times out, so a slow consumer
+                    // slows the stream without blaming its LPs.
+                    let mut drained = false;
+                    while let Some(Some(arrived)) = in_flight.next().now_or_never() {
+                        drained = true;
+                        let (lp, request_id, answer): (usize, u64, Answer) = arrived;
+                        let ready = take_ready_mark();
+                        aborts[lp].take_if(|(id, _)| *id == request_id);
+                        let end = take_answer(
+                            &mut engine,
+                            &lps[lp],
+                            now,
+                            lp,
+                            request_id,
+                            answer,
+                            &mut out,
+                        );
+                        note_acted(probe, ready, None);
+                        if let Some(end) = end {
+                            break 'stream end;
+                        }
+                        // Handed on answer by answer, so that `out` stays
+                        // a few events long (it keeps its capacity, in
+                        // each of thousands of sessions).
+                        for event in out.drain(..) {
+                            outlet.send(event).await;
+                        }
+                    }
+                    if drained {
+                        // Handing those on took time: judge again at the
+                        // time it is now.
+                        continue;
+                    }
                     engine.timed_out(now, &mut timed_out);
                     let mut end = None;
                     for &(lp, request_id) in &timed_out {
+                        // Dropped, not left to finish: an LP that never
+                        // answers must not hold memory past its deadline.
                         if let Some((_, abort)) = aborts[lp].take_if(|(id, _)| *id == request_id) {
                             abort.abort();
                         }
@@ -217,7 +270,18 @@ impl Session {
                 }
                 let interval = params.poll_interval_ms;
                 let polling = !engine.accepted() && ending.is_none();
+                // This turn sent a poll whose every answer was in at once.
+                let mut answered_at_once = false;
                 if polling && now >= next_poll_at && (interval > 0 || engine.all_polls_complete()) {
+                    // New work only once the outlet can take it: a slow
+                    // consumer slows the polls instead of leaving answers
+                    // (and their memory) waiting in the session. After a
+                    // wait, everything is judged again at the new time.
+                    let mut ready = std::pin::pin!(outlet.ready());
+                    if futures::poll!(ready.as_mut()).is_pending() {
+                        ready.await;
+                        continue;
+                    }
                     // A poll is stamped with its tick, not with the moment
                     // the task got round to it: a replay then sends the same
                     // requests at the same stream times, however loaded the
@@ -236,7 +300,6 @@ impl Session {
                     }
                     let poll = engine.begin_poll(poll_at, &mut dispatch, &mut out);
                     for request in &dispatch {
-                        let lp = lps[request.lp].clone();
                         let lp_request = LpRequest {
                             request_id: request.request_id,
                             rfq_id: rfq_id.clone(),
@@ -246,16 +309,41 @@ impl Session {
                             sent_ms: poll_at,
                             clock,
                         };
-                        // Its own task: a panicking or blocking LP cannot
-                        // take the session down with it.
-                        let task = tokio::spawn(
-                            LP_TASK.scope((), async move { lp.quote(&lp_request).await }),
-                        );
-                        aborts[request.lp] = Some((request.request_id, task.abort_handle()));
-                        let (index, request_id) = (request.lp, request.request_id);
-                        in_flight.push(async move { (index, request_id, task.await) });
+                        let (abort, registration) = AbortHandle::new_pair();
+                        aborts[request.lp] = Some((request.request_id, abort));
+                        in_flight.push(ask(
+                            lps[request.lp].clone(),
+                            request.lp,
+                            lp_request,
+                            registration,
+                        ));
                     }
                     tracing::trace!(rfq = %rfq_id, poll, asked = dispatch.len(), "poll started");
+                    answered_at_once = !dispatch.is_empty();
+                    // A request is only sent when its future is first
+                    // polled: poll every new one now, so that none waits
+                    // unsent (its deadline running) behind a slow outlet.
+                    // Answers ready at once are taken here.
+                    while let Some(Some(arrived)) = in_flight.next().now_or_never() {
+                        let (lp, request_id, answer): (usize, u64, Answer) = arrived;
+                        let ready = take_ready_mark();
+                        let taken = probe.map(|_| Instant::now());
+                        aborts[lp].take_if(|(id, _)| *id == request_id);
+                        let end = take_answer(
+                            &mut engine,
+                            &lps[lp],
+                            now,
+                            lp,
+                            request_id,
+                            answer,
+                            &mut out,
+                        );
+                        note_acted(probe, ready, taken);
+                        if let Some(end) = end {
+                            break 'stream end;
+                        }
+                    }
+                    answered_at_once &= in_flight.is_empty();
                     // Keep the cadence, skipping ticks missed while busy;
                     // with no interval, poll again once this poll is done.
                     next_poll_at = match (now - next_poll_at).checked_div(interval) {
@@ -264,7 +352,13 @@ impl Session {
                     };
                 }
                 for event in out.drain(..) {
-                    let _ = events.send(event).await;
+                    outlet.send(event).await;
+                }
+                if answered_at_once && interval == 0 {
+                    // Poll again at once (no interval); the task still
+                    // yields to others whenever its budget is spent.
+                    tokio::task::consume_budget().await;
+                    continue;
                 }
 
                 // Past the duration only an order's deadline matters.
@@ -292,7 +386,7 @@ impl Session {
 
                 tokio::select! {
                     biased;
-                    command = commands.recv(), if inbox_open => match command {
+                    command = next_command(&mut inbox), if inbox.is_some() => match command {
                         Some(StreamCommand::Stop) => {
                             if !engine.order_pending() {
                                 break EndReason::Interrupted;
@@ -307,7 +401,7 @@ impl Session {
                             // `order_sent` is handed on (and so recorded)
                             // before the order leaves.
                             for event in out.drain(..) {
-                                let _ = events.send(event).await;
+                                outlet.send(event).await;
                             }
                             if let Some(plan) = plan {
                                 let (abort, order) = send_order(&plan);
@@ -315,7 +409,7 @@ impl Session {
                                 orders.push(order);
                             }
                         }
-                        None => inbox_open = false,
+                        None => inbox = None,
                     },
                     Some((order_id, joined)) = orders.next(), if !orders.is_empty() => {
                         let now = clock.now_ms();
@@ -330,7 +424,7 @@ impl Session {
                         };
                         let plan = engine.on_order_answer(now, &order_id, result, &mut out);
                         for event in out.drain(..) {
-                            let _ = events.send(event).await;
+                            outlet.send(event).await;
                         }
                         if let Some(plan) = plan {
                             let (abort, order) = send_order(&plan);
@@ -338,7 +432,9 @@ impl Session {
                             orders.push(order);
                         }
                     }
-                    Some((lp, request_id, joined)) = in_flight.next(), if !in_flight.is_empty() => {
+                    Some((lp, request_id, answer)) = in_flight.next(), if !in_flight.is_empty() => {
+                        // Read at once: the mark belongs to this answer.
+                        let ready = take_ready_mark();
                         let now = clock.now_ms();
                         if now >= duration_ms && !engine.order_pending() {
                             break EndReason::Duration;
@@ -350,30 +446,23 @@ impl Session {
                         // Expiry first: an answer is judged against the
                         // lock as it stands at this very instant.
                         engine.on_time(now, &mut out);
-                        let answer = answer_of(joined);
-                        // What this answer did to the LP's shared health (a
-                        // breaker opened, a pause asked for) shows at once.
-                        let sent = !matches!(answer, Answer::Failed(crate::lp::LpError::NotSent(_)));
-                        let end = engine.on_answer(now, lp, request_id, answer, &mut out);
-                        if let Some(view) = lps[lp].health().filter(|_| sent) {
-                            engine.note_health(now, lp, &view, &mut out);
-                        }
+                        let end = take_answer(&mut engine, &lps[lp], now, lp, request_id, answer, &mut out);
+                        note_acted(probe, ready, None);
                         if let Some(end) = end {
                             break end;
                         }
                         // Hand the answer's events on before anything else
-                        // (such as starting the next poll) delays them. A
-                        // full channel is the consumers' back-pressure: the
-                        // wait for room is timed apart from the engine's work.
+                        // (such as starting the next poll) delays them. An
+                        // outlet that cannot take them is the consumers'
+                        // back-pressure: that wait is timed apart from the
+                        // engine's work.
                         let mut waited = Duration::ZERO;
                         for event in out.drain(..) {
-                            match events.try_send(event) {
-                                Err(TrySendError::Full(event)) => {
-                                    let blocked = Instant::now();
-                                    let _ = events.send(event).await;
-                                    waited += blocked.elapsed();
-                                }
-                                Ok(()) | Err(TrySendError::Closed(_)) => {}
+                            let mut send = std::pin::pin!(outlet.send(event));
+                            if futures::poll!(send.as_mut()).is_pending() {
+                                let blocked = Instant::now();
+                                send.await;
+                                waited += blocked.elapsed();
                             }
                         }
                         if let (Some(probe), Some(arrived)) = (probe, arrived) {
@@ -389,6 +478,7 @@ impl Session {
         for (_, abort) in aborts.iter().flatten() {
             abort.abort();
         }
+        drop(in_flight);
         if let Some(abort) = order_abort {
             abort.abort();
         }
@@ -401,25 +491,89 @@ impl Session {
         };
         let summary = engine.finish(now, reason);
         for event in out.drain(..) {
-            let _ = events.send(event).await;
+            outlet.send(event).await;
         }
-        let _ = events
+        outlet
             .send(engine.event(now, EventKind::Ended(summary.clone())))
             .await;
         summary
     }
 }
 
-type Quoted = Result<crate::lp::LpQuote, crate::lp::LpError>;
+/// Records into `probe` (if any) how long ago an answer was `ready` (its
+/// LP's mark) and, for an answer `taken` at that moment whose events are
+/// handed on with the rest of its poll's, the engine's time on it.
+/// One LP's answer into the engine. An answer that reached the LP (not
+/// held back by its health) may have changed that LP's shared health (a
+/// breaker opened, a pause asked for): that shows at once.
+fn take_answer(
+    engine: &mut Engine,
+    lp_handle: &SharedLp,
+    now: StreamMs,
+    lp: usize,
+    request_id: u64,
+    answer: Answer,
+    out: &mut Vec<RfqEvent>,
+) -> Option<EndReason> {
+    let sent = !matches!(answer, Answer::Failed(crate::lp::LpError::NotSent(_)));
+    let end = engine.on_answer(now, lp, request_id, answer, out);
+    if let Some(view) = lp_handle.health().filter(|_| sent) {
+        engine.note_health(now, lp, &view, out);
+    }
+    end
+}
 
-fn answer_of(joined: Result<Quoted, JoinError>) -> Answer {
-    match joined {
-        Ok(Ok(quote)) => Answer::Quote(quote),
-        Ok(Err(error)) => Answer::Failed(error),
-        Err(error) if error.is_panic() => Answer::Panicked(panic_message(error.into_panic())),
-        // Only a timeout aborts an LP task, and the engine has already
-        // answered that request as timed out: this result is dropped.
-        Err(_) => Answer::TimedOut,
+fn note_acted(
+    probe: Option<&EngineProbe>,
+    ready: Option<std::time::Instant>,
+    taken: Option<Instant>,
+) {
+    let Some(probe) = probe else {
+        return;
+    };
+    if let Some(ready) = ready {
+        probe.ready_to_acted.record(ready.elapsed());
+    }
+    if let Some(taken) = taken {
+        probe.added.record(taken.elapsed());
+    }
+}
+
+/// The next command, or `None` once the inbox is closed.
+async fn next_command(inbox: &mut Option<mpsc::Receiver<StreamCommand>>) -> Option<StreamCommand> {
+    match inbox {
+        Some(inbox) => inbox.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One LP request as a future the session polls itself, with no task of
+/// its own (a task per request cost ~40 % of the engine's CPU under load).
+/// What a task gave, this keeps: a panic in the adapter is caught here and
+/// becomes that LP's `lp_error`; the engine's deadline drops the call
+/// through `registration` (an LP that never answers holds nothing after
+/// it); and an adapter that blocks its thread or spins is outside code the
+/// registry puts on a thread of its own ([`crate::lp::isolated`]), so only
+/// lp-rfq's own simulations run their code here.
+fn ask(
+    lp: SharedLp,
+    index: usize,
+    request: LpRequest,
+    registration: AbortRegistration,
+) -> impl Future<Output = (usize, u64, Answer)> + Send {
+    let request_id = request.request_id;
+    let call = AssertUnwindSafe(async move { lp.quote(&request).await }).catch_unwind();
+    let call = Abortable::new(LP_TASK.scope((), call), registration);
+    async move {
+        let answer = match call.await {
+            Ok(Ok(Ok(quote))) => Answer::Quote(quote),
+            Ok(Ok(Err(error))) => Answer::Failed(error),
+            Ok(Err(panic)) => Answer::Panicked(panic_message(panic)),
+            // Only a timeout drops a call, and the engine has already
+            // answered that request as timed out: this result is ignored.
+            Err(Aborted) => Answer::TimedOut,
+        };
+        (index, request_id, answer)
     }
 }
 

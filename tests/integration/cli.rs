@@ -457,8 +457,80 @@ fn the_bench_prints_one_json_line_with_every_figure() {
     assert_eq!(report["sessions"], 20);
     assert_eq!(report["lps"], 3);
     assert!(report["responses"].as_u64().unwrap() > 1000);
+    // LPs that answer at once never time out: every answer is valid.
+    assert_eq!(report["timeouts"], 0);
+    assert_eq!(report["lp_errors"], 0);
+    assert_eq!(report["valid_answers"], report["responses"]);
+    // The same figures for a person, on stderr.
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("bench: 20 streams x 3 LPs,")
+            && text.contains("not counted: 0 timeouts, 0 other LP errors"),
+        "{text}"
+    );
     // Every session locks at least once, and prices drift so locks move.
     assert!(report["locks"].as_u64().unwrap() > 20);
+}
+
+#[test]
+fn bench_throughput_counts_only_valid_answers_not_timeouts() {
+    // Every LP answers after 30 ms but may only take 10: nothing is valid.
+    let output = lp_rfq()
+        .args(["bench", "--sessions", "5", "--lps", "2", "--duration", "1"])
+        .args([
+            "--lp-delay-ms",
+            "30",
+            "--lp-timeout-ms",
+            "10",
+            "--no-blotter",
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let report = &json_lines(&output)[0];
+    assert_eq!(report["valid_answers"], 0, "{report}");
+    assert_eq!(report["per_sec"], 0, "{report}");
+    assert_eq!(report["lp_errors"], 0, "{report}");
+    let timeouts = report["timeouts"].as_u64().unwrap();
+    assert!(timeouts >= 5 * 2 * 10, "{report}");
+    assert_eq!(report["responses"].as_u64().unwrap(), timeouts, "{report}");
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains(&format!(
+            "0 valid LP answers (0/s); not counted: {timeouts} timeouts"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn bench_reports_answer_to_action_and_first_quote_latency_percentiles() {
+    let output = lp_rfq()
+        .args(["bench", "--sessions", "20", "--lps", "3", "--duration", "1"])
+        .args(["--poll-ms", "100", "--lp-delay-ms", "5", "--no-blotter"])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let report = &json_lines(&output)[0];
+    for (p50, p99) in [
+        ("ready_to_acted_p50_us", "ready_to_acted_p99_us"),
+        (
+            "first_quote_over_fastest_p50_us",
+            "first_quote_over_fastest_p99_us",
+        ),
+    ] {
+        let (p50, p99) = (report[p50].as_f64().unwrap(), report[p99].as_f64().unwrap());
+        assert!(p50 > 0.0 && p50 <= p99, "{report}");
+    }
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("answer ready -> session acted: p50 "),
+        "{text}"
+    );
+    assert!(
+        text.contains("first client quote after the fastest LP's delay: p50 "),
+        "{text}"
+    );
 }
 
 #[test]
@@ -949,8 +1021,10 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--poll-ms",
             "--lp-delay-ms",
             "--lp-delay-max-ms",
+            "--lp-timeout-ms",
             "--blotter",
             "--no-blotter",
+            "--stagger",
             "--log-file"
         ]
     );

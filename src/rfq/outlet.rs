@@ -1,0 +1,46 @@
+//! Where a session's events go. An [`Outlet`] takes each event in order,
+//! inside the session's own task, and makes the session wait while it
+//! cannot take more (back-pressure: a slow consumer slows its producer,
+//! nothing piles up). A channel to a consumer is the simplest outlet; the
+//! desk's recorder (blotter first, then the consumer) and the bench's tally
+//! are others, so no relay task sits between thousands of streams and the
+//! blotter writer.
+
+use std::future::Future;
+
+use tokio::sync::mpsc;
+
+use crate::rfq::RfqEvent;
+
+/// Takes a session's events, in order; see the module docs.
+pub trait Outlet: Send {
+    /// Takes `event`, waiting while there is no room for it. An outlet
+    /// whose consumer went away drops the event: the session still runs
+    /// to its end (its record may still be kept elsewhere).
+    fn send(&mut self, event: RfqEvent) -> impl Future<Output = ()> + Send;
+
+    /// Waits until the outlet has room again. The session calls it before
+    /// asking its LPs for a new poll, so a stream whose consumer is behind
+    /// holds no requests in flight while it waits (its memory stays the
+    /// session's own state), and the answers of the poll find room.
+    fn ready(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// True once the outlet can no longer keep the stream's record: the
+    /// session ends (as if stopped) and offers nothing more.
+    fn stop_requested(&self) -> bool {
+        false
+    }
+}
+
+impl Outlet for mpsc::Sender<RfqEvent> {
+    async fn send(&mut self, event: RfqEvent) {
+        let _ = mpsc::Sender::send(self, event).await;
+    }
+
+    async fn ready(&mut self) {
+        // Room for one more; the permit is handed back at once.
+        let _ = self.reserve().await;
+    }
+}
