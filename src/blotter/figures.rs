@@ -464,61 +464,138 @@ fn scan_answers(
     }
     let mut rows = select.raw_query();
     let names = super::read::lp_names(conn)?;
-    // lps.id → book index, filled as LPs appear (ids are small and dense).
-    let mut lp_index: Vec<usize> = Vec::new();
-    while let Some(row) = rows.next()? {
-        let Some(at) = at_of(row.get(0)?) else {
-            continue;
-        };
-        let rfq = &mut live[at];
-        let t_ms = row.get_ref(1)?.as_i64()?.max(0) as u64;
-        let lp_id = row.get_ref(2)?.as_i64()?;
-        let slot = usize::try_from(lp_id).unwrap_or(usize::MAX).min(1 << 20);
-        if lp_index.len() <= slot {
-            lp_index.resize(slot + 1, usize::MAX);
-        }
-        let lp = match lp_index[slot] {
-            usize::MAX => {
-                let name = names.get(&lp_id).map_or("", |name| &**name);
-                let lp = book.index_of(name);
-                lp_index[slot] = lp;
-                lp
+    // Two stages on two threads: this one steps SQLite and decodes rows,
+    // the other counts them (the per-RFQ state of a thousand interleaved
+    // streams costs cache misses that then overlap with SQLite's work).
+    // Batches through a short bounded channel keep memory flat.
+    std::thread::scope(|scope| {
+        let (full, batches) = std::sync::mpsc::sync_channel::<Vec<AnswerRow>>(4);
+        let (emptied, empty) = std::sync::mpsc::channel::<Vec<AnswerRow>>();
+        let counter = scope.spawn(move || {
+            let mut lp_index = Vec::new();
+            for mut batch in batches {
+                for row in &batch {
+                    count_answer(row, live, book, &names, &mut lp_index);
+                }
+                batch.clear();
+                let _ = emptied.send(batch);
             }
-            lp => lp,
-        };
-        let poll = row.get_ref(3)?.as_i64()? as u32;
-        let latency_ms = row.get_ref(4)?.as_i64()?.max(0) as u64;
-        rfq.last_t_ms = rfq.last_t_ms.max(t_ms);
-        rfq.slowest_ms = rfq.slowest_ms.max(latency_ms);
-        if t_ms >= rfq.next_close_ms {
-            rfq.settle(t_ms, book);
-        }
-        match row.get_ref(6)? {
-            ValueRef::Null => {
-                let price = compact::decode(row.get_ref(5)?).unwrap_or_default();
-                let totals = &mut book.totals[lp];
-                totals.answers += 1;
-                totals.latencies.add(latency_ms);
-                rfq.add(Pending {
-                    poll,
-                    lp: lp as u32,
-                    began_ms: t_ms.saturating_sub(latency_ms),
-                    price,
+        });
+        let mut batch = Vec::with_capacity(BATCH);
+        let read = (|| -> rusqlite::Result<()> {
+            while let Some(row) = rows.next()? {
+                let Some(at) = at_of(row.get_ref(0)?.as_i64()?) else {
+                    continue;
+                };
+                let kind = match row.get_ref(6)? {
+                    ValueRef::Null => {
+                        Answered::Quote(compact::decode(row.get_ref(5)?).unwrap_or_default())
+                    }
+                    failure => {
+                        Answered::Failed(failure.as_str().ok().and_then(FailureKind::from_wire))
+                    }
+                };
+                batch.push(AnswerRow {
+                    at: at as u32,
+                    poll: row.get_ref(3)?.as_i64()? as u32,
+                    lp_id: row.get_ref(2)?.as_i64()?,
+                    t_ms: row.get_ref(1)?.as_i64()?.max(0) as u64,
+                    latency_ms: row.get_ref(4)?.as_i64()?.max(0) as u64,
+                    id: row.get_ref(7)?.as_i64()?,
+                    kind,
                 });
-            }
-            failure => {
-                let kind = failure.as_str().ok().and_then(FailureKind::from_wire);
-                if let Some(kind) = kind {
-                    book.totals[lp].errors[kind as usize] += 1;
+                if batch.len() == BATCH {
+                    let next = empty
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                    if full.send(std::mem::replace(&mut batch, next)).is_err() {
+                        break;
+                    }
                 }
             }
+            Ok(())
+        })();
+        if !batch.is_empty() {
+            let _ = full.send(batch);
         }
-        if rfq.answers_to == Some(row.get_ref(7)?.as_i64()?) {
-            rfq.settle(u64::MAX, book);
-            rfq.pending = VecDeque::new();
+        drop(full);
+        if let Err(panic) = counter.join() {
+            std::panic::resume_unwind(panic);
         }
+        read
+    })
+}
+
+/// Rows handed from the reading thread to the counting one at a time.
+const BATCH: usize = 4096;
+
+/// One answer row, decoded.
+struct AnswerRow {
+    /// Its RFQ's position among the selected.
+    at: u32,
+    poll: u32,
+    lp_id: i64,
+    t_ms: u64,
+    latency_ms: u64,
+    id: i64,
+    kind: Answered,
+}
+
+enum Answered {
+    Quote(Decimal),
+    /// `None`: a failure kind this version does not know (not counted).
+    Failed(Option<FailureKind>),
+}
+
+/// Counts one answer: its LP's totals, and its RFQ's open polls.
+fn count_answer(
+    row: &AnswerRow,
+    live: &mut [Live],
+    book: &mut Book,
+    names: &HashMap<i64, std::sync::Arc<str>>,
+    lp_index: &mut Vec<usize>,
+) {
+    let rfq = &mut live[row.at as usize];
+    // lps.id → book index, filled as LPs appear (ids are small and dense).
+    let slot = usize::try_from(row.lp_id)
+        .unwrap_or(usize::MAX)
+        .min(1 << 20);
+    if lp_index.len() <= slot {
+        lp_index.resize(slot + 1, usize::MAX);
     }
-    Ok(())
+    let lp = match lp_index[slot] {
+        usize::MAX => {
+            let name = names.get(&row.lp_id).map_or("", |name| &**name);
+            let lp = book.index_of(name);
+            lp_index[slot] = lp;
+            lp
+        }
+        lp => lp,
+    };
+    rfq.last_t_ms = rfq.last_t_ms.max(row.t_ms);
+    rfq.slowest_ms = rfq.slowest_ms.max(row.latency_ms);
+    if row.t_ms >= rfq.next_close_ms {
+        rfq.settle(row.t_ms, book);
+    }
+    match row.kind {
+        Answered::Quote(price) => {
+            let totals = &mut book.totals[lp];
+            totals.answers += 1;
+            totals.latencies.add(row.latency_ms);
+            rfq.add(Pending {
+                poll: row.poll,
+                lp: lp as u32,
+                began_ms: row.t_ms.saturating_sub(row.latency_ms),
+                price,
+            });
+        }
+        Answered::Failed(Some(kind)) => book.totals[lp].errors[kind as usize] += 1,
+        Answered::Failed(None) => {}
+    }
+    if rfq.answers_to == Some(row.id) {
+        rfq.settle(u64::MAX, book);
+        rfq.pending = VecDeque::new();
+    }
 }
 
 /// Lock holding, per RFQ in stream order: from a `locked` to the next
