@@ -488,8 +488,16 @@ fn scan_answers(
                     continue;
                 };
                 let kind = match row.get_ref(6)? {
+                    // An unreadable stored price stops the report with the
+                    // value (as replay does), never counts as a price of 0.
                     ValueRef::Null => {
-                        Answered::Quote(compact::decode(row.get_ref(5)?).unwrap_or_default())
+                        Answered::Quote(compact::decode(row.get_ref(5)?).ok_or_else(|| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                5,
+                                rusqlite::types::Type::Text,
+                                "an LP answer's stored price is not a decimal".into(),
+                            )
+                        })?)
                     }
                     failure => {
                         Answered::Failed(failure.as_str().ok().and_then(FailureKind::from_wire))

@@ -62,8 +62,12 @@ pub async fn check(
                 let lp = lp.clone();
                 // Its own task, as in a stream: a panicking adapter is a
                 // failed check, not a crashed command.
-                let task = tokio::spawn(async move { lp.quote(&request).await });
-                tokio::time::timeout(Duration::from_millis(timeout), task).await
+                let mut task = tokio::spawn(async move { lp.quote(&request).await });
+                let answer = tokio::time::timeout(Duration::from_millis(timeout), &mut task).await;
+                // Given up at its deadline, as a stream does: the LP's
+                // health learns of the timeout now, not whenever it ends.
+                task.abort();
+                answer
             };
             let latency_ms = started.elapsed().as_millis() as u64;
             let (reachable, auth_ok, error) = match answer {

@@ -142,7 +142,11 @@ impl Drop for Outstanding<'_> {
         if self.done {
             return;
         }
-        let outcome = if Instant::now() >= self.deadline {
+        // A panic unwinding through the request (re-raised from the
+        // adapter's thread) is the LP's failure, like a timeout.
+        let outcome = if std::thread::panicking() {
+            Outcome::Failed("the adapter panicked".to_string())
+        } else if Instant::now() >= self.deadline {
             Outcome::Failed("no answer in time".to_string())
         } else {
             Outcome::Cancelled
@@ -186,14 +190,16 @@ impl LiquidityProvider for Guarded {
             Admission::Probe => true,
             Admission::NotSent(why) => return Err(LpError::NotSent(why)),
         };
-        // The engine's own deadline for this request: a drop at or after
-        // it is the engine giving up on the LP.
+        // The LP's whole timeout from the moment the request is really
+        // sent: a drop at or after it is the engine giving up on the LP. A
+        // poll the desk itself started late (stamped with its tick, so
+        // less time is left before the engine's deadline) is not held
+        // against the LP's health.
         let timeout = self.inner.timeout_ms().unwrap_or(self.default_timeout_ms);
+        let sent_ms = request.sent_ms.max(request.clock.now_ms());
         let mut outstanding = Outstanding {
             lp: self,
-            deadline: request
-                .clock
-                .instant_at(request.sent_ms.saturating_add(timeout)),
+            deadline: request.clock.instant_at(sent_ms.saturating_add(timeout)),
             probe,
             done: false,
         };

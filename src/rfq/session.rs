@@ -293,11 +293,7 @@ impl Session {
                     };
                     // The LPs' shared health first (another stream may have
                     // opened a breaker or learned of a fade): shown on change.
-                    for (index, lp) in lps.iter().enumerate() {
-                        if let Some(view) = lp.health() {
-                            engine.note_health(now, index, &view, &mut out);
-                        }
-                    }
+                    note_all_health(&mut engine, &lps, now, &mut out);
                     let poll = engine.begin_poll(poll_at, &mut dispatch, &mut out);
                     for request in &dispatch {
                         let lp_request = LpRequest {
@@ -422,6 +418,9 @@ impl Session {
                             // Aborted at its deadline: already answered.
                             Err(_) => continue,
                         };
+                        // The answer has already moved its LP's fade
+                        // estimate: seen before a fallback is chosen.
+                        note_all_health(&mut engine, &lps, now, &mut out);
                         let plan = engine.on_order_answer(now, &order_id, result, &mut out);
                         for event in out.drain(..) {
                             outlet.send(event).await;
@@ -503,6 +502,15 @@ impl Session {
 /// Records into `probe` (if any) how long ago an answer was `ready` (its
 /// LP's mark) and, for an answer `taken` at that moment whose events are
 /// handed on with the rest of its poll's, the engine's time on it.
+/// Every LP's shared health as it is now, into the engine (shown on change).
+fn note_all_health(engine: &mut Engine, lps: &[SharedLp], now: StreamMs, out: &mut Vec<RfqEvent>) {
+    for (index, lp) in lps.iter().enumerate() {
+        if let Some(view) = lp.health() {
+            engine.note_health(now, index, &view, out);
+        }
+    }
+}
+
 /// One LP's answer into the engine. An answer that reached the LP (not
 /// held back by its health) may have changed that LP's shared health (a
 /// breaker opened, a pause asked for): that shows at once.

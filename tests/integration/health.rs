@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lp_rfq::lp::guarded::{Guarded, HealthFeed, RecordedChange};
 use lp_rfq::lp::health::{BreakerPolicy, HealthPolicy, RateLimit};
-use lp_rfq::lp::scripted::{OrderStep, ScriptedLp, Step};
+use lp_rfq::lp::scripted::{OrderStep, Reply, ScriptedLp, Step};
 use lp_rfq::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
 use lp_rfq::market::Side;
 use lp_rfq::rfq::event::HealthState;
@@ -318,6 +318,41 @@ async fn the_breaker_opens_after_n_failures_and_closes_after_a_good_probe() {
             "B down->probing retry None throttled 0",
             "B probing->ok retry None throttled 0",
         ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_adapter_counts_as_failures_and_opens_the_breaker() {
+    let panic = || Step {
+        delay_ms: 100,
+        reply: Reply::Panic("unexpected field 'px'".into()),
+    };
+    let broken = Arc::new(ScriptedLp::steps(
+        "P",
+        10_000,
+        vec![panic(), panic(), panic()],
+    ));
+    let breaker = BreakerPolicy {
+        failures: 2,
+        window: Duration::from_secs(10),
+        cool_off: Duration::from_secs(30),
+    };
+    let (p, feed) = guarded(broken.clone(), policy(None, breaker));
+    let a = Arc::new(ScriptedLp::steps(
+        "A",
+        10_000,
+        vec![Step::price(100, dec!(100000.00))],
+    ));
+    let events = run_stream(spec(Side::Buy), vec![a, p], params(), 3_000).await;
+    // Two panics open the breaker: no third request for the cool-off.
+    assert_eq!(broken.calls(), 2);
+    assert_eq!(changes(&feed), ["P ok->down retry Some(30000) throttled 0"]);
+    let lines = of(&trace(&events), "P");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[2]
+            .starts_with("600 health P down 30 s (2 failures in 10 s, last: the adapter panicked)"),
+        "{lines:?}"
     );
 }
 
