@@ -23,7 +23,9 @@ use crate::lp::http::{
     self, decimal_text, exchange, parse_venue_time, uuid_from, AdapterError, Answer, Failure,
     HttpTimeouts,
 };
-use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer};
+use crate::lp::{
+    LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderRefusal,
+};
 use crate::secret::Secret;
 
 /// Most decimals B2C2 accepts in a quantity.
@@ -357,8 +359,9 @@ impl LiquidityProvider for B2c2Lp {
 
     async fn execute(&self, order: &LpOrder) -> OrderAnswer {
         if let Some(reason) = too_precise(order.amount) {
-            return OrderAnswer::Rejected {
+            return OrderAnswer::Refused {
                 reason: format!("not sent: {reason}"),
+                refusal: OrderRefusal::NotSent,
             };
         }
         let instrument = order.pair.venue_symbol(&self.symbol);
@@ -382,8 +385,9 @@ impl LiquidityProvider for B2c2Lp {
         let answer = match exchange(call, self.timeouts.order).await {
             Ok(answer) => answer,
             Err(Failure::NotSent(reason)) => {
-                return OrderAnswer::Rejected {
+                return OrderAnswer::Refused {
                     reason: format!("not sent: cannot connect: {reason}"),
+                    refusal: OrderRefusal::NotSent,
                 }
             }
             Err(failure) => {
@@ -399,11 +403,13 @@ impl LiquidityProvider for B2c2Lp {
         // A refusal the venue explained means nothing traded; a server
         // error or an unreadable answer leaves the outcome open.
         match self.refusal(&answer, &order.clock) {
-            Refusal::Auth(reason) => OrderAnswer::Rejected {
+            Refusal::Auth(reason) => OrderAnswer::Refused {
                 reason: format!("authentication failed: {reason}"),
+                refusal: OrderRefusal::Auth,
             },
-            Refusal::RateLimited(retry_after_ms) => OrderAnswer::Rejected {
+            Refusal::RateLimited(retry_after_ms) => OrderAnswer::Refused {
                 reason: LpError::RateLimited { retry_after_ms }.to_string(),
+                refusal: OrderRefusal::RateLimited { retry_after_ms },
             },
             Refusal::Business(reason) => OrderAnswer::Rejected { reason },
             Refusal::Server(reason) | Refusal::Unreadable(reason) => {

@@ -28,7 +28,9 @@ use crate::clock::StreamClock;
 use crate::lp::http::{
     self, decimal_text, exchange, hex, AdapterError, Answer, Failure, HttpTimeouts,
 };
-use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer};
+use crate::lp::{
+    LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderRefusal,
+};
 use crate::market::Side;
 use crate::secret::Secret;
 
@@ -465,8 +467,9 @@ impl LiquidityProvider for BinanceConvertLp {
 
     async fn execute(&self, order: &LpOrder) -> OrderAnswer {
         let Some(quote_id) = order.venue_ref.as_deref() else {
-            return OrderAnswer::Rejected {
+            return OrderAnswer::Refused {
                 reason: "not sent: the quote carries no Binance quoteId".to_string(),
+                refusal: OrderRefusal::NotSent,
             };
         };
         let clock = &order.clock;
@@ -482,8 +485,9 @@ impl LiquidityProvider for BinanceConvertLp {
         let accept_limit = self.timeouts.quote.min(self.timeouts.order);
         let lost = match exchange(call, accept_limit).await {
             Err(Failure::NotSent(reason)) => {
-                return OrderAnswer::Rejected {
+                return OrderAnswer::Refused {
                     reason: format!("not sent: cannot connect: {reason}"),
+                    refusal: OrderRefusal::NotSent,
                 }
             }
             Err(failure) => failure.describe(),
@@ -510,11 +514,24 @@ impl LiquidityProvider for BinanceConvertLp {
             }
             Ok(answer) => match self.refusal(&answer, clock) {
                 // Refused before it was acted on: nothing traded.
+                // Turned away before any dealing: not the LP's last look.
                 refusal @ (Refusal::RateLimited(_)
                 | Refusal::Auth(_)
                 | Refusal::Clock(_)
-                | Refusal::Firewall(_)
-                | Refusal::Business(_)) => {
+                | Refusal::Firewall(_)) => {
+                    let kind = match refusal {
+                        Refusal::RateLimited(retry_after_ms) => {
+                            OrderRefusal::RateLimited { retry_after_ms }
+                        }
+                        Refusal::Auth(_) => OrderRefusal::Auth,
+                        _ => OrderRefusal::NotSent,
+                    };
+                    return OrderAnswer::Refused {
+                        reason: refusal.text(),
+                        refusal: kind,
+                    };
+                }
+                refusal @ Refusal::Business(_) => {
                     return OrderAnswer::Rejected {
                         reason: refusal.text(),
                     }

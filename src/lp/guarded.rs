@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use crate::lp::health::{Admission, Health, HealthChange, HealthPolicy, HealthView, Outcome};
-use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
+use crate::lp::{
+    LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderRefusal, SharedLp,
+};
 use crate::rfq::event::HealthState;
 
 /// One desk-wide health change, as recorded.
@@ -217,6 +219,21 @@ impl LiquidityProvider for Guarded {
         match &answer {
             OrderAnswer::Filled { .. } => self.with_health(|health, _| health.on_order(false)),
             OrderAnswer::Rejected { .. } => self.with_health(|health, _| health.on_order(true)),
+            // Not the LP's last look: no fade. Refused credentials and a
+            // rate limit tell its health what a quote's would.
+            OrderAnswer::Refused { refusal, reason } => match refusal {
+                OrderRefusal::NotSent => {}
+                OrderRefusal::Auth => self.with_health(|health, now| {
+                    health.on_outcome(now, false, Outcome::Auth(reason.clone()))
+                }),
+                OrderRefusal::RateLimited { retry_after_ms } => self.with_health(|health, now| {
+                    health.on_outcome(
+                        now,
+                        false,
+                        Outcome::RateLimited(retry_after_ms.map(Duration::from_millis)),
+                    )
+                }),
+            },
             OrderAnswer::Unknown { .. } => {}
         }
         answer

@@ -81,8 +81,9 @@ impl Isolated {
                                         return;
                                     }
                                     if order.clock.now_ms() >= order.valid_until_ms {
-                                        let _ = answer.send(Ok(OrderAnswer::Rejected {
+                                        let _ = answer.send(Ok(OrderAnswer::Refused {
                                             reason: "order not sent: the quote expired while the LP's thread was busy".into(),
+                                            refusal: crate::lp::OrderRefusal::NotSent,
                                         }));
                                         return;
                                     }
@@ -167,8 +168,9 @@ impl LiquidityProvider for Isolated {
                 mpsc::error::TrySendError::Full(_) => "the LP's thread is busy",
                 mpsc::error::TrySendError::Closed(_) => "the LP's thread has stopped",
             };
-            return OrderAnswer::Rejected {
+            return OrderAnswer::Refused {
                 reason: format!("order not sent: {why}"),
+                refusal: crate::lp::OrderRefusal::NotSent,
             };
         }
         match answered.await {

@@ -142,9 +142,30 @@ pub enum OrderAnswer {
     /// The LP declined to trade (last look, an expired or moved quote):
     /// nothing was done, so another LP may be tried.
     Rejected { reason: String },
+    /// The order never reached the LP's dealing decision (see
+    /// [`OrderRefusal`]): nothing traded, so another LP may be tried, but
+    /// unlike a last-look reject it says nothing about how the LP deals,
+    /// so its fade estimate does not count it.
+    Refused {
+        reason: String,
+        refusal: OrderRefusal,
+    },
     /// Nobody knows whether it traded (connection lost, no answer, a status
     /// that never settled): never followed by another order.
     Unknown { reason: String },
+}
+
+/// Why an order never reached the LP's dealing decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderRefusal {
+    /// Not sent (no connection, the adapter's thread busy, nothing to trade
+    /// against), or turned away before any dealing (clock, firewall,
+    /// malformed message).
+    NotSent,
+    /// The LP refused the credentials.
+    Auth,
+    /// The LP's rate limit, with the pause it asked for.
+    RateLimited { retry_after_ms: Option<u64> },
 }
 
 /// A liquidity provider that quotes firm prices on request.

@@ -93,6 +93,8 @@ pub enum OrderReply {
     FillAt(Decimal),
     /// Reject on last look with this reason.
     Reject(String),
+    /// Turned away before any dealing (not sent, credentials, rate limit).
+    Refuse(String, crate::lp::OrderRefusal),
     /// Answer that the outcome is unknown.
     Unknown(String),
     /// Never answer (the engine's order timeout decides).
@@ -264,6 +266,7 @@ impl LiquidityProvider for ScriptedLp {
                 venue_order_id: None,
             },
             OrderReply::Reject(reason) => OrderAnswer::Rejected { reason },
+            OrderReply::Refuse(reason, refusal) => OrderAnswer::Refused { reason, refusal },
             OrderReply::Unknown(reason) => OrderAnswer::Unknown { reason },
             OrderReply::Never => std::future::pending().await,
             OrderReply::Panic(message) => panic!("{message}"),

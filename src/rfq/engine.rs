@@ -956,7 +956,9 @@ impl Engine {
                 self.resolve_unknown(now, unknown(format!("lp panicked: {message}")), out);
                 None
             }
-            OrderResult::Answered(OrderAnswer::Rejected { reason }) => {
+            OrderResult::Answered(
+                OrderAnswer::Rejected { reason } | OrderAnswer::Refused { reason, .. },
+            ) => {
                 execution.rejects.push((lp.clone(), reason.clone()));
                 let rejected = OrderRejected {
                     lp,

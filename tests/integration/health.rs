@@ -10,8 +10,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lp_rfq::lp::guarded::{Guarded, HealthFeed, RecordedChange};
 use lp_rfq::lp::health::{BreakerPolicy, HealthPolicy, RateLimit};
-use lp_rfq::lp::scripted::{OrderStep, Reply, ScriptedLp, Step};
-use lp_rfq::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
+use lp_rfq::lp::scripted::{OrderReply, OrderStep, Reply, ScriptedLp, Step};
+use lp_rfq::lp::{
+    LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderRefusal, SharedLp,
+};
 use lp_rfq::market::Side;
 use lp_rfq::rfq::event::HealthState;
 use lp_rfq::rfq::StreamCommand;
@@ -427,6 +429,75 @@ async fn an_auth_failure_keeps_the_lp_out_until_restart() {
     );
     assert_eq!(refused.calls(), 1);
     assert_eq!(changes(&feed), ["B ok->auth_failed retry None throttled 0"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn orders_turned_away_before_dealing_are_not_fades_and_a_refused_credential_is_auth() {
+    let not_sent = Arc::new(
+        ScriptedLp::steps("Busy", 10_000, vec![Step::price(100, dec!(100000.00))]).with_orders(
+            |_, _| OrderStep {
+                hold_ms: 0,
+                reply: OrderReply::Refuse(
+                    "order not sent: the LP's thread is busy".into(),
+                    OrderRefusal::NotSent,
+                ),
+            },
+        ),
+    );
+    let solid = Arc::new(ScriptedLp::steps(
+        "Solid",
+        10_000,
+        vec![Step::price(150, dec!(100015.00))],
+    ));
+    let clean = policy(None, BreakerPolicy::default());
+    let (busy_lp, feed) = guarded(not_sent.clone(), clean);
+    let (solid_lp, _) = guarded(solid, clean);
+    let accept = vec![(1_000, StreamCommand::Accept { quote_id: None })];
+    // Three refusals before dealing: each falls back to Solid, none is a fade.
+    for _ in 0..3 {
+        let lines = trace(
+            &run_stream_with_commands(
+                spec(Side::Buy),
+                vec![busy_lp.clone(), solid_lp.clone()],
+                params(),
+                3_000,
+                accept.clone(),
+            )
+            .await,
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("filled Solid")),
+            "{lines:?}"
+        );
+    }
+    assert_eq!(not_sent.orders(), 3);
+    assert_eq!(changes(&feed), Vec::<String>::new());
+    let view = busy_lp.health().unwrap();
+    assert_eq!((view.state, view.fading), (HealthState::Ok, false));
+
+    // A refused credential on an order takes the LP out as a quote's would.
+    let locked_out = Arc::new(
+        ScriptedLp::steps("Locked", 10_000, vec![Step::price(100, dec!(100000.00))]).with_orders(
+            |_, _| OrderStep {
+                hold_ms: 0,
+                reply: OrderReply::Refuse(
+                    "authentication failed: error 1100: Invalid token.".into(),
+                    OrderRefusal::Auth,
+                ),
+            },
+        ),
+    );
+    let (locked_lp, feed) = guarded(locked_out, clean);
+    run_stream_with_commands(
+        spec(Side::Buy),
+        vec![locked_lp.clone(), solid_lp.clone()],
+        params(),
+        3_000,
+        accept.clone(),
+    )
+    .await;
+    assert_eq!(locked_lp.health().unwrap().state, HealthState::AuthFailed);
+    assert_eq!(changes(&feed).len(), 1);
 }
 
 #[tokio::test(start_paused = true)]

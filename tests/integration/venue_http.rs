@@ -14,6 +14,7 @@ use lp_rfq::lp::binance::BinanceConvertLp;
 use lp_rfq::lp::http::HttpTimeouts;
 use lp_rfq::lp::{
     next_request_id, LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer,
+    OrderRefusal,
 };
 use lp_rfq::market::Side;
 use lp_rfq::secret::Secret;
@@ -135,6 +136,14 @@ fn rejected_reason(answer: OrderAnswer) -> String {
     match answer {
         OrderAnswer::Rejected { reason } => reason,
         other => panic!("expected rejected, got {other:?}"),
+    }
+}
+
+/// An order turned away before the LP's dealing decision: why, and its text.
+fn refused(answer: OrderAnswer) -> (OrderRefusal, String) {
+    match answer {
+        OrderAnswer::Refused { reason, refusal } => (refusal, reason),
+        other => panic!("expected refused, got {other:?}"),
     }
 }
 
@@ -593,18 +602,29 @@ async fn b2c2_order_errors_are_rejected_when_nothing_traded() {
         .with_header("Retry-After", "2"),
     );
     assert_eq!(
-        rejected_reason(lp.execute(&order).await),
-        "rate limited, retry after 2000 ms"
+        refused(lp.execute(&order).await),
+        (
+            OrderRefusal::RateLimited {
+                retry_after_ms: Some(2000)
+            },
+            "rate limited, retry after 2000 ms".to_string()
+        )
     );
     let bad_token = b2c2_with(&fake.url, "wrong-token-Zk1", RELAXED);
     assert_eq!(
-        rejected_reason(bad_token.execute(&order).await),
-        "authentication failed: error 1100: Invalid token."
+        refused(bad_token.execute(&order).await),
+        (
+            OrderRefusal::Auth,
+            "authentication failed: error 1100: Invalid token.".to_string()
+        )
     );
     let too_precise = order_on(&quote, dec!(1.00001), clock);
     assert_eq!(
-        rejected_reason(lp.execute(&too_precise).await),
-        "not sent: quantity 1.00001 has 5 decimals: B2C2 takes at most 4 decimals"
+        refused(lp.execute(&too_precise).await),
+        (
+            OrderRefusal::NotSent,
+            "not sent: quantity 1.00001 has 5 decimals: B2C2 takes at most 4 decimals".to_string()
+        )
     );
     assert_eq!(fake.orders(), 3);
 }
@@ -650,7 +670,8 @@ async fn b2c2_order_that_cannot_connect_is_rejected_as_not_sent() {
         .await
         .expect("quote");
     let gone = b2c2_with(&refused_url().await, B2C2_TOKEN, RELAXED);
-    let reason = rejected_reason(gone.execute(&order_on(&quote, dec!(1), clock)).await);
+    let (refusal, reason) = refused(gone.execute(&order_on(&quote, dec!(1), clock)).await);
+    assert_eq!(refusal, OrderRefusal::NotSent);
     assert!(
         reason.starts_with("not sent: cannot connect: ") && reason.contains("refused"),
         "{reason}"
@@ -1207,16 +1228,26 @@ async fn binance_accept_refusals_are_rejected() {
             .with_header("Retry-After", "1"),
     );
     assert_eq!(
-        rejected_reason(lp.execute(&order).await),
-        "rate limited, retry after 1000 ms"
+        refused(lp.execute(&order).await),
+        (
+            OrderRefusal::RateLimited {
+                retry_after_ms: Some(1000)
+            },
+            "rate limited, retry after 1000 ms".to_string()
+        )
     );
     let wrong = binance_with(&fake.url, "another-secret", RELAXED);
     assert_eq!(
-        rejected_reason(wrong.execute(&order).await),
-        "authentication failed: error -1022: Signature for this request is not valid."
+        refused(wrong.execute(&order).await),
+        (
+            OrderRefusal::Auth,
+            "authentication failed: error -1022: Signature for this request is not valid."
+                .to_string()
+        )
     );
     let gone = binance_with(&refused_url().await, BINANCE_SECRET, RELAXED);
-    let reason = rejected_reason(gone.execute(&order).await);
+    let (refusal, reason) = refused(gone.execute(&order).await);
+    assert_eq!(refusal, OrderRefusal::NotSent);
     assert!(
         reason.starts_with("not sent: cannot connect: ") && reason.contains("refused"),
         "{reason}"

@@ -413,8 +413,9 @@ impl LiquidityProvider for Fix44Lp {
 
     async fn execute(&self, order: &LpOrder) -> OrderAnswer {
         let Some(quote_id) = &order.venue_ref else {
-            return OrderAnswer::Rejected {
+            return OrderAnswer::Refused {
                 reason: "order not sent: it names no QuoteID (117) to trade against".to_string(),
+                refusal: crate::lp::OrderRefusal::NotSent,
             };
         };
         let symbol = order.pair.venue_symbol(&self.symbol_template);
@@ -442,8 +443,9 @@ impl LiquidityProvider for Fix44Lp {
                 }
             }
             Err(failure) => {
-                return OrderAnswer::Rejected {
+                return OrderAnswer::Refused {
                     reason: format!("order not sent: {}", describe(&failure)),
+                    refusal: crate::lp::OrderRefusal::NotSent,
                 }
             }
         };
@@ -654,11 +656,12 @@ fn order_outcome(answer: session::Answer) -> OrderAnswer {
             }
         }
         Err(Failure::SessionReject(msg)) => {
-            return OrderAnswer::Rejected {
+            return OrderAnswer::Refused {
                 reason: format!(
                     "venue rejected the order message: {}",
                     session_reject_text(&msg)
                 ),
+                refusal: crate::lp::OrderRefusal::NotSent,
             }
         }
         Err(failure) => {
