@@ -192,13 +192,17 @@ impl Desk {
     /// streams first: the blotter's writer ends once every stream is done.
     pub async fn shutdown(self) -> DeskClosed {
         self.registry.shutdown().await;
-        if let Some(recorder) = self.health_recorder {
-            recorder.close().await;
-        }
+        let health_lost = match self.health_recorder {
+            Some(recorder) => recorder.close().await,
+            None => 0,
+        };
         let blotter = match self.blotter {
             Some(blotter) => {
                 let path = blotter.path().to_path_buf();
-                let stats = blotter.close().await;
+                let mut stats = blotter.close().await;
+                // LP health changes that could not be written are lost
+                // records too.
+                stats.lost += health_lost;
                 tracing::info!(?stats, path = %path.display(), "blotter closed");
                 Some((path, stats))
             }

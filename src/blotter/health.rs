@@ -24,7 +24,7 @@ use crate::rfq::event::HealthState;
 pub struct HealthRecorder {
     sender: mpsc::Sender<RecordedChange>,
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
+    thread: JoinHandle<u64>,
 }
 
 impl HealthRecorder {
@@ -44,7 +44,7 @@ impl HealthRecorder {
         let path = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("blotter-health".into())
-            .spawn(move || record(conn, path, changes, stopping))
+            .spawn(move || record(conn, path, changes, stopping, FIRST_RETRY_WAIT))
             .map_err(BlotterError::Thread)?;
         Ok(HealthRecorder {
             sender,
@@ -58,11 +58,16 @@ impl HealthRecorder {
         self.sender.clone()
     }
 
-    /// Writes what was sent so far and stops.
-    pub async fn close(self) {
+    /// Writes what was sent so far and stops; returns how many changes
+    /// could not be written (counted with the blotter's lost events).
+    pub async fn close(self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
         let thread = self.thread;
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        match tokio::task::spawn_blocking(move || thread.join()).await {
+            Ok(Ok(lost)) => lost,
+            // The thread died: nothing says what it wrote.
+            _ => 1,
+        }
     }
 }
 
@@ -71,8 +76,10 @@ fn record(
     path: PathBuf,
     changes: mpsc::Receiver<RecordedChange>,
     stop: Arc<AtomicBool>,
-) {
+    first_wait: Duration,
+) -> u64 {
     let mut failed = false;
+    let mut lost = 0;
     loop {
         let change = match changes.recv_timeout(Duration::from_millis(50)) {
             Ok(change) => change,
@@ -80,10 +87,27 @@ fn record(
             // Stopping: everything already sent is written first.
             Err(_) => match changes.try_recv() {
                 Ok(change) => change,
-                Err(_) => return,
+                Err(_) => return lost,
             },
         };
-        match insert(&conn, &change) {
+        // A busy or failing file gets a few tries with growing waits (the
+        // writer may hold the lock for a batch): a change is a small row,
+        // kept in order, and one that still cannot be written is counted
+        // as lost, so the run ends saying so.
+        let mut result = insert(&conn, &change);
+        let mut wait = first_wait;
+        for _ in 0..RETRIES {
+            if result.is_ok() {
+                break;
+            }
+            std::thread::sleep(wait);
+            wait *= 2;
+            result = insert(&conn, &change);
+        }
+        if result.is_err() {
+            lost += 1;
+        }
+        match result {
             Ok(()) if failed => {
                 failed = false;
                 tracing::info!(path = %path.display(), "LP health rows are written again");
@@ -98,6 +122,11 @@ fn record(
         }
     }
 }
+
+/// Retries of a change that could not be written, the first after
+/// [`FIRST_RETRY_WAIT`], each wait twice the last (0.1 s to 1.6 s).
+const RETRIES: usize = 5;
+const FIRST_RETRY_WAIT: Duration = Duration::from_millis(100);
 
 fn insert(conn: &Connection, recorded: &RecordedChange) -> rusqlite::Result<()> {
     let change = &recorded.change;
@@ -211,6 +240,7 @@ pub fn figures(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lp::health::HealthChange;
     use rust_decimal_macros::dec;
 
     #[test]
@@ -254,5 +284,54 @@ mod tests {
         assert_eq!(only_b.len(), 1);
         let later = figures(&conn, Some(9_500), Some(70_000), Some("A")).unwrap();
         assert_eq!((later[0].breaker_openings, later[0].throttled), (2, 0));
+    }
+
+    #[test]
+    fn a_change_that_cannot_be_written_is_retried_then_counted_as_lost_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blotter.db");
+        let mut conn = Connection::open(&path).unwrap();
+        crate::blotter::schema::migrate(&mut conn, crate::blotter::schema::LATEST).unwrap();
+        // LP X's rows fail as a full disk would; the others are written.
+        conn.execute_batch(
+            "CREATE TRIGGER full BEFORE INSERT ON lp_health WHEN NEW.lp = 'X'
+             BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+        )
+        .unwrap();
+        let (sender, changes) = mpsc::channel();
+        for lp in ["A", "X", "B"] {
+            sender
+                .send(RecordedChange {
+                    lp: Arc::from(lp),
+                    at: chrono::DateTime::from_timestamp_millis(1_000).unwrap(),
+                    change: HealthChange {
+                        state: HealthState::Down,
+                        previous: HealthState::Ok,
+                        retry_in_ms: Some(30_000),
+                        reject_rate: dec!(10),
+                        reason: None,
+                        throttled: 0,
+                    },
+                })
+                .unwrap();
+        }
+        drop(sender);
+        let stop = Arc::new(AtomicBool::new(true));
+        let lost = record(
+            Connection::open(&path).unwrap(),
+            path.clone(),
+            changes,
+            stop,
+            Duration::from_micros(1),
+        );
+        assert_eq!(lost, 1);
+        let written: Vec<String> = conn
+            .prepare("SELECT lp FROM lp_health ORDER BY id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(written, ["A", "B"]);
     }
 }
