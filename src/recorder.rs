@@ -59,8 +59,10 @@ impl<O: Outlet> Outlet for Recorder<O> {
             if !Box::pin(self.sink.record_and_commit(event.clone())).await {
                 tracing::error!(rfq = %event.rfq_id, "a fill could not be committed to the blotter");
             }
-        } else {
-            self.sink.record(event.clone()).await;
+        } else if let Some(held) = self.sink.try_record(event.clone()) {
+            // The channel is full: wait for room (a boxed wait, so that it
+            // is not part of every stream's future).
+            self.sink.record_when_room(held).await;
         }
         match self.sink.failure() {
             Some(failure) if !self.told_failing => {

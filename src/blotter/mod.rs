@@ -187,14 +187,30 @@ impl BlotterSink {
     /// Hands `event` to the writer. Returns at once unless the channel is
     /// full; then it waits for room (never drops) and counts the wait.
     pub async fn record(&self, event: RfqEvent) {
-        let event = match self.sender.try_send(Msg::Event(event)) {
-            Ok(()) => return,
-            Err(mpsc::error::TrySendError::Full(event)) => event,
+        if let Some(event) = self.try_record(event) {
+            self.record_when_room(event).await;
+        }
+    }
+
+    /// Records `event` if the channel has room now; hands it back when
+    /// it is full (then [`Self::record_when_room`] waits). Lets a caller
+    /// keep the wait, which is rare, out of its own future.
+    pub fn try_record(&self, event: RfqEvent) -> Option<RfqEvent> {
+        match self.sender.try_send(Msg::Event(event)) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(Msg::Event(event))) => Some(event),
+            Err(mpsc::error::TrySendError::Full(_)) => None,
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.counters.lost.fetch_add(1, Ordering::Relaxed);
-                return;
+                None
             }
-        };
+        }
+    }
+
+    /// Records `event`, waiting for room in the writer's channel (counted
+    /// as back-pressure).
+    pub async fn record_when_room(&self, event: RfqEvent) {
+        let event = Msg::Event(event);
         let waits = self
             .counters
             .backpressure_waits
@@ -208,7 +224,10 @@ impl BlotterSink {
                 "blotter channel full: the stream waits for the disk"
             );
         }
-        if self.sender.send(event).await.is_err() {
+        // Boxed: this wait is the slow path, and its future (the event
+        // and the channel's permit) would otherwise be part of every
+        // stream's own future, thousands of them, all the time.
+        if Box::pin(self.sender.send(event)).await.is_err() {
             self.counters.lost.fetch_add(1, Ordering::Relaxed);
         }
     }
