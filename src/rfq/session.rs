@@ -220,18 +220,9 @@ impl Session {
                     let mut drained = false;
                     while let Some(Some(arrived)) = in_flight.next().now_or_never() {
                         drained = true;
-                        let (lp, request_id, answer): (usize, u64, Answer) = arrived;
                         let ready = take_ready_mark();
-                        aborts[lp].take_if(|(id, _)| *id == request_id);
-                        let end = take_answer(
-                            &mut engine,
-                            &lps[lp],
-                            now,
-                            lp,
-                            request_id,
-                            answer,
-                            &mut out,
-                        );
+                        let end =
+                            take_answer(&mut engine, &lps, &mut aborts, now, arrived, &mut out);
                         note_acted(probe, ready, None);
                         if let Some(end) = end {
                             break 'stream end;
@@ -321,19 +312,10 @@ impl Session {
                     // unsent (its deadline running) behind a slow outlet.
                     // Answers ready at once are taken here.
                     while let Some(Some(arrived)) = in_flight.next().now_or_never() {
-                        let (lp, request_id, answer): (usize, u64, Answer) = arrived;
                         let ready = take_ready_mark();
                         let taken = probe.map(|_| Instant::now());
-                        aborts[lp].take_if(|(id, _)| *id == request_id);
-                        let end = take_answer(
-                            &mut engine,
-                            &lps[lp],
-                            now,
-                            lp,
-                            request_id,
-                            answer,
-                            &mut out,
-                        );
+                        let end =
+                            take_answer(&mut engine, &lps, &mut aborts, now, arrived, &mut out);
                         note_acted(probe, ready, taken);
                         if let Some(end) = end {
                             break 'stream end;
@@ -439,13 +421,17 @@ impl Session {
                             break EndReason::Duration;
                         }
                         let arrived = probe.map(|_| Instant::now());
-                        // A timed-out request's late result must not forget
-                        // the abort handle of the request that replaced it.
-                        aborts[lp].take_if(|(id, _)| *id == request_id);
                         // Expiry first: an answer is judged against the
                         // lock as it stands at this very instant.
                         engine.on_time(now, &mut out);
-                        let end = take_answer(&mut engine, &lps[lp], now, lp, request_id, answer, &mut out);
+                        let end = take_answer(
+                            &mut engine,
+                            &lps,
+                            &mut aborts,
+                            now,
+                            (lp, request_id, answer),
+                            &mut out,
+                        );
                         note_acted(probe, ready, None);
                         if let Some(end) = end {
                             break end;
@@ -511,21 +497,24 @@ fn note_all_health(engine: &mut Engine, lps: &[SharedLp], now: StreamMs, out: &m
     }
 }
 
-/// One LP's answer into the engine. An answer that reached the LP (not
-/// held back by its health) may have changed that LP's shared health (a
-/// breaker opened, a pause asked for): that shows at once.
+/// One LP's answer into the engine. Its request is no longer in flight
+/// (a timed-out request's late result must not forget the abort handle of
+/// the request that replaced it, so only a matching id is taken). An
+/// answer that reached the LP (not held back by its health) may have
+/// changed that LP's shared health (a breaker opened, a pause asked for):
+/// that shows at once.
 fn take_answer(
     engine: &mut Engine,
-    lp_handle: &SharedLp,
+    lps: &[SharedLp],
+    aborts: &mut [Option<(u64, AbortHandle)>],
     now: StreamMs,
-    lp: usize,
-    request_id: u64,
-    answer: Answer,
+    (lp, request_id, answer): (usize, u64, Answer),
     out: &mut Vec<RfqEvent>,
 ) -> Option<EndReason> {
+    aborts[lp].take_if(|(id, _)| *id == request_id);
     let sent = !matches!(answer, Answer::Failed(crate::lp::LpError::NotSent(_)));
     let end = engine.on_answer(now, lp, request_id, answer, out);
-    if let Some(view) = lp_handle.health().filter(|_| sent) {
+    if let Some(view) = lps[lp].health().filter(|_| sent) {
         engine.note_health(now, lp, &view, out);
     }
     end
