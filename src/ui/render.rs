@@ -240,7 +240,11 @@ fn draw_stream(frame: &mut Frame, area: Rect, state: &ConsoleState) {
     if refused_too_small(frame, area, state, palette) {
         return;
     }
-    let wide = area.width >= WIDE;
+    // The client quote panel beside the board only when both fit whole:
+    // the panel its longest line (the quote id), the board every column.
+    let panel = quote_panel_width(state);
+    let wide = area.width >= WIDE
+        && area.width >= panel + leaderboard_min_width(state, area.width, false) + 2;
     let bottom = (area.height / 4).clamp(4, 12);
     let quote_height = if wide { 0 } else { 4 };
     let [header, quote, middle, lower] = Layout::vertical([
@@ -253,7 +257,7 @@ fn draw_stream(frame: &mut Frame, area: Rect, state: &ConsoleState) {
     draw_header(frame, header, state, palette);
     let board = if wide {
         let [left, right] =
-            Layout::horizontal([Constraint::Length(44), Constraint::Fill(1)]).areas(middle);
+            Layout::horizontal([Constraint::Length(panel), Constraint::Fill(1)]).areas(middle);
         draw_quote_panel(frame, left, state, palette);
         right
     } else {
@@ -530,6 +534,16 @@ fn draw_execution(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: 
             .wrap(ratatui::widgets::Wrap { trim: false }),
         area,
     );
+}
+
+/// The side panel's width: 44, or more for a long quote id (its 16-column
+/// label, the id, the borders).
+fn quote_panel_width(state: &ConsoleState) -> u16 {
+    let id = state
+        .quote
+        .as_ref()
+        .map_or(0, |live| live.quote.quote_id.chars().count() as u16);
+    (16 + id + 2).max(44)
 }
 
 fn draw_quote_panel(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {

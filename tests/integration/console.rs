@@ -1391,3 +1391,29 @@ fn the_health_column_shows_each_lps_shared_health_counting_down() {
     assert!(serious.contains(&"LP2 down 12 s"), "{serious:?}");
     assert!(serious.contains(&"LP3 fading 29.2 %"), "{serious:?}");
 }
+
+#[test]
+fn the_client_quote_panel_sits_beside_the_board_only_when_both_fit_whole() {
+    // A real quote id (R-stem, process tag, sequence) is 30 characters.
+    let id = "Q20261124-001251-733-2m4p-1";
+    let events: Vec<RfqEvent> = buy_race()
+        .into_iter()
+        .map(|mut event| {
+            if let EventKind::ClientQuote(quote) = &mut event.kind {
+                quote.quote_id = Arc::from(id);
+            }
+            event
+        })
+        .collect();
+    let state = ConsoleState::from_events(&events, 1_000);
+    // 110 columns cannot hold a 45-column panel and the whole board: the
+    // quote goes above the board, nothing cut.
+    let narrow = screen(&state, 110, 30).join("\n");
+    assert!(!narrow.contains("Quote ID"), "{narrow}");
+    assert!(narrow.contains(&format!("· {id}")), "{narrow}");
+    assert!(narrow.contains("ans/err status"), "{narrow}");
+    // Wide enough: the panel beside the board, the id whole.
+    let wide = screen(&state, 150, 30).join("\n");
+    assert!(wide.contains(&format!("Quote ID        {id}│")), "{wide}");
+    assert!(wide.contains("ans/err status"), "{wide}");
+}
