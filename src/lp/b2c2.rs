@@ -316,13 +316,11 @@ impl LiquidityProvider for B2c2Lp {
     }
 
     fn timeout_ms(&self) -> Option<u64> {
-        Some(self.timeouts.quote.as_millis() as u64)
+        Some(self.timeouts.quote_ms())
     }
 
     fn order_timeout_ms(&self) -> Option<u64> {
-        // The adapter settles the order itself within `timeouts.order`;
-        // the engine waits a little longer so the adapter's answer wins.
-        Some(self.timeouts.order.as_millis() as u64 + http::ORDER_GRACE_MS)
+        Some(self.timeouts.engine_order_wait_ms())
     }
 
     fn shared_name(&self) -> Arc<str> {

@@ -47,6 +47,18 @@ impl HttpTimeouts {
                 .unwrap_or(DEFAULT_ORDER_TIMEOUT),
         }
     }
+
+    /// The quote timeout the engine enforces, in ms.
+    pub fn quote_ms(&self) -> u64 {
+        self.quote.as_millis() as u64
+    }
+
+    /// How long the engine waits for an order: the adapter settles the
+    /// order itself within `order`, and the engine waits a little longer
+    /// ([`ORDER_GRACE_MS`]) so that the adapter's answer wins.
+    pub fn engine_order_wait_ms(&self) -> u64 {
+        self.order.as_millis() as u64 + ORDER_GRACE_MS
+    }
 }
 
 /// Why an adapter could not be built.
