@@ -442,6 +442,7 @@ fn the_bench_prints_one_json_line_with_every_figure() {
     for field in [
         "sessions",
         "lps",
+        "starts",
         "duration_s",
         "responses",
         "per_sec",
@@ -456,6 +457,8 @@ fn the_bench_prints_one_json_line_with_every_figure() {
     }
     assert_eq!(report["sessions"], 20);
     assert_eq!(report["lps"], 3);
+    // No poll interval to spread the starts over.
+    assert_eq!(report["starts"], "together");
     assert!(report["responses"].as_u64().unwrap() > 1000);
     // LPs that answer at once never time out: every answer is valid.
     assert_eq!(report["timeouts"], 0);
@@ -464,7 +467,7 @@ fn the_bench_prints_one_json_line_with_every_figure() {
     // The same figures for a person, on stderr.
     let text = String::from_utf8_lossy(&output.stderr);
     assert!(
-        text.contains("bench: 20 streams x 3 LPs,")
+        text.contains("bench: 20 streams x 3 LPs (started together),")
             && text.contains("not counted: 0 timeouts, 0 other LP errors"),
         "{text}"
     );
@@ -512,6 +515,8 @@ fn bench_reports_answer_to_action_and_first_quote_latency_percentiles() {
         .unwrap();
     assert_ok(&output);
     let report = &json_lines(&output)[0];
+    // Spread over the 100 ms interval unless --lockstep.
+    assert_eq!(report["starts"], "spread");
     for (p50, p99) in [
         ("ready_to_acted_p50_us", "ready_to_acted_p99_us"),
         (
@@ -529,6 +534,20 @@ fn bench_reports_answer_to_action_and_first_quote_latency_percentiles() {
     );
     assert!(
         text.contains("first client quote after the fastest LP's delay: p50 "),
+        "{text}"
+    );
+    // --lockstep starts them together: every poll falls on one tick.
+    let output = lp_rfq()
+        .args(["bench", "--sessions", "5", "--lps", "2", "--duration", "1"])
+        .args(["--poll-ms", "100", "--lp-delay-ms", "5", "--no-blotter"])
+        .arg("--lockstep")
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    assert_eq!(json_lines(&output)[0]["starts"], "together");
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("bench: 5 streams x 2 LPs (started together),"),
         "{text}"
     );
 }
@@ -1024,7 +1043,7 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--lp-timeout-ms",
             "--blotter",
             "--no-blotter",
-            "--stagger",
+            "--lockstep",
             "--log-file"
         ]
     );

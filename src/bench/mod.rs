@@ -3,6 +3,8 @@
 //! as a real stream, and reports throughput, added latency and memory as
 //! one JSON line.
 
+mod wire;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ use crate::rfq::event::{EventKind, FailureKind};
 use crate::rfq::outlet::Outlet;
 use crate::rfq::probe::{answer_ready_at, EngineProbe, LatencyHistogram};
 use crate::rfq::{EngineParams, RfqEvent, RfqSpec, Session};
+use wire::{Wire, WireEnd};
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -54,11 +57,13 @@ pub struct BenchOptions {
     /// Record nothing: measure the engine without a blotter
     #[arg(long)]
     pub no_blotter: bool,
-    /// Spread the streams' starts evenly over one --poll-ms interval
-    /// (steady arrivals, as operators start RFQs at different moments),
-    /// instead of starting them all at once (one burst per poll)
+    /// Start every stream at the same instant, so that with --poll-ms
+    /// every stream polls, and every LP answers, on the same tick (the
+    /// worst burst), instead of spreading their starts evenly over one
+    /// --poll-ms interval (steady arrivals, as operators start RFQs at
+    /// different moments)
     #[arg(long)]
-    pub stagger: bool,
+    pub lockstep: bool,
 }
 
 /// The one JSON line the bench prints.
@@ -66,6 +71,9 @@ pub struct BenchOptions {
 pub struct BenchReport {
     pub sessions: usize,
     pub lps: usize,
+    /// How the streams started: `spread` evenly over one poll interval,
+    /// or `together` (`--lockstep`, or no interval to spread over).
+    pub starts: &'static str,
     pub duration_s: f64,
     /// Every LP answer the engine handled: valid quotes, timeouts and
     /// other errors (each is one blotter row).
@@ -105,9 +113,10 @@ impl BenchReport {
     /// The report for a person, a few lines (the JSON line is for tools).
     pub fn text(&self) -> String {
         let mut text = format!(
-            "bench: {} streams x {} LPs, {:.1} s: {} valid LP answers ({}/s); not counted: {} timeouts, {} other LP errors\n",
+            "bench: {} streams x {} LPs (started {}), {:.1} s: {} valid LP answers ({}/s); not counted: {} timeouts, {} other LP errors\n",
             self.sessions,
             self.lps,
+            self.starts,
             self.duration_s,
             self.valid_answers,
             self.per_sec,
@@ -150,6 +159,8 @@ struct BenchLp {
     name: Arc<str>,
     index: usize,
     delay: Duration,
+    /// Delivers its answers after `delay` (unused when it has none).
+    wire: WireEnd,
 }
 
 const BENCH_REFERENCE: Decimal = dec!(100000);
@@ -184,9 +195,7 @@ impl LiquidityProvider for BenchLp {
         if self.delay.is_zero() {
             answer_ready_at(Instant::now());
         } else {
-            // Boxed so that the timer's state is only allocated by LPs
-            // that wait: 10000 sessions × 10 LPs keep their requests small.
-            let ready = Box::pin(answer_after(self.delay)).await;
+            let ready = self.wire.arrival(Instant::now() + self.delay).await;
             answer_ready_at(ready);
         }
         // The request id counts this session's requests: a per-session
@@ -213,20 +222,8 @@ impl LiquidityProvider for BenchLp {
     }
 }
 
-/// Waits `delay` on tokio's timer and returns the moment the answer was
-/// due (its ready mark). The timer fires on a whole-millisecond tick at or
-/// after that moment, so "ready -> acted" includes up to ~1 ms of timer
-/// granularity a network LP's answer would not have: the figure errs high.
-/// (An earlier version yield-spun through the last millisecond; polled
-/// inside the session, that spin would burn the session's own CPU.)
-async fn answer_after(delay: Duration) -> Instant {
-    let due = Instant::now() + delay;
-    tokio::time::sleep(delay).await;
-    due
-}
-
 /// The desk's LPs: like real providers, one set serves every session.
-fn bench_lps(options: &BenchOptions) -> Vec<SharedLp> {
+fn bench_lps(options: &BenchOptions, wire: &Wire) -> Vec<SharedLp> {
     (0..options.lps)
         .map(|index| {
             let delay_ms = match options.lp_delay_max_ms {
@@ -240,6 +237,7 @@ fn bench_lps(options: &BenchOptions) -> Vec<SharedLp> {
                 name: Arc::from(format!("LP{}", index + 1)),
                 index,
                 delay: Duration::from_millis(delay_ms),
+                wire: wire.end(),
             }) as SharedLp
         })
         .collect()
@@ -407,7 +405,8 @@ pub async fn run(
     let duration_ms = options.duration * 1000;
     let probe = Arc::new(EngineProbe::default());
     let totals = Arc::new(Totals::default());
-    let lps = bench_lps(options);
+    let wire = Wire::start();
+    let lps = bench_lps(options, &wire);
     let scratch = tempfile::Builder::new().prefix("lp-rfq-bench-").tempdir()?;
     let blotter_path = match blotter {
         BenchBlotter::Off => None,
@@ -427,7 +426,7 @@ pub async fn run(
     let started = Instant::now();
     let mut sessions = Vec::with_capacity(options.sessions);
     for index in 0..options.sessions {
-        let stagger = if options.stagger {
+        let stagger = if !options.lockstep {
             Duration::from_millis(options.poll_ms) * index as u32 / options.sessions as u32
         } else {
             Duration::ZERO
@@ -515,6 +514,11 @@ pub async fn run(
     Ok(BenchReport {
         sessions: options.sessions,
         lps: options.lps,
+        starts: if options.lockstep || options.poll_ms == 0 {
+            "together"
+        } else {
+            "spread"
+        },
         duration_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         responses: counts.responses(),
         valid_answers: counts.valid_answers,
