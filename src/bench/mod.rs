@@ -19,11 +19,11 @@ use crate::rfq::event::{EventKind, FailureKind};
 use crate::rfq::outlet::Outlet;
 use crate::rfq::probe::{answer_ready_at, EngineProbe, LatencyHistogram};
 use crate::rfq::{EngineParams, RfqEvent, RfqSpec, Session};
-use wire::{Wire, WireEnd};
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::Serialize;
+use wire::{Wire, WireEnd};
 
 /// What to run.
 #[derive(Debug, Clone, clap::Args)]
