@@ -183,6 +183,16 @@ impl Engine {
         &self.spec
     }
 
+    /// The stream's clock.
+    pub fn clock(&self) -> StreamClock {
+        self.clock
+    }
+
+    /// Stream ms between poll starts (0: poll again once a poll is done).
+    pub fn poll_interval_ms(&self) -> u64 {
+        self.params.poll_interval_ms
+    }
+
     pub fn lp_count(&self) -> usize {
         self.names.len()
     }
