@@ -744,7 +744,7 @@ mod tests {
         let outlet = Recorder::new(blotter.sink(), events);
         let stream = session.run_probed(outlet, Some(inbox), None);
         let size = std::mem::size_of_val(&stream);
-        assert!(size <= 2_304, "a stream's future is {size} bytes");
+        assert!(size <= 1_856, "a stream's future is {size} bytes");
         drop(stream);
         blotter.close().await;
     }
