@@ -218,6 +218,9 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
         self.engine.clock().now_ms()
     }
 
+    // `loop` + `let … else` rather than `while let` where the body
+    // awaits: see `poll`.
+    #[allow(clippy::while_let_loop)]
     async fn run(&mut self) -> Ended {
         let simulated = self.lps.iter().all(|lp| lp.simulated());
         let started = self.engine.started(self.duration_ms, simulated);
@@ -249,7 +252,10 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
                     // request with no answer times out, so a slow consumer
                     // slows the stream without blaming its LPs.
                     let mut drained = false;
-                    while let Some(Some(arrived)) = self.in_flight.next().now_or_never() {
+                    loop {
+                        let Some(arrived) = self.answer_in() else {
+                            break;
+                        };
                         drained = true;
                         if let Some(end) = self.take_answer(now, arrived, false) {
                             break 'stream end;
@@ -283,7 +289,7 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
                     if self.wait_for_room().await {
                         continue;
                     }
-                    match self.poll(now) {
+                    match self.poll(now).await {
                         Err(end) => break end,
                         Ok(at_once) => answered_at_once = at_once,
                     }
@@ -436,10 +442,13 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
     }
 
     /// Starts a poll at `now` (its LPs' health first), sends its requests
-    /// and takes the answers that are ready at once. `Ok(true)` when it
-    /// sent requests and every answer was in at once; `Err` when the
-    /// stream ends.
-    fn poll(&mut self, now: StreamMs) -> Result<bool, EndReason> {
+    /// and takes the answers that are ready at once, handing each one's
+    /// events on before the next. `Ok(true)` when it sent requests and
+    /// every answer was in at once; `Err` when the stream ends.
+    // `loop` + `let … else` rather than `while let` where the body
+    // awaits: see `poll`.
+    #[allow(clippy::while_let_loop)]
+    async fn poll(&mut self, now: StreamMs) -> Result<bool, EndReason> {
         let interval = self.engine.poll_interval_ms();
         // A poll is stamped with its tick, not with the moment the task got
         // round to it: a replay then sends the same requests at the same
@@ -475,14 +484,55 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
             tracing::trace!(rfq = %self.engine.rfq_id(), poll, asked = dispatch.len(), "poll started");
             dispatch.len()
         });
-        // A request is only sent when its future is first polled: poll
-        // every new one now, so that none waits unsent (its deadline
-        // running) behind a slow outlet. Answers ready at once are taken
-        // here.
-        while let Some(Some(arrived)) = self.in_flight.next().now_or_never() {
+        // A request is only sent when its future is first polled, and
+        // none may wait unsent (its deadline running) behind a slow outlet.
+        // Answers ready at once are taken one by one, each one's events
+        // handed on before the next is taken, so that `out` holds one
+        // answer's events, not the whole poll's (it keeps its capacity, in
+        // each of thousands of sessions). Should the outlet make the
+        // session wait, every request not yet polled is polled first, and
+        // the answers that brings are kept in `early` (rare: only then).
+        let mut early = Vec::new();
+        // (`let … else` rather than `while let` / `for` here and below:
+        // those keep the matched value's slot across the awaits inside,
+        // in every stream's future.)
+        loop {
+            let Some(arrived) = self.answer_in() else {
+                break;
+            };
             if let Some(end) = self.take_answer(now, arrived, true) {
                 return Err(end);
             }
+            let mut waited = false;
+            let mut events = self.out.drain(..);
+            loop {
+                let Some(event) = events.next() else {
+                    break;
+                };
+                let mut send = std::pin::pin!(self.outlet.send(event));
+                if futures::poll!(send.as_mut()).is_pending() {
+                    if !waited {
+                        waited = true;
+                        while let Some(Some(arrived)) = self.in_flight.next().now_or_never() {
+                            early.push(arrived);
+                        }
+                    }
+                    send.await;
+                }
+            }
+            if waited {
+                break;
+            }
+        }
+        let mut early = early.into_iter();
+        loop {
+            let Some(arrived) = early.next() else {
+                break;
+            };
+            if let Some(end) = self.take_answer(now, arrived, true) {
+                return Err(end);
+            }
+            self.hand_on().await;
         }
         // Keep the cadence, skipping ticks missed while busy; with no
         // interval, poll again once this poll is done.
@@ -529,6 +579,12 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
         end
     }
 
+    /// An LP answer that is in already, if any (polling the requests in
+    /// flight once, which also sends those not yet sent).
+    fn answer_in(&mut self) -> Option<(usize, u64, Answer)> {
+        self.in_flight.next().now_or_never().flatten()
+    }
+
     /// Waits until the outlet has room; true when it had to wait.
     async fn wait_for_room(&mut self) -> bool {
         let mut ready = std::pin::pin!(self.outlet.ready());
@@ -542,9 +598,16 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
     /// Hands the engine's events on, in order, and returns how long the
     /// outlet kept the session waiting for room (the consumers'
     /// back-pressure).
+    // `loop` + `let … else` rather than `while let` where the body
+    // awaits: see `poll`.
+    #[allow(clippy::while_let_loop)]
     async fn hand_on(&mut self) -> Duration {
         let mut waited = Duration::ZERO;
-        for event in self.out.drain(..) {
+        let mut events = self.out.drain(..);
+        loop {
+            let Some(event) = events.next() else {
+                break;
+            };
             let mut send = std::pin::pin!(self.outlet.send(event));
             if futures::poll!(send.as_mut()).is_pending() {
                 let blocked = Instant::now();
@@ -677,8 +740,11 @@ fn ask(
     let request_id = request.request_id;
     let call = AssertUnwindSafe(async move { lp.quote(&request).await }).catch_unwind();
     let call = Abortable::new(LP_TASK.scope((), call), registration);
-    async move {
-        let answer = match call.await {
+    // A combinator, not an `async` block awaiting `call`: that would keep
+    // the call twice (as the block's capture and as what it awaits), in
+    // every request in flight.
+    call.map(move |result| {
+        let answer = match result {
             Ok(Ok(Ok(quote))) => Answer::Quote(quote),
             Ok(Ok(Err(error))) => Answer::Failed(error),
             Ok(Err(panic)) => Answer::Panicked(panic_message(panic)),
@@ -687,7 +753,7 @@ fn ask(
             Err(Aborted) => Answer::TimedOut,
         };
         (index, request_id, answer)
-    }
+    })
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -744,7 +810,7 @@ mod tests {
         let outlet = Recorder::new(blotter.sink(), events);
         let stream = session.run_probed(outlet, Some(inbox), None);
         let size = std::mem::size_of_val(&stream);
-        assert!(size <= 1_856, "a stream's future is {size} bytes");
+        assert!(size <= 1_664, "a stream's future is {size} bytes");
         drop(stream);
         blotter.close().await;
     }
