@@ -138,8 +138,9 @@ struct Stream<'p, O, A> {
     duration_ms: StreamMs,
     outlet: O,
     probe: Option<&'p EngineProbe>,
-    /// The engine's events not yet handed on: a few at a time (handed on
-    /// answer by answer), and it keeps its capacity.
+    /// The engine's events not yet handed on: one answer's at a time (a
+    /// poll's are handed on answer by answer), in a buffer borrowed from
+    /// the thread and given back once they are (see `SPARE_OUT`).
     out: Vec<RfqEvent>,
     /// The LP requests in flight, polled right here in the session's task
     /// (no task of their own: see [`ask`]).
@@ -202,9 +203,8 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
             duration_ms,
             outlet,
             probe,
-            // Small: an answer rarely yields more than a quote, a lock and
-            // a price.
-            out: Vec::with_capacity(4),
+            // Borrowed from the thread when needed (`borrow_out`).
+            out: Vec::new(),
             in_flight: FuturesUnordered::new(),
             ask,
             order: None,
@@ -223,6 +223,10 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
     #[allow(clippy::while_let_loop)]
     async fn run(&mut self) -> Ended {
         let simulated = self.lps.iter().all(|lp| lp.simulated());
+        // Room first, as before every poll: thousands of streams starting
+        // at once would otherwise each hold their `started` event (and its
+        // copy for the blotter) in a wait for room.
+        self.wait_for_room().await;
         let started = self.engine.started(self.duration_ms, simulated);
         self.outlet.send(started).await;
         let clock = self.engine.clock();
@@ -318,6 +322,7 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
                             self.ending.get_or_insert(EndReason::Interrupted);
                         }
                         Some(StreamCommand::Accept { quote_id }) => {
+                            self.borrow_out();
                             let now = self.now();
                             // Expiry first: an expired quote cannot be accepted.
                             self.engine.on_time(now, &mut self.out);
@@ -335,6 +340,7 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
                         let Some((order_id, _)) = self.order.take() else {
                             continue;
                         };
+                        self.borrow_out();
                         let now = self.now();
                         let result = match joined {
                             Ok(answer) => OrderResult::Answered(answer),
@@ -361,6 +367,7 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
                             break EndReason::Duration;
                         }
                         let taken = self.probe.map(|_| Instant::now());
+                        self.borrow_out();
                         // Expiry first: an answer is judged against the
                         // lock as it stands at this very instant.
                         self.engine.on_time(now, &mut self.out);
@@ -389,6 +396,7 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
     /// the duration), has an order run out of time, has the client quote
     /// expired.
     fn judge(&mut self, now: StreamMs) -> Next {
+        self.borrow_out();
         let engine = &mut self.engine;
         if engine.outcome().is_some() {
             // Stopped (or out of time) while the order was out: that is
@@ -423,6 +431,7 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
     /// Answers the requests whose deadline has passed at `now` as timed
     /// out, dropping their calls. Returns why the stream ends, if it does.
     fn time_out_requests(&mut self, now: StreamMs) -> Option<EndReason> {
+        self.borrow_out();
         let mut end = None;
         // Rare (an LP that did not answer in time): a buffer of its own.
         let mut expired = Vec::new();
@@ -449,6 +458,7 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
     // awaits: see `poll`.
     #[allow(clippy::while_let_loop)]
     async fn poll(&mut self, now: StreamMs) -> Result<bool, EndReason> {
+        self.borrow_out();
         let interval = self.engine.poll_interval_ms();
         // A poll is stamped with its tick, not with the moment the task got
         // round to it: a replay then sends the same requests at the same
@@ -557,6 +567,7 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
         (lp, request_id, answer): (usize, u64, Answer),
         with_poll: bool,
     ) -> Option<EndReason> {
+        self.borrow_out();
         // Read at once: the mark belongs to this answer.
         let ready = take_ready_mark();
         let taken = self.probe.filter(|_| with_poll).map(|_| Instant::now());
@@ -615,7 +626,29 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
                 waited += blocked.elapsed();
             }
         }
+        drop(events);
+        self.return_out();
         waited
+    }
+
+    /// Gives `out` room without allocating when it has none: the thread's
+    /// spare buffer. Called before the engine is given `out`.
+    fn borrow_out(&mut self) {
+        if self.out.capacity() == 0 {
+            self.out = SPARE_OUT.take();
+        }
+    }
+
+    /// Gives `out`'s buffer (empty: everything was handed on) back to the
+    /// thread, so that a stream between turns keeps none.
+    fn return_out(&mut self) {
+        debug_assert!(self.out.is_empty());
+        if self.out.capacity() > 0 {
+            let buffer = std::mem::take(&mut self.out);
+            // A spare is already there (another stream gave one back while
+            // this one held its own): one is enough.
+            drop(SPARE_OUT.replace(buffer));
+        }
     }
 
     /// When the session must look again with nothing arriving: the
@@ -690,6 +723,13 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
 }
 
 thread_local! {
+    /// The event buffer a stream borrows while the engine produces events
+    /// and gives back once they are handed on ([`Stream::borrow_out`]):
+    /// a stream between turns (thousands of them, at any moment) then
+    /// keeps no buffer of its own. One that must wait for its outlet keeps
+    /// the one it has until its events are handed on.
+    static SPARE_OUT: std::cell::Cell<Vec<RfqEvent>> = const { std::cell::Cell::new(Vec::new()) };
+
     /// The requests of the poll being started: filled and used at once,
     /// never across an await, so one buffer serves every session on this
     /// thread (instead of one kept in each of thousands).
