@@ -817,8 +817,9 @@ mod tests {
     /// Every running stream keeps its session's future (its task), and a
     /// desk or a benchmark runs thousands: this keeps that future from
     /// growing back unnoticed (at 10,000 streams each KB is 10 MB). It was
-    /// 5.4 KB in a release build when the session kept its state in locals
-    /// across its awaits; the bound is for this test's debug build.
+    /// 5.4 KB when the session kept its state in locals across its awaits
+    /// (a future's layout is the same in debug and release builds; see
+    /// `-Zprint-type-sizes` in docs/performance.md).
     #[tokio::test]
     async fn a_recorded_stream_future_stays_small() {
         let scratch = tempfile::tempdir().unwrap();
