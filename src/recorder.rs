@@ -10,6 +10,10 @@
 //! to stop and no further client quote is shown: a desk must keep a record
 //! of every quote it offers (fail closed).
 
+use std::future::Future;
+
+use futures::future::{self, BoxFuture, Either};
+
 use crate::blotter::BlotterSink;
 use crate::rfq::event::BlotterErrorEvent;
 use crate::rfq::outlet::Outlet;
@@ -36,33 +40,32 @@ impl<O: Outlet> Recorder<O> {
     }
 }
 
-impl<O: Outlet> Outlet for Recorder<O> {
-    async fn send(&mut self, event: RfqEvent) {
+impl<O: Outlet> Recorder<O> {
+    /// The rest of [`Outlet::send`] when something is out of the ordinary:
+    /// `unrecorded` is the copy of `event` still to record (a fill, which
+    /// must be committed before anyone sees it, or an event the full
+    /// channel handed back), and the stream may have to be told of the
+    /// blotter's trouble or stopped.
+    async fn send_slowly(&mut self, event: RfqEvent, unrecorded: Option<RfqEvent>) {
         let is_offer = matches!(event.kind, EventKind::ClientQuote(_));
-        if self.stopped && is_offer {
-            // Not recordable, so never offered (and counted as lost so the
-            // exit code says so).
-            self.sink.count_lost(1);
-            return;
-        }
         let notice = |reason: String| RfqEvent {
             kind: EventKind::BlotterError(BlotterErrorEvent { reason }),
             rfq_id: event.rfq_id.clone(),
             t_ms: event.t_ms,
         };
-        if matches!(event.kind, EventKind::Filled(_)) {
-            // A trade is on disk before anyone is shown FILLED. If it cannot
-            // be, it is still shown (it happened at the LP); the blotter's
-            // problem says why.
-            // Boxed: a fill is rare, and its wait would otherwise add to
-            // the size of every session's future.
-            if !Box::pin(self.sink.record_and_commit(event.clone())).await {
-                tracing::error!(rfq = %event.rfq_id, "a fill could not be committed to the blotter");
+        match unrecorded {
+            // A trade is on disk before anyone is shown FILLED. If it
+            // cannot be, it is still shown (it happened at the LP); the
+            // blotter's problem says why.
+            Some(fill) if matches!(fill.kind, EventKind::Filled(_)) => {
+                let committed = self.sink.record_and_commit(fill).await;
+                if !committed {
+                    tracing::error!(rfq = %event.rfq_id, "a fill could not be committed to the blotter");
+                }
             }
-        } else if let Some(held) = self.sink.try_record(event.clone()) {
-            // The channel is full: wait for room (a boxed wait, so that it
-            // is not part of every stream's future).
-            self.sink.record_when_room(held).await;
+            // The channel is full: wait for room.
+            Some(held) => self.sink.record_when_room(held).await,
+            None => {}
         }
         match self.sink.failure() {
             Some(failure) if !self.told_failing => {
@@ -70,8 +73,7 @@ impl<O: Outlet> Outlet for Recorder<O> {
                 let reason = format!(
                     "{failure}; holding events and retrying (this stream's record is not yet on disk)"
                 );
-                let notice = notice(reason);
-                Box::pin(self.next.send(notice)).await;
+                self.next.send(notice(reason)).await;
             }
             None if self.told_failing => self.told_failing = false,
             _ => {}
@@ -82,8 +84,7 @@ impl<O: Outlet> Outlet for Recorder<O> {
                 "blotter buffer full ({} events held): events are being lost, so this stream stops offering client quotes",
                 crate::blotter::MAX_HELD
             );
-            let notice = notice(reason);
-            Box::pin(self.next.send(notice)).await;
+            self.next.send(notice(reason)).await;
             if is_offer {
                 return;
             }
@@ -91,6 +92,39 @@ impl<O: Outlet> Outlet for Recorder<O> {
         // A consumer that went away (closed pipe) does not stop the
         // recording: the session still runs to its end.
         self.next.send(event).await;
+    }
+}
+
+impl<O: Outlet> Outlet for Recorder<O> {
+    /// The common case is decided at once, with no future of its own: the
+    /// event is in the blotter's channel and goes on to the consumer. The
+    /// rest (a fill's commit, a full channel, the blotter's trouble) is a
+    /// boxed future: rare, and it would otherwise be part of the future of
+    /// every session, thousands of them, all the time.
+    fn send(&mut self, event: RfqEvent) -> impl Future<Output = ()> + Send {
+        let is_offer = matches!(event.kind, EventKind::ClientQuote(_));
+        if self.stopped && is_offer {
+            // Not recordable, so never offered (and counted as lost so the
+            // exit code says so).
+            self.sink.count_lost(1);
+            return Either::Right(Either::Left(future::ready(())));
+        }
+        let unrecorded = if matches!(event.kind, EventKind::Filled(_)) {
+            Some(event.clone())
+        } else {
+            self.sink.try_record(event.clone())
+        };
+        let failing = self.sink.failure().is_some();
+        if !failing && self.told_failing {
+            // Writes work again: a later failure is told again.
+            self.told_failing = false;
+        }
+        let trouble = (failing && !self.told_failing) || (!self.stopped && self.sink.overflowed());
+        if unrecorded.is_none() && !trouble {
+            return Either::Left(self.next.send(event));
+        }
+        let slowly: BoxFuture<'_, ()> = Box::pin(self.send_slowly(event, unrecorded));
+        Either::Right(Either::Right(slowly))
     }
 
     async fn ready(&mut self) {

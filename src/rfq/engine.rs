@@ -23,6 +23,7 @@
 //!    emitted, nothing is offered, and a new race starts with the next fresh
 //!    answers.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -99,32 +100,51 @@ pub struct Engine {
     spec: RfqSpec,
     params: EngineParams,
     clock: StreamClock,
-    names: Vec<Arc<str>>,
+    /// Per LP (indexed like the session's LPs): its name, order timeout,
+    /// health as last shown and fade. One Vec rather than one per field:
+    /// thousands of streams each keep one.
+    per_lp: Vec<LpSeen>,
     requests: Requests,
     book: Book,
     lock: LockRules,
     offers: Offers,
     polls_started: u32,
-    decisions: Vec<Decision>,
-    /// The client's acceptance, once there is one.
-    execution: Option<Execution>,
+    /// The client's acceptance, once there is one (boxed: most streams
+    /// never have one, and each keeps an engine).
+    execution: Option<Box<Execution>>,
     /// How the acceptance ended, once it has.
     outcome: Option<Outcome>,
-    /// Each LP's order timeout.
-    order_timeouts_ms: Vec<u64>,
     /// The pair's price band from the venues file, if any.
     band: Option<PriceBand>,
-    /// Reused buffers for judging prices by their median: no allocation
-    /// per answer.
-    scratch_quotes: Vec<(usize, Decimal)>,
-    scratch_ticks: Vec<i128>,
-    scratch_found: Vec<(usize, Decimal)>,
-    /// Per LP: its health as last shown to this stream (state and when a
-    /// pause or cool-off ends), and its reject rate when it is fading.
-    shown_health: Vec<(HealthState, Option<u64>)>,
-    /// Per LP: its smoothed last-look reject rate (percent) and whether
-    /// that makes it fading, as its health last said.
-    reject_rates: Vec<(Decimal, bool)>,
+}
+
+/// What one stream knows of one LP beside its requests and its quote.
+#[derive(Debug, Clone)]
+struct LpSeen {
+    name: Arc<str>,
+    order_timeout_ms: u64,
+    /// Its health as last shown to this stream, and when a pause or
+    /// cool-off ends (stream ms).
+    shown_state: HealthState,
+    shown_until: Option<u64>,
+    /// Its smoothed last-look reject rate (percent) and whether that makes
+    /// it fading, as its health last said.
+    reject_rate: Decimal,
+    fading: bool,
+}
+
+thread_local! {
+    /// Buffers for judging prices by their median, used within one call
+    /// and never across an await: one set serves every stream on this
+    /// thread, with no allocation per answer and none kept per stream.
+    static MEDIAN_SCRATCH: RefCell<MedianScratch> = RefCell::new(MedianScratch::default());
+}
+
+#[derive(Default)]
+struct MedianScratch {
+    quotes: Vec<(usize, Decimal)>,
+    ticks: Vec<i128>,
+    found: Vec<(usize, Decimal)>,
 }
 
 /// How an order ended, as the session saw it.
@@ -157,21 +177,24 @@ impl Engine {
             spec,
             params,
             clock,
-            names: lp_names,
+            per_lp: lp_names
+                .into_iter()
+                .map(|name| LpSeen {
+                    name,
+                    order_timeout_ms: params.order_timeout_ms,
+                    shown_state: HealthState::Ok,
+                    shown_until: None,
+                    reject_rate: Decimal::ZERO,
+                    fading: false,
+                })
+                .collect(),
             requests: Requests::new(lps, params.lp_timeout_ms),
             book: Book::new(spec.side, lps),
             lock: LockRules::new(spec.side, params.threshold, params.validity_buffer_ms),
             polls_started: 0,
-            decisions: Vec::new(),
             execution: None,
             outcome: None,
-            order_timeouts_ms: vec![params.order_timeout_ms; lps],
             band: None,
-            scratch_quotes: Vec::with_capacity(lps),
-            scratch_ticks: Vec::with_capacity(lps),
-            scratch_found: Vec::new(),
-            shown_health: vec![(HealthState::Ok, None); lps],
-            reject_rates: vec![(Decimal::ZERO, false); lps],
         }
     }
 
@@ -183,13 +206,23 @@ impl Engine {
         &self.spec
     }
 
+    /// The stream's clock.
+    pub fn clock(&self) -> StreamClock {
+        self.clock
+    }
+
+    /// Stream ms between poll starts (0: poll again once a poll is done).
+    pub fn poll_interval_ms(&self) -> u64 {
+        self.params.poll_interval_ms
+    }
+
     pub fn lp_count(&self) -> usize {
-        self.names.len()
+        self.per_lp.len()
     }
 
     /// LP `lp`'s name.
     pub fn lp_name(&self, lp: usize) -> &Arc<str> {
-        &self.names[lp]
+        &self.per_lp[lp].name
     }
 
     /// Stamps `kind` as an event of this RFQ at stream time `now`.
@@ -208,7 +241,7 @@ impl Engine {
             side: self.spec.side,
             amount: self.spec.amount,
             pair: self.spec.pair,
-            lps: self.names.clone(),
+            lps: self.per_lp.iter().map(|lp| lp.name.clone()).collect(),
             markup_bps: self.params.markup,
             threshold_bps: self.params.threshold,
             validity_buffer_ms: self.params.validity_buffer_ms,
@@ -245,7 +278,7 @@ impl Engine {
 
     /// A stream with no LP at all can never quote.
     pub fn has_no_lps(&self) -> bool {
-        self.names.is_empty()
+        self.per_lp.is_empty()
     }
 
     /// Starts a poll at `now`: fills `dispatch` with the requests to send
@@ -272,7 +305,7 @@ impl Engine {
             .begin_poll(poll, self.offers.deadline(), refresh_due_by, |lp| {
                 requests.can_ask(lp)
             });
-        for lp in 0..self.names.len() {
+        for lp in 0..self.per_lp.len() {
             if Some(lp) == plan.skip || !self.requests.can_ask(lp) {
                 continue;
             }
@@ -326,8 +359,8 @@ impl Engine {
                         let view = HealthView {
                             state: why.state(),
                             retry_in_ms: why.retry_in_ms(),
-                            reject_rate: self.reject_rates[lp].0,
-                            fading: self.reject_rates[lp].1,
+                            reject_rate: self.per_lp[lp].reject_rate,
+                            fading: self.per_lp[lp].fading,
                             reason: None,
                         };
                         self.note_health(now, lp, &view, out);
@@ -369,12 +402,14 @@ impl Engine {
         view: &HealthView,
         out: &mut Vec<RfqEvent>,
     ) {
-        self.reject_rates[lp] = (view.reject_rate, view.fading);
+        let seen = &mut self.per_lp[lp];
+        seen.reject_rate = view.reject_rate;
+        seen.fading = view.fading;
         // A pause seen by another stream ends at the same moment give or
         // take the milliseconds between the two views: the same pause.
         // When the pause or cool-off ends, in this stream's time.
         let ends = view.retry_in_ms.map(|ms| now + ms);
-        let (state, until) = self.shown_health[lp];
+        let (state, until) = (seen.shown_state, seen.shown_until);
         let same_end = match (until, ends) {
             (Some(a), Some(b)) => a.abs_diff(b) <= 1_000,
             (None, None) => true,
@@ -383,9 +418,10 @@ impl Engine {
         if state == view.state && same_end {
             return;
         }
-        self.shown_health[lp] = (view.state, ends);
+        seen.shown_state = view.state;
+        seen.shown_until = ends;
         let event = LpHealthEvent {
-            lp: self.names[lp].clone(),
+            lp: self.per_lp[lp].name.clone(),
             state: view.state,
             retry_in_ms: view.retry_in_ms,
             reject_rate: view.reject_rate,
@@ -407,7 +443,7 @@ impl Engine {
         out: &mut Vec<RfqEvent>,
     ) {
         let error = LpErrorEvent {
-            lp: self.names[lp].clone(),
+            lp: self.per_lp[lp].name.clone(),
             kind,
             reason,
             latency_ms,
@@ -427,7 +463,7 @@ impl Engine {
         let latency_ms = now.saturating_sub(in_flight.sent_ms);
         self.requests.set_declined(lp, false);
         let expected = Expected {
-            lp: &self.names[lp],
+            lp: &self.per_lp[lp].name,
             request_id: in_flight.request_id,
             side: self.spec.side,
             pair: &self.spec.pair,
@@ -458,7 +494,7 @@ impl Engine {
             }
         };
         let answer = LpQuoteEvent {
-            lp: self.names[lp].clone(),
+            lp: self.per_lp[lp].name.clone(),
             price: quote.price,
             quantity: quote.quantity,
             latency_ms,
@@ -488,33 +524,51 @@ impl Engine {
             // Still a fallback for an order, never a new client quote.
             return;
         }
-        let mut decisions = std::mem::take(&mut self.decisions);
+        let mut decisions = Vec::new();
         self.lock.consider(now, candidate, &mut decisions);
         self.apply(now, &mut decisions, out);
-        self.decisions = decisions;
     }
 
-    /// Fills `self.scratch_quotes` with the live quotes of the book, `lp`
-    /// at `price` in place of its own if given.
-    fn collect_live(&mut self, now: StreamMs, with: Option<(usize, Decimal)>) {
-        let mut quotes = std::mem::take(&mut self.scratch_quotes);
-        quotes.clear();
-        self.book.live_prices(now, &mut quotes);
-        if let Some((lp, price)) = with {
-            quotes.retain(|(other, _)| *other != lp);
-            quotes.push((lp, price));
-        }
-        self.scratch_quotes = quotes;
+    /// The median's verdict on the book's live quotes at `now` (`lp` at
+    /// `price` in place of its own, if given): the centre, if there are
+    /// enough quotes to judge, and the outliers, each with its price.
+    fn outliers(
+        &self,
+        now: StreamMs,
+        with: Option<(usize, Decimal)>,
+    ) -> (Option<Decimal>, Vec<(usize, Decimal)>) {
+        MEDIAN_SCRATCH.with_borrow_mut(|scratch| {
+            let MedianScratch {
+                quotes,
+                ticks,
+                found,
+            } = scratch;
+            quotes.clear();
+            self.book.live_prices(now, quotes);
+            if let Some((lp, price)) = with {
+                quotes.retain(|(other, _)| *other != lp);
+                quotes.push((lp, price));
+            }
+            let centre = sanity::outliers_into(
+                quotes,
+                self.params.max_deviation,
+                self.spec.pair.price_dp,
+                ticks,
+                found,
+            );
+            // Outliers are rare: an empty Vec allocates nothing.
+            let outliers = if found.is_empty() {
+                Vec::new()
+            } else {
+                found.clone()
+            };
+            (centre, outliers)
+        })
     }
 
     /// An arriving price too far from the median of the LPs' live quotes
     /// (itself included) is invalid.
-    fn judge_by_median(
-        &mut self,
-        now: StreamMs,
-        lp: usize,
-        price: Decimal,
-    ) -> Result<bool, String> {
+    fn judge_by_median(&self, now: StreamMs, lp: usize, price: Decimal) -> Result<bool, String> {
         // Only a price at least as good as the one offered now can become
         // the client's; a worse one is never offered, nor used for a
         // fallback beyond the client's price, so judging it is not needed
@@ -525,24 +579,13 @@ impl Engine {
                 return Ok(true);
             }
         }
-        self.collect_live(now, Some((lp, price)));
-        let mut found = std::mem::take(&mut self.scratch_found);
-        let centre = sanity::outliers_into(
-            &self.scratch_quotes,
-            self.params.max_deviation,
-            self.spec.pair.price_dp,
-            &mut self.scratch_ticks,
-            &mut found,
-        );
-        let verdict = match centre {
-            Some(centre) if found.iter().any(|(outlier, _)| *outlier == lp) => {
+        match self.outliers(now, Some((lp, price))) {
+            (Some(centre), found) if found.iter().any(|(outlier, _)| *outlier == lp) => {
                 Err(sanity::far_from(price, centre, self.params.max_deviation).to_string())
             }
-            Some(_) => Ok(true),
-            None => Ok(false),
-        };
-        self.scratch_found = found;
-        verdict
+            (Some(_), _) => Ok(true),
+            (None, _) => Ok(false),
+        }
     }
 
     /// Expels every live quote now far from the median: out of the book,
@@ -554,17 +597,8 @@ impl Engine {
         if !self.book.has_unjudged(now) {
             return;
         }
-        self.collect_live(now, None);
-        let mut found = std::mem::take(&mut self.scratch_found);
-        let centre = sanity::outliers_into(
-            &self.scratch_quotes,
-            self.params.max_deviation,
-            self.spec.pair.price_dp,
-            &mut self.scratch_ticks,
-            &mut found,
-        );
-        let expelled: Vec<(usize, PriceDefect)> = match centre {
-            Some(centre) if !found.is_empty() => found
+        let expelled: Vec<(usize, PriceDefect)> = match self.outliers(now, None) {
+            (Some(centre), found) => found
                 .iter()
                 .map(|&(lp, price)| {
                     (
@@ -573,9 +607,8 @@ impl Engine {
                     )
                 })
                 .collect(),
-            _ => Vec::new(),
+            (None, _) => Vec::new(),
         };
-        self.scratch_found = found;
         if expelled.is_empty() {
             return;
         }
@@ -607,7 +640,7 @@ impl Engine {
             out.push(self.event(
                 now,
                 EventKind::LockExpired(LockExpired {
-                    lp: self.names[live.candidate.lp].clone(),
+                    lp: self.per_lp[live.candidate.lp].name.clone(),
                 }),
             ));
         }
@@ -619,7 +652,7 @@ impl Engine {
                 venue_ref: entry.venue_ref.clone(),
             })
         });
-        let mut decisions = std::mem::take(&mut self.decisions);
+        let mut decisions = Vec::new();
         self.lock.restart(
             now,
             self.requests.oldest_outstanding(),
@@ -627,7 +660,6 @@ impl Engine {
             &mut decisions,
         );
         self.apply(now, &mut decisions, out);
-        self.decisions = decisions;
     }
 
     /// Turns the lock rules' decisions into events and client quotes.
@@ -640,15 +672,15 @@ impl Engine {
                     reason,
                 } => {
                     let locked = Locked {
-                        lp: self.names[candidate.lp].clone(),
+                        lp: self.per_lp[candidate.lp].name.clone(),
                         price: candidate.price,
-                        previous_lp: previous.map(|lp| self.names[lp].clone()),
+                        previous_lp: previous.map(|lp| self.per_lp[lp].name.clone()),
                         reason,
                     };
                     out.push(self.event(now, EventKind::Locked(locked)));
                 }
                 Decision::Offer { candidate, reason } => {
-                    let name = self.names[candidate.lp].clone();
+                    let name = self.per_lp[candidate.lp].name.clone();
                     if let Some(quote) = self.offers.offer(now, candidate, name, reason) {
                         out.push(self.event(now, EventKind::ClientQuote(Box::new(quote))));
                     }
@@ -668,13 +700,12 @@ impl Engine {
             // bookkeeping: nothing is locked or offered any more.
             return None;
         }
-        let mut decisions = std::mem::take(&mut self.decisions);
+        let mut decisions = Vec::new();
         let oldest_out = self.requests.oldest_outstanding();
         let found_nothing = self
             .lock
             .poll_completed(now, poll, oldest_out, &mut decisions);
         self.apply(now, &mut decisions, out);
-        self.decisions = decisions;
         (found_nothing && self.requests.all_declined()).then_some(EndReason::NoQuotes)
     }
 
@@ -691,14 +722,13 @@ impl Engine {
         out.push(self.event(
             now,
             EventKind::LockExpired(LockExpired {
-                lp: self.names[expired.candidate.lp].clone(),
+                lp: self.per_lp[expired.candidate.lp].name.clone(),
             }),
         ));
-        let mut decisions = std::mem::take(&mut self.decisions);
+        let mut decisions = Vec::new();
         self.lock
             .expired(now, self.requests.oldest_outstanding(), &mut decisions);
         self.apply(now, &mut decisions, out);
-        self.decisions = decisions;
     }
 
     /// True once the client has accepted (or tried to): no more polls,
@@ -728,18 +758,18 @@ impl Engine {
     /// Gives each LP its own request and order timeouts (`None`: the
     /// desk's LP_TIMEOUT_MS / ORDER_TIMEOUT_MS).
     pub fn set_lp_timeouts(&mut self, timeouts: &[(Option<u64>, Option<u64>)]) {
-        for (lp, (quote, order)) in timeouts.iter().enumerate().take(self.names.len()) {
+        for (lp, (quote, order)) in timeouts.iter().enumerate().take(self.per_lp.len()) {
             if let Some(quote) = quote {
                 self.requests.set_timeout(lp, *quote);
             }
-            self.order_timeouts_ms[lp] = order.unwrap_or(self.params.order_timeout_ms);
+            self.per_lp[lp].order_timeout_ms = order.unwrap_or(self.params.order_timeout_ms);
         }
     }
 
     /// When the pending order's time runs out, if one is out.
     pub fn next_order_deadline(&self) -> Option<StreamMs> {
         let pending = self.execution.as_ref()?.pending()?;
-        Some(pending.sent_ms + self.order_timeouts_ms[pending.plan.lp])
+        Some(pending.sent_ms + self.per_lp[pending.plan.lp].order_timeout_ms)
     }
 
     /// The pending order's id if its time is over at `now`.
@@ -814,7 +844,7 @@ impl Engine {
                     None,
                 ),
             };
-        self.execution = Some(execution);
+        self.execution = Some(Box::new(execution));
         self.emit_order_sent(now, &plan, preferred_over, out);
         Some(plan)
     }
@@ -831,12 +861,16 @@ impl Engine {
         tried: &[usize],
         limit: Decimal,
     ) -> Option<(usize, BookEntry, PreferredOver)> {
-        let (reject_rate, fading) = self.reject_rates[best];
+        let LpSeen {
+            reject_rate,
+            fading,
+            ..
+        } = self.per_lp[best];
         if !fading {
             return None;
         }
-        let mut exclude: Vec<usize> = (0..self.names.len())
-            .filter(|&lp| self.reject_rates[lp].1)
+        let mut exclude: Vec<usize> = (0..self.per_lp.len())
+            .filter(|&lp| self.per_lp[lp].fading)
             .collect();
         exclude.extend_from_slice(tried);
         let clean = self.book.best_within(now, 0, &exclude, limit)?;
@@ -852,7 +886,7 @@ impl Engine {
             return None;
         }
         let preferred_over = PreferredOver {
-            lp: self.names[best].clone(),
+            lp: self.per_lp[best].name.clone(),
             lp_price: price,
             reject_rate,
         };
@@ -870,7 +904,7 @@ impl Engine {
             return;
         };
         let sent = OrderSent {
-            lp: self.names[plan.lp].clone(),
+            lp: self.per_lp[plan.lp].name.clone(),
             order_id: plan.order_id.clone(),
             quote_id: execution.accepted.quote_id.clone(),
             venue_ref: plan.venue_ref.clone(),
@@ -897,7 +931,7 @@ impl Engine {
         let execution = self.execution.as_mut()?;
         let pending = execution.take_pending(order_id)?;
         let plan = pending.plan;
-        let lp = self.names[plan.lp].clone();
+        let lp = self.per_lp[plan.lp].name.clone();
         let hold_ms = now.saturating_sub(pending.sent_ms);
         let unknown = |reason: String| ExecutionUnknown {
             lp: lp.clone(),
@@ -948,7 +982,10 @@ impl Engine {
                 None
             }
             OrderResult::TimedOut => {
-                let reason = format!("no answer within {} ms", self.order_timeouts_ms[plan.lp]);
+                let reason = format!(
+                    "no answer within {} ms",
+                    self.per_lp[plan.lp].order_timeout_ms
+                );
                 self.resolve_unknown(now, unknown(reason), out);
                 None
             }
@@ -1033,7 +1070,7 @@ impl Engine {
         });
         if let Some(execution) = &self.execution {
             let filled_lp = match (outcome, execution.tried().last()) {
-                (Outcome::Filled, Some(&lp)) => Some(self.names[lp].clone()),
+                (Outcome::Filled, Some(&lp)) => Some(self.per_lp[lp].name.clone()),
                 _ => None,
             };
             return Ended {
@@ -1051,7 +1088,7 @@ impl Engine {
             outcome,
             improvements: self.lock.improvements(),
             quote_id: live.map(|live| live.quote_id.clone()),
-            lp: live.map(|live| self.names[live.candidate.lp].clone()),
+            lp: live.map(|live| self.per_lp[live.candidate.lp].name.clone()),
             client_price: live.map(|live| live.client_price),
         }
     }

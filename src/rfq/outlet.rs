@@ -8,7 +8,9 @@
 
 use std::future::Future;
 
+use futures::future::{self, Either};
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 
 use crate::rfq::RfqEvent;
 
@@ -35,8 +37,21 @@ pub trait Outlet: Send {
 }
 
 impl Outlet for mpsc::Sender<RfqEvent> {
-    async fn send(&mut self, event: RfqEvent) {
-        let _ = mpsc::Sender::send(self, event).await;
+    fn send(&mut self, event: RfqEvent) -> impl Future<Output = ()> + Send {
+        // Taken at once when there is room (the common case): the future
+        // then holds nothing. The wait for room is boxed, so that it (and
+        // the event) is not part of the future of every session that
+        // sends through a channel.
+        let full = match self.try_send(event) {
+            Ok(()) | Err(TrySendError::Closed(_)) => None,
+            Err(TrySendError::Full(event)) => Some(event),
+        };
+        match full {
+            None => Either::Left(future::ready(())),
+            Some(event) => Either::Right(Box::pin(async move {
+                let _ = mpsc::Sender::send(self, event).await;
+            })),
+        }
     }
 
     async fn ready(&mut self) {

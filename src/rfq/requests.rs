@@ -13,9 +13,13 @@ pub struct InFlight {
     pub sent_ms: StreamMs,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+/// One LP's requests (one Vec of these per RFQ, not one per field:
+/// thousands of streams each keep one).
+#[derive(Debug, Clone, Copy)]
 struct Slot {
     in_flight: Option<InFlight>,
+    /// The LP's request timeout (a venue may have its own).
+    timeout_ms: u64,
     /// The LP's latest answer was a decline.
     declined: bool,
 }
@@ -32,27 +36,31 @@ struct Outstanding {
 pub struct Requests {
     slots: Vec<Slot>,
     outstanding: Vec<Outstanding>,
-    /// Each LP's request timeout (a venue may have its own).
-    timeouts_ms: Vec<u64>,
 }
 
 impl Requests {
     pub fn new(lps: usize, timeout_ms: u64) -> Requests {
         Requests {
-            slots: vec![Slot::default(); lps],
+            slots: vec![
+                Slot {
+                    in_flight: None,
+                    timeout_ms,
+                    declined: false,
+                };
+                lps
+            ],
             outstanding: Vec::new(),
-            timeouts_ms: vec![timeout_ms; lps],
         }
     }
 
     /// Gives LP `lp` its own request timeout.
     pub fn set_timeout(&mut self, lp: usize, timeout_ms: u64) {
-        self.timeouts_ms[lp] = timeout_ms;
+        self.slots[lp].timeout_ms = timeout_ms;
     }
 
     /// LP `lp`'s request timeout.
     pub fn timeout_of(&self, lp: usize) -> u64 {
-        self.timeouts_ms[lp]
+        self.slots[lp].timeout_ms
     }
 
     /// LP `lp` may be asked: nothing in flight.
@@ -120,8 +128,7 @@ impl Requests {
         }
         self.slots
             .iter()
-            .zip(&self.timeouts_ms)
-            .filter_map(|(slot, timeout)| slot.in_flight.map(|f| f.sent_ms + timeout))
+            .filter_map(|slot| slot.in_flight.map(|f| f.sent_ms + slot.timeout_ms))
             .min()
     }
 
@@ -130,7 +137,7 @@ impl Requests {
         expired.clear();
         for (lp, slot) in self.slots.iter().enumerate() {
             if let Some(in_flight) = slot.in_flight {
-                if in_flight.sent_ms + self.timeouts_ms[lp] <= now {
+                if in_flight.sent_ms + slot.timeout_ms <= now {
                     expired.push((lp, in_flight.request_id));
                 }
             }

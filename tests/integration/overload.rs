@@ -112,3 +112,107 @@ async fn a_prompt_consumer_gets_every_poll() {
     let events = run_slow(0).await;
     assert_eq!(polls_answered(&events), (1..=12).collect::<Vec<u32>>());
 }
+
+/// An LP that answers at once and notes the stream time of every request
+/// it is sent.
+struct AtOnce {
+    name: &'static str,
+    price: rust_decimal::Decimal,
+    asked_at: Arc<Mutex<Vec<(&'static str, u64)>>>,
+}
+
+#[async_trait::async_trait]
+impl lp_rfq::lp::LiquidityProvider for AtOnce {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn simulated(&self) -> bool {
+        true
+    }
+
+    async fn quote(
+        &self,
+        request: &lp_rfq::lp::LpRequest,
+    ) -> Result<lp_rfq::lp::LpQuote, lp_rfq::lp::LpError> {
+        let now = request.clock.now_ms();
+        self.asked_at.lock().unwrap().push((self.name, now));
+        Ok(lp_rfq::lp::LpQuote {
+            lp: Arc::from(self.name),
+            request_id: request.request_id,
+            side: request.side,
+            pair: request.pair,
+            price: self.price,
+            quantity: request.amount,
+            valid_until_ms: now + 10_000,
+            venue_ref: None,
+        })
+    }
+
+    async fn execute(&self, _: &lp_rfq::lp::LpOrder) -> lp_rfq::lp::OrderAnswer {
+        lp_rfq::lp::OrderAnswer::Unknown {
+            reason: "not traded here".into(),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn answers_ready_at_once_reach_a_slow_consumer_one_by_one_and_no_request_waits_unsent() {
+    // The session hands a poll's answers on one by one as they come; when
+    // the consumer makes it wait (700 ms per event), the requests not yet
+    // polled are still sent at once, not after the wait.
+    let asked_at = Arc::new(Mutex::new(Vec::new()));
+    let lps: Vec<SharedLp> = [
+        ("A", dec!(100000.00)),
+        ("B", dec!(100001.00)),
+        ("C", dec!(100002.00)),
+    ]
+    .into_iter()
+    .map(|(name, price)| {
+        Arc::new(AtOnce {
+            name,
+            price,
+            asked_at: asked_at.clone(),
+        }) as SharedLp
+    })
+    .collect();
+    let session = Session {
+        rfq_id: Arc::from("R-instant"),
+        spec: spec(Side::Buy),
+        lps,
+        params: params(),
+        duration_ms: 1_000,
+        clock: StreamClock::start(),
+        band: None,
+    };
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let outlet = Slow {
+        per_event: Duration::from_millis(700),
+        events: events.clone(),
+    };
+    session.run_probed(outlet, None, None).await;
+    let events = events.lock().unwrap().clone();
+    let lines = trace(&events);
+    // The first poll starts once `started` is taken (700 ms). All three
+    // are asked then, although A's answer came at once and its first
+    // event kept the session waiting until 1400 ms.
+    assert_eq!(
+        asked_at.lock().unwrap().clone(),
+        [("A", 700), ("B", 700), ("C", 700)],
+        "{lines:#?}"
+    );
+    // Every answer is taken as of the moment it came, none timed out.
+    assert_eq!(
+        only(&lines, "quote"),
+        [
+            "700 quote A 100000.00",
+            "700 quote B 100001.00",
+            "700 quote C 100002.00",
+        ],
+        "{lines:#?}"
+    );
+    assert!(events.iter().all(|event| !matches!(
+        &event.kind,
+        EventKind::LpError(error) if error.kind == FailureKind::Timeout
+    )));
+}
