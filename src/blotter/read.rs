@@ -379,7 +379,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
         read_table(conn, "executions", id, &mut events, |row| {
             let event_name: String = row.get("event")?;
             let kind = match event_name.as_str() {
-                "order_sent" => EventKind::OrderSent(OrderSent {
+                "order_sent" => EventKind::OrderSent(Box::new(OrderSent {
                     lp: arc(row, "lp")?,
                     order_id: arc(row, "order_id")?,
                     quote_id: arc(row, "quote_id")?,
@@ -389,7 +389,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     attempt: row.get("attempt")?,
                     // Kept as text in `reason`; not rebuilt.
                     preferred_over: None,
-                }),
+                })),
                 "order_rejected" => EventKind::OrderRejected(OrderRejected {
                     lp: arc(row, "lp")?,
                     order_id: arc(row, "order_id")?,

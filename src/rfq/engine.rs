@@ -913,7 +913,7 @@ impl Engine {
             attempt: plan.attempt,
             preferred_over,
         };
-        out.push(self.event(now, EventKind::OrderSent(sent)));
+        out.push(self.event(now, EventKind::OrderSent(Box::new(sent))));
     }
 
     /// Order `order_id` ended at `now`. A fill or an unknown outcome ends

@@ -70,7 +70,9 @@ pub enum EventKind {
     ClientQuote(Box<ClientQuote>),
     Locked(Locked),
     LockExpired(LockExpired),
-    OrderSent(OrderSent),
+    // Boxed: rare, and its size (152 B) would set every event's,
+    // millions of them in channels and the writer's batches.
+    OrderSent(Box<OrderSent>),
     OrderRejected(OrderRejected),
     Filled(Box<Filled>),
     ExecutionUnknown(ExecutionUnknown),

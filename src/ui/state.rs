@@ -399,7 +399,7 @@ impl ConsoleState {
                         format!("  to {}: {}", order.lp, why.describe()),
                     );
                 }
-                self.execution.orders.push(order.clone());
+                self.execution.orders.push(OrderSent::clone(order));
             }
             EventKind::LpHealth(health) => {
                 let Some(index) = self.lp_index(&health.lp) else {

@@ -122,7 +122,7 @@ fn order_sent(
     amount: Decimal,
     attempt: u32,
 ) -> EventKind {
-    EventKind::OrderSent(OrderSent {
+    EventKind::OrderSent(Box::new(OrderSent {
         lp: Arc::from(lp),
         order_id: Arc::from(order_id),
         quote_id: Arc::from(quote_id),
@@ -131,7 +131,7 @@ fn order_sent(
         amount,
         attempt,
         preferred_over: None,
-    })
+    }))
 }
 
 fn order_rejected(lp: &str, order_id: &str, hold_ms: u64) -> EventKind {

@@ -1009,7 +1009,7 @@ fn an_unknown_outcome_is_shown_in_red() {
     state.apply(
         &at(
             1_000,
-            EventKind::OrderSent(OrderSent {
+            EventKind::OrderSent(Box::new(OrderSent {
                 lp: Arc::from("LP1"),
                 order_id: Arc::from("O-1-1"),
                 quote_id: Arc::from("Q-300"),
@@ -1018,7 +1018,7 @@ fn an_unknown_outcome_is_shown_in_red() {
                 amount: dec!(1.5),
                 attempt: 1,
                 preferred_over: None,
-            }),
+            })),
         ),
         1_000,
     );
