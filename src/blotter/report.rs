@@ -304,7 +304,7 @@ pub fn open(path: &Path) -> Result<Connection, ReadError> {
 /// Reads the blotter at `path` and computes the report. An `--lp` that
 /// no stored RFQ asked is an error naming the LPs that were.
 pub fn load(path: &Path, filter: &Filter) -> Result<Report, ReadError> {
-    let conn = open(path)?;
+    let (conn, reads) = super::read::open_for_reading(path)?;
     let read = |source| BlotterError::Read {
         path: path.to_path_buf(),
         source,
@@ -319,7 +319,8 @@ pub fn load(path: &Path, filter: &Filter) -> Result<Report, ReadError> {
             });
         }
     }
-    Ok(build(&conn, filter).map_err(read)?)
+    let file = (reads == super::read::Reads::TheFile).then_some(path);
+    Ok(super::figures::build(&conn, filter, file).map_err(read)?)
 }
 
 /// Every LP any stored RFQ asked, in order of first appearance.
@@ -332,9 +333,9 @@ fn lps_seen(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 }
 
 /// Computes the report from an open blotter (one pass over each table:
-/// see [`super::figures`]).
+/// see [`super::figures`]), on this connection alone.
 pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
-    super::figures::build(conn, filter)
+    super::figures::build(conn, filter, None)
 }
 
 /// The health section: recorded health per LP, with each LP's reject rate
