@@ -291,26 +291,33 @@ struct Fill {
     pnl: Option<String>,
 }
 
+/// How the answers pass may share its work among threads, each with its
+/// own read connection on the blotter file.
+#[derive(Debug, Clone, Copy)]
+pub enum Split<'a> {
+    /// All on the caller's connection (a private upgraded copy, which no
+    /// other connection can open).
+    Alone,
+    /// One worker per core (at most [`MAX_WORKERS`]), none with fewer
+    /// than [`ANSWERS_PER_WORKER`] estimated answers.
+    PerCore(&'a Path),
+    /// This many workers, or one per selected RFQ if there are fewer.
+    Exactly(&'a Path, usize),
+}
+
 /// Computes the report from an open blotter: the RFQs the filter selects,
-/// then one pass over their answers, lock events and executions. `file`
-/// is the blotter `conn` reads, when other connections may open it too
-/// (not a private upgraded copy): the answers pass then runs on every
-/// core.
-pub fn build(conn: &Connection, filter: &Filter, file: Option<&Path>) -> rusqlite::Result<Report> {
+/// then one pass over their answers, lock events and executions.
+pub fn build(conn: &Connection, filter: &Filter, split: Split) -> rusqlite::Result<Report> {
     // Every statement of this connection reads one snapshot while a
     // writer may be appending; the answers pass's other connections stop
     // at the snapshot's last answer (ids only grow).
     conn.execute_batch("BEGIN")?;
-    let report = build_in_snapshot(conn, filter, file);
+    let report = build_in_snapshot(conn, filter, split);
     conn.execute_batch("COMMIT")?;
     report
 }
 
-fn build_in_snapshot(
-    conn: &Connection,
-    filter: &Filter,
-    file: Option<&Path>,
-) -> rusqlite::Result<Report> {
+fn build_in_snapshot(conn: &Connection, filter: &Filter, split: Split) -> rusqlite::Result<Report> {
     let (mut rfqs, mut live) = select_rfqs(conn, filter)?;
     let last_answer: i64 =
         conn.query_row("SELECT coalesce(MAX(id), 0) FROM answers", [], |r| r.get(0))?;
@@ -337,7 +344,15 @@ fn build_in_snapshot(
     };
     if !rfqs.is_empty() {
         let span = (first_row, last_row);
-        scan_answers(conn, file, filter, &rfqs, &mut live, &mut book, last_answer)?;
+        scan_answers(
+            conn,
+            split,
+            filter,
+            &rfqs,
+            &mut live,
+            &mut book,
+            last_answer,
+        )?;
         scan_locks(conn, &mut rfqs, &mut live, span, &at_of, &mut book)?;
         scan_executions(conn, &mut rfqs, &mut live, span, &at_of, &mut book)?;
     }
@@ -594,10 +609,10 @@ impl Share {
 
 /// Fewer estimated answers than this per worker and another thread (and
 /// its connection) costs more than it saves.
-const ANSWERS_PER_WORKER: u64 = 200_000;
+pub const ANSWERS_PER_WORKER: u64 = 200_000;
 /// More workers than this would each step through the same interleaved
 /// rows for little gain.
-const MAX_WORKERS: usize = 4;
+pub const MAX_WORKERS: usize = 4;
 
 /// One pass over the answers table within the selected RFQs' id ranges:
 /// counts, latency histograms and each poll's distances.
@@ -612,7 +627,7 @@ const MAX_WORKERS: usize = 4;
 #[allow(clippy::too_many_arguments)]
 fn scan_answers(
     conn: &Connection,
-    file: Option<&Path>,
+    split: Split,
     filter: &Filter,
     rfqs: &[(i64, Selected)],
     live: &mut Vec<Live>,
@@ -647,15 +662,17 @@ fn scan_answers(
         .collect();
     let estimates = estimated_answers(&spans);
     let total: u64 = estimates.iter().sum();
-    let workers = match file {
-        Some(_) => std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_WORKERS)
-            .min(usize::try_from(total / ANSWERS_PER_WORKER).unwrap_or(usize::MAX))
-            .max(1),
-        None => 1,
+    let (file, workers) = match split {
+        Split::Alone => (None, 1),
+        Split::PerCore(file) => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let enough = usize::try_from(total / ANSWERS_PER_WORKER).unwrap_or(usize::MAX);
+            (Some(file), cores.min(MAX_WORKERS).min(enough).max(1))
+        }
+        Split::Exactly(file, workers) => (Some(file), workers.max(1)),
     };
-    let mut shares = split(rfqs, &spans, &estimates, std::mem::take(live), workers);
+    let rows: Vec<i64> = rfqs.iter().map(|(row, _)| *row).collect();
+    let mut shares = shares_of(&rows, &spans, &estimates, std::mem::take(live), workers);
     let sql_of = |share: &Share| {
         // Only the conditions a filter needs: each costs a comparison per
         // row. A failed request's price is NULL: the one column then
@@ -775,23 +792,24 @@ fn estimated_answers(spans: &[(i64, i64)]) -> Vec<u64> {
 
 /// The selected RFQs in `workers` runs of consecutive row ids with about
 /// the same estimated answers each.
-fn split(
-    rfqs: &[(i64, Selected)],
+fn shares_of(
+    rows: &[i64],
     spans: &[(i64, i64)],
     estimates: &[u64],
     live: Vec<Live>,
     workers: usize,
 ) -> Vec<Share> {
-    let mut by_row: Vec<usize> = (0..rfqs.len()).collect();
-    by_row.sort_unstable_by_key(|&at| rfqs[at].0);
+    let mut by_row: Vec<usize> = (0..rows.len()).collect();
+    by_row.sort_unstable_by_key(|&at| rows[at]);
     let total: u64 = estimates.iter().sum();
     let mut live: Vec<Option<Live>> = live.into_iter().map(Some).collect();
     let mut groups: Vec<Vec<usize>> = vec![Vec::new()];
     let mut counted = 0u64;
     for at in by_row {
         let part = groups.len() as u64;
-        // Cut once this run holds its part of the total.
-        if part < workers as u64 && counted * workers as u64 >= total * part {
+        // Cut before the RFQ whose middle lies past this run's part of
+        // the total.
+        if part < workers as u64 && (counted + estimates[at] / 2) * workers as u64 >= total * part {
             groups.push(Vec::new());
         }
         groups.last_mut().expect("one group at least").push(at);
@@ -801,11 +819,11 @@ fn split(
         .into_iter()
         .filter(|group| !group.is_empty())
         .map(|positions| {
-            let first_row = rfqs[positions[0]].0;
-            let last_row = rfqs[positions[positions.len() - 1]].0;
+            let first_row = rows[positions[0]];
+            let last_row = rows[positions[positions.len() - 1]];
             let mut local = vec![u32::MAX; (last_row - first_row + 1) as usize];
             for (index, &at) in positions.iter().enumerate() {
-                local[(rfqs[at].0 - first_row) as usize] = index as u32;
+                local[(rows[at] - first_row) as usize] = index as u32;
             }
             let (first_id, last_id) = positions
                 .iter()
@@ -1179,6 +1197,42 @@ mod tests {
             (book.totals[1].distance_sum, book.totals[1].distances),
             (dec!(0), 1)
         );
+    }
+
+    #[test]
+    fn interleaved_spans_share_their_rows_and_workers_get_equal_runs() {
+        // Two RFQs interleaved over ids 1..=100, then one alone over
+        // 101..=300, and one without answers (an empty range).
+        let spans = [(1, 100), (1, 100), (101, 300), (301, 300)];
+        assert_eq!(estimated_answers(&spans), [50, 50, 200, 0]);
+        // Half-open overlap: 1..=100 and 51..=150 share 51..=100.
+        assert_eq!(estimated_answers(&[(1, 100), (51, 150)]), [75, 75]);
+
+        let rows = [10, 11, 12, 13];
+        let states = || (0..rows.len()).map(|_| live(Side::Buy)).collect::<Vec<_>>();
+        let estimates = estimated_answers(&spans);
+        let shares = shares_of(&rows, &spans, &estimates, states(), 2);
+        let runs: Vec<_> = shares
+            .iter()
+            .map(|s| {
+                (
+                    s.positions.clone(),
+                    s.first_row,
+                    s.last_row,
+                    s.first_id,
+                    s.last_id,
+                )
+            })
+            .collect();
+        assert_eq!(
+            runs,
+            [(vec![0, 1], 10, 11, 1, 100), (vec![2, 3], 12, 13, 101, 300)]
+        );
+        assert_eq!(shares[1].local_of(13), Some(1));
+        assert_eq!(shares[1].local_of(11), None);
+        // One worker takes everything; never more runs than RFQs.
+        assert_eq!(shares_of(&rows, &spans, &estimates, states(), 1).len(), 1);
+        assert_eq!(shares_of(&rows, &spans, &estimates, states(), 9).len(), 4);
     }
 
     #[test]
