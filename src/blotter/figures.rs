@@ -95,7 +95,7 @@ struct Totals {
     improvements: u64,
     hold_ms: u64,
     asked_ms: u64,
-    distance_sum: Decimal,
+    distance_sum: DistanceSum,
     distances: u64,
     orders: u64,
     fills: u64,
@@ -104,11 +104,7 @@ struct Totals {
 }
 
 impl Totals {
-    /// Adds what another pass counted for the same LP. Sums of distances
-    /// are exact in practice: `Decimal` keeps 28 significant digits, so
-    /// adding partial sums instead of one running sum can only move the
-    /// reported 2-decimal mean when it lies within ~1e-20 bps of a
-    /// rounding boundary.
+    /// Adds what another pass counted for the same LP.
     fn absorb(&mut self, other: Totals) {
         self.answers += other.answers;
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
@@ -119,12 +115,61 @@ impl Totals {
         self.improvements += other.improvements;
         self.hold_ms += other.hold_ms;
         self.asked_ms += other.asked_ms;
-        self.distance_sum = self.distance_sum.saturating_add(other.distance_sum);
+        self.distance_sum.absorb(other.distance_sum);
         self.distances += other.distances;
         self.orders += other.orders;
         self.fills += other.fills;
         self.rejects += other.rejects;
         self.order_holds.absorb(other.order_holds);
+    }
+}
+
+/// A sum of distances in bps, kept exact: each distance (a `Decimal` of at
+/// most 28 decimals) is added as an integer count of 1e-28 bps, with room
+/// for 1.7e10 bps before it spills into a saturating `Decimal`. Adding
+/// `Decimal`s one by one instead rounds every addition once the sum has
+/// more than 28 significant digits (after the second distance, in practice)
+/// and costs more than the distance itself; and an exact sum does not
+/// depend on the order the workers' parts are added in.
+#[derive(Debug, Default)]
+struct DistanceSum {
+    /// In units of 1e-28 bps.
+    exact: i128,
+    /// What did not fit `exact` (absurd prices: an LP bidding 1e20).
+    spilled: Decimal,
+}
+
+impl DistanceSum {
+    fn add(&mut self, bps: Decimal) {
+        let units = 10i128
+            .checked_pow(28 - bps.scale())
+            .and_then(|scale| bps.mantissa().checked_mul(scale))
+            .and_then(|units| self.exact.checked_add(units));
+        match units {
+            Some(sum) => self.exact = sum,
+            None => self.spilled = self.spilled.saturating_add(bps),
+        }
+    }
+
+    fn absorb(&mut self, other: DistanceSum) {
+        match self.exact.checked_add(other.exact) {
+            Some(sum) => self.exact = sum,
+            None => self.spilled = self.spilled.saturating_add(Self::decimal(other.exact)),
+        }
+        self.spilled = self.spilled.saturating_add(other.spilled);
+    }
+
+    /// The sum, rounded to a `Decimal` once.
+    fn total(&self) -> Decimal {
+        self.spilled.saturating_add(Self::decimal(self.exact))
+    }
+
+    /// An integer count of 1e-28 bps as a `Decimal`: whole bps plus the
+    /// fraction, each of which fits.
+    fn decimal(units: i128) -> Decimal {
+        const ONE: i128 = 10i128.pow(28);
+        Decimal::from_i128_with_scale(units / ONE, 0)
+            .saturating_add(Decimal::from_i128_with_scale(units % ONE, 28))
     }
 }
 
@@ -243,7 +288,7 @@ impl Live {
                         distance_bps(worse_by, best)
                     };
                     let totals = &mut totals[answer.lp as usize];
-                    totals.distance_sum = totals.distance_sum.saturating_add(bps);
+                    totals.distance_sum.add(bps);
                     totals.distances += 1;
                 }
             }
@@ -1120,7 +1165,7 @@ fn lp_figures(book: Book, filter: &Filter) -> Vec<LpFigures> {
                 locks_won: t.locks_won,
                 lock_time_share: super::report::ratio(t.hold_ms, t.asked_ms, 4),
                 avg_distance_bps: (t.distances > 0).then(|| {
-                    (t.distance_sum / Decimal::from(t.distances))
+                    (t.distance_sum.total() / Decimal::from(t.distances))
                         .round_dp(2)
                         .normalize()
                 }),
@@ -1187,15 +1232,21 @@ mod tests {
         assert_eq!(rfq.pending.len(), 1);
         assert_eq!(rfq.next_close_ms, 2_100);
         // A is 20 from poll 1's best of 80: 2500 bps; C is the best.
-        assert_eq!(book.totals[0].distance_sum, dec!(2500));
+        assert_eq!(book.totals[0].distance_sum.total(), dec!(2500));
         assert_eq!(
-            (book.totals[2].distance_sum, book.totals[2].distances),
+            (
+                book.totals[2].distance_sum.total(),
+                book.totals[2].distances
+            ),
             (dec!(0), 1)
         );
         rfq.settle(u64::MAX, &mut book.totals);
         assert!(rfq.pending.is_empty());
         assert_eq!(
-            (book.totals[1].distance_sum, book.totals[1].distances),
+            (
+                book.totals[1].distance_sum.total(),
+                book.totals[1].distances
+            ),
             (dec!(0), 1)
         );
     }
