@@ -1288,6 +1288,64 @@ mod tests {
     }
 
     #[test]
+    fn distances_are_the_decimal_quotient_times_ten_thousand() {
+        use rust_decimal_macros::dec;
+        for (worse_by, best) in [
+            (dec!(1.75), dec!(3501.75)),
+            (dec!(10.00), dec!(100000.00)),
+            (dec!(20), dec!(80)),
+            (dec!(0.01), dec!(99999.99)),
+            (dec!(5), dec!(3)),
+            (dec!(100000000000000000000), dec!(0.00000001)),
+        ] {
+            let by_multiplying = worse_by
+                .checked_div(best)
+                .and_then(|share| share.checked_mul(Decimal::from(10_000)))
+                .unwrap_or(Decimal::MAX);
+            assert_eq!(
+                distance_bps(worse_by, best),
+                by_multiplying,
+                "{worse_by} / {best}"
+            );
+        }
+        // A quotient of fewer than 4 decimals is multiplied as before.
+        assert_eq!(distance_bps(dec!(20), dec!(80)).to_string(), "2500.00");
+    }
+
+    #[test]
+    fn distance_sums_are_exact_in_any_order_and_saturate() {
+        use rust_decimal_macros::dec;
+        let third = dec!(3.3333333333333333333333333333);
+        let mut sum = DistanceSum::default();
+        for _ in 0..3 {
+            sum.add(third);
+        }
+        // 9.999…9 with 28 decimals, kept exactly, rounded once at the end
+        // (29 significant digits do not fit a Decimal).
+        assert_eq!(sum.exact, 99_999_999_999_999_999_999_999_999_999);
+        assert_eq!(sum.total(), dec!(10));
+        let parts = |values: &[Decimal]| {
+            let mut sum = DistanceSum::default();
+            values.iter().for_each(|v| sum.add(*v));
+            sum
+        };
+        let (a, b) = (
+            [dec!(1.75), dec!(0.0000000000000000000000000001)],
+            [dec!(4.9975)],
+        );
+        let mut ab = parts(&a);
+        ab.absorb(parts(&b));
+        let mut ba = parts(&b);
+        ba.absorb(parts(&a));
+        assert_eq!(ab.total(), dec!(6.7475000000000000000000000001));
+        assert_eq!(ba.total(), ab.total());
+        // An absurd distance saturates instead of overflowing.
+        let mut absurd = parts(&[dec!(1), Decimal::MAX]);
+        absurd.add(Decimal::MAX);
+        assert_eq!(absurd.total(), Decimal::MAX);
+    }
+
+    #[test]
     fn histogram_percentiles_are_the_sorted_values_nearest_ranks() {
         let cases: [&[u64]; 5] = [
             &[],
