@@ -4,7 +4,10 @@
 //! seconds), latencies and hold times go into per-LP histograms of whole
 //! milliseconds, and each poll's answers are kept only until the poll can
 //! no longer change. Memory depends on the RFQs and LPs selected and on how
-//! many polls run at once, not on how many answers are stored.
+//! many polls run at once, not on how many answers are stored. The answers
+//! pass runs on every core: each worker counts a run of whole RFQs on its
+//! own read connection ([`Split`], `scan_answers`), stepping SQLite through
+//! its C interface (`raw`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
