@@ -714,7 +714,26 @@ fn scan_answers(
             )
         })
         .collect();
-    let estimates = estimated_answers(&spans);
+    // Every stored RFQ's range counts in the estimate: the selected ones
+    // share theirs with the others' rows interleaved there (10 RFQs among
+    // a thousand hold a hundredth of their range, not all of it).
+    let estimates = {
+        let mut stored = conn.prepare(
+            "SELECT id, answers_from, coalesce(answers_to, ?1) FROM rfqs
+             WHERE answers_from IS NOT NULL",
+        )?;
+        let stored: Vec<(i64, (i64, i64))> = stored
+            .query_map([last_answer], |r| {
+                Ok((r.get(0)?, (r.get(1)?, r.get::<_, i64>(2)?.min(last_answer))))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let (rows, ranges): (Vec<i64>, Vec<(i64, i64)>) = stored.into_iter().unzip();
+        let shares = estimated_answers(&ranges);
+        let of_row: HashMap<i64, u64> = rows.into_iter().zip(shares).collect();
+        rfqs.iter()
+            .map(|(row, _)| of_row.get(row).copied().unwrap_or(0))
+            .collect::<Vec<u64>>()
+    };
     let total: u64 = estimates.iter().sum();
     let (file, workers) = match split {
         Split::Alone => (None, 1),
