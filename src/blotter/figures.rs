@@ -276,6 +276,46 @@ impl Live {
                 .position(|p| p.poll != poll)
                 .unwrap_or(self.pending.len());
             let answers = self.pending.range(..count);
+            let scale = first.price.scale();
+            if answers.clone().all(|answer| answer.price.scale() == scale) {
+                // The usual poll, every price with the same decimals:
+                // compared and subtracted as integers, the exact values
+                // (and scale) `Decimal`'s own operations give.
+                let units = |answer: &Pending| answer.price.mantissa();
+                let better = |a: i128, b: i128| match self.side {
+                    Side::Buy => a < b,
+                    Side::Sell => a > b,
+                };
+                let best = answers.clone().map(units).fold(units(first), |best, p| {
+                    if better(p, best) {
+                        p
+                    } else {
+                        best
+                    }
+                });
+                if best != 0 {
+                    let best_price = Decimal::from_i128_with_scale(best, scale);
+                    for answer in answers {
+                        let gap = match self.side {
+                            Side::Buy => units(answer) - best,
+                            Side::Sell => best - units(answer),
+                        };
+                        // A gap too wide for a Decimal (prices of opposite
+                        // signs, stored as text) saturates like an absurd
+                        // distance.
+                        let bps = match Decimal::try_from_i128_with_scale(gap, scale) {
+                            _ if gap == 0 => Decimal::ZERO,
+                            Ok(gap) => distance_bps(gap, best_price),
+                            Err(_) => Decimal::MAX,
+                        };
+                        let totals = &mut totals[answer.lp as usize];
+                        totals.distance_sum.add(bps);
+                        totals.distances += 1;
+                    }
+                }
+                self.pending.drain(..count);
+                continue;
+            }
             let mut best = first.price;
             for answer in answers.clone() {
                 if self.side.is_better(answer.price, best) {
@@ -1384,6 +1424,37 @@ mod tests {
                 .map(|s| (s.first_id, s.last_id))
                 .collect::<Vec<_>>(),
             [(1, 100), (1, 100)]
+        );
+    }
+
+    #[test]
+    fn polls_with_one_scale_or_mixed_scales_give_the_same_distances() {
+        use rust_decimal_macros::dec;
+        let distances = |side: Side, prices: [Decimal; 3]| {
+            let mut book = Book::default();
+            for lp in ["A", "B", "C"] {
+                book.index_of(lp);
+            }
+            let mut rfq = live(side);
+            for (lp, price) in prices.into_iter().enumerate() {
+                rfq.add(pending(1, lp as u32, 0, price));
+            }
+            rfq.settle(u64::MAX, &mut book.totals);
+            book.totals
+                .iter()
+                .map(|t| (t.distance_sum.total(), t.distances))
+                .collect::<Vec<_>>()
+        };
+        for side in [Side::Buy, Side::Sell] {
+            // Integers (one scale) against Decimal operations (mixed).
+            let one_scale = distances(side, [dec!(100.00), dec!(100.50), dec!(99.50)]);
+            let mixed = distances(side, [dec!(100.0), dec!(100.50), dec!(99.5)]);
+            assert_eq!(one_scale, mixed, "{side:?}");
+        }
+        // Buy: the best is 99.50; 100.00 is 0.50 / 99.50 worse.
+        assert_eq!(
+            distances(Side::Buy, [dec!(100.00), dec!(100.50), dec!(99.50)])[0],
+            (dec!(0.50) / dec!(99.50) * dec!(10000), 1)
         );
     }
 
