@@ -4,14 +4,20 @@
 //! seconds), latencies and hold times go into per-LP histograms of whole
 //! milliseconds, and each poll's answers are kept only until the poll can
 //! no longer change. Memory depends on the RFQs and LPs selected and on how
-//! many polls run at once, not on how many answers are stored.
+//! many polls run at once, not on how many answers are stored. The answers
+//! pass runs on every core: each worker counts a run of whole RFQs on its
+//! own read connection ([`Split`], `scan_answers`), stepping SQLite through
+//! its C interface (`raw`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::Path;
 use std::str::FromStr;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
+
+mod raw;
 
 use super::compact;
 use super::report::{Filter, LpFigures, PairFigures, Report, RfqLine};
@@ -47,6 +53,20 @@ impl Histogram {
         }
     }
 
+    /// Adds another histogram's counts to this one.
+    pub fn absorb(&mut self, other: Histogram) {
+        if self.dense.len() < other.dense.len() {
+            self.dense.resize(other.dense.len(), 0);
+        }
+        for (mine, theirs) in self.dense.iter_mut().zip(other.dense) {
+            *mine += theirs;
+        }
+        for (value, count) in other.sparse {
+            *self.sparse.entry(value).or_default() += count;
+        }
+        self.count += other.count;
+    }
+
     /// The nearest-rank percentile, as [`super::report::nearest_rank`]
     /// takes it from the sorted values: the value at rank
     /// `ceil(p/100 × n)` (at least 1).
@@ -78,12 +98,82 @@ struct Totals {
     improvements: u64,
     hold_ms: u64,
     asked_ms: u64,
-    distance_sum: Decimal,
+    distance_sum: DistanceSum,
     distances: u64,
     orders: u64,
     fills: u64,
     rejects: u64,
     order_holds: Histogram,
+}
+
+impl Totals {
+    /// Adds what another pass counted for the same LP.
+    fn absorb(&mut self, other: Totals) {
+        self.answers += other.answers;
+        for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
+            *mine += theirs;
+        }
+        self.latencies.absorb(other.latencies);
+        self.locks_won += other.locks_won;
+        self.improvements += other.improvements;
+        self.hold_ms += other.hold_ms;
+        self.asked_ms += other.asked_ms;
+        self.distance_sum.absorb(other.distance_sum);
+        self.distances += other.distances;
+        self.orders += other.orders;
+        self.fills += other.fills;
+        self.rejects += other.rejects;
+        self.order_holds.absorb(other.order_holds);
+    }
+}
+
+/// A sum of distances in bps, kept exact: each distance (a `Decimal` of at
+/// most 28 decimals) is added as an integer count of 1e-28 bps, with room
+/// for 1.7e10 bps before it spills into a saturating `Decimal`. Adding
+/// `Decimal`s one by one instead rounds every addition once the sum has
+/// more than 28 significant digits (after the second distance, in practice)
+/// and costs more than the distance itself; and an exact sum does not
+/// depend on the order the workers' parts are added in.
+#[derive(Debug, Default)]
+struct DistanceSum {
+    /// In units of 1e-28 bps.
+    exact: i128,
+    /// What did not fit `exact` (absurd prices: an LP bidding 1e20).
+    spilled: Decimal,
+}
+
+impl DistanceSum {
+    fn add(&mut self, bps: Decimal) {
+        let units = 10i128
+            .checked_pow(28 - bps.scale())
+            .and_then(|scale| bps.mantissa().checked_mul(scale))
+            .and_then(|units| self.exact.checked_add(units));
+        match units {
+            Some(sum) => self.exact = sum,
+            None => self.spilled = self.spilled.saturating_add(bps),
+        }
+    }
+
+    fn absorb(&mut self, other: DistanceSum) {
+        match self.exact.checked_add(other.exact) {
+            Some(sum) => self.exact = sum,
+            None => self.spilled = self.spilled.saturating_add(Self::decimal(other.exact)),
+        }
+        self.spilled = self.spilled.saturating_add(other.spilled);
+    }
+
+    /// The sum, rounded to a `Decimal` once.
+    fn total(&self) -> Decimal {
+        self.spilled.saturating_add(Self::decimal(self.exact))
+    }
+
+    /// An integer count of 1e-28 bps as a `Decimal`: whole bps plus the
+    /// fraction, each of which fits.
+    fn decimal(units: i128) -> Decimal {
+        const ONE: i128 = 10i128.pow(28);
+        Decimal::from_i128_with_scale(units / ONE, 0)
+            .saturating_add(Decimal::from_i128_with_scale(units % ONE, 28))
+    }
 }
 
 /// Totals per LP, in order of first appearance (the order RFQs list them).
@@ -157,7 +247,12 @@ impl Live {
                 .map_or(0, |at| at + 1),
             _ => self.pending.len(),
         };
-        self.pending.insert(at, answer);
+        if at == self.pending.len() {
+            // The usual case, without `insert`'s shifting logic.
+            self.pending.push_back(answer);
+        } else {
+            self.pending.insert(at, answer);
+        }
         let closes = answer.began_ms.saturating_add(self.answer_window());
         self.next_close_ms = self.next_close_ms.min(closes);
     }
@@ -165,7 +260,7 @@ impl Live {
     /// Settles every poll over by stream ms `now`: no answer to it can
     /// come after its LPs' deadlines, so its best is final and each
     /// answer's distance from it goes to its LP. `u64::MAX` settles all.
-    fn settle(&mut self, now: u64, book: &mut Book) {
+    fn settle(&mut self, now: u64, totals: &mut [Totals]) {
         let window = self.answer_window();
         self.next_close_ms = u64::MAX;
         while let Some(first) = self.pending.front() {
@@ -181,6 +276,46 @@ impl Live {
                 .position(|p| p.poll != poll)
                 .unwrap_or(self.pending.len());
             let answers = self.pending.range(..count);
+            let scale = first.price.scale();
+            if answers.clone().all(|answer| answer.price.scale() == scale) {
+                // The usual poll, every price with the same decimals:
+                // compared and subtracted as integers, the exact values
+                // (and scale) `Decimal`'s own operations give.
+                let units = |answer: &Pending| answer.price.mantissa();
+                let better = |a: i128, b: i128| match self.side {
+                    Side::Buy => a < b,
+                    Side::Sell => a > b,
+                };
+                let best = answers.clone().map(units).fold(units(first), |best, p| {
+                    if better(p, best) {
+                        p
+                    } else {
+                        best
+                    }
+                });
+                if best != 0 {
+                    let best_price = Decimal::from_i128_with_scale(best, scale);
+                    for answer in answers {
+                        let gap = match self.side {
+                            Side::Buy => units(answer) - best,
+                            Side::Sell => best - units(answer),
+                        };
+                        // A gap too wide for a Decimal (prices of opposite
+                        // signs, stored as text) saturates like an absurd
+                        // distance.
+                        let bps = match Decimal::try_from_i128_with_scale(gap, scale) {
+                            _ if gap == 0 => Decimal::ZERO,
+                            Ok(gap) => distance_bps(gap, best_price),
+                            Err(_) => Decimal::MAX,
+                        };
+                        let totals = &mut totals[answer.lp as usize];
+                        totals.distance_sum.add(bps);
+                        totals.distances += 1;
+                    }
+                }
+                self.pending.drain(..count);
+                continue;
+            }
             let mut best = first.price;
             for answer in answers.clone() {
                 if self.side.is_better(answer.price, best) {
@@ -198,18 +333,33 @@ impl Live {
                     let bps = if worse_by.is_zero() {
                         Decimal::ZERO
                     } else {
-                        worse_by
-                            .checked_div(best)
-                            .and_then(|share| share.checked_mul(Decimal::from(10_000)))
-                            .unwrap_or(Decimal::MAX)
+                        distance_bps(worse_by, best)
                     };
-                    let totals = &mut book.totals[answer.lp as usize];
-                    totals.distance_sum = totals.distance_sum.saturating_add(bps);
+                    let totals = &mut totals[answer.lp as usize];
+                    totals.distance_sum.add(bps);
                     totals.distances += 1;
                 }
             }
             self.pending.drain(..count);
         }
+    }
+}
+
+/// `worse_by / best × 10000` in bps, saturating: an absurd stored price
+/// (an LP bidding 1e20) must not overflow the report. The quotient is
+/// `Decimal`'s own; multiplying it by 10^4 is exact, so it is done by
+/// moving the decimal point (a 96-bit multiplication and rescale cost as
+/// much as the division): the same value, at most with 4 fewer trailing
+/// zeros than `checked_mul` would keep.
+fn distance_bps(worse_by: Decimal, best: Decimal) -> Decimal {
+    let Some(share) = worse_by.checked_div(best) else {
+        return Decimal::MAX;
+    };
+    match share.scale().checked_sub(4) {
+        Some(scale) => Decimal::from_i128_with_scale(share.mantissa(), scale),
+        None => share
+            .checked_mul(Decimal::from(10_000))
+            .unwrap_or(Decimal::MAX),
     }
 }
 
@@ -234,10 +384,36 @@ struct Fill {
     pnl: Option<String>,
 }
 
+/// How the answers pass may share its work among threads, each with its
+/// own read connection on the blotter file.
+#[derive(Debug, Clone, Copy)]
+pub enum Split<'a> {
+    /// All on the caller's connection (a private upgraded copy, which no
+    /// other connection can open).
+    Alone,
+    /// One worker per core (at most [`MAX_WORKERS`]), none with fewer
+    /// than [`ANSWERS_PER_WORKER`] estimated answers.
+    PerCore(&'a Path),
+    /// This many workers, or one per selected RFQ if there are fewer.
+    Exactly(&'a Path, usize),
+}
+
 /// Computes the report from an open blotter: the RFQs the filter selects,
 /// then one pass over their answers, lock events and executions.
-pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
+pub fn build(conn: &Connection, filter: &Filter, split: Split) -> rusqlite::Result<Report> {
+    // Every statement of this connection reads one snapshot while a
+    // writer may be appending; the answers pass's other connections stop
+    // at the snapshot's last answer (ids only grow).
+    conn.execute_batch("BEGIN")?;
+    let report = build_in_snapshot(conn, filter, split);
+    conn.execute_batch("COMMIT")?;
+    report
+}
+
+fn build_in_snapshot(conn: &Connection, filter: &Filter, split: Split) -> rusqlite::Result<Report> {
     let (mut rfqs, mut live) = select_rfqs(conn, filter)?;
+    let last_answer: i64 =
+        conn.query_row("SELECT coalesce(MAX(id), 0) FROM answers", [], |r| r.get(0))?;
     let mut book = Book::default();
     // LPs in order of first appearance: the order the RFQs list them.
     for (_, rfq) in &rfqs {
@@ -261,7 +437,15 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
     };
     if !rfqs.is_empty() {
         let span = (first_row, last_row);
-        scan_answers(conn, filter, &rfqs, &mut live, span, &at_of, &mut book)?;
+        scan_answers(
+            conn,
+            split,
+            filter,
+            &rfqs,
+            &mut live,
+            &mut book,
+            last_answer,
+        )?;
         scan_locks(conn, &mut rfqs, &mut live, span, &at_of, &mut book)?;
         scan_executions(conn, &mut rfqs, &mut live, span, &at_of, &mut book)?;
     }
@@ -269,7 +453,7 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
         conn.prepare_cached("SELECT MAX(t_ms) FROM client_quotes WHERE rfq = ?1")?;
     let mut pairs: Vec<PairFigures> = Vec::new();
     let mut lines = Vec::with_capacity(rfqs.len());
-    for ((row, mut rfq), mut live) in rfqs.into_iter().zip(live) {
+    for ((row, mut rfq), live) in rfqs.into_iter().zip(live) {
         let duration = match rfq.end_t_ms {
             Some(t) => t,
             None => {
@@ -282,7 +466,6 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
             let at = book.index_of(lp);
             book.totals[at].asked_ms += duration;
         }
-        live.settle(u64::MAX, &mut book);
         if let Some((held, since)) = rfq.holder {
             book.totals[held].hold_ms += duration.saturating_sub(since);
         }
@@ -409,23 +592,142 @@ fn select_rfqs(
     Ok((selected, live))
 }
 
+/// Where each LP's answers are counted during the answers pass: the
+/// book's LPs keep their index (the order RFQs list them), and every other
+/// name of the `lps` table gets a slot after them, so a row's LP is one
+/// array lookup and no worker ever touches a string or the shared book.
+struct LpSlots {
+    /// Slot → LP name.
+    names: Vec<String>,
+    /// Slots below this are the book's own indexes.
+    known: usize,
+    /// `lps.id` → slot, for the small dense ids the writer assigns.
+    dense: Vec<u32>,
+    /// `lps.id` → slot for any id too large for `dense`.
+    sparse: HashMap<i64, u32>,
+    /// The slot of an id missing from `lps` (counted under an empty name,
+    /// as before).
+    unnamed: u32,
+}
+
+/// `lps.id`s below this are looked up in a vector.
+const DENSE_LP_IDS: i64 = 1 << 16;
+
+impl LpSlots {
+    fn new(book: &Book, stored: HashMap<i64, std::sync::Arc<str>>) -> LpSlots {
+        let mut names = book.names.clone();
+        let mut index: HashMap<String, u32> = book
+            .index
+            .iter()
+            .map(|(n, &i)| (n.clone(), i as u32))
+            .collect();
+        let mut slot_of = |name: &str| -> u32 {
+            if let Some(&slot) = index.get(name) {
+                return slot;
+            }
+            names.push(name.to_string());
+            index.insert(name.to_string(), names.len() as u32 - 1);
+            names.len() as u32 - 1
+        };
+        let mut stored: Vec<(i64, std::sync::Arc<str>)> = stored.into_iter().collect();
+        stored.sort_unstable();
+        let unnamed = slot_of("");
+        let mut dense = Vec::new();
+        let mut sparse = HashMap::new();
+        for (id, name) in stored {
+            let slot = slot_of(&name);
+            match usize::try_from(id) {
+                Ok(at) if id < DENSE_LP_IDS => {
+                    if dense.len() <= at {
+                        dense.resize(at + 1, unnamed);
+                    }
+                    dense[at] = slot;
+                }
+                _ => {
+                    sparse.insert(id, slot);
+                }
+            }
+        }
+        LpSlots {
+            names,
+            known: book.names.len(),
+            dense,
+            sparse,
+            unnamed,
+        }
+    }
+
+    fn slot(&self, lp_id: i64) -> usize {
+        let slot = match usize::try_from(lp_id) {
+            Ok(at) if at < self.dense.len() => self.dense[at],
+            _ => self.sparse.get(&lp_id).copied().unwrap_or(self.unnamed),
+        };
+        slot as usize
+    }
+}
+
+/// What one worker of the answers pass counted: totals per LP slot, and
+/// the id of the first row each slot was seen in (LPs that no RFQ lists
+/// join the report in that order).
+struct Tally {
+    totals: Vec<Totals>,
+    first_seen: Vec<i64>,
+}
+
+/// One worker's part of the answers pass: a run of RFQs consecutive in
+/// row id, with their per-RFQ state, and the answers' id span they cover.
+struct Share {
+    /// Positions in the selected RFQs, and each one's state.
+    positions: Vec<usize>,
+    live: Vec<Live>,
+    /// The RFQs' row ids: first, last, and row id - first → index in
+    /// `live` (`u32::MAX`: not selected).
+    first_row: i64,
+    last_row: i64,
+    local: Vec<u32>,
+    /// The answers' ids that can belong to them.
+    first_id: i64,
+    last_id: i64,
+}
+
+impl Share {
+    fn local_of(&self, rfq_row: i64) -> Option<usize> {
+        let offset = usize::try_from(rfq_row.checked_sub(self.first_row)?).ok()?;
+        match self.local.get(offset) {
+            Some(&at) if at != u32::MAX => Some(at as usize),
+            _ => None,
+        }
+    }
+}
+
+/// Fewer estimated answers than this per worker and another thread (and
+/// its connection, ~1 ms to open) costs more than it saves: 50,000
+/// answers are ~15 ms of counting.
+pub const ANSWERS_PER_WORKER: u64 = 50_000;
+/// More workers than this would each step through the same interleaved
+/// rows for little gain.
+pub const MAX_WORKERS: usize = 4;
+
 /// One pass over the answers table within the selected RFQs' id ranges:
 /// counts, latency histograms and each poll's distances.
+///
+/// With a file (not a private upgraded copy) and enough answers, the
+/// selected RFQs are split into runs of consecutive rows, one per core,
+/// each counted by its own thread on its own read connection. An RFQ's
+/// answers are all counted by one worker, in id order, so each poll
+/// settles exactly as in one pass; the workers' totals then add up.
+/// Interleaved RFQs make the workers' id spans overlap: each steps over
+/// the other's rows there, rejected by SQLite before they are decoded.
+#[allow(clippy::too_many_arguments)]
 fn scan_answers(
     conn: &Connection,
+    split: Split,
     filter: &Filter,
     rfqs: &[(i64, Selected)],
-    live: &mut [Live],
-    (first_row, last_row): (i64, i64),
-    at_of: &impl Fn(i64) -> Option<usize>,
+    live: &mut Vec<Live>,
     book: &mut Book,
+    last_answer: i64,
 ) -> rusqlite::Result<()> {
-    let from = rfqs.iter().map(|(_, r)| r.answers_from).min().unwrap_or(1);
-    let to = rfqs
-        .iter()
-        .map(|(_, r)| r.answers_to.unwrap_or(i64::MAX))
-        .max()
-        .unwrap_or(i64::MAX);
     // With --lp only that LP's errors count; every valid answer still
     // does (it may be a poll's best).
     let only_lp: Option<i64> = match &filter.lp {
@@ -438,114 +740,357 @@ fn scan_answers(
             })?,
         None => None,
     };
-    // Only the conditions a filter needs: each costs a comparison per row.
-    let mut sql = String::from(
-        "SELECT rfq, t_ms, lp, poll, latency_ms, price, failure, id FROM answers
-         WHERE id >= ?1 AND id <= ?2",
-    );
     let (stored_first, stored_last): (Option<i64>, Option<i64>) =
         conn.query_row("SELECT MIN(id), MAX(id) FROM rfqs", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?;
-    if (Some(first_row), Some(last_row)) != (stored_first, stored_last) {
-        sql += " AND rfq >= ?3 AND rfq <= ?4";
+    let slots = LpSlots::new(book, super::read::lp_names(conn)?);
+    let spans: Vec<(i64, i64)> = rfqs
+        .iter()
+        .map(|(_, r)| {
+            (
+                r.answers_from,
+                r.answers_to.unwrap_or(i64::MAX).min(last_answer),
+            )
+        })
+        .collect();
+    // Every stored RFQ's range counts in the estimate: the selected ones
+    // share theirs with the others' rows interleaved there (10 RFQs among
+    // a thousand hold a hundredth of their range, not all of it).
+    let estimates = {
+        let mut stored = conn.prepare(
+            "SELECT id, answers_from, coalesce(answers_to, ?1) FROM rfqs
+             WHERE answers_from IS NOT NULL",
+        )?;
+        let stored: Vec<(i64, (i64, i64))> = stored
+            .query_map([last_answer], |r| {
+                Ok((r.get(0)?, (r.get(1)?, r.get::<_, i64>(2)?.min(last_answer))))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let (rows, ranges): (Vec<i64>, Vec<(i64, i64)>) = stored.into_iter().unzip();
+        let shares = estimated_answers(&ranges);
+        let of_row: HashMap<i64, u64> = rows.into_iter().zip(shares).collect();
+        rfqs.iter()
+            .map(|(row, _)| of_row.get(row).copied().unwrap_or(0))
+            .collect::<Vec<u64>>()
+    };
+    let total: u64 = estimates.iter().sum();
+    let (file, workers) = match split {
+        Split::Alone => (None, 1),
+        Split::PerCore(file) => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let enough = usize::try_from(total / ANSWERS_PER_WORKER).unwrap_or(usize::MAX);
+            (Some(file), cores.min(MAX_WORKERS).min(enough).max(1))
+        }
+        Split::Exactly(file, workers) => (Some(file), workers.max(1)),
+    };
+    let rows: Vec<i64> = rfqs.iter().map(|(row, _)| *row).collect();
+    let mut shares = shares_of(&rows, &spans, &estimates, std::mem::take(live), workers);
+    let sql_of = |share: &Share| {
+        // Only the conditions a filter needs: each costs a comparison per
+        // row. A failed request's price is NULL: the one column then
+        // carries its failure kind, marked so no price text is mistaken
+        // for one.
+        let mut sql = String::from(
+            "SELECT id, rfq, t_ms, lp, poll, latency_ms, coalesce(price, '!' || failure)
+             FROM answers WHERE id >= ?1 AND id <= ?2",
+        );
+        if (Some(share.first_row), Some(share.last_row)) != (stored_first, stored_last) {
+            sql += " AND rfq >= ?3 AND rfq <= ?4";
+        }
+        if only_lp.is_some() {
+            sql += " AND (failure IS NULL OR lp = ?5)";
+        }
+        sql
+    };
+    let count = |conn: &Connection, share: &mut Share| {
+        let sql = sql_of(share);
+        count_share(conn, &sql, share, only_lp.unwrap_or(-1), &slots)
+    };
+    let tallies: Vec<Tally> = match (file, shares.as_mut_slice()) {
+        (Some(file), [mine, others @ ..]) if !others.is_empty() => std::thread::scope(|scope| {
+            let handles: Vec<_> = others
+                .iter_mut()
+                .map(|share| {
+                    scope.spawn(|| {
+                        let conn = super::read::reopen(file)?;
+                        count(&conn, share)
+                    })
+                })
+                .collect();
+            let mut tallies = vec![count(conn, mine)?];
+            for handle in handles {
+                match handle.join() {
+                    Ok(tally) => tallies.push(tally?),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            Ok::<_, rusqlite::Error>(tallies)
+        })?,
+        (_, shares) => shares
+            .iter_mut()
+            .map(|share| count(conn, share))
+            .collect::<rusqlite::Result<_>>()?,
+    };
+    // The RFQs' state back in their order, and the totals into the book:
+    // LPs no RFQ lists first appear in the order of their first answer.
+    let mut states: Vec<Option<Live>> = (0..rfqs.len()).map(|_| None).collect();
+    for share in shares {
+        for (at, state) in share.positions.into_iter().zip(share.live) {
+            states[at] = Some(state);
+        }
     }
-    if only_lp.is_some() {
-        sql += " AND (failure IS NULL OR lp = ?5)";
-    }
-    let mut select = conn.prepare(&sql)?;
-    for (index, value) in [from, to, first_row, last_row, only_lp.unwrap_or(-1)]
-        .into_iter()
+    *live = states.into_iter().flatten().collect();
+    let mut newcomers: Vec<(i64, usize)> = (slots.known..slots.names.len())
+        .filter_map(|slot| {
+            let first = tallies.iter().map(|t| t.first_seen[slot]).min()?;
+            (first != i64::MAX).then_some((first, slot))
+        })
+        .collect();
+    newcomers.sort_unstable();
+    let mut into_book = vec![usize::MAX; slots.names.len()];
+    into_book[..slots.known]
+        .iter_mut()
         .enumerate()
-    {
-        if select.parameter_name(index + 1).is_some() {
-            select.raw_bind_parameter(index + 1, value)?;
+        .for_each(|(at, to)| *to = at);
+    for (_, slot) in newcomers {
+        into_book[slot] = book.index_of(&slots.names[slot]);
+    }
+    for tally in tallies {
+        for (slot, totals) in tally.totals.into_iter().enumerate() {
+            if let Some(&at) = into_book.get(slot).filter(|&&at| at != usize::MAX) {
+                book.totals[at].absorb(totals);
+            }
         }
     }
-    let mut rows = select.raw_query();
-    let names = super::read::lp_names(conn)?;
-    // Two stages on two threads: this one steps SQLite and decodes rows,
-    // the other counts them (the per-RFQ state of a thousand interleaved
-    // streams costs cache misses that then overlap with SQLite's work).
-    // Batches through a short bounded channel keep memory flat.
-    std::thread::scope(|scope| {
-        let (full, batches) = std::sync::mpsc::sync_channel::<Vec<AnswerRow>>(4);
-        let (emptied, empty) = std::sync::mpsc::channel::<Vec<AnswerRow>>();
-        let counter = scope.spawn(move || {
-            let mut lp_index = Vec::new();
-            for mut batch in batches {
-                for row in &batch {
-                    count_answer(row, live, book, &names, &mut lp_index);
-                }
-                batch.clear();
-                let _ = emptied.send(batch);
-            }
-        });
-        let mut batch = Vec::with_capacity(BATCH);
-        let read = (|| -> rusqlite::Result<()> {
-            while let Some(row) = rows.next()? {
-                let Some(at) = at_of(row.get_ref(0)?.as_i64()?) else {
-                    continue;
-                };
-                let kind = match row.get_ref(6)? {
-                    // An unreadable stored price stops the report with the
-                    // value (as replay does), never counts as a price of 0.
-                    ValueRef::Null => {
-                        Answered::Quote(compact::decode(row.get_ref(5)?).ok_or_else(|| {
-                            rusqlite::Error::FromSqlConversionFailure(
-                                5,
-                                rusqlite::types::Type::Text,
-                                "an LP answer's stored price is not a decimal".into(),
-                            )
-                        })?)
-                    }
-                    failure => {
-                        Answered::Failed(failure.as_str().ok().and_then(FailureKind::from_wire))
-                    }
-                };
-                batch.push(AnswerRow {
-                    at: at as u32,
-                    poll: row.get_ref(3)?.as_i64()? as u32,
-                    lp_id: row.get_ref(2)?.as_i64()?,
-                    t_ms: row.get_ref(1)?.as_i64()?.max(0) as u64,
-                    latency_ms: row.get_ref(4)?.as_i64()?.max(0) as u64,
-                    id: row.get_ref(7)?.as_i64()?,
-                    kind,
-                });
-                if batch.len() == BATCH {
-                    let next = empty
-                        .try_recv()
-                        .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                    if full.send(std::mem::replace(&mut batch, next)).is_err() {
-                        break;
-                    }
-                }
-            }
-            Ok(())
-        })();
-        if !batch.is_empty() {
-            let _ = full.send(batch);
-        }
-        drop(full);
-        if let Err(panic) = counter.join() {
-            std::panic::resume_unwind(panic);
-        }
-        read
-    })
+    Ok(())
 }
 
-/// Rows handed from the reading thread to the counting one at a time.
-const BATCH: usize = 4096;
+/// How many answers each RFQ probably has, from the id spans alone: where
+/// several RFQs' spans overlap their rows are interleaved, so each span's
+/// length is shared evenly among the RFQs running over it. Only used to
+/// give workers equal work.
+fn estimated_answers(spans: &[(i64, i64)]) -> Vec<u64> {
+    const UNIT: u128 = 1 << 16;
+    let mut edges: Vec<(i64, bool, usize)> = Vec::with_capacity(spans.len() * 2);
+    for (at, &(from, to)) in spans.iter().enumerate() {
+        if to >= from {
+            edges.push((from, true, at));
+            edges.push((to.saturating_add(1), false, at));
+        }
+    }
+    // Ends before starts at the same id: a span ending there covers none
+    // of the next one's rows.
+    edges.sort_unstable_by_key(|&(id, starts, _)| (id, starts));
+    let mut shared = 0u128;
+    let mut running = 0u128;
+    let mut previous = i64::MIN;
+    let mut began = vec![0u128; spans.len()];
+    let mut estimates = vec![0u64; spans.len()];
+    for (id, starts, at) in edges {
+        if let Some(each) = (u128::from(id.abs_diff(previous)) * UNIT).checked_div(running) {
+            shared += each;
+        }
+        previous = id;
+        if starts {
+            running += 1;
+            began[at] = shared;
+        } else {
+            running -= 1;
+            estimates[at] = u64::try_from((shared - began[at]) / UNIT).unwrap_or(u64::MAX);
+        }
+    }
+    estimates
+}
+
+/// What a run of RFQs costs its worker, in units of one stepped-over row.
+#[derive(Default, Clone, Copy)]
+struct RunCost {
+    /// The run's answers' id span (none while its RFQs have no answers).
+    span: Option<(i64, i64)>,
+    own: u64,
+}
+
+impl RunCost {
+    fn with(self, (from, to): (i64, i64), answers: u64) -> RunCost {
+        let span = match (self.span, to >= from) {
+            (span, false) => span,
+            (None, true) => Some((from, to)),
+            (Some((first, last)), true) => Some((first.min(from), last.max(to))),
+        };
+        RunCost {
+            span,
+            own: self.own + answers,
+        }
+    }
+
+    fn cost(&self) -> u128 {
+        let span = self
+            .span
+            .map_or(0, |(first, last)| u128::from(last.abs_diff(first)) + 1);
+        let own = u128::from(self.own);
+        own * OWN_ROW_COST + span.saturating_sub(own)
+    }
+}
+
+/// Stepping over a row of another worker's RFQs (SQLite rejects it on
+/// its `rfq` column) costs about a fifth of counting one: ~60 against
+/// ~300 ns, measured on 9.7 M answers.
+const OWN_ROW_COST: u128 = 5;
+
+/// The selected RFQs in at most `workers` runs of consecutive row ids,
+/// cut where the busiest worker has the least to do: its own answers,
+/// plus the other RFQs' rows it steps over within its id span (where runs
+/// of interleaved RFQs overlap).
+fn shares_of(
+    rows: &[i64],
+    spans: &[(i64, i64)],
+    estimates: &[u64],
+    live: Vec<Live>,
+    workers: usize,
+) -> Vec<Share> {
+    let mut by_row: Vec<usize> = (0..rows.len()).collect();
+    by_row.sort_unstable_by_key(|&at| rows[at]);
+    // Runs as long as `limit` allows, in row order.
+    let runs_within = |limit: u128| -> Vec<Vec<usize>> {
+        let mut runs: Vec<Vec<usize>> = Vec::new();
+        let mut run = RunCost::default();
+        for &at in &by_row {
+            let grown = run.with(spans[at], estimates[at]);
+            if runs.is_empty() || grown.cost() > limit {
+                runs.push(Vec::new());
+                run = RunCost::default().with(spans[at], estimates[at]);
+            } else {
+                run = grown;
+            }
+            runs.last_mut().expect("a run").push(at);
+        }
+        runs
+    };
+    // The least limit that needs no more runs than workers.
+    let mut low = by_row
+        .iter()
+        .map(|&at| RunCost::default().with(spans[at], estimates[at]).cost())
+        .max()
+        .unwrap_or(0);
+    let mut high = by_row
+        .iter()
+        .fold(RunCost::default(), |run, &at| {
+            run.with(spans[at], estimates[at])
+        })
+        .cost();
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if runs_within(middle).len() <= workers {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    let groups = runs_within(low);
+    let mut live: Vec<Option<Live>> = live.into_iter().map(Some).collect();
+    groups
+        .into_iter()
+        .filter(|group| !group.is_empty())
+        .map(|positions| {
+            let first_row = rows[positions[0]];
+            let last_row = rows[positions[positions.len() - 1]];
+            let mut local = vec![u32::MAX; (last_row - first_row + 1) as usize];
+            for (index, &at) in positions.iter().enumerate() {
+                local[(rows[at] - first_row) as usize] = index as u32;
+            }
+            let (first_id, last_id) = positions
+                .iter()
+                .fold((i64::MAX, i64::MIN), |(first, last), &at| {
+                    (first.min(spans[at].0), last.max(spans[at].1))
+                });
+            Share {
+                live: positions
+                    .iter()
+                    .map(|&at| live[at].take().expect("each RFQ in one share"))
+                    .collect(),
+                positions,
+                first_row,
+                last_row,
+                local,
+                first_id,
+                last_id,
+            }
+        })
+        .collect()
+}
+
+/// Counts one share's answers on `conn`: a single statement stepped in id
+/// order, its rows decoded without building anything per row but a
+/// quote's price.
+fn count_share(
+    conn: &Connection,
+    sql: &str,
+    share: &mut Share,
+    only_lp: i64,
+    slots: &LpSlots,
+) -> rusqlite::Result<Tally> {
+    let mut select = raw::RawStatement::prepare(conn, sql)?;
+    for (name, value) in [
+        ("?1", share.first_id),
+        ("?2", share.last_id),
+        ("?3", share.first_row),
+        ("?4", share.last_row),
+        ("?5", only_lp),
+    ] {
+        select.bind(name, value)?;
+    }
+    let mut tally = Tally {
+        totals: (0..slots.names.len()).map(|_| Totals::default()).collect(),
+        first_seen: vec![i64::MAX; slots.names.len()],
+    };
+    while select.step()? {
+        let Some(at) = share.local_of(select.int(1)) else {
+            continue;
+        };
+        let kind = match select.value(6) {
+            ValueRef::Text([b'!', failure @ ..]) => Answered::Failed(
+                std::str::from_utf8(failure)
+                    .ok()
+                    .and_then(FailureKind::from_wire),
+            ),
+            // An unreadable stored price stops the report with the value
+            // (as replay does), never counts as a price of 0.
+            price => Answered::Quote(compact::decode(price).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    6,
+                    rusqlite::types::Type::Text,
+                    "an LP answer's stored price is not a decimal".into(),
+                )
+            })?),
+        };
+        let row = AnswerRow {
+            id: select.int(0),
+            t_ms: select.int(2).max(0) as u64,
+            lp: slots.slot(select.int(3)),
+            poll: select.int(4) as u32,
+            latency_ms: select.int(5).max(0) as u64,
+            kind,
+        };
+        count_answer(&row, &mut share.live[at], &mut tally);
+    }
+    // What is still open (RFQs that never ended, or whose last answer the
+    // filter skipped) settles at the end of its stream.
+    for rfq in &mut share.live {
+        rfq.settle(u64::MAX, &mut tally.totals);
+        rfq.pending = VecDeque::new();
+    }
+    Ok(tally)
+}
 
 /// One answer row, decoded.
 struct AnswerRow {
-    /// Its RFQ's position among the selected.
-    at: u32,
-    poll: u32,
-    lp_id: i64,
-    t_ms: u64,
-    latency_ms: u64,
     id: i64,
+    t_ms: u64,
+    /// Its LP's slot.
+    lp: usize,
+    poll: u32,
+    latency_ms: u64,
     kind: Answered,
 }
 
@@ -556,38 +1101,17 @@ enum Answered {
 }
 
 /// Counts one answer: its LP's totals, and its RFQ's open polls.
-fn count_answer(
-    row: &AnswerRow,
-    live: &mut [Live],
-    book: &mut Book,
-    names: &HashMap<i64, std::sync::Arc<str>>,
-    lp_index: &mut Vec<usize>,
-) {
-    let rfq = &mut live[row.at as usize];
-    // lps.id → book index, filled as LPs appear (ids are small and dense).
-    let slot = usize::try_from(row.lp_id)
-        .unwrap_or(usize::MAX)
-        .min(1 << 20);
-    if lp_index.len() <= slot {
-        lp_index.resize(slot + 1, usize::MAX);
-    }
-    let lp = match lp_index[slot] {
-        usize::MAX => {
-            let name = names.get(&row.lp_id).map_or("", |name| &**name);
-            let lp = book.index_of(name);
-            lp_index[slot] = lp;
-            lp
-        }
-        lp => lp,
-    };
+fn count_answer(row: &AnswerRow, rfq: &mut Live, tally: &mut Tally) {
+    let lp = row.lp;
+    tally.first_seen[lp] = tally.first_seen[lp].min(row.id);
     rfq.last_t_ms = rfq.last_t_ms.max(row.t_ms);
     rfq.slowest_ms = rfq.slowest_ms.max(row.latency_ms);
     if row.t_ms >= rfq.next_close_ms {
-        rfq.settle(row.t_ms, book);
+        rfq.settle(row.t_ms, &mut tally.totals);
     }
     match row.kind {
         Answered::Quote(price) => {
-            let totals = &mut book.totals[lp];
+            let totals = &mut tally.totals[lp];
             totals.answers += 1;
             totals.latencies.add(row.latency_ms);
             rfq.add(Pending {
@@ -597,11 +1121,11 @@ fn count_answer(
                 price,
             });
         }
-        Answered::Failed(Some(kind)) => book.totals[lp].errors[kind as usize] += 1,
+        Answered::Failed(Some(kind)) => tally.totals[lp].errors[kind as usize] += 1,
         Answered::Failed(None) => {}
     }
     if rfq.answers_to == Some(row.id) {
-        rfq.settle(u64::MAX, book);
+        rfq.settle(u64::MAX, &mut tally.totals);
         rfq.pending = VecDeque::new();
     }
 }
@@ -769,7 +1293,7 @@ fn lp_figures(book: Book, filter: &Filter) -> Vec<LpFigures> {
                 locks_won: t.locks_won,
                 lock_time_share: super::report::ratio(t.hold_ms, t.asked_ms, 4),
                 avg_distance_bps: (t.distances > 0).then(|| {
-                    (t.distance_sum / Decimal::from(t.distances))
+                    (t.distance_sum.total() / Decimal::from(t.distances))
                         .round_dp(2)
                         .normalize()
                 }),
@@ -830,23 +1354,166 @@ mod tests {
         // Poll 1 began at 100 ms: its answers may come until 100 + 1000 +
         // 500 ms; nothing is settled before.
         assert_eq!(rfq.next_close_ms, 1_600);
-        rfq.settle(1_599, &mut book);
+        rfq.settle(1_599, &mut book.totals);
         assert_eq!(rfq.pending.len(), 3);
-        rfq.settle(1_600, &mut book);
+        rfq.settle(1_600, &mut book.totals);
         assert_eq!(rfq.pending.len(), 1);
         assert_eq!(rfq.next_close_ms, 2_100);
         // A is 20 from poll 1's best of 80: 2500 bps; C is the best.
-        assert_eq!(book.totals[0].distance_sum, dec!(2500));
+        assert_eq!(book.totals[0].distance_sum.total(), dec!(2500));
         assert_eq!(
-            (book.totals[2].distance_sum, book.totals[2].distances),
+            (
+                book.totals[2].distance_sum.total(),
+                book.totals[2].distances
+            ),
             (dec!(0), 1)
         );
-        rfq.settle(u64::MAX, &mut book);
+        rfq.settle(u64::MAX, &mut book.totals);
         assert!(rfq.pending.is_empty());
         assert_eq!(
-            (book.totals[1].distance_sum, book.totals[1].distances),
+            (
+                book.totals[1].distance_sum.total(),
+                book.totals[1].distances
+            ),
             (dec!(0), 1)
         );
+    }
+
+    #[test]
+    fn interleaved_spans_share_their_rows_and_workers_get_equal_runs() {
+        // Two RFQs interleaved over ids 1..=100, then one alone over
+        // 101..=300, and one without answers (an empty range).
+        let spans = [(1, 100), (1, 100), (101, 300), (301, 300)];
+        assert_eq!(estimated_answers(&spans), [50, 50, 200, 0]);
+        // Half-open overlap: 1..=100 and 51..=150 share 51..=100.
+        assert_eq!(estimated_answers(&[(1, 100), (51, 150)]), [75, 75]);
+
+        let rows = [10, 11, 12, 13];
+        let states = || (0..rows.len()).map(|_| live(Side::Buy)).collect::<Vec<_>>();
+        let estimates = estimated_answers(&spans);
+        let shares = shares_of(&rows, &spans, &estimates, states(), 2);
+        let runs: Vec<_> = shares
+            .iter()
+            .map(|s| {
+                (
+                    s.positions.clone(),
+                    s.first_row,
+                    s.last_row,
+                    s.first_id,
+                    s.last_id,
+                )
+            })
+            .collect();
+        assert_eq!(
+            runs,
+            [(vec![0, 1], 10, 11, 1, 100), (vec![2, 3], 12, 13, 101, 300)]
+        );
+        assert_eq!(shares[1].local_of(13), Some(1));
+        assert_eq!(shares[1].local_of(11), None);
+        // One worker takes everything. More workers than help are not
+        // used: the RFQ alone over 101..=300 is the busiest run already.
+        assert_eq!(shares_of(&rows, &spans, &estimates, states(), 1).len(), 1);
+        assert_eq!(shares_of(&rows, &spans, &estimates, states(), 9).len(), 2);
+        // Interleaved over one span, runs split it: each steps over the
+        // other's 50 rows (cost 4 × 50 + 100 each, against 500 for one).
+        let one_span = [(1, 100), (1, 100)];
+        let shares = shares_of(&rows[..2], &one_span, &[50, 50], states().split_off(2), 2);
+        assert_eq!(
+            shares
+                .iter()
+                .map(|s| (s.first_id, s.last_id))
+                .collect::<Vec<_>>(),
+            [(1, 100), (1, 100)]
+        );
+    }
+
+    #[test]
+    fn polls_with_one_scale_or_mixed_scales_give_the_same_distances() {
+        use rust_decimal_macros::dec;
+        let distances = |side: Side, prices: [Decimal; 3]| {
+            let mut book = Book::default();
+            for lp in ["A", "B", "C"] {
+                book.index_of(lp);
+            }
+            let mut rfq = live(side);
+            for (lp, price) in prices.into_iter().enumerate() {
+                rfq.add(pending(1, lp as u32, 0, price));
+            }
+            rfq.settle(u64::MAX, &mut book.totals);
+            book.totals
+                .iter()
+                .map(|t| (t.distance_sum.total(), t.distances))
+                .collect::<Vec<_>>()
+        };
+        for side in [Side::Buy, Side::Sell] {
+            // Integers (one scale) against Decimal operations (mixed).
+            let one_scale = distances(side, [dec!(100.00), dec!(100.50), dec!(99.50)]);
+            let mixed = distances(side, [dec!(100.0), dec!(100.50), dec!(99.5)]);
+            assert_eq!(one_scale, mixed, "{side:?}");
+        }
+        // Buy: the best is 99.50; 100.00 is 0.50 / 99.50 worse.
+        assert_eq!(
+            distances(Side::Buy, [dec!(100.00), dec!(100.50), dec!(99.50)])[0],
+            (dec!(0.50) / dec!(99.50) * dec!(10000), 1)
+        );
+    }
+
+    #[test]
+    fn distances_are_the_decimal_quotient_times_ten_thousand() {
+        use rust_decimal_macros::dec;
+        for (worse_by, best) in [
+            (dec!(1.75), dec!(3501.75)),
+            (dec!(10.00), dec!(100000.00)),
+            (dec!(20), dec!(80)),
+            (dec!(0.01), dec!(99999.99)),
+            (dec!(5), dec!(3)),
+            (dec!(100000000000000000000), dec!(0.00000001)),
+        ] {
+            let by_multiplying = worse_by
+                .checked_div(best)
+                .and_then(|share| share.checked_mul(Decimal::from(10_000)))
+                .unwrap_or(Decimal::MAX);
+            assert_eq!(
+                distance_bps(worse_by, best),
+                by_multiplying,
+                "{worse_by} / {best}"
+            );
+        }
+        // A quotient of fewer than 4 decimals is multiplied as before.
+        assert_eq!(distance_bps(dec!(20), dec!(80)).to_string(), "2500.00");
+    }
+
+    #[test]
+    fn distance_sums_are_exact_in_any_order_and_saturate() {
+        use rust_decimal_macros::dec;
+        let third = dec!(3.3333333333333333333333333333);
+        let mut sum = DistanceSum::default();
+        for _ in 0..3 {
+            sum.add(third);
+        }
+        // 9.999…9 with 28 decimals, kept exactly, rounded once at the end
+        // (29 significant digits do not fit a Decimal).
+        assert_eq!(sum.exact, 99_999_999_999_999_999_999_999_999_999);
+        assert_eq!(sum.total(), dec!(10));
+        let parts = |values: &[Decimal]| {
+            let mut sum = DistanceSum::default();
+            values.iter().for_each(|v| sum.add(*v));
+            sum
+        };
+        let (a, b) = (
+            [dec!(1.75), dec!(0.0000000000000000000000000001)],
+            [dec!(4.9975)],
+        );
+        let mut ab = parts(&a);
+        ab.absorb(parts(&b));
+        let mut ba = parts(&b);
+        ba.absorb(parts(&a));
+        assert_eq!(ab.total(), dec!(6.7475000000000000000000000001));
+        assert_eq!(ba.total(), ab.total());
+        // An absurd distance saturates instead of overflowing.
+        let mut absurd = parts(&[dec!(1), Decimal::MAX]);
+        absurd.add(Decimal::MAX);
+        assert_eq!(absurd.total(), Decimal::MAX);
     }
 
     #[test]

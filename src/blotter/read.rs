@@ -52,6 +52,20 @@ pub enum ReadError {
 /// the file) is brought to the current schema, so the report reads one
 /// shape. A newer schema is refused like the writer refuses it.
 pub fn open_read_only(path: &Path) -> Result<Connection, ReadError> {
+    open_for_reading(path).map(|(conn, _)| conn)
+}
+
+/// What a read connection reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reads {
+    /// The file itself: other connections can open it too ([`reopen`]).
+    TheFile,
+    /// A private copy brought to the current schema.
+    AnUpgradedCopy,
+}
+
+/// [`open_read_only`], saying whether the connection reads the file.
+pub(super) fn open_for_reading(path: &Path) -> Result<(Connection, Reads), ReadError> {
     if !path.exists() {
         return Err(BlotterError::Missing {
             path: path.to_path_buf(),
@@ -98,16 +112,26 @@ pub fn open_read_only(path: &Path) -> Result<Connection, ReadError> {
         .into());
     }
     if version == schema::LATEST {
-        return Ok(conn);
+        return Ok((conn, Reads::TheFile));
     }
     drop(conn);
-    upgraded_copy(path, version).map_err(|source| {
-        BlotterError::Read {
-            path: path.to_path_buf(),
-            source,
-        }
-        .into()
-    })
+    let copy = upgraded_copy(path, version).map_err(|source| BlotterError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((copy, Reads::AnUpgradedCopy))
+}
+
+/// Another read-only connection on a current blotter that
+/// [`open_for_reading`] already checked (a worker of the report's answers
+/// pass).
+pub(super) fn reopen(path: &Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(
+        read_only_uri(path),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
 }
 
 /// A private copy of the older blotter at `path` (schema `version`),

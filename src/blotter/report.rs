@@ -12,6 +12,7 @@ use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::figures::Split;
 use super::read::ReadError;
 use super::BlotterError;
 
@@ -304,7 +305,18 @@ pub fn open(path: &Path) -> Result<Connection, ReadError> {
 /// Reads the blotter at `path` and computes the report. An `--lp` that
 /// no stored RFQ asked is an error naming the LPs that were.
 pub fn load(path: &Path, filter: &Filter) -> Result<Report, ReadError> {
-    let conn = open(path)?;
+    load_split(path, filter, None)
+}
+
+/// [`load`] with the answers pass split among exactly `workers` threads
+/// (when the file can be opened more than once): the same report as one
+/// thread gives, which the tests check. `None`: one per core.
+pub fn load_split(
+    path: &Path,
+    filter: &Filter,
+    workers: Option<usize>,
+) -> Result<Report, ReadError> {
+    let (conn, reads) = super::read::open_for_reading(path)?;
     let read = |source| BlotterError::Read {
         path: path.to_path_buf(),
         source,
@@ -319,7 +331,12 @@ pub fn load(path: &Path, filter: &Filter) -> Result<Report, ReadError> {
             });
         }
     }
-    Ok(build(&conn, filter).map_err(read)?)
+    let split = match (reads, workers) {
+        (super::read::Reads::AnUpgradedCopy, _) => Split::Alone,
+        (super::read::Reads::TheFile, None) => Split::PerCore(path),
+        (super::read::Reads::TheFile, Some(workers)) => Split::Exactly(path, workers),
+    };
+    Ok(super::figures::build(&conn, filter, split).map_err(read)?)
 }
 
 /// Every LP any stored RFQ asked, in order of first appearance.
@@ -332,9 +349,9 @@ fn lps_seen(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 }
 
 /// Computes the report from an open blotter (one pass over each table:
-/// see [`super::figures`]).
+/// see [`super::figures`]), on this connection alone.
 pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
-    super::figures::build(conn, filter)
+    super::figures::build(conn, filter, Split::Alone)
 }
 
 /// The health section: recorded health per LP, with each LP's reject rate

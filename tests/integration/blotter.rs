@@ -1487,6 +1487,104 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     );
 }
 
+/// Many interleaved RFQs, as a busy desk writes them: every failure
+/// kind, answers to a poll arriving after later polls' (and some after
+/// their poll was settled: slower than the RFQ's timeout + 500 ms), an LP
+/// that no RFQ lists, RFQs that never ended, two pairs and both sides.
+fn interleaved_fixture() -> Vec<Vec<RfqEvent>> {
+    let kinds = FailureKind::ALL;
+    (0..24u64)
+        .map(|r| {
+            let rfq = format!("R-{r}");
+            let side = if r % 2 == 0 { Side::Buy } else { Side::Sell };
+            let pair = if r % 3 == 0 { "ETHUSDT" } else { "BTCUSDT" };
+            let at = format!("2026-11-22T10:{:02}:00.000Z", r);
+            let mut answers: Vec<(u64, EventKind)> = Vec::new();
+            for poll in 1..=30u32 {
+                let began = u64::from(poll - 1) * 250;
+                for (i, lp) in ["LP1", "LP2", "LP3", "LP4"].into_iter().enumerate() {
+                    let x = (r * 7919 + u64::from(poll) * 104_729 + i as u64 * 1_299_709) % 1000;
+                    let latency = match x % 41 {
+                        0 => 2_600 + x,
+                        _ => x % 400,
+                    };
+                    let kind = if x.is_multiple_of(7) {
+                        error(lp, kinds[(x as usize / 7) % kinds.len()], latency, poll)
+                    } else {
+                        let cents = Decimal::new(x as i64 % 97, 2);
+                        quote(
+                            lp,
+                            dec!(100000.00) + Decimal::from(x % 13) + cents,
+                            latency,
+                            poll,
+                        )
+                    };
+                    answers.push((began + latency, kind));
+                }
+            }
+            answers.sort_by_key(|(t, _)| *t);
+            let last = answers.last().map_or(0, |(t, _)| *t);
+            let mut events = vec![ev(
+                &rfq,
+                0,
+                started(side, dec!(1.5), pair, &["LP1", "LP2", "LP3"], &at),
+            )];
+            events.extend(answers.into_iter().map(|(t, kind)| ev(&rfq, t, kind)));
+            if r % 5 != 4 {
+                events.push(ev(
+                    &rfq,
+                    last + 10,
+                    ended(EndReason::Duration, Outcome::NotAccepted, 0, None),
+                ));
+            }
+            events
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_report_is_the_same_on_one_thread_or_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    record(&path, &interleaved_fixture()).await;
+    let parse = |since, until, pair, lp, last| Filter::parse(since, until, pair, lp, last).unwrap();
+    let filters = [
+        Filter::default(),
+        parse(None, None, None, Some("LP2"), None),
+        parse(None, None, Some("ETHUSDT"), None, None),
+        parse(None, None, None, None, Some("7")),
+        parse(
+            Some("2026-11-22T10:05:00Z"),
+            Some("2026-11-22T10:17:00Z"),
+            None,
+            None,
+            None,
+        ),
+    ];
+    for filter in filters {
+        let alone = report::load_split(&path, &filter, Some(1)).unwrap();
+        // Not vacuous: the answers were counted, LP4 (in no RFQ's list)
+        // among them, and distances came out of the polls.
+        assert!(alone.lps.iter().any(|lp| lp.answers > 0), "{filter:?}");
+        assert!(alone
+            .lps
+            .iter()
+            .any(|lp| lp.avg_distance_bps.is_some_and(|d| !d.is_zero())));
+        for workers in [2, 3, 5, 30] {
+            assert_eq!(
+                report::load_split(&path, &filter, Some(workers)).unwrap(),
+                alone,
+                "{workers} workers, {filter:?}"
+            );
+        }
+    }
+    let all = report::load(&path, &Filter::default()).unwrap();
+    let lps: Vec<&str> = all.lps.iter().map(|lp| lp.lp.as_str()).collect();
+    assert_eq!(lps, ["LP1", "LP2", "LP3", "LP4"]);
+    let requests: u64 = all.lps.iter().map(|lp| lp.requests).sum();
+    assert_eq!(requests, 24 * 30 * 4);
+}
+
 // The built binary against a real file: interrupts, kills, two writers.
 
 mod process {
