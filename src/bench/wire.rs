@@ -17,6 +17,8 @@ use std::time::Instant;
 
 use futures::task::AtomicWaker;
 
+use crate::rfq::probe::LatencyHistogram;
+
 /// One answer on its way: when it is due, and where its arrival lands.
 struct Parcel {
     due: Instant,
@@ -53,6 +55,8 @@ struct Shared {
     /// when the wire closes.
     changed: Condvar,
     closed: AtomicBool,
+    /// How late each answer was delivered past its due moment.
+    late: LatencyHistogram,
 }
 
 /// The wire's handle: closing it (or dropping it) stops its thread.
@@ -73,6 +77,7 @@ impl Wire {
             queue: Mutex::new(BinaryHeap::new()),
             changed: Condvar::new(),
             closed: AtomicBool::new(false),
+            late: LatencyHistogram::new(),
         });
         let thread = std::thread::Builder::new()
             .name("bench-wire".into())
@@ -85,6 +90,12 @@ impl Wire {
             shared,
             thread: Some(thread),
         }
+    }
+
+    /// How late answers were delivered past their due moment (this
+    /// thread's own scheduling on a busy machine).
+    pub fn late(&self) -> &LatencyHistogram {
+        &self.shared.late
     }
 
     pub fn end(&self) -> WireEnd {
@@ -160,16 +171,20 @@ fn deliver(shared: &Shared) {
         let now = Instant::now();
         while queue.peek().is_some_and(|Reverse(top)| top.due <= now) {
             if let Some(Reverse(parcel)) = queue.pop() {
-                due_now.push(parcel.slot);
+                due_now.push(parcel);
             }
         }
         if !due_now.is_empty() {
             drop(queue);
-            for slot in due_now.drain(..) {
+            for parcel in due_now.drain(..) {
                 // The arrival is the moment the answer reached the
                 // process, not the moment it was due.
-                let _ = slot.arrived.set(Instant::now());
-                slot.waker.wake();
+                let arrived = Instant::now();
+                shared
+                    .late
+                    .record(arrived.saturating_duration_since(parcel.due));
+                let _ = parcel.slot.arrived.set(arrived);
+                parcel.slot.waker.wake();
             }
             queue = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
             continue;
@@ -215,8 +230,19 @@ mod tests {
         let wire = Wire::start();
         let end = wire.end();
         drop(end.arrival(Instant::now() + Duration::from_millis(1)));
-        let kept = end.arrival(Instant::now() + Duration::from_millis(2)).await;
-        assert!(kept <= Instant::now());
-        drop(wire);
+        let due = Instant::now() + Duration::from_millis(2);
+        let kept = end.arrival(due).await;
+        assert!(kept >= due);
+        // Both were delivered (the dropped one to nobody), each counted
+        // with how late it was.
+        assert_eq!(wire.late().count(), 2);
+        // Closing stops the thread even with answers still on the way.
+        drop(end.arrival(Instant::now() + Duration::from_secs(3600)));
+        let (closed, is_closed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(wire);
+            let _ = closed.send(());
+        });
+        assert!(is_closed.recv_timeout(Duration::from_secs(10)).is_ok());
     }
 }

@@ -27,6 +27,9 @@ pub struct EngineProbe {
     /// [`answer_ready_at`]) to the engine having acted on it: the
     /// scheduling delay plus the engine's work.
     pub ready_to_acted: LatencyHistogram,
+    /// Per stream: from its first LP answer being ready (its fastest LP's,
+    /// as marked) to its first client quote being handed on.
+    pub first_quote: LatencyHistogram,
 }
 
 thread_local! {

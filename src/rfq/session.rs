@@ -159,7 +159,25 @@ struct Stream<'p, O, A> {
     ending: Option<EndReason>,
     /// When the next poll is due (with a poll interval).
     next_poll_at: StreamMs,
+    /// With a probe: when this stream's first LP answer was ready (its
+    /// fastest LP's), until its first client quote is made.
+    first_ready: FirstQuote,
 }
+
+/// With a probe, where a stream is on the way to its first client quote.
+#[derive(Clone, Copy)]
+enum FirstQuote {
+    NoAnswerYet,
+    AnswerReadyAt(std::time::Instant),
+    Quoted,
+}
+
+/// An LP answer as its request future yields it: the LP's index, the
+/// request's id and the answer. When the answer was ready, if its LP
+/// marked it ([`crate::rfq::probe::answer_ready_at`]), is read from the
+/// thread right after the poll that yields it (`take_ready_mark`), before
+/// another answer's mark can replace it.
+type Arrived = (usize, u64, Answer);
 
 /// What to do once the stream's state has been judged at a moment.
 enum Next {
@@ -171,7 +189,7 @@ enum Next {
     Run,
 }
 
-impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, O, A> {
+impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
     fn new(
         session: Session,
         outlet: O,
@@ -211,6 +229,7 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
             inbox,
             ending: None,
             next_poll_at: 0,
+            first_ready: FirstQuote::NoAnswerYet,
         }
     }
 
@@ -261,7 +280,8 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
                             break;
                         };
                         drained = true;
-                        if let Some(end) = self.take_answer(now, arrived, false) {
+                        let ready = take_ready_mark();
+                        if let Some(end) = self.take_answer(now, arrived, ready, false) {
                             break 'stream end;
                         }
                         // Handed on answer by answer, so that `out` stays
@@ -360,10 +380,10 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
                         }
                     }
                     Some(arrived) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                        // Read at once: the mark belongs to this answer.
+                        let ready = take_ready_mark();
                         let now = self.now();
                         if now >= self.duration_ms && !self.engine.order_pending() {
-                            // Not acted on: its ready mark goes with it.
-                            take_ready_mark();
                             break EndReason::Duration;
                         }
                         let taken = self.probe.map(|_| Instant::now());
@@ -371,7 +391,7 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
                         // Expiry first: an answer is judged against the
                         // lock as it stands at this very instant.
                         self.engine.on_time(now, &mut self.out);
-                        if let Some(end) = self.take_answer(now, arrived, false) {
+                        if let Some(end) = self.take_answer(now, arrived, ready, false) {
                             break end;
                         }
                         // Hand the answer's events on before anything else
@@ -510,10 +530,12 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
             let Some(arrived) = self.answer_in() else {
                 break;
             };
-            if let Some(end) = self.take_answer(now, arrived, true) {
+            let ready = take_ready_mark();
+            if let Some(end) = self.take_answer(now, arrived, ready, true) {
                 return Err(end);
             }
             let mut waited = false;
+            self.note_first_quote();
             let mut events = self.out.drain(..);
             loop {
                 let Some(event) = events.next() else {
@@ -524,7 +546,9 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
                     if !waited {
                         waited = true;
                         while let Some(Some(arrived)) = self.in_flight.next().now_or_never() {
-                            early.push(arrived);
+                            // With its mark, read before another
+                            // answer's replaces it.
+                            early.push((arrived, take_ready_mark()));
                         }
                     }
                     send.await;
@@ -536,10 +560,10 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
         }
         let mut early = early.into_iter();
         loop {
-            let Some(arrived) = early.next() else {
+            let Some((arrived, ready)) = early.next() else {
                 break;
             };
-            if let Some(end) = self.take_answer(now, arrived, true) {
+            if let Some(end) = self.take_answer(now, arrived, ready, true) {
                 return Err(end);
             }
             self.hand_on().await;
@@ -564,12 +588,11 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
     fn take_answer(
         &mut self,
         now: StreamMs,
-        (lp, request_id, answer): (usize, u64, Answer),
+        (lp, request_id, answer): Arrived,
+        ready: Option<std::time::Instant>,
         with_poll: bool,
     ) -> Option<EndReason> {
         self.borrow_out();
-        // Read at once: the mark belongs to this answer.
-        let ready = take_ready_mark();
         let taken = self.probe.filter(|_| with_poll).map(|_| Instant::now());
         self.aborts[lp].take_if(|(id, _)| *id == request_id);
         let sent = !matches!(answer, Answer::Failed(crate::lp::LpError::NotSent(_)));
@@ -582,6 +605,9 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
         if let Some(probe) = self.probe {
             if let Some(ready) = ready {
                 probe.ready_to_acted.record(ready.elapsed());
+                if let FirstQuote::NoAnswerYet = self.first_ready {
+                    self.first_ready = FirstQuote::AnswerReadyAt(ready);
+                }
             }
             if let Some(taken) = taken {
                 probe.added.record(taken.elapsed());
@@ -592,7 +618,7 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
 
     /// An LP answer that is in already, if any (polling the requests in
     /// flight once, which also sends those not yet sent).
-    fn answer_in(&mut self) -> Option<(usize, u64, Answer)> {
+    fn answer_in(&mut self) -> Option<Arrived> {
         self.in_flight.next().now_or_never().flatten()
     }
 
@@ -614,6 +640,7 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
     #[allow(clippy::while_let_loop)]
     async fn hand_on(&mut self) -> Duration {
         let mut waited = Duration::ZERO;
+        self.note_first_quote();
         let mut events = self.out.drain(..);
         loop {
             let Some(event) = events.next() else {
@@ -629,6 +656,20 @@ impl<'p, O: Outlet, A: Future<Output = (usize, u64, Answer)> + Send> Stream<'p, 
         drop(events);
         self.return_out();
         waited
+    }
+
+    /// With a probe, records the stream's first client quote as its
+    /// events are about to be handed on: how long after its first LP
+    /// answer was ready.
+    fn note_first_quote(&mut self) {
+        if let (FirstQuote::AnswerReadyAt(ready), Some(probe)) = (self.first_ready, self.probe) {
+            let quoted =
+                (self.out.iter()).any(|event| matches!(event.kind, EventKind::ClientQuote(_)));
+            if quoted {
+                probe.first_quote.record(ready.elapsed());
+                self.first_ready = FirstQuote::Quoted;
+            }
+        }
     }
 
     /// Gives `out` room without allocating when it has none: the thread's
@@ -776,7 +817,7 @@ fn ask(
     index: usize,
     request: LpRequest,
     registration: AbortRegistration,
-) -> impl Future<Output = (usize, u64, Answer)> + Send {
+) -> impl Future<Output = Arrived> + Send {
     let request_id = request.request_id;
     let call = AssertUnwindSafe(async move { lp.quote(&request).await }).catch_unwind();
     let call = Abortable::new(LP_TASK.scope((), call), registration);

@@ -523,6 +523,7 @@ fn bench_reports_answer_to_action_and_first_quote_latency_percentiles() {
             "first_quote_over_fastest_p50_us",
             "first_quote_over_fastest_p99_us",
         ),
+        ("lp_answer_late_p50_us", "lp_answer_late_p99_us"),
     ] {
         let (p50, p99) = (report[p50].as_f64().unwrap(), report[p99].as_f64().unwrap());
         assert!(p50 > 0.0 && p50 <= p99, "{report}");
@@ -533,7 +534,7 @@ fn bench_reports_answer_to_action_and_first_quote_latency_percentiles() {
         "{text}"
     );
     assert!(
-        text.contains("first client quote after the fastest LP's delay: p50 "),
+        text.contains("first client quote after the fastest LP's answer: p50 "),
         "{text}"
     );
     // --lockstep starts them together: every poll falls on one tick.
