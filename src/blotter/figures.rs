@@ -406,8 +406,12 @@ pub fn build(conn: &Connection, filter: &Filter, split: Split) -> rusqlite::Resu
     // at the snapshot's last answer (ids only grow).
     conn.execute_batch("BEGIN")?;
     let report = build_in_snapshot(conn, filter, split);
-    conn.execute_batch("COMMIT")?;
-    report
+    // Only read: ending the snapshot cannot lose anything, and the
+    // report's own error (if any) is the one worth telling.
+    let ended = conn.execute_batch("COMMIT");
+    let report = report?;
+    ended?;
+    Ok(report)
 }
 
 fn build_in_snapshot(conn: &Connection, filter: &Filter, split: Split) -> rusqlite::Result<Report> {

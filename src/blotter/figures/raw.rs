@@ -15,6 +15,9 @@ use rusqlite::Connection;
 pub(super) struct RawStatement<'conn> {
     stmt: NonNull<ffi::sqlite3_stmt>,
     conn: &'conn Connection,
+    /// The last step gave a row: only then may its columns be read
+    /// (SQLite leaves reading them otherwise undefined).
+    on_row: bool,
 }
 
 impl<'conn> RawStatement<'conn> {
@@ -37,7 +40,11 @@ impl<'conn> RawStatement<'conn> {
             return Err(error(conn, code));
         }
         let stmt = NonNull::new(stmt).ok_or(rusqlite::Error::InvalidQuery)?;
-        Ok(RawStatement { stmt, conn })
+        Ok(RawStatement {
+            stmt,
+            conn,
+            on_row: false,
+        })
     }
 
     /// Binds `value` to the parameter `name` if the SQL has it.
@@ -63,7 +70,9 @@ impl<'conn> RawStatement<'conn> {
     /// The next row: `true` when there is one to read.
     pub fn step(&mut self) -> rusqlite::Result<bool> {
         // SAFETY: a live statement; rows are read only between steps.
-        match unsafe { ffi::sqlite3_step(self.stmt.as_ptr()) } {
+        let code = unsafe { ffi::sqlite3_step(self.stmt.as_ptr()) };
+        self.on_row = code == ffi::SQLITE_ROW;
+        match code {
             ffi::SQLITE_ROW => Ok(true),
             ffi::SQLITE_DONE => Ok(false),
             code => Err(error(self.conn, code)),
@@ -72,17 +81,24 @@ impl<'conn> RawStatement<'conn> {
 
     /// An INTEGER column of the current row (SQLite converts anything
     /// else; the answers' integer columns are NOT NULL and only ever
-    /// written as integers).
+    /// written as integers). 0 when there is no current row.
     pub fn int(&self, column: c_int) -> i64 {
-        // SAFETY: called after `step` returned a row; a column index out
-        // of range reads as 0, never out of bounds.
+        if !self.on_row {
+            return 0;
+        }
+        // SAFETY: `step` returned a row; a column index out of range
+        // reads as 0, never out of bounds.
         unsafe { ffi::sqlite3_column_int64(self.stmt.as_ptr(), column) }
     }
 
-    /// Any column of the current row, borrowed until the next step.
+    /// Any column of the current row, borrowed until the next step; NULL
+    /// when there is no current row.
     pub fn value(&self, column: c_int) -> ValueRef<'_> {
+        if !self.on_row {
+            return ValueRef::Null;
+        }
         let stmt = self.stmt.as_ptr();
-        // SAFETY: called after `step` returned a row. Text and blob
+        // SAFETY: `step` returned a row. Text and blob
         // pointers stay valid until the next step, finalize or type
         // conversion of this column, and the borrow of `self` keeps the
         // statement from being stepped or dropped while they are used; the
@@ -153,10 +169,13 @@ mod tests {
         let mut select = RawStatement::prepare(&conn, "SELECT a, b FROM t WHERE a >= ?1").unwrap();
         select.bind("?1", 1).unwrap();
         select.bind("?2", 7).unwrap(); // absent: nothing to bind
+                                       // No row before the first step or after the last: nothing is read.
+        assert_eq!((select.int(0), select.value(1)), (0, ValueRef::Null));
         let mut rows = Vec::new();
         while select.step().unwrap() {
             rows.push((select.int(0), Value::from(select.value(1))));
         }
+        assert_eq!((select.int(0), select.value(1)), (0, ValueRef::Null));
         let mut typed = conn.prepare("SELECT a, b FROM t WHERE a >= 1").unwrap();
         let expected: Vec<(i64, Value)> = typed
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
