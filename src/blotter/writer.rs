@@ -168,19 +168,27 @@ impl Writer {
                     };
                     let opened = Instant::now();
                     self.take(first, &mut flushes);
+                    let (mut received, mut emptied) = (1, false);
                     // Drain what is already there into the same
                     // transaction; never wait with a batch open, so a
                     // quiet stream commits at once.
                     while self.held.len() < MAX_BATCH && opened.elapsed() < COMMIT_EVERY {
                         match self.receiver.try_recv() {
-                            Ok(msg) => self.take(msg, &mut flushes),
-                            Err(mpsc::error::TryRecvError::Empty) => break,
+                            Ok(msg) => {
+                                self.take(msg, &mut flushes);
+                                received += 1;
+                            }
+                            Err(mpsc::error::TryRecvError::Empty) => {
+                                emptied = true;
+                                break;
+                            }
                             Err(mpsc::error::TryRecvError::Disconnected) => {
                                 open = false;
                                 break;
                             }
                         }
                     }
+                    self.counters.room_made(received, emptied);
                     self.commit();
                 }
                 Some(failing) => {
@@ -197,6 +205,8 @@ impl Writer {
                             }
                         }
                     }
+                    // Drained (held, to retry): every stream has room.
+                    self.counters.room_made(0, true);
                     let now = Instant::now();
                     if open && now < next_try {
                         std::thread::sleep(FAILING_POLL.min(next_try - now));
@@ -216,6 +226,8 @@ impl Writer {
                 let _ = done.send(committed);
             }
         }
+        // No stream may wait for room from a writer that is gone.
+        self.counters.room_made(0, true);
         self.close();
         checkpointer.stop(&self.conn);
     }
