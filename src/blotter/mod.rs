@@ -254,9 +254,9 @@ impl BlotterSink {
         }
     }
 
-    /// Waits until the writer's channel has room for an event (a stream
-    /// calls it before asking its LPs, so that a full channel holds back
-    /// new work rather than answers already in hand).
+    /// Waits until the writer's channel has room for a poll's events (a
+    /// stream calls it before asking its LPs, so that a full channel holds
+    /// back new work rather than answers already in hand).
     pub async fn wait_for_room(&self) {
         // Not by taking a channel permit and giving it back: thousands of
         // streams queued on the channel's semaphore pass each freed slot
