@@ -367,6 +367,21 @@ fn answer_rows(path: &Path, prefix: &str) -> anyhow::Result<u64> {
     Ok(rows as u64)
 }
 
+/// When the next stream starts, `spacing` after one due at `due` that
+/// began at `began`. After a hiccup (a start held up by more than one
+/// spacing) the rest keep their spacing from then on, rather than all
+/// starting at once to catch up: operators do not start their RFQs in a
+/// bunch because this process was held up for a moment, and a bunch of
+/// streams whose answers all fall due together is `--lockstep`'s load,
+/// not this one's.
+fn next_start(due: Instant, began: Instant, spacing: Duration) -> Instant {
+    if began > due + spacing {
+        began + spacing
+    } else {
+        due + spacing
+    }
+}
+
 /// Runs the benchmark and returns its report.
 pub async fn run(
     options: &BenchOptions,
@@ -415,15 +430,21 @@ pub async fn run(
 
     let started = Instant::now();
     let mut sessions = Vec::with_capacity(options.sessions);
+    let spread = !options.lockstep && options.poll_ms > 0;
+    let spacing = Duration::from_millis(options.poll_ms) / options.sessions.max(1) as u32;
+    let starts = wire.end();
+    let mut start_at = started;
     for index in 0..options.sessions {
-        if !options.lockstep && options.poll_ms > 0 {
+        if spread {
             // Started here, at its moment, rather than by a task that
             // sleeps first and then builds its stream: that task's future
             // held the stream's makings beside the stream (~0.8 KB each);
             // the task below holds only the stream and the probe's Arc.
-            let offset =
-                Duration::from_millis(options.poll_ms) * index as u32 / options.sessions as u32;
-            tokio::time::sleep_until((started + offset).into()).await;
+            // The moment comes from the wire's timer: tokio's would start
+            // them in bunches on its millisecond ticks, and their answers
+            // would all fall due together.
+            let began = starts.arrival(start_at).await;
+            start_at = next_start(start_at, began, spacing);
         }
         let session = Session {
             rfq_id: Arc::from(format!("{prefix}{index}")),
@@ -538,6 +559,20 @@ mod tests {
             latency_ms: 1_000,
             poll: 1,
         })
+    }
+
+    #[test]
+    fn spread_starts_keep_their_spacing_and_are_not_bunched_after_a_hiccup() {
+        let t0 = Instant::now();
+        let spacing = Duration::from_micros(100);
+        let us = Duration::from_micros;
+        // On time, or late by less than a spacing: the plan holds.
+        assert_eq!(next_start(t0, t0, spacing), t0 + us(100));
+        assert_eq!(next_start(t0, t0 + us(60), spacing), t0 + us(100));
+        assert_eq!(next_start(t0, t0 + us(100), spacing), t0 + us(100));
+        // Held up for 3 ms: the next one starts a spacing after this one,
+        // not at once with the 29 others that were due meanwhile.
+        assert_eq!(next_start(t0, t0 + us(3_000), spacing), t0 + us(3_100));
     }
 
     #[test]
