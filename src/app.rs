@@ -190,6 +190,9 @@ fn check_bench_options(options: &crate::bench::BenchOptions) -> Result<(), Strin
     if options.lps == 0 {
         return Err("invalid --lps '0': must be at least 1".into());
     }
+    if options.rfq_secs == Some(0) {
+        return Err("invalid --rfq-secs '0': must be at least 1".into());
+    }
     match options.lp_delay_max_ms {
         Some(max) if max < options.lp_delay_ms => Err(format!(
             "invalid --lp-delay-max-ms '{max}': must not be below --lp-delay-ms '{}'",

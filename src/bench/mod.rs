@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::blotter::Blotter;
+use crate::blotter::{Blotter, BlotterSink};
 use crate::clock::StreamClock;
 use crate::config::Settings;
 use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
@@ -64,6 +64,12 @@ pub struct BenchOptions {
     /// different moments)
     #[arg(long)]
     pub lockstep: bool,
+    /// Seconds each RFQ streams before its stream's slot starts the next
+    /// one, as a desk's RFQs come and go, so that first quotes are also
+    /// measured for RFQs that start among running streams, not only in
+    /// the ramp-up [default: --duration: one RFQ per stream]
+    #[arg(long, value_name = "SECS")]
+    pub rfq_secs: Option<u64>,
 }
 
 /// The one JSON line the bench prints.
@@ -75,6 +81,8 @@ pub struct BenchReport {
     /// or `together` (`--lockstep`, or no interval to spread over).
     pub starts: &'static str,
     pub duration_s: f64,
+    /// RFQs run: one per stream, or more with `--rfq-secs`.
+    pub rfqs: u64,
     /// Every LP answer the engine handled: valid quotes, timeouts and
     /// other errors (each is one blotter row).
     pub responses: u64,
@@ -122,10 +130,11 @@ impl BenchReport {
     /// The report for a person, a few lines (the JSON line is for tools).
     pub fn text(&self) -> String {
         let mut text = format!(
-            "bench: {} streams x {} LPs (started {}), {:.1} s: {} valid LP answers ({}/s); not counted: {} timeouts, {} other LP errors\n",
+            "bench: {} streams x {} LPs (started {}), {} RFQs, {:.1} s: {} valid LP answers ({}/s); not counted: {} timeouts, {} other LP errors\n",
             self.sessions,
             self.lps,
             self.starts,
+            self.rfqs,
             self.duration_s,
             self.valid_answers,
             self.per_sec,
@@ -346,6 +355,100 @@ fn micros(duration: Duration) -> f64 {
     (duration.as_nanos() as f64 / 100.0).round() / 10.0
 }
 
+/// How long before its slot's next RFQ is due an RFQ stops streaming, so
+/// that the next one starts at its own moment on the wire's timer rather
+/// than whenever the last one's end came round on tokio's millisecond
+/// ticks (where ten other streams' polls fall too).
+const RFQ_GAP_MS: u64 = 5;
+
+/// What every slot of a run shares (one copy, not one per slot: at 10,000
+/// slots a copy each cost ~6 MB of peak RSS).
+struct Run {
+    /// The run's RFQ id prefix.
+    rfq_ids: String,
+    pair: Pair,
+    lps: Vec<SharedLp>,
+    params: EngineParams,
+    rfq_ms: u64,
+    duration_ms: u64,
+    totals: Arc<Totals>,
+    probe: Arc<EngineProbe>,
+    sink: Option<BlotterSink>,
+    starts: WireEnd,
+}
+
+/// One of the bench's concurrent streams: RFQs one after another, each
+/// due `rfq_ms` after the last, until `duration_ms` has passed, so that
+/// the load stays at one stream per slot while RFQs come and go.
+struct Slot {
+    index: usize,
+    run: Arc<Run>,
+}
+
+impl Slot {
+    /// Runs the slot's RFQs, the first at once (at `first`); returns how
+    /// many it ran.
+    async fn run(self, first: Instant) -> u64 {
+        let run = &*self.run;
+        let mut rfqs = 0;
+        let mut streamed = 0;
+        while streamed < run.duration_ms {
+            let left = run.duration_ms - streamed;
+            let length = match left > run.rfq_ms {
+                true => run.rfq_ms - RFQ_GAP_MS.min(run.rfq_ms / 2),
+                false => left,
+            };
+            if rfqs > 0 {
+                run.starts.at(first + Duration::from_millis(streamed)).await;
+            }
+            // The first RFQ of each slot keeps the plain index as its id.
+            let rfq_id = match rfqs {
+                0 => format!("{}{}", run.rfq_ids, self.index),
+                round => format!("{}{}.{round}", run.rfq_ids, self.index),
+            };
+            self.rfq(rfq_id, length).await;
+            streamed += run.rfq_ms.min(left);
+            rfqs += 1;
+        }
+        rfqs
+    }
+
+    async fn rfq(&self, rfq_id: String, duration_ms: u64) {
+        let run = &*self.run;
+        let session = Session {
+            rfq_id: Arc::from(rfq_id),
+            spec: RfqSpec {
+                side: if self.index.is_multiple_of(2) {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                },
+                amount: dec!(1.5),
+                pair: run.pair,
+            },
+            lps: run.lps.clone(),
+            params: run.params,
+            duration_ms,
+            clock: StreamClock::start(),
+            band: None,
+        };
+        let tally = SessionTally {
+            counts: Counts::default(),
+            totals: run.totals.clone(),
+        };
+        let probe = Some(&*run.probe);
+        match &run.sink {
+            Some(sink) => {
+                let outlet = Recorder::new(sink.clone(), tally);
+                session.run_probed(outlet, None, probe).await;
+            }
+            None => {
+                session.run_probed(tally, None, probe).await;
+            }
+        }
+    }
+}
+
 /// Where the bench writes its blotter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BenchBlotter {
@@ -417,6 +520,11 @@ pub async fn run(
         ..settings.engine
     };
     let duration_ms = options.duration * 1000;
+    anyhow::ensure!(
+        options.rfq_secs != Some(0),
+        "invalid --rfq-secs '0': must be at least 1"
+    );
+    let rfq_ms = options.rfq_secs.map_or(duration_ms, |secs| secs * 1000);
     let probe = Arc::new(EngineProbe::default());
     let totals = Arc::new(Totals::default());
     let wire = Wire::start();
@@ -440,57 +548,45 @@ pub async fn run(
     let spread = !options.lockstep && options.poll_ms > 0;
     let spacing = Duration::from_millis(options.poll_ms) / options.sessions.max(1) as u32;
     let starts = wire.end();
+    let run = Arc::new(Run {
+        rfq_ids: prefix.clone(),
+        pair,
+        lps: lps.clone(),
+        params,
+        rfq_ms,
+        duration_ms,
+        totals: totals.clone(),
+        probe: probe.clone(),
+        sink: sink.clone(),
+        starts: starts.clone(),
+    });
     let mut start_at = started;
     for index in 0..options.sessions {
         if spread {
             // Started here, at its moment, rather than by a task that
             // sleeps first and then builds its stream: that task's future
             // held the stream's makings beside the stream (~0.8 KB each);
-            // the task below holds only the stream and the probe's Arc.
+            // the task below holds only its slot and the stream.
             // The moment comes from the wire's timer: tokio's would start
             // them in bunches on its millisecond ticks, and their answers
             // would all fall due together.
             starts.at(start_at).await;
             start_at = next_start(start_at, Instant::now(), spacing);
         }
-        let session = Session {
-            rfq_id: Arc::from(format!("{prefix}{index}")),
-            spec: RfqSpec {
-                side: if index % 2 == 0 {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                },
-                amount: dec!(1.5),
-                pair,
-            },
-            lps: lps.clone(),
-            params,
-            duration_ms,
-            clock: StreamClock::start(),
-            band: None,
-        };
         // Each stream counts its own events and, with a blotter, records
         // them straight into the writer's channel, as a desk's stream does
         // ([`Recorder`]): nothing sits between the streams and the writer.
-        let tally = SessionTally {
-            counts: Counts::default(),
-            totals: totals.clone(),
-        };
-        let probe = probe.clone();
         // Nobody stops a bench stream: it has no inbox.
-        sessions.push(match &sink {
-            Some(sink) => {
-                let outlet = Recorder::new(sink.clone(), tally);
-                tokio::spawn(async move { session.run_probed(outlet, None, Some(&probe)).await })
-            }
-            None => {
-                tokio::spawn(async move { session.run_probed(tally, None, Some(&probe)).await })
-            }
-        });
+        let slot = Slot {
+            index,
+            run: run.clone(),
+        };
+        sessions.push(tokio::spawn(slot.run(Instant::now())));
     }
+    drop(run);
+    let mut rfqs = 0;
     for session in sessions {
-        session.await?;
+        rfqs += session.await?;
     }
     // Throughput counts until every answer is committed, not just sent
     // (closing then only tidies the WAL away).
@@ -531,6 +627,7 @@ pub async fn run(
             "spread"
         },
         duration_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        rfqs,
         responses: counts.responses(),
         valid_answers: counts.valid_answers,
         per_sec: (counts.valid_answers as f64 / elapsed.as_secs_f64()) as u64,

@@ -457,6 +457,8 @@ fn the_bench_prints_one_json_line_with_every_figure() {
     }
     assert_eq!(report["sessions"], 20);
     assert_eq!(report["lps"], 3);
+    // One RFQ per stream unless --rfq-secs.
+    assert_eq!(report["rfqs"], 20);
     // No poll interval to spread the starts over.
     assert_eq!(report["starts"], "together");
     assert!(report["responses"].as_u64().unwrap() > 1000);
@@ -550,6 +552,62 @@ fn bench_reports_answer_to_action_and_first_quote_latency_percentiles() {
     assert!(
         text.contains("bench: 5 streams x 2 LPs (started together),"),
         "{text}"
+    );
+}
+
+#[test]
+fn bench_rfq_secs_starts_each_slots_next_rfq_as_the_last_one_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let blotter = dir.path().join("bench.db");
+    let output = lp_rfq()
+        .args(["bench", "--sessions", "3", "--lps", "2", "--duration", "2"])
+        .args(["--poll-ms", "100", "--lp-delay-ms", "5", "--rfq-secs", "1"])
+        .arg("--blotter")
+        .arg(&blotter)
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let report = &json_lines(&output)[0];
+    // Three slots, two one-second RFQs each.
+    assert_eq!(report["rfqs"], 6, "{report}");
+    assert_eq!(report["valid_answers"], report["blotter_rows"], "{report}");
+    // Every RFQ asked both LPs in its first poll and quoted the client.
+    assert!(
+        report["valid_answers"].as_u64().unwrap() >= 6 * 2,
+        "{report}"
+    );
+    assert!(report["client_quotes"].as_u64().unwrap() >= 6, "{report}");
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("bench: 3 streams x 2 LPs (started spread), 6 RFQs,"),
+        "{text}"
+    );
+    // Each slot's later RFQ is named after its first; the first stops
+    // 5 ms before the next is due (which then starts at its own moment),
+    // the last streams to the end of the run; every one ended.
+    let conn = rusqlite::Connection::open(&blotter).unwrap();
+    let rfqs: Vec<(String, i64, Option<String>)> = conn
+        .prepare("SELECT rfq_id, duration_ms, end_reason FROM rfqs ORDER BY rfq_id")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let prefix = rfqs[0].0.strip_suffix('0').unwrap();
+    let rfqs: Vec<(&str, i64, bool)> = rfqs
+        .iter()
+        .map(|(id, ms, end)| (id.strip_prefix(prefix).unwrap(), *ms, end.is_some()))
+        .collect();
+    assert_eq!(
+        rfqs,
+        [
+            ("0", 995, true),
+            ("0.1", 1000, true),
+            ("1", 995, true),
+            ("1.1", 1000, true),
+            ("2", 995, true),
+            ("2.1", 1000, true),
+        ]
     );
 }
 
@@ -990,6 +1048,10 @@ fn bench_argument_errors_exit_2() {
             "lp-rfq: invalid --lps '0': must be at least 1\n",
         ),
         (
+            &["bench", "--rfq-secs", "0"][..],
+            "lp-rfq: invalid --rfq-secs '0': must be at least 1\n",
+        ),
+        (
             &["bench", "--lp-delay-ms", "100", "--lp-delay-max-ms", "50"][..],
             "lp-rfq: invalid --lp-delay-max-ms '50': must not be below --lp-delay-ms '100'\n",
         ),
@@ -1045,6 +1107,7 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--blotter",
             "--no-blotter",
             "--lockstep",
+            "--rfq-secs",
             "--log-file"
         ]
     );
