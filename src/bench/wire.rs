@@ -6,12 +6,13 @@
 //! readiness does; that worker hands the due answers to their sessions
 //! on its own thread, as it would after reading a socket. Elsewhere a
 //! thread of the wire's own sleeps until each due moment and wakes the
-//! sessions from there (the design here until the timerfd replaced it),
-//! which adds a hop from that thread to a worker that a socket's answer
-//! does not make: on this 2-core VM that hop added 20–50 µs to the median
-//! of "answer ready -> session acted" (medians of 8 alternating runs:
-//! 148 µs with the thread, 131 µs with the timerfd) and showed in the
-//! first-quote tail.
+//! sessions from there (the design everywhere until the timerfd), which
+//! adds a hop from that thread to a worker that a socket's answer does
+//! not make. Either way an answer is "ready" at its due moment, when it
+//! reaches the host: the timer's interrupt, a worker waking and the
+//! session's turn all count in the bench's latency figures, as they would
+//! for a socket; how late the hand-over itself was is kept apart too
+//! ([`Wire::late`]).
 //!
 //! tokio's own timer cannot stand in for either: it fires on
 //! whole-millisecond ticks, rounded up, so a 5 ms delay on it lands 5–7 ms
