@@ -670,15 +670,4 @@ mod tests {
     ) {
         assert_eq!(dot_env_syntax_error(contents, bad_line), message);
     }
-
-    #[test]
-    fn the_example_env_file_lists_every_setting() {
-        let example = include_str!("../.env.example");
-        for name in SETTING_NAMES {
-            assert!(
-                example.contains(&format!("{name}=")),
-                "{name} missing from .env.example"
-            );
-        }
-    }
 }
