@@ -29,6 +29,10 @@
 //! - [`bench`]: the `lp-rfq bench` load harness.
 //! - [`app`]: the commands the binary runs, wiring the above together.
 
+// First: its macro is textually scoped to the modules declared after it.
+#[macro_use]
+mod wire_enum;
+
 pub mod app;
 pub mod bench;
 pub mod blotter;
