@@ -20,8 +20,7 @@ use crate::lp::http::{AdapterError, HttpTimeouts};
 use crate::lp::isolated::Isolated;
 use crate::lp::mock::{mock_lps, MockLp, MockSettings};
 use crate::lp::SharedLp;
-use crate::market::Pair;
-use crate::rfq::sanity::PriceBand;
+use crate::market::{Pair, PriceBand};
 use crate::scenario::{Scenario, ScenarioContext};
 use crate::venues::{VenueKind, VenueSpec};
 

@@ -23,11 +23,12 @@ use crate::clock::StreamClock;
 use crate::clock::StreamMs;
 use crate::lp::{LpOrder, OrderAnswer};
 use crate::lp::{LpRequest, SharedLp};
-use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, OrderResult, RfqSpec};
+use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, OrderResult};
 use crate::rfq::event::{EndReason, Ended, EventKind, RfqEvent};
 use crate::rfq::execution::OrderPlan;
 use crate::rfq::outlet::Outlet;
 use crate::rfq::probe::{take_ready_mark, EngineProbe};
+use crate::rfq::spec::RfqSpec;
 
 tokio::task_local! {
     /// Set while an LP adapter's code runs (see [`in_lp_task`]).
@@ -70,7 +71,7 @@ pub struct Session {
     pub duration_ms: u64,
     pub clock: StreamClock,
     /// The pair's price band from the venues file, if it gives one.
-    pub band: Option<crate::rfq::sanity::PriceBand>,
+    pub band: Option<crate::market::PriceBand>,
 }
 
 impl Session {

@@ -87,7 +87,7 @@ async fn an_off_tick_offer_is_invalid() {
 #[tokio::test(start_paused = true)]
 async fn a_band_guards_a_single_lp() {
     use lp_rfq::clock::StreamClock;
-    use lp_rfq::rfq::sanity::PriceBand;
+    use lp_rfq::market::PriceBand;
     use lp_rfq::rfq::Session;
     let alone = lp("Alone", 100, dec!(1000000.00));
     let clock = StreamClock::start();
