@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::StreamClock;
 use crate::clock::StreamMs;
+use crate::lp::isolated::lp_scope;
 use crate::lp::{LpOrder, OrderAnswer};
 use crate::lp::{LpRequest, SharedLp};
 use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, OrderResult};
@@ -29,25 +30,6 @@ use crate::rfq::execution::OrderPlan;
 use crate::rfq::outlet::Outlet;
 use crate::rfq::probe::{take_ready_mark, EngineProbe};
 use crate::rfq::spec::RfqSpec;
-
-tokio::task_local! {
-    /// Set while an LP adapter's code runs (see [`in_lp_task`]).
-    static LP_TASK: ();
-}
-
-/// Runs `future` marked as LP adapter code (see [`in_lp_task`]).
-pub(crate) fn lp_scope<F: std::future::Future>(
-    future: F,
-) -> impl std::future::Future<Output = F::Output> {
-    LP_TASK.scope((), future)
-}
-
-/// True while an LP adapter's request is being polled on this thread: a
-/// panic there is contained and reported as an `lp_error`, not a program
-/// bug.
-pub fn in_lp_task() -> bool {
-    LP_TASK.try_with(|_| ()).is_ok()
-}
 
 /// What the operator (or an integration) can tell a running stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -735,7 +717,7 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
             valid_until_ms: plan.valid_until_ms,
             clock: self.engine.clock(),
         };
-        let task = tokio::spawn(LP_TASK.scope((), async move { lp.execute(&order).await }));
+        let task = tokio::spawn(lp_scope(async move { lp.execute(&order).await }));
         self.order = Some((plan.order_id.clone(), task));
     }
 
@@ -821,7 +803,7 @@ fn ask(
 ) -> impl Future<Output = Arrived> + Send {
     let request_id = request.request_id;
     let call = AssertUnwindSafe(async move { lp.quote(&request).await }).catch_unwind();
-    let call = Abortable::new(LP_TASK.scope((), call), registration);
+    let call = Abortable::new(lp_scope(call), registration);
     // A combinator, not an `async` block awaiting `call`: that would keep
     // the call twice (as the block's capture and as what it awaits), in
     // every request in flight.
