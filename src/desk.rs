@@ -45,7 +45,7 @@ pub enum DeskError {
     #[error(transparent)]
     Venues(#[from] crate::venues::VenuesError),
     #[error(transparent)]
-    Adapter(#[from] crate::lp::http::AdapterError),
+    Adapter(#[from] crate::lp::adapter::AdapterError),
     /// The blotter cannot write right now: a desk offers no quote it
     /// cannot record.
     #[error("{0} — not starting a new RFQ")]

@@ -66,6 +66,17 @@ pub struct VenueHealth {
 }
 
 impl VenueSpec {
+    /// How long the LP's adapter waits: the file's `timeout_ms` or the
+    /// desk's `default_quote_ms` (LP_TIMEOUT_MS), its `order_timeout_ms`
+    /// or the adapters' default.
+    pub fn timeouts(&self, default_quote_ms: u64) -> crate::lp::adapter::AdapterTimeouts {
+        crate::lp::adapter::AdapterTimeouts::from_ms(
+            self.timeout_ms,
+            self.order_timeout_ms,
+            default_quote_ms,
+        )
+    }
+
     /// The LP's health policy: the file's values, else the kind's
     /// defaults (b2c2 and fix44 5 requests/s, binance-convert 0.5/s since
     /// each getQuote spends weight 200 of its per-minute budget; mock

@@ -6,6 +6,7 @@
 //! [`LpQuote`] (converting its expiry into stream time with `request.clock`)
 //! or to an [`LpError`], and leaves timeouts to the engine.
 
+pub mod adapter;
 pub mod b2c2;
 pub mod binance;
 pub mod check;

@@ -12,11 +12,11 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::lp::adapter::AdapterError;
 use crate::lp::b2c2::B2c2Lp;
 use crate::lp::binance::BinanceConvertLp;
 use crate::lp::fix::{Fix44Config, Fix44Lp};
 use crate::lp::guarded::{Guarded, HealthFeed, RecordedChange};
-use crate::lp::http::{AdapterError, HttpTimeouts};
 use crate::lp::isolated::Isolated;
 use crate::lp::mock::{mock_lps, MockLp, MockSettings};
 use crate::lp::SharedLp;
@@ -320,7 +320,7 @@ impl LpRegistry {
         let mock_settings = std::sync::Arc::new(settings.mock.clone());
         let mut lps = Vec::with_capacity(specs.len());
         for (index, spec) in specs.iter().enumerate() {
-            let timeouts = HttpTimeouts::for_venue(spec, settings.engine.lp_timeout_ms);
+            let timeouts = spec.timeouts(settings.engine.lp_timeout_ms);
             let lp: SharedLp = match &spec.kind {
                 VenueKind::B2c2 { url, token, symbol } => std::sync::Arc::new(B2c2Lp::new(
                     &spec.name,
