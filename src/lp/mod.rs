@@ -9,14 +9,12 @@
 pub mod adapter;
 pub mod b2c2;
 pub mod binance;
-pub mod check;
 pub mod fix;
 pub mod guarded;
 pub mod health;
 pub mod http;
 pub mod isolated;
 pub mod mock;
-pub mod registry;
 pub mod scripted;
 
 use std::sync::Arc;

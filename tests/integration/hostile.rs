@@ -176,8 +176,8 @@ impl lp_rfq::lp::LiquidityProvider for Spinning {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adapters_that_block_or_spin_cost_only_their_own_answers() {
     use lp_rfq::config::{Settings, SettingsArgs};
+    use lp_rfq::desk::registry::LpRegistry;
     use lp_rfq::desk::Desk;
-    use lp_rfq::lp::registry::LpRegistry;
     use lp_rfq::rfq::event::EventKind;
     let settings = Settings::from_args(&SettingsArgs {
         duration: Some("1".into()),
