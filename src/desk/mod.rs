@@ -51,7 +51,7 @@ pub enum DeskError {
     #[error(transparent)]
     Venues(#[from] crate::venues::VenuesError),
     #[error(transparent)]
-    Adapter(#[from] crate::lp::adapter::AdapterError),
+    Adapter(#[from] crate::desk::registry::VenueBuildError),
     /// The blotter cannot write right now: a desk offers no quote it
     /// cannot record.
     #[error("{0} — not starting a new RFQ")]

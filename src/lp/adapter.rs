@@ -64,7 +64,4 @@ pub enum AdapterError {
     BadHeader { lp: String, what: &'static str },
     #[error("lp '{lp}': cannot build its HTTP client: {reason}")]
     Client { lp: String, reason: String },
-    /// A FIX venue's settings or audit log (its message names the venue).
-    #[error(transparent)]
-    Fix(#[from] crate::lp::fix::Fix44Error),
 }
