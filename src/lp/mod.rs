@@ -6,16 +6,15 @@
 //! [`LpQuote`] (converting its expiry into stream time with `request.clock`)
 //! or to an [`LpError`], and leaves timeouts to the engine.
 
+pub mod adapter;
 pub mod b2c2;
 pub mod binance;
-pub mod check;
 pub mod fix;
 pub mod guarded;
 pub mod health;
 pub mod http;
 pub mod isolated;
 pub mod mock;
-pub mod registry;
 pub mod scripted;
 
 use std::sync::Arc;
