@@ -339,3 +339,6 @@ mod tests {
         assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 }
+
+#[cfg(test)]
+mod drift_tests;

@@ -15,7 +15,7 @@ use crate::market::Bps;
 use crate::rfq::EngineParams;
 use crate::scenario::{self, Scenario};
 
-mod table;
+pub(crate) mod table;
 pub use table::*;
 
 /// A setting that could not be used.
