@@ -6,6 +6,7 @@
 pub mod form;
 pub mod render;
 pub mod state;
+pub mod theme;
 pub mod words;
 
 use std::io::{self, Stdout};
