@@ -213,3 +213,40 @@ pub const QUESTION_BAR: Look = Look::new(
 );
 /// The terminal is too small to show the client price and the best LP.
 pub const TOO_SMALL: Look = YELLOW;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOLD: Modifier = Modifier::BOLD;
+    const REVERSED: Modifier = Modifier::REVERSED;
+
+    #[rstest::rstest]
+    #[case::an_expired_quote(QUOTE_EXPIRED, BOLD)]
+    #[case::an_expired_price(EXPIRED_PRICE, BOLD.union(Modifier::CROSSED_OUT))]
+    #[case::a_quote_about_to_expire(QUOTE_ENDING, BOLD)]
+    #[case::the_blotter_failing(BLOTTER_ERROR, BOLD.union(REVERSED))]
+    #[case::an_unknown_outcome(UNKNOWN_BANNER, BOLD.union(REVERSED))]
+    #[case::a_fill(FILLED_BANNER, BOLD.union(REVERSED))]
+    #[case::a_new_lock(LOCK_FLASH, BOLD.union(REVERSED))]
+    #[case::the_locked_row(LOCKED, BOLD)]
+    #[case::a_question(QUESTION_BAR, BOLD.union(REVERSED))]
+    #[case::the_keys(KEYS_BAR, REVERSED)]
+    fn without_colour_what_must_not_be_missed_is_still_marked(
+        #[case] look: Look,
+        #[case] modifier: Modifier,
+    ) {
+        assert_eq!(
+            Palette::new(false).style(look),
+            Style::new().add_modifier(modifier)
+        );
+    }
+
+    #[test]
+    fn with_colour_the_states_of_a_quote_differ_by_colour() {
+        let palette = Palette::new(true);
+        assert_eq!(palette.style(QUOTE_LIVE).fg, Some(Color::Green));
+        assert_eq!(palette.style(QUOTE_ENDING).fg, Some(Color::Yellow));
+        assert_eq!(palette.style(QUOTE_EXPIRED).fg, Some(Color::Red));
+    }
+}
