@@ -1,0 +1,88 @@
+//! What the console knows of the desk itself rather than of one stream:
+//! the settings and LPs in force for the next stream.
+
+use std::sync::Arc;
+
+use super::App;
+use crate::market::Bps;
+
+/// The desk's settings in force for the next stream, shown on the form
+/// before anything is asked: what the client will be charged, what moves
+/// the lock, and who is asked (and whether any of it is real).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InForce {
+    pub markup_bps: Bps,
+    pub threshold_bps: Bps,
+    pub duration_ms: u64,
+    /// Every LP a stream asks, with whether it is a simulation.
+    pub lps: Vec<(Arc<str>, bool)>,
+    /// The pairs they quote.
+    pub quotable: crate::lp::registry::Quotable,
+}
+
+impl InForce {
+    /// From the desk: its settings and its registry's LPs.
+    pub fn of(desk: &crate::desk::Desk) -> InForce {
+        let settings = desk.settings();
+        InForce {
+            markup_bps: settings.engine.markup,
+            threshold_bps: settings.engine.threshold,
+            duration_ms: settings.duration_ms,
+            lps: desk
+                .registry()
+                .listing()
+                .into_iter()
+                .map(|listed| (listed.lp.shared_name(), listed.lp.simulated()))
+                .collect(),
+            quotable: desk.registry().quotable().clone(),
+        }
+    }
+
+    /// Every LP is a simulation: no price on screen is real.
+    pub fn all_simulated(&self) -> bool {
+        self.lps.iter().all(|(_, simulated)| *simulated)
+    }
+
+    /// "markup 5 bps · threshold 1 bps · 30 s streams".
+    pub fn pricing_line(&self) -> String {
+        format!(
+            "markup {} bps · threshold {} bps · {} streams",
+            self.markup_bps,
+            self.threshold_bps,
+            crate::output::seconds(self.duration_ms)
+        )
+    }
+
+    /// "3 LPs, SIMULATED: LP1, LP2, LP3", or with real venues beside a
+    /// simulation, "2 LPs: B2C2, Sim (simulated)".
+    pub fn lps_line(&self) -> String {
+        let count = self.lps.len();
+        let plural = if count == 1 { "" } else { "s" };
+        if self.all_simulated() {
+            let names: Vec<&str> = self.lps.iter().map(|(name, _)| &**name).collect();
+            return format!("{count} LP{plural}, SIMULATED: {}", names.join(", "));
+        }
+        let names: Vec<String> = self
+            .lps
+            .iter()
+            .map(|(name, simulated)| {
+                if *simulated {
+                    format!("{name} (simulated)")
+                } else {
+                    name.to_string()
+                }
+            })
+            .collect();
+        format!("{count} LP{plural}: {}", names.join(", "))
+    }
+}
+
+impl App {
+    /// The settings in force, for the form to show; the form refuses a
+    /// pair they do not quote.
+    pub fn with_in_force(mut self, in_force: InForce) -> App {
+        self.form.quotable = Some(in_force.quotable.clone());
+        self.in_force = Some(in_force);
+        self
+    }
+}
