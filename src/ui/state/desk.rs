@@ -1,9 +1,12 @@
 //! What the console knows of the desk itself rather than of one stream:
-//! the settings and LPs in force for the next stream.
+//! the settings and LPs in force for the next stream, and desk-wide
+//! trouble it must tell the operator of (the blotter failing to write).
 
 use std::sync::Arc;
 
+use super::stream::LogKind;
 use super::App;
+use crate::clock::StreamMs;
 use crate::market::Bps;
 
 /// The desk's settings in force for the next stream, shown on the form
@@ -84,5 +87,76 @@ impl App {
         self.form.quotable = Some(in_force.quotable.clone());
         self.in_force = Some(in_force);
         self
+    }
+
+    /// The blotter's running totals of failed commits and lost events:
+    /// trouble that is new since the last look goes into the stream's event
+    /// log, so the operator knows the record is incomplete.
+    pub fn blotter_trouble(&mut self, failed_commits: u64, lost: u64, now_ms: StreamMs) {
+        let trouble = failed_commits + lost;
+        if trouble <= self.blotter_trouble_told {
+            return;
+        }
+        self.blotter_trouble_told = trouble;
+        let text = format!(
+            "blotter: {failed_commits} failed writes (retrying), {lost} events lost; see the log"
+        );
+        self.stream.log(now_ms, LogKind::Error, text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn told(app: &App) -> Vec<(StreamMs, LogKind, &str)> {
+        app.stream
+            .log
+            .iter()
+            .map(|line| (line.t_ms, line.kind, line.text.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn blotter_trouble_is_told_once_and_again_only_when_it_grows() {
+        let mut app = App::new(false, None);
+        app.blotter_trouble(0, 0, 100);
+        assert_eq!(told(&app), []);
+        app.blotter_trouble(2, 0, 200);
+        app.blotter_trouble(2, 0, 300);
+        app.blotter_trouble(2, 1, 400);
+        assert_eq!(
+            told(&app),
+            [
+                (
+                    200,
+                    LogKind::Error,
+                    "blotter: 2 failed writes (retrying), 0 events lost; see the log"
+                ),
+                (
+                    400,
+                    LogKind::Error,
+                    "blotter: 2 failed writes (retrying), 1 events lost; see the log"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn blotter_trouble_told_in_one_stream_is_not_told_again_in_the_next() {
+        let mut app = App::new(false, None);
+        app.blotter_trouble(1, 0, 100);
+        app.stream_started();
+        app.blotter_trouble(1, 0, 50);
+        assert_eq!(told(&app), []);
+        app.blotter_trouble(3, 0, 60);
+        assert_eq!(
+            told(&app),
+            [(
+                60,
+                LogKind::Error,
+                "blotter: 3 failed writes (retrying), 0 events lost; see the log"
+            )]
+        );
     }
 }

@@ -57,6 +57,8 @@ pub struct App {
     /// A stop was asked; Esc asked it, so the form follows the summary.
     stopping: bool,
     back_to_form: bool,
+    /// Blotter write failures and losses already told in the event log.
+    blotter_trouble_told: u64,
 }
 
 impl App {
@@ -76,6 +78,7 @@ impl App {
             quit_asked: false,
             stopping: false,
             back_to_form: false,
+            blotter_trouble_told: 0,
         }
     }
 
