@@ -23,7 +23,10 @@
 //!   writer thread, replaying stored streams) and `lp-rfq report`.
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
 //! - [`prompt`]: the line-by-line operator prompt (non-terminals, `--plain`).
-//! - [`ui`]: the full-screen operator console: view state, form, drawing.
+//! - [`ui`]: the full-screen operator console: view state reduced by what
+//!   it reduces (`ui::state`: stream, history, keys, desk), the form, and
+//!   drawing one file per panel (`ui::render`) in the colours of
+//!   `ui::theme`.
 //! - [`recorder`]: a stream's record: every event into the blotter before
 //!   its consumer sees it, inside the session's own task.
 //! - [`bench`]: the `lp-rfq bench` load harness.

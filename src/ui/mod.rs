@@ -1,7 +1,8 @@
 //! The live operator console (ratatui + crossterm): terminal setup and
 //! restore, and the event loop that turns keys, engine events and ticks
-//! into view state ([`state`]) and frames ([`render`]). It only consumes
-//! the engine's events; it holds no pricing logic.
+//! into view state ([`state`]) and frames ([`render`], in the colours of
+//! [`theme`]). It only consumes the engine's events; it holds no pricing
+//! logic.
 
 pub mod form;
 pub mod render;
