@@ -35,8 +35,10 @@
 //!   `lp-rfq lps --check` (`desk::check`).
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
 //!   [`prompt`]: the line-by-line operator prompt (non-terminals,
-//!   `--plain`). [`ui`]: the full-screen operator console: view state,
-//!   form, drawing.
+//!   `--plain`). [`ui`]: the full-screen operator console: view state
+//!   split by what it reduces (`ui::state`: stream, history, keys, desk),
+//!   the form, and drawing one file per panel (`ui::render`) in the
+//!   colours of `ui::theme`.
 //! - [`bench`]: the `lp-rfq bench` load harness. [`cli`]: the
 //!   subcommands. [`app`]: the commands the binary runs, wiring the above
 //!   together.

@@ -1,11 +1,13 @@
 //! The live operator console (ratatui + crossterm): terminal setup and
 //! restore, and the event loop that turns keys, engine events and ticks
-//! into view state ([`state`]) and frames ([`render`]). It only consumes
-//! the engine's events; it holds no pricing logic.
+//! into view state ([`state`]) and frames ([`render`], in the colours of
+//! [`theme`]). It only consumes the engine's events; it holds no pricing
+//! logic.
 
 pub mod form;
 pub mod render;
 pub mod state;
+pub mod theme;
 pub mod words;
 
 use std::io::{self, Stdout};
@@ -28,7 +30,7 @@ use crate::desk::{Desk, StreamHandle};
 use crate::logging;
 use crate::rfq::RfqEvent;
 use crate::signals::Interrupts;
-use state::{App, Command, InForce, LogKind};
+use state::{App, Command, InForce};
 
 /// Shortest time between frames while events flow (about 30 per second).
 const FRAME: Duration = Duration::from_millis(33);
@@ -138,20 +140,10 @@ pub async fn run(desk: &Desk, interrupts: Interrupts) -> anyhow::Result<ExitCode
     result
 }
 
-/// Puts blotter write trouble that is new since the last look into the
-/// stream's event log, so the operator knows the record is incomplete.
-fn report_blotter_trouble(app: &mut App, desk: &Desk, told: &mut u64, now_ms: u64) {
-    let Some(stats) = desk.blotter_stats() else {
-        return;
-    };
-    let trouble = stats.failed_commits + stats.lost;
-    if trouble > *told {
-        *told = trouble;
-        let text = format!(
-            "blotter: {} failed writes (retrying), {} events lost; see the log",
-            stats.failed_commits, stats.lost
-        );
-        app.stream.log(now_ms, LogKind::Error, text);
+/// Tells the console of the blotter's write trouble, if it has a blotter.
+fn report_blotter_trouble(app: &mut App, desk: &Desk, now_ms: u64) {
+    if let Some(stats) = desk.blotter_stats() {
+        app.blotter_trouble(stats.failed_commits, stats.lost, now_ms);
     }
 }
 
@@ -165,7 +157,6 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
     mut inputs: mpsc::Receiver<Event>,
 ) -> anyhow::Result<ExitCode> {
     let settings = desk.settings();
-    let mut blotter_trouble_told = 0;
     let log_path = settings
         .log_file
         .as_ref()
@@ -222,7 +213,7 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                     app.apply(&event, handle.clock.now_ms());
                 }
                 let now_ms = handle.clock.now_ms();
-                report_blotter_trouble(&mut app, desk, &mut blotter_trouble_told, now_ms);
+                report_blotter_trouble(&mut app, desk, now_ms);
             }
             Event::StreamClosed => {
                 if let Some(handle) = stream.take() {

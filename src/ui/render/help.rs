@@ -1,0 +1,67 @@
+//! The help overlay: every key on every screen, and where the logs go.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::Frame;
+
+use crate::ui::state::App;
+use crate::ui::theme::{self, Palette};
+
+const HELP: [(&str, &str); 13] = [
+    ("Form", ""),
+    ("  Enter", "check the field, go to the next; on Pair: start"),
+    ("  Tab / Shift+Tab", "next / previous field"),
+    ("  Esc", "clear the form"),
+    ("  q", "quit, only while nothing is typed by hand"),
+    ("", "(once you type, q is a character; Esc then q)"),
+    ("Stream", ""),
+    ("  a", "accept the live quote (confirm with Enter)"),
+    ("  q / Ctrl+C", "stop early, show the summary"),
+    ("  Esc", "stop early, back to the form"),
+    ("Summary", ""),
+    ("  Enter / n", "new request, previous values filled in"),
+    ("  q / Ctrl+C", "quit (Ctrl+C also quits from the form)"),
+];
+
+pub(super) fn draw_help(frame: &mut Frame, app: &App) {
+    let palette = Palette::new(app.color);
+    let area = frame.area();
+    let width = area.width.min(72);
+    let height = area.height.min(HELP.len() as u16 + 5);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(key, what)| {
+            if what.is_empty() {
+                Line::styled(*key, palette.style(theme::TITLE))
+            } else {
+                Line::from(vec![
+                    Span::styled(format!("{key:<20}"), palette.style(theme::KEY)),
+                    Span::raw(*what),
+                ])
+            }
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        format!(
+            "logs: {}",
+            app.log_path.as_deref().unwrap_or("stderr (hidden)")
+        ),
+        palette.style(theme::MUTED),
+    ));
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(Span::styled(
+            " Keys (any key closes) ",
+            palette.style(theme::TITLE),
+        ))),
+        popup,
+    );
+}

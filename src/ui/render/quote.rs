@@ -1,0 +1,191 @@
+//! The client quote: a side panel beside the leaderboard on a wide
+//! terminal, two lines above it on a narrow one; the execution's panel
+//! takes its place once the client accepts.
+
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+use ratatui::Frame;
+
+use super::execution::draw_execution;
+use crate::market::Side;
+use crate::output::{group_thousands, seconds};
+use crate::rfq::event::ClientQuote;
+use crate::ui::state::{ConsoleState, Validity};
+use crate::ui::theme::{self, Palette};
+use crate::ui::words;
+
+/// "{prefix}5.2 s" in the colour of its state: yellow in the last 3 s,
+/// red "EXPIRED" once run out.
+pub(super) fn validity_span(state: &ConsoleState, prefix: &str, palette: Palette) -> Span<'static> {
+    match state.validity() {
+        None => Span::styled("no client quote yet", palette.style(theme::MUTED)),
+        Some(Validity::Live { remaining_ms }) => Span::styled(
+            format!("{prefix}{}", seconds(remaining_ms)),
+            palette.style(theme::QUOTE_LIVE),
+        ),
+        Some(Validity::Ending { remaining_ms }) => Span::styled(
+            format!("{prefix}{}", seconds(remaining_ms)),
+            palette.style(theme::QUOTE_ENDING),
+        ),
+        Some(Validity::Expired) => Span::styled("EXPIRED", palette.style(theme::QUOTE_EXPIRED)),
+    }
+}
+
+/// The quote currency and base asset of a client quote, by side.
+pub(super) fn assets(quote: &ClientQuote) -> (String, String) {
+    match quote.side {
+        Side::Buy => (
+            quote.pays_asset.to_string(),
+            quote.receives_asset.to_string(),
+        ),
+        Side::Sell => (
+            quote.receives_asset.to_string(),
+            quote.pays_asset.to_string(),
+        ),
+    }
+}
+
+/// The client quote panel's frame; `None` (and "no client quote yet"
+/// drawn) while there is no quote.
+fn quote_block<'a>(
+    frame: &mut Frame,
+    area: Rect,
+    state: &'a ConsoleState,
+    palette: Palette,
+) -> Option<(Block<'static>, &'a ClientQuote)> {
+    let block =
+        Block::bordered().title(Span::styled(" Client quote ", palette.style(theme::TITLE)));
+    match &state.quote {
+        Some(live) => Some((block, &live.quote)),
+        None => {
+            frame.render_widget(Paragraph::new("no client quote yet").block(block), area);
+            None
+        }
+    }
+}
+
+/// The client price's style: crossed out once expired, in every layout,
+/// so an expired price never looks live.
+fn client_price_style(state: &ConsoleState, palette: Palette) -> Style {
+    if state.validity() == Some(Validity::Expired) {
+        palette.style(theme::EXPIRED_PRICE)
+    } else {
+        palette.style(theme::CLIENT_PRICE)
+    }
+}
+
+/// The side panel's width: 44, or more for a long quote id (its 16-column
+/// label, the id, the borders).
+pub(super) fn quote_panel_width(state: &ConsoleState) -> u16 {
+    let id = state
+        .quote
+        .as_ref()
+        .map_or(0, |live| live.quote.quote_id.chars().count() as u16);
+    (16 + id + 2).max(44)
+}
+
+pub(super) fn draw_quote_panel(
+    frame: &mut Frame,
+    area: Rect,
+    state: &ConsoleState,
+    palette: Palette,
+) {
+    if state.execution.accepted() {
+        return draw_execution(frame, area, state, palette);
+    }
+    let Some((block, quote)) = quote_block(frame, area, state, palette) else {
+        return;
+    };
+    let (quote_asset, _) = assets(quote);
+    let label =
+        |text: &'static str| Span::styled(format!("{text:<16}"), palette.style(theme::LABEL));
+    let price_style = client_price_style(state, palette);
+    let lines = vec![
+        Line::from(vec![
+            label("Quote ID"),
+            Span::raw(quote.quote_id.to_string()),
+        ]),
+        Line::from(vec![label("LP source"), Span::raw(quote.lp.to_string())]),
+        Line::from(vec![
+            label("Client price"),
+            Span::styled(
+                format!("{} {quote_asset}", group_thousands(quote.client_price)),
+                price_style,
+            ),
+        ]),
+        Line::from(vec![
+            label("LP price"),
+            Span::raw(format!("{} {quote_asset}", group_thousands(quote.lp_price))),
+        ]),
+        Line::from(vec![
+            label("Markup"),
+            Span::raw(format!("{} bps", quote.markup_bps)),
+        ]),
+        Line::from(vec![
+            label("Client pays"),
+            Span::raw(format!(
+                "{} {}",
+                group_thousands(quote.client_pays),
+                quote.pays_asset
+            )),
+        ]),
+        Line::from(vec![
+            label("Client receives"),
+            Span::raw(format!(
+                "{} {}",
+                group_thousands(quote.client_receives),
+                quote.receives_asset
+            )),
+        ]),
+        Line::from(vec![label("Valid for"), validity_span(state, "", palette)]),
+        Line::from(vec![
+            label("Why"),
+            Span::raw(words::quote_reason(quote.reason)),
+        ]),
+    ];
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+pub(super) fn draw_quote_compact(
+    frame: &mut Frame,
+    area: Rect,
+    state: &ConsoleState,
+    palette: Palette,
+) {
+    if state.execution.accepted() {
+        return draw_execution(frame, area, state, palette);
+    }
+    let Some((block, quote)) = quote_block(frame, area, state, palette) else {
+        return;
+    };
+    let (quote_asset, _) = assets(quote);
+    // The client price first: on a narrow terminal it is the last thing
+    // to be cut.
+    let first = Line::from(vec![
+        Span::raw("client "),
+        Span::styled(
+            group_thousands(quote.client_price),
+            client_price_style(state, palette),
+        ),
+        Span::raw(format!(
+            " {quote_asset} · {} at {} · +{} bps · {}",
+            quote.lp,
+            group_thousands(quote.lp_price),
+            quote.markup_bps,
+            quote.quote_id
+        )),
+    ]);
+    let second = Line::from(vec![
+        Span::raw(format!(
+            "pays {} {} · receives {} {} · ",
+            group_thousands(quote.client_pays),
+            quote.pays_asset,
+            group_thousands(quote.client_receives),
+            quote.receives_asset
+        )),
+        validity_span(state, "valid ", palette),
+    ]);
+    frame.render_widget(Paragraph::new(vec![first, second]).block(block), area);
+}

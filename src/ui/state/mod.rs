@@ -1,0 +1,127 @@
+//! The console's view state and its pure reducers. [`App`] is the whole
+//! console (the screen, the form, the running or last stream, the
+//! session's history) and dispatches what arrives to the part it changes:
+//! engine events to the stream's view ([`stream`]), a stream's end to the
+//! history ([`history`]), keys to commands for the event loop ([`keys`]);
+//! [`desk`] holds what the console knows of the desk itself.
+
+pub mod desk;
+pub mod history;
+pub mod keys;
+pub mod stream;
+
+pub use desk::InForce;
+pub use history::HistoryEntry;
+pub use keys::Command;
+pub use stream::*;
+
+use std::sync::Arc;
+
+use crate::clock::StreamMs;
+use crate::rfq::event::EventKind;
+use crate::rfq::RfqEvent;
+
+/// Which screen is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Form,
+    Stream,
+    Summary,
+}
+
+/// The whole console's view state: the screen, the form, the current (or
+/// last) stream and the session's history. Keys and events change it; the
+/// event loop carries out the [`Command`]s it returns.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub screen: Screen,
+    pub form: crate::ui::form::Form,
+    pub stream: ConsoleState,
+    /// Newest last.
+    pub history: Vec<HistoryEntry>,
+    pub help: bool,
+    pub color: bool,
+    /// A one-line message on the form (a failed stream, ...).
+    pub notice: Option<String>,
+    /// Where logs go while the console is up, for the help overlay.
+    pub log_path: Option<String>,
+    /// The settings the next stream runs with, shown on the form.
+    pub in_force: Option<InForce>,
+    /// `a` was pressed: the quote id waiting for Enter to execute.
+    pub confirm: Option<Arc<str>>,
+    /// A one-line message in the stream's footer (why `a` did nothing...).
+    pub stream_notice: Option<String>,
+    /// `q` on the summary with a history that is not saved anywhere: the
+    /// next `q` quits, any other key stays.
+    pub quit_asked: bool,
+    /// A stop was asked; Esc asked it, so the form follows the summary.
+    stopping: bool,
+    back_to_form: bool,
+    /// Blotter write failures and losses already told in the event log.
+    blotter_trouble_told: u64,
+}
+
+impl App {
+    pub fn new(color: bool, log_path: Option<String>) -> App {
+        App {
+            screen: Screen::Form,
+            form: crate::ui::form::Form::new(),
+            stream: ConsoleState::new(color),
+            history: Vec::new(),
+            help: false,
+            color,
+            notice: None,
+            log_path,
+            in_force: None,
+            confirm: None,
+            stream_notice: None,
+            quit_asked: false,
+            stopping: false,
+            back_to_form: false,
+            blotter_trouble_told: 0,
+        }
+    }
+
+    /// A stream was started for `spec`: its events follow.
+    pub fn stream_started(&mut self) {
+        self.stream = ConsoleState::new(self.color);
+        self.screen = Screen::Stream;
+        self.notice = None;
+        self.stopping = false;
+        self.back_to_form = false;
+        self.confirm = None;
+        self.stream_notice = None;
+    }
+
+    /// One engine event: the stream's view reduces it; its end also
+    /// goes to the history ([`App::stream_ended`]).
+    pub fn apply(&mut self, event: &RfqEvent, now_ms: StreamMs) {
+        self.stream.apply(event, now_ms);
+        if matches!(event.kind, EventKind::Ended(_)) {
+            self.stream_ended(None);
+        }
+    }
+
+    /// The notional limits for the form's fat-finger confirmation.
+    pub fn with_notional_limits(mut self, limits: crate::market::NotionalLimits) -> App {
+        self.form.notional_limits = Some(limits);
+        self
+    }
+
+    fn open_form(&mut self) {
+        let limits = self.form.notional_limits.take();
+        let quotable = self.form.quotable.take();
+        self.form = match &self.stream.request {
+            Some(request) => crate::ui::form::Form::prefilled(&request.spec()),
+            None => crate::ui::form::Form::new(),
+        };
+        self.form.notional_limits = limits;
+        self.form.quotable = quotable;
+        self.screen = Screen::Form;
+    }
+
+    /// Something on screen moves with time alone: the loop keeps ticking.
+    pub fn animating(&self) -> bool {
+        self.screen == Screen::Stream || (self.screen == Screen::Summary && self.stream.animating())
+    }
+}
