@@ -48,8 +48,10 @@ pub fn in_lp_task() -> bool {
     LP_TASK.try_with(|_| ()).is_ok()
 }
 
-/// What the operator (or an integration) can tell a running stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the operator (or an integration) can tell a running stream. On
+/// the wire: `{"command":"stop"}`, `{"command":"accept","quote_id":"Q…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
 pub enum StreamCommand {
     /// End the stream now; its `ended` event says `interrupted`. An order
     /// already out is waited for (its outcome must be recorded) first.
