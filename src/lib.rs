@@ -24,6 +24,9 @@
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
 //! - [`prompt`]: the line-by-line operator prompt (non-terminals, `--plain`).
 //! - [`ui`]: the full-screen operator console: view state, form, drawing.
+//! - [`streams`]: the desk's registry of live streams: snapshots, numbered
+//!   events and commands for any number of subscribers, and the desk-wide
+//!   facts pushed to them.
 //! - [`recorder`]: a stream's record: every event into the blotter before
 //!   its consumer sees it, inside the session's own task.
 //! - [`bench`]: the `lp-rfq bench` load harness.
@@ -48,5 +51,6 @@ pub mod rfq;
 pub mod scenario;
 pub mod secret;
 pub mod signals;
+pub mod streams;
 pub mod ui;
 pub mod venues;

@@ -9,6 +9,8 @@ mod streams;
 #[path = "integration/cli.rs"]
 mod cli;
 
+#[path = "integration/attach.rs"]
+mod attach;
 #[path = "integration/blotter.rs"]
 mod blotter;
 #[path = "integration/console.rs"]

@@ -21,13 +21,14 @@ use crossterm::terminal::{
 };
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::desk::{Desk, StreamHandle};
 use crate::logging;
 use crate::rfq::RfqEvent;
 use crate::signals::Interrupts;
+use crate::streams::DeskEvent;
 use state::{App, Command, InForce, LogKind};
 
 /// Shortest time between frames while events flow (about 30 per second).
@@ -138,20 +139,32 @@ pub async fn run(desk: &Desk, interrupts: Interrupts) -> anyhow::Result<ExitCode
     result
 }
 
-/// Puts blotter write trouble that is new since the last look into the
-/// stream's event log, so the operator knows the record is incomplete.
-fn report_blotter_trouble(app: &mut App, desk: &Desk, told: &mut u64, now_ms: u64) {
-    let Some(stats) = desk.blotter_stats() else {
-        return;
-    };
-    let trouble = stats.failed_commits + stats.lost;
-    if trouble > *told {
-        *told = trouble;
-        let text = format!(
-            "blotter: {} failed writes (retrying), {} events lost; see the log",
-            stats.failed_commits, stats.lost
-        );
-        app.stream.log(now_ms, LogKind::Error, text);
+/// Puts the blotter write trouble the desk has pushed since the last look
+/// into the stream's event log, so the operator knows the record is
+/// incomplete. Looked at right after the stream's events are applied (the
+/// desk pushes trouble before the event that revealed it reaches the
+/// console), so the line lands where the operator expects it.
+fn report_blotter_trouble(
+    app: &mut App,
+    desk_events: &mut broadcast::Receiver<DeskEvent>,
+    told: &mut u64,
+    now_ms: u64,
+) {
+    loop {
+        let trouble = match desk_events.try_recv() {
+            Ok(DeskEvent::BlotterTrouble(trouble)) => trouble,
+            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+            Err(_) => return,
+        };
+        // Cumulative figures: a missed push is made up by the next one.
+        if trouble.failed_commits + trouble.lost > *told {
+            *told = trouble.failed_commits + trouble.lost;
+            let text = format!(
+                "blotter: {} failed writes (retrying), {} events lost; see the log",
+                trouble.failed_commits, trouble.lost
+            );
+            app.stream.log(now_ms, LogKind::Error, text);
+        }
     }
 }
 
@@ -165,6 +178,7 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
     mut inputs: mpsc::Receiver<Event>,
 ) -> anyhow::Result<ExitCode> {
     let settings = desk.settings();
+    let mut desk_events = desk.subscribe_desk();
     let mut blotter_trouble_told = 0;
     let log_path = settings
         .log_file
@@ -222,7 +236,12 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                     app.apply(&event, handle.clock.now_ms());
                 }
                 let now_ms = handle.clock.now_ms();
-                report_blotter_trouble(&mut app, desk, &mut blotter_trouble_told, now_ms);
+                report_blotter_trouble(
+                    &mut app,
+                    &mut desk_events,
+                    &mut blotter_trouble_told,
+                    now_ms,
+                );
             }
             Event::StreamClosed => {
                 if let Some(handle) = stream.take() {
