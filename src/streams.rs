@@ -491,3 +491,64 @@ impl Subscription {
             .map_err(|refused| refused.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blotter::Blotter;
+    use crate::market::{Bps, Side};
+    use crate::recorder::Recorder;
+    use crate::rfq::{EngineParams, RfqSpec, Session};
+    use rust_decimal_macros::dec;
+
+    /// The fan-out adds one pointer to every stream's future (thousands
+    /// of them run at once): the same bound as a stream recorded without
+    /// it, plus that pointer (see `a_recorded_stream_future_stays_small`).
+    #[tokio::test]
+    async fn a_recorded_fanned_out_stream_future_stays_small() {
+        let scratch = tempfile::tempdir().unwrap();
+        let blotter = Blotter::open(&scratch.path().join("blotter.db")).unwrap();
+        let session = Session {
+            rfq_id: Arc::from("R-size"),
+            spec: RfqSpec {
+                side: Side::Buy,
+                amount: dec!(1),
+                pair: "BTCUSDT".parse().unwrap(),
+            },
+            lps: Vec::new(),
+            params: EngineParams {
+                markup: Bps::new(dec!(5)).unwrap(),
+                threshold: Bps::new(dec!(1)).unwrap(),
+                validity_buffer_ms: 2_000,
+                poll_interval_ms: 500,
+                lp_timeout_ms: 1_000,
+                order_timeout_ms: 5_000,
+                max_deviation: Bps::new(dec!(200)).unwrap(),
+                fade_tolerance: Bps::new(dec!(2)).unwrap(),
+            },
+            duration_ms: 1_000,
+            clock: StreamClock::start(),
+            band: None,
+        };
+        let registry = StreamRegistry::default();
+        let (events, _receiver) = mpsc::channel(16);
+        let (commands, inbox) = mpsc::channel(1);
+        let fanout = registry.register(
+            session.rfq_id.clone(),
+            session.clock,
+            commands,
+            Some(blotter.sink()),
+            events,
+        );
+        let outlet = Recorder::new(blotter.sink(), fanout);
+        let stream = session.run_probed(outlet, Some(inbox), None);
+        let size = std::mem::size_of_val(&stream);
+        assert!(size <= 1_664 + 8, "a stream's future is {size} bytes");
+        drop(stream);
+        assert!(
+            registry.live_streams().is_empty(),
+            "a dropped stream leaves"
+        );
+        blotter.close().await;
+    }
+}

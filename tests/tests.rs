@@ -37,3 +37,5 @@ mod scenarios;
 mod venue_e2e;
 #[path = "integration/venue_http.rs"]
 mod venue_http;
+#[path = "integration/wire.rs"]
+mod wire;
