@@ -12,8 +12,9 @@ use lp_rfq::desk::start_session;
 use lp_rfq::lp::scripted::{OrderStep, ScriptedLp, Step};
 use lp_rfq::lp::SharedLp;
 use lp_rfq::market::{Bps, Side};
-use lp_rfq::rfq::engine::{EngineParams, RfqSpec};
+use lp_rfq::rfq::engine::EngineParams;
 use lp_rfq::rfq::event::EventKind;
+use lp_rfq::rfq::RfqSpec;
 use lp_rfq::rfq::{Session, StreamCommand};
 use rust_decimal_macros::dec;
 

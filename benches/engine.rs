@@ -9,9 +9,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use lp_rfq::clock::StreamClock;
 use lp_rfq::lp::LpQuote;
 use lp_rfq::market::{Bps, Pair, Side};
-use lp_rfq::rfq::engine::{Answer, Dispatch, Engine, EngineParams, RfqSpec};
+use lp_rfq::rfq::engine::{Answer, Dispatch, Engine, EngineParams};
 use lp_rfq::rfq::pricing::{client_price, price_client};
 use lp_rfq::rfq::RfqEvent;
+use lp_rfq::rfq::RfqSpec;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 

@@ -345,9 +345,9 @@ async fn run_lps(
         .iter()
         .map(|listed| (listed.lp.clone(), listed.kind.clone()))
         .collect();
-    let rows = crate::lp::check::check(&lps, spec, settings.engine.lp_timeout_ms).await;
+    let rows = crate::desk::check::check(&lps, spec, settings.engine.lp_timeout_ms).await;
     registry.shutdown().await;
-    print!("{}", crate::lp::check::render(&rows, &spec));
+    print!("{}", crate::desk::check::render(&rows, &spec));
     // Each LP's health after its probe (an auth failure stays until restart).
     for listed in registry.listing() {
         if let Some(health) = listed.health {

@@ -15,6 +15,9 @@ use crate::market::Bps;
 use crate::rfq::EngineParams;
 use crate::scenario::{self, Scenario};
 
+mod table;
+pub use table::*;
+
 /// A setting that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {env} '{value}' ({flag}): {problem}")]
@@ -29,67 +32,66 @@ pub struct ConfigError {
 /// from the flag groups in [`crate::flags`]; a flag wins over its variable,
 /// which wins over `.env`). `None` means "use the default" (or, for a
 /// command that does not read a setting, that it was not read at all).
+/// What each one means, its default and range are in its [`SettingDef`].
 #[derive(Debug, Clone, Default)]
 pub struct SettingsArgs {
-    /// Desk markup added to the LP price, in bps, 0 to 500 [default: 5.0]
+    /// [`MARKUP_BPS`]
     pub markup_bps: Option<String>,
-    /// How much a competitor must beat the locked price by to take the lock, in bps, 0 to 1000 [default: 1.0]
+    /// [`IMPROVEMENT_THRESHOLD_BPS`]
     pub threshold_bps: Option<String>,
-    /// Client validity = LP validity minus this many seconds [default: 2.0]
+    /// [`VALIDITY_BUFFER_SECONDS`]
     pub validity_buffer_secs: Option<String>,
-    /// Milliseconds between polls [default: 500]
+    /// [`POLL_INTERVAL_MS`]
     pub poll_interval_ms: Option<String>,
-    /// Stream duration in seconds [default: 30]
+    /// [`DEFAULT_STREAM_DURATION_SECONDS`]
     pub duration: Option<String>,
-    /// Milliseconds an LP has to answer before it counts as a timeout [default: 1000]
+    /// [`LP_TIMEOUT_MS`]
     pub lp_timeout_ms: Option<String>,
-    /// Number of built-in mock LPs [default: 3]
+    /// [`MOCK_LP_COUNT`]
     pub mock_lps: Option<String>,
-    /// Mock LPs' reference mid price for BTCUSDT [default: 100000.0]
+    /// [`MOCK_BASE_PRICE`]
     pub mock_base_price: Option<String>,
-    /// Mock LPs' bid/offer spread, in bps [default: 5.0]
+    /// [`MOCK_SPREAD_BPS`]
     pub mock_spread_bps: Option<String>,
-    /// Mock LPs' fastest answer, in seconds [default: 0.1]
+    /// [`MOCK_MIN_DELAY`]
     pub mock_min_delay: Option<String>,
-    /// Mock LPs' slowest answer, in seconds [default: 0.5]
+    /// [`MOCK_MAX_DELAY`]
     pub mock_max_delay: Option<String>,
-    /// Share of mock requests that fail, 0 to 1 [default: 0.0]
+    /// [`MOCK_FAILURE_RATE`]
     pub mock_failure_rate: Option<String>,
-    /// Share of orders a mock LP rejects on last look, 0 to 1 [default: 0.0]
+    /// [`MOCK_REJECT_RATE`]
     pub mock_reject_rate: Option<String>,
-    /// How long a mock LP holds an order before answering (last look), in ms [default: 100]
+    /// [`MOCK_LAST_LOOK_MS`]
     pub mock_last_look_ms: Option<String>,
-    /// How far a quote may be from the median of the LPs' live quotes, in bps, before it is rejected [default: 200]
+    /// [`MAX_DEVIATION_BPS`]
     pub max_deviation_bps: Option<String>,
-    /// Above this smoothed last-look reject rate, in percent (1 to 100), an LP is fading: execution prefers a clean LP [default: 25]
+    /// [`FADE_LIMIT_PCT`]
     pub fade_limit_pct: Option<String>,
-    /// How much worse, in bps (0 to 100), a clean LP's price may be than a fading LP's for the order to go to the clean one [default: 2]
+    /// [`FADE_TOLERANCE_BPS`]
     pub fade_tolerance_bps: Option<String>,
-    /// Milliseconds an LP has to answer an order before its outcome is unknown [default: 10000]
+    /// [`ORDER_TIMEOUT_MS`]
     pub order_timeout_ms: Option<String>,
-    /// How long a mock quote is firm, in seconds [default: 10]
+    /// [`MOCK_VALIDITY_SECONDS`]
     pub mock_validity_secs: Option<String>,
-    /// Seed for every random choice, for repeatable runs [default: random]
+    /// [`SEED`]
     pub seed: Option<String>,
-    /// Replay a scenario's scripted LPs instead of the mock LPs (see `lp-rfq scenarios`)
+    /// [`SCENARIO`]
     pub scenario: Option<String>,
-    /// Run stream time this many times faster than real time [default: 1]
+    /// [`SPEED`]
     pub speed: Option<String>,
-    /// Venues file (TOML) listing the desk's real LPs; none = built-in mock LPs (for `bench`: the number of in-process LPs per stream, default 10)
+    /// [`LPS_FILE`]
     pub lps_file: Option<String>,
-    /// Directory of the FIX venues' audit logs (<dir>/<venue>.fix.log) [default: fix-logs]
+    /// [`FIX_LOG_DIR`]
     pub fix_log_dir: Option<String>,
-    /// Write logs to this file instead of stderr [default: stderr]
+    /// [`LOG_FILE`]
     pub log_file: Option<String>,
-    /// SQLite blotter that records every event [default: ./blotter.db]
+    /// [`BLOTTER_PATH`]
     pub blotter: Option<String>,
-    /// Largest notional (amount × the pair's reference price, in the pair's
-    /// quote currency) asked for without an explicit confirmation [default: 1000000]
+    /// [`MAX_NOTIONAL`]
     pub max_notional: Option<String>,
-    /// Per-pair notional limits, `BTCUSDT=5000000,ETHUSDT=2000000` (each
-    /// in its pair's quote currency); a pair not listed has MAX_NOTIONAL
+    /// [`MAX_NOTIONAL_PAIRS`]
     pub max_notional_pairs: Option<String>,
-    /// Record nothing: open and write no blotter (wins over --blotter)
+    /// [`NO_BLOTTER`]
     pub no_blotter: Option<String>,
 }
 
@@ -133,154 +135,12 @@ impl Settings {
     }
 }
 
-/// One setting's names, for messages.
-#[derive(Clone, Copy)]
-struct Key {
-    env: &'static str,
-    flag: &'static str,
-}
-
-const MARKUP: Key = Key {
-    env: "MARKUP_BPS",
-    flag: "--markup-bps",
-};
-const THRESHOLD: Key = Key {
-    env: "IMPROVEMENT_THRESHOLD_BPS",
-    flag: "--threshold-bps",
-};
-const BUFFER: Key = Key {
-    env: "VALIDITY_BUFFER_SECONDS",
-    flag: "--validity-buffer-secs",
-};
-const POLL: Key = Key {
-    env: "POLL_INTERVAL_MS",
-    flag: "--poll-interval-ms",
-};
-const DURATION: Key = Key {
-    env: "DEFAULT_STREAM_DURATION_SECONDS",
-    flag: "--duration",
-};
-const TIMEOUT: Key = Key {
-    env: "LP_TIMEOUT_MS",
-    flag: "--lp-timeout-ms",
-};
-const MOCK_COUNT: Key = Key {
-    env: "MOCK_LP_COUNT",
-    flag: "--mock-lps",
-};
-const MOCK_PRICE: Key = Key {
-    env: "MOCK_BASE_PRICE",
-    flag: "--mock-base-price",
-};
-const MOCK_SPREAD: Key = Key {
-    env: "MOCK_SPREAD_BPS",
-    flag: "--mock-spread-bps",
-};
-const MOCK_MIN: Key = Key {
-    env: "MOCK_MIN_DELAY",
-    flag: "--mock-min-delay",
-};
-const MOCK_MAX: Key = Key {
-    env: "MOCK_MAX_DELAY",
-    flag: "--mock-max-delay",
-};
-const MOCK_FAIL: Key = Key {
-    env: "MOCK_FAILURE_RATE",
-    flag: "--mock-failure-rate",
-};
-const MOCK_REJECT: Key = Key {
-    env: "MOCK_REJECT_RATE",
-    flag: "--mock-reject-rate",
-};
-const MOCK_LAST_LOOK: Key = Key {
-    env: "MOCK_LAST_LOOK_MS",
-    flag: "--mock-last-look-ms",
-};
-const MAX_DEVIATION: Key = Key {
-    env: "MAX_DEVIATION_BPS",
-    flag: "--max-deviation-bps",
-};
-const FADE_LIMIT: Key = Key {
-    env: "FADE_LIMIT_PCT",
-    flag: "--fade-limit-pct",
-};
-const FADE_TOLERANCE: Key = Key {
-    env: "FADE_TOLERANCE_BPS",
-    flag: "--fade-tolerance-bps",
-};
-const ORDER_TIMEOUT: Key = Key {
-    env: "ORDER_TIMEOUT_MS",
-    flag: "--order-timeout-ms",
-};
-const MOCK_VALIDITY: Key = Key {
-    env: "MOCK_VALIDITY_SECONDS",
-    flag: "--mock-validity-secs",
-};
-const SEED: Key = Key {
-    env: "SEED",
-    flag: "--seed",
-};
-const SCENARIO: Key = Key {
-    env: "SCENARIO",
-    flag: "--scenario",
-};
-const SPEED: Key = Key {
-    env: "SPEED",
-    flag: "--speed",
-};
-const MAX_NOTIONAL: Key = Key {
-    env: "MAX_NOTIONAL",
-    flag: "--max-notional",
-};
-const MAX_NOTIONAL_PAIRS: Key = Key {
-    env: "MAX_NOTIONAL_PAIRS",
-    flag: "--max-notional-pairs",
-};
-const NO_BLOTTER: Key = Key {
-    env: "NO_BLOTTER",
-    flag: "--no-blotter",
-};
-
 /// Where the blotter lives unless BLOTTER_PATH says otherwise.
-pub const DEFAULT_BLOTTER: &str = "./blotter.db";
+pub const DEFAULT_BLOTTER: &str = match BLOTTER_PATH.fallback {
+    table::Fallback::Value(path) => path,
+    table::Fallback::Absent { .. } => panic!("BLOTTER_PATH has a default path"),
+};
 
-/// Every variable a user may set, for `.env.example` and docs/configuration.md.
-pub const SETTING_NAMES: [&str; 29] = [
-    MARKUP.env,
-    THRESHOLD.env,
-    BUFFER.env,
-    POLL.env,
-    DURATION.env,
-    TIMEOUT.env,
-    MOCK_COUNT.env,
-    MOCK_PRICE.env,
-    MOCK_SPREAD.env,
-    MOCK_MIN.env,
-    MOCK_MAX.env,
-    MOCK_FAIL.env,
-    MOCK_REJECT.env,
-    MOCK_LAST_LOOK.env,
-    ORDER_TIMEOUT.env,
-    MAX_DEVIATION.env,
-    FADE_LIMIT.env,
-    FADE_TOLERANCE.env,
-    MOCK_VALIDITY.env,
-    SEED.env,
-    SCENARIO.env,
-    SPEED.env,
-    "LPS_FILE",
-    "FIX_LOG_DIR",
-    "LOG_FILE",
-    "BLOTTER_PATH",
-    NO_BLOTTER.env,
-    MAX_NOTIONAL.env,
-    MAX_NOTIONAL_PAIRS.env,
-];
-
-/// Largest markup: 5 %. Above it a typo (50 for 5) is likelier than a price.
-pub const MAX_MARKUP_BPS: Decimal = dec!(500);
-/// Largest improvement threshold: 10 %.
-pub const MAX_THRESHOLD_BPS: Decimal = dec!(1000);
 /// The least time a client has to accept a quote, in seconds.
 const MIN_CLIENT_VALIDITY_SECS: Decimal = Decimal::ONE;
 
@@ -386,40 +246,6 @@ pub fn dot_env_syntax_error(contents: &str, bad_line: &str) -> String {
     }
 }
 
-/// Most mock LPs one stream may run.
-const MAX_MOCK_LPS: usize = 1000;
-
-impl Key {
-    fn error(self, value: &str, problem: impl Into<String>) -> ConfigError {
-        ConfigError {
-            env: self.env,
-            flag: self.flag,
-            value: value.to_string(),
-            problem: problem.into(),
-        }
-    }
-
-    /// Parses `raw` (or `default` when unset) and checks it with `check`.
-    fn read<T>(
-        self,
-        raw: &Option<String>,
-        default: &str,
-        parse: impl Fn(&str) -> Option<T>,
-        what: &str,
-    ) -> Result<(T, String), ConfigError> {
-        // An empty value (`MARKUP_BPS=` in .env) means "use the default".
-        let text = raw
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .unwrap_or(default);
-        match parse(text) {
-            Some(value) => Ok((value, text.to_string())),
-            None => Err(self.error(text, format!("must be {what}"))),
-        }
-    }
-}
-
 /// MAX_NOTIONAL_PAIRS: `PAIR=AMOUNT` entries separated by commas, each
 /// pair in any spelling (`BTCUSDT`, `btc/usdt`) at most once, each amount
 /// in the pair's quote currency above 0. Empty or unset: no pair has its
@@ -456,35 +282,10 @@ fn notional_pairs(
     Ok(limits)
 }
 
-fn decimal(text: &str) -> Option<Decimal> {
-    Decimal::from_str(text).ok()
-}
-
-fn non_negative(text: &str) -> Option<Decimal> {
-    decimal(text).filter(|value| *value >= Decimal::ZERO)
-}
-
 fn positive_decimal(text: &str) -> Option<Decimal> {
-    decimal(text).filter(|value| *value > Decimal::ZERO)
-}
-
-/// Longest poll interval or LP timeout, in ms: a minute.
-const MAX_INTERVAL_MS: u64 = 60_000;
-/// Longest stream: a day.
-const MAX_DURATION_SECS: Decimal = dec!(86400);
-/// Longest validity or buffer: an hour (no firm RFQ quote lives longer).
-const MAX_VALIDITY_SECS: Decimal = dec!(3600);
-/// Longest mock answer delay: a minute.
-const MAX_DELAY_SECS: Decimal = dec!(60);
-
-/// Seconds from `min` to `max`; bounded so that every time in stream ms
-/// stays far from overflow.
-fn seconds_within(text: &str, min: Decimal, max: Decimal) -> Option<Decimal> {
-    decimal(text).filter(|value| (min..=max).contains(value))
-}
-
-fn positive_integer(text: &str) -> Option<u64> {
-    text.parse::<u64>().ok().filter(|value| *value > 0)
+    Decimal::from_str(text)
+        .ok()
+        .filter(|value| *value > Decimal::ZERO)
 }
 
 /// Seconds as a decimal, to whole milliseconds.
@@ -498,188 +299,77 @@ fn seconds_to_ms(seconds: Decimal) -> u64 {
 impl Settings {
     /// Validates raw settings; the first bad one is reported.
     pub fn from_args(args: &SettingsArgs) -> Result<Settings, ConfigError> {
-        let (markup, _) = MARKUP.read(
-            &args.markup_bps,
-            "5.0",
-            |t| non_negative(t).filter(|v| *v <= MAX_MARKUP_BPS),
-            "a number of bps from 0 to 500",
-        )?;
-        let (threshold, _) = THRESHOLD.read(
-            &args.threshold_bps,
-            "1.0",
-            |t| non_negative(t).filter(|v| *v <= MAX_THRESHOLD_BPS),
-            "a number of bps from 0 to 1000",
-        )?;
-        let (buffer, buffer_text) = BUFFER.read(
-            &args.validity_buffer_secs,
-            "2.0",
-            |t| seconds_within(t, Decimal::ZERO, MAX_VALIDITY_SECS),
-            "a number of seconds from 0 to 3600",
-        )?;
-        let (poll_interval_ms, _) = POLL.read(
-            &args.poll_interval_ms,
-            "500",
-            |t| positive_integer(t).filter(|ms| *ms <= MAX_INTERVAL_MS),
-            "a whole number of milliseconds from 1 to 60000",
-        )?;
-        let (duration, _) = DURATION.read(
-            &args.duration,
-            "30",
-            |t| seconds_within(t, dec!(0.001), MAX_DURATION_SECS),
-            "a number of seconds from 0.001 to 86400",
-        )?;
-        let (lp_timeout_ms, timeout_text) = TIMEOUT.read(
-            &args.lp_timeout_ms,
-            "1000",
-            |t| positive_integer(t).filter(|ms| *ms <= MAX_INTERVAL_MS),
-            "a whole number of milliseconds from 1 to 60000",
-        )?;
-        let (count, _) = MOCK_COUNT.read(
-            &args.mock_lps,
-            "3",
-            |t| {
-                t.parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_MOCK_LPS).contains(n))
-            },
-            &format!("a whole number from 1 to {MAX_MOCK_LPS}"),
-        )?;
-        let (base_price, _) = MOCK_PRICE.read(
-            &args.mock_base_price,
-            "100000.0",
-            positive_decimal,
-            "a price above 0",
-        )?;
-        let (spread, _) = MOCK_SPREAD.read(
-            &args.mock_spread_bps,
-            "5.0",
-            non_negative,
-            "a number of bps, 0 or more",
-        )?;
-        let (min_delay, min_text) = MOCK_MIN.read(
-            &args.mock_min_delay,
-            "0.1",
-            |t| seconds_within(t, Decimal::ZERO, MAX_DELAY_SECS),
-            "a number of seconds from 0 to 60",
-        )?;
-        let (max_delay, max_text) = MOCK_MAX.read(
-            &args.mock_max_delay,
-            "0.5",
-            |t| seconds_within(t, Decimal::ZERO, MAX_DELAY_SECS),
-            "a number of seconds from 0 to 60",
-        )?;
+        let (markup, _) = MARKUP_BPS.decimal(&args.markup_bps)?;
+        let (threshold, _) = IMPROVEMENT_THRESHOLD_BPS.decimal(&args.threshold_bps)?;
+        let (buffer, buffer_text) = VALIDITY_BUFFER_SECONDS.decimal(&args.validity_buffer_secs)?;
+        let (poll_interval_ms, _) = POLL_INTERVAL_MS.whole(&args.poll_interval_ms)?;
+        let (duration, _) = DEFAULT_STREAM_DURATION_SECONDS.decimal(&args.duration)?;
+        let (lp_timeout_ms, timeout_text) = LP_TIMEOUT_MS.whole(&args.lp_timeout_ms)?;
+        let (count, _) = MOCK_LP_COUNT.whole(&args.mock_lps)?;
+        let (base_price, _) = MOCK_BASE_PRICE.decimal(&args.mock_base_price)?;
+        let (spread, _) = MOCK_SPREAD_BPS.decimal(&args.mock_spread_bps)?;
+        let (min_delay, min_text) = MOCK_MIN_DELAY.decimal(&args.mock_min_delay)?;
+        let (max_delay, max_text) = MOCK_MAX_DELAY.decimal(&args.mock_max_delay)?;
         if min_delay > max_delay {
-            return Err(MOCK_MIN.error(
+            return Err(MOCK_MIN_DELAY.error(
                 &min_text,
-                format!("must not be above MOCK_MAX_DELAY '{max_text}'"),
+                format!("must not be above {} '{max_text}'", MOCK_MAX_DELAY.env),
             ));
         }
-        let (failure_rate, _) = MOCK_FAIL.read(
-            &args.mock_failure_rate,
-            "0.0",
-            |t| non_negative(t).filter(|v| *v <= Decimal::ONE),
-            "a share from 0 to 1",
-        )?;
-        let (reject_rate, _) = MOCK_REJECT.read(
-            &args.mock_reject_rate,
-            "0.0",
-            |t| non_negative(t).filter(|v| *v <= Decimal::ONE),
-            "a share from 0 to 1",
-        )?;
-        let (last_look_ms, _) = MOCK_LAST_LOOK.read(
-            &args.mock_last_look_ms,
-            "100",
-            |t| t.parse::<u64>().ok().filter(|ms| *ms <= MAX_INTERVAL_MS),
-            "a whole number of milliseconds from 0 to 60000",
-        )?;
-        let (max_deviation, _) = MAX_DEVIATION.read(
-            &args.max_deviation_bps,
-            "200",
-            |t| non_negative(t).filter(|v| *v >= Decimal::ONE && *v <= Decimal::from(10_000)),
-            "a number of bps from 1 to 10000",
-        )?;
-        let (fade_limit_pct, _) = FADE_LIMIT.read(
-            &args.fade_limit_pct,
-            "25",
-            |t| non_negative(t).filter(|v| *v >= Decimal::ONE && *v <= dec!(100)),
-            "a percentage from 1 to 100",
-        )?;
-        let (fade_tolerance, _) = FADE_TOLERANCE.read(
-            &args.fade_tolerance_bps,
-            "2",
-            |t| non_negative(t).filter(|v| *v <= dec!(100)),
-            "a number of bps from 0 to 100",
-        )?;
-        let (order_timeout_ms, _) = ORDER_TIMEOUT.read(
-            &args.order_timeout_ms,
-            "10000",
-            |t| positive_integer(t).filter(|ms| *ms <= MAX_INTERVAL_MS),
-            "a whole number of milliseconds from 1 to 60000",
-        )?;
-        let (validity, validity_text) = MOCK_VALIDITY.read(
-            &args.mock_validity_secs,
-            "10",
-            |t| seconds_within(t, dec!(0.001), MAX_VALIDITY_SECS),
-            "a number of seconds from 0.001 to 3600",
-        )?;
+        let (failure_rate, _) = MOCK_FAILURE_RATE.decimal(&args.mock_failure_rate)?;
+        let (reject_rate, _) = MOCK_REJECT_RATE.decimal(&args.mock_reject_rate)?;
+        let (last_look_ms, _) = MOCK_LAST_LOOK_MS.whole(&args.mock_last_look_ms)?;
+        let (max_deviation, _) = MAX_DEVIATION_BPS.decimal(&args.max_deviation_bps)?;
+        let (fade_limit_pct, _) = FADE_LIMIT_PCT.decimal(&args.fade_limit_pct)?;
+        let (fade_tolerance, _) = FADE_TOLERANCE_BPS.decimal(&args.fade_tolerance_bps)?;
+        let (order_timeout_ms, _) = ORDER_TIMEOUT_MS.whole(&args.order_timeout_ms)?;
+        let (validity, validity_text) = MOCK_VALIDITY_SECONDS.decimal(&args.mock_validity_secs)?;
         if validity - buffer < MIN_CLIENT_VALIDITY_SECS {
-            return Err(MOCK_VALIDITY.error(
+            return Err(MOCK_VALIDITY_SECONDS.error(
                 &validity_text,
-                format!("must be at least 1 second longer than VALIDITY_BUFFER_SECONDS '{buffer_text}', or the client would have under a second to accept"),
+                format!(
+                    "must be at least 1 second longer than {} '{buffer_text}', or the client would have under a second to accept",
+                    VALIDITY_BUFFER_SECONDS.env
+                ),
             ));
         }
         // Only the built-in mocks answer after MOCK_MAX_DELAY.
         let mocks = args.scenario.as_deref().is_none_or(|t| t.trim().is_empty())
             && args.lps_file.as_deref().is_none_or(|t| t.trim().is_empty());
         if mocks && max_delay * dec!(1000) > Decimal::from(lp_timeout_ms) {
-            return Err(MOCK_MAX.error(
+            return Err(MOCK_MAX_DELAY.error(
                 &max_text,
-                format!("must not be longer than LP_TIMEOUT_MS '{timeout_text}', or the slowest mock answers would all time out"),
+                format!(
+                    "must not be longer than {} '{timeout_text}', or the slowest mock answers would all time out",
+                    LP_TIMEOUT_MS.env
+                ),
             ));
         }
-        let seed = match args.seed.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(_) => Some(
-                SEED.read(
-                    &args.seed,
-                    "",
-                    |t| t.parse::<u64>().ok(),
-                    "a whole number 0 or more",
-                )?
-                .0,
-            ),
+        let seed = match SEED.text_value(&args.seed) {
+            None => None,
+            Some(_) => Some(SEED.whole(&args.seed)?.0),
         };
-        let scenario = match args.scenario.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(name) => Some(scenario::find(name).ok_or_else(|| {
-                SCENARIO.error(name, format!("must be one of {}", scenario::names()))
+        let scenario = match SCENARIO.text_value(&args.scenario) {
+            None => None,
+            Some(name) => Some(scenario::find(&name).ok_or_else(|| {
+                SCENARIO.error(&name, format!("must be one of {}", scenario::names()))
             })?),
         };
-        let (speed, _) = SPEED.read(
-            &args.speed,
-            "1",
-            |t| positive_decimal(t).filter(|v| *v >= dec!(0.001) && *v <= dec!(1000)),
-            "a number from 0.001 to 1000",
-        )?;
+        let (speed, _) = SPEED.decimal(&args.speed)?;
         // Strict, so that a typo cannot silently stop the recording.
-        let no_blotter = match args.no_blotter.as_deref().map(str::trim) {
-            None | Some("") => false,
+        let no_blotter = match NO_BLOTTER.text_value(&args.no_blotter) {
+            None => false,
             Some(text) => match text.to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => true,
                 "false" | "0" | "no" | "off" => false,
                 _ => {
                     return Err(
-                        NO_BLOTTER.error(text, "must be true or false (1/0, yes/no, on/off)")
+                        NO_BLOTTER.error(&text, "must be true or false (1/0, yes/no, on/off)")
                     )
                 }
             },
         };
-        let (max_notional, _) = MAX_NOTIONAL.read(
-            &args.max_notional,
-            "1000000",
-            positive_decimal,
-            "an amount of quote currency above 0",
-        )?;
+        let (max_notional, _) = MAX_NOTIONAL.decimal(&args.max_notional)?;
         let max_notional_pairs = notional_pairs(args.max_notional_pairs.as_deref())?;
         let bps = |value| Bps::new(value).expect("checked non-negative above");
         Ok(Settings {
@@ -695,7 +385,7 @@ impl Settings {
             },
             duration_ms: seconds_to_ms(duration),
             mock: MockSettings {
-                count,
+                count: usize::try_from(count).expect("at most MAX_MOCK_LPS"),
                 base_price,
                 spread: bps(spread),
                 min_delay: Duration::from_millis(seconds_to_ms(min_delay)),
@@ -714,11 +404,9 @@ impl Settings {
                 .filter(|p| !p.trim().is_empty())
                 .map(PathBuf::from),
             fix_log_dir: PathBuf::from(
-                args.fix_log_dir
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|dir| !dir.is_empty())
-                    .unwrap_or("fix-logs"),
+                FIX_LOG_DIR
+                    .text_value(&args.fix_log_dir)
+                    .expect("FIX_LOG_DIR has a default"),
             ),
             log_file: args
                 .log_file
@@ -729,11 +417,9 @@ impl Settings {
             // only --no-blotter / NO_BLOTTER turns recording off.
             blotter: (!no_blotter).then(|| {
                 PathBuf::from(
-                    args.blotter
-                        .as_deref()
-                        .map(str::trim)
-                        .filter(|p| !p.is_empty())
-                        .unwrap_or(DEFAULT_BLOTTER),
+                    BLOTTER_PATH
+                        .text_value(&args.blotter)
+                        .expect("BLOTTER_PATH has a default"),
                 )
             }),
             max_notional,
@@ -983,16 +669,5 @@ mod tests {
         #[case] message: &str,
     ) {
         assert_eq!(dot_env_syntax_error(contents, bad_line), message);
-    }
-
-    #[test]
-    fn the_example_env_file_lists_every_setting() {
-        let example = include_str!("../.env.example");
-        for name in SETTING_NAMES {
-            assert!(
-                example.contains(&format!("{name}=")),
-                "{name} missing from .env.example"
-            );
-        }
     }
 }

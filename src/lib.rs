@@ -6,31 +6,47 @@
 //! polling the competitors. Everything the session learns leaves it as one
 //! ordered stream of [`rfq::RfqEvent`]s that the outputs only consume.
 //!
-//! Where things live:
-//! - [`market`]: sides, pairs, amounts, bps — parsed once, never invalid.
-//! - [`clock`]: the one stream clock (paused-time exact, speed-adjustable).
-//! - [`ids`]: RFQ and quote ids.
+//! Where things live, from the bottom up (a module imports only from its
+//! own layer or those before it; `tests/integration/layers.rs` checks that
+//! `lp` imports nothing above it and that no two modules import each
+//! other):
+//! - [`market`]: sides, pairs, amounts, bps, price bands — parsed once,
+//!   never invalid. [`clock`]: the one stream clock (paused-time exact,
+//!   speed-adjustable). [`ids`]: RFQ and quote ids. [`secret`]: API
+//!   tokens, keys and passwords that cannot be printed. [`signals`]:
+//!   Ctrl+C and SIGTERM as messages.
 //! - [`lp`]: the `LiquidityProvider` trait, mock and scripted providers,
-//!   and the FIX 4.4 RFQ venue (`lp::fix`: codec, session actor, adapter);
-//!   each venue LP's shared health (`lp::health`, `lp::guarded`).
-//! - [`rfq`]: events, pure pricing/validation, the engine state machine,
-//!   and the session task that drives it.
-//! - [`scenario`]: replayable casts of scripted LPs (`--scenario`).
-//! - [`config`]: settings from defaults, `.env`, environment and flags.
-//! - [`secret`]: API tokens, keys and passwords that cannot be printed.
-//! - [`venues`]: the venues file (`[[lp]]` tables) parsed into typed specs.
+//!   the venue adapters (`lp::adapter` what they all share, `lp::http`
+//!   the REST ones, `lp::fix` the FIX 4.4 RFQ venue: codec, session
+//!   actor, adapter), each venue LP's shared health (`lp::health`,
+//!   `lp::guarded`) and its own thread (`lp::isolated`).
+//! - [`rfq`]: the request (`rfq::spec`), events, pure
+//!   pricing/validation/sanity, the engine state machine, and the session
+//!   task that drives it. [`scenario`]: replayable casts of scripted LPs
+//!   (`--scenario`).
 //! - [`blotter`]: the SQLite quote blotter (schema and migrations, the
 //!   writer thread, replaying stored streams) and `lp-rfq report`.
-//! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
-//! - [`prompt`]: the line-by-line operator prompt (non-terminals, `--plain`).
-//! - [`ui`]: the full-screen operator console: view state, form, drawing.
-//! - [`streams`]: the desk's registry of live streams: snapshots, numbered
-//!   events and commands for any number of subscribers, and the desk-wide
-//!   facts pushed to them.
-//! - [`recorder`]: a stream's record: every event into the blotter before
+//!   [`recorder`]: a stream's record: every event into the blotter before
 //!   its consumer sees it, inside the session's own task.
-//! - [`bench`]: the `lp-rfq bench` load harness.
-//! - [`app`]: the commands the binary runs, wiring the above together.
+//!   [`streams`]: the desk's registry of live streams: snapshots,
+//!   numbered events and commands for any number of subscribers, and the
+//!   desk-wide facts pushed to them.
+//! - [`config`]: settings from defaults, `.env`, environment and flags
+//!   ([`flags`]). [`venues`]: the venues file (`[[lp]]` tables) parsed
+//!   into typed specs. [`desk`]: what lives for the whole process: the LP
+//!   registry (`desk::registry`), the blotter, starting streams, and
+//!   `lp-rfq lps --check` (`desk::check`).
+//! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
+//!   [`prompt`]: the line-by-line operator prompt (non-terminals,
+//!   `--plain`). [`ui`]: the full-screen operator console: view state,
+//!   form, drawing.
+//! - [`bench`]: the `lp-rfq bench` load harness. [`cli`]: the
+//!   subcommands. [`app`]: the commands the binary runs, wiring the above
+//!   together.
+
+// First: its macro is textually scoped to the modules declared after it.
+#[macro_use]
+mod wire_enum;
 
 pub mod app;
 pub mod bench;

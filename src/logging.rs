@@ -46,7 +46,7 @@ pub fn init(log_file: Option<&Path>) -> anyhow::Result<()> {
         // An LP adapter's panic is contained in its task and the stream
         // reports it as an `lp_error`, so it is logged quietly. Anywhere
         // else (the engine, a session, the console) it is a bug.
-        if crate::rfq::session::in_lp_task() {
+        if crate::lp::isolated::in_lp_task() {
             tracing::info!(target: "lp_rfq::panic", "contained panic: {info}");
         } else {
             tracing::error!(target: "lp_rfq::panic", "{info}");

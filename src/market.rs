@@ -8,6 +8,14 @@ use std::str::FromStr;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// An inclusive price range a pair's quotes must fall in (venues file): the
+/// market's range, which the LPs' registry holds and the engine checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceBand {
+    pub min: Decimal,
+    pub max: Decimal,
+}
+
 /// Errors in what an operator or a flag typed for a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {

@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use crate::desk::Desk;
 
-use crate::lp::registry::Quotable;
+use crate::desk::registry::Quotable;
 use crate::market::{check_amount, NotionalLimits, Pair, Side};
 use tokio::sync::mpsc;
 

@@ -136,3 +136,63 @@ impl<O: Outlet> Outlet for Recorder<O> {
         self.stopped || self.next.stop_requested()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rust_decimal_macros::dec;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::blotter::Blotter;
+    use crate::clock::StreamClock;
+    use crate::market::{Bps, Side};
+    use crate::rfq::{EngineParams, RfqSpec, Session};
+
+    /// Here rather than beside the session: a recorded stream is the
+    /// session plus this outlet and the blotter, which the session's
+    /// layer must not import.
+    ///
+    /// Every running stream keeps its session's future (its task), and a
+    /// desk or a benchmark runs thousands: this keeps that future from
+    /// growing back unnoticed (at 10,000 streams each KB is 10 MB). It was
+    /// 5.4 KB when the session kept its state in locals across its awaits
+    /// (a future's layout is the same in debug and release builds; see
+    /// `-Zprint-type-sizes` in docs/performance.md).
+    #[tokio::test]
+    async fn a_recorded_stream_future_stays_small() {
+        let scratch = tempfile::tempdir().unwrap();
+        let blotter = Blotter::open(&scratch.path().join("blotter.db")).unwrap();
+        let session = Session {
+            rfq_id: Arc::from("R-size"),
+            spec: RfqSpec {
+                side: Side::Buy,
+                amount: dec!(1),
+                pair: "BTCUSDT".parse().unwrap(),
+            },
+            lps: Vec::new(),
+            params: EngineParams {
+                markup: Bps::new(dec!(5)).unwrap(),
+                threshold: Bps::new(dec!(1)).unwrap(),
+                validity_buffer_ms: 2_000,
+                poll_interval_ms: 500,
+                lp_timeout_ms: 1_000,
+                order_timeout_ms: 5_000,
+                max_deviation: Bps::new(dec!(200)).unwrap(),
+                fade_tolerance: Bps::new(dec!(2)).unwrap(),
+            },
+            duration_ms: 1_000,
+            clock: StreamClock::start(),
+            band: None,
+        };
+        let (events, _receiver) = mpsc::channel(16);
+        let (_commands, inbox) = mpsc::channel(1);
+        let outlet = Recorder::new(blotter.sink(), events);
+        let stream = session.run_probed(outlet, Some(inbox), None);
+        let size = std::mem::size_of_val(&stream);
+        assert!(size <= 1_664, "a stream's future is {size} bytes");
+        drop(stream);
+        blotter.close().await;
+    }
+}

@@ -66,6 +66,17 @@ pub struct VenueHealth {
 }
 
 impl VenueSpec {
+    /// How long the LP's adapter waits: the file's `timeout_ms` or the
+    /// desk's `default_quote_ms` (LP_TIMEOUT_MS), its `order_timeout_ms`
+    /// or the adapters' default.
+    pub fn timeouts(&self, default_quote_ms: u64) -> crate::lp::adapter::AdapterTimeouts {
+        crate::lp::adapter::AdapterTimeouts::from_ms(
+            self.timeout_ms,
+            self.order_timeout_ms,
+            default_quote_ms,
+        )
+    }
+
     /// The LP's health policy: the file's values, else the kind's
     /// defaults (b2c2 and fix44 5 requests/s, binance-convert 0.5/s since
     /// each getQuote spends weight 200 of its per-minute budget; mock
@@ -437,7 +448,7 @@ pub struct VenuesFile {
     /// `[bands]`: per pair symbol (`BTCUSDT`), the range any quote must fall
     /// in — the protection left when too few LPs quote to judge by their
     /// median.
-    pub bands: HashMap<String, crate::rfq::sanity::PriceBand>,
+    pub bands: HashMap<String, crate::market::PriceBand>,
 }
 
 /// [`load`], with the `[bands]` table too.
@@ -457,7 +468,7 @@ pub fn load_file(path: &Path) -> Result<VenuesFile, VenuesError> {
 fn parse_bands(
     file: &str,
     text: &str,
-) -> Result<HashMap<String, crate::rfq::sanity::PriceBand>, VenuesError> {
+) -> Result<HashMap<String, crate::market::PriceBand>, VenuesError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Band {
@@ -499,7 +510,7 @@ fn parse_bands(
                 format!("min '{min}' must be below max '{max}'"),
             ));
         }
-        bands.insert(pair.symbol(), crate::rfq::sanity::PriceBand { min, max });
+        bands.insert(pair.symbol(), crate::market::PriceBand { min, max });
     }
     Ok(bands)
 }
@@ -1297,7 +1308,7 @@ timeout_ms = 300
         let bands = parse_bands("lps.example.toml", include_str!("../lps.example.toml")).unwrap();
         assert_eq!(
             bands.get("BTCUSDT"),
-            Some(&crate::rfq::sanity::PriceBand {
+            Some(&crate::market::PriceBand {
                 min: rust_decimal::Decimal::from(10_000),
                 max: rust_decimal::Decimal::from(1_000_000),
             })

@@ -27,6 +27,8 @@ mod fix_venue;
 mod health;
 #[path = "integration/hostile.rs"]
 mod hostile;
+#[path = "integration/layers.rs"]
+mod layers;
 #[path = "integration/loops.rs"]
 mod loops;
 #[path = "integration/overload.rs"]

@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 mod raw;
 
 use super::compact;
-use super::report::{Filter, LpFigures, PairFigures, Report, RfqLine};
+use super::report_model::{Filter, LpFigures, PairFigures, Report, RfqLine};
 use crate::market::Side;
 use crate::rfq::event::FailureKind;
 
@@ -67,7 +67,7 @@ impl Histogram {
         self.count += other.count;
     }
 
-    /// The nearest-rank percentile, as [`super::report::nearest_rank`]
+    /// The nearest-rank percentile, as [`super::report_model::nearest_rank`]
     /// takes it from the sorted values: the value at rank
     /// `ceil(p/100 × n)` (at least 1).
     pub fn nearest_rank(&self, p: u64) -> Option<u64> {
@@ -512,7 +512,7 @@ fn build_in_snapshot(conn: &Connection, filter: &Filter, split: Split) -> rusqli
         lines.push(rfq.line);
     }
     let lps = lp_figures(book, filter);
-    let health = super::report::health_lines(conn, filter, &lps)?;
+    let health = super::report_model::health_lines(conn, filter, &lps)?;
     Ok(Report {
         lps,
         rfqs: lines,
@@ -1283,7 +1283,7 @@ fn lp_figures(book: Book, filter: &Filter) -> Vec<LpFigures> {
                 lp,
                 requests,
                 answers: t.answers,
-                answer_rate: super::report::ratio(t.answers, requests, 4),
+                answer_rate: super::report_model::ratio(t.answers, requests, 4),
                 timeouts: error(FailureKind::Timeout),
                 declines: error(FailureKind::Declined),
                 unavailable: error(FailureKind::Unavailable),
@@ -1295,7 +1295,7 @@ fn lp_figures(book: Book, filter: &Filter) -> Vec<LpFigures> {
                 latency_p95_ms: t.latencies.nearest_rank(95),
                 latency_p99_ms: t.latencies.nearest_rank(99),
                 locks_won: t.locks_won,
-                lock_time_share: super::report::ratio(t.hold_ms, t.asked_ms, 4),
+                lock_time_share: super::report_model::ratio(t.hold_ms, t.asked_ms, 4),
                 avg_distance_bps: (t.distances > 0).then(|| {
                     (t.distance_sum.total() / Decimal::from(t.distances))
                         .round_dp(2)
@@ -1304,7 +1304,7 @@ fn lp_figures(book: Book, filter: &Filter) -> Vec<LpFigures> {
                 improvements: t.improvements,
                 orders: t.orders,
                 fills: t.fills,
-                fill_rate: super::report::ratio(t.fills, t.orders, 4),
+                fill_rate: super::report_model::ratio(t.fills, t.orders, 4),
                 last_look_rejects: t.rejects,
                 hold_p50_ms: t.order_holds.nearest_rank(50),
                 hold_p99_ms: t.order_holds.nearest_rank(99),
@@ -1316,7 +1316,7 @@ fn lp_figures(book: Book, filter: &Filter) -> Vec<LpFigures> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blotter::report::nearest_rank;
+    use crate::blotter::report_model::nearest_rank;
 
     fn live(side: Side) -> Live {
         Live {

@@ -10,6 +10,7 @@ mod figures;
 pub mod health;
 pub mod read;
 pub mod report;
+mod report_model;
 pub mod schema;
 mod writer;
 

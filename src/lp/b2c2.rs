@@ -19,10 +19,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::StreamClock;
-use crate::lp::http::{
-    self, decimal_text, exchange, parse_venue_time, uuid_from, AdapterError, Answer, Failure,
-    HttpTimeouts,
-};
+use crate::lp::adapter::{AdapterError, AdapterTimeouts};
+use crate::lp::http::{self, decimal_text, exchange, parse_venue_time, uuid_from, Answer, Failure};
 use crate::lp::{
     LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderRefusal,
 };
@@ -43,7 +41,7 @@ pub struct B2c2Lp {
     /// Kept only to mask it should a venue ever echo it back.
     token: Secret,
     client: Client,
-    timeouts: HttpTimeouts,
+    timeouts: AdapterTimeouts,
 }
 
 impl fmt::Debug for B2c2Lp {
@@ -66,7 +64,7 @@ impl B2c2Lp {
         url: &str,
         token: Secret,
         symbol: &str,
-        timeouts: HttpTimeouts,
+        timeouts: AdapterTimeouts,
     ) -> Result<B2c2Lp, AdapterError> {
         Ok(B2c2Lp {
             name: Arc::from(name),
@@ -451,7 +449,7 @@ mod tests {
             "https://api.uat.b2c2.net/",
             Secret::new("s3cr3t-token"),
             "{base}{quote}.SPOT",
-            HttpTimeouts {
+            AdapterTimeouts {
                 quote: std::time::Duration::from_millis(800),
                 order: std::time::Duration::from_secs(5),
             },
@@ -467,7 +465,7 @@ mod tests {
 
     #[test]
     fn a_bad_url_or_symbol_is_refused_at_construction() {
-        let timeouts = HttpTimeouts {
+        let timeouts = AdapterTimeouts {
             quote: std::time::Duration::from_millis(800),
             order: std::time::Duration::from_secs(5),
         };

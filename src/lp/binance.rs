@@ -25,9 +25,8 @@ use serde::{Deserialize, Deserializer};
 use sha2::Sha256;
 
 use crate::clock::StreamClock;
-use crate::lp::http::{
-    self, decimal_text, exchange, hex, AdapterError, Answer, Failure, HttpTimeouts,
-};
+use crate::lp::adapter::{AdapterError, AdapterTimeouts};
+use crate::lp::http::{self, decimal_text, exchange, hex, Answer, Failure};
 use crate::lp::{
     LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderRefusal,
 };
@@ -50,7 +49,7 @@ pub struct BinanceConvertLp {
     secret: Secret,
     recv_window_ms: Option<u64>,
     client: Client,
-    timeouts: HttpTimeouts,
+    timeouts: AdapterTimeouts,
 }
 
 impl fmt::Debug for BinanceConvertLp {
@@ -98,7 +97,7 @@ impl BinanceConvertLp {
         key: Secret,
         secret: Secret,
         recv_window_ms: Option<u64>,
-        timeouts: HttpTimeouts,
+        timeouts: AdapterTimeouts,
     ) -> Result<BinanceConvertLp, AdapterError> {
         Ok(BinanceConvertLp {
             name: Arc::from(name),
@@ -576,7 +575,7 @@ mod tests {
             Secret::new("key"),
             Secret::new("secret"),
             Some(5000),
-            HttpTimeouts {
+            AdapterTimeouts {
                 quote: Duration::from_millis(800),
                 order: Duration::from_secs(5),
             },

@@ -13,11 +13,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use crate::lp::health::{Admission, Health, HealthChange, HealthPolicy, HealthView, Outcome};
+use crate::lp::health::{
+    Admission, Health, HealthChange, HealthPolicy, HealthState, HealthView, Outcome,
+};
 use crate::lp::{
     LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderRefusal, SharedLp,
 };
-use crate::rfq::event::HealthState;
 
 /// One desk-wide health change, as recorded.
 #[derive(Debug, Clone, PartialEq)]

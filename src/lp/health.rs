@@ -26,7 +26,31 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
-use crate::rfq::event::HealthState;
+wire_enum! {
+    /// An LP's health, shared by every stream that asks it.
+    pub enum HealthState {
+        /// Asked as usual.
+        Ok = "ok",
+        /// This request was not sent: the LP's rate limit
+        /// (`max_requests_per_sec`) is used up for now.
+        Throttled = "throttled",
+        /// The LP asked us to wait (429/418, Retry-After): no stream asks
+        /// it until `retry_in_ms` has passed.
+        RateLimited = "rate_limited",
+        /// The circuit breaker is open after repeated failures: no stream
+        /// asks it until the cool-off is over.
+        Down = "down",
+        /// The cool-off is over: one probe request decides whether the LP
+        /// is back.
+        Probing = "probing",
+        /// The LP refused the desk's credentials: never asked again until
+        /// restart.
+        AuthFailed = "auth_failed",
+        /// Quoting normally, but rejecting too many orders on last look:
+        /// execution prefers a clean LP at a price within the tolerance.
+        Fading = "fading",
+    }
+}
 
 /// The longest pause an LP's Retry-After can impose: its word must not
 /// bench it for the rest of the day.

@@ -14,68 +14,8 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 use crate::clock::StreamClock;
+use crate::lp::adapter::{AdapterError, AdapterTimeouts};
 use crate::secret::Secret;
-use crate::venues::VenueSpec;
-
-/// How long an adapter waits for a venue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpTimeouts {
-    /// For a quote request (and for connecting); the engine also enforces
-    /// its own deadline and drops the call at it.
-    pub quote: Duration,
-    /// For an order's outcome, including any status polling.
-    pub order: Duration,
-}
-
-/// How much longer than an adapter's own order timeout the engine waits,
-/// so that the adapter's answer (with its reason) arrives first.
-pub const ORDER_GRACE_MS: u64 = 1_000;
-
-/// How long an order's outcome is awaited unless the venues file says.
-pub const DEFAULT_ORDER_TIMEOUT: Duration = Duration::from_secs(5);
-
-impl HttpTimeouts {
-    /// The timeouts of a venue from the file: its own `timeout_ms` or the
-    /// desk's `default_quote_ms` (LP_TIMEOUT_MS), its own
-    /// `order_timeout_ms` or [`DEFAULT_ORDER_TIMEOUT`].
-    pub fn for_venue(spec: &VenueSpec, default_quote_ms: u64) -> HttpTimeouts {
-        HttpTimeouts {
-            quote: Duration::from_millis(spec.timeout_ms.unwrap_or(default_quote_ms)),
-            order: spec
-                .order_timeout_ms
-                .map(Duration::from_millis)
-                .unwrap_or(DEFAULT_ORDER_TIMEOUT),
-        }
-    }
-
-    /// The quote timeout the engine enforces, in ms.
-    pub fn quote_ms(&self) -> u64 {
-        self.quote.as_millis() as u64
-    }
-
-    /// How long the engine waits for an order: the adapter settles the
-    /// order itself within `order`, and the engine waits a little longer
-    /// ([`ORDER_GRACE_MS`]) so that the adapter's answer wins.
-    pub fn engine_order_wait_ms(&self) -> u64 {
-        self.order.as_millis() as u64 + ORDER_GRACE_MS
-    }
-}
-
-/// Why an adapter could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum AdapterError {
-    #[error("lp '{lp}': url '{url}' must be an http:// or https:// address with a host")]
-    BadUrl { lp: String, url: String },
-    #[error("lp '{lp}': symbol '{symbol}' must contain {{base}} and {{quote}}")]
-    BadSymbol { lp: String, symbol: String },
-    #[error("lp '{lp}': the {what} holds characters an HTTP header cannot carry")]
-    BadHeader { lp: String, what: &'static str },
-    #[error("lp '{lp}': cannot build its HTTP client: {reason}")]
-    Client { lp: String, reason: String },
-    /// A FIX venue's settings or audit log (its message names the venue).
-    #[error(transparent)]
-    Fix(#[from] crate::lp::fix::Fix44Error),
-}
 
 /// The venue's base URL without a trailing slash, checked once.
 pub(crate) fn base_url(lp: &str, url: &str) -> Result<String, AdapterError> {
@@ -121,7 +61,7 @@ pub(crate) fn secret_header(
 
 /// The venue's one client: kept for the life of the process so that every
 /// stream reuses its connections (and TLS sessions).
-pub(crate) fn client(lp: &str, timeouts: HttpTimeouts) -> Result<Client, AdapterError> {
+pub(crate) fn client(lp: &str, timeouts: AdapterTimeouts) -> Result<Client, AdapterError> {
     Client::builder()
         .connect_timeout(timeouts.quote)
         .tcp_nodelay(true)

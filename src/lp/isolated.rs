@@ -4,6 +4,10 @@
 //! its calls on its own current-thread runtime; the caller only waits on a
 //! channel, so the engine's deadline still fires on time and the stream,
 //! and every other LP and stream, carry on.
+//!
+//! It also owns the mark that says LP adapter code is running
+//! ([`in_lp_task`]): the session sets it around every LP call it polls,
+//! this thread around every call it runs, and the panic hook reads it.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -13,6 +17,25 @@ use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
+
+tokio::task_local! {
+    /// Set while an LP adapter's code runs (see [`in_lp_task`]).
+    static LP_TASK: ();
+}
+
+/// Runs `future` marked as LP adapter code (see [`in_lp_task`]).
+pub(crate) fn lp_scope<F: std::future::Future>(
+    future: F,
+) -> impl std::future::Future<Output = F::Output> {
+    LP_TASK.scope((), future)
+}
+
+/// True while an LP adapter's request is being polled on this thread: a
+/// panic there is contained and reported as an `lp_error`, not a program
+/// bug.
+pub fn in_lp_task() -> bool {
+    LP_TASK.try_with(|_| ()).is_ok()
+}
 
 type Panic = Box<dyn std::any::Any + Send>;
 
@@ -54,7 +77,7 @@ impl Isolated {
                         let lp = worker.clone();
                         // Each call is a task of its own on this thread, so
                         // one slow answer does not hold up the next request.
-                        tokio::spawn(crate::rfq::session::lp_scope(async move {
+                        tokio::spawn(lp_scope(async move {
                             match job {
                                 Job::Quote(request, mut answer) => {
                                     // The caller gave up (its deadline passed

@@ -6,16 +6,15 @@
 //! [`LpQuote`] (converting its expiry into stream time with `request.clock`)
 //! or to an [`LpError`], and leaves timeouts to the engine.
 
+pub mod adapter;
 pub mod b2c2;
 pub mod binance;
-pub mod check;
 pub mod fix;
 pub mod guarded;
 pub mod health;
 pub mod http;
 pub mod isolated;
 pub mod mock;
-pub mod registry;
 pub mod scripted;
 
 use std::sync::Arc;
@@ -69,11 +68,12 @@ pub struct LpQuote {
 }
 
 impl LpRequest {
-    /// The request's key for a venue: unique across processes (the
-    /// process tag) and within the process (the request id), e.g.
-    /// `k7m2q-1042`. Usable as a FIX QuoteReqID or a client RFQ id.
+    /// The request's key for a venue: unique across processes and
+    /// restarts (the run's [`crate::ids::process_key`]) and within the
+    /// process (the request id), e.g. `1nq6xbd2ak7m2wxyz-1042`. Usable as a
+    /// FIX QuoteReqID or a client RFQ id.
     pub fn key(&self) -> String {
-        format!("{}-{}", crate::ids::process_tag(), self.request_id)
+        crate::ids::request_key(crate::ids::process_key(), self.request_id)
     }
 }
 

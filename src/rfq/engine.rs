@@ -32,14 +32,15 @@ use crate::clock::{StreamClock, StreamMs};
 use crate::lp::health::HealthView;
 use crate::lp::OrderAnswer;
 use crate::lp::{LpError, LpQuote};
-use crate::market::{Bps, Pair, Side};
+use crate::market::{Bps, PriceBand, Side};
 use crate::rfq::book::{Book, BookEntry};
 use crate::rfq::event::*;
 use crate::rfq::execution::{Accepted, Execution, OrderPlan};
 use crate::rfq::lock::{Candidate, Decision, LockRules};
 use crate::rfq::offer::Offers;
 use crate::rfq::requests::{InFlight, Requests};
-use crate::rfq::sanity::{self, PriceBand, PriceDefect};
+use crate::rfq::sanity::{self, PriceDefect};
+use crate::rfq::spec::RfqSpec;
 use crate::rfq::validate::{validate_quote, Expected};
 
 /// The settings the engine decides by.
@@ -64,14 +65,6 @@ pub struct EngineParams {
     /// An order goes to a clean LP rather than a fading one whose price
     /// is better by no more than this (FADE_TOLERANCE_BPS).
     pub fade_tolerance: Bps,
-}
-
-/// What the client asked for.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RfqSpec {
-    pub side: Side,
-    pub amount: Decimal,
-    pub pair: Pair,
 }
 
 /// What came back from one LP request.

@@ -10,56 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::clock::StreamMs;
 use crate::market::{Asset, Bps, Pair, Side};
 
-/// Declares an enum whose every variant has one wire name, used alike by
-/// JSON (`serde`), the blotter's columns and `as_str`: the name is written
-/// once, here, and parsed back with `from_wire`.
-macro_rules! wire_enum {
-    ($(#[$meta:meta])* pub enum $name:ident {
-        $($(#[$vmeta:meta])* $variant:ident = $wire:literal,)+
-    }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)+
-        }
-
-        impl $name {
-            /// Every variant, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-
-            /// The variant's wire name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $wire,)+
-                }
-            }
-
-            /// The variant with this wire name.
-            pub fn from_wire(text: &str) -> Option<$name> {
-                match text {
-                    $($wire => Some($name::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
-                $name::from_wire(&text).ok_or_else(|| {
-                    serde::de::Error::unknown_variant(&text, &[$($wire,)+])
-                })
-            }
-        }
-    };
-}
-
 /// One event of one RFQ stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RfqEvent {
@@ -157,31 +107,8 @@ wire_enum! {
     }
 }
 
-wire_enum! {
-    /// An LP's health, shared by every stream that asks it.
-    pub enum HealthState {
-        /// Asked as usual.
-        Ok = "ok",
-        /// This request was not sent: the LP's rate limit
-        /// (`max_requests_per_sec`) is used up for now.
-        Throttled = "throttled",
-        /// The LP asked us to wait (429/418, Retry-After): no stream asks
-        /// it until `retry_in_ms` has passed.
-        RateLimited = "rate_limited",
-        /// The circuit breaker is open after repeated failures: no stream
-        /// asks it until the cool-off is over.
-        Down = "down",
-        /// The cool-off is over: one probe request decides whether the LP
-        /// is back.
-        Probing = "probing",
-        /// The LP refused the desk's credentials: never asked again until
-        /// restart.
-        AuthFailed = "auth_failed",
-        /// Quoting normally, but rejecting too many orders on last look:
-        /// execution prefers a clean LP at a price within the tolerance.
-        Fading = "fading",
-    }
-}
+/// Defined with the LP it describes; re-exported so the events keep their path.
+pub use crate::lp::health::HealthState;
 
 /// An LP's health changed as this stream sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

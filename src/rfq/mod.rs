@@ -15,8 +15,10 @@ pub mod probe;
 pub(crate) mod requests;
 pub mod sanity;
 pub mod session;
+pub mod spec;
 pub mod validate;
 
-pub use engine::{EngineParams, RfqSpec};
+pub use engine::EngineParams;
 pub use event::{EndReason, EventKind, RfqEvent};
 pub use session::{Session, StreamCommand};
+pub use spec::RfqSpec;

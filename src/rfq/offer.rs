@@ -9,10 +9,10 @@ use rust_decimal::Decimal;
 use crate::clock::StreamMs;
 use crate::ids;
 use crate::market::Bps;
-use crate::rfq::engine::RfqSpec;
 use crate::rfq::event::{ClientQuote, QuoteReason};
 use crate::rfq::lock::Candidate;
 use crate::rfq::pricing::{client_valid_until, price_client};
+use crate::rfq::spec::RfqSpec;
 
 /// The client quote currently offered.
 #[derive(Debug, Clone, PartialEq)]

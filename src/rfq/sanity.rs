@@ -8,17 +8,12 @@
 use rust_decimal::Decimal;
 
 use crate::market::Bps;
+/// Kept here too: the band is the market's, the check of it is this module's.
+pub use crate::market::PriceBand;
 
 /// The fewest live quotes (the new one included) for the median to judge:
 /// with two, nobody can tell which one is wrong.
 pub const MIN_QUOTES_FOR_MEDIAN: usize = 3;
-
-/// An inclusive price range a pair's quotes must fall in (venues file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PriceBand {
-    pub min: Decimal,
-    pub max: Decimal,
-}
 
 /// Why a price is not sane.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -21,32 +21,15 @@ use tokio::task::JoinHandle;
 
 use crate::clock::StreamClock;
 use crate::clock::StreamMs;
+use crate::lp::isolated::lp_scope;
 use crate::lp::{LpOrder, OrderAnswer};
 use crate::lp::{LpRequest, SharedLp};
-use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, OrderResult, RfqSpec};
+use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, OrderResult};
 use crate::rfq::event::{EndReason, Ended, EventKind, RfqEvent};
 use crate::rfq::execution::OrderPlan;
 use crate::rfq::outlet::Outlet;
 use crate::rfq::probe::{take_ready_mark, EngineProbe};
-
-tokio::task_local! {
-    /// Set while an LP adapter's code runs (see [`in_lp_task`]).
-    static LP_TASK: ();
-}
-
-/// Runs `future` marked as LP adapter code (see [`in_lp_task`]).
-pub(crate) fn lp_scope<F: std::future::Future>(
-    future: F,
-) -> impl std::future::Future<Output = F::Output> {
-    LP_TASK.scope((), future)
-}
-
-/// True while an LP adapter's request is being polled on this thread: a
-/// panic there is contained and reported as an `lp_error`, not a program
-/// bug.
-pub fn in_lp_task() -> bool {
-    LP_TASK.try_with(|_| ()).is_ok()
-}
+use crate::rfq::spec::RfqSpec;
 
 /// What the operator (or an integration) can tell a running stream. On
 /// the wire: `{"command":"stop"}`, `{"command":"accept","quote_id":"Q…"}`.
@@ -72,7 +55,7 @@ pub struct Session {
     pub duration_ms: u64,
     pub clock: StreamClock,
     /// The pair's price band from the venues file, if it gives one.
-    pub band: Option<crate::rfq::sanity::PriceBand>,
+    pub band: Option<crate::market::PriceBand>,
 }
 
 impl Session {
@@ -736,7 +719,7 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
             valid_until_ms: plan.valid_until_ms,
             clock: self.engine.clock(),
         };
-        let task = tokio::spawn(LP_TASK.scope((), async move { lp.execute(&order).await }));
+        let task = tokio::spawn(lp_scope(async move { lp.execute(&order).await }));
         self.order = Some((plan.order_id.clone(), task));
     }
 
@@ -822,7 +805,7 @@ fn ask(
 ) -> impl Future<Output = Arrived> + Send {
     let request_id = request.request_id;
     let call = AssertUnwindSafe(async move { lp.quote(&request).await }).catch_unwind();
-    let call = Abortable::new(LP_TASK.scope((), call), registration);
+    let call = Abortable::new(lp_scope(call), registration);
     // A combinator, not an `async` block awaiting `call`: that would keep
     // the call twice (as the block's capture and as what it awaits), in
     // every request in flight.
@@ -846,56 +829,5 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         message.clone()
     } else {
         "unknown panic".to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::blotter::Blotter;
-    use crate::market::{Bps, Side};
-    use crate::recorder::Recorder;
-    use rust_decimal_macros::dec;
-
-    /// Every running stream keeps its session's future (its task), and a
-    /// desk or a benchmark runs thousands: this keeps that future from
-    /// growing back unnoticed (at 10,000 streams each KB is 10 MB). It was
-    /// 5.4 KB when the session kept its state in locals across its awaits
-    /// (a future's layout is the same in debug and release builds; see
-    /// `-Zprint-type-sizes` in docs/performance.md).
-    #[tokio::test]
-    async fn a_recorded_stream_future_stays_small() {
-        let scratch = tempfile::tempdir().unwrap();
-        let blotter = Blotter::open(&scratch.path().join("blotter.db")).unwrap();
-        let session = Session {
-            rfq_id: Arc::from("R-size"),
-            spec: RfqSpec {
-                side: Side::Buy,
-                amount: dec!(1),
-                pair: "BTCUSDT".parse().unwrap(),
-            },
-            lps: Vec::new(),
-            params: EngineParams {
-                markup: Bps::new(dec!(5)).unwrap(),
-                threshold: Bps::new(dec!(1)).unwrap(),
-                validity_buffer_ms: 2_000,
-                poll_interval_ms: 500,
-                lp_timeout_ms: 1_000,
-                order_timeout_ms: 5_000,
-                max_deviation: Bps::new(dec!(200)).unwrap(),
-                fade_tolerance: Bps::new(dec!(2)).unwrap(),
-            },
-            duration_ms: 1_000,
-            clock: StreamClock::start(),
-            band: None,
-        };
-        let (events, _receiver) = mpsc::channel(16);
-        let (_commands, inbox) = mpsc::channel(1);
-        let outlet = Recorder::new(blotter.sink(), events);
-        let stream = session.run_probed(outlet, Some(inbox), None);
-        let size = std::mem::size_of_val(&stream);
-        assert!(size <= 1_664, "a stream's future is {size} bytes");
-        drop(stream);
-        blotter.close().await;
     }
 }

@@ -10,7 +10,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rust_decimal::Decimal;
 
-use crate::lp::registry::Quotable;
+use crate::desk::registry::Quotable;
 use crate::market::{check_amount, NotionalLimits, Pair, Side};
 use crate::rfq::RfqSpec;
 

@@ -745,7 +745,7 @@ pub struct InForce {
     /// Every LP a stream asks, with whether it is a simulation.
     pub lps: Vec<(Arc<str>, bool)>,
     /// The pairs they quote.
-    pub quotable: crate::lp::registry::Quotable,
+    pub quotable: crate::desk::registry::Quotable,
 }
 
 impl InForce {

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use lp_rfq::config::{Settings, SettingsArgs};
+use lp_rfq::desk::registry::LpRegistry;
 use lp_rfq::desk::{Desk, StreamHandle};
 use lp_rfq::lp::health::{BreakerPolicy, HealthPolicy};
-use lp_rfq::lp::registry::LpRegistry;
 use lp_rfq::lp::scripted::{OrderStep, ScriptedLp, Step};
 use lp_rfq::lp::{LpError, SharedLp};
 use lp_rfq::market::Side;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use lp_rfq::lp::registry::Quotable;
+use lp_rfq::desk::registry::Quotable;
 use lp_rfq::lp::scripted::{ScriptedLp, Step};
 use lp_rfq::lp::SharedLp;
 use lp_rfq::market::{Bps, Pair, Side};

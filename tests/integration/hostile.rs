@@ -87,7 +87,7 @@ async fn an_off_tick_offer_is_invalid() {
 #[tokio::test(start_paused = true)]
 async fn a_band_guards_a_single_lp() {
     use lp_rfq::clock::StreamClock;
-    use lp_rfq::rfq::sanity::PriceBand;
+    use lp_rfq::market::PriceBand;
     use lp_rfq::rfq::Session;
     let alone = lp("Alone", 100, dec!(1000000.00));
     let clock = StreamClock::start();
@@ -176,8 +176,8 @@ impl lp_rfq::lp::LiquidityProvider for Spinning {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adapters_that_block_or_spin_cost_only_their_own_answers() {
     use lp_rfq::config::{Settings, SettingsArgs};
+    use lp_rfq::desk::registry::LpRegistry;
     use lp_rfq::desk::Desk;
-    use lp_rfq::lp::registry::LpRegistry;
     use lp_rfq::rfq::event::EventKind;
     let settings = Settings::from_args(&SettingsArgs {
         duration: Some("1".into()),

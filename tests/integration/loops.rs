@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use lp_rfq::config::{Settings, SettingsArgs};
+use lp_rfq::desk::registry::LpRegistry;
 use lp_rfq::desk::Desk;
-use lp_rfq::lp::registry::LpRegistry;
 use lp_rfq::lp::scripted::{OrderStep, ScriptedLp, Step};
 use lp_rfq::lp::SharedLp;
 use lp_rfq::output::OutputMode;

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use lp_rfq::clock::StreamClock;
+use lp_rfq::lp::adapter::AdapterTimeouts;
 use lp_rfq::lp::b2c2::B2c2Lp;
 use lp_rfq::lp::binance::BinanceConvertLp;
-use lp_rfq::lp::http::HttpTimeouts;
 use lp_rfq::lp::{
     next_request_id, LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer,
     OrderRefusal,
@@ -29,8 +29,8 @@ use crate::fake_venues::{
 
 /// Generous for answers that come (the suite runs tests in parallel on
 /// two cores), short where a test waits for one that never does.
-fn timeouts(quote_ms: u64, order_ms: u64) -> HttpTimeouts {
-    HttpTimeouts {
+fn timeouts(quote_ms: u64, order_ms: u64) -> AdapterTimeouts {
+    AdapterTimeouts {
         quote: Duration::from_millis(quote_ms),
         order: Duration::from_millis(order_ms),
     }

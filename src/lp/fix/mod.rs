@@ -366,7 +366,7 @@ impl LiquidityProvider for Fix44Lp {
         // OrderStatusRequest); the engine waits a little longer so the
         // adapter's answer, with its reason, arrives first.
         let own = self.order_timeout + self.status_timeout;
-        Some(own.as_millis() as u64 + crate::lp::http::ORDER_GRACE_MS)
+        Some(own.as_millis() as u64 + crate::lp::adapter::ORDER_GRACE_MS)
     }
 
     /// Gives the session a moment to log on, so that the first stream does

@@ -5,6 +5,12 @@
 //! number of others can [`Desk::attach`] to a live stream. Consumers
 //! (console, prompt, headless `quote`) only ever talk to a desk and its
 //! handles.
+//!
+//! Beside it: [`registry`] (the desk's LPs, built from the settings, a
+//! scenario or the venues file) and [`check`] (`lp-rfq lps --check`).
+
+pub mod check;
+pub mod registry;
 
 use std::io;
 use std::path::PathBuf;
@@ -18,8 +24,8 @@ use tokio::task::JoinHandle;
 use crate::blotter::{Blotter, BlotterError, BlotterSink, BlotterStats};
 use crate::clock::StreamClock;
 use crate::config::Settings;
+use crate::desk::registry::LpRegistry;
 use crate::ids;
-use crate::lp::registry::LpRegistry;
 use crate::recorder::Recorder;
 use crate::rfq::event::{BlotterErrorEvent, Ended};
 use crate::rfq::{EventKind, RfqEvent, RfqSpec, Session, StreamCommand};
@@ -51,7 +57,7 @@ pub enum DeskError {
     #[error(transparent)]
     Venues(#[from] crate::venues::VenuesError),
     #[error(transparent)]
-    Adapter(#[from] crate::lp::http::AdapterError),
+    Adapter(#[from] crate::desk::registry::VenueBuildError),
     /// The blotter cannot write right now: a desk offers no quote it
     /// cannot record.
     #[error("{0} — not starting a new RFQ")]
@@ -281,8 +287,8 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
 /// blotter, no connection), so a request nobody quotes is refused before
 /// anything is opened. A venues file that cannot be read is `Any`: opening
 /// the desk then reports it.
-pub fn quotable_pairs(settings: &Settings) -> crate::lp::registry::Quotable {
-    use crate::lp::registry::Quotable;
+pub fn quotable_pairs(settings: &Settings) -> crate::desk::registry::Quotable {
+    use crate::desk::registry::Quotable;
     match &settings.lps_file {
         None => Quotable::of_simulation(settings),
         Some(path) => crate::venues::load_file(path)

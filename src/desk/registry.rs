@@ -12,16 +12,15 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::lp::adapter::AdapterError;
 use crate::lp::b2c2::B2c2Lp;
 use crate::lp::binance::BinanceConvertLp;
-use crate::lp::fix::{Fix44Config, Fix44Lp};
+use crate::lp::fix::{Fix44Config, Fix44Error, Fix44Lp};
 use crate::lp::guarded::{Guarded, HealthFeed, RecordedChange};
-use crate::lp::http::{AdapterError, HttpTimeouts};
 use crate::lp::isolated::Isolated;
 use crate::lp::mock::{mock_lps, MockLp, MockSettings};
 use crate::lp::SharedLp;
-use crate::market::Pair;
-use crate::rfq::sanity::PriceBand;
+use crate::market::{Pair, PriceBand};
 use crate::scenario::{Scenario, ScenarioContext};
 use crate::venues::{VenueKind, VenueSpec};
 
@@ -131,6 +130,18 @@ impl Quotable {
             )),
         }
     }
+}
+
+/// Why an LP of the venues file could not be built; each names the LP.
+/// Here, where both kinds of adapter are built, so that neither adapter
+/// has to know the other's errors.
+#[derive(Debug, thiserror::Error)]
+pub enum VenueBuildError {
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+    /// A FIX venue's settings or audit log.
+    #[error(transparent)]
+    Fix(#[from] Fix44Error),
 }
 
 /// One LP as `lp-rfq lps` lists it.
@@ -323,11 +334,11 @@ impl LpRegistry {
     pub fn from_venues(
         specs: &[VenueSpec],
         settings: &Settings,
-    ) -> Result<LpRegistry, AdapterError> {
+    ) -> Result<LpRegistry, VenueBuildError> {
         let mock_settings = std::sync::Arc::new(settings.mock.clone());
         let mut lps = Vec::with_capacity(specs.len());
         for (index, spec) in specs.iter().enumerate() {
-            let timeouts = HttpTimeouts::for_venue(spec, settings.engine.lp_timeout_ms);
+            let timeouts = spec.timeouts(settings.engine.lp_timeout_ms);
             let lp: SharedLp = match &spec.kind {
                 VenueKind::B2c2 { url, token, symbol } => std::sync::Arc::new(B2c2Lp::new(
                     &spec.name,
