@@ -28,6 +28,9 @@
 //!   writer thread, replaying stored streams) and `lp-rfq report`.
 //!   [`recorder`]: a stream's record: every event into the blotter before
 //!   its consumer sees it, inside the session's own task.
+//!   [`streams`]: the desk's registry of live streams: snapshots,
+//!   numbered events and commands for any number of subscribers, and the
+//!   desk-wide facts pushed to them.
 //! - [`config`]: settings from defaults, `.env`, environment and flags
 //!   ([`flags`]). [`venues`]: the venues file (`[[lp]]` tables) parsed
 //!   into typed specs. [`desk`]: what lives for the whole process: the LP
@@ -66,5 +69,6 @@ pub mod rfq;
 pub mod scenario;
 pub mod secret;
 pub mod signals;
+pub mod streams;
 pub mod ui;
 pub mod venues;

@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An inclusive price range a pair's quotes must fall in (venues file): the
 /// market's range, which the LPs' registry holds and the engine checks.
@@ -103,6 +103,25 @@ impl Serialize for Side {
     }
 }
 
+impl<'de> Deserialize<'de> for Side {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parse_wire(d)
+    }
+}
+
+/// A value read from the wire through its validated parser, so that what
+/// arrives over a connection is held to the same rules as what an operator
+/// types.
+fn parse_wire<'de, T, D>(d: D) -> Result<T, D::Error>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+    D: Deserializer<'de>,
+{
+    let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    text.parse().map_err(serde::de::Error::custom)
+}
+
 /// Longest asset code we accept (covers every listed asset with room).
 const ASSET_MAX: usize = 10;
 
@@ -154,6 +173,17 @@ impl fmt::Display for Asset {
 impl Serialize for Asset {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Asset {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Asset::new(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "'{text}' is not an asset code (upper-case letters and digits, at most {ASSET_MAX})"
+            ))
+        })
     }
 }
 
@@ -628,6 +658,14 @@ impl Serialize for Pair {
     }
 }
 
+/// Read back as typed: `BTCUSDT` splits on the known quote assets, and
+/// `BASE/QUOTE` is taken as written.
+impl<'de> Deserialize<'de> for Pair {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parse_wire(d)
+    }
+}
+
 /// Basis points: 1 bp = 0.01 % = 1/10000. Never negative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Bps(Decimal);
@@ -659,6 +697,14 @@ impl fmt::Display for Bps {
 impl Serialize for Bps {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bps {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = <Decimal as Deserialize>::deserialize(d)?;
+        Bps::new(value)
+            .ok_or_else(|| serde::de::Error::custom(format!("bps cannot be negative: '{value}'")))
     }
 }
 

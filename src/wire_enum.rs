@@ -40,5 +40,14 @@ macro_rules! wire_enum {
                 serializer.serialize_str(self.as_str())
             }
         }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+                $name::from_wire(&text).ok_or_else(|| {
+                    serde::de::Error::unknown_variant(&text, &[$($wire,)+])
+                })
+            }
+        }
     };
 }

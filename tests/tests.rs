@@ -9,6 +9,8 @@ mod streams;
 #[path = "integration/cli.rs"]
 mod cli;
 
+#[path = "integration/attach.rs"]
+mod attach;
 #[path = "integration/blotter.rs"]
 mod blotter;
 #[path = "integration/console.rs"]
@@ -37,3 +39,5 @@ mod scenarios;
 mod venue_e2e;
 #[path = "integration/venue_http.rs"]
 mod venue_http;
+#[path = "integration/wire.rs"]
+mod wire;

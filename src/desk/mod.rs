@@ -1,8 +1,10 @@
 //! The desk: what lives for the whole process. Built once from the
-//! settings, it owns the LP registry, the blotter and the settings, and
-//! starts streams: [`Desk::start`] gives a [`StreamHandle`] with the
-//! stream's events and its command inbox. Consumers (console, prompt,
-//! headless `quote`) only ever talk to a desk and its handles.
+//! settings, it owns the LP registry, the blotter, the registry of live
+//! streams and the settings, and starts streams: [`Desk::start`] gives a
+//! [`StreamHandle`] with the stream's events and its command inbox; any
+//! number of others can [`Desk::attach`] to a live stream. Consumers
+//! (console, prompt, headless `quote`) only ever talk to a desk and its
+//! handles.
 //!
 //! Beside it: [`registry`] (the desk's LPs, built from the settings, a
 //! scenario or the venues file) and [`check`] (`lp-rfq lps --check`).
@@ -27,6 +29,7 @@ use crate::ids;
 use crate::recorder::Recorder;
 use crate::rfq::event::{BlotterErrorEvent, Ended};
 use crate::rfq::{EventKind, RfqEvent, RfqSpec, Session, StreamCommand};
+use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, Subscription};
 
 /// Events buffered between a session and its consumer.
 const EVENT_BUFFER: usize = 1024;
@@ -41,6 +44,9 @@ pub struct Desk {
     /// Writes the LPs' health changes into the blotter (venues only).
     health_recorder: Option<crate::blotter::health::HealthRecorder>,
     streams_started: AtomicU64,
+    /// The live streams, for anyone who attaches, and the desk's pushed
+    /// facts.
+    streams: StreamRegistry,
 }
 
 /// Why the desk could not open: each names what to fix.
@@ -108,12 +114,18 @@ impl Desk {
 
     /// A desk from parts already built (tests, other front ends).
     pub fn with_parts(settings: Settings, registry: LpRegistry, blotter: Option<Blotter>) -> Desk {
+        let streams = StreamRegistry::default();
+        let announcer = streams.clone();
+        registry.announce_health_to(Box::new(move |change| {
+            announcer.announce(DeskEvent::LpHealth(LpHealthChanged::from(change)));
+        }));
         Desk {
             settings,
             registry,
             blotter,
             health_recorder: None,
             streams_started: AtomicU64::new(0),
+            streams,
         }
     }
 
@@ -135,6 +147,28 @@ impl Desk {
         self.blotter.as_ref().map(Blotter::stats)
     }
 
+    /// The registry of live streams.
+    pub fn streams(&self) -> &StreamRegistry {
+        &self.streams
+    }
+
+    /// The RFQ ids of the streams running now.
+    pub fn live_streams(&self) -> Vec<Arc<str>> {
+        self.streams.live_streams()
+    }
+
+    /// Attaches to the live stream `rfq_id`: its snapshot, then every
+    /// later event, and its command inbox. `None` when it is not running.
+    pub fn attach(&self, rfq_id: &str) -> Option<Subscription> {
+        self.streams.attach(rfq_id)
+    }
+
+    /// Every desk-wide fact from now on (LP health, blotter trouble,
+    /// streams starting and ending), pushed as it happens.
+    pub fn subscribe_desk(&self) -> tokio::sync::broadcast::Receiver<DeskEvent> {
+        self.streams.subscribe_desk()
+    }
+
     /// The first blotter write problem, if any happened (the caller shows
     /// it: a line on stderr, the console's event log).
     pub fn blotter_problem(&self) -> Option<String> {
@@ -154,6 +188,9 @@ impl Desk {
         match self.try_start(spec) {
             Ok(handle) => handle,
             Err(error) => {
+                if let Some(blotter) = &self.blotter {
+                    self.streams.watch_blotter(&blotter.sink());
+                }
                 let clock = StreamClock::start_with_speed(self.settings.speed_per_mille);
                 refused(
                     ids::next_rfq_id(clock.wall_origin()),
@@ -182,9 +219,10 @@ impl Desk {
             clock,
             band: self.registry.band_for(&spec.pair),
         };
-        Ok(start_session(
+        Ok(start_session_in(
             session,
             self.blotter.as_ref().map(Blotter::sink),
+            &self.streams,
         ))
     }
 
@@ -287,20 +325,38 @@ fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle
     }
 }
 
-/// Runs `session` as its own task, recording into `blotter` if given: a
-/// [`Recorder`] inside that same task hands each event to the blotter
-/// before the handle's `events` (and stops the stream if its record can no
-/// longer be kept), so a full blotter channel makes this stream wait
-/// rather than anything pile up.
+/// [`start_session_in`] a registry of its own: nobody else attaches.
 pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHandle {
+    start_session_in(session, blotter, &StreamRegistry::default())
+}
+
+/// Runs `session` as its own task, listed in `streams` while it runs,
+/// recording into `blotter` if given: a [`Recorder`] inside that same task
+/// hands each event to the blotter before anyone sees it (and stops the
+/// stream if its record can no longer be kept), so a full blotter channel
+/// makes this stream wait rather than anything pile up. Then the
+/// registry's fan-out offers it to the stream's subscribers, and the
+/// handle's `events` get it.
+pub fn start_session_in(
+    session: Session,
+    blotter: Option<BlotterSink>,
+    streams: &StreamRegistry,
+) -> StreamHandle {
     let rfq_id = session.rfq_id.clone();
     let clock = session.clock;
     let (commands, inbox) = mpsc::channel(COMMAND_BUFFER);
     let (sender, events) = mpsc::channel(EVENT_BUFFER);
+    let fanout = streams.register(
+        rfq_id.clone(),
+        clock,
+        commands.clone(),
+        blotter.clone(),
+        sender,
+    );
     let task = match blotter {
-        None => tokio::spawn(session.run(sender, inbox)),
+        None => tokio::spawn(session.run_probed(fanout, Some(inbox), None)),
         Some(sink) => {
-            tokio::spawn(session.run_probed(Recorder::new(sink, sender), Some(inbox), None))
+            tokio::spawn(session.run_probed(Recorder::new(sink, fanout), Some(inbox), None))
         }
     };
     StreamHandle {

@@ -262,6 +262,12 @@ impl LpRegistry {
         let _ = self.feed.set(feed);
     }
 
+    /// Hands every later change of an LP's health to `announce` too (the
+    /// desk pushes it to its subscribers). Only the first call counts.
+    pub fn announce_health_to(&self, announce: crate::lp::guarded::Announce) {
+        self.feed.announce_to(announce);
+    }
+
     /// With these per-pair price bands.
     pub fn with_bands(mut self, bands: std::collections::HashMap<String, PriceBand>) -> LpRegistry {
         self.bands = bands;

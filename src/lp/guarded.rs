@@ -28,9 +28,47 @@ pub struct RecordedChange {
     pub change: HealthChange,
 }
 
-/// Where health changes go (set once the blotter is open; until then, and
-/// without a blotter, they are only logged).
-pub type HealthFeed = Arc<OnceLock<std::sync::mpsc::Sender<RecordedChange>>>;
+/// Where health changes go: the blotter's recorder (set once the blotter
+/// is open) and whoever announces them beyond it (the desk's subscribers).
+/// Until one is set, and without either, they are only logged.
+pub type HealthFeed = Arc<HealthFeeds>;
+
+/// Announces one health change (the desk pushes it to its subscribers).
+pub type Announce = Box<dyn Fn(&RecordedChange) + Send + Sync>;
+
+/// See [`HealthFeed`]; each destination is set once.
+#[derive(Default)]
+pub struct HealthFeeds {
+    recorder: OnceLock<std::sync::mpsc::Sender<RecordedChange>>,
+    announce: OnceLock<Announce>,
+}
+
+impl HealthFeeds {
+    /// Sends every later change to `recorder` (the blotter's health
+    /// recorder); only the first call counts, a later one gets its sender
+    /// back.
+    pub fn set(
+        &self,
+        recorder: std::sync::mpsc::Sender<RecordedChange>,
+    ) -> Result<(), std::sync::mpsc::Sender<RecordedChange>> {
+        self.recorder.set(recorder)
+    }
+
+    /// Hands every later change to `announce` too; only the first call
+    /// counts.
+    pub fn announce_to(&self, announce: Announce) {
+        let _ = self.announce.set(announce);
+    }
+
+    fn send(&self, change: RecordedChange) {
+        if let Some(announce) = self.announce.get() {
+            announce(&change);
+        }
+        if let Some(recorder) = self.recorder.get() {
+            let _ = recorder.send(change);
+        }
+    }
+}
 
 /// An LP and its health; see the module docs.
 pub struct Guarded {
@@ -106,14 +144,12 @@ impl Guarded {
                 tracing::info!(lp = %self.name, state = change.state.as_str(), previous = change.previous.as_str(), throttled = change.throttled, reject_rate = %change.reject_rate, "LP health: {}{retry} {reason}", change.state.as_str())
             }
         }
-        if let Some(feed) = self.feed.get() {
-            let at = self.wall_origin + chrono::Duration::from_std(now).unwrap_or_default();
-            let _ = feed.send(RecordedChange {
-                lp: self.name.clone(),
-                at,
-                change,
-            });
-        }
+        let at = self.wall_origin + chrono::Duration::from_std(now).unwrap_or_default();
+        self.feed.send(RecordedChange {
+            lp: self.name.clone(),
+            at,
+            change,
+        });
     }
 
     fn outcome_of(result: &Result<LpQuote, LpError>) -> Outcome {

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::StreamMs;
 use crate::market::{Asset, Bps, Pair, Side};
 
 /// One event of one RFQ stream.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RfqEvent {
     #[serde(flatten)]
     pub kind: EventKind,
@@ -20,7 +20,7 @@ pub struct RfqEvent {
     pub t_ms: StreamMs,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
     Started(Box<Started>),
@@ -46,13 +46,13 @@ pub enum EventKind {
 }
 
 /// Why the blotter cannot record the stream.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlotterErrorEvent {
     pub reason: String,
 }
 
 /// The request and the settings in force for the whole stream.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Started {
     pub side: Side,
     pub amount: Decimal,
@@ -75,7 +75,7 @@ pub struct Started {
 }
 
 /// A valid firm quote from an LP.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LpQuoteEvent {
     pub lp: Arc<str>,
     pub price: Decimal,
@@ -111,7 +111,7 @@ wire_enum! {
 pub use crate::lp::health::HealthState;
 
 /// An LP's health changed as this stream sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LpHealthEvent {
     pub lp: Arc<str>,
     pub state: HealthState,
@@ -150,7 +150,7 @@ impl LpHealthEvent {
 }
 
 /// An LP request that produced no usable quote.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LpErrorEvent {
     pub lp: Arc<str>,
     pub kind: FailureKind,
@@ -174,7 +174,7 @@ wire_enum! {
 }
 
 /// The price offered to the client, with the LP quote behind it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientQuote {
     pub quote_id: Arc<str>,
     pub lp: Arc<str>,
@@ -205,7 +205,7 @@ wire_enum! {
 }
 
 /// The lock was set or moved to `lp` at `price` (the LP price).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Locked {
     pub lp: Arc<str>,
     pub price: Decimal,
@@ -216,13 +216,13 @@ pub struct Locked {
 
 /// The client quote's validity ran out: nothing is offered until a fresh
 /// quote arrives.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LockExpired {
     pub lp: Arc<str>,
 }
 
 /// An order went to an LP for an accepted client quote.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderSent {
     pub lp: Arc<str>,
     /// Our id for the order (`O…`), unique across processes.
@@ -242,7 +242,7 @@ pub struct OrderSent {
 }
 
 /// Why an order went to a clean LP rather than a fading one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreferredOver {
     /// The fading LP passed over.
     pub lp: Arc<str>,
@@ -264,7 +264,7 @@ impl PreferredOver {
 }
 
 /// The LP declined the order (last look): nothing traded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderRejected {
     pub lp: Arc<str>,
     pub order_id: Arc<str>,
@@ -275,7 +275,7 @@ pub struct OrderRejected {
 
 /// The trade is done: the desk traded with the LP at `lp_price`, the client
 /// at the accepted `client_price`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Filled {
     pub lp: Arc<str>,
     pub order_id: Arc<str>,
@@ -299,7 +299,7 @@ pub struct Filled {
 
 /// Nobody knows whether the order traded (no answer in time, connection
 /// lost): no other order follows; the operator resolves it with the LP.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionUnknown {
     pub lp: Arc<str>,
     pub order_id: Arc<str>,
@@ -307,7 +307,7 @@ pub struct ExecutionUnknown {
 }
 
 /// The accepted quote could not be traded: why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotFilled {
     /// The quote the client accepted (or tried to), if one was named or live.
     pub quote_id: Option<Arc<str>>,
@@ -357,7 +357,7 @@ wire_enum! {
 }
 
 /// The last event of every stream, with the client quote live at the end.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ended {
     pub reason: EndReason,
     /// How the client's acceptance ended (`not_accepted` without one).

@@ -31,8 +31,10 @@ use crate::rfq::outlet::Outlet;
 use crate::rfq::probe::{take_ready_mark, EngineProbe};
 use crate::rfq::spec::RfqSpec;
 
-/// What the operator (or an integration) can tell a running stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the operator (or an integration) can tell a running stream. On
+/// the wire: `{"command":"stop"}`, `{"command":"accept","quote_id":"Q…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
 pub enum StreamCommand {
     /// End the stream now; its `ended` event says `interrupted`. An order
     /// already out is waited for (its outcome must be recorded) first.

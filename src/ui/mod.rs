@@ -23,13 +23,14 @@ use crossterm::terminal::{
 };
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::desk::{Desk, StreamHandle};
 use crate::logging;
 use crate::rfq::RfqEvent;
 use crate::signals::Interrupts;
+use crate::streams::DeskEvent;
 use state::{App, Command, InForce};
 
 /// Shortest time between frames while events flow (about 30 per second).
@@ -140,10 +141,25 @@ pub async fn run(desk: &Desk, interrupts: Interrupts) -> anyhow::Result<ExitCode
     result
 }
 
-/// Tells the console of the blotter's write trouble, if it has a blotter.
-fn report_blotter_trouble(app: &mut App, desk: &Desk, now_ms: u64) {
-    if let Some(stats) = desk.blotter_stats() {
-        app.blotter_trouble(stats.failed_commits, stats.lost, now_ms);
+/// Hands the blotter write trouble the desk has pushed since the last
+/// look to the console's state, which logs what is new. Looked at right
+/// after the stream's events are applied (the desk pushes trouble before
+/// the event that revealed it reaches the console), so the line lands
+/// where the operator expects it.
+fn report_blotter_trouble(
+    app: &mut App,
+    desk_events: &mut broadcast::Receiver<DeskEvent>,
+    now_ms: u64,
+) {
+    loop {
+        match desk_events.try_recv() {
+            // Cumulative figures: a missed push is made up by the next one.
+            Ok(DeskEvent::BlotterTrouble(trouble)) => {
+                app.blotter_trouble(trouble.failed_commits, trouble.lost, now_ms)
+            }
+            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+            Err(_) => return,
+        }
     }
 }
 
@@ -157,6 +173,7 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
     mut inputs: mpsc::Receiver<Event>,
 ) -> anyhow::Result<ExitCode> {
     let settings = desk.settings();
+    let mut desk_events = desk.subscribe_desk();
     let log_path = settings
         .log_file
         .as_ref()
@@ -213,7 +230,7 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                     app.apply(&event, handle.clock.now_ms());
                 }
                 let now_ms = handle.clock.now_ms();
-                report_blotter_trouble(&mut app, desk, now_ms);
+                report_blotter_trouble(&mut app, &mut desk_events, now_ms);
             }
             Event::StreamClosed => {
                 if let Some(handle) = stream.take() {

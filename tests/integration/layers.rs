@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// What `src/lp/` must never import: every layer above the LPs.
 const ABOVE_LP: &[&str] = &[
     "rfq", "config", "scenario", "venues", "desk", "app", "ui", "prompt", "output", "blotter",
-    "bench", "recorder", "cli", "flags",
+    "bench", "recorder", "cli", "flags", "streams",
 ];
 
 /// A module path from the crate root, e.g. `["lp", "fix", "session"]`.
