@@ -20,7 +20,7 @@ use crate::ids;
 use crate::lp::registry::LpRegistry;
 use crate::recorder::Recorder;
 use crate::rfq::event::{BlotterErrorEvent, Ended};
-use crate::rfq::{EventKind, RfqEvent, RfqSpec, Session, StreamCommand};
+use crate::rfq::{EventKind, QuoteRequest, RfqEvent, Session, StreamCommand};
 
 /// Events buffered between a session and its consumer.
 const EVENT_BUFFER: usize = 1024;
@@ -144,8 +144,11 @@ impl Desk {
     /// is only a `blotter_error` saying why and an `ended`
     /// (`interrupted`), and no LP is asked. [`Desk::try_start`] gives the
     /// refusal as an error instead.
-    pub fn start(&self, spec: RfqSpec) -> StreamHandle {
-        match self.try_start(spec) {
+    ///
+    /// A bare [`crate::rfq::RfqSpec`] is the house's request at the desk's
+    /// markup and threshold; a [`QuoteRequest`] brings its own.
+    pub fn start(&self, request: impl Into<QuoteRequest>) -> StreamHandle {
+        match self.try_start(request) {
             Ok(handle) => handle,
             Err(error) => {
                 let clock = StreamClock::start_with_speed(self.settings.speed_per_mille);
@@ -160,7 +163,8 @@ impl Desk {
 
     /// [`Desk::start`], refusing with [`DeskError::BlotterFailing`] while
     /// the blotter cannot write.
-    pub fn try_start(&self, spec: RfqSpec) -> Result<StreamHandle, DeskError> {
+    pub fn try_start(&self, request: impl Into<QuoteRequest>) -> Result<StreamHandle, DeskError> {
+        let QuoteRequest { spec, params } = request.into();
         if let Some(failure) = self.blotter.as_ref().and_then(Blotter::failure) {
             return Err(DeskError::BlotterFailing(failure));
         }
@@ -171,10 +175,11 @@ impl Desk {
             rfq_id: rfq_id.clone(),
             spec,
             lps: self.registry.lps_for_stream(index),
-            params: self.settings.engine,
+            params: params.engine_params(self.settings.engine),
             duration_ms: self.settings.duration_ms,
             clock,
             band: self.registry.band_for(&spec.pair),
+            client: params.client(),
         };
         Ok(start_session(
             session,

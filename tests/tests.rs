@@ -11,6 +11,8 @@ mod cli;
 
 #[path = "integration/blotter.rs"]
 mod blotter;
+#[path = "integration/client_terms.rs"]
+mod client_terms;
 #[path = "integration/console.rs"]
 mod console;
 #[path = "integration/execution.rs"]

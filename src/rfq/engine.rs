@@ -38,6 +38,7 @@ use crate::rfq::event::*;
 use crate::rfq::execution::{Accepted, Execution, OrderPlan};
 use crate::rfq::lock::{Candidate, Decision, LockRules};
 use crate::rfq::offer::Offers;
+use crate::rfq::request::ClientId;
 use crate::rfq::requests::{InFlight, Requests};
 use crate::rfq::sanity::{self, PriceBand, PriceDefect};
 use crate::rfq::validate::{validate_quote, Expected};
@@ -116,6 +117,8 @@ pub struct Engine {
     outcome: Option<Outcome>,
     /// The pair's price band from the venues file, if any.
     band: Option<PriceBand>,
+    /// Who the request is for; only `started` says it.
+    client: ClientId,
 }
 
 /// What one stream knows of one LP beside its requests and its quote.
@@ -195,6 +198,7 @@ impl Engine {
             execution: None,
             outcome: None,
             band: None,
+            client: ClientId::house(),
         }
     }
 
@@ -241,6 +245,7 @@ impl Engine {
             side: self.spec.side,
             amount: self.spec.amount,
             pair: self.spec.pair,
+            client: self.client.clone(),
             lps: self.per_lp.iter().map(|lp| lp.name.clone()).collect(),
             markup_bps: self.params.markup,
             threshold_bps: self.params.threshold,
@@ -747,6 +752,11 @@ impl Engine {
         self.execution
             .as_ref()
             .is_some_and(|execution| execution.pending().is_some())
+    }
+
+    /// The stream is for `client` (the house's until set).
+    pub fn set_client(&mut self, client: ClientId) {
+        self.client = client;
     }
 
     /// Every quote must fall in `band` (the venues file's band for the

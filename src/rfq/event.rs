@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::clock::StreamMs;
 use crate::market::{Asset, Bps, Pair, Side};
+use crate::rfq::request::ClientId;
 
 /// Declares an enum whose every variant has one wire name, used alike by
 /// JSON (`serde`), the blotter's columns and `as_str`: the name is written
@@ -98,7 +99,11 @@ pub struct Started {
     pub side: Side,
     pub amount: Decimal,
     pub pair: Pair,
+    /// Who the request is for (`house` when it names no client).
+    pub client: ClientId,
     pub lps: Vec<Arc<str>>,
+    /// The request's markup and threshold (the desk's unless it gave its
+    /// own).
     pub markup_bps: Bps,
     pub threshold_bps: Bps,
     pub validity_buffer_ms: u64,

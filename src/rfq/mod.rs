@@ -12,6 +12,7 @@ pub(crate) mod offer;
 pub mod outlet;
 pub mod pricing;
 pub mod probe;
+pub mod request;
 pub(crate) mod requests;
 pub mod sanity;
 pub mod session;
@@ -19,4 +20,5 @@ pub mod validate;
 
 pub use engine::{EngineParams, RfqSpec};
 pub use event::{EndReason, EventKind, RfqEvent};
+pub use request::{ClientId, QuoteRequest, RequestParams};
 pub use session::{Session, StreamCommand};

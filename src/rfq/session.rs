@@ -71,6 +71,8 @@ pub struct Session {
     pub clock: StreamClock,
     /// The pair's price band from the venues file, if it gives one.
     pub band: Option<crate::rfq::sanity::PriceBand>,
+    /// Who the request is for.
+    pub client: crate::rfq::request::ClientId,
 }
 
 impl Session {
@@ -205,6 +207,7 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
             duration_ms,
             clock,
             band,
+            client,
         } = session;
         let names = lps.iter().map(|lp| lp.shared_name()).collect();
         let mut engine = Engine::new(rfq_id, spec, names, params, clock);
@@ -214,6 +217,7 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
             .collect();
         engine.set_lp_timeouts(&timeouts);
         engine.set_band(band);
+        engine.set_client(client);
         Stream {
             engine,
             aborts: vec![None; lps.len()],
@@ -886,6 +890,7 @@ mod tests {
             duration_ms: 1_000,
             clock: StreamClock::start(),
             band: None,
+            client: crate::rfq::request::ClientId::house(),
         };
         let (events, _receiver) = mpsc::channel(16);
         let (_commands, inbox) = mpsc::channel(1);
