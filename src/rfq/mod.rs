@@ -1,9 +1,11 @@
 //! The RFQ itself: the event stream it produces, the pure pricing and
 //! validation rules, the state machine that decides (split into request
-//! bookkeeping, the book, the lock rules and the client offer), and the
-//! session task that drives it.
+//! bookkeeping, the book, the lock rules and the client offer), the
+//! session task that drives it, a request's own terms (`request`) and
+//! what its client may see of it (`client_view`).
 
 pub mod book;
+pub mod client_view;
 pub mod engine;
 pub mod event;
 pub mod execution;
