@@ -50,6 +50,9 @@ pub enum DeskError {
     /// cannot record.
     #[error("{0} — not starting a new RFQ")]
     BlotterFailing(String),
+    /// The request's own terms are beyond the desk's limits.
+    #[error(transparent)]
+    Request(#[from] crate::rfq::request::RequestError),
     #[error("--scenario {scenario} cannot be used with a venues file ('{file}'): choose one source of LPs")]
     ScenarioWithVenues {
         scenario: &'static str,
@@ -162,9 +165,15 @@ impl Desk {
     }
 
     /// [`Desk::start`], refusing with [`DeskError::BlotterFailing`] while
-    /// the blotter cannot write.
+    /// the blotter cannot write, and with [`DeskError::Request`] a
+    /// request whose own markup or threshold is beyond the limits of the
+    /// desk's settings.
     pub fn try_start(&self, request: impl Into<QuoteRequest>) -> Result<StreamHandle, DeskError> {
         let QuoteRequest { spec, params } = request.into();
+        params.check(
+            crate::config::MAX_MARKUP_BPS,
+            crate::config::MAX_THRESHOLD_BPS,
+        )?;
         if let Some(failure) = self.blotter.as_ref().and_then(Blotter::failure) {
             return Err(DeskError::BlotterFailing(failure));
         }

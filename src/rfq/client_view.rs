@@ -17,8 +17,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::clock::StreamMs;
 use crate::market::{Asset, Pair, Side};
+use crate::rfq::client_id::ClientId;
 use crate::rfq::event::{EndReason, EventKind, Outcome, RfqEvent};
-use crate::rfq::request::ClientId;
 
 /// One event of a stream as its client sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

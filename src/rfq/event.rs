@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::clock::StreamMs;
 use crate::market::{Asset, Bps, Pair, Side};
-use crate::rfq::request::ClientId;
+use crate::rfq::client_id::ClientId;
 
 /// Declares an enum whose every variant has one wire name, used alike by
 /// JSON (`serde`), the blotter's columns and `as_str`: the name is written

@@ -5,6 +5,7 @@
 //! what its client may see of it (`client_view`).
 
 pub mod book;
+pub mod client_id;
 pub mod client_view;
 pub mod engine;
 pub mod event;
@@ -20,7 +21,8 @@ pub mod sanity;
 pub mod session;
 pub mod validate;
 
+pub use client_id::ClientId;
 pub use engine::{EngineParams, RfqSpec};
 pub use event::{EndReason, EventKind, RfqEvent};
-pub use request::{ClientId, QuoteRequest, RequestParams};
+pub use request::{QuoteRequest, RequestParams};
 pub use session::{Session, StreamCommand};

@@ -72,7 +72,7 @@ pub struct Session {
     /// The pair's price band from the venues file, if it gives one.
     pub band: Option<crate::rfq::sanity::PriceBand>,
     /// Who the request is for.
-    pub client: crate::rfq::request::ClientId,
+    pub client: crate::rfq::client_id::ClientId,
 }
 
 impl Session {
@@ -890,7 +890,7 @@ mod tests {
             duration_ms: 1_000,
             clock: StreamClock::start(),
             band: None,
-            client: crate::rfq::request::ClientId::house(),
+            client: crate::rfq::client_id::ClientId::house(),
         };
         let (events, _receiver) = mpsc::channel(16);
         let (_commands, inbox) = mpsc::channel(1);

@@ -80,8 +80,7 @@ async fn two_streams_on_one_desk_are_priced_at_their_own_markups() {
         spec: spec(Side::Buy),
         params: RequestParams::default()
             .with_client(ClientId::new("acme").unwrap())
-            .with_markup(bps(dec!(12.5)))
-            .unwrap(),
+            .with_markup(bps(dec!(12.5))),
     });
     let (house, acme) = tokio::join!(events(house), events(acme));
 
@@ -119,9 +118,7 @@ async fn a_requests_threshold_decides_whether_a_competitor_takes_the_lock() {
     let at_desk_threshold = events(desk(half_a_bp_better_later()).start(spec(Side::Buy))).await;
     let half_a_bp = QuoteRequest {
         spec: spec(Side::Buy),
-        params: RequestParams::default()
-            .with_threshold(bps(dec!(0.5)))
-            .unwrap(),
+        params: RequestParams::default().with_threshold(bps(dec!(0.5))),
     };
     let at_own_threshold = events(desk(half_a_bp_better_later()).start(half_a_bp)).await;
 
@@ -155,4 +152,18 @@ async fn a_request_without_terms_is_the_houses_at_the_desks_settings() {
     assert_eq!(trace(&bare), trace(&defaulted));
     assert_eq!(client_quotes(&bare), client_quotes(&defaulted));
     assert_eq!(terms(&bare), terms(&defaulted));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_desk_refuses_a_markup_beyond_its_own_limit() {
+    let desk = desk(vec![lp("LP1", vec![Step::price(100, dec!(100003.37))])]);
+    let greedy = QuoteRequest {
+        spec: spec(Side::Buy),
+        params: RequestParams::default().with_markup(bps(dec!(501))),
+    };
+    let error = desk.try_start(greedy).err().unwrap();
+    assert_eq!(
+        error.to_string(),
+        "markup '501' bps is above the desk's limit of 500 bps"
+    );
 }
