@@ -27,6 +27,7 @@ fn started(rfq_id: &Arc<str>, lps: &[Arc<str>]) -> RfqEvent {
             side: Side::Buy,
             amount: dec!(1.5),
             pair: "BTCUSDT".parse().unwrap(),
+            client: lp_rfq::rfq::ClientId::house(),
             lps: lps.to_vec(),
             markup_bps: Bps::new(dec!(5)).unwrap(),
             threshold_bps: Bps::new(dec!(1)).unwrap(),

@@ -135,7 +135,7 @@ pub struct Asset {
 
 impl Asset {
     /// Builds an asset from upper-case ASCII letters and digits.
-    fn new(code: &str) -> Option<Asset> {
+    pub fn new(code: &str) -> Option<Asset> {
         if code.is_empty()
             || code.len() > ASSET_MAX
             || !code

@@ -185,6 +185,7 @@ mod tests {
             duration_ms: 1_000,
             clock: StreamClock::start(),
             band: None,
+            client: crate::rfq::ClientId::house(),
         };
         let (events, _receiver) = mpsc::channel(16);
         let (_commands, inbox) = mpsc::channel(1);

@@ -529,6 +529,7 @@ mod tests {
             duration_ms: 1_000,
             clock: StreamClock::start(),
             band: None,
+            client: crate::rfq::ClientId::house(),
         };
         let registry = StreamRegistry::default();
         let (events, _receiver) = mpsc::channel(16);

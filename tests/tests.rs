@@ -13,6 +13,10 @@ mod cli;
 mod attach;
 #[path = "integration/blotter.rs"]
 mod blotter;
+#[path = "integration/client_terms.rs"]
+mod client_terms;
+#[path = "integration/client_view.rs"]
+mod client_view;
 #[path = "integration/console.rs"]
 mod console;
 #[path = "integration/execution.rs"]

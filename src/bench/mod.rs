@@ -431,6 +431,7 @@ impl Slot {
             duration_ms,
             clock: StreamClock::start(),
             band: None,
+            client: crate::rfq::ClientId::house(),
         };
         let tally = SessionTally {
             counts: Counts::default(),

@@ -314,6 +314,9 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             side: side(row, "side")?,
             amount: decimal(row, "amount")?,
             pair,
+            // Not stored yet: every stream the blotter holds was started
+            // for the house (no front end names a client so far).
+            client: crate::rfq::ClientId::house(),
             lps: lps.into_iter().map(Arc::from).collect(),
             markup_bps: bps(row, "markup_bps")?,
             threshold_bps: bps(row, "threshold_bps")?,

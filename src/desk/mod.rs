@@ -28,7 +28,7 @@ use crate::desk::registry::LpRegistry;
 use crate::ids;
 use crate::recorder::Recorder;
 use crate::rfq::event::{BlotterErrorEvent, Ended};
-use crate::rfq::{EventKind, RfqEvent, RfqSpec, Session, StreamCommand};
+use crate::rfq::{EventKind, QuoteRequest, RfqEvent, Session, StreamCommand};
 use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, Subscription};
 
 /// Events buffered between a session and its consumer.
@@ -62,6 +62,9 @@ pub enum DeskError {
     /// cannot record.
     #[error("{0} — not starting a new RFQ")]
     BlotterFailing(String),
+    /// The request's own terms are beyond the desk's limits.
+    #[error(transparent)]
+    Request(#[from] crate::rfq::request::RequestError),
     #[error("--scenario {scenario} cannot be used with a venues file ('{file}'): choose one source of LPs")]
     ScenarioWithVenues {
         scenario: &'static str,
@@ -184,8 +187,11 @@ impl Desk {
     /// is only a `blotter_error` saying why and an `ended`
     /// (`interrupted`), and no LP is asked. [`Desk::try_start`] gives the
     /// refusal as an error instead.
-    pub fn start(&self, spec: RfqSpec) -> StreamHandle {
-        match self.try_start(spec) {
+    ///
+    /// A bare [`crate::rfq::RfqSpec`] is the house's request at the desk's
+    /// markup and threshold; a [`QuoteRequest`] brings its own.
+    pub fn start(&self, request: impl Into<QuoteRequest>) -> StreamHandle {
+        match self.try_start(request) {
             Ok(handle) => handle,
             Err(error) => {
                 if let Some(blotter) = &self.blotter {
@@ -202,8 +208,15 @@ impl Desk {
     }
 
     /// [`Desk::start`], refusing with [`DeskError::BlotterFailing`] while
-    /// the blotter cannot write.
-    pub fn try_start(&self, spec: RfqSpec) -> Result<StreamHandle, DeskError> {
+    /// the blotter cannot write, and with [`DeskError::Request`] a
+    /// request whose own markup or threshold is beyond the limits of the
+    /// desk's settings.
+    pub fn try_start(&self, request: impl Into<QuoteRequest>) -> Result<StreamHandle, DeskError> {
+        let QuoteRequest { spec, params } = request.into();
+        params.check(
+            crate::config::MAX_MARKUP_BPS,
+            crate::config::MAX_THRESHOLD_BPS,
+        )?;
         if let Some(failure) = self.blotter.as_ref().and_then(Blotter::failure) {
             return Err(DeskError::BlotterFailing(failure));
         }
@@ -214,10 +227,11 @@ impl Desk {
             rfq_id: rfq_id.clone(),
             spec,
             lps: self.registry.lps_for_stream(index),
-            params: self.settings.engine,
+            params: params.engine_params(self.settings.engine),
             duration_ms: self.settings.duration_ms,
             clock,
             band: self.registry.band_for(&spec.pair),
+            client: params.client(),
         };
         Ok(start_session_in(
             session,

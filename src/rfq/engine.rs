@@ -34,6 +34,7 @@ use crate::lp::OrderAnswer;
 use crate::lp::{LpError, LpQuote};
 use crate::market::{Bps, PriceBand, Side};
 use crate::rfq::book::{Book, BookEntry};
+use crate::rfq::client_id::ClientId;
 use crate::rfq::event::*;
 use crate::rfq::execution::{Accepted, Execution, OrderPlan};
 use crate::rfq::lock::{Candidate, Decision, LockRules};
@@ -109,6 +110,8 @@ pub struct Engine {
     outcome: Option<Outcome>,
     /// The pair's price band from the venues file, if any.
     band: Option<PriceBand>,
+    /// Who the request is for; only `started` says it.
+    client: ClientId,
 }
 
 /// What one stream knows of one LP beside its requests and its quote.
@@ -188,6 +191,7 @@ impl Engine {
             execution: None,
             outcome: None,
             band: None,
+            client: ClientId::house(),
         }
     }
 
@@ -234,6 +238,7 @@ impl Engine {
             side: self.spec.side,
             amount: self.spec.amount,
             pair: self.spec.pair,
+            client: self.client.clone(),
             lps: self.per_lp.iter().map(|lp| lp.name.clone()).collect(),
             markup_bps: self.params.markup,
             threshold_bps: self.params.threshold,
@@ -740,6 +745,11 @@ impl Engine {
         self.execution
             .as_ref()
             .is_some_and(|execution| execution.pending().is_some())
+    }
+
+    /// The stream is for `client` (the house's until set).
+    pub fn set_client(&mut self, client: ClientId) {
+        self.client = client;
     }
 
     /// Every quote must fall in `band` (the venues file's band for the

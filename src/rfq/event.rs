@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::StreamMs;
 use crate::market::{Asset, Bps, Pair, Side};
+use crate::rfq::client_id::ClientId;
 
 /// One event of one RFQ stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,7 +58,11 @@ pub struct Started {
     pub side: Side,
     pub amount: Decimal,
     pub pair: Pair,
+    /// Who the request is for (`house` when it names no client).
+    pub client: ClientId,
     pub lps: Vec<Arc<str>>,
+    /// The request's markup and threshold (the desk's unless it gave its
+    /// own).
     pub markup_bps: Bps,
     pub threshold_bps: Bps,
     pub validity_buffer_ms: u64,

@@ -1,9 +1,12 @@
 //! The RFQ itself: the event stream it produces, the pure pricing and
 //! validation rules, the state machine that decides (split into request
-//! bookkeeping, the book, the lock rules and the client offer), and the
-//! session task that drives it.
+//! bookkeeping, the book, the lock rules and the client offer), the
+//! session task that drives it, a request's own terms (`request`) and
+//! what its client may see of it (`client_view`).
 
 pub mod book;
+pub mod client_id;
+pub mod client_view;
 pub mod engine;
 pub mod event;
 pub mod execution;
@@ -12,13 +15,16 @@ pub(crate) mod offer;
 pub mod outlet;
 pub mod pricing;
 pub mod probe;
+pub mod request;
 pub(crate) mod requests;
 pub mod sanity;
 pub mod session;
 pub mod spec;
 pub mod validate;
 
+pub use client_id::ClientId;
 pub use engine::EngineParams;
 pub use event::{EndReason, EventKind, RfqEvent};
+pub use request::{QuoteRequest, RequestParams};
 pub use session::{Session, StreamCommand};
 pub use spec::RfqSpec;

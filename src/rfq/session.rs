@@ -56,6 +56,8 @@ pub struct Session {
     pub clock: StreamClock,
     /// The pair's price band from the venues file, if it gives one.
     pub band: Option<crate::market::PriceBand>,
+    /// Who the request is for.
+    pub client: crate::rfq::client_id::ClientId,
 }
 
 impl Session {
@@ -190,6 +192,7 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
             duration_ms,
             clock,
             band,
+            client,
         } = session;
         let names = lps.iter().map(|lp| lp.shared_name()).collect();
         let mut engine = Engine::new(rfq_id, spec, names, params, clock);
@@ -199,6 +202,7 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
             .collect();
         engine.set_lp_timeouts(&timeouts);
         engine.set_band(band);
+        engine.set_client(client);
         Stream {
             engine,
             aborts: vec![None; lps.len()],

@@ -35,6 +35,7 @@ fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> E
         side,
         amount,
         pair: pair.parse().unwrap(),
+        client: lp_rfq::rfq::ClientId::house(),
         lps: lps.iter().map(|lp| Arc::from(*lp)).collect(),
         markup_bps: Bps::new(dec!(5)).unwrap(),
         threshold_bps: Bps::new(dec!(1.25)).unwrap(),

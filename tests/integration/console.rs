@@ -41,6 +41,7 @@ fn started(side: Side, lps: &[&str]) -> RfqEvent {
             side,
             amount: dec!(1.5),
             pair: pair(),
+            client: lp_rfq::rfq::ClientId::house(),
             lps: lps.iter().map(|lp| Arc::from(*lp)).collect(),
             markup_bps: Bps::new(dec!(5)).unwrap(),
             threshold_bps: Bps::new(dec!(1)).unwrap(),

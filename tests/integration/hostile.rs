@@ -102,6 +102,7 @@ async fn a_band_guards_a_single_lp() {
             min: dec!(50000),
             max: dec!(200000),
         }),
+        client: lp_rfq::rfq::ClientId::house(),
     };
     let (sender, mut receiver) = tokio::sync::mpsc::channel(1000);
     session.run_until(sender, std::future::pending()).await;

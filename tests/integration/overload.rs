@@ -50,6 +50,7 @@ async fn run_slow(per_event_ms: u64) -> Vec<RfqEvent> {
         duration_ms: 6_000,
         clock: StreamClock::start(),
         band: None,
+        client: lp_rfq::rfq::ClientId::house(),
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let outlet = Slow {
@@ -184,6 +185,7 @@ async fn answers_ready_at_once_reach_a_slow_consumer_one_by_one_and_no_request_w
         duration_ms: 1_000,
         clock: StreamClock::start(),
         band: None,
+        client: lp_rfq::rfq::ClientId::house(),
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let outlet = Slow {

@@ -78,6 +78,7 @@ fn test_session(
         duration_ms,
         clock,
         band: None,
+        client: lp_rfq::rfq::ClientId::house(),
     }
 }
 

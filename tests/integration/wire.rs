@@ -49,6 +49,7 @@ fn one_of_each() -> Vec<EventKind> {
             speed: dec!(1),
             started_at: "2026-01-02T03:04:05.678Z".into(),
             simulated: true,
+            client: lp_rfq::rfq::ClientId::new("acme-fund").unwrap(),
         })),
         EventKind::LpQuote(LpQuoteEvent {
             lp: name("A"),

@@ -1,0 +1,176 @@
+//! What one request brings with it beside the trade: who the client is
+//! and the markup and threshold it is priced at. A desk serving many
+//! clients prices each at its own terms, so these travel with the request
+//! ([`QuoteRequest`]) and fall back to the desk's settings only where the
+//! request says nothing.
+
+use rust_decimal::Decimal;
+
+use crate::market::Bps;
+use crate::rfq::client_id::ClientId;
+use crate::rfq::engine::EngineParams;
+use crate::rfq::RfqSpec;
+
+/// A request's term beyond the desk's limit for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("markup '{markup}' bps is above the desk's limit of {limit} bps")]
+    Markup { markup: Bps, limit: Decimal },
+    #[error("improvement threshold '{threshold}' bps is above the desk's limit of {limit} bps")]
+    Threshold { threshold: Bps, limit: Decimal },
+}
+
+/// The request's own terms; each one it leaves out is the desk's setting.
+/// The desk holds them to the limits of its own settings before it
+/// starts the stream ([`RequestParams::check`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestParams {
+    client: Option<ClientId>,
+    markup: Option<Bps>,
+    threshold: Option<Bps>,
+}
+
+impl RequestParams {
+    /// For `client`.
+    pub fn with_client(mut self, client: ClientId) -> RequestParams {
+        self.client = Some(client);
+        self
+    }
+
+    /// Priced at `markup` instead of the desk's MARKUP_BPS.
+    pub fn with_markup(mut self, markup: Bps) -> RequestParams {
+        self.markup = Some(markup);
+        self
+    }
+
+    /// Locked with `threshold` instead of the desk's
+    /// IMPROVEMENT_THRESHOLD_BPS.
+    pub fn with_threshold(mut self, threshold: Bps) -> RequestParams {
+        self.threshold = Some(threshold);
+        self
+    }
+
+    /// Refuses a markup above `max_markup` bps or a threshold above
+    /// `max_threshold` bps (the desk's limits for its own settings: a
+    /// client's terms are no looser than the desk's).
+    pub fn check(&self, max_markup: Decimal, max_threshold: Decimal) -> Result<(), RequestError> {
+        if let Some(markup) = self.markup.filter(|markup| markup.value() > max_markup) {
+            return Err(RequestError::Markup {
+                markup,
+                limit: max_markup,
+            });
+        }
+        if let Some(threshold) = self.threshold.filter(|t| t.value() > max_threshold) {
+            return Err(RequestError::Threshold {
+                threshold,
+                limit: max_threshold,
+            });
+        }
+        Ok(())
+    }
+
+    /// The client the request is for ([`ClientId::house`] when it names
+    /// none).
+    pub fn client(&self) -> ClientId {
+        self.client.clone().unwrap_or_else(ClientId::house)
+    }
+
+    /// The desk's engine settings with this request's markup and
+    /// threshold in place of the desk's.
+    pub fn engine_params(&self, desk: EngineParams) -> EngineParams {
+        EngineParams {
+            markup: self.markup.unwrap_or(desk.markup),
+            threshold: self.threshold.unwrap_or(desk.threshold),
+            ..desk
+        }
+    }
+}
+
+/// A request as it reaches the desk: the trade, and the terms it is
+/// priced at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuoteRequest {
+    pub spec: RfqSpec,
+    pub params: RequestParams,
+}
+
+/// A bare trade is the house's, at the desk's terms.
+impl From<RfqSpec> for QuoteRequest {
+    fn from(spec: RfqSpec) -> QuoteRequest {
+        QuoteRequest {
+            spec,
+            params: RequestParams::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn bps(value: Decimal) -> Bps {
+        Bps::new(value).unwrap()
+    }
+
+    fn desk() -> EngineParams {
+        EngineParams {
+            markup: bps(dec!(5)),
+            threshold: bps(dec!(1)),
+            validity_buffer_ms: 2_000,
+            poll_interval_ms: 500,
+            lp_timeout_ms: 1_000,
+            order_timeout_ms: 5_000,
+            max_deviation: bps(dec!(200)),
+            fade_tolerance: bps(dec!(2)),
+        }
+    }
+
+    #[test]
+    fn a_request_that_says_nothing_is_the_houses_at_the_desks_terms() {
+        let params = RequestParams::default();
+        assert_eq!(params.client().as_str(), "house");
+        assert_eq!(params.engine_params(desk()), desk());
+    }
+
+    #[test]
+    fn a_request_replaces_only_the_terms_it_names() {
+        let params = RequestParams::default()
+            .with_client(ClientId::new("acme-fund_1.a").unwrap())
+            .with_markup(bps(dec!(12.5)));
+        let engine = params.engine_params(desk());
+        assert_eq!(params.client().as_str(), "acme-fund_1.a");
+        assert_eq!(engine.markup, bps(dec!(12.5)));
+        assert_eq!(engine.threshold, bps(dec!(1)));
+        assert_eq!(
+            EngineParams {
+                markup: desk().markup,
+                ..engine
+            },
+            desk()
+        );
+        let engine = RequestParams::default()
+            .with_threshold(bps(dec!(0)))
+            .engine_params(desk());
+        assert_eq!((engine.markup, engine.threshold), (bps(dec!(5)), Bps::ZERO));
+    }
+
+    #[test]
+    fn terms_beyond_the_desks_limits_are_refused() {
+        let check = |params: RequestParams| params.check(dec!(500), dec!(1000));
+        let markup = RequestParams::default().with_markup(bps(dec!(500.01)));
+        assert_eq!(
+            check(markup).unwrap_err().to_string(),
+            "markup '500.01' bps is above the desk's limit of 500 bps"
+        );
+        assert_eq!(
+            check(RequestParams::default().with_markup(bps(dec!(500)))),
+            Ok(())
+        );
+        let threshold = RequestParams::default().with_threshold(bps(dec!(1000.5)));
+        assert_eq!(
+            check(threshold).unwrap_err().to_string(),
+            "improvement threshold '1000.5' bps is above the desk's limit of 1000 bps"
+        );
+    }
+}
