@@ -29,6 +29,10 @@
 //! - [`bench`]: the `lp-rfq bench` load harness.
 //! - [`app`]: the commands the binary runs, wiring the above together.
 
+// `unsafe` is allowed only where it pays: the report's SQLite row reader
+// (`blotter::sqlite_rows::raw`) and the bench's timer registration.
+#![deny(unsafe_code)]
+
 pub mod app;
 pub mod bench;
 pub mod blotter;

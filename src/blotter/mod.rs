@@ -10,10 +10,15 @@ mod figures;
 pub mod health;
 pub mod read;
 pub mod report;
+pub mod report_rows;
 pub mod schema;
+mod sqlite_rows;
+mod sqlite_store;
+pub mod store;
 mod writer;
 
-pub use writer::{CLOSE_WITHIN, MAX_HELD, WAL_TRUNCATE_AT};
+pub use sqlite_store::{SqliteStore, WAL_TRUNCATE_AT};
+pub use writer::{CLOSE_WITHIN, MAX_HELD};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +29,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::rfq::RfqEvent;
+use store::BlotterStore;
 
 /// Why the blotter could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -369,9 +375,18 @@ impl Blotter {
     /// [`Blotter::open`] with its own busy timeout (tests use a short one).
     pub fn open_with_timeout(path: &Path, busy: Duration) -> Result<Blotter, BlotterError> {
         let conn = schema::open(path, true, busy)?;
+        let store = SqliteStore::new(conn, path);
+        Blotter::with_store(store, path)
+    }
+
+    /// Starts the writer thread over `store`, an open store that `path`
+    /// names in messages: the same policy (batching, holding, retrying,
+    /// failing closed) whatever the store.
+    pub fn with_store(store: impl BlotterStore, path: &Path) -> Result<Blotter, BlotterError> {
         let counters = Arc::new(Counters::default());
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let writer = writer::Writer::new(conn, path.to_path_buf(), receiver, counters.clone());
+        let name = path.display().to_string();
+        let writer = writer::Writer::new(store, name, receiver, counters.clone());
         let writer = std::thread::Builder::new()
             .name("blotter-writer".into())
             .spawn(move || writer.run())

@@ -13,7 +13,10 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::figures::Split;
+use super::health::HealthFigures;
 use super::read::ReadError;
+use super::report_rows::ReportRows;
+use super::sqlite_rows::SqliteRows;
 use super::BlotterError;
 
 /// A report option that could not be used.
@@ -321,8 +324,12 @@ pub fn load_split(
         path: path.to_path_buf(),
         source,
     };
+    let mut rows = match reads {
+        super::read::Reads::TheFile => SqliteRows::of_file(&conn, path),
+        super::read::Reads::AnUpgradedCopy => SqliteRows::alone(&conn),
+    };
     if let Some(lp) = &filter.lp {
-        let seen = lps_seen(&conn).map_err(read)?;
+        let seen = rows.lps_asked().map_err(read)?;
         if !seen.contains(lp) {
             return Err(ReadError::UnknownLp {
                 lp: lp.clone(),
@@ -331,39 +338,25 @@ pub fn load_split(
             });
         }
     }
-    let split = match (reads, workers) {
-        (super::read::Reads::AnUpgradedCopy, _) => Split::Alone,
-        (super::read::Reads::TheFile, None) => Split::PerCore(path),
-        (super::read::Reads::TheFile, Some(workers)) => Split::Exactly(path, workers),
+    // The store allows as many readers as it can open (the file, not a
+    // private upgraded copy).
+    let split = match workers {
+        None => Split::PerCore,
+        Some(workers) => Split::Exactly(workers),
     };
-    Ok(super::figures::build(&conn, filter, split).map_err(read)?)
-}
-
-/// Every LP any stored RFQ asked, in order of first appearance.
-fn lps_seen(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut select = conn.prepare(
-        "SELECT value FROM rfqs, json_each(rfqs.lps) GROUP BY value ORDER BY MIN(rfqs.id), MIN(json_each.key)",
-    )?;
-    let rows = select.query_map([], |row| row.get(0))?;
-    rows.collect()
+    Ok(super::figures::build(&mut rows, filter, split).map_err(read)?)
 }
 
 /// Computes the report from an open blotter (one pass over each table:
 /// see [`super::figures`]), on this connection alone.
 pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
-    super::figures::build(conn, filter, Split::Alone)
+    super::figures::build(&mut SqliteRows::alone(conn), filter, Split::Alone)
 }
 
 /// The health section: recorded health per LP, with each LP's reject rate
 /// from `lps`.
-pub(super) fn health_lines(
-    conn: &Connection,
-    filter: &Filter,
-    lps: &[LpFigures],
-) -> rusqlite::Result<Vec<LpHealthLine>> {
-    let figures =
-        super::health::figures(conn, filter.since_ms, filter.until_ms, filter.lp.as_deref())?;
-    Ok(figures
+pub(super) fn health_lines(figures: Vec<HealthFigures>, lps: &[LpFigures]) -> Vec<LpHealthLine> {
+    figures
         .into_iter()
         .map(|figures| {
             let reject_rate = lps
@@ -375,7 +368,7 @@ pub(super) fn health_lines(
                 reject_rate,
             }
         })
-        .collect())
+        .collect()
 }
 
 /// `part / whole` rounded half away from zero to `dp` decimals, trailing zeros dropped; `None` when `whole` is 0.
