@@ -320,3 +320,117 @@ impl<S: BlotterStore> Writer<S> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::blotter::store::Retry;
+    use crate::blotter::{Blotter, BlotterStats};
+    use crate::rfq::event::{EventKind, FailureKind, LpErrorEvent};
+
+    /// A store that fails its first batches as told and keeps the polls of
+    /// the events it wrote, in order: the policy seen without a database.
+    struct ScriptedStore {
+        /// Failures for the next batches, first first.
+        failures: VecDeque<Retry>,
+        /// A batch holding this poll fails for good (an event no retry
+        /// can write).
+        unwritable_poll: Option<u32>,
+        written: Arc<Mutex<Vec<u32>>>,
+        closed: Arc<Mutex<bool>>,
+    }
+
+    impl BlotterStore for ScriptedStore {
+        fn write_batch<'e>(
+            &mut self,
+            events: impl Iterator<Item = &'e RfqEvent>,
+        ) -> Result<Written, StoreError> {
+            let polls: Vec<u32> = events
+                .map(|event| match &event.kind {
+                    EventKind::LpError(e) => e.poll,
+                    _ => unreachable!("only LP errors are sent"),
+                })
+                .collect();
+            if let Some(retry) = self.failures.pop_front() {
+                return Err(StoreError::new(retry, "scripted failure"));
+            }
+            if polls.iter().any(|&poll| Some(poll) == self.unwritable_poll) {
+                return Err(StoreError::new(Retry::Never, "cannot hold this value"));
+            }
+            let rows = polls.len() as u64;
+            self.written.lock().unwrap().extend(polls);
+            Ok(Written { rows, orphans: 0 })
+        }
+
+        fn close(&mut self) {
+            *self.closed.lock().unwrap() = true;
+        }
+    }
+
+    fn answer(poll: u32) -> RfqEvent {
+        RfqEvent {
+            kind: EventKind::LpError(LpErrorEvent {
+                lp: "LP1".into(),
+                kind: FailureKind::Declined,
+                reason: "no".into(),
+                latency_ms: 1,
+                poll,
+            }),
+            rfq_id: "R1".into(),
+            t_ms: u64::from(poll),
+        }
+    }
+
+    /// Records polls 1..=5 into a blotter over `store` and closes it.
+    async fn record_five(store: ScriptedStore) -> BlotterStats {
+        let blotter = Blotter::with_store(store, Path::new("scripted")).unwrap();
+        let sink = blotter.sink();
+        for poll in 1..=5 {
+            sink.record(answer(poll)).await;
+        }
+        drop(sink);
+        blotter.close().await
+    }
+
+    fn scripted(failures: &[Retry], unwritable_poll: Option<u32>) -> ScriptedStore {
+        ScriptedStore {
+            failures: failures.iter().copied().collect(),
+            unwritable_poll,
+            written: Arc::default(),
+            closed: Arc::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_failures_hold_the_events_and_retry_them_in_order() {
+        let store = scripted(&[Retry::Later, Retry::Later], None);
+        let (written, closed) = (store.written.clone(), store.closed.clone());
+        let stats = record_five(store).await;
+        assert_eq!(*written.lock().unwrap(), [1, 2, 3, 4, 5]);
+        assert_eq!(
+            (stats.rows, stats.failed_commits, stats.lost),
+            (5, 2, 0),
+            "{stats:?}"
+        );
+        assert!(
+            *closed.lock().unwrap(),
+            "the store is closed after the last batch"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_no_retry_can_write_is_dropped_and_the_rest_are_written() {
+        let store = scripted(&[], Some(3));
+        let written = store.written.clone();
+        let stats = record_five(store).await;
+        assert_eq!(*written.lock().unwrap(), [1, 2, 4, 5]);
+        assert_eq!(
+            (stats.rows, stats.failed_commits, stats.lost),
+            (4, 0, 1),
+            "{stats:?}"
+        );
+    }
+}
