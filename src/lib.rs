@@ -19,8 +19,10 @@
 //! - [`config`]: settings from defaults, `.env`, environment and flags.
 //! - [`secret`]: API tokens, keys and passwords that cannot be printed.
 //! - [`venues`]: the venues file (`[[lp]]` tables) parsed into typed specs.
-//! - [`blotter`]: the SQLite quote blotter (schema and migrations, the
-//!   writer thread, replaying stored streams) and `lp-rfq report`.
+//! - [`blotter`]: the quote blotter: the writer thread's policy over a
+//!   store (`blotter::store`; SQLite's schema and migrations), replaying
+//!   stored streams, and `lp-rfq report`, computed from the rows a store
+//!   yields (`blotter::report_rows`).
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
 //! - [`prompt`]: the line-by-line operator prompt (non-terminals, `--plain`).
 //! - [`ui`]: the full-screen operator console: view state, form, drawing.

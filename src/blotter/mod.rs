@@ -1,9 +1,12 @@
-//! The quote blotter: every RFQ event on disk in SQLite. One writer thread
-//! owns the connection; streams hand it owned events through a bounded
-//! channel ([`BlotterSink`]), and [`Blotter::close`] commits everything
-//! before the program exits. [`schema`] says how rows are stored (LP
-//! answers compactly, see `compact`), [`read`] replays stored streams,
-//! [`report`] judges the LPs from them (computed in `figures`).
+//! The quote blotter: every RFQ event on disk, in SQLite today. One writer
+//! thread owns the store ([`store::BlotterStore`], SQLite's is
+//! [`SqliteStore`]) and applies one policy to it (`writer`); streams hand it
+//! owned events through a bounded channel ([`BlotterSink`]), and
+//! [`Blotter::close`] commits everything before the program exits.
+//! [`schema`] says how rows are stored (LP answers compactly, see
+//! `compact`), [`read`] replays stored streams, [`report`] judges the LPs
+//! from the rows a store yields ([`report_rows`], SQLite's in
+//! `sqlite_rows`; computed in `figures`).
 
 mod compact;
 mod figures;
