@@ -24,8 +24,10 @@
 //!   pricing/validation/sanity, the engine state machine, and the session
 //!   task that drives it. [`scenario`]: replayable casts of scripted LPs
 //!   (`--scenario`).
-//! - [`blotter`]: the SQLite quote blotter (schema and migrations, the
-//!   writer thread, replaying stored streams) and `lp-rfq report`.
+//! - [`blotter`]: the quote blotter: the writer thread's policy over a
+//!   store (`blotter::store`; SQLite's schema and migrations), replaying
+//!   stored streams, and `lp-rfq report`, computed from the rows a store
+//!   yields (`blotter::report_rows`).
 //!   [`recorder`]: a stream's record: every event into the blotter before
 //!   its consumer sees it, inside the session's own task.
 //!   [`streams`]: the desk's registry of live streams: snapshots,
@@ -45,6 +47,10 @@
 //! - [`bench`]: the `lp-rfq bench` load harness. [`cli`]: the
 //!   subcommands. [`app`]: the commands the binary runs, wiring the above
 //!   together.
+
+// `unsafe` is allowed only where it pays: the report's SQLite row reader
+// (`blotter::sqlite_rows::raw`) and the bench's timer registration.
+#![deny(unsafe_code)]
 
 // First: its macro is textually scoped to the modules declared after it.
 #[macro_use]

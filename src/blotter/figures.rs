@@ -5,22 +5,17 @@
 //! milliseconds, and each poll's answers are kept only until the poll can
 //! no longer change. Memory depends on the RFQs and LPs selected and on how
 //! many polls run at once, not on how many answers are stored. The answers
-//! pass runs on every core: each worker counts a run of whole RFQs on its
-//! own read connection ([`Split`], `scan_answers`), stepping SQLite through
-//! its C interface (`raw`).
+//! pass runs on every core: each worker counts a run of whole RFQs with
+//! its own reader ([`Split`], `scan_answers`). The rows come from the
+//! store's [`ReportRows`]: nothing here knows which database it reads.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::path::Path;
 use std::str::FromStr;
 
-use rusqlite::types::ValueRef;
-use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 
-mod raw;
-
-use super::compact;
 use super::report_model::{Filter, LpFigures, PairFigures, Report, RfqLine};
+use super::report_rows::{AnswerRange, AnswerRow, AnswerRows, Answered, ReportRows, RfqRow};
 use crate::market::Side;
 use crate::rfq::event::FailureKind;
 
@@ -385,39 +380,44 @@ struct Fill {
 }
 
 /// How the answers pass may share its work among threads, each with its
-/// own read connection on the blotter file.
+/// own reader (as many as the store allows: [`ReportRows::readers`]).
 #[derive(Debug, Clone, Copy)]
-pub enum Split<'a> {
-    /// All on the caller's connection (a private upgraded copy, which no
-    /// other connection can open).
+pub enum Split {
+    /// All on the caller's reader.
     Alone,
     /// One worker per core (at most [`MAX_WORKERS`]), none with fewer
     /// than [`ANSWERS_PER_WORKER`] estimated answers.
-    PerCore(&'a Path),
+    PerCore,
     /// This many workers, or one per selected RFQ if there are fewer.
-    Exactly(&'a Path, usize),
+    Exactly(usize),
 }
 
-/// Computes the report from an open blotter: the RFQs the filter selects,
+/// Computes the report from a store's rows: the RFQs the filter selects,
 /// then one pass over their answers, lock events and executions.
-pub fn build(conn: &Connection, filter: &Filter, split: Split) -> rusqlite::Result<Report> {
-    // Every statement of this connection reads one snapshot while a
-    // writer may be appending; the answers pass's other connections stop
-    // at the snapshot's last answer (ids only grow).
-    conn.execute_batch("BEGIN")?;
-    let report = build_in_snapshot(conn, filter, split);
+pub fn build<R: ReportRows>(rows: &mut R, filter: &Filter, split: Split) -> Result<Report, R::Error>
+where
+    R::Error: Send,
+{
+    rows.begin()?;
+    let report = build_in_snapshot(rows, filter, split);
     // Only read: ending the snapshot cannot lose anything, and the
     // report's own error (if any) is the one worth telling.
-    let ended = conn.execute_batch("COMMIT");
+    let ended = rows.end();
     let report = report?;
     ended?;
     Ok(report)
 }
 
-fn build_in_snapshot(conn: &Connection, filter: &Filter, split: Split) -> rusqlite::Result<Report> {
-    let (mut rfqs, mut live) = select_rfqs(conn, filter)?;
-    let last_answer: i64 =
-        conn.query_row("SELECT coalesce(MAX(id), 0) FROM answers", [], |r| r.get(0))?;
+fn build_in_snapshot<R: ReportRows>(
+    rows: &mut R,
+    filter: &Filter,
+    split: Split,
+) -> Result<Report, R::Error>
+where
+    R::Error: Send,
+{
+    let (mut rfqs, mut live) = select_rfqs(rows.rfqs(filter)?);
+    let last_answer = rows.last_answer_id()?;
     let mut book = Book::default();
     // LPs in order of first appearance: the order the RFQs list them.
     for (_, rfq) in &rfqs {
@@ -442,7 +442,7 @@ fn build_in_snapshot(conn: &Connection, filter: &Filter, split: Split) -> rusqli
     if !rfqs.is_empty() {
         let span = (first_row, last_row);
         scan_answers(
-            conn,
+            rows,
             split,
             filter,
             &rfqs,
@@ -450,18 +450,16 @@ fn build_in_snapshot(conn: &Connection, filter: &Filter, split: Split) -> rusqli
             &mut book,
             last_answer,
         )?;
-        scan_locks(conn, &mut rfqs, &mut live, span, &at_of, &mut book)?;
-        scan_executions(conn, &mut rfqs, &mut live, span, &at_of, &mut book)?;
+        scan_locks(rows, &mut rfqs, &mut live, span, &at_of, &mut book)?;
+        scan_executions(rows, &mut rfqs, &mut live, span, &at_of, &mut book)?;
     }
-    let mut last_client_quote =
-        conn.prepare_cached("SELECT MAX(t_ms) FROM client_quotes WHERE rfq = ?1")?;
     let mut pairs: Vec<PairFigures> = Vec::new();
     let mut lines = Vec::with_capacity(rfqs.len());
     for ((row, mut rfq), live) in rfqs.into_iter().zip(live) {
         let duration = match rfq.end_t_ms {
             Some(t) => t,
             None => {
-                let quoted: Option<u64> = last_client_quote.query_row([row], |r| r.get(0))?;
+                let quoted = rows.last_client_quote_ms(row)?;
                 live.last_t_ms.max(quoted.unwrap_or(0))
             }
         };
@@ -512,7 +510,8 @@ fn build_in_snapshot(conn: &Connection, filter: &Filter, split: Split) -> rusqli
         lines.push(rfq.line);
     }
     let lps = lp_figures(book, filter);
-    let health = super::report_model::health_lines(conn, filter, &lps)?;
+    let health = super::health::figures_of(|each| rows.health(filter, each))?;
+    let health = super::report_model::health_lines(health, &lps);
     Ok(Report {
         lps,
         rfqs: lines,
@@ -522,67 +521,43 @@ fn build_in_snapshot(conn: &Connection, filter: &Filter, split: Split) -> rusqli
     })
 }
 
-/// The RFQs the filter selects, oldest first, with their row ids.
-#[allow(clippy::type_complexity)]
-fn select_rfqs(
-    conn: &Connection,
-    filter: &Filter,
-) -> rusqlite::Result<(Vec<(i64, Selected)>, Vec<Live>)> {
-    let mut select = conn.prepare(
-        "SELECT id, rfq_id, started_at, side, amount, pair, quote, lps, end_t_ms, end_reason,
-                improvements, final_lp, final_client_price, outcome, answers_from, answers_to,
-                lp_timeout_ms
-         FROM rfqs r
-         WHERE (?1 IS NULL OR started_ms >= ?1) AND (?2 IS NULL OR started_ms < ?2)
-           AND (?3 IS NULL OR pair = ?3)
-           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.lps) WHERE value = ?4))
-         ORDER BY started_ms DESC, id DESC
-         LIMIT ?5",
-    )?;
-    let limit = filter.last.map(i64::from).unwrap_or(-1);
-    let mut rows = select.query(params![
-        filter.since_ms,
-        filter.until_ms,
-        filter.pair,
-        filter.lp,
-        limit
-    ])?;
-    let mut selected = Vec::new();
-    let mut live = Vec::new();
-    while let Some(row) = rows.next()? {
-        let lps_text: String = row.get("lps")?;
-        let side_text: String = row.get("side")?;
+/// The selected RFQs (oldest first) with their row ids, and the state
+/// the answers pass keeps for each.
+fn select_rfqs(stored: Vec<RfqRow>) -> (Vec<(i64, Selected)>, Vec<Live>) {
+    let mut selected = Vec::with_capacity(stored.len());
+    let mut live = Vec::with_capacity(stored.len());
+    for row in stored {
         live.push(Live {
-            side: side_text.parse().unwrap_or(Side::Buy),
-            lp_timeout_ms: row.get("lp_timeout_ms")?,
+            side: row.side.parse().unwrap_or(Side::Buy),
+            lp_timeout_ms: row.lp_timeout_ms,
             slowest_ms: 0,
             last_t_ms: 0,
             pending: VecDeque::new(),
             next_close_ms: u64::MAX,
-            answers_to: row.get("answers_to")?,
+            answers_to: row.answers_to,
         });
         selected.push((
-            row.get("id")?,
+            row.row,
             Selected {
-                lps: serde_json::from_str(&lps_text).unwrap_or_default(),
-                quote_asset: row.get("quote")?,
-                end_t_ms: row.get("end_t_ms")?,
-                answers_from: row.get("answers_from")?,
-                answers_to: row.get("answers_to")?,
+                lps: row.lps,
+                quote_asset: row.quote,
+                end_t_ms: row.end_t_ms,
+                answers_from: row.answers_from,
+                answers_to: row.answers_to,
                 holder: None,
                 fill: None,
                 line: RfqLine {
-                    rfq_id: row.get("rfq_id")?,
-                    started_at: row.get("started_at")?,
-                    side: side_text,
-                    amount: row.get("amount")?,
-                    pair: row.get("pair")?,
+                    rfq_id: row.rfq_id,
+                    started_at: row.started_at,
+                    side: row.side,
+                    amount: row.amount,
+                    pair: row.pair,
                     duration_ms: 0,
-                    final_lp: row.get("final_lp")?,
-                    final_client_price: row.get("final_client_price")?,
-                    improvements: row.get::<_, Option<u64>>("improvements")?.unwrap_or(0),
-                    end_reason: row.get("end_reason")?,
-                    outcome: row.get("outcome")?,
+                    final_lp: row.final_lp,
+                    final_client_price: row.final_client_price,
+                    improvements: row.improvements.unwrap_or(0),
+                    end_reason: row.end_reason,
+                    outcome: row.outcome,
                     filled_lp: None,
                     filled_price: None,
                     desk_pnl: None,
@@ -590,10 +565,7 @@ fn select_rfqs(
             },
         ));
     }
-    // Oldest first from here on.
-    selected.reverse();
-    live.reverse();
-    Ok((selected, live))
+    (selected, live)
 }
 
 /// Where each LP's answers are counted during the answers pass: the
@@ -695,9 +667,16 @@ struct Share {
 }
 
 impl Share {
+    #[cfg(test)]
     fn local_of(&self, rfq_row: i64) -> Option<usize> {
-        let offset = usize::try_from(rfq_row.checked_sub(self.first_row)?).ok()?;
-        match self.local.get(offset) {
+        Share::local_in(&self.local, self.first_row, rfq_row)
+    }
+
+    /// Where the RFQ with row id `rfq_row` is in a share's `live`, from its
+    /// `local` and `first_row`.
+    fn local_in(local: &[u32], first_row: i64, rfq_row: i64) -> Option<usize> {
+        let offset = usize::try_from(rfq_row.checked_sub(first_row)?).ok()?;
+        match local.get(offset) {
             Some(&at) if at != u32::MAX => Some(at as usize),
             _ => None,
         }
@@ -715,40 +694,33 @@ pub const MAX_WORKERS: usize = 4;
 /// One pass over the answers table within the selected RFQs' id ranges:
 /// counts, latency histograms and each poll's distances.
 ///
-/// With a file (not a private upgraded copy) and enough answers, the
+/// When the store allows more readers and there are enough answers, the
 /// selected RFQs are split into runs of consecutive rows, one per core,
-/// each counted by its own thread on its own read connection. An RFQ's
+/// each counted by its own thread with its own reader. An RFQ's
 /// answers are all counted by one worker, in id order, so each poll
 /// settles exactly as in one pass; the workers' totals then add up.
 /// Interleaved RFQs make the workers' id spans overlap: each steps over
-/// the other's rows there, rejected by SQLite before they are decoded.
-#[allow(clippy::too_many_arguments)]
-fn scan_answers(
-    conn: &Connection,
+/// the other's rows there, skipped by the reader before they are decoded.
+fn scan_answers<R: ReportRows>(
+    rows: &mut R,
     split: Split,
     filter: &Filter,
     rfqs: &[(i64, Selected)],
     live: &mut Vec<Live>,
     book: &mut Book,
     last_answer: i64,
-) -> rusqlite::Result<()> {
+) -> Result<(), R::Error>
+where
+    R::Error: Send,
+{
     // With --lp only that LP's errors count; every valid answer still
-    // does (it may be a poll's best).
+    // does (it may be a poll's best). An LP that never answered has an id
+    // no answer has.
     let only_lp: Option<i64> = match &filter.lp {
-        Some(name) => conn
-            .query_row("SELECT id FROM lps WHERE name = ?1", [name], |r| r.get(0))
-            .map(Some)
-            .or_else(|error| match error {
-                rusqlite::Error::QueryReturnedNoRows => Ok(Some(-1)),
-                error => Err(error),
-            })?,
+        Some(name) => Some(rows.lp_id(name)?.unwrap_or(-1)),
         None => None,
     };
-    let (stored_first, stored_last): (Option<i64>, Option<i64>) =
-        conn.query_row("SELECT MIN(id), MAX(id) FROM rfqs", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    let slots = LpSlots::new(book, super::read::lp_names(conn)?);
+    let slots = LpSlots::new(book, rows.lp_names()?);
     let spans: Vec<(i64, i64)> = rfqs
         .iter()
         .map(|(_, r)| {
@@ -762,15 +734,7 @@ fn scan_answers(
     // share theirs with the others' rows interleaved there (10 RFQs among
     // a thousand hold a hundredth of their range, not all of it).
     let estimates = {
-        let mut stored = conn.prepare(
-            "SELECT id, answers_from, coalesce(answers_to, ?1) FROM rfqs
-             WHERE answers_from IS NOT NULL",
-        )?;
-        let stored: Vec<(i64, (i64, i64))> = stored
-            .query_map([last_answer], |r| {
-                Ok((r.get(0)?, (r.get(1)?, r.get::<_, i64>(2)?.min(last_answer))))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        let stored = rows.answer_spans(last_answer)?;
         let (rows, ranges): (Vec<i64>, Vec<(i64, i64)>) = stored.into_iter().unzip();
         let shares = estimated_answers(&ranges);
         let of_row: HashMap<i64, u64> = rows.into_iter().zip(shares).collect();
@@ -779,62 +743,47 @@ fn scan_answers(
             .collect::<Vec<u64>>()
     };
     let total: u64 = estimates.iter().sum();
-    let (file, workers) = match split {
-        Split::Alone => (None, 1),
-        Split::PerCore(file) => {
+    let workers = match split {
+        Split::Alone => 1,
+        Split::PerCore => {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let enough = usize::try_from(total / ANSWERS_PER_WORKER).unwrap_or(usize::MAX);
-            (Some(file), cores.min(MAX_WORKERS).min(enough).max(1))
+            cores.min(MAX_WORKERS).min(enough).max(1)
         }
-        Split::Exactly(file, workers) => (Some(file), workers.max(1)),
-    };
-    let rows: Vec<i64> = rfqs.iter().map(|(row, _)| *row).collect();
-    let mut shares = shares_of(&rows, &spans, &estimates, std::mem::take(live), workers);
-    let sql_of = |share: &Share| {
-        // Only the conditions a filter needs: each costs a comparison per
-        // row. A failed request's price is NULL: the one column then
-        // carries its failure kind, marked so no price text is mistaken
-        // for one.
-        let mut sql = String::from(
-            "SELECT id, rfq, t_ms, lp, poll, latency_ms, coalesce(price, '!' || failure)
-             FROM answers WHERE id >= ?1 AND id <= ?2",
-        );
-        if (Some(share.first_row), Some(share.last_row)) != (stored_first, stored_last) {
-            sql += " AND rfq >= ?3 AND rfq <= ?4";
-        }
-        if only_lp.is_some() {
-            sql += " AND (failure IS NULL OR lp = ?5)";
-        }
-        sql
-    };
-    let count = |conn: &Connection, share: &mut Share| {
-        let sql = sql_of(share);
-        count_share(conn, &sql, share, only_lp.unwrap_or(-1), &slots)
-    };
-    let tallies: Vec<Tally> = match (file, shares.as_mut_slice()) {
-        (Some(file), [mine, others @ ..]) if !others.is_empty() => std::thread::scope(|scope| {
-            let handles: Vec<_> = others
-                .iter_mut()
-                .map(|share| {
-                    scope.spawn(|| {
-                        let conn = super::read::reopen(file)?;
-                        count(&conn, share)
+        Split::Exactly(workers) => workers.max(1),
+    }
+    .min(rows.readers());
+    let rfq_rows: Vec<i64> = rfqs.iter().map(|(row, _)| *row).collect();
+    let mut shares = shares_of(&rfq_rows, &spans, &estimates, std::mem::take(live), workers);
+    let tallies: Vec<Tally> = match shares.as_mut_slice() {
+        [mine, others @ ..] if !others.is_empty() => {
+            let readers = others
+                .iter()
+                .map(|_| rows.reader())
+                .collect::<Result<Vec<_>, _>>()?;
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = others
+                    .iter_mut()
+                    .zip(readers)
+                    .map(|(share, mut reader)| {
+                        let slots = &slots;
+                        scope.spawn(move || count_share(&mut reader, share, only_lp, slots))
                     })
-                })
-                .collect();
-            let mut tallies = vec![count(conn, mine)?];
-            for handle in handles {
-                match handle.join() {
-                    Ok(tally) => tallies.push(tally?),
-                    Err(panic) => std::panic::resume_unwind(panic),
+                    .collect();
+                let mut tallies = vec![count_share(rows, mine, only_lp, &slots)?];
+                for handle in handles {
+                    match handle.join() {
+                        Ok(tally) => tallies.push(tally?),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
                 }
-            }
-            Ok::<_, rusqlite::Error>(tallies)
-        })?,
-        (_, shares) => shares
+                Ok::<_, R::Error>(tallies)
+            })?
+        }
+        shares => shares
             .iter_mut()
-            .map(|share| count(conn, share))
-            .collect::<rusqlite::Result<_>>()?,
+            .map(|share| count_share(rows, share, only_lp, &slots))
+            .collect::<Result<_, _>>()?,
     };
     // The RFQs' state back in their order, and the totals into the book:
     // LPs no RFQ lists first appear in the order of their first answer.
@@ -1024,60 +973,35 @@ fn shares_of(
         .collect()
 }
 
-/// Counts one share's answers on `conn`: a single statement stepped in id
-/// order, its rows decoded without building anything per row but a
-/// quote's price.
-fn count_share(
-    conn: &Connection,
-    sql: &str,
+/// Counts one share's answers with `reader`, in id order.
+fn count_share<A: AnswerRows>(
+    reader: &mut A,
     share: &mut Share,
-    only_lp: i64,
+    only_lp: Option<i64>,
     slots: &LpSlots,
-) -> rusqlite::Result<Tally> {
-    let mut select = raw::RawStatement::prepare(conn, sql)?;
-    for (name, value) in [
-        ("?1", share.first_id),
-        ("?2", share.last_id),
-        ("?3", share.first_row),
-        ("?4", share.last_row),
-        ("?5", only_lp),
-    ] {
-        select.bind(name, value)?;
-    }
+) -> Result<Tally, A::Error> {
     let mut tally = Tally {
         totals: (0..slots.names.len()).map(|_| Totals::default()).collect(),
         first_seen: vec![i64::MAX; slots.names.len()],
     };
-    while select.step()? {
-        let Some(at) = share.local_of(select.int(1)) else {
-            continue;
-        };
-        let kind = match select.value(6) {
-            ValueRef::Text([b'!', failure @ ..]) => Answered::Failed(
-                std::str::from_utf8(failure)
-                    .ok()
-                    .and_then(FailureKind::from_wire),
-            ),
-            // An unreadable stored price stops the report with the value
-            // (as replay does), never counts as a price of 0.
-            price => Answered::Quote(compact::decode(price).ok_or_else(|| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    6,
-                    rusqlite::types::Type::Text,
-                    "an LP answer's stored price is not a decimal".into(),
-                )
-            })?),
-        };
-        let row = AnswerRow {
-            id: select.int(0),
-            t_ms: select.int(2).max(0) as u64,
-            lp: slots.slot(select.int(3)),
-            poll: select.int(4) as u32,
-            latency_ms: select.int(5).max(0) as u64,
-            kind,
-        };
-        count_answer(&row, &mut share.live[at], &mut tally);
-    }
+    let range = AnswerRange {
+        first_id: share.first_id,
+        last_id: share.last_id,
+        first_rfq: share.first_row,
+        last_rfq: share.last_row,
+        only_lp,
+    };
+    let (live, local) = (&mut share.live, &share.local);
+    let local_of = |rfq_row: i64| Share::local_in(local, share.first_row, rfq_row);
+    reader.answers(
+        &range,
+        |rfq_row| local_of(rfq_row).is_some(),
+        |row| {
+            if let Some(at) = local_of(row.rfq) {
+                count_answer(&row, slots.slot(row.lp), &mut live[at], &mut tally);
+            }
+        },
+    )?;
     // What is still open (RFQs that never ended, or whose last answer the
     // filter skipped) settles at the end of its stream.
     for rfq in &mut share.live {
@@ -1087,33 +1011,15 @@ fn count_share(
     Ok(tally)
 }
 
-/// One answer row, decoded.
-struct AnswerRow {
-    id: i64,
-    t_ms: u64,
-    /// Its LP's slot.
-    lp: usize,
-    poll: u32,
-    latency_ms: u64,
-    kind: Answered,
-}
-
-enum Answered {
-    Quote(Decimal),
-    /// `None`: a failure kind this version does not know (not counted).
-    Failed(Option<FailureKind>),
-}
-
 /// Counts one answer: its LP's totals, and its RFQ's open polls.
-fn count_answer(row: &AnswerRow, rfq: &mut Live, tally: &mut Tally) {
-    let lp = row.lp;
+fn count_answer(row: &AnswerRow, lp: usize, rfq: &mut Live, tally: &mut Tally) {
     tally.first_seen[lp] = tally.first_seen[lp].min(row.id);
     rfq.last_t_ms = rfq.last_t_ms.max(row.t_ms);
     rfq.slowest_ms = rfq.slowest_ms.max(row.latency_ms);
     if row.t_ms >= rfq.next_close_ms {
         rfq.settle(row.t_ms, &mut tally.totals);
     }
-    match row.kind {
+    match row.answered {
         Answered::Quote(price) => {
             let totals = &mut tally.totals[lp];
             totals.answers += 1;
@@ -1136,34 +1042,29 @@ fn count_answer(row: &AnswerRow, rfq: &mut Live, tally: &mut Tally) {
 
 /// Lock holding, per RFQ in stream order: from a `locked` to the next
 /// `locked`, its own `lock_expired`, or the end of the stream.
-fn scan_locks(
-    conn: &Connection,
+fn scan_locks<R: ReportRows>(
+    rows: &mut R,
     rfqs: &mut [(i64, Selected)],
     live: &mut [Live],
-    (first_row, last_row): (i64, i64),
+    span: (i64, i64),
     at_of: &impl Fn(i64) -> Option<usize>,
     book: &mut Book,
-) -> rusqlite::Result<()> {
-    let mut select = conn.prepare(
-        "SELECT rfq, t_ms, event, lp, reason FROM lock_events
-         WHERE rfq >= ?1 AND rfq <= ?2 ORDER BY rfq, seq",
-    )?;
-    let mut rows = select.query([first_row, last_row])?;
-    while let Some(row) = rows.next()? {
-        let Some(at) = at_of(row.get(0)?) else {
-            continue;
+) -> Result<(), R::Error> {
+    rows.locks(span, |row| {
+        let Some(at) = at_of(row.rfq) else {
+            return;
         };
         let rfq = &mut rfqs[at].1;
-        let t: u64 = row.get(1)?;
+        let t = row.t_ms;
         live[at].last_t_ms = live[at].last_t_ms.max(t);
-        let lp = book.index_of(row.get_ref(3)?.as_str()?);
-        if row.get_ref(2)?.as_str()? == "locked" {
+        let lp = book.index_of(row.lp);
+        if row.locked {
             if let Some((held, since)) = rfq.holder.take() {
                 book.totals[held].hold_ms += t.saturating_sub(since);
             }
             let totals = &mut book.totals[lp];
             totals.locks_won += 1;
-            if row.get_ref(4)?.as_str_or_null()? == Some("improvement") {
+            if row.reason == Some("improvement") {
                 totals.improvements += 1;
             }
             rfq.holder = Some((lp, t));
@@ -1171,64 +1072,58 @@ fn scan_locks(
             book.totals[held].hold_ms += t.saturating_sub(since);
             rfq.holder = None;
         }
-    }
-    Ok(())
+    })
 }
 
 /// Orders and their answers; the RFQ's fill (at most one: no order
 /// follows a fill) feeds its line and its pair's totals.
-fn scan_executions(
-    conn: &Connection,
+fn scan_executions<R: ReportRows>(
+    rows: &mut R,
     rfqs: &mut [(i64, Selected)],
     live: &mut [Live],
-    (first_row, last_row): (i64, i64),
+    span: (i64, i64),
     at_of: &impl Fn(i64) -> Option<usize>,
     book: &mut Book,
-) -> rusqlite::Result<()> {
-    let mut select = conn.prepare(
-        "SELECT rfq, t_ms, event, lp, lp_price, amount, hold_ms, desk_pnl FROM executions
-         WHERE rfq >= ?1 AND rfq <= ?2 ORDER BY rfq, seq",
-    )?;
-    let mut rows = select.query([first_row, last_row])?;
-    while let Some(row) = rows.next()? {
-        let Some(at) = at_of(row.get(0)?) else {
-            continue;
+) -> Result<(), R::Error> {
+    rows.executions(span, |row| {
+        let Some(at) = at_of(row.rfq) else {
+            return;
         };
         let rfq = &mut rfqs[at].1;
-        let t: u64 = row.get(1)?;
+        let t = row.t_ms;
         live[at].last_t_ms = live[at].last_t_ms.max(t);
-        let Some(lp) = row.get_ref(3)?.as_str_or_null()? else {
-            continue; // not_filled names no LP
+        let Some(lp) = row.lp else {
+            return; // not_filled names no LP
         };
         let lp = book.index_of(lp);
         let totals = &mut book.totals[lp];
-        match row.get_ref(2)?.as_str()? {
+        match row.event {
             "order_sent" => totals.orders += 1,
             "order_rejected" => {
                 totals.rejects += 1;
-                if let Some(hold) = row.get::<_, Option<u64>>(6)? {
+                if let Some(hold) = row.hold_ms {
                     totals.order_holds.add(hold);
                 }
             }
             "filled" => {
                 totals.fills += 1;
-                if let Some(hold) = row.get::<_, Option<u64>>(6)? {
+                if let Some(hold) = row.hold_ms {
                     totals.order_holds.add(hold);
                 }
-                let price: Option<String> = row.get(4)?;
+                let price = row.lp_price.map(str::to_string);
+                let pnl = row.desk_pnl.map(str::to_string);
                 rfq.line.filled_lp = Some(book.names[lp].clone());
                 rfq.line.filled_price = price.clone();
-                rfq.line.desk_pnl = row.get(7)?;
+                rfq.line.desk_pnl = pnl.clone();
                 rfq.fill = Some(Fill {
                     price,
-                    amount: row.get(5)?,
-                    pnl: row.get(7)?,
+                    amount: row.amount.map(str::to_string),
+                    pnl,
                 });
             }
             _ => {}
         }
-    }
-    Ok(())
+    })
 }
 
 /// The pairs summed per quote currency; sums keep every digit, trailing

@@ -16,6 +16,7 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::report_rows::HealthRow;
 use super::BlotterError;
 use crate::lp::guarded::RecordedChange;
 use crate::rfq::event::HealthState;
@@ -176,28 +177,26 @@ pub fn figures(
     until_ms: Option<i64>,
     lp: Option<&str>,
 ) -> rusqlite::Result<Vec<HealthFigures>> {
-    let mut select = conn.prepare(
-        "SELECT lp, at_ms, state, retry_in_ms, reject_rate, throttled FROM lp_health
-         WHERE (?1 IS NULL OR at_ms >= ?1) AND (?2 IS NULL OR at_ms < ?2)
-           AND (?3 IS NULL OR lp = ?3)
-         ORDER BY id",
-    )?;
-    let mut rows = select.query(params![since_ms, until_ms, lp])?;
+    figures_of(|each| super::sqlite_rows::health_rows(conn, since_ms, until_ms, lp, each))
+}
+
+/// The health figures per LP from the rows `read` yields (in the order
+/// recorded), in order of first appearance.
+pub(super) fn figures_of<E>(
+    read: impl FnOnce(&mut dyn FnMut(HealthRow<'_>)) -> Result<(), E>,
+) -> Result<Vec<HealthFigures>, E> {
     let mut out: Vec<HealthFigures> = Vec::new();
     // Per LP: when its current down spell began, and when its cool-off ends.
     let mut down_since: Vec<Option<(i64, i64)>> = Vec::new();
-    while let Some(row) = rows.next()? {
-        let name: String = row.get(0)?;
-        let at_ms: i64 = row.get(1)?;
-        let state = HealthState::from_wire(&row.get::<_, String>(2)?);
-        let retry_in_ms: Option<i64> = row.get(3)?;
-        let reject_rate: String = row.get(4)?;
-        let throttled: i64 = row.get(5)?;
-        let index = match out.iter().position(|figures| figures.lp == name) {
+    read(&mut |row| {
+        let at_ms = row.at_ms;
+        let state = HealthState::from_wire(row.state);
+        let retry_in_ms = row.retry_in_ms;
+        let index = match out.iter().position(|figures| figures.lp == row.lp) {
             Some(index) => index,
             None => {
                 out.push(HealthFigures {
-                    lp: name,
+                    lp: row.lp.to_string(),
                     throttled: 0,
                     breaker_openings: 0,
                     down_ms: 0,
@@ -209,8 +208,8 @@ pub fn figures(
             }
         };
         let figures = &mut out[index];
-        figures.throttled += u64::try_from(throttled).unwrap_or(0);
-        figures.latest_reject_rate = reject_rate.parse().ok();
+        figures.throttled += u64::try_from(row.throttled).unwrap_or(0);
+        figures.latest_reject_rate = row.reject_rate.parse().ok();
         let down = matches!(state, Some(HealthState::Down | HealthState::Probing));
         match (down_since[index], down) {
             (None, true) => down_since[index] = Some((at_ms, at_ms + retry_in_ms.unwrap_or(0))),
@@ -228,7 +227,7 @@ pub fn figures(
             Some(HealthState::AuthFailed) => figures.auth_failures += 1,
             _ => {}
         }
-    }
+    })?;
     for (figures, spell) in out.iter_mut().zip(down_since) {
         if let Some((since, until)) = spell {
             figures.down_ms += u64::try_from(until - since).unwrap_or(0);

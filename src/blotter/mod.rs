@@ -1,9 +1,12 @@
-//! The quote blotter: every RFQ event on disk in SQLite. One writer thread
-//! owns the connection; streams hand it owned events through a bounded
-//! channel ([`BlotterSink`]), and [`Blotter::close`] commits everything
-//! before the program exits. [`schema`] says how rows are stored (LP
-//! answers compactly, see `compact`), [`read`] replays stored streams,
-//! [`report`] judges the LPs from them (computed in `figures`).
+//! The quote blotter: every RFQ event on disk, in SQLite today. One writer
+//! thread owns the store ([`store::BlotterStore`], SQLite's is
+//! [`SqliteStore`]) and applies one policy to it (`writer`); streams hand it
+//! owned events through a bounded channel ([`BlotterSink`]), and
+//! [`Blotter::close`] commits everything before the program exits.
+//! [`schema`] says how rows are stored (LP answers compactly, see
+//! `compact`), [`read`] replays stored streams, [`report`] judges the LPs
+//! from the rows a store yields ([`report_rows`], SQLite's in
+//! `sqlite_rows`; computed in `figures`).
 
 mod compact;
 mod figures;
@@ -11,10 +14,15 @@ pub mod health;
 pub mod read;
 pub mod report;
 mod report_model;
+pub mod report_rows;
 pub mod schema;
+mod sqlite_rows;
+mod sqlite_store;
+pub mod store;
 mod writer;
 
-pub use writer::{CLOSE_WITHIN, MAX_HELD, WAL_TRUNCATE_AT};
+pub use sqlite_store::{SqliteStore, WAL_TRUNCATE_AT};
+pub use writer::{CLOSE_WITHIN, MAX_HELD};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +33,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::rfq::RfqEvent;
+use store::BlotterStore;
 
 /// Why the blotter could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -370,9 +379,18 @@ impl Blotter {
     /// [`Blotter::open`] with its own busy timeout (tests use a short one).
     pub fn open_with_timeout(path: &Path, busy: Duration) -> Result<Blotter, BlotterError> {
         let conn = schema::open(path, true, busy)?;
+        let store = SqliteStore::new(conn, path);
+        Blotter::with_store(store, path)
+    }
+
+    /// Starts the writer thread over `store`, an open store that `path`
+    /// names in messages: the same policy (batching, holding, retrying,
+    /// failing closed) whatever the store.
+    pub fn with_store(store: impl BlotterStore, path: &Path) -> Result<Blotter, BlotterError> {
         let counters = Arc::new(Counters::default());
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let writer = writer::Writer::new(conn, path.to_path_buf(), receiver, counters.clone());
+        let name = path.display().to_string();
+        let writer = writer::Writer::new(store, name, receiver, counters.clone());
         let writer = std::thread::Builder::new()
             .name("blotter-writer".into())
             .spawn(move || writer.run())

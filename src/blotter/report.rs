@@ -16,6 +16,8 @@ use super::read::ReadError;
 pub use super::report_model::{
     nearest_rank, Filter, FilterError, LpFigures, LpHealthLine, PairFigures, Report, RfqLine,
 };
+use super::report_rows::ReportRows;
+use super::sqlite_rows::SqliteRows;
 use super::BlotterError;
 
 /// Which table `--csv` prints.
@@ -70,8 +72,12 @@ pub fn load_split(
         path: path.to_path_buf(),
         source,
     };
+    let mut rows = match reads {
+        super::read::Reads::TheFile => SqliteRows::of_file(&conn, path),
+        super::read::Reads::AnUpgradedCopy => SqliteRows::alone(&conn),
+    };
     if let Some(lp) = &filter.lp {
-        let seen = lps_seen(&conn).map_err(read)?;
+        let seen = rows.lps_asked().map_err(read)?;
         if !seen.contains(lp) {
             return Err(ReadError::UnknownLp {
                 lp: lp.clone(),
@@ -80,27 +86,19 @@ pub fn load_split(
             });
         }
     }
-    let split = match (reads, workers) {
-        (super::read::Reads::AnUpgradedCopy, _) => Split::Alone,
-        (super::read::Reads::TheFile, None) => Split::PerCore(path),
-        (super::read::Reads::TheFile, Some(workers)) => Split::Exactly(path, workers),
+    // The store allows as many readers as it can open (the file, not a
+    // private upgraded copy).
+    let split = match workers {
+        None => Split::PerCore,
+        Some(workers) => Split::Exactly(workers),
     };
-    Ok(super::figures::build(&conn, filter, split).map_err(read)?)
-}
-
-/// Every LP any stored RFQ asked, in order of first appearance.
-fn lps_seen(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut select = conn.prepare(
-        "SELECT value FROM rfqs, json_each(rfqs.lps) GROUP BY value ORDER BY MIN(rfqs.id), MIN(json_each.key)",
-    )?;
-    let rows = select.query_map([], |row| row.get(0))?;
-    rows.collect()
+    Ok(super::figures::build(&mut rows, filter, split).map_err(read)?)
 }
 
 /// Computes the report from an open blotter (one pass over each table:
 /// see [`super::figures`]), on this connection alone.
 pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
-    super::figures::build(conn, filter, Split::Alone)
+    super::figures::build(&mut SqliteRows::alone(conn), filter, Split::Alone)
 }
 
 /// How the report is printed.

@@ -5,7 +5,6 @@
 //! half.
 
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
-use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -265,13 +264,10 @@ pub struct LpHealthLine {
 /// The health section: recorded health per LP, with each LP's reject rate
 /// from `lps`.
 pub(super) fn health_lines(
-    conn: &Connection,
-    filter: &Filter,
+    figures: Vec<super::health::HealthFigures>,
     lps: &[LpFigures],
-) -> rusqlite::Result<Vec<LpHealthLine>> {
-    let figures =
-        super::health::figures(conn, filter.since_ms, filter.until_ms, filter.lp.as_deref())?;
-    Ok(figures
+) -> Vec<LpHealthLine> {
+    figures
         .into_iter()
         .map(|figures| {
             let reject_rate = lps
@@ -283,7 +279,7 @@ pub(super) fn health_lines(
                 reject_rate,
             }
         })
-        .collect())
+        .collect()
 }
 
 /// `part / whole` rounded half away from zero to `dp` decimals, trailing zeros dropped; `None` when `whole` is 0.

@@ -1,0 +1,190 @@
+//! What the report reads from a store: the rows its figures need, named
+//! without a database, and the [`ReportRows`] trait each store implements
+//! to yield them (SQLite's is `sqlite_rows`). The figures (`figures`,
+//! `health`) are computed from these rows alone.
+//!
+//! Rows carry the store's ids because the figures need their order: LP
+//! answers are numbered in the order they were written (ids only grow),
+//! and each RFQ knows the span of answer ids that can be its own
+//! (`answers_from` when it started, `answers_to` when it ended).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+
+use super::report_model::Filter;
+use crate::rfq::event::FailureKind;
+
+/// A stored RFQ as the report lists it.
+#[derive(Debug, Clone)]
+pub struct RfqRow {
+    /// The store's id of the RFQ (RFQ ids repeat across processes).
+    pub row: i64,
+    pub rfq_id: String,
+    pub started_at: String,
+    pub side: String,
+    pub amount: String,
+    pub pair: String,
+    /// The pair's quote asset (the pairs section's currency).
+    pub quote: String,
+    /// The LPs it asked, in the order it asked them.
+    pub lps: Vec<String>,
+    pub end_t_ms: Option<u64>,
+    pub end_reason: Option<String>,
+    pub improvements: Option<u64>,
+    pub final_lp: Option<String>,
+    pub final_client_price: Option<String>,
+    pub outcome: Option<String>,
+    /// The first answer id that can be its own.
+    pub answers_from: i64,
+    /// Its last answer's id once it ended (`answers_from - 1`: none).
+    pub answers_to: Option<i64>,
+    pub lp_timeout_ms: u64,
+}
+
+/// An RFQ's store id and the first and last answer ids that can be its
+/// own.
+pub type AnswerSpan = (i64, (i64, i64));
+
+/// Which answers a reader yields: ids `first_id..=last_id` of RFQs with
+/// store ids `first_rfq..=last_rfq`, failures only of `only_lp` if given
+/// (every quote still counts: it may be a poll's best).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerRange {
+    pub first_id: i64,
+    pub last_id: i64,
+    pub first_rfq: i64,
+    pub last_rfq: i64,
+    /// An LP's store id; an id no LP has (e.g. -1) leaves no failures.
+    pub only_lp: Option<i64>,
+}
+
+/// One LP answer, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerRow {
+    pub id: i64,
+    /// The store id of its RFQ.
+    pub rfq: i64,
+    pub t_ms: u64,
+    /// The store id of its LP (see [`ReportRows::lp_names`]).
+    pub lp: i64,
+    pub poll: u32,
+    pub latency_ms: u64,
+    pub answered: Answered,
+}
+
+/// What an LP answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    Quote(Decimal),
+    /// `None`: a failure kind this version does not know (not counted).
+    Failed(Option<FailureKind>),
+}
+
+/// A lock event of an RFQ, in its stream's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockRow<'a> {
+    pub rfq: i64,
+    pub t_ms: u64,
+    /// `locked` (otherwise `lock_expired`).
+    pub locked: bool,
+    pub lp: &'a str,
+    pub reason: Option<&'a str>,
+}
+
+/// An execution event of an RFQ, in its stream's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutionRow<'a> {
+    pub rfq: i64,
+    pub t_ms: u64,
+    /// The event's wire name (`order_sent`, `filled`, …).
+    pub event: &'a str,
+    /// `None` for a `not_filled`, which names no LP.
+    pub lp: Option<&'a str>,
+    pub lp_price: Option<&'a str>,
+    pub amount: Option<&'a str>,
+    pub hold_ms: Option<u64>,
+    pub desk_pnl: Option<&'a str>,
+}
+
+/// One recorded change of an LP's health, in the order recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthRow<'a> {
+    pub lp: &'a str,
+    pub at_ms: i64,
+    /// The state's wire name.
+    pub state: &'a str,
+    pub retry_in_ms: Option<i64>,
+    pub reject_rate: &'a str,
+    pub throttled: i64,
+}
+
+/// Yields LP answers; the report's answers pass runs one reader per
+/// worker thread.
+pub trait AnswerRows {
+    type Error;
+
+    /// The answers in `range` of the RFQs `wanted` takes (by store id;
+    /// the others' are skipped before they are decoded), in id order.
+    fn answers(
+        &mut self,
+        range: &AnswerRange,
+        wanted: impl Fn(i64) -> bool,
+        each: impl FnMut(AnswerRow),
+    ) -> Result<(), Self::Error>;
+}
+
+/// The rows a store gives the report. Everything is read from one
+/// snapshot between [`Self::begin`] and [`Self::end`] while a writer may
+/// be appending; the extra readers stop at the snapshot's last answer id.
+pub trait ReportRows: AnswerRows {
+    /// A reader for another thread of the answers pass.
+    type Reader: AnswerRows<Error = Self::Error> + Send;
+
+    fn begin(&mut self) -> Result<(), Self::Error>;
+    /// Ends the snapshot (nothing was written: nothing can be lost).
+    fn end(&mut self) -> Result<(), Self::Error>;
+
+    /// How many readers may count answers at once (1: only this one).
+    fn readers(&self) -> usize;
+    /// Another reader on the same store, for a worker thread.
+    fn reader(&self) -> Result<Self::Reader, Self::Error>;
+
+    /// Every LP any stored RFQ asked, in order of first appearance.
+    fn lps_asked(&mut self) -> Result<Vec<String>, Self::Error>;
+    /// The RFQs the filter selects (time, pair, an LP asked, the last N),
+    /// oldest first.
+    fn rfqs(&mut self, filter: &Filter) -> Result<Vec<RfqRow>, Self::Error>;
+    /// The id of the last answer in the snapshot (0: none).
+    fn last_answer_id(&mut self) -> Result<i64, Self::Error>;
+    /// Every stored RFQ's answer id span (`answers_to` of a running one is
+    /// `last_answer`), by the RFQ's store id: the answers pass estimates
+    /// from them how to share its work.
+    fn answer_spans(&mut self, last_answer: i64) -> Result<Vec<AnswerSpan>, Self::Error>;
+    /// The LPs' store ids and names.
+    fn lp_names(&mut self) -> Result<HashMap<i64, Arc<str>>, Self::Error>;
+    /// The store id of the LP named `name`, if it answered anything.
+    fn lp_id(&mut self, name: &str) -> Result<Option<i64>, Self::Error>;
+    /// Lock events of RFQs with store ids `first..=last`, by RFQ then in
+    /// stream order.
+    fn locks(&mut self, rfqs: (i64, i64), each: impl FnMut(LockRow<'_>))
+        -> Result<(), Self::Error>;
+    /// Execution events of RFQs with store ids `first..=last`, by RFQ then
+    /// in stream order.
+    fn executions(
+        &mut self,
+        rfqs: (i64, i64),
+        each: impl FnMut(ExecutionRow<'_>),
+    ) -> Result<(), Self::Error>;
+    /// Stream time of the RFQ's last client quote (the length of a stream
+    /// that never ended, with its answers).
+    fn last_client_quote_ms(&mut self, rfq: i64) -> Result<Option<u64>, Self::Error>;
+    /// LP health changes recorded in the filter's time window (and of its
+    /// LP only, if it names one), in the order recorded.
+    fn health(
+        &mut self,
+        filter: &Filter,
+        each: impl FnMut(HealthRow<'_>),
+    ) -> Result<(), Self::Error>;
+}

@@ -1,0 +1,676 @@
+//! The blotter in SQLite: [`SqliteStore`] writes the events the writer
+//! hands it (cached statements, LP answers packed by `compact`, wall times
+//! derived from each RFQ's start) and keeps the WAL small on a
+//! checkpointer thread of its own. The policy around it (batching,
+//! holding, retrying) is `writer`'s, the same for every store.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::DateTime;
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use super::compact;
+use super::store::{BlotterStore, Retry, StoreError, Written};
+use crate::clock::iso_millis;
+use crate::rfq::event::EventKind;
+use crate::rfq::RfqEvent;
+
+/// What the store remembers about an RFQ whose `started` it stored.
+#[derive(Debug, Clone, Copy)]
+struct Rfq {
+    row: i64,
+    started_ms: i64,
+    /// Stream ms per 1000 real ms (`--speed` × 1000).
+    speed_per_mille: i64,
+    next_seq: i64,
+    /// The `answers.id` of its latest answer: `rfqs.answers_to` once it ends.
+    last_answer: Option<i64>,
+    /// The last transaction that changed it (see [`SqliteStore::undo`]).
+    transaction: u64,
+}
+
+/// LP names and their `lps.id`, as this store met them. A desk has a
+/// handful of LPs and every stream shares their names (one `Arc` each), so
+/// comparing pointers first and then the few names beats hashing the name
+/// for every answer.
+#[derive(Debug, Default)]
+struct LpIds(Vec<(Arc<str>, i64)>);
+
+impl LpIds {
+    fn find(&self, name: &Arc<str>) -> Option<i64> {
+        let known = &self.0;
+        known
+            .iter()
+            .find(|(known, _)| Arc::ptr_eq(known, name))
+            .or_else(|| known.iter().find(|(known, _)| **known == **name))
+            .map(|(_, id)| *id)
+    }
+
+    /// `name`'s id, adding it to `lps` the first time (another process may
+    /// have added it already: the row is shared).
+    fn id(&mut self, tx: &rusqlite::Transaction, name: &Arc<str>) -> rusqlite::Result<i64> {
+        if let Some(id) = self.find(name) {
+            return Ok(id);
+        }
+        tx.prepare_cached("INSERT INTO lps (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")?
+            .execute([&**name])?;
+        let id = tx
+            .prepare_cached("SELECT id FROM lps WHERE name = ?1")?
+            .query_row([&**name], |row| row.get(0))?;
+        self.0.push((name.clone(), id));
+        Ok(id)
+    }
+}
+
+/// The blotter's SQLite file, written by the writer thread that owns this
+/// (and so its connection).
+pub struct SqliteStore {
+    conn: Connection,
+    /// RFQs seen in this process, by id (ids are unique within a process;
+    /// across processes the row id keeps them apart).
+    rfqs: HashMap<Arc<str>, Rfq>,
+    /// LP ids known to be committed or written in the open transaction
+    /// (a failed transaction forgets the ones it added).
+    lps: LpIds,
+    /// The transaction being written, counting from 1.
+    transaction: u64,
+    /// What the open transaction changed in `rfqs`, to put back if it
+    /// fails: each RFQ's state before the transaction first changed it
+    /// (`None`: it was not there). Cheaper than copying every live RFQ
+    /// before each commit (a thousand streams, hundreds of commits a
+    /// second).
+    undo: Vec<(Arc<str>, Option<Rfq>)>,
+    /// The last second formatted, and its `YYYY-MM-DDTHH:MM:SS` text:
+    /// events of one second share it, so formatting is not redone per row.
+    second: (i64, String),
+    /// Reused text buffers for the hot rows (LP answers): formatting into
+    /// them allocates nothing once they have grown.
+    at_text: String,
+    price_text: String,
+    quantity_text: String,
+    checkpointer: Checkpointer,
+    wal_peak_bytes: Arc<AtomicU64>,
+}
+
+impl SqliteStore {
+    /// Writes into `conn`, the blotter at `path` already opened and
+    /// upgraded (`schema::open`), and starts its checkpointer.
+    pub fn new(conn: Connection, path: &Path) -> SqliteStore {
+        let wal_peak_bytes = Arc::new(AtomicU64::new(0));
+        let checkpointer = Checkpointer::start(path, &conn, wal_peak_bytes.clone());
+        SqliteStore {
+            conn,
+            rfqs: HashMap::new(),
+            lps: LpIds::default(),
+            transaction: 0,
+            undo: Vec::new(),
+            second: (i64::MIN, String::new()),
+            at_text: String::with_capacity(32),
+            price_text: String::with_capacity(32),
+            quantity_text: String::with_capacity(32),
+            checkpointer,
+            wal_peak_bytes,
+        }
+    }
+}
+
+impl BlotterStore for SqliteStore {
+    /// On failure the transaction is rolled back, and so is what the store
+    /// learnt in it (new LP ids, the RFQs' state).
+    fn write_batch<'e>(
+        &mut self,
+        events: impl Iterator<Item = &'e RfqEvent>,
+    ) -> Result<Written, StoreError> {
+        let lps_known = self.lps.0.len();
+        self.transaction += 1;
+        self.undo.clear();
+        let written = self.write_transaction(events);
+        if written.is_err() {
+            self.lps.0.truncate(lps_known);
+            // Newest change first, so that each RFQ ends as it was before.
+            while let Some((rfq_id, before)) = self.undo.pop() {
+                match before {
+                    Some(rfq) => self.rfqs.insert(rfq_id, rfq),
+                    None => self.rfqs.remove(&rfq_id),
+                };
+            }
+        }
+        written.map_err(|error| {
+            let retry = if is_transient(&error) {
+                Retry::Later
+            } else {
+                Retry::Never
+            };
+            StoreError::new(retry, error)
+        })
+    }
+
+    fn log_peak_bytes(&self) -> u64 {
+        self.wal_peak_bytes.load(Ordering::Relaxed)
+    }
+
+    fn close(&mut self) {
+        self.checkpointer.stop(&self.conn);
+    }
+}
+
+impl SqliteStore {
+    fn write_transaction<'e>(
+        &mut self,
+        events: impl Iterator<Item = &'e RfqEvent>,
+    ) -> rusqlite::Result<Written> {
+        // IMMEDIATE takes the write lock up front, so another process's
+        // writer makes us wait (busy timeout) rather than fail mid-batch.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (mut rows, mut orphans) = (0, 0);
+        {
+            let mut started = tx.prepare_cached(
+                "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
+                 threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
+                 started_at, started_ms, speed, simulated, speed_per_mille, answers_from)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?18, (SELECT coalesce(MAX(id), 0) + 1 FROM answers))",
+            )?;
+            // Every answer after this one gets a higher id (ids only grow,
+            // whichever process writes), so an RFQ's answers lie between
+            // `answers_from`, set here, and `answers_to`, set at its end.
+            let mut lp_quote = tx.prepare_cached(
+                "INSERT INTO answers (rfq, seq, t_ms, lp, poll, latency_ms, price, quantity,
+                 valid_for_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut lp_error = tx.prepare_cached(
+                "INSERT INTO answers (rfq, seq, t_ms, lp, poll, latency_ms, failure, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut client_quote = tx.prepare_cached(
+                "INSERT INTO client_quotes (rfq, seq, t_ms, at, at_ms, quote_id, lp, side,
+                 lp_price, client_price, markup_bps, amount, client_pays, pays_asset,
+                 client_receives, receives_asset, client_valid_for_ms, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?18)",
+            )?;
+            let mut lock = tx.prepare_cached(
+                "INSERT INTO lock_events (rfq, seq, t_ms, at, at_ms, event, lp, price,
+                 previous_lp, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            let mut execution = tx.prepare_cached(
+                "INSERT INTO executions (rfq, seq, t_ms, at, at_ms, event, order_id, quote_id,
+                 lp, venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms,
+                 client_pays, pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset,
+                 venue_order_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+                 ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+            )?;
+            let mut ended = tx.prepare_cached(
+                "UPDATE rfqs SET end_seq = ?2, end_t_ms = ?3, ended_at = ?4, ended_ms = ?5,
+                 end_reason = ?6, improvements = ?7, final_quote_id = ?8, final_lp = ?9,
+                 final_client_price = ?10, outcome = ?11,
+                 answers_to = coalesce(?12, answers_from - 1) WHERE id = ?1",
+            )?;
+
+            for event in events {
+                if matches!(event.kind, EventKind::BlotterError(_)) {
+                    // Only shown: it says the blotter itself is failing.
+                    continue;
+                }
+                if let EventKind::Started(s) = &event.kind {
+                    let started_ms = DateTime::parse_from_rfc3339(&s.started_at)
+                        .map(|at| at.timestamp_millis())
+                        .unwrap_or(0);
+                    let lps = serde_json::to_string(&s.lps).unwrap_or_default();
+                    let speed_per_mille = (s.speed * rust_decimal::Decimal::from(1000))
+                        .round()
+                        .try_into()
+                        .unwrap_or(1000i64)
+                        .max(1);
+                    started.execute(params![
+                        event.rfq_id,
+                        s.side.as_str(),
+                        s.amount.to_string(),
+                        s.pair.symbol(),
+                        s.pair.base.as_str(),
+                        s.pair.quote.as_str(),
+                        lps,
+                        s.markup_bps.to_string(),
+                        s.threshold_bps.to_string(),
+                        s.validity_buffer_ms,
+                        s.poll_interval_ms,
+                        s.lp_timeout_ms,
+                        s.duration_ms,
+                        s.started_at,
+                        started_ms,
+                        s.speed.to_string(),
+                        s.simulated,
+                        speed_per_mille,
+                    ])?;
+                    let before = self.rfqs.insert(
+                        event.rfq_id.clone(),
+                        Rfq {
+                            row: tx.last_insert_rowid(),
+                            started_ms,
+                            speed_per_mille,
+                            next_seq: 1,
+                            last_answer: None,
+                            transaction: self.transaction,
+                        },
+                    );
+                    self.undo.push((event.rfq_id.clone(), before));
+                    rows += 1;
+                    continue;
+                }
+                let Some(rfq) = self.rfqs.get_mut(&event.rfq_id) else {
+                    // Its `started` never reached this writer: nothing to
+                    // attach it to. Not retryable, so not a failed commit.
+                    orphans += 1;
+                    tracing::warn!(rfq = %event.rfq_id, event = event.kind.name(), "blotter event for an unknown rfq");
+                    continue;
+                };
+                if rfq.transaction != self.transaction {
+                    self.undo.push((event.rfq_id.clone(), Some(*rfq)));
+                    rfq.transaction = self.transaction;
+                }
+                let seq = rfq.next_seq;
+                rfq.next_seq += 1;
+                let row = rfq.row;
+                let t_ms = event.t_ms as i64;
+                // The hot rows: integers and packed decimals, no text to
+                // format (their wall time is derived from the RFQ's start).
+                match &event.kind {
+                    EventKind::LpQuote(q) => {
+                        lp_quote.execute(params![
+                            row,
+                            seq,
+                            t_ms,
+                            self.lps.id(&tx, &q.lp)?,
+                            q.poll,
+                            int(q.latency_ms),
+                            compact::encode(q.price, &mut self.price_text),
+                            compact::encode(q.quantity, &mut self.quantity_text),
+                            int(q.valid_for_ms),
+                        ])?;
+                        rfq.last_answer = Some(tx.last_insert_rowid());
+                        rows += 1;
+                        continue;
+                    }
+                    EventKind::LpError(e) => {
+                        lp_error.execute(params![
+                            row,
+                            seq,
+                            t_ms,
+                            self.lps.id(&tx, &e.lp)?,
+                            e.poll,
+                            int(e.latency_ms),
+                            e.kind.as_str(),
+                            e.reason,
+                        ])?;
+                        rfq.last_answer = Some(tx.last_insert_rowid());
+                        rows += 1;
+                        continue;
+                    }
+                    _ => {}
+                }
+                // Wall time of an event = start + stream time / speed.
+                let at_ms = rfq.started_ms + t_ms * 1000 / rfq.speed_per_mille;
+                let last_answer = rfq.last_answer;
+                iso_at_into(&mut self.second, at_ms, &mut self.at_text);
+                let at = self.at_text.as_str();
+                match &event.kind {
+                    EventKind::Started(_)
+                    | EventKind::BlotterError(_)
+                    | EventKind::LpQuote(_)
+                    | EventKind::LpError(_) => {
+                        unreachable!("handled above")
+                    }
+                    // Recorded once per desk (`lp_health` table, by the
+                    // health recorder), not once per stream that saw it.
+                    EventKind::LpHealth(_) => continue,
+                    EventKind::ClientQuote(c) => client_quote.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        c.quote_id,
+                        c.lp,
+                        c.side.as_str(),
+                        c.lp_price.to_string(),
+                        c.client_price.to_string(),
+                        c.markup_bps.to_string(),
+                        c.amount.to_string(),
+                        c.client_pays.to_string(),
+                        c.pays_asset.as_str(),
+                        c.client_receives.to_string(),
+                        c.receives_asset.as_str(),
+                        int(c.client_valid_for_ms),
+                        c.reason.as_str(),
+                    ])?,
+                    EventKind::Locked(l) => lock.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        "locked",
+                        l.lp,
+                        l.price.to_string(),
+                        l.previous_lp,
+                        l.reason.as_str(),
+                    ])?,
+                    EventKind::LockExpired(x) => lock.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        "lock_expired",
+                        x.lp,
+                        None::<String>,
+                        None::<String>,
+                        None::<String>,
+                    ])?,
+                    // Execution rows are few (a handful per accepted RFQ),
+                    // so plain `to_string` is fine here; NULL marks a field
+                    // the event does not have.
+                    EventKind::OrderSent(_)
+                    | EventKind::OrderRejected(_)
+                    | EventKind::Filled(_)
+                    | EventKind::ExecutionUnknown(_)
+                    | EventKind::NotFilled(_) => {
+                        let x = ExecutionRow::of(&event.kind);
+                        execution.execute(params![
+                            row,
+                            seq,
+                            t_ms,
+                            at,
+                            at_ms,
+                            event.kind.name(),
+                            x.order_id,
+                            x.quote_id,
+                            x.lp,
+                            x.venue_ref,
+                            x.lp_price,
+                            x.client_price,
+                            x.amount,
+                            x.attempt,
+                            x.reason,
+                            x.hold_ms,
+                            x.client_pays,
+                            x.pays_asset,
+                            x.client_receives,
+                            x.receives_asset,
+                            x.desk_pnl,
+                            x.pnl_asset,
+                            x.venue_order_id,
+                        ])?
+                    }
+                    EventKind::Ended(e) => {
+                        let changed = ended.execute(params![
+                            row,
+                            seq,
+                            t_ms,
+                            at,
+                            at_ms,
+                            e.reason.as_str(),
+                            e.improvements,
+                            e.quote_id,
+                            e.lp,
+                            e.client_price.map(|p| p.to_string()),
+                            e.outcome.as_str(),
+                            last_answer,
+                        ])?;
+                        let before = self.rfqs.remove(&event.rfq_id);
+                        self.undo.push((event.rfq_id.clone(), before));
+                        changed
+                    }
+                };
+                rows += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(Written { rows, orphans })
+    }
+}
+
+/// Failures that may pass (another writer, the disk): worth a retry.
+fn is_transient(error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{
+        CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, SystemIoFailure,
+    };
+    matches!(
+        error.sqlite_error_code(),
+        Some(DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen)
+    )
+}
+
+/// An LP-supplied count as SQLite's signed integer (it cannot store more).
+fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Copies the WAL back into the database on its own thread and connection.
+///
+/// SQLite's automatic checkpoint runs inside a commit and ends with an
+/// fsync of the database file, which stalls the writer for the disk's
+/// flush time several times a second under load. A PASSIVE checkpoint on
+/// another connection never blocks the writer, so the writer only ever
+/// appends to the WAL. Durability is unchanged: a commit is in the WAL
+/// either way.
+///
+/// A PASSIVE checkpoint never catches up with a writer that keeps
+/// appending, so the WAL is never reset and grew to 6.4 GB in a 60 s
+/// bench. Once the WAL passes [`WAL_TRUNCATE_AT`] the checkpointer runs a
+/// TRUNCATE checkpoint: it holds the writer off for the few frames left
+/// after the passive one (bounded by its own short busy timeout) and
+/// empties the file. It also records the WAL's peak size.
+struct Checkpointer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// How often the checkpointer copies the WAL back.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// WAL size past which the checkpointer resets it (TRUNCATE), and the
+/// size SQLite trims it to whenever it restarts it (`journal_size_limit`).
+pub const WAL_TRUNCATE_AT: u64 = 64 * 1024 * 1024;
+
+impl Checkpointer {
+    fn start(path: &Path, writer: &Connection, wal_peak_bytes: Arc<AtomicU64>) -> Checkpointer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let _ = writer.pragma_update(None, "journal_size_limit", WAL_TRUNCATE_AT as i64);
+        let checkpoints = Connection::open(path).and_then(|conn| {
+            conn.busy_timeout(Duration::from_millis(100))?;
+            Ok(conn)
+        });
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        let thread = match checkpoints {
+            // Only hand checkpoints over once a thread will do them.
+            Ok(conn) if writer.pragma_update(None, "wal_autocheckpoint", 0).is_ok() => {
+                let stop = stop.clone();
+                std::thread::Builder::new()
+                    .name("blotter-checkpoint".into())
+                    .spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            std::thread::sleep(CHECKPOINT_EVERY);
+                            let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+                            wal_peak_bytes.fetch_max(size, Ordering::Relaxed);
+                            if let Err(error) =
+                                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                            {
+                                tracing::debug!(%error, "blotter checkpoint skipped");
+                                continue;
+                            }
+                            if size > WAL_TRUNCATE_AT {
+                                if let Err(error) = conn.query_row(
+                                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                                    [],
+                                    |_| Ok(()),
+                                ) {
+                                    tracing::debug!(%error, "blotter WAL reset skipped");
+                                }
+                            }
+                        }
+                    })
+                    .ok()
+            }
+            _ => None,
+        };
+        if thread.is_none() {
+            // Fall back to SQLite's own checkpoints inside commits.
+            let _ = writer.pragma_update(None, "wal_autocheckpoint", 1000);
+        }
+        Checkpointer { stop, thread }
+    }
+
+    /// Stops the thread and leaves the database file complete.
+    fn stop(&mut self, writer: &Connection) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if let Err(error) = writer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(%error, "final blotter checkpoint skipped");
+        }
+    }
+}
+
+/// [`iso_at`] into a reused buffer.
+fn iso_at_into(cache: &mut (i64, String), at_ms: i64, buffer: &mut String) {
+    use std::fmt::Write as _;
+    refresh_second(cache, at_ms);
+    buffer.clear();
+    let _ = write!(buffer, "{}.{:03}Z", cache.1, at_ms.rem_euclid(1000));
+}
+
+fn refresh_second(cache: &mut (i64, String), at_ms: i64) {
+    let second = at_ms.div_euclid(1000);
+    if cache.0 != second {
+        let full = DateTime::from_timestamp_millis(second * 1000)
+            .map(iso_millis)
+            .unwrap_or_default();
+        // Drop ".000Z": the milliseconds are added per row.
+        *cache = (
+            second,
+            full.get(..full.len().saturating_sub(5))
+                .unwrap_or("")
+                .to_string(),
+        );
+    }
+}
+
+/// `at_ms` as `crate::clock::iso_millis` writes it, reusing the text of
+/// the second it falls in.
+/// One `executions` row: the columns an execution event has, NULL for
+/// the others. Execution rows are few (a handful per accepted RFQ), so
+/// plain `to_string` is fine here.
+#[derive(Default)]
+struct ExecutionRow<'a> {
+    order_id: Option<&'a str>,
+    quote_id: Option<&'a str>,
+    lp: Option<&'a str>,
+    venue_ref: Option<&'a str>,
+    lp_price: Option<String>,
+    client_price: Option<String>,
+    amount: Option<String>,
+    attempt: Option<u32>,
+    reason: Option<std::borrow::Cow<'a, str>>,
+    hold_ms: Option<i64>,
+    client_pays: Option<String>,
+    pays_asset: Option<&'a str>,
+    client_receives: Option<String>,
+    receives_asset: Option<&'a str>,
+    desk_pnl: Option<String>,
+    pnl_asset: Option<&'a str>,
+    venue_order_id: Option<&'a str>,
+}
+
+impl<'a> ExecutionRow<'a> {
+    fn of(kind: &'a EventKind) -> ExecutionRow<'a> {
+        match kind {
+            EventKind::OrderSent(o) => ExecutionRow {
+                order_id: Some(&o.order_id),
+                quote_id: Some(&o.quote_id),
+                lp: Some(&o.lp),
+                venue_ref: o.venue_ref.as_deref(),
+                lp_price: Some(o.lp_price.to_string()),
+                amount: Some(o.amount.to_string()),
+                attempt: Some(o.attempt),
+                reason: o.preferred_over.as_ref().map(|why| why.describe().into()),
+                ..ExecutionRow::default()
+            },
+            EventKind::OrderRejected(r) => ExecutionRow {
+                order_id: Some(&r.order_id),
+                lp: Some(&r.lp),
+                reason: Some((&*r.reason).into()),
+                hold_ms: Some(int(r.hold_ms)),
+                ..ExecutionRow::default()
+            },
+            EventKind::Filled(f) => ExecutionRow {
+                order_id: Some(&f.order_id),
+                quote_id: Some(&f.quote_id),
+                lp: Some(&f.lp),
+                lp_price: Some(f.lp_price.to_string()),
+                client_price: Some(f.client_price.to_string()),
+                amount: Some(f.amount.to_string()),
+                hold_ms: Some(int(f.hold_ms)),
+                client_pays: Some(f.client_pays.to_string()),
+                pays_asset: Some(f.pays_asset.as_str()),
+                client_receives: Some(f.client_receives.to_string()),
+                receives_asset: Some(f.receives_asset.as_str()),
+                desk_pnl: Some(f.desk_pnl.to_string()),
+                pnl_asset: Some(f.pnl_asset.as_str()),
+                venue_order_id: f.venue_order_id.as_deref(),
+                ..ExecutionRow::default()
+            },
+            EventKind::ExecutionUnknown(u) => ExecutionRow {
+                order_id: Some(&u.order_id),
+                lp: Some(&u.lp),
+                reason: Some((&*u.reason).into()),
+                ..ExecutionRow::default()
+            },
+            EventKind::NotFilled(n) => ExecutionRow {
+                quote_id: n.quote_id.as_deref(),
+                reason: Some((&*n.reason).into()),
+                ..ExecutionRow::default()
+            },
+            _ => ExecutionRow::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+fn iso_at(cache: &mut (i64, String), at_ms: i64) -> String {
+    let mut buffer = String::new();
+    iso_at_into(cache, at_ms, &mut buffer);
+    buffer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_seconds_format_like_iso_millis() {
+        let mut cache = (i64::MIN, String::new());
+        for at_ms in [
+            1_795_345_200_050,
+            1_795_345_200_999,
+            1_795_345_201_000,
+            0,
+            -1,
+        ] {
+            let expected = DateTime::from_timestamp_millis(at_ms)
+                .map(iso_millis)
+                .unwrap();
+            assert_eq!(iso_at(&mut cache, at_ms), expected);
+        }
+    }
+}
