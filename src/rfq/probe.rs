@@ -76,3 +76,17 @@ impl StreamProbe for NoProbe {
     #[inline(always)]
     fn handing_on(&mut self, _: &[RfqEvent]) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the product's streams carry for measurement: nothing, in the
+    /// session's state or beside each answer.
+    #[test]
+    fn the_product_probe_takes_no_room() {
+        assert_eq!(std::mem::size_of::<NoProbe>(), 0);
+        assert_eq!(std::mem::size_of::<<NoProbe as StreamProbe>::Moment>(), 0);
+        assert_eq!(std::mem::size_of::<<NoProbe as StreamProbe>::Ready>(), 0);
+    }
+}
