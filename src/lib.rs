@@ -44,7 +44,8 @@
 //!   split by what it reduces (`ui::state`: stream, history, keys, desk),
 //!   the form, and drawing one file per panel (`ui::render`) in the
 //!   colours of `ui::theme`.
-//! - [`bench`]: the `lp-rfq bench` load harness. [`cli`]: the
+//! - [`bench`]: the `lp-rfq bench` load harness and the timings it takes
+//!   of each session (the product's sessions carry none of it). [`cli`]: the
 //!   subcommands. [`app`]: the commands the binary runs, wiring the above
 //!   together.
 

@@ -190,7 +190,7 @@ mod tests {
         let (events, _receiver) = mpsc::channel(16);
         let (_commands, inbox) = mpsc::channel(1);
         let outlet = Recorder::new(blotter.sink(), events);
-        let stream = session.run_probed(outlet, Some(inbox), None);
+        let stream = session.run_into(outlet, Some(inbox));
         let size = std::mem::size_of_val(&stream);
         assert!(size <= 1_664, "a stream's future is {size} bytes");
         drop(stream);

@@ -542,7 +542,7 @@ mod tests {
             events,
         );
         let outlet = Recorder::new(blotter.sink(), fanout);
-        let stream = session.run_probed(outlet, Some(inbox), None);
+        let stream = session.run_into(outlet, Some(inbox));
         let size = std::mem::size_of_val(&stream);
         assert!(size <= 1_664 + 8, "a stream's future is {size} bytes");
         drop(stream);

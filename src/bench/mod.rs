@@ -3,6 +3,8 @@
 //! as a real stream, and reports throughput, added latency and memory as
 //! one JSON line.
 
+mod histogram;
+mod probe;
 mod wire;
 
 use std::path::{Path, PathBuf};
@@ -17,9 +19,10 @@ use crate::market::{Pair, Side};
 use crate::recorder::Recorder;
 use crate::rfq::event::{EventKind, FailureKind};
 use crate::rfq::outlet::Outlet;
-use crate::rfq::probe::{answer_ready_at, EngineProbe, LatencyHistogram};
 use crate::rfq::{EngineParams, RfqEvent, RfqSpec, Session};
 use async_trait::async_trait;
+use histogram::LatencyHistogram;
+use probe::{answer_ready_at, SessionTimings, StreamTimer};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::Serialize;
@@ -372,7 +375,7 @@ struct Run {
     rfq_ms: u64,
     duration_ms: u64,
     totals: Arc<Totals>,
-    probe: Arc<EngineProbe>,
+    timings: Arc<SessionTimings>,
     sink: Option<BlotterSink>,
     starts: WireEnd,
 }
@@ -437,14 +440,14 @@ impl Slot {
             counts: Counts::default(),
             totals: run.totals.clone(),
         };
-        let probe = Some(&*run.probe);
+        let timer = StreamTimer::new(&run.timings);
         match &run.sink {
             Some(sink) => {
                 let outlet = Recorder::new(sink.clone(), tally);
-                session.run_probed(outlet, None, probe).await;
+                session.run_probed(outlet, None, timer).await;
             }
             None => {
-                session.run_probed(tally, None, probe).await;
+                session.run_probed(tally, None, timer).await;
             }
         }
     }
@@ -526,7 +529,7 @@ pub async fn run(
         "invalid --rfq-secs '0': must be at least 1"
     );
     let rfq_ms = options.rfq_secs.map_or(duration_ms, |secs| secs * 1000);
-    let probe = Arc::new(EngineProbe::default());
+    let timings = Arc::new(SessionTimings::default());
     let totals = Arc::new(Totals::default());
     let wire = Wire::start();
     let lps = bench_lps(options, &wire);
@@ -557,7 +560,7 @@ pub async fn run(
         rfq_ms,
         duration_ms,
         totals: totals.clone(),
-        probe: probe.clone(),
+        timings: timings.clone(),
         sink: sink.clone(),
         starts: starts.clone(),
     });
@@ -617,7 +620,7 @@ pub async fn run(
             Some(micros(histogram.percentile(99))),
         ),
     };
-    let (first_p50, first_p99) = delayed(&probe.first_quote);
+    let (first_p50, first_p99) = delayed(&timings.first_quote);
     let (late_p50, late_p99) = delayed(wire.late());
     Ok(BenchReport {
         sessions: options.sessions,
@@ -636,11 +639,11 @@ pub async fn run(
         lp_errors: counts.lp_errors,
         locks: counts.locks,
         client_quotes: counts.client_quotes,
-        added_latency_p50_us: micros(probe.added.percentile(50)),
-        added_latency_p99_us: micros(probe.added.percentile(99)),
-        output_wait_p99_us: micros(probe.output_wait.percentile(99)),
-        ready_to_acted_p50_us: micros(probe.ready_to_acted.percentile(50)),
-        ready_to_acted_p99_us: micros(probe.ready_to_acted.percentile(99)),
+        added_latency_p50_us: micros(timings.added.percentile(50)),
+        added_latency_p99_us: micros(timings.added.percentile(99)),
+        output_wait_p99_us: micros(timings.output_wait.percentile(99)),
+        ready_to_acted_p50_us: micros(timings.ready_to_acted.percentile(50)),
+        ready_to_acted_p99_us: micros(timings.ready_to_acted.percentile(99)),
         first_quote_over_fastest_p50_us: first_p50,
         first_quote_over_fastest_p99_us: first_p99,
         lp_answer_late_p50_us: late_p50,

@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use futures::task::AtomicWaker;
 
-use crate::rfq::probe::LatencyHistogram;
+use super::histogram::LatencyHistogram;
 
 /// One answer (or other wake-up) on its way: when it is due, and where
 /// its arrival lands.

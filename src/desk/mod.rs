@@ -368,10 +368,8 @@ pub fn start_session_in(
         sender,
     );
     let task = match blotter {
-        None => tokio::spawn(session.run_probed(fanout, Some(inbox), None)),
-        Some(sink) => {
-            tokio::spawn(session.run_probed(Recorder::new(sink, fanout), Some(inbox), None))
-        }
+        None => tokio::spawn(session.run_into(fanout, Some(inbox))),
+        Some(sink) => tokio::spawn(session.run_into(Recorder::new(sink, fanout), Some(inbox))),
     };
     StreamHandle {
         rfq_id,

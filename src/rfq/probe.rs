@@ -1,148 +1,92 @@
-//! The engine's optional latency probe: how long an LP answer spends in the
-//! engine, from its arrival to its events leaving on the channel, and, for
-//! in-process LPs that mark when their answer was ready, from that moment
-//! to the engine having acted on it. A lock-free log-linear histogram,
-//! shared by every session of a benchmark.
+//! The hooks a session offers a measurement that rides along with it (the
+//! load bench's timings of LP answers through the session). The product
+//! runs every session with [`NoProbe`]: zero-sized, its hooks empty and
+//! inlined, so a desk's streams carry no clock reads, ready marks or
+//! per-stream timing state. What the bench measures, and how, lives in
+//! `crate::bench`.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Sub-buckets per power of two: values are kept to within 1/16 (6 %).
-const SUB_BUCKETS: usize = 16;
-const SUB_BITS: u32 = 4;
-/// Powers of two of nanoseconds covered (2^40 ns ≈ 18 minutes).
-const EXPONENTS: usize = 40;
+use crate::rfq::RfqEvent;
 
-/// What the engine's probe records for every LP answer.
-#[derive(Default)]
-pub struct EngineProbe {
-    /// From the answer's arrival to its events being handed on, not
-    /// counting any wait for room in the output channel.
-    pub added: LatencyHistogram,
-    /// Time spent waiting for room in a full output channel: the
-    /// consumers' back-pressure, not the engine's work.
-    pub output_wait: LatencyHistogram,
-    /// From an answer being ready (as its LP marked it with
-    /// [`answer_ready_at`]) to the engine having acted on it: the
-    /// scheduling delay plus the engine's work.
-    pub ready_to_acted: LatencyHistogram,
-    /// Per stream: from its first LP answer being ready (its fastest LP's,
-    /// as marked) to its first client quote being handed on.
-    pub first_quote: LatencyHistogram,
+/// What a session tells a measurement as it handles LP answers. The
+/// session calls these at fixed points; it never reads what they record,
+/// so a probe cannot change what the stream does.
+pub trait StreamProbe: Send {
+    /// A moment as the probe reads it (nothing, for [`NoProbe`]).
+    type Moment: Copy + Send;
+    /// When an LP answer was ready, as far as the probe knows it.
+    type Ready: Copy + Send;
+
+    /// The moment a stretch the probe times begins.
+    fn moment(&self) -> Self::Moment;
+
+    /// How long since `since` (zero for a probe that reads no clock).
+    fn since(&self, since: Self::Moment) -> Duration;
+
+    /// Called in the same poll of the session's requests that yielded an
+    /// LP answer, before another answer can be yielded: when that answer
+    /// was ready, if its LP said.
+    fn answer_yielded(&self) -> Self::Ready;
+
+    /// The engine has acted on an answer that was ready at `ready` (its
+    /// events not yet handed on).
+    fn answer_acted(&mut self, ready: Self::Ready);
+
+    /// The engine's own time on one answer: from `started` to now, less
+    /// `output_wait` spent waiting for room in the outlet.
+    fn engine_worked(&mut self, started: Self::Moment, output_wait: Duration);
+
+    /// An answer's events waited `waited` for room in the outlet (the
+    /// consumers' back-pressure, apart from the engine's work).
+    fn output_waited(&mut self, waited: Duration);
+
+    /// `events` are about to be handed on.
+    fn handing_on(&mut self, events: &[RfqEvent]);
 }
 
-thread_local! {
-    /// When the answer an in-process LP just returned became ready.
-    static READY_AT: Cell<Option<Instant>> = const { Cell::new(None) };
-}
+/// The product's probe: measures nothing and costs nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProbe;
 
-/// Marks the answer the calling LP is about to return as ready since `at`.
-/// The session polls its LP requests on its own thread and reads the mark
-/// in the same poll that yields the answer, so a thread-local carries it
-/// with no cost to LPs that do not mark (real adapters never do).
-pub fn answer_ready_at(at: Instant) {
-    READY_AT.with(|ready| ready.set(Some(at)));
-}
+impl StreamProbe for NoProbe {
+    type Moment = ();
+    type Ready = ();
 
-/// Takes the mark left by [`answer_ready_at`], if any.
-pub(crate) fn take_ready_mark() -> Option<Instant> {
-    READY_AT.with(Cell::take)
-}
+    #[inline(always)]
+    fn moment(&self) {}
 
-/// A histogram of durations, recorded from many tasks at once.
-pub struct LatencyHistogram {
-    buckets: Vec<AtomicU64>,
-}
-
-impl Default for LatencyHistogram {
-    fn default() -> Self {
-        LatencyHistogram::new()
-    }
-}
-
-impl LatencyHistogram {
-    pub fn new() -> LatencyHistogram {
-        LatencyHistogram {
-            buckets: (0..EXPONENTS * SUB_BUCKETS)
-                .map(|_| AtomicU64::new(0))
-                .collect(),
-        }
+    #[inline(always)]
+    fn since(&self, _: ()) -> Duration {
+        Duration::ZERO
     }
 
-    fn bucket_of(nanos: u64) -> usize {
-        if nanos < SUB_BUCKETS as u64 {
-            return nanos as usize;
-        }
-        let exponent = 63 - nanos.leading_zeros();
-        let sub = (nanos >> (exponent - SUB_BITS)) as usize & (SUB_BUCKETS - 1);
-        let index = (exponent - SUB_BITS + 1) as usize * SUB_BUCKETS + sub;
-        index.min(EXPONENTS * SUB_BUCKETS - 1)
-    }
+    #[inline(always)]
+    fn answer_yielded(&self) {}
 
-    /// The largest value that falls in bucket `index`.
-    fn upper_bound(index: usize) -> u64 {
-        if index < SUB_BUCKETS {
-            return index as u64;
-        }
-        let exponent = (index / SUB_BUCKETS) as u32 + SUB_BITS - 1;
-        let sub = (index % SUB_BUCKETS) as u64;
-        ((SUB_BUCKETS as u64 + sub + 1) << (exponent - SUB_BITS)) - 1
-    }
+    #[inline(always)]
+    fn answer_acted(&mut self, _: ()) {}
 
-    pub fn record(&self, elapsed: Duration) {
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.buckets[Self::bucket_of(nanos)].fetch_add(1, Ordering::Relaxed);
-    }
+    #[inline(always)]
+    fn engine_worked(&mut self, _: (), _: Duration) {}
 
-    pub fn count(&self) -> u64 {
-        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
-    }
+    #[inline(always)]
+    fn output_waited(&mut self, _: Duration) {}
 
-    /// The `percentile` (0–100) by nearest rank, as the upper bound of its
-    /// bucket; zero when nothing was recorded.
-    pub fn percentile(&self, percentile: u32) -> Duration {
-        let total = self.count();
-        if total == 0 {
-            return Duration::ZERO;
-        }
-        let rank = (u64::from(percentile) * total).div_ceil(100).max(1);
-        let mut seen = 0;
-        for (index, bucket) in self.buckets.iter().enumerate() {
-            seen += bucket.load(Ordering::Relaxed);
-            if seen >= rank {
-                return Duration::from_nanos(Self::upper_bound(index));
-            }
-        }
-        Duration::from_nanos(Self::upper_bound(self.buckets.len() - 1))
-    }
+    #[inline(always)]
+    fn handing_on(&mut self, _: &[RfqEvent]) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// What the product's streams carry for measurement: nothing, in the
+    /// session's state or beside each answer.
     #[test]
-    fn percentiles_are_within_a_sixteenth() {
-        let histogram = LatencyHistogram::new();
-        for micros in 1..=100u64 {
-            histogram.record(Duration::from_micros(micros));
-        }
-        assert_eq!(histogram.count(), 100);
-        for (p, exact) in [(50, 50_000u64), (99, 99_000), (100, 100_000)] {
-            let got = histogram.percentile(p).as_nanos() as u64;
-            assert!(
-                got >= exact && got <= exact + exact / 16,
-                "p{p}: {got} vs {exact}"
-            );
-        }
-    }
-
-    #[test]
-    fn small_values_are_exact_and_empty_is_zero() {
-        let histogram = LatencyHistogram::new();
-        assert_eq!(histogram.percentile(50), Duration::ZERO);
-        histogram.record(Duration::from_nanos(7));
-        assert_eq!(histogram.percentile(50), Duration::from_nanos(7));
+    fn the_product_probe_takes_no_room() {
+        assert_eq!(std::mem::size_of::<NoProbe>(), 0);
+        assert_eq!(std::mem::size_of::<<NoProbe as StreamProbe>::Moment>(), 0);
+        assert_eq!(std::mem::size_of::<<NoProbe as StreamProbe>::Ready>(), 0);
     }
 }

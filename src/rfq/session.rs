@@ -15,7 +15,6 @@ use futures::future::{AbortHandle, AbortRegistration, Abortable, Aborted};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use tokio::task::JoinHandle;
 
@@ -28,7 +27,7 @@ use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, OrderResult};
 use crate::rfq::event::{EndReason, Ended, EventKind, RfqEvent};
 use crate::rfq::execution::OrderPlan;
 use crate::rfq::outlet::Outlet;
-use crate::rfq::probe::{take_ready_mark, EngineProbe};
+use crate::rfq::probe::{NoProbe, StreamProbe};
 use crate::rfq::spec::RfqSpec;
 
 /// What the operator (or an integration) can tell a running stream. On
@@ -71,7 +70,7 @@ impl Session {
         events: mpsc::Sender<RfqEvent>,
         commands: mpsc::Receiver<StreamCommand>,
     ) -> impl Future<Output = Ended> + Send + 'static {
-        self.run_probed(events, Some(commands), None)
+        self.run_into(events, Some(commands))
     }
 
     /// [`Session::run`] that stops when `shutdown` completes, for callers
@@ -92,22 +91,29 @@ impl Session {
     }
 
     /// [`Session::run`] into any [`Outlet`], with an optional inbox (a
-    /// stream nobody commands needs none), recording into `probe` how long
-    /// each LP answer spends in the engine, from its arrival to its events
-    /// being handed on (the benchmark's "added latency"), apart from that
-    /// any wait for the outlet to take them, and for in-process LPs that
-    /// mark it ([`crate::rfq::probe::answer_ready_at`]) the time from the answer being
-    /// ready to the engine having acted on it.
+    /// stream nobody commands needs none).
+    pub fn run_into<'a, O: Outlet + 'a>(
+        self,
+        outlet: O,
+        commands: Option<mpsc::Receiver<StreamCommand>>,
+    ) -> impl Future<Output = Ended> + Send + 'a {
+        self.run_probed(outlet, commands, NoProbe)
+    }
+
+    /// [`Session::run_into`] with a measurement riding along: `probe` is
+    /// told how each LP answer goes through the session (see
+    /// [`StreamProbe`]; the load bench's timings). It only observes: the
+    /// stream runs exactly as it would without it.
     ///
     /// Not an `async fn`: the stream's state is built here, so that the
     /// future holds it once (an `async fn` would also keep this call's
     /// arguments in it for its whole life).
-    pub fn run_probed<'p, O: Outlet + 'p>(
+    pub fn run_probed<'a, O: Outlet + 'a, P: StreamProbe + 'a>(
         self,
         outlet: O,
         commands: Option<mpsc::Receiver<StreamCommand>>,
-        probe: Option<&'p EngineProbe>,
-    ) -> impl Future<Output = Ended> + Send + 'p {
+        probe: P,
+    ) -> impl Future<Output = Ended> + Send + 'a {
         let mut stream = Stream::new(self, outlet, commands, probe, ask);
         // The stream is used in place: an `async fn` taking it by value
         // would hold a second copy of it.
@@ -119,12 +125,13 @@ impl Session {
 /// session's future is this struct plus the one await it is at, so it stays
 /// small (thousands of streams run at once, each its own task). The parts
 /// that are rarely used (an order, the inbox) take little room until used.
-struct Stream<'p, O, A> {
+struct Stream<O, P, A> {
     engine: Engine,
     lps: Vec<SharedLp>,
     duration_ms: StreamMs,
     outlet: O,
-    probe: Option<&'p EngineProbe>,
+    /// Told how each answer goes through ([`NoProbe`] in the product).
+    probe: P,
     /// The engine's events not yet handed on: one answer's at a time (a
     /// poll's are handed on answer by answer), in a buffer borrowed from
     /// the thread and given back once they are (see `SPARE_OUT`).
@@ -146,24 +153,11 @@ struct Stream<'p, O, A> {
     ending: Option<EndReason>,
     /// When the next poll is due (with a poll interval).
     next_poll_at: StreamMs,
-    /// With a probe: when this stream's first LP answer was ready (its
-    /// fastest LP's), until its first client quote is made.
-    first_ready: FirstQuote,
-}
-
-/// With a probe, where a stream is on the way to its first client quote.
-#[derive(Clone, Copy)]
-enum FirstQuote {
-    NoAnswerYet,
-    AnswerReadyAt(std::time::Instant),
-    Quoted,
 }
 
 /// An LP answer as its request future yields it: the LP's index, the
-/// request's id and the answer. When the answer was ready, if its LP
-/// marked it ([`crate::rfq::probe::answer_ready_at`]), is read from the
-/// thread right after the poll that yields it (`take_ready_mark`), before
-/// another answer's mark can replace it.
+/// request's id and the answer. A probe learns when it was ready right
+/// after the poll that yields it ([`StreamProbe::answer_yielded`]).
 type Arrived = (usize, u64, Answer);
 
 /// What to do once the stream's state has been judged at a moment.
@@ -176,12 +170,12 @@ enum Next {
     Run,
 }
 
-impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
+impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P, A> {
     fn new(
         session: Session,
         outlet: O,
         inbox: Option<mpsc::Receiver<StreamCommand>>,
-        probe: Option<&'p EngineProbe>,
+        probe: P,
         ask: fn(SharedLp, usize, LpRequest, AbortRegistration) -> A,
     ) -> Self {
         let Session {
@@ -218,7 +212,6 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
             inbox,
             ending: None,
             next_poll_at: 0,
-            first_ready: FirstQuote::NoAnswerYet,
         }
     }
 
@@ -269,7 +262,7 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
                             break;
                         };
                         drained = true;
-                        let ready = take_ready_mark();
+                        let ready = self.probe.answer_yielded();
                         if let Some(end) = self.take_answer(now, arrived, ready, false) {
                             break 'stream end;
                         }
@@ -369,13 +362,13 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
                         }
                     }
                     Some(arrived) = self.in_flight.next(), if !self.in_flight.is_empty() => {
-                        // Read at once: the mark belongs to this answer.
-                        let ready = take_ready_mark();
+                        // At once: what the probe learns belongs to this answer.
+                        let ready = self.probe.answer_yielded();
                         let now = self.now();
                         if now >= self.duration_ms && !self.engine.order_pending() {
                             break EndReason::Duration;
                         }
-                        let taken = self.probe.map(|_| Instant::now());
+                        let taken = self.probe.moment();
                         self.borrow_out();
                         // Expiry first: an answer is judged against the
                         // lock as it stands at this very instant.
@@ -389,10 +382,8 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
                         // back-pressure: that wait is timed apart from the
                         // engine's work.
                         let waited = self.hand_on().await;
-                        if let (Some(probe), Some(taken)) = (self.probe, taken) {
-                            probe.added.record(taken.elapsed().saturating_sub(waited));
-                            probe.output_wait.record(waited);
-                        }
+                        self.probe.engine_worked(taken, waited);
+                        self.probe.output_waited(waited);
                     }
                     _ = &mut wake => {}
                 }
@@ -519,12 +510,12 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
             let Some(arrived) = self.answer_in() else {
                 break;
             };
-            let ready = take_ready_mark();
+            let ready = self.probe.answer_yielded();
             if let Some(end) = self.take_answer(now, arrived, ready, true) {
                 return Err(end);
             }
             let mut waited = false;
-            self.note_first_quote();
+            self.probe.handing_on(&self.out);
             let mut events = self.out.drain(..);
             loop {
                 let Some(event) = events.next() else {
@@ -535,9 +526,8 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
                     if !waited {
                         waited = true;
                         while let Some(Some(arrived)) = self.in_flight.next().now_or_never() {
-                            // With its mark, read before another
-                            // answer's replaces it.
-                            early.push((arrived, take_ready_mark()));
+                            // With what the probe learns of it, at once.
+                            early.push((arrived, self.probe.answer_yielded()));
                         }
                     }
                     send.await;
@@ -571,18 +561,18 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
     /// of the request that replaced it, so only a matching id is taken).
     /// An answer that reached the LP (not held back by its health) may have
     /// changed that LP's shared health (a breaker opened, a pause asked
-    /// for): that shows at once. With a probe, records how long ago the
-    /// answer was ready and, for one taken with its poll's (`with_poll`,
-    /// its events handed on with the rest), the engine's time on it.
+    /// for): that shows at once. The probe is told that the answer was
+    /// acted on and, for one taken with its poll's (`with_poll`, its
+    /// events handed on with the rest), the engine's time on it.
     fn take_answer(
         &mut self,
         now: StreamMs,
         (lp, request_id, answer): Arrived,
-        ready: Option<std::time::Instant>,
+        ready: P::Ready,
         with_poll: bool,
     ) -> Option<EndReason> {
         self.borrow_out();
-        let taken = self.probe.filter(|_| with_poll).map(|_| Instant::now());
+        let taken = with_poll.then(|| self.probe.moment());
         self.aborts[lp].take_if(|(id, _)| *id == request_id);
         let sent = !matches!(answer, Answer::Failed(crate::lp::LpError::NotSent(_)));
         let end = self
@@ -591,16 +581,9 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
         if let Some(view) = self.lps[lp].health().filter(|_| sent) {
             self.engine.note_health(now, lp, &view, &mut self.out);
         }
-        if let Some(probe) = self.probe {
-            if let Some(ready) = ready {
-                probe.ready_to_acted.record(ready.elapsed());
-                if let FirstQuote::NoAnswerYet = self.first_ready {
-                    self.first_ready = FirstQuote::AnswerReadyAt(ready);
-                }
-            }
-            if let Some(taken) = taken {
-                probe.added.record(taken.elapsed());
-            }
+        self.probe.answer_acted(ready);
+        if let Some(taken) = taken {
+            self.probe.engine_worked(taken, Duration::ZERO);
         }
         end
     }
@@ -623,13 +606,13 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
 
     /// Hands the engine's events on, in order, and returns how long the
     /// outlet kept the session waiting for room (the consumers'
-    /// back-pressure).
+    /// back-pressure), as the probe reads it (zero with none).
     // `loop` + `let … else` rather than `while let` where the body
     // awaits: see `poll`.
     #[allow(clippy::while_let_loop)]
     async fn hand_on(&mut self) -> Duration {
         let mut waited = Duration::ZERO;
-        self.note_first_quote();
+        self.probe.handing_on(&self.out);
         let mut events = self.out.drain(..);
         loop {
             let Some(event) = events.next() else {
@@ -637,28 +620,14 @@ impl<'p, O: Outlet, A: Future<Output = Arrived> + Send> Stream<'p, O, A> {
             };
             let mut send = std::pin::pin!(self.outlet.send(event));
             if futures::poll!(send.as_mut()).is_pending() {
-                let blocked = Instant::now();
+                let blocked = self.probe.moment();
                 send.await;
-                waited += blocked.elapsed();
+                waited += self.probe.since(blocked);
             }
         }
         drop(events);
         self.return_out();
         waited
-    }
-
-    /// With a probe, records the stream's first client quote as its
-    /// events are about to be handed on: how long after its first LP
-    /// answer was ready.
-    fn note_first_quote(&mut self) {
-        if let (FirstQuote::AnswerReadyAt(ready), Some(probe)) = (self.first_ready, self.probe) {
-            let quoted =
-                (self.out.iter()).any(|event| matches!(event.kind, EventKind::ClientQuote(_)));
-            if quoted {
-                probe.first_quote.record(ready.elapsed());
-                self.first_ready = FirstQuote::Quoted;
-            }
-        }
     }
 
     /// Gives `out` room without allocating when it has none: the thread's

@@ -57,7 +57,7 @@ async fn run_slow(per_event_ms: u64) -> Vec<RfqEvent> {
         per_event: Duration::from_millis(per_event_ms),
         events: events.clone(),
     };
-    session.run_probed(outlet, None, None).await;
+    session.run_into(outlet, None).await;
     let events = events.lock().unwrap().clone();
     events
 }
@@ -192,7 +192,7 @@ async fn answers_ready_at_once_reach_a_slow_consumer_one_by_one_and_no_request_w
         per_event: Duration::from_millis(700),
         events: events.clone(),
     };
-    session.run_probed(outlet, None, None).await;
+    session.run_into(outlet, None).await;
     let events = events.lock().unwrap().clone();
     let lines = trace(&events);
     // The first poll starts once `started` is taken (700 ms). All three
