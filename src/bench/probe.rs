@@ -204,6 +204,7 @@ mod tests {
             duration_ms: 1_000,
             clock: StreamClock::start(),
             band: None,
+            client: crate::rfq::ClientId::house(),
         };
         let (events, mut received) = tokio::sync::mpsc::channel(1_024);
         match timings {
