@@ -47,7 +47,7 @@ pub fn process_tag() -> &'static str {
 }
 
 /// This run's part of every venue request key: its start in UTC
-/// milliseconds and 40 random bits, e.g. `1nq6xbd2ak7m2wxyz` (17
+/// milliseconds and 40 random bits, e.g. `bxkhfpnca8kkrqqb2` (17
 /// characters, letters and digits only, so any venue's id field takes it).
 pub fn process_key() -> &'static str {
     PROCESS_KEY.get_or_init(|| key_for_run(Utc::now().timestamp_millis(), rand::random()))

@@ -70,7 +70,7 @@ pub struct LpQuote {
 impl LpRequest {
     /// The request's key for a venue: unique across processes and
     /// restarts (the run's [`crate::ids::process_key`]) and within the
-    /// process (the request id), e.g. `1nq6xbd2ak7m2wxyz-1042`. Usable as a
+    /// process (the request id), e.g. `bxkhfpnca8kkrqqb2-1042`. Usable as a
     /// FIX QuoteReqID or a client RFQ id.
     pub fn key(&self) -> String {
         crate::ids::request_key(crate::ids::process_key(), self.request_id)

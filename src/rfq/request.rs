@@ -51,8 +51,10 @@ impl RequestParams {
     }
 
     /// Refuses a markup above `max_markup` bps or a threshold above
-    /// `max_threshold` bps (the desk's limits for its own settings: a
-    /// client's terms are no looser than the desk's).
+    /// `max_threshold` bps: the same hard caps the desk's own settings
+    /// have (MAX_MARKUP_BPS, MAX_THRESHOLD_BPS). There is no floor: a
+    /// request may price below the desk's default markup, as a desk does
+    /// for a favoured client.
     pub fn check(&self, max_markup: Decimal, max_threshold: Decimal) -> Result<(), RequestError> {
         if let Some(markup) = self.markup.filter(|markup| markup.value() > max_markup) {
             return Err(RequestError::Markup {
