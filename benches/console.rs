@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use lp_rfq::clock::StreamClock;
 use lp_rfq::lp::LpQuote;
 use lp_rfq::market::{Bps, Pair, Side};
-use lp_rfq::rfq::engine::{Answer, Engine, EngineParams};
+use lp_rfq::rfq::engine::{Answer, Engine, EngineParams, MedianScratch};
 use lp_rfq::rfq::RfqEvent;
 use lp_rfq::rfq::RfqSpec;
 use lp_rfq::ui::render::draw;
@@ -49,6 +49,7 @@ fn live_stream() -> Vec<RfqEvent> {
     );
     let pair: Pair = "BTCUSDT".parse().unwrap();
     let mut events = vec![engine.started(30_000, true)];
+    let mut median = MedianScratch::new();
     let mut dispatch = Vec::new();
     for poll in 0..10u64 {
         let now = poll * 100;
@@ -70,6 +71,7 @@ fn live_stream() -> Vec<RfqEvent> {
                 request.lp,
                 request.request_id,
                 Answer::Quote(quote),
+                &mut median,
                 &mut events,
             );
         }

@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use lp_rfq::clock::StreamClock;
 use lp_rfq::lp::LpQuote;
 use lp_rfq::market::{Bps, Pair, Side};
-use lp_rfq::rfq::engine::{Answer, Dispatch, Engine, EngineParams};
+use lp_rfq::rfq::engine::{Answer, Dispatch, Engine, EngineParams, MedianScratch};
 use lp_rfq::rfq::pricing::{client_price, price_client};
 use lp_rfq::rfq::RfqEvent;
 use lp_rfq::rfq::RfqSpec;
@@ -54,6 +54,8 @@ fn decision(c: &mut Criterion) {
         let pair: Pair = "BTCUSDT".parse().unwrap();
         let mut dispatch: Vec<Dispatch> = Vec::with_capacity(lps);
         let mut out: Vec<RfqEvent> = Vec::with_capacity(lps * 2);
+        // One set for every answer, as a session lends its thread's.
+        let mut median = MedianScratch::new();
         let mut round = 0i64;
         // After the first poll the locked LP is not asked: lps − 1 answers.
         group.throughput(Throughput::Elements(lps as u64 - 1));
@@ -78,6 +80,7 @@ fn decision(c: &mut Criterion) {
                         request.lp,
                         request.request_id,
                         Answer::Quote(quote),
+                        &mut median,
                         &mut out,
                     );
                 }
@@ -120,6 +123,7 @@ fn serialisation(c: &mut Criterion) {
     );
     let mut dispatch = Vec::new();
     let mut out = Vec::new();
+    let mut median = MedianScratch::new();
     engine.begin_poll(0, &mut dispatch, &mut out);
     let quote = LpQuote {
         lp: names[0].clone(),
@@ -136,6 +140,7 @@ fn serialisation(c: &mut Criterion) {
         0,
         dispatch[0].request_id,
         Answer::Quote(quote),
+        &mut median,
         &mut out,
     );
     let mut line = Vec::with_capacity(512);

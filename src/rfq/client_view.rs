@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::clock::StreamMs;
 use crate::market::{Asset, Pair, Side};
@@ -50,9 +50,7 @@ pub enum ClientEventKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Opened {
     pub client: ClientId,
-    #[serde(deserialize_with = "wire::side")]
     pub side: Side,
-    #[serde(deserialize_with = "wire::pair")]
     pub pair: Pair,
     pub amount: Decimal,
 }
@@ -61,15 +59,12 @@ pub struct Opened {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Quote {
     pub quote_id: Arc<str>,
-    #[serde(deserialize_with = "wire::side")]
     pub side: Side,
     pub amount: Decimal,
     pub price: Decimal,
     pub client_pays: Decimal,
-    #[serde(deserialize_with = "wire::asset")]
     pub pays_asset: Asset,
     pub client_receives: Decimal,
-    #[serde(deserialize_with = "wire::asset")]
     pub receives_asset: Asset,
     pub valid_for_ms: u64,
 }
@@ -101,10 +96,8 @@ pub struct OrderFilled {
     pub price: Decimal,
     pub amount: Decimal,
     pub client_pays: Decimal,
-    #[serde(deserialize_with = "wire::asset")]
     pub pays_asset: Asset,
     pub client_receives: Decimal,
-    #[serde(deserialize_with = "wire::asset")]
     pub receives_asset: Asset,
 }
 
@@ -301,33 +294,6 @@ pub fn client_view<'a>(events: impl IntoIterator<Item = &'a RfqEvent>) -> Vec<Cl
         .into_iter()
         .filter_map(|event| view.project(event))
         .collect()
-}
-
-/// Reading the market types back from the wire words they serialise to.
-mod wire {
-    use super::*;
-
-    fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-        String::deserialize(deserializer)
-    }
-
-    pub fn side<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Side, D::Error> {
-        text(deserializer)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-
-    pub fn pair<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Pair, D::Error> {
-        text(deserializer)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-
-    pub fn asset<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Asset, D::Error> {
-        let code = text(deserializer)?;
-        Asset::new(&code)
-            .ok_or_else(|| serde::de::Error::custom(format!("asset '{code}' is not an asset code")))
-    }
 }
 
 #[cfg(test)]
@@ -594,14 +560,31 @@ mod tests {
                 client_quote("Q-1", "Fader", dec!(99990.00), dec!(100039.99)),
             ))
             .unwrap();
-        assert_eq!(
-            serde_json::to_string(&quote).unwrap(),
-            r#"{"event":"quote","quote_id":"Q-1","side":"buy","amount":"1.50000000","price":"100039.99","client_pays":"150059.985","pays_asset":"USDT","client_receives":"1.50000000","receives_asset":"BTC","valid_for_ms":8000,"rfq_id":"R-1","seq":1,"t_ms":100}"#
-        );
+        let quote_json = r#"{"event":"quote","quote_id":"Q-1","side":"buy","amount":"1.50000000","price":"100039.99","client_pays":"150059.985","pays_asset":"USDT","client_receives":"1.50000000","receives_asset":"BTC","valid_for_ms":8000,"rfq_id":"R-1","seq":1,"t_ms":100}"#;
+        assert_eq!(serde_json::to_string(&quote).unwrap(), quote_json);
         let opened = view.project(&at(0, started())).unwrap();
+        let opened_json = r#"{"event":"opened","client":"acme","side":"buy","pair":"BTCUSDT","amount":"1.50000000","rfq_id":"R-1","seq":2,"t_ms":0}"#;
+        assert_eq!(serde_json::to_string(&opened).unwrap(), opened_json);
+        // And the same words read back as the same events.
+        let read = |json| serde_json::from_str::<ClientEvent>(json).unwrap();
+        assert_eq!(read(quote_json), quote);
+        assert_eq!(read(opened_json), opened);
+    }
+
+    #[test]
+    fn a_client_event_with_a_market_word_out_of_shape_is_refused() {
+        // Held to the market types' own rules, as an operator's input is.
+        let quote = r#"{"event":"quote","quote_id":"Q-1","side":"buy","amount":"1.5","price":"100039.99","client_pays":"150059.985","pays_asset":"USDT","client_receives":"1.5","receives_asset":"btc","valid_for_ms":8000,"rfq_id":"R-1","seq":1,"t_ms":100}"#;
+        let error = serde_json::from_str::<ClientEvent>(quote).unwrap_err();
         assert_eq!(
-            serde_json::to_string(&opened).unwrap(),
-            r#"{"event":"opened","client":"acme","side":"buy","pair":"BTCUSDT","amount":"1.50000000","rfq_id":"R-1","seq":2,"t_ms":0}"#
+            error.to_string(),
+            "'btc' is not an asset code (upper-case letters and digits, at most 10) at line 1 column 230"
+        );
+        let opened = r#"{"event":"opened","client":"acme","side":"hold","pair":"BTCUSDT","amount":"1.5","rfq_id":"R-1","seq":1,"t_ms":0}"#;
+        let error = serde_json::from_str::<ClientEvent>(opened).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "side 'hold' is not one of b, buy, s, sell at line 1 column 112"
         );
     }
 

@@ -22,8 +22,11 @@
 //! 4. **Expiry.** If the client validity runs out anyway, `lock_expired` is
 //!    emitted, nothing is offered, and a new race starts with the next fresh
 //!    answers.
+//!
+//! The engine holds no thread-local or global state: what it needs to
+//! judge a price by the median it borrows from its caller
+//! ([`MedianScratch`]), as it borrows the buffers it fills.
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -129,18 +132,29 @@ struct LpSeen {
     fading: bool,
 }
 
-thread_local! {
-    /// Buffers for judging prices by their median, used within one call
-    /// and never across an await: one set serves every stream on this
-    /// thread, with no allocation per answer and none kept per stream.
-    static MEDIAN_SCRATCH: RefCell<MedianScratch> = RefCell::new(MedianScratch::default());
-}
-
-#[derive(Default)]
-struct MedianScratch {
+/// Buffers for judging prices by their median, lent by the caller for
+/// one [`Engine::on_answer`]: an engine keeps none, so thousands of
+/// streams hold none between answers, and one set, once grown to the most
+/// quotes judged at once, serves every answer without allocating (the
+/// session lends one per thread). Every use clears what it reads first:
+/// what an earlier call, or another stream, left in them never counts.
+#[derive(Debug, Default)]
+pub struct MedianScratch {
     quotes: Vec<(usize, Decimal)>,
     ticks: Vec<i128>,
     found: Vec<(usize, Decimal)>,
+}
+
+impl MedianScratch {
+    /// Empty buffers (they allocate on first use); `const` so that a
+    /// thread-local holding them needs no lazy initialisation.
+    pub const fn new() -> MedianScratch {
+        MedianScratch {
+            quotes: Vec::new(),
+            ticks: Vec::new(),
+            found: Vec::new(),
+        }
+    }
 }
 
 /// How an order ended, as the session saw it.
@@ -322,8 +336,9 @@ impl Engine {
         poll
     }
 
-    /// Handles LP `lp`'s answer to its request in flight, arriving at `now`.
-    /// Returns `Some(NoQuotes)` when the stream should end because every LP
+    /// Handles LP `lp`'s answer to its request in flight, arriving at `now`,
+    /// judging a quote by the median in `median`'s buffers. Returns
+    /// `Some(NoQuotes)` when the stream should end because every LP
     /// declined.
     pub fn on_answer(
         &mut self,
@@ -331,6 +346,7 @@ impl Engine {
         lp: usize,
         request_id: u64,
         answer: Answer,
+        median: &mut MedianScratch,
         out: &mut Vec<RfqEvent>,
     ) -> Option<EndReason> {
         // Only the answer to the request in flight counts: a late result
@@ -340,7 +356,7 @@ impl Engine {
         let poll = in_flight.poll;
         let failure = match answer {
             Answer::Quote(quote) => {
-                self.on_quote(now, lp, in_flight, quote, out);
+                self.on_quote(now, lp, in_flight, quote, median, out);
                 None
             }
             Answer::Failed(error) => {
@@ -456,6 +472,7 @@ impl Engine {
         lp: usize,
         in_flight: InFlight,
         quote: LpQuote,
+        median: &mut MedianScratch,
         out: &mut Vec<RfqEvent>,
     ) {
         let latency_ms = now.saturating_sub(in_flight.sent_ms);
@@ -474,7 +491,7 @@ impl Engine {
                 sanity::check_price(quote.price, self.spec.pair.price_dp, self.band)
                     .map_err(|defect| defect.to_string())
             })
-            .and_then(|()| self.judge_by_median(now, lp, quote.price));
+            .and_then(|()| self.judge_by_median(now, lp, quote.price, median));
         let judged = match sane {
             Ok(judged) => judged,
             Err(reason) => {
@@ -511,7 +528,7 @@ impl Engine {
         }
         // An earlier quote that the median now shows to be absurd (it came
         // first, before there were peers to judge it) is expelled.
-        self.expel_outliers(now, in_flight.poll, out);
+        self.expel_outliers(now, in_flight.poll, median, out);
         let candidate = Candidate {
             lp,
             price: quote.price,
@@ -534,39 +551,44 @@ impl Engine {
         &self,
         now: StreamMs,
         with: Option<(usize, Decimal)>,
+        median: &mut MedianScratch,
     ) -> (Option<Decimal>, Vec<(usize, Decimal)>) {
-        MEDIAN_SCRATCH.with_borrow_mut(|scratch| {
-            let MedianScratch {
-                quotes,
-                ticks,
-                found,
-            } = scratch;
-            quotes.clear();
-            self.book.live_prices(now, quotes);
-            if let Some((lp, price)) = with {
-                quotes.retain(|(other, _)| *other != lp);
-                quotes.push((lp, price));
-            }
-            let centre = sanity::outliers_into(
-                quotes,
-                self.params.max_deviation,
-                self.spec.pair.price_dp,
-                ticks,
-                found,
-            );
-            // Outliers are rare: an empty Vec allocates nothing.
-            let outliers = if found.is_empty() {
-                Vec::new()
-            } else {
-                found.clone()
-            };
-            (centre, outliers)
-        })
+        let MedianScratch {
+            quotes,
+            ticks,
+            found,
+        } = median;
+        quotes.clear();
+        self.book.live_prices(now, quotes);
+        if let Some((lp, price)) = with {
+            quotes.retain(|(other, _)| *other != lp);
+            quotes.push((lp, price));
+        }
+        let centre = sanity::outliers_into(
+            quotes,
+            self.params.max_deviation,
+            self.spec.pair.price_dp,
+            ticks,
+            found,
+        );
+        // Outliers are rare: an empty Vec allocates nothing.
+        let outliers = if found.is_empty() {
+            Vec::new()
+        } else {
+            found.clone()
+        };
+        (centre, outliers)
     }
 
     /// An arriving price too far from the median of the LPs' live quotes
     /// (itself included) is invalid.
-    fn judge_by_median(&self, now: StreamMs, lp: usize, price: Decimal) -> Result<bool, String> {
+    fn judge_by_median(
+        &self,
+        now: StreamMs,
+        lp: usize,
+        price: Decimal,
+        median: &mut MedianScratch,
+    ) -> Result<bool, String> {
         // Only a price at least as good as the one offered now can become
         // the client's; a worse one is never offered, nor used for a
         // fallback beyond the client's price, so judging it is not needed
@@ -577,7 +599,7 @@ impl Engine {
                 return Ok(true);
             }
         }
-        match self.outliers(now, Some((lp, price))) {
+        match self.outliers(now, Some((lp, price)), median) {
             (Some(centre), found) if found.iter().any(|(outlier, _)| *outlier == lp) => {
                 Err(sanity::far_from(price, centre, self.params.max_deviation).to_string())
             }
@@ -589,13 +611,19 @@ impl Engine {
     /// Expels every live quote now far from the median: out of the book,
     /// reported `invalid`, and never offered; a client quote or lock
     /// resting on one is replaced by the best sane quote left.
-    fn expel_outliers(&mut self, now: StreamMs, poll: u32, out: &mut Vec<RfqEvent>) {
+    fn expel_outliers(
+        &mut self,
+        now: StreamMs,
+        poll: u32,
+        median: &mut MedianScratch,
+        out: &mut Vec<RfqEvent>,
+    ) {
         // Every live quote passed the median on arrival: nothing to expel
         // (the common case, and the cheap one).
         if !self.book.has_unjudged(now) {
             return;
         }
-        let expelled: Vec<(usize, PriceDefect)> = match self.outliers(now, None) {
+        let expelled: Vec<(usize, PriceDefect)> = match self.outliers(now, None, median) {
             (Some(centre), found) => found
                 .iter()
                 .map(|&(lp, price)| {
@@ -1125,6 +1153,7 @@ mod tests {
     #[test]
     fn each_request_times_out_at_its_own_deadline_and_a_late_answer_is_dropped() {
         let mut engine = engine(2);
+        let mut median = MedianScratch::new();
         let (mut dispatch, mut out, mut expired) = (Vec::new(), Vec::new(), Vec::new());
         engine.begin_poll(0, &mut dispatch, &mut out);
         let first = dispatch[0];
@@ -1136,15 +1165,29 @@ mod tests {
             expired,
             [(0, first.request_id), (1, dispatch[1].request_id)]
         );
-        engine.on_answer(1_000, 0, first.request_id, Answer::TimedOut, &mut out);
-        engine.on_answer(1_000, 1, dispatch[1].request_id, Answer::TimedOut, &mut out);
+        engine.on_answer(
+            1_000,
+            0,
+            first.request_id,
+            Answer::TimedOut,
+            &mut median,
+            &mut out,
+        );
+        engine.on_answer(
+            1_000,
+            1,
+            dispatch[1].request_id,
+            Answer::TimedOut,
+            &mut median,
+            &mut out,
+        );
         assert!(engine.all_polls_complete());
         // Asked again; the first request's late result must not count.
         engine.begin_poll(1_000, &mut dispatch, &mut out);
         out.clear();
         let late = Answer::Failed(LpError::Unavailable("late".into()));
         assert_eq!(
-            engine.on_answer(1_100, 0, first.request_id, late, &mut out),
+            engine.on_answer(1_100, 0, first.request_id, late, &mut median, &mut out),
             None
         );
         assert!(out.is_empty(), "{out:?}");
@@ -1185,6 +1228,7 @@ mod tests {
     #[test]
     fn the_race_follows_the_best_and_locks_when_the_first_poll_completes() {
         let mut engine = engine(3);
+        let mut median = MedianScratch::new();
         let (mut dispatch, mut out) = (Vec::new(), Vec::new());
         engine.begin_poll(0, &mut dispatch, &mut out);
         let [a, b, c] = [dispatch[0], dispatch[1], dispatch[2]];
@@ -1193,6 +1237,7 @@ mod tests {
             1,
             b.request_id,
             quote(&engine, &b, dec!(100010), 10_100),
+            &mut median,
             &mut out,
         );
         engine.on_answer(
@@ -1200,6 +1245,7 @@ mod tests {
             0,
             a.request_id,
             quote(&engine, &a, dec!(100000), 10_150),
+            &mut median,
             &mut out,
         );
         engine.on_answer(
@@ -1207,6 +1253,7 @@ mod tests {
             2,
             c.request_id,
             quote(&engine, &c, dec!(100000), 10_200),
+            &mut median,
             &mut out,
         );
         assert_eq!(
@@ -1229,6 +1276,7 @@ mod tests {
     #[test]
     fn a_competitor_needs_the_full_threshold_and_an_expiring_lock_is_refreshed() {
         let mut engine = engine(2);
+        let mut median = MedianScratch::new();
         let (mut dispatch, mut out) = (Vec::new(), Vec::new());
         engine.begin_poll(0, &mut dispatch, &mut out);
         let [a, b] = [dispatch[0], dispatch[1]];
@@ -1237,6 +1285,7 @@ mod tests {
             0,
             a.request_id,
             quote(&engine, &a, dec!(100000), 5_100),
+            &mut median,
             &mut out,
         );
         engine.on_answer(
@@ -1244,6 +1293,7 @@ mod tests {
             1,
             b.request_id,
             quote(&engine, &b, dec!(100005), 10_100),
+            &mut median,
             &mut out,
         );
         out.clear();
@@ -1255,6 +1305,7 @@ mod tests {
             1,
             b.request_id,
             quote(&engine, &b, dec!(99990.01), 10_600),
+            &mut median,
             &mut out,
         );
         assert_eq!(kinds(&out), ["lp_quote"]);
@@ -1270,6 +1321,7 @@ mod tests {
             0,
             a.request_id,
             quote(&engine, &a, dec!(100000), 11_700),
+            &mut median,
             &mut out,
         );
         engine.on_answer(
@@ -1277,6 +1329,7 @@ mod tests {
             1,
             b.request_id,
             quote(&engine, &b, dec!(99995), 11_750),
+            &mut median,
             &mut out,
         );
         assert_eq!(
@@ -1293,6 +1346,7 @@ mod tests {
     #[test]
     fn an_unrefreshed_lock_expires_and_the_next_fresh_answer_is_offered() {
         let mut engine = engine(1);
+        let mut median = MedianScratch::new();
         let (mut dispatch, mut out) = (Vec::new(), Vec::new());
         engine.begin_poll(0, &mut dispatch, &mut out);
         let a = dispatch[0];
@@ -1301,6 +1355,7 @@ mod tests {
             0,
             a.request_id,
             quote(&engine, &a, dec!(100000), 3_100),
+            &mut median,
             &mut out,
         );
         assert_eq!(engine.next_deadline(), Some(1_100));
@@ -1318,11 +1373,82 @@ mod tests {
             0,
             a.request_id,
             quote(&engine, &a, dec!(100001), 4_600),
+            &mut median,
             &mut out,
         );
         assert_eq!(
             kinds(&out),
             ["lp_quote", "client LP1 refresh", "locked LP1 BestOfPoll"]
         );
+    }
+
+    /// A stream in which the median decides twice: LP1's too good first
+    /// quote (no peers to judge it yet) is expelled once three LPs quote,
+    /// and LP4's too good one is rejected on arrival. Each answer is judged
+    /// in `reused` if given, else in a fresh scratch of its own.
+    fn judged_by_the_median(mut reused: Option<&mut MedianScratch>) -> Vec<RfqEvent> {
+        let mut engine = engine(4);
+        let (mut dispatch, mut out) = (Vec::new(), Vec::new());
+        engine.begin_poll(0, &mut dispatch, &mut out);
+        let prices = [dec!(50000), dec!(100000), dec!(100010), dec!(40000)];
+        for (k, (request, price)) in dispatch.iter().zip(prices).enumerate() {
+            let at = 100 + 10 * k as u64;
+            let answer = quote(&engine, request, price, at + 10_000);
+            let mut fresh = MedianScratch::new();
+            let median = match reused.as_deref_mut() {
+                Some(reused) => reused,
+                None => &mut fresh,
+            };
+            engine.on_answer(at, request.lp, request.request_id, answer, median, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn the_median_decides_the_same_with_a_fresh_scratch_and_a_reused_dirty_one() {
+        let fresh = judged_by_the_median(None);
+        assert_eq!(
+            kinds(&fresh),
+            [
+                "lp_quote",
+                "client LP1 first",
+                "lp_quote",
+                "lp_quote",
+                // The median of three (100000) exposes LP1's 50000.
+                "lp_error",
+                "lock_expired",
+                "client LP2 refresh",
+                // LP4's 40000, judged on arrival; its poll is complete.
+                "lp_error",
+                "locked LP2 BestOfPoll",
+            ]
+        );
+        let rejected: Vec<_> = fresh
+            .iter()
+            .filter_map(|event| match &event.kind {
+                EventKind::LpError(error) => Some((error.lp.to_string(), error.kind)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                ("LP1".to_string(), FailureKind::Invalid),
+                ("LP4".to_string(), FailureKind::Invalid)
+            ]
+        );
+        // One set for every answer, as a session lends it: left over from
+        // another stream's judgement, then filled with quotes and verdicts
+        // (every LP an outlier) that would change the decision if read.
+        let mut dirty = MedianScratch::new();
+        judged_by_the_median(Some(&mut dirty));
+        dirty
+            .quotes
+            .extend([(0, dec!(1)), (1, dec!(2)), (2, dec!(3)), (3, dec!(4))]);
+        dirty.ticks.extend([1, 2, 3, 4, 1, 2, 3, 4]);
+        dirty
+            .found
+            .extend([(0, dec!(1)), (1, dec!(2)), (2, dec!(3)), (3, dec!(4))]);
+        assert_eq!(judged_by_the_median(Some(&mut dirty)), fresh);
     }
 }

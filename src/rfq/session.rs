@@ -23,7 +23,7 @@ use crate::clock::StreamMs;
 use crate::lp::isolated::lp_scope;
 use crate::lp::{LpOrder, OrderAnswer};
 use crate::lp::{LpRequest, SharedLp};
-use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, OrderResult};
+use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, MedianScratch, OrderResult};
 use crate::rfq::event::{EndReason, Ended, EventKind, RfqEvent};
 use crate::rfq::execution::OrderPlan;
 use crate::rfq::outlet::Outlet;
@@ -442,10 +442,11 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             if let Some((_, abort)) = self.aborts[lp].take_if(|(id, _)| *id == request_id) {
                 abort.abort();
             }
-            end =
-                end.or(self
-                    .engine
-                    .on_answer(now, lp, request_id, Answer::TimedOut, &mut self.out));
+            let answered = MEDIAN_SCRATCH.with_borrow_mut(|median| {
+                self.engine
+                    .on_answer(now, lp, request_id, Answer::TimedOut, median, &mut self.out)
+            });
+            end = end.or(answered);
         }
         end
     }
@@ -575,9 +576,10 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
         let taken = with_poll.then(|| self.probe.moment());
         self.aborts[lp].take_if(|(id, _)| *id == request_id);
         let sent = !matches!(answer, Answer::Failed(crate::lp::LpError::NotSent(_)));
-        let end = self
-            .engine
-            .on_answer(now, lp, request_id, answer, &mut self.out);
+        let end = MEDIAN_SCRATCH.with_borrow_mut(|median| {
+            self.engine
+                .on_answer(now, lp, request_id, answer, median, &mut self.out)
+        });
         if let Some(view) = self.lps[lp].health().filter(|_| sent) {
             self.engine.note_health(now, lp, &view, &mut self.out);
         }
@@ -733,6 +735,12 @@ thread_local! {
     /// never across an await, so one buffer serves every session on this
     /// thread (instead of one kept in each of thousands).
     static DISPATCH: std::cell::RefCell<Vec<Dispatch>> = const { std::cell::RefCell::new(Vec::new()) };
+
+    /// The buffers the engine judges a price by the median in, lent for
+    /// one answer and never across an await: one set serves every
+    /// session on this thread, so an answer allocates nothing and a
+    /// stream keeps no buffers of its own.
+    static MEDIAN_SCRATCH: std::cell::RefCell<MedianScratch> = const { std::cell::RefCell::new(MedianScratch::new()) };
 }
 
 /// The order's answer once its task is done; never, with no order out.
