@@ -1,8 +1,9 @@
 //! The quote blotter: every RFQ event on disk, in SQLite today. One writer
 //! thread owns the store ([`store::BlotterStore`], SQLite's is
 //! [`SqliteStore`]) and applies one policy to it (`writer`); streams hand it
-//! owned events through a bounded channel ([`BlotterSink`]), and
-//! [`Blotter::close`] commits everything before the program exits.
+//! owned events through a bounded channel ([`BlotterSink`]), the LPs their
+//! desk-wide health changes ([`HealthSink`]), and [`Blotter::close`]
+//! commits everything before the program exits.
 //! [`schema`] says how rows are stored (LP answers compactly, see
 //! `compact`), [`read`] replays stored streams, [`report`] judges the LPs
 //! from the rows a store yields ([`report_rows`], SQLite's in
@@ -32,6 +33,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::lp::guarded::{RecordHealth, RecordedChange};
 use crate::rfq::RfqEvent;
 use store::BlotterStore;
 
@@ -91,6 +93,9 @@ enum Msg {
     /// Commit everything received before, then answer whether all of it
     /// is on disk.
     Flush(oneshot::Sender<bool>),
+    /// A health change waits in the writer's health queue (see
+    /// [`HealthSink`]): wakes an idle writer to take it.
+    HealthWaiting,
 }
 
 /// Counters shared by the sinks and the writer, for the console, the exit
@@ -351,6 +356,44 @@ impl BlotterSink {
     }
 }
 
+/// Where the LPs' desk-wide health changes enter the blotter: into the
+/// same writer, batches and policy as the events (held and retried while
+/// the store fails, counted as lost when they cannot be written), as
+/// `lp_health` rows. A change is reported from inside whichever stream
+/// saw it, without an `.await`, so it cannot wait for room in the bounded
+/// event channel: it goes into an unbounded queue of its own (changes are
+/// rare) and a wake-up is offered on the channel. When the channel is
+/// full the wake-up is not needed: the writer is busy taking what is
+/// there and takes the health queue with it.
+#[derive(Clone)]
+pub struct HealthSink {
+    changes: std::sync::mpsc::Sender<RecordedChange>,
+    /// Weak: the writer ends once every stream's sink is gone, whoever
+    /// still holds a health sink (the LPs keep theirs for the process).
+    wake: mpsc::WeakSender<Msg>,
+    counters: Arc<Counters>,
+}
+
+impl HealthSink {
+    /// Hands `change` to the writer; never waits. After the writer has
+    /// ended the change is counted as lost.
+    pub fn record(&self, change: RecordedChange) {
+        if self.changes.send(change).is_err() {
+            self.counters.lost.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if let Some(wake) = self.wake.upgrade() {
+            let _ = wake.try_send(Msg::HealthWaiting);
+        }
+    }
+}
+
+impl RecordHealth for HealthSink {
+    fn record(&self, change: RecordedChange) {
+        HealthSink::record(self, change);
+    }
+}
+
 /// See [`Blotter::abandoner`].
 #[derive(Clone)]
 pub struct Abandon(Arc<Counters>);
@@ -365,6 +408,7 @@ impl Abandon {
 pub struct Blotter {
     path: PathBuf,
     sink: BlotterSink,
+    health: HealthSink,
     writer: JoinHandle<()>,
 }
 
@@ -389,15 +433,22 @@ impl Blotter {
     pub fn with_store(store: impl BlotterStore, path: &Path) -> Result<Blotter, BlotterError> {
         let counters = Arc::new(Counters::default());
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let (changes, health_changes) = std::sync::mpsc::channel();
         let name = path.display().to_string();
-        let writer = writer::Writer::new(store, name, receiver, counters.clone());
+        let writer = writer::Writer::new(store, name, receiver, health_changes, counters.clone());
         let writer = std::thread::Builder::new()
             .name("blotter-writer".into())
             .spawn(move || writer.run())
             .map_err(BlotterError::Thread)?;
+        let health = HealthSink {
+            changes,
+            wake: sender.downgrade(),
+            counters: counters.clone(),
+        };
         Ok(Blotter {
             path: path.to_path_buf(),
             sink: BlotterSink { sender, counters },
+            health,
             writer,
         })
     }
@@ -409,6 +460,11 @@ impl Blotter {
     /// A sender for one stream (or many).
     pub fn sink(&self) -> BlotterSink {
         self.sink.clone()
+    }
+
+    /// Where the LPs' health changes go (`lp_health` rows).
+    pub fn health_sink(&self) -> HealthSink {
+        self.health.clone()
     }
 
     pub fn stats(&self) -> BlotterStats {
@@ -438,6 +494,8 @@ impl Blotter {
     /// until [`Abandon::abandon`]); the rest count as lost.
     pub async fn close(self) -> BlotterStats {
         let Blotter { sink, writer, .. } = self;
+        // Health changes sent before this are taken by the writer as it
+        // ends; later ones count as lost.
         let counters = sink.counters.clone();
         drop(sink);
         // Joining blocks; keep it off the async workers.

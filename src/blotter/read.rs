@@ -17,7 +17,7 @@ use crate::rfq::event::{
     LockReason, Locked, LpErrorEvent, LpQuoteEvent, NotFilled, OrderRejected, OrderSent, Outcome,
     QuoteReason, Started,
 };
-use crate::rfq::RfqEvent;
+use crate::rfq::{ClientId, RfqEvent};
 
 /// One stored RFQ with its events in stream order.
 #[derive(Debug, Clone, PartialEq)]
@@ -256,6 +256,13 @@ fn parse_enum<T>(
     from_wire(&text).ok_or_else(|| bad(column, &text))
 }
 
+/// Who the request was for (`house` for every RFQ stored before the
+/// column was).
+fn client(row: &Row) -> rusqlite::Result<ClientId> {
+    let text: String = row.get("client")?;
+    ClientId::new(&text).map_err(|_| bad("client", &text))
+}
+
 fn arc(row: &Row, column: &str) -> rusqlite::Result<Arc<str>> {
     Ok(Arc::from(row.get::<_, String>(column)?))
 }
@@ -314,9 +321,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             side: side(row, "side")?,
             amount: decimal(row, "amount")?,
             pair,
-            // Not stored yet: every stream the blotter holds was started
-            // for the house (no front end names a client so far).
-            client: crate::rfq::ClientId::house(),
+            client: client(row)?,
             lps: lps.into_iter().map(Arc::from).collect(),
             markup_bps: bps(row, "markup_bps")?,
             threshold_bps: bps(row, "threshold_bps")?,

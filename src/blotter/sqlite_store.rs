@@ -1,5 +1,5 @@
-//! The blotter in SQLite: [`SqliteStore`] writes the events the writer
-//! hands it (cached statements, LP answers packed by `compact`, wall times
+//! The blotter in SQLite: [`SqliteStore`] writes the records the writer
+//! hands it (events and `lp_health` rows; cached statements, LP answers packed by `compact`, wall times
 //! derived from each RFQ's start) and keeps the WAL small on a
 //! checkpointer thread of its own. The policy around it (batching,
 //! holding, retrying) is `writer`'s, the same for every store.
@@ -15,10 +15,10 @@ use chrono::DateTime;
 use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::compact;
-use super::store::{BlotterStore, Retry, StoreError, Written};
+use super::store::{BlotterStore, Record, Retry, StoreError, Written};
 use crate::clock::iso_millis;
+use crate::lp::guarded::RecordedChange;
 use crate::rfq::event::EventKind;
-use crate::rfq::RfqEvent;
 
 /// What the store remembers about an RFQ whose `started` it stored.
 #[derive(Debug, Clone, Copy)]
@@ -122,14 +122,14 @@ impl SqliteStore {
 impl BlotterStore for SqliteStore {
     /// On failure the transaction is rolled back, and so is what the store
     /// learnt in it (new LP ids, the RFQs' state).
-    fn write_batch<'e>(
+    fn write_batch<'r>(
         &mut self,
-        events: impl Iterator<Item = &'e RfqEvent>,
+        records: impl Iterator<Item = &'r Record>,
     ) -> Result<Written, StoreError> {
         let lps_known = self.lps.0.len();
         self.transaction += 1;
         self.undo.clear();
-        let written = self.write_transaction(events);
+        let written = self.write_transaction(records);
         if written.is_err() {
             self.lps.0.truncate(lps_known);
             // Newest change first, so that each RFQ ends as it was before.
@@ -160,9 +160,9 @@ impl BlotterStore for SqliteStore {
 }
 
 impl SqliteStore {
-    fn write_transaction<'e>(
+    fn write_transaction<'r>(
         &mut self,
-        events: impl Iterator<Item = &'e RfqEvent>,
+        records: impl Iterator<Item = &'r Record>,
     ) -> rusqlite::Result<Written> {
         // IMMEDIATE takes the write lock up front, so another process's
         // writer makes us wait (busy timeout) rather than fail mid-batch.
@@ -174,9 +174,9 @@ impl SqliteStore {
             let mut started = tx.prepare_cached(
                 "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
                  threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
-                 started_at, started_ms, speed, simulated, speed_per_mille, answers_from)
+                 started_at, started_ms, speed, simulated, speed_per_mille, client, answers_from)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, (SELECT coalesce(MAX(id), 0) + 1 FROM answers))",
+                 ?17, ?18, ?19, (SELECT coalesce(MAX(id), 0) + 1 FROM answers))",
             )?;
             // Every answer after this one gets a higher id (ids only grow,
             // whichever process writes), so an RFQ's answers lie between
@@ -214,7 +214,14 @@ impl SqliteStore {
                  answers_to = coalesce(?12, answers_from - 1) WHERE id = ?1",
             )?;
 
-            for event in events {
+            for record in records {
+                let event = match record {
+                    Record::Event(event) => event,
+                    Record::Health(change) => {
+                        insert_health(&tx, change)?;
+                        continue;
+                    }
+                };
                 if matches!(event.kind, EventKind::BlotterError(_)) {
                     // Only shown: it says the blotter itself is failing.
                     continue;
@@ -248,6 +255,7 @@ impl SqliteStore {
                         s.speed.to_string(),
                         s.simulated,
                         speed_per_mille,
+                        s.client.as_str(),
                     ])?;
                     let before = self.rfqs.insert(
                         event.rfq_id.clone(),
@@ -327,8 +335,8 @@ impl SqliteStore {
                     | EventKind::LpError(_) => {
                         unreachable!("handled above")
                     }
-                    // Recorded once per desk (`lp_health` table, by the
-                    // health recorder), not once per stream that saw it.
+                    // Recorded once per desk (`lp_health` table, from the
+                    // health change itself), not once per stream that saw it.
                     EventKind::LpHealth(_) => continue,
                     EventKind::ClientQuote(c) => client_quote.execute(params![
                         row,
@@ -435,6 +443,28 @@ impl SqliteStore {
         tx.commit()?;
         Ok(Written { rows, orphans })
     }
+}
+
+/// One desk-wide change of an LP's health as its `lp_health` row. Rare (a
+/// breaker opening, a pause, a fade), so plain `to_string` is fine.
+fn insert_health(tx: &rusqlite::Transaction, recorded: &RecordedChange) -> rusqlite::Result<()> {
+    let change = &recorded.change;
+    tx.prepare_cached(
+        "INSERT INTO lp_health (lp, at, at_ms, state, previous, retry_in_ms, reject_rate,
+         reason, throttled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        &*recorded.lp,
+        iso_millis(recorded.at),
+        recorded.at.timestamp_millis(),
+        change.state.as_str(),
+        change.previous.as_str(),
+        change.retry_in_ms.map(int),
+        change.reject_rate.to_string(),
+        change.reason.as_deref(),
+        int(change.throttled),
+    ])?;
+    Ok(())
 }
 
 /// Failures that may pass (another writer, the disk): worth a retry.
@@ -656,6 +686,67 @@ fn iso_at(cache: &mut (i64, String), at_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lp::health::{HealthChange, HealthState};
+    use rust_decimal_macros::dec;
+
+    #[tokio::test]
+    async fn health_changes_become_lp_health_rows_and_one_sqlite_refuses_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blotter.db");
+        let mut conn = Connection::open(&path).unwrap();
+        crate::blotter::schema::migrate(&mut conn, crate::blotter::schema::LATEST).unwrap();
+        // LP X's rows fail in a way no retry cures; the others are written.
+        conn.execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON lp_health WHEN NEW.lp = 'X'
+             BEGIN SELECT RAISE(FAIL, 'refused'); END;",
+        )
+        .unwrap();
+        let blotter = crate::blotter::Blotter::open(&path).unwrap();
+        let health = blotter.health_sink();
+        for (lp, reason) in [("A", None), ("X", None), ("B", Some("5 failures in 30 s"))] {
+            health.record(RecordedChange {
+                lp: Arc::from(lp),
+                at: DateTime::from_timestamp_millis(1_795_345_200_050).unwrap(),
+                change: HealthChange {
+                    state: HealthState::Down,
+                    previous: HealthState::Ok,
+                    retry_in_ms: Some(30_000),
+                    reject_rate: dec!(10.0),
+                    reason: reason.map(Arc::from),
+                    throttled: 7,
+                },
+            });
+        }
+        let stats = blotter.close().await;
+        assert_eq!((stats.rows, stats.lost), (0, 1), "{stats:?}");
+        let rows: Vec<String> = conn
+            .prepare("SELECT * FROM lp_health ORDER BY id")
+            .unwrap()
+            .query_map([], |row| {
+                Ok(format!(
+                    "{} {} {} {} {} {} {:?} {:?} {}",
+                    row.get::<_, i64>("id")?,
+                    row.get::<_, String>("lp")?,
+                    row.get::<_, String>("at")?,
+                    row.get::<_, i64>("at_ms")?,
+                    row.get::<_, String>("state")?,
+                    row.get::<_, String>("previous")?,
+                    row.get::<_, Option<i64>>("retry_in_ms")?,
+                    row.get::<_, Option<String>>("reason")?,
+                    row.get::<_, i64>("throttled")?,
+                ) + &format!(" {}", row.get::<_, String>("reject_rate")?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                "1 A 2026-11-22T11:00:00.050Z 1795345200050 down ok Some(30000) None 7 10.0",
+                "2 B 2026-11-22T11:00:00.050Z 1795345200050 down ok Some(30000) Some(\"5 failures in 30 s\") 7 10.0",
+            ]
+        );
+    }
 
     #[test]
     fn cached_seconds_format_like_iso_millis() {

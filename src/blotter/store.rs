@@ -1,24 +1,38 @@
 //! What the blotter's writer needs from a database: the [`BlotterStore`]
-//! trait, with failures classified so that one policy (batching, holding,
+//! trait, fed [`Record`]s (the streams' events and the LPs' health
+//! changes), with failures classified so that one policy (batching, holding,
 //! retrying, failing closed: `writer`) serves every store. SQLite
 //! implements it today (`sqlite_store`); a PostgreSQL store slots in beside
 //! it without touching the policy.
 
+use crate::lp::guarded::RecordedChange;
 use crate::rfq::RfqEvent;
 
-/// A database the blotter's events go into. The writer owns its store on
-/// its own thread and calls it with batches of events in the order the
-/// streams sent them.
+/// One thing the writer holds and hands to its store: a stream's event, or
+/// a desk-wide change of an LP's health (its own row, not tied to an RFQ).
+/// Both go through the same batches, so they are held, retried and, when
+/// they cannot be written, counted as lost alike.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Event(RfqEvent),
+    /// Rare (a breaker opening, a pause): boxed, so that the events, which
+    /// are nearly every record, are not made bigger by it.
+    Health(Box<RecordedChange>),
+}
+
+/// A database the blotter's records go into. The writer owns its store on
+/// its own thread and calls it with batches of records in the order they
+/// reached the writer.
 pub trait BlotterStore: Send + 'static {
-    /// Writes `events` (oldest first) in one transaction: all of them, or
+    /// Writes `records` (oldest first) in one transaction: all of them, or
     /// on error none of them, and then whatever the store learnt while
     /// writing them (new LP ids, where an RFQ's rows are) is forgotten
-    /// too, so the same events can be written again later. An event for
+    /// too, so the same records can be written again later. An event for
     /// an RFQ whose `started` this store never wrote cannot be attached
     /// to anything: it is skipped and counted in [`Written::orphans`].
-    fn write_batch<'e>(
+    fn write_batch<'r>(
         &mut self,
-        events: impl Iterator<Item = &'e RfqEvent>,
+        records: impl Iterator<Item = &'r Record>,
     ) -> Result<Written, StoreError>;
 
     /// The largest size the store's write-ahead log reached, in bytes
@@ -37,7 +51,8 @@ pub trait BlotterStore: Send + 'static {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Written {
     /// Rows written, one per event (`ended` updates its RFQ's row and
-    /// counts as one).
+    /// counts as one). Health rows are not counted: the blotter's `rows`
+    /// counts the streams' events.
     pub rows: u64,
     /// Events skipped because their RFQ's `started` never reached this
     /// store.
@@ -48,10 +63,10 @@ pub struct Written {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
     /// The failure may pass (another writer holds the lock, the disk is
-    /// full or failing): hold the events and try again later.
+    /// full or failing): hold the records and try again later.
     Later,
-    /// The same events would fail again (a constraint, a value the store
-    /// cannot hold): find the event that fails and drop it.
+    /// The same records would fail again (a constraint, a value the store
+    /// cannot hold): find the record that fails and drop it.
     Never,
 }
 

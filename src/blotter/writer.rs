@@ -1,5 +1,6 @@
-//! The writer thread's policy, the same for every store: it takes owned
-//! events from the channel and hands them to its [`BlotterStore`] in large
+//! The writer thread's policy, the same for every store and every record:
+//! it takes owned events from the channel, and the LPs' health changes
+//! from their queue, and hands them to its [`BlotterStore`] in large
 //! batches, committing whenever the channel runs dry, every
 //! [`COMMIT_EVERY`] while events keep flowing, or every [`MAX_BATCH`] rows;
 //! while the store fails it holds the events (at most [`MAX_HELD`], then
@@ -12,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::store::{BlotterStore, StoreError, Written};
+use super::store::{BlotterStore, Record, StoreError, Written};
 use super::{Counters, Msg};
-use crate::rfq::RfqEvent;
+use crate::lp::guarded::RecordedChange;
 
 /// Longest a transaction stays open while events keep arriving: a hard kill
 /// loses at most this much.
@@ -54,10 +55,12 @@ pub(super) struct Writer<S> {
     /// How messages name the store (its path, for SQLite).
     name: String,
     receiver: mpsc::Receiver<Msg>,
+    /// Health changes ([`super::HealthSink`]), taken before each commit.
+    health: std::sync::mpsc::Receiver<RecordedChange>,
     counters: Arc<Counters>,
-    /// Events received and not yet committed, in order (at most
+    /// Records received and not yet committed, in order (at most
     /// [`MAX_HELD`] while writing fails).
-    held: VecDeque<RfqEvent>,
+    held: VecDeque<Record>,
     failing: Option<Failing>,
 }
 
@@ -66,12 +69,14 @@ impl<S: BlotterStore> Writer<S> {
         store: S,
         name: String,
         receiver: mpsc::Receiver<Msg>,
+        health: std::sync::mpsc::Receiver<RecordedChange>,
         counters: Arc<Counters>,
     ) -> Writer<S> {
         Writer {
             store,
             name,
             receiver,
+            health,
             counters,
             held: VecDeque::new(),
             failing: None,
@@ -111,6 +116,7 @@ impl<S: BlotterStore> Writer<S> {
                         }
                     }
                     self.counters.room_made(received, emptied);
+                    self.take_health();
                     self.commit();
                 }
                 Some(failing) => {
@@ -127,6 +133,7 @@ impl<S: BlotterStore> Writer<S> {
                             }
                         }
                     }
+                    self.take_health();
                     // Drained (held, to retry): every stream has room.
                     self.counters.room_made(0, true);
                     let now = Instant::now();
@@ -161,6 +168,7 @@ impl<S: BlotterStore> Writer<S> {
     fn close(&mut self) {
         let deadline = Instant::now() + CLOSE_WITHIN;
         loop {
+            self.take_health();
             self.commit();
             if self.held.is_empty() {
                 return;
@@ -185,23 +193,36 @@ impl<S: BlotterStore> Writer<S> {
 
     fn take(&mut self, msg: Msg, flushes: &mut Vec<tokio::sync::oneshot::Sender<bool>>) {
         match msg {
-            Msg::Event(event) if self.held.len() >= MAX_HELD => {
-                // Fail closed: the streams see `overflowed` and stop
-                // offering quotes; this event is counted as lost.
-                let _ = event;
-                self.counters.lost.fetch_add(1, Ordering::Relaxed);
-                if !self.counters.overflowed.swap(true, Ordering::AcqRel) {
-                    tracing::error!(path = %self.name, held = MAX_HELD, "blotter buffer full: events are being lost; streams stop");
-                }
-            }
-            Msg::Event(event) => {
-                self.held.push_back(event);
-                self.counters
-                    .held
-                    .store(self.held.len() as u64, Ordering::Relaxed);
-            }
+            Msg::Event(event) => self.hold(Record::Event(event)),
             Msg::Flush(done) => flushes.push(done),
+            // The queue itself is taken before each commit.
+            Msg::HealthWaiting => {}
         }
+    }
+
+    /// Holds the health changes sent so far, behind the events already
+    /// held (one queue: the same batches, retries and limit).
+    fn take_health(&mut self) {
+        while let Ok(change) = self.health.try_recv() {
+            self.hold(Record::Health(Box::new(change)));
+        }
+    }
+
+    fn hold(&mut self, record: Record) {
+        if self.held.len() >= MAX_HELD {
+            // Fail closed: the streams see `overflowed` and stop offering
+            // quotes; this record is counted as lost.
+            drop(record);
+            self.counters.lost.fetch_add(1, Ordering::Relaxed);
+            if !self.counters.overflowed.swap(true, Ordering::AcqRel) {
+                tracing::error!(path = %self.name, held = MAX_HELD, "blotter buffer full: events are being lost; streams stop");
+            }
+            return;
+        }
+        self.held.push_back(record);
+        self.counters
+            .held
+            .store(self.held.len() as u64, Ordering::Relaxed);
     }
 
     /// Writes the held events, oldest first, in transactions of at most
@@ -306,7 +327,7 @@ impl<S: BlotterStore> Writer<S> {
                 }
                 Err(error) => {
                     self.counters.lost.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(path = %self.name, %error, event = ?self.held[0], "blotter event cannot be written; dropped");
+                    tracing::error!(path = %self.name, %error, record = ?self.held[0], "blotter record cannot be written; dropped");
                     self.counters.note_problem(|| {
                         format!(
                             "blotter '{}': an event cannot be written and is dropped: {error}",
@@ -324,44 +345,72 @@ impl<S: BlotterStore> Writer<S> {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
     use std::sync::Mutex;
+
+    use rust_decimal_macros::dec;
 
     use super::*;
     use crate::blotter::store::Retry;
     use crate::blotter::{Blotter, BlotterStats};
+    use crate::lp::health::{HealthChange, HealthState};
     use crate::rfq::event::{EventKind, FailureKind, LpErrorEvent};
+    use crate::rfq::RfqEvent;
 
-    /// A store that fails its first batches as told and keeps the polls of
-    /// the events it wrote, in order: the policy seen without a database.
+    /// A store that fails batches as told and keeps a label per record it
+    /// wrote (`poll 3`, `health A down`), in order: the policy seen without
+    /// a database.
     struct ScriptedStore {
         /// Failures for the next batches, first first.
         failures: VecDeque<Retry>,
-        /// A batch holding this poll fails for good (an event no retry
-        /// can write).
-        unwritable_poll: Option<u32>,
-        written: Arc<Mutex<Vec<u32>>>,
+        /// While set, every batch fails as a full disk would.
+        outage: Arc<AtomicBool>,
+        /// Batches failed by the outage.
+        outage_failures: Arc<AtomicU64>,
+        /// A batch holding the record with this label fails for good (a
+        /// record no retry can write).
+        unwritable: Option<&'static str>,
+        written: Arc<Mutex<Vec<String>>>,
         closed: Arc<Mutex<bool>>,
     }
 
+    fn label(record: &Record) -> String {
+        match record {
+            Record::Event(event) => match &event.kind {
+                EventKind::LpError(e) => format!("poll {}", e.poll),
+                _ => unreachable!("only LP errors are sent"),
+            },
+            Record::Health(recorded) => {
+                format!("health {} {}", recorded.lp, recorded.change.state.as_str())
+            }
+        }
+    }
+
     impl BlotterStore for ScriptedStore {
-        fn write_batch<'e>(
+        fn write_batch<'r>(
             &mut self,
-            events: impl Iterator<Item = &'e RfqEvent>,
+            records: impl Iterator<Item = &'r Record>,
         ) -> Result<Written, StoreError> {
-            let polls: Vec<u32> = events
-                .map(|event| match &event.kind {
-                    EventKind::LpError(e) => e.poll,
-                    _ => unreachable!("only LP errors are sent"),
-                })
-                .collect();
+            let records: Vec<&Record> = records.collect();
             if let Some(retry) = self.failures.pop_front() {
                 return Err(StoreError::new(retry, "scripted failure"));
             }
-            if polls.iter().any(|&poll| Some(poll) == self.unwritable_poll) {
+            if self.outage.load(Ordering::SeqCst) {
+                self.outage_failures.fetch_add(1, Ordering::SeqCst);
+                return Err(StoreError::new(Retry::Later, "database or disk is full"));
+            }
+            let labels: Vec<String> = records.iter().map(|record| label(record)).collect();
+            if labels
+                .iter()
+                .any(|label| Some(label.as_str()) == self.unwritable)
+            {
                 return Err(StoreError::new(Retry::Never, "cannot hold this value"));
             }
-            let rows = polls.len() as u64;
-            self.written.lock().unwrap().extend(polls);
+            let rows = records
+                .iter()
+                .filter(|record| matches!(record, Record::Event(_)))
+                .count() as u64;
+            self.written.lock().unwrap().extend(labels);
             Ok(Written { rows, orphans: 0 })
         }
 
@@ -384,6 +433,22 @@ mod tests {
         }
     }
 
+    /// LP `lp`'s breaker opening, as the LPs report it.
+    fn down(lp: &str) -> RecordedChange {
+        RecordedChange {
+            lp: Arc::from(lp),
+            at: chrono::DateTime::from_timestamp_millis(1_000).unwrap(),
+            change: HealthChange {
+                state: HealthState::Down,
+                previous: HealthState::Ok,
+                retry_in_ms: Some(30_000),
+                reject_rate: dec!(10),
+                reason: None,
+                throttled: 0,
+            },
+        }
+    }
+
     /// Records polls 1..=5 into a blotter over `store` and closes it.
     async fn record_five(store: ScriptedStore) -> BlotterStats {
         let blotter = Blotter::with_store(store, Path::new("scripted")).unwrap();
@@ -395,10 +460,12 @@ mod tests {
         blotter.close().await
     }
 
-    fn scripted(failures: &[Retry], unwritable_poll: Option<u32>) -> ScriptedStore {
+    fn scripted(failures: &[Retry], unwritable: Option<&'static str>) -> ScriptedStore {
         ScriptedStore {
             failures: failures.iter().copied().collect(),
-            unwritable_poll,
+            outage: Arc::default(),
+            outage_failures: Arc::default(),
+            unwritable,
             written: Arc::default(),
             closed: Arc::default(),
         }
@@ -409,7 +476,10 @@ mod tests {
         let store = scripted(&[Retry::Later, Retry::Later], None);
         let (written, closed) = (store.written.clone(), store.closed.clone());
         let stats = record_five(store).await;
-        assert_eq!(*written.lock().unwrap(), [1, 2, 3, 4, 5]);
+        assert_eq!(
+            *written.lock().unwrap(),
+            ["poll 1", "poll 2", "poll 3", "poll 4", "poll 5"]
+        );
         assert_eq!(
             (stats.rows, stats.failed_commits, stats.lost),
             (5, 2, 0),
@@ -423,13 +493,96 @@ mod tests {
 
     #[tokio::test]
     async fn an_event_no_retry_can_write_is_dropped_and_the_rest_are_written() {
-        let store = scripted(&[], Some(3));
+        let store = scripted(&[], Some("poll 3"));
         let written = store.written.clone();
         let stats = record_five(store).await;
-        assert_eq!(*written.lock().unwrap(), [1, 2, 4, 5]);
+        assert_eq!(
+            *written.lock().unwrap(),
+            ["poll 1", "poll 2", "poll 4", "poll 5"]
+        );
         assert_eq!(
             (stats.rows, stats.failed_commits, stats.lost),
             (4, 0, 1),
+            "{stats:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn health_changes_are_held_while_the_store_fails_and_written_in_order_once_it_works() {
+        let store = scripted(&[], None);
+        let (written, outage, failures) = (
+            store.written.clone(),
+            store.outage.clone(),
+            store.outage_failures.clone(),
+        );
+        outage.store(true, Ordering::SeqCst);
+        let blotter = Blotter::with_store(store, Path::new("scripted")).unwrap();
+        let (sink, health) = (blotter.sink(), blotter.health_sink());
+        sink.record(answer(1)).await;
+        health.record(down("A"));
+        // Everything sent before a flush is held by the time it is answered.
+        assert!(!sink.commit().await, "nothing is on disk during the outage");
+        assert_eq!(sink.held(), 2, "the event and the health change are held");
+        assert_eq!(
+            sink.failure().as_deref(),
+            Some("blotter 'scripted' cannot be written: database or disk is full"),
+            "a failing store gates new RFQs, whatever record met the failure"
+        );
+        health.record(down("B"));
+        assert!(!sink.commit().await);
+        assert_eq!(sink.held(), 3);
+        outage.store(false, Ordering::SeqCst);
+        drop(sink);
+        let stats = blotter.close().await;
+        assert_eq!(
+            *written.lock().unwrap(),
+            ["poll 1", "health A down", "health B down"]
+        );
+        let failed = failures.load(Ordering::SeqCst);
+        // The first try, and any retry the schedule made meanwhile.
+        assert!(failed >= 1);
+        // Health rows are not events: `rows` counts the one event.
+        assert_eq!(
+            (stats.rows, stats.failed_commits, stats.lost),
+            (1, failed, 0),
+            "{stats:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn health_changes_still_held_when_closing_gives_up_are_counted_as_lost() {
+        let store = scripted(&[], None);
+        let (written, outage) = (store.written.clone(), store.outage.clone());
+        outage.store(true, Ordering::SeqCst);
+        let blotter = Blotter::with_store(store, Path::new("scripted")).unwrap();
+        let (sink, health) = (blotter.sink(), blotter.health_sink());
+        health.record(down("A"));
+        sink.record(answer(1)).await;
+        assert!(!sink.commit().await);
+        drop(sink);
+        blotter.abandoner().abandon();
+        let stats = blotter.close().await;
+        assert!(written.lock().unwrap().is_empty());
+        assert_eq!((stats.rows, stats.lost), (0, 2), "{stats:?}");
+        // After the writer has ended, a change has nowhere to go.
+        health.record(down("B"));
+        assert_eq!(health.counters.lost.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_health_change_no_retry_can_write_is_dropped_and_the_rest_are_written() {
+        let store = scripted(&[], Some("health X down"));
+        let written = store.written.clone();
+        let blotter = Blotter::with_store(store, Path::new("scripted")).unwrap();
+        let health = blotter.health_sink();
+        for lp in ["A", "X", "B"] {
+            health.record(down(lp));
+        }
+        let stats = blotter.close().await;
+        assert_eq!(*written.lock().unwrap(), ["health A down", "health B down"]);
+        assert_eq!(
+            (stats.rows, stats.failed_commits, stats.lost),
+            (0, 0, 1),
             "{stats:?}"
         );
     }

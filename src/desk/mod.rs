@@ -41,8 +41,6 @@ pub struct Desk {
     settings: Settings,
     registry: LpRegistry,
     blotter: Option<Blotter>,
-    /// Writes the LPs' health changes into the blotter (venues only).
-    health_recorder: Option<crate::blotter::health::HealthRecorder>,
     streams_started: AtomicU64,
     /// The live streams, for anyone who attaches, and the desk's pushed
     /// facts.
@@ -106,12 +104,10 @@ impl Desk {
         let Some(blotter) = &self.blotter else {
             return Ok(());
         };
-        if self.health_recorder.is_some() || !self.registry.tracks_health() {
-            return Ok(());
+        if self.registry.tracks_health() {
+            // Only the first call counts: a second one records nothing twice.
+            self.registry.record_health_to(blotter.health_sink());
         }
-        let recorder = crate::blotter::health::HealthRecorder::start(blotter.path())?;
-        self.registry.record_health_to(recorder.sender());
-        self.health_recorder = Some(recorder);
         Ok(())
     }
 
@@ -126,7 +122,6 @@ impl Desk {
             settings,
             registry,
             blotter,
-            health_recorder: None,
             streams_started: AtomicU64::new(0),
             streams,
         }
@@ -250,17 +245,12 @@ impl Desk {
     /// streams first: the blotter's writer ends once every stream is done.
     pub async fn shutdown(self) -> DeskClosed {
         self.registry.shutdown().await;
-        let health_lost = match self.health_recorder {
-            Some(recorder) => recorder.close().await,
-            None => 0,
-        };
         let blotter = match self.blotter {
             Some(blotter) => {
                 let path = blotter.path().to_path_buf();
-                let mut stats = blotter.close().await;
-                // LP health changes that could not be written are lost
-                // records too.
-                stats.lost += health_lost;
+                // LP health changes that could not be written are counted
+                // in `lost` with the events: one writer records both.
+                let stats = blotter.close().await;
                 tracing::info!(?stats, path = %path.display(), "blotter closed");
                 Some((path, stats))
             }

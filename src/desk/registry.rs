@@ -16,7 +16,7 @@ use crate::lp::adapter::AdapterError;
 use crate::lp::b2c2::B2c2Lp;
 use crate::lp::binance::BinanceConvertLp;
 use crate::lp::fix::{Fix44Config, Fix44Error, Fix44Lp};
-use crate::lp::guarded::{Guarded, HealthFeed, RecordedChange};
+use crate::lp::guarded::{Guarded, HealthFeed, RecordHealth};
 use crate::lp::isolated::Isolated;
 use crate::lp::mock::{mock_lps, MockLp, MockSettings};
 use crate::lp::SharedLp;
@@ -256,10 +256,10 @@ impl LpRegistry {
         self.guards.iter().any(Option::is_some)
     }
 
-    /// Sends every later change of an LP's health to `feed` (the blotter's
-    /// health recorder). Only the first call counts.
-    pub fn record_health_to(&self, feed: std::sync::mpsc::Sender<RecordedChange>) {
-        let _ = self.feed.set(feed);
+    /// Sends every later change of an LP's health to `recorder` (the
+    /// blotter). Only the first call counts.
+    pub fn record_health_to(&self, recorder: impl RecordHealth) {
+        let _ = self.feed.set(recorder);
     }
 
     /// Hands every later change of an LP's health to `announce` too (the

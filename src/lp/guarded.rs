@@ -3,8 +3,8 @@
 //! failed) before it reaches the LP, and its outcome (an answer, a failure,
 //! a timeout, a 429, an order's fill or last-look reject) updates the
 //! health. A change of the LP's state is logged once and handed once to
-//! the [`HealthFeed`] (the blotter's health recorder), however many streams
-//! see it.
+//! the [`HealthFeed`] (the blotter's writer records it), however many
+//! streams see it.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -36,22 +36,38 @@ pub type HealthFeed = Arc<HealthFeeds>;
 /// Announces one health change (the desk pushes it to its subscribers).
 pub type Announce = Box<dyn Fn(&RecordedChange) + Send + Sync>;
 
+/// Where desk-wide health changes are recorded: the blotter's writer (a
+/// trait here, since `lp` knows nothing of the blotter), or a plain
+/// channel. Called from whichever stream's task saw the change, so it
+/// must not block.
+pub trait RecordHealth: Send + Sync + 'static {
+    fn record(&self, change: RecordedChange);
+}
+
+impl RecordHealth for std::sync::mpsc::Sender<RecordedChange> {
+    fn record(&self, change: RecordedChange) {
+        let _ = self.send(change);
+    }
+}
+
 /// See [`HealthFeed`]; each destination is set once.
 #[derive(Default)]
 pub struct HealthFeeds {
-    recorder: OnceLock<std::sync::mpsc::Sender<RecordedChange>>,
+    recorder: OnceLock<Box<dyn RecordHealth>>,
     announce: OnceLock<Announce>,
 }
 
 impl HealthFeeds {
-    /// Sends every later change to `recorder` (the blotter's health
-    /// recorder); only the first call counts, a later one gets its sender
-    /// back.
-    pub fn set(
-        &self,
-        recorder: std::sync::mpsc::Sender<RecordedChange>,
-    ) -> Result<(), std::sync::mpsc::Sender<RecordedChange>> {
-        self.recorder.set(recorder)
+    /// Sends every later change to `recorder` (the blotter); only the
+    /// first call counts, a later one gets its recorder back.
+    pub fn set<R: RecordHealth>(&self, recorder: R) -> Result<(), R> {
+        let mut offered = Some(recorder);
+        self.recorder
+            .get_or_init(|| Box::new(offered.take().expect("taken only by the first call")));
+        match offered {
+            None => Ok(()),
+            Some(recorder) => Err(recorder),
+        }
     }
 
     /// Hands every later change to `announce` too; only the first call
@@ -65,7 +81,7 @@ impl HealthFeeds {
             announce(&change);
         }
         if let Some(recorder) = self.recorder.get() {
-            let _ = recorder.send(change);
+            recorder.record(change);
         }
     }
 }

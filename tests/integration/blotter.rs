@@ -17,7 +17,7 @@ use lp_rfq::rfq::event::{
     LockReason, Locked, LpErrorEvent, LpQuoteEvent, NotFilled, OrderRejected, OrderSent, Outcome,
     QuoteReason, Started,
 };
-use lp_rfq::rfq::{RfqEvent, RfqSpec};
+use lp_rfq::rfq::{ClientId, QuoteRequest, RequestParams, RfqEvent, RfqSpec};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::json;
@@ -723,6 +723,146 @@ async fn concurrent_streams_all_land_in_one_blotter() {
     stored.sort_by(|a, b| a[0].rfq_id.cmp(&b[0].rfq_id));
     shown.sort_by(|a, b| a[0].rfq_id.cmp(&b[0].rfq_id));
     assert_eq!(stored, shown);
+}
+
+/// A request for a named client is stored with its client, and its
+/// stream replays naming it; the house's beside it stays the house's.
+#[tokio::test(start_paused = true)]
+async fn a_stream_for_a_named_client_is_stored_and_replayed_with_its_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let settings = Settings::from_args(&SettingsArgs {
+        seed: Some("7".into()),
+        blotter: Some(path.display().to_string()),
+        duration: Some("1".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let desk = Desk::open(settings).unwrap();
+    let spec = RfqSpec {
+        side: Side::Buy,
+        amount: dec!(1.5),
+        pair: "BTCUSDT".parse().unwrap(),
+    };
+    let mut shown = Vec::new();
+    for request in [
+        QuoteRequest {
+            spec,
+            params: RequestParams::default().with_client(ClientId::new("acme-fund_1").unwrap()),
+        },
+        QuoteRequest::from(spec),
+    ] {
+        let mut handle = desk.start(request);
+        let mut seen = Vec::new();
+        while let Some(event) = handle.events.recv().await {
+            seen.push(event);
+        }
+        handle.finish().await.unwrap();
+        shown.push(seen);
+    }
+    let stats = desk.shutdown().await.blotter.unwrap().1;
+    assert_eq!(stats.lost, 0);
+
+    let stored: Vec<Vec<RfqEvent>> = stored_rfqs(&path)
+        .unwrap()
+        .into_iter()
+        .map(|rfq| rfq.events)
+        .collect();
+    assert_eq!(stored, shown);
+    let clients: Vec<String> = stored
+        .iter()
+        .map(|events| match &events[0].kind {
+            EventKind::Started(started) => started.client.to_string(),
+            other => panic!("a stream opens with started: {other:?}"),
+        })
+        .collect();
+    assert_eq!(clients, ["acme-fund_1", "house"]);
+    // As plain sqlite3 reads it.
+    assert_eq!(
+        rows_of(&path, "SELECT client FROM rfqs ORDER BY id"),
+        [
+            vec![rusqlite::types::Value::Text("acme-fund_1".into())],
+            vec![rusqlite::types::Value::Text("house".into())],
+        ]
+    );
+}
+
+/// A version-6 blotter (before clients were stored): reading it replays
+/// every stream as the house's and leaves the file at version 6; a writer
+/// opening it adds the column with `house` for every RFQ, the `fills` view
+/// shows it, and the report gives exactly the same figures throughout.
+#[tokio::test]
+async fn a_v6_blotter_migrates_with_every_rfq_for_the_house() {
+    let dir = tempfile::tempdir().unwrap();
+    let streams = fixture();
+    let current = dir.path().join("current.db");
+    record(&current, &streams).await;
+    let old = dir.path().join("v6.db");
+    {
+        let mut conn = rusqlite::Connection::open(&old).unwrap();
+        schema::migrate(&mut conn, 6).unwrap();
+        conn.execute(
+            "ATTACH DATABASE ?1 AS current",
+            [current.display().to_string()],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO rfqs SELECT id, rfq_id, side, amount, pair, base, quote, lps,
+                 markup_bps, threshold_bps, validity_buffer_ms, poll_interval_ms,
+                 lp_timeout_ms, duration_ms, started_at, started_ms, end_seq, end_t_ms,
+                 ended_at, ended_ms, end_reason, improvements, final_quote_id, final_lp,
+                 final_client_price, speed, outcome, simulated, speed_per_mille,
+                 answers_from, answers_to FROM current.rfqs;
+             INSERT INTO lps SELECT * FROM current.lps;
+             INSERT INTO answers SELECT * FROM current.answers;
+             INSERT INTO client_quotes SELECT * FROM current.client_quotes;
+             INSERT INTO lock_events SELECT * FROM current.lock_events;
+             INSERT INTO executions SELECT * FROM current.executions;",
+        )
+        .unwrap();
+    }
+    let version = |path: &Path| -> u32 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    let replay = |path: &Path| -> Vec<Vec<RfqEvent>> {
+        stored_rfqs(path)
+            .unwrap()
+            .into_iter()
+            .map(|rfq| rfq.events)
+            .collect()
+    };
+    let expected = report::load(&current, &Filter::default()).unwrap();
+    assert_eq!(report::load(&old, &Filter::default()).unwrap(), expected);
+    assert_eq!(replay(&old), streams);
+    assert_eq!(version(&old), 6, "reading never migrates");
+
+    Blotter::open(&old).unwrap().close().await;
+    assert_eq!(version(&old), schema::LATEST);
+    assert_eq!(
+        rows_of(&old, "SELECT rfq_id, client FROM rfqs ORDER BY id"),
+        rows_of(&current, "SELECT rfq_id, client FROM rfqs ORDER BY id"),
+    );
+    assert_eq!(
+        rows_of(&old, "SELECT DISTINCT client FROM rfqs"),
+        [vec![rusqlite::types::Value::Text("house".into())]]
+    );
+    assert_eq!(
+        rows_of(&old, "SELECT * FROM fills"),
+        rows_of(&current, "SELECT * FROM fills")
+    );
+    assert_eq!(
+        rows_of(&old, "SELECT rfq_id, order_id, client FROM fills"),
+        [vec![
+            rusqlite::types::Value::Text("R-B".into()),
+            rusqlite::types::Value::Text("O-4".into()),
+            rusqlite::types::Value::Text("house".into()),
+        ]]
+    );
+    assert_eq!(report::load(&old, &Filter::default()).unwrap(), expected);
+    assert_eq!(replay(&old), streams);
 }
 
 #[test]
