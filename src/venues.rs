@@ -1122,7 +1122,7 @@ timeout_ms = 300
         );
         assert_eq!(
             policies[1].describe(),
-            "0.25/s burst 3 · breaker 2 in 10 s, cool-off 60 s"
+            "0.25/s burst 1 · breaker 2 in 10 s, cool-off 60 s"
         );
         assert_eq!(
             policies[0].describe(),
