@@ -14,7 +14,7 @@
 //!   never invalid. [`clock`]: the one stream clock (paused-time exact,
 //!   speed-adjustable). [`ids`]: RFQ and quote ids. [`secret`]: API
 //!   tokens, keys and passwords that cannot be printed. [`signals`]:
-//!   Ctrl+C and SIGTERM as messages. [`private_files`]: records
+//!   Ctrl+C, SIGTERM and SIGHUP as messages. [`private_files`]: records
 //!   created 0600 in directories created 0700.
 //! - [`lp`]: the `LiquidityProvider` trait, mock and scripted providers,
 //!   the venue adapters (`lp::adapter` what they all share, `lp::http`
