@@ -14,7 +14,8 @@
 //!   never invalid. [`clock`]: the one stream clock (paused-time exact,
 //!   speed-adjustable). [`ids`]: RFQ and quote ids. [`secret`]: API
 //!   tokens, keys and passwords that cannot be printed. [`signals`]:
-//!   Ctrl+C and SIGTERM as messages.
+//!   Ctrl+C, SIGTERM and SIGHUP as messages. [`private_files`]: records
+//!   created 0600 in directories created 0700.
 //! - [`lp`]: the `LiquidityProvider` trait, mock and scripted providers,
 //!   the venue adapters (`lp::adapter` what they all share, `lp::http`
 //!   the REST ones, `lp::fix` the FIX 4.4 RFQ venue: codec, session
@@ -70,6 +71,7 @@ pub mod logging;
 pub mod lp;
 pub mod market;
 pub mod output;
+pub mod private_files;
 pub mod prompt;
 pub mod recorder;
 pub mod rfq;

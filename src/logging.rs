@@ -3,7 +3,6 @@
 //! Panics (an LP adapter's included) are logged rather than printed raw;
 //! a panic on the console's own thread first restores the terminal.
 
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::thread::ThreadId;
@@ -91,23 +90,19 @@ pub fn console_log_file() -> PathBuf {
     }
 }
 
-/// Opens a log file for appending, creating its directory (private to the
-/// user) if needed, and refusing a symbolic link in its place: logs must
+/// Opens a log file for appending, creating it (0600) and its directory
+/// (0700) if needed, and refusing a symbolic link in its place: logs must
 /// not be redirected into another file by whoever made the link.
 fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         if !dir.exists() {
-            let mut builder = std::fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder.create(dir)?;
+            crate::private_files::create_dir_all(dir)?;
         }
     }
     if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
         return Err(std::io::Error::other("it is a symbolic link"));
     }
-    OpenOptions::new().create(true).append(true).open(path)
+    crate::private_files::open_append(path)
 }
 
 #[cfg(test)]

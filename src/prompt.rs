@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::output::{desk_writer, plain, OutputMode};
 use crate::rfq::{RfqSpec, StreamCommand};
-use crate::signals::{Interrupt, Interrupts};
+use crate::signals::Interrupts;
 
 /// No subcommand and no console: ask for a request, stream it, ask for the
 /// next. During a stream, `a` + Enter accepts the live quote (the trade
@@ -85,8 +85,9 @@ pub async fn run(
                     break;
                 }
                 Some(interrupt) = interrupts.recv() => {
-                    // Ctrl+C only ends the stream; SIGTERM ends the program.
-                    terminated |= interrupt == Interrupt::Terminate;
+                    // Ctrl+C only ends the stream; SIGTERM and SIGHUP end
+                    // the program.
+                    terminated |= interrupt.ends_the_program();
                     let _ = commands.try_send(StreamCommand::Stop);
                 }
                 line = input.next_line(), if listening => match line {

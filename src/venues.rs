@@ -256,6 +256,15 @@ pub enum VenuesError {
         lp: String,
         must_be: &'static str,
     },
+    /// A value that may be a secret: named by its field, never shown.
+    #[error("venues file '{file}' line {line}: {field} in [[lp]] {lp} must be {must_be} (its value is not shown: it may be a secret)")]
+    SecretLike {
+        file: String,
+        line: usize,
+        field: &'static str,
+        lp: String,
+        must_be: &'static str,
+    },
     #[error("venues file '{file}' line {line}: lp name '{name}' is used twice (first at line {first_line})")]
     DuplicateName {
         file: String,
@@ -303,7 +312,12 @@ const MS_60S: &str = "a whole number of milliseconds from 1 to 60000";
 const MS_300S: &str = "a whole number of milliseconds from 1 to 300000";
 const TEXT: &str = "a non-empty string";
 const URL: &str = "an http:// or https:// address with a host";
-const ENV_VAR: &str = "the name of an environment variable";
+const ENV_VAR: &str =
+    "the name of an environment variable: capital letters, digits and _, such as B2C2_API_TOKEN";
+/// What a `url` with `user:password@` is told: secrets come from the
+/// environment, never from the venues file.
+const URL_WITHOUT_CREDENTIALS: &str =
+    "an address without credentials (no user:password@; secrets come from the environment)";
 const SYMBOL: &str = "a string containing {base} and {quote}";
 
 /// Fields every kind has.
@@ -903,17 +917,44 @@ impl At<'_, '_, '_> {
         }
     }
 
+    /// The field's value refused without showing it (it may be a secret).
+    fn secret_like(&self, key: &str, must_be: &'static str) -> VenuesError {
+        let field = self
+            .fields
+            .iter()
+            .find(|field| field.key == key)
+            .copied()
+            .unwrap_or(&COMMON[0]);
+        VenuesError::SecretLike {
+            file: self.parser.file.to_string(),
+            line: self.parser.line_at(self.span_of(key).start),
+            field: field.key,
+            lp: self.lp.to_string(),
+            must_be,
+        }
+    }
+
+    /// A variable's name in the conventional capitals: a token pasted
+    /// where its variable's name belongs (`sk_live_…`, hex, base64) is
+    /// refused here, before an "is not set" could print it.
     fn env_var(&self, key: &str, value: String) -> Result<String, VenuesError> {
         let valid = !value.is_empty()
             && !value.starts_with(|c: char| c.is_ascii_digit())
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            && value
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         if !valid {
-            return Err(self.bad_value(key));
+            return Err(self.secret_like(key, ENV_VAR));
         }
         Ok(value)
     }
 
     fn url(&self, value: String) -> Result<String, VenuesError> {
+        // Checked before parsing, so that a malformed address with
+        // credentials is not echoed either.
+        if value.contains('@') {
+            return Err(self.secret_like("url", URL_WITHOUT_CREDENTIALS));
+        }
         let trimmed = value.trim().trim_end_matches('/');
         let valid = reqwest::Url::parse(trimmed).is_ok_and(|url| {
             matches!(url.scheme(), "http" | "https")
@@ -1122,7 +1163,7 @@ timeout_ms = 300
         );
         assert_eq!(
             policies[1].describe(),
-            "0.25/s burst 3 · breaker 2 in 10 s, cool-off 60 s"
+            "0.25/s burst 1 · breaker 2 in 10 s, cool-off 60 s"
         );
         assert_eq!(
             policies[0].describe(),
@@ -1257,7 +1298,23 @@ timeout_ms = 300
     )]
     #[case::bad_env_name(
         "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\ntoken_env = \"my token\"\n",
-        "venues file 'lps.toml' line 5: token_env '\"my token\"' in [[lp]] 'B2C2' must be the name of an environment variable"
+        "venues file 'lps.toml' line 5: token_env in [[lp]] 'B2C2' must be the name of an environment variable: capital letters, digits and _, such as B2C2_API_TOKEN (its value is not shown: it may be a secret)"
+    )]
+    #[case::a_token_where_its_variable_belongs(
+        "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\ntoken_env = \"sk_live_abc123\"\n",
+        "venues file 'lps.toml' line 5: token_env in [[lp]] 'B2C2' must be the name of an environment variable: capital letters, digits and _, such as B2C2_API_TOKEN (its value is not shown: it may be a secret)"
+    )]
+    #[case::a_fix_password_where_its_variable_belongs(
+        "[[lp]]\nname = \"W\"\nkind = \"fix44\"\nhost = \"h\"\nport = 1\nsender_comp_id = \"S\"\ntarget_comp_id = \"T\"\npassword_env = \"hunter2\"\n",
+        "venues file 'lps.toml' line 8: password_env in [[lp]] 'W' must be the name of an environment variable: capital letters, digits and _, such as B2C2_API_TOKEN (its value is not shown: it may be a secret)"
+    )]
+    #[case::a_url_with_credentials(
+        "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://user:pass@api.b2c2.net/\"\ntoken_env = \"T\"\n",
+        "venues file 'lps.toml' line 4: url in [[lp]] 'B2C2' must be an address without credentials (no user:password@; secrets come from the environment) (its value is not shown: it may be a secret)"
+    )]
+    #[case::a_malformed_url_with_credentials(
+        "[[lp]]\nname = \"Bn\"\nkind = \"binance-convert\"\nurl = \"https//user:pass@api binance\"\nkey_env = \"K\"\nsecret_env = \"S\"\n",
+        "venues file 'lps.toml' line 4: url in [[lp]] 'Bn' must be an address without credentials (no user:password@; secrets come from the environment) (its value is not shown: it may be a secret)"
     )]
     #[case::symbol_without_quote(
         "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\ntoken_env = \"T\"\nsymbol = \"{base}USD\"\n",
@@ -1277,6 +1334,30 @@ timeout_ms = 300
     )]
     fn a_bad_file_names_the_line_and_the_field(#[case] text: &str, #[case] expected: &str) {
         assert_eq!(parse_err(text), expected);
+    }
+
+    #[rstest::rstest]
+    #[case("token_env = \"sk_live_abc123\"", &["sk_live_abc123", "abc123"])]
+    #[case("token_env = \"9f86d081884c7d659a2feaa0c55ad015\"", &["9f86d081"])]
+    #[case("token_env = \"T\"\nurl = \"https://desk:s3cret@api.b2c2.net\"", &["desk", "s3cret"])]
+    fn a_secret_in_the_wrong_field_is_refused_and_never_echoed(
+        #[case] fields: &str,
+        #[case] never_shown: &[&str],
+    ) {
+        let text = format!("[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\n{fields}\n");
+        let text = if text.contains("url =") {
+            text
+        } else {
+            format!("{text}url = \"https://x\"\n")
+        };
+        let error = parse_err(&text);
+        assert!(
+            error.ends_with("(its value is not shown: it may be a secret)"),
+            "{error}"
+        );
+        for secret in never_shown {
+            assert!(!error.contains(secret), "{error}");
+        }
     }
 
     #[test]

@@ -517,6 +517,22 @@ mod tests {
         (BlotterSink { sender, counters }, receiver)
     }
 
+    #[tokio::test]
+    #[cfg(unix)]
+    async fn a_new_blotter_and_its_wal_and_shm_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blotter.db");
+        let blotter = Blotter::open(&path).unwrap();
+        let with = |suffix: &str| PathBuf::from(format!("{}{suffix}", path.display()));
+        assert_eq!(
+            (mode(&path), mode(&with("-wal")), mode(&with("-shm"))),
+            (0o600, 0o600, 0o600)
+        );
+        blotter.close().await;
+    }
+
     async fn still_waiting(task: &tokio::task::JoinHandle<()>) -> bool {
         // Let the woken tasks run before looking.
         for _ in 0..10 {

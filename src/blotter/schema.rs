@@ -405,6 +405,10 @@ fn open_once(
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        // Made 0600 here rather than by SQLite (0644 under the usual
+        // umask); its -wal and -shm then take the file's mode. A failure
+        // is left to SQLite's open, which names the cause.
+        let _ = crate::private_files::create_if_missing(path);
     }
     let mut conn = Connection::open_with_flags(path, flags).map_err(cannot)?;
     conn.busy_timeout(busy_timeout).map_err(cannot)?;

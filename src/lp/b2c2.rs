@@ -339,7 +339,7 @@ impl LiquidityProvider for B2c2Lp {
         });
         let answer = exchange(call, self.timeouts.quote)
             .await
-            .map_err(|failure| LpError::Unavailable(failure.describe()))?;
+            .map_err(|failure| failure.quote_error())?;
         tracing::debug!(lp = %self.name, status = answer.status.as_u16(), "B2C2 quote answered");
         if answer.status.is_success() {
             return self.read_quote(request, &instrument, &client_rfq_id, &answer);

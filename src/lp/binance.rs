@@ -446,7 +446,7 @@ impl LiquidityProvider for BinanceConvertLp {
         let call = self.post("/sapi/v1/convert/getQuote", &params, &request.clock);
         let answer = exchange(call, self.timeouts.quote)
             .await
-            .map_err(|failure| LpError::Unavailable(failure.describe()))?;
+            .map_err(|failure| failure.quote_error())?;
         tracing::debug!(lp = %self.name, status = answer.status.as_u16(), "Binance quote answered");
         if answer.status.is_success() {
             return self.read_quote(request, &answer);

@@ -5,9 +5,13 @@
 //! rules are tested without a runtime. [`crate::lp::guarded`] wraps an LP
 //! with one of these.
 //!
-//! - **Rate limit**: a token bucket in its GCRA form (one "theoretical
-//!   arrival time"): `burst` requests at once, then one per `1 /
-//!   max_requests_per_sec`. A request over the limit is not sent.
+//! - **Rate limit**: `max_requests_per_sec = N` never lets more than N
+//!   requests start in any one-second window (a fractional N above 1
+//!   rounds down; below 1, one request in any `1 / N` seconds). Two rules
+//!   hold together: a sliding window of the last N starts, and a GCRA
+//!   (one "theoretical arrival time") that lets at most `burst` of those
+//!   N go at once and spaces the rest `1 / N` apart. A request over the
+//!   limit is not sent.
 //! - **Retry-After**: a 429/418 pauses the LP for the time it asks (at most
 //!   [`MAX_PAUSE`]; [`DEFAULT_PAUSE`] when it names none).
 //! - **Circuit breaker**: `failures` consecutive timeouts or unavailable
@@ -68,18 +72,40 @@ pub const DECAY: Decimal = dec!(0.9);
 /// not a flip per poll.
 pub const QUIET: Duration = Duration::from_secs(5);
 
-/// A request rate: `per_sec` requests a second on average, `burst` at once.
+/// A request rate: at most `per_sec` requests in any one second, `burst`
+/// of them at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     pub per_sec: Decimal,
     pub burst: u32,
 }
 
+const SECOND_NS: u64 = 1_000_000_000;
+
 impl RateLimit {
+    /// The most requests that may start within any one window, and the
+    /// window in ns: `per_sec` rounded down in one second (2.5/s would
+    /// otherwise let 3 start within some second), or one per `1 /
+    /// per_sec` seconds below 1/s.
+    pub fn per_window(&self) -> (u32, u64) {
+        if self.per_sec >= Decimal::ONE {
+            let cap = u32::try_from(self.per_sec.floor()).unwrap_or(u32::MAX);
+            (cap, SECOND_NS)
+        } else {
+            let ns = (Decimal::from(SECOND_NS) / self.per_sec).round();
+            (1, u64::try_from(ns).unwrap_or(u64::MAX).max(1))
+        }
+    }
+
     /// Time between two requests at the steady rate, in ns (at least 1).
     pub fn interval_ns(&self) -> u64 {
-        let ns = (dec!(1_000_000_000) / self.per_sec).round();
-        u64::try_from(ns).unwrap_or(u64::MAX).max(1)
+        let (cap, window_ns) = self.per_window();
+        (window_ns / u64::from(cap.max(1))).max(1)
+    }
+
+    /// The burst as it applies: within the window's cap, at least 1.
+    pub fn effective_burst(&self) -> u32 {
+        self.burst.clamp(1, self.per_window().0.max(1))
     }
 }
 
@@ -117,10 +143,16 @@ pub struct HealthPolicy {
 }
 
 impl HealthPolicy {
-    /// `2/s burst 2 · breaker 5 in 30 s, cool-off 30 s`, for `lp-rfq lps`.
+    /// `2/s burst 2 · breaker 5 in 30 s, cool-off 30 s`, for `lp-rfq lps`
+    /// (the burst as it applies: never more than the rate allows in a
+    /// window).
     pub fn describe(&self) -> String {
         let rate = match self.rate {
-            Some(rate) => format!("{}/s burst {}", rate.per_sec.normalize(), rate.burst),
+            Some(rate) => format!(
+                "{}/s burst {}",
+                rate.per_sec.normalize(),
+                rate.effective_burst()
+            ),
             None => "unlimited".to_string(),
         };
         let b = &self.breaker;
@@ -245,6 +277,13 @@ pub struct Health {
     /// The rate limit's emission interval and burst tolerance, in ns.
     interval_ns: u64,
     tolerance_ns: u64,
+    /// The sliding window: at most `window_cap` starts within any
+    /// `window_ns`; `recent_starts` holds the latest ones (at most the
+    /// cap, and none while the burst is 1: the GCRA alone then keeps
+    /// every window within the cap).
+    window_cap: usize,
+    window_ns: u64,
+    recent_starts: VecDeque<u64>,
     /// The last throttle of the current throttling spell.
     last_throttle: Option<Duration>,
     throttled_unreported: u64,
@@ -258,15 +297,26 @@ fn ms(duration: Duration) -> u64 {
 
 impl Health {
     pub fn new(policy: HealthPolicy) -> Health {
-        let (interval_ns, tolerance_ns) = match policy.rate {
+        let (interval_ns, tolerance_ns, window_cap, window_ns) = match policy.rate {
             Some(rate) => {
                 let interval = rate.interval_ns();
+                let burst = rate.effective_burst();
+                let (cap, window_ns) = rate.per_window();
+                // With a burst of 1 the GCRA's spacing already keeps any
+                // window within the cap: no log of starts to keep.
+                let window_cap = if burst > 1 {
+                    usize::try_from(cap).unwrap_or(usize::MAX)
+                } else {
+                    0
+                };
                 (
                     interval,
-                    interval.saturating_mul(u64::from(rate.burst.max(1) - 1)),
+                    interval.saturating_mul(u64::from(burst - 1)),
+                    window_cap,
+                    window_ns,
                 )
             }
-            None => (0, 0),
+            None => (0, 0, 0, 0),
         };
         Health {
             policy,
@@ -279,6 +329,9 @@ impl Health {
             reject_pct: PRIOR_REJECTS / PRIOR_ORDERS * dec!(100),
             interval_ns,
             tolerance_ns,
+            window_cap,
+            window_ns,
+            recent_starts: VecDeque::new(),
             last_throttle: None,
             throttled_unreported: 0,
             reported: (HealthState::Ok, None),
@@ -327,8 +380,10 @@ impl Health {
         Admission::Send
     }
 
-    /// GCRA: a token is there when the theoretical arrival time is no
-    /// further ahead of `now` than the burst allows.
+    /// A token is there when the GCRA's theoretical arrival time is no
+    /// further ahead of `now` than the burst allows and the window ending
+    /// at `now` has room (the GCRA alone would let `burst - 1` more than
+    /// the rate start within one second).
     fn take_token(&mut self, now: Duration) -> bool {
         if self.policy.rate.is_none() {
             return true;
@@ -338,6 +393,20 @@ impl Health {
         let tat = self.tat_ns.max(now_ns);
         if tat - now_ns > tolerance {
             return false;
+        }
+        if self.window_cap > 0 {
+            let window_full = self.recent_starts.len() >= self.window_cap
+                && self
+                    .recent_starts
+                    .front()
+                    .is_some_and(|&oldest| now_ns.saturating_sub(oldest) < self.window_ns);
+            if window_full {
+                return false;
+            }
+            if self.recent_starts.len() >= self.window_cap {
+                self.recent_starts.pop_front();
+            }
+            self.recent_starts.push_back(now_ns);
         }
         self.tat_ns = tat.saturating_add(interval);
         true
@@ -556,25 +625,83 @@ mod tests {
     }
 
     #[test]
-    fn the_rate_limit_allows_the_burst_then_one_per_interval() {
+    fn the_rate_limit_allows_the_burst_then_waits_for_the_window() {
         let mut health = Health::new(policy(Some((dec!(2), 2))));
         let sent = |health: &mut Health, t| health.admit(at(t)) == Admission::Send;
         assert!(sent(&mut health, 0));
         assert!(sent(&mut health, 0));
         assert!(!sent(&mut health, 0));
-        assert!(!sent(&mut health, 499));
-        assert!(sent(&mut health, 500));
-        assert!(!sent(&mut health, 500));
+        assert!(!sent(&mut health, 500), "the GCRA alone would send it");
+        assert!(!sent(&mut health, 999));
         assert!(sent(&mut health, 1_000));
+        assert!(sent(&mut health, 1_000));
+        assert!(!sent(&mut health, 1_000));
         // Idle for a while: the full burst again, never more.
         assert!(sent(&mut health, 10_000));
         assert!(sent(&mut health, 10_000));
         assert!(!sent(&mut health, 10_000));
-        // 0.5/s: one request every two seconds.
-        let mut slow = Health::new(policy(Some((dec!(0.5), 1))));
+        // 0.5/s: one request every two seconds, whatever the burst says.
+        let mut slow = Health::new(policy(Some((dec!(0.5), 3))));
         assert!(sent(&mut slow, 0));
+        assert!(!sent(&mut slow, 0));
         assert!(!sent(&mut slow, 1_999));
         assert!(sent(&mut slow, 2_000));
+        // Burst 1: spaced evenly.
+        let mut spaced = Health::new(policy(Some((dec!(4), 1))));
+        assert!(sent(&mut spaced, 0));
+        assert!(!sent(&mut spaced, 249));
+        assert!(sent(&mut spaced, 250));
+    }
+
+    /// Starts of requests asked every `every_ms` (0: as fast as admitted,
+    /// every millisecond until one is refused) over `run_ms`.
+    fn starts(rate: (Decimal, u32), every_ms: u64, run_ms: u64) -> Vec<u64> {
+        let mut health = Health::new(policy(Some(rate)));
+        let mut starts = Vec::new();
+        for t in (0..run_ms).step_by(every_ms.max(1) as usize) {
+            while health.admit(at(t)) == Admission::Send {
+                starts.push(t);
+                if every_ms > 0 {
+                    break;
+                }
+            }
+        }
+        starts
+    }
+
+    fn most_in_any_second(starts: &[u64]) -> usize {
+        starts
+            .iter()
+            .map(|&from| {
+                starts
+                    .iter()
+                    .filter(|&&t| t >= from && t < from + 1_000)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[rstest::rstest]
+    #[case::two_burst_two((dec!(2), 2), 0, 2, 120)]
+    #[case::two_burst_one((dec!(2), 1), 0, 2, 120)]
+    #[case::four_burst_four((dec!(4), 4), 0, 4, 240)]
+    #[case::four_burst_two((dec!(4), 2), 0, 4, 240)]
+    #[case::four_burst_one((dec!(4), 1), 0, 4, 240)]
+    #[case::four_polled_every_100_ms((dec!(4), 4), 100, 4, 240)]
+    #[case::four_polled_every_300_ms((dec!(4), 4), 300, 4, 200)]
+    #[case::a_burst_above_the_rate_counts_inside_it((dec!(4), 10), 0, 4, 240)]
+    #[case::a_fraction_above_one_rounds_down((dec!(2.5), 3), 0, 2, 120)]
+    #[case::below_one_a_second((dec!(0.5), 1), 0, 1, 30)]
+    fn no_second_ever_starts_more_than_the_rate_and_the_rate_is_reached(
+        #[case] rate: (Decimal, u32),
+        #[case] every_ms: u64,
+        #[case] most: usize,
+        #[case] in_a_minute: usize,
+    ) {
+        let starts = starts(rate, every_ms, 60_000);
+        assert_eq!(most_in_any_second(&starts), most, "{starts:?}");
+        assert_eq!(starts.len(), in_a_minute);
     }
 
     #[test]

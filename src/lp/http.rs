@@ -2,7 +2,8 @@
 //! a bounded request/answer exchange that tells "never sent" from "sent,
 //! outcome lost", venue wall-clock times turned into stream time,
 //! `Retry-After`, UUID-shaped ids derived from ours, and short, secret-free
-//! descriptions of what went wrong.
+//! descriptions of what went wrong. An answer above [`MAX_ANSWER_BYTES`]
+//! is refused without being read whole.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -74,6 +75,11 @@ pub(crate) fn client(lp: &str, timeouts: AdapterTimeouts) -> Result<Client, Adap
         })
 }
 
+/// The largest answer a venue may give: a quote or an order is a few
+/// hundred bytes, so anything near this is not an answer, and reading it
+/// whole would let one venue fill the desk's memory.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
 /// A venue's complete answer.
 pub(crate) struct Answer {
     pub status: StatusCode,
@@ -90,6 +96,9 @@ pub(crate) enum Failure {
     TimedOut(Duration),
     /// The connection failed after the request may have left.
     Lost(String),
+    /// The answer was larger than the cap and was not read further (the
+    /// request was sent and may have been acted on).
+    TooLarge { cap: usize },
 }
 
 impl Failure {
@@ -98,28 +107,96 @@ impl Failure {
             Failure::NotSent(reason) => format!("cannot connect: {reason}"),
             Failure::TimedOut(limit) => format!("no answer within {} ms", limit.as_millis()),
             Failure::Lost(reason) => format!("connection lost: {reason}"),
+            Failure::TooLarge { cap } => {
+                format!("answer larger than the {} cap, not read", size_text(*cap))
+            }
+        }
+    }
+
+    /// The error a quote request that failed so gets: an answer too large
+    /// to read is malformed, anything else leaves the LP unavailable.
+    pub fn quote_error(&self) -> crate::lp::LpError {
+        match self {
+            Failure::TooLarge { .. } => crate::lp::LpError::Malformed(self.describe()),
+            _ => crate::lp::LpError::Unavailable(self.describe()),
         }
     }
 }
 
-/// Sends `request` and reads the whole answer within `limit`. Dropping the
-/// future (the engine's deadline) drops the connection with it, so nothing
-/// is left running.
+/// `1 MB`, `512 KB`, `100 bytes`.
+fn size_text(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MB", bytes / (1024 * 1024))
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Where an answer's body comes from, a chunk at a time.
+pub(crate) trait Chunks {
+    type Error;
+    /// The length the answer declares (Content-Length), if any.
+    fn declared_len(&self) -> Option<u64>;
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, Self::Error>;
+}
+
+impl Chunks for reqwest::Response {
+    type Error = reqwest::Error;
+
+    fn declared_len(&self) -> Option<u64> {
+        self.content_length()
+    }
+
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, reqwest::Error> {
+        Ok(self.chunk().await?.map(|chunk| chunk.to_vec()))
+    }
+}
+
+/// Reads a body of at most `cap` bytes; `Ok(None)` when it declares or
+/// turns out to be larger. It stops at the first chunk past the cap, so
+/// at most `cap` plus one chunk is ever held.
+pub(crate) async fn read_capped<C: Chunks>(
+    body: &mut C,
+    cap: usize,
+) -> Result<Option<Vec<u8>>, C::Error> {
+    let declared = body.declared_len();
+    if declared.is_some_and(|len| len > cap as u64) {
+        return Ok(None);
+    }
+    let mut read = Vec::with_capacity(declared.map_or(0, |len| len as usize));
+    while let Some(chunk) = body.next_chunk().await? {
+        if read.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(Some(read))
+}
+
+/// Sends `request` and reads the whole answer, at most
+/// [`MAX_ANSWER_BYTES`], within `limit`. Dropping the future (the engine's
+/// deadline) drops the connection with it, so nothing is left running; so
+/// does an answer over the cap.
 pub(crate) async fn exchange(request: RequestBuilder, limit: Duration) -> Result<Answer, Failure> {
     let exchange = async {
-        let response = request.send().await?;
+        let mut response = request.send().await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await?;
-        Ok::<_, reqwest::Error>(Answer {
+        let body = read_capped(&mut response, MAX_ANSWER_BYTES).await?;
+        Ok::<_, reqwest::Error>(body.map(|body| Answer {
             status,
             headers,
-            body: body.to_vec(),
-        })
+            body,
+        }))
     };
     match tokio::time::timeout(limit, exchange).await {
         Err(_) => Err(Failure::TimedOut(limit)),
-        Ok(Ok(answer)) => Ok(answer),
+        Ok(Ok(Some(answer))) => Ok(answer),
+        Ok(Ok(None)) => Err(Failure::TooLarge {
+            cap: MAX_ANSWER_BYTES,
+        }),
         Ok(Err(error)) if error.is_connect() => Err(Failure::NotSent(root_cause(&error))),
         Ok(Err(error)) if error.is_timeout() => Err(Failure::TimedOut(limit)),
         Ok(Err(error)) => Err(Failure::Lost(root_cause(&error))),
@@ -273,6 +350,62 @@ mod tests {
         assert_eq!(
             snippet(long.as_bytes(), &[]),
             format!("'{}…'", "x".repeat(80))
+        );
+    }
+
+    /// A body of `chunks` chunks of 64 KB, counting what was pulled.
+    struct Endless {
+        declared: Option<u64>,
+        chunks: usize,
+        pulled: usize,
+    }
+
+    impl Chunks for Endless {
+        type Error = std::convert::Infallible;
+
+        fn declared_len(&self) -> Option<u64> {
+            self.declared
+        }
+
+        async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, Self::Error> {
+            if self.pulled == self.chunks {
+                return Ok(None);
+            }
+            self.pulled += 1;
+            Ok(Some(vec![b'x'; 64 * 1024]))
+        }
+    }
+
+    #[rstest::rstest]
+    // 5 MB declared: refused before a byte of it is read.
+    #[case::declared_too_large(Some(5 * 1024 * 1024), 80, None, 0)]
+    // Undeclared (chunked) or declared small but longer: the 17th chunk
+    // passes the cap and is the last pulled.
+    #[case::undeclared(None, 80, None, 17)]
+    #[case::longer_than_declared(Some(1000), 80, None, 17)]
+    #[case::endless(None, usize::MAX, None, 17)]
+    #[case::exactly_the_cap(None, 16, Some(1024 * 1024), 16)]
+    #[tokio::test]
+    async fn a_body_over_the_cap_is_never_read_whole(
+        #[case] declared: Option<u64>,
+        #[case] chunks: usize,
+        #[case] read: Option<usize>,
+        #[case] pulled: usize,
+    ) {
+        let mut body = Endless {
+            declared,
+            chunks,
+            pulled: 0,
+        };
+        let answer = read_capped(&mut body, MAX_ANSWER_BYTES).await.unwrap();
+        assert_eq!(answer.map(|body| body.len()), read);
+        assert_eq!(body.pulled, pulled);
+        assert_eq!(
+            Failure::TooLarge {
+                cap: MAX_ANSWER_BYTES
+            }
+            .quote_error(),
+            crate::lp::LpError::Malformed("answer larger than the 1 MB cap, not read".into())
         );
     }
 

@@ -1208,3 +1208,88 @@ fn a_pair_with_its_own_notional_limit_is_judged_by_it() {
         "lp-rfq: invalid MAX_NOTIONAL_PAIRS 'BTCUSDT:5000000' (--max-notional-pairs): 'BTCUSDT:5000000' must be PAIR=AMOUNT, e.g. BTCUSDT=5000000\n"
     );
 }
+
+/// SIGHUP (a closed terminal, a dropped SSH session) ends a stream as
+/// SIGTERM does: its `ended` event printed and recorded, exit 0. Run with
+/// the usual permissive umask, the records it creates are private.
+#[rstest::rstest]
+#[case::sigterm("-TERM")]
+#[case::sighup("-HUP")]
+fn a_hangup_ends_the_stream_like_sigterm_and_the_records_are_private(#[case] name: &str) {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let blotter = dir.path().join("blotter.db");
+    let logs = dir.path().join("logs");
+    let log_file = logs.join("lp-rfq.log");
+    // The binary under `sh`, which sets the umask and execs it (so the
+    // signal reaches lp-rfq itself), with no setting from the outside.
+    let mut command = Command::new("sh");
+    command.current_dir(dir.path()).env_remove("RUST_LOG");
+    for setting in lp_rfq::config::SETTING_NAMES {
+        command.env_remove(setting);
+    }
+    let mut child = command
+        .arg("-c")
+        .arg("umask 022; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_lp-rfq"))
+        .args(["quote", "buy", "1", "BTCUSDT", "--json", "--duration", "30"])
+        .args(["--mock-min-delay", "0.01", "--mock-max-delay", "0.05"])
+        .arg("--blotter")
+        .arg(&blotter)
+        .env("LOG_FILE", &log_file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut events: Vec<Value> = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "stream ended early"
+        );
+        let event: Value = serde_json::from_str(&line).unwrap();
+        events.push(event.clone());
+        if event["event"] == "client_quote" {
+            break;
+        }
+    }
+    let with = |suffix: &str| std::path::PathBuf::from(format!("{}{suffix}", blotter.display()));
+    assert_eq!(
+        [&blotter, &with("-wal"), &with("-shm"), &log_file].map(|path| mode(path)),
+        [0o600; 4]
+    );
+    assert_eq!(mode(&logs), 0o700);
+    signal(&child, name);
+    for line in stdout.lines() {
+        events.push(serde_json::from_str(&line.unwrap()).unwrap());
+    }
+    let status = exits_within(&mut child, 10);
+    assert_eq!(status.code(), Some(0));
+    let ended = events.last().unwrap();
+    assert_eq!(
+        (&ended["event"], &ended["reason"]),
+        (&Value::from("ended"), &Value::from("interrupted"))
+    );
+    let conn = rusqlite::Connection::open(&blotter).unwrap();
+    let recorded: (String, Option<String>) = conn
+        .query_row("SELECT rfq_id, end_reason FROM rfqs", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(
+        recorded,
+        (
+            events[0]["rfq_id"].as_str().unwrap().to_string(),
+            Some("interrupted".to_string())
+        )
+    );
+}

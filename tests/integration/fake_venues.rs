@@ -65,6 +65,12 @@ pub enum Reply {
         headers: Vec<(String, String)>,
         body: String,
     },
+    /// A 200 whose body is `bytes` of JSON-ish filler sent in 64 KB
+    /// pieces (`None`: endless), with a Content-Length or chunked.
+    Huge {
+        bytes: Option<usize>,
+        content_length: bool,
+    },
     /// Reads the request and never answers.
     Hang,
     /// Closes the connection without answering.
@@ -153,6 +159,41 @@ async fn serve_connection(stream: TcpStream, handler: Handler) {
         match handler(&request) {
             Reply::Hang => std::future::pending::<()>().await,
             Reply::Drop => return,
+            Reply::Huge {
+                bytes,
+                content_length,
+            } => {
+                let framing = match (content_length, bytes) {
+                    (true, Some(bytes)) => format!("content-length: {bytes}"),
+                    _ => "transfer-encoding: chunked".to_string(),
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{framing}\r\n\r\n"
+                );
+                if write.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let piece = vec![b' '; 64 * 1024];
+                let mut left = bytes.unwrap_or(usize::MAX);
+                while left > 0 {
+                    let now = left.min(piece.len());
+                    let written = if content_length {
+                        write.write_all(&piece[..now]).await
+                    } else {
+                        let mut chunk = format!("{now:x}\r\n").into_bytes();
+                        chunk.extend_from_slice(&piece[..now]);
+                        chunk.extend_from_slice(b"\r\n");
+                        write.write_all(&chunk).await
+                    };
+                    if written.is_err() {
+                        return;
+                    }
+                    left -= now;
+                }
+                if !content_length && write.write_all(b"0\r\n\r\n").await.is_err() {
+                    return;
+                }
+            }
             Reply::Respond {
                 status,
                 headers,

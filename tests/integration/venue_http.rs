@@ -1319,3 +1319,54 @@ async fn binance_ratios_finer_than_the_tick_are_rounded_against_the_desk() {
     // The desk is paid by the LP: rounded down.
     assert_eq!(sell.price.to_string(), "99987.65");
 }
+
+/// A quote or order answer above 1 MB is refused as malformed (an order's
+/// outcome stays unknown: it was sent) without being read whole: an
+/// endless body ends the same way, long before the adapter's timeout.
+#[rstest::rstest]
+#[case::five_mb_declared(Some(5 * 1024 * 1024), true)]
+#[case::five_mb_chunked(Some(5 * 1024 * 1024), false)]
+#[case::endless_chunked(None, false)]
+#[tokio::test]
+async fn a_venue_answer_over_the_cap_is_malformed_and_not_read_whole(
+    #[case] bytes: Option<usize>,
+    #[case] content_length: bool,
+) {
+    let huge = || Reply::Huge {
+        bytes,
+        content_length,
+    };
+    let too_large = "answer larger than the 1 MB cap, not read";
+    let b2c2_fake = FakeB2c2::start().await;
+    let lp = b2c2_with(&b2c2_fake.url, B2C2_TOKEN, (5_000, 5_000));
+    let clock = StreamClock::start();
+    let quote = lp
+        .quote(&request("BTCUSD", Side::Buy, dec!(1), clock))
+        .await
+        .expect("quote");
+    let started = Instant::now();
+    b2c2_fake.answer_next_quote(huge());
+    assert_eq!(
+        lp.quote(&request("BTCUSD", Side::Buy, dec!(1), clock))
+            .await,
+        Err(LpError::Malformed(too_large.into()))
+    );
+    b2c2_fake.answer_next_order(huge());
+    assert_eq!(
+        unknown_reason(lp.execute(&order_on(&quote, dec!(1), clock)).await),
+        too_large
+    );
+    let binance_fake = FakeBinance::start().await;
+    binance_fake.answer_next(Endpoint::GetQuote, huge());
+    assert_eq!(
+        binance_with(&binance_fake.url, BINANCE_SECRET, (5_000, 5_000))
+            .quote(&request("BTCUSDT", Side::Buy, dec!(1), clock))
+            .await,
+        Err(LpError::Malformed(too_large.into()))
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -1,10 +1,12 @@
 //! The per-venue FIX audit log: every message in and out, one line each,
 //! appended to `<log_dir>/<venue>.fix.log` with a UTC timestamp and a
-//! direction, SOH shown as `|` and passwords masked. It is the desk's
-//! record of what was said to a venue, so it is written before a message
-//! is acted on and flushed line by line.
+//! direction, SOH shown as `|` and the password fields (554, 925) masked,
+//! nothing else: it is the desk's record of what was said to a venue, so
+//! no price or quantity may be rewritten, and it is written before a
+//! message is acted on and flushed line by line. The file is created 0600
+//! and its directory 0700.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -12,7 +14,6 @@ use chrono::Utc;
 
 use crate::clock::iso_millis;
 use crate::lp::fix::codec::{printable, tag, SOH};
-use crate::secret::Secret;
 
 /// Which way a line went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +42,6 @@ impl Direction {
 pub struct AuditLog {
     file: File,
     path: PathBuf,
-    password: Option<Secret>,
     /// Set after the first failed write, so a full disk is reported once
     /// rather than on every message.
     failed: bool,
@@ -69,16 +69,15 @@ pub fn log_path(dir: &Path, venue: &str) -> PathBuf {
 }
 
 impl AuditLog {
-    /// Opens (creating the directory and file if needed) the log of
-    /// `venue` for appending. `password` is masked wherever it appears.
-    pub fn open(dir: &Path, venue: &str, password: Option<Secret>) -> std::io::Result<AuditLog> {
-        std::fs::create_dir_all(dir)?;
+    /// Opens (creating the directory 0700 and the file 0600 if needed)
+    /// the log of `venue` for appending.
+    pub fn open(dir: &Path, venue: &str) -> std::io::Result<AuditLog> {
+        crate::private_files::create_dir_all(dir)?;
         let path = log_path(dir, venue);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = crate::private_files::open_append(&path)?;
         Ok(AuditLog {
             file,
             path,
-            password,
             failed: false,
         })
     }
@@ -89,17 +88,13 @@ impl AuditLog {
 
     /// Appends one message (or unframed bytes) as they went over the wire.
     pub fn message(&mut self, direction: Direction, raw: &[u8]) {
-        let text = mask(raw, self.password.as_ref());
+        let text = mask(raw);
         self.line(direction, &text);
     }
 
     /// Appends a session event.
     pub fn event(&mut self, text: &str) {
-        let text = match &self.password {
-            Some(secret) if secret.appears_in(text) => text.replace(secret.expose(), "***"),
-            _ => text.to_string(),
-        };
-        self.line(Direction::Event, &text);
+        self.line(Direction::Event, text);
     }
 
     fn line(&mut self, direction: Direction, text: &str) {
@@ -115,10 +110,11 @@ impl AuditLog {
     }
 }
 
-/// The bytes as a log line with Password (554) and NewPassword (925)
-/// shown as `***`, and the password masked anywhere else it appears
-/// (a venue may echo it in a text).
-pub fn mask(raw: &[u8], password: Option<&Secret>) -> String {
+/// The bytes as a log line with the values of Password (554) and
+/// NewPassword (925) shown as `***`. Only those fields: replacing the
+/// password's text wherever it appears would rewrite any price or
+/// quantity that happens to contain it.
+pub fn mask(raw: &[u8]) -> String {
     let mut masked = Vec::with_capacity(raw.len());
     for (i, field) in raw.split(|b| *b == SOH).enumerate() {
         if i > 0 {
@@ -132,11 +128,7 @@ pub fn mask(raw: &[u8], password: Option<&Secret>) -> String {
             None => masked.extend_from_slice(field),
         }
     }
-    let text = printable(&masked);
-    match password {
-        Some(secret) if secret.appears_in(&text) => text.replace(secret.expose(), "***"),
-        _ => text,
-    }
+    printable(&masked)
 }
 
 #[cfg(test)]
@@ -144,14 +136,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_are_masked_by_tag_and_by_value() {
-        let secret = Secret::new("hunter2");
-        let raw = b"8=FIX.4.4\x019=9\x0135=A\x01553=desk\x01554=hunter2\x0158=bad password hunter2\x0110=000\x01";
+    fn the_password_fields_are_masked_and_nothing_else() {
+        let raw = b"8=FIX.4.4\x019=9\x0135=A\x01553=desk\x01554=hunter2\x01925=new1\x0110=000\x01";
         assert_eq!(
-            mask(raw, Some(&secret)),
-            "8=FIX.4.4|9=9|35=A|553=desk|554=***|58=bad password ***|10=000|"
+            mask(raw),
+            "8=FIX.4.4|9=9|35=A|553=desk|554=***|925=***|10=000|"
         );
-        assert_eq!(mask(b"1554=x\x01554=y", None), "1554=x|554=***");
+        assert_eq!(mask(b"1554=x\x01554=y"), "1554=x|554=***");
+    }
+
+    #[rstest::rstest]
+    #[case::one_digit_password("1")]
+    #[case::a_password_inside_the_price("2345")]
+    fn a_short_password_never_rewrites_a_price(#[case] password: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::open(dir.path(), "LP").unwrap();
+        log.message(
+            Direction::Out,
+            format!("35=A\x01554={password}\x01").as_bytes(),
+        );
+        log.message(
+            Direction::In,
+            b"35=S\x01117=Q1\x01132=1.2345\x01133=1.2346\x0144=1.2345\x0110=123\x01",
+        );
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with(" OUT 35=A|554=***|"), "{}", lines[0]);
+        assert!(
+            lines[1].ends_with(" IN  35=S|117=Q1|132=1.2345|133=1.2346|44=1.2345|10=123|"),
+            "{}",
+            lines[1]
+        );
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn the_log_and_its_directory_are_created_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("fix-logs");
+        let log = AuditLog::open(&logs, "LP").unwrap();
+        assert_eq!((mode(&logs), mode(log.path())), (0o700, 0o600));
     }
 
     #[test]
@@ -170,7 +196,7 @@ mod tests {
     #[test]
     fn lines_carry_a_timestamp_and_direction() {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = AuditLog::open(dir.path(), "LP", None).unwrap();
+        let mut log = AuditLog::open(dir.path(), "LP").unwrap();
         log.message(Direction::Out, b"8=FIX.4.4\x0135=0\x01");
         log.event("connected");
         let text = std::fs::read_to_string(log.path()).unwrap();

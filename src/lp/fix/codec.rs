@@ -293,9 +293,9 @@ pub enum FrameError {
 /// The start of every frame.
 const FRAME_START: &[u8] = b"8=FIX";
 
-/// A body longer than this is taken for a corrupt BodyLength rather than
-/// waited for: no RFQ message comes near it.
-const MAX_BODY: usize = 1 << 20;
+/// A body longer than this (1 MB) is refused rather than waited for: no
+/// RFQ message comes near it, and the framer would hold it all.
+pub const MAX_BODY: usize = 1 << 20;
 
 /// The longest `9=` value we wait for before calling it corrupt.
 const MAX_LENGTH_DIGITS: usize = 8;
@@ -364,7 +364,11 @@ impl Framer {
             .and_then(|d| d.parse::<usize>().ok())
         {
             Some(len) if len <= MAX_BODY => len,
-            _ => {
+            Some(len) => {
+                let detail = format!("{len} bytes of body are over the 1 MB cap");
+                return Some(self.resync_error(&detail));
+            }
+            None => {
                 let detail = format!("'{}' is not a length", printable(digits));
                 return Some(self.resync_error(&detail));
             }
@@ -671,6 +675,26 @@ mod tests {
             Some(Err(FrameError::BodyLength { .. }))
         ));
         assert!(framer.next_frame().is_none());
+    }
+
+    #[test]
+    fn a_body_over_the_cap_is_refused_before_it_arrives_and_framing_resumes() {
+        let mut framer = Framer::new();
+        framer.push(&wire("8=FIX.4.4|9=5242880|35=W|"));
+        let error = framer.next_frame().unwrap().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "bad BodyLength: 5242880 bytes of body are over the 1 MB cap: '8=FIX.4.4|9=5242880|35=W|'"
+        );
+        // The rest of it is skipped as it comes; the next message is read.
+        framer.push(&vec![b'x'; 64 * 1024]);
+        assert!(matches!(
+            framer.next_frame(),
+            Some(Err(FrameError::Garbage { .. }))
+        ));
+        assert!(framer.pending() < 16, "{}", framer.pending());
+        framer.push(&logon().encode());
+        assert_eq!(framer.next_frame().unwrap().unwrap().message, logon());
     }
 
     #[test]

@@ -239,12 +239,13 @@ impl Fix44Lp {
     /// logged on, quotes fail at once as unavailable.
     pub fn start(config: Fix44Config) -> Result<Fix44Lp, Fix44Error> {
         config.validate()?;
-        let audit = AuditLog::open(&config.log_dir, &config.name, config.password.clone())
-            .map_err(|source| Fix44Error::AuditLog {
+        let audit = AuditLog::open(&config.log_dir, &config.name).map_err(|source| {
+            Fix44Error::AuditLog {
                 venue: config.name.clone(),
                 dir: config.log_dir.display().to_string(),
                 source,
-            })?;
+            }
+        })?;
         let audit_path = audit.path().to_path_buf();
         let name: Arc<str> = Arc::from(config.name.as_str());
         let session = SessionHandle::start(
