@@ -256,8 +256,9 @@ fn ask_until<T, E: std::fmt::Display>(
 ///
 /// A pair no configured LP quotes is explained and the pair asked again.
 /// A request whose notional is above its pair's limit (or cannot be checked)
-/// is only returned once the operator types `yes`; anything else drops it
-/// and the request is asked again from the side.
+/// is only returned once the operator types `yes` or the amount again; any
+/// other answer (an empty line too) drops it and the request is asked again
+/// from the side.
 pub fn read_request(
     input: &mut impl BufRead,
     output: &mut impl Write,
@@ -274,12 +275,12 @@ pub fn read_request(
         let Some(answer) = ask(
             input,
             output,
-            &format!("{warning}: type yes to ask for quotes: "),
+            &format!("{warning}: type yes or the amount again to ask for quotes: "),
         )?
         else {
             return Ok(None);
         };
-        if answer.eq_ignore_ascii_case("yes") {
+        if spec.confirmed_by(&answer) {
             return Ok(Some(spec));
         }
         writeln!(output, "  not asked; enter the request again")?;
@@ -379,12 +380,26 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_notional_above_the_limit_is_asked_only_after_yes() {
-        let (spec, shown) = run("b\n20\nBTCUSDT\nyes\n");
+    #[rstest::rstest]
+    #[case("yes")]
+    #[case("20")]
+    fn a_notional_above_the_limit_is_asked_only_after_yes_or_the_amount_again(
+        #[case] answer: &str,
+    ) {
+        let (spec, shown) = run(&format!("b\n20\nBTCUSDT\n{answer}\n"));
         assert_eq!(spec.unwrap().amount, dec!(20));
         assert!(shown.ends_with(
-            "notional 2,000,000.00 USDT is above MAX_NOTIONAL 1,000,000: type yes to ask for quotes: "
+            "notional 2,000,000.00 USDT is above MAX_NOTIONAL 1,000,000: type yes or the amount again to ask for quotes: "
+        ));
+    }
+
+    #[test]
+    fn an_empty_line_does_not_confirm_a_fat_finger() {
+        // Enter pressed once more after the pair, as a console hand would.
+        let (spec, shown) = run("b\n500\nBTCUSDT\n\n");
+        assert_eq!(spec, None, "nothing is asked for");
+        assert!(shown.ends_with(
+            "to ask for quotes:   not asked; enter the request again\nSide (b/buy or s/sell): "
         ));
     }
 
@@ -394,7 +409,7 @@ mod tests {
         let spec = spec.unwrap();
         assert_eq!((spec.side, spec.amount), (Side::Sell, dec!(2)));
         assert!(shown.contains(
-            "type yes to ask for quotes:   not asked; enter the request again\nSide (b/buy or s/sell): "
+            "to ask for quotes:   not asked; enter the request again\nSide (b/buy or s/sell): "
         ));
     }
 
@@ -403,7 +418,7 @@ mod tests {
         let (spec, shown) = run("b\n1\nDOGEUSDT\n");
         assert_eq!(spec, None);
         assert!(shown.ends_with(
-            "notional of DOGE/USDT cannot be checked against MAX_NOTIONAL 1,000,000 (no reference price for DOGE/USDT): type yes to ask for quotes: "
+            "notional of DOGE/USDT cannot be checked against MAX_NOTIONAL 1,000,000 (no reference price for DOGE/USDT): type yes or the amount again to ask for quotes: "
         ));
     }
 

@@ -512,6 +512,37 @@ fn q_or_ctrl_c_stops_a_stream_gracefully_and_the_summary_follows() {
 }
 
 #[test]
+fn enter_twice_on_a_fat_finger_starts_nothing_and_asks_for_the_amount_again() {
+    let mut app = App::new(false, None)
+        .with_notional_limits(lp_rfq::market::NotionalLimits::uniform(dec!(1000000)));
+    // The pair's Enter, then Enter again: the second is not a confirmation.
+    assert_eq!(type_request(&mut app, "b\n500\nBTCUSDT\n\n"), Command::None);
+    assert_eq!(app.screen, Screen::Form);
+    let screen = app_screen(&app, 80, 24);
+    let text = screen.join("\n");
+    assert_eq!(
+        screen[7].trim_end(),
+        "│notional 50,000,000.00 USDT is above MAX_NOTIONAL 1,000,000                   │",
+        "{text}"
+    );
+    assert_eq!(
+        screen[8].trim_end(),
+        "│Type yes or the amount again, then Enter · Esc back ›                         │",
+        "{text}"
+    );
+    assert_eq!(
+        screen[9].trim_end(),
+        "│Enter alone does not confirm: type yes or 500 first                           │",
+        "{text}"
+    );
+    // The amount typed again, then Enter: the request goes.
+    let Command::Start(spec) = type_request(&mut app, "500\n") else {
+        panic!("the amount typed again did not start the stream");
+    };
+    assert_eq!(spec.amount, dec!(500));
+}
+
+#[test]
 fn esc_during_a_stream_stops_it_and_returns_to_the_form() {
     let mut app = App::new(false, None);
     type_request(&mut app, "s\n2\nETHUSDT\n");
