@@ -13,13 +13,18 @@ use crate::desk::registry::Quotable;
 use crate::market::{check_amount, NotionalLimits, Pair, Side};
 use tokio::sync::mpsc;
 
-use crate::output::{desk_writer, plain, OutputMode};
-use crate::rfq::{RfqSpec, StreamCommand};
+use std::sync::Arc;
+
+use crate::clock::StreamMs;
+use crate::output::{desk_writer, group_thousands, plain, OutputMode};
+use crate::rfq::event::{ClientQuote, EventKind};
+use crate::rfq::{RfqEvent, RfqSpec, StreamCommand};
 use crate::signals::Interrupts;
 
 /// No subcommand and no console: ask for a request, stream it, ask for the
-/// next. During a stream, `a` + Enter accepts the live quote (the trade
-/// ticket follows). Ctrl+C stops a stream and returns to the prompt; at
+/// next. During a stream, `a` shows the live quote's price and id, and an
+/// empty line (Enter) then executes exactly that quote ([`Acceptance`];
+/// the trade ticket follows). Ctrl+C stops a stream and returns to the prompt; at
 /// the prompt it quits; SIGTERM ends the program. With `--json` the
 /// questions go to stderr so stdout stays pure JSON. Lines come from
 /// `input` ([`LineInput::stdin`] in the binary, a channel in tests).
@@ -68,12 +73,22 @@ pub async fn run(
         input = returned;
         let handle = desk.start(spec);
         let commands = handle.commands.clone();
+        let clock = handle.clock;
         hint(
             mode,
-            "(a + Enter accepts the live quote; Ctrl+C stops the stream)",
+            "(a shows the live quote, then Enter accepts it; Ctrl+C stops the stream)",
         );
-        let streamed = handle.drive(desk_writer(desk, mode));
+        // What the acceptance must follow, handed over as it is written.
+        let (seen_sender, mut seen) = mpsc::unbounded_channel();
+        let mut write = desk_writer(desk, mode);
+        let streamed = handle.drive(move |event| {
+            if Acceptance::follows(event) {
+                let _ = seen_sender.send(event.clone());
+            }
+            write(event)
+        });
         tokio::pin!(streamed);
+        let mut acceptance = Acceptance::default();
         let mut terminated = false;
         // Lines typed during the stream: `a` accepts; anything else is the
         // next request's first answer, kept for the prompt.
@@ -90,14 +105,23 @@ pub async fn run(
                     terminated |= interrupt.ends_the_program();
                     let _ = commands.try_send(StreamCommand::Stop);
                 }
+                Some(event) = seen.recv() => {
+                    if let Some(question) = acceptance.on_event(&event, clock.now_ms()) {
+                        hint(mode, &question);
+                    }
+                }
                 line = input.next_line(), if listening => match line {
-                    Some(line) if is_accept(&line) => {
-                        let _ = commands.send(StreamCommand::Accept { quote_id: None }).await;
-                    }
-                    Some(line) => {
-                        input.push_back(line);
-                        listening = false;
-                    }
+                    Some(line) => match acceptance.on_line(&line, clock.now_ms()) {
+                        Answer::Execute(quote_id) => {
+                            let quote_id = Some(quote_id);
+                            let _ = commands.send(StreamCommand::Accept { quote_id }).await;
+                        }
+                        Answer::Say(text) => hint(mode, &text),
+                        Answer::NotMine => {
+                            input.push_back(line);
+                            listening = false;
+                        }
+                    },
                     None => listening = false,
                 },
             }
@@ -117,9 +141,161 @@ fn hint(mode: OutputMode, text: &str) {
     }
 }
 
-/// Words that accept the live quote during a stream.
+/// Words that ask to accept the live quote during a stream.
 fn is_accept(line: &str) -> bool {
     matches!(line.trim().to_ascii_lowercase().as_str(), "a" | "accept")
+}
+
+/// After the question changes to a renewed quote, an Enter this soon
+/// (stream ms) executes nothing: it was typed for the price before.
+pub const RECONFIRM_SETTLE_MS: u64 = 500;
+
+/// The prompt's two-step acceptance, as in the console: `a` shows the live
+/// client quote (price, notional, id) and an empty line executes exactly
+/// that quote id. A quote that renews while it is asked is shown again,
+/// saying so, and an empty line then takes the new one, once it has been
+/// up [`RECONFIRM_SETTLE_MS`]. Never "whatever is live at Enter".
+#[derive(Debug, Default)]
+pub struct Acceptance {
+    live: Option<Box<ClientQuote>>,
+    asking: Option<Asking>,
+    /// An order went out (or the stream ended): nothing more to accept.
+    done: bool,
+}
+
+#[derive(Debug)]
+struct Asking {
+    quote_id: Arc<str>,
+    /// The client price the question showed.
+    client_price: rust_decimal::Decimal,
+    changed: bool,
+    shown_at_ms: StreamMs,
+}
+
+/// What a line typed during a stream comes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// Execute this client quote, the one the question showed.
+    Execute(Arc<str>),
+    /// Tell the operator this.
+    Say(String),
+    /// Not about accepting: the next request's first answer.
+    NotMine,
+}
+
+impl Acceptance {
+    /// Events the acceptance follows (the rest need not be handed over).
+    pub fn follows(event: &RfqEvent) -> bool {
+        matches!(
+            event.kind,
+            EventKind::ClientQuote(_)
+                | EventKind::LockExpired(_)
+                | EventKind::OrderSent(_)
+                | EventKind::NotFilled(_)
+                | EventKind::Ended(_)
+        )
+    }
+
+    /// One event of the stream; while a quote is asked, what to show again.
+    pub fn on_event(&mut self, event: &RfqEvent, now_ms: StreamMs) -> Option<String> {
+        match &event.kind {
+            EventKind::ClientQuote(quote) => {
+                self.live = Some(quote.clone());
+                let asking = self.asking.as_mut()?;
+                if asking.quote_id == quote.quote_id {
+                    return None;
+                }
+                let was = group_thousands(asking.client_price);
+                *asking = Asking {
+                    quote_id: quote.quote_id.clone(),
+                    client_price: quote.client_price,
+                    changed: true,
+                    shown_at_ms: now_ms,
+                };
+                Some(question(quote, Some(was)))
+            }
+            EventKind::LockExpired(_) => {
+                self.live = None;
+                self.asking.as_ref().map(|_| {
+                    "  the quote expired: Enter will accept nothing until a fresh one is shown"
+                        .to_string()
+                })
+            }
+            EventKind::OrderSent(_) | EventKind::NotFilled(_) | EventKind::Ended(_) => {
+                self.done = true;
+                self.asking = None;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// One line typed during the stream.
+    pub fn on_line(&mut self, line: &str, now_ms: StreamMs) -> Answer {
+        if let Some(asking) = self.asking.take() {
+            if !line.trim().is_empty() {
+                return Answer::Say("  not accepted".to_string());
+            }
+            let Some(live) = self.live.as_ref().filter(|q| q.quote_id == asking.quote_id) else {
+                return Answer::Say("  no live quote to accept: a asks again".to_string());
+            };
+            if asking.changed && now_ms.saturating_sub(asking.shown_at_ms) < RECONFIRM_SETTLE_MS {
+                let text = format!(
+                    "  the price just changed: Enter again to accept {} {}",
+                    group_thousands(live.client_price),
+                    quote_currency(live),
+                );
+                self.asking = Some(asking);
+                return Answer::Say(text);
+            }
+            return Answer::Execute(asking.quote_id);
+        }
+        if !is_accept(line) {
+            return Answer::NotMine;
+        }
+        if self.done {
+            return Answer::Say("  already accepted: one execution per stream".to_string());
+        }
+        let Some(live) = &self.live else {
+            return Answer::Say("  no client quote live: nothing to accept".to_string());
+        };
+        self.asking = Some(Asking {
+            quote_id: live.quote_id.clone(),
+            client_price: live.client_price,
+            changed: false,
+            shown_at_ms: now_ms,
+        });
+        Answer::Say(question(live, None))
+    }
+}
+
+fn quote_currency(quote: &ClientQuote) -> crate::market::Asset {
+    match quote.side {
+        Side::Buy => quote.pays_asset,
+        Side::Sell => quote.receives_asset,
+    }
+}
+
+/// The question for `quote`; `was`: the price asked before it renewed.
+fn question(quote: &ClientQuote, was: Option<String>) -> String {
+    let currency = quote_currency(quote);
+    let (base, notional) = match quote.side {
+        Side::Buy => (quote.receives_asset, quote.client_pays),
+        Side::Sell => (quote.pays_asset, quote.client_receives),
+    };
+    let price = group_thousands(quote.client_price);
+    let changed = match was {
+        Some(was) => format!("QUOTE CHANGED: now {price} {currency}, was {was}. "),
+        None => String::new(),
+    };
+    format!(
+        "{changed}ACCEPT? client {} {} {base} at {price} {currency} · notional {} {currency} \
+         · quote {}: Enter executes at {price}, any other line cancels",
+        quote.side.label(),
+        quote.amount.normalize(),
+        group_thousands(notional),
+        quote.quote_id,
+    )
 }
 
 /// The operator's lines, read by a thread of their own so that a stream can
@@ -257,8 +433,9 @@ fn ask_until<T, E: std::fmt::Display>(
 ///
 /// A pair no configured LP quotes is explained and the pair asked again.
 /// A request whose notional is above its pair's limit (or cannot be checked)
-/// is only returned once the operator types `yes`; anything else drops it
-/// and the request is asked again from the side.
+/// is only returned once the operator types `yes` or the amount again; any
+/// other answer (an empty line too) drops it and the request is asked again
+/// from the side.
 pub fn read_request(
     input: &mut impl BufRead,
     output: &mut impl Write,
@@ -275,12 +452,12 @@ pub fn read_request(
         let Some(answer) = ask(
             input,
             output,
-            &format!("{warning}: type yes to ask for quotes: "),
+            &format!("{warning}: type yes or the amount again to ask for quotes: "),
         )?
         else {
             return Ok(None);
         };
-        if answer.eq_ignore_ascii_case("yes") {
+        if spec.confirmed_by(&answer) {
             return Ok(Some(spec));
         }
         writeln!(output, "  not asked; enter the request again")?;
@@ -380,12 +557,26 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_notional_above_the_limit_is_asked_only_after_yes() {
-        let (spec, shown) = run("b\n20\nBTCUSDT\nyes\n");
+    #[rstest::rstest]
+    #[case("yes")]
+    #[case("20")]
+    fn a_notional_above_the_limit_is_asked_only_after_yes_or_the_amount_again(
+        #[case] answer: &str,
+    ) {
+        let (spec, shown) = run(&format!("b\n20\nBTCUSDT\n{answer}\n"));
         assert_eq!(spec.unwrap().amount, dec!(20));
         assert!(shown.ends_with(
-            "notional 2,000,000.00 USDT is above MAX_NOTIONAL 1,000,000: type yes to ask for quotes: "
+            "notional 2,000,000.00 USDT is above MAX_NOTIONAL 1,000,000: type yes or the amount again to ask for quotes: "
+        ));
+    }
+
+    #[test]
+    fn an_empty_line_does_not_confirm_a_fat_finger() {
+        // Enter pressed once more after the pair, as a console hand would.
+        let (spec, shown) = run("b\n500\nBTCUSDT\n\n");
+        assert_eq!(spec, None, "nothing is asked for");
+        assert!(shown.ends_with(
+            "to ask for quotes:   not asked; enter the request again\nSide (b/buy or s/sell): "
         ));
     }
 
@@ -395,7 +586,7 @@ mod tests {
         let spec = spec.unwrap();
         assert_eq!((spec.side, spec.amount), (Side::Sell, dec!(2)));
         assert!(shown.contains(
-            "type yes to ask for quotes:   not asked; enter the request again\nSide (b/buy or s/sell): "
+            "to ask for quotes:   not asked; enter the request again\nSide (b/buy or s/sell): "
         ));
     }
 
@@ -404,7 +595,7 @@ mod tests {
         let (spec, shown) = run("b\n1\nDOGEUSDT\n");
         assert_eq!(spec, None);
         assert!(shown.ends_with(
-            "notional of DOGE/USDT cannot be checked against MAX_NOTIONAL 1,000,000 (no reference price for DOGE/USDT): type yes to ask for quotes: "
+            "notional of DOGE/USDT cannot be checked against MAX_NOTIONAL 1,000,000 (no reference price for DOGE/USDT): type yes or the amount again to ask for quotes: "
         ));
     }
 
@@ -451,6 +642,105 @@ mod tests {
         let (spec, shown) = run("b\n1.99999999999999999999999999999\nBTCUSDT\n1.5\n");
         assert_eq!(spec.unwrap().amount, dec!(1.5));
         assert!(shown.contains("amount '1.99999999999999999999999999999' has more than 8 decimals, the most BTC/USDT allows; try again\nAmount: "));
+    }
+
+    fn client_quote(t_ms: u64, quote_id: &str, client_price: rust_decimal::Decimal) -> RfqEvent {
+        RfqEvent {
+            rfq_id: Arc::from("R-test"),
+            t_ms,
+            kind: EventKind::ClientQuote(Box::new(ClientQuote {
+                quote_id: Arc::from(quote_id),
+                lp: Arc::from("LP1"),
+                side: Side::Buy,
+                lp_price: client_price - dec!(50),
+                client_price,
+                markup_bps: crate::market::Bps::new(dec!(5)).unwrap(),
+                amount: dec!(1),
+                client_pays: client_price,
+                pays_asset: "BTCUSDT".parse::<Pair>().unwrap().quote,
+                client_receives: dec!(1),
+                receives_asset: "BTCUSDT".parse::<Pair>().unwrap().base,
+                client_valid_for_ms: 8_000,
+                reason: crate::rfq::event::QuoteReason::First,
+            })),
+        }
+    }
+
+    #[test]
+    fn a_shows_the_price_and_enter_executes_exactly_that_quote() {
+        let mut acceptance = Acceptance::default();
+        assert_eq!(
+            acceptance.on_event(&client_quote(100, "Q-1", dec!(100050.31)), 100),
+            None
+        );
+        assert_eq!(
+            acceptance.on_line("a\n", 1_000),
+            Answer::Say(
+                "ACCEPT? client BUY 1 BTC at 100,050.31 USDT · notional 100,050.31 USDT \
+                 · quote Q-1: Enter executes at 100,050.31, any other line cancels"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            acceptance.on_line("\n", 1_200),
+            Answer::Execute(Arc::from("Q-1"))
+        );
+    }
+
+    #[test]
+    fn a_refresh_while_asked_is_shown_and_only_then_accepted() {
+        let mut acceptance = Acceptance::default();
+        acceptance.on_event(&client_quote(100, "Q-1", dec!(100050.31)), 100);
+        acceptance.on_line("a\n", 1_000);
+        // The quote expires and is refreshed at another price while asked.
+        let expired = RfqEvent {
+            rfq_id: Arc::from("R-test"),
+            t_ms: 8_100,
+            kind: EventKind::LockExpired(crate::rfq::event::LockExpired {
+                lp: Arc::from("LP1"),
+            }),
+        };
+        assert_eq!(
+            acceptance.on_event(&expired, 8_100).as_deref(),
+            Some("  the quote expired: Enter will accept nothing until a fresh one is shown")
+        );
+        assert_eq!(
+            acceptance.on_event(&client_quote(8_300, "Q-2", dec!(100083.83)), 8_300),
+            Some(
+                "QUOTE CHANGED: now 100,083.83 USDT, was 100,050.31. ACCEPT? client BUY 1 BTC \
+                 at 100,083.83 USDT · notional 100,083.83 USDT · quote Q-2: Enter executes at \
+                 100,083.83, any other line cancels"
+                    .to_string()
+            )
+        );
+        // An Enter typed as the price changed was meant for the old one.
+        assert_eq!(
+            acceptance.on_line("\n", 8_300),
+            Answer::Say(
+                "  the price just changed: Enter again to accept 100,083.83 USDT".to_string()
+            )
+        );
+        assert_eq!(
+            acceptance.on_line("\n", 8_900),
+            Answer::Execute(Arc::from("Q-2"))
+        );
+    }
+
+    #[test]
+    fn any_other_line_cancels_and_a_line_not_about_accepting_is_not_taken() {
+        let mut acceptance = Acceptance::default();
+        assert_eq!(
+            acceptance.on_line("a\n", 0),
+            Answer::Say("  no client quote live: nothing to accept".to_string())
+        );
+        acceptance.on_event(&client_quote(100, "Q-1", dec!(100050.31)), 100);
+        acceptance.on_line("a\n", 1_000);
+        assert_eq!(
+            acceptance.on_line("no\n", 1_100),
+            Answer::Say("  not accepted".to_string())
+        );
+        assert_eq!(acceptance.on_line("\n", 1_200), Answer::NotMine);
+        assert_eq!(acceptance.on_line("b\n", 1_300), Answer::NotMine);
     }
 
     #[test]

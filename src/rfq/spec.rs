@@ -13,3 +13,42 @@ pub struct RfqSpec {
     pub amount: Decimal,
     pub pair: Pair,
 }
+
+impl RfqSpec {
+    /// The operator's answer to a fat-finger confirmation confirms this
+    /// request: `yes`, or the amount typed again (any spelling of the same
+    /// number). An empty answer never does: the key that submitted the form
+    /// must not be able to confirm what it submitted.
+    pub fn confirmed_by(&self, answer: &str) -> bool {
+        let answer = answer.trim();
+        answer.eq_ignore_ascii_case("yes")
+            || self.pair.parse_amount(answer).ok() == Some(self.amount)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[rstest::rstest]
+    #[case("yes", true)]
+    #[case(" YES ", true)]
+    #[case("20", true)]
+    #[case("20.00", true)]
+    #[case("", false)]
+    #[case("y", false)]
+    #[case("2", false)]
+    #[case("200", false)]
+    fn a_fat_finger_is_confirmed_only_by_yes_or_the_amount_again(
+        #[case] answer: &str,
+        #[case] confirms: bool,
+    ) {
+        let spec = RfqSpec {
+            side: Side::Buy,
+            amount: dec!(20),
+            pair: "BTCUSDT".parse().unwrap(),
+        };
+        assert_eq!(spec.confirmed_by(answer), confirms, "{answer:?}");
+    }
+}

@@ -6,6 +6,10 @@
 //! only while the form holds nothing typed by hand (every field empty or
 //! still the untouched previous request). Once anything is typed, `q` is an
 //! ordinary character; Esc clears the form, Ctrl+C always quits.
+//!
+//! A request above its notional limit is not sent by the Enter that
+//! submitted it: the operator types `yes` or the amount again, then Enter,
+//! as the line prompt asks, so no run of Enters can confirm a fat finger.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rust_decimal::Decimal;
@@ -41,16 +45,40 @@ pub struct Form {
     pub fields: [Field; 3],
     pub focus: usize,
     /// MAX_NOTIONAL (and per-pair limits): a request above its pair's
-    /// limit (or whose notional cannot be checked) waits for Enter once
-    /// more. `None`: no limit.
+    /// limit (or whose notional cannot be checked) waits for a typed
+    /// confirmation. `None`: no limit.
     pub notional_limits: Option<NotionalLimits>,
     /// The pairs the LPs quote: another pair is refused under its field.
     /// `None`: not known, every pair is asked.
     pub quotable: Option<Quotable>,
-    /// A checked request waiting for that confirmation, with the reason
-    /// shown on the form (e.g. "notional 2,000,000.00 USDT is above
-    /// MAX_NOTIONAL 1,000,000").
-    pub confirm: Option<(RfqSpec, String)>,
+    /// A checked request waiting for that confirmation.
+    pub confirm: Option<NotionalConfirmation>,
+}
+
+/// A checked request above its notional limit, waiting for the operator to
+/// type `yes` or the amount again and press Enter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotionalConfirmation {
+    pub spec: RfqSpec,
+    /// Why it waits, shown on the form (e.g. "notional 2,000,000.00 USDT
+    /// is above MAX_NOTIONAL 1,000,000").
+    pub warning: String,
+    /// The answer typed so far.
+    pub typed: String,
+    /// The last answer that did not confirm, as typed (empty: Enter alone).
+    pub refused: Option<String>,
+}
+
+impl NotionalConfirmation {
+    /// Why the last answer did not confirm, for the line under the question.
+    pub fn refusal(&self) -> Option<String> {
+        let refused = self.refused.as_ref()?;
+        let amount = self.spec.amount.normalize();
+        Some(match refused.trim() {
+            "" => format!("Enter alone does not confirm: type yes or {amount} first"),
+            answer => format!("'{answer}' is neither yes nor the amount {amount}: nothing sent"),
+        })
+    }
 }
 
 impl Form {
@@ -96,14 +124,8 @@ impl Form {
 
     pub fn key(&mut self, key: KeyEvent) -> FormOutcome {
         let control = key.modifiers.contains(KeyModifiers::CONTROL);
-        if let Some((spec, _)) = self.confirm.take() {
-            // Only Enter sends a confirmed request; any other key goes back
-            // to the form, the request unchanged, the amount focused.
-            if key.code == KeyCode::Enter {
-                return FormOutcome::Submit(spec);
-            }
-            self.focus = AMOUNT;
-            return FormOutcome::Editing;
+        if self.confirm.is_some() {
+            return self.confirm_key(key);
         }
         match key.code {
             KeyCode::Char('q') if !control && self.is_pristine() => return FormOutcome::Quit,
@@ -132,6 +154,37 @@ impl Form {
                 if let Some(spec) = self.enter() {
                     return FormOutcome::Submit(spec);
                 }
+            }
+            _ => {}
+        }
+        FormOutcome::Editing
+    }
+
+    /// A key while a fat finger waits for its confirmation: the answer is
+    /// typed and Enter judges it; moving away (Esc, Tab, the arrows) goes
+    /// back to the form, the request unchanged, the amount focused.
+    fn confirm_key(&mut self, key: KeyEvent) -> FormOutcome {
+        let control = key.modifiers.contains(KeyModifiers::CONTROL);
+        let Some(confirm) = self.confirm.as_mut() else {
+            return FormOutcome::Editing;
+        };
+        match key.code {
+            KeyCode::Enter if confirm.spec.confirmed_by(&confirm.typed) => {
+                let spec = confirm.spec;
+                self.confirm = None;
+                return FormOutcome::Submit(spec);
+            }
+            KeyCode::Enter => confirm.refused = Some(std::mem::take(&mut confirm.typed)),
+            KeyCode::Char('u') if control => confirm.typed.clear(),
+            KeyCode::Char(c) if !control && !key.modifiers.contains(KeyModifiers::ALT) => {
+                confirm.typed.push(c);
+            }
+            KeyCode::Backspace => {
+                confirm.typed.pop();
+            }
+            KeyCode::Esc | KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
+                self.confirm = None;
+                self.focus = AMOUNT;
             }
             _ => {}
         }
@@ -229,7 +282,12 @@ impl Form {
                     .and_then(|limits| limits.check(pair, amount).warning());
                 match warning {
                     Some(warning) => {
-                        self.confirm = Some((spec, warning));
+                        self.confirm = Some(NotionalConfirmation {
+                            spec,
+                            warning,
+                            typed: String::new(),
+                            refused: None,
+                        });
                         None
                     }
                     None => Some(spec),
@@ -312,32 +370,61 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_notional_above_the_limit_waits_for_a_second_enter() {
-        let mut form = Form {
+    fn limited() -> Form {
+        Form {
             notional_limits: Some(NotionalLimits::uniform(dec!(1000000))),
             ..Form::new()
-        };
+        }
+    }
+
+    #[test]
+    fn a_notional_above_the_limit_is_not_sent_by_more_enters() {
+        let mut form = limited();
         assert_eq!(
-            type_text(&mut form, "b\n20\nBTCUSDT\n"),
+            type_text(&mut form, "b\n20\nBTCUSDT\n\n\n"),
             FormOutcome::Editing
         );
+        let confirm = form.confirm.as_ref().expect("still asking");
         assert_eq!(
-            form.confirm.as_ref().map(|(_, why)| why.as_str()),
-            Some("notional 2,000,000.00 USDT is above MAX_NOTIONAL 1,000,000")
+            confirm.warning,
+            "notional 2,000,000.00 USDT is above MAX_NOTIONAL 1,000,000"
         );
-        match press(&mut form, KeyCode::Enter) {
+        assert_eq!(
+            confirm.refusal().as_deref(),
+            Some("Enter alone does not confirm: type yes or 20 first")
+        );
+    }
+
+    #[rstest::rstest]
+    #[case("yes\n")]
+    #[case("20\n")]
+    #[case("2\n20\n")]
+    fn a_notional_above_the_limit_is_sent_after_yes_or_the_amount_again(#[case] answer: &str) {
+        let mut form = limited();
+        type_text(&mut form, "b\n20\nBTCUSDT\n");
+        match type_text(&mut form, answer) {
             FormOutcome::Submit(spec) => assert_eq!(spec.amount, dec!(20)),
             other => panic!("expected a submit, got {other:?}"),
         }
     }
 
     #[test]
+    fn a_wrong_answer_is_said_and_nothing_is_sent() {
+        let mut form = limited();
+        type_text(&mut form, "b\n20\nBTCUSDT\n");
+        assert_eq!(type_text(&mut form, "2\n"), FormOutcome::Editing);
+        assert_eq!(
+            form.confirm
+                .as_ref()
+                .and_then(NotionalConfirmation::refusal)
+                .as_deref(),
+            Some("'2' is neither yes nor the amount 20: nothing sent")
+        );
+    }
+
+    #[test]
     fn esc_on_a_notional_confirmation_goes_back_to_the_amount() {
-        let mut form = Form {
-            notional_limits: Some(NotionalLimits::uniform(dec!(1000000))),
-            ..Form::new()
-        };
+        let mut form = limited();
         type_text(&mut form, "b\n20\nBTCUSDT\n");
         assert_eq!(press(&mut form, KeyCode::Esc), FormOutcome::Editing);
         assert_eq!((form.confirm.is_none(), form.focus), (true, AMOUNT));
@@ -363,7 +450,9 @@ mod tests {
             FormOutcome::Editing
         );
         assert_eq!(
-            form.confirm.as_ref().map(|(_, why)| why.as_str()),
+            form.confirm
+                .as_ref()
+                .map(|confirm| confirm.warning.as_str()),
             Some(
                 "notional 200,000.00 USDT is above the BTCUSDT limit 100,000 (MAX_NOTIONAL_PAIRS)"
             )

@@ -900,7 +900,7 @@ fn exit_codes_tell_not_filled_and_unknown_apart() {
 }
 
 #[test]
-fn typing_a_during_a_prompted_stream_accepts_and_prints_the_ticket() {
+fn typing_a_then_enter_during_a_prompted_stream_accepts_and_prints_the_ticket() {
     let mut child = lp_rfq()
         .args([
             "--plain",
@@ -934,6 +934,9 @@ fn typing_a_during_a_prompted_stream_accepts_and_prints_the_ticket() {
     // Accept once the lock is there, as an operator would.
     wait_for(&output, &mut seen, "LOCKED Fader");
     stdin.write_all(b"a\n").unwrap();
+    // `a` shows the price it would execute; Enter executes it.
+    wait_for(&output, &mut seen, "ACCEPT? client BUY 1 BTC at ");
+    stdin.write_all(b"\n").unwrap();
     wait_for(&output, &mut seen, "stream ended (filled)");
     drop(stdin);
     let status = exits_within(&mut child, 20);

@@ -493,7 +493,7 @@ fn q_or_ctrl_c_stops_a_stream_gracefully_and_the_summary_follows() {
     assert!(app.quit_asked);
     assert_eq!(
         app_screen(&app, 100, 30).last().unwrap().trim_end(),
-        " quit? the session's history is not saved: q again to quit, any other key to stay"
+        " quit? this session's history is not saved: q again quits, other keys stay"
     );
     assert_eq!(app.key(key(KeyCode::Char('x'))), Command::None);
     assert!(!app.quit_asked);
@@ -512,6 +512,37 @@ fn q_or_ctrl_c_stops_a_stream_gracefully_and_the_summary_follows() {
 }
 
 #[test]
+fn enter_twice_on_a_fat_finger_starts_nothing_and_asks_for_the_amount_again() {
+    let mut app = App::new(false, None)
+        .with_notional_limits(lp_rfq::market::NotionalLimits::uniform(dec!(1000000)));
+    // The pair's Enter, then Enter again: the second is not a confirmation.
+    assert_eq!(type_request(&mut app, "b\n500\nBTCUSDT\n\n"), Command::None);
+    assert_eq!(app.screen, Screen::Form);
+    let screen = app_screen(&app, 80, 24);
+    let text = screen.join("\n");
+    assert_eq!(
+        screen[7].trim_end(),
+        "│notional 50,000,000.00 USDT is above MAX_NOTIONAL 1,000,000                   │",
+        "{text}"
+    );
+    assert_eq!(
+        screen[8].trim_end(),
+        "│Type yes or the amount again, then Enter · Esc back ›                         │",
+        "{text}"
+    );
+    assert_eq!(
+        screen[9].trim_end(),
+        "│Enter alone does not confirm: type yes or 500 first                           │",
+        "{text}"
+    );
+    // The amount typed again, then Enter: the request goes.
+    let Command::Start(spec) = type_request(&mut app, "500\n") else {
+        panic!("the amount typed again did not start the stream");
+    };
+    assert_eq!(spec.amount, dec!(500));
+}
+
+#[test]
 fn esc_during_a_stream_stops_it_and_returns_to_the_form() {
     let mut app = App::new(false, None);
     type_request(&mut app, "s\n2\nETHUSDT\n");
@@ -521,6 +552,8 @@ fn esc_during_a_stream_stops_it_and_returns_to_the_form() {
     app.apply(&ended(500, EndReason::Interrupted, None, None), 500);
     assert_eq!(app.screen, Screen::Form);
     assert!(app.form.is_pristine());
+    // The stream is in the history, which is not saved: q asks first.
+    assert_eq!(app.key(key(KeyCode::Char('q'))), Command::None);
     assert_eq!(app.key(key(KeyCode::Char('q'))), Command::Quit);
 }
 
@@ -710,9 +743,10 @@ fn the_console_fits_80_by_24() {
         "{text}"
     );
     assert!(
-        screen[6].contains("│client 100,045.00 USDT · LP1 at 99,995.00 · +5 bps · Q-300"),
+        screen[6].contains("│client 100,045.00 USDT · LP1 at 99,995.00 · +5 bps "),
         "{text}"
     );
+    assert!(screen[8].starts_with("│quote Q-300 "), "{text}");
     assert!(
         screen[7].contains("pays 150,067.50 USDT · receives 1.5 BTC · valid 7.3 s"),
         "{text}"
@@ -916,7 +950,7 @@ async fn a_then_enter_accepts_the_live_quote_and_the_ticket_follows() {
     assert_eq!(app.key(key(KeyCode::Char('a'))), Command::None);
     assert_eq!(
         app.confirmation().unwrap(),
-        " ACCEPT? client BUY 1.50000000 BTC/USDT at 100,089.99 USDT · notional 150,134.99 USDT \
+        " ACCEPT? client BUY 1.5 BTC/USDT at 100,089.99 USDT · notional 150,134.99 USDT \
          · Enter execute · other key cancels"
     );
     let footer = app_screen(&app, 120, 30).pop().unwrap();
@@ -969,6 +1003,227 @@ async fn an_order_in_flight_shows_in_place_of_the_quote_and_a_second_a_does_noth
     assert_eq!(
         app.stream_notice.as_deref(),
         Some("already accepted: one execution per stream")
+    );
+}
+
+#[test]
+fn a_renewal_after_a_shows_the_new_price_and_enter_takes_exactly_that_quote() {
+    let mut app = App::new(false, None);
+    type_request(&mut app, "b\n1.5\nBTCUSDT\n");
+    app.stream_started();
+    for event in buy_race() {
+        app.apply(&event, event.t_ms);
+    }
+    app.stream.tick(1_000);
+    app.key(key(KeyCode::Char('a')));
+    assert_eq!(
+        app.confirmation().unwrap(),
+        " ACCEPT? client BUY 1.5 BTC/USDT at 100,045.00 USDT · notional 150,067.50 USDT \
+         · Enter execute · other key cancels"
+    );
+    // LP2 improves while the operator reads: the line follows it.
+    let renewal = client(
+        2_000,
+        Side::Buy,
+        "LP2",
+        dec!(99980.00),
+        QuoteReason::Improvement,
+    );
+    app.apply(&renewal, 2_000);
+    assert_eq!(
+        app.confirmation().unwrap(),
+        " QUOTE CHANGED: now 100,029.99 USDT, was 100,045.00 · client BUY 1.5 BTC/USDT \
+         · notional 150,044.98 USDT · Enter execute at 100,029.99 · other key cancels"
+    );
+    // An Enter as the line changes was meant for the price before it.
+    assert_eq!(app.key(key(KeyCode::Enter)), Command::None);
+    assert!(app.confirm.is_some(), "still asking");
+    // Read, then Enter: exactly the quote the line shows.
+    app.stream.tick(2_000 + RECONFIRM_SETTLE_MS);
+    assert_eq!(
+        app.key(key(KeyCode::Enter)),
+        Command::Accept(Arc::from("Q-2000"))
+    );
+}
+
+#[test]
+fn a_quote_that_changes_again_re_arms_the_line_and_its_settle_time() {
+    let mut app = App::new(false, None);
+    type_request(&mut app, "b\n1.5\nBTCUSDT\n");
+    app.stream_started();
+    for event in buy_race() {
+        app.apply(&event, event.t_ms);
+    }
+    app.key(key(KeyCode::Char('a')));
+    app.apply(
+        &client(
+            2_000,
+            Side::Buy,
+            "LP2",
+            dec!(99980.00),
+            QuoteReason::Improvement,
+        ),
+        2_000,
+    );
+    app.apply(
+        &client(
+            2_400,
+            Side::Buy,
+            "LP3",
+            dec!(99970.00),
+            QuoteReason::Improvement,
+        ),
+        2_400,
+    );
+    let line = app.confirmation().unwrap();
+    assert!(
+        line.starts_with(" QUOTE CHANGED: now 100,019.99 USDT, was 100,029.99 ·"),
+        "{line}"
+    );
+    // 600 ms after the first change, 200 ms after the second: not yet.
+    app.stream.tick(2_600);
+    assert_eq!(app.key(key(KeyCode::Enter)), Command::None);
+    app.stream.tick(2_900);
+    assert_eq!(
+        app.key(key(KeyCode::Enter)),
+        Command::Accept(Arc::from("Q-2400"))
+    );
+}
+
+#[test]
+fn at_80_by_24_the_confirmation_the_quote_id_and_every_footer_are_whole() {
+    let id = "Q20261124-001251-733-2m4p-1";
+    let mut app = App::new(false, None);
+    assert_eq!(
+        app_screen(&app, 80, 24)[23].trim_end(),
+        " Enter next/start · Tab field · Esc clear · q quit (empty form) · ? keys"
+    );
+    type_request(&mut app, "b\n1.5\nBTCUSDT\n");
+    app.stream_started();
+    for mut event in buy_race() {
+        if let EventKind::ClientQuote(quote) = &mut event.kind {
+            quote.quote_id = Arc::from(id);
+        }
+        app.apply(&event, event.t_ms);
+    }
+    app.stream.tick(1_000);
+    let screen = app_screen(&app, 80, 24);
+    let text = screen.join("\n");
+    assert!(screen[8].starts_with(&format!("│quote {id} ")), "{text}");
+    assert_eq!(
+        screen[23].trim_end(),
+        " a accept · q/Ctrl+C stop · Esc stop, back to form · ? keys"
+    );
+    app.key(key(KeyCode::Char('a')));
+    let screen = app_screen(&app, 80, 24);
+    let text = screen.join("\n");
+    assert_eq!(
+        screen[22..]
+            .iter()
+            .map(|line| line.trim_end())
+            .collect::<Vec<_>>(),
+        [
+            " ACCEPT? client BUY 1.5 BTC/USDT at 100,045.00 USDT · notional 150,067.50 USDT",
+            " Enter execute · other key cancels",
+        ],
+        "{text}"
+    );
+    assert!(screen[8].starts_with(&format!("│quote {id} ")), "{text}");
+    app.key(key(KeyCode::Esc));
+    app.apply(
+        &ended(2_000, EndReason::Interrupted, Some("LP1"), None),
+        2_000,
+    );
+    app.key(key(KeyCode::Char('q')));
+    assert_eq!(
+        app_screen(&app, 80, 24)[23].trim_end(),
+        " quit? this session's history is not saved: q again quits, other keys stay"
+    );
+}
+
+#[test]
+fn q_on_a_prefilled_form_with_a_history_asks_before_quitting() {
+    let mut app = App::new(false, None);
+    type_request(&mut app, "b\n1.5\nBTCUSDT\n");
+    app.stream_started();
+    for event in buy_race() {
+        app.apply(&event, event.t_ms);
+    }
+    app.apply(
+        &ended(30_000, EndReason::Duration, Some("LP1"), None),
+        30_000,
+    );
+    // n: the form, prefilled with the request just streamed.
+    app.key(key(KeyCode::Char('n')));
+    assert_eq!((app.screen, app.form.is_pristine()), (Screen::Form, true));
+    assert_eq!(app.key(key(KeyCode::Char('q'))), Command::None);
+    assert_eq!(
+        app_screen(&app, 80, 24)[23].trim_end(),
+        " quit? this session's history is not saved: q again quits, other keys stay"
+    );
+    // Any other key stays, and the form is as it was.
+    assert_eq!(app.key(key(KeyCode::Char('x'))), Command::None);
+    assert_eq!((app.quit_asked, app.form.is_pristine()), (false, true));
+    assert_eq!(app.key(key(KeyCode::Char('q'))), Command::None);
+    assert_eq!(app.key(key(KeyCode::Char('q'))), Command::Quit);
+    // Without a history there is nothing to lose: q quits at once.
+    assert_eq!(
+        App::new(false, None).key(key(KeyCode::Char('q'))),
+        Command::Quit
+    );
+}
+
+#[test]
+fn the_history_says_how_each_rfq_ended() {
+    let mut app = App::new(false, None);
+    let outcomes = [
+        Outcome::Filled,
+        Outcome::NotFilled,
+        Outcome::Unknown,
+        Outcome::NotAccepted,
+    ];
+    for outcome in outcomes {
+        app.key(key(KeyCode::Esc));
+        type_request(&mut app, "b\n1.5\nBTCUSDT\n");
+        app.stream_started();
+        for event in buy_race() {
+            app.apply(&event, event.t_ms);
+        }
+        let mut end = ended(
+            9_000,
+            EndReason::Accepted,
+            Some("LP1"),
+            Some(dec!(100045.00)),
+        );
+        if let EventKind::Ended(ended) = &mut end.kind {
+            ended.outcome = outcome;
+        }
+        app.apply(&end, 9_000);
+        app.key(key(KeyCode::Char('n')));
+    }
+    let screen = app_screen(&app, 80, 24);
+    let text = screen.join("\n");
+    let start = screen
+        .iter()
+        .position(|line| line.contains("time     side"))
+        .expect("the history's heading");
+    let rows: Vec<String> = screen[start..start + 5]
+        .iter()
+        .map(|line| line.trim_end().to_string())
+        .collect();
+    // Newest first; the history's time column is local time, so it is
+    // compared from the side on.
+    let from_side = |line: &str| line.chars().skip(10).collect::<String>();
+    assert_eq!(
+        rows.iter().map(|row| from_side(row)).collect::<Vec<_>>(),
+        [
+            "side amount       pair       final LP  client price  impr. outcome   │",
+            "BUY  1.5          BTC/USDT   LP1       100,045.00    0     —         │",
+            "BUY  1.5          BTC/USDT   LP1       100,045.00    0     unknown   │",
+            "BUY  1.5          BTC/USDT   LP1       100,045.00    0     not filled│",
+            "BUY  1.5          BTC/USDT   LP1       100,045.00    0     filled    │",
+        ],
+        "{text}"
     );
 }
 
@@ -1255,9 +1510,9 @@ fn no_wire_names_reach_the_screen_only_words() {
 }
 
 #[rstest]
-#[case(70, 18, true)]
-#[case(69, 18, false)]
-#[case(80, 17, false)]
+#[case(70, 19, true)]
+#[case(69, 19, false)]
+#[case(80, 18, false)]
 fn a_terminal_too_small_for_the_client_price_and_best_lp_says_so(
     #[case] width: u16,
     #[case] height: u16,
@@ -1276,7 +1531,7 @@ fn a_terminal_too_small_for_the_client_price_and_best_lp_says_so(
         assert_eq!(
             squash(&screen[..3].join(" ")),
             format!(
-                "Terminal too small ({width}×{height}) to show the client price and the best LP: make it at least 70×18."
+                "Terminal too small ({width}×{height}) to show the client price and the best LP: make it at least 70×19."
             ),
             "{text}"
         );
@@ -1411,7 +1666,7 @@ fn the_client_quote_panel_sits_beside_the_board_only_when_both_fit_whole() {
     // quote goes above the board, nothing cut.
     let narrow = screen(&state, 110, 30).join("\n");
     assert!(!narrow.contains("Quote ID"), "{narrow}");
-    assert!(narrow.contains(&format!("· {id}")), "{narrow}");
+    assert!(narrow.contains(&format!("│quote {id}")), "{narrow}");
     assert!(narrow.contains("ans/err status"), "{narrow}");
     // Wide enough: the panel beside the board, the id whole.
     let wide = screen(&state, 150, 30).join("\n");

@@ -138,7 +138,46 @@ async fn buy_then_accept(
 ) {
     type_lines(&lines, &["b", "1.5", "BTCUSDT"]);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    type_lines(&lines, &["a"]);
+    // `a` shows the quote; Enter (an empty line) executes it.
+    type_lines(&lines, &["a", ""]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_prompt_shows_a_renewal_while_asked_and_executes_exactly_the_quote_shown() {
+    let prices = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = |prices: &Arc<std::sync::Mutex<Vec<_>>>| {
+        let prices = prices.clone();
+        move |_, order: &lp_rfq::lp::LpOrder| {
+            prices.lock().unwrap().push(order.price);
+            OrderStep::fill(60)
+        }
+    };
+    let solid = ScriptedLp::steps("Solid", 10_000, vec![Step::price(100, dec!(99995.00))])
+        .with_orders(record(&prices));
+    // Behind Solid at first; from its fourth answer on, far better: an
+    // improvement that renews the client quote while it is asked.
+    let sharp = ScriptedLp::new("Sharp", 10_000, |call| {
+        if call.index < 3 {
+            Step::price(100, dec!(100100.00))
+        } else {
+            Step::price(100, dec!(99900.00))
+        }
+    })
+    .with_orders(record(&prices));
+    let desk = desk(vec![Arc::new(solid), Arc::new(sharp)]);
+    let code = prompt_with(&desk, |lines, interrupt| async move {
+        // Held: a closed interrupt channel would quit the prompt.
+        let _interrupt = interrupt;
+        type_lines(&lines, &["b", "1.5", "BTCUSDT"]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        type_lines(&lines, &["a"]);
+        // The renewal comes; Enter once it has been shown a while.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        type_lines(&lines, &[""]);
+    })
+    .await;
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    assert_eq!(*prices.lock().unwrap(), vec![dec!(99900.00)]);
 }
 
 #[tokio::test(start_paused = true)]

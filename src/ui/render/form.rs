@@ -20,7 +20,14 @@ pub(super) fn draw_form(frame: &mut Frame, area: Rect, app: &App) {
         Some(_) => 3,
         None => 0,
     };
-    let form_height = 10 + settings_lines + u16::from(app.notice.is_some());
+    // A fat-finger confirmation takes the question line and, once an
+    // answer is refused, a line saying why.
+    let confirm_lines = app
+        .form
+        .confirm
+        .as_ref()
+        .map_or(0, |confirm| 1 + u16::from(confirm.refused.is_some()));
+    let form_height = 10 + settings_lines + confirm_lines + u16::from(app.notice.is_some());
     let [top, history] =
         Layout::vertical([Constraint::Length(form_height), Constraint::Fill(1)]).areas(area);
     let block = Block::bordered().title(Span::styled(
@@ -76,10 +83,24 @@ pub(super) fn draw_form(frame: &mut Frame, area: Rect, app: &App) {
         }
     }
     match &app.form.confirm {
-        Some((_, why)) => lines.push(Line::styled(
-            format!("{why} · Enter asks for quotes · Esc goes back"),
-            palette.style(theme::FORM_CONFIRM),
-        )),
+        Some(confirm) => {
+            lines.push(Line::styled(
+                confirm.warning.clone(),
+                palette.style(theme::FORM_CONFIRM),
+            ));
+            let question = "Type yes or the amount again, then Enter · Esc back › ";
+            cursor = Some((
+                inner.x + (question.chars().count() + confirm.typed.chars().count()) as u16,
+                inner.y + lines.len() as u16,
+            ));
+            lines.push(Line::from(vec![
+                Span::styled(question, palette.style(theme::FORM_CONFIRM)),
+                Span::styled(confirm.typed.clone(), palette.style(theme::TYPED)),
+            ]));
+            if let Some(refusal) = confirm.refusal() {
+                lines.push(Line::styled(refusal, palette.style(theme::FIELD_ERROR)));
+            }
+        }
         None => lines.push(Line::styled(
             "Enter on the pair starts the stream · ? for keys",
             palette.style(theme::MUTED),

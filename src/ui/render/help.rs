@@ -8,15 +8,17 @@ use ratatui::Frame;
 use crate::ui::state::App;
 use crate::ui::theme::{self, Palette};
 
-const HELP: [(&str, &str); 13] = [
+const HELP: [(&str, &str); 15] = [
     ("Form", ""),
     ("  Enter", "check the field, go to the next; on Pair: start"),
+    ("", "(above the notional limit: type yes or the amount)"),
     ("  Tab / Shift+Tab", "next / previous field"),
     ("  Esc", "clear the form"),
     ("  q", "quit, only while nothing is typed by hand"),
     ("", "(once you type, q is a character; Esc then q)"),
     ("Stream", ""),
     ("  a", "accept the live quote (confirm with Enter)"),
+    ("", "(a renewed quote replaces the price: Enter takes it)"),
     ("  q / Ctrl+C", "stop early, show the summary"),
     ("  Esc", "stop early, back to the form"),
     ("Summary", ""),

@@ -25,7 +25,7 @@ use crate::output::group_thousands;
 use crate::ui::state::{App, ConsoleState, Screen};
 use crate::ui::theme::{self, Palette};
 use event_log::draw_log;
-use footer::{draw_footer, draw_notice};
+use footer::{draw_footer, draw_notice, pack};
 use form::draw_form;
 use header::draw_header;
 use help::draw_help;
@@ -55,22 +55,33 @@ pub fn draw(frame: &mut Frame, state: &ConsoleState) {
 
 /// The whole console: the current screen, its footer, the help overlay.
 pub fn draw_app(frame: &mut Frame, app: &App) {
+    let width = frame.area().width;
+    // The accept confirmation takes as many rows as it needs (up to three)
+    // so that its end, the key that executes, is never cut.
+    let confirmation = match app.screen {
+        Screen::Stream => app.confirmation().map(|text| pack(&text, width)),
+        _ => None,
+    };
+    let footer_rows = confirmation
+        .as_ref()
+        .map_or(1, |lines| lines.len().clamp(1, 3));
     let [body, footer] =
-        Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(frame.area());
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(footer_rows as u16)])
+            .areas(frame.area());
     match app.screen {
         Screen::Form => draw_form(frame, body, app),
         Screen::Stream => draw_stream(frame, body, &app.stream),
         Screen::Summary => draw_summary(frame, body, &app.stream),
     }
-    match (app.screen, app.confirmation(), &app.stream_notice) {
-        (Screen::Summary, ..) if app.quit_asked => {
-            draw_notice(frame, footer, QUIT_QUESTION, true, app.color)
+    match (app.screen, confirmation, &app.stream_notice) {
+        _ if app.quit_asked => {
+            draw_notice(frame, footer, &[QUIT_QUESTION.to_string()], true, app.color)
         }
         (Screen::Stream, Some(confirm), _) => draw_notice(frame, footer, &confirm, true, app.color),
         (Screen::Stream, None, Some(notice)) => draw_notice(
             frame,
             footer,
-            &format!(" {notice} · a accept · q stop · ? keys"),
+            &[format!(" {notice} · a accept · q stop · ? keys")],
             false,
             app.color,
         ),
@@ -82,9 +93,9 @@ pub fn draw_app(frame: &mut Frame, app: &App) {
 }
 
 /// Fewest rows the stream screen needs (footer apart): the header, the
-/// two-line client quote, the leaderboard's heading and best row, and a
+/// three-line client quote, the leaderboard's heading and best row, and a
 /// little of the event log.
-const MIN_STREAM_HEIGHT: u16 = 17;
+const MIN_STREAM_HEIGHT: u16 = 18;
 
 /// The smallest area (width, height) that shows the client price and the
 /// best LP whole, for what is on the board now.
@@ -150,7 +161,7 @@ fn draw_stream(frame: &mut Frame, area: Rect, state: &ConsoleState) {
     let wide = area.width >= WIDE
         && area.width >= panel + leaderboard_min_width(state, area.width, false) + 2;
     let bottom = (area.height / 4).clamp(4, 12);
-    let quote_height = if wide { 0 } else { 4 };
+    let quote_height = if wide { 0 } else { 5 };
     let [header, quote, middle, lower] = Layout::vertical([
         Constraint::Length(5),
         Constraint::Length(quote_height),

@@ -1,5 +1,5 @@
 //! The client quote: a side panel beside the leaderboard on a wide
-//! terminal, two lines above it on a narrow one; the execution's panel
+//! terminal, three lines above it on a narrow one; the execution's panel
 //! takes its place once the client accepts.
 
 use ratatui::layout::Rect;
@@ -170,11 +170,10 @@ pub(super) fn draw_quote_compact(
             client_price_style(state, palette),
         ),
         Span::raw(format!(
-            " {quote_asset} · {} at {} · +{} bps · {}",
+            " {quote_asset} · {} at {} · +{} bps",
             quote.lp,
             group_thousands(quote.lp_price),
             quote.markup_bps,
-            quote.quote_id
         )),
     ]);
     let second = Line::from(vec![
@@ -187,5 +186,11 @@ pub(super) fn draw_quote_compact(
         )),
         validity_span(state, "valid ", palette),
     ]);
-    frame.render_widget(Paragraph::new(vec![first, second]).block(block), area);
+    // The quote id on a line of its own: at 80 columns it is cut at the
+    // end of either line above, and its suffix is what tells quotes apart.
+    let third = Line::raw(format!("quote {}", quote.quote_id));
+    frame.render_widget(
+        Paragraph::new(vec![first, second, third]).block(block),
+        area,
+    );
 }

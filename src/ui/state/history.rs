@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use super::stream::ConsoleState;
 use super::{App, Screen};
-use crate::rfq::event::EndReason;
+use crate::rfq::event::{EndReason, Outcome};
 use crate::rfq::RfqSpec;
 
 /// One finished stream in the session's history panel.
@@ -19,6 +19,9 @@ pub struct HistoryEntry {
     pub client_price: Option<Decimal>,
     pub improvements: u32,
     pub reason: EndReason,
+    /// How the client's acceptance ended: a filled RFQ must not look like
+    /// one that was only stopped.
+    pub outcome: Outcome,
 }
 
 impl HistoryEntry {
@@ -33,6 +36,7 @@ impl HistoryEntry {
             client_price: ended.client_price,
             improvements: ended.improvements,
             reason: ended.reason,
+            outcome: ended.outcome,
         })
     }
 }

@@ -1,6 +1,11 @@
 //! Keys into commands: what each key does on each screen, the help
 //! overlay, and the two-step acceptance (`a`, then Enter) that only ever
-//! sends the quote the operator confirmed while it is still valid.
+//! sends the quote the confirmation line shows, while it is still valid.
+//!
+//! The line follows the live quote: when it renews after `a`, the line says
+//! so and shows the new price, and Enter executes that one. An Enter that
+//! comes within [`RECONFIRM_SETTLE_MS`] of such a change was pressed for the
+//! price before it (nobody reads a new price that fast), so it waits.
 
 use std::sync::Arc;
 
@@ -8,10 +13,26 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::stream::Validity;
 use super::{App, Screen};
+use crate::clock::StreamMs;
 use crate::market::Side;
 use crate::output::group_thousands;
 use crate::rfq::event::ClientQuote;
 use crate::rfq::RfqSpec;
+
+/// After the confirmation line changes to a renewed quote, an Enter this
+/// soon (stream ms) executes nothing: it was meant for the price before.
+pub const RECONFIRM_SETTLE_MS: u64 = 500;
+
+/// `a` was pressed: the quote the confirmation line shows, which Enter
+/// executes and nothing else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirming {
+    pub quote: Box<ClientQuote>,
+    /// The client price shown before the quote renewed under the line.
+    pub changed_from: Option<rust_decimal::Decimal>,
+    /// Stream time the line began to show `quote`.
+    pub shown_at_ms: StreamMs,
+}
 
 /// What the event loop must do after a key.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,54 +76,83 @@ impl App {
     fn ask_to_accept(&mut self) {
         match self.acceptable() {
             Ok(quote) => {
-                self.confirm = Some(quote.quote_id.clone());
+                self.confirm = Some(Confirming {
+                    quote: Box::new(quote.clone()),
+                    changed_from: None,
+                    shown_at_ms: self.stream.now_ms,
+                });
                 self.stream_notice = None;
             }
             Err(why) => self.stream_notice = Some(why.to_string()),
         }
     }
 
-    /// Enter on the confirmation: the quote goes to execution if it is
-    /// still the one confirmed and still valid.
-    fn execute(&mut self) -> Command {
-        let confirmed = self.confirm.take();
-        match (self.acceptable(), confirmed) {
-            (Ok(quote), Some(id)) if quote.quote_id == id => {
-                self.stream_notice = None;
-                Command::Accept(id)
-            }
-            (Ok(_), _) => {
-                self.stream_notice =
-                    Some("the quote changed before Enter: press a to accept the new one".into());
-                Command::None
-            }
-            (Err(why), _) => {
-                self.stream_notice = Some(why.to_string());
-                Command::None
-            }
+    /// While the operator confirms, the line follows a renewed quote: it
+    /// shows the new one, says that it changed, and Enter's settle time
+    /// starts again.
+    pub(super) fn follow_renewed_quote(&mut self) {
+        let (Some(confirm), Some(live)) = (self.confirm.as_mut(), self.stream.quote.as_ref())
+        else {
+            return;
+        };
+        if confirm.quote.quote_id == live.quote.quote_id {
+            return;
         }
+        confirm.changed_from = Some(confirm.quote.client_price);
+        confirm.quote = live.quote.clone();
+        confirm.shown_at_ms = self.stream.now_ms;
     }
 
-    /// The confirmation line: side, amount, pair, client price, notional.
+    /// Enter on the confirmation: the quote the line shows goes to
+    /// execution if it is still live and has been shown long enough to be
+    /// read; a renewal not yet on the line is put there instead.
+    fn execute(&mut self) -> Command {
+        self.follow_renewed_quote();
+        let Some(confirm) = self.confirm.take() else {
+            return Command::None;
+        };
+        if let Err(why) = self.acceptable() {
+            self.stream_notice = Some(why.to_string());
+            return Command::None;
+        }
+        let shown_for = self.stream.now_ms.saturating_sub(confirm.shown_at_ms);
+        if confirm.changed_from.is_some() && shown_for < RECONFIRM_SETTLE_MS {
+            self.confirm = Some(confirm);
+            return Command::None;
+        }
+        self.stream_notice = None;
+        Command::Accept(confirm.quote.quote_id.clone())
+    }
+
+    /// The confirmation line: side, amount, pair, the client price Enter
+    /// executes, notional; after a renewal, first that the price changed.
     pub fn confirmation(&self) -> Option<String> {
-        self.confirm.as_ref()?;
-        let live = self.stream.quote.as_ref()?;
-        let quote = &live.quote;
+        let confirm = self.confirm.as_ref()?;
+        let quote = &confirm.quote;
         let request = self.stream.request.as_ref()?;
         let notional = match quote.side {
             Side::Buy => quote.client_pays,
             Side::Sell => quote.client_receives,
         };
-        Some(format!(
-            " ACCEPT? client {} {} {} at {} {} · notional {} {} · Enter execute · other key cancels",
+        let price = group_thousands(quote.client_price);
+        let currency = request.pair.quote;
+        let what = format!(
+            "{} {} {}",
             request.side.label(),
-            quote.amount,
+            quote.amount.normalize(),
             request.pair,
-            group_thousands(quote.client_price),
-            request.pair.quote,
-            group_thousands(notional),
-            request.pair.quote,
-        ))
+        );
+        let notional = format!("notional {} {currency}", group_thousands(notional));
+        Some(match confirm.changed_from {
+            None => format!(
+                " ACCEPT? client {what} at {price} {currency} · {notional} · Enter execute · other key cancels"
+            ),
+            Some(before) => format!(
+                " QUOTE CHANGED: now {price} {currency}, was {} · client {what} · {notional} \
+                 · Enter execute at {price} · other key cancels",
+                group_thousands(before),
+            ),
+        })
     }
 
     pub fn key(&mut self, key: KeyEvent) -> Command {
@@ -146,7 +196,7 @@ impl App {
             },
             // Ctrl+C quits at once; `q` asks first when the session's
             // history (kept only on screen) would be lost.
-            Screen::Summary if self.quit_asked => {
+            Screen::Summary | Screen::Form if self.quit_asked => {
                 self.quit_asked = false;
                 match key.code {
                     _ if ctrl_c => Command::Quit,
@@ -175,6 +225,10 @@ impl App {
                 match self.form.key(key) {
                     crate::ui::form::FormOutcome::Editing => Command::None,
                     crate::ui::form::FormOutcome::Submit(spec) => Command::Start(spec),
+                    crate::ui::form::FormOutcome::Quit if !self.history.is_empty() => {
+                        self.quit_asked = true;
+                        Command::None
+                    }
                     crate::ui::form::FormOutcome::Quit => Command::Quit,
                 }
             }

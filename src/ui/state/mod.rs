@@ -12,10 +12,8 @@ pub mod stream;
 
 pub use desk::InForce;
 pub use history::HistoryEntry;
-pub use keys::Command;
+pub use keys::{Command, Confirming, RECONFIRM_SETTLE_MS};
 pub use stream::*;
-
-use std::sync::Arc;
 
 use crate::clock::StreamMs;
 use crate::rfq::event::EventKind;
@@ -47,12 +45,13 @@ pub struct App {
     pub log_path: Option<String>,
     /// The settings the next stream runs with, shown on the form.
     pub in_force: Option<InForce>,
-    /// `a` was pressed: the quote id waiting for Enter to execute.
-    pub confirm: Option<Arc<str>>,
+    /// `a` was pressed: the quote the confirmation line shows, waiting
+    /// for Enter to execute it.
+    pub confirm: Option<Confirming>,
     /// A one-line message in the stream's footer (why `a` did nothing...).
     pub stream_notice: Option<String>,
-    /// `q` on the summary with a history that is not saved anywhere: the
-    /// next `q` quits, any other key stays.
+    /// `q` on the summary or the form with a history that is not saved
+    /// anywhere: the next `q` quits, any other key stays.
     pub quit_asked: bool,
     /// A stop was asked; Esc asked it, so the form follows the summary.
     stopping: bool,
@@ -97,6 +96,7 @@ impl App {
     /// goes to the history ([`App::stream_ended`]).
     pub fn apply(&mut self, event: &RfqEvent, now_ms: StreamMs) {
         self.stream.apply(event, now_ms);
+        self.follow_renewed_quote();
         if matches!(event.kind, EventKind::Ended(_)) {
             self.stream_ended(None);
         }
