@@ -649,6 +649,7 @@ mod tests {
             rfq_id: Arc::from("R-test"),
             t_ms,
             kind: EventKind::ClientQuote(Box::new(ClientQuote {
+                simulated: false,
                 quote_id: Arc::from(quote_id),
                 lp: Arc::from("LP1"),
                 side: Side::Buy,

@@ -686,6 +686,7 @@ mod tests {
     #[test]
     fn only_valid_quotes_count_as_answers_and_failures_are_counted_apart() {
         let quote = EventKind::LpQuote(LpQuoteEvent {
+            simulated: false,
             lp: Arc::from("LP1"),
             price: dec!(100000.00),
             quantity: dec!(1.5),

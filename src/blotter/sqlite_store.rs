@@ -174,9 +174,10 @@ impl SqliteStore {
             let mut started = tx.prepare_cached(
                 "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
                  threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
-                 started_at, started_ms, speed, simulated, speed_per_mille, client, answers_from)
+                 started_at, started_ms, speed, simulated, speed_per_mille, client, simulated_lps,
+                 answers_from)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19, (SELECT coalesce(MAX(id), 0) + 1 FROM answers))",
+                 ?17, ?18, ?19, ?20, (SELECT coalesce(MAX(id), 0) + 1 FROM answers))",
             )?;
             // Every answer after this one gets a higher id (ids only grow,
             // whichever process writes), so an RFQ's answers lie between
@@ -192,9 +193,9 @@ impl SqliteStore {
             let mut client_quote = tx.prepare_cached(
                 "INSERT INTO client_quotes (rfq, seq, t_ms, at, at_ms, quote_id, lp, side,
                  lp_price, client_price, markup_bps, amount, client_pays, pays_asset,
-                 client_receives, receives_asset, client_valid_for_ms, reason)
+                 client_receives, receives_asset, client_valid_for_ms, reason, simulated)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18)",
+                 ?17, ?18, ?19)",
             )?;
             let mut lock = tx.prepare_cached(
                 "INSERT INTO lock_events (rfq, seq, t_ms, at, at_ms, event, lp, price,
@@ -204,8 +205,10 @@ impl SqliteStore {
                 "INSERT INTO executions (rfq, seq, t_ms, at, at_ms, event, order_id, quote_id,
                  lp, venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms,
                  client_pays, pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset,
-                 venue_order_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-                 ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+                 venue_order_id, simulated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+                 ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,
+                 ?24 OR EXISTS (SELECT 1 FROM rfqs r, json_each(r.simulated_lps) s
+                                WHERE r.id = ?1 AND s.value = ?9))",
             )?;
             let mut ended = tx.prepare_cached(
                 "UPDATE rfqs SET end_seq = ?2, end_t_ms = ?3, ended_at = ?4, ended_ms = ?5,
@@ -231,6 +234,11 @@ impl SqliteStore {
                         .map(|at| at.timestamp_millis())
                         .unwrap_or(0);
                     let lps = serde_json::to_string(&s.lps).unwrap_or_default();
+                    let simulated_lps = if s.simulated {
+                        lps.clone()
+                    } else {
+                        serde_json::to_string(&s.simulated_lps).unwrap_or_default()
+                    };
                     let speed_per_mille = (s.speed * rust_decimal::Decimal::from(1000))
                         .round()
                         .try_into()
@@ -256,6 +264,7 @@ impl SqliteStore {
                         s.simulated,
                         speed_per_mille,
                         s.client.as_str(),
+                        simulated_lps,
                     ])?;
                     let before = self.rfqs.insert(
                         event.rfq_id.clone(),
@@ -357,6 +366,7 @@ impl SqliteStore {
                         c.receives_asset.as_str(),
                         int(c.client_valid_for_ms),
                         c.reason.as_str(),
+                        c.simulated,
                     ])?,
                     EventKind::Locked(l) => lock.execute(params![
                         row,
@@ -415,6 +425,7 @@ impl SqliteStore {
                             x.desk_pnl,
                             x.pnl_asset,
                             x.venue_order_id,
+                            x.simulated,
                         ])?
                     }
                     EventKind::Ended(e) => {
@@ -620,6 +631,10 @@ struct ExecutionRow<'a> {
     desk_pnl: Option<String>,
     pnl_asset: Option<&'a str>,
     venue_order_id: Option<&'a str>,
+    /// The LP behind the order or fill is a simulation (a reject or an
+    /// unknown outcome, whose events do not say, is judged by the RFQ's
+    /// `simulated_lps` in the insert).
+    simulated: bool,
 }
 
 impl<'a> ExecutionRow<'a> {
@@ -634,6 +649,7 @@ impl<'a> ExecutionRow<'a> {
                 amount: Some(o.amount.to_string()),
                 attempt: Some(o.attempt),
                 reason: o.preferred_over.as_ref().map(|why| why.describe().into()),
+                simulated: o.simulated,
                 ..ExecutionRow::default()
             },
             EventKind::OrderRejected(r) => ExecutionRow {
@@ -658,6 +674,7 @@ impl<'a> ExecutionRow<'a> {
                 desk_pnl: Some(f.desk_pnl.to_string()),
                 pnl_asset: Some(f.pnl_asset.as_str()),
                 venue_order_id: f.venue_order_id.as_deref(),
+                simulated: f.simulated,
                 ..ExecutionRow::default()
             },
             EventKind::ExecutionUnknown(u) => ExecutionRow {

@@ -305,6 +305,7 @@ pub fn quotable_pairs(settings: &Settings) -> crate::desk::registry::Quotable {
 fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle {
     let (sender, events) = mpsc::channel(2);
     let ended = Ended {
+        simulated: false,
         reason: crate::rfq::event::EndReason::Interrupted,
         outcome: crate::rfq::event::Outcome::NotAccepted,
         improvements: 0,

@@ -67,6 +67,10 @@ pub struct Quote {
     pub client_receives: Decimal,
     pub receives_asset: Asset,
     pub valid_for_ms: u64,
+    /// The price comes from a simulation, not a market: a client must
+    /// never take it for a real one. Written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
 }
 
 /// The quote may no longer be accepted.
@@ -99,6 +103,10 @@ pub struct OrderFilled {
     pub pays_asset: Asset,
     pub client_receives: Decimal,
     pub receives_asset: Asset,
+    /// The price comes from a simulation, not a market: a client must
+    /// never take it for a real one. Written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
 }
 
 /// Nothing traded.
@@ -226,6 +234,7 @@ impl ClientView {
                     client_receives: quote.client_receives,
                     receives_asset: quote.receives_asset,
                     valid_for_ms: quote.client_valid_for_ms,
+                    simulated: quote.simulated,
                 })
             }
             EventKind::LockExpired(_) => ClientEventKind::QuoteWithdrawn(QuoteWithdrawn {
@@ -249,6 +258,7 @@ impl ClientView {
                 pays_asset: filled.pays_asset,
                 client_receives: filled.client_receives,
                 receives_asset: filled.receives_asset,
+                simulated: filled.simulated,
             }),
             // The engine sends an order before any outcome can be unknown.
             EventKind::ExecutionUnknown(_) => ClientEventKind::OrderUnknown(OrderUnknown {
@@ -322,6 +332,7 @@ mod tests {
 
     fn started() -> EventKind {
         EventKind::Started(Box::new(Started {
+            simulated_lps: Vec::new(),
             side: Side::Buy,
             amount: dec!(1.5),
             pair: btcusdt(),
@@ -342,6 +353,7 @@ mod tests {
     /// Client quote `id` for 1.5 BTC behind `lp` at `lp_price`, 5 bps up.
     fn client_quote(id: &str, lp: &str, lp_price: Decimal, client_price: Decimal) -> EventKind {
         EventKind::ClientQuote(Box::new(ClientQuote {
+            simulated: false,
             quote_id: Arc::from(id),
             lp: Arc::from(lp),
             side: Side::Buy,
@@ -360,6 +372,7 @@ mod tests {
 
     fn order_sent(lp: &str, quote_id: &str, attempt: u32) -> EventKind {
         EventKind::OrderSent(Box::new(OrderSent {
+            simulated: false,
             lp: Arc::from(lp),
             order_id: Arc::from(format!("O-1-{attempt}")),
             quote_id: Arc::from(quote_id),
@@ -397,6 +410,7 @@ mod tests {
 
     fn ended(reason: EndReason, outcome: Outcome) -> EventKind {
         EventKind::Ended(Ended {
+            simulated: false,
             reason,
             outcome,
             improvements: 3,
@@ -422,6 +436,7 @@ mod tests {
             at(
                 100,
                 EventKind::LpQuote(LpQuoteEvent {
+                    simulated: false,
                     lp: Arc::from("Fader"),
                     price: dec!(99990.00),
                     quantity: dec!(1.5),
@@ -437,6 +452,7 @@ mod tests {
             at(
                 120,
                 EventKind::Locked(Locked {
+                    simulated: false,
                     lp: Arc::from("Fader"),
                     price: dec!(99990.00),
                     previous_lp: None,
@@ -459,6 +475,7 @@ mod tests {
             at(
                 9_260,
                 EventKind::Filled(Box::new(Filled {
+                    simulated: false,
                     lp: Arc::from("Solid"),
                     order_id: Arc::from("O-1-2"),
                     quote_id: Arc::from("Q-2"),
@@ -479,6 +496,7 @@ mod tests {
         ];
         let quote = |quote_id: &str, price, pays| {
             ClientEventKind::Quote(Quote {
+                simulated: false,
                 quote_id: Arc::from(quote_id),
                 side: Side::Buy,
                 amount: dec!(1.50000000),
@@ -522,6 +540,7 @@ mod tests {
                 6,
                 9_260,
                 ClientEventKind::OrderFilled(OrderFilled {
+                    simulated: false,
                     quote_id: Arc::from("Q-2"),
                     price: dec!(100045.00),
                     amount: dec!(1.50000000),
@@ -589,7 +608,7 @@ mod tests {
     }
 
     #[rstest]
-    #[case::lp_quote(EventKind::LpQuote(LpQuoteEvent {
+    #[case::lp_quote(EventKind::LpQuote(LpQuoteEvent { simulated: false,
         lp: Arc::from("Fader"), price: dec!(99990.00), quantity: dec!(1.5),
         latency_ms: 100, valid_for_ms: 10_000, poll: 1,
     }))]
@@ -597,7 +616,7 @@ mod tests {
         lp: Arc::from("Fader"), kind: FailureKind::Declined, reason: "no".into(),
         latency_ms: 80, poll: 1,
     }))]
-    #[case::locked(EventKind::Locked(Locked {
+    #[case::locked(EventKind::Locked(Locked { simulated: false,
         lp: Arc::from("Fader"), price: dec!(99990.00), previous_lp: None,
         reason: LockReason::BestOfPoll,
     }))]

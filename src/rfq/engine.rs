@@ -121,6 +121,8 @@ pub struct Engine {
 #[derive(Debug, Clone)]
 struct LpSeen {
     name: Arc<str>,
+    /// A simulation: every price and fill it is behind says so.
+    simulated: bool,
     order_timeout_ms: u64,
     /// Its health as last shown to this stream, and when a pause or
     /// cool-off ends (stream ms).
@@ -191,6 +193,7 @@ impl Engine {
                 .into_iter()
                 .map(|name| LpSeen {
                     name,
+                    simulated: false,
                     order_timeout_ms: params.order_timeout_ms,
                     shown_state: HealthState::Ok,
                     shown_until: None,
@@ -245,9 +248,32 @@ impl Engine {
         }
     }
 
-    /// The `started` event, stamped at stream time 0; `simulated` when
-    /// every LP is a simulation.
-    pub fn started(&self, duration_ms: u64, simulated: bool) -> RfqEvent {
+    /// Which LPs (indexed like the session's) are simulations.
+    pub fn set_simulated(&mut self, simulated: &[bool]) {
+        for (seen, simulated) in self.per_lp.iter_mut().zip(simulated) {
+            seen.simulated = *simulated;
+        }
+    }
+
+    /// LP `lp` is a simulation.
+    pub fn lp_simulated(&self, lp: usize) -> bool {
+        self.per_lp[lp].simulated
+    }
+
+    /// The `started` event, stamped at stream time 0: `simulated` when
+    /// every LP is a simulation, `simulated_lps` naming them when only
+    /// some are.
+    pub fn started(&self, duration_ms: u64) -> RfqEvent {
+        let simulated = self.per_lp.iter().all(|lp| lp.simulated);
+        let simulated_lps = if simulated {
+            Vec::new()
+        } else {
+            self.per_lp
+                .iter()
+                .filter(|lp| lp.simulated)
+                .map(|lp| lp.name.clone())
+                .collect()
+        };
         let started = Started {
             side: self.spec.side,
             amount: self.spec.amount,
@@ -263,6 +289,7 @@ impl Engine {
             speed: self.clock.speed(),
             started_at: crate::clock::iso_millis(self.clock.wall_origin()),
             simulated,
+            simulated_lps,
         };
         self.event(0, EventKind::Started(Box::new(started)))
     }
@@ -515,6 +542,7 @@ impl Engine {
             latency_ms,
             valid_for_ms: quote.valid_until_ms - now,
             poll: in_flight.poll,
+            simulated: self.per_lp[lp].simulated,
         };
         out.push(self.event(now, EventKind::LpQuote(answer)));
         self.book.insert(
@@ -702,12 +730,14 @@ impl Engine {
                         price: candidate.price,
                         previous_lp: previous.map(|lp| self.per_lp[lp].name.clone()),
                         reason,
+                        simulated: self.per_lp[candidate.lp].simulated,
                     };
                     out.push(self.event(now, EventKind::Locked(locked)));
                 }
                 Decision::Offer { candidate, reason } => {
-                    let name = self.per_lp[candidate.lp].name.clone();
-                    if let Some(quote) = self.offers.offer(now, candidate, name, reason) {
+                    let seen = &self.per_lp[candidate.lp];
+                    let behind = (seen.name.clone(), seen.simulated);
+                    if let Some(quote) = self.offers.offer(now, candidate, behind, reason) {
                         out.push(self.event(now, EventKind::ClientQuote(Box::new(quote))));
                     }
                 }
@@ -943,6 +973,7 @@ impl Engine {
             amount: execution.accepted.amount,
             attempt: plan.attempt,
             preferred_over,
+            simulated: self.per_lp[plan.lp].simulated,
         };
         out.push(self.event(now, EventKind::OrderSent(Box::new(sent))));
     }
@@ -963,6 +994,7 @@ impl Engine {
         let pending = execution.take_pending(order_id)?;
         let plan = pending.plan;
         let lp = self.per_lp[plan.lp].name.clone();
+        let simulated = self.per_lp[plan.lp].simulated;
         let hold_ms = now.saturating_sub(pending.sent_ms);
         let unknown = |reason: String| ExecutionUnknown {
             lp: lp.clone(),
@@ -1002,6 +1034,7 @@ impl Engine {
                     pnl_asset: accepted.quote_asset(),
                     hold_ms,
                     venue_order_id,
+                    simulated,
                 };
                 execution.resolve(Outcome::Filled);
                 self.outcome = Some(Outcome::Filled);
@@ -1101,7 +1134,7 @@ impl Engine {
         });
         if let Some(execution) = &self.execution {
             let filled_lp = match (outcome, execution.tried().last()) {
-                (Outcome::Filled, Some(&lp)) => Some(self.per_lp[lp].name.clone()),
+                (Outcome::Filled, Some(&lp)) => Some(&self.per_lp[lp]),
                 _ => None,
             };
             return Ended {
@@ -1109,8 +1142,9 @@ impl Engine {
                 outcome,
                 improvements: self.lock.improvements(),
                 quote_id: Some(execution.accepted.quote_id.clone()),
-                lp: filled_lp,
+                lp: filled_lp.map(|seen| seen.name.clone()),
                 client_price: Some(execution.accepted.client_price),
+                simulated: filled_lp.is_some_and(|seen| seen.simulated),
             };
         }
         let live = self.offers.live_at(now);
@@ -1121,6 +1155,7 @@ impl Engine {
             quote_id: live.map(|live| live.quote_id.clone()),
             lp: live.map(|live| self.per_lp[live.candidate.lp].name.clone()),
             client_price: live.map(|live| live.client_price),
+            simulated: live.is_some_and(|live| self.per_lp[live.candidate.lp].simulated),
         }
     }
 }

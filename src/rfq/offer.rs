@@ -57,7 +57,7 @@ impl Offers {
         &mut self,
         now: StreamMs,
         candidate: Candidate,
-        lp_name: Arc<str>,
+        (lp_name, simulated): (Arc<str>, bool),
         reason: QuoteReason,
     ) -> Option<ClientQuote> {
         let client_valid_until_ms =
@@ -86,6 +86,7 @@ impl Offers {
             receives_asset: priced.receives_asset,
             client_valid_for_ms: client_valid_until_ms - now,
             reason,
+            simulated,
         };
         self.live = Some(Live {
             quote_id,

@@ -195,6 +195,8 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             .map(|lp| (lp.timeout_ms(), lp.order_timeout_ms()))
             .collect();
         engine.set_lp_timeouts(&timeouts);
+        let simulated: Vec<bool> = lps.iter().map(|lp| lp.simulated()).collect();
+        engine.set_simulated(&simulated);
         engine.set_band(band);
         engine.set_client(client);
         Stream {
@@ -223,12 +225,11 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
     // awaits: see `poll`.
     #[allow(clippy::while_let_loop)]
     async fn run(&mut self) -> Ended {
-        let simulated = self.lps.iter().all(|lp| lp.simulated());
         // Room first, as before every poll: thousands of streams starting
         // at once would otherwise each hold their `started` event (and its
         // copy for the blotter) in a wait for room.
         self.wait_for_room().await;
-        let started = self.engine.started(self.duration_ms, simulated);
+        let started = self.engine.started(self.duration_ms);
         self.outlet.send(started).await;
         let clock = self.engine.clock();
         let wake = tokio::time::sleep_until(clock.instant_at(0));

@@ -32,6 +32,7 @@ fn ev(rfq: &str, t_ms: u64, kind: EventKind) -> RfqEvent {
 
 fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> EventKind {
     EventKind::Started(Box::new(Started {
+        simulated_lps: Vec::new(),
         side,
         amount,
         pair: pair.parse().unwrap(),
@@ -51,6 +52,7 @@ fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> E
 
 fn quote(lp: &str, price: Decimal, latency_ms: u64, poll: u32) -> EventKind {
     EventKind::LpQuote(LpQuoteEvent {
+        simulated: true,
         lp: Arc::from(lp),
         price,
         quantity: dec!(1.50000000),
@@ -88,6 +90,7 @@ fn client(
         Side::Sell => (pair.base, pair.quote),
     };
     EventKind::ClientQuote(Box::new(ClientQuote {
+        simulated: true,
         quote_id: Arc::from(id),
         lp: Arc::from(lp),
         side,
@@ -106,6 +109,7 @@ fn client(
 
 fn locked(lp: &str, price: Decimal, previous: Option<&str>, reason: LockReason) -> EventKind {
     EventKind::Locked(Locked {
+        simulated: true,
         lp: Arc::from(lp),
         price,
         previous_lp: previous.map(Arc::from),
@@ -124,6 +128,7 @@ fn order_sent(
     attempt: u32,
 ) -> EventKind {
     EventKind::OrderSent(Box::new(OrderSent {
+        simulated: true,
         lp: Arc::from(lp),
         order_id: Arc::from(order_id),
         quote_id: Arc::from(quote_id),
@@ -151,6 +156,8 @@ fn ended(
     quote: Option<(&str, &str, Decimal)>,
 ) -> EventKind {
     EventKind::Ended(Ended {
+        // Every LP of these streams is simulated (see `started`).
+        simulated: quote.is_some(),
         reason,
         outcome,
         improvements,
@@ -346,6 +353,7 @@ fn fixture() -> Vec<Vec<RfqEvent>> {
                 b,
                 2_000,
                 EventKind::Filled(Box::new(Filled {
+                    simulated: true,
                     lp: Arc::from("LP2"),
                     order_id: Arc::from("O-4"),
                     quote_id: Arc::from("Q-4"),
@@ -815,9 +823,14 @@ async fn a_v6_blotter_migrates_with_every_rfq_for_the_house() {
                  answers_from, answers_to FROM current.rfqs;
              INSERT INTO lps SELECT * FROM current.lps;
              INSERT INTO answers SELECT * FROM current.answers;
-             INSERT INTO client_quotes SELECT * FROM current.client_quotes;
+             INSERT INTO client_quotes SELECT id, rfq, seq, t_ms, at, at_ms, quote_id, lp, side, lp_price,
+                 client_price, markup_bps, amount, client_pays, pays_asset, client_receives,
+                 receives_asset, client_valid_for_ms, reason FROM current.client_quotes;
              INSERT INTO lock_events SELECT * FROM current.lock_events;
-             INSERT INTO executions SELECT * FROM current.executions;",
+             INSERT INTO executions SELECT id, rfq, seq, t_ms, at, at_ms, event, order_id, quote_id, lp,
+                 venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms, client_pays,
+                 pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset, venue_order_id
+                 FROM current.executions;",
         )
         .unwrap();
     }
@@ -964,7 +977,9 @@ async fn a_v3_blotter_upgrades_and_reports_the_same_figures() {
                  final_client_price, speed FROM current.rfqs;
              INSERT INTO lp_quotes SELECT * FROM current.lp_quotes;
              INSERT INTO lp_errors SELECT * FROM current.lp_errors;
-             INSERT INTO client_quotes SELECT * FROM current.client_quotes;
+             INSERT INTO client_quotes SELECT id, rfq, seq, t_ms, at, at_ms, quote_id, lp, side, lp_price,
+                 client_price, markup_bps, amount, client_pays, pays_asset, client_receives,
+                 receives_asset, client_valid_for_ms, reason FROM current.client_quotes;
              INSERT INTO lock_events SELECT * FROM current.lock_events;",
         )
         .unwrap();
@@ -1097,9 +1112,14 @@ async fn a_v4_blotter_migrates_and_keeps_every_row_and_figure() {
                  final_client_price, speed, outcome, simulated FROM current.rfqs;
              INSERT INTO lp_quotes SELECT * FROM current.lp_quotes;
              INSERT INTO lp_errors SELECT * FROM current.lp_errors;
-             INSERT INTO client_quotes SELECT * FROM current.client_quotes;
+             INSERT INTO client_quotes SELECT id, rfq, seq, t_ms, at, at_ms, quote_id, lp, side, lp_price,
+                 client_price, markup_bps, amount, client_pays, pays_asset, client_receives,
+                 receives_asset, client_valid_for_ms, reason FROM current.client_quotes;
              INSERT INTO lock_events SELECT * FROM current.lock_events;
-             INSERT INTO executions SELECT * FROM current.executions;",
+             INSERT INTO executions SELECT id, rfq, seq, t_ms, at, at_ms, event, order_id, quote_id, lp,
+                 venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms, client_pays,
+                 pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset, venue_order_id
+                 FROM current.executions;",
         )
         .unwrap();
     }

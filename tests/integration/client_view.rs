@@ -193,6 +193,8 @@ fn assert_nothing_private_survives(events: &[RfqEvent]) -> Vec<String> {
         "valid_for_ms",
         "reason",
         "outcome",
+        // A simulated price or fill says so, to the client too.
+        "simulated",
     ];
     let unexpected: Vec<_> = seen_keys
         .iter()

@@ -38,6 +38,7 @@ fn started(side: Side, lps: &[&str]) -> RfqEvent {
     at(
         0,
         EventKind::Started(Box::new(Started {
+            simulated_lps: Vec::new(),
             side,
             amount: dec!(1.5),
             pair: pair(),
@@ -60,6 +61,7 @@ fn quote(t_ms: u64, lp: &str, price: Decimal, poll: u32) -> RfqEvent {
     at(
         t_ms,
         EventKind::LpQuote(LpQuoteEvent {
+            simulated: false,
             lp: Arc::from(lp),
             price,
             quantity: dec!(1.5),
@@ -100,6 +102,7 @@ fn client(t_ms: u64, side: Side, lp: &str, lp_price: Decimal, reason: QuoteReaso
     at(
         t_ms,
         EventKind::ClientQuote(Box::new(ClientQuote {
+            simulated: false,
             quote_id: Arc::from(format!("Q-{t_ms}")),
             lp: Arc::from(lp),
             side,
@@ -127,6 +130,7 @@ fn locked(
     at(
         t_ms,
         EventKind::Locked(Locked {
+            simulated: false,
             lp: Arc::from(lp),
             price,
             previous_lp: previous.map(Arc::from),
@@ -139,6 +143,7 @@ fn ended(t_ms: u64, reason: EndReason, lp: Option<&str>, price: Option<Decimal>)
     at(
         t_ms,
         EventKind::Ended(Ended {
+            simulated: false,
             reason,
             outcome: Outcome::NotAccepted,
             improvements: 0,
@@ -1266,6 +1271,7 @@ fn an_unknown_outcome_is_shown_in_red() {
         &at(
             1_000,
             EventKind::OrderSent(Box::new(OrderSent {
+                simulated: false,
                 lp: Arc::from("LP1"),
                 order_id: Arc::from("O-1-1"),
                 quote_id: Arc::from("Q-300"),

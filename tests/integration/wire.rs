@@ -36,6 +36,7 @@ fn one_of_each() -> Vec<EventKind> {
     let btc = pair().base;
     let kinds = vec![
         EventKind::Started(Box::new(Started {
+            simulated_lps: Vec::new(),
             side: Side::Buy,
             amount: dec!(1.50000000),
             pair: pair(),
@@ -52,6 +53,7 @@ fn one_of_each() -> Vec<EventKind> {
             client: lp_rfq::rfq::ClientId::new("acme-fund").unwrap(),
         })),
         EventKind::LpQuote(LpQuoteEvent {
+            simulated: false,
             lp: name("A"),
             price: dec!(100010.00),
             quantity: dec!(1.5),
@@ -67,6 +69,7 @@ fn one_of_each() -> Vec<EventKind> {
             poll: 2,
         }),
         EventKind::ClientQuote(Box::new(ClientQuote {
+            simulated: false,
             quote_id: name("Q1"),
             lp: name("A"),
             side: Side::Sell,
@@ -82,6 +85,7 @@ fn one_of_each() -> Vec<EventKind> {
             reason: QuoteReason::Improvement,
         })),
         EventKind::Locked(Locked {
+            simulated: false,
             lp: name("A"),
             price: dec!(100010.00),
             previous_lp: Some(name("B")),
@@ -89,6 +93,7 @@ fn one_of_each() -> Vec<EventKind> {
         }),
         EventKind::LockExpired(LockExpired { lp: name("A") }),
         EventKind::OrderSent(Box::new(OrderSent {
+            simulated: false,
             lp: name("A"),
             order_id: name("O1"),
             quote_id: name("Q1"),
@@ -109,6 +114,7 @@ fn one_of_each() -> Vec<EventKind> {
             hold_ms: 200,
         }),
         EventKind::Filled(Box::new(Filled {
+            simulated: false,
             lp: name("A"),
             order_id: name("O1"),
             quote_id: name("Q1"),
@@ -145,6 +151,7 @@ fn one_of_each() -> Vec<EventKind> {
             reason: "disk full".into(),
         }),
         EventKind::Ended(Ended {
+            simulated: false,
             reason: EndReason::Accepted,
             outcome: Outcome::Unknown,
             improvements: 3,
