@@ -81,6 +81,8 @@ pub struct SettingsArgs {
     pub speed: Option<String>,
     /// [`LPS_FILE`]
     pub lps_file: Option<String>,
+    /// [`ALLOW_SIMULATED_WITH_REAL`]
+    pub allow_simulated_with_real: Option<String>,
     /// [`FIX_LOG_DIR`]
     pub fix_log_dir: Option<String>,
     /// [`LOG_FILE`]
@@ -109,6 +111,9 @@ pub struct Settings {
     pub speed_per_mille: u64,
     /// The venues file, if the desk has real LPs (read when the desk opens).
     pub lps_file: Option<PathBuf>,
+    /// A venues file may mix simulated LPs with real ones (every screen
+    /// then says so); otherwise such a file is refused.
+    pub allow_simulated_with_real: bool,
     /// Where FIX venues append their audit logs.
     pub fix_log_dir: PathBuf,
     pub log_file: Option<PathBuf>,
@@ -369,6 +374,18 @@ impl Settings {
                 }
             },
         };
+        let allow_simulated_with_real =
+            match ALLOW_SIMULATED_WITH_REAL.text_value(&args.allow_simulated_with_real) {
+                None => false,
+                Some(text) => match text.to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => true,
+                    "false" | "0" | "no" | "off" => false,
+                    _ => {
+                        return Err(ALLOW_SIMULATED_WITH_REAL
+                            .error(&text, "must be true or false (1/0, yes/no, on/off)"))
+                    }
+                },
+            };
         let (max_notional, _) = MAX_NOTIONAL.decimal(&args.max_notional)?;
         let max_notional_pairs = notional_pairs(args.max_notional_pairs.as_deref())?;
         let bps = |value| Bps::new(value).expect("checked non-negative above");
@@ -403,6 +420,7 @@ impl Settings {
                 .as_ref()
                 .filter(|p| !p.trim().is_empty())
                 .map(PathBuf::from),
+            allow_simulated_with_real,
             fix_log_dir: PathBuf::from(
                 FIX_LOG_DIR
                     .text_value(&args.fix_log_dir)

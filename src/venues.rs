@@ -1383,7 +1383,6 @@ timeout_ms = 300
                 ("B2C2", "b2c2"),
                 ("BinanceConvert", "binance-convert"),
                 ("Wintermute", "fix44"),
-                ("Sim", "mock")
             ]
         );
         let bands = parse_bands("lps.example.toml", include_str!("../lps.example.toml")).unwrap();

@@ -434,6 +434,20 @@ pub const LPS_FILE: SettingDef = SettingDef {
     slot: |args| &mut args.lps_file,
 };
 
+pub const ALLOW_SIMULATED_WITH_REAL: SettingDef = SettingDef {
+    env: "ALLOW_SIMULATED_WITH_REAL",
+    flag: "--allow-simulated-with-real",
+    value_name: "BOOL",
+    group: Group::Lps,
+    fallback: Fallback::Absent {
+        means: "off",
+        in_help: false,
+    },
+    accepts: Accepts::Bool,
+    help: "Let a venues file mix simulated (mock) LPs with real ones; every screen then says MIXED and marks each simulated price and fill",
+    slot: |args| &mut args.allow_simulated_with_real,
+};
+
 pub const LP_TIMEOUT_MS: SettingDef = SettingDef {
     env: "LP_TIMEOUT_MS",
     flag: "--lp-timeout-ms",
@@ -692,6 +706,7 @@ pub const SETTINGS: &[SettingDef] = &[
     MAX_NOTIONAL_PAIRS,
     VALIDITY_BUFFER_SECONDS,
     LPS_FILE,
+    ALLOW_SIMULATED_WITH_REAL,
     LP_TIMEOUT_MS,
     SCENARIO,
     SEED,

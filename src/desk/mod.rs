@@ -68,6 +68,8 @@ pub enum DeskError {
         scenario: &'static str,
         file: String,
     },
+    #[error("'{file}' mixes simulated LPs ({simulated}) with real ones: a simulated fill would look real; remove them, or pass --allow-simulated-with-real (ALLOW_SIMULATED_WITH_REAL) to stream with both, every screen marked MIXED")]
+    SimulatedWithReal { simulated: String, file: String },
     #[error("--speed {speed} cannot be used with real LPs ('{lp}' in '{file}'): real LPs quote on real time")]
     SpeedWithRealLps {
         speed: rust_decimal::Decimal,
@@ -275,6 +277,18 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
     }
     let file = crate::venues::load_file(path)?;
     let specs = file.lps;
+    let simulated: Vec<&str> = specs
+        .iter()
+        .filter(|spec| !spec.kind.is_real())
+        .map(|spec| spec.name.as_str())
+        .collect();
+    let mixed = !simulated.is_empty() && simulated.len() < specs.len();
+    if mixed && !settings.allow_simulated_with_real {
+        return Err(DeskError::SimulatedWithReal {
+            simulated: simulated.join(", "),
+            file: path.display().to_string(),
+        });
+    }
     if settings.speed_per_mille != 1000 {
         if let Some(real) = specs.iter().find(|spec| spec.kind.is_real()) {
             return Err(DeskError::SpeedWithRealLps {
