@@ -32,6 +32,24 @@ fn stamp(t_ms: u64) -> String {
     format!("[{:>3}.{:03}s]", t_ms / 1000, t_ms % 1000)
 }
 
+/// The mark a line gets when the LP behind it is a simulation.
+fn simulated_mark(simulated: bool) -> &'static str {
+    if simulated {
+        " SIMULATED"
+    } else {
+        ""
+    }
+}
+
+/// An LP's name as a box shows it: `Sim (SIMULATED)` for a simulation.
+fn lp_shown(lp: &str, simulated: bool) -> String {
+    if simulated {
+        format!("{lp} (SIMULATED)")
+    } else {
+        lp.to_string()
+    }
+}
+
 fn box_line(text: &mut String, label: &str, value: &str) {
     let content = format!("{label:<17}{value}");
     let _ = writeln!(text, "  | {content:<width$} |", width = BOX_WIDTH - 4);
@@ -67,6 +85,15 @@ impl PlainPrinter {
                     names.len(),
                     names.join(", ")
                 );
+                if started.mixed() {
+                    let simulated: Vec<&str> =
+                        started.simulated_lps.iter().map(|lp| &**lp).collect();
+                    let _ = writeln!(
+                        text,
+                        "MIXED: SIMULATED LPs {}: their prices and fills are not real",
+                        simulated.join(", ")
+                    );
+                }
                 let _ = writeln!(
                     text,
                     "RFQ {}: client {} {} {} against {}",
@@ -80,12 +107,13 @@ impl PlainPrinter {
             EventKind::LpQuote(quote) => {
                 let _ = writeln!(
                     text,
-                    "{at} {:<10} quote {:>16}  qty {}  {} ms  valid {}",
+                    "{at} {:<10} quote {:>16}  qty {}  {} ms  valid {}{}",
                     quote.lp,
                     group_thousands(quote.price),
                     quote.quantity,
                     quote.latency_ms,
                     seconds(quote.valid_for_ms),
+                    simulated_mark(quote.simulated),
                 );
             }
             EventKind::LpError(error) => {
@@ -102,7 +130,12 @@ impl PlainPrinter {
                 if quote.reason == QuoteReason::Improvement {
                     let _ = writeln!(text, "\n  *** PRICE IMPROVEMENT ***");
                 }
-                let _ = writeln!(text, "{at} client quote ({})", quote.reason.as_str());
+                let _ = writeln!(
+                    text,
+                    "{at} client quote ({}){}",
+                    quote.reason.as_str(),
+                    simulated_mark(quote.simulated)
+                );
                 self.quote_box(&mut text, quote);
             }
             EventKind::Locked(locked) => {
@@ -112,9 +145,10 @@ impl PlainPrinter {
                 };
                 let _ = writeln!(
                     text,
-                    "{at} LOCKED {} at {}{from}",
+                    "{at} LOCKED {} at {}{from}{}",
                     locked.lp,
-                    group_thousands(locked.price)
+                    group_thousands(locked.price),
+                    simulated_mark(locked.simulated)
                 );
             }
             EventKind::LockExpired(expired) => {
@@ -138,8 +172,12 @@ impl PlainPrinter {
                 };
                 let _ = writeln!(
                     text,
-                    "{at} ORDER {} to {}: {what} for quote {} (attempt {})",
-                    order.order_id, order.lp, order.quote_id, order.attempt,
+                    "{at} ORDER {} to {}: {what} for quote {} (attempt {}){}",
+                    order.order_id,
+                    order.lp,
+                    order.quote_id,
+                    order.attempt,
+                    simulated_mark(order.simulated),
                 );
                 if let Some(why) = &order.preferred_over {
                     let _ = writeln!(text, "{at}   {}", why.describe());
@@ -153,7 +191,12 @@ impl PlainPrinter {
                 );
             }
             EventKind::Filled(filled) => {
-                let _ = writeln!(text, "{at} FILLED by {}", filled.lp);
+                let _ = writeln!(
+                    text,
+                    "{at} FILLED by {}{}",
+                    filled.lp,
+                    simulated_mark(filled.simulated)
+                );
                 self.ticket(&mut text, filled);
             }
             EventKind::ExecutionUnknown(unknown) => {
@@ -225,10 +268,15 @@ impl PlainPrinter {
             None => ("Client", filled.receives_asset, filled.pnl_asset),
         };
         let _ = writeln!(text, "{border}");
-        box_line(text, "TRADE TICKET:", "FILLED");
+        if filled.simulated {
+            // A fake fill must never pass for a real one on a ticket.
+            box_line(text, "TRADE TICKET (SIMULATED): ", "FILLED");
+        } else {
+            box_line(text, "TRADE TICKET:", "FILLED");
+        }
         box_line(text, "Order:", &filled.order_id);
         box_line(text, "Quote ID:", &filled.quote_id);
-        box_line(text, "LP:", &filled.lp);
+        box_line(text, "LP:", &lp_shown(&filled.lp, filled.simulated));
         box_line(text, verb, &format!("{} {base_asset}", filled.amount));
         box_line(
             text,
@@ -283,7 +331,7 @@ impl PlainPrinter {
         };
         let _ = writeln!(text, "{border}");
         box_line(text, "Quote ID:", &quote.quote_id);
-        box_line(text, "LP source:", &quote.lp);
+        box_line(text, "LP source:", &lp_shown(&quote.lp, quote.simulated));
         box_line(text, verb, &format!("{} {base_asset}", quote.amount));
         box_line(
             text,

@@ -113,6 +113,8 @@ pub const COUNTDOWN: Look = CYAN;
 pub const ENDED: Look = YELLOW;
 /// The blotter cannot record this stream: loud, in every terminal.
 pub const BLOTTER_ERROR: Look = RED_BANNER;
+/// Simulated LPs stream beside real ones: their prices are not real.
+pub const MIXED_BANNER: Look = RED_BANNER;
 
 // ---- execution ------------------------------------------------------------
 

@@ -111,6 +111,8 @@ pub struct Request {
     pub started_local: String,
     /// Every LP is simulated: nothing on screen is a real price.
     pub simulated: bool,
+    /// The simulated LPs of a stream that mixes them with real ones.
+    pub simulated_lps: Vec<std::sync::Arc<str>>,
 }
 
 impl Request {
@@ -509,6 +511,7 @@ impl ConsoleState {
             duration_ms: started.duration_ms,
             started_local,
             simulated: started.simulated,
+            simulated_lps: started.simulated_lps.clone(),
         });
         self.lps = started
             .lps
