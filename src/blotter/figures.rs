@@ -512,8 +512,17 @@ where
     let lps = lp_figures(book, filter);
     let health = super::health::figures_of(|each| rows.health(filter, each))?;
     let health = super::report_model::health_lines(health, &lps);
+    // Only those the report shows: a filter that selects no RFQ names none.
+    let shown = |name: &String| {
+        lps.iter().any(|lp| lp.lp == *name)
+            || lines.iter().any(|line: &RfqLine| {
+                line.final_lp.as_ref() == Some(name) || line.filled_lp.as_ref() == Some(name)
+            })
+    };
+    let simulated_lps: Vec<String> = rows.simulated_lps()?.into_iter().filter(shown).collect();
     Ok(Report {
         lps,
+        simulated_lps,
         rfqs: lines,
         totals: totals_of(&mut pairs),
         pairs,

@@ -146,8 +146,32 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
                 };
                 return format!("{what} in blotter '{}'\n", source.display());
             }
-            let lp_rows: Vec<Vec<String>> = report.lps.iter().map(lp_cells).collect();
-            let rfq_rows: Vec<Vec<String>> = report.rfqs.iter().map(rfq_cells).collect();
+            // A simulated LP's name says so wherever the table shows it.
+            let mark = |name: &mut String| {
+                if report.simulated_lps.contains(name) {
+                    name.push_str(" (simulated)");
+                }
+            };
+            let lp_rows: Vec<Vec<String>> = report
+                .lps
+                .iter()
+                .map(|lp| {
+                    let mut cells = lp_cells(lp);
+                    mark(&mut cells[0]);
+                    cells
+                })
+                .collect();
+            let rfq_rows: Vec<Vec<String>> = report
+                .rfqs
+                .iter()
+                .map(|rfq| {
+                    let mut cells = rfq_cells(rfq);
+                    for lp in [RFQ_FINAL_LP, RFQ_FILLED_LP] {
+                        mark(&mut cells[lp]);
+                    }
+                    cells
+                })
+                .collect();
             let pair_rows: Vec<Vec<String>> = report
                 .pairs
                 .iter()
@@ -370,6 +394,10 @@ fn lp_row(lp: &LpFigures, rate: fn(&Option<Decimal>) -> String) -> Vec<String> {
         opt(&lp.hold_p99_ms),
     ]
 }
+
+/// Where `rfq_cells` puts the final quote's LP and the filling LP.
+const RFQ_FINAL_LP: usize = 6;
+const RFQ_FILLED_LP: usize = 11;
 
 fn rfq_cells(rfq: &RfqLine) -> Vec<String> {
     vec![

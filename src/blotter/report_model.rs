@@ -237,6 +237,10 @@ pub struct PairFigures {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub lps: Vec<LpFigures>,
+    /// The LPs that were simulations (mocks, scenarios) in some stored
+    /// RFQ: their figures and fills are not real. Left out when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub simulated_lps: Vec<String>,
     pub rfqs: Vec<RfqLine>,
     /// One entry per pair of the listed RFQs, in order of first appearance.
     pub pairs: Vec<PairFigures>,

@@ -153,6 +153,8 @@ pub trait ReportRows: AnswerRows {
 
     /// Every LP any stored RFQ asked, in order of first appearance.
     fn lps_asked(&mut self) -> Result<Vec<String>, Self::Error>;
+    /// Every LP that was a simulation in some stored RFQ, sorted.
+    fn simulated_lps(&mut self) -> Result<Vec<String>, Self::Error>;
     /// The RFQs the filter selects (time, pair, an LP asked, the last N),
     /// oldest first.
     fn rfqs(&mut self, filter: &Filter) -> Result<Vec<RfqRow>, Self::Error>;

@@ -131,6 +131,14 @@ impl ReportRows for SqliteRows<'_> {
         rows.collect()
     }
 
+    fn simulated_lps(&mut self) -> rusqlite::Result<Vec<String>> {
+        let mut select = self.conn.prepare(
+            "SELECT DISTINCT value FROM rfqs, json_each(rfqs.simulated_lps) ORDER BY value",
+        )?;
+        let rows = select.query_map([], |row| row.get(0))?;
+        rows.collect()
+    }
+
     fn rfqs(&mut self, filter: &Filter) -> rusqlite::Result<Vec<RfqRow>> {
         let mut select = self.conn.prepare(
             "SELECT id, rfq_id, started_at, side, amount, pair, quote, lps, end_t_ms, end_reason,

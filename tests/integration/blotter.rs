@@ -1572,17 +1572,19 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
         (vec!["LP3".into()], vec!["R-A".into()])
     );
 
-    // LP3 alone over RFQ A, as the aligned table.
+    // LP3 alone over RFQ A, as the aligned table; every LP of these
+    // streams is simulated, and each name says so.
     let only_lp3 = report::load(&path, &parse(None, None, None, Some("LP3"), None)).unwrap();
+    assert_eq!(only_lp3.simulated_lps, ["LP2", "LP3"]);
     assert_eq!(
         report::render(&only_lp3, Format::Table, &path, &Filter::default()),
         "LPs\n\
-         LP   REQ  ANS  ANS %  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50 ms  P95 ms  P99 ms  LOCKS  LOCK TIME %  DIST bps  IMPROV  ORDERS  FILLS  FILL %  LL REJ  HOLD P50 ms  HOLD P99 ms\n\
-         LP3    3    0   0.00        1        1        0        0        0        1     0                              0         0.00                 0       0      0               0\n\
+         LP               REQ  ANS  ANS %  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50 ms  P95 ms  P99 ms  LOCKS  LOCK TIME %  DIST bps  IMPROV  ORDERS  FILLS  FILL %  LL REJ  HOLD P50 ms  HOLD P99 ms\n\
+         LP3 (simulated)    3    0   0.00        1        1        0        0        0        1     0                              0         0.00                 0       0      0               0\n\
          \n\
          RFQs\n\
-         RFQ  STARTED (UTC)             SIDE  AMOUNT  PAIR     DURATION ms  FINAL LP  CLIENT PRICE  IMPROV  END          OUTCOME  FILLED LP  FILL PRICE  DESK PNL\n\
-         R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2          100029.99       1  interrupted  unknown\n\
+         RFQ  STARTED (UTC)             SIDE  AMOUNT  PAIR     DURATION ms  FINAL LP         CLIENT PRICE  IMPROV  END          OUTCOME  FILLED LP  FILL PRICE  DESK PNL\n\
+         R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2 (simulated)     100029.99       1  interrupted  unknown\n\
          \n\
          Pairs (sums in the quote currency, CCY)\n\
          PAIR     CCY   RFQS  NOTIONAL QUOTED  FILLED NOTIONAL  MARKUP EARNED  FILLS\n\
