@@ -975,7 +975,8 @@ async fn a_then_enter_accepts_the_live_quote_and_the_ticket_follows() {
         "order 1 → Fader at 99,990.00 USDT",
         "rejected by Fader after 200 ms: last look: price moved",
         "order 2 → Solid at 99,995.00 USDT",
-        "FILLED by Solid",
+        // Scripted LPs: the fill is a simulation, and says so.
+        "SIMULATED FILL by Solid: nothing real traded",
         "Client BUYS     1.50000000 BTC",
         "LP price        99,995.00 USDT",
         "Client price    100,089.99 USDT",
@@ -1678,4 +1679,97 @@ fn the_client_quote_panel_sits_beside_the_board_only_when_both_fit_whole() {
     let wide = screen(&state, 150, 30).join("\n");
     assert!(wide.contains(&format!("Quote ID        {id}│")), "{wide}");
     assert!(wide.contains("ans/err status"), "{wide}");
+}
+
+/// A stream the operator allowed to mix a mock (`Sim`) with real venues,
+/// filled by the mock.
+fn mixed_stream_filled_by_the_mock() -> Vec<RfqEvent> {
+    let mut events = vec![started(
+        Side::Buy,
+        &["B2C2", "Binance", "Wintermute", "Sim"],
+    )];
+    if let EventKind::Started(started) = &mut events[0].kind {
+        started.simulated = false;
+        started.simulated_lps = vec![Arc::from("Sim")];
+    }
+    let mut sim_quote = quote(300, "Sim", dec!(100000.00), 1);
+    if let EventKind::LpQuote(quote) = &mut sim_quote.kind {
+        quote.simulated = true;
+    }
+    let mut offered = client(300, Side::Buy, "Sim", dec!(100000.00), QuoteReason::First);
+    if let EventKind::ClientQuote(quote) = &mut offered.kind {
+        quote.simulated = true;
+    }
+    events.extend([sim_quote, offered]);
+    events.push(at(
+        1_000,
+        EventKind::OrderSent(Box::new(OrderSent {
+            lp: Arc::from("Sim"),
+            order_id: Arc::from("O-1"),
+            quote_id: Arc::from("Q-300"),
+            venue_ref: None,
+            lp_price: dec!(100000.00),
+            amount: dec!(1.5),
+            attempt: 1,
+            preferred_over: None,
+            simulated: true,
+        })),
+    ));
+    events.push(at(
+        1_100,
+        EventKind::Filled(Box::new(lp_rfq::rfq::event::Filled {
+            lp: Arc::from("Sim"),
+            order_id: Arc::from("O-1"),
+            quote_id: Arc::from("Q-300"),
+            lp_price: dec!(100000.00),
+            client_price: dec!(100050.00),
+            amount: dec!(1.5),
+            client_pays: dec!(150075.00),
+            pays_asset: pair().quote,
+            client_receives: dec!(1.5),
+            receives_asset: pair().base,
+            desk_pnl: dec!(75.00),
+            pnl_asset: pair().quote,
+            hold_ms: 100,
+            venue_order_id: None,
+            simulated: true,
+        })),
+    ));
+    events
+}
+
+#[test]
+fn a_mixed_stream_says_mixed_in_the_header_and_its_mock_fill_is_simulated() {
+    let state = ConsoleState::from_events(&mixed_stream_filled_by_the_mock(), 1_200);
+    let screen = screen(&state, 120, 50);
+    let text = screen.join("\n");
+    assert!(
+        screen[1]
+            .contains("BUY 1.5 BTC/USDT · markup 5 bps · threshold 1 bps · 4 LPs (1 simulated)"),
+        "{text}"
+    );
+    assert!(text.contains(" MIXED: SIMULATED LPs Sim "), "{text}");
+    assert!(text.contains("ACCEPTED: SIMULATED FILL by Sim"), "{text}");
+    assert!(!text.contains("FILLED by Sim"), "{text}");
+}
+
+#[test]
+fn a_stream_of_real_lps_has_no_simulated_mark() {
+    let mut events = mixed_stream_filled_by_the_mock();
+    for event in &mut events {
+        match &mut event.kind {
+            EventKind::Started(started) => started.simulated_lps.clear(),
+            EventKind::LpQuote(quote) => quote.simulated = false,
+            EventKind::ClientQuote(quote) => quote.simulated = false,
+            EventKind::OrderSent(order) => order.simulated = false,
+            EventKind::Filled(filled) => filled.simulated = false,
+            _ => {}
+        }
+    }
+    let screen = screen(&ConsoleState::from_events(&events, 1_200), 120, 50);
+    let text = screen.join("\n");
+    assert!(screen[1].contains("· 4 LPs "), "{text}");
+    assert!(!text.contains("SIMULATED"), "{text}");
+    assert!(!text.contains("simulated"), "{text}");
+    assert!(text.contains("ACCEPTED: FILLED by Sim"), "{text}");
 }

@@ -364,7 +364,8 @@ impl ConsoleState {
                     LockReason::Refresh => LogKind::Refresh,
                 };
                 let text = format!(
-                    "LOCKED {} at {}{from}",
+                    "{}LOCKED {} at {}{from}",
+                    if locked.simulated { "SIMULATED " } else { "" },
                     locked.lp,
                     group_thousands(locked.price)
                 );
@@ -443,7 +444,12 @@ impl ConsoleState {
             }
             EventKind::Filled(filled) => {
                 let text = format!(
-                    "FILLED by {} at {}: client {}, desk P&L {} {}",
+                    "{} by {} at {}: client {}, desk P&L {} {}",
+                    if filled.simulated {
+                        "SIMULATED FILL"
+                    } else {
+                        "FILLED"
+                    },
                     filled.lp,
                     group_thousands(filled.lp_price),
                     group_thousands(filled.client_price),
