@@ -93,7 +93,8 @@ async fn the_console_loop_streams_accepts_and_shows_the_ticket() {
         .collect();
     // The last frame drawn: the summary with the ticket.
     assert!(screen.contains("client accepted Q"), "{screen}");
-    assert!(screen.contains("FILLED by Solid"), "{screen}");
+    // A scripted cast: the fill is a simulation and says so.
+    assert!(screen.contains("SIMULATED FILL by Solid"), "{screen}");
     assert!(
         screen.contains("rejected by Fader after 200 ms"),
         "{screen}"
