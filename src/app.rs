@@ -427,6 +427,9 @@ pub fn parse_stream_duration(text: &str) -> Result<u64, String> {
     } else {
         return Err(bad());
     };
+    if crate::market::written_with_exponent(number) {
+        return Err(bad());
+    }
     let value: rust_decimal::Decimal = number.trim().parse().map_err(|_| bad())?;
     let ms = value.checked_mul(scale).ok_or_else(bad)?;
     if ms.is_sign_negative()

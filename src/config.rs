@@ -269,6 +269,11 @@ fn notional_pairs(
             .trim()
             .parse()
             .map_err(|error| refuse(format!("'{entry}': {error}")))?;
+        if crate::market::written_with_exponent(amount_text) {
+            return Err(refuse(format!(
+                "'{entry}': the limit must be written out in full, without an exponent"
+            )));
+        }
         let Some(limit) = positive_decimal(amount_text.trim()) else {
             return Err(refuse(format!(
                 "'{entry}': the limit must be an amount of {} above 0",
@@ -500,6 +505,7 @@ mod tests {
     #[case("BTCUSDT=0", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=0' (--max-notional-pairs): 'BTCUSDT=0': the limit must be an amount of USDT above 0")]
     #[case("BTCUSDT=5m", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=5m' (--max-notional-pairs): 'BTCUSDT=5m': the limit must be an amount of USDT above 0")]
     #[case("BTCUSDT=1,btc/usdt=2", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=1,btc/usdt=2' (--max-notional-pairs): BTCUSDT is given twice")]
+    #[case("BTCUSDT=5e6", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=5e6' (--max-notional-pairs): 'BTCUSDT=5e6': the limit must be written out in full, without an exponent")]
     fn a_bad_per_pair_limit_is_named(#[case] value: &str, #[case] message: &str) {
         assert_eq!(
             error_for(SettingsArgs {
@@ -508,6 +514,20 @@ mod tests {
             }),
             message
         );
+    }
+
+    #[rstest]
+    #[case(SettingsArgs { markup_bps: some("1e2"), ..Default::default() },
+        "invalid MARKUP_BPS '1e2' (--markup-bps): must be written out in full, without an exponent")]
+    #[case(SettingsArgs { max_notional: some("1.5E6"), ..Default::default() },
+        "invalid MAX_NOTIONAL '1.5E6' (--max-notional): must be written out in full, without an exponent")]
+    #[case(SettingsArgs { mock_min_delay: some("1e-1"), ..Default::default() },
+        "invalid MOCK_MIN_DELAY '1e-1' (--mock-min-delay): must be written out in full, without an exponent")]
+    fn a_decimal_setting_in_exponent_notation_is_refused(
+        #[case] args: SettingsArgs,
+        #[case] message: &str,
+    ) {
+        assert_eq!(error_for(args), message);
     }
 
     #[test]

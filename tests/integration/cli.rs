@@ -237,16 +237,24 @@ fn a_notional_above_max_notional_is_refused_headless_unless_confirmed() {
 fn amounts_are_refused_with_what_is_wrong_never_rounded() {
     for (amount, message) in [
         (
-            "1e30",
-            "lp-rfq: amount '1e30' is too large: a desk trades at most 1000000000000\n",
+            "10000000000000",
+            "lp-rfq: amount '10000000000000' is too large: a desk trades at most 1000000000000\n",
+        ),
+        (
+            "1e3",
+            "lp-rfq: amount '1e3' must be written out in full, without an exponent\n",
+        ),
+        (
+            "1.5e-1",
+            "lp-rfq: amount '1.5e-1' must be written out in full, without an exponent\n",
         ),
         (
             "1.99999999999999999999999999999",
             "lp-rfq: amount '1.99999999999999999999999999999' has more than 8 decimals, the most BTC/USDT allows\n",
         ),
         (
-            "1e-30",
-            "lp-rfq: amount '1e-30' is below the lot size 0.00000001 of BTC/USDT\n",
+            "0.000000001",
+            "lp-rfq: amount '0.000000001' is below the lot size 0.00000001 of BTC/USDT\n",
         ),
         ("1_000", "lp-rfq: amount '1_000' is not a number\n"),
     ] {
@@ -257,6 +265,32 @@ fn amounts_are_refused_with_what_is_wrong_never_rounded() {
         assert_eq!(output.status.code(), Some(2), "{amount}");
         assert_eq!(String::from_utf8_lossy(&output.stderr), message);
     }
+}
+
+#[test]
+fn a_setting_in_exponent_notation_is_refused_never_read() {
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT", "--markup-bps", "1e2"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: invalid MARKUP_BPS '1e2' (--markup-bps): must be written out in full, without an exponent\n"
+    );
+}
+
+#[test]
+fn a_pair_with_an_invisible_character_says_so() {
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTC\u{200B}USDT"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: pair 'BTC<U+200B>USDT' contains an invisible character U+200B: type it again without it\n"
+    );
 }
 
 #[test]
