@@ -177,15 +177,41 @@ pub fn likely_setting(key: &str) -> Option<&'static str> {
 
 /// The 1-based line of `contents` where `key` is set, if any.
 fn line_of_key(contents: &str, key: &str) -> Option<usize> {
+    lines_of_key(contents, key).next()
+}
+
+/// Every 1-based line of `contents` where `key` is set.
+fn lines_of_key<'a>(contents: &'a str, key: &'a str) -> impl Iterator<Item = usize> + 'a {
     contents
         .lines()
-        .position(|line| {
+        .enumerate()
+        .filter(move |(_, line)| {
             let line = line.trim_start();
             let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
             line.strip_prefix(key)
                 .is_some_and(|rest| rest.trim_start().starts_with('='))
         })
-        .map(|index| index + 1)
+        .map(|(index, _)| index + 1)
+}
+
+/// Why a `.env` file that sets a key twice cannot be used: dotenvy keeps
+/// the first and drops the second without a word, so an operator who
+/// appended a new value would run on the old one. `keys` are the file's
+/// keys in order, as dotenvy read them. Names the key and both lines,
+/// never a value.
+pub fn dot_env_duplicate<'a>(
+    contents: &str,
+    keys: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    let key = keys.into_iter().find(|key| !seen.insert(*key))?;
+    let lines: Vec<usize> = lines_of_key(contents, key).take(2).collect();
+    Some(match lines[..] {
+        [first, second] => {
+            format!("cannot read .env: {key} is set twice, on lines {first} and {second}: keep one")
+        }
+        _ => format!("cannot read .env: {key} is set twice: keep one"),
+    })
 }
 
 /// Warnings for keys in a `.env` file's `contents` that look like a
@@ -528,6 +554,18 @@ mod tests {
         #[case] message: &str,
     ) {
         assert_eq!(error_for(args), message);
+    }
+
+    #[test]
+    fn a_key_set_twice_in_dot_env_names_both_lines() {
+        let contents = "MARKUP_BPS=5\n# desk\nSEED=1\nexport MARKUP_BPS = 8\n";
+        assert_eq!(
+            dot_env_duplicate(contents, ["MARKUP_BPS", "SEED", "MARKUP_BPS"]),
+            Some(
+                "cannot read .env: MARKUP_BPS is set twice, on lines 1 and 4: keep one".to_string()
+            )
+        );
+        assert_eq!(dot_env_duplicate(contents, ["MARKUP_BPS", "SEED"]), None);
     }
 
     #[test]

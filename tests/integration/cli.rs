@@ -995,6 +995,22 @@ fn a_dot_env_key_like_a_setting_is_warned_about_and_the_run_goes_on() {
 }
 
 #[test]
+fn a_key_set_twice_in_dot_env_stops_the_start_naming_both_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "MARKUP_BPS=5\nSEED=1\nMARKUP_BPS=8\n",
+    )
+    .unwrap();
+    let output = lp_rfq_in(dir.path()).arg("scenarios").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: cannot read .env: MARKUP_BPS is set twice, on lines 1 and 3: keep one\n"
+    );
+}
+
+#[test]
 fn a_dot_env_syntax_error_names_the_line_and_key_never_the_value() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
