@@ -842,6 +842,41 @@ fn accept_after_executes_with_last_look_and_fallback_from_the_binary() {
 }
 
 #[test]
+fn plain_lines_say_whether_a_price_is_the_lps_or_the_clients() {
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT", "--scenario", "last-look"])
+        .args(["--speed", "10", "--duration", "5", "--accept-after", "1s"])
+        .arg("--plain")
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // Stream times and ids differ run to run: each line from its event on.
+    let events: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.split_once("s] ").map(|(_, event)| event))
+        .collect();
+    assert!(
+        events.contains(&"LOCKED Fader, LP price 99,990.00"),
+        "{stdout}"
+    );
+    let order = events
+        .iter()
+        .find(|event| event.starts_with("ORDER ") && event.contains(" to Solid: "))
+        .unwrap();
+    assert!(
+        order.contains(": desk buys 1.00000000 BTC, LP price 99,995.00 USDT for quote "),
+        "{order}"
+    );
+    let end = events.last().unwrap();
+    assert!(
+        end.starts_with("stream ended (filled): 0 improvements; final quote ")
+            && end.ends_with(" from Solid, client price 100,040.00 USDT"),
+        "{end}"
+    );
+}
+
+#[test]
 fn exit_codes_tell_not_filled_and_unknown_apart() {
     // Nothing is live at 0 s: not filled, exit 1.
     let output = lp_rfq()
