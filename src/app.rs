@@ -304,20 +304,20 @@ async fn run_lps(
     pair: &str,
     amount: &str,
 ) -> anyhow::Result<ExitCode> {
-    let registry = match crate::desk::open_registry(settings) {
-        Ok(registry) => registry,
-        Err(error) => return Ok(usage_error(error)),
-    };
-    let listing = registry.listing();
     let source = match &settings.lps_file {
         Some(path) => format!("venues file '{}'", path.display()),
         None if settings.scenario.is_some() => "a scenario (simulated)".to_string(),
         None => "the built-in mocks (simulated; --lps PATH names real LPs)".to_string(),
     };
     if !check {
+        // A listing reads the configuration only: it never connects.
+        let listing = match crate::desk::list_lps(settings) {
+            Ok(listing) => listing,
+            Err(error) => return Ok(usage_error(error)),
+        };
         let width = listing
             .iter()
-            .map(|l| l.lp.name().len())
+            .map(|l| l.name.len())
             .max()
             .unwrap_or(2)
             .max(2);
@@ -325,9 +325,7 @@ async fn run_lps(
         for listed in &listing {
             text.push_str(&format!(
                 "  {:<width$}  {:<16} {}\n",
-                listed.lp.name(),
-                listed.kind,
-                listed.location
+                listed.name, listed.kind, listed.location
             ));
             if let Some(health) = &listed.health {
                 text.push_str(&format!("  {:<width$}  health: {health}\n", ""));
@@ -340,10 +338,15 @@ async fn run_lps(
         Ok(spec) => spec,
         Err(error) => return Ok(usage_error(error)),
     };
+    let registry = match crate::desk::open_registry(settings) {
+        Ok(registry) => registry,
+        Err(error) => return Ok(usage_error(error)),
+    };
     registry.start().await;
-    let lps: Vec<_> = listing
-        .iter()
-        .map(|listed| (listed.lp.clone(), listed.kind.clone()))
+    let lps: Vec<_> = registry
+        .lps_for_stream(0)
+        .into_iter()
+        .zip(registry.listing().into_iter().map(|listed| listed.kind))
         .collect();
     let rows = crate::desk::check::check(&lps, spec, settings.engine.lp_timeout_ms).await;
     registry.shutdown().await;
@@ -351,7 +354,7 @@ async fn run_lps(
     // Each LP's health after its probe (an auth failure stays until restart).
     for listed in registry.listing() {
         if let Some(health) = listed.health {
-            println!("{}: health {health}", listed.lp.name());
+            println!("{}: health {health}", listed.name);
         }
     }
     Ok(if rows.iter().all(|row| row.ok()) {

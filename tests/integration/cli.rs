@@ -1062,6 +1062,44 @@ fn a_dot_env_syntax_error_names_the_line_and_key_never_the_value() {
 }
 
 #[test]
+fn listing_lps_never_connects_nor_creates_the_fix_logs() {
+    let venue = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    venue.set_nonblocking(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lps.toml"),
+        format!(
+            "[[lp]]\nname = \"Fix\"\nkind = \"fix44\"\nhost = \"127.0.0.1\"\nport = {}\nsender_comp_id = \"DESK\"\ntarget_comp_id = \"LP\"\n",
+            venue.local_addr().unwrap().port()
+        ),
+    )
+    .unwrap();
+    let output = lp_rfq_in(dir.path())
+        .args(["lps", "--lps", "lps.toml"])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!(
+            "1 LPs from venues file 'lps.toml':\n  Fix  fix44            127.0.0.1:{}\n       health: not checked · 5/s burst 5 · breaker 5 in 30 s, cool-off 30 s\n",
+            venue.local_addr().unwrap().port()
+        )
+    );
+    assert_eq!(
+        venue.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "lps connected to the venue"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["lps.toml"]);
+}
+
+#[test]
 fn a_setting_a_command_does_not_use_does_not_stop_it() {
     for args in [&["scenarios"][..], &["lps"][..]] {
         let output = lp_rfq()
