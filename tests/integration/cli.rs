@@ -427,6 +427,7 @@ fn scenarios_are_listed_and_replay_from_the_command_line() {
         "near-miss",
         "flaky",
         "expiry",
+        "last-look",
     ] {
         assert!(
             listing.contains(&format!("  {name} ")),
