@@ -1101,6 +1101,33 @@ fn listing_lps_never_connects_nor_creates_the_fix_logs() {
 }
 
 #[test]
+fn the_example_venues_file_names_every_missing_secret_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/lps.example.toml"),
+        dir.path().join("lps.toml"),
+    )
+    .unwrap();
+    let output = lp_rfq_in(dir.path())
+        .args(["lps", "--lps", "lps.toml"])
+        .env_remove("B2C2_API_TOKEN")
+        .env_remove("BINANCE_API_KEY")
+        .env_remove("BINANCE_API_SECRET")
+        .env_remove("LP_FIX_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: venues file 'lps.toml': 4 secrets are missing: \
+         lp 'B2C2' needs token_env: environment variable B2C2_API_TOKEN is not set; \
+         lp 'BinanceConvert' needs key_env: environment variable BINANCE_API_KEY is not set; \
+         lp 'BinanceConvert' needs secret_env: environment variable BINANCE_API_SECRET is not set; \
+         lp 'Wintermute' needs password_env: environment variable LP_FIX_PASSWORD is not set\n"
+    );
+}
+
+#[test]
 fn a_setting_a_command_does_not_use_does_not_stop_it() {
     for args in [&["scenarios"][..], &["lps"][..]] {
         let output = lp_rfq()
