@@ -319,6 +319,19 @@ fn positive_decimal(text: &str) -> Option<Decimal> {
         .filter(|value| *value > Decimal::ZERO)
 }
 
+/// A file setting (the blotter, the log file) must name a file in a
+/// directory that exists: a directory is never created for it, so that a
+/// typo in the path is refused rather than quietly given a new tree.
+fn in_existing_directory(def: &SettingDef, path: &std::path::Path) -> Result<(), ConfigError> {
+    match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(def.error(
+            &path.display().to_string(),
+            format!("directory '{}' does not exist", dir.display()),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Seconds as a decimal, to whole milliseconds.
 fn seconds_to_ms(seconds: Decimal) -> u64 {
     (seconds * Decimal::from(1000))
@@ -402,6 +415,26 @@ impl Settings {
         };
         let (max_notional, _) = MAX_NOTIONAL.decimal(&args.max_notional)?;
         let max_notional_pairs = notional_pairs(args.max_notional_pairs.as_deref())?;
+        let log_file = args
+            .log_file
+            .as_ref()
+            .filter(|p| !p.trim().is_empty())
+            .map(PathBuf::from);
+        if let Some(path) = &log_file {
+            in_existing_directory(&LOG_FILE, path)?;
+        }
+        // An empty BLOTTER_PATH means the default, like every setting;
+        // only --no-blotter / NO_BLOTTER turns recording off.
+        let blotter = (!no_blotter).then(|| {
+            PathBuf::from(
+                BLOTTER_PATH
+                    .text_value(&args.blotter)
+                    .expect("BLOTTER_PATH has a default"),
+            )
+        });
+        if let Some(path) = &blotter {
+            in_existing_directory(&BLOTTER_PATH, path)?;
+        }
         let bps = |value| Bps::new(value).expect("checked non-negative above");
         Ok(Settings {
             engine: EngineParams {
@@ -439,20 +472,8 @@ impl Settings {
                     .text_value(&args.fix_log_dir)
                     .expect("FIX_LOG_DIR has a default"),
             ),
-            log_file: args
-                .log_file
-                .as_ref()
-                .filter(|p| !p.trim().is_empty())
-                .map(PathBuf::from),
-            // An empty BLOTTER_PATH means the default, like every setting;
-            // only --no-blotter / NO_BLOTTER turns recording off.
-            blotter: (!no_blotter).then(|| {
-                PathBuf::from(
-                    BLOTTER_PATH
-                        .text_value(&args.blotter)
-                        .expect("BLOTTER_PATH has a default"),
-                )
-            }),
+            log_file,
+            blotter,
             max_notional,
             max_notional_pairs,
             fade_limit_pct,

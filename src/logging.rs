@@ -86,7 +86,18 @@ pub fn console_log_file() -> PathBuf {
                 .map(|home| PathBuf::from(home).join(".local").join("state"))
         });
     match state {
-        Some(dir) => dir.join("lp-rfq").join("console.log"),
+        Some(dir) => {
+            // The desk's own default, so its directory is made here (a
+            // LOG_FILE the operator names must be in an existing one). If
+            // it cannot be, opening the log says so.
+            let dir = dir.join("lp-rfq");
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            let _ = builder.create(&dir);
+            dir.join("console.log")
+        }
         None => std::env::temp_dir().join("lp-rfq-console.log"),
     }
 }
@@ -95,15 +106,6 @@ pub fn console_log_file() -> PathBuf {
 /// user) if needed, and refusing a symbolic link in its place: logs must
 /// not be redirected into another file by whoever made the link.
 fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        if !dir.exists() {
-            let mut builder = std::fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder.create(dir)?;
-        }
-    }
     if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
         return Err(std::io::Error::other("it is a symbolic link"));
     }
@@ -127,8 +129,8 @@ mod tests {
             "it is a symbolic link"
         );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
-        // A fresh path in a missing directory is created.
-        let fresh = dir.path().join("state").join("lp-rfq").join("console.log");
+        // A fresh path in an existing directory is created.
+        let fresh = dir.path().join("console-2.log");
         open_log(&fresh).unwrap();
         assert!(fresh.exists());
     }

@@ -1128,6 +1128,33 @@ fn the_example_venues_file_names_every_missing_secret_in_one_run() {
 }
 
 #[test]
+fn a_log_file_or_blotter_in_a_missing_directory_is_refused_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing").join("dir");
+    for (flag, file, setting) in [
+        ("--log-file", "x.log", "LOG_FILE"),
+        ("--blotter", "b.db", "BLOTTER_PATH"),
+    ] {
+        let path = missing.join(file);
+        let output = lp_rfq_in(dir.path())
+            .args(["quote", "buy", "1", "BTCUSDT", flag])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flag}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!(
+                "lp-rfq: invalid {setting} '{}' ({flag}): directory '{}' does not exist\n",
+                path.display(),
+                missing.display()
+            )
+        );
+    }
+    assert!(!dir.path().join("missing").exists());
+}
+
+#[test]
 fn a_setting_a_command_does_not_use_does_not_stop_it() {
     for args in [&["scenarios"][..], &["lps"][..]] {
         let output = lp_rfq()
