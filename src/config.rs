@@ -323,11 +323,12 @@ fn positive_decimal(text: &str) -> Option<Decimal> {
 /// directory that exists: a directory is never created for it, so that a
 /// typo in the path is refused rather than quietly given a new tree.
 fn in_existing_directory(def: &SettingDef, path: &std::path::Path) -> Result<(), ConfigError> {
+    let refuse = |problem: String| Err(def.error(&path.display().to_string(), problem));
     match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        Some(dir) if !dir.is_dir() => Err(def.error(
-            &path.display().to_string(),
-            format!("directory '{}' does not exist", dir.display()),
-        )),
+        Some(dir) if !dir.exists() => {
+            refuse(format!("directory '{}' does not exist", dir.display()))
+        }
+        Some(dir) if !dir.is_dir() => refuse(format!("'{}' is not a directory", dir.display())),
         _ => Ok(()),
     }
 }
