@@ -54,10 +54,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             let format = match (json, csv) {
                 (true, _) => report::Format::Json,
-                (_, true) => match section.parse() {
-                    Ok(section) => report::Format::Csv(section),
-                    Err(error) => return Ok(usage_error(error)),
-                },
+                // A section is only ever printed as CSV: asking for one
+                // is asking for CSV.
+                (_, csv) if csv || section.is_some() => {
+                    match section.as_deref().unwrap_or("lps").parse() {
+                        Ok(section) => report::Format::Csv(section),
+                        Err(error) => return Ok(usage_error(error)),
+                    }
+                }
                 _ => report::Format::Table,
             };
             return run_report(&settings, &filter, format);

@@ -1155,6 +1155,64 @@ fn a_log_file_or_blotter_in_a_missing_directory_is_refused_alike() {
 }
 
 #[test]
+fn the_report_shows_money_at_its_precision_and_explains_its_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let quoted = lp_rfq_in(dir.path())
+        .args(["quote", "buy", "2.5", "BTCUSDT", "--seed", "7", "--json"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_ok(&quoted);
+    let events = json_lines(&quoted);
+    let ended = events.last().unwrap();
+    let price: rust_decimal::Decimal = ended["client_price"].as_str().unwrap().parse().unwrap();
+    // 2.5 × a price in cents has three decimals; the table shows cents.
+    let notional = (price * rust_decimal::Decimal::new(25, 1))
+        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    let report = |args: &[&str]| {
+        lp_rfq_in(dir.path())
+            .arg("report")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let table = report(&[]);
+    assert_ok(&table);
+    let stdout = String::from_utf8_lossy(&table.stdout);
+    let pair_line = stdout
+        .lines()
+        .find(|line| line.starts_with("BTCUSDT  USDT"))
+        .unwrap();
+    assert_eq!(
+        pair_line.split_whitespace().collect::<Vec<_>>(),
+        [
+            "BTCUSDT",
+            "USDT",
+            "1",
+            &format!("{notional:.2}"),
+            "0.00",
+            "0.00",
+            "0"
+        ]
+    );
+    let negative = report(&["--last", "-1"]);
+    assert_eq!(negative.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&negative.stderr),
+        "lp-rfq: invalid --last '-1': must be a whole number above 0\n"
+    );
+    // A section is asked for as CSV, with or without --csv.
+    let section = report(&["--section", "rfqs"]);
+    assert_ok(&section);
+    assert!(String::from_utf8_lossy(&section.stdout)
+        .starts_with("rfq_id,started_at,side,amount,pair,duration_ms,"));
+    let refused = report(&["--no-blotter"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr)
+        .starts_with("error: unexpected argument '--no-blotter' found"));
+}
+
+#[test]
 fn a_setting_a_command_does_not_use_does_not_stop_it() {
     for args in [&["scenarios"][..], &["lps"][..]] {
         let output = lp_rfq()
@@ -1268,7 +1326,6 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--csv",
             "--section",
             "--blotter",
-            "--no-blotter",
             "--log-file"
         ]
     );
