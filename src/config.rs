@@ -177,15 +177,41 @@ pub fn likely_setting(key: &str) -> Option<&'static str> {
 
 /// The 1-based line of `contents` where `key` is set, if any.
 fn line_of_key(contents: &str, key: &str) -> Option<usize> {
+    lines_of_key(contents, key).next()
+}
+
+/// Every 1-based line of `contents` where `key` is set.
+fn lines_of_key<'a>(contents: &'a str, key: &'a str) -> impl Iterator<Item = usize> + 'a {
     contents
         .lines()
-        .position(|line| {
+        .enumerate()
+        .filter(move |(_, line)| {
             let line = line.trim_start();
             let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
             line.strip_prefix(key)
                 .is_some_and(|rest| rest.trim_start().starts_with('='))
         })
-        .map(|index| index + 1)
+        .map(|(index, _)| index + 1)
+}
+
+/// Why a `.env` file that sets a key twice cannot be used: dotenvy keeps
+/// the first and drops the second without a word, so an operator who
+/// appended a new value would run on the old one. `keys` are the file's
+/// keys in order, as dotenvy read them. Names the key and both lines,
+/// never a value.
+pub fn dot_env_duplicate<'a>(
+    contents: &str,
+    keys: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    let key = keys.into_iter().find(|key| !seen.insert(*key))?;
+    let lines: Vec<usize> = lines_of_key(contents, key).take(2).collect();
+    Some(match lines[..] {
+        [first, second] => {
+            format!("cannot read .env: {key} is set twice, on lines {first} and {second}: keep one")
+        }
+        _ => format!("cannot read .env: {key} is set twice: keep one"),
+    })
 }
 
 /// Warnings for keys in a `.env` file's `contents` that look like a
@@ -269,6 +295,11 @@ fn notional_pairs(
             .trim()
             .parse()
             .map_err(|error| refuse(format!("'{entry}': {error}")))?;
+        if crate::market::written_with_exponent(amount_text) {
+            return Err(refuse(format!(
+                "'{entry}': the limit must be written out in full, without an exponent"
+            )));
+        }
         let Some(limit) = positive_decimal(amount_text.trim()) else {
             return Err(refuse(format!(
                 "'{entry}': the limit must be an amount of {} above 0",
@@ -286,6 +317,20 @@ fn positive_decimal(text: &str) -> Option<Decimal> {
     Decimal::from_str(text)
         .ok()
         .filter(|value| *value > Decimal::ZERO)
+}
+
+/// A file setting (the blotter, the log file) must name a file in a
+/// directory that exists: a directory is never created for it, so that a
+/// typo in the path is refused rather than quietly given a new tree.
+fn in_existing_directory(def: &SettingDef, path: &std::path::Path) -> Result<(), ConfigError> {
+    let refuse = |problem: String| Err(def.error(&path.display().to_string(), problem));
+    match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        Some(dir) if !dir.exists() => {
+            refuse(format!("directory '{}' does not exist", dir.display()))
+        }
+        Some(dir) if !dir.is_dir() => refuse(format!("'{}' is not a directory", dir.display())),
+        _ => Ok(()),
+    }
 }
 
 /// Seconds as a decimal, to whole milliseconds.
@@ -371,6 +416,26 @@ impl Settings {
         };
         let (max_notional, _) = MAX_NOTIONAL.decimal(&args.max_notional)?;
         let max_notional_pairs = notional_pairs(args.max_notional_pairs.as_deref())?;
+        let log_file = args
+            .log_file
+            .as_ref()
+            .filter(|p| !p.trim().is_empty())
+            .map(PathBuf::from);
+        if let Some(path) = &log_file {
+            in_existing_directory(&LOG_FILE, path)?;
+        }
+        // An empty BLOTTER_PATH means the default, like every setting;
+        // only --no-blotter / NO_BLOTTER turns recording off.
+        let blotter = (!no_blotter).then(|| {
+            PathBuf::from(
+                BLOTTER_PATH
+                    .text_value(&args.blotter)
+                    .expect("BLOTTER_PATH has a default"),
+            )
+        });
+        if let Some(path) = &blotter {
+            in_existing_directory(&BLOTTER_PATH, path)?;
+        }
         let bps = |value| Bps::new(value).expect("checked non-negative above");
         Ok(Settings {
             engine: EngineParams {
@@ -408,20 +473,8 @@ impl Settings {
                     .text_value(&args.fix_log_dir)
                     .expect("FIX_LOG_DIR has a default"),
             ),
-            log_file: args
-                .log_file
-                .as_ref()
-                .filter(|p| !p.trim().is_empty())
-                .map(PathBuf::from),
-            // An empty BLOTTER_PATH means the default, like every setting;
-            // only --no-blotter / NO_BLOTTER turns recording off.
-            blotter: (!no_blotter).then(|| {
-                PathBuf::from(
-                    BLOTTER_PATH
-                        .text_value(&args.blotter)
-                        .expect("BLOTTER_PATH has a default"),
-                )
-            }),
+            log_file,
+            blotter,
             max_notional,
             max_notional_pairs,
             fade_limit_pct,
@@ -500,6 +553,7 @@ mod tests {
     #[case("BTCUSDT=0", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=0' (--max-notional-pairs): 'BTCUSDT=0': the limit must be an amount of USDT above 0")]
     #[case("BTCUSDT=5m", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=5m' (--max-notional-pairs): 'BTCUSDT=5m': the limit must be an amount of USDT above 0")]
     #[case("BTCUSDT=1,btc/usdt=2", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=1,btc/usdt=2' (--max-notional-pairs): BTCUSDT is given twice")]
+    #[case("BTCUSDT=5e6", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=5e6' (--max-notional-pairs): 'BTCUSDT=5e6': the limit must be written out in full, without an exponent")]
     fn a_bad_per_pair_limit_is_named(#[case] value: &str, #[case] message: &str) {
         assert_eq!(
             error_for(SettingsArgs {
@@ -508,6 +562,32 @@ mod tests {
             }),
             message
         );
+    }
+
+    #[rstest]
+    #[case(SettingsArgs { markup_bps: some("1e2"), ..Default::default() },
+        "invalid MARKUP_BPS '1e2' (--markup-bps): must be written out in full, without an exponent")]
+    #[case(SettingsArgs { max_notional: some("1.5E6"), ..Default::default() },
+        "invalid MAX_NOTIONAL '1.5E6' (--max-notional): must be written out in full, without an exponent")]
+    #[case(SettingsArgs { mock_min_delay: some("1e-1"), ..Default::default() },
+        "invalid MOCK_MIN_DELAY '1e-1' (--mock-min-delay): must be written out in full, without an exponent")]
+    fn a_decimal_setting_in_exponent_notation_is_refused(
+        #[case] args: SettingsArgs,
+        #[case] message: &str,
+    ) {
+        assert_eq!(error_for(args), message);
+    }
+
+    #[test]
+    fn a_key_set_twice_in_dot_env_names_both_lines() {
+        let contents = "MARKUP_BPS=5\n# desk\nSEED=1\nexport MARKUP_BPS = 8\n";
+        assert_eq!(
+            dot_env_duplicate(contents, ["MARKUP_BPS", "SEED", "MARKUP_BPS"]),
+            Some(
+                "cannot read .env: MARKUP_BPS is set twice, on lines 1 and 4: keep one".to_string()
+            )
+        );
+        assert_eq!(dot_env_duplicate(contents, ["MARKUP_BPS", "SEED"]), None);
     }
 
     #[test]

@@ -200,6 +200,9 @@ impl SettingDef {
     /// from (for messages that name it).
     pub(crate) fn decimal(&self, raw: &Option<String>) -> Result<(Decimal, String), ConfigError> {
         let text = self.text(raw);
+        if crate::market::written_with_exponent(text) {
+            return Err(self.error(text, "must be written out in full, without an exponent"));
+        }
         let parsed = text.parse::<Decimal>().ok();
         let value = match self.accepts {
             Accepts::Decimal { min, max, .. } => parsed.filter(|v| (min..=max).contains(v)),

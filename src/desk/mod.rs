@@ -264,8 +264,27 @@ impl Desk {
 /// scenario's or the built-in mocks. Refuses a venues file together with a
 /// scenario, and `--speed` other than 1 with real LPs.
 pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
-    let Some(path) = &settings.lps_file else {
+    let Some(file) = venues_file(settings)? else {
         return Ok(LpRegistry::from_settings(settings));
+    };
+    Ok(LpRegistry::from_venues(&file.lps, settings)?.with_bands(file.bands))
+}
+
+/// The LPs [`open_registry`] would open, listed without opening any: a
+/// venues file's from the file alone (nothing connects, nothing is
+/// created), a simulation's from its cast.
+pub fn list_lps(settings: &Settings) -> Result<Vec<registry::Listed>, DeskError> {
+    Ok(match venues_file(settings)? {
+        Some(file) => registry::listing_of_venues(&file.lps, settings),
+        None => LpRegistry::from_settings(settings).listing(),
+    })
+}
+
+/// The venues file the settings name, read and checked against them;
+/// `None` without `--lps`.
+fn venues_file(settings: &Settings) -> Result<Option<crate::venues::VenuesFile>, DeskError> {
+    let Some(path) = &settings.lps_file else {
+        return Ok(None);
     };
     if let Some(scenario) = settings.scenario {
         return Err(DeskError::ScenarioWithVenues {
@@ -274,9 +293,8 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
         });
     }
     let file = crate::venues::load_file(path)?;
-    let specs = file.lps;
     if settings.speed_per_mille != 1000 {
-        if let Some(real) = specs.iter().find(|spec| spec.kind.is_real()) {
+        if let Some(real) = file.lps.iter().find(|spec| spec.kind.is_real()) {
             return Err(DeskError::SpeedWithRealLps {
                 speed: StreamClock::start_with_speed(settings.speed_per_mille).speed(),
                 lp: real.name.clone(),
@@ -284,7 +302,7 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
             });
         }
     }
-    Ok(LpRegistry::from_venues(&specs, settings)?.with_bands(file.bands))
+    Ok(Some(file))
 }
 
 /// The pairs the settings' LPs quote, read without opening them (no

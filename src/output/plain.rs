@@ -112,7 +112,7 @@ impl PlainPrinter {
                 };
                 let _ = writeln!(
                     text,
-                    "{at} LOCKED {} at {}{from}",
+                    "{at} LOCKED {}, LP price {}{from}",
                     locked.lp,
                     group_thousands(locked.price)
                 );
@@ -127,14 +127,18 @@ impl PlainPrinter {
             EventKind::OrderSent(order) => {
                 let what = match self.request {
                     Some((side, pair)) => format!(
-                        "desk {}s {} {} at {} {}",
+                        "desk {}s {} {}, LP price {} {}",
                         side.as_str(),
                         order.amount,
                         pair.base,
                         group_thousands(order.lp_price),
                         pair.quote
                     ),
-                    None => format!("{} at {}", order.amount, group_thousands(order.lp_price)),
+                    None => format!(
+                        "{}, LP price {}",
+                        order.amount,
+                        group_thousands(order.lp_price)
+                    ),
                 };
                 let _ = writeln!(
                     text,
@@ -199,7 +203,7 @@ impl PlainPrinter {
                 let last = match (&ended.quote_id, &ended.lp, ended.client_price) {
                     (Some(id), Some(lp), Some(price)) => {
                         format!(
-                            "final quote {id} from {lp} at {} {quote_currency}",
+                            "final quote {id} from {lp}, client price {} {quote_currency}",
                             group_thousands(price)
                         )
                     }

@@ -1566,8 +1566,8 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
          \n\
          Pairs (sums in the quote currency, CCY)\n\
          PAIR     CCY   RFQS  NOTIONAL QUOTED  FILLED NOTIONAL  MARKUP EARNED  FILLS\n\
-         BTCUSDT  USDT     1       150044.985                0              0      0\n\
-         TOTAL    USDT     1       150044.985                0              0      0\n"
+         BTCUSDT  USDT     1        150044.99             0.00           0.00      0\n\
+         TOTAL    USDT     1        150044.99             0.00           0.00      0\n"
     );
     // One table per invocation, the section chosen.
     let csv = |section| report::render(&all, Format::Csv(section), &path, &Filter::default());
@@ -2342,8 +2342,9 @@ fn blotters_that_cannot_be_written_or_are_damaged_are_refused_at_start() {
         (
             Some(2),
             format!(
-                "lp-rfq: cannot open blotter '{}': unable to open database file\n",
-                under.display()
+                "lp-rfq: invalid BLOTTER_PATH '{}' (--blotter): '{}' is not a directory\n",
+                under.display(),
+                file.display()
             )
         )
     );

@@ -341,7 +341,7 @@ fn locked_marks_the_lp_and_freezes_its_quote() {
     let last = state.log.back().unwrap();
     assert_eq!(
         (last.kind, last.text.as_str()),
-        (LogKind::Lock, "LOCKED LP1 at 99,995.00")
+        (LogKind::Lock, "LOCKED LP1, LP price 99,995.00")
     );
     assert!(state.lock_flash(), "locked {} ms ago", 900 - 450);
 }
@@ -379,7 +379,8 @@ fn an_improvement_moves_the_lock_raises_the_banner_and_the_arrows() {
     assert!(state
         .log
         .iter()
-        .any(|l| l.kind == LogKind::Improvement && l.text == "LOCKED LP2 at 99,985.00 (from LP1)"));
+        .any(|l| l.kind == LogKind::Improvement
+            && l.text == "LOCKED LP2, LP price 99,985.00 (from LP1)"));
     state.tick(1_150 + BANNER_MS);
     assert!(!state.banner());
     assert!(!state.lock_flash());
@@ -644,7 +645,10 @@ fn the_header_counts_down_the_stream_and_the_quote_validity() {
     assert!(screen[2].contains("stream █"), "{text}");
     // Quote made at 0.3 s, valid 8 s: 3.3 s left at 5 s.
     assert!(screen[3].contains("client quote valid 3.3 s"), "{text}");
-    assert!(screen[3].contains("locked LP1 at 99,995.00"), "{text}");
+    assert!(
+        screen[3].contains("locked LP1, LP price 99,995.00"),
+        "{text}"
+    );
     let ending = self::screen(&ConsoleState::from_events(&buy_race(), 6_000), 100, 30);
     assert!(ending[3].contains("client quote valid 2.3 s"));
 }
@@ -719,7 +723,7 @@ fn the_price_improvement_banner_and_the_event_log_show() {
     let text = screen.join("\n");
     assert!(screen[3].contains("*** PRICE IMPROVEMENT ***"), "{text}");
     assert!(
-        text.contains("  1.150s LOCKED LP2 at 99,985.00 (from LP1)"),
+        text.contains("  1.150s LOCKED LP2, LP price 99,985.00 (from LP1)"),
         "{text}"
     );
     assert!(
@@ -818,7 +822,7 @@ fn the_summary_shows_the_final_quote_and_per_lp_counts() {
     );
     // Made at 0.3 s, valid 8 s: long gone at 30 s.
     assert!(
-        text.contains("final: LP1 at 100,045.00 USDT · expired at the end · quote Q-1"),
+        text.contains("final: LP1, client price 100,045.00 USDT · expired at the end · quote Q-1"),
         "{text}"
     );
     assert!(
@@ -967,9 +971,9 @@ async fn a_then_enter_accepts_the_live_quote_and_the_ticket_follows() {
     let text = app_screen(&app, 120, 40).join("\n");
     for line in [
         "client accepted Q-test-1 at 100,089.99 USDT: FILLED",
-        "order 1 → Fader at 99,990.00 USDT",
+        "order 1 → Fader, LP price 99,990.00 USDT",
         "rejected by Fader after 200 ms: last look: price moved",
-        "order 2 → Solid at 99,995.00 USDT",
+        "order 2 → Solid, LP price 99,995.00 USDT",
         "FILLED by Solid",
         "Client BUYS     1.50000000 BTC",
         "LP price        99,995.00 USDT",
@@ -1369,7 +1373,7 @@ fn a_renewal_that_moves_the_lock_is_not_counted_as_an_improvement_and_is_said() 
         .unwrap();
     assert_eq!(
         lock_line.text,
-        "LOCKED LP2 at 99,998.00 (from LP1, on renewal: not an improvement)"
+        "LOCKED LP2, LP price 99,998.00 (from LP1, on renewal: not an improvement)"
     );
     assert_eq!(
         state.log.back().unwrap().text,
@@ -1408,7 +1412,7 @@ fn an_improvement_is_counted_once_and_its_lock_line_names_the_loser() {
     assert!(state
         .log
         .iter()
-        .any(|line| line.text == "LOCKED LP2 at 99,985.00 (from LP1)"));
+        .any(|line| line.text == "LOCKED LP2, LP price 99,985.00 (from LP1)"));
 }
 
 #[test]
@@ -1599,7 +1603,9 @@ fn the_summary_shows_how_long_the_final_quote_was_still_valid() {
     assert_eq!(state.validity_left_at_end(), Some(3_300));
     let text = screen(&state, 100, 30).join("\n");
     assert!(
-        text.contains("final: LP1 at 100,045.00 USDT · valid 3.3 s more at the end · quote Q-1"),
+        text.contains(
+            "final: LP1, client price 100,045.00 USDT · valid 3.3 s more at the end · quote Q-1"
+        ),
         "{text}"
     );
 }

@@ -362,7 +362,7 @@ impl ConsoleState {
                     LockReason::Refresh => LogKind::Refresh,
                 };
                 let text = format!(
-                    "LOCKED {} at {}{from}",
+                    "LOCKED {}, LP price {}{from}",
                     locked.lp,
                     group_thousands(locked.price)
                 );
@@ -381,7 +381,7 @@ impl ConsoleState {
             }
             EventKind::OrderSent(order) => {
                 let text = format!(
-                    "ORDER {} to {} at {} (attempt {})",
+                    "ORDER {} to {}, LP price {} (attempt {})",
                     order.order_id,
                     order.lp,
                     group_thousands(order.lp_price),
@@ -441,7 +441,7 @@ impl ConsoleState {
             }
             EventKind::Filled(filled) => {
                 let text = format!(
-                    "FILLED by {} at {}: client {}, desk P&L {} {}",
+                    "FILLED by {}, LP price {}: client price {}, desk P&L {} {}",
                     filled.lp,
                     group_thousands(filled.lp_price),
                     group_thousands(filled.client_price),
