@@ -68,6 +68,7 @@ pub async fn run(
         input = returned;
         let handle = desk.start(spec);
         let commands = handle.commands.clone();
+        let stopper = handle.stopper();
         hint(
             mode,
             "(a + Enter accepts the live quote; Ctrl+C stops the stream)",
@@ -87,7 +88,7 @@ pub async fn run(
                 Some(interrupt) = interrupts.recv() => {
                     // Ctrl+C only ends the stream; SIGTERM ends the program.
                     terminated |= interrupt == Interrupt::Terminate;
-                    let _ = commands.try_send(StreamCommand::Stop);
+                    stopper.stop();
                 }
                 line = input.next_line(), if listening => match line {
                     Some(line) if is_accept(&line) => {
