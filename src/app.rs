@@ -473,6 +473,7 @@ async fn run_quote(
         }
     };
     let commands = handle.commands.clone();
+    let stopper = handle.stopper();
     let clock = handle.clock;
     let answers = RefCell::new(LpAnswers::default());
     let mut write = desk_writer(desk, mode);
@@ -497,7 +498,7 @@ async fn run_quote(
                 let _ = commands.send(StreamCommand::Accept { quote_id: None }).await;
             }
             Some(_) = interrupts.recv() => {
-                let _ = commands.try_send(StreamCommand::Stop);
+                stopper.stop();
             }
         }
     };

@@ -74,6 +74,7 @@ pub async fn run(
         let handle = desk.start(spec);
         let commands = handle.commands.clone();
         let clock = handle.clock;
+        let stopper = handle.stopper();
         hint(
             mode,
             "(a shows the live quote, then Enter accepts it; Ctrl+C stops the stream)",
@@ -103,7 +104,7 @@ pub async fn run(
                     // Ctrl+C only ends the stream; SIGTERM and SIGHUP end
                     // the program.
                     terminated |= interrupt.ends_the_program();
-                    let _ = commands.try_send(StreamCommand::Stop);
+                    stopper.stop();
                 }
                 Some(event) = seen.recv() => {
                     if let Some(question) = acceptance.on_event(&event, clock.now_ms()) {

@@ -29,12 +29,12 @@ use crate::ids;
 use crate::recorder::Recorder;
 use crate::rfq::event::{BlotterErrorEvent, Ended};
 use crate::rfq::{EventKind, QuoteRequest, RfqEvent, Session, StreamCommand};
-use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, Subscription};
+use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, StreamStopper, Subscription};
 
 /// Events buffered between a session and its consumer.
 const EVENT_BUFFER: usize = 1024;
 /// Commands buffered for a session (the operator types slowly).
-const COMMAND_BUFFER: usize = 16;
+pub(crate) const COMMAND_BUFFER: usize = 16;
 
 /// The desk; see the module docs.
 pub struct Desk {
@@ -342,6 +342,7 @@ fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle
         rfq_id: rfq_id.clone(),
         clock,
         events,
+        stopper: StreamStopper::new(commands.clone()),
         commands,
         task: tokio::spawn(async move { ended }),
     }
@@ -368,13 +369,17 @@ pub fn start_session_in(
     let clock = session.clock;
     let (commands, inbox) = mpsc::channel(COMMAND_BUFFER);
     let (sender, events) = mpsc::channel(EVENT_BUFFER);
-    let fanout = streams.register(
+    let fanout = match streams.register(
         rfq_id.clone(),
         clock,
         commands.clone(),
         blotter.clone(),
         sender,
-    );
+    ) {
+        Ok(fanout) => fanout,
+        Err(live) => return refused(rfq_id, clock, live.to_string()),
+    };
+    let stopper = fanout.stopper();
     let task = match blotter {
         None => tokio::spawn(session.run_into(fanout, Some(inbox))),
         Some(sink) => tokio::spawn(session.run_into(Recorder::new(sink, fanout), Some(inbox))),
@@ -384,6 +389,7 @@ pub fn start_session_in(
         clock,
         events,
         commands,
+        stopper,
         task,
     }
 }
@@ -397,19 +403,32 @@ pub struct StreamHandle {
     pub clock: StreamClock,
     pub events: mpsc::Receiver<RfqEvent>,
     pub commands: mpsc::Sender<StreamCommand>,
+    stopper: StreamStopper,
     task: JoinHandle<Ended>,
 }
 
 impl StreamHandle {
-    /// Ends the stream early; its `ended` event says `interrupted`.
+    /// Ends the stream early; its `ended` event says `interrupted`. Never
+    /// lost, however full the inbox is.
     pub fn stop(&self) {
-        self.send(StreamCommand::Stop);
+        self.stopper.stop();
+    }
+
+    /// What stops this stream from elsewhere (a signal handler), after
+    /// the handle has been handed to the stream's driver.
+    pub fn stopper(&self) -> StreamStopper {
+        self.stopper.clone()
     }
 
     /// Hands `command` to the stream; a stream that has already ended
-    /// ignores it.
+    /// ignores it. A Stop is [`StreamHandle::stop`].
     pub fn send(&self, command: StreamCommand) {
-        let _ = self.commands.try_send(command);
+        match command {
+            StreamCommand::Stop => self.stop(),
+            command => {
+                let _ = self.commands.try_send(command);
+            }
+        }
     }
 
     /// Waits for the session to finish and returns its summary; by then
