@@ -116,6 +116,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             if let Some(why) = crate::desk::quotable_pairs(&settings).refusal(spec.pair) {
                 return Ok(usage_error(why));
             }
+            // Dust is refused outright: no confirmation makes it a trade.
+            if let Err(below) = settings.minimum_size().check(spec.pair, spec.amount) {
+                return Ok(usage_error(below));
+            }
             // Headless, nobody can be asked: a fat finger is refused unless
             // the command line confirms it.
             let notional = settings.notional_limits().check(spec.pair, spec.amount);

@@ -91,6 +91,10 @@ pub struct SettingsArgs {
     pub max_notional: Option<String>,
     /// [`MAX_NOTIONAL_PAIRS`]
     pub max_notional_pairs: Option<String>,
+    /// [`MIN_NOTIONAL`]
+    pub min_notional: Option<String>,
+    /// [`MIN_NOTIONAL_PAIRS`]
+    pub min_notional_pairs: Option<String>,
     /// [`NO_BLOTTER`]
     pub no_blotter: Option<String>,
 }
@@ -119,6 +123,11 @@ pub struct Settings {
     pub max_notional: Decimal,
     /// Per pair symbol, its own notional limit (MAX_NOTIONAL_PAIRS).
     pub max_notional_pairs: std::collections::BTreeMap<String, Decimal>,
+    /// Notional (quote currency) below which a request is refused
+    /// (MIN_NOTIONAL; 0: only the pair's lot and tick).
+    pub min_notional: Decimal,
+    /// Per pair symbol, its own minimum notional (MIN_NOTIONAL_PAIRS).
+    pub min_notional_pairs: std::collections::BTreeMap<String, Decimal>,
     /// Above this smoothed last-look reject rate (percent) an LP is
     /// fading (FADE_LIMIT_PCT).
     pub fade_limit_pct: Decimal,
@@ -131,6 +140,15 @@ impl Settings {
         crate::market::NotionalLimits {
             default: self.max_notional,
             per_pair: self.max_notional_pairs.clone(),
+        }
+    }
+
+    /// The smallest request per pair: its lot and tick, MIN_NOTIONAL, and
+    /// MIN_NOTIONAL_PAIRS where a pair has its own.
+    pub fn minimum_size(&self) -> crate::market::MinimumSize {
+        crate::market::MinimumSize {
+            default: self.min_notional,
+            per_pair: self.min_notional_pairs.clone(),
         }
     }
 }
@@ -272,19 +290,22 @@ pub fn dot_env_syntax_error(contents: &str, bad_line: &str) -> String {
     }
 }
 
-/// MAX_NOTIONAL_PAIRS: `PAIR=AMOUNT` entries separated by commas, each
-/// pair in any spelling (`BTCUSDT`, `btc/usdt`) at most once, each amount
-/// in the pair's quote currency above 0. Empty or unset: no pair has its
-/// own limit.
+/// MAX_NOTIONAL_PAIRS or MIN_NOTIONAL_PAIRS (`setting`): `PAIR=AMOUNT`
+/// entries separated by commas, each pair in any spelling (`BTCUSDT`,
+/// `btc/usdt`) at most once, each amount in the pair's quote currency
+/// above 0 (a maximum), or 0 or more (a minimum: 0 leaves the pair only its
+/// lot and tick). Empty: no pair has its own.
 fn notional_pairs(
-    raw: Option<&str>,
+    setting: &SettingDef,
+    raw: &Option<String>,
 ) -> Result<std::collections::BTreeMap<String, Decimal>, ConfigError> {
     let mut limits = std::collections::BTreeMap::new();
-    let text = raw.map(str::trim).unwrap_or_default();
+    let text = setting.text_value(raw).unwrap_or_default();
     if text.is_empty() {
         return Ok(limits);
     }
-    let refuse = |problem: String| MAX_NOTIONAL_PAIRS.error(text, problem);
+    let zero_allowed = setting.env == MIN_NOTIONAL_PAIRS.env;
+    let refuse = |problem: String| setting.error(&text, problem);
     for entry in text.split(',').map(str::trim) {
         let Some((pair_text, amount_text)) = entry.split_once('=') else {
             return Err(refuse(format!(
@@ -300,23 +321,26 @@ fn notional_pairs(
                 "'{entry}': the limit must be written out in full, without an exponent"
             )));
         }
-        let Some(limit) = positive_decimal(amount_text.trim()) else {
-            return Err(refuse(format!(
-                "'{entry}': the limit must be an amount of {} above 0",
-                pair.quote
-            )));
+        let amount = Decimal::from_str(amount_text.trim()).ok();
+        let limit = match amount {
+            Some(value) if value > Decimal::ZERO || (zero_allowed && value.is_zero()) => value,
+            _ => {
+                let bound = if zero_allowed {
+                    ", 0 or more"
+                } else {
+                    " above 0"
+                };
+                return Err(refuse(format!(
+                    "'{entry}': the limit must be an amount of {}{bound}",
+                    pair.quote
+                )));
+            }
         };
         if limits.insert(pair.symbol(), limit).is_some() {
             return Err(refuse(format!("{} is given twice", pair.symbol())));
         }
     }
     Ok(limits)
-}
-
-fn positive_decimal(text: &str) -> Option<Decimal> {
-    Decimal::from_str(text)
-        .ok()
-        .filter(|value| *value > Decimal::ZERO)
 }
 
 /// A file setting (the blotter, the log file) must name a file in a
@@ -415,7 +439,19 @@ impl Settings {
             },
         };
         let (max_notional, _) = MAX_NOTIONAL.decimal(&args.max_notional)?;
-        let max_notional_pairs = notional_pairs(args.max_notional_pairs.as_deref())?;
+        let max_notional_pairs = notional_pairs(&MAX_NOTIONAL_PAIRS, &args.max_notional_pairs)?;
+        let (min_notional, min_text) = MIN_NOTIONAL.decimal(&args.min_notional)?;
+        if min_notional > max_notional {
+            return Err(MIN_NOTIONAL.error(
+                &min_text,
+                format!(
+                    "must not be above {} '{}', or every request would be refused",
+                    MAX_NOTIONAL.env,
+                    max_notional.normalize()
+                ),
+            ));
+        }
+        let min_notional_pairs = notional_pairs(&MIN_NOTIONAL_PAIRS, &args.min_notional_pairs)?;
         let log_file = args
             .log_file
             .as_ref()
@@ -477,6 +513,8 @@ impl Settings {
             blotter,
             max_notional,
             max_notional_pairs,
+            min_notional,
+            min_notional_pairs,
             fade_limit_pct,
         })
     }
@@ -516,6 +554,26 @@ mod tests {
         assert_eq!(settings.blotter, Some(PathBuf::from("./blotter.db")));
         assert_eq!(settings.max_notional, dec!(1000000));
         assert!(settings.max_notional_pairs.is_empty());
+        assert_eq!(settings.min_notional, dec!(10));
+        assert_eq!(
+            settings.min_notional_pairs.into_iter().collect::<Vec<_>>(),
+            [("ETHBTC".to_string(), dec!(0.0001))]
+        );
+    }
+
+    #[test]
+    fn per_pair_minimums_replace_the_default_list_and_may_be_zero() {
+        let settings = Settings::from_args(&SettingsArgs {
+            min_notional: some("25"),
+            min_notional_pairs: some("btc/usdt=100, XRPUSDT=0"),
+            ..Default::default()
+        })
+        .unwrap();
+        let minimum = settings.minimum_size();
+        let pair = |text: &str| text.parse::<crate::market::Pair>().unwrap();
+        assert_eq!(minimum.for_pair(pair("BTCUSDT")), (dec!(100), true));
+        assert_eq!(minimum.for_pair(pair("XRPUSDT")), (dec!(0), true));
+        assert_eq!(minimum.for_pair(pair("ETHBTC")), (dec!(25), false));
     }
 
     #[test]
@@ -588,6 +646,19 @@ mod tests {
             )
         );
         assert_eq!(dot_env_duplicate(contents, ["MARKUP_BPS", "SEED"]), None);
+    }
+
+    #[rstest]
+    #[case(SettingsArgs { min_notional: some("-1"), ..Default::default() },
+        "invalid MIN_NOTIONAL '-1' (--min-notional): must be an amount of quote currency, 0 or more")]
+    #[case(SettingsArgs { min_notional: some("2000"), max_notional: some("1000.0"), ..Default::default() },
+        "invalid MIN_NOTIONAL '2000' (--min-notional): must not be above MAX_NOTIONAL '1000', or every request would be refused")]
+    #[case(SettingsArgs { min_notional_pairs: some("BTCUSDT=-1"), ..Default::default() },
+        "invalid MIN_NOTIONAL_PAIRS 'BTCUSDT=-1' (--min-notional-pairs): 'BTCUSDT=-1': the limit must be an amount of USDT, 0 or more")]
+    #[case(SettingsArgs { min_notional_pairs: some("ETHBTC"), ..Default::default() },
+        "invalid MIN_NOTIONAL_PAIRS 'ETHBTC' (--min-notional-pairs): 'ETHBTC' must be PAIR=AMOUNT, e.g. BTCUSDT=5000000")]
+    fn a_bad_minimum_is_named(#[case] args: SettingsArgs, #[case] message: &str) {
+        assert_eq!(error_for(args), message);
     }
 
     #[test]

@@ -598,6 +598,149 @@ impl NotionalCheck {
     }
 }
 
+/// The desk's smallest request per pair: below it a trade is dust that
+/// costs the desk a ticket and leaves the client a leg worth nothing.
+/// Three rules, in this order:
+/// - the lot: an amount below the pair's lot (its smallest amount step) or
+///   finer than it;
+/// - the configured minimum notional (amount × the pair's reference price,
+///   estimated as the MAX_NOTIONAL check does, in the pair's quote
+///   currency): `MIN_NOTIONAL` for every pair, a pair's own from
+///   `MIN_NOTIONAL_PAIRS`;
+/// - the tick: a notional under one tick of the quote currency, which
+///   would round the client's quote-currency leg to zero whatever the
+///   configured minimum.
+///
+/// A pair without a reference price is held to its lot only (its notional
+/// cannot be estimated; the MAX_NOTIONAL check asks for a confirmation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinimumSize {
+    /// MIN_NOTIONAL: the minimum of a pair without its own; 0 leaves the
+    /// lot and the tick.
+    pub default: Decimal,
+    /// MIN_NOTIONAL_PAIRS: per pair symbol (`BTCUSDT`), its own minimum.
+    pub per_pair: std::collections::BTreeMap<String, Decimal>,
+}
+
+impl MinimumSize {
+    /// Only the lot and the tick: no configured minimum notional.
+    pub fn lot_only() -> MinimumSize {
+        MinimumSize::uniform(Decimal::ZERO)
+    }
+
+    /// One minimum notional for every pair.
+    pub fn uniform(default: Decimal) -> MinimumSize {
+        MinimumSize {
+            default,
+            per_pair: Default::default(),
+        }
+    }
+
+    /// The minimum notional for `pair`, and whether it is the pair's own.
+    pub fn for_pair(&self, pair: Pair) -> (Decimal, bool) {
+        match self.per_pair.get(&pair.symbol()) {
+            Some(minimum) => (*minimum, true),
+            None => (self.default, false),
+        }
+    }
+
+    /// `amount` of `pair` against the pair's minimum.
+    pub fn check(&self, pair: Pair, amount: Decimal) -> Result<(), BelowMinimum> {
+        let below = |rule| Err(BelowMinimum { amount, pair, rule });
+        let lot = Decimal::new(1, pair.amount_dp);
+        if amount < lot || amount.normalize().scale() > pair.amount_dp {
+            return below(MinimumRule::Lot { lot });
+        }
+        let Some(price) = pair.reference_price() else {
+            return Ok(());
+        };
+        // Both bounded (a request's amount is at most 10^12).
+        let notional = amount * price;
+        let (minimum, own) = self.for_pair(pair);
+        if notional < minimum {
+            return below(MinimumRule::Notional {
+                notional,
+                minimum,
+                own,
+            });
+        }
+        let tick = Decimal::new(1, pair.price_dp);
+        if notional < tick {
+            return below(MinimumRule::Tick { notional, tick });
+        }
+        Ok(())
+    }
+}
+
+/// A request under its pair's minimum ([`MinimumSize`]), named by the rule
+/// it breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BelowMinimum {
+    pub amount: Decimal,
+    pub pair: Pair,
+    pub rule: MinimumRule,
+}
+
+/// Which minimum a request is under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MinimumRule {
+    /// Below the pair's lot, or finer than it.
+    Lot { lot: Decimal },
+    /// Its estimated notional is under MIN_NOTIONAL (or, `own`, the pair's
+    /// MIN_NOTIONAL_PAIRS entry).
+    Notional {
+        notional: Decimal,
+        minimum: Decimal,
+        own: bool,
+    },
+    /// Its estimated notional is under one tick: the client's
+    /// quote-currency leg would round to zero.
+    Tick { notional: Decimal, tick: Decimal },
+}
+
+impl fmt::Display for BelowMinimum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let BelowMinimum { amount, pair, rule } = *self;
+        let (base, quote, symbol) = (pair.base, pair.quote, pair.symbol());
+        write!(
+            f,
+            "amount {} {base} is below the minimum for {symbol}: ",
+            amount.normalize()
+        )?;
+        let shown = |value: Decimal| group_thousands(value.normalize());
+        match rule {
+            MinimumRule::Lot { lot } => write!(f, "the lot is {lot} {base}"),
+            MinimumRule::Notional {
+                notional,
+                minimum,
+                own: false,
+            } => write!(
+                f,
+                "notional {} {quote} is under MIN_NOTIONAL {} {quote}",
+                shown(notional),
+                shown(minimum)
+            ),
+            MinimumRule::Notional {
+                notional,
+                minimum,
+                own: true,
+            } => write!(
+                f,
+                "notional {} {quote} is under the {symbol} minimum {} {quote} (MIN_NOTIONAL_PAIRS)",
+                shown(notional),
+                shown(minimum)
+            ),
+            MinimumRule::Tick { notional, tick } => write!(
+                f,
+                "notional {} {quote} is under one tick ({tick} {quote}): the client's {quote} leg would round to zero",
+                shown(notional)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BelowMinimum {}
+
 /// "MAX_NOTIONAL 1,000,000", or for a pair's own limit
 /// "the BTCUSDT limit 500,000 (MAX_NOTIONAL_PAIRS)".
 fn limit_name(limit: Decimal, pair: Pair, own: bool) -> String {
@@ -980,6 +1123,67 @@ mod tests {
         let check = NotionalCheck::of(pair, amount, dec!(1000000.0));
         assert_eq!(check.warning().as_deref(), warning);
         assert_eq!(check.needs_confirmation(), warning.is_some());
+    }
+
+    #[rstest]
+    #[case("BTCUSDT", dec!(0.0001), None)]
+    #[case(
+        "BTCUSDT",
+        dec!(0.00000001),
+        Some("amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under MIN_NOTIONAL 10 USDT")
+    )]
+    #[case(
+        "BTCUSDT",
+        dec!(0.000000001),
+        Some("amount 0.000000001 BTC is below the minimum for BTCUSDT: the lot is 0.00000001 BTC")
+    )]
+    #[case(
+        "BTCUSDT",
+        dec!(0.000000015),
+        Some("amount 0.000000015 BTC is below the minimum for BTCUSDT: the lot is 0.00000001 BTC")
+    )]
+    #[case(
+        "XRPUSDT",
+        dec!(3.99),
+        Some("amount 3.99 XRP is below the minimum for XRPUSDT: notional 9.975 USDT is under MIN_NOTIONAL 10 USDT")
+    )]
+    #[case("XRPUSDT", dec!(4), None)]
+    #[case(
+        "ETHBTC",
+        dec!(0.002),
+        Some("amount 0.002 ETH is below the minimum for ETHBTC: notional 0.00007 BTC is under the ETHBTC minimum 0.0001 BTC (MIN_NOTIONAL_PAIRS)")
+    )]
+    #[case("ETHBTC", dec!(0.003), None)]
+    #[case("DOGEUSDT", dec!(0.00000001), None)]
+    fn a_request_under_its_pairs_minimum_is_refused_by_name(
+        #[case] pair: &str,
+        #[case] amount: Decimal,
+        #[case] refusal: Option<&str>,
+    ) {
+        let mut minimum = MinimumSize::uniform(dec!(10));
+        minimum.per_pair.insert("ETHBTC".into(), dec!(0.0001));
+        let pair: Pair = pair.parse().unwrap();
+        assert_eq!(
+            minimum
+                .check(pair, amount)
+                .map_err(|below| below.to_string())
+                .err()
+                .as_deref(),
+            refusal
+        );
+    }
+
+    #[test]
+    fn a_leg_that_rounds_to_zero_is_refused_without_a_configured_minimum() {
+        let btc: Pair = "BTCUSDT".parse().unwrap();
+        let lot_only = MinimumSize::lot_only();
+        // 0.00000001 × 100,000 = 0.001 USDT: the client's USDT leg is 0.00.
+        assert_eq!(
+            lot_only.check(btc, dec!(0.00000001)).unwrap_err().to_string(),
+            "amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under one tick (0.01 USDT): the client's USDT leg would round to zero"
+        );
+        // 0.0000001 × 100,000 = 0.01 USDT: one tick, the least a leg can be.
+        assert_eq!(lot_only.check(btc, dec!(0.0000001)), Ok(()));
     }
 
     #[rstest]

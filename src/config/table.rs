@@ -408,6 +408,31 @@ pub const MAX_NOTIONAL_PAIRS: SettingDef = SettingDef {
     slot: |args| &mut args.max_notional_pairs,
 };
 
+pub const MIN_NOTIONAL: SettingDef = SettingDef {
+    env: "MIN_NOTIONAL",
+    flag: "--min-notional",
+    value_name: "AMOUNT",
+    group: Group::Desk,
+    fallback: Fallback::Value("10"),
+    accepts: Accepts::AtLeast {
+        what: "an amount of quote currency",
+        min: Decimal::ZERO,
+    },
+    help: "Smallest notional (amount × the pair's reference price, in the pair's quote currency) asked for at all; a smaller request is refused (0: only the pair's lot and tick)",
+    slot: |args| &mut args.min_notional,
+};
+
+pub const MIN_NOTIONAL_PAIRS: SettingDef = SettingDef {
+    env: "MIN_NOTIONAL_PAIRS",
+    flag: "--min-notional-pairs",
+    value_name: "PAIR=AMOUNT,..",
+    group: Group::Desk,
+    fallback: Fallback::Value("ETHBTC=0.0001"),
+    accepts: Accepts::PairLimits,
+    help: "Per-pair minimum notionals where one does not fit every pair, e.g. ETHBTC=0.0001,BTCUSDT=100 (each in the pair's quote currency; setting it replaces the default list)",
+    slot: |args| &mut args.min_notional_pairs,
+};
+
 pub const VALIDITY_BUFFER_SECONDS: SettingDef = SettingDef {
     env: "VALIDITY_BUFFER_SECONDS",
     flag: "--validity-buffer-secs",
@@ -693,6 +718,8 @@ pub const SETTINGS: &[SettingDef] = &[
     FADE_TOLERANCE_BPS,
     MAX_NOTIONAL,
     MAX_NOTIONAL_PAIRS,
+    MIN_NOTIONAL,
+    MIN_NOTIONAL_PAIRS,
     VALIDITY_BUFFER_SECONDS,
     LPS_FILE,
     LP_TIMEOUT_MS,

@@ -63,6 +63,10 @@ pub enum DeskError {
     /// The request's own terms are beyond the desk's limits.
     #[error(transparent)]
     Request(#[from] crate::rfq::request::RequestError),
+    /// The request is dust: under its pair's minimum (lot, MIN_NOTIONAL,
+    /// tick). Checked here too, so no path to a stream can skip it.
+    #[error(transparent)]
+    BelowMinimum(#[from] crate::market::BelowMinimum),
     #[error("--scenario {scenario} cannot be used with a venues file ('{file}'): choose one source of LPs")]
     ScenarioWithVenues {
         scenario: &'static str,
@@ -203,15 +207,17 @@ impl Desk {
     }
 
     /// [`Desk::start`], refusing with [`DeskError::BlotterFailing`] while
-    /// the blotter cannot write, and with [`DeskError::Request`] a
+    /// the blotter cannot write, with [`DeskError::Request`] a
     /// request whose own markup or threshold is beyond the limits of the
-    /// desk's settings.
+    /// desk's settings, and with [`DeskError::BelowMinimum`] one under its
+    /// pair's minimum size.
     pub fn try_start(&self, request: impl Into<QuoteRequest>) -> Result<StreamHandle, DeskError> {
         let QuoteRequest { spec, params } = request.into();
         params.check(
             crate::config::MAX_MARKUP_BPS,
             crate::config::MAX_THRESHOLD_BPS,
         )?;
+        self.settings.minimum_size().check(spec.pair, spec.amount)?;
         if let Some(failure) = self.blotter.as_ref().and_then(Blotter::failure) {
             return Err(DeskError::BlotterFailing(failure));
         }

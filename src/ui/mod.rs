@@ -190,6 +190,7 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
         .map(|path| path.display().to_string());
     let mut app = App::new(colors_allowed(), log_path)
         .with_notional_limits(settings.notional_limits())
+        .with_minimum_size(settings.minimum_size())
         .with_in_force(InForce::of(desk));
     let mut stream: Option<StreamHandle> = None;
     let mut signalled = false;

@@ -161,6 +161,50 @@ fn a_pair_no_configured_lp_quotes_is_refused_at_entry() {
 }
 
 #[test]
+fn dust_is_refused_by_name_and_nothing_is_asked() {
+    // Issue #25: a 0.00000001 BTC sell once filled, the client receiving
+    // 0.00 USDT.
+    let refusal = |extra: &[&str]| {
+        let output = lp_rfq()
+            .args([
+                "quote",
+                "sell",
+                "0.00000001",
+                "BTCUSDT",
+                "--accept-after",
+                "0.5",
+            ])
+            .args(FAST)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        assert!(output.stdout.is_empty(), "nothing streamed");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert_eq!(
+        refusal(&[]),
+        "lp-rfq: amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under MIN_NOTIONAL 10 USDT\n"
+    );
+    // Without a configured minimum the lot-based one still holds.
+    assert_eq!(
+        refusal(&["--min-notional", "0"]),
+        "lp-rfq: amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under one tick (0.01 USDT): the client's USDT leg would round to zero\n"
+    );
+    assert_eq!(
+        refusal(&["--min-notional-pairs", "btc/usdt=50"]),
+        "lp-rfq: amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under the BTCUSDT minimum 50 USDT (MIN_NOTIONAL_PAIRS)\n"
+    );
+    // At the minimum, the request is asked.
+    let output = lp_rfq()
+        .args(["quote", "sell", "0.0001", "BTCUSDT", "--json"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_ok(&output);
+}
+
+#[test]
 fn a_pair_every_lp_declines_ends_with_a_clear_message() {
     // A venues file says its LP quotes DOGEUSDT; the (simulated) LP then
     // declines it, as a real one may.

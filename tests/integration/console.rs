@@ -513,6 +513,42 @@ fn q_or_ctrl_c_stops_a_stream_gracefully_and_the_summary_follows() {
 }
 
 #[test]
+fn dust_is_refused_under_the_amount_by_name_and_nothing_starts() {
+    let mut app =
+        App::new(false, None).with_minimum_size(lp_rfq::market::MinimumSize::uniform(dec!(10)));
+    assert_eq!(
+        type_request(&mut app, "s\n0.00000001\nBTCUSDT\n"),
+        Command::None
+    );
+    assert_eq!(app.screen, Screen::Form);
+    assert_eq!(app.form.focus, lp_rfq::ui::form::AMOUNT);
+    assert_eq!(
+        app.form.fields[lp_rfq::ui::form::AMOUNT].error.as_deref(),
+        Some("amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under MIN_NOTIONAL 10 USDT")
+    );
+    // Whole at 80x24: wrapped under the amount.
+    let screen = app_screen(&app, 80, 24);
+    assert_eq!(
+        screen[4].trim_end(),
+        "│          amount 0.00000001 BTC is below the minimum for BTCUSDT: notional    │"
+    );
+    assert_eq!(
+        screen[5].trim_end(),
+        "│0.001 USDT is under MIN_NOTIONAL 10 USDT                                      │"
+    );
+    // A size above the minimum then goes.
+    for _ in 0..10 {
+        app.key(key(KeyCode::Backspace));
+    }
+    let spec = lp_rfq::rfq::RfqSpec {
+        side: lp_rfq::market::Side::Sell,
+        amount: dec!(0.0001),
+        pair: "BTCUSDT".parse().unwrap(),
+    };
+    assert_eq!(type_request(&mut app, "0.0001\n\n"), Command::Start(spec));
+}
+
+#[test]
 fn enter_twice_on_a_fat_finger_starts_nothing_and_asks_for_the_amount_again() {
     let mut app = App::new(false, None)
         .with_notional_limits(lp_rfq::market::NotionalLimits::uniform(dec!(1000000)));
