@@ -76,6 +76,11 @@ pub struct BenchOptions {
     /// the ramp-up [default: --duration: one RFQ per stream]
     #[arg(long, value_name = "SECS")]
     pub rfq_secs: Option<u64>,
+    /// Keep each stream's snapshot for late subscribers, as a desk that
+    /// others attach to does (local mode keeps none): measures what that
+    /// costs
+    #[arg(long)]
+    pub keep_snapshots: bool,
 }
 
 /// The one JSON line the bench prints.
@@ -582,7 +587,11 @@ pub async fn run(
         timings: timings.clone(),
         sink: sink.clone(),
         starts: starts.clone(),
-        streams: StreamRegistry::default(),
+        streams: if options.keep_snapshots {
+            StreamRegistry::default()
+        } else {
+            StreamRegistry::without_snapshots()
+        },
     });
     let mut start_at = started;
     for index in 0..options.sessions {

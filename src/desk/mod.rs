@@ -97,7 +97,14 @@ impl Desk {
             Some(path) => Some(Blotter::open(path)?),
             None => None,
         };
-        let mut desk = Desk::with_parts(settings, registry, blotter);
+        // This process's own console or output is each stream's only
+        // consumer, so no stream keeps a snapshot for a late one.
+        let mut desk = Desk::assemble(
+            settings,
+            registry,
+            blotter,
+            StreamRegistry::without_snapshots(),
+        );
         desk.record_health()?;
         Ok(desk)
     }
@@ -116,8 +123,17 @@ impl Desk {
     }
 
     /// A desk from parts already built (tests, other front ends).
+    /// Its streams keep snapshots, so a subscriber may attach at any time.
     pub fn with_parts(settings: Settings, registry: LpRegistry, blotter: Option<Blotter>) -> Desk {
-        let streams = StreamRegistry::default();
+        Desk::assemble(settings, registry, blotter, StreamRegistry::default())
+    }
+
+    fn assemble(
+        settings: Settings,
+        registry: LpRegistry,
+        blotter: Option<Blotter>,
+        streams: StreamRegistry,
+    ) -> Desk {
         let announcer = streams.clone();
         registry.announce_health_to(Box::new(move |change| {
             announcer.announce(DeskEvent::LpHealth(LpHealthChanged::from(change)));

@@ -1390,6 +1390,7 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--no-blotter",
             "--lockstep",
             "--rfq-secs",
+            "--keep-snapshots",
             "--log-file"
         ]
     );
