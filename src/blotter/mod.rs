@@ -23,7 +23,7 @@ pub mod store;
 mod writer;
 
 pub use sqlite_store::{SqliteStore, WAL_TRUNCATE_AT};
-pub use writer::{CLOSE_WITHIN, MAX_HELD};
+pub use writer::{CHECK_EVERY, CLOSE_WITHIN, MAX_HELD};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -96,6 +96,8 @@ enum Msg {
     /// A health change waits in the writer's health queue (see
     /// [`HealthSink`]): wakes an idle writer to take it.
     HealthWaiting,
+    /// Time to check the store ([`CHECK_EVERY`]): wakes an idle writer.
+    Check,
 }
 
 /// Counters shared by the sinks and the writer, for the console, the exit
@@ -394,6 +396,24 @@ impl RecordHealth for HealthSink {
     }
 }
 
+/// Wakes the writer every [`CHECK_EVERY`] so that an idle one still checks
+/// its store (a file removed while nothing is written is noticed at once,
+/// not at the next event). Weak: it ends with the writer's channel. A full
+/// channel needs no wake-up (the writer is busy and checks as it commits).
+fn wake_for_checks(wake: mpsc::WeakSender<Msg>) -> Result<(), BlotterError> {
+    std::thread::Builder::new()
+        .name("blotter-watch".into())
+        .spawn(move || loop {
+            std::thread::sleep(CHECK_EVERY);
+            let Some(writer) = wake.upgrade() else {
+                return;
+            };
+            let _ = writer.try_send(Msg::Check);
+        })
+        .map(drop)
+        .map_err(BlotterError::Thread)
+}
+
 /// See [`Blotter::abandoner`].
 #[derive(Clone)]
 pub struct Abandon(Arc<Counters>);
@@ -445,6 +465,7 @@ impl Blotter {
             wake: sender.downgrade(),
             counters: counters.clone(),
         };
+        wake_for_checks(sender.downgrade())?;
         Ok(Blotter {
             path: path.to_path_buf(),
             sink: BlotterSink { sender, counters },

@@ -43,6 +43,11 @@ pub const CLOSE_WITHIN: Duration = Duration::from_secs(10);
 /// How often the writer looks at its channel while it waits to retry.
 const FAILING_POLL: Duration = Duration::from_millis(5);
 
+/// How often the writer asks its store whether it can still take writes
+/// ([`BlotterStore::check`]): a removed or replaced file is noticed
+/// within this (an idle writer is woken for it), well inside a second.
+pub const CHECK_EVERY: Duration = Duration::from_millis(250);
+
 /// Writing fails: when to try again.
 struct Failing {
     next_try: Instant,
@@ -62,6 +67,9 @@ pub(super) struct Writer<S> {
     /// [`MAX_HELD`] while writing fails).
     held: VecDeque<Record>,
     failing: Option<Failing>,
+    /// When the store was last checked ([`CHECK_EVERY`]); never yet, so
+    /// the first commit checks.
+    checked: Option<Instant>,
 }
 
 impl<S: BlotterStore> Writer<S> {
@@ -80,6 +88,7 @@ impl<S: BlotterStore> Writer<S> {
             counters,
             held: VecDeque::new(),
             failing: None,
+            checked: None,
         }
     }
 
@@ -195,6 +204,8 @@ impl<S: BlotterStore> Writer<S> {
         match msg {
             Msg::Event(event) => self.hold(Record::Event(event)),
             Msg::Flush(done) => flushes.push(done),
+            // Only wakes an idle writer: the check runs before each commit.
+            Msg::Check => {}
             // The queue itself is taken before each commit.
             Msg::HealthWaiting => {}
         }
@@ -230,6 +241,9 @@ impl<S: BlotterStore> Writer<S> {
     /// next try on the retry schedule; an event that can never be written
     /// is dropped and counted, the rest kept.
     fn commit(&mut self) {
+        if !self.store_usable() {
+            return;
+        }
         while !self.held.is_empty() {
             let count = self.held.len().min(MAX_BATCH);
             match self.store.write_batch(self.held.iter().take(count)) {
@@ -253,6 +267,30 @@ impl<S: BlotterStore> Writer<S> {
         self.counters
             .held
             .store(self.held.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Asks the store whether it can take writes, when a check is due
+    /// (every [`CHECK_EVERY`], and before every retry while failing). A
+    /// store that cannot fails writing as a failed batch does; one that
+    /// can again, with nothing left to write, recovers here.
+    fn store_usable(&mut self) -> bool {
+        let recent = self.checked.is_some_and(|at| at.elapsed() < CHECK_EVERY);
+        if self.failing.is_none() && recent {
+            return true;
+        }
+        self.checked = Some(Instant::now());
+        match self.store.check() {
+            Ok(()) => {
+                if self.held.is_empty() {
+                    self.recovered();
+                }
+                true
+            }
+            Err(error) => {
+                self.failed(&error);
+                false
+            }
+        }
     }
 
     /// A write failed for a reason that may pass: schedule the next try
@@ -370,6 +408,9 @@ mod tests {
         /// A batch holding the record with this label fails for good (a
         /// record no retry can write).
         unwritable: Option<&'static str>,
+        /// While set, the store says its file is gone (a write would still
+        /// go through, as to an unlinked file).
+        gone: Arc<AtomicBool>,
         written: Arc<Mutex<Vec<String>>>,
         closed: Arc<Mutex<bool>>,
     }
@@ -412,6 +453,13 @@ mod tests {
                 .count() as u64;
             self.written.lock().unwrap().extend(labels);
             Ok(Written { rows, orphans: 0 })
+        }
+
+        fn check(&mut self) -> Result<(), StoreError> {
+            if self.gone.load(Ordering::SeqCst) {
+                return Err(StoreError::new(Retry::Later, "its file was removed"));
+            }
+            Ok(())
         }
 
         fn close(&mut self) {
@@ -466,6 +514,7 @@ mod tests {
             outage: Arc::default(),
             outage_failures: Arc::default(),
             unwritable,
+            gone: Arc::default(),
             written: Arc::default(),
             closed: Arc::default(),
         }
@@ -585,5 +634,56 @@ mod tests {
             (0, 0, 1),
             "{stats:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_store_that_says_its_file_is_gone_fails_writing_though_a_write_would_go_through() {
+        let store = scripted(&[], None);
+        let (written, gone) = (store.written.clone(), store.gone.clone());
+        gone.store(true, Ordering::SeqCst);
+        let blotter = Blotter::with_store(store, Path::new("scripted")).unwrap();
+        let sink = blotter.sink();
+        sink.record(answer(1)).await;
+        assert!(
+            !sink.commit().await,
+            "nothing is written to a file that is gone"
+        );
+        assert_eq!(sink.held(), 1);
+        assert_eq!(
+            sink.failure().as_deref(),
+            Some("blotter 'scripted' cannot be written: its file was removed")
+        );
+        assert!(written.lock().unwrap().is_empty());
+        // Back (a store that can tell): the held event is written in order.
+        gone.store(false, Ordering::SeqCst);
+        sink.record(answer(2)).await;
+        drop(sink);
+        let stats = blotter.close().await;
+        assert_eq!(*written.lock().unwrap(), ["poll 1", "poll 2"]);
+        assert_eq!((stats.rows, stats.lost), (2, 0), "{stats:?}");
+    }
+
+    #[tokio::test]
+    async fn an_idle_writer_still_checks_its_store_within_a_second() {
+        let store = scripted(&[], None);
+        let gone = store.gone.clone();
+        let blotter = Blotter::with_store(store, Path::new("scripted")).unwrap();
+        let sink = blotter.sink();
+        sink.record(answer(1)).await;
+        assert!(sink.commit().await);
+        gone.store(true, Ordering::SeqCst);
+        // Nothing is sent: only the writer's own wake-ups can notice. The
+        // writer is a thread on real time, so this waits on real time.
+        let noticed = std::time::Instant::now();
+        while sink.failure().is_none() {
+            assert!(
+                noticed.elapsed() < Duration::from_secs(1),
+                "not noticed within a second"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        blotter.abandoner().abandon();
+        drop(sink);
+        blotter.close().await;
     }
 }
