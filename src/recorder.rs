@@ -115,6 +115,10 @@ impl<O: Outlet> Outlet for Recorder<O> {
             self.sink.try_record(event.clone())
         };
         let failing = self.sink.failure().is_some();
+        if failing && matches!(event.kind, EventKind::BlotterError(_)) {
+            // The session says it itself (it stops offering): once is enough.
+            self.told_failing = true;
+        }
         if !failing && self.told_failing {
             // Writes work again: a later failure is told again.
             self.told_failing = false;
@@ -134,6 +138,10 @@ impl<O: Outlet> Outlet for Recorder<O> {
 
     fn stop_requested(&self) -> bool {
         self.stopped || self.next.stop_requested()
+    }
+
+    fn unrecordable(&self) -> Option<String> {
+        self.sink.failure().or_else(|| self.next.unrecordable())
     }
 }
 
