@@ -351,6 +351,14 @@ impl SqliteStore {
                     rows += 1;
                     continue;
                 }
+                if !self.rfqs.contains_key(&event.rfq_id) {
+                    // Its `started` may be on disk from an earlier run (a
+                    // fallback journal merged at start): carry on its rows.
+                    if let Some(rfq) = adopt(&tx, &event.rfq_id, self.transaction)? {
+                        self.rfqs.insert(event.rfq_id.clone(), rfq);
+                        self.undo.push((event.rfq_id.clone(), None));
+                    }
+                }
                 let Some(rfq) = self.rfqs.get_mut(&event.rfq_id) else {
                     // Its `started` never reached this writer: nothing to
                     // attach it to. Not retryable, so not a failed commit.
@@ -522,6 +530,38 @@ impl SqliteStore {
         tx.commit()?;
         Ok(Written { rows, orphans })
     }
+}
+
+/// The unfinished RFQ `rfq_id` as an earlier run left it on disk (its
+/// last row's seq, its last answer), to write its later events after; `None`
+/// when there is none. Rare: only events whose `started` this process did
+/// not write (a fallback journal's) come here.
+fn adopt(
+    tx: &rusqlite::Transaction,
+    rfq_id: &str,
+    transaction: u64,
+) -> rusqlite::Result<Option<Rfq>> {
+    use rusqlite::OptionalExtension as _;
+    tx.prepare_cached(
+        "SELECT r.id, r.started_ms, r.speed_per_mille,
+         max(coalesce((SELECT max(seq) FROM answers WHERE rfq = r.id), 0),
+             coalesce((SELECT max(seq) FROM client_quotes WHERE rfq = r.id), 0),
+             coalesce((SELECT max(seq) FROM lock_events WHERE rfq = r.id), 0),
+             coalesce((SELECT max(seq) FROM executions WHERE rfq = r.id), 0)),
+         (SELECT max(id) FROM answers WHERE rfq = r.id)
+         FROM rfqs r WHERE r.rfq_id = ?1 AND r.end_seq IS NULL ORDER BY r.id DESC LIMIT 1",
+    )?
+    .query_row([rfq_id], |row| {
+        Ok(Rfq {
+            row: row.get(0)?,
+            started_ms: row.get(1)?,
+            speed_per_mille: row.get::<_, i64>(2)?.max(1),
+            next_seq: row.get::<_, i64>(3)? + 1,
+            last_answer: row.get(4)?,
+            transaction,
+        })
+    })
+    .optional()
 }
 
 /// One desk-wide change of an LP's health as its `lp_health` row. Rare (a

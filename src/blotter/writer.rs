@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::journal;
 use super::store::{BlotterStore, Record, StoreError, Written};
 use super::{Counters, Msg};
 use crate::lp::guarded::RecordedChange;
@@ -67,6 +68,14 @@ pub(super) struct Writer<S> {
     /// [`MAX_HELD`] while writing fails).
     held: VecDeque<Record>,
     failing: Option<Failing>,
+    /// The fallback journal's path, if this blotter keeps one.
+    journal: Option<std::path::PathBuf>,
+    /// Outcomes journalled and no longer held (the held buffer was full):
+    /// the journal is their only record until it is merged.
+    journal_only: Vec<crate::rfq::RfqEvent>,
+    /// The journal holds events of this failing spell (cleared once every
+    /// held event is written).
+    journalled: bool,
     /// When the store was last checked ([`CHECK_EVERY`]); never yet, so
     /// the first commit checks.
     checked: Option<Instant>,
@@ -88,7 +97,64 @@ impl<S: BlotterStore> Writer<S> {
             counters,
             held: VecDeque::new(),
             failing: None,
+            journal: None,
+            journal_only: Vec::new(),
+            journalled: false,
             checked: None,
+        }
+    }
+
+    /// Keeps the fallback journal at `path` (see [`super::journal`]).
+    pub(super) fn with_journal(mut self, path: std::path::PathBuf) -> Writer<S> {
+        self.journal = Some(path);
+        self
+    }
+
+    /// Journals `events` (outcomes that cannot be written now); true when
+    /// they are on disk there.
+    fn journal<'e>(&mut self, events: impl IntoIterator<Item = &'e crate::rfq::RfqEvent>) -> bool {
+        let Some(path) = &self.journal else {
+            return false;
+        };
+        let events: Vec<_> = events.into_iter().collect();
+        if events.is_empty() {
+            return true;
+        }
+        match journal::append(path, events.iter().copied()) {
+            Ok(()) => {
+                self.journalled = true;
+                self.counters
+                    .journalled
+                    .fetch_add(events.len() as u64, Ordering::Relaxed);
+                tracing::warn!(path = %path.display(), events = events.len(), "outcomes the blotter cannot take are in the fallback journal");
+                true
+            }
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "cannot write the fallback journal");
+                false
+            }
+        }
+    }
+
+    /// Every held event is written: the journal's outcomes are in the
+    /// blotter (but for those only it holds), so it is cut back to those.
+    fn journal_merged(&mut self) {
+        let Some(path) = &self.journal else {
+            return;
+        };
+        if !self.journalled || !self.held.is_empty() {
+            return;
+        }
+        match journal::rewrite(path, &self.journal_only) {
+            Ok(()) => {
+                self.journalled = !self.journal_only.is_empty();
+                self.counters
+                    .journalled
+                    .store(self.journal_only.len() as u64, Ordering::Relaxed);
+            }
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "cannot clear the fallback journal")
+            }
         }
     }
 
@@ -194,7 +260,39 @@ impl<S: BlotterStore> Writer<S> {
                 std::thread::sleep(FAILING_POLL * 4);
             }
         }
-        let lost = self.held.len() as u64;
+        if let Some(path) = self.journal.clone() {
+            // Everything still held, in order, and the outcomes only the
+            // journal holds: the next start merges them.
+            let events: Vec<&crate::rfq::RfqEvent> = self
+                .held
+                .iter()
+                .filter_map(|record| match record {
+                    Record::Event(event) => Some(event),
+                    Record::Health(_) => None,
+                })
+                .chain(&self.journal_only)
+                .collect();
+            match journal::rewrite(&path, events.iter().copied()) {
+                Ok(()) => {
+                    let journalled = events.len();
+                    let health = self.held.len() + self.journal_only.len() - journalled;
+                    self.counters
+                        .journalled
+                        .store(journalled as u64, Ordering::Relaxed);
+                    self.counters
+                        .lost
+                        .fetch_add(health as u64, Ordering::Relaxed);
+                    self.held.clear();
+                    self.journal_only.clear();
+                    tracing::error!(path = %path.display(), journalled, "blotter events left in the fallback journal at close");
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(path = %path.display(), %error, "cannot write the fallback journal at close")
+                }
+            }
+        }
+        let lost = (self.held.len() + self.journal_only.len()) as u64;
         self.held.clear();
         self.counters.lost.fetch_add(lost, Ordering::Relaxed);
         tracing::error!(path = %self.name, lost, "blotter events lost at close");
@@ -220,6 +318,20 @@ impl<S: BlotterStore> Writer<S> {
     }
 
     fn hold(&mut self, record: Record) {
+        let outcome = matches!(&record, Record::Event(event) if journal::is_outcome(event));
+        // While writing fails an outcome is on disk at once, in the journal.
+        let journalled = outcome
+            && self.failing.is_some()
+            && match &record {
+                Record::Event(event) => self.journal([event]),
+                Record::Health(_) => false,
+            };
+        if self.held.len() >= MAX_HELD && journalled {
+            if let Record::Event(event) = record {
+                self.journal_only.push(event);
+            }
+            return;
+        }
         if self.held.len() >= MAX_HELD {
             // Fail closed: the streams see `overflowed` and stop offering
             // quotes; this record is counted as lost.
@@ -267,6 +379,7 @@ impl<S: BlotterStore> Writer<S> {
         self.counters
             .held
             .store(self.held.len() as u64, Ordering::Relaxed);
+        self.journal_merged();
     }
 
     /// Asks the store whether it can take writes, when a check is due
@@ -316,6 +429,17 @@ impl<S: BlotterStore> Writer<S> {
                     next_try: now + RETRY_FIRST,
                     delay: RETRY_FIRST,
                 });
+                // Outcomes already held go to the journal now: from here on
+                // every outcome not in the blotter is on disk there.
+                let outcomes: Vec<crate::rfq::RfqEvent> = self
+                    .held
+                    .iter()
+                    .filter_map(|record| match record {
+                        Record::Event(event) if journal::is_outcome(event) => Some(event.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                self.journal(&outcomes);
             }
         }
     }

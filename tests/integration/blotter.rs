@@ -2542,3 +2542,79 @@ async fn a_desk_refuses_a_new_rfq_while_its_blotter_cannot_write() {
     let closed = desk.shutdown().await;
     assert_eq!(closed.blotter.unwrap().1.lost, 0);
 }
+
+/// The order is out when the blotter stops taking writes: its outcome is
+/// in the fallback journal at once (synced, 0600), everything still held is
+/// there at close (nothing lost), and the next start merges it so that the
+/// blotter holds the whole stream, rows in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_the_blotter_cannot_take_go_to_the_journal_and_are_merged_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let journal = lp_rfq::blotter::journal::beside(&path);
+    let stream = fixture().swap_remove(1);
+    let sent = stream
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::OrderSent(_)))
+        .unwrap();
+    let (before, after) = stream.split_at(sent);
+    let blotter = Blotter::open_with_timeout(&path, Duration::from_millis(20)).unwrap();
+    assert_eq!(blotter.merged(), None);
+    assert_eq!(blotter.journal(), Some(journal.as_path()));
+    let sink = blotter.sink();
+    let (last, earlier) = before.split_last().unwrap();
+    for event in earlier {
+        sink.record(event.clone()).await;
+    }
+    assert!(sink.record_and_commit(last.clone()).await);
+    let holder = hold_write_lock(&path);
+    sink.record(after[0].clone()).await;
+    until(|| sink.failure().is_some()).await;
+    for event in &after[1..] {
+        sink.record(event.clone()).await;
+    }
+    sink.flush().await;
+    let outcomes: Vec<&RfqEvent> = after
+        .iter()
+        .filter(|e| lp_rfq::blotter::journal::is_outcome(e))
+        .collect();
+    let journalled = lp_rfq::blotter::journal::read(&journal).unwrap();
+    assert_eq!(
+        journalled.iter().collect::<Vec<_>>(),
+        outcomes,
+        "every outcome is in the journal while the blotter fails"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&journal).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    drop(sink);
+    blotter.abandoner().abandon();
+    let stats = blotter.close().await;
+    assert_eq!(
+        (stats.lost, stats.journalled),
+        (0, after.len() as u64),
+        "{stats:?}"
+    );
+    assert_eq!(lp_rfq::blotter::journal::read(&journal).unwrap(), after);
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+
+    let blotter = Blotter::open(&path).unwrap();
+    assert_eq!(
+        blotter.merged(),
+        Some(
+            format!(
+                "merged {} events from the fallback journal '{}' into the blotter",
+                after.len(),
+                journal.display()
+            )
+            .as_str()
+        )
+    );
+    assert!(!journal.exists(), "a merged journal is removed");
+    blotter.close().await;
+    assert_eq!(stored_rfqs(&path).unwrap()[0].events, stream);
+}
