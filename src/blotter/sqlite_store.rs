@@ -163,20 +163,28 @@ impl OpenFile {
             }
             _ => {}
         }
-        let mut header = [0u8; 16];
-        let read = std::fs::File::open(&self.path).and_then(|mut file| {
-            use std::io::Read as _;
-            file.read(&mut header)
-        });
-        match read {
-            Err(error) => Some(format!("its file cannot be read: {error}")),
-            // A database not yet copied out of its WAL may still be empty.
-            Ok(0) => None,
-            Ok(_) if &header != SQLITE_HEADER => {
-                Some("its file is damaged: it is no longer an SQLite database".to_string())
-            }
-            Ok(_) => None,
+        header_trouble(&self.path)
+    }
+}
+
+/// Why the file at `path` is not an SQLite database, if it is not (its
+/// first 16 bytes).
+fn header_trouble(path: &Path) -> Option<String> {
+    let mut header = [0u8; 16];
+    let read = std::fs::File::open(path).and_then(|mut file| {
+        use std::io::Read as _;
+        file.read(&mut header)
+    });
+    match read {
+        // Said by the identity check, which tells removed from replaced.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => Some(format!("its file cannot be read: {error}")),
+        // A database not yet copied out of its WAL may still be empty.
+        Ok(0) => None,
+        Ok(_) if &header != SQLITE_HEADER => {
+            Some("its file is damaged: it is no longer an SQLite database".to_string())
         }
+        Ok(_) => None,
     }
 }
 
@@ -227,7 +235,13 @@ impl BlotterStore for SqliteStore {
     /// enough for every [`super::CHECK_EVERY`]. A page damaged further in
     /// shows as SQLITE_CORRUPT at the next commit, which fails closed too.
     fn check(&mut self) -> Result<(), StoreError> {
-        match self.file.trouble() {
+        let seen = self
+            .checkpointer
+            .damage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match seen.or_else(|| self.file.trouble()) {
             Some(trouble) => Err(StoreError::new(Retry::Later, trouble)),
             None => Ok(()),
         }
@@ -632,6 +646,11 @@ fn int(value: u64) -> i64 {
 /// after the passive one (bounded by its own short busy timeout) and
 /// empties the file. It also records the WAL's peak size.
 struct Checkpointer {
+    /// Damage the checkpointer found in the file before copying into it:
+    /// it copies nothing more (a checkpoint would write fresh pages over
+    /// the damage, hiding it from the writer's check), and the writer's
+    /// check reports it.
+    damage: Arc<std::sync::Mutex<Option<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -646,7 +665,9 @@ pub const WAL_TRUNCATE_AT: u64 = 64 * 1024 * 1024;
 impl Checkpointer {
     fn start(path: &Path, writer: &Connection, wal_peak_bytes: Arc<AtomicU64>) -> Checkpointer {
         let stop = Arc::new(AtomicBool::new(false));
+        let damage = Arc::new(std::sync::Mutex::new(None));
         let _ = writer.pragma_update(None, "journal_size_limit", WAL_TRUNCATE_AT as i64);
+        let database = path.to_path_buf();
         let checkpoints = Connection::open(path).and_then(|conn| {
             conn.busy_timeout(Duration::from_millis(100))?;
             Ok(conn)
@@ -658,11 +679,17 @@ impl Checkpointer {
             // Only hand checkpoints over once a thread will do them.
             Ok(conn) if writer.pragma_update(None, "wal_autocheckpoint", 0).is_ok() => {
                 let stop = stop.clone();
+                let damage = damage.clone();
                 std::thread::Builder::new()
                     .name("blotter-checkpoint".into())
                     .spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
                             std::thread::sleep(CHECKPOINT_EVERY);
+                            if let Some(trouble) = header_trouble(&database) {
+                                let mut damage = damage.lock().unwrap_or_else(|p| p.into_inner());
+                                damage.get_or_insert(trouble);
+                                continue;
+                            }
                             let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
                             wal_peak_bytes.fetch_max(size, Ordering::Relaxed);
                             if let Err(error) =
@@ -690,7 +717,11 @@ impl Checkpointer {
             // Fall back to SQLite's own checkpoints inside commits.
             let _ = writer.pragma_update(None, "wal_autocheckpoint", 1000);
         }
-        Checkpointer { stop, thread }
+        Checkpointer {
+            damage,
+            stop,
+            thread,
+        }
     }
 
     /// Stops the thread and leaves the database file complete.

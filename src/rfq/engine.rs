@@ -905,20 +905,24 @@ impl Engine {
     /// The stream's record can no longer be kept (`failure` says why):
     /// the operator is told, the live client quote is withdrawn (a
     /// `lock_expired`) and none is offered until [`Engine::resume`]. Once
-    /// an order is out nothing changes: its outcome is still awaited.
+    /// the client has accepted only the telling is left: an order out is
+    /// still awaited (its outcome goes to the blotter's fallback journal).
     pub fn withhold(&mut self, now: StreamMs, failure: &str, out: &mut Vec<RfqEvent>) {
-        if self.withheld || self.accepted() {
+        if self.withheld {
             return;
         }
         self.withheld = true;
-        out.push(self.event(
-            now,
-            EventKind::BlotterError(BlotterErrorEvent {
-                reason: format!(
-                    "{failure}: no client quote is offered and accepts are refused until it records again"
-                ),
-            }),
-        ));
+        let reason = if self.order_pending() {
+            format!("{failure}: the order out is awaited; its outcome goes to the fallback journal")
+        } else if self.accepted() {
+            failure.to_string()
+        } else {
+            format!("{failure}: no client quote is offered and accepts are refused until it records again")
+        };
+        out.push(self.event(now, EventKind::BlotterError(BlotterErrorEvent { reason })));
+        if self.accepted() {
+            return;
+        }
         if let Some(live) = self.offers.withdraw() {
             out.push(self.event(
                 now,
@@ -932,7 +936,7 @@ impl Engine {
     /// The record can be kept again: a fresh race starts, and its winner
     /// is offered.
     pub fn resume(&mut self, now: StreamMs) {
-        if !std::mem::take(&mut self.withheld) {
+        if !std::mem::take(&mut self.withheld) || self.accepted() {
             return;
         }
         let mut decisions = Vec::new();
