@@ -153,6 +153,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    if let Some(merged) = desk.blotter_merged() {
+        eprintln!("lp-rfq: {merged}");
+    }
     desk.start_lps().await;
     let interrupts = signals::listen();
     // A second listener for closing: a signal while the blotter retries
@@ -289,19 +292,28 @@ pub fn no_quotes_line(pair: &Pair, answers: &LpAnswers) -> String {
     }
 }
 
-/// Says on stderr when the blotter lost events; `true` if it did.
+/// Says on stderr when the blotter lost events or left some in its
+/// fallback journal; `true` if it did (the run did not keep its record).
 fn report_closed(closed: DeskClosed) -> bool {
-    if let Some((path, stats)) = closed.blotter {
-        if stats.lost > 0 {
-            eprintln!(
-                "lp-rfq: blotter '{}': {} events could not be written",
-                path.display(),
-                stats.lost
-            );
-            return true;
-        }
+    let Some((path, stats)) = closed.blotter else {
+        return false;
+    };
+    if stats.journalled > 0 {
+        eprintln!(
+            "lp-rfq: blotter '{}' could not take {} events: they are in the fallback journal '{}' and are merged into the blotter at the next start",
+            path.display(),
+            stats.journalled,
+            crate::blotter::journal::beside(&path).display()
+        );
     }
-    false
+    if stats.lost > 0 {
+        eprintln!(
+            "lp-rfq: blotter '{}': {} events could not be written",
+            path.display(),
+            stats.lost
+        );
+    }
+    stats.lost > 0 || stats.journalled > 0
 }
 
 /// `lp-rfq lps [--check]`: the configured LPs, and with `--check` a probe

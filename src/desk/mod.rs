@@ -187,6 +187,12 @@ impl Desk {
         self.streams.subscribe_desk()
     }
 
+    /// What opening the blotter merged from a fallback journal an earlier
+    /// run left, if anything (the caller shows it).
+    pub fn blotter_merged(&self) -> Option<&str> {
+        self.blotter.as_ref().and_then(Blotter::merged)
+    }
+
     /// The first blotter write problem, if any happened (the caller shows
     /// it: a line on stderr, the console's event log).
     pub fn blotter_problem(&self) -> Option<String> {
