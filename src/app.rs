@@ -54,10 +54,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             let format = match (json, csv) {
                 (true, _) => report::Format::Json,
-                (_, true) => match section.parse() {
-                    Ok(section) => report::Format::Csv(section),
-                    Err(error) => return Ok(usage_error(error)),
-                },
+                // A section is only ever printed as CSV: asking for one
+                // is asking for CSV.
+                (_, csv) if csv || section.is_some() => {
+                    match section.as_deref().unwrap_or("lps").parse() {
+                        Ok(section) => report::Format::Csv(section),
+                        Err(error) => return Ok(usage_error(error)),
+                    }
+                }
                 _ => report::Format::Table,
             };
             return run_report(&settings, &filter, format);
@@ -112,6 +116,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             if let Some(why) = crate::desk::quotable_pairs(&settings).refusal(spec.pair) {
                 return Ok(usage_error(why));
             }
+            // Dust is refused outright: no confirmation makes it a trade.
+            if let Err(below) = settings.minimum_size().check(spec.pair, spec.amount) {
+                return Ok(usage_error(below));
+            }
             // Headless, nobody can be asked: a fat finger is refused unless
             // the command line confirms it.
             let notional = settings.notional_limits().check(spec.pair, spec.amount);
@@ -145,6 +153,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    if let Some(merged) = desk.blotter_merged() {
+        eprintln!("lp-rfq: {merged}");
+    }
     desk.start_lps().await;
     let interrupts = signals::listen();
     // A second listener for closing: a signal while the blotter retries
@@ -281,19 +292,28 @@ pub fn no_quotes_line(pair: &Pair, answers: &LpAnswers) -> String {
     }
 }
 
-/// Says on stderr when the blotter lost events; `true` if it did.
+/// Says on stderr when the blotter lost events or left some in its
+/// fallback journal; `true` if it did (the run did not keep its record).
 fn report_closed(closed: DeskClosed) -> bool {
-    if let Some((path, stats)) = closed.blotter {
-        if stats.lost > 0 {
-            eprintln!(
-                "lp-rfq: blotter '{}': {} events could not be written",
-                path.display(),
-                stats.lost
-            );
-            return true;
-        }
+    let Some((path, stats)) = closed.blotter else {
+        return false;
+    };
+    if stats.journalled > 0 {
+        eprintln!(
+            "lp-rfq: blotter '{}' could not take {} events: they are in the fallback journal '{}' and are merged into the blotter at the next start",
+            path.display(),
+            stats.journalled,
+            crate::blotter::journal::beside(&path).display()
+        );
     }
-    false
+    if stats.lost > 0 {
+        eprintln!(
+            "lp-rfq: blotter '{}': {} events could not be written",
+            path.display(),
+            stats.lost
+        );
+    }
+    stats.lost > 0 || stats.journalled > 0
 }
 
 /// `lp-rfq lps [--check]`: the configured LPs, and with `--check` a probe
@@ -304,20 +324,20 @@ async fn run_lps(
     pair: &str,
     amount: &str,
 ) -> anyhow::Result<ExitCode> {
-    let registry = match crate::desk::open_registry(settings) {
-        Ok(registry) => registry,
-        Err(error) => return Ok(usage_error(error)),
-    };
-    let listing = registry.listing();
     let source = match &settings.lps_file {
         Some(path) => format!("venues file '{}'", path.display()),
         None if settings.scenario.is_some() => "a scenario (simulated)".to_string(),
         None => "the built-in mocks (simulated; --lps PATH names real LPs)".to_string(),
     };
     if !check {
+        // A listing reads the configuration only: it never connects.
+        let listing = match crate::desk::list_lps(settings) {
+            Ok(listing) => listing,
+            Err(error) => return Ok(usage_error(error)),
+        };
         let width = listing
             .iter()
-            .map(|l| l.lp.name().len())
+            .map(|l| l.name.len())
             .max()
             .unwrap_or(2)
             .max(2);
@@ -325,9 +345,7 @@ async fn run_lps(
         for listed in &listing {
             text.push_str(&format!(
                 "  {:<width$}  {:<16} {}\n",
-                listed.lp.name(),
-                listed.kind,
-                listed.location
+                listed.name, listed.kind, listed.location
             ));
             if let Some(health) = &listed.health {
                 text.push_str(&format!("  {:<width$}  health: {health}\n", ""));
@@ -340,10 +358,15 @@ async fn run_lps(
         Ok(spec) => spec,
         Err(error) => return Ok(usage_error(error)),
     };
+    let registry = match crate::desk::open_registry(settings) {
+        Ok(registry) => registry,
+        Err(error) => return Ok(usage_error(error)),
+    };
     registry.start().await;
-    let lps: Vec<_> = listing
-        .iter()
-        .map(|listed| (listed.lp.clone(), listed.kind.clone()))
+    let lps: Vec<_> = registry
+        .lps_for_stream(0)
+        .into_iter()
+        .zip(registry.listing().into_iter().map(|listed| listed.kind))
         .collect();
     let rows = crate::desk::check::check(&lps, spec, settings.engine.lp_timeout_ms).await;
     registry.shutdown().await;
@@ -351,7 +374,7 @@ async fn run_lps(
     // Each LP's health after its probe (an auth failure stays until restart).
     for listed in registry.listing() {
         if let Some(health) = listed.health {
-            println!("{}: health {health}", listed.lp.name());
+            println!("{}: health {health}", listed.name);
         }
     }
     Ok(if rows.iter().all(|row| row.ok()) {
@@ -427,6 +450,9 @@ pub fn parse_stream_duration(text: &str) -> Result<u64, String> {
     } else {
         return Err(bad());
     };
+    if crate::market::written_with_exponent(number) {
+        return Err(bad());
+    }
     let value: rust_decimal::Decimal = number.trim().parse().map_err(|_| bad())?;
     let ms = value.checked_mul(scale).ok_or_else(bad)?;
     if ms.is_sign_negative()
@@ -463,6 +489,7 @@ async fn run_quote(
         }
     };
     let commands = handle.commands.clone();
+    let stopper = handle.stopper();
     let clock = handle.clock;
     let answers = RefCell::new(LpAnswers::default());
     let mut write = desk_writer(desk, mode);
@@ -487,7 +514,7 @@ async fn run_quote(
                 let _ = commands.send(StreamCommand::Accept { quote_id: None }).await;
             }
             Some(_) = interrupts.recv() => {
-                let _ = commands.try_send(StreamCommand::Stop);
+                stopper.stop();
             }
         }
     };

@@ -118,7 +118,8 @@ pub enum Command {
         #[arg(long)]
         lp: Option<String>,
         /// Only the N most recent RFQs
-        #[arg(long, value_name = "N")]
+        // A negative count must reach the filter, to be refused there by name.
+        #[arg(long, value_name = "N", allow_hyphen_values = true)]
         last: Option<String>,
         /// The whole report as one JSON object instead of the tables
         #[arg(long)]
@@ -126,11 +127,11 @@ pub enum Command {
         /// One section as CSV (the JSON field names and values) instead of the tables
         #[arg(long, conflicts_with = "json")]
         csv: bool,
-        /// The section --csv prints: lps, rfqs, pairs or health
-        #[arg(long, value_name = "SECTION", default_value = "lps", requires = "csv")]
-        section: String,
+        /// The section printed as CSV: lps, rfqs, pairs or health (implies --csv) [default: lps]
+        #[arg(long, value_name = "SECTION", conflicts_with = "json")]
+        section: Option<String>,
         #[command(flatten)]
-        blotter: crate::flags::BlotterFlags,
+        blotter: crate::flags::ReadBlotterFlags,
         #[command(flatten)]
         log: LogFlags,
     },

@@ -14,6 +14,13 @@ use crate::config::{self, Group, SettingDef, SettingsArgs};
 /// A flag group: which settings of [`config::SETTINGS`] it holds.
 pub trait FlagGroup {
     const GROUP: Group;
+    /// Settings of the group this set of flags leaves out (by variable).
+    const LEAVES_OUT: &'static [&'static str] = &[];
+}
+
+/// The settings a group's flags hold.
+fn defs_of<G: FlagGroup>() -> impl Iterator<Item = &'static SettingDef> {
+    config::in_group(G::GROUP).filter(|def| !G::LEAVES_OUT.contains(&def.env))
 }
 
 /// The flags of one group, built from their definitions: long name,
@@ -66,6 +73,16 @@ impl FlagGroup for Blotter {
 }
 pub type BlotterFlags = GroupFlags<Blotter>;
 
+/// Where the blotter is read from, for `report`: without `--no-blotter`,
+/// since recording nothing means nothing to a command that writes nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadBlotter;
+impl FlagGroup for ReadBlotter {
+    const GROUP: Group = Group::Blotter;
+    const LEAVES_OUT: &'static [&'static str] = &[config::NO_BLOTTER.env];
+}
+pub type ReadBlotterFlags = GroupFlags<ReadBlotter>;
+
 /// Where logs go: read by every command.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Log;
@@ -78,7 +95,7 @@ impl<G: FlagGroup> GroupFlags<G> {
     /// Writes this group's settings into `args`.
     pub fn fill(&self, args: &mut SettingsArgs) {
         let mut values = self.values.clone();
-        for def in config::in_group(G::GROUP) {
+        for def in defs_of::<G>() {
             *(def.slot)(args) = (def.slot)(&mut values).take();
         }
     }
@@ -111,7 +128,7 @@ fn flag(def: &SettingDef) -> clap::Arg {
 
 impl<G: FlagGroup> clap::Args for GroupFlags<G> {
     fn augment_args(command: clap::Command) -> clap::Command {
-        config::in_group(G::GROUP).fold(
+        defs_of::<G>().fold(
             command.next_help_heading(G::GROUP.heading()),
             |command, def| command.arg(flag(def)),
         )
@@ -130,7 +147,7 @@ impl<G: FlagGroup> clap::FromArgMatches for GroupFlags<G> {
     }
 
     fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
-        for def in config::in_group(G::GROUP) {
+        for def in defs_of::<G>() {
             if let Some(value) = matches.try_get_one::<String>(def.env).ok().flatten() {
                 *(def.slot)(&mut self.values) = Some(value.clone());
             }

@@ -4,11 +4,12 @@
 //! channel makes the session itself wait, so memory stays flat however
 //! many streams run).
 //!
-//! It also watches the blotter: when writing starts failing the stream is
-//! told once (a `blotter_error` before the next event), and if the
-//! blotter's held buffer fills (events are being lost) the stream is asked
-//! to stop and no further client quote is shown: a desk must keep a record
-//! of every quote it offers (fail closed).
+//! It also watches the blotter: while writing fails it tells the session
+//! ([`Outlet::unrecordable`]), which withdraws its client quote, offers none
+//! and refuses accepts, and says why; if the blotter's held buffer fills
+//! (events are being lost) the stream is asked to stop and no further
+//! client quote is shown: a desk must keep a record of every quote it
+//! offers (fail closed).
 
 use std::future::Future;
 
@@ -23,8 +24,6 @@ use crate::rfq::{EventKind, RfqEvent};
 pub struct Recorder<O> {
     sink: BlotterSink,
     next: O,
-    /// The stream has been told that writes fail (until they work again).
-    told_failing: bool,
     /// The held buffer overflowed: the stream is being stopped.
     stopped: bool,
 }
@@ -34,7 +33,6 @@ impl<O: Outlet> Recorder<O> {
         Recorder {
             sink,
             next,
-            told_failing: false,
             stopped: false,
         }
     }
@@ -66,17 +64,6 @@ impl<O: Outlet> Recorder<O> {
             // The channel is full: wait for room.
             Some(held) => self.sink.record_when_room(held).await,
             None => {}
-        }
-        match self.sink.failure() {
-            Some(failure) if !self.told_failing => {
-                self.told_failing = true;
-                let reason = format!(
-                    "{failure}; holding events and retrying (this stream's record is not yet on disk)"
-                );
-                self.next.send(notice(reason)).await;
-            }
-            None if self.told_failing => self.told_failing = false,
-            _ => {}
         }
         if !self.stopped && self.sink.overflowed() {
             self.stopped = true;
@@ -114,12 +101,9 @@ impl<O: Outlet> Outlet for Recorder<O> {
         } else {
             self.sink.try_record(event.clone())
         };
-        let failing = self.sink.failure().is_some();
-        if !failing && self.told_failing {
-            // Writes work again: a later failure is told again.
-            self.told_failing = false;
-        }
-        let trouble = (failing && !self.told_failing) || (!self.stopped && self.sink.overflowed());
+        // A failing blotter is the session's to tell (it stops offering:
+        // `unrecordable`); only a lost event stops the stream here.
+        let trouble = !self.stopped && self.sink.overflowed();
         if unrecorded.is_none() && !trouble {
             return Either::Left(self.next.send(event));
         }
@@ -134,6 +118,10 @@ impl<O: Outlet> Outlet for Recorder<O> {
 
     fn stop_requested(&self) -> bool {
         self.stopped || self.next.stop_requested()
+    }
+
+    fn unrecordable(&self) -> Option<String> {
+        self.sink.failure().or_else(|| self.next.unrecordable())
     }
 }
 

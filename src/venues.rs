@@ -272,13 +272,35 @@ pub enum VenuesError {
         name: String,
         first_line: usize,
     },
-    #[error("venues file '{file}': lp '{lp}' needs {field}: {source}")]
+    #[error("venues file '{file}': {missing}")]
     Secret {
         file: String,
-        lp: String,
-        field: &'static str,
-        source: SecretError,
+        missing: MissingSecret,
     },
+    /// Every secret the file names that the environment lacks, at once:
+    /// one run tells the operator every variable to set.
+    #[error("venues file '{file}': {} secrets are missing: {}", missing.len(), join_missing(missing))]
+    Secrets {
+        file: String,
+        missing: Vec<MissingSecret>,
+    },
+}
+
+/// A secret an LP needs that its environment variable does not hold.
+#[derive(Debug, thiserror::Error)]
+#[error("lp '{lp}' needs {field}: {source}")]
+pub struct MissingSecret {
+    pub lp: String,
+    pub field: &'static str,
+    pub source: SecretError,
+}
+
+fn join_missing(missing: &[MissingSecret]) -> String {
+    missing
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The kinds, as the file spells them.
@@ -546,8 +568,9 @@ pub fn parse(
     let items = parser.lp_tables(root.get_ref())?;
     let mut specs = Vec::with_capacity(items.len());
     let mut first_lines: HashMap<String, usize> = HashMap::new();
+    let missing = std::cell::RefCell::new(Vec::new());
     for (index, item) in items.iter().enumerate() {
-        let (spec, name_line) = parser.venue(index, item, &env)?;
+        let (spec, name_line) = parser.venue(index, item, &env, &missing)?;
         if let Some(&first_line) = first_lines.get(&spec.name.to_lowercase()) {
             return Err(VenuesError::DuplicateName {
                 file: file.to_string(),
@@ -559,7 +582,18 @@ pub fn parse(
         first_lines.insert(spec.name.to_lowercase(), name_line);
         specs.push(spec);
     }
-    Ok(specs)
+    let mut missing = missing.into_inner();
+    match missing.len() {
+        0 => Ok(specs),
+        1 => Err(VenuesError::Secret {
+            file: file.to_string(),
+            missing: missing.remove(0),
+        }),
+        _ => Err(VenuesError::Secrets {
+            file: file.to_string(),
+            missing,
+        }),
+    }
 }
 
 struct Parser<'a> {
@@ -633,6 +667,7 @@ impl Parser<'_> {
         index: usize,
         item: &Item<'_>,
         env: &impl Fn(&str) -> Result<Secret, SecretError>,
+        missing: &std::cell::RefCell<Vec<MissingSecret>>,
     ) -> Result<(VenueSpec, usize), VenuesError> {
         let table = item.get_ref();
         let header_line = self.line_at(item.span().start);
@@ -751,12 +786,17 @@ impl Parser<'_> {
                 3_600,
             )?,
         };
+        // A missing secret is collected, not returned, so that the file's
+        // every missing variable is reported at once; the stand-in never
+        // leaves `parse`, which fails when any was missing.
         let secret = |field: &'static str, var: &str| {
-            env(var).map_err(|source| VenuesError::Secret {
-                file: self.file.to_string(),
-                lp: name.clone(),
-                field,
-                source,
+            env(var).unwrap_or_else(|source| {
+                missing.borrow_mut().push(MissingSecret {
+                    lp: name.clone(),
+                    field,
+                    source,
+                });
+                Secret::new(String::new())
             })
         };
 
@@ -768,7 +808,7 @@ impl Parser<'_> {
                 let symbol = at.symbol(raw.symbol, B2C2_DEFAULT_SYMBOL)?;
                 VenueKind::B2c2 {
                     url,
-                    token: secret("token_env", &token_env)?,
+                    token: secret("token_env", &token_env),
                     symbol,
                 }
             }
@@ -780,8 +820,8 @@ impl Parser<'_> {
                 let recv_window_ms = at.ranged("recv_window_ms", raw.recv_window_ms, 1, 60_000)?;
                 VenueKind::BinanceConvert {
                     url,
-                    key: secret("key_env", &key_env)?,
-                    secret: secret("secret_env", &secret_env)?,
+                    key: secret("key_env", &key_env),
+                    secret: secret("secret_env", &secret_env),
                     recv_window_ms,
                 }
             }
@@ -798,7 +838,7 @@ impl Parser<'_> {
                 let password = match raw.password_env {
                     Some(var) => {
                         let var = at.env_var("password_env", var)?;
-                        Some(secret("password_env", &var)?)
+                        Some(secret("password_env", &var))
                     }
                     None => None,
                 };
@@ -1358,6 +1398,19 @@ timeout_ms = 300
         for secret in never_shown {
             assert!(!error.contains(secret), "{error}");
         }
+    }
+
+    #[test]
+    fn every_missing_secret_is_named_at_once() {
+        let text = "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\ntoken_env = \"UNSET_VAR\"\n\
+                    [[lp]]\nname = \"Bn\"\nkind = \"binance-convert\"\nurl = \"https://x\"\nkey_env = \"K\"\nsecret_env = \"EMPTY_VAR\"\n\
+                    [[lp]]\nname = \"W\"\nkind = \"fix44\"\nhost = \"h\"\nport = 1\nsender_comp_id = \"S\"\ntarget_comp_id = \"T\"\npassword_env = \"UNSET_VAR\"\n";
+        assert_eq!(
+            parse_err(text),
+            "venues file 'lps.toml': 3 secrets are missing: lp 'B2C2' needs token_env: environment variable UNSET_VAR is not set; \
+             lp 'Bn' needs secret_env: environment variable EMPTY_VAR is empty; \
+             lp 'W' needs password_env: environment variable UNSET_VAR is not set"
+        );
     }
 
     #[test]

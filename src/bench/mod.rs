@@ -14,18 +14,21 @@ use std::time::{Duration, Instant};
 use crate::blotter::{Blotter, BlotterSink};
 use crate::clock::StreamClock;
 use crate::config::Settings;
+use crate::desk::COMMAND_BUFFER;
 use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
 use crate::market::{Pair, Side};
 use crate::recorder::Recorder;
 use crate::rfq::event::{EventKind, FailureKind};
 use crate::rfq::outlet::Outlet;
 use crate::rfq::{EngineParams, RfqEvent, RfqSpec, Session};
+use crate::streams::StreamRegistry;
 use async_trait::async_trait;
 use histogram::LatencyHistogram;
 use probe::{answer_ready_at, SessionTimings, StreamTimer};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::Serialize;
+use tokio::sync::mpsc;
 use wire::{Wire, WireEnd};
 
 /// What to run.
@@ -73,6 +76,11 @@ pub struct BenchOptions {
     /// the ramp-up [default: --duration: one RFQ per stream]
     #[arg(long, value_name = "SECS")]
     pub rfq_secs: Option<u64>,
+    /// Keep each stream's snapshot for late subscribers, as a desk that
+    /// others attach to does (local mode keeps none): measures what that
+    /// costs
+    #[arg(long)]
+    pub keep_snapshots: bool,
 }
 
 /// The one JSON line the bench prints.
@@ -378,6 +386,9 @@ struct Run {
     timings: Arc<SessionTimings>,
     sink: Option<BlotterSink>,
     starts: WireEnd,
+    /// Every stream is listed here while it runs and fans its events out
+    /// through it, as a desk's are: the bench measures the product's path.
+    streams: StreamRegistry,
 }
 
 /// One of the bench's concurrent streams: RFQs one after another, each
@@ -441,13 +452,26 @@ impl Slot {
             totals: run.totals.clone(),
         };
         let timer = StreamTimer::new(&run.timings);
+        // The desk's path (`desk::start_session_in`): recorder, then the
+        // registry's fan-out, then the consumer; an inbox nobody writes to.
+        let (commands, inbox) = mpsc::channel(COMMAND_BUFFER);
+        let fanout = match run.streams.register(
+            session.rfq_id.clone(),
+            session.clock,
+            commands,
+            run.sink.clone(),
+            tally,
+        ) {
+            Ok(fanout) => fanout,
+            Err(live) => unreachable!("the bench's RFQ ids are unique: {live}"),
+        };
         match &run.sink {
             Some(sink) => {
-                let outlet = Recorder::new(sink.clone(), tally);
-                session.run_probed(outlet, None, timer).await;
+                let outlet = Recorder::new(sink.clone(), fanout);
+                session.run_probed(outlet, Some(inbox), timer).await;
             }
             None => {
-                session.run_probed(tally, None, timer).await;
+                session.run_probed(fanout, Some(inbox), timer).await;
             }
         }
     }
@@ -563,6 +587,11 @@ pub async fn run(
         timings: timings.clone(),
         sink: sink.clone(),
         starts: starts.clone(),
+        streams: if options.keep_snapshots {
+            StreamRegistry::default()
+        } else {
+            StreamRegistry::without_snapshots()
+        },
     });
     let mut start_at = started;
     for index in 0..options.sessions {
@@ -580,7 +609,6 @@ pub async fn run(
         // Each stream counts its own events and, with a blotter, records
         // them straight into the writer's channel, as a desk's stream does
         // ([`Recorder`]): nothing sits between the streams and the writer.
-        // Nobody stops a bench stream: it has no inbox.
         let slot = Slot {
             index,
             run: run.clone(),

@@ -12,6 +12,7 @@
 mod compact;
 mod figures;
 pub mod health;
+pub mod journal;
 pub mod read;
 pub mod report;
 mod report_model;
@@ -23,7 +24,7 @@ pub mod store;
 mod writer;
 
 pub use sqlite_store::{SqliteStore, WAL_TRUNCATE_AT};
-pub use writer::{CLOSE_WITHIN, MAX_HELD};
+pub use writer::{CHECK_EVERY, CLOSE_WITHIN, MAX_HELD};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -67,6 +68,8 @@ pub enum BlotterError {
     Damaged { path: PathBuf, detail: String },
     #[error("cannot start the blotter writer thread: {0}")]
     Thread(std::io::Error),
+    #[error("cannot merge the fallback journal '{}' into the blotter: {detail}: fix or move it aside, then start again", path.display())]
+    Journal { path: PathBuf, detail: String },
 }
 
 /// SQLite's message without the path it sometimes repeats at the end
@@ -96,6 +99,8 @@ enum Msg {
     /// A health change waits in the writer's health queue (see
     /// [`HealthSink`]): wakes an idle writer to take it.
     HealthWaiting,
+    /// Time to check the store ([`CHECK_EVERY`]): wakes an idle writer.
+    Check,
 }
 
 /// Counters shared by the sinks and the writer, for the console, the exit
@@ -122,6 +127,8 @@ struct Counters {
     held: AtomicU64,
     /// Largest `-wal` file seen by the checkpointer.
     wal_peak_bytes: AtomicU64,
+    /// Events in the fallback journal now (see [`journal`]).
+    journalled: AtomicU64,
     /// Closing gives up retrying (a signal while closing).
     abandon: AtomicBool,
     /// Streams waiting for room in the channel ([`BlotterSink::wait_for_room`]),
@@ -145,6 +152,9 @@ pub struct BlotterStats {
     pub lost: u64,
     /// Largest size the WAL file reached, in bytes (sampled).
     pub wal_peak_bytes: u64,
+    /// Events in the fallback journal, not in the blotter: merged at the
+    /// next start (see [`journal`]).
+    pub journalled: u64,
 }
 
 impl Counters {
@@ -192,6 +202,7 @@ impl Counters {
             failed_commits: self.failed_commits.load(Ordering::Relaxed),
             lost: self.lost.load(Ordering::Relaxed),
             wal_peak_bytes: self.wal_peak_bytes.load(Ordering::Relaxed),
+            journalled: self.journalled.load(Ordering::Relaxed),
         }
     }
 
@@ -394,6 +405,24 @@ impl RecordHealth for HealthSink {
     }
 }
 
+/// Wakes the writer every [`CHECK_EVERY`] so that an idle one still checks
+/// its store (a file removed while nothing is written is noticed at once,
+/// not at the next event). Weak: it ends with the writer's channel. A full
+/// channel needs no wake-up (the writer is busy and checks as it commits).
+fn wake_for_checks(wake: mpsc::WeakSender<Msg>) -> Result<(), BlotterError> {
+    std::thread::Builder::new()
+        .name("blotter-watch".into())
+        .spawn(move || loop {
+            std::thread::sleep(CHECK_EVERY);
+            let Some(writer) = wake.upgrade() else {
+                return;
+            };
+            let _ = writer.try_send(Msg::Check);
+        })
+        .map(drop)
+        .map_err(BlotterError::Thread)
+}
+
 /// See [`Blotter::abandoner`].
 #[derive(Clone)]
 pub struct Abandon(Arc<Counters>);
@@ -410,6 +439,50 @@ pub struct Blotter {
     sink: BlotterSink,
     health: HealthSink,
     writer: JoinHandle<()>,
+    journal: Option<PathBuf>,
+    merged: Option<String>,
+}
+
+/// Writes what an earlier run left in the fallback journal at `journal`
+/// into `store`, in one transaction, and removes the journal; says what it
+/// merged. Events whose RFQ the store does not hold are kept aside in
+/// `<journal>.unmerged` (and said), never dropped unseen.
+fn merge_journal(
+    store: &mut impl BlotterStore,
+    journal: &Path,
+) -> Result<Option<String>, BlotterError> {
+    let failed = |detail: String| BlotterError::Journal {
+        path: journal.to_path_buf(),
+        detail,
+    };
+    let events = journal::read(journal).map_err(|error| failed(error.to_string()))?;
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let records: Vec<store::Record> = events.into_iter().map(store::Record::Event).collect();
+    let written = store
+        .write_batch(records.iter())
+        .map_err(|error| failed(error.to_string()))?;
+    let mut said = format!(
+        "merged {} events from the fallback journal '{}' into the blotter",
+        records.len() as u64 - written.orphans,
+        journal.display()
+    );
+    if written.orphans > 0 {
+        let mut aside = journal.as_os_str().to_owned();
+        aside.push(".unmerged");
+        let aside = PathBuf::from(aside);
+        std::fs::rename(journal, &aside).map_err(|error| failed(error.to_string()))?;
+        said.push_str(&format!(
+            "; {} belong to no RFQ in it and are kept in '{}'",
+            written.orphans,
+            aside.display()
+        ));
+    } else {
+        journal::rewrite(journal, []).map_err(|error| failed(error.to_string()))?;
+    }
+    tracing::warn!("{said}");
+    Ok(Some(said))
 }
 
 impl Blotter {
@@ -421,21 +494,48 @@ impl Blotter {
     }
 
     /// [`Blotter::open`] with its own busy timeout (tests use a short one).
+    ///
+    /// A fallback journal left beside it (see [`journal`]) is merged first;
+    /// [`Blotter::merged`] says what was.
     pub fn open_with_timeout(path: &Path, busy: Duration) -> Result<Blotter, BlotterError> {
         let conn = schema::open(path, true, busy)?;
         let store = SqliteStore::new(conn, path);
-        Blotter::with_store(store, path)
+        Blotter::with_journal(store, path, journal::beside(path))
     }
 
     /// Starts the writer thread over `store`, an open store that `path`
     /// names in messages: the same policy (batching, holding, retrying,
-    /// failing closed) whatever the store.
+    /// failing closed) whatever the store. It keeps no fallback journal.
     pub fn with_store(store: impl BlotterStore, path: &Path) -> Result<Blotter, BlotterError> {
+        Blotter::start(store, path, None, None)
+    }
+
+    /// [`Blotter::with_store`] keeping the fallback journal at `journal`:
+    /// what an earlier run left there is merged into `store` first.
+    pub fn with_journal(
+        mut store: impl BlotterStore,
+        path: &Path,
+        journal: PathBuf,
+    ) -> Result<Blotter, BlotterError> {
+        let merged = merge_journal(&mut store, &journal)?;
+        Blotter::start(store, path, Some(journal), merged)
+    }
+
+    fn start(
+        store: impl BlotterStore,
+        path: &Path,
+        journal: Option<PathBuf>,
+        merged: Option<String>,
+    ) -> Result<Blotter, BlotterError> {
         let counters = Arc::new(Counters::default());
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let (changes, health_changes) = std::sync::mpsc::channel();
         let name = path.display().to_string();
-        let writer = writer::Writer::new(store, name, receiver, health_changes, counters.clone());
+        let mut writer =
+            writer::Writer::new(store, name, receiver, health_changes, counters.clone());
+        if let Some(journal) = &journal {
+            writer = writer.with_journal(journal.clone());
+        }
         let writer = std::thread::Builder::new()
             .name("blotter-writer".into())
             .spawn(move || writer.run())
@@ -445,12 +545,27 @@ impl Blotter {
             wake: sender.downgrade(),
             counters: counters.clone(),
         };
+        wake_for_checks(sender.downgrade())?;
         Ok(Blotter {
             path: path.to_path_buf(),
             sink: BlotterSink { sender, counters },
             health,
             writer,
+            journal,
+            merged,
         })
+    }
+
+    /// The fallback journal's path, if this blotter keeps one.
+    pub fn journal(&self) -> Option<&Path> {
+        self.journal.as_deref()
+    }
+
+    /// What opening merged from a fallback journal an earlier run left,
+    /// e.g. `merged 2 events from the fallback journal 'b.db.journal' into
+    /// the blotter`, for the caller to show; `None` when there was none.
+    pub fn merged(&self) -> Option<&str> {
+        self.merged.as_deref()
     }
 
     pub fn path(&self) -> &Path {

@@ -172,11 +172,12 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
                     cells
                 })
                 .collect();
+            let shown_dp = quote_precisions(&report.pairs);
             let pair_rows: Vec<Vec<String>> = report
                 .pairs
                 .iter()
                 .chain(&report.totals)
-                .map(pair_cells)
+                .map(|pair| shown_pair_cells(pair, &shown_dp))
                 .collect();
             let mut out = String::from("LPs\n");
             out += &table(&LP_HEADINGS, &lp_rows, LP_LEFT);
@@ -428,6 +429,46 @@ fn pair_cells(pair: &PairFigures) -> Vec<String> {
         pair.notional_quoted.to_string(),
         pair.filled_notional.to_string(),
         pair.markup_earned.to_string(),
+        pair.fills.to_string(),
+    ]
+}
+
+/// Each quote currency's precision for the table: the finest price
+/// precision of its pairs (USDT's 2 for BTCUSDT), so that TOTAL rows are
+/// shown like their pairs.
+fn quote_precisions(pairs: &[PairFigures]) -> std::collections::HashMap<String, u32> {
+    let mut precisions = std::collections::HashMap::new();
+    for figures in pairs {
+        if let Ok(pair) = figures.pair.parse::<crate::market::Pair>() {
+            let dp = precisions.entry(figures.asset.clone()).or_insert(0);
+            *dp = (*dp).max(pair.price_dp);
+        }
+    }
+    precisions
+}
+
+/// A pair's row in the table: its money at its quote currency's precision,
+/// as a person reads money (JSON and CSV keep every digit of the sums).
+fn shown_pair_cells(
+    pair: &PairFigures,
+    precisions: &std::collections::HashMap<String, u32>,
+) -> Vec<String> {
+    let Some(&dp) = precisions.get(&pair.asset) else {
+        return pair_cells(pair);
+    };
+    let money = |value: rust_decimal::Decimal| {
+        let mut shown =
+            value.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        shown.rescale(dp);
+        shown.to_string()
+    };
+    vec![
+        pair.pair.clone(),
+        pair.asset.clone(),
+        pair.rfqs.to_string(),
+        money(pair.notional_quoted),
+        money(pair.filled_notional),
+        money(pair.markup_earned),
         pair.fills.to_string(),
     ]
 }

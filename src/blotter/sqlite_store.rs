@@ -95,6 +95,8 @@ pub struct SqliteStore {
     quantity_text: String,
     checkpointer: Checkpointer,
     wal_peak_bytes: Arc<AtomicU64>,
+    /// The file the connection has open, to compare its path with.
+    file: OpenFile,
 }
 
 impl SqliteStore {
@@ -115,8 +117,83 @@ impl SqliteStore {
             quantity_text: String::with_capacity(32),
             checkpointer,
             wal_peak_bytes,
+            file: OpenFile::at(path),
         }
     }
+}
+
+/// The blotter's file as it was opened: its path, and its identity (device
+/// and inode) then. A file removed or replaced under an open connection
+/// takes every later commit with it, unseen (SQLite keeps writing the
+/// unlinked inode), so the path is compared with it on every check.
+struct OpenFile {
+    path: PathBuf,
+    #[cfg(unix)]
+    identity: Option<(u64, u64)>,
+}
+
+/// What a database file starts with.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+impl OpenFile {
+    fn at(path: &Path) -> OpenFile {
+        OpenFile {
+            path: path.to_path_buf(),
+            #[cfg(unix)]
+            identity: identity(path).ok(),
+        }
+    }
+
+    /// Why the file at the path is no longer the one being written, or no
+    /// longer a database, if it is not.
+    fn trouble(&self) -> Option<String> {
+        #[cfg(unix)]
+        match (identity(&self.path), self.identity) {
+            (Err(error), _) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Some(
+                    "its file was removed (what is written now would reach no file)".to_string(),
+                );
+            }
+            (Err(error), _) => return Some(format!("its file cannot be looked at: {error}")),
+            (Ok(now), Some(opened)) if now != opened => {
+                return Some(
+                    "its file was replaced by another (what is written now would reach the old one)"
+                        .to_string(),
+                );
+            }
+            _ => {}
+        }
+        header_trouble(&self.path)
+    }
+}
+
+/// Why the file at `path` is not an SQLite database, if it is not (its
+/// first 16 bytes).
+fn header_trouble(path: &Path) -> Option<String> {
+    let mut header = [0u8; 16];
+    let read = std::fs::File::open(path).and_then(|mut file| {
+        use std::io::Read as _;
+        file.read(&mut header)
+    });
+    match read {
+        // Said by the identity check, which tells removed from replaced.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => Some(format!("its file cannot be read: {error}")),
+        // A database not yet copied out of its WAL may still be empty.
+        Ok(0) => None,
+        Ok(_) if &header != SQLITE_HEADER => {
+            Some("its file is damaged: it is no longer an SQLite database".to_string())
+        }
+        Ok(_) => None,
+    }
+}
+
+/// The file's device and inode.
+#[cfg(unix)]
+fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path)?;
+    Ok((metadata.dev(), metadata.ino()))
 }
 
 impl BlotterStore for SqliteStore {
@@ -152,6 +229,22 @@ impl BlotterStore for SqliteStore {
 
     fn log_peak_bytes(&self) -> u64 {
         self.wal_peak_bytes.load(Ordering::Relaxed)
+    }
+
+    /// A stat of the path and a read of the file's first 16 bytes: cheap
+    /// enough for every [`super::CHECK_EVERY`]. A page damaged further in
+    /// shows as SQLITE_CORRUPT at the next commit, which fails closed too.
+    fn check(&mut self) -> Result<(), StoreError> {
+        let seen = self
+            .checkpointer
+            .damage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match seen.or_else(|| self.file.trouble()) {
+            Some(trouble) => Err(StoreError::new(Retry::Later, trouble)),
+            None => Ok(()),
+        }
     }
 
     fn close(&mut self) {
@@ -280,6 +373,14 @@ impl SqliteStore {
                     self.undo.push((event.rfq_id.clone(), before));
                     rows += 1;
                     continue;
+                }
+                if !self.rfqs.contains_key(&event.rfq_id) {
+                    // Its `started` may be on disk from an earlier run (a
+                    // fallback journal merged at start): carry on its rows.
+                    if let Some(rfq) = adopt(&tx, &event.rfq_id, self.transaction)? {
+                        self.rfqs.insert(event.rfq_id.clone(), rfq);
+                        self.undo.push((event.rfq_id.clone(), None));
+                    }
                 }
                 let Some(rfq) = self.rfqs.get_mut(&event.rfq_id) else {
                     // Its `started` never reached this writer: nothing to
@@ -456,6 +557,38 @@ impl SqliteStore {
     }
 }
 
+/// The unfinished RFQ `rfq_id` as an earlier run left it on disk (its
+/// last row's seq, its last answer), to write its later events after; `None`
+/// when there is none. Rare: only events whose `started` this process did
+/// not write (a fallback journal's) come here.
+fn adopt(
+    tx: &rusqlite::Transaction,
+    rfq_id: &str,
+    transaction: u64,
+) -> rusqlite::Result<Option<Rfq>> {
+    use rusqlite::OptionalExtension as _;
+    tx.prepare_cached(
+        "SELECT r.id, r.started_ms, r.speed_per_mille,
+         max(coalesce((SELECT max(seq) FROM answers WHERE rfq = r.id), 0),
+             coalesce((SELECT max(seq) FROM client_quotes WHERE rfq = r.id), 0),
+             coalesce((SELECT max(seq) FROM lock_events WHERE rfq = r.id), 0),
+             coalesce((SELECT max(seq) FROM executions WHERE rfq = r.id), 0)),
+         (SELECT max(id) FROM answers WHERE rfq = r.id)
+         FROM rfqs r WHERE r.rfq_id = ?1 AND r.end_seq IS NULL ORDER BY r.id DESC LIMIT 1",
+    )?
+    .query_row([rfq_id], |row| {
+        Ok(Rfq {
+            row: row.get(0)?,
+            started_ms: row.get(1)?,
+            speed_per_mille: row.get::<_, i64>(2)?.max(1),
+            next_seq: row.get::<_, i64>(3)? + 1,
+            last_answer: row.get(4)?,
+            transaction,
+        })
+    })
+    .optional()
+}
+
 /// One desk-wide change of an LP's health as its `lp_health` row. Rare (a
 /// breaker opening, a pause, a fade), so plain `to_string` is fine.
 fn insert_health(tx: &rusqlite::Transaction, recorded: &RecordedChange) -> rusqlite::Result<()> {
@@ -478,14 +611,28 @@ fn insert_health(tx: &rusqlite::Transaction, recorded: &RecordedChange) -> rusql
     Ok(())
 }
 
-/// Failures that may pass (another writer, the disk): worth a retry.
+/// Failures of the store rather than of a record: ones that may pass
+/// (another writer, the disk) and a file that is damaged or gone (which
+/// must fail closed, not be taken for records that cannot be written and
+/// dropped one by one).
 fn is_transient(error: &rusqlite::Error) -> bool {
     use rusqlite::ErrorCode::{
-        CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, SystemIoFailure,
+        CannotOpen, DatabaseBusy, DatabaseCorrupt, DatabaseLocked, DiskFull,
+        FileLockingProtocolFailed, NotADatabase, ReadOnly, SystemIoFailure,
     };
     matches!(
         error.sqlite_error_code(),
-        Some(DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen)
+        Some(
+            DatabaseBusy
+                | DatabaseLocked
+                | SystemIoFailure
+                | DiskFull
+                | CannotOpen
+                | DatabaseCorrupt
+                | NotADatabase
+                | ReadOnly
+                | FileLockingProtocolFailed
+        )
     )
 }
 
@@ -510,6 +657,11 @@ fn int(value: u64) -> i64 {
 /// after the passive one (bounded by its own short busy timeout) and
 /// empties the file. It also records the WAL's peak size.
 struct Checkpointer {
+    /// Damage the checkpointer found in the file before copying into it:
+    /// it copies nothing more (a checkpoint would write fresh pages over
+    /// the damage, hiding it from the writer's check), and the writer's
+    /// check reports it.
+    damage: Arc<std::sync::Mutex<Option<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -524,7 +676,9 @@ pub const WAL_TRUNCATE_AT: u64 = 64 * 1024 * 1024;
 impl Checkpointer {
     fn start(path: &Path, writer: &Connection, wal_peak_bytes: Arc<AtomicU64>) -> Checkpointer {
         let stop = Arc::new(AtomicBool::new(false));
+        let damage = Arc::new(std::sync::Mutex::new(None));
         let _ = writer.pragma_update(None, "journal_size_limit", WAL_TRUNCATE_AT as i64);
+        let database = path.to_path_buf();
         let checkpoints = Connection::open(path).and_then(|conn| {
             conn.busy_timeout(Duration::from_millis(100))?;
             Ok(conn)
@@ -536,11 +690,17 @@ impl Checkpointer {
             // Only hand checkpoints over once a thread will do them.
             Ok(conn) if writer.pragma_update(None, "wal_autocheckpoint", 0).is_ok() => {
                 let stop = stop.clone();
+                let damage = damage.clone();
                 std::thread::Builder::new()
                     .name("blotter-checkpoint".into())
                     .spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
                             std::thread::sleep(CHECKPOINT_EVERY);
+                            if let Some(trouble) = header_trouble(&database) {
+                                let mut damage = damage.lock().unwrap_or_else(|p| p.into_inner());
+                                damage.get_or_insert(trouble);
+                                continue;
+                            }
                             let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
                             wal_peak_bytes.fetch_max(size, Ordering::Relaxed);
                             if let Err(error) =
@@ -568,7 +728,11 @@ impl Checkpointer {
             // Fall back to SQLite's own checkpoints inside commits.
             let _ = writer.pragma_update(None, "wal_autocheckpoint", 1000);
         }
-        Checkpointer { stop, thread }
+        Checkpointer {
+            damage,
+            stop,
+            thread,
+        }
     }
 
     /// Stops the thread and leaves the database file complete.
@@ -763,6 +927,84 @@ mod tests {
                 "2 B 2026-11-22T11:00:00.050Z 1795345200050 down ok Some(30000) Some(\"5 failures in 30 s\") 7 10.0",
             ]
         );
+    }
+
+    /// A store over a fresh blotter at `path`, and its check's text.
+    fn fresh_store(path: &Path) -> SqliteStore {
+        let conn = crate::blotter::schema::open(path, true, Duration::from_millis(100)).unwrap();
+        SqliteStore::new(conn, path)
+    }
+
+    fn check_text(store: &mut SqliteStore) -> Option<String> {
+        store.check().err().map(|error| error.to_string())
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn check_notices_the_file_removed_replaced_or_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blotter.db");
+        let mut store = fresh_store(&path);
+        assert_eq!(check_text(&mut store), None);
+
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            check_text(&mut store).as_deref(),
+            Some("its file was removed (what is written now would reach no file)")
+        );
+
+        std::fs::write(&path, b"another file").unwrap();
+        assert_eq!(
+            check_text(&mut store).as_deref(),
+            Some("its file was replaced by another (what is written now would reach the old one)")
+        );
+        store.close();
+
+        let path = dir.path().join("overwritten.db");
+        let mut store = fresh_store(&path);
+        let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+        // Over the file in place: the same inode, no longer a database.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, &garbage))
+            .unwrap();
+        assert_eq!(
+            check_text(&mut store).as_deref(),
+            Some("its file is damaged: it is no longer an SQLite database")
+        );
+        store.close();
+    }
+
+    #[test]
+    fn a_damaged_or_vanished_file_fails_closed_and_only_a_record_sqlite_refuses_is_dropped() {
+        use rusqlite::ffi;
+        let failure = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
+        let held = [
+            ffi::SQLITE_CORRUPT,
+            ffi::SQLITE_NOTADB,
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_CANTOPEN,
+            ffi::SQLITE_BUSY,
+        ];
+        for code in held {
+            assert!(
+                is_transient(&failure(code)),
+                "code {code} must hold the records"
+            );
+        }
+        for code in [
+            ffi::SQLITE_CONSTRAINT,
+            ffi::SQLITE_TOOBIG,
+            ffi::SQLITE_MISMATCH,
+        ] {
+            assert!(
+                !is_transient(&failure(code)),
+                "code {code} is the record's fault"
+            );
+        }
     }
 
     #[test]

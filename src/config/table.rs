@@ -200,6 +200,9 @@ impl SettingDef {
     /// from (for messages that name it).
     pub(crate) fn decimal(&self, raw: &Option<String>) -> Result<(Decimal, String), ConfigError> {
         let text = self.text(raw);
+        if crate::market::written_with_exponent(text) {
+            return Err(self.error(text, "must be written out in full, without an exponent"));
+        }
         let parsed = text.parse::<Decimal>().ok();
         let value = match self.accepts {
             Accepts::Decimal { min, max, .. } => parsed.filter(|v| (min..=max).contains(v)),
@@ -403,6 +406,31 @@ pub const MAX_NOTIONAL_PAIRS: SettingDef = SettingDef {
     accepts: Accepts::PairLimits,
     help: "Per-pair notional limits where one limit does not fit every pair, e.g. BTCUSDT=5000000,DOGEUSDT=50000 (each in the pair's quote currency)",
     slot: |args| &mut args.max_notional_pairs,
+};
+
+pub const MIN_NOTIONAL: SettingDef = SettingDef {
+    env: "MIN_NOTIONAL",
+    flag: "--min-notional",
+    value_name: "AMOUNT",
+    group: Group::Desk,
+    fallback: Fallback::Value("10"),
+    accepts: Accepts::AtLeast {
+        what: "an amount of quote currency",
+        min: Decimal::ZERO,
+    },
+    help: "Smallest notional (amount × the pair's reference price, in the pair's quote currency) asked for at all; a smaller request is refused (0: only the pair's lot and tick)",
+    slot: |args| &mut args.min_notional,
+};
+
+pub const MIN_NOTIONAL_PAIRS: SettingDef = SettingDef {
+    env: "MIN_NOTIONAL_PAIRS",
+    flag: "--min-notional-pairs",
+    value_name: "PAIR=AMOUNT,..",
+    group: Group::Desk,
+    fallback: Fallback::Value("ETHBTC=0.0001"),
+    accepts: Accepts::PairLimits,
+    help: "Per-pair minimum notionals where one does not fit every pair, e.g. ETHBTC=0.0001,BTCUSDT=100 (each in the pair's quote currency; setting it replaces the default list)",
+    slot: |args| &mut args.min_notional_pairs,
 };
 
 pub const VALIDITY_BUFFER_SECONDS: SettingDef = SettingDef {
@@ -704,6 +732,8 @@ pub const SETTINGS: &[SettingDef] = &[
     FADE_TOLERANCE_BPS,
     MAX_NOTIONAL,
     MAX_NOTIONAL_PAIRS,
+    MIN_NOTIONAL,
+    MIN_NOTIONAL_PAIRS,
     VALIDITY_BUFFER_SECONDS,
     LPS_FILE,
     ALLOW_SIMULATED_WITH_REAL,

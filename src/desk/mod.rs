@@ -29,12 +29,12 @@ use crate::ids;
 use crate::recorder::Recorder;
 use crate::rfq::event::{BlotterErrorEvent, Ended};
 use crate::rfq::{EventKind, QuoteRequest, RfqEvent, Session, StreamCommand};
-use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, Subscription};
+use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, StreamStopper, Subscription};
 
 /// Events buffered between a session and its consumer.
 const EVENT_BUFFER: usize = 1024;
 /// Commands buffered for a session (the operator types slowly).
-const COMMAND_BUFFER: usize = 16;
+pub(crate) const COMMAND_BUFFER: usize = 16;
 
 /// The desk; see the module docs.
 pub struct Desk {
@@ -63,6 +63,10 @@ pub enum DeskError {
     /// The request's own terms are beyond the desk's limits.
     #[error(transparent)]
     Request(#[from] crate::rfq::request::RequestError),
+    /// The request is dust: under its pair's minimum (lot, MIN_NOTIONAL,
+    /// tick). Checked here too, so no path to a stream can skip it.
+    #[error(transparent)]
+    BelowMinimum(#[from] crate::market::BelowMinimum),
     #[error("--scenario {scenario} cannot be used with a venues file ('{file}'): choose one source of LPs")]
     ScenarioWithVenues {
         scenario: &'static str,
@@ -95,7 +99,14 @@ impl Desk {
             Some(path) => Some(Blotter::open(path)?),
             None => None,
         };
-        let mut desk = Desk::with_parts(settings, registry, blotter);
+        // This process's own console or output is each stream's only
+        // consumer, so no stream keeps a snapshot for a late one.
+        let mut desk = Desk::assemble(
+            settings,
+            registry,
+            blotter,
+            StreamRegistry::without_snapshots(),
+        );
         desk.record_health()?;
         Ok(desk)
     }
@@ -114,8 +125,17 @@ impl Desk {
     }
 
     /// A desk from parts already built (tests, other front ends).
+    /// Its streams keep snapshots, so a subscriber may attach at any time.
     pub fn with_parts(settings: Settings, registry: LpRegistry, blotter: Option<Blotter>) -> Desk {
-        let streams = StreamRegistry::default();
+        Desk::assemble(settings, registry, blotter, StreamRegistry::default())
+    }
+
+    fn assemble(
+        settings: Settings,
+        registry: LpRegistry,
+        blotter: Option<Blotter>,
+        streams: StreamRegistry,
+    ) -> Desk {
         let announcer = streams.clone();
         registry.announce_health_to(Box::new(move |change| {
             announcer.announce(DeskEvent::LpHealth(LpHealthChanged::from(change)));
@@ -169,6 +189,12 @@ impl Desk {
         self.streams.subscribe_desk()
     }
 
+    /// What opening the blotter merged from a fallback journal an earlier
+    /// run left, if anything (the caller shows it).
+    pub fn blotter_merged(&self) -> Option<&str> {
+        self.blotter.as_ref().and_then(Blotter::merged)
+    }
+
     /// The first blotter write problem, if any happened (the caller shows
     /// it: a line on stderr, the console's event log).
     pub fn blotter_problem(&self) -> Option<String> {
@@ -205,15 +231,17 @@ impl Desk {
     }
 
     /// [`Desk::start`], refusing with [`DeskError::BlotterFailing`] while
-    /// the blotter cannot write, and with [`DeskError::Request`] a
+    /// the blotter cannot write, with [`DeskError::Request`] a
     /// request whose own markup or threshold is beyond the limits of the
-    /// desk's settings.
+    /// desk's settings, and with [`DeskError::BelowMinimum`] one under its
+    /// pair's minimum size.
     pub fn try_start(&self, request: impl Into<QuoteRequest>) -> Result<StreamHandle, DeskError> {
         let QuoteRequest { spec, params } = request.into();
         params.check(
             crate::config::MAX_MARKUP_BPS,
             crate::config::MAX_THRESHOLD_BPS,
         )?;
+        self.settings.minimum_size().check(spec.pair, spec.amount)?;
         if let Some(failure) = self.blotter.as_ref().and_then(Blotter::failure) {
             return Err(DeskError::BlotterFailing(failure));
         }
@@ -266,8 +294,27 @@ impl Desk {
 /// scenario's or the built-in mocks. Refuses a venues file together with a
 /// scenario, and `--speed` other than 1 with real LPs.
 pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
-    let Some(path) = &settings.lps_file else {
+    let Some(file) = venues_file(settings)? else {
         return Ok(LpRegistry::from_settings(settings));
+    };
+    Ok(LpRegistry::from_venues(&file.lps, settings)?.with_bands(file.bands))
+}
+
+/// The LPs [`open_registry`] would open, listed without opening any: a
+/// venues file's from the file alone (nothing connects, nothing is
+/// created), a simulation's from its cast.
+pub fn list_lps(settings: &Settings) -> Result<Vec<registry::Listed>, DeskError> {
+    Ok(match venues_file(settings)? {
+        Some(file) => registry::listing_of_venues(&file.lps, settings),
+        None => LpRegistry::from_settings(settings).listing(),
+    })
+}
+
+/// The venues file the settings name, read and checked against them;
+/// `None` without `--lps`.
+fn venues_file(settings: &Settings) -> Result<Option<crate::venues::VenuesFile>, DeskError> {
+    let Some(path) = &settings.lps_file else {
+        return Ok(None);
     };
     if let Some(scenario) = settings.scenario {
         return Err(DeskError::ScenarioWithVenues {
@@ -276,13 +323,13 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
         });
     }
     let file = crate::venues::load_file(path)?;
-    let specs = file.lps;
-    let simulated: Vec<&str> = specs
+    let simulated: Vec<&str> = file
+        .lps
         .iter()
         .filter(|spec| !spec.kind.is_real())
         .map(|spec| spec.name.as_str())
         .collect();
-    let mixed = !simulated.is_empty() && simulated.len() < specs.len();
+    let mixed = !simulated.is_empty() && simulated.len() < file.lps.len();
     if mixed && !settings.allow_simulated_with_real {
         return Err(DeskError::SimulatedWithReal {
             simulated: simulated.join(", "),
@@ -290,7 +337,7 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
         });
     }
     if settings.speed_per_mille != 1000 {
-        if let Some(real) = specs.iter().find(|spec| spec.kind.is_real()) {
+        if let Some(real) = file.lps.iter().find(|spec| spec.kind.is_real()) {
             return Err(DeskError::SpeedWithRealLps {
                 speed: StreamClock::start_with_speed(settings.speed_per_mille).speed(),
                 lp: real.name.clone(),
@@ -298,7 +345,7 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
             });
         }
     }
-    Ok(LpRegistry::from_venues(&specs, settings)?.with_bands(file.bands))
+    Ok(Some(file))
 }
 
 /// The pairs the settings' LPs quote, read without opening them (no
@@ -339,6 +386,7 @@ fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle
         rfq_id: rfq_id.clone(),
         clock,
         events,
+        stopper: StreamStopper::new(commands.clone()),
         commands,
         task: tokio::spawn(async move { ended }),
     }
@@ -365,13 +413,17 @@ pub fn start_session_in(
     let clock = session.clock;
     let (commands, inbox) = mpsc::channel(COMMAND_BUFFER);
     let (sender, events) = mpsc::channel(EVENT_BUFFER);
-    let fanout = streams.register(
+    let fanout = match streams.register(
         rfq_id.clone(),
         clock,
         commands.clone(),
         blotter.clone(),
         sender,
-    );
+    ) {
+        Ok(fanout) => fanout,
+        Err(live) => return refused(rfq_id, clock, live.to_string()),
+    };
+    let stopper = fanout.stopper();
     let task = match blotter {
         None => tokio::spawn(session.run_into(fanout, Some(inbox))),
         Some(sink) => tokio::spawn(session.run_into(Recorder::new(sink, fanout), Some(inbox))),
@@ -381,6 +433,7 @@ pub fn start_session_in(
         clock,
         events,
         commands,
+        stopper,
         task,
     }
 }
@@ -394,19 +447,32 @@ pub struct StreamHandle {
     pub clock: StreamClock,
     pub events: mpsc::Receiver<RfqEvent>,
     pub commands: mpsc::Sender<StreamCommand>,
+    stopper: StreamStopper,
     task: JoinHandle<Ended>,
 }
 
 impl StreamHandle {
-    /// Ends the stream early; its `ended` event says `interrupted`.
+    /// Ends the stream early; its `ended` event says `interrupted`. Never
+    /// lost, however full the inbox is.
     pub fn stop(&self) {
-        self.send(StreamCommand::Stop);
+        self.stopper.stop();
+    }
+
+    /// What stops this stream from elsewhere (a signal handler), after
+    /// the handle has been handed to the stream's driver.
+    pub fn stopper(&self) -> StreamStopper {
+        self.stopper.clone()
     }
 
     /// Hands `command` to the stream; a stream that has already ended
-    /// ignores it.
+    /// ignores it. A Stop is [`StreamHandle::stop`].
     pub fn send(&self, command: StreamCommand) {
-        let _ = self.commands.try_send(command);
+        match command {
+            StreamCommand::Stop => self.stop(),
+            command => {
+                let _ = self.commands.try_send(command);
+            }
+        }
     }
 
     /// Waits for the session to finish and returns its summary; by then

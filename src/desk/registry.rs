@@ -146,7 +146,9 @@ pub enum VenueBuildError {
 
 /// One LP as `lp-rfq lps` lists it.
 pub struct Listed {
-    pub lp: SharedLp,
+    pub name: Arc<str>,
+    /// A simulation (a mock or a scenario LP): no price of it is real.
+    pub simulated: bool,
     /// `b2c2`, `binance-convert`, `fix44`, `mock`, or `scenario NAME`.
     pub kind: String,
     /// Its URL or host:port; `simulated` for a simulation.
@@ -154,6 +156,36 @@ pub struct Listed {
     /// Its health now and its limits, e.g. `ok · 5/s burst 5 · breaker 5
     /// in 30 s, cool-off 30 s`; `None` when it has none (simulations).
     pub health: Option<String>,
+}
+
+/// Where a venue is: its URL or host:port; `simulated` for a mock.
+fn venue_location(kind: &VenueKind) -> String {
+    match kind {
+        VenueKind::B2c2 { url, .. } | VenueKind::BinanceConvert { url, .. } => url.clone(),
+        VenueKind::Fix44 { host, port, .. } => format!("{host}:{port}"),
+        VenueKind::Mock => "simulated".to_string(),
+    }
+}
+
+/// The venues file's LPs as `lp-rfq lps` lists them, from the file alone:
+/// no adapter is built, so nothing connects (a FIX venue's session would
+/// log on at once) and no FIX log directory is created. Their health is
+/// not known until something asks them (`--check`), so only their limits
+/// are shown.
+pub fn listing_of_venues(specs: &[VenueSpec], settings: &Settings) -> Vec<Listed> {
+    specs
+        .iter()
+        .map(|spec| Listed {
+            name: Arc::from(spec.name.as_str()),
+            simulated: !spec.kind.is_real(),
+            kind: spec.kind.label().to_string(),
+            location: venue_location(&spec.kind),
+            health: Some(format!(
+                "not checked · {}",
+                spec.health_policy(settings.fade_limit_pct).describe()
+            )),
+        })
+        .collect()
 }
 
 impl LpRegistry {
@@ -320,7 +352,8 @@ impl LpRegistry {
                         format!("{now} · {}", guard.policy().describe())
                     });
                 Listed {
-                    lp,
+                    name: lp.shared_name(),
+                    simulated: lp.simulated(),
                     kind,
                     location,
                     health,
@@ -404,16 +437,7 @@ impl LpRegistry {
         registry.quotable = Quotable::of_venues(specs);
         registry.venues = specs
             .iter()
-            .map(|spec| {
-                let location = match &spec.kind {
-                    VenueKind::B2c2 { url, .. } | VenueKind::BinanceConvert { url, .. } => {
-                        url.clone()
-                    }
-                    VenueKind::Fix44 { host, port, .. } => format!("{host}:{port}"),
-                    VenueKind::Mock => "simulated".to_string(),
-                };
-                (spec.kind.label().to_string(), location)
-            })
+            .map(|spec| (spec.kind.label().to_string(), venue_location(&spec.kind)))
             .collect();
         Ok(registry)
     }

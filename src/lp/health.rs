@@ -238,12 +238,15 @@ pub struct HealthView {
     pub reason: Option<Arc<str>>,
 }
 
-/// A change of an LP's desk-wide state, logged and recorded once.
-#[derive(Debug, Clone, PartialEq)]
+/// A change of an LP's desk-wide state, logged and recorded once (and
+/// pushed to the desk's listeners as it is).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HealthChange {
     pub state: HealthState,
     pub previous: HealthState,
+    /// Until the LP is asked again (`rate_limited`, `down`), in ms.
     pub retry_in_ms: Option<u64>,
+    /// The LP's smoothed last-look reject rate, percent.
     pub reject_rate: Decimal,
     pub reason: Option<Arc<str>>,
     /// Requests not sent for a rate limit (ours or the LP's pause) since

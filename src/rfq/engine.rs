@@ -115,6 +115,9 @@ pub struct Engine {
     band: Option<PriceBand>,
     /// Who the request is for; only `started` says it.
     client: ClientId,
+    /// The stream's record cannot be kept (the blotter fails): it offers
+    /// no client quote and refuses accepts until the blotter writes again.
+    withheld: bool,
 }
 
 /// What one stream knows of one LP beside its requests and its quote.
@@ -209,6 +212,7 @@ impl Engine {
             outcome: None,
             band: None,
             client: ClientId::house(),
+            withheld: false,
         }
     }
 
@@ -734,6 +738,8 @@ impl Engine {
                     };
                     out.push(self.event(now, EventKind::Locked(locked)));
                 }
+                // A quote the desk cannot record is never offered.
+                Decision::Offer { .. } if self.withheld => {}
                 Decision::Offer { candidate, reason } => {
                     let seen = &self.per_lp[candidate.lp];
                     let behind = (seen.name.clone(), seen.simulated);
@@ -870,11 +876,7 @@ impl Engine {
             _ => None,
         };
         if let Some(reason) = refusal {
-            self.outcome = Some(Outcome::NotFilled);
-            let quote_id = quote_id
-                .map(Arc::from)
-                .or_else(|| self.offers.live().map(|live| live.quote_id.clone()));
-            out.push(self.event(now, EventKind::NotFilled(NotFilled { quote_id, reason })));
+            self.refuse(now, quote_id, reason, out);
             return None;
         }
         let live = self.offers.withdraw()?;
@@ -908,6 +910,82 @@ impl Engine {
         self.execution = Some(Box::new(execution));
         self.emit_order_sent(now, &plan, preferred_over, out);
         Some(plan)
+    }
+
+    /// The client's acceptance of `quote_id` (`None`: whichever is live)
+    /// is refused at `now` for `reason`: nothing is sent, the stream's
+    /// outcome is `not_filled`. A second acceptance does nothing.
+    pub fn refuse(
+        &mut self,
+        now: StreamMs,
+        quote_id: Option<&str>,
+        reason: String,
+        out: &mut Vec<RfqEvent>,
+    ) {
+        if self.accepted() {
+            return;
+        }
+        self.outcome = Some(Outcome::NotFilled);
+        let quote_id = quote_id
+            .map(Arc::from)
+            .or_else(|| self.offers.live().map(|live| live.quote_id.clone()));
+        out.push(self.event(now, EventKind::NotFilled(NotFilled { quote_id, reason })));
+    }
+
+    /// The stream's record can no longer be kept (`failure` says why):
+    /// the operator is told, the live client quote is withdrawn (a
+    /// `lock_expired`) and none is offered until [`Engine::resume`]. Once
+    /// the client has accepted only the telling is left: an order out is
+    /// still awaited (its outcome goes to the blotter's fallback journal).
+    pub fn withhold(&mut self, now: StreamMs, failure: &str, out: &mut Vec<RfqEvent>) {
+        if self.withheld {
+            return;
+        }
+        self.withheld = true;
+        let reason = if self.order_pending() {
+            format!("{failure}: the order out is awaited; its outcome goes to the fallback journal")
+        } else if self.accepted() {
+            failure.to_string()
+        } else {
+            format!("{failure}: no client quote is offered and accepts are refused until it records again")
+        };
+        out.push(self.event(now, EventKind::BlotterError(BlotterErrorEvent { reason })));
+        if self.accepted() {
+            return;
+        }
+        if let Some(live) = self.offers.withdraw() {
+            out.push(self.event(
+                now,
+                EventKind::LockExpired(LockExpired {
+                    lp: self.per_lp[live.candidate.lp].name.clone(),
+                }),
+            ));
+        }
+    }
+
+    /// The record can be kept again: a fresh race starts, and its winner
+    /// is offered.
+    pub fn resume(&mut self, now: StreamMs) {
+        if !std::mem::take(&mut self.withheld) || self.accepted() {
+            return;
+        }
+        let mut decisions = Vec::new();
+        self.lock.restart(
+            now,
+            self.requests.oldest_outstanding(),
+            None,
+            &mut decisions,
+        );
+        debug_assert!(
+            decisions.is_empty(),
+            "a race with no candidate decides nothing"
+        );
+    }
+
+    /// True while the stream offers nothing because its record cannot be
+    /// kept.
+    pub fn withheld(&self) -> bool {
+        self.withheld
     }
 
     /// When `best` (at `price`) is fading: the best clean LP's firm quote

@@ -155,6 +155,10 @@ struct Stream<O, P, A> {
     next_poll_at: StreamMs,
 }
 
+/// How often a stream that cannot be recorded looks whether the blotter
+/// writes again, in stream ms.
+const WITHHELD_RECHECK_MS: StreamMs = 250;
+
 /// An LP answer as its request future yields it: the LP's index, the
 /// request's id and the answer. A probe learns when it was ready right
 /// after the poll that yields it ([`StreamProbe::answer_yielded`]).
@@ -282,7 +286,10 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                     }
                 }
                 let interval = self.engine.poll_interval_ms();
-                let polling = !self.engine.accepted() && self.ending.is_none();
+                // A stream that cannot be recorded asks its LPs nothing:
+                // it could offer none of their prices.
+                let polling =
+                    !self.engine.accepted() && self.ending.is_none() && !self.engine.withheld();
                 // This turn sent a poll whose every answer was in at once.
                 let mut answered_at_once = false;
                 if polling
@@ -329,7 +336,18 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                             let now = self.now();
                             // Expiry first: an expired quote cannot be accepted.
                             self.engine.on_time(now, &mut self.out);
-                            let plan = self.engine.accept(now, quote_id.as_deref(), &mut self.out);
+                            // Asked again here: the record may have failed
+                            // since the stream was last judged, and no order
+                            // goes out that the desk cannot record.
+                            let plan = match self.outlet.unrecordable() {
+                                Some(failure) => {
+                                    self.engine.withhold(now, &failure, &mut self.out);
+                                    let reason = format!("the blotter cannot record: {failure}");
+                                    self.engine.refuse(now, quote_id.as_deref(), reason, &mut self.out);
+                                    None
+                                }
+                                None => self.engine.accept(now, quote_id.as_deref(), &mut self.out),
+                            };
                             // `order_sent` is handed on (and so recorded)
                             // before the order leaves.
                             self.hand_on().await;
@@ -426,6 +444,12 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             return Next::Again;
         }
         engine.on_time(now, &mut self.out);
+        // Every turn, so that a stream stops offering the moment its record
+        // fails (a flag read while all is well).
+        match self.outlet.unrecordable() {
+            Some(failure) => engine.withhold(now, &failure, &mut self.out),
+            None => engine.resume(now),
+        }
         Next::Run
     }
 
@@ -674,6 +698,11 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
         }
         if engine.poll_interval_ms() > 0 && polling {
             next_wake = next_wake.min(self.next_poll_at);
+        }
+        if engine.withheld() {
+            // Nothing arrives while withheld: look again soon for the
+            // blotter writing again.
+            next_wake = next_wake.min(self.now() + WITHHELD_RECHECK_MS);
         }
         next_wake
     }

@@ -15,7 +15,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rust_decimal::Decimal;
 
 use crate::desk::registry::Quotable;
-use crate::market::{check_amount, NotionalLimits, Pair, Side};
+use crate::market::{check_amount, MinimumSize, NotionalLimits, Pair, Side};
 use crate::rfq::RfqSpec;
 
 pub const SIDE: usize = 0;
@@ -48,6 +48,10 @@ pub struct Form {
     /// limit (or whose notional cannot be checked) waits for a typed
     /// confirmation. `None`: no limit.
     pub notional_limits: Option<NotionalLimits>,
+    /// MIN_NOTIONAL (and per-pair minimums, the lot and the tick): a
+    /// request under its pair's minimum is refused under the amount.
+    /// `None`: no minimum beyond the lot.
+    pub minimum: Option<MinimumSize>,
     /// The pairs the LPs quote: another pair is refused under its field.
     /// `None`: not known, every pair is asked.
     pub quotable: Option<Quotable>,
@@ -101,6 +105,7 @@ impl Form {
             ],
             focus: SIDE,
             notional_limits: None,
+            minimum: None,
             quotable: None,
             confirm: None,
         }
@@ -117,6 +122,7 @@ impl Form {
     pub fn clear(&mut self) {
         *self = Form {
             notional_limits: self.notional_limits.take(),
+            minimum: self.minimum.take(),
             quotable: self.quotable.take(),
             ..Form::new()
         };
@@ -241,6 +247,15 @@ impl Form {
         }
     }
 
+    /// Why `amount` of `pair` is dust, if it is.
+    fn below_minimum(&self, pair: Pair, amount: Decimal) -> Option<String> {
+        let minimum = self.minimum.as_ref()?;
+        minimum
+            .check(pair, amount)
+            .err()
+            .map(|below| below.to_string())
+    }
+
     /// Every field checked; the first bad one takes the focus.
     fn submit(&mut self) -> Option<RfqSpec> {
         let refusal = |pair: Pair| self.quotable.as_ref().and_then(|q| q.refusal(pair));
@@ -262,6 +277,11 @@ impl Form {
         let side = self.check_side();
         let amount = match pair {
             Some(pair) => match pair.parse_amount(&self.fields[AMOUNT].text) {
+                Ok(amount) if self.below_minimum(pair, amount).is_some() => {
+                    let why = self.below_minimum(pair, amount).unwrap_or_default();
+                    self.refuse(AMOUNT, why);
+                    None
+                }
                 Ok(amount) => {
                     self.fields[AMOUNT].error = None;
                     Some(amount)

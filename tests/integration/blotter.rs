@@ -1588,8 +1588,8 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
          \n\
          Pairs (sums in the quote currency, CCY)\n\
          PAIR     CCY   RFQS  NOTIONAL QUOTED  FILLED NOTIONAL  MARKUP EARNED  FILLS\n\
-         BTCUSDT  USDT     1       150044.985                0              0      0\n\
-         TOTAL    USDT     1       150044.985                0              0      0\n"
+         BTCUSDT  USDT     1        150044.99             0.00           0.00      0\n\
+         TOTAL    USDT     1        150044.99             0.00           0.00      0\n"
     );
     // One table per invocation, the section chosen.
     let csv = |section| report::render(&all, Format::Csv(section), &path, &Filter::default());
@@ -2280,6 +2280,142 @@ mod process {
             "lp-rfq: invalid --since 'tomorrow': must be a date like 2026-11-22 or a UTC time like 2026-11-22T14:30:00\n"
         );
     }
+
+    /// A 4 s JSON stream that accepts at 2 s, recording into
+    /// `records/blotter.db` under `dir`; `spoil` is done to the record once
+    /// the first client quote is out. Its exit code, stderr and events.
+    fn stream_whose_record_is_spoiled(
+        dir: &Path,
+        spoil: impl FnOnce(&Path),
+    ) -> (Option<i32>, String, Vec<Value>) {
+        std::fs::create_dir(dir.join("records")).unwrap();
+        let mut child = lp_rfq(dir)
+            .args([
+                "quote",
+                "buy",
+                "1.5",
+                "BTCUSDT",
+                "--json",
+                "--duration",
+                "4",
+            ])
+            .args(["--accept-after", "2s", "--blotter", "records/blotter.db"])
+            .args(FAST)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(
+                out.read_line(&mut line).unwrap_or(0) > 0,
+                "ended before a client quote: {lines:?}"
+            );
+            let quoted = line.contains("\"event\":\"client_quote\"");
+            lines.push(line.trim_end().to_string());
+            if quoted {
+                break;
+            }
+        }
+        spoil(&dir.join("records"));
+        let events = rest(&mut out, lines);
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), stderr, events)
+    }
+
+    /// What a stream showed from the blotter's failure on: the event
+    /// names (but LP answers), and the failure's and refusal's reasons.
+    fn after_the_failure(events: &[Value]) -> (Vec<String>, String, String) {
+        let failed = events
+            .iter()
+            .position(|e| e["event"] == "blotter_error")
+            .expect("the failure is shown");
+        // LP answers already in flight may still arrive: answers, not offers.
+        let names = events[failed..]
+            .iter()
+            .map(|e| e["event"].as_str().unwrap().to_string())
+            .filter(|name| !matches!(name.as_str(), "lp_quote" | "lp_error"))
+            .collect();
+        let refusal = events
+            .iter()
+            .find(|e| e["event"] == "not_filled")
+            .map(|e| e["reason"].as_str().unwrap().to_string())
+            .unwrap_or_default();
+        let reason = events[failed]["reason"].as_str().unwrap().to_string();
+        (names, reason, refusal)
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn the_blotter_directory_removed_mid_stream_stops_the_offers_refuses_the_accept_and_fails_the_exit(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, stderr, events) = stream_whose_record_is_spoiled(dir.path(), |records| {
+            std::fs::remove_dir_all(records).unwrap();
+        });
+        let (names, reason, refusal) = after_the_failure(&events);
+        let failure = "blotter 'records/blotter.db' cannot be written: its file was removed (what is written now would reach no file)";
+        assert_eq!(
+            reason,
+            format!("{failure}: no client quote is offered and accepts are refused until it records again")
+        );
+        // Withdrawn, nothing offered or asked, the accept refused.
+        assert_eq!(
+            names,
+            ["blotter_error", "lock_expired", "not_filled", "ended"]
+        );
+        assert_eq!(refusal, format!("the blotter cannot record: {failure}"));
+        assert_eq!(events.last().unwrap()["outcome"], "not_filled");
+        // Nowhere to keep the record (its directory is gone): said, and
+        // the exit fails.
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(
+            stderr.contains("lp-rfq: blotter 'records/blotter.db': ")
+                && stderr.contains(" events could not be written"),
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn random_bytes_over_the_blotter_mid_stream_fail_closed_and_the_rest_is_journalled() {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, stderr, events) = stream_whose_record_is_spoiled(dir.path(), |records| {
+            let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7919 % 251) as u8).collect();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(records.join("blotter.db"))
+                .and_then(|mut file| std::io::Write::write_all(&mut file, &garbage))
+                .unwrap();
+        });
+        let (names, reason, refusal) = after_the_failure(&events);
+        let failure = "blotter 'records/blotter.db' cannot be written: its file is damaged: it is no longer an SQLite database";
+        assert!(reason.starts_with(failure), "{reason}");
+        assert_eq!(
+            names,
+            ["blotter_error", "lock_expired", "not_filled", "ended"]
+        );
+        assert_eq!(refusal, format!("the blotter cannot record: {failure}"));
+        assert_eq!(code, Some(1), "{stderr}");
+        let journal = dir.path().join("records/blotter.db.journal");
+        let journalled = lp_rfq::blotter::journal::read(&journal).unwrap();
+        assert!(
+            stderr.contains(&format!(
+                "could not take {} events: they are in the fallback journal 'records/blotter.db.journal'",
+                journalled.len()
+            )),
+            "{stderr}"
+        );
+        let outcomes: Vec<&str> = journalled
+            .iter()
+            .filter(|e| lp_rfq::blotter::journal::is_outcome(e))
+            .map(|e| e.kind.name())
+            .collect();
+        assert_eq!(outcomes, ["not_filled", "ended"]);
+    }
 }
 
 #[tokio::test]
@@ -2364,8 +2500,9 @@ fn blotters_that_cannot_be_written_or_are_damaged_are_refused_at_start() {
         (
             Some(2),
             format!(
-                "lp-rfq: cannot open blotter '{}': unable to open database file\n",
-                under.display()
+                "lp-rfq: invalid BLOTTER_PATH '{}' (--blotter): '{}' is not a directory\n",
+                under.display(),
+                file.display()
             )
         )
     );
@@ -2563,4 +2700,80 @@ async fn a_desk_refuses_a_new_rfq_while_its_blotter_cannot_write() {
     drop(sink);
     let closed = desk.shutdown().await;
     assert_eq!(closed.blotter.unwrap().1.lost, 0);
+}
+
+/// The order is out when the blotter stops taking writes: its outcome is
+/// in the fallback journal at once (synced, 0600), everything still held is
+/// there at close (nothing lost), and the next start merges it so that the
+/// blotter holds the whole stream, rows in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_the_blotter_cannot_take_go_to_the_journal_and_are_merged_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let journal = lp_rfq::blotter::journal::beside(&path);
+    let stream = fixture().swap_remove(1);
+    let sent = stream
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::OrderSent(_)))
+        .unwrap();
+    let (before, after) = stream.split_at(sent);
+    let blotter = Blotter::open_with_timeout(&path, Duration::from_millis(20)).unwrap();
+    assert_eq!(blotter.merged(), None);
+    assert_eq!(blotter.journal(), Some(journal.as_path()));
+    let sink = blotter.sink();
+    let (last, earlier) = before.split_last().unwrap();
+    for event in earlier {
+        sink.record(event.clone()).await;
+    }
+    assert!(sink.record_and_commit(last.clone()).await);
+    let holder = hold_write_lock(&path);
+    sink.record(after[0].clone()).await;
+    until(|| sink.failure().is_some()).await;
+    for event in &after[1..] {
+        sink.record(event.clone()).await;
+    }
+    sink.flush().await;
+    let outcomes: Vec<&RfqEvent> = after
+        .iter()
+        .filter(|e| lp_rfq::blotter::journal::is_outcome(e))
+        .collect();
+    let journalled = lp_rfq::blotter::journal::read(&journal).unwrap();
+    assert_eq!(
+        journalled.iter().collect::<Vec<_>>(),
+        outcomes,
+        "every outcome is in the journal while the blotter fails"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&journal).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    drop(sink);
+    blotter.abandoner().abandon();
+    let stats = blotter.close().await;
+    assert_eq!(
+        (stats.lost, stats.journalled),
+        (0, after.len() as u64),
+        "{stats:?}"
+    );
+    assert_eq!(lp_rfq::blotter::journal::read(&journal).unwrap(), after);
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+
+    let blotter = Blotter::open(&path).unwrap();
+    assert_eq!(
+        blotter.merged(),
+        Some(
+            format!(
+                "merged {} events from the fallback journal '{}' into the blotter",
+                after.len(),
+                journal.display()
+            )
+            .as_str()
+        )
+    );
+    assert!(!journal.exists(), "a merged journal is removed");
+    blotter.close().await;
+    assert_eq!(stored_rfqs(&path).unwrap()[0].events, stream);
 }

@@ -167,3 +167,24 @@ async fn a_desk_refuses_a_markup_beyond_its_own_limit() {
         "markup '501' bps is above the desk's limit of 500 bps"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_desk_refuses_dust_whichever_front_end_sent_it() {
+    let desk = desk(vec![lp("LP1", vec![Step::price(100, dec!(100003.37))])]);
+    let mut dust = spec(Side::Sell);
+    dust.amount = dec!(0.00000001);
+    let error = desk.try_start(dust).err().unwrap();
+    assert_eq!(
+        error.to_string(),
+        "amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under MIN_NOTIONAL 10 USDT"
+    );
+    // The handle-giving start asks no LP either: the stream only says why.
+    let refused = events(desk.start(dust)).await;
+    assert_eq!(
+        refused
+            .iter()
+            .map(|event| event.kind.name())
+            .collect::<Vec<_>>(),
+        ["blotter_error", "ended"]
+    );
+}

@@ -346,7 +346,7 @@ fn locked_marks_the_lp_and_freezes_its_quote() {
     let last = state.log.back().unwrap();
     assert_eq!(
         (last.kind, last.text.as_str()),
-        (LogKind::Lock, "LOCKED LP1 at 99,995.00")
+        (LogKind::Lock, "LOCKED LP1, LP price 99,995.00")
     );
     assert!(state.lock_flash(), "locked {} ms ago", 900 - 450);
 }
@@ -384,7 +384,8 @@ fn an_improvement_moves_the_lock_raises_the_banner_and_the_arrows() {
     assert!(state
         .log
         .iter()
-        .any(|l| l.kind == LogKind::Improvement && l.text == "LOCKED LP2 at 99,985.00 (from LP1)"));
+        .any(|l| l.kind == LogKind::Improvement
+            && l.text == "LOCKED LP2, LP price 99,985.00 (from LP1)"));
     state.tick(1_150 + BANNER_MS);
     assert!(!state.banner());
     assert!(!state.lock_flash());
@@ -514,6 +515,42 @@ fn q_or_ctrl_c_stops_a_stream_gracefully_and_the_summary_follows() {
     assert_eq!(app.key(key(KeyCode::Enter)), Command::None);
     assert_eq!(app.screen, Screen::Form);
     assert_eq!(type_request(&mut app, "\n\n\n"), Command::Start(spec));
+}
+
+#[test]
+fn dust_is_refused_under_the_amount_by_name_and_nothing_starts() {
+    let mut app =
+        App::new(false, None).with_minimum_size(lp_rfq::market::MinimumSize::uniform(dec!(10)));
+    assert_eq!(
+        type_request(&mut app, "s\n0.00000001\nBTCUSDT\n"),
+        Command::None
+    );
+    assert_eq!(app.screen, Screen::Form);
+    assert_eq!(app.form.focus, lp_rfq::ui::form::AMOUNT);
+    assert_eq!(
+        app.form.fields[lp_rfq::ui::form::AMOUNT].error.as_deref(),
+        Some("amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under MIN_NOTIONAL 10 USDT")
+    );
+    // Whole at 80x24: wrapped under the amount.
+    let screen = app_screen(&app, 80, 24);
+    assert_eq!(
+        screen[4].trim_end(),
+        "│          amount 0.00000001 BTC is below the minimum for BTCUSDT: notional    │"
+    );
+    assert_eq!(
+        screen[5].trim_end(),
+        "│0.001 USDT is under MIN_NOTIONAL 10 USDT                                      │"
+    );
+    // A size above the minimum then goes.
+    for _ in 0..10 {
+        app.key(key(KeyCode::Backspace));
+    }
+    let spec = lp_rfq::rfq::RfqSpec {
+        side: lp_rfq::market::Side::Sell,
+        amount: dec!(0.0001),
+        pair: "BTCUSDT".parse().unwrap(),
+    };
+    assert_eq!(type_request(&mut app, "0.0001\n\n"), Command::Start(spec));
 }
 
 #[test]
@@ -649,7 +686,10 @@ fn the_header_counts_down_the_stream_and_the_quote_validity() {
     assert!(screen[2].contains("stream █"), "{text}");
     // Quote made at 0.3 s, valid 8 s: 3.3 s left at 5 s.
     assert!(screen[3].contains("client quote valid 3.3 s"), "{text}");
-    assert!(screen[3].contains("locked LP1 at 99,995.00"), "{text}");
+    assert!(
+        screen[3].contains("locked LP1, LP price 99,995.00"),
+        "{text}"
+    );
     let ending = self::screen(&ConsoleState::from_events(&buy_race(), 6_000), 100, 30);
     assert!(ending[3].contains("client quote valid 2.3 s"));
 }
@@ -724,7 +764,7 @@ fn the_price_improvement_banner_and_the_event_log_show() {
     let text = screen.join("\n");
     assert!(screen[3].contains("*** PRICE IMPROVEMENT ***"), "{text}");
     assert!(
-        text.contains("  1.150s LOCKED LP2 at 99,985.00 (from LP1)"),
+        text.contains("  1.150s LOCKED LP2, LP price 99,985.00 (from LP1)"),
         "{text}"
     );
     assert!(
@@ -823,7 +863,7 @@ fn the_summary_shows_the_final_quote_and_per_lp_counts() {
     );
     // Made at 0.3 s, valid 8 s: long gone at 30 s.
     assert!(
-        text.contains("final: LP1 at 100,045.00 USDT · expired at the end · quote Q-1"),
+        text.contains("final: LP1, client price 100,045.00 USDT · expired at the end · quote Q-1"),
         "{text}"
     );
     assert!(
@@ -972,9 +1012,9 @@ async fn a_then_enter_accepts_the_live_quote_and_the_ticket_follows() {
     let text = app_screen(&app, 120, 40).join("\n");
     for line in [
         "client accepted Q-test-1 at 100,089.99 USDT: FILLED",
-        "order 1 → Fader at 99,990.00 USDT",
+        "order 1 → Fader, LP price 99,990.00 USDT",
         "rejected by Fader after 200 ms: last look: price moved",
-        "order 2 → Solid at 99,995.00 USDT",
+        "order 2 → Solid, LP price 99,995.00 USDT",
         // Scripted LPs: the fill is a simulation, and says so.
         "SIMULATED FILL by Solid: nothing real traded",
         "Client BUYS     1.50000000 BTC",
@@ -1376,7 +1416,7 @@ fn a_renewal_that_moves_the_lock_is_not_counted_as_an_improvement_and_is_said() 
         .unwrap();
     assert_eq!(
         lock_line.text,
-        "LOCKED LP2 at 99,998.00 (from LP1, on renewal: not an improvement)"
+        "LOCKED LP2, LP price 99,998.00 (from LP1, on renewal: not an improvement)"
     );
     assert_eq!(
         state.log.back().unwrap().text,
@@ -1415,7 +1455,7 @@ fn an_improvement_is_counted_once_and_its_lock_line_names_the_loser() {
     assert!(state
         .log
         .iter()
-        .any(|line| line.text == "LOCKED LP2 at 99,985.00 (from LP1)"));
+        .any(|line| line.text == "LOCKED LP2, LP price 99,985.00 (from LP1)"));
 }
 
 #[test]
@@ -1606,7 +1646,9 @@ fn the_summary_shows_how_long_the_final_quote_was_still_valid() {
     assert_eq!(state.validity_left_at_end(), Some(3_300));
     let text = screen(&state, 100, 30).join("\n");
     assert!(
-        text.contains("final: LP1 at 100,045.00 USDT · valid 3.3 s more at the end · quote Q-1"),
+        text.contains(
+            "final: LP1, client price 100,045.00 USDT · valid 3.3 s more at the end · quote Q-1"
+        ),
         "{text}"
     );
 }

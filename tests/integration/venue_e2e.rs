@@ -186,7 +186,7 @@ async fn lps_check_reaches_each_venue_and_names_a_bad_credential() {
     assert_eq!(
         String::from_utf8_lossy(&listed.stdout),
         format!(
-            "2 LPs from venues file '{}':\n  B2C2     b2c2             {}\n           health: ok · 5/s burst 5 · breaker 5 in 30 s, cool-off 30 s\n  Binance  binance-convert  {}\n           health: ok · 0.5/s burst 1 · breaker 5 in 30 s, cool-off 30 s\n",
+            "2 LPs from venues file '{}':\n  B2C2     b2c2             {}\n           health: not checked · 5/s burst 5 · breaker 5 in 30 s, cool-off 30 s\n  Binance  binance-convert  {}\n           health: not checked · 0.5/s burst 1 · breaker 5 in 30 s, cool-off 30 s\n",
             file.display(),
             b2c2.url,
             binance.url

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use lp_rfq::lp::health::HealthChange;
 use lp_rfq::market::{Bps, Pair, Side};
 use lp_rfq::rfq::event::*;
 use lp_rfq::rfq::{RfqEvent, StreamCommand};
@@ -283,12 +284,14 @@ fn desk_events_snapshots_and_detachments_round_trip() {
     let json = round_trip(&DeskEvent::LpHealth(LpHealthChanged {
         lp: name("B"),
         at: "2026-01-02T03:04:05.678Z".into(),
-        state: HealthState::RateLimited,
-        previous: HealthState::Ok,
-        retry_in_ms: Some(2_000),
-        reject_rate: dec!(0.0),
-        reason: Some(name("429")),
-        throttled: 3,
+        change: HealthChange {
+            state: HealthState::RateLimited,
+            previous: HealthState::Ok,
+            retry_in_ms: Some(2_000),
+            reject_rate: dec!(0.0),
+            reason: Some(name("429")),
+            throttled: 3,
+        },
     }));
     assert!(
         json.starts_with(r#"{"desk_event":"lp_health","lp":"B""#),

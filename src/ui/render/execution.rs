@@ -24,7 +24,7 @@ pub(super) fn execution_lines(state: &ConsoleState, palette: Palette) -> Vec<Lin
         .unwrap_or_default();
     for (index, order) in execution.orders.iter().enumerate() {
         lines.push(Line::from(format!(
-            "order {} → {} at {} {quote_asset}",
+            "order {} → {}, LP price {} {quote_asset}",
             order.attempt,
             order.lp,
             group_thousands(order.lp_price)

@@ -117,7 +117,7 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, state: &ConsoleState, p
         ));
     } else if let Some(lock) = &state.lock {
         spans.push(Span::raw(format!(
-            "   locked {} at {}",
+            "   locked {}, LP price {}",
             state.lps[lock.lp].name,
             group_thousands(lock.price)
         )));

@@ -35,7 +35,7 @@ impl InForce {
                 .registry()
                 .listing()
                 .into_iter()
-                .map(|listed| (listed.lp.shared_name(), listed.lp.simulated()))
+                .map(|listed| (listed.name, listed.simulated))
                 .collect(),
             quotable: desk.registry().quotable().clone(),
         }

@@ -108,14 +108,22 @@ impl App {
         self
     }
 
+    /// The smallest request per pair, refused under the form's amount.
+    pub fn with_minimum_size(mut self, minimum: crate::market::MinimumSize) -> App {
+        self.form.minimum = Some(minimum);
+        self
+    }
+
     fn open_form(&mut self) {
         let limits = self.form.notional_limits.take();
+        let minimum = self.form.minimum.take();
         let quotable = self.form.quotable.take();
         self.form = match &self.stream.request {
             Some(request) => crate::ui::form::Form::prefilled(&request.spec()),
             None => crate::ui::form::Form::new(),
         };
         self.form.notional_limits = limits;
+        self.form.minimum = minimum;
         self.form.quotable = quotable;
         self.screen = Screen::Form;
     }

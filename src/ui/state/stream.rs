@@ -364,7 +364,7 @@ impl ConsoleState {
                     LockReason::Refresh => LogKind::Refresh,
                 };
                 let text = format!(
-                    "{}LOCKED {} at {}{from}",
+                    "{}LOCKED {}, LP price {}{from}",
                     if locked.simulated { "SIMULATED " } else { "" },
                     locked.lp,
                     group_thousands(locked.price)
@@ -384,7 +384,7 @@ impl ConsoleState {
             }
             EventKind::OrderSent(order) => {
                 let text = format!(
-                    "ORDER {} to {} at {} (attempt {})",
+                    "ORDER {} to {}, LP price {} (attempt {})",
                     order.order_id,
                     order.lp,
                     group_thousands(order.lp_price),
@@ -444,7 +444,7 @@ impl ConsoleState {
             }
             EventKind::Filled(filled) => {
                 let text = format!(
-                    "{} by {} at {}: client {}, desk P&L {} {}",
+                    "{} by {}, LP price {}: client price {}, desk P&L {} {}",
                     if filled.simulated {
                         "SIMULATED FILL"
                     } else {
