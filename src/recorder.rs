@@ -176,7 +176,7 @@ mod tests {
             client: crate::rfq::ClientId::house(),
         };
         let (events, _receiver) = mpsc::channel(16);
-        let (_commands, inbox) = mpsc::channel(1);
+        let (_commands, inbox) = crate::rfq::inbox::channel(1);
         let outlet = Recorder::new(blotter.sink(), events);
         let stream = session.run_into(outlet, Some(inbox));
         let size = std::mem::size_of_val(&stream);

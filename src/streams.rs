@@ -28,6 +28,7 @@ use crate::clock::StreamClock;
 use crate::lp::guarded::RecordedChange;
 use crate::lp::health::HealthChange;
 use crate::rfq::event::LpErrorEvent;
+use crate::rfq::inbox::CommandSender;
 use crate::rfq::outlet::Outlet;
 use crate::rfq::{EventKind, RfqEvent, StreamCommand};
 
@@ -399,7 +400,7 @@ impl StreamRegistry {
         &self,
         rfq_id: Arc<str>,
         clock: StreamClock,
-        commands: mpsc::Sender<StreamCommand>,
+        commands: CommandSender<StreamCommand>,
         blotter: Option<BlotterSink>,
         next: O,
     ) -> Result<Fanout<O>, AlreadyLive> {
@@ -450,12 +451,12 @@ impl Registry {
 
     /// Pushes the blotter's trouble once it has grown since last told.
     fn watch_blotter(&self, sink: &BlotterSink) {
-        let stats = sink.stats();
-        let trouble = stats.failed_commits + stats.lost;
+        let (failed_commits, lost) = sink.trouble();
+        let trouble = failed_commits + lost;
         if trouble > 0 && self.trouble_told.fetch_max(trouble, Ordering::Relaxed) < trouble {
             self.announce(DeskEvent::BlotterTrouble(BlotterTrouble {
-                failed_commits: stats.failed_commits,
-                lost: stats.lost,
+                failed_commits,
+                lost,
                 problem: sink.problem(),
             }));
         }
@@ -610,12 +611,12 @@ impl<O> Drop for Fanout<O> {
 #[derive(Clone)]
 pub struct StreamStopper {
     asked: Arc<AtomicBool>,
-    commands: mpsc::Sender<StreamCommand>,
+    commands: CommandSender<StreamCommand>,
 }
 
 impl StreamStopper {
     /// A stopper for the stream whose inbox `commands` feeds.
-    pub fn new(commands: mpsc::Sender<StreamCommand>) -> StreamStopper {
+    pub fn new(commands: CommandSender<StreamCommand>) -> StreamStopper {
         StreamStopper {
             asked: Arc::new(AtomicBool::new(false)),
             commands,
@@ -634,7 +635,7 @@ impl StreamStopper {
         self.asked.load(Ordering::Relaxed)
     }
 
-    fn inbox(&self) -> &mpsc::Sender<StreamCommand> {
+    fn inbox(&self) -> &CommandSender<StreamCommand> {
         &self.commands
     }
 }
@@ -826,7 +827,7 @@ mod tests {
         };
         let registry = StreamRegistry::default();
         let (events, _receiver) = mpsc::channel(16);
-        let (commands, inbox) = mpsc::channel(1);
+        let (commands, inbox) = crate::rfq::inbox::channel(1);
         let fanout = registry
             .register(
                 session.rfq_id.clone(),
@@ -862,7 +863,7 @@ mod tests {
     async fn a_live_id_is_not_registered_twice_and_an_end_removes_only_its_own() {
         let registry = StreamRegistry::default();
         let register = || {
-            let (commands, _inbox) = mpsc::channel(1);
+            let (commands, _inbox) = crate::rfq::inbox::channel(1);
             let (events, _receiver) = mpsc::channel::<RfqEvent>(8);
             registry.register(
                 Arc::from("R-twice"),
@@ -903,7 +904,7 @@ mod tests {
     #[tokio::test]
     async fn without_snapshots_only_a_subscriber_from_the_start_may_attach() {
         let registry = StreamRegistry::without_snapshots();
-        let (commands, _inbox) = mpsc::channel(1);
+        let (commands, _inbox) = crate::rfq::inbox::channel(1);
         let (events, _receiver) = mpsc::channel::<RfqEvent>(8);
         let mut fanout = registry
             .register(

@@ -28,7 +28,6 @@ use probe::{answer_ready_at, SessionTimings, StreamTimer};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::Serialize;
-use tokio::sync::mpsc;
 use wire::{Wire, WireEnd};
 
 /// What to run.
@@ -454,7 +453,7 @@ impl Slot {
         let timer = StreamTimer::new(&run.timings);
         // The desk's path (`desk::start_session_in`): recorder, then the
         // registry's fan-out, then the consumer; an inbox nobody writes to.
-        let (commands, inbox) = mpsc::channel(COMMAND_BUFFER);
+        let (commands, inbox) = crate::rfq::inbox::channel(COMMAND_BUFFER);
         let fanout = match run.streams.register(
             session.rfq_id.clone(),
             session.clock,

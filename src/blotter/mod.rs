@@ -336,6 +336,16 @@ impl BlotterSink {
         self.counters.snapshot()
     }
 
+    /// Failed commits and lost events so far: the two counters that say
+    /// the record is in trouble, read without the others (streams ask on
+    /// every event).
+    pub fn trouble(&self) -> (u64, u64) {
+        (
+            self.counters.failed_commits.load(Ordering::Relaxed),
+            self.counters.lost.load(Ordering::Relaxed),
+        )
+    }
+
     /// Why writing fails right now (events are held and retried), e.g.
     /// `blotter 'b.db' cannot be written: database or disk is full`;
     /// `None` while writes go through. A desk starts no new RFQ meanwhile.

@@ -28,6 +28,7 @@ use crate::desk::registry::LpRegistry;
 use crate::ids;
 use crate::recorder::Recorder;
 use crate::rfq::event::{BlotterErrorEvent, Ended};
+use crate::rfq::inbox::CommandSender;
 use crate::rfq::{EventKind, QuoteRequest, RfqEvent, Session, StreamCommand};
 use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, StreamStopper, Subscription};
 
@@ -381,7 +382,7 @@ fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle
     };
     let _ = sender.try_send(event(EventKind::BlotterError(BlotterErrorEvent { reason })));
     let _ = sender.try_send(event(EventKind::Ended(ended.clone())));
-    let (commands, _) = mpsc::channel(1);
+    let (commands, _) = crate::rfq::inbox::channel(1);
     StreamHandle {
         rfq_id: rfq_id.clone(),
         clock,
@@ -411,7 +412,7 @@ pub fn start_session_in(
 ) -> StreamHandle {
     let rfq_id = session.rfq_id.clone();
     let clock = session.clock;
-    let (commands, inbox) = mpsc::channel(COMMAND_BUFFER);
+    let (commands, inbox) = crate::rfq::inbox::channel(COMMAND_BUFFER);
     let (sender, events) = mpsc::channel(EVENT_BUFFER);
     let fanout = match streams.register(
         rfq_id.clone(),
@@ -446,7 +447,7 @@ pub struct StreamHandle {
     /// `t_ms` values count in (for countdowns between events).
     pub clock: StreamClock,
     pub events: mpsc::Receiver<RfqEvent>,
-    pub commands: mpsc::Sender<StreamCommand>,
+    pub commands: CommandSender<StreamCommand>,
     stopper: StreamStopper,
     task: JoinHandle<Ended>,
 }

@@ -10,6 +10,7 @@ pub mod client_view;
 pub mod engine;
 pub mod event;
 pub mod execution;
+pub mod inbox;
 pub(crate) mod lock;
 pub(crate) mod offer;
 pub mod outlet;

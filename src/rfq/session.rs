@@ -26,6 +26,7 @@ use crate::lp::{LpRequest, SharedLp};
 use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, MedianScratch, OrderResult};
 use crate::rfq::event::{EndReason, Ended, EventKind, RfqEvent};
 use crate::rfq::execution::OrderPlan;
+use crate::rfq::inbox::Inbox;
 use crate::rfq::outlet::Outlet;
 use crate::rfq::probe::{NoProbe, StreamProbe};
 use crate::rfq::spec::RfqSpec;
@@ -68,7 +69,7 @@ impl Session {
     pub fn run(
         self,
         events: mpsc::Sender<RfqEvent>,
-        commands: mpsc::Receiver<StreamCommand>,
+        commands: Inbox<StreamCommand>,
     ) -> impl Future<Output = Ended> + Send + 'static {
         self.run_into(events, Some(commands))
     }
@@ -80,7 +81,7 @@ impl Session {
         events: mpsc::Sender<RfqEvent>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Ended {
-        let (commands, inbox) = mpsc::channel(1);
+        let (commands, inbox) = crate::rfq::inbox::channel(1);
         let stopper = tokio::spawn(async move {
             shutdown.await;
             let _ = commands.send(StreamCommand::Stop).await;
@@ -95,7 +96,7 @@ impl Session {
     pub fn run_into<'a, O: Outlet + 'a>(
         self,
         outlet: O,
-        commands: Option<mpsc::Receiver<StreamCommand>>,
+        commands: Option<Inbox<StreamCommand>>,
     ) -> impl Future<Output = Ended> + Send + 'a {
         self.run_probed(outlet, commands, NoProbe)
     }
@@ -111,7 +112,7 @@ impl Session {
     pub fn run_probed<'a, O: Outlet + 'a, P: StreamProbe + 'a>(
         self,
         outlet: O,
-        commands: Option<mpsc::Receiver<StreamCommand>>,
+        commands: Option<Inbox<StreamCommand>>,
         probe: P,
     ) -> impl Future<Output = Ended> + Send + 'a {
         let mut stream = Stream::new(self, outlet, commands, probe, ask);
@@ -147,7 +148,7 @@ struct Stream<O, P, A> {
     /// The order out for an accepted quote (at most one at a time): its id
     /// and its task.
     order: Option<(Arc<str>, JoinHandle<OrderAnswer>)>,
-    inbox: Option<mpsc::Receiver<StreamCommand>>,
+    inbox: Option<Inbox<StreamCommand>>,
     /// Asked to end (stop, or the duration) while an order was out: the
     /// stream ends as soon as the order's outcome is known.
     ending: Option<EndReason>,
@@ -178,7 +179,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
     fn new(
         session: Session,
         outlet: O,
-        inbox: Option<mpsc::Receiver<StreamCommand>>,
+        inbox: Option<Inbox<StreamCommand>>,
         probe: P,
         ask: fn(SharedLp, usize, LpRequest, AbortRegistration) -> A,
     ) -> Self {
@@ -793,7 +794,7 @@ fn note_all_health(engine: &mut Engine, lps: &[SharedLp], now: StreamMs, out: &m
 }
 
 /// The next command, or `None` once the inbox is closed.
-async fn next_command(inbox: &mut Option<mpsc::Receiver<StreamCommand>>) -> Option<StreamCommand> {
+async fn next_command(inbox: &mut Option<Inbox<StreamCommand>>) -> Option<StreamCommand> {
     match inbox {
         Some(inbox) => inbox.recv().await,
         None => std::future::pending().await,

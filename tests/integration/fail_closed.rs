@@ -73,7 +73,7 @@ async fn run(
         client: lp_rfq::rfq::ClientId::house(),
     };
     let (sender, mut receiver) = mpsc::channel(100_000);
-    let (inbox_sender, inbox) = mpsc::channel(16);
+    let (inbox_sender, inbox) = lp_rfq::rfq::inbox::channel(16);
     let commander = tokio::spawn(async move {
         for (at_ms, command) in commands {
             clock.sleep_until(at_ms).await;

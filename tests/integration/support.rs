@@ -228,7 +228,7 @@ pub async fn run_stream_with_commands(
     let clock = StreamClock::start();
     let session = test_session(spec, lps, params, duration_ms, clock);
     let (sender, receiver) = mpsc::channel(100_000);
-    let (inbox_sender, inbox) = mpsc::channel(16);
+    let (inbox_sender, inbox) = lp_rfq::rfq::inbox::channel(16);
     let commander = tokio::spawn(async move {
         for (at_ms, command) in commands {
             clock.sleep_until(at_ms).await;
