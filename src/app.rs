@@ -216,7 +216,7 @@ fn check_bench_options(options: &crate::bench::BenchOptions) -> Result<(), Strin
 /// What a headless stream's LPs did, seen from its events: whether any
 /// valid quote arrived, and each LP's last failure.
 #[derive(Debug, Default)]
-pub struct LpAnswers {
+pub(crate) struct LpAnswers {
     /// LPs the stream asked.
     asked: usize,
     quotes: usize,
@@ -224,7 +224,7 @@ pub struct LpAnswers {
 }
 
 impl LpAnswers {
-    pub fn note(&mut self, event: &RfqEvent) {
+    pub(crate) fn note(&mut self, event: &RfqEvent) {
         match &event.kind {
             EventKind::Started(started) => self.asked = started.lps.len(),
             EventKind::LpQuote(_) => self.quotes += 1,
@@ -239,7 +239,7 @@ impl LpAnswers {
     }
 
     /// LPs per way they failed, most first: "3 timeouts, 2 unavailable".
-    pub fn failure_counts(&self) -> String {
+    pub(crate) fn failure_counts(&self) -> String {
         let mut counts: Vec<(FailureKind, usize)> = Vec::new();
         for (_, kind) in &self.last_failure {
             match counts.iter_mut().find(|(k, _)| k == kind) {
@@ -259,7 +259,7 @@ impl LpAnswers {
     /// failing for some reason (declined, timed out, unavailable...). A
     /// stream too short for any answer, or stopped by the operator, is not
     /// this.
-    pub fn none_quoted(&self, ended: &Ended) -> bool {
+    pub(crate) fn none_quoted(&self, ended: &Ended) -> bool {
         ended.reason == EndReason::NoQuotes
             || (ended.reason == EndReason::Duration
                 && self.quotes == 0
@@ -283,7 +283,7 @@ fn failure_words(kind: FailureKind, n: usize) -> &'static str {
 
 /// The line a stream without any LP quote ends with, e.g.
 /// "no LP quotes BTCUSDT (3 timeouts, 2 unavailable)".
-pub fn no_quotes_line(pair: &Pair, answers: &LpAnswers) -> String {
+pub(crate) fn no_quotes_line(pair: &Pair, answers: &LpAnswers) -> String {
     let counts = answers.failure_counts();
     if counts.is_empty() {
         format!("no LP quotes {}", pair.symbol())
@@ -417,7 +417,7 @@ fn usage_error(error: impl std::fmt::Display) -> ExitCode {
 }
 
 /// Parses a request given as arguments.
-pub fn parse_request(side: &str, amount: &str, pair: &str) -> anyhow::Result<RfqSpec> {
+pub(crate) fn parse_request(side: &str, amount: &str, pair: &str) -> anyhow::Result<RfqSpec> {
     let side: Side = side.parse()?;
     let pair: Pair = pair.parse()?;
     let amount = pair.parse_amount(amount)?;
@@ -425,7 +425,7 @@ pub fn parse_request(side: &str, amount: &str, pair: &str) -> anyhow::Result<Rfq
 }
 
 /// `lp-rfq scenarios`: every scenario with what it shows and its outcome.
-pub fn scenario_list() -> String {
+pub(crate) fn scenario_list() -> String {
     let mut text =
         String::from("Scenarios (replay with --scenario NAME; --speed X runs X times faster):\n\n");
     for scenario in &SCENARIOS {
@@ -438,7 +438,7 @@ pub fn scenario_list() -> String {
 }
 
 /// `--accept-after`: a stream time such as `3s`, `500ms` or `1.5s`, in ms.
-pub fn parse_stream_duration(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_stream_duration(text: &str) -> Result<u64, String> {
     let bad = || {
         format!("invalid --accept-after '{text}': must be a stream time such as 3s, 500ms or 1.5s, at most 86400s")
     };
@@ -529,6 +529,6 @@ async fn run_quote(
 
 /// The exit code an execution's outcome gives: 0 filled (or nothing was
 /// accepted), 1 not filled, 3 unknown (resolve it with the LP).
-pub fn exit_code(outcome: Outcome) -> ExitCode {
+pub(crate) fn exit_code(outcome: Outcome) -> ExitCode {
     ExitCode::from(outcome.exit_code())
 }

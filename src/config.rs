@@ -22,82 +22,82 @@ pub use table::*;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {env} '{value}' ({flag}): {problem}")]
 pub struct ConfigError {
-    pub env: &'static str,
-    pub flag: &'static str,
-    pub value: String,
+    pub(crate) env: &'static str,
+    pub(crate) flag: &'static str,
+    pub(crate) value: String,
     pub problem: String,
 }
 
 /// The raw settings as given by flags or the environment (clap fills both
-/// from the flag groups in [`crate::flags`]; a flag wins over its variable,
+/// from the flag groups in `crate::flags`; a flag wins over its variable,
 /// which wins over `.env`). `None` means "use the default" (or, for a
 /// command that does not read a setting, that it was not read at all).
-/// What each one means, its default and range are in its [`SettingDef`].
+/// What each one means, its default and range are in its `SettingDef`.
 #[derive(Debug, Clone, Default)]
 pub struct SettingsArgs {
-    /// [`MARKUP_BPS`]
+    /// `MARKUP_BPS`
     pub markup_bps: Option<String>,
-    /// [`IMPROVEMENT_THRESHOLD_BPS`]
+    /// `IMPROVEMENT_THRESHOLD_BPS`
     pub threshold_bps: Option<String>,
-    /// [`VALIDITY_BUFFER_SECONDS`]
+    /// `VALIDITY_BUFFER_SECONDS`
     pub validity_buffer_secs: Option<String>,
-    /// [`POLL_INTERVAL_MS`]
+    /// `POLL_INTERVAL_MS`
     pub poll_interval_ms: Option<String>,
-    /// [`DEFAULT_STREAM_DURATION_SECONDS`]
+    /// `DEFAULT_STREAM_DURATION_SECONDS`
     pub duration: Option<String>,
-    /// [`LP_TIMEOUT_MS`]
+    /// `LP_TIMEOUT_MS`
     pub lp_timeout_ms: Option<String>,
-    /// [`MOCK_LP_COUNT`]
+    /// `MOCK_LP_COUNT`
     pub mock_lps: Option<String>,
-    /// [`MOCK_BASE_PRICE`]
+    /// `MOCK_BASE_PRICE`
     pub mock_base_price: Option<String>,
-    /// [`MOCK_SPREAD_BPS`]
+    /// `MOCK_SPREAD_BPS`
     pub mock_spread_bps: Option<String>,
-    /// [`MOCK_MIN_DELAY`]
+    /// `MOCK_MIN_DELAY`
     pub mock_min_delay: Option<String>,
-    /// [`MOCK_MAX_DELAY`]
+    /// `MOCK_MAX_DELAY`
     pub mock_max_delay: Option<String>,
-    /// [`MOCK_FAILURE_RATE`]
+    /// `MOCK_FAILURE_RATE`
     pub mock_failure_rate: Option<String>,
-    /// [`MOCK_REJECT_RATE`]
+    /// `MOCK_REJECT_RATE`
     pub mock_reject_rate: Option<String>,
-    /// [`MOCK_LAST_LOOK_MS`]
+    /// `MOCK_LAST_LOOK_MS`
     pub mock_last_look_ms: Option<String>,
-    /// [`MAX_DEVIATION_BPS`]
+    /// `MAX_DEVIATION_BPS`
     pub max_deviation_bps: Option<String>,
-    /// [`FADE_LIMIT_PCT`]
+    /// `FADE_LIMIT_PCT`
     pub fade_limit_pct: Option<String>,
-    /// [`FADE_TOLERANCE_BPS`]
+    /// `FADE_TOLERANCE_BPS`
     pub fade_tolerance_bps: Option<String>,
-    /// [`ORDER_TIMEOUT_MS`]
+    /// `ORDER_TIMEOUT_MS`
     pub order_timeout_ms: Option<String>,
-    /// [`MOCK_VALIDITY_SECONDS`]
+    /// `MOCK_VALIDITY_SECONDS`
     pub mock_validity_secs: Option<String>,
-    /// [`SEED`]
+    /// `SEED`
     pub seed: Option<String>,
-    /// [`SCENARIO`]
+    /// `SCENARIO`
     pub scenario: Option<String>,
-    /// [`SPEED`]
+    /// `SPEED`
     pub speed: Option<String>,
-    /// [`LPS_FILE`]
+    /// `LPS_FILE`
     pub lps_file: Option<String>,
-    /// [`ALLOW_SIMULATED_WITH_REAL`]
+    /// `ALLOW_SIMULATED_WITH_REAL`
     pub allow_simulated_with_real: Option<String>,
-    /// [`FIX_LOG_DIR`]
+    /// `FIX_LOG_DIR`
     pub fix_log_dir: Option<String>,
-    /// [`LOG_FILE`]
+    /// `LOG_FILE`
     pub log_file: Option<String>,
-    /// [`BLOTTER_PATH`]
+    /// `BLOTTER_PATH`
     pub blotter: Option<String>,
-    /// [`MAX_NOTIONAL`]
+    /// `MAX_NOTIONAL`
     pub max_notional: Option<String>,
-    /// [`MAX_NOTIONAL_PAIRS`]
+    /// `MAX_NOTIONAL_PAIRS`
     pub max_notional_pairs: Option<String>,
-    /// [`MIN_NOTIONAL`]
+    /// `MIN_NOTIONAL`
     pub min_notional: Option<String>,
-    /// [`MIN_NOTIONAL_PAIRS`]
+    /// `MIN_NOTIONAL_PAIRS`
     pub min_notional_pairs: Option<String>,
-    /// [`NO_BLOTTER`]
+    /// `NO_BLOTTER`
     pub no_blotter: Option<String>,
 }
 
@@ -141,7 +141,7 @@ pub struct Settings {
 impl Settings {
     /// The fat-finger limits: MAX_NOTIONAL, and MAX_NOTIONAL_PAIRS where a
     /// pair has its own.
-    pub fn notional_limits(&self) -> crate::market::NotionalLimits {
+    pub(crate) fn notional_limits(&self) -> crate::market::NotionalLimits {
         crate::market::NotionalLimits {
             default: self.max_notional,
             per_pair: self.max_notional_pairs.clone(),
@@ -150,7 +150,7 @@ impl Settings {
 
     /// The smallest request per pair: its lot and tick, MIN_NOTIONAL, and
     /// MIN_NOTIONAL_PAIRS where a pair has its own.
-    pub fn minimum_size(&self) -> crate::market::MinimumSize {
+    pub(crate) fn minimum_size(&self) -> crate::market::MinimumSize {
         crate::market::MinimumSize {
             default: self.min_notional,
             per_pair: self.min_notional_pairs.clone(),
@@ -185,7 +185,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// The setting `key` was probably meant to be: a name in [`SETTING_NAMES`]
 /// at most two edits away (`MARKUP_BSP` → `MARKUP_BPS`); `None` for a name
 /// of ours or one unlike any (a venue's secret, `RUST_LOG`).
-pub fn likely_setting(key: &str) -> Option<&'static str> {
+pub(crate) fn likely_setting(key: &str) -> Option<&'static str> {
     if SETTING_NAMES.contains(&key) {
         return None;
     }

@@ -47,7 +47,7 @@ pub struct Desk;
 impl FlagGroup for Desk {
     const GROUP: Group = Group::Desk;
 }
-pub type DeskFlags = GroupFlags<Desk>;
+pub(crate) type DeskFlags = GroupFlags<Desk>;
 
 /// The client's validity buffer: read wherever LP validities meet it (streams, and `lps` to check the mocks' validity against it).
 #[derive(Debug, Clone, Copy, Default)]
@@ -55,7 +55,7 @@ pub struct Buffer;
 impl FlagGroup for Buffer {
     const GROUP: Group = Group::Buffer;
 }
-pub type BufferFlags = GroupFlags<Buffer>;
+pub(crate) type BufferFlags = GroupFlags<Buffer>;
 
 /// Which LPs are asked and how: the venues file, a scenario or the built-in mocks; read by streams and `lps`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -63,7 +63,7 @@ pub struct Lps;
 impl FlagGroup for Lps {
     const GROUP: Group = Group::Lps;
 }
-pub type LpFlags = GroupFlags<Lps>;
+pub(crate) type LpFlags = GroupFlags<Lps>;
 
 /// Where events are recorded: read by streams and `report`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -71,7 +71,7 @@ pub struct Blotter;
 impl FlagGroup for Blotter {
     const GROUP: Group = Group::Blotter;
 }
-pub type BlotterFlags = GroupFlags<Blotter>;
+pub(crate) type BlotterFlags = GroupFlags<Blotter>;
 
 /// Where the blotter is read from, for `report`: without `--no-blotter`,
 /// since recording nothing means nothing to a command that writes nothing.
@@ -81,7 +81,7 @@ impl FlagGroup for ReadBlotter {
     const GROUP: Group = Group::Blotter;
     const LEAVES_OUT: &'static [&'static str] = &[config::NO_BLOTTER.env];
 }
-pub type ReadBlotterFlags = GroupFlags<ReadBlotter>;
+pub(crate) type ReadBlotterFlags = GroupFlags<ReadBlotter>;
 
 /// Where logs go: read by every command.
 #[derive(Debug, Clone, Copy, Default)]
@@ -89,11 +89,11 @@ pub struct Log;
 impl FlagGroup for Log {
     const GROUP: Group = Group::Log;
 }
-pub type LogFlags = GroupFlags<Log>;
+pub(crate) type LogFlags = GroupFlags<Log>;
 
 impl<G: FlagGroup> GroupFlags<G> {
     /// Writes this group's settings into `args`.
-    pub fn fill(&self, args: &mut SettingsArgs) {
+    pub(crate) fn fill(&self, args: &mut SettingsArgs) {
         let mut values = self.values.clone();
         for def in defs_of::<G>() {
             *(def.slot)(args) = (def.slot)(&mut values).take();
@@ -161,20 +161,20 @@ impl<G: FlagGroup> clap::FromArgMatches for GroupFlags<G> {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct StreamFlags {
     #[command(flatten)]
-    pub desk: DeskFlags,
+    pub(crate) desk: DeskFlags,
     #[command(flatten)]
-    pub buffer: BufferFlags,
+    pub(crate) buffer: BufferFlags,
     #[command(flatten)]
     pub lps: LpFlags,
     #[command(flatten)]
     pub blotter: BlotterFlags,
     #[command(flatten)]
-    pub log: LogFlags,
+    pub(crate) log: LogFlags,
 }
 
 impl StreamFlags {
     /// The flat settings of every group.
-    pub fn settings_args(&self) -> SettingsArgs {
+    pub(crate) fn settings_args(&self) -> SettingsArgs {
         let mut args = SettingsArgs::default();
         self.desk.fill(&mut args);
         self.buffer.fill(&mut args);

@@ -64,7 +64,7 @@ type ConsoleRestore = (ThreadId, fn());
 
 /// While the console is up (`Some`), a panic on the calling thread runs
 /// `restore` before it is logged; `None` when the console closes.
-pub fn restore_terminal_on_panic(restore: Option<fn()>) {
+pub(crate) fn restore_terminal_on_panic(restore: Option<fn()>) {
     if let Ok(mut slot) = CONSOLE_RESTORE.lock() {
         *slot = restore.map(|restore| (std::thread::current().id(), restore));
     }

@@ -82,7 +82,7 @@ impl Side {
 
     /// True when `candidate` is a strictly better LP price than `incumbent`
     /// for a client on this side.
-    pub fn is_better(self, candidate: Decimal, incumbent: Decimal) -> bool {
+    pub(crate) fn is_better(self, candidate: Decimal, incumbent: Decimal) -> bool {
         match self {
             Side::Buy => candidate < incumbent,
             Side::Sell => candidate > incumbent,
@@ -146,7 +146,7 @@ pub struct Asset {
 
 impl Asset {
     /// Builds an asset from upper-case ASCII letters and digits.
-    pub fn new(code: &str) -> Option<Asset> {
+    pub(crate) fn new(code: &str) -> Option<Asset> {
         if code.is_empty()
             || code.len() > ASSET_MAX
             || !code
@@ -163,7 +163,7 @@ impl Asset {
         })
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         // Only ASCII is ever stored (checked in `new`).
         std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
     }
@@ -200,7 +200,7 @@ impl<'de> Deserialize<'de> for Asset {
 
 /// Quote assets a concatenated symbol such as BTCUSDT is split on, longest
 /// first so that USDT wins over USD.
-pub const QUOTE_ASSETS: [&str; 6] = ["USDT", "USDC", "USD", "EUR", "BTC", "ETH"];
+pub(crate) const QUOTE_ASSETS: [&str; 6] = ["USDT", "USDC", "USD", "EUR", "BTC", "ETH"];
 
 /// A reference entry for a pair the desk knows well: its price precision
 /// (tick), amount precision (lot) and the mid price the mock LPs start from.
@@ -251,7 +251,7 @@ const KNOWN_PAIRS: [KnownPair; 12] = [
 /// look it up on every quote).
 /// Every pair with a reference price, tick and lot (the pairs the
 /// built-in mock LPs quote).
-pub fn known_pairs() -> impl Iterator<Item = Pair> {
+pub(crate) fn known_pairs() -> impl Iterator<Item = Pair> {
     KNOWN_PAIRS
         .iter()
         .map(|known| known.symbol.parse().expect("the known pairs parse"))
@@ -277,9 +277,9 @@ pub struct Pair {
     pub quote: Asset,
     /// Decimals of a price in quote currency (the tick); client prices are
     /// rounded to this.
-    pub price_dp: u32,
+    pub(crate) price_dp: u32,
     /// Decimals of an amount in base currency (the lot size).
-    pub amount_dp: u32,
+    pub(crate) amount_dp: u32,
 }
 
 impl Pair {
@@ -291,14 +291,14 @@ impl Pair {
     /// The pair as a venue spells it: `template` with `{base}` and
     /// `{quote}` replaced, e.g. `{base}{quote}.SPOT` gives `BTCUSDT.SPOT`,
     /// `{base}/{quote}` gives `BTC/USDT`.
-    pub fn venue_symbol(&self, template: &str) -> String {
+    pub(crate) fn venue_symbol(&self, template: &str) -> String {
         template
             .replace("{base}", self.base.as_str())
             .replace("{quote}", self.quote.as_str())
     }
 
     /// The mid price this desk uses as a reference for the pair, if it has one.
-    pub fn reference_price(&self) -> Option<Decimal> {
+    pub(crate) fn reference_price(&self) -> Option<Decimal> {
         known_pair(self.base, self.quote).map(|k| k.reference_price)
     }
 
@@ -317,7 +317,7 @@ impl Pair {
     /// Parses and checks an amount of the base asset for this pair,
     /// exactly as typed: an amount finer than the lot is refused, never
     /// rounded.
-    pub fn parse_amount(&self, input: &str) -> Result<Decimal, InputError> {
+    pub(crate) fn parse_amount(&self, input: &str) -> Result<Decimal, InputError> {
         let trimmed = input.trim();
         let number = check_number(trimmed)?;
         if number.magnitude() <= -i64::from(self.amount_dp) {
@@ -346,7 +346,7 @@ impl Pair {
     }
 
     /// An amount shown at the pair's lot precision, e.g. 1.50000000.
-    pub fn format_amount(&self, amount: Decimal) -> Decimal {
+    pub(crate) fn format_amount(&self, amount: Decimal) -> Decimal {
         let mut shown = amount;
         shown.rescale(self.amount_dp);
         shown
@@ -409,7 +409,7 @@ const MAX_AMOUNT_MAGNITUDE: i64 = 13;
 /// Checks what can be checked of an amount before the pair (and so its lot
 /// size) is known: a number, above zero, not above 10^12.
 /// [`Pair::parse_amount`] adds the lot and its decimals.
-pub fn check_amount(input: &str) -> Result<(), InputError> {
+pub(crate) fn check_amount(input: &str) -> Result<(), InputError> {
     check_number(input.trim()).map(|_| ())
 }
 
@@ -472,7 +472,7 @@ fn refuse_invisible(what: &'static str, input: &str) -> Result<(), InputError> {
 /// Amounts and settings are taken exactly as typed, so such a number is
 /// refused rather than read: the digits an operator confirms must be the
 /// digits that were typed.
-pub fn written_with_exponent(text: &str) -> bool {
+pub(crate) fn written_with_exponent(text: &str) -> bool {
     let text = text.trim();
     let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
     let Some((mantissa, exponent)) = unsigned.split_once(['e', 'E']) else {
@@ -495,7 +495,7 @@ pub struct NotionalLimits {
     /// MAX_NOTIONAL: the limit of a pair without its own.
     pub default: Decimal,
     /// MAX_NOTIONAL_PAIRS: per pair symbol (`BTCUSDT`), its own limit.
-    pub per_pair: std::collections::BTreeMap<String, Decimal>,
+    pub(crate) per_pair: std::collections::BTreeMap<String, Decimal>,
 }
 
 impl NotionalLimits {
@@ -508,7 +508,7 @@ impl NotionalLimits {
     }
 
     /// The limit for `pair`, and whether it is the pair's own.
-    pub fn for_pair(&self, pair: Pair) -> (Decimal, bool) {
+    pub(crate) fn for_pair(&self, pair: Pair) -> (Decimal, bool) {
         match self.per_pair.get(&pair.symbol()) {
             Some(limit) => (*limit, true),
             None => (self.default, false),
@@ -572,7 +572,7 @@ impl NotionalCheck {
 
     /// Why a confirmation is needed, e.g. "notional 2,000,000.00 USDT is
     /// above MAX_NOTIONAL 1,000,000"; `None` when it is not.
-    pub fn warning(&self) -> Option<String> {
+    pub(crate) fn warning(&self) -> Option<String> {
         match *self {
             NotionalCheck::Within => None,
             NotionalCheck::Above {
@@ -619,7 +619,7 @@ pub struct MinimumSize {
     /// lot and the tick.
     pub default: Decimal,
     /// MIN_NOTIONAL_PAIRS: per pair symbol (`BTCUSDT`), its own minimum.
-    pub per_pair: std::collections::BTreeMap<String, Decimal>,
+    pub(crate) per_pair: std::collections::BTreeMap<String, Decimal>,
 }
 
 impl MinimumSize {
@@ -637,7 +637,7 @@ impl MinimumSize {
     }
 
     /// The minimum notional for `pair`, and whether it is the pair's own.
-    pub fn for_pair(&self, pair: Pair) -> (Decimal, bool) {
+    pub(crate) fn for_pair(&self, pair: Pair) -> (Decimal, bool) {
         match self.per_pair.get(&pair.symbol()) {
             Some(minimum) => (*minimum, true),
             None => (self.default, false),
@@ -676,14 +676,14 @@ impl MinimumSize {
 /// it breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BelowMinimum {
-    pub amount: Decimal,
-    pub pair: Pair,
-    pub rule: MinimumRule,
+    pub(crate) amount: Decimal,
+    pub(crate) pair: Pair,
+    pub(crate) rule: MinimumRule,
 }
 
 /// Which minimum a request is under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MinimumRule {
+pub(crate) enum MinimumRule {
     /// Below the pair's lot, or finer than it.
     Lot { lot: Decimal },
     /// Its estimated notional is under MIN_NOTIONAL (or, `own`, the pair's
@@ -753,7 +753,7 @@ fn limit_name(limit: Decimal, pair: Pair, own: bool) -> String {
 }
 
 /// A decimal with thousands separators: 2000000.5 → "2,000,000.5".
-pub fn group_thousands(value: Decimal) -> String {
+pub(crate) fn group_thousands(value: Decimal) -> String {
     let text = value.abs().to_string();
     let (int, frac) = match text.split_once('.') {
         Some((int, frac)) => (int, Some(frac)),
@@ -779,7 +779,7 @@ pub fn group_thousands(value: Decimal) -> String {
 
 /// Rounds `value` to `dp` decimals against the client: up for a client BUY,
 /// down for a client SELL; the result always carries exactly `dp` decimals.
-pub fn round_for_desk(side: Side, value: Decimal, dp: u32) -> Decimal {
+pub(crate) fn round_for_desk(side: Side, value: Decimal, dp: u32) -> Decimal {
     let strategy = match side {
         Side::Buy => RoundingStrategy::ToPositiveInfinity,
         Side::Sell => RoundingStrategy::ToNegativeInfinity,

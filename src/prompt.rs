@@ -23,7 +23,7 @@ use crate::signals::Interrupts;
 
 /// No subcommand and no console: ask for a request, stream it, ask for the
 /// next. During a stream, `a` shows the live quote's price and id, and an
-/// empty line (Enter) then executes exactly that quote ([`Acceptance`];
+/// empty line (Enter) then executes exactly that quote (`Acceptance`;
 /// the trade ticket follows). Ctrl+C stops a stream and returns to the prompt; at
 /// the prompt it quits; SIGTERM ends the program. With `--json` the
 /// questions go to stderr so stdout stays pure JSON. Lines come from
@@ -163,7 +163,7 @@ pub const RECONFIRM_SETTLE_MS: u64 = 500;
 /// saying so, and an empty line then takes the new one, once it has been
 /// up [`RECONFIRM_SETTLE_MS`]. Never "whatever is live at Enter".
 #[derive(Debug, Default)]
-pub struct Acceptance {
+pub(crate) struct Acceptance {
     live: Option<Box<ClientQuote>>,
     asking: Option<Asking>,
     /// An order went out (or the stream ended): nothing more to accept.
@@ -192,7 +192,7 @@ pub enum Answer {
 
 impl Acceptance {
     /// Events the acceptance follows (the rest need not be handed over).
-    pub fn follows(event: &RfqEvent) -> bool {
+    pub(crate) fn follows(event: &RfqEvent) -> bool {
         matches!(
             event.kind,
             EventKind::ClientQuote(_)
@@ -204,7 +204,7 @@ impl Acceptance {
     }
 
     /// One event of the stream; while a quote is asked, what to show again.
-    pub fn on_event(&mut self, event: &RfqEvent, now_ms: StreamMs) -> Option<String> {
+    pub(crate) fn on_event(&mut self, event: &RfqEvent, now_ms: StreamMs) -> Option<String> {
         match &event.kind {
             EventKind::ClientQuote(quote) => {
                 self.live = Some(quote.clone());
@@ -238,7 +238,7 @@ impl Acceptance {
     }
 
     /// One line typed during the stream.
-    pub fn on_line(&mut self, line: &str, now_ms: StreamMs) -> Answer {
+    pub(crate) fn on_line(&mut self, line: &str, now_ms: StreamMs) -> Answer {
         if let Some(asking) = self.asking.take() {
             if !line.trim().is_empty() {
                 return Answer::Say("  not accepted".to_string());
@@ -351,7 +351,7 @@ impl LineInput {
     }
 
     /// The next whole line, waiting for it; `None` at end of input.
-    pub async fn next_line(&mut self) -> Option<String> {
+    pub(crate) async fn next_line(&mut self) -> Option<String> {
         if let Some(line) = self.pushed_back.pop_front() {
             return Some(line);
         }
@@ -444,7 +444,7 @@ fn ask_until<T, E: std::fmt::Display>(
 /// is only returned once the operator types `yes` or the amount again; any
 /// other answer (an empty line too) drops it and the request is asked again
 /// from the side.
-pub fn read_request(
+pub(crate) fn read_request(
     input: &mut impl BufRead,
     output: &mut impl Write,
     limits: &NotionalLimits,

@@ -21,7 +21,7 @@ use crate::rfq::outlet::Outlet;
 use crate::rfq::{EventKind, RfqEvent};
 
 /// Records into `sink`, then hands on to `next`; see the module docs.
-pub struct Recorder<O> {
+pub(crate) struct Recorder<O> {
     sink: BlotterSink,
     next: O,
     /// The held buffer overflowed: the stream is being stopped.
@@ -29,7 +29,7 @@ pub struct Recorder<O> {
 }
 
 impl<O: Outlet> Recorder<O> {
-    pub fn new(sink: BlotterSink, next: O) -> Recorder<O> {
+    pub(crate) fn new(sink: BlotterSink, next: O) -> Recorder<O> {
         Recorder {
             sink,
             next,

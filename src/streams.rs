@@ -7,7 +7,7 @@
 //! ([`DeskEvent`]).
 //!
 //! The session stays the only owner of the RFQ's state. The registry sits
-//! in its outlet ([`Fanout`]), inside the session's own task: each event is
+//! in its outlet (`Fanout`), inside the session's own task: each event is
 //! numbered, folded into the snapshot and offered to every subscriber
 //! without waiting, then handed to the primary consumer (console, prompt,
 //! headless output) exactly as before. A subscriber whose bounded buffer
@@ -35,7 +35,7 @@ use crate::rfq::{EventKind, RfqEvent, StreamCommand};
 /// Events a subscriber may fall behind by before it is dropped: a console
 /// drains its channel every frame, and a 30 s stream polling every 100 ms
 /// with 10 LPs makes about 3,000 events in all.
-pub const SUBSCRIBER_BUFFER: usize = 1024;
+pub(crate) const SUBSCRIBER_BUFFER: usize = 1024;
 /// Desk events a listener may fall behind by before it misses some (it is
 /// told how many; the blotter's figures are cumulative, so the next one
 /// still says everything).
@@ -312,7 +312,7 @@ impl StreamRegistry {
     /// A registry whose streams keep no snapshot: a subscriber may attach
     /// only before a stream's first event (see [`StreamRegistry::attach`]).
     /// For a process with no late subscriber to serve.
-    pub fn without_snapshots() -> StreamRegistry {
+    pub(crate) fn without_snapshots() -> StreamRegistry {
         StreamRegistry::new(false)
     }
 
@@ -329,7 +329,7 @@ impl StreamRegistry {
 
     /// The RFQ ids of the streams running now, in the order of their ids
     /// (the order they started in).
-    pub fn live_streams(&self) -> Vec<Arc<str>> {
+    pub(crate) fn live_streams(&self) -> Vec<Arc<str>> {
         let mut ids: Vec<Arc<str>> = self.inner.live().keys().cloned().collect();
         ids.sort();
         ids
@@ -339,11 +339,11 @@ impl StreamRegistry {
     /// events; `None` when no such stream is running, or when this
     /// registry keeps no snapshots and the stream has already sent an
     /// event.
-    pub fn attach(&self, rfq_id: &str) -> Option<Subscription> {
+    pub(crate) fn attach(&self, rfq_id: &str) -> Option<Subscription> {
         self.attach_with_buffer(rfq_id, SUBSCRIBER_BUFFER)
     }
 
-    /// [`StreamRegistry::attach`] with a buffer of `buffer` events (at
+    /// `StreamRegistry::attach` with a buffer of `buffer` events (at
     /// least one): a subscriber that falls further behind is dropped.
     pub fn attach_with_buffer(&self, rfq_id: &str, buffer: usize) -> Option<Subscription> {
         let buffer = buffer.max(1);
@@ -374,19 +374,19 @@ impl StreamRegistry {
     }
 
     /// Every desk event from now on.
-    pub fn subscribe_desk(&self) -> broadcast::Receiver<DeskEvent> {
+    pub(crate) fn subscribe_desk(&self) -> broadcast::Receiver<DeskEvent> {
         self.inner.desk_events.subscribe()
     }
 
     /// Pushes `event` to every desk listener (none listening is fine).
-    pub fn announce(&self, event: DeskEvent) {
+    pub(crate) fn announce(&self, event: DeskEvent) {
         self.inner.announce(event);
     }
 
     /// Pushes the blotter's trouble if it has grown since last told (the
     /// streams' events look after each one; a stream that was refused has
     /// none).
-    pub fn watch_blotter(&self, sink: &BlotterSink) {
+    pub(crate) fn watch_blotter(&self, sink: &BlotterSink) {
         self.inner.watch_blotter(sink);
     }
 
@@ -396,7 +396,7 @@ impl StreamRegistry {
     /// registry with its `ended` event, or when the outlet is dropped.
     /// Refused while another stream of that id is live: each id names one
     /// stream, and the first keeps it.
-    pub fn register<O: Outlet>(
+    pub(crate) fn register<O: Outlet>(
         &self,
         rfq_id: Arc<str>,
         clock: StreamClock,
@@ -434,7 +434,7 @@ impl StreamRegistry {
 /// refused a second.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("stream '{rfq_id}' is already live")]
-pub struct AlreadyLive {
+pub(crate) struct AlreadyLive {
     pub rfq_id: Arc<str>,
 }
 
@@ -569,14 +569,14 @@ impl LiveStream {
 
 /// A stream's outlet that fans its events out to the registry's
 /// subscribers before handing them to `next`; see the module docs.
-pub struct Fanout<O> {
+pub(crate) struct Fanout<O> {
     live: Arc<LiveStream>,
     next: O,
 }
 
 impl<O> Fanout<O> {
     /// What stops the stream from outside (its primary consumer's Stop).
-    pub fn stopper(&self) -> StreamStopper {
+    pub(crate) fn stopper(&self) -> StreamStopper {
         self.live.stopper.clone()
     }
 }
@@ -609,14 +609,14 @@ impl<O> Drop for Fanout<O> {
 /// inbox cannot lose it; the `Stop` also put into the inbox when there is
 /// room only wakes the session sooner. Cloning it shares it.
 #[derive(Clone)]
-pub struct StreamStopper {
+pub(crate) struct StreamStopper {
     asked: Arc<AtomicBool>,
     commands: CommandSender<StreamCommand>,
 }
 
 impl StreamStopper {
     /// A stopper for the stream whose inbox `commands` feeds.
-    pub fn new(commands: CommandSender<StreamCommand>) -> StreamStopper {
+    pub(crate) fn new(commands: CommandSender<StreamCommand>) -> StreamStopper {
         StreamStopper {
             asked: Arc::new(AtomicBool::new(false)),
             commands,
@@ -625,7 +625,7 @@ impl StreamStopper {
 
     /// Ends the stream (its `ended` says `interrupted`; an order already
     /// out is waited for first).
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.asked.store(true, Ordering::Relaxed);
         // A full inbox wakes the session anyway, and it then reads the flag.
         let _ = self.commands.try_send(StreamCommand::Stop);
@@ -641,9 +641,9 @@ impl StreamStopper {
 }
 
 /// A subscriber's commands other than Stop: this many at once...
-pub const SUBSCRIBER_COMMAND_BURST: u32 = 4;
+pub(crate) const SUBSCRIBER_COMMAND_BURST: u32 = 4;
 /// ...then one more every this many ms.
-pub const SUBSCRIBER_COMMAND_EVERY_MS: u64 = 250;
+pub(crate) const SUBSCRIBER_COMMAND_EVERY_MS: u64 = 250;
 
 /// One subscriber's allowance of commands (a token bucket on the stream's
 /// clock), so that no subscriber can keep the session busy with commands
@@ -703,8 +703,8 @@ pub enum Refusal {
     /// The stream has ended.
     Ended,
     /// The subscriber used its allowance
-    /// ([`SUBSCRIBER_COMMAND_BURST`], one more every
-    /// [`SUBSCRIBER_COMMAND_EVERY_MS`]); the next is allowed in
+    /// (`SUBSCRIBER_COMMAND_BURST`, one more every
+    /// `SUBSCRIBER_COMMAND_EVERY_MS`); the next is allowed in
     /// `retry_in_ms`.
     TooFast { retry_in_ms: u64 },
     /// The stream's inbox is half full: the rest is kept for its primary
@@ -753,8 +753,8 @@ impl Subscription {
     /// it, without waiting. A Stop is always taken while the stream runs.
     /// Other commands take at most half the stream's inbox (the rest is
     /// its primary consumer's) and come within an allowance
-    /// ([`SUBSCRIBER_COMMAND_BURST`] at once, one more every
-    /// [`SUBSCRIBER_COMMAND_EVERY_MS`]), so no subscriber can push the
+    /// (`SUBSCRIBER_COMMAND_BURST` at once, one more every
+    /// `SUBSCRIBER_COMMAND_EVERY_MS`), so no subscriber can push the
     /// primary consumer's commands or the LPs' answers back; a command
     /// beyond them is refused and handed back with the reason.
     pub async fn send(&self, command: StreamCommand) -> Result<(), CommandRefused> {

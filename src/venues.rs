@@ -40,36 +40,36 @@ pub struct VenueSpec {
     pub name: String,
     /// How long the LP has to answer a quote request, in ms (the desk's
     /// LP_TIMEOUT_MS when absent).
-    pub timeout_ms: Option<u64>,
+    pub(crate) timeout_ms: Option<u64>,
     /// How long to wait for an order's outcome, in ms (the adapter's
     /// default when absent).
-    pub order_timeout_ms: Option<u64>,
+    pub(crate) order_timeout_ms: Option<u64>,
     /// The pairs the LP quotes (`pairs = ["BTCUSDT", "ETH/USDT"]`), so a
     /// request no LP quotes is refused at entry; `None`: not declared, it
     /// is asked for every pair.
-    pub pairs: Option<Vec<crate::market::Pair>>,
+    pub(crate) pairs: Option<Vec<crate::market::Pair>>,
     pub kind: VenueKind,
     /// Its rate limit and breaker, as the file sets them (each absent
     /// value takes the kind's default: [`VenueSpec::health_policy`]).
-    pub health: VenueHealth,
+    pub(crate) health: VenueHealth,
 }
 
 /// The health settings of one `[[lp]]` table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct VenueHealth {
+pub(crate) struct VenueHealth {
     /// `max_requests_per_sec`, exactly as written.
-    pub max_requests_per_sec: Option<rust_decimal::Decimal>,
-    pub burst: Option<u64>,
-    pub breaker_failures: Option<u64>,
-    pub breaker_window_secs: Option<u64>,
-    pub breaker_cool_off_secs: Option<u64>,
+    pub(crate) max_requests_per_sec: Option<rust_decimal::Decimal>,
+    pub(crate) burst: Option<u64>,
+    pub(crate) breaker_failures: Option<u64>,
+    pub(crate) breaker_window_secs: Option<u64>,
+    pub(crate) breaker_cool_off_secs: Option<u64>,
 }
 
 impl VenueSpec {
     /// How long the LP's adapter waits: the file's `timeout_ms` or the
     /// desk's `default_quote_ms` (LP_TIMEOUT_MS), its `order_timeout_ms`
     /// or the adapters' default.
-    pub fn timeouts(&self, default_quote_ms: u64) -> crate::lp::adapter::AdapterTimeouts {
+    pub(crate) fn timeouts(&self, default_quote_ms: u64) -> crate::lp::adapter::AdapterTimeouts {
         crate::lp::adapter::AdapterTimeouts::from_ms(
             self.timeout_ms,
             self.order_timeout_ms,
@@ -82,7 +82,7 @@ impl VenueSpec {
     /// each getQuote spends weight 200 of its per-minute budget; mock
     /// unlimited; burst = the rate rounded up; breaker 5 failures in 30 s,
     /// 30 s cool-off), with the desk's fade limit.
-    pub fn health_policy(
+    pub(crate) fn health_policy(
         &self,
         fade_limit_pct: rust_decimal::Decimal,
     ) -> crate::lp::health::HealthPolicy {
@@ -168,7 +168,7 @@ pub enum VenueKind {
 
 impl VenueKind {
     /// The kind as written in the file (`b2c2`, `binance-convert`, ...).
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             VenueKind::B2c2 { .. } => "b2c2",
             VenueKind::BinanceConvert { .. } => "binance-convert",
@@ -178,17 +178,17 @@ impl VenueKind {
     }
 
     /// True for a venue that trades real money (anything but `mock`).
-    pub fn is_real(&self) -> bool {
+    pub(crate) fn is_real(&self) -> bool {
         !matches!(self, VenueKind::Mock)
     }
 }
 
 /// How a B2C2 venue spells a pair unless the file says otherwise.
-pub const B2C2_DEFAULT_SYMBOL: &str = "{base}{quote}.SPOT";
+pub(crate) const B2C2_DEFAULT_SYMBOL: &str = "{base}{quote}.SPOT";
 /// How a FIX venue spells a pair unless the file says otherwise.
-pub const FIX_DEFAULT_SYMBOL: &str = "{base}/{quote}";
+pub(crate) const FIX_DEFAULT_SYMBOL: &str = "{base}/{quote}";
 /// FIX HeartBtInt (108) unless the file says otherwise, in seconds.
-pub const FIX_DEFAULT_HEARTBEAT_SECS: u64 = 30;
+pub(crate) const FIX_DEFAULT_HEARTBEAT_SECS: u64 = 30;
 
 /// Why the venues file was refused. Every message names the file; those
 /// about one place in it name the line and the field too.
@@ -291,8 +291,8 @@ pub enum VenuesError {
 #[error("lp '{lp}' needs {field}: {source}")]
 pub struct MissingSecret {
     pub lp: String,
-    pub field: &'static str,
-    pub source: SecretError,
+    pub(crate) field: &'static str,
+    pub(crate) source: SecretError,
 }
 
 fn join_missing(missing: &[MissingSecret]) -> String {
@@ -479,16 +479,16 @@ pub fn load(path: &Path) -> Result<Vec<VenueSpec>, VenuesError> {
 
 /// A whole venues file: the LPs and the optional per-pair price bands.
 #[derive(Debug, Clone, PartialEq)]
-pub struct VenuesFile {
+pub(crate) struct VenuesFile {
     pub lps: Vec<VenueSpec>,
     /// `[bands]`: per pair symbol (`BTCUSDT`), the range any quote must fall
     /// in — the protection left when too few LPs quote to judge by their
     /// median.
-    pub bands: HashMap<String, crate::market::PriceBand>,
+    pub(crate) bands: HashMap<String, crate::market::PriceBand>,
 }
 
 /// [`load`], with the `[bands]` table too.
-pub fn load_file(path: &Path) -> Result<VenuesFile, VenuesError> {
+pub(crate) fn load_file(path: &Path) -> Result<VenuesFile, VenuesError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| VenuesError::Read {
         file: file.clone(),

@@ -34,7 +34,10 @@ pub fn is_outcome(event: &RfqEvent) -> bool {
 }
 
 /// Appends `events`, one line each, and syncs them to disk.
-pub fn append<'e>(path: &Path, events: impl IntoIterator<Item = &'e RfqEvent>) -> io::Result<()> {
+pub(crate) fn append<'e>(
+    path: &Path,
+    events: impl IntoIterator<Item = &'e RfqEvent>,
+) -> io::Result<()> {
     let mut file = crate::private_files::open_append(path)?;
     let mut lines = Vec::new();
     for event in events {
@@ -47,7 +50,10 @@ pub fn append<'e>(path: &Path, events: impl IntoIterator<Item = &'e RfqEvent>) -
 
 /// Replaces the journal with exactly `events` (none: it is removed), in
 /// one step: a crash leaves the old journal or the new one, never half.
-pub fn rewrite<'e>(path: &Path, events: impl IntoIterator<Item = &'e RfqEvent>) -> io::Result<()> {
+pub(crate) fn rewrite<'e>(
+    path: &Path,
+    events: impl IntoIterator<Item = &'e RfqEvent>,
+) -> io::Result<()> {
     let mut events = events.into_iter().peekable();
     if events.peek().is_none() {
         return match std::fs::remove_file(path) {

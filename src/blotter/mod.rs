@@ -1,12 +1,12 @@
 //! The quote blotter: every RFQ event on disk, in SQLite today. One writer
-//! thread owns the store ([`store::BlotterStore`], SQLite's is
+//! thread owns the store (`store::BlotterStore`, SQLite's is
 //! [`SqliteStore`]) and applies one policy to it (`writer`); streams hand it
 //! owned events through a bounded channel ([`BlotterSink`]), the LPs their
-//! desk-wide health changes ([`HealthSink`]), and [`Blotter::close`]
+//! desk-wide health changes (`HealthSink`), and [`Blotter::close`]
 //! commits everything before the program exits.
 //! [`schema`] says how rows are stored (LP answers compactly, see
 //! `compact`), [`read`] replays stored streams, [`report`] judges the LPs
-//! from the rows a store yields ([`report_rows`], SQLite's in
+//! from the rows a store yields (`report_rows`, SQLite's in
 //! `sqlite_rows`; computed in `figures`).
 
 mod compact;
@@ -16,11 +16,11 @@ pub mod journal;
 pub mod read;
 pub mod report;
 mod report_model;
-pub mod report_rows;
+pub(crate) mod report_rows;
 pub mod schema;
 mod sqlite_rows;
 mod sqlite_store;
-pub mod store;
+pub(crate) mod store;
 mod writer;
 
 pub use sqlite_store::{SqliteStore, WAL_TRUNCATE_AT};
@@ -83,7 +83,7 @@ fn cause(error: &rusqlite::Error, path: &Path) -> String {
 /// Events waiting between the streams and the writer. Big enough to absorb
 /// a burst from many sessions while a batch commits; when it is full the
 /// sender waits (counted in [`BlotterStats::backpressure_waits`]).
-pub const CHANNEL_CAPACITY: usize = 16 * 1024;
+pub(crate) const CHANNEL_CAPACITY: usize = 16 * 1024;
 
 /// The room a stream waits for before it asks its LPs again: about one
 /// poll's events (an answer per LP, a lock, a client quote), so that a
@@ -143,15 +143,15 @@ pub struct BlotterStats {
     /// counts as one).
     pub rows: u64,
     /// Transactions committed.
-    pub commits: u64,
+    pub(crate) commits: u64,
     /// Times a stream found the channel full and had to wait.
-    pub backpressure_waits: u64,
+    pub(crate) backpressure_waits: u64,
     /// Batches whose commit failed (they are retried).
     pub failed_commits: u64,
     /// Events that could not be written at all.
     pub lost: u64,
     /// Largest size the WAL file reached, in bytes (sampled).
-    pub wal_peak_bytes: u64,
+    pub(crate) wal_peak_bytes: u64,
     /// Events in the fallback journal, not in the blotter: merged at the
     /// next start (see [`journal`]).
     pub journalled: u64,
@@ -243,7 +243,7 @@ impl BlotterSink {
     /// Records `event` if the channel has room now; hands it back when
     /// it is full (then [`Self::record_when_room`] waits). Lets a caller
     /// keep the wait, which is rare, out of its own future.
-    pub fn try_record(&self, event: RfqEvent) -> Option<RfqEvent> {
+    pub(crate) fn try_record(&self, event: RfqEvent) -> Option<RfqEvent> {
         match self.sender.try_send(Msg::Event(event)) {
             Ok(()) => None,
             Err(mpsc::error::TrySendError::Full(Msg::Event(event))) => Some(event),
@@ -257,7 +257,7 @@ impl BlotterSink {
 
     /// Records `event`, waiting for room in the writer's channel (counted
     /// as back-pressure).
-    pub async fn record_when_room(&self, event: RfqEvent) {
+    pub(crate) async fn record_when_room(&self, event: RfqEvent) {
         let event = Msg::Event(event);
         let waits = self
             .counters
@@ -283,7 +283,7 @@ impl BlotterSink {
     /// Waits until the writer's channel has room for a poll's events (a
     /// stream calls it before asking its LPs, so that a full channel holds
     /// back new work rather than answers already in hand).
-    pub async fn wait_for_room(&self) {
+    pub(crate) async fn wait_for_room(&self) {
         // Not by taking a channel permit and giving it back: thousands of
         // streams queued on the channel's semaphore pass each freed slot
         // along the whole queue (each woken to give it back), under the
@@ -360,7 +360,7 @@ impl BlotterSink {
     }
 
     /// Counts events a stream withheld because they could not be recorded.
-    pub fn count_lost(&self, events: u64) {
+    pub(crate) fn count_lost(&self, events: u64) {
         self.counters.lost.fetch_add(events, Ordering::Relaxed);
     }
 
@@ -387,7 +387,7 @@ impl BlotterSink {
 /// full the wake-up is not needed: the writer is busy taking what is
 /// there and takes the health queue with it.
 #[derive(Clone)]
-pub struct HealthSink {
+pub(crate) struct HealthSink {
     changes: std::sync::mpsc::Sender<RecordedChange>,
     /// Weak: the writer ends once every stream's sink is gone, whoever
     /// still holds a health sink (the LPs keep theirs for the process).
@@ -522,7 +522,7 @@ impl Blotter {
 
     /// [`Blotter::with_store`] keeping the fallback journal at `journal`:
     /// what an earlier run left there is merged into `store` first.
-    pub fn with_journal(
+    pub(crate) fn with_journal(
         mut store: impl BlotterStore,
         path: &Path,
         journal: PathBuf,
@@ -588,7 +588,7 @@ impl Blotter {
     }
 
     /// Where the LPs' health changes go (`lp_health` rows).
-    pub fn health_sink(&self) -> HealthSink {
+    pub(crate) fn health_sink(&self) -> HealthSink {
         self.health.clone()
     }
 

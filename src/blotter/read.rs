@@ -23,7 +23,7 @@ use crate::rfq::{ClientId, RfqEvent};
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRfq {
     /// The `rfqs.id` row (RFQ ids may repeat across processes; rows never).
-    pub row: i64,
+    pub(crate) row: i64,
     pub events: Vec<RfqEvent>,
 }
 
@@ -51,7 +51,7 @@ pub enum ReadError {
 /// is read as it is: its rows are copied into memory and the copy (never
 /// the file) is brought to the current schema, so the report reads one
 /// shape. A newer schema is refused like the writer refuses it.
-pub fn open_read_only(path: &Path) -> Result<Connection, ReadError> {
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection, ReadError> {
     open_for_reading(path).map(|(conn, _)| conn)
 }
 
@@ -290,7 +290,7 @@ fn packed_decimal(row: &Row, index: usize, column: &str) -> rusqlite::Result<Dec
 }
 
 /// Every stored RFQ, replayed.
-pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
+pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
     let lps = lp_names(conn)?;
     let lp_name = |id: i64| {
         lps.get(&id)

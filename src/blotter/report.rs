@@ -48,7 +48,7 @@ impl FromStr for Section {
 }
 
 /// Opens the blotter for reading; never creates or changes a file (see
-/// [`read::open_read_only`](super::read::open_read_only)).
+/// `read::open_read_only`).
 pub fn open(path: &Path) -> Result<Connection, ReadError> {
     super::read::open_read_only(path)
 }
@@ -96,7 +96,7 @@ pub fn load_split(
 }
 
 /// Computes the report from an open blotter (one pass over each table:
-/// see [`super::figures`]), on this connection alone.
+/// see `super::figures`), on this connection alone.
 pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
     super::figures::build(&mut SqliteRows::alone(conn), filter, Split::Alone)
 }

@@ -25,7 +25,7 @@ use crate::rfq::event::FailureKind;
 /// The rows of the blotter `conn` reads. With the file's `path` (not a
 /// private upgraded copy, which no other connection can open) the answers
 /// pass may run readers of its own on other threads.
-pub struct SqliteRows<'conn> {
+pub(crate) struct SqliteRows<'conn> {
     conn: &'conn Connection,
     file: Option<PathBuf>,
     /// The first and last stored RFQ ids in the snapshot: an answers range
@@ -35,7 +35,7 @@ pub struct SqliteRows<'conn> {
 
 impl<'conn> SqliteRows<'conn> {
     /// Rows read on `conn` alone.
-    pub fn alone(conn: &'conn Connection) -> Self {
+    pub(crate) fn alone(conn: &'conn Connection) -> Self {
         SqliteRows {
             conn,
             file: None,
@@ -45,7 +45,7 @@ impl<'conn> SqliteRows<'conn> {
 
     /// Rows of the current blotter at `file`, open on `conn`: other
     /// readers may open the file too.
-    pub fn of_file(conn: &'conn Connection, file: &Path) -> Self {
+    pub(crate) fn of_file(conn: &'conn Connection, file: &Path) -> Self {
         SqliteRows {
             conn,
             file: Some(file.to_path_buf()),
@@ -56,7 +56,7 @@ impl<'conn> SqliteRows<'conn> {
 
 /// Another read connection on the file, for one worker of the answers
 /// pass.
-pub struct SqliteReader {
+pub(crate) struct SqliteReader {
     conn: Connection,
     stored: (Option<i64>, Option<i64>),
 }

@@ -102,7 +102,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Writes into `conn`, the blotter at `path` already opened and
     /// upgraded (`schema::open`), and starts its checkpointer.
-    pub fn new(conn: Connection, path: &Path) -> SqliteStore {
+    pub(crate) fn new(conn: Connection, path: &Path) -> SqliteStore {
         let wal_peak_bytes = Arc::new(AtomicU64::new(0));
         let checkpointer = Checkpointer::start(path, &conn, wal_peak_bytes.clone());
         SqliteStore {

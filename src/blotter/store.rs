@@ -66,12 +66,12 @@ pub struct Written {
     pub rows: u64,
     /// Events skipped because their RFQ's `started` never reached this
     /// store.
-    pub orphans: u64,
+    pub(crate) orphans: u64,
 }
 
 /// Whether trying the same batch again can succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
+pub(crate) enum Retry {
     /// The failure may pass (another writer holds the lock, the disk is
     /// full or failing), or the store itself is broken (its file removed
     /// or damaged): hold the records, fail closed, and try again later.
@@ -86,19 +86,22 @@ pub enum Retry {
 #[derive(Debug, thiserror::Error)]
 #[error("{source}")]
 pub struct StoreError {
-    pub retry: Retry,
+    pub(crate) retry: Retry,
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl StoreError {
-    pub fn new(retry: Retry, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+    pub(crate) fn new(
+        retry: Retry,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         StoreError {
             retry,
             source: source.into(),
         }
     }
 
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         self.retry == Retry::Later
     }
 }

@@ -20,10 +20,10 @@ use crate::lp::guarded::RecordedChange;
 
 /// Longest a transaction stays open while events keep arriving: a hard kill
 /// loses at most this much.
-pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const COMMIT_EVERY: Duration = Duration::from_millis(100);
 
 /// Most events in one transaction.
-pub const MAX_BATCH: usize = 20_000;
+pub(crate) const MAX_BATCH: usize = 20_000;
 
 /// Most events held while writing fails (a full disk, an I/O error, a
 /// writer holding the lock past the busy timeout). About 50 MB of events:
@@ -45,7 +45,7 @@ pub const CLOSE_WITHIN: Duration = Duration::from_secs(10);
 const FAILING_POLL: Duration = Duration::from_millis(5);
 
 /// How often the writer asks its store whether it can still take writes
-/// ([`BlotterStore::check`]): a removed or replaced file is noticed
+/// (`BlotterStore::check`): a removed or replaced file is noticed
 /// within this (an idle writer is woken for it), well inside a second.
 pub const CHECK_EVERY: Duration = Duration::from_millis(250);
 

@@ -7,9 +7,9 @@
 //! handles.
 //!
 //! Beside it: [`registry`] (the desk's LPs, built from the settings, a
-//! scenario or the venues file) and [`check`] (`lp-rfq lps --check`).
+//! scenario or the venues file) and `check` (`lp-rfq lps --check`).
 
-pub mod check;
+pub(crate) mod check;
 pub mod registry;
 
 use std::io;
@@ -114,7 +114,7 @@ impl Desk {
 
     /// Records every change of an LP's health in the blotter (`lp_health`),
     /// when there is a blotter and some LP has a health (a venues file).
-    pub fn record_health(&mut self) -> Result<(), DeskError> {
+    pub(crate) fn record_health(&mut self) -> Result<(), DeskError> {
         let Some(blotter) = &self.blotter else {
             return Ok(());
         };
@@ -159,12 +159,12 @@ impl Desk {
     }
 
     /// Starts the LPs (connections, logons) before the first stream.
-    pub async fn start_lps(&self) {
+    pub(crate) async fn start_lps(&self) {
         self.registry.start().await;
     }
 
     /// The blotter's counters, if one is open.
-    pub fn blotter_stats(&self) -> Option<BlotterStats> {
+    pub(crate) fn blotter_stats(&self) -> Option<BlotterStats> {
         self.blotter.as_ref().map(Blotter::stats)
     }
 
@@ -192,13 +192,13 @@ impl Desk {
 
     /// What opening the blotter merged from a fallback journal an earlier
     /// run left, if anything (the caller shows it).
-    pub fn blotter_merged(&self) -> Option<&str> {
+    pub(crate) fn blotter_merged(&self) -> Option<&str> {
         self.blotter.as_ref().and_then(Blotter::merged)
     }
 
     /// The first blotter write problem, if any happened (the caller shows
     /// it: a line on stderr, the console's event log).
-    pub fn blotter_problem(&self) -> Option<String> {
+    pub(crate) fn blotter_problem(&self) -> Option<String> {
         self.blotter.as_ref().and_then(Blotter::problem)
     }
 
@@ -268,7 +268,7 @@ impl Desk {
 
     /// A handle that makes a running [`Desk::shutdown`] stop retrying the
     /// blotter's held events (a signal while closing).
-    pub fn blotter_abandoner(&self) -> Option<crate::blotter::Abandon> {
+    pub(crate) fn blotter_abandoner(&self) -> Option<crate::blotter::Abandon> {
         self.blotter.as_ref().map(Blotter::abandoner)
     }
 
@@ -304,7 +304,7 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
 /// The LPs [`open_registry`] would open, listed without opening any: a
 /// venues file's from the file alone (nothing connects, nothing is
 /// created), a simulation's from its cast.
-pub fn list_lps(settings: &Settings) -> Result<Vec<registry::Listed>, DeskError> {
+pub(crate) fn list_lps(settings: &Settings) -> Result<Vec<registry::Listed>, DeskError> {
     Ok(match venues_file(settings)? {
         Some(file) => registry::listing_of_venues(&file.lps, settings),
         None => LpRegistry::from_settings(settings).listing(),
@@ -353,7 +353,7 @@ fn venues_file(settings: &Settings) -> Result<Option<crate::venues::VenuesFile>,
 /// blotter, no connection), so a request nobody quotes is refused before
 /// anything is opened. A venues file that cannot be read is `Any`: opening
 /// the desk then reports it.
-pub fn quotable_pairs(settings: &Settings) -> crate::desk::registry::Quotable {
+pub(crate) fn quotable_pairs(settings: &Settings) -> crate::desk::registry::Quotable {
     use crate::desk::registry::Quotable;
     match &settings.lps_file {
         None => Quotable::of_simulation(settings),
@@ -393,7 +393,7 @@ fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle
     }
 }
 
-/// [`start_session_in`] a registry of its own: nobody else attaches.
+/// `start_session_in` a registry of its own: nobody else attaches.
 pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHandle {
     start_session_in(session, blotter, &StreamRegistry::default())
 }
@@ -405,7 +405,7 @@ pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHa
 /// makes this stream wait rather than anything pile up. Then the
 /// registry's fan-out offers it to the stream's subscribers, and the
 /// handle's `events` get it.
-pub fn start_session_in(
+pub(crate) fn start_session_in(
     session: Session,
     blotter: Option<BlotterSink>,
     streams: &StreamRegistry,
@@ -461,7 +461,7 @@ impl StreamHandle {
 
     /// What stops this stream from elsewhere (a signal handler), after
     /// the handle has been handed to the stream's driver.
-    pub fn stopper(&self) -> StreamStopper {
+    pub(crate) fn stopper(&self) -> StreamStopper {
         self.stopper.clone()
     }
 
@@ -485,7 +485,7 @@ impl StreamHandle {
     /// Hands every event, in order, to `on_event` until the stream ends,
     /// and returns its summary. An output that fails (a closed pipe) stops
     /// the stream early; any other output error is returned.
-    pub async fn drive(
+    pub(crate) async fn drive(
         mut self,
         mut on_event: impl FnMut(&RfqEvent) -> io::Result<()>,
     ) -> anyhow::Result<Ended> {

@@ -13,7 +13,7 @@ const RULE: &str = "============================================================
 const BOX_WIDTH: usize = 58;
 
 /// The program banner, printed once before the first stream.
-pub fn banner(simulated: bool) -> String {
+pub(crate) fn banner(simulated: bool) -> String {
     let lps = if simulated {
         "  LPs: SIMULATED (built-in mocks or a scenario): no price here is real\n"
     } else {

@@ -1,6 +1,6 @@
 //! What the desk's client may see of a stream: its quotes and its order's
 //! outcome, never an LP's name, an LP's price or words, a venue's
-//! reference or the desk's P&L. [`ClientView`] projects the desk's
+//! reference or the desk's P&L. `ClientView` projects the desk's
 //! [`RfqEvent`]s into [`ClientEvent`]s, whose types have no field that
 //! could hold any of those: every client-facing output is to be built from
 //! them, so none can send an LP's name or price by mistake.
@@ -49,10 +49,10 @@ pub enum ClientEventKind {
 /// The request the desk is quoting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Opened {
-    pub client: ClientId,
+    pub(crate) client: ClientId,
     pub side: Side,
-    pub pair: Pair,
-    pub amount: Decimal,
+    pub(crate) pair: Pair,
+    pub(crate) amount: Decimal,
 }
 
 /// A price the client may accept until `valid_for_ms` from this event.
@@ -76,13 +76,13 @@ pub struct Quote {
 /// The quote may no longer be accepted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuoteWithdrawn {
-    pub quote_id: Arc<str>,
-    pub reason: WithdrawReason,
+    pub(crate) quote_id: Arc<str>,
+    pub(crate) reason: WithdrawReason,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum WithdrawReason {
+pub(crate) enum WithdrawReason {
     /// Its validity ran out before a fresh price replaced it.
     Expired,
 }
@@ -90,38 +90,38 @@ pub enum WithdrawReason {
 /// The client accepted `quote_id`; the desk is executing it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderPending {
-    pub quote_id: Arc<str>,
+    pub(crate) quote_id: Arc<str>,
 }
 
 /// The trade is done at the accepted quote's price.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderFilled {
-    pub quote_id: Arc<str>,
+    pub(crate) quote_id: Arc<str>,
     pub price: Decimal,
-    pub amount: Decimal,
-    pub client_pays: Decimal,
-    pub pays_asset: Asset,
-    pub client_receives: Decimal,
-    pub receives_asset: Asset,
+    pub(crate) amount: Decimal,
+    pub(crate) client_pays: Decimal,
+    pub(crate) pays_asset: Asset,
+    pub(crate) client_receives: Decimal,
+    pub(crate) receives_asset: Asset,
     /// The price comes from a simulation, not a market: a client must
     /// never take it for a real one. Written only when true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub simulated: bool,
+    pub(crate) simulated: bool,
 }
 
 /// Nothing traded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderNotFilled {
     /// The quote the client accepted, or tried to.
-    pub quote_id: Option<Arc<str>>,
-    pub reason: NotFilledReason,
+    pub(crate) quote_id: Option<Arc<str>>,
+    pub(crate) reason: NotFilledReason,
 }
 
 /// Why nothing traded, in the desk's words (an LP's own reason names the
 /// LP and its price, so it never reaches the client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum NotFilledReason {
+pub(crate) enum NotFilledReason {
     /// The quote had expired or been replaced when it was accepted.
     QuoteNotLive,
     /// No liquidity could be found at the accepted price.
@@ -132,16 +132,16 @@ pub enum NotFilledReason {
 /// it with its counterparty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderUnknown {
-    pub quote_id: Arc<str>,
+    pub(crate) quote_id: Arc<str>,
 }
 
 /// The last event of the client's stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientEnded {
-    pub reason: ClientEndReason,
+    pub(crate) reason: ClientEndReason,
     pub outcome: ClientOutcome,
     /// The accepted quote, else the one live at the end, if any.
-    pub quote_id: Option<Arc<str>>,
+    pub(crate) quote_id: Option<Arc<str>>,
     /// That quote's price.
     pub price: Option<Decimal>,
 }
@@ -150,7 +150,7 @@ pub struct ClientEnded {
 /// reason added for the desk reaches a client only by a choice made here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ClientEndReason {
+pub(crate) enum ClientEndReason {
     /// The quoting time ran out.
     Duration,
     /// The desk stopped quoting.
@@ -198,7 +198,7 @@ impl From<Outcome> for ClientOutcome {
 /// the module docs. It keeps what a desk event alone does not say: which
 /// quote an expiry withdraws, and which quote an order's outcome is for.
 #[derive(Debug, Default)]
-pub struct ClientView {
+pub(crate) struct ClientView {
     seq: u64,
     /// The quote the client may accept now.
     live: Option<Arc<str>>,
@@ -207,14 +207,14 @@ pub struct ClientView {
 }
 
 impl ClientView {
-    pub fn new() -> ClientView {
+    pub(crate) fn new() -> ClientView {
         ClientView::default()
     }
 
     /// What the client sees of `event`: `None` for everything that is the
     /// desk's alone (LP quotes and errors, locks, LP health, last-look
     /// rejects, fallback orders, blotter trouble).
-    pub fn project(&mut self, event: &RfqEvent) -> Option<ClientEvent> {
+    pub(crate) fn project(&mut self, event: &RfqEvent) -> Option<ClientEvent> {
         let kind = match &event.kind {
             EventKind::Started(started) => ClientEventKind::Opened(Opened {
                 client: started.client.clone(),

@@ -1,7 +1,7 @@
-//! The RFQ state machine, composed of its parts: [`Requests`] (what is in
-//! flight and when it times out), the [`Book`] (each LP's latest valid
-//! quote), the [`LockRules`] (race, lock, threshold, refresh, expiry) and
-//! the [`Offers`] (the live client quote). It is changed only by the
+//! The RFQ state machine, composed of its parts: `Requests` (what is in
+//! flight and when it times out), the `Book` (each LP's latest valid
+//! quote), the `LockRules` (race, lock, threshold, refresh, expiry) and
+//! the `Offers` (the live client quote). It is changed only by the
 //! inputs fed to it (a poll starts, an answer arrives, time passes), does
 //! no I/O and never reads a clock of its own: the session task passes
 //! `now` in, so every decision is a pure function of state + input and is
@@ -164,7 +164,7 @@ impl MedianScratch {
 
 /// How an order ended, as the session saw it.
 #[derive(Debug, Clone)]
-pub enum OrderResult {
+pub(crate) enum OrderResult {
     Answered(OrderAnswer),
     /// No answer within the order timeout.
     TimedOut,
@@ -299,28 +299,28 @@ impl Engine {
     }
 
     /// True when every request sent so far has been answered or timed out.
-    pub fn all_polls_complete(&self) -> bool {
+    pub(crate) fn all_polls_complete(&self) -> bool {
         self.requests.all_complete()
     }
 
     /// When the oldest request in flight runs out of time, if any is out.
-    pub fn next_timeout(&self) -> Option<StreamMs> {
+    pub(crate) fn next_timeout(&self) -> Option<StreamMs> {
         self.requests.next_timeout()
     }
 
     /// The requests whose LP timeout is over at `now`: (LP, request id).
     /// Each is then answered with [`Answer::TimedOut`].
-    pub fn timed_out(&self, now: StreamMs, expired: &mut Vec<(usize, u64)>) {
+    pub(crate) fn timed_out(&self, now: StreamMs, expired: &mut Vec<(usize, u64)>) {
         self.requests.timed_out(now, expired);
     }
 
     /// When the live client quote's validity runs out, if one is live.
-    pub fn next_deadline(&self) -> Option<StreamMs> {
+    pub(crate) fn next_deadline(&self) -> Option<StreamMs> {
         self.offers.deadline()
     }
 
     /// A stream with no LP at all can never quote.
-    pub fn has_no_lps(&self) -> bool {
+    pub(crate) fn has_no_lps(&self) -> bool {
         self.per_lp.is_empty()
     }
 
@@ -440,7 +440,7 @@ impl Engine {
     /// LP `lp`'s shared health as seen at `now`: an `lp_health` event
     /// when it differs from what this stream showed last (a countdown
     /// alone is no change), and its fade for execution.
-    pub fn note_health(
+    pub(crate) fn note_health(
         &mut self,
         now: StreamMs,
         lp: usize,
@@ -774,7 +774,7 @@ impl Engine {
     /// Lets time pass to `now`: expires the live client quote once its
     /// validity is over, and starts a new race with any fresh answer a
     /// refresh already holds.
-    pub fn on_time(&mut self, now: StreamMs, out: &mut Vec<RfqEvent>) {
+    pub(crate) fn on_time(&mut self, now: StreamMs, out: &mut Vec<RfqEvent>) {
         if self.accepted() {
             return;
         }
@@ -795,7 +795,7 @@ impl Engine {
 
     /// True once the client has accepted (or tried to): no more polls,
     /// no more client quotes.
-    pub fn accepted(&self) -> bool {
+    pub(crate) fn accepted(&self) -> bool {
         self.execution.is_some() || self.outcome.is_some()
     }
 
@@ -805,26 +805,26 @@ impl Engine {
     }
 
     /// An order is out and its outcome not known yet.
-    pub fn order_pending(&self) -> bool {
+    pub(crate) fn order_pending(&self) -> bool {
         self.execution
             .as_ref()
             .is_some_and(|execution| execution.pending().is_some())
     }
 
     /// The stream is for `client` (the house's until set).
-    pub fn set_client(&mut self, client: ClientId) {
+    pub(crate) fn set_client(&mut self, client: ClientId) {
         self.client = client;
     }
 
     /// Every quote must fall in `band` (the venues file's band for the
     /// pair).
-    pub fn set_band(&mut self, band: Option<PriceBand>) {
+    pub(crate) fn set_band(&mut self, band: Option<PriceBand>) {
         self.band = band;
     }
 
     /// Gives each LP its own request and order timeouts (`None`: the
     /// desk's LP_TIMEOUT_MS / ORDER_TIMEOUT_MS).
-    pub fn set_lp_timeouts(&mut self, timeouts: &[(Option<u64>, Option<u64>)]) {
+    pub(crate) fn set_lp_timeouts(&mut self, timeouts: &[(Option<u64>, Option<u64>)]) {
         for (lp, (quote, order)) in timeouts.iter().enumerate().take(self.per_lp.len()) {
             if let Some(quote) = quote {
                 self.requests.set_timeout(lp, *quote);
@@ -834,13 +834,13 @@ impl Engine {
     }
 
     /// When the pending order's time runs out, if one is out.
-    pub fn next_order_deadline(&self) -> Option<StreamMs> {
+    pub(crate) fn next_order_deadline(&self) -> Option<StreamMs> {
         let pending = self.execution.as_ref()?.pending()?;
         Some(pending.sent_ms + self.per_lp[pending.plan.lp].order_timeout_ms)
     }
 
     /// The pending order's id if its time is over at `now`.
-    pub fn order_timed_out(&self, now: StreamMs) -> Option<Arc<str>> {
+    pub(crate) fn order_timed_out(&self, now: StreamMs) -> Option<Arc<str>> {
         let deadline = self.next_order_deadline()?;
         let pending = self.execution.as_ref()?.pending()?;
         (deadline <= now).then(|| pending.plan.order_id.clone())
@@ -915,7 +915,7 @@ impl Engine {
     /// The client's acceptance of `quote_id` (`None`: whichever is live)
     /// is refused at `now` for `reason`: nothing is sent, the stream's
     /// outcome is `not_filled`. A second acceptance does nothing.
-    pub fn refuse(
+    pub(crate) fn refuse(
         &mut self,
         now: StreamMs,
         quote_id: Option<&str>,
@@ -937,7 +937,7 @@ impl Engine {
     /// `lock_expired`) and none is offered until [`Engine::resume`]. Once
     /// the client has accepted only the telling is left: an order out is
     /// still awaited (its outcome goes to the blotter's fallback journal).
-    pub fn withhold(&mut self, now: StreamMs, failure: &str, out: &mut Vec<RfqEvent>) {
+    pub(crate) fn withhold(&mut self, now: StreamMs, failure: &str, out: &mut Vec<RfqEvent>) {
         if self.withheld {
             return;
         }
@@ -965,7 +965,7 @@ impl Engine {
 
     /// The record can be kept again: a fresh race starts, and its winner
     /// is offered.
-    pub fn resume(&mut self, now: StreamMs) {
+    pub(crate) fn resume(&mut self, now: StreamMs) {
         if !std::mem::take(&mut self.withheld) || self.accepted() {
             return;
         }
@@ -984,7 +984,7 @@ impl Engine {
 
     /// True while the stream offers nothing because its record cannot be
     /// kept.
-    pub fn withheld(&self) -> bool {
+    pub(crate) fn withheld(&self) -> bool {
         self.withheld
     }
 
@@ -1061,7 +1061,7 @@ impl Engine {
     /// is still firm and still honours the accepted client price, and
     /// returns that order to send. A late answer to an order already
     /// resolved is dropped.
-    pub fn on_order_answer(
+    pub(crate) fn on_order_answer(
         &mut self,
         now: StreamMs,
         order_id: &str,

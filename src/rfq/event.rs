@@ -86,7 +86,7 @@ pub struct Started {
 
 impl Started {
     /// Some LPs are simulated and some are real: every screen says which.
-    pub fn mixed(&self) -> bool {
+    pub(crate) fn mixed(&self) -> bool {
         !self.simulated && !self.simulated_lps.is_empty()
     }
 }
@@ -370,7 +370,7 @@ impl Outcome {
     /// The process exit code this outcome gives: 0 filled or nothing
     /// accepted, 1 not filled, 3 unknown (resolve it with the LP). A
     /// session of many RFQs exits with the highest.
-    pub fn exit_code(self) -> u8 {
+    pub(crate) fn exit_code(self) -> u8 {
         match self {
             Outcome::Filled | Outcome::NotAccepted => 0,
             Outcome::NotFilled => 1,

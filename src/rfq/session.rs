@@ -109,7 +109,7 @@ impl Session {
     /// Not an `async fn`: the stream's state is built here, so that the
     /// future holds it once (an `async fn` would also keep this call's
     /// arguments in it for its whole life).
-    pub fn run_probed<'a, O: Outlet + 'a, P: StreamProbe + 'a>(
+    pub(crate) fn run_probed<'a, O: Outlet + 'a, P: StreamProbe + 'a>(
         self,
         outlet: O,
         commands: Option<Inbox<StreamCommand>>,

@@ -1,14 +1,14 @@
 //! The live operator console (ratatui + crossterm): terminal setup and
 //! restore, and the event loop that turns keys, engine events and ticks
 //! into view state ([`state`]) and frames ([`render`], in the colours of
-//! [`theme`]). It only consumes the engine's events; it holds no pricing
+//! `theme`). It only consumes the engine's events; it holds no pricing
 //! logic.
 
 pub mod form;
 pub mod render;
 pub mod state;
-pub mod theme;
-pub mod words;
+pub(crate) mod theme;
+pub(crate) mod words;
 
 use std::io::{self, Stdout};
 use std::process::ExitCode;
@@ -57,13 +57,13 @@ pub enum Event {
 }
 
 /// Colours unless `NO_COLOR` is set to something non-empty.
-pub fn colors_allowed() -> bool {
+pub(crate) fn colors_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
 /// Leaves the console's terminal modes: raw mode off, alternate screen
 /// left, cursor shown. Safe to call more than once.
-pub fn restore_terminal() {
+pub(crate) fn restore_terminal() {
     let _ = disable_raw_mode();
     let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
 }
