@@ -252,6 +252,12 @@ impl<S: BlotterStore> Writer<S> {
             if now >= deadline || self.counters.abandon.load(Ordering::Relaxed) {
                 break;
             }
+            // A file removed, replaced or damaged does not come back by
+            // waiting: what is held goes to the journal now, not after
+            // CLOSE_WITHIN (a full disk passes the check and is retried).
+            if self.store.check().is_err() {
+                break;
+            }
             let next_try = self.failing.as_ref().map_or(now, |f| f.next_try);
             // Sleep in short steps so that abandoning is honoured at once.
             while Instant::now() < next_try.min(deadline)
@@ -785,6 +791,31 @@ mod tests {
         let stats = blotter.close().await;
         assert_eq!(*written.lock().unwrap(), ["poll 1", "poll 2"]);
         assert_eq!((stats.rows, stats.lost), (2, 0), "{stats:?}");
+    }
+
+    /// A full disk may clear, so closing retries it for CLOSE_WITHIN; a
+    /// file that is gone will not come back, so closing gives up on it at
+    /// once and what is held is accounted for (here, with no journal, as
+    /// lost) instead of the operator waiting 10 s for the exit.
+    #[tokio::test]
+    async fn closing_gives_up_at_once_on_a_file_that_is_gone() {
+        let store = scripted(&[], None);
+        let gone = store.gone.clone();
+        gone.store(true, Ordering::SeqCst);
+        let blotter = Blotter::with_store(store, Path::new("scripted")).unwrap();
+        let sink = blotter.sink();
+        sink.record(answer(1)).await;
+        assert!(!sink.commit().await);
+        drop(sink);
+        // The writer is a thread on real time: this bounds a real wait.
+        let closing = std::time::Instant::now();
+        let stats = blotter.close().await;
+        assert!(
+            closing.elapsed() < CLOSE_WITHIN / 2,
+            "closing waited {:?} for a file that is gone",
+            closing.elapsed()
+        );
+        assert_eq!((stats.rows, stats.lost), (0, 1), "{stats:?}");
     }
 
     #[tokio::test]
