@@ -127,16 +127,12 @@ impl<O: Outlet> Outlet for Recorder<O> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
-    use rust_decimal_macros::dec;
     use tokio::sync::mpsc;
 
     use super::*;
     use crate::blotter::Blotter;
-    use crate::clock::StreamClock;
-    use crate::market::{Bps, Side};
-    use crate::rfq::{EngineParams, RfqSpec, Session};
+    use crate::rfq::Session;
 
     /// Here rather than beside the session: a recorded stream is the
     /// session plus this outlet and the blotter, which the session's
@@ -152,29 +148,7 @@ mod tests {
     async fn a_recorded_stream_future_stays_small() {
         let scratch = tempfile::tempdir().unwrap();
         let blotter = Blotter::open(&scratch.path().join("blotter.db")).unwrap();
-        let session = Session {
-            rfq_id: Arc::from("R-size"),
-            spec: RfqSpec {
-                side: Side::Buy,
-                amount: dec!(1),
-                pair: "BTCUSDT".parse().unwrap(),
-            },
-            lps: Vec::new(),
-            params: EngineParams {
-                markup: Bps::new(dec!(5)).unwrap(),
-                threshold: Bps::new(dec!(1)).unwrap(),
-                validity_buffer_ms: 2_000,
-                poll_interval_ms: 500,
-                lp_timeout_ms: 1_000,
-                order_timeout_ms: 5_000,
-                max_deviation: Bps::new(dec!(200)).unwrap(),
-                fade_tolerance: Bps::new(dec!(2)).unwrap(),
-            },
-            duration_ms: 1_000,
-            clock: StreamClock::start(),
-            band: None,
-            client: crate::rfq::ClientId::house(),
-        };
+        let session = Session::sized_for_tests();
         let (events, _receiver) = mpsc::channel(16);
         let (_commands, inbox) = crate::rfq::inbox::channel(1);
         let outlet = Recorder::new(blotter.sink(), events);

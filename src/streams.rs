@@ -790,10 +790,8 @@ impl Subscription {
 mod tests {
     use super::*;
     use crate::blotter::Blotter;
-    use crate::market::{Bps, Side};
     use crate::recorder::Recorder;
-    use crate::rfq::{EngineParams, RfqSpec, Session};
-    use rust_decimal_macros::dec;
+    use crate::rfq::Session;
 
     /// The fan-out adds one pointer to every stream's future (thousands
     /// of them run at once): the same bound as a stream recorded without
@@ -802,29 +800,7 @@ mod tests {
     async fn a_recorded_fanned_out_stream_future_stays_small() {
         let scratch = tempfile::tempdir().unwrap();
         let blotter = Blotter::open(&scratch.path().join("blotter.db")).unwrap();
-        let session = Session {
-            rfq_id: Arc::from("R-size"),
-            spec: RfqSpec {
-                side: Side::Buy,
-                amount: dec!(1),
-                pair: "BTCUSDT".parse().unwrap(),
-            },
-            lps: Vec::new(),
-            params: EngineParams {
-                markup: Bps::new(dec!(5)).unwrap(),
-                threshold: Bps::new(dec!(1)).unwrap(),
-                validity_buffer_ms: 2_000,
-                poll_interval_ms: 500,
-                lp_timeout_ms: 1_000,
-                order_timeout_ms: 5_000,
-                max_deviation: Bps::new(dec!(200)).unwrap(),
-                fade_tolerance: Bps::new(dec!(2)).unwrap(),
-            },
-            duration_ms: 1_000,
-            clock: StreamClock::start(),
-            band: None,
-            client: crate::rfq::ClientId::house(),
-        };
+        let session = Session::sized_for_tests();
         let registry = StreamRegistry::default();
         let (events, _receiver) = mpsc::channel(16);
         let (commands, inbox) = crate::rfq::inbox::channel(1);

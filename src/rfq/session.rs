@@ -843,3 +843,37 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         "unknown panic".to_string()
     }
 }
+
+#[cfg(test)]
+impl Session {
+    /// A stream with no LPs at typical settings: the fixture the tests
+    /// that bound a running stream's future size share (the recorder's,
+    /// the fan-out's), so they measure the same stream.
+    pub(crate) fn sized_for_tests() -> Session {
+        use crate::market::{Bps, Side};
+        use rust_decimal_macros::dec;
+        Session {
+            rfq_id: Arc::from("R-size"),
+            spec: RfqSpec {
+                side: Side::Buy,
+                amount: dec!(1),
+                pair: "BTCUSDT".parse().unwrap(),
+            },
+            lps: Vec::new(),
+            params: EngineParams {
+                markup: Bps::new(dec!(5)).unwrap(),
+                threshold: Bps::new(dec!(1)).unwrap(),
+                validity_buffer_ms: 2_000,
+                poll_interval_ms: 500,
+                lp_timeout_ms: 1_000,
+                order_timeout_ms: 5_000,
+                max_deviation: Bps::new(dec!(200)).unwrap(),
+                fade_tolerance: Bps::new(dec!(2)).unwrap(),
+            },
+            duration_ms: 1_000,
+            clock: StreamClock::start(),
+            band: None,
+            client: crate::rfq::ClientId::house(),
+        }
+    }
+}
