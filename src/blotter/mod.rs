@@ -479,9 +479,7 @@ fn merge_journal(
         journal.display()
     );
     if written.orphans > 0 {
-        let mut aside = journal.as_os_str().to_owned();
-        aside.push(".unmerged");
-        let aside = PathBuf::from(aside);
+        let aside = unused_aside(journal);
         std::fs::rename(journal, &aside).map_err(|error| failed(error.to_string()))?;
         said.push_str(&format!(
             "; {} belong to no RFQ in it and are kept in '{}'",
@@ -493,6 +491,51 @@ fn merge_journal(
     }
     tracing::warn!("{said}");
     Ok(Some(said))
+}
+
+/// Where a journal's events that belong to no stored RFQ are kept:
+/// `<journal>.unmerged`, or `.unmerged.2`, `.3`, ... when an earlier run
+/// already kept some there, so one run's leftovers never replace
+/// another's.
+fn unused_aside(journal: &Path) -> PathBuf {
+    let named = |suffix: String| {
+        let mut aside = journal.as_os_str().to_owned();
+        aside.push(suffix);
+        PathBuf::from(aside)
+    };
+    let first = named(".unmerged".to_string());
+    if !first.exists() {
+        return first;
+    }
+    (2u32..)
+        .map(|n| named(format!(".unmerged.{n}")))
+        .find(|aside| !aside.exists())
+        .expect("some numbered name is free")
+}
+
+#[cfg(test)]
+mod aside_tests {
+    use super::unused_aside;
+
+    #[test]
+    fn an_earlier_runs_unmerged_events_are_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("b.db.journal");
+        assert_eq!(
+            unused_aside(&journal),
+            dir.path().join("b.db.journal.unmerged")
+        );
+        std::fs::write(dir.path().join("b.db.journal.unmerged"), "first run").unwrap();
+        assert_eq!(
+            unused_aside(&journal),
+            dir.path().join("b.db.journal.unmerged.2")
+        );
+        std::fs::write(dir.path().join("b.db.journal.unmerged.2"), "second run").unwrap();
+        assert_eq!(
+            unused_aside(&journal),
+            dir.path().join("b.db.journal.unmerged.3")
+        );
+    }
 }
 
 impl Blotter {
