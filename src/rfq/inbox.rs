@@ -75,11 +75,13 @@ impl<T> Drop for CommandSender<T> {
 impl<T> CommandSender<T> {
     /// Queues `command` if there is room and the session still listens.
     pub fn try_send(&self, command: T) -> Result<(), TrySendError<T>> {
-        if self.is_closed() {
-            return Err(TrySendError::Closed(command));
-        }
         {
             let mut queue = self.shared.queue();
+            // Asked under the lock the receiver's drop takes too, so a
+            // command is never queued after the session has gone.
+            if self.is_closed() {
+                return Err(TrySendError::Closed(command));
+            }
             if queue.len() >= self.shared.capacity {
                 return Err(TrySendError::Full(command));
             }
@@ -148,7 +150,10 @@ impl<T> Inbox<T> {
 
 impl<T> Drop for Inbox<T> {
     fn drop(&mut self) {
+        let mut queue = self.shared.queue();
         self.shared.receiver_gone.store(true, Ordering::Release);
+        queue.clear();
+        drop(queue);
         self.shared.to_senders.notify_waiters();
     }
 }
