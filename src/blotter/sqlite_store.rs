@@ -32,6 +32,10 @@ struct Rfq {
     last_answer: Option<i64>,
     /// The last transaction that changed it (see [`SqliteStore::undo`]).
     transaction: u64,
+    /// Carried on from rows an earlier run wrote (a fallback journal
+    /// merged at start): an execution row it already holds is not written
+    /// twice, so a journal merged again after a crash cannot double a fill.
+    adopted: bool,
 }
 
 /// LP names and their `lps.id`, as this store met them. A desk has a
@@ -368,6 +372,7 @@ impl SqliteStore {
                             next_seq: 1,
                             last_answer: None,
                             transaction: self.transaction,
+                            adopted: false,
                         },
                     );
                     self.undo.push((event.rfq_id.clone(), before));
@@ -396,6 +401,7 @@ impl SqliteStore {
                 let seq = rfq.next_seq;
                 rfq.next_seq += 1;
                 let row = rfq.row;
+                let adopted = rfq.adopted;
                 let t_ms = event.t_ms as i64;
                 // The hot rows: integers and packed decimals, no text to
                 // format (their wall time is derived from the RFQ's start).
@@ -502,6 +508,10 @@ impl SqliteStore {
                     | EventKind::ExecutionUnknown(_)
                     | EventKind::NotFilled(_) => {
                         let x = ExecutionRow::of(&event.kind);
+                        if adopted && execution_stored(&tx, row, event.kind.name(), &x)? {
+                            tracing::warn!(rfq = %event.rfq_id, event = event.kind.name(), "journal event already in the blotter: not written twice");
+                            continue;
+                        }
                         execution.execute(params![
                             row,
                             seq,
@@ -584,6 +594,7 @@ fn adopt(
             next_seq: row.get::<_, i64>(3)? + 1,
             last_answer: row.get(4)?,
             transaction,
+            adopted: true,
         })
     })
     .optional()
@@ -855,6 +866,23 @@ impl<'a> ExecutionRow<'a> {
             _ => ExecutionRow::default(),
         }
     }
+}
+
+/// Whether RFQ row `rfq` already holds this execution event (same event,
+/// order and quote ids).
+fn execution_stored(
+    tx: &rusqlite::Transaction,
+    rfq: i64,
+    event: &str,
+    row: &ExecutionRow,
+) -> rusqlite::Result<bool> {
+    tx.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM executions WHERE rfq = ?1 AND event = ?2
+         AND order_id IS ?3 AND quote_id IS ?4)",
+    )?
+    .query_row(params![rfq, event, row.order_id, row.quote_id], |found| {
+        found.get(0)
+    })
 }
 
 #[cfg(test)]

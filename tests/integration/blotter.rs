@@ -2777,3 +2777,52 @@ async fn outcomes_the_blotter_cannot_take_go_to_the_journal_and_are_merged_at_th
     blotter.close().await;
     assert_eq!(stored_rfqs(&path).unwrap()[0].events, stream);
 }
+
+/// A crash after the blotter took held outcomes but before the journal
+/// was cut back leaves them in both: merging that journal at the next
+/// start must not record the fill (or any order event) twice.
+#[tokio::test]
+async fn a_journal_merged_again_after_a_crash_does_not_double_a_fill() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let journal = lp_rfq::blotter::journal::beside(&path);
+    let stream = fixture().swap_remove(1);
+    let ended = stream
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::Ended(_)))
+        .unwrap();
+    let running = &stream[..ended];
+    let executions = running
+        .iter()
+        .filter(|e| lp_rfq::blotter::journal::is_outcome(e))
+        .count();
+    assert!(
+        running
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Filled(_))),
+        "the fixture fills before it ends"
+    );
+    let blotter = Blotter::open(&path).unwrap();
+    let sink = blotter.sink();
+    for event in running {
+        sink.record(event.clone()).await;
+    }
+    drop(sink);
+    blotter.close().await;
+    // What the crash left behind: the same outcomes, still journalled.
+    let lines: Vec<String> = running
+        .iter()
+        .filter(|e| lp_rfq::blotter::journal::is_outcome(e))
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+
+    let blotter = Blotter::open(&path).unwrap();
+    blotter.close().await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let stored: usize = conn
+        .query_row("SELECT count(*) FROM executions", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, executions, "each order event is stored once");
+    assert!(!journal.exists(), "the merged journal is removed");
+}
