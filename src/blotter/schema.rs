@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -378,6 +378,39 @@ const MIGRATIONS: [&str; 8] = [
     FROM executions f
     JOIN rfqs r ON r.id = f.rfq
     WHERE f.event = 'filled';
+    "#,
+    // 9: resolving unknown orders with their venues. `client_order_id` is
+    // the id the venue saw for an order (FIX ClOrdID, B2C2's
+    // `client_order_id`; NULL for a venue that takes none), on its
+    // `order_sent` row. An outcome learned later from the venue (at the
+    // next start) is a new `filled` or `order_rejected` row appended after
+    // the earlier record, never a change to it: `reconciled_by` says how it
+    // was learned (the venue's look-up) and `reconciled_at` when (UTC).
+    // The `orders` view gains the three, and the answer's venue order id,
+    // as its last columns; its outcome is the order's latest answer, so a
+    // reconciled one replaces `unknown` there.
+    r#"
+    ALTER TABLE executions ADD COLUMN client_order_id TEXT;
+    ALTER TABLE executions ADD COLUMN reconciled_by TEXT;
+    ALTER TABLE executions ADD COLUMN reconciled_at TEXT;
+    DROP VIEW orders;
+    CREATE VIEW orders AS
+    SELECT r.rfq_id, r.pair, r.side, o.rfq, o.seq, o.t_ms, o.at, o.at_ms, o.order_id,
+           o.quote_id, o.lp, o.venue_ref, o.lp_price, o.amount, o.attempt,
+           CASE a.event WHEN 'order_rejected' THEN 'rejected' WHEN 'filled' THEN 'filled'
+                        WHEN 'execution_unknown' THEN 'unknown' END AS outcome,
+           a.reason, a.hold_ms,
+           CASE a.event WHEN 'filled' THEN a.lp_price END AS fill_price,
+           a.at AS answered_at, a.at_ms AS answered_ms, r.client,
+           o.client_order_id, a.venue_order_id, a.reconciled_by, a.reconciled_at
+    FROM executions o
+    JOIN rfqs r ON r.id = o.rfq
+    LEFT JOIN executions a ON a.id = (
+        SELECT x.id FROM executions x
+        WHERE x.rfq = o.rfq AND x.order_id = o.order_id
+          AND x.event IN ('order_rejected', 'filled', 'execution_unknown')
+        ORDER BY x.seq DESC LIMIT 1)
+    WHERE o.event = 'order_sent';
     "#,
 ];
 
