@@ -28,9 +28,9 @@ use crate::clock::StreamClock;
 use crate::lp::adapter::{AdapterError, AdapterTimeouts};
 use crate::lp::http::{self, decimal_text, exchange, hex, Answer, Failure};
 use crate::lp::{
-    LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderRefusal,
+    LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderLookup, OrderRefusal,
 };
-use crate::market::Side;
+use crate::market::{Pair, Side};
 use crate::secret::Secret;
 
 /// How often an order's status is asked while it is being processed, in
@@ -257,7 +257,7 @@ impl BinanceConvertLp {
                 Ok(answer) if answer.status.is_success() => {
                     match serde_json::from_slice::<StatusAnswer>(answer.bytes()) {
                         Ok(status) => match status.order_status.as_str() {
-                            "SUCCESS" => return self.filled(order, status),
+                            "SUCCESS" => return self.filled(order.side, order.pair, status),
                             "FAIL" => {
                                 return OrderAnswer::Rejected {
                                     reason: format!("order {} failed", status.order_id),
@@ -286,14 +286,14 @@ impl BinanceConvertLp {
         }
     }
 
-    fn filled(&self, order: &LpOrder, status: StatusAnswer) -> OrderAnswer {
-        let (price, quantity, bought) = match order.side {
+    fn filled(&self, side: Side, pair: Pair, status: StatusAnswer) -> OrderAnswer {
+        let (price, quantity, bought) = match side {
             Side::Buy => (status.inverse_ratio, status.to_amount, &status.to_asset),
             Side::Sell => (status.ratio, status.from_amount, &status.from_asset),
         };
         if bought
             .as_deref()
-            .is_some_and(|asset| asset != order.pair.base.as_str())
+            .is_some_and(|asset| asset != pair.base.as_str())
         {
             return OrderAnswer::Unknown {
                 reason: format!(
@@ -303,7 +303,7 @@ impl BinanceConvertLp {
                     status.from_asset.as_deref().unwrap_or("?"),
                     status.to_amount.unwrap_or_default(),
                     status.to_asset.as_deref().unwrap_or("?"),
-                    order.pair.base,
+                    pair.base,
                 ),
             };
         }
@@ -425,6 +425,51 @@ impl LiquidityProvider for BinanceConvertLp {
 
     fn shared_name(&self) -> Arc<str> {
         self.name.clone()
+    }
+
+    fn order_lookup(&self) -> Option<&'static str> {
+        Some("GET /sapi/v1/convert/orderStatus")
+    }
+
+    /// Asked once, by the venue's orderId when an answer gave it, else by
+    /// the quoteId the order accepted. Binance settles a Convert order in
+    /// moments, so one still being processed (or a refusal) stays unknown.
+    async fn order_status(&self, order: &OrderLookup) -> OrderAnswer {
+        let key = match (&order.venue_order_id, &order.venue_ref) {
+            (Some(order_id), _) => ("orderId", order_id.as_ref()),
+            (None, Some(quote_id)) => ("quoteId", quote_id.as_ref()),
+            (None, None) => {
+                return OrderAnswer::Unknown {
+                    reason: "not asked: the order names neither an orderId nor a quoteId"
+                        .to_string(),
+                }
+            }
+        };
+        let clock = StreamClock::start();
+        let call = self.get("/sapi/v1/convert/orderStatus", &[key], &clock);
+        let not_learned = |why: String| OrderAnswer::Unknown {
+            reason: format!("status of {} {} not learned: {why}", key.0, key.1),
+        };
+        let answer = match exchange(call, self.timeouts.quote).await {
+            Ok(answer) => answer,
+            Err(failure) => return not_learned(failure.describe()),
+        };
+        if !answer.status.is_success() {
+            return not_learned(self.refusal(&answer, &clock).text());
+        }
+        match serde_json::from_slice::<StatusAnswer>(answer.bytes()) {
+            Ok(status) => match status.order_status.as_str() {
+                "SUCCESS" => self.filled(order.side, order.pair, status),
+                "FAIL" => OrderAnswer::Rejected {
+                    reason: format!("order {} failed", status.order_id),
+                },
+                other => not_learned(format!("status {other}")),
+            },
+            Err(error) => not_learned(format!(
+                "unreadable status ({error}): {}",
+                self.snippet(&answer)
+            )),
+        }
     }
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {

@@ -234,6 +234,20 @@ impl LiquidityProvider for Guarded {
         self.inner.order_timeout_ms()
     }
 
+    fn client_order_ids(&self) -> crate::lp::ClientOrderIds {
+        self.inner.client_order_ids()
+    }
+
+    fn order_lookup(&self) -> Option<&'static str> {
+        self.inner.order_lookup()
+    }
+
+    /// Not held back by the health: a look-up trades nothing, and an
+    /// order's outcome matters most when the venue has been in trouble.
+    async fn order_status(&self, order: &crate::lp::OrderLookup) -> OrderAnswer {
+        self.inner.order_status(order).await
+    }
+
     fn health(&self) -> Option<HealthView> {
         let now = self.now();
         Some(self.lock().view(now))

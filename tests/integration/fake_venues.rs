@@ -327,6 +327,13 @@ pub struct B2c2State {
     pub order_bodies: Vec<Value>,
     pub quote_answers: Vec<Value>,
     pub auth_headers: Vec<String>,
+    /// Every `POST /order/` body, however it was answered (a hung one too).
+    pub order_requests: Vec<Value>,
+    /// The orders `GET /order/<client_order_id>/` finds, by that id, as
+    /// `POST /order/` answered them (or as the venue settled them later).
+    pub known_orders: std::collections::HashMap<String, Value>,
+    /// `GET /order/...` requests received.
+    pub status_requests: usize,
 }
 
 /// A running fake B2C2.
@@ -358,6 +365,9 @@ impl FakeB2c2 {
             order_bodies: Vec::new(),
             quote_answers: Vec::new(),
             auth_headers: Vec::new(),
+            order_requests: Vec::new(),
+            known_orders: std::collections::HashMap::new(),
+            status_requests: 0,
         }));
         let shared = state.clone();
         let server = start_server(Arc::new(move |request: &HttpRequest| {
@@ -395,6 +405,38 @@ impl FakeB2c2 {
 
     pub fn quotes(&self) -> usize {
         lock(&self.state).quotes
+    }
+
+    /// The venue settles the last order it was sent (one whose answer
+    /// never reached the desk) as filled at its price: from now on
+    /// `GET /order/<client_order_id>/` finds it. Returns its
+    /// client_order_id.
+    pub fn fill_last_order_later(&self) -> String {
+        let mut state = lock(&self.state);
+        let body = state
+            .order_requests
+            .last()
+            .cloned()
+            .expect("an order was sent");
+        let client_order_id = body["client_order_id"].as_str().unwrap().to_string();
+        let answer = json!({
+            "order_id": "order-late-1",
+            "client_order_id": client_order_id,
+            "quantity": body["quantity"],
+            "side": body["side"],
+            "instrument": body["instrument"],
+            "price": body["price"],
+            "executed_price": body["price"],
+            "trades": [{"trade_id": "trade-late-1", "price": body["price"]}],
+            "created": "2026-01-19T14:30:25.123456",
+        });
+        state.known_orders.insert(client_order_id.clone(), answer);
+        client_order_id
+    }
+
+    /// `GET /order/...` requests received so far.
+    pub fn status_requests(&self) -> usize {
+        lock(&self.state).status_requests
     }
 
     pub fn orders(&self) -> usize {
@@ -451,6 +493,17 @@ fn b2c2_answer(state: &mut B2c2State, request: &HttpRequest) -> Reply {
     state.auth_headers.push(auth.clone());
     let is_quote = request.path == "/request_for_quote/";
     let is_order = request.path == "/order/";
+    if request.method == "GET" && request.path.starts_with("/order/") {
+        state.status_requests += 1;
+        if auth != format!("Token {B2C2_TOKEN}") {
+            return b2c2_error(401, 1100, "Invalid token.");
+        }
+        let id = request.path["/order/".len()..].trim_end_matches('/');
+        return match state.known_orders.get(id) {
+            Some(order) => Reply::json(200, order.clone()),
+            None => b2c2_error(404, 1100, "Not found."),
+        };
+    }
     if request.method != "POST" || !(is_quote || is_order) {
         return b2c2_error(404, 1100, "Not found.");
     }
@@ -461,6 +514,9 @@ fn b2c2_answer(state: &mut B2c2State, request: &HttpRequest) -> Reply {
         }
     } else {
         state.orders += 1;
+        if let Ok(body) = serde_json::from_str::<Value>(&request.body) {
+            state.order_requests.push(body);
+        }
         if let Some(reply) = state.next_order.pop_front() {
             return reply;
         }
@@ -541,9 +597,7 @@ fn b2c2_answer(state: &mut B2c2State, request: &HttpRequest) -> Reply {
     } else {
         json!([])
     };
-    Reply::json(
-        200,
-        json!({
+    let answer = json!({
             "order_id": order_id,
             "client_order_id": body["client_order_id"],
             "quantity": quantity.to_string(),
@@ -553,8 +607,11 @@ fn b2c2_answer(state: &mut B2c2State, request: &HttpRequest) -> Reply {
             "executed_price": if fills { Value::String(price.to_string()) } else { Value::Null },
             "trades": trades,
             "created": created,
-        }),
-    )
+    });
+    if let Some(id) = body["client_order_id"].as_str() {
+        state.known_orders.insert(id.to_string(), answer.clone());
+    }
+    Reply::json(200, answer)
 }
 
 // ------------------------------------------------------------- Binance
