@@ -66,6 +66,25 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             return run_report(&settings, &filter, format);
         }
+        Some(Command::Orders {
+            unresolved,
+            last,
+            json,
+            ..
+        }) => {
+            let last = match last.as_deref().map(str::parse::<usize>) {
+                None => 20,
+                Some(Ok(n)) if n > 0 => n,
+                Some(_) => {
+                    return Ok(usage_error(format!(
+                        "invalid --last '{}': must be a whole number of orders, at least 1",
+                        last.as_deref().unwrap_or_default()
+                    )))
+                }
+            };
+            let listed = if unresolved { None } else { Some(last) };
+            return run_orders(&settings, listed, json);
+        }
         Some(Command::Bench { options, .. }) => {
             if let Err(error) = check_bench_options(&options) {
                 return Ok(usage_error(error));
@@ -157,6 +176,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         eprintln!("lp-rfq: {merged}");
     }
     desk.start_lps().await;
+    if let Some(reconciled) = desk.reconcile_orders().await {
+        eprintln!("lp-rfq: {reconciled}");
+    }
     let interrupts = signals::listen();
     // A second listener for closing: a signal while the blotter retries
     // held events makes it give up (and count them) instead of hanging.
@@ -404,6 +426,47 @@ fn run_report(
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
             Err(error).context("cannot write the report")
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `lp-rfq orders`: the last `last` orders, or (`None`) every order still
+/// without an outcome, read-only like `report`.
+fn run_orders(settings: &Settings, last: Option<usize>, json: bool) -> anyhow::Result<ExitCode> {
+    use crate::blotter::orders;
+    let Some(path) = &settings.blotter else {
+        return Ok(usage_error(
+            "no orders to list: the blotter is off (--no-blotter or NO_BLOTTER)",
+        ));
+    };
+    let conn = match orders::open_read_only(path) {
+        Ok(conn) => conn,
+        Err(error) => return Ok(usage_error(error)),
+    };
+    let listed = match last {
+        Some(last) => orders::recent(&conn, last),
+        None => orders::unresolved(&conn),
+    }
+    .with_context(|| format!("cannot read the orders in '{}'", path.display()))?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let text = if json {
+        listed
+            .iter()
+            .map(|order| format!("{}\n", orders::json(order, now_ms)))
+            .collect()
+    } else if listed.is_empty() {
+        match last {
+            Some(_) => "no orders on record\n".to_string(),
+            None => "no orders without an outcome\n".to_string(),
+        }
+    } else {
+        orders::table(&listed, now_ms)
+    };
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
+            Err(error).context("cannot write the orders")
         }
         _ => Ok(ExitCode::SUCCESS),
     }

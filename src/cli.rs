@@ -135,6 +135,29 @@ pub enum Command {
         #[command(flatten)]
         log: LogFlags,
     },
+    /// Recent orders and their outcomes from the blotter (read-only);
+    /// --unresolved: only those still without an outcome
+    Orders {
+        /// Only orders still without an outcome (unknown, or never
+        /// answered), oldest first, however many
+        #[arg(long)]
+        unresolved: bool,
+        /// How many recent orders to list [default: 20]
+        #[arg(
+            long,
+            value_name = "N",
+            allow_hyphen_values = true,
+            conflicts_with = "unresolved"
+        )]
+        last: Option<String>,
+        /// One JSON object per order instead of the table
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        blotter: crate::flags::ReadBlotterFlags,
+        #[command(flatten)]
+        log: LogFlags,
+    },
 }
 
 impl Cli {
@@ -153,7 +176,8 @@ impl Cli {
         match &self.command {
             None => return self.settings.settings_args(),
             Some(Command::Quote { settings, .. }) => return settings.settings_args(),
-            Some(Command::Report { blotter, log, .. }) => {
+            Some(Command::Report { blotter, log, .. })
+            | Some(Command::Orders { blotter, log, .. }) => {
                 blotter.fill(&mut args);
                 log.fill(&mut args);
             }

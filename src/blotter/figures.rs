@@ -98,6 +98,8 @@ struct Totals {
     orders: u64,
     fills: u64,
     rejects: u64,
+    /// Orders whose latest answer is unknown, or that were never answered.
+    unknown: u64,
     order_holds: Histogram,
 }
 
@@ -118,6 +120,7 @@ impl Totals {
         self.orders += other.orders;
         self.fills += other.fills;
         self.rejects += other.rejects;
+        self.unknown += other.unknown;
         self.order_holds.absorb(other.order_holds);
     }
 }
@@ -370,6 +373,9 @@ struct Selected {
     /// The LP holding the lock and since when.
     holder: Option<(usize, u64)>,
     fill: Option<Fill>,
+    /// The LP of its order still without an outcome, if one is (at most
+    /// one: no order follows an unknown outcome).
+    open_order: Option<usize>,
 }
 
 /// An RFQ's fill as the pairs section sums it.
@@ -456,6 +462,13 @@ where
         )?;
         scan_locks(rows, &mut rfqs, &mut live, span, &at_of, &mut book)?;
         scan_executions(rows, &mut rfqs, &mut live, span, &at_of, &mut book)?;
+    }
+    // Counted once every row is read: a later row (an outcome learned
+    // from the venue) resolves an order that looked unknown.
+    for (_, rfq) in &rfqs {
+        if let Some(lp) = rfq.open_order {
+            book.totals[lp].unknown += 1;
+        }
     }
     let mut pairs: Vec<PairFigures> = Vec::new();
     let mut lines = Vec::with_capacity(rfqs.len());
@@ -559,6 +572,7 @@ fn select_rfqs(stored: Vec<RfqRow>) -> (Vec<(i64, Selected)>, Vec<Live>) {
                 answers_to: row.answers_to,
                 holder: None,
                 fill: None,
+                open_order: None,
                 line: RfqLine {
                     rfq_id: row.rfq_id,
                     started_at: row.started_at,
@@ -1111,14 +1125,19 @@ fn scan_executions<R: ReportRows>(
         let lp = book.index_of(lp);
         let totals = &mut book.totals[lp];
         match row.event {
-            "order_sent" => totals.orders += 1,
+            "order_sent" => {
+                totals.orders += 1;
+                rfq.open_order = Some(lp);
+            }
             "order_rejected" => {
+                rfq.open_order = None;
                 totals.rejects += 1;
                 if let Some(hold) = row.hold_ms {
                     totals.order_holds.add(hold);
                 }
             }
             "filled" => {
+                rfq.open_order = None;
                 totals.fills += 1;
                 if let Some(hold) = row.hold_ms {
                     totals.order_holds.add(hold);
@@ -1214,6 +1233,7 @@ fn lp_figures(book: Book, filter: &Filter) -> Vec<LpFigures> {
                 fills: t.fills,
                 fill_rate: super::report_model::ratio(t.fills, t.orders, 4),
                 last_look_rejects: t.rejects,
+                unknown: t.unknown,
                 hold_p50_ms: t.order_holds.nearest_rank(50),
                 hold_p99_ms: t.order_holds.nearest_rank(99),
             }

@@ -13,6 +13,7 @@ mod compact;
 mod figures;
 pub mod health;
 pub mod journal;
+pub mod orders;
 pub mod read;
 pub mod report;
 mod report_model;

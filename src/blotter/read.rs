@@ -424,7 +424,11 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             };
             Ok(event(kind, row.get("t_ms")?))
         })?;
-        read_table(conn, "executions", id, &mut events, |row| {
+        // An outcome learned from the venue after the stream (a
+        // reconciled row) was never one of its events: a replay shows the
+        // stream as it ran.
+        let stream_executions = "(SELECT * FROM executions WHERE reconciled_by IS NULL)";
+        read_table(conn, stream_executions, id, &mut events, |row| {
             let event_name: String = row.get("event")?;
             let kind = match event_name.as_str() {
                 "order_sent" => EventKind::OrderSent(Box::new(OrderSent {
@@ -432,6 +436,7 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     order_id: arc(row, "order_id")?,
                     quote_id: arc(row, "quote_id")?,
                     venue_ref: opt_arc(row, "venue_ref")?,
+                    client_order_id: opt_arc(row, "client_order_id")?,
                     lp_price: decimal(row, "lp_price")?,
                     amount: decimal(row, "amount")?,
                     attempt: row.get("attempt")?,

@@ -237,7 +237,7 @@ fn health_row(line: &LpHealthLine, table: bool) -> Vec<String> {
 }
 
 /// CSV headers: the JSON field names.
-const LP_COLUMNS: [&str; 24] = [
+const LP_COLUMNS: [&str; 25] = [
     "lp",
     "requests",
     "answers",
@@ -260,11 +260,12 @@ const LP_COLUMNS: [&str; 24] = [
     "fills",
     "fill_rate",
     "last_look_rejects",
+    "unknown",
     "hold_p50_ms",
     "hold_p99_ms",
 ];
 /// Table headings: units where a column has one; rates in percent.
-const LP_HEADINGS: [&str; 24] = [
+const LP_HEADINGS: [&str; 25] = [
     "LP",
     "REQ",
     "ANS",
@@ -287,6 +288,7 @@ const LP_HEADINGS: [&str; 24] = [
     "FILLS",
     "FILL %",
     "LL REJ",
+    "UNKNOWN",
     "HOLD P50 ms",
     "HOLD P99 ms",
 ];
@@ -391,6 +393,7 @@ fn lp_row(lp: &LpFigures, rate: fn(&Option<Decimal>) -> String) -> Vec<String> {
         lp.fills.to_string(),
         rate(&lp.fill_rate),
         lp.last_look_rejects.to_string(),
+        lp.unknown.to_string(),
         opt(&lp.hold_p50_ms),
         opt(&lp.hold_p99_ms),
     ]
@@ -486,7 +489,7 @@ fn csv_table(columns: &[&str], rows: &[Vec<String>]) -> String {
     String::from_utf8(bytes).unwrap_or_default()
 }
 
-fn table(headings: &[&str], rows: &[Vec<String>], left: &[usize]) -> String {
+pub(crate) fn table(headings: &[&str], rows: &[Vec<String>], left: &[usize]) -> String {
     let mut widths: Vec<usize> = headings.iter().map(|h| h.len()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

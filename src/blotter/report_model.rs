@@ -182,6 +182,9 @@ pub struct LpFigures {
     pub(crate) fill_rate: Option<Decimal>,
     /// `order_rejected` events from this LP.
     pub(crate) last_look_rejects: u64,
+    /// Orders to this LP still without an outcome (unknown, or never
+    /// answered) until one is learned from the venue.
+    pub(crate) unknown: u64,
     /// Nearest-rank percentiles of `hold_ms` over the LP's answered orders
     /// (rejected and filled; an unknown outcome has no hold time).
     pub(crate) hold_p50_ms: Option<u64>,

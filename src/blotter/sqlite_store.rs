@@ -302,10 +302,10 @@ impl SqliteStore {
                 "INSERT INTO executions (rfq, seq, t_ms, at, at_ms, event, order_id, quote_id,
                  lp, venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms,
                  client_pays, pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset,
-                 venue_order_id, simulated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-                 ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,
-                 ?24 OR EXISTS (SELECT 1 FROM rfqs r, json_each(r.simulated_lps) s
-                                WHERE r.id = ?1 AND s.value = ?9))",
+                 venue_order_id, simulated, client_order_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+                 ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+                 ?23, ?24 OR EXISTS (SELECT 1 FROM rfqs r, json_each(r.simulated_lps) s
+                                     WHERE r.id = ?1 AND s.value = ?9), ?25)",
             )?;
             let mut ended = tx.prepare_cached(
                 "UPDATE rfqs SET end_seq = ?2, end_t_ms = ?3, ended_at = ?4, ended_ms = ?5,
@@ -537,6 +537,7 @@ impl SqliteStore {
                             x.pnl_asset,
                             x.venue_order_id,
                             x.simulated,
+                            x.client_order_id,
                         ])?
                     }
                     EventKind::Ended(e) => {
@@ -806,6 +807,8 @@ struct ExecutionRow<'a> {
     desk_pnl: Option<String>,
     pnl_asset: Option<&'a str>,
     venue_order_id: Option<&'a str>,
+    /// The id the venue saw for the order (on `order_sent`).
+    client_order_id: Option<&'a str>,
     /// The LP behind the order or fill is a simulation (a reject or an
     /// unknown outcome, whose events do not say, is judged by the RFQ's
     /// `simulated_lps` in the insert).
@@ -820,6 +823,7 @@ impl<'a> ExecutionRow<'a> {
                 quote_id: Some(&o.quote_id),
                 lp: Some(&o.lp),
                 venue_ref: o.venue_ref.as_deref(),
+                client_order_id: o.client_order_id.as_deref(),
                 lp_price: Some(o.lp_price.to_string()),
                 amount: Some(o.amount.to_string()),
                 attempt: Some(o.attempt),

@@ -10,6 +10,7 @@
 //! scenario or the venues file) and `check` (`lp-rfq lps --check`).
 
 pub(crate) mod check;
+pub mod reconcile;
 pub mod registry;
 
 use std::io;
@@ -161,6 +162,18 @@ impl Desk {
     /// Starts the LPs (connections, logons) before the first stream.
     pub(crate) async fn start_lps(&self) {
         self.registry.start().await;
+    }
+
+    /// Looks every order the blotter holds without an outcome up with its
+    /// venue (call after [`Desk::start_lps`]: a FIX venue answers once
+    /// logged on) and appends what is learned; the line to show, if any
+    /// order was found.
+    pub(crate) async fn reconcile_orders(&self) -> Option<String> {
+        let blotter = self.blotter.as_ref()?;
+        match reconcile::reconcile(blotter.path(), &self.registry).await {
+            Ok(found) => found.map(|done| done.line()),
+            Err(problem) => Some(problem),
+        }
     }
 
     /// The blotter's counters, if one is open.

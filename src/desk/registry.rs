@@ -477,6 +477,16 @@ impl LpRegistry {
         }
     }
 
+    /// The long-lived LP named `name` (a venue), which can be asked about
+    /// an order it took in an earlier run; `None` for simulations, which
+    /// are made afresh per stream and remember nothing.
+    pub(crate) fn venue_named(&self, name: &str) -> Option<SharedLp> {
+        match &self.cast {
+            Cast::Fixed(lps) => lps.iter().find(|lp| lp.name() == name).cloned(),
+            _ => None,
+        }
+    }
+
     /// The names of the LPs a stream asks.
     pub fn names(&self) -> Vec<Arc<str>> {
         match &self.cast {

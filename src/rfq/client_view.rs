@@ -377,6 +377,7 @@ mod tests {
             order_id: Arc::from(format!("O-1-{attempt}")),
             quote_id: Arc::from(quote_id),
             venue_ref: Some(Arc::from("venue-quote-77")),
+            client_order_id: None,
             lp_price: dec!(99990.00),
             amount: dec!(1.50000000),
             attempt,

@@ -33,7 +33,7 @@ use rust_decimal::Decimal;
 
 use crate::clock::{StreamClock, StreamMs};
 use crate::lp::health::HealthView;
-use crate::lp::OrderAnswer;
+use crate::lp::{ClientOrderIds, OrderAnswer};
 use crate::lp::{LpError, LpQuote};
 use crate::market::{Bps, PriceBand, Side};
 use crate::rfq::book::{Book, BookEntry};
@@ -126,6 +126,9 @@ struct LpSeen {
     name: Arc<str>,
     /// A simulation: every price and fill it is behind says so.
     simulated: bool,
+    /// How the venue names our orders: the id it saw is recorded with
+    /// each order sent.
+    client_order_ids: ClientOrderIds,
     order_timeout_ms: u64,
     /// Its health as last shown to this stream, and when a pause or
     /// cool-off ends (stream ms).
@@ -197,6 +200,7 @@ impl Engine {
                 .map(|name| LpSeen {
                     name,
                     simulated: false,
+                    client_order_ids: ClientOrderIds::None,
                     order_timeout_ms: params.order_timeout_ms,
                     shown_state: HealthState::Ok,
                     shown_until: None,
@@ -256,6 +260,13 @@ impl Engine {
     pub fn set_simulated(&mut self, simulated: &[bool]) {
         for (seen, simulated) in self.per_lp.iter_mut().zip(simulated) {
             seen.simulated = *simulated;
+        }
+    }
+
+    /// How each LP (indexed like the session's) names our orders.
+    pub fn set_client_order_ids(&mut self, ids: &[ClientOrderIds]) {
+        for (seen, ids) in self.per_lp.iter_mut().zip(ids) {
+            seen.client_order_ids = *ids;
         }
     }
 
@@ -1047,6 +1058,10 @@ impl Engine {
             order_id: plan.order_id.clone(),
             quote_id: execution.accepted.quote_id.clone(),
             venue_ref: plan.venue_ref.clone(),
+            client_order_id: self.per_lp[plan.lp]
+                .client_order_ids
+                .of(&plan.order_id)
+                .map(Arc::from),
             lp_price: plan.price,
             amount: execution.accepted.amount,
             attempt: plan.attempt,

@@ -260,6 +260,11 @@ pub struct OrderSent {
     pub quote_id: Arc<str>,
     /// The venue's reference of the LP quote the order names, if any.
     pub venue_ref: Option<Arc<str>>,
+    /// The id the venue saw for the order (FIX ClOrdID, B2C2's
+    /// `client_order_id`), when it takes one of ours: what the order is
+    /// looked up by when its outcome is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_order_id: Option<Arc<str>>,
     pub lp_price: Decimal,
     pub amount: Decimal,
     /// 1 for the LP behind the accepted quote, 2 for the first fallback...

@@ -202,6 +202,8 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
         engine.set_lp_timeouts(&timeouts);
         let simulated: Vec<bool> = lps.iter().map(|lp| lp.simulated()).collect();
         engine.set_simulated(&simulated);
+        let client_order_ids: Vec<_> = lps.iter().map(|lp| lp.client_order_ids()).collect();
+        engine.set_client_order_ids(&client_order_ids);
         engine.set_band(band);
         engine.set_client(client);
         Stream {

@@ -133,6 +133,7 @@ fn order_sent(
         order_id: Arc::from(order_id),
         quote_id: Arc::from(quote_id),
         venue_ref: venue_ref.map(Arc::from),
+        client_order_id: None,
         lp_price,
         amount,
         attempt,
@@ -1452,7 +1453,8 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     // Lock held A 300→600 (300 ms) and B 80→2000 (1920 ms) = 2220 of the
     // 5000 + 2000 + 10 ms of the RFQs that asked it = 0.3167. Always the
     // best of its polls: distance 0. Orders: A's fallback O-2 (unknown: no
-    // hold time) and B's O-3, rejected after 40 ms → fill rate 0/2.
+    // hold time, and unknown: nothing settled it) and B's O-3, rejected
+    // after 40 ms → fill rate 0/2.
     assert_eq!(
         lp_json(&all, "LP1"),
         json!({"lp": "LP1", "requests": 4, "answers": 3, "answer_rate": "0.75",
@@ -1461,7 +1463,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
             "latency_p95_ms": 150, "latency_p99_ms": 150, "locks_won": 2,
             "lock_time_share": "0.3167", "avg_distance_bps": "0", "improvements": 0,
             "orders": 2, "fills": 0, "fill_rate": "0", "last_look_rejects": 1,
-            "hold_p50_ms": 40, "hold_p99_ms": 40})
+            "unknown": 1, "hold_p50_ms": 40, "hold_p99_ms": 40})
     );
     // LP2: 3 answers (50, 100, 200 ms) + rate-limited, malformed,
     // unavailable = 6 requests. Locked by improvement in A from 600 until
@@ -1479,7 +1481,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
             "latency_p95_ms": 200, "latency_p99_ms": 200, "locks_won": 1,
             "lock_time_share": "0.4857", "avg_distance_bps": "2", "improvements": 1,
             "orders": 2, "fills": 1, "fill_rate": "0.5", "last_look_rejects": 1,
-            "hold_p50_ms": 60, "hold_p99_ms": 120})
+            "unknown": 0, "hold_p50_ms": 60, "hold_p99_ms": 120})
     );
     assert_eq!(
         lp_json(&all, "LP3"),
@@ -1489,7 +1491,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
             "latency_p95_ms": null, "latency_p99_ms": null, "locks_won": 0,
             "lock_time_share": "0", "avg_distance_bps": null, "improvements": 0,
             "orders": 0, "fills": 0, "fill_rate": null, "last_look_rejects": 0,
-            "hold_p50_ms": null, "hold_p99_ms": null})
+            "unknown": 0, "hold_p50_ms": null, "hold_p99_ms": null})
     );
     assert_eq!(
         serde_json::to_value(&all.rfqs).unwrap(),
@@ -1579,8 +1581,8 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     assert_eq!(
         report::render(&only_lp3, Format::Table, &path, &Filter::default()),
         "LPs\n\
-         LP               REQ  ANS  ANS %  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50 ms  P95 ms  P99 ms  LOCKS  LOCK TIME %  DIST bps  IMPROV  ORDERS  FILLS  FILL %  LL REJ  HOLD P50 ms  HOLD P99 ms\n\
-         LP3 (simulated)    3    0   0.00        1        1        0        0        0        1     0                              0         0.00                 0       0      0               0\n\
+         LP               REQ  ANS  ANS %  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50 ms  P95 ms  P99 ms  LOCKS  LOCK TIME %  DIST bps  IMPROV  ORDERS  FILLS  FILL %  LL REJ  UNKNOWN  HOLD P50 ms  HOLD P99 ms\n\
+         LP3 (simulated)    3    0   0.00        1        1        0        0        0        1     0                              0         0.00                 0       0      0               0        0\n\
          \n\
          RFQs\n\
          RFQ  STARTED (UTC)             SIDE  AMOUNT  PAIR     DURATION ms  FINAL LP         CLIENT PRICE  IMPROV  END          OUTCOME  FILLED LP  FILL PRICE  DESK PNL\n\
@@ -1610,10 +1612,10 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     );
     assert_eq!(
         csv(Section::Lps),
-        "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,hold_p50_ms,hold_p99_ms\n\
-         LP1,4,3,0.75,0,1,0,0,0,0,0,100,150,150,2,0.3167,0,0,2,0,0,1,40,40\n\
-         LP2,6,3,0.5,0,0,1,1,1,0,0,100,200,200,1,0.4857,2,1,2,1,0.5,1,60,120\n\
-         LP3,3,0,0,1,1,0,0,0,1,0,,,,0,0,,0,0,0,,0,,\n"
+        "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,unknown,hold_p50_ms,hold_p99_ms\n\
+         LP1,4,3,0.75,0,1,0,0,0,0,0,100,150,150,2,0.3167,0,0,2,0,0,1,1,40,40\n\
+         LP2,6,3,0.5,0,0,1,1,1,0,0,100,200,200,1,0.4857,2,1,2,1,0.5,1,0,60,120\n\
+         LP3,3,0,0,1,1,0,0,0,1,0,,,,0,0,,0,0,0,,0,0,,\n"
     );
     let none = report::load(&path, &parse(None, None, Some("XRPUSDT"), None, None)).unwrap();
     let filter = parse(None, None, Some("XRPUSDT"), None, None);
@@ -2212,7 +2214,7 @@ mod process {
         let text = String::from_utf8(output.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
-        assert_eq!(lines[0], "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,hold_p50_ms,hold_p99_ms");
+        assert_eq!(lines[0], "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,unknown,hold_p50_ms,hold_p99_ms");
         assert!(lines[1].starts_with("LP1,"), "{text}");
         let output = lp_rfq(dir.path())
             .args([

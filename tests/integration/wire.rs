@@ -99,6 +99,7 @@ fn one_of_each() -> Vec<EventKind> {
             order_id: name("O1"),
             quote_id: name("Q1"),
             venue_ref: Some(name("venue-7")),
+            client_order_id: None,
             lp_price: dec!(100010.00),
             amount: dec!(1.5),
             attempt: 2,
