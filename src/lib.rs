@@ -28,7 +28,8 @@
 //! - [`blotter`]: the quote blotter: the writer thread's policy over a
 //!   store (`blotter::store`; SQLite's schema and migrations), replaying
 //!   stored streams, and `lp-rfq report`, computed from the rows a store
-//!   yields (`blotter::report_rows`).
+//!   yields (`blotter::report_rows`); `blotter::orders`: orders on
+//!   record, the unresolved ones, and outcomes learned later, appended.
 //!   `recorder`: a stream's record: every event into the blotter before
 //!   its consumer sees it, inside the session's own task.
 //!   [`streams`]: the desk's registry of live streams: snapshots,
@@ -38,7 +39,8 @@
 //!   (`flags`). [`venues`]: the venues file (`[[lp]]` tables) parsed
 //!   into typed specs. [`desk`]: what lives for the whole process: the LP
 //!   registry (`desk::registry`), the blotter, starting streams, and
-//!   `lp-rfq lps --check` (`desk::check`).
+//!   `lp-rfq lps --check` (`desk::check`), and start-up reconciliation
+//!   of unknown orders with their venues (`desk::reconcile`).
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
 //!   [`prompt`]: the line-by-line operator prompt (non-terminals,
 //!   `--plain`). [`ui`]: the full-screen operator console: view state
