@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -378,6 +378,12 @@ const MIGRATIONS: [&str; 8] = [
     FROM executions f
     JOIN rfqs r ON r.id = f.rfq
     WHERE f.event = 'filled';
+    "#,
+    // 9: which desk server operator asked for each RFQ (the operators
+    // file's name; NULL for an RFQ of a single process). Its orders and
+    // fills are the RFQ's rows, so they carry it through `rfq`.
+    r#"
+    ALTER TABLE rfqs ADD COLUMN operator TEXT;
     "#,
 ];
 
