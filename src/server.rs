@@ -401,7 +401,12 @@ impl Operating {
             });
             return;
         }
-        let handle = match self.desk.try_start(QuoteRequest::from(spec)) {
+        let request_terms =
+            crate::rfq::request::RequestParams::default().with_operator(self.operator.clone());
+        let handle = match self.desk.try_start(QuoteRequest {
+            spec,
+            params: request_terms,
+        }) {
             Ok(handle) => handle,
             Err(error) => {
                 let request_error =

@@ -300,6 +300,7 @@ impl Desk {
             clock,
             band: self.registry.band_for(&spec.pair),
             client: params.client(),
+            operator: params.operator(),
         };
         Ok(start_session_in(
             session,
