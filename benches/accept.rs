@@ -67,6 +67,7 @@ async fn one_accept() -> Duration {
         clock: StreamClock::start(),
         band: None,
         client: lp_rfq::rfq::ClientId::house(),
+        operator: None,
     };
     let mut handle = start_session(session, None);
     let mut accepted_at = None;

@@ -25,6 +25,7 @@ fn started(rfq_id: &Arc<str>, lps: &[Arc<str>]) -> RfqEvent {
     RfqEvent {
         kind: EventKind::Started(Box::new(Started {
             simulated_lps: Vec::new(),
+            operator: None,
             side: Side::Buy,
             amount: dec!(1.5),
             pair: "BTCUSDT".parse().unwrap(),

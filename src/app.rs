@@ -13,6 +13,7 @@ use anyhow::Context;
 use crate::blotter::report;
 use crate::cli::{Cli, Command};
 use crate::config::Settings;
+use crate::desk::link::DeskLink;
 use crate::desk::{Desk, DeskClosed};
 use crate::market::{Pair, Side};
 use crate::output::{desk_writer, plain, OutputMode};
@@ -24,12 +25,14 @@ use crate::signals::{self, Interrupts};
 /// Runs the command line's command.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     let console = cli.wants_console();
+    let desk_url = cli.desk_url();
     let output = cli.output();
     let mode = if output.json {
         OutputMode::Json
     } else {
         OutputMode::Plain
     };
+    let mut serving = None;
     let spec = match cli.command {
         Some(Command::Report {
             since,
@@ -114,6 +117,18 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             amount,
             ..
         }) => return run_lps(&settings, check, &pair, &amount).await,
+        Some(Command::Serve {
+            listen,
+            operators,
+            insecure,
+            ..
+        }) => {
+            match crate::server::plan(&listen, &operators, insecure) {
+                Ok(plan) => serving = Some(plan),
+                Err(error) => return Ok(usage_error(error)),
+            }
+            None
+        }
         Some(Command::Scenarios { .. }) => {
             print!("{}", scenario_list());
             return Ok(ExitCode::SUCCESS);
@@ -131,9 +146,11 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 Err(error) => return Ok(usage_error(error)),
             };
             // A pair no LP quotes is not asked of every LP only for them
-            // all to decline.
-            if let Some(why) = crate::desk::quotable_pairs(&settings).refusal(spec.pair) {
-                return Ok(usage_error(why));
+            // all to decline (a desk server's LPs are known once attached).
+            if desk_url.is_none() {
+                if let Some(why) = crate::desk::quotable_pairs(&settings).refusal(spec.pair) {
+                    return Ok(usage_error(why));
+                }
             }
             // Dust is refused outright: no confirmation makes it a trade.
             if let Err(below) = settings.minimum_size().check(spec.pair, spec.amount) {
@@ -163,9 +180,17 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    if let Some(url) = desk_url {
+        return run_on_server(&url, &settings, spec, console, mode).await;
+    }
     // The blotter opens before any stream starts: a desk must not trade on
     // a run it cannot record.
-    let desk = match Desk::open(settings) {
+    // A desk server's streams keep snapshots: operators attach to them.
+    let opened = match serving {
+        Some(_) => Desk::open_shared(settings),
+        None => Desk::open(settings),
+    };
+    let desk = match opened {
         Ok(desk) => desk,
         Err(error) => {
             eprintln!("lp-rfq: {error}");
@@ -183,12 +208,20 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     // A second listener for closing: a signal while the blotter retries
     // held events makes it give up (and count them) instead of hanging.
     let mut closing = signals::listen();
-    let result = match spec {
-        Some((spec, accept_after)) => run_quote(&desk, spec, accept_after, mode, interrupts).await,
-        None if console => crate::ui::run(&desk, interrupts).await,
+    let (result, desk) = match serving {
+        Some(plan) => {
+            let shared = Arc::new(desk);
+            let result = crate::server::serve(shared.clone(), plan, interrupts).await;
+            // Every connection has ended: the desk is this one's again.
+            let Ok(desk) = Arc::try_unwrap(shared) else {
+                anyhow::bail!("the desk server stopped with a connection still open: its blotter cannot be closed cleanly");
+            };
+            (result, desk)
+        }
         None => {
-            let input = crate::prompt::LineInput::stdin();
-            crate::prompt::run(&desk, mode, interrupts, input).await
+            let link = DeskLink::Local(&desk);
+            let result = run_consumer(&link, spec, console, mode, interrupts).await;
+            (result, desk)
         }
     };
     // Signals that the consumer already handled are not for closing.
@@ -212,6 +245,66 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Ok(_) if lost => Ok(ExitCode::FAILURE),
         other => other,
     }
+}
+
+/// The consumer the command line asks for, on `desk`: headless `quote`,
+/// the console or the prompt.
+async fn run_consumer(
+    desk: &DeskLink<'_>,
+    spec: Option<(RfqSpec, Option<u64>)>,
+    console: bool,
+    mode: OutputMode,
+    interrupts: Interrupts,
+) -> anyhow::Result<ExitCode> {
+    match spec {
+        Some((spec, accept_after)) => run_quote(desk, spec, accept_after, mode, interrupts).await,
+        None if console => crate::ui::run(desk, interrupts).await,
+        None => {
+            let input = crate::prompt::LineInput::stdin();
+            crate::prompt::run(desk, mode, interrupts, input).await
+        }
+    }
+}
+
+/// `--desk URL`: the same consumers on a desk server. The token comes
+/// from LP_RFQ_TOKEN only; the server refuses a missing or wrong one by
+/// name. Nothing is recorded here: the server keeps the blotter.
+async fn run_on_server(
+    url: &str,
+    settings: &Settings,
+    spec: Option<(RfqSpec, Option<u64>)>,
+    console: bool,
+    mode: OutputMode,
+) -> anyhow::Result<ExitCode> {
+    use crate::desk::protocol::TOKEN_ENV;
+    use crate::desk::remote::{RemoteDesk, RemoteError};
+    use crate::secret::{Secret, SecretError};
+    let token = match Secret::from_env(TOKEN_ENV) {
+        Ok(token) => Some(token),
+        // The desk says what is missing, by name.
+        Err(SecretError::Missing(_)) => None,
+        Err(error) => return Ok(usage_error(error)),
+    };
+    let remote = match RemoteDesk::connect(url, token).await {
+        Ok(remote) => remote,
+        Err(error @ RemoteError::Refused { .. }) => return Ok(usage_error(error)),
+        Err(error) => {
+            eprintln!("lp-rfq: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    tracing::info!(url, operator = remote.operator(), "attached to the desk");
+    if let Some((spec, _)) = &spec {
+        if let Some(why) = remote.facts().quotable().refusal(spec.pair) {
+            return Ok(usage_error(why));
+        }
+    }
+    let link = DeskLink::Remote {
+        desk: remote,
+        settings,
+    };
+    let interrupts = signals::listen();
+    run_consumer(&link, spec, console, mode, interrupts).await
 }
 
 /// `bench` arguments that cannot run, refused before the bench starts so
@@ -535,20 +628,23 @@ pub(crate) fn parse_stream_duration(text: &str) -> Result<u64, String> {
 /// declined, failed or timed out) or not filled, 3 an order's outcome is
 /// unknown.
 async fn run_quote(
-    desk: &Desk,
+    desk: &DeskLink<'_>,
     spec: RfqSpec,
     accept_after: Option<u64>,
     mode: OutputMode,
     mut interrupts: Interrupts,
 ) -> anyhow::Result<ExitCode> {
     if mode == OutputMode::Plain {
-        print!("{}", plain::banner(desk.registry().simulated()));
+        print!("{}", plain::banner(desk.simulated()));
     }
-    let handle = match desk.try_start(spec) {
+    let handle = match desk.try_start(spec).await {
         Ok(handle) => handle,
         Err(error) => {
-            eprintln!("lp-rfq: {error}");
-            return Ok(ExitCode::FAILURE);
+            eprintln!("lp-rfq: {error:#}");
+            let request_error = error
+                .downcast_ref::<crate::desk::remote::StartRefused>()
+                .is_some_and(|refused| refused.request_error);
+            return Ok(ExitCode::from(if request_error { 2 } else { 1 }));
         }
     };
     let commands = handle.commands.clone();
@@ -571,7 +667,18 @@ async fn run_quote(
     let mut accepted = false;
     let ended = loop {
         tokio::select! {
-            ended = &mut streamed => break ended?,
+            ended = &mut streamed => match ended {
+                Ok(ended) => break ended,
+                // The desk server went away: say what was last known; an
+                // order out is unknown here (exit 3), anything else 1.
+                Err(error) => match error.downcast_ref::<crate::desk::remote::DeskLost>() {
+                    Some(lost) => {
+                        eprintln!("lp-rfq: {lost}");
+                        return Ok(ExitCode::from(if lost.order_out { 3 } else { 1 }));
+                    }
+                    None => return Err(error),
+                },
+            },
             _ = &mut accept, if !accepted => {
                 accepted = true;
                 let _ = commands.send(StreamCommand::Accept { quote_id: None }).await;

@@ -29,7 +29,21 @@ pub struct Cli {
     pub output: OutputFlags,
 
     #[command(flatten)]
+    pub desk: DeskFlags,
+
+    #[command(flatten)]
     pub settings: StreamFlags,
+}
+
+/// Which desk the operator works on: this process's own, or a desk
+/// server's.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DeskFlags {
+    /// Work on the desk server at this address (ws://HOST:PORT, from
+    /// `lp-rfq serve`) instead of a desk in this process; the token is
+    /// read from LP_RFQ_TOKEN
+    #[arg(long, value_name = "URL")]
+    pub(crate) desk: Option<String>,
 }
 
 /// How a stream is shown when it is not the console.
@@ -66,6 +80,27 @@ pub enum Command {
         confirm_notional: bool,
         #[command(flatten)]
         output: OutputFlags,
+        #[command(flatten)]
+        desk: DeskFlags,
+        #[command(flatten)]
+        settings: StreamFlags,
+    },
+    /// Run the desk server: the LPs, their limits and the blotter in one
+    /// process, shared by every operator who attaches with --desk
+    /// ws://HOST:PORT, until SIGINT, SIGTERM or SIGHUP
+    Serve {
+        /// The address to listen on; one that is not loopback also needs
+        /// --insecure (there is no TLS yet)
+        #[arg(long, value_name = "ADDR", default_value = crate::desk::protocol::DEFAULT_LISTEN)]
+        listen: String,
+        /// The operators file: [[operator]] name = "…" token_env = "…"
+        /// (each token read from the variable it names)
+        #[arg(long, value_name = "PATH")]
+        operators: std::path::PathBuf,
+        /// Listen on a non-loopback address without TLS: tokens and
+        /// trades cross the network in the clear (announced at start)
+        #[arg(long)]
+        insecure: bool,
         #[command(flatten)]
         settings: StreamFlags,
     },
@@ -175,7 +210,9 @@ impl Cli {
         let mut args = SettingsArgs::default();
         match &self.command {
             None => return self.settings.settings_args(),
-            Some(Command::Quote { settings, .. }) => return settings.settings_args(),
+            Some(Command::Quote { settings, .. }) | Some(Command::Serve { settings, .. }) => {
+                return settings.settings_args()
+            }
             Some(Command::Report { blotter, log, .. })
             | Some(Command::Orders { blotter, log, .. }) => {
                 blotter.fill(&mut args);
@@ -193,6 +230,15 @@ impl Cli {
             }
         }
         args
+    }
+
+    /// The desk server the operator works on (`--desk`), if any.
+    pub fn desk_url(&self) -> Option<String> {
+        match &self.command {
+            None => self.desk.desk.clone(),
+            Some(Command::Quote { desk, .. }) => desk.desk.clone(),
+            _ => None,
+        }
     }
 
     /// How streams are shown: the top level's flags, or `quote`'s.

@@ -37,17 +37,22 @@
 //!   desk-wide facts pushed to them.
 //! - [`config`]: settings from defaults, `.env`, environment and flags
 //!   (`flags`). [`venues`]: the venues file (`[[lp]]` tables) parsed
-//!   into typed specs. [`desk`]: what lives for the whole process: the LP
-//!   registry (`desk::registry`), the blotter, starting streams, and
-//!   `lp-rfq lps --check` (`desk::check`), and start-up reconciliation
-//!   of unknown orders with their venues (`desk::reconcile`).
+//!   into typed specs. [`operators`]: the desk server's operators file.
+//!   [`desk`]: what lives for the whole process: the LP
+//!   registry (`desk::registry`), the blotter, starting streams,
+//!   `lp-rfq lps --check` (`desk::check`), start-up reconciliation of
+//!   unknown orders with their venues (`desk::reconcile`), the desk
+//!   server's wire (`desk::protocol`), an operator's connection to it
+//!   (`desk::remote`) and `desk::link`, the desk a consumer talks to
+//!   (this process's or a server's).
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
 //!   [`prompt`]: the line-by-line operator prompt (non-terminals,
 //!   `--plain`). [`ui`]: the full-screen operator console: view state
 //!   split by what it reduces (`ui::state`: stream, history, keys, desk),
 //!   the form, and drawing one file per panel (`ui::render`) in the
 //!   colours of `ui::theme`.
-//! - `bench`: the `lp-rfq bench` load harness and the timings it takes
+//! - [`server`]: `lp-rfq serve`, the desk server operators attach to.
+//!   `bench`: the `lp-rfq bench` load harness and the timings it takes
 //!   of each session (the product's sessions carry none of it). [`cli`]: the
 //!   subcommands. [`app`]: the commands the binary runs, wiring the above
 //!   together.
@@ -76,6 +81,7 @@ pub(crate) mod ids;
 pub mod logging;
 pub mod lp;
 pub mod market;
+pub mod operators;
 pub mod output;
 pub(crate) mod private_files;
 pub mod prompt;
@@ -83,6 +89,7 @@ pub(crate) mod recorder;
 pub mod rfq;
 pub mod scenario;
 pub mod secret;
+pub mod server;
 pub mod signals;
 pub mod streams;
 pub mod ui;

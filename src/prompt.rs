@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::desk::Desk;
+use crate::desk::link::DeskLink;
 
 use crate::desk::registry::Quotable;
 use crate::market::{check_amount, MinimumSize, NotionalLimits, Pair, Side};
@@ -29,13 +29,13 @@ use crate::signals::Interrupts;
 /// questions go to stderr so stdout stays pure JSON. Lines come from
 /// `input` ([`LineInput::stdin`] in the binary, a channel in tests).
 pub async fn run(
-    desk: &Desk,
+    desk: &DeskLink<'_>,
     mode: OutputMode,
     mut interrupts: Interrupts,
     mut input: LineInput,
 ) -> anyhow::Result<ExitCode> {
     if mode == OutputMode::Plain {
-        print!("{}", plain::banner(desk.registry().simulated()));
+        print!("{}", plain::banner(desk.simulated()));
         println!("Enter a client request (q to quit).");
     }
     let notional_limits = desk.settings().notional_limits();
@@ -48,7 +48,7 @@ pub async fn run(
         let mut asking = input;
         let limits = notional_limits.clone();
         let minimum = minimum_size.clone();
-        let quotable = desk.registry().quotable().clone();
+        let quotable = desk.quotable();
         let asked = tokio::task::spawn_blocking(move || {
             let input = &mut asking;
             let answer = match mode {
@@ -77,7 +77,7 @@ pub async fn run(
             return Ok(ExitCode::from(worst));
         };
         input = returned;
-        let handle = desk.start(spec);
+        let handle = desk.start(spec).await;
         let commands = handle.commands.clone();
         let clock = handle.clock;
         let stopper = handle.stopper();

@@ -445,6 +445,7 @@ impl Slot {
             clock: StreamClock::start(),
             band: None,
             client: crate::rfq::ClientId::house(),
+            operator: None,
         };
         let tally = SessionTally {
             counts: Counts::default(),

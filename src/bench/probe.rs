@@ -205,6 +205,7 @@ mod tests {
             clock: StreamClock::start(),
             band: None,
             client: crate::rfq::ClientId::house(),
+            operator: None,
         };
         let (events, mut received) = tokio::sync::mpsc::channel(1_024);
         match timings {

@@ -330,6 +330,12 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             amount: decimal(row, "amount")?,
             pair,
             client: client(row)?,
+            // A file from before schema version 10 has no operator column.
+            operator: row
+                .get::<_, Option<String>>("operator")
+                .ok()
+                .flatten()
+                .map(Arc::from),
             lps: lps.into_iter().map(Arc::from).collect(),
             markup_bps: bps(row, "markup_bps")?,
             threshold_bps: bps(row, "threshold_bps")?,

@@ -412,6 +412,12 @@ const MIGRATIONS: [&str; 9] = [
         ORDER BY x.seq DESC LIMIT 1)
     WHERE o.event = 'order_sent';
     "#,
+    // 10: which desk server operator asked for each RFQ (the operators
+    // file's name; NULL for an RFQ of a single process). Its orders and
+    // fills are the RFQ's rows, so they carry it through `rfq`.
+    r#"
+    ALTER TABLE rfqs ADD COLUMN operator TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -10,8 +10,11 @@
 //! scenario or the venues file) and `check` (`lp-rfq lps --check`).
 
 pub(crate) mod check;
+pub mod link;
+pub mod protocol;
 pub mod reconcile;
 pub mod registry;
+pub mod remote;
 
 use std::io;
 use std::path::PathBuf;
@@ -111,6 +114,45 @@ impl Desk {
         );
         desk.record_health()?;
         Ok(desk)
+    }
+
+    /// [`Desk::open`] for a desk others attach to (`lp-rfq serve`): every
+    /// stream keeps a snapshot, so an operator may attach to it at any
+    /// time.
+    pub fn open_shared(settings: Settings) -> Result<Desk, DeskError> {
+        let registry = open_registry(&settings)?;
+        let blotter = match &settings.blotter {
+            Some(path) => Some(Blotter::open(path)?),
+            None => None,
+        };
+        let mut desk = Desk::assemble(settings, registry, blotter, StreamRegistry::default());
+        desk.record_health()?;
+        Ok(desk)
+    }
+
+    /// What an operator needs to know of this desk (the server's
+    /// `welcome`, the console's form).
+    pub fn facts(&self) -> protocol::DeskFacts {
+        let settings = &self.settings;
+        protocol::DeskFacts {
+            markup_bps: settings.engine.markup,
+            threshold_bps: settings.engine.threshold,
+            duration_ms: settings.duration_ms,
+            lps: self
+                .registry
+                .listing()
+                .into_iter()
+                .map(|listed| protocol::DeskLp {
+                    name: listed.name,
+                    simulated: listed.simulated,
+                })
+                .collect(),
+            pairs: match self.registry.quotable() {
+                crate::desk::registry::Quotable::Any => None,
+                crate::desk::registry::Quotable::Only(pairs) => Some(pairs.clone()),
+            },
+            simulated: self.registry.simulated(),
+        }
     }
 
     /// Records every change of an LP's health in the blotter (`lp_health`),
@@ -271,6 +313,7 @@ impl Desk {
             clock,
             band: self.registry.band_for(&spec.pair),
             client: params.client(),
+            operator: params.operator(),
         };
         Ok(start_session_in(
             session,
@@ -402,7 +445,7 @@ fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle
         events,
         stopper: StreamStopper::new(commands.clone()),
         commands,
-        task: tokio::spawn(async move { ended }),
+        task: StreamTask::Local(tokio::spawn(async move { ended })),
     }
 }
 
@@ -448,7 +491,7 @@ pub(crate) fn start_session_in(
         events,
         commands,
         stopper,
-        task,
+        task: StreamTask::Local(task),
     }
 }
 
@@ -462,10 +505,37 @@ pub struct StreamHandle {
     pub events: mpsc::Receiver<RfqEvent>,
     pub commands: CommandSender<StreamCommand>,
     stopper: StreamStopper,
-    task: JoinHandle<Ended>,
+    task: StreamTask,
+}
+
+/// Where a stream's summary comes from: its own task in this process, or
+/// a desk server's `ended` (an error when the connection is lost first).
+enum StreamTask {
+    Local(JoinHandle<Ended>),
+    Remote(tokio::sync::oneshot::Receiver<anyhow::Result<Ended>>),
 }
 
 impl StreamHandle {
+    /// A stream running on a desk server: its events arrive on `events`,
+    /// commands put into `commands`' inbox are the caller's to forward,
+    /// and `ended` gives its summary (or why the desk was lost).
+    pub(crate) fn remote(
+        rfq_id: Arc<str>,
+        clock: StreamClock,
+        events: mpsc::Receiver<RfqEvent>,
+        commands: CommandSender<StreamCommand>,
+        ended: tokio::sync::oneshot::Receiver<anyhow::Result<Ended>>,
+    ) -> StreamHandle {
+        StreamHandle {
+            rfq_id,
+            clock,
+            events,
+            stopper: StreamStopper::new(commands.clone()),
+            commands,
+            task: StreamTask::Remote(ended),
+        }
+    }
+
     /// Ends the stream early; its `ended` event says `interrupted`. Never
     /// lost, however full the inbox is.
     pub fn stop(&self) {
@@ -492,7 +562,12 @@ impl StreamHandle {
     /// Waits for the session to finish and returns its summary; by then
     /// every event has been handed to the blotter.
     pub async fn finish(self) -> anyhow::Result<Ended> {
-        self.task.await.context("the RFQ session failed")
+        match self.task {
+            StreamTask::Local(task) => task.await.context("the RFQ session failed"),
+            StreamTask::Remote(ended) => ended
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the desk connection ended"))),
+        }
     }
 
     /// Hands every event, in order, to `on_event` until the stream ends,
@@ -512,4 +587,11 @@ impl StreamHandle {
         }
         self.finish().await
     }
+}
+
+/// A stream that never started because `reason`: its events say so, then
+/// `ended` (a desk server that refused, or was lost, at the start).
+pub(crate) fn refused_stream(reason: String) -> StreamHandle {
+    let clock = StreamClock::start();
+    refused(ids::next_rfq_id(clock.wall_origin()), clock, reason)
 }

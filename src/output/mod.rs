@@ -20,10 +20,10 @@ pub enum OutputMode {
 
 /// [`stdout_writer`] that also says once on stderr when the desk's blotter
 /// has trouble writing (the record is incomplete: the operator must know).
-pub(crate) fn desk_writer(
-    desk: &crate::desk::Desk,
+pub(crate) fn desk_writer<'a>(
+    desk: &'a crate::desk::link::DeskLink<'_>,
     mode: OutputMode,
-) -> impl FnMut(&RfqEvent) -> io::Result<()> + '_ {
+) -> impl FnMut(&RfqEvent) -> io::Result<()> + 'a {
     let mut write = stdout_writer(mode);
     let mut warned = false;
     move |event| {

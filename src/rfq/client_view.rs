@@ -333,6 +333,7 @@ mod tests {
     fn started() -> EventKind {
         EventKind::Started(Box::new(Started {
             simulated_lps: Vec::new(),
+            operator: None,
             side: Side::Buy,
             amount: dec!(1.5),
             pair: btcusdt(),

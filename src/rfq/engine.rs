@@ -115,6 +115,8 @@ pub struct Engine {
     band: Option<PriceBand>,
     /// Who the request is for; only `started` says it.
     client: ClientId,
+    /// The desk server's operator who asked, if any.
+    operator: Option<Arc<str>>,
     /// The stream's record cannot be kept (the blotter fails): it offers
     /// no client quote and refuses accepts until the blotter writes again.
     withheld: bool,
@@ -216,6 +218,7 @@ impl Engine {
             outcome: None,
             band: None,
             client: ClientId::house(),
+            operator: None,
             withheld: false,
         }
     }
@@ -294,6 +297,7 @@ impl Engine {
             amount: self.spec.amount,
             pair: self.spec.pair,
             client: self.client.clone(),
+            operator: self.operator.clone(),
             lps: self.per_lp.iter().map(|lp| lp.name.clone()).collect(),
             markup_bps: self.params.markup,
             threshold_bps: self.params.threshold,
@@ -823,6 +827,10 @@ impl Engine {
     }
 
     /// The stream is for `client` (the house's until set).
+    pub(crate) fn set_operator(&mut self, operator: Option<Arc<str>>) {
+        self.operator = operator;
+    }
+
     pub(crate) fn set_client(&mut self, client: ClientId) {
         self.client = client;
     }

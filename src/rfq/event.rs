@@ -60,6 +60,10 @@ pub struct Started {
     pub pair: Pair,
     /// Who the request is for (`house` when it names no client).
     pub client: ClientId,
+    /// The desk server's operator who asked (the operators file's name);
+    /// absent in a single process, where the operator is whoever runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<Arc<str>>,
     pub lps: Vec<Arc<str>>,
     /// The request's markup and threshold (the desk's unless it gave its
     /// own).

@@ -28,6 +28,7 @@ pub struct RequestParams {
     client: Option<ClientId>,
     markup: Option<Bps>,
     threshold: Option<Bps>,
+    operator: Option<std::sync::Arc<str>>,
 }
 
 impl RequestParams {
@@ -35,6 +36,17 @@ impl RequestParams {
     pub fn with_client(mut self, client: ClientId) -> RequestParams {
         self.client = Some(client);
         self
+    }
+
+    /// Asked by desk server operator `operator` (recorded on the RFQ).
+    pub fn with_operator(mut self, operator: std::sync::Arc<str>) -> RequestParams {
+        self.operator = Some(operator);
+        self
+    }
+
+    /// The desk server's operator who asked, if any.
+    pub fn operator(&self) -> Option<std::sync::Arc<str>> {
+        self.operator.clone()
     }
 
     /// Priced at `markup` instead of the desk's MARKUP_BPS.

@@ -58,6 +58,8 @@ pub struct Session {
     pub band: Option<crate::market::PriceBand>,
     /// Who the request is for.
     pub client: crate::rfq::client_id::ClientId,
+    /// The desk server's operator who asked (`None` in a single process).
+    pub operator: Option<Arc<str>>,
 }
 
 impl Session {
@@ -192,6 +194,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             clock,
             band,
             client,
+            operator,
         } = session;
         let names = lps.iter().map(|lp| lp.shared_name()).collect();
         let mut engine = Engine::new(rfq_id, spec, names, params, clock);
@@ -206,6 +209,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
         engine.set_client_order_ids(&client_order_ids);
         engine.set_band(band);
         engine.set_client(client);
+        engine.set_operator(operator);
         Stream {
             engine,
             aborts: vec![None; lps.len()],
@@ -876,6 +880,7 @@ impl Session {
             clock: StreamClock::start(),
             band: None,
             client: crate::rfq::ClientId::house(),
+            operator: None,
         }
     }
 }

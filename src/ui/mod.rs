@@ -27,7 +27,8 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::blotter::BlotterStats;
-use crate::desk::{Desk, StreamHandle};
+use crate::desk::link::DeskLink;
+use crate::desk::StreamHandle;
 use crate::logging;
 use crate::rfq::RfqEvent;
 use crate::signals::Interrupts;
@@ -134,7 +135,7 @@ async fn next_rfq(stream: &mut Option<StreamHandle>) -> Option<RfqEvent> {
 
 /// Runs the console on `desk` until the operator quits; an interrupt
 /// (Ctrl+C or SIGTERM from outside) stops the running stream and quits.
-pub async fn run(desk: &Desk, interrupts: Interrupts) -> anyhow::Result<ExitCode> {
+pub async fn run(desk: &DeskLink<'_>, interrupts: Interrupts) -> anyhow::Result<ExitCode> {
     let mut terminal = ConsoleTerminal::enter()?;
     let inputs = spawn_input_reader().context("cannot read the terminal")?;
     let result = event_loop(&mut terminal.terminal, desk, interrupts, inputs).await;
@@ -178,7 +179,7 @@ fn report_blotter_trouble(
 /// `interrupts`; returns when the operator quits.
 pub async fn event_loop<B: ratatui::backend::Backend>(
     terminal: &mut Terminal<B>,
-    desk: &Desk,
+    desk: &DeskLink<'_>,
     mut interrupts: Interrupts,
     mut inputs: mpsc::Receiver<Event>,
 ) -> anyhow::Result<ExitCode> {
@@ -271,7 +272,7 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                 match command {
                     Command::None => {}
                     Command::Start(spec) => {
-                        stream = Some(desk.start(spec));
+                        stream = Some(desk.start(spec).await);
                         app.stream_started();
                     }
                     Command::Stop => {

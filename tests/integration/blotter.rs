@@ -33,6 +33,7 @@ fn ev(rfq: &str, t_ms: u64, kind: EventKind) -> RfqEvent {
 fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> EventKind {
     EventKind::Started(Box::new(Started {
         simulated_lps: Vec::new(),
+        operator: None,
         side,
         amount,
         pair: pair.parse().unwrap(),

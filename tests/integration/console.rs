@@ -39,6 +39,7 @@ fn started(side: Side, lps: &[&str]) -> RfqEvent {
         0,
         EventKind::Started(Box::new(Started {
             simulated_lps: Vec::new(),
+            operator: None,
             side,
             amount: dec!(1.5),
             pair: pair(),

@@ -71,6 +71,7 @@ async fn run(
         clock,
         band: None,
         client: lp_rfq::rfq::ClientId::house(),
+        operator: None,
     };
     let (sender, mut receiver) = mpsc::channel(100_000);
     let (inbox_sender, inbox) = lp_rfq::rfq::inbox::channel(16);

@@ -103,6 +103,7 @@ async fn a_band_guards_a_single_lp() {
             max: dec!(200000),
         }),
         client: lp_rfq::rfq::ClientId::house(),
+        operator: None,
     };
     let (sender, mut receiver) = tokio::sync::mpsc::channel(1000);
     session.run_until(sender, std::future::pending()).await;

@@ -3,6 +3,7 @@
 //! on another, paused time. What an operator does, end to end, without a
 //! terminal.
 
+use lp_rfq::desk::link::DeskLink;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,8 +77,9 @@ async fn the_console_loop_streams_accepts_and_shows_the_ticket() {
         keys.send(key('q')).await.unwrap();
         keys
     };
+    let link = DeskLink::Local(&desk);
     let (code, _keys) = tokio::join!(
-        lp_rfq::ui::event_loop(&mut terminal, &desk, interrupts, inputs),
+        lp_rfq::ui::event_loop(&mut terminal, &link, interrupts, inputs),
         operator
     );
     assert_eq!(code.unwrap(), std::process::ExitCode::SUCCESS);
@@ -111,9 +113,10 @@ async fn prompt_with<F: std::future::Future>(
 ) -> std::process::ExitCode {
     let (lines, input) = mpsc::unbounded_channel();
     let (interrupt, interrupts) = mpsc::unbounded_channel();
+    let link = DeskLink::Local(desk);
     let (code, _kept) = tokio::join!(
         lp_rfq::prompt::run(
-            desk,
+            &link,
             OutputMode::Plain,
             interrupts,
             LineInput::from_channel(input)

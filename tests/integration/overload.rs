@@ -51,6 +51,7 @@ async fn run_slow(per_event_ms: u64) -> Vec<RfqEvent> {
         clock: StreamClock::start(),
         band: None,
         client: lp_rfq::rfq::ClientId::house(),
+        operator: None,
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let outlet = Slow {
@@ -186,6 +187,7 @@ async fn answers_ready_at_once_reach_a_slow_consumer_one_by_one_and_no_request_w
         clock: StreamClock::start(),
         band: None,
         client: lp_rfq::rfq::ClientId::house(),
+        operator: None,
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let outlet = Slow {

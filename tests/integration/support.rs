@@ -79,6 +79,7 @@ fn test_session(
         clock,
         band: None,
         client: lp_rfq::rfq::ClientId::house(),
+        operator: None,
     }
 }
 

@@ -38,6 +38,7 @@ fn one_of_each() -> Vec<EventKind> {
     let kinds = vec![
         EventKind::Started(Box::new(Started {
             simulated_lps: Vec::new(),
+            operator: None,
             side: Side::Buy,
             amount: dec!(1.50000000),
             pair: pair(),

@@ -1,0 +1,114 @@
+//! The desk a consumer talks to: this process's own [`Desk`] (local mode)
+//! or a desk server over its connection ([`RemoteDesk`], `--desk`). The
+//! console, the prompt and headless `quote` are written once against
+//! [`DeskLink`]; streams look the same from either.
+
+use tokio::sync::broadcast;
+
+use crate::blotter::BlotterStats;
+use crate::config::Settings;
+use crate::desk::protocol::DeskFacts;
+use crate::desk::registry::Quotable;
+use crate::desk::remote::RemoteDesk;
+use crate::desk::{Desk, StreamHandle};
+use crate::rfq::QuoteRequest;
+use crate::streams::DeskEvent;
+
+/// See the module docs.
+pub enum DeskLink<'a> {
+    /// This process's desk.
+    Local(&'a Desk),
+    /// A desk server. `settings` are this operator's own: the entry
+    /// checks (MAX_NOTIONAL, MIN_NOTIONAL) and the log file; the desk's
+    /// terms come from its welcome (`facts`), and it checks every request
+    /// again itself.
+    Remote {
+        desk: RemoteDesk,
+        settings: &'a Settings,
+    },
+}
+
+impl DeskLink<'_> {
+    /// The settings the consumer checks entries against and logs by.
+    pub fn settings(&self) -> &Settings {
+        match self {
+            DeskLink::Local(desk) => desk.settings(),
+            DeskLink::Remote { settings, .. } => settings,
+        }
+    }
+
+    /// The desk's terms and LPs.
+    pub fn facts(&self) -> DeskFacts {
+        match self {
+            DeskLink::Local(desk) => desk.facts(),
+            DeskLink::Remote { desk, .. } => desk.facts().clone(),
+        }
+    }
+
+    /// The pairs the desk's LPs quote.
+    pub fn quotable(&self) -> Quotable {
+        match self {
+            DeskLink::Local(desk) => desk.registry().quotable().clone(),
+            DeskLink::Remote { desk, .. } => desk.facts().quotable(),
+        }
+    }
+
+    /// Every LP of the desk is a simulation.
+    pub fn simulated(&self) -> bool {
+        match self {
+            DeskLink::Local(desk) => desk.registry().simulated(),
+            DeskLink::Remote { desk, .. } => desk.facts().simulated,
+        }
+    }
+
+    /// Starts a stream; a refusal comes as a stream that says why and
+    /// ends (as [`Desk::start`]).
+    pub async fn start(&self, request: impl Into<QuoteRequest>) -> StreamHandle {
+        match self {
+            DeskLink::Local(desk) => desk.start(request),
+            DeskLink::Remote { desk, .. } => {
+                let request = request.into();
+                match desk.try_start(request).await {
+                    Ok(handle) => handle,
+                    Err(error) => crate::desk::refused_stream(format!("{error:#}")),
+                }
+            }
+        }
+    }
+
+    /// Starts a stream, or says why the desk would not.
+    pub async fn try_start(
+        &self,
+        request: impl Into<QuoteRequest>,
+    ) -> anyhow::Result<StreamHandle> {
+        match self {
+            DeskLink::Local(desk) => Ok(desk.try_start(request)?),
+            DeskLink::Remote { desk, .. } => desk.try_start(request.into()).await,
+        }
+    }
+
+    /// Every desk-wide fact from now on.
+    pub fn subscribe_desk(&self) -> broadcast::Receiver<DeskEvent> {
+        match self {
+            DeskLink::Local(desk) => desk.subscribe_desk(),
+            DeskLink::Remote { desk, .. } => desk.subscribe_desk(),
+        }
+    }
+
+    /// The first blotter write problem this process knows of (a desk
+    /// server's blotter trouble reaches its operators as desk events).
+    pub fn blotter_problem(&self) -> Option<String> {
+        match self {
+            DeskLink::Local(desk) => desk.blotter_problem(),
+            DeskLink::Remote { .. } => None,
+        }
+    }
+
+    /// The blotter's counters, if this process has one open.
+    pub fn blotter_stats(&self) -> Option<BlotterStats> {
+        match self {
+            DeskLink::Local(desk) => desk.blotter_stats(),
+            DeskLink::Remote { .. } => None,
+        }
+    }
+}

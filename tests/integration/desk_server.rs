@@ -1,0 +1,445 @@
+//! `lp-rfq serve` and operators attached to it, end to end from the
+//! binary over loopback: several operators share one FIX session, each
+//! RFQ records its operator, tokens are checked by name and never shown,
+//! and a lost connection or a lost server is handled as an operator
+//! expects.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use rust_decimal_macros::dec;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::fix_acceptor::{Acceptor, Orders, Quotes, Script};
+use crate::support::lp_rfq_in;
+
+const ALICE_TOKEN: &str = "alice-token-Zq81mW0pXr";
+const BOB_TOKEN: &str = "bob-token-Hk27vN5sLt9c";
+
+/// A desk server running in `dir` with the operators alice and bob.
+struct Server {
+    child: Child,
+    url: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `lp-rfq serve` on a free loopback port with `args` and
+    /// waits until it says where it listens.
+    fn start(dir: &Path, args: &[String]) -> Server {
+        let operators = dir.join("operators.toml");
+        std::fs::write(
+            &operators,
+            "[[operator]]\nname = \"alice\"\ntoken_env = \"DESK_TOKEN_ALICE\"\n\n[[operator]]\nname = \"bob\"\ntoken_env = \"DESK_TOKEN_BOB\"\n",
+        )
+        .unwrap();
+        let mut child = lp_rfq_in(dir)
+            .env("DESK_TOKEN_ALICE", ALICE_TOKEN)
+            .env("DESK_TOKEN_BOB", BOB_TOKEN)
+            .env("FIX_PASSWORD_E2E", "fix-pass-S3cret")
+            .args(["serve", "--listen", "127.0.0.1:0", "--operators"])
+            .arg(&operators)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the server says where it listens")
+                .unwrap();
+            stderr.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(at) = line.find("ws://") {
+                break line[at..].split_whitespace().next().unwrap().to_string();
+            }
+        };
+        let kept = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        Server { child, url, stderr }
+    }
+
+    /// SIGTERM, then waits: the exit status and everything it said.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let said = self.stderr.lock().unwrap().clone();
+        (status, said)
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `lp-rfq ARGS --desk URL` with `token` in LP_RFQ_TOKEN (none: unset).
+async fn operator(url: &str, token: Option<&str>, args: &[&str]) -> Output {
+    let mut command = lp_rfq_in(crate::support::empty_dir());
+    command.env_remove("LP_RFQ_TOKEN");
+    if let Some(token) = token {
+        command.env("LP_RFQ_TOKEN", token);
+    }
+    command.args(args).args(["--desk", url]);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn events(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn said(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn fix_venue(dir: &Path, port: u16) -> PathBuf {
+    let file = dir.join("lps.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[lp]]\nname = \"FixLP\"\nkind = \"fix44\"\nhost = \"127.0.0.1\"\nport = {port}\nsender_comp_id = \"DESK\"\ntarget_comp_id = \"LP\"\npassword_env = \"FIX_PASSWORD_E2E\"\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// The first measurement, fixed: two operators on one desk
+/// against a FIX venue that allows one session both quote and fill, over
+/// that one session, and each RFQ records who asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_operators_quote_and_fill_over_one_fix_session() {
+    let venue = Acceptor::start(Script {
+        quotes: Quotes::TwoWay {
+            bid: dec!(99900.00),
+            offer: dec!(100020.00),
+            bid_size: dec!(5),
+            offer_size: dec!(5),
+            valid_ms: 10_000,
+        },
+        orders: Orders::Fill,
+        ..Script::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let venues = fix_venue(dir.path(), venue.port);
+    let blotter = dir.path().join("desk.db");
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--lps".into(),
+            venues.display().to_string(),
+            "--blotter".into(),
+            blotter.display().to_string(),
+            "--duration".into(),
+            "3".into(),
+        ],
+    );
+    let quote = [
+        "quote",
+        "buy",
+        "1",
+        "BTCUSDT",
+        "--json",
+        "--accept-after",
+        "1s",
+    ];
+    let (alice, bob) = tokio::join!(
+        operator(&server.url, Some(ALICE_TOKEN), &quote),
+        operator(&server.url, Some(BOB_TOKEN), &quote)
+    );
+    for (name, output) in [("alice", &alice), ("bob", &bob)] {
+        assert!(output.status.success(), "{name}: {}", said(output));
+        let events = events(output);
+        assert_eq!(events[0]["event"], "started", "{name}");
+        assert_eq!(events[0]["operator"], name);
+        assert_eq!(events[0]["lps"], json!(["FixLP"]));
+        let filled = events
+            .iter()
+            .find(|event| event["event"] == "filled")
+            .unwrap_or_else(|| panic!("{name} has no fill: {}", said(output)));
+        assert_eq!(
+            (&filled["lp"], &filled["lp_price"], &filled["client_price"]),
+            (&json!("FixLP"), &json!("100020.00"), &json!("100070.01"))
+        );
+        let ended = events.last().unwrap();
+        assert_eq!(
+            (&ended["event"], &ended["outcome"]),
+            (&json!("ended"), &json!("filled"))
+        );
+    }
+    assert_eq!(venue.connections(), 1, "one FIX session for the whole desk");
+    let (status, server_said) = server.stop();
+    assert!(status.success(), "{server_said}");
+    assert!(
+        server_said.contains("lp-rfq: desk stopped"),
+        "{server_said}"
+    );
+    for secret in [ALICE_TOKEN, BOB_TOKEN, "fix-pass-S3cret"] {
+        assert!(!server_said.contains(secret));
+        assert!(!said(&alice).contains(secret) && !said(&bob).contains(secret));
+    }
+    let conn = rusqlite::Connection::open(&blotter).unwrap();
+    let mut rows = conn
+        .prepare("SELECT operator, outcome FROM rfqs ORDER BY operator")
+        .unwrap();
+    let rows: Vec<(String, String)> = rows
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("alice".to_string(), "filled".to_string()),
+            ("bob".to_string(), "filled".to_string())
+        ]
+    );
+}
+
+/// No token, or one that is no operator's, is refused by name (exit 2),
+/// and no token is ever repeated, on either side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_wrong_token_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-blotter".into()]);
+    let quote = ["quote", "buy", "1", "BTCUSDT", "--plain"];
+    let none = operator(&server.url, None, &quote).await;
+    assert_eq!(none.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&none.stderr),
+        format!("lp-rfq: the desk at '{}' refused this operator: no operator token: set LP_RFQ_TOKEN to the token the desk's operators file gives you\n", server.url)
+    );
+    let wrong = operator(&server.url, Some("guess-guess-guess-1"), &quote).await;
+    assert_eq!(wrong.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&wrong.stderr),
+        format!("lp-rfq: the desk at '{}' refused this operator: the token in LP_RFQ_TOKEN is not any operator's on this desk\n", server.url)
+    );
+    assert!(wrong.stdout.is_empty());
+    let (status, server_said) = server.stop();
+    assert!(status.success());
+    assert!(
+        !server_said.contains("guess-guess-guess-1"),
+        "{server_said}"
+    );
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: &str) -> Socket {
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
+}
+
+/// The next message the server sends, within 10 s.
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("the connection is open")
+            .unwrap();
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(text.as_str()).unwrap();
+        }
+    }
+}
+
+/// The handshake states the protocol version; another version is
+/// refused naming both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_protocol_version_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-blotter".into()]);
+    let mut socket = connect(&server.url).await;
+    send(
+        &mut socket,
+        json!({"op": "hello", "protocol": 99, "token": ALICE_TOKEN}),
+    )
+    .await;
+    assert_eq!(
+        next(&mut socket).await,
+        json!({"type": "refused", "reason": "protocol version 99 is not this desk's (version 1): use an lp-rfq that speaks version 1"})
+    );
+    let mut socket = connect(&server.url).await;
+    send(
+        &mut socket,
+        json!({"op": "hello", "protocol": 1, "token": BOB_TOKEN}),
+    )
+    .await;
+    let welcome = next(&mut socket).await;
+    assert_eq!(
+        (&welcome["type"], &welcome["protocol"], &welcome["operator"]),
+        (&json!("welcome"), &json!(1), &json!("bob"))
+    );
+    assert_eq!(welcome["desk"]["simulated"], true);
+}
+
+/// A head of desk attaches to an operator's live RFQ (its snapshot, then
+/// its numbered events); when the operator's connection drops, the RFQ
+/// stops (interrupted) at once rather than run on unwatched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_operator_stops_their_rfq_and_a_head_of_desk_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--no-blotter".into(), "--duration".into(), "60".into()],
+    );
+    let mut alice = connect(&server.url).await;
+    send(
+        &mut alice,
+        json!({"op": "hello", "protocol": 1, "token": ALICE_TOKEN}),
+    )
+    .await;
+    assert_eq!(next(&mut alice).await["type"], "welcome");
+    send(
+        &mut alice,
+        json!({"op": "start", "request": 1, "side": "buy", "amount": "1", "pair": "BTCUSDT"}),
+    )
+    .await;
+    let started = next(&mut alice).await;
+    assert_eq!(
+        (&started["type"], &started["request"]),
+        (&json!("started"), &json!(1))
+    );
+    let rfq_id = started["rfq_id"].as_str().unwrap().to_string();
+    let first = next(&mut alice).await;
+    assert_eq!(
+        (
+            &first["type"],
+            &first["seq"],
+            &first["event"],
+            &first["operator"]
+        ),
+        (
+            &json!("event"),
+            &json!(1),
+            &json!("started"),
+            &json!("alice")
+        )
+    );
+    let mut head = connect(&server.url).await;
+    send(
+        &mut head,
+        json!({"op": "hello", "protocol": 1, "token": BOB_TOKEN}),
+    )
+    .await;
+    assert_eq!(next(&mut head).await["type"], "welcome");
+    send(&mut head, json!({"op": "attach", "rfq_id": rfq_id})).await;
+    let snapshot = next(&mut head).await;
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(snapshot["events"][0]["event"], "started");
+    let mut seq = snapshot["seq"].as_u64().unwrap();
+    drop(alice);
+    let ended = loop {
+        let message = next(&mut head).await;
+        assert_eq!(message["type"], "event", "{message}");
+        assert_eq!(message["seq"].as_u64().unwrap(), seq + 1, "no gap");
+        seq += 1;
+        if message["event"] == "ended" {
+            break message;
+        }
+    };
+    assert_eq!(
+        (&ended["reason"], &ended["outcome"]),
+        (&json!("interrupted"), &json!("not_accepted"))
+    );
+    assert_eq!(
+        next(&mut head).await,
+        json!({"type": "detached", "rfq_id": rfq_id, "detached": "ended"})
+    );
+}
+
+/// A killed server: the attached operator says so, with the RFQ's last
+/// known state, and exits non-zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_makes_the_operator_say_so_and_exit_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        dir.path(),
+        &["--no-blotter".into(), "--duration".into(), "60".into()],
+    );
+    let mut client = lp_rfq_in(crate::support::empty_dir())
+        .env("LP_RFQ_TOKEN", ALICE_TOKEN)
+        .args([
+            "quote",
+            "buy",
+            "1",
+            "BTCUSDT",
+            "--json",
+            "--desk",
+            &server.url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = client.stdout.take().unwrap();
+    let quote_id = tokio::task::spawn_blocking(move || {
+        for line in BufReader::new(stdout).lines() {
+            let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+            if event["event"] == "client_quote" {
+                return event["quote_id"].as_str().unwrap().to_string();
+            }
+        }
+        panic!("no client quote");
+    })
+    .await
+    .unwrap();
+    server.kill();
+    let output = tokio::task::spawn_blocking(move || client.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let url = &server.url;
+    assert!(
+        stderr.starts_with(&format!("lp-rfq: lost the desk at '{url}' during RFQ R")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("; last known: event "), "{stderr}");
+    assert!(stderr.contains(", client quote Q"), "{stderr}");
+    // The last quote it knew is the one it showed last, or a later one.
+    assert!(stderr.contains(&quote_id[..quote_id.len() - 2]), "{stderr}");
+}
