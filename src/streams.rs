@@ -106,7 +106,9 @@ impl Slot<'_> {
             EventKind::LpQuote(quote) => Slot::Lp("lp_quote", &quote.lp),
             EventKind::LpError(error) => Slot::Lp("lp_error", &error.lp),
             EventKind::LpHealth(health) => Slot::Lp("lp_health", &health.lp),
-            EventKind::OrderSent(_)
+            EventKind::Unverified(unverified) => Slot::Lp("unverified", &unverified.lp),
+            EventKind::Released(_)
+            | EventKind::OrderSent(_)
             | EventKind::OrderRejected(_)
             | EventKind::Filled(_)
             | EventKind::ExecutionUnknown(_) => Slot::Each,

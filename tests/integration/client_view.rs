@@ -114,6 +114,14 @@ fn desk_private(events: &[RfqEvent]) -> BTreeSet<String> {
                 add(&l.price);
             }
             EventKind::LockExpired(x) => add(&x.lp),
+            EventKind::Unverified(u) => {
+                add(&u.lp);
+                add(&u.price);
+            }
+            EventKind::Released(r) => {
+                add(&r.lp);
+                add(&r.price);
+            }
             EventKind::OrderSent(o) => {
                 add(&o.lp);
                 add(&o.order_id);

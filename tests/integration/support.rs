@@ -129,6 +129,8 @@ pub fn trace(events: &[RfqEvent]) -> Vec<String> {
                 ),
                 EventKind::Locked(l) => format!("{t} locked {} {} {:?}", l.lp, l.price, l.reason),
                 EventKind::LockExpired(x) => format!("{t} expired {}", x.lp),
+                EventKind::Unverified(u) => format!("{t} unverified {} {}", u.lp, u.price),
+                EventKind::Released(r) => format!("{t} released {} {}", r.lp, r.price),
                 EventKind::OrderSent(o) => format!(
                     "{t} order {} {} attempt {} for {}{}",
                     o.lp,

@@ -46,6 +46,8 @@ pub enum LpStatus {
     Ok,
     /// Its latest request failed.
     Failed { kind: FailureKind, reason: String },
+    /// Its latest quote is valid but nothing corroborates it: not offered.
+    Unverified,
 }
 
 /// One LP's line on the leaderboard.
@@ -284,6 +286,26 @@ impl ConsoleState {
                 row.answers += 1;
                 row.status = LpStatus::Ok;
                 self.rerank(t);
+            }
+            EventKind::Unverified(unverified) => {
+                let Some(index) = self.lp_index(&unverified.lp) else {
+                    return;
+                };
+                self.lps[index].status = LpStatus::Unverified;
+                let text = format!(
+                    "{} unverified at {}: not offered until corroborated or released",
+                    unverified.lp,
+                    group_thousands(unverified.price)
+                );
+                self.log(t, LogKind::Error, text);
+            }
+            EventKind::Released(released) => {
+                let text = format!(
+                    "released by the operator: {} at {}",
+                    released.lp,
+                    group_thousands(released.price)
+                );
+                self.log(t, LogKind::Info, text);
             }
             EventKind::LpError(error) => {
                 let Some(index) = self.lp_index(&error.lp) else {
