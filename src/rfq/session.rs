@@ -41,6 +41,11 @@ pub enum StreamCommand {
     /// The client accepts client quote `quote_id` (`None`: whichever is
     /// live at that moment): the desk executes it with the LP behind it.
     Accept { quote_id: Option<Arc<str>> },
+    /// The operator vouches for the best unverified LP price (a pair with
+    /// a single LP and no band or reference): it is offered, and the
+    /// release is recorded (`released`). On the wire:
+    /// `{"command":"release_unverified"}`.
+    ReleaseUnverified,
 }
 
 /// Everything one stream needs.
@@ -335,6 +340,15 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                             if let Some(plan) = plan {
                                 self.send_order(&plan);
                             }
+                        }
+                        Some(StreamCommand::ReleaseUnverified) => {
+                            self.borrow_out();
+                            let now = self.now();
+                            self.engine.on_time(now, &mut self.out);
+                            MEDIAN_SCRATCH.with_borrow_mut(|median| {
+                                self.engine.release_unverified(now, median, &mut self.out);
+                            });
+                            self.hand_on().await;
                         }
                         None => self.inbox = None,
                     },

@@ -234,3 +234,42 @@ async fn adapters_that_block_or_spin_cost_only_their_own_answers() {
         );
     }
 }
+
+/// #24 item 1: a venue quoting 10^15 times the market, or 10^-5 of it,
+/// alone or beside one or two sane LPs, never becomes a client quote at
+/// any time of the stream.
+#[rstest::rstest]
+#[case::huge_alone(dec!(100000000000000000000.00), 0)]
+#[case::huge_beside_one(dec!(100000000000000000000.00), 1)]
+#[case::huge_beside_two(dec!(100000000000000000000.00), 2)]
+#[case::tiny_alone(dec!(1.00), 0)]
+#[case::tiny_beside_one(dec!(1.00), 1)]
+#[case::tiny_beside_two(dec!(1.00), 2)]
+#[tokio::test(start_paused = true)]
+async fn an_absurd_price_is_never_a_client_quote(
+    #[case] absurd: rust_decimal::Decimal,
+    #[case] sane_lps: usize,
+) {
+    // The liar answers first, before any peer could judge it.
+    let liar = lp("Liar", 50, absurd);
+    let sane = [lp("A", 100, dec!(100010.00)), lp("B", 120, dec!(100000.00))];
+    let mut cast = vec![&liar];
+    cast.extend(sane.iter().take(sane_lps));
+    let side = if absurd > dec!(100000) {
+        Side::Sell
+    } else {
+        Side::Buy
+    };
+    let events = run_stream(spec(side), shared(&cast), params(), 400).await;
+    let lines = trace(&events);
+    assert!(
+        lines
+            .iter()
+            .all(|line| !line.contains("client Liar") && !line.contains("locked Liar")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&format!("50 unverified Liar {absurd}")),
+        "{lines:#?}"
+    );
+}
