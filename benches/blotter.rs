@@ -24,6 +24,7 @@ const ANSWERS_PER_RFQ: usize = 200;
 fn started(rfq_id: &Arc<str>, lps: &[Arc<str>]) -> RfqEvent {
     RfqEvent {
         kind: EventKind::Started(Box::new(Started {
+            simulated_lps: Vec::new(),
             side: Side::Buy,
             amount: dec!(1.5),
             pair: "BTCUSDT".parse().unwrap(),
@@ -47,6 +48,7 @@ fn started(rfq_id: &Arc<str>, lps: &[Arc<str>]) -> RfqEvent {
 fn answer(rfq_id: &Arc<str>, lps: &[Arc<str>], i: usize) -> RfqEvent {
     RfqEvent {
         kind: EventKind::LpQuote(LpQuoteEvent {
+            simulated: false,
             lp: lps[i % lps.len()].clone(),
             price: Decimal::new(10_000_000 + (i % 997) as i64, 2),
             quantity: dec!(1.5),

@@ -48,7 +48,8 @@ fn live_stream() -> Vec<RfqEvent> {
         StreamClock::start(),
     );
     let pair: Pair = "BTCUSDT".parse().unwrap();
-    let mut events = vec![engine.started(30_000, true)];
+    engine.set_simulated(&vec![true; names.len()]);
+    let mut events = vec![engine.started(30_000)];
     let mut median = MedianScratch::new();
     let mut dispatch = Vec::new();
     for poll in 0..10u64 {

@@ -54,10 +54,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             let format = match (json, csv) {
                 (true, _) => report::Format::Json,
-                (_, true) => match section.parse() {
-                    Ok(section) => report::Format::Csv(section),
-                    Err(error) => return Ok(usage_error(error)),
-                },
+                // A section is only ever printed as CSV: asking for one
+                // is asking for CSV.
+                (_, csv) if csv || section.is_some() => {
+                    match section.as_deref().unwrap_or("lps").parse() {
+                        Ok(section) => report::Format::Csv(section),
+                        Err(error) => return Ok(usage_error(error)),
+                    }
+                }
                 _ => report::Format::Table,
             };
             return run_report(&settings, &filter, format);
@@ -112,6 +116,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             if let Some(why) = crate::desk::quotable_pairs(&settings).refusal(spec.pair) {
                 return Ok(usage_error(why));
             }
+            // Dust is refused outright: no confirmation makes it a trade.
+            if let Err(below) = settings.minimum_size().check(spec.pair, spec.amount) {
+                return Ok(usage_error(below));
+            }
             // Headless, nobody can be asked: a fat finger is refused unless
             // the command line confirms it.
             let notional = settings.notional_limits().check(spec.pair, spec.amount);
@@ -145,6 +153,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    if let Some(merged) = desk.blotter_merged() {
+        eprintln!("lp-rfq: {merged}");
+    }
     desk.start_lps().await;
     let interrupts = signals::listen();
     // A second listener for closing: a signal while the blotter retries
@@ -205,7 +216,7 @@ fn check_bench_options(options: &crate::bench::BenchOptions) -> Result<(), Strin
 /// What a headless stream's LPs did, seen from its events: whether any
 /// valid quote arrived, and each LP's last failure.
 #[derive(Debug, Default)]
-pub struct LpAnswers {
+pub(crate) struct LpAnswers {
     /// LPs the stream asked.
     asked: usize,
     quotes: usize,
@@ -213,7 +224,7 @@ pub struct LpAnswers {
 }
 
 impl LpAnswers {
-    pub fn note(&mut self, event: &RfqEvent) {
+    pub(crate) fn note(&mut self, event: &RfqEvent) {
         match &event.kind {
             EventKind::Started(started) => self.asked = started.lps.len(),
             EventKind::LpQuote(_) => self.quotes += 1,
@@ -228,7 +239,7 @@ impl LpAnswers {
     }
 
     /// LPs per way they failed, most first: "3 timeouts, 2 unavailable".
-    pub fn failure_counts(&self) -> String {
+    pub(crate) fn failure_counts(&self) -> String {
         let mut counts: Vec<(FailureKind, usize)> = Vec::new();
         for (_, kind) in &self.last_failure {
             match counts.iter_mut().find(|(k, _)| k == kind) {
@@ -248,7 +259,7 @@ impl LpAnswers {
     /// failing for some reason (declined, timed out, unavailable...). A
     /// stream too short for any answer, or stopped by the operator, is not
     /// this.
-    pub fn none_quoted(&self, ended: &Ended) -> bool {
+    pub(crate) fn none_quoted(&self, ended: &Ended) -> bool {
         ended.reason == EndReason::NoQuotes
             || (ended.reason == EndReason::Duration
                 && self.quotes == 0
@@ -272,7 +283,7 @@ fn failure_words(kind: FailureKind, n: usize) -> &'static str {
 
 /// The line a stream without any LP quote ends with, e.g.
 /// "no LP quotes BTCUSDT (3 timeouts, 2 unavailable)".
-pub fn no_quotes_line(pair: &Pair, answers: &LpAnswers) -> String {
+pub(crate) fn no_quotes_line(pair: &Pair, answers: &LpAnswers) -> String {
     let counts = answers.failure_counts();
     if counts.is_empty() {
         format!("no LP quotes {}", pair.symbol())
@@ -281,19 +292,28 @@ pub fn no_quotes_line(pair: &Pair, answers: &LpAnswers) -> String {
     }
 }
 
-/// Says on stderr when the blotter lost events; `true` if it did.
+/// Says on stderr when the blotter lost events or left some in its
+/// fallback journal; `true` if it did (the run did not keep its record).
 fn report_closed(closed: DeskClosed) -> bool {
-    if let Some((path, stats)) = closed.blotter {
-        if stats.lost > 0 {
-            eprintln!(
-                "lp-rfq: blotter '{}': {} events could not be written",
-                path.display(),
-                stats.lost
-            );
-            return true;
-        }
+    let Some((path, stats)) = closed.blotter else {
+        return false;
+    };
+    if stats.journalled > 0 {
+        eprintln!(
+            "lp-rfq: blotter '{}' could not take {} events: they are in the fallback journal '{}' and are merged into the blotter at the next start",
+            path.display(),
+            stats.journalled,
+            crate::blotter::journal::beside(&path).display()
+        );
     }
-    false
+    if stats.lost > 0 {
+        eprintln!(
+            "lp-rfq: blotter '{}': {} events could not be written",
+            path.display(),
+            stats.lost
+        );
+    }
+    stats.lost > 0 || stats.journalled > 0
 }
 
 /// `lp-rfq lps [--check]`: the configured LPs, and with `--check` a probe
@@ -304,20 +324,20 @@ async fn run_lps(
     pair: &str,
     amount: &str,
 ) -> anyhow::Result<ExitCode> {
-    let registry = match crate::desk::open_registry(settings) {
-        Ok(registry) => registry,
-        Err(error) => return Ok(usage_error(error)),
-    };
-    let listing = registry.listing();
     let source = match &settings.lps_file {
         Some(path) => format!("venues file '{}'", path.display()),
         None if settings.scenario.is_some() => "a scenario (simulated)".to_string(),
         None => "the built-in mocks (simulated; --lps PATH names real LPs)".to_string(),
     };
     if !check {
+        // A listing reads the configuration only: it never connects.
+        let listing = match crate::desk::list_lps(settings) {
+            Ok(listing) => listing,
+            Err(error) => return Ok(usage_error(error)),
+        };
         let width = listing
             .iter()
-            .map(|l| l.lp.name().len())
+            .map(|l| l.name.len())
             .max()
             .unwrap_or(2)
             .max(2);
@@ -325,9 +345,7 @@ async fn run_lps(
         for listed in &listing {
             text.push_str(&format!(
                 "  {:<width$}  {:<16} {}\n",
-                listed.lp.name(),
-                listed.kind,
-                listed.location
+                listed.name, listed.kind, listed.location
             ));
             if let Some(health) = &listed.health {
                 text.push_str(&format!("  {:<width$}  health: {health}\n", ""));
@@ -340,10 +358,15 @@ async fn run_lps(
         Ok(spec) => spec,
         Err(error) => return Ok(usage_error(error)),
     };
+    let registry = match crate::desk::open_registry(settings) {
+        Ok(registry) => registry,
+        Err(error) => return Ok(usage_error(error)),
+    };
     registry.start().await;
-    let lps: Vec<_> = listing
-        .iter()
-        .map(|listed| (listed.lp.clone(), listed.kind.clone()))
+    let lps: Vec<_> = registry
+        .lps_for_stream(0)
+        .into_iter()
+        .zip(registry.listing().into_iter().map(|listed| listed.kind))
         .collect();
     let rows = crate::desk::check::check(&lps, spec, settings.engine.lp_timeout_ms).await;
     registry.shutdown().await;
@@ -351,7 +374,7 @@ async fn run_lps(
     // Each LP's health after its probe (an auth failure stays until restart).
     for listed in registry.listing() {
         if let Some(health) = listed.health {
-            println!("{}: health {health}", listed.lp.name());
+            println!("{}: health {health}", listed.name);
         }
     }
     Ok(if rows.iter().all(|row| row.ok()) {
@@ -394,7 +417,7 @@ fn usage_error(error: impl std::fmt::Display) -> ExitCode {
 }
 
 /// Parses a request given as arguments.
-pub fn parse_request(side: &str, amount: &str, pair: &str) -> anyhow::Result<RfqSpec> {
+pub(crate) fn parse_request(side: &str, amount: &str, pair: &str) -> anyhow::Result<RfqSpec> {
     let side: Side = side.parse()?;
     let pair: Pair = pair.parse()?;
     let amount = pair.parse_amount(amount)?;
@@ -402,7 +425,7 @@ pub fn parse_request(side: &str, amount: &str, pair: &str) -> anyhow::Result<Rfq
 }
 
 /// `lp-rfq scenarios`: every scenario with what it shows and its outcome.
-pub fn scenario_list() -> String {
+pub(crate) fn scenario_list() -> String {
     let mut text =
         String::from("Scenarios (replay with --scenario NAME; --speed X runs X times faster):\n\n");
     for scenario in &SCENARIOS {
@@ -415,7 +438,7 @@ pub fn scenario_list() -> String {
 }
 
 /// `--accept-after`: a stream time such as `3s`, `500ms` or `1.5s`, in ms.
-pub fn parse_stream_duration(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_stream_duration(text: &str) -> Result<u64, String> {
     let bad = || {
         format!("invalid --accept-after '{text}': must be a stream time such as 3s, 500ms or 1.5s, at most 86400s")
     };
@@ -427,6 +450,9 @@ pub fn parse_stream_duration(text: &str) -> Result<u64, String> {
     } else {
         return Err(bad());
     };
+    if crate::market::written_with_exponent(number) {
+        return Err(bad());
+    }
     let value: rust_decimal::Decimal = number.trim().parse().map_err(|_| bad())?;
     let ms = value.checked_mul(scale).ok_or_else(bad)?;
     if ms.is_sign_negative()
@@ -463,6 +489,7 @@ async fn run_quote(
         }
     };
     let commands = handle.commands.clone();
+    let stopper = handle.stopper();
     let clock = handle.clock;
     let answers = RefCell::new(LpAnswers::default());
     let mut write = desk_writer(desk, mode);
@@ -487,7 +514,7 @@ async fn run_quote(
                 let _ = commands.send(StreamCommand::Accept { quote_id: None }).await;
             }
             Some(_) = interrupts.recv() => {
-                let _ = commands.try_send(StreamCommand::Stop);
+                stopper.stop();
             }
         }
     };
@@ -502,6 +529,6 @@ async fn run_quote(
 
 /// The exit code an execution's outcome gives: 0 filled (or nothing was
 /// accepted), 1 not filled, 3 unknown (resolve it with the LP).
-pub fn exit_code(outcome: Outcome) -> ExitCode {
+pub(crate) fn exit_code(outcome: Outcome) -> ExitCode {
     ExitCode::from(outcome.exit_code())
 }

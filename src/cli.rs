@@ -1,5 +1,5 @@
 //! The command line: subcommands and output flags. Settings flags come in
-//! groups ([`crate::flags`]); each subcommand takes only the groups it
+//! groups (`crate::flags`); each subcommand takes only the groups it
 //! reads, so its `--help` lists only the flags it uses.
 
 use clap::{Parser, Subcommand};
@@ -37,11 +37,11 @@ pub struct Cli {
 pub struct OutputFlags {
     /// Readable lines, never the full-screen console
     #[arg(long, conflicts_with = "json")]
-    pub plain: bool,
+    pub(crate) plain: bool,
 
     /// One JSON object per event per line on stdout instead of readable lines (the line prompt asks on stderr)
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 // Parsed once per process: the size of `quote`'s settings costs nothing.
@@ -118,7 +118,8 @@ pub enum Command {
         #[arg(long)]
         lp: Option<String>,
         /// Only the N most recent RFQs
-        #[arg(long, value_name = "N")]
+        // A negative count must reach the filter, to be refused there by name.
+        #[arg(long, value_name = "N", allow_hyphen_values = true)]
         last: Option<String>,
         /// The whole report as one JSON object instead of the tables
         #[arg(long)]
@@ -126,11 +127,11 @@ pub enum Command {
         /// One section as CSV (the JSON field names and values) instead of the tables
         #[arg(long, conflicts_with = "json")]
         csv: bool,
-        /// The section --csv prints: lps, rfqs, pairs or health
-        #[arg(long, value_name = "SECTION", default_value = "lps", requires = "csv")]
-        section: String,
+        /// The section printed as CSV: lps, rfqs, pairs or health (implies --csv) [default: lps]
+        #[arg(long, value_name = "SECTION", conflicts_with = "json")]
+        section: Option<String>,
         #[command(flatten)]
-        blotter: crate::flags::BlotterFlags,
+        blotter: crate::flags::ReadBlotterFlags,
         #[command(flatten)]
         log: LogFlags,
     },
@@ -139,7 +140,7 @@ pub enum Command {
 impl Cli {
     /// Parses the process's arguments, exiting with clap's message on a
     /// usage error. Settings typed before the subcommand are read as the
-    /// subcommand's ([`subcommand_first`]).
+    /// subcommand's (`subcommand_first`).
     pub fn parse_args() -> Cli {
         Cli::parse_from(subcommand_first(std::env::args_os().collect()))
     }
@@ -198,7 +199,7 @@ impl Cli {
 /// (`lp-rfq --markup-bps 7 report`) is refused by it as unknown rather
 /// than ignored. Which flags take a value comes from the command's own
 /// definition.
-pub fn subcommand_first(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+pub(crate) fn subcommand_first(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     use clap::CommandFactory;
     let command = Cli::command();
     let takes_value = |flag: &str| {

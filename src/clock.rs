@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 /// Stream time in milliseconds since the stream started.
-pub type StreamMs = u64;
+pub(crate) type StreamMs = u64;
 
 /// A stream's clock: where it started, in engine and wall time, and how fast
 /// stream time runs.
@@ -48,14 +48,14 @@ impl StreamClock {
 
     /// The real duration that `stream` lasts at this clock's speed, rounded
     /// up so that waiting it never ends a hair early.
-    pub fn real_duration(&self, stream: Duration) -> Duration {
+    pub(crate) fn real_duration(&self, stream: Duration) -> Duration {
         let nanos = stream.as_nanos() * 1000;
         let speed = u128::from(self.speed_per_mille);
         Duration::from_nanos(nanos.div_ceil(speed) as u64)
     }
 
     /// The engine instant at which stream time reaches `at_ms`.
-    pub fn instant_at(&self, at_ms: StreamMs) -> Instant {
+    pub(crate) fn instant_at(&self, at_ms: StreamMs) -> Instant {
         self.origin + self.real_duration(Duration::from_millis(at_ms))
     }
 
@@ -91,7 +91,7 @@ impl StreamClock {
     }
 
     /// The wall-clock time now, on this clock.
-    pub fn wall_now(&self) -> DateTime<Utc> {
+    pub(crate) fn wall_now(&self) -> DateTime<Utc> {
         self.wall_at(self.now_ms())
     }
 
@@ -100,7 +100,7 @@ impl StreamClock {
     /// time before the stream started. Real venues run on real time
     /// (speed 1); the conversion still scales by the speed so that it
     /// stays right for a sped-up simulated venue.
-    pub fn stream_ms_at(&self, wall: DateTime<Utc>) -> StreamMs {
+    pub(crate) fn stream_ms_at(&self, wall: DateTime<Utc>) -> StreamMs {
         let real_ms = (wall - self.wall_origin).num_milliseconds();
         if real_ms <= 0 {
             return 0;
@@ -109,7 +109,7 @@ impl StreamClock {
     }
 
     /// A real duration (a venue's `Retry-After`) in stream milliseconds.
-    pub fn stream_ms_for(&self, real: Duration) -> u64 {
+    pub(crate) fn stream_ms_for(&self, real: Duration) -> u64 {
         let stream = real.as_millis() * u128::from(self.speed_per_mille) / 1000;
         u64::try_from(stream).unwrap_or(u64::MAX)
     }
@@ -117,7 +117,7 @@ impl StreamClock {
 
 /// A UTC time as ISO-8601 with milliseconds, e.g. `2025-01-19T14:30:25.123Z`:
 /// the one format used in events and the blotter.
-pub fn iso_millis(at: DateTime<Utc>) -> String {
+pub(crate) fn iso_millis(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 

@@ -22,76 +22,82 @@ pub use table::*;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {env} '{value}' ({flag}): {problem}")]
 pub struct ConfigError {
-    pub env: &'static str,
-    pub flag: &'static str,
-    pub value: String,
+    pub(crate) env: &'static str,
+    pub(crate) flag: &'static str,
+    pub(crate) value: String,
     pub problem: String,
 }
 
 /// The raw settings as given by flags or the environment (clap fills both
-/// from the flag groups in [`crate::flags`]; a flag wins over its variable,
+/// from the flag groups in `crate::flags`; a flag wins over its variable,
 /// which wins over `.env`). `None` means "use the default" (or, for a
 /// command that does not read a setting, that it was not read at all).
-/// What each one means, its default and range are in its [`SettingDef`].
+/// What each one means, its default and range are in its `SettingDef`.
 #[derive(Debug, Clone, Default)]
 pub struct SettingsArgs {
-    /// [`MARKUP_BPS`]
+    /// `MARKUP_BPS`
     pub markup_bps: Option<String>,
-    /// [`IMPROVEMENT_THRESHOLD_BPS`]
+    /// `IMPROVEMENT_THRESHOLD_BPS`
     pub threshold_bps: Option<String>,
-    /// [`VALIDITY_BUFFER_SECONDS`]
+    /// `VALIDITY_BUFFER_SECONDS`
     pub validity_buffer_secs: Option<String>,
-    /// [`POLL_INTERVAL_MS`]
+    /// `POLL_INTERVAL_MS`
     pub poll_interval_ms: Option<String>,
-    /// [`DEFAULT_STREAM_DURATION_SECONDS`]
+    /// `DEFAULT_STREAM_DURATION_SECONDS`
     pub duration: Option<String>,
-    /// [`LP_TIMEOUT_MS`]
+    /// `LP_TIMEOUT_MS`
     pub lp_timeout_ms: Option<String>,
-    /// [`MOCK_LP_COUNT`]
+    /// `MOCK_LP_COUNT`
     pub mock_lps: Option<String>,
-    /// [`MOCK_BASE_PRICE`]
+    /// `MOCK_BASE_PRICE`
     pub mock_base_price: Option<String>,
-    /// [`MOCK_SPREAD_BPS`]
+    /// `MOCK_SPREAD_BPS`
     pub mock_spread_bps: Option<String>,
-    /// [`MOCK_MIN_DELAY`]
+    /// `MOCK_MIN_DELAY`
     pub mock_min_delay: Option<String>,
-    /// [`MOCK_MAX_DELAY`]
+    /// `MOCK_MAX_DELAY`
     pub mock_max_delay: Option<String>,
-    /// [`MOCK_FAILURE_RATE`]
+    /// `MOCK_FAILURE_RATE`
     pub mock_failure_rate: Option<String>,
-    /// [`MOCK_REJECT_RATE`]
+    /// `MOCK_REJECT_RATE`
     pub mock_reject_rate: Option<String>,
-    /// [`MOCK_LAST_LOOK_MS`]
+    /// `MOCK_LAST_LOOK_MS`
     pub mock_last_look_ms: Option<String>,
-    /// [`MAX_DEVIATION_BPS`]
+    /// `MAX_DEVIATION_BPS`
     pub max_deviation_bps: Option<String>,
-    /// [`FADE_LIMIT_PCT`]
+    /// `FADE_LIMIT_PCT`
     pub fade_limit_pct: Option<String>,
-    /// [`FADE_TOLERANCE_BPS`]
+    /// `FADE_TOLERANCE_BPS`
     pub fade_tolerance_bps: Option<String>,
-    /// [`ORDER_TIMEOUT_MS`]
+    /// `ORDER_TIMEOUT_MS`
     pub order_timeout_ms: Option<String>,
-    /// [`MOCK_VALIDITY_SECONDS`]
+    /// `MOCK_VALIDITY_SECONDS`
     pub mock_validity_secs: Option<String>,
-    /// [`SEED`]
+    /// `SEED`
     pub seed: Option<String>,
-    /// [`SCENARIO`]
+    /// `SCENARIO`
     pub scenario: Option<String>,
-    /// [`SPEED`]
+    /// `SPEED`
     pub speed: Option<String>,
-    /// [`LPS_FILE`]
+    /// `LPS_FILE`
     pub lps_file: Option<String>,
-    /// [`FIX_LOG_DIR`]
+    /// `ALLOW_SIMULATED_WITH_REAL`
+    pub allow_simulated_with_real: Option<String>,
+    /// `FIX_LOG_DIR`
     pub fix_log_dir: Option<String>,
-    /// [`LOG_FILE`]
+    /// `LOG_FILE`
     pub log_file: Option<String>,
-    /// [`BLOTTER_PATH`]
+    /// `BLOTTER_PATH`
     pub blotter: Option<String>,
-    /// [`MAX_NOTIONAL`]
+    /// `MAX_NOTIONAL`
     pub max_notional: Option<String>,
-    /// [`MAX_NOTIONAL_PAIRS`]
+    /// `MAX_NOTIONAL_PAIRS`
     pub max_notional_pairs: Option<String>,
-    /// [`NO_BLOTTER`]
+    /// `MIN_NOTIONAL`
+    pub min_notional: Option<String>,
+    /// `MIN_NOTIONAL_PAIRS`
+    pub min_notional_pairs: Option<String>,
+    /// `NO_BLOTTER`
     pub no_blotter: Option<String>,
 }
 
@@ -109,6 +115,9 @@ pub struct Settings {
     pub speed_per_mille: u64,
     /// The venues file, if the desk has real LPs (read when the desk opens).
     pub lps_file: Option<PathBuf>,
+    /// A venues file may mix simulated LPs with real ones (every screen
+    /// then says so); otherwise such a file is refused.
+    pub allow_simulated_with_real: bool,
     /// Where FIX venues append their audit logs.
     pub fix_log_dir: PathBuf,
     pub log_file: Option<PathBuf>,
@@ -119,6 +128,11 @@ pub struct Settings {
     pub max_notional: Decimal,
     /// Per pair symbol, its own notional limit (MAX_NOTIONAL_PAIRS).
     pub max_notional_pairs: std::collections::BTreeMap<String, Decimal>,
+    /// Notional (quote currency) below which a request is refused
+    /// (MIN_NOTIONAL; 0: only the pair's lot and tick).
+    pub min_notional: Decimal,
+    /// Per pair symbol, its own minimum notional (MIN_NOTIONAL_PAIRS).
+    pub min_notional_pairs: std::collections::BTreeMap<String, Decimal>,
     /// Above this smoothed last-look reject rate (percent) an LP is
     /// fading (FADE_LIMIT_PCT).
     pub fade_limit_pct: Decimal,
@@ -127,10 +141,19 @@ pub struct Settings {
 impl Settings {
     /// The fat-finger limits: MAX_NOTIONAL, and MAX_NOTIONAL_PAIRS where a
     /// pair has its own.
-    pub fn notional_limits(&self) -> crate::market::NotionalLimits {
+    pub(crate) fn notional_limits(&self) -> crate::market::NotionalLimits {
         crate::market::NotionalLimits {
             default: self.max_notional,
             per_pair: self.max_notional_pairs.clone(),
+        }
+    }
+
+    /// The smallest request per pair: its lot and tick, MIN_NOTIONAL, and
+    /// MIN_NOTIONAL_PAIRS where a pair has its own.
+    pub(crate) fn minimum_size(&self) -> crate::market::MinimumSize {
+        crate::market::MinimumSize {
+            default: self.min_notional,
+            per_pair: self.min_notional_pairs.clone(),
         }
     }
 }
@@ -162,7 +185,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// The setting `key` was probably meant to be: a name in [`SETTING_NAMES`]
 /// at most two edits away (`MARKUP_BSP` → `MARKUP_BPS`); `None` for a name
 /// of ours or one unlike any (a venue's secret, `RUST_LOG`).
-pub fn likely_setting(key: &str) -> Option<&'static str> {
+pub(crate) fn likely_setting(key: &str) -> Option<&'static str> {
     if SETTING_NAMES.contains(&key) {
         return None;
     }
@@ -177,15 +200,41 @@ pub fn likely_setting(key: &str) -> Option<&'static str> {
 
 /// The 1-based line of `contents` where `key` is set, if any.
 fn line_of_key(contents: &str, key: &str) -> Option<usize> {
+    lines_of_key(contents, key).next()
+}
+
+/// Every 1-based line of `contents` where `key` is set.
+fn lines_of_key<'a>(contents: &'a str, key: &'a str) -> impl Iterator<Item = usize> + 'a {
     contents
         .lines()
-        .position(|line| {
+        .enumerate()
+        .filter(move |(_, line)| {
             let line = line.trim_start();
             let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
             line.strip_prefix(key)
                 .is_some_and(|rest| rest.trim_start().starts_with('='))
         })
-        .map(|index| index + 1)
+        .map(|(index, _)| index + 1)
+}
+
+/// Why a `.env` file that sets a key twice cannot be used: dotenvy keeps
+/// the first and drops the second without a word, so an operator who
+/// appended a new value would run on the old one. `keys` are the file's
+/// keys in order, as dotenvy read them. Names the key and both lines,
+/// never a value.
+pub fn dot_env_duplicate<'a>(
+    contents: &str,
+    keys: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    let key = keys.into_iter().find(|key| !seen.insert(*key))?;
+    let lines: Vec<usize> = lines_of_key(contents, key).take(2).collect();
+    Some(match lines[..] {
+        [first, second] => {
+            format!("cannot read .env: {key} is set twice, on lines {first} and {second}: keep one")
+        }
+        _ => format!("cannot read .env: {key} is set twice: keep one"),
+    })
 }
 
 /// Warnings for keys in a `.env` file's `contents` that look like a
@@ -246,19 +295,22 @@ pub fn dot_env_syntax_error(contents: &str, bad_line: &str) -> String {
     }
 }
 
-/// MAX_NOTIONAL_PAIRS: `PAIR=AMOUNT` entries separated by commas, each
-/// pair in any spelling (`BTCUSDT`, `btc/usdt`) at most once, each amount
-/// in the pair's quote currency above 0. Empty or unset: no pair has its
-/// own limit.
+/// MAX_NOTIONAL_PAIRS or MIN_NOTIONAL_PAIRS (`setting`): `PAIR=AMOUNT`
+/// entries separated by commas, each pair in any spelling (`BTCUSDT`,
+/// `btc/usdt`) at most once, each amount in the pair's quote currency
+/// above 0 (a maximum), or 0 or more (a minimum: 0 leaves the pair only its
+/// lot and tick). Empty: no pair has its own.
 fn notional_pairs(
-    raw: Option<&str>,
+    setting: &SettingDef,
+    raw: &Option<String>,
 ) -> Result<std::collections::BTreeMap<String, Decimal>, ConfigError> {
     let mut limits = std::collections::BTreeMap::new();
-    let text = raw.map(str::trim).unwrap_or_default();
+    let text = setting.text_value(raw).unwrap_or_default();
     if text.is_empty() {
         return Ok(limits);
     }
-    let refuse = |problem: String| MAX_NOTIONAL_PAIRS.error(text, problem);
+    let zero_allowed = setting.env == MIN_NOTIONAL_PAIRS.env;
+    let refuse = |problem: String| setting.error(&text, problem);
     for entry in text.split(',').map(str::trim) {
         let Some((pair_text, amount_text)) = entry.split_once('=') else {
             return Err(refuse(format!(
@@ -269,11 +321,25 @@ fn notional_pairs(
             .trim()
             .parse()
             .map_err(|error| refuse(format!("'{entry}': {error}")))?;
-        let Some(limit) = positive_decimal(amount_text.trim()) else {
+        if crate::market::written_with_exponent(amount_text) {
             return Err(refuse(format!(
-                "'{entry}': the limit must be an amount of {} above 0",
-                pair.quote
+                "'{entry}': the limit must be written out in full, without an exponent"
             )));
+        }
+        let amount = Decimal::from_str(amount_text.trim()).ok();
+        let limit = match amount {
+            Some(value) if value > Decimal::ZERO || (zero_allowed && value.is_zero()) => value,
+            _ => {
+                let bound = if zero_allowed {
+                    ", 0 or more"
+                } else {
+                    " above 0"
+                };
+                return Err(refuse(format!(
+                    "'{entry}': the limit must be an amount of {}{bound}",
+                    pair.quote
+                )));
+            }
         };
         if limits.insert(pair.symbol(), limit).is_some() {
             return Err(refuse(format!("{} is given twice", pair.symbol())));
@@ -282,10 +348,18 @@ fn notional_pairs(
     Ok(limits)
 }
 
-fn positive_decimal(text: &str) -> Option<Decimal> {
-    Decimal::from_str(text)
-        .ok()
-        .filter(|value| *value > Decimal::ZERO)
+/// A file setting (the blotter, the log file) must name a file in a
+/// directory that exists: a directory is never created for it, so that a
+/// typo in the path is refused rather than quietly given a new tree.
+fn in_existing_directory(def: &SettingDef, path: &std::path::Path) -> Result<(), ConfigError> {
+    let refuse = |problem: String| Err(def.error(&path.display().to_string(), problem));
+    match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        Some(dir) if !dir.exists() => {
+            refuse(format!("directory '{}' does not exist", dir.display()))
+        }
+        Some(dir) if !dir.is_dir() => refuse(format!("'{}' is not a directory", dir.display())),
+        _ => Ok(()),
+    }
 }
 
 /// Seconds as a decimal, to whole milliseconds.
@@ -369,8 +443,52 @@ impl Settings {
                 }
             },
         };
+        let allow_simulated_with_real =
+            match ALLOW_SIMULATED_WITH_REAL.text_value(&args.allow_simulated_with_real) {
+                None => false,
+                Some(text) => match text.to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => true,
+                    "false" | "0" | "no" | "off" => false,
+                    _ => {
+                        return Err(ALLOW_SIMULATED_WITH_REAL
+                            .error(&text, "must be true or false (1/0, yes/no, on/off)"))
+                    }
+                },
+            };
         let (max_notional, _) = MAX_NOTIONAL.decimal(&args.max_notional)?;
-        let max_notional_pairs = notional_pairs(args.max_notional_pairs.as_deref())?;
+        let max_notional_pairs = notional_pairs(&MAX_NOTIONAL_PAIRS, &args.max_notional_pairs)?;
+        let (min_notional, min_text) = MIN_NOTIONAL.decimal(&args.min_notional)?;
+        if min_notional > max_notional {
+            return Err(MIN_NOTIONAL.error(
+                &min_text,
+                format!(
+                    "must not be above {} '{}', or every request would be refused",
+                    MAX_NOTIONAL.env,
+                    max_notional.normalize()
+                ),
+            ));
+        }
+        let min_notional_pairs = notional_pairs(&MIN_NOTIONAL_PAIRS, &args.min_notional_pairs)?;
+        let log_file = args
+            .log_file
+            .as_ref()
+            .filter(|p| !p.trim().is_empty())
+            .map(PathBuf::from);
+        if let Some(path) = &log_file {
+            in_existing_directory(&LOG_FILE, path)?;
+        }
+        // An empty BLOTTER_PATH means the default, like every setting;
+        // only --no-blotter / NO_BLOTTER turns recording off.
+        let blotter = (!no_blotter).then(|| {
+            PathBuf::from(
+                BLOTTER_PATH
+                    .text_value(&args.blotter)
+                    .expect("BLOTTER_PATH has a default"),
+            )
+        });
+        if let Some(path) = &blotter {
+            in_existing_directory(&BLOTTER_PATH, path)?;
+        }
         let bps = |value| Bps::new(value).expect("checked non-negative above");
         Ok(Settings {
             engine: EngineParams {
@@ -403,27 +521,18 @@ impl Settings {
                 .as_ref()
                 .filter(|p| !p.trim().is_empty())
                 .map(PathBuf::from),
+            allow_simulated_with_real,
             fix_log_dir: PathBuf::from(
                 FIX_LOG_DIR
                     .text_value(&args.fix_log_dir)
                     .expect("FIX_LOG_DIR has a default"),
             ),
-            log_file: args
-                .log_file
-                .as_ref()
-                .filter(|p| !p.trim().is_empty())
-                .map(PathBuf::from),
-            // An empty BLOTTER_PATH means the default, like every setting;
-            // only --no-blotter / NO_BLOTTER turns recording off.
-            blotter: (!no_blotter).then(|| {
-                PathBuf::from(
-                    BLOTTER_PATH
-                        .text_value(&args.blotter)
-                        .expect("BLOTTER_PATH has a default"),
-                )
-            }),
+            log_file,
+            blotter,
             max_notional,
             max_notional_pairs,
+            min_notional,
+            min_notional_pairs,
             fade_limit_pct,
         })
     }
@@ -463,6 +572,26 @@ mod tests {
         assert_eq!(settings.blotter, Some(PathBuf::from("./blotter.db")));
         assert_eq!(settings.max_notional, dec!(1000000));
         assert!(settings.max_notional_pairs.is_empty());
+        assert_eq!(settings.min_notional, dec!(10));
+        assert_eq!(
+            settings.min_notional_pairs.into_iter().collect::<Vec<_>>(),
+            [("ETHBTC".to_string(), dec!(0.0001))]
+        );
+    }
+
+    #[test]
+    fn per_pair_minimums_replace_the_default_list_and_may_be_zero() {
+        let settings = Settings::from_args(&SettingsArgs {
+            min_notional: some("25"),
+            min_notional_pairs: some("btc/usdt=100, XRPUSDT=0"),
+            ..Default::default()
+        })
+        .unwrap();
+        let minimum = settings.minimum_size();
+        let pair = |text: &str| text.parse::<crate::market::Pair>().unwrap();
+        assert_eq!(minimum.for_pair(pair("BTCUSDT")), (dec!(100), true));
+        assert_eq!(minimum.for_pair(pair("XRPUSDT")), (dec!(0), true));
+        assert_eq!(minimum.for_pair(pair("ETHBTC")), (dec!(25), false));
     }
 
     #[test]
@@ -500,6 +629,7 @@ mod tests {
     #[case("BTCUSDT=0", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=0' (--max-notional-pairs): 'BTCUSDT=0': the limit must be an amount of USDT above 0")]
     #[case("BTCUSDT=5m", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=5m' (--max-notional-pairs): 'BTCUSDT=5m': the limit must be an amount of USDT above 0")]
     #[case("BTCUSDT=1,btc/usdt=2", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=1,btc/usdt=2' (--max-notional-pairs): BTCUSDT is given twice")]
+    #[case("BTCUSDT=5e6", "invalid MAX_NOTIONAL_PAIRS 'BTCUSDT=5e6' (--max-notional-pairs): 'BTCUSDT=5e6': the limit must be written out in full, without an exponent")]
     fn a_bad_per_pair_limit_is_named(#[case] value: &str, #[case] message: &str) {
         assert_eq!(
             error_for(SettingsArgs {
@@ -508,6 +638,45 @@ mod tests {
             }),
             message
         );
+    }
+
+    #[rstest]
+    #[case(SettingsArgs { markup_bps: some("1e2"), ..Default::default() },
+        "invalid MARKUP_BPS '1e2' (--markup-bps): must be written out in full, without an exponent")]
+    #[case(SettingsArgs { max_notional: some("1.5E6"), ..Default::default() },
+        "invalid MAX_NOTIONAL '1.5E6' (--max-notional): must be written out in full, without an exponent")]
+    #[case(SettingsArgs { mock_min_delay: some("1e-1"), ..Default::default() },
+        "invalid MOCK_MIN_DELAY '1e-1' (--mock-min-delay): must be written out in full, without an exponent")]
+    fn a_decimal_setting_in_exponent_notation_is_refused(
+        #[case] args: SettingsArgs,
+        #[case] message: &str,
+    ) {
+        assert_eq!(error_for(args), message);
+    }
+
+    #[test]
+    fn a_key_set_twice_in_dot_env_names_both_lines() {
+        let contents = "MARKUP_BPS=5\n# desk\nSEED=1\nexport MARKUP_BPS = 8\n";
+        assert_eq!(
+            dot_env_duplicate(contents, ["MARKUP_BPS", "SEED", "MARKUP_BPS"]),
+            Some(
+                "cannot read .env: MARKUP_BPS is set twice, on lines 1 and 4: keep one".to_string()
+            )
+        );
+        assert_eq!(dot_env_duplicate(contents, ["MARKUP_BPS", "SEED"]), None);
+    }
+
+    #[rstest]
+    #[case(SettingsArgs { min_notional: some("-1"), ..Default::default() },
+        "invalid MIN_NOTIONAL '-1' (--min-notional): must be an amount of quote currency, 0 or more")]
+    #[case(SettingsArgs { min_notional: some("2000"), max_notional: some("1000.0"), ..Default::default() },
+        "invalid MIN_NOTIONAL '2000' (--min-notional): must not be above MAX_NOTIONAL '1000', or every request would be refused")]
+    #[case(SettingsArgs { min_notional_pairs: some("BTCUSDT=-1"), ..Default::default() },
+        "invalid MIN_NOTIONAL_PAIRS 'BTCUSDT=-1' (--min-notional-pairs): 'BTCUSDT=-1': the limit must be an amount of USDT, 0 or more")]
+    #[case(SettingsArgs { min_notional_pairs: some("ETHBTC"), ..Default::default() },
+        "invalid MIN_NOTIONAL_PAIRS 'ETHBTC' (--min-notional-pairs): 'ETHBTC' must be PAIR=AMOUNT, e.g. BTCUSDT=5000000")]
+    fn a_bad_minimum_is_named(#[case] args: SettingsArgs, #[case] message: &str) {
+        assert_eq!(error_for(args), message);
     }
 
     #[test]

@@ -14,6 +14,13 @@ use crate::config::{self, Group, SettingDef, SettingsArgs};
 /// A flag group: which settings of [`config::SETTINGS`] it holds.
 pub trait FlagGroup {
     const GROUP: Group;
+    /// Settings of the group this set of flags leaves out (by variable).
+    const LEAVES_OUT: &'static [&'static str] = &[];
+}
+
+/// The settings a group's flags hold.
+fn defs_of<G: FlagGroup>() -> impl Iterator<Item = &'static SettingDef> {
+    config::in_group(G::GROUP).filter(|def| !G::LEAVES_OUT.contains(&def.env))
 }
 
 /// The flags of one group, built from their definitions: long name,
@@ -40,7 +47,7 @@ pub struct Desk;
 impl FlagGroup for Desk {
     const GROUP: Group = Group::Desk;
 }
-pub type DeskFlags = GroupFlags<Desk>;
+pub(crate) type DeskFlags = GroupFlags<Desk>;
 
 /// The client's validity buffer: read wherever LP validities meet it (streams, and `lps` to check the mocks' validity against it).
 #[derive(Debug, Clone, Copy, Default)]
@@ -48,7 +55,7 @@ pub struct Buffer;
 impl FlagGroup for Buffer {
     const GROUP: Group = Group::Buffer;
 }
-pub type BufferFlags = GroupFlags<Buffer>;
+pub(crate) type BufferFlags = GroupFlags<Buffer>;
 
 /// Which LPs are asked and how: the venues file, a scenario or the built-in mocks; read by streams and `lps`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -56,7 +63,7 @@ pub struct Lps;
 impl FlagGroup for Lps {
     const GROUP: Group = Group::Lps;
 }
-pub type LpFlags = GroupFlags<Lps>;
+pub(crate) type LpFlags = GroupFlags<Lps>;
 
 /// Where events are recorded: read by streams and `report`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -64,7 +71,17 @@ pub struct Blotter;
 impl FlagGroup for Blotter {
     const GROUP: Group = Group::Blotter;
 }
-pub type BlotterFlags = GroupFlags<Blotter>;
+pub(crate) type BlotterFlags = GroupFlags<Blotter>;
+
+/// Where the blotter is read from, for `report`: without `--no-blotter`,
+/// since recording nothing means nothing to a command that writes nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadBlotter;
+impl FlagGroup for ReadBlotter {
+    const GROUP: Group = Group::Blotter;
+    const LEAVES_OUT: &'static [&'static str] = &[config::NO_BLOTTER.env];
+}
+pub(crate) type ReadBlotterFlags = GroupFlags<ReadBlotter>;
 
 /// Where logs go: read by every command.
 #[derive(Debug, Clone, Copy, Default)]
@@ -72,13 +89,13 @@ pub struct Log;
 impl FlagGroup for Log {
     const GROUP: Group = Group::Log;
 }
-pub type LogFlags = GroupFlags<Log>;
+pub(crate) type LogFlags = GroupFlags<Log>;
 
 impl<G: FlagGroup> GroupFlags<G> {
     /// Writes this group's settings into `args`.
-    pub fn fill(&self, args: &mut SettingsArgs) {
+    pub(crate) fn fill(&self, args: &mut SettingsArgs) {
         let mut values = self.values.clone();
-        for def in config::in_group(G::GROUP) {
+        for def in defs_of::<G>() {
             *(def.slot)(args) = (def.slot)(&mut values).take();
         }
     }
@@ -111,7 +128,7 @@ fn flag(def: &SettingDef) -> clap::Arg {
 
 impl<G: FlagGroup> clap::Args for GroupFlags<G> {
     fn augment_args(command: clap::Command) -> clap::Command {
-        config::in_group(G::GROUP).fold(
+        defs_of::<G>().fold(
             command.next_help_heading(G::GROUP.heading()),
             |command, def| command.arg(flag(def)),
         )
@@ -130,7 +147,7 @@ impl<G: FlagGroup> clap::FromArgMatches for GroupFlags<G> {
     }
 
     fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
-        for def in config::in_group(G::GROUP) {
+        for def in defs_of::<G>() {
             if let Some(value) = matches.try_get_one::<String>(def.env).ok().flatten() {
                 *(def.slot)(&mut self.values) = Some(value.clone());
             }
@@ -144,20 +161,20 @@ impl<G: FlagGroup> clap::FromArgMatches for GroupFlags<G> {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct StreamFlags {
     #[command(flatten)]
-    pub desk: DeskFlags,
+    pub(crate) desk: DeskFlags,
     #[command(flatten)]
-    pub buffer: BufferFlags,
+    pub(crate) buffer: BufferFlags,
     #[command(flatten)]
     pub lps: LpFlags,
     #[command(flatten)]
     pub blotter: BlotterFlags,
     #[command(flatten)]
-    pub log: LogFlags,
+    pub(crate) log: LogFlags,
 }
 
 impl StreamFlags {
     /// The flat settings of every group.
-    pub fn settings_args(&self) -> SettingsArgs {
+    pub(crate) fn settings_args(&self) -> SettingsArgs {
         let mut args = SettingsArgs::default();
         self.desk.fill(&mut args);
         self.buffer.fill(&mut args);

@@ -42,14 +42,14 @@ fn base32(mut bits: u64, count: usize) -> String {
 /// same blotter (20 random bits, drawn once per process). Ids also carry
 /// their millisecond, so two processes' ids collide only if both start an
 /// RFQ in the same millisecond with the same tag.
-pub fn process_tag() -> &'static str {
+pub(crate) fn process_tag() -> &'static str {
     PROCESS_TAG.get_or_init(|| base32(rand::random::<u64>(), 4))
 }
 
 /// This run's part of every venue request key: its start in UTC
 /// milliseconds and 40 random bits, e.g. `bxkhfpnca8kkrqqb2` (17
 /// characters, letters and digits only, so any venue's id field takes it).
-pub fn process_key() -> &'static str {
+pub(crate) fn process_key() -> &'static str {
     PROCESS_KEY.get_or_init(|| key_for_run(Utc::now().timestamp_millis(), rand::random()))
 }
 
@@ -62,7 +62,7 @@ fn key_for_run(start_ms: i64, random: u64) -> String {
 }
 
 /// The `n`-th venue request key of the run whose [`process_key`] is `run`.
-pub fn request_key(run: &str, n: u64) -> String {
+pub(crate) fn request_key(run: &str, n: u64) -> String {
     format!("{run}-{n}")
 }
 
@@ -79,7 +79,7 @@ fn format_rfq_id(ms: i64, tag: &str) -> String {
 /// Ids keep the documented shape, so uniqueness within the process cannot
 /// come from a suffix: when two RFQs would start in the same millisecond
 /// the later one takes the next free millisecond instead.
-pub fn next_rfq_id(at: DateTime<Utc>) -> Arc<str> {
+pub(crate) fn next_rfq_id(at: DateTime<Utc>) -> Arc<str> {
     let wanted = at.timestamp_millis();
     let previous = LAST_RFQ_MS
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |prev| {
@@ -92,14 +92,14 @@ pub fn next_rfq_id(at: DateTime<Utc>) -> Arc<str> {
 
 /// The `seq`-th client quote (from 1) of RFQ `rfq_id`: the RFQ's id with a
 /// `Q` and the sequence number.
-pub fn quote_id(rfq_id: &str, seq: u32) -> Arc<str> {
+pub(crate) fn quote_id(rfq_id: &str, seq: u32) -> Arc<str> {
     let stem = rfq_id.strip_prefix('R').unwrap_or(rfq_id);
     Arc::from(format!("Q{stem}-{seq}"))
 }
 
 /// The `attempt`-th order (from 1) sent for the accepted client quote
 /// `quote_id`.
-pub fn order_id(quote_id: &str, attempt: u32) -> Arc<str> {
+pub(crate) fn order_id(quote_id: &str, attempt: u32) -> Arc<str> {
     let stem = quote_id.strip_prefix('Q').unwrap_or(quote_id);
     Arc::from(format!("O{stem}-{attempt}"))
 }

@@ -12,9 +12,9 @@
 //! other):
 //! - [`market`]: sides, pairs, amounts, bps, price bands — parsed once,
 //!   never invalid. [`clock`]: the one stream clock (paused-time exact,
-//!   speed-adjustable). [`ids`]: RFQ and quote ids. [`secret`]: API
+//!   speed-adjustable). `ids`: RFQ and quote ids. [`secret`]: API
 //!   tokens, keys and passwords that cannot be printed. [`signals`]:
-//!   Ctrl+C, SIGTERM and SIGHUP as messages. [`private_files`]: records
+//!   Ctrl+C, SIGTERM and SIGHUP as messages. `private_files`: records
 //!   created 0600 in directories created 0700.
 //! - [`lp`]: the `LiquidityProvider` trait, mock and scripted providers,
 //!   the venue adapters (`lp::adapter` what they all share, `lp::http`
@@ -29,13 +29,13 @@
 //!   store (`blotter::store`; SQLite's schema and migrations), replaying
 //!   stored streams, and `lp-rfq report`, computed from the rows a store
 //!   yields (`blotter::report_rows`).
-//!   [`recorder`]: a stream's record: every event into the blotter before
+//!   `recorder`: a stream's record: every event into the blotter before
 //!   its consumer sees it, inside the session's own task.
 //!   [`streams`]: the desk's registry of live streams: snapshots,
 //!   numbered events and commands for any number of subscribers, and the
 //!   desk-wide facts pushed to them.
 //! - [`config`]: settings from defaults, `.env`, environment and flags
-//!   ([`flags`]). [`venues`]: the venues file (`[[lp]]` tables) parsed
+//!   (`flags`). [`venues`]: the venues file (`[[lp]]` tables) parsed
 //!   into typed specs. [`desk`]: what lives for the whole process: the LP
 //!   registry (`desk::registry`), the blotter, starting streams, and
 //!   `lp-rfq lps --check` (`desk::check`).
@@ -45,10 +45,14 @@
 //!   split by what it reduces (`ui::state`: stream, history, keys, desk),
 //!   the form, and drawing one file per panel (`ui::render`) in the
 //!   colours of `ui::theme`.
-//! - [`bench`]: the `lp-rfq bench` load harness and the timings it takes
+//! - `bench`: the `lp-rfq bench` load harness and the timings it takes
 //!   of each session (the product's sessions carry none of it). [`cli`]: the
 //!   subcommands. [`app`]: the commands the binary runs, wiring the above
 //!   together.
+//!
+//! The public surface is what the binary, the integration tests and the
+//! benches use; everything else is `pub(crate)`, and `bench`, `flags`,
+//! `ids`, `private_files` and `recorder` are internal modules.
 
 // `unsafe` is allowed only where it pays: the report's SQLite row reader
 // (`blotter::sqlite_rows::raw`) and the bench's timer registration.
@@ -59,21 +63,21 @@
 mod wire_enum;
 
 pub mod app;
-pub mod bench;
+pub(crate) mod bench;
 pub mod blotter;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod desk;
-pub mod flags;
-pub mod ids;
+pub(crate) mod flags;
+pub(crate) mod ids;
 pub mod logging;
 pub mod lp;
 pub mod market;
 pub mod output;
-pub mod private_files;
+pub(crate) mod private_files;
 pub mod prompt;
-pub mod recorder;
+pub(crate) mod recorder;
 pub mod rfq;
 pub mod scenario;
 pub mod secret;

@@ -64,7 +64,7 @@ type ConsoleRestore = (ThreadId, fn());
 
 /// While the console is up (`Some`), a panic on the calling thread runs
 /// `restore` before it is logged; `None` when the console closes.
-pub fn restore_terminal_on_panic(restore: Option<fn()>) {
+pub(crate) fn restore_terminal_on_panic(restore: Option<fn()>) {
     if let Ok(mut slot) = CONSOLE_RESTORE.lock() {
         *slot = restore.map(|restore| (std::thread::current().id(), restore));
     }
@@ -85,20 +85,22 @@ pub fn console_log_file() -> PathBuf {
                 .map(|home| PathBuf::from(home).join(".local").join("state"))
         });
     match state {
-        Some(dir) => dir.join("lp-rfq").join("console.log"),
+        Some(dir) => {
+            // The desk's own default, so its directory is made here (a
+            // LOG_FILE the operator names must be in an existing one). If
+            // it cannot be, opening the log says so.
+            let dir = dir.join("lp-rfq");
+            let _ = crate::private_files::create_dir_all(&dir);
+            dir.join("console.log")
+        }
         None => std::env::temp_dir().join("lp-rfq-console.log"),
     }
 }
 
-/// Opens a log file for appending, creating it (0600) and its directory
-/// (0700) if needed, and refusing a symbolic link in its place: logs must
+/// Opens a log file for appending, creating it (0600) if needed (its
+/// directory must exist: see [`console_log_file`]), and refusing a symbolic link in its place: logs must
 /// not be redirected into another file by whoever made the link.
 fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        if !dir.exists() {
-            crate::private_files::create_dir_all(dir)?;
-        }
-    }
     if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
         return Err(std::io::Error::other("it is a symbolic link"));
     }
@@ -122,8 +124,8 @@ mod tests {
             "it is a symbolic link"
         );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
-        // A fresh path in a missing directory is created.
-        let fresh = dir.path().join("state").join("lp-rfq").join("console.log");
+        // A fresh path in an existing directory is created.
+        let fresh = dir.path().join("console-2.log");
         open_log(&fresh).unwrap();
         assert!(fresh.exists());
     }

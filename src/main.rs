@@ -19,8 +19,8 @@ fn find_dot_env() -> Option<PathBuf> {
 }
 
 /// Loads `.env` (never over the real environment) and warns on stderr of
-/// keys that look like a misspelt setting. A syntax error names the line
-/// and its key, never the line: it may hold a secret.
+/// keys that look like a misspelt setting. A syntax error or a key set
+/// twice names the line and its key, never the line: it may hold a secret.
 fn load_dot_env() -> Result<(), String> {
     match dotenvy::dotenv() {
         Ok(path) => {
@@ -28,6 +28,11 @@ fn load_dot_env() -> Result<(), String> {
             let keys: Vec<String> = dotenvy::from_path_iter(&path)
                 .map(|iter| iter.filter_map(Result::ok).map(|(key, _)| key).collect())
                 .unwrap_or_default();
+            if let Some(error) =
+                config::dot_env_duplicate(&contents, keys.iter().map(String::as_str))
+            {
+                return Err(error);
+            }
             for warning in config::dot_env_warnings(&contents, keys.iter().map(String::as_str)) {
                 eprintln!("lp-rfq: warning: {warning}");
             }

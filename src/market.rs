@@ -23,10 +23,21 @@ pub enum InputError {
     Side(String),
     #[error("pair '{0}' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt")]
     PairShape(String),
+    /// Pasted text can carry characters that show as nothing; the input is
+    /// shown with each of them spelt out, since quoting it bare would look
+    /// like a valid value.
+    #[error("{what} '{shown}' contains an invisible character {code}: type it again without it")]
+    Invisible {
+        what: &'static str,
+        shown: String,
+        code: String,
+    },
     #[error("pair '{input}' has no known quote asset (known: {known})")]
     PairQuote { input: String, known: String },
     #[error("amount '{0}' is not a number")]
     AmountNumber(String),
+    #[error("amount '{0}' must be written out in full, without an exponent")]
+    AmountExponent(String),
     #[error("amount '{0}' must be greater than zero")]
     AmountNotPositive(String),
     #[error("amount '{0}' is too large: a desk trades at most 1000000000000")]
@@ -71,7 +82,7 @@ impl Side {
 
     /// True when `candidate` is a strictly better LP price than `incumbent`
     /// for a client on this side.
-    pub fn is_better(self, candidate: Decimal, incumbent: Decimal) -> bool {
+    pub(crate) fn is_better(self, candidate: Decimal, incumbent: Decimal) -> bool {
         match self {
             Side::Buy => candidate < incumbent,
             Side::Sell => candidate > incumbent,
@@ -135,7 +146,7 @@ pub struct Asset {
 
 impl Asset {
     /// Builds an asset from upper-case ASCII letters and digits.
-    pub fn new(code: &str) -> Option<Asset> {
+    pub(crate) fn new(code: &str) -> Option<Asset> {
         if code.is_empty()
             || code.len() > ASSET_MAX
             || !code
@@ -152,7 +163,7 @@ impl Asset {
         })
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         // Only ASCII is ever stored (checked in `new`).
         std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
     }
@@ -189,7 +200,7 @@ impl<'de> Deserialize<'de> for Asset {
 
 /// Quote assets a concatenated symbol such as BTCUSDT is split on, longest
 /// first so that USDT wins over USD.
-pub const QUOTE_ASSETS: [&str; 6] = ["USDT", "USDC", "USD", "EUR", "BTC", "ETH"];
+pub(crate) const QUOTE_ASSETS: [&str; 6] = ["USDT", "USDC", "USD", "EUR", "BTC", "ETH"];
 
 /// A reference entry for a pair the desk knows well: its price precision
 /// (tick), amount precision (lot) and the mid price the mock LPs start from.
@@ -240,7 +251,7 @@ const KNOWN_PAIRS: [KnownPair; 12] = [
 /// look it up on every quote).
 /// Every pair with a reference price, tick and lot (the pairs the
 /// built-in mock LPs quote).
-pub fn known_pairs() -> impl Iterator<Item = Pair> {
+pub(crate) fn known_pairs() -> impl Iterator<Item = Pair> {
     KNOWN_PAIRS
         .iter()
         .map(|known| known.symbol.parse().expect("the known pairs parse"))
@@ -266,9 +277,9 @@ pub struct Pair {
     pub quote: Asset,
     /// Decimals of a price in quote currency (the tick); client prices are
     /// rounded to this.
-    pub price_dp: u32,
+    pub(crate) price_dp: u32,
     /// Decimals of an amount in base currency (the lot size).
-    pub amount_dp: u32,
+    pub(crate) amount_dp: u32,
 }
 
 impl Pair {
@@ -280,14 +291,14 @@ impl Pair {
     /// The pair as a venue spells it: `template` with `{base}` and
     /// `{quote}` replaced, e.g. `{base}{quote}.SPOT` gives `BTCUSDT.SPOT`,
     /// `{base}/{quote}` gives `BTC/USDT`.
-    pub fn venue_symbol(&self, template: &str) -> String {
+    pub(crate) fn venue_symbol(&self, template: &str) -> String {
         template
             .replace("{base}", self.base.as_str())
             .replace("{quote}", self.quote.as_str())
     }
 
     /// The mid price this desk uses as a reference for the pair, if it has one.
-    pub fn reference_price(&self) -> Option<Decimal> {
+    pub(crate) fn reference_price(&self) -> Option<Decimal> {
         known_pair(self.base, self.quote).map(|k| k.reference_price)
     }
 
@@ -306,7 +317,7 @@ impl Pair {
     /// Parses and checks an amount of the base asset for this pair,
     /// exactly as typed: an amount finer than the lot is refused, never
     /// rounded.
-    pub fn parse_amount(&self, input: &str) -> Result<Decimal, InputError> {
+    pub(crate) fn parse_amount(&self, input: &str) -> Result<Decimal, InputError> {
         let trimmed = input.trim();
         let number = check_number(trimmed)?;
         if number.magnitude() <= -i64::from(self.amount_dp) {
@@ -335,7 +346,7 @@ impl Pair {
     }
 
     /// An amount shown at the pair's lot precision, e.g. 1.50000000.
-    pub fn format_amount(&self, amount: Decimal) -> Decimal {
+    pub(crate) fn format_amount(&self, amount: Decimal) -> Decimal {
         let mut shown = amount;
         shown.rescale(self.amount_dp);
         shown
@@ -357,7 +368,7 @@ struct TypedNumber {
 }
 
 impl TypedNumber {
-    /// Plain decimal or scientific notation (`1.5`, `.5`, `1e-3`); no
+    /// Plain decimal notation (`1.5`, `.5`, `5.`); no exponent, no
     /// separators such as `1_000` or `1,000`, no spaces.
     fn lex(text: &str) -> Option<TypedNumber> {
         let (negative, unsigned) = match text.as_bytes().first() {
@@ -365,36 +376,11 @@ impl TypedNumber {
             Some(b'+') => (false, &text[1..]),
             _ => (false, text),
         };
-        let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
-            Some((mantissa, exponent)) => (mantissa, Some(exponent)),
-            None => (unsigned, None),
-        };
-        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
         if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
             return None;
         }
-        let exponent: i64 = match exponent {
-            None => 0,
-            Some(e) => {
-                let unsigned_e = e.strip_prefix(['+', '-']).unwrap_or(e);
-                if unsigned_e.is_empty() || !all_digits(unsigned_e) {
-                    return None;
-                }
-                // Nine digits are beyond any amount either way; clamped so
-                // that the sums below cannot overflow.
-                let value: i64 = if unsigned_e.len() > 9 {
-                    999_999_999
-                } else {
-                    unsigned_e.parse().unwrap_or(0)
-                };
-                if e.starts_with('-') {
-                    -value
-                } else {
-                    value
-                }
-            }
-        };
         let joined = format!("{int}{frac}");
         let significant = joined.trim_start_matches('0');
         let digits = significant.trim_end_matches('0');
@@ -402,7 +388,7 @@ impl TypedNumber {
         Some(TypedNumber {
             negative,
             digits: digits.to_string(),
-            exponent: exponent - frac.len() as i64 + trailing,
+            exponent: trailing - frac.len() as i64,
         })
     }
 
@@ -423,11 +409,15 @@ const MAX_AMOUNT_MAGNITUDE: i64 = 13;
 /// Checks what can be checked of an amount before the pair (and so its lot
 /// size) is known: a number, above zero, not above 10^12.
 /// [`Pair::parse_amount`] adds the lot and its decimals.
-pub fn check_amount(input: &str) -> Result<(), InputError> {
+pub(crate) fn check_amount(input: &str) -> Result<(), InputError> {
     check_number(input.trim()).map(|_| ())
 }
 
 fn check_number(trimmed: &str) -> Result<TypedNumber, InputError> {
+    refuse_invisible("amount", trimmed)?;
+    if written_with_exponent(trimmed) {
+        return Err(InputError::AmountExponent(trimmed.to_string()));
+    }
     let number =
         TypedNumber::lex(trimmed).ok_or_else(|| InputError::AmountNumber(trimmed.to_string()))?;
     if number.negative || number.digits.is_empty() {
@@ -444,6 +434,58 @@ fn check_number(trimmed: &str) -> Result<TypedNumber, InputError> {
     Ok(number)
 }
 
+/// Characters that take no room on screen (zero-width spaces and joiners,
+/// direction marks, soft hyphens, byte-order marks, controls), which a
+/// paste from a chat or a spreadsheet can carry into an input.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{180E}'
+            | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
+}
+
+/// Refuses `input` if it holds an invisible character, naming the first.
+fn refuse_invisible(what: &'static str, input: &str) -> Result<(), InputError> {
+    let Some(first) = input.chars().find(|c| is_invisible(*c)) else {
+        return Ok(());
+    };
+    let code = |c: char| format!("U+{:04X}", u32::from(c));
+    let shown = input
+        .chars()
+        .map(|c| {
+            if is_invisible(c) {
+                format!("<{}>", code(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    Err(InputError::Invisible {
+        what,
+        shown,
+        code: code(first),
+    })
+}
+
+/// Whether `text` is a number in exponent notation (`1e3`, `1.5E-1`).
+/// Amounts and settings are taken exactly as typed, so such a number is
+/// refused rather than read: the digits an operator confirms must be the
+/// digits that were typed.
+pub(crate) fn written_with_exponent(text: &str) -> bool {
+    let text = text.trim();
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let Some((mantissa, exponent)) = unsigned.split_once(['e', 'E']) else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mantissa_is_number = (digits(int) || digits(frac))
+        && (int.is_empty() || digits(int))
+        && (frac.is_empty() || digits(frac));
+    mantissa_is_number && digits(exponent.strip_prefix(['+', '-']).unwrap_or(exponent))
+}
+
 /// The desk's fat-finger limits on a request's notional, in the pair's
 /// quote currency: `MAX_NOTIONAL` for every pair, and per pair where it
 /// matters (`MAX_NOTIONAL_PAIRS`, e.g. a lower limit for a thin pair, a
@@ -453,7 +495,7 @@ pub struct NotionalLimits {
     /// MAX_NOTIONAL: the limit of a pair without its own.
     pub default: Decimal,
     /// MAX_NOTIONAL_PAIRS: per pair symbol (`BTCUSDT`), its own limit.
-    pub per_pair: std::collections::BTreeMap<String, Decimal>,
+    pub(crate) per_pair: std::collections::BTreeMap<String, Decimal>,
 }
 
 impl NotionalLimits {
@@ -466,7 +508,7 @@ impl NotionalLimits {
     }
 
     /// The limit for `pair`, and whether it is the pair's own.
-    pub fn for_pair(&self, pair: Pair) -> (Decimal, bool) {
+    pub(crate) fn for_pair(&self, pair: Pair) -> (Decimal, bool) {
         match self.per_pair.get(&pair.symbol()) {
             Some(limit) => (*limit, true),
             None => (self.default, false),
@@ -530,7 +572,7 @@ impl NotionalCheck {
 
     /// Why a confirmation is needed, e.g. "notional 2,000,000.00 USDT is
     /// above MAX_NOTIONAL 1,000,000"; `None` when it is not.
-    pub fn warning(&self) -> Option<String> {
+    pub(crate) fn warning(&self) -> Option<String> {
         match *self {
             NotionalCheck::Within => None,
             NotionalCheck::Above {
@@ -556,6 +598,149 @@ impl NotionalCheck {
     }
 }
 
+/// The desk's smallest request per pair: below it a trade is dust that
+/// costs the desk a ticket and leaves the client a leg worth nothing.
+/// Three rules, in this order:
+/// - the lot: an amount below the pair's lot (its smallest amount step) or
+///   finer than it;
+/// - the configured minimum notional (amount × the pair's reference price,
+///   estimated as the MAX_NOTIONAL check does, in the pair's quote
+///   currency): `MIN_NOTIONAL` for every pair, a pair's own from
+///   `MIN_NOTIONAL_PAIRS`;
+/// - the tick: a notional under one tick of the quote currency, which
+///   would round the client's quote-currency leg to zero whatever the
+///   configured minimum.
+///
+/// A pair without a reference price is held to its lot only (its notional
+/// cannot be estimated; the MAX_NOTIONAL check asks for a confirmation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinimumSize {
+    /// MIN_NOTIONAL: the minimum of a pair without its own; 0 leaves the
+    /// lot and the tick.
+    pub default: Decimal,
+    /// MIN_NOTIONAL_PAIRS: per pair symbol (`BTCUSDT`), its own minimum.
+    pub(crate) per_pair: std::collections::BTreeMap<String, Decimal>,
+}
+
+impl MinimumSize {
+    /// Only the lot and the tick: no configured minimum notional.
+    pub fn lot_only() -> MinimumSize {
+        MinimumSize::uniform(Decimal::ZERO)
+    }
+
+    /// One minimum notional for every pair.
+    pub fn uniform(default: Decimal) -> MinimumSize {
+        MinimumSize {
+            default,
+            per_pair: Default::default(),
+        }
+    }
+
+    /// The minimum notional for `pair`, and whether it is the pair's own.
+    pub(crate) fn for_pair(&self, pair: Pair) -> (Decimal, bool) {
+        match self.per_pair.get(&pair.symbol()) {
+            Some(minimum) => (*minimum, true),
+            None => (self.default, false),
+        }
+    }
+
+    /// `amount` of `pair` against the pair's minimum.
+    pub fn check(&self, pair: Pair, amount: Decimal) -> Result<(), BelowMinimum> {
+        let below = |rule| Err(BelowMinimum { amount, pair, rule });
+        let lot = Decimal::new(1, pair.amount_dp);
+        if amount < lot || amount.normalize().scale() > pair.amount_dp {
+            return below(MinimumRule::Lot { lot });
+        }
+        let Some(price) = pair.reference_price() else {
+            return Ok(());
+        };
+        // Both bounded (a request's amount is at most 10^12).
+        let notional = amount * price;
+        let (minimum, own) = self.for_pair(pair);
+        if notional < minimum {
+            return below(MinimumRule::Notional {
+                notional,
+                minimum,
+                own,
+            });
+        }
+        let tick = Decimal::new(1, pair.price_dp);
+        if notional < tick {
+            return below(MinimumRule::Tick { notional, tick });
+        }
+        Ok(())
+    }
+}
+
+/// A request under its pair's minimum ([`MinimumSize`]), named by the rule
+/// it breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BelowMinimum {
+    pub(crate) amount: Decimal,
+    pub(crate) pair: Pair,
+    pub(crate) rule: MinimumRule,
+}
+
+/// Which minimum a request is under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MinimumRule {
+    /// Below the pair's lot, or finer than it.
+    Lot { lot: Decimal },
+    /// Its estimated notional is under MIN_NOTIONAL (or, `own`, the pair's
+    /// MIN_NOTIONAL_PAIRS entry).
+    Notional {
+        notional: Decimal,
+        minimum: Decimal,
+        own: bool,
+    },
+    /// Its estimated notional is under one tick: the client's
+    /// quote-currency leg would round to zero.
+    Tick { notional: Decimal, tick: Decimal },
+}
+
+impl fmt::Display for BelowMinimum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let BelowMinimum { amount, pair, rule } = *self;
+        let (base, quote, symbol) = (pair.base, pair.quote, pair.symbol());
+        write!(
+            f,
+            "amount {} {base} is below the minimum for {symbol}: ",
+            amount.normalize()
+        )?;
+        let shown = |value: Decimal| group_thousands(value.normalize());
+        match rule {
+            MinimumRule::Lot { lot } => write!(f, "the lot is {lot} {base}"),
+            MinimumRule::Notional {
+                notional,
+                minimum,
+                own: false,
+            } => write!(
+                f,
+                "notional {} {quote} is under MIN_NOTIONAL {} {quote}",
+                shown(notional),
+                shown(minimum)
+            ),
+            MinimumRule::Notional {
+                notional,
+                minimum,
+                own: true,
+            } => write!(
+                f,
+                "notional {} {quote} is under the {symbol} minimum {} {quote} (MIN_NOTIONAL_PAIRS)",
+                shown(notional),
+                shown(minimum)
+            ),
+            MinimumRule::Tick { notional, tick } => write!(
+                f,
+                "notional {} {quote} is under one tick ({tick} {quote}): the client's {quote} leg would round to zero",
+                shown(notional)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BelowMinimum {}
+
 /// "MAX_NOTIONAL 1,000,000", or for a pair's own limit
 /// "the BTCUSDT limit 500,000 (MAX_NOTIONAL_PAIRS)".
 fn limit_name(limit: Decimal, pair: Pair, own: bool) -> String {
@@ -568,7 +753,7 @@ fn limit_name(limit: Decimal, pair: Pair, own: bool) -> String {
 }
 
 /// A decimal with thousands separators: 2000000.5 → "2,000,000.5".
-pub fn group_thousands(value: Decimal) -> String {
+pub(crate) fn group_thousands(value: Decimal) -> String {
     let text = value.abs().to_string();
     let (int, frac) = match text.split_once('.') {
         Some((int, frac)) => (int, Some(frac)),
@@ -594,7 +779,7 @@ pub fn group_thousands(value: Decimal) -> String {
 
 /// Rounds `value` to `dp` decimals against the client: up for a client BUY,
 /// down for a client SELL; the result always carries exactly `dp` decimals.
-pub fn round_for_desk(side: Side, value: Decimal, dp: u32) -> Decimal {
+pub(crate) fn round_for_desk(side: Side, value: Decimal, dp: u32) -> Decimal {
     let strategy = match side {
         Side::Buy => RoundingStrategy::ToPositiveInfinity,
         Side::Sell => RoundingStrategy::ToNegativeInfinity,
@@ -609,6 +794,7 @@ impl FromStr for Pair {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let input = s.trim();
+        refuse_invisible("pair", input)?;
         let upper = input.to_ascii_uppercase();
         let shape_error = || InputError::PairShape(input.to_string());
         if let Some((base, quote)) = upper.split_once(['/', '-', '_']) {
@@ -783,6 +969,14 @@ mod tests {
         "BTC/BTC",
         "pair 'BTC/BTC' is not a pair: write it like BTCUSDT, BTC/USDT or btc-usdt"
     )]
+    #[case(
+        "BTC\u{200B}USDT",
+        "pair 'BTC<U+200B>USDT' contains an invisible character U+200B: type it again without it"
+    )]
+    #[case(
+        "\u{FEFF}BTC/USDT\u{200D}",
+        "pair '<U+FEFF>BTC/USDT<U+200D>' contains an invisible character U+FEFF: type it again without it"
+    )]
     fn bad_pairs_say_why(#[case] input: &str, #[case] message: &str) {
         assert_eq!(input.parse::<Pair>().unwrap_err().to_string(), message);
     }
@@ -791,13 +985,10 @@ mod tests {
     #[case("1.5", dec!(1.5))]
     #[case("0.00000001", dec!(0.00000001))]
     #[case("2.50000000", dec!(2.5))]
-    #[case("1e-3", dec!(0.001))]
-    #[case("1E3", dec!(1000))]
     #[case("+2", dec!(2))]
     #[case(".5", dec!(0.5))]
     #[case("5.", dec!(5))]
     #[case("0.12345678000000000000000000000000", dec!(0.12345678))]
-    #[case("1.23456789e2", dec!(123.456789))]
     #[case("999999999999.99999999", dec!(999999999999.99999999))]
     fn amounts_parse(#[case] input: &str, #[case] amount: Decimal) {
         let pair: Pair = "BTCUSDT".parse().unwrap();
@@ -815,31 +1006,22 @@ mod tests {
     #[case("inf", "amount 'inf' is not a number")]
     #[case("0", "amount '0' must be greater than zero")]
     #[case("-1", "amount '-1' must be greater than zero")]
-    #[case("0e5", "amount '0e5' must be greater than zero")]
+    #[case("0.000", "amount '0.000' must be greater than zero")]
     #[case(
         "1000000000000.00000001",
         "amount '1000000000000.00000001' is too large: a desk trades at most 1000000000000"
     )]
     #[case(
-        "1e24",
-        "amount '1e24' is too large: a desk trades at most 1000000000000"
-    )]
-    #[case(
-        "1e30",
-        "amount '1e30' is too large: a desk trades at most 1000000000000"
-    )]
-    #[case(
-        "1e99999999999999999999",
-        "amount '1e99999999999999999999' is too large: a desk trades at most 1000000000000"
+        "10000000000000",
+        "amount '10000000000000' is too large: a desk trades at most 1000000000000"
     )]
     #[case(
         "0.000000001",
         "amount '0.000000001' is below the lot size 0.00000001 of BTC/USDT"
     )]
-    #[case("1e-30", "amount '1e-30' is below the lot size 0.00000001 of BTC/USDT")]
     #[case(
-        "1e-99999999999999999999",
-        "amount '1e-99999999999999999999' is below the lot size 0.00000001 of BTC/USDT"
+        "0.000000000000000000000000000000001",
+        "amount '0.000000000000000000000000000000001' is below the lot size 0.00000001 of BTC/USDT"
     )]
     #[case(
         "0.000000015",
@@ -848,6 +1030,29 @@ mod tests {
     #[case(
         "1.99999999999999999999999999999",
         "amount '1.99999999999999999999999999999' has more than 8 decimals, the most BTC/USDT allows"
+    )]
+    #[case("1e3", "amount '1e3' must be written out in full, without an exponent")]
+    #[case(
+        "1.5e-1",
+        "amount '1.5e-1' must be written out in full, without an exponent"
+    )]
+    #[case("1E3", "amount '1E3' must be written out in full, without an exponent")]
+    #[case(
+        "+.5e+2",
+        "amount '+.5e+2' must be written out in full, without an exponent"
+    )]
+    #[case(
+        "1e99999999999999999999",
+        "amount '1e99999999999999999999' must be written out in full, without an exponent"
+    )]
+    #[case(
+        "-1e3",
+        "amount '-1e3' must be written out in full, without an exponent"
+    )]
+    #[case("e3", "amount 'e3' is not a number")]
+    #[case(
+        "1.5\u{200B}",
+        "amount '1.5<U+200B>' contains an invisible character U+200B: type it again without it"
     )]
     fn bad_amounts_say_why(#[case] input: &str, #[case] message: &str) {
         let pair: Pair = "BTCUSDT".parse().unwrap();
@@ -859,7 +1064,7 @@ mod tests {
     #[case("1_000", Err("amount '1_000' is not a number"))]
     #[case(
         "1e30",
-        Err("amount '1e30' is too large: a desk trades at most 1000000000000")
+        Err("amount '1e30' must be written out in full, without an exponent")
     )]
     #[case("-0.1", Err("amount '-0.1' must be greater than zero"))]
     fn amounts_check_before_the_pair_is_known(
@@ -918,6 +1123,67 @@ mod tests {
         let check = NotionalCheck::of(pair, amount, dec!(1000000.0));
         assert_eq!(check.warning().as_deref(), warning);
         assert_eq!(check.needs_confirmation(), warning.is_some());
+    }
+
+    #[rstest]
+    #[case("BTCUSDT", dec!(0.0001), None)]
+    #[case(
+        "BTCUSDT",
+        dec!(0.00000001),
+        Some("amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under MIN_NOTIONAL 10 USDT")
+    )]
+    #[case(
+        "BTCUSDT",
+        dec!(0.000000001),
+        Some("amount 0.000000001 BTC is below the minimum for BTCUSDT: the lot is 0.00000001 BTC")
+    )]
+    #[case(
+        "BTCUSDT",
+        dec!(0.000000015),
+        Some("amount 0.000000015 BTC is below the minimum for BTCUSDT: the lot is 0.00000001 BTC")
+    )]
+    #[case(
+        "XRPUSDT",
+        dec!(3.99),
+        Some("amount 3.99 XRP is below the minimum for XRPUSDT: notional 9.975 USDT is under MIN_NOTIONAL 10 USDT")
+    )]
+    #[case("XRPUSDT", dec!(4), None)]
+    #[case(
+        "ETHBTC",
+        dec!(0.002),
+        Some("amount 0.002 ETH is below the minimum for ETHBTC: notional 0.00007 BTC is under the ETHBTC minimum 0.0001 BTC (MIN_NOTIONAL_PAIRS)")
+    )]
+    #[case("ETHBTC", dec!(0.003), None)]
+    #[case("DOGEUSDT", dec!(0.00000001), None)]
+    fn a_request_under_its_pairs_minimum_is_refused_by_name(
+        #[case] pair: &str,
+        #[case] amount: Decimal,
+        #[case] refusal: Option<&str>,
+    ) {
+        let mut minimum = MinimumSize::uniform(dec!(10));
+        minimum.per_pair.insert("ETHBTC".into(), dec!(0.0001));
+        let pair: Pair = pair.parse().unwrap();
+        assert_eq!(
+            minimum
+                .check(pair, amount)
+                .map_err(|below| below.to_string())
+                .err()
+                .as_deref(),
+            refusal
+        );
+    }
+
+    #[test]
+    fn a_leg_that_rounds_to_zero_is_refused_without_a_configured_minimum() {
+        let btc: Pair = "BTCUSDT".parse().unwrap();
+        let lot_only = MinimumSize::lot_only();
+        // 0.00000001 × 100,000 = 0.001 USDT: the client's USDT leg is 0.00.
+        assert_eq!(
+            lot_only.check(btc, dec!(0.00000001)).unwrap_err().to_string(),
+            "amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under one tick (0.01 USDT): the client's USDT leg would round to zero"
+        );
+        // 0.0000001 × 100,000 = 0.01 USDT: one tick, the least a leg can be.
+        assert_eq!(lot_only.check(btc, dec!(0.0000001)), Ok(()));
     }
 
     #[rstest]

@@ -9,12 +9,12 @@ use std::io;
 use std::path::Path;
 
 /// The mode of a file lp-rfq creates.
-pub const FILE_MODE: u32 = 0o600;
+pub(crate) const FILE_MODE: u32 = 0o600;
 /// The mode of a directory lp-rfq creates.
-pub const DIR_MODE: u32 = 0o700;
+pub(crate) const DIR_MODE: u32 = 0o700;
 
 /// Creates `dir` and any missing parents, each 0700.
-pub fn create_dir_all(dir: &Path) -> io::Result<()> {
+pub(crate) fn create_dir_all(dir: &Path) -> io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -23,7 +23,7 @@ pub fn create_dir_all(dir: &Path) -> io::Result<()> {
 }
 
 /// Opens `path` for appending, creating it 0600 if it is missing.
-pub fn open_append(path: &Path) -> io::Result<File> {
+pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.create(true).append(true);
     #[cfg(unix)]
@@ -35,7 +35,7 @@ pub fn open_append(path: &Path) -> io::Result<File> {
 /// file is left as it is. SQLite creates a database's `-wal` and `-shm`
 /// with the database file's own mode, so a blotter made here first keeps
 /// all three private.
-pub fn create_if_missing(path: &Path) -> io::Result<()> {
+pub(crate) fn create_if_missing(path: &Path) -> io::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

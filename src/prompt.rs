@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::desk::Desk;
 
 use crate::desk::registry::Quotable;
-use crate::market::{check_amount, NotionalLimits, Pair, Side};
+use crate::market::{check_amount, MinimumSize, NotionalLimits, Pair, Side};
 use tokio::sync::mpsc;
 
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use crate::signals::Interrupts;
 
 /// No subcommand and no console: ask for a request, stream it, ask for the
 /// next. During a stream, `a` shows the live quote's price and id, and an
-/// empty line (Enter) then executes exactly that quote ([`Acceptance`];
+/// empty line (Enter) then executes exactly that quote (`Acceptance`;
 /// the trade ticket follows). Ctrl+C stops a stream and returns to the prompt; at
 /// the prompt it quits; SIGTERM ends the program. With `--json` the
 /// questions go to stderr so stdout stays pure JSON. Lines come from
@@ -39,6 +39,7 @@ pub async fn run(
         println!("Enter a client request (q to quit).");
     }
     let notional_limits = desk.settings().notional_limits();
+    let minimum_size = desk.settings().minimum_size();
     // The worst execution outcome of the session, for the exit code.
     let mut worst = 0u8;
     loop {
@@ -46,12 +47,17 @@ pub async fn run(
         // meanwhile quits, so the input is not needed back.
         let mut asking = input;
         let limits = notional_limits.clone();
+        let minimum = minimum_size.clone();
         let quotable = desk.registry().quotable().clone();
         let asked = tokio::task::spawn_blocking(move || {
             let input = &mut asking;
             let answer = match mode {
-                OutputMode::Plain => read_request(input, &mut io::stdout(), &limits, &quotable),
-                OutputMode::Json => read_request(input, &mut io::stderr(), &limits, &quotable),
+                OutputMode::Plain => {
+                    read_request(input, &mut io::stdout(), &limits, &minimum, &quotable)
+                }
+                OutputMode::Json => {
+                    read_request(input, &mut io::stderr(), &limits, &minimum, &quotable)
+                }
             };
             (asking, answer)
         });
@@ -74,6 +80,7 @@ pub async fn run(
         let handle = desk.start(spec);
         let commands = handle.commands.clone();
         let clock = handle.clock;
+        let stopper = handle.stopper();
         hint(
             mode,
             "(a shows the live quote, then Enter accepts it; Ctrl+C stops the stream)",
@@ -103,7 +110,7 @@ pub async fn run(
                     // Ctrl+C only ends the stream; SIGTERM and SIGHUP end
                     // the program.
                     terminated |= interrupt.ends_the_program();
-                    let _ = commands.try_send(StreamCommand::Stop);
+                    stopper.stop();
                 }
                 Some(event) = seen.recv() => {
                     if let Some(question) = acceptance.on_event(&event, clock.now_ms()) {
@@ -156,7 +163,7 @@ pub const RECONFIRM_SETTLE_MS: u64 = 500;
 /// saying so, and an empty line then takes the new one, once it has been
 /// up [`RECONFIRM_SETTLE_MS`]. Never "whatever is live at Enter".
 #[derive(Debug, Default)]
-pub struct Acceptance {
+pub(crate) struct Acceptance {
     live: Option<Box<ClientQuote>>,
     asking: Option<Asking>,
     /// An order went out (or the stream ended): nothing more to accept.
@@ -185,7 +192,7 @@ pub enum Answer {
 
 impl Acceptance {
     /// Events the acceptance follows (the rest need not be handed over).
-    pub fn follows(event: &RfqEvent) -> bool {
+    pub(crate) fn follows(event: &RfqEvent) -> bool {
         matches!(
             event.kind,
             EventKind::ClientQuote(_)
@@ -197,7 +204,7 @@ impl Acceptance {
     }
 
     /// One event of the stream; while a quote is asked, what to show again.
-    pub fn on_event(&mut self, event: &RfqEvent, now_ms: StreamMs) -> Option<String> {
+    pub(crate) fn on_event(&mut self, event: &RfqEvent, now_ms: StreamMs) -> Option<String> {
         match &event.kind {
             EventKind::ClientQuote(quote) => {
                 self.live = Some(quote.clone());
@@ -231,7 +238,7 @@ impl Acceptance {
     }
 
     /// One line typed during the stream.
-    pub fn on_line(&mut self, line: &str, now_ms: StreamMs) -> Answer {
+    pub(crate) fn on_line(&mut self, line: &str, now_ms: StreamMs) -> Answer {
         if let Some(asking) = self.asking.take() {
             if !line.trim().is_empty() {
                 return Answer::Say("  not accepted".to_string());
@@ -344,7 +351,7 @@ impl LineInput {
     }
 
     /// The next whole line, waiting for it; `None` at end of input.
-    pub async fn next_line(&mut self) -> Option<String> {
+    pub(crate) async fn next_line(&mut self) -> Option<String> {
         if let Some(line) = self.pushed_back.pop_front() {
             return Some(line);
         }
@@ -429,21 +436,23 @@ fn ask_until<T, E: std::fmt::Display>(
 }
 
 /// Reads one request: side, amount, pair. An amount finer than the pair's
-/// lot size is explained once the pair is known, and the amount asked again.
+/// lot size, or under the pair's minimum (`minimum`: dust), is explained
+/// once the pair is known, and the amount asked again.
 ///
 /// A pair no configured LP quotes is explained and the pair asked again.
 /// A request whose notional is above its pair's limit (or cannot be checked)
 /// is only returned once the operator types `yes` or the amount again; any
 /// other answer (an empty line too) drops it and the request is asked again
 /// from the side.
-pub fn read_request(
+pub(crate) fn read_request(
     input: &mut impl BufRead,
     output: &mut impl Write,
     limits: &NotionalLimits,
+    minimum: &MinimumSize,
     quotable: &Quotable,
 ) -> io::Result<Option<RfqSpec>> {
     loop {
-        let Some(spec) = read_one_request(input, output, quotable)? else {
+        let Some(spec) = read_one_request(input, output, minimum, quotable)? else {
             return Ok(None);
         };
         let Some(warning) = limits.check(spec.pair, spec.amount).warning() else {
@@ -467,6 +476,7 @@ pub fn read_request(
 fn read_one_request(
     input: &mut impl BufRead,
     output: &mut impl Write,
+    minimum: &MinimumSize,
     quotable: &Quotable,
 ) -> io::Result<Option<RfqSpec>> {
     let Some(side) = ask_until(
@@ -496,8 +506,15 @@ fn read_one_request(
     let Some(pair) = ask_until(input, output, "Pair (e.g., BTCUSDT): ", quotable_pair)? else {
         return Ok(None);
     };
+    let sized = |text: &str| -> Result<rust_decimal::Decimal, String> {
+        let amount = pair.parse_amount(text).map_err(|error| error.to_string())?;
+        minimum
+            .check(pair, amount)
+            .map_err(|below| below.to_string())?;
+        Ok(amount)
+    };
     loop {
-        match pair.parse_amount(&amount) {
+        match sized(&amount) {
             Ok(checked) => {
                 return Ok(Some(RfqSpec {
                     side,
@@ -508,7 +525,7 @@ fn read_one_request(
             Err(error) => {
                 writeln!(output, "  {error}; try again")?;
                 let parsed: Option<String> = ask_until(input, output, "Amount: ", |text: &str| {
-                    pair.parse_amount(text).map(|_| text.trim().to_string())
+                    sized(text).map(|_| text.trim().to_string())
                 })?;
                 let Some(parsed) = parsed else {
                     return Ok(None);
@@ -536,6 +553,7 @@ mod tests {
             &mut input,
             &mut output,
             &NotionalLimits::uniform(dec!(1000000)),
+            &MinimumSize::uniform(dec!(10)),
             quotable,
         )
         .unwrap();
@@ -588,6 +606,20 @@ mod tests {
         assert!(shown.contains(
             "to ask for quotes:   not asked; enter the request again\nSide (b/buy or s/sell): "
         ));
+    }
+
+    #[test]
+    fn dust_is_refused_by_name_and_the_amount_asked_again() {
+        let (spec, shown) = run("s\n0.00000001\nBTCUSDT\n0.0001\n");
+        assert_eq!(spec.unwrap().amount, dec!(0.0001));
+        assert_eq!(
+            shown,
+            concat!(
+                "Side (b/buy or s/sell): Amount: Pair (e.g., BTCUSDT): ",
+                "  amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under MIN_NOTIONAL 10 USDT; try again\n",
+                "Amount: "
+            )
+        );
     }
 
     #[test]
@@ -649,6 +681,7 @@ mod tests {
             rfq_id: Arc::from("R-test"),
             t_ms,
             kind: EventKind::ClientQuote(Box::new(ClientQuote {
+                simulated: false,
                 quote_id: Arc::from(quote_id),
                 lp: Arc::from("LP1"),
                 side: Side::Buy,

@@ -4,11 +4,12 @@
 //! channel makes the session itself wait, so memory stays flat however
 //! many streams run).
 //!
-//! It also watches the blotter: when writing starts failing the stream is
-//! told once (a `blotter_error` before the next event), and if the
-//! blotter's held buffer fills (events are being lost) the stream is asked
-//! to stop and no further client quote is shown: a desk must keep a record
-//! of every quote it offers (fail closed).
+//! It also watches the blotter: while writing fails it tells the session
+//! ([`Outlet::unrecordable`]), which withdraws its client quote, offers none
+//! and refuses accepts, and says why; if the blotter's held buffer fills
+//! (events are being lost) the stream is asked to stop and no further
+//! client quote is shown: a desk must keep a record of every quote it
+//! offers (fail closed).
 
 use std::future::Future;
 
@@ -20,21 +21,18 @@ use crate::rfq::outlet::Outlet;
 use crate::rfq::{EventKind, RfqEvent};
 
 /// Records into `sink`, then hands on to `next`; see the module docs.
-pub struct Recorder<O> {
+pub(crate) struct Recorder<O> {
     sink: BlotterSink,
     next: O,
-    /// The stream has been told that writes fail (until they work again).
-    told_failing: bool,
     /// The held buffer overflowed: the stream is being stopped.
     stopped: bool,
 }
 
 impl<O: Outlet> Recorder<O> {
-    pub fn new(sink: BlotterSink, next: O) -> Recorder<O> {
+    pub(crate) fn new(sink: BlotterSink, next: O) -> Recorder<O> {
         Recorder {
             sink,
             next,
-            told_failing: false,
             stopped: false,
         }
     }
@@ -66,17 +64,6 @@ impl<O: Outlet> Recorder<O> {
             // The channel is full: wait for room.
             Some(held) => self.sink.record_when_room(held).await,
             None => {}
-        }
-        match self.sink.failure() {
-            Some(failure) if !self.told_failing => {
-                self.told_failing = true;
-                let reason = format!(
-                    "{failure}; holding events and retrying (this stream's record is not yet on disk)"
-                );
-                self.next.send(notice(reason)).await;
-            }
-            None if self.told_failing => self.told_failing = false,
-            _ => {}
         }
         if !self.stopped && self.sink.overflowed() {
             self.stopped = true;
@@ -114,12 +101,9 @@ impl<O: Outlet> Outlet for Recorder<O> {
         } else {
             self.sink.try_record(event.clone())
         };
-        let failing = self.sink.failure().is_some();
-        if !failing && self.told_failing {
-            // Writes work again: a later failure is told again.
-            self.told_failing = false;
-        }
-        let trouble = (failing && !self.told_failing) || (!self.stopped && self.sink.overflowed());
+        // A failing blotter is the session's to tell (it stops offering:
+        // `unrecordable`); only a lost event stops the stream here.
+        let trouble = !self.stopped && self.sink.overflowed();
         if unrecorded.is_none() && !trouble {
             return Either::Left(self.next.send(event));
         }
@@ -135,20 +119,20 @@ impl<O: Outlet> Outlet for Recorder<O> {
     fn stop_requested(&self) -> bool {
         self.stopped || self.next.stop_requested()
     }
+
+    fn unrecordable(&self) -> Option<String> {
+        self.sink.failure().or_else(|| self.next.unrecordable())
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
-    use rust_decimal_macros::dec;
     use tokio::sync::mpsc;
 
     use super::*;
     use crate::blotter::Blotter;
-    use crate::clock::StreamClock;
-    use crate::market::{Bps, Side};
-    use crate::rfq::{EngineParams, RfqSpec, Session};
+    use crate::rfq::Session;
 
     /// Here rather than beside the session: a recorded stream is the
     /// session plus this outlet and the blotter, which the session's
@@ -164,31 +148,9 @@ mod tests {
     async fn a_recorded_stream_future_stays_small() {
         let scratch = tempfile::tempdir().unwrap();
         let blotter = Blotter::open(&scratch.path().join("blotter.db")).unwrap();
-        let session = Session {
-            rfq_id: Arc::from("R-size"),
-            spec: RfqSpec {
-                side: Side::Buy,
-                amount: dec!(1),
-                pair: "BTCUSDT".parse().unwrap(),
-            },
-            lps: Vec::new(),
-            params: EngineParams {
-                markup: Bps::new(dec!(5)).unwrap(),
-                threshold: Bps::new(dec!(1)).unwrap(),
-                validity_buffer_ms: 2_000,
-                poll_interval_ms: 500,
-                lp_timeout_ms: 1_000,
-                order_timeout_ms: 5_000,
-                max_deviation: Bps::new(dec!(200)).unwrap(),
-                fade_tolerance: Bps::new(dec!(2)).unwrap(),
-            },
-            duration_ms: 1_000,
-            clock: StreamClock::start(),
-            band: None,
-            client: crate::rfq::ClientId::house(),
-        };
+        let session = Session::sized_for_tests();
         let (events, _receiver) = mpsc::channel(16);
-        let (_commands, inbox) = mpsc::channel(1);
+        let (_commands, inbox) = crate::rfq::inbox::channel(1);
         let outlet = Recorder::new(blotter.sink(), events);
         let stream = session.run_into(outlet, Some(inbox));
         let size = std::mem::size_of_val(&stream);

@@ -36,7 +36,7 @@ pub struct ScenarioContext {
 /// A cost in bps over the reference as a function of stream time or of the
 /// LP's call number.
 #[derive(Debug, Clone, PartialEq)]
-pub enum CostPath {
+pub(crate) enum CostPath {
     Fixed(Decimal),
     /// `offset + slope × t/1000 + amplitude × sin(2π t/period + phase)`.
     Wave {
@@ -80,7 +80,7 @@ impl CostPath {
 
 /// A way to misbehave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Answers far too late (cut off by the LP timeout).
     Timeout,
     Decline,
@@ -94,30 +94,30 @@ pub enum Fault {
 /// When an LP misbehaves: always inside `windows` (by answer time), and
 /// otherwise at random with `rate_per_mille`, picking among `kinds`.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct FaultPlan {
-    pub rate_per_mille: u32,
-    pub kinds: Vec<Fault>,
-    pub windows: Vec<(StreamMs, StreamMs, Fault)>,
+pub(crate) struct FaultPlan {
+    pub(crate) rate_per_mille: u32,
+    pub(crate) kinds: Vec<Fault>,
+    pub(crate) windows: Vec<(StreamMs, StreamMs, Fault)>,
 }
 
 /// One scripted LP described as data.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LpPlan {
+pub(crate) struct LpPlan {
     pub name: &'static str,
     /// Answer time in stream ms, plus a seeded jitter of 0..=`jitter_ms`
     /// in steps of [`TICK_MS`].
-    pub delay_ms: u64,
-    pub jitter_ms: u64,
-    pub validity_ms: u64,
-    pub cost: CostPath,
-    pub faults: FaultPlan,
+    pub(crate) delay_ms: u64,
+    pub(crate) jitter_ms: u64,
+    pub(crate) validity_ms: u64,
+    pub(crate) cost: CostPath,
+    pub(crate) faults: FaultPlan,
     /// How it answers orders.
-    pub orders: OrderHabit,
+    pub(crate) orders: OrderHabit,
 }
 
 /// How a scenario LP answers an order, after holding it `hold_ms`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum OrderHabit {
+pub(crate) enum OrderHabit {
     /// Fills at the quoted price.
     Fill { hold_ms: u64 },
     /// Rejects every order on last look.
@@ -130,7 +130,7 @@ pub enum OrderHabit {
 pub struct Scenario {
     pub name: &'static str,
     /// What it shows.
-    pub summary: &'static str,
+    pub(crate) summary: &'static str,
     /// The outcome it always produces (and the tests assert).
     pub outcome: &'static str,
     plans: fn(&ScenarioContext) -> Vec<LpPlan>,
@@ -152,7 +152,7 @@ impl PartialEq for Scenario {
 /// much stream time, so at `--speed` 2, 4, 5, 10 or 20 each timer lands on
 /// a whole real millisecond — tokio's timer resolution — and a faster
 /// replay reports exactly the same stream times.
-pub const TICK_MS: u64 = 20;
+pub(crate) const TICK_MS: u64 = 20;
 
 /// An answer far beyond any sensible LP timeout.
 const HANG_MS: u64 = 3_600_000;
@@ -370,13 +370,13 @@ pub fn find(name: &str) -> Option<&'static Scenario> {
 }
 
 /// The names, for messages.
-pub fn names() -> String {
+pub(crate) fn names() -> String {
     SCENARIOS.map(|s| s.name).join(", ")
 }
 
 impl Scenario {
     /// The scenario's LPs as data, for these settings.
-    pub fn plans(&self, ctx: &ScenarioContext) -> Vec<LpPlan> {
+    pub(crate) fn plans(&self, ctx: &ScenarioContext) -> Vec<LpPlan> {
         (self.plans)(ctx)
     }
 

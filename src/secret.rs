@@ -1,7 +1,7 @@
 //! Secrets (API tokens, keys, FIX passwords): read once from the
 //! environment variable the venues file names, and held in a type that
 //! cannot be printed, so no output, log, error or blotter row can show one
-//! by accident. Only [`Secret::expose`] reveals the value, at the one place
+//! by accident. Only `Secret::expose` reveals the value, at the one place
 //! that puts it on the wire.
 
 use std::fmt;
@@ -39,12 +39,12 @@ impl Secret {
     }
 
     /// The value itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
     /// True when `text` contains the secret (for masking audit logs).
-    pub fn appears_in(&self, text: &str) -> bool {
+    pub(crate) fn appears_in(&self, text: &str) -> bool {
         !self.0.is_empty() && text.contains(&self.0)
     }
 }

@@ -1,4 +1,4 @@
-//! Operator interrupts as messages. `main`'s side ([`listen`]) turns
+//! Operator interrupts as messages. `main`'s side (`listen`) turns
 //! Ctrl+C, SIGTERM and SIGHUP into [`Interrupt`]s on a channel; the console and the
 //! prompt only read the channel, so tests drive them with their own.
 
@@ -19,18 +19,18 @@ pub enum Interrupt {
 
 impl Interrupt {
     /// Whether it ends the program, not only the stream.
-    pub fn ends_the_program(self) -> bool {
+    pub(crate) fn ends_the_program(self) -> bool {
         matches!(self, Interrupt::Terminate | Interrupt::Hangup)
     }
 }
 
 /// The interrupts a consumer receives.
-pub type Interrupts = mpsc::UnboundedReceiver<Interrupt>;
+pub(crate) type Interrupts = mpsc::UnboundedReceiver<Interrupt>;
 
 /// Listens for Ctrl+C, SIGTERM and SIGHUP for the rest of the process and
 /// hands each to the returned channel. The handlers are installed once,
 /// when the listening task first runs, so none is missed between two.
-pub fn listen() -> Interrupts {
+pub(crate) fn listen() -> Interrupts {
     let (sender, receiver) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         #[cfg(unix)]

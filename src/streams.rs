@@ -7,7 +7,7 @@
 //! ([`DeskEvent`]).
 //!
 //! The session stays the only owner of the RFQ's state. The registry sits
-//! in its outlet ([`Fanout`]), inside the session's own task: each event is
+//! in its outlet (`Fanout`), inside the session's own task: each event is
 //! numbered, folded into the snapshot and offered to every subscriber
 //! without waiting, then handed to the primary consumer (console, prompt,
 //! headless output) exactly as before. A subscriber whose bounded buffer
@@ -16,10 +16,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{broadcast, mpsc};
@@ -27,14 +26,16 @@ use tokio::sync::{broadcast, mpsc};
 use crate::blotter::BlotterSink;
 use crate::clock::StreamClock;
 use crate::lp::guarded::RecordedChange;
-use crate::rfq::event::HealthState;
+use crate::lp::health::HealthChange;
+use crate::rfq::event::LpErrorEvent;
+use crate::rfq::inbox::CommandSender;
 use crate::rfq::outlet::Outlet;
 use crate::rfq::{EventKind, RfqEvent, StreamCommand};
 
 /// Events a subscriber may fall behind by before it is dropped: a console
 /// drains its channel every frame, and a 30 s stream polling every 100 ms
 /// with 10 LPs makes about 3,000 events in all.
-pub const SUBSCRIBER_BUFFER: usize = 1024;
+pub(crate) const SUBSCRIBER_BUFFER: usize = 1024;
 /// Desk events a listener may fall behind by before it misses some (it is
 /// told how many; the blotter's figures are cumulative, so the next one
 /// still says everything).
@@ -68,58 +69,164 @@ pub struct Snapshot {
     pub events: Vec<Sequenced>,
 }
 
-impl Snapshot {
-    fn new(rfq_id: Arc<str>) -> Snapshot {
-        Snapshot {
-            rfq_id,
-            seq: 0,
-            events: Vec::new(),
-        }
-    }
-
-    /// Takes `sequenced` in, dropping the event it replaces.
-    fn keep(&mut self, sequenced: Sequenced) {
-        self.seq = sequenced.seq;
-        let slot = Slot::of(&sequenced.event.kind);
-        if slot != Slot::Each {
-            self.events
-                .retain(|kept| Slot::of(&kept.event.kind) != slot);
-        }
-        self.events.push(sequenced);
-    }
+/// The snapshot as a stream keeps it between attaches: one slot per thing
+/// a screen shows, found by the event's kind (and LP) and overwritten in
+/// place, so that folding an event in is one lookup and, once the slot is
+/// filled, no allocation. A [`Snapshot`] is assembled from it only when
+/// someone attaches.
+#[derive(Default)]
+struct Kept {
+    /// The last event folded in.
+    seq: u64,
+    /// The latest of each kind the stream has one of, by [`StreamSlot`].
+    stream: [Option<Box<Sequenced>>; StreamSlot::COUNT],
+    /// Each LP's latest quote, error, health and unverified, by [`LpSlot`].
+    lps: HashMap<Arc<str>, [Option<Box<Sequenced>>; LpSlot::COUNT]>,
+    /// Every execution event, in order (one order per attempt: as many as
+    /// there are LPs at most).
+    executions: Vec<Sequenced>,
 }
 
-/// Which earlier event a new one makes obsolete in a [`Snapshot`].
-#[derive(PartialEq)]
-enum Slot<'a> {
-    /// One per stream: the latest of this kind.
-    Stream(&'static str),
-    /// One per LP: the latest of this kind from this LP.
-    Lp(&'static str, &'a str),
-    /// Every one is kept (the execution's record).
-    Each,
+/// The slots of [`Kept::stream`].
+#[derive(Clone, Copy)]
+enum StreamSlot {
+    Started,
+    ClientQuote,
+    Locked,
+    LockExpired,
+    NotFilled,
+    BlotterError,
+    Released,
+    Ended,
 }
 
-impl Slot<'_> {
-    fn of(kind: &EventKind) -> Slot<'_> {
-        match kind {
-            EventKind::LpQuote(quote) => Slot::Lp("lp_quote", &quote.lp),
-            EventKind::LpError(error) => Slot::Lp("lp_error", &error.lp),
-            EventKind::LpHealth(health) => Slot::Lp("lp_health", &health.lp),
-            EventKind::Unverified(unverified) => Slot::Lp("unverified", &unverified.lp),
-            EventKind::Released(_)
-            | EventKind::OrderSent(_)
+impl StreamSlot {
+    const COUNT: usize = 8;
+}
+
+/// The slots of each LP in [`Kept::lps`].
+#[derive(Clone, Copy)]
+enum LpSlot {
+    Quote,
+    Error,
+    Health,
+    Unverified,
+}
+
+impl LpSlot {
+    const COUNT: usize = 4;
+}
+
+impl Kept {
+    /// Folds event number `seq` in, replacing the one it makes obsolete.
+    fn keep(&mut self, seq: u64, event: &RfqEvent) {
+        self.seq = seq;
+        let slot = match &event.kind {
+            EventKind::LpQuote(quote) => {
+                // An LP's new quote is judged afresh: its earlier
+                // `unverified` no longer says anything about it.
+                self.forget_unverified(&quote.lp);
+                self.lp_slot(&quote.lp, LpSlot::Quote)
+            }
+            EventKind::LpError(error) => self.lp_slot(&error.lp, LpSlot::Error),
+            EventKind::LpHealth(health) => self.lp_slot(&health.lp, LpSlot::Health),
+            EventKind::Unverified(unverified) => self.lp_slot(&unverified.lp, LpSlot::Unverified),
+            EventKind::OrderSent(_)
             | EventKind::OrderRejected(_)
             | EventKind::Filled(_)
-            | EventKind::ExecutionUnknown(_) => Slot::Each,
-            EventKind::Started(_)
-            | EventKind::ClientQuote(_)
-            | EventKind::Locked(_)
-            | EventKind::LockExpired(_)
-            | EventKind::NotFilled(_)
-            | EventKind::BlotterError(_)
-            | EventKind::Ended(_) => Slot::Stream(kind.name()),
+            | EventKind::ExecutionUnknown(_) => {
+                self.executions.push(Sequenced {
+                    seq,
+                    event: event.clone(),
+                });
+                return;
+            }
+            EventKind::Started(_) => &mut self.stream[StreamSlot::Started as usize],
+            EventKind::ClientQuote(quote) => {
+                // Offered: something has corroborated the LP's price since
+                // its `unverified`, which a late screen must not show.
+                self.forget_unverified(&quote.lp);
+                &mut self.stream[StreamSlot::ClientQuote as usize]
+            }
+            EventKind::Locked(_) => &mut self.stream[StreamSlot::Locked as usize],
+            EventKind::LockExpired(_) => &mut self.stream[StreamSlot::LockExpired as usize],
+            EventKind::NotFilled(_) => &mut self.stream[StreamSlot::NotFilled as usize],
+            EventKind::BlotterError(_) => &mut self.stream[StreamSlot::BlotterError as usize],
+            EventKind::Released(released) => {
+                self.forget_unverified(&released.lp);
+                &mut self.stream[StreamSlot::Released as usize]
+            }
+            EventKind::Ended(_) => &mut self.stream[StreamSlot::Ended as usize],
+        };
+        match slot {
+            Some(kept) => refill(kept, seq, event),
+            None => {
+                *slot = Some(Box::new(Sequenced {
+                    seq,
+                    event: event.clone(),
+                }))
+            }
         }
+    }
+
+    fn forget_unverified(&mut self, lp: &str) {
+        if let Some(slots) = self.lps.get_mut(lp) {
+            slots[LpSlot::Unverified as usize] = None;
+        }
+    }
+
+    fn lp_slot(&mut self, lp: &Arc<str>, slot: LpSlot) -> &mut Option<Box<Sequenced>> {
+        // The key is cloned only the first time an LP is seen.
+        if !self.lps.contains_key(lp) {
+            self.lps.insert(lp.clone(), Default::default());
+        }
+        let slots = self.lps.get_mut(lp).expect("inserted above");
+        &mut slots[slot as usize]
+    }
+
+    /// The snapshot of the stream so far, in stream order.
+    fn snapshot(&self, rfq_id: &Arc<str>) -> Snapshot {
+        let mut events: Vec<Sequenced> = self
+            .stream
+            .iter()
+            .chain(self.lps.values().flatten())
+            .flatten()
+            .map(|kept| Sequenced::clone(kept))
+            .chain(self.executions.iter().cloned())
+            .collect();
+        events.sort_unstable_by_key(|sequenced| sequenced.seq);
+        Snapshot {
+            rfq_id: rfq_id.clone(),
+            seq: self.seq,
+            events,
+        }
+    }
+}
+
+/// Overwrites `kept` with event number `seq`, reusing what it holds where
+/// that saves an allocation: the client quote's box, an error's reason.
+fn refill(kept: &mut Sequenced, seq: u64, event: &RfqEvent) {
+    kept.seq = seq;
+    kept.event.t_ms = event.t_ms;
+    kept.event.rfq_id.clone_from(&event.rfq_id);
+    match (&mut kept.event.kind, &event.kind) {
+        // `Box::clone_from` copies into the box it has.
+        (EventKind::ClientQuote(kept), EventKind::ClientQuote(new)) => kept.clone_from(new),
+        (EventKind::LpError(kept), EventKind::LpError(new)) => {
+            let LpErrorEvent {
+                lp,
+                kind,
+                reason,
+                latency_ms,
+                poll,
+            } = new;
+            kept.lp.clone_from(lp);
+            kept.kind = *kind;
+            kept.reason.clone_from(reason);
+            kept.latency_ms = *latency_ms;
+            kept.poll = *poll;
+        }
+        (kept, new) => kept.clone_from(new),
     }
 }
 
@@ -165,35 +272,24 @@ pub enum DeskEvent {
     BlotterTrouble(BlotterTrouble),
 }
 
-/// An LP's health changed, desk-wide.
+/// An LP's health changed, desk-wide: the change as the LP's health
+/// made it, with the LP and the moment. On the wire the change's fields
+/// sit beside `lp` and `at`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LpHealthChanged {
     pub lp: Arc<str>,
     /// Wall-clock time, UTC ISO-8601 with milliseconds.
     pub at: String,
-    pub state: HealthState,
-    pub previous: HealthState,
-    /// Until the LP is asked again (`rate_limited`, `down`), in ms.
-    pub retry_in_ms: Option<u64>,
-    /// The LP's smoothed last-look reject rate, percent.
-    pub reject_rate: Decimal,
-    pub reason: Option<Arc<str>>,
-    /// Requests not sent for a rate limit since the previous change.
-    pub throttled: u64,
+    #[serde(flatten)]
+    pub change: HealthChange,
 }
 
 impl From<&RecordedChange> for LpHealthChanged {
     fn from(recorded: &RecordedChange) -> LpHealthChanged {
-        let change = &recorded.change;
         LpHealthChanged {
             lp: recorded.lp.clone(),
             at: crate::clock::iso_millis(recorded.at),
-            state: change.state,
-            previous: change.previous,
-            retry_in_ms: change.retry_in_ms,
-            reject_rate: change.reject_rate,
-            reason: change.reason.clone(),
-            throttled: change.throttled,
+            change: recorded.change.clone(),
         }
     }
 }
@@ -216,6 +312,11 @@ pub struct StreamRegistry {
 }
 
 struct Registry {
+    /// Whether each stream keeps a snapshot for late subscribers. A
+    /// process whose only consumer is its own console (local mode, the
+    /// load bench) keeps none: about 2.4 KB a stream at 10 LPs that no one
+    /// would read. A desk that others attach to keeps them.
+    keeps_snapshots: bool,
     live: Mutex<HashMap<Arc<str>, Arc<LiveStream>>>,
     desk_events: broadcast::Sender<DeskEvent>,
     /// The blotter trouble (failed commits + lost events) already pushed.
@@ -223,33 +324,49 @@ struct Registry {
 }
 
 impl Default for StreamRegistry {
+    /// A registry whose streams keep snapshots: any subscriber may attach
+    /// at any time.
     fn default() -> StreamRegistry {
+        StreamRegistry::new(true)
+    }
+}
+
+impl StreamRegistry {
+    /// A registry whose streams keep no snapshot: a subscriber may attach
+    /// only before a stream's first event (see [`StreamRegistry::attach`]).
+    /// For a process with no late subscriber to serve.
+    pub(crate) fn without_snapshots() -> StreamRegistry {
+        StreamRegistry::new(false)
+    }
+
+    fn new(keeps_snapshots: bool) -> StreamRegistry {
         StreamRegistry {
             inner: Arc::new(Registry {
+                keeps_snapshots,
                 live: Mutex::new(HashMap::new()),
                 desk_events: broadcast::channel(DESK_EVENT_BUFFER).0,
                 trouble_told: AtomicU64::new(0),
             }),
         }
     }
-}
 
-impl StreamRegistry {
     /// The RFQ ids of the streams running now, in the order of their ids
     /// (the order they started in).
-    pub fn live_streams(&self) -> Vec<Arc<str>> {
+    pub(crate) fn live_streams(&self) -> Vec<Arc<str>> {
         let mut ids: Vec<Arc<str>> = self.inner.live().keys().cloned().collect();
         ids.sort();
         ids
     }
 
     /// Attaches to stream `rfq_id` with a buffer of [`SUBSCRIBER_BUFFER`]
-    /// events; `None` when no such stream is running.
-    pub fn attach(&self, rfq_id: &str) -> Option<Subscription> {
+    /// events; `None` when no such stream is running, or when this
+    /// registry keeps no snapshots and the stream has already sent an
+    /// event.
+    pub(crate) fn attach(&self, rfq_id: &str) -> Option<Subscription> {
         self.attach_with_buffer(rfq_id, SUBSCRIBER_BUFFER)
     }
 
-    /// [`StreamRegistry::attach`] with a buffer of `buffer` events (at
+    /// `StreamRegistry::attach` with a buffer of `buffer` events (at
     /// least one): a subscriber that falls further behind is dropped.
     pub fn attach_with_buffer(&self, rfq_id: &str, buffer: usize) -> Option<Subscription> {
         let buffer = buffer.max(1);
@@ -259,7 +376,9 @@ impl StreamRegistry {
         // Under the stream's lock: no event can pass between the snapshot
         // and the subscription, so nothing is missed or seen twice.
         let mut fan = live.fan();
-        if fan.closed {
+        // Without a snapshot, a subscriber that missed events would see a
+        // stream with a hole at its start: it is refused instead.
+        if fan.closed || (!self.inner.keeps_snapshots && fan.kept.seq > 0) {
             return None;
         }
         fan.subscribers.push(Subscriber {
@@ -268,28 +387,29 @@ impl StreamRegistry {
             detached: detached.clone(),
         });
         Some(Subscription {
-            snapshot: fan.snapshot.clone(),
+            snapshot: fan.kept.snapshot(&live.rfq_id),
             clock: live.clock,
             events,
-            commands: live.commands.clone(),
+            stopper: live.stopper.clone(),
+            budget: Mutex::new(CommandBudget::full(tokio::time::Instant::now())),
             detached,
         })
     }
 
     /// Every desk event from now on.
-    pub fn subscribe_desk(&self) -> broadcast::Receiver<DeskEvent> {
+    pub(crate) fn subscribe_desk(&self) -> broadcast::Receiver<DeskEvent> {
         self.inner.desk_events.subscribe()
     }
 
     /// Pushes `event` to every desk listener (none listening is fine).
-    pub fn announce(&self, event: DeskEvent) {
+    pub(crate) fn announce(&self, event: DeskEvent) {
         self.inner.announce(event);
     }
 
     /// Pushes the blotter's trouble if it has grown since last told (the
     /// streams' events look after each one; a stream that was refused has
     /// none).
-    pub fn watch_blotter(&self, sink: &BlotterSink) {
+    pub(crate) fn watch_blotter(&self, sink: &BlotterSink) {
         self.inner.watch_blotter(sink);
     }
 
@@ -297,30 +417,48 @@ impl StreamRegistry {
     /// record kept by `blotter`, if any) and gives the outlet that fans
     /// its events out before handing them to `next`. The stream leaves the
     /// registry with its `ended` event, or when the outlet is dropped.
-    pub fn register<O: Outlet>(
+    /// Refused while another stream of that id is live: each id names one
+    /// stream, and the first keeps it.
+    pub(crate) fn register<O: Outlet>(
         &self,
         rfq_id: Arc<str>,
         clock: StreamClock,
-        commands: mpsc::Sender<StreamCommand>,
+        commands: CommandSender<StreamCommand>,
         blotter: Option<BlotterSink>,
         next: O,
-    ) -> Fanout<O> {
-        let live = Arc::new(LiveStream {
-            rfq_id: rfq_id.clone(),
-            clock,
-            commands,
-            blotter,
-            registry: self.inner.clone(),
-            fan: Mutex::new(Fan {
-                snapshot: Snapshot::new(rfq_id.clone()),
-                subscribers: Vec::new(),
-                closed: false,
-            }),
-        });
-        self.inner.live().insert(rfq_id.clone(), live.clone());
+    ) -> Result<Fanout<O>, AlreadyLive> {
+        let live = {
+            let mut live = self.inner.live();
+            let std::collections::hash_map::Entry::Vacant(entry) = live.entry(rfq_id.clone())
+            else {
+                return Err(AlreadyLive { rfq_id });
+            };
+            entry
+                .insert(Arc::new(LiveStream {
+                    rfq_id: rfq_id.clone(),
+                    clock,
+                    stopper: StreamStopper::new(commands),
+                    blotter,
+                    registry: self.inner.clone(),
+                    fan: Mutex::new(Fan {
+                        kept: Kept::default(),
+                        subscribers: Vec::new(),
+                        closed: false,
+                    }),
+                }))
+                .clone()
+        };
         self.announce(DeskEvent::StreamStarted { rfq_id });
-        Fanout { live, next }
+        Ok(Fanout { live, next })
     }
+}
+
+/// A stream of this id is already live: [`StreamRegistry::register`]
+/// refused a second.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stream '{rfq_id}' is already live")]
+pub(crate) struct AlreadyLive {
+    pub rfq_id: Arc<str>,
 }
 
 impl Registry {
@@ -336,12 +474,12 @@ impl Registry {
 
     /// Pushes the blotter's trouble once it has grown since last told.
     fn watch_blotter(&self, sink: &BlotterSink) {
-        let stats = sink.stats();
-        let trouble = stats.failed_commits + stats.lost;
+        let (failed_commits, lost) = sink.trouble();
+        let trouble = failed_commits + lost;
         if trouble > 0 && self.trouble_told.fetch_max(trouble, Ordering::Relaxed) < trouble {
             self.announce(DeskEvent::BlotterTrouble(BlotterTrouble {
-                failed_commits: stats.failed_commits,
-                lost: stats.lost,
+                failed_commits,
+                lost,
                 problem: sink.problem(),
             }));
         }
@@ -352,7 +490,8 @@ impl Registry {
 struct LiveStream {
     rfq_id: Arc<str>,
     clock: StreamClock,
-    commands: mpsc::Sender<StreamCommand>,
+    /// Its inbox, and the stop that no full inbox can lose.
+    stopper: StreamStopper,
     /// The stream's blotter, watched for trouble after each event.
     blotter: Option<BlotterSink>,
     registry: Arc<Registry>,
@@ -362,14 +501,15 @@ struct LiveStream {
 /// What changes with each event, under the stream's lock (held for the
 /// event's fan-out only, never across an await).
 struct Fan {
-    snapshot: Snapshot,
+    kept: Kept,
     subscribers: Vec<Subscriber>,
     /// Ended or dropped: nobody attaches any more.
     closed: bool,
 }
 
 struct Subscriber {
-    events: mpsc::Sender<Sequenced>,
+    /// Shared: one copy of each event however many subscribers there are.
+    events: mpsc::Sender<Arc<Sequenced>>,
     buffer: usize,
     detached: Arc<OnceLock<Detached>>,
 }
@@ -385,24 +525,32 @@ impl LiveStream {
         let ended = matches!(event.kind, EventKind::Ended(_));
         {
             let mut fan = self.fan();
-            let sequenced = Sequenced {
-                seq: fan.snapshot.seq + 1,
-                event: event.clone(),
-            };
-            fan.subscribers.retain(|subscriber| {
-                match subscriber.events.try_send(sequenced.clone()) {
-                    Ok(()) => true,
-                    Err(TrySendError::Full(_)) => {
-                        let _ = subscriber.detached.set(Detached::TooSlow {
-                            buffer: subscriber.buffer,
-                            missed: sequenced.seq,
-                        });
-                        false
+            let seq = fan.kept.seq + 1;
+            // Most streams have no subscriber: they pay for nothing here.
+            if !fan.subscribers.is_empty() {
+                let shared = Arc::new(Sequenced {
+                    seq,
+                    event: event.clone(),
+                });
+                fan.subscribers.retain(|subscriber| {
+                    match subscriber.events.try_send(shared.clone()) {
+                        Ok(()) => true,
+                        Err(TrySendError::Full(_)) => {
+                            let _ = subscriber.detached.set(Detached::TooSlow {
+                                buffer: subscriber.buffer,
+                                missed: seq,
+                            });
+                            false
+                        }
+                        Err(TrySendError::Closed(_)) => false,
                     }
-                    Err(TrySendError::Closed(_)) => false,
-                }
-            });
-            fan.snapshot.keep(sequenced);
+                });
+            }
+            if self.registry.keeps_snapshots {
+                fan.kept.keep(seq, event);
+            } else {
+                fan.kept.seq = seq;
+            }
         }
         if let Some(sink) = &self.blotter {
             self.registry.watch_blotter(sink);
@@ -425,18 +573,35 @@ impl LiveStream {
                 let _ = subscriber.detached.set(why.clone());
             }
         }
-        self.registry.live().remove(&self.rfq_id);
-        self.registry.announce(DeskEvent::StreamEnded {
-            rfq_id: self.rfq_id.clone(),
-        });
+        // Only this stream's own entry: the id names no other while this
+        // one is live, but the map is not the place to trust that.
+        let removed = {
+            let mut live = self.registry.live();
+            let ours = live
+                .get(&self.rfq_id)
+                .is_some_and(|entry| std::ptr::eq(Arc::as_ptr(entry), self));
+            ours && live.remove(&self.rfq_id).is_some()
+        };
+        if removed {
+            self.registry.announce(DeskEvent::StreamEnded {
+                rfq_id: self.rfq_id.clone(),
+            });
+        }
     }
 }
 
 /// A stream's outlet that fans its events out to the registry's
 /// subscribers before handing them to `next`; see the module docs.
-pub struct Fanout<O> {
+pub(crate) struct Fanout<O> {
     live: Arc<LiveStream>,
     next: O,
+}
+
+impl<O> Fanout<O> {
+    /// What stops the stream from outside (its primary consumer's Stop).
+    pub(crate) fn stopper(&self) -> StreamStopper {
+        self.live.stopper.clone()
+    }
 }
 
 impl<O: Outlet> Outlet for Fanout<O> {
@@ -450,7 +615,7 @@ impl<O: Outlet> Outlet for Fanout<O> {
     }
 
     fn stop_requested(&self) -> bool {
-        self.next.stop_requested()
+        self.live.stopper.asked() || self.next.stop_requested()
     }
 }
 
@@ -462,15 +627,137 @@ impl<O> Drop for Fanout<O> {
     }
 }
 
+/// Stops a stream, whatever its inbox holds. The stop is a flag the
+/// session reads (through its [`Fanout`]) every time it wakes, so a full
+/// inbox cannot lose it; the `Stop` also put into the inbox when there is
+/// room only wakes the session sooner. Cloning it shares it.
+#[derive(Clone)]
+pub(crate) struct StreamStopper {
+    asked: Arc<AtomicBool>,
+    commands: CommandSender<StreamCommand>,
+}
+
+impl StreamStopper {
+    /// A stopper for the stream whose inbox `commands` feeds.
+    pub(crate) fn new(commands: CommandSender<StreamCommand>) -> StreamStopper {
+        StreamStopper {
+            asked: Arc::new(AtomicBool::new(false)),
+            commands,
+        }
+    }
+
+    /// Ends the stream (its `ended` says `interrupted`; an order already
+    /// out is waited for first).
+    pub(crate) fn stop(&self) {
+        self.asked.store(true, Ordering::Relaxed);
+        // A full inbox wakes the session anyway, and it then reads the flag.
+        let _ = self.commands.try_send(StreamCommand::Stop);
+    }
+
+    fn asked(&self) -> bool {
+        self.asked.load(Ordering::Relaxed)
+    }
+
+    fn inbox(&self) -> &CommandSender<StreamCommand> {
+        &self.commands
+    }
+}
+
+/// A subscriber's commands other than Stop: this many at once...
+pub(crate) const SUBSCRIBER_COMMAND_BURST: u32 = 4;
+/// ...then one more every this many ms.
+pub(crate) const SUBSCRIBER_COMMAND_EVERY_MS: u64 = 250;
+
+/// One subscriber's allowance of commands (a token bucket on the stream's
+/// clock), so that no subscriber can keep the session busy with commands
+/// while its LPs' answers wait.
+struct CommandBudget {
+    left: u32,
+    /// When `left` last earned (or, full, when it was last full).
+    since: tokio::time::Instant,
+}
+
+impl CommandBudget {
+    fn full(now: tokio::time::Instant) -> CommandBudget {
+        CommandBudget {
+            left: SUBSCRIBER_COMMAND_BURST,
+            since: now,
+        }
+    }
+
+    /// Takes one command's allowance at `now`; `Err` with the ms until
+    /// there is one.
+    fn take(&mut self, now: tokio::time::Instant) -> Result<(), u64> {
+        let every = std::time::Duration::from_millis(SUBSCRIBER_COMMAND_EVERY_MS);
+        if self.left == SUBSCRIBER_COMMAND_BURST {
+            // A full allowance earns nothing while it waits.
+            self.since = now;
+        }
+        let elapsed = now.saturating_duration_since(self.since);
+        let earned = (elapsed.as_millis() / every.as_millis()) as u32;
+        if earned > 0 {
+            self.left = self
+                .left
+                .saturating_add(earned)
+                .min(SUBSCRIBER_COMMAND_BURST);
+            self.since += every * earned;
+        }
+        if self.left == 0 {
+            let waited = now.saturating_duration_since(self.since);
+            return Err((every - waited).as_millis() as u64);
+        }
+        self.left -= 1;
+        Ok(())
+    }
+}
+
+/// A subscriber's command that the stream did not take, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{command:?} refused: {why}")]
+pub struct CommandRefused {
+    pub command: StreamCommand,
+    pub why: Refusal,
+}
+
+/// Why a subscriber's command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "refused", rename_all = "snake_case")]
+pub enum Refusal {
+    /// The stream has ended.
+    Ended,
+    /// The subscriber used its allowance
+    /// (`SUBSCRIBER_COMMAND_BURST`, one more every
+    /// `SUBSCRIBER_COMMAND_EVERY_MS`); the next is allowed in
+    /// `retry_in_ms`.
+    TooFast { retry_in_ms: u64 },
+    /// The stream's inbox is half full: the rest is kept for its primary
+    /// consumer.
+    Busy,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Ended => f.write_str("the stream has ended"),
+            Refusal::TooFast { retry_in_ms } => write!(
+                f,
+                "more than {SUBSCRIBER_COMMAND_BURST} commands in a row (one more every {SUBSCRIBER_COMMAND_EVERY_MS} ms); retry in {retry_in_ms} ms"
+            ),
+            Refusal::Busy => f.write_str("the stream's inbox is busy; retry"),
+        }
+    }
+}
+
 /// One subscriber's view of a live stream: the snapshot it attached with,
-/// then every later event in order, and the stream's command inbox.
+/// then every later event in order, and commands to the stream.
 pub struct Subscription {
     /// The stream up to the moment of attaching.
     pub snapshot: Snapshot,
     /// The stream's clock (countdowns between events).
     pub clock: StreamClock,
-    events: mpsc::Receiver<Sequenced>,
-    commands: mpsc::Sender<StreamCommand>,
+    events: mpsc::Receiver<Arc<Sequenced>>,
+    stopper: StreamStopper,
+    budget: Mutex<CommandBudget>,
     detached: Arc<OnceLock<Detached>>,
 }
 
@@ -479,18 +766,46 @@ impl Subscription {
     /// or why there will be none.
     pub async fn next(&mut self) -> Result<Sequenced, Detached> {
         match self.events.recv().await {
-            Some(sequenced) => Ok(sequenced),
+            // Copied only while another subscriber still holds it.
+            Some(shared) => Ok(Arc::unwrap_or_clone(shared)),
             None => Err(self.detached.get().cloned().unwrap_or(Detached::Failed)),
         }
     }
 
     /// Hands `command` to the stream, as if its own operator had given
-    /// it; `Err` once the stream has ended.
-    pub async fn send(&self, command: StreamCommand) -> Result<(), StreamCommand> {
-        self.commands
-            .send(command)
-            .await
-            .map_err(|refused| refused.0)
+    /// it, without waiting. A Stop is always taken while the stream runs.
+    /// Other commands take at most half the stream's inbox (the rest is
+    /// its primary consumer's) and come within an allowance
+    /// (`SUBSCRIBER_COMMAND_BURST` at once, one more every
+    /// `SUBSCRIBER_COMMAND_EVERY_MS`), so no subscriber can push the
+    /// primary consumer's commands or the LPs' answers back; a command
+    /// beyond them is refused and handed back with the reason.
+    pub async fn send(&self, command: StreamCommand) -> Result<(), CommandRefused> {
+        let inbox = self.stopper.inbox();
+        let refuse = |command, why| Err(CommandRefused { command, why });
+        if inbox.is_closed() {
+            return refuse(command, Refusal::Ended);
+        }
+        if command == StreamCommand::Stop {
+            self.stopper.stop();
+            return Ok(());
+        }
+        if inbox.capacity() <= inbox.max_capacity() / 2 {
+            return refuse(command, Refusal::Busy);
+        }
+        let allowed = self
+            .budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(tokio::time::Instant::now());
+        if let Err(retry_in_ms) = allowed {
+            return refuse(command, Refusal::TooFast { retry_in_ms });
+        }
+        match inbox.try_send(command) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(command)) => refuse(command, Refusal::Busy),
+            Err(TrySendError::Closed(command)) => refuse(command, Refusal::Ended),
+        }
     }
 }
 
@@ -498,10 +813,8 @@ impl Subscription {
 mod tests {
     use super::*;
     use crate::blotter::Blotter;
-    use crate::market::{Bps, Side};
     use crate::recorder::Recorder;
-    use crate::rfq::{EngineParams, RfqSpec, Session};
-    use rust_decimal_macros::dec;
+    use crate::rfq::Session;
 
     /// The fan-out adds one pointer to every stream's future (thousands
     /// of them run at once): the same bound as a stream recorded without
@@ -510,39 +823,19 @@ mod tests {
     async fn a_recorded_fanned_out_stream_future_stays_small() {
         let scratch = tempfile::tempdir().unwrap();
         let blotter = Blotter::open(&scratch.path().join("blotter.db")).unwrap();
-        let session = Session {
-            rfq_id: Arc::from("R-size"),
-            spec: RfqSpec {
-                side: Side::Buy,
-                amount: dec!(1),
-                pair: "BTCUSDT".parse().unwrap(),
-            },
-            lps: Vec::new(),
-            params: EngineParams {
-                markup: Bps::new(dec!(5)).unwrap(),
-                threshold: Bps::new(dec!(1)).unwrap(),
-                validity_buffer_ms: 2_000,
-                poll_interval_ms: 500,
-                lp_timeout_ms: 1_000,
-                order_timeout_ms: 5_000,
-                max_deviation: Bps::new(dec!(200)).unwrap(),
-                fade_tolerance: Bps::new(dec!(2)).unwrap(),
-            },
-            duration_ms: 1_000,
-            clock: StreamClock::start(),
-            band: None,
-            client: crate::rfq::ClientId::house(),
-        };
+        let session = Session::sized_for_tests();
         let registry = StreamRegistry::default();
         let (events, _receiver) = mpsc::channel(16);
-        let (commands, inbox) = mpsc::channel(1);
-        let fanout = registry.register(
-            session.rfq_id.clone(),
-            session.clock,
-            commands,
-            Some(blotter.sink()),
-            events,
-        );
+        let (commands, inbox) = crate::rfq::inbox::channel(1);
+        let fanout = registry
+            .register(
+                session.rfq_id.clone(),
+                session.clock,
+                commands,
+                Some(blotter.sink()),
+                events,
+            )
+            .unwrap();
         let outlet = Recorder::new(blotter.sink(), fanout);
         let stream = session.run_into(outlet, Some(inbox));
         let size = std::mem::size_of_val(&stream);
@@ -553,5 +846,112 @@ mod tests {
             "a dropped stream leaves"
         );
         blotter.close().await;
+    }
+
+    fn event(kind: EventKind) -> RfqEvent {
+        RfqEvent {
+            kind,
+            rfq_id: Arc::from("R-twice"),
+            t_ms: 0,
+        }
+    }
+
+    /// An id names one live stream: a second is refused, and the first
+    /// one's end never takes a later stream of the same id with it.
+    #[tokio::test]
+    async fn a_live_id_is_not_registered_twice_and_an_end_removes_only_its_own() {
+        let registry = StreamRegistry::default();
+        let register = || {
+            let (commands, _inbox) = crate::rfq::inbox::channel(1);
+            let (events, _receiver) = mpsc::channel::<RfqEvent>(8);
+            registry.register(
+                Arc::from("R-twice"),
+                StreamClock::start(),
+                commands,
+                None,
+                events,
+            )
+        };
+        let mut first = register().unwrap();
+        assert_eq!(
+            register().err(),
+            Some(AlreadyLive {
+                rfq_id: Arc::from("R-twice")
+            })
+        );
+        let ended = crate::rfq::event::Ended {
+            simulated: false,
+            reason: crate::rfq::event::EndReason::Duration,
+            outcome: crate::rfq::event::Outcome::NotAccepted,
+            improvements: 0,
+            quote_id: None,
+            lp: None,
+            client_price: None,
+        };
+        first.send(event(EventKind::Ended(ended))).await;
+        assert!(registry.live_streams().is_empty());
+        let second = register().expect("the id is free once its stream ended");
+        drop(first);
+        assert_eq!(registry.live_streams(), [Arc::from("R-twice")]);
+        drop(second);
+        assert!(registry.live_streams().is_empty());
+    }
+
+    /// Without snapshots a subscriber can join only a stream that has sent
+    /// nothing yet (it then sees every event); later, when it would have
+    /// missed the start, it is refused, and the stream keeps nothing.
+    #[tokio::test]
+    async fn without_snapshots_only_a_subscriber_from_the_start_may_attach() {
+        let registry = StreamRegistry::without_snapshots();
+        let (commands, _inbox) = crate::rfq::inbox::channel(1);
+        let (events, _receiver) = mpsc::channel::<RfqEvent>(8);
+        let mut fanout = registry
+            .register(
+                Arc::from("R-bare"),
+                StreamClock::start(),
+                commands,
+                None,
+                events,
+            )
+            .unwrap();
+        let mut early = registry.attach("R-bare").expect("nothing sent yet");
+        assert_eq!(early.snapshot.seq, 0);
+        assert!(early.snapshot.events.is_empty());
+        let expired = EventKind::LockExpired(crate::rfq::event::LockExpired {
+            lp: Arc::from("LP1"),
+        });
+        fanout.send(event(expired.clone())).await;
+        assert!(registry.attach("R-bare").is_none());
+        let first = early.events.recv().await.expect("the first event");
+        assert_eq!((first.seq, &first.event.kind), (1, &expired));
+        let live = registry.inner.live()["R-bare"].clone();
+        let fan = live.fan();
+        assert_eq!(fan.kept.seq, 1);
+        assert!(fan.kept.stream.iter().all(Option::is_none));
+    }
+
+    /// A subscriber sending a command every millisecond gets 4 at once,
+    /// then one every 250 ms: 15 in 3 s, so however it floods, the session
+    /// spends next to nothing on it and its LPs' answers go first.
+    #[test]
+    fn a_flood_of_commands_is_held_to_the_allowance() {
+        let start = tokio::time::Instant::now();
+        let mut budget = CommandBudget::full(start);
+        let taken: Vec<u64> = (0..3_000)
+            .filter(|ms| {
+                budget
+                    .take(start + std::time::Duration::from_millis(*ms))
+                    .is_ok()
+            })
+            .collect();
+        assert_eq!(
+            taken,
+            [0, 1, 2, 3, 250, 500, 750, 1_000, 1_250, 1_500, 1_750, 2_000, 2_250, 2_500, 2_750]
+        );
+        // Left alone, it fills again to 4 and no further.
+        let later = start + std::time::Duration::from_secs(60);
+        let again = (0..6).filter(|_| budget.take(later).is_ok()).count();
+        assert_eq!(again, 4);
+        assert_eq!(budget.take(later), Err(250));
     }
 }

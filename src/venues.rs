@@ -40,36 +40,36 @@ pub struct VenueSpec {
     pub name: String,
     /// How long the LP has to answer a quote request, in ms (the desk's
     /// LP_TIMEOUT_MS when absent).
-    pub timeout_ms: Option<u64>,
+    pub(crate) timeout_ms: Option<u64>,
     /// How long to wait for an order's outcome, in ms (the adapter's
     /// default when absent).
-    pub order_timeout_ms: Option<u64>,
+    pub(crate) order_timeout_ms: Option<u64>,
     /// The pairs the LP quotes (`pairs = ["BTCUSDT", "ETH/USDT"]`), so a
     /// request no LP quotes is refused at entry; `None`: not declared, it
     /// is asked for every pair.
-    pub pairs: Option<Vec<crate::market::Pair>>,
+    pub(crate) pairs: Option<Vec<crate::market::Pair>>,
     pub kind: VenueKind,
     /// Its rate limit and breaker, as the file sets them (each absent
     /// value takes the kind's default: [`VenueSpec::health_policy`]).
-    pub health: VenueHealth,
+    pub(crate) health: VenueHealth,
 }
 
 /// The health settings of one `[[lp]]` table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct VenueHealth {
+pub(crate) struct VenueHealth {
     /// `max_requests_per_sec`, exactly as written.
-    pub max_requests_per_sec: Option<rust_decimal::Decimal>,
-    pub burst: Option<u64>,
-    pub breaker_failures: Option<u64>,
-    pub breaker_window_secs: Option<u64>,
-    pub breaker_cool_off_secs: Option<u64>,
+    pub(crate) max_requests_per_sec: Option<rust_decimal::Decimal>,
+    pub(crate) burst: Option<u64>,
+    pub(crate) breaker_failures: Option<u64>,
+    pub(crate) breaker_window_secs: Option<u64>,
+    pub(crate) breaker_cool_off_secs: Option<u64>,
 }
 
 impl VenueSpec {
     /// How long the LP's adapter waits: the file's `timeout_ms` or the
     /// desk's `default_quote_ms` (LP_TIMEOUT_MS), its `order_timeout_ms`
     /// or the adapters' default.
-    pub fn timeouts(&self, default_quote_ms: u64) -> crate::lp::adapter::AdapterTimeouts {
+    pub(crate) fn timeouts(&self, default_quote_ms: u64) -> crate::lp::adapter::AdapterTimeouts {
         crate::lp::adapter::AdapterTimeouts::from_ms(
             self.timeout_ms,
             self.order_timeout_ms,
@@ -82,7 +82,7 @@ impl VenueSpec {
     /// each getQuote spends weight 200 of its per-minute budget; mock
     /// unlimited; burst = the rate rounded up; breaker 5 failures in 30 s,
     /// 30 s cool-off), with the desk's fade limit.
-    pub fn health_policy(
+    pub(crate) fn health_policy(
         &self,
         fade_limit_pct: rust_decimal::Decimal,
     ) -> crate::lp::health::HealthPolicy {
@@ -168,7 +168,7 @@ pub enum VenueKind {
 
 impl VenueKind {
     /// The kind as written in the file (`b2c2`, `binance-convert`, ...).
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             VenueKind::B2c2 { .. } => "b2c2",
             VenueKind::BinanceConvert { .. } => "binance-convert",
@@ -178,17 +178,17 @@ impl VenueKind {
     }
 
     /// True for a venue that trades real money (anything but `mock`).
-    pub fn is_real(&self) -> bool {
+    pub(crate) fn is_real(&self) -> bool {
         !matches!(self, VenueKind::Mock)
     }
 }
 
 /// How a B2C2 venue spells a pair unless the file says otherwise.
-pub const B2C2_DEFAULT_SYMBOL: &str = "{base}{quote}.SPOT";
+pub(crate) const B2C2_DEFAULT_SYMBOL: &str = "{base}{quote}.SPOT";
 /// How a FIX venue spells a pair unless the file says otherwise.
-pub const FIX_DEFAULT_SYMBOL: &str = "{base}/{quote}";
+pub(crate) const FIX_DEFAULT_SYMBOL: &str = "{base}/{quote}";
 /// FIX HeartBtInt (108) unless the file says otherwise, in seconds.
-pub const FIX_DEFAULT_HEARTBEAT_SECS: u64 = 30;
+pub(crate) const FIX_DEFAULT_HEARTBEAT_SECS: u64 = 30;
 
 /// Why the venues file was refused. Every message names the file; those
 /// about one place in it name the line and the field too.
@@ -272,13 +272,35 @@ pub enum VenuesError {
         name: String,
         first_line: usize,
     },
-    #[error("venues file '{file}': lp '{lp}' needs {field}: {source}")]
+    #[error("venues file '{file}': {missing}")]
     Secret {
         file: String,
-        lp: String,
-        field: &'static str,
-        source: SecretError,
+        missing: MissingSecret,
     },
+    /// Every secret the file names that the environment lacks, at once:
+    /// one run tells the operator every variable to set.
+    #[error("venues file '{file}': {} secrets are missing: {}", missing.len(), join_missing(missing))]
+    Secrets {
+        file: String,
+        missing: Vec<MissingSecret>,
+    },
+}
+
+/// A secret an LP needs that its environment variable does not hold.
+#[derive(Debug, thiserror::Error)]
+#[error("lp '{lp}' needs {field}: {source}")]
+pub struct MissingSecret {
+    pub lp: String,
+    pub(crate) field: &'static str,
+    pub(crate) source: SecretError,
+}
+
+fn join_missing(missing: &[MissingSecret]) -> String {
+    missing
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The kinds, as the file spells them.
@@ -457,16 +479,16 @@ pub fn load(path: &Path) -> Result<Vec<VenueSpec>, VenuesError> {
 
 /// A whole venues file: the LPs and the optional per-pair price bands.
 #[derive(Debug, Clone, PartialEq)]
-pub struct VenuesFile {
+pub(crate) struct VenuesFile {
     pub lps: Vec<VenueSpec>,
     /// `[bands]`: per pair symbol (`BTCUSDT`), the range any quote must fall
     /// in — the protection left when too few LPs quote to judge by their
     /// median.
-    pub bands: HashMap<String, crate::market::PriceBand>,
+    pub(crate) bands: HashMap<String, crate::market::PriceBand>,
 }
 
 /// [`load`], with the `[bands]` table too.
-pub fn load_file(path: &Path) -> Result<VenuesFile, VenuesError> {
+pub(crate) fn load_file(path: &Path) -> Result<VenuesFile, VenuesError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| VenuesError::Read {
         file: file.clone(),
@@ -546,8 +568,9 @@ pub fn parse(
     let items = parser.lp_tables(root.get_ref())?;
     let mut specs = Vec::with_capacity(items.len());
     let mut first_lines: HashMap<String, usize> = HashMap::new();
+    let missing = std::cell::RefCell::new(Vec::new());
     for (index, item) in items.iter().enumerate() {
-        let (spec, name_line) = parser.venue(index, item, &env)?;
+        let (spec, name_line) = parser.venue(index, item, &env, &missing)?;
         if let Some(&first_line) = first_lines.get(&spec.name.to_lowercase()) {
             return Err(VenuesError::DuplicateName {
                 file: file.to_string(),
@@ -559,7 +582,18 @@ pub fn parse(
         first_lines.insert(spec.name.to_lowercase(), name_line);
         specs.push(spec);
     }
-    Ok(specs)
+    let mut missing = missing.into_inner();
+    match missing.len() {
+        0 => Ok(specs),
+        1 => Err(VenuesError::Secret {
+            file: file.to_string(),
+            missing: missing.remove(0),
+        }),
+        _ => Err(VenuesError::Secrets {
+            file: file.to_string(),
+            missing,
+        }),
+    }
 }
 
 struct Parser<'a> {
@@ -633,6 +667,7 @@ impl Parser<'_> {
         index: usize,
         item: &Item<'_>,
         env: &impl Fn(&str) -> Result<Secret, SecretError>,
+        missing: &std::cell::RefCell<Vec<MissingSecret>>,
     ) -> Result<(VenueSpec, usize), VenuesError> {
         let table = item.get_ref();
         let header_line = self.line_at(item.span().start);
@@ -751,12 +786,17 @@ impl Parser<'_> {
                 3_600,
             )?,
         };
+        // A missing secret is collected, not returned, so that the file's
+        // every missing variable is reported at once; the stand-in never
+        // leaves `parse`, which fails when any was missing.
         let secret = |field: &'static str, var: &str| {
-            env(var).map_err(|source| VenuesError::Secret {
-                file: self.file.to_string(),
-                lp: name.clone(),
-                field,
-                source,
+            env(var).unwrap_or_else(|source| {
+                missing.borrow_mut().push(MissingSecret {
+                    lp: name.clone(),
+                    field,
+                    source,
+                });
+                Secret::new(String::new())
             })
         };
 
@@ -768,7 +808,7 @@ impl Parser<'_> {
                 let symbol = at.symbol(raw.symbol, B2C2_DEFAULT_SYMBOL)?;
                 VenueKind::B2c2 {
                     url,
-                    token: secret("token_env", &token_env)?,
+                    token: secret("token_env", &token_env),
                     symbol,
                 }
             }
@@ -780,8 +820,8 @@ impl Parser<'_> {
                 let recv_window_ms = at.ranged("recv_window_ms", raw.recv_window_ms, 1, 60_000)?;
                 VenueKind::BinanceConvert {
                     url,
-                    key: secret("key_env", &key_env)?,
-                    secret: secret("secret_env", &secret_env)?,
+                    key: secret("key_env", &key_env),
+                    secret: secret("secret_env", &secret_env),
                     recv_window_ms,
                 }
             }
@@ -798,7 +838,7 @@ impl Parser<'_> {
                 let password = match raw.password_env {
                     Some(var) => {
                         let var = at.env_var("password_env", var)?;
-                        Some(secret("password_env", &var)?)
+                        Some(secret("password_env", &var))
                     }
                     None => None,
                 };
@@ -1361,6 +1401,19 @@ timeout_ms = 300
     }
 
     #[test]
+    fn every_missing_secret_is_named_at_once() {
+        let text = "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://x\"\ntoken_env = \"UNSET_VAR\"\n\
+                    [[lp]]\nname = \"Bn\"\nkind = \"binance-convert\"\nurl = \"https://x\"\nkey_env = \"K\"\nsecret_env = \"EMPTY_VAR\"\n\
+                    [[lp]]\nname = \"W\"\nkind = \"fix44\"\nhost = \"h\"\nport = 1\nsender_comp_id = \"S\"\ntarget_comp_id = \"T\"\npassword_env = \"UNSET_VAR\"\n";
+        assert_eq!(
+            parse_err(text),
+            "venues file 'lps.toml': 3 secrets are missing: lp 'B2C2' needs token_env: environment variable UNSET_VAR is not set; \
+             lp 'Bn' needs secret_env: environment variable EMPTY_VAR is empty; \
+             lp 'W' needs password_env: environment variable UNSET_VAR is not set"
+        );
+    }
+
+    #[test]
     fn the_spec_example_with_a_misspelt_field_names_line_7() {
         let text = "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"https://api.uat.b2c2.net\"\n\
                     timeout_ms = 800\n# the token\ntokn_env = \"B2C2_API_TOKEN\"\n";
@@ -1383,7 +1436,6 @@ timeout_ms = 300
                 ("B2C2", "b2c2"),
                 ("BinanceConvert", "binance-convert"),
                 ("Wintermute", "fix44"),
-                ("Sim", "mock")
             ]
         );
         let bands = parse_bands("lps.example.toml", include_str!("../lps.example.toml")).unwrap();

@@ -21,6 +21,8 @@ mod client_view;
 mod console;
 #[path = "integration/execution.rs"]
 mod execution;
+#[path = "integration/fail_closed.rs"]
+mod fail_closed;
 #[path = "integration/fake_venues.rs"]
 mod fake_venues;
 #[path = "integration/fix_acceptor.rs"]

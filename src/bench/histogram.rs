@@ -11,7 +11,7 @@ const SUB_BITS: u32 = 4;
 const EXPONENTS: usize = 40;
 
 /// A histogram of durations, recorded from many tasks at once.
-pub struct LatencyHistogram {
+pub(crate) struct LatencyHistogram {
     buckets: Vec<AtomicU64>,
 }
 
@@ -22,7 +22,7 @@ impl Default for LatencyHistogram {
 }
 
 impl LatencyHistogram {
-    pub fn new() -> LatencyHistogram {
+    pub(crate) fn new() -> LatencyHistogram {
         LatencyHistogram {
             buckets: (0..EXPONENTS * SUB_BUCKETS)
                 .map(|_| AtomicU64::new(0))
@@ -55,13 +55,13 @@ impl LatencyHistogram {
         self.buckets[Self::bucket_of(nanos)].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
     }
 
     /// The `percentile` (0–100) by nearest rank, as the upper bound of its
     /// bucket; zero when nothing was recorded.
-    pub fn percentile(&self, percentile: u32) -> Duration {
+    pub(crate) fn percentile(&self, percentile: u32) -> Duration {
         let total = self.count();
         if total == 0 {
             return Duration::ZERO;

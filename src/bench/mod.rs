@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 use crate::blotter::{Blotter, BlotterSink};
 use crate::clock::StreamClock;
 use crate::config::Settings;
+use crate::desk::COMMAND_BUFFER;
 use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
 use crate::market::{Pair, Side};
 use crate::recorder::Recorder;
 use crate::rfq::event::{EventKind, FailureKind};
 use crate::rfq::outlet::Outlet;
 use crate::rfq::{EngineParams, RfqEvent, RfqSpec, Session};
+use crate::streams::StreamRegistry;
 use async_trait::async_trait;
 use histogram::LatencyHistogram;
 use probe::{answer_ready_at, SessionTimings, StreamTimer};
@@ -33,25 +35,25 @@ use wire::{Wire, WireEnd};
 pub struct BenchOptions {
     /// Concurrent RFQ streams
     #[arg(long, default_value_t = 1000, value_name = "N")]
-    pub sessions: usize,
+    pub(crate) sessions: usize,
     /// In-process LPs per stream (a bench never asks real venues)
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub lps: usize,
     /// Seconds to run
     #[arg(long, default_value_t = 10, value_name = "SECS")]
-    pub duration: u64,
+    pub(crate) duration: u64,
     /// Milliseconds between polls; 0 = ask again as soon as a poll completes
     #[arg(long, default_value_t = 0, value_name = "MS")]
-    pub poll_ms: u64,
+    pub(crate) poll_ms: u64,
     /// LP answer delay in ms; 0 = answer at once
     #[arg(long, default_value_t = 0, value_name = "MS")]
-    pub lp_delay_ms: u64,
+    pub(crate) lp_delay_ms: u64,
     /// Spread the LPs' delays evenly from --lp-delay-ms up to this (ms)
     #[arg(long, value_name = "MS")]
-    pub lp_delay_max_ms: Option<u64>,
+    pub(crate) lp_delay_max_ms: Option<u64>,
     /// Milliseconds an LP has to answer before it counts as a timeout (not a valid answer) [default: 1000]
     #[arg(long, value_name = "MS")]
-    pub lp_timeout_ms: Option<u64>,
+    pub(crate) lp_timeout_ms: Option<u64>,
     /// Record into this blotter (kept); without it a scratch blotter in
     /// the temp directory, removed at the end (BLOTTER_PATH is not read:
     /// a load test never fills the desk's blotter)
@@ -59,74 +61,79 @@ pub struct BenchOptions {
     pub blotter: Option<PathBuf>,
     /// Record nothing: measure the engine without a blotter
     #[arg(long)]
-    pub no_blotter: bool,
+    pub(crate) no_blotter: bool,
     /// Start every stream at the same instant, so that with --poll-ms
     /// every stream polls, and every LP answers, on the same tick (the
     /// worst burst), instead of spreading their starts evenly over one
     /// --poll-ms interval (steady arrivals, as operators start RFQs at
     /// different moments)
     #[arg(long)]
-    pub lockstep: bool,
+    pub(crate) lockstep: bool,
     /// Seconds each RFQ streams before its stream's slot starts the next
     /// one, as a desk's RFQs come and go, so that first quotes are also
     /// measured for RFQs that start among running streams, not only in
     /// the ramp-up [default: --duration: one RFQ per stream]
     #[arg(long, value_name = "SECS")]
-    pub rfq_secs: Option<u64>,
+    pub(crate) rfq_secs: Option<u64>,
+    /// Keep each stream's snapshot for late subscribers, as a desk that
+    /// others attach to does (local mode keeps none): measures what that
+    /// costs
+    #[arg(long)]
+    pub(crate) keep_snapshots: bool,
 }
 
 /// The one JSON line the bench prints.
 #[derive(Debug, Clone, Serialize)]
-pub struct BenchReport {
-    pub sessions: usize,
+pub(crate) struct BenchReport {
+    pub(crate) sessions: usize,
     pub lps: usize,
     /// How the streams started: `spread` evenly over one poll interval,
     /// or `together` (`--lockstep`, or no interval to spread over).
-    pub starts: &'static str,
-    pub duration_s: f64,
+    pub(crate) starts: &'static str,
+    pub(crate) duration_s: f64,
     /// RFQs run: one per stream, or more with `--rfq-secs`.
-    pub rfqs: u64,
+    pub(crate) rfqs: u64,
     /// Every LP answer the engine handled: valid quotes, timeouts and
     /// other errors (each is one blotter row).
-    pub responses: u64,
+    pub(crate) responses: u64,
     /// Valid LP quotes: the throughput counts only these.
-    pub valid_answers: u64,
+    pub(crate) valid_answers: u64,
     /// Valid LP quotes per second of the run (until all are on disk).
-    pub per_sec: u64,
+    pub(crate) per_sec: u64,
     /// Requests with no answer within the LP timeout (not throughput).
-    pub timeouts: u64,
+    pub(crate) timeouts: u64,
     /// Other LP errors: declined, unavailable, invalid… (not throughput).
-    pub lp_errors: u64,
-    pub locks: u64,
-    pub client_quotes: u64,
-    pub added_latency_p50_us: f64,
-    pub added_latency_p99_us: f64,
+    pub(crate) lp_errors: u64,
+    pub(crate) locks: u64,
+    pub(crate) client_quotes: u64,
+    pub(crate) added_latency_p50_us: f64,
+    pub(crate) added_latency_p99_us: f64,
     /// Waits for room in a full output channel (consumers' back-pressure,
     /// e.g. the blotter at its insert limit), apart from the added latency.
-    pub output_wait_p99_us: f64,
+    pub(crate) output_wait_p99_us: f64,
     /// From an LP's answer being ready (reaching the host) to the session
     /// having acted on it (the wake-up, scheduling delay and the engine's
     /// work), nearest rank.
-    pub ready_to_acted_p50_us: f64,
-    pub ready_to_acted_p99_us: f64,
+    pub(crate) ready_to_acted_p50_us: f64,
+    pub(crate) ready_to_acted_p99_us: f64,
     /// Per stream, from its fastest LP's answer reaching the host (its
     /// due moment on the simulated network) to its first client quote
     /// (only with delays).
-    pub first_quote_over_fastest_p50_us: Option<f64>,
-    pub first_quote_over_fastest_p99_us: Option<f64>,
+    pub(crate) first_quote_over_fastest_p50_us: Option<f64>,
+    pub(crate) first_quote_over_fastest_p99_us: Option<f64>,
     /// How late the bench's simulated network handed the LPs' answers to
     /// their sessions past their due moment (only with delays): the
     /// machine's timer interrupt and a worker's wake-up, as a socket's
     /// answer has them. Part of both figures above; shown apart so that a
     /// slow machine shows as such.
-    pub lp_answer_late_p50_us: Option<f64>,
-    pub lp_answer_late_p99_us: Option<f64>,
-    pub peak_rss_mb: f64,
+    pub(crate) lp_answer_late_p50_us: Option<f64>,
+    pub(crate) lp_answer_late_p99_us: Option<f64>,
+    pub(crate) peak_rss_mb: f64,
     /// Rows the blotter wrote for LP answers (null with no blotter).
-    pub blotter_rows: Option<u64>,
+    pub(crate) blotter_rows: Option<u64>,
     /// Largest size the blotter's `-wal` file reached, in MB, sampled by
     /// its checkpointer every 250 ms (null with no blotter).
-    pub wal_peak_mb: Option<f64>,
+    pub(crate) wal_peak_mb: Option<f64>,
 }
 
 impl BenchReport {
@@ -276,19 +283,19 @@ fn bench_lps(options: &BenchOptions, wire: &Wire) -> Vec<SharedLp> {
 /// What the bench counts of a run's events. Only valid quotes are
 /// throughput: a timeout or an error is an answer the desk could not use.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
+pub(crate) struct Counts {
     /// LP quotes that passed validation (`lp_quote` events).
-    pub valid_answers: u64,
+    pub(crate) valid_answers: u64,
     /// Requests with no answer within the LP timeout.
-    pub timeouts: u64,
+    pub(crate) timeouts: u64,
     /// Every other `lp_error`: declined, unavailable, malformed, invalid…
-    pub lp_errors: u64,
-    pub locks: u64,
-    pub client_quotes: u64,
+    pub(crate) lp_errors: u64,
+    pub(crate) locks: u64,
+    pub(crate) client_quotes: u64,
 }
 
 impl Counts {
-    pub fn count(&mut self, kind: &EventKind) {
+    pub(crate) fn count(&mut self, kind: &EventKind) {
         match kind {
             EventKind::LpQuote(_) => self.valid_answers += 1,
             EventKind::LpError(error) if error.kind == FailureKind::Timeout => self.timeouts += 1,
@@ -308,7 +315,7 @@ impl Counts {
     }
 
     /// Every LP answer the engine handled, valid or not.
-    pub fn responses(&self) -> u64 {
+    pub(crate) fn responses(&self) -> u64 {
         self.valid_answers + self.timeouts + self.lp_errors
     }
 }
@@ -338,7 +345,7 @@ impl Outlet for SessionTally {
 }
 
 /// Peak resident memory of this process so far, in MB (Linux).
-pub fn peak_rss_mb() -> f64 {
+pub(crate) fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
@@ -378,6 +385,9 @@ struct Run {
     timings: Arc<SessionTimings>,
     sink: Option<BlotterSink>,
     starts: WireEnd,
+    /// Every stream is listed here while it runs and fans its events out
+    /// through it, as a desk's are: the bench measures the product's path.
+    streams: StreamRegistry,
 }
 
 /// One of the bench's concurrent streams: RFQs one after another, each
@@ -434,6 +444,7 @@ impl Slot {
             duration_ms,
             clock: StreamClock::start(),
             band: None,
+            reference: None,
             client: crate::rfq::ClientId::house(),
         };
         let tally = SessionTally {
@@ -441,13 +452,26 @@ impl Slot {
             totals: run.totals.clone(),
         };
         let timer = StreamTimer::new(&run.timings);
+        // The desk's path (`desk::start_session_in`): recorder, then the
+        // registry's fan-out, then the consumer; an inbox nobody writes to.
+        let (commands, inbox) = crate::rfq::inbox::channel(COMMAND_BUFFER);
+        let fanout = match run.streams.register(
+            session.rfq_id.clone(),
+            session.clock,
+            commands,
+            run.sink.clone(),
+            tally,
+        ) {
+            Ok(fanout) => fanout,
+            Err(live) => unreachable!("the bench's RFQ ids are unique: {live}"),
+        };
         match &run.sink {
             Some(sink) => {
-                let outlet = Recorder::new(sink.clone(), tally);
-                session.run_probed(outlet, None, timer).await;
+                let outlet = Recorder::new(sink.clone(), fanout);
+                session.run_probed(outlet, Some(inbox), timer).await;
             }
             None => {
-                session.run_probed(tally, None, timer).await;
+                session.run_probed(fanout, Some(inbox), timer).await;
             }
         }
     }
@@ -455,7 +479,7 @@ impl Slot {
 
 /// Where the bench writes its blotter.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BenchBlotter {
+pub(crate) enum BenchBlotter {
     /// `--no-blotter`.
     Off,
     /// `--blotter PATH`: an existing blotter gains this run's RFQs.
@@ -563,6 +587,11 @@ pub async fn run(
         timings: timings.clone(),
         sink: sink.clone(),
         starts: starts.clone(),
+        streams: if options.keep_snapshots {
+            StreamRegistry::default()
+        } else {
+            StreamRegistry::without_snapshots()
+        },
     });
     let mut start_at = started;
     for index in 0..options.sessions {
@@ -580,7 +609,6 @@ pub async fn run(
         // Each stream counts its own events and, with a blotter, records
         // them straight into the writer's channel, as a desk's stream does
         // ([`Recorder`]): nothing sits between the streams and the writer.
-        // Nobody stops a bench stream: it has no inbox.
         let slot = Slot {
             index,
             run: run.clone(),
@@ -686,6 +714,7 @@ mod tests {
     #[test]
     fn only_valid_quotes_count_as_answers_and_failures_are_counted_apart() {
         let quote = EventKind::LpQuote(LpQuoteEvent {
+            simulated: false,
             lp: Arc::from("LP1"),
             price: dec!(100000.00),
             quantity: dec!(1.5),

@@ -18,20 +18,20 @@ use super::histogram::LatencyHistogram;
 /// What the bench records for every LP answer, shared by every session
 /// of a run.
 #[derive(Default)]
-pub struct SessionTimings {
+pub(crate) struct SessionTimings {
     /// From the answer's arrival to its events being handed on, not
     /// counting any wait for room in the output channel.
-    pub added: LatencyHistogram,
+    pub(crate) added: LatencyHistogram,
     /// Time spent waiting for room in a full output channel: the
     /// consumers' back-pressure, not the engine's work.
-    pub output_wait: LatencyHistogram,
+    pub(crate) output_wait: LatencyHistogram,
     /// From an answer being ready (as its LP marked it with
     /// [`answer_ready_at`]) to the engine having acted on it: the
     /// scheduling delay plus the engine's work.
-    pub ready_to_acted: LatencyHistogram,
+    pub(crate) ready_to_acted: LatencyHistogram,
     /// Per stream: from its first LP answer being ready (its fastest LP's,
     /// as marked) to its first client quote being handed on.
-    pub first_quote: LatencyHistogram,
+    pub(crate) first_quote: LatencyHistogram,
 }
 
 thread_local! {
@@ -44,7 +44,7 @@ thread_local! {
 /// the mark in the same poll that yields the answer
 /// ([`StreamProbe::answer_yielded`]), so a thread-local carries it from the
 /// LP to the probe without the session knowing of it.
-pub fn answer_ready_at(at: Instant) {
+pub(crate) fn answer_ready_at(at: Instant) {
     READY_AT.with(|ready| ready.set(Some(at)));
 }
 
@@ -55,7 +55,7 @@ fn take_ready_mark() -> Option<Instant> {
 
 /// One stream's probe: records into the run's [`SessionTimings`], and
 /// keeps where the stream is on the way to its first client quote.
-pub struct StreamTimer<'a> {
+pub(crate) struct StreamTimer<'a> {
     timings: &'a SessionTimings,
     first_quote: FirstQuote,
 }
@@ -70,7 +70,7 @@ enum FirstQuote {
 }
 
 impl<'a> StreamTimer<'a> {
-    pub fn new(timings: &'a SessionTimings) -> StreamTimer<'a> {
+    pub(crate) fn new(timings: &'a SessionTimings) -> StreamTimer<'a> {
         StreamTimer {
             timings,
             first_quote: FirstQuote::NoAnswerYet,
@@ -204,6 +204,7 @@ mod tests {
             duration_ms: 1_000,
             clock: StreamClock::start(),
             band: None,
+            reference: None,
             client: crate::rfq::ClientId::house(),
         };
         let (events, mut received) = tokio::sync::mpsc::channel(1_024);

@@ -118,21 +118,21 @@ impl Shared {
 }
 
 /// The wire's handle: dropping it stops its delivery.
-pub struct Wire {
+pub(crate) struct Wire {
     shared: Arc<Shared>,
     delivery: alarm::Delivery,
 }
 
 /// What an LP posts answers through.
 #[derive(Clone)]
-pub struct WireEnd {
+pub(crate) struct WireEnd {
     shared: Arc<Shared>,
 }
 
 impl Wire {
     /// Starts the wire (on Linux, on the current tokio runtime, which must
     /// have its I/O driver).
-    pub fn start() -> Wire {
+    pub(crate) fn start() -> Wire {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending {
                 parcels: BinaryHeap::new(),
@@ -152,11 +152,11 @@ impl Wire {
     /// delivery task running, as a socket's interrupt reaches a worker.
     /// Part of every "ready ->" figure, which starts at the due moment;
     /// reported apart to show how much of them it is.
-    pub fn late(&self) -> &LatencyHistogram {
+    pub(crate) fn late(&self) -> &LatencyHistogram {
         &self.shared.late
     }
 
-    pub fn end(&self) -> WireEnd {
+    pub(crate) fn end(&self) -> WireEnd {
         WireEnd {
             shared: self.shared.clone(),
         }
@@ -174,14 +174,14 @@ impl WireEnd {
     /// future completes once the wire has handed it over, which is never
     /// before `due`. Dropped early (the request timed out), its parcel is
     /// delivered to nobody.
-    pub fn arrival(&self, due: Instant) -> Arrival {
+    pub(crate) fn arrival(&self, due: Instant) -> Arrival {
         self.post(due, true)
     }
 
     /// Completes at `due` (never before), like an answer's arrival but
     /// not counted as one: the wire's timer for other moments the bench
     /// keeps precisely (its streams' starts).
-    pub fn at(&self, due: Instant) -> Arrival {
+    pub(crate) fn at(&self, due: Instant) -> Arrival {
         self.post(due, false)
     }
 
@@ -205,7 +205,7 @@ impl WireEnd {
 }
 
 /// An answer in transit (see [`WireEnd::arrival`]).
-pub struct Arrival {
+pub(crate) struct Arrival {
     slot: Arc<Slot>,
 }
 

@@ -16,7 +16,7 @@ const MAX_UNITS: i128 = (1 << (63 - SCALE_BITS)) - 1;
 
 /// `value` packed, or `None` when it must be stored as text (negative, or
 /// more units than fit: an LP bidding 1e20 with 2 decimals).
-pub fn pack(value: Decimal) -> Option<i64> {
+pub(crate) fn pack(value: Decimal) -> Option<i64> {
     let units = value.mantissa();
     if value.is_sign_negative() || !(0..=MAX_UNITS).contains(&units) {
         return None;
@@ -26,7 +26,7 @@ pub fn pack(value: Decimal) -> Option<i64> {
 
 /// The decimal a packed integer stands for; `None` for an integer that
 /// no [`pack`] produced (a negative one, or a scale above 28).
-pub fn unpack(packed: i64) -> Option<Decimal> {
+pub(crate) fn unpack(packed: i64) -> Option<Decimal> {
     if packed < 0 {
         return None;
     }
@@ -38,7 +38,7 @@ pub fn unpack(packed: i64) -> Option<Decimal> {
 }
 
 /// A stored decimal column: packed integer or text.
-pub fn decode(value: ValueRef<'_>) -> Option<Decimal> {
+pub(crate) fn decode(value: ValueRef<'_>) -> Option<Decimal> {
     match value {
         ValueRef::Integer(packed) => unpack(packed),
         ValueRef::Text(text) => std::str::from_utf8(text).ok()?.parse().ok(),
@@ -48,7 +48,7 @@ pub fn decode(value: ValueRef<'_>) -> Option<Decimal> {
 
 /// `value` ready to bind: packed when it fits, else its text written into
 /// `buffer` (reused, so the common case allocates nothing).
-pub fn encode(value: Decimal, buffer: &mut String) -> ToSqlOutput<'_> {
+pub(crate) fn encode(value: Decimal, buffer: &mut String) -> ToSqlOutput<'_> {
     match pack(value) {
         Some(packed) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(packed)),
         None => {

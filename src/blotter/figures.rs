@@ -22,7 +22,7 @@ use crate::rfq::event::FailureKind;
 /// Counts of whole-millisecond values: exact nearest-rank percentiles in
 /// memory that depends on the spread of the values, not their number.
 #[derive(Debug, Default, Clone)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     /// Counts of 0..DENSE ms, grown only as far as the largest value seen.
     dense: Vec<u64>,
     /// Counts of larger values (rare: answers slower than a minute).
@@ -35,7 +35,7 @@ pub struct Histogram {
 const DENSE: u64 = 1 << 16;
 
 impl Histogram {
-    pub fn add(&mut self, value: u64) {
+    pub(crate) fn add(&mut self, value: u64) {
         self.count += 1;
         if value < DENSE {
             let at = value as usize;
@@ -49,7 +49,7 @@ impl Histogram {
     }
 
     /// Adds another histogram's counts to this one.
-    pub fn absorb(&mut self, other: Histogram) {
+    pub(crate) fn absorb(&mut self, other: Histogram) {
         if self.dense.len() < other.dense.len() {
             self.dense.resize(other.dense.len(), 0);
         }
@@ -394,7 +394,11 @@ pub enum Split {
 
 /// Computes the report from a store's rows: the RFQs the filter selects,
 /// then one pass over their answers, lock events and executions.
-pub fn build<R: ReportRows>(rows: &mut R, filter: &Filter, split: Split) -> Result<Report, R::Error>
+pub(crate) fn build<R: ReportRows>(
+    rows: &mut R,
+    filter: &Filter,
+    split: Split,
+) -> Result<Report, R::Error>
 where
     R::Error: Send,
 {
@@ -512,8 +516,17 @@ where
     let lps = lp_figures(book, filter);
     let health = super::health::figures_of(|each| rows.health(filter, each))?;
     let health = super::report_model::health_lines(health, &lps);
+    // Only those the report shows: a filter that selects no RFQ names none.
+    let shown = |name: &String| {
+        lps.iter().any(|lp| lp.lp == *name)
+            || lines.iter().any(|line: &RfqLine| {
+                line.final_lp.as_ref() == Some(name) || line.filled_lp.as_ref() == Some(name)
+            })
+    };
+    let simulated_lps: Vec<String> = rows.simulated_lps()?.into_iter().filter(shown).collect();
     Ok(Report {
         lps,
+        simulated_lps,
         rfqs: lines,
         totals: totals_of(&mut pairs),
         pairs,
@@ -686,10 +699,10 @@ impl Share {
 /// Fewer estimated answers than this per worker and another thread (and
 /// its connection, ~1 ms to open) costs more than it saves: 50,000
 /// answers are ~15 ms of counting.
-pub const ANSWERS_PER_WORKER: u64 = 50_000;
+pub(crate) const ANSWERS_PER_WORKER: u64 = 50_000;
 /// More workers than this would each step through the same interleaved
 /// rows for little gain.
-pub const MAX_WORKERS: usize = 4;
+pub(crate) const MAX_WORKERS: usize = 4;
 
 /// One pass over the answers table within the selected RFQs' id ranges:
 /// counts, latency histograms and each poll's distances.

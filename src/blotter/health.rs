@@ -15,17 +15,17 @@ use crate::rfq::event::HealthState;
 pub struct HealthFigures {
     pub lp: String,
     /// Requests not sent for a rate limit (ours, or a pause the LP asked for).
-    pub throttled: u64,
+    pub(crate) throttled: u64,
     /// Times its breaker opened (a failed probe opens it again).
-    pub breaker_openings: u64,
+    pub(crate) breaker_openings: u64,
     /// Time from a breaker opening until the LP was back (its state
     /// neither `down` nor `probing`), ms; a spell still open at the last
     /// row counts until its cool-off ended.
-    pub down_ms: u64,
+    pub(crate) down_ms: u64,
     /// Times it refused our credentials.
-    pub auth_failures: u64,
+    pub(crate) auth_failures: u64,
     /// Its smoothed last-look reject rate at its latest row, percent.
-    pub latest_reject_rate: Option<Decimal>,
+    pub(crate) latest_reject_rate: Option<Decimal>,
 }
 
 /// The health figures per LP from `lp_health` rows between `since_ms`

@@ -1,29 +1,30 @@
 //! The quote blotter: every RFQ event on disk, in SQLite today. One writer
-//! thread owns the store ([`store::BlotterStore`], SQLite's is
+//! thread owns the store (`store::BlotterStore`, SQLite's is
 //! [`SqliteStore`]) and applies one policy to it (`writer`); streams hand it
 //! owned events through a bounded channel ([`BlotterSink`]), the LPs their
-//! desk-wide health changes ([`HealthSink`]), and [`Blotter::close`]
+//! desk-wide health changes (`HealthSink`), and [`Blotter::close`]
 //! commits everything before the program exits.
 //! [`schema`] says how rows are stored (LP answers compactly, see
 //! `compact`), [`read`] replays stored streams, [`report`] judges the LPs
-//! from the rows a store yields ([`report_rows`], SQLite's in
+//! from the rows a store yields (`report_rows`, SQLite's in
 //! `sqlite_rows`; computed in `figures`).
 
 mod compact;
 mod figures;
 pub mod health;
+pub mod journal;
 pub mod read;
 pub mod report;
 mod report_model;
-pub mod report_rows;
+pub(crate) mod report_rows;
 pub mod schema;
 mod sqlite_rows;
 mod sqlite_store;
-pub mod store;
+pub(crate) mod store;
 mod writer;
 
 pub use sqlite_store::{SqliteStore, WAL_TRUNCATE_AT};
-pub use writer::{CLOSE_WITHIN, MAX_HELD};
+pub use writer::{CHECK_EVERY, CLOSE_WITHIN, MAX_HELD};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -67,6 +68,8 @@ pub enum BlotterError {
     Damaged { path: PathBuf, detail: String },
     #[error("cannot start the blotter writer thread: {0}")]
     Thread(std::io::Error),
+    #[error("cannot merge the fallback journal '{}' into the blotter: {detail}: fix or move it aside, then start again", path.display())]
+    Journal { path: PathBuf, detail: String },
 }
 
 /// SQLite's message without the path it sometimes repeats at the end
@@ -80,7 +83,7 @@ fn cause(error: &rusqlite::Error, path: &Path) -> String {
 /// Events waiting between the streams and the writer. Big enough to absorb
 /// a burst from many sessions while a batch commits; when it is full the
 /// sender waits (counted in [`BlotterStats::backpressure_waits`]).
-pub const CHANNEL_CAPACITY: usize = 16 * 1024;
+pub(crate) const CHANNEL_CAPACITY: usize = 16 * 1024;
 
 /// The room a stream waits for before it asks its LPs again: about one
 /// poll's events (an answer per LP, a lock, a client quote), so that a
@@ -96,6 +99,8 @@ enum Msg {
     /// A health change waits in the writer's health queue (see
     /// [`HealthSink`]): wakes an idle writer to take it.
     HealthWaiting,
+    /// Time to check the store ([`CHECK_EVERY`]): wakes an idle writer.
+    Check,
 }
 
 /// Counters shared by the sinks and the writer, for the console, the exit
@@ -122,6 +127,8 @@ struct Counters {
     held: AtomicU64,
     /// Largest `-wal` file seen by the checkpointer.
     wal_peak_bytes: AtomicU64,
+    /// Events in the fallback journal now (see [`journal`]).
+    journalled: AtomicU64,
     /// Closing gives up retrying (a signal while closing).
     abandon: AtomicBool,
     /// Streams waiting for room in the channel ([`BlotterSink::wait_for_room`]),
@@ -136,15 +143,18 @@ pub struct BlotterStats {
     /// counts as one).
     pub rows: u64,
     /// Transactions committed.
-    pub commits: u64,
+    pub(crate) commits: u64,
     /// Times a stream found the channel full and had to wait.
-    pub backpressure_waits: u64,
+    pub(crate) backpressure_waits: u64,
     /// Batches whose commit failed (they are retried).
     pub failed_commits: u64,
     /// Events that could not be written at all.
     pub lost: u64,
     /// Largest size the WAL file reached, in bytes (sampled).
-    pub wal_peak_bytes: u64,
+    pub(crate) wal_peak_bytes: u64,
+    /// Events in the fallback journal, not in the blotter: merged at the
+    /// next start (see [`journal`]).
+    pub journalled: u64,
 }
 
 impl Counters {
@@ -192,6 +202,7 @@ impl Counters {
             failed_commits: self.failed_commits.load(Ordering::Relaxed),
             lost: self.lost.load(Ordering::Relaxed),
             wal_peak_bytes: self.wal_peak_bytes.load(Ordering::Relaxed),
+            journalled: self.journalled.load(Ordering::Relaxed),
         }
     }
 
@@ -232,7 +243,7 @@ impl BlotterSink {
     /// Records `event` if the channel has room now; hands it back when
     /// it is full (then [`Self::record_when_room`] waits). Lets a caller
     /// keep the wait, which is rare, out of its own future.
-    pub fn try_record(&self, event: RfqEvent) -> Option<RfqEvent> {
+    pub(crate) fn try_record(&self, event: RfqEvent) -> Option<RfqEvent> {
         match self.sender.try_send(Msg::Event(event)) {
             Ok(()) => None,
             Err(mpsc::error::TrySendError::Full(Msg::Event(event))) => Some(event),
@@ -246,7 +257,7 @@ impl BlotterSink {
 
     /// Records `event`, waiting for room in the writer's channel (counted
     /// as back-pressure).
-    pub async fn record_when_room(&self, event: RfqEvent) {
+    pub(crate) async fn record_when_room(&self, event: RfqEvent) {
         let event = Msg::Event(event);
         let waits = self
             .counters
@@ -272,7 +283,7 @@ impl BlotterSink {
     /// Waits until the writer's channel has room for a poll's events (a
     /// stream calls it before asking its LPs, so that a full channel holds
     /// back new work rather than answers already in hand).
-    pub async fn wait_for_room(&self) {
+    pub(crate) async fn wait_for_room(&self) {
         // Not by taking a channel permit and giving it back: thousands of
         // streams queued on the channel's semaphore pass each freed slot
         // along the whole queue (each woken to give it back), under the
@@ -325,6 +336,16 @@ impl BlotterSink {
         self.counters.snapshot()
     }
 
+    /// Failed commits and lost events so far: the two counters that say
+    /// the record is in trouble, read without the others (streams ask on
+    /// every event).
+    pub fn trouble(&self) -> (u64, u64) {
+        (
+            self.counters.failed_commits.load(Ordering::Relaxed),
+            self.counters.lost.load(Ordering::Relaxed),
+        )
+    }
+
     /// Why writing fails right now (events are held and retried), e.g.
     /// `blotter 'b.db' cannot be written: database or disk is full`;
     /// `None` while writes go through. A desk starts no new RFQ meanwhile.
@@ -339,7 +360,7 @@ impl BlotterSink {
     }
 
     /// Counts events a stream withheld because they could not be recorded.
-    pub fn count_lost(&self, events: u64) {
+    pub(crate) fn count_lost(&self, events: u64) {
         self.counters.lost.fetch_add(events, Ordering::Relaxed);
     }
 
@@ -366,7 +387,7 @@ impl BlotterSink {
 /// full the wake-up is not needed: the writer is busy taking what is
 /// there and takes the health queue with it.
 #[derive(Clone)]
-pub struct HealthSink {
+pub(crate) struct HealthSink {
     changes: std::sync::mpsc::Sender<RecordedChange>,
     /// Weak: the writer ends once every stream's sink is gone, whoever
     /// still holds a health sink (the LPs keep theirs for the process).
@@ -394,6 +415,24 @@ impl RecordHealth for HealthSink {
     }
 }
 
+/// Wakes the writer every [`CHECK_EVERY`] so that an idle one still checks
+/// its store (a file removed while nothing is written is noticed at once,
+/// not at the next event). Weak: it ends with the writer's channel. A full
+/// channel needs no wake-up (the writer is busy and checks as it commits).
+fn wake_for_checks(wake: mpsc::WeakSender<Msg>) -> Result<(), BlotterError> {
+    std::thread::Builder::new()
+        .name("blotter-watch".into())
+        .spawn(move || loop {
+            std::thread::sleep(CHECK_EVERY);
+            let Some(writer) = wake.upgrade() else {
+                return;
+            };
+            let _ = writer.try_send(Msg::Check);
+        })
+        .map(drop)
+        .map_err(BlotterError::Thread)
+}
+
 /// See [`Blotter::abandoner`].
 #[derive(Clone)]
 pub struct Abandon(Arc<Counters>);
@@ -410,6 +449,93 @@ pub struct Blotter {
     sink: BlotterSink,
     health: HealthSink,
     writer: JoinHandle<()>,
+    journal: Option<PathBuf>,
+    merged: Option<String>,
+}
+
+/// Writes what an earlier run left in the fallback journal at `journal`
+/// into `store`, in one transaction, and removes the journal; says what it
+/// merged. Events whose RFQ the store does not hold are kept aside in
+/// `<journal>.unmerged` (and said), never dropped unseen.
+fn merge_journal(
+    store: &mut impl BlotterStore,
+    journal: &Path,
+) -> Result<Option<String>, BlotterError> {
+    let failed = |detail: String| BlotterError::Journal {
+        path: journal.to_path_buf(),
+        detail,
+    };
+    let events = journal::read(journal).map_err(|error| failed(error.to_string()))?;
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let records: Vec<store::Record> = events.into_iter().map(store::Record::Event).collect();
+    let written = store
+        .write_batch(records.iter())
+        .map_err(|error| failed(error.to_string()))?;
+    let mut said = format!(
+        "merged {} events from the fallback journal '{}' into the blotter",
+        records.len() as u64 - written.orphans,
+        journal.display()
+    );
+    if written.orphans > 0 {
+        let aside = unused_aside(journal);
+        std::fs::rename(journal, &aside).map_err(|error| failed(error.to_string()))?;
+        said.push_str(&format!(
+            "; {} belong to no RFQ in it and are kept in '{}'",
+            written.orphans,
+            aside.display()
+        ));
+    } else {
+        journal::rewrite(journal, []).map_err(|error| failed(error.to_string()))?;
+    }
+    tracing::warn!("{said}");
+    Ok(Some(said))
+}
+
+/// Where a journal's events that belong to no stored RFQ are kept:
+/// `<journal>.unmerged`, or `.unmerged.2`, `.3`, ... when an earlier run
+/// already kept some there, so one run's leftovers never replace
+/// another's.
+fn unused_aside(journal: &Path) -> PathBuf {
+    let named = |suffix: String| {
+        let mut aside = journal.as_os_str().to_owned();
+        aside.push(suffix);
+        PathBuf::from(aside)
+    };
+    let first = named(".unmerged".to_string());
+    if !first.exists() {
+        return first;
+    }
+    (2u32..)
+        .map(|n| named(format!(".unmerged.{n}")))
+        .find(|aside| !aside.exists())
+        .expect("some numbered name is free")
+}
+
+#[cfg(test)]
+mod aside_tests {
+    use super::unused_aside;
+
+    #[test]
+    fn an_earlier_runs_unmerged_events_are_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("b.db.journal");
+        assert_eq!(
+            unused_aside(&journal),
+            dir.path().join("b.db.journal.unmerged")
+        );
+        std::fs::write(dir.path().join("b.db.journal.unmerged"), "first run").unwrap();
+        assert_eq!(
+            unused_aside(&journal),
+            dir.path().join("b.db.journal.unmerged.2")
+        );
+        std::fs::write(dir.path().join("b.db.journal.unmerged.2"), "second run").unwrap();
+        assert_eq!(
+            unused_aside(&journal),
+            dir.path().join("b.db.journal.unmerged.3")
+        );
+    }
 }
 
 impl Blotter {
@@ -421,21 +547,48 @@ impl Blotter {
     }
 
     /// [`Blotter::open`] with its own busy timeout (tests use a short one).
+    ///
+    /// A fallback journal left beside it (see [`journal`]) is merged first;
+    /// [`Blotter::merged`] says what was.
     pub fn open_with_timeout(path: &Path, busy: Duration) -> Result<Blotter, BlotterError> {
         let conn = schema::open(path, true, busy)?;
         let store = SqliteStore::new(conn, path);
-        Blotter::with_store(store, path)
+        Blotter::with_journal(store, path, journal::beside(path))
     }
 
     /// Starts the writer thread over `store`, an open store that `path`
     /// names in messages: the same policy (batching, holding, retrying,
-    /// failing closed) whatever the store.
+    /// failing closed) whatever the store. It keeps no fallback journal.
     pub fn with_store(store: impl BlotterStore, path: &Path) -> Result<Blotter, BlotterError> {
+        Blotter::start(store, path, None, None)
+    }
+
+    /// [`Blotter::with_store`] keeping the fallback journal at `journal`:
+    /// what an earlier run left there is merged into `store` first.
+    pub(crate) fn with_journal(
+        mut store: impl BlotterStore,
+        path: &Path,
+        journal: PathBuf,
+    ) -> Result<Blotter, BlotterError> {
+        let merged = merge_journal(&mut store, &journal)?;
+        Blotter::start(store, path, Some(journal), merged)
+    }
+
+    fn start(
+        store: impl BlotterStore,
+        path: &Path,
+        journal: Option<PathBuf>,
+        merged: Option<String>,
+    ) -> Result<Blotter, BlotterError> {
         let counters = Arc::new(Counters::default());
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let (changes, health_changes) = std::sync::mpsc::channel();
         let name = path.display().to_string();
-        let writer = writer::Writer::new(store, name, receiver, health_changes, counters.clone());
+        let mut writer =
+            writer::Writer::new(store, name, receiver, health_changes, counters.clone());
+        if let Some(journal) = &journal {
+            writer = writer.with_journal(journal.clone());
+        }
         let writer = std::thread::Builder::new()
             .name("blotter-writer".into())
             .spawn(move || writer.run())
@@ -445,12 +598,27 @@ impl Blotter {
             wake: sender.downgrade(),
             counters: counters.clone(),
         };
+        wake_for_checks(sender.downgrade())?;
         Ok(Blotter {
             path: path.to_path_buf(),
             sink: BlotterSink { sender, counters },
             health,
             writer,
+            journal,
+            merged,
         })
+    }
+
+    /// The fallback journal's path, if this blotter keeps one.
+    pub fn journal(&self) -> Option<&Path> {
+        self.journal.as_deref()
+    }
+
+    /// What opening merged from a fallback journal an earlier run left,
+    /// e.g. `merged 2 events from the fallback journal 'b.db.journal' into
+    /// the blotter`, for the caller to show; `None` when there was none.
+    pub fn merged(&self) -> Option<&str> {
+        self.merged.as_deref()
     }
 
     pub fn path(&self) -> &Path {
@@ -463,7 +631,7 @@ impl Blotter {
     }
 
     /// Where the LPs' health changes go (`lp_health` rows).
-    pub fn health_sink(&self) -> HealthSink {
+    pub(crate) fn health_sink(&self) -> HealthSink {
         self.health.clone()
     }
 

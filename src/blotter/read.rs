@@ -23,7 +23,7 @@ use crate::rfq::{ClientId, RfqEvent};
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRfq {
     /// The `rfqs.id` row (RFQ ids may repeat across processes; rows never).
-    pub row: i64,
+    pub(crate) row: i64,
     pub events: Vec<RfqEvent>,
 }
 
@@ -51,7 +51,7 @@ pub enum ReadError {
 /// is read as it is: its rows are copied into memory and the copy (never
 /// the file) is brought to the current schema, so the report reads one
 /// shape. A newer schema is refused like the writer refuses it.
-pub fn open_read_only(path: &Path) -> Result<Connection, ReadError> {
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection, ReadError> {
     open_for_reading(path).map(|(conn, _)| conn)
 }
 
@@ -290,7 +290,7 @@ fn packed_decimal(row: &Row, index: usize, column: &str) -> rusqlite::Result<Dec
 }
 
 /// Every stored RFQ, replayed.
-pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
+pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
     let lps = lp_names(conn)?;
     let lp_name = |id: i64| {
         lps.get(&id)
@@ -317,6 +317,14 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
         let lps_text: String = row.get("lps")?;
         let lps: Vec<String> =
             serde_json::from_str(&lps_text).map_err(|_| bad("lps", &lps_text))?;
+        let simulated_text: String = row.get("simulated_lps")?;
+        let simulated_lps: Vec<Arc<str>> = serde_json::from_str::<Vec<String>>(&simulated_text)
+            .map_err(|_| bad("simulated_lps", &simulated_text))?
+            .into_iter()
+            .map(Arc::from)
+            .collect();
+        let every_lp_simulated: bool = row.get("simulated")?;
+        let is_simulated = |lp: &str| simulated_lps.iter().any(|name| &**name == lp);
         let started = Started {
             side: side(row, "side")?,
             amount: decimal(row, "amount")?,
@@ -331,7 +339,12 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             duration_ms: row.get("duration_ms")?,
             speed: decimal(row, "speed")?,
             started_at: row.get("started_at")?,
-            simulated: row.get("simulated")?,
+            simulated: every_lp_simulated,
+            simulated_lps: if every_lp_simulated {
+                Vec::new()
+            } else {
+                simulated_lps.clone()
+            },
         };
         let id: i64 = row.get("id")?;
         let mut events: Vec<(i64, RfqEvent)> = vec![(
@@ -356,6 +369,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             let latency_ms = answer.get(4)?;
             let kind = match answer.get::<_, Option<String>>(8)? {
                 None => EventKind::LpQuote(LpQuoteEvent {
+                    simulated: is_simulated(&lp),
                     lp,
                     price: packed_decimal(answer, 5, "price")?,
                     quantity: packed_decimal(answer, 6, "quantity")?,
@@ -390,6 +404,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     receives_asset: asset_of(&pair, row, "receives_asset")?,
                     client_valid_for_ms: row.get("client_valid_for_ms")?,
                     reason: parse_enum(row, "reason", QuoteReason::from_wire)?,
+                    simulated: row.get("simulated")?,
                 })),
                 row.get("t_ms")?,
             ))
@@ -397,6 +412,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
         read_table(conn, "lock_events", id, &mut events, |row| {
             let kind = match row.get::<_, String>("event")?.as_str() {
                 "locked" => EventKind::Locked(Locked {
+                    simulated: is_simulated(&row.get::<_, String>("lp")?),
                     lp: arc(row, "lp")?,
                     price: decimal(row, "price")?,
                     previous_lp: opt_arc(row, "previous_lp")?,
@@ -429,6 +445,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     attempt: row.get("attempt")?,
                     // Kept as text in `reason`; not rebuilt.
                     preferred_over: None,
+                    simulated: row.get("simulated")?,
                 })),
                 "order_rejected" => EventKind::OrderRejected(OrderRejected {
                     lp: arc(row, "lp")?,
@@ -451,6 +468,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     pnl_asset: asset_of(&pair, row, "pnl_asset")?,
                     hold_ms: row.get("hold_ms")?,
                     venue_order_id: opt_arc(row, "venue_order_id")?,
+                    simulated: row.get("simulated")?,
                 })),
                 "execution_unknown" => EventKind::ExecutionUnknown(ExecutionUnknown {
                     lp: arc(row, "lp")?,
@@ -466,6 +484,7 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             Ok(event(kind, row.get("t_ms")?))
         })?;
         if let Some(end_seq) = row.get::<_, Option<i64>>("end_seq")? {
+            let final_lp = opt_arc(row, "final_lp")?;
             let client_price = match row.get::<_, Option<String>>("final_client_price")? {
                 Some(_) => Some(decimal(row, "final_client_price")?),
                 None => None,
@@ -478,7 +497,8 @@ pub fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                         outcome: parse_enum(row, "outcome", Outcome::from_wire)?,
                         improvements: row.get("improvements")?,
                         quote_id: opt_arc(row, "final_quote_id")?,
-                        lp: opt_arc(row, "final_lp")?,
+                        simulated: final_lp.as_deref().is_some_and(is_simulated),
+                        lp: final_lp,
                         client_price,
                     }),
                     row.get("end_t_ms")?,

@@ -48,7 +48,7 @@ impl FromStr for Section {
 }
 
 /// Opens the blotter for reading; never creates or changes a file (see
-/// [`read::open_read_only`](super::read::open_read_only)).
+/// `read::open_read_only`).
 pub fn open(path: &Path) -> Result<Connection, ReadError> {
     super::read::open_read_only(path)
 }
@@ -96,7 +96,7 @@ pub fn load_split(
 }
 
 /// Computes the report from an open blotter (one pass over each table:
-/// see [`super::figures`]), on this connection alone.
+/// see `super::figures`), on this connection alone.
 pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
     super::figures::build(&mut SqliteRows::alone(conn), filter, Split::Alone)
 }
@@ -146,13 +146,38 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
                 };
                 return format!("{what} in blotter '{}'\n", source.display());
             }
-            let lp_rows: Vec<Vec<String>> = report.lps.iter().map(lp_cells).collect();
-            let rfq_rows: Vec<Vec<String>> = report.rfqs.iter().map(rfq_cells).collect();
+            // A simulated LP's name says so wherever the table shows it.
+            let mark = |name: &mut String| {
+                if report.simulated_lps.contains(name) {
+                    name.push_str(" (simulated)");
+                }
+            };
+            let lp_rows: Vec<Vec<String>> = report
+                .lps
+                .iter()
+                .map(|lp| {
+                    let mut cells = lp_cells(lp);
+                    mark(&mut cells[0]);
+                    cells
+                })
+                .collect();
+            let rfq_rows: Vec<Vec<String>> = report
+                .rfqs
+                .iter()
+                .map(|rfq| {
+                    let mut cells = rfq_cells(rfq);
+                    for lp in [RFQ_FINAL_LP, RFQ_FILLED_LP] {
+                        mark(&mut cells[lp]);
+                    }
+                    cells
+                })
+                .collect();
+            let shown_dp = quote_precisions(&report.pairs);
             let pair_rows: Vec<Vec<String>> = report
                 .pairs
                 .iter()
                 .chain(&report.totals)
-                .map(pair_cells)
+                .map(|pair| shown_pair_cells(pair, &shown_dp))
                 .collect();
             let mut out = String::from("LPs\n");
             out += &table(&LP_HEADINGS, &lp_rows, LP_LEFT);
@@ -371,6 +396,10 @@ fn lp_row(lp: &LpFigures, rate: fn(&Option<Decimal>) -> String) -> Vec<String> {
     ]
 }
 
+/// Where `rfq_cells` puts the final quote's LP and the filling LP.
+const RFQ_FINAL_LP: usize = 6;
+const RFQ_FILLED_LP: usize = 11;
+
 fn rfq_cells(rfq: &RfqLine) -> Vec<String> {
     vec![
         rfq.rfq_id.clone(),
@@ -400,6 +429,46 @@ fn pair_cells(pair: &PairFigures) -> Vec<String> {
         pair.notional_quoted.to_string(),
         pair.filled_notional.to_string(),
         pair.markup_earned.to_string(),
+        pair.fills.to_string(),
+    ]
+}
+
+/// Each quote currency's precision for the table: the finest price
+/// precision of its pairs (USDT's 2 for BTCUSDT), so that TOTAL rows are
+/// shown like their pairs.
+fn quote_precisions(pairs: &[PairFigures]) -> std::collections::HashMap<String, u32> {
+    let mut precisions = std::collections::HashMap::new();
+    for figures in pairs {
+        if let Ok(pair) = figures.pair.parse::<crate::market::Pair>() {
+            let dp = precisions.entry(figures.asset.clone()).or_insert(0);
+            *dp = (*dp).max(pair.price_dp);
+        }
+    }
+    precisions
+}
+
+/// A pair's row in the table: its money at its quote currency's precision,
+/// as a person reads money (JSON and CSV keep every digit of the sums).
+fn shown_pair_cells(
+    pair: &PairFigures,
+    precisions: &std::collections::HashMap<String, u32>,
+) -> Vec<String> {
+    let Some(&dp) = precisions.get(&pair.asset) else {
+        return pair_cells(pair);
+    };
+    let money = |value: rust_decimal::Decimal| {
+        let mut shown =
+            value.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        shown.rescale(dp);
+        shown.to_string()
+    };
+    vec![
+        pair.pair.clone(),
+        pair.asset.clone(),
+        pair.rfqs.to_string(),
+        money(pair.notional_quoted),
+        money(pair.filled_notional),
+        money(pair.markup_earned),
         pair.fills.to_string(),
     ]
 }

@@ -26,9 +26,9 @@ pub enum FilterError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     /// RFQs started at or after this epoch ms.
-    pub since_ms: Option<i64>,
+    pub(crate) since_ms: Option<i64>,
     /// RFQs started before this epoch ms.
-    pub until_ms: Option<i64>,
+    pub(crate) until_ms: Option<i64>,
     /// Pair symbol as stored, e.g. `BTCUSDT`.
     pub pair: Option<String>,
     /// Only this LP's row, and only RFQs that asked it.
@@ -152,91 +152,95 @@ pub struct LpFigures {
     /// Valid quotes (`lp_quote` events).
     pub answers: u64,
     /// answers / requests, 4 decimals; null without requests.
-    pub answer_rate: Option<Decimal>,
-    pub timeouts: u64,
-    pub declines: u64,
-    pub unavailable: u64,
-    pub malformed: u64,
-    pub rate_limited: u64,
-    pub invalid: u64,
-    pub auth: u64,
+    pub(crate) answer_rate: Option<Decimal>,
+    pub(crate) timeouts: u64,
+    pub(crate) declines: u64,
+    pub(crate) unavailable: u64,
+    pub(crate) malformed: u64,
+    pub(crate) rate_limited: u64,
+    pub(crate) invalid: u64,
+    pub(crate) auth: u64,
     /// Nearest-rank percentiles of the valid answers' latency.
-    pub latency_p50_ms: Option<u64>,
-    pub latency_p95_ms: Option<u64>,
-    pub latency_p99_ms: Option<u64>,
+    pub(crate) latency_p50_ms: Option<u64>,
+    pub(crate) latency_p95_ms: Option<u64>,
+    pub(crate) latency_p99_ms: Option<u64>,
     /// `locked` events that went to this LP (any reason).
-    pub locks_won: u64,
+    pub(crate) locks_won: u64,
     /// Stream time holding the lock / duration of the RFQs that asked the
     /// LP, 4 decimals.
-    pub lock_time_share: Option<Decimal>,
+    pub(crate) lock_time_share: Option<Decimal>,
     /// Mean distance of its valid quotes from the best valid quote of the
     /// same poll, side-aware, in bps, 2 decimals.
     pub avg_distance_bps: Option<Decimal>,
     /// `locked` events with reason `improvement` that went to this LP.
-    pub improvements: u64,
+    pub(crate) improvements: u64,
     /// `order_sent` events to this LP (every attempt, fallbacks included).
-    pub orders: u64,
+    pub(crate) orders: u64,
     /// `filled` events from this LP.
-    pub fills: u64,
+    pub(crate) fills: u64,
     /// fills / orders, 4 decimals; null without orders.
-    pub fill_rate: Option<Decimal>,
+    pub(crate) fill_rate: Option<Decimal>,
     /// `order_rejected` events from this LP.
-    pub last_look_rejects: u64,
+    pub(crate) last_look_rejects: u64,
     /// Nearest-rank percentiles of `hold_ms` over the LP's answered orders
     /// (rejected and filled; an unknown outcome has no hold time).
-    pub hold_p50_ms: Option<u64>,
-    pub hold_p99_ms: Option<u64>,
+    pub(crate) hold_p50_ms: Option<u64>,
+    pub(crate) hold_p99_ms: Option<u64>,
 }
 
 /// One RFQ's line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RfqLine {
     pub rfq_id: String,
-    pub started_at: String,
+    pub(crate) started_at: String,
     pub side: String,
-    pub amount: String,
-    pub pair: String,
+    pub(crate) amount: String,
+    pub(crate) pair: String,
     /// Stream ms from start to `ended` (to the last stored event when the
     /// process died before `ended`).
     pub duration_ms: u64,
-    pub final_lp: Option<String>,
-    pub final_client_price: Option<String>,
-    pub improvements: u64,
+    pub(crate) final_lp: Option<String>,
+    pub(crate) final_client_price: Option<String>,
+    pub(crate) improvements: u64,
     /// null when the stream never ended (the process was killed).
-    pub end_reason: Option<String>,
+    pub(crate) end_reason: Option<String>,
     /// `filled`, `not_filled`, `unknown`, `not_accepted`; null when the
     /// stream never ended.
     pub outcome: Option<String>,
     /// The LP that filled, and its price, as stored; null without a fill.
-    pub filled_lp: Option<String>,
-    pub filled_price: Option<String>,
+    pub(crate) filled_lp: Option<String>,
+    pub(crate) filled_price: Option<String>,
     /// What the desk kept on the fill, in the quote currency, as stored.
-    pub desk_pnl: Option<String>,
+    pub(crate) desk_pnl: Option<String>,
 }
 
 /// One pair's volume over the listed RFQs. Sums are in the pair's quote
 /// currency (`asset`) and keep every digit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PairFigures {
-    pub pair: String,
+    pub(crate) pair: String,
     /// The quote currency the sums are in.
-    pub asset: String,
+    pub(crate) asset: String,
     /// RFQs of this pair.
-    pub rfqs: u64,
+    pub(crate) rfqs: u64,
     /// Sum of amount × final client price over the RFQs that ended with a
     /// live quote.
-    pub notional_quoted: Decimal,
+    pub(crate) notional_quoted: Decimal,
     /// Sum of LP price × amount over the fills.
-    pub filled_notional: Decimal,
+    pub(crate) filled_notional: Decimal,
     /// Sum of the fills' `desk_pnl`: what the markup earned.
-    pub markup_earned: Decimal,
-    pub fills: u64,
+    pub(crate) markup_earned: Decimal,
+    pub(crate) fills: u64,
 }
 
 /// The whole report: `{"lps":[...],"rfqs":[...],"pairs":[...],"totals":[...]}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub lps: Vec<LpFigures>,
+    /// The LPs that were simulations (mocks, scenarios) in some stored
+    /// RFQ: their figures and fills are not real. Left out when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub simulated_lps: Vec<String>,
     pub rfqs: Vec<RfqLine>,
     /// One entry per pair of the listed RFQs, in order of first appearance.
     pub pairs: Vec<PairFigures>,
@@ -255,10 +259,10 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LpHealthLine {
     #[serde(flatten)]
-    pub figures: super::health::HealthFigures,
+    pub(crate) figures: super::health::HealthFigures,
     /// last_look_rejects / orders over the listed RFQs, 4 decimals; null
     /// without orders.
-    pub reject_rate: Option<Decimal>,
+    pub(crate) reject_rate: Option<Decimal>,
 }
 
 /// The health section: recorded health per LP, with each LP's reject rate

@@ -18,60 +18,60 @@ use crate::rfq::event::FailureKind;
 
 /// A stored RFQ as the report lists it.
 #[derive(Debug, Clone)]
-pub struct RfqRow {
+pub(crate) struct RfqRow {
     /// The store's id of the RFQ (RFQ ids repeat across processes).
-    pub row: i64,
+    pub(crate) row: i64,
     pub rfq_id: String,
-    pub started_at: String,
+    pub(crate) started_at: String,
     pub side: String,
-    pub amount: String,
-    pub pair: String,
+    pub(crate) amount: String,
+    pub(crate) pair: String,
     /// The pair's quote asset (the pairs section's currency).
     pub quote: String,
     /// The LPs it asked, in the order it asked them.
     pub lps: Vec<String>,
-    pub end_t_ms: Option<u64>,
-    pub end_reason: Option<String>,
-    pub improvements: Option<u64>,
-    pub final_lp: Option<String>,
-    pub final_client_price: Option<String>,
+    pub(crate) end_t_ms: Option<u64>,
+    pub(crate) end_reason: Option<String>,
+    pub(crate) improvements: Option<u64>,
+    pub(crate) final_lp: Option<String>,
+    pub(crate) final_client_price: Option<String>,
     pub outcome: Option<String>,
     /// The first answer id that can be its own.
-    pub answers_from: i64,
+    pub(crate) answers_from: i64,
     /// Its last answer's id once it ended (`answers_from - 1`: none).
-    pub answers_to: Option<i64>,
-    pub lp_timeout_ms: u64,
+    pub(crate) answers_to: Option<i64>,
+    pub(crate) lp_timeout_ms: u64,
 }
 
 /// An RFQ's store id and the first and last answer ids that can be its
 /// own.
-pub type AnswerSpan = (i64, (i64, i64));
+pub(crate) type AnswerSpan = (i64, (i64, i64));
 
 /// Which answers a reader yields: ids `first_id..=last_id` of RFQs with
 /// store ids `first_rfq..=last_rfq`, failures only of `only_lp` if given
 /// (every quote still counts: it may be a poll's best).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnswerRange {
-    pub first_id: i64,
-    pub last_id: i64,
-    pub first_rfq: i64,
-    pub last_rfq: i64,
+pub(crate) struct AnswerRange {
+    pub(crate) first_id: i64,
+    pub(crate) last_id: i64,
+    pub(crate) first_rfq: i64,
+    pub(crate) last_rfq: i64,
     /// An LP's store id; an id no LP has (e.g. -1) leaves no failures.
-    pub only_lp: Option<i64>,
+    pub(crate) only_lp: Option<i64>,
 }
 
 /// One LP answer, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnswerRow {
-    pub id: i64,
+pub(crate) struct AnswerRow {
+    pub(crate) id: i64,
     /// The store id of its RFQ.
-    pub rfq: i64,
+    pub(crate) rfq: i64,
     pub t_ms: u64,
     /// The store id of its LP (see [`ReportRows::lp_names`]).
     pub lp: i64,
-    pub poll: u32,
-    pub latency_ms: u64,
-    pub answered: Answered,
+    pub(crate) poll: u32,
+    pub(crate) latency_ms: u64,
+    pub(crate) answered: Answered,
 }
 
 /// What an LP answered.
@@ -84,45 +84,45 @@ pub enum Answered {
 
 /// A lock event of an RFQ, in its stream's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LockRow<'a> {
-    pub rfq: i64,
+pub(crate) struct LockRow<'a> {
+    pub(crate) rfq: i64,
     pub t_ms: u64,
     /// `locked` (otherwise `lock_expired`).
-    pub locked: bool,
+    pub(crate) locked: bool,
     pub lp: &'a str,
-    pub reason: Option<&'a str>,
+    pub(crate) reason: Option<&'a str>,
 }
 
 /// An execution event of an RFQ, in its stream's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExecutionRow<'a> {
-    pub rfq: i64,
+pub(crate) struct ExecutionRow<'a> {
+    pub(crate) rfq: i64,
     pub t_ms: u64,
     /// The event's wire name (`order_sent`, `filled`, …).
-    pub event: &'a str,
+    pub(crate) event: &'a str,
     /// `None` for a `not_filled`, which names no LP.
     pub lp: Option<&'a str>,
-    pub lp_price: Option<&'a str>,
-    pub amount: Option<&'a str>,
-    pub hold_ms: Option<u64>,
-    pub desk_pnl: Option<&'a str>,
+    pub(crate) lp_price: Option<&'a str>,
+    pub(crate) amount: Option<&'a str>,
+    pub(crate) hold_ms: Option<u64>,
+    pub(crate) desk_pnl: Option<&'a str>,
 }
 
 /// One recorded change of an LP's health, in the order recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HealthRow<'a> {
+pub(crate) struct HealthRow<'a> {
     pub lp: &'a str,
-    pub at_ms: i64,
+    pub(crate) at_ms: i64,
     /// The state's wire name.
     pub state: &'a str,
     pub retry_in_ms: Option<i64>,
-    pub reject_rate: &'a str,
-    pub throttled: i64,
+    pub(crate) reject_rate: &'a str,
+    pub(crate) throttled: i64,
 }
 
 /// Yields LP answers; the report's answers pass runs one reader per
 /// worker thread.
-pub trait AnswerRows {
+pub(crate) trait AnswerRows {
     type Error;
 
     /// The answers in `range` of the RFQs `wanted` takes (by store id;
@@ -138,7 +138,7 @@ pub trait AnswerRows {
 /// The rows a store gives the report. Everything is read from one
 /// snapshot between [`Self::begin`] and [`Self::end`] while a writer may
 /// be appending; the extra readers stop at the snapshot's last answer id.
-pub trait ReportRows: AnswerRows {
+pub(crate) trait ReportRows: AnswerRows {
     /// A reader for another thread of the answers pass.
     type Reader: AnswerRows<Error = Self::Error> + Send;
 
@@ -153,6 +153,8 @@ pub trait ReportRows: AnswerRows {
 
     /// Every LP any stored RFQ asked, in order of first appearance.
     fn lps_asked(&mut self) -> Result<Vec<String>, Self::Error>;
+    /// Every LP that was a simulation in some stored RFQ, sorted.
+    fn simulated_lps(&mut self) -> Result<Vec<String>, Self::Error>;
     /// The RFQs the filter selects (time, pair, an LP asked, the last N),
     /// oldest first.
     fn rfqs(&mut self, filter: &Filter) -> Result<Vec<RfqRow>, Self::Error>;

@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 8] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -348,6 +348,33 @@ const MIGRATIONS: [&str; 7] = [
            f.order_id, f.quote_id, f.lp, f.lp_price, f.client_price, f.amount, f.client_pays,
            f.pays_asset, f.client_receives, f.receives_asset, f.desk_pnl, f.pnl_asset,
            f.hold_ms, f.venue_order_id, r.client
+    FROM executions f
+    JOIN rfqs r ON r.id = f.rfq
+    WHERE f.event = 'filled';
+    "#,
+    // 8: which LPs were simulations. `rfqs.simulated_lps` names them (a
+    // JSON array like `lps`; every LP of a simulated stream, the simulated
+    // ones of a stream that mixed them with real LPs): an answer, a lock or
+    // an end rests on a simulated LP when its LP is listed there. Client
+    // quotes and execution rows carry their own `simulated` (1: the LP
+    // behind it is a simulation), so that a fake fill is never read as a
+    // real one, and the `fills` view gains it as its last column. Rows
+    // stored before were simulated exactly when their RFQ was.
+    r#"
+    ALTER TABLE rfqs ADD COLUMN simulated_lps TEXT NOT NULL DEFAULT '[]';
+    UPDATE rfqs SET simulated_lps = lps WHERE simulated = 1;
+    ALTER TABLE client_quotes ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
+    UPDATE client_quotes SET simulated = 1
+    WHERE rfq IN (SELECT id FROM rfqs WHERE simulated = 1);
+    ALTER TABLE executions ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
+    UPDATE executions SET simulated = 1
+    WHERE rfq IN (SELECT id FROM rfqs WHERE simulated = 1);
+    DROP VIEW fills;
+    CREATE VIEW fills AS
+    SELECT r.rfq_id, r.pair, r.base, r.quote, r.side, f.rfq, f.seq, f.t_ms, f.at, f.at_ms,
+           f.order_id, f.quote_id, f.lp, f.lp_price, f.client_price, f.amount, f.client_pays,
+           f.pays_asset, f.client_receives, f.receives_asset, f.desk_pnl, f.pnl_asset,
+           f.hold_ms, f.venue_order_id, r.client, f.simulated
     FROM executions f
     JOIN rfqs r ON r.id = f.rfq
     WHERE f.event = 'filled';

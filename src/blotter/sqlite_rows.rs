@@ -25,7 +25,7 @@ use crate::rfq::event::FailureKind;
 /// The rows of the blotter `conn` reads. With the file's `path` (not a
 /// private upgraded copy, which no other connection can open) the answers
 /// pass may run readers of its own on other threads.
-pub struct SqliteRows<'conn> {
+pub(crate) struct SqliteRows<'conn> {
     conn: &'conn Connection,
     file: Option<PathBuf>,
     /// The first and last stored RFQ ids in the snapshot: an answers range
@@ -35,7 +35,7 @@ pub struct SqliteRows<'conn> {
 
 impl<'conn> SqliteRows<'conn> {
     /// Rows read on `conn` alone.
-    pub fn alone(conn: &'conn Connection) -> Self {
+    pub(crate) fn alone(conn: &'conn Connection) -> Self {
         SqliteRows {
             conn,
             file: None,
@@ -45,7 +45,7 @@ impl<'conn> SqliteRows<'conn> {
 
     /// Rows of the current blotter at `file`, open on `conn`: other
     /// readers may open the file too.
-    pub fn of_file(conn: &'conn Connection, file: &Path) -> Self {
+    pub(crate) fn of_file(conn: &'conn Connection, file: &Path) -> Self {
         SqliteRows {
             conn,
             file: Some(file.to_path_buf()),
@@ -56,7 +56,7 @@ impl<'conn> SqliteRows<'conn> {
 
 /// Another read connection on the file, for one worker of the answers
 /// pass.
-pub struct SqliteReader {
+pub(crate) struct SqliteReader {
     conn: Connection,
     stored: (Option<i64>, Option<i64>),
 }
@@ -126,6 +126,14 @@ impl ReportRows for SqliteRows<'_> {
     fn lps_asked(&mut self) -> rusqlite::Result<Vec<String>> {
         let mut select = self.conn.prepare(
             "SELECT value FROM rfqs, json_each(rfqs.lps) GROUP BY value ORDER BY MIN(rfqs.id), MIN(json_each.key)",
+        )?;
+        let rows = select.query_map([], |row| row.get(0))?;
+        rows.collect()
+    }
+
+    fn simulated_lps(&mut self) -> rusqlite::Result<Vec<String>> {
+        let mut select = self.conn.prepare(
+            "SELECT DISTINCT value FROM rfqs, json_each(rfqs.simulated_lps) ORDER BY value",
         )?;
         let rows = select.query_map([], |row| row.get(0))?;
         rows.collect()

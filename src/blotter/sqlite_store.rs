@@ -32,6 +32,10 @@ struct Rfq {
     last_answer: Option<i64>,
     /// The last transaction that changed it (see [`SqliteStore::undo`]).
     transaction: u64,
+    /// Carried on from rows an earlier run wrote (a fallback journal
+    /// merged at start): an execution row it already holds is not written
+    /// twice, so a journal merged again after a crash cannot double a fill.
+    adopted: bool,
 }
 
 /// LP names and their `lps.id`, as this store met them. A desk has a
@@ -95,12 +99,14 @@ pub struct SqliteStore {
     quantity_text: String,
     checkpointer: Checkpointer,
     wal_peak_bytes: Arc<AtomicU64>,
+    /// The file the connection has open, to compare its path with.
+    file: OpenFile,
 }
 
 impl SqliteStore {
     /// Writes into `conn`, the blotter at `path` already opened and
     /// upgraded (`schema::open`), and starts its checkpointer.
-    pub fn new(conn: Connection, path: &Path) -> SqliteStore {
+    pub(crate) fn new(conn: Connection, path: &Path) -> SqliteStore {
         let wal_peak_bytes = Arc::new(AtomicU64::new(0));
         let checkpointer = Checkpointer::start(path, &conn, wal_peak_bytes.clone());
         SqliteStore {
@@ -115,8 +121,83 @@ impl SqliteStore {
             quantity_text: String::with_capacity(32),
             checkpointer,
             wal_peak_bytes,
+            file: OpenFile::at(path),
         }
     }
+}
+
+/// The blotter's file as it was opened: its path, and its identity (device
+/// and inode) then. A file removed or replaced under an open connection
+/// takes every later commit with it, unseen (SQLite keeps writing the
+/// unlinked inode), so the path is compared with it on every check.
+struct OpenFile {
+    path: PathBuf,
+    #[cfg(unix)]
+    identity: Option<(u64, u64)>,
+}
+
+/// What a database file starts with.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+impl OpenFile {
+    fn at(path: &Path) -> OpenFile {
+        OpenFile {
+            path: path.to_path_buf(),
+            #[cfg(unix)]
+            identity: identity(path).ok(),
+        }
+    }
+
+    /// Why the file at the path is no longer the one being written, or no
+    /// longer a database, if it is not.
+    fn trouble(&self) -> Option<String> {
+        #[cfg(unix)]
+        match (identity(&self.path), self.identity) {
+            (Err(error), _) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Some(
+                    "its file was removed (what is written now would reach no file)".to_string(),
+                );
+            }
+            (Err(error), _) => return Some(format!("its file cannot be looked at: {error}")),
+            (Ok(now), Some(opened)) if now != opened => {
+                return Some(
+                    "its file was replaced by another (what is written now would reach the old one)"
+                        .to_string(),
+                );
+            }
+            _ => {}
+        }
+        header_trouble(&self.path)
+    }
+}
+
+/// Why the file at `path` is not an SQLite database, if it is not (its
+/// first 16 bytes).
+fn header_trouble(path: &Path) -> Option<String> {
+    let mut header = [0u8; 16];
+    let read = std::fs::File::open(path).and_then(|mut file| {
+        use std::io::Read as _;
+        file.read(&mut header)
+    });
+    match read {
+        // Said by the identity check, which tells removed from replaced.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => Some(format!("its file cannot be read: {error}")),
+        // A database not yet copied out of its WAL may still be empty.
+        Ok(0) => None,
+        Ok(_) if &header != SQLITE_HEADER => {
+            Some("its file is damaged: it is no longer an SQLite database".to_string())
+        }
+        Ok(_) => None,
+    }
+}
+
+/// The file's device and inode.
+#[cfg(unix)]
+fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path)?;
+    Ok((metadata.dev(), metadata.ino()))
 }
 
 impl BlotterStore for SqliteStore {
@@ -154,6 +235,22 @@ impl BlotterStore for SqliteStore {
         self.wal_peak_bytes.load(Ordering::Relaxed)
     }
 
+    /// A stat of the path and a read of the file's first 16 bytes: cheap
+    /// enough for every [`super::CHECK_EVERY`]. A page damaged further in
+    /// shows as SQLITE_CORRUPT at the next commit, which fails closed too.
+    fn check(&mut self) -> Result<(), StoreError> {
+        let seen = self
+            .checkpointer
+            .damage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match seen.or_else(|| self.file.trouble()) {
+            Some(trouble) => Err(StoreError::new(Retry::Later, trouble)),
+            None => Ok(()),
+        }
+    }
+
     fn close(&mut self) {
         self.checkpointer.stop(&self.conn);
     }
@@ -174,9 +271,10 @@ impl SqliteStore {
             let mut started = tx.prepare_cached(
                 "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
                  threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
-                 started_at, started_ms, speed, simulated, speed_per_mille, client, answers_from)
+                 started_at, started_ms, speed, simulated, speed_per_mille, client, simulated_lps,
+                 answers_from)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19, (SELECT coalesce(MAX(id), 0) + 1 FROM answers))",
+                 ?17, ?18, ?19, ?20, (SELECT coalesce(MAX(id), 0) + 1 FROM answers))",
             )?;
             // Every answer after this one gets a higher id (ids only grow,
             // whichever process writes), so an RFQ's answers lie between
@@ -192,9 +290,9 @@ impl SqliteStore {
             let mut client_quote = tx.prepare_cached(
                 "INSERT INTO client_quotes (rfq, seq, t_ms, at, at_ms, quote_id, lp, side,
                  lp_price, client_price, markup_bps, amount, client_pays, pays_asset,
-                 client_receives, receives_asset, client_valid_for_ms, reason)
+                 client_receives, receives_asset, client_valid_for_ms, reason, simulated)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18)",
+                 ?17, ?18, ?19)",
             )?;
             let mut lock = tx.prepare_cached(
                 "INSERT INTO lock_events (rfq, seq, t_ms, at, at_ms, event, lp, price,
@@ -204,8 +302,10 @@ impl SqliteStore {
                 "INSERT INTO executions (rfq, seq, t_ms, at, at_ms, event, order_id, quote_id,
                  lp, venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms,
                  client_pays, pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset,
-                 venue_order_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-                 ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+                 venue_order_id, simulated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+                 ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,
+                 ?24 OR EXISTS (SELECT 1 FROM rfqs r, json_each(r.simulated_lps) s
+                                WHERE r.id = ?1 AND s.value = ?9))",
             )?;
             let mut ended = tx.prepare_cached(
                 "UPDATE rfqs SET end_seq = ?2, end_t_ms = ?3, ended_at = ?4, ended_ms = ?5,
@@ -231,6 +331,11 @@ impl SqliteStore {
                         .map(|at| at.timestamp_millis())
                         .unwrap_or(0);
                     let lps = serde_json::to_string(&s.lps).unwrap_or_default();
+                    let simulated_lps = if s.simulated {
+                        lps.clone()
+                    } else {
+                        serde_json::to_string(&s.simulated_lps).unwrap_or_default()
+                    };
                     let speed_per_mille = (s.speed * rust_decimal::Decimal::from(1000))
                         .round()
                         .try_into()
@@ -256,6 +361,7 @@ impl SqliteStore {
                         s.simulated,
                         speed_per_mille,
                         s.client.as_str(),
+                        simulated_lps,
                     ])?;
                     let before = self.rfqs.insert(
                         event.rfq_id.clone(),
@@ -266,11 +372,20 @@ impl SqliteStore {
                             next_seq: 1,
                             last_answer: None,
                             transaction: self.transaction,
+                            adopted: false,
                         },
                     );
                     self.undo.push((event.rfq_id.clone(), before));
                     rows += 1;
                     continue;
+                }
+                if !self.rfqs.contains_key(&event.rfq_id) {
+                    // Its `started` may be on disk from an earlier run (a
+                    // fallback journal merged at start): carry on its rows.
+                    if let Some(rfq) = adopt(&tx, &event.rfq_id, self.transaction)? {
+                        self.rfqs.insert(event.rfq_id.clone(), rfq);
+                        self.undo.push((event.rfq_id.clone(), None));
+                    }
                 }
                 let Some(rfq) = self.rfqs.get_mut(&event.rfq_id) else {
                     // Its `started` never reached this writer: nothing to
@@ -286,6 +401,7 @@ impl SqliteStore {
                 let seq = rfq.next_seq;
                 rfq.next_seq += 1;
                 let row = rfq.row;
+                let adopted = rfq.adopted;
                 let t_ms = event.t_ms as i64;
                 // The hot rows: integers and packed decimals, no text to
                 // format (their wall time is derived from the RFQ's start).
@@ -357,6 +473,7 @@ impl SqliteStore {
                         c.receives_asset.as_str(),
                         int(c.client_valid_for_ms),
                         c.reason.as_str(),
+                        c.simulated,
                     ])?,
                     EventKind::Locked(l) => lock.execute(params![
                         row,
@@ -417,6 +534,10 @@ impl SqliteStore {
                     | EventKind::ExecutionUnknown(_)
                     | EventKind::NotFilled(_) => {
                         let x = ExecutionRow::of(&event.kind);
+                        if adopted && execution_stored(&tx, row, event.kind.name(), &x)? {
+                            tracing::warn!(rfq = %event.rfq_id, event = event.kind.name(), "journal event already in the blotter: not written twice");
+                            continue;
+                        }
                         execution.execute(params![
                             row,
                             seq,
@@ -441,6 +562,7 @@ impl SqliteStore {
                             x.desk_pnl,
                             x.pnl_asset,
                             x.venue_order_id,
+                            x.simulated,
                         ])?
                     }
                     EventKind::Ended(e) => {
@@ -471,6 +593,39 @@ impl SqliteStore {
     }
 }
 
+/// The unfinished RFQ `rfq_id` as an earlier run left it on disk (its
+/// last row's seq, its last answer), to write its later events after; `None`
+/// when there is none. Rare: only events whose `started` this process did
+/// not write (a fallback journal's) come here.
+fn adopt(
+    tx: &rusqlite::Transaction,
+    rfq_id: &str,
+    transaction: u64,
+) -> rusqlite::Result<Option<Rfq>> {
+    use rusqlite::OptionalExtension as _;
+    tx.prepare_cached(
+        "SELECT r.id, r.started_ms, r.speed_per_mille,
+         max(coalesce((SELECT max(seq) FROM answers WHERE rfq = r.id), 0),
+             coalesce((SELECT max(seq) FROM client_quotes WHERE rfq = r.id), 0),
+             coalesce((SELECT max(seq) FROM lock_events WHERE rfq = r.id), 0),
+             coalesce((SELECT max(seq) FROM executions WHERE rfq = r.id), 0)),
+         (SELECT max(id) FROM answers WHERE rfq = r.id)
+         FROM rfqs r WHERE r.rfq_id = ?1 AND r.end_seq IS NULL ORDER BY r.id DESC LIMIT 1",
+    )?
+    .query_row([rfq_id], |row| {
+        Ok(Rfq {
+            row: row.get(0)?,
+            started_ms: row.get(1)?,
+            speed_per_mille: row.get::<_, i64>(2)?.max(1),
+            next_seq: row.get::<_, i64>(3)? + 1,
+            last_answer: row.get(4)?,
+            transaction,
+            adopted: true,
+        })
+    })
+    .optional()
+}
+
 /// One desk-wide change of an LP's health as its `lp_health` row. Rare (a
 /// breaker opening, a pause, a fade), so plain `to_string` is fine.
 fn insert_health(tx: &rusqlite::Transaction, recorded: &RecordedChange) -> rusqlite::Result<()> {
@@ -493,14 +648,28 @@ fn insert_health(tx: &rusqlite::Transaction, recorded: &RecordedChange) -> rusql
     Ok(())
 }
 
-/// Failures that may pass (another writer, the disk): worth a retry.
+/// Failures of the store rather than of a record: ones that may pass
+/// (another writer, the disk) and a file that is damaged or gone (which
+/// must fail closed, not be taken for records that cannot be written and
+/// dropped one by one).
 fn is_transient(error: &rusqlite::Error) -> bool {
     use rusqlite::ErrorCode::{
-        CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, SystemIoFailure,
+        CannotOpen, DatabaseBusy, DatabaseCorrupt, DatabaseLocked, DiskFull,
+        FileLockingProtocolFailed, NotADatabase, ReadOnly, SystemIoFailure,
     };
     matches!(
         error.sqlite_error_code(),
-        Some(DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen)
+        Some(
+            DatabaseBusy
+                | DatabaseLocked
+                | SystemIoFailure
+                | DiskFull
+                | CannotOpen
+                | DatabaseCorrupt
+                | NotADatabase
+                | ReadOnly
+                | FileLockingProtocolFailed
+        )
     )
 }
 
@@ -525,6 +694,11 @@ fn int(value: u64) -> i64 {
 /// after the passive one (bounded by its own short busy timeout) and
 /// empties the file. It also records the WAL's peak size.
 struct Checkpointer {
+    /// Damage the checkpointer found in the file before copying into it:
+    /// it copies nothing more (a checkpoint would write fresh pages over
+    /// the damage, hiding it from the writer's check), and the writer's
+    /// check reports it.
+    damage: Arc<std::sync::Mutex<Option<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -539,7 +713,9 @@ pub const WAL_TRUNCATE_AT: u64 = 64 * 1024 * 1024;
 impl Checkpointer {
     fn start(path: &Path, writer: &Connection, wal_peak_bytes: Arc<AtomicU64>) -> Checkpointer {
         let stop = Arc::new(AtomicBool::new(false));
+        let damage = Arc::new(std::sync::Mutex::new(None));
         let _ = writer.pragma_update(None, "journal_size_limit", WAL_TRUNCATE_AT as i64);
+        let database = path.to_path_buf();
         let checkpoints = Connection::open(path).and_then(|conn| {
             conn.busy_timeout(Duration::from_millis(100))?;
             Ok(conn)
@@ -551,11 +727,17 @@ impl Checkpointer {
             // Only hand checkpoints over once a thread will do them.
             Ok(conn) if writer.pragma_update(None, "wal_autocheckpoint", 0).is_ok() => {
                 let stop = stop.clone();
+                let damage = damage.clone();
                 std::thread::Builder::new()
                     .name("blotter-checkpoint".into())
                     .spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
                             std::thread::sleep(CHECKPOINT_EVERY);
+                            if let Some(trouble) = header_trouble(&database) {
+                                let mut damage = damage.lock().unwrap_or_else(|p| p.into_inner());
+                                damage.get_or_insert(trouble);
+                                continue;
+                            }
                             let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
                             wal_peak_bytes.fetch_max(size, Ordering::Relaxed);
                             if let Err(error) =
@@ -583,7 +765,11 @@ impl Checkpointer {
             // Fall back to SQLite's own checkpoints inside commits.
             let _ = writer.pragma_update(None, "wal_autocheckpoint", 1000);
         }
-        Checkpointer { stop, thread }
+        Checkpointer {
+            damage,
+            stop,
+            thread,
+        }
     }
 
     /// Stops the thread and leaves the database file complete.
@@ -646,6 +832,10 @@ struct ExecutionRow<'a> {
     desk_pnl: Option<String>,
     pnl_asset: Option<&'a str>,
     venue_order_id: Option<&'a str>,
+    /// The LP behind the order or fill is a simulation (a reject or an
+    /// unknown outcome, whose events do not say, is judged by the RFQ's
+    /// `simulated_lps` in the insert).
+    simulated: bool,
 }
 
 impl<'a> ExecutionRow<'a> {
@@ -660,6 +850,7 @@ impl<'a> ExecutionRow<'a> {
                 amount: Some(o.amount.to_string()),
                 attempt: Some(o.attempt),
                 reason: o.preferred_over.as_ref().map(|why| why.describe().into()),
+                simulated: o.simulated,
                 ..ExecutionRow::default()
             },
             EventKind::OrderRejected(r) => ExecutionRow {
@@ -684,6 +875,7 @@ impl<'a> ExecutionRow<'a> {
                 desk_pnl: Some(f.desk_pnl.to_string()),
                 pnl_asset: Some(f.pnl_asset.as_str()),
                 venue_order_id: f.venue_order_id.as_deref(),
+                simulated: f.simulated,
                 ..ExecutionRow::default()
             },
             EventKind::ExecutionUnknown(u) => ExecutionRow {
@@ -700,6 +892,23 @@ impl<'a> ExecutionRow<'a> {
             _ => ExecutionRow::default(),
         }
     }
+}
+
+/// Whether RFQ row `rfq` already holds this execution event (same event,
+/// order and quote ids).
+fn execution_stored(
+    tx: &rusqlite::Transaction,
+    rfq: i64,
+    event: &str,
+    row: &ExecutionRow,
+) -> rusqlite::Result<bool> {
+    tx.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM executions WHERE rfq = ?1 AND event = ?2
+         AND order_id IS ?3 AND quote_id IS ?4)",
+    )?
+    .query_row(params![rfq, event, row.order_id, row.quote_id], |found| {
+        found.get(0)
+    })
 }
 
 #[cfg(test)]
@@ -772,6 +981,84 @@ mod tests {
                 "2 B 2026-11-22T11:00:00.050Z 1795345200050 down ok Some(30000) Some(\"5 failures in 30 s\") 7 10.0",
             ]
         );
+    }
+
+    /// A store over a fresh blotter at `path`, and its check's text.
+    fn fresh_store(path: &Path) -> SqliteStore {
+        let conn = crate::blotter::schema::open(path, true, Duration::from_millis(100)).unwrap();
+        SqliteStore::new(conn, path)
+    }
+
+    fn check_text(store: &mut SqliteStore) -> Option<String> {
+        store.check().err().map(|error| error.to_string())
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn check_notices_the_file_removed_replaced_or_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blotter.db");
+        let mut store = fresh_store(&path);
+        assert_eq!(check_text(&mut store), None);
+
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            check_text(&mut store).as_deref(),
+            Some("its file was removed (what is written now would reach no file)")
+        );
+
+        std::fs::write(&path, b"another file").unwrap();
+        assert_eq!(
+            check_text(&mut store).as_deref(),
+            Some("its file was replaced by another (what is written now would reach the old one)")
+        );
+        store.close();
+
+        let path = dir.path().join("overwritten.db");
+        let mut store = fresh_store(&path);
+        let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+        // Over the file in place: the same inode, no longer a database.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, &garbage))
+            .unwrap();
+        assert_eq!(
+            check_text(&mut store).as_deref(),
+            Some("its file is damaged: it is no longer an SQLite database")
+        );
+        store.close();
+    }
+
+    #[test]
+    fn a_damaged_or_vanished_file_fails_closed_and_only_a_record_sqlite_refuses_is_dropped() {
+        use rusqlite::ffi;
+        let failure = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
+        let held = [
+            ffi::SQLITE_CORRUPT,
+            ffi::SQLITE_NOTADB,
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_CANTOPEN,
+            ffi::SQLITE_BUSY,
+        ];
+        for code in held {
+            assert!(
+                is_transient(&failure(code)),
+                "code {code} must hold the records"
+            );
+        }
+        for code in [
+            ffi::SQLITE_CONSTRAINT,
+            ffi::SQLITE_TOOBIG,
+            ffi::SQLITE_MISMATCH,
+        ] {
+            assert!(
+                !is_transient(&failure(code)),
+                "code {code} is the record's fault"
+            );
+        }
     }
 
     #[test]

@@ -42,6 +42,16 @@ pub trait BlotterStore: Send + 'static {
         0
     }
 
+    /// Whether the store can still take writes, as far as can be seen
+    /// without writing: the writer asks at least once a second (every
+    /// [`super::CHECK_EVERY`]) and before each retry. An error fails
+    /// writing as a failed batch does (events held, streams stop offering):
+    /// for SQLite, its file removed, replaced by another, or damaged, none
+    /// of which a write to the open file would notice.
+    fn check(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Leaves the store complete after the last batch; nothing is written
     /// after it.
     fn close(&mut self);
@@ -56,14 +66,15 @@ pub struct Written {
     pub rows: u64,
     /// Events skipped because their RFQ's `started` never reached this
     /// store.
-    pub orphans: u64,
+    pub(crate) orphans: u64,
 }
 
 /// Whether trying the same batch again can succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
+pub(crate) enum Retry {
     /// The failure may pass (another writer holds the lock, the disk is
-    /// full or failing): hold the records and try again later.
+    /// full or failing), or the store itself is broken (its file removed
+    /// or damaged): hold the records, fail closed, and try again later.
     Later,
     /// The same records would fail again (a constraint, a value the store
     /// cannot hold): find the record that fails and drop it.
@@ -75,19 +86,22 @@ pub enum Retry {
 #[derive(Debug, thiserror::Error)]
 #[error("{source}")]
 pub struct StoreError {
-    pub retry: Retry,
+    pub(crate) retry: Retry,
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl StoreError {
-    pub fn new(retry: Retry, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+    pub(crate) fn new(
+        retry: Retry,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         StoreError {
             retry,
             source: source.into(),
         }
     }
 
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         self.retry == Retry::Later
     }
 }

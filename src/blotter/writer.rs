@@ -13,16 +13,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::journal;
 use super::store::{BlotterStore, Record, StoreError, Written};
 use super::{Counters, Msg};
 use crate::lp::guarded::RecordedChange;
 
 /// Longest a transaction stays open while events keep arriving: a hard kill
 /// loses at most this much.
-pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const COMMIT_EVERY: Duration = Duration::from_millis(100);
 
 /// Most events in one transaction.
-pub const MAX_BATCH: usize = 20_000;
+pub(crate) const MAX_BATCH: usize = 20_000;
 
 /// Most events held while writing fails (a full disk, an I/O error, a
 /// writer holding the lock past the busy timeout). About 50 MB of events:
@@ -43,6 +44,11 @@ pub const CLOSE_WITHIN: Duration = Duration::from_secs(10);
 /// How often the writer looks at its channel while it waits to retry.
 const FAILING_POLL: Duration = Duration::from_millis(5);
 
+/// How often the writer asks its store whether it can still take writes
+/// (`BlotterStore::check`): a removed or replaced file is noticed
+/// within this (an idle writer is woken for it), well inside a second.
+pub const CHECK_EVERY: Duration = Duration::from_millis(250);
+
 /// Writing fails: when to try again.
 struct Failing {
     next_try: Instant,
@@ -62,6 +68,17 @@ pub(super) struct Writer<S> {
     /// [`MAX_HELD`] while writing fails).
     held: VecDeque<Record>,
     failing: Option<Failing>,
+    /// The fallback journal's path, if this blotter keeps one.
+    journal: Option<std::path::PathBuf>,
+    /// Outcomes journalled and no longer held (the held buffer was full):
+    /// the journal is their only record until it is merged.
+    journal_only: Vec<crate::rfq::RfqEvent>,
+    /// The journal holds events of this failing spell (cleared once every
+    /// held event is written).
+    journalled: bool,
+    /// When the store was last checked ([`CHECK_EVERY`]); never yet, so
+    /// the first commit checks.
+    checked: Option<Instant>,
 }
 
 impl<S: BlotterStore> Writer<S> {
@@ -80,6 +97,64 @@ impl<S: BlotterStore> Writer<S> {
             counters,
             held: VecDeque::new(),
             failing: None,
+            journal: None,
+            journal_only: Vec::new(),
+            journalled: false,
+            checked: None,
+        }
+    }
+
+    /// Keeps the fallback journal at `path` (see [`super::journal`]).
+    pub(super) fn with_journal(mut self, path: std::path::PathBuf) -> Writer<S> {
+        self.journal = Some(path);
+        self
+    }
+
+    /// Journals `events` (outcomes that cannot be written now); true when
+    /// they are on disk there.
+    fn journal<'e>(&mut self, events: impl IntoIterator<Item = &'e crate::rfq::RfqEvent>) -> bool {
+        let Some(path) = &self.journal else {
+            return false;
+        };
+        let events: Vec<_> = events.into_iter().collect();
+        if events.is_empty() {
+            return true;
+        }
+        match journal::append(path, events.iter().copied()) {
+            Ok(()) => {
+                self.journalled = true;
+                self.counters
+                    .journalled
+                    .fetch_add(events.len() as u64, Ordering::Relaxed);
+                tracing::warn!(path = %path.display(), events = events.len(), "outcomes the blotter cannot take are in the fallback journal");
+                true
+            }
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "cannot write the fallback journal");
+                false
+            }
+        }
+    }
+
+    /// Every held event is written: the journal's outcomes are in the
+    /// blotter (but for those only it holds), so it is cut back to those.
+    fn journal_merged(&mut self) {
+        let Some(path) = &self.journal else {
+            return;
+        };
+        if !self.journalled || !self.held.is_empty() {
+            return;
+        }
+        match journal::rewrite(path, &self.journal_only) {
+            Ok(()) => {
+                self.journalled = !self.journal_only.is_empty();
+                self.counters
+                    .journalled
+                    .store(self.journal_only.len() as u64, Ordering::Relaxed);
+            }
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "cannot clear the fallback journal")
+            }
         }
     }
 
@@ -177,6 +252,12 @@ impl<S: BlotterStore> Writer<S> {
             if now >= deadline || self.counters.abandon.load(Ordering::Relaxed) {
                 break;
             }
+            // A file removed, replaced or damaged does not come back by
+            // waiting: what is held goes to the journal now, not after
+            // CLOSE_WITHIN (a full disk passes the check and is retried).
+            if self.store.check().is_err() {
+                break;
+            }
             let next_try = self.failing.as_ref().map_or(now, |f| f.next_try);
             // Sleep in short steps so that abandoning is honoured at once.
             while Instant::now() < next_try.min(deadline)
@@ -185,7 +266,39 @@ impl<S: BlotterStore> Writer<S> {
                 std::thread::sleep(FAILING_POLL * 4);
             }
         }
-        let lost = self.held.len() as u64;
+        if let Some(path) = self.journal.clone() {
+            // Everything still held, in order, and the outcomes only the
+            // journal holds: the next start merges them.
+            let events: Vec<&crate::rfq::RfqEvent> = self
+                .held
+                .iter()
+                .filter_map(|record| match record {
+                    Record::Event(event) => Some(event),
+                    Record::Health(_) => None,
+                })
+                .chain(&self.journal_only)
+                .collect();
+            match journal::rewrite(&path, events.iter().copied()) {
+                Ok(()) => {
+                    let journalled = events.len();
+                    let health = self.held.len() + self.journal_only.len() - journalled;
+                    self.counters
+                        .journalled
+                        .store(journalled as u64, Ordering::Relaxed);
+                    self.counters
+                        .lost
+                        .fetch_add(health as u64, Ordering::Relaxed);
+                    self.held.clear();
+                    self.journal_only.clear();
+                    tracing::error!(path = %path.display(), journalled, "blotter events left in the fallback journal at close");
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(path = %path.display(), %error, "cannot write the fallback journal at close")
+                }
+            }
+        }
+        let lost = (self.held.len() + self.journal_only.len()) as u64;
         self.held.clear();
         self.counters.lost.fetch_add(lost, Ordering::Relaxed);
         tracing::error!(path = %self.name, lost, "blotter events lost at close");
@@ -195,6 +308,8 @@ impl<S: BlotterStore> Writer<S> {
         match msg {
             Msg::Event(event) => self.hold(Record::Event(event)),
             Msg::Flush(done) => flushes.push(done),
+            // Only wakes an idle writer: the check runs before each commit.
+            Msg::Check => {}
             // The queue itself is taken before each commit.
             Msg::HealthWaiting => {}
         }
@@ -209,6 +324,20 @@ impl<S: BlotterStore> Writer<S> {
     }
 
     fn hold(&mut self, record: Record) {
+        let outcome = matches!(&record, Record::Event(event) if journal::is_outcome(event));
+        // While writing fails an outcome is on disk at once, in the journal.
+        let journalled = outcome
+            && self.failing.is_some()
+            && match &record {
+                Record::Event(event) => self.journal([event]),
+                Record::Health(_) => false,
+            };
+        if self.held.len() >= MAX_HELD && journalled {
+            if let Record::Event(event) = record {
+                self.journal_only.push(event);
+            }
+            return;
+        }
         if self.held.len() >= MAX_HELD {
             // Fail closed: the streams see `overflowed` and stop offering
             // quotes; this record is counted as lost.
@@ -230,6 +359,9 @@ impl<S: BlotterStore> Writer<S> {
     /// next try on the retry schedule; an event that can never be written
     /// is dropped and counted, the rest kept.
     fn commit(&mut self) {
+        if !self.store_usable() {
+            return;
+        }
         while !self.held.is_empty() {
             let count = self.held.len().min(MAX_BATCH);
             match self.store.write_batch(self.held.iter().take(count)) {
@@ -253,6 +385,31 @@ impl<S: BlotterStore> Writer<S> {
         self.counters
             .held
             .store(self.held.len() as u64, Ordering::Relaxed);
+        self.journal_merged();
+    }
+
+    /// Asks the store whether it can take writes, when a check is due
+    /// (every [`CHECK_EVERY`], and before every retry while failing). A
+    /// store that cannot fails writing as a failed batch does; one that
+    /// can again, with nothing left to write, recovers here.
+    fn store_usable(&mut self) -> bool {
+        let recent = self.checked.is_some_and(|at| at.elapsed() < CHECK_EVERY);
+        if self.failing.is_none() && recent {
+            return true;
+        }
+        self.checked = Some(Instant::now());
+        match self.store.check() {
+            Ok(()) => {
+                if self.held.is_empty() {
+                    self.recovered();
+                }
+                true
+            }
+            Err(error) => {
+                self.failed(&error);
+                false
+            }
+        }
     }
 
     /// A write failed for a reason that may pass: schedule the next try
@@ -278,6 +435,17 @@ impl<S: BlotterStore> Writer<S> {
                     next_try: now + RETRY_FIRST,
                     delay: RETRY_FIRST,
                 });
+                // Outcomes already held go to the journal now: from here on
+                // every outcome not in the blotter is on disk there.
+                let outcomes: Vec<crate::rfq::RfqEvent> = self
+                    .held
+                    .iter()
+                    .filter_map(|record| match record {
+                        Record::Event(event) if journal::is_outcome(event) => Some(event.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                self.journal(&outcomes);
             }
         }
     }
@@ -370,6 +538,9 @@ mod tests {
         /// A batch holding the record with this label fails for good (a
         /// record no retry can write).
         unwritable: Option<&'static str>,
+        /// While set, the store says its file is gone (a write would still
+        /// go through, as to an unlinked file).
+        gone: Arc<AtomicBool>,
         written: Arc<Mutex<Vec<String>>>,
         closed: Arc<Mutex<bool>>,
     }
@@ -412,6 +583,13 @@ mod tests {
                 .count() as u64;
             self.written.lock().unwrap().extend(labels);
             Ok(Written { rows, orphans: 0 })
+        }
+
+        fn check(&mut self) -> Result<(), StoreError> {
+            if self.gone.load(Ordering::SeqCst) {
+                return Err(StoreError::new(Retry::Later, "its file was removed"));
+            }
+            Ok(())
         }
 
         fn close(&mut self) {
@@ -466,6 +644,7 @@ mod tests {
             outage: Arc::default(),
             outage_failures: Arc::default(),
             unwritable,
+            gone: Arc::default(),
             written: Arc::default(),
             closed: Arc::default(),
         }
@@ -585,5 +764,81 @@ mod tests {
             (0, 0, 1),
             "{stats:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_store_that_says_its_file_is_gone_fails_writing_though_a_write_would_go_through() {
+        let store = scripted(&[], None);
+        let (written, gone) = (store.written.clone(), store.gone.clone());
+        gone.store(true, Ordering::SeqCst);
+        let blotter = Blotter::with_store(store, Path::new("scripted")).unwrap();
+        let sink = blotter.sink();
+        sink.record(answer(1)).await;
+        assert!(
+            !sink.commit().await,
+            "nothing is written to a file that is gone"
+        );
+        assert_eq!(sink.held(), 1);
+        assert_eq!(
+            sink.failure().as_deref(),
+            Some("blotter 'scripted' cannot be written: its file was removed")
+        );
+        assert!(written.lock().unwrap().is_empty());
+        // Back (a store that can tell): the held event is written in order.
+        gone.store(false, Ordering::SeqCst);
+        sink.record(answer(2)).await;
+        drop(sink);
+        let stats = blotter.close().await;
+        assert_eq!(*written.lock().unwrap(), ["poll 1", "poll 2"]);
+        assert_eq!((stats.rows, stats.lost), (2, 0), "{stats:?}");
+    }
+
+    /// A full disk may clear, so closing retries it for CLOSE_WITHIN; a
+    /// file that is gone will not come back, so closing gives up on it at
+    /// once and what is held is accounted for (here, with no journal, as
+    /// lost) instead of the operator waiting 10 s for the exit.
+    #[tokio::test]
+    async fn closing_gives_up_at_once_on_a_file_that_is_gone() {
+        let store = scripted(&[], None);
+        let gone = store.gone.clone();
+        gone.store(true, Ordering::SeqCst);
+        let blotter = Blotter::with_store(store, Path::new("scripted")).unwrap();
+        let sink = blotter.sink();
+        sink.record(answer(1)).await;
+        assert!(!sink.commit().await);
+        drop(sink);
+        // The writer is a thread on real time: this bounds a real wait.
+        let closing = std::time::Instant::now();
+        let stats = blotter.close().await;
+        assert!(
+            closing.elapsed() < CLOSE_WITHIN / 2,
+            "closing waited {:?} for a file that is gone",
+            closing.elapsed()
+        );
+        assert_eq!((stats.rows, stats.lost), (0, 1), "{stats:?}");
+    }
+
+    #[tokio::test]
+    async fn an_idle_writer_still_checks_its_store_within_a_second() {
+        let store = scripted(&[], None);
+        let gone = store.gone.clone();
+        let blotter = Blotter::with_store(store, Path::new("scripted")).unwrap();
+        let sink = blotter.sink();
+        sink.record(answer(1)).await;
+        assert!(sink.commit().await);
+        gone.store(true, Ordering::SeqCst);
+        // Nothing is sent: only the writer's own wake-ups can notice. The
+        // writer is a thread on real time, so this waits on real time.
+        let noticed = std::time::Instant::now();
+        while sink.failure().is_none() {
+            assert!(
+                noticed.elapsed() < Duration::from_secs(1),
+                "not noticed within a second"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        blotter.abandoner().abandon();
+        drop(sink);
+        blotter.close().await;
     }
 }

@@ -27,7 +27,7 @@ pub enum Group {
 
 impl Group {
     /// The `--help` heading the group's flags are listed under.
-    pub fn heading(self) -> &'static str {
+    pub(crate) fn heading(self) -> &'static str {
         match self {
             Group::Desk | Group::Buffer => "Pricing and stream",
             Group::Lps => "LPs",
@@ -39,7 +39,7 @@ impl Group {
 
 /// What an unset (or empty) setting means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fallback {
+pub(crate) enum Fallback {
     /// This value is used: `--help` shows it as the default and
     /// `.env.example` sets it.
     Value(&'static str),
@@ -83,7 +83,7 @@ pub enum Accepts {
 impl Accepts {
     /// The accepted range in words, for `--help` ("0 to 500"), if it has both
     /// ends.
-    pub fn range(self) -> Option<String> {
+    pub(crate) fn range(self) -> Option<String> {
         match self {
             Accepts::Decimal { min, max, .. } => Some(format!("{min} to {max}")),
             Accepts::Whole { min, max, .. } => Some(format!("{min} to {max}")),
@@ -102,7 +102,7 @@ impl Accepts {
 
     /// What a valid value is, for "must be …" (none for the kinds whose
     /// errors explain themselves).
-    pub fn expected(self) -> Option<String> {
+    pub(crate) fn expected(self) -> Option<String> {
         match self {
             Accepts::Decimal { what, min, max } => Some(format!("{what} from {min} to {max}")),
             Accepts::Whole { what, min, max } => Some(format!("{what} from {min} to {max}")),
@@ -116,21 +116,21 @@ impl Accepts {
 
 /// One setting.
 #[derive(Clone, Copy)]
-pub struct SettingDef {
+pub(crate) struct SettingDef {
     /// The environment variable (and `.env` key), e.g. `MARKUP_BPS`.
-    pub env: &'static str,
+    pub(crate) env: &'static str,
     /// The long flag with its dashes, e.g. `--markup-bps`.
-    pub flag: &'static str,
+    pub(crate) flag: &'static str,
     /// The value's placeholder in `--help`, e.g. `BPS`.
-    pub value_name: &'static str,
-    pub group: Group,
-    pub fallback: Fallback,
-    pub accepts: Accepts,
+    pub(crate) value_name: &'static str,
+    pub(crate) group: Group,
+    pub(crate) fallback: Fallback,
+    pub(crate) accepts: Accepts,
     /// The `--help` line before its default; `{range}` stands for the
     /// accepted range ("0 to 500").
-    pub help: &'static str,
+    pub(crate) help: &'static str,
     /// Where the raw value lives in [`SettingsArgs`].
-    pub slot: fn(&mut SettingsArgs) -> &mut Option<String>,
+    pub(crate) slot: fn(&mut SettingsArgs) -> &mut Option<String>,
 }
 
 impl std::fmt::Debug for SettingDef {
@@ -144,12 +144,12 @@ impl std::fmt::Debug for SettingDef {
 
 impl SettingDef {
     /// The flag's name without its dashes, as clap wants it.
-    pub fn long(&self) -> &'static str {
+    pub(crate) fn long(&self) -> &'static str {
         self.flag.trim_start_matches('-')
     }
 
     /// The whole `--help` line: the help with its range, then the default.
-    pub fn help_line(&self) -> String {
+    pub(crate) fn help_line(&self) -> String {
         let help = match self.accepts.range() {
             Some(range) => self.help.replace("{range}", &range),
             None => self.help.to_string(),
@@ -165,7 +165,7 @@ impl SettingDef {
     }
 
     /// The value used when the setting is unset or empty, if any.
-    pub fn default_value(&self) -> Option<&'static str> {
+    pub(crate) fn default_value(&self) -> Option<&'static str> {
         match self.fallback {
             Fallback::Value(value) => Some(value),
             Fallback::Absent { .. } => None,
@@ -200,6 +200,9 @@ impl SettingDef {
     /// from (for messages that name it).
     pub(crate) fn decimal(&self, raw: &Option<String>) -> Result<(Decimal, String), ConfigError> {
         let text = self.text(raw);
+        if crate::market::written_with_exponent(text) {
+            return Err(self.error(text, "must be written out in full, without an exponent"));
+        }
         let parsed = text.parse::<Decimal>().ok();
         let value = match self.accepts {
             Accepts::Decimal { min, max, .. } => parsed.filter(|v| (min..=max).contains(v)),
@@ -236,9 +239,9 @@ impl SettingDef {
 }
 
 /// Largest markup: 5 %. Above it a typo (50 for 5) is likelier than a price.
-pub const MAX_MARKUP_BPS: Decimal = dec!(500);
+pub(crate) const MAX_MARKUP_BPS: Decimal = dec!(500);
 /// Largest improvement threshold: 10 %.
-pub const MAX_THRESHOLD_BPS: Decimal = dec!(1000);
+pub(crate) const MAX_THRESHOLD_BPS: Decimal = dec!(1000);
 /// Longest poll interval, LP or order timeout, or mock last look, in ms: a
 /// minute.
 const MAX_INTERVAL_MS: u64 = 60_000;
@@ -257,7 +260,7 @@ const SECONDS: &str = "a number of seconds";
 const MILLISECONDS: &str = "a whole number of milliseconds";
 const SHARE: &str = "a share";
 
-pub const MARKUP_BPS: SettingDef = SettingDef {
+pub(crate) const MARKUP_BPS: SettingDef = SettingDef {
     env: "MARKUP_BPS",
     flag: "--markup-bps",
     value_name: "BPS",
@@ -272,7 +275,7 @@ pub const MARKUP_BPS: SettingDef = SettingDef {
     slot: |args| &mut args.markup_bps,
 };
 
-pub const IMPROVEMENT_THRESHOLD_BPS: SettingDef = SettingDef {
+pub(crate) const IMPROVEMENT_THRESHOLD_BPS: SettingDef = SettingDef {
     env: "IMPROVEMENT_THRESHOLD_BPS",
     flag: "--threshold-bps",
     value_name: "BPS",
@@ -287,7 +290,7 @@ pub const IMPROVEMENT_THRESHOLD_BPS: SettingDef = SettingDef {
     slot: |args| &mut args.threshold_bps,
 };
 
-pub const POLL_INTERVAL_MS: SettingDef = SettingDef {
+pub(crate) const POLL_INTERVAL_MS: SettingDef = SettingDef {
     env: "POLL_INTERVAL_MS",
     flag: "--poll-interval-ms",
     value_name: "MS",
@@ -302,7 +305,7 @@ pub const POLL_INTERVAL_MS: SettingDef = SettingDef {
     slot: |args| &mut args.poll_interval_ms,
 };
 
-pub const DEFAULT_STREAM_DURATION_SECONDS: SettingDef = SettingDef {
+pub(crate) const DEFAULT_STREAM_DURATION_SECONDS: SettingDef = SettingDef {
     env: "DEFAULT_STREAM_DURATION_SECONDS",
     flag: "--duration",
     value_name: "SECS",
@@ -317,7 +320,7 @@ pub const DEFAULT_STREAM_DURATION_SECONDS: SettingDef = SettingDef {
     slot: |args| &mut args.duration,
 };
 
-pub const ORDER_TIMEOUT_MS: SettingDef = SettingDef {
+pub(crate) const ORDER_TIMEOUT_MS: SettingDef = SettingDef {
     env: "ORDER_TIMEOUT_MS",
     flag: "--order-timeout-ms",
     value_name: "MS",
@@ -332,7 +335,7 @@ pub const ORDER_TIMEOUT_MS: SettingDef = SettingDef {
     slot: |args| &mut args.order_timeout_ms,
 };
 
-pub const MAX_DEVIATION_BPS: SettingDef = SettingDef {
+pub(crate) const MAX_DEVIATION_BPS: SettingDef = SettingDef {
     env: "MAX_DEVIATION_BPS",
     flag: "--max-deviation-bps",
     value_name: "BPS",
@@ -347,7 +350,7 @@ pub const MAX_DEVIATION_BPS: SettingDef = SettingDef {
     slot: |args| &mut args.max_deviation_bps,
 };
 
-pub const FADE_LIMIT_PCT: SettingDef = SettingDef {
+pub(crate) const FADE_LIMIT_PCT: SettingDef = SettingDef {
     env: "FADE_LIMIT_PCT",
     flag: "--fade-limit-pct",
     value_name: "PCT",
@@ -362,7 +365,7 @@ pub const FADE_LIMIT_PCT: SettingDef = SettingDef {
     slot: |args| &mut args.fade_limit_pct,
 };
 
-pub const FADE_TOLERANCE_BPS: SettingDef = SettingDef {
+pub(crate) const FADE_TOLERANCE_BPS: SettingDef = SettingDef {
     env: "FADE_TOLERANCE_BPS",
     flag: "--fade-tolerance-bps",
     value_name: "BPS",
@@ -377,7 +380,7 @@ pub const FADE_TOLERANCE_BPS: SettingDef = SettingDef {
     slot: |args| &mut args.fade_tolerance_bps,
 };
 
-pub const MAX_NOTIONAL: SettingDef = SettingDef {
+pub(crate) const MAX_NOTIONAL: SettingDef = SettingDef {
     env: "MAX_NOTIONAL",
     flag: "--max-notional",
     value_name: "AMOUNT",
@@ -391,7 +394,7 @@ pub const MAX_NOTIONAL: SettingDef = SettingDef {
     slot: |args| &mut args.max_notional,
 };
 
-pub const MAX_NOTIONAL_PAIRS: SettingDef = SettingDef {
+pub(crate) const MAX_NOTIONAL_PAIRS: SettingDef = SettingDef {
     env: "MAX_NOTIONAL_PAIRS",
     flag: "--max-notional-pairs",
     value_name: "PAIR=AMOUNT,..",
@@ -405,7 +408,32 @@ pub const MAX_NOTIONAL_PAIRS: SettingDef = SettingDef {
     slot: |args| &mut args.max_notional_pairs,
 };
 
-pub const VALIDITY_BUFFER_SECONDS: SettingDef = SettingDef {
+pub(crate) const MIN_NOTIONAL: SettingDef = SettingDef {
+    env: "MIN_NOTIONAL",
+    flag: "--min-notional",
+    value_name: "AMOUNT",
+    group: Group::Desk,
+    fallback: Fallback::Value("10"),
+    accepts: Accepts::AtLeast {
+        what: "an amount of quote currency",
+        min: Decimal::ZERO,
+    },
+    help: "Smallest notional (amount × the pair's reference price, in the pair's quote currency) asked for at all; a smaller request is refused (0: only the pair's lot and tick)",
+    slot: |args| &mut args.min_notional,
+};
+
+pub(crate) const MIN_NOTIONAL_PAIRS: SettingDef = SettingDef {
+    env: "MIN_NOTIONAL_PAIRS",
+    flag: "--min-notional-pairs",
+    value_name: "PAIR=AMOUNT,..",
+    group: Group::Desk,
+    fallback: Fallback::Value("ETHBTC=0.0001"),
+    accepts: Accepts::PairLimits,
+    help: "Per-pair minimum notionals where one does not fit every pair, e.g. ETHBTC=0.0001,BTCUSDT=100 (each in the pair's quote currency; setting it replaces the default list)",
+    slot: |args| &mut args.min_notional_pairs,
+};
+
+pub(crate) const VALIDITY_BUFFER_SECONDS: SettingDef = SettingDef {
     env: "VALIDITY_BUFFER_SECONDS",
     flag: "--validity-buffer-secs",
     value_name: "SECS",
@@ -420,7 +448,7 @@ pub const VALIDITY_BUFFER_SECONDS: SettingDef = SettingDef {
     slot: |args| &mut args.validity_buffer_secs,
 };
 
-pub const LPS_FILE: SettingDef = SettingDef {
+pub(crate) const LPS_FILE: SettingDef = SettingDef {
     env: "LPS_FILE",
     flag: "--lps",
     value_name: "PATH",
@@ -434,7 +462,21 @@ pub const LPS_FILE: SettingDef = SettingDef {
     slot: |args| &mut args.lps_file,
 };
 
-pub const LP_TIMEOUT_MS: SettingDef = SettingDef {
+pub(crate) const ALLOW_SIMULATED_WITH_REAL: SettingDef = SettingDef {
+    env: "ALLOW_SIMULATED_WITH_REAL",
+    flag: "--allow-simulated-with-real",
+    value_name: "BOOL",
+    group: Group::Lps,
+    fallback: Fallback::Absent {
+        means: "off",
+        in_help: false,
+    },
+    accepts: Accepts::Bool,
+    help: "Let a venues file mix simulated (mock) LPs with real ones; every screen then says MIXED and marks each simulated price and fill",
+    slot: |args| &mut args.allow_simulated_with_real,
+};
+
+pub(crate) const LP_TIMEOUT_MS: SettingDef = SettingDef {
     env: "LP_TIMEOUT_MS",
     flag: "--lp-timeout-ms",
     value_name: "MS",
@@ -449,7 +491,7 @@ pub const LP_TIMEOUT_MS: SettingDef = SettingDef {
     slot: |args| &mut args.lp_timeout_ms,
 };
 
-pub const SCENARIO: SettingDef = SettingDef {
+pub(crate) const SCENARIO: SettingDef = SettingDef {
     env: "SCENARIO",
     flag: "--scenario",
     value_name: "NAME",
@@ -463,7 +505,7 @@ pub const SCENARIO: SettingDef = SettingDef {
     slot: |args| &mut args.scenario,
 };
 
-pub const SEED: SettingDef = SettingDef {
+pub(crate) const SEED: SettingDef = SettingDef {
     env: "SEED",
     flag: "--seed",
     value_name: "N",
@@ -480,7 +522,7 @@ pub const SEED: SettingDef = SettingDef {
     slot: |args| &mut args.seed,
 };
 
-pub const SPEED: SettingDef = SettingDef {
+pub(crate) const SPEED: SettingDef = SettingDef {
     env: "SPEED",
     flag: "--speed",
     value_name: "X",
@@ -495,7 +537,7 @@ pub const SPEED: SettingDef = SettingDef {
     slot: |args| &mut args.speed,
 };
 
-pub const MOCK_LP_COUNT: SettingDef = SettingDef {
+pub(crate) const MOCK_LP_COUNT: SettingDef = SettingDef {
     env: "MOCK_LP_COUNT",
     flag: "--mock-lps",
     value_name: "N",
@@ -510,7 +552,7 @@ pub const MOCK_LP_COUNT: SettingDef = SettingDef {
     slot: |args| &mut args.mock_lps,
 };
 
-pub const MOCK_BASE_PRICE: SettingDef = SettingDef {
+pub(crate) const MOCK_BASE_PRICE: SettingDef = SettingDef {
     env: "MOCK_BASE_PRICE",
     flag: "--mock-base-price",
     value_name: "PRICE",
@@ -524,7 +566,7 @@ pub const MOCK_BASE_PRICE: SettingDef = SettingDef {
     slot: |args| &mut args.mock_base_price,
 };
 
-pub const MOCK_SPREAD_BPS: SettingDef = SettingDef {
+pub(crate) const MOCK_SPREAD_BPS: SettingDef = SettingDef {
     env: "MOCK_SPREAD_BPS",
     flag: "--mock-spread-bps",
     value_name: "BPS",
@@ -538,7 +580,7 @@ pub const MOCK_SPREAD_BPS: SettingDef = SettingDef {
     slot: |args| &mut args.mock_spread_bps,
 };
 
-pub const MOCK_MIN_DELAY: SettingDef = SettingDef {
+pub(crate) const MOCK_MIN_DELAY: SettingDef = SettingDef {
     env: "MOCK_MIN_DELAY",
     flag: "--mock-min-delay",
     value_name: "SECS",
@@ -553,7 +595,7 @@ pub const MOCK_MIN_DELAY: SettingDef = SettingDef {
     slot: |args| &mut args.mock_min_delay,
 };
 
-pub const MOCK_MAX_DELAY: SettingDef = SettingDef {
+pub(crate) const MOCK_MAX_DELAY: SettingDef = SettingDef {
     env: "MOCK_MAX_DELAY",
     flag: "--mock-max-delay",
     value_name: "SECS",
@@ -568,7 +610,7 @@ pub const MOCK_MAX_DELAY: SettingDef = SettingDef {
     slot: |args| &mut args.mock_max_delay,
 };
 
-pub const MOCK_FAILURE_RATE: SettingDef = SettingDef {
+pub(crate) const MOCK_FAILURE_RATE: SettingDef = SettingDef {
     env: "MOCK_FAILURE_RATE",
     flag: "--mock-failure-rate",
     value_name: "RATE",
@@ -583,7 +625,7 @@ pub const MOCK_FAILURE_RATE: SettingDef = SettingDef {
     slot: |args| &mut args.mock_failure_rate,
 };
 
-pub const MOCK_REJECT_RATE: SettingDef = SettingDef {
+pub(crate) const MOCK_REJECT_RATE: SettingDef = SettingDef {
     env: "MOCK_REJECT_RATE",
     flag: "--mock-reject-rate",
     value_name: "RATE",
@@ -598,7 +640,7 @@ pub const MOCK_REJECT_RATE: SettingDef = SettingDef {
     slot: |args| &mut args.mock_reject_rate,
 };
 
-pub const MOCK_LAST_LOOK_MS: SettingDef = SettingDef {
+pub(crate) const MOCK_LAST_LOOK_MS: SettingDef = SettingDef {
     env: "MOCK_LAST_LOOK_MS",
     flag: "--mock-last-look-ms",
     value_name: "MS",
@@ -613,7 +655,7 @@ pub const MOCK_LAST_LOOK_MS: SettingDef = SettingDef {
     slot: |args| &mut args.mock_last_look_ms,
 };
 
-pub const MOCK_VALIDITY_SECONDS: SettingDef = SettingDef {
+pub(crate) const MOCK_VALIDITY_SECONDS: SettingDef = SettingDef {
     env: "MOCK_VALIDITY_SECONDS",
     flag: "--mock-validity-secs",
     value_name: "SECS",
@@ -628,7 +670,7 @@ pub const MOCK_VALIDITY_SECONDS: SettingDef = SettingDef {
     slot: |args| &mut args.mock_validity_secs,
 };
 
-pub const FIX_LOG_DIR: SettingDef = SettingDef {
+pub(crate) const FIX_LOG_DIR: SettingDef = SettingDef {
     env: "FIX_LOG_DIR",
     flag: "--fix-log-dir",
     value_name: "DIR",
@@ -639,7 +681,7 @@ pub const FIX_LOG_DIR: SettingDef = SettingDef {
     slot: |args| &mut args.fix_log_dir,
 };
 
-pub const BLOTTER_PATH: SettingDef = SettingDef {
+pub(crate) const BLOTTER_PATH: SettingDef = SettingDef {
     env: "BLOTTER_PATH",
     flag: "--blotter",
     value_name: "PATH",
@@ -650,7 +692,7 @@ pub const BLOTTER_PATH: SettingDef = SettingDef {
     slot: |args| &mut args.blotter,
 };
 
-pub const NO_BLOTTER: SettingDef = SettingDef {
+pub(crate) const NO_BLOTTER: SettingDef = SettingDef {
     env: "NO_BLOTTER",
     flag: "--no-blotter",
     value_name: "BOOL",
@@ -664,7 +706,7 @@ pub const NO_BLOTTER: SettingDef = SettingDef {
     slot: |args| &mut args.no_blotter,
 };
 
-pub const LOG_FILE: SettingDef = SettingDef {
+pub(crate) const LOG_FILE: SettingDef = SettingDef {
     env: "LOG_FILE",
     flag: "--log-file",
     value_name: "PATH",
@@ -679,7 +721,7 @@ pub const LOG_FILE: SettingDef = SettingDef {
 };
 
 /// Every setting, in the order `--help` lists them within their group.
-pub const SETTINGS: &[SettingDef] = &[
+pub(crate) const SETTINGS: &[SettingDef] = &[
     MARKUP_BPS,
     IMPROVEMENT_THRESHOLD_BPS,
     POLL_INTERVAL_MS,
@@ -690,8 +732,11 @@ pub const SETTINGS: &[SettingDef] = &[
     FADE_TOLERANCE_BPS,
     MAX_NOTIONAL,
     MAX_NOTIONAL_PAIRS,
+    MIN_NOTIONAL,
+    MIN_NOTIONAL_PAIRS,
     VALIDITY_BUFFER_SECONDS,
     LPS_FILE,
+    ALLOW_SIMULATED_WITH_REAL,
     LP_TIMEOUT_MS,
     SCENARIO,
     SEED,
@@ -723,6 +768,6 @@ pub const SETTING_NAMES: [&str; SETTINGS.len()] = {
 };
 
 /// The settings of one group, in `--help` order.
-pub fn in_group(group: Group) -> impl Iterator<Item = &'static SettingDef> {
+pub(crate) fn in_group(group: Group) -> impl Iterator<Item = &'static SettingDef> {
     SETTINGS.iter().filter(move |def| def.group == group)
 }

@@ -14,29 +14,29 @@ use crate::rfq::RfqSpec;
 
 /// One LP's line in the `--check` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckRow {
+pub(crate) struct CheckRow {
     pub lp: String,
     pub kind: String,
     /// The venue answered at all.
-    pub reachable: bool,
+    pub(crate) reachable: bool,
     /// `Some(false)` when it refused our credentials; `None` when it could
     /// not be told (unreachable).
-    pub auth_ok: Option<bool>,
-    pub latency_ms: u64,
+    pub(crate) auth_ok: Option<bool>,
+    pub(crate) latency_ms: u64,
     /// What went wrong, if anything (a decline counts as reachable).
     pub error: Option<String>,
 }
 
 impl CheckRow {
     /// A probe quote came back.
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.reachable && self.auth_ok == Some(true) && self.error.is_none()
     }
 }
 
 /// Asks each LP (with its kind label) for a firm quote for `spec`, all at
 /// once, each under its own timeout (its own, else `default_timeout_ms`).
-pub async fn check(
+pub(crate) async fn check(
     lps: &[(SharedLp, String)],
     spec: RfqSpec,
     default_timeout_ms: u64,

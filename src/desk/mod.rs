@@ -7,9 +7,9 @@
 //! handles.
 //!
 //! Beside it: [`registry`] (the desk's LPs, built from the settings, a
-//! scenario or the venues file) and [`check`] (`lp-rfq lps --check`).
+//! scenario or the venues file) and `check` (`lp-rfq lps --check`).
 
-pub mod check;
+pub(crate) mod check;
 pub mod registry;
 
 use std::io;
@@ -28,13 +28,14 @@ use crate::desk::registry::LpRegistry;
 use crate::ids;
 use crate::recorder::Recorder;
 use crate::rfq::event::{BlotterErrorEvent, Ended};
+use crate::rfq::inbox::CommandSender;
 use crate::rfq::{EventKind, QuoteRequest, RfqEvent, Session, StreamCommand};
-use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, Subscription};
+use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, StreamStopper, Subscription};
 
 /// Events buffered between a session and its consumer.
 const EVENT_BUFFER: usize = 1024;
 /// Commands buffered for a session (the operator types slowly).
-const COMMAND_BUFFER: usize = 16;
+pub(crate) const COMMAND_BUFFER: usize = 16;
 
 /// The desk; see the module docs.
 pub struct Desk {
@@ -63,11 +64,17 @@ pub enum DeskError {
     /// The request's own terms are beyond the desk's limits.
     #[error(transparent)]
     Request(#[from] crate::rfq::request::RequestError),
+    /// The request is dust: under its pair's minimum (lot, MIN_NOTIONAL,
+    /// tick). Checked here too, so no path to a stream can skip it.
+    #[error(transparent)]
+    BelowMinimum(#[from] crate::market::BelowMinimum),
     #[error("--scenario {scenario} cannot be used with a venues file ('{file}'): choose one source of LPs")]
     ScenarioWithVenues {
         scenario: &'static str,
         file: String,
     },
+    #[error("'{file}' mixes simulated LPs ({simulated}) with real ones: a simulated fill would look real; remove them, or pass --allow-simulated-with-real (ALLOW_SIMULATED_WITH_REAL) to stream with both, every screen marked MIXED")]
+    SimulatedWithReal { simulated: String, file: String },
     #[error("--speed {speed} cannot be used with real LPs ('{lp}' in '{file}'): real LPs quote on real time")]
     SpeedWithRealLps {
         speed: rust_decimal::Decimal,
@@ -93,14 +100,21 @@ impl Desk {
             Some(path) => Some(Blotter::open(path)?),
             None => None,
         };
-        let mut desk = Desk::with_parts(settings, registry, blotter);
+        // This process's own console or output is each stream's only
+        // consumer, so no stream keeps a snapshot for a late one.
+        let mut desk = Desk::assemble(
+            settings,
+            registry,
+            blotter,
+            StreamRegistry::without_snapshots(),
+        );
         desk.record_health()?;
         Ok(desk)
     }
 
     /// Records every change of an LP's health in the blotter (`lp_health`),
     /// when there is a blotter and some LP has a health (a venues file).
-    pub fn record_health(&mut self) -> Result<(), DeskError> {
+    pub(crate) fn record_health(&mut self) -> Result<(), DeskError> {
         let Some(blotter) = &self.blotter else {
             return Ok(());
         };
@@ -112,8 +126,17 @@ impl Desk {
     }
 
     /// A desk from parts already built (tests, other front ends).
+    /// Its streams keep snapshots, so a subscriber may attach at any time.
     pub fn with_parts(settings: Settings, registry: LpRegistry, blotter: Option<Blotter>) -> Desk {
-        let streams = StreamRegistry::default();
+        Desk::assemble(settings, registry, blotter, StreamRegistry::default())
+    }
+
+    fn assemble(
+        settings: Settings,
+        registry: LpRegistry,
+        blotter: Option<Blotter>,
+        streams: StreamRegistry,
+    ) -> Desk {
         let announcer = streams.clone();
         registry.announce_health_to(Box::new(move |change| {
             announcer.announce(DeskEvent::LpHealth(LpHealthChanged::from(change)));
@@ -136,12 +159,12 @@ impl Desk {
     }
 
     /// Starts the LPs (connections, logons) before the first stream.
-    pub async fn start_lps(&self) {
+    pub(crate) async fn start_lps(&self) {
         self.registry.start().await;
     }
 
     /// The blotter's counters, if one is open.
-    pub fn blotter_stats(&self) -> Option<BlotterStats> {
+    pub(crate) fn blotter_stats(&self) -> Option<BlotterStats> {
         self.blotter.as_ref().map(Blotter::stats)
     }
 
@@ -167,9 +190,15 @@ impl Desk {
         self.streams.subscribe_desk()
     }
 
+    /// What opening the blotter merged from a fallback journal an earlier
+    /// run left, if anything (the caller shows it).
+    pub(crate) fn blotter_merged(&self) -> Option<&str> {
+        self.blotter.as_ref().and_then(Blotter::merged)
+    }
+
     /// The first blotter write problem, if any happened (the caller shows
     /// it: a line on stderr, the console's event log).
-    pub fn blotter_problem(&self) -> Option<String> {
+    pub(crate) fn blotter_problem(&self) -> Option<String> {
         self.blotter.as_ref().and_then(Blotter::problem)
     }
 
@@ -203,15 +232,17 @@ impl Desk {
     }
 
     /// [`Desk::start`], refusing with [`DeskError::BlotterFailing`] while
-    /// the blotter cannot write, and with [`DeskError::Request`] a
+    /// the blotter cannot write, with [`DeskError::Request`] a
     /// request whose own markup or threshold is beyond the limits of the
-    /// desk's settings.
+    /// desk's settings, and with [`DeskError::BelowMinimum`] one under its
+    /// pair's minimum size.
     pub fn try_start(&self, request: impl Into<QuoteRequest>) -> Result<StreamHandle, DeskError> {
         let QuoteRequest { spec, params } = request.into();
         params.check(
             crate::config::MAX_MARKUP_BPS,
             crate::config::MAX_THRESHOLD_BPS,
         )?;
+        self.settings.minimum_size().check(spec.pair, spec.amount)?;
         if let Some(failure) = self.blotter.as_ref().and_then(Blotter::failure) {
             return Err(DeskError::BlotterFailing(failure));
         }
@@ -226,6 +257,7 @@ impl Desk {
             duration_ms: self.settings.duration_ms,
             clock,
             band: self.registry.band_for(&spec.pair),
+            reference: None,
             client: params.client(),
         };
         Ok(start_session_in(
@@ -237,7 +269,7 @@ impl Desk {
 
     /// A handle that makes a running [`Desk::shutdown`] stop retrying the
     /// blotter's held events (a signal while closing).
-    pub fn blotter_abandoner(&self) -> Option<crate::blotter::Abandon> {
+    pub(crate) fn blotter_abandoner(&self) -> Option<crate::blotter::Abandon> {
         self.blotter.as_ref().map(Blotter::abandoner)
     }
 
@@ -264,8 +296,27 @@ impl Desk {
 /// scenario's or the built-in mocks. Refuses a venues file together with a
 /// scenario, and `--speed` other than 1 with real LPs.
 pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
-    let Some(path) = &settings.lps_file else {
+    let Some(file) = venues_file(settings)? else {
         return Ok(LpRegistry::from_settings(settings));
+    };
+    Ok(LpRegistry::from_venues(&file.lps, settings)?.with_bands(file.bands))
+}
+
+/// The LPs [`open_registry`] would open, listed without opening any: a
+/// venues file's from the file alone (nothing connects, nothing is
+/// created), a simulation's from its cast.
+pub(crate) fn list_lps(settings: &Settings) -> Result<Vec<registry::Listed>, DeskError> {
+    Ok(match venues_file(settings)? {
+        Some(file) => registry::listing_of_venues(&file.lps, settings),
+        None => LpRegistry::from_settings(settings).listing(),
+    })
+}
+
+/// The venues file the settings name, read and checked against them;
+/// `None` without `--lps`.
+fn venues_file(settings: &Settings) -> Result<Option<crate::venues::VenuesFile>, DeskError> {
+    let Some(path) = &settings.lps_file else {
+        return Ok(None);
     };
     if let Some(scenario) = settings.scenario {
         return Err(DeskError::ScenarioWithVenues {
@@ -274,9 +325,21 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
         });
     }
     let file = crate::venues::load_file(path)?;
-    let specs = file.lps;
+    let simulated: Vec<&str> = file
+        .lps
+        .iter()
+        .filter(|spec| !spec.kind.is_real())
+        .map(|spec| spec.name.as_str())
+        .collect();
+    let mixed = !simulated.is_empty() && simulated.len() < file.lps.len();
+    if mixed && !settings.allow_simulated_with_real {
+        return Err(DeskError::SimulatedWithReal {
+            simulated: simulated.join(", "),
+            file: path.display().to_string(),
+        });
+    }
     if settings.speed_per_mille != 1000 {
-        if let Some(real) = specs.iter().find(|spec| spec.kind.is_real()) {
+        if let Some(real) = file.lps.iter().find(|spec| spec.kind.is_real()) {
             return Err(DeskError::SpeedWithRealLps {
                 speed: StreamClock::start_with_speed(settings.speed_per_mille).speed(),
                 lp: real.name.clone(),
@@ -284,14 +347,14 @@ pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
             });
         }
     }
-    Ok(LpRegistry::from_venues(&specs, settings)?.with_bands(file.bands))
+    Ok(Some(file))
 }
 
 /// The pairs the settings' LPs quote, read without opening them (no
 /// blotter, no connection), so a request nobody quotes is refused before
 /// anything is opened. A venues file that cannot be read is `Any`: opening
 /// the desk then reports it.
-pub fn quotable_pairs(settings: &Settings) -> crate::desk::registry::Quotable {
+pub(crate) fn quotable_pairs(settings: &Settings) -> crate::desk::registry::Quotable {
     use crate::desk::registry::Quotable;
     match &settings.lps_file {
         None => Quotable::of_simulation(settings),
@@ -305,6 +368,7 @@ pub fn quotable_pairs(settings: &Settings) -> crate::desk::registry::Quotable {
 fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle {
     let (sender, events) = mpsc::channel(2);
     let ended = Ended {
+        simulated: false,
         reason: crate::rfq::event::EndReason::Interrupted,
         outcome: crate::rfq::event::Outcome::NotAccepted,
         improvements: 0,
@@ -319,17 +383,18 @@ fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle
     };
     let _ = sender.try_send(event(EventKind::BlotterError(BlotterErrorEvent { reason })));
     let _ = sender.try_send(event(EventKind::Ended(ended.clone())));
-    let (commands, _) = mpsc::channel(1);
+    let (commands, _) = crate::rfq::inbox::channel(1);
     StreamHandle {
         rfq_id: rfq_id.clone(),
         clock,
         events,
+        stopper: StreamStopper::new(commands.clone()),
         commands,
         task: tokio::spawn(async move { ended }),
     }
 }
 
-/// [`start_session_in`] a registry of its own: nobody else attaches.
+/// `start_session_in` a registry of its own: nobody else attaches.
 pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHandle {
     start_session_in(session, blotter, &StreamRegistry::default())
 }
@@ -341,22 +406,26 @@ pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHa
 /// makes this stream wait rather than anything pile up. Then the
 /// registry's fan-out offers it to the stream's subscribers, and the
 /// handle's `events` get it.
-pub fn start_session_in(
+pub(crate) fn start_session_in(
     session: Session,
     blotter: Option<BlotterSink>,
     streams: &StreamRegistry,
 ) -> StreamHandle {
     let rfq_id = session.rfq_id.clone();
     let clock = session.clock;
-    let (commands, inbox) = mpsc::channel(COMMAND_BUFFER);
+    let (commands, inbox) = crate::rfq::inbox::channel(COMMAND_BUFFER);
     let (sender, events) = mpsc::channel(EVENT_BUFFER);
-    let fanout = streams.register(
+    let fanout = match streams.register(
         rfq_id.clone(),
         clock,
         commands.clone(),
         blotter.clone(),
         sender,
-    );
+    ) {
+        Ok(fanout) => fanout,
+        Err(live) => return refused(rfq_id, clock, live.to_string()),
+    };
+    let stopper = fanout.stopper();
     let task = match blotter {
         None => tokio::spawn(session.run_into(fanout, Some(inbox))),
         Some(sink) => tokio::spawn(session.run_into(Recorder::new(sink, fanout), Some(inbox))),
@@ -366,6 +435,7 @@ pub fn start_session_in(
         clock,
         events,
         commands,
+        stopper,
         task,
     }
 }
@@ -378,20 +448,33 @@ pub struct StreamHandle {
     /// `t_ms` values count in (for countdowns between events).
     pub clock: StreamClock,
     pub events: mpsc::Receiver<RfqEvent>,
-    pub commands: mpsc::Sender<StreamCommand>,
+    pub commands: CommandSender<StreamCommand>,
+    stopper: StreamStopper,
     task: JoinHandle<Ended>,
 }
 
 impl StreamHandle {
-    /// Ends the stream early; its `ended` event says `interrupted`.
+    /// Ends the stream early; its `ended` event says `interrupted`. Never
+    /// lost, however full the inbox is.
     pub fn stop(&self) {
-        self.send(StreamCommand::Stop);
+        self.stopper.stop();
+    }
+
+    /// What stops this stream from elsewhere (a signal handler), after
+    /// the handle has been handed to the stream's driver.
+    pub(crate) fn stopper(&self) -> StreamStopper {
+        self.stopper.clone()
     }
 
     /// Hands `command` to the stream; a stream that has already ended
-    /// ignores it.
+    /// ignores it. A Stop is [`StreamHandle::stop`].
     pub fn send(&self, command: StreamCommand) {
-        let _ = self.commands.try_send(command);
+        match command {
+            StreamCommand::Stop => self.stop(),
+            command => {
+                let _ = self.commands.try_send(command);
+            }
+        }
     }
 
     /// Waits for the session to finish and returns its summary; by then
@@ -403,7 +486,7 @@ impl StreamHandle {
     /// Hands every event, in order, to `on_event` until the stream ends,
     /// and returns its summary. An output that fails (a closed pipe) stops
     /// the stream early; any other output error is returned.
-    pub async fn drive(
+    pub(crate) async fn drive(
         mut self,
         mut on_event: impl FnMut(&RfqEvent) -> io::Result<()>,
     ) -> anyhow::Result<Ended> {

@@ -71,7 +71,7 @@ pub enum Quotable {
 
 impl Quotable {
     /// The union of each LP's pairs; `None` for an LP that does not say.
-    pub fn union(per_lp: impl IntoIterator<Item = Option<Vec<Pair>>>) -> Quotable {
+    pub(crate) fn union(per_lp: impl IntoIterator<Item = Option<Vec<Pair>>>) -> Quotable {
         let mut all = std::collections::BTreeMap::new();
         for pairs in per_lp {
             let Some(pairs) = pairs else {
@@ -86,7 +86,7 @@ impl Quotable {
 
     /// The pairs a venues file's LPs quote: each LP's `pairs`, the known
     /// pairs for a mock, any pair when a real LP does not say.
-    pub fn of_venues(specs: &[VenueSpec]) -> Quotable {
+    pub(crate) fn of_venues(specs: &[VenueSpec]) -> Quotable {
         Quotable::union(specs.iter().map(|spec| match (&spec.pairs, &spec.kind) {
             (Some(pairs), _) => Some(pairs.clone()),
             (None, VenueKind::Mock) => Some(crate::market::known_pairs().collect()),
@@ -96,7 +96,7 @@ impl Quotable {
 
     /// The pairs the settings' simulated LPs quote: the mocks the known
     /// pairs, a scenario's LPs any.
-    pub fn of_simulation(settings: &Settings) -> Quotable {
+    pub(crate) fn of_simulation(settings: &Settings) -> Quotable {
         match settings.scenario {
             Some(_) => Quotable::Any,
             None => Quotable::union([Some(crate::market::known_pairs().collect())]),
@@ -105,7 +105,7 @@ impl Quotable {
 
     /// The pairs as the operator types them: "BTCUSDT, ETHUSDT"; `None`
     /// when every pair may be asked.
-    pub fn list(&self) -> Option<String> {
+    pub(crate) fn list(&self) -> Option<String> {
         match self {
             Quotable::Any => None,
             Quotable::Only(pairs) => Some(
@@ -146,19 +146,51 @@ pub enum VenueBuildError {
 
 /// One LP as `lp-rfq lps` lists it.
 pub struct Listed {
-    pub lp: SharedLp,
+    pub name: Arc<str>,
+    /// A simulation (a mock or a scenario LP): no price of it is real.
+    pub(crate) simulated: bool,
     /// `b2c2`, `binance-convert`, `fix44`, `mock`, or `scenario NAME`.
     pub kind: String,
     /// Its URL or host:port; `simulated` for a simulation.
-    pub location: String,
+    pub(crate) location: String,
     /// Its health now and its limits, e.g. `ok · 5/s burst 5 · breaker 5
     /// in 30 s, cool-off 30 s`; `None` when it has none (simulations).
-    pub health: Option<String>,
+    pub(crate) health: Option<String>,
+}
+
+/// Where a venue is: its URL or host:port; `simulated` for a mock.
+fn venue_location(kind: &VenueKind) -> String {
+    match kind {
+        VenueKind::B2c2 { url, .. } | VenueKind::BinanceConvert { url, .. } => url.clone(),
+        VenueKind::Fix44 { host, port, .. } => format!("{host}:{port}"),
+        VenueKind::Mock => "simulated".to_string(),
+    }
+}
+
+/// The venues file's LPs as `lp-rfq lps` lists them, from the file alone:
+/// no adapter is built, so nothing connects (a FIX venue's session would
+/// log on at once) and no FIX log directory is created. Their health is
+/// not known until something asks them (`--check`), so only their limits
+/// are shown.
+pub(crate) fn listing_of_venues(specs: &[VenueSpec], settings: &Settings) -> Vec<Listed> {
+    specs
+        .iter()
+        .map(|spec| Listed {
+            name: Arc::from(spec.name.as_str()),
+            simulated: !spec.kind.is_real(),
+            kind: spec.kind.label().to_string(),
+            location: venue_location(&spec.kind),
+            health: Some(format!(
+                "not checked · {}",
+                spec.health_policy(settings.fade_limit_pct).describe()
+            )),
+        })
+        .collect()
 }
 
 impl LpRegistry {
     /// The LPs the settings name: a scenario's, else the built-in mocks.
-    pub fn from_settings(settings: &Settings) -> LpRegistry {
+    pub(crate) fn from_settings(settings: &Settings) -> LpRegistry {
         let cast = match settings.scenario {
             Some(scenario) => Cast::Scenario {
                 scenario,
@@ -190,7 +222,7 @@ impl LpRegistry {
 
     /// A registry of these LPs, shared by every stream. Every LP that is
     /// not one of lp-rfq's own simulations runs on a thread of its own
-    /// ([`Isolated`]): an adapter that blocks or spins costs only its own
+    /// (`Isolated`): an adapter that blocks or spins costs only its own
     /// answers.
     pub fn fixed(lps: Vec<SharedLp>) -> LpRegistry {
         let lps: Vec<SharedLp> = lps
@@ -252,30 +284,33 @@ impl LpRegistry {
     }
 
     /// Some LP has a health (a venues file's LPs).
-    pub fn tracks_health(&self) -> bool {
+    pub(crate) fn tracks_health(&self) -> bool {
         self.guards.iter().any(Option::is_some)
     }
 
     /// Sends every later change of an LP's health to `recorder` (the
     /// blotter). Only the first call counts.
-    pub fn record_health_to(&self, recorder: impl RecordHealth) {
+    pub(crate) fn record_health_to(&self, recorder: impl RecordHealth) {
         let _ = self.feed.set(recorder);
     }
 
     /// Hands every later change of an LP's health to `announce` too (the
     /// desk pushes it to its subscribers). Only the first call counts.
-    pub fn announce_health_to(&self, announce: crate::lp::guarded::Announce) {
+    pub(crate) fn announce_health_to(&self, announce: crate::lp::guarded::Announce) {
         self.feed.announce_to(announce);
     }
 
     /// With these per-pair price bands.
-    pub fn with_bands(mut self, bands: std::collections::HashMap<String, PriceBand>) -> LpRegistry {
+    pub(crate) fn with_bands(
+        mut self,
+        bands: std::collections::HashMap<String, PriceBand>,
+    ) -> LpRegistry {
         self.bands = bands;
         self
     }
 
     /// The price band for `pair`, if the venues file gives one.
-    pub fn band_for(&self, pair: &crate::market::Pair) -> Option<PriceBand> {
+    pub(crate) fn band_for(&self, pair: &crate::market::Pair) -> Option<PriceBand> {
         self.bands.get(&pair.symbol()).copied()
     }
 
@@ -320,7 +355,8 @@ impl LpRegistry {
                         format!("{now} · {}", guard.policy().describe())
                     });
                 Listed {
-                    lp,
+                    name: lp.shared_name(),
+                    simulated: lp.simulated(),
                     kind,
                     location,
                     health,
@@ -331,7 +367,7 @@ impl LpRegistry {
 
     /// The venues file's LPs, one long-lived adapter each. Fails naming
     /// the LP whose settings an adapter refuses.
-    pub fn from_venues(
+    pub(crate) fn from_venues(
         specs: &[VenueSpec],
         settings: &Settings,
     ) -> Result<LpRegistry, VenueBuildError> {
@@ -404,16 +440,7 @@ impl LpRegistry {
         registry.quotable = Quotable::of_venues(specs);
         registry.venues = specs
             .iter()
-            .map(|spec| {
-                let location = match &spec.kind {
-                    VenueKind::B2c2 { url, .. } | VenueKind::BinanceConvert { url, .. } => {
-                        url.clone()
-                    }
-                    VenueKind::Fix44 { host, port, .. } => format!("{host}:{port}"),
-                    VenueKind::Mock => "simulated".to_string(),
-                };
-                (spec.kind.label().to_string(), location)
-            })
+            .map(|spec| (spec.kind.label().to_string(), venue_location(&spec.kind)))
             .collect();
         Ok(registry)
     }
@@ -431,7 +458,7 @@ impl LpRegistry {
 
     /// The LPs that stream number `stream_index` (from 0) asks. Seeded per
     /// stream, so that a seeded session is repeatable request by request.
-    pub fn lps_for_stream(&self, stream_index: u64) -> Vec<SharedLp> {
+    pub(crate) fn lps_for_stream(&self, stream_index: u64) -> Vec<SharedLp> {
         match &self.cast {
             Cast::Mocks { settings, seed } => {
                 mock_lps(settings, seed.map(|seed| seed.wrapping_add(stream_index)))

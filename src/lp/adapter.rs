@@ -18,16 +18,16 @@ pub struct AdapterTimeouts {
 
 /// How much longer than an adapter's own order timeout the engine waits,
 /// so that the adapter's answer (with its reason) arrives first.
-pub const ORDER_GRACE_MS: u64 = 1_000;
+pub(crate) const ORDER_GRACE_MS: u64 = 1_000;
 
 /// How long an order's outcome is awaited unless the venues file says.
-pub const DEFAULT_ORDER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_ORDER_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl AdapterTimeouts {
     /// A venue's own `timeout_ms` or the desk's `default_quote_ms`
     /// (LP_TIMEOUT_MS), and its own `order_timeout_ms` or
     /// [`DEFAULT_ORDER_TIMEOUT`].
-    pub fn from_ms(
+    pub(crate) fn from_ms(
         timeout_ms: Option<u64>,
         order_timeout_ms: Option<u64>,
         default_quote_ms: u64,
@@ -48,7 +48,7 @@ impl AdapterTimeouts {
     /// How long the engine waits for an order: the adapter settles the
     /// order itself within `order`, and the engine waits a little longer
     /// ([`ORDER_GRACE_MS`]) so that the adapter's answer wins.
-    pub fn engine_order_wait_ms(&self) -> u64 {
+    pub(crate) fn engine_order_wait_ms(&self) -> u64 {
         self.order.as_millis() as u64 + ORDER_GRACE_MS
     }
 }

@@ -58,7 +58,7 @@ impl fmt::Debug for B2c2Lp {
 
 impl B2c2Lp {
     /// An adapter for the venue at `url` (e.g. `https://api.uat.b2c2.net`),
-    /// spelling pairs with `symbol` (see [`crate::market::Pair::venue_symbol`]).
+    /// spelling pairs with `symbol` (see `crate::market::Pair::venue_symbol`).
     pub fn new(
         name: &str,
         url: &str,

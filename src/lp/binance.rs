@@ -66,7 +66,7 @@ impl fmt::Debug for BinanceConvertLp {
 }
 
 /// `hex(HMAC-SHA256(secret, total_params))`, Binance's request signature.
-pub fn sign(secret: &Secret, total_params: &str) -> String {
+pub(crate) fn sign(secret: &Secret, total_params: &str) -> String {
     // HMAC takes a key of any length, so this cannot fail.
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));

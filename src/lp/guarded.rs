@@ -34,7 +34,7 @@ pub struct RecordedChange {
 pub type HealthFeed = Arc<HealthFeeds>;
 
 /// Announces one health change (the desk pushes it to its subscribers).
-pub type Announce = Box<dyn Fn(&RecordedChange) + Send + Sync>;
+pub(crate) type Announce = Box<dyn Fn(&RecordedChange) + Send + Sync>;
 
 /// Where desk-wide health changes are recorded: the blotter's writer (a
 /// trait here, since `lp` knows nothing of the blotter), or a plain
@@ -72,7 +72,7 @@ impl HealthFeeds {
 
     /// Hands every later change to `announce` too; only the first call
     /// counts.
-    pub fn announce_to(&self, announce: Announce) {
+    pub(crate) fn announce_to(&self, announce: Announce) {
         let _ = self.announce.set(announce);
     }
 

@@ -13,14 +13,14 @@
 //!   N go at once and spaces the rest `1 / N` apart. A request over the
 //!   limit is not sent.
 //! - **Retry-After**: a 429/418 pauses the LP for the time it asks (at most
-//!   [`MAX_PAUSE`]; [`DEFAULT_PAUSE`] when it names none).
+//!   `MAX_PAUSE`; `DEFAULT_PAUSE` when it names none).
 //! - **Circuit breaker**: `failures` consecutive timeouts or unavailable
 //!   answers within `window` open it for `cool_off`; then one probe is
 //!   sent (half-open): an answer closes it, a failure opens it again. An
 //!   authentication failure opens it until restart.
 //! - **Fade**: a smoothed last-look reject rate, a Beta prior of
-//!   [`PRIOR_REJECTS`] in [`PRIOR_ORDERS`] plus the LP's orders with older
-//!   ones weighing [`DECAY`] less per newer order, so that one reject of
+//!   `PRIOR_REJECTS` in `PRIOR_ORDERS` plus the LP's orders with older
+//!   ones weighing `DECAY` less per newer order, so that one reject of
 //!   one order does not brand an LP and an old streak fades out.
 
 use std::collections::VecDeque;
@@ -58,19 +58,19 @@ wire_enum! {
 
 /// The longest pause an LP's Retry-After can impose: its word must not
 /// bench it for the rest of the day.
-pub const MAX_PAUSE: Duration = Duration::from_secs(60);
+pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(60);
 /// The pause after a 429 that names no time.
-pub const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
 /// Prior pseudo-orders of the fade estimate, and how many of them were
 /// rejected: a new LP is assumed to reject 1 in 10.
-pub const PRIOR_ORDERS: Decimal = dec!(10);
-pub const PRIOR_REJECTS: Decimal = dec!(1);
+pub(crate) const PRIOR_ORDERS: Decimal = dec!(10);
+pub(crate) const PRIOR_REJECTS: Decimal = dec!(1);
 /// Each newer order makes the older ones weigh this much less.
-pub const DECAY: Decimal = dec!(0.9);
+pub(crate) const DECAY: Decimal = dec!(0.9);
 /// A throttling spell ends only after this long without a throttle (or
 /// two emission intervals if longer), so a steady overload is one spell,
 /// not a flip per poll.
-pub const QUIET: Duration = Duration::from_secs(5);
+pub(crate) const QUIET: Duration = Duration::from_secs(5);
 
 /// A request rate: at most `per_sec` requests in any one second, `burst`
 /// of them at once.
@@ -87,7 +87,7 @@ impl RateLimit {
     /// window in ns: `per_sec` rounded down in one second (2.5/s would
     /// otherwise let 3 start within some second), or one per `1 /
     /// per_sec` seconds below 1/s.
-    pub fn per_window(&self) -> (u32, u64) {
+    pub(crate) fn per_window(&self) -> (u32, u64) {
         if self.per_sec >= Decimal::ONE {
             let cap = u32::try_from(self.per_sec.floor()).unwrap_or(u32::MAX);
             (cap, SECOND_NS)
@@ -98,13 +98,13 @@ impl RateLimit {
     }
 
     /// Time between two requests at the steady rate, in ns (at least 1).
-    pub fn interval_ns(&self) -> u64 {
+    pub(crate) fn interval_ns(&self) -> u64 {
         let (cap, window_ns) = self.per_window();
         (window_ns / u64::from(cap.max(1))).max(1)
     }
 
     /// The burst as it applies: within the window's cap, at least 1.
-    pub fn effective_burst(&self) -> u32 {
+    pub(crate) fn effective_burst(&self) -> u32 {
         self.burst.clamp(1, self.per_window().0.max(1))
     }
 }
@@ -218,7 +218,7 @@ pub enum Outcome {
     Answered,
     /// Timed out or unavailable: counts towards the breaker.
     Failed(String),
-    /// 429/418: pause for this long (`None`: [`DEFAULT_PAUSE`]).
+    /// 429/418: pause for this long (`None`: `DEFAULT_PAUSE`).
     RateLimited(Option<Duration>),
     /// Credentials refused.
     Auth(String),
@@ -233,17 +233,20 @@ pub struct HealthView {
     /// Time left until the pause or cool-off ends, from the view's `now`.
     pub retry_in_ms: Option<u64>,
     /// Smoothed last-look reject rate, percent, one decimal.
-    pub reject_rate: Decimal,
+    pub(crate) reject_rate: Decimal,
     pub fading: bool,
-    pub reason: Option<Arc<str>>,
+    pub(crate) reason: Option<Arc<str>>,
 }
 
-/// A change of an LP's desk-wide state, logged and recorded once.
-#[derive(Debug, Clone, PartialEq)]
+/// A change of an LP's desk-wide state, logged and recorded once (and
+/// pushed to the desk's listeners as it is).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HealthChange {
     pub state: HealthState,
     pub previous: HealthState,
+    /// Until the LP is asked again (`rate_limited`, `down`), in ms.
     pub retry_in_ms: Option<u64>,
+    /// The LP's smoothed last-look reject rate, percent.
     pub reject_rate: Decimal,
     pub reason: Option<Arc<str>>,
     /// Requests not sent for a rate limit (ours or the LP's pause) since
@@ -491,7 +494,7 @@ impl Health {
     }
 
     /// An order to the LP ended: `rejected` on last look, or filled.
-    pub fn on_order(&mut self, rejected: bool) {
+    pub(crate) fn on_order(&mut self, rejected: bool) {
         self.orders = self.orders * DECAY + Decimal::ONE;
         self.rejects = self.rejects * DECAY
             + if rejected {
@@ -592,7 +595,7 @@ impl Health {
     /// At shutdown: the requests held back since the last reported change,
     /// as a row that repeats the current state (`previous == state`), so
     /// that no count is lost; `None` when there are none.
-    pub fn take_counts(&mut self, now: Duration) -> Option<HealthChange> {
+    pub(crate) fn take_counts(&mut self, now: Duration) -> Option<HealthChange> {
         if self.throttled_unreported == 0 {
             return None;
         }

@@ -78,7 +78,7 @@ pub(crate) fn client(lp: &str, timeouts: AdapterTimeouts) -> Result<Client, Adap
 /// The largest answer a venue may give: a quote or an order is a few
 /// hundred bytes, so anything near this is not an answer, and reading it
 /// whole would let one venue fill the desk's memory.
-pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 /// A venue's complete answer.
 pub(crate) struct Answer {
@@ -102,7 +102,7 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Failure::NotSent(reason) => format!("cannot connect: {reason}"),
             Failure::TimedOut(limit) => format!("no answer within {} ms", limit.as_millis()),
@@ -115,7 +115,7 @@ impl Failure {
 
     /// The error a quote request that failed so gets: an answer too large
     /// to read is malformed, anything else leaves the LP unavailable.
-    pub fn quote_error(&self) -> crate::lp::LpError {
+    pub(crate) fn quote_error(&self) -> crate::lp::LpError {
         match self {
             Failure::TooLarge { .. } => crate::lp::LpError::Malformed(self.describe()),
             _ => crate::lp::LpError::Unavailable(self.describe()),
@@ -220,7 +220,7 @@ impl Answer {
 
     /// The start of the body for a message: one line, at most 80
     /// characters, any secret masked.
-    pub fn snippet(&self, secrets: &[&Secret]) -> String {
+    pub(crate) fn snippet(&self, secrets: &[&Secret]) -> String {
         snippet(self.bytes(), secrets)
     }
 

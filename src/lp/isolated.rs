@@ -33,7 +33,7 @@ pub(crate) fn lp_scope<F: std::future::Future>(
 /// True while an LP adapter's request is being polled on this thread: a
 /// panic there is contained and reported as an `lp_error`, not a program
 /// bug.
-pub fn in_lp_task() -> bool {
+pub(crate) fn in_lp_task() -> bool {
     LP_TASK.try_with(|_| ()).is_ok()
 }
 
@@ -56,14 +56,14 @@ const QUEUE: usize = 64;
 const LIFECYCLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// An LP whose calls run on its own thread; see the module docs.
-pub struct Isolated {
+pub(crate) struct Isolated {
     inner: SharedLp,
     jobs: mpsc::Sender<Job>,
 }
 
 impl Isolated {
     /// Starts `lp`'s thread. Fails only if the OS refuses a thread.
-    pub fn new(lp: SharedLp) -> std::io::Result<Isolated> {
+    pub(crate) fn new(lp: SharedLp) -> std::io::Result<Isolated> {
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -134,7 +134,7 @@ impl Isolated {
     }
 
     /// `lp` isolated, or as it is if no thread can be had (logged).
-    pub fn wrap(lp: SharedLp) -> SharedLp {
+    pub(crate) fn wrap(lp: SharedLp) -> SharedLp {
         match Isolated::new(lp.clone()) {
             Ok(isolated) => Arc::new(isolated),
             Err(error) => {

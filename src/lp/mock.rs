@@ -18,23 +18,23 @@ use crate::market::{round_for_desk, Bps, Side};
 #[derive(Debug, Clone, PartialEq)]
 pub struct MockSettings {
     /// How many mock LPs to run.
-    pub count: usize,
+    pub(crate) count: usize,
     /// Reference mid price for BTCUSDT; other known pairs use their own.
     pub base_price: Decimal,
     /// Full bid/offer spread around each LP's mid.
-    pub spread: Bps,
+    pub(crate) spread: Bps,
     /// Fastest answer (stream time).
-    pub min_delay: Duration,
+    pub(crate) min_delay: Duration,
     /// Slowest answer (stream time).
-    pub max_delay: Duration,
+    pub(crate) max_delay: Duration,
     /// Share of requests, 0 to 1, answered with an outage.
-    pub failure_rate: Decimal,
+    pub(crate) failure_rate: Decimal,
     /// Share of orders, 0 to 1, rejected on last look.
-    pub reject_rate: Decimal,
+    pub(crate) reject_rate: Decimal,
     /// How long an order is held before the LP answers it (stream time).
-    pub last_look: Duration,
+    pub(crate) last_look: Duration,
     /// How long each quote is firm.
-    pub validity: Duration,
+    pub(crate) validity: Duration,
 }
 
 /// Largest step of an LP's mid walk per quote, in hundredths of a bp.
@@ -45,7 +45,7 @@ const INITIAL_OFFSET_CENTI_BPS: i64 = 300;
 const RATE_SCALE: u32 = 1_000_000;
 
 /// One simulated LP.
-pub struct MockLp {
+pub(crate) struct MockLp {
     name: Arc<str>,
     settings: Arc<MockSettings>,
     state: Mutex<WalkState>,
@@ -58,7 +58,7 @@ struct WalkState {
 }
 
 impl MockLp {
-    pub fn new(name: impl Into<String>, settings: Arc<MockSettings>, seed: u64) -> MockLp {
+    pub(crate) fn new(name: impl Into<String>, settings: Arc<MockSettings>, seed: u64) -> MockLp {
         let mut rng = SmallRng::seed_from_u64(seed);
         let offset_centi_bps =
             rng.random_range(-INITIAL_OFFSET_CENTI_BPS..=INITIAL_OFFSET_CENTI_BPS);

@@ -12,9 +12,9 @@ pub mod binance;
 pub mod fix;
 pub mod guarded;
 pub mod health;
-pub mod http;
-pub mod isolated;
-pub mod mock;
+pub(crate) mod http;
+pub(crate) mod isolated;
+pub(crate) mod mock;
 pub mod scripted;
 
 use std::sync::Arc;
@@ -69,7 +69,7 @@ pub struct LpQuote {
 
 impl LpRequest {
     /// The request's key for a venue: unique across processes and
-    /// restarts (the run's [`crate::ids::process_key`]) and within the
+    /// restarts (the run's `crate::ids::process_key`) and within the
     /// process (the request id), e.g. `bxkhfpnca8kkrqqb2-1042`. Usable as a
     /// FIX QuoteReqID or a client RFQ id.
     pub fn key(&self) -> String {
@@ -186,7 +186,7 @@ pub trait LiquidityProvider: Send + Sync {
     /// may simply await its network call; a panic is contained and
     /// reported. It must not block its thread: the registry runs every LP
     /// that is not one of lp-rfq's simulations on a thread of its own
-    /// ([`isolated`]), where blocking costs only its own answers.
+    /// (`isolated`), where blocking costs only its own answers.
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError>;
 
     /// Sends an order against one of this LP's quotes and waits for the

@@ -20,7 +20,7 @@ use crate::market::Side;
 pub struct Call<'a> {
     pub index: u64,
     pub now_ms: StreamMs,
-    pub request: &'a LpRequest,
+    pub(crate) request: &'a LpRequest,
 }
 
 /// How a scripted LP answers one call: after `delay_ms` of stream time.

@@ -20,7 +20,7 @@ pub enum OutputMode {
 
 /// [`stdout_writer`] that also says once on stderr when the desk's blotter
 /// has trouble writing (the record is incomplete: the operator must know).
-pub fn desk_writer(
+pub(crate) fn desk_writer(
     desk: &crate::desk::Desk,
     mode: OutputMode,
 ) -> impl FnMut(&RfqEvent) -> io::Result<()> + '_ {
@@ -39,7 +39,7 @@ pub fn desk_writer(
 
 /// Writes events to stdout in `mode`, flushing each so that a pipe sees
 /// every line at once.
-pub fn stdout_writer(mode: OutputMode) -> impl FnMut(&RfqEvent) -> io::Result<()> {
+pub(crate) fn stdout_writer(mode: OutputMode) -> impl FnMut(&RfqEvent) -> io::Result<()> {
     let mut printer = plain::PlainPrinter::new();
     move |event| {
         let mut out = io::stdout().lock();
@@ -53,7 +53,7 @@ pub fn stdout_writer(mode: OutputMode) -> impl FnMut(&RfqEvent) -> io::Result<()
 
 /// A decimal with thousands separators, keeping every decimal digit:
 /// `150082.5500` → `150,082.5500`.
-pub fn group_thousands(value: Decimal) -> String {
+pub(crate) fn group_thousands(value: Decimal) -> String {
     let text = value.to_string();
     let (sign, unsigned) = match text.strip_prefix('-') {
         Some(rest) => ("-", rest),
@@ -78,7 +78,7 @@ pub fn group_thousands(value: Decimal) -> String {
 }
 
 /// Stream milliseconds as seconds with one decimal: 7900 → "7.9 s".
-pub fn seconds(ms: u64) -> String {
+pub(crate) fn seconds(ms: u64) -> String {
     format!("{}.{} s", ms / 1000, (ms % 1000) / 100)
 }
 

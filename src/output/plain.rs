@@ -13,7 +13,7 @@ const RULE: &str = "============================================================
 const BOX_WIDTH: usize = 58;
 
 /// The program banner, printed once before the first stream.
-pub fn banner(simulated: bool) -> String {
+pub(crate) fn banner(simulated: bool) -> String {
     let lps = if simulated {
         "  LPs: SIMULATED (built-in mocks or a scenario): no price here is real\n"
     } else {
@@ -26,10 +26,48 @@ pub fn banner(simulated: bool) -> String {
 #[derive(Debug, Default)]
 pub struct PlainPrinter {
     request: Option<(Side, Pair)>,
+    /// Per LP, what these lines last said of its health.
+    health_said: Vec<HealthSaid>,
+}
+
+/// How long an LP that our own rate limit held back must go without a
+/// request held back before `--plain` says it is `ok` again: the desk's
+/// quiet spell ([`crate::lp::health::QUIET`]), so that a limit met every
+/// other poll is one `throttled` line, not one line per poll.
+const THROTTLE_QUIET_MS: u64 = crate::lp::health::QUIET.as_millis() as u64;
+
+/// What `--plain` last said of one LP's health, and an `ok` it holds back
+/// until the LP has been quiet for [`THROTTLE_QUIET_MS`].
+#[derive(Debug)]
+struct HealthSaid {
+    lp: std::sync::Arc<str>,
+    state: HealthState,
+    /// When a request to it was last held back by our rate limit.
+    last_throttled_ms: u64,
+    /// An `ok` not said yet: the LP answered after being throttled.
+    ok_pending: bool,
 }
 
 fn stamp(t_ms: u64) -> String {
     format!("[{:>3}.{:03}s]", t_ms / 1000, t_ms % 1000)
+}
+
+/// The mark a line gets when the LP behind it is a simulation.
+fn simulated_mark(simulated: bool) -> &'static str {
+    if simulated {
+        " SIMULATED"
+    } else {
+        ""
+    }
+}
+
+/// An LP's name as a box shows it: `Sim (SIMULATED)` for a simulation.
+fn lp_shown(lp: &str, simulated: bool) -> String {
+    if simulated {
+        format!("{lp} (SIMULATED)")
+    } else {
+        lp.to_string()
+    }
 }
 
 fn box_line(text: &mut String, label: &str, value: &str) {
@@ -46,6 +84,7 @@ impl PlainPrinter {
     pub fn render(&mut self, event: &RfqEvent) -> String {
         let at = stamp(event.t_ms);
         let mut text = String::new();
+        self.say_quiet_lps_ok(&mut text, &at, event.t_ms);
         match &event.kind {
             EventKind::Started(started) => {
                 self.request = Some((started.side, started.pair));
@@ -67,6 +106,15 @@ impl PlainPrinter {
                     names.len(),
                     names.join(", ")
                 );
+                if started.mixed() {
+                    let simulated: Vec<&str> =
+                        started.simulated_lps.iter().map(|lp| &**lp).collect();
+                    let _ = writeln!(
+                        text,
+                        "MIXED: SIMULATED LPs {}: their prices and fills are not real",
+                        simulated.join(", ")
+                    );
+                }
                 let _ = writeln!(
                     text,
                     "RFQ {}: client {} {} {} against {}",
@@ -80,12 +128,13 @@ impl PlainPrinter {
             EventKind::LpQuote(quote) => {
                 let _ = writeln!(
                     text,
-                    "{at} {:<10} quote {:>16}  qty {}  {} ms  valid {}",
+                    "{at} {:<10} quote {:>16}  qty {}  {} ms  valid {}{}",
                     quote.lp,
                     group_thousands(quote.price),
                     quote.quantity,
                     quote.latency_ms,
                     seconds(quote.valid_for_ms),
+                    simulated_mark(quote.simulated),
                 );
             }
             EventKind::LpError(error) => {
@@ -102,7 +151,12 @@ impl PlainPrinter {
                 if quote.reason == QuoteReason::Improvement {
                     let _ = writeln!(text, "\n  *** PRICE IMPROVEMENT ***");
                 }
-                let _ = writeln!(text, "{at} client quote ({})", quote.reason.as_str());
+                let _ = writeln!(
+                    text,
+                    "{at} client quote ({}){}",
+                    quote.reason.as_str(),
+                    simulated_mark(quote.simulated)
+                );
                 self.quote_box(&mut text, quote);
             }
             EventKind::Locked(locked) => {
@@ -112,9 +166,10 @@ impl PlainPrinter {
                 };
                 let _ = writeln!(
                     text,
-                    "{at} LOCKED {} at {}{from}",
+                    "{at} LOCKED {}, LP price {}{from}{}",
                     locked.lp,
-                    group_thousands(locked.price)
+                    group_thousands(locked.price),
+                    simulated_mark(locked.simulated)
                 );
             }
             EventKind::LockExpired(expired) => {
@@ -143,19 +198,27 @@ impl PlainPrinter {
             EventKind::OrderSent(order) => {
                 let what = match self.request {
                     Some((side, pair)) => format!(
-                        "desk {}s {} {} at {} {}",
+                        "desk {}s {} {}, LP price {} {}",
                         side.as_str(),
                         order.amount,
                         pair.base,
                         group_thousands(order.lp_price),
                         pair.quote
                     ),
-                    None => format!("{} at {}", order.amount, group_thousands(order.lp_price)),
+                    None => format!(
+                        "{}, LP price {}",
+                        order.amount,
+                        group_thousands(order.lp_price)
+                    ),
                 };
                 let _ = writeln!(
                     text,
-                    "{at} ORDER {} to {}: {what} for quote {} (attempt {})",
-                    order.order_id, order.lp, order.quote_id, order.attempt,
+                    "{at} ORDER {} to {}: {what} for quote {} (attempt {}){}",
+                    order.order_id,
+                    order.lp,
+                    order.quote_id,
+                    order.attempt,
+                    simulated_mark(order.simulated),
                 );
                 if let Some(why) = &order.preferred_over {
                     let _ = writeln!(text, "{at}   {}", why.describe());
@@ -169,7 +232,12 @@ impl PlainPrinter {
                 );
             }
             EventKind::Filled(filled) => {
-                let _ = writeln!(text, "{at} FILLED by {}", filled.lp);
+                let _ = writeln!(
+                    text,
+                    "{at} FILLED by {}{}",
+                    filled.lp,
+                    simulated_mark(filled.simulated)
+                );
                 self.ticket(&mut text, filled);
             }
             EventKind::ExecutionUnknown(unknown) => {
@@ -182,19 +250,7 @@ impl PlainPrinter {
             EventKind::BlotterError(error) => {
                 let _ = writeln!(text, "{at} !!! BLOTTER ERROR: {}", error.reason);
             }
-            EventKind::LpHealth(health) => {
-                let why = health
-                    .reason
-                    .as_deref()
-                    .map(|reason| format!(" ({reason})"))
-                    .unwrap_or_default();
-                let _ = writeln!(
-                    text,
-                    "{at} {:<10} health      {}{why}",
-                    health.lp,
-                    health.label(0)
-                );
-            }
+            EventKind::LpHealth(health) => self.health(&mut text, &at, event.t_ms, health),
             EventKind::NotFilled(not_filled) => {
                 let _ = writeln!(text, "{at} NOT FILLED: {}", not_filled.reason);
             }
@@ -215,7 +271,7 @@ impl PlainPrinter {
                 let last = match (&ended.quote_id, &ended.lp, ended.client_price) {
                     (Some(id), Some(lp), Some(price)) => {
                         format!(
-                            "final quote {id} from {lp} at {} {quote_currency}",
+                            "final quote {id} from {lp}, client price {} {quote_currency}",
                             group_thousands(price)
                         )
                     }
@@ -241,10 +297,15 @@ impl PlainPrinter {
             None => ("Client", filled.receives_asset, filled.pnl_asset),
         };
         let _ = writeln!(text, "{border}");
-        box_line(text, "TRADE TICKET:", "FILLED");
+        if filled.simulated {
+            // A fake fill must never pass for a real one on a ticket.
+            box_line(text, "TRADE TICKET (SIMULATED): ", "FILLED");
+        } else {
+            box_line(text, "TRADE TICKET:", "FILLED");
+        }
         box_line(text, "Order:", &filled.order_id);
         box_line(text, "Quote ID:", &filled.quote_id);
-        box_line(text, "LP:", &filled.lp);
+        box_line(text, "LP:", &lp_shown(&filled.lp, filled.simulated));
         box_line(text, verb, &format!("{} {base_asset}", filled.amount));
         box_line(
             text,
@@ -283,6 +344,75 @@ impl PlainPrinter {
         let _ = writeln!(text, "{border}");
     }
 
+    /// An LP's health change, said once per real change: a request held
+    /// back by our own rate limit is `throttled` once, and the answers
+    /// between two held-back requests say nothing; `ok` is said once the
+    /// LP has gone [`THROTTLE_QUIET_MS`] without one. Every other change
+    /// is said as it comes. (`--json` carries each change as the stream
+    /// saw it.)
+    fn health(&mut self, text: &mut String, at: &str, t_ms: u64, health: &LpHealthEvent) {
+        let index = match self
+            .health_said
+            .iter()
+            .position(|said| said.lp == health.lp)
+        {
+            Some(index) => index,
+            None => {
+                self.health_said.push(HealthSaid {
+                    lp: health.lp.clone(),
+                    state: HealthState::Ok,
+                    last_throttled_ms: 0,
+                    ok_pending: false,
+                });
+                self.health_said.len() - 1
+            }
+        };
+        let said = &mut self.health_said[index];
+        let plain_ok = health.state == HealthState::Ok && !health.fading;
+        if health.state == HealthState::Throttled {
+            said.last_throttled_ms = t_ms;
+            said.ok_pending = false;
+            if said.state == HealthState::Throttled {
+                return;
+            }
+        } else if plain_ok && said.state == HealthState::Throttled {
+            said.ok_pending = true;
+            return;
+        }
+        said.state = health.state;
+        said.ok_pending = false;
+        let why = match (health.state, health.reason.as_deref()) {
+            (HealthState::Throttled, _) => {
+                " (our rate limit for this LP: requests held back, not sent)".to_string()
+            }
+            (_, Some(reason)) => format!(" ({reason})"),
+            (_, None) => String::new(),
+        };
+        let _ = writeln!(
+            text,
+            "{at} {:<10} health      {}{why}",
+            health.lp,
+            health.label(0)
+        );
+    }
+
+    /// The `ok` held back for each LP that has now gone
+    /// [`THROTTLE_QUIET_MS`] without a request held back.
+    fn say_quiet_lps_ok(&mut self, text: &mut String, at: &str, t_ms: u64) {
+        for said in &mut self.health_said {
+            if said.ok_pending && t_ms.saturating_sub(said.last_throttled_ms) >= THROTTLE_QUIET_MS {
+                said.ok_pending = false;
+                said.state = HealthState::Ok;
+                let _ = writeln!(
+                    text,
+                    "{at} {:<10} health      ok (nothing held back for {} s)",
+                    said.lp,
+                    THROTTLE_QUIET_MS / 1000
+                );
+            }
+        }
+    }
+
     fn quote_box(&self, text: &mut String, quote: &ClientQuote) {
         let border = format!("  +{}+", "-".repeat(BOX_WIDTH - 2));
         let quote_asset = match quote.side {
@@ -299,7 +429,7 @@ impl PlainPrinter {
         };
         let _ = writeln!(text, "{border}");
         box_line(text, "Quote ID:", &quote.quote_id);
-        box_line(text, "LP source:", &quote.lp);
+        box_line(text, "LP source:", &lp_shown(&quote.lp, quote.simulated));
         box_line(text, verb, &format!("{} {base_asset}", quote.amount));
         box_line(
             text,
@@ -332,5 +462,66 @@ impl PlainPrinter {
         );
         box_line(text, "Valid for:", &seconds(quote.client_valid_for_ms));
         let _ = writeln!(text, "{border}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    fn health(t_ms: u64, lp: &str, state: HealthState) -> RfqEvent {
+        RfqEvent {
+            kind: EventKind::LpHealth(LpHealthEvent {
+                lp: lp.into(),
+                state,
+                retry_in_ms: (state == HealthState::Down).then_some(30_000),
+                reject_rate: Decimal::ZERO,
+                fading: false,
+                reason: (state == HealthState::Down).then(|| "5 failures in 30 s".into()),
+            }),
+            rfq_id: "R-1".into(),
+            t_ms,
+        }
+    }
+
+    fn said(events: &[RfqEvent]) -> String {
+        let mut printer = PlainPrinter::new();
+        events.iter().map(|event| printer.render(event)).collect()
+    }
+
+    #[test]
+    fn our_rate_limit_is_said_once_and_ok_only_after_a_quiet_spell() {
+        use HealthState::{Ok, Throttled};
+        let flips = [
+            health(500, "LP3", Throttled),
+            health(1_010, "LP3", Ok),
+            health(1_500, "LP3", Throttled),
+            health(2_010, "LP3", Ok),
+            // 4,999 ms after LP3's last held-back request: not yet quiet.
+            health(6_499, "LP1", Throttled),
+            // Any later line says it once the spell is over.
+            health(6_500, "LP1", Ok),
+        ];
+        assert_eq!(
+            said(&flips),
+            concat!(
+                "[  0.500s] LP3        health      throttled (our rate limit for this LP: requests held back, not sent)\n",
+                "[  6.499s] LP1        health      throttled (our rate limit for this LP: requests held back, not sent)\n",
+                "[  6.500s] LP3        health      ok (nothing held back for 5 s)\n",
+            )
+        );
+    }
+
+    #[test]
+    fn a_real_change_after_a_throttle_is_said_at_once() {
+        use HealthState::{Down, Throttled};
+        assert_eq!(
+            said(&[health(500, "B", Throttled), health(900, "B", Down)]),
+            concat!(
+                "[  0.500s] B          health      throttled (our rate limit for this LP: requests held back, not sent)\n",
+                "[  0.900s] B          health      down 30 s (5 failures in 30 s)\n",
+            )
+        );
     }
 }

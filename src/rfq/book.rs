@@ -14,27 +14,27 @@ use crate::market::Side;
 
 /// One LP's latest valid quote.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BookEntry {
+pub(crate) struct BookEntry {
     /// LP price, quote currency per unit of base.
     pub price: Decimal,
     /// Stream time until which the LP stands behind it.
-    pub valid_until_ms: StreamMs,
+    pub(crate) valid_until_ms: StreamMs,
     /// The venue's own reference for the quote, for an order against it.
-    pub venue_ref: Option<Arc<str>>,
+    pub(crate) venue_ref: Option<Arc<str>>,
     /// Arrival order within the RFQ: the earlier answer wins a tie.
-    pub arrival: u64,
+    pub(crate) arrival: u64,
     /// Judged against the median of its peers on arrival (false when too
     /// few LPs quoted then to judge it).
-    pub judged: bool,
+    pub(crate) judged: bool,
     /// Something independent vouches for the price (a band, a reference,
     /// a second LP, the median): only such a quote is offered or executed.
-    pub corroborated: bool,
+    pub(crate) corroborated: bool,
 }
 
 /// Orders two quotes for `side`: `Less` when `a` ranks before `b`. The
 /// better price first (BUY: lower offer; SELL: higher bid); at the same
 /// price the earlier arrival.
-pub fn rank_order(side: Side, a: (Decimal, u64), b: (Decimal, u64)) -> Ordering {
+pub(crate) fn rank_order(side: Side, a: (Decimal, u64), b: (Decimal, u64)) -> Ordering {
     if side.is_better(a.0, b.0) {
         Ordering::Less
     } else if side.is_better(b.0, a.0) {
@@ -46,14 +46,14 @@ pub fn rank_order(side: Side, a: (Decimal, u64), b: (Decimal, u64)) -> Ordering 
 
 /// The latest valid quote per LP (indexed like the session's LPs).
 #[derive(Debug, Clone)]
-pub struct Book {
+pub(crate) struct Book {
     side: Side,
     entries: Vec<Option<BookEntry>>,
     arrivals: u64,
 }
 
 impl Book {
-    pub fn new(side: Side, lps: usize) -> Book {
+    pub(crate) fn new(side: Side, lps: usize) -> Book {
         Book {
             side,
             entries: vec![None; lps],
@@ -62,7 +62,7 @@ impl Book {
     }
 
     /// Records LP `lp`'s new valid quote, replacing its previous one.
-    pub fn insert(
+    pub(crate) fn insert(
         &mut self,
         lp: usize,
         price: Decimal,
@@ -81,21 +81,21 @@ impl Book {
     }
 
     /// Marks LP `lp`'s quote as judged against its peers.
-    pub fn mark_judged(&mut self, lp: usize) {
+    pub(crate) fn mark_judged(&mut self, lp: usize) {
         if let Some(entry) = self.entries[lp].as_mut() {
             entry.judged = true;
         }
     }
 
     /// Marks LP `lp`'s quote as corroborated: it may be offered and executed.
-    pub fn mark_corroborated(&mut self, lp: usize) {
+    pub(crate) fn mark_corroborated(&mut self, lp: usize) {
         if let Some(entry) = self.entries[lp].as_mut() {
             entry.corroborated = true;
         }
     }
 
     /// Some quote still firm at `now` is not corroborated yet.
-    pub fn has_uncorroborated(&self, now: StreamMs) -> bool {
+    pub(crate) fn has_uncorroborated(&self, now: StreamMs) -> bool {
         self.entries
             .iter()
             .flatten()
@@ -103,7 +103,7 @@ impl Book {
     }
 
     /// Some quote still firm at `now` was never judged against its peers.
-    pub fn has_unjudged(&self, now: StreamMs) -> bool {
+    pub(crate) fn has_unjudged(&self, now: StreamMs) -> bool {
         self.entries
             .iter()
             .flatten()
@@ -112,16 +112,16 @@ impl Book {
 
     /// Forgets LP `lp`'s quote: its latest request failed, so nothing it
     /// said before is trusted for an order.
-    pub fn remove(&mut self, lp: usize) {
+    pub(crate) fn remove(&mut self, lp: usize) {
         self.entries[lp] = None;
     }
 
-    pub fn get(&self, lp: usize) -> Option<&BookEntry> {
+    pub(crate) fn get(&self, lp: usize) -> Option<&BookEntry> {
         self.entries.get(lp).and_then(Option::as_ref)
     }
 
     /// The LPs whose quote is still firm at `now`, best first.
-    pub fn ranked(&self, now: StreamMs) -> Vec<usize> {
+    pub(crate) fn ranked(&self, now: StreamMs) -> Vec<usize> {
         let mut live: Vec<usize> = (0..self.entries.len())
             .filter(|&lp| self.get(lp).is_some_and(|e| e.valid_until_ms > now))
             .collect();
@@ -130,7 +130,7 @@ impl Book {
     }
 
     /// Every LP's quote still firm at `now`, as (LP, price), unordered.
-    pub fn live_prices(&self, now: StreamMs, into: &mut Vec<(usize, Decimal)>) {
+    pub(crate) fn live_prices(&self, now: StreamMs, into: &mut Vec<(usize, Decimal)>) {
         into.extend(self.entries.iter().enumerate().filter_map(|(lp, entry)| {
             entry
                 .as_ref()
@@ -143,7 +143,7 @@ impl Book {
     /// `min_left_ms`, not in `exclude`, whose price is at least as good for
     /// the client's side as `limit` (BUY: price ≤ limit; SELL: price ≥
     /// limit). An unverified price is never executed.
-    pub fn best_within(
+    pub(crate) fn best_within(
         &self,
         now: StreamMs,
         min_left_ms: u64,

@@ -17,14 +17,14 @@ pub struct ClientId(Arc<str>);
 /// A client id outside its alphabet or length.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("client id '{0}' must be 1 to 64 letters, digits, '-', '_' or '.'")]
-pub struct InvalidClientId(pub String);
+pub struct InvalidClientId(pub(crate) String);
 
 impl ClientId {
     /// The client of every request that names none: the desk trading on
     /// its own behalf, as every request did before clients had ids.
-    pub const HOUSE: &'static str = "house";
+    pub(crate) const HOUSE: &'static str = "house";
 
-    /// The desk's own id, [`ClientId::HOUSE`].
+    /// The desk's own id, `ClientId::HOUSE`.
     pub fn house() -> ClientId {
         ClientId(Arc::from(ClientId::HOUSE))
     }

@@ -1,6 +1,6 @@
 //! What the desk's client may see of a stream: its quotes and its order's
 //! outcome, never an LP's name, an LP's price or words, a venue's
-//! reference or the desk's P&L. [`ClientView`] projects the desk's
+//! reference or the desk's P&L. `ClientView` projects the desk's
 //! [`RfqEvent`]s into [`ClientEvent`]s, whose types have no field that
 //! could hold any of those: every client-facing output is to be built from
 //! them, so none can send an LP's name or price by mistake.
@@ -49,10 +49,10 @@ pub enum ClientEventKind {
 /// The request the desk is quoting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Opened {
-    pub client: ClientId,
+    pub(crate) client: ClientId,
     pub side: Side,
-    pub pair: Pair,
-    pub amount: Decimal,
+    pub(crate) pair: Pair,
+    pub(crate) amount: Decimal,
 }
 
 /// A price the client may accept until `valid_for_ms` from this event.
@@ -67,18 +67,22 @@ pub struct Quote {
     pub client_receives: Decimal,
     pub receives_asset: Asset,
     pub valid_for_ms: u64,
+    /// The price comes from a simulation, not a market: a client must
+    /// never take it for a real one. Written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
 }
 
 /// The quote may no longer be accepted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuoteWithdrawn {
-    pub quote_id: Arc<str>,
-    pub reason: WithdrawReason,
+    pub(crate) quote_id: Arc<str>,
+    pub(crate) reason: WithdrawReason,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum WithdrawReason {
+pub(crate) enum WithdrawReason {
     /// Its validity ran out before a fresh price replaced it.
     Expired,
 }
@@ -86,34 +90,38 @@ pub enum WithdrawReason {
 /// The client accepted `quote_id`; the desk is executing it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderPending {
-    pub quote_id: Arc<str>,
+    pub(crate) quote_id: Arc<str>,
 }
 
 /// The trade is done at the accepted quote's price.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderFilled {
-    pub quote_id: Arc<str>,
+    pub(crate) quote_id: Arc<str>,
     pub price: Decimal,
-    pub amount: Decimal,
-    pub client_pays: Decimal,
-    pub pays_asset: Asset,
-    pub client_receives: Decimal,
-    pub receives_asset: Asset,
+    pub(crate) amount: Decimal,
+    pub(crate) client_pays: Decimal,
+    pub(crate) pays_asset: Asset,
+    pub(crate) client_receives: Decimal,
+    pub(crate) receives_asset: Asset,
+    /// The price comes from a simulation, not a market: a client must
+    /// never take it for a real one. Written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) simulated: bool,
 }
 
 /// Nothing traded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderNotFilled {
     /// The quote the client accepted, or tried to.
-    pub quote_id: Option<Arc<str>>,
-    pub reason: NotFilledReason,
+    pub(crate) quote_id: Option<Arc<str>>,
+    pub(crate) reason: NotFilledReason,
 }
 
 /// Why nothing traded, in the desk's words (an LP's own reason names the
 /// LP and its price, so it never reaches the client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum NotFilledReason {
+pub(crate) enum NotFilledReason {
     /// The quote had expired or been replaced when it was accepted.
     QuoteNotLive,
     /// No liquidity could be found at the accepted price.
@@ -124,16 +132,16 @@ pub enum NotFilledReason {
 /// it with its counterparty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderUnknown {
-    pub quote_id: Arc<str>,
+    pub(crate) quote_id: Arc<str>,
 }
 
 /// The last event of the client's stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientEnded {
-    pub reason: ClientEndReason,
+    pub(crate) reason: ClientEndReason,
     pub outcome: ClientOutcome,
     /// The accepted quote, else the one live at the end, if any.
-    pub quote_id: Option<Arc<str>>,
+    pub(crate) quote_id: Option<Arc<str>>,
     /// That quote's price.
     pub price: Option<Decimal>,
 }
@@ -142,7 +150,7 @@ pub struct ClientEnded {
 /// reason added for the desk reaches a client only by a choice made here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ClientEndReason {
+pub(crate) enum ClientEndReason {
     /// The quoting time ran out.
     Duration,
     /// The desk stopped quoting.
@@ -190,7 +198,7 @@ impl From<Outcome> for ClientOutcome {
 /// the module docs. It keeps what a desk event alone does not say: which
 /// quote an expiry withdraws, and which quote an order's outcome is for.
 #[derive(Debug, Default)]
-pub struct ClientView {
+pub(crate) struct ClientView {
     seq: u64,
     /// The quote the client may accept now.
     live: Option<Arc<str>>,
@@ -199,14 +207,14 @@ pub struct ClientView {
 }
 
 impl ClientView {
-    pub fn new() -> ClientView {
+    pub(crate) fn new() -> ClientView {
         ClientView::default()
     }
 
     /// What the client sees of `event`: `None` for everything that is the
     /// desk's alone (LP quotes and errors, locks, LP health, last-look
     /// rejects, fallback orders, blotter trouble).
-    pub fn project(&mut self, event: &RfqEvent) -> Option<ClientEvent> {
+    pub(crate) fn project(&mut self, event: &RfqEvent) -> Option<ClientEvent> {
         let kind = match &event.kind {
             EventKind::Started(started) => ClientEventKind::Opened(Opened {
                 client: started.client.clone(),
@@ -226,6 +234,7 @@ impl ClientView {
                     client_receives: quote.client_receives,
                     receives_asset: quote.receives_asset,
                     valid_for_ms: quote.client_valid_for_ms,
+                    simulated: quote.simulated,
                 })
             }
             EventKind::LockExpired(_) => ClientEventKind::QuoteWithdrawn(QuoteWithdrawn {
@@ -249,6 +258,7 @@ impl ClientView {
                 pays_asset: filled.pays_asset,
                 client_receives: filled.client_receives,
                 receives_asset: filled.receives_asset,
+                simulated: filled.simulated,
             }),
             // The engine sends an order before any outcome can be unknown.
             EventKind::ExecutionUnknown(_) => ClientEventKind::OrderUnknown(OrderUnknown {
@@ -324,6 +334,7 @@ mod tests {
 
     fn started() -> EventKind {
         EventKind::Started(Box::new(Started {
+            simulated_lps: Vec::new(),
             side: Side::Buy,
             amount: dec!(1.5),
             pair: btcusdt(),
@@ -344,6 +355,7 @@ mod tests {
     /// Client quote `id` for 1.5 BTC behind `lp` at `lp_price`, 5 bps up.
     fn client_quote(id: &str, lp: &str, lp_price: Decimal, client_price: Decimal) -> EventKind {
         EventKind::ClientQuote(Box::new(ClientQuote {
+            simulated: false,
             quote_id: Arc::from(id),
             lp: Arc::from(lp),
             side: Side::Buy,
@@ -362,6 +374,7 @@ mod tests {
 
     fn order_sent(lp: &str, quote_id: &str, attempt: u32) -> EventKind {
         EventKind::OrderSent(Box::new(OrderSent {
+            simulated: false,
             lp: Arc::from(lp),
             order_id: Arc::from(format!("O-1-{attempt}")),
             quote_id: Arc::from(quote_id),
@@ -399,6 +412,7 @@ mod tests {
 
     fn ended(reason: EndReason, outcome: Outcome) -> EventKind {
         EventKind::Ended(Ended {
+            simulated: false,
             reason,
             outcome,
             improvements: 3,
@@ -424,6 +438,7 @@ mod tests {
             at(
                 100,
                 EventKind::LpQuote(LpQuoteEvent {
+                    simulated: false,
                     lp: Arc::from("Fader"),
                     price: dec!(99990.00),
                     quantity: dec!(1.5),
@@ -439,6 +454,7 @@ mod tests {
             at(
                 120,
                 EventKind::Locked(Locked {
+                    simulated: false,
                     lp: Arc::from("Fader"),
                     price: dec!(99990.00),
                     previous_lp: None,
@@ -461,6 +477,7 @@ mod tests {
             at(
                 9_260,
                 EventKind::Filled(Box::new(Filled {
+                    simulated: false,
                     lp: Arc::from("Solid"),
                     order_id: Arc::from("O-1-2"),
                     quote_id: Arc::from("Q-2"),
@@ -481,6 +498,7 @@ mod tests {
         ];
         let quote = |quote_id: &str, price, pays| {
             ClientEventKind::Quote(Quote {
+                simulated: false,
                 quote_id: Arc::from(quote_id),
                 side: Side::Buy,
                 amount: dec!(1.50000000),
@@ -524,6 +542,7 @@ mod tests {
                 6,
                 9_260,
                 ClientEventKind::OrderFilled(OrderFilled {
+                    simulated: false,
                     quote_id: Arc::from("Q-2"),
                     price: dec!(100045.00),
                     amount: dec!(1.50000000),
@@ -591,7 +610,7 @@ mod tests {
     }
 
     #[rstest]
-    #[case::lp_quote(EventKind::LpQuote(LpQuoteEvent {
+    #[case::lp_quote(EventKind::LpQuote(LpQuoteEvent { simulated: false,
         lp: Arc::from("Fader"), price: dec!(99990.00), quantity: dec!(1.5),
         latency_ms: 100, valid_for_ms: 10_000, poll: 1,
     }))]
@@ -599,7 +618,7 @@ mod tests {
         lp: Arc::from("Fader"), kind: FailureKind::Declined, reason: "no".into(),
         latency_ms: 80, poll: 1,
     }))]
-    #[case::locked(EventKind::Locked(Locked {
+    #[case::locked(EventKind::Locked(Locked { simulated: false,
         lp: Arc::from("Fader"), price: dec!(99990.00), previous_lp: None,
         reason: LockReason::BestOfPoll,
     }))]

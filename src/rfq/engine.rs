@@ -1,7 +1,7 @@
-//! The RFQ state machine, composed of its parts: [`Requests`] (what is in
-//! flight and when it times out), the [`Book`] (each LP's latest valid
-//! quote), the [`LockRules`] (race, lock, threshold, refresh, expiry) and
-//! the [`Offers`] (the live client quote). It is changed only by the
+//! The RFQ state machine, composed of its parts: `Requests` (what is in
+//! flight and when it times out), the `Book` (each LP's latest valid
+//! quote), the `LockRules` (race, lock, threshold, refresh, expiry) and
+//! the `Offers` (the live client quote). It is changed only by the
 //! inputs fed to it (a poll starts, an answer arrives, time passes), does
 //! no I/O and never reads a clock of its own: the session task passes
 //! `now` in, so every decision is a pure function of state + input and is
@@ -129,12 +129,17 @@ pub struct Engine {
     reference: Option<Decimal>,
     /// Who the request is for; only `started` says it.
     client: ClientId,
+    /// The stream's record cannot be kept (the blotter fails): it offers
+    /// no client quote and refuses accepts until the blotter writes again.
+    withheld: bool,
 }
 
 /// What one stream knows of one LP beside its requests and its quote.
 #[derive(Debug, Clone)]
 struct LpSeen {
     name: Arc<str>,
+    /// A simulation: every price and fill it is behind says so.
+    simulated: bool,
     order_timeout_ms: u64,
     /// Its health as last shown to this stream, and when a pause or
     /// cool-off ends (stream ms).
@@ -188,7 +193,7 @@ enum MedianVerdict {
 
 /// How an order ended, as the session saw it.
 #[derive(Debug, Clone)]
-pub enum OrderResult {
+pub(crate) enum OrderResult {
     Answered(OrderAnswer),
     /// No answer within the order timeout.
     TimedOut,
@@ -220,6 +225,7 @@ impl Engine {
                 .into_iter()
                 .map(|name| LpSeen {
                     name,
+                    simulated: false,
                     order_timeout_ms: params.order_timeout_ms,
                     shown_state: HealthState::Ok,
                     shown_until: None,
@@ -236,6 +242,7 @@ impl Engine {
             band: None,
             reference: None,
             client: ClientId::house(),
+            withheld: false,
         }
     }
 
@@ -275,9 +282,32 @@ impl Engine {
         }
     }
 
-    /// The `started` event, stamped at stream time 0; `simulated` when
-    /// every LP is a simulation.
-    pub fn started(&self, duration_ms: u64, simulated: bool) -> RfqEvent {
+    /// Which LPs (indexed like the session's) are simulations.
+    pub fn set_simulated(&mut self, simulated: &[bool]) {
+        for (seen, simulated) in self.per_lp.iter_mut().zip(simulated) {
+            seen.simulated = *simulated;
+        }
+    }
+
+    /// LP `lp` is a simulation.
+    pub fn lp_simulated(&self, lp: usize) -> bool {
+        self.per_lp[lp].simulated
+    }
+
+    /// The `started` event, stamped at stream time 0: `simulated` when
+    /// every LP is a simulation, `simulated_lps` naming them when only
+    /// some are.
+    pub fn started(&self, duration_ms: u64) -> RfqEvent {
+        let simulated = self.per_lp.iter().all(|lp| lp.simulated);
+        let simulated_lps = if simulated {
+            Vec::new()
+        } else {
+            self.per_lp
+                .iter()
+                .filter(|lp| lp.simulated)
+                .map(|lp| lp.name.clone())
+                .collect()
+        };
         let started = Started {
             side: self.spec.side,
             amount: self.spec.amount,
@@ -293,33 +323,34 @@ impl Engine {
             speed: self.clock.speed(),
             started_at: crate::clock::iso_millis(self.clock.wall_origin()),
             simulated,
+            simulated_lps,
         };
         self.event(0, EventKind::Started(Box::new(started)))
     }
 
     /// True when every request sent so far has been answered or timed out.
-    pub fn all_polls_complete(&self) -> bool {
+    pub(crate) fn all_polls_complete(&self) -> bool {
         self.requests.all_complete()
     }
 
     /// When the oldest request in flight runs out of time, if any is out.
-    pub fn next_timeout(&self) -> Option<StreamMs> {
+    pub(crate) fn next_timeout(&self) -> Option<StreamMs> {
         self.requests.next_timeout()
     }
 
     /// The requests whose LP timeout is over at `now`: (LP, request id).
     /// Each is then answered with [`Answer::TimedOut`].
-    pub fn timed_out(&self, now: StreamMs, expired: &mut Vec<(usize, u64)>) {
+    pub(crate) fn timed_out(&self, now: StreamMs, expired: &mut Vec<(usize, u64)>) {
         self.requests.timed_out(now, expired);
     }
 
     /// When the live client quote's validity runs out, if one is live.
-    pub fn next_deadline(&self) -> Option<StreamMs> {
+    pub(crate) fn next_deadline(&self) -> Option<StreamMs> {
         self.offers.deadline()
     }
 
     /// A stream with no LP at all can never quote.
-    pub fn has_no_lps(&self) -> bool {
+    pub(crate) fn has_no_lps(&self) -> bool {
         self.per_lp.is_empty()
     }
 
@@ -439,7 +470,7 @@ impl Engine {
     /// LP `lp`'s shared health as seen at `now`: an `lp_health` event
     /// when it differs from what this stream showed last (a countdown
     /// alone is no change), and its fade for execution.
-    pub fn note_health(
+    pub(crate) fn note_health(
         &mut self,
         now: StreamMs,
         lp: usize,
@@ -545,6 +576,7 @@ impl Engine {
             latency_ms,
             valid_for_ms: quote.valid_until_ms - now,
             poll: in_flight.poll,
+            simulated: self.per_lp[lp].simulated,
         };
         out.push(self.event(now, EventKind::LpQuote(answer)));
         self.book.insert(
@@ -816,12 +848,21 @@ impl Engine {
                         price: candidate.price,
                         previous_lp: previous.map(|lp| self.per_lp[lp].name.clone()),
                         reason,
+                        simulated: self.per_lp[candidate.lp].simulated,
                     };
                     out.push(self.event(now, EventKind::Locked(locked)));
+                    // Only a corroborated price is ever locked: it is this
+                    // desk's most recent good price for the pair, and
+                    // vouches for a lone fresh quote near it (an outage
+                    // that leaves one LP quoting needs no new release).
+                    self.reference = Some(candidate.price);
                 }
+                // A quote the desk cannot record is never offered.
+                Decision::Offer { .. } if self.withheld => {}
                 Decision::Offer { candidate, reason } => {
-                    let name = self.per_lp[candidate.lp].name.clone();
-                    if let Some(quote) = self.offers.offer(now, candidate, name, reason) {
+                    let seen = &self.per_lp[candidate.lp];
+                    let behind = (seen.name.clone(), seen.simulated);
+                    if let Some(quote) = self.offers.offer(now, candidate, behind, reason) {
                         out.push(self.event(now, EventKind::ClientQuote(Box::new(quote))));
                     }
                 }
@@ -852,7 +893,7 @@ impl Engine {
     /// Lets time pass to `now`: expires the live client quote once its
     /// validity is over, and starts a new race with any fresh answer a
     /// refresh already holds.
-    pub fn on_time(&mut self, now: StreamMs, out: &mut Vec<RfqEvent>) {
+    pub(crate) fn on_time(&mut self, now: StreamMs, out: &mut Vec<RfqEvent>) {
         if self.accepted() {
             return;
         }
@@ -873,7 +914,7 @@ impl Engine {
 
     /// True once the client has accepted (or tried to): no more polls,
     /// no more client quotes.
-    pub fn accepted(&self) -> bool {
+    pub(crate) fn accepted(&self) -> bool {
         self.execution.is_some() || self.outcome.is_some()
     }
 
@@ -883,20 +924,20 @@ impl Engine {
     }
 
     /// An order is out and its outcome not known yet.
-    pub fn order_pending(&self) -> bool {
+    pub(crate) fn order_pending(&self) -> bool {
         self.execution
             .as_ref()
             .is_some_and(|execution| execution.pending().is_some())
     }
 
     /// The stream is for `client` (the house's until set).
-    pub fn set_client(&mut self, client: ClientId) {
+    pub(crate) fn set_client(&mut self, client: ClientId) {
         self.client = client;
     }
 
     /// Every quote must fall in `band` (the venues file's band for the
     /// pair).
-    pub fn set_band(&mut self, band: Option<PriceBand>) {
+    pub(crate) fn set_band(&mut self, band: Option<PriceBand>) {
         self.band = band;
     }
 
@@ -944,7 +985,7 @@ impl Engine {
 
     /// Gives each LP its own request and order timeouts (`None`: the
     /// desk's LP_TIMEOUT_MS / ORDER_TIMEOUT_MS).
-    pub fn set_lp_timeouts(&mut self, timeouts: &[(Option<u64>, Option<u64>)]) {
+    pub(crate) fn set_lp_timeouts(&mut self, timeouts: &[(Option<u64>, Option<u64>)]) {
         for (lp, (quote, order)) in timeouts.iter().enumerate().take(self.per_lp.len()) {
             if let Some(quote) = quote {
                 self.requests.set_timeout(lp, *quote);
@@ -954,13 +995,13 @@ impl Engine {
     }
 
     /// When the pending order's time runs out, if one is out.
-    pub fn next_order_deadline(&self) -> Option<StreamMs> {
+    pub(crate) fn next_order_deadline(&self) -> Option<StreamMs> {
         let pending = self.execution.as_ref()?.pending()?;
         Some(pending.sent_ms + self.per_lp[pending.plan.lp].order_timeout_ms)
     }
 
     /// The pending order's id if its time is over at `now`.
-    pub fn order_timed_out(&self, now: StreamMs) -> Option<Arc<str>> {
+    pub(crate) fn order_timed_out(&self, now: StreamMs) -> Option<Arc<str>> {
         let deadline = self.next_order_deadline()?;
         let pending = self.execution.as_ref()?.pending()?;
         (deadline <= now).then(|| pending.plan.order_id.clone())
@@ -996,11 +1037,7 @@ impl Engine {
             _ => None,
         };
         if let Some(reason) = refusal {
-            self.outcome = Some(Outcome::NotFilled);
-            let quote_id = quote_id
-                .map(Arc::from)
-                .or_else(|| self.offers.live().map(|live| live.quote_id.clone()));
-            out.push(self.event(now, EventKind::NotFilled(NotFilled { quote_id, reason })));
+            self.refuse(now, quote_id, reason, out);
             return None;
         }
         let live = self.offers.withdraw()?;
@@ -1034,6 +1071,82 @@ impl Engine {
         self.execution = Some(Box::new(execution));
         self.emit_order_sent(now, &plan, preferred_over, out);
         Some(plan)
+    }
+
+    /// The client's acceptance of `quote_id` (`None`: whichever is live)
+    /// is refused at `now` for `reason`: nothing is sent, the stream's
+    /// outcome is `not_filled`. A second acceptance does nothing.
+    pub(crate) fn refuse(
+        &mut self,
+        now: StreamMs,
+        quote_id: Option<&str>,
+        reason: String,
+        out: &mut Vec<RfqEvent>,
+    ) {
+        if self.accepted() {
+            return;
+        }
+        self.outcome = Some(Outcome::NotFilled);
+        let quote_id = quote_id
+            .map(Arc::from)
+            .or_else(|| self.offers.live().map(|live| live.quote_id.clone()));
+        out.push(self.event(now, EventKind::NotFilled(NotFilled { quote_id, reason })));
+    }
+
+    /// The stream's record can no longer be kept (`failure` says why):
+    /// the operator is told, the live client quote is withdrawn (a
+    /// `lock_expired`) and none is offered until [`Engine::resume`]. Once
+    /// the client has accepted only the telling is left: an order out is
+    /// still awaited (its outcome goes to the blotter's fallback journal).
+    pub(crate) fn withhold(&mut self, now: StreamMs, failure: &str, out: &mut Vec<RfqEvent>) {
+        if self.withheld {
+            return;
+        }
+        self.withheld = true;
+        let reason = if self.order_pending() {
+            format!("{failure}: the order out is awaited; its outcome goes to the fallback journal")
+        } else if self.accepted() {
+            failure.to_string()
+        } else {
+            format!("{failure}: no client quote is offered and accepts are refused until it records again")
+        };
+        out.push(self.event(now, EventKind::BlotterError(BlotterErrorEvent { reason })));
+        if self.accepted() {
+            return;
+        }
+        if let Some(live) = self.offers.withdraw() {
+            out.push(self.event(
+                now,
+                EventKind::LockExpired(LockExpired {
+                    lp: self.per_lp[live.candidate.lp].name.clone(),
+                }),
+            ));
+        }
+    }
+
+    /// The record can be kept again: a fresh race starts, and its winner
+    /// is offered.
+    pub(crate) fn resume(&mut self, now: StreamMs) {
+        if !std::mem::take(&mut self.withheld) || self.accepted() {
+            return;
+        }
+        let mut decisions = Vec::new();
+        self.lock.restart(
+            now,
+            self.requests.oldest_outstanding(),
+            None,
+            &mut decisions,
+        );
+        debug_assert!(
+            decisions.is_empty(),
+            "a race with no candidate decides nothing"
+        );
+    }
+
+    /// True while the stream offers nothing because its record cannot be
+    /// kept.
+    pub(crate) fn withheld(&self) -> bool {
+        self.withheld
     }
 
     /// When `best` (at `price`) is fading: the best clean LP's firm quote
@@ -1099,6 +1212,7 @@ impl Engine {
             amount: execution.accepted.amount,
             attempt: plan.attempt,
             preferred_over,
+            simulated: self.per_lp[plan.lp].simulated,
         };
         out.push(self.event(now, EventKind::OrderSent(Box::new(sent))));
     }
@@ -1108,7 +1222,7 @@ impl Engine {
     /// is still firm and still honours the accepted client price, and
     /// returns that order to send. A late answer to an order already
     /// resolved is dropped.
-    pub fn on_order_answer(
+    pub(crate) fn on_order_answer(
         &mut self,
         now: StreamMs,
         order_id: &str,
@@ -1119,6 +1233,7 @@ impl Engine {
         let pending = execution.take_pending(order_id)?;
         let plan = pending.plan;
         let lp = self.per_lp[plan.lp].name.clone();
+        let simulated = self.per_lp[plan.lp].simulated;
         let hold_ms = now.saturating_sub(pending.sent_ms);
         let unknown = |reason: String| ExecutionUnknown {
             lp: lp.clone(),
@@ -1158,6 +1273,7 @@ impl Engine {
                     pnl_asset: accepted.quote_asset(),
                     hold_ms,
                     venue_order_id,
+                    simulated,
                 };
                 execution.resolve(Outcome::Filled);
                 self.outcome = Some(Outcome::Filled);
@@ -1257,7 +1373,7 @@ impl Engine {
         });
         if let Some(execution) = &self.execution {
             let filled_lp = match (outcome, execution.tried().last()) {
-                (Outcome::Filled, Some(&lp)) => Some(self.per_lp[lp].name.clone()),
+                (Outcome::Filled, Some(&lp)) => Some(&self.per_lp[lp]),
                 _ => None,
             };
             return Ended {
@@ -1265,8 +1381,9 @@ impl Engine {
                 outcome,
                 improvements: self.lock.improvements(),
                 quote_id: Some(execution.accepted.quote_id.clone()),
-                lp: filled_lp,
+                lp: filled_lp.map(|seen| seen.name.clone()),
                 client_price: Some(execution.accepted.client_price),
+                simulated: filled_lp.is_some_and(|seen| seen.simulated),
             };
         }
         let live = self.offers.live_at(now);
@@ -1277,6 +1394,7 @@ impl Engine {
             quote_id: live.map(|live| live.quote_id.clone()),
             lp: live.map(|live| self.per_lp[live.candidate.lp].name.clone()),
             client_price: live.map(|live| live.client_price),
+            simulated: live.is_some_and(|live| self.per_lp[live.candidate.lp].simulated),
         }
     }
 }

@@ -84,6 +84,18 @@ pub struct Started {
     /// True when every LP is simulated (built-in mocks, a scenario):
     /// nothing quoted is real.
     pub simulated: bool,
+    /// The simulated LPs of a stream that also asks real ones (allowed
+    /// only with ALLOW_SIMULATED_WITH_REAL); empty otherwise, and then
+    /// not written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub simulated_lps: Vec<Arc<str>>,
+}
+
+impl Started {
+    /// Some LPs are simulated and some are real: every screen says which.
+    pub(crate) fn mixed(&self) -> bool {
+        !self.simulated && !self.simulated_lps.is_empty()
+    }
 }
 
 /// A valid firm quote from an LP.
@@ -96,6 +108,10 @@ pub struct LpQuoteEvent {
     /// How long the LP stands behind the quote from its arrival.
     pub valid_for_ms: u64,
     pub poll: u32,
+    /// The LP behind it is a simulation (see docs/events.md: present
+    /// only when true).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
 }
 
 wire_enum! {
@@ -202,6 +218,10 @@ pub struct ClientQuote {
     /// How long the client may accept, from this event's time.
     pub client_valid_for_ms: u64,
     pub reason: QuoteReason,
+    /// The LP behind it is a simulation (see docs/events.md: present
+    /// only when true).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
 }
 
 wire_enum! {
@@ -224,6 +244,10 @@ pub struct Locked {
     /// The LP that held the lock before, if any.
     pub previous_lp: Option<Arc<str>>,
     pub reason: LockReason,
+    /// The LP behind it is a simulation (see docs/events.md: present
+    /// only when true).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
 }
 
 /// The client quote's validity ran out: nothing is offered until a fresh
@@ -271,6 +295,10 @@ pub struct OrderSent {
     /// by no more than FADE_TOLERANCE_BPS), and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preferred_over: Option<PreferredOver>,
+    /// The LP behind it is a simulation (see docs/events.md: present
+    /// only when true).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
 }
 
 /// Why an order went to a clean LP rather than a fading one.
@@ -327,6 +355,10 @@ pub struct Filled {
     pub hold_ms: u64,
     /// The venue's id for the trade, if it gave one.
     pub venue_order_id: Option<Arc<str>>,
+    /// The LP behind it is a simulation (see docs/events.md: present
+    /// only when true).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
 }
 
 /// Nobody knows whether the order traded (no answer in time, connection
@@ -365,7 +397,7 @@ impl Outcome {
     /// The process exit code this outcome gives: 0 filled or nothing
     /// accepted, 1 not filled, 3 unknown (resolve it with the LP). A
     /// session of many RFQs exits with the highest.
-    pub fn exit_code(self) -> u8 {
+    pub(crate) fn exit_code(self) -> u8 {
         match self {
             Outcome::Filled | Outcome::NotAccepted => 0,
             Outcome::NotFilled => 1,
@@ -398,6 +430,10 @@ pub struct Ended {
     pub quote_id: Option<Arc<str>>,
     pub lp: Option<Arc<str>>,
     pub client_price: Option<Decimal>,
+    /// The LP behind it is a simulation (see docs/events.md: present
+    /// only when true).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
 }
 
 impl EventKind {

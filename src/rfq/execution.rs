@@ -26,11 +26,11 @@ pub struct Accepted {
     pub client_receives: Decimal,
     pub receives_asset: Asset,
     /// Decimals of the quote currency, for the desk's P&L.
-    pub price_dp: u32,
+    pub(crate) price_dp: u32,
 }
 
 impl Accepted {
-    pub fn from_quote(quote: &ClientQuote, price_dp: u32) -> Accepted {
+    pub(crate) fn from_quote(quote: &ClientQuote, price_dp: u32) -> Accepted {
         Accepted {
             quote_id: quote.quote_id.clone(),
             side: quote.side,
@@ -45,7 +45,7 @@ impl Accepted {
     }
 
     /// The quote-currency asset.
-    pub fn quote_asset(&self) -> Asset {
+    pub(crate) fn quote_asset(&self) -> Asset {
         match self.side {
             Side::Buy => self.pays_asset,
             Side::Sell => self.receives_asset,
@@ -77,34 +77,34 @@ impl Accepted {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderPlan {
     pub lp: usize,
-    pub order_id: Arc<str>,
+    pub(crate) order_id: Arc<str>,
     pub price: Decimal,
-    pub venue_ref: Option<Arc<str>>,
-    pub valid_until_ms: StreamMs,
-    pub attempt: u32,
+    pub(crate) venue_ref: Option<Arc<str>>,
+    pub(crate) valid_until_ms: StreamMs,
+    pub(crate) attempt: u32,
 }
 
 /// The order out now.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Pending {
-    pub plan: OrderPlan,
-    pub sent_ms: StreamMs,
+pub(crate) struct Pending {
+    pub(crate) plan: OrderPlan,
+    pub(crate) sent_ms: StreamMs,
 }
 
 /// One accepted quote's execution; see the module docs.
 #[derive(Debug)]
 pub struct Execution {
-    pub accepted: Accepted,
+    pub(crate) accepted: Accepted,
     /// LPs already sent an order (never asked twice).
     tried: Vec<usize>,
     pending: Option<Pending>,
     outcome: Option<Outcome>,
     /// Rejects so far: (LP name, reason), for the `not_filled` reason.
-    pub rejects: Vec<(Arc<str>, String)>,
+    pub(crate) rejects: Vec<(Arc<str>, String)>,
 }
 
 impl Execution {
-    pub fn new(accepted: Accepted) -> Execution {
+    pub(crate) fn new(accepted: Accepted) -> Execution {
         Execution {
             accepted,
             tried: Vec::new(),
@@ -122,11 +122,11 @@ impl Execution {
         }
     }
 
-    pub fn tried(&self) -> &[usize] {
+    pub(crate) fn tried(&self) -> &[usize] {
         &self.tried
     }
 
-    pub fn pending(&self) -> Option<&Pending> {
+    pub(crate) fn pending(&self) -> Option<&Pending> {
         self.pending.as_ref()
     }
 
@@ -137,7 +137,7 @@ impl Execution {
     /// Plans the next order (attempt n+1) against LP `lp`'s quote and
     /// marks it sent at `now`.
     #[allow(clippy::too_many_arguments)]
-    pub fn send(
+    pub(crate) fn send(
         &mut self,
         now: StreamMs,
         lp: usize,
@@ -163,14 +163,14 @@ impl Execution {
     }
 
     /// The pending order's answer has come: take it out.
-    pub fn take_pending(&mut self, order_id: &str) -> Option<Pending> {
+    pub(crate) fn take_pending(&mut self, order_id: &str) -> Option<Pending> {
         if self.pending.as_ref()?.plan.order_id.as_ref() != order_id {
             return None;
         }
         self.pending.take()
     }
 
-    pub fn resolve(&mut self, outcome: Outcome) {
+    pub(crate) fn resolve(&mut self, outcome: Outcome) {
         self.pending = None;
         self.outcome = Some(outcome);
     }

@@ -14,17 +14,17 @@ use crate::rfq::pricing::{beats_lock, client_valid_until};
 
 /// A valid LP answer that may be offered or locked.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     pub lp: usize,
     pub price: Decimal,
-    pub valid_until_ms: StreamMs,
+    pub(crate) valid_until_ms: StreamMs,
     /// The venue's reference for this quote, for an order against it.
-    pub venue_ref: Option<Arc<str>>,
+    pub(crate) venue_ref: Option<Arc<str>>,
 }
 
 /// What the lock rules decided, in the order it must be applied.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Lock `candidate`, taking over from `previous`.
     Lock {
         candidate: Candidate,
@@ -61,14 +61,14 @@ struct Refresh {
 
 /// What a poll does about the lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PollPlan {
+pub(crate) struct PollPlan {
     /// The LP not to ask: the locked LP, unless its quote is refreshed.
-    pub skip: Option<usize>,
+    pub(crate) skip: Option<usize>,
 }
 
 /// The lock state of one RFQ; see the module docs.
 #[derive(Debug)]
-pub struct LockRules {
+pub(crate) struct LockRules {
     side: Side,
     threshold: Bps,
     validity_buffer_ms: u64,
@@ -81,7 +81,7 @@ pub struct LockRules {
 }
 
 impl LockRules {
-    pub fn new(side: Side, threshold: Bps, validity_buffer_ms: u64) -> LockRules {
+    pub(crate) fn new(side: Side, threshold: Bps, validity_buffer_ms: u64) -> LockRules {
         LockRules {
             side,
             threshold,
@@ -97,12 +97,12 @@ impl LockRules {
     }
 
     /// Improvements so far: locks taken from another LP by the threshold.
-    pub fn improvements(&self) -> u32 {
+    pub(crate) fn improvements(&self) -> u32 {
         self.improvements
     }
 
     /// LP `lp` holds the lock, the race's lead or a refresh's best.
-    pub fn holds(&self, lp: usize) -> bool {
+    pub(crate) fn holds(&self, lp: usize) -> bool {
         match &self.phase {
             Phase::Racing { best, .. } => best.as_ref().is_some_and(|b| b.lp == lp),
             Phase::Locked { lock, refresh } => {
@@ -118,7 +118,7 @@ impl LockRules {
     /// What the client was offered is gone (an expelled price): a new race
     /// starts, settled by the polls still out (`oldest_out`), led by
     /// `replacement` (the best sane quote left) if there is one.
-    pub fn restart(
+    pub(crate) fn restart(
         &mut self,
         now: StreamMs,
         oldest_out: Option<u32>,
@@ -139,7 +139,7 @@ impl LockRules {
     /// a lock whose client validity (`live_until`) would end before this
     /// poll could answer (`poll start + interval + LP timeout`) is
     /// refreshed by asking the locked LP too, if it `can_ask_lock`.
-    pub fn begin_poll(
+    pub(crate) fn begin_poll(
         &mut self,
         poll: u32,
         live_until: Option<StreamMs>,
@@ -168,7 +168,12 @@ impl LockRules {
     }
 
     /// The selection and lock decision for one valid answer at `now`.
-    pub fn consider(&mut self, now: StreamMs, candidate: Candidate, decisions: &mut Vec<Decision>) {
+    pub(crate) fn consider(
+        &mut self,
+        now: StreamMs,
+        candidate: Candidate,
+        decisions: &mut Vec<Decision>,
+    ) {
         let side = self.side;
         let offerable = self.offerable(now, &candidate);
         match &mut self.phase {
@@ -229,7 +234,7 @@ impl LockRules {
     /// out). Settles a race on its winner, or completes a refresh with the
     /// best fresh answer. Returns true when a race found nothing and
     /// should settle on `oldest_out` instead.
-    pub fn poll_completed(
+    pub(crate) fn poll_completed(
         &mut self,
         now: StreamMs,
         poll: u32,
@@ -290,7 +295,7 @@ impl LockRules {
     /// The live client quote expired at `now`: a new race starts, settled
     /// by the polls still out (`oldest_out`), and any fresh answer a
     /// refresh already holds is considered at once.
-    pub fn expired(
+    pub(crate) fn expired(
         &mut self,
         now: StreamMs,
         oldest_out: Option<u32>,

@@ -4,23 +4,24 @@
 //! session task that drives it, a request's own terms (`request`) and
 //! what its client may see of it (`client_view`).
 
-pub mod book;
-pub mod client_id;
+pub(crate) mod book;
+pub(crate) mod client_id;
 pub mod client_view;
 pub mod engine;
 pub mod event;
 pub mod execution;
+pub mod inbox;
 pub(crate) mod lock;
 pub(crate) mod offer;
 pub mod outlet;
 pub mod pricing;
-pub mod probe;
-pub mod request;
+pub(crate) mod probe;
+pub(crate) mod request;
 pub(crate) mod requests;
 pub mod sanity;
 pub mod session;
-pub mod spec;
-pub mod validate;
+pub(crate) mod spec;
+pub(crate) mod validate;
 
 pub use client_id::ClientId;
 pub use engine::EngineParams;

@@ -16,19 +16,19 @@ use crate::rfq::spec::RfqSpec;
 
 /// The client quote currently offered.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Live {
-    pub quote_id: Arc<str>,
+pub(crate) struct Live {
+    pub(crate) quote_id: Arc<str>,
     /// The LP quote behind it.
-    pub candidate: Candidate,
-    pub client_price: Decimal,
-    pub client_valid_until_ms: StreamMs,
+    pub(crate) candidate: Candidate,
+    pub(crate) client_price: Decimal,
+    pub(crate) client_valid_until_ms: StreamMs,
     /// The quote as the client saw it (what an acceptance accepts).
-    pub shown: Box<ClientQuote>,
+    pub(crate) shown: Box<ClientQuote>,
 }
 
 /// Client quotes of one RFQ; see the module docs.
 #[derive(Debug)]
-pub struct Offers {
+pub(crate) struct Offers {
     rfq_id: Arc<str>,
     spec: RfqSpec,
     markup: Bps,
@@ -39,7 +39,12 @@ pub struct Offers {
 }
 
 impl Offers {
-    pub fn new(rfq_id: Arc<str>, spec: RfqSpec, markup: Bps, validity_buffer_ms: u64) -> Offers {
+    pub(crate) fn new(
+        rfq_id: Arc<str>,
+        spec: RfqSpec,
+        markup: Bps,
+        validity_buffer_ms: u64,
+    ) -> Offers {
         Offers {
             rfq_id,
             spec,
@@ -53,11 +58,11 @@ impl Offers {
     /// Makes `candidate` (from LP `lp_name`) the live client quote at
     /// `now` and returns it; `None` when its client validity is already
     /// over (such a quote is never shown).
-    pub fn offer(
+    pub(crate) fn offer(
         &mut self,
         now: StreamMs,
         candidate: Candidate,
-        lp_name: Arc<str>,
+        (lp_name, simulated): (Arc<str>, bool),
         reason: QuoteReason,
     ) -> Option<ClientQuote> {
         let client_valid_until_ms =
@@ -86,6 +91,7 @@ impl Offers {
             receives_asset: priced.receives_asset,
             client_valid_for_ms: client_valid_until_ms - now,
             reason,
+            simulated,
         };
         self.live = Some(Live {
             quote_id,
@@ -98,24 +104,24 @@ impl Offers {
     }
 
     /// The live client quote, whatever the time.
-    pub fn live(&self) -> Option<&Live> {
+    pub(crate) fn live(&self) -> Option<&Live> {
         self.live.as_ref()
     }
 
     /// The client quote still valid at `now`, if any.
-    pub fn live_at(&self, now: StreamMs) -> Option<&Live> {
+    pub(crate) fn live_at(&self, now: StreamMs) -> Option<&Live> {
         self.live
             .as_ref()
             .filter(|live| live.client_valid_until_ms > now)
     }
 
     /// When the live client quote's validity runs out, if one is live.
-    pub fn deadline(&self) -> Option<StreamMs> {
+    pub(crate) fn deadline(&self) -> Option<StreamMs> {
         self.live.as_ref().map(|live| live.client_valid_until_ms)
     }
 
     /// Takes the live quote away if its validity is over at `now`.
-    pub fn expire(&mut self, now: StreamMs) -> Option<Live> {
+    pub(crate) fn expire(&mut self, now: StreamMs) -> Option<Live> {
         if self.live.as_ref()?.client_valid_until_ms > now {
             return None;
         }
@@ -124,7 +130,7 @@ impl Offers {
 
     /// Withdraws the live quote (the client accepted it, or the stream
     /// stops offering).
-    pub fn withdraw(&mut self) -> Option<Live> {
+    pub(crate) fn withdraw(&mut self) -> Option<Live> {
         self.live.take()
     }
 }

@@ -34,6 +34,14 @@ pub trait Outlet: Send {
     fn stop_requested(&self) -> bool {
         false
     }
+
+    /// Why the stream's record cannot be kept right now (the blotter
+    /// fails), if it cannot: the session then withdraws its client quote,
+    /// offers none and refuses accepts until this is `None` again. Asked
+    /// every turn: a flag read while all is well.
+    fn unrecordable(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Outlet for mpsc::Sender<RfqEvent> {

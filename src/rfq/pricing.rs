@@ -11,10 +11,10 @@ use crate::market::{round_for_desk, Asset, Bps, Pair, Side};
 pub struct ClientPrice {
     /// LP price plus markup, rounded to the pair's tick in the desk's favour.
     pub price: Decimal,
-    pub pays: Decimal,
-    pub pays_asset: Asset,
-    pub receives: Decimal,
-    pub receives_asset: Asset,
+    pub(crate) pays: Decimal,
+    pub(crate) pays_asset: Asset,
+    pub(crate) receives: Decimal,
+    pub(crate) receives_asset: Asset,
 }
 
 /// Adds the desk's markup: a client BUY pays `lp × (1 + markup)`, a client
@@ -99,7 +99,11 @@ pub fn beats_lock(side: Side, candidate: Decimal, locked: Decimal, threshold: Bp
 /// the buffer earlier, so the LP still stands behind any price the client
 /// accepts. `None` when the LP's remaining validity is not longer than the
 /// buffer: such a quote is never offered.
-pub fn client_valid_until(now_ms: u64, lp_valid_until_ms: u64, buffer_ms: u64) -> Option<u64> {
+pub(crate) fn client_valid_until(
+    now_ms: u64,
+    lp_valid_until_ms: u64,
+    buffer_ms: u64,
+) -> Option<u64> {
     let lp_remaining = lp_valid_until_ms.checked_sub(now_ms)?;
     (lp_remaining > buffer_ms).then(|| lp_valid_until_ms - buffer_ms)
 }

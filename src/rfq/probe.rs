@@ -12,7 +12,7 @@ use crate::rfq::RfqEvent;
 /// What a session tells a measurement as it handles LP answers. The
 /// session calls these at fixed points; it never reads what they record,
 /// so a probe cannot change what the stream does.
-pub trait StreamProbe: Send {
+pub(crate) trait StreamProbe: Send {
     /// A moment as the probe reads it (nothing, for [`NoProbe`]).
     type Moment: Copy + Send;
     /// When an LP answer was ready, as far as the probe knows it.
@@ -47,7 +47,7 @@ pub trait StreamProbe: Send {
 
 /// The product's probe: measures nothing and costs nothing.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NoProbe;
+pub(crate) struct NoProbe;
 
 impl StreamProbe for NoProbe {
     type Moment = ();

@@ -79,7 +79,7 @@ impl RequestParams {
 
     /// The desk's engine settings with this request's markup and
     /// threshold in place of the desk's.
-    pub fn engine_params(&self, desk: EngineParams) -> EngineParams {
+    pub(crate) fn engine_params(&self, desk: EngineParams) -> EngineParams {
         EngineParams {
             markup: self.markup.unwrap_or(desk.markup),
             threshold: self.threshold.unwrap_or(desk.threshold),

@@ -7,10 +7,10 @@ use crate::clock::StreamMs;
 
 /// A request sent and not yet answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InFlight {
-    pub request_id: u64,
-    pub poll: u32,
-    pub sent_ms: StreamMs,
+pub(crate) struct InFlight {
+    pub(crate) request_id: u64,
+    pub(crate) poll: u32,
+    pub(crate) sent_ms: StreamMs,
 }
 
 /// One LP's requests (one Vec of these per RFQ, not one per field:
@@ -33,13 +33,13 @@ struct Outstanding {
 
 /// The requests of one RFQ; see the module docs.
 #[derive(Debug)]
-pub struct Requests {
+pub(crate) struct Requests {
     slots: Vec<Slot>,
     outstanding: Vec<Outstanding>,
 }
 
 impl Requests {
-    pub fn new(lps: usize, timeout_ms: u64) -> Requests {
+    pub(crate) fn new(lps: usize, timeout_ms: u64) -> Requests {
         Requests {
             slots: vec![
                 Slot {
@@ -54,22 +54,22 @@ impl Requests {
     }
 
     /// Gives LP `lp` its own request timeout.
-    pub fn set_timeout(&mut self, lp: usize, timeout_ms: u64) {
+    pub(crate) fn set_timeout(&mut self, lp: usize, timeout_ms: u64) {
         self.slots[lp].timeout_ms = timeout_ms;
     }
 
     /// LP `lp`'s request timeout.
-    pub fn timeout_of(&self, lp: usize) -> u64 {
+    pub(crate) fn timeout_of(&self, lp: usize) -> u64 {
         self.slots[lp].timeout_ms
     }
 
     /// LP `lp` may be asked: nothing in flight.
-    pub fn can_ask(&self, lp: usize) -> bool {
+    pub(crate) fn can_ask(&self, lp: usize) -> bool {
         self.slots[lp].in_flight.is_none()
     }
 
     /// Notes a request sent to `lp`; the id is unique across the process.
-    pub fn send(&mut self, lp: usize, poll: u32, now: StreamMs) -> u64 {
+    pub(crate) fn send(&mut self, lp: usize, poll: u32, now: StreamMs) -> u64 {
         let request_id = crate::lp::next_request_id();
         self.slots[lp].in_flight = Some(InFlight {
             request_id,
@@ -80,7 +80,7 @@ impl Requests {
     }
 
     /// Notes that poll `poll` sent `count` requests.
-    pub fn poll_sent(&mut self, poll: u32, count: u32) {
+    pub(crate) fn poll_sent(&mut self, poll: u32, count: u32) {
         self.outstanding.push(Outstanding {
             poll,
             remaining: count,
@@ -89,7 +89,7 @@ impl Requests {
 
     /// Takes LP `lp`'s request in flight if `request_id` is the one out:
     /// the late result of a request already timed out gives `None`.
-    pub fn take_answered(&mut self, lp: usize, request_id: u64) -> Option<InFlight> {
+    pub(crate) fn take_answered(&mut self, lp: usize, request_id: u64) -> Option<InFlight> {
         let slot = self.slots.get_mut(lp)?;
         if slot.in_flight?.request_id != request_id {
             return None;
@@ -98,7 +98,7 @@ impl Requests {
     }
 
     /// One request of poll `poll` is over; true when that completes it.
-    pub fn request_done(&mut self, poll: u32) -> bool {
+    pub(crate) fn request_done(&mut self, poll: u32) -> bool {
         let Some(position) = self.outstanding.iter().position(|o| o.poll == poll) else {
             return false;
         };
@@ -112,17 +112,17 @@ impl Requests {
     }
 
     /// True when every request sent so far has been answered or timed out.
-    pub fn all_complete(&self) -> bool {
+    pub(crate) fn all_complete(&self) -> bool {
         self.outstanding.is_empty()
     }
 
     /// The oldest poll that still has requests out.
-    pub fn oldest_outstanding(&self) -> Option<u32> {
+    pub(crate) fn oldest_outstanding(&self) -> Option<u32> {
         self.outstanding.iter().map(|o| o.poll).min()
     }
 
     /// When the first request in flight runs out of time, if any is out.
-    pub fn next_timeout(&self) -> Option<StreamMs> {
+    pub(crate) fn next_timeout(&self) -> Option<StreamMs> {
         if self.outstanding.is_empty() {
             return None;
         }
@@ -133,7 +133,7 @@ impl Requests {
     }
 
     /// The requests whose timeout is over at `now`: (LP, request id).
-    pub fn timed_out(&self, now: StreamMs, expired: &mut Vec<(usize, u64)>) {
+    pub(crate) fn timed_out(&self, now: StreamMs, expired: &mut Vec<(usize, u64)>) {
         expired.clear();
         for (lp, slot) in self.slots.iter().enumerate() {
             if let Some(in_flight) = slot.in_flight {
@@ -145,12 +145,12 @@ impl Requests {
     }
 
     /// Remembers whether LP `lp`'s latest answer was a decline.
-    pub fn set_declined(&mut self, lp: usize, declined: bool) {
+    pub(crate) fn set_declined(&mut self, lp: usize, declined: bool) {
         self.slots[lp].declined = declined;
     }
 
     /// Every LP's latest answer was a decline: nobody quotes this request.
-    pub fn all_declined(&self) -> bool {
+    pub(crate) fn all_declined(&self) -> bool {
         self.slots.iter().all(|slot| slot.declined)
     }
 }

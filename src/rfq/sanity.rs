@@ -15,7 +15,7 @@ pub use crate::market::PriceBand;
 
 /// The fewest live quotes (the new one included) for the median to judge:
 /// with two, nobody can tell which one is wrong.
-pub const MIN_QUOTES_FOR_MEDIAN: usize = 3;
+pub(crate) const MIN_QUOTES_FOR_MEDIAN: usize = 3;
 
 /// Why a price is not sane.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,7 +81,7 @@ pub fn corroborate(
 }
 
 /// The tick and band checks, for one price on its own.
-pub fn check_price(
+pub(crate) fn check_price(
     price: Decimal,
     price_dp: u32,
     band: Option<PriceBand>,
@@ -121,7 +121,7 @@ pub fn median(prices: &mut [Decimal]) -> Option<Decimal> {
 
 /// How far `price` is from `centre`, in bps (always ≥ 0), to 2 decimals;
 /// saturates instead of overflowing for absurd prices.
-pub fn deviation_bps(price: Decimal, centre: Decimal) -> Decimal {
+pub(crate) fn deviation_bps(price: Decimal, centre: Decimal) -> Decimal {
     if centre <= Decimal::ZERO {
         return Decimal::MAX;
     }
@@ -155,7 +155,7 @@ pub fn outliers(
 /// the pair's tick are whole numbers of ticks, so the median and the band
 /// are exact integer arithmetic: one Decimal product per call, none per
 /// quote. `None` when there are too few quotes to judge.
-pub fn outliers_into(
+pub(crate) fn outliers_into(
     quotes: &[(usize, Decimal)],
     limit: Bps,
     price_dp: u32,
@@ -231,7 +231,7 @@ const POW10: [i128; 29] = {
 };
 
 /// The defect of `price`, an outlier from `centre`, with its distance.
-pub fn far_from(price: Decimal, centre: Decimal, limit: Bps) -> PriceDefect {
+pub(crate) fn far_from(price: Decimal, centre: Decimal, limit: Bps) -> PriceDefect {
     PriceDefect::FarFromMedian {
         price,
         deviation: deviation_bps(price, centre),

@@ -26,6 +26,7 @@ use crate::lp::{LpRequest, SharedLp};
 use crate::rfq::engine::{Answer, Dispatch, Engine, EngineParams, MedianScratch, OrderResult};
 use crate::rfq::event::{EndReason, Ended, EventKind, RfqEvent};
 use crate::rfq::execution::OrderPlan;
+use crate::rfq::inbox::Inbox;
 use crate::rfq::outlet::Outlet;
 use crate::rfq::probe::{NoProbe, StreamProbe};
 use crate::rfq::spec::RfqSpec;
@@ -60,6 +61,10 @@ pub struct Session {
     pub clock: StreamClock,
     /// The pair's price band from the venues file, if it gives one.
     pub band: Option<crate::market::PriceBand>,
+    /// A recent price for the pair known good on this desk (its own
+    /// corroborated locks, or a reference source), LP price units: a quote
+    /// within MAX_DEVIATION_BPS of it is corroborated on arrival.
+    pub reference: Option<rust_decimal::Decimal>,
     /// Who the request is for.
     pub client: crate::rfq::client_id::ClientId,
 }
@@ -73,7 +78,7 @@ impl Session {
     pub fn run(
         self,
         events: mpsc::Sender<RfqEvent>,
-        commands: mpsc::Receiver<StreamCommand>,
+        commands: Inbox<StreamCommand>,
     ) -> impl Future<Output = Ended> + Send + 'static {
         self.run_into(events, Some(commands))
     }
@@ -85,7 +90,7 @@ impl Session {
         events: mpsc::Sender<RfqEvent>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Ended {
-        let (commands, inbox) = mpsc::channel(1);
+        let (commands, inbox) = crate::rfq::inbox::channel(1);
         let stopper = tokio::spawn(async move {
             shutdown.await;
             let _ = commands.send(StreamCommand::Stop).await;
@@ -100,7 +105,7 @@ impl Session {
     pub fn run_into<'a, O: Outlet + 'a>(
         self,
         outlet: O,
-        commands: Option<mpsc::Receiver<StreamCommand>>,
+        commands: Option<Inbox<StreamCommand>>,
     ) -> impl Future<Output = Ended> + Send + 'a {
         self.run_probed(outlet, commands, NoProbe)
     }
@@ -113,10 +118,10 @@ impl Session {
     /// Not an `async fn`: the stream's state is built here, so that the
     /// future holds it once (an `async fn` would also keep this call's
     /// arguments in it for its whole life).
-    pub fn run_probed<'a, O: Outlet + 'a, P: StreamProbe + 'a>(
+    pub(crate) fn run_probed<'a, O: Outlet + 'a, P: StreamProbe + 'a>(
         self,
         outlet: O,
-        commands: Option<mpsc::Receiver<StreamCommand>>,
+        commands: Option<Inbox<StreamCommand>>,
         probe: P,
     ) -> impl Future<Output = Ended> + Send + 'a {
         let mut stream = Stream::new(self, outlet, commands, probe, ask);
@@ -152,13 +157,17 @@ struct Stream<O, P, A> {
     /// The order out for an accepted quote (at most one at a time): its id
     /// and its task.
     order: Option<(Arc<str>, JoinHandle<OrderAnswer>)>,
-    inbox: Option<mpsc::Receiver<StreamCommand>>,
+    inbox: Option<Inbox<StreamCommand>>,
     /// Asked to end (stop, or the duration) while an order was out: the
     /// stream ends as soon as the order's outcome is known.
     ending: Option<EndReason>,
     /// When the next poll is due (with a poll interval).
     next_poll_at: StreamMs,
 }
+
+/// How often a stream that cannot be recorded looks whether the blotter
+/// writes again, in stream ms.
+const WITHHELD_RECHECK_MS: StreamMs = 250;
 
 /// An LP answer as its request future yields it: the LP's index, the
 /// request's id and the answer. A probe learns when it was ready right
@@ -179,7 +188,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
     fn new(
         session: Session,
         outlet: O,
-        inbox: Option<mpsc::Receiver<StreamCommand>>,
+        inbox: Option<Inbox<StreamCommand>>,
         probe: P,
         ask: fn(SharedLp, usize, LpRequest, AbortRegistration) -> A,
     ) -> Self {
@@ -191,6 +200,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             duration_ms,
             clock,
             band,
+            reference,
             client,
         } = session;
         let names = lps.iter().map(|lp| lp.shared_name()).collect();
@@ -200,7 +210,10 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             .map(|lp| (lp.timeout_ms(), lp.order_timeout_ms()))
             .collect();
         engine.set_lp_timeouts(&timeouts);
+        let simulated: Vec<bool> = lps.iter().map(|lp| lp.simulated()).collect();
+        engine.set_simulated(&simulated);
         engine.set_band(band);
+        engine.set_reference(reference);
         engine.set_client(client);
         Stream {
             engine,
@@ -228,12 +241,11 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
     // awaits: see `poll`.
     #[allow(clippy::while_let_loop)]
     async fn run(&mut self) -> Ended {
-        let simulated = self.lps.iter().all(|lp| lp.simulated());
         // Room first, as before every poll: thousands of streams starting
         // at once would otherwise each hold their `started` event (and its
         // copy for the blotter) in a wait for room.
         self.wait_for_room().await;
-        let started = self.engine.started(self.duration_ms, simulated);
+        let started = self.engine.started(self.duration_ms);
         self.outlet.send(started).await;
         let clock = self.engine.clock();
         let wake = tokio::time::sleep_until(clock.instant_at(0));
@@ -286,7 +298,10 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                     }
                 }
                 let interval = self.engine.poll_interval_ms();
-                let polling = !self.engine.accepted() && self.ending.is_none();
+                // A stream that cannot be recorded asks its LPs nothing:
+                // it could offer none of their prices.
+                let polling =
+                    !self.engine.accepted() && self.ending.is_none() && !self.engine.withheld();
                 // This turn sent a poll whose every answer was in at once.
                 let mut answered_at_once = false;
                 if polling
@@ -333,7 +348,18 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                             let now = self.now();
                             // Expiry first: an expired quote cannot be accepted.
                             self.engine.on_time(now, &mut self.out);
-                            let plan = self.engine.accept(now, quote_id.as_deref(), &mut self.out);
+                            // Asked again here: the record may have failed
+                            // since the stream was last judged, and no order
+                            // goes out that the desk cannot record.
+                            let plan = match self.outlet.unrecordable() {
+                                Some(failure) => {
+                                    self.engine.withhold(now, &failure, &mut self.out);
+                                    let reason = format!("the blotter cannot record: {failure}");
+                                    self.engine.refuse(now, quote_id.as_deref(), reason, &mut self.out);
+                                    None
+                                }
+                                None => self.engine.accept(now, quote_id.as_deref(), &mut self.out),
+                            };
                             // `order_sent` is handed on (and so recorded)
                             // before the order leaves.
                             self.hand_on().await;
@@ -439,6 +465,12 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             return Next::Again;
         }
         engine.on_time(now, &mut self.out);
+        // Every turn, so that a stream stops offering the moment its record
+        // fails (a flag read while all is well).
+        match self.outlet.unrecordable() {
+            Some(failure) => engine.withhold(now, &failure, &mut self.out),
+            None => engine.resume(now),
+        }
         Next::Run
     }
 
@@ -688,6 +720,11 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
         if engine.poll_interval_ms() > 0 && polling {
             next_wake = next_wake.min(self.next_poll_at);
         }
+        if engine.withheld() {
+            // Nothing arrives while withheld: look again soon for the
+            // blotter writing again.
+            next_wake = next_wake.min(self.now() + WITHHELD_RECHECK_MS);
+        }
         next_wake
     }
 
@@ -777,7 +814,7 @@ fn note_all_health(engine: &mut Engine, lps: &[SharedLp], now: StreamMs, out: &m
 }
 
 /// The next command, or `None` once the inbox is closed.
-async fn next_command(inbox: &mut Option<mpsc::Receiver<StreamCommand>>) -> Option<StreamCommand> {
+async fn next_command(inbox: &mut Option<Inbox<StreamCommand>>) -> Option<StreamCommand> {
     match inbox {
         Some(inbox) => inbox.recv().await,
         None => std::future::pending().await,
@@ -824,5 +861,40 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         message.clone()
     } else {
         "unknown panic".to_string()
+    }
+}
+
+#[cfg(test)]
+impl Session {
+    /// A stream with no LPs at typical settings: the fixture the tests
+    /// that bound a running stream's future size share (the recorder's,
+    /// the fan-out's), so they measure the same stream.
+    pub(crate) fn sized_for_tests() -> Session {
+        use crate::market::{Bps, Side};
+        use rust_decimal_macros::dec;
+        Session {
+            rfq_id: Arc::from("R-size"),
+            spec: RfqSpec {
+                side: Side::Buy,
+                amount: dec!(1),
+                pair: "BTCUSDT".parse().unwrap(),
+            },
+            lps: Vec::new(),
+            params: EngineParams {
+                markup: Bps::new(dec!(5)).unwrap(),
+                threshold: Bps::new(dec!(1)).unwrap(),
+                validity_buffer_ms: 2_000,
+                poll_interval_ms: 500,
+                lp_timeout_ms: 1_000,
+                order_timeout_ms: 5_000,
+                max_deviation: Bps::new(dec!(200)).unwrap(),
+                fade_tolerance: Bps::new(dec!(2)).unwrap(),
+            },
+            duration_ms: 1_000,
+            clock: StreamClock::start(),
+            band: None,
+            reference: None,
+            client: crate::rfq::ClientId::house(),
+        }
     }
 }

@@ -19,7 +19,7 @@ impl RfqSpec {
     /// request: `yes`, or the amount typed again (any spelling of the same
     /// number). An empty answer never does: the key that submitted the form
     /// must not be able to confirm what it submitted.
-    pub fn confirmed_by(&self, answer: &str) -> bool {
+    pub(crate) fn confirmed_by(&self, answer: &str) -> bool {
         let answer = answer.trim();
         answer.eq_ignore_ascii_case("yes")
             || self.pair.parse_amount(answer).ok() == Some(self.amount)

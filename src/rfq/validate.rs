@@ -9,23 +9,23 @@ use crate::market::{Pair, Side};
 
 /// No firm RFQ quote is good for more than an hour; a longer claim is a
 /// broken or lying LP.
-pub const MAX_VALIDITY_MS: u64 = 3_600_000;
+pub(crate) const MAX_VALIDITY_MS: u64 = 3_600_000;
 
 /// What the engine expects of an answer to one request.
 #[derive(Debug, Clone, Copy)]
-pub struct Expected<'a> {
+pub(crate) struct Expected<'a> {
     pub lp: &'a str,
-    pub request_id: u64,
+    pub(crate) request_id: u64,
     pub side: Side,
-    pub pair: &'a Pair,
-    pub amount: Decimal,
-    pub validity_buffer_ms: u64,
+    pub(crate) pair: &'a Pair,
+    pub(crate) amount: Decimal,
+    pub(crate) validity_buffer_ms: u64,
 }
 
 /// What is wrong with an LP's answer; the text is the reason shown to the
 /// operator and stored in the blotter.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum QuoteDefect {
+pub(crate) enum QuoteDefect {
     #[error("quote signed by '{0}', not by the LP asked")]
     WrongLp(String),
     #[error("answers request {got}, not request {asked}")]
@@ -50,7 +50,7 @@ pub enum QuoteDefect {
 
 /// Checks a quote on arrival at `now_ms`. Cheap checks come first and the
 /// happy path allocates nothing.
-pub fn validate_quote(
+pub(crate) fn validate_quote(
     quote: &LpQuote,
     expected: &Expected<'_>,
     now_ms: StreamMs,

@@ -15,26 +15,26 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rust_decimal::Decimal;
 
 use crate::desk::registry::Quotable;
-use crate::market::{check_amount, NotionalLimits, Pair, Side};
+use crate::market::{check_amount, MinimumSize, NotionalLimits, Pair, Side};
 use crate::rfq::RfqSpec;
 
 pub const SIDE: usize = 0;
 pub const AMOUNT: usize = 1;
-pub const PAIR: usize = 2;
+pub(crate) const PAIR: usize = 2;
 
 /// One text field.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Field {
     pub text: String,
     /// Holds the previous request's value, untouched: typing replaces it.
-    pub prefilled: bool,
+    pub(crate) prefilled: bool,
     /// Why the value was refused, shown under the field.
     pub error: Option<String>,
 }
 
 /// What a key did to the form.
 #[derive(Debug, Clone, PartialEq)]
-pub enum FormOutcome {
+pub(crate) enum FormOutcome {
     Editing,
     Submit(RfqSpec),
     Quit,
@@ -47,31 +47,35 @@ pub struct Form {
     /// MAX_NOTIONAL (and per-pair limits): a request above its pair's
     /// limit (or whose notional cannot be checked) waits for a typed
     /// confirmation. `None`: no limit.
-    pub notional_limits: Option<NotionalLimits>,
+    pub(crate) notional_limits: Option<NotionalLimits>,
+    /// MIN_NOTIONAL (and per-pair minimums, the lot and the tick): a
+    /// request under its pair's minimum is refused under the amount.
+    /// `None`: no minimum beyond the lot.
+    pub(crate) minimum: Option<MinimumSize>,
     /// The pairs the LPs quote: another pair is refused under its field.
     /// `None`: not known, every pair is asked.
-    pub quotable: Option<Quotable>,
+    pub(crate) quotable: Option<Quotable>,
     /// A checked request waiting for that confirmation.
-    pub confirm: Option<NotionalConfirmation>,
+    pub(crate) confirm: Option<NotionalConfirmation>,
 }
 
 /// A checked request above its notional limit, waiting for the operator to
 /// type `yes` or the amount again and press Enter.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NotionalConfirmation {
-    pub spec: RfqSpec,
+pub(crate) struct NotionalConfirmation {
+    pub(crate) spec: RfqSpec,
     /// Why it waits, shown on the form (e.g. "notional 2,000,000.00 USDT
     /// is above MAX_NOTIONAL 1,000,000").
-    pub warning: String,
+    pub(crate) warning: String,
     /// The answer typed so far.
-    pub typed: String,
+    pub(crate) typed: String,
     /// The last answer that did not confirm, as typed (empty: Enter alone).
-    pub refused: Option<String>,
+    pub(crate) refused: Option<String>,
 }
 
 impl NotionalConfirmation {
     /// Why the last answer did not confirm, for the line under the question.
-    pub fn refusal(&self) -> Option<String> {
+    pub(crate) fn refusal(&self) -> Option<String> {
         let refused = self.refused.as_ref()?;
         let amount = self.spec.amount.normalize();
         Some(match refused.trim() {
@@ -82,12 +86,12 @@ impl NotionalConfirmation {
 }
 
 impl Form {
-    pub fn new() -> Form {
+    pub(crate) fn new() -> Form {
         Form::default()
     }
 
     /// A form holding `spec`'s values, ready to be sent again with Enter.
-    pub fn prefilled(spec: &RfqSpec) -> Form {
+    pub(crate) fn prefilled(spec: &RfqSpec) -> Form {
         let field = |text: String| Field {
             text,
             prefilled: true,
@@ -101,6 +105,7 @@ impl Form {
             ],
             focus: SIDE,
             notional_limits: None,
+            minimum: None,
             quotable: None,
             confirm: None,
         }
@@ -114,15 +119,16 @@ impl Form {
     }
 
     /// Empties the fields; the limit stays.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         *self = Form {
             notional_limits: self.notional_limits.take(),
+            minimum: self.minimum.take(),
             quotable: self.quotable.take(),
             ..Form::new()
         };
     }
 
-    pub fn key(&mut self, key: KeyEvent) -> FormOutcome {
+    pub(crate) fn key(&mut self, key: KeyEvent) -> FormOutcome {
         let control = key.modifiers.contains(KeyModifiers::CONTROL);
         if self.confirm.is_some() {
             return self.confirm_key(key);
@@ -241,6 +247,15 @@ impl Form {
         }
     }
 
+    /// Why `amount` of `pair` is dust, if it is.
+    fn below_minimum(&self, pair: Pair, amount: Decimal) -> Option<String> {
+        let minimum = self.minimum.as_ref()?;
+        minimum
+            .check(pair, amount)
+            .err()
+            .map(|below| below.to_string())
+    }
+
     /// Every field checked; the first bad one takes the focus.
     fn submit(&mut self) -> Option<RfqSpec> {
         let refusal = |pair: Pair| self.quotable.as_ref().and_then(|q| q.refusal(pair));
@@ -262,6 +277,11 @@ impl Form {
         let side = self.check_side();
         let amount = match pair {
             Some(pair) => match pair.parse_amount(&self.fields[AMOUNT].text) {
+                Ok(amount) if self.below_minimum(pair, amount).is_some() => {
+                    let why = self.below_minimum(pair, amount).unwrap_or_default();
+                    self.refuse(AMOUNT, why);
+                    None
+                }
                 Ok(amount) => {
                     self.fields[AMOUNT].error = None;
                     Some(amount)

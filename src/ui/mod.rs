@@ -1,14 +1,14 @@
 //! The live operator console (ratatui + crossterm): terminal setup and
 //! restore, and the event loop that turns keys, engine events and ticks
 //! into view state ([`state`]) and frames ([`render`], in the colours of
-//! [`theme`]). It only consumes the engine's events; it holds no pricing
+//! `theme`). It only consumes the engine's events; it holds no pricing
 //! logic.
 
 pub mod form;
 pub mod render;
 pub mod state;
-pub mod theme;
-pub mod words;
+pub(crate) mod theme;
+pub(crate) mod words;
 
 use std::io::{self, Stdout};
 use std::process::ExitCode;
@@ -26,6 +26,7 @@ use ratatui::Terminal;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
+use crate::blotter::BlotterStats;
 use crate::desk::{Desk, StreamHandle};
 use crate::logging;
 use crate::rfq::RfqEvent;
@@ -56,13 +57,13 @@ pub enum Event {
 }
 
 /// Colours unless `NO_COLOR` is set to something non-empty.
-pub fn colors_allowed() -> bool {
+pub(crate) fn colors_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
 /// Leaves the console's terminal modes: raw mode off, alternate screen
 /// left, cursor shown. Safe to call more than once.
-pub fn restore_terminal() {
+pub(crate) fn restore_terminal() {
     let _ = disable_raw_mode();
     let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
 }
@@ -145,19 +146,28 @@ pub async fn run(desk: &Desk, interrupts: Interrupts) -> anyhow::Result<ExitCode
 /// look to the console's state, which logs what is new. Looked at right
 /// after the stream's events are applied (the desk pushes trouble before
 /// the event that revealed it reaches the console), so the line lands
-/// where the operator expects it.
+/// where the operator expects it. The desk pushes only when the trouble
+/// grows, so a push lost to lagging behind would not come again: after a
+/// lag the trouble is read from `current` (the desk's blotter) instead.
 fn report_blotter_trouble(
     app: &mut App,
     desk_events: &mut broadcast::Receiver<DeskEvent>,
     now_ms: u64,
+    current: impl FnOnce() -> Option<BlotterStats>,
 ) {
+    let mut current = Some(current);
     loop {
         match desk_events.try_recv() {
-            // Cumulative figures: a missed push is made up by the next one.
+            // Cumulative figures: the state logs only what has grown.
             Ok(DeskEvent::BlotterTrouble(trouble)) => {
                 app.blotter_trouble(trouble.failed_commits, trouble.lost, now_ms)
             }
-            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+            Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                if let Some(stats) = current.take().and_then(|current| current()) {
+                    app.blotter_trouble(stats.failed_commits, stats.lost, now_ms);
+                }
+            }
+            Ok(_) => continue,
             Err(_) => return,
         }
     }
@@ -180,6 +190,7 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
         .map(|path| path.display().to_string());
     let mut app = App::new(colors_allowed(), log_path)
         .with_notional_limits(settings.notional_limits())
+        .with_minimum_size(settings.minimum_size())
         .with_in_force(InForce::of(desk));
     let mut stream: Option<StreamHandle> = None;
     let mut signalled = false;
@@ -230,7 +241,7 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                     app.apply(&event, handle.clock.now_ms());
                 }
                 let now_ms = handle.clock.now_ms();
-                report_blotter_trouble(&mut app, &mut desk_events, now_ms);
+                report_blotter_trouble(&mut app, &mut desk_events, now_ms, || desk.blotter_stats());
             }
             Event::StreamClosed => {
                 if let Some(handle) = stream.take() {
@@ -290,5 +301,52 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                 None => return Ok(ExitCode::from(worst)),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logged(app: &App) -> Vec<&str> {
+        app.stream
+            .log
+            .iter()
+            .map(|line| line.text.as_str())
+            .collect()
+    }
+
+    /// The push that told of the trouble is among those a lagging console
+    /// missed, and the trouble does not grow again: the console still
+    /// says it, from the desk's own figures.
+    #[test]
+    fn blotter_trouble_missed_in_a_lag_is_read_from_the_desk() {
+        let (pushes, mut desk_events) = broadcast::channel(1);
+        pushes
+            .send(DeskEvent::BlotterTrouble(crate::streams::BlotterTrouble {
+                failed_commits: 2,
+                lost: 1,
+                problem: None,
+            }))
+            .unwrap();
+        pushes
+            .send(DeskEvent::StreamStarted {
+                rfq_id: "R-2".into(),
+            })
+            .unwrap();
+        let mut app = App::new(false, None);
+        let desk_now = BlotterStats {
+            failed_commits: 2,
+            lost: 1,
+            ..BlotterStats::default()
+        };
+        report_blotter_trouble(&mut app, &mut desk_events, 500, || Some(desk_now));
+        assert_eq!(
+            logged(&app),
+            ["blotter: 2 failed writes (retrying), 1 events lost; see the log"]
+        );
+        // Told once: the next look, with nothing new, adds nothing.
+        report_blotter_trouble(&mut app, &mut desk_events, 600, || Some(desk_now));
+        assert_eq!(logged(&app).len(), 1);
     }
 }

@@ -6,7 +6,7 @@ use ratatui::style::{Color, Modifier, Style};
 
 /// A style in colour and its stand-in without colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Look {
+pub(crate) struct Look {
     colored: Style,
     plain: Style,
 }
@@ -40,17 +40,17 @@ impl Look {
 
 /// Chooses each [`Look`]'s colour or its stand-in, once per frame.
 #[derive(Debug, Clone, Copy)]
-pub struct Palette {
+pub(crate) struct Palette {
     color: bool,
 }
 
 impl Palette {
     /// `color` is false under `NO_COLOR`.
-    pub fn new(color: bool) -> Palette {
+    pub(crate) fn new(color: bool) -> Palette {
         Palette { color }
     }
 
-    pub fn style(self, look: Look) -> Style {
+    pub(crate) fn style(self, look: Look) -> Style {
         if self.color {
             look.colored
         } else {
@@ -80,131 +80,133 @@ const RED_BANNER: Look = RED.with(Modifier::BOLD.union(Modifier::REVERSED));
 // ---- text in general ------------------------------------------------------
 
 /// Text with nothing to mark.
-pub const PLAIN: Look = Look::new(Style::new(), Style::new());
+pub(crate) const PLAIN: Look = Look::new(Style::new(), Style::new());
 /// A panel's title, a help section, the focused form field's label.
-pub const TITLE: Look = CYAN.with(Modifier::BOLD);
+pub(crate) const TITLE: Look = CYAN.with(Modifier::BOLD);
 /// A table's column headings.
-pub const HEADING: Look = GRAY.with(Modifier::BOLD);
+pub(crate) const HEADING: Look = GRAY.with(Modifier::BOLD);
 /// A label beside its value ("Client pays", "In force").
-pub const LABEL: Look = GRAY;
+pub(crate) const LABEL: Look = GRAY;
 /// Secondary text: hints, event times, price ranges, the empty part of
 /// the countdown, "waiting…".
-pub const MUTED: Look = GRAY;
+pub(crate) const MUTED: Look = GRAY;
 /// A key in the help overlay.
-pub const KEY: Look = Look::emphasis(Modifier::BOLD);
+pub(crate) const KEY: Look = Look::emphasis(Modifier::BOLD);
 
 // ---- the client quote -----------------------------------------------------
 
 /// The client price while it stands.
-pub const CLIENT_PRICE: Look = Look::emphasis(Modifier::BOLD);
+pub(crate) const CLIENT_PRICE: Look = Look::emphasis(Modifier::BOLD);
 /// The client price once expired: crossed out, so it never looks live.
-pub const EXPIRED_PRICE: Look = RED.with(Modifier::CROSSED_OUT);
+pub(crate) const EXPIRED_PRICE: Look = RED.with(Modifier::CROSSED_OUT);
 /// The client quote's validity with time to spare.
-pub const QUOTE_LIVE: Look = GREEN;
+pub(crate) const QUOTE_LIVE: Look = GREEN;
 /// Its last [`crate::ui::state::WARN_MS`].
-pub const QUOTE_ENDING: Look = YELLOW;
+pub(crate) const QUOTE_ENDING: Look = YELLOW;
 /// "EXPIRED", or expired by the end of the stream.
-pub const QUOTE_EXPIRED: Look = RED;
+pub(crate) const QUOTE_EXPIRED: Look = RED;
 /// The PRICE IMPROVEMENT banner.
-pub const IMPROVEMENT_BANNER: Look = GREEN_BANNER;
+pub(crate) const IMPROVEMENT_BANNER: Look = GREEN_BANNER;
 /// The stream's time left as a bar.
-pub const COUNTDOWN: Look = CYAN;
+pub(crate) const COUNTDOWN: Look = CYAN;
 /// ENDED in the header, once the stream is over.
-pub const ENDED: Look = YELLOW;
+pub(crate) const ENDED: Look = YELLOW;
 /// The blotter cannot record this stream: loud, in every terminal.
-pub const BLOTTER_ERROR: Look = RED_BANNER;
+pub(crate) const BLOTTER_ERROR: Look = RED_BANNER;
+/// Simulated LPs stream beside real ones: their prices are not real.
+pub(crate) const MIXED_BANNER: Look = RED_BANNER;
 
 // ---- execution ------------------------------------------------------------
 
 /// An order is out, its outcome not known yet.
-pub const ORDER_IN_FLIGHT: Look = YELLOW;
+pub(crate) const ORDER_IN_FLIGHT: Look = YELLOW;
 /// An LP rejected the order on last look.
-pub const ORDER_REJECTED: Look = YELLOW;
+pub(crate) const ORDER_REJECTED: Look = YELLOW;
 /// Filled, in the header.
-pub const FILLED: Look = GREEN;
+pub(crate) const FILLED: Look = GREEN;
 /// The trade ticket's FILLED line.
-pub const FILLED_BANNER: Look = GREEN_BANNER;
+pub(crate) const FILLED_BANNER: Look = GREEN_BANNER;
 /// The desk's P&L on a fill.
-pub const DESK_PNL: Look = GREEN;
+pub(crate) const DESK_PNL: Look = GREEN;
 /// Not filled, in the header.
-pub const NOT_FILLED: Look = YELLOW;
+pub(crate) const NOT_FILLED: Look = YELLOW;
 /// The trade ticket's NOT FILLED line.
-pub const NOT_FILLED_BANNER: Look = YELLOW.with(Modifier::BOLD);
+pub(crate) const NOT_FILLED_BANNER: Look = YELLOW.with(Modifier::BOLD);
 /// Unknown outcome, and what to do about it.
-pub const UNKNOWN_OUTCOME: Look = RED;
+pub(crate) const UNKNOWN_OUTCOME: Look = RED;
 /// The trade ticket's UNKNOWN line.
-pub const UNKNOWN_BANNER: Look = RED_BANNER;
+pub(crate) const UNKNOWN_BANNER: Look = RED_BANNER;
 
 // ---- the leaderboard ------------------------------------------------------
 
 /// The locked LP's row.
-pub const LOCKED: Look = GREEN.with(Modifier::BOLD);
+pub(crate) const LOCKED: Look = GREEN.with(Modifier::BOLD);
 /// The locked LP's row just after it took the lock.
-pub const LOCK_FLASH: Look = GREEN_BANNER;
+pub(crate) const LOCK_FLASH: Look = GREEN_BANNER;
 /// An LP without a price on the board.
-pub const NO_PRICE: Look = GRAY;
+pub(crate) const NO_PRICE: Look = GRAY;
 /// An LP whose latest request failed.
-pub const LP_FAILED: Look = RED;
+pub(crate) const LP_FAILED: Look = RED;
 /// An LP asked and not answered yet.
-pub const LP_WAITING: Look = GRAY;
+pub(crate) const LP_WAITING: Look = GRAY;
 /// An LP held back by its own limits (throttled, probing).
-pub const HEALTH_HELD_BACK: Look = GRAY;
+pub(crate) const HEALTH_HELD_BACK: Look = GRAY;
 /// An LP down, rate-limited, fading or refused.
-pub const HEALTH_TROUBLE: Look = RED;
+pub(crate) const HEALTH_TROUBLE: Look = RED;
 
 // ---- the event log --------------------------------------------------------
 
-pub const LOG_LOCK: Look = GREEN;
-pub const LOG_IMPROVEMENT: Look = GREEN.with(Modifier::BOLD);
-pub const LOG_REFRESH: Look = CYAN;
+pub(crate) const LOG_LOCK: Look = GREEN;
+pub(crate) const LOG_IMPROVEMENT: Look = GREEN.with(Modifier::BOLD);
+pub(crate) const LOG_REFRESH: Look = CYAN;
 /// LP errors are routine in a race: quiet, not red.
-pub const LOG_ERROR: Look = GRAY;
-pub const LOG_EXPIRED: Look = RED;
-pub const LOG_END: Look = YELLOW;
+pub(crate) const LOG_ERROR: Look = GRAY;
+pub(crate) const LOG_EXPIRED: Look = RED;
+pub(crate) const LOG_END: Look = YELLOW;
 
 // ---- the best LP price sparkline ------------------------------------------
 
-pub const SPARKLINE: Look = CYAN;
+pub(crate) const SPARKLINE: Look = CYAN;
 
 // ---- the summary ----------------------------------------------------------
 
 /// The final LP and client price of a stream not accepted.
-pub const FINAL_PRICE: Look = GREEN.with(Modifier::BOLD);
+pub(crate) const FINAL_PRICE: Look = GREEN.with(Modifier::BOLD);
 /// No live quote at the end.
-pub const NO_FINAL_QUOTE: Look = YELLOW;
+pub(crate) const NO_FINAL_QUOTE: Look = YELLOW;
 /// The accepted quote's outcome.
-pub const OUTCOME_FILLED: Look = GREEN.with(Modifier::BOLD);
-pub const OUTCOME_NOT_FILLED: Look = YELLOW.with(Modifier::BOLD);
-pub const OUTCOME_UNKNOWN: Look = RED.with(Modifier::BOLD);
+pub(crate) const OUTCOME_FILLED: Look = GREEN.with(Modifier::BOLD);
+pub(crate) const OUTCOME_NOT_FILLED: Look = YELLOW.with(Modifier::BOLD);
+pub(crate) const OUTCOME_UNKNOWN: Look = RED.with(Modifier::BOLD);
 
 // ---- the form -------------------------------------------------------------
 
 /// A value carried over from the last request, not typed yet.
-pub const PREFILLED: Look = GRAY;
+pub(crate) const PREFILLED: Look = GRAY;
 /// A value typed by hand.
-pub const TYPED: Look = Look::emphasis(Modifier::BOLD);
-pub const FIELD_ERROR: Look = RED;
+pub(crate) const TYPED: Look = Look::emphasis(Modifier::BOLD);
+pub(crate) const FIELD_ERROR: Look = RED;
 /// The fat-finger question before a large request.
-pub const FORM_CONFIRM: Look = YELLOW.with(Modifier::BOLD);
+pub(crate) const FORM_CONFIRM: Look = YELLOW.with(Modifier::BOLD);
 /// A failed stream, told on the form.
-pub const FORM_NOTICE: Look = YELLOW;
+pub(crate) const FORM_NOTICE: Look = YELLOW;
 /// Every LP is a simulation: no price is real.
-pub const SIMULATED: Look = YELLOW;
+pub(crate) const SIMULATED: Look = YELLOW;
 
 // ---- the bottom line ------------------------------------------------------
 
 /// The keys of the screen.
-pub const KEYS_BAR: Look = Look::new(
+pub(crate) const KEYS_BAR: Look = Look::new(
     Style::new().fg(Color::Black).bg(Color::Gray),
     Style::new().add_modifier(Modifier::REVERSED),
 );
 /// Why a key did nothing.
-pub const NOTICE_BAR: Look = Look::new(
+pub(crate) const NOTICE_BAR: Look = Look::new(
     Style::new().fg(Color::Black).bg(Color::Gray),
     Style::new().add_modifier(Modifier::REVERSED.union(Modifier::BOLD)),
 );
 /// A question to answer (accept? quit?).
-pub const QUESTION_BAR: Look = Look::new(
+pub(crate) const QUESTION_BAR: Look = Look::new(
     Style::new()
         .fg(Color::Black)
         .bg(Color::Yellow)
@@ -212,7 +214,7 @@ pub const QUESTION_BAR: Look = Look::new(
     Style::new().add_modifier(Modifier::REVERSED.union(Modifier::BOLD)),
 );
 /// The terminal is too small to show the client price and the best LP.
-pub const TOO_SMALL: Look = YELLOW;
+pub(crate) const TOO_SMALL: Look = YELLOW;
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@
 use crate::rfq::event::{EndReason, FailureKind, Outcome, QuoteReason};
 
 /// Why the client quote changed, e.g. "best so far".
-pub fn quote_reason(reason: QuoteReason) -> &'static str {
+pub(crate) fn quote_reason(reason: QuoteReason) -> &'static str {
     match reason {
         QuoteReason::First => "first quote",
         QuoteReason::BestSoFar => "best so far",
@@ -28,7 +28,7 @@ pub fn failure(kind: FailureKind) -> &'static str {
 }
 
 /// Why the stream ended, e.g. "stopped by the operator".
-pub fn end_reason(reason: EndReason) -> &'static str {
+pub(crate) fn end_reason(reason: EndReason) -> &'static str {
     match reason {
         EndReason::Duration => "stream time over",
         EndReason::Interrupted => "stopped by the operator",
@@ -48,7 +48,7 @@ pub fn outcome(outcome: Outcome) -> &'static str {
 }
 
 /// "3 improvements", "1 improvement".
-pub fn improvements(count: u32) -> String {
+pub(crate) fn improvements(count: u32) -> String {
     format!("{count} improvement{}", if count == 1 { "" } else { "s" })
 }
 
@@ -60,7 +60,7 @@ pub fn improvements(count: u32) -> String {
 /// again) may hand the lock to another LP at any price, better or worse:
 /// the operator sees the LP change, so the count says it was not an
 /// improvement rather than leaving the two to be confused.
-pub fn improvements_and_moves(improvements: u32, renewal_moves: u32) -> String {
+pub(crate) fn improvements_and_moves(improvements: u32, renewal_moves: u32) -> String {
     let mut text = self::improvements(improvements);
     if renewal_moves > 0 {
         text.push_str(&format!(

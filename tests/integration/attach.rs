@@ -15,7 +15,7 @@ use lp_rfq::lp::{LpError, SharedLp};
 use lp_rfq::market::Side;
 use lp_rfq::rfq::event::{EndReason, HealthState, Outcome};
 use lp_rfq::rfq::{EventKind, RfqEvent, StreamCommand};
-use lp_rfq::streams::{DeskEvent, Detached, Sequenced, Subscription};
+use lp_rfq::streams::{CommandRefused, DeskEvent, Detached, Refusal, Sequenced, Subscription};
 use rust_decimal_macros::dec;
 use tokio::sync::broadcast;
 
@@ -115,18 +115,22 @@ async fn a_late_subscriber_gets_a_snapshot_then_every_later_event_in_order() {
     // numbered, then every later event once, in order, up to `ended`.
     // (The session waits for its next poll once the lock is set: nothing
     // passed between the primary's last event and the attach.)
+    // A's answer alone is unverified (3) until B's agrees (4): A is then
+    // offered, and its `unverified` no longer holds, so the snapshot
+    // leaves it out.
     let snapshot = &late.snapshot;
     assert_eq!(
         names(&snapshot.events),
         [
             (1, "started"),
             (2, "lp_quote"),
-            (3, "client_quote"),
             (4, "lp_quote"),
-            (5, "locked"),
+            (5, "client_quote"),
+            (6, "locked"),
         ]
     );
-    assert_eq!(snapshot.seq, 5);
+    assert_eq!(snapshot.seq, 6);
+    assert_eq!(early_seen[2].event.kind.name(), "unverified");
     for kept in &snapshot.events {
         assert_eq!(kept, &early_seen[kept.seq as usize - 1]);
     }
@@ -215,8 +219,9 @@ async fn an_accept_from_a_second_subscriber_executes() {
         .skip_while(|event| !matches!(event.kind, EventKind::OrderSent(_)))
         .map(|event| event.kind.name())
         .collect();
-    // B's answer to the poll before the accept still arrives.
-    assert_eq!(tail, ["order_sent", "lp_quote", "filled", "ended"]);
+    // The first client quote comes with B's answer (B corroborates A), so
+    // no answer is in flight when the order goes.
+    assert_eq!(tail, ["order_sent", "filled", "ended"]);
     let Some(EventKind::Ended(ended)) = primary.last().map(|event| &event.kind) else {
         panic!("ended expected");
     };
@@ -229,7 +234,10 @@ async fn an_accept_from_a_second_subscriber_executes() {
     // The stream is over: a command now is handed back.
     assert_eq!(
         operator.send(StreamCommand::Stop).await,
-        Err(StreamCommand::Stop)
+        Err(CommandRefused {
+            command: StreamCommand::Stop,
+            why: Refusal::Ended
+        })
     );
 }
 
@@ -353,9 +361,9 @@ async fn an_lps_health_change_is_pushed_to_desk_listeners_once() {
         .map(|change| {
             (
                 &*change.lp,
-                change.previous,
-                change.state,
-                change.reason.as_deref(),
+                change.change.previous,
+                change.change.state,
+                change.change.reason.as_deref(),
             )
         })
         .collect();
@@ -367,5 +375,89 @@ async fn an_lps_health_change_is_pushed_to_desk_listeners_once() {
             HealthState::AuthFailed,
             Some("authentication failed: bad key")
         )]
+    );
+}
+
+/// An inbox full of commands cannot lose the operator's Stop: the stream
+/// ends interrupted at once rather than running its 3 s.
+#[tokio::test(start_paused = true)]
+async fn a_stop_behind_a_full_inbox_still_ends_the_stream() {
+    let desk = desk(two_lps());
+    let mut handle = desk.start(spec(Side::Buy));
+    let unknown = StreamCommand::Accept {
+        quote_id: Some("Q-none".into()),
+    };
+    let mut queued = 0;
+    while handle.commands.try_send(unknown.clone()).is_ok() {
+        queued += 1;
+    }
+    assert_eq!(queued, 16, "the inbox is full");
+    let began = tokio::time::Instant::now();
+    handle.stop();
+    drain(&mut handle, &mut Vec::new()).await;
+    let ended = handle.finish().await.unwrap();
+    assert_eq!(ended.reason, EndReason::Interrupted);
+    assert_eq!(began.elapsed(), std::time::Duration::ZERO);
+}
+
+/// A subscriber's commands come within an allowance and never take more
+/// than half the inbox; what is refused is handed back with the reason,
+/// and the primary consumer's commands still find room.
+#[tokio::test(start_paused = true)]
+async fn a_subscribers_commands_are_limited_and_refusals_say_why() {
+    let desk = desk(two_lps());
+    let mut handle = desk.start(spec(Side::Buy));
+    let unknown = StreamCommand::Accept {
+        quote_id: Some("Q-none".into()),
+    };
+    let subscribers: Vec<Subscription> = (0..3)
+        .map(|_| desk.attach(&handle.rfq_id).expect("the stream is live"))
+        .collect();
+    let mut answers = Vec::new();
+    for subscriber in &subscribers {
+        for _ in 0..5 {
+            answers.push(
+                subscriber
+                    .send(unknown.clone())
+                    .await
+                    .map_err(|refused| refused.why),
+            );
+        }
+    }
+    let too_fast = Err(Refusal::TooFast { retry_in_ms: 250 });
+    assert_eq!(
+        answers,
+        [
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            too_fast,
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            // Half the inbox is taken: the rest is the primary consumer's.
+            Err(Refusal::Busy),
+            Err(Refusal::Busy),
+            Err(Refusal::Busy),
+            Err(Refusal::Busy),
+            Err(Refusal::Busy),
+            Err(Refusal::Busy),
+        ]
+    );
+    let mut primary_room = 0;
+    while handle.commands.try_send(unknown.clone()).is_ok() {
+        primary_room += 1;
+    }
+    assert_eq!(primary_room, 8);
+    subscribers[2]
+        .send(StreamCommand::Stop)
+        .await
+        .expect("a stop is always taken");
+    drain(&mut handle, &mut Vec::new()).await;
+    assert_eq!(
+        handle.finish().await.unwrap().reason,
+        EndReason::Interrupted
     );
 }

@@ -32,6 +32,7 @@ fn ev(rfq: &str, t_ms: u64, kind: EventKind) -> RfqEvent {
 
 fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> EventKind {
     EventKind::Started(Box::new(Started {
+        simulated_lps: Vec::new(),
         side,
         amount,
         pair: pair.parse().unwrap(),
@@ -51,6 +52,7 @@ fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> E
 
 fn quote(lp: &str, price: Decimal, latency_ms: u64, poll: u32) -> EventKind {
     EventKind::LpQuote(LpQuoteEvent {
+        simulated: true,
         lp: Arc::from(lp),
         price,
         quantity: dec!(1.50000000),
@@ -88,6 +90,7 @@ fn client(
         Side::Sell => (pair.base, pair.quote),
     };
     EventKind::ClientQuote(Box::new(ClientQuote {
+        simulated: true,
         quote_id: Arc::from(id),
         lp: Arc::from(lp),
         side,
@@ -106,6 +109,7 @@ fn client(
 
 fn locked(lp: &str, price: Decimal, previous: Option<&str>, reason: LockReason) -> EventKind {
     EventKind::Locked(Locked {
+        simulated: true,
         lp: Arc::from(lp),
         price,
         previous_lp: previous.map(Arc::from),
@@ -124,6 +128,7 @@ fn order_sent(
     attempt: u32,
 ) -> EventKind {
     EventKind::OrderSent(Box::new(OrderSent {
+        simulated: true,
         lp: Arc::from(lp),
         order_id: Arc::from(order_id),
         quote_id: Arc::from(quote_id),
@@ -151,6 +156,8 @@ fn ended(
     quote: Option<(&str, &str, Decimal)>,
 ) -> EventKind {
     EventKind::Ended(Ended {
+        // Every LP of these streams is simulated (see `started`).
+        simulated: quote.is_some(),
         reason,
         outcome,
         improvements,
@@ -346,6 +353,7 @@ fn fixture() -> Vec<Vec<RfqEvent>> {
                 b,
                 2_000,
                 EventKind::Filled(Box::new(Filled {
+                    simulated: true,
                     lp: Arc::from("LP2"),
                     order_id: Arc::from("O-4"),
                     quote_id: Arc::from("Q-4"),
@@ -815,9 +823,14 @@ async fn a_v6_blotter_migrates_with_every_rfq_for_the_house() {
                  answers_from, answers_to FROM current.rfqs;
              INSERT INTO lps SELECT * FROM current.lps;
              INSERT INTO answers SELECT * FROM current.answers;
-             INSERT INTO client_quotes SELECT * FROM current.client_quotes;
+             INSERT INTO client_quotes SELECT id, rfq, seq, t_ms, at, at_ms, quote_id, lp, side, lp_price,
+                 client_price, markup_bps, amount, client_pays, pays_asset, client_receives,
+                 receives_asset, client_valid_for_ms, reason FROM current.client_quotes;
              INSERT INTO lock_events SELECT * FROM current.lock_events;
-             INSERT INTO executions SELECT * FROM current.executions;",
+             INSERT INTO executions SELECT id, rfq, seq, t_ms, at, at_ms, event, order_id, quote_id, lp,
+                 venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms, client_pays,
+                 pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset, venue_order_id
+                 FROM current.executions;",
         )
         .unwrap();
     }
@@ -964,7 +977,9 @@ async fn a_v3_blotter_upgrades_and_reports_the_same_figures() {
                  final_client_price, speed FROM current.rfqs;
              INSERT INTO lp_quotes SELECT * FROM current.lp_quotes;
              INSERT INTO lp_errors SELECT * FROM current.lp_errors;
-             INSERT INTO client_quotes SELECT * FROM current.client_quotes;
+             INSERT INTO client_quotes SELECT id, rfq, seq, t_ms, at, at_ms, quote_id, lp, side, lp_price,
+                 client_price, markup_bps, amount, client_pays, pays_asset, client_receives,
+                 receives_asset, client_valid_for_ms, reason FROM current.client_quotes;
              INSERT INTO lock_events SELECT * FROM current.lock_events;",
         )
         .unwrap();
@@ -1097,9 +1112,14 @@ async fn a_v4_blotter_migrates_and_keeps_every_row_and_figure() {
                  final_client_price, speed, outcome, simulated FROM current.rfqs;
              INSERT INTO lp_quotes SELECT * FROM current.lp_quotes;
              INSERT INTO lp_errors SELECT * FROM current.lp_errors;
-             INSERT INTO client_quotes SELECT * FROM current.client_quotes;
+             INSERT INTO client_quotes SELECT id, rfq, seq, t_ms, at, at_ms, quote_id, lp, side, lp_price,
+                 client_price, markup_bps, amount, client_pays, pays_asset, client_receives,
+                 receives_asset, client_valid_for_ms, reason FROM current.client_quotes;
              INSERT INTO lock_events SELECT * FROM current.lock_events;
-             INSERT INTO executions SELECT * FROM current.executions;",
+             INSERT INTO executions SELECT id, rfq, seq, t_ms, at, at_ms, event, order_id, quote_id, lp,
+                 venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms, client_pays,
+                 pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset, venue_order_id
+                 FROM current.executions;",
         )
         .unwrap();
     }
@@ -1552,22 +1572,24 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
         (vec!["LP3".into()], vec!["R-A".into()])
     );
 
-    // LP3 alone over RFQ A, as the aligned table.
+    // LP3 alone over RFQ A, as the aligned table; every LP of these
+    // streams is simulated, and each name says so.
     let only_lp3 = report::load(&path, &parse(None, None, None, Some("LP3"), None)).unwrap();
+    assert_eq!(only_lp3.simulated_lps, ["LP2", "LP3"]);
     assert_eq!(
         report::render(&only_lp3, Format::Table, &path, &Filter::default()),
         "LPs\n\
-         LP   REQ  ANS  ANS %  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50 ms  P95 ms  P99 ms  LOCKS  LOCK TIME %  DIST bps  IMPROV  ORDERS  FILLS  FILL %  LL REJ  HOLD P50 ms  HOLD P99 ms\n\
-         LP3    3    0   0.00        1        1        0        0        0        1     0                              0         0.00                 0       0      0               0\n\
+         LP               REQ  ANS  ANS %  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50 ms  P95 ms  P99 ms  LOCKS  LOCK TIME %  DIST bps  IMPROV  ORDERS  FILLS  FILL %  LL REJ  HOLD P50 ms  HOLD P99 ms\n\
+         LP3 (simulated)    3    0   0.00        1        1        0        0        0        1     0                              0         0.00                 0       0      0               0\n\
          \n\
          RFQs\n\
-         RFQ  STARTED (UTC)             SIDE  AMOUNT  PAIR     DURATION ms  FINAL LP  CLIENT PRICE  IMPROV  END          OUTCOME  FILLED LP  FILL PRICE  DESK PNL\n\
-         R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2          100029.99       1  interrupted  unknown\n\
+         RFQ  STARTED (UTC)             SIDE  AMOUNT  PAIR     DURATION ms  FINAL LP         CLIENT PRICE  IMPROV  END          OUTCOME  FILLED LP  FILL PRICE  DESK PNL\n\
+         R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2 (simulated)     100029.99       1  interrupted  unknown\n\
          \n\
          Pairs (sums in the quote currency, CCY)\n\
          PAIR     CCY   RFQS  NOTIONAL QUOTED  FILLED NOTIONAL  MARKUP EARNED  FILLS\n\
-         BTCUSDT  USDT     1       150044.985                0              0      0\n\
-         TOTAL    USDT     1       150044.985                0              0      0\n"
+         BTCUSDT  USDT     1        150044.99             0.00           0.00      0\n\
+         TOTAL    USDT     1        150044.99             0.00           0.00      0\n"
     );
     // One table per invocation, the section chosen.
     let csv = |section| report::render(&all, Format::Csv(section), &path, &Filter::default());
@@ -1844,6 +1866,9 @@ mod process {
             names(&printed_runs[0]),
             [
                 "started",
+                // Each scenario's first answer is alone until a second
+                // LP's agrees: held back, and recorded so.
+                "unverified",
                 "order_sent",
                 "order_rejected",
                 "order_sent",
@@ -1853,7 +1878,13 @@ mod process {
         );
         assert_eq!(
             names(&printed_runs[1]),
-            ["started", "order_sent", "execution_unknown", "ended"]
+            [
+                "started",
+                "unverified",
+                "order_sent",
+                "execution_unknown",
+                "ended"
+            ]
         );
     }
 
@@ -2258,6 +2289,142 @@ mod process {
             "lp-rfq: invalid --since 'tomorrow': must be a date like 2026-11-22 or a UTC time like 2026-11-22T14:30:00\n"
         );
     }
+
+    /// A 4 s JSON stream that accepts at 2 s, recording into
+    /// `records/blotter.db` under `dir`; `spoil` is done to the record once
+    /// the first client quote is out. Its exit code, stderr and events.
+    fn stream_whose_record_is_spoiled(
+        dir: &Path,
+        spoil: impl FnOnce(&Path),
+    ) -> (Option<i32>, String, Vec<Value>) {
+        std::fs::create_dir(dir.join("records")).unwrap();
+        let mut child = lp_rfq(dir)
+            .args([
+                "quote",
+                "buy",
+                "1.5",
+                "BTCUSDT",
+                "--json",
+                "--duration",
+                "4",
+            ])
+            .args(["--accept-after", "2s", "--blotter", "records/blotter.db"])
+            .args(FAST)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(
+                out.read_line(&mut line).unwrap_or(0) > 0,
+                "ended before a client quote: {lines:?}"
+            );
+            let quoted = line.contains("\"event\":\"client_quote\"");
+            lines.push(line.trim_end().to_string());
+            if quoted {
+                break;
+            }
+        }
+        spoil(&dir.join("records"));
+        let events = rest(&mut out, lines);
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), stderr, events)
+    }
+
+    /// What a stream showed from the blotter's failure on: the event
+    /// names (but LP answers), and the failure's and refusal's reasons.
+    fn after_the_failure(events: &[Value]) -> (Vec<String>, String, String) {
+        let failed = events
+            .iter()
+            .position(|e| e["event"] == "blotter_error")
+            .expect("the failure is shown");
+        // LP answers already in flight may still arrive: answers, not offers.
+        let names = events[failed..]
+            .iter()
+            .map(|e| e["event"].as_str().unwrap().to_string())
+            .filter(|name| !matches!(name.as_str(), "lp_quote" | "lp_error"))
+            .collect();
+        let refusal = events
+            .iter()
+            .find(|e| e["event"] == "not_filled")
+            .map(|e| e["reason"].as_str().unwrap().to_string())
+            .unwrap_or_default();
+        let reason = events[failed]["reason"].as_str().unwrap().to_string();
+        (names, reason, refusal)
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn the_blotter_directory_removed_mid_stream_stops_the_offers_refuses_the_accept_and_fails_the_exit(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, stderr, events) = stream_whose_record_is_spoiled(dir.path(), |records| {
+            std::fs::remove_dir_all(records).unwrap();
+        });
+        let (names, reason, refusal) = after_the_failure(&events);
+        let failure = "blotter 'records/blotter.db' cannot be written: its file was removed (what is written now would reach no file)";
+        assert_eq!(
+            reason,
+            format!("{failure}: no client quote is offered and accepts are refused until it records again")
+        );
+        // Withdrawn, nothing offered or asked, the accept refused.
+        assert_eq!(
+            names,
+            ["blotter_error", "lock_expired", "not_filled", "ended"]
+        );
+        assert_eq!(refusal, format!("the blotter cannot record: {failure}"));
+        assert_eq!(events.last().unwrap()["outcome"], "not_filled");
+        // Nowhere to keep the record (its directory is gone): said, and
+        // the exit fails.
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(
+            stderr.contains("lp-rfq: blotter 'records/blotter.db': ")
+                && stderr.contains(" events could not be written"),
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn random_bytes_over_the_blotter_mid_stream_fail_closed_and_the_rest_is_journalled() {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, stderr, events) = stream_whose_record_is_spoiled(dir.path(), |records| {
+            let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7919 % 251) as u8).collect();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(records.join("blotter.db"))
+                .and_then(|mut file| std::io::Write::write_all(&mut file, &garbage))
+                .unwrap();
+        });
+        let (names, reason, refusal) = after_the_failure(&events);
+        let failure = "blotter 'records/blotter.db' cannot be written: its file is damaged: it is no longer an SQLite database";
+        assert!(reason.starts_with(failure), "{reason}");
+        assert_eq!(
+            names,
+            ["blotter_error", "lock_expired", "not_filled", "ended"]
+        );
+        assert_eq!(refusal, format!("the blotter cannot record: {failure}"));
+        assert_eq!(code, Some(1), "{stderr}");
+        let journal = dir.path().join("records/blotter.db.journal");
+        let journalled = lp_rfq::blotter::journal::read(&journal).unwrap();
+        assert!(
+            stderr.contains(&format!(
+                "could not take {} events: they are in the fallback journal 'records/blotter.db.journal'",
+                journalled.len()
+            )),
+            "{stderr}"
+        );
+        let outcomes: Vec<&str> = journalled
+            .iter()
+            .filter(|e| lp_rfq::blotter::journal::is_outcome(e))
+            .map(|e| e.kind.name())
+            .collect();
+        assert_eq!(outcomes, ["not_filled", "ended"]);
+    }
 }
 
 #[tokio::test]
@@ -2342,8 +2509,9 @@ fn blotters_that_cannot_be_written_or_are_damaged_are_refused_at_start() {
         (
             Some(2),
             format!(
-                "lp-rfq: cannot open blotter '{}': unable to open database file\n",
-                under.display()
+                "lp-rfq: invalid BLOTTER_PATH '{}' (--blotter): '{}' is not a directory\n",
+                under.display(),
+                file.display()
             )
         )
     );
@@ -2541,4 +2709,129 @@ async fn a_desk_refuses_a_new_rfq_while_its_blotter_cannot_write() {
     drop(sink);
     let closed = desk.shutdown().await;
     assert_eq!(closed.blotter.unwrap().1.lost, 0);
+}
+
+/// The order is out when the blotter stops taking writes: its outcome is
+/// in the fallback journal at once (synced, 0600), everything still held is
+/// there at close (nothing lost), and the next start merges it so that the
+/// blotter holds the whole stream, rows in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_the_blotter_cannot_take_go_to_the_journal_and_are_merged_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let journal = lp_rfq::blotter::journal::beside(&path);
+    let stream = fixture().swap_remove(1);
+    let sent = stream
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::OrderSent(_)))
+        .unwrap();
+    let (before, after) = stream.split_at(sent);
+    let blotter = Blotter::open_with_timeout(&path, Duration::from_millis(20)).unwrap();
+    assert_eq!(blotter.merged(), None);
+    assert_eq!(blotter.journal(), Some(journal.as_path()));
+    let sink = blotter.sink();
+    let (last, earlier) = before.split_last().unwrap();
+    for event in earlier {
+        sink.record(event.clone()).await;
+    }
+    assert!(sink.record_and_commit(last.clone()).await);
+    let holder = hold_write_lock(&path);
+    sink.record(after[0].clone()).await;
+    until(|| sink.failure().is_some()).await;
+    for event in &after[1..] {
+        sink.record(event.clone()).await;
+    }
+    sink.flush().await;
+    let outcomes: Vec<&RfqEvent> = after
+        .iter()
+        .filter(|e| lp_rfq::blotter::journal::is_outcome(e))
+        .collect();
+    let journalled = lp_rfq::blotter::journal::read(&journal).unwrap();
+    assert_eq!(
+        journalled.iter().collect::<Vec<_>>(),
+        outcomes,
+        "every outcome is in the journal while the blotter fails"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&journal).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    drop(sink);
+    blotter.abandoner().abandon();
+    let stats = blotter.close().await;
+    assert_eq!(
+        (stats.lost, stats.journalled),
+        (0, after.len() as u64),
+        "{stats:?}"
+    );
+    assert_eq!(lp_rfq::blotter::journal::read(&journal).unwrap(), after);
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+
+    let blotter = Blotter::open(&path).unwrap();
+    assert_eq!(
+        blotter.merged(),
+        Some(
+            format!(
+                "merged {} events from the fallback journal '{}' into the blotter",
+                after.len(),
+                journal.display()
+            )
+            .as_str()
+        )
+    );
+    assert!(!journal.exists(), "a merged journal is removed");
+    blotter.close().await;
+    assert_eq!(stored_rfqs(&path).unwrap()[0].events, stream);
+}
+
+/// A crash after the blotter took held outcomes but before the journal
+/// was cut back leaves them in both: merging that journal at the next
+/// start must not record the fill (or any order event) twice.
+#[tokio::test]
+async fn a_journal_merged_again_after_a_crash_does_not_double_a_fill() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let journal = lp_rfq::blotter::journal::beside(&path);
+    let stream = fixture().swap_remove(1);
+    let ended = stream
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::Ended(_)))
+        .unwrap();
+    let running = &stream[..ended];
+    let executions = running
+        .iter()
+        .filter(|e| lp_rfq::blotter::journal::is_outcome(e))
+        .count();
+    assert!(
+        running
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Filled(_))),
+        "the fixture fills before it ends"
+    );
+    let blotter = Blotter::open(&path).unwrap();
+    let sink = blotter.sink();
+    for event in running {
+        sink.record(event.clone()).await;
+    }
+    drop(sink);
+    blotter.close().await;
+    // What the crash left behind: the same outcomes, still journalled.
+    let lines: Vec<String> = running
+        .iter()
+        .filter(|e| lp_rfq::blotter::journal::is_outcome(e))
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+
+    let blotter = Blotter::open(&path).unwrap();
+    blotter.close().await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let stored: usize = conn
+        .query_row("SELECT count(*) FROM executions", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, executions, "each order event is stored once");
+    assert!(!journal.exists(), "the merged journal is removed");
 }

@@ -161,6 +161,50 @@ fn a_pair_no_configured_lp_quotes_is_refused_at_entry() {
 }
 
 #[test]
+fn dust_is_refused_by_name_and_nothing_is_asked() {
+    // Issue #25: a 0.00000001 BTC sell once filled, the client receiving
+    // 0.00 USDT.
+    let refusal = |extra: &[&str]| {
+        let output = lp_rfq()
+            .args([
+                "quote",
+                "sell",
+                "0.00000001",
+                "BTCUSDT",
+                "--accept-after",
+                "0.5",
+            ])
+            .args(FAST)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        assert!(output.stdout.is_empty(), "nothing streamed");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert_eq!(
+        refusal(&[]),
+        "lp-rfq: amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under MIN_NOTIONAL 10 USDT\n"
+    );
+    // Without a configured minimum the lot-based one still holds.
+    assert_eq!(
+        refusal(&["--min-notional", "0"]),
+        "lp-rfq: amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under one tick (0.01 USDT): the client's USDT leg would round to zero\n"
+    );
+    assert_eq!(
+        refusal(&["--min-notional-pairs", "btc/usdt=50"]),
+        "lp-rfq: amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under the BTCUSDT minimum 50 USDT (MIN_NOTIONAL_PAIRS)\n"
+    );
+    // At the minimum, the request is asked.
+    let output = lp_rfq()
+        .args(["quote", "sell", "0.0001", "BTCUSDT", "--json"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_ok(&output);
+}
+
+#[test]
 fn a_pair_every_lp_declines_ends_with_a_clear_message() {
     // A venues file says its LP quotes DOGEUSDT; the (simulated) LP then
     // declines it, as a real one may.
@@ -237,16 +281,24 @@ fn a_notional_above_max_notional_is_refused_headless_unless_confirmed() {
 fn amounts_are_refused_with_what_is_wrong_never_rounded() {
     for (amount, message) in [
         (
-            "1e30",
-            "lp-rfq: amount '1e30' is too large: a desk trades at most 1000000000000\n",
+            "10000000000000",
+            "lp-rfq: amount '10000000000000' is too large: a desk trades at most 1000000000000\n",
+        ),
+        (
+            "1e3",
+            "lp-rfq: amount '1e3' must be written out in full, without an exponent\n",
+        ),
+        (
+            "1.5e-1",
+            "lp-rfq: amount '1.5e-1' must be written out in full, without an exponent\n",
         ),
         (
             "1.99999999999999999999999999999",
             "lp-rfq: amount '1.99999999999999999999999999999' has more than 8 decimals, the most BTC/USDT allows\n",
         ),
         (
-            "1e-30",
-            "lp-rfq: amount '1e-30' is below the lot size 0.00000001 of BTC/USDT\n",
+            "0.000000001",
+            "lp-rfq: amount '0.000000001' is below the lot size 0.00000001 of BTC/USDT\n",
         ),
         ("1_000", "lp-rfq: amount '1_000' is not a number\n"),
     ] {
@@ -257,6 +309,32 @@ fn amounts_are_refused_with_what_is_wrong_never_rounded() {
         assert_eq!(output.status.code(), Some(2), "{amount}");
         assert_eq!(String::from_utf8_lossy(&output.stderr), message);
     }
+}
+
+#[test]
+fn a_setting_in_exponent_notation_is_refused_never_read() {
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT", "--markup-bps", "1e2"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: invalid MARKUP_BPS '1e2' (--markup-bps): must be written out in full, without an exponent\n"
+    );
+}
+
+#[test]
+fn a_pair_with_an_invisible_character_says_so() {
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTC\u{200B}USDT"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: pair 'BTC<U+200B>USDT' contains an invisible character U+200B: type it again without it\n"
+    );
 }
 
 #[test]
@@ -393,6 +471,7 @@ fn scenarios_are_listed_and_replay_from_the_command_line() {
         "near-miss",
         "flaky",
         "expiry",
+        "last-look",
     ] {
         assert!(
             listing.contains(&format!("  {name} ")),
@@ -808,6 +887,42 @@ fn accept_after_executes_with_last_look_and_fallback_from_the_binary() {
 }
 
 #[test]
+fn plain_lines_say_whether_a_price_is_the_lps_or_the_clients() {
+    let output = lp_rfq()
+        .args(["quote", "buy", "1", "BTCUSDT", "--scenario", "last-look"])
+        .args(["--speed", "10", "--duration", "5", "--accept-after", "1s"])
+        .arg("--plain")
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // Stream times and ids differ run to run: each line from its event on.
+    let events: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.split_once("s] ").map(|(_, event)| event))
+        .collect();
+    assert!(
+        // A scenario's LPs are simulated: the lock says so.
+        events.contains(&"LOCKED Fader, LP price 99,990.00 SIMULATED"),
+        "{stdout}"
+    );
+    let order = events
+        .iter()
+        .find(|event| event.starts_with("ORDER ") && event.contains(" to Solid: "))
+        .unwrap();
+    assert!(
+        order.contains(": desk buys 1.00000000 BTC, LP price 99,995.00 USDT for quote "),
+        "{order}"
+    );
+    let end = events.last().unwrap();
+    assert!(
+        end.starts_with("stream ended (filled): 0 improvements; final quote ")
+            && end.ends_with(" from Solid, client price 100,040.00 USDT"),
+        "{end}"
+    );
+}
+
+#[test]
 fn exit_codes_tell_not_filled_and_unknown_apart() {
     // Nothing is live at 0 s: not filled, exit 1.
     let output = lp_rfq()
@@ -964,6 +1079,22 @@ fn a_dot_env_key_like_a_setting_is_warned_about_and_the_run_goes_on() {
 }
 
 #[test]
+fn a_key_set_twice_in_dot_env_stops_the_start_naming_both_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "MARKUP_BPS=5\nSEED=1\nMARKUP_BPS=8\n",
+    )
+    .unwrap();
+    let output = lp_rfq_in(dir.path()).arg("scenarios").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: cannot read .env: MARKUP_BPS is set twice, on lines 1 and 3: keep one\n"
+    );
+}
+
+#[test]
 fn a_dot_env_syntax_error_names_the_line_and_key_never_the_value() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -977,6 +1108,156 @@ fn a_dot_env_syntax_error_names_the_line_and_key_never_the_value() {
         String::from_utf8_lossy(&output.stderr),
         "lp-rfq: cannot read .env: line 2 (B2C2_API_TOKEN) is not KEY=value (quote a value with spaces or #)\n"
     );
+}
+
+#[test]
+fn listing_lps_never_connects_nor_creates_the_fix_logs() {
+    let venue = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    venue.set_nonblocking(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lps.toml"),
+        format!(
+            "[[lp]]\nname = \"Fix\"\nkind = \"fix44\"\nhost = \"127.0.0.1\"\nport = {}\nsender_comp_id = \"DESK\"\ntarget_comp_id = \"LP\"\n",
+            venue.local_addr().unwrap().port()
+        ),
+    )
+    .unwrap();
+    let output = lp_rfq_in(dir.path())
+        .args(["lps", "--lps", "lps.toml"])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!(
+            "1 LPs from venues file 'lps.toml':\n  Fix  fix44            127.0.0.1:{}\n       health: not checked · 5/s burst 5 · breaker 5 in 30 s, cool-off 30 s\n",
+            venue.local_addr().unwrap().port()
+        )
+    );
+    assert_eq!(
+        venue.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "lps connected to the venue"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["lps.toml"]);
+}
+
+#[test]
+fn the_example_venues_file_names_every_missing_secret_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/lps.example.toml"),
+        dir.path().join("lps.toml"),
+    )
+    .unwrap();
+    let output = lp_rfq_in(dir.path())
+        .args(["lps", "--lps", "lps.toml"])
+        .env_remove("B2C2_API_TOKEN")
+        .env_remove("BINANCE_API_KEY")
+        .env_remove("BINANCE_API_SECRET")
+        .env_remove("LP_FIX_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: venues file 'lps.toml': 4 secrets are missing: \
+         lp 'B2C2' needs token_env: environment variable B2C2_API_TOKEN is not set; \
+         lp 'BinanceConvert' needs key_env: environment variable BINANCE_API_KEY is not set; \
+         lp 'BinanceConvert' needs secret_env: environment variable BINANCE_API_SECRET is not set; \
+         lp 'Wintermute' needs password_env: environment variable LP_FIX_PASSWORD is not set\n"
+    );
+}
+
+#[test]
+fn a_log_file_or_blotter_in_a_missing_directory_is_refused_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing").join("dir");
+    for (flag, file, setting) in [
+        ("--log-file", "x.log", "LOG_FILE"),
+        ("--blotter", "b.db", "BLOTTER_PATH"),
+    ] {
+        let path = missing.join(file);
+        let output = lp_rfq_in(dir.path())
+            .args(["quote", "buy", "1", "BTCUSDT", flag])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flag}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!(
+                "lp-rfq: invalid {setting} '{}' ({flag}): directory '{}' does not exist\n",
+                path.display(),
+                missing.display()
+            )
+        );
+    }
+    assert!(!dir.path().join("missing").exists());
+}
+
+#[test]
+fn the_report_shows_money_at_its_precision_and_explains_its_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let quoted = lp_rfq_in(dir.path())
+        .args(["quote", "buy", "2.5", "BTCUSDT", "--seed", "7", "--json"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert_ok(&quoted);
+    let events = json_lines(&quoted);
+    let ended = events.last().unwrap();
+    let price: rust_decimal::Decimal = ended["client_price"].as_str().unwrap().parse().unwrap();
+    // 2.5 × a price in cents has three decimals; the table shows cents.
+    let notional = (price * rust_decimal::Decimal::new(25, 1))
+        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    let report = |args: &[&str]| {
+        lp_rfq_in(dir.path())
+            .arg("report")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let table = report(&[]);
+    assert_ok(&table);
+    let stdout = String::from_utf8_lossy(&table.stdout);
+    let pair_line = stdout
+        .lines()
+        .find(|line| line.starts_with("BTCUSDT  USDT"))
+        .unwrap();
+    assert_eq!(
+        pair_line.split_whitespace().collect::<Vec<_>>(),
+        [
+            "BTCUSDT",
+            "USDT",
+            "1",
+            &format!("{notional:.2}"),
+            "0.00",
+            "0.00",
+            "0"
+        ]
+    );
+    let negative = report(&["--last", "-1"]);
+    assert_eq!(negative.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&negative.stderr),
+        "lp-rfq: invalid --last '-1': must be a whole number above 0\n"
+    );
+    // A section is asked for as CSV, with or without --csv.
+    let section = report(&["--section", "rfqs"]);
+    assert_ok(&section);
+    assert!(String::from_utf8_lossy(&section.stdout)
+        .starts_with("rfq_id,started_at,side,amount,pair,duration_ms,"));
+    let refused = report(&["--no-blotter"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr)
+        .starts_with("error: unexpected argument '--no-blotter' found"));
 }
 
 #[test]
@@ -1093,7 +1374,6 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--csv",
             "--section",
             "--blotter",
-            "--no-blotter",
             "--log-file"
         ]
     );
@@ -1111,6 +1391,7 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--no-blotter",
             "--lockstep",
             "--rfq-secs",
+            "--keep-snapshots",
             "--log-file"
         ]
     );
@@ -1230,8 +1511,8 @@ fn a_hangup_ends_the_stream_like_sigterm_and_the_records_are_private(#[case] nam
     };
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let blotter = dir.path().join("blotter.db");
-    let logs = dir.path().join("logs");
-    let log_file = logs.join("lp-rfq.log");
+    // LOG_FILE's directory must exist (#25 item 15): only the file is made.
+    let log_file = dir.path().join("lp-rfq.log");
     // The binary under `sh`, which sets the umask and execs it (so the
     // signal reaches lp-rfq itself), with no setting from the outside.
     let mut command = Command::new("sh");
@@ -1270,7 +1551,6 @@ fn a_hangup_ends_the_stream_like_sigterm_and_the_records_are_private(#[case] nam
         [&blotter, &with("-wal"), &with("-shm"), &log_file].map(|path| mode(path)),
         [0o600; 4]
     );
-    assert_eq!(mode(&logs), 0o700);
     signal(&child, name);
     for line in stdout.lines() {
         events.push(serde_json::from_str(&line.unwrap()).unwrap());

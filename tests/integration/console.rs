@@ -38,6 +38,7 @@ fn started(side: Side, lps: &[&str]) -> RfqEvent {
     at(
         0,
         EventKind::Started(Box::new(Started {
+            simulated_lps: Vec::new(),
             side,
             amount: dec!(1.5),
             pair: pair(),
@@ -60,6 +61,7 @@ fn quote(t_ms: u64, lp: &str, price: Decimal, poll: u32) -> RfqEvent {
     at(
         t_ms,
         EventKind::LpQuote(LpQuoteEvent {
+            simulated: false,
             lp: Arc::from(lp),
             price,
             quantity: dec!(1.5),
@@ -100,6 +102,7 @@ fn client(t_ms: u64, side: Side, lp: &str, lp_price: Decimal, reason: QuoteReaso
     at(
         t_ms,
         EventKind::ClientQuote(Box::new(ClientQuote {
+            simulated: false,
             quote_id: Arc::from(format!("Q-{t_ms}")),
             lp: Arc::from(lp),
             side,
@@ -127,6 +130,7 @@ fn locked(
     at(
         t_ms,
         EventKind::Locked(Locked {
+            simulated: false,
             lp: Arc::from(lp),
             price,
             previous_lp: previous.map(Arc::from),
@@ -139,6 +143,7 @@ fn ended(t_ms: u64, reason: EndReason, lp: Option<&str>, price: Option<Decimal>)
     at(
         t_ms,
         EventKind::Ended(Ended {
+            simulated: false,
             reason,
             outcome: Outcome::NotAccepted,
             improvements: 0,
@@ -341,7 +346,7 @@ fn locked_marks_the_lp_and_freezes_its_quote() {
     let last = state.log.back().unwrap();
     assert_eq!(
         (last.kind, last.text.as_str()),
-        (LogKind::Lock, "LOCKED LP1 at 99,995.00")
+        (LogKind::Lock, "LOCKED LP1, LP price 99,995.00")
     );
     assert!(state.lock_flash(), "locked {} ms ago", 900 - 450);
 }
@@ -379,7 +384,8 @@ fn an_improvement_moves_the_lock_raises_the_banner_and_the_arrows() {
     assert!(state
         .log
         .iter()
-        .any(|l| l.kind == LogKind::Improvement && l.text == "LOCKED LP2 at 99,985.00 (from LP1)"));
+        .any(|l| l.kind == LogKind::Improvement
+            && l.text == "LOCKED LP2, LP price 99,985.00 (from LP1)"));
     state.tick(1_150 + BANNER_MS);
     assert!(!state.banner());
     assert!(!state.lock_flash());
@@ -509,6 +515,42 @@ fn q_or_ctrl_c_stops_a_stream_gracefully_and_the_summary_follows() {
     assert_eq!(app.key(key(KeyCode::Enter)), Command::None);
     assert_eq!(app.screen, Screen::Form);
     assert_eq!(type_request(&mut app, "\n\n\n"), Command::Start(spec));
+}
+
+#[test]
+fn dust_is_refused_under_the_amount_by_name_and_nothing_starts() {
+    let mut app =
+        App::new(false, None).with_minimum_size(lp_rfq::market::MinimumSize::uniform(dec!(10)));
+    assert_eq!(
+        type_request(&mut app, "s\n0.00000001\nBTCUSDT\n"),
+        Command::None
+    );
+    assert_eq!(app.screen, Screen::Form);
+    assert_eq!(app.form.focus, lp_rfq::ui::form::AMOUNT);
+    assert_eq!(
+        app.form.fields[lp_rfq::ui::form::AMOUNT].error.as_deref(),
+        Some("amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under MIN_NOTIONAL 10 USDT")
+    );
+    // Whole at 80x24: wrapped under the amount.
+    let screen = app_screen(&app, 80, 24);
+    assert_eq!(
+        screen[4].trim_end(),
+        "│          amount 0.00000001 BTC is below the minimum for BTCUSDT: notional    │"
+    );
+    assert_eq!(
+        screen[5].trim_end(),
+        "│0.001 USDT is under MIN_NOTIONAL 10 USDT                                      │"
+    );
+    // A size above the minimum then goes.
+    for _ in 0..10 {
+        app.key(key(KeyCode::Backspace));
+    }
+    let spec = lp_rfq::rfq::RfqSpec {
+        side: lp_rfq::market::Side::Sell,
+        amount: dec!(0.0001),
+        pair: "BTCUSDT".parse().unwrap(),
+    };
+    assert_eq!(type_request(&mut app, "0.0001\n\n"), Command::Start(spec));
 }
 
 #[test]
@@ -644,7 +686,10 @@ fn the_header_counts_down_the_stream_and_the_quote_validity() {
     assert!(screen[2].contains("stream █"), "{text}");
     // Quote made at 0.3 s, valid 8 s: 3.3 s left at 5 s.
     assert!(screen[3].contains("client quote valid 3.3 s"), "{text}");
-    assert!(screen[3].contains("locked LP1 at 99,995.00"), "{text}");
+    assert!(
+        screen[3].contains("locked LP1, LP price 99,995.00"),
+        "{text}"
+    );
     let ending = self::screen(&ConsoleState::from_events(&buy_race(), 6_000), 100, 30);
     assert!(ending[3].contains("client quote valid 2.3 s"));
 }
@@ -719,7 +764,7 @@ fn the_price_improvement_banner_and_the_event_log_show() {
     let text = screen.join("\n");
     assert!(screen[3].contains("*** PRICE IMPROVEMENT ***"), "{text}");
     assert!(
-        text.contains("  1.150s LOCKED LP2 at 99,985.00 (from LP1)"),
+        text.contains("  1.150s LOCKED LP2, LP price 99,985.00 (from LP1)"),
         "{text}"
     );
     assert!(
@@ -818,7 +863,7 @@ fn the_summary_shows_the_final_quote_and_per_lp_counts() {
     );
     // Made at 0.3 s, valid 8 s: long gone at 30 s.
     assert!(
-        text.contains("final: LP1 at 100,045.00 USDT · expired at the end · quote Q-1"),
+        text.contains("final: LP1, client price 100,045.00 USDT · expired at the end · quote Q-1"),
         "{text}"
     );
     assert!(
@@ -967,10 +1012,11 @@ async fn a_then_enter_accepts_the_live_quote_and_the_ticket_follows() {
     let text = app_screen(&app, 120, 40).join("\n");
     for line in [
         "client accepted Q-test-1 at 100,089.99 USDT: FILLED",
-        "order 1 → Fader at 99,990.00 USDT",
+        "order 1 → Fader, LP price 99,990.00 USDT",
         "rejected by Fader after 200 ms: last look: price moved",
-        "order 2 → Solid at 99,995.00 USDT",
-        "FILLED by Solid",
+        "order 2 → Solid, LP price 99,995.00 USDT",
+        // Scripted LPs: the fill is a simulation, and says so.
+        "SIMULATED FILL by Solid: nothing real traded",
         "Client BUYS     1.50000000 BTC",
         "LP price        99,995.00 USDT",
         "Client price    100,089.99 USDT",
@@ -1266,6 +1312,7 @@ fn an_unknown_outcome_is_shown_in_red() {
         &at(
             1_000,
             EventKind::OrderSent(Box::new(OrderSent {
+                simulated: false,
                 lp: Arc::from("LP1"),
                 order_id: Arc::from("O-1-1"),
                 quote_id: Arc::from("Q-300"),
@@ -1369,7 +1416,7 @@ fn a_renewal_that_moves_the_lock_is_not_counted_as_an_improvement_and_is_said() 
         .unwrap();
     assert_eq!(
         lock_line.text,
-        "LOCKED LP2 at 99,998.00 (from LP1, on renewal: not an improvement)"
+        "LOCKED LP2, LP price 99,998.00 (from LP1, on renewal: not an improvement)"
     );
     assert_eq!(
         state.log.back().unwrap().text,
@@ -1408,7 +1455,7 @@ fn an_improvement_is_counted_once_and_its_lock_line_names_the_loser() {
     assert!(state
         .log
         .iter()
-        .any(|line| line.text == "LOCKED LP2 at 99,985.00 (from LP1)"));
+        .any(|line| line.text == "LOCKED LP2, LP price 99,985.00 (from LP1)"));
 }
 
 #[test]
@@ -1599,7 +1646,9 @@ fn the_summary_shows_how_long_the_final_quote_was_still_valid() {
     assert_eq!(state.validity_left_at_end(), Some(3_300));
     let text = screen(&state, 100, 30).join("\n");
     assert!(
-        text.contains("final: LP1 at 100,045.00 USDT · valid 3.3 s more at the end · quote Q-1"),
+        text.contains(
+            "final: LP1, client price 100,045.00 USDT · valid 3.3 s more at the end · quote Q-1"
+        ),
         "{text}"
     );
 }
@@ -1672,4 +1721,97 @@ fn the_client_quote_panel_sits_beside_the_board_only_when_both_fit_whole() {
     let wide = screen(&state, 150, 30).join("\n");
     assert!(wide.contains(&format!("Quote ID        {id}│")), "{wide}");
     assert!(wide.contains("ans/err status"), "{wide}");
+}
+
+/// A stream the operator allowed to mix a mock (`Sim`) with real venues,
+/// filled by the mock.
+fn mixed_stream_filled_by_the_mock() -> Vec<RfqEvent> {
+    let mut events = vec![started(
+        Side::Buy,
+        &["B2C2", "Binance", "Wintermute", "Sim"],
+    )];
+    if let EventKind::Started(started) = &mut events[0].kind {
+        started.simulated = false;
+        started.simulated_lps = vec![Arc::from("Sim")];
+    }
+    let mut sim_quote = quote(300, "Sim", dec!(100000.00), 1);
+    if let EventKind::LpQuote(quote) = &mut sim_quote.kind {
+        quote.simulated = true;
+    }
+    let mut offered = client(300, Side::Buy, "Sim", dec!(100000.00), QuoteReason::First);
+    if let EventKind::ClientQuote(quote) = &mut offered.kind {
+        quote.simulated = true;
+    }
+    events.extend([sim_quote, offered]);
+    events.push(at(
+        1_000,
+        EventKind::OrderSent(Box::new(OrderSent {
+            lp: Arc::from("Sim"),
+            order_id: Arc::from("O-1"),
+            quote_id: Arc::from("Q-300"),
+            venue_ref: None,
+            lp_price: dec!(100000.00),
+            amount: dec!(1.5),
+            attempt: 1,
+            preferred_over: None,
+            simulated: true,
+        })),
+    ));
+    events.push(at(
+        1_100,
+        EventKind::Filled(Box::new(lp_rfq::rfq::event::Filled {
+            lp: Arc::from("Sim"),
+            order_id: Arc::from("O-1"),
+            quote_id: Arc::from("Q-300"),
+            lp_price: dec!(100000.00),
+            client_price: dec!(100050.00),
+            amount: dec!(1.5),
+            client_pays: dec!(150075.00),
+            pays_asset: pair().quote,
+            client_receives: dec!(1.5),
+            receives_asset: pair().base,
+            desk_pnl: dec!(75.00),
+            pnl_asset: pair().quote,
+            hold_ms: 100,
+            venue_order_id: None,
+            simulated: true,
+        })),
+    ));
+    events
+}
+
+#[test]
+fn a_mixed_stream_says_mixed_in_the_header_and_its_mock_fill_is_simulated() {
+    let state = ConsoleState::from_events(&mixed_stream_filled_by_the_mock(), 1_200);
+    let screen = screen(&state, 120, 50);
+    let text = screen.join("\n");
+    assert!(
+        screen[1]
+            .contains("BUY 1.5 BTC/USDT · markup 5 bps · threshold 1 bps · 4 LPs (1 simulated)"),
+        "{text}"
+    );
+    assert!(text.contains(" MIXED: SIMULATED LPs Sim "), "{text}");
+    assert!(text.contains("ACCEPTED: SIMULATED FILL by Sim"), "{text}");
+    assert!(!text.contains("FILLED by Sim"), "{text}");
+}
+
+#[test]
+fn a_stream_of_real_lps_has_no_simulated_mark() {
+    let mut events = mixed_stream_filled_by_the_mock();
+    for event in &mut events {
+        match &mut event.kind {
+            EventKind::Started(started) => started.simulated_lps.clear(),
+            EventKind::LpQuote(quote) => quote.simulated = false,
+            EventKind::ClientQuote(quote) => quote.simulated = false,
+            EventKind::OrderSent(order) => order.simulated = false,
+            EventKind::Filled(filled) => filled.simulated = false,
+            _ => {}
+        }
+    }
+    let screen = screen(&ConsoleState::from_events(&events, 1_200), 120, 50);
+    let text = screen.join("\n");
+    assert!(screen[1].contains("· 4 LPs "), "{text}");
+    assert!(!text.contains("SIMULATED"), "{text}");
+    assert!(!text.contains("simulated"), "{text}");
+    assert!(text.contains("ACCEPTED: FILLED by Sim"), "{text}");
 }

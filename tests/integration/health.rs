@@ -567,3 +567,45 @@ async fn a_fading_lp_loses_an_execution_tie_to_a_clean_one() {
     );
     assert_eq!(fader.orders(), 4);
 }
+
+#[tokio::test(start_paused = true)]
+async fn plain_says_our_rate_limit_once_while_json_carries_every_flip() {
+    // 1 request a second, asked as a competitor every 500 ms: every other
+    // request is held back, for the whole stream (issue #25: `ok` and
+    // `throttled` each poll).
+    let limited = Counting::new("LP3", dec!(100001.00), 10);
+    let (limited_lp, _) = guarded(
+        limited,
+        policy(Some((dec!(1), 1)), BreakerPolicy::default()),
+    );
+    let best = Counting::new("Best", dec!(100000.00), 10) as SharedLp;
+    let events = run_stream(spec(Side::Buy), vec![best, limited_lp], params(), 4_000).await;
+
+    let flips: Vec<String> = trace(&events)
+        .into_iter()
+        .filter(|line| line.contains(" health "))
+        .collect();
+    assert_eq!(
+        flips,
+        [
+            "500 health LP3 throttled",
+            "1000 health LP3 ok",
+            "1500 health LP3 throttled",
+            "2000 health LP3 ok",
+            "2500 health LP3 throttled",
+            "3000 health LP3 ok",
+            "3500 health LP3 throttled",
+        ]
+    );
+    let mut printer = lp_rfq::output::plain::PlainPrinter::new();
+    let said: Vec<String> = events
+        .iter()
+        .map(|event| printer.render(event))
+        .flat_map(|text| text.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|line| line.contains(" health "))
+        .collect();
+    assert_eq!(
+        said,
+        ["[  0.500s] LP3        health      throttled (our rate limit for this LP: requests held back, not sent)"]
+    );
+}

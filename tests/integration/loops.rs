@@ -93,7 +93,8 @@ async fn the_console_loop_streams_accepts_and_shows_the_ticket() {
         .collect();
     // The last frame drawn: the summary with the ticket.
     assert!(screen.contains("client accepted Q"), "{screen}");
-    assert!(screen.contains("FILLED by Solid"), "{screen}");
+    // A scripted cast: the fill is a simulation and says so.
+    assert!(screen.contains("SIMULATED FILL by Solid"), "{screen}");
     assert!(
         screen.contains("rejected by Fader after 200 ms"),
         "{screen}"
@@ -219,8 +220,16 @@ async fn a_prompted_session_with_an_unknown_outcome_exits_3() {
         ScriptedLp::steps("Silent", 10_000, vec![Step::price(100, dec!(99990.00))])
             .with_orders(|_, _| OrderStep::never()),
     );
-    let desk = desk(vec![silent.clone()]);
+    // Echo agrees with Silent at a worse price: Silent is offered, and
+    // the order goes to it.
+    let echo = Arc::new(ScriptedLp::steps(
+        "Echo",
+        10_000,
+        vec![Step::price(150, dec!(99995.00))],
+    ));
+    let desk = desk(vec![silent.clone(), echo.clone()]);
     let code = prompt_with(&desk, buy_then_accept).await;
     assert_eq!(code, std::process::ExitCode::from(3));
+    assert_eq!(echo.orders(), 0);
     assert_eq!(silent.orders(), 1);
 }

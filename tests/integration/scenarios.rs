@@ -243,3 +243,23 @@ async fn a_faster_replay_reports_the_same_sequence_in_stream_time() {
         }
     }
 }
+
+#[test]
+fn the_scenarios_page_counts_and_lists_every_scenario() {
+    let page =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/scenarios.md")).unwrap();
+    let count = [
+        "Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine",
+    ][scenario::SCENARIOS.len()];
+    assert!(
+        page.contains(&format!("{count} scripted casts")),
+        "docs/scenarios.md does not say {count}"
+    );
+    for listed in &scenario::SCENARIOS {
+        assert!(
+            page.contains(&format!("| `{}` |", listed.name)),
+            "{} missing from docs/scenarios.md",
+            listed.name
+        );
+    }
+}

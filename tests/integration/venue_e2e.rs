@@ -186,7 +186,7 @@ async fn lps_check_reaches_each_venue_and_names_a_bad_credential() {
     assert_eq!(
         String::from_utf8_lossy(&listed.stdout),
         format!(
-            "2 LPs from venues file '{}':\n  B2C2     b2c2             {}\n           health: ok · 5/s burst 5 · breaker 5 in 30 s, cool-off 30 s\n  Binance  binance-convert  {}\n           health: ok · 0.5/s burst 1 · breaker 5 in 30 s, cool-off 30 s\n",
+            "2 LPs from venues file '{}':\n  B2C2     b2c2             {}\n           health: not checked · 5/s burst 5 · breaker 5 in 30 s, cool-off 30 s\n  Binance  binance-convert  {}\n           health: not checked · 0.5/s burst 1 · breaker 5 in 30 s, cool-off 30 s\n",
             file.display(),
             b2c2.url,
             binance.url
@@ -477,4 +477,179 @@ async fn a_retry_after_pauses_a_venue_and_the_blotter_and_report_show_it() {
             && ["3", "4"].contains(&l.split_whitespace().nth(1).unwrap_or(""))),
         "{text}"
     );
+}
+
+/// The issue's reproduction: a mock `Sim` beside a real venue that cannot
+/// be reached (nothing listens on port 9). The band corroborates Sim's
+/// price, the only one quoted.
+fn mixed_venues_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("lps.toml");
+    std::fs::write(
+        &path,
+        "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"http://127.0.0.1:9\"\n\
+         token_env = \"E2E_B2C2_TOKEN\"\n\n[[lp]]\nname = \"Sim\"\nkind = \"mock\"\n\n\
+         [bands]\nBTCUSDT = { min = \"50000\", max = \"200000\" }\n",
+    )
+    .unwrap();
+    path
+}
+
+/// `quote buy 0.1 BTCUSDT --lps <mixed file> --accept-after 1s` plus
+/// `extra`, with a mock that always quotes and fills.
+fn mixed_run(dir: &std::path::Path, extra: &[&str]) -> Output {
+    let file = mixed_venues_file(dir);
+    lp_rfq_in(dir)
+        .env("E2E_B2C2_TOKEN", B2C2_TOKEN)
+        .args(["quote", "buy", "0.1", "BTCUSDT", "--lps"])
+        .arg(&file)
+        .args(["--accept-after", "1s", "--duration", "2", "--seed", "7"])
+        .args(["--mock-failure-rate", "0", "--mock-reject-rate", "0"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_mock_beside_a_real_venue_is_refused_without_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = mixed_run(dir.path(), &["--no-blotter"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "lp-rfq: '{}' mixes simulated LPs (Sim) with real ones: a simulated fill would look real; remove them, or pass --allow-simulated-with-real (ALLOW_SIMULATED_WITH_REAL) to stream with both, every screen marked MIXED\n",
+            dir.path().join("lps.toml").display()
+        )
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn with_the_flag_a_mock_fill_is_simulated_in_the_ticket_json_blotter_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = mixed_run(
+        dir.path(),
+        &["--allow-simulated-with-real", "--plain", "--no-blotter"],
+    );
+    assert!(
+        plain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    let text = String::from_utf8_lossy(&plain.stdout);
+    for line in [
+        "MIXED: SIMULATED LPs Sim: their prices and fills are not real",
+        "client quote (first) SIMULATED",
+        "  | LP source:       Sim (SIMULATED)                       |",
+        "FILLED by Sim SIMULATED",
+        "  | TRADE TICKET (SIMULATED): FILLED                       |",
+        "  | LP:              Sim (SIMULATED)                       |",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(!text.contains("TRADE TICKET:"), "{text}");
+
+    let blotter = dir.path().join("blotter.db");
+    let json = mixed_run(
+        dir.path(),
+        &[
+            "--allow-simulated-with-real",
+            "--json",
+            "--blotter",
+            blotter.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        json.status.success(),
+        "{}",
+        String::from_utf8_lossy(&json.stderr)
+    );
+    let events = lines(&json);
+    assert_eq!(events[0]["simulated"], false);
+    assert_eq!(events[0]["simulated_lps"], serde_json::json!(["Sim"]));
+    for event in &events {
+        let name = event["event"].as_str().unwrap();
+        if event["lp"] == "Sim" && name != "lp_error" {
+            assert_eq!(event["simulated"], true, "{event}");
+        }
+        if event["lp"] == "B2C2" {
+            assert!(event.get("simulated").is_none(), "{event}");
+        }
+    }
+    let filled: Vec<&Value> = events.iter().filter(|e| e["event"] == "filled").collect();
+    assert_eq!(filled.len(), 1);
+    assert_eq!(filled[0]["lp"], "Sim");
+    assert_eq!(filled[0]["simulated"], true);
+
+    let conn = rusqlite::Connection::open(&blotter).unwrap();
+    let stored: (bool, String) = conn
+        .query_row("SELECT simulated, simulated_lps FROM rfqs", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(stored, (false, "[\"Sim\"]".to_string()));
+    let fill: (String, bool) = conn
+        .query_row("SELECT lp, simulated FROM fills", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(fill, ("Sim".to_string(), true));
+    drop(conn);
+
+    let report = lp_rfq_in(dir.path())
+        .args(["report", "--blotter", blotter.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    let lp_line = |name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(lp_line("Sim (simulated) ").len() > 20, "{text}");
+    assert!(lp_line("B2C2 ").len() > 20, "{text}");
+    assert!(!lp_line("B2C2 ").contains("simulated"), "{text}");
+    let rfq_line = text.lines().find(|line| line.starts_with("R2")).unwrap();
+    assert!(
+        rfq_line.contains("accepted  filled   Sim (simulated)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_pure_mock_fill_says_simulated_on_the_ticket_and_in_json() {
+    let run = |format: &str| {
+        lp_rfq_in(empty_dir())
+            .args(["quote", "buy", "1", "BTCUSDT", "--scenario", "last-look"])
+            .args(["--speed", "10", "--duration", "5", "--accept-after", "1s"])
+            .args([format, "--no-blotter"])
+            .output()
+            .unwrap()
+    };
+    let plain = run("--plain");
+    assert!(
+        plain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    let text = String::from_utf8_lossy(&plain.stdout);
+    assert!(
+        text.contains("  | TRADE TICKET (SIMULATED): FILLED                       |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  | LP:              Solid (SIMULATED)                     |"),
+        "{text}"
+    );
+    let json = run("--json");
+    let events = lines(&json);
+    assert_eq!(events[0]["simulated"], true);
+    assert!(events[0].get("simulated_lps").is_none());
+    let filled = events.iter().find(|e| e["event"] == "filled").unwrap();
+    assert_eq!(filled["lp"], "Solid");
+    assert_eq!(filled["simulated"], true);
+    let ended = events.last().unwrap();
+    assert_eq!(ended["event"], "ended");
+    assert_eq!(ended["simulated"], true);
 }

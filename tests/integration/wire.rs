@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use lp_rfq::lp::health::HealthChange;
 use lp_rfq::market::{Bps, Pair, Side};
 use lp_rfq::rfq::event::*;
 use lp_rfq::rfq::{RfqEvent, StreamCommand};
@@ -36,6 +37,7 @@ fn one_of_each() -> Vec<EventKind> {
     let btc = pair().base;
     let kinds = vec![
         EventKind::Started(Box::new(Started {
+            simulated_lps: Vec::new(),
             side: Side::Buy,
             amount: dec!(1.50000000),
             pair: pair(),
@@ -52,6 +54,7 @@ fn one_of_each() -> Vec<EventKind> {
             client: lp_rfq::rfq::ClientId::new("acme-fund").unwrap(),
         })),
         EventKind::LpQuote(LpQuoteEvent {
+            simulated: false,
             lp: name("A"),
             price: dec!(100010.00),
             quantity: dec!(1.5),
@@ -67,6 +70,7 @@ fn one_of_each() -> Vec<EventKind> {
             poll: 2,
         }),
         EventKind::ClientQuote(Box::new(ClientQuote {
+            simulated: false,
             quote_id: name("Q1"),
             lp: name("A"),
             side: Side::Sell,
@@ -82,6 +86,7 @@ fn one_of_each() -> Vec<EventKind> {
             reason: QuoteReason::Improvement,
         })),
         EventKind::Locked(Locked {
+            simulated: false,
             lp: name("A"),
             price: dec!(100010.00),
             previous_lp: Some(name("B")),
@@ -97,6 +102,7 @@ fn one_of_each() -> Vec<EventKind> {
             price: dec!(100000.00),
         }),
         EventKind::OrderSent(Box::new(OrderSent {
+            simulated: false,
             lp: name("A"),
             order_id: name("O1"),
             quote_id: name("Q1"),
@@ -117,6 +123,7 @@ fn one_of_each() -> Vec<EventKind> {
             hold_ms: 200,
         }),
         EventKind::Filled(Box::new(Filled {
+            simulated: false,
             lp: name("A"),
             order_id: name("O1"),
             quote_id: name("Q1"),
@@ -153,6 +160,7 @@ fn one_of_each() -> Vec<EventKind> {
             reason: "disk full".into(),
         }),
         EventKind::Ended(Ended {
+            simulated: false,
             reason: EndReason::Accepted,
             outcome: Outcome::Unknown,
             improvements: 3,
@@ -288,12 +296,14 @@ fn desk_events_snapshots_and_detachments_round_trip() {
     let json = round_trip(&DeskEvent::LpHealth(LpHealthChanged {
         lp: name("B"),
         at: "2026-01-02T03:04:05.678Z".into(),
-        state: HealthState::RateLimited,
-        previous: HealthState::Ok,
-        retry_in_ms: Some(2_000),
-        reject_rate: dec!(0.0),
-        reason: Some(name("429")),
-        throttled: 3,
+        change: HealthChange {
+            state: HealthState::RateLimited,
+            previous: HealthState::Ok,
+            retry_in_ms: Some(2_000),
+            reject_rate: dec!(0.0),
+            reason: Some(name("429")),
+            throttled: 3,
+        },
     }));
     assert!(
         json.starts_with(r#"{"desk_event":"lp_health","lp":"B""#),

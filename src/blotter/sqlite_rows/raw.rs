@@ -25,7 +25,7 @@ pub(super) struct RawStatement<'conn> {
 }
 
 impl<'conn> RawStatement<'conn> {
-    pub fn prepare(conn: &'conn Connection, sql: &str) -> rusqlite::Result<Self> {
+    pub(crate) fn prepare(conn: &'conn Connection, sql: &str) -> rusqlite::Result<Self> {
         let sql = CString::new(sql).map_err(|_| rusqlite::Error::InvalidQuery)?;
         let mut stmt = std::ptr::null_mut();
         // SAFETY: the handle is the live connection's (borrowed for 'conn,
@@ -56,7 +56,7 @@ impl<'conn> RawStatement<'conn> {
     }
 
     /// Binds `value` to the parameter `name` if the SQL has it.
-    pub fn bind(&mut self, name: &str, value: i64) -> rusqlite::Result<()> {
+    pub(crate) fn bind(&mut self, name: &str, value: i64) -> rusqlite::Result<()> {
         let Ok(name) = CString::new(name) else {
             return Err(rusqlite::Error::InvalidQuery);
         };
@@ -78,7 +78,7 @@ impl<'conn> RawStatement<'conn> {
     }
 
     /// The next row: `true` when there is one to read.
-    pub fn step(&mut self) -> rusqlite::Result<bool> {
+    pub(crate) fn step(&mut self) -> rusqlite::Result<bool> {
         // SAFETY: a live statement (finalized only on drop); the `&mut`
         // borrow means no value borrowed from the previous row is still
         // in use when SQLite moves on.
@@ -101,7 +101,7 @@ impl<'conn> RawStatement<'conn> {
     /// else; the answers' integer columns are NOT NULL and only ever
     /// written as integers). 0 when there is no current row or no such
     /// column.
-    pub fn int(&self, column: c_int) -> i64 {
+    pub(crate) fn int(&self, column: c_int) -> i64 {
         if !self.readable(column) {
             return 0;
         }
@@ -112,7 +112,7 @@ impl<'conn> RawStatement<'conn> {
 
     /// Any column of the current row, borrowed until the next step; NULL
     /// when there is no current row or no such column.
-    pub fn value(&self, column: c_int) -> ValueRef<'_> {
+    pub(crate) fn value(&self, column: c_int) -> ValueRef<'_> {
         if !self.readable(column) {
             return ValueRef::Null;
         }

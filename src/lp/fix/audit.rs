@@ -17,7 +17,7 @@ use crate::lp::fix::codec::{printable, tag, SOH};
 
 /// Which way a line went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+pub(crate) enum Direction {
     /// Received from the venue.
     In,
     /// Sent to the venue.
@@ -39,7 +39,7 @@ impl Direction {
 
 /// An open audit log.
 #[derive(Debug)]
-pub struct AuditLog {
+pub(crate) struct AuditLog {
     file: File,
     path: PathBuf,
     /// Set after the first failed write, so a full disk is reported once
@@ -50,7 +50,7 @@ pub struct AuditLog {
 /// The log file of `venue` in `dir`: the venue's name with anything but
 /// letters, digits, `.`, `-` and `_` turned into `_`, so a name cannot
 /// reach outside the directory.
-pub fn log_path(dir: &Path, venue: &str) -> PathBuf {
+pub(crate) fn log_path(dir: &Path, venue: &str) -> PathBuf {
     let safe: String = venue
         .chars()
         .map(|c| {
@@ -71,7 +71,7 @@ pub fn log_path(dir: &Path, venue: &str) -> PathBuf {
 impl AuditLog {
     /// Opens (creating the directory 0700 and the file 0600 if needed)
     /// the log of `venue` for appending.
-    pub fn open(dir: &Path, venue: &str) -> std::io::Result<AuditLog> {
+    pub(crate) fn open(dir: &Path, venue: &str) -> std::io::Result<AuditLog> {
         crate::private_files::create_dir_all(dir)?;
         let path = log_path(dir, venue);
         let file = crate::private_files::open_append(&path)?;
@@ -82,7 +82,7 @@ impl AuditLog {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -93,7 +93,7 @@ impl AuditLog {
     }
 
     /// Appends a session event.
-    pub fn event(&mut self, text: &str) {
+    pub(crate) fn event(&mut self, text: &str) {
         self.line(Direction::Event, text);
     }
 
@@ -114,7 +114,7 @@ impl AuditLog {
 /// NewPassword (925) shown as `***`. Only those fields: replacing the
 /// password's text wherever it appears would rewrite any price or
 /// quantity that happens to contain it.
-pub fn mask(raw: &[u8]) -> String {
+pub(crate) fn mask(raw: &[u8]) -> String {
     let mut masked = Vec::with_capacity(raw.len());
     for (i, field) in raw.split(|b| *b == SOH).enumerate() {
         if i > 0 {

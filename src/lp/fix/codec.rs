@@ -7,17 +7,17 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// The field separator.
-pub const SOH: u8 = 0x01;
+pub(crate) const SOH: u8 = 0x01;
 
 /// The only BeginString this codec speaks.
-pub const BEGIN_STRING: &str = "FIX.4.4";
+pub(crate) const BEGIN_STRING: &str = "FIX.4.4";
 
 /// Tags used by the session and the venue adapter, named as in the spec.
 pub mod tag {
     pub const BEGIN_SEQ_NO: u32 = 7;
-    pub const BEGIN_STRING: u32 = 8;
-    pub const BODY_LENGTH: u32 = 9;
-    pub const CHECK_SUM: u32 = 10;
+    pub(crate) const BEGIN_STRING: u32 = 8;
+    pub(crate) const BODY_LENGTH: u32 = 9;
+    pub(crate) const CHECK_SUM: u32 = 10;
     pub const CL_ORD_ID: u32 = 11;
     pub const CUM_QTY: u32 = 14;
     pub const CURRENCY: u32 = 15;
@@ -27,7 +27,7 @@ pub mod tag {
     pub const LAST_PX: u32 = 31;
     pub const LAST_QTY: u32 = 32;
     pub const MSG_SEQ_NUM: u32 = 34;
-    pub const MSG_TYPE: u32 = 35;
+    pub(crate) const MSG_TYPE: u32 = 35;
     pub const NEW_SEQ_NO: u32 = 36;
     pub const ORDER_ID: u32 = 37;
     pub const ORDER_QTY: u32 = 38;
@@ -46,7 +46,7 @@ pub mod tag {
     pub const TRANSACT_TIME: u32 = 60;
     pub const VALID_UNTIL_TIME: u32 = 62;
     pub const ENCRYPT_METHOD: u32 = 98;
-    pub const ORD_REJ_REASON: u32 = 103;
+    pub(crate) const ORD_REJ_REASON: u32 = 103;
     pub const HEART_BT_INT: u32 = 108;
     pub const TEST_REQ_ID: u32 = 112;
     pub const QUOTE_ID: u32 = 117;
@@ -60,16 +60,16 @@ pub mod tag {
     pub const RESET_SEQ_NUM_FLAG: u32 = 141;
     pub const NO_RELATED_SYM: u32 = 146;
     pub const EXEC_TYPE: u32 = 150;
-    pub const REF_TAG_ID: u32 = 371;
+    pub(crate) const REF_TAG_ID: u32 = 371;
     pub const REF_MSG_TYPE: u32 = 372;
-    pub const SESSION_REJECT_REASON: u32 = 373;
-    pub const BUSINESS_REJECT_REF_ID: u32 = 379;
-    pub const BUSINESS_REJECT_REASON: u32 = 380;
-    pub const QUOTE_TYPE: u32 = 537;
+    pub(crate) const SESSION_REJECT_REASON: u32 = 373;
+    pub(crate) const BUSINESS_REJECT_REF_ID: u32 = 379;
+    pub(crate) const BUSINESS_REJECT_REASON: u32 = 380;
+    pub(crate) const QUOTE_TYPE: u32 = 537;
     pub const USERNAME: u32 = 553;
     pub const PASSWORD: u32 = 554;
     pub const QUOTE_REQUEST_REJECT_REASON: u32 = 658;
-    pub const NEW_PASSWORD: u32 = 925;
+    pub(crate) const NEW_PASSWORD: u32 = 925;
 }
 
 /// Message types (tag 35) this desk sends or understands.
@@ -87,11 +87,11 @@ pub mod msg_type {
     pub const QUOTE_REQUEST: &str = "R";
     pub const QUOTE: &str = "S";
     pub const QUOTE_REQUEST_REJECT: &str = "AG";
-    pub const BUSINESS_MESSAGE_REJECT: &str = "j";
+    pub(crate) const BUSINESS_MESSAGE_REJECT: &str = "j";
 }
 
 /// A run of fields in wire order, e.g. one entry of a repeating group.
-pub type Fields = Vec<(u32, String)>;
+pub(crate) type Fields = Vec<(u32, String)>;
 
 /// One FIX message: its type (35) and every other field in wire order,
 /// without the framing fields BeginString (8), BodyLength (9) and
@@ -145,7 +145,7 @@ impl Message {
     /// Appends a repeating group: the count tag with the number of
     /// entries, then each entry's fields in order (the first field of an
     /// entry is the group's delimiter).
-    pub fn push_group(&mut self, count_tag: u32, entries: &[Fields]) {
+    pub(crate) fn push_group(&mut self, count_tag: u32, entries: &[Fields]) {
         self.push(count_tag, entries.len());
         for entry in entries {
             for (tag, value) in entry {
@@ -168,7 +168,7 @@ impl Message {
     }
 
     /// MsgSeqNum (34), when present and a number.
-    pub fn seq_num(&self) -> Option<u64> {
+    pub(crate) fn seq_num(&self) -> Option<u64> {
         self.get(tag::MSG_SEQ_NUM)?.parse().ok()
     }
 
@@ -244,13 +244,13 @@ fn push_field(out: &mut Vec<u8>, tag: u32, value: &str) {
 }
 
 /// The FIX checksum: the sum of every byte, modulo 256.
-pub fn checksum(bytes: &[u8]) -> u8 {
+pub(crate) fn checksum(bytes: &[u8]) -> u8 {
     bytes.iter().fold(0u8, |sum, b| sum.wrapping_add(*b))
 }
 
 /// Bytes as a log line shows them: SOH as `|`, anything unprintable
 /// escaped, so one message is always one line.
-pub fn printable(bytes: &[u8]) -> String {
+pub(crate) fn printable(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len());
     for &b in bytes {
         match b {
@@ -266,7 +266,7 @@ pub fn printable(bytes: &[u8]) -> String {
 /// (for the audit log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
-    pub raw: Vec<u8>,
+    pub(crate) raw: Vec<u8>,
     pub message: Message,
 }
 
@@ -295,7 +295,7 @@ const FRAME_START: &[u8] = b"8=FIX";
 
 /// A body longer than this (1 MB) is refused rather than waited for: no
 /// RFQ message comes near it, and the framer would hold it all.
-pub const MAX_BODY: usize = 1 << 20;
+pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// The longest `9=` value we wait for before calling it corrupt.
 const MAX_LENGTH_DIGITS: usize = 8;

@@ -3,9 +3,9 @@
 //! QuoteRequestReject (AG) into an [`LpQuote`] or an [`LpError`], and an
 //! [`LpOrder`] into a NewOrderSingle (D) against the venue's QuoteID whose
 //! ExecutionReport (8) becomes an [`OrderAnswer`]. The wire lives in
-//! [`codec`], the connection in [`session`], the audit trail in [`audit`].
+//! [`codec`], the connection in [`session`], the audit trail in `audit`.
 
-pub mod audit;
+pub(crate) mod audit;
 pub mod codec;
 pub mod session;
 
@@ -35,17 +35,17 @@ pub struct Fix44Config {
     /// The LP's name: shown on the leaderboard, stored in the blotter, and
     /// the audit log's file name.
     pub name: String,
-    pub host: String,
+    pub(crate) host: String,
     pub port: u16,
     /// Ours: SenderCompID (49) on what we send.
-    pub sender_comp_id: String,
+    pub(crate) sender_comp_id: String,
     /// Theirs: TargetCompID (56) on what we send.
-    pub target_comp_id: String,
+    pub(crate) target_comp_id: String,
     /// HeartBtInt (108), in seconds. Default 30.
     pub heartbeat_secs: u64,
     /// How the venue spells a pair, with `{base}` and `{quote}`.
     /// Default `{base}/{quote}`.
-    pub symbol_template: String,
+    pub(crate) symbol_template: String,
     /// Username (553), sent in the Logon when set.
     pub username: Option<String>,
     /// Password (554), sent in the Logon when set; `554=***` in the log.
@@ -57,10 +57,10 @@ pub struct Fix44Config {
     /// the order is reported unknown, in milliseconds. Default 1000.
     pub status_timeout_ms: u64,
     /// Directory of the audit log `<log_dir>/<name>.fix.log`.
-    pub log_dir: PathBuf,
+    pub(crate) log_dir: PathBuf,
     /// Send ResetSeqNumFlag (141=Y) on every Logon, starting both
     /// sequences at 1. Default true.
-    pub reset_on_logon: bool,
+    pub(crate) reset_on_logon: bool,
     /// First wait before reconnecting after a drop, in milliseconds; it
     /// doubles after each failed attempt. Default 1000.
     pub reconnect_min_ms: u64,
@@ -75,7 +75,7 @@ pub struct Fix44Config {
     pub logout_timeout_ms: u64,
     /// The venue's own quote timeout (`timeout_ms` in the venues file), in
     /// milliseconds; `None`: the desk's LP_TIMEOUT_MS.
-    pub quote_timeout_ms: Option<u64>,
+    pub(crate) quote_timeout_ms: Option<u64>,
 }
 
 impl Fix44Config {
@@ -111,7 +111,7 @@ impl Fix44Config {
     }
 
     /// Checks every setting, naming the first bad one.
-    pub fn validate(&self) -> Result<(), Fix44Error> {
+    pub(crate) fn validate(&self) -> Result<(), Fix44Error> {
         let bad = |setting: &'static str, value: String, problem: &str| {
             Err(Fix44Error::Setting {
                 venue: self.name.clone(),

@@ -28,32 +28,32 @@ use crate::secret::Secret;
 
 /// How the session reaches and identifies itself to one venue.
 #[derive(Debug, Clone)]
-pub struct SessionConfig {
+pub(crate) struct SessionConfig {
     /// The venue's name, used in messages and the audit log.
-    pub venue: Arc<str>,
-    pub host: String,
-    pub port: u16,
+    pub(crate) venue: Arc<str>,
+    pub(crate) host: String,
+    pub(crate) port: u16,
     /// Ours (49 on what we send).
-    pub sender_comp_id: String,
+    pub(crate) sender_comp_id: String,
     /// Theirs (56 on what we send).
-    pub target_comp_id: String,
+    pub(crate) target_comp_id: String,
     /// HeartBtInt (108), whole seconds, at least one.
-    pub heartbeat: Duration,
+    pub(crate) heartbeat: Duration,
     /// Username (553), sent in the Logon when set.
-    pub username: Option<String>,
+    pub(crate) username: Option<String>,
     /// Password (554), sent in the Logon when set; masked in the audit log.
-    pub password: Option<Secret>,
+    pub(crate) password: Option<Secret>,
     /// Send ResetSeqNumFlag (141=Y) and start both sequences at 1 on every
     /// logon; otherwise sequences carry on across reconnects.
-    pub reset_on_logon: bool,
+    pub(crate) reset_on_logon: bool,
     /// The first wait before reconnecting after a drop; doubled after each
     /// failed attempt up to `reconnect_max`.
-    pub reconnect_min: Duration,
-    pub reconnect_max: Duration,
+    pub(crate) reconnect_min: Duration,
+    pub(crate) reconnect_max: Duration,
     /// How long a TCP connect, the answer to our Logon, or one write may take.
-    pub logon_timeout: Duration,
+    pub(crate) logon_timeout: Duration,
     /// How long shutdown waits for the venue's Logout after ours.
-    pub logout_timeout: Duration,
+    pub(crate) logout_timeout: Duration,
 }
 
 /// Whether the session can carry requests.
@@ -84,7 +84,7 @@ impl fmt::Display for LinkState {
 
 /// Which id an answer is matched by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Route {
+pub(crate) enum Route {
     /// By QuoteReqID (131): completed by a Quote (S) or a
     /// QuoteRequestReject (AG).
     Quote,
@@ -136,7 +136,7 @@ const COMMAND_QUEUE: usize = 1024;
 
 /// The way to one venue's session, cloned by everyone who uses it.
 #[derive(Clone)]
-pub struct SessionHandle {
+pub(crate) struct SessionHandle {
     commands: mpsc::Sender<Command>,
     state: watch::Receiver<LinkState>,
 }
@@ -144,7 +144,7 @@ pub struct SessionHandle {
 /// An answer still to come. Dropping it before the answer arrived (the
 /// engine timed the request out) removes the request from the session, so
 /// a late answer is dropped rather than delivered to anyone.
-pub struct PendingAnswer {
+pub(crate) struct PendingAnswer {
     route: Route,
     key: String,
     reply: oneshot::Receiver<Answer>,
@@ -155,7 +155,7 @@ pub struct PendingAnswer {
 impl PendingAnswer {
     /// Waits for the answer. Cancel-safe: a wait cut short by a timeout can
     /// be resumed by calling again.
-    pub async fn answer(&mut self) -> Answer {
+    pub(crate) async fn answer(&mut self) -> Answer {
         if self.settled {
             return Err(Failure::Refused("answer already taken".to_string()));
         }
@@ -183,7 +183,7 @@ impl Drop for PendingAnswer {
 impl SessionHandle {
     /// Starts the session task (on the current tokio runtime); it connects
     /// and logs on in the background and reconnects until shut down.
-    pub fn start(config: SessionConfig, audit: AuditLog) -> SessionHandle {
+    pub(crate) fn start(config: SessionConfig, audit: AuditLog) -> SessionHandle {
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
         let initial = LinkState::Down(format!("connecting to {}:{}", config.host, config.port));
         let (state_tx, state) = watch::channel(initial);
@@ -211,7 +211,7 @@ impl SessionHandle {
 
     /// Waits up to `limit` until `done` holds for the state, and returns
     /// the state then.
-    pub async fn wait_for_state(
+    pub(crate) async fn wait_for_state(
         &self,
         limit: Duration,
         done: impl FnMut(&LinkState) -> bool,
@@ -224,7 +224,7 @@ impl SessionHandle {
 
     /// Sends `body` and registers for the answer matched by `key` on
     /// `route`. Fails at once when the session is not logged on.
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         route: Route,
         key: String,
@@ -255,7 +255,7 @@ impl SessionHandle {
 
     /// Sends `body` expecting no answer of its own, and waits until it is
     /// written.
-    pub async fn send(&self, body: Message) -> Result<(), Failure> {
+    pub(crate) async fn send(&self, body: Message) -> Result<(), Failure> {
         let state = self.state();
         if state != LinkState::Up {
             return Err(Failure::NotConnected(state));
@@ -277,7 +277,7 @@ impl SessionHandle {
     /// Logs out (waiting briefly for the venue's Logout), closes the
     /// connection and ends the session. Requests still waiting fail as
     /// lost; later requests fail as not connected.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         let (done, finished) = oneshot::channel();
         if self.commands.send(Command::Shutdown { done }).await.is_ok() {
             let _ = finished.await;

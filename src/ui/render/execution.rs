@@ -24,7 +24,7 @@ pub(super) fn execution_lines(state: &ConsoleState, palette: Palette) -> Vec<Lin
         .unwrap_or_default();
     for (index, order) in execution.orders.iter().enumerate() {
         lines.push(Line::from(format!(
-            "order {} → {} at {} {quote_asset}",
+            "order {} → {}, LP price {} {quote_asset}",
             order.attempt,
             order.lp,
             group_thousands(order.lp_price)
@@ -50,7 +50,11 @@ pub(super) fn execution_lines(state: &ConsoleState, palette: Palette) -> Vec<Lin
         None => {}
         Some(Ticket::Filled(filled)) => {
             lines.push(Line::styled(
-                format!(" FILLED by {} ", filled.lp),
+                if filled.simulated {
+                    format!(" SIMULATED FILL by {}: nothing real traded ", filled.lp)
+                } else {
+                    format!(" FILLED by {} ", filled.lp)
+                },
                 palette.style(theme::FILLED_BANNER),
             ));
             let (verb, base) = match state.request.as_ref() {

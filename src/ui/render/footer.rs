@@ -11,7 +11,7 @@ use crate::ui::theme::{self, Palette};
 
 /// The footer after `q` on the summary (or on a prefilled form) while the
 /// session has a history.
-pub const QUIT_QUESTION: &str =
+pub(crate) const QUIT_QUESTION: &str =
     " quit? this session's history is not saved: q again quits, other keys stay";
 
 /// A footer that asks or tells something: the accept confirmation (loud)

@@ -27,9 +27,11 @@ pub(super) fn request_line(state: &ConsoleState) -> String {
         request.threshold_bps,
         state.lps.len(),
         if request.simulated {
-            " (SIMULATED)"
+            " (SIMULATED)".to_string()
+        } else if !request.simulated_lps.is_empty() {
+            format!(" ({} simulated)", request.simulated_lps.len())
         } else {
-            ""
+            String::new()
         }
     )
 }
@@ -58,6 +60,10 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, state: &ConsoleState, p
                 "ACCEPTED: order in flight".to_string(),
                 theme::ORDER_IN_FLIGHT,
             ),
+            Some(Ticket::Filled(filled)) if filled.simulated => (
+                format!("ACCEPTED: SIMULATED FILL by {}", filled.lp),
+                theme::FILLED,
+            ),
             Some(Ticket::Filled(filled)) => {
                 (format!("ACCEPTED: FILLED by {}", filled.lp), theme::FILLED)
             }
@@ -77,6 +83,17 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, state: &ConsoleState, p
             validity_span(state, "valid ", palette),
         ]
     };
+    if let Some(request) = state.request.as_ref().filter(|r| !r.simulated) {
+        if !request.simulated_lps.is_empty() {
+            // First and loud: the operator allowed fake prices beside real ones.
+            let names: Vec<&str> = request.simulated_lps.iter().map(|lp| &**lp).collect();
+            spans.push(Span::raw("   "));
+            spans.push(Span::styled(
+                format!(" MIXED: SIMULATED LPs {} ", names.join(", ")),
+                palette.style(theme::MIXED_BANNER),
+            ));
+        }
+    }
     if state.blotter_error.is_some() {
         // Loud: a desk must know its record is incomplete.
         spans.push(Span::raw("   "));
@@ -100,7 +117,7 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, state: &ConsoleState, p
         ));
     } else if let Some(lock) = &state.lock {
         spans.push(Span::raw(format!(
-            "   locked {} at {}",
+            "   locked {}, LP price {}",
             state.lps[lock.lp].name,
             group_thousands(lock.price)
         )));

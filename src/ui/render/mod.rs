@@ -3,7 +3,7 @@
 //! entry point) and [`draw_app`] the whole console. This file is the
 //! layout (which panel goes where, and when the terminal is too small);
 //! each panel draws itself in a file of its own, in the colours of
-//! [`crate::ui::theme`].
+//! `crate::ui::theme`.
 
 mod event_log;
 mod execution;
@@ -34,7 +34,7 @@ use quote::{assets, draw_quote_compact, draw_quote_panel, quote_panel_width};
 use sparkline::draw_sparkline;
 use summary::draw_summary;
 
-pub use footer::QUIT_QUESTION;
+pub(crate) use footer::QUIT_QUESTION;
 
 /// Wide enough for the client quote panel beside the leaderboard.
 pub(super) const WIDE: u16 = 110;

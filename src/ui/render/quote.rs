@@ -107,7 +107,14 @@ pub(super) fn draw_quote_panel(
             label("Quote ID"),
             Span::raw(quote.quote_id.to_string()),
         ]),
-        Line::from(vec![label("LP source"), Span::raw(quote.lp.to_string())]),
+        Line::from(vec![
+            label("LP source"),
+            Span::raw(if quote.simulated {
+                format!("{} (SIMULATED)", quote.lp)
+            } else {
+                quote.lp.to_string()
+            }),
+        ]),
         Line::from(vec![
             label("Client price"),
             Span::styled(

@@ -80,7 +80,10 @@ pub(super) fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) 
                     lines.push(Line::from(vec![
                         Span::raw("final: "),
                         Span::styled(
-                            format!("{lp} at {} {quote_asset}", group_thousands(price)),
+                            format!(
+                                "{lp}, client price {} {quote_asset}",
+                                group_thousands(price)
+                            ),
                             palette.style(theme::FINAL_PRICE),
                         ),
                         validity,

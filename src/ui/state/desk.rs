@@ -35,19 +35,19 @@ impl InForce {
                 .registry()
                 .listing()
                 .into_iter()
-                .map(|listed| (listed.lp.shared_name(), listed.lp.simulated()))
+                .map(|listed| (listed.name, listed.simulated))
                 .collect(),
             quotable: desk.registry().quotable().clone(),
         }
     }
 
     /// Every LP is a simulation: no price on screen is real.
-    pub fn all_simulated(&self) -> bool {
+    pub(crate) fn all_simulated(&self) -> bool {
         self.lps.iter().all(|(_, simulated)| *simulated)
     }
 
     /// "markup 5 bps · threshold 1 bps · 30 s streams".
-    pub fn pricing_line(&self) -> String {
+    pub(crate) fn pricing_line(&self) -> String {
         format!(
             "markup {} bps · threshold {} bps · {} streams",
             self.markup_bps,
@@ -58,7 +58,7 @@ impl InForce {
 
     /// "3 LPs, SIMULATED: LP1, LP2, LP3", or with real venues beside a
     /// simulation, "2 LPs: B2C2, Sim (simulated)".
-    pub fn lps_line(&self) -> String {
+    pub(crate) fn lps_line(&self) -> String {
         let count = self.lps.len();
         let plural = if count == 1 { "" } else { "s" };
         if self.all_simulated() {
@@ -92,7 +92,7 @@ impl App {
     /// The blotter's running totals of failed commits and lost events:
     /// trouble that is new since the last look goes into the stream's event
     /// log, so the operator knows the record is incomplete.
-    pub fn blotter_trouble(&mut self, failed_commits: u64, lost: u64, now_ms: StreamMs) {
+    pub(crate) fn blotter_trouble(&mut self, failed_commits: u64, lost: u64, now_ms: StreamMs) {
         let trouble = failed_commits + lost;
         if trouble <= self.blotter_trouble_told {
             return;

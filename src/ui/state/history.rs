@@ -43,7 +43,7 @@ impl HistoryEntry {
 
 impl App {
     /// The stream is over: its `ended` arrived, or it failed with `error`.
-    pub fn stream_ended(&mut self, error: Option<String>) {
+    pub(crate) fn stream_ended(&mut self, error: Option<String>) {
         if self.screen != Screen::Stream {
             return;
         }

@@ -29,9 +29,9 @@ pub const RECONFIRM_SETTLE_MS: u64 = 500;
 pub struct Confirming {
     pub quote: Box<ClientQuote>,
     /// The client price shown before the quote renewed under the line.
-    pub changed_from: Option<rust_decimal::Decimal>,
+    pub(crate) changed_from: Option<rust_decimal::Decimal>,
     /// Stream time the line began to show `quote`.
-    pub shown_at_ms: StreamMs,
+    pub(crate) shown_at_ms: StreamMs,
 }
 
 /// What the event loop must do after a key.

@@ -2,12 +2,12 @@
 //! console (the screen, the form, the running or last stream, the
 //! session's history) and dispatches what arrives to the part it changes:
 //! engine events to the stream's view ([`stream`]), a stream's end to the
-//! history ([`history`]), keys to commands for the event loop ([`keys`]);
+//! history ([`history`]), keys to commands for the event loop (`keys`);
 //! [`desk`] holds what the console knows of the desk itself.
 
 pub mod desk;
 pub mod history;
-pub mod keys;
+pub(crate) mod keys;
 pub mod stream;
 
 pub use desk::InForce;
@@ -38,11 +38,11 @@ pub struct App {
     /// Newest last.
     pub history: Vec<HistoryEntry>,
     pub help: bool,
-    pub color: bool,
+    pub(crate) color: bool,
     /// A one-line message on the form (a failed stream, ...).
-    pub notice: Option<String>,
+    pub(crate) notice: Option<String>,
     /// Where logs go while the console is up, for the help overlay.
-    pub log_path: Option<String>,
+    pub(crate) log_path: Option<String>,
     /// The settings the next stream runs with, shown on the form.
     pub in_force: Option<InForce>,
     /// `a` was pressed: the quote the confirmation line shows, waiting
@@ -93,7 +93,7 @@ impl App {
     }
 
     /// One engine event: the stream's view reduces it; its end also
-    /// goes to the history ([`App::stream_ended`]).
+    /// goes to the history (`App::stream_ended`).
     pub fn apply(&mut self, event: &RfqEvent, now_ms: StreamMs) {
         self.stream.apply(event, now_ms);
         self.follow_renewed_quote();
@@ -108,20 +108,28 @@ impl App {
         self
     }
 
+    /// The smallest request per pair, refused under the form's amount.
+    pub fn with_minimum_size(mut self, minimum: crate::market::MinimumSize) -> App {
+        self.form.minimum = Some(minimum);
+        self
+    }
+
     fn open_form(&mut self) {
         let limits = self.form.notional_limits.take();
+        let minimum = self.form.minimum.take();
         let quotable = self.form.quotable.take();
         self.form = match &self.stream.request {
             Some(request) => crate::ui::form::Form::prefilled(&request.spec()),
             None => crate::ui::form::Form::new(),
         };
         self.form.notional_limits = limits;
+        self.form.minimum = minimum;
         self.form.quotable = quotable;
         self.screen = Screen::Form;
     }
 
     /// Something on screen moves with time alone: the loop keeps ticking.
-    pub fn animating(&self) -> bool {
+    pub(crate) fn animating(&self) -> bool {
         self.screen == Screen::Stream || (self.screen == Screen::Summary && self.stream.animating())
     }
 }

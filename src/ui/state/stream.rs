@@ -18,16 +18,16 @@ use crate::rfq::{RfqEvent, RfqSpec};
 use crate::ui::words;
 
 /// The client quote's validity turns to a warning this close to its end.
-pub const WARN_MS: u64 = 3_000;
+pub(crate) const WARN_MS: u64 = 3_000;
 /// How long the row that just took the lock stays highlighted.
-pub const LOCK_FLASH_MS: u64 = 1_500;
+pub(crate) const LOCK_FLASH_MS: u64 = 1_500;
 /// How long the PRICE IMPROVEMENT banner stays up.
 pub const BANNER_MS: u64 = 2_500;
 /// Event log lines kept (the screen shows the latest that fit).
-pub const LOG_CAP: usize = 200;
+pub(crate) const LOG_CAP: usize = 200;
 /// Time buckets of the best-price history over the whole stream: bounded
 /// memory however many LPs answer.
-pub const HISTORY_BUCKETS: usize = 240;
+pub(crate) const HISTORY_BUCKETS: usize = 240;
 
 /// Where an LP moved in the ranking since the previous poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub struct LpRow {
     /// locked LP is shown (and ranked) at its frozen lock price instead.
     pub price: Option<Decimal>,
     /// Stream time of that quote (earlier wins a tie, as in the engine).
-    pub quoted_at_ms: StreamMs,
+    pub(crate) quoted_at_ms: StreamMs,
     pub latency_ms: Option<u64>,
     pub answers: u32,
     pub errors: u32,
@@ -68,16 +68,16 @@ pub struct LpRow {
     /// (`None`: not tracked, as for simulated LPs).
     pub health: Option<(LpHealthEvent, StreamMs)>,
     /// An order went to a clean LP instead of this fading one.
-    pub passed_over: bool,
+    pub(crate) passed_over: bool,
 }
 
 /// The orders of an accepted quote, as far as they have come.
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionView {
-    pub orders: Vec<OrderSent>,
-    pub rejects: Vec<OrderRejected>,
+    pub(crate) orders: Vec<OrderSent>,
+    pub(crate) rejects: Vec<OrderRejected>,
     /// How it ended, once it has.
-    pub ticket: Option<Ticket>,
+    pub(crate) ticket: Option<Ticket>,
 }
 
 impl ExecutionView {
@@ -87,14 +87,14 @@ impl ExecutionView {
     }
 
     /// The client accepted (an order went out, or the acceptance ended).
-    pub fn accepted(&self) -> bool {
+    pub(crate) fn accepted(&self) -> bool {
         !self.orders.is_empty() || self.ticket.is_some()
     }
 }
 
 /// The outcome of an accepted quote.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Ticket {
+pub(crate) enum Ticket {
     Filled(Filled),
     NotFilled(NotFilled),
     Unknown(ExecutionUnknown),
@@ -104,19 +104,21 @@ pub enum Ticket {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub side: Side,
-    pub amount: Decimal,
-    pub pair: Pair,
-    pub markup_bps: Bps,
-    pub threshold_bps: Bps,
+    pub(crate) amount: Decimal,
+    pub(crate) pair: Pair,
+    pub(crate) markup_bps: Bps,
+    pub(crate) threshold_bps: Bps,
     pub duration_ms: u64,
     /// Local wall time the stream started, `HH:MM:SS`.
-    pub started_local: String,
+    pub(crate) started_local: String,
     /// Every LP is simulated: nothing on screen is a real price.
-    pub simulated: bool,
+    pub(crate) simulated: bool,
+    /// The simulated LPs of a stream that mixes them with real ones.
+    pub(crate) simulated_lps: Vec<std::sync::Arc<str>>,
 }
 
 impl Request {
-    pub fn spec(&self) -> RfqSpec {
+    pub(crate) fn spec(&self) -> RfqSpec {
         RfqSpec {
             side: self.side,
             amount: self.amount,
@@ -132,15 +134,15 @@ pub struct LockView {
     pub lp: usize,
     /// The frozen LP price.
     pub price: Decimal,
-    pub at_ms: StreamMs,
-    pub reason: LockReason,
+    pub(crate) at_ms: StreamMs,
+    pub(crate) reason: LockReason,
 }
 
 /// The client quote on offer, with the stream time it was made.
 #[derive(Debug, Clone)]
 pub struct LiveQuote {
     pub quote: Box<ClientQuote>,
-    pub at_ms: StreamMs,
+    pub(crate) at_ms: StreamMs,
 }
 
 /// How the client quote's validity stands at `now`.
@@ -149,7 +151,7 @@ pub enum Validity {
     Live {
         remaining_ms: u64,
     },
-    /// In its last [`WARN_MS`].
+    /// In its last `WARN_MS`.
     Ending {
         remaining_ms: u64,
     },
@@ -182,7 +184,7 @@ pub struct ConsoleState {
     /// The client's acceptance and what came of it.
     pub execution: ExecutionView,
     /// The blotter cannot write this stream's record (a banner says so).
-    pub blotter_error: Option<String>,
+    pub(crate) blotter_error: Option<String>,
     pub request: Option<Request>,
     pub lps: Vec<LpRow>,
     /// LP indices, best first for the side; LPs without a price last.
@@ -202,16 +204,16 @@ pub struct ConsoleState {
     /// Times the lock went to another LP without an improvement: a renewal
     /// of an expiring (or expired) quote, at whatever price was best.
     pub renewal_moves: u32,
-    pub last_improvement_ms: Option<StreamMs>,
+    pub(crate) last_improvement_ms: Option<StreamMs>,
     /// Best LP price per time bucket of the stream ([`HISTORY_BUCKETS`]).
-    pub best_history: Vec<Option<Decimal>>,
+    pub(crate) best_history: Vec<Option<Decimal>>,
     pub log: VecDeque<LogLine>,
     pub ended: Option<Ended>,
-    pub ended_at_ms: Option<StreamMs>,
+    pub(crate) ended_at_ms: Option<StreamMs>,
     /// Stream time the screen is drawn for.
     pub now_ms: StreamMs,
     /// Colours on (false under `NO_COLOR`).
-    pub color: bool,
+    pub(crate) color: bool,
 }
 
 impl Default for ConsoleState {
@@ -384,7 +386,8 @@ impl ConsoleState {
                     LockReason::Refresh => LogKind::Refresh,
                 };
                 let text = format!(
-                    "LOCKED {} at {}{from}",
+                    "{}LOCKED {}, LP price {}{from}",
+                    if locked.simulated { "SIMULATED " } else { "" },
                     locked.lp,
                     group_thousands(locked.price)
                 );
@@ -403,7 +406,7 @@ impl ConsoleState {
             }
             EventKind::OrderSent(order) => {
                 let text = format!(
-                    "ORDER {} to {} at {} (attempt {})",
+                    "ORDER {} to {}, LP price {} (attempt {})",
                     order.order_id,
                     order.lp,
                     group_thousands(order.lp_price),
@@ -463,7 +466,12 @@ impl ConsoleState {
             }
             EventKind::Filled(filled) => {
                 let text = format!(
-                    "FILLED by {} at {}: client {}, desk P&L {} {}",
+                    "{} by {}, LP price {}: client price {}, desk P&L {} {}",
+                    if filled.simulated {
+                        "SIMULATED FILL"
+                    } else {
+                        "FILLED"
+                    },
                     filled.lp,
                     group_thousands(filled.lp_price),
                     group_thousands(filled.client_price),
@@ -531,6 +539,7 @@ impl ConsoleState {
             duration_ms: started.duration_ms,
             started_local,
             simulated: started.simulated,
+            simulated_lps: started.simulated_lps.clone(),
         });
         self.lps = started
             .lps
@@ -709,7 +718,7 @@ impl ConsoleState {
             .map_or(0, |r| r.duration_ms.saturating_sub(self.now_ms))
     }
 
-    /// The lock was taken within [`LOCK_FLASH_MS`]: its row is highlighted.
+    /// The lock was taken within `LOCK_FLASH_MS`: its row is highlighted.
     pub fn lock_flash(&self) -> bool {
         self.lock
             .as_ref()
@@ -723,7 +732,7 @@ impl ConsoleState {
     }
 
     /// Something on screen changes with time alone (countdowns, flashes).
-    pub fn animating(&self) -> bool {
+    pub(crate) fn animating(&self) -> bool {
         self.ended.is_none() || self.banner() || self.lock_flash()
     }
 }
