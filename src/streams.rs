@@ -30,6 +30,7 @@ use crate::lp::health::HealthChange;
 use crate::rfq::event::LpErrorEvent;
 use crate::rfq::inbox::CommandSender;
 use crate::rfq::outlet::Outlet;
+use crate::rfq::reference::References;
 use crate::rfq::{EventKind, RfqEvent, StreamCommand};
 
 /// Events a subscriber may fall behind by before it is dropped: a console
@@ -321,6 +322,9 @@ struct Registry {
     desk_events: broadcast::Sender<DeskEvent>,
     /// The blotter trouble (failed commits + lost events) already pushed.
     trouble_told: AtomicU64,
+    /// The desk's reference prices, each stream's corroborated locks
+    /// noted as they pass.
+    references: References,
 }
 
 impl Default for StreamRegistry {
@@ -346,6 +350,7 @@ impl StreamRegistry {
                 live: Mutex::new(HashMap::new()),
                 desk_events: broadcast::channel(DESK_EVENT_BUFFER).0,
                 trouble_told: AtomicU64::new(0),
+                references: References::default(),
             }),
         }
     }
@@ -396,6 +401,12 @@ impl StreamRegistry {
         })
     }
 
+    /// The desk's reference prices, which every stream's corroborated
+    /// locks keep up to date.
+    pub(crate) fn references(&self) -> &References {
+        &self.inner.references
+    }
+
     /// Every desk event from now on.
     pub(crate) fn subscribe_desk(&self) -> broadcast::Receiver<DeskEvent> {
         self.inner.desk_events.subscribe()
@@ -444,6 +455,7 @@ impl StreamRegistry {
                         kept: Kept::default(),
                         subscribers: Vec::new(),
                         closed: false,
+                        trust: Trust::default(),
                     }),
                 }))
                 .clone()
@@ -505,6 +517,17 @@ struct Fan {
     subscribers: Vec<Subscriber>,
     /// Ended or dropped: nobody attaches any more.
     closed: bool,
+    trust: Trust,
+}
+
+/// What a stream's locks may teach the desk's reference prices.
+#[derive(Default)]
+struct Trust {
+    /// The stream's pair (from `started`).
+    pair: Option<String>,
+    /// The operator released a price in this stream: its locks may rest on
+    /// the operator's word alone, and vouch for nothing on the desk.
+    released: bool,
 }
 
 struct Subscriber {
@@ -551,12 +574,31 @@ impl LiveStream {
             } else {
                 fan.kept.seq = seq;
             }
+            self.learn(&mut fan.trust, event);
         }
         if let Some(sink) = &self.blotter {
             self.registry.watch_blotter(sink);
         }
         if ended {
             self.close(Detached::Ended);
+        }
+    }
+
+    /// Notes a corroborated lock of a real LP as the desk's reference for
+    /// the stream's pair.
+    fn learn(&self, trust: &mut Trust, event: &RfqEvent) {
+        match &event.kind {
+            EventKind::Started(started) => trust.pair = Some(started.pair.symbol()),
+            EventKind::Released(_) => trust.released = true,
+            EventKind::Locked(locked) if !locked.simulated && !trust.released => {
+                if let Some(pair) = &trust.pair {
+                    let seen_ms = self.clock.wall_at(event.t_ms).timestamp_millis();
+                    self.registry
+                        .references
+                        .note_desk(pair, locked.price, seen_ms);
+                }
+            }
+            _ => {}
         }
     }
 

@@ -14,6 +14,7 @@ mod figures;
 pub mod health;
 pub mod journal;
 pub mod read;
+pub(crate) mod recent;
 pub mod report;
 mod report_model;
 pub(crate) mod report_rows;
