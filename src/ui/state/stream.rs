@@ -223,6 +223,23 @@ impl Default for ConsoleState {
 }
 
 impl ConsoleState {
+    /// The LP whose unverified price a release would offer: the best of
+    /// those shown unverified, with its price.
+    pub(crate) fn best_unverified(&self) -> Option<(Arc<str>, Decimal)> {
+        let side = self.request.as_ref()?.side;
+        self.lps
+            .iter()
+            .filter(|row| row.status == LpStatus::Unverified)
+            .filter_map(|row| row.price.map(|price| (row.name.clone(), price)))
+            .reduce(|best, next| {
+                if side.is_better(next.1, best.1) {
+                    next
+                } else {
+                    best
+                }
+            })
+    }
+
     pub fn new(color: bool) -> ConsoleState {
         ConsoleState {
             rfq_id: Arc::from(""),
@@ -302,6 +319,9 @@ impl ConsoleState {
                 self.log(t, LogKind::Error, text);
             }
             EventKind::Released(released) => {
+                if let Some(index) = self.lp_index(&released.lp) {
+                    self.lps[index].status = LpStatus::Ok;
+                }
                 let text = format!(
                     "released by the operator: {} at {}",
                     released.lp,
@@ -333,6 +353,12 @@ impl ConsoleState {
                 self.rerank(t);
             }
             EventKind::ClientQuote(quote) => {
+                // Offered: something has corroborated its price since.
+                if let Some(index) = self.lp_index(&quote.lp) {
+                    if self.lps[index].status == LpStatus::Unverified {
+                        self.lps[index].status = LpStatus::Ok;
+                    }
+                }
                 let (kind, what) = match quote.reason {
                     QuoteReason::First => (LogKind::Info, "first client quote"),
                     QuoteReason::BestSoFar => (LogKind::Info, "best so far"),
