@@ -66,6 +66,7 @@ async fn one_accept() -> Duration {
         duration_ms: 30_000,
         clock: StreamClock::start(),
         band: None,
+        reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
     };

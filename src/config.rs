@@ -67,6 +67,8 @@ pub struct SettingsArgs {
     pub max_deviation_bps: Option<String>,
     /// `FADE_LIMIT_PCT`
     pub fade_limit_pct: Option<String>,
+    /// `REFERENCE_MAX_AGE_SECS`
+    pub reference_max_age_secs: Option<String>,
     /// `FADE_TOLERANCE_BPS`
     pub fade_tolerance_bps: Option<String>,
     /// `ORDER_TIMEOUT_MS`
@@ -136,6 +138,10 @@ pub struct Settings {
     /// Above this smoothed last-look reject rate (percent) an LP is
     /// fading (FADE_LIMIT_PCT).
     pub fade_limit_pct: Decimal,
+    /// How old the desk's last corroborated price for a pair may be and
+    /// still corroborate a quote near it, in seconds
+    /// (REFERENCE_MAX_AGE_SECS; 0: never).
+    pub reference_max_age_secs: u64,
 }
 
 impl Settings {
@@ -395,6 +401,8 @@ impl Settings {
         let (last_look_ms, _) = MOCK_LAST_LOOK_MS.whole(&args.mock_last_look_ms)?;
         let (max_deviation, _) = MAX_DEVIATION_BPS.decimal(&args.max_deviation_bps)?;
         let (fade_limit_pct, _) = FADE_LIMIT_PCT.decimal(&args.fade_limit_pct)?;
+        let (reference_max_age_secs, _) =
+            REFERENCE_MAX_AGE_SECS.whole(&args.reference_max_age_secs)?;
         let (fade_tolerance, _) = FADE_TOLERANCE_BPS.decimal(&args.fade_tolerance_bps)?;
         let (order_timeout_ms, _) = ORDER_TIMEOUT_MS.whole(&args.order_timeout_ms)?;
         let (validity, validity_text) = MOCK_VALIDITY_SECONDS.decimal(&args.mock_validity_secs)?;
@@ -534,6 +542,7 @@ impl Settings {
             min_notional,
             min_notional_pairs,
             fade_limit_pct,
+            reference_max_age_secs,
         })
     }
 }

@@ -97,8 +97,9 @@ pub async fn run(
         tokio::pin!(streamed);
         let mut acceptance = Acceptance::default();
         let mut terminated = false;
-        // Lines typed during the stream: `a` accepts; anything else is the
-        // next request's first answer, kept for the prompt.
+        // Lines typed during the stream: `a` accepts, `r` releases an
+        // unverified price; anything else is the next request's first
+        // answer, kept for the prompt.
         let mut listening = true;
         loop {
             tokio::select! {
@@ -118,6 +119,12 @@ pub async fn run(
                     }
                 }
                 line = input.next_line(), if listening => match line {
+                    // The operator's override for a price nothing
+                    // corroborates: the session releases the best
+                    // unverified one and records it (`released`).
+                    Some(line) if is_release(&line) => {
+                        let _ = commands.send(StreamCommand::ReleaseUnverified).await;
+                    }
                     Some(line) => match acceptance.on_line(&line, clock.now_ms()) {
                         Answer::Execute(quote_id) => {
                             let quote_id = Some(quote_id);
@@ -146,6 +153,11 @@ fn hint(mode: OutputMode, text: &str) {
         OutputMode::Plain => println!("{text}"),
         OutputMode::Json => eprintln!("{text}"),
     }
+}
+
+/// Words that release the best unverified price during a stream.
+fn is_release(line: &str) -> bool {
+    matches!(line.trim().to_ascii_lowercase().as_str(), "r" | "release")
 }
 
 /// Words that ask to accept the live quote during a stream.

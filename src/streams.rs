@@ -30,6 +30,7 @@ use crate::lp::health::HealthChange;
 use crate::rfq::event::LpErrorEvent;
 use crate::rfq::inbox::CommandSender;
 use crate::rfq::outlet::Outlet;
+use crate::rfq::reference::References;
 use crate::rfq::{EventKind, RfqEvent, StreamCommand};
 
 /// Events a subscriber may fall behind by before it is dropped: a console
@@ -80,7 +81,7 @@ struct Kept {
     seq: u64,
     /// The latest of each kind the stream has one of, by [`StreamSlot`].
     stream: [Option<Box<Sequenced>>; StreamSlot::COUNT],
-    /// Each LP's latest quote, error and health, by [`LpSlot`].
+    /// Each LP's latest quote, error, health and unverified, by [`LpSlot`].
     lps: HashMap<Arc<str>, [Option<Box<Sequenced>>; LpSlot::COUNT]>,
     /// Every execution event, in order (one order per attempt: as many as
     /// there are LPs at most).
@@ -96,11 +97,12 @@ enum StreamSlot {
     LockExpired,
     NotFilled,
     BlotterError,
+    Released,
     Ended,
 }
 
 impl StreamSlot {
-    const COUNT: usize = 7;
+    const COUNT: usize = 8;
 }
 
 /// The slots of each LP in [`Kept::lps`].
@@ -109,10 +111,11 @@ enum LpSlot {
     Quote,
     Error,
     Health,
+    Unverified,
 }
 
 impl LpSlot {
-    const COUNT: usize = 3;
+    const COUNT: usize = 4;
 }
 
 impl Kept {
@@ -120,9 +123,15 @@ impl Kept {
     fn keep(&mut self, seq: u64, event: &RfqEvent) {
         self.seq = seq;
         let slot = match &event.kind {
-            EventKind::LpQuote(quote) => self.lp_slot(&quote.lp, LpSlot::Quote),
+            EventKind::LpQuote(quote) => {
+                // An LP's new quote is judged afresh: its earlier
+                // `unverified` no longer says anything about it.
+                self.forget_unverified(&quote.lp);
+                self.lp_slot(&quote.lp, LpSlot::Quote)
+            }
             EventKind::LpError(error) => self.lp_slot(&error.lp, LpSlot::Error),
             EventKind::LpHealth(health) => self.lp_slot(&health.lp, LpSlot::Health),
+            EventKind::Unverified(unverified) => self.lp_slot(&unverified.lp, LpSlot::Unverified),
             EventKind::OrderSent(_)
             | EventKind::OrderRejected(_)
             | EventKind::Filled(_)
@@ -134,11 +143,20 @@ impl Kept {
                 return;
             }
             EventKind::Started(_) => &mut self.stream[StreamSlot::Started as usize],
-            EventKind::ClientQuote(_) => &mut self.stream[StreamSlot::ClientQuote as usize],
+            EventKind::ClientQuote(quote) => {
+                // Offered: something has corroborated the LP's price since
+                // its `unverified`, which a late screen must not show.
+                self.forget_unverified(&quote.lp);
+                &mut self.stream[StreamSlot::ClientQuote as usize]
+            }
             EventKind::Locked(_) => &mut self.stream[StreamSlot::Locked as usize],
             EventKind::LockExpired(_) => &mut self.stream[StreamSlot::LockExpired as usize],
             EventKind::NotFilled(_) => &mut self.stream[StreamSlot::NotFilled as usize],
             EventKind::BlotterError(_) => &mut self.stream[StreamSlot::BlotterError as usize],
+            EventKind::Released(released) => {
+                self.forget_unverified(&released.lp);
+                &mut self.stream[StreamSlot::Released as usize]
+            }
             EventKind::Ended(_) => &mut self.stream[StreamSlot::Ended as usize],
         };
         match slot {
@@ -149,6 +167,12 @@ impl Kept {
                     event: event.clone(),
                 }))
             }
+        }
+    }
+
+    fn forget_unverified(&mut self, lp: &str) {
+        if let Some(slots) = self.lps.get_mut(lp) {
+            slots[LpSlot::Unverified as usize] = None;
         }
     }
 
@@ -298,6 +322,9 @@ struct Registry {
     desk_events: broadcast::Sender<DeskEvent>,
     /// The blotter trouble (failed commits + lost events) already pushed.
     trouble_told: AtomicU64,
+    /// The desk's reference prices, each stream's corroborated locks
+    /// noted as they pass.
+    references: References,
 }
 
 impl Default for StreamRegistry {
@@ -323,6 +350,7 @@ impl StreamRegistry {
                 live: Mutex::new(HashMap::new()),
                 desk_events: broadcast::channel(DESK_EVENT_BUFFER).0,
                 trouble_told: AtomicU64::new(0),
+                references: References::default(),
             }),
         }
     }
@@ -373,6 +401,12 @@ impl StreamRegistry {
         })
     }
 
+    /// The desk's reference prices, which every stream's corroborated
+    /// locks keep up to date.
+    pub(crate) fn references(&self) -> &References {
+        &self.inner.references
+    }
+
     /// Every desk event from now on.
     pub(crate) fn subscribe_desk(&self) -> broadcast::Receiver<DeskEvent> {
         self.inner.desk_events.subscribe()
@@ -421,6 +455,7 @@ impl StreamRegistry {
                         kept: Kept::default(),
                         subscribers: Vec::new(),
                         closed: false,
+                        trust: Trust::default(),
                     }),
                 }))
                 .clone()
@@ -482,6 +517,17 @@ struct Fan {
     subscribers: Vec<Subscriber>,
     /// Ended or dropped: nobody attaches any more.
     closed: bool,
+    trust: Trust,
+}
+
+/// What a stream's locks may teach the desk's reference prices.
+#[derive(Default)]
+struct Trust {
+    /// The stream's pair (from `started`).
+    pair: Option<String>,
+    /// The operator released a price in this stream: its locks may rest on
+    /// the operator's word alone, and vouch for nothing on the desk.
+    released: bool,
 }
 
 struct Subscriber {
@@ -528,12 +574,31 @@ impl LiveStream {
             } else {
                 fan.kept.seq = seq;
             }
+            self.learn(&mut fan.trust, event);
         }
         if let Some(sink) = &self.blotter {
             self.registry.watch_blotter(sink);
         }
         if ended {
             self.close(Detached::Ended);
+        }
+    }
+
+    /// Notes a corroborated lock of a real LP as the desk's reference for
+    /// the stream's pair.
+    fn learn(&self, trust: &mut Trust, event: &RfqEvent) {
+        match &event.kind {
+            EventKind::Started(started) => trust.pair = Some(started.pair.symbol()),
+            EventKind::Released(_) => trust.released = true,
+            EventKind::Locked(locked) if !locked.simulated && !trust.released => {
+                if let Some(pair) = &trust.pair {
+                    let seen_ms = self.clock.wall_at(event.t_ms).timestamp_millis();
+                    self.registry
+                        .references
+                        .note_desk(pair, locked.price, seen_ms);
+                }
+            }
+            _ => {}
         }
     }
 

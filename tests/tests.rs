@@ -19,6 +19,8 @@ mod client_terms;
 mod client_view;
 #[path = "integration/console.rs"]
 mod console;
+#[path = "integration/corroboration_e2e.rs"]
+mod corroboration_e2e;
 #[path = "integration/desk_server.rs"]
 mod desk_server;
 #[path = "integration/execution.rs"]

@@ -444,6 +444,7 @@ impl Slot {
             duration_ms,
             clock: StreamClock::start(),
             band: None,
+            reference: None,
             client: crate::rfq::ClientId::house(),
             operator: None,
         };

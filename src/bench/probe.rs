@@ -204,6 +204,7 @@ mod tests {
             duration_ms: 1_000,
             clock: StreamClock::start(),
             band: None,
+            reference: None,
             client: crate::rfq::ClientId::house(),
             operator: None,
         };

@@ -15,6 +15,7 @@ pub mod health;
 pub mod journal;
 pub mod orders;
 pub mod read;
+pub(crate) mod recent;
 pub mod report;
 mod report_model;
 pub(crate) mod report_rows;

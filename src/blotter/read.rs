@@ -15,7 +15,7 @@ use crate::market::{Asset, Bps, Pair, Side};
 use crate::rfq::event::{
     ClientQuote, EndReason, Ended, EventKind, ExecutionUnknown, FailureKind, Filled, LockExpired,
     LockReason, Locked, LpErrorEvent, LpQuoteEvent, NotFilled, OrderRejected, OrderSent, Outcome,
-    QuoteReason, Started,
+    QuoteReason, Released, Started, Unverified,
 };
 use crate::rfq::{ClientId, RfqEvent};
 
@@ -423,6 +423,14 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     price: decimal(row, "price")?,
                     previous_lp: opt_arc(row, "previous_lp")?,
                     reason: parse_enum(row, "reason", LockReason::from_wire)?,
+                }),
+                "unverified" => EventKind::Unverified(Unverified {
+                    lp: arc(row, "lp")?,
+                    price: decimal(row, "price")?,
+                }),
+                "released" => EventKind::Released(Released {
+                    lp: arc(row, "lp")?,
+                    price: decimal(row, "price")?,
                 }),
                 _ => EventKind::LockExpired(LockExpired {
                     lp: arc(row, "lp")?,

@@ -488,6 +488,32 @@ impl SqliteStore {
                         l.previous_lp,
                         l.reason.as_str(),
                     ])?,
+                    // The trust decisions ride with the lock's: the
+                    // price held back or released, and by whom it was not.
+                    EventKind::Unverified(u) => lock.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        "unverified",
+                        u.lp,
+                        u.price.to_string(),
+                        None::<String>,
+                        None::<String>,
+                    ])?,
+                    EventKind::Released(r) => lock.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        "released",
+                        r.lp,
+                        r.price.to_string(),
+                        None::<String>,
+                        None::<String>,
+                    ])?,
                     EventKind::LockExpired(x) => lock.execute(params![
                         row,
                         seq,

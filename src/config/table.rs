@@ -350,6 +350,21 @@ pub(crate) const MAX_DEVIATION_BPS: SettingDef = SettingDef {
     slot: |args| &mut args.max_deviation_bps,
 };
 
+pub(crate) const REFERENCE_MAX_AGE_SECS: SettingDef = SettingDef {
+    env: "REFERENCE_MAX_AGE_SECS",
+    flag: "--reference-max-age-secs",
+    value_name: "SECS",
+    group: Group::Desk,
+    fallback: Fallback::Value("300"),
+    accepts: Accepts::Whole {
+        what: "a whole number of seconds",
+        min: 0,
+        max: 86_400,
+    },
+    help: "How old, in seconds ({range}), the desk's last corroborated price for a pair may be and still vouch for a lone LP's quote near it (0: never)",
+    slot: |args| &mut args.reference_max_age_secs,
+};
+
 pub(crate) const FADE_LIMIT_PCT: SettingDef = SettingDef {
     env: "FADE_LIMIT_PCT",
     flag: "--fade-limit-pct",
@@ -728,6 +743,7 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
     DEFAULT_STREAM_DURATION_SECONDS,
     ORDER_TIMEOUT_MS,
     MAX_DEVIATION_BPS,
+    REFERENCE_MAX_AGE_SECS,
     FADE_LIMIT_PCT,
     FADE_TOLERANCE_BPS,
     MAX_NOTIONAL,

@@ -33,6 +33,7 @@ use crate::ids;
 use crate::recorder::Recorder;
 use crate::rfq::event::{BlotterErrorEvent, Ended};
 use crate::rfq::inbox::CommandSender;
+use crate::rfq::reference::References;
 use crate::rfq::{EventKind, QuoteRequest, RfqEvent, Session, StreamCommand};
 use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, StreamStopper, Subscription};
 
@@ -85,6 +86,33 @@ pub enum DeskError {
         lp: String,
         file: String,
     },
+}
+
+/// Gives the desk's reference prices their age limit and the locks its
+/// blotter holds from within it: a restarted desk vouches for a lone LP
+/// near the price it locked a minute ago as the running one did. A
+/// blotter that cannot be read for them only costs the references.
+fn seed_references(settings: &Settings, has_blotter: bool, references: &References) {
+    let max_age_ms = settings.reference_max_age_secs.saturating_mul(1000);
+    references.set_desk_max_age_ms(max_age_ms);
+    let Some(path) = settings
+        .blotter
+        .as_ref()
+        .filter(|_| has_blotter && max_age_ms > 0)
+    else {
+        return;
+    };
+    let since_ms = chrono::Utc::now()
+        .timestamp_millis()
+        .saturating_sub(i64::try_from(max_age_ms).unwrap_or(i64::MAX));
+    match crate::blotter::recent::recent_locks(path, since_ms) {
+        Ok(locks) => {
+            for lock in &locks {
+                references.note_desk(&lock.pair, lock.price, lock.at_ms);
+            }
+        }
+        Err(error) => tracing::warn!("no reference prices from the blotter: {error}"),
+    }
 }
 
 /// How the desk ended: what its blotter holds and lost.
@@ -180,6 +208,7 @@ impl Desk {
         blotter: Option<Blotter>,
         streams: StreamRegistry,
     ) -> Desk {
+        seed_references(&settings, blotter.is_some(), streams.references());
         let announcer = streams.clone();
         registry.announce_health_to(Box::new(move |change| {
             announcer.announce(DeskEvent::LpHealth(LpHealthChanged::from(change)));
@@ -312,6 +341,10 @@ impl Desk {
             duration_ms: self.settings.duration_ms,
             clock,
             band: self.registry.band_for(&spec.pair),
+            reference: self
+                .streams
+                .references()
+                .current(&spec.pair.symbol(), chrono::Utc::now().timestamp_millis()),
             client: params.client(),
             operator: params.operator(),
         };

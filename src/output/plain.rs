@@ -179,6 +179,22 @@ impl PlainPrinter {
                     expired.lp
                 );
             }
+            EventKind::Unverified(unverified) => {
+                let _ = writeln!(
+                    text,
+                    "{at} UNVERIFIED: {} at {} is not offered: no band, reference or second LP corroborates it",
+                    unverified.lp,
+                    group_thousands(unverified.price)
+                );
+            }
+            EventKind::Released(released) => {
+                let _ = writeln!(
+                    text,
+                    "{at} RELEASED by the operator: {} at {}",
+                    released.lp,
+                    group_thousands(released.price)
+                );
+            }
             EventKind::OrderSent(order) => {
                 let what = match self.request {
                     Some((side, pair)) => format!(

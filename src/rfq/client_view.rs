@@ -281,6 +281,8 @@ impl ClientView {
             }),
             EventKind::LpQuote(_)
             | EventKind::LpError(_)
+            | EventKind::Unverified(_)
+            | EventKind::Released(_)
             | EventKind::Locked(_)
             | EventKind::OrderSent(_)
             | EventKind::OrderRejected(_)

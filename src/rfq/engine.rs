@@ -23,6 +23,16 @@
 //!    emitted, nothing is offered, and a new race starts with the next fresh
 //!    answers.
 //!
+//! Trust: a valid, sane quote is only offered (and only executed) once
+//! something independent of its LP corroborates its price
+//! ([`sanity::corroborate`]: a band for the pair, the stream's reference,
+//! another LP within MAX_DEVIATION_BPS, the median of three or more).
+//! Until then it is in the book but not a candidate: an `unverified`
+//! event follows its `lp_quote`, and when a later quote corroborates it,
+//! it becomes a candidate like a fresh answer. The operator can release
+//! the best unverified quote ([`Engine::release_unverified`]), recorded
+//! as `released`.
+//!
 //! The engine holds no thread-local or global state: what it needs to
 //! judge a price by the median it borrows from its caller
 //! ([`MedianScratch`]), as it borrows the buffers it fills.
@@ -113,6 +123,10 @@ pub struct Engine {
     outcome: Option<Outcome>,
     /// The pair's price band from the venues file, if any.
     band: Option<PriceBand>,
+    /// A price known good for the pair (the desk's recent corroborated
+    /// prices, or what the operator released): a quote within
+    /// MAX_DEVIATION_BPS of it is corroborated.
+    reference: Option<Decimal>,
     /// Who the request is for; only `started` says it.
     client: ClientId,
     /// The desk server's operator who asked, if any.
@@ -167,6 +181,21 @@ impl MedianScratch {
     }
 }
 
+/// The median of the live quotes, if enough to judge, and the outliers.
+type MedianView = (Option<Decimal>, Vec<(usize, Decimal)>);
+
+/// What the median said of an arriving price that it did not refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MedianVerdict {
+    /// Worse than the price offered now: never offered, so not judged
+    /// (it counts as judged, but corroborates nothing by itself).
+    WorseThanOffered,
+    /// Three or more live quotes, and it is near their median.
+    Accepted,
+    /// Too few live quotes for the median to judge.
+    TooFew,
+}
+
 /// How an order ended, as the session saw it.
 #[derive(Debug, Clone)]
 pub(crate) enum OrderResult {
@@ -217,6 +246,7 @@ impl Engine {
             execution: None,
             outcome: None,
             band: None,
+            reference: None,
             client: ClientId::house(),
             operator: None,
             withheld: false,
@@ -538,8 +568,8 @@ impl Engine {
                     .map_err(|defect| defect.to_string())
             })
             .and_then(|()| self.judge_by_median(now, lp, quote.price, median));
-        let judged = match sane {
-            Ok(judged) => judged,
+        let verdict = match sane {
+            Ok(verdict) => verdict,
             Err(reason) => {
                 self.book.remove(lp);
                 self.emit_error(
@@ -570,25 +600,106 @@ impl Engine {
             quote.valid_until_ms,
             quote.venue_ref.clone(),
         );
-        if judged {
+        if verdict != MedianVerdict::TooFew {
             self.book.mark_judged(lp);
         }
         // An earlier quote that the median now shows to be absurd (it came
         // first, before there were peers to judge it) is expelled.
         self.expel_outliers(now, in_flight.poll, median, out);
-        let candidate = Candidate {
-            lp,
-            price: quote.price,
-            valid_until_ms: quote.valid_until_ms,
-            venue_ref: quote.venue_ref,
-        };
+        let mut decisions = Vec::new();
+        let arriving = (lp, verdict == MedianVerdict::Accepted);
+        self.corroborate(now, Some(arriving), median, &mut decisions, out);
         if self.accepted() {
             // Still a fallback for an order, never a new client quote.
             return;
         }
-        let mut decisions = Vec::new();
-        self.lock.consider(now, candidate, &mut decisions);
         self.apply(now, &mut decisions, out);
+    }
+
+    /// Marks every live quote that something independent now vouches for
+    /// as corroborated and returns the lock rules' decisions on them (best
+    /// first, so a race offers only the best). `arriving` is the quote
+    /// just booked and whether the median accepted it: if nothing vouches
+    /// for it, `unverified` is emitted. An earlier unverified quote that
+    /// the arrival (or a release) corroborates becomes a candidate now.
+    fn corroborate(
+        &mut self,
+        now: StreamMs,
+        arriving: Option<(usize, bool)>,
+        median: &mut MedianScratch,
+        decisions: &mut Vec<Decision>,
+        out: &mut Vec<RfqEvent>,
+    ) {
+        if !self.book.has_uncorroborated(now) {
+            return;
+        }
+        let mut live = Vec::new();
+        self.book.live_prices(now, &mut live);
+        // The median's verdict on the others, computed only if needed.
+        let mut median_centre: Option<MedianView> = None;
+        let mut vouched = Vec::new();
+        for &(lp, price) in &live {
+            if self.book.get(lp).is_none_or(|entry| entry.corroborated) {
+                continue;
+            }
+            let peers = live
+                .iter()
+                .filter(|(other, _)| *other != lp)
+                .map(|(_, price)| *price);
+            let by_median = match arriving {
+                Some((arriving_lp, accepted)) if arriving_lp == lp => accepted,
+                _ => false,
+            };
+            let mut found = sanity::corroborate(
+                price,
+                self.band,
+                self.reference,
+                peers,
+                by_median,
+                self.params.max_deviation,
+            );
+            if found.is_none() && live.len() >= sanity::MIN_QUOTES_FOR_MEDIAN {
+                let (centre, outliers) =
+                    median_centre.get_or_insert_with(|| self.outliers(now, None, median));
+                if centre.is_some() && !outliers.iter().any(|(outlier, _)| *outlier == lp) {
+                    found = Some(sanity::Corroboration::Median);
+                }
+            }
+            if found.is_some() {
+                vouched.push(lp);
+            } else if arriving.is_some_and(|(arriving_lp, _)| arriving_lp == lp) {
+                out.push(self.event(
+                    now,
+                    EventKind::Unverified(Unverified {
+                        lp: self.per_lp[lp].name.clone(),
+                        price,
+                    }),
+                ));
+            }
+        }
+        if vouched.is_empty() {
+            return;
+        }
+        for &lp in &vouched {
+            self.book.mark_corroborated(lp);
+        }
+        if self.accepted() {
+            return;
+        }
+        // Best first: in a race, a worse one considered first would be
+        // offered and at once replaced.
+        let ranked = self.book.ranked(now);
+        for lp in ranked.into_iter().filter(|lp| vouched.contains(lp)) {
+            if let Some(entry) = self.book.get(lp) {
+                let candidate = Candidate {
+                    lp,
+                    price: entry.price,
+                    valid_until_ms: entry.valid_until_ms,
+                    venue_ref: entry.venue_ref.clone(),
+                };
+                self.lock.consider(now, candidate, decisions);
+            }
+        }
     }
 
     /// The median's verdict on the book's live quotes at `now` (`lp` at
@@ -635,7 +746,7 @@ impl Engine {
         lp: usize,
         price: Decimal,
         median: &mut MedianScratch,
-    ) -> Result<bool, String> {
+    ) -> Result<MedianVerdict, String> {
         // Only a price at least as good as the one offered now can become
         // the client's; a worse one is never offered, nor used for a
         // fallback beyond the client's price, so judging it is not needed
@@ -643,15 +754,15 @@ impl Engine {
         // answers.
         if let Some(live) = self.offers.live() {
             if live.candidate.lp != lp && self.spec.side.is_better(live.candidate.price, price) {
-                return Ok(true);
+                return Ok(MedianVerdict::WorseThanOffered);
             }
         }
         match self.outliers(now, Some((lp, price)), median) {
             (Some(centre), found) if found.iter().any(|(outlier, _)| *outlier == lp) => {
                 Err(sanity::far_from(price, centre, self.params.max_deviation).to_string())
             }
-            (Some(_), _) => Ok(true),
-            (None, _) => Ok(false),
+            (Some(_), _) => Ok(MedianVerdict::Accepted),
+            (None, _) => Ok(MedianVerdict::TooFew),
         }
     }
 
@@ -717,13 +828,16 @@ impl Engine {
                 }),
             ));
         }
-        let replacement = self.book.ranked(now).first().and_then(|&lp| {
-            self.book.get(lp).map(|entry| Candidate {
-                lp,
-                price: entry.price,
-                valid_until_ms: entry.valid_until_ms,
-                venue_ref: entry.venue_ref.clone(),
-            })
+        let replacement = self.book.ranked(now).into_iter().find_map(|lp| {
+            self.book
+                .get(lp)
+                .filter(|entry| entry.corroborated)
+                .map(|entry| Candidate {
+                    lp,
+                    price: entry.price,
+                    valid_until_ms: entry.valid_until_ms,
+                    venue_ref: entry.venue_ref.clone(),
+                })
         });
         let mut decisions = Vec::new();
         self.lock.restart(
@@ -752,6 +866,11 @@ impl Engine {
                         simulated: self.per_lp[candidate.lp].simulated,
                     };
                     out.push(self.event(now, EventKind::Locked(locked)));
+                    // Only a corroborated price is ever locked: it is this
+                    // desk's most recent good price for the pair, and
+                    // vouches for a lone fresh quote near it (an outage
+                    // that leaves one LP quoting needs no new release).
+                    self.reference = Some(candidate.price);
                 }
                 // A quote the desk cannot record is never offered.
                 Decision::Offer { .. } if self.withheld => {}
@@ -839,6 +958,48 @@ impl Engine {
     /// pair).
     pub(crate) fn set_band(&mut self, band: Option<PriceBand>) {
         self.band = band;
+    }
+
+    /// A quote within MAX_DEVIATION_BPS of `reference` (the desk's recent
+    /// corroborated price for the pair) is corroborated.
+    pub fn set_reference(&mut self, reference: Option<Decimal>) {
+        self.reference = reference;
+    }
+
+    /// The operator releases the best live unverified quote: its price
+    /// becomes the stream's reference (so the LP's later prices near it
+    /// need no new release), `released` is emitted and it is offered like
+    /// a fresh answer. Nothing happens when no unverified quote is live
+    /// or the client has accepted.
+    pub fn release_unverified(
+        &mut self,
+        now: StreamMs,
+        median: &mut MedianScratch,
+        out: &mut Vec<RfqEvent>,
+    ) {
+        if self.accepted() {
+            return;
+        }
+        let best = self
+            .book
+            .ranked(now)
+            .into_iter()
+            .find(|&lp| self.book.get(lp).is_some_and(|entry| !entry.corroborated));
+        let Some((lp, price)) = best.and_then(|lp| self.book.get(lp).map(|e| (lp, e.price))) else {
+            tracing::info!(rfq = %self.rfq_id, "nothing unverified to release");
+            return;
+        };
+        self.reference = Some(price);
+        out.push(self.event(
+            now,
+            EventKind::Released(Released {
+                lp: self.per_lp[lp].name.clone(),
+                price,
+            }),
+        ));
+        let mut decisions = Vec::new();
+        self.corroborate(now, None, median, &mut decisions, out);
+        self.apply(now, &mut decisions, out);
     }
 
     /// Gives each LP its own request and order timeouts (`None`: the
@@ -1395,10 +1556,13 @@ mod tests {
         assert_eq!(
             kinds(&out),
             [
+                // Alone, nothing vouches for LP2's price.
                 "lp_quote",
-                "client LP2 first",
+                "unverified",
+                // LP1 is within MAX_DEVIATION_BPS of LP2: each vouches for
+                // the other, and only the better is offered.
                 "lp_quote",
-                "client LP1 best_so_far",
+                "client LP1 first",
                 // LP3 ties LP1: the earlier answer keeps the lead.
                 "lp_quote",
                 "locked LP1 BestOfPoll",
@@ -1482,6 +1646,8 @@ mod tests {
     #[test]
     fn an_unrefreshed_lock_expires_and_the_next_fresh_answer_is_offered() {
         let mut engine = engine(1);
+        // A single LP: the desk's reference for the pair vouches for it.
+        engine.set_reference(Some(dec!(100000)));
         let mut median = MedianScratch::new();
         let (mut dispatch, mut out) = (Vec::new(), Vec::new());
         engine.begin_poll(0, &mut dispatch, &mut out);
@@ -1546,14 +1712,17 @@ mod tests {
         assert_eq!(
             kinds(&fresh),
             [
+                // LP1's 50000 alone, then LP2's 100000 beside it: neither
+                // vouches for the other, so neither is offered.
                 "lp_quote",
-                "client LP1 first",
+                "unverified",
                 "lp_quote",
+                "unverified",
                 "lp_quote",
-                // The median of three (100000) exposes LP1's 50000.
+                // The median of three (100000) exposes LP1's 50000, and
+                // LP3 vouches for LP2, the better.
                 "lp_error",
-                "lock_expired",
-                "client LP2 refresh",
+                "client LP2 first",
                 // LP4's 40000, judged on arrival; its poll is complete.
                 "lp_error",
                 "locked LP2 BestOfPoll",

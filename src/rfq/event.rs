@@ -30,6 +30,13 @@ pub enum EventKind {
     ClientQuote(Box<ClientQuote>),
     Locked(Locked),
     LockExpired(LockExpired),
+    /// A valid LP quote that would be offered, held back: nothing
+    /// independent corroborates its price yet. Shown to the operator,
+    /// never to a client, never executable.
+    Unverified(Unverified),
+    /// The operator released an unverified price: it (and the LP's later
+    /// prices near it) may now be offered. Recorded.
+    Released(Released),
     // Boxed: rare, and its size (152 B) would set every event's,
     // millions of them in channels and the writer's batches.
     OrderSent(Box<OrderSent>),
@@ -254,6 +261,26 @@ pub struct LockExpired {
     pub lp: Arc<str>,
 }
 
+/// LP `lp`'s valid quote at `price` beats what is offered but nothing
+/// independent corroborates it (no band for the pair, no reference near
+/// it, no other LP within MAX_DEVIATION_BPS, fewer than three quotes for
+/// the median): it is not offered until something does, or the operator
+/// releases it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unverified {
+    pub lp: Arc<str>,
+    pub price: Decimal,
+}
+
+/// The operator released LP `lp`'s unverified price `price`: it becomes
+/// the stream's reference, so it and the LP's later prices within
+/// MAX_DEVIATION_BPS of it may be offered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Released {
+    pub lp: Arc<str>,
+    pub price: Decimal,
+}
+
 /// An order went to an LP for an accepted client quote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderSent {
@@ -428,6 +455,8 @@ impl EventKind {
             EventKind::ClientQuote(_) => "client_quote",
             EventKind::Locked(_) => "locked",
             EventKind::LockExpired(_) => "lock_expired",
+            EventKind::Unverified(_) => "unverified",
+            EventKind::Released(_) => "released",
             EventKind::OrderSent(_) => "order_sent",
             EventKind::OrderRejected(_) => "order_rejected",
             EventKind::Filled(_) => "filled",

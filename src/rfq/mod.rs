@@ -1,8 +1,9 @@
 //! The RFQ itself: the event stream it produces, the pure pricing and
 //! validation rules, the state machine that decides (split into request
 //! bookkeeping, the book, the lock rules and the client offer), the
-//! session task that drives it, a request's own terms (`request`) and
-//! what its client may see of it (`client_view`).
+//! session task that drives it, a request's own terms (`request`), what
+//! its client may see of it (`client_view`) and the desk's reference
+//! prices that corroborate a lone LP (`reference`).
 
 pub(crate) mod book;
 pub(crate) mod client_id;
@@ -16,6 +17,7 @@ pub(crate) mod offer;
 pub mod outlet;
 pub mod pricing;
 pub(crate) mod probe;
+pub mod reference;
 pub(crate) mod request;
 pub(crate) mod requests;
 pub mod sanity;

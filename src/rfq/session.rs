@@ -42,6 +42,11 @@ pub enum StreamCommand {
     /// The client accepts client quote `quote_id` (`None`: whichever is
     /// live at that moment): the desk executes it with the LP behind it.
     Accept { quote_id: Option<Arc<str>> },
+    /// The operator vouches for the best unverified LP price (a pair with
+    /// a single LP and no band or reference): it is offered, and the
+    /// release is recorded (`released`). On the wire:
+    /// `{"command":"release_unverified"}`.
+    ReleaseUnverified,
 }
 
 /// Everything one stream needs.
@@ -56,6 +61,10 @@ pub struct Session {
     pub clock: StreamClock,
     /// The pair's price band from the venues file, if it gives one.
     pub band: Option<crate::market::PriceBand>,
+    /// A recent price for the pair known good on this desk (its own
+    /// corroborated locks, or a reference source), LP price units: a quote
+    /// within MAX_DEVIATION_BPS of it is corroborated on arrival.
+    pub reference: Option<rust_decimal::Decimal>,
     /// Who the request is for.
     pub client: crate::rfq::client_id::ClientId,
     /// The desk server's operator who asked (`None` in a single process).
@@ -193,6 +202,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             duration_ms,
             clock,
             band,
+            reference,
             client,
             operator,
         } = session;
@@ -208,6 +218,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
         let client_order_ids: Vec<_> = lps.iter().map(|lp| lp.client_order_ids()).collect();
         engine.set_client_order_ids(&client_order_ids);
         engine.set_band(band);
+        engine.set_reference(reference);
         engine.set_client(client);
         engine.set_operator(operator);
         Stream {
@@ -361,6 +372,15 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                             if let Some(plan) = plan {
                                 self.send_order(&plan);
                             }
+                        }
+                        Some(StreamCommand::ReleaseUnverified) => {
+                            self.borrow_out();
+                            let now = self.now();
+                            self.engine.on_time(now, &mut self.out);
+                            MEDIAN_SCRATCH.with_borrow_mut(|median| {
+                                self.engine.release_unverified(now, median, &mut self.out);
+                            });
+                            self.hand_on().await;
                         }
                         None => self.inbox = None,
                     },
@@ -879,6 +899,7 @@ impl Session {
             duration_ms: 1_000,
             clock: StreamClock::start(),
             band: None,
+            reference: None,
             client: crate::rfq::ClientId::house(),
             operator: None,
         }

@@ -287,6 +287,11 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                             });
                         }
                     }
+                    Command::Release => {
+                        if let Some(handle) = stream.as_ref() {
+                            handle.send(crate::rfq::StreamCommand::ReleaseUnverified);
+                        }
+                    }
                     Command::Quit => {
                         if stream.is_none() {
                             return Ok(ExitCode::from(worst));

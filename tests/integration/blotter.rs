@@ -1869,6 +1869,9 @@ mod process {
             names(&printed_runs[0]),
             [
                 "started",
+                // Each scenario's first answer is alone until a second
+                // LP's agrees: held back, and recorded so.
+                "unverified",
                 "order_sent",
                 "order_rejected",
                 "order_sent",
@@ -1878,7 +1881,13 @@ mod process {
         );
         assert_eq!(
             names(&printed_runs[1]),
-            ["started", "order_sent", "execution_unknown", "ended"]
+            [
+                "started",
+                "unverified",
+                "order_sent",
+                "execution_unknown",
+                "ended"
+            ]
         );
     }
 

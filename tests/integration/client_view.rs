@@ -15,7 +15,7 @@ use lp_rfq::rfq::{RfqEvent, StreamCommand};
 use rust_decimal_macros::dec;
 use serde_json::Value;
 
-use crate::support::{params, run_stream_with_commands, spec};
+use crate::support::{params, run_stream_with_commands, spec, with_reference};
 
 fn accept_at(t_ms: u64) -> Vec<(u64, StreamCommand)> {
     vec![(t_ms, StreamCommand::Accept { quote_id: None })]
@@ -54,7 +54,8 @@ async fn unknown_outcome() -> Vec<RfqEvent> {
     run_stream_with_commands(
         spec(Side::Sell),
         vec![Arc::new(ghost) as SharedLp],
-        params(),
+        // A lone LP: the desk's reference corroborates it.
+        with_reference(params()),
         30_000,
         accept_at(1_000),
     )
@@ -81,7 +82,8 @@ async fn expired() -> Vec<RfqEvent> {
     run_stream_with_commands(
         spec(Side::Buy),
         vec![Arc::new(brief) as SharedLp],
-        params(),
+        // A lone LP: the desk's reference corroborates it.
+        with_reference(params()),
         5_000,
         Vec::new(),
     )
@@ -114,6 +116,14 @@ fn desk_private(events: &[RfqEvent]) -> BTreeSet<String> {
                 add(&l.price);
             }
             EventKind::LockExpired(x) => add(&x.lp),
+            EventKind::Unverified(u) => {
+                add(&u.lp);
+                add(&u.price);
+            }
+            EventKind::Released(r) => {
+                add(&r.lp);
+                add(&r.price);
+            }
             EventKind::OrderSent(o) => {
                 add(&o.lp);
                 add(&o.order_id);

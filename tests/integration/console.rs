@@ -805,7 +805,8 @@ fn the_console_fits_80_by_24() {
     assert!(text.contains(" Events "), "{text}");
     assert!(text.contains(" best LP price "), "{text}");
     assert!(
-        screen[23].starts_with(" a accept · q/Ctrl+C stop · Esc stop, back to form · ? keys"),
+        screen[23]
+            .starts_with(" a accept · q/Ctrl+C stop · Esc stop, back to form · r release · ? keys"),
         "{text}"
     );
 }
@@ -1159,7 +1160,7 @@ fn at_80_by_24_the_confirmation_the_quote_id_and_every_footer_are_whole() {
     assert!(screen[8].starts_with(&format!("│quote {id} ")), "{text}");
     assert_eq!(
         screen[23].trim_end(),
-        " a accept · q/Ctrl+C stop · Esc stop, back to form · ? keys"
+        " a accept · q/Ctrl+C stop · Esc stop, back to form · r release · ? keys"
     );
     app.key(key(KeyCode::Char('a')));
     let screen = app_screen(&app, 80, 24);
@@ -1817,4 +1818,41 @@ fn a_stream_of_real_lps_has_no_simulated_mark() {
     assert!(!text.contains("SIMULATED"), "{text}");
     assert!(!text.contains("simulated"), "{text}");
     assert!(text.contains("ACCEPTED: FILLED by Sim"), "{text}");
+}
+
+/// #24 item 1: `r` names the best unverified price and Enter releases it;
+/// any other key cancels; the LP shows `unverified` until it is offered.
+#[test]
+fn r_then_enter_releases_the_best_unverified_price() {
+    let mut app = App::new(false, None);
+    type_request(&mut app, "b\n1.5\nBTCUSDT\n");
+    app.stream_started();
+    app.apply(&started(Side::Buy, &["LP1", "LP2"]), 0);
+    assert_eq!(app.key(key(KeyCode::Char('r'))), Command::None);
+    assert_eq!(
+        app.stream_notice.as_deref(),
+        Some("no unverified price to release")
+    );
+    for (t_ms, lp, price) in [(100, "LP1", dec!(100010.00)), (120, "LP2", dec!(99990.00))] {
+        app.apply(&quote(t_ms, lp, price, 1), t_ms);
+        let unverified = Unverified {
+            lp: Arc::from(lp),
+            price,
+        };
+        app.apply(&at(t_ms, EventKind::Unverified(unverified)), t_ms);
+    }
+    assert_eq!(row(&app.stream, "LP2").status, LpStatus::Unverified);
+    // A BUY: LP2's lower offer is the one a release would offer.
+    app.key(key(KeyCode::Char('r')));
+    assert_eq!(
+        app.stream_notice.as_deref(),
+        Some("release LP2's unverified 99,990.00 to the client? Nothing corroborates it. Enter releases (recorded), any other key cancels")
+    );
+    assert_eq!(app.key(key(KeyCode::Char('x'))), Command::None);
+    assert_eq!(app.stream_notice.as_deref(), Some("not released"));
+    app.key(key(KeyCode::Char('r')));
+    assert_eq!(app.key(key(KeyCode::Enter)), Command::Release);
+    let offered = client(130, Side::Buy, "LP2", dec!(99990.00), QuoteReason::First);
+    app.apply(&offered, 130);
+    assert_eq!(row(&app.stream, "LP2").status, LpStatus::Ok);
 }

@@ -125,12 +125,13 @@ fn said(output: &Output) -> String {
     )
 }
 
+/// One FIX venue alone: its band corroborates the lone LP's price.
 fn fix_venue(dir: &Path, port: u16) -> PathBuf {
     let file = dir.join("lps.toml");
     std::fs::write(
         &file,
         format!(
-            "[[lp]]\nname = \"FixLP\"\nkind = \"fix44\"\nhost = \"127.0.0.1\"\nport = {port}\nsender_comp_id = \"DESK\"\ntarget_comp_id = \"LP\"\npassword_env = \"FIX_PASSWORD_E2E\"\n"
+            "[[lp]]\nname = \"FixLP\"\nkind = \"fix44\"\nhost = \"127.0.0.1\"\nport = {port}\nsender_comp_id = \"DESK\"\ntarget_comp_id = \"LP\"\npassword_env = \"FIX_PASSWORD_E2E\"\n\n[bands]\nBTCUSDT = {{ min = \"50000\", max = \"200000\" }}\n"
         ),
     )
     .unwrap();

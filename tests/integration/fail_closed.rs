@@ -70,6 +70,8 @@ async fn run(
         duration_ms: 6_000,
         clock,
         band: None,
+        // A lone LP: the desk's reference corroborates it.
+        reference: Some(crate::support::DESK_REFERENCE),
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
     };

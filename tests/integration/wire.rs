@@ -94,6 +94,14 @@ fn one_of_each() -> Vec<EventKind> {
             reason: LockReason::Refresh,
         }),
         EventKind::LockExpired(LockExpired { lp: name("A") }),
+        EventKind::Unverified(Unverified {
+            lp: name("A"),
+            price: dec!(100000.00),
+        }),
+        EventKind::Released(Released {
+            lp: name("A"),
+            price: dec!(100000.00),
+        }),
         EventKind::OrderSent(Box::new(OrderSent {
             simulated: false,
             lp: name("A"),
@@ -171,6 +179,8 @@ fn one_of_each() -> Vec<EventKind> {
             | EventKind::ClientQuote(_)
             | EventKind::Locked(_)
             | EventKind::LockExpired(_)
+            | EventKind::Unverified(_)
+            | EventKind::Released(_)
             | EventKind::OrderSent(_)
             | EventKind::OrderRejected(_)
             | EventKind::Filled(_)
@@ -197,6 +207,8 @@ fn every_event_kind_round_trips_through_json() {
             "client_quote",
             "locked",
             "lock_expired",
+            "unverified",
+            "released",
             "order_sent",
             "order_rejected",
             "filled",

@@ -8,7 +8,7 @@ use ratatui::Frame;
 use crate::ui::state::App;
 use crate::ui::theme::{self, Palette};
 
-const HELP: [(&str, &str); 15] = [
+const HELP: [(&str, &str); 16] = [
     ("Form", ""),
     ("  Enter", "check the field, go to the next; on Pair: start"),
     ("", "(above the notional limit: type yes or the amount)"),
@@ -18,6 +18,10 @@ const HELP: [(&str, &str); 15] = [
     ("", "(once you type, q is a character; Esc then q)"),
     ("Stream", ""),
     ("  a", "accept the live quote (confirm with Enter)"),
+    (
+        "  r",
+        "release the best unverified price (confirm with Enter; recorded)",
+    ),
     ("", "(a renewed quote replaces the price: Enter takes it)"),
     ("  q / Ctrl+C", "stop early, show the summary"),
     ("  Esc", "stop early, back to the form"),

@@ -43,6 +43,8 @@ pub enum Command {
     Stop,
     /// The client accepts this client quote: execute it.
     Accept(Arc<str>),
+    /// The operator vouches for the best unverified price: offer it.
+    Release,
     Quit,
 }
 
@@ -84,6 +86,26 @@ impl App {
                 self.stream_notice = None;
             }
             Err(why) => self.stream_notice = Some(why.to_string()),
+        }
+    }
+
+    /// `r`: asks the operator to confirm the release of the best
+    /// unverified price (a deliberate act: it vouches for a price nothing
+    /// else does), or says why there is none.
+    fn ask_to_release(&mut self) {
+        if self.stream.execution.accepted() || self.stream.ended.is_some() {
+            self.stream_notice = Some("nothing to release: the stream is accepted or over".into());
+            return;
+        }
+        match self.stream.best_unverified() {
+            Some((lp, price)) => {
+                self.stream_notice = Some(format!(
+                    "release {lp}'s unverified {} to the client? Nothing corroborates it. Enter releases (recorded), any other key cancels",
+                    group_thousands(price)
+                ));
+                self.release_asked = Some(lp);
+            }
+            None => self.stream_notice = Some("no unverified price to release".into()),
         }
     }
 
@@ -171,6 +193,19 @@ impl App {
             return Command::None;
         }
         match self.screen {
+            Screen::Stream if self.release_asked.is_some() => match key.code {
+                _ if ctrl_c => self.stop(),
+                KeyCode::Enter => {
+                    self.release_asked = None;
+                    self.stream_notice = Some("released: recorded as the operator's".to_string());
+                    Command::Release
+                }
+                _ => {
+                    self.release_asked = None;
+                    self.stream_notice = Some("not released".to_string());
+                    Command::None
+                }
+            },
             Screen::Stream if self.confirm.is_some() => match key.code {
                 _ if ctrl_c => self.stop(),
                 KeyCode::Enter => self.execute(),
@@ -186,6 +221,10 @@ impl App {
                 KeyCode::Char('q') if plain => self.stop(),
                 KeyCode::Char('a') if plain => {
                     self.ask_to_accept();
+                    Command::None
+                }
+                KeyCode::Char('r') if plain => {
+                    self.ask_to_release();
                     Command::None
                 }
                 KeyCode::Esc => {

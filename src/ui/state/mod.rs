@@ -50,6 +50,8 @@ pub struct App {
     pub confirm: Option<Confirming>,
     /// A one-line message in the stream's footer (why `a` did nothing...).
     pub stream_notice: Option<String>,
+    /// `r` was pressed on this LP's unverified price: Enter releases it.
+    pub(crate) release_asked: Option<std::sync::Arc<str>>,
     /// `q` on the summary or the form with a history that is not saved
     /// anywhere: the next `q` quits, any other key stays.
     pub quit_asked: bool,
@@ -74,6 +76,7 @@ impl App {
             in_force: None,
             confirm: None,
             stream_notice: None,
+            release_asked: None,
             quit_asked: false,
             stopping: false,
             back_to_form: false,
@@ -89,6 +92,7 @@ impl App {
         self.stopping = false;
         self.back_to_form = false;
         self.confirm = None;
+        self.release_asked = None;
         self.stream_notice = None;
     }
 

@@ -46,6 +46,8 @@ pub enum LpStatus {
     Ok,
     /// Its latest request failed.
     Failed { kind: FailureKind, reason: String },
+    /// Its latest quote is valid but nothing corroborates it: not offered.
+    Unverified,
 }
 
 /// One LP's line on the leaderboard.
@@ -221,6 +223,23 @@ impl Default for ConsoleState {
 }
 
 impl ConsoleState {
+    /// The LP whose unverified price a release would offer: the best of
+    /// those shown unverified, with its price.
+    pub(crate) fn best_unverified(&self) -> Option<(Arc<str>, Decimal)> {
+        let side = self.request.as_ref()?.side;
+        self.lps
+            .iter()
+            .filter(|row| row.status == LpStatus::Unverified)
+            .filter_map(|row| row.price.map(|price| (row.name.clone(), price)))
+            .reduce(|best, next| {
+                if side.is_better(next.1, best.1) {
+                    next
+                } else {
+                    best
+                }
+            })
+    }
+
     pub fn new(color: bool) -> ConsoleState {
         ConsoleState {
             rfq_id: Arc::from(""),
@@ -287,6 +306,29 @@ impl ConsoleState {
                 row.status = LpStatus::Ok;
                 self.rerank(t);
             }
+            EventKind::Unverified(unverified) => {
+                let Some(index) = self.lp_index(&unverified.lp) else {
+                    return;
+                };
+                self.lps[index].status = LpStatus::Unverified;
+                let text = format!(
+                    "{} unverified at {}: not offered until corroborated or released",
+                    unverified.lp,
+                    group_thousands(unverified.price)
+                );
+                self.log(t, LogKind::Error, text);
+            }
+            EventKind::Released(released) => {
+                if let Some(index) = self.lp_index(&released.lp) {
+                    self.lps[index].status = LpStatus::Ok;
+                }
+                let text = format!(
+                    "released by the operator: {} at {}",
+                    released.lp,
+                    group_thousands(released.price)
+                );
+                self.log(t, LogKind::Info, text);
+            }
             EventKind::LpError(error) => {
                 let Some(index) = self.lp_index(&error.lp) else {
                     return;
@@ -311,6 +353,12 @@ impl ConsoleState {
                 self.rerank(t);
             }
             EventKind::ClientQuote(quote) => {
+                // Offered: something has corroborated its price since.
+                if let Some(index) = self.lp_index(&quote.lp) {
+                    if self.lps[index].status == LpStatus::Unverified {
+                        self.lps[index].status = LpStatus::Ok;
+                    }
+                }
                 let (kind, what) = match quote.reason {
                     QuoteReason::First => (LogKind::Info, "first client quote"),
                     QuoteReason::BestSoFar => (LogKind::Info, "best so far"),
