@@ -66,6 +66,7 @@ pub mod app;
 pub(crate) mod bench;
 pub mod blotter;
 pub mod cli;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod desk;
