@@ -17,7 +17,7 @@ use crate::desk::{Desk, DeskClosed};
 use crate::market::{Pair, Side};
 use crate::output::{desk_writer, plain, OutputMode};
 use crate::rfq::event::{EndReason, Ended, EventKind, FailureKind, Outcome, RfqEvent};
-use crate::rfq::{RfqSpec, StreamCommand};
+use crate::rfq::{ClientId, QuoteRequest, RequestParams, RfqSpec, StreamCommand};
 use crate::scenario::SCENARIOS;
 use crate::signals::{self, Interrupts};
 
@@ -105,11 +105,17 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             pair,
             accept_after,
             confirm_notional,
+            client,
             ..
         }) => {
             let spec = match parse_request(&side, &amount, &pair) {
                 Ok(spec) => spec,
                 Err(error) => return Ok(usage_error(error)),
+            };
+            let params = match client.as_deref().map(|name| ClientId::new(name.trim())) {
+                None => RequestParams::default(),
+                Some(Ok(client)) => RequestParams::default().with_client(client),
+                Some(Err(error)) => return Ok(usage_error(format!("invalid --client: {error}"))),
             };
             // A pair no LP quotes is not asked of every LP only for them
             // all to decline.
@@ -140,7 +146,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 Some(Ok(ms)) => Some(ms),
                 Some(Err(error)) => return Ok(usage_error(error)),
             };
-            Some((spec, accept_after))
+            Some((QuoteRequest { spec, params }, accept_after))
         }
         None => None,
     };
@@ -162,7 +168,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     // held events makes it give up (and count them) instead of hanging.
     let mut closing = signals::listen();
     let result = match spec {
-        Some((spec, accept_after)) => run_quote(&desk, spec, accept_after, mode, interrupts).await,
+        Some((request, accept_after)) => {
+            run_quote(&desk, request, accept_after, mode, interrupts).await
+        }
         None if console => crate::ui::run(&desk, interrupts).await,
         None => {
             let input = crate::prompt::LineInput::stdin();
@@ -473,15 +481,22 @@ pub(crate) fn parse_stream_duration(text: &str) -> Result<u64, String> {
 /// unknown.
 async fn run_quote(
     desk: &Desk,
-    spec: RfqSpec,
+    request: QuoteRequest,
     accept_after: Option<u64>,
     mode: OutputMode,
     mut interrupts: Interrupts,
 ) -> anyhow::Result<ExitCode> {
+    // A request its client may not make is refused before anything is
+    // shown or asked, like any other request that cannot be used.
+    if let Err(refusal) = desk.admit(&request) {
+        return Ok(usage_error(refusal));
+    }
     if mode == OutputMode::Plain {
         print!("{}", plain::banner(desk.registry().simulated()));
     }
-    let handle = match desk.try_start(spec) {
+    let spec = request.spec;
+    let client = request.params.client();
+    let handle = match desk.try_start(request) {
         Ok(handle) => handle,
         Err(error) => {
             eprintln!("lp-rfq: {error}");
@@ -492,7 +507,7 @@ async fn run_quote(
     let stopper = handle.stopper();
     let clock = handle.clock;
     let answers = RefCell::new(LpAnswers::default());
-    let mut write = desk_writer(desk, mode);
+    let mut write = desk_writer(desk, mode, client);
     let streamed = handle.drive(|event| {
         answers.borrow_mut().note(event);
         write(event)

@@ -64,6 +64,10 @@ pub enum Command {
         /// cannot be checked (a pair without a reference price)
         #[arg(long)]
         confirm_notional: bool,
+        /// The client the request is for, priced at its markup and held to
+        /// its limits (--clients); default house
+        #[arg(long, value_name = "NAME")]
+        client: Option<String>,
         #[command(flatten)]
         output: OutputFlags,
         #[command(flatten)]

@@ -1811,16 +1811,23 @@ mod process {
             .collect()
     }
 
-    /// The stored streams as the JSON `--json` would have printed.
+    /// The stored streams as the JSON `--json` would have printed: every
+    /// line after `started` names the stream's client too.
     fn stored_json(path: &Path) -> Vec<Vec<Value>> {
         stored_rfqs(path)
             .unwrap()
             .into_iter()
             .map(|rfq| {
-                rfq.events
+                let mut lines: Vec<Value> = rfq
+                    .events
                     .iter()
                     .map(|event| serde_json::to_value(event).unwrap())
-                    .collect()
+                    .collect();
+                let client = lines[0]["client"].clone();
+                for line in lines.iter_mut().skip(1) {
+                    line["client"] = client.clone();
+                }
+                lines
             })
             .collect()
     }
