@@ -36,6 +36,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             until,
             pair,
             lp,
+            client,
             last,
             json,
             csv,
@@ -48,7 +49,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 pair.as_deref(),
                 lp.as_deref(),
                 last.as_deref(),
-            ) {
+            )
+            .and_then(|filter| filter.for_client(client.as_deref()))
+            {
                 Ok(filter) => filter,
                 Err(error) => return Ok(usage_error(error)),
             };

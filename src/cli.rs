@@ -106,7 +106,7 @@ pub enum Command {
         #[command(flatten)]
         log: LogFlags,
     },
-    /// LP performance, per-pair volume and the RFQ list from the blotter
+    /// LP performance, per-pair and per-client volume and the RFQ list from the blotter
     /// (read-only)
     Report {
         /// Only RFQs started at or after this UTC date or time (2026-11-22, 2026-11-22T14:30:00)
@@ -121,6 +121,9 @@ pub enum Command {
         /// Only this LP's figures, over the RFQs that asked it
         #[arg(long)]
         lp: Option<String>,
+        /// Only the RFQs for this client
+        #[arg(long, value_name = "NAME")]
+        client: Option<String>,
         /// Only the N most recent RFQs
         // A negative count must reach the filter, to be refused there by name.
         #[arg(long, value_name = "N", allow_hyphen_values = true)]
@@ -131,7 +134,7 @@ pub enum Command {
         /// One section as CSV (the JSON field names and values) instead of the tables
         #[arg(long, conflicts_with = "json")]
         csv: bool,
-        /// The section printed as CSV: lps, rfqs, pairs or health (implies --csv) [default: lps]
+        /// The section printed as CSV: lps, rfqs, pairs, clients or health (implies --csv) [default: lps]
         #[arg(long, value_name = "SECTION", conflicts_with = "json")]
         section: Option<String>,
         #[command(flatten)]
