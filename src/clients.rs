@@ -760,6 +760,23 @@ enabled = false
     }
 
     #[test]
+    fn the_example_file_is_a_valid_clients_file() {
+        let clients = parse(
+            "clients.example.toml",
+            include_str!("../clients.example.toml"),
+        )
+        .unwrap();
+        let names: Vec<String> = clients.names().iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["acme", "tier2-fund", "house"]);
+        let acme = clients.get("acme").unwrap();
+        assert_eq!(
+            acme.markup_for(&"ETHUSDT".parse().unwrap()),
+            Bps::new(dec!(12))
+        );
+        assert_eq!(acme.daily_notional, Some(dec!(1000000)));
+    }
+
+    #[test]
     fn the_pairs_override_wins_over_the_clients_markup() {
         let clients = parse("clients.toml", FULL).unwrap();
         let acme = clients.get("acme").unwrap();

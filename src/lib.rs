@@ -36,7 +36,9 @@
 //!   desk-wide facts pushed to them.
 //! - [`config`]: settings from defaults, `.env`, environment and flags
 //!   (`flags`). [`venues`]: the venues file (`[[lp]]` tables) parsed
-//!   into typed specs. [`desk`]: what lives for the whole process: the LP
+//!   into typed specs. [`clients`]: the clients file (`[[client]]`
+//!   tables): each client's markup and limits, held before any LP is
+//!   asked. [`desk`]: what lives for the whole process: the LP
 //!   registry (`desk::registry`), the blotter, starting streams, and
 //!   `lp-rfq lps --check` (`desk::check`).
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
