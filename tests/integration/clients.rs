@@ -440,3 +440,43 @@ fn the_console_form_chooses_the_client_with_f2_and_keeps_it() {
     app.key(key(KeyCode::F(2)));
     for_client("acme", type_request(&mut app, "\n"));
 }
+
+#[test]
+fn the_plain_request_line_and_ticket_name_the_client() {
+    let dir = dir_with_clients();
+    let output = lp_rfq_in(dir.path())
+        .args([
+            "quote",
+            "buy",
+            "0.1",
+            "BTCUSDT",
+            "--client",
+            "acme",
+            "--clients",
+            "clients.toml",
+            "--plain",
+            "--seed",
+            "7",
+            "--speed",
+            "10",
+            "--duration",
+            "2",
+            "--accept-after",
+            "1s",
+            "--no-blotter",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.lines().any(|line| line.starts_with("RFQ R")
+            && line.ends_with(": client acme BUY 0.10000000 BTC against USDT")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|line| line.trim_end().starts_with("  | Client:          acme")),
+        "{text}"
+    );
+}
