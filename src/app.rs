@@ -18,7 +18,7 @@ use crate::desk::{Desk, DeskClosed};
 use crate::market::{Pair, Side};
 use crate::output::{desk_writer, plain, OutputMode};
 use crate::rfq::event::{EndReason, Ended, EventKind, FailureKind, Outcome, RfqEvent};
-use crate::rfq::{RfqSpec, StreamCommand};
+use crate::rfq::{ClientId, QuoteRequest, RequestParams, RfqSpec, StreamCommand};
 use crate::scenario::SCENARIOS;
 use crate::signals::{self, Interrupts};
 
@@ -39,6 +39,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             until,
             pair,
             lp,
+            client,
             last,
             json,
             csv,
@@ -51,7 +52,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 pair.as_deref(),
                 lp.as_deref(),
                 last.as_deref(),
-            ) {
+            )
+            .and_then(|filter| filter.for_client(client.as_deref()))
+            {
                 Ok(filter) => filter,
                 Err(error) => return Ok(usage_error(error)),
             };
@@ -139,11 +142,17 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             pair,
             accept_after,
             confirm_notional,
+            client,
             ..
         }) => {
             let spec = match parse_request(&side, &amount, &pair) {
                 Ok(spec) => spec,
                 Err(error) => return Ok(usage_error(error)),
+            };
+            let params = match client.as_deref().map(|name| ClientId::new(name.trim())) {
+                None => RequestParams::default(),
+                Some(Ok(client)) => RequestParams::default().with_client(client),
+                Some(Err(error)) => return Ok(usage_error(format!("invalid --client: {error}"))),
             };
             // A pair no LP quotes is not asked of every LP only for them
             // all to decline (a desk server's LPs are known once attached).
@@ -176,7 +185,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 Some(Ok(ms)) => Some(ms),
                 Some(Err(error)) => return Ok(usage_error(error)),
             };
-            Some((spec, accept_after))
+            Some((QuoteRequest { spec, params }, accept_after))
         }
         None => None,
     };
@@ -251,13 +260,15 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
 /// the console or the prompt.
 async fn run_consumer(
     desk: &DeskLink<'_>,
-    spec: Option<(RfqSpec, Option<u64>)>,
+    spec: Option<(QuoteRequest, Option<u64>)>,
     console: bool,
     mode: OutputMode,
     interrupts: Interrupts,
 ) -> anyhow::Result<ExitCode> {
     match spec {
-        Some((spec, accept_after)) => run_quote(desk, spec, accept_after, mode, interrupts).await,
+        Some((request, accept_after)) => {
+            run_quote(desk, request, accept_after, mode, interrupts).await
+        }
         None if console => crate::ui::run(desk, interrupts).await,
         None => {
             let input = crate::prompt::LineInput::stdin();
@@ -272,7 +283,7 @@ async fn run_consumer(
 async fn run_on_server(
     url: &str,
     settings: &Settings,
-    spec: Option<(RfqSpec, Option<u64>)>,
+    spec: Option<(QuoteRequest, Option<u64>)>,
     console: bool,
     mode: OutputMode,
 ) -> anyhow::Result<ExitCode> {
@@ -294,8 +305,8 @@ async fn run_on_server(
         }
     };
     tracing::info!(url, operator = remote.operator(), "attached to the desk");
-    if let Some((spec, _)) = &spec {
-        if let Some(why) = remote.facts().quotable().refusal(spec.pair) {
+    if let Some((request, _)) = &spec {
+        if let Some(why) = remote.facts().quotable().refusal(request.spec.pair) {
             return Ok(usage_error(why));
         }
     }
@@ -629,15 +640,22 @@ pub(crate) fn parse_stream_duration(text: &str) -> Result<u64, String> {
 /// unknown.
 async fn run_quote(
     desk: &DeskLink<'_>,
-    spec: RfqSpec,
+    request: QuoteRequest,
     accept_after: Option<u64>,
     mode: OutputMode,
     mut interrupts: Interrupts,
 ) -> anyhow::Result<ExitCode> {
+    // A request its client may not make is refused before anything is
+    // shown or asked, like any other request that cannot be used.
+    if let Err(refusal) = desk.admit(&request) {
+        return Ok(usage_error(refusal));
+    }
     if mode == OutputMode::Plain {
         print!("{}", plain::banner(desk.simulated()));
     }
-    let handle = match desk.try_start(spec).await {
+    let spec = request.spec;
+    let client = request.params.client();
+    let handle = match desk.try_start(request).await {
         Ok(handle) => handle,
         Err(error) => {
             eprintln!("lp-rfq: {error:#}");
@@ -651,7 +669,7 @@ async fn run_quote(
     let stopper = handle.stopper();
     let clock = handle.clock;
     let answers = RefCell::new(LpAnswers::default());
-    let mut write = desk_writer(desk, mode);
+    let mut write = desk_writer(desk, mode, client);
     let streamed = handle.drive(|event| {
         answers.borrow_mut().note(event);
         write(event)

@@ -78,6 +78,10 @@ pub enum Command {
         /// cannot be checked (a pair without a reference price)
         #[arg(long)]
         confirm_notional: bool,
+        /// The client the request is for, priced at its markup and held to
+        /// its limits (--clients); default house
+        #[arg(long, value_name = "NAME")]
+        client: Option<String>,
         #[command(flatten)]
         output: OutputFlags,
         #[command(flatten)]
@@ -137,7 +141,7 @@ pub enum Command {
         #[command(flatten)]
         log: LogFlags,
     },
-    /// LP performance, per-pair volume and the RFQ list from the blotter
+    /// LP performance, per-pair and per-client volume and the RFQ list from the blotter
     /// (read-only)
     Report {
         /// Only RFQs started at or after this UTC date or time (2026-11-22, 2026-11-22T14:30:00)
@@ -152,6 +156,9 @@ pub enum Command {
         /// Only this LP's figures, over the RFQs that asked it
         #[arg(long)]
         lp: Option<String>,
+        /// Only the RFQs for this client
+        #[arg(long, value_name = "NAME")]
+        client: Option<String>,
         /// Only the N most recent RFQs
         // A negative count must reach the filter, to be refused there by name.
         #[arg(long, value_name = "N", allow_hyphen_values = true)]
@@ -162,7 +169,7 @@ pub enum Command {
         /// One section as CSV (the JSON field names and values) instead of the tables
         #[arg(long, conflicts_with = "json")]
         csv: bool,
-        /// The section printed as CSV: lps, rfqs, pairs or health (implies --csv) [default: lps]
+        /// The section printed as CSV: lps, rfqs, pairs, clients or health (implies --csv) [default: lps]
         #[arg(long, value_name = "SECTION", conflicts_with = "json")]
         section: Option<String>,
         #[command(flatten)]

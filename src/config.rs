@@ -83,6 +83,8 @@ pub struct SettingsArgs {
     pub speed: Option<String>,
     /// `LPS_FILE`
     pub lps_file: Option<String>,
+    /// `CLIENTS_FILE`
+    pub clients_file: Option<String>,
     /// `ALLOW_SIMULATED_WITH_REAL`
     pub allow_simulated_with_real: Option<String>,
     /// `FIX_LOG_DIR`
@@ -117,6 +119,9 @@ pub struct Settings {
     pub speed_per_mille: u64,
     /// The venues file, if the desk has real LPs (read when the desk opens).
     pub lps_file: Option<PathBuf>,
+    /// The clients file, if the desk names its clients (read when the
+    /// desk opens); without it every request is the house's.
+    pub clients_file: Option<PathBuf>,
     /// A venues file may mix simulated LPs with real ones (every screen
     /// then says so); otherwise such a file is refused.
     pub allow_simulated_with_real: bool,
@@ -526,6 +531,11 @@ impl Settings {
             speed_per_mille: (speed * dec!(1000)).round().try_into().unwrap_or(1000),
             lps_file: args
                 .lps_file
+                .as_ref()
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from),
+            clients_file: args
+                .clients_file
                 .as_ref()
                 .filter(|p| !p.trim().is_empty())
                 .map(PathBuf::from),

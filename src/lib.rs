@@ -38,13 +38,14 @@
 //! - [`config`]: settings from defaults, `.env`, environment and flags
 //!   (`flags`). [`venues`]: the venues file (`[[lp]]` tables) parsed
 //!   into typed specs. [`operators`]: the desk server's operators file.
-//!   [`desk`]: what lives for the whole process: the LP
-//!   registry (`desk::registry`), the blotter, starting streams,
-//!   `lp-rfq lps --check` (`desk::check`), start-up reconciliation of
-//!   unknown orders with their venues (`desk::reconcile`), the desk
-//!   server's wire (`desk::protocol`), an operator's connection to it
-//!   (`desk::remote`) and `desk::link`, the desk a consumer talks to
-//!   (this process's or a server's).
+//!   [`clients`]: the clients file (`[[client]]` tables): each client's
+//!   markup and limits, held before any LP is asked. [`desk`]: what
+//!   lives for the whole process: the LP registry (`desk::registry`), the
+//!   blotter, starting streams, `lp-rfq lps --check` (`desk::check`),
+//!   start-up reconciliation of unknown orders with their venues
+//!   (`desk::reconcile`), the desk server's wire (`desk::protocol`), an
+//!   operator's connection to it (`desk::remote`) and `desk::link`, the
+//!   desk a consumer talks to (this process's or a server's).
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
 //!   [`prompt`]: the line-by-line operator prompt (non-terminals,
 //!   `--plain`). [`ui`]: the full-screen operator console: view state
@@ -73,6 +74,7 @@ pub mod app;
 pub(crate) mod bench;
 pub mod blotter;
 pub mod cli;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod desk;

@@ -15,10 +15,11 @@ use tokio::sync::mpsc;
 
 use std::sync::Arc;
 
+use crate::clients::Clients;
 use crate::clock::StreamMs;
 use crate::output::{desk_writer, group_thousands, plain, OutputMode};
 use crate::rfq::event::{ClientQuote, EventKind};
-use crate::rfq::{RfqEvent, RfqSpec, StreamCommand};
+use crate::rfq::{ClientId, QuoteRequest, RequestParams, RfqEvent, RfqSpec, StreamCommand};
 use crate::signals::Interrupts;
 
 /// No subcommand and no console: ask for a request, stream it, ask for the
@@ -40,6 +41,10 @@ pub async fn run(
     }
     let notional_limits = desk.settings().notional_limits();
     let minimum_size = desk.settings().minimum_size();
+    // With a clients file each request names its client, the previous
+    // one's by default; without one every request is the house's.
+    let clients = Some(desk.clients()).filter(crate::clients::Clients::from_file);
+    let mut client = ClientId::house();
     // The worst execution outcome of the session, for the exit code.
     let mut worst = 0u8;
     loop {
@@ -49,15 +54,24 @@ pub async fn run(
         let limits = notional_limits.clone();
         let minimum = minimum_size.clone();
         let quotable = desk.quotable();
+        let known = clients.clone();
+        let previous = client.clone();
         let asked = tokio::task::spawn_blocking(move || {
             let input = &mut asking;
-            let answer = match mode {
-                OutputMode::Plain => {
-                    read_request(input, &mut io::stdout(), &limits, &minimum, &quotable)
-                }
-                OutputMode::Json => {
-                    read_request(input, &mut io::stderr(), &limits, &minimum, &quotable)
-                }
+            let ask_all = |mut output: &mut dyn Write| {
+                let client = match &known {
+                    None => previous,
+                    Some(known) => match read_client(input, &mut output, known, &previous)? {
+                        Some(client) => client,
+                        None => return Ok(None),
+                    },
+                };
+                let spec = read_request(input, &mut output, &limits, &minimum, &quotable)?;
+                Ok(spec.map(|spec| (spec, client)))
+            };
+            let answer: io::Result<Option<(RfqSpec, ClientId)>> = match mode {
+                OutputMode::Plain => ask_all(&mut io::stdout()),
+                OutputMode::Json => ask_all(&mut io::stderr()),
             };
             (asking, answer)
         });
@@ -70,14 +84,25 @@ pub async fn run(
             }
             _ = interrupts.recv() => None,
         };
-        let Some((spec, returned)) = answered else {
+        let Some(((spec, named), returned)) = answered else {
             if mode == OutputMode::Plain {
                 println!();
             }
             return Ok(ExitCode::from(worst));
         };
         input = returned;
-        let handle = desk.start(spec).await;
+        client = named;
+        let request = QuoteRequest {
+            spec,
+            params: RequestParams::default().with_client(client.clone()),
+        };
+        // The client's terms are held before any LP is asked; a refusal
+        // is explained and the request asked again.
+        if let Err(refusal) = desk.admit(&request) {
+            hint(mode, &format!("  {refusal}; enter the request again"));
+            continue;
+        }
+        let handle = desk.start(request).await;
         let commands = handle.commands.clone();
         let clock = handle.clock;
         let stopper = handle.stopper();
@@ -87,7 +112,7 @@ pub async fn run(
         );
         // What the acceptance must follow, handed over as it is written.
         let (seen_sender, mut seen) = mpsc::unbounded_channel();
-        let mut write = desk_writer(desk, mode);
+        let mut write = desk_writer(desk, mode, client.clone());
         let streamed = handle.drive(move |event| {
             if Acceptance::follows(event) {
                 let _ = seen_sender.send(event.clone());
@@ -445,6 +470,31 @@ fn ask_until<T, E: std::fmt::Display>(
             Err(error) => writeln!(output, "  {error}; try again")?,
         }
     }
+}
+
+/// Asks whom the request is for, among `clients`; an empty answer keeps
+/// `previous`. `None` when the operator quits or input ends.
+pub(crate) fn read_client(
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+    clients: &Clients,
+    previous: &ClientId,
+) -> io::Result<Option<ClientId>> {
+    let names: Vec<String> = clients.names().iter().map(ToString::to_string).collect();
+    let question = format!("Client ({}; Enter = {previous}): ", names.join(", "));
+    ask_until(input, output, &question, |text: &str| {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(previous.clone());
+        }
+        match clients.get(text) {
+            Some(terms) => Ok(terms.id.clone()),
+            None => Err(format!(
+                "unknown client '{text}': the clients are {}",
+                names.join(", ")
+            )),
+        }
+    })
 }
 
 /// Reads one request: side, amount, pair. An amount finer than the pair's

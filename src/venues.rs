@@ -596,6 +596,17 @@ pub fn parse(
     }
 }
 
+/// The 1-based line of byte `offset` in `text`: what every error about a
+/// place in a TOML file (venues, clients) names.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
 struct Parser<'a> {
     file: &'a str,
     text: &'a str,
@@ -607,12 +618,7 @@ type Item<'i> = Spanned<DeTable<'i>>;
 impl Parser<'_> {
     /// The 1-based line of byte `offset`.
     fn line_at(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        line_of(self.text, offset)
     }
 
     /// The `[[lp]]` tables, in file order.

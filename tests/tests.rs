@@ -17,6 +17,8 @@ mod blotter;
 mod client_terms;
 #[path = "integration/client_view.rs"]
 mod client_view;
+#[path = "integration/clients.rs"]
+mod clients;
 #[path = "integration/console.rs"]
 mod console;
 #[path = "integration/corroboration_e2e.rs"]

@@ -14,7 +14,7 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-use super::report_model::{Filter, LpFigures, PairFigures, Report, RfqLine};
+use super::report_model::{ClientFigures, Filter, LpFigures, PairFigures, Report, RfqLine};
 use super::report_rows::{AnswerRange, AnswerRow, AnswerRows, Answered, ReportRows, RfqRow};
 use crate::market::Side;
 use crate::rfq::event::FailureKind;
@@ -471,6 +471,7 @@ where
         }
     }
     let mut pairs: Vec<PairFigures> = Vec::new();
+    let mut clients: Vec<ClientFigures> = Vec::new();
     let mut lines = Vec::with_capacity(rfqs.len());
     for ((row, mut rfq), live) in rfqs.into_iter().zip(live) {
         let duration = match rfq.end_t_ms {
@@ -524,6 +525,7 @@ where
                 .saturating_add(number(&fill.price).saturating_mul(number(&fill.amount)));
             pair.markup_earned = pair.markup_earned.saturating_add(number(&fill.pnl));
         }
+        tally_client(&mut clients, &rfq);
         lines.push(rfq.line);
     }
     let lps = lp_figures(book, filter);
@@ -543,8 +545,64 @@ where
         rfqs: lines,
         totals: totals_of(&mut pairs),
         pairs,
+        clients: clients_of(clients),
         health,
     })
+}
+
+/// Counts one RFQ into its client's figures in its quote currency.
+fn tally_client(clients: &mut Vec<ClientFigures>, rfq: &Selected) {
+    let line = &rfq.line;
+    let at = match clients
+        .iter()
+        .position(|c| c.client == line.client && c.asset == rfq.quote_asset)
+    {
+        Some(at) => at,
+        None => {
+            clients.push(ClientFigures {
+                client: line.client.clone(),
+                asset: rfq.quote_asset.clone(),
+                rfqs: 0,
+                accepted: 0,
+                fills: 0,
+                fill_ratio: None,
+                filled_notional: Decimal::ZERO,
+                markup_earned: Decimal::ZERO,
+            });
+            clients.len() - 1
+        }
+    };
+    let figures = &mut clients[at];
+    figures.rfqs += 1;
+    let outcome = line.outcome.as_deref();
+    if matches!(outcome, Some("filled" | "not_filled" | "unknown")) {
+        figures.accepted += 1;
+    }
+    if outcome == Some("filled") {
+        let number = |text: Option<&str>| {
+            text.and_then(|t| Decimal::from_str(t).ok())
+                .unwrap_or_default()
+        };
+        figures.fills += 1;
+        // The accepted client price: what the client's leg was dealt at.
+        let notional =
+            number(line.final_client_price.as_deref()).saturating_mul(number(Some(&line.amount)));
+        figures.filled_notional = figures.filled_notional.saturating_add(notional);
+        figures.markup_earned = figures
+            .markup_earned
+            .saturating_add(number(line.desk_pnl.as_deref()));
+    }
+}
+
+/// The clients' figures, by client then currency, sums normalised.
+fn clients_of(mut clients: Vec<ClientFigures>) -> Vec<ClientFigures> {
+    clients.sort_by(|a, b| a.client.cmp(&b.client).then(a.asset.cmp(&b.asset)));
+    for figures in &mut clients {
+        figures.fill_ratio = super::report_model::ratio(figures.fills, figures.accepted, 4);
+        figures.filled_notional = figures.filled_notional.normalize();
+        figures.markup_earned = figures.markup_earned.normalize();
+    }
+    clients
 }
 
 /// The selected RFQs (oldest first) with their row ids, and the state
@@ -588,6 +646,7 @@ fn select_rfqs(stored: Vec<RfqRow>) -> (Vec<(i64, Selected)>, Vec<Live>) {
                     filled_lp: None,
                     filled_price: None,
                     desk_pnl: None,
+                    client: row.client,
                 },
             },
         ));

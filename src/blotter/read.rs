@@ -256,6 +256,49 @@ fn parse_enum<T>(
     from_wire(&text).ok_or_else(|| bad(column, &text))
 }
 
+/// One fill as a client's daily limit counts it: the client, the pair's
+/// quote currency and the notional the client paid or received in it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ClientFill {
+    pub(crate) client: ClientId,
+    pub(crate) asset: Asset,
+    pub(crate) notional: Decimal,
+}
+
+/// Every fill recorded at or after `since_ms` (epoch ms), for the
+/// clients' daily limits: so what a client filled today survives a
+/// restart.
+pub(crate) fn client_fills_since(path: &Path, since_ms: i64) -> Result<Vec<ClientFill>, ReadError> {
+    let conn = open_read_only(path)?;
+    let cannot = |source| BlotterError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut select = conn
+        .prepare(
+            "SELECT client, pair, quote,
+                    CASE WHEN pays_asset = quote THEN client_pays ELSE client_receives END
+                        AS notional
+             FROM fills WHERE at_ms >= ?1 ORDER BY at_ms",
+        )
+        .map_err(cannot)?;
+    let fills = select
+        .query_map([since_ms], |row| {
+            let pair: Pair = {
+                let text: String = row.get("pair")?;
+                text.parse().map_err(|_| bad("pair", &text))?
+            };
+            Ok(ClientFill {
+                client: client(row)?,
+                asset: asset_of(&pair, row, "quote")?,
+                notional: decimal(row, "notional")?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(cannot)?;
+    Ok(fills)
+}
+
 /// Who the request was for (`house` for every RFQ stored before the
 /// column was).
 fn client(row: &Row) -> rusqlite::Result<ClientId> {

@@ -14,7 +14,8 @@ use rust_decimal::Decimal;
 use super::figures::Split;
 use super::read::ReadError;
 pub use super::report_model::{
-    nearest_rank, Filter, FilterError, LpFigures, LpHealthLine, PairFigures, Report, RfqLine,
+    nearest_rank, ClientFigures, Filter, FilterError, LpFigures, LpHealthLine, PairFigures, Report,
+    RfqLine,
 };
 use super::report_rows::ReportRows;
 use super::sqlite_rows::SqliteRows;
@@ -28,6 +29,7 @@ pub enum Section {
     Rfqs,
     Pairs,
     Health,
+    Clients,
 }
 
 impl FromStr for Section {
@@ -38,10 +40,11 @@ impl FromStr for Section {
             "rfqs" => Ok(Section::Rfqs),
             "pairs" => Ok(Section::Pairs),
             "health" => Ok(Section::Health),
+            "clients" => Ok(Section::Clients),
             _ => Err(FilterError::Invalid {
                 option: "--section",
                 value: text.to_string(),
-                problem: "must be lps, rfqs, pairs or health",
+                problem: "must be lps, rfqs, pairs, clients or health",
             }),
         }
     }
@@ -121,6 +124,14 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
             let (columns, rows): (&[&str], Vec<Vec<String>>) = match section {
                 Section::Lps => (&LP_COLUMNS, report.lps.iter().map(lp_values).collect()),
                 Section::Rfqs => (&RFQ_COLUMNS, report.rfqs.iter().map(rfq_cells).collect()),
+                Section::Clients => (
+                    &CLIENT_COLUMNS,
+                    report
+                        .clients
+                        .iter()
+                        .map(|c| client_cells(c, opt))
+                        .collect(),
+                ),
                 Section::Health => (
                     &HEALTH_COLUMNS,
                     report.health.iter().map(|h| health_row(h, false)).collect(),
@@ -185,6 +196,13 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
             out += &table(&RFQ_HEADINGS, &rfq_rows, RFQ_LEFT);
             out += "\nPairs (sums in the quote currency, CCY)\n";
             out += &table(&PAIR_HEADINGS, &pair_rows, PAIR_LEFT);
+            let client_rows: Vec<Vec<String>> = report
+                .clients
+                .iter()
+                .map(|c| shown_client_cells(c, &shown_dp))
+                .collect();
+            out += "\nClients (sums in the quote currency, CCY)\n";
+            out += &table(&CLIENT_HEADINGS, &client_rows, CLIENT_LEFT);
             if !report.health.is_empty() {
                 let rows: Vec<Vec<String>> =
                     report.health.iter().map(|h| health_row(h, true)).collect();
@@ -294,7 +312,66 @@ const LP_HEADINGS: [&str; 25] = [
 ];
 /// Columns aligned left (text); the rest are numbers, aligned right.
 const LP_LEFT: &[usize] = &[0];
-const RFQ_COLUMNS: [&str; 14] = [
+const CLIENT_COLUMNS: [&str; 8] = [
+    "client",
+    "asset",
+    "rfqs",
+    "accepted",
+    "fills",
+    "fill_ratio",
+    "filled_notional",
+    "markup_earned",
+];
+const CLIENT_HEADINGS: [&str; 8] = [
+    "CLIENT",
+    "CCY",
+    "RFQS",
+    "ACCEPTED",
+    "FILLS",
+    "FILL %",
+    "FILLED",
+    "MARKUP EARNED",
+];
+const CLIENT_LEFT: &[usize] = &[0, 1];
+
+/// A client's row; `ratio` writes its fill ratio (a fraction for CSV).
+fn client_cells(
+    client: &ClientFigures,
+    ratio: impl Fn(&Option<rust_decimal::Decimal>) -> String,
+) -> Vec<String> {
+    vec![
+        client.client.clone(),
+        client.asset.clone(),
+        client.rfqs.to_string(),
+        client.accepted.to_string(),
+        client.fills.to_string(),
+        ratio(&client.fill_ratio),
+        client.filled_notional.to_string(),
+        client.markup_earned.to_string(),
+    ]
+}
+
+/// A client's row in the table: the fill ratio in percent, its money at
+/// its currency's precision (as the pairs section shows it).
+fn shown_client_cells(
+    client: &ClientFigures,
+    precisions: &std::collections::HashMap<String, u32>,
+) -> Vec<String> {
+    let mut cells = client_cells(client, percent);
+    if let Some(&dp) = precisions.get(&client.asset) {
+        let money = |value: rust_decimal::Decimal| {
+            let mut shown = value
+                .round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+            shown.rescale(dp);
+            shown.to_string()
+        };
+        cells[6] = money(client.filled_notional);
+        cells[7] = money(client.markup_earned);
+    }
+    cells
+}
+
+const RFQ_COLUMNS: [&str; 15] = [
     "rfq_id",
     "started_at",
     "side",
@@ -309,8 +386,9 @@ const RFQ_COLUMNS: [&str; 14] = [
     "filled_lp",
     "filled_price",
     "desk_pnl",
+    "client",
 ];
-const RFQ_HEADINGS: [&str; 14] = [
+const RFQ_HEADINGS: [&str; 15] = [
     "RFQ",
     "STARTED (UTC)",
     "SIDE",
@@ -325,8 +403,9 @@ const RFQ_HEADINGS: [&str; 14] = [
     "FILLED LP",
     "FILL PRICE",
     "DESK PNL",
+    "CLIENT",
 ];
-const RFQ_LEFT: &[usize] = &[0, 1, 2, 4, 6, 9, 10, 11];
+const RFQ_LEFT: &[usize] = &[0, 1, 2, 4, 6, 9, 10, 11, 14];
 const PAIR_COLUMNS: [&str; 7] = [
     "pair",
     "asset",
@@ -421,6 +500,7 @@ fn rfq_cells(rfq: &RfqLine) -> Vec<String> {
         opt(&rfq.filled_lp),
         opt(&rfq.filled_price),
         opt(&rfq.desk_pnl),
+        rfq.client.clone(),
     ]
 }
 

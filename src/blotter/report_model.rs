@@ -35,6 +35,8 @@ pub struct Filter {
     pub lp: Option<String>,
     /// Only the N most recent RFQs (after the other filters).
     pub last: Option<u32>,
+    /// Only this client's RFQs (`--client`).
+    pub client: Option<String>,
 }
 
 impl Filter {
@@ -105,7 +107,24 @@ impl Filter {
             pair,
             lp: lp.map(|lp| lp.trim().to_string()),
             last,
+            client: None,
         })
+    }
+
+    /// Only the RFQs of `client` (`--client NAME`), when given.
+    pub fn for_client(self, client: Option<&str>) -> Result<Filter, FilterError> {
+        let client = client
+            .map(|text| {
+                crate::rfq::ClientId::new(text.trim())
+                    .map(|id| id.to_string())
+                    .map_err(|_| FilterError::Invalid {
+                        option: "--client",
+                        value: text.to_string(),
+                        problem: "must be a client id: 1 to 64 letters, digits, '-', '_' or '.'",
+                    })
+            })
+            .transpose()?;
+        Ok(Filter { client, ..self })
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -215,6 +234,28 @@ pub struct RfqLine {
     pub(crate) filled_price: Option<String>,
     /// What the desk kept on the fill, in the quote currency, as stored.
     pub(crate) desk_pnl: Option<String>,
+    /// Whom the request was for.
+    pub client: String,
+}
+
+/// One client's figures in one quote currency: how often it asked, how
+/// often it accepted and was filled, and what it traded and earned the
+/// desk.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientFigures {
+    pub client: String,
+    /// The quote currency of the pairs these RFQs were for.
+    pub asset: String,
+    pub rfqs: u64,
+    /// RFQs whose client accepted a quote (an order went out).
+    pub accepted: u64,
+    pub fills: u64,
+    /// Fills per accepted quote (`None` without any accepted).
+    pub fill_ratio: Option<Decimal>,
+    /// The client's leg of its fills (amount × accepted client price).
+    pub filled_notional: Decimal,
+    /// The desk's P&L on those fills: the markup it kept.
+    pub markup_earned: Decimal,
 }
 
 /// One pair's volume over the listed RFQs. Sums are in the pair's quote
@@ -250,6 +291,8 @@ pub struct Report {
     /// The pairs summed per quote currency (one entry when every pair is
     /// quoted in the same currency), `pair` being `TOTAL`.
     pub totals: Vec<PairFigures>,
+    /// Per client and quote currency, by client then currency.
+    pub clients: Vec<ClientFigures>,
     /// Per LP with recorded health changes in the period (`--since`,
     /// `--until`, `--lp`; health is per LP, not per pair or RFQ): left out
     /// when there are none.

@@ -477,6 +477,20 @@ pub(crate) const LPS_FILE: SettingDef = SettingDef {
     slot: |args| &mut args.lps_file,
 };
 
+pub(crate) const CLIENTS_FILE: SettingDef = SettingDef {
+    env: "CLIENTS_FILE",
+    flag: "--clients",
+    value_name: "PATH",
+    group: Group::Desk,
+    fallback: Fallback::Absent {
+        means: "none (the house client at the desk's settings)",
+        in_help: false,
+    },
+    accepts: Accepts::Path,
+    help: "Clients file (TOML) with each client's markup and limits; none = one client, house, at the desk's settings",
+    slot: |args| &mut args.clients_file,
+};
+
 pub(crate) const ALLOW_SIMULATED_WITH_REAL: SettingDef = SettingDef {
     env: "ALLOW_SIMULATED_WITH_REAL",
     flag: "--allow-simulated-with-real",
@@ -751,6 +765,7 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
     MIN_NOTIONAL,
     MIN_NOTIONAL_PAIRS,
     VALIDITY_BUFFER_SECONDS,
+    CLIENTS_FILE,
     LPS_FILE,
     ALLOW_SIMULATED_WITH_REAL,
     LP_TIMEOUT_MS,

@@ -61,6 +61,25 @@ impl DeskLink<'_> {
         }
     }
 
+    /// Whom requests may be for. A desk server's clients are its own:
+    /// attached, every request is the house's unless it names a client,
+    /// and the server checks the client's terms when it starts.
+    pub fn clients(&self) -> crate::clients::Clients {
+        match self {
+            DeskLink::Local(desk) => desk.clients().clone(),
+            DeskLink::Remote { .. } => crate::clients::Clients::default(),
+        }
+    }
+
+    /// Whether `request`'s client may make it now (see [`Desk::admit`]); a
+    /// desk server checks it when the request reaches it.
+    pub fn admit(&self, request: &QuoteRequest) -> Result<(), crate::clients::ClientRefusal> {
+        match self {
+            DeskLink::Local(desk) => desk.admit(request),
+            DeskLink::Remote { .. } => Ok(()),
+        }
+    }
+
     /// Starts a stream; a refusal comes as a stream that says why and
     /// ends (as [`Desk::start`]).
     pub async fn start(&self, request: impl Into<QuoteRequest>) -> StreamHandle {

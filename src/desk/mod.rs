@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::blotter::{Blotter, BlotterError, BlotterSink, BlotterStats};
+use crate::clients::{Clients, FillCounter, FilledToday};
 use crate::clock::StreamClock;
 use crate::config::Settings;
 use crate::desk::registry::LpRegistry;
@@ -51,6 +52,10 @@ pub struct Desk {
     /// The live streams, for anyone who attaches, and the desk's pushed
     /// facts.
     streams: StreamRegistry,
+    /// Whom requests may be for, at what markup, within what limits.
+    clients: Clients,
+    /// What each client filled today (UTC): its daily limit's count.
+    filled_today: Arc<FilledToday>,
 }
 
 /// Why the desk could not open: each names what to fix.
@@ -60,6 +65,17 @@ pub enum DeskError {
     Blotter(#[from] BlotterError),
     #[error(transparent)]
     Venues(#[from] crate::venues::VenuesError),
+    #[error(transparent)]
+    Clients(#[from] crate::clients::ClientsError),
+    /// The fills that count against the clients' daily limits could not
+    /// be read from the blotter: a limit that cannot be counted is not
+    /// held, so the desk does not open.
+    #[error("cannot count today's fills for the clients' daily limits: {0}")]
+    ClientFills(#[from] crate::blotter::read::ReadError),
+    /// The request's client, pair or size is refused by the client's
+    /// terms (before any LP is asked).
+    #[error(transparent)]
+    Client(Box<crate::clients::ClientRefusal>),
     #[error(transparent)]
     Adapter(#[from] crate::desk::registry::VenueBuildError),
     /// The blotter cannot write right now: a desk offers no quote it
@@ -115,6 +131,12 @@ fn seed_references(settings: &Settings, has_blotter: bool, references: &Referenc
     }
 }
 
+impl From<crate::clients::ClientRefusal> for DeskError {
+    fn from(refusal: crate::clients::ClientRefusal) -> DeskError {
+        DeskError::Client(Box::new(refusal))
+    }
+}
+
 /// How the desk ended: what its blotter holds and lost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeskClosed {
@@ -128,10 +150,25 @@ impl Desk {
     /// desk must not trade on a run it cannot record).
     pub fn open(settings: Settings) -> Result<Desk, DeskError> {
         let registry = open_registry(&settings)?;
+        let clients = match &settings.clients_file {
+            Some(path) => crate::clients::load(path)?,
+            None => Clients::house_only(),
+        };
         let blotter = match &settings.blotter {
             Some(path) => Some(Blotter::open(path)?),
             None => None,
         };
+        let filled_today = FilledToday::default();
+        if let (Some(blotter), true) = (&blotter, clients.from_file()) {
+            let today = chrono::Utc::now().date_naive();
+            let midnight = today
+                .and_hms_opt(0, 0, 0)
+                .map(|at| at.and_utc().timestamp_millis())
+                .unwrap_or(0);
+            for fill in crate::blotter::read::client_fills_since(blotter.path(), midnight)? {
+                filled_today.add(today, &fill.client, fill.asset, fill.notional);
+            }
+        }
         // This process's own console or output is each stream's only
         // consumer, so no stream keeps a snapshot for a late one.
         let mut desk = Desk::assemble(
@@ -140,6 +177,8 @@ impl Desk {
             blotter,
             StreamRegistry::without_snapshots(),
         );
+        desk.clients = clients;
+        desk.filled_today = Arc::new(filled_today);
         desk.record_health()?;
         Ok(desk)
     }
@@ -219,7 +258,37 @@ impl Desk {
             blotter,
             streams_started: AtomicU64::new(0),
             streams,
+            clients: Clients::house_only(),
+            filled_today: Arc::default(),
         }
+    }
+
+    /// This desk serving `clients` (tests, other front ends; [`Desk::open`]
+    /// reads the settings' clients file).
+    pub fn with_clients(mut self, clients: Clients) -> Desk {
+        self.clients = clients;
+        self
+    }
+
+    /// Whom requests may be for.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Whether `request`'s client may make it now (known, enabled, the
+    /// pair allowed, within its per-RFQ and daily limits): what
+    /// [`Desk::try_start`] checks before any LP is asked, for a front end
+    /// to explain and ask again.
+    pub fn admit(&self, request: &QuoteRequest) -> Result<(), crate::clients::ClientRefusal> {
+        let today = chrono::Utc::now().date_naive();
+        self.clients
+            .admit(
+                &request.spec,
+                request.params.clone(),
+                &self.filled_today,
+                today,
+            )
+            .map(drop)
     }
 
     pub fn settings(&self) -> &Settings {
@@ -327,6 +396,10 @@ impl Desk {
             crate::config::MAX_THRESHOLD_BPS,
         )?;
         self.settings.minimum_size().check(spec.pair, spec.amount)?;
+        let today = chrono::Utc::now().date_naive();
+        let params = self
+            .clients
+            .admit(&spec, params, &self.filled_today, today)?;
         if let Some(failure) = self.blotter.as_ref().and_then(Blotter::failure) {
             return Err(DeskError::BlotterFailing(failure));
         }
@@ -348,10 +421,19 @@ impl Desk {
             client: params.client(),
             operator: params.operator(),
         };
+        let counter = self
+            .clients
+            .get(params.client().as_str())
+            .filter(|terms| terms.counts_fills())
+            .map(|_| FillCounter {
+                filled: self.filled_today.clone(),
+                client: params.client(),
+            });
         Ok(start_session_in(
             session,
             self.blotter.as_ref().map(Blotter::sink),
             &self.streams,
+            counter,
         ))
     }
 
@@ -484,7 +566,7 @@ fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle
 
 /// `start_session_in` a registry of its own: nobody else attaches.
 pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHandle {
-    start_session_in(session, blotter, &StreamRegistry::default())
+    start_session_in(session, blotter, &StreamRegistry::default(), None)
 }
 
 /// Runs `session` as its own task, listed in `streams` while it runs,
@@ -493,11 +575,13 @@ pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHa
 /// stream if its record can no longer be kept), so a full blotter channel
 /// makes this stream wait rather than anything pile up. Then the
 /// registry's fan-out offers it to the stream's subscribers, and the
-/// handle's `events` get it.
+/// handle's `events` get it. With a `counter`, each fill is counted into
+/// its client's day as it lands (before the blotter records it).
 pub(crate) fn start_session_in(
     session: Session,
     blotter: Option<BlotterSink>,
     streams: &StreamRegistry,
+    counter: Option<FillCounter>,
 ) -> StreamHandle {
     let rfq_id = session.rfq_id.clone();
     let clock = session.clock;
@@ -514,9 +598,19 @@ pub(crate) fn start_session_in(
         Err(live) => return refused(rfq_id, clock, live.to_string()),
     };
     let stopper = fanout.stopper();
-    let task = match blotter {
-        None => tokio::spawn(session.run_into(fanout, Some(inbox))),
-        Some(sink) => tokio::spawn(session.run_into(Recorder::new(sink, fanout), Some(inbox))),
+    // Only a client with a daily limit pays for the counting outlet.
+    let task = match (blotter, counter) {
+        (None, None) => tokio::spawn(session.run_into(fanout, Some(inbox))),
+        (Some(sink), None) => {
+            tokio::spawn(session.run_into(Recorder::new(sink, fanout), Some(inbox)))
+        }
+        (None, Some(counter)) => {
+            tokio::spawn(session.run_into(counter.around(fanout, clock), Some(inbox)))
+        }
+        (Some(sink), Some(counter)) => tokio::spawn(session.run_into(
+            counter.around(Recorder::new(sink, fanout), clock),
+            Some(inbox),
+        )),
     };
     StreamHandle {
         rfq_id,

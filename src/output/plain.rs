@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::market::{Pair, Side};
 use crate::output::{group_thousands, seconds};
 use crate::rfq::event::*;
-use crate::rfq::RfqEvent;
+use crate::rfq::{ClientId, RfqEvent};
 
 const RULE: &str = "==============================================================";
 const BOX_WIDTH: usize = 58;
@@ -26,6 +26,9 @@ pub(crate) fn banner(simulated: bool) -> String {
 #[derive(Debug, Default)]
 pub struct PlainPrinter {
     request: Option<(Side, Pair)>,
+    /// The stream's client when it is not the house (the house's lines
+    /// read as they did before clients were named).
+    client: Option<ClientId>,
     /// Per LP, what these lines last said of its health.
     health_said: Vec<HealthSaid>,
 }
@@ -115,9 +118,16 @@ impl PlainPrinter {
                         simulated.join(", ")
                     );
                 }
+                // The house's request reads as before; a named client's
+                // says whose it is.
+                self.client = (started.client != ClientId::house()).then(|| started.client.clone());
+                let whose = match &self.client {
+                    Some(client) => format!("client {client}"),
+                    None => "client".to_string(),
+                };
                 let _ = writeln!(
                     text,
-                    "RFQ {}: client {} {} {} against {}",
+                    "RFQ {}: {whose} {} {} {} against {}",
                     event.rfq_id,
                     started.side.label(),
                     started.pair.format_amount(started.amount),
@@ -305,6 +315,9 @@ impl PlainPrinter {
         }
         box_line(text, "Order:", &filled.order_id);
         box_line(text, "Quote ID:", &filled.quote_id);
+        if let Some(client) = &self.client {
+            box_line(text, "Client:", client.as_str());
+        }
         box_line(text, "LP:", &lp_shown(&filled.lp, filled.simulated));
         box_line(text, verb, &format!("{} {base_asset}", filled.amount));
         box_line(

@@ -89,6 +89,11 @@ impl RequestParams {
         self.client.clone().unwrap_or_else(ClientId::house)
     }
 
+    /// The markup the request brings, if it brings one.
+    pub fn markup(&self) -> Option<Bps> {
+        self.markup
+    }
+
     /// The desk's engine settings with this request's markup and
     /// threshold in place of the desk's.
     pub(crate) fn engine_params(&self, desk: EngineParams) -> EngineParams {

@@ -193,6 +193,9 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
         .with_notional_limits(settings.notional_limits())
         .with_minimum_size(settings.minimum_size())
         .with_in_force(InForce::of(desk));
+    if desk.clients().from_file() {
+        app = app.with_clients(desk.clients().names());
+    }
     let mut stream: Option<StreamHandle> = None;
     let mut signalled = false;
     // The worst execution outcome of the session, for the exit code.
@@ -271,10 +274,15 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                 let command = app.key(key);
                 match command {
                     Command::None => {}
-                    Command::Start(spec) => {
-                        stream = Some(desk.start(spec).await);
-                        app.stream_started();
-                    }
+                    Command::Start(request) => match desk.admit(&request) {
+                        // The client's terms refuse it: said on the form,
+                        // nothing asked of any LP.
+                        Err(refusal) => app.refused(refusal.to_string()),
+                        Ok(()) => {
+                            stream = Some(desk.start(request).await);
+                            app.stream_started();
+                        }
+                    },
                     Command::Stop => {
                         if let Some(handle) = stream.as_mut() {
                             handle.stop();

@@ -1500,17 +1500,18 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
             {"rfq_id": "R-A", "started_at": "2026-11-22T10:00:00.000Z", "side": "buy",
              "amount": "1.5", "pair": "BTCUSDT", "duration_ms": 5000, "final_lp": "LP2",
              "final_client_price": "100029.99", "improvements": 1, "end_reason": "interrupted",
-             "outcome": "unknown", "filled_lp": null, "filled_price": null, "desk_pnl": null},
+             "outcome": "unknown", "filled_lp": null, "filled_price": null, "desk_pnl": null,
+             "client": "house"},
             {"rfq_id": "R-B", "started_at": "2026-11-22T11:00:00.000Z", "side": "sell",
              "amount": "2", "pair": "ETHUSDT", "duration_ms": 2000, "final_lp": "LP1",
              "final_client_price": "3499.99", "improvements": 0, "end_reason": "accepted",
              "outcome": "filled", "filled_lp": "LP2", "filled_price": "3500.00",
-             "desk_pnl": "0.02"},
+             "desk_pnl": "0.02", "client": "house"},
             {"rfq_id": "R-C", "started_at": "2026-11-23T09:00:00.000Z", "side": "buy",
              "amount": "1", "pair": "DOGEUSDT", "duration_ms": 10, "final_lp": null,
              "final_client_price": null, "improvements": 0, "end_reason": "no_quotes",
              "outcome": "not_filled", "filled_lp": null, "filled_price": null,
-             "desk_pnl": null}
+             "desk_pnl": null, "client": "house"}
         ])
     );
     // Quoted: A 1.5 × 100029.99 = 150044.985, B 2 × 3499.99 = 6999.98, C
@@ -1532,6 +1533,17 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
         json!([
             {"pair": "TOTAL", "asset": "USDT", "rfqs": 3, "notional_quoted": "157044.965",
              "filled_notional": "7000", "markup_earned": "0.02", "fills": 1}
+        ])
+    );
+
+    // Every RFQ is the house's. Each ended with an order sent (A unknown,
+    // B filled, C not filled): 3 accepted, 1 filled → 0.3333. B's client
+    // leg: 2 × 3499.99 = 6999.98 USDT, 0.02 USDT kept.
+    assert_eq!(
+        serde_json::to_value(&all.clients).unwrap(),
+        json!([
+            {"client": "house", "asset": "USDT", "rfqs": 3, "accepted": 3, "fills": 1,
+             "fill_ratio": "0.3333", "filled_notional": "6999.98", "markup_earned": "0.02"}
         ])
     );
 
@@ -1586,22 +1598,26 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
          LP3 (simulated)    3    0   0.00        1        1        0        0        0        1     0                              0         0.00                 0       0      0               0        0\n\
          \n\
          RFQs\n\
-         RFQ  STARTED (UTC)             SIDE  AMOUNT  PAIR     DURATION ms  FINAL LP         CLIENT PRICE  IMPROV  END          OUTCOME  FILLED LP  FILL PRICE  DESK PNL\n\
-         R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2 (simulated)     100029.99       1  interrupted  unknown\n\
+         RFQ  STARTED (UTC)             SIDE  AMOUNT  PAIR     DURATION ms  FINAL LP         CLIENT PRICE  IMPROV  END          OUTCOME  FILLED LP  FILL PRICE  DESK PNL  CLIENT\n\
+         R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2 (simulated)     100029.99       1  interrupted  unknown                                   house\n\
          \n\
          Pairs (sums in the quote currency, CCY)\n\
          PAIR     CCY   RFQS  NOTIONAL QUOTED  FILLED NOTIONAL  MARKUP EARNED  FILLS\n\
          BTCUSDT  USDT     1        150044.99             0.00           0.00      0\n\
-         TOTAL    USDT     1        150044.99             0.00           0.00      0\n"
+         TOTAL    USDT     1        150044.99             0.00           0.00      0\n\
+         \n\
+         Clients (sums in the quote currency, CCY)\n\
+         CLIENT  CCY   RFQS  ACCEPTED  FILLS  FILL %  FILLED  MARKUP EARNED\n\
+         house   USDT     1         1      0    0.00    0.00           0.00\n"
     );
     // One table per invocation, the section chosen.
     let csv = |section| report::render(&all, Format::Csv(section), &path, &Filter::default());
     assert_eq!(
         csv(Section::Rfqs),
-        "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason,outcome,filled_lp,filled_price,desk_pnl\n\
-         R-A,2026-11-22T10:00:00.000Z,buy,1.5,BTCUSDT,5000,LP2,100029.99,1,interrupted,unknown,,,\n\
-         R-B,2026-11-22T11:00:00.000Z,sell,2,ETHUSDT,2000,LP1,3499.99,0,accepted,filled,LP2,3500.00,0.02\n\
-         R-C,2026-11-23T09:00:00.000Z,buy,1,DOGEUSDT,10,,,0,no_quotes,not_filled,,,\n"
+        "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason,outcome,filled_lp,filled_price,desk_pnl,client\n\
+         R-A,2026-11-22T10:00:00.000Z,buy,1.5,BTCUSDT,5000,LP2,100029.99,1,interrupted,unknown,,,,house\n\
+         R-B,2026-11-22T11:00:00.000Z,sell,2,ETHUSDT,2000,LP1,3499.99,0,accepted,filled,LP2,3500.00,0.02,house\n\
+         R-C,2026-11-23T09:00:00.000Z,buy,1,DOGEUSDT,10,,,0,no_quotes,not_filled,,,,house\n"
     );
     assert_eq!(
         csv(Section::Pairs),
@@ -1629,7 +1645,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     );
     assert_eq!(
         report::render(&none, Format::Json, &path, &filter),
-        "{\"lps\":[],\"rfqs\":[],\"pairs\":[],\"totals\":[]}\n"
+        "{\"lps\":[],\"rfqs\":[],\"pairs\":[],\"totals\":[],\"clients\":[]}\n"
     );
     // An empty CSV section is still one table: its header.
     assert_eq!(
@@ -1814,16 +1830,23 @@ mod process {
             .collect()
     }
 
-    /// The stored streams as the JSON `--json` would have printed.
+    /// The stored streams as the JSON `--json` would have printed: every
+    /// line after `started` names the stream's client too.
     fn stored_json(path: &Path) -> Vec<Vec<Value>> {
         stored_rfqs(path)
             .unwrap()
             .into_iter()
             .map(|rfq| {
-                rfq.events
+                let mut lines: Vec<Value> = rfq
+                    .events
                     .iter()
                     .map(|event| serde_json::to_value(event).unwrap())
-                    .collect()
+                    .collect();
+                let client = lines[0]["client"].clone();
+                for line in lines.iter_mut().skip(1) {
+                    line["client"] = client.clone();
+                }
+                lines
             })
             .collect()
     }
@@ -2214,7 +2237,7 @@ mod process {
             .unwrap();
         assert_eq!(
             String::from_utf8_lossy(&output.stdout),
-            "{\"lps\":[],\"rfqs\":[],\"pairs\":[],\"totals\":[]}\n"
+            "{\"lps\":[],\"rfqs\":[],\"pairs\":[],\"totals\":[],\"clients\":[]}\n"
         );
         let output = lp_rfq(dir.path())
             .args(["report", "--csv", "--blotter", "desk.db"])
@@ -2240,8 +2263,11 @@ mod process {
         let text = String::from_utf8(output.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
-        assert_eq!(lines[0], "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason,outcome,filled_lp,filled_price,desk_pnl");
-        assert!(lines[1].ends_with(",duration,not_accepted,,,"), "{text}");
+        assert_eq!(lines[0], "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason,outcome,filled_lp,filled_price,desk_pnl,client");
+        assert!(
+            lines[1].ends_with(",duration,not_accepted,,,,house"),
+            "{text}"
+        );
         let output = lp_rfq(dir.path())
             .args([
                 "report",
@@ -2273,7 +2299,7 @@ mod process {
         };
         assert_eq!(
             refused(&["report", "--csv", "--section", "totals"]),
-            "lp-rfq: invalid --section 'totals': must be lps, rfqs, pairs or health\n"
+            "lp-rfq: invalid --section 'totals': must be lps, rfqs, pairs, clients or health\n"
         );
         assert_eq!(
             refused(&["report", "--lp", "LP7"]),

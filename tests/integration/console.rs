@@ -9,7 +9,7 @@ use lp_rfq::lp::scripted::{ScriptedLp, Step};
 use lp_rfq::lp::SharedLp;
 use lp_rfq::market::{Bps, Pair, Side};
 use lp_rfq::rfq::event::*;
-use lp_rfq::rfq::RfqEvent;
+use lp_rfq::rfq::{QuoteRequest, RfqEvent};
 use lp_rfq::ui::render::{draw, draw_app};
 use lp_rfq::ui::state::*;
 use ratatui::backend::TestBackend;
@@ -473,7 +473,8 @@ fn type_request(app: &mut App, text: &str) -> Command {
 #[test]
 fn q_or_ctrl_c_stops_a_stream_gracefully_and_the_summary_follows() {
     let mut app = App::new(false, None);
-    let Command::Start(spec) = type_request(&mut app, "b\n1.5\nBTCUSDT\n") else {
+    let Command::Start(QuoteRequest { spec, .. }) = type_request(&mut app, "b\n1.5\nBTCUSDT\n")
+    else {
         panic!("the form did not start a stream");
     };
     assert_eq!(spec.pair.symbol(), "BTCUSDT");
@@ -515,7 +516,10 @@ fn q_or_ctrl_c_stops_a_stream_gracefully_and_the_summary_follows() {
     // Enter: a new request with the previous values.
     assert_eq!(app.key(key(KeyCode::Enter)), Command::None);
     assert_eq!(app.screen, Screen::Form);
-    assert_eq!(type_request(&mut app, "\n\n\n"), Command::Start(spec));
+    assert_eq!(
+        type_request(&mut app, "\n\n\n"),
+        Command::Start(spec.into())
+    );
 }
 
 #[test]
@@ -551,7 +555,10 @@ fn dust_is_refused_under_the_amount_by_name_and_nothing_starts() {
         amount: dec!(0.0001),
         pair: "BTCUSDT".parse().unwrap(),
     };
-    assert_eq!(type_request(&mut app, "0.0001\n\n"), Command::Start(spec));
+    assert_eq!(
+        type_request(&mut app, "0.0001\n\n"),
+        Command::Start(spec.into())
+    );
 }
 
 #[test]
@@ -579,7 +586,7 @@ fn enter_twice_on_a_fat_finger_starts_nothing_and_asks_for_the_amount_again() {
         "{text}"
     );
     // The amount typed again, then Enter: the request goes.
-    let Command::Start(spec) = type_request(&mut app, "500\n") else {
+    let Command::Start(QuoteRequest { spec, .. }) = type_request(&mut app, "500\n") else {
         panic!("the amount typed again did not start the stream");
     };
     assert_eq!(spec.amount, dec!(500));
@@ -1855,4 +1862,38 @@ fn r_then_enter_releases_the_best_unverified_price() {
     let offered = client(130, Side::Buy, "LP2", dec!(99990.00), QuoteReason::First);
     app.apply(&offered, 130);
     assert_eq!(row(&app.stream, "LP2").status, LpStatus::Ok);
+}
+
+/// `events` as a request for client `acme`.
+fn for_acme(mut events: Vec<RfqEvent>) -> Vec<RfqEvent> {
+    if let EventKind::Started(started) = &mut events[0].kind {
+        started.client = lp_rfq::rfq::ClientId::new("acme").unwrap();
+    }
+    events
+}
+
+#[test]
+fn a_named_clients_request_names_it_in_the_header_the_quote_panel_and_the_ticket() {
+    let offered = ConsoleState::from_events(&for_acme(buy_race()), 500);
+    let screen = screen(&offered, 120, 40);
+    let text = screen.join("\n");
+    assert!(
+        screen[1].contains("BUY 1.5 BTC/USDT for acme · markup 5 bps · threshold 1 bps · 3 LPs"),
+        "{text}"
+    );
+    assert!(text.contains("┌ Client quote · acme ─"), "{text}");
+
+    let filled = ConsoleState::from_events(&for_acme(mixed_stream_filled_by_the_mock()), 1_200);
+    let text = screen_text(&filled);
+    assert!(text.contains("┌ Accepted Q-300 · acme ─"), "{text}");
+    // The house's request reads as it did before clients were named.
+    let house = screen_text(&ConsoleState::from_events(&buy_race(), 500));
+    assert!(
+        !house.contains("acme") && !house.contains("Client quote ·"),
+        "{house}"
+    );
+}
+
+fn screen_text(state: &ConsoleState) -> String {
+    screen(state, 120, 50).join("\n")
 }

@@ -8,11 +8,12 @@ use ratatui::Frame;
 use crate::ui::state::App;
 use crate::ui::theme::{self, Palette};
 
-const HELP: [(&str, &str); 16] = [
+const HELP: [(&str, &str); 17] = [
     ("Form", ""),
     ("  Enter", "check the field, go to the next; on Pair: start"),
     ("", "(above the notional limit: type yes or the amount)"),
     ("  Tab / Shift+Tab", "next / previous field"),
+    ("  F2", "next client (with a clients file)"),
     ("  Esc", "clear the form"),
     ("  q", "quit, only while nothing is typed by hand"),
     ("", "(once you type, q is a character; Esc then q)"),

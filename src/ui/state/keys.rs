@@ -17,7 +17,6 @@ use crate::clock::StreamMs;
 use crate::market::Side;
 use crate::output::group_thousands;
 use crate::rfq::event::ClientQuote;
-use crate::rfq::RfqSpec;
 
 /// After the confirmation line changes to a renewed quote, an Enter this
 /// soon (stream ms) executes nothing: it was meant for the price before.
@@ -38,7 +37,8 @@ pub struct Confirming {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     None,
-    Start(RfqSpec),
+    /// Start a stream for this request (its client chosen on the form).
+    Start(crate::rfq::QuoteRequest),
     /// Stop the running stream gracefully (its `ended` still arrives).
     Stop,
     /// The client accepts this client quote: execute it.
@@ -263,7 +263,16 @@ impl App {
                 self.notice = None;
                 match self.form.key(key) {
                     crate::ui::form::FormOutcome::Editing => Command::None,
-                    crate::ui::form::FormOutcome::Submit(spec) => Command::Start(spec),
+                    crate::ui::form::FormOutcome::Submit(spec) => {
+                        // Without a clients file the request is the bare
+                        // trade: the house's, at the desk's terms.
+                        let params = match &self.form.clients {
+                            Some(choice) => crate::rfq::RequestParams::default()
+                                .with_client(choice.chosen().clone()),
+                            None => crate::rfq::RequestParams::default(),
+                        };
+                        Command::Start(crate::rfq::QuoteRequest { spec, params })
+                    }
                     crate::ui::form::FormOutcome::Quit if !self.history.is_empty() => {
                         self.quit_asked = true;
                         Command::None

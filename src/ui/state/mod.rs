@@ -84,6 +84,12 @@ impl App {
         }
     }
 
+    /// The request was refused before any LP was asked (its client's
+    /// terms): the form stays, saying why.
+    pub fn refused(&mut self, why: String) {
+        self.notice = Some(why);
+    }
+
     /// A stream was started for `spec`: its events follow.
     pub fn stream_started(&mut self) {
         self.stream = ConsoleState::new(self.color);
@@ -112,6 +118,13 @@ impl App {
         self
     }
 
+    /// The clients of a clients file, for the form to choose among (the
+    /// first chosen); without a file the form does not ask.
+    pub fn with_clients(mut self, names: Vec<crate::rfq::ClientId>) -> App {
+        self.form.clients = crate::ui::form::ClientChoice::new(names);
+        self
+    }
+
     /// The smallest request per pair, refused under the form's amount.
     pub fn with_minimum_size(mut self, minimum: crate::market::MinimumSize) -> App {
         self.form.minimum = Some(minimum);
@@ -122,6 +135,7 @@ impl App {
         let limits = self.form.notional_limits.take();
         let minimum = self.form.minimum.take();
         let quotable = self.form.quotable.take();
+        let clients = self.form.clients.take();
         self.form = match &self.stream.request {
             Some(request) => crate::ui::form::Form::prefilled(&request.spec()),
             None => crate::ui::form::Form::new(),
@@ -129,6 +143,8 @@ impl App {
         self.form.notional_limits = limits;
         self.form.minimum = minimum;
         self.form.quotable = quotable;
+        // The client chosen stays chosen for the next request.
+        self.form.clients = clients;
         self.screen = Screen::Form;
     }
 

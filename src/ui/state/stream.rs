@@ -115,9 +115,17 @@ pub struct Request {
     pub(crate) simulated: bool,
     /// The simulated LPs of a stream that mixes them with real ones.
     pub(crate) simulated_lps: Vec<std::sync::Arc<str>>,
+    /// Whom the request is for.
+    pub(crate) client: crate::rfq::ClientId,
 }
 
 impl Request {
+    /// The client, when it is not the house: screens name a client's
+    /// request, and the house's read as they did before clients.
+    pub(crate) fn named_client(&self) -> Option<&crate::rfq::ClientId> {
+        (self.client != crate::rfq::ClientId::house()).then_some(&self.client)
+    }
+
     pub(crate) fn spec(&self) -> RfqSpec {
         RfqSpec {
             side: self.side,
@@ -566,6 +574,7 @@ impl ConsoleState {
             started_local,
             simulated: started.simulated,
             simulated_lps: started.simulated_lps.clone(),
+            client: started.client.clone(),
         });
         self.lps = started
             .lps
