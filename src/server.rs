@@ -516,10 +516,9 @@ impl Operating {
         // Subscribed before the list is read: a stream starting between
         // the two is in both, never in neither.
         let mut desk_events = self.desk.subscribe_desk();
-        self.outbox.offer(&ServerMessage::LiveRfqs {
-            rfq_ids: self.desk.live_streams(),
-        });
+        self.outbox.offer(&live_rfqs(&self.desk));
         let outbox = self.outbox.clone();
+        let desk = self.desk.clone();
         self.followers.spawn(async move {
             loop {
                 match desk_events.recv().await {
@@ -528,8 +527,12 @@ impl Operating {
                             return;
                         }
                     }
+                    // The rows missed are not sent again: the whole view is.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "a desk view fell behind the desk's events");
+                        if !outbox.offer(&live_rfqs(&desk)) {
+                            return;
+                        }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }
@@ -551,6 +554,16 @@ impl Operating {
                 reason: "the desk server is stopping".into(),
             });
         }
+    }
+}
+
+/// The desk view as `subscribe_desk` answers it.
+fn live_rfqs(desk: &Desk) -> ServerMessage {
+    let view = desk.desk_view();
+    ServerMessage::LiveRfqs {
+        rfq_ids: view.rfqs.iter().map(|row| row.rfq_id.clone()).collect(),
+        rfqs: view.rfqs,
+        lps: view.lps,
     }
 }
 

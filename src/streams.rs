@@ -33,6 +33,10 @@ use crate::rfq::outlet::Outlet;
 use crate::rfq::reference::References;
 use crate::rfq::{EventKind, RfqEvent, StreamCommand};
 
+mod live_rfq;
+
+pub use live_rfq::{DeskView, LiveRfq, LpHealthRow, OrderState, RfqState};
+
 /// Events a subscriber may fall behind by before it is dropped: a console
 /// drains its channel every frame, and a 30 s stream polling every 100 ms
 /// with 10 LPs makes about 3,000 events in all.
@@ -271,6 +275,14 @@ pub enum DeskEvent {
     /// The blotter failed more writes or lost more events: the record is
     /// incomplete.
     BlotterTrouble(BlotterTrouble),
+    /// A live RFQ's row in the desk view changed (its first with the
+    /// stream's `started`; its last says `ended`, before `stream_ended`).
+    Rfq(LiveRfq),
+    /// The whole desk view now, replacing what the listener had: sent to
+    /// a desk server's operator on `subscribe_desk` and again after the
+    /// connection fell behind the desk's events. A desk in this process
+    /// never pushes it: its listeners read [`StreamRegistry::desk_view`].
+    Resync(DeskView),
 }
 
 /// An LP's health changed, desk-wide: the change as the LP's health
@@ -361,6 +373,14 @@ impl StreamRegistry {
         let mut ids: Vec<Arc<str>> = self.inner.live().keys().cloned().collect();
         ids.sort();
         ids
+    }
+
+    /// The desk view's row of every live stream, in the order of their ids.
+    pub(crate) fn live_rfqs(&self) -> Vec<LiveRfq> {
+        let live: Vec<Arc<LiveStream>> = self.inner.live().values().cloned().collect();
+        let mut rows: Vec<LiveRfq> = live.iter().filter_map(|stream| stream.row()).collect();
+        rows.sort_by(|a, b| a.rfq_id.cmp(&b.rfq_id));
+        rows
     }
 
     /// Attaches to stream `rfq_id` with a buffer of [`SUBSCRIBER_BUFFER`]
@@ -456,6 +476,7 @@ impl StreamRegistry {
                         subscribers: Vec::new(),
                         closed: false,
                         trust: Trust::default(),
+                        row: None,
                     }),
                 }))
                 .clone()
@@ -518,6 +539,8 @@ struct Fan {
     /// Ended or dropped: nobody attaches any more.
     closed: bool,
     trust: Trust,
+    /// The stream's row in the desk view (from its `started` on).
+    row: Option<LiveRfq>,
 }
 
 /// What a stream's locks may teach the desk's reference prices.
@@ -542,11 +565,18 @@ impl LiveStream {
         self.fan.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The stream's desk view row with its time left now.
+    fn row(&self) -> Option<LiveRfq> {
+        let mut row = self.fan().row.clone()?;
+        row.left_ms = row.left_at(self.clock.now_ms());
+        Some(row)
+    }
+
     /// Numbers `event`, keeps it for the snapshot and offers it to every
     /// subscriber without waiting.
     fn publish(&self, event: &RfqEvent) {
         let ended = matches!(event.kind, EventKind::Ended(_));
-        {
+        let changed_row = {
             let mut fan = self.fan();
             let seq = fan.kept.seq + 1;
             // Most streams have no subscriber: they pay for nothing here.
@@ -575,6 +605,21 @@ impl LiveStream {
                 fan.kept.seq = seq;
             }
             self.learn(&mut fan.trust, event);
+            let changed = match &mut fan.row {
+                Some(row) => row.fold(seq, event),
+                None => {
+                    fan.row = LiveRfq::open(event, seq, self.clock.speed_per_mille());
+                    fan.row.is_some()
+                }
+            };
+            // Cloned only for a desk view someone is watching.
+            changed
+                .then(|| fan.row.clone())
+                .flatten()
+                .filter(|_| self.registry.desk_events.receiver_count() > 0)
+        };
+        if let Some(row) = changed_row {
+            self.registry.announce(DeskEvent::Rfq(row));
         }
         if let Some(sink) = &self.blotter {
             self.registry.watch_blotter(sink);

@@ -25,6 +25,8 @@ mod console;
 mod corroboration_e2e;
 #[path = "integration/desk_server.rs"]
 mod desk_server;
+#[path = "integration/desk_view.rs"]
+mod desk_view;
 #[path = "integration/execution.rs"]
 mod execution;
 #[path = "integration/fail_closed.rs"]

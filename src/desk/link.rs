@@ -114,6 +114,15 @@ impl DeskLink<'_> {
         }
     }
 
+    /// The desk view now, when this process holds the desk; a desk
+    /// server's arrives as a [`DeskEvent::Resync`] once subscribed.
+    pub fn desk_view(&self) -> Option<crate::streams::DeskView> {
+        match self {
+            DeskLink::Local(desk) => Some(desk.desk_view()),
+            DeskLink::Remote { .. } => None,
+        }
+    }
+
     /// The first blotter write problem this process knows of (a desk
     /// server's blotter trouble reaches its operators as desk events).
     pub fn blotter_problem(&self) -> Option<String> {

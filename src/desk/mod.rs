@@ -337,6 +337,14 @@ impl Desk {
         self.streams.attach(rfq_id)
     }
 
+    /// The desk view now: every live RFQ's row and every LP's health.
+    pub fn desk_view(&self) -> crate::streams::DeskView {
+        crate::streams::DeskView {
+            rfqs: self.streams.live_rfqs(),
+            lps: self.registry.health_rows(),
+        }
+    }
+
     /// Every desk-wide fact from now on (LP health, blotter trouble,
     /// streams starting and ending), pushed as it happens.
     pub fn subscribe_desk(&self) -> tokio::sync::broadcast::Receiver<DeskEvent> {

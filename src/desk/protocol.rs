@@ -12,7 +12,7 @@ use crate::desk::registry::Quotable;
 use crate::market::{Bps, Pair, Side};
 use crate::rfq::StreamCommand;
 use crate::secret::Secret;
-use crate::streams::{DeskEvent, Detached, Refusal, Sequenced, Snapshot};
+use crate::streams::{DeskEvent, Detached, LiveRfq, LpHealthRow, Refusal, Sequenced, Snapshot};
 
 /// The protocol this build speaks. A peer with another is refused by
 /// name in the handshake, before anything else is said.
@@ -103,8 +103,16 @@ pub enum ServerMessage {
         #[serde(flatten)]
         why: Refusal,
     },
-    /// The RFQs live when the desk view was subscribed to.
-    LiveRfqs { rfq_ids: Vec<Arc<str>> },
+    /// The desk view when it was subscribed to (and again whenever the
+    /// connection fell behind the desk's events): the RFQs live then,
+    /// each one's row, and every LP's health.
+    LiveRfqs {
+        rfq_ids: Vec<Arc<str>>,
+        #[serde(default)]
+        rfqs: Vec<LiveRfq>,
+        #[serde(default)]
+        lps: Vec<LpHealthRow>,
+    },
     /// A desk-wide fact.
     Desk(DeskEvent),
     /// A message the server could not read: what was wrong with it.

@@ -422,6 +422,11 @@ impl Routes {
             ServerMessage::Desk(event) => {
                 let _ = self.desk_events.send(event);
             }
+            ServerMessage::LiveRfqs { rfqs, lps, .. } => {
+                let _ = self
+                    .desk_events
+                    .send(DeskEvent::Resync(crate::streams::DeskView { rfqs, lps }));
+            }
             ServerMessage::Closing { reason } => self.state().closing = Some(reason),
             ServerMessage::BadMessage { reason } => {
                 tracing::warn!("the desk could not read a message: {reason}")
@@ -433,8 +438,7 @@ impl Routes {
             | ServerMessage::Refused { .. }
             | ServerMessage::Snapshot(_)
             | ServerMessage::AttachRefused { .. }
-            | ServerMessage::Detached { .. }
-            | ServerMessage::LiveRfqs { .. } => {}
+            | ServerMessage::Detached { .. } => {}
         }
     }
 }

@@ -121,6 +121,12 @@ impl Guarded {
         *self.lock().policy()
     }
 
+    /// What the LP's health says now (the desk view's LP rows).
+    pub(crate) fn health_now(&self) -> HealthView {
+        let now = self.now();
+        self.lock().view(now)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
         // A panic elsewhere cannot leave the health half-updated (every
         // change is a plain assignment), so a poisoned lock is still good.

@@ -32,7 +32,7 @@ use crate::desk::StreamHandle;
 use crate::logging;
 use crate::rfq::RfqEvent;
 use crate::signals::Interrupts;
-use crate::streams::DeskEvent;
+use crate::streams::{DeskEvent, DeskView};
 use state::{App, Command, InForce};
 
 /// Shortest time between frames while events flow (about 30 per second).
@@ -150,28 +150,70 @@ pub async fn run(desk: &DeskLink<'_>, interrupts: Interrupts) -> anyhow::Result<
 /// where the operator expects it. The desk pushes only when the trouble
 /// grows, so a push lost to lagging behind would not come again: after a
 /// lag the trouble is read from `current` (the desk's blotter) instead.
+///
+/// Every other desk fact goes to the desk view (at `view_ms` on its
+/// clock); after a lag it starts again from `desk`'s view, when this
+/// process holds the desk (a desk server sends its own).
 fn report_blotter_trouble(
     app: &mut App,
     desk_events: &mut broadcast::Receiver<DeskEvent>,
     now_ms: u64,
+    view_ms: u64,
     current: impl FnOnce() -> Option<BlotterStats>,
+    current_view: impl FnOnce() -> Option<DeskView>,
 ) {
-    let mut current = Some(current);
+    let mut lagged = false;
     loop {
         match desk_events.try_recv() {
             // Cumulative figures: the state logs only what has grown.
             Ok(DeskEvent::BlotterTrouble(trouble)) => {
                 app.blotter_trouble(trouble.failed_commits, trouble.lost, now_ms)
             }
-            Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                if let Some(stats) = current.take().and_then(|current| current()) {
-                    app.blotter_trouble(stats.failed_commits, stats.lost, now_ms);
-                }
-            }
-            Ok(_) => continue,
-            Err(_) => return,
+            Ok(other) => app.desk_view.apply(&other, view_ms),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => lagged = true,
+            Err(_) => break,
         }
     }
+    if lagged {
+        if let Some(stats) = current() {
+            app.blotter_trouble(stats.failed_commits, stats.lost, now_ms);
+        }
+        if let Some(view) = current_view() {
+            app.desk_view.replace(view, view_ms);
+        }
+    }
+}
+
+/// A desk fact that arrived while no stream runs: the desk view's, or
+/// blotter trouble (told at the stream time of the last stream).
+fn desk_fact(
+    app: &mut App,
+    received: Result<DeskEvent, broadcast::error::RecvError>,
+    desk_events: &mut broadcast::Receiver<DeskEvent>,
+    view_ms: u64,
+    desk: &DeskLink<'_>,
+) {
+    let now_ms = app.stream.now_ms;
+    match received {
+        Ok(DeskEvent::BlotterTrouble(trouble)) => {
+            app.blotter_trouble(trouble.failed_commits, trouble.lost, now_ms)
+        }
+        Ok(other) => app.desk_view.apply(&other, view_ms),
+        Err(broadcast::error::RecvError::Lagged(_)) => {
+            if let Some(view) = desk.desk_view() {
+                app.desk_view.replace(view, view_ms);
+            }
+        }
+        Err(broadcast::error::RecvError::Closed) => return,
+    }
+    report_blotter_trouble(
+        app,
+        desk_events,
+        now_ms,
+        view_ms,
+        || desk.blotter_stats(),
+        || desk.desk_view(),
+    );
 }
 
 /// The console's loop on any ratatui backend: keys and resizes arrive on
@@ -196,6 +238,13 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
     if desk.clients().from_file() {
         app = app.with_clients(desk.clients().names());
     }
+    // The desk view's clock: its rows count down by it.
+    let view_origin = Instant::now();
+    let view_ms = move || u64::try_from(view_origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if let Some(view) = desk.desk_view() {
+        app.desk_view.replace(view, 0);
+    }
+    let mut desk_open = true;
     let mut stream: Option<StreamHandle> = None;
     let mut signalled = false;
     // The worst execution outcome of the session, for the exit code.
@@ -210,6 +259,7 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
             if let Some(handle) = &stream {
                 app.stream.tick(handle.clock.now_ms());
             }
+            app.desk_view.tick(view_ms());
             terminal
                 .draw(|frame| render::draw_app(frame, &app))
                 .context("cannot draw the console")?;
@@ -227,12 +277,36 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                 Some(event) => Event::Rfq(event),
                 None => Event::StreamClosed,
             },
+            // While a stream runs, desk facts are read after its events
+            // (see `report_blotter_trouble`).
+            received = desk_events.recv(), if stream.is_none() && desk_open => {
+                if matches!(received, Err(broadcast::error::RecvError::Closed)) {
+                    desk_open = false;
+                }
+                desk_fact(&mut app, received, &mut desk_events, view_ms(), desk);
+                dirty = true;
+                continue;
+            }
             _ = tokio::time::sleep_until(next_frame), if dirty => continue,
             _ = tokio::time::sleep(TICK), if app.animating() => Event::Tick,
         };
         dirty = true;
         match event {
-            Event::Tick | Event::Resize => {}
+            Event::Tick | Event::Resize => {
+                if app.showing_desk {
+                    if let Some(handle) = &stream {
+                        let now_ms = handle.clock.now_ms();
+                        report_blotter_trouble(
+                            &mut app,
+                            &mut desk_events,
+                            now_ms,
+                            view_ms(),
+                            || desk.blotter_stats(),
+                            || desk.desk_view(),
+                        );
+                    }
+                }
+            }
             Event::Rfq(event) => {
                 let Some(handle) = stream.as_mut() else {
                     continue;
@@ -245,7 +319,14 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                     app.apply(&event, handle.clock.now_ms());
                 }
                 let now_ms = handle.clock.now_ms();
-                report_blotter_trouble(&mut app, &mut desk_events, now_ms, || desk.blotter_stats());
+                report_blotter_trouble(
+                    &mut app,
+                    &mut desk_events,
+                    now_ms,
+                    view_ms(),
+                    || desk.blotter_stats(),
+                    || desk.desk_view(),
+                );
             }
             Event::StreamClosed => {
                 if let Some(handle) = stream.take() {
@@ -354,13 +435,27 @@ mod tests {
             lost: 1,
             ..BlotterStats::default()
         };
-        report_blotter_trouble(&mut app, &mut desk_events, 500, || Some(desk_now));
+        report_blotter_trouble(
+            &mut app,
+            &mut desk_events,
+            500,
+            0,
+            || Some(desk_now),
+            || None,
+        );
         assert_eq!(
             logged(&app),
             ["blotter: 2 failed writes (retrying), 1 events lost; see the log"]
         );
         // Told once: the next look, with nothing new, adds nothing.
-        report_blotter_trouble(&mut app, &mut desk_events, 600, || Some(desk_now));
+        report_blotter_trouble(
+            &mut app,
+            &mut desk_events,
+            600,
+            0,
+            || Some(desk_now),
+            || None,
+        );
         assert_eq!(logged(&app).len(), 1);
     }
 }

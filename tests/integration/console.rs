@@ -812,8 +812,9 @@ fn the_console_fits_80_by_24() {
     assert!(text.contains(" Events "), "{text}");
     assert!(text.contains(" best LP price "), "{text}");
     assert!(
-        screen[23]
-            .starts_with(" a accept · q/Ctrl+C stop · Esc stop, back to form · r release · ? keys"),
+        screen[23].starts_with(
+            " a accept · q/Ctrl+C stop · Esc stop, back to form · r release · d desk · ? keys"
+        ),
         "{text}"
     );
 }
@@ -1151,7 +1152,7 @@ fn at_80_by_24_the_confirmation_the_quote_id_and_every_footer_are_whole() {
     let mut app = App::new(false, None);
     assert_eq!(
         app_screen(&app, 80, 24)[23].trim_end(),
-        " Enter next/start · Tab field · Esc clear · q quit (empty form) · ? keys"
+        " Enter next/start · Tab field · Esc clear · q quit, d desk (empty form) · ? keys"
     );
     type_request(&mut app, "b\n1.5\nBTCUSDT\n");
     app.stream_started();
@@ -1167,7 +1168,7 @@ fn at_80_by_24_the_confirmation_the_quote_id_and_every_footer_are_whole() {
     assert!(screen[8].starts_with(&format!("│quote {id} ")), "{text}");
     assert_eq!(
         screen[23].trim_end(),
-        " a accept · q/Ctrl+C stop · Esc stop, back to form · r release · ? keys"
+        " a accept · q/Ctrl+C stop · Esc stop, back to form · r release · d desk · ? keys"
     );
     app.key(key(KeyCode::Char('a')));
     let screen = app_screen(&app, 80, 24);

@@ -444,3 +444,136 @@ async fn a_killed_server_makes_the_operator_say_so_and_exit_non_zero() {
     // The last quote it knew is the one it showed last, or a later one.
     assert!(stderr.contains(&quote_id[..quote_id.len() - 2]), "{stderr}");
 }
+
+/// Says hello as `token` and starts a BUY 1 `pair`: the RFQ's id.
+async fn start_rfq(socket: &mut Socket, token: &str, pair: &str) -> String {
+    send(
+        socket,
+        json!({"op": "hello", "protocol": 1, "token": token}),
+    )
+    .await;
+    assert_eq!(next(socket).await["type"], "welcome");
+    send(
+        socket,
+        json!({"op": "start", "request": 1, "side": "buy", "amount": "1", "pair": pair}),
+    )
+    .await;
+    let started = next(socket).await;
+    assert_eq!(started["type"], "started", "{started}");
+    started["rfq_id"].as_str().unwrap().to_string()
+}
+
+/// The desk view over the wire: a third connection's `subscribe_desk`
+/// lists both operators' live RFQs, each with its operator, client and
+/// request; their rows follow as they change (a client price offered,
+/// quoting), and an RFQ its operator stops ends in the view before it
+/// leaves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_connection_sees_both_operators_rfqs_in_the_desk_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--no-blotter".into(), "--duration".into(), "60".into()],
+    );
+    let mut alice = connect(&server.url).await;
+    let alices = start_rfq(&mut alice, ALICE_TOKEN, "BTCUSDT").await;
+    let mut bob = connect(&server.url).await;
+    let bobs = start_rfq(&mut bob, BOB_TOKEN, "ETHUSDT").await;
+    let mut head = connect(&server.url).await;
+    send(
+        &mut head,
+        json!({"op": "hello", "protocol": 1, "token": BOB_TOKEN}),
+    )
+    .await;
+    assert_eq!(next(&mut head).await["type"], "welcome");
+    send(&mut head, json!({"op": "subscribe_desk"})).await;
+    let view = next(&mut head).await;
+    assert_eq!(view["type"], "live_rfqs", "{view}");
+    let mut ids = [alices.clone(), bobs.clone()];
+    ids.sort();
+    assert_eq!(view["rfq_ids"], json!(ids));
+    let rows: Vec<(String, String, String, String, String)> = view["rfqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let field = |name: &str| row[name].as_str().unwrap_or("").to_string();
+            (
+                field("rfq_id"),
+                field("operator"),
+                field("client"),
+                format!("{} {} {}", field("side"), field("amount"), field("pair")),
+                row["order"].to_string(),
+            )
+        })
+        .collect();
+    let mut expected = vec![
+        (
+            alices.clone(),
+            "alice".to_string(),
+            "house".to_string(),
+            "buy 1 BTCUSDT".to_string(),
+            "null".to_string(),
+        ),
+        (
+            bobs.clone(),
+            "bob".to_string(),
+            "house".to_string(),
+            "buy 1 ETHUSDT".to_string(),
+            "null".to_string(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(rows, expected);
+    // The built-in mock LPs: every LP of the desk, none with a health.
+    assert_eq!(
+        view["lps"],
+        json!(["LP1", "LP2", "LP3"].map(|lp| json!({"lp": lp, "state": null, "retry_in_ms": null, "reject_rate": null, "reason": null})))
+    );
+    // Each RFQ quotes: in the view, or in a row that follows.
+    let mut quoting: std::collections::HashMap<String, Value> = view["rfqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["state"] == "quoting")
+        .map(|row| (row["rfq_id"].as_str().unwrap().to_string(), row.clone()))
+        .collect();
+    while quoting.len() < 2 {
+        let message = next(&mut head).await;
+        if message["desk_event"] == "rfq" && message["state"] == "quoting" {
+            quoting.insert(message["rfq_id"].as_str().unwrap().to_string(), message);
+        }
+    }
+    for (rfq_id, operator) in [(&alices, "alice"), (&bobs, "bob")] {
+        let row = &quoting[rfq_id];
+        assert_eq!(row["operator"], operator, "{row}");
+        assert!(row["lp"].as_str().unwrap().starts_with("LP"), "{row}");
+        assert!(row["client_price"].as_str().is_some(), "{row}");
+        let left = row["left_ms"].as_u64().unwrap();
+        assert!(left > 50_000 && left <= 60_000, "{row}");
+    }
+    // Bob stops his: its row ends (nothing accepted), then it leaves.
+    send(
+        &mut bob,
+        json!({"op": "command", "rfq_id": bobs, "command": "stop"}),
+    )
+    .await;
+    let ended = loop {
+        let message = next(&mut head).await;
+        if message["desk_event"] == "rfq"
+            && message["rfq_id"] == bobs.as_str()
+            && message["state"] == "ended"
+        {
+            break message;
+        }
+    };
+    assert_eq!(
+        (&ended["operator"], &ended["left_ms"], &ended["order"]),
+        (&json!("bob"), &json!(0), &json!(null))
+    );
+    assert_eq!(
+        next(&mut head).await,
+        json!({"type": "desk", "desk_event": "stream_ended", "rfq_id": bobs})
+    );
+    drop(alice);
+}

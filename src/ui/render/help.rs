@@ -8,7 +8,7 @@ use ratatui::Frame;
 use crate::ui::state::App;
 use crate::ui::theme::{self, Palette};
 
-const HELP: [(&str, &str); 17] = [
+const HELP: [(&str, &str); 20] = [
     ("Form", ""),
     ("  Enter", "check the field, go to the next; on Pair: start"),
     ("", "(above the notional limit: type yes or the amount)"),
@@ -29,6 +29,9 @@ const HELP: [(&str, &str); 17] = [
     ("Summary", ""),
     ("  Enter / n", "new request, previous values filled in"),
     ("  q / Ctrl+C", "quit (Ctrl+C also quits from the form)"),
+    ("Desk view", ""),
+    ("  d", "every live RFQ on the desk and every LP's health"),
+    ("", "(on the form only while nothing is typed; d/Esc back)"),
 ];
 
 pub(super) fn draw_help(frame: &mut Frame, app: &App) {

@@ -177,6 +177,20 @@ impl App {
         })
     }
 
+    /// `d` opens the desk view where it is no answer to a question and no
+    /// character of the request: not while confirming or releasing, not
+    /// on a form typed into by hand, not while quitting is asked.
+    fn desk_key_free(&self) -> bool {
+        if self.quit_asked {
+            return false;
+        }
+        match self.screen {
+            Screen::Stream => self.confirm.is_none() && self.release_asked.is_none(),
+            Screen::Summary => true,
+            Screen::Form => self.form.is_pristine(),
+        }
+    }
+
     pub fn key(&mut self, key: KeyEvent) -> Command {
         let ctrl_c =
             key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
@@ -190,6 +204,20 @@ impl App {
         let plain = !key.modifiers.contains(KeyModifiers::CONTROL);
         if key.code == KeyCode::Char('?') && plain {
             self.help = true;
+            return Command::None;
+        }
+        if self.showing_desk {
+            // The screen underneath keeps running; only Ctrl+C reaches it.
+            match key.code {
+                KeyCode::Char('d') | KeyCode::Esc if plain => {
+                    self.showing_desk = false;
+                    return Command::None;
+                }
+                _ if ctrl_c => self.showing_desk = false,
+                _ => return Command::None,
+            }
+        } else if key.code == KeyCode::Char('d') && plain && self.desk_key_free() {
+            self.showing_desk = true;
             return Command::None;
         }
         match self.screen {

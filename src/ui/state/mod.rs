@@ -3,9 +3,11 @@
 //! session's history) and dispatches what arrives to the part it changes:
 //! engine events to the stream's view ([`stream`]), a stream's end to the
 //! history ([`history`]), keys to commands for the event loop (`keys`);
-//! [`desk`] holds what the console knows of the desk itself.
+//! [`desk`] holds what the console knows of the desk itself, and
+//! [`desk_view`] the desk view's rows (every live RFQ, every LP's health).
 
 pub mod desk;
+pub mod desk_view;
 pub mod history;
 pub(crate) mod keys;
 pub mod stream;
@@ -60,6 +62,10 @@ pub struct App {
     back_to_form: bool,
     /// Blotter write failures and losses already told in the event log.
     blotter_trouble_told: u64,
+    /// Every live RFQ on the desk and every LP's health (the `d` screen).
+    pub desk_view: desk_view::DeskViewState,
+    /// The desk view is up, over whichever screen is underneath.
+    pub showing_desk: bool,
 }
 
 impl App {
@@ -81,6 +87,8 @@ impl App {
             stopping: false,
             back_to_form: false,
             blotter_trouble_told: 0,
+            desk_view: desk_view::DeskViewState::default(),
+            showing_desk: false,
         }
     }
 
@@ -150,6 +158,8 @@ impl App {
 
     /// Something on screen moves with time alone: the loop keeps ticking.
     pub(crate) fn animating(&self) -> bool {
-        self.screen == Screen::Stream || (self.screen == Screen::Summary && self.stream.animating())
+        self.showing_desk
+            || self.screen == Screen::Stream
+            || (self.screen == Screen::Summary && self.stream.animating())
     }
 }
