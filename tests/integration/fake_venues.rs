@@ -443,6 +443,12 @@ impl FakeB2c2 {
         lock(&self.state).orders
     }
 
+    /// `POST /order/` requests received, however they were answered (a
+    /// held one too).
+    pub fn orders_received(&self) -> usize {
+        lock(&self.state).order_requests.len()
+    }
+
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.server.connections.load(Ordering::SeqCst)

@@ -446,3 +446,182 @@ target_comp_id = "LP"
     assert_eq!(stdout(&open), "no orders without an outcome\n");
     assert_eq!(report_of(dir.path(), "FixA").await, (1, 1, "1".into(), 0));
 }
+
+/// Runs `quote buy 1 BTCUSDT --json --accept-after 1s` against `file` and
+/// kills it (SIGKILL) once its order is on record and at the venue with
+/// no answer: what a `kill -9` with an order out leaves. Returns the
+/// events it printed until then.
+async fn killed_with_an_order_out(dir: &Path, file: &Path, b2c2: &FakeB2c2) -> Vec<Value> {
+    use std::io::BufRead;
+    let mut child = lp_rfq_in(dir)
+        .env("E2E_B2C2_TOKEN", B2C2_TOKEN)
+        .env("E2E_BINANCE_KEY", BINANCE_KEY)
+        .env("E2E_BINANCE_SECRET", BINANCE_SECRET)
+        .args(["quote", "buy", "1", "BTCUSDT", "--json", "--duration", "30"])
+        .args(["--accept-after", "1s", "--lps", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let printed = tokio::task::spawn_blocking(move || {
+        let mut printed = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+            let sent = event["event"] == "order_sent";
+            printed.push(event);
+            if sent {
+                break;
+            }
+        }
+        printed
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        printed.last().unwrap()["event"],
+        "order_sent",
+        "{printed:?}"
+    );
+    // An order goes to the blotter's writer before it is shown, and is
+    // committed within the writer's commit window: wait for both it and
+    // the venue (bounded: 10 s of 10 ms looks).
+    let order_id = printed.last().unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blotter = dir.join("blotter.db");
+    for _ in 0..1000 {
+        let on_record = rusqlite::Connection::open(&blotter)
+            .and_then(|conn| {
+                conn.query_row(
+                    "SELECT count(*) FROM executions WHERE order_id = ?1 AND event = 'order_sent'",
+                    [&order_id],
+                    |row| row.get::<_, i64>(0),
+                )
+            })
+            .unwrap_or(0);
+        if on_record == 1 && b2c2.orders_received() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    printed
+}
+
+/// The RFQ's end as the blotter holds it: end_reason, outcome, final LP,
+/// final client price.
+fn rfq_end(dir: &Path, rfq_id: &str) -> [Option<String>; 4] {
+    let conn = rusqlite::Connection::open(dir.join("blotter.db")).unwrap();
+    conn.query_row(
+        "SELECT end_reason, outcome, final_lp, final_client_price FROM rfqs WHERE rfq_id = ?1",
+        [rfq_id],
+        |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?]),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_out_when_lp_rfq_was_killed_is_filled_at_the_next_start_and_its_rfq_ended() {
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    b2c2.set_prices(dec!(99980.00), dec!(100010.00));
+    binance.set_prices(dec!(99970.00), dec!(100020.00));
+    // The venue holds the order's answer; lp-rfq would wait 5 s for it.
+    b2c2.answer_next_order(Reply::Hang);
+    let dir = tempfile::tempdir().unwrap();
+    let file = venues(dir.path(), "lps.toml", &b2c2.url, &binance.url);
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("order_timeout_ms = 500", "order_timeout_ms = 5000"),
+    )
+    .unwrap();
+    let printed = killed_with_an_order_out(dir.path(), &file, &b2c2).await;
+    let sent = printed.last().unwrap();
+    let order_id = sent["order_id"].as_str().unwrap().to_string();
+    let rfq_id = sent["rfq_id"].as_str().unwrap().to_string();
+    let client_order_id = sent["client_order_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        order_rows(dir.path(), &order_id),
+        ["order_sent 100010.00 - - - false"]
+    );
+    assert_eq!(rfq_end(dir.path(), &rfq_id), [None, None, None, None]);
+
+    // Never answered: listed with no outcome, counted as unknown.
+    let open = run(dir.path(), &["orders", "--unresolved", "--json"]).await;
+    let listed: Value = serde_json::from_str(stdout(&open).trim()).unwrap();
+    assert_eq!(
+        (
+            &listed["order_id"],
+            &listed["client_order_id"],
+            &listed["outcome"]
+        ),
+        (
+            &Value::from(order_id.as_str()),
+            &Value::from(client_order_id.as_str()),
+            &Value::Null
+        )
+    );
+    assert_eq!(report_of(dir.path(), "B2C2").await, (1, 0, "0".into(), 1));
+
+    // The venue fills it while lp-rfq is down. The order is made older
+    // than its wait (5 s + 1 s grace) and the 5 s margin, as a restart a
+    // minute later would find it: its process is gone, so it is asked.
+    assert_eq!(b2c2.fill_last_order_later(), client_order_id);
+    let conn = rusqlite::Connection::open(dir.path().join("blotter.db")).unwrap();
+    conn.execute("UPDATE executions SET at_ms = at_ms - 60000", [])
+        .unwrap();
+    drop(conn);
+    let second = start_again(dir.path(), &file).await;
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(
+        stderr(&second),
+        "lp-rfq: 1 order without an outcome on record: 1 filled, 0 not executed, 0 still open (asked B2C2 by GET /order/<client_order_id>/)\n"
+    );
+    assert_eq!(
+        order_rows(dir.path(), &order_id),
+        [
+            "order_sent 100010.00 - - - false",
+            "filled 100010 50.01 - B2C2 GET /order/<client_order_id>/ at start-up true",
+        ]
+    );
+    // Its RFQ is no longer unfinished: ended by the outcome learned.
+    assert_eq!(
+        rfq_end(dir.path(), &rfq_id),
+        [
+            Some("accepted".into()),
+            Some("filled".into()),
+            Some("B2C2".into()),
+            Some("100060.01".into())
+        ]
+    );
+    let open = run(dir.path(), &["orders", "--unresolved"]).await;
+    assert_eq!(stdout(&open), "no orders without an outcome\n");
+    assert_eq!(report_of(dir.path(), "B2C2").await, (1, 1, "1".into(), 0));
+    let report = run(dir.path(), &["report", "--json"]).await;
+    let report: Value = serde_json::from_str(&stdout(&report)).unwrap();
+    let line = report["rfqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|line| line["rfq_id"] == rfq_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            &line["end_reason"],
+            &line["outcome"],
+            &line["filled_lp"],
+            &line["desk_pnl"]
+        ),
+        (
+            &Value::from("accepted"),
+            &Value::from("filled"),
+            &Value::from("B2C2"),
+            &Value::from("50.01")
+        )
+    );
+}
