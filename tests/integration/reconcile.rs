@@ -147,6 +147,17 @@ fn order_rows(dir: &Path, order_id: &str) -> Vec<String> {
 
 /// The LP's (orders, fills, fill_rate, unknown) in `report --json`.
 async fn report_of(dir: &Path, lp: &str) -> (u64, u64, Value, u64) {
+    let row = lp_report(dir, lp).await;
+    (
+        row["orders"].as_u64().unwrap(),
+        row["fills"].as_u64().unwrap(),
+        row["fill_rate"].clone(),
+        row["unknown"].as_u64().unwrap(),
+    )
+}
+
+/// The LP's row in `report --json`.
+async fn lp_report(dir: &Path, lp: &str) -> Value {
     let output = run(dir, &["report", "--json"]).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
@@ -157,12 +168,21 @@ async fn report_of(dir: &Path, lp: &str) -> (u64, u64, Value, u64) {
         .find(|row| row["lp"] == lp)
         .unwrap()
         .clone();
-    (
-        row["orders"].as_u64().unwrap(),
-        row["fills"].as_u64().unwrap(),
-        row["fill_rate"].clone(),
-        row["unknown"].as_u64().unwrap(),
-    )
+    row
+}
+
+/// The RFQ's line in `report --json`.
+async fn rfq_line(dir: &Path, rfq_id: &str) -> Value {
+    let output = run(dir, &["report", "--json"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    report["rfqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|line| line["rfq_id"] == rfq_id)
+        .unwrap()
+        .clone()
 }
 
 /// The unknown order's id and the client_order_id it was sent with.
@@ -320,6 +340,12 @@ async fn an_unreachable_venue_leaves_the_order_open_and_one_that_never_saw_it_sa
     let open = run(dir.path(), &["orders", "--unresolved"]).await;
     assert_eq!(stdout(&open), "no orders without an outcome\n");
     assert_eq!(report_of(dir.path(), "B2C2").await, (1, 0, "0".into(), 0));
+    // The venue never saw it: not executed, not a last-look reject.
+    let row = lp_report(dir.path(), "B2C2").await;
+    assert_eq!(
+        (&row["last_look_rejects"], &row["not_executed"]),
+        (&Value::from(0), &Value::from(1))
+    );
     let recent = run(dir.path(), &["orders"]).await;
     assert!(
         stdout(&recent)
@@ -601,15 +627,7 @@ async fn an_order_out_when_lp_rfq_was_killed_is_filled_at_the_next_start_and_its
     let open = run(dir.path(), &["orders", "--unresolved"]).await;
     assert_eq!(stdout(&open), "no orders without an outcome\n");
     assert_eq!(report_of(dir.path(), "B2C2").await, (1, 1, "1".into(), 0));
-    let report = run(dir.path(), &["report", "--json"]).await;
-    let report: Value = serde_json::from_str(&stdout(&report)).unwrap();
-    let line = report["rfqs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|line| line["rfq_id"] == rfq_id.as_str())
-        .unwrap()
-        .clone();
+    let line = rfq_line(dir.path(), &rfq_id).await;
     assert_eq!(
         (
             &line["end_reason"],
@@ -624,4 +642,20 @@ async fn an_order_out_when_lp_rfq_was_killed_is_filled_at_the_next_start_and_its
             &Value::from("50.01")
         )
     );
+    // The ids to find it at the venue, and how its outcome was learned.
+    assert_eq!(
+        [
+            &line["order_id"],
+            &line["client_order_id"],
+            &line["venue_order_id"],
+            &line["reconciled_by"]
+        ],
+        [
+            &Value::from(order_id.as_str()),
+            &Value::from(client_order_id.as_str()),
+            &Value::from("order-late-1"),
+            &Value::from("B2C2 GET /order/<client_order_id>/ at start-up")
+        ]
+    );
+    assert!(line["venue_ref"].is_string(), "{line}");
 }
