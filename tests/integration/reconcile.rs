@@ -659,3 +659,125 @@ async fn an_order_out_when_lp_rfq_was_killed_is_filled_at_the_next_start_and_its
     );
     assert!(line["venue_ref"].is_string(), "{line}");
 }
+
+/// A stream that accepts Binance's price (the best here) and whose
+/// outcome stays unknown; the order's id and the quoteId it accepted.
+async fn binance_order_left_unknown(dir: &Path, file: &Path) -> (String, String) {
+    let output = accept_once(dir, file).await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let events = events(&output);
+    let sent = events.iter().find(|e| e["event"] == "order_sent").unwrap();
+    assert_eq!(sent["lp"], "Binance");
+    assert!(events.iter().any(|e| e["event"] == "execution_unknown"));
+    (
+        sent["order_id"].as_str().unwrap().to_string(),
+        sent["venue_ref"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_orders_are_asked_by_quote_id_at_the_next_start_success_fills_fail_and_unseen_do_not(
+) {
+    use crate::fake_venues::Endpoint;
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    b2c2.set_prices(dec!(99980.00), dec!(100030.00));
+    binance.set_prices(dec!(99970.00), dec!(100010.00));
+    let dir = tempfile::tempdir().unwrap();
+    let file = venues(dir.path(), "lps.toml", &b2c2.url, &binance.url);
+    let asked_by_quote_id = |quote_id: &str| {
+        binance
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/sapi/v1/convert/orderStatus")
+            .filter(|r| r.params().get("quoteId").map(String::as_str) == Some(quote_id))
+            .count()
+    };
+
+    // 1. Accepted, its answer lost, still processing when lp-rfq gives up.
+    binance.set_statuses(&["PROCESS"]);
+    binance.lose_next_accept_answer();
+    let (first, first_quote) = binance_order_left_unknown(dir.path(), &file).await;
+    assert_eq!(binance.accepted_orders(), 1);
+    // Binance finishes it while lp-rfq is down.
+    binance.settle_last_order("SUCCESS");
+
+    // 2. The accept never reaches Binance: it has no such order. This
+    // start asks about the first order.
+    binance.answer_next(Endpoint::AcceptQuote, Reply::Hang);
+    let asked_before = asked_by_quote_id(&first_quote);
+    let second_run = accept_once(dir.path(), &file).await;
+    assert_eq!(
+        stderr(&second_run),
+        "lp-rfq: 1 order without an outcome on record: 1 filled, 0 not executed, 0 still open (asked Binance by GET /sapi/v1/convert/orderStatus)\n"
+    );
+    assert_eq!(asked_by_quote_id(&first_quote), asked_before + 1);
+    assert_eq!(
+        order_rows(dir.path(), &first).last().unwrap(),
+        // Binance's inverseRatio 100010.00 × 1 BTC; client 100060.01.
+        "filled 100010.00 50.01 - Binance GET /sapi/v1/convert/orderStatus at start-up true"
+    );
+    let second_events = events(&second_run);
+    let sent = second_events
+        .iter()
+        .find(|e| e["event"] == "order_sent")
+        .unwrap();
+    let (second, second_quote) = (
+        sent["order_id"].as_str().unwrap().to_string(),
+        sent["venue_ref"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        binance.accepted_orders(),
+        1,
+        "the second accept never arrived"
+    );
+
+    // 3. Accepted, answer lost, then failed at Binance.
+    binance.lose_next_accept_answer();
+    let third_run = accept_once(dir.path(), &file).await;
+    assert_eq!(
+        stderr(&third_run),
+        "lp-rfq: 1 order without an outcome on record: 0 filled, 1 not executed, 0 still open (asked Binance by GET /sapi/v1/convert/orderStatus)\n"
+    );
+    assert_eq!(
+        order_rows(dir.path(), &second).last().unwrap(),
+        &format!("order_rejected - - not executed: Binance has no order for quoteId {second_quote} (error -2013: Order does not exist.) Binance GET /sapi/v1/convert/orderStatus at start-up true")
+    );
+    let third_events = events(&third_run);
+    let third = third_events
+        .iter()
+        .find(|e| e["event"] == "order_sent")
+        .unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    binance.settle_last_order("FAIL");
+    let last = start_again(dir.path(), &file).await;
+    assert_eq!(
+        stderr(&last),
+        "lp-rfq: 1 order without an outcome on record: 0 filled, 1 not executed, 0 still open (asked Binance by GET /sapi/v1/convert/orderStatus)\n"
+    );
+    assert_eq!(
+        order_rows(dir.path(), &third).last().unwrap(),
+        "order_rejected - - order 933256278426200002 failed Binance GET /sapi/v1/convert/orderStatus at start-up true"
+    );
+    let open = run(dir.path(), &["orders", "--unresolved"]).await;
+    assert_eq!(stdout(&open), "no orders without an outcome\n");
+    let row = lp_report(dir.path(), "Binance").await;
+    assert_eq!(
+        [
+            &row["orders"],
+            &row["fills"],
+            &row["last_look_rejects"],
+            &row["not_executed"],
+            &row["unknown"]
+        ],
+        [
+            &Value::from(3),
+            &Value::from(1),
+            &Value::from(0),
+            &Value::from(2),
+            &Value::from(0)
+        ]
+    );
+}
