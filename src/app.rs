@@ -539,18 +539,20 @@ fn run_report(
 /// without an outcome, read-only like `report`.
 fn run_orders(settings: &Settings, last: Option<usize>, json: bool) -> anyhow::Result<ExitCode> {
     use crate::blotter::orders;
+    use crate::blotter::sqlite_orders::SqliteOrders;
+    use crate::blotter::store::OrderRecords as _;
     let Some(path) = &settings.blotter else {
         return Ok(usage_error(
             "no orders to list: the blotter is off (--no-blotter or NO_BLOTTER)",
         ));
     };
-    let conn = match orders::open_read_only(path) {
-        Ok(conn) => conn,
+    let mut records = match SqliteOrders::open_read_only(path) {
+        Ok(records) => records,
         Err(error) => return Ok(usage_error(error)),
     };
     let listed = match last {
-        Some(last) => orders::recent(&conn, last),
-        None => orders::unresolved(&conn),
+        Some(last) => records.recent(last),
+        None => records.unresolved(),
     }
     .with_context(|| format!("cannot read the orders in '{}'", path.display()))?;
     let now_ms = chrono::Utc::now().timestamp_millis();

@@ -98,6 +98,8 @@ struct Totals {
     orders: u64,
     fills: u64,
     rejects: u64,
+    /// Reconciled `order_rejected`: the venue never executed the order.
+    not_executed: u64,
     /// Orders whose latest answer is unknown, or that were never answered.
     unknown: u64,
     order_holds: Histogram,
@@ -120,6 +122,7 @@ impl Totals {
         self.orders += other.orders;
         self.fills += other.fills;
         self.rejects += other.rejects;
+        self.not_executed += other.not_executed;
         self.unknown += other.unknown;
         self.order_holds.absorb(other.order_holds);
     }
@@ -647,6 +650,11 @@ fn select_rfqs(stored: Vec<RfqRow>) -> (Vec<(i64, Selected)>, Vec<Live>) {
                     filled_price: None,
                     desk_pnl: None,
                     client: row.client,
+                    order_id: None,
+                    client_order_id: None,
+                    venue_order_id: None,
+                    venue_ref: None,
+                    reconciled_by: None,
                 },
             },
         ));
@@ -1183,10 +1191,33 @@ fn scan_executions<R: ReportRows>(
         };
         let lp = book.index_of(lp);
         let totals = &mut book.totals[lp];
+        let line = &mut rfq.line;
+        match row.event {
+            "order_sent" => {
+                line.order_id = row.order_id.map(str::to_string);
+                line.client_order_id = row.client_order_id.map(str::to_string);
+                line.venue_ref = row.venue_ref.map(str::to_string);
+                line.venue_order_id = None;
+                line.reconciled_by = None;
+            }
+            "order_rejected" | "filled" | "execution_unknown" => {
+                if row.venue_order_id.is_some() {
+                    line.venue_order_id = row.venue_order_id.map(str::to_string);
+                }
+                line.reconciled_by = row.reconciled_by.map(str::to_string);
+            }
+            _ => {}
+        }
         match row.event {
             "order_sent" => {
                 totals.orders += 1;
                 rfq.open_order = Some(lp);
+            }
+            // The venue, asked after the stream, says it never executed
+            // the order: no last look was taken.
+            "order_rejected" if row.reconciled_by.is_some() => {
+                rfq.open_order = None;
+                totals.not_executed += 1;
             }
             "order_rejected" => {
                 rfq.open_order = None;
@@ -1292,6 +1323,7 @@ fn lp_figures(book: Book, filter: &Filter) -> Vec<LpFigures> {
                 fills: t.fills,
                 fill_rate: super::report_model::ratio(t.fills, t.orders, 4),
                 last_look_rejects: t.rejects,
+                not_executed: t.not_executed,
                 unknown: t.unknown,
                 hold_p50_ms: t.order_holds.nearest_rank(50),
                 hold_p99_ms: t.order_holds.nearest_rank(99),

@@ -20,6 +20,7 @@ pub mod report;
 mod report_model;
 pub(crate) mod report_rows;
 pub mod schema;
+pub mod sqlite_orders;
 mod sqlite_rows;
 mod sqlite_store;
 pub(crate) mod store;
@@ -625,6 +626,13 @@ impl Blotter {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The orders this blotter holds, through a connection of their own
+    /// (start-up reconciliation reads and appends there while the writer
+    /// keeps its own).
+    pub(crate) fn order_records(&self) -> Result<Box<dyn store::OrderRecords>, BlotterError> {
+        Ok(Box::new(sqlite_orders::SqliteOrders::open(&self.path)?))
     }
 
     /// A sender for one stream (or many).

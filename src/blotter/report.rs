@@ -255,7 +255,7 @@ fn health_row(line: &LpHealthLine, table: bool) -> Vec<String> {
 }
 
 /// CSV headers: the JSON field names.
-const LP_COLUMNS: [&str; 25] = [
+const LP_COLUMNS: [&str; 26] = [
     "lp",
     "requests",
     "answers",
@@ -278,12 +278,13 @@ const LP_COLUMNS: [&str; 25] = [
     "fills",
     "fill_rate",
     "last_look_rejects",
+    "not_executed",
     "unknown",
     "hold_p50_ms",
     "hold_p99_ms",
 ];
 /// Table headings: units where a column has one; rates in percent.
-const LP_HEADINGS: [&str; 25] = [
+const LP_HEADINGS: [&str; 26] = [
     "LP",
     "REQ",
     "ANS",
@@ -306,6 +307,7 @@ const LP_HEADINGS: [&str; 25] = [
     "FILLS",
     "FILL %",
     "LL REJ",
+    "NOT EXEC",
     "UNKNOWN",
     "HOLD P50 ms",
     "HOLD P99 ms",
@@ -472,6 +474,7 @@ fn lp_row(lp: &LpFigures, rate: fn(&Option<Decimal>) -> String) -> Vec<String> {
         lp.fills.to_string(),
         rate(&lp.fill_rate),
         lp.last_look_rejects.to_string(),
+        lp.not_executed.to_string(),
         lp.unknown.to_string(),
         opt(&lp.hold_p50_ms),
         opt(&lp.hold_p99_ms),

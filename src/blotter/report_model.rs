@@ -199,8 +199,13 @@ pub struct LpFigures {
     pub(crate) fills: u64,
     /// fills / orders, 4 decimals; null without orders.
     pub(crate) fill_rate: Option<Decimal>,
-    /// `order_rejected` events from this LP.
+    /// `order_rejected` events from this LP in a stream: its last look
+    /// said no.
     pub(crate) last_look_rejects: u64,
+    /// Orders the venue said later (asked at a start) it never executed:
+    /// reconciled `order_rejected` rows. Not a last-look decision: the
+    /// venue may never have seen the order.
+    pub(crate) not_executed: u64,
     /// Orders to this LP still without an outcome (unknown, or never
     /// answered) until one is learned from the venue.
     pub(crate) unknown: u64,
@@ -236,6 +241,16 @@ pub struct RfqLine {
     pub(crate) desk_pnl: Option<String>,
     /// Whom the request was for.
     pub client: String,
+    /// Its last order's ids (null without an order): ours, the one the
+    /// venue saw, the venue's own (from its latest answer), and the
+    /// venue's quote reference it named.
+    pub(crate) order_id: Option<String>,
+    pub(crate) client_order_id: Option<String>,
+    pub(crate) venue_order_id: Option<String>,
+    pub(crate) venue_ref: Option<String>,
+    /// How that order's outcome was learned from the venue after its
+    /// stream (start-up reconciliation); null when the stream learned it.
+    pub(crate) reconciled_by: Option<String>,
 }
 
 /// One client's figures in one quote currency: how often it asked, how

@@ -108,6 +108,15 @@ pub(crate) struct ExecutionRow<'a> {
     pub(crate) amount: Option<&'a str>,
     pub(crate) hold_ms: Option<u64>,
     pub(crate) desk_pnl: Option<&'a str>,
+    pub(crate) order_id: Option<&'a str>,
+    /// On an `order_sent`: the id the venue saw.
+    pub(crate) client_order_id: Option<&'a str>,
+    /// On an answer: the venue's own id for the order.
+    pub(crate) venue_order_id: Option<&'a str>,
+    pub(crate) venue_ref: Option<&'a str>,
+    /// How an outcome learned after the stream was learned; `None` for
+    /// the stream's own events.
+    pub(crate) reconciled_by: Option<&'a str>,
 }
 
 /// One recorded change of an LP's health, in the order recorded.

@@ -250,7 +250,8 @@ impl ReportRows for SqliteRows<'_> {
         mut each: impl FnMut(ExecutionRow<'_>),
     ) -> rusqlite::Result<()> {
         let mut select = self.conn.prepare(
-            "SELECT rfq, t_ms, event, lp, lp_price, amount, hold_ms, desk_pnl FROM executions
+            "SELECT rfq, t_ms, event, lp, lp_price, amount, hold_ms, desk_pnl, order_id,
+             client_order_id, venue_order_id, venue_ref, reconciled_by FROM executions
              WHERE rfq >= ?1 AND rfq <= ?2 ORDER BY rfq, seq",
         )?;
         let mut rows = select.query([first, last])?;
@@ -264,6 +265,11 @@ impl ReportRows for SqliteRows<'_> {
                 amount: row.get_ref(5)?.as_str_or_null()?,
                 hold_ms: row.get(6)?,
                 desk_pnl: row.get_ref(7)?.as_str_or_null()?,
+                order_id: row.get_ref(8)?.as_str_or_null()?,
+                client_order_id: row.get_ref(9)?.as_str_or_null()?,
+                venue_order_id: row.get_ref(10)?.as_str_or_null()?,
+                venue_ref: row.get_ref(11)?.as_str_or_null()?,
+                reconciled_by: row.get_ref(12)?.as_str_or_null()?,
             });
         }
         Ok(())

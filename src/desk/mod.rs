@@ -310,9 +310,20 @@ impl Desk {
     /// order was found.
     pub(crate) async fn reconcile_orders(&self) -> Option<String> {
         let blotter = self.blotter.as_ref()?;
-        match reconcile::reconcile(blotter.path(), &self.registry).await {
+        let cannot = |error: &dyn std::fmt::Display| {
+            Some(format!(
+                "cannot reconcile orders in the blotter '{}': {error}",
+                blotter.path().display()
+            ))
+        };
+        let mut records = match blotter.order_records() {
+            Ok(records) => records,
+            Err(error) => return cannot(&error),
+        };
+        let default_wait_ms = self.settings.engine.order_timeout_ms;
+        match reconcile::reconcile(records.as_mut(), &self.registry, default_wait_ms).await {
             Ok(found) => found.map(|done| done.line()),
-            Err(problem) => Some(problem),
+            Err(problem) => cannot(&problem),
         }
     }
 

@@ -1,24 +1,37 @@
 //! Start-up reconciliation: every order the blotter holds without an
 //! outcome (timed out unknown, or sent by a process that died) is looked
 //! up with its venue once the venues are connected, and what the venue
-//! says is appended to the blotter (`blotter::orders`). An order its
-//! venue cannot settle now stays open, listed by `lp-rfq orders
-//! --unresolved`, and is asked about again at the next start.
+//! says is appended to the blotter through its store
+//! (`blotter::store::OrderRecords`). An order its venue cannot settle now
+//! stays open, listed by `lp-rfq orders --unresolved`, and is asked about
+//! again at the next start.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::blotter::orders::{self, Learned, OrderOnRecord};
-use crate::blotter::schema;
+use crate::blotter::orders::{Learned, OrderOnRecord};
+use crate::blotter::store::OrderRecords;
 use crate::desk::registry::LpRegistry;
 use crate::lp::{OrderAnswer, OrderLookup};
 
-/// An order of an RFQ that has not ended is left to the process running
-/// it until it is this old: no order waits for its outcome this long (an
-/// adapter's order time is seconds), so an older one's process has died.
-pub const UNENDED_ORDER_AGE: Duration = Duration::from_secs(60);
+/// How long after an order's own wait (its LP's order timeout, as the
+/// engine waits for it) the process that sent it may still take to
+/// commit the `execution_unknown` it then records: the writer commits
+/// every 100 ms, but may be retrying a busy file.
+pub const RECORD_MARGIN: Duration = Duration::from_secs(5);
+
+/// Whether `order` may be asked about now, at `now_ms` (UTC): its RFQ
+/// ended, or the process that sent it gave up on it (`unknown`), or it
+/// never got an answer and is older than its wait (`order_wait_ms`) plus
+/// [`RECORD_MARGIN`], so whatever sent it is gone (killed, crashed). A
+/// younger order of a running RFQ is still that process's to settle.
+pub fn may_ask(order: &OrderOnRecord, order_wait_ms: u64, now_ms: i64) -> bool {
+    let settled_by = order
+        .sent_ms
+        .saturating_add(order_wait_ms.saturating_add(RECORD_MARGIN.as_millis() as u64) as i64);
+    order.rfq_ended || order.outcome.as_deref() == Some("unknown") || now_ms >= settled_by
+}
 
 /// How long one venue may take to answer one look-up, whatever its
 /// adapter's own limits.
@@ -71,19 +84,16 @@ impl Reconciled {
 }
 
 /// Looks every order without an outcome up with its venue and appends
-/// what is learned. `None` when there was nothing to look up.
+/// what is learned to `records`. An order without an LP wait of its own
+/// waits `default_order_wait_ms` (ORDER_TIMEOUT_MS). `None` when there
+/// was nothing to look up; the error says why the records could not be
+/// read or written.
 pub(crate) async fn reconcile(
-    blotter: &Path,
+    records: &mut dyn OrderRecords,
     registry: &LpRegistry,
+    default_order_wait_ms: u64,
 ) -> Result<Option<Reconciled>, String> {
-    let cannot = |error: &dyn std::fmt::Display| {
-        format!(
-            "cannot reconcile orders in the blotter '{}': {error}",
-            blotter.display()
-        )
-    };
-    let mut conn = schema::open(blotter, false, schema::BUSY_TIMEOUT).map_err(|e| cannot(&e))?;
-    let open = orders::unresolved(&conn).map_err(|e| cannot(&e))?;
+    let open = records.unresolved().map_err(|e| e.to_string())?;
     if open.is_empty() {
         return Ok(None);
     }
@@ -93,13 +103,6 @@ pub(crate) async fn reconcile(
         ..Reconciled::default()
     };
     for order in &open {
-        if !order.rfq_ended && now_ms - order.sent_ms < UNENDED_ORDER_AGE.as_millis() as i64 {
-            done.still_open.push((
-                order.order_id.clone(),
-                "its RFQ is still running".to_string(),
-            ));
-            continue;
-        }
         let Some(lp) = registry.venue_named(&order.lp) else {
             done.still_open.push((
                 order.order_id.clone(),
@@ -107,6 +110,14 @@ pub(crate) async fn reconcile(
             ));
             continue;
         };
+        let order_wait_ms = lp.order_timeout_ms().unwrap_or(default_order_wait_ms);
+        if !may_ask(order, order_wait_ms, now_ms) {
+            done.still_open.push((
+                order.order_id.clone(),
+                "its RFQ is still running".to_string(),
+            ));
+            continue;
+        }
         let Some(how) = lp.order_lookup() else {
             done.still_open.push((
                 order.order_id.clone(),
@@ -148,7 +159,7 @@ pub(crate) async fn reconcile(
         };
         let reconciled_by = format!("{} {how} at start-up", order.lp);
         let at_ms = chrono::Utc::now().timestamp_millis();
-        match orders::append_outcome(&mut conn, order, &learned, &reconciled_by, at_ms) {
+        match records.append_outcome(order, &learned, &reconciled_by, at_ms) {
             Ok(true) => {
                 match learned {
                     Learned::Filled { .. } => done.filled += 1,
@@ -157,7 +168,7 @@ pub(crate) async fn reconcile(
                 done.asked.insert(order.lp.clone(), how.to_string());
             }
             Ok(false) => done.found -= 1,
-            Err(error) => return Err(cannot(&error)),
+            Err(error) => return Err(error.to_string()),
         }
         tracing::info!(order = %order.order_id, lp = %order.lp, ?learned, "order reconciled with its venue");
     }
@@ -177,4 +188,46 @@ fn lookup_of(order: &OrderOnRecord) -> Option<OrderLookup> {
         amount: order.amount,
         price: order.price,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn order(outcome: Option<&str>, rfq_ended: bool) -> OrderOnRecord {
+        OrderOnRecord {
+            rfq_row: 1,
+            rfq_id: "R1".into(),
+            lp: "B2C2".into(),
+            pair: "BTCUSDT".into(),
+            side: "buy".into(),
+            amount: dec!(1),
+            price: dec!(100010.00),
+            order_id: "O1".into(),
+            quote_id: "Q1".into(),
+            venue_ref: None,
+            client_order_id: None,
+            venue_order_id: None,
+            sent_at: "2026-01-19T14:30:25.123Z".into(),
+            sent_ms: 1_000_000,
+            outcome: outcome.map(String::from),
+            reason: None,
+            fill_price: None,
+            reconciled_by: None,
+            rfq_ended,
+        }
+    }
+
+    #[test]
+    fn an_unanswered_order_of_a_running_rfq_is_asked_about_once_its_wait_and_margin_are_past() {
+        // Sent at 1 000 000 with a 1 500 ms wait: its process may still
+        // record its outcome until 1 006 500 (5 s margin).
+        let out = order(None, false);
+        assert!(!may_ask(&out, 1_500, 1_006_499));
+        assert!(may_ask(&out, 1_500, 1_006_500));
+        // An order its process gave up on, or whose RFQ ended, at once.
+        assert!(may_ask(&order(Some("unknown"), false), 1_500, 1_000_001));
+        assert!(may_ask(&order(None, true), 1_500, 1_000_001));
+    }
 }

@@ -33,6 +33,10 @@ use crate::lp::{
 use crate::market::{Pair, Side};
 use crate::secret::Secret;
 
+/// Binance's error code for an order it does not have (`NO_SUCH_ORDER`,
+/// "Order does not exist.").
+const NO_SUCH_ORDER: i64 = -2013;
+
 /// How often an order's status is asked while it is being processed, in
 /// stream time.
 const POLL_EVERY: Duration = Duration::from_millis(200);
@@ -434,6 +438,9 @@ impl LiquidityProvider for BinanceConvertLp {
     /// Asked once, by the venue's orderId when an answer gave it, else by
     /// the quoteId the order accepted. Binance settles a Convert order in
     /// moments, so one still being processed (or a refusal) stays unknown.
+    /// Asked by quoteId at a start, Binance's "no such order" (-2013) is
+    /// proof it never traded: the quote was never accepted, and has long
+    /// expired, so it never can be.
     async fn order_status(&self, order: &OrderLookup) -> OrderAnswer {
         let key = match (&order.venue_order_id, &order.venue_ref) {
             (Some(order_id), _) => ("orderId", order_id.as_ref()),
@@ -455,6 +462,19 @@ impl LiquidityProvider for BinanceConvertLp {
             Err(failure) => return not_learned(failure.describe()),
         };
         if !answer.status.is_success() {
+            if let (("quoteId", quote_id), Some(error)) = (
+                key,
+                serde_json::from_slice::<BinanceError>(answer.bytes()).ok(),
+            ) {
+                if error.code == NO_SUCH_ORDER {
+                    return OrderAnswer::Rejected {
+                        reason: format!(
+                            "not executed: Binance has no order for quoteId {quote_id} (error {}: {})",
+                            error.code, error.msg
+                        ),
+                    };
+                }
+            }
             return not_learned(self.refusal(&answer, &clock).text());
         }
         match serde_json::from_slice::<StatusAnswer>(answer.bytes()) {

@@ -1464,7 +1464,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
             "latency_p95_ms": 150, "latency_p99_ms": 150, "locks_won": 2,
             "lock_time_share": "0.3167", "avg_distance_bps": "0", "improvements": 0,
             "orders": 2, "fills": 0, "fill_rate": "0", "last_look_rejects": 1,
-            "unknown": 1, "hold_p50_ms": 40, "hold_p99_ms": 40})
+            "not_executed": 0, "unknown": 1, "hold_p50_ms": 40, "hold_p99_ms": 40})
     );
     // LP2: 3 answers (50, 100, 200 ms) + rate-limited, malformed,
     // unavailable = 6 requests. Locked by improvement in A from 600 until
@@ -1482,7 +1482,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
             "latency_p95_ms": 200, "latency_p99_ms": 200, "locks_won": 1,
             "lock_time_share": "0.4857", "avg_distance_bps": "2", "improvements": 1,
             "orders": 2, "fills": 1, "fill_rate": "0.5", "last_look_rejects": 1,
-            "unknown": 0, "hold_p50_ms": 60, "hold_p99_ms": 120})
+            "not_executed": 0, "unknown": 0, "hold_p50_ms": 60, "hold_p99_ms": 120})
     );
     assert_eq!(
         lp_json(&all, "LP3"),
@@ -1492,7 +1492,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
             "latency_p95_ms": null, "latency_p99_ms": null, "locks_won": 0,
             "lock_time_share": "0", "avg_distance_bps": null, "improvements": 0,
             "orders": 0, "fills": 0, "fill_rate": null, "last_look_rejects": 0,
-            "unknown": 0, "hold_p50_ms": null, "hold_p99_ms": null})
+            "not_executed": 0, "unknown": 0, "hold_p50_ms": null, "hold_p99_ms": null})
     );
     assert_eq!(
         serde_json::to_value(&all.rfqs).unwrap(),
@@ -1501,17 +1501,24 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
              "amount": "1.5", "pair": "BTCUSDT", "duration_ms": 5000, "final_lp": "LP2",
              "final_client_price": "100029.99", "improvements": 1, "end_reason": "interrupted",
              "outcome": "unknown", "filled_lp": null, "filled_price": null, "desk_pnl": null,
-             "client": "house"},
+             "client": "house",
+             // Its last order: LP1's fallback, still unknown.
+             "order_id": "O-2", "client_order_id": null, "venue_order_id": null,
+             "venue_ref": null, "reconciled_by": null},
             {"rfq_id": "R-B", "started_at": "2026-11-22T11:00:00.000Z", "side": "sell",
              "amount": "2", "pair": "ETHUSDT", "duration_ms": 2000, "final_lp": "LP1",
              "final_client_price": "3499.99", "improvements": 0, "end_reason": "accepted",
              "outcome": "filled", "filled_lp": "LP2", "filled_price": "3500.00",
-             "desk_pnl": "0.02", "client": "house"},
+             "desk_pnl": "0.02", "client": "house",
+             "order_id": "O-4", "client_order_id": null,
+             "venue_order_id": "T-123", "venue_ref": "V-9", "reconciled_by": null},
             {"rfq_id": "R-C", "started_at": "2026-11-23T09:00:00.000Z", "side": "buy",
              "amount": "1", "pair": "DOGEUSDT", "duration_ms": 10, "final_lp": null,
              "final_client_price": null, "improvements": 0, "end_reason": "no_quotes",
              "outcome": "not_filled", "filled_lp": null, "filled_price": null,
-             "desk_pnl": null, "client": "house"}
+             "desk_pnl": null, "client": "house",
+             "order_id": null, "client_order_id": null,
+             "venue_order_id": null, "venue_ref": null, "reconciled_by": null}
         ])
     );
     // Quoted: A 1.5 × 100029.99 = 150044.985, B 2 × 3499.99 = 6999.98, C
@@ -1594,8 +1601,8 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     assert_eq!(
         report::render(&only_lp3, Format::Table, &path, &Filter::default()),
         "LPs\n\
-         LP               REQ  ANS  ANS %  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50 ms  P95 ms  P99 ms  LOCKS  LOCK TIME %  DIST bps  IMPROV  ORDERS  FILLS  FILL %  LL REJ  UNKNOWN  HOLD P50 ms  HOLD P99 ms\n\
-         LP3 (simulated)    3    0   0.00        1        1        0        0        0        1     0                              0         0.00                 0       0      0               0        0\n\
+         LP               REQ  ANS  ANS %  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50 ms  P95 ms  P99 ms  LOCKS  LOCK TIME %  DIST bps  IMPROV  ORDERS  FILLS  FILL %  LL REJ  NOT EXEC  UNKNOWN  HOLD P50 ms  HOLD P99 ms\n\
+         LP3 (simulated)    3    0   0.00        1        1        0        0        0        1     0                              0         0.00                 0       0      0               0         0        0\n\
          \n\
          RFQs\n\
          RFQ  STARTED (UTC)             SIDE  AMOUNT  PAIR     DURATION ms  FINAL LP         CLIENT PRICE  IMPROV  END          OUTCOME  FILLED LP  FILL PRICE  DESK PNL  CLIENT\n\
@@ -1629,10 +1636,10 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     );
     assert_eq!(
         csv(Section::Lps),
-        "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,unknown,hold_p50_ms,hold_p99_ms\n\
-         LP1,4,3,0.75,0,1,0,0,0,0,0,100,150,150,2,0.3167,0,0,2,0,0,1,1,40,40\n\
-         LP2,6,3,0.5,0,0,1,1,1,0,0,100,200,200,1,0.4857,2,1,2,1,0.5,1,0,60,120\n\
-         LP3,3,0,0,1,1,0,0,0,1,0,,,,0,0,,0,0,0,,0,0,,\n"
+        "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,not_executed,unknown,hold_p50_ms,hold_p99_ms\n\
+         LP1,4,3,0.75,0,1,0,0,0,0,0,100,150,150,2,0.3167,0,0,2,0,0,1,0,1,40,40\n\
+         LP2,6,3,0.5,0,0,1,1,1,0,0,100,200,200,1,0.4857,2,1,2,1,0.5,1,0,0,60,120\n\
+         LP3,3,0,0,1,1,0,0,0,1,0,,,,0,0,,0,0,0,,0,0,0,,\n"
     );
     let none = report::load(&path, &parse(None, None, Some("XRPUSDT"), None, None)).unwrap();
     let filter = parse(None, None, Some("XRPUSDT"), None, None);
@@ -2247,7 +2254,7 @@ mod process {
         let text = String::from_utf8(output.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
-        assert_eq!(lines[0], "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,unknown,hold_p50_ms,hold_p99_ms");
+        assert_eq!(lines[0], "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,not_executed,unknown,hold_p50_ms,hold_p99_ms");
         assert!(lines[1].starts_with("LP1,"), "{text}");
         let output = lp_rfq(dir.path())
             .args([

@@ -443,6 +443,12 @@ impl FakeB2c2 {
         lock(&self.state).orders
     }
 
+    /// `POST /order/` requests received, however they were answered (a
+    /// held one too).
+    pub fn orders_received(&self) -> usize {
+        lock(&self.state).order_requests.len()
+    }
+
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.server.connections.load(Ordering::SeqCst)
@@ -741,6 +747,19 @@ impl FakeBinance {
         lock(&self.state).clock_skew_ms = skew;
     }
 
+    /// The venue settles its last accepted order: from now on its status
+    /// is `status` (`SUCCESS`, `FAIL`).
+    pub fn settle_last_order(&self, status: &str) {
+        let mut state = lock(&self.state);
+        let order = state.orders.last_mut().expect("an order was accepted");
+        order.statuses = VecDeque::from([status.to_string()]);
+    }
+
+    /// Orders it accepted (recorded), however their answers went.
+    pub fn accepted_orders(&self) -> usize {
+        lock(&self.state).orders.len()
+    }
+
     pub fn lose_next_accept_answer(&self) {
         lock(&self.state).lose_next_accept_answer = true;
     }
@@ -982,7 +1001,8 @@ fn binance_status(state: &mut BinanceState, params: &HashMap<String, String>) ->
         (None, None) => None,
     };
     let Some(order) = order else {
-        return binance_error(400, 345105, "Order does not exist.");
+        // Binance's NO_SUCH_ORDER, as its error codes document it.
+        return binance_error(400, -2013, "Order does not exist.");
     };
     let status = if order.statuses.len() > 1 {
         order.statuses.pop_front().unwrap_or_default()

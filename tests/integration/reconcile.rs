@@ -147,6 +147,17 @@ fn order_rows(dir: &Path, order_id: &str) -> Vec<String> {
 
 /// The LP's (orders, fills, fill_rate, unknown) in `report --json`.
 async fn report_of(dir: &Path, lp: &str) -> (u64, u64, Value, u64) {
+    let row = lp_report(dir, lp).await;
+    (
+        row["orders"].as_u64().unwrap(),
+        row["fills"].as_u64().unwrap(),
+        row["fill_rate"].clone(),
+        row["unknown"].as_u64().unwrap(),
+    )
+}
+
+/// The LP's row in `report --json`.
+async fn lp_report(dir: &Path, lp: &str) -> Value {
     let output = run(dir, &["report", "--json"]).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
@@ -157,12 +168,21 @@ async fn report_of(dir: &Path, lp: &str) -> (u64, u64, Value, u64) {
         .find(|row| row["lp"] == lp)
         .unwrap()
         .clone();
-    (
-        row["orders"].as_u64().unwrap(),
-        row["fills"].as_u64().unwrap(),
-        row["fill_rate"].clone(),
-        row["unknown"].as_u64().unwrap(),
-    )
+    row
+}
+
+/// The RFQ's line in `report --json`.
+async fn rfq_line(dir: &Path, rfq_id: &str) -> Value {
+    let output = run(dir, &["report", "--json"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    report["rfqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|line| line["rfq_id"] == rfq_id)
+        .unwrap()
+        .clone()
 }
 
 /// The unknown order's id and the client_order_id it was sent with.
@@ -320,6 +340,12 @@ async fn an_unreachable_venue_leaves_the_order_open_and_one_that_never_saw_it_sa
     let open = run(dir.path(), &["orders", "--unresolved"]).await;
     assert_eq!(stdout(&open), "no orders without an outcome\n");
     assert_eq!(report_of(dir.path(), "B2C2").await, (1, 0, "0".into(), 0));
+    // The venue never saw it: not executed, not a last-look reject.
+    let row = lp_report(dir.path(), "B2C2").await;
+    assert_eq!(
+        (&row["last_look_rejects"], &row["not_executed"]),
+        (&Value::from(0), &Value::from(1))
+    );
     let recent = run(dir.path(), &["orders"]).await;
     assert!(
         stdout(&recent)
@@ -445,4 +471,313 @@ target_comp_id = "LP"
     let open = run(dir.path(), &["orders", "--unresolved"]).await;
     assert_eq!(stdout(&open), "no orders without an outcome\n");
     assert_eq!(report_of(dir.path(), "FixA").await, (1, 1, "1".into(), 0));
+}
+
+/// Runs `quote buy 1 BTCUSDT --json --accept-after 1s` against `file` and
+/// kills it (SIGKILL) once its order is on record and at the venue with
+/// no answer: what a `kill -9` with an order out leaves. Returns the
+/// events it printed until then.
+async fn killed_with_an_order_out(dir: &Path, file: &Path, b2c2: &FakeB2c2) -> Vec<Value> {
+    use std::io::BufRead;
+    let mut child = lp_rfq_in(dir)
+        .env("E2E_B2C2_TOKEN", B2C2_TOKEN)
+        .env("E2E_BINANCE_KEY", BINANCE_KEY)
+        .env("E2E_BINANCE_SECRET", BINANCE_SECRET)
+        .args(["quote", "buy", "1", "BTCUSDT", "--json", "--duration", "30"])
+        .args(["--accept-after", "1s", "--lps", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let printed = tokio::task::spawn_blocking(move || {
+        let mut printed = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+            let sent = event["event"] == "order_sent";
+            printed.push(event);
+            if sent {
+                break;
+            }
+        }
+        printed
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        printed.last().unwrap()["event"],
+        "order_sent",
+        "{printed:?}"
+    );
+    // An order goes to the blotter's writer before it is shown, and is
+    // committed within the writer's commit window: wait for both it and
+    // the venue (bounded: 10 s of 10 ms looks).
+    let order_id = printed.last().unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blotter = dir.join("blotter.db");
+    for _ in 0..1000 {
+        let on_record = rusqlite::Connection::open(&blotter)
+            .and_then(|conn| {
+                conn.query_row(
+                    "SELECT count(*) FROM executions WHERE order_id = ?1 AND event = 'order_sent'",
+                    [&order_id],
+                    |row| row.get::<_, i64>(0),
+                )
+            })
+            .unwrap_or(0);
+        if on_record == 1 && b2c2.orders_received() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    printed
+}
+
+/// The RFQ's end as the blotter holds it: end_reason, outcome, final LP,
+/// final client price.
+fn rfq_end(dir: &Path, rfq_id: &str) -> [Option<String>; 4] {
+    let conn = rusqlite::Connection::open(dir.join("blotter.db")).unwrap();
+    conn.query_row(
+        "SELECT end_reason, outcome, final_lp, final_client_price FROM rfqs WHERE rfq_id = ?1",
+        [rfq_id],
+        |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?]),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_out_when_lp_rfq_was_killed_is_filled_at_the_next_start_and_its_rfq_ended() {
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    b2c2.set_prices(dec!(99980.00), dec!(100010.00));
+    binance.set_prices(dec!(99970.00), dec!(100020.00));
+    // The venue holds the order's answer; lp-rfq would wait 5 s for it.
+    b2c2.answer_next_order(Reply::Hang);
+    let dir = tempfile::tempdir().unwrap();
+    let file = venues(dir.path(), "lps.toml", &b2c2.url, &binance.url);
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("order_timeout_ms = 500", "order_timeout_ms = 5000"),
+    )
+    .unwrap();
+    let printed = killed_with_an_order_out(dir.path(), &file, &b2c2).await;
+    let sent = printed.last().unwrap();
+    let order_id = sent["order_id"].as_str().unwrap().to_string();
+    let rfq_id = sent["rfq_id"].as_str().unwrap().to_string();
+    let client_order_id = sent["client_order_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        order_rows(dir.path(), &order_id),
+        ["order_sent 100010.00 - - - false"]
+    );
+    assert_eq!(rfq_end(dir.path(), &rfq_id), [None, None, None, None]);
+
+    // Never answered: listed with no outcome, counted as unknown.
+    let open = run(dir.path(), &["orders", "--unresolved", "--json"]).await;
+    let listed: Value = serde_json::from_str(stdout(&open).trim()).unwrap();
+    assert_eq!(
+        (
+            &listed["order_id"],
+            &listed["client_order_id"],
+            &listed["outcome"]
+        ),
+        (
+            &Value::from(order_id.as_str()),
+            &Value::from(client_order_id.as_str()),
+            &Value::Null
+        )
+    );
+    assert_eq!(report_of(dir.path(), "B2C2").await, (1, 0, "0".into(), 1));
+
+    // The venue fills it while lp-rfq is down. The order is made older
+    // than its wait (5 s + 1 s grace) and the 5 s margin, as a restart a
+    // minute later would find it: its process is gone, so it is asked.
+    assert_eq!(b2c2.fill_last_order_later(), client_order_id);
+    let conn = rusqlite::Connection::open(dir.path().join("blotter.db")).unwrap();
+    conn.execute("UPDATE executions SET at_ms = at_ms - 60000", [])
+        .unwrap();
+    drop(conn);
+    let second = start_again(dir.path(), &file).await;
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(
+        stderr(&second),
+        "lp-rfq: 1 order without an outcome on record: 1 filled, 0 not executed, 0 still open (asked B2C2 by GET /order/<client_order_id>/)\n"
+    );
+    assert_eq!(
+        order_rows(dir.path(), &order_id),
+        [
+            "order_sent 100010.00 - - - false",
+            "filled 100010 50.01 - B2C2 GET /order/<client_order_id>/ at start-up true",
+        ]
+    );
+    // Its RFQ is no longer unfinished: ended by the outcome learned.
+    assert_eq!(
+        rfq_end(dir.path(), &rfq_id),
+        [
+            Some("accepted".into()),
+            Some("filled".into()),
+            Some("B2C2".into()),
+            Some("100060.01".into())
+        ]
+    );
+    let open = run(dir.path(), &["orders", "--unresolved"]).await;
+    assert_eq!(stdout(&open), "no orders without an outcome\n");
+    assert_eq!(report_of(dir.path(), "B2C2").await, (1, 1, "1".into(), 0));
+    let line = rfq_line(dir.path(), &rfq_id).await;
+    assert_eq!(
+        (
+            &line["end_reason"],
+            &line["outcome"],
+            &line["filled_lp"],
+            &line["desk_pnl"]
+        ),
+        (
+            &Value::from("accepted"),
+            &Value::from("filled"),
+            &Value::from("B2C2"),
+            &Value::from("50.01")
+        )
+    );
+    // The ids to find it at the venue, and how its outcome was learned.
+    assert_eq!(
+        [
+            &line["order_id"],
+            &line["client_order_id"],
+            &line["venue_order_id"],
+            &line["reconciled_by"]
+        ],
+        [
+            &Value::from(order_id.as_str()),
+            &Value::from(client_order_id.as_str()),
+            &Value::from("order-late-1"),
+            &Value::from("B2C2 GET /order/<client_order_id>/ at start-up")
+        ]
+    );
+    assert!(line["venue_ref"].is_string(), "{line}");
+}
+
+/// A stream that accepts Binance's price (the best here) and whose
+/// outcome stays unknown; the order's id and the quoteId it accepted.
+async fn binance_order_left_unknown(dir: &Path, file: &Path) -> (String, String) {
+    let output = accept_once(dir, file).await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let events = events(&output);
+    let sent = events.iter().find(|e| e["event"] == "order_sent").unwrap();
+    assert_eq!(sent["lp"], "Binance");
+    assert!(events.iter().any(|e| e["event"] == "execution_unknown"));
+    (
+        sent["order_id"].as_str().unwrap().to_string(),
+        sent["venue_ref"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_orders_are_asked_by_quote_id_at_the_next_start_success_fills_fail_and_unseen_do_not(
+) {
+    use crate::fake_venues::Endpoint;
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    b2c2.set_prices(dec!(99980.00), dec!(100030.00));
+    binance.set_prices(dec!(99970.00), dec!(100010.00));
+    let dir = tempfile::tempdir().unwrap();
+    let file = venues(dir.path(), "lps.toml", &b2c2.url, &binance.url);
+    let asked_by_quote_id = |quote_id: &str| {
+        binance
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/sapi/v1/convert/orderStatus")
+            .filter(|r| r.params().get("quoteId").map(String::as_str) == Some(quote_id))
+            .count()
+    };
+
+    // 1. Accepted, its answer lost, still processing when lp-rfq gives up.
+    binance.set_statuses(&["PROCESS"]);
+    binance.lose_next_accept_answer();
+    let (first, first_quote) = binance_order_left_unknown(dir.path(), &file).await;
+    assert_eq!(binance.accepted_orders(), 1);
+    // Binance finishes it while lp-rfq is down.
+    binance.settle_last_order("SUCCESS");
+
+    // 2. The accept never reaches Binance: it has no such order. This
+    // start asks about the first order.
+    binance.answer_next(Endpoint::AcceptQuote, Reply::Hang);
+    let asked_before = asked_by_quote_id(&first_quote);
+    let second_run = accept_once(dir.path(), &file).await;
+    assert_eq!(
+        stderr(&second_run),
+        "lp-rfq: 1 order without an outcome on record: 1 filled, 0 not executed, 0 still open (asked Binance by GET /sapi/v1/convert/orderStatus)\n"
+    );
+    assert_eq!(asked_by_quote_id(&first_quote), asked_before + 1);
+    assert_eq!(
+        order_rows(dir.path(), &first).last().unwrap(),
+        // Binance's inverseRatio 100010.00 × 1 BTC; client 100060.01.
+        "filled 100010.00 50.01 - Binance GET /sapi/v1/convert/orderStatus at start-up true"
+    );
+    let second_events = events(&second_run);
+    let sent = second_events
+        .iter()
+        .find(|e| e["event"] == "order_sent")
+        .unwrap();
+    let (second, second_quote) = (
+        sent["order_id"].as_str().unwrap().to_string(),
+        sent["venue_ref"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        binance.accepted_orders(),
+        1,
+        "the second accept never arrived"
+    );
+
+    // 3. Accepted, answer lost, then failed at Binance.
+    binance.lose_next_accept_answer();
+    let third_run = accept_once(dir.path(), &file).await;
+    assert_eq!(
+        stderr(&third_run),
+        "lp-rfq: 1 order without an outcome on record: 0 filled, 1 not executed, 0 still open (asked Binance by GET /sapi/v1/convert/orderStatus)\n"
+    );
+    assert_eq!(
+        order_rows(dir.path(), &second).last().unwrap(),
+        &format!("order_rejected - - not executed: Binance has no order for quoteId {second_quote} (error -2013: Order does not exist.) Binance GET /sapi/v1/convert/orderStatus at start-up true")
+    );
+    let third_events = events(&third_run);
+    let third = third_events
+        .iter()
+        .find(|e| e["event"] == "order_sent")
+        .unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    binance.settle_last_order("FAIL");
+    let last = start_again(dir.path(), &file).await;
+    assert_eq!(
+        stderr(&last),
+        "lp-rfq: 1 order without an outcome on record: 0 filled, 1 not executed, 0 still open (asked Binance by GET /sapi/v1/convert/orderStatus)\n"
+    );
+    assert_eq!(
+        order_rows(dir.path(), &third).last().unwrap(),
+        "order_rejected - - order 933256278426200002 failed Binance GET /sapi/v1/convert/orderStatus at start-up true"
+    );
+    let open = run(dir.path(), &["orders", "--unresolved"]).await;
+    assert_eq!(stdout(&open), "no orders without an outcome\n");
+    let row = lp_report(dir.path(), "Binance").await;
+    assert_eq!(
+        [
+            &row["orders"],
+            &row["fills"],
+            &row["last_look_rejects"],
+            &row["not_executed"],
+            &row["unknown"]
+        ],
+        [
+            &Value::from(3),
+            &Value::from(1),
+            &Value::from(0),
+            &Value::from(2),
+            &Value::from(0)
+        ]
+    );
 }

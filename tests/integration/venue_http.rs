@@ -1249,7 +1249,7 @@ async fn binance_accept_server_error_is_unknown_and_never_accepted_again() {
     assert_eq!(
         reason,
         format!(
-            "outcome not learned within 450 ms (quoteId {quote_id}: error 345105: Order does not exist.)"
+            "outcome not learned within 450 ms (quoteId {quote_id}: error -2013: Order does not exist.)"
         )
     );
     assert_eq!(fake.count(Endpoint::AcceptQuote), 1);
