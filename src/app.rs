@@ -26,6 +26,11 @@ use crate::signals::{self, Interrupts};
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     let console = cli.wants_console();
     let desk_url = cli.desk_url();
+    if let Some(flag) = cli.server_owned_flag() {
+        return Ok(usage_error(format!(
+            "{flag} is the desk server's setting; it is ignored with --desk (give it to `lp-rfq serve`)"
+        )));
+    }
     let output = cli.output();
     let mode = if output.json {
         OutputMode::Json
@@ -166,7 +171,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
             let accept_after = match accept_after.as_deref().map(parse_stream_duration) {
                 None => None,
-                Some(Ok(ms)) if ms >= settings.duration_ms => {
+                // A desk server's streams run for its own duration:
+                // checked against it once attached.
+                Some(Ok(ms)) if ms >= settings.duration_ms && desk_url.is_none() => {
                     return Ok(usage_error(format!(
                         "invalid --accept-after '{}': the stream ends after {} ms (--duration), so nothing could be accepted",
                         accept_after.as_deref().unwrap_or_default(),
@@ -176,13 +183,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 Some(Ok(ms)) => Some(ms),
                 Some(Err(error)) => return Ok(usage_error(error)),
             };
-            Some((spec, accept_after))
+            Some((spec, accept_after, confirm_notional))
         }
         None => None,
     };
     if let Some(url) = desk_url {
         return run_on_server(&url, &settings, spec, console, mode).await;
     }
+    let spec = spec.map(|(spec, accept_after, _)| (spec, accept_after));
     // The blotter opens before any stream starts: a desk must not trade on
     // a run it cannot record.
     // A desk server's streams keep snapshots: operators attach to them.
@@ -272,7 +280,7 @@ async fn run_consumer(
 async fn run_on_server(
     url: &str,
     settings: &Settings,
-    spec: Option<(RfqSpec, Option<u64>)>,
+    spec: Option<(RfqSpec, Option<u64>, bool)>,
     console: bool,
     mode: OutputMode,
 ) -> anyhow::Result<ExitCode> {
@@ -294,14 +302,23 @@ async fn run_on_server(
         }
     };
     tracing::info!(url, operator = remote.operator(), "attached to the desk");
-    if let Some((spec, _)) = &spec {
+    if let Some((spec, accept_after, _)) = &spec {
         if let Some(why) = remote.facts().quotable().refusal(spec.pair) {
             return Ok(usage_error(why));
         }
+        let duration_ms = remote.facts().duration_ms;
+        if let Some(ms) = accept_after.filter(|ms| *ms >= duration_ms) {
+            return Ok(usage_error(format!(
+                "invalid --accept-after '{ms}ms': the desk's streams end after {duration_ms} ms, so nothing could be accepted"
+            )));
+        }
     }
+    let confirm_notional = spec.as_ref().is_some_and(|(_, _, confirmed)| *confirmed);
+    let spec = spec.map(|(spec, accept_after, _)| (spec, accept_after));
     let link = DeskLink::Remote {
         desk: remote,
         settings,
+        confirm_notional,
     };
     let interrupts = signals::listen();
     run_consumer(&link, spec, console, mode, interrupts).await

@@ -241,6 +241,17 @@ impl Cli {
         }
     }
 
+    /// With `--desk`, the first settings flag typed that only the desk
+    /// server reads (`--lps`, `--markup-bps`, `--blotter`, …).
+    pub fn server_owned_flag(&self) -> Option<&'static str> {
+        self.desk_url()?;
+        match &self.command {
+            None => self.settings.server_owned_flag(),
+            Some(Command::Quote { settings, .. }) => settings.server_owned_flag(),
+            _ => None,
+        }
+    }
+
     /// How streams are shown: the top level's flags, or `quote`'s.
     pub fn output(&self) -> OutputFlags {
         match &self.command {
@@ -408,6 +419,47 @@ mod tests {
         // Left before a subcommand (not moved), a flag is refused.
         let error = parse(&["--markup-bps", "7", "quote", "buy", "1", "BTCUSDT"]).unwrap_err();
         assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn with_desk_a_flag_only_the_server_reads_is_named() {
+        let remote = |args: &[&str]| parse(args).unwrap().server_owned_flag();
+        assert_eq!(
+            remote(&["--desk", "ws://127.0.0.1:7411", "--lps", "lps.toml"]),
+            Some("--lps")
+        );
+        assert_eq!(
+            remote(&[
+                "quote",
+                "buy",
+                "1",
+                "BTCUSDT",
+                "--desk",
+                "ws://h:1",
+                "--blotter",
+                "x.db"
+            ]),
+            Some("--blotter")
+        );
+        assert_eq!(
+            remote(&[
+                "quote",
+                "buy",
+                "1",
+                "BTCUSDT",
+                "--desk",
+                "ws://h:1",
+                "--max-notional",
+                "5"
+            ]),
+            None,
+            "the operator's own entry check"
+        );
+        assert_eq!(
+            remote(&["quote", "buy", "1", "BTCUSDT", "--markup-bps", "7"]),
+            None,
+            "without --desk every flag is this process's"
+        );
     }
 }
 

@@ -304,7 +304,13 @@ impl RemoteDesk {
 
     /// Starts `request` on the desk: its handle once the desk says it
     /// runs; the desk's refusal, or the lost connection, otherwise.
-    pub async fn try_start(&self, request: QuoteRequest) -> anyhow::Result<StreamHandle> {
+    /// `confirm_notional`: the operator confirmed a notional above a
+    /// limit, so the desk may take one above its own.
+    pub async fn try_start(
+        &self,
+        request: QuoteRequest,
+        confirm_notional: bool,
+    ) -> anyhow::Result<StreamHandle> {
         let number = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (answer, answered) = oneshot::channel();
         {
@@ -320,6 +326,7 @@ impl RemoteDesk {
             side: spec.side,
             amount: spec.amount,
             pair: spec.pair,
+            confirm_notional,
         });
         let begun = match answered.await {
             Ok(Ok(started)) => started,

@@ -444,3 +444,122 @@ async fn a_killed_server_makes_the_operator_say_so_and_exit_non_zero() {
     // The last quote it knew is the one it showed last, or a later one.
     assert!(stderr.contains(&quote_id[..quote_id.len() - 2]), "{stderr}");
 }
+
+/// With --desk, a setting only the desk server reads, typed as a flag, is
+/// refused by name before anything connects (exit 2); the same setting
+/// in the operator's environment is the machine's and is not an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_desk_a_server_setting_typed_as_a_flag_is_refused_by_name() {
+    for (flags, named) in [
+        (&["--lps", "lps.toml"][..], "--lps"),
+        (&["--scenario", "last-look"][..], "--scenario"),
+        (&["--markup-bps", "7"][..], "--markup-bps"),
+        (&["--blotter", "x.db"][..], "--blotter"),
+        (&["--no-blotter"][..], "--no-blotter"),
+        (&["--duration", "5"][..], "--duration"),
+    ] {
+        let mut args = vec!["quote", "buy", "1", "BTCUSDT", "--plain"];
+        args.extend_from_slice(flags);
+        let output = operator("ws://127.0.0.1:9", Some(ALICE_TOKEN), &args).await;
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!("lp-rfq: {named} is the desk server's setting; it is ignored with --desk (give it to `lp-rfq serve`)\n"),
+        );
+        assert!(output.stdout.is_empty());
+    }
+    // The prompt too.
+    let mut prompt = lp_rfq_in(crate::support::empty_dir());
+    prompt.env("LP_RFQ_TOKEN", ALICE_TOKEN).args([
+        "--plain",
+        "--speed",
+        "2",
+        "--desk",
+        "ws://127.0.0.1:9",
+    ]);
+    let output = tokio::task::spawn_blocking(move || prompt.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: --speed is the desk server's setting; it is ignored with --desk (give it to `lp-rfq serve`)\n"
+    );
+    // From the environment, and the operator's own limit as a flag: on to
+    // the (absent) desk.
+    let mut quote = lp_rfq_in(crate::support::empty_dir());
+    quote
+        .env("LP_RFQ_TOKEN", ALICE_TOKEN)
+        .env("MARKUP_BPS", "7")
+        .args([
+            "quote",
+            "buy",
+            "1",
+            "BTCUSDT",
+            "--plain",
+            "--max-notional",
+            "5000000",
+            "--desk",
+            "ws://127.0.0.1:9",
+        ]);
+    let output = tokio::task::spawn_blocking(move || quote.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .starts_with("lp-rfq: cannot reach the desk at 'ws://127.0.0.1:9': "),
+        "{}",
+        said(&output)
+    );
+}
+
+/// The desk's own MAX_NOTIONAL holds whatever the operator's environment
+/// says: a request above it is refused with the reason (exit 2) unless
+/// the operator confirms it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desk_refuses_a_notional_above_its_own_limit_unless_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--no-blotter".into(),
+            "--duration".into(),
+            "1".into(),
+            "--max-notional".into(),
+            "50000".into(),
+        ],
+    );
+    let quote = ["quote", "buy", "1", "BTCUSDT", "--json"];
+    let refused = operator(&server.url, Some(ALICE_TOKEN), &quote).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", said(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.starts_with("lp-rfq: the desk's limit: notional 100,"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(
+            " USDT is above MAX_NOTIONAL 50,000: confirm it to ask for quotes (--confirm-notional)\n"
+        ),
+        "{stderr}"
+    );
+    assert!(refused.stdout.is_empty());
+    let confirmed = operator(
+        &server.url,
+        Some(ALICE_TOKEN),
+        &[
+            "quote",
+            "buy",
+            "1",
+            "BTCUSDT",
+            "--json",
+            "--confirm-notional",
+        ],
+    )
+    .await;
+    assert!(confirmed.status.success(), "{}", said(&confirmed));
+    let events = events(&confirmed);
+    assert_eq!(events[0]["event"], "started");
+    assert_eq!(events.last().unwrap()["event"], "ended");
+}
