@@ -42,6 +42,7 @@ impl Server {
             .env("DESK_TOKEN_ALICE", ALICE_TOKEN)
             .env("DESK_TOKEN_BOB", BOB_TOKEN)
             .env("FIX_PASSWORD_E2E", "fix-pass-S3cret")
+            .env("E2E_B2C2_TOKEN", crate::fake_venues::B2C2_TOKEN)
             .args(["serve", "--listen", "127.0.0.1:0", "--operators"])
             .arg(&operators)
             .args(args)
@@ -562,4 +563,90 @@ async fn the_desk_refuses_a_notional_above_its_own_limit_unless_confirmed() {
     let events = events(&confirmed);
     assert_eq!(events[0]["event"], "started");
     assert_eq!(events.last().unwrap()["event"], "ended");
+}
+
+/// One B2C2-style venue limited by the desk to 4 requests a second (the
+/// venue itself allows 5), its band corroborating the lone LP's price.
+fn rate_limited_venue(dir: &Path, url: &str) -> PathBuf {
+    let file = dir.join("b2c2.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"{url}\"\ntoken_env = \"E2E_B2C2_TOKEN\"\nsymbol = \"{{base}}{{quote}}.SPOT\"\nmax_requests_per_sec = 4\n\n[bands]\nBTCUSDT = {{ min = \"50000\", max = \"200000\" }}\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// The second measurement, fixed: three operators polling every
+/// 100 ms through one desk share its one rate limit for the venue, which
+/// never answers 429; three separate processes with the same limit each
+/// (the control) do draw 429s from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_operators_on_one_desk_never_draw_a_429_where_three_processes_do() {
+    let venue = crate::fake_venues::FakeB2c2::start().await;
+    venue.limit_per_second(5);
+    // Quotes firm for 2.5 s leave the client 0.5 s after the desk's 2 s
+    // buffer: every 100 ms poll asks the venue again, the locked LP too.
+    venue.state.lock().unwrap().validity_ms = 2_500;
+    let dir = tempfile::tempdir().unwrap();
+    let venues = rate_limited_venue(dir.path(), &venue.url);
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--lps".into(),
+            venues.display().to_string(),
+            "--no-blotter".into(),
+            "--duration".into(),
+            "3".into(),
+            "--poll-interval-ms".into(),
+            "100".into(),
+        ],
+    );
+    let quote = ["quote", "buy", "1", "BTCUSDT", "--json"];
+    let (alice, bob, alice_again) = tokio::join!(
+        operator(&server.url, Some(ALICE_TOKEN), &quote),
+        operator(&server.url, Some(BOB_TOKEN), &quote),
+        operator(&server.url, Some(ALICE_TOKEN), &quote),
+    );
+    for output in [&alice, &bob, &alice_again] {
+        assert!(output.status.success(), "{}", said(output));
+        let events = events(output);
+        assert!(events.iter().any(|event| event["event"] == "lp_quote"));
+        assert!(
+            !events.iter().any(|event| event["kind"] == "rate_limited"),
+            "{}",
+            said(output)
+        );
+    }
+    let asked_through_the_desk = venue.quotes();
+    assert_eq!(venue.throttled(), 0, "the venue never refused the desk");
+    // Three 3 s streams at the desk's 4 a second: about 12 requests, shared.
+    assert!(
+        (8..=17).contains(&asked_through_the_desk),
+        "{asked_through_the_desk}"
+    );
+    drop(server);
+
+    // The control: the same three streams as three processes, each with
+    // its own limit of 4 a second.
+    let local = || {
+        let mut command = lp_rfq_in(crate::support::empty_dir());
+        command
+            .env("E2E_B2C2_TOKEN", crate::fake_venues::B2C2_TOKEN)
+            .args(["quote", "buy", "1", "BTCUSDT", "--json", "--duration", "3"])
+            .args(["--poll-interval-ms", "100", "--no-blotter", "--lps"])
+            .arg(&venues);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+    let (one, two, three) = tokio::join!(local(), local(), local());
+    for output in [one.unwrap(), two.unwrap(), three.unwrap()] {
+        assert!(output.status.success(), "{}", said(&output));
+    }
+    assert!(
+        venue.throttled() > 0,
+        "three processes at 4 a second each against a venue that allows 5 were never refused ({} asked)",
+        venue.quotes() - asked_through_the_desk
+    );
 }
