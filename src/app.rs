@@ -45,6 +45,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             pair,
             lp,
             last,
+            operator,
             json,
             csv,
             section,
@@ -56,7 +57,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 pair.as_deref(),
                 lp.as_deref(),
                 last.as_deref(),
-            ) {
+            )
+            .and_then(|filter| filter.with_operator(operator.as_deref()))
+            {
                 Ok(filter) => filter,
                 Err(error) => return Ok(usage_error(error)),
             };

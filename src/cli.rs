@@ -162,7 +162,10 @@ pub enum Command {
         /// One section as CSV (the JSON field names and values) instead of the tables
         #[arg(long, conflicts_with = "json")]
         csv: bool,
-        /// The section printed as CSV: lps, rfqs, pairs or health (implies --csv) [default: lps]
+        /// Only RFQs this desk server operator asked
+        #[arg(long, value_name = "NAME")]
+        operator: Option<String>,
+        /// The section printed as CSV: lps, rfqs, pairs, health or operators (implies --csv) [default: lps]
         #[arg(long, value_name = "SECTION", conflicts_with = "json")]
         section: Option<String>,
         #[command(flatten)]

@@ -48,6 +48,8 @@ pub struct OrderOnRecord {
     /// Whether its RFQ has ended (a running one's order may still be
     /// answered by the process that sent it).
     pub(crate) rfq_ended: bool,
+    /// The desk server operator whose RFQ it is, if any.
+    pub operator: Option<String>,
 }
 
 impl OrderOnRecord {
@@ -65,7 +67,8 @@ const ORDERS: &str = "
            CASE a.event WHEN 'order_rejected' THEN 'rejected' WHEN 'filled' THEN 'filled'
                         WHEN 'execution_unknown' THEN 'unknown' END AS outcome,
            a.reason, CASE a.event WHEN 'filled' THEN a.lp_price END AS fill_price,
-           a.venue_order_id, a.reconciled_by, r.end_seq IS NOT NULL AS rfq_ended
+           a.venue_order_id, a.reconciled_by, r.end_seq IS NOT NULL AS rfq_ended,
+           r.operator
     FROM executions o
     JOIN rfqs r ON r.id = o.rfq
     LEFT JOIN executions a ON a.id = (
@@ -106,6 +109,7 @@ fn order_of(row: &Row) -> rusqlite::Result<OrderOnRecord> {
         },
         reconciled_by: row.get("reconciled_by")?,
         rfq_ended: row.get("rfq_ended")?,
+        operator: row.get("operator")?,
     })
 }
 
@@ -369,7 +373,7 @@ fn outcome_text(order: &OrderOnRecord) -> String {
 /// One order as a JSON object (`lp-rfq orders --json`): decimals as
 /// strings, ages in whole seconds at `now_ms`.
 pub fn json(order: &OrderOnRecord, now_ms: i64) -> serde_json::Value {
-    serde_json::json!({
+    let mut object = serde_json::json!({
         "rfq_id": order.rfq_id,
         "lp": order.lp,
         "pair": order.pair,
@@ -387,5 +391,10 @@ pub fn json(order: &OrderOnRecord, now_ms: i64) -> serde_json::Value {
         "reason": order.reason,
         "fill_price": order.fill_price.map(|p| p.to_string()),
         "reconciled_by": order.reconciled_by,
-    })
+    });
+    // A desk server's order names its operator; a local one has none.
+    if let Some(operator) = &order.operator {
+        object["operator"] = serde_json::Value::from(operator.as_str());
+    }
+    object
 }

@@ -35,6 +35,8 @@ pub struct Filter {
     pub lp: Option<String>,
     /// Only the N most recent RFQs (after the other filters).
     pub last: Option<u32>,
+    /// Only RFQs this desk server operator asked (`--operator`).
+    pub operator: Option<String>,
 }
 
 impl Filter {
@@ -105,7 +107,25 @@ impl Filter {
             pair,
             lp: lp.map(|lp| lp.trim().to_string()),
             last,
+            operator: None,
         })
+    }
+
+    /// Only RFQs `operator` asked on a desk server (`--operator`); an
+    /// empty name is refused by name.
+    pub fn with_operator(mut self, operator: Option<&str>) -> Result<Filter, FilterError> {
+        if let Some(text) = operator {
+            let name = text.trim();
+            if name.is_empty() {
+                return Err(FilterError::Invalid {
+                    option: "--operator",
+                    value: text.to_string(),
+                    problem: "must name an operator of the desk server's operators file",
+                });
+            }
+            self.operator = Some(name.to_string());
+        }
+        Ok(self)
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -215,6 +235,32 @@ pub struct RfqLine {
     pub(crate) filled_price: Option<String>,
     /// What the desk kept on the fill, in the quote currency, as stored.
     pub(crate) desk_pnl: Option<String>,
+    /// The desk server operator who asked; left out for an RFQ of a
+    /// desk in its operator's own process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) operator: Option<String>,
+}
+
+/// One desk server operator's RFQs, per quote currency (sums in it, every
+/// digit kept). Orders and fills are the operator's through their RFQ.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperatorFigures {
+    pub operator: String,
+    /// The quote currency the sums are in.
+    pub(crate) asset: String,
+    pub rfqs: u64,
+    /// RFQs that ended filled, not filled, and with an outcome still
+    /// unknown (an order out that no answer settled).
+    pub fills: u64,
+    pub(crate) not_filled: u64,
+    pub(crate) unknown: u64,
+    /// Sum of amount × final client price over the RFQs that ended with a
+    /// live quote.
+    pub(crate) notional_quoted: Decimal,
+    /// Sum of LP price × amount over the fills.
+    pub(crate) filled_notional: Decimal,
+    /// Sum of the fills' `desk_pnl`.
+    pub(crate) markup_earned: Decimal,
 }
 
 /// One pair's volume over the listed RFQs. Sums are in the pair's quote
@@ -255,6 +301,10 @@ pub struct Report {
     /// when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub health: Vec<LpHealthLine>,
+    /// Per desk server operator and quote currency, by name: left out
+    /// when no listed RFQ names an operator.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<OperatorFigures>,
 }
 
 /// One LP's health line: its recorded health figures and its last-look
@@ -370,5 +420,11 @@ mod tests {
         let filter = Filter::parse(None, None, Some("btc/usdt"), Some("LP2"), Some("5")).unwrap();
         assert_eq!(filter.pair.as_deref(), Some("BTCUSDT"));
         assert_eq!(filter.last, Some(5));
+        let by = |name| Filter::default().with_operator(Some(name));
+        assert_eq!(by(" alice ").unwrap().operator.as_deref(), Some("alice"));
+        assert_eq!(
+            by(" ").unwrap_err().to_string(),
+            "invalid --operator ' ': must name an operator of the desk server's operators file"
+        );
     }
 }

@@ -41,6 +41,8 @@ pub(crate) struct RfqRow {
     /// Its last answer's id once it ended (`answers_from - 1`: none).
     pub(crate) answers_to: Option<i64>,
     pub(crate) lp_timeout_ms: u64,
+    /// The desk server operator who asked (`rfqs.operator`), if any.
+    pub(crate) operator: Option<String>,
 }
 
 /// An RFQ's store id and the first and last answer ids that can be its
@@ -155,7 +157,8 @@ pub(crate) trait ReportRows: AnswerRows {
     fn lps_asked(&mut self) -> Result<Vec<String>, Self::Error>;
     /// Every LP that was a simulation in some stored RFQ, sorted.
     fn simulated_lps(&mut self) -> Result<Vec<String>, Self::Error>;
-    /// The RFQs the filter selects (time, pair, an LP asked, the last N),
+    /// The RFQs the filter selects (time, pair, an LP asked, the
+    /// operator, the last N),
     /// oldest first.
     fn rfqs(&mut self, filter: &Filter) -> Result<Vec<RfqRow>, Self::Error>;
     /// The id of the last answer in the snapshot (0: none).

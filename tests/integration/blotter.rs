@@ -2273,7 +2273,7 @@ mod process {
         };
         assert_eq!(
             refused(&["report", "--csv", "--section", "totals"]),
-            "lp-rfq: invalid --section 'totals': must be lps, rfqs, pairs or health\n"
+            "lp-rfq: invalid --section 'totals': must be lps, rfqs, pairs, health or operators\n"
         );
         assert_eq!(
             refused(&["report", "--lp", "LP7"]),

@@ -230,6 +230,55 @@ async fn two_operators_quote_and_fill_over_one_fix_session() {
             ("bob".to_string(), "filled".to_string())
         ]
     );
+    let report = |args: &[&str]| {
+        let output = lp_rfq_in(crate::support::empty_dir())
+            .args(args)
+            .args(["--blotter", &blotter.display().to_string()])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", said(&output));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let whole: Value = serde_json::from_str(&report(&["report", "--json"])).unwrap();
+    let per_operator = |name: &str| {
+        json!({"operator": name, "asset": "USDT", "rfqs": 1, "fills": 1, "not_filled": 0,
+               "unknown": 0, "notional_quoted": "100070.01", "filled_notional": "100020.0000000000",
+               "markup_earned": "50.01"})
+    };
+    assert_eq!(
+        whole["operators"],
+        json!([per_operator("alice"), per_operator("bob")])
+    );
+    let alices: Value =
+        serde_json::from_str(&report(&["report", "--json", "--operator", "alice"])).unwrap();
+    assert_eq!(alices["operators"], json!([per_operator("alice")]));
+    assert_eq!(alices["rfqs"].as_array().unwrap().len(), 1);
+    assert_eq!(alices["rfqs"][0]["operator"], "alice");
+    assert_eq!(
+        report(&["report", "--csv", "--section", "operators"]),
+        "operator,asset,rfqs,fills,not_filled,unknown,notional_quoted,filled_notional,markup_earned\n\
+         alice,USDT,1,1,0,0,100070.01,100020.0000000000,50.01\n\
+         bob,USDT,1,1,0,0,100070.01,100020.0000000000,50.01\n"
+    );
+    let table = report(&["report"]);
+    let section = &table[table.find("Operators (").expect("an operators section")..];
+    assert_eq!(
+        section,
+        "Operators (desk server; sums in the quote currency, CCY)\n\
+         OPERATOR  CCY   RFQS  FILLS  NOT FILLED  UNKNOWN  NOTIONAL QUOTED  FILLED NOTIONAL  MARKUP EARNED\n\
+         alice     USDT     1      1           0        0        100070.01        100020.00          50.01\n\
+         bob       USDT     1      1           0        0        100070.01        100020.00          50.01\n"
+    );
+    let orders: Vec<Value> = report(&["orders", "--json"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let mut who: Vec<&str> = orders
+        .iter()
+        .map(|order| order["operator"].as_str().unwrap())
+        .collect();
+    who.sort();
+    assert_eq!(who, ["alice", "bob"]);
 }
 
 /// No token, or one that is no operator's, is refused by name (exit 2),
