@@ -694,7 +694,7 @@ async fn run_quote(
                 Err(error) => match error.downcast_ref::<crate::desk::remote::DeskLost>() {
                     Some(lost) => {
                         eprintln!("lp-rfq: {lost}");
-                        return Ok(ExitCode::from(if lost.order_out { 3 } else { 1 }));
+                        return Ok(ExitCode::from(lost.exit_code()));
                     }
                     None => return Err(error),
                 },

@@ -125,6 +125,15 @@ impl DeskLink<'_> {
         }
     }
 
+    /// Completes once a desk server's connection is lost (never for this
+    /// process's own desk).
+    pub async fn lost(&self) -> crate::desk::remote::DeskGone {
+        match self {
+            DeskLink::Local(_) => std::future::pending().await,
+            DeskLink::Remote { desk, .. } => desk.lost().await,
+        }
+    }
+
     /// The first blotter write problem this process knows of (a desk
     /// server's blotter trouble reaches its operators as desk events).
     pub fn blotter_problem(&self) -> Option<String> {

@@ -51,6 +51,26 @@ pub struct DeskLost {
     pub order_out: bool,
 }
 
+impl DeskLost {
+    /// The operator's exit code: 3 when an order was out (its outcome is
+    /// unknown here), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        if self.order_out {
+            3
+        } else {
+            1
+        }
+    }
+}
+
+/// The desk was lost while no stream ran on it.
+#[derive(Debug, thiserror::Error)]
+#[error("lost the desk at '{url}': {reason}")]
+pub struct DeskGone {
+    pub url: String,
+    pub reason: String,
+}
+
 /// A start the server refused.
 #[derive(Debug, thiserror::Error)]
 #[error("{reason}")]
@@ -77,6 +97,9 @@ struct Routes {
     url: String,
     state: Mutex<RouteState>,
     desk_events: broadcast::Sender<DeskEvent>,
+    /// Why the connection was lost, once it is: for a consumer with no
+    /// stream running, which no stream's end would tell.
+    gone: tokio::sync::watch::Sender<Option<String>>,
 }
 
 #[derive(Default)]
@@ -163,6 +186,7 @@ impl Routes {
         let mut state = self.state();
         let reason = state.closing.clone().unwrap_or(reason);
         state.lost = Some(reason.clone());
+        self.gone.send_replace(Some(reason.clone()));
         state.starting.clear();
         for (rfq_id, mut route) in state.streams.drain() {
             if let Some(ended) = route.ended.take() {
@@ -237,6 +261,7 @@ impl RemoteDesk {
             url: url.to_string(),
             state: Mutex::new(RouteState::default()),
             desk_events: broadcast::channel(256).0,
+            gone: tokio::sync::watch::channel(None).0,
         });
         let (outgoing, mut to_send) = mpsc::unbounded_channel::<ClientMessage>();
         let (mut sink, mut stream) = socket.split();
@@ -276,6 +301,19 @@ impl RemoteDesk {
             next_request: AtomicU64::new(1),
             desk_subscribed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Completes once the connection to the desk is lost: why.
+    pub async fn lost(&self) -> DeskGone {
+        let mut gone = self.routes.gone.subscribe();
+        let reason = match gone.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            Err(_) => "the connection closed".to_string(),
+        };
+        DeskGone {
+            url: self.url.clone(),
+            reason,
+        }
     }
 
     /// The desk's address as given.

@@ -699,3 +699,157 @@ async fn three_operators_on_one_desk_never_draw_a_429_where_three_processes_do()
         venue.quotes() - asked_through_the_desk
     );
 }
+
+/// Reads a child's stdout on a thread, a chunk at a time.
+fn chunks(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (sender, chunks) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut stdout = stdout;
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            let _ = sender.send(String::from_utf8_lossy(&buffer[..n]).to_string());
+        }
+    });
+    chunks
+}
+
+/// Waits (up to 20 s) until `seen` holds `text`.
+fn wait_for(chunks: &std::sync::mpsc::Receiver<String>, seen: &mut String, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !seen.contains(text) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match chunks.recv_timeout(left) {
+            Ok(chunk) => seen.push_str(&chunk),
+            Err(_) => panic!("no {text:?} within 20 s: {seen}"),
+        }
+    }
+}
+
+/// The prompt over --desk, end to end from the binary: a request, `a`
+/// and Enter accept the live quote, the desk fills it, and the prompt
+/// prints the ticket and goes on until its input ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prompt_over_desk_starts_accepts_and_fills() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--no-blotter".into(),
+            "--duration".into(),
+            "20".into(),
+            "--mock-failure-rate".into(),
+            "0".into(),
+            "--mock-reject-rate".into(),
+            "0".into(),
+        ],
+    );
+    let url = server.url.clone();
+    let (status, seen) = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = lp_rfq_in(crate::support::empty_dir())
+            .env("LP_RFQ_TOKEN", BOB_TOKEN)
+            .args(["--plain", "--desk", &url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let output = chunks(child.stdout.take().unwrap());
+        let mut seen = String::new();
+        stdin.write_all(b"b\n1\nBTCUSDT\n").unwrap();
+        wait_for(&output, &mut seen, "LOCKED ");
+        stdin.write_all(b"a\n").unwrap();
+        wait_for(&output, &mut seen, "ACCEPT? client BUY 1 BTC at ");
+        stdin.write_all(b"\n").unwrap();
+        wait_for(&output, &mut seen, "stream ended (filled)");
+        drop(stdin);
+        let status = child.wait().unwrap();
+        while let Ok(chunk) = output.recv_timeout(Duration::from_millis(200)) {
+            seen.push_str(&chunk);
+        }
+        (status, seen)
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{seen}");
+    assert!(seen.contains("SIMULATED"), "{seen}");
+    assert!(seen.contains("FILLED by "), "{seen}");
+    assert!(seen.contains("| Desk P&L: "), "{seen}");
+    assert!(!seen.contains(BOB_TOKEN));
+}
+
+/// The console on a desk server that dies: with a stream running, the
+/// console's loop ends with what was last known of it (the binary then
+/// restores the screen, says so and exits 1); idle, it ends too, rather
+/// than sit on a desk that is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_ends_when_it_loses_the_desk() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use lp_rfq::desk::link::DeskLink;
+    use lp_rfq::desk::remote::{DeskGone, DeskLost, RemoteDesk};
+    use lp_rfq::ui::Event;
+    let key = |code| Event::Key(KeyEvent::new(code, KeyModifiers::NONE));
+    let settings =
+        lp_rfq::config::Settings::from_args(&lp_rfq::config::SettingsArgs::default()).unwrap();
+    for streaming in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::start(
+            dir.path(),
+            &["--no-blotter".into(), "--duration".into(), "60".into()],
+        );
+        let token = lp_rfq::secret::Secret::new(ALICE_TOKEN.to_string());
+        let remote = RemoteDesk::connect(&server.url, Some(token)).await.unwrap();
+        let link = DeskLink::Remote {
+            desk: remote,
+            settings: &settings,
+            confirm_notional: false,
+        };
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+        let (keys, inputs) = tokio::sync::mpsc::channel(64);
+        let (_interrupt, interrupts) = tokio::sync::mpsc::unbounded_channel();
+        let operator = async {
+            if streaming {
+                let typed = "b\n1\nBTCUSDT\n";
+                for c in typed.chars() {
+                    let code = if c == '\n' {
+                        KeyCode::Enter
+                    } else {
+                        KeyCode::Char(c)
+                    };
+                    keys.send(key(code)).await.unwrap();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            server.kill();
+        };
+        let (ended, ()) = tokio::join!(
+            tokio::time::timeout(
+                Duration::from_secs(20),
+                lp_rfq::ui::event_loop(&mut terminal, &link, interrupts, inputs)
+            ),
+            operator
+        );
+        let error = ended
+            .expect("the console ends once the desk is gone")
+            .unwrap_err();
+        if streaming {
+            let lost = error.downcast_ref::<DeskLost>().expect("a lost stream");
+            assert_eq!(lost.exit_code(), 1);
+            let said = lost.to_string();
+            assert!(
+                said.starts_with(&format!("lost the desk at '{}' during RFQ R", server.url)),
+                "{said}"
+            );
+            assert!(said.contains("; last known: event "), "{said}");
+        } else {
+            let gone = error.downcast_ref::<DeskGone>().expect("a lost desk");
+            assert_eq!(gone.url, server.url);
+        }
+    }
+}
