@@ -152,6 +152,9 @@ pub enum Command {
         /// Only this LP's figures, over the RFQs that asked it
         #[arg(long)]
         lp: Option<String>,
+        /// Only RFQs this desk server operator asked
+        #[arg(long, value_name = "NAME")]
+        operator: Option<String>,
         /// Only the N most recent RFQs
         // A negative count must reach the filter, to be refused there by name.
         #[arg(long, value_name = "N", allow_hyphen_values = true)]
@@ -162,9 +165,6 @@ pub enum Command {
         /// One section as CSV (the JSON field names and values) instead of the tables
         #[arg(long, conflicts_with = "json")]
         csv: bool,
-        /// Only RFQs this desk server operator asked
-        #[arg(long, value_name = "NAME")]
-        operator: Option<String>,
         /// The section printed as CSV: lps, rfqs, pairs, health or operators (implies --csv) [default: lps]
         #[arg(long, value_name = "SECTION", conflicts_with = "json")]
         section: Option<String>,

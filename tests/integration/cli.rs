@@ -1369,6 +1369,7 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--until",
             "--pair",
             "--lp",
+            "--operator",
             "--last",
             "--json",
             "--csv",
