@@ -26,6 +26,11 @@ use crate::signals::{self, Interrupts};
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     let console = cli.wants_console();
     let desk_url = cli.desk_url();
+    if let Some(flag) = cli.server_owned_flag() {
+        return Ok(usage_error(format!(
+            "{flag} is the desk server's setting; it is ignored with --desk (give it to `lp-rfq serve`)"
+        )));
+    }
     let output = cli.output();
     let mode = if output.json {
         OutputMode::Json
@@ -41,6 +46,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             lp,
             client,
             last,
+            operator,
             json,
             csv,
             section,
@@ -54,6 +60,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 last.as_deref(),
             )
             .and_then(|filter| filter.for_client(client.as_deref()))
+            .and_then(|filter| filter.with_operator(operator.as_deref()))
             {
                 Ok(filter) => filter,
                 Err(error) => return Ok(usage_error(error)),
@@ -175,7 +182,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
             let accept_after = match accept_after.as_deref().map(parse_stream_duration) {
                 None => None,
-                Some(Ok(ms)) if ms >= settings.duration_ms => {
+                // A desk server's streams run for its own duration:
+                // checked against it once attached.
+                Some(Ok(ms)) if ms >= settings.duration_ms && desk_url.is_none() => {
                     return Ok(usage_error(format!(
                         "invalid --accept-after '{}': the stream ends after {} ms (--duration), so nothing could be accepted",
                         accept_after.as_deref().unwrap_or_default(),
@@ -185,13 +194,18 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 Some(Ok(ms)) => Some(ms),
                 Some(Err(error)) => return Ok(usage_error(error)),
             };
-            Some((QuoteRequest { spec, params }, accept_after))
+            Some((
+                QuoteRequest { spec, params },
+                accept_after,
+                confirm_notional,
+            ))
         }
         None => None,
     };
     if let Some(url) = desk_url {
         return run_on_server(&url, &settings, spec, console, mode).await;
     }
+    let spec = spec.map(|(spec, accept_after, _)| (spec, accept_after));
     // The blotter opens before any stream starts: a desk must not trade on
     // a run it cannot record.
     // A desk server's streams keep snapshots: operators attach to them.
@@ -283,7 +297,7 @@ async fn run_consumer(
 async fn run_on_server(
     url: &str,
     settings: &Settings,
-    spec: Option<(QuoteRequest, Option<u64>)>,
+    spec: Option<(QuoteRequest, Option<u64>, bool)>,
     console: bool,
     mode: OutputMode,
 ) -> anyhow::Result<ExitCode> {
@@ -305,14 +319,23 @@ async fn run_on_server(
         }
     };
     tracing::info!(url, operator = remote.operator(), "attached to the desk");
-    if let Some((request, _)) = &spec {
+    if let Some((request, accept_after, _)) = &spec {
         if let Some(why) = remote.facts().quotable().refusal(request.spec.pair) {
             return Ok(usage_error(why));
         }
+        let duration_ms = remote.facts().duration_ms;
+        if let Some(ms) = accept_after.filter(|ms| *ms >= duration_ms) {
+            return Ok(usage_error(format!(
+                "invalid --accept-after '{ms}ms': the desk's streams end after {duration_ms} ms, so nothing could be accepted"
+            )));
+        }
     }
+    let confirm_notional = spec.as_ref().is_some_and(|(_, _, confirmed)| *confirmed);
+    let spec = spec.map(|(spec, accept_after, _)| (spec, accept_after));
     let link = DeskLink::Remote {
         desk: remote,
         settings,
+        confirm_notional,
     };
     let interrupts = signals::listen();
     run_consumer(&link, spec, console, mode, interrupts).await
@@ -694,7 +717,7 @@ async fn run_quote(
                 Err(error) => match error.downcast_ref::<crate::desk::remote::DeskLost>() {
                     Some(lost) => {
                         eprintln!("lp-rfq: {lost}");
-                        return Ok(ExitCode::from(if lost.order_out { 3 } else { 1 }));
+                        return Ok(ExitCode::from(lost.exit_code()));
                     }
                     None => return Err(error),
                 },

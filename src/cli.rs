@@ -159,6 +159,9 @@ pub enum Command {
         /// Only the RFQs for this client
         #[arg(long, value_name = "NAME")]
         client: Option<String>,
+        /// Only RFQs this desk server operator asked
+        #[arg(long, value_name = "NAME")]
+        operator: Option<String>,
         /// Only the N most recent RFQs
         // A negative count must reach the filter, to be refused there by name.
         #[arg(long, value_name = "N", allow_hyphen_values = true)]
@@ -169,7 +172,7 @@ pub enum Command {
         /// One section as CSV (the JSON field names and values) instead of the tables
         #[arg(long, conflicts_with = "json")]
         csv: bool,
-        /// The section printed as CSV: lps, rfqs, pairs, clients or health (implies --csv) [default: lps]
+        /// The section printed as CSV: lps, rfqs, pairs, clients, health or operators (implies --csv) [default: lps]
         #[arg(long, value_name = "SECTION", conflicts_with = "json")]
         section: Option<String>,
         #[command(flatten)]
@@ -244,6 +247,17 @@ impl Cli {
         match &self.command {
             None => self.desk.desk.clone(),
             Some(Command::Quote { desk, .. }) => desk.desk.clone(),
+            _ => None,
+        }
+    }
+
+    /// With `--desk`, the first settings flag typed that only the desk
+    /// server reads (`--lps`, `--markup-bps`, `--blotter`, …).
+    pub fn server_owned_flag(&self) -> Option<&'static str> {
+        self.desk_url()?;
+        match &self.command {
+            None => self.settings.server_owned_flag(),
+            Some(Command::Quote { settings, .. }) => settings.server_owned_flag(),
             _ => None,
         }
     }
@@ -415,6 +429,47 @@ mod tests {
         // Left before a subcommand (not moved), a flag is refused.
         let error = parse(&["--markup-bps", "7", "quote", "buy", "1", "BTCUSDT"]).unwrap_err();
         assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn with_desk_a_flag_only_the_server_reads_is_named() {
+        let remote = |args: &[&str]| parse(args).unwrap().server_owned_flag();
+        assert_eq!(
+            remote(&["--desk", "ws://127.0.0.1:7411", "--lps", "lps.toml"]),
+            Some("--lps")
+        );
+        assert_eq!(
+            remote(&[
+                "quote",
+                "buy",
+                "1",
+                "BTCUSDT",
+                "--desk",
+                "ws://h:1",
+                "--blotter",
+                "x.db"
+            ]),
+            Some("--blotter")
+        );
+        assert_eq!(
+            remote(&[
+                "quote",
+                "buy",
+                "1",
+                "BTCUSDT",
+                "--desk",
+                "ws://h:1",
+                "--max-notional",
+                "5"
+            ]),
+            None,
+            "the operator's own entry check"
+        );
+        assert_eq!(
+            remote(&["quote", "buy", "1", "BTCUSDT", "--markup-bps", "7"]),
+            None,
+            "without --desk every flag is this process's"
+        );
     }
 }
 

@@ -129,7 +129,19 @@ pub async fn run(
         loop {
             tokio::select! {
                 ended = &mut streamed => {
-                    worst = worst.max(ended?.outcome.exit_code());
+                    let ended = match ended {
+                        Ok(ended) => ended,
+                        // A lost desk server: what was last known, and an
+                        // exit that says whether an order was out.
+                        Err(error) => match error.downcast_ref::<crate::desk::remote::DeskLost>() {
+                            Some(lost) => {
+                                eprintln!("lp-rfq: {lost}");
+                                return Ok(ExitCode::from(lost.exit_code()));
+                            }
+                            None => return Err(error),
+                        },
+                    };
+                    worst = worst.max(ended.outcome.exit_code());
                     break;
                 }
                 Some(interrupt) = interrupts.recv() => {

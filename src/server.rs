@@ -384,19 +384,38 @@ impl Operating {
                 side,
                 amount,
                 pair,
-            } => self.start(request, RfqSpec { side, amount, pair }),
+                confirm_notional,
+            } => self.start(request, RfqSpec { side, amount, pair }, confirm_notional),
             ClientMessage::Command { rfq_id, command } => self.command(rfq_id, command),
             ClientMessage::Attach { rfq_id } => self.attach(rfq_id),
             ClientMessage::SubscribeDesk => self.subscribe_desk(),
         }
     }
 
-    fn start(&mut self, request: u64, spec: RfqSpec) {
+    fn start(&mut self, request: u64, spec: RfqSpec, confirm_notional: bool) {
         self.owned.retain(|_, owned| !owned.commands.is_closed());
         if let Some(why) = self.desk.registry().quotable().refusal(spec.pair) {
             self.outbox.offer(&ServerMessage::StartRefused {
                 request,
                 reason: why,
+                request_error: true,
+            });
+            return;
+        }
+        // The desk's fat-finger limit holds whatever the operator's own
+        // environment says: an operator with a looser (or no) limit is
+        // still asked to confirm.
+        let notional = self
+            .desk
+            .settings()
+            .notional_limits()
+            .check(spec.pair, spec.amount);
+        if let Some(warning) = notional.warning().filter(|_| !confirm_notional) {
+            self.outbox.offer(&ServerMessage::StartRefused {
+                request,
+                reason: format!(
+                    "the desk's limit: {warning}: confirm it to ask for quotes (--confirm-notional)"
+                ),
                 request_error: true,
             });
             return;

@@ -14,7 +14,9 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-use super::report_model::{ClientFigures, Filter, LpFigures, PairFigures, Report, RfqLine};
+use super::report_model::{
+    ClientFigures, Filter, LpFigures, OperatorFigures, PairFigures, Report, RfqLine,
+};
 use super::report_rows::{AnswerRange, AnswerRow, AnswerRows, Answered, ReportRows, RfqRow};
 use crate::market::Side;
 use crate::rfq::event::FailureKind;
@@ -475,6 +477,7 @@ where
     }
     let mut pairs: Vec<PairFigures> = Vec::new();
     let mut clients: Vec<ClientFigures> = Vec::new();
+    let mut operators: Vec<OperatorFigures> = Vec::new();
     let mut lines = Vec::with_capacity(rfqs.len());
     for ((row, mut rfq), live) in rfqs.into_iter().zip(live) {
         let duration = match rfq.end_t_ms {
@@ -509,28 +512,71 @@ where
         };
         let pair = &mut pairs[at];
         pair.rfqs += 1;
-        if let Some(price) = rfq.line.final_client_price.as_deref() {
+        let quoted = rfq.line.final_client_price.as_deref().map(|price| {
             let amount = Decimal::from_str(&rfq.line.amount).unwrap_or_default();
             let price = Decimal::from_str(price).unwrap_or_default();
-            pair.notional_quoted = pair
-                .notional_quoted
-                .saturating_add(amount.saturating_mul(price));
+            amount.saturating_mul(price)
+        });
+        if let Some(quoted) = quoted {
+            pair.notional_quoted = pair.notional_quoted.saturating_add(quoted);
         }
-        if let Some(fill) = &rfq.fill {
+        let filled = rfq.fill.as_ref().map(|fill| {
             let number = |text: &Option<String>| {
                 text.as_deref()
                     .and_then(|t| Decimal::from_str(t).ok())
                     .unwrap_or_default()
             };
+            (
+                number(&fill.price).saturating_mul(number(&fill.amount)),
+                number(&fill.pnl),
+            )
+        });
+        if let Some((notional, pnl)) = filled {
             pair.fills += 1;
-            pair.filled_notional = pair
-                .filled_notional
-                .saturating_add(number(&fill.price).saturating_mul(number(&fill.amount)));
-            pair.markup_earned = pair.markup_earned.saturating_add(number(&fill.pnl));
+            pair.filled_notional = pair.filled_notional.saturating_add(notional);
+            pair.markup_earned = pair.markup_earned.saturating_add(pnl);
+        }
+        if let Some(name) = &rfq.line.operator {
+            let at = match operators
+                .iter()
+                .position(|o| o.operator == *name && o.asset == rfq.quote_asset)
+            {
+                Some(at) => at,
+                None => {
+                    operators.push(OperatorFigures {
+                        operator: name.clone(),
+                        asset: rfq.quote_asset.clone(),
+                        rfqs: 0,
+                        fills: 0,
+                        not_filled: 0,
+                        unknown: 0,
+                        notional_quoted: Decimal::ZERO,
+                        filled_notional: Decimal::ZERO,
+                        markup_earned: Decimal::ZERO,
+                    });
+                    operators.len() - 1
+                }
+            };
+            let figures = &mut operators[at];
+            figures.rfqs += 1;
+            match rfq.line.outcome.as_deref() {
+                Some("not_filled") => figures.not_filled += 1,
+                Some("unknown") => figures.unknown += 1,
+                _ => {}
+            }
+            if let Some(quoted) = quoted {
+                figures.notional_quoted = figures.notional_quoted.saturating_add(quoted);
+            }
+            if let Some((notional, pnl)) = filled {
+                figures.fills += 1;
+                figures.filled_notional = figures.filled_notional.saturating_add(notional);
+                figures.markup_earned = figures.markup_earned.saturating_add(pnl);
+            }
         }
         tally_client(&mut clients, &rfq);
         lines.push(rfq.line);
     }
+    operators.sort_by(|a, b| (&a.operator, &a.asset).cmp(&(&b.operator, &b.asset)));
     let lps = lp_figures(book, filter);
     let health = super::health::figures_of(|each| rows.health(filter, each))?;
     let health = super::report_model::health_lines(health, &lps);
@@ -550,6 +596,7 @@ where
         pairs,
         clients: clients_of(clients),
         health,
+        operators,
     })
 }
 
@@ -655,6 +702,7 @@ fn select_rfqs(stored: Vec<RfqRow>) -> (Vec<(i64, Selected)>, Vec<Live>) {
                     venue_order_id: None,
                     venue_ref: None,
                     reconciled_by: None,
+                    operator: row.operator,
                 },
             },
         ));

@@ -47,6 +47,8 @@ pub struct OrderOnRecord {
     /// Whether its RFQ has ended (a running one's order may still be
     /// answered by the process that sent it).
     pub(crate) rfq_ended: bool,
+    /// The desk server operator whose RFQ it is, if any.
+    pub operator: Option<String>,
 }
 
 impl OrderOnRecord {
@@ -167,7 +169,7 @@ fn outcome_text(order: &OrderOnRecord) -> String {
 /// One order as a JSON object (`lp-rfq orders --json`): decimals as
 /// strings, ages in whole seconds at `now_ms`.
 pub fn json(order: &OrderOnRecord, now_ms: i64) -> serde_json::Value {
-    serde_json::json!({
+    let mut object = serde_json::json!({
         "rfq_id": order.rfq_id,
         "lp": order.lp,
         "pair": order.pair,
@@ -185,5 +187,10 @@ pub fn json(order: &OrderOnRecord, now_ms: i64) -> serde_json::Value {
         "reason": order.reason,
         "fill_price": order.fill_price.map(|p| p.to_string()),
         "reconciled_by": order.reconciled_by,
-    })
+    });
+    // A desk server's order names its operator; a local one has none.
+    if let Some(operator) = &order.operator {
+        object["operator"] = serde_json::Value::from(operator.as_str());
+    }
+    object
 }

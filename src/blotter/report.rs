@@ -14,8 +14,8 @@ use rust_decimal::Decimal;
 use super::figures::Split;
 use super::read::ReadError;
 pub use super::report_model::{
-    nearest_rank, ClientFigures, Filter, FilterError, LpFigures, LpHealthLine, PairFigures, Report,
-    RfqLine,
+    nearest_rank, ClientFigures, Filter, FilterError, LpFigures, LpHealthLine, OperatorFigures,
+    PairFigures, Report, RfqLine,
 };
 use super::report_rows::ReportRows;
 use super::sqlite_rows::SqliteRows;
@@ -30,6 +30,7 @@ pub enum Section {
     Pairs,
     Health,
     Clients,
+    Operators,
 }
 
 impl FromStr for Section {
@@ -41,10 +42,11 @@ impl FromStr for Section {
             "pairs" => Ok(Section::Pairs),
             "health" => Ok(Section::Health),
             "clients" => Ok(Section::Clients),
+            "operators" => Ok(Section::Operators),
             _ => Err(FilterError::Invalid {
                 option: "--section",
                 value: text.to_string(),
-                problem: "must be lps, rfqs, pairs, clients or health",
+                problem: "must be lps, rfqs, pairs, clients, health or operators",
             }),
         }
     }
@@ -136,6 +138,10 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
                     &HEALTH_COLUMNS,
                     report.health.iter().map(|h| health_row(h, false)).collect(),
                 ),
+                Section::Operators => (
+                    &OPERATOR_COLUMNS,
+                    report.operators.iter().map(operator_cells).collect(),
+                ),
                 Section::Pairs => (
                     &PAIR_COLUMNS,
                     report
@@ -208,6 +214,15 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
                     report.health.iter().map(|h| health_row(h, true)).collect();
                 out += "\nLP health (recorded changes in the period)\n";
                 out += &table(&HEALTH_HEADINGS, &rows, &[0]);
+            }
+            if !report.operators.is_empty() {
+                let rows: Vec<Vec<String>> = report
+                    .operators
+                    .iter()
+                    .map(|figures| shown_operator_cells(figures, &shown_dp))
+                    .collect();
+                out += "\nOperators (desk server; sums in the quote currency, CCY)\n";
+                out += &table(&OPERATOR_HEADINGS, &rows, &[0, 1]);
             }
             out
         }
@@ -517,6 +532,66 @@ fn pair_cells(pair: &PairFigures) -> Vec<String> {
         pair.markup_earned.to_string(),
         pair.fills.to_string(),
     ]
+}
+
+/// The operators section's CSV headers (JSON field names) and table
+/// headings.
+const OPERATOR_COLUMNS: [&str; 9] = [
+    "operator",
+    "asset",
+    "rfqs",
+    "fills",
+    "not_filled",
+    "unknown",
+    "notional_quoted",
+    "filled_notional",
+    "markup_earned",
+];
+const OPERATOR_HEADINGS: [&str; 9] = [
+    "OPERATOR",
+    "CCY",
+    "RFQS",
+    "FILLS",
+    "NOT FILLED",
+    "UNKNOWN",
+    "NOTIONAL QUOTED",
+    "FILLED NOTIONAL",
+    "MARKUP EARNED",
+];
+
+fn operator_cells(figures: &OperatorFigures) -> Vec<String> {
+    vec![
+        figures.operator.clone(),
+        figures.asset.clone(),
+        figures.rfqs.to_string(),
+        figures.fills.to_string(),
+        figures.not_filled.to_string(),
+        figures.unknown.to_string(),
+        figures.notional_quoted.to_string(),
+        figures.filled_notional.to_string(),
+        figures.markup_earned.to_string(),
+    ]
+}
+
+/// An operator's row in the table: money at its currency's precision, as
+/// the pairs section shows it.
+fn shown_operator_cells(
+    figures: &OperatorFigures,
+    precisions: &std::collections::HashMap<String, u32>,
+) -> Vec<String> {
+    let mut cells = operator_cells(figures);
+    if let Some(&dp) = precisions.get(&figures.asset) {
+        let money = |value: Decimal| {
+            let mut shown = value
+                .round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+            shown.rescale(dp);
+            shown.to_string()
+        };
+        cells[6] = money(figures.notional_quoted);
+        cells[7] = money(figures.filled_notional);
+        cells[8] = money(figures.markup_earned);
+    }
+    cells
 }
 
 /// Each quote currency's precision for the table: the finest price

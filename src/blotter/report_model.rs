@@ -37,6 +37,8 @@ pub struct Filter {
     pub last: Option<u32>,
     /// Only this client's RFQs (`--client`).
     pub client: Option<String>,
+    /// Only RFQs this desk server operator asked (`--operator`).
+    pub operator: Option<String>,
 }
 
 impl Filter {
@@ -108,6 +110,7 @@ impl Filter {
             lp: lp.map(|lp| lp.trim().to_string()),
             last,
             client: None,
+            operator: None,
         })
     }
 
@@ -125,6 +128,23 @@ impl Filter {
             })
             .transpose()?;
         Ok(Filter { client, ..self })
+    }
+
+    /// Only RFQs `operator` asked on a desk server (`--operator`); an
+    /// empty name is refused by name.
+    pub fn with_operator(mut self, operator: Option<&str>) -> Result<Filter, FilterError> {
+        if let Some(text) = operator {
+            let name = text.trim();
+            if name.is_empty() {
+                return Err(FilterError::Invalid {
+                    option: "--operator",
+                    value: text.to_string(),
+                    problem: "must name an operator of the desk server's operators file",
+                });
+            }
+            self.operator = Some(name.to_string());
+        }
+        Ok(self)
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -251,6 +271,10 @@ pub struct RfqLine {
     /// How that order's outcome was learned from the venue after its
     /// stream (start-up reconciliation); null when the stream learned it.
     pub(crate) reconciled_by: Option<String>,
+    /// The desk server operator who asked; left out for an RFQ of a
+    /// desk in its operator's own process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) operator: Option<String>,
 }
 
 /// One client's figures in one quote currency: how often it asked, how
@@ -271,6 +295,28 @@ pub struct ClientFigures {
     pub filled_notional: Decimal,
     /// The desk's P&L on those fills: the markup it kept.
     pub markup_earned: Decimal,
+}
+
+/// One desk server operator's RFQs, per quote currency (sums in it, every
+/// digit kept). Orders and fills are the operator's through their RFQ.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperatorFigures {
+    pub operator: String,
+    /// The quote currency the sums are in.
+    pub(crate) asset: String,
+    pub rfqs: u64,
+    /// RFQs that ended filled, not filled, and with an outcome still
+    /// unknown (an order out that no answer settled).
+    pub fills: u64,
+    pub(crate) not_filled: u64,
+    pub(crate) unknown: u64,
+    /// Sum of amount × final client price over the RFQs that ended with a
+    /// live quote.
+    pub(crate) notional_quoted: Decimal,
+    /// Sum of LP price × amount over the fills.
+    pub(crate) filled_notional: Decimal,
+    /// Sum of the fills' `desk_pnl`.
+    pub(crate) markup_earned: Decimal,
 }
 
 /// One pair's volume over the listed RFQs. Sums are in the pair's quote
@@ -313,6 +359,10 @@ pub struct Report {
     /// when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub health: Vec<LpHealthLine>,
+    /// Per desk server operator and quote currency, by name: left out
+    /// when no listed RFQ names an operator.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<OperatorFigures>,
 }
 
 /// One LP's health line: its recorded health figures and its last-look
@@ -428,5 +478,11 @@ mod tests {
         let filter = Filter::parse(None, None, Some("btc/usdt"), Some("LP2"), Some("5")).unwrap();
         assert_eq!(filter.pair.as_deref(), Some("BTCUSDT"));
         assert_eq!(filter.last, Some(5));
+        let by = |name| Filter::default().with_operator(Some(name));
+        assert_eq!(by(" alice ").unwrap().operator.as_deref(), Some("alice"));
+        assert_eq!(
+            by(" ").unwrap_err().to_string(),
+            "invalid --operator ' ': must name an operator of the desk server's operators file"
+        );
     }
 }

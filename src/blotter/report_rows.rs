@@ -43,6 +43,8 @@ pub(crate) struct RfqRow {
     pub(crate) lp_timeout_ms: u64,
     /// Whom the request was for.
     pub(crate) client: String,
+    /// The desk server operator who asked (`rfqs.operator`), if any.
+    pub(crate) operator: Option<String>,
 }
 
 /// An RFQ's store id and the first and last answer ids that can be its
@@ -167,7 +169,7 @@ pub(crate) trait ReportRows: AnswerRows {
     /// Every LP that was a simulation in some stored RFQ, sorted.
     fn simulated_lps(&mut self) -> Result<Vec<String>, Self::Error>;
     /// The RFQs the filter selects (time, pair, an LP asked, the client,
-    /// the last N),
+    /// the operator, the last N),
     /// oldest first.
     fn rfqs(&mut self, filter: &Filter) -> Result<Vec<RfqRow>, Self::Error>;
     /// The id of the last answer in the snapshot (0: none).

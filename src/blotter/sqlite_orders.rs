@@ -71,7 +71,8 @@ const ORDERS: &str = "
            CASE a.event WHEN 'order_rejected' THEN 'rejected' WHEN 'filled' THEN 'filled'
                         WHEN 'execution_unknown' THEN 'unknown' END AS outcome,
            a.reason, CASE a.event WHEN 'filled' THEN a.lp_price END AS fill_price,
-           a.venue_order_id, a.reconciled_by, r.end_seq IS NOT NULL AS rfq_ended
+           a.venue_order_id, a.reconciled_by, r.end_seq IS NOT NULL AS rfq_ended,
+           r.operator
     FROM executions o
     JOIN rfqs r ON r.id = o.rfq
     LEFT JOIN executions a ON a.id = (
@@ -112,6 +113,7 @@ fn order_of(row: &Row) -> rusqlite::Result<OrderOnRecord> {
         },
         reconciled_by: row.get("reconciled_by")?,
         rfq_ended: row.get("rfq_ended")?,
+        operator: row.get("operator")?,
     })
 }
 

@@ -143,12 +143,13 @@ impl ReportRows for SqliteRows<'_> {
         let mut select = self.conn.prepare(
             "SELECT id, rfq_id, started_at, side, amount, pair, quote, lps, end_t_ms, end_reason,
                     improvements, final_lp, final_client_price, outcome, answers_from, answers_to,
-                    lp_timeout_ms, client
+                    lp_timeout_ms, client, operator
              FROM rfqs r
              WHERE (?1 IS NULL OR started_ms >= ?1) AND (?2 IS NULL OR started_ms < ?2)
                AND (?3 IS NULL OR pair = ?3)
                AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.lps) WHERE value = ?4))
                AND (?6 IS NULL OR client = ?6)
+               AND (?7 IS NULL OR operator = ?7)
              ORDER BY started_ms DESC, id DESC
              LIMIT ?5",
         )?;
@@ -159,7 +160,8 @@ impl ReportRows for SqliteRows<'_> {
             filter.pair,
             filter.lp,
             limit,
-            filter.client
+            filter.client,
+            filter.operator
         ])?;
         let mut selected = Vec::new();
         while let Some(row) = rows.next()? {
@@ -183,6 +185,7 @@ impl ReportRows for SqliteRows<'_> {
                 answers_to: row.get("answers_to")?,
                 lp_timeout_ms: row.get("lp_timeout_ms")?,
                 client: row.get("client")?,
+                operator: row.get("operator")?,
             });
         }
         // Oldest first.

@@ -25,6 +25,9 @@ pub enum DeskLink<'a> {
     Remote {
         desk: RemoteDesk,
         settings: &'a Settings,
+        /// The operator confirmed any notional limit beforehand
+        /// (`quote --confirm-notional`).
+        confirm_notional: bool,
     },
 }
 
@@ -87,7 +90,8 @@ impl DeskLink<'_> {
             DeskLink::Local(desk) => desk.start(request),
             DeskLink::Remote { desk, .. } => {
                 let request = request.into();
-                match desk.try_start(request).await {
+                let confirmed = self.notional_confirmed(&request);
+                match desk.try_start(request, confirmed).await {
                     Ok(handle) => handle,
                     Err(error) => crate::desk::refused_stream(format!("{error:#}")),
                 }
@@ -102,7 +106,33 @@ impl DeskLink<'_> {
     ) -> anyhow::Result<StreamHandle> {
         match self {
             DeskLink::Local(desk) => Ok(desk.try_start(request)?),
-            DeskLink::Remote { desk, .. } => desk.try_start(request.into()).await,
+            DeskLink::Remote { desk, .. } => {
+                let request = request.into();
+                let confirmed = self.notional_confirmed(&request);
+                desk.try_start(request, confirmed).await
+            }
+        }
+    }
+
+    /// Whether the operator has confirmed `request`'s notional, as the
+    /// desk server asks before it takes one above its own limits: the
+    /// console and the prompt send a request above the operator's limits
+    /// only once confirmed, and `quote` only with --confirm-notional.
+    fn notional_confirmed(&self, request: &QuoteRequest) -> bool {
+        match self {
+            DeskLink::Local(_) => true,
+            DeskLink::Remote {
+                settings,
+                confirm_notional,
+                ..
+            } => {
+                *confirm_notional
+                    || settings
+                        .notional_limits()
+                        .check(request.spec.pair, request.spec.amount)
+                        .warning()
+                        .is_some()
+            }
         }
     }
 
@@ -120,6 +150,15 @@ impl DeskLink<'_> {
         match self {
             DeskLink::Local(desk) => Some(desk.desk_view()),
             DeskLink::Remote { .. } => None,
+        }
+    }
+
+    /// Completes once a desk server's connection is lost (never for this
+    /// process's own desk).
+    pub async fn lost(&self) -> crate::desk::remote::DeskGone {
+        match self {
+            DeskLink::Local(_) => std::future::pending().await,
+            DeskLink::Remote { desk, .. } => desk.lost().await,
         }
     }
 

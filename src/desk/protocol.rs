@@ -44,6 +44,10 @@ pub enum ClientMessage {
         side: Side,
         amount: rust_decimal::Decimal,
         pair: Pair,
+        /// The operator confirmed a notional above a limit: the desk then
+        /// takes a request above its own MAX_NOTIONAL too.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        confirm_notional: bool,
     },
     /// A command to a stream this connection started or attached to.
     Command {

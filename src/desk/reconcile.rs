@@ -216,6 +216,7 @@ mod tests {
             fill_price: None,
             reconciled_by: None,
             rfq_ended,
+            operator: None,
         }
     }
 

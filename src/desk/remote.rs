@@ -51,6 +51,26 @@ pub struct DeskLost {
     pub order_out: bool,
 }
 
+impl DeskLost {
+    /// The operator's exit code: 3 when an order was out (its outcome is
+    /// unknown here), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        if self.order_out {
+            3
+        } else {
+            1
+        }
+    }
+}
+
+/// The desk was lost while no stream ran on it.
+#[derive(Debug, thiserror::Error)]
+#[error("lost the desk at '{url}': {reason}")]
+pub struct DeskGone {
+    pub url: String,
+    pub reason: String,
+}
+
 /// A start the server refused.
 #[derive(Debug, thiserror::Error)]
 #[error("{reason}")]
@@ -77,6 +97,9 @@ struct Routes {
     url: String,
     state: Mutex<RouteState>,
     desk_events: broadcast::Sender<DeskEvent>,
+    /// Why the connection was lost, once it is: for a consumer with no
+    /// stream running, which no stream's end would tell.
+    gone: tokio::sync::watch::Sender<Option<String>>,
 }
 
 #[derive(Default)]
@@ -163,6 +186,7 @@ impl Routes {
         let mut state = self.state();
         let reason = state.closing.clone().unwrap_or(reason);
         state.lost = Some(reason.clone());
+        self.gone.send_replace(Some(reason.clone()));
         state.starting.clear();
         for (rfq_id, mut route) in state.streams.drain() {
             if let Some(ended) = route.ended.take() {
@@ -237,6 +261,7 @@ impl RemoteDesk {
             url: url.to_string(),
             state: Mutex::new(RouteState::default()),
             desk_events: broadcast::channel(256).0,
+            gone: tokio::sync::watch::channel(None).0,
         });
         let (outgoing, mut to_send) = mpsc::unbounded_channel::<ClientMessage>();
         let (mut sink, mut stream) = socket.split();
@@ -278,6 +303,19 @@ impl RemoteDesk {
         })
     }
 
+    /// Completes once the connection to the desk is lost: why.
+    pub async fn lost(&self) -> DeskGone {
+        let mut gone = self.routes.gone.subscribe();
+        let reason = match gone.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            Err(_) => "the connection closed".to_string(),
+        };
+        DeskGone {
+            url: self.url.clone(),
+            reason,
+        }
+    }
+
     /// The desk's address as given.
     pub fn url(&self) -> &str {
         &self.url
@@ -304,7 +342,13 @@ impl RemoteDesk {
 
     /// Starts `request` on the desk: its handle once the desk says it
     /// runs; the desk's refusal, or the lost connection, otherwise.
-    pub async fn try_start(&self, request: QuoteRequest) -> anyhow::Result<StreamHandle> {
+    /// `confirm_notional`: the operator confirmed a notional above a
+    /// limit, so the desk may take one above its own.
+    pub async fn try_start(
+        &self,
+        request: QuoteRequest,
+        confirm_notional: bool,
+    ) -> anyhow::Result<StreamHandle> {
         let number = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (answer, answered) = oneshot::channel();
         {
@@ -320,6 +364,7 @@ impl RemoteDesk {
             side: spec.side,
             amount: spec.amount,
             pair: spec.pair,
+            confirm_notional,
         });
         let begun = match answered.await {
             Ok(Ok(started)) => started,

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use crate::blotter::BlotterStats;
 use crate::desk::link::DeskLink;
+use crate::desk::remote::{DeskGone, DeskLost};
 use crate::desk::StreamHandle;
 use crate::logging;
 use crate::rfq::RfqEvent;
@@ -140,7 +141,21 @@ pub async fn run(desk: &DeskLink<'_>, interrupts: Interrupts) -> anyhow::Result<
     let inputs = spawn_input_reader().context("cannot read the terminal")?;
     let result = event_loop(&mut terminal.terminal, desk, interrupts, inputs).await;
     drop(terminal);
-    result
+    // A lost desk server is said once the screen is the shell's again.
+    match result {
+        Err(error) => {
+            if let Some(lost) = error.downcast_ref::<DeskLost>() {
+                eprintln!("lp-rfq: {lost}");
+                return Ok(ExitCode::from(lost.exit_code()));
+            }
+            if let Some(gone) = error.downcast_ref::<DeskGone>() {
+                eprintln!("lp-rfq: {gone}");
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(error)
+        }
+        done => done,
+    }
 }
 
 /// Hands the blotter write trouble the desk has pushed since the last
@@ -289,6 +304,8 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
             }
             _ = tokio::time::sleep_until(next_frame), if dirty => continue,
             _ = tokio::time::sleep(TICK), if app.animating() => Event::Tick,
+            // With a stream running, its end says what was last known.
+            gone = desk.lost(), if stream.is_none() => return Err(gone.into()),
         };
         dirty = true;
         match event {
@@ -334,6 +351,11 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                         Ok(ended) => {
                             worst = worst.max(ended.outcome.exit_code());
                             None
+                        }
+                        // The desk server is gone: nothing more can be
+                        // done here, and the operator must not think it can.
+                        Err(error) if error.downcast_ref::<DeskLost>().is_some() => {
+                            return Err(error)
                         }
                         Err(error) => Some(format!("the stream failed: {error:#}")),
                     };

@@ -2306,7 +2306,7 @@ mod process {
         };
         assert_eq!(
             refused(&["report", "--csv", "--section", "totals"]),
-            "lp-rfq: invalid --section 'totals': must be lps, rfqs, pairs, clients or health\n"
+            "lp-rfq: invalid --section 'totals': must be lps, rfqs, pairs, clients, health or operators\n"
         );
         assert_eq!(
             refused(&["report", "--lp", "LP7"]),

@@ -1370,6 +1370,7 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--pair",
             "--lp",
             "--client",
+            "--operator",
             "--last",
             "--json",
             "--csv",

@@ -334,6 +334,14 @@ pub struct B2c2State {
     pub known_orders: std::collections::HashMap<String, Value>,
     /// `GET /order/...` requests received.
     pub status_requests: usize,
+    /// The venue's own rate limit: more than this many requests in any
+    /// one second are answered 429 (B2C2's throttled shape), as a real
+    /// venue protects itself from a desk that runs several processes.
+    pub per_second_limit: Option<usize>,
+    /// When each request the limit let through arrived.
+    pub admitted: VecDeque<std::time::Instant>,
+    /// Requests answered 429 by the limit.
+    pub throttled: usize,
 }
 
 /// A running fake B2C2.
@@ -368,6 +376,9 @@ impl FakeB2c2 {
             order_requests: Vec::new(),
             known_orders: std::collections::HashMap::new(),
             status_requests: 0,
+            per_second_limit: None,
+            admitted: VecDeque::new(),
+            throttled: 0,
         }));
         let shared = state.clone();
         let server = start_server(Arc::new(move |request: &HttpRequest| {
@@ -434,6 +445,17 @@ impl FakeB2c2 {
         client_order_id
     }
 
+    /// From now on, more than `limit` requests in any one second are
+    /// answered 429 with Retry-After.
+    pub fn limit_per_second(&self, limit: usize) {
+        lock(&self.state).per_second_limit = Some(limit);
+    }
+
+    /// Requests the venue's own limit answered 429 so far.
+    pub fn throttled(&self) -> usize {
+        lock(&self.state).throttled
+    }
+
     /// `GET /order/...` requests received so far.
     pub fn status_requests(&self) -> usize {
         lock(&self.state).status_requests
@@ -495,6 +517,26 @@ fn decimal_field(body: &Value, field: &str) -> Option<Decimal> {
 }
 
 fn b2c2_answer(state: &mut B2c2State, request: &HttpRequest) -> Reply {
+    if let Some(limit) = state.per_second_limit {
+        let now = std::time::Instant::now();
+        while state
+            .admitted
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= std::time::Duration::from_secs(1))
+        {
+            state.admitted.pop_front();
+        }
+        if state.admitted.len() >= limit {
+            state.throttled += 1;
+            return b2c2_error(
+                429,
+                1100,
+                "Request was throttled. Expected available in 1 second.",
+            )
+            .with_header("Retry-After", "1");
+        }
+        state.admitted.push_back(now);
+    }
     let auth = request.header("authorization").unwrap_or("").to_string();
     state.auth_headers.push(auth.clone());
     let is_quote = request.path == "/request_for_quote/";
