@@ -67,6 +67,7 @@ async fn one_accept() -> Duration {
         clock: StreamClock::start(),
         band: None,
         reference: None,
+        desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
     };

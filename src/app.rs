@@ -223,6 +223,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     if let Some(merged) = desk.blotter_merged() {
         eprintln!("lp-rfq: {merged}");
     }
+    for warning in desk.warnings() {
+        tracing::warn!("{warning}");
+        eprintln!("lp-rfq: warning: {warning}");
+    }
     desk.start_lps().await;
     if let Some(reconciled) = desk.reconcile_orders().await {
         eprintln!("lp-rfq: {reconciled}");
@@ -498,6 +502,20 @@ async fn run_lps(
             ));
             if let Some(health) = &listed.health {
                 text.push_str(&format!("  {:<width$}  health: {health}\n", ""));
+            }
+        }
+        let references = match crate::desk::list_references(settings) {
+            Ok(references) => references,
+            Err(error) => return Ok(usage_error(error)),
+        };
+        if !references.is_empty() {
+            text.push_str(&format!(
+                "{} reference source{} (a price within MAX_DEVIATION_BPS of theirs is corroborated):\n",
+                references.len(),
+                if references.len() == 1 { "" } else { "s" }
+            ));
+            for source in &references {
+                text.push_str(&format!("  {}\n", source.describe()));
             }
         }
         print!("{text}");

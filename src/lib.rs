@@ -36,7 +36,8 @@
 //!   numbered events and commands for any number of subscribers, and the
 //!   desk-wide facts pushed to them.
 //! - [`config`]: settings from defaults, `.env`, environment and flags
-//!   (`flags`). [`venues`]: the venues file (`[[lp]]` tables) parsed
+//!   (`flags`). [`venues`]: the venues file (`[[lp]]` and `[[reference]]`
+//!   tables, `[bands]`) parsed
 //!   into typed specs. [`operators`]: the desk server's operators file.
 //!   [`clients`]: the clients file (`[[client]]` tables): each client's
 //!   markup and limits, held before any LP is asked. [`desk`]: what

@@ -114,13 +114,14 @@ pub async fn run(
         let (seen_sender, mut seen) = mpsc::unbounded_channel();
         let mut write = desk_writer(desk, mode, client.clone());
         let streamed = handle.drive(move |event| {
-            if Acceptance::follows(event) {
+            if Acceptance::follows(event) || ReleasableLps::follows(event) {
                 let _ = seen_sender.send(event.clone());
             }
             write(event)
         });
         tokio::pin!(streamed);
         let mut acceptance = Acceptance::default();
+        let mut releasable = ReleasableLps::default();
         let mut terminated = false;
         // Lines typed during the stream: `a` accepts, `r` releases an
         // unverified price; anything else is the next request's first
@@ -151,6 +152,7 @@ pub async fn run(
                     stopper.stop();
                 }
                 Some(event) = seen.recv() => {
+                    releasable.on_event(&event);
                     if let Some(question) = acceptance.on_event(&event, clock.now_ms()) {
                         hint(mode, &question);
                     }
@@ -160,7 +162,11 @@ pub async fn run(
                     // corroborates: the session releases the best
                     // unverified one and records it (`released`).
                     Some(line) if is_release(&line) => {
-                        let _ = commands.send(StreamCommand::ReleaseUnverified).await;
+                        if releasable.is_empty() {
+                            hint(mode, NOTHING_TO_RELEASE);
+                        } else {
+                            let _ = commands.send(StreamCommand::ReleaseUnverified).await;
+                        }
                     }
                     Some(line) => match acceptance.on_line(&line, clock.now_ms()) {
                         Answer::Execute(quote_id) => {
@@ -189,6 +195,57 @@ fn hint(mode: OutputMode, text: &str) {
     match mode {
         OutputMode::Plain => println!("{text}"),
         OutputMode::Json => eprintln!("{text}"),
+    }
+}
+
+/// What `r` says when no price is waiting for the operator's word.
+pub(crate) const NOTHING_TO_RELEASE: &str =
+    "nothing unverified to release: every price shown is corroborated";
+
+/// The LPs whose latest price was shown `unverified` and has not been
+/// corroborated, offered or released since: what `r` would release.
+#[derive(Default)]
+struct ReleasableLps {
+    prices: std::collections::HashMap<Arc<str>, rust_decimal::Decimal>,
+}
+
+impl ReleasableLps {
+    fn follows(event: &RfqEvent) -> bool {
+        matches!(
+            event.kind,
+            EventKind::Unverified(_)
+                | EventKind::Released(_)
+                | EventKind::LpQuote(_)
+                | EventKind::ClientQuote(_)
+                | EventKind::Locked(_)
+        )
+    }
+
+    fn on_event(&mut self, event: &RfqEvent) {
+        match &event.kind {
+            EventKind::Unverified(unverified) => {
+                self.prices.insert(unverified.lp.clone(), unverified.price);
+            }
+            // `unverified` is said once per price: a new price either says
+            // it again or was corroborated.
+            EventKind::LpQuote(quote) if self.prices.get(&quote.lp) != Some(&quote.price) => {
+                self.prices.remove(&quote.lp);
+            }
+            EventKind::Released(released) => {
+                self.prices.remove(&released.lp);
+            }
+            EventKind::ClientQuote(quote) => {
+                self.prices.remove(&quote.lp);
+            }
+            EventKind::Locked(locked) => {
+                self.prices.remove(&locked.lp);
+            }
+            _ => {}
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.prices.is_empty()
     }
 }
 

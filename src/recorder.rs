@@ -154,7 +154,9 @@ mod tests {
         let outlet = Recorder::new(blotter.sink(), events);
         let stream = session.run_into(outlet, Some(inbox));
         let size = std::mem::size_of_val(&stream);
-        assert!(size <= 1_664, "a stream's future is {size} bytes");
+        // 1,664 until the desk's reference became live (read at every
+        // poll: a boxed handle in the stream, its price in the engine).
+        assert!(size <= 1_688, "a stream's future is {size} bytes");
         drop(stream);
         blotter.close().await;
     }

@@ -445,6 +445,7 @@ impl Slot {
             clock: StreamClock::start(),
             band: None,
             reference: None,
+            desk_reference: None,
             client: crate::rfq::ClientId::house(),
             operator: None,
         };

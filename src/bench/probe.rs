@@ -205,6 +205,7 @@ mod tests {
             clock: StreamClock::start(),
             band: None,
             reference: None,
+            desk_reference: None,
             client: crate::rfq::ClientId::house(),
             operator: None,
         };

@@ -203,4 +203,19 @@ pub(crate) trait ReportRows: AnswerRows {
         filter: &Filter,
         each: impl FnMut(HealthRow<'_>),
     ) -> Result<(), Self::Error>;
+    /// The desk's reference prices as the store keeps them (read when the
+    /// desk opens): every `locked` event with a price at or after unix ms
+    /// `since_ms`, oldest first, leaving out the locks of a simulated LP
+    /// (the RFQ's `simulated_lps` names it) and every lock of an RFQ in
+    /// which the operator released a price (a `released` lock event):
+    /// those may rest on a simulation or on the operator's word alone.
+    fn recent_locks(&mut self, since_ms: i64) -> Result<Vec<RecentLock>, Self::Error>;
+}
+
+/// One corroborated lock of a real LP: pair symbol, LP price, unix ms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecentLock {
+    pub pair: String,
+    pub price: Decimal,
+    pub at_ms: i64,
 }

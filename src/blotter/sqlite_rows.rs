@@ -18,7 +18,7 @@ use super::compact;
 use super::report_model::Filter;
 use super::report_rows::{
     AnswerRange, AnswerRow, AnswerRows, AnswerSpan, Answered, ExecutionRow, HealthRow, LockRow,
-    ReportRows, RfqRow,
+    RecentLock, ReportRows, RfqRow,
 };
 use crate::rfq::event::FailureKind;
 
@@ -292,6 +292,39 @@ impl ReportRows for SqliteRows<'_> {
             filter.lp.as_deref(),
             each,
         )
+    }
+
+    fn recent_locks(&mut self, since_ms: i64) -> rusqlite::Result<Vec<RecentLock>> {
+        let mut statement = self.conn.prepare(
+            "SELECT r.pair, l.price, l.at_ms, l.lp, r.simulated_lps
+               FROM lock_events l JOIN rfqs r ON r.id = l.rfq
+              WHERE l.event = 'locked' AND l.at_ms >= ?1 AND l.price IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM lock_events x
+                                 WHERE x.rfq = l.rfq AND x.event = 'released')
+              ORDER BY l.at_ms",
+        )?;
+        let rows = statement.query_map([since_ms], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut locks = Vec::new();
+        for row in rows {
+            let (pair, price, at_ms, lp, simulated_lps) = row?;
+            let simulated: Vec<String> = serde_json::from_str(&simulated_lps).unwrap_or_default();
+            if simulated.contains(&lp) {
+                continue;
+            }
+            let Ok(price) = price.parse::<rust_decimal::Decimal>() else {
+                continue;
+            };
+            locks.push(RecentLock { pair, price, at_ms });
+        }
+        Ok(locks)
     }
 }
 

@@ -13,6 +13,7 @@ pub(crate) mod check;
 pub mod link;
 pub mod protocol;
 pub mod reconcile;
+pub(crate) mod reference_feed;
 pub mod registry;
 pub mod remote;
 
@@ -34,7 +35,7 @@ use crate::ids;
 use crate::recorder::Recorder;
 use crate::rfq::event::{BlotterErrorEvent, Ended};
 use crate::rfq::inbox::CommandSender;
-use crate::rfq::reference::References;
+use crate::rfq::reference::{PairReference, References};
 use crate::rfq::{EventKind, QuoteRequest, RfqEvent, Session, StreamCommand};
 use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, StreamStopper, Subscription};
 
@@ -56,6 +57,12 @@ pub struct Desk {
     clients: Clients,
     /// What each client filled today (UTC): its daily limit's count.
     filled_today: Arc<FilledToday>,
+    /// The venues file's reference sources, feeding the streams'
+    /// references once started.
+    feeds: reference_feed::ReferenceFeeds,
+    /// What the venues file should make the operator look at (a band for
+    /// one pair and none for its dollar twin), said once at start.
+    warnings: Vec<String>,
 }
 
 /// Why the desk could not open: each names what to fix.
@@ -149,7 +156,7 @@ impl Desk {
     /// or the built-in mocks) and opens the blotter the settings name (a
     /// desk must not trade on a run it cannot record).
     pub fn open(settings: Settings) -> Result<Desk, DeskError> {
-        let registry = open_registry(&settings)?;
+        let (registry, venues) = open_parts(&settings)?;
         let clients = match &settings.clients_file {
             Some(path) => crate::clients::load(path)?,
             None => Clients::house_only(),
@@ -176,7 +183,8 @@ impl Desk {
             registry,
             blotter,
             StreamRegistry::without_snapshots(),
-        );
+        )
+        .with_venues(venues);
         desk.clients = clients;
         desk.filled_today = Arc::new(filled_today);
         desk.record_health()?;
@@ -187,12 +195,13 @@ impl Desk {
     /// stream keeps a snapshot, so an operator may attach to it at any
     /// time.
     pub fn open_shared(settings: Settings) -> Result<Desk, DeskError> {
-        let registry = open_registry(&settings)?;
+        let (registry, venues) = open_parts(&settings)?;
         let blotter = match &settings.blotter {
             Some(path) => Some(Blotter::open(path)?),
             None => None,
         };
-        let mut desk = Desk::assemble(settings, registry, blotter, StreamRegistry::default());
+        let mut desk = Desk::assemble(settings, registry, blotter, StreamRegistry::default())
+            .with_venues(venues);
         desk.record_health()?;
         Ok(desk)
     }
@@ -257,9 +266,11 @@ impl Desk {
             registry,
             blotter,
             streams_started: AtomicU64::new(0),
+            feeds: reference_feed::ReferenceFeeds::new(&[], streams.references()),
             streams,
             clients: Clients::house_only(),
             filled_today: Arc::default(),
+            warnings: Vec::new(),
         }
     }
 
@@ -291,6 +302,28 @@ impl Desk {
             .map(drop)
     }
 
+    /// The desk with what its venues file adds beside the LPs: its
+    /// reference sources and its warnings.
+    fn with_venues(mut self, venues: Option<crate::venues::VenuesFile>) -> Desk {
+        if let Some(file) = venues {
+            self.feeds =
+                reference_feed::ReferenceFeeds::new(&file.references, self.streams.references());
+            let path = self
+                .settings
+                .lps_file
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""));
+            self.warnings = file.band_warnings(&path.display().to_string());
+        }
+        self
+    }
+
+    /// What the operator should look at in the configuration, one line
+    /// each (the caller shows them at start).
+    pub(crate) fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -299,9 +332,11 @@ impl Desk {
         &self.registry
     }
 
-    /// Starts the LPs (connections, logons) before the first stream.
+    /// Starts the LPs (connections, logons) and the reference sources
+    /// (their first prices, each within its timeout) before the first
+    /// stream.
     pub(crate) async fn start_lps(&self) {
-        self.registry.start().await;
+        tokio::join!(self.registry.start(), self.feeds.start());
     }
 
     /// Looks every order the blotter holds without an outcome up with its
@@ -433,10 +468,13 @@ impl Desk {
             duration_ms: self.settings.duration_ms,
             clock,
             band: self.registry.band_for(&spec.pair),
-            reference: self
-                .streams
-                .references()
-                .current(&spec.pair.symbol(), chrono::Utc::now().timestamp_millis()),
+            // Read afresh at every poll: a reference source's price can
+            // arrive, or grow too old, while the stream runs.
+            reference: None,
+            desk_reference: Some(PairReference::new(
+                self.streams.references().clone(),
+                spec.pair.symbol(),
+            )),
             client: params.client(),
             operator: params.operator(),
         };
@@ -485,10 +523,26 @@ impl Desk {
 /// scenario's or the built-in mocks. Refuses a venues file together with a
 /// scenario, and `--speed` other than 1 with real LPs.
 pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
+    Ok(open_parts(settings)?.0)
+}
+
+/// [`open_registry`], with the venues file it was built from, if any.
+fn open_parts(
+    settings: &Settings,
+) -> Result<(LpRegistry, Option<crate::venues::VenuesFile>), DeskError> {
     let Some(file) = venues_file(settings)? else {
-        return Ok(LpRegistry::from_settings(settings));
+        return Ok((LpRegistry::from_settings(settings), None));
     };
-    Ok(LpRegistry::from_venues(&file.lps, settings)?.with_bands(file.bands))
+    let registry = LpRegistry::from_venues(&file.lps, settings)?.with_bands(file.bands.clone());
+    Ok((registry, Some(file)))
+}
+
+/// The venues file's reference sources, read without starting any
+/// (`lp-rfq lps`).
+pub(crate) fn list_references(
+    settings: &Settings,
+) -> Result<Vec<crate::venues::ReferenceSpec>, DeskError> {
+    Ok(venues_file(settings)?.map_or_else(Vec::new, |file| file.references))
 }
 
 /// The LPs [`open_registry`] would open, listed without opening any: a

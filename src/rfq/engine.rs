@@ -127,6 +127,10 @@ pub struct Engine {
     /// prices, or what the operator released): a quote within
     /// MAX_DEVIATION_BPS of it is corroborated.
     reference: Option<Decimal>,
+    /// The desk's reference for the pair as of the latest poll (its recent
+    /// locks, the venues file's reference sources, each within its age
+    /// limit): a quote within MAX_DEVIATION_BPS of it is corroborated.
+    desk_reference: Option<Decimal>,
     /// Who the request is for; only `started` says it.
     client: ClientId,
     /// The desk server's operator who asked, if any.
@@ -154,6 +158,10 @@ struct LpSeen {
     /// it fading, as its health last said.
     reject_rate: Decimal,
     fading: bool,
+    /// The price its last `unverified` event named, until something
+    /// corroborates it: the same price quoted again on every poll is not
+    /// news, and says nothing new to the operator or the blotter.
+    unverified_shown: Option<Decimal>,
 }
 
 /// Buffers for judging prices by their median, lent by the caller for
@@ -237,6 +245,7 @@ impl Engine {
                     shown_until: None,
                     reject_rate: Decimal::ZERO,
                     fading: false,
+                    unverified_shown: None,
                 })
                 .collect(),
             requests: Requests::new(lps, params.lp_timeout_ms),
@@ -247,6 +256,7 @@ impl Engine {
             outcome: None,
             band: None,
             reference: None,
+            desk_reference: None,
             client: ClientId::house(),
             operator: None,
             withheld: false,
@@ -653,7 +663,7 @@ impl Engine {
             let mut found = sanity::corroborate(
                 price,
                 self.band,
-                self.reference,
+                self.nearest_reference(price),
                 peers,
                 by_median,
                 self.params.max_deviation,
@@ -667,7 +677,10 @@ impl Engine {
             }
             if found.is_some() {
                 vouched.push(lp);
-            } else if arriving.is_some_and(|(arriving_lp, _)| arriving_lp == lp) {
+            } else if arriving.is_some_and(|(arriving_lp, _)| arriving_lp == lp)
+                && self.per_lp[lp].unverified_shown != Some(price)
+            {
+                self.per_lp[lp].unverified_shown = Some(price);
                 out.push(self.event(
                     now,
                     EventKind::Unverified(Unverified {
@@ -682,6 +695,8 @@ impl Engine {
         }
         for &lp in &vouched {
             self.book.mark_corroborated(lp);
+            // Unverified again later (a new price) is news again.
+            self.per_lp[lp].unverified_shown = None;
         }
         if self.accepted() {
             return;
@@ -964,6 +979,27 @@ impl Engine {
     /// corroborated price for the pair) is corroborated.
     pub fn set_reference(&mut self, reference: Option<Decimal>) {
         self.reference = reference;
+    }
+
+    /// The desk's reference for the pair as it stands now (`None`: none
+    /// within its age limit).
+    pub(crate) fn set_desk_reference(&mut self, reference: Option<Decimal>) {
+        self.desk_reference = reference;
+    }
+
+    /// Of the stream's own reference and the desk's, the one nearer
+    /// `price`: either may vouch for it.
+    fn nearest_reference(&self, price: Decimal) -> Option<Decimal> {
+        match (self.reference, self.desk_reference) {
+            (Some(own), Some(desk)) => Some(
+                if sanity::deviation_bps(price, desk) < sanity::deviation_bps(price, own) {
+                    desk
+                } else {
+                    own
+                },
+            ),
+            (own, desk) => own.or(desk),
+        }
     }
 
     /// The operator releases the best live unverified quote: its price
@@ -1640,6 +1676,42 @@ mod tests {
                 "locked LP2 Refresh",
                 "client LP2 refresh"
             ]
+        );
+    }
+
+    #[test]
+    fn a_lone_lp_is_unverified_once_per_price_and_the_desk_reference_vouches_as_it_stands() {
+        let mut engine = engine(1);
+        let mut median = MedianScratch::new();
+        let mut dispatch = Vec::new();
+        let mut answer = |engine: &mut Engine, at: u64, price: Decimal| {
+            let mut out = Vec::new();
+            engine.begin_poll(at, &mut dispatch, &mut out);
+            let a = dispatch[0];
+            let quoted = quote(engine, &a, price, at + 10_000);
+            engine.on_answer(at + 50, 0, a.request_id, quoted, &mut median, &mut out);
+            kinds(&out)
+        };
+        assert_eq!(
+            answer(&mut engine, 0, dec!(100000)),
+            ["lp_quote", "unverified"]
+        );
+        // The same price again: not news.
+        assert_eq!(answer(&mut engine, 500, dec!(100000)), ["lp_quote"]);
+        assert_eq!(answer(&mut engine, 1_000, dec!(100000)), ["lp_quote"]);
+        // A new price is.
+        assert_eq!(
+            answer(&mut engine, 1_500, dec!(100100)),
+            ["lp_quote", "unverified"]
+        );
+        // A desk reference too far from it vouches for nothing...
+        engine.set_desk_reference(Some(dec!(90000)));
+        assert_eq!(answer(&mut engine, 2_000, dec!(100100)), ["lp_quote"]);
+        // ...one within MAX_DEVIATION_BPS does.
+        engine.set_desk_reference(Some(dec!(100000)));
+        assert_eq!(
+            answer(&mut engine, 2_500, dec!(100100)),
+            ["lp_quote", "client LP1 first", "locked LP1 BestOfPoll"]
         );
     }
 

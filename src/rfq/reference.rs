@@ -118,6 +118,27 @@ impl References {
     }
 }
 
+/// One pair's reference as a stream reads it: afresh at every poll, so a
+/// source's price that arrives mid-stream vouches from then on, and one
+/// that grows too old stops vouching.
+#[derive(Debug, Clone)]
+pub struct PairReference {
+    references: References,
+    symbol: String,
+}
+
+impl PairReference {
+    /// Pair `symbol`'s reference among the desk's `references`.
+    pub fn new(references: References, symbol: String) -> PairReference {
+        PairReference { references, symbol }
+    }
+
+    /// The pair's reference at unix ms `now_ms` ([`References::current`]).
+    pub fn current(&self, now_ms: i64) -> Option<Decimal> {
+        self.references.current(&self.symbol, now_ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

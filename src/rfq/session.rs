@@ -65,6 +65,10 @@ pub struct Session {
     /// corroborated locks, or a reference source), LP price units: a quote
     /// within MAX_DEVIATION_BPS of it is corroborated on arrival.
     pub reference: Option<rust_decimal::Decimal>,
+    /// The desk's reference prices for the pair (its recent locks, the
+    /// venues file's reference sources), read again at every poll: a
+    /// quote within MAX_DEVIATION_BPS of the current one is corroborated.
+    pub desk_reference: Option<crate::rfq::reference::PairReference>,
     /// Who the request is for.
     pub client: crate::rfq::client_id::ClientId,
     /// The desk server's operator who asked (`None` in a single process).
@@ -165,6 +169,9 @@ struct Stream<O, P, A> {
     ending: Option<EndReason>,
     /// When the next poll is due (with a poll interval).
     next_poll_at: StreamMs,
+    /// The desk's reference for the pair, given to the engine afresh at
+    /// every poll (boxed: thousands of streams each keep their future).
+    desk_reference: Option<Box<crate::rfq::reference::PairReference>>,
 }
 
 /// How often a stream that cannot be recorded looks whether the blotter
@@ -203,6 +210,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             clock,
             band,
             reference,
+            desk_reference,
             client,
             operator,
         } = session;
@@ -236,6 +244,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             inbox,
             ending: None,
             next_poll_at: 0,
+            desk_reference: desk_reference.map(Box::new),
         }
     }
 
@@ -525,6 +534,11 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
         // The LPs' shared health first (another stream may have opened a
         // breaker or learned of a fade): shown on change.
         note_all_health(&mut self.engine, &self.lps, now, &mut self.out);
+        if let Some(desk_reference) = &self.desk_reference {
+            let wall_ms = self.engine.clock().wall_at(now).timestamp_millis();
+            self.engine
+                .set_desk_reference(desk_reference.current(wall_ms));
+        }
         let asked = DISPATCH.with_borrow_mut(|dispatch| {
             let poll = self.engine.begin_poll(poll_at, dispatch, &mut self.out);
             let spec = *self.engine.spec();
@@ -900,6 +914,7 @@ impl Session {
             clock: StreamClock::start(),
             band: None,
             reference: None,
+            desk_reference: None,
             client: crate::rfq::ClientId::house(),
             operator: None,
         }

@@ -72,6 +72,7 @@ async fn run(
         band: None,
         // A lone LP: the desk's reference corroborates it.
         reference: Some(crate::support::DESK_REFERENCE),
+        desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
     };

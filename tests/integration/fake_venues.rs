@@ -1067,3 +1067,73 @@ fn binance_status(state: &mut BinanceState, params: &HashMap<String, String>) ->
         }),
     )
 }
+
+// ------------------------------------------------------- Binance ticker
+
+/// What the fake ticker knows: a price per symbol, and whether it still
+/// answers at all.
+pub struct TickerState {
+    prices: HashMap<String, Decimal>,
+    /// How many more requests it answers (`None`: all).
+    answers_left: Option<usize>,
+    asked: usize,
+}
+
+/// Binance's public spot ticker (`GET /api/v3/ticker/price?symbol=…`),
+/// as the spot API docs describe it: `{"symbol":"BTCUSDT","price":"…"}`,
+/// or 400 `{"code":-1121,"msg":"Invalid symbol."}` for a symbol it does
+/// not list.
+pub struct FakeTicker {
+    pub url: String,
+    state: Arc<Mutex<TickerState>>,
+    server: Server,
+}
+
+impl FakeTicker {
+    /// A ticker listing BTCUSDT at `price`.
+    pub async fn start(price: Decimal) -> FakeTicker {
+        let state = Arc::new(Mutex::new(TickerState {
+            prices: HashMap::from([("BTCUSDT".to_string(), price)]),
+            answers_left: None,
+            asked: 0,
+        }));
+        let shared = state.clone();
+        let server = start_server(Arc::new(move |request: &HttpRequest| {
+            let mut state = lock(&shared);
+            state.asked += 1;
+            match &mut state.answers_left {
+                Some(0) => return Reply::Hang,
+                Some(left) => *left -= 1,
+                None => {}
+            }
+            if request.method != "GET" || request.path != "/api/v3/ticker/price" {
+                return Reply::json(404, json!({"code": -1, "msg": "no such endpoint"}));
+            }
+            let symbol = request.params().get("symbol").cloned().unwrap_or_default();
+            match state.prices.get(&symbol) {
+                Some(price) => Reply::json(
+                    200,
+                    json!({"symbol": symbol, "price": format!("{price:.8}")}),
+                ),
+                None => Reply::json(400, json!({"code": -1121, "msg": "Invalid symbol."})),
+            }
+        }))
+        .await;
+        FakeTicker {
+            url: server.url.clone(),
+            state,
+            server,
+        }
+    }
+
+    /// Answers the next `count` requests, then reads every later one and
+    /// never answers it.
+    pub fn answer_only(&self, count: usize) {
+        lock(&self.state).answers_left = Some(count);
+    }
+
+    /// How many requests it has received.
+    pub fn asked(&self) -> usize {
+        lock(&self.state).asked
+    }
+}

@@ -110,6 +110,7 @@ async fn a_band_guards_a_single_lp() {
             max: dec!(200000),
         }),
         reference: None,
+        desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
     };

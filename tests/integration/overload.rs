@@ -54,6 +54,7 @@ async fn run_slow(per_event_ms: u64) -> Vec<RfqEvent> {
         // consumer's pace alone sets the polls' (an `unverified` would be
         // one more slow event to hand on).
         reference: Some(crate::support::DESK_REFERENCE),
+        desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
     };
@@ -191,6 +192,7 @@ async fn answers_ready_at_once_reach_a_slow_consumer_one_by_one_and_no_request_w
         clock: StreamClock::start(),
         band: None,
         reference: None,
+        desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
     };

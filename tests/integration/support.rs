@@ -112,6 +112,7 @@ fn test_session(
         clock,
         band: None,
         reference,
+        desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
     }

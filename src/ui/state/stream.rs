@@ -307,11 +307,17 @@ impl ConsoleState {
                 };
                 self.see_poll(quote.poll);
                 let row = &mut self.lps[index];
+                // `unverified` is said once per price: the same price quoted
+                // again is still unverified.
+                let still_unverified =
+                    row.status == LpStatus::Unverified && row.price == Some(quote.price);
                 row.price = Some(quote.price);
                 row.quoted_at_ms = t;
                 row.latency_ms = Some(quote.latency_ms);
                 row.answers += 1;
-                row.status = LpStatus::Ok;
+                if !still_unverified {
+                    row.status = LpStatus::Ok;
+                }
                 self.rerank(t);
             }
             EventKind::Unverified(unverified) => {
