@@ -758,6 +758,7 @@ mod tests {
                 client_valid_for_ms: 8_000,
                 reason: crate::rfq::event::QuoteReason::First,
             })),
+            two_way_side: None,
         }
     }
 
@@ -794,6 +795,7 @@ mod tests {
             kind: EventKind::LockExpired(crate::rfq::event::LockExpired {
                 lp: Arc::from("LP1"),
             }),
+            two_way_side: None,
         };
         assert_eq!(
             acceptance.on_event(&expired, 8_100).as_deref(),

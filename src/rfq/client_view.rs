@@ -329,6 +329,7 @@ mod tests {
             kind,
             rfq_id: Arc::from("R-1"),
             t_ms,
+            two_way_side: None,
         }
     }
 
@@ -350,6 +351,7 @@ mod tests {
             speed: Decimal::ONE,
             started_at: "2026-01-19T14:30:25.123Z".into(),
             simulated: true,
+            two_way: false,
         }))
     }
 
