@@ -120,3 +120,151 @@ async fn a_two_way_request_is_filled_on_the_side_the_client_takes_at_that_sides_
     let from_accept: Vec<&str> = lines[13..].iter().map(String::as_str).collect();
     assert_eq!(from_accept, [execution[0], execution[1], ended]);
 }
+
+mod binary {
+    use std::process::Output;
+
+    use serde_json::Value;
+
+    use crate::support::{empty_dir, lp_rfq_in};
+
+    const FAST: [&str; 6] = [
+        "--duration",
+        "1",
+        "--mock-min-delay",
+        "0.01",
+        "--mock-max-delay",
+        "0.05",
+    ];
+
+    fn quote(args: &[&str]) -> Output {
+        lp_rfq_in(empty_dir())
+            .env("NO_BLOTTER", "true")
+            .arg("quote")
+            .args(args)
+            .args(FAST)
+            .output()
+            .unwrap()
+    }
+
+    fn refusal(args: &[&str]) -> String {
+        let output = quote(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty(), "nothing streamed: {args:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
+    #[test]
+    fn accept_side_is_required_with_two_way_and_refused_otherwise_by_name() {
+        assert_eq!(
+            refusal(&["two-way", "1", "BTCUSDT", "--accept-after", "0.5s"]),
+            "lp-rfq: a two-way request needs --accept-side with --accept-after: buy (the client takes the offer) or sell (the client takes the bid)\n"
+        );
+        assert_eq!(
+            refusal(&["buy", "1", "BTCUSDT", "--accept-after", "0.5s", "--accept-side", "buy"]),
+            "lp-rfq: invalid --accept-side 'buy': the request is one-sided (buy); --accept-side is only for a two-way request\n"
+        );
+        assert_eq!(
+            refusal(&["2w", "1", "BTCUSDT", "--accept-side", "sell"]),
+            "lp-rfq: invalid --accept-side 'sell': it needs --accept-after (when the client accepts)\n"
+        );
+        assert_eq!(
+            refusal(&[
+                "2W",
+                "1",
+                "BTCUSDT",
+                "--accept-after",
+                "0.5s",
+                "--accept-side",
+                "bid"
+            ]),
+            "lp-rfq: invalid --accept-side 'bid': must be buy or sell (the client's side)\n"
+        );
+    }
+
+    #[test]
+    fn a_two_way_json_stream_quotes_both_sides_and_fills_the_side_taken_at_its_price() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = lp_rfq_in(dir.path())
+            .args(["quote", "two-way", "1", "BTCUSDT", "--json"])
+            .args(["--accept-after", "0.5s", "--accept-side", "sell"])
+            .args(["--blotter", "blotter.db"])
+            .args(FAST)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let events: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(events[0]["event"], "started");
+        assert_eq!(events[0]["two_way"], true);
+        let quotes = |side: &str| -> Vec<&Value> {
+            events
+                .iter()
+                .filter(|e| e["event"] == "client_quote" && e["side"] == side)
+                .collect()
+        };
+        // Each side's client quotes say their side twice: the quote's own
+        // side and the side of the two-way stream they belong to.
+        let (bids, offers) = (quotes("sell"), quotes("buy"));
+        assert!(!bids.is_empty() && !offers.is_empty());
+        assert!(bids.iter().all(|q| q["two_way_side"] == "sell"));
+        assert!(offers.iter().all(|q| q["two_way_side"] == "buy"));
+        // The bid is below the offer.
+        let price = |q: &Value| -> rust_decimal::Decimal {
+            q["client_price"].as_str().unwrap().parse().unwrap()
+        };
+        assert!(price(bids.last().unwrap()) < price(offers.last().unwrap()));
+        // The client sold at the bid live when it accepted.
+        let sent = events
+            .iter()
+            .position(|e| e["event"] == "order_sent")
+            .unwrap();
+        let live_bid = events[..sent]
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "client_quote" && e["side"] == "sell")
+            .unwrap();
+        assert_eq!(events[sent]["two_way_side"], "sell");
+        assert_eq!(events[sent]["quote_id"], live_bid["quote_id"]);
+        let filled = events.iter().find(|e| e["event"] == "filled").unwrap();
+        assert_eq!(filled["client_price"], live_bid["client_price"]);
+        assert_eq!(filled["two_way_side"], "sell");
+        // Nothing is offered on the other side once the client has taken one.
+        assert!(!events[sent..].iter().any(|e| e["event"] == "client_quote"));
+        let ended = events.last().unwrap();
+        assert_eq!(ended["event"], "ended");
+        assert_eq!(ended["outcome"], "filled");
+        assert_eq!(ended["client_price"], live_bid["client_price"]);
+        assert!(ended.get("two_way_side").is_none());
+        assert_eq!(events.iter().filter(|e| e["event"] == "ended").count(), 1);
+        assert_eq!(events.iter().filter(|e| e["event"] == "started").count(), 1);
+
+        // The blotter holds one RFQ, both sides' client quotes, and the
+        // order on the side taken.
+        let db = rusqlite::Connection::open(dir.path().join("blotter.db")).unwrap();
+        let count = |sql: &str| -> i64 { db.query_row(sql, [], |row| row.get(0)).unwrap() };
+        assert_eq!(count("SELECT COUNT(*) FROM rfqs"), 1);
+        assert_eq!(
+            count("SELECT COUNT(*) FROM client_quotes WHERE side = 'sell'"),
+            bids.len() as i64
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM client_quotes WHERE side = 'buy'"),
+            offers.len() as i64
+        );
+        let accepted_side: String = db
+            .query_row(
+                "SELECT c.side FROM client_quotes c JOIN rfqs r ON c.rfq = r.id WHERE c.quote_id = r.final_quote_id",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(accepted_side, "sell");
+    }
+}
