@@ -148,11 +148,15 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             amount,
             pair,
             accept_after,
+            accept_side,
             confirm_notional,
             client,
             ..
         }) => {
-            let spec = match parse_request(&side, &amount, &pair) {
+            let two_way = is_two_way(&side);
+            // A two-way request is priced on both sides; its spec's side
+            // is not used.
+            let spec = match parse_request(if two_way { "buy" } else { &side }, &amount, &pair) {
                 Ok(spec) => spec,
                 Err(error) => return Ok(usage_error(error)),
             };
@@ -160,6 +164,25 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 None => RequestParams::default(),
                 Some(Ok(client)) => RequestParams::default().with_client(client),
                 Some(Err(error)) => return Ok(usage_error(format!("invalid --client: {error}"))),
+            };
+            let params = if two_way {
+                params.with_two_way()
+            } else {
+                params
+            };
+            if two_way && desk_url.is_some() {
+                return Ok(usage_error(
+                    "a two-way request cannot be sent to a desk server (--desk) yet: ask for buy and sell apart",
+                ));
+            }
+            let accept_side = match accept_side_of(
+                two_way,
+                spec.side,
+                accept_after.is_some(),
+                accept_side.as_deref(),
+            ) {
+                Ok(side) => side,
+                Err(error) => return Ok(usage_error(error)),
             };
             // A pair no LP quotes is not asked of every LP only for them
             // all to decline (a desk server's LPs are known once attached).
@@ -191,7 +214,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                         settings.duration_ms
                     )))
                 }
-                Some(Ok(ms)) => Some(ms),
+                Some(Ok(ms)) => Some(Accepting {
+                    at_ms: ms,
+                    side: accept_side,
+                }),
                 Some(Err(error)) => return Ok(usage_error(error)),
             };
             Some((
@@ -278,7 +304,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
 /// the console or the prompt.
 async fn run_consumer(
     desk: &DeskLink<'_>,
-    spec: Option<(QuoteRequest, Option<u64>)>,
+    spec: Option<(QuoteRequest, Option<Accepting>)>,
     console: bool,
     mode: OutputMode,
     interrupts: Interrupts,
@@ -301,7 +327,7 @@ async fn run_consumer(
 async fn run_on_server(
     url: &str,
     settings: &Settings,
-    spec: Option<(QuoteRequest, Option<u64>, bool)>,
+    spec: Option<(QuoteRequest, Option<Accepting>, bool)>,
     console: bool,
     mode: OutputMode,
 ) -> anyhow::Result<ExitCode> {
@@ -328,7 +354,10 @@ async fn run_on_server(
             return Ok(usage_error(why));
         }
         let duration_ms = remote.facts().duration_ms;
-        if let Some(ms) = accept_after.filter(|ms| *ms >= duration_ms) {
+        if let Some(ms) = accept_after
+            .map(|accepting| accepting.at_ms)
+            .filter(|ms| *ms >= duration_ms)
+        {
             return Ok(usage_error(format!(
                 "invalid --accept-after '{ms}ms': the desk's streams end after {duration_ms} ms, so nothing could be accepted"
             )));
@@ -626,6 +655,51 @@ fn usage_error(error: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// `quote`'s side names both sides: `two-way` or `2w`.
+pub(crate) fn is_two_way(side: &str) -> bool {
+    let side = side.trim();
+    side.eq_ignore_ascii_case("two-way") || side.eq_ignore_ascii_case("2w")
+}
+
+/// When and on which side `quote --accept-after` accepts: `side` is the
+/// one a two-way request's client takes (`None`: the request's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Accepting {
+    pub(crate) at_ms: u64,
+    pub(crate) side: Option<Side>,
+}
+
+/// `--accept-side`: required with a two-way request that accepts, refused
+/// with a one-sided one (its side is the request's) and without
+/// `--accept-after` (nothing would be accepted).
+pub(crate) fn accept_side_of(
+    two_way: bool,
+    side: Side,
+    accepts: bool,
+    accept_side: Option<&str>,
+) -> Result<Option<Side>, String> {
+    match (two_way, accept_side) {
+        (true, None) if accepts => Err(
+            "a two-way request needs --accept-side with --accept-after: buy (the client takes the offer) or sell (the client takes the bid)"
+                .to_string(),
+        ),
+        (_, None) => Ok(None),
+        (false, Some(given)) => Err(format!(
+            "invalid --accept-side '{given}': the request is one-sided ({side}); --accept-side is only for a two-way request"
+        )),
+        (true, Some(given)) if !accepts => Err(format!(
+            "invalid --accept-side '{given}': it needs --accept-after (when the client accepts)"
+        )),
+        (true, Some(given)) => match given.trim().to_ascii_lowercase().as_str() {
+            "b" | "buy" => Ok(Some(Side::Buy)),
+            "s" | "sell" => Ok(Some(Side::Sell)),
+            _ => Err(format!(
+                "invalid --accept-side '{given}': must be buy or sell (the client's side)"
+            )),
+        },
+    }
+}
+
 /// Parses a request given as arguments.
 pub(crate) fn parse_request(side: &str, amount: &str, pair: &str) -> anyhow::Result<RfqSpec> {
     let side: Side = side.parse()?;
@@ -684,7 +758,7 @@ pub(crate) fn parse_stream_duration(text: &str) -> Result<u64, String> {
 async fn run_quote(
     desk: &DeskLink<'_>,
     request: QuoteRequest,
-    accept_after: Option<u64>,
+    accept_after: Option<Accepting>,
     mode: OutputMode,
     mut interrupts: Interrupts,
 ) -> anyhow::Result<ExitCode> {
@@ -720,7 +794,7 @@ async fn run_quote(
     tokio::pin!(streamed);
     let accept = async {
         match accept_after {
-            Some(at_ms) => clock.sleep_until(at_ms).await,
+            Some(accepting) => clock.sleep_until(accepting.at_ms).await,
             None => std::future::pending().await,
         }
     };
@@ -742,7 +816,11 @@ async fn run_quote(
             },
             _ = &mut accept, if !accepted => {
                 accepted = true;
-                let _ = commands.send(StreamCommand::Accept { quote_id: None }).await;
+                let command = match accept_after.and_then(|accepting| accepting.side) {
+                    Some(side) => StreamCommand::AcceptSide { side, quote_id: None },
+                    None => StreamCommand::Accept { quote_id: None },
+                };
+                let _ = commands.send(command).await;
             }
             Some(_) = interrupts.recv() => {
                 stopper.stop();

@@ -64,7 +64,8 @@ pub struct OutputFlags {
 pub enum Command {
     /// Stream quotes for one request, then exit
     Quote {
-        /// b, buy, s or sell (the client's side)
+        /// b, buy, s or sell (the client's side), or two-way (2w) for both
+        /// sides: a bid and an offer
         side: String,
         /// Amount of the base asset, e.g. 1.5
         amount: String,
@@ -74,6 +75,11 @@ pub enum Command {
         /// (stream time, e.g. 3s, 500ms, 1.5s) and execute it with the LP
         #[arg(long, value_name = "DURATION")]
         accept_after: Option<String>,
+        /// The side the client takes at --accept-after: buy (the desk's
+        /// offer) or sell (its bid); required with a two-way request, and
+        /// only with one
+        #[arg(long, value_name = "SIDE")]
+        accept_side: Option<String>,
         /// Ask for quotes even when the notional is above MAX_NOTIONAL or
         /// cannot be checked (a pair without a reference price)
         #[arg(long)]

@@ -22,8 +22,9 @@
 //!   actor, adapter), each venue LP's shared health (`lp::health`,
 //!   `lp::guarded`) and its own thread (`lp::isolated`).
 //! - [`rfq`]: the request (`rfq::spec`), events, pure
-//!   pricing/validation/sanity, the engine state machine, and the session
-//!   task that drives it. [`scenario`]: replayable casts of scripted LPs
+//!   pricing/validation/sanity, the engine state machine, the session
+//!   task that drives it, and `rfq::two_way` (a two-way request's bid and
+//!   offer sessions joined into one stream). [`scenario`]: replayable casts of scripted LPs
 //!   (`--scenario`).
 //! - [`blotter`]: the quote blotter: the writer thread's policy over a
 //!   store (`blotter::store`; SQLite's schema and migrations), replaying

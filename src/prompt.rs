@@ -827,6 +827,7 @@ mod tests {
                 client_valid_for_ms: 8_000,
                 reason: crate::rfq::event::QuoteReason::First,
             })),
+            two_way_side: None,
         }
     }
 
@@ -863,6 +864,7 @@ mod tests {
             kind: EventKind::LockExpired(crate::rfq::event::LockExpired {
                 lp: Arc::from("LP1"),
             }),
+            two_way_side: None,
         };
         assert_eq!(
             acceptance.on_event(&expired, 8_100).as_deref(),

@@ -50,6 +50,7 @@ impl<O: Outlet> Recorder<O> {
             kind: EventKind::BlotterError(BlotterErrorEvent { reason }),
             rfq_id: event.rfq_id.clone(),
             t_ms: event.t_ms,
+            two_way_side: None,
         };
         match unrecorded {
             // A trade is on disk before anyone is shown FILLED. If it

@@ -940,6 +940,7 @@ mod tests {
             kind,
             rfq_id: Arc::from("R-twice"),
             t_ms: 0,
+            two_way_side: None,
         }
     }
 

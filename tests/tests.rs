@@ -51,6 +51,8 @@ mod overload;
 mod reconcile;
 #[path = "integration/scenarios.rs"]
 mod scenarios;
+#[path = "integration/two_way.rs"]
+mod two_way;
 #[path = "integration/venue_e2e.rs"]
 mod venue_e2e;
 #[path = "integration/venue_http.rs"]

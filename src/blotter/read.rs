@@ -394,6 +394,7 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             } else {
                 simulated_lps.clone()
             },
+            two_way: false,
         };
         let id: i64 = row.get("id")?;
         let mut events: Vec<(i64, RfqEvent)> = vec![(
@@ -402,12 +403,14 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                 kind: EventKind::Started(Box::new(started)),
                 rfq_id: rfq_id.clone(),
                 t_ms: 0,
+                two_way_side: None,
             },
         )];
         let event = |kind, t_ms| RfqEvent {
             kind,
             rfq_id: rfq_id.clone(),
             t_ms,
+            two_way_side: None,
         };
         let from: i64 = row.get("answers_from")?;
         let to: i64 = row.get::<_, Option<i64>>("answers_to")?.unwrap_or(i64::MAX);

@@ -35,6 +35,7 @@ use crate::ids;
 use crate::recorder::Recorder;
 use crate::rfq::event::{BlotterErrorEvent, Ended};
 use crate::rfq::inbox::CommandSender;
+use crate::rfq::outlet::Outlet;
 use crate::rfq::reference::{PairReference, References};
 use crate::rfq::{EventKind, QuoteRequest, RfqEvent, Session, StreamCommand};
 use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, StreamStopper, Subscription};
@@ -491,6 +492,7 @@ impl Desk {
             self.blotter.as_ref().map(Blotter::sink),
             &self.streams,
             counter,
+            params.two_way(),
         ))
     }
 
@@ -623,6 +625,7 @@ fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle
         kind,
         rfq_id: rfq_id.clone(),
         t_ms: 0,
+        two_way_side: None,
     };
     let _ = sender.try_send(event(EventKind::BlotterError(BlotterErrorEvent { reason })));
     let _ = sender.try_send(event(EventKind::Ended(ended.clone())));
@@ -637,9 +640,28 @@ fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle
     }
 }
 
+/// Runs `session` one-sided, or as a two-way stream. The two-way one is
+/// boxed: a one-sided stream's future stays the size it was.
+fn run_stream<O: Outlet + 'static>(
+    session: Session,
+    outlet: O,
+    inbox: crate::rfq::inbox::Inbox<StreamCommand>,
+    two_way: bool,
+) -> impl std::future::Future<Output = Ended> + Send + 'static {
+    if two_way {
+        futures::future::Either::Right(Box::pin(crate::rfq::two_way::run_two_way(
+            session,
+            outlet,
+            Some(inbox),
+        )))
+    } else {
+        futures::future::Either::Left(session.run_into(outlet, Some(inbox)))
+    }
+}
+
 /// `start_session_in` a registry of its own: nobody else attaches.
 pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHandle {
-    start_session_in(session, blotter, &StreamRegistry::default(), None)
+    start_session_in(session, blotter, &StreamRegistry::default(), None, false)
 }
 
 /// Runs `session` as its own task, listed in `streams` while it runs,
@@ -655,6 +677,7 @@ pub(crate) fn start_session_in(
     blotter: Option<BlotterSink>,
     streams: &StreamRegistry,
     counter: Option<FillCounter>,
+    two_way: bool,
 ) -> StreamHandle {
     let rfq_id = session.rfq_id.clone();
     let clock = session.clock;
@@ -673,16 +696,24 @@ pub(crate) fn start_session_in(
     let stopper = fanout.stopper();
     // Only a client with a daily limit pays for the counting outlet.
     let task = match (blotter, counter) {
-        (None, None) => tokio::spawn(session.run_into(fanout, Some(inbox))),
-        (Some(sink), None) => {
-            tokio::spawn(session.run_into(Recorder::new(sink, fanout), Some(inbox)))
-        }
-        (None, Some(counter)) => {
-            tokio::spawn(session.run_into(counter.around(fanout, clock), Some(inbox)))
-        }
-        (Some(sink), Some(counter)) => tokio::spawn(session.run_into(
+        (None, None) => tokio::spawn(run_stream(session, fanout, inbox, two_way)),
+        (Some(sink), None) => tokio::spawn(run_stream(
+            session,
+            Recorder::new(sink, fanout),
+            inbox,
+            two_way,
+        )),
+        (None, Some(counter)) => tokio::spawn(run_stream(
+            session,
+            counter.around(fanout, clock),
+            inbox,
+            two_way,
+        )),
+        (Some(sink), Some(counter)) => tokio::spawn(run_stream(
+            session,
             counter.around(Recorder::new(sink, fanout), clock),
-            Some(inbox),
+            inbox,
+            two_way,
         )),
     };
     StreamHandle {

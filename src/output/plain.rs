@@ -85,7 +85,13 @@ impl PlainPrinter {
 
     /// The text for `event` (possibly several lines, each ending in '\n').
     pub fn render(&mut self, event: &RfqEvent) -> String {
-        let at = stamp(event.t_ms);
+        // Each side of a two-way request says which it is: the client's
+        // bid (it sells there) or offer (it buys there).
+        let at = match event.two_way_side {
+            None => stamp(event.t_ms),
+            Some(Side::Sell) => format!("{} BID", stamp(event.t_ms)),
+            Some(Side::Buy) => format!("{} OFFER", stamp(event.t_ms)),
+        };
         let mut text = String::new();
         self.say_quiet_lps_ok(&mut text, &at, event.t_ms);
         match &event.kind {
@@ -129,7 +135,11 @@ impl PlainPrinter {
                     text,
                     "RFQ {}: {whose} {} {} {} against {}",
                     event.rfq_id,
-                    started.side.label(),
+                    if started.two_way {
+                        "TWO-WAY"
+                    } else {
+                        started.side.label()
+                    },
                     started.pair.format_amount(started.amount),
                     started.pair.base,
                     started.pair.quote,
@@ -495,6 +505,7 @@ mod tests {
             }),
             rfq_id: "R-1".into(),
             t_ms,
+            two_way_side: None,
         }
     }
 

@@ -296,6 +296,7 @@ impl Engine {
             kind,
             rfq_id: self.rfq_id.clone(),
             t_ms: now,
+            two_way_side: None,
         }
     }
 
@@ -349,6 +350,7 @@ impl Engine {
             started_at: crate::clock::iso_millis(self.clock.wall_origin()),
             simulated,
             simulated_lps,
+            two_way: false,
         };
         self.event(0, EventKind::Started(Box::new(started)))
     }
@@ -967,6 +969,12 @@ impl Engine {
 
     pub(crate) fn set_client(&mut self, client: ClientId) {
         self.client = client;
+    }
+
+    /// Client quote ids are stemmed from `stem` instead of the RFQ id
+    /// (each side of a two-way request has its own).
+    pub(crate) fn set_quote_stem(&mut self, stem: Arc<str>) {
+        self.offers.set_stem(stem);
     }
 
     /// Every quote must fall in `band` (the venues file's band for the

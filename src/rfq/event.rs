@@ -19,6 +19,12 @@ pub struct RfqEvent {
     pub rfq_id: Arc<str>,
     /// Milliseconds of stream time since the stream started.
     pub t_ms: StreamMs,
+    /// In a two-way stream, which of its two sides the event belongs to
+    /// (the client's side: `sell` for the client's bid, `buy` for its
+    /// offer); absent on a one-sided stream's events and on the two-way
+    /// stream's own `started` and `ended`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_way_side: Option<Side>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,7 +68,13 @@ pub struct BlotterErrorEvent {
 /// The request and the settings in force for the whole stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Started {
+    /// The client's side; on a two-way request (`two_way`), `buy`, and
+    /// each side's events say which side they are.
     pub side: Side,
+    /// The client asked for both sides: the desk quotes a bid and an
+    /// offer, each with its own lock (see `RfqEvent::two_way_side`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub two_way: bool,
     pub amount: Decimal,
     pub pair: Pair,
     /// Who the request is for (`house` when it names no client).

@@ -3,7 +3,8 @@
 //! bookkeeping, the book, the lock rules and the client offer), the
 //! session task that drives it, a request's own terms (`request`), what
 //! its client may see of it (`client_view`) and the desk's reference
-//! prices that corroborate a lone LP (`reference`).
+//! prices that corroborate a lone LP (`reference`), and a two-way
+//! request's two sides joined into one stream (`two_way`).
 
 pub(crate) mod book;
 pub(crate) mod client_id;
@@ -23,6 +24,7 @@ pub(crate) mod requests;
 pub mod sanity;
 pub mod session;
 pub(crate) mod spec;
+pub mod two_way;
 pub(crate) mod validate;
 
 pub use client_id::ClientId;

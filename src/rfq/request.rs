@@ -29,6 +29,7 @@ pub struct RequestParams {
     markup: Option<Bps>,
     threshold: Option<Bps>,
     operator: Option<std::sync::Arc<str>>,
+    two_way: bool,
 }
 
 impl RequestParams {
@@ -36,6 +37,18 @@ impl RequestParams {
     pub fn with_client(mut self, client: ClientId) -> RequestParams {
         self.client = Some(client);
         self
+    }
+
+    /// The client asks for both sides (a two-way request): the desk
+    /// quotes a bid and an offer, and the spec's side is not used.
+    pub fn with_two_way(mut self) -> RequestParams {
+        self.two_way = true;
+        self
+    }
+
+    /// A two-way request.
+    pub fn two_way(&self) -> bool {
+        self.two_way
     }
 
     /// Asked by desk server operator `operator` (recorded on the RFQ).

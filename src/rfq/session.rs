@@ -42,6 +42,17 @@ pub enum StreamCommand {
     /// The client accepts client quote `quote_id` (`None`: whichever is
     /// live at that moment): the desk executes it with the LP behind it.
     Accept { quote_id: Option<Arc<str>> },
+    /// The client accepts the client quote of side `side` (`quote_id`, or
+    /// whichever is live on that side): how a two-way request is
+    /// accepted, since the operator must say which side the client took.
+    /// On a one-sided stream it is [`StreamCommand::Accept`] when `side`
+    /// is the request's and refused (`not_filled`) when it is not. On the
+    /// wire: `{"command":"accept_side","side":"buy","quote_id":…}`.
+    AcceptSide {
+        side: crate::market::Side,
+        #[serde(default)]
+        quote_id: Option<Arc<str>>,
+    },
     /// The operator vouches for the best unverified LP price (a pair with
     /// a single LP and no band or reference): it is offered, and the
     /// release is recorded (`released`). On the wire:
@@ -133,6 +144,21 @@ impl Session {
         let mut stream = Stream::new(self, outlet, commands, probe, ask);
         // The stream is used in place: an `async fn` taking it by value
         // would hold a second copy of it.
+        async move { stream.run().await }
+    }
+
+    /// Runs the stream as one side of a two-way request
+    /// (`rfq::two_way`): as [`Session::run_into`], with client quote ids
+    /// (and so order ids) stemmed from `quote_stem` rather than the RFQ
+    /// id, so that the two sides never issue the same id.
+    pub(crate) fn run_as_side<'a, O: Outlet + 'a>(
+        self,
+        outlet: O,
+        commands: Inbox<StreamCommand>,
+        quote_stem: Arc<str>,
+    ) -> impl Future<Output = Ended> + Send + 'a {
+        let mut stream = Stream::new(self, outlet, Some(commands), NoProbe, ask);
+        stream.engine.set_quote_stem(quote_stem);
         async move { stream.run().await }
     }
 }
@@ -358,7 +384,15 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                             }
                             self.ending.get_or_insert(EndReason::Interrupted);
                         }
-                        Some(StreamCommand::Accept { quote_id }) => {
+                        Some(StreamCommand::AcceptSide { side, quote_id }) if side != self.engine.spec().side => {
+                            self.borrow_out();
+                            let now = self.now();
+                            let asked = self.engine.spec().side;
+                            let reason = format!("the request is one-sided ({asked}): it has no {side} side to accept");
+                            self.engine.refuse(now, quote_id.as_deref(), reason, &mut self.out);
+                            self.hand_on().await;
+                        }
+                        Some(StreamCommand::Accept { quote_id } | StreamCommand::AcceptSide { quote_id, .. }) => {
                             self.borrow_out();
                             let now = self.now();
                             // Expiry first: an expired quote cannot be accepted.

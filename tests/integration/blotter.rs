@@ -27,6 +27,7 @@ fn ev(rfq: &str, t_ms: u64, kind: EventKind) -> RfqEvent {
         kind,
         rfq_id: Arc::from(rfq),
         t_ms,
+        two_way_side: None,
     }
 }
 
@@ -48,6 +49,7 @@ fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> E
         speed: dec!(1),
         started_at: at.to_string(),
         simulated: true,
+        two_way: false,
     }))
 }
 

@@ -31,6 +31,7 @@ fn at(t_ms: u64, kind: EventKind) -> RfqEvent {
         kind,
         rfq_id: Arc::from("R-test"),
         t_ms,
+        two_way_side: None,
     }
 }
 
@@ -54,6 +55,7 @@ fn started(side: Side, lps: &[&str]) -> RfqEvent {
             speed: dec!(1),
             started_at: "2025-01-19T14:30:25.123Z".to_string(),
             simulated: true,
+            two_way: false,
         })),
     )
 }

@@ -279,3 +279,41 @@ pub async fn run_stream_with_commands(
     commander.abort();
     drain(receiver)
 }
+
+/// [`run_stream_with_commands`] for a two-way request (`spec`'s side is
+/// not used).
+pub async fn run_two_way_with_commands(
+    spec: RfqSpec,
+    lps: Vec<SharedLp>,
+    params: impl Into<Setup>,
+    duration_ms: u64,
+    commands: Vec<(u64, lp_rfq::rfq::StreamCommand)>,
+) -> Vec<RfqEvent> {
+    let clock = StreamClock::start();
+    let session = test_session(spec, lps, params.into(), duration_ms, clock);
+    let (sender, receiver) = mpsc::channel(100_000);
+    let (inbox_sender, inbox) = lp_rfq::rfq::inbox::channel(16);
+    let commander = tokio::spawn(async move {
+        for (at_ms, command) in commands {
+            clock.sleep_until(at_ms).await;
+            let _ = inbox_sender.send(command).await;
+        }
+        std::future::pending::<()>().await;
+    });
+    lp_rfq::rfq::two_way::run(session, sender, inbox).await;
+    commander.abort();
+    drain(receiver)
+}
+
+/// [`trace`] with each two-way side's lines marked `bid` or `offer`.
+pub fn two_way_trace(events: &[RfqEvent]) -> Vec<String> {
+    events
+        .iter()
+        .zip(trace(events))
+        .map(|(event, line)| match event.two_way_side {
+            Some(Side::Sell) => format!("bid {line}"),
+            Some(Side::Buy) => format!("offer {line}"),
+            None => line,
+        })
+        .collect()
+}

@@ -53,6 +53,7 @@ fn one_of_each() -> Vec<EventKind> {
             started_at: "2026-01-02T03:04:05.678Z".into(),
             simulated: true,
             client: lp_rfq::rfq::ClientId::new("acme-fund").unwrap(),
+            two_way: false,
         })),
         EventKind::LpQuote(LpQuoteEvent {
             simulated: false,
@@ -224,6 +225,7 @@ fn every_event_kind_round_trips_through_json() {
             kind,
             rfq_id: name("R-1"),
             t_ms: 100 * index as u64,
+            two_way_side: None,
         };
         round_trip(&event);
         let sequenced = Sequenced {
@@ -325,6 +327,7 @@ fn desk_events_snapshots_and_detachments_round_trip() {
                 kind: EventKind::LockExpired(LockExpired { lp: name("A") }),
                 rfq_id: name("R-1"),
                 t_ms: 8_000,
+                two_way_side: None,
             },
         }],
     });
