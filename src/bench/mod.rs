@@ -447,6 +447,7 @@ impl Slot {
             reference: None,
             client: crate::rfq::ClientId::house(),
             operator: None,
+            channel: crate::rfq::Channel::Operator,
         };
         let tally = SessionTally {
             counts: Counts::default(),

@@ -25,7 +25,7 @@ pub mod session;
 pub(crate) mod spec;
 pub(crate) mod validate;
 
-pub use client_id::ClientId;
+pub use client_id::{Channel, ClientId};
 pub use engine::EngineParams;
 pub use event::{EndReason, EventKind, RfqEvent};
 pub use request::{QuoteRequest, RequestParams};

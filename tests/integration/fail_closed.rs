@@ -74,6 +74,7 @@ async fn run(
         reference: Some(crate::support::DESK_REFERENCE),
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     };
     let (sender, mut receiver) = mpsc::channel(100_000);
     let (inbox_sender, inbox) = lp_rfq::rfq::inbox::channel(16);

@@ -56,6 +56,7 @@ async fn run_slow(per_event_ms: u64) -> Vec<RfqEvent> {
         reference: Some(crate::support::DESK_REFERENCE),
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let outlet = Slow {
@@ -193,6 +194,7 @@ async fn answers_ready_at_once_reach_a_slow_consumer_one_by_one_and_no_request_w
         reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let outlet = Slow {

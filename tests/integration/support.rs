@@ -114,6 +114,7 @@ fn test_session(
         reference,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     }
 }
 
