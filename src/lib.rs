@@ -74,6 +74,7 @@ pub mod app;
 pub(crate) mod bench;
 pub mod blotter;
 pub mod cli;
+pub mod client_api;
 pub mod clients;
 pub mod clock;
 pub mod config;
