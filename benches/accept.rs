@@ -70,6 +70,7 @@ async fn one_accept() -> Duration {
         desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     };
     let mut handle = start_session(session, None);
     let mut accepted_at = None;

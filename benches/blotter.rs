@@ -26,6 +26,7 @@ fn started(rfq_id: &Arc<str>, lps: &[Arc<str>]) -> RfqEvent {
         kind: EventKind::Started(Box::new(Started {
             simulated_lps: Vec::new(),
             operator: None,
+            channel: lp_rfq::rfq::Channel::Operator,
             side: Side::Buy,
             amount: dec!(1.5),
             pair: "BTCUSDT".parse().unwrap(),

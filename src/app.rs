@@ -131,9 +131,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             listen,
             operators,
             insecure,
+            client_ws,
             ..
         }) => {
-            match crate::server::plan(&listen, &operators, insecure) {
+            match crate::server::plan(&listen, &operators, insecure, client_ws.as_deref()) {
                 Ok(plan) => serving = Some(plan),
                 Err(error) => return Ok(usage_error(error)),
             }

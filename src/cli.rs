@@ -111,6 +111,11 @@ pub enum Command {
         /// trades cross the network in the clear (announced at start)
         #[arg(long)]
         insecure: bool,
+        /// Also take clients' own RFQ sessions over a WebSocket at this
+        /// address (each authenticated by the clients file's token_env;
+        /// docs/client-api.md)
+        #[arg(long, value_name = "ADDR")]
+        client_ws: Option<String>,
         #[command(flatten)]
         settings: StreamFlags,
     },

@@ -13,6 +13,8 @@
 //! daily_notional = "1000000"                # filled per UTC day, per quote currency
 //! pairs = ["BTCUSDT", "ETHUSDT"]            # optional allow-list
 //! enabled = true                            # default true
+//! token_env = "CLIENT_TOKEN_ACME"           # its WebSocket token's variable (serve --client-ws)
+//! max_rfqs_per_sec = 10                     # its own RFQs per second (default 10)
 //! ```
 //!
 //! Without a file there is one client, `house`, at the desk's settings:
@@ -53,6 +55,12 @@ pub struct ClientTerms {
     /// The pairs the client may ask for; `None`: any the LPs quote.
     pub(crate) pairs: Option<Vec<Pair>>,
     pub(crate) enabled: bool,
+    /// The environment variable holding the client's WebSocket token
+    /// (`serve --client-ws`); read only when the server offers that API.
+    pub(crate) token_env: Option<String>,
+    /// The client's own RFQs per second over its API sessions, so one
+    /// client cannot spend the desk's venue limits.
+    pub(crate) max_rfqs_per_sec: u32,
 }
 
 impl ClientTerms {
@@ -66,6 +74,8 @@ impl ClientTerms {
             daily_notional: None,
             pairs: None,
             enabled: true,
+            token_env: None,
+            max_rfqs_per_sec: DEFAULT_MAX_RFQS_PER_SEC,
         }
     }
 
@@ -81,6 +91,24 @@ impl ClientTerms {
     /// The client has a daily limit, so its fills must be counted.
     pub(crate) fn counts_fills(&self) -> bool {
         self.daily_notional.is_some()
+    }
+}
+
+/// A client's RFQs per second when its table says nothing: more than a
+/// person clicks, far fewer than the venues allow the whole desk.
+pub const DEFAULT_MAX_RFQS_PER_SEC: u32 = 10;
+/// The most RFQs per second a client may be given.
+const MAX_RFQS_PER_SEC_LIMIT: u32 = 1000;
+
+impl ClientTerms {
+    /// The variable that holds the client's WebSocket token, if it has one.
+    pub fn token_env(&self) -> Option<&str> {
+        self.token_env.as_deref()
+    }
+
+    /// The client's RFQs per second over its API sessions.
+    pub fn max_rfqs_per_sec(&self) -> u32 {
+        self.max_rfqs_per_sec
     }
 }
 
@@ -449,11 +477,14 @@ pub struct BadValue {
 
 /// The fields a `[[client]]` table may hold, as the errors list them.
 const FIELDS: &str =
-    "name, markup_bps, pair_markup_bps, max_notional, daily_notional, pairs, enabled";
+    "name, markup_bps, pair_markup_bps, max_notional, daily_notional, pairs, enabled, token_env, max_rfqs_per_sec";
 
 const NAME: &str = "1 to 64 letters, digits, '-', '_' or '.'";
 const PAIRS: &str = "a non-empty list of pairs such as [\"BTCUSDT\", \"ETH/USDT\"]";
 const ENABLED: &str = "true or false";
+const TOKEN_ENV: &str =
+    "the name of an environment variable (letters, digits and '_'), such as \"CLIENT_TOKEN_ACME\"";
+const RATE: &str = "a whole number of RFQs per second from 1 to 1000, such as 10";
 const PAIR_MARKUP: &str =
     "a table of pairs and markups in bps as strings, such as { ETHUSDT = \"12\" }";
 const NOTIONAL: &str = "a notional above 0 written as a string, such as \"250000\"";
@@ -672,6 +703,26 @@ impl At<'_> {
                 .as_bool()
                 .ok_or_else(|| bad("enabled", value, ENABLED))?;
         }
+        if let Some(value) = table.get("token_env") {
+            let var = value
+                .get_ref()
+                .as_str()
+                .filter(|var| {
+                    !var.is_empty()
+                        && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                        && !var.as_bytes()[0].is_ascii_digit()
+                })
+                .ok_or_else(|| bad("token_env", value, TOKEN_ENV))?;
+            terms.token_env = Some(var.to_string());
+        }
+        if let Some(value) = table.get("max_rfqs_per_sec") {
+            terms.max_rfqs_per_sec = value
+                .get_ref()
+                .as_integer()
+                .and_then(|n| n.as_str().parse::<u32>().ok())
+                .filter(|n| (1..=MAX_RFQS_PER_SEC_LIMIT).contains(n))
+                .ok_or_else(|| bad("max_rfqs_per_sec", value, RATE))?;
+        }
         Ok((terms, name_line))
     }
 }
@@ -709,6 +760,8 @@ pair_markup_bps = { ETHUSDT = "12", "BTC/EUR" = "3.5" }
 max_notional = "250000"
 daily_notional = "1000000"
 pairs = ["BTCUSDT", "ETH/USDT", "BTCEUR"]
+token_env = "CLIENT_TOKEN_ACME"
+max_rfqs_per_sec = 3
 
 [[client]]
 name = "dormant"
@@ -754,7 +807,14 @@ enabled = false
         assert_eq!(acme.daily_notional, Some(dec!(1000000)));
         assert_eq!(acme.pairs.as_ref().map(Vec::len), Some(3));
         assert!(acme.enabled);
+        assert_eq!(acme.token_env(), Some("CLIENT_TOKEN_ACME"));
+        assert_eq!(acme.max_rfqs_per_sec(), 3);
         assert!(!clients.get("dormant").unwrap().enabled);
+        assert_eq!(clients.get("dormant").unwrap().token_env(), None);
+        assert_eq!(
+            clients.get("dormant").unwrap().max_rfqs_per_sec(),
+            DEFAULT_MAX_RFQS_PER_SEC
+        );
         let names: Vec<String> = clients.names().iter().map(ToString::to_string).collect();
         assert_eq!(names, ["acme", "dormant", "house"]);
     }
@@ -799,7 +859,7 @@ enabled = false
 
     #[rstest::rstest]
     #[case("[[client]]\nname = \"acme\"\nmarkup = \"8\"\n",
-        "clients file 'clients.toml' line 3: unknown field 'markup' in [[client]] 'acme' (expected one of name, markup_bps, pair_markup_bps, max_notional, daily_notional, pairs, enabled)")]
+        "clients file 'clients.toml' line 3: unknown field 'markup' in [[client]] 'acme' (expected one of name, markup_bps, pair_markup_bps, max_notional, daily_notional, pairs, enabled, token_env, max_rfqs_per_sec)")]
     #[case(
         "[[client]]\nname = \"acme\"\n[[client]]\nname = \"acme\"\n",
         "clients file 'clients.toml' line 4: client name 'acme' is used twice (first at line 2)"
@@ -820,6 +880,12 @@ enabled = false
         "clients file 'clients.toml' line 3: pairs '[\"BTC\"]' in [[client]] 'acme' must be a non-empty list of pairs such as [\"BTCUSDT\", \"ETH/USDT\"]")]
     #[case("[[client]]\nname = \"acme\"\nenabled = \"no\"\n",
         "clients file 'clients.toml' line 3: enabled '\"no\"' in [[client]] 'acme' must be true or false")]
+    #[case("[[client]]\nname = \"acme\"\ntoken_env = \"MY TOKEN\"\n",
+        "clients file 'clients.toml' line 3: token_env '\"MY TOKEN\"' in [[client]] 'acme' must be the name of an environment variable (letters, digits and '_'), such as \"CLIENT_TOKEN_ACME\"")]
+    #[case("[[client]]\nname = \"acme\"\nmax_rfqs_per_sec = 0\n",
+        "clients file 'clients.toml' line 3: max_rfqs_per_sec '0' in [[client]] 'acme' must be a whole number of RFQs per second from 1 to 1000, such as 10")]
+    #[case("[[client]]\nname = \"acme\"\nmax_rfqs_per_sec = \"5\"\n",
+        "clients file 'clients.toml' line 3: max_rfqs_per_sec '\"5\"' in [[client]] 'acme' must be a whole number of RFQs per second from 1 to 1000, such as 10")]
     #[case("[[client]]\nname = \"acme fund\"\n",
         "clients file 'clients.toml' line 2: name '\"acme fund\"' in [[client]] 'acme fund' must be 1 to 64 letters, digits, '-', '_' or '.'")]
     #[case(

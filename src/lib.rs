@@ -54,7 +54,10 @@
 //!   split by what it reduces (`ui::state`: stream, history, keys, desk),
 //!   the form, and drawing one file per panel (`ui::render`) in the
 //!   colours of `ui::theme`.
-//! - [`server`]: `lp-rfq serve`, the desk server operators attach to.
+//! - [`client_api`]: clients asking for quotes themselves (the messages,
+//!   a session's requests, quotes and orders built from the client view,
+//!   the WebSocket transport). [`server`]: `lp-rfq serve`, the desk
+//!   server operators attach to, and clients' sessions.
 //!   `bench`: the `lp-rfq bench` load harness and the timings it takes
 //!   of each session (the product's sessions carry none of it). [`cli`]: the
 //!   subcommands. [`app`]: the commands the binary runs, wiring the above
@@ -76,6 +79,7 @@ pub mod app;
 pub(crate) mod bench;
 pub mod blotter;
 pub mod cli;
+pub mod client_api;
 pub mod clients;
 pub mod clock;
 pub mod config;

@@ -24,6 +24,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::client_api::ws::ClientTokens;
+use crate::client_api::ClientApi;
 use crate::desk::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION, TOKEN_ENV};
 use crate::desk::{Desk, DeskError, StreamHandle};
 use crate::operators::Operators;
@@ -47,13 +49,20 @@ const FAREWELL_WITHIN: Duration = Duration::from_secs(2);
 /// What `serve` was asked to do, checked before the desk opens.
 pub struct ServePlan {
     address: SocketAddr,
+    /// Where clients' WebSocket sessions are taken (`--client-ws`).
+    client_ws: Option<SocketAddr>,
     operators: Operators,
     insecure: bool,
 }
 
 /// Checks `--listen`, `--insecure` and the operators file; each refusal
 /// names the flag or file to fix.
-pub fn plan(listen: &str, operators: &Path, insecure: bool) -> Result<ServePlan, String> {
+pub fn plan(
+    listen: &str,
+    operators: &Path,
+    insecure: bool,
+    client_ws: Option<&str>,
+) -> Result<ServePlan, String> {
     let address: SocketAddr = listen.parse().map_err(|_| {
         format!(
             "invalid --listen '{listen}': expected an IP address and port such as 127.0.0.1:7411"
@@ -64,9 +73,24 @@ pub fn plan(listen: &str, operators: &Path, insecure: bool) -> Result<ServePlan,
             "--listen '{listen}' is not a loopback address: operators' tokens and trades would cross the network in the clear (this build has no TLS); listen on 127.0.0.1, or pass --insecure to accept that"
         ));
     }
+    let client_ws = match client_ws {
+        None => None,
+        Some(text) => {
+            let at: SocketAddr = text.parse().map_err(|_| {
+                format!("invalid --client-ws '{text}': expected an IP address and port such as 127.0.0.1:7412")
+            })?;
+            if !at.ip().is_loopback() && !insecure {
+                return Err(format!(
+                    "--client-ws '{text}' is not a loopback address: clients' tokens and trades would cross the network in the clear (this build has no TLS); listen on 127.0.0.1, or pass --insecure to accept that"
+                ));
+            }
+            Some(at)
+        }
+    };
     let operators = Operators::load(operators).map_err(|error| error.to_string())?;
     Ok(ServePlan {
         address,
+        client_ws,
         operators,
         insecure,
     })
@@ -101,11 +125,46 @@ pub async fn serve(
         facts.lps.len(),
         if facts.simulated { " (SIMULATED)" } else { "" }
     );
+    let clients = match plan.client_ws {
+        None => None,
+        Some(at) => {
+            let tokens = match ClientTokens::load(desk.clients()) {
+                Ok(tokens) => tokens,
+                Err(error) => {
+                    eprintln!("lp-rfq: {error}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let listener = match TcpListener::bind(at).await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    eprintln!("lp-rfq: cannot listen on '{at}' (--client-ws): {error}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            eprintln!(
+                "lp-rfq: client API (WebSocket) on ws://{}",
+                listener.local_addr()?
+            );
+            Some((listener, Arc::new(tokens), ClientApi::new(desk.clone())))
+        }
+    };
     let operators = Arc::new(plan.operators);
     let (stopping, stop_seen) = watch::channel(false);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
+            accepted = client_accept(&clients) => match accepted {
+                Ok((socket, peer)) => {
+                    if let Some((_, tokens, api)) = &clients {
+                        let (api, tokens, stop) = (api.clone(), tokens.clone(), stop_seen.clone());
+                        connections.spawn(async move {
+                            crate::client_api::ws::connection(socket, peer, api, tokens, stop).await;
+                        });
+                    }
+                }
+                Err(error) => tracing::warn!("cannot accept a client connection: {error}"),
+            },
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let desk = desk.clone();
@@ -127,10 +186,22 @@ pub async fn serve(
         }
     }
     drop(listener);
+    drop(clients);
     let _ = stopping.send(true);
     while connections.join_next().await.is_some() {}
     eprintln!("lp-rfq: desk stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The next client connection, when the client API listens (pending
+/// forever otherwise).
+async fn client_accept(
+    clients: &Option<(TcpListener, Arc<ClientTokens>, Arc<ClientApi>)>,
+) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match clients {
+        Some((listener, _, _)) => listener.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// One operator's connection, from the WebSocket handshake to its close.

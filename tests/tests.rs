@@ -13,6 +13,8 @@ mod cli;
 mod attach;
 #[path = "integration/blotter.rs"]
 mod blotter;
+#[path = "integration/client_api.rs"]
+mod client_api;
 #[path = "integration/client_terms.rs"]
 mod client_terms;
 #[path = "integration/client_view.rs"]

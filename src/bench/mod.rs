@@ -448,6 +448,7 @@ impl Slot {
             desk_reference: None,
             client: crate::rfq::ClientId::house(),
             operator: None,
+            channel: crate::rfq::Channel::Operator,
         };
         let tally = SessionTally {
             counts: Counts::default(),

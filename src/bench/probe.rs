@@ -208,6 +208,7 @@ mod tests {
             desk_reference: None,
             client: crate::rfq::ClientId::house(),
             operator: None,
+            channel: crate::rfq::Channel::Operator,
         };
         let (events, mut received) = tokio::sync::mpsc::channel(1_024);
         match timings {

@@ -379,6 +379,17 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                 .ok()
                 .flatten()
                 .map(Arc::from),
+            // Before schema version 11 every RFQ was an operator's.
+            channel: match row
+                .get::<_, Option<String>>("channel")
+                .ok()
+                .flatten()
+                .as_deref()
+            {
+                Some("ws") => crate::rfq::Channel::Ws,
+                Some("fix") => crate::rfq::Channel::Fix,
+                _ => crate::rfq::Channel::Operator,
+            },
             lps: lps.into_iter().map(Arc::from).collect(),
             markup_bps: bps(row, "markup_bps")?,
             threshold_bps: bps(row, "threshold_bps")?,

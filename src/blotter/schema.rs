@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 10] = [
+const MIGRATIONS: [&str; 11] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -417,6 +417,12 @@ const MIGRATIONS: [&str; 10] = [
     // fills are the RFQ's rows, so they carry it through `rfq`.
     r#"
     ALTER TABLE rfqs ADD COLUMN operator TEXT;
+    "#,
+    // 11: the channel each RFQ came in by: 'operator' (the console, the
+    // prompt, `quote`, a desk server's operator), or a client's own
+    // session, 'ws' or 'fix'. Earlier RFQs were all an operator's.
+    r#"
+    ALTER TABLE rfqs ADD COLUMN channel TEXT NOT NULL DEFAULT 'operator';
     "#,
 ];
 

@@ -157,6 +157,12 @@ impl Desk {
     /// or the built-in mocks) and opens the blotter the settings name (a
     /// desk must not trade on a run it cannot record).
     pub fn open(settings: Settings) -> Result<Desk, DeskError> {
+        // This process's own console or output is each stream's only
+        // consumer, so no stream keeps a snapshot for a late one.
+        Desk::open_with(settings, StreamRegistry::without_snapshots())
+    }
+
+    fn open_with(settings: Settings, streams: StreamRegistry) -> Result<Desk, DeskError> {
         let (registry, venues) = open_parts(&settings)?;
         let clients = match &settings.clients_file {
             Some(path) => crate::clients::load(path)?,
@@ -177,15 +183,7 @@ impl Desk {
                 filled_today.add(today, &fill.client, fill.asset, fill.notional);
             }
         }
-        // This process's own console or output is each stream's only
-        // consumer, so no stream keeps a snapshot for a late one.
-        let mut desk = Desk::assemble(
-            settings,
-            registry,
-            blotter,
-            StreamRegistry::without_snapshots(),
-        )
-        .with_venues(venues);
+        let mut desk = Desk::assemble(settings, registry, blotter, streams).with_venues(venues);
         desk.clients = clients;
         desk.filled_today = Arc::new(filled_today);
         desk.record_health()?;
@@ -196,15 +194,7 @@ impl Desk {
     /// stream keeps a snapshot, so an operator may attach to it at any
     /// time.
     pub fn open_shared(settings: Settings) -> Result<Desk, DeskError> {
-        let (registry, venues) = open_parts(&settings)?;
-        let blotter = match &settings.blotter {
-            Some(path) => Some(Blotter::open(path)?),
-            None => None,
-        };
-        let mut desk = Desk::assemble(settings, registry, blotter, StreamRegistry::default())
-            .with_venues(venues);
-        desk.record_health()?;
-        Ok(desk)
+        Desk::open_with(settings, StreamRegistry::default())
     }
 
     /// What an operator needs to know of this desk (the server's
@@ -478,6 +468,7 @@ impl Desk {
             )),
             client: params.client(),
             operator: params.operator(),
+            channel: params.channel(),
         };
         let counter = self
             .clients

@@ -352,6 +352,7 @@ mod tests {
         EventKind::Started(Box::new(Started {
             simulated_lps: Vec::new(),
             operator: None,
+            channel: crate::rfq::Channel::Operator,
             side: Side::Buy,
             amount: dec!(1.5),
             pair: btcusdt(),

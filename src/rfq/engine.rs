@@ -135,6 +135,8 @@ pub struct Engine {
     client: ClientId,
     /// The desk server's operator who asked, if any.
     operator: Option<Arc<str>>,
+    /// How the request came in; only `started` says it.
+    channel: crate::rfq::client_id::Channel,
     /// The stream's record cannot be kept (the blotter fails): it offers
     /// no client quote and refuses accepts until the blotter writes again.
     withheld: bool,
@@ -259,6 +261,7 @@ impl Engine {
             desk_reference: None,
             client: ClientId::house(),
             operator: None,
+            channel: crate::rfq::client_id::Channel::Operator,
             withheld: false,
         }
     }
@@ -339,6 +342,7 @@ impl Engine {
             pair: self.spec.pair,
             client: self.client.clone(),
             operator: self.operator.clone(),
+            channel: self.channel,
             lps: self.per_lp.iter().map(|lp| lp.name.clone()).collect(),
             markup_bps: self.params.markup,
             threshold_bps: self.params.threshold,
@@ -963,6 +967,10 @@ impl Engine {
     }
 
     /// The stream is for `client` (the house's until set).
+    pub(crate) fn set_channel(&mut self, channel: crate::rfq::client_id::Channel) {
+        self.channel = channel;
+    }
+
     pub(crate) fn set_operator(&mut self, operator: Option<Arc<str>>) {
         self.operator = operator;
     }

@@ -83,6 +83,13 @@ pub struct Started {
     /// absent in a single process, where the operator is whoever runs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<Arc<str>>,
+    /// How the request came in: written only for a client's own session
+    /// (`ws`, `fix`); absent, an operator's.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::rfq::client_id::Channel::is_operator"
+    )]
+    pub channel: crate::rfq::client_id::Channel,
     pub lps: Vec<Arc<str>>,
     /// The request's markup and threshold (the desk's unless it gave its
     /// own).

@@ -27,7 +27,7 @@ pub(crate) mod spec;
 pub mod two_way;
 pub(crate) mod validate;
 
-pub use client_id::ClientId;
+pub use client_id::{Channel, ClientId};
 pub use engine::EngineParams;
 pub use event::{EndReason, EventKind, RfqEvent};
 pub use request::{QuoteRequest, RequestParams};

@@ -7,7 +7,7 @@
 use rust_decimal::Decimal;
 
 use crate::market::Bps;
-use crate::rfq::client_id::ClientId;
+use crate::rfq::client_id::{Channel, ClientId};
 use crate::rfq::engine::EngineParams;
 use crate::rfq::RfqSpec;
 
@@ -30,6 +30,7 @@ pub struct RequestParams {
     threshold: Option<Bps>,
     operator: Option<std::sync::Arc<str>>,
     two_way: bool,
+    channel: Channel,
 }
 
 impl RequestParams {
@@ -55,6 +56,17 @@ impl RequestParams {
     pub fn with_operator(mut self, operator: std::sync::Arc<str>) -> RequestParams {
         self.operator = Some(operator);
         self
+    }
+
+    /// Came in by `channel` (an operator's, unless this says otherwise).
+    pub fn with_channel(mut self, channel: Channel) -> RequestParams {
+        self.channel = channel;
+        self
+    }
+
+    /// How the request came in.
+    pub fn channel(&self) -> Channel {
+        self.channel
     }
 
     /// The desk server's operator who asked, if any.

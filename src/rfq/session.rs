@@ -84,6 +84,8 @@ pub struct Session {
     pub client: crate::rfq::client_id::ClientId,
     /// The desk server's operator who asked (`None` in a single process).
     pub operator: Option<Arc<str>>,
+    /// How the request came in.
+    pub channel: crate::rfq::client_id::Channel,
 }
 
 impl Session {
@@ -239,6 +241,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             desk_reference,
             client,
             operator,
+            channel,
         } = session;
         let names = lps.iter().map(|lp| lp.shared_name()).collect();
         let mut engine = Engine::new(rfq_id, spec, names, params, clock);
@@ -255,6 +258,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
         engine.set_reference(reference);
         engine.set_client(client);
         engine.set_operator(operator);
+        engine.set_channel(channel);
         Stream {
             engine,
             aborts: vec![None; lps.len()],
@@ -951,6 +955,7 @@ impl Session {
             desk_reference: None,
             client: crate::rfq::ClientId::house(),
             operator: None,
+            channel: crate::rfq::Channel::Operator,
         }
     }
 }

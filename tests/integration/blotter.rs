@@ -35,6 +35,7 @@ fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> E
     EventKind::Started(Box::new(Started {
         simulated_lps: Vec::new(),
         operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
         side,
         amount,
         pair: pair.parse().unwrap(),

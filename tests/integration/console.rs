@@ -41,6 +41,7 @@ fn started(side: Side, lps: &[&str]) -> RfqEvent {
         EventKind::Started(Box::new(Started {
             simulated_lps: Vec::new(),
             operator: None,
+            channel: lp_rfq::rfq::Channel::Operator,
             side,
             amount: dec!(1.5),
             pair: pair(),

@@ -75,6 +75,7 @@ async fn run(
         desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     };
     let (sender, mut receiver) = mpsc::channel(100_000);
     let (inbox_sender, inbox) = lp_rfq::rfq::inbox::channel(16);

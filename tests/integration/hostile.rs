@@ -113,6 +113,7 @@ async fn a_band_guards_a_single_lp() {
         desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     };
     let (sender, mut receiver) = tokio::sync::mpsc::channel(1000);
     session.run_until(sender, std::future::pending()).await;

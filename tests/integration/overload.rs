@@ -57,6 +57,7 @@ async fn run_slow(per_event_ms: u64) -> Vec<RfqEvent> {
         desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let outlet = Slow {
@@ -195,6 +196,7 @@ async fn answers_ready_at_once_reach_a_slow_consumer_one_by_one_and_no_request_w
         desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let outlet = Slow {

@@ -115,6 +115,7 @@ fn test_session(
         desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
         operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     }
 }
 

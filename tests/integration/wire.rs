@@ -39,6 +39,7 @@ fn one_of_each() -> Vec<EventKind> {
         EventKind::Started(Box::new(Started {
             simulated_lps: Vec::new(),
             operator: None,
+            channel: lp_rfq::rfq::Channel::Operator,
             side: Side::Buy,
             amount: dec!(1.50000000),
             pair: pair(),
