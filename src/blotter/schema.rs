@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 10] = [
+const MIGRATIONS: [&str; 11] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -417,6 +417,13 @@ const MIGRATIONS: [&str; 10] = [
     // fills are the RFQ's rows, so they carry it through `rfq`.
     r#"
     ALTER TABLE rfqs ADD COLUMN operator TEXT;
+    "#,
+    // 11: which leg of each RFQ the client fixed: `base` (its amount is
+    // in the base currency, as every earlier RFQ's was) or `quote` (its
+    // amount is in the quote currency, which the client pays or receives
+    // exactly; the base legs of its quotes and fills are derived).
+    r#"
+    ALTER TABLE rfqs ADD COLUMN fixed TEXT NOT NULL DEFAULT 'base';
     "#,
 ];
 
