@@ -218,11 +218,8 @@ impl Clients {
             group_thousands(value)
         };
         let limit_text = |value: Decimal| group_thousands(value.normalize());
-        let notional = || {
-            pair.reference_price()
-                .map(|price| spec.amount * price)
-                .ok_or(())
-        };
+        // A quote-currency amount is its own notional: no reference needed.
+        let notional = || pair.notional_of(spec.fixed, spec.amount).ok_or(());
         if let Some(limit) = terms.max_notional {
             let notional = notional().map_err(|()| ClientRefusal::Unpriced {
                 client: client.clone(),
@@ -340,6 +337,7 @@ impl FillCounter {
             counter: self,
             clock,
             next,
+            quote: None,
         }
     }
 }
@@ -348,14 +346,22 @@ impl FillCounter {
 pub(crate) struct CountFills<O> {
     counter: FillCounter,
     clock: StreamClock,
+    /// The stream's quote currency, from its `started`: the leg a fill's
+    /// notional is counted in (its P&L may be in the base, for a request
+    /// in the quote currency).
+    quote: Option<Asset>,
     next: O,
 }
 
 impl<O: Outlet> Outlet for CountFills<O> {
     fn send(&mut self, event: RfqEvent) -> impl Future<Output = ()> + Send {
+        if let EventKind::Started(started) = &event.kind {
+            self.quote = Some(started.pair.quote);
+        }
         if let EventKind::Filled(fill) = &event.kind {
-            // The client's leg in the quote currency (`pnl_asset`).
-            let notional = if fill.pays_asset == fill.pnl_asset {
+            // The client's leg in the quote currency.
+            let quote = self.quote.unwrap_or(fill.pnl_asset);
+            let notional = if fill.pays_asset == quote {
                 fill.client_pays
             } else {
                 fill.client_receives
@@ -363,7 +369,7 @@ impl<O: Outlet> Outlet for CountFills<O> {
             self.counter.filled.add(
                 self.clock.wall_now().date_naive(),
                 &self.counter.client,
-                fill.pnl_asset,
+                quote,
                 notional,
             );
         }
@@ -727,6 +733,7 @@ enabled = false
             side,
             amount,
             pair: pair.parse().unwrap(),
+            fixed: crate::market::Leg::Base,
         }
     }
 

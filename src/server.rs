@@ -384,7 +384,16 @@ impl Operating {
                 side,
                 amount,
                 pair,
-            } => self.start(request, RfqSpec { side, amount, pair }),
+                fixed,
+            } => self.start(
+                request,
+                RfqSpec {
+                    side,
+                    amount,
+                    pair,
+                    fixed,
+                },
+            ),
             ClientMessage::Command { rfq_id, command } => self.command(rfq_id, command),
             ClientMessage::Attach { rfq_id } => self.attach(rfq_id),
             ClientMessage::SubscribeDesk => self.subscribe_desk(),

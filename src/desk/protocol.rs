@@ -44,6 +44,11 @@ pub enum ClientMessage {
         side: Side,
         amount: rust_decimal::Decimal,
         pair: Pair,
+        /// The leg `amount` is in: `quote` for an amount of the quote
+        /// currency; left out (and so understood by an older server) for
+        /// the base.
+        #[serde(default, skip_serializing_if = "crate::market::Leg::is_base")]
+        fixed: crate::market::Leg,
     },
     /// A command to a stream this connection started or attached to.
     Command {

@@ -320,6 +320,7 @@ impl RemoteDesk {
             side: spec.side,
             amount: spec.amount,
             pair: spec.pair,
+            fixed: spec.fixed,
         });
         let begun = match answered.await {
             Ok(Ok(started)) => started,

@@ -52,7 +52,12 @@ pub struct Opened {
     pub(crate) client: ClientId,
     pub side: Side,
     pub(crate) pair: Pair,
+    /// In the `fixed` leg's currency.
     pub(crate) amount: Decimal,
+    /// `quote` when the client named an amount of the quote currency
+    /// (which it pays or receives exactly); left out for the base.
+    #[serde(default, skip_serializing_if = "crate::market::Leg::is_base")]
+    pub(crate) fixed: crate::market::Leg,
 }
 
 /// A price the client may accept until `valid_for_ms` from this event.
@@ -220,7 +225,11 @@ impl ClientView {
                 client: started.client.clone(),
                 side: started.side,
                 pair: started.pair,
-                amount: started.pair.format_amount(started.amount),
+                amount: match started.fixed {
+                    crate::market::Leg::Base => started.pair.format_amount(started.amount),
+                    crate::market::Leg::Quote => started.amount,
+                },
+                fixed: started.fixed,
             }),
             EventKind::ClientQuote(quote) => {
                 self.live = Some(quote.quote_id.clone());
@@ -350,6 +359,7 @@ mod tests {
             speed: Decimal::ONE,
             started_at: "2026-01-19T14:30:25.123Z".into(),
             simulated: true,
+            fixed: crate::market::Leg::Base,
         }))
     }
 
@@ -521,6 +531,7 @@ mod tests {
                     side: Side::Buy,
                     pair: btcusdt(),
                     amount: dec!(1.50000000),
+                    fixed: crate::market::Leg::Base,
                 }),
             ),
             client(2, 100, quote("Q-1", dec!(100039.99), dec!(150059.985))),

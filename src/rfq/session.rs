@@ -537,6 +537,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                     amount: spec.amount,
                     sent_ms: poll_at,
                     clock: self.engine.clock(),
+                    fixed: spec.fixed,
                 };
                 let (abort, registration) = AbortHandle::new_pair();
                 self.aborts[request.lp] = Some((request.request_id, abort));
@@ -750,6 +751,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             venue_ref: plan.venue_ref.clone(),
             valid_until_ms: plan.valid_until_ms,
             clock: self.engine.clock(),
+            fixed: spec.fixed,
         };
         let task = tokio::spawn(lp_scope(async move { lp.execute(&order).await }));
         self.order = Some((plan.order_id.clone(), task));
@@ -884,6 +886,7 @@ impl Session {
                 side: Side::Buy,
                 amount: dec!(1),
                 pair: "BTCUSDT".parse().unwrap(),
+                fixed: crate::market::Leg::Base,
             },
             lps: Vec::new(),
             params: EngineParams {

@@ -48,6 +48,7 @@ fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> E
         speed: dec!(1),
         started_at: at.to_string(),
         simulated: true,
+        fixed: lp_rfq::market::Leg::Base,
     }))
 }
 
@@ -705,6 +706,7 @@ async fn concurrent_streams_all_land_in_one_blotter() {
             side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
             amount: dec!(1.5),
             pair: "BTCUSDT".parse().unwrap(),
+            fixed: lp_rfq::market::Leg::Base,
         };
         let mut handle = desk.start(spec);
         consumers.push(tokio::spawn(async move {
@@ -753,6 +755,7 @@ async fn a_stream_for_a_named_client_is_stored_and_replayed_with_its_client() {
         side: Side::Buy,
         amount: dec!(1.5),
         pair: "BTCUSDT".parse().unwrap(),
+        fixed: lp_rfq::market::Leg::Base,
     };
     let mut shown = Vec::new();
     for request in [
@@ -1842,9 +1845,10 @@ mod process {
                     .iter()
                     .map(|event| serde_json::to_value(event).unwrap())
                     .collect();
-                let client = lines[0]["client"].clone();
+                let (client, fixed) = (lines[0]["client"].clone(), lines[0]["fixed"].clone());
                 for line in lines.iter_mut().skip(1) {
                     line["client"] = client.clone();
+                    line["fixed"] = fixed.clone();
                 }
                 lines
             })
@@ -2716,6 +2720,7 @@ async fn a_desk_refuses_a_new_rfq_while_its_blotter_cannot_write() {
         side: Side::Buy,
         amount: dec!(1),
         pair: "BTCUSDT".parse::<Pair>().unwrap(),
+        fixed: lp_rfq::market::Leg::Base,
     };
     let error = desk.try_start(spec).err().unwrap().to_string();
     assert!(

@@ -54,6 +54,7 @@ fn started(side: Side, lps: &[&str]) -> RfqEvent {
             speed: dec!(1),
             started_at: "2025-01-19T14:30:25.123Z".to_string(),
             simulated: true,
+            fixed: lp_rfq::market::Leg::Base,
         })),
     )
 }
@@ -554,6 +555,7 @@ fn dust_is_refused_under_the_amount_by_name_and_nothing_starts() {
         side: lp_rfq::market::Side::Sell,
         amount: dec!(0.0001),
         pair: "BTCUSDT".parse().unwrap(),
+        fixed: lp_rfq::market::Leg::Base,
     };
     assert_eq!(
         type_request(&mut app, "0.0001\n\n"),

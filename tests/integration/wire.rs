@@ -53,6 +53,7 @@ fn one_of_each() -> Vec<EventKind> {
             started_at: "2026-01-02T03:04:05.678Z".into(),
             simulated: true,
             client: lp_rfq::rfq::ClientId::new("acme-fund").unwrap(),
+            fixed: lp_rfq::market::Leg::Base,
         })),
         EventKind::LpQuote(LpQuoteEvent {
             simulated: false,

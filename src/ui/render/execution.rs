@@ -72,6 +72,16 @@ pub(super) fn execution_lines(state: &ConsoleState, palette: Palette) -> Vec<Lin
                 label(verb),
                 Span::raw(format!("{} {base}", filled.amount)),
             ]));
+            if let Some(r) = state
+                .request
+                .as_ref()
+                .filter(|r| r.fixed == crate::market::Leg::Quote)
+            {
+                lines.push(Line::from(vec![
+                    label("Fixed leg"),
+                    Span::raw(format!("{} (exact)", r.pair.quote)),
+                ]));
+            }
             lines.push(Line::from(vec![
                 label("LP price"),
                 Span::raw(format!(
