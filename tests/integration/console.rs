@@ -1899,3 +1899,26 @@ fn a_named_clients_request_names_it_in_the_header_the_quote_panel_and_the_ticket
 fn screen_text(state: &ConsoleState) -> String {
     screen(state, 120, 50).join("\n")
 }
+
+#[test]
+fn a_quote_currency_request_says_its_fixed_leg_in_the_header_and_the_ticket() {
+    let in_usdt = |mut events: Vec<RfqEvent>| {
+        if let EventKind::Started(started) = &mut events[0].kind {
+            started.amount = dec!(1000000);
+            started.fixed = lp_rfq::market::Leg::Quote;
+        }
+        events
+    };
+    let offered = ConsoleState::from_events(&in_usdt(buy_race()), 500);
+    let lines = screen(&offered, 120, 40);
+    let text = lines.join("\n");
+    assert!(
+        lines[1].contains(
+            "BUY 1000000 BTC/USDT in USDT (fixed) · markup 5 bps · threshold 1 bps · 3 LPs"
+        ),
+        "{text}"
+    );
+    let filled = ConsoleState::from_events(&in_usdt(mixed_stream_filled_by_the_mock()), 1_200);
+    let text = screen_text(&filled);
+    assert!(text.contains("┌ Accepted Q-300 · USDT fixed ─"), "{text}");
+}
