@@ -877,6 +877,35 @@ enabled = false
     }
 
     #[test]
+    fn a_quote_currency_amount_is_held_to_the_limits_as_it_is() {
+        let clients = parse("clients.toml", FULL).unwrap();
+        let filled = FilledToday::default();
+        let acme = ClientId::new("acme").unwrap();
+        let usdt = "BTCUSDT".parse::<Pair>().unwrap().quote;
+        filled.add(day(), &acme, usdt, dec!(900000));
+        let in_usdt = |amount: Decimal| RfqSpec {
+            fixed: crate::market::Leg::Quote,
+            ..spec(Side::Buy, amount, "BTCUSDT")
+        };
+        let admit = |amount: Decimal| {
+            clients
+                .admit(&in_usdt(amount), for_client("acme"), &filled, day())
+                .map(|_| ())
+                .map_err(|refusal| refusal.to_string())
+        };
+        // The amount is the notional: no reference price is asked.
+        assert_eq!(
+            admit(dec!(250000.01)),
+            Err("client 'acme': notional 250,000.01 USDT is above its max_notional of 250,000 USDT per RFQ (headroom 250,000 USDT)".into())
+        );
+        assert_eq!(
+            admit(dec!(100000.01)),
+            Err("client 'acme': notional 100,000.01 USDT is above what is left of its daily_notional of 1,000,000 USDT (filled today, UTC: 900,000.00 USDT; headroom 100,000.00 USDT)".into())
+        );
+        assert_eq!(admit(dec!(100000)), Ok(()));
+    }
+
+    #[test]
     fn each_limit_is_refused_naming_the_limit_and_the_headroom() {
         let clients = parse("clients.toml", FULL).unwrap();
         let filled = FilledToday::default();

@@ -197,6 +197,69 @@ fn a_currency_that_is_not_a_leg_of_the_pair_is_refused_by_name() {
 }
 
 #[test]
+fn max_notional_takes_the_quote_amount_itself() {
+    let output = lp_rfq_in(empty_dir())
+        .args([
+            "quote",
+            "sell",
+            "1000000.01",
+            "BTCUSDT",
+            "--in",
+            "USDT",
+            "--json",
+        ])
+        .arg("--no-blotter")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lp-rfq: notional 1,000,000.01 USDT is above MAX_NOTIONAL 1,000,000: add --confirm-notional to ask for quotes\n"
+    );
+}
+
+#[test]
+fn the_blotter_records_the_fixed_leg_and_replays_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let blotter = dir.path().join("blotter.db");
+    let output = lp_rfq_in(empty_dir())
+        .env("MOCK_REJECT_RATE", "0")
+        .args([
+            "quote", "buy", "250000", "BTCUSDT", "--in", "USDT", "--json",
+        ])
+        .args(["--speed", "10", "--duration", "3", "--accept-after", "1s"])
+        .arg("--blotter")
+        .arg(&blotter)
+        .output()
+        .unwrap();
+    let printed = lines(&output);
+    let conn = rusqlite::Connection::open(&blotter).unwrap();
+    let (fixed, amount): (String, String) = conn
+        .query_row("SELECT fixed, amount FROM rfqs", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((fixed.as_str(), amount.as_str()), ("quote", "250000"));
+    let (pays, receives): (String, String) = conn
+        .query_row(
+            "SELECT client_pays, client_receives FROM fills",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    let filled = of_kind(&printed, "filled")[0];
+    assert_eq!(
+        (pays.as_str(), receives.as_str()),
+        ("250000.00", filled["client_receives"].as_str().unwrap())
+    );
+    let stored = lp_rfq::blotter::read::stored_rfqs(&blotter).unwrap();
+    let lp_rfq::rfq::EventKind::Started(started) = &stored[0].events[0].kind else {
+        panic!("no started");
+    };
+    assert_eq!(started.fixed, lp_rfq::market::Leg::Quote);
+}
+
+#[test]
 fn a_quote_amount_finer_than_the_tick_is_refused() {
     let output = lp_rfq_in(empty_dir())
         .args([
