@@ -49,6 +49,8 @@ mod layers;
 mod loops;
 #[path = "integration/overload.rs"]
 mod overload;
+#[path = "integration/quote_currency.rs"]
+mod quote_currency;
 #[path = "integration/reconcile.rs"]
 mod reconcile;
 #[path = "integration/scenarios.rs"]

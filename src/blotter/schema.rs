@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 12] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -423,6 +423,13 @@ const MIGRATIONS: [&str; 11] = [
     // session, 'ws' or 'fix'. Earlier RFQs were all an operator's.
     r#"
     ALTER TABLE rfqs ADD COLUMN channel TEXT NOT NULL DEFAULT 'operator';
+    "#,
+    // 12: which leg of each RFQ the client fixed: `base` (its amount is
+    // in the base currency, as every earlier RFQ's was) or `quote` (its
+    // amount is in the quote currency, which the client pays or receives
+    // exactly; the base legs of its quotes and fills are derived).
+    r#"
+    ALTER TABLE rfqs ADD COLUMN fixed TEXT NOT NULL DEFAULT 'base';
     "#,
 ];
 
