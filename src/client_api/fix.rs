@@ -1080,17 +1080,15 @@ impl FixConnection {
                 client_rfq_id,
                 quote_id,
                 reason,
-            } => Message::new(QUOTE_CANCEL)
-                .with(tag::QUOTE_REQ_ID, &client_rfq_id)
-                .with(tag::QUOTE_ID, &quote_id)
-                .with(more_tag::QUOTE_CANCEL_TYPE, 5)
-                .with(
-                    tag::TEXT,
-                    serde_json::to_value(reason)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                ),
+            } => {
+                // FIX 4.4's QuoteCancel has no Text: the reason is the
+                // desk's log's, not the wire's.
+                tracing::debug!(client = %self.client, %client_rfq_id, %quote_id, ?reason, "quote cancelled");
+                Message::new(QUOTE_CANCEL)
+                    .with(tag::QUOTE_REQ_ID, &client_rfq_id)
+                    .with(tag::QUOTE_ID, &quote_id)
+                    .with(more_tag::QUOTE_CANCEL_TYPE, 5)
+            }
             Outbound::QuoteRequestReject {
                 client_rfq_id,
                 reason,
@@ -1109,8 +1107,10 @@ impl FixConnection {
                 reject
             }
             Outbound::ExecutionReport(report) => self.execution_report(&report),
+            // The only business error a FIX session meets: a QuoteCancel
+            // for a request that is not live.
             Outbound::Error { reason } => Message::new(BUSINESS_MESSAGE_REJECT)
-                .with(tag::REF_MSG_TYPE, "")
+                .with(tag::REF_MSG_TYPE, QUOTE_CANCEL)
                 .with(more_tag::BUSINESS_REJECT_REASON, 0)
                 .with(tag::TEXT, reason),
         };
@@ -1167,9 +1167,6 @@ impl FixConnection {
                     .unwrap_or_default(),
             )
             .with(tag::ORDER_QTY, &qty);
-        if let Some(quote_id) = &report.quote_id {
-            message.push(tag::QUOTE_ID, quote_id);
-        }
         match (report.status, report.price, report.amount) {
             (OrderStatus::Filled, Some(price), Some(amount)) => {
                 message.push(tag::LAST_PX, price);
