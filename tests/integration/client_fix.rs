@@ -7,7 +7,8 @@
 //! session goes on; a ResendRequest is answered with the ExecutionReport
 //! again (43=Y, 122) and the rest gap-filled; after a server restart the
 //! sequence numbers carry on and the order's status (H) is answered from
-//! the blotter; nothing the client receives names an LP or its price.
+//! the blotter (and `order_status` on the WebSocket too); nothing the
+//! client receives names an LP or its price.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -24,6 +25,7 @@ use crate::fix_acceptor::{Acceptor, Orders, Quotes, Script};
 use crate::support::lp_rfq_in;
 
 const ACME_PASSWORD: &str = "acme-fix-pw-Lq72Vd";
+const ACME_TOKEN: &str = "acme-token-Vb31xQ9zKw";
 const OPERATOR_TOKEN: &str = "alice-token-Zq81mW0pXr";
 const DESK_ID: &str = "LPRFQ";
 
@@ -35,6 +37,7 @@ max_notional = "250000"
 pairs = ["BTCUSDT", "SOLUSDT"]
 fix_comp_id = "ACMEFIX"
 fix_password_env = "CLIENT_FIX_PW_ACME"
+token_env = "CLIENT_TOKEN_ACME"
 
 [[client]]
 name = "open"
@@ -46,6 +49,7 @@ fix_comp_id = "OPENFIX"
 struct Server {
     child: Child,
     fix_address: String,
+    ws_url: String,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -70,12 +74,15 @@ impl Server {
         let mut child = lp_rfq_in(dir)
             .env("DESK_TOKEN_ALICE", OPERATOR_TOKEN)
             .env("CLIENT_FIX_PW_ACME", ACME_PASSWORD)
+            .env("CLIENT_TOKEN_ACME", ACME_TOKEN)
             .env("FIX_PASSWORD_E2E", "fix-pass-S3cret")
             .args([
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
                 "--client-fix",
+                "127.0.0.1:0",
+                "--client-ws",
                 "127.0.0.1:0",
             ])
             .arg("--operators")
@@ -95,12 +102,17 @@ impl Server {
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let stderr = Arc::new(Mutex::new(String::new()));
         let marker = "client API (FIX 4.4) on ";
+        let ws_marker = "client API (WebSocket) on ";
+        let mut ws_url = String::new();
         let fix_address = loop {
             let line = lines
                 .next()
                 .expect("the server says where FIX clients connect")
                 .unwrap();
             stderr.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(at) = line.find(ws_marker) {
+                ws_url = line[at + ws_marker.len()..].trim().to_string();
+            }
             if let Some(at) = line.find(marker) {
                 let rest = &line[at + marker.len()..];
                 assert!(rest.ends_with(&format!(" as {DESK_ID}")), "{line}");
@@ -116,6 +128,7 @@ impl Server {
         Server {
             child,
             fix_address,
+            ws_url,
             stderr,
         }
     }
@@ -646,4 +659,80 @@ async fn a_logon_that_is_no_clients_is_refused_with_a_logout() {
         "{said}"
     );
     assert!(!said.contains("guess-guess-77") && !said.contains(ACME_PASSWORD));
+}
+
+/// The same on the WebSocket: a client order filled before a restart is
+/// answered `filled` by `order_status` after it, from the blotter, and
+/// the same id sent again never reaches the venue a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ws_order_s_status_survives_a_server_restart() {
+    use futures::{SinkExt, StreamExt};
+    use serde_json::{json, Value};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message as Frame;
+
+    async fn connect(
+        url: &str,
+    ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert(
+            "Authorization",
+            format!("Bearer {ACME_TOKEN}").parse().unwrap(),
+        );
+        tokio_tungstenite::connect_async(request).await.unwrap().0
+    }
+    async fn next_of(
+        socket: &mut tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<TcpStream>,
+        >,
+        kind: &str,
+    ) -> Value {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .expect("a message within 10 s")
+                .unwrap()
+                .unwrap();
+            if let Frame::Text(text) = frame {
+                let message: Value = serde_json::from_str(text.as_str()).unwrap();
+                if message["type"] == kind {
+                    return message;
+                }
+            }
+        }
+    }
+
+    let venue = Acceptor::start(venue_script()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), venue.port);
+    let mut acme = connect(&server.ws_url).await;
+    let request = json!({"type": "quote_request", "client_rfq_id": "r-1", "pair": "BTCUSDT", "side": "buy", "amount": "1"});
+    acme.send(Frame::text(request.to_string())).await.unwrap();
+    let quote = next_of(&mut acme, "quote").await;
+    let order = json!({"type": "order", "client_order_id": "o-ws", "quote_id": quote["quote_id"], "side": "buy", "amount": "1", "price": "100100.02"});
+    acme.send(Frame::text(order.to_string())).await.unwrap();
+    assert_eq!(
+        next_of(&mut acme, "execution_report").await["status"],
+        "filled"
+    );
+    drop(acme);
+    let (status, said) = server.stop();
+    assert!(status.success(), "{said}");
+
+    let server = Server::start(dir.path(), venue.port);
+    let mut acme = connect(&server.ws_url).await;
+    let ask = json!({"type": "order_status", "client_order_id": "o-ws"});
+    acme.send(Frame::text(ask.to_string())).await.unwrap();
+    assert_eq!(
+        next_of(&mut acme, "execution_report").await,
+        json!({"type": "execution_report", "client_order_id": "o-ws", "quote_id": quote["quote_id"], "status": "filled", "price": "100100.02", "amount": "1.00000000", "status_request": true})
+    );
+    acme.send(Frame::text(order.to_string())).await.unwrap();
+    assert_eq!(
+        next_of(&mut acme, "execution_report").await,
+        json!({"type": "execution_report", "client_order_id": "o-ws", "quote_id": quote["quote_id"], "status": "filled", "price": "100100.02", "amount": "1.00000000"})
+    );
+    assert_eq!(venue.received("D").len(), 1, "one order reached the venue");
+    drop(acme);
+    server.stop();
 }
