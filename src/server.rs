@@ -219,6 +219,7 @@ pub async fn serve(
                 clients,
                 comp_id: plan.fix_comp_id.clone(),
                 dir: desk.settings().fix_log_dir.join("clients"),
+                logged_on: Default::default(),
             };
             Some((listener, Arc::new(acceptor)))
         }

@@ -11,10 +11,10 @@
 //! translation of the same client session the WebSocket API runs
 //! (`session::ClientSession`): R, Z, D and H in; S, Z, AG and 8 out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -41,6 +41,9 @@ const LOGON_WITHIN: Duration = Duration::from_secs(10);
 const HEARTBEAT_RANGE: std::ops::RangeInclusive<u64> = 1..=300;
 /// How long a closing session's Logout may take to leave.
 const FAREWELL_WITHIN: Duration = Duration::from_secs(2);
+/// How long one message may take to leave before the client is
+/// considered gone.
+const WRITE_WITHIN: Duration = Duration::from_secs(10);
 
 /// Tags this API reads that the LP side does not.
 mod more_tag {
@@ -152,6 +155,26 @@ pub struct FixAcceptor {
     /// Where each session's sequence numbers, sent ExecutionReports and
     /// audit log are kept (`<FIX_LOG_DIR>/clients`).
     pub dir: PathBuf,
+    /// The CompIDs logged on now: one session per client at a time, or
+    /// two would share (and spoil) its sequence numbers.
+    pub logged_on: Mutex<HashSet<String>>,
+}
+
+/// A CompID's place in [`FixAcceptor::logged_on`], given back when the
+/// session ends however it ends.
+struct LoggedOn {
+    acceptor: Arc<FixAcceptor>,
+    comp_id: String,
+}
+
+impl Drop for LoggedOn {
+    fn drop(&mut self) {
+        self.acceptor
+            .logged_on
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.comp_id);
+    }
 }
 
 /// One session's numbers and the ExecutionReports it sent, on disk so
@@ -340,6 +363,19 @@ pub async fn connection(
         (Err(why), _) => return refuse_logon(socket, &acceptor.comp_id, &sender, why).await,
     };
     let (client, heartbeat) = client;
+    let fresh = acceptor
+        .logged_on
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(sender.clone());
+    if !fresh {
+        let why = refused(format!("client '{client}' already has a session logged on")).await;
+        return refuse_logon(socket, &acceptor.comp_id, &sender, why).await;
+    }
+    let _logged_on = LoggedOn {
+        acceptor: acceptor.clone(),
+        comp_id: sender.clone(),
+    };
     let store = match SessionStore::open(&acceptor.dir, &acceptor.comp_id, &sender) {
         Ok(store) => store,
         Err(error) => {
@@ -350,6 +386,7 @@ pub async fn connection(
     };
     let audit = AuditLog::open(&acceptor.dir, &format!("{}-{sender}", acceptor.comp_id)).ok();
     let (out, to_send) = Outgoing::new();
+    let overflow = out.clone();
     let session = ClientSession::new(acceptor.api.clone(), client.clone(), Channel::Fix, out);
     let mut conn = FixConnection {
         socket,
@@ -375,7 +412,7 @@ pub async fn connection(
     }
     tracing::info!(%peer, %client, "client logged on (fix)");
     if conn.logon(&logon.message).await.is_ok() {
-        conn.run(to_send, &mut stop).await;
+        conn.run(to_send, overflow, &mut stop).await;
     }
     let FixConnection { session, .. } = conn;
     session.close().await;
@@ -461,6 +498,7 @@ impl FixConnection {
     async fn run(
         &mut self,
         mut to_send: tokio::sync::mpsc::Receiver<Outbound>,
+        overflow: Outgoing,
         stop: &mut watch::Receiver<bool>,
     ) {
         let mut buf = vec![0u8; 16 << 10];
@@ -495,6 +533,16 @@ impl FixConnection {
                     }
                 }
                 _ = self.session.reap() => {}
+                _ = overflow.overflowed() => {
+                    let why = format!(
+                        "the session fell {} messages behind the desk: logged out",
+                        crate::client_api::session::CLIENT_BUFFER
+                    );
+                    let _ = tokio::time::timeout(FAREWELL_WITHIN, self.send(
+                        Message::new(msg_type::LOGOUT).with(tag::TEXT, &why),
+                    )).await;
+                    break Err(why);
+                }
                 _ = stop.changed() => {
                     let _ = tokio::time::timeout(FAREWELL_WITHIN, self.send(
                         Message::new(msg_type::LOGOUT).with(tag::TEXT, "the desk is stopping"),
@@ -1217,10 +1265,15 @@ impl FixConnection {
             audit.message(Direction::Out, raw);
         }
         self.last_sent = Instant::now();
-        self.socket
-            .write_all(raw)
-            .await
-            .map_err(|error| format!("cannot write to the client: {error}"))
+        // A client that stops reading must not hold its session's loop
+        // (and so its heartbeats and its streams) forever.
+        match tokio::time::timeout(WRITE_WITHIN, self.socket.write_all(raw)).await {
+            Ok(written) => written.map_err(|error| format!("cannot write to the client: {error}")),
+            Err(_) => Err(format!(
+                "the client read nothing for {} s: connection dropped",
+                WRITE_WITHIN.as_secs()
+            )),
+        }
     }
 }
 

@@ -615,8 +615,9 @@ async fn each_refusal_has_its_reason() {
     server.stop();
 }
 
-/// A wrong password, a missing one, and a CompID that is no client's are
-/// each answered with a Logout saying why; the server's log says why
+/// A wrong password, a missing one, a CompID that is no client's, and a
+/// second session of a client already logged on are each answered with a
+/// Logout saying why; the server's log says why
 /// without the password given.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logon_that_is_no_clients_is_refused_with_a_logout() {
@@ -652,7 +653,18 @@ async fn a_logon_that_is_no_clients_is_refused_with_a_logout() {
     // A client without a password logs on by its CompID alone.
     let mut open = FixClient::connect(&server.fix_address, "OPENFIX", 1).await;
     assert_eq!(open.logon(None).await.msg_type(), msg_type::LOGON);
-    drop(open);
+    // A second session of the same client while the first is up would
+    // share its sequence numbers: refused.
+    let mut twin = FixClient::connect(&server.fix_address, "OPENFIX", 2).await;
+    let answer = twin.logon(None).await;
+    assert_eq!(
+        (answer.msg_type(), answer.get(tag::TEXT)),
+        (
+            msg_type::LOGOUT,
+            Some("client 'open' already has a session logged on")
+        )
+    );
+    drop((open, twin));
     let (_, said) = server.stop();
     assert!(
         said.contains("FIX client refused: client 'acme': wrong Password (554)"),
