@@ -748,3 +748,48 @@ async fn a_ws_order_s_status_survives_a_server_restart() {
     drop(acme);
     server.stop();
 }
+
+/// A gap in the client's numbers: the desk asks for them again
+/// (ResendRequest from the number it expected, to infinity), takes no
+/// message past the gap until it is filled, and carries on once the
+/// client gap-fills it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_from_the_client_is_asked_for_again() {
+    let venue = Acceptor::start(venue_script()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), venue.port);
+    let mut acme = FixClient::connect(&server.fix_address, "ACMEFIX", 1).await;
+    acme.logon(Some(ACME_PASSWORD)).await;
+    // Number 2 is never sent: 3 arrives first.
+    acme.next_seq = 3;
+    acme.send(Message::new(msg_type::TEST_REQUEST).with(tag::TEST_REQ_ID, "T-gap"))
+        .await;
+    let resend = acme.next().await.unwrap();
+    assert_eq!(
+        (resend.msg_type(), fields(&resend, &[7, 16])),
+        (
+            msg_type::RESEND_REQUEST,
+            vec![(7, Some("2")), (16, Some("0"))]
+        )
+    );
+    let gap_fill = Message::new(msg_type::SEQUENCE_RESET)
+        .with(tag::MSG_SEQ_NUM, 2)
+        .with(tag::SENDER_COMP_ID, "ACMEFIX")
+        .with(tag::TARGET_COMP_ID, DESK_ID)
+        .with(tag::SENDING_TIME, utc_timestamp(chrono::Utc::now()))
+        .with(tag::POSS_DUP_FLAG, "Y")
+        .with(tag::GAP_FILL_FLAG, "Y")
+        .with(tag::NEW_SEQ_NO, 3);
+    acme.send_raw(&gap_fill.encode()).await;
+    acme.next_seq = 3;
+    acme.send(Message::new(msg_type::TEST_REQUEST).with(tag::TEST_REQ_ID, "T-after"))
+        .await;
+    let heartbeat = acme.next().await.unwrap();
+    assert_eq!(
+        (heartbeat.msg_type(), heartbeat.get(tag::TEST_REQ_ID)),
+        (msg_type::HEARTBEAT, Some("T-after")),
+        "the TestRequest past the gap was not taken; the one resent was"
+    );
+    drop(acme);
+    server.stop();
+}
