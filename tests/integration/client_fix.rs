@@ -793,3 +793,59 @@ async fn a_gap_from_the_client_is_asked_for_again() {
     drop(acme);
     server.stop();
 }
+
+/// What `serve --client-fix` refuses at start, each naming what to fix
+/// (exit 2): a CompID that is not one, an address that is not one, a
+/// clients file where no client has a fix_comp_id, a password variable
+/// that is unset.
+#[test]
+fn serve_refuses_a_client_fix_it_cannot_honour() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("operators.toml"),
+        "[[operator]]\nname = \"alice\"\ntoken_env = \"DESK_TOKEN_ALICE\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("none.toml"),
+        "[[client]]\nname = \"acme\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("clients.toml"), CLIENTS).unwrap();
+    let cases: [(&[&str], &str, &str); 4] = [
+        (
+            &["--client-fix", "127.0.0.1:0", "--fix-comp-id", "MY DESK"],
+            "clients.toml",
+            "lp-rfq: invalid --fix-comp-id 'MY DESK': expected 1 to 64 printable ASCII characters such as LPRFQ\n",
+        ),
+        (
+            &["--client-fix", "localhost"],
+            "clients.toml",
+            "lp-rfq: invalid --client-fix 'localhost': expected an IP address and port such as 127.0.0.1:7413\n",
+        ),
+        (
+            &["--client-fix", "127.0.0.1:0"],
+            "none.toml",
+            "lp-rfq: --client-fix: no client in the clients file has a fix_comp_id, so none could log on\n",
+        ),
+        (
+            &["--client-fix", "127.0.0.1:0"],
+            "clients.toml",
+            "lp-rfq: client 'acme': fix_password_env 'CLIENT_FIX_PW_ACME': ",
+        ),
+    ];
+    for (flags, clients, said) in cases {
+        let output = lp_rfq_in(dir.path())
+            .env("DESK_TOKEN_ALICE", OPERATOR_TOKEN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-blotter"])
+            .args(["--operators", "operators.toml", "--clients", clients])
+            .args(flags)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        let last = stderr.lines().last().unwrap_or("").to_string() + "\n";
+        assert!(last.starts_with(said), "{flags:?}: {stderr}");
+    }
+}
