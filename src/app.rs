@@ -132,9 +132,19 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             operators,
             insecure,
             client_ws,
+            client_fix,
+            fix_comp_id,
             ..
         }) => {
-            match crate::server::plan(&listen, &operators, insecure, client_ws.as_deref()) {
+            let flags = crate::server::ServeFlags {
+                listen: &listen,
+                operators: &operators,
+                insecure,
+                client_ws: client_ws.as_deref(),
+                client_fix: client_fix.as_deref(),
+                fix_comp_id: &fix_comp_id,
+            };
+            match crate::server::plan(flags) {
                 Ok(plan) => serving = Some(plan),
                 Err(error) => return Ok(usage_error(error)),
             }

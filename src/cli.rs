@@ -121,6 +121,15 @@ pub enum Command {
         /// docs/client-api.md)
         #[arg(long, value_name = "ADDR")]
         client_ws: Option<String>,
+        /// Also take clients' own RFQ sessions over FIX 4.4 at this
+        /// address, as the acceptor (each client known by the clients
+        /// file's fix_comp_id; docs/client-api.md)
+        #[arg(long, value_name = "ADDR")]
+        client_fix: Option<String>,
+        /// The desk's CompID on the clients' FIX sessions (their
+        /// TargetCompID, our SenderCompID)
+        #[arg(long, value_name = "ID", default_value = crate::client_api::fix::DEFAULT_COMP_ID)]
+        fix_comp_id: String,
         #[command(flatten)]
         settings: StreamFlags,
     },

@@ -14,6 +14,8 @@
 //! pairs = ["BTCUSDT", "ETHUSDT"]            # optional allow-list
 //! enabled = true                            # default true
 //! token_env = "CLIENT_TOKEN_ACME"           # its WebSocket token's variable (serve --client-ws)
+//! fix_comp_id = "ACME"                      # its SenderCompID on the FIX acceptor (serve --client-fix)
+//! fix_password_env = "CLIENT_FIX_PW_ACME"   # optional: its FIX Password (554) variable
 //! max_rfqs_per_sec = 10                     # its own RFQs per second (default 10)
 //! ```
 //!
@@ -58,6 +60,12 @@ pub struct ClientTerms {
     /// The environment variable holding the client's WebSocket token
     /// (`serve --client-ws`); read only when the server offers that API.
     pub(crate) token_env: Option<String>,
+    /// The client's SenderCompID (49) on the desk's FIX acceptor
+    /// (`serve --client-fix`).
+    pub(crate) fix_comp_id: Option<String>,
+    /// The environment variable holding the client's FIX Password (554),
+    /// checked at Logon when given.
+    pub(crate) fix_password_env: Option<String>,
     /// The client's own RFQs per second over its API sessions, so one
     /// client cannot spend the desk's venue limits.
     pub(crate) max_rfqs_per_sec: u32,
@@ -75,6 +83,8 @@ impl ClientTerms {
             pairs: None,
             enabled: true,
             token_env: None,
+            fix_comp_id: None,
+            fix_password_env: None,
             max_rfqs_per_sec: DEFAULT_MAX_RFQS_PER_SEC,
         }
     }
@@ -107,6 +117,14 @@ impl ClientTerms {
     }
 
     /// The client's RFQs per second over its API sessions.
+    pub fn fix_comp_id(&self) -> Option<&str> {
+        self.fix_comp_id.as_deref()
+    }
+
+    pub fn fix_password_env(&self) -> Option<&str> {
+        self.fix_password_env.as_deref()
+    }
+
     pub fn max_rfqs_per_sec(&self) -> u32 {
         self.max_rfqs_per_sec
     }
@@ -483,11 +501,14 @@ pub struct BadValue {
 
 /// The fields a `[[client]]` table may hold, as the errors list them.
 const FIELDS: &str =
-    "name, markup_bps, pair_markup_bps, max_notional, daily_notional, pairs, enabled, token_env, max_rfqs_per_sec";
+    "name, markup_bps, pair_markup_bps, max_notional, daily_notional, pairs, enabled, token_env, fix_comp_id, fix_password_env, max_rfqs_per_sec";
 
 const NAME: &str = "1 to 64 letters, digits, '-', '_' or '.'";
 const PAIRS: &str = "a non-empty list of pairs such as [\"BTCUSDT\", \"ETH/USDT\"]";
 const ENABLED: &str = "true or false";
+const FIX_COMP_ID: &str = "a CompID of 1 to 64 printable ASCII characters, such as \"ACME\"";
+const FIX_PASSWORD_ENV: &str =
+    "the name of an environment variable (letters, digits and '_'), such as \"CLIENT_FIX_PW_ACME\"";
 const TOKEN_ENV: &str =
     "the name of an environment variable (letters, digits and '_'), such as \"CLIENT_TOKEN_ACME\"";
 const RATE: &str = "a whole number of RFQs per second from 1 to 1000, such as 10";
@@ -709,8 +730,8 @@ impl At<'_> {
                 .as_bool()
                 .ok_or_else(|| bad("enabled", value, ENABLED))?;
         }
-        if let Some(value) = table.get("token_env") {
-            let var = value
+        let env_var = |field: &str, value: &Spanned<DeValue<'_>>, expected: &str| {
+            value
                 .get_ref()
                 .as_str()
                 .filter(|var| {
@@ -718,8 +739,24 @@ impl At<'_> {
                         && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                         && !var.as_bytes()[0].is_ascii_digit()
                 })
-                .ok_or_else(|| bad("token_env", value, TOKEN_ENV))?;
-            terms.token_env = Some(var.to_string());
+                .map(str::to_string)
+                .ok_or_else(|| bad(field, value, expected))
+        };
+        if let Some(value) = table.get("token_env") {
+            terms.token_env = Some(env_var("token_env", value, TOKEN_ENV)?);
+        }
+        if let Some(value) = table.get("fix_comp_id") {
+            let comp_id = value
+                .get_ref()
+                .as_str()
+                .filter(|id| {
+                    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+                })
+                .ok_or_else(|| bad("fix_comp_id", value, FIX_COMP_ID))?;
+            terms.fix_comp_id = Some(comp_id.to_string());
+        }
+        if let Some(value) = table.get("fix_password_env") {
+            terms.fix_password_env = Some(env_var("fix_password_env", value, FIX_PASSWORD_ENV)?);
         }
         if let Some(value) = table.get("max_rfqs_per_sec") {
             terms.max_rfqs_per_sec = value
@@ -767,6 +804,8 @@ max_notional = "250000"
 daily_notional = "1000000"
 pairs = ["BTCUSDT", "ETH/USDT", "BTCEUR"]
 token_env = "CLIENT_TOKEN_ACME"
+fix_comp_id = "ACMEFIX"
+fix_password_env = "CLIENT_FIX_PW_ACME"
 max_rfqs_per_sec = 3
 
 [[client]]
@@ -815,6 +854,9 @@ enabled = false
         assert_eq!(acme.pairs.as_ref().map(Vec::len), Some(3));
         assert!(acme.enabled);
         assert_eq!(acme.token_env(), Some("CLIENT_TOKEN_ACME"));
+        assert_eq!(acme.fix_comp_id(), Some("ACMEFIX"));
+        assert_eq!(acme.fix_password_env(), Some("CLIENT_FIX_PW_ACME"));
+        assert_eq!(clients.get("dormant").unwrap().fix_comp_id(), None);
         assert_eq!(acme.max_rfqs_per_sec(), 3);
         assert!(!clients.get("dormant").unwrap().enabled);
         assert_eq!(clients.get("dormant").unwrap().token_env(), None);
@@ -866,7 +908,7 @@ enabled = false
 
     #[rstest::rstest]
     #[case("[[client]]\nname = \"acme\"\nmarkup = \"8\"\n",
-        "clients file 'clients.toml' line 3: unknown field 'markup' in [[client]] 'acme' (expected one of name, markup_bps, pair_markup_bps, max_notional, daily_notional, pairs, enabled, token_env, max_rfqs_per_sec)")]
+        "clients file 'clients.toml' line 3: unknown field 'markup' in [[client]] 'acme' (expected one of name, markup_bps, pair_markup_bps, max_notional, daily_notional, pairs, enabled, token_env, fix_comp_id, fix_password_env, max_rfqs_per_sec)")]
     #[case(
         "[[client]]\nname = \"acme\"\n[[client]]\nname = \"acme\"\n",
         "clients file 'clients.toml' line 4: client name 'acme' is used twice (first at line 2)"
@@ -891,6 +933,10 @@ enabled = false
         "clients file 'clients.toml' line 3: token_env '\"MY TOKEN\"' in [[client]] 'acme' must be the name of an environment variable (letters, digits and '_'), such as \"CLIENT_TOKEN_ACME\"")]
     #[case("[[client]]\nname = \"acme\"\nmax_rfqs_per_sec = 0\n",
         "clients file 'clients.toml' line 3: max_rfqs_per_sec '0' in [[client]] 'acme' must be a whole number of RFQs per second from 1 to 1000, such as 10")]
+    #[case("[[client]]\nname = \"acme\"\nfix_comp_id = \"AC ME\"\n",
+        "clients file 'clients.toml' line 3: fix_comp_id '\"AC ME\"' in [[client]] 'acme' must be a CompID of 1 to 64 printable ASCII characters, such as \"ACME\"")]
+    #[case("[[client]]\nname = \"acme\"\nfix_password_env = \"my pw\"\n",
+        "clients file 'clients.toml' line 3: fix_password_env '\"my pw\"' in [[client]] 'acme' must be the name of an environment variable (letters, digits and '_'), such as \"CLIENT_FIX_PW_ACME\"")]
     #[case("[[client]]\nname = \"acme\"\nmax_rfqs_per_sec = \"5\"\n",
         "clients file 'clients.toml' line 3: max_rfqs_per_sec '\"5\"' in [[client]] 'acme' must be a whole number of RFQs per second from 1 to 1000, such as 10")]
     #[case("[[client]]\nname = \"acme fund\"\n",

@@ -56,7 +56,7 @@
 //!   colours of `ui::theme`.
 //! - [`client_api`]: clients asking for quotes themselves (the messages,
 //!   a session's requests, quotes and orders built from the client view,
-//!   the WebSocket transport). [`server`]: `lp-rfq serve`, the desk
+//!   the WebSocket and FIX 4.4 transports). [`server`]: `lp-rfq serve`, the desk
 //!   server operators attach to, and clients' sessions.
 //!   `bench`: the `lp-rfq bench` load harness and the timings it takes
 //!   of each session (the product's sessions carry none of it). [`cli`]: the

@@ -24,6 +24,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::client_api::fix::{FixAcceptor, FixClients};
 use crate::client_api::ws::ClientTokens;
 use crate::client_api::ClientApi;
 use crate::desk::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION, TOKEN_ENV};
@@ -51,18 +52,36 @@ pub struct ServePlan {
     address: SocketAddr,
     /// Where clients' WebSocket sessions are taken (`--client-ws`).
     client_ws: Option<SocketAddr>,
+    /// Where clients' FIX 4.4 sessions are taken (`--client-fix`).
+    client_fix: Option<SocketAddr>,
+    /// The desk's CompID on those sessions (`--fix-comp-id`).
+    fix_comp_id: String,
     operators: Operators,
     insecure: bool,
 }
 
-/// Checks `--listen`, `--insecure` and the operators file; each refusal
-/// names the flag or file to fix.
-pub fn plan(
-    listen: &str,
-    operators: &Path,
-    insecure: bool,
-    client_ws: Option<&str>,
-) -> Result<ServePlan, String> {
+/// What `serve` is asked for, as given on the command line.
+pub struct ServeFlags<'a> {
+    pub listen: &'a str,
+    pub operators: &'a Path,
+    pub insecure: bool,
+    pub client_ws: Option<&'a str>,
+    pub client_fix: Option<&'a str>,
+    pub fix_comp_id: &'a str,
+}
+
+/// Checks `--listen`, `--insecure`, the client API addresses, the desk's
+/// FIX CompID and the operators file; each refusal names the flag or
+/// file to fix.
+pub fn plan(flags: ServeFlags<'_>) -> Result<ServePlan, String> {
+    let ServeFlags {
+        listen,
+        operators,
+        insecure,
+        client_ws,
+        client_fix,
+        fix_comp_id,
+    } = flags;
     let address: SocketAddr = listen.parse().map_err(|_| {
         format!(
             "invalid --listen '{listen}': expected an IP address and port such as 127.0.0.1:7411"
@@ -73,24 +92,38 @@ pub fn plan(
             "--listen '{listen}' is not a loopback address: operators' tokens and trades would cross the network in the clear (this build has no TLS); listen on 127.0.0.1, or pass --insecure to accept that"
         ));
     }
-    let client_ws = match client_ws {
-        None => None,
+    let client_address = |flag: &str, text: Option<&str>, example: &str| match text {
+        None => Ok(None),
         Some(text) => {
             let at: SocketAddr = text.parse().map_err(|_| {
-                format!("invalid --client-ws '{text}': expected an IP address and port such as 127.0.0.1:7412")
+                format!(
+                    "invalid {flag} '{text}': expected an IP address and port such as {example}"
+                )
             })?;
             if !at.ip().is_loopback() && !insecure {
                 return Err(format!(
-                    "--client-ws '{text}' is not a loopback address: clients' tokens and trades would cross the network in the clear (this build has no TLS); listen on 127.0.0.1, or pass --insecure to accept that"
+                    "{flag} '{text}' is not a loopback address: clients' credentials and trades would cross the network in the clear (this build has no TLS); listen on 127.0.0.1, or pass --insecure to accept that"
                 ));
             }
-            Some(at)
+            Ok(Some(at))
         }
     };
+    let client_ws = client_address("--client-ws", client_ws, "127.0.0.1:7412")?;
+    let client_fix = client_address("--client-fix", client_fix, "127.0.0.1:7413")?;
+    if fix_comp_id.is_empty()
+        || fix_comp_id.len() > 64
+        || !fix_comp_id.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(format!(
+            "invalid --fix-comp-id '{fix_comp_id}': expected 1 to 64 printable ASCII characters such as LPRFQ"
+        ));
+    }
     let operators = Operators::load(operators).map_err(|error| error.to_string())?;
     Ok(ServePlan {
         address,
         client_ws,
+        client_fix,
+        fix_comp_id: fix_comp_id.to_string(),
         operators,
         insecure,
     })
@@ -125,9 +158,19 @@ pub async fn serve(
         facts.lps.len(),
         if facts.simulated { " (SIMULATED)" } else { "" }
     );
-    let clients = match plan.client_ws {
-        None => None,
-        Some(at) => {
+    let api = if plan.client_ws.is_some() || plan.client_fix.is_some() {
+        match ClientApi::new(desk.clone()) {
+            Ok(api) => Some(api),
+            Err(error) => {
+                eprintln!("lp-rfq: the client API cannot record client orders: {error}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    } else {
+        None
+    };
+    let clients = match (plan.client_ws, &api) {
+        (Some(at), Some(api)) => {
             let tokens = match ClientTokens::load(desk.clients()) {
                 Ok(tokens) => tokens,
                 Err(error) => {
@@ -146,8 +189,41 @@ pub async fn serve(
                 "lp-rfq: client API (WebSocket) on ws://{}",
                 listener.local_addr()?
             );
-            Some((listener, Arc::new(tokens), ClientApi::new(desk.clone())))
+            Some((listener, Arc::new(tokens), api.clone()))
         }
+        _ => None,
+    };
+    let fix_clients = match (plan.client_fix, &api) {
+        (Some(at), Some(api)) => {
+            let clients = match FixClients::load(desk.clients(), &plan.fix_comp_id) {
+                Ok(clients) => clients,
+                Err(error) => {
+                    eprintln!("lp-rfq: {error}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let listener = match TcpListener::bind(at).await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    eprintln!("lp-rfq: cannot listen on '{at}' (--client-fix): {error}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            eprintln!(
+                "lp-rfq: client API (FIX 4.4) on {} as {}",
+                listener.local_addr()?,
+                plan.fix_comp_id
+            );
+            let acceptor = FixAcceptor {
+                api: api.clone(),
+                clients,
+                comp_id: plan.fix_comp_id.clone(),
+                dir: desk.settings().fix_log_dir.join("clients"),
+                logged_on: Default::default(),
+            };
+            Some((listener, Arc::new(acceptor)))
+        }
+        _ => None,
     };
     let operators = Arc::new(plan.operators);
     let (stopping, stop_seen) = watch::channel(false);
@@ -178,6 +254,17 @@ pub async fn serve(
                 // problem, not the desk's.
                 Err(error) => tracing::warn!("cannot accept a connection: {error}"),
             },
+            accepted = fix_accept(&fix_clients) => match accepted {
+                Ok((socket, peer)) => {
+                    if let Some((_, acceptor)) = &fix_clients {
+                        let (acceptor, stop) = (acceptor.clone(), stop_seen.clone());
+                        connections.spawn(async move {
+                            crate::client_api::fix::connection(socket, peer, acceptor, stop).await;
+                        });
+                    }
+                }
+                Err(error) => tracing::warn!("cannot accept a FIX client connection: {error}"),
+            },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             Some(interrupt) = interrupts.recv() => {
                 eprintln!("lp-rfq: stopping the desk ({interrupt:?}): every stream stops, orders out are waited for");
@@ -187,6 +274,7 @@ pub async fn serve(
     }
     drop(listener);
     drop(clients);
+    drop(fix_clients);
     let _ = stopping.send(true);
     while connections.join_next().await.is_some() {}
     eprintln!("lp-rfq: desk stopped");
@@ -200,6 +288,17 @@ async fn client_accept(
 ) -> std::io::Result<(TcpStream, SocketAddr)> {
     match clients {
         Some((listener, _, _)) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next FIX client connection, when the FIX acceptor listens
+/// (pending forever otherwise).
+async fn fix_accept(
+    fix_clients: &Option<(TcpListener, Arc<FixAcceptor>)>,
+) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match fix_clients {
+        Some((listener, _)) => listener.accept().await,
         None => std::future::pending().await,
     }
 }

@@ -15,6 +15,8 @@ mod attach;
 mod blotter;
 #[path = "integration/client_api.rs"]
 mod client_api;
+#[path = "integration/client_fix.rs"]
+mod client_fix;
 #[path = "integration/client_terms.rs"]
 mod client_terms;
 #[path = "integration/client_view.rs"]

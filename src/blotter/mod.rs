@@ -9,6 +9,7 @@
 //! from the rows a store yields (`report_rows`, SQLite's in
 //! `sqlite_rows`; computed in `figures`).
 
+pub mod client_orders;
 mod compact;
 mod figures;
 pub mod health;

@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 12] = [
+const MIGRATIONS: [&str; 13] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -430,6 +430,25 @@ const MIGRATIONS: [&str; 12] = [
     // exactly; the base legs of its quotes and fills are derived).
     r#"
     ALTER TABLE rfqs ADD COLUMN fixed TEXT NOT NULL DEFAULT 'base';
+    "#,
+    // 13: every order a client sent on its own session (WebSocket or FIX),
+    // by the client's own order id, so that its status is answered and a
+    // repeated id never executes again after a restart. Each change of
+    // state is a new row (the latest wins); earlier rows are kept.
+    r#"
+    CREATE TABLE client_orders (
+        id              INTEGER PRIMARY KEY,
+        client          TEXT NOT NULL,
+        client_order_id TEXT NOT NULL,
+        channel         TEXT NOT NULL,
+        quote_id        TEXT,
+        status          TEXT NOT NULL,
+        price           TEXT,
+        amount          TEXT,
+        reason          TEXT,
+        recorded_at     TEXT NOT NULL
+    );
+    CREATE INDEX client_orders_by_order ON client_orders (client, client_order_id, id);
     "#,
 ];
 

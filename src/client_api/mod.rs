@@ -6,9 +6,11 @@
 //! work ([`session`]). A client's quotes and fills are built from the
 //! client view of its stream only (`rfq::client_view`), so nothing a
 //! client receives can carry an LP's name or price or the desk's P&L.
-//! `ws` carries it over a WebSocket (`lp-rfq serve --client-ws`);
-//! docs/client-api.md is the wire.
+//! `ws` carries it over a WebSocket (`lp-rfq serve --client-ws`), `fix`
+//! over FIX 4.4 (`lp-rfq serve --client-fix`); docs/client-api.md is the
+//! wire of both.
 
+pub mod fix;
 pub mod session;
 pub mod ws;
 
@@ -20,9 +22,11 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::blotter::client_orders::{ClientOrderRow, ClientOrders};
+use crate::blotter::BlotterError;
 use crate::clients::ClientRefusal;
 use crate::desk::{Desk, DeskError};
-use crate::rfq::ClientId;
+use crate::rfq::{Channel, ClientId};
 
 /// What a client sends, whatever the transport. On the WebSocket each is
 /// a JSON object with a `type` field; decimals are strings.
@@ -113,8 +117,8 @@ pub enum CancelReason {
     DeskStopped,
 }
 
-/// Why a request was refused (FIX 658 QuoteRequestRejectReason: 1, 3, 8,
-/// 99).
+/// Why a request was refused (FIX 658 QuoteRequestRejectReason: 1, 3, 4,
+/// 8, 99).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
@@ -122,6 +126,9 @@ pub enum RejectReason {
     UnknownSymbol,
     /// Beyond the client's per-RFQ, daily or rate limit.
     ExceedsLimit,
+    /// The request's own deadline (FIX ExpireTime 126) had passed when
+    /// it arrived.
+    TooLate,
     /// The client may not ask for this (unknown, disabled, pair not
     /// allowed).
     NotAuthorized,
@@ -135,6 +142,7 @@ impl RejectReason {
         match self {
             RejectReason::UnknownSymbol => 1,
             RejectReason::ExceedsLimit => 3,
+            RejectReason::TooLate => 4,
             RejectReason::NotAuthorized => 8,
             RejectReason::Other => 99,
         }
@@ -229,18 +237,25 @@ pub struct ClientApi {
     desk: Arc<Desk>,
     /// Each client's RFQs within the last [`RATE_WINDOW`].
     recent_rfqs: Mutex<HashMap<ClientId, VecDeque<Instant>>>,
-    /// Every client order id seen, with its latest state: a repeated id
-    /// is answered from here and never executes twice.
+    /// Every client order id seen by this process, with its latest state:
+    /// a repeated id is answered from here and never executes twice.
     orders: Mutex<HashMap<(ClientId, Arc<str>), ExecutionReport>>,
+    /// The blotter's record of client orders, which outlives the process:
+    /// asked when an id is not in `orders` (after a restart).
+    record: Option<ClientOrders>,
 }
 
 impl ClientApi {
-    pub fn new(desk: Arc<Desk>) -> Arc<ClientApi> {
-        Arc::new(ClientApi {
+    /// The client API of `desk`, recording client orders in its blotter
+    /// when it has one.
+    pub fn new(desk: Arc<Desk>) -> Result<Arc<ClientApi>, BlotterError> {
+        let record = desk.blotter_path().map(ClientOrders::open).transpose()?;
+        Ok(Arc::new(ClientApi {
             desk,
             recent_rfqs: Mutex::new(HashMap::new()),
             orders: Mutex::new(HashMap::new()),
-        })
+            record,
+        }))
     }
 
     pub(crate) fn desk(&self) -> &Arc<Desk> {
@@ -274,11 +289,14 @@ impl ClientApi {
         Ok(())
     }
 
-    /// Claims `client_order_id` for a new order; `Err` with what the
-    /// first order of that id has come to when it is not new.
+    /// Claims `client_order_id` for a new order, on the record before it
+    /// may execute; `Err` with what the first order of that id has come
+    /// to when it is not new (in this process or an earlier one), or with
+    /// a refusal when the claim cannot be recorded.
     pub(crate) fn claim_order(
         &self,
         client: &ClientId,
+        channel: Channel,
         client_order_id: &Arc<str>,
         quote_id: &Arc<str>,
     ) -> Result<(), ExecutionReport> {
@@ -287,44 +305,127 @@ impl ClientApi {
         if let Some(first) = orders.get(&key) {
             return Err(first.clone());
         }
-        orders.insert(
-            key,
-            ExecutionReport {
-                client_order_id: client_order_id.clone(),
-                quote_id: Some(quote_id.clone()),
-                status: OrderStatus::Pending,
-                price: None,
-                amount: None,
-                reason: None,
-                status_request: false,
-            },
-        );
+        if let Some(first) = self.recorded(client, client_order_id) {
+            return Err(first);
+        }
+        let pending = ExecutionReport {
+            client_order_id: client_order_id.clone(),
+            quote_id: Some(quote_id.clone()),
+            status: OrderStatus::Pending,
+            price: None,
+            amount: None,
+            reason: None,
+            status_request: false,
+        };
+        if let Err(error) = self.write(client, channel, &pending) {
+            tracing::error!(%client, client_order_id = %client_order_id, "a client order cannot be recorded, so it is refused: {error}");
+            return Err(ExecutionReport::rejected(
+                client_order_id.clone(),
+                Some(quote_id.clone()),
+                "the desk cannot record orders right now: the order was not sent",
+            ));
+        }
+        orders.insert(key, pending);
         Ok(())
     }
 
-    /// Notes where `report`'s order now stands.
-    pub(crate) fn note_order(&self, client: &ClientId, report: &ExecutionReport) {
+    /// Notes where `report`'s order now stands, on the record first.
+    pub(crate) fn note_order(&self, client: &ClientId, channel: Channel, report: &ExecutionReport) {
+        let report = ExecutionReport {
+            status_request: false,
+            ..report.clone()
+        };
+        if let Err(error) = self.write(client, channel, &report) {
+            tracing::error!(%client, client_order_id = %report.client_order_id, "a client order's state cannot be recorded: {error}");
+        }
         let mut orders = self.orders.lock().unwrap_or_else(|p| p.into_inner());
-        orders.insert(
-            (client.clone(), report.client_order_id.clone()),
-            ExecutionReport {
-                status_request: false,
-                ..report.clone()
-            },
-        );
+        orders.insert((client.clone(), report.client_order_id.clone()), report);
     }
 
-    /// Where `client`'s order `client_order_id` stands.
+    fn write(
+        &self,
+        client: &ClientId,
+        channel: Channel,
+        report: &ExecutionReport,
+    ) -> Result<(), BlotterError> {
+        let Some(record) = &self.record else {
+            return Ok(());
+        };
+        let status = match report.status {
+            OrderStatus::Filled => "filled",
+            OrderStatus::Rejected => "rejected",
+            OrderStatus::Pending => "pending",
+            OrderStatus::Unknown => "unknown",
+            // Never recorded: a status answer is not a state.
+            OrderStatus::NotFound => return Ok(()),
+        };
+        record.record(&ClientOrderRow {
+            client: client.to_string(),
+            client_order_id: report.client_order_id.to_string(),
+            channel: channel.as_str().to_string(),
+            quote_id: report.quote_id.as_deref().map(str::to_string),
+            status: status.to_string(),
+            price: report.price.map(|p| p.to_string()),
+            amount: report.amount.map(|a| a.to_string()),
+            reason: report.reason.clone(),
+        })
+    }
+
+    /// What an earlier process recorded of `client`'s order. An order
+    /// still pending on the record was out when that process stopped:
+    /// its outcome is resolved with the counterparty, so it is unknown.
+    fn recorded(&self, client: &ClientId, client_order_id: &Arc<str>) -> Option<ExecutionReport> {
+        let record = self.record.as_ref()?;
+        let row = match record.latest(client.as_str(), client_order_id) {
+            Ok(row) => row?,
+            Err(error) => {
+                tracing::error!(%client, %client_order_id, "cannot read a client order's record: {error}");
+                return Some(ExecutionReport::rejected(
+                    client_order_id.clone(),
+                    None,
+                    "the desk cannot read its order record right now: ask again",
+                ));
+            }
+        };
+        let decimal = |text: Option<String>| text.and_then(|t| t.parse::<Decimal>().ok());
+        let (status, reason) = match row.status.as_str() {
+            "filled" => (OrderStatus::Filled, row.reason),
+            "rejected" => (OrderStatus::Rejected, row.reason),
+            "pending" => (
+                OrderStatus::Unknown,
+                Some("the desk restarted before the order's outcome was recorded: it resolves it with its counterparty".into()),
+            ),
+            _ => (OrderStatus::Unknown, row.reason),
+        };
+        Some(ExecutionReport {
+            client_order_id: client_order_id.clone(),
+            quote_id: row.quote_id.map(Arc::from),
+            status,
+            price: decimal(row.price),
+            amount: decimal(row.amount),
+            reason,
+            status_request: false,
+        })
+    }
+
+    /// Where `client`'s order `client_order_id` stands, from this process
+    /// or the record.
     pub(crate) fn order_status(&self, client: &ClientId, client_order_id: &str) -> ExecutionReport {
-        let orders = self.orders.lock().unwrap_or_else(|p| p.into_inner());
-        let known = orders.get(&(client.clone(), Arc::from(client_order_id)));
+        let id: Arc<str> = Arc::from(client_order_id);
+        let known = self
+            .orders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(client.clone(), id.clone()))
+            .cloned()
+            .or_else(|| self.recorded(client, &id));
         match known {
             Some(report) => ExecutionReport {
                 status_request: true,
-                ..report.clone()
+                ..report
             },
             None => ExecutionReport {
-                client_order_id: Arc::from(client_order_id),
+                client_order_id: id,
                 quote_id: None,
                 status: OrderStatus::NotFound,
                 price: None,

@@ -271,6 +271,7 @@ impl ClientSession {
         let pump = Pump {
             client_rfq_id: id,
             client: self.client.clone(),
+            channel: self.channel,
             api: self.api.clone(),
             out: self.out.clone(),
             quotes: self.quotes.clone(),
@@ -304,7 +305,10 @@ impl ClientSession {
         if let Err(why) = check_id("client_order_id", &client_order_id) {
             return self.out.offer(refuse(why));
         }
-        if let Err(first) = self.api.claim_order(&self.client, &order_id, &quote) {
+        if let Err(first) = self
+            .api
+            .claim_order(&self.client, self.channel, &order_id, &quote)
+        {
             // Never executed twice: the first order's state, as it stands.
             tracing::info!(client = %self.client, client_order_id = %order_id, "a repeated client order id answered with its first order");
             return self.out.offer(Outbound::ExecutionReport(first));
@@ -342,7 +346,7 @@ impl ClientSession {
         });
         if let Err(why) = routed {
             let report = ExecutionReport::rejected(order_id, Some(quote), why);
-            self.api.note_order(&self.client, &report);
+            self.api.note_order(&self.client, self.channel, &report);
             self.out.offer(Outbound::ExecutionReport(report));
         }
     }
@@ -401,6 +405,7 @@ struct Shown {
 struct Pump {
     client_rfq_id: Arc<str>,
     client: ClientId,
+    channel: Channel,
     api: Arc<ClientApi>,
     out: Outgoing,
     quotes: QuoteIndex,
@@ -462,7 +467,7 @@ impl Pump {
     }
 
     fn report(&self, report: ExecutionReport) {
-        self.api.note_order(&self.client, &report);
+        self.api.note_order(&self.client, self.channel, &report);
         self.out.offer(Outbound::ExecutionReport(report));
     }
 

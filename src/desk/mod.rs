@@ -358,6 +358,11 @@ impl Desk {
         self.blotter.as_ref().map(Blotter::stats)
     }
 
+    /// The blotter's file, if one is open.
+    pub fn blotter_path(&self) -> Option<&std::path::Path> {
+        self.blotter.as_ref().map(Blotter::path)
+    }
+
     /// The registry of live streams.
     pub fn streams(&self) -> &StreamRegistry {
         &self.streams

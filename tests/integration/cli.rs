@@ -558,12 +558,14 @@ fn the_bench_prints_one_json_line_with_every_figure() {
 
 #[test]
 fn bench_throughput_counts_only_valid_answers_not_timeouts() {
-    // Every LP answers after 30 ms but may only take 10: nothing is valid.
+    // Every LP answers after 500 ms but may only take 10: nothing is
+    // valid. (The gap is wide so that a machine too loaded to fire the
+    // 10 ms timer on time still cannot see the answer first.)
     let output = lp_rfq()
         .args(["bench", "--sessions", "5", "--lps", "2", "--duration", "1"])
         .args([
             "--lp-delay-ms",
-            "30",
+            "500",
             "--lp-timeout-ms",
             "10",
             "--no-blotter",
