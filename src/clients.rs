@@ -39,6 +39,7 @@ use crate::output::group_thousands;
 use crate::rfq::outlet::Outlet;
 use crate::rfq::request::RequestParams;
 use crate::rfq::{ClientId, EventKind, RfqEvent, RfqSpec};
+use crate::secret::{is_env_var_name, ENV_VAR_RULE};
 
 /// One client from the clients file.
 #[derive(Debug, Clone, PartialEq)]
@@ -455,6 +456,14 @@ pub enum ClientsError {
         line: usize,
         client: String,
     },
+    /// A `token_env` that is not a variable's name may be the token
+    /// itself, pasted: named by its field, never shown.
+    #[error("clients file '{file}' line {line}: token_env in [[client]] {client} must be {ENV_VAR_RULE}, such as CLIENT_TOKEN_ACME (its value is not shown: it may be a secret)")]
+    TokenEnvName {
+        file: String,
+        line: usize,
+        client: String,
+    },
     /// A field whose value is not what it must be.
     #[error(transparent)]
     BadValue(Box<BadValue>),
@@ -488,8 +497,6 @@ const FIELDS: &str =
 const NAME: &str = "1 to 64 letters, digits, '-', '_' or '.'";
 const PAIRS: &str = "a non-empty list of pairs such as [\"BTCUSDT\", \"ETH/USDT\"]";
 const ENABLED: &str = "true or false";
-const TOKEN_ENV: &str =
-    "the name of an environment variable (letters, digits and '_'), such as \"CLIENT_TOKEN_ACME\"";
 const RATE: &str = "a whole number of RFQs per second from 1 to 1000, such as 10";
 const PAIR_MARKUP: &str =
     "a table of pairs and markups in bps as strings, such as { ETHUSDT = \"12\" }";
@@ -713,12 +720,12 @@ impl At<'_> {
             let var = value
                 .get_ref()
                 .as_str()
-                .filter(|var| {
-                    !var.is_empty()
-                        && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                        && !var.as_bytes()[0].is_ascii_digit()
-                })
-                .ok_or_else(|| bad("token_env", value, TOKEN_ENV))?;
+                .filter(|var| is_env_var_name(var))
+                .ok_or_else(|| ClientsError::TokenEnvName {
+                    file: self.file.to_string(),
+                    line: self.line(value.span().start),
+                    client: label.clone(),
+                })?;
             terms.token_env = Some(var.to_string());
         }
         if let Some(value) = table.get("max_rfqs_per_sec") {
@@ -888,7 +895,11 @@ enabled = false
     #[case("[[client]]\nname = \"acme\"\nenabled = \"no\"\n",
         "clients file 'clients.toml' line 3: enabled '\"no\"' in [[client]] 'acme' must be true or false")]
     #[case("[[client]]\nname = \"acme\"\ntoken_env = \"MY TOKEN\"\n",
-        "clients file 'clients.toml' line 3: token_env '\"MY TOKEN\"' in [[client]] 'acme' must be the name of an environment variable (letters, digits and '_'), such as \"CLIENT_TOKEN_ACME\"")]
+        "clients file 'clients.toml' line 3: token_env in [[client]] 'acme' must be the name of an environment variable: capital letters, digits and _, such as CLIENT_TOKEN_ACME (its value is not shown: it may be a secret)")]
+    #[case("[[client]]\nname = \"acme\"\ntoken_env = \"sk_live_abc123\"\n",
+        "clients file 'clients.toml' line 3: token_env in [[client]] 'acme' must be the name of an environment variable: capital letters, digits and _, such as CLIENT_TOKEN_ACME (its value is not shown: it may be a secret)")]
+    #[case("[[client]]\nname = \"acme\"\ntoken_env = \"9f86d081884c7d659a2feaa0c55ad015\"\n",
+        "clients file 'clients.toml' line 3: token_env in [[client]] 'acme' must be the name of an environment variable: capital letters, digits and _, such as CLIENT_TOKEN_ACME (its value is not shown: it may be a secret)")]
     #[case("[[client]]\nname = \"acme\"\nmax_rfqs_per_sec = 0\n",
         "clients file 'clients.toml' line 3: max_rfqs_per_sec '0' in [[client]] 'acme' must be a whole number of RFQs per second from 1 to 1000, such as 10")]
     #[case("[[client]]\nname = \"acme\"\nmax_rfqs_per_sec = \"5\"\n",

@@ -102,3 +102,4 @@ pub mod signals;
 pub mod streams;
 pub mod ui;
 pub mod venues;
+pub(crate) mod ws_edge;

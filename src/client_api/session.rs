@@ -9,11 +9,10 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rust_decimal::Decimal;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::client_api::{
@@ -29,6 +28,7 @@ use crate::rfq::client_view::{
 use crate::rfq::StreamCommand;
 use crate::rfq::{Channel, ClientId, EventKind, QuoteRequest, RequestParams, RfqSpec};
 use crate::streams::StreamStopper;
+use crate::ws_edge::{Outbox, Overflow};
 
 /// Messages a client may fall behind by before its session is closed:
 /// a 30 s stream refreshing every 500 ms makes about 60 quotes, and a
@@ -37,43 +37,27 @@ pub const CLIENT_BUFFER: usize = 1024;
 /// The longest id a client may give a request or an order.
 const MAX_CLIENT_ID_CHARS: usize = 64;
 
-/// A session's bounded queue of messages to its client. Offering never
-/// waits: a client a whole queue behind is closed (`overflowed`) rather
-/// than hold its streams back.
+/// A session's bounded queue of messages to its client
+/// (`ws_edge::Outbox`). Offering never waits: a client a whole queue
+/// behind is closed (`overflow`) rather than hold its streams back.
 #[derive(Clone)]
-pub struct Outgoing {
-    sender: mpsc::Sender<Outbound>,
-    overflowed: Arc<AtomicBool>,
-    kick: Arc<Notify>,
-}
+pub struct Outgoing(Outbox<Outbound>);
 
 impl Outgoing {
     /// The queue and its far end, for the transport's writer.
     pub fn new() -> (Outgoing, mpsc::Receiver<Outbound>) {
-        let (sender, receiver) = mpsc::channel(CLIENT_BUFFER);
-        let outgoing = Outgoing {
-            sender,
-            overflowed: Arc::new(AtomicBool::new(false)),
-            kick: Arc::new(Notify::new()),
-        };
-        (outgoing, receiver)
+        let (outbox, receiver) = Outbox::new(CLIENT_BUFFER);
+        (Outgoing(outbox), receiver)
     }
 
     pub fn offer(&self, message: Outbound) {
-        if self.overflowed.load(Ordering::Relaxed) {
-            return;
-        }
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.sender.try_send(message) {
-            self.overflowed.store(true, Ordering::Relaxed);
-            self.kick.notify_one();
-        }
+        self.0.offer(message);
     }
 
-    /// Resolves once the client has fallen a whole queue behind.
-    pub async fn overflowed(&self) {
-        while !self.overflowed.load(Ordering::Relaxed) {
-            self.kick.notified().await;
-        }
+    /// What the transport's writer watches: the client has fallen a
+    /// whole queue behind.
+    pub(crate) fn overflow(&self) -> Overflow {
+        self.0.overflow()
     }
 }
 
