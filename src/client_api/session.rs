@@ -19,7 +19,7 @@ use crate::client_api::{
     reject_of, CancelReason, ClientApi, ExecutionReport, Inbound, OrderStatus, Outbound,
     RejectReason,
 };
-use crate::clock::StreamMs;
+use crate::clock::{StreamClock, StreamMs};
 use crate::desk::StreamHandle;
 use crate::market::{Pair, Side};
 use crate::rfq::client_view::{
@@ -222,6 +222,19 @@ impl ClientSession {
             Ok(amount) => amount,
             Err(error) => return self.reject(id, RejectReason::Other, format!("amount: {error}")),
         };
+        // The desk's fat-finger limit: an operator may confirm past it, a
+        // client cannot, so above it (or unpriced) is a plain refusal.
+        let notional =
+            desk.settings()
+                .notional_limits()
+                .check(pair, crate::market::Leg::Base, amount);
+        if let Some(warning) = notional.warning() {
+            return self.reject(
+                id,
+                RejectReason::ExceedsLimit,
+                format!("the desk's limit: {warning}"),
+            );
+        }
         if let Err(why) = self.api.take_rfq_slot(&self.client) {
             return self.reject(id, RejectReason::ExceedsLimit, why);
         }
@@ -262,6 +275,8 @@ impl ClientSession {
             live: None,
             quoted: false,
             order: None,
+            outcome_reported: false,
+            ends_at_ms: desk.settings().duration_ms,
             cancelled: false,
             record_failing: false,
         };
@@ -289,8 +304,8 @@ impl ClientSession {
             return self.out.offer(refuse(why));
         }
         if let Err(first) = self.api.claim_order(&self.client, &order_id, &quote) {
-            // Never executed twice: the first order's state, as it stands.
-            tracing::info!(client = %self.client, client_order_id = %order_id, "a repeated client order id answered with its first order");
+            // Never executed twice: the first order's state, as it stands
+            // (or a refusal, too many orders at once).
             return self.out.offer(Outbound::ExecutionReport(first));
         }
         let parsed = (|| {
@@ -393,6 +408,11 @@ struct Pump {
     quoted: bool,
     /// The client order out on this request.
     order: Option<Arc<str>>,
+    /// The order's outcome (filled, rejected, unknown) went to the client.
+    outcome_reported: bool,
+    /// When the stream ends (stream time): no quote is shown as valid
+    /// past it, since nothing can be accepted then.
+    ends_at_ms: StreamMs,
     cancelled: bool,
     /// The desk just said it cannot record: the withdrawal that follows
     /// is for that, not an expiry.
@@ -415,7 +435,7 @@ impl Pump {
                         if let ClientEventKind::Quote(quote) = &seen.kind {
                             shown.push(quote.quote_id.clone());
                         }
-                        self.on_client_event(&handle, seen.t_ms, seen.kind);
+                        self.on_client_event(&handle.clock, seen.t_ms, seen.kind);
                     }
                 }
                 Some(command) = inbox.recv() => match command {
@@ -443,6 +463,12 @@ impl Pump {
         if let Err(error) = handle.finish().await {
             tracing::error!("a client RFQ on the desk server failed: {error:#}");
         }
+    }
+
+    /// Sends the outcome of this request's order.
+    fn report_outcome(&mut self, report: ExecutionReport) {
+        self.outcome_reported = true;
+        self.report(report);
     }
 
     fn report(&self, report: ExecutionReport) {
@@ -515,12 +541,12 @@ impl Pump {
         self.order = Some(order.client_order_id);
     }
 
-    fn on_client_event(&mut self, handle: &StreamHandle, t_ms: StreamMs, kind: ClientEventKind) {
+    fn on_client_event(&mut self, clock: &StreamClock, t_ms: StreamMs, kind: ClientEventKind) {
         match kind {
             ClientEventKind::Opened(_) | ClientEventKind::OrderPending(_) => {}
             ClientEventKind::Quote(quote) => {
                 self.quoted = true;
-                let valid_until_ms = t_ms.saturating_add(quote.valid_for_ms);
+                let valid_until_ms = t_ms.saturating_add(quote.valid_for_ms).min(self.ends_at_ms);
                 self.quotes
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -535,7 +561,7 @@ impl Pump {
                     bid,
                     offer,
                     amount: quote.amount,
-                    valid_until: crate::clock::iso_millis(handle.clock.wall_at(valid_until_ms)),
+                    valid_until: crate::clock::iso_millis(clock.wall_at(valid_until_ms)),
                     simulated: quote.simulated,
                 });
                 self.live = Some(Shown {
@@ -555,7 +581,7 @@ impl Pump {
             }
             ClientEventKind::OrderFilled(filled) => {
                 if let Some(order) = self.order.clone() {
-                    self.report(ExecutionReport {
+                    self.report_outcome(ExecutionReport {
                         client_order_id: order,
                         quote_id: Some(filled.quote_id),
                         status: OrderStatus::Filled,
@@ -572,7 +598,7 @@ impl Pump {
                         NotFilledReason::QuoteNotLive => "the quote was no longer live",
                         NotFilledReason::NoFill => "no liquidity at the quote's price",
                     };
-                    self.report(ExecutionReport::rejected(
+                    self.report_outcome(ExecutionReport::rejected(
                         order,
                         not_filled.quote_id,
                         reason,
@@ -581,7 +607,7 @@ impl Pump {
             }
             ClientEventKind::OrderUnknown(unknown) => {
                 if let Some(order) = self.order.clone() {
-                    self.report(ExecutionReport {
+                    self.report_outcome(ExecutionReport {
                         client_order_id: order,
                         quote_id: Some(unknown.quote_id),
                         status: OrderStatus::Unknown,
@@ -596,8 +622,18 @@ impl Pump {
                 }
             }
             ClientEventKind::Ended(ended) => {
-                if self.order.is_some() {
-                    self.live = None;
+                if let Some(order) = self.order.clone() {
+                    // The stream ended before the engine took the accept:
+                    // no order reached an LP, and the client must not be
+                    // left waiting on a pending one.
+                    let live = self.live.take();
+                    if !self.outcome_reported {
+                        self.report_outcome(ExecutionReport::rejected(
+                            order,
+                            live.map(|shown| shown.quote_id),
+                            "the request ended before the order was taken",
+                        ));
+                    }
                     return;
                 }
                 let reason = match ended.reason {
@@ -626,5 +662,139 @@ fn side_word(side: Side) -> &'static str {
     match side {
         Side::Buy => "buy",
         Side::Sell => "sell",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Settings, SettingsArgs};
+    use crate::desk::registry::LpRegistry;
+    use crate::desk::Desk;
+    use crate::market::Asset;
+    use crate::rfq::client_view::{ClientEnded, ClientOutcome, Quote};
+    use rust_decimal_macros::dec;
+
+    /// A request's pump on a desk of 2 s streams, and what it sends.
+    fn pump() -> (Pump, mpsc::Receiver<Outbound>) {
+        let settings = Settings::from_args(&SettingsArgs {
+            duration: Some("2".into()),
+            no_blotter: Some("true".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let desk = Desk::with_parts(settings, LpRegistry::fixed(Vec::new()), None);
+        let (out, sent) = Outgoing::new();
+        let pump = Pump {
+            client_rfq_id: Arc::from("r-1"),
+            client: ClientId::new("acme").unwrap(),
+            api: ClientApi::new(Arc::new(desk)),
+            out,
+            quotes: Arc::default(),
+            view: ClientView::new(),
+            live: None,
+            quoted: false,
+            order: None,
+            outcome_reported: false,
+            ends_at_ms: 2_000,
+            cancelled: false,
+            record_failing: false,
+        };
+        (pump, sent)
+    }
+
+    fn quote(valid_for_ms: u64) -> ClientEventKind {
+        ClientEventKind::Quote(Quote {
+            quote_id: Arc::from("Q-1"),
+            side: Side::Buy,
+            amount: dec!(1),
+            price: dec!(100100.02),
+            client_pays: dec!(100100.02),
+            pays_asset: Asset::new("USDT").unwrap(),
+            client_receives: dec!(1),
+            receives_asset: Asset::new("BTC").unwrap(),
+            valid_for_ms,
+            simulated: false,
+        })
+    }
+
+    fn ended() -> ClientEventKind {
+        ClientEventKind::Ended(ClientEnded {
+            reason: ClientEndReason::Duration,
+            outcome: ClientOutcome::NotAccepted,
+            quote_id: Some(Arc::from("Q-1")),
+            price: Some(dec!(100100.02)),
+        })
+    }
+
+    fn drain(sent: &mut mpsc::Receiver<Outbound>) -> Vec<serde_json::Value> {
+        std::iter::from_fn(|| sent.try_recv().ok())
+            .map(|message| serde_json::to_value(message).unwrap())
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_order_the_stream_ended_before_taking_is_rejected_not_left_pending() {
+        let (mut pump, mut sent) = pump();
+        let clock = StreamClock::start();
+        pump.on_client_event(&clock, 1_000, quote(10_000));
+        pump.order = Some(Arc::from("o-1"));
+        pump.on_client_event(&clock, 2_000, ended());
+        let sent = drain(&mut sent);
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert_eq!(
+            sent[1],
+            serde_json::json!({
+                "type": "execution_report",
+                "client_order_id": "o-1",
+                "quote_id": "Q-1",
+                "status": "rejected",
+                "reason": "the request ended before the order was taken"
+            })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_order_with_its_outcome_reported_gets_nothing_more_at_the_end() {
+        let (mut pump, mut sent) = pump();
+        let clock = StreamClock::start();
+        pump.on_client_event(&clock, 1_000, quote(10_000));
+        pump.order = Some(Arc::from("o-1"));
+        pump.on_client_event(
+            &clock,
+            1_200,
+            ClientEventKind::OrderNotFilled(crate::rfq::client_view::OrderNotFilled {
+                quote_id: Some(Arc::from("Q-1")),
+                reason: NotFilledReason::NoFill,
+            }),
+        );
+        pump.on_client_event(&clock, 2_000, ended());
+        let statuses: Vec<_> = drain(&mut sent)
+            .iter()
+            .map(|message| message["type"].to_string() + " " + &message["status"].to_string())
+            .collect();
+        assert_eq!(
+            statuses,
+            ["\"quote\" null", "\"execution_report\" \"rejected\""]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quote_is_never_valid_past_the_streams_end() {
+        let (mut pump, mut sent) = pump();
+        let clock = StreamClock::start();
+        pump.on_client_event(&clock, 1_000, quote(10_000));
+        let sent = drain(&mut sent);
+        assert_eq!(
+            sent[0]["valid_until"],
+            serde_json::json!(crate::clock::iso_millis(clock.wall_at(2_000)))
+        );
+        assert_eq!(pump.live.as_ref().unwrap().valid_until_ms, 2_000);
+        let (mut pump, mut sent) = self::pump();
+        pump.on_client_event(&clock, 1_000, quote(500));
+        assert_eq!(
+            drain(&mut sent)[0]["valid_until"],
+            serde_json::json!(crate::clock::iso_millis(clock.wall_at(1_500)))
+        );
     }
 }
