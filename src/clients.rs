@@ -41,6 +41,7 @@ use crate::output::group_thousands;
 use crate::rfq::outlet::Outlet;
 use crate::rfq::request::RequestParams;
 use crate::rfq::{ClientId, EventKind, RfqEvent, RfqSpec};
+use crate::secret::{is_env_var_name, ENV_VAR_RULE};
 
 /// One client from the clients file.
 #[derive(Debug, Clone, PartialEq)]
@@ -473,6 +474,16 @@ pub enum ClientsError {
         line: usize,
         client: String,
     },
+    /// A `token_env` that is not a variable's name may be the token
+    /// itself, pasted: named by its field, never shown.
+    #[error("clients file '{file}' line {line}: {field} in [[client]] {client} must be {ENV_VAR_RULE}, such as {example} (its value is not shown: it may be a secret)")]
+    TokenEnvName {
+        file: String,
+        line: usize,
+        client: String,
+        field: &'static str,
+        example: &'static str,
+    },
     /// A field whose value is not what it must be.
     #[error(transparent)]
     BadValue(Box<BadValue>),
@@ -507,10 +518,6 @@ const NAME: &str = "1 to 64 letters, digits, '-', '_' or '.'";
 const PAIRS: &str = "a non-empty list of pairs such as [\"BTCUSDT\", \"ETH/USDT\"]";
 const ENABLED: &str = "true or false";
 const FIX_COMP_ID: &str = "a CompID of 1 to 64 printable ASCII characters, such as \"ACME\"";
-const FIX_PASSWORD_ENV: &str =
-    "the name of an environment variable (letters, digits and '_'), such as \"CLIENT_FIX_PW_ACME\"";
-const TOKEN_ENV: &str =
-    "the name of an environment variable (letters, digits and '_'), such as \"CLIENT_TOKEN_ACME\"";
 const RATE: &str = "a whole number of RFQs per second from 1 to 1000, such as 10";
 const PAIR_MARKUP: &str =
     "a table of pairs and markups in bps as strings, such as { ETHUSDT = \"12\" }";
@@ -730,20 +737,22 @@ impl At<'_> {
                 .as_bool()
                 .ok_or_else(|| bad("enabled", value, ENABLED))?;
         }
-        let env_var = |field: &str, value: &Spanned<DeValue<'_>>, expected: &str| {
+        let env_var = |field: &'static str, value: &Spanned<DeValue<'_>>, example: &'static str| {
             value
                 .get_ref()
                 .as_str()
-                .filter(|var| {
-                    !var.is_empty()
-                        && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                        && !var.as_bytes()[0].is_ascii_digit()
-                })
+                .filter(|var| is_env_var_name(var))
                 .map(str::to_string)
-                .ok_or_else(|| bad(field, value, expected))
+                .ok_or_else(|| ClientsError::TokenEnvName {
+                    file: self.file.to_string(),
+                    line: self.line(value.span().start),
+                    client: label.clone(),
+                    field,
+                    example,
+                })
         };
         if let Some(value) = table.get("token_env") {
-            terms.token_env = Some(env_var("token_env", value, TOKEN_ENV)?);
+            terms.token_env = Some(env_var("token_env", value, "CLIENT_TOKEN_ACME")?);
         }
         if let Some(value) = table.get("fix_comp_id") {
             let comp_id = value
@@ -756,7 +765,8 @@ impl At<'_> {
             terms.fix_comp_id = Some(comp_id.to_string());
         }
         if let Some(value) = table.get("fix_password_env") {
-            terms.fix_password_env = Some(env_var("fix_password_env", value, FIX_PASSWORD_ENV)?);
+            terms.fix_password_env =
+                Some(env_var("fix_password_env", value, "CLIENT_FIX_PW_ACME")?);
         }
         if let Some(value) = table.get("max_rfqs_per_sec") {
             terms.max_rfqs_per_sec = value
@@ -930,13 +940,17 @@ enabled = false
     #[case("[[client]]\nname = \"acme\"\nenabled = \"no\"\n",
         "clients file 'clients.toml' line 3: enabled '\"no\"' in [[client]] 'acme' must be true or false")]
     #[case("[[client]]\nname = \"acme\"\ntoken_env = \"MY TOKEN\"\n",
-        "clients file 'clients.toml' line 3: token_env '\"MY TOKEN\"' in [[client]] 'acme' must be the name of an environment variable (letters, digits and '_'), such as \"CLIENT_TOKEN_ACME\"")]
+        "clients file 'clients.toml' line 3: token_env in [[client]] 'acme' must be the name of an environment variable: capital letters, digits and _, such as CLIENT_TOKEN_ACME (its value is not shown: it may be a secret)")]
+    #[case("[[client]]\nname = \"acme\"\ntoken_env = \"sk_live_abc123\"\n",
+        "clients file 'clients.toml' line 3: token_env in [[client]] 'acme' must be the name of an environment variable: capital letters, digits and _, such as CLIENT_TOKEN_ACME (its value is not shown: it may be a secret)")]
+    #[case("[[client]]\nname = \"acme\"\ntoken_env = \"9f86d081884c7d659a2feaa0c55ad015\"\n",
+        "clients file 'clients.toml' line 3: token_env in [[client]] 'acme' must be the name of an environment variable: capital letters, digits and _, such as CLIENT_TOKEN_ACME (its value is not shown: it may be a secret)")]
     #[case("[[client]]\nname = \"acme\"\nmax_rfqs_per_sec = 0\n",
         "clients file 'clients.toml' line 3: max_rfqs_per_sec '0' in [[client]] 'acme' must be a whole number of RFQs per second from 1 to 1000, such as 10")]
     #[case("[[client]]\nname = \"acme\"\nfix_comp_id = \"AC ME\"\n",
         "clients file 'clients.toml' line 3: fix_comp_id '\"AC ME\"' in [[client]] 'acme' must be a CompID of 1 to 64 printable ASCII characters, such as \"ACME\"")]
     #[case("[[client]]\nname = \"acme\"\nfix_password_env = \"my pw\"\n",
-        "clients file 'clients.toml' line 3: fix_password_env '\"my pw\"' in [[client]] 'acme' must be the name of an environment variable (letters, digits and '_'), such as \"CLIENT_FIX_PW_ACME\"")]
+        "clients file 'clients.toml' line 3: fix_password_env in [[client]] 'acme' must be the name of an environment variable: capital letters, digits and _, such as CLIENT_FIX_PW_ACME (its value is not shown: it may be a secret)")]
     #[case("[[client]]\nname = \"acme\"\nmax_rfqs_per_sec = \"5\"\n",
         "clients file 'clients.toml' line 3: max_rfqs_per_sec '\"5\"' in [[client]] 'acme' must be a whole number of RFQs per second from 1 to 1000, such as 10")]
     #[case("[[client]]\nname = \"acme fund\"\n",

@@ -56,8 +56,10 @@
 //!   colours of `ui::theme`.
 //! - [`client_api`]: clients asking for quotes themselves (the messages,
 //!   a session's requests, quotes and orders built from the client view,
-//!   the WebSocket and FIX 4.4 transports). [`server`]: `lp-rfq serve`, the desk
-//!   server operators attach to, and clients' sessions.
+//!   the WebSocket and FIX 4.4 transports). `ws_edge`: what every WebSocket
+//!   connection shares (the upgrade's deadline, the bounded outbox and
+//!   its writer). [`server`]: `lp-rfq serve`, the desk server operators
+//!   attach to, and clients' sessions.
 //!   `bench`: the `lp-rfq bench` load harness and the timings it takes
 //!   of each session (the product's sessions carry none of it). [`cli`]: the
 //!   subcommands. [`app`]: the commands the binary runs, wiring the above
@@ -65,7 +67,7 @@
 //!
 //! The public surface is what the binary, the integration tests and the
 //! benches use; everything else is `pub(crate)`, and `bench`, `flags`,
-//! `ids`, `private_files` and `recorder` are internal modules.
+//! `ids`, `private_files`, `recorder` and `ws_edge` are internal modules.
 
 // `unsafe` is allowed only where it pays: the report's SQLite row reader
 // (`blotter::sqlite_rows::raw`) and the bench's timer registration.
@@ -102,3 +104,4 @@ pub mod signals;
 pub mod streams;
 pub mod ui;
 pub mod venues;
+pub(crate) mod ws_edge;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::secret::Secret;
+use crate::secret::{check_token_length, is_env_var_name, Secret, ENV_VAR_RULE};
 
 /// One operator the desk knows.
 #[derive(Debug, Clone)]
@@ -53,6 +53,10 @@ pub enum OperatorsError {
         var: String,
         problem: String,
     },
+    /// A `token_env` that is not a variable's name may be the token
+    /// itself, pasted: named by its field, never shown.
+    #[error("operators file '{file}': operator '{name}': token_env must be {ENV_VAR_RULE}, such as DESK_TOKEN_ALICE (its value is not shown: it may be a secret)")]
+    TokenEnvName { file: String, name: String },
     #[error("operators file '{file}': operators '{first}' and '{second}' have the same token: each operator needs their own")]
     SharedToken {
         file: String,
@@ -74,9 +78,6 @@ struct Entry {
     name: String,
     token_env: String,
 }
-
-/// A token shorter than this is guessable: refused at start.
-const MIN_TOKEN_CHARS: usize = 16;
 
 impl Operators {
     /// Reads `path` and each operator's token from the variable it names.
@@ -132,18 +133,21 @@ impl Operators {
                     name,
                 });
             }
+            if !is_env_var_name(&entry.token_env) {
+                return Err(OperatorsError::TokenEnvName {
+                    file: file.to_string(),
+                    name,
+                });
+            }
             let token_error = |problem: String| OperatorsError::Token {
                 file: file.to_string(),
                 name: name.clone(),
                 var: entry.token_env.clone(),
                 problem,
             };
-            let token = token_of(&entry.token_env).map_err(token_error)?;
-            if token.expose().chars().count() < MIN_TOKEN_CHARS {
-                return Err(token_error(format!(
-                    "the token is shorter than {MIN_TOKEN_CHARS} characters"
-                )));
-            }
+            let token = token_of(&entry.token_env)
+                .and_then(check_token_length)
+                .map_err(token_error)?;
             if let Some(same) = operators.iter().find(|known| known.token == token) {
                 return Err(OperatorsError::SharedToken {
                     file: file.to_string(),
@@ -164,14 +168,19 @@ impl Operators {
     pub fn who(&self, token: &Secret) -> Option<&Operator> {
         let mut found = None;
         for operator in &self.operators {
-            if same_bytes(
-                operator.token.expose().as_bytes(),
-                token.expose().as_bytes(),
-            ) {
+            if operator.token.matches(token.expose()) {
                 found = Some(operator);
             }
         }
         found
+    }
+
+    /// The operators with their tokens, for checking that no client
+    /// shares one.
+    pub(crate) fn tokens(&self) -> impl Iterator<Item = (&str, &Secret)> {
+        self.operators
+            .iter()
+            .map(|operator| (&*operator.name, &operator.token))
     }
 
     /// How many operators the file names.
@@ -183,15 +192,6 @@ impl Operators {
     pub fn is_empty(&self) -> bool {
         self.operators.is_empty()
     }
-}
-
-/// Equal bytes, looked at in full whatever differs first.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let mut differ = a.len() ^ b.len();
-    for (index, byte) in a.iter().enumerate() {
-        differ |= usize::from(byte ^ b.get(index).copied().unwrap_or(!byte));
-    }
-    differ == 0
 }
 
 #[cfg(test)]
@@ -254,6 +254,14 @@ mod tests {
             (
                 "[[operator]]\nname = \" \"\ntoken_env = \"ALICE\"\n",
                 "operators file 'ops.toml': operator #1 has an empty name",
+            ),
+            (
+                "[[operator]]\nname = \"alice\"\ntoken_env = \"alice-token-0123456789\"\n",
+                "operators file 'ops.toml': operator 'alice': token_env must be the name of an environment variable: capital letters, digits and _, such as DESK_TOKEN_ALICE (its value is not shown: it may be a secret)",
+            ),
+            (
+                "[[operator]]\nname = \"bob\"\ntoken_env = \"9f86d081884c7d659a2feaa0c55ad015\"\n",
+                "operators file 'ops.toml': operator 'bob': token_env must be the name of an environment variable: capital letters, digits and _, such as DESK_TOKEN_ALICE (its value is not shown: it may be a secret)",
             ),
         ];
         for (text, expected) in cases {

@@ -13,12 +13,12 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -34,6 +34,7 @@ use crate::rfq::inbox::CommandSender;
 use crate::rfq::{QuoteRequest, RfqSpec, StreamCommand};
 use crate::signals::Interrupts;
 use crate::streams::{Refusal, Sequenced, StreamStopper};
+use crate::ws_edge::{self, FAREWELL_WITHIN};
 
 /// Messages a connection may fall behind by before it is closed: a
 /// console drains every frame, and a 30 s stream of 10 LPs polling every
@@ -43,9 +44,11 @@ pub(crate) const CONNECTION_BUFFER: usize = 4096;
 /// hundred bytes.
 const MAX_OPERATOR_MESSAGE: usize = 64 << 10;
 /// How long a new connection has to say hello.
-const HELLO_WITHIN: Duration = Duration::from_secs(10);
-/// How long a closing connection's last words may take to leave.
-const FAREWELL_WITHIN: Duration = Duration::from_secs(2);
+const HELLO_WITHIN: Duration = ws_edge::HANDSHAKE_WITHIN;
+/// Connections (operators' and clients' together) served at once: one
+/// more is refused and logged, so that a flood of sockets cannot exhaust
+/// the desk's descriptors or memory.
+pub(crate) const MAX_CONNECTIONS: usize = 256;
 
 /// What `serve` was asked to do, checked before the desk opens.
 pub struct ServePlan {
@@ -171,7 +174,7 @@ pub async fn serve(
     };
     let clients = match (plan.client_ws, &api) {
         (Some(at), Some(api)) => {
-            let tokens = match ClientTokens::load(desk.clients()) {
+            let tokens = match ClientTokens::load(desk.clients(), &plan.operators) {
                 Ok(tokens) => tokens,
                 Err(error) => {
                     eprintln!("lp-rfq: {error}");
@@ -228,14 +231,17 @@ pub async fn serve(
     let operators = Arc::new(plan.operators);
     let (stopping, stop_seen) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let room = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
             accepted = client_accept(&clients) => match accepted {
                 Ok((socket, peer)) => {
+                    let Some(place) = admit(&room, peer) else { continue };
                     if let Some((_, tokens, api)) = &clients {
                         let (api, tokens, stop) = (api.clone(), tokens.clone(), stop_seen.clone());
                         connections.spawn(async move {
                             crate::client_api::ws::connection(socket, peer, api, tokens, stop).await;
+                            drop(place);
                         });
                     }
                 }
@@ -243,11 +249,13 @@ pub async fn serve(
             },
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
+                    let Some(place) = admit(&room, peer) else { continue };
                     let desk = desk.clone();
                     let operators = operators.clone();
                     let stop = stop_seen.clone();
                     connections.spawn(async move {
                         connection(socket, peer, desk, operators, stop).await;
+                        drop(place);
                     });
                 }
                 // A failed accept (out of descriptors) is that client's
@@ -279,6 +287,16 @@ pub async fn serve(
     while connections.join_next().await.is_some() {}
     eprintln!("lp-rfq: desk stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A place for `peer`'s connection, or `None` (logged, and the socket
+/// dropped) when the desk already serves [`MAX_CONNECTIONS`].
+fn admit(room: &Arc<Semaphore>, peer: SocketAddr) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    let place = room.clone().try_acquire_owned().ok();
+    if place.is_none() {
+        tracing::warn!(%peer, "connection refused: the desk already serves {MAX_CONNECTIONS} connections");
+    }
+    place
 }
 
 /// The next client connection, when the client API listens (pending
@@ -313,10 +331,15 @@ async fn connection(
 ) {
     let _ = socket.set_nodelay(true);
     let config = WebSocketConfig::default().max_message_size(Some(MAX_OPERATOR_MESSAGE));
-    let socket = match tokio_tungstenite::accept_async_with_config(socket, Some(config)).await {
-        Ok(socket) => socket,
-        Err(error) => {
+    let upgrade = tokio_tungstenite::accept_async_with_config(socket, Some(config));
+    let socket = match ws_edge::handshake(upgrade, &mut stop).await {
+        Ok(Ok(socket)) => socket,
+        Ok(Err(error)) => {
             tracing::info!(%peer, "not a WebSocket: {error}");
+            return;
+        }
+        Err(why) => {
+            tracing::info!(%peer, "connection dropped: {why}");
             return;
         }
     };
@@ -335,15 +358,20 @@ async fn connection(
         }
     };
     tracing::info!(%peer, %operator, "operator attached");
-    let outbox = Outbox::new();
+    let (outbox, to_send) = Outbox::new();
     let welcome = ServerMessage::Welcome {
         protocol: PROTOCOL_VERSION,
         operator: operator.clone(),
         desk: desk.facts(),
     };
     outbox.offer(&welcome);
-    let (writer_outbox, to_send) = (outbox.clone(), outbox.take_receiver());
-    let mut writer = tokio::spawn(write_out(sink, to_send, writer_outbox));
+    let mut writer = tokio::spawn(ws_edge::write_out(
+        sink,
+        to_send,
+        outbox.0.overflow(),
+        |frame| frame,
+        |reason| text(&ServerMessage::Closing { reason }),
+    ));
     let mut session = Operating {
         desk,
         operator: operator.clone(),
@@ -425,91 +453,22 @@ fn text(message: &ServerMessage) -> Message {
     Message::text(serde_json::to_string(message).expect("plain data"))
 }
 
-/// A connection's bounded queue of messages out. Offering never waits:
-/// a connection a whole queue behind is closed (`overflowed` says why)
-/// rather than let anything on the desk wait for it.
+/// A connection's bounded queue of frames out (`ws_edge::Outbox`),
+/// offered the desk's messages.
 #[derive(Clone)]
-struct Outbox {
-    sender: mpsc::Sender<Message>,
-    receiver: Arc<std::sync::Mutex<Option<mpsc::Receiver<Message>>>>,
-    overflowed: Arc<OnceLock<String>>,
-    kick: Arc<Notify>,
-}
+struct Outbox(ws_edge::Outbox<Message>);
 
 impl Outbox {
-    fn new() -> Outbox {
-        let (sender, receiver) = mpsc::channel(CONNECTION_BUFFER);
-        Outbox {
-            sender,
-            receiver: Arc::new(std::sync::Mutex::new(Some(receiver))),
-            overflowed: Arc::new(OnceLock::new()),
-            kick: Arc::new(Notify::new()),
-        }
-    }
-
-    /// The queue's far end, for the writer (once).
-    fn take_receiver(&self) -> mpsc::Receiver<Message> {
-        self.receiver
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .expect("one writer per connection")
+    fn new() -> (Outbox, mpsc::Receiver<Message>) {
+        let (outbox, to_send) = ws_edge::Outbox::new(CONNECTION_BUFFER);
+        (Outbox(outbox), to_send)
     }
 
     /// Queues `message`; `false` when it was not (the connection is too
     /// slow, and is being closed, or already gone).
     fn offer(&self, message: &ServerMessage) -> bool {
-        if self.overflowed.get().is_some() {
-            return false;
-        }
-        match self.sender.try_send(text(message)) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let _ = self.overflowed.set(format!(
-                    "the connection fell {CONNECTION_BUFFER} messages behind the desk: closed so that it cannot hold the desk back"
-                ));
-                self.kick.notify_one();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
+        self.0.offer(text(message))
     }
-}
-
-/// Writes the outbox to the socket until every sender is gone (then
-/// closes it), the socket fails, or the connection overflows (then says
-/// why, briefly, and closes).
-async fn write_out(
-    mut sink: futures::stream::SplitSink<WebSocketStream<TcpStream>, Message>,
-    mut to_send: mpsc::Receiver<Message>,
-    outbox: Outbox,
-) {
-    let kick = outbox.kick.clone();
-    let overflowed = outbox.overflowed.clone();
-    // The writer must not keep its own queue open.
-    drop(outbox);
-    let too_slow = loop {
-        tokio::select! {
-            biased;
-            _ = kick.notified() => break true,
-            message = to_send.recv() => {
-                let Some(message) = message else { break false };
-                tokio::select! {
-                    sent = sink.send(message) => if sent.is_err() { return },
-                    _ = kick.notified() => break true,
-                }
-            }
-        }
-    };
-    let _ = tokio::time::timeout(FAREWELL_WITHIN, async {
-        if too_slow {
-            let reason = overflowed.get().cloned().unwrap_or_default();
-            tracing::warn!("{reason}");
-            let _ = sink.send(text(&ServerMessage::Closing { reason })).await;
-        }
-        let _ = sink.close().await;
-    })
-    .await;
 }
 
 /// An operator's work on the desk over one connection.

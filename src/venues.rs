@@ -1065,12 +1065,7 @@ impl At<'_, '_, '_> {
     /// where its variable's name belongs (`sk_live_…`, hex, base64) is
     /// refused here, before an "is not set" could print it.
     fn env_var(&self, key: &str, value: String) -> Result<String, VenuesError> {
-        let valid = !value.is_empty()
-            && !value.starts_with(|c: char| c.is_ascii_digit())
-            && value
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-        if !valid {
+        if !crate::secret::is_env_var_name(&value) {
             return Err(self.secret_like(key, ENV_VAR));
         }
         Ok(value)

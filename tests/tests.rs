@@ -57,6 +57,8 @@ mod quote_currency;
 mod reconcile;
 #[path = "integration/scenarios.rs"]
 mod scenarios;
+#[path = "integration/serve_edges.rs"]
+mod serve_edges;
 #[path = "integration/two_way.rs"]
 mod two_way;
 #[path = "integration/venue_e2e.rs"]

@@ -386,7 +386,7 @@ pub async fn connection(
     };
     let audit = AuditLog::open(&acceptor.dir, &format!("{}-{sender}", acceptor.comp_id)).ok();
     let (out, to_send) = Outgoing::new();
-    let overflow = out.clone();
+    let overflow = out.overflow();
     let session = ClientSession::new(acceptor.api.clone(), client.clone(), Channel::Fix, out);
     let mut conn = FixConnection {
         socket,
@@ -498,7 +498,7 @@ impl FixConnection {
     async fn run(
         &mut self,
         mut to_send: tokio::sync::mpsc::Receiver<Outbound>,
-        overflow: Outgoing,
+        overflow: crate::ws_edge::Overflow,
         stop: &mut watch::Receiver<bool>,
     ) {
         let mut buf = vec![0u8; 16 << 10];
@@ -533,7 +533,7 @@ impl FixConnection {
                     }
                 }
                 _ = self.session.reap() => {}
-                _ = overflow.overflowed() => {
+                _ = overflow.happened() => {
                     let why = format!(
                         "the session fell {} messages behind the desk: logged out",
                         crate::client_api::session::CLIENT_BUFFER

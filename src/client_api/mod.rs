@@ -231,18 +231,60 @@ pub(crate) fn reject_of(error: &DeskError) -> (RejectReason, String) {
 
 /// The rate window: `max_rfqs_per_sec` counts the RFQs of the last second.
 const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// Orders one client may send per second ([`RATE_WINDOW`]): a client
+/// hits quotes, it does not stream orders, and each new order id is kept
+/// for [`ORDER_RETENTION`].
+pub(crate) const MAX_ORDERS_PER_SEC: usize = 5;
+/// How long a finished order's outcome is kept after it is known (a
+/// repeated id is answered from it, `order_status` finds it): past this,
+/// it is forgotten, so that the desk's memory does not grow with every
+/// order of a long-running server. Pending and unknown orders are kept
+/// until they resolve.
+pub(crate) const ORDER_RETENTION: Duration = Duration::from_secs(60 * 60);
 
 /// What every client session on one desk shares.
 pub struct ClientApi {
     desk: Arc<Desk>,
     /// Each client's RFQs within the last [`RATE_WINDOW`].
     recent_rfqs: Mutex<HashMap<ClientId, VecDeque<Instant>>>,
-    /// Every client order id seen by this process, with its latest state:
-    /// a repeated id is answered from here and never executes twice.
-    orders: Mutex<HashMap<(ClientId, Arc<str>), ExecutionReport>>,
+    /// Every client order id seen within [`ORDER_RETENTION`] of its
+    /// outcome, with its latest state: a repeated id is answered from
+    /// here and never executes twice.
+    orders: Mutex<Orders>,
     /// The blotter's record of client orders, which outlives the process:
-    /// asked when an id is not in `orders` (after a restart).
+    /// asked when an id is not in `orders` (after a restart, or once
+    /// forgotten here).
     record: Option<ClientOrders>,
+}
+
+/// The client orders the desk remembers, and each client's recent ones.
+#[derive(Default)]
+struct Orders {
+    by_id: HashMap<(ClientId, Arc<str>), KeptOrder>,
+    /// Each client's new orders within the last [`RATE_WINDOW`].
+    recent: HashMap<ClientId, VecDeque<Instant>>,
+}
+
+struct KeptOrder {
+    report: ExecutionReport,
+    /// When its outcome was known (filled, rejected): from then it is
+    /// kept for [`ORDER_RETENTION`].
+    finished_at: Option<Instant>,
+}
+
+impl Orders {
+    /// Forgets the orders whose outcome is older than [`ORDER_RETENTION`].
+    fn expire(&mut self, now: Instant) {
+        self.by_id.retain(|_, kept| {
+            kept.finished_at
+                .is_none_or(|at| now.duration_since(at) < ORDER_RETENTION)
+        });
+        self.recent.retain(|_, window| {
+            window
+                .back()
+                .is_some_and(|at| now.duration_since(*at) < RATE_WINDOW)
+        });
+    }
 }
 
 impl ClientApi {
@@ -253,7 +295,7 @@ impl ClientApi {
         Ok(Arc::new(ClientApi {
             desk,
             recent_rfqs: Mutex::new(HashMap::new()),
-            orders: Mutex::new(HashMap::new()),
+            orders: Mutex::new(Orders::default()),
             record,
         }))
     }
@@ -292,7 +334,8 @@ impl ClientApi {
     /// Claims `client_order_id` for a new order, on the record before it
     /// may execute; `Err` with what the first order of that id has come
     /// to when it is not new (in this process or an earlier one), or with
-    /// a refusal when the claim cannot be recorded.
+    /// a refusal when the claim cannot be recorded or `client` is above
+    /// [`MAX_ORDERS_PER_SEC`].
     pub(crate) fn claim_order(
         &self,
         client: &ClientId,
@@ -300,14 +343,35 @@ impl ClientApi {
         client_order_id: &Arc<str>,
         quote_id: &Arc<str>,
     ) -> Result<(), ExecutionReport> {
+        let now = Instant::now();
         let mut orders = self.orders.lock().unwrap_or_else(|p| p.into_inner());
+        orders.expire(now);
         let key = (client.clone(), client_order_id.clone());
-        if let Some(first) = orders.get(&key) {
-            return Err(first.clone());
+        if let Some(first) = orders.by_id.get(&key) {
+            tracing::info!(%client, %client_order_id, "a repeated client order id answered with its first order");
+            return Err(first.report.clone());
         }
         if let Some(first) = self.recorded(client, client_order_id) {
+            tracing::info!(%client, %client_order_id, "a repeated client order id answered with its recorded first order");
             return Err(first);
         }
+        let window = orders.recent.entry(client.clone()).or_default();
+        while window
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= RATE_WINDOW)
+        {
+            window.pop_front();
+        }
+        if window.len() >= MAX_ORDERS_PER_SEC {
+            return Err(ExecutionReport::rejected(
+                client_order_id.clone(),
+                Some(quote_id.clone()),
+                format!(
+                    "client '{client}' is above {MAX_ORDERS_PER_SEC} orders per second: send it again in a moment"
+                ),
+            ));
+        }
+        window.push_back(now);
         let pending = ExecutionReport {
             client_order_id: client_order_id.clone(),
             quote_id: Some(quote_id.clone()),
@@ -325,7 +389,13 @@ impl ClientApi {
                 "the desk cannot record orders right now: the order was not sent",
             ));
         }
-        orders.insert(key, pending);
+        orders.by_id.insert(
+            key,
+            KeptOrder {
+                report: pending,
+                finished_at: None,
+            },
+        );
         Ok(())
     }
 
@@ -338,8 +408,15 @@ impl ClientApi {
         if let Err(error) = self.write(client, channel, &report) {
             tracing::error!(%client, client_order_id = %report.client_order_id, "a client order's state cannot be recorded: {error}");
         }
+        let finished = matches!(report.status, OrderStatus::Filled | OrderStatus::Rejected);
         let mut orders = self.orders.lock().unwrap_or_else(|p| p.into_inner());
-        orders.insert((client.clone(), report.client_order_id.clone()), report);
+        orders.by_id.insert(
+            (client.clone(), report.client_order_id.clone()),
+            KeptOrder {
+                report,
+                finished_at: finished.then(Instant::now),
+            },
+        );
     }
 
     fn write(
@@ -416,8 +493,9 @@ impl ClientApi {
             .orders
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .by_id
             .get(&(client.clone(), id.clone()))
-            .cloned()
+            .map(|kept| kept.report.clone())
             .or_else(|| self.recorded(client, &id));
         match known {
             Some(report) => ExecutionReport {
@@ -434,5 +512,79 @@ impl ClientApi {
                 status_request: true,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Settings, SettingsArgs};
+    use crate::desk::registry::LpRegistry;
+
+    fn api() -> Arc<ClientApi> {
+        let settings = Settings::from_args(&SettingsArgs {
+            no_blotter: Some("true".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        ClientApi::new(Arc::new(Desk::with_parts(
+            settings,
+            LpRegistry::fixed(Vec::new()),
+            None,
+        )))
+        .expect("no blotter to open")
+    }
+
+    fn claim(api: &ClientApi, client: &ClientId, id: &str) -> Result<(), String> {
+        api.claim_order(client, Channel::Ws, &Arc::from(id), &Arc::from("Q-1"))
+            .map_err(|report| format!("{:?} {}", report.status, report.reason.unwrap_or_default()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_sends_at_most_its_orders_per_second_others_are_not_held_back() {
+        let api = api();
+        let acme = ClientId::new("acme").unwrap();
+        let other = ClientId::new("other").unwrap();
+        for n in 0..MAX_ORDERS_PER_SEC {
+            assert_eq!(claim(&api, &acme, &format!("o-{n}")), Ok(()));
+        }
+        assert_eq!(
+            claim(&api, &acme, "o-late"),
+            Err(
+                "Rejected client 'acme' is above 5 orders per second: send it again in a moment"
+                    .into()
+            )
+        );
+        assert_eq!(claim(&api, &other, "o-0"), Ok(()));
+        tokio::time::advance(RATE_WINDOW).await;
+        // The refused id was never claimed: sent again, it is new.
+        assert_eq!(claim(&api, &acme, "o-late"), Ok(()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_finished_order_is_forgotten_after_the_retention_a_pending_one_is_not() {
+        let api = api();
+        let acme = ClientId::new("acme").unwrap();
+        claim(&api, &acme, "o-filled").unwrap();
+        claim(&api, &acme, "o-pending").unwrap();
+        api.note_order(
+            &acme,
+            Channel::Ws,
+            &ExecutionReport::rejected(Arc::from("o-filled"), None, "no liquidity"),
+        );
+        tokio::time::advance(ORDER_RETENTION - Duration::from_millis(1)).await;
+        assert_eq!(
+            claim(&api, &acme, "o-filled"),
+            Err("Rejected no liquidity".into())
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(claim(&api, &acme, "o-filled"), Ok(()));
+        assert_eq!(claim(&api, &acme, "o-pending"), Err("Pending ".into()));
+        assert_eq!(
+            api.order_status(&acme, "o-gone").status,
+            OrderStatus::NotFound
+        );
+        let kept = api.orders.lock().unwrap().by_id.len();
+        assert_eq!(kept, 2, "o-filled (claimed again) and o-pending");
     }
 }

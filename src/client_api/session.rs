@@ -9,18 +9,17 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rust_decimal::Decimal;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::client_api::{
     reject_of, CancelReason, ClientApi, ExecutionReport, Inbound, OrderStatus, Outbound,
     RejectReason,
 };
-use crate::clock::StreamMs;
+use crate::clock::{StreamClock, StreamMs};
 use crate::desk::StreamHandle;
 use crate::market::{Pair, Side};
 use crate::rfq::client_view::{
@@ -29,6 +28,7 @@ use crate::rfq::client_view::{
 use crate::rfq::StreamCommand;
 use crate::rfq::{Channel, ClientId, EventKind, QuoteRequest, RequestParams, RfqSpec};
 use crate::streams::StreamStopper;
+use crate::ws_edge::{Outbox, Overflow};
 
 /// Messages a client may fall behind by before its session is closed:
 /// a 30 s stream refreshing every 500 ms makes about 60 quotes, and a
@@ -37,43 +37,27 @@ pub const CLIENT_BUFFER: usize = 1024;
 /// The longest id a client may give a request or an order.
 const MAX_CLIENT_ID_CHARS: usize = 64;
 
-/// A session's bounded queue of messages to its client. Offering never
-/// waits: a client a whole queue behind is closed (`overflowed`) rather
-/// than hold its streams back.
+/// A session's bounded queue of messages to its client
+/// (`ws_edge::Outbox`). Offering never waits: a client a whole queue
+/// behind is closed (`overflow`) rather than hold its streams back.
 #[derive(Clone)]
-pub struct Outgoing {
-    sender: mpsc::Sender<Outbound>,
-    overflowed: Arc<AtomicBool>,
-    kick: Arc<Notify>,
-}
+pub struct Outgoing(Outbox<Outbound>);
 
 impl Outgoing {
     /// The queue and its far end, for the transport's writer.
     pub fn new() -> (Outgoing, mpsc::Receiver<Outbound>) {
-        let (sender, receiver) = mpsc::channel(CLIENT_BUFFER);
-        let outgoing = Outgoing {
-            sender,
-            overflowed: Arc::new(AtomicBool::new(false)),
-            kick: Arc::new(Notify::new()),
-        };
-        (outgoing, receiver)
+        let (outbox, receiver) = Outbox::new(CLIENT_BUFFER);
+        (Outgoing(outbox), receiver)
     }
 
     pub fn offer(&self, message: Outbound) {
-        if self.overflowed.load(Ordering::Relaxed) {
-            return;
-        }
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.sender.try_send(message) {
-            self.overflowed.store(true, Ordering::Relaxed);
-            self.kick.notify_one();
-        }
+        self.0.offer(message);
     }
 
-    /// Resolves once the client has fallen a whole queue behind.
-    pub async fn overflowed(&self) {
-        while !self.overflowed.load(Ordering::Relaxed) {
-            self.kick.notified().await;
-        }
+    /// What the transport's writer watches: the client has fallen a
+    /// whole queue behind.
+    pub(crate) fn overflow(&self) -> Overflow {
+        self.0.overflow()
     }
 }
 
@@ -238,6 +222,19 @@ impl ClientSession {
             Ok(amount) => amount,
             Err(error) => return self.reject(id, RejectReason::Other, format!("amount: {error}")),
         };
+        // The desk's fat-finger limit: an operator may confirm past it, a
+        // client cannot, so above it (or unpriced) is a plain refusal.
+        let notional =
+            desk.settings()
+                .notional_limits()
+                .check(pair, crate::market::Leg::Base, amount);
+        if let Some(warning) = notional.warning() {
+            return self.reject(
+                id,
+                RejectReason::ExceedsLimit,
+                format!("the desk's limit: {warning}"),
+            );
+        }
         if let Err(why) = self.api.take_rfq_slot(&self.client) {
             return self.reject(id, RejectReason::ExceedsLimit, why);
         }
@@ -279,6 +276,8 @@ impl ClientSession {
             live: None,
             quoted: false,
             order: None,
+            outcome_reported: false,
+            ends_at_ms: desk.settings().duration_ms,
             cancelled: false,
             record_failing: false,
         };
@@ -309,8 +308,8 @@ impl ClientSession {
             .api
             .claim_order(&self.client, self.channel, &order_id, &quote)
         {
-            // Never executed twice: the first order's state, as it stands.
-            tracing::info!(client = %self.client, client_order_id = %order_id, "a repeated client order id answered with its first order");
+            // Never executed twice: the first order's state, as it stands
+            // (or a refusal, too many orders at once).
             return self.out.offer(Outbound::ExecutionReport(first));
         }
         let parsed = (|| {
@@ -414,6 +413,11 @@ struct Pump {
     quoted: bool,
     /// The client order out on this request.
     order: Option<Arc<str>>,
+    /// The order's outcome (filled, rejected, unknown) went to the client.
+    outcome_reported: bool,
+    /// When the stream ends (stream time): no quote is shown as valid
+    /// past it, since nothing can be accepted then.
+    ends_at_ms: StreamMs,
     cancelled: bool,
     /// The desk just said it cannot record: the withdrawal that follows
     /// is for that, not an expiry.
@@ -436,7 +440,7 @@ impl Pump {
                         if let ClientEventKind::Quote(quote) = &seen.kind {
                             shown.push(quote.quote_id.clone());
                         }
-                        self.on_client_event(&handle, seen.t_ms, seen.kind);
+                        self.on_client_event(&handle.clock, seen.t_ms, seen.kind);
                     }
                 }
                 Some(command) = inbox.recv() => match command {
@@ -464,6 +468,12 @@ impl Pump {
         if let Err(error) = handle.finish().await {
             tracing::error!("a client RFQ on the desk server failed: {error:#}");
         }
+    }
+
+    /// Sends the outcome of this request's order.
+    fn report_outcome(&mut self, report: ExecutionReport) {
+        self.outcome_reported = true;
+        self.report(report);
     }
 
     fn report(&self, report: ExecutionReport) {
@@ -536,12 +546,12 @@ impl Pump {
         self.order = Some(order.client_order_id);
     }
 
-    fn on_client_event(&mut self, handle: &StreamHandle, t_ms: StreamMs, kind: ClientEventKind) {
+    fn on_client_event(&mut self, clock: &StreamClock, t_ms: StreamMs, kind: ClientEventKind) {
         match kind {
             ClientEventKind::Opened(_) | ClientEventKind::OrderPending(_) => {}
             ClientEventKind::Quote(quote) => {
                 self.quoted = true;
-                let valid_until_ms = t_ms.saturating_add(quote.valid_for_ms);
+                let valid_until_ms = t_ms.saturating_add(quote.valid_for_ms).min(self.ends_at_ms);
                 self.quotes
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -556,7 +566,7 @@ impl Pump {
                     bid,
                     offer,
                     amount: quote.amount,
-                    valid_until: crate::clock::iso_millis(handle.clock.wall_at(valid_until_ms)),
+                    valid_until: crate::clock::iso_millis(clock.wall_at(valid_until_ms)),
                     simulated: quote.simulated,
                 });
                 self.live = Some(Shown {
@@ -576,7 +586,7 @@ impl Pump {
             }
             ClientEventKind::OrderFilled(filled) => {
                 if let Some(order) = self.order.clone() {
-                    self.report(ExecutionReport {
+                    self.report_outcome(ExecutionReport {
                         client_order_id: order,
                         quote_id: Some(filled.quote_id),
                         status: OrderStatus::Filled,
@@ -593,7 +603,7 @@ impl Pump {
                         NotFilledReason::QuoteNotLive => "the quote was no longer live",
                         NotFilledReason::NoFill => "no liquidity at the quote's price",
                     };
-                    self.report(ExecutionReport::rejected(
+                    self.report_outcome(ExecutionReport::rejected(
                         order,
                         not_filled.quote_id,
                         reason,
@@ -602,7 +612,7 @@ impl Pump {
             }
             ClientEventKind::OrderUnknown(unknown) => {
                 if let Some(order) = self.order.clone() {
-                    self.report(ExecutionReport {
+                    self.report_outcome(ExecutionReport {
                         client_order_id: order,
                         quote_id: Some(unknown.quote_id),
                         status: OrderStatus::Unknown,
@@ -617,8 +627,18 @@ impl Pump {
                 }
             }
             ClientEventKind::Ended(ended) => {
-                if self.order.is_some() {
-                    self.live = None;
+                if let Some(order) = self.order.clone() {
+                    // The stream ended before the engine took the accept:
+                    // no order reached an LP, and the client must not be
+                    // left waiting on a pending one.
+                    let live = self.live.take();
+                    if !self.outcome_reported {
+                        self.report_outcome(ExecutionReport::rejected(
+                            order,
+                            live.map(|shown| shown.quote_id),
+                            "the request ended before the order was taken",
+                        ));
+                    }
                     return;
                 }
                 let reason = match ended.reason {
@@ -647,5 +667,140 @@ fn side_word(side: Side) -> &'static str {
     match side {
         Side::Buy => "buy",
         Side::Sell => "sell",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Settings, SettingsArgs};
+    use crate::desk::registry::LpRegistry;
+    use crate::desk::Desk;
+    use crate::market::Asset;
+    use crate::rfq::client_view::{ClientEnded, ClientOutcome, Quote};
+    use rust_decimal_macros::dec;
+
+    /// A request's pump on a desk of 2 s streams, and what it sends.
+    fn pump() -> (Pump, mpsc::Receiver<Outbound>) {
+        let settings = Settings::from_args(&SettingsArgs {
+            duration: Some("2".into()),
+            no_blotter: Some("true".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let desk = Desk::with_parts(settings, LpRegistry::fixed(Vec::new()), None);
+        let (out, sent) = Outgoing::new();
+        let pump = Pump {
+            client_rfq_id: Arc::from("r-1"),
+            client: ClientId::new("acme").unwrap(),
+            api: ClientApi::new(Arc::new(desk)).expect("no blotter to open"),
+            channel: Channel::Ws,
+            out,
+            quotes: Arc::default(),
+            view: ClientView::new(),
+            live: None,
+            quoted: false,
+            order: None,
+            outcome_reported: false,
+            ends_at_ms: 2_000,
+            cancelled: false,
+            record_failing: false,
+        };
+        (pump, sent)
+    }
+
+    fn quote(valid_for_ms: u64) -> ClientEventKind {
+        ClientEventKind::Quote(Quote {
+            quote_id: Arc::from("Q-1"),
+            side: Side::Buy,
+            amount: dec!(1),
+            price: dec!(100100.02),
+            client_pays: dec!(100100.02),
+            pays_asset: Asset::new("USDT").unwrap(),
+            client_receives: dec!(1),
+            receives_asset: Asset::new("BTC").unwrap(),
+            valid_for_ms,
+            simulated: false,
+        })
+    }
+
+    fn ended() -> ClientEventKind {
+        ClientEventKind::Ended(ClientEnded {
+            reason: ClientEndReason::Duration,
+            outcome: ClientOutcome::NotAccepted,
+            quote_id: Some(Arc::from("Q-1")),
+            price: Some(dec!(100100.02)),
+        })
+    }
+
+    fn drain(sent: &mut mpsc::Receiver<Outbound>) -> Vec<serde_json::Value> {
+        std::iter::from_fn(|| sent.try_recv().ok())
+            .map(|message| serde_json::to_value(message).unwrap())
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_order_the_stream_ended_before_taking_is_rejected_not_left_pending() {
+        let (mut pump, mut sent) = pump();
+        let clock = StreamClock::start();
+        pump.on_client_event(&clock, 1_000, quote(10_000));
+        pump.order = Some(Arc::from("o-1"));
+        pump.on_client_event(&clock, 2_000, ended());
+        let sent = drain(&mut sent);
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert_eq!(
+            sent[1],
+            serde_json::json!({
+                "type": "execution_report",
+                "client_order_id": "o-1",
+                "quote_id": "Q-1",
+                "status": "rejected",
+                "reason": "the request ended before the order was taken"
+            })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_order_with_its_outcome_reported_gets_nothing_more_at_the_end() {
+        let (mut pump, mut sent) = pump();
+        let clock = StreamClock::start();
+        pump.on_client_event(&clock, 1_000, quote(10_000));
+        pump.order = Some(Arc::from("o-1"));
+        pump.on_client_event(
+            &clock,
+            1_200,
+            ClientEventKind::OrderNotFilled(crate::rfq::client_view::OrderNotFilled {
+                quote_id: Some(Arc::from("Q-1")),
+                reason: NotFilledReason::NoFill,
+            }),
+        );
+        pump.on_client_event(&clock, 2_000, ended());
+        let statuses: Vec<_> = drain(&mut sent)
+            .iter()
+            .map(|message| message["type"].to_string() + " " + &message["status"].to_string())
+            .collect();
+        assert_eq!(
+            statuses,
+            ["\"quote\" null", "\"execution_report\" \"rejected\""]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quote_is_never_valid_past_the_streams_end() {
+        let (mut pump, mut sent) = pump();
+        let clock = StreamClock::start();
+        pump.on_client_event(&clock, 1_000, quote(10_000));
+        let sent = drain(&mut sent);
+        assert_eq!(
+            sent[0]["valid_until"],
+            serde_json::json!(crate::clock::iso_millis(clock.wall_at(2_000)))
+        );
+        assert_eq!(pump.live.as_ref().unwrap().valid_until_ms, 2_000);
+        let (mut pump, mut sent) = self::pump();
+        pump.on_client_event(&clock, 1_000, quote(500));
+        assert_eq!(
+            drain(&mut sent)[0]["valid_until"],
+            serde_json::json!(crate::clock::iso_millis(clock.wall_at(1_500)))
+        );
     }
 }

@@ -7,9 +7,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -20,15 +19,13 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::client_api::session::{ClientSession, Outgoing};
 use crate::client_api::{ClientApi, Inbound, Outbound};
 use crate::clients::Clients;
+use crate::operators::Operators;
 use crate::rfq::{Channel, ClientId};
-use crate::secret::Secret;
+use crate::secret::{desk_token, Secret};
+use crate::ws_edge::{self, FAREWELL_WITHIN};
 
 /// The largest message a client may send: each is a few hundred bytes.
 const MAX_CLIENT_MESSAGE: usize = 16 << 10;
-/// How long a closing connection's last words may take to leave.
-const FAREWELL_WITHIN: Duration = Duration::from_secs(2);
-/// A token shorter than this is guessable: refused at start.
-const MIN_TOKEN_CHARS: usize = 16;
 
 /// Each client's WebSocket token, read from the variables the clients
 /// file names when the server starts.
@@ -38,9 +35,11 @@ pub struct ClientTokens {
 
 impl ClientTokens {
     /// Reads the token of every client with a `token_env`; refuses a
-    /// missing, short or shared token, and a file where no client has one,
-    /// naming the client and the variable (never the value).
-    pub fn load(clients: &Clients) -> Result<ClientTokens, String> {
+    /// missing or short token, one shared with another client or with an
+    /// operator (one leaked token would open both doors), and a file where
+    /// no client has one, naming the client and the variable (never the
+    /// value).
+    pub fn load(clients: &Clients, operators: &Operators) -> Result<ClientTokens, String> {
         if !clients.from_file() {
             return Err(
                 "--client-ws needs a clients file (--clients or CLIENTS_FILE) naming each client's token_env"
@@ -55,16 +54,16 @@ impl ClientTokens {
             let Some(var) = terms.token_env() else {
                 continue;
             };
-            let token = Secret::from_env(var)
+            let token = desk_token(var)
                 .map_err(|error| format!("client '{name}': token_env '{var}': {error}"))?;
-            if token.expose().chars().count() < MIN_TOKEN_CHARS {
-                return Err(format!(
-                    "client '{name}': token_env '{var}': the token is shorter than {MIN_TOKEN_CHARS} characters"
-                ));
-            }
             if let Some((first, _)) = tokens.iter().find(|(_, known)| *known == token) {
                 return Err(format!(
                     "clients '{first}' and '{name}' have the same token: each client needs its own"
+                ));
+            }
+            if let Some((operator, _)) = operators.tokens().find(|(_, known)| **known == token) {
+                return Err(format!(
+                    "client '{name}' has the same token as operator '{operator}': each client and operator needs their own"
                 ));
             }
             tokens.push((name, token));
@@ -83,20 +82,12 @@ impl ClientTokens {
     fn who(&self, token: &str) -> Option<ClientId> {
         let mut found = None;
         for (client, known) in &self.tokens {
-            if same_bytes(known.expose().as_bytes(), token.as_bytes()) {
+            if known.matches(token) {
                 found = Some(client.clone());
             }
         }
         found
     }
-}
-
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let mut differ = a.len() ^ b.len();
-    for (index, byte) in a.iter().enumerate() {
-        differ |= usize::from(byte ^ b.get(index).copied().unwrap_or(!byte));
-    }
-    differ == 0
 }
 
 /// Who the upgrade request is from, or why it is refused.
@@ -142,46 +133,31 @@ pub async fn connection(
             }
         }
     };
-    let socket =
-        match tokio_tungstenite::accept_hdr_async_with_config(socket, callback, Some(config)).await
-        {
-            Ok(socket) => socket,
-            Err(error) => {
-                tracing::info!(%peer, "client connection not opened: {error}");
-                return;
-            }
-        };
+    let upgrade = tokio_tungstenite::accept_hdr_async_with_config(socket, callback, Some(config));
+    let socket = match ws_edge::handshake(upgrade, &mut stop).await {
+        Ok(Ok(socket)) => socket,
+        Ok(Err(error)) => {
+            tracing::info!(%peer, "client connection not opened: {error}");
+            return;
+        }
+        Err(why) => {
+            tracing::info!(%peer, "client connection dropped: {why}");
+            return;
+        }
+    };
     let Some(client) = client else { return };
     tracing::info!(%peer, %client, "client connected (ws)");
-    let (mut sink, mut incoming) = socket.split();
-    let (out, mut to_send) = Outgoing::new();
-    let overflow = out.clone();
-    let mut writer = tokio::spawn(async move {
-        let too_slow = loop {
-            tokio::select! {
-                biased;
-                _ = overflow.overflowed() => break true,
-                message = to_send.recv() => {
-                    let Some(message) = message else { break false };
-                    if sink.send(frame(&message)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        };
-        let _ = tokio::time::timeout(FAREWELL_WITHIN, async {
-            if too_slow {
-                let reason = format!(
-                    "the connection fell {} messages behind the desk: closed",
-                    crate::client_api::session::CLIENT_BUFFER
-                );
-                tracing::warn!("{reason}");
-                let _ = sink.send(frame(&Outbound::Error { reason })).await;
-            }
-            let _ = sink.close().await;
-        })
-        .await;
-    });
+    let (sink, mut incoming) = socket.split();
+    let (out, to_send) = Outgoing::new();
+    // The writer watches for overflow only: holding a sender would keep
+    // its queue open, and every close would wait out the farewell.
+    let mut writer = tokio::spawn(ws_edge::write_out(
+        sink,
+        to_send,
+        out.overflow(),
+        |message| frame(&message),
+        |reason| frame(&Outbound::Error { reason }),
+    ));
     let mut session = ClientSession::new(api, client.clone(), Channel::Ws, out);
     let mut writer_done = false;
     loop {

@@ -356,6 +356,77 @@ async fn each_refusal_has_its_reason() {
     server.stop();
 }
 
+/// The desk's MAX_NOTIONAL (1,000,000 by default) holds for a client
+/// too, with no confirmation to give: "slow" has no max_notional of its
+/// own, and 11 BTC (1,100,000 USDT at the reference price) is refused as
+/// exceeds_limit with the desk's reason; 1 BTC is quoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_request_above_the_desks_max_notional_is_refused() {
+    let venue = Acceptor::start(venue_script()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), venue.port);
+    let mut slow = Client::connect(&server.client_url, SLOW_TOKEN).await;
+    slow.send(json!({"type": "quote_request", "client_rfq_id": "big", "pair": "BTCUSDT", "side": "buy", "amount": "11"}))
+        .await;
+    assert_eq!(
+        slow.next_of("quote_request_reject").await,
+        json!({"type": "quote_request_reject", "client_rfq_id": "big", "reason": "exceeds_limit", "text": "the desk's limit: notional 1,100,000.00 USDT is above MAX_NOTIONAL 1,000,000"})
+    );
+    slow.send(json!({"type": "quote_request", "client_rfq_id": "small", "pair": "BTCUSDT", "side": "buy", "amount": "1"}))
+        .await;
+    let quote = slow.next_of("quote").await;
+    assert_eq!(quote["client_rfq_id"], json!("small"), "{quote}");
+    assert!(
+        venue.received("R").len() == 1,
+        "only the 1 BTC request reached the venue"
+    );
+    drop(slow);
+    server.stop();
+}
+
+/// A client that stops reading is closed once its 1024-message outbox is
+/// full (here: thousands of `order_status` answers it never reads, more
+/// than the socket's buffers hold), with the reason in the server's log
+/// and as its last message; another client's quotes go on meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_and_others_go_on() {
+    let venue = Acceptor::start(venue_script()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), venue.port);
+    let reason = "the connection fell 1024 messages behind the desk: closed so that it cannot hold the desk back";
+    let mut slow = Client::connect(&server.client_url, SLOW_TOKEN).await;
+    let ask =
+        Message::text(json!({"type": "order_status", "client_order_id": "o-none"}).to_string());
+    let mut sent = 0;
+    while !server.stderr.lock().unwrap().contains(reason) {
+        assert!(sent < 400_000, "no overflow after {sent} unread answers");
+        for _ in 0..500 {
+            if slow.socket.feed(ask.clone()).await.is_err() {
+                break;
+            }
+        }
+        let _ = slow.socket.flush().await;
+        sent += 500;
+    }
+    let mut last = None;
+    while let Ok(Some(Ok(frame))) =
+        tokio::time::timeout(Duration::from_secs(10), slow.socket.next()).await
+    {
+        if let Message::Text(text) = frame {
+            last = Some(serde_json::from_str::<Value>(text.as_str()).unwrap());
+        }
+    }
+    assert_eq!(last, Some(json!({"type": "error", "reason": reason})));
+
+    let mut acme = Client::connect(&server.client_url, ACME_TOKEN).await;
+    acme.send(json!({"type": "quote_request", "client_rfq_id": "r-1", "pair": "BTCUSDT", "side": "buy", "amount": "1"}))
+        .await;
+    let quote = acme.next_of("quote").await;
+    assert_eq!(quote["offer"], json!("100100.02"), "{quote}");
+    drop(acme);
+    server.stop();
+}
+
 /// No token, or one that is no client's, is refused at the upgrade
 /// (401), and the server's log says why without the token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
