@@ -759,6 +759,106 @@ async fn an_order_is_on_record_before_the_venue_receives_it_so_a_kill_at_that_mo
     assert_eq!(report_of(dir.path(), "B2C2").await, (1, 1, "1".into(), 0));
 }
 
+/// The blotter stops taking writes while the order is out (another
+/// process holds its write lock from the moment the venue receives the
+/// order): the fill is still shown, and it goes to the fallback journal;
+/// the exit fails naming the journal; the next start merges it, so the
+/// blotter holds the order and its fill, rows in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_that_arrives_while_the_blotter_fails_is_journalled_and_merged_at_the_next_start() {
+    use std::sync::{Arc, Mutex};
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    b2c2.set_prices(dec!(99980.00), dec!(100010.00));
+    binance.set_prices(dec!(99970.00), dec!(100020.00));
+    let dir = tempfile::tempdir().unwrap();
+    let file = venues(dir.path(), "lps.toml", &b2c2.url, &binance.url);
+    let blotter = dir.path().join("blotter.db");
+    let holder: Arc<Mutex<Option<rusqlite::Connection>>> = Arc::default();
+    let holding = holder.clone();
+    let locked_path = blotter.clone();
+    b2c2.on_order(move |_| {
+        let conn = rusqlite::Connection::open(&locked_path).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        *holding.lock().unwrap() = Some(conn);
+    });
+    let output = accept_once(dir.path(), &file).await;
+    let events = events(&output);
+    let said = stderr(&output);
+    let sent = events.iter().find(|e| e["event"] == "order_sent").unwrap();
+    let order_id = sent["order_id"].as_str().unwrap().to_string();
+    let fill = events
+        .iter()
+        .find(|e| e["event"] == "filled")
+        .expect("the fill is shown");
+    assert_eq!(
+        (&fill["lp"], &fill["lp_price"], &fill["desk_pnl"]),
+        (
+            &Value::from("B2C2"),
+            &Value::from("100010"),
+            &Value::from("50.01")
+        )
+    );
+    assert_eq!(events.last().unwrap()["outcome"], "filled");
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    let journal = dir.path().join("blotter.db.journal");
+    let journalled = lp_rfq::blotter::journal::read(&journal).unwrap();
+    let outcomes: Vec<&str> = journalled
+        .iter()
+        .filter(|e| lp_rfq::blotter::journal::is_outcome(e))
+        .map(|e| e.kind.name())
+        .collect();
+    assert_eq!(outcomes, ["filled", "ended"]);
+    assert!(
+        said.contains("lp-rfq: warning: blotter './blotter.db' cannot be written: database is locked (holding events, retrying)\n"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "lp-rfq: blotter './blotter.db' could not take {} events: they are in the fallback journal './blotter.db.journal' and are merged into the blotter at the next start\n",
+            journalled.len()
+        )),
+        "{said}"
+    );
+    // Only the order was committed before the lock was taken.
+    holder
+        .lock()
+        .unwrap()
+        .take()
+        .unwrap()
+        .execute_batch("ROLLBACK")
+        .unwrap();
+    assert_eq!(
+        order_rows(dir.path(), &order_id),
+        ["order_sent 100010.00 - - - false"]
+    );
+
+    // The next start merges the journal: the fill is on record, once.
+    let second = start_again(dir.path(), &file).await;
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains(&format!(
+            "merged {} events from the fallback journal",
+            journalled.len()
+        )),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(
+        order_rows(dir.path(), &order_id),
+        [
+            "order_sent 100010.00 - - - false",
+            "filled 100010 50.01 - - false",
+        ]
+    );
+    assert_eq!(report_of(dir.path(), "B2C2").await, (1, 1, "1".into(), 0));
+    assert_eq!(
+        lp_rfq::blotter::journal::read(&journal).unwrap_or_default(),
+        Vec::new(),
+        "the journal is emptied once merged"
+    );
+}
+
 /// A stream that accepts Binance's price (the best here) and whose
 /// outcome stays unknown; the order's id and the quoteId it accepted.
 async fn binance_order_left_unknown(dir: &Path, file: &Path) -> (String, String) {
