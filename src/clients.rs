@@ -434,6 +434,10 @@ impl<O: Outlet> Outlet for CountFills<O> {
     fn unrecordable(&self) -> Option<String> {
         self.next.unrecordable()
     }
+
+    fn take_unrecorded_order(&mut self) -> Option<String> {
+        self.next.take_unrecorded_order()
+    }
 }
 
 /// Why the clients file was refused. Every message names the file; those

@@ -26,6 +26,11 @@ pub(crate) struct Recorder<O> {
     next: O,
     /// The held buffer overflowed: the stream is being stopped.
     stopped: bool,
+    /// The last `order_sent` could not be committed, until the session
+    /// takes it (and so does not send that order). A flag beside
+    /// `stopped`, not the reason itself: every stream's future holds a
+    /// recorder, and the reason is the blotter's failure, read when taken.
+    unrecorded_order: bool,
 }
 
 impl<O: Outlet> Recorder<O> {
@@ -34,6 +39,7 @@ impl<O: Outlet> Recorder<O> {
             sink,
             next,
             stopped: false,
+            unrecorded_order: false,
         }
     }
 }
@@ -41,8 +47,8 @@ impl<O: Outlet> Recorder<O> {
 impl<O: Outlet> Recorder<O> {
     /// The rest of [`Outlet::send`] when something is out of the ordinary:
     /// `unrecorded` is the copy of `event` still to record (a fill, which
-    /// must be committed before anyone sees it, or an event the full
-    /// channel handed back), and the stream may have to be told of the
+    /// must be committed before anyone sees it, an order, committed before
+    /// it is sent, or an event the full channel handed back), and the stream may have to be told of the
     /// blotter's trouble or stopped.
     async fn send_slowly(&mut self, event: RfqEvent, unrecorded: Option<RfqEvent>) {
         let is_offer = matches!(event.kind, EventKind::ClientQuote(_));
@@ -61,6 +67,12 @@ impl<O: Outlet> Recorder<O> {
                 if !committed {
                     tracing::error!(rfq = %event.rfq_id, "a fill could not be committed to the blotter");
                 }
+            }
+            // An order is on disk before it leaves for its venue: a crash
+            // right after must not leave an order the record does not
+            // know. If it cannot be, the session does not send it.
+            Some(order) if matches!(order.kind, EventKind::OrderSent(_)) => {
+                self.unrecorded_order = !self.sink.record_and_commit(order).await;
             }
             // The channel is full: wait for room.
             Some(held) => self.sink.record_when_room(held).await,
@@ -97,7 +109,7 @@ impl<O: Outlet> Outlet for Recorder<O> {
             self.sink.count_lost(1);
             return Either::Right(Either::Left(future::ready(())));
         }
-        let unrecorded = if matches!(event.kind, EventKind::Filled(_)) {
+        let unrecorded = if matches!(event.kind, EventKind::Filled(_) | EventKind::OrderSent(_)) {
             Some(event.clone())
         } else {
             self.sink.try_record(event.clone())
@@ -123,6 +135,17 @@ impl<O: Outlet> Outlet for Recorder<O> {
 
     fn unrecordable(&self) -> Option<String> {
         self.sink.failure().or_else(|| self.next.unrecordable())
+    }
+
+    fn take_unrecorded_order(&mut self) -> Option<String> {
+        if !std::mem::take(&mut self.unrecorded_order) {
+            return None;
+        }
+        Some(
+            self.sink.failure().unwrap_or_else(|| {
+                "the blotter did not confirm that the order is on disk".to_string()
+            }),
+        )
     }
 }
 

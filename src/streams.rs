@@ -704,6 +704,14 @@ impl<O: Outlet> Outlet for Fanout<O> {
     fn stop_requested(&self) -> bool {
         self.live.stopper.asked() || self.next.stop_requested()
     }
+
+    fn unrecordable(&self) -> Option<String> {
+        self.next.unrecordable()
+    }
+
+    fn take_unrecorded_order(&mut self) -> Option<String> {
+        self.next.take_unrecorded_order()
+    }
 }
 
 impl<O> Drop for Fanout<O> {

@@ -214,6 +214,9 @@ pub(crate) enum OrderResult {
     TimedOut,
     /// The LP's execute task panicked.
     Panicked(String),
+    /// Never sent: its record could not be committed (the reason why), and
+    /// no order leaves that the desk cannot record.
+    NotSent(String),
 }
 
 impl Engine {
@@ -1378,6 +1381,26 @@ impl Engine {
             }
             OrderResult::Panicked(message) => {
                 self.resolve_unknown(now, unknown(format!("lp panicked: {message}")), out);
+                None
+            }
+            OrderResult::NotSent(failure) => {
+                // No fallback: its order could not be recorded either.
+                let reason = format!("not sent: the blotter cannot record it: {failure}");
+                execution.rejects.push((lp.clone(), reason.clone()));
+                let quote_id = Some(execution.accepted.quote_id.clone());
+                execution.resolve(Outcome::NotFilled);
+                let rejected = OrderRejected {
+                    lp: lp.clone(),
+                    order_id: plan.order_id.clone(),
+                    reason,
+                    hold_ms: 0,
+                };
+                out.push(self.event(now, EventKind::OrderRejected(rejected)));
+                self.outcome = Some(Outcome::NotFilled);
+                let reason = format!(
+                    "the order to {lp} was not sent: the blotter cannot record it: {failure}"
+                );
+                out.push(self.event(now, EventKind::NotFilled(NotFilled { quote_id, reason })));
                 None
             }
             OrderResult::Answered(

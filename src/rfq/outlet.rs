@@ -42,6 +42,16 @@ pub trait Outlet: Send {
     fn unrecordable(&self) -> Option<String> {
         None
     }
+
+    /// Why the last `order_sent` handed on is not committed to the record,
+    /// if it is not (taken: asked once per order). An outlet that keeps a
+    /// record commits an `order_sent` before it hands it on, so that a
+    /// crash after the order leaves cannot leave an order at the venue
+    /// that the record does not know; the session sends no order whose
+    /// record failed. An outlet that keeps no record has none to fail.
+    fn take_unrecorded_order(&mut self) -> Option<String> {
+        None
+    }
 }
 
 impl Outlet for mpsc::Sender<RfqEvent> {

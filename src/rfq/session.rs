@@ -413,11 +413,9 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                                 }
                                 None => self.engine.accept(now, quote_id.as_deref(), &mut self.out),
                             };
-                            // `order_sent` is handed on (and so recorded)
-                            // before the order leaves.
                             self.hand_on().await;
                             if let Some(plan) = plan {
-                                self.send_order(&plan);
+                                self.send_order_if_recorded(&plan);
                             }
                         }
                         Some(StreamCommand::ReleaseUnverified) => {
@@ -451,7 +449,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                         let plan = self.engine.on_order_answer(now, &order_id, result, &mut self.out);
                         self.hand_on().await;
                         if let Some(plan) = plan {
-                            self.send_order(&plan);
+                            self.send_order_if_recorded(&plan);
                         }
                     }
                     Some(arrived) = self.in_flight.next(), if !self.in_flight.is_empty() => {
@@ -785,6 +783,23 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             next_wake = next_wake.min(self.now() + WITHHELD_RECHECK_MS);
         }
         next_wake
+    }
+
+    /// Sends the order `plan` says if its `order_sent`, just handed on, is
+    /// on the record (a recording outlet commits it before handing it on):
+    /// an order that cannot be recorded is not sent, and the stream ends
+    /// not filled saying why (handed on at its next turn, with its end).
+    fn send_order_if_recorded(&mut self, plan: &OrderPlan) {
+        let Some(failure) = self.outlet.take_unrecorded_order() else {
+            self.send_order(plan);
+            return;
+        };
+        tracing::error!(rfq = %self.engine.rfq_id(), order = %plan.order_id, %failure, "order not sent: its record cannot be committed");
+        self.borrow_out();
+        let now = self.now();
+        let result = OrderResult::NotSent(failure);
+        self.engine
+            .on_order_answer(now, &plan.order_id, result, &mut self.out);
     }
 
     /// Sends the order `plan` says to its LP, in a task of its own: an

@@ -61,19 +61,28 @@ impl<O: Outlet> SharedOutlet<O> {
 struct SideOutlet<'a, O> {
     shared: &'a SharedOutlet<O>,
     side: Side,
+    /// Why this side's last `order_sent` is not on the record, if it is
+    /// not: taken from the shared outlet as the event is handed on, so the
+    /// other side's orders never answer for this one's.
+    unrecorded_order: Option<String>,
 }
 
 impl<O: Outlet> Outlet for SideOutlet<'_, O> {
     fn send(&mut self, mut event: RfqEvent) -> impl Future<Output = ()> + Send {
         let (shared, side) = (self.shared, self.side);
+        let unrecorded_order = &mut self.unrecorded_order;
         async move {
             match &mut event.kind {
                 EventKind::Started(started) if side == Side::Buy => started.two_way = true,
                 EventKind::Started(_) | EventKind::Ended(_) => return,
                 _ => event.two_way_side = Some(side),
             }
+            let order = matches!(event.kind, EventKind::OrderSent(_));
             let mut outlet = shared.outlet.lock().await;
             outlet.send(event).await;
+            if order {
+                *unrecorded_order = outlet.take_unrecorded_order();
+            }
             shared.note(&outlet);
         }
     }
@@ -101,6 +110,10 @@ impl<O: Outlet> Outlet for SideOutlet<'_, O> {
             }
             None => self.shared.last_unrecordable(),
         }
+    }
+
+    fn take_unrecorded_order(&mut self) -> Option<String> {
+        self.unrecorded_order.take()
     }
 }
 
@@ -164,6 +177,7 @@ pub(crate) async fn run_two_way<O: Outlet>(
         SideOutlet {
             shared: &shared,
             side: Side::Buy,
+            unrecorded_order: None,
         },
         offer_inbox,
         quote_stem(&rfq_id, Side::Buy),
@@ -172,6 +186,7 @@ pub(crate) async fn run_two_way<O: Outlet>(
         SideOutlet {
             shared: &shared,
             side: Side::Sell,
+            unrecorded_order: None,
         },
         bid_inbox,
         quote_stem(&rfq_id, Side::Sell),

@@ -1980,8 +1980,14 @@ mod process {
         assert_eq!(fill, ("Solid".into(), "100040.00".into(), "45.00".into()));
     }
 
-    #[test]
-    fn sigint_while_an_order_is_out_waits_for_its_outcome_and_records_it() {
+    /// Ctrl+C, SIGTERM and SIGHUP (a closed terminal, a dropped SSH
+    /// session) alike: the order out is waited for, its outcome recorded,
+    /// then the exit.
+    #[rstest::rstest]
+    #[case::sigint("-INT")]
+    #[case::sigterm("-TERM")]
+    #[case::sighup("-HUP")]
+    fn a_signal_while_an_order_is_out_waits_for_its_outcome_and_records_it(#[case] signal: &str) {
         let dir = tempfile::tempdir().unwrap();
         // Ghost (best in `flaky`) never answers an order: its outcome is
         // known only at the order timeout, after the Ctrl+C.
@@ -2018,7 +2024,7 @@ mod process {
             }
         }
         let interrupted = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args([signal, &child.id().to_string()])
             .status()
             .unwrap();
         assert!(interrupted.success());
@@ -2430,6 +2436,58 @@ mod process {
                 && stderr.contains(" events could not be written"),
             "{stderr}"
         );
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn the_blotter_replaced_by_another_file_mid_stream_stops_the_offers_refuses_the_accept_and_fails_the_exit(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, stderr, events) = stream_whose_record_is_spoiled(dir.path(), |records| {
+            // Another database moved over it (a restore, a careless copy):
+            // the open connection would go on writing to the old file.
+            let other = records.join("other.db");
+            rusqlite::Connection::open(&other)
+                .unwrap()
+                .execute_batch("CREATE TABLE t (x INTEGER)")
+                .unwrap();
+            std::fs::rename(&other, records.join("blotter.db")).unwrap();
+        });
+        let (names, reason, refusal) = after_the_failure(&events);
+        let failure = "blotter 'records/blotter.db' cannot be written: its file was replaced by another (what is written now would reach the old one)";
+        assert_eq!(
+            reason,
+            format!("{failure}: no client quote is offered and accepts are refused until it records again")
+        );
+        assert_eq!(
+            names,
+            ["blotter_error", "lock_expired", "not_filled", "ended"]
+        );
+        assert_eq!(refusal, format!("the blotter cannot record: {failure}"));
+        assert_eq!(events.last().unwrap()["outcome"], "not_filled");
+        // Said at once, and the exit fails naming where the rest is.
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "lp-rfq: warning: {failure} (holding events, retrying)"
+            )),
+            "{stderr}"
+        );
+        let journal = dir.path().join("records/blotter.db.journal");
+        let journalled = lp_rfq::blotter::journal::read(&journal).unwrap();
+        assert!(
+            stderr.contains(&format!(
+                "lp-rfq: blotter 'records/blotter.db' could not take {} events: they are in the fallback journal 'records/blotter.db.journal'",
+                journalled.len()
+            )),
+            "{stderr}"
+        );
+        let outcomes: Vec<&str> = journalled
+            .iter()
+            .filter(|e| lp_rfq::blotter::journal::is_outcome(e))
+            .map(|e| e.kind.name())
+            .collect();
+        assert_eq!(outcomes, ["not_filled", "ended"]);
     }
 
     #[test]

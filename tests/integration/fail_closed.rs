@@ -26,6 +26,9 @@ struct FailingRecord {
     clock: StreamClock,
     from: u64,
     until: u64,
+    /// Committing an order's record fails (a write that fails at that
+    /// commit, before the stream saw the blotter fail).
+    order_commit_fails: bool,
 }
 
 impl Outlet for FailingRecord {
@@ -41,6 +44,10 @@ impl Outlet for FailingRecord {
         (self.from..self.until)
             .contains(&now)
             .then(|| FULL.to_string())
+    }
+
+    fn take_unrecorded_order(&mut self) -> Option<String> {
+        self.order_commit_fails.then(|| FULL.to_string())
     }
 }
 
@@ -59,6 +66,18 @@ async fn run(
     lp: &Arc<ScriptedLp>,
     from: u64,
     until: u64,
+    commands: Vec<(u64, StreamCommand)>,
+) -> Vec<String> {
+    run_committing(lp, from, until, false, commands).await
+}
+
+/// [`run`], with every commit of an order's record failing when
+/// `order_commit_fails`.
+async fn run_committing(
+    lp: &Arc<ScriptedLp>,
+    from: u64,
+    until: u64,
+    order_commit_fails: bool,
     commands: Vec<(u64, StreamCommand)>,
 ) -> Vec<String> {
     let clock = StreamClock::start();
@@ -91,6 +110,7 @@ async fn run(
         clock,
         from,
         until,
+        order_commit_fails,
     };
     session.run_into(outlet, Some(inbox)).await;
     commander.abort();
@@ -160,4 +180,35 @@ async fn a_record_that_works_again_starts_a_fresh_race_and_its_quote_can_be_fill
     // The first poll (its 10 s quote needs no refresh before the failure)
     // and the fresh race's at 3250.
     assert_eq!(polled(&lp), 2);
+}
+
+/// An order whose record cannot be committed never leaves: the blotter
+/// failed between the accept's check and the order's commit.
+#[tokio::test(start_paused = true)]
+async fn an_order_whose_record_cannot_be_committed_is_not_sent_and_not_filled() {
+    let lp = quoting_lp();
+    let lines = run_committing(
+        &lp,
+        u64::MAX,
+        u64::MAX,
+        true,
+        vec![(3_000, StreamCommand::Accept { quote_id: None })],
+    )
+    .await;
+    assert_eq!(
+        lines,
+        [
+            "100 client A 100000.00->100100.00 first valid 8000",
+            "100 locked A 100000.00 BestOfPoll",
+            "3000 order A 100000.00 attempt 1 for Q-test-1",
+            "3000 rejected A hold 0: not sent: the blotter cannot record it: blotter 'b.db' cannot be written: database or disk is full",
+            "3000 not_filled: the order to A was not sent: the blotter cannot record it: blotter 'b.db' cannot be written: database or disk is full",
+            "3000 ended accepted not_filled improvements=0 lp=- price=100100.00",
+        ]
+    );
+    assert_eq!(
+        lp.orders(),
+        0,
+        "an order the desk cannot record is not sent"
+    );
 }

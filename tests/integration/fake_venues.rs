@@ -305,6 +305,9 @@ pub enum TimeStyle {
     Utc,
 }
 
+/// What a test does the moment an order reaches the fake B2C2.
+pub type OrderHook = Box<dyn FnMut(&Value) + Send>;
+
 /// What the fake B2C2 does and what it saw.
 pub struct B2c2State {
     /// The venue's offer (a desk BUY pays it) and bid.
@@ -342,6 +345,13 @@ pub struct B2c2State {
     pub admitted: VecDeque<std::time::Instant>,
     /// Requests answered 429 by the limit.
     pub throttled: usize,
+    /// When each `POST /order/` arrived (wall clock, as the blotter's
+    /// `at_ms` is), in order.
+    pub order_arrivals: Vec<std::time::SystemTime>,
+    /// Run with each `POST /order/` body the moment it arrives, before it
+    /// is answered: what a test does at that instant (look at the
+    /// blotter, kill the process that sent it).
+    pub on_order: Option<OrderHook>,
 }
 
 /// A running fake B2C2.
@@ -379,6 +389,8 @@ impl FakeB2c2 {
             per_second_limit: None,
             admitted: VecDeque::new(),
             throttled: 0,
+            order_arrivals: Vec::new(),
+            on_order: None,
         }));
         let shared = state.clone();
         let server = start_server(Arc::new(move |request: &HttpRequest| {
@@ -416,6 +428,17 @@ impl FakeB2c2 {
 
     pub fn quotes(&self) -> usize {
         lock(&self.state).quotes
+    }
+
+    /// Runs `hook` with each order's body the moment it arrives, before it
+    /// is answered.
+    pub fn on_order(&self, hook: impl FnMut(&Value) + Send + 'static) {
+        lock(&self.state).on_order = Some(Box::new(hook));
+    }
+
+    /// When each order arrived, in order.
+    pub fn order_arrivals(&self) -> Vec<std::time::SystemTime> {
+        lock(&self.state).order_arrivals.clone()
     }
 
     /// The venue settles the last order it was sent (one whose answer
@@ -562,7 +585,11 @@ fn b2c2_answer(state: &mut B2c2State, request: &HttpRequest) -> Reply {
         }
     } else {
         state.orders += 1;
+        state.order_arrivals.push(std::time::SystemTime::now());
         if let Ok(body) = serde_json::from_str::<Value>(&request.body) {
+            if let Some(on_order) = state.on_order.as_mut() {
+                on_order(&body);
+            }
             state.order_requests.push(body);
         }
         if let Some(reply) = state.next_order.pop_front() {

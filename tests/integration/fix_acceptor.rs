@@ -69,6 +69,10 @@ pub enum Orders {
     /// holds): the fill is only in the venue's book, for a later
     /// OrderStatusRequest to find.
     FillSilently,
+    /// Filled in full at the order's price, then the connection is
+    /// dropped before the ExecutionReport goes out: after the desk logs on
+    /// again, an OrderStatusRequest finds the fill.
+    FillThenDrop,
 }
 
 #[derive(Debug, Clone)]
@@ -469,7 +473,9 @@ async fn answer(msg: Message, shared: &Shared, writer: &mut OwnedWriteHalf) -> b
                 .as_deref()
                 .unwrap_or_else(|| msg.get(tag::ORDER_QTY).unwrap_or("0"));
             let settled = match script.orders {
-                Orders::Fill | Orders::FillSilently => Some((price, qty, "2")),
+                Orders::Fill | Orders::FillSilently | Orders::FillThenDrop => {
+                    Some((price, qty, "2"))
+                }
                 Orders::LastLookReject(_) => Some(("0", "0", "8")),
                 Orders::Silent => None,
             };
@@ -506,6 +512,8 @@ async fn answer(msg: Message, shared: &Shared, writer: &mut OwnedWriteHalf) -> b
                         .with(tag::TEXT, text),
                 ),
                 Orders::Silent | Orders::FillSilently => None,
+                // The report is lost with the connection.
+                Orders::FillThenDrop => return false,
             };
             if let Some(reply) = reply {
                 write(writer, &reply, next(), false).await;

@@ -327,6 +327,49 @@ async fn an_order_out_when_the_connection_drops_is_unknown() {
     );
 }
 
+/// The venue fills the order and the connection drops before its
+/// ExecutionReport goes out: the session logs on again with a sequence
+/// reset (so the report is never redelivered) and the order's status,
+/// asked by ClOrdID after that logon, says filled.
+#[tokio::test]
+async fn an_order_filled_while_the_connection_dropped_is_filled_by_its_status_after_reconnect() {
+    let script = Script {
+        orders: Orders::FillThenDrop,
+        ..Script::default()
+    };
+    let (acceptor, lp, _dir) = logged_on(script, |c| c.order_timeout_ms = 5_000).await;
+    let buy = request(Side::Buy);
+    let quote = lp.quote(&buy).await.unwrap();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(3),
+        lp.execute(&order_for(&quote, &buy, "O-reconnect-1")),
+    )
+    .await
+    .expect("settled after the reconnect, well inside the order time");
+    assert_eq!(
+        answer,
+        OrderAnswer::Filled {
+            price: dec!(100010.25),
+            quantity: dec!(1.5),
+            venue_order_id: Some(Arc::from("ORD-1")),
+        }
+    );
+    assert_eq!(acceptor.connections(), 2, "logged on again");
+    let logons = acceptor.received(msg_type::LOGON);
+    assert_eq!(logons.len(), 2);
+    assert_eq!(logons[1].get(tag::RESET_SEQ_NUM_FLAG), Some("Y"));
+    let status = acceptor.received(msg_type::ORDER_STATUS_REQUEST);
+    assert_eq!(status.len(), 1);
+    assert_eq!(
+        (
+            status[0].get(tag::CL_ORD_ID),
+            status[0].get(tag::SIDE),
+            status[0].get(tag::SYMBOL)
+        ),
+        (Some("O-reconnect-1"), Some("1"), Some("BTC/USDT"))
+    );
+}
+
 #[tokio::test]
 async fn a_dropped_connection_is_unavailable_at_once_then_quotes_again_after_reconnect() {
     let (acceptor, lp, _dir) = logged_on(Script::default(), |_| {}).await;

@@ -660,6 +660,205 @@ async fn an_order_out_when_lp_rfq_was_killed_is_filled_at_the_next_start_and_its
     assert!(line["venue_ref"].is_string(), "{line}");
 }
 
+/// The order's record is committed before the order leaves: killed with
+/// SIGKILL at the very moment the venue receives the order (before it
+/// answers), lp-rfq has already committed the `order_sent` row with the
+/// id the venue saw, and the next start finds it and resolves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_is_on_record_before_the_venue_receives_it_so_a_kill_at_that_moment_is_reconciled()
+{
+    use std::sync::{Arc, Mutex};
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    b2c2.set_prices(dec!(99980.00), dec!(100010.00));
+    binance.set_prices(dec!(99970.00), dec!(100020.00));
+    b2c2.answer_next_order(Reply::Hang);
+    let dir = tempfile::tempdir().unwrap();
+    let file = venues(dir.path(), "lps.toml", &b2c2.url, &binance.url);
+    let mut child = lp_rfq_in(dir.path())
+        .env("E2E_B2C2_TOKEN", B2C2_TOKEN)
+        .env("E2E_BINANCE_KEY", BINANCE_KEY)
+        .env("E2E_BINANCE_SECRET", BINANCE_SECRET)
+        .args(["quote", "buy", "1", "BTCUSDT", "--json", "--duration", "30"])
+        .args(["--accept-after", "1s", "--lps", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // At the order's arrival, before any answer: what the blotter file
+    // holds for it (event, at_ms, order_id), then kill -9.
+    let blotter = dir.path().join("blotter.db");
+    let pid = child.id().to_string();
+    // The client_order_id the venue saw, and (event, at_ms, order_id) rows.
+    type Seen = (String, Vec<(String, i64, String)>);
+    let seen: Arc<Mutex<Option<Seen>>> = Arc::default();
+    let seen_by_venue = seen.clone();
+    b2c2.on_order(move |body| {
+        let client_order_id = body["client_order_id"].as_str().unwrap().to_string();
+        let conn = rusqlite::Connection::open(&blotter).unwrap();
+        let mut select = conn
+            .prepare(
+                "SELECT event, at_ms, order_id FROM executions WHERE client_order_id = ?1 ORDER BY seq",
+            )
+            .unwrap();
+        let rows = select
+            .query_map([&client_order_id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        *seen_by_venue.lock().unwrap() = Some((client_order_id, rows));
+        let killed = std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    });
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), None, "killed by a signal: {status:?}");
+    let (client_order_id, rows) = seen.lock().unwrap().take().expect("an order arrived");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (event, at_ms, order_id) = &rows[0];
+    assert_eq!(event, "order_sent");
+    let arrived = b2c2.order_arrivals()[0]
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        *at_ms <= arrived,
+        "recorded at {at_ms}, arrived at {arrived}"
+    );
+    assert_eq!(
+        order_rows(dir.path(), order_id),
+        ["order_sent 100010.00 - - - false"]
+    );
+
+    // The venue fills it while lp-rfq is down; the next start (its order
+    // made a minute old, so that its process is surely gone) asks for it.
+    assert_eq!(b2c2.fill_last_order_later(), client_order_id);
+    let conn = rusqlite::Connection::open(dir.path().join("blotter.db")).unwrap();
+    conn.execute("UPDATE executions SET at_ms = at_ms - 60000", [])
+        .unwrap();
+    drop(conn);
+    let second = start_again(dir.path(), &file).await;
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(
+        stderr(&second),
+        "lp-rfq: 1 order without an outcome on record: 1 filled, 0 not executed, 0 still open (asked B2C2 by GET /order/<client_order_id>/)\n"
+    );
+    assert_eq!(
+        order_rows(dir.path(), order_id),
+        [
+            "order_sent 100010.00 - - - false",
+            "filled 100010 50.01 - B2C2 GET /order/<client_order_id>/ at start-up true",
+        ]
+    );
+    assert_eq!(report_of(dir.path(), "B2C2").await, (1, 1, "1".into(), 0));
+}
+
+/// The blotter stops taking writes while the order is out (another
+/// process holds its write lock from the moment the venue receives the
+/// order): the fill is still shown, and it goes to the fallback journal;
+/// the exit fails naming the journal; the next start merges it, so the
+/// blotter holds the order and its fill, rows in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_that_arrives_while_the_blotter_fails_is_journalled_and_merged_at_the_next_start() {
+    use std::sync::{Arc, Mutex};
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    b2c2.set_prices(dec!(99980.00), dec!(100010.00));
+    binance.set_prices(dec!(99970.00), dec!(100020.00));
+    let dir = tempfile::tempdir().unwrap();
+    let file = venues(dir.path(), "lps.toml", &b2c2.url, &binance.url);
+    let blotter = dir.path().join("blotter.db");
+    let holder: Arc<Mutex<Option<rusqlite::Connection>>> = Arc::default();
+    let holding = holder.clone();
+    let locked_path = blotter.clone();
+    b2c2.on_order(move |_| {
+        let conn = rusqlite::Connection::open(&locked_path).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        *holding.lock().unwrap() = Some(conn);
+    });
+    let output = accept_once(dir.path(), &file).await;
+    let events = events(&output);
+    let said = stderr(&output);
+    let sent = events.iter().find(|e| e["event"] == "order_sent").unwrap();
+    let order_id = sent["order_id"].as_str().unwrap().to_string();
+    let fill = events
+        .iter()
+        .find(|e| e["event"] == "filled")
+        .expect("the fill is shown");
+    assert_eq!(
+        (&fill["lp"], &fill["lp_price"], &fill["desk_pnl"]),
+        (
+            &Value::from("B2C2"),
+            &Value::from("100010"),
+            &Value::from("50.01")
+        )
+    );
+    assert_eq!(events.last().unwrap()["outcome"], "filled");
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    let journal = dir.path().join("blotter.db.journal");
+    let journalled = lp_rfq::blotter::journal::read(&journal).unwrap();
+    let outcomes: Vec<&str> = journalled
+        .iter()
+        .filter(|e| lp_rfq::blotter::journal::is_outcome(e))
+        .map(|e| e.kind.name())
+        .collect();
+    assert_eq!(outcomes, ["filled", "ended"]);
+    assert!(
+        said.contains("lp-rfq: warning: blotter './blotter.db' cannot be written: database is locked (holding events, retrying)\n"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "lp-rfq: blotter './blotter.db' could not take {} events: they are in the fallback journal './blotter.db.journal' and are merged into the blotter at the next start\n",
+            journalled.len()
+        )),
+        "{said}"
+    );
+    // Only the order was committed before the lock was taken.
+    holder
+        .lock()
+        .unwrap()
+        .take()
+        .unwrap()
+        .execute_batch("ROLLBACK")
+        .unwrap();
+    assert_eq!(
+        order_rows(dir.path(), &order_id),
+        ["order_sent 100010.00 - - - false"]
+    );
+
+    // The next start merges the journal: the fill is on record, once.
+    let second = start_again(dir.path(), &file).await;
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains(&format!(
+            "merged {} events from the fallback journal",
+            journalled.len()
+        )),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(
+        order_rows(dir.path(), &order_id),
+        [
+            "order_sent 100010.00 - - - false",
+            "filled 100010 50.01 - - false",
+        ]
+    );
+    assert_eq!(report_of(dir.path(), "B2C2").await, (1, 1, "1".into(), 0));
+    assert_eq!(
+        lp_rfq::blotter::journal::read(&journal).unwrap_or_default(),
+        Vec::new(),
+        "the journal is emptied once merged"
+    );
+}
+
 /// A stream that accepts Binance's price (the best here) and whose
 /// outcome stays unknown; the order's id and the quoteId it accepted.
 async fn binance_order_left_unknown(dir: &Path, file: &Path) -> (String, String) {
