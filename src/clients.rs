@@ -415,6 +415,10 @@ impl<O: Outlet> Outlet for CountFills<O> {
     fn unrecordable(&self) -> Option<String> {
         self.next.unrecordable()
     }
+
+    fn unrecordable_probe(&self) -> Option<crate::rfq::outlet::UnrecordableProbe> {
+        self.next.unrecordable_probe()
+    }
 }
 
 /// Why the clients file was refused. Every message names the file; those

@@ -124,6 +124,15 @@ impl<O: Outlet> Outlet for Recorder<O> {
     fn unrecordable(&self) -> Option<String> {
         self.sink.failure().or_else(|| self.next.unrecordable())
     }
+
+    fn unrecordable_probe(&self) -> Option<crate::rfq::outlet::UnrecordableProbe> {
+        let sink = self.sink.clone();
+        let next = self.next.unrecordable_probe();
+        Some(std::sync::Arc::new(move || {
+            sink.failure()
+                .or_else(|| next.as_ref().and_then(|next| next()))
+        }))
+    }
 }
 
 #[cfg(test)]
