@@ -629,13 +629,20 @@ impl LiveStream {
         }
     }
 
-    /// Notes a corroborated lock of a real LP as the desk's reference for
-    /// the stream's pair.
+    /// Notes a lock of a real LP that something independent corroborated
+    /// (never only a reference: a lone LP would renew its own) as the
+    /// desk's reference for the stream's pair.
     fn learn(&self, trust: &mut Trust, event: &RfqEvent) {
         match &event.kind {
             EventKind::Started(started) => trust.pair = Some(started.pair.symbol()),
             EventKind::Released(_) => trust.released = true,
-            EventKind::Locked(locked) if !locked.simulated && !trust.released => {
+            EventKind::Locked(locked)
+                if !locked.simulated
+                    && !trust.released
+                    && locked
+                        .corroborated_by
+                        .is_some_and(crate::rfq::sanity::Corroboration::is_independent) =>
+            {
                 if let Some(pair) = &trust.pair {
                     let seen_ms = self.clock.wall_at(event.t_ms).timestamp_millis();
                     self.registry
@@ -926,7 +933,7 @@ mod tests {
         let outlet = Recorder::new(blotter.sink(), fanout);
         let stream = session.run_into(outlet, Some(inbox));
         let size = std::mem::size_of_val(&stream);
-        assert!(size <= 1_688 + 8, "a stream's future is {size} bytes");
+        assert!(size <= 1_712 + 8, "a stream's future is {size} bytes");
         drop(stream);
         assert!(
             registry.live_streams().is_empty(),
