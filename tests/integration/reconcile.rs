@@ -781,3 +781,66 @@ async fn binance_orders_are_asked_by_quote_id_at_the_next_start_success_fills_fa
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_found_at_start_counts_toward_the_clients_daily_limit() {
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    b2c2.set_prices(dec!(99980.00), dec!(100010.00));
+    binance.set_prices(dec!(99970.00), dec!(100020.00));
+    b2c2.answer_next_order(Reply::Hang);
+    let dir = tempfile::tempdir().unwrap();
+    let file = venues(dir.path(), "lps.toml", &b2c2.url, &binance.url);
+    std::fs::write(
+        dir.path().join("clients.toml"),
+        "[[client]]\nname = \"acme\"\ndaily_notional = \"150000\"\n",
+    )
+    .unwrap();
+    let as_acme = |args: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(["--client", "acme", "--clients", "clients.toml", "--lps"].map(String::from));
+        all.push(file.to_str().unwrap().to_string());
+        all
+    };
+    let accept = as_acme(&[
+        "quote",
+        "buy",
+        "1",
+        "BTCUSDT",
+        "--json",
+        "--duration",
+        "4",
+        "--accept-after",
+        "1s",
+    ]);
+    let first = run(
+        dir.path(),
+        &accept.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let (_, client_order_id) = unknown_order(&first);
+
+    // The venue filled it after all: 1 BTC at 100,060.01 for acme, found
+    // at the next start, before that start's own request is admitted.
+    assert_eq!(b2c2.fill_last_order_later(), client_order_id);
+    let again = as_acme(&[
+        "quote",
+        "buy",
+        "0.6",
+        "BTCUSDT",
+        "--json",
+        "--duration",
+        "1",
+    ]);
+    let second = run(
+        dir.path(),
+        &again.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(second.status.code(), Some(2), "{}", stdout(&second));
+    assert_eq!(
+        stderr(&second),
+        "lp-rfq: 1 order without an outcome on record: 1 filled, 0 not executed, 0 still open (asked B2C2 by GET /order/<client_order_id>/)\n\
+         lp-rfq: client 'acme': notional 60,000.00 USDT is above what is left of its daily_notional of 150,000 USDT (filled today, UTC: 100,060.01 USDT; headroom 49,939.99 USDT)\n"
+    );
+}
