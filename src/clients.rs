@@ -438,6 +438,10 @@ impl<O: Outlet> Outlet for CountFills<O> {
     fn take_unrecorded_order(&mut self) -> Option<String> {
         self.next.take_unrecorded_order()
     }
+
+    fn unrecordable_probe(&self) -> Option<crate::rfq::outlet::UnrecordableProbe> {
+        self.next.unrecordable_probe()
+    }
 }
 
 /// Why the clients file was refused. Every message names the file; those

@@ -27,6 +27,7 @@ use crate::blotter::BlotterSink;
 use crate::clock::StreamClock;
 use crate::lp::guarded::RecordedChange;
 use crate::lp::health::HealthChange;
+use crate::rfq::client_id::Channel;
 use crate::rfq::event::LpErrorEvent;
 use crate::rfq::inbox::CommandSender;
 use crate::rfq::outlet::Outlet;
@@ -418,6 +419,7 @@ impl StreamRegistry {
             stopper: live.stopper.clone(),
             budget: Mutex::new(CommandBudget::full(tokio::time::Instant::now())),
             detached,
+            channel: live.channel.clone(),
         })
     }
 
@@ -471,6 +473,7 @@ impl StreamRegistry {
                     stopper: StreamStopper::new(commands),
                     blotter,
                     registry: self.inner.clone(),
+                    channel: Arc::default(),
                     fan: Mutex::new(Fan {
                         kept: Kept::default(),
                         subscribers: Vec::new(),
@@ -529,6 +532,9 @@ struct LiveStream {
     blotter: Option<BlotterSink>,
     registry: Arc<Registry>,
     fan: Mutex<Fan>,
+    /// How the request came in (from `started`): a subscriber may not
+    /// accept or release a client's own RFQ.
+    channel: Arc<OnceLock<Channel>>,
 }
 
 /// What changes with each event, under the stream's lock (held for the
@@ -629,13 +635,23 @@ impl LiveStream {
         }
     }
 
-    /// Notes a corroborated lock of a real LP as the desk's reference for
-    /// the stream's pair.
+    /// Notes a lock of a real LP that something independent corroborated
+    /// (never only a reference: a lone LP would renew its own) as the
+    /// desk's reference for the stream's pair.
     fn learn(&self, trust: &mut Trust, event: &RfqEvent) {
         match &event.kind {
-            EventKind::Started(started) => trust.pair = Some(started.pair.symbol()),
+            EventKind::Started(started) => {
+                trust.pair = Some(started.pair.symbol());
+                let _ = self.channel.set(started.channel);
+            }
             EventKind::Released(_) => trust.released = true,
-            EventKind::Locked(locked) if !locked.simulated && !trust.released => {
+            EventKind::Locked(locked)
+                if !locked.simulated
+                    && !trust.released
+                    && locked
+                        .corroborated_by
+                        .is_some_and(crate::rfq::sanity::Corroboration::is_independent) =>
+            {
                 if let Some(pair) = &trust.pair {
                     let seen_ms = self.clock.wall_at(event.t_ms).timestamp_millis();
                     self.registry
@@ -828,6 +844,11 @@ pub enum Refusal {
     /// The stream's inbox is half full: the rest is kept for its primary
     /// consumer.
     Busy,
+    /// An accept or a release of a client's own RFQ (it came in over
+    /// `channel`, `ws` or `fix`): only the client accepts it, and nothing
+    /// unverified is offered to a client on an operator's word. A stop is
+    /// taken.
+    ClientRfq { channel: Channel },
 }
 
 impl std::fmt::Display for Refusal {
@@ -839,6 +860,11 @@ impl std::fmt::Display for Refusal {
                 "more than {SUBSCRIBER_COMMAND_BURST} commands in a row (one more every {SUBSCRIBER_COMMAND_EVERY_MS} ms); retry in {retry_in_ms} ms"
             ),
             Refusal::Busy => f.write_str("the stream's inbox is busy; retry"),
+            Refusal::ClientRfq { channel } => write!(
+                f,
+                "a client's own RFQ (over {}): only the client accepts it and nothing of it is released; an operator may stop it",
+                channel.as_str()
+            ),
         }
     }
 }
@@ -854,6 +880,7 @@ pub struct Subscription {
     stopper: StreamStopper,
     budget: Mutex<CommandBudget>,
     detached: Arc<OnceLock<Detached>>,
+    channel: Arc<OnceLock<Channel>>,
 }
 
 impl Subscription {
@@ -874,7 +901,8 @@ impl Subscription {
     /// (`SUBSCRIBER_COMMAND_BURST` at once, one more every
     /// `SUBSCRIBER_COMMAND_EVERY_MS`), so no subscriber can push the
     /// primary consumer's commands or the LPs' answers back; a command
-    /// beyond them is refused and handed back with the reason.
+    /// beyond them is refused and handed back with the reason. On a
+    /// client's own RFQ (channel `ws` or `fix`) only a Stop is taken.
     pub async fn send(&self, command: StreamCommand) -> Result<(), CommandRefused> {
         let inbox = self.stopper.inbox();
         let refuse = |command, why| Err(CommandRefused { command, why });
@@ -884,6 +912,9 @@ impl Subscription {
         if command == StreamCommand::Stop {
             self.stopper.stop();
             return Ok(());
+        }
+        if let Some(&channel) = self.channel.get().filter(|c| **c != Channel::Operator) {
+            return refuse(command, Refusal::ClientRfq { channel });
         }
         if inbox.capacity() <= inbox.max_capacity() / 2 {
             return refuse(command, Refusal::Busy);
@@ -934,7 +965,7 @@ mod tests {
         let outlet = Recorder::new(blotter.sink(), fanout);
         let stream = session.run_into(outlet, Some(inbox));
         let size = std::mem::size_of_val(&stream);
-        assert!(size <= 1_688 + 8, "a stream's future is {size} bytes");
+        assert!(size <= 1_712 + 8, "a stream's future is {size} bytes");
         drop(stream);
         assert!(
             registry.live_streams().is_empty(),

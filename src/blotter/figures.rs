@@ -381,6 +381,11 @@ struct Selected {
     /// The LP of its order still without an outcome, if one is (at most
     /// one: no order follows an unknown outcome).
     open_order: Option<usize>,
+    /// The outcome its latest order answer says (`filled`, `not_filled`,
+    /// `unknown`), appended reconciliations included: every section
+    /// counts an ended RFQ by this, not by the outcome recorded at its
+    /// end (which a later reconciliation leaves as it was).
+    latest_answer: Option<&'static str>,
 }
 
 /// An RFQ's fill as the pairs section sums it.
@@ -480,6 +485,9 @@ where
     let mut operators: Vec<OperatorFigures> = Vec::new();
     let mut lines = Vec::with_capacity(rfqs.len());
     for ((row, mut rfq), live) in rfqs.into_iter().zip(live) {
+        if let (Some(_), Some(latest)) = (&rfq.line.outcome, rfq.latest_answer) {
+            rfq.line.outcome = Some(latest.to_string());
+        }
         let duration = match rfq.end_t_ms {
             Some(t) => t,
             None => {
@@ -681,6 +689,7 @@ fn select_rfqs(stored: Vec<RfqRow>) -> (Vec<(i64, Selected)>, Vec<Live>) {
                 holder: None,
                 fill: None,
                 open_order: None,
+                latest_answer: None,
                 line: RfqLine {
                     rfq_id: row.rfq_id,
                     started_at: row.started_at,
@@ -1256,6 +1265,13 @@ fn scan_executions<R: ReportRows>(
             }
             _ => {}
         }
+        rfq.latest_answer = match row.event {
+            "order_sent" => None,
+            "filled" => Some("filled"),
+            "execution_unknown" => Some("unknown"),
+            "order_rejected" => Some("not_filled"),
+            _ => rfq.latest_answer,
+        };
         match row.event {
             "order_sent" => {
                 totals.orders += 1;

@@ -488,6 +488,13 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     price: decimal(row, "price")?,
                     previous_lp: opt_arc(row, "previous_lp")?,
                     reason: parse_enum(row, "reason", LockReason::from_wire)?,
+                    corroborated_by: match row.get::<_, Option<String>>("corroborated_by")? {
+                        Some(text) => Some(
+                            crate::rfq::sanity::Corroboration::from_wire(&text)
+                                .ok_or_else(|| bad("corroborated_by", &text))?,
+                        ),
+                        None => None,
+                    },
                 }),
                 "unverified" => EventKind::Unverified(Unverified {
                     lp: arc(row, "lp")?,

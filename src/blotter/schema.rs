@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 13] = [
+const MIGRATIONS: [&str; 14] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -449,6 +449,13 @@ const MIGRATIONS: [&str; 13] = [
         recorded_at     TEXT NOT NULL
     );
     CREATE INDEX client_orders_by_order ON client_orders (client, client_order_id, id);
+    "#,
+    // 14: what vouched for each lock ('band', 'second_lp', 'median',
+    // 'feed', 'desk_reference', 'released'): only an independently
+    // corroborated lock is read back as the desk's reference at start.
+    // NULL for earlier locks, which are therefore never read back.
+    r#"
+    ALTER TABLE lock_events ADD COLUMN corroborated_by TEXT;
     "#,
 ];
 

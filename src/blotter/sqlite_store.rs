@@ -296,7 +296,8 @@ impl SqliteStore {
             )?;
             let mut lock = tx.prepare_cached(
                 "INSERT INTO lock_events (rfq, seq, t_ms, at, at_ms, event, lp, price,
-                 previous_lp, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 previous_lp, reason, corroborated_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
             let mut execution = tx.prepare_cached(
                 "INSERT INTO executions (rfq, seq, t_ms, at, at_ms, event, order_id, quote_id,
@@ -489,6 +490,7 @@ impl SqliteStore {
                         l.price.to_string(),
                         l.previous_lp,
                         l.reason.as_str(),
+                        l.corroborated_by.map(|by| by.as_str()),
                     ])?,
                     // The trust decisions ride with the lock's: the
                     // price held back or released, and by whom it was not.
@@ -503,6 +505,7 @@ impl SqliteStore {
                         u.price.to_string(),
                         None::<String>,
                         None::<String>,
+                        None::<String>,
                     ])?,
                     EventKind::Released(r) => lock.execute(params![
                         row,
@@ -515,6 +518,7 @@ impl SqliteStore {
                         r.price.to_string(),
                         None::<String>,
                         None::<String>,
+                        None::<String>,
                     ])?,
                     EventKind::LockExpired(x) => lock.execute(params![
                         row,
@@ -524,6 +528,7 @@ impl SqliteStore {
                         at_ms,
                         "lock_expired",
                         x.lp,
+                        None::<String>,
                         None::<String>,
                         None::<String>,
                         None::<String>,

@@ -347,9 +347,37 @@ impl Desk {
             Err(error) => return cannot(&error),
         };
         let default_wait_ms = self.settings.engine.order_timeout_ms;
+        // Every outcome reconciliation appends is stamped from here on.
+        let learning_from_ms = chrono::Utc::now().timestamp_millis();
         match reconcile::reconcile(records.as_mut(), &self.registry, default_wait_ms).await {
-            Ok(found) => found.map(|done| done.line()),
+            Ok(found) => {
+                if found.as_ref().is_some_and(|done| done.filled > 0) {
+                    self.count_learned_fills(learning_from_ms);
+                }
+                found.map(|done| done.line())
+            }
             Err(problem) => cannot(&problem),
+        }
+    }
+
+    /// Adds the fills reconciliation appended (recorded at or after unix
+    /// ms `since_ms`) to today's client limits: they were dealt, and the
+    /// counts were seeded from the blotter before they were known.
+    fn count_learned_fills(&self, since_ms: i64) {
+        let Some(blotter) = self.blotter.as_ref().filter(|_| self.clients.from_file()) else {
+            return;
+        };
+        let today = chrono::Utc::now().date_naive();
+        match crate::blotter::read::client_fills_since(blotter.path(), since_ms) {
+            Ok(fills) => {
+                for fill in fills {
+                    self.filled_today
+                        .add(today, &fill.client, fill.asset, fill.notional);
+                }
+            }
+            Err(error) => {
+                tracing::warn!("reconciled fills not counted toward client limits: {error}")
+            }
         }
     }
 

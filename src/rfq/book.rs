@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 
 use crate::clock::StreamMs;
 use crate::market::Side;
+use crate::rfq::sanity::Corroboration;
 
 /// One LP's latest valid quote.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +30,9 @@ pub(crate) struct BookEntry {
     /// Something independent vouches for the price (a band, a reference,
     /// a second LP, the median): only such a quote is offered or executed.
     pub(crate) corroborated: bool,
+    /// What vouched for it (set with `corroborated`): carried on its lock,
+    /// since only an independent one may become the desk's reference.
+    pub(crate) corroborated_by: Option<Corroboration>,
 }
 
 /// Orders two quotes for `side`: `Less` when `a` ranks before `b`. The
@@ -77,6 +81,7 @@ impl Book {
             arrival: self.arrivals,
             judged: false,
             corroborated: false,
+            corroborated_by: None,
         });
     }
 
@@ -88,9 +93,10 @@ impl Book {
     }
 
     /// Marks LP `lp`'s quote as corroborated: it may be offered and executed.
-    pub(crate) fn mark_corroborated(&mut self, lp: usize) {
+    pub(crate) fn mark_corroborated(&mut self, lp: usize, by: Corroboration) {
         if let Some(entry) = self.entries[lp].as_mut() {
             entry.corroborated = true;
+            entry.corroborated_by = Some(by);
         }
     }
 
@@ -201,7 +207,7 @@ mod tests {
         // The best of all, but nothing vouches for it: never executed.
         book.insert(3, dec!(1000), 10_000, None);
         for lp in 0..3 {
-            book.mark_corroborated(lp);
+            book.mark_corroborated(lp, Corroboration::Median);
         }
         assert_eq!(book.best_within(0, 0, &[], dec!(99.5)), Some(0));
         assert_eq!(book.best_within(0, 0, &[0], dec!(99.5)), Some(1));

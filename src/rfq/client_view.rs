@@ -489,6 +489,7 @@ mod tests {
                     price: dec!(99990.00),
                     previous_lp: None,
                     reason: LockReason::BestOfPoll,
+                    corroborated_by: None,
                 }),
             ),
             at(
@@ -652,7 +653,7 @@ mod tests {
     }))]
     #[case::locked(EventKind::Locked(Locked { simulated: false,
         lp: Arc::from("Fader"), price: dec!(99990.00), previous_lp: None,
-        reason: LockReason::BestOfPoll,
+        reason: LockReason::BestOfPoll, corroborated_by: None,
     }))]
     #[case::order_rejected(rejected())]
     #[case::lp_health(EventKind::LpHealth(LpHealthEvent {

@@ -52,8 +52,9 @@ use crate::rfq::event::*;
 use crate::rfq::execution::{Accepted, Execution, OrderPlan};
 use crate::rfq::lock::{Candidate, Decision, LockRules};
 use crate::rfq::offer::Offers;
+use crate::rfq::reference::CurrentReferences;
 use crate::rfq::requests::{InFlight, Requests};
-use crate::rfq::sanity::{self, PriceDefect};
+use crate::rfq::sanity::{self, Corroboration, PriceDefect};
 use crate::rfq::spec::RfqSpec;
 use crate::rfq::validate::{validate_quote, Expected};
 
@@ -123,14 +124,17 @@ pub struct Engine {
     outcome: Option<Outcome>,
     /// The pair's price band from the venues file, if any.
     band: Option<PriceBand>,
-    /// A price known good for the pair (the desk's recent corroborated
-    /// prices, or what the operator released): a quote within
+    /// A price known good for the pair in this stream, and what it is
+    /// (the desk's: given at start or an independently corroborated lock
+    /// of this stream; or the operator's release): a quote within
     /// MAX_DEVIATION_BPS of it is corroborated.
-    reference: Option<Decimal>,
-    /// The desk's reference for the pair as of the latest poll (its recent
-    /// locks, the venues file's reference sources, each within its age
-    /// limit): a quote within MAX_DEVIATION_BPS of it is corroborated.
-    desk_reference: Option<Decimal>,
+    reference: Option<(Decimal, Corroboration)>,
+    /// The desk's references for the pair as of the latest poll (its
+    /// independently corroborated locks, the venues file's reference
+    /// sources, each within its age limit): a quote within
+    /// MAX_DEVIATION_BPS of one is corroborated, and a feed's price
+    /// outranks the desk's own.
+    desk_reference: CurrentReferences,
     /// Who the request is for; only `started` says it.
     client: ClientId,
     /// The desk server's operator who asked, if any.
@@ -261,7 +265,7 @@ impl Engine {
             outcome: None,
             band: None,
             reference: None,
-            desk_reference: None,
+            desk_reference: CurrentReferences::default(),
             client: ClientId::house(),
             operator: None,
             channel: crate::rfq::client_id::Channel::Operator,
@@ -686,8 +690,8 @@ impl Engine {
                     found = Some(sanity::Corroboration::Median);
                 }
             }
-            if found.is_some() {
-                vouched.push(lp);
+            if let Some(by) = found {
+                vouched.push((lp, by));
             } else if arriving.is_some_and(|(arriving_lp, _)| arriving_lp == lp)
                 && self.per_lp[lp].unverified_shown != Some(price)
             {
@@ -704,8 +708,8 @@ impl Engine {
         if vouched.is_empty() {
             return;
         }
-        for &lp in &vouched {
-            self.book.mark_corroborated(lp);
+        for &(lp, by) in &vouched {
+            self.book.mark_corroborated(lp, by);
             // Unverified again later (a new price) is news again.
             self.per_lp[lp].unverified_shown = None;
         }
@@ -715,7 +719,10 @@ impl Engine {
         // Best first: in a race, a worse one considered first would be
         // offered and at once replaced.
         let ranked = self.book.ranked(now);
-        for lp in ranked.into_iter().filter(|lp| vouched.contains(lp)) {
+        for lp in ranked
+            .into_iter()
+            .filter(|lp| vouched.iter().any(|(vouched, _)| vouched == lp))
+        {
             if let Some(entry) = self.book.get(lp) {
                 let candidate = Candidate {
                     lp,
@@ -884,19 +891,28 @@ impl Engine {
                     previous,
                     reason,
                 } => {
+                    let corroborated_by = self
+                        .book
+                        .get(candidate.lp)
+                        .and_then(|entry| entry.corroborated_by);
                     let locked = Locked {
                         lp: self.per_lp[candidate.lp].name.clone(),
                         price: candidate.price,
                         previous_lp: previous.map(|lp| self.per_lp[lp].name.clone()),
                         reason,
                         simulated: self.per_lp[candidate.lp].simulated,
+                        corroborated_by,
                     };
                     out.push(self.event(now, EventKind::Locked(locked)));
-                    // Only a corroborated price is ever locked: it is this
-                    // desk's most recent good price for the pair, and
-                    // vouches for a lone fresh quote near it (an outage
-                    // that leaves one LP quoting needs no new release).
-                    self.reference = Some(candidate.price);
+                    // An independently corroborated lock is this desk's
+                    // most recent good price for the pair, and vouches for
+                    // a lone fresh quote near it (an outage that leaves one
+                    // LP quoting needs no new release). One that only a
+                    // reference vouched for moves nothing: a lone LP must
+                    // not carry the reference along with its own prices.
+                    if corroborated_by.is_some_and(Corroboration::is_independent) {
+                        self.reference = Some((candidate.price, Corroboration::DeskReference));
+                    }
                 }
                 // A quote the desk cannot record is never offered.
                 Decision::Offer { .. } if self.withheld => {}
@@ -999,28 +1015,41 @@ impl Engine {
     /// A quote within MAX_DEVIATION_BPS of `reference` (the desk's recent
     /// corroborated price for the pair) is corroborated.
     pub fn set_reference(&mut self, reference: Option<Decimal>) {
-        self.reference = reference;
+        self.reference = reference.map(|price| (price, Corroboration::DeskReference));
     }
 
-    /// The desk's reference for the pair as it stands now (`None`: none
-    /// within its age limit).
-    pub(crate) fn set_desk_reference(&mut self, reference: Option<Decimal>) {
-        self.desk_reference = reference;
+    /// The desk's references for the pair as they stand now (each `None`
+    /// when none is within its age limit).
+    pub(crate) fn set_desk_reference(&mut self, references: CurrentReferences) {
+        self.desk_reference = references;
     }
 
-    /// Of the stream's own reference and the desk's, the one nearer
-    /// `price`: either may vouch for it.
-    fn nearest_reference(&self, price: Decimal) -> Option<Decimal> {
-        match (self.reference, self.desk_reference) {
-            (Some(own), Some(desk)) => Some(
-                if sanity::deviation_bps(price, desk) < sanity::deviation_bps(price, own) {
-                    desk
-                } else {
-                    own
-                },
-            ),
-            (own, desk) => own.or(desk),
+    /// The reference nearest `price` among those that may vouch for it:
+    /// the operator's release in this stream always; a fresh feed price
+    /// when there is one, else the desk's own (the stream's and the
+    /// desk's): an outside source outranks the desk's memory of its LPs.
+    fn nearest_reference(&self, price: Decimal) -> Option<(Decimal, Corroboration)> {
+        let released = self
+            .reference
+            .filter(|(_, kind)| *kind == Corroboration::Released);
+        let desk_own = self
+            .reference
+            .filter(|(_, kind)| *kind != Corroboration::Released);
+        let mut vouching = [None; 3];
+        vouching[0] = released;
+        if let Some(feed) = self.desk_reference.feed {
+            vouching[1] = Some((feed, Corroboration::Feed));
+        } else {
+            vouching[1] = desk_own;
+            vouching[2] = self
+                .desk_reference
+                .desk
+                .map(|desk| (desk, Corroboration::DeskReference));
         }
+        vouching
+            .into_iter()
+            .flatten()
+            .min_by_key(|(reference, _)| sanity::deviation_bps(price, *reference))
     }
 
     /// The operator releases the best live unverified quote: its price
@@ -1046,7 +1075,7 @@ impl Engine {
             tracing::info!(rfq = %self.rfq_id, "nothing unverified to release");
             return;
         };
-        self.reference = Some(price);
+        self.reference = Some((price, Corroboration::Released));
         out.push(self.event(
             now,
             EventKind::Released(Released {
@@ -1754,13 +1783,77 @@ mod tests {
             ["lp_quote", "unverified"]
         );
         // A desk reference too far from it vouches for nothing...
-        engine.set_desk_reference(Some(dec!(90000)));
+        engine.set_desk_reference(desk_only(dec!(90000)));
         assert_eq!(answer(&mut engine, 2_000, dec!(100100)), ["lp_quote"]);
         // ...one within MAX_DEVIATION_BPS does.
-        engine.set_desk_reference(Some(dec!(100000)));
+        engine.set_desk_reference(desk_only(dec!(100000)));
         assert_eq!(
             answer(&mut engine, 2_500, dec!(100100)),
             ["lp_quote", "client LP1 first", "locked LP1 BestOfPoll"]
+        );
+    }
+
+    fn desk_only(price: Decimal) -> CurrentReferences {
+        CurrentReferences {
+            desk: Some(price),
+            feed: None,
+        }
+    }
+
+    /// Each lock of a lone LP answering once per poll, with what vouched
+    /// for it (`None`: unverified, not locked).
+    fn lone_lp_locks(engine: &mut Engine, prices: &[Decimal]) -> Vec<Option<Corroboration>> {
+        let mut median = MedianScratch::new();
+        let mut dispatch = Vec::new();
+        let mut vouched = Vec::new();
+        for (poll, &price) in prices.iter().enumerate() {
+            let at = poll as u64 * 500;
+            let mut out = Vec::new();
+            engine.begin_poll(at, &mut dispatch, &mut out);
+            let a = dispatch[0];
+            // Short-lived, so each poll asks the locked LP again.
+            let quoted = quote(engine, &a, price, at + 2_600);
+            engine.on_answer(at + 50, 0, a.request_id, quoted, &mut median, &mut out);
+            vouched.push(engine.book.get(0).and_then(|entry| entry.corroborated_by));
+        }
+        vouched
+    }
+
+    #[test]
+    fn a_lone_lp_drifting_lock_by_lock_is_not_carried_by_its_own_locks() {
+        let mut engine = engine(1);
+        engine.set_desk_reference(desk_only(dec!(100000)));
+        // Each step is within MAX_DEVIATION_BPS (200) of the one before;
+        // the last two are not within it of the desk's reference.
+        let drift = [dec!(100000), dec!(101500), dec!(103000), dec!(104500)];
+        assert_eq!(
+            lone_lp_locks(&mut engine, &drift),
+            [
+                Some(Corroboration::DeskReference),
+                Some(Corroboration::DeskReference),
+                None,
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn a_fresh_feed_price_outranks_the_desks_own_reference() {
+        let mut engine = engine(1);
+        engine.set_desk_reference(CurrentReferences {
+            desk: Some(dec!(100000)),
+            feed: Some(dec!(90000)),
+        });
+        // Near the desk's own, far from the feed's: unverified.
+        assert_eq!(lone_lp_locks(&mut engine, &[dec!(100000)]), [None]);
+        let mut engine = super::tests::engine(1);
+        engine.set_desk_reference(CurrentReferences {
+            desk: Some(dec!(100000)),
+            feed: Some(dec!(91000)),
+        });
+        assert_eq!(
+            lone_lp_locks(&mut engine, &[dec!(90000)]),
+            [Some(Corroboration::Feed)]
         );
     }
 

@@ -276,6 +276,12 @@ pub struct Locked {
     /// only when true).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub simulated: bool,
+    /// What vouched for the price (a band, a second LP, the median, a
+    /// feed, the desk's reference, the operator's release): only an
+    /// independent one makes it the desk's reference. Absent in records
+    /// made before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corroborated_by: Option<crate::rfq::sanity::Corroboration>,
 }
 
 /// The client quote's validity ran out: nothing is offered until a fresh

@@ -7,6 +7,7 @@
 //! blotter writer.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use futures::future::{self, Either};
 use tokio::sync::mpsc;
@@ -52,7 +53,19 @@ pub trait Outlet: Send {
     fn take_unrecorded_order(&mut self) -> Option<String> {
         None
     }
+
+    /// [`Outlet::unrecordable`] readable without the outlet (atomic flags
+    /// behind it), for a session that shares the outlet and finds it busy
+    /// (a two-way stream's other side mid-send): it must not go by what
+    /// it last saw. `None`: the outlet never fails to record.
+    fn unrecordable_probe(&self) -> Option<UnrecordableProbe> {
+        None
+    }
 }
+
+/// Why a shared outlet's record cannot be kept right now, asked without
+/// holding the outlet; see [`Outlet::unrecordable_probe`].
+pub type UnrecordableProbe = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 impl Outlet for mpsc::Sender<RfqEvent> {
     fn send(&mut self, event: RfqEvent) -> impl Future<Output = ()> + Send {

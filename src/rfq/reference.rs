@@ -14,8 +14,11 @@ use rust_decimal::Decimal;
 /// Where a reference price came from: each pair keeps the latest of each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReferenceSource {
-    /// A price this desk locked, corroborated (never an operator's
-    /// release, never a simulation's).
+    /// A price this desk locked, corroborated independently of any
+    /// reference (a band, a second LP, the median, a feed): never one
+    /// vouched for by the desk's own reference, which would let a lone
+    /// LP renew it lock by lock; never an operator's release, never a
+    /// simulation's.
     Desk,
     /// A reference source of the venues file (`[[reference]]`).
     Feed,
@@ -104,18 +107,34 @@ impl References {
         }
     }
 
-    /// The reference for pair `symbol` at unix ms `now_ms`: the most
-    /// recently seen price still within its age limit, if any.
-    pub fn current(&self, symbol: &str, now_ms: i64) -> Option<Decimal> {
+    /// The references for pair `symbol` at unix ms `now_ms`: each
+    /// source's latest price still within its age limit.
+    pub fn current(&self, symbol: &str, now_ms: i64) -> CurrentReferences {
         let by_pair = self.by_pair();
-        by_pair
-            .get(symbol)?
-            .iter()
-            .flatten()
-            .filter(|kept| now_ms.saturating_sub(kept.seen_ms) <= kept.max_age_ms)
-            .max_by_key(|kept| kept.seen_ms)
-            .map(|kept| kept.price)
+        let Some(slots) = by_pair.get(symbol) else {
+            return CurrentReferences::default();
+        };
+        let fresh = |source: ReferenceSource| {
+            slots[source as usize]
+                .filter(|kept| now_ms.saturating_sub(kept.seen_ms) <= kept.max_age_ms)
+                .map(|kept| kept.price)
+        };
+        CurrentReferences {
+            desk: fresh(ReferenceSource::Desk),
+            feed: fresh(ReferenceSource::Feed),
+        }
     }
+}
+
+/// A pair's references within their age limits, kept apart: a fresh feed
+/// price outranks the desk's own (an outside source against the desk's
+/// memory of its LPs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CurrentReferences {
+    /// The desk's latest independently corroborated lock.
+    pub desk: Option<Decimal>,
+    /// The venues file's reference sources' latest price.
+    pub feed: Option<Decimal>,
 }
 
 /// One pair's reference as a stream reads it: afresh at every poll, so a
@@ -133,8 +152,8 @@ impl PairReference {
         PairReference { references, symbol }
     }
 
-    /// The pair's reference at unix ms `now_ms` ([`References::current`]).
-    pub fn current(&self, now_ms: i64) -> Option<Decimal> {
+    /// The pair's references at unix ms `now_ms` ([`References::current`]).
+    pub fn current(&self, now_ms: i64) -> CurrentReferences {
         self.references.current(&self.symbol, now_ms)
     }
 }
@@ -145,9 +164,11 @@ mod tests {
     use rust_decimal_macros::dec;
 
     #[test]
-    fn the_freshest_reference_within_its_age_vouches() {
+    fn each_source_vouches_within_its_own_age() {
         let references = References::default();
-        assert_eq!(references.current("BTCUSDT", 0), None);
+        let none = CurrentReferences::default();
+        let both = |desk, feed| CurrentReferences { desk, feed };
+        assert_eq!(references.current("BTCUSDT", 0), none);
         references.note(
             "BTCUSDT",
             ReferenceSource::Desk,
@@ -162,14 +183,23 @@ mod tests {
             2_000,
             10_000,
         );
-        // The feed's is newer while it is young enough...
-        assert_eq!(references.current("BTCUSDT", 12_000), Some(dec!(100100)));
+        // Both while the feed's is young enough...
+        assert_eq!(
+            references.current("BTCUSDT", 12_000),
+            both(Some(dec!(100000)), Some(dec!(100100)))
+        );
         // ...then the desk's own, until it is too old as well.
-        assert_eq!(references.current("BTCUSDT", 12_001), Some(dec!(100000)));
-        assert_eq!(references.current("BTCUSDT", 301_000), Some(dec!(100000)));
-        assert_eq!(references.current("BTCUSDT", 301_001), None);
+        assert_eq!(
+            references.current("BTCUSDT", 12_001),
+            both(Some(dec!(100000)), None)
+        );
+        assert_eq!(
+            references.current("BTCUSDT", 301_000),
+            both(Some(dec!(100000)), None)
+        );
+        assert_eq!(references.current("BTCUSDT", 301_001), none);
         // Another pair has none.
-        assert_eq!(references.current("BTCUSD", 2_000), None);
+        assert_eq!(references.current("BTCUSD", 2_000), none);
     }
 
     #[test]
@@ -189,9 +219,15 @@ mod tests {
             4_000,
             300_000,
         );
-        assert_eq!(references.current("BTCUSDT", 6_000), Some(dec!(100000)));
+        assert_eq!(
+            references.current("BTCUSDT", 6_000).desk,
+            Some(dec!(100000))
+        );
         // An age limit of 0 keeps nothing.
         references.note("ETHUSDT", ReferenceSource::Desk, dec!(3000), 5_000, 0);
-        assert_eq!(references.current("ETHUSDT", 5_000), None);
+        assert_eq!(
+            references.current("ETHUSDT", 5_000),
+            CurrentReferences::default()
+        );
     }
 }

@@ -42,26 +42,46 @@ wire_enum! {
     pub enum Corroboration {
         /// The venues file's band for the pair (the price is inside it).
         Band = "band",
-        /// The stream's reference price for the pair (the desk's recent
-        /// corroborated prices, or an operator's release), within
-        /// MAX_DEVIATION_BPS.
-        Reference = "reference",
         /// Another LP's live quote within MAX_DEVIATION_BPS.
         SecondLp = "second_lp",
         /// The median of three or more live quotes accepted it.
         Median = "median",
+        /// A reference source of the venues file (`[[reference]]`),
+        /// within MAX_DEVIATION_BPS.
+        Feed = "feed",
+        /// The desk's own recent independently corroborated locks for the
+        /// pair, within MAX_DEVIATION_BPS.
+        DeskReference = "desk_reference",
+        /// The operator's release of a price in this stream, within
+        /// MAX_DEVIATION_BPS.
+        Released = "released",
+    }
+}
+
+impl Corroboration {
+    /// Something outside the desk's own memory vouched (a band, another
+    /// LP, the median, a feed): only such a lock may become the desk's
+    /// reference, so a lone LP never renews its own.
+    pub fn is_independent(self) -> bool {
+        matches!(
+            self,
+            Corroboration::Band
+                | Corroboration::SecondLp
+                | Corroboration::Median
+                | Corroboration::Feed
+        )
     }
 }
 
 /// Why a sane `price` may be offered to a client, cheapest test first:
 /// a band for the pair (the price already passed it), a `reference`
-/// within `limit`, a quote of another LP in `peers` within `limit`, or
+/// within `limit` (vouching as the kind it names), a quote of another LP in `peers` within `limit`, or
 /// the median's verdict (`median_accepts`). `None`: nothing independent
 /// vouches for it, and it stays unverified.
 pub fn corroborate(
     price: Decimal,
     band: Option<PriceBand>,
-    reference: Option<Decimal>,
+    reference: Option<(Decimal, Corroboration)>,
     peers: impl IntoIterator<Item = Decimal>,
     median_accepts: bool,
     limit: Bps,
@@ -69,8 +89,8 @@ pub fn corroborate(
     let near = |other: Decimal| deviation_bps(price, other) <= limit.value();
     if band.is_some() {
         Some(Corroboration::Band)
-    } else if reference.is_some_and(near) {
-        Some(Corroboration::Reference)
+    } else if let Some((_, kind)) = reference.filter(|(price, _)| near(*price)) {
+        Some(kind)
     } else if peers.into_iter().any(near) {
         Some(Corroboration::SecondLp)
     } else if median_accepts {
@@ -251,7 +271,7 @@ mod tests {
     #[rstest]
     #[case::alone(dec!(100000.00), None, None, &[], false, None)]
     #[case::a_band(dec!(100000.00), Some((dec!(50000), dec!(200000))), None, &[], false, Some(Corroboration::Band))]
-    #[case::near_the_reference(dec!(100400.00), None, Some(MARKET), &[], false, Some(Corroboration::Reference))]
+    #[case::near_the_reference(dec!(100400.00), None, Some(MARKET), &[], false, Some(Corroboration::Feed))]
     #[case::far_from_the_reference(dec!(100600.00), None, Some(MARKET), &[], false, None)]
     #[case::absurd_beside_the_reference(dec!(100000000000000000000.00), None, Some(MARKET), &[], false, None)]
     #[case::a_second_lp_near(dec!(100000.00), None, None, &[dec!(100499.99)], false, Some(Corroboration::SecondLp))]
@@ -259,7 +279,7 @@ mod tests {
     #[case::absurd_beside_one_sane(dec!(100000000000000000000.00), None, None, &[MARKET], false, None)]
     #[case::tiny_beside_one_sane(dec!(1.00), None, None, &[MARKET], false, None)]
     #[case::the_median(dec!(100000.00), None, None, &[], true, Some(Corroboration::Median))]
-    #[case::exactly_the_limit(dec!(100500.00), None, Some(MARKET), &[], false, Some(Corroboration::Reference))]
+    #[case::exactly_the_limit(dec!(100500.00), None, Some(MARKET), &[], false, Some(Corroboration::Feed))]
     fn a_price_is_offered_only_when_something_independent_vouches_for_it(
         #[case] price: Decimal,
         #[case] band: Option<(Decimal, Decimal)>,
@@ -274,7 +294,7 @@ mod tests {
             corroborate(
                 price,
                 band,
-                reference,
+                reference.map(|price| (price, Corroboration::Feed)),
                 peers.iter().copied(),
                 median_accepts,
                 limit

@@ -16,12 +16,18 @@ use std::sync::Arc;
 
 use futures::lock::Mutex;
 
+use crate::clock::StreamClock;
 use crate::market::Side;
-use crate::rfq::event::{EndReason, Ended, EventKind, Outcome, RfqEvent};
+use crate::rfq::event::{EndReason, Ended, EventKind, NotFilled, Outcome, RfqEvent};
 use crate::rfq::inbox::{self, CommandSender, Inbox};
-use crate::rfq::outlet::Outlet;
+use crate::rfq::outlet::{Outlet, UnrecordableProbe};
 use crate::rfq::session::{Session, StreamCommand};
 use crate::rfq::spec::RfqSpec;
+
+/// Why an acceptance of a two-way request that names no side (by
+/// `accept_side`, or by one side's quote id) is refused.
+const SIDELESS_ACCEPT: &str =
+    "a two-way request's acceptance must name its side (accept_side buy or sell, or a quote id of one side): nothing was sent";
 
 /// Commands a side's inbox holds (a stop, a release, an acceptance).
 const SIDE_COMMANDS: usize = 4;
@@ -29,14 +35,27 @@ const SIDE_COMMANDS: usize = 4;
 /// The two sides' one outlet, and what each side last learned of it.
 struct SharedOutlet<O> {
     outlet: Mutex<O>,
-    /// The outlet's `unrecordable` when last read: a side that finds the
-    /// outlet busy (the other side is mid-send) goes by this, so that an
-    /// order never leaves on the strength of not having been able to ask.
+    /// The outlet's `unrecordable`, read without it: a side that finds
+    /// the outlet busy (the other side is mid-send) asks this, so that an
+    /// order never leaves on the strength of not having been able to ask
+    /// (a failure since the last look counts at once).
+    probe: Option<UnrecordableProbe>,
+    /// The outlet's `unrecordable` when last read: what a busy outlet
+    /// without a probe is taken to say.
     unrecordable: std::sync::Mutex<Option<String>>,
     stop_requested: AtomicBool,
 }
 
 impl<O: Outlet> SharedOutlet<O> {
+    fn new(outlet: O) -> SharedOutlet<O> {
+        SharedOutlet {
+            probe: outlet.unrecordable_probe(),
+            outlet: Mutex::new(outlet),
+            unrecordable: std::sync::Mutex::new(None),
+            stop_requested: AtomicBool::new(false),
+        }
+    }
+
     fn note(&self, outlet: &O) {
         self.stop_requested
             .fetch_or(outlet.stop_requested(), Ordering::Relaxed);
@@ -108,7 +127,10 @@ impl<O: Outlet> Outlet for SideOutlet<'_, O> {
                 self.shared.note(&outlet);
                 outlet.unrecordable()
             }
-            None => self.shared.last_unrecordable(),
+            None => match &self.shared.probe {
+                Some(probe) => probe(),
+                None => self.shared.last_unrecordable(),
+            },
         }
     }
 
@@ -156,11 +178,7 @@ pub(crate) async fn run_two_way<O: Outlet>(
     outlet: O,
     commands: Option<Inbox<StreamCommand>>,
 ) -> Ended {
-    let shared = SharedOutlet {
-        outlet: Mutex::new(outlet),
-        unrecordable: std::sync::Mutex::new(None),
-        stop_requested: AtomicBool::new(false),
-    };
+    let shared = SharedOutlet::new(outlet);
     let rfq_id = session.rfq_id.clone();
     let clock = session.clock;
     let one_side = |side: Side| Session {
@@ -193,7 +211,7 @@ pub(crate) async fn run_two_way<O: Outlet>(
     );
     let sides = futures::future::join(offer, bid);
     tokio::pin!(sides);
-    let routing = route(&rfq_id, commands, to_offer, to_bid);
+    let routing = route(&rfq_id, commands, to_offer, to_bid, &shared, clock);
     let (offer, bid) = tokio::select! {
         biased;
         ended = &mut sides => ended,
@@ -216,12 +234,16 @@ pub(crate) async fn run_two_way<O: Outlet>(
 /// Passes the stream's commands to its sides: a stop or a release to
 /// both; an acceptance to the side it names (or whose quote it names),
 /// and a stop to the other, which may offer nothing more once the client
-/// has taken one side.
-async fn route(
-    rfq_id: &str,
+/// has taken one side. An acceptance that names no side is answered
+/// `not_filled` with the reason through `shared` (stamped by `clock`),
+/// and the stream offers on: nothing was sent.
+async fn route<O: Outlet>(
+    rfq_id: &Arc<str>,
     commands: Option<Inbox<StreamCommand>>,
     to_offer: CommandSender<StreamCommand>,
     to_bid: CommandSender<StreamCommand>,
+    shared: &SharedOutlet<O>,
+    clock: StreamClock,
 ) {
     let Some(mut commands) = commands else {
         return;
@@ -239,7 +261,22 @@ async fn route(
                 .and_then(|quote_id| side_of_quote(rfq_id, quote_id)),
         };
         let Some(side) = side else {
-            tracing::warn!(rfq = %rfq_id, "an acceptance of a two-way request must name its side: ignored");
+            let quote_id = match command {
+                StreamCommand::Accept { quote_id } => quote_id,
+                _ => None,
+            };
+            let refusal = RfqEvent {
+                kind: EventKind::NotFilled(NotFilled {
+                    quote_id,
+                    reason: SIDELESS_ACCEPT.to_string(),
+                }),
+                rfq_id: rfq_id.clone(),
+                t_ms: clock.now_ms(),
+                two_way_side: None,
+            };
+            let mut outlet = shared.outlet.lock().await;
+            outlet.send(refusal).await;
+            shared.note(&outlet);
             continue;
         };
         let (taken, other) = match side {
@@ -297,5 +334,87 @@ mod tests {
         assert_eq!(side_of_quote(rfq, &bid), Some(Side::Sell));
         assert_eq!(side_of_quote(rfq, "Q20250101-120000-7-1"), None);
         assert_eq!(side_of_quote("R20250101-120000-70", &bid), None);
+    }
+
+    /// An outlet whose record fails when the test says so, readable
+    /// through its probe.
+    struct Failing {
+        failure: Arc<std::sync::Mutex<Option<String>>>,
+    }
+
+    impl Outlet for Failing {
+        async fn send(&mut self, _event: RfqEvent) {}
+
+        fn unrecordable(&self) -> Option<String> {
+            self.failure.lock().unwrap().clone()
+        }
+
+        fn unrecordable_probe(&self) -> Option<UnrecordableProbe> {
+            let failure = self.failure.clone();
+            Some(Arc::new(move || failure.lock().unwrap().clone()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_side_finding_the_outlet_busy_reads_a_failure_that_came_since() {
+        let failure = Arc::new(std::sync::Mutex::new(None));
+        let shared = SharedOutlet::new(Failing {
+            failure: failure.clone(),
+        });
+        let bid = SideOutlet {
+            shared: &shared,
+            side: Side::Sell,
+            unrecorded_order: None,
+        };
+        assert_eq!(bid.unrecordable(), None);
+        // The offer side is mid-send when the blotter starts failing.
+        let held = shared.outlet.lock().await;
+        *failure.lock().unwrap() = Some("blotter 'b.db': disk full".to_string());
+        assert_eq!(
+            bid.unrecordable().as_deref(),
+            Some("blotter 'b.db': disk full")
+        );
+        drop(held);
+    }
+
+    #[tokio::test]
+    async fn an_acceptance_naming_no_side_is_answered_not_filled_and_reaches_neither_side() {
+        let (events, mut seen) = tokio::sync::mpsc::channel(4);
+        let shared = SharedOutlet::new(events);
+        let (to_offer, mut offer_inbox) = inbox::channel(SIDE_COMMANDS);
+        let (to_bid, mut bid_inbox) = inbox::channel(SIDE_COMMANDS);
+        let (commands, inbox) = inbox::channel(SIDE_COMMANDS);
+        let rfq_id: Arc<str> = Arc::from("R20250101-120000-7");
+        commands
+            .try_send(StreamCommand::Accept { quote_id: None })
+            .unwrap();
+        commands
+            .try_send(StreamCommand::Accept {
+                quote_id: Some(Arc::from("Q20250101-120000-7-1")),
+            })
+            .unwrap();
+        drop(commands);
+        route(
+            &rfq_id,
+            Some(inbox),
+            to_offer,
+            to_bid,
+            &shared,
+            StreamClock::start(),
+        )
+        .await;
+        for quote_id in [None, Some("Q20250101-120000-7-1")] {
+            let event = seen.try_recv().unwrap();
+            assert_eq!(event.two_way_side, None);
+            assert_eq!(
+                event.kind,
+                EventKind::NotFilled(NotFilled {
+                    quote_id: quote_id.map(Arc::from),
+                    reason: "a two-way request's acceptance must name its side (accept_side buy or sell, or a quote id of one side): nothing was sent".to_string(),
+                })
+            );
+        }
+        assert_eq!(offer_inbox.recv().await, None);
+        assert_eq!(bid_inbox.recv().await, None);
     }
 }

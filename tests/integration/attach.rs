@@ -464,3 +464,62 @@ async fn a_subscribers_commands_are_limited_and_refusals_say_why() {
         EndReason::Interrupted
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_operator_attached_to_a_clients_rfq_may_stop_it_but_not_accept_or_release_it() {
+    use lp_rfq::rfq::Channel;
+    use lp_rfq::rfq::{QuoteRequest, RequestParams};
+    let desk = desk(two_lps());
+    let mut handle = desk.start(QuoteRequest {
+        spec: spec(Side::Buy),
+        params: RequestParams::default().with_channel(Channel::Ws),
+    });
+    let mut operator = desk.attach(&handle.rfq_id).expect("the stream is live");
+    let quote_id = loop {
+        let sequenced = operator.next().await.expect("the stream runs");
+        if let EventKind::ClientQuote(quote) = &sequenced.event.kind {
+            break quote.quote_id.clone();
+        }
+    };
+    let refused = |command: StreamCommand| {
+        Err(CommandRefused {
+            command,
+            why: Refusal::ClientRfq {
+                channel: Channel::Ws,
+            },
+        })
+    };
+    let accept = StreamCommand::Accept {
+        quote_id: Some(quote_id.clone()),
+    };
+    assert_eq!(operator.send(accept.clone()).await, refused(accept));
+    let accept_side = StreamCommand::AcceptSide {
+        side: Side::Buy,
+        quote_id: None,
+    };
+    assert_eq!(
+        operator.send(accept_side.clone()).await,
+        refused(accept_side)
+    );
+    let release = StreamCommand::ReleaseUnverified;
+    assert_eq!(operator.send(release.clone()).await, refused(release));
+    assert_eq!(
+        Refusal::ClientRfq {
+            channel: Channel::Ws
+        }
+        .to_string(),
+        "a client's own RFQ (over ws): only the client accepts it and nothing of it is released; an operator may stop it"
+    );
+    // A head of desk may stop it.
+    assert_eq!(operator.send(StreamCommand::Stop).await, Ok(()));
+    let mut primary = Vec::new();
+    drain(&mut handle, &mut primary).await;
+    assert!(primary
+        .iter()
+        .all(|event| !matches!(event.kind, EventKind::OrderSent(_) | EventKind::Released(_))));
+    let ended = handle.finish().await.unwrap();
+    assert_eq!(
+        (ended.reason, ended.outcome),
+        (EndReason::Interrupted, Outcome::NotAccepted)
+    );
+}

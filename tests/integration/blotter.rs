@@ -119,6 +119,7 @@ fn locked(lp: &str, price: Decimal, previous: Option<&str>, reason: LockReason) 
         price,
         previous_lp: previous.map(Arc::from),
         reason,
+        corroborated_by: None,
     })
 }
 
@@ -834,7 +835,8 @@ async fn a_v6_blotter_migrates_with_every_rfq_for_the_house() {
              INSERT INTO client_quotes SELECT id, rfq, seq, t_ms, at, at_ms, quote_id, lp, side, lp_price,
                  client_price, markup_bps, amount, client_pays, pays_asset, client_receives,
                  receives_asset, client_valid_for_ms, reason FROM current.client_quotes;
-             INSERT INTO lock_events SELECT * FROM current.lock_events;
+             INSERT INTO lock_events SELECT id, rfq, seq, t_ms, at, at_ms, event, lp, price,
+                 previous_lp, reason FROM current.lock_events;
              INSERT INTO executions SELECT id, rfq, seq, t_ms, at, at_ms, event, order_id, quote_id, lp,
                  venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms, client_pays,
                  pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset, venue_order_id
@@ -989,7 +991,8 @@ async fn a_v3_blotter_upgrades_and_reports_the_same_figures() {
              INSERT INTO client_quotes SELECT id, rfq, seq, t_ms, at, at_ms, quote_id, lp, side, lp_price,
                  client_price, markup_bps, amount, client_pays, pays_asset, client_receives,
                  receives_asset, client_valid_for_ms, reason FROM current.client_quotes;
-             INSERT INTO lock_events SELECT * FROM current.lock_events;",
+             INSERT INTO lock_events SELECT id, rfq, seq, t_ms, at, at_ms, event, lp, price,
+                 previous_lp, reason FROM current.lock_events;",
         )
         .unwrap();
         let version: u32 = conn
@@ -1124,7 +1127,8 @@ async fn a_v4_blotter_migrates_and_keeps_every_row_and_figure() {
              INSERT INTO client_quotes SELECT id, rfq, seq, t_ms, at, at_ms, quote_id, lp, side, lp_price,
                  client_price, markup_bps, amount, client_pays, pays_asset, client_receives,
                  receives_asset, client_valid_for_ms, reason FROM current.client_quotes;
-             INSERT INTO lock_events SELECT * FROM current.lock_events;
+             INSERT INTO lock_events SELECT id, rfq, seq, t_ms, at, at_ms, event, lp, price,
+                 previous_lp, reason FROM current.lock_events;
              INSERT INTO executions SELECT id, rfq, seq, t_ms, at, at_ms, event, order_id, quote_id, lp,
                  venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms, client_pays,
                  pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset, venue_order_id

@@ -140,6 +140,7 @@ fn locked(
             price,
             previous_lp: previous.map(Arc::from),
             reason,
+            corroborated_by: None,
         }),
     )
 }

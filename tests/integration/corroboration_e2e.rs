@@ -103,6 +103,57 @@ async fn a_restarted_desk_offers_a_lone_lp_near_its_recent_lock_until_the_lock_i
     assert_eq!(names(&third), ["started", "lp_quote", "unverified"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_lps_own_locks_never_renew_the_desks_reference() {
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    b2c2.set_prices(dec!(99980.00), dec!(100010.00));
+    binance.set_prices(dec!(99970.00), dec!(100020.00));
+    let dir = tempfile::tempdir().unwrap();
+    let both = venues_file(dir.path(), "both.toml", &b2c2.url, Some(&binance.url));
+    let alone = venues_file(dir.path(), "alone.toml", &b2c2.url, None);
+
+    // Corroborated once by a second LP...
+    let first = quote(dir.path(), both).await;
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // ...then alone: the desk's reference vouches, and its locks say so.
+    let second = quote(dir.path(), alone.clone()).await;
+    assert_eq!(names(&second), ["started", "lp_quote", "client_quote"]);
+    let blotter = rusqlite::Connection::open(dir.path().join("blotter.db")).unwrap();
+    let vouched_by = |nth: i64| -> Vec<String> {
+        let mut select = blotter
+            .prepare(
+                "SELECT DISTINCT l.corroborated_by FROM lock_events l
+                  WHERE l.event = 'locked' AND l.rfq = (SELECT id FROM rfqs ORDER BY id LIMIT 1 OFFSET ?1)",
+            )
+            .unwrap();
+        select
+            .query_map([nth], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(vouched_by(0), ["second_lp"]);
+    assert_eq!(vouched_by(1), ["desk_reference"]);
+
+    // Only the second LP's corroboration made older than the age limit:
+    // the lone LP's own fresh locks do not keep vouching for it.
+    blotter
+        .execute(
+            "UPDATE lock_events SET at_ms = at_ms - 600000
+              WHERE rfq = (SELECT min(id) FROM rfqs)",
+            [],
+        )
+        .unwrap();
+    drop(blotter);
+    let third = quote(dir.path(), alone).await;
+    assert_eq!(names(&third), ["started", "lp_quote", "unverified"]);
+}
+
 /// A venues file with B2C2 at `b2c2` (its own `extra` lines added) and
 /// a `[[reference]]` at `ticker` for BTCUSDT with `timings`.
 fn with_reference(

@@ -980,3 +980,118 @@ async fn binance_orders_are_asked_by_quote_id_at_the_next_start_success_fills_fa
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_found_at_start_counts_toward_the_clients_daily_limit_and_in_every_report_section() {
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    b2c2.set_prices(dec!(99980.00), dec!(100010.00));
+    binance.set_prices(dec!(99970.00), dec!(100020.00));
+    b2c2.answer_next_order(Reply::Hang);
+    let dir = tempfile::tempdir().unwrap();
+    let file = venues(dir.path(), "lps.toml", &b2c2.url, &binance.url);
+    std::fs::write(
+        dir.path().join("clients.toml"),
+        "[[client]]\nname = \"acme\"\ndaily_notional = \"150000\"\n",
+    )
+    .unwrap();
+    let as_acme = |args: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(["--client", "acme", "--clients", "clients.toml", "--lps"].map(String::from));
+        all.push(file.to_str().unwrap().to_string());
+        all
+    };
+    let accept = as_acme(&[
+        "quote",
+        "buy",
+        "1",
+        "BTCUSDT",
+        "--json",
+        "--duration",
+        "4",
+        "--accept-after",
+        "1s",
+    ]);
+    let first = run(
+        dir.path(),
+        &accept.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let (_, client_order_id) = unknown_order(&first);
+
+    // The venue filled it after all: 1 BTC at 100,060.01 for acme, found
+    // at the next start, before that start's own request is admitted.
+    assert_eq!(b2c2.fill_last_order_later(), client_order_id);
+    let again = as_acme(&[
+        "quote",
+        "buy",
+        "0.6",
+        "BTCUSDT",
+        "--json",
+        "--duration",
+        "1",
+    ]);
+    let second = run(
+        dir.path(),
+        &again.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(second.status.code(), Some(2), "{}", stdout(&second));
+    assert_eq!(
+        stderr(&second),
+        "lp-rfq: 1 order without an outcome on record: 1 filled, 0 not executed, 0 still open (asked B2C2 by GET /order/<client_order_id>/)\n\
+         lp-rfq: client 'acme': notional 60,000.00 USDT is above what is left of its daily_notional of 150,000 USDT (filled today, UTC: 100,060.01 USDT; headroom 49,939.99 USDT)\n"
+    );
+    // The report: the RFQ ended `unknown` on record (kept as it was), and
+    // every section counts it by its latest order answer, the fill. An
+    // operator is named on it as a desk server would have.
+    let conn = rusqlite::Connection::open(dir.path().join("blotter.db")).unwrap();
+    let recorded: String = conn
+        .query_row("SELECT outcome FROM rfqs", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(recorded, "unknown");
+    conn.execute("UPDATE rfqs SET operator = 'alice'", [])
+        .unwrap();
+    drop(conn);
+    let output = run(dir.path(), &["report", "--json"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["rfqs"][0]["outcome"], "filled");
+    assert_eq!(
+        report["clients"],
+        serde_json::json!([{
+            "client": "acme", "asset": "USDT", "rfqs": 1, "accepted": 1, "fills": 1,
+            "fill_ratio": "1", "filled_notional": "100060.01", "markup_earned": "50.01",
+        }])
+    );
+    assert_eq!(
+        report["operators"],
+        serde_json::json!([{
+            "operator": "alice", "asset": "USDT", "rfqs": 1, "fills": 1, "not_filled": 0,
+            "unknown": 0, "notional_quoted": "100060.01", "filled_notional": "100010.00000000",
+            "markup_earned": "50.01",
+        }])
+    );
+    let b2c2 = report["lps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["lp"] == "B2C2")
+        .unwrap();
+    assert_eq!(
+        [
+            &b2c2["orders"],
+            &b2c2["fills"],
+            &b2c2["unknown"],
+            &b2c2["fill_rate"]
+        ],
+        [
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(0),
+            &serde_json::json!("1")
+        ]
+    );
+    assert_eq!(report["pairs"][0]["fills"], 1);
+    assert_eq!(report["totals"][0]["fills"], 1);
+}

@@ -95,6 +95,7 @@ fn one_of_each() -> Vec<EventKind> {
             price: dec!(100010.00),
             previous_lp: Some(name("B")),
             reason: LockReason::Refresh,
+            corroborated_by: Some(lp_rfq::rfq::sanity::Corroboration::SecondLp),
         }),
         EventKind::LockExpired(LockExpired { lp: name("A") }),
         EventKind::Unverified(Unverified {
