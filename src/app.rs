@@ -171,11 +171,6 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             } else {
                 params
             };
-            if two_way && desk_url.is_some() {
-                return Ok(usage_error(
-                    "a two-way request cannot be sent to a desk server (--desk) yet: ask for buy and sell apart",
-                ));
-            }
             let accept_side = match accept_side_of(
                 two_way,
                 spec.side,

@@ -175,6 +175,23 @@ impl Clients {
         }
     }
 
+    /// The clients a desk server named in its welcome, at the desk's
+    /// terms here (the server holds each to its own when a request
+    /// starts); none named: the house alone.
+    pub fn named_by_desk(names: &[ClientId]) -> Clients {
+        if names.is_empty() {
+            return Clients::house_only();
+        }
+        Clients {
+            file: Some("the desk server's clients file".to_string()),
+            list: names
+                .iter()
+                .cloned()
+                .map(ClientTerms::at_desk_terms)
+                .collect(),
+        }
+    }
+
     /// True when a clients file was read (the console and the prompt then
     /// ask whom a request is for).
     pub fn from_file(&self) -> bool {

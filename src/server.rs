@@ -26,7 +26,9 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::client_api::ws::ClientTokens;
 use crate::client_api::ClientApi;
-use crate::desk::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION, TOKEN_ENV};
+use crate::desk::protocol::{
+    ClientMessage, ServerMessage, StartTerms, PROTOCOL_VERSION, TOKEN_ENV,
+};
 use crate::desk::{Desk, DeskError, StreamHandle};
 use crate::operators::Operators;
 use crate::rfq::inbox::CommandSender;
@@ -456,15 +458,32 @@ impl Operating {
                 amount,
                 pair,
                 confirm_notional,
-            } => self.start(request, RfqSpec { side, amount, pair }, confirm_notional),
+                terms,
+            } => self.start(
+                request,
+                RfqSpec { side, amount, pair },
+                &terms,
+                confirm_notional,
+            ),
             ClientMessage::Command { rfq_id, command } => self.command(rfq_id, command),
             ClientMessage::Attach { rfq_id } => self.attach(rfq_id),
             ClientMessage::SubscribeDesk => self.subscribe_desk(),
         }
     }
 
-    fn start(&mut self, request: u64, spec: RfqSpec, confirm_notional: bool) {
+    fn start(&mut self, request: u64, spec: RfqSpec, terms: &StartTerms, confirm_notional: bool) {
         self.owned.retain(|_, owned| !owned.commands.is_closed());
+        let params = match terms.params(self.operator.clone()) {
+            Ok(params) => params,
+            Err(reason) => {
+                self.outbox.offer(&ServerMessage::StartRefused {
+                    request,
+                    reason,
+                    request_error: true,
+                });
+                return;
+            }
+        };
         if let Some(why) = self.desk.registry().quotable().refusal(spec.pair) {
             self.outbox.offer(&ServerMessage::StartRefused {
                 request,
@@ -491,16 +510,16 @@ impl Operating {
             });
             return;
         }
-        let request_terms =
-            crate::rfq::request::RequestParams::default().with_operator(self.operator.clone());
-        let handle = match self.desk.try_start(QuoteRequest {
-            spec,
-            params: request_terms,
-        }) {
+        let handle = match self.desk.try_start(QuoteRequest { spec, params }) {
             Ok(handle) => handle,
             Err(error) => {
-                let request_error =
-                    matches!(error, DeskError::Request(_) | DeskError::BelowMinimum(_));
+                // A client the desk does not know, or a request beyond
+                // its client's limits, is the request's fault, as it is
+                // in a single process (exit 2).
+                let request_error = matches!(
+                    error,
+                    DeskError::Request(_) | DeskError::BelowMinimum(_) | DeskError::Client(_)
+                );
                 self.outbox.offer(&ServerMessage::StartRefused {
                     request,
                     reason: error.to_string(),

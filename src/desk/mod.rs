@@ -219,6 +219,11 @@ impl Desk {
                 crate::desk::registry::Quotable::Only(pairs) => Some(pairs.clone()),
             },
             simulated: self.registry.simulated(),
+            clients: if self.clients.from_file() {
+                self.clients.names()
+            } else {
+                Vec::new()
+            },
         }
     }
 

@@ -15,7 +15,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::clock::StreamClock;
-use crate::desk::protocol::{ClientMessage, DeskFacts, ServerMessage, PROTOCOL_VERSION};
+use crate::desk::protocol::{
+    ClientMessage, DeskFacts, ServerMessage, StartTerms, PROTOCOL_VERSION,
+};
 use crate::desk::{StreamHandle, COMMAND_BUFFER};
 use crate::rfq::event::{Ended, EventKind};
 use crate::rfq::{QuoteRequest, RfqEvent};
@@ -365,6 +367,7 @@ impl RemoteDesk {
             amount: spec.amount,
             pair: spec.pair,
             confirm_notional,
+            terms: StartTerms::of(&request.params),
         });
         let begun = match answered.await {
             Ok(Ok(started)) => started,

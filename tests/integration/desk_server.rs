@@ -351,18 +351,18 @@ async fn another_protocol_version_is_refused_by_name() {
     .await;
     assert_eq!(
         next(&mut socket).await,
-        json!({"type": "refused", "reason": "protocol version 99 is not this desk's (version 1): use an lp-rfq that speaks version 1"})
+        json!({"type": "refused", "reason": "protocol version 99 is not this desk's (version 2): use an lp-rfq that speaks version 2"})
     );
     let mut socket = connect(&server.url).await;
     send(
         &mut socket,
-        json!({"op": "hello", "protocol": 1, "token": BOB_TOKEN}),
+        json!({"op": "hello", "protocol": 2, "token": BOB_TOKEN}),
     )
     .await;
     let welcome = next(&mut socket).await;
     assert_eq!(
         (&welcome["type"], &welcome["protocol"], &welcome["operator"]),
-        (&json!("welcome"), &json!(1), &json!("bob"))
+        (&json!("welcome"), &json!(2), &json!("bob"))
     );
     assert_eq!(welcome["desk"]["simulated"], true);
 }
@@ -380,7 +380,7 @@ async fn a_dropped_operator_stops_their_rfq_and_a_head_of_desk_sees_it() {
     let mut alice = connect(&server.url).await;
     send(
         &mut alice,
-        json!({"op": "hello", "protocol": 1, "token": ALICE_TOKEN}),
+        json!({"op": "hello", "protocol": 2, "token": ALICE_TOKEN}),
     )
     .await;
     assert_eq!(next(&mut alice).await["type"], "welcome");
@@ -413,7 +413,7 @@ async fn a_dropped_operator_stops_their_rfq_and_a_head_of_desk_sees_it() {
     let mut head = connect(&server.url).await;
     send(
         &mut head,
-        json!({"op": "hello", "protocol": 1, "token": BOB_TOKEN}),
+        json!({"op": "hello", "protocol": 2, "token": BOB_TOKEN}),
     )
     .await;
     assert_eq!(next(&mut head).await["type"], "welcome");
@@ -499,7 +499,7 @@ async fn a_killed_server_makes_the_operator_say_so_and_exit_non_zero() {
 async fn start_rfq(socket: &mut Socket, token: &str, pair: &str) -> String {
     send(
         socket,
-        json!({"op": "hello", "protocol": 1, "token": token}),
+        json!({"op": "hello", "protocol": 2, "token": token}),
     )
     .await;
     assert_eq!(next(socket).await["type"], "welcome");
@@ -532,7 +532,7 @@ async fn a_third_connection_sees_both_operators_rfqs_in_the_desk_view() {
     let mut head = connect(&server.url).await;
     send(
         &mut head,
-        json!({"op": "hello", "protocol": 1, "token": BOB_TOKEN}),
+        json!({"op": "hello", "protocol": 2, "token": BOB_TOKEN}),
     )
     .await;
     assert_eq!(next(&mut head).await["type"], "welcome");
@@ -985,4 +985,180 @@ async fn the_console_ends_when_it_loses_the_desk() {
             assert_eq!(gone.url, server.url);
         }
     }
+}
+
+const DESK_CLIENTS: &str =
+    "[[client]]\nname = \"acme\"\nmarkup_bps = \"8\"\npair_markup_bps = { ETHUSDT = \"12\" }\n";
+
+/// A desk of seeded mocks at ten times real speed, with the clients
+/// file `clients`, recording into desk.db.
+fn server_with_clients(dir: &Path, clients: &str) -> Server {
+    std::fs::write(dir.join("clients.toml"), clients).unwrap();
+    Server::start(
+        dir,
+        &[
+            "--clients".into(),
+            "clients.toml".into(),
+            "--seed".into(),
+            "7".into(),
+            "--speed".into(),
+            "10".into(),
+            "--duration".into(),
+            "1".into(),
+            "--blotter".into(),
+            "desk.db".into(),
+        ],
+    )
+}
+
+/// `quote --client` over `--desk` is the client's request on the desk:
+/// priced at its markup to the last digit (as the same request in a
+/// single process is, tests/integration/clients.rs) and recorded as it;
+/// a client the desk does not know is refused with the desk's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_for_a_client_over_desk_is_priced_and_recorded_as_that_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_clients(dir.path(), DESK_CLIENTS);
+    let acme = operator(
+        &server.url,
+        Some(ALICE_TOKEN),
+        &[
+            "quote", "sell", "2", "BTCUSDT", "--client", "acme", "--json",
+        ],
+    )
+    .await;
+    assert!(acme.status.success(), "{}", said(&acme));
+    let lines = events(&acme);
+    let quote = lines
+        .iter()
+        .find(|line| line["event"] == "client_quote")
+        .expect("a client quote");
+    // 99982.49 × (1 − 0.0008) = 99902.504008 → 99902.50 (down for a
+    // selling client); × 2 = 199805.00.
+    assert_eq!(
+        (
+            &quote["lp"],
+            &quote["lp_price"],
+            &quote["markup_bps"],
+            &quote["client_price"],
+            &quote["client_receives"]
+        ),
+        (
+            &json!("LP1"),
+            &json!("99982.49"),
+            &json!("8"),
+            &json!("99902.50"),
+            &json!("199805.00")
+        )
+    );
+    assert_eq!(lines[0]["markup_bps"], "8");
+
+    let nobody = operator(
+        &server.url,
+        Some(BOB_TOKEN),
+        &[
+            "quote", "buy", "1", "BTCUSDT", "--client", "nobody", "--json",
+        ],
+    )
+    .await;
+    assert_eq!(nobody.status.code(), Some(2), "{}", said(&nobody));
+    assert_eq!(
+        String::from_utf8_lossy(&nobody.stderr),
+        "lp-rfq: unknown client 'nobody': clients file 'clients.toml' lists acme, house\n"
+    );
+    assert!(nobody.stdout.is_empty());
+    let (status, _) = server.stop();
+    assert!(status.success());
+    let conn = rusqlite::Connection::open(dir.path().join("desk.db")).unwrap();
+    let rows: Vec<(String, String, String)> = conn
+        .prepare("SELECT client, operator, markup_bps FROM rfqs ORDER BY id")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, [("acme".into(), "alice".into(), "8".into())]);
+}
+
+/// A two-way request over `--desk` quotes both sides on the desk and
+/// fills the side the client takes (`--accept-side`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_way_request_over_desk_fills_the_side_the_client_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_clients(dir.path(), DESK_CLIENTS);
+    let output = operator(
+        &server.url,
+        Some(ALICE_TOKEN),
+        &[
+            "quote",
+            "two-way",
+            "1",
+            "BTCUSDT",
+            "--client",
+            "acme",
+            "--accept-after",
+            "500ms",
+            "--accept-side",
+            "buy",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", said(&output));
+    let lines = events(&output);
+    let sides: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .filter(|line| line["event"] == "client_quote")
+        .filter_map(|line| line["two_way_side"].as_str())
+        .collect();
+    assert_eq!(sides, ["buy", "sell"].into());
+    let filled: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["event"] == "filled")
+        .collect();
+    assert_eq!(filled.len(), 1, "{}", said(&output));
+    assert_eq!(filled[0]["two_way_side"], "buy");
+    assert_eq!(lines.last().unwrap()["outcome"], "filled");
+}
+
+/// The prompt over `--desk` asks whom each request is for among the
+/// desk's clients (from its welcome) and the desk records it as theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prompt_over_desk_names_the_desks_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_clients(dir.path(), DESK_CLIENTS);
+    let url = server.url.clone();
+    let (status, seen) = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = lp_rfq_in(crate::support::empty_dir())
+            .env("LP_RFQ_TOKEN", BOB_TOKEN)
+            .args(["--plain", "--desk", &url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let output = chunks(child.stdout.take().unwrap());
+        let mut seen = String::new();
+        wait_for(&output, &mut seen, "Client (acme, house; Enter = house): ");
+        stdin.write_all(b"acme\ns\n2\nBTCUSDT\n").unwrap();
+        wait_for(&output, &mut seen, "stream ended");
+        wait_for(&output, &mut seen, "Client (acme, house; Enter = acme): ");
+        drop(stdin);
+        let status = child.wait().unwrap();
+        (status, seen)
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status:?} {seen}");
+    // acme's 8 bps on LP1's 99982.49, down for a selling client.
+    assert!(seen.contains("Client price:    99,902.50 USDT"), "{seen}");
+    let (status, _) = server.stop();
+    assert!(status.success());
+    let conn = rusqlite::Connection::open(dir.path().join("desk.db")).unwrap();
+    let client: String = conn
+        .query_row("SELECT client FROM rfqs", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(client, "acme");
 }
