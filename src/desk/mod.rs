@@ -447,9 +447,9 @@ impl Desk {
         )?;
         self.settings.minimum_size().check(spec.pair, spec.amount)?;
         let today = chrono::Utc::now().date_naive();
-        let params = self
-            .clients
-            .admit(&spec, params, &self.filled_today, today)?;
+        let (params, reservation) =
+            self.clients
+                .admit_reserving(&spec, params, &self.filled_today, today)?;
         if let Some(failure) = self.blotter.as_ref().and_then(Blotter::failure) {
             return Err(DeskError::BlotterFailing(failure));
         }
@@ -482,6 +482,7 @@ impl Desk {
             .map(|_| FillCounter {
                 filled: self.filled_today.clone(),
                 client: params.client(),
+                reservation,
             });
         Ok(start_session_in(
             session,

@@ -1162,3 +1162,69 @@ async fn the_prompt_over_desk_names_the_desks_clients() {
         .unwrap();
     assert_eq!(client, "acme");
 }
+
+/// Two of a client's requests live at once are held to its daily limit
+/// together: the second, started while the first runs, gets only the
+/// headroom the first leaves (its notional is held while it lives), and
+/// once the first has ended its hold is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_of_a_client_are_held_to_its_daily_headroom_together() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("clients.toml"),
+        "[[client]]\nname = \"acme\"\ndaily_notional = \"150000\"\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--clients".into(),
+            "clients.toml".into(),
+            "--duration".into(),
+            "2".into(),
+            "--no-blotter".into(),
+        ],
+    );
+    let url = server.url.clone();
+    let mut first = lp_rfq_in(crate::support::empty_dir())
+        .env("LP_RFQ_TOKEN", ALICE_TOKEN)
+        .args(["quote", "buy", "1", "BTCUSDT", "--client", "acme", "--json"])
+        .args(["--desk", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first_out = chunks(first.stdout.take().unwrap());
+    let mut seen = String::new();
+    wait_for(&first_out, &mut seen, "\"event\":\"started\"");
+    let acme = |amount: &'static str| {
+        let url = url.clone();
+        async move {
+            operator(
+                &url,
+                Some(BOB_TOKEN),
+                &[
+                    "quote", "buy", amount, "BTCUSDT", "--client", "acme", "--json",
+                ],
+            )
+            .await
+        }
+    };
+    let refused = acme("1").await;
+    assert_eq!(refused.status.code(), Some(2), "{}", said(&refused));
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        "lp-rfq: client 'acme': notional 100,000.00 USDT is above what is left of its daily_notional of 150,000 USDT (filled today, UTC: 0.00 USDT; held by its live RFQs: 100,000.00 USDT; headroom 50,000.00 USDT)\n"
+    );
+    assert!(refused.stdout.is_empty());
+    // What the first leaves is still there to take.
+    let within = acme("0.5").await;
+    assert!(within.status.success(), "{}", said(&within));
+    let status = tokio::task::spawn_blocking(move || first.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+    // Neither filled: both holds are given back with their ends.
+    let after = acme("1.5").await;
+    assert!(after.status.success(), "{}", said(&after));
+}
