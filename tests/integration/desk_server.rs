@@ -1228,3 +1228,88 @@ async fn concurrent_requests_of_a_client_are_held_to_its_daily_headroom_together
     let after = acme("1.5").await;
     assert!(after.status.success(), "{}", said(&after));
 }
+
+/// A connection that stops reading is dropped once its bounded outbox
+/// fills, and the desk says why; another operator's stream, running at
+/// the same time on the same desk, goes on to its end unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_stops_reading_is_dropped_and_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--no-blotter".into(),
+            "--mock-lps".into(),
+            "10".into(),
+            "--poll-interval-ms".into(),
+            "100".into(),
+            "--speed".into(),
+            "50".into(),
+            "--duration".into(),
+            "120".into(),
+        ],
+    );
+    // A receive window of a few KiB: the server's socket fills quickly
+    // and everything else waits in its outbox.
+    let address: std::net::SocketAddr = server.url.trim_start_matches("ws://").parse().unwrap();
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let tcp = tcp.connect(address).await.unwrap();
+    let tcp = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+    let (mut stuck, _) = tokio_tungstenite::client_async(server.url.as_str(), tcp)
+        .await
+        .unwrap();
+    send(
+        &mut stuck,
+        json!({"op": "hello", "protocol": 2, "token": ALICE_TOKEN}),
+    )
+    .await;
+    assert_eq!(next(&mut stuck).await["type"], "welcome");
+    for request in 1..=20 {
+        send(
+            &mut stuck,
+            json!({"op": "start", "request": request, "side": "buy", "amount": "1", "pair": "BTCUSDT"}),
+        )
+        .await;
+    }
+    // From here on the connection reads nothing until the desk says it
+    // dropped it; then it reads what was in flight, to the end.
+    let dropped = "the connection fell 4096 messages behind the desk: closed so that it cannot hold the desk back";
+    let server_said = server.stderr.clone();
+    let drain = async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !server_said.lock().unwrap().contains(dropped) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never dropped: {}",
+                server_said.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::timeout(Duration::from_secs(20), async {
+            let mut last = Value::Null;
+            while let Some(Ok(frame)) = stuck.next().await {
+                if let Message::Text(text) = frame {
+                    last = serde_json::from_str(text.as_str()).unwrap();
+                }
+            }
+            last
+        })
+        .await
+        .expect("the server closed the stuck connection")
+    };
+    let bob = operator(
+        &server.url,
+        Some(BOB_TOKEN),
+        &["quote", "buy", "1", "BTCUSDT", "--json"],
+    );
+    let (last, bob) = tokio::join!(drain, bob);
+    assert_eq!(last, json!({"type": "closing", "reason": dropped}));
+    assert!(bob.status.success(), "{}", said(&bob));
+    let events = events(&bob);
+    assert_eq!(events[0]["event"], "started");
+    assert_eq!(events.last().unwrap()["event"], "ended");
+    assert_eq!(events.last().unwrap()["reason"], "duration");
+    let (status, _) = server.stop();
+    assert!(status.success());
+}
