@@ -345,6 +345,9 @@ async fn run_on_server(
         }
     };
     tracing::info!(url, operator = remote.operator(), "attached to the desk");
+    for ended in remote.ended_while_away() {
+        eprintln!("lp-rfq: {ended}");
+    }
     if let Some((request, accept_after, _)) = &spec {
         if let Some(why) = remote.facts().quotable().refusal(request.spec.pair) {
             return Ok(usage_error(why));

@@ -9,10 +9,11 @@
 //! reason, so no operator can hold the desk back or grow its memory.
 //! The wire is `desk::protocol`, documented in docs/protocol.md.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -32,7 +34,7 @@ use crate::desk::protocol::{
 use crate::desk::{Desk, DeskError, StreamHandle};
 use crate::operators::Operators;
 use crate::rfq::inbox::CommandSender;
-use crate::rfq::{QuoteRequest, RfqSpec, StreamCommand};
+use crate::rfq::{QuoteRequest, RfqEvent, RfqSpec, StreamCommand};
 use crate::signals::Interrupts;
 use crate::streams::{Refusal, Sequenced, StreamStopper};
 
@@ -47,6 +49,41 @@ const MAX_OPERATOR_MESSAGE: usize = 64 << 10;
 const HELLO_WITHIN: Duration = Duration::from_secs(10);
 /// How long a closing connection's last words may take to leave.
 const FAREWELL_WITHIN: Duration = Duration::from_secs(2);
+
+/// How long the desk keeps the end of an operator's RFQ that ended after
+/// the operator's connection had gone, for the operator's next welcome.
+const ENDED_AWAY_KEPT_FOR: Duration = Duration::from_secs(60 * 60);
+/// The most such ends kept per operator (the oldest go first).
+const ENDED_AWAY_KEPT: usize = 64;
+
+/// The ends of RFQs whose operator was not there to see them (the
+/// connection went while an order was out), per operator, for a while:
+/// their next connection's welcome carries them.
+#[derive(Default)]
+struct EndedAway {
+    by_operator: std::sync::Mutex<HashMap<Arc<str>, VecDeque<(Instant, RfqEvent)>>>,
+}
+
+impl EndedAway {
+    fn note(&self, operator: &Arc<str>, ended: RfqEvent) {
+        let mut kept = self.by_operator.lock().unwrap_or_else(|p| p.into_inner());
+        let ends = kept.entry(operator.clone()).or_default();
+        if ends.len() == ENDED_AWAY_KEPT {
+            ends.pop_front();
+        }
+        ends.push_back((Instant::now(), ended));
+    }
+
+    /// `operator`'s ends still kept, oldest first.
+    fn of(&self, operator: &Arc<str>) -> Vec<RfqEvent> {
+        let mut kept = self.by_operator.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(ends) = kept.get_mut(operator) else {
+            return Vec::new();
+        };
+        ends.retain(|(at, _)| at.elapsed() < ENDED_AWAY_KEPT_FOR);
+        ends.iter().map(|(_, ended)| ended.clone()).collect()
+    }
+}
 
 /// What `serve` was asked to do, checked before the desk opens.
 pub struct ServePlan {
@@ -152,6 +189,7 @@ pub async fn serve(
         }
     };
     let operators = Arc::new(plan.operators);
+    let ended_away = Arc::new(EndedAway::default());
     let (stopping, stop_seen) = watch::channel(false);
     let mut connections = JoinSet::new();
     loop {
@@ -172,8 +210,9 @@ pub async fn serve(
                     let desk = desk.clone();
                     let operators = operators.clone();
                     let stop = stop_seen.clone();
+                    let ended_away = ended_away.clone();
                     connections.spawn(async move {
-                        connection(socket, peer, desk, operators, stop).await;
+                        connection(socket, peer, desk, operators, ended_away, stop).await;
                     });
                 }
                 // A failed accept (out of descriptors) is that client's
@@ -212,6 +251,7 @@ async fn connection(
     peer: SocketAddr,
     desk: Arc<Desk>,
     operators: Arc<Operators>,
+    ended_away: Arc<EndedAway>,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = socket.set_nodelay(true);
@@ -243,6 +283,7 @@ async fn connection(
         protocol: PROTOCOL_VERSION,
         operator: operator.clone(),
         desk: desk.facts(),
+        ended_while_away: ended_away.of(&operator),
     };
     outbox.offer(&welcome);
     let (writer_outbox, to_send) = (outbox.clone(), outbox.take_receiver());
@@ -255,6 +296,8 @@ async fn connection(
         followed: HashMap::new(),
         pumps: JoinSet::new(),
         followers: JoinSet::new(),
+        ended_away,
+        gone: Arc::new(AtomicBool::new(false)),
     };
     let mut writer_done = false;
     let stopping = loop {
@@ -272,6 +315,11 @@ async fn connection(
             Some(_) = session.pumps.join_next(), if !session.pumps.is_empty() => {}
         }
     };
+    if !stopping {
+        // The operator's streams end without them now: each end is kept
+        // for their next welcome.
+        session.gone.store(true, Ordering::Relaxed);
+    }
     session.close(stopping).await;
     if !writer_done {
         let _ = tokio::time::timeout(FAREWELL_WITHIN, &mut writer).await;
@@ -428,6 +476,9 @@ struct Operating {
     pumps: JoinSet<()>,
     /// Attached streams and the desk view: dropped with the connection.
     followers: JoinSet<()>,
+    ended_away: Arc<EndedAway>,
+    /// The operator's connection has gone (not the desk stopping).
+    gone: Arc<AtomicBool>,
 }
 
 struct Owned {
@@ -543,7 +594,12 @@ impl Operating {
                 commands: handle.commands.clone(),
             },
         );
-        self.pumps.spawn(pump(handle, self.outbox.clone()));
+        let away = Away {
+            ended: self.ended_away.clone(),
+            operator: self.operator.clone(),
+            gone: self.gone.clone(),
+        };
+        self.pumps.spawn(pump(handle, self.outbox.clone(), away));
     }
 
     fn command(&mut self, rfq_id: Arc<str>, command: StreamCommand) {
@@ -679,11 +735,24 @@ fn live_rfqs(desk: &Desk) -> ServerMessage {
 /// Hands every event of an owned stream, numbered as the desk numbers it
 /// (from 1, no gap: the primary consumer sees every event), to the
 /// connection; runs to the stream's end whether or not anyone reads.
-async fn pump(mut handle: StreamHandle, outbox: Outbox) {
+/// Where a stream's end goes when its operator is not there to see it.
+struct Away {
+    ended: Arc<EndedAway>,
+    operator: Arc<str>,
+    gone: Arc<AtomicBool>,
+}
+
+async fn pump(mut handle: StreamHandle, outbox: Outbox, away: Away) {
     let mut seq = 0;
     while let Some(event) = handle.events.recv().await {
         seq += 1;
-        outbox.offer(&ServerMessage::Event(Sequenced { seq, event }));
+        let ended = matches!(event.kind, crate::rfq::EventKind::Ended(_)).then(|| event.clone());
+        let offered = outbox.offer(&ServerMessage::Event(Sequenced { seq, event }));
+        if let Some(ended) = ended {
+            if !offered || away.gone.load(Ordering::Relaxed) {
+                away.ended.note(&away.operator, ended);
+            }
+        }
     }
     if let Err(error) = handle.finish().await {
         tracing::error!("an RFQ on the desk server failed: {error:#}");

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::desk::registry::Quotable;
 use crate::market::{Bps, Pair, Side};
 use crate::rfq::request::RequestParams;
-use crate::rfq::{ClientId, StreamCommand};
+use crate::rfq::{ClientId, RfqEvent, StreamCommand};
 use crate::secret::Secret;
 use crate::streams::{DeskEvent, Detached, LiveRfq, LpHealthRow, Refusal, Sequenced, Snapshot};
 
@@ -133,6 +133,11 @@ pub enum ServerMessage {
         protocol: u32,
         operator: Arc<str>,
         desk: DeskFacts,
+        /// The `ended` events of this operator's RFQs that ended after
+        /// their connection had gone (an order out was waited for): what
+        /// the operator could not see then, kept by the desk for a while.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ended_while_away: Vec<RfqEvent>,
     },
     /// The handshake failed (the connection closes after it): why.
     Refused { reason: String },

@@ -88,6 +88,7 @@ pub struct RemoteDesk {
     url: String,
     operator: Arc<str>,
     facts: DeskFacts,
+    ended_while_away: Vec<RfqEvent>,
     outgoing: mpsc::UnboundedSender<ClientMessage>,
     routes: Arc<Routes>,
     next_request: AtomicU64,
@@ -237,7 +238,7 @@ impl RemoteDesk {
             ))
             .await
             .map_err(|error| unreachable(error.to_string()))?;
-        let (operator, facts) = loop {
+        let (operator, facts, ended_while_away) = loop {
             let Some(message) = socket.next().await else {
                 return Err(handshake("the connection closed"));
             };
@@ -248,7 +249,12 @@ impl RemoteDesk {
                 Err(error) => return Err(handshake(&error.to_string())),
             };
             match serde_json::from_str::<ServerMessage>(text.as_str()) {
-                Ok(ServerMessage::Welcome { operator, desk, .. }) => break (operator, desk),
+                Ok(ServerMessage::Welcome {
+                    operator,
+                    desk,
+                    ended_while_away,
+                    ..
+                }) => break (operator, desk, ended_while_away),
                 Ok(ServerMessage::Refused { reason }) => {
                     return Err(RemoteError::Refused {
                         url: url.to_string(),
@@ -298,6 +304,7 @@ impl RemoteDesk {
             url: url.to_string(),
             operator,
             facts,
+            ended_while_away,
             outgoing,
             routes,
             next_request: AtomicU64::new(1),
@@ -326,6 +333,19 @@ impl RemoteDesk {
     /// The operator the desk knows this connection as.
     pub fn operator(&self) -> &str {
         &self.operator
+    }
+
+    /// How this operator's RFQs that ended after an earlier connection
+    /// had gone ended, as the welcome said: the last line of each, for
+    /// the operator to read (an order out then has its outcome here).
+    pub fn ended_while_away(&self) -> Vec<String> {
+        self.ended_while_away
+            .iter()
+            .filter_map(|event| match &event.kind {
+                EventKind::Ended(ended) => Some(describe_away(&event.rfq_id, ended)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The desk's terms and LPs, as its welcome said.
@@ -400,6 +420,29 @@ impl RemoteDesk {
             begun.ended,
         ))
     }
+}
+
+/// `RFQ R… ended while this operator was away (interrupted): filled,
+/// quote Q… from FixLP at 100070.01`; an unknown outcome says what to do.
+fn describe_away(rfq_id: &str, ended: &Ended) -> String {
+    let mut said = format!(
+        "RFQ {rfq_id} ended while this operator was away ({}): {}",
+        ended.reason.as_str(),
+        ended.outcome.as_str()
+    );
+    if let Some(quote_id) = &ended.quote_id {
+        said.push_str(&format!(", quote {quote_id}"));
+    }
+    if let Some(lp) = &ended.lp {
+        said.push_str(&format!(" from {lp}"));
+    }
+    if let Some(price) = ended.client_price {
+        said.push_str(&format!(" at {price}"));
+    }
+    if ended.outcome == crate::rfq::event::Outcome::Unknown {
+        said.push_str(": resolve it with the LP (lp-rfq orders)");
+    }
+    said
 }
 
 impl Routes {

@@ -32,6 +32,11 @@ impl Server {
     /// Starts `lp-rfq serve` on a free loopback port with `args` and
     /// waits until it says where it listens.
     fn start(dir: &Path, args: &[String]) -> Server {
+        Server::start_at(dir, "127.0.0.1:0", args)
+    }
+
+    /// [`Server::start`] listening on `listen`.
+    fn start_at(dir: &Path, listen: &str, args: &[String]) -> Server {
         let operators = dir.join("operators.toml");
         std::fs::write(
             &operators,
@@ -43,7 +48,7 @@ impl Server {
             .env("DESK_TOKEN_BOB", BOB_TOKEN)
             .env("FIX_PASSWORD_E2E", "fix-pass-S3cret")
             .env("E2E_B2C2_TOKEN", crate::fake_venues::B2C2_TOKEN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--operators"])
+            .args(["serve", "--listen", listen, "--operators"])
             .arg(&operators)
             .args(args)
             .stdin(Stdio::null())
@@ -1312,4 +1317,172 @@ async fn a_connection_that_stops_reading_is_dropped_and_others_go_on() {
     assert_eq!(events.last().unwrap()["reason"], "duration");
     let (status, _) = server.stop();
     assert!(status.success());
+}
+
+/// A desk server stopped and started again on the same address is
+/// attached to again as before, and its blotter goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_is_attached_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().to_string()
+    };
+    let args = [
+        "--seed".to_string(),
+        "7".into(),
+        "--speed".into(),
+        "10".into(),
+        "--duration".into(),
+        "1".into(),
+        "--blotter".into(),
+        "desk.db".into(),
+    ];
+    let quote = ["quote", "buy", "1", "BTCUSDT", "--json"];
+    let first = Server::start_at(dir.path(), &listen, &args);
+    let url = first.url.clone();
+    let before = operator(&url, Some(ALICE_TOKEN), &quote).await;
+    assert!(before.status.success(), "{}", said(&before));
+    let (status, _) = first.stop();
+    assert!(status.success());
+    let gone = operator(&url, Some(ALICE_TOKEN), &quote).await;
+    assert_eq!(gone.status.code(), Some(1), "{}", said(&gone));
+    assert!(
+        String::from_utf8_lossy(&gone.stderr)
+            .starts_with(&format!("lp-rfq: cannot reach the desk at '{url}': ")),
+        "{}",
+        said(&gone)
+    );
+
+    let again = Server::start_at(dir.path(), &listen, &args);
+    assert_eq!(again.url, url);
+    let after = operator(&url, Some(ALICE_TOKEN), &quote).await;
+    assert!(after.status.success(), "{}", said(&after));
+    assert_eq!(events(&after)[0]["operator"], "alice");
+    let (status, _) = again.stop();
+    assert!(status.success());
+    let conn = rusqlite::Connection::open(dir.path().join("desk.db")).unwrap();
+    let operators: Vec<String> = conn
+        .prepare("SELECT operator FROM rfqs ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(operators, ["alice", "alice"]);
+}
+
+/// An operator whose connection goes while their order is out learns
+/// that order's outcome when they attach again: the desk waits for it,
+/// records it, and keeps the RFQ's end for the operator's next welcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_gone_while_an_order_was_out_sees_its_outcome_on_reconnect() {
+    let venue = Acceptor::start(Script {
+        quotes: Quotes::TwoWay {
+            bid: dec!(99900.00),
+            offer: dec!(100020.00),
+            bid_size: dec!(5),
+            offer_size: dec!(5),
+            valid_ms: 10_000,
+        },
+        orders: Orders::Silent,
+        ..Script::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let venues = fix_venue(dir.path(), venue.port);
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--lps".into(),
+            venues.display().to_string(),
+            "--no-blotter".into(),
+            "--duration".into(),
+            "10".into(),
+            "--order-timeout-ms".into(),
+            "1500".into(),
+        ],
+    );
+    let mut alice = lp_rfq_in(crate::support::empty_dir())
+        .env("LP_RFQ_TOKEN", ALICE_TOKEN)
+        .args([
+            "quote",
+            "buy",
+            "1",
+            "BTCUSDT",
+            "--json",
+            "--accept-after",
+            "1s",
+        ])
+        .args(["--desk", &server.url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let output = chunks(alice.stdout.take().unwrap());
+    let mut seen = String::new();
+    wait_for(&output, &mut seen, "\"event\":\"order_sent\"");
+    alice.kill().unwrap();
+    alice.wait().unwrap();
+    let started: Value = serde_json::from_str(seen.lines().next().unwrap()).unwrap();
+    let rfq_id = started["rfq_id"].as_str().unwrap().to_string();
+
+    // The desk waits for the order (it never answers: unknown), then
+    // keeps the end for alice; bob's welcome carries nothing of it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let ended = loop {
+        let mut socket = connect(&server.url).await;
+        send(
+            &mut socket,
+            json!({"op": "hello", "protocol": 2, "token": ALICE_TOKEN}),
+        )
+        .await;
+        let welcome = next(&mut socket).await;
+        if let Some(ended) = welcome.get("ended_while_away") {
+            break ended.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{welcome}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(ended.as_array().unwrap().len(), 1, "{ended}");
+    let ended = &ended[0];
+    // Its connection gone, the RFQ was stopped (interrupted) once the
+    // order it had out was resolved: never answered, unknown.
+    assert_eq!(
+        (
+            &ended["event"],
+            &ended["rfq_id"],
+            &ended["reason"],
+            &ended["outcome"],
+            &ended["client_price"]
+        ),
+        (
+            &json!("ended"),
+            &json!(rfq_id),
+            &json!("interrupted"),
+            &json!("unknown"),
+            &json!("100070.01")
+        )
+    );
+    let mut socket = connect(&server.url).await;
+    send(
+        &mut socket,
+        json!({"op": "hello", "protocol": 2, "token": BOB_TOKEN}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await.get("ended_while_away"), None);
+
+    // lp-rfq says it when alice attaches again.
+    let again = operator(
+        &server.url,
+        Some(ALICE_TOKEN),
+        &["quote", "buy", "1", "BTCUSDT", "--json"],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    let quote_id = ended["quote_id"].as_str().unwrap();
+    let told = format!(
+        "lp-rfq: RFQ {rfq_id} ended while this operator was away (interrupted): unknown, quote {quote_id} at 100070.01: resolve it with the LP (lp-rfq orders)\n"
+    );
+    assert!(stderr.starts_with(&told), "{told}{}", said(&again));
 }
