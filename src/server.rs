@@ -61,8 +61,11 @@ const ENDED_AWAY_KEPT: usize = 64;
 /// their next connection's welcome carries them.
 #[derive(Default)]
 struct EndedAway {
-    by_operator: std::sync::Mutex<HashMap<Arc<str>, VecDeque<(Instant, RfqEvent)>>>,
+    by_operator: std::sync::Mutex<HashMap<Arc<str>, KeptEnds>>,
 }
+
+/// One operator's kept ends, each with when it was kept.
+type KeptEnds = VecDeque<(Instant, RfqEvent)>;
 
 impl EndedAway {
     fn note(&self, operator: &Arc<str>, ended: RfqEvent) {

@@ -88,7 +88,6 @@ pub struct RemoteDesk {
     url: String,
     operator: Arc<str>,
     facts: DeskFacts,
-    ended_while_away: Vec<RfqEvent>,
     outgoing: mpsc::UnboundedSender<ClientMessage>,
     routes: Arc<Routes>,
     next_request: AtomicU64,
@@ -103,6 +102,9 @@ struct Routes {
     /// Why the connection was lost, once it is: for a consumer with no
     /// stream running, which no stream's end would tell.
     gone: tokio::sync::watch::Sender<Option<String>>,
+    /// The welcome's `ended_while_away` (kept here, beside the rest of
+    /// what the connection said, to keep the desk handle small).
+    ended_while_away: Vec<RfqEvent>,
 }
 
 #[derive(Default)]
@@ -270,6 +272,7 @@ impl RemoteDesk {
             state: Mutex::new(RouteState::default()),
             desk_events: broadcast::channel(256).0,
             gone: tokio::sync::watch::channel(None).0,
+            ended_while_away,
         });
         let (outgoing, mut to_send) = mpsc::unbounded_channel::<ClientMessage>();
         let (mut sink, mut stream) = socket.split();
@@ -304,7 +307,6 @@ impl RemoteDesk {
             url: url.to_string(),
             operator,
             facts,
-            ended_while_away,
             outgoing,
             routes,
             next_request: AtomicU64::new(1),
@@ -339,7 +341,8 @@ impl RemoteDesk {
     /// had gone ended, as the welcome said: the last line of each, for
     /// the operator to read (an order out then has its outcome here).
     pub fn ended_while_away(&self) -> Vec<String> {
-        self.ended_while_away
+        self.routes
+            .ended_while_away
             .iter()
             .filter_map(|event| match &event.kind {
                 EventKind::Ended(ended) => Some(describe_away(&event.rfq_id, ended)),
