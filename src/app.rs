@@ -187,11 +187,6 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             } else {
                 params
             };
-            if two_way && desk_url.is_some() {
-                return Ok(usage_error(
-                    "a two-way request cannot be sent to a desk server (--desk) yet: ask for buy and sell apart",
-                ));
-            }
             let accept_side = match accept_side_of(
                 two_way,
                 spec.side,
@@ -371,6 +366,9 @@ async fn run_on_server(
         }
     };
     tracing::info!(url, operator = remote.operator(), "attached to the desk");
+    for ended in remote.ended_while_away() {
+        eprintln!("lp-rfq: {ended}");
+    }
     if let Some((request, accept_after, _)) = &spec {
         if let Some(why) = remote.facts().quotable().refusal(request.spec.pair) {
             return Ok(usage_error(why));

@@ -166,11 +166,13 @@ pub enum ClientRefusal {
         limit: String,
         asset: Asset,
     },
-    #[error("client '{client}': notional {notional} {asset} is above what is left of its daily_notional of {limit} {asset} (filled today, UTC: {filled} {asset}; headroom {left} {asset})")]
+    #[error("client '{client}': notional {notional} {asset} is above what is left of its daily_notional of {limit} {asset} (filled today, UTC: {filled}; headroom {left} {asset})")]
     AboveDaily {
         client: ClientId,
         notional: String,
         limit: String,
+        /// What was filled today, and what the client's live RFQs hold
+        /// of the limit when they hold some.
         filled: String,
         left: String,
         asset: Asset,
@@ -191,6 +193,23 @@ impl Clients {
         Clients {
             file: None,
             list: vec![ClientTerms::at_desk_terms(ClientId::house())],
+        }
+    }
+
+    /// The clients a desk server named in its welcome, at the desk's
+    /// terms here (the server holds each to its own when a request
+    /// starts); none named: the house alone.
+    pub fn named_by_desk(names: &[ClientId]) -> Clients {
+        if names.is_empty() {
+            return Clients::house_only();
+        }
+        Clients {
+            file: Some("the desk server's clients file".to_string()),
+            list: names
+                .iter()
+                .cloned()
+                .map(ClientTerms::at_desk_terms)
+                .collect(),
         }
     }
 
@@ -226,13 +245,41 @@ impl Clients {
         filled: &FilledToday,
         today: NaiveDate,
     ) -> Result<RequestParams, ClientRefusal> {
+        self.admit_holding(spec, params, filled, today, None)
+            .map(|(params, _)| params)
+    }
+
+    /// [`Clients::admit`] for a request that starts now: a client with a
+    /// daily limit has the request's notional held against it while the
+    /// RFQ lives ([`Reservation`]), so requests running at once are held
+    /// to the headroom together, not each to what was filled when it
+    /// started. Checked and held under one lock: two requests at once
+    /// cannot both take the last headroom.
+    pub(crate) fn admit_reserving(
+        &self,
+        spec: &RfqSpec,
+        params: RequestParams,
+        filled: &Arc<FilledToday>,
+        today: NaiveDate,
+    ) -> Result<(RequestParams, Option<Reservation>), ClientRefusal> {
+        self.admit_holding(spec, params, filled, today, Some(filled))
+    }
+
+    fn admit_holding(
+        &self,
+        spec: &RfqSpec,
+        params: RequestParams,
+        filled: &FilledToday,
+        today: NaiveDate,
+        reserve_in: Option<&Arc<FilledToday>>,
+    ) -> Result<(RequestParams, Option<Reservation>), ClientRefusal> {
         let client = params.client();
         let Some(terms) = self.get(client.as_str()) else {
             // Without a clients file the desk holds nobody to terms: a
             // request may name any client, at the desk's settings, as
             // before clients had a file.
             if self.file.is_none() {
-                return Ok(params);
+                return Ok((params, None));
             }
             return Err(ClientRefusal::Unknown {
                 client: client.to_string(),
@@ -267,6 +314,7 @@ impl Clients {
         let limit_text = |value: Decimal| group_thousands(value.normalize());
         // A quote-currency amount is its own notional: no reference needed.
         let notional = || pair.notional_of(spec.fixed, spec.amount).ok_or(());
+        let mut reservation = None;
         if let Some(limit) = terms.max_notional {
             let notional = notional().map_err(|()| ClientRefusal::Unpriced {
                 client: client.clone(),
@@ -288,23 +336,45 @@ impl Clients {
                 pair,
                 limit: "daily_notional",
             })?;
-            let done = filled.of(today, &client, pair.quote);
-            let left = (limit - done).max(Decimal::ZERO);
+            let mut counted = filled.lock();
+            let done = counted.of(today, &client, pair.quote);
+            let held = counted.reserved(&client, pair.quote);
+            let left = (limit - done - held).max(Decimal::ZERO);
             if notional > left {
                 return Err(ClientRefusal::AboveDaily {
                     client,
                     notional: shown(notional),
                     limit: limit_text(limit),
-                    filled: shown(done),
+                    filled: if held.is_zero() {
+                        format!("{} {}", shown(done), pair.quote)
+                    } else {
+                        format!(
+                            "{} {}; held by its live RFQs: {} {}",
+                            shown(done),
+                            pair.quote,
+                            shown(held),
+                            pair.quote
+                        )
+                    },
                     left: shown(left),
                     asset: pair.quote,
                 });
             }
+            if let Some(book) = reserve_in {
+                counted.reserve(&client, pair.quote, notional);
+                reservation = Some(Reservation {
+                    book: book.clone(),
+                    client: client.clone(),
+                    asset: pair.quote,
+                    notional,
+                });
+            }
         }
-        Ok(match (params.markup(), terms.markup_for(&pair)) {
+        let params = match (params.markup(), terms.markup_for(&pair)) {
             (None, Some(markup)) => params.with_markup(markup),
             _ => params,
-        })
+        };
+        Ok((params, reservation))
     }
 
     fn known_list(&self) -> String {
@@ -332,13 +402,83 @@ pub struct FilledToday {
 struct Filled {
     day: Option<NaiveDate>,
     by_client: HashMap<(ClientId, Asset), Decimal>,
+    /// What live RFQs hold of their client's daily limit: not a day's
+    /// (an RFQ live across midnight still holds it) and not cleared with
+    /// the fills when a day starts.
+    reserved: HashMap<(ClientId, Asset), Decimal>,
+}
+
+impl Filled {
+    fn of(&self, day: NaiveDate, client: &ClientId, asset: Asset) -> Decimal {
+        if self.day != Some(day) {
+            return Decimal::ZERO;
+        }
+        self.by_client
+            .get(&(client.clone(), asset))
+            .copied()
+            .unwrap_or(Decimal::ZERO)
+    }
+
+    fn reserved(&self, client: &ClientId, asset: Asset) -> Decimal {
+        self.reserved
+            .get(&(client.clone(), asset))
+            .copied()
+            .unwrap_or(Decimal::ZERO)
+    }
+
+    fn reserve(&mut self, client: &ClientId, asset: Asset, notional: Decimal) {
+        let held = self
+            .reserved
+            .entry((client.clone(), asset))
+            .or_insert(Decimal::ZERO);
+        *held = held.saturating_add(notional);
+    }
+
+    fn release(&mut self, client: &ClientId, asset: Asset, notional: Decimal) {
+        let key = (client.clone(), asset);
+        if let Some(held) = self.reserved.get_mut(&key) {
+            *held -= notional;
+            if *held <= Decimal::ZERO {
+                self.reserved.remove(&key);
+            }
+        }
+    }
+}
+
+/// A live RFQ's hold on its client's daily limit: the notional it asked
+/// for, counted against the limit until the RFQ ends or fills (then the
+/// fill counts instead). Released when dropped, so an RFQ whose task
+/// ends any way at all gives its hold back.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    book: Arc<FilledToday>,
+    client: ClientId,
+    asset: Asset,
+    notional: Decimal,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.book
+            .lock()
+            .release(&self.client, self.asset, self.notional);
+    }
 }
 
 impl FilledToday {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Filled> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What `client`'s live RFQs hold of its daily limit in `asset`.
+    pub fn reserved(&self, client: &ClientId, asset: Asset) -> Decimal {
+        self.lock().reserved(client, asset)
+    }
+
     /// Adds `notional` of `asset` filled for `client` on `day`; a fill of
     /// an earlier day than the one counted is not today's.
     pub fn add(&self, day: NaiveDate, client: &ClientId, asset: Asset, notional: Decimal) {
-        let mut filled = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut filled = self.lock();
         match filled.day {
             Some(counted) if counted > day => return,
             Some(counted) if counted == day => {}
@@ -357,15 +497,7 @@ impl FilledToday {
     /// What `client` filled in `asset` on `day` (nothing once the day
     /// counted is over).
     pub fn of(&self, day: NaiveDate, client: &ClientId, asset: Asset) -> Decimal {
-        let filled = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if filled.day != Some(day) {
-            return Decimal::ZERO;
-        }
-        filled
-            .by_client
-            .get(&(client.clone(), asset))
-            .copied()
-            .unwrap_or(Decimal::ZERO)
+        self.lock().of(day, client, asset)
     }
 }
 
@@ -375,6 +507,9 @@ impl FilledToday {
 pub(crate) struct FillCounter {
     pub(crate) filled: Arc<FilledToday>,
     pub(crate) client: ClientId,
+    /// The stream's hold on its client's daily limit: given back when its
+    /// fill is counted or the stream ends.
+    pub(crate) reservation: Option<Reservation>,
 }
 
 impl FillCounter {
@@ -419,6 +554,12 @@ impl<O: Outlet> Outlet for CountFills<O> {
                 quote,
                 notional,
             );
+        }
+        // The fill now counts in the hold's place (added first: the two
+        // overlap for a moment, never leave a gap), and an ended stream
+        // holds nothing.
+        if matches!(event.kind, EventKind::Filled(_) | EventKind::Ended(_)) {
+            self.counter.reservation = None;
         }
         self.next.send(event)
     }
@@ -1103,6 +1244,54 @@ enabled = false
                 tomorrow
             )
             .is_ok());
+    }
+
+    /// Live RFQs hold their notional against the daily limit: a second
+    /// request at once gets only what the first left, the hold goes when
+    /// the first ends, and a fill counts in its place.
+    #[test]
+    fn live_rfqs_hold_their_notional_against_the_daily_limit() {
+        let clients = parse("clients.toml", FULL).unwrap();
+        let filled = Arc::new(FilledToday::default());
+        let acme = ClientId::new("acme").unwrap();
+        let usdt = "BTCUSDT".parse::<Pair>().unwrap().quote;
+        filled.add(day(), &acme, usdt, dec!(800000));
+        let start = |amount: Decimal| {
+            clients.admit_reserving(
+                &spec(Side::Buy, amount, "BTCUSDT"),
+                for_client("acme"),
+                &filled,
+                day(),
+            )
+        };
+        let (_, first) = start(dec!(1.5)).unwrap();
+        assert_eq!(filled.reserved(&acme, usdt), dec!(150000));
+        assert_eq!(
+            start(dec!(1)).unwrap_err().to_string(),
+            "client 'acme': notional 100,000.00 USDT is above what is left of its daily_notional of 1,000,000 USDT (filled today, UTC: 800,000.00 USDT; held by its live RFQs: 150,000.00 USDT; headroom 50,000.00 USDT)"
+        );
+        // Asking without starting holds nothing.
+        assert!(clients
+            .admit(
+                &spec(Side::Buy, dec!(0.5), "BTCUSDT"),
+                for_client("acme"),
+                &filled,
+                day()
+            )
+            .is_ok());
+        assert_eq!(filled.reserved(&acme, usdt), dec!(150000));
+        let (_, second) = start(dec!(0.5)).unwrap();
+        assert_eq!(filled.reserved(&acme, usdt), dec!(200000));
+        drop(first);
+        assert_eq!(filled.reserved(&acme, usdt), dec!(50000));
+        // The second fills at 50,010.00: the fill counts, the hold goes.
+        filled.add(day(), &acme, usdt, dec!(50010));
+        drop(second);
+        assert_eq!(filled.reserved(&acme, usdt), Decimal::ZERO);
+        assert_eq!(
+            start(dec!(1.5)).unwrap_err().to_string(),
+            "client 'acme': notional 150,000.00 USDT is above what is left of its daily_notional of 1,000,000 USDT (filled today, UTC: 850,010.00 USDT; headroom 149,990.00 USDT)"
+        );
     }
 
     #[test]

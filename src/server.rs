@@ -9,10 +9,11 @@
 //! reason, so no operator can hold the desk back or grow its memory.
 //! The wire is `desk::protocol`, documented in docs/protocol.md.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -27,11 +29,13 @@ use tokio_tungstenite::WebSocketStream;
 use crate::client_api::fix::{FixAcceptor, FixClients};
 use crate::client_api::ws::ClientTokens;
 use crate::client_api::ClientApi;
-use crate::desk::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION, TOKEN_ENV};
+use crate::desk::protocol::{
+    ClientMessage, ServerMessage, StartTerms, PROTOCOL_VERSION, TOKEN_ENV,
+};
 use crate::desk::{Desk, DeskError, StreamHandle};
 use crate::operators::Operators;
 use crate::rfq::inbox::CommandSender;
-use crate::rfq::{QuoteRequest, RfqSpec, StreamCommand};
+use crate::rfq::{QuoteRequest, RfqEvent, RfqSpec, StreamCommand};
 use crate::signals::Interrupts;
 use crate::streams::{Refusal, Sequenced, StreamStopper};
 use crate::ws_edge::{self, FAREWELL_WITHIN};
@@ -49,6 +53,44 @@ const HELLO_WITHIN: Duration = ws_edge::HANDSHAKE_WITHIN;
 /// more is refused and logged, so that a flood of sockets cannot exhaust
 /// the desk's descriptors or memory.
 pub(crate) const MAX_CONNECTIONS: usize = 256;
+
+/// How long the desk keeps the end of an operator's RFQ that ended after
+/// the operator's connection had gone, for the operator's next welcome.
+const ENDED_AWAY_KEPT_FOR: Duration = Duration::from_secs(60 * 60);
+/// The most such ends kept per operator (the oldest go first).
+const ENDED_AWAY_KEPT: usize = 64;
+
+/// The ends of RFQs whose operator was not there to see them (the
+/// connection went while an order was out), per operator, for a while:
+/// their next connection's welcome carries them.
+#[derive(Default)]
+struct EndedAway {
+    by_operator: std::sync::Mutex<HashMap<Arc<str>, KeptEnds>>,
+}
+
+/// One operator's kept ends, each with when it was kept.
+type KeptEnds = VecDeque<(Instant, RfqEvent)>;
+
+impl EndedAway {
+    fn note(&self, operator: &Arc<str>, ended: RfqEvent) {
+        let mut kept = self.by_operator.lock().unwrap_or_else(|p| p.into_inner());
+        let ends = kept.entry(operator.clone()).or_default();
+        if ends.len() == ENDED_AWAY_KEPT {
+            ends.pop_front();
+        }
+        ends.push_back((Instant::now(), ended));
+    }
+
+    /// `operator`'s ends still kept, oldest first.
+    fn of(&self, operator: &Arc<str>) -> Vec<RfqEvent> {
+        let mut kept = self.by_operator.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(ends) = kept.get_mut(operator) else {
+            return Vec::new();
+        };
+        ends.retain(|(at, _)| at.elapsed() < ENDED_AWAY_KEPT_FOR);
+        ends.iter().map(|(_, ended)| ended.clone()).collect()
+    }
+}
 
 /// What `serve` was asked to do, checked before the desk opens.
 pub struct ServePlan {
@@ -229,6 +271,7 @@ pub async fn serve(
         _ => None,
     };
     let operators = Arc::new(plan.operators);
+    let ended_away = Arc::new(EndedAway::default());
     let (stopping, stop_seen) = watch::channel(false);
     let mut connections = JoinSet::new();
     let room = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -253,8 +296,9 @@ pub async fn serve(
                     let desk = desk.clone();
                     let operators = operators.clone();
                     let stop = stop_seen.clone();
+                    let ended_away = ended_away.clone();
                     connections.spawn(async move {
-                        connection(socket, peer, desk, operators, stop).await;
+                        connection(socket, peer, desk, operators, ended_away, stop).await;
                         drop(place);
                     });
                 }
@@ -327,6 +371,7 @@ async fn connection(
     peer: SocketAddr,
     desk: Arc<Desk>,
     operators: Arc<Operators>,
+    ended_away: Arc<EndedAway>,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = socket.set_nodelay(true);
@@ -363,6 +408,7 @@ async fn connection(
         protocol: PROTOCOL_VERSION,
         operator: operator.clone(),
         desk: desk.facts(),
+        ended_while_away: ended_away.of(&operator),
     };
     outbox.offer(&welcome);
     let mut writer = tokio::spawn(ws_edge::write_out(
@@ -380,6 +426,8 @@ async fn connection(
         followed: HashMap::new(),
         pumps: JoinSet::new(),
         followers: JoinSet::new(),
+        ended_away,
+        gone: Arc::new(AtomicBool::new(false)),
     };
     let mut writer_done = false;
     let stopping = loop {
@@ -397,6 +445,11 @@ async fn connection(
             Some(_) = session.pumps.join_next(), if !session.pumps.is_empty() => {}
         }
     };
+    if !stopping {
+        // The operator's streams end without them now: each end is kept
+        // for their next welcome.
+        session.gone.store(true, Ordering::Relaxed);
+    }
     session.close(stopping).await;
     if !writer_done {
         let _ = tokio::time::timeout(FAREWELL_WITHIN, &mut writer).await;
@@ -484,6 +537,9 @@ struct Operating {
     pumps: JoinSet<()>,
     /// Attached streams and the desk view: dropped with the connection.
     followers: JoinSet<()>,
+    ended_away: Arc<EndedAway>,
+    /// The operator's connection has gone (not the desk stopping).
+    gone: Arc<AtomicBool>,
 }
 
 struct Owned {
@@ -515,6 +571,7 @@ impl Operating {
                 pair,
                 fixed,
                 confirm_notional,
+                terms,
             } => self.start(
                 request,
                 RfqSpec {
@@ -523,6 +580,7 @@ impl Operating {
                     pair,
                     fixed,
                 },
+                &terms,
                 confirm_notional,
             ),
             ClientMessage::Command { rfq_id, command } => self.command(rfq_id, command),
@@ -531,8 +589,19 @@ impl Operating {
         }
     }
 
-    fn start(&mut self, request: u64, spec: RfqSpec, confirm_notional: bool) {
+    fn start(&mut self, request: u64, spec: RfqSpec, terms: &StartTerms, confirm_notional: bool) {
         self.owned.retain(|_, owned| !owned.commands.is_closed());
+        let params = match terms.params(self.operator.clone()) {
+            Ok(params) => params,
+            Err(reason) => {
+                self.outbox.offer(&ServerMessage::StartRefused {
+                    request,
+                    reason,
+                    request_error: true,
+                });
+                return;
+            }
+        };
         if let Some(why) = self.desk.registry().quotable().refusal(spec.pair) {
             self.outbox.offer(&ServerMessage::StartRefused {
                 request,
@@ -559,16 +628,16 @@ impl Operating {
             });
             return;
         }
-        let request_terms =
-            crate::rfq::request::RequestParams::default().with_operator(self.operator.clone());
-        let handle = match self.desk.try_start(QuoteRequest {
-            spec,
-            params: request_terms,
-        }) {
+        let handle = match self.desk.try_start(QuoteRequest { spec, params }) {
             Ok(handle) => handle,
             Err(error) => {
-                let request_error =
-                    matches!(error, DeskError::Request(_) | DeskError::BelowMinimum(_));
+                // A client the desk does not know, or a request beyond
+                // its client's limits, is the request's fault, as it is
+                // in a single process (exit 2).
+                let request_error = matches!(
+                    error,
+                    DeskError::Request(_) | DeskError::BelowMinimum(_) | DeskError::Client(_)
+                );
                 self.outbox.offer(&ServerMessage::StartRefused {
                     request,
                     reason: error.to_string(),
@@ -592,7 +661,12 @@ impl Operating {
                 commands: handle.commands.clone(),
             },
         );
-        self.pumps.spawn(pump(handle, self.outbox.clone()));
+        let away = Away {
+            ended: self.ended_away.clone(),
+            operator: self.operator.clone(),
+            gone: self.gone.clone(),
+        };
+        self.pumps.spawn(pump(handle, self.outbox.clone(), away));
     }
 
     fn command(&mut self, rfq_id: Arc<str>, command: StreamCommand) {
@@ -728,11 +802,24 @@ fn live_rfqs(desk: &Desk) -> ServerMessage {
 /// Hands every event of an owned stream, numbered as the desk numbers it
 /// (from 1, no gap: the primary consumer sees every event), to the
 /// connection; runs to the stream's end whether or not anyone reads.
-async fn pump(mut handle: StreamHandle, outbox: Outbox) {
+/// Where a stream's end goes when its operator is not there to see it.
+struct Away {
+    ended: Arc<EndedAway>,
+    operator: Arc<str>,
+    gone: Arc<AtomicBool>,
+}
+
+async fn pump(mut handle: StreamHandle, outbox: Outbox, away: Away) {
     let mut seq = 0;
     while let Some(event) = handle.events.recv().await {
         seq += 1;
-        outbox.offer(&ServerMessage::Event(Sequenced { seq, event }));
+        let ended = matches!(event.kind, crate::rfq::EventKind::Ended(_)).then(|| event.clone());
+        let offered = outbox.offer(&ServerMessage::Event(Sequenced { seq, event }));
+        if let Some(ended) = ended {
+            if !offered || away.gone.load(Ordering::Relaxed) {
+                away.ended.note(&away.operator, ended);
+            }
+        }
     }
     if let Err(error) = handle.finish().await {
         tracing::error!("an RFQ on the desk server failed: {error:#}");

@@ -64,13 +64,15 @@ impl DeskLink<'_> {
         }
     }
 
-    /// Whom requests may be for. A desk server's clients are its own:
-    /// attached, every request is the house's unless it names a client,
-    /// and the server checks the client's terms when it starts.
+    /// Whom requests may be for. A desk server names its clients in its
+    /// welcome and keeps their terms: a request names one of them, and
+    /// the server holds it to the client's terms when it starts.
     pub fn clients(&self) -> crate::clients::Clients {
         match self {
             DeskLink::Local(desk) => desk.clients().clone(),
-            DeskLink::Remote { .. } => crate::clients::Clients::default(),
+            DeskLink::Remote { desk, .. } => {
+                crate::clients::Clients::named_by_desk(&desk.facts().clients)
+            }
         }
     }
 

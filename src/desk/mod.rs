@@ -219,6 +219,11 @@ impl Desk {
                 crate::desk::registry::Quotable::Only(pairs) => Some(pairs.clone()),
             },
             simulated: self.registry.simulated(),
+            clients: if self.clients.from_file() {
+                self.clients.names()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -477,9 +482,9 @@ impl Desk {
             .minimum_size()
             .check(spec.pair, spec.fixed, spec.amount)?;
         let today = chrono::Utc::now().date_naive();
-        let params = self
-            .clients
-            .admit(&spec, params, &self.filled_today, today)?;
+        let (params, reservation) =
+            self.clients
+                .admit_reserving(&spec, params, &self.filled_today, today)?;
         if let Some(failure) = self.blotter.as_ref().and_then(Blotter::failure) {
             return Err(DeskError::BlotterFailing(failure));
         }
@@ -512,6 +517,7 @@ impl Desk {
             .map(|_| FillCounter {
                 filled: self.filled_today.clone(),
                 client: params.client(),
+                reservation,
             });
         Ok(start_session_in(
             session,

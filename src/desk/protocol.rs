@@ -10,13 +10,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::desk::registry::Quotable;
 use crate::market::{Bps, Pair, Side};
-use crate::rfq::StreamCommand;
+use crate::rfq::request::RequestParams;
+use crate::rfq::{ClientId, RfqEvent, StreamCommand};
 use crate::secret::Secret;
 use crate::streams::{DeskEvent, Detached, LiveRfq, LpHealthRow, Refusal, Sequenced, Snapshot};
 
 /// The protocol this build speaks. A peer with another is refused by
-/// name in the handshake, before anything else is said.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// name in the handshake, before anything else is said. Version 2 added
+/// the request's own terms to `start` (client, two-way, markup,
+/// threshold): a version 1 desk would drop them and quote for the house,
+/// so the two must not talk.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The server's address when `--listen` names none.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7411";
@@ -53,6 +57,9 @@ pub enum ClientMessage {
         /// the base.
         #[serde(default, skip_serializing_if = "crate::market::Leg::is_base")]
         fixed: crate::market::Leg,
+        /// The request's own terms; each one left out is the desk's.
+        #[serde(flatten)]
+        terms: StartTerms,
     },
     /// A command to a stream this connection started or attached to.
     Command {
@@ -66,6 +73,62 @@ pub enum ClientMessage {
     SubscribeDesk,
 }
 
+/// What a `start` brings beside the trade: whom it is for and the terms
+/// it asks for. The desk holds them to its clients file and its limits
+/// as it would a request of its own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StartTerms {
+    /// The client the request is for (the house when absent); a name the
+    /// desk's clients file does not list is refused by name. Read as text
+    /// so that a bad name is refused as this `start`, not as an
+    /// unreadable message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// Both sides are quoted (the trade's side is not used); the client's
+    /// side is named when it accepts (`accept_side`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub two_way: bool,
+    /// A markup in place of the client's (or the desk's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub markup_bps: Option<Bps>,
+    /// An improvement threshold in place of the desk's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_bps: Option<Bps>,
+}
+
+impl StartTerms {
+    /// The terms `params` carries, as `start` sends them.
+    pub fn of(params: &RequestParams) -> StartTerms {
+        StartTerms {
+            client: params.named_client().map(|client| client.to_string()),
+            two_way: params.two_way(),
+            markup_bps: params.markup(),
+            threshold_bps: params.threshold(),
+        }
+    }
+
+    /// The request's params for `operator`; a client name that is not
+    /// one is refused with why.
+    pub fn params(&self, operator: Arc<str>) -> Result<RequestParams, String> {
+        let mut params = RequestParams::default().with_operator(operator);
+        if let Some(name) = &self.client {
+            let client = ClientId::new(name.trim())
+                .map_err(|error| format!("invalid client '{name}': {error}"))?;
+            params = params.with_client(client);
+        }
+        if self.two_way {
+            params = params.with_two_way();
+        }
+        if let Some(markup) = self.markup_bps {
+            params = params.with_markup(markup);
+        }
+        if let Some(threshold) = self.threshold_bps {
+            params = params.with_threshold(threshold);
+        }
+        Ok(params)
+    }
+}
+
 /// What the server sends an operator's connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -75,6 +138,11 @@ pub enum ServerMessage {
         protocol: u32,
         operator: Arc<str>,
         desk: DeskFacts,
+        /// The `ended` events of this operator's RFQs that ended after
+        /// their connection had gone (an order out was waited for): what
+        /// the operator could not see then, kept by the desk for a while.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ended_while_away: Vec<RfqEvent>,
     },
     /// The handshake failed (the connection closes after it): why.
     Refused { reason: String },
@@ -145,6 +213,11 @@ pub struct DeskFacts {
     pub pairs: Option<Vec<Pair>>,
     /// Every LP is a simulation: no price is real.
     pub simulated: bool,
+    /// The clients a request may name, in the clients file's order (names
+    /// only: their terms stay on the desk); empty when the desk has no
+    /// clients file (every request is the house's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientId>,
 }
 
 /// One LP of the desk as an operator sees it.
@@ -214,6 +287,32 @@ mod tests {
             serde_json::to_string(&start).unwrap(),
             r#"{"op":"start","request":7,"side":"buy","amount":"1.5","pair":"BTCUSDT"}"#
         );
+        let for_acme: ClientMessage = serde_json::from_str(
+            r#"{"op":"start","request":8,"side":"buy","amount":"1","pair":"BTCUSDT","client":"acme","two_way":true,"markup_bps":"3.5"}"#,
+        )
+        .unwrap();
+        let ClientMessage::Start { terms, .. } = &for_acme else {
+            panic!("a start: {for_acme:?}");
+        };
+        let params = terms.params(Arc::from("alice")).unwrap();
+        assert_eq!(
+            (
+                params.client().as_str(),
+                params.two_way(),
+                params.markup().map(|m| m.to_string()),
+                params.threshold()
+            ),
+            ("acme", true, Some("3.5".to_string()), None)
+        );
+        assert_eq!(StartTerms::of(&params), *terms);
+        let bad = StartTerms {
+            client: Some("a b".into()),
+            ..StartTerms::default()
+        };
+        assert!(bad
+            .params(Arc::from("alice"))
+            .unwrap_err()
+            .starts_with("invalid client 'a b': "));
         let detached = ServerMessage::Detached {
             rfq_id: Arc::from("R1"),
             why: Detached::TooSlow {

@@ -15,7 +15,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::clock::StreamClock;
-use crate::desk::protocol::{ClientMessage, DeskFacts, ServerMessage, PROTOCOL_VERSION};
+use crate::desk::protocol::{
+    ClientMessage, DeskFacts, ServerMessage, StartTerms, PROTOCOL_VERSION,
+};
 use crate::desk::{StreamHandle, COMMAND_BUFFER};
 use crate::rfq::event::{Ended, EventKind};
 use crate::rfq::{QuoteRequest, RfqEvent};
@@ -100,6 +102,9 @@ struct Routes {
     /// Why the connection was lost, once it is: for a consumer with no
     /// stream running, which no stream's end would tell.
     gone: tokio::sync::watch::Sender<Option<String>>,
+    /// The welcome's `ended_while_away` (kept here, beside the rest of
+    /// what the connection said, to keep the desk handle small).
+    ended_while_away: Vec<RfqEvent>,
 }
 
 #[derive(Default)]
@@ -235,7 +240,7 @@ impl RemoteDesk {
             ))
             .await
             .map_err(|error| unreachable(error.to_string()))?;
-        let (operator, facts) = loop {
+        let (operator, facts, ended_while_away) = loop {
             let Some(message) = socket.next().await else {
                 return Err(handshake("the connection closed"));
             };
@@ -246,7 +251,12 @@ impl RemoteDesk {
                 Err(error) => return Err(handshake(&error.to_string())),
             };
             match serde_json::from_str::<ServerMessage>(text.as_str()) {
-                Ok(ServerMessage::Welcome { operator, desk, .. }) => break (operator, desk),
+                Ok(ServerMessage::Welcome {
+                    operator,
+                    desk,
+                    ended_while_away,
+                    ..
+                }) => break (operator, desk, ended_while_away),
                 Ok(ServerMessage::Refused { reason }) => {
                     return Err(RemoteError::Refused {
                         url: url.to_string(),
@@ -262,6 +272,7 @@ impl RemoteDesk {
             state: Mutex::new(RouteState::default()),
             desk_events: broadcast::channel(256).0,
             gone: tokio::sync::watch::channel(None).0,
+            ended_while_away,
         });
         let (outgoing, mut to_send) = mpsc::unbounded_channel::<ClientMessage>();
         let (mut sink, mut stream) = socket.split();
@@ -326,6 +337,20 @@ impl RemoteDesk {
         &self.operator
     }
 
+    /// How this operator's RFQs that ended after an earlier connection
+    /// had gone ended, as the welcome said: the last line of each, for
+    /// the operator to read (an order out then has its outcome here).
+    pub fn ended_while_away(&self) -> Vec<String> {
+        self.routes
+            .ended_while_away
+            .iter()
+            .filter_map(|event| match &event.kind {
+                EventKind::Ended(ended) => Some(describe_away(&event.rfq_id, ended)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The desk's terms and LPs, as its welcome said.
     pub fn facts(&self) -> &DeskFacts {
         &self.facts
@@ -366,6 +391,7 @@ impl RemoteDesk {
             pair: spec.pair,
             confirm_notional,
             fixed: spec.fixed,
+            terms: StartTerms::of(&request.params),
         });
         let begun = match answered.await {
             Ok(Ok(started)) => started,
@@ -398,6 +424,29 @@ impl RemoteDesk {
             begun.ended,
         ))
     }
+}
+
+/// `RFQ R… ended while this operator was away (interrupted): filled,
+/// quote Q… from FixLP at 100070.01`; an unknown outcome says what to do.
+fn describe_away(rfq_id: &str, ended: &Ended) -> String {
+    let mut said = format!(
+        "RFQ {rfq_id} ended while this operator was away ({}): {}",
+        ended.reason.as_str(),
+        ended.outcome.as_str()
+    );
+    if let Some(quote_id) = &ended.quote_id {
+        said.push_str(&format!(", quote {quote_id}"));
+    }
+    if let Some(lp) = &ended.lp {
+        said.push_str(&format!(" from {lp}"));
+    }
+    if let Some(price) = ended.client_price {
+        said.push_str(&format!(" at {price}"));
+    }
+    if ended.outcome == crate::rfq::event::Outcome::Unknown {
+        said.push_str(": resolve it with the LP (lp-rfq orders)");
+    }
+    said
 }
 
 impl Routes {

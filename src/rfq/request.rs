@@ -114,6 +114,16 @@ impl RequestParams {
         self.client.clone().unwrap_or_else(ClientId::house)
     }
 
+    /// The client the request names, if it names one.
+    pub fn named_client(&self) -> Option<&ClientId> {
+        self.client.as_ref()
+    }
+
+    /// The improvement threshold the request brings, if it brings one.
+    pub fn threshold(&self) -> Option<Bps> {
+        self.threshold
+    }
+
     /// The markup the request brings, if it brings one.
     pub fn markup(&self) -> Option<Bps> {
         self.markup

@@ -32,6 +32,11 @@ impl Server {
     /// Starts `lp-rfq serve` on a free loopback port with `args` and
     /// waits until it says where it listens.
     fn start(dir: &Path, args: &[String]) -> Server {
+        Server::start_at(dir, "127.0.0.1:0", args)
+    }
+
+    /// [`Server::start`] listening on `listen`.
+    fn start_at(dir: &Path, listen: &str, args: &[String]) -> Server {
         let operators = dir.join("operators.toml");
         std::fs::write(
             &operators,
@@ -43,7 +48,7 @@ impl Server {
             .env("DESK_TOKEN_BOB", BOB_TOKEN)
             .env("FIX_PASSWORD_E2E", "fix-pass-S3cret")
             .env("E2E_B2C2_TOKEN", crate::fake_venues::B2C2_TOKEN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--operators"])
+            .args(["serve", "--listen", listen, "--operators"])
             .arg(&operators)
             .args(args)
             .stdin(Stdio::null())
@@ -351,18 +356,18 @@ async fn another_protocol_version_is_refused_by_name() {
     .await;
     assert_eq!(
         next(&mut socket).await,
-        json!({"type": "refused", "reason": "protocol version 99 is not this desk's (version 1): use an lp-rfq that speaks version 1"})
+        json!({"type": "refused", "reason": "protocol version 99 is not this desk's (version 2): use an lp-rfq that speaks version 2"})
     );
     let mut socket = connect(&server.url).await;
     send(
         &mut socket,
-        json!({"op": "hello", "protocol": 1, "token": BOB_TOKEN}),
+        json!({"op": "hello", "protocol": 2, "token": BOB_TOKEN}),
     )
     .await;
     let welcome = next(&mut socket).await;
     assert_eq!(
         (&welcome["type"], &welcome["protocol"], &welcome["operator"]),
-        (&json!("welcome"), &json!(1), &json!("bob"))
+        (&json!("welcome"), &json!(2), &json!("bob"))
     );
     assert_eq!(welcome["desk"]["simulated"], true);
 }
@@ -380,7 +385,7 @@ async fn a_dropped_operator_stops_their_rfq_and_a_head_of_desk_sees_it() {
     let mut alice = connect(&server.url).await;
     send(
         &mut alice,
-        json!({"op": "hello", "protocol": 1, "token": ALICE_TOKEN}),
+        json!({"op": "hello", "protocol": 2, "token": ALICE_TOKEN}),
     )
     .await;
     assert_eq!(next(&mut alice).await["type"], "welcome");
@@ -413,7 +418,7 @@ async fn a_dropped_operator_stops_their_rfq_and_a_head_of_desk_sees_it() {
     let mut head = connect(&server.url).await;
     send(
         &mut head,
-        json!({"op": "hello", "protocol": 1, "token": BOB_TOKEN}),
+        json!({"op": "hello", "protocol": 2, "token": BOB_TOKEN}),
     )
     .await;
     assert_eq!(next(&mut head).await["type"], "welcome");
@@ -499,7 +504,7 @@ async fn a_killed_server_makes_the_operator_say_so_and_exit_non_zero() {
 async fn start_rfq(socket: &mut Socket, token: &str, pair: &str) -> String {
     send(
         socket,
-        json!({"op": "hello", "protocol": 1, "token": token}),
+        json!({"op": "hello", "protocol": 2, "token": token}),
     )
     .await;
     assert_eq!(next(socket).await["type"], "welcome");
@@ -532,7 +537,7 @@ async fn a_third_connection_sees_both_operators_rfqs_in_the_desk_view() {
     let mut head = connect(&server.url).await;
     send(
         &mut head,
-        json!({"op": "hello", "protocol": 1, "token": BOB_TOKEN}),
+        json!({"op": "hello", "protocol": 2, "token": BOB_TOKEN}),
     )
     .await;
     assert_eq!(next(&mut head).await["type"], "welcome");
@@ -985,4 +990,499 @@ async fn the_console_ends_when_it_loses_the_desk() {
             assert_eq!(gone.url, server.url);
         }
     }
+}
+
+const DESK_CLIENTS: &str =
+    "[[client]]\nname = \"acme\"\nmarkup_bps = \"8\"\npair_markup_bps = { ETHUSDT = \"12\" }\n";
+
+/// A desk of seeded mocks at ten times real speed, with the clients
+/// file `clients`, recording into desk.db.
+fn server_with_clients(dir: &Path, clients: &str) -> Server {
+    std::fs::write(dir.join("clients.toml"), clients).unwrap();
+    Server::start(
+        dir,
+        &[
+            "--clients".into(),
+            "clients.toml".into(),
+            "--seed".into(),
+            "7".into(),
+            "--speed".into(),
+            "10".into(),
+            "--duration".into(),
+            "1".into(),
+            "--blotter".into(),
+            "desk.db".into(),
+        ],
+    )
+}
+
+/// `quote --client` over `--desk` is the client's request on the desk:
+/// priced at its markup to the last digit (as the same request in a
+/// single process is, tests/integration/clients.rs) and recorded as it;
+/// a client the desk does not know is refused with the desk's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_for_a_client_over_desk_is_priced_and_recorded_as_that_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_clients(dir.path(), DESK_CLIENTS);
+    let acme = operator(
+        &server.url,
+        Some(ALICE_TOKEN),
+        &[
+            "quote", "sell", "2", "BTCUSDT", "--client", "acme", "--json",
+        ],
+    )
+    .await;
+    assert!(acme.status.success(), "{}", said(&acme));
+    let lines = events(&acme);
+    let quote = lines
+        .iter()
+        .find(|line| line["event"] == "client_quote")
+        .expect("a client quote");
+    // 99982.49 × (1 − 0.0008) = 99902.504008 → 99902.50 (down for a
+    // selling client); × 2 = 199805.00.
+    assert_eq!(
+        (
+            &quote["lp"],
+            &quote["lp_price"],
+            &quote["markup_bps"],
+            &quote["client_price"],
+            &quote["client_receives"]
+        ),
+        (
+            &json!("LP1"),
+            &json!("99982.49"),
+            &json!("8"),
+            &json!("99902.50"),
+            &json!("199805.00")
+        )
+    );
+    assert_eq!(lines[0]["markup_bps"], "8");
+
+    let nobody = operator(
+        &server.url,
+        Some(BOB_TOKEN),
+        &[
+            "quote", "buy", "1", "BTCUSDT", "--client", "nobody", "--json",
+        ],
+    )
+    .await;
+    assert_eq!(nobody.status.code(), Some(2), "{}", said(&nobody));
+    assert_eq!(
+        String::from_utf8_lossy(&nobody.stderr),
+        "lp-rfq: unknown client 'nobody': clients file 'clients.toml' lists acme, house\n"
+    );
+    assert!(nobody.stdout.is_empty());
+    let (status, _) = server.stop();
+    assert!(status.success());
+    let conn = rusqlite::Connection::open(dir.path().join("desk.db")).unwrap();
+    let rows: Vec<(String, String, String)> = conn
+        .prepare("SELECT client, operator, markup_bps FROM rfqs ORDER BY id")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, [("acme".into(), "alice".into(), "8".into())]);
+}
+
+/// A two-way request over `--desk` quotes both sides on the desk and
+/// fills the side the client takes (`--accept-side`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_way_request_over_desk_fills_the_side_the_client_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_clients(dir.path(), DESK_CLIENTS);
+    let output = operator(
+        &server.url,
+        Some(ALICE_TOKEN),
+        &[
+            "quote",
+            "two-way",
+            "1",
+            "BTCUSDT",
+            "--client",
+            "acme",
+            "--accept-after",
+            "500ms",
+            "--accept-side",
+            "buy",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", said(&output));
+    let lines = events(&output);
+    let sides: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .filter(|line| line["event"] == "client_quote")
+        .filter_map(|line| line["two_way_side"].as_str())
+        .collect();
+    assert_eq!(sides, ["buy", "sell"].into());
+    let filled: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["event"] == "filled")
+        .collect();
+    assert_eq!(filled.len(), 1, "{}", said(&output));
+    assert_eq!(filled[0]["two_way_side"], "buy");
+    assert_eq!(lines.last().unwrap()["outcome"], "filled");
+}
+
+/// The prompt over `--desk` asks whom each request is for among the
+/// desk's clients (from its welcome) and the desk records it as theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prompt_over_desk_names_the_desks_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_clients(dir.path(), DESK_CLIENTS);
+    let url = server.url.clone();
+    let (status, seen) = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = lp_rfq_in(crate::support::empty_dir())
+            .env("LP_RFQ_TOKEN", BOB_TOKEN)
+            .args(["--plain", "--desk", &url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let output = chunks(child.stdout.take().unwrap());
+        let mut seen = String::new();
+        wait_for(&output, &mut seen, "Client (acme, house; Enter = house): ");
+        stdin.write_all(b"acme\ns\n2\nBTCUSDT\n").unwrap();
+        wait_for(&output, &mut seen, "stream ended");
+        wait_for(&output, &mut seen, "Client (acme, house; Enter = acme): ");
+        drop(stdin);
+        let status = child.wait().unwrap();
+        (status, seen)
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status:?} {seen}");
+    // acme's 8 bps on LP1's 99982.49, down for a selling client.
+    assert!(seen.contains("Client price:    99,902.50 USDT"), "{seen}");
+    let (status, _) = server.stop();
+    assert!(status.success());
+    let conn = rusqlite::Connection::open(dir.path().join("desk.db")).unwrap();
+    let client: String = conn
+        .query_row("SELECT client FROM rfqs", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(client, "acme");
+}
+
+/// Two of a client's requests live at once are held to its daily limit
+/// together: the second, started while the first runs, gets only the
+/// headroom the first leaves (its notional is held while it lives), and
+/// once the first has ended its hold is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_of_a_client_are_held_to_its_daily_headroom_together() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("clients.toml"),
+        "[[client]]\nname = \"acme\"\ndaily_notional = \"150000\"\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--clients".into(),
+            "clients.toml".into(),
+            "--duration".into(),
+            "2".into(),
+            "--no-blotter".into(),
+        ],
+    );
+    let url = server.url.clone();
+    let mut first = lp_rfq_in(crate::support::empty_dir())
+        .env("LP_RFQ_TOKEN", ALICE_TOKEN)
+        .args(["quote", "buy", "1", "BTCUSDT", "--client", "acme", "--json"])
+        .args(["--desk", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first_out = chunks(first.stdout.take().unwrap());
+    let mut seen = String::new();
+    wait_for(&first_out, &mut seen, "\"event\":\"started\"");
+    let acme = |amount: &'static str| {
+        let url = url.clone();
+        async move {
+            operator(
+                &url,
+                Some(BOB_TOKEN),
+                &[
+                    "quote", "buy", amount, "BTCUSDT", "--client", "acme", "--json",
+                ],
+            )
+            .await
+        }
+    };
+    let refused = acme("1").await;
+    assert_eq!(refused.status.code(), Some(2), "{}", said(&refused));
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        "lp-rfq: client 'acme': notional 100,000.00 USDT is above what is left of its daily_notional of 150,000 USDT (filled today, UTC: 0.00 USDT; held by its live RFQs: 100,000.00 USDT; headroom 50,000.00 USDT)\n"
+    );
+    assert!(refused.stdout.is_empty());
+    // What the first leaves is still there to take.
+    let within = acme("0.5").await;
+    assert!(within.status.success(), "{}", said(&within));
+    let status = tokio::task::spawn_blocking(move || first.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+    // Neither filled: both holds are given back with their ends.
+    let after = acme("1.5").await;
+    assert!(after.status.success(), "{}", said(&after));
+}
+
+/// A connection that stops reading is dropped once its bounded outbox
+/// fills, and the desk says why; another operator's stream, running at
+/// the same time on the same desk, goes on to its end unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_stops_reading_is_dropped_and_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--no-blotter".into(),
+            "--mock-lps".into(),
+            "10".into(),
+            "--poll-interval-ms".into(),
+            "100".into(),
+            "--speed".into(),
+            "50".into(),
+            "--duration".into(),
+            "120".into(),
+        ],
+    );
+    // A receive window of a few KiB: the server's socket fills quickly
+    // and everything else waits in its outbox.
+    let address: std::net::SocketAddr = server.url.trim_start_matches("ws://").parse().unwrap();
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let tcp = tcp.connect(address).await.unwrap();
+    let tcp = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+    let (mut stuck, _) = tokio_tungstenite::client_async(server.url.as_str(), tcp)
+        .await
+        .unwrap();
+    send(
+        &mut stuck,
+        json!({"op": "hello", "protocol": 2, "token": ALICE_TOKEN}),
+    )
+    .await;
+    assert_eq!(next(&mut stuck).await["type"], "welcome");
+    for request in 1..=20 {
+        send(
+            &mut stuck,
+            json!({"op": "start", "request": request, "side": "buy", "amount": "1", "pair": "BTCUSDT"}),
+        )
+        .await;
+    }
+    // From here on the connection reads nothing until the desk says it
+    // dropped it; then it reads what was in flight, to the end.
+    let dropped = "the connection fell 4096 messages behind the desk: closed so that it cannot hold the desk back";
+    let server_said = server.stderr.clone();
+    let drain = async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !server_said.lock().unwrap().contains(dropped) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never dropped: {}",
+                server_said.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::timeout(Duration::from_secs(20), async {
+            let mut last = Value::Null;
+            while let Some(Ok(frame)) = stuck.next().await {
+                if let Message::Text(text) = frame {
+                    last = serde_json::from_str(text.as_str()).unwrap();
+                }
+            }
+            last
+        })
+        .await
+        .expect("the server closed the stuck connection")
+    };
+    let bob = operator(
+        &server.url,
+        Some(BOB_TOKEN),
+        &["quote", "buy", "1", "BTCUSDT", "--json"],
+    );
+    let (last, bob) = tokio::join!(drain, bob);
+    assert_eq!(last, json!({"type": "closing", "reason": dropped}));
+    assert!(bob.status.success(), "{}", said(&bob));
+    let events = events(&bob);
+    assert_eq!(events[0]["event"], "started");
+    assert_eq!(events.last().unwrap()["event"], "ended");
+    assert_eq!(events.last().unwrap()["reason"], "duration");
+    let (status, _) = server.stop();
+    assert!(status.success());
+}
+
+/// A desk server stopped and started again on the same address is
+/// attached to again as before, and its blotter goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_is_attached_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().to_string()
+    };
+    let args = [
+        "--seed".to_string(),
+        "7".into(),
+        "--speed".into(),
+        "10".into(),
+        "--duration".into(),
+        "1".into(),
+        "--blotter".into(),
+        "desk.db".into(),
+    ];
+    let quote = ["quote", "buy", "1", "BTCUSDT", "--json"];
+    let first = Server::start_at(dir.path(), &listen, &args);
+    let url = first.url.clone();
+    let before = operator(&url, Some(ALICE_TOKEN), &quote).await;
+    assert!(before.status.success(), "{}", said(&before));
+    let (status, _) = first.stop();
+    assert!(status.success());
+    let gone = operator(&url, Some(ALICE_TOKEN), &quote).await;
+    assert_eq!(gone.status.code(), Some(1), "{}", said(&gone));
+    assert!(
+        String::from_utf8_lossy(&gone.stderr)
+            .starts_with(&format!("lp-rfq: cannot reach the desk at '{url}': ")),
+        "{}",
+        said(&gone)
+    );
+
+    let again = Server::start_at(dir.path(), &listen, &args);
+    assert_eq!(again.url, url);
+    let after = operator(&url, Some(ALICE_TOKEN), &quote).await;
+    assert!(after.status.success(), "{}", said(&after));
+    assert_eq!(events(&after)[0]["operator"], "alice");
+    let (status, _) = again.stop();
+    assert!(status.success());
+    let conn = rusqlite::Connection::open(dir.path().join("desk.db")).unwrap();
+    let operators: Vec<String> = conn
+        .prepare("SELECT operator FROM rfqs ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(operators, ["alice", "alice"]);
+}
+
+/// An operator whose connection goes while their order is out learns
+/// that order's outcome when they attach again: the desk waits for it,
+/// records it, and keeps the RFQ's end for the operator's next welcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_gone_while_an_order_was_out_sees_its_outcome_on_reconnect() {
+    let venue = Acceptor::start(Script {
+        quotes: Quotes::TwoWay {
+            bid: dec!(99900.00),
+            offer: dec!(100020.00),
+            bid_size: dec!(5),
+            offer_size: dec!(5),
+            valid_ms: 10_000,
+        },
+        orders: Orders::Silent,
+        ..Script::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let venues = fix_venue(dir.path(), venue.port);
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--lps".into(),
+            venues.display().to_string(),
+            "--no-blotter".into(),
+            "--duration".into(),
+            "10".into(),
+            "--order-timeout-ms".into(),
+            "1500".into(),
+        ],
+    );
+    let mut alice = lp_rfq_in(crate::support::empty_dir())
+        .env("LP_RFQ_TOKEN", ALICE_TOKEN)
+        .args([
+            "quote",
+            "buy",
+            "1",
+            "BTCUSDT",
+            "--json",
+            "--accept-after",
+            "1s",
+        ])
+        .args(["--desk", &server.url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let output = chunks(alice.stdout.take().unwrap());
+    let mut seen = String::new();
+    wait_for(&output, &mut seen, "\"event\":\"order_sent\"");
+    alice.kill().unwrap();
+    alice.wait().unwrap();
+    let started: Value = serde_json::from_str(seen.lines().next().unwrap()).unwrap();
+    let rfq_id = started["rfq_id"].as_str().unwrap().to_string();
+
+    // The desk waits for the order (it never answers: unknown), then
+    // keeps the end for alice; bob's welcome carries nothing of it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let ended = loop {
+        let mut socket = connect(&server.url).await;
+        send(
+            &mut socket,
+            json!({"op": "hello", "protocol": 2, "token": ALICE_TOKEN}),
+        )
+        .await;
+        let welcome = next(&mut socket).await;
+        if let Some(ended) = welcome.get("ended_while_away") {
+            break ended.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{welcome}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(ended.as_array().unwrap().len(), 1, "{ended}");
+    let ended = &ended[0];
+    // Its connection gone, the RFQ was stopped (interrupted) once the
+    // order it had out was resolved: never answered, unknown.
+    assert_eq!(
+        (
+            &ended["event"],
+            &ended["rfq_id"],
+            &ended["reason"],
+            &ended["outcome"],
+            &ended["client_price"]
+        ),
+        (
+            &json!("ended"),
+            &json!(rfq_id),
+            &json!("interrupted"),
+            &json!("unknown"),
+            &json!("100070.01")
+        )
+    );
+    let mut socket = connect(&server.url).await;
+    send(
+        &mut socket,
+        json!({"op": "hello", "protocol": 2, "token": BOB_TOKEN}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await.get("ended_while_away"), None);
+
+    // lp-rfq says it when alice attaches again.
+    let again = operator(
+        &server.url,
+        Some(ALICE_TOKEN),
+        &["quote", "buy", "1", "BTCUSDT", "--json"],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    let quote_id = ended["quote_id"].as_str().unwrap();
+    let told = format!(
+        "lp-rfq: RFQ {rfq_id} ended while this operator was away (interrupted): unknown, quote {quote_id} at 100070.01: resolve it with the LP (lp-rfq orders)\n"
+    );
+    assert!(stderr.starts_with(&told), "{told}{}", said(&again));
 }
