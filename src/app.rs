@@ -111,13 +111,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             // blotter's temporary directory (it may hold gigabytes).
             let mut interrupts = signals::listen();
             let report = tokio::select! {
-                report = crate::bench::run(&options, &settings, blotter) => report?,
+                report = crate::bench::measure(&options, &settings, blotter) => report?,
                 Some(_) = interrupts.recv() => {
                     eprintln!("lp-rfq: bench interrupted");
                     return Ok(ExitCode::from(130));
                 }
             };
-            println!("{}", serde_json::to_string(&report)?);
+            println!("{}", report.json_line()?);
             eprint!("{}", report.text());
             return Ok(ExitCode::SUCCESS);
         }
@@ -405,6 +405,12 @@ fn check_bench_options(options: &crate::bench::BenchOptions) -> Result<(), Strin
     }
     if options.rfq_secs == Some(0) {
         return Err("invalid --rfq-secs '0': must be at least 1".into());
+    }
+    if options.through_server && !(1..=options.sessions).contains(&options.connections) {
+        return Err(format!(
+            "invalid --connections '{}': must be from 1 to --sessions ({})",
+            options.connections, options.sessions
+        ));
     }
     match options.lp_delay_max_ms {
         Some(max) if max < options.lp_delay_ms => Err(format!(

@@ -181,7 +181,7 @@ pub fn plan(flags: ServeFlags<'_>) -> Result<ServePlan, String> {
 pub async fn serve(
     desk: Arc<Desk>,
     plan: ServePlan,
-    mut interrupts: Interrupts,
+    interrupts: Interrupts,
 ) -> anyhow::Result<ExitCode> {
     let listener = match TcpListener::bind(plan.address).await {
         Ok(listener) => listener,
@@ -190,6 +190,32 @@ pub async fn serve(
             return Ok(ExitCode::from(2));
         }
     };
+    serve_on(desk, listener, plan, interrupts).await
+}
+
+impl ServePlan {
+    /// Operators only, on a loopback listener the caller binds itself
+    /// ([`serve_on`]): the bench's desk, whose operators are made up for
+    /// the run rather than read from a file.
+    pub(crate) fn loopback(operators: Operators) -> ServePlan {
+        ServePlan {
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            client_ws: None,
+            operators,
+            insecure: false,
+        }
+    }
+}
+
+/// [`serve`] on a `listener` already bound (the plan's address is not
+/// used): a caller that must know the port before anyone connects binds
+/// port 0 itself.
+pub(crate) async fn serve_on(
+    desk: Arc<Desk>,
+    listener: TcpListener,
+    plan: ServePlan,
+    mut interrupts: Interrupts,
+) -> anyhow::Result<ExitCode> {
     let address = listener.local_addr()?;
     if plan.insecure && !address.ip().is_loopback() {
         eprintln!(

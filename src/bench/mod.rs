@@ -5,6 +5,7 @@
 
 mod histogram;
 mod probe;
+mod through_server;
 mod wire;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use probe::{answer_ready_at, SessionTimings, StreamTimer};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::Serialize;
+use through_server::{ReadyLog, ServerBenchReport};
 use wire::{Wire, WireEnd};
 
 /// What to run.
@@ -80,6 +82,63 @@ pub struct BenchOptions {
     /// costs
     #[arg(long)]
     pub(crate) keep_snapshots: bool,
+    /// Run the streams through a desk server in this process (`serve`'s
+    /// code, on a loopback port), each started and read by one of
+    /// --connections operator WebSocket connections: measures an LP
+    /// answer's ready moment to its event read at the operator's socket,
+    /// and memory per attached stream (the server keeps every stream's
+    /// snapshot, as `serve` does)
+    #[arg(long, conflicts_with_all = ["rfq_secs", "keep_snapshots"])]
+    pub(crate) through_server: bool,
+    /// Operator connections the streams are shared over (with
+    /// --through-server)
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_name = "N",
+        requires = "through_server"
+    )]
+    pub(crate) connections: usize,
+}
+
+/// What a bench run found: the in-process bench's figures, or those
+/// through a desk server.
+pub(crate) enum Figures {
+    InProcess(BenchReport),
+    ThroughServer(ServerBenchReport),
+}
+
+impl Figures {
+    /// The one JSON line, for tools.
+    pub(crate) fn json_line(&self) -> serde_json::Result<String> {
+        match self {
+            Figures::InProcess(report) => serde_json::to_string(report),
+            Figures::ThroughServer(report) => serde_json::to_string(report),
+        }
+    }
+
+    /// A few lines for a person.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Figures::InProcess(report) => report.text(),
+            Figures::ThroughServer(report) => report.text(),
+        }
+    }
+}
+
+/// Runs the bench `options` ask for: in process, or through a desk
+/// server (`--through-server`).
+pub(crate) async fn measure(
+    options: &BenchOptions,
+    settings: &Settings,
+    blotter: BenchBlotter,
+) -> anyhow::Result<Figures> {
+    if options.through_server {
+        let report = through_server::run(options, settings, blotter).await?;
+        Ok(Figures::ThroughServer(report))
+    } else {
+        Ok(Figures::InProcess(run(options, settings, blotter).await?))
+    }
 }
 
 /// The one JSON line the bench prints.
@@ -194,6 +253,10 @@ struct BenchLp {
     delay: Duration,
     /// Delivers its answers after `delay` (unused when it has none).
     wire: WireEnd,
+    /// Where a desk server's streams note each answer's ready moment
+    /// (`--through-server`, whose sessions carry no probe); without it
+    /// the mark goes to the session's probe.
+    ready_log: Option<Arc<ReadyLog>>,
 }
 
 const BENCH_REFERENCE: Decimal = dec!(100000);
@@ -225,15 +288,19 @@ impl LiquidityProvider for BenchLp {
     }
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
-        if self.delay.is_zero() {
-            answer_ready_at(Instant::now());
+        let ready = if self.delay.is_zero() {
+            Instant::now()
         } else {
             // Ready when it reaches the host: everything after that (the
             // timer's interrupt, a worker waking, the session's turn) is
             // the desk's latency, as it is a socket's.
             let due = Instant::now() + self.delay;
             self.wire.arrival(due).await;
-            answer_ready_at(due);
+            due
+        };
+        match &self.ready_log {
+            Some(log) => log.ready(&request.rfq_id, self.index, ready),
+            None => answer_ready_at(ready),
         }
         // The request id counts this session's requests: a per-session
         // price path with no state shared between sessions.
@@ -260,7 +327,11 @@ impl LiquidityProvider for BenchLp {
 }
 
 /// The desk's LPs: like real providers, one set serves every session.
-fn bench_lps(options: &BenchOptions, wire: &Wire) -> Vec<SharedLp> {
+fn bench_lps(
+    options: &BenchOptions,
+    wire: &Wire,
+    ready_log: Option<Arc<ReadyLog>>,
+) -> Vec<SharedLp> {
     (0..options.lps)
         .map(|index| {
             let delay_ms = match options.lp_delay_max_ms {
@@ -275,6 +346,7 @@ fn bench_lps(options: &BenchOptions, wire: &Wire) -> Vec<SharedLp> {
                 index,
                 delay: Duration::from_millis(delay_ms),
                 wire: wire.end(),
+                ready_log: ready_log.clone(),
             }) as SharedLp
         })
         .collect()
@@ -346,10 +418,16 @@ impl Outlet for SessionTally {
 
 /// Peak resident memory of this process so far, in MB (Linux).
 pub(crate) fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+/// A memory figure of this process's `/proc/self/status` (`VmRSS:`,
+/// `VmHWM:`), in MB; 0 where there is none (not Linux).
+fn status_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| {
             rest.trim()
                 .trim_end_matches("kB")
@@ -560,7 +638,7 @@ pub async fn run(
     let timings = Arc::new(SessionTimings::default());
     let totals = Arc::new(Totals::default());
     let wire = Wire::start();
-    let lps = bench_lps(options, &wire);
+    let lps = bench_lps(options, &wire, None);
     let scratch = tempfile::Builder::new().prefix("lp-rfq-bench-").tempdir()?;
     let blotter_path = match blotter {
         BenchBlotter::Off => None,

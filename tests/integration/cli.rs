@@ -637,6 +637,83 @@ fn bench_reports_answer_to_action_and_first_quote_latency_percentiles() {
 }
 
 #[test]
+fn bench_through_the_desk_server_times_each_answer_to_the_operators_socket() {
+    // Six streams on a desk server in the bench's process, started over
+    // two operator connections, recorded into a scratch blotter.
+    let output = lp_rfq()
+        .args(["bench", "--through-server", "--connections", "2"])
+        .args(["--sessions", "6", "--lps", "3", "--duration", "1"])
+        .args(["--poll-ms", "100", "--lp-delay-ms", "5"])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 1);
+    let report = &lines[0];
+    assert_eq!(report["through_server"], true, "{report}");
+    assert_eq!(report["sessions"], 6, "{report}");
+    assert_eq!(report["connections"], 2, "{report}");
+    assert_eq!(report["lps"], 3, "{report}");
+    assert_eq!(report["starts"], "spread", "{report}");
+    // Every stream started, none refused, no connection dropped, and
+    // every answer read had its ready moment.
+    assert_eq!(report["rfqs"], 6, "{report}");
+    assert_eq!(report["start_refused"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["connections_closed"],
+        serde_json::json!([]),
+        "{report}"
+    );
+    assert_eq!(report["unmatched_answers"], 0, "{report}");
+    // Each stream's first poll asks all three LPs, then the two not
+    // locked every 100 ms: ten or eleven polls in its second.
+    let answers = report["answers_read"].as_u64().unwrap();
+    assert!(
+        (6 * (3 + 8 * 2)..=6 * 3 * 11).contains(&answers),
+        "{report}"
+    );
+    // Three LPs corroborate each other: every stream quoted its client.
+    assert!(
+        report["client_quotes_read"].as_u64().unwrap() >= 6,
+        "{report}"
+    );
+    for (p50, p99) in [
+        ("ready_to_operator_p50_us", "ready_to_operator_p99_us"),
+        ("lp_answer_late_p50_us", "lp_answer_late_p99_us"),
+        ("event_serialize_p50_us", "event_serialize_p99_us"),
+        ("operator_parse_p50_us", "operator_parse_p99_us"),
+    ] {
+        let (p50, p99) = (report[p50].as_f64().unwrap(), report[p99].as_f64().unwrap());
+        assert!(p50 > 0.0 && p50 <= p99, "{report}");
+    }
+    let max = report["ready_to_operator_max_us"].as_f64().unwrap();
+    assert!(
+        report["ready_to_operator_p99_us"].as_f64().unwrap() <= max,
+        "{report}"
+    );
+    // Memory: the desk and its connections before any stream, then with
+    // every stream running; the difference per stream, not negative.
+    let idle = report["idle_rss_mb"].as_f64().unwrap();
+    let running = report["running_rss_mb"].as_f64().unwrap();
+    assert!(idle > 1.0 && running >= idle, "{report}");
+    assert!(
+        report["rss_per_stream_kb"].as_f64().unwrap() >= 0.0,
+        "{report}"
+    );
+    assert!(
+        report["peak_rss_mb"].as_f64().unwrap() >= running,
+        "{report}"
+    );
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("bench through the desk server: 6 streams x 3 LPs over 2 operator connections (started spread), ")
+            && text.contains("answer ready -> event read at the operator's socket: p50 ")
+            && text.contains("KB per attached stream"),
+        "{text}"
+    );
+}
+
+#[test]
 fn bench_rfq_secs_starts_each_slots_next_rfq_as_the_last_one_ends() {
     let dir = tempfile::tempdir().unwrap();
     let blotter = dir.path().join("bench.db");
@@ -1341,10 +1418,42 @@ fn bench_argument_errors_exit_2() {
             &["bench", "--lp-delay-ms", "100", "--lp-delay-max-ms", "50"][..],
             "lp-rfq: invalid --lp-delay-max-ms '50': must not be below --lp-delay-ms '100'\n",
         ),
+        (
+            &[
+                "bench",
+                "--through-server",
+                "--sessions",
+                "2",
+                "--connections",
+                "3",
+            ][..],
+            "lp-rfq: invalid --connections '3': must be from 1 to --sessions (2)\n",
+        ),
+        (
+            &["bench", "--through-server", "--connections", "0"][..],
+            "lp-rfq: invalid --connections '0': must be from 1 to --sessions (1000)\n",
+        ),
     ] {
         let output = lp_rfq().args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert_eq!(String::from_utf8_lossy(&output.stderr), message);
+    }
+    // Flags that mean nothing through a desk server are refused by name.
+    for (args, named) in [
+        (&["bench", "--connections", "2"][..], "--through-server"),
+        (
+            &["bench", "--through-server", "--rfq-secs", "1"][..],
+            "--rfq-secs",
+        ),
+        (
+            &["bench", "--through-server", "--keep-snapshots"][..],
+            "--keep-snapshots",
+        ),
+    ] {
+        let output = lp_rfq().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
     }
 }
 
@@ -1396,6 +1505,8 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--lockstep",
             "--rfq-secs",
             "--keep-snapshots",
+            "--through-server",
+            "--connections",
             "--log-file"
         ]
     );
