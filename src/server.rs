@@ -201,6 +201,8 @@ impl ServePlan {
         ServePlan {
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
             client_ws: None,
+            client_fix: None,
+            fix_comp_id: String::new(),
             operators,
             insecure: false,
         }

@@ -454,6 +454,8 @@ async fn operate(plan: OperatorPlan, figures: Arc<OperatorFigures>) -> anyhow::R
             // The bench's pair has no reference price to check a notional
             // against: confirmed, as an operator would.
             confirm_notional: true,
+            fixed: crate::market::Leg::Base,
+            terms: crate::desk::protocol::StartTerms::default(),
         };
         let frame = Message::text(serde_json::to_string(&start)?);
         // A connection the desk closed takes no more starts; its reader
