@@ -72,7 +72,18 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
             let blotter = match (&options.blotter, options.no_blotter) {
                 (_, true) => crate::bench::BenchBlotter::Off,
-                (Some(path), false) => crate::bench::BenchBlotter::At(path.clone()),
+                (Some(path), false) => match path.to_str() {
+                    Some(text) if crate::blotter::postgres::is_postgres_url(text) => {
+                        let password = std::env::var("PGPASSWORD").ok();
+                        match crate::blotter::postgres::PgUrl::parse(text, password) {
+                            Ok(url) => crate::bench::BenchBlotter::Postgres(url),
+                            Err(problem) => {
+                                return Ok(usage_error(format!("invalid --blotter: it {problem}")))
+                            }
+                        }
+                    }
+                    _ => crate::bench::BenchBlotter::At(path.clone()),
+                },
                 (None, false) => crate::bench::BenchBlotter::Scratch,
             };
             // An interrupted bench drops its run, and with it the scratch
@@ -390,16 +401,16 @@ fn run_report(
     filter: &report::Filter,
     format: report::Format,
 ) -> anyhow::Result<ExitCode> {
-    let Some(path) = &settings.blotter else {
+    let Some(at) = &settings.blotter else {
         return Ok(usage_error(
             "nothing to report: the blotter is off (--no-blotter or NO_BLOTTER)",
         ));
     };
-    let loaded = match report::load(path, filter) {
+    let loaded = match report::load_at(at, filter, settings.desk_name.as_deref()) {
         Ok(loaded) => loaded,
         Err(error) => return Ok(usage_error(error)),
     };
-    let text = report::render(&loaded, format, path, filter);
+    let text = report::render(&loaded, format, &at.name(), filter);
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {

@@ -26,7 +26,8 @@
 //!   task that drives it. [`scenario`]: replayable casts of scripted LPs
 //!   (`--scenario`).
 //! - [`blotter`]: the quote blotter: the writer thread's policy over a
-//!   store (`blotter::store`; SQLite's schema and migrations), replaying
+//!   store (`blotter::store`; SQLite's schema and migrations, and
+//!   PostgreSQL's in `blotter::postgres`), replaying
 //!   stored streams, and `lp-rfq report`, computed from the rows a store
 //!   yields (`blotter::report_rows`).
 //!   `recorder`: a stream's record: every event into the blotter before

@@ -39,6 +39,8 @@ mod layers;
 mod loops;
 #[path = "integration/overload.rs"]
 mod overload;
+#[path = "integration/postgres.rs"]
+mod postgres;
 #[path = "integration/scenarios.rs"]
 mod scenarios;
 #[path = "integration/venue_e2e.rs"]

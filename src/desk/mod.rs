@@ -97,7 +97,7 @@ impl Desk {
     pub fn open(settings: Settings) -> Result<Desk, DeskError> {
         let registry = open_registry(&settings)?;
         let blotter = match &settings.blotter {
-            Some(path) => Some(Blotter::open(path)?),
+            Some(at) => Some(Blotter::open_at(at, &settings.desk())?),
             None => None,
         };
         // This process's own console or output is each stream's only

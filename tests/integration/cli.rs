@@ -1374,6 +1374,7 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--csv",
             "--section",
             "--blotter",
+            "--desk-name",
             "--log-file"
         ]
     );
