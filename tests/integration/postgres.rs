@@ -40,7 +40,7 @@ impl Cluster {
         sweep_leftovers();
         let bin = postgres_bin()?;
         let dir = tempfile::Builder::new()
-            .prefix(PREFIX)
+            .prefix(&format!("{PREFIX}{}-", std::process::id()))
             .tempdir()
             .map_err(|e| format!("cannot make a directory for PostgreSQL: {e}"))?
             .keep();
@@ -231,26 +231,25 @@ fn postgres_bin() -> Result<PathBuf, String> {
         .ok_or_else(|| "PostgreSQL's initdb is not installed: apt-get install postgresql".into())
 }
 
-/// Removes the clusters of earlier runs whose server is gone.
+/// Removes the clusters of earlier test processes that have ended (their
+/// servers ended with them). A directory is named after the process that
+/// made it, so a cluster another running process is starting is kept.
 fn sweep_leftovers() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
     for entry in entries.filter_map(Result::ok) {
-        let path = entry.path();
-        let ours = entry
-            .file_name()
+        let name = entry.file_name();
+        let Some(owner) = name
             .to_str()
-            .is_some_and(|n| n.starts_with(PREFIX));
-        if !ours {
+            .and_then(|name| name.strip_prefix(PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
             continue;
-        }
-        let pid = std::fs::read_to_string(path.join("data/postmaster.pid"))
-            .ok()
-            .and_then(|text| text.lines().next().map(str::to_string));
-        let running = pid.is_some_and(|pid| Path::new("/proc").join(pid.trim()).exists());
-        if !running {
-            let _ = std::fs::remove_dir_all(&path);
+        };
+        if !Path::new("/proc").join(owner.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -465,9 +464,9 @@ fn a_database_written_by_a_newer_lp_rfq_is_refused_naming_both_versions() {
     assert_eq!(String::from_utf8_lossy(&quote.stderr), expected);
 }
 
-#[test]
-fn streams_run_from_the_binary_are_recorded_and_reported_per_desk() {
-    let database = Cluster::shared().database();
+/// Three streams from the binary into `blotter`, one by desk-a and two by
+/// desk-b; `report --desk-name` must take each desk's alone.
+fn three_streams_by_two_desks_are_reported_per_desk(blotter: &str) {
     for desk in ["desk-a", "desk-b", "desk-b"] {
         let output = lp_rfq_in(empty_dir())
             .args(["quote", "buy", "1", "BTCUSDT", "--scenario", "last-look"])
@@ -480,7 +479,7 @@ fn streams_run_from_the_binary_are_recorded_and_reported_per_desk() {
                 "1s",
                 "--plain",
             ])
-            .args(["--blotter", &database, "--desk-name", desk])
+            .args(["--blotter", blotter, "--desk-name", desk])
             .output()
             .unwrap();
         assert!(
@@ -491,14 +490,39 @@ fn streams_run_from_the_binary_are_recorded_and_reported_per_desk() {
     }
     let rfqs = |args: &[&str]| -> usize {
         let json: serde_json::Value =
-            serde_json::from_str(&report_output(&database, &[&["--json"], args].concat())).unwrap();
+            serde_json::from_str(&report_output(blotter, &[&["--json"], args].concat())).unwrap();
         json["rfqs"].as_array().unwrap().len()
     };
-    assert_eq!(rfqs(&[]), 3);
-    assert_eq!(rfqs(&["--desk-name", "desk-a"]), 1);
-    assert_eq!(rfqs(&["--desk-name", "desk-b"]), 2);
-    assert_eq!(rfqs(&["--desk-name", "desk-c"]), 0);
-    // Every RFQ and order row names its desk; store ids are one sequence.
+    assert_eq!(rfqs(&[]), 3, "{blotter}");
+    assert_eq!(rfqs(&["--desk-name", "desk-a"]), 1, "{blotter}");
+    assert_eq!(rfqs(&["--desk-name", "desk-b"]), 2, "{blotter}");
+    assert_eq!(rfqs(&["--desk-name", "desk-c"]), 0, "{blotter}");
+}
+
+#[test]
+fn an_sqlite_blotter_names_its_desk_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blotter.db");
+    three_streams_by_two_desks_are_reported_per_desk(&file.display().to_string());
+    let (_, desks) = sqlite_rows(
+        &file,
+        "SELECT desk, count(*) FROM rfqs GROUP BY desk ORDER BY desk",
+    );
+    let some = |text: &str| Some(text.to_string());
+    assert_eq!(
+        desks,
+        [
+            vec![some("desk-a"), some("1")],
+            vec![some("desk-b"), some("2")]
+        ]
+    );
+}
+
+#[test]
+fn streams_run_from_the_binary_are_recorded_and_reported_per_desk() {
+    let database = Cluster::shared().database();
+    three_streams_by_two_desks_are_reported_per_desk(&database);
+    // Every RFQ row names its desk; store ids are one sequence.
     let (_, desks) = postgres_rows(
         &database,
         "SELECT desk, count(*)::text, count(DISTINCT id)::text FROM rfqs GROUP BY desk ORDER BY desk",
@@ -630,4 +654,35 @@ fn a_bench_into_postgres_puts_every_valid_answer_on_disk_and_the_report_counts_t
         .sum();
     assert_eq!(reported, valid, "{report}");
     assert_eq!(report["rfqs"].as_array().unwrap().len(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_desks_writing_one_database_at_once_each_get_their_own_report() {
+    let database = Cluster::shared().database();
+    let streams = crate::blotter::interleaved_fixture();
+    let at = BlotterAt::Postgres(url(&database));
+    // The same RFQ ids from both desks, their batches interleaved in one
+    // database: the store's ids and each RFQ's answer span keep them apart.
+    tokio::join!(
+        record_at(&at, "desk-a", &streams),
+        record_at(&at, "desk-b", &streams)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one-desk.db");
+    record_at(&BlotterAt::File(file.clone()), "desk-a", &streams).await;
+    let alone = report_output(&file.display().to_string(), &["--json"]);
+    for desk in ["desk-a", "desk-b"] {
+        assert_eq!(
+            report_output(&database, &["--json", "--desk-name", desk]),
+            alone,
+            "{desk}"
+        );
+    }
+    let both: serde_json::Value =
+        serde_json::from_str(&report_output(&database, &["--json"])).unwrap();
+    assert_eq!(
+        both["rfqs"].as_array().unwrap().len(),
+        2 * streams.len(),
+        "both desks' RFQs"
+    );
 }
