@@ -314,7 +314,10 @@ fn report_closed(closed: DeskClosed) -> bool {
             "lp-rfq: blotter '{}' could not take {} events: they are in the fallback journal '{}' and are merged into the blotter at the next start",
             path.display(),
             stats.journalled,
-            crate::blotter::journal::beside(&path).display()
+            closed
+                .journal
+                .unwrap_or_else(|| crate::blotter::journal::beside(&path))
+                .display()
         );
     }
     if stats.lost > 0 {

@@ -13,7 +13,7 @@ pub(crate) mod check;
 pub mod registry;
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -88,6 +88,9 @@ pub enum DeskError {
 pub struct DeskClosed {
     /// The blotter's path and its final counters, if one was open.
     pub blotter: Option<(PathBuf, BlotterStats)>,
+    /// Its fallback journal (beside a file; in the working directory for
+    /// a database).
+    pub journal: Option<PathBuf>,
 }
 
 impl Desk {
@@ -276,6 +279,10 @@ impl Desk {
     /// streams first: the blotter's writer ends once every stream is done.
     pub async fn shutdown(self) -> DeskClosed {
         self.registry.shutdown().await;
+        let journal = self
+            .blotter
+            .as_ref()
+            .and_then(|blotter| blotter.journal().map(Path::to_path_buf));
         let blotter = match self.blotter {
             Some(blotter) => {
                 let path = blotter.path().to_path_buf();
@@ -287,7 +294,7 @@ impl Desk {
             }
             None => None,
         };
-        DeskClosed { blotter }
+        DeskClosed { blotter, journal }
     }
 }
 
