@@ -66,7 +66,11 @@ async fn one_accept() -> Duration {
         duration_ms: 30_000,
         clock: StreamClock::start(),
         band: None,
+        reference: None,
+        desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
+        operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     };
     let mut handle = start_session(session, None);
     let mut accepted_at = None;

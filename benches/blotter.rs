@@ -25,6 +25,8 @@ fn started(rfq_id: &Arc<str>, lps: &[Arc<str>]) -> RfqEvent {
     RfqEvent {
         kind: EventKind::Started(Box::new(Started {
             simulated_lps: Vec::new(),
+            operator: None,
+            channel: lp_rfq::rfq::Channel::Operator,
             side: Side::Buy,
             amount: dec!(1.5),
             pair: "BTCUSDT".parse().unwrap(),
@@ -39,9 +41,11 @@ fn started(rfq_id: &Arc<str>, lps: &[Arc<str>]) -> RfqEvent {
             speed: dec!(1),
             started_at: "2026-11-22T10:00:00.000Z".into(),
             simulated: true,
+            two_way: false,
         })),
         rfq_id: rfq_id.clone(),
         t_ms: 0,
+        two_way_side: None,
     }
 }
 
@@ -58,6 +62,7 @@ fn answer(rfq_id: &Arc<str>, lps: &[Arc<str>], i: usize) -> RfqEvent {
         }),
         rfq_id: rfq_id.clone(),
         t_ms: i as u64,
+        two_way_side: None,
     }
 }
 

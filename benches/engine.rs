@@ -144,11 +144,12 @@ fn serialisation(c: &mut Criterion) {
         &mut out,
     );
     let mut line = Vec::with_capacity(512);
+    let house = lp_rfq::rfq::ClientId::house();
     for event in &out {
         c.bench_function(&format!("json/{}", event.kind.name()), |b| {
             b.iter(|| {
                 line.clear();
-                lp_rfq::output::json::write_event(&mut line, black_box(event)).unwrap();
+                lp_rfq::output::json::write_event(&mut line, black_box(event), &house).unwrap();
                 black_box(line.len())
             })
         });

@@ -13,30 +13,40 @@ use anyhow::Context;
 use crate::blotter::report;
 use crate::cli::{Cli, Command};
 use crate::config::Settings;
+use crate::desk::link::DeskLink;
 use crate::desk::{Desk, DeskClosed};
 use crate::market::{Pair, Side};
 use crate::output::{desk_writer, plain, OutputMode};
 use crate::rfq::event::{EndReason, Ended, EventKind, FailureKind, Outcome, RfqEvent};
-use crate::rfq::{RfqSpec, StreamCommand};
+use crate::rfq::{ClientId, QuoteRequest, RequestParams, RfqSpec, StreamCommand};
 use crate::scenario::SCENARIOS;
 use crate::signals::{self, Interrupts};
 
 /// Runs the command line's command.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     let console = cli.wants_console();
+    let desk_url = cli.desk_url();
+    if let Some(flag) = cli.server_owned_flag() {
+        return Ok(usage_error(format!(
+            "{flag} is the desk server's setting; it is ignored with --desk (give it to `lp-rfq serve`)"
+        )));
+    }
     let output = cli.output();
     let mode = if output.json {
         OutputMode::Json
     } else {
         OutputMode::Plain
     };
+    let mut serving = None;
     let spec = match cli.command {
         Some(Command::Report {
             since,
             until,
             pair,
             lp,
+            client,
             last,
+            operator,
             json,
             csv,
             section,
@@ -48,7 +58,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 pair.as_deref(),
                 lp.as_deref(),
                 last.as_deref(),
-            ) {
+            )
+            .and_then(|filter| filter.for_client(client.as_deref()))
+            .and_then(|filter| filter.with_operator(operator.as_deref()))
+            {
                 Ok(filter) => filter,
                 Err(error) => return Ok(usage_error(error)),
             };
@@ -65,6 +78,25 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 _ => report::Format::Table,
             };
             return run_report(&settings, &filter, format);
+        }
+        Some(Command::Orders {
+            unresolved,
+            last,
+            json,
+            ..
+        }) => {
+            let last = match last.as_deref().map(str::parse::<usize>) {
+                None => 20,
+                Some(Ok(n)) if n > 0 => n,
+                Some(_) => {
+                    return Ok(usage_error(format!(
+                        "invalid --last '{}': must be a whole number of orders, at least 1",
+                        last.as_deref().unwrap_or_default()
+                    )))
+                }
+            };
+            let listed = if unresolved { None } else { Some(last) };
+            return run_orders(&settings, listed, json);
         }
         Some(Command::Bench { options, .. }) => {
             if let Err(error) = check_bench_options(&options) {
@@ -106,6 +138,19 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             amount,
             ..
         }) => return run_lps(&settings, check, &pair, &amount).await,
+        Some(Command::Serve {
+            listen,
+            operators,
+            insecure,
+            client_ws,
+            ..
+        }) => {
+            match crate::server::plan(&listen, &operators, insecure, client_ws.as_deref()) {
+                Ok(plan) => serving = Some(plan),
+                Err(error) => return Ok(usage_error(error)),
+            }
+            None
+        }
         Some(Command::Scenarios { .. }) => {
             print!("{}", scenario_list());
             return Ok(ExitCode::SUCCESS);
@@ -115,17 +160,48 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             amount,
             pair,
             accept_after,
+            accept_side,
             confirm_notional,
+            client,
             ..
         }) => {
-            let spec = match parse_request(&side, &amount, &pair) {
+            let two_way = is_two_way(&side);
+            // A two-way request is priced on both sides; its spec's side
+            // is not used.
+            let spec = match parse_request(if two_way { "buy" } else { &side }, &amount, &pair) {
                 Ok(spec) => spec,
                 Err(error) => return Ok(usage_error(error)),
             };
+            let params = match client.as_deref().map(|name| ClientId::new(name.trim())) {
+                None => RequestParams::default(),
+                Some(Ok(client)) => RequestParams::default().with_client(client),
+                Some(Err(error)) => return Ok(usage_error(format!("invalid --client: {error}"))),
+            };
+            let params = if two_way {
+                params.with_two_way()
+            } else {
+                params
+            };
+            if two_way && desk_url.is_some() {
+                return Ok(usage_error(
+                    "a two-way request cannot be sent to a desk server (--desk) yet: ask for buy and sell apart",
+                ));
+            }
+            let accept_side = match accept_side_of(
+                two_way,
+                spec.side,
+                accept_after.is_some(),
+                accept_side.as_deref(),
+            ) {
+                Ok(side) => side,
+                Err(error) => return Ok(usage_error(error)),
+            };
             // A pair no LP quotes is not asked of every LP only for them
-            // all to decline.
-            if let Some(why) = crate::desk::quotable_pairs(&settings).refusal(spec.pair) {
-                return Ok(usage_error(why));
+            // all to decline (a desk server's LPs are known once attached).
+            if desk_url.is_none() {
+                if let Some(why) = crate::desk::quotable_pairs(&settings).refusal(spec.pair) {
+                    return Ok(usage_error(why));
+                }
             }
             // Dust is refused outright: no confirmation makes it a trade.
             if let Err(below) = settings.minimum_size().check(spec.pair, spec.amount) {
@@ -141,23 +217,41 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
             let accept_after = match accept_after.as_deref().map(parse_stream_duration) {
                 None => None,
-                Some(Ok(ms)) if ms >= settings.duration_ms => {
+                // A desk server's streams run for its own duration:
+                // checked against it once attached.
+                Some(Ok(ms)) if ms >= settings.duration_ms && desk_url.is_none() => {
                     return Ok(usage_error(format!(
                         "invalid --accept-after '{}': the stream ends after {} ms (--duration), so nothing could be accepted",
                         accept_after.as_deref().unwrap_or_default(),
                         settings.duration_ms
                     )))
                 }
-                Some(Ok(ms)) => Some(ms),
+                Some(Ok(ms)) => Some(Accepting {
+                    at_ms: ms,
+                    side: accept_side,
+                }),
                 Some(Err(error)) => return Ok(usage_error(error)),
             };
-            Some((spec, accept_after))
+            Some((
+                QuoteRequest { spec, params },
+                accept_after,
+                confirm_notional,
+            ))
         }
         None => None,
     };
+    if let Some(url) = desk_url {
+        return run_on_server(&url, &settings, spec, console, mode).await;
+    }
+    let spec = spec.map(|(spec, accept_after, _)| (spec, accept_after));
     // The blotter opens before any stream starts: a desk must not trade on
     // a run it cannot record.
-    let desk = match Desk::open(settings) {
+    // A desk server's streams keep snapshots: operators attach to them.
+    let opened = match serving {
+        Some(_) => Desk::open_shared(settings),
+        None => Desk::open(settings),
+    };
+    let desk = match opened {
         Ok(desk) => desk,
         Err(error) => {
             eprintln!("lp-rfq: {error}");
@@ -167,17 +261,32 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     if let Some(merged) = desk.blotter_merged() {
         eprintln!("lp-rfq: {merged}");
     }
+    for warning in desk.warnings() {
+        tracing::warn!("{warning}");
+        eprintln!("lp-rfq: warning: {warning}");
+    }
     desk.start_lps().await;
+    if let Some(reconciled) = desk.reconcile_orders().await {
+        eprintln!("lp-rfq: {reconciled}");
+    }
     let interrupts = signals::listen();
     // A second listener for closing: a signal while the blotter retries
     // held events makes it give up (and count them) instead of hanging.
     let mut closing = signals::listen();
-    let result = match spec {
-        Some((spec, accept_after)) => run_quote(&desk, spec, accept_after, mode, interrupts).await,
-        None if console => crate::ui::run(&desk, interrupts).await,
+    let (result, desk) = match serving {
+        Some(plan) => {
+            let shared = Arc::new(desk);
+            let result = crate::server::serve(shared.clone(), plan, interrupts).await;
+            // Every connection has ended: the desk is this one's again.
+            let Ok(desk) = Arc::try_unwrap(shared) else {
+                anyhow::bail!("the desk server stopped with a connection still open: its blotter cannot be closed cleanly");
+            };
+            (result, desk)
+        }
         None => {
-            let input = crate::prompt::LineInput::stdin();
-            crate::prompt::run(&desk, mode, interrupts, input).await
+            let link = DeskLink::Local(&desk);
+            let result = run_consumer(&link, spec, console, mode, interrupts).await;
+            (result, desk)
         }
     };
     // Signals that the consumer already handled are not for closing.
@@ -201,6 +310,80 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Ok(_) if lost => Ok(ExitCode::FAILURE),
         other => other,
     }
+}
+
+/// The consumer the command line asks for, on `desk`: headless `quote`,
+/// the console or the prompt.
+async fn run_consumer(
+    desk: &DeskLink<'_>,
+    spec: Option<(QuoteRequest, Option<Accepting>)>,
+    console: bool,
+    mode: OutputMode,
+    interrupts: Interrupts,
+) -> anyhow::Result<ExitCode> {
+    match spec {
+        Some((request, accept_after)) => {
+            run_quote(desk, request, accept_after, mode, interrupts).await
+        }
+        None if console => crate::ui::run(desk, interrupts).await,
+        None => {
+            let input = crate::prompt::LineInput::stdin();
+            crate::prompt::run(desk, mode, interrupts, input).await
+        }
+    }
+}
+
+/// `--desk URL`: the same consumers on a desk server. The token comes
+/// from LP_RFQ_TOKEN only; the server refuses a missing or wrong one by
+/// name. Nothing is recorded here: the server keeps the blotter.
+async fn run_on_server(
+    url: &str,
+    settings: &Settings,
+    spec: Option<(QuoteRequest, Option<Accepting>, bool)>,
+    console: bool,
+    mode: OutputMode,
+) -> anyhow::Result<ExitCode> {
+    use crate::desk::protocol::TOKEN_ENV;
+    use crate::desk::remote::{RemoteDesk, RemoteError};
+    use crate::secret::{Secret, SecretError};
+    let token = match Secret::from_env(TOKEN_ENV) {
+        Ok(token) => Some(token),
+        // The desk says what is missing, by name.
+        Err(SecretError::Missing(_)) => None,
+        Err(error) => return Ok(usage_error(error)),
+    };
+    let remote = match RemoteDesk::connect(url, token).await {
+        Ok(remote) => remote,
+        Err(error @ RemoteError::Refused { .. }) => return Ok(usage_error(error)),
+        Err(error) => {
+            eprintln!("lp-rfq: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    tracing::info!(url, operator = remote.operator(), "attached to the desk");
+    if let Some((request, accept_after, _)) = &spec {
+        if let Some(why) = remote.facts().quotable().refusal(request.spec.pair) {
+            return Ok(usage_error(why));
+        }
+        let duration_ms = remote.facts().duration_ms;
+        if let Some(ms) = accept_after
+            .map(|accepting| accepting.at_ms)
+            .filter(|ms| *ms >= duration_ms)
+        {
+            return Ok(usage_error(format!(
+                "invalid --accept-after '{ms}ms': the desk's streams end after {duration_ms} ms, so nothing could be accepted"
+            )));
+        }
+    }
+    let confirm_notional = spec.as_ref().is_some_and(|(_, _, confirmed)| *confirmed);
+    let spec = spec.map(|(spec, accept_after, _)| (spec, accept_after));
+    let link = DeskLink::Remote {
+        desk: remote,
+        settings,
+        confirm_notional,
+    };
+    let interrupts = signals::listen();
+    run_consumer(&link, spec, console, mode, interrupts).await
 }
 
 /// `bench` arguments that cannot run, refused before the bench starts so
@@ -365,6 +548,20 @@ async fn run_lps(
                 text.push_str(&format!("  {:<width$}  health: {health}\n", ""));
             }
         }
+        let references = match crate::desk::list_references(settings) {
+            Ok(references) => references,
+            Err(error) => return Ok(usage_error(error)),
+        };
+        if !references.is_empty() {
+            text.push_str(&format!(
+                "{} reference source{} (a price within MAX_DEVIATION_BPS of theirs is corroborated):\n",
+                references.len(),
+                if references.len() == 1 { "" } else { "s" }
+            ));
+            for source in &references {
+                text.push_str(&format!("  {}\n", source.describe()));
+            }
+        }
         print!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -423,11 +620,109 @@ fn run_report(
     }
 }
 
+/// `lp-rfq orders`: the last `last` orders, or (`None`) every order still
+/// without an outcome, read-only like `report`.
+fn run_orders(settings: &Settings, last: Option<usize>, json: bool) -> anyhow::Result<ExitCode> {
+    use crate::blotter::orders;
+    use crate::blotter::postgres::PgOrders;
+    use crate::blotter::sqlite_orders::SqliteOrders;
+    use crate::blotter::store::OrderRecords;
+    use crate::blotter::BlotterAt;
+    let Some(path) = &settings.blotter else {
+        return Ok(usage_error(
+            "no orders to list: the blotter is off (--no-blotter or NO_BLOTTER)",
+        ));
+    };
+    let opened: Result<Box<dyn OrderRecords>, String> = match path {
+        BlotterAt::File(file) => SqliteOrders::open_read_only(file)
+            .map(|records| Box::new(records) as Box<dyn OrderRecords>)
+            .map_err(|error| error.to_string()),
+        BlotterAt::Postgres(url) => PgOrders::open(url)
+            .map(|records| Box::new(records) as Box<dyn OrderRecords>)
+            .map_err(|error| error.to_string()),
+    };
+    let mut records = match opened {
+        Ok(records) => records,
+        Err(error) => return Ok(usage_error(error)),
+    };
+    let listed = match last {
+        Some(last) => records.recent(last),
+        None => records.unresolved(),
+    }
+    .with_context(|| format!("cannot read the orders in '{path}'"))?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let text = if json {
+        listed
+            .iter()
+            .map(|order| format!("{}\n", orders::json(order, now_ms)))
+            .collect()
+    } else if listed.is_empty() {
+        match last {
+            Some(_) => "no orders on record\n".to_string(),
+            None => "no orders without an outcome\n".to_string(),
+        }
+    } else {
+        orders::table(&listed, now_ms)
+    };
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
+            Err(error).context("cannot write the orders")
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
 /// A request, filter, setting or file the user gave that cannot be used:
 /// said on one line, exit code 2 (as clap does for a malformed command).
 fn usage_error(error: impl std::fmt::Display) -> ExitCode {
     eprintln!("lp-rfq: {error}");
     ExitCode::from(2)
+}
+
+/// `quote`'s side names both sides: `two-way` or `2w`.
+pub(crate) fn is_two_way(side: &str) -> bool {
+    let side = side.trim();
+    side.eq_ignore_ascii_case("two-way") || side.eq_ignore_ascii_case("2w")
+}
+
+/// When and on which side `quote --accept-after` accepts: `side` is the
+/// one a two-way request's client takes (`None`: the request's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Accepting {
+    pub(crate) at_ms: u64,
+    pub(crate) side: Option<Side>,
+}
+
+/// `--accept-side`: required with a two-way request that accepts, refused
+/// with a one-sided one (its side is the request's) and without
+/// `--accept-after` (nothing would be accepted).
+pub(crate) fn accept_side_of(
+    two_way: bool,
+    side: Side,
+    accepts: bool,
+    accept_side: Option<&str>,
+) -> Result<Option<Side>, String> {
+    match (two_way, accept_side) {
+        (true, None) if accepts => Err(
+            "a two-way request needs --accept-side with --accept-after: buy (the client takes the offer) or sell (the client takes the bid)"
+                .to_string(),
+        ),
+        (_, None) => Ok(None),
+        (false, Some(given)) => Err(format!(
+            "invalid --accept-side '{given}': the request is one-sided ({side}); --accept-side is only for a two-way request"
+        )),
+        (true, Some(given)) if !accepts => Err(format!(
+            "invalid --accept-side '{given}': it needs --accept-after (when the client accepts)"
+        )),
+        (true, Some(given)) => match given.trim().to_ascii_lowercase().as_str() {
+            "b" | "buy" => Ok(Some(Side::Buy)),
+            "s" | "sell" => Ok(Some(Side::Sell)),
+            _ => Err(format!(
+                "invalid --accept-side '{given}': must be buy or sell (the client's side)"
+            )),
+        },
+    }
 }
 
 /// Parses a request given as arguments.
@@ -486,27 +781,37 @@ pub(crate) fn parse_stream_duration(text: &str) -> Result<u64, String> {
 /// declined, failed or timed out) or not filled, 3 an order's outcome is
 /// unknown.
 async fn run_quote(
-    desk: &Desk,
-    spec: RfqSpec,
-    accept_after: Option<u64>,
+    desk: &DeskLink<'_>,
+    request: QuoteRequest,
+    accept_after: Option<Accepting>,
     mode: OutputMode,
     mut interrupts: Interrupts,
 ) -> anyhow::Result<ExitCode> {
-    if mode == OutputMode::Plain {
-        print!("{}", plain::banner(desk.registry().simulated()));
+    // A request its client may not make is refused before anything is
+    // shown or asked, like any other request that cannot be used.
+    if let Err(refusal) = desk.admit(&request) {
+        return Ok(usage_error(refusal));
     }
-    let handle = match desk.try_start(spec) {
+    if mode == OutputMode::Plain {
+        print!("{}", plain::banner(desk.simulated()));
+    }
+    let spec = request.spec;
+    let client = request.params.client();
+    let handle = match desk.try_start(request).await {
         Ok(handle) => handle,
         Err(error) => {
-            eprintln!("lp-rfq: {error}");
-            return Ok(ExitCode::FAILURE);
+            eprintln!("lp-rfq: {error:#}");
+            let request_error = error
+                .downcast_ref::<crate::desk::remote::StartRefused>()
+                .is_some_and(|refused| refused.request_error);
+            return Ok(ExitCode::from(if request_error { 2 } else { 1 }));
         }
     };
     let commands = handle.commands.clone();
     let stopper = handle.stopper();
     let clock = handle.clock;
     let answers = RefCell::new(LpAnswers::default());
-    let mut write = desk_writer(desk, mode);
+    let mut write = desk_writer(desk, mode, client);
     let streamed = handle.drive(|event| {
         answers.borrow_mut().note(event);
         write(event)
@@ -514,7 +819,7 @@ async fn run_quote(
     tokio::pin!(streamed);
     let accept = async {
         match accept_after {
-            Some(at_ms) => clock.sleep_until(at_ms).await,
+            Some(accepting) => clock.sleep_until(accepting.at_ms).await,
             None => std::future::pending().await,
         }
     };
@@ -522,10 +827,25 @@ async fn run_quote(
     let mut accepted = false;
     let ended = loop {
         tokio::select! {
-            ended = &mut streamed => break ended?,
+            ended = &mut streamed => match ended {
+                Ok(ended) => break ended,
+                // The desk server went away: say what was last known; an
+                // order out is unknown here (exit 3), anything else 1.
+                Err(error) => match error.downcast_ref::<crate::desk::remote::DeskLost>() {
+                    Some(lost) => {
+                        eprintln!("lp-rfq: {lost}");
+                        return Ok(ExitCode::from(lost.exit_code()));
+                    }
+                    None => return Err(error),
+                },
+            },
             _ = &mut accept, if !accepted => {
                 accepted = true;
-                let _ = commands.send(StreamCommand::Accept { quote_id: None }).await;
+                let command = match accept_after.and_then(|accepting| accepting.side) {
+                    Some(side) => StreamCommand::AcceptSide { side, quote_id: None },
+                    None => StreamCommand::Accept { quote_id: None },
+                };
+                let _ = commands.send(command).await;
             }
             Some(_) = interrupts.recv() => {
                 stopper.stop();

@@ -29,7 +29,21 @@ pub struct Cli {
     pub output: OutputFlags,
 
     #[command(flatten)]
+    pub desk: DeskFlags,
+
+    #[command(flatten)]
     pub settings: StreamFlags,
+}
+
+/// Which desk the operator works on: this process's own, or a desk
+/// server's.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DeskFlags {
+    /// Work on the desk server at this address (ws://HOST:PORT, from
+    /// `lp-rfq serve`) instead of a desk in this process; the token is
+    /// read from LP_RFQ_TOKEN
+    #[arg(long, value_name = "URL")]
+    pub(crate) desk: Option<String>,
 }
 
 /// How a stream is shown when it is not the console.
@@ -50,7 +64,8 @@ pub struct OutputFlags {
 pub enum Command {
     /// Stream quotes for one request, then exit
     Quote {
-        /// b, buy, s or sell (the client's side)
+        /// b, buy, s or sell (the client's side), or two-way (2w) for both
+        /// sides: a bid and an offer
         side: String,
         /// Amount of the base asset, e.g. 1.5
         amount: String,
@@ -60,12 +75,47 @@ pub enum Command {
         /// (stream time, e.g. 3s, 500ms, 1.5s) and execute it with the LP
         #[arg(long, value_name = "DURATION")]
         accept_after: Option<String>,
+        /// The side the client takes at --accept-after: buy (the desk's
+        /// offer) or sell (its bid); required with a two-way request, and
+        /// only with one
+        #[arg(long, value_name = "SIDE")]
+        accept_side: Option<String>,
         /// Ask for quotes even when the notional is above MAX_NOTIONAL or
         /// cannot be checked (a pair without a reference price)
         #[arg(long)]
         confirm_notional: bool,
+        /// The client the request is for, priced at its markup and held to
+        /// its limits (--clients); default house
+        #[arg(long, value_name = "NAME")]
+        client: Option<String>,
         #[command(flatten)]
         output: OutputFlags,
+        #[command(flatten)]
+        desk: DeskFlags,
+        #[command(flatten)]
+        settings: StreamFlags,
+    },
+    /// Run the desk server: the LPs, their limits and the blotter in one
+    /// process, shared by every operator who attaches with --desk
+    /// ws://HOST:PORT, until SIGINT, SIGTERM or SIGHUP
+    Serve {
+        /// The address to listen on; one that is not loopback also needs
+        /// --insecure (there is no TLS yet)
+        #[arg(long, value_name = "ADDR", default_value = crate::desk::protocol::DEFAULT_LISTEN)]
+        listen: String,
+        /// The operators file: [[operator]] name = "…" token_env = "…"
+        /// (each token read from the variable it names)
+        #[arg(long, value_name = "PATH")]
+        operators: std::path::PathBuf,
+        /// Listen on a non-loopback address without TLS: tokens and
+        /// trades cross the network in the clear (announced at start)
+        #[arg(long)]
+        insecure: bool,
+        /// Also take clients' own RFQ sessions over a WebSocket at this
+        /// address (each authenticated by the clients file's token_env;
+        /// docs/client-api.md)
+        #[arg(long, value_name = "ADDR")]
+        client_ws: Option<String>,
         #[command(flatten)]
         settings: StreamFlags,
     },
@@ -102,7 +152,7 @@ pub enum Command {
         #[command(flatten)]
         log: LogFlags,
     },
-    /// LP performance, per-pair volume and the RFQ list from the blotter
+    /// LP performance, per-pair and per-client volume and the RFQ list from the blotter
     /// (read-only)
     Report {
         /// Only RFQs started at or after this UTC date or time (2026-11-22, 2026-11-22T14:30:00)
@@ -117,6 +167,12 @@ pub enum Command {
         /// Only this LP's figures, over the RFQs that asked it
         #[arg(long)]
         lp: Option<String>,
+        /// Only the RFQs for this client
+        #[arg(long, value_name = "NAME")]
+        client: Option<String>,
+        /// Only RFQs this desk server operator asked
+        #[arg(long, value_name = "NAME")]
+        operator: Option<String>,
         /// Only the N most recent RFQs
         // A negative count must reach the filter, to be refused there by name.
         #[arg(long, value_name = "N", allow_hyphen_values = true)]
@@ -127,9 +183,32 @@ pub enum Command {
         /// One section as CSV (the JSON field names and values) instead of the tables
         #[arg(long, conflicts_with = "json")]
         csv: bool,
-        /// The section printed as CSV: lps, rfqs, pairs or health (implies --csv) [default: lps]
+        /// The section printed as CSV: lps, rfqs, pairs, clients, health or operators (implies --csv) [default: lps]
         #[arg(long, value_name = "SECTION", conflicts_with = "json")]
         section: Option<String>,
+        #[command(flatten)]
+        blotter: crate::flags::ReadBlotterFlags,
+        #[command(flatten)]
+        log: LogFlags,
+    },
+    /// Recent orders and their outcomes from the blotter (read-only);
+    /// --unresolved: only those still without an outcome
+    Orders {
+        /// Only orders still without an outcome (unknown, or never
+        /// answered), oldest first, however many
+        #[arg(long)]
+        unresolved: bool,
+        /// How many recent orders to list [default: 20]
+        #[arg(
+            long,
+            value_name = "N",
+            allow_hyphen_values = true,
+            conflicts_with = "unresolved"
+        )]
+        last: Option<String>,
+        /// One JSON object per order instead of the table
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         blotter: crate::flags::ReadBlotterFlags,
         #[command(flatten)]
@@ -152,8 +231,11 @@ impl Cli {
         let mut args = SettingsArgs::default();
         match &self.command {
             None => return self.settings.settings_args(),
-            Some(Command::Quote { settings, .. }) => return settings.settings_args(),
-            Some(Command::Report { blotter, log, .. }) => {
+            Some(Command::Quote { settings, .. }) | Some(Command::Serve { settings, .. }) => {
+                return settings.settings_args()
+            }
+            Some(Command::Report { blotter, log, .. })
+            | Some(Command::Orders { blotter, log, .. }) => {
                 blotter.fill(&mut args);
                 log.fill(&mut args);
             }
@@ -169,6 +251,26 @@ impl Cli {
             }
         }
         args
+    }
+
+    /// The desk server the operator works on (`--desk`), if any.
+    pub fn desk_url(&self) -> Option<String> {
+        match &self.command {
+            None => self.desk.desk.clone(),
+            Some(Command::Quote { desk, .. }) => desk.desk.clone(),
+            _ => None,
+        }
+    }
+
+    /// With `--desk`, the first settings flag typed that only the desk
+    /// server reads (`--lps`, `--markup-bps`, `--blotter`, …).
+    pub fn server_owned_flag(&self) -> Option<&'static str> {
+        self.desk_url()?;
+        match &self.command {
+            None => self.settings.server_owned_flag(),
+            Some(Command::Quote { settings, .. }) => settings.server_owned_flag(),
+            _ => None,
+        }
     }
 
     /// How streams are shown: the top level's flags, or `quote`'s.
@@ -338,6 +440,47 @@ mod tests {
         // Left before a subcommand (not moved), a flag is refused.
         let error = parse(&["--markup-bps", "7", "quote", "buy", "1", "BTCUSDT"]).unwrap_err();
         assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn with_desk_a_flag_only_the_server_reads_is_named() {
+        let remote = |args: &[&str]| parse(args).unwrap().server_owned_flag();
+        assert_eq!(
+            remote(&["--desk", "ws://127.0.0.1:7411", "--lps", "lps.toml"]),
+            Some("--lps")
+        );
+        assert_eq!(
+            remote(&[
+                "quote",
+                "buy",
+                "1",
+                "BTCUSDT",
+                "--desk",
+                "ws://h:1",
+                "--blotter",
+                "x.db"
+            ]),
+            Some("--blotter")
+        );
+        assert_eq!(
+            remote(&[
+                "quote",
+                "buy",
+                "1",
+                "BTCUSDT",
+                "--desk",
+                "ws://h:1",
+                "--max-notional",
+                "5"
+            ]),
+            None,
+            "the operator's own entry check"
+        );
+        assert_eq!(
+            remote(&["quote", "buy", "1", "BTCUSDT", "--markup-bps", "7"]),
+            None,
+            "without --desk every flag is this process's"
+        );
     }
 }
 

@@ -69,6 +69,8 @@ pub struct SettingsArgs {
     pub max_deviation_bps: Option<String>,
     /// `FADE_LIMIT_PCT`
     pub fade_limit_pct: Option<String>,
+    /// `REFERENCE_MAX_AGE_SECS`
+    pub reference_max_age_secs: Option<String>,
     /// `FADE_TOLERANCE_BPS`
     pub fade_tolerance_bps: Option<String>,
     /// `ORDER_TIMEOUT_MS`
@@ -83,6 +85,8 @@ pub struct SettingsArgs {
     pub speed: Option<String>,
     /// `LPS_FILE`
     pub lps_file: Option<String>,
+    /// `CLIENTS_FILE`
+    pub clients_file: Option<String>,
     /// `ALLOW_SIMULATED_WITH_REAL`
     pub allow_simulated_with_real: Option<String>,
     /// `FIX_LOG_DIR`
@@ -119,6 +123,9 @@ pub struct Settings {
     pub speed_per_mille: u64,
     /// The venues file, if the desk has real LPs (read when the desk opens).
     pub lps_file: Option<PathBuf>,
+    /// The clients file, if the desk names its clients (read when the
+    /// desk opens); without it every request is the house's.
+    pub clients_file: Option<PathBuf>,
     /// A venues file may mix simulated LPs with real ones (every screen
     /// then says so); otherwise such a file is refused.
     pub allow_simulated_with_real: bool,
@@ -145,6 +152,10 @@ pub struct Settings {
     /// Above this smoothed last-look reject rate (percent) an LP is
     /// fading (FADE_LIMIT_PCT).
     pub fade_limit_pct: Decimal,
+    /// How old the desk's last corroborated price for a pair may be and
+    /// still corroborate a quote near it, in seconds
+    /// (REFERENCE_MAX_AGE_SECS; 0: never).
+    pub reference_max_age_secs: u64,
 }
 
 impl Settings {
@@ -479,6 +490,8 @@ impl Settings {
         let (last_look_ms, _) = MOCK_LAST_LOOK_MS.whole(&args.mock_last_look_ms)?;
         let (max_deviation, _) = MAX_DEVIATION_BPS.decimal(&args.max_deviation_bps)?;
         let (fade_limit_pct, _) = FADE_LIMIT_PCT.decimal(&args.fade_limit_pct)?;
+        let (reference_max_age_secs, _) =
+            REFERENCE_MAX_AGE_SECS.whole(&args.reference_max_age_secs)?;
         let (fade_tolerance, _) = FADE_TOLERANCE_BPS.decimal(&args.fade_tolerance_bps)?;
         let (order_timeout_ms, _) = ORDER_TIMEOUT_MS.whole(&args.order_timeout_ms)?;
         let (validity, validity_text) = MOCK_VALIDITY_SECONDS.decimal(&args.mock_validity_secs)?;
@@ -604,6 +617,11 @@ impl Settings {
                 .as_ref()
                 .filter(|p| !p.trim().is_empty())
                 .map(PathBuf::from),
+            clients_file: args
+                .clients_file
+                .as_ref()
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from),
             allow_simulated_with_real,
             fix_log_dir: PathBuf::from(
                 FIX_LOG_DIR
@@ -618,6 +636,7 @@ impl Settings {
             min_notional,
             min_notional_pairs,
             fade_limit_pct,
+            reference_max_age_secs,
         })
     }
 }

@@ -29,6 +29,10 @@ fn defs_of<G: FlagGroup>() -> impl Iterator<Item = &'static SettingDef> {
 pub struct GroupFlags<G> {
     /// Only this group's fields are ever set.
     values: SettingsArgs,
+    /// The settings typed as flags (not read from the environment): a
+    /// flag the command will not use is refused by name, while the same
+    /// variable in an operator's environment is only the machine's.
+    typed: Vec<&'static SettingDef>,
     group: PhantomData<G>,
 }
 
@@ -36,6 +40,7 @@ impl<G> Default for GroupFlags<G> {
     fn default() -> Self {
         GroupFlags {
             values: SettingsArgs::default(),
+            typed: Vec::new(),
             group: PhantomData,
         }
     }
@@ -150,6 +155,9 @@ impl<G: FlagGroup> clap::FromArgMatches for GroupFlags<G> {
         for def in defs_of::<G>() {
             if let Some(value) = matches.try_get_one::<String>(def.env).ok().flatten() {
                 *(def.slot)(&mut self.values) = Some(value.clone());
+                if matches.value_source(def.env) == Some(clap::parser::ValueSource::CommandLine) {
+                    self.typed.push(def);
+                }
             }
         }
         Ok(())
@@ -173,6 +181,30 @@ pub struct StreamFlags {
 }
 
 impl StreamFlags {
+    /// The first setting typed on the command line that a desk server
+    /// owns, refused with `--desk` by name: the server's markup, LPs,
+    /// blotter and stream terms apply, and a flag that would be silently
+    /// ignored misleads the operator. The operator keeps their own entry
+    /// checks (the notional limits) and log file.
+    pub(crate) fn server_owned_flag(&self) -> Option<&'static str> {
+        let operators_own = [
+            config::MAX_NOTIONAL.env,
+            config::MAX_NOTIONAL_PAIRS.env,
+            config::MIN_NOTIONAL.env,
+            config::MIN_NOTIONAL_PAIRS.env,
+            config::LOG_FILE.env,
+        ];
+        self.desk
+            .typed
+            .iter()
+            .chain(&self.buffer.typed)
+            .chain(&self.lps.typed)
+            .chain(&self.blotter.typed)
+            .chain(&self.log.typed)
+            .find(|def| !operators_own.contains(&def.env))
+            .map(|def| def.flag)
+    }
+
     /// The flat settings of every group.
     pub(crate) fn settings_args(&self) -> SettingsArgs {
         let mut args = SettingsArgs::default();

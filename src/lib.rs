@@ -22,31 +22,44 @@
 //!   actor, adapter), each venue LP's shared health (`lp::health`,
 //!   `lp::guarded`) and its own thread (`lp::isolated`).
 //! - [`rfq`]: the request (`rfq::spec`), events, pure
-//!   pricing/validation/sanity, the engine state machine, and the session
-//!   task that drives it. [`scenario`]: replayable casts of scripted LPs
+//!   pricing/validation/sanity, the engine state machine, the session
+//!   task that drives it, and `rfq::two_way` (a two-way request's bid and
+//!   offer sessions joined into one stream). [`scenario`]: replayable casts of scripted LPs
 //!   (`--scenario`).
 //! - [`blotter`]: the quote blotter: the writer thread's policy over a
 //!   store (`blotter::store`; SQLite's schema and migrations, and
 //!   PostgreSQL's in `blotter::postgres`), replaying
 //!   stored streams, and `lp-rfq report`, computed from the rows a store
-//!   yields (`blotter::report_rows`).
+//!   yields (`blotter::report_rows`); `blotter::orders`: orders on
+//!   record, the unresolved ones, and outcomes learned later, appended.
 //!   `recorder`: a stream's record: every event into the blotter before
 //!   its consumer sees it, inside the session's own task.
 //!   [`streams`]: the desk's registry of live streams: snapshots,
 //!   numbered events and commands for any number of subscribers, and the
 //!   desk-wide facts pushed to them.
 //! - [`config`]: settings from defaults, `.env`, environment and flags
-//!   (`flags`). [`venues`]: the venues file (`[[lp]]` tables) parsed
-//!   into typed specs. [`desk`]: what lives for the whole process: the LP
-//!   registry (`desk::registry`), the blotter, starting streams, and
-//!   `lp-rfq lps --check` (`desk::check`).
+//!   (`flags`). [`venues`]: the venues file (`[[lp]]` and `[[reference]]`
+//!   tables, `[bands]`) parsed
+//!   into typed specs. [`operators`]: the desk server's operators file.
+//!   [`clients`]: the clients file (`[[client]]` tables): each client's
+//!   markup and limits, held before any LP is asked. [`desk`]: what
+//!   lives for the whole process: the LP registry (`desk::registry`), the
+//!   blotter, starting streams, `lp-rfq lps --check` (`desk::check`),
+//!   start-up reconciliation of unknown orders with their venues
+//!   (`desk::reconcile`), the desk server's wire (`desk::protocol`), an
+//!   operator's connection to it (`desk::remote`) and `desk::link`, the
+//!   desk a consumer talks to (this process's or a server's).
 //! - [`output`]: the headless outputs (`--plain` lines, `--json` lines).
 //!   [`prompt`]: the line-by-line operator prompt (non-terminals,
 //!   `--plain`). [`ui`]: the full-screen operator console: view state
 //!   split by what it reduces (`ui::state`: stream, history, keys, desk),
 //!   the form, and drawing one file per panel (`ui::render`) in the
 //!   colours of `ui::theme`.
-//! - `bench`: the `lp-rfq bench` load harness and the timings it takes
+//! - [`client_api`]: clients asking for quotes themselves (the messages,
+//!   a session's requests, quotes and orders built from the client view,
+//!   the WebSocket transport). [`server`]: `lp-rfq serve`, the desk
+//!   server operators attach to, and clients' sessions.
+//!   `bench`: the `lp-rfq bench` load harness and the timings it takes
 //!   of each session (the product's sessions carry none of it). [`cli`]: the
 //!   subcommands. [`app`]: the commands the binary runs, wiring the above
 //!   together.
@@ -67,6 +80,8 @@ pub mod app;
 pub(crate) mod bench;
 pub mod blotter;
 pub mod cli;
+pub mod client_api;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod desk;
@@ -75,6 +90,7 @@ pub(crate) mod ids;
 pub mod logging;
 pub mod lp;
 pub mod market;
+pub mod operators;
 pub mod output;
 pub(crate) mod private_files;
 pub mod prompt;
@@ -82,6 +98,7 @@ pub(crate) mod recorder;
 pub mod rfq;
 pub mod scenario;
 pub mod secret;
+pub mod server;
 pub mod signals;
 pub mod streams;
 pub mod ui;

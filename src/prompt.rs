@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::desk::Desk;
+use crate::desk::link::DeskLink;
 
 use crate::desk::registry::Quotable;
 use crate::market::{check_amount, MinimumSize, NotionalLimits, Pair, Side};
@@ -15,10 +15,11 @@ use tokio::sync::mpsc;
 
 use std::sync::Arc;
 
+use crate::clients::Clients;
 use crate::clock::StreamMs;
 use crate::output::{desk_writer, group_thousands, plain, OutputMode};
 use crate::rfq::event::{ClientQuote, EventKind};
-use crate::rfq::{RfqEvent, RfqSpec, StreamCommand};
+use crate::rfq::{ClientId, QuoteRequest, RequestParams, RfqEvent, RfqSpec, StreamCommand};
 use crate::signals::Interrupts;
 
 /// No subcommand and no console: ask for a request, stream it, ask for the
@@ -29,17 +30,21 @@ use crate::signals::Interrupts;
 /// questions go to stderr so stdout stays pure JSON. Lines come from
 /// `input` ([`LineInput::stdin`] in the binary, a channel in tests).
 pub async fn run(
-    desk: &Desk,
+    desk: &DeskLink<'_>,
     mode: OutputMode,
     mut interrupts: Interrupts,
     mut input: LineInput,
 ) -> anyhow::Result<ExitCode> {
     if mode == OutputMode::Plain {
-        print!("{}", plain::banner(desk.registry().simulated()));
+        print!("{}", plain::banner(desk.simulated()));
         println!("Enter a client request (q to quit).");
     }
     let notional_limits = desk.settings().notional_limits();
     let minimum_size = desk.settings().minimum_size();
+    // With a clients file each request names its client, the previous
+    // one's by default; without one every request is the house's.
+    let clients = Some(desk.clients()).filter(crate::clients::Clients::from_file);
+    let mut client = ClientId::house();
     // The worst execution outcome of the session, for the exit code.
     let mut worst = 0u8;
     loop {
@@ -48,16 +53,25 @@ pub async fn run(
         let mut asking = input;
         let limits = notional_limits.clone();
         let minimum = minimum_size.clone();
-        let quotable = desk.registry().quotable().clone();
+        let quotable = desk.quotable();
+        let known = clients.clone();
+        let previous = client.clone();
         let asked = tokio::task::spawn_blocking(move || {
             let input = &mut asking;
-            let answer = match mode {
-                OutputMode::Plain => {
-                    read_request(input, &mut io::stdout(), &limits, &minimum, &quotable)
-                }
-                OutputMode::Json => {
-                    read_request(input, &mut io::stderr(), &limits, &minimum, &quotable)
-                }
+            let ask_all = |mut output: &mut dyn Write| {
+                let client = match &known {
+                    None => previous,
+                    Some(known) => match read_client(input, &mut output, known, &previous)? {
+                        Some(client) => client,
+                        None => return Ok(None),
+                    },
+                };
+                let spec = read_request(input, &mut output, &limits, &minimum, &quotable)?;
+                Ok(spec.map(|spec| (spec, client)))
+            };
+            let answer: io::Result<Option<(RfqSpec, ClientId)>> = match mode {
+                OutputMode::Plain => ask_all(&mut io::stdout()),
+                OutputMode::Json => ask_all(&mut io::stderr()),
             };
             (asking, answer)
         });
@@ -70,14 +84,25 @@ pub async fn run(
             }
             _ = interrupts.recv() => None,
         };
-        let Some((spec, returned)) = answered else {
+        let Some(((spec, named), returned)) = answered else {
             if mode == OutputMode::Plain {
                 println!();
             }
             return Ok(ExitCode::from(worst));
         };
         input = returned;
-        let handle = desk.start(spec);
+        client = named;
+        let request = QuoteRequest {
+            spec,
+            params: RequestParams::default().with_client(client.clone()),
+        };
+        // The client's terms are held before any LP is asked; a refusal
+        // is explained and the request asked again.
+        if let Err(refusal) = desk.admit(&request) {
+            hint(mode, &format!("  {refusal}; enter the request again"));
+            continue;
+        }
+        let handle = desk.start(request).await;
         let commands = handle.commands.clone();
         let clock = handle.clock;
         let stopper = handle.stopper();
@@ -87,23 +112,37 @@ pub async fn run(
         );
         // What the acceptance must follow, handed over as it is written.
         let (seen_sender, mut seen) = mpsc::unbounded_channel();
-        let mut write = desk_writer(desk, mode);
+        let mut write = desk_writer(desk, mode, client.clone());
         let streamed = handle.drive(move |event| {
-            if Acceptance::follows(event) {
+            if Acceptance::follows(event) || ReleasableLps::follows(event) {
                 let _ = seen_sender.send(event.clone());
             }
             write(event)
         });
         tokio::pin!(streamed);
         let mut acceptance = Acceptance::default();
+        let mut releasable = ReleasableLps::default();
         let mut terminated = false;
-        // Lines typed during the stream: `a` accepts; anything else is the
-        // next request's first answer, kept for the prompt.
+        // Lines typed during the stream: `a` accepts, `r` releases an
+        // unverified price; anything else is the next request's first
+        // answer, kept for the prompt.
         let mut listening = true;
         loop {
             tokio::select! {
                 ended = &mut streamed => {
-                    worst = worst.max(ended?.outcome.exit_code());
+                    let ended = match ended {
+                        Ok(ended) => ended,
+                        // A lost desk server: what was last known, and an
+                        // exit that says whether an order was out.
+                        Err(error) => match error.downcast_ref::<crate::desk::remote::DeskLost>() {
+                            Some(lost) => {
+                                eprintln!("lp-rfq: {lost}");
+                                return Ok(ExitCode::from(lost.exit_code()));
+                            }
+                            None => return Err(error),
+                        },
+                    };
+                    worst = worst.max(ended.outcome.exit_code());
                     break;
                 }
                 Some(interrupt) = interrupts.recv() => {
@@ -113,11 +152,22 @@ pub async fn run(
                     stopper.stop();
                 }
                 Some(event) = seen.recv() => {
+                    releasable.on_event(&event);
                     if let Some(question) = acceptance.on_event(&event, clock.now_ms()) {
                         hint(mode, &question);
                     }
                 }
                 line = input.next_line(), if listening => match line {
+                    // The operator's override for a price nothing
+                    // corroborates: the session releases the best
+                    // unverified one and records it (`released`).
+                    Some(line) if is_release(&line) => {
+                        if releasable.is_empty() {
+                            hint(mode, NOTHING_TO_RELEASE);
+                        } else {
+                            let _ = commands.send(StreamCommand::ReleaseUnverified).await;
+                        }
+                    }
                     Some(line) => match acceptance.on_line(&line, clock.now_ms()) {
                         Answer::Execute(quote_id) => {
                             let quote_id = Some(quote_id);
@@ -146,6 +196,62 @@ fn hint(mode: OutputMode, text: &str) {
         OutputMode::Plain => println!("{text}"),
         OutputMode::Json => eprintln!("{text}"),
     }
+}
+
+/// What `r` says when no price is waiting for the operator's word.
+pub(crate) const NOTHING_TO_RELEASE: &str =
+    "nothing unverified to release: every price shown is corroborated";
+
+/// The LPs whose latest price was shown `unverified` and has not been
+/// corroborated, offered or released since: what `r` would release.
+#[derive(Default)]
+struct ReleasableLps {
+    prices: std::collections::HashMap<Arc<str>, rust_decimal::Decimal>,
+}
+
+impl ReleasableLps {
+    fn follows(event: &RfqEvent) -> bool {
+        matches!(
+            event.kind,
+            EventKind::Unverified(_)
+                | EventKind::Released(_)
+                | EventKind::LpQuote(_)
+                | EventKind::ClientQuote(_)
+                | EventKind::Locked(_)
+        )
+    }
+
+    fn on_event(&mut self, event: &RfqEvent) {
+        match &event.kind {
+            EventKind::Unverified(unverified) => {
+                self.prices.insert(unverified.lp.clone(), unverified.price);
+            }
+            // `unverified` is said once per price: a new price either says
+            // it again or was corroborated.
+            EventKind::LpQuote(quote) if self.prices.get(&quote.lp) != Some(&quote.price) => {
+                self.prices.remove(&quote.lp);
+            }
+            EventKind::Released(released) => {
+                self.prices.remove(&released.lp);
+            }
+            EventKind::ClientQuote(quote) => {
+                self.prices.remove(&quote.lp);
+            }
+            EventKind::Locked(locked) => {
+                self.prices.remove(&locked.lp);
+            }
+            _ => {}
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.prices.is_empty()
+    }
+}
+
+/// Words that release the best unverified price during a stream.
+fn is_release(line: &str) -> bool {
+    matches!(line.trim().to_ascii_lowercase().as_str(), "r" | "release")
 }
 
 /// Words that ask to accept the live quote during a stream.
@@ -435,6 +541,31 @@ fn ask_until<T, E: std::fmt::Display>(
     }
 }
 
+/// Asks whom the request is for, among `clients`; an empty answer keeps
+/// `previous`. `None` when the operator quits or input ends.
+pub(crate) fn read_client(
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+    clients: &Clients,
+    previous: &ClientId,
+) -> io::Result<Option<ClientId>> {
+    let names: Vec<String> = clients.names().iter().map(ToString::to_string).collect();
+    let question = format!("Client ({}; Enter = {previous}): ", names.join(", "));
+    ask_until(input, output, &question, |text: &str| {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(previous.clone());
+        }
+        match clients.get(text) {
+            Some(terms) => Ok(terms.id.clone()),
+            None => Err(format!(
+                "unknown client '{text}': the clients are {}",
+                names.join(", ")
+            )),
+        }
+    })
+}
+
 /// Reads one request: side, amount, pair. An amount finer than the pair's
 /// lot size, or under the pair's minimum (`minimum`: dust), is explained
 /// once the pair is known, and the amount asked again.
@@ -696,6 +827,7 @@ mod tests {
                 client_valid_for_ms: 8_000,
                 reason: crate::rfq::event::QuoteReason::First,
             })),
+            two_way_side: None,
         }
     }
 
@@ -732,6 +864,7 @@ mod tests {
             kind: EventKind::LockExpired(crate::rfq::event::LockExpired {
                 lp: Arc::from("LP1"),
             }),
+            two_way_side: None,
         };
         assert_eq!(
             acceptance.on_event(&expired, 8_100).as_deref(),

@@ -50,6 +50,7 @@ impl<O: Outlet> Recorder<O> {
             kind: EventKind::BlotterError(BlotterErrorEvent { reason }),
             rfq_id: event.rfq_id.clone(),
             t_ms: event.t_ms,
+            two_way_side: None,
         };
         match unrecorded {
             // A trade is on disk before anyone is shown FILLED. If it
@@ -154,7 +155,9 @@ mod tests {
         let outlet = Recorder::new(blotter.sink(), events);
         let stream = session.run_into(outlet, Some(inbox));
         let size = std::mem::size_of_val(&stream);
-        assert!(size <= 1_664, "a stream's future is {size} bytes");
+        // 1,664 until the desk's reference became live (read at every
+        // poll: a boxed handle in the stream, its price in the engine).
+        assert!(size <= 1_688, "a stream's future is {size} bytes");
         drop(stream);
         blotter.close().await;
     }

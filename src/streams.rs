@@ -30,7 +30,12 @@ use crate::lp::health::HealthChange;
 use crate::rfq::event::LpErrorEvent;
 use crate::rfq::inbox::CommandSender;
 use crate::rfq::outlet::Outlet;
+use crate::rfq::reference::References;
 use crate::rfq::{EventKind, RfqEvent, StreamCommand};
+
+mod live_rfq;
+
+pub use live_rfq::{DeskView, LiveRfq, LpHealthRow, OrderState, RfqState};
 
 /// Events a subscriber may fall behind by before it is dropped: a console
 /// drains its channel every frame, and a 30 s stream polling every 100 ms
@@ -80,7 +85,7 @@ struct Kept {
     seq: u64,
     /// The latest of each kind the stream has one of, by [`StreamSlot`].
     stream: [Option<Box<Sequenced>>; StreamSlot::COUNT],
-    /// Each LP's latest quote, error and health, by [`LpSlot`].
+    /// Each LP's latest quote, error, health and unverified, by [`LpSlot`].
     lps: HashMap<Arc<str>, [Option<Box<Sequenced>>; LpSlot::COUNT]>,
     /// Every execution event, in order (one order per attempt: as many as
     /// there are LPs at most).
@@ -96,11 +101,12 @@ enum StreamSlot {
     LockExpired,
     NotFilled,
     BlotterError,
+    Released,
     Ended,
 }
 
 impl StreamSlot {
-    const COUNT: usize = 7;
+    const COUNT: usize = 8;
 }
 
 /// The slots of each LP in [`Kept::lps`].
@@ -109,10 +115,11 @@ enum LpSlot {
     Quote,
     Error,
     Health,
+    Unverified,
 }
 
 impl LpSlot {
-    const COUNT: usize = 3;
+    const COUNT: usize = 4;
 }
 
 impl Kept {
@@ -120,9 +127,15 @@ impl Kept {
     fn keep(&mut self, seq: u64, event: &RfqEvent) {
         self.seq = seq;
         let slot = match &event.kind {
-            EventKind::LpQuote(quote) => self.lp_slot(&quote.lp, LpSlot::Quote),
+            EventKind::LpQuote(quote) => {
+                // An LP's new quote is judged afresh: its earlier
+                // `unverified` no longer says anything about it.
+                self.forget_unverified(&quote.lp);
+                self.lp_slot(&quote.lp, LpSlot::Quote)
+            }
             EventKind::LpError(error) => self.lp_slot(&error.lp, LpSlot::Error),
             EventKind::LpHealth(health) => self.lp_slot(&health.lp, LpSlot::Health),
+            EventKind::Unverified(unverified) => self.lp_slot(&unverified.lp, LpSlot::Unverified),
             EventKind::OrderSent(_)
             | EventKind::OrderRejected(_)
             | EventKind::Filled(_)
@@ -134,11 +147,20 @@ impl Kept {
                 return;
             }
             EventKind::Started(_) => &mut self.stream[StreamSlot::Started as usize],
-            EventKind::ClientQuote(_) => &mut self.stream[StreamSlot::ClientQuote as usize],
+            EventKind::ClientQuote(quote) => {
+                // Offered: something has corroborated the LP's price since
+                // its `unverified`, which a late screen must not show.
+                self.forget_unverified(&quote.lp);
+                &mut self.stream[StreamSlot::ClientQuote as usize]
+            }
             EventKind::Locked(_) => &mut self.stream[StreamSlot::Locked as usize],
             EventKind::LockExpired(_) => &mut self.stream[StreamSlot::LockExpired as usize],
             EventKind::NotFilled(_) => &mut self.stream[StreamSlot::NotFilled as usize],
             EventKind::BlotterError(_) => &mut self.stream[StreamSlot::BlotterError as usize],
+            EventKind::Released(released) => {
+                self.forget_unverified(&released.lp);
+                &mut self.stream[StreamSlot::Released as usize]
+            }
             EventKind::Ended(_) => &mut self.stream[StreamSlot::Ended as usize],
         };
         match slot {
@@ -149,6 +171,12 @@ impl Kept {
                     event: event.clone(),
                 }))
             }
+        }
+    }
+
+    fn forget_unverified(&mut self, lp: &str) {
+        if let Some(slots) = self.lps.get_mut(lp) {
+            slots[LpSlot::Unverified as usize] = None;
         }
     }
 
@@ -247,6 +275,14 @@ pub enum DeskEvent {
     /// The blotter failed more writes or lost more events: the record is
     /// incomplete.
     BlotterTrouble(BlotterTrouble),
+    /// A live RFQ's row in the desk view changed (its first with the
+    /// stream's `started`; its last says `ended`, before `stream_ended`).
+    Rfq(LiveRfq),
+    /// The whole desk view now, replacing what the listener had: sent to
+    /// a desk server's operator on `subscribe_desk` and again after the
+    /// connection fell behind the desk's events. A desk in this process
+    /// never pushes it: its listeners read [`StreamRegistry::desk_view`].
+    Resync(DeskView),
 }
 
 /// An LP's health changed, desk-wide: the change as the LP's health
@@ -298,6 +334,9 @@ struct Registry {
     desk_events: broadcast::Sender<DeskEvent>,
     /// The blotter trouble (failed commits + lost events) already pushed.
     trouble_told: AtomicU64,
+    /// The desk's reference prices, each stream's corroborated locks
+    /// noted as they pass.
+    references: References,
 }
 
 impl Default for StreamRegistry {
@@ -323,6 +362,7 @@ impl StreamRegistry {
                 live: Mutex::new(HashMap::new()),
                 desk_events: broadcast::channel(DESK_EVENT_BUFFER).0,
                 trouble_told: AtomicU64::new(0),
+                references: References::default(),
             }),
         }
     }
@@ -333,6 +373,14 @@ impl StreamRegistry {
         let mut ids: Vec<Arc<str>> = self.inner.live().keys().cloned().collect();
         ids.sort();
         ids
+    }
+
+    /// The desk view's row of every live stream, in the order of their ids.
+    pub(crate) fn live_rfqs(&self) -> Vec<LiveRfq> {
+        let live: Vec<Arc<LiveStream>> = self.inner.live().values().cloned().collect();
+        let mut rows: Vec<LiveRfq> = live.iter().filter_map(|stream| stream.row()).collect();
+        rows.sort_by(|a, b| a.rfq_id.cmp(&b.rfq_id));
+        rows
     }
 
     /// Attaches to stream `rfq_id` with a buffer of [`SUBSCRIBER_BUFFER`]
@@ -371,6 +419,12 @@ impl StreamRegistry {
             budget: Mutex::new(CommandBudget::full(tokio::time::Instant::now())),
             detached,
         })
+    }
+
+    /// The desk's reference prices, which every stream's corroborated
+    /// locks keep up to date.
+    pub(crate) fn references(&self) -> &References {
+        &self.inner.references
     }
 
     /// Every desk event from now on.
@@ -421,6 +475,8 @@ impl StreamRegistry {
                         kept: Kept::default(),
                         subscribers: Vec::new(),
                         closed: false,
+                        trust: Trust::default(),
+                        row: None,
                     }),
                 }))
                 .clone()
@@ -482,6 +538,19 @@ struct Fan {
     subscribers: Vec<Subscriber>,
     /// Ended or dropped: nobody attaches any more.
     closed: bool,
+    trust: Trust,
+    /// The stream's row in the desk view (from its `started` on).
+    row: Option<LiveRfq>,
+}
+
+/// What a stream's locks may teach the desk's reference prices.
+#[derive(Default)]
+struct Trust {
+    /// The stream's pair (from `started`).
+    pair: Option<String>,
+    /// The operator released a price in this stream: its locks may rest on
+    /// the operator's word alone, and vouch for nothing on the desk.
+    released: bool,
 }
 
 struct Subscriber {
@@ -496,11 +565,18 @@ impl LiveStream {
         self.fan.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The stream's desk view row with its time left now.
+    fn row(&self) -> Option<LiveRfq> {
+        let mut row = self.fan().row.clone()?;
+        row.left_ms = row.left_at(self.clock.now_ms());
+        Some(row)
+    }
+
     /// Numbers `event`, keeps it for the snapshot and offers it to every
     /// subscriber without waiting.
     fn publish(&self, event: &RfqEvent) {
         let ended = matches!(event.kind, EventKind::Ended(_));
-        {
+        let changed_row = {
             let mut fan = self.fan();
             let seq = fan.kept.seq + 1;
             // Most streams have no subscriber: they pay for nothing here.
@@ -528,12 +604,46 @@ impl LiveStream {
             } else {
                 fan.kept.seq = seq;
             }
+            self.learn(&mut fan.trust, event);
+            let changed = match &mut fan.row {
+                Some(row) => row.fold(seq, event),
+                None => {
+                    fan.row = LiveRfq::open(event, seq, self.clock.speed_per_mille());
+                    fan.row.is_some()
+                }
+            };
+            // Cloned only for a desk view someone is watching.
+            changed
+                .then(|| fan.row.clone())
+                .flatten()
+                .filter(|_| self.registry.desk_events.receiver_count() > 0)
+        };
+        if let Some(row) = changed_row {
+            self.registry.announce(DeskEvent::Rfq(row));
         }
         if let Some(sink) = &self.blotter {
             self.registry.watch_blotter(sink);
         }
         if ended {
             self.close(Detached::Ended);
+        }
+    }
+
+    /// Notes a corroborated lock of a real LP as the desk's reference for
+    /// the stream's pair.
+    fn learn(&self, trust: &mut Trust, event: &RfqEvent) {
+        match &event.kind {
+            EventKind::Started(started) => trust.pair = Some(started.pair.symbol()),
+            EventKind::Released(_) => trust.released = true,
+            EventKind::Locked(locked) if !locked.simulated && !trust.released => {
+                if let Some(pair) = &trust.pair {
+                    let seen_ms = self.clock.wall_at(event.t_ms).timestamp_millis();
+                    self.registry
+                        .references
+                        .note_desk(pair, locked.price, seen_ms);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -816,7 +926,7 @@ mod tests {
         let outlet = Recorder::new(blotter.sink(), fanout);
         let stream = session.run_into(outlet, Some(inbox));
         let size = std::mem::size_of_val(&stream);
-        assert!(size <= 1_664 + 8, "a stream's future is {size} bytes");
+        assert!(size <= 1_688 + 8, "a stream's future is {size} bytes");
         drop(stream);
         assert!(
             registry.live_streams().is_empty(),
@@ -830,6 +940,7 @@ mod tests {
             kind,
             rfq_id: Arc::from("R-twice"),
             t_ms: 0,
+            two_way_side: None,
         }
     }
 

@@ -33,6 +33,9 @@ use toml::Spanned;
 
 use crate::secret::{Secret, SecretError};
 
+mod reference;
+pub use reference::{ReferenceKind, ReferenceSpec};
+
 /// One LP from the venues file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VenueSpec {
@@ -200,6 +203,14 @@ pub enum VenuesError {
         pair: String,
         problem: String,
     },
+    /// A `[[reference]]` table (the `table`th) is wrong.
+    #[error("venues file '{file}' line {line}: [[reference]] {table}: {problem}")]
+    Reference {
+        file: String,
+        line: usize,
+        table: usize,
+        problem: String,
+    },
     #[error("cannot read venues file '{file}': {source}")]
     Read {
         file: String,
@@ -214,7 +225,7 @@ pub enum VenuesError {
     #[error("venues file '{file}' lists no LP: add at least one [[lp]] table")]
     NoLps { file: String },
     #[error(
-        "venues file '{file}' line {line}: unknown key '{key}' (the file holds only [[lp]] tables)"
+        "venues file '{file}' line {line}: unknown key '{key}' (the file holds [[lp]] and [[reference]] tables and [bands])"
     )]
     UnknownTopLevel {
         file: String,
@@ -485,6 +496,60 @@ pub(crate) struct VenuesFile {
     /// in — the protection left when too few LPs quote to judge by their
     /// median.
     pub(crate) bands: HashMap<String, crate::market::PriceBand>,
+    /// `[[reference]]`: the price sources that vouch for a lone LP.
+    pub(crate) references: Vec<ReferenceSpec>,
+}
+
+/// Quote currencies worth one US dollar, give or take: a pair quoted in
+/// one of them trades at about the price of its twin in another.
+const DOLLAR_LIKE: [&str; 9] = [
+    "USD", "USDT", "USDC", "FDUSD", "TUSD", "BUSD", "USDP", "PYUSD", "DAI",
+];
+
+impl VenuesFile {
+    /// One line per pair the file trades without a band while a dollar
+    /// twin of it (same base, another dollar-like quote) has one: the
+    /// band protects one and not the other, which is easy to miss. The
+    /// pairs the file trades are those its bands, its LPs' `pairs` and
+    /// its reference sources name (an LP that declares no `pairs` names
+    /// none). `file` is the file as the operator named it.
+    pub(crate) fn band_warnings(&self, file: &str) -> Vec<String> {
+        let dollar_like = |pair: &crate::market::Pair| DOLLAR_LIKE.contains(&pair.quote.as_str());
+        let mut traded: Vec<crate::market::Pair> = self
+            .bands
+            .keys()
+            .filter_map(|symbol| symbol.parse().ok())
+            .chain(
+                self.lps
+                    .iter()
+                    .flat_map(|lp| lp.pairs.iter().flatten().copied()),
+            )
+            .chain(
+                self.references
+                    .iter()
+                    .flat_map(|source| source.pairs.iter().copied()),
+            )
+            .filter(dollar_like)
+            .collect();
+        traded.sort_by_key(|pair| pair.symbol());
+        traded.dedup_by_key(|pair| pair.symbol());
+        let banded = |pair: &crate::market::Pair| self.bands.contains_key(&pair.symbol());
+        traded
+            .iter()
+            .filter(|pair| !banded(pair))
+            .filter_map(|bare| {
+                let twin = traded
+                    .iter()
+                    .find(|pair| pair.base == bare.base && banded(pair))?;
+                Some(format!(
+                    "{} has a price band but {} has none; add {} to [bands] in '{file}' so that an absurd price is refused for it too",
+                    twin.symbol(),
+                    bare.symbol(),
+                    bare.symbol()
+                ))
+            })
+            .collect()
+    }
 }
 
 /// [`load`], with the `[bands]` table too.
@@ -496,7 +561,23 @@ pub(crate) fn load_file(path: &Path) -> Result<VenuesFile, VenuesError> {
     })?;
     let lps = parse(&file, &text, Secret::from_env)?;
     let bands = parse_bands(&file, &text)?;
-    Ok(VenuesFile { lps, bands })
+    let references = parse_reference_tables(&file, &text)?;
+    Ok(VenuesFile {
+        lps,
+        bands,
+        references,
+    })
+}
+
+/// The `[[reference]]` tables of a file [`parse`] has accepted.
+fn parse_reference_tables(file: &str, text: &str) -> Result<Vec<ReferenceSpec>, VenuesError> {
+    let parser = Parser { file, text };
+    let root = DeTable::parse(text).map_err(|error| VenuesError::Syntax {
+        file: file.to_string(),
+        line: parser.line_at(error.span().map(|span| span.start).unwrap_or(0)),
+        message: error.message().to_string(),
+    })?;
+    reference::parse_references(&parser, root.get_ref())
 }
 
 /// The `[bands]` table: `BTCUSDT = { min = "60000", max = "150000" }`
@@ -596,6 +677,17 @@ pub fn parse(
     }
 }
 
+/// The 1-based line of byte `offset` in `text`: what every error about a
+/// place in a TOML file (venues, clients) names.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
 struct Parser<'a> {
     file: &'a str,
     text: &'a str,
@@ -607,12 +699,7 @@ type Item<'i> = Spanned<DeTable<'i>>;
 impl Parser<'_> {
     /// The 1-based line of byte `offset`.
     fn line_at(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        line_of(self.text, offset)
     }
 
     /// The `[[lp]]` tables, in file order.
@@ -621,8 +708,8 @@ impl Parser<'_> {
         let mut keys: Vec<_> = root.iter().collect();
         keys.sort_by_key(|(key, _)| key.span().start);
         for (key, value) in keys {
-            // Bands are read apart (`parse_bands`).
-            if key.get_ref() == "bands" {
+            // Bands and reference sources are read apart.
+            if key.get_ref() == "bands" || key.get_ref() == "reference" {
                 continue;
             }
             if key.get_ref() != "lp" {
@@ -1286,7 +1373,7 @@ timeout_ms = 300
     )]
     #[case::other_table(
         "[[lp]]\nname = \"Sim\"\nkind = \"mock\"\n\n[[lps]]\nname = \"x\"\n",
-        "venues file 'lps.toml' line 5: unknown key 'lps' (the file holds only [[lp]] tables)"
+        "venues file 'lps.toml' line 5: unknown key 'lps' (the file holds [[lp]] and [[reference]] tables and [bands])"
     )]
     #[case::syntax(
         "[[lp]]\nname = \"Sim\"\nkind = mock\n",

@@ -13,12 +13,22 @@ mod cli;
 mod attach;
 #[path = "integration/blotter.rs"]
 mod blotter;
+#[path = "integration/client_api.rs"]
+mod client_api;
 #[path = "integration/client_terms.rs"]
 mod client_terms;
 #[path = "integration/client_view.rs"]
 mod client_view;
+#[path = "integration/clients.rs"]
+mod clients;
 #[path = "integration/console.rs"]
 mod console;
+#[path = "integration/corroboration_e2e.rs"]
+mod corroboration_e2e;
+#[path = "integration/desk_server.rs"]
+mod desk_server;
+#[path = "integration/desk_view.rs"]
+mod desk_view;
 #[path = "integration/execution.rs"]
 mod execution;
 #[path = "integration/fail_closed.rs"]
@@ -41,8 +51,12 @@ mod loops;
 mod overload;
 #[path = "integration/postgres.rs"]
 mod postgres;
+#[path = "integration/reconcile.rs"]
+mod reconcile;
 #[path = "integration/scenarios.rs"]
 mod scenarios;
+#[path = "integration/two_way.rs"]
+mod two_way;
 #[path = "integration/venue_e2e.rs"]
 mod venue_e2e;
 #[path = "integration/venue_http.rs"]

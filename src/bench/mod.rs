@@ -444,7 +444,11 @@ impl Slot {
             duration_ms,
             clock: StreamClock::start(),
             band: None,
+            reference: None,
+            desk_reference: None,
             client: crate::rfq::ClientId::house(),
+            operator: None,
+            channel: crate::rfq::Channel::Operator,
         };
         let tally = SessionTally {
             counts: Counts::default(),

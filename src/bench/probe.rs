@@ -204,7 +204,11 @@ mod tests {
             duration_ms: 1_000,
             clock: StreamClock::start(),
             band: None,
+            reference: None,
+            desk_reference: None,
             client: crate::rfq::ClientId::house(),
+            operator: None,
+            channel: crate::rfq::Channel::Operator,
         };
         let (events, mut received) = tokio::sync::mpsc::channel(1_024);
         match timings {

@@ -14,7 +14,9 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-use super::report_model::{Filter, LpFigures, PairFigures, Report, RfqLine};
+use super::report_model::{
+    ClientFigures, Filter, LpFigures, OperatorFigures, PairFigures, Report, RfqLine,
+};
 use super::report_rows::{AnswerRange, AnswerRow, AnswerRows, Answered, ReportRows, RfqRow};
 use crate::market::Side;
 use crate::rfq::event::FailureKind;
@@ -98,6 +100,10 @@ struct Totals {
     orders: u64,
     fills: u64,
     rejects: u64,
+    /// Reconciled `order_rejected`: the venue never executed the order.
+    not_executed: u64,
+    /// Orders whose latest answer is unknown, or that were never answered.
+    unknown: u64,
     order_holds: Histogram,
 }
 
@@ -118,6 +124,8 @@ impl Totals {
         self.orders += other.orders;
         self.fills += other.fills;
         self.rejects += other.rejects;
+        self.not_executed += other.not_executed;
+        self.unknown += other.unknown;
         self.order_holds.absorb(other.order_holds);
     }
 }
@@ -370,6 +378,9 @@ struct Selected {
     /// The LP holding the lock and since when.
     holder: Option<(usize, u64)>,
     fill: Option<Fill>,
+    /// The LP of its order still without an outcome, if one is (at most
+    /// one: no order follows an unknown outcome).
+    open_order: Option<usize>,
 }
 
 /// An RFQ's fill as the pairs section sums it.
@@ -457,7 +468,16 @@ where
         scan_locks(rows, &mut rfqs, &mut live, span, &at_of, &mut book)?;
         scan_executions(rows, &mut rfqs, &mut live, span, &at_of, &mut book)?;
     }
+    // Counted once every row is read: a later row (an outcome learned
+    // from the venue) resolves an order that looked unknown.
+    for (_, rfq) in &rfqs {
+        if let Some(lp) = rfq.open_order {
+            book.totals[lp].unknown += 1;
+        }
+    }
     let mut pairs: Vec<PairFigures> = Vec::new();
+    let mut clients: Vec<ClientFigures> = Vec::new();
+    let mut operators: Vec<OperatorFigures> = Vec::new();
     let mut lines = Vec::with_capacity(rfqs.len());
     for ((row, mut rfq), live) in rfqs.into_iter().zip(live) {
         let duration = match rfq.end_t_ms {
@@ -492,27 +512,71 @@ where
         };
         let pair = &mut pairs[at];
         pair.rfqs += 1;
-        if let Some(price) = rfq.line.final_client_price.as_deref() {
+        let quoted = rfq.line.final_client_price.as_deref().map(|price| {
             let amount = Decimal::from_str(&rfq.line.amount).unwrap_or_default();
             let price = Decimal::from_str(price).unwrap_or_default();
-            pair.notional_quoted = pair
-                .notional_quoted
-                .saturating_add(amount.saturating_mul(price));
+            amount.saturating_mul(price)
+        });
+        if let Some(quoted) = quoted {
+            pair.notional_quoted = pair.notional_quoted.saturating_add(quoted);
         }
-        if let Some(fill) = &rfq.fill {
+        let filled = rfq.fill.as_ref().map(|fill| {
             let number = |text: &Option<String>| {
                 text.as_deref()
                     .and_then(|t| Decimal::from_str(t).ok())
                     .unwrap_or_default()
             };
+            (
+                number(&fill.price).saturating_mul(number(&fill.amount)),
+                number(&fill.pnl),
+            )
+        });
+        if let Some((notional, pnl)) = filled {
             pair.fills += 1;
-            pair.filled_notional = pair
-                .filled_notional
-                .saturating_add(number(&fill.price).saturating_mul(number(&fill.amount)));
-            pair.markup_earned = pair.markup_earned.saturating_add(number(&fill.pnl));
+            pair.filled_notional = pair.filled_notional.saturating_add(notional);
+            pair.markup_earned = pair.markup_earned.saturating_add(pnl);
         }
+        if let Some(name) = &rfq.line.operator {
+            let at = match operators
+                .iter()
+                .position(|o| o.operator == *name && o.asset == rfq.quote_asset)
+            {
+                Some(at) => at,
+                None => {
+                    operators.push(OperatorFigures {
+                        operator: name.clone(),
+                        asset: rfq.quote_asset.clone(),
+                        rfqs: 0,
+                        fills: 0,
+                        not_filled: 0,
+                        unknown: 0,
+                        notional_quoted: Decimal::ZERO,
+                        filled_notional: Decimal::ZERO,
+                        markup_earned: Decimal::ZERO,
+                    });
+                    operators.len() - 1
+                }
+            };
+            let figures = &mut operators[at];
+            figures.rfqs += 1;
+            match rfq.line.outcome.as_deref() {
+                Some("not_filled") => figures.not_filled += 1,
+                Some("unknown") => figures.unknown += 1,
+                _ => {}
+            }
+            if let Some(quoted) = quoted {
+                figures.notional_quoted = figures.notional_quoted.saturating_add(quoted);
+            }
+            if let Some((notional, pnl)) = filled {
+                figures.fills += 1;
+                figures.filled_notional = figures.filled_notional.saturating_add(notional);
+                figures.markup_earned = figures.markup_earned.saturating_add(pnl);
+            }
+        }
+        tally_client(&mut clients, &rfq);
         lines.push(rfq.line);
     }
+    operators.sort_by(|a, b| (&a.operator, &a.asset).cmp(&(&b.operator, &b.asset)));
     let lps = lp_figures(book, filter);
     let health = super::health::figures_of(|each| rows.health(filter, each))?;
     let health = super::report_model::health_lines(health, &lps);
@@ -530,8 +594,65 @@ where
         rfqs: lines,
         totals: totals_of(&mut pairs),
         pairs,
+        clients: clients_of(clients),
         health,
+        operators,
     })
+}
+
+/// Counts one RFQ into its client's figures in its quote currency.
+fn tally_client(clients: &mut Vec<ClientFigures>, rfq: &Selected) {
+    let line = &rfq.line;
+    let at = match clients
+        .iter()
+        .position(|c| c.client == line.client && c.asset == rfq.quote_asset)
+    {
+        Some(at) => at,
+        None => {
+            clients.push(ClientFigures {
+                client: line.client.clone(),
+                asset: rfq.quote_asset.clone(),
+                rfqs: 0,
+                accepted: 0,
+                fills: 0,
+                fill_ratio: None,
+                filled_notional: Decimal::ZERO,
+                markup_earned: Decimal::ZERO,
+            });
+            clients.len() - 1
+        }
+    };
+    let figures = &mut clients[at];
+    figures.rfqs += 1;
+    let outcome = line.outcome.as_deref();
+    if matches!(outcome, Some("filled" | "not_filled" | "unknown")) {
+        figures.accepted += 1;
+    }
+    if outcome == Some("filled") {
+        let number = |text: Option<&str>| {
+            text.and_then(|t| Decimal::from_str(t).ok())
+                .unwrap_or_default()
+        };
+        figures.fills += 1;
+        // The accepted client price: what the client's leg was dealt at.
+        let notional =
+            number(line.final_client_price.as_deref()).saturating_mul(number(Some(&line.amount)));
+        figures.filled_notional = figures.filled_notional.saturating_add(notional);
+        figures.markup_earned = figures
+            .markup_earned
+            .saturating_add(number(line.desk_pnl.as_deref()));
+    }
+}
+
+/// The clients' figures, by client then currency, sums normalised.
+fn clients_of(mut clients: Vec<ClientFigures>) -> Vec<ClientFigures> {
+    clients.sort_by(|a, b| a.client.cmp(&b.client).then(a.asset.cmp(&b.asset)));
+    for figures in &mut clients {
+        figures.fill_ratio = super::report_model::ratio(figures.fills, figures.accepted, 4);
+        figures.filled_notional = figures.filled_notional.normalize();
+        figures.markup_earned = figures.markup_earned.normalize();
+    }
+    clients
 }
 
 /// The selected RFQs (oldest first) with their row ids, and the state
@@ -559,6 +680,7 @@ fn select_rfqs(stored: Vec<RfqRow>) -> (Vec<(i64, Selected)>, Vec<Live>) {
                 answers_to: row.answers_to,
                 holder: None,
                 fill: None,
+                open_order: None,
                 line: RfqLine {
                     rfq_id: row.rfq_id,
                     started_at: row.started_at,
@@ -574,6 +696,13 @@ fn select_rfqs(stored: Vec<RfqRow>) -> (Vec<(i64, Selected)>, Vec<Live>) {
                     filled_lp: None,
                     filled_price: None,
                     desk_pnl: None,
+                    client: row.client,
+                    order_id: None,
+                    client_order_id: None,
+                    venue_order_id: None,
+                    venue_ref: None,
+                    reconciled_by: None,
+                    operator: row.operator,
                 },
             },
         ));
@@ -1110,15 +1239,43 @@ fn scan_executions<R: ReportRows>(
         };
         let lp = book.index_of(lp);
         let totals = &mut book.totals[lp];
+        let line = &mut rfq.line;
         match row.event {
-            "order_sent" => totals.orders += 1,
+            "order_sent" => {
+                line.order_id = row.order_id.map(str::to_string);
+                line.client_order_id = row.client_order_id.map(str::to_string);
+                line.venue_ref = row.venue_ref.map(str::to_string);
+                line.venue_order_id = None;
+                line.reconciled_by = None;
+            }
+            "order_rejected" | "filled" | "execution_unknown" => {
+                if row.venue_order_id.is_some() {
+                    line.venue_order_id = row.venue_order_id.map(str::to_string);
+                }
+                line.reconciled_by = row.reconciled_by.map(str::to_string);
+            }
+            _ => {}
+        }
+        match row.event {
+            "order_sent" => {
+                totals.orders += 1;
+                rfq.open_order = Some(lp);
+            }
+            // The venue, asked after the stream, says it never executed
+            // the order: no last look was taken.
+            "order_rejected" if row.reconciled_by.is_some() => {
+                rfq.open_order = None;
+                totals.not_executed += 1;
+            }
             "order_rejected" => {
+                rfq.open_order = None;
                 totals.rejects += 1;
                 if let Some(hold) = row.hold_ms {
                     totals.order_holds.add(hold);
                 }
             }
             "filled" => {
+                rfq.open_order = None;
                 totals.fills += 1;
                 if let Some(hold) = row.hold_ms {
                     totals.order_holds.add(hold);
@@ -1214,6 +1371,8 @@ fn lp_figures(book: Book, filter: &Filter) -> Vec<LpFigures> {
                 fills: t.fills,
                 fill_rate: super::report_model::ratio(t.fills, t.orders, 4),
                 last_look_rejects: t.rejects,
+                not_executed: t.not_executed,
+                unknown: t.unknown,
                 hold_p50_ms: t.order_holds.nearest_rank(50),
                 hold_p99_ms: t.order_holds.nearest_rank(99),
             }

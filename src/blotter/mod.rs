@@ -14,12 +14,15 @@ mod compact;
 mod figures;
 pub mod health;
 pub mod journal;
+pub mod orders;
 pub mod postgres;
 pub mod read;
+pub(crate) mod recent;
 pub mod report;
 mod report_model;
 pub(crate) mod report_rows;
 pub mod schema;
+pub mod sqlite_orders;
 mod sqlite_rows;
 mod sqlite_store;
 pub(crate) mod store;
@@ -477,6 +480,9 @@ impl Abandon {
 /// The open blotter: owns the writer thread.
 pub struct Blotter {
     path: PathBuf,
+    /// The database, for a PostgreSQL blotter (`path` is then its name):
+    /// its orders are read on a connection of their own.
+    database: Option<postgres::PgUrl>,
     sink: BlotterSink,
     health: HealthSink,
     writer: JoinHandle<()>,
@@ -609,7 +615,9 @@ impl Blotter {
                     file_safe(url.dbname()),
                     file_safe(desk)
                 ));
-                Blotter::with_journal(store, &at.name(), journal)
+                let mut blotter = Blotter::with_journal(store, &at.name(), journal)?;
+                blotter.database = Some(url.clone());
+                Ok(blotter)
             }),
         }
     }
@@ -669,6 +677,7 @@ impl Blotter {
         wake_for_checks(sender.downgrade())?;
         Ok(Blotter {
             path: path.to_path_buf(),
+            database: None,
             sink: BlotterSink { sender, counters },
             health,
             writer,
@@ -691,6 +700,16 @@ impl Blotter {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The orders this blotter holds, through a connection of their own
+    /// (start-up reconciliation reads and appends there while the writer
+    /// keeps its own).
+    pub(crate) fn order_records(&self) -> Result<Box<dyn store::OrderRecords>, BlotterError> {
+        match &self.database {
+            Some(url) => Ok(Box::new(postgres::PgOrders::open(url)?)),
+            None => Ok(Box::new(sqlite_orders::SqliteOrders::open(&self.path)?)),
+        }
     }
 
     /// A sender for one stream (or many).

@@ -15,7 +15,7 @@ use crate::market::{Asset, Bps, Pair, Side};
 use crate::rfq::event::{
     ClientQuote, EndReason, Ended, EventKind, ExecutionUnknown, FailureKind, Filled, LockExpired,
     LockReason, Locked, LpErrorEvent, LpQuoteEvent, NotFilled, OrderRejected, OrderSent, Outcome,
-    QuoteReason, Started,
+    QuoteReason, Released, Started, Unverified,
 };
 use crate::rfq::{ClientId, RfqEvent};
 
@@ -256,6 +256,33 @@ fn parse_enum<T>(
     from_wire(&text).ok_or_else(|| bad(column, &text))
 }
 
+use super::report_rows::ClientFill;
+
+/// Every fill recorded at or after `since_ms` on `conn` (SQLite's
+/// [`super::report_rows::ReportRows::client_fills`]).
+pub(super) fn client_fills(conn: &Connection, since_ms: i64) -> rusqlite::Result<Vec<ClientFill>> {
+    let mut select = conn.prepare(
+        "SELECT client, pair, quote,
+                CASE WHEN pays_asset = quote THEN client_pays ELSE client_receives END
+                    AS notional
+         FROM fills WHERE at_ms >= ?1 ORDER BY at_ms",
+    )?;
+    let fills = select
+        .query_map([since_ms], |row| {
+            let pair: Pair = {
+                let text: String = row.get("pair")?;
+                text.parse().map_err(|_| bad("pair", &text))?
+            };
+            Ok(ClientFill {
+                client: client(row)?,
+                asset: asset_of(&pair, row, "quote")?,
+                notional: decimal(row, "notional")?,
+            })
+        })?
+        .collect();
+    fills
+}
+
 /// Who the request was for (`house` for every RFQ stored before the
 /// column was).
 fn client(row: &Row) -> rusqlite::Result<ClientId> {
@@ -330,6 +357,23 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             amount: decimal(row, "amount")?,
             pair,
             client: client(row)?,
+            // A file from before schema version 10 has no operator column.
+            operator: row
+                .get::<_, Option<String>>("operator")
+                .ok()
+                .flatten()
+                .map(Arc::from),
+            // Before schema version 11 every RFQ was an operator's.
+            channel: match row
+                .get::<_, Option<String>>("channel")
+                .ok()
+                .flatten()
+                .as_deref()
+            {
+                Some("ws") => crate::rfq::Channel::Ws,
+                Some("fix") => crate::rfq::Channel::Fix,
+                _ => crate::rfq::Channel::Operator,
+            },
             lps: lps.into_iter().map(Arc::from).collect(),
             markup_bps: bps(row, "markup_bps")?,
             threshold_bps: bps(row, "threshold_bps")?,
@@ -345,6 +389,7 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             } else {
                 simulated_lps.clone()
             },
+            two_way: false,
         };
         let id: i64 = row.get("id")?;
         let mut events: Vec<(i64, RfqEvent)> = vec![(
@@ -353,12 +398,14 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                 kind: EventKind::Started(Box::new(started)),
                 rfq_id: rfq_id.clone(),
                 t_ms: 0,
+                two_way_side: None,
             },
         )];
         let event = |kind, t_ms| RfqEvent {
             kind,
             rfq_id: rfq_id.clone(),
             t_ms,
+            two_way_side: None,
         };
         let from: i64 = row.get("answers_from")?;
         let to: i64 = row.get::<_, Option<i64>>("answers_to")?.unwrap_or(i64::MAX);
@@ -418,13 +465,25 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     previous_lp: opt_arc(row, "previous_lp")?,
                     reason: parse_enum(row, "reason", LockReason::from_wire)?,
                 }),
+                "unverified" => EventKind::Unverified(Unverified {
+                    lp: arc(row, "lp")?,
+                    price: decimal(row, "price")?,
+                }),
+                "released" => EventKind::Released(Released {
+                    lp: arc(row, "lp")?,
+                    price: decimal(row, "price")?,
+                }),
                 _ => EventKind::LockExpired(LockExpired {
                     lp: arc(row, "lp")?,
                 }),
             };
             Ok(event(kind, row.get("t_ms")?))
         })?;
-        read_table(conn, "executions", id, &mut events, |row| {
+        // An outcome learned from the venue after the stream (a
+        // reconciled row) was never one of its events: a replay shows the
+        // stream as it ran.
+        let stream_executions = "(SELECT * FROM executions WHERE reconciled_by IS NULL)";
+        read_table(conn, stream_executions, id, &mut events, |row| {
             let event_name: String = row.get("event")?;
             let kind = match event_name.as_str() {
                 "order_sent" => EventKind::OrderSent(Box::new(OrderSent {
@@ -432,6 +491,7 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     order_id: arc(row, "order_id")?,
                     quote_id: arc(row, "quote_id")?,
                     venue_ref: opt_arc(row, "venue_ref")?,
+                    client_order_id: opt_arc(row, "client_order_id")?,
                     lp_price: decimal(row, "lp_price")?,
                     amount: decimal(row, "amount")?,
                     attempt: row.get("attempt")?,

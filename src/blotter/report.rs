@@ -14,7 +14,8 @@ use rust_decimal::Decimal;
 use super::figures::Split;
 use super::read::ReadError;
 pub use super::report_model::{
-    nearest_rank, Filter, FilterError, LpFigures, LpHealthLine, PairFigures, Report, RfqLine,
+    nearest_rank, ClientFigures, Filter, FilterError, LpFigures, LpHealthLine, OperatorFigures,
+    PairFigures, Report, RfqLine,
 };
 use super::report_rows::ReportRows;
 use super::sqlite_rows::SqliteRows;
@@ -28,6 +29,8 @@ pub enum Section {
     Rfqs,
     Pairs,
     Health,
+    Clients,
+    Operators,
 }
 
 impl FromStr for Section {
@@ -38,10 +41,12 @@ impl FromStr for Section {
             "rfqs" => Ok(Section::Rfqs),
             "pairs" => Ok(Section::Pairs),
             "health" => Ok(Section::Health),
+            "clients" => Ok(Section::Clients),
+            "operators" => Ok(Section::Operators),
             _ => Err(FilterError::Invalid {
                 option: "--section",
                 value: text.to_string(),
-                problem: "must be lps, rfqs, pairs or health",
+                problem: "must be lps, rfqs, pairs, clients, health or operators",
             }),
         }
     }
@@ -196,9 +201,21 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
             let (columns, rows): (&[&str], Vec<Vec<String>>) = match section {
                 Section::Lps => (&LP_COLUMNS, report.lps.iter().map(lp_values).collect()),
                 Section::Rfqs => (&RFQ_COLUMNS, report.rfqs.iter().map(rfq_cells).collect()),
+                Section::Clients => (
+                    &CLIENT_COLUMNS,
+                    report
+                        .clients
+                        .iter()
+                        .map(|c| client_cells(c, opt))
+                        .collect(),
+                ),
                 Section::Health => (
                     &HEALTH_COLUMNS,
                     report.health.iter().map(|h| health_row(h, false)).collect(),
+                ),
+                Section::Operators => (
+                    &OPERATOR_COLUMNS,
+                    report.operators.iter().map(operator_cells).collect(),
                 ),
                 Section::Pairs => (
                     &PAIR_COLUMNS,
@@ -260,11 +277,27 @@ pub fn render(report: &Report, format: Format, source: &Path, filtered: &Filter)
             out += &table(&RFQ_HEADINGS, &rfq_rows, RFQ_LEFT);
             out += "\nPairs (sums in the quote currency, CCY)\n";
             out += &table(&PAIR_HEADINGS, &pair_rows, PAIR_LEFT);
+            let client_rows: Vec<Vec<String>> = report
+                .clients
+                .iter()
+                .map(|c| shown_client_cells(c, &shown_dp))
+                .collect();
+            out += "\nClients (sums in the quote currency, CCY)\n";
+            out += &table(&CLIENT_HEADINGS, &client_rows, CLIENT_LEFT);
             if !report.health.is_empty() {
                 let rows: Vec<Vec<String>> =
                     report.health.iter().map(|h| health_row(h, true)).collect();
                 out += "\nLP health (recorded changes in the period)\n";
                 out += &table(&HEALTH_HEADINGS, &rows, &[0]);
+            }
+            if !report.operators.is_empty() {
+                let rows: Vec<Vec<String>> = report
+                    .operators
+                    .iter()
+                    .map(|figures| shown_operator_cells(figures, &shown_dp))
+                    .collect();
+                out += "\nOperators (desk server; sums in the quote currency, CCY)\n";
+                out += &table(&OPERATOR_HEADINGS, &rows, &[0, 1]);
             }
             out
         }
@@ -312,7 +345,7 @@ fn health_row(line: &LpHealthLine, table: bool) -> Vec<String> {
 }
 
 /// CSV headers: the JSON field names.
-const LP_COLUMNS: [&str; 24] = [
+const LP_COLUMNS: [&str; 26] = [
     "lp",
     "requests",
     "answers",
@@ -335,11 +368,13 @@ const LP_COLUMNS: [&str; 24] = [
     "fills",
     "fill_rate",
     "last_look_rejects",
+    "not_executed",
+    "unknown",
     "hold_p50_ms",
     "hold_p99_ms",
 ];
 /// Table headings: units where a column has one; rates in percent.
-const LP_HEADINGS: [&str; 24] = [
+const LP_HEADINGS: [&str; 26] = [
     "LP",
     "REQ",
     "ANS",
@@ -362,12 +397,73 @@ const LP_HEADINGS: [&str; 24] = [
     "FILLS",
     "FILL %",
     "LL REJ",
+    "NOT EXEC",
+    "UNKNOWN",
     "HOLD P50 ms",
     "HOLD P99 ms",
 ];
 /// Columns aligned left (text); the rest are numbers, aligned right.
 const LP_LEFT: &[usize] = &[0];
-const RFQ_COLUMNS: [&str; 14] = [
+const CLIENT_COLUMNS: [&str; 8] = [
+    "client",
+    "asset",
+    "rfqs",
+    "accepted",
+    "fills",
+    "fill_ratio",
+    "filled_notional",
+    "markup_earned",
+];
+const CLIENT_HEADINGS: [&str; 8] = [
+    "CLIENT",
+    "CCY",
+    "RFQS",
+    "ACCEPTED",
+    "FILLS",
+    "FILL %",
+    "FILLED",
+    "MARKUP EARNED",
+];
+const CLIENT_LEFT: &[usize] = &[0, 1];
+
+/// A client's row; `ratio` writes its fill ratio (a fraction for CSV).
+fn client_cells(
+    client: &ClientFigures,
+    ratio: impl Fn(&Option<rust_decimal::Decimal>) -> String,
+) -> Vec<String> {
+    vec![
+        client.client.clone(),
+        client.asset.clone(),
+        client.rfqs.to_string(),
+        client.accepted.to_string(),
+        client.fills.to_string(),
+        ratio(&client.fill_ratio),
+        client.filled_notional.to_string(),
+        client.markup_earned.to_string(),
+    ]
+}
+
+/// A client's row in the table: the fill ratio in percent, its money at
+/// its currency's precision (as the pairs section shows it).
+fn shown_client_cells(
+    client: &ClientFigures,
+    precisions: &std::collections::HashMap<String, u32>,
+) -> Vec<String> {
+    let mut cells = client_cells(client, percent);
+    if let Some(&dp) = precisions.get(&client.asset) {
+        let money = |value: rust_decimal::Decimal| {
+            let mut shown = value
+                .round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+            shown.rescale(dp);
+            shown.to_string()
+        };
+        cells[6] = money(client.filled_notional);
+        cells[7] = money(client.markup_earned);
+    }
+    cells
+}
+
+const RFQ_COLUMNS: [&str; 15] = [
     "rfq_id",
     "started_at",
     "side",
@@ -382,8 +478,9 @@ const RFQ_COLUMNS: [&str; 14] = [
     "filled_lp",
     "filled_price",
     "desk_pnl",
+    "client",
 ];
-const RFQ_HEADINGS: [&str; 14] = [
+const RFQ_HEADINGS: [&str; 15] = [
     "RFQ",
     "STARTED (UTC)",
     "SIDE",
@@ -398,8 +495,9 @@ const RFQ_HEADINGS: [&str; 14] = [
     "FILLED LP",
     "FILL PRICE",
     "DESK PNL",
+    "CLIENT",
 ];
-const RFQ_LEFT: &[usize] = &[0, 1, 2, 4, 6, 9, 10, 11];
+const RFQ_LEFT: &[usize] = &[0, 1, 2, 4, 6, 9, 10, 11, 14];
 const PAIR_COLUMNS: [&str; 7] = [
     "pair",
     "asset",
@@ -466,6 +564,8 @@ fn lp_row(lp: &LpFigures, rate: fn(&Option<Decimal>) -> String) -> Vec<String> {
         lp.fills.to_string(),
         rate(&lp.fill_rate),
         lp.last_look_rejects.to_string(),
+        lp.not_executed.to_string(),
+        lp.unknown.to_string(),
         opt(&lp.hold_p50_ms),
         opt(&lp.hold_p99_ms),
     ]
@@ -493,6 +593,7 @@ fn rfq_cells(rfq: &RfqLine) -> Vec<String> {
         opt(&rfq.filled_lp),
         opt(&rfq.filled_price),
         opt(&rfq.desk_pnl),
+        rfq.client.clone(),
     ]
 }
 
@@ -506,6 +607,66 @@ fn pair_cells(pair: &PairFigures) -> Vec<String> {
         pair.markup_earned.to_string(),
         pair.fills.to_string(),
     ]
+}
+
+/// The operators section's CSV headers (JSON field names) and table
+/// headings.
+const OPERATOR_COLUMNS: [&str; 9] = [
+    "operator",
+    "asset",
+    "rfqs",
+    "fills",
+    "not_filled",
+    "unknown",
+    "notional_quoted",
+    "filled_notional",
+    "markup_earned",
+];
+const OPERATOR_HEADINGS: [&str; 9] = [
+    "OPERATOR",
+    "CCY",
+    "RFQS",
+    "FILLS",
+    "NOT FILLED",
+    "UNKNOWN",
+    "NOTIONAL QUOTED",
+    "FILLED NOTIONAL",
+    "MARKUP EARNED",
+];
+
+fn operator_cells(figures: &OperatorFigures) -> Vec<String> {
+    vec![
+        figures.operator.clone(),
+        figures.asset.clone(),
+        figures.rfqs.to_string(),
+        figures.fills.to_string(),
+        figures.not_filled.to_string(),
+        figures.unknown.to_string(),
+        figures.notional_quoted.to_string(),
+        figures.filled_notional.to_string(),
+        figures.markup_earned.to_string(),
+    ]
+}
+
+/// An operator's row in the table: money at its currency's precision, as
+/// the pairs section shows it.
+fn shown_operator_cells(
+    figures: &OperatorFigures,
+    precisions: &std::collections::HashMap<String, u32>,
+) -> Vec<String> {
+    let mut cells = operator_cells(figures);
+    if let Some(&dp) = precisions.get(&figures.asset) {
+        let money = |value: Decimal| {
+            let mut shown = value
+                .round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+            shown.rescale(dp);
+            shown.to_string()
+        };
+        cells[6] = money(figures.notional_quoted);
+        cells[7] = money(figures.filled_notional);
+        cells[8] = money(figures.markup_earned);
+    }
+    cells
 }
 
 /// Each quote currency's precision for the table: the finest price
@@ -561,7 +722,7 @@ fn csv_table(columns: &[&str], rows: &[Vec<String>]) -> String {
     String::from_utf8(bytes).unwrap_or_default()
 }
 
-fn table(headings: &[&str], rows: &[Vec<String>], left: &[usize]) -> String {
+pub(crate) fn table(headings: &[&str], rows: &[Vec<String>], left: &[usize]) -> String {
     let mut widths: Vec<usize> = headings.iter().map(|h| h.len()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

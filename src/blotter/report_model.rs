@@ -35,6 +35,10 @@ pub struct Filter {
     pub lp: Option<String>,
     /// Only the N most recent RFQs (after the other filters).
     pub last: Option<u32>,
+    /// Only this client's RFQs (`--client`).
+    pub client: Option<String>,
+    /// Only RFQs this desk server operator asked (`--operator`).
+    pub operator: Option<String>,
 }
 
 impl Filter {
@@ -105,7 +109,42 @@ impl Filter {
             pair,
             lp: lp.map(|lp| lp.trim().to_string()),
             last,
+            client: None,
+            operator: None,
         })
+    }
+
+    /// Only the RFQs of `client` (`--client NAME`), when given.
+    pub fn for_client(self, client: Option<&str>) -> Result<Filter, FilterError> {
+        let client = client
+            .map(|text| {
+                crate::rfq::ClientId::new(text.trim())
+                    .map(|id| id.to_string())
+                    .map_err(|_| FilterError::Invalid {
+                        option: "--client",
+                        value: text.to_string(),
+                        problem: "must be a client id: 1 to 64 letters, digits, '-', '_' or '.'",
+                    })
+            })
+            .transpose()?;
+        Ok(Filter { client, ..self })
+    }
+
+    /// Only RFQs `operator` asked on a desk server (`--operator`); an
+    /// empty name is refused by name.
+    pub fn with_operator(mut self, operator: Option<&str>) -> Result<Filter, FilterError> {
+        if let Some(text) = operator {
+            let name = text.trim();
+            if name.is_empty() {
+                return Err(FilterError::Invalid {
+                    option: "--operator",
+                    value: text.to_string(),
+                    problem: "must name an operator of the desk server's operators file",
+                });
+            }
+            self.operator = Some(name.to_string());
+        }
+        Ok(self)
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -180,8 +219,16 @@ pub struct LpFigures {
     pub(crate) fills: u64,
     /// fills / orders, 4 decimals; null without orders.
     pub(crate) fill_rate: Option<Decimal>,
-    /// `order_rejected` events from this LP.
+    /// `order_rejected` events from this LP in a stream: its last look
+    /// said no.
     pub(crate) last_look_rejects: u64,
+    /// Orders the venue said later (asked at a start) it never executed:
+    /// reconciled `order_rejected` rows. Not a last-look decision: the
+    /// venue may never have seen the order.
+    pub(crate) not_executed: u64,
+    /// Orders to this LP still without an outcome (unknown, or never
+    /// answered) until one is learned from the venue.
+    pub(crate) unknown: u64,
     /// Nearest-rank percentiles of `hold_ms` over the LP's answered orders
     /// (rejected and filled; an unknown outcome has no hold time).
     pub(crate) hold_p50_ms: Option<u64>,
@@ -212,6 +259,64 @@ pub struct RfqLine {
     pub(crate) filled_price: Option<String>,
     /// What the desk kept on the fill, in the quote currency, as stored.
     pub(crate) desk_pnl: Option<String>,
+    /// Whom the request was for.
+    pub client: String,
+    /// Its last order's ids (null without an order): ours, the one the
+    /// venue saw, the venue's own (from its latest answer), and the
+    /// venue's quote reference it named.
+    pub(crate) order_id: Option<String>,
+    pub(crate) client_order_id: Option<String>,
+    pub(crate) venue_order_id: Option<String>,
+    pub(crate) venue_ref: Option<String>,
+    /// How that order's outcome was learned from the venue after its
+    /// stream (start-up reconciliation); null when the stream learned it.
+    pub(crate) reconciled_by: Option<String>,
+    /// The desk server operator who asked; left out for an RFQ of a
+    /// desk in its operator's own process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) operator: Option<String>,
+}
+
+/// One client's figures in one quote currency: how often it asked, how
+/// often it accepted and was filled, and what it traded and earned the
+/// desk.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientFigures {
+    pub client: String,
+    /// The quote currency of the pairs these RFQs were for.
+    pub asset: String,
+    pub rfqs: u64,
+    /// RFQs whose client accepted a quote (an order went out).
+    pub accepted: u64,
+    pub fills: u64,
+    /// Fills per accepted quote (`None` without any accepted).
+    pub fill_ratio: Option<Decimal>,
+    /// The client's leg of its fills (amount × accepted client price).
+    pub filled_notional: Decimal,
+    /// The desk's P&L on those fills: the markup it kept.
+    pub markup_earned: Decimal,
+}
+
+/// One desk server operator's RFQs, per quote currency (sums in it, every
+/// digit kept). Orders and fills are the operator's through their RFQ.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperatorFigures {
+    pub operator: String,
+    /// The quote currency the sums are in.
+    pub(crate) asset: String,
+    pub rfqs: u64,
+    /// RFQs that ended filled, not filled, and with an outcome still
+    /// unknown (an order out that no answer settled).
+    pub fills: u64,
+    pub(crate) not_filled: u64,
+    pub(crate) unknown: u64,
+    /// Sum of amount × final client price over the RFQs that ended with a
+    /// live quote.
+    pub(crate) notional_quoted: Decimal,
+    /// Sum of LP price × amount over the fills.
+    pub(crate) filled_notional: Decimal,
+    /// Sum of the fills' `desk_pnl`.
+    pub(crate) markup_earned: Decimal,
 }
 
 /// One pair's volume over the listed RFQs. Sums are in the pair's quote
@@ -247,11 +352,17 @@ pub struct Report {
     /// The pairs summed per quote currency (one entry when every pair is
     /// quoted in the same currency), `pair` being `TOTAL`.
     pub totals: Vec<PairFigures>,
+    /// Per client and quote currency, by client then currency.
+    pub clients: Vec<ClientFigures>,
     /// Per LP with recorded health changes in the period (`--since`,
     /// `--until`, `--lp`; health is per LP, not per pair or RFQ): left out
     /// when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub health: Vec<LpHealthLine>,
+    /// Per desk server operator and quote currency, by name: left out
+    /// when no listed RFQ names an operator.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<OperatorFigures>,
 }
 
 /// One LP's health line: its recorded health figures and its last-look
@@ -367,5 +478,11 @@ mod tests {
         let filter = Filter::parse(None, None, Some("btc/usdt"), Some("LP2"), Some("5")).unwrap();
         assert_eq!(filter.pair.as_deref(), Some("BTCUSDT"));
         assert_eq!(filter.last, Some(5));
+        let by = |name| Filter::default().with_operator(Some(name));
+        assert_eq!(by(" alice ").unwrap().operator.as_deref(), Some("alice"));
+        assert_eq!(
+            by(" ").unwrap_err().to_string(),
+            "invalid --operator ' ': must name an operator of the desk server's operators file"
+        );
     }
 }

@@ -41,6 +41,10 @@ pub(crate) struct RfqRow {
     /// Its last answer's id once it ended (`answers_from - 1`: none).
     pub(crate) answers_to: Option<i64>,
     pub(crate) lp_timeout_ms: u64,
+    /// Whom the request was for.
+    pub(crate) client: String,
+    /// The desk server operator who asked (`rfqs.operator`), if any.
+    pub(crate) operator: Option<String>,
 }
 
 /// An RFQ's store id and the first and last answer ids that can be its
@@ -106,6 +110,15 @@ pub(crate) struct ExecutionRow<'a> {
     pub(crate) amount: Option<&'a str>,
     pub(crate) hold_ms: Option<u64>,
     pub(crate) desk_pnl: Option<&'a str>,
+    pub(crate) order_id: Option<&'a str>,
+    /// On an `order_sent`: the id the venue saw.
+    pub(crate) client_order_id: Option<&'a str>,
+    /// On an answer: the venue's own id for the order.
+    pub(crate) venue_order_id: Option<&'a str>,
+    pub(crate) venue_ref: Option<&'a str>,
+    /// How an outcome learned after the stream was learned; `None` for
+    /// the stream's own events.
+    pub(crate) reconciled_by: Option<&'a str>,
 }
 
 /// One recorded change of an LP's health, in the order recorded.
@@ -155,7 +168,8 @@ pub(crate) trait ReportRows: AnswerRows {
     fn lps_asked(&mut self) -> Result<Vec<String>, Self::Error>;
     /// Every LP that was a simulation in some stored RFQ, sorted.
     fn simulated_lps(&mut self) -> Result<Vec<String>, Self::Error>;
-    /// The RFQs the filter selects (time, pair, an LP asked, the last N),
+    /// The RFQs the filter selects (time, pair, an LP asked, the client,
+    /// the operator, the last N),
     /// oldest first.
     fn rfqs(&mut self, filter: &Filter) -> Result<Vec<RfqRow>, Self::Error>;
     /// The id of the last answer in the snapshot (0: none).
@@ -189,4 +203,32 @@ pub(crate) trait ReportRows: AnswerRows {
         filter: &Filter,
         each: impl FnMut(HealthRow<'_>),
     ) -> Result<(), Self::Error>;
+    /// The desk's reference prices as the store keeps them (read when the
+    /// desk opens): every `locked` event with a price at or after unix ms
+    /// `since_ms`, oldest first, leaving out the locks of a simulated LP
+    /// (the RFQ's `simulated_lps` names it) and every lock of an RFQ in
+    /// which the operator released a price (a `released` lock event):
+    /// those may rest on a simulation or on the operator's word alone.
+    fn recent_locks(&mut self, since_ms: i64) -> Result<Vec<RecentLock>, Self::Error>;
+    /// Every fill recorded at or after unix ms `since_ms`, oldest first,
+    /// as the clients' daily limits count them (read when the desk opens,
+    /// so that what a client filled today survives a restart).
+    fn client_fills(&mut self, since_ms: i64) -> Result<Vec<ClientFill>, Self::Error>;
+}
+
+/// One fill as a client's daily limit counts it: the client, the pair's
+/// quote currency and the notional the client paid or received in it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ClientFill {
+    pub(crate) client: crate::rfq::ClientId,
+    pub(crate) asset: crate::market::Asset,
+    pub(crate) notional: Decimal,
+}
+
+/// One corroborated lock of a real LP: pair symbol, LP price, unix ms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecentLock {
+    pub pair: String,
+    pub price: Decimal,
+    pub at_ms: i64,
 }

@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 12] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -379,10 +379,56 @@ const MIGRATIONS: [&str; 9] = [
     JOIN rfqs r ON r.id = f.rfq
     WHERE f.event = 'filled';
     "#,
-    // 9: which desk wrote each RFQ and health change (`--desk-name`, the
+    // 9: resolving unknown orders with their venues. `client_order_id` is
+    // the id the venue saw for an order (FIX ClOrdID, B2C2's
+    // `client_order_id`; NULL for a venue that takes none), on its
+    // `order_sent` row. An outcome learned later from the venue (at the
+    // next start) is a new `filled` or `order_rejected` row appended after
+    // the earlier record, never a change to it: `reconciled_by` says how it
+    // was learned (the venue's look-up) and `reconciled_at` when (UTC).
+    // The `orders` view gains the three, and the answer's venue order id,
+    // as its last columns; its outcome is the order's latest answer, so a
+    // reconciled one replaces `unknown` there.
+    r#"
+    ALTER TABLE executions ADD COLUMN client_order_id TEXT;
+    ALTER TABLE executions ADD COLUMN reconciled_by TEXT;
+    ALTER TABLE executions ADD COLUMN reconciled_at TEXT;
+    DROP VIEW orders;
+    CREATE VIEW orders AS
+    SELECT r.rfq_id, r.pair, r.side, o.rfq, o.seq, o.t_ms, o.at, o.at_ms, o.order_id,
+           o.quote_id, o.lp, o.venue_ref, o.lp_price, o.amount, o.attempt,
+           CASE a.event WHEN 'order_rejected' THEN 'rejected' WHEN 'filled' THEN 'filled'
+                        WHEN 'execution_unknown' THEN 'unknown' END AS outcome,
+           a.reason, a.hold_ms,
+           CASE a.event WHEN 'filled' THEN a.lp_price END AS fill_price,
+           a.at AS answered_at, a.at_ms AS answered_ms, r.client,
+           o.client_order_id, a.venue_order_id, a.reconciled_by, a.reconciled_at
+    FROM executions o
+    JOIN rfqs r ON r.id = o.rfq
+    LEFT JOIN executions a ON a.id = (
+        SELECT x.id FROM executions x
+        WHERE x.rfq = o.rfq AND x.order_id = o.order_id
+          AND x.event IN ('order_rejected', 'filled', 'execution_unknown')
+        ORDER BY x.seq DESC LIMIT 1)
+    WHERE o.event = 'order_sent';
+    "#,
+    // 10: which desk server operator asked for each RFQ (the operators
+    // file's name; NULL for an RFQ of a single process). Its orders and
+    // fills are the RFQ's rows, so they carry it through `rfq`.
+    r#"
+    ALTER TABLE rfqs ADD COLUMN operator TEXT;
+    "#,
+    // 11: the channel each RFQ came in by: 'operator' (the console, the
+    // prompt, `quote`, a desk server's operator), or a client's own
+    // session, 'ws' or 'fix'. Earlier RFQs were all an operator's.
+    r#"
+    ALTER TABLE rfqs ADD COLUMN channel TEXT NOT NULL DEFAULT 'operator';
+    "#,
+    // 12: which desk wrote each RFQ and health change (`--desk-name`, the
     // host name by default), so that several desks can share one database
     // (PostgreSQL) and the report can take one of them. Rows from before
-    // have an empty desk. `orders` and `fills` gain it as their last column.
+    // have an empty desk. `orders` and `fills` keep every column they had
+    // and gain it as their last.
     r#"
     ALTER TABLE rfqs ADD COLUMN desk TEXT NOT NULL DEFAULT '';
     ALTER TABLE lp_health ADD COLUMN desk TEXT NOT NULL DEFAULT '';
@@ -395,7 +441,8 @@ const MIGRATIONS: [&str; 9] = [
                         WHEN 'execution_unknown' THEN 'unknown' END AS outcome,
            a.reason, a.hold_ms,
            CASE a.event WHEN 'filled' THEN a.lp_price END AS fill_price,
-           a.at AS answered_at, a.at_ms AS answered_ms, r.client, r.desk
+           a.at AS answered_at, a.at_ms AS answered_ms, r.client,
+           o.client_order_id, a.venue_order_id, a.reconciled_by, a.reconciled_at, r.desk
     FROM executions o
     JOIN rfqs r ON r.id = o.rfq
     LEFT JOIN executions a ON a.id = (

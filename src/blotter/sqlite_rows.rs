@@ -17,8 +17,8 @@ mod raw;
 use super::compact;
 use super::report_model::Filter;
 use super::report_rows::{
-    AnswerRange, AnswerRow, AnswerRows, AnswerSpan, Answered, ExecutionRow, HealthRow, LockRow,
-    ReportRows, RfqRow,
+    AnswerRange, AnswerRow, AnswerRows, AnswerSpan, Answered, ClientFill, ExecutionRow, HealthRow,
+    LockRow, RecentLock, ReportRows, RfqRow,
 };
 use crate::rfq::event::FailureKind;
 
@@ -155,12 +155,14 @@ impl ReportRows for SqliteRows<'_> {
         let mut select = self.conn.prepare(
             "SELECT id, rfq_id, started_at, side, amount, pair, quote, lps, end_t_ms, end_reason,
                     improvements, final_lp, final_client_price, outcome, answers_from, answers_to,
-                    lp_timeout_ms
+                    lp_timeout_ms, client, operator
              FROM rfqs r
              WHERE (?1 IS NULL OR started_ms >= ?1) AND (?2 IS NULL OR started_ms < ?2)
                AND (?3 IS NULL OR pair = ?3)
                AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.lps) WHERE value = ?4))
-               AND (?6 IS NULL OR desk = ?6)
+               AND (?6 IS NULL OR client = ?6)
+               AND (?7 IS NULL OR operator = ?7)
+               AND (?8 IS NULL OR desk = ?8)
              ORDER BY started_ms DESC, id DESC
              LIMIT ?5",
         )?;
@@ -171,6 +173,8 @@ impl ReportRows for SqliteRows<'_> {
             filter.pair,
             filter.lp,
             limit,
+            filter.client,
+            filter.operator,
             self.desk,
         ])?;
         let mut selected = Vec::new();
@@ -194,6 +198,8 @@ impl ReportRows for SqliteRows<'_> {
                 answers_from: row.get("answers_from")?,
                 answers_to: row.get("answers_to")?,
                 lp_timeout_ms: row.get("lp_timeout_ms")?,
+                client: row.get("client")?,
+                operator: row.get("operator")?,
             });
         }
         // Oldest first.
@@ -261,7 +267,8 @@ impl ReportRows for SqliteRows<'_> {
         mut each: impl FnMut(ExecutionRow<'_>),
     ) -> rusqlite::Result<()> {
         let mut select = self.conn.prepare(
-            "SELECT rfq, t_ms, event, lp, lp_price, amount, hold_ms, desk_pnl FROM executions
+            "SELECT rfq, t_ms, event, lp, lp_price, amount, hold_ms, desk_pnl, order_id,
+             client_order_id, venue_order_id, venue_ref, reconciled_by FROM executions
              WHERE rfq >= ?1 AND rfq <= ?2 ORDER BY rfq, seq",
         )?;
         let mut rows = select.query([first, last])?;
@@ -275,6 +282,11 @@ impl ReportRows for SqliteRows<'_> {
                 amount: row.get_ref(5)?.as_str_or_null()?,
                 hold_ms: row.get(6)?,
                 desk_pnl: row.get_ref(7)?.as_str_or_null()?,
+                order_id: row.get_ref(8)?.as_str_or_null()?,
+                client_order_id: row.get_ref(9)?.as_str_or_null()?,
+                venue_order_id: row.get_ref(10)?.as_str_or_null()?,
+                venue_ref: row.get_ref(11)?.as_str_or_null()?,
+                reconciled_by: row.get_ref(12)?.as_str_or_null()?,
             });
         }
         Ok(())
@@ -295,6 +307,43 @@ impl ReportRows for SqliteRows<'_> {
             self.desk.as_deref(),
             each,
         )
+    }
+
+    fn recent_locks(&mut self, since_ms: i64) -> rusqlite::Result<Vec<RecentLock>> {
+        let mut statement = self.conn.prepare(
+            "SELECT r.pair, l.price, l.at_ms, l.lp, r.simulated_lps
+               FROM lock_events l JOIN rfqs r ON r.id = l.rfq
+              WHERE l.event = 'locked' AND l.at_ms >= ?1 AND l.price IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM lock_events x
+                                 WHERE x.rfq = l.rfq AND x.event = 'released')
+              ORDER BY l.at_ms",
+        )?;
+        let rows = statement.query_map([since_ms], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut locks = Vec::new();
+        for row in rows {
+            let (pair, price, at_ms, lp, simulated_lps) = row?;
+            let simulated: Vec<String> = serde_json::from_str(&simulated_lps).unwrap_or_default();
+            if simulated.contains(&lp) {
+                continue;
+            }
+            let Ok(price) = price.parse::<rust_decimal::Decimal>() else {
+                continue;
+            };
+            locks.push(RecentLock { pair, price, at_ms });
+        }
+        Ok(locks)
+    }
+
+    fn client_fills(&mut self, since_ms: i64) -> rusqlite::Result<Vec<ClientFill>> {
+        super::read::client_fills(self.conn, since_ms)
     }
 }
 

@@ -282,9 +282,9 @@ impl SqliteStore {
                 "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
                  threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
                  started_at, started_ms, speed, simulated, speed_per_mille, client, simulated_lps,
-                 answers_from, desk)
+                 operator, channel, answers_from, desk)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19, ?20, (SELECT coalesce(MAX(id), 0) + 1 FROM answers), ?21)",
+                 ?17, ?18, ?19, ?20, ?21, ?22, (SELECT coalesce(MAX(id), 0) + 1 FROM answers), ?23)",
             )?;
             // Every answer after this one gets a higher id (ids only grow,
             // whichever process writes), so an RFQ's answers lie between
@@ -312,10 +312,10 @@ impl SqliteStore {
                 "INSERT INTO executions (rfq, seq, t_ms, at, at_ms, event, order_id, quote_id,
                  lp, venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms,
                  client_pays, pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset,
-                 venue_order_id, simulated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-                 ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,
-                 ?24 OR EXISTS (SELECT 1 FROM rfqs r, json_each(r.simulated_lps) s
-                                WHERE r.id = ?1 AND s.value = ?9))",
+                 venue_order_id, simulated, client_order_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+                 ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+                 ?23, ?24 OR EXISTS (SELECT 1 FROM rfqs r, json_each(r.simulated_lps) s
+                                     WHERE r.id = ?1 AND s.value = ?9), ?25)",
             )?;
             let mut ended = tx.prepare_cached(
                 "UPDATE rfqs SET end_seq = ?2, end_t_ms = ?3, ended_at = ?4, ended_ms = ?5,
@@ -372,6 +372,8 @@ impl SqliteStore {
                         speed_per_mille,
                         s.client.as_str(),
                         simulated_lps,
+                        s.operator.as_deref(),
+                        s.channel.as_str(),
                         self.desk,
                     ])?;
                     let before = self.rfqs.insert(
@@ -498,6 +500,32 @@ impl SqliteStore {
                         l.previous_lp,
                         l.reason.as_str(),
                     ])?,
+                    // The trust decisions ride with the lock's: the
+                    // price held back or released, and by whom it was not.
+                    EventKind::Unverified(u) => lock.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        "unverified",
+                        u.lp,
+                        u.price.to_string(),
+                        None::<String>,
+                        None::<String>,
+                    ])?,
+                    EventKind::Released(r) => lock.execute(params![
+                        row,
+                        seq,
+                        t_ms,
+                        at,
+                        at_ms,
+                        "released",
+                        r.lp,
+                        r.price.to_string(),
+                        None::<String>,
+                        None::<String>,
+                    ])?,
                     EventKind::LockExpired(x) => lock.execute(params![
                         row,
                         seq,
@@ -548,6 +576,7 @@ impl SqliteStore {
                             x.pnl_asset,
                             x.venue_order_id,
                             x.simulated,
+                            x.client_order_id,
                         ])?
                     }
                     EventKind::Ended(e) => {
@@ -822,6 +851,8 @@ pub(super) struct ExecutionRow<'a> {
     pub(super) desk_pnl: Option<String>,
     pub(super) pnl_asset: Option<&'a str>,
     pub(super) venue_order_id: Option<&'a str>,
+    /// The id the venue saw for the order (on `order_sent`).
+    pub(super) client_order_id: Option<&'a str>,
     /// The LP behind the order or fill is a simulation (a reject or an
     /// unknown outcome, whose events do not say, is judged by the RFQ's
     /// `simulated_lps` in the insert).
@@ -836,6 +867,7 @@ impl<'a> ExecutionRow<'a> {
                 quote_id: Some(&o.quote_id),
                 lp: Some(&o.lp),
                 venue_ref: o.venue_ref.as_deref(),
+                client_order_id: o.client_order_id.as_deref(),
                 lp_price: Some(o.lp_price.to_string()),
                 amount: Some(o.amount.to_string()),
                 attempt: Some(o.attempt),

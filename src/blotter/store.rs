@@ -4,6 +4,7 @@
 //! retrying, failing closed: `writer`) serves every store: SQLite's
 //! (`sqlite_store`) and PostgreSQL's (`postgres::store`).
 
+use super::orders::{Learned, OrderOnRecord};
 use crate::lp::guarded::RecordedChange;
 use crate::rfq::RfqEvent;
 
@@ -54,6 +55,36 @@ pub trait BlotterStore: Send + 'static {
     /// Leaves the store complete after the last batch; nothing is written
     /// after it.
     fn close(&mut self);
+}
+
+/// The orders a store holds, for start-up reconciliation and `lp-rfq
+/// orders`: read apart from the writer (on a connection of their own),
+/// and an outcome learned later from a venue appended as a new row, never
+/// a change to an earlier one. SQLite's is `sqlite_orders::SqliteOrders`.
+pub trait OrderRecords: Send {
+    /// Every order still without an outcome (its latest answer unknown,
+    /// or none at all), oldest first.
+    fn unresolved(&mut self) -> Result<Vec<OrderOnRecord>, StoreError>;
+
+    /// The last `limit` orders sent, newest first.
+    fn recent(&mut self, limit: usize) -> Result<Vec<OrderOnRecord>, StoreError>;
+
+    /// Appends what the venue said of `order` after every row of its RFQ,
+    /// tagged `reconciled_by = how` and `reconciled_at = at_ms` (UTC ms),
+    /// in one transaction: a fill with the client's side of the trade
+    /// from the accepted client quote and the desk's P&L at the venue's
+    /// price. An RFQ that never ended (its process died with the order
+    /// out) is marked ended by the same transaction, with the outcome
+    /// learned (`filled` or `not_filled`). Returns false, writing
+    /// nothing, when the order already has an outcome (another process
+    /// resolved it meanwhile).
+    fn append_outcome(
+        &mut self,
+        order: &OrderOnRecord,
+        learned: &Learned,
+        how: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError>;
 }
 
 /// What one batch wrote.

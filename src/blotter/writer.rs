@@ -608,6 +608,7 @@ mod tests {
             }),
             rfq_id: "R1".into(),
             t_ms: u64::from(poll),
+            two_way_side: None,
         }
     }
 

@@ -350,6 +350,21 @@ pub(crate) const MAX_DEVIATION_BPS: SettingDef = SettingDef {
     slot: |args| &mut args.max_deviation_bps,
 };
 
+pub(crate) const REFERENCE_MAX_AGE_SECS: SettingDef = SettingDef {
+    env: "REFERENCE_MAX_AGE_SECS",
+    flag: "--reference-max-age-secs",
+    value_name: "SECS",
+    group: Group::Desk,
+    fallback: Fallback::Value("300"),
+    accepts: Accepts::Whole {
+        what: "a whole number of seconds",
+        min: 0,
+        max: 86_400,
+    },
+    help: "How old, in seconds ({range}), the desk's last corroborated price for a pair may be and still vouch for a lone LP's quote near it (0: never)",
+    slot: |args| &mut args.reference_max_age_secs,
+};
+
 pub(crate) const FADE_LIMIT_PCT: SettingDef = SettingDef {
     env: "FADE_LIMIT_PCT",
     flag: "--fade-limit-pct",
@@ -460,6 +475,20 @@ pub(crate) const LPS_FILE: SettingDef = SettingDef {
     accepts: Accepts::Path,
     help: "Venues file (TOML) listing the desk's real LPs; none = built-in mock LPs (for `bench`: the number of in-process LPs per stream, default 10)",
     slot: |args| &mut args.lps_file,
+};
+
+pub(crate) const CLIENTS_FILE: SettingDef = SettingDef {
+    env: "CLIENTS_FILE",
+    flag: "--clients",
+    value_name: "PATH",
+    group: Group::Desk,
+    fallback: Fallback::Absent {
+        means: "none (the house client at the desk's settings)",
+        in_help: false,
+    },
+    accepts: Accepts::Path,
+    help: "Clients file (TOML) with each client's markup and limits; none = one client, house, at the desk's settings",
+    slot: |args| &mut args.clients_file,
 };
 
 pub(crate) const ALLOW_SIMULATED_WITH_REAL: SettingDef = SettingDef {
@@ -742,6 +771,7 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
     DEFAULT_STREAM_DURATION_SECONDS,
     ORDER_TIMEOUT_MS,
     MAX_DEVIATION_BPS,
+    REFERENCE_MAX_AGE_SECS,
     FADE_LIMIT_PCT,
     FADE_TOLERANCE_BPS,
     MAX_NOTIONAL,
@@ -749,6 +779,7 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
     MIN_NOTIONAL,
     MIN_NOTIONAL_PAIRS,
     VALIDITY_BUFFER_SECONDS,
+    CLIENTS_FILE,
     LPS_FILE,
     ALLOW_SIMULATED_WITH_REAL,
     LP_TIMEOUT_MS,

@@ -10,7 +10,12 @@
 //! scenario or the venues file) and `check` (`lp-rfq lps --check`).
 
 pub(crate) mod check;
+pub mod link;
+pub mod protocol;
+pub mod reconcile;
+pub(crate) mod reference_feed;
 pub mod registry;
+pub mod remote;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,6 +27,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::blotter::{Blotter, BlotterError, BlotterSink, BlotterStats};
+use crate::clients::{Clients, FillCounter, FilledToday};
 use crate::clock::StreamClock;
 use crate::config::Settings;
 use crate::desk::registry::LpRegistry;
@@ -29,6 +35,8 @@ use crate::ids;
 use crate::recorder::Recorder;
 use crate::rfq::event::{BlotterErrorEvent, Ended};
 use crate::rfq::inbox::CommandSender;
+use crate::rfq::outlet::Outlet;
+use crate::rfq::reference::{PairReference, References};
 use crate::rfq::{EventKind, QuoteRequest, RfqEvent, Session, StreamCommand};
 use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, StreamStopper, Subscription};
 
@@ -46,6 +54,16 @@ pub struct Desk {
     /// The live streams, for anyone who attaches, and the desk's pushed
     /// facts.
     streams: StreamRegistry,
+    /// Whom requests may be for, at what markup, within what limits.
+    clients: Clients,
+    /// What each client filled today (UTC): its daily limit's count.
+    filled_today: Arc<FilledToday>,
+    /// The venues file's reference sources, feeding the streams'
+    /// references once started.
+    feeds: reference_feed::ReferenceFeeds,
+    /// What the venues file should make the operator look at (a band for
+    /// one pair and none for its dollar twin), said once at start.
+    warnings: Vec<String>,
 }
 
 /// Why the desk could not open: each names what to fix.
@@ -55,6 +73,17 @@ pub enum DeskError {
     Blotter(#[from] BlotterError),
     #[error(transparent)]
     Venues(#[from] crate::venues::VenuesError),
+    #[error(transparent)]
+    Clients(#[from] crate::clients::ClientsError),
+    /// The fills that count against the clients' daily limits could not
+    /// be read from the blotter: a limit that cannot be counted is not
+    /// held, so the desk does not open.
+    #[error("cannot count today's fills for the clients' daily limits: {0}")]
+    ClientFills(#[from] crate::blotter::read::ReadError),
+    /// The request's client, pair or size is refused by the client's
+    /// terms (before any LP is asked).
+    #[error(transparent)]
+    Client(Box<crate::clients::ClientRefusal>),
     #[error(transparent)]
     Adapter(#[from] crate::desk::registry::VenueBuildError),
     /// The blotter cannot write right now: a desk offers no quote it
@@ -83,6 +112,39 @@ pub enum DeskError {
     },
 }
 
+/// Gives the desk's reference prices their age limit and the locks its
+/// blotter holds from within it: a restarted desk vouches for a lone LP
+/// near the price it locked a minute ago as the running one did. A
+/// blotter that cannot be read for them only costs the references.
+fn seed_references(settings: &Settings, has_blotter: bool, references: &References) {
+    let max_age_ms = settings.reference_max_age_secs.saturating_mul(1000);
+    references.set_desk_max_age_ms(max_age_ms);
+    let Some(path) = settings
+        .blotter
+        .as_ref()
+        .filter(|_| has_blotter && max_age_ms > 0)
+    else {
+        return;
+    };
+    let since_ms = chrono::Utc::now()
+        .timestamp_millis()
+        .saturating_sub(i64::try_from(max_age_ms).unwrap_or(i64::MAX));
+    match crate::blotter::recent::recent_locks(path, since_ms) {
+        Ok(locks) => {
+            for lock in &locks {
+                references.note_desk(&lock.pair, lock.price, lock.at_ms);
+            }
+        }
+        Err(error) => tracing::warn!("no reference prices from the blotter: {error}"),
+    }
+}
+
+impl From<crate::clients::ClientRefusal> for DeskError {
+    fn from(refusal: crate::clients::ClientRefusal) -> DeskError {
+        DeskError::Client(Box::new(refusal))
+    }
+}
+
 /// How the desk ended: what its blotter holds and lost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeskClosed {
@@ -98,21 +160,69 @@ impl Desk {
     /// or the built-in mocks) and opens the blotter the settings name (a
     /// desk must not trade on a run it cannot record).
     pub fn open(settings: Settings) -> Result<Desk, DeskError> {
-        let registry = open_registry(&settings)?;
+        // This process's own console or output is each stream's only
+        // consumer, so no stream keeps a snapshot for a late one.
+        Desk::open_with(settings, StreamRegistry::without_snapshots())
+    }
+
+    fn open_with(settings: Settings, streams: StreamRegistry) -> Result<Desk, DeskError> {
+        let (registry, venues) = open_parts(&settings)?;
+        let clients = match &settings.clients_file {
+            Some(path) => crate::clients::load(path)?,
+            None => Clients::house_only(),
+        };
         let blotter = match &settings.blotter {
             Some(at) => Some(Blotter::open_at(at, &settings.desk())?),
             None => None,
         };
-        // This process's own console or output is each stream's only
-        // consumer, so no stream keeps a snapshot for a late one.
-        let mut desk = Desk::assemble(
-            settings,
-            registry,
-            blotter,
-            StreamRegistry::without_snapshots(),
-        );
+        let filled_today = FilledToday::default();
+        if let (Some(at), Some(_), true) = (&settings.blotter, &blotter, clients.from_file()) {
+            let today = chrono::Utc::now().date_naive();
+            let midnight = today
+                .and_hms_opt(0, 0, 0)
+                .map(|at| at.and_utc().timestamp_millis())
+                .unwrap_or(0);
+            for fill in crate::blotter::recent::client_fills_since(at, midnight)? {
+                filled_today.add(today, &fill.client, fill.asset, fill.notional);
+            }
+        }
+        let mut desk = Desk::assemble(settings, registry, blotter, streams).with_venues(venues);
+        desk.clients = clients;
+        desk.filled_today = Arc::new(filled_today);
         desk.record_health()?;
         Ok(desk)
+    }
+
+    /// [`Desk::open`] for a desk others attach to (`lp-rfq serve`): every
+    /// stream keeps a snapshot, so an operator may attach to it at any
+    /// time.
+    pub fn open_shared(settings: Settings) -> Result<Desk, DeskError> {
+        Desk::open_with(settings, StreamRegistry::default())
+    }
+
+    /// What an operator needs to know of this desk (the server's
+    /// `welcome`, the console's form).
+    pub fn facts(&self) -> protocol::DeskFacts {
+        let settings = &self.settings;
+        protocol::DeskFacts {
+            markup_bps: settings.engine.markup,
+            threshold_bps: settings.engine.threshold,
+            duration_ms: settings.duration_ms,
+            lps: self
+                .registry
+                .listing()
+                .into_iter()
+                .map(|listed| protocol::DeskLp {
+                    name: listed.name,
+                    simulated: listed.simulated,
+                })
+                .collect(),
+            pairs: match self.registry.quotable() {
+                crate::desk::registry::Quotable::Any => None,
+                crate::desk::registry::Quotable::Only(pairs) => Some(pairs.clone()),
+            },
+            simulated: self.registry.simulated(),
+        }
     }
 
     /// Records every change of an LP's health in the blotter (`lp_health`),
@@ -140,6 +250,7 @@ impl Desk {
         blotter: Option<Blotter>,
         streams: StreamRegistry,
     ) -> Desk {
+        seed_references(&settings, blotter.is_some(), streams.references());
         let announcer = streams.clone();
         registry.announce_health_to(Box::new(move |change| {
             announcer.announce(DeskEvent::LpHealth(LpHealthChanged::from(change)));
@@ -149,8 +260,62 @@ impl Desk {
             registry,
             blotter,
             streams_started: AtomicU64::new(0),
+            feeds: reference_feed::ReferenceFeeds::new(&[], streams.references()),
             streams,
+            clients: Clients::house_only(),
+            filled_today: Arc::default(),
+            warnings: Vec::new(),
         }
+    }
+
+    /// This desk serving `clients` (tests, other front ends; [`Desk::open`]
+    /// reads the settings' clients file).
+    pub fn with_clients(mut self, clients: Clients) -> Desk {
+        self.clients = clients;
+        self
+    }
+
+    /// Whom requests may be for.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Whether `request`'s client may make it now (known, enabled, the
+    /// pair allowed, within its per-RFQ and daily limits): what
+    /// [`Desk::try_start`] checks before any LP is asked, for a front end
+    /// to explain and ask again.
+    pub fn admit(&self, request: &QuoteRequest) -> Result<(), crate::clients::ClientRefusal> {
+        let today = chrono::Utc::now().date_naive();
+        self.clients
+            .admit(
+                &request.spec,
+                request.params.clone(),
+                &self.filled_today,
+                today,
+            )
+            .map(drop)
+    }
+
+    /// The desk with what its venues file adds beside the LPs: its
+    /// reference sources and its warnings.
+    fn with_venues(mut self, venues: Option<crate::venues::VenuesFile>) -> Desk {
+        if let Some(file) = venues {
+            self.feeds =
+                reference_feed::ReferenceFeeds::new(&file.references, self.streams.references());
+            let path = self
+                .settings
+                .lps_file
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""));
+            self.warnings = file.band_warnings(&path.display().to_string());
+        }
+        self
+    }
+
+    /// What the operator should look at in the configuration, one line
+    /// each (the caller shows them at start).
+    pub(crate) fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     pub fn settings(&self) -> &Settings {
@@ -161,9 +326,34 @@ impl Desk {
         &self.registry
     }
 
-    /// Starts the LPs (connections, logons) before the first stream.
+    /// Starts the LPs (connections, logons) and the reference sources
+    /// (their first prices, each within its timeout) before the first
+    /// stream.
     pub(crate) async fn start_lps(&self) {
-        self.registry.start().await;
+        tokio::join!(self.registry.start(), self.feeds.start());
+    }
+
+    /// Looks every order the blotter holds without an outcome up with its
+    /// venue (call after [`Desk::start_lps`]: a FIX venue answers once
+    /// logged on) and appends what is learned; the line to show, if any
+    /// order was found.
+    pub(crate) async fn reconcile_orders(&self) -> Option<String> {
+        let blotter = self.blotter.as_ref()?;
+        let cannot = |error: &dyn std::fmt::Display| {
+            Some(format!(
+                "cannot reconcile orders in the blotter '{}': {error}",
+                blotter.path().display()
+            ))
+        };
+        let mut records = match blotter.order_records() {
+            Ok(records) => records,
+            Err(error) => return cannot(&error),
+        };
+        let default_wait_ms = self.settings.engine.order_timeout_ms;
+        match reconcile::reconcile(records.as_mut(), &self.registry, default_wait_ms).await {
+            Ok(found) => found.map(|done| done.line()),
+            Err(problem) => cannot(&problem),
+        }
     }
 
     /// The blotter's counters, if one is open.
@@ -185,6 +375,14 @@ impl Desk {
     /// later event, and its command inbox. `None` when it is not running.
     pub fn attach(&self, rfq_id: &str) -> Option<Subscription> {
         self.streams.attach(rfq_id)
+    }
+
+    /// The desk view now: every live RFQ's row and every LP's health.
+    pub fn desk_view(&self) -> crate::streams::DeskView {
+        crate::streams::DeskView {
+            rfqs: self.streams.live_rfqs(),
+            lps: self.registry.health_rows(),
+        }
     }
 
     /// Every desk-wide fact from now on (LP health, blotter trouble,
@@ -246,6 +444,10 @@ impl Desk {
             crate::config::MAX_THRESHOLD_BPS,
         )?;
         self.settings.minimum_size().check(spec.pair, spec.amount)?;
+        let today = chrono::Utc::now().date_naive();
+        let params = self
+            .clients
+            .admit(&spec, params, &self.filled_today, today)?;
         if let Some(failure) = self.blotter.as_ref().and_then(Blotter::failure) {
             return Err(DeskError::BlotterFailing(failure));
         }
@@ -260,12 +462,31 @@ impl Desk {
             duration_ms: self.settings.duration_ms,
             clock,
             band: self.registry.band_for(&spec.pair),
+            // Read afresh at every poll: a reference source's price can
+            // arrive, or grow too old, while the stream runs.
+            reference: None,
+            desk_reference: Some(PairReference::new(
+                self.streams.references().clone(),
+                spec.pair.symbol(),
+            )),
             client: params.client(),
+            operator: params.operator(),
+            channel: params.channel(),
         };
+        let counter = self
+            .clients
+            .get(params.client().as_str())
+            .filter(|terms| terms.counts_fills())
+            .map(|_| FillCounter {
+                filled: self.filled_today.clone(),
+                client: params.client(),
+            });
         Ok(start_session_in(
             session,
             self.blotter.as_ref().map(Blotter::sink),
             &self.streams,
+            counter,
+            params.two_way(),
         ))
     }
 
@@ -302,10 +523,26 @@ impl Desk {
 /// scenario's or the built-in mocks. Refuses a venues file together with a
 /// scenario, and `--speed` other than 1 with real LPs.
 pub fn open_registry(settings: &Settings) -> Result<LpRegistry, DeskError> {
+    Ok(open_parts(settings)?.0)
+}
+
+/// [`open_registry`], with the venues file it was built from, if any.
+fn open_parts(
+    settings: &Settings,
+) -> Result<(LpRegistry, Option<crate::venues::VenuesFile>), DeskError> {
     let Some(file) = venues_file(settings)? else {
-        return Ok(LpRegistry::from_settings(settings));
+        return Ok((LpRegistry::from_settings(settings), None));
     };
-    Ok(LpRegistry::from_venues(&file.lps, settings)?.with_bands(file.bands))
+    let registry = LpRegistry::from_venues(&file.lps, settings)?.with_bands(file.bands.clone());
+    Ok((registry, Some(file)))
+}
+
+/// The venues file's reference sources, read without starting any
+/// (`lp-rfq lps`).
+pub(crate) fn list_references(
+    settings: &Settings,
+) -> Result<Vec<crate::venues::ReferenceSpec>, DeskError> {
+    Ok(venues_file(settings)?.map_or_else(Vec::new, |file| file.references))
 }
 
 /// The LPs [`open_registry`] would open, listed without opening any: a
@@ -386,6 +623,7 @@ fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle
         kind,
         rfq_id: rfq_id.clone(),
         t_ms: 0,
+        two_way_side: None,
     };
     let _ = sender.try_send(event(EventKind::BlotterError(BlotterErrorEvent { reason })));
     let _ = sender.try_send(event(EventKind::Ended(ended.clone())));
@@ -396,13 +634,32 @@ fn refused(rfq_id: Arc<str>, clock: StreamClock, reason: String) -> StreamHandle
         events,
         stopper: StreamStopper::new(commands.clone()),
         commands,
-        task: tokio::spawn(async move { ended }),
+        task: StreamTask::Local(tokio::spawn(async move { ended })),
+    }
+}
+
+/// Runs `session` one-sided, or as a two-way stream. The two-way one is
+/// boxed: a one-sided stream's future stays the size it was.
+fn run_stream<O: Outlet + 'static>(
+    session: Session,
+    outlet: O,
+    inbox: crate::rfq::inbox::Inbox<StreamCommand>,
+    two_way: bool,
+) -> impl std::future::Future<Output = Ended> + Send + 'static {
+    if two_way {
+        futures::future::Either::Right(Box::pin(crate::rfq::two_way::run_two_way(
+            session,
+            outlet,
+            Some(inbox),
+        )))
+    } else {
+        futures::future::Either::Left(session.run_into(outlet, Some(inbox)))
     }
 }
 
 /// `start_session_in` a registry of its own: nobody else attaches.
 pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHandle {
-    start_session_in(session, blotter, &StreamRegistry::default())
+    start_session_in(session, blotter, &StreamRegistry::default(), None, false)
 }
 
 /// Runs `session` as its own task, listed in `streams` while it runs,
@@ -411,11 +668,14 @@ pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHa
 /// stream if its record can no longer be kept), so a full blotter channel
 /// makes this stream wait rather than anything pile up. Then the
 /// registry's fan-out offers it to the stream's subscribers, and the
-/// handle's `events` get it.
+/// handle's `events` get it. With a `counter`, each fill is counted into
+/// its client's day as it lands (before the blotter records it).
 pub(crate) fn start_session_in(
     session: Session,
     blotter: Option<BlotterSink>,
     streams: &StreamRegistry,
+    counter: Option<FillCounter>,
+    two_way: bool,
 ) -> StreamHandle {
     let rfq_id = session.rfq_id.clone();
     let clock = session.clock;
@@ -432,9 +692,27 @@ pub(crate) fn start_session_in(
         Err(live) => return refused(rfq_id, clock, live.to_string()),
     };
     let stopper = fanout.stopper();
-    let task = match blotter {
-        None => tokio::spawn(session.run_into(fanout, Some(inbox))),
-        Some(sink) => tokio::spawn(session.run_into(Recorder::new(sink, fanout), Some(inbox))),
+    // Only a client with a daily limit pays for the counting outlet.
+    let task = match (blotter, counter) {
+        (None, None) => tokio::spawn(run_stream(session, fanout, inbox, two_way)),
+        (Some(sink), None) => tokio::spawn(run_stream(
+            session,
+            Recorder::new(sink, fanout),
+            inbox,
+            two_way,
+        )),
+        (None, Some(counter)) => tokio::spawn(run_stream(
+            session,
+            counter.around(fanout, clock),
+            inbox,
+            two_way,
+        )),
+        (Some(sink), Some(counter)) => tokio::spawn(run_stream(
+            session,
+            counter.around(Recorder::new(sink, fanout), clock),
+            inbox,
+            two_way,
+        )),
     };
     StreamHandle {
         rfq_id,
@@ -442,7 +720,7 @@ pub(crate) fn start_session_in(
         events,
         commands,
         stopper,
-        task,
+        task: StreamTask::Local(task),
     }
 }
 
@@ -456,10 +734,37 @@ pub struct StreamHandle {
     pub events: mpsc::Receiver<RfqEvent>,
     pub commands: CommandSender<StreamCommand>,
     stopper: StreamStopper,
-    task: JoinHandle<Ended>,
+    task: StreamTask,
+}
+
+/// Where a stream's summary comes from: its own task in this process, or
+/// a desk server's `ended` (an error when the connection is lost first).
+enum StreamTask {
+    Local(JoinHandle<Ended>),
+    Remote(tokio::sync::oneshot::Receiver<anyhow::Result<Ended>>),
 }
 
 impl StreamHandle {
+    /// A stream running on a desk server: its events arrive on `events`,
+    /// commands put into `commands`' inbox are the caller's to forward,
+    /// and `ended` gives its summary (or why the desk was lost).
+    pub(crate) fn remote(
+        rfq_id: Arc<str>,
+        clock: StreamClock,
+        events: mpsc::Receiver<RfqEvent>,
+        commands: CommandSender<StreamCommand>,
+        ended: tokio::sync::oneshot::Receiver<anyhow::Result<Ended>>,
+    ) -> StreamHandle {
+        StreamHandle {
+            rfq_id,
+            clock,
+            events,
+            stopper: StreamStopper::new(commands.clone()),
+            commands,
+            task: StreamTask::Remote(ended),
+        }
+    }
+
     /// Ends the stream early; its `ended` event says `interrupted`. Never
     /// lost, however full the inbox is.
     pub fn stop(&self) {
@@ -486,7 +791,12 @@ impl StreamHandle {
     /// Waits for the session to finish and returns its summary; by then
     /// every event has been handed to the blotter.
     pub async fn finish(self) -> anyhow::Result<Ended> {
-        self.task.await.context("the RFQ session failed")
+        match self.task {
+            StreamTask::Local(task) => task.await.context("the RFQ session failed"),
+            StreamTask::Remote(ended) => ended
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the desk connection ended"))),
+        }
     }
 
     /// Hands every event, in order, to `on_event` until the stream ends,
@@ -506,4 +816,11 @@ impl StreamHandle {
         }
         self.finish().await
     }
+}
+
+/// A stream that never started because `reason`: its events say so, then
+/// `ended` (a desk server that refused, or was lost, at the start).
+pub(crate) fn refused_stream(reason: String) -> StreamHandle {
+    let clock = StreamClock::start();
+    refused(ids::next_rfq_id(clock.wall_origin()), clock, reason)
 }

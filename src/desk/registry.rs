@@ -477,6 +477,39 @@ impl LpRegistry {
         }
     }
 
+    /// The long-lived LP named `name` (a venue), which can be asked about
+    /// an order it took in an earlier run; `None` for simulations, which
+    /// are made afresh per stream and remember nothing.
+    pub(crate) fn venue_named(&self, name: &str) -> Option<SharedLp> {
+        match &self.cast {
+            Cast::Fixed(lps) => lps.iter().find(|lp| lp.name() == name).cloned(),
+            _ => None,
+        }
+    }
+
+    /// Each LP's desk-wide health now, in the desk's order, for the desk
+    /// view; an LP without a health (a simulation) has no state.
+    pub(crate) fn health_rows(&self) -> Vec<crate::streams::LpHealthRow> {
+        self.names()
+            .into_iter()
+            .enumerate()
+            .map(|(index, lp)| {
+                let health = self
+                    .guards
+                    .get(index)
+                    .and_then(Option::as_ref)
+                    .map(|guard| guard.health_now());
+                crate::streams::LpHealthRow {
+                    lp,
+                    state: health.as_ref().map(|view| view.state),
+                    retry_in_ms: health.as_ref().and_then(|view| view.retry_in_ms),
+                    reject_rate: health.as_ref().map(|view| view.reject_rate),
+                    reason: health.and_then(|view| view.reason),
+                }
+            })
+            .collect()
+    }
+
     /// The names of the LPs a stream asks.
     pub fn names(&self) -> Vec<Arc<str>> {
         match &self.cast {

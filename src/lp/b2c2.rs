@@ -7,7 +7,9 @@
 //! decimals travel as strings; `valid_until` is ISO 8601 with or without
 //! a zone (without means UTC); quantities have at most 4 decimals; a FOK
 //! order that did not trade is HTTP 200 with `executed_price: null` and no
-//! trades; errors are `{"errors":[{"code":N,"message":"..."}]}` with a 4xx.
+//! trades; errors are `{"errors":[{"code":N,"message":"..."}]}` with a 4xx;
+//! `GET /order/<client_order_id>/` answers an order as `POST /order/` did,
+//! or 404 when the venue never saw it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,7 +24,8 @@ use crate::clock::StreamClock;
 use crate::lp::adapter::{AdapterError, AdapterTimeouts};
 use crate::lp::http::{self, decimal_text, exchange, parse_venue_time, uuid_from, Answer, Failure};
 use crate::lp::{
-    LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderRefusal,
+    ClientOrderIds, LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer,
+    OrderLookup, OrderRefusal,
 };
 use crate::secret::Secret;
 
@@ -81,6 +84,42 @@ impl B2c2Lp {
         self.client
             .post(format!("{}{path}", self.url))
             .header(AUTHORIZATION, self.auth.clone())
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .header(AUTHORIZATION, self.auth.clone())
+    }
+
+    /// Asks the venue for the order it knows by `client_order_id`: the
+    /// order as `POST /order/` answered it, or `Err` with why it cannot
+    /// say (`Ok(None)`: a 404, the venue has no such order).
+    async fn order_by_id(
+        &self,
+        client_order_id: &str,
+        clock: &StreamClock,
+    ) -> Result<Option<OrderAnswer>, String> {
+        let call = self.get(&format!("/order/{client_order_id}/"));
+        let answer = exchange(call, self.timeouts.quote)
+            .await
+            .map_err(|failure| failure.describe())?;
+        tracing::debug!(lp = %self.name, status = answer.status.as_u16(), "B2C2 order status answered");
+        if answer.status.is_success() {
+            return Ok(Some(self.read_order(client_order_id, &answer)));
+        }
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Err(match self.refusal(&answer, clock) {
+            Refusal::RateLimited(retry_after_ms) => {
+                LpError::RateLimited { retry_after_ms }.to_string()
+            }
+            Refusal::Auth(reason) => format!("authentication failed: {reason}"),
+            Refusal::Business(reason) | Refusal::Server(reason) | Refusal::Unreadable(reason) => {
+                reason
+            }
+        })
     }
 
     /// Why the venue said no, by cause.
@@ -317,12 +356,44 @@ impl LiquidityProvider for B2c2Lp {
         Some(self.timeouts.quote_ms())
     }
 
+    /// The order's own time, then one status look-up (as long as a
+    /// quote may take), then the engine's grace.
     fn order_timeout_ms(&self) -> Option<u64> {
-        Some(self.timeouts.engine_order_wait_ms())
+        Some(self.timeouts.engine_order_wait_ms() + self.timeouts.quote_ms())
     }
 
     fn shared_name(&self) -> Arc<str> {
         self.name.clone()
+    }
+
+    fn client_order_ids(&self) -> ClientOrderIds {
+        ClientOrderIds::UuidOfOrderId
+    }
+
+    fn order_lookup(&self) -> Option<&'static str> {
+        Some("GET /order/<client_order_id>/")
+    }
+
+    /// A 404 means the venue never saw the order: with the order long
+    /// past its `valid_until` (a FOK order cannot trade after it), that is
+    /// "not executed".
+    async fn order_status(&self, order: &OrderLookup) -> OrderAnswer {
+        let client_order_id = match &order.client_order_id {
+            Some(id) => id.to_string(),
+            None => uuid_from(&order.order_id),
+        };
+        let clock = StreamClock::start();
+        match self.order_by_id(&client_order_id, &clock).await {
+            Ok(Some(answer)) => answer,
+            Ok(None) => OrderAnswer::Rejected {
+                reason: format!(
+                    "not executed: the venue has no order with client_order_id '{client_order_id}' (HTTP 404)"
+                ),
+            },
+            Err(reason) => OrderAnswer::Unknown {
+                reason: format!("status of client_order_id '{client_order_id}' not learned: {reason}"),
+            },
+        }
     }
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
@@ -361,6 +432,8 @@ impl LiquidityProvider for B2c2Lp {
             };
         }
         let instrument = order.pair.venue_symbol(&self.symbol);
+        // The rule `ClientOrderIds::UuidOfOrderId` names: the id is
+        // recorded with the order and can be derived again from its id.
         let client_order_id = uuid_from(&order.order_id);
         // The order is good only while the LP's quote is: B2C2 reads a
         // zoneless time as UTC.
@@ -387,9 +460,9 @@ impl LiquidityProvider for B2c2Lp {
                 }
             }
             Err(failure) => {
-                return OrderAnswer::Unknown {
-                    reason: failure.describe(),
-                }
+                return self
+                    .status_after_silence(&client_order_id, failure.describe(), &order.clock)
+                    .await
             }
         };
         tracing::debug!(lp = %self.name, status = answer.status.as_u16(), "B2C2 order answered");
@@ -409,8 +482,40 @@ impl LiquidityProvider for B2c2Lp {
             },
             Refusal::Business(reason) => OrderAnswer::Rejected { reason },
             Refusal::Server(reason) | Refusal::Unreadable(reason) => {
-                OrderAnswer::Unknown { reason }
+                self.status_after_silence(&client_order_id, reason, &order.clock)
+                    .await
             }
+        }
+    }
+}
+
+impl B2c2Lp {
+    /// The order's answer was lost (`lost` says how): the venue is asked
+    /// once for the order by its `client_order_id`. A 404 now is not
+    /// proof: the order may still be on its way to the venue, so it stays
+    /// unknown, and the next start asks again.
+    async fn status_after_silence(
+        &self,
+        client_order_id: &str,
+        lost: String,
+        clock: &StreamClock,
+    ) -> OrderAnswer {
+        match self.order_by_id(client_order_id, clock).await {
+            Ok(Some(answer @ (OrderAnswer::Filled { .. } | OrderAnswer::Rejected { .. }))) => {
+                answer
+            }
+            Ok(Some(OrderAnswer::Unknown { reason })) => OrderAnswer::Unknown {
+                reason: format!("{lost}; status {reason}"),
+            },
+            Ok(Some(refused @ OrderAnswer::Refused { .. })) => refused,
+            Ok(None) => OrderAnswer::Unknown {
+                reason: format!(
+                    "{lost}; the venue has no order with client_order_id '{client_order_id}' yet (HTTP 404)"
+                ),
+            },
+            Err(reason) => OrderAnswer::Unknown {
+                reason: format!("{lost}; status not learned: {reason}"),
+            },
         }
     }
 }

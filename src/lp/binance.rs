@@ -28,10 +28,14 @@ use crate::clock::StreamClock;
 use crate::lp::adapter::{AdapterError, AdapterTimeouts};
 use crate::lp::http::{self, decimal_text, exchange, hex, Answer, Failure};
 use crate::lp::{
-    LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderRefusal,
+    LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderLookup, OrderRefusal,
 };
-use crate::market::Side;
+use crate::market::{Pair, Side};
 use crate::secret::Secret;
+
+/// Binance's error code for an order it does not have (`NO_SUCH_ORDER`,
+/// "Order does not exist.").
+const NO_SUCH_ORDER: i64 = -2013;
 
 /// How often an order's status is asked while it is being processed, in
 /// stream time.
@@ -257,7 +261,7 @@ impl BinanceConvertLp {
                 Ok(answer) if answer.status.is_success() => {
                     match serde_json::from_slice::<StatusAnswer>(answer.bytes()) {
                         Ok(status) => match status.order_status.as_str() {
-                            "SUCCESS" => return self.filled(order, status),
+                            "SUCCESS" => return self.filled(order.side, order.pair, status),
                             "FAIL" => {
                                 return OrderAnswer::Rejected {
                                     reason: format!("order {} failed", status.order_id),
@@ -286,14 +290,14 @@ impl BinanceConvertLp {
         }
     }
 
-    fn filled(&self, order: &LpOrder, status: StatusAnswer) -> OrderAnswer {
-        let (price, quantity, bought) = match order.side {
+    fn filled(&self, side: Side, pair: Pair, status: StatusAnswer) -> OrderAnswer {
+        let (price, quantity, bought) = match side {
             Side::Buy => (status.inverse_ratio, status.to_amount, &status.to_asset),
             Side::Sell => (status.ratio, status.from_amount, &status.from_asset),
         };
         if bought
             .as_deref()
-            .is_some_and(|asset| asset != order.pair.base.as_str())
+            .is_some_and(|asset| asset != pair.base.as_str())
         {
             return OrderAnswer::Unknown {
                 reason: format!(
@@ -303,7 +307,7 @@ impl BinanceConvertLp {
                     status.from_asset.as_deref().unwrap_or("?"),
                     status.to_amount.unwrap_or_default(),
                     status.to_asset.as_deref().unwrap_or("?"),
-                    order.pair.base,
+                    pair.base,
                 ),
             };
         }
@@ -425,6 +429,67 @@ impl LiquidityProvider for BinanceConvertLp {
 
     fn shared_name(&self) -> Arc<str> {
         self.name.clone()
+    }
+
+    fn order_lookup(&self) -> Option<&'static str> {
+        Some("GET /sapi/v1/convert/orderStatus")
+    }
+
+    /// Asked once, by the venue's orderId when an answer gave it, else by
+    /// the quoteId the order accepted. Binance settles a Convert order in
+    /// moments, so one still being processed (or a refusal) stays unknown.
+    /// Asked by quoteId at a start, Binance's "no such order" (-2013) is
+    /// proof it never traded: the quote was never accepted, and has long
+    /// expired, so it never can be.
+    async fn order_status(&self, order: &OrderLookup) -> OrderAnswer {
+        let key = match (&order.venue_order_id, &order.venue_ref) {
+            (Some(order_id), _) => ("orderId", order_id.as_ref()),
+            (None, Some(quote_id)) => ("quoteId", quote_id.as_ref()),
+            (None, None) => {
+                return OrderAnswer::Unknown {
+                    reason: "not asked: the order names neither an orderId nor a quoteId"
+                        .to_string(),
+                }
+            }
+        };
+        let clock = StreamClock::start();
+        let call = self.get("/sapi/v1/convert/orderStatus", &[key], &clock);
+        let not_learned = |why: String| OrderAnswer::Unknown {
+            reason: format!("status of {} {} not learned: {why}", key.0, key.1),
+        };
+        let answer = match exchange(call, self.timeouts.quote).await {
+            Ok(answer) => answer,
+            Err(failure) => return not_learned(failure.describe()),
+        };
+        if !answer.status.is_success() {
+            if let (("quoteId", quote_id), Some(error)) = (
+                key,
+                serde_json::from_slice::<BinanceError>(answer.bytes()).ok(),
+            ) {
+                if error.code == NO_SUCH_ORDER {
+                    return OrderAnswer::Rejected {
+                        reason: format!(
+                            "not executed: Binance has no order for quoteId {quote_id} (error {}: {})",
+                            error.code, error.msg
+                        ),
+                    };
+                }
+            }
+            return not_learned(self.refusal(&answer, &clock).text());
+        }
+        match serde_json::from_slice::<StatusAnswer>(answer.bytes()) {
+            Ok(status) => match status.order_status.as_str() {
+                "SUCCESS" => self.filled(order.side, order.pair, status),
+                "FAIL" => OrderAnswer::Rejected {
+                    reason: format!("order {} failed", status.order_id),
+                },
+                other => not_learned(format!("status {other}")),
+            },
+            Err(error) => not_learned(format!(
+                "unreadable status ({error}): {}",
+                self.snippet(&answer)
+            )),
+        }
     }
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {

@@ -121,6 +121,12 @@ impl Guarded {
         *self.lock().policy()
     }
 
+    /// What the LP's health says now (the desk view's LP rows).
+    pub(crate) fn health_now(&self) -> HealthView {
+        let now = self.now();
+        self.lock().view(now)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
         // A panic elsewhere cannot leave the health half-updated (every
         // change is a plain assignment), so a poisoned lock is still good.
@@ -232,6 +238,20 @@ impl LiquidityProvider for Guarded {
 
     fn order_timeout_ms(&self) -> Option<u64> {
         self.inner.order_timeout_ms()
+    }
+
+    fn client_order_ids(&self) -> crate::lp::ClientOrderIds {
+        self.inner.client_order_ids()
+    }
+
+    fn order_lookup(&self) -> Option<&'static str> {
+        self.inner.order_lookup()
+    }
+
+    /// Not held back by the health: a look-up trades nothing, and an
+    /// order's outcome matters most when the venue has been in trouble.
+    async fn order_status(&self, order: &crate::lp::OrderLookup) -> OrderAnswer {
+        self.inner.order_status(order).await
     }
 
     fn health(&self) -> Option<HealthView> {

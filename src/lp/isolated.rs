@@ -16,7 +16,10 @@ use async_trait::async_trait;
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
+use crate::lp::{
+    ClientOrderIds, LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer,
+    OrderLookup, SharedLp,
+};
 
 tokio::task_local! {
     /// Set while an LP adapter's code runs (see [`in_lp_task`]).
@@ -45,6 +48,7 @@ enum Job {
         oneshot::Sender<Result<Result<LpQuote, LpError>, Panic>>,
     ),
     Execute(LpOrder, oneshot::Sender<Result<OrderAnswer, Panic>>),
+    Status(OrderLookup, oneshot::Sender<Result<OrderAnswer, Panic>>),
     Start(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -117,6 +121,11 @@ impl Isolated {
                                         AssertUnwindSafe(lp.execute(&order)).catch_unwind().await;
                                     let _ = answer.send(result);
                                 }
+                                Job::Status(order, answer) => {
+                                    let result =
+                                        AssertUnwindSafe(lp.order_status(&order)).catch_unwind().await;
+                                    let _ = answer.send(result);
+                                }
                                 Job::Start(done) => {
                                     let _ = AssertUnwindSafe(lp.start()).catch_unwind().await;
                                     let _ = done.send(());
@@ -165,6 +174,34 @@ impl LiquidityProvider for Isolated {
 
     fn order_timeout_ms(&self) -> Option<u64> {
         self.inner.order_timeout_ms()
+    }
+
+    fn client_order_ids(&self) -> ClientOrderIds {
+        self.inner.client_order_ids()
+    }
+
+    fn order_lookup(&self) -> Option<&'static str> {
+        self.inner.order_lookup()
+    }
+
+    async fn order_status(&self, order: &OrderLookup) -> OrderAnswer {
+        let (answer, answered) = oneshot::channel();
+        if self
+            .jobs
+            .try_send(Job::Status(order.clone(), answer))
+            .is_err()
+        {
+            return OrderAnswer::Unknown {
+                reason: "not asked: the LP's thread is busy or stopped".into(),
+            };
+        }
+        match answered.await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => OrderAnswer::Unknown {
+                reason: "the LP's thread stopped while the status was asked".into(),
+            },
+        }
     }
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {

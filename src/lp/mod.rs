@@ -155,6 +155,54 @@ pub enum OrderAnswer {
     Unknown { reason: String },
 }
 
+/// What the venue saw of an order, to look it up by later: how a venue
+/// names our order. Pure, so the engine records the id the venue saw
+/// when it sends the order, and anyone can derive it again from our
+/// order id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientOrderIds {
+    /// The venue takes no id of ours (Binance Convert: the order is
+    /// found by its quoteId or the venue's orderId).
+    #[default]
+    None,
+    /// Our order id as it is (FIX ClOrdID 11).
+    OrderId,
+    /// A UUID derived from our order id (B2C2's `client_order_id` must be
+    /// a UUID): the first 16 bytes of its SHA-256, as a version-4 UUID.
+    UuidOfOrderId,
+}
+
+impl ClientOrderIds {
+    /// The id the venue saw for our order `order_id`, if it takes one.
+    pub fn of(self, order_id: &str) -> Option<String> {
+        match self {
+            ClientOrderIds::None => None,
+            ClientOrderIds::OrderId => Some(order_id.to_string()),
+            ClientOrderIds::UuidOfOrderId => Some(http::uuid_from(order_id)),
+        }
+    }
+}
+
+/// An order on record whose outcome is not known, as a venue can be asked
+/// about it: every id it was sent with, and what it asked for.
+#[derive(Debug, Clone)]
+pub struct OrderLookup {
+    /// Our order id (`O…`).
+    pub order_id: Arc<str>,
+    /// The id the venue saw ([`ClientOrderIds`]), if it takes one.
+    pub client_order_id: Option<Arc<str>>,
+    /// The venue's own id for the order, when an answer gave it.
+    pub venue_order_id: Option<Arc<str>>,
+    /// The venue's reference of the quote the order named (B2C2 `rfq_id`,
+    /// Binance `quoteId`, FIX QuoteID).
+    pub venue_ref: Option<Arc<str>>,
+    pub side: Side,
+    pub pair: Pair,
+    pub amount: Decimal,
+    /// The LP price the order named.
+    pub price: Decimal,
+}
+
 /// Why an order never reached the LP's dealing decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderRefusal {
@@ -194,6 +242,32 @@ pub trait LiquidityProvider: Send + Sync {
     /// it learns it). Runs in its own task under the engine's order
     /// timeout; a panic there is reported as an unknown outcome.
     async fn execute(&self, order: &LpOrder) -> OrderAnswer;
+
+    /// How this venue names our orders, so the id it saw is recorded when
+    /// an order is sent; `None` for a venue that takes no id of ours.
+    fn client_order_ids(&self) -> ClientOrderIds {
+        ClientOrderIds::None
+    }
+
+    /// How this venue is asked for an order's outcome (e.g. `GET
+    /// /order/<client_order_id>/`), for the operator's record; `None`:
+    /// it cannot be asked, and [`LiquidityProvider::order_status`] always
+    /// answers unknown.
+    fn order_lookup(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Asks the venue what became of an order whose outcome is not known
+    /// (a restart, or an order that timed out): `Filled`, `Rejected` (the
+    /// venue says it never traded, or never saw it), or `Unknown` when
+    /// the venue cannot say now (unreachable, not logged on, no answer).
+    /// Only ever reads: nothing is sent that could trade.
+    async fn order_status(&self, order: &OrderLookup) -> OrderAnswer {
+        let _ = order;
+        OrderAnswer::Unknown {
+            reason: format!("{} cannot be asked for an order's status", self.name()),
+        }
+    }
 
     /// This LP's own request timeout in stream ms (a venue's
     /// `timeout_ms`); `None`: the desk's LP_TIMEOUT_MS.

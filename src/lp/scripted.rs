@@ -23,6 +23,14 @@ pub struct Call<'a> {
     pub(crate) request: &'a LpRequest,
 }
 
+impl Call<'_> {
+    /// The client's side the LP is asked for (a two-way request asks each
+    /// LP once per side).
+    pub fn side(&self) -> Side {
+        self.request.side
+    }
+}
+
 /// How a scripted LP answers one call: after `delay_ms` of stream time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {

@@ -1,11 +1,28 @@
 //! `--json`: one JSON object per event per line, for scripts and tools.
+//! Every line names the client the stream is for (`client`), so a script
+//! reading several streams never has to remember each one's `started`.
 
 use std::io::{self, Write};
 
-use crate::rfq::RfqEvent;
+use serde::Serialize;
 
-/// Writes `event` as one line of JSON (decimals as strings).
-pub fn write_event(out: &mut impl Write, event: &RfqEvent) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, event).map_err(io::Error::other)?;
+use crate::rfq::{ClientId, EventKind, RfqEvent};
+
+/// An event as a `--json` line: its own fields, then `client`.
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(flatten)]
+    event: &'a RfqEvent,
+    client: &'a ClientId,
+}
+
+/// Writes `event` of a stream for `client` as one line of JSON (decimals
+/// as strings). `started` names its client already.
+pub fn write_event(out: &mut impl Write, event: &RfqEvent, client: &ClientId) -> io::Result<()> {
+    let written = match &event.kind {
+        EventKind::Started(_) => serde_json::to_writer(&mut *out, event),
+        _ => serde_json::to_writer(&mut *out, &Line { event, client }),
+    };
+    written.map_err(io::Error::other)?;
     out.write_all(b"\n")
 }

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use rust_decimal::Decimal;
 
-use crate::rfq::RfqEvent;
+use crate::rfq::{ClientId, RfqEvent};
 
 /// How headless streams are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,11 +20,12 @@ pub enum OutputMode {
 
 /// [`stdout_writer`] that also says once on stderr when the desk's blotter
 /// has trouble writing (the record is incomplete: the operator must know).
-pub(crate) fn desk_writer(
-    desk: &crate::desk::Desk,
+pub(crate) fn desk_writer<'a>(
+    desk: &'a crate::desk::link::DeskLink<'_>,
     mode: OutputMode,
-) -> impl FnMut(&RfqEvent) -> io::Result<()> + '_ {
-    let mut write = stdout_writer(mode);
+    client: ClientId,
+) -> impl FnMut(&RfqEvent) -> io::Result<()> + 'a {
+    let mut write = stdout_writer(mode, client);
     let mut warned = false;
     move |event| {
         if !warned {
@@ -37,14 +38,17 @@ pub(crate) fn desk_writer(
     }
 }
 
-/// Writes events to stdout in `mode`, flushing each so that a pipe sees
-/// every line at once.
-pub(crate) fn stdout_writer(mode: OutputMode) -> impl FnMut(&RfqEvent) -> io::Result<()> {
+/// Writes the events of a stream for `client` to stdout in `mode`,
+/// flushing each so that a pipe sees every line at once.
+pub(crate) fn stdout_writer(
+    mode: OutputMode,
+    client: ClientId,
+) -> impl FnMut(&RfqEvent) -> io::Result<()> {
     let mut printer = plain::PlainPrinter::new();
     move |event| {
         let mut out = io::stdout().lock();
         match mode {
-            OutputMode::Json => json::write_event(&mut out, event)?,
+            OutputMode::Json => json::write_event(&mut out, event, &client)?,
             OutputMode::Plain => out.write_all(printer.render(event).as_bytes())?,
         }
         out.flush()

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::market::{Pair, Side};
 use crate::output::{group_thousands, seconds};
 use crate::rfq::event::*;
-use crate::rfq::RfqEvent;
+use crate::rfq::{ClientId, RfqEvent};
 
 const RULE: &str = "==============================================================";
 const BOX_WIDTH: usize = 58;
@@ -26,6 +26,9 @@ pub(crate) fn banner(simulated: bool) -> String {
 #[derive(Debug, Default)]
 pub struct PlainPrinter {
     request: Option<(Side, Pair)>,
+    /// The stream's client when it is not the house (the house's lines
+    /// read as they did before clients were named).
+    client: Option<ClientId>,
     /// Per LP, what these lines last said of its health.
     health_said: Vec<HealthSaid>,
 }
@@ -82,7 +85,13 @@ impl PlainPrinter {
 
     /// The text for `event` (possibly several lines, each ending in '\n').
     pub fn render(&mut self, event: &RfqEvent) -> String {
-        let at = stamp(event.t_ms);
+        // Each side of a two-way request says which it is: the client's
+        // bid (it sells there) or offer (it buys there).
+        let at = match event.two_way_side {
+            None => stamp(event.t_ms),
+            Some(Side::Sell) => format!("{} BID", stamp(event.t_ms)),
+            Some(Side::Buy) => format!("{} OFFER", stamp(event.t_ms)),
+        };
         let mut text = String::new();
         self.say_quiet_lps_ok(&mut text, &at, event.t_ms);
         match &event.kind {
@@ -115,11 +124,22 @@ impl PlainPrinter {
                         simulated.join(", ")
                     );
                 }
+                // The house's request reads as before; a named client's
+                // says whose it is.
+                self.client = (started.client != ClientId::house()).then(|| started.client.clone());
+                let whose = match &self.client {
+                    Some(client) => format!("client {client}"),
+                    None => "client".to_string(),
+                };
                 let _ = writeln!(
                     text,
-                    "RFQ {}: client {} {} {} against {}",
+                    "RFQ {}: {whose} {} {} {} against {}",
                     event.rfq_id,
-                    started.side.label(),
+                    if started.two_way {
+                        "TWO-WAY"
+                    } else {
+                        started.side.label()
+                    },
                     started.pair.format_amount(started.amount),
                     started.pair.base,
                     started.pair.quote,
@@ -177,6 +197,22 @@ impl PlainPrinter {
                     text,
                     "{at} EXPIRED: {}'s quote is no longer offered; waiting for a fresh quote",
                     expired.lp
+                );
+            }
+            EventKind::Unverified(unverified) => {
+                let _ = writeln!(
+                    text,
+                    "{at} UNVERIFIED: {} at {} is not offered: no band, reference or second LP corroborates it",
+                    unverified.lp,
+                    group_thousands(unverified.price)
+                );
+            }
+            EventKind::Released(released) => {
+                let _ = writeln!(
+                    text,
+                    "{at} RELEASED by the operator: {} at {}",
+                    released.lp,
+                    group_thousands(released.price)
                 );
             }
             EventKind::OrderSent(order) => {
@@ -289,6 +325,9 @@ impl PlainPrinter {
         }
         box_line(text, "Order:", &filled.order_id);
         box_line(text, "Quote ID:", &filled.quote_id);
+        if let Some(client) = &self.client {
+            box_line(text, "Client:", client.as_str());
+        }
         box_line(text, "LP:", &lp_shown(&filled.lp, filled.simulated));
         box_line(text, verb, &format!("{} {base_asset}", filled.amount));
         box_line(
@@ -466,6 +505,7 @@ mod tests {
             }),
             rfq_id: "R-1".into(),
             t_ms,
+            two_way_side: None,
         }
     }
 

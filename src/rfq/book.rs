@@ -26,6 +26,9 @@ pub(crate) struct BookEntry {
     /// Judged against the median of its peers on arrival (false when too
     /// few LPs quoted then to judge it).
     pub(crate) judged: bool,
+    /// Something independent vouches for the price (a band, a reference,
+    /// a second LP, the median): only such a quote is offered or executed.
+    pub(crate) corroborated: bool,
 }
 
 /// Orders two quotes for `side`: `Less` when `a` ranks before `b`. The
@@ -73,6 +76,7 @@ impl Book {
             venue_ref,
             arrival: self.arrivals,
             judged: false,
+            corroborated: false,
         });
     }
 
@@ -81,6 +85,21 @@ impl Book {
         if let Some(entry) = self.entries[lp].as_mut() {
             entry.judged = true;
         }
+    }
+
+    /// Marks LP `lp`'s quote as corroborated: it may be offered and executed.
+    pub(crate) fn mark_corroborated(&mut self, lp: usize) {
+        if let Some(entry) = self.entries[lp].as_mut() {
+            entry.corroborated = true;
+        }
+    }
+
+    /// Some quote still firm at `now` is not corroborated yet.
+    pub(crate) fn has_uncorroborated(&self, now: StreamMs) -> bool {
+        self.entries
+            .iter()
+            .flatten()
+            .any(|entry| !entry.corroborated && entry.valid_until_ms > now)
     }
 
     /// Some quote still firm at `now` was never judged against its peers.
@@ -120,9 +139,10 @@ impl Book {
         }));
     }
 
-    /// The best LP still firm at `now` for longer than `min_left_ms`, not
-    /// in `exclude`, whose price is at least as good for the client's side
-    /// as `limit` (BUY: price ≤ limit; SELL: price ≥ limit).
+    /// The best corroborated LP still firm at `now` for longer than
+    /// `min_left_ms`, not in `exclude`, whose price is at least as good for
+    /// the client's side as `limit` (BUY: price ≤ limit; SELL: price ≥
+    /// limit). An unverified price is never executed.
     pub(crate) fn best_within(
         &self,
         now: StreamMs,
@@ -134,7 +154,8 @@ impl Book {
             .filter(|lp| !exclude.contains(lp))
             .filter(|&lp| {
                 self.get(lp).is_some_and(|e| {
-                    e.valid_until_ms > now.saturating_add(min_left_ms)
+                    e.corroborated
+                        && e.valid_until_ms > now.saturating_add(min_left_ms)
                         && !self.side.is_better(limit, e.price)
                 })
             })
@@ -173,10 +194,15 @@ mod tests {
 
     #[test]
     fn the_next_best_honours_the_limit_the_exclusions_and_the_time_left() {
-        let mut book = Book::new(Side::Sell, 3);
+        let mut book = Book::new(Side::Sell, 4);
         book.insert(0, dec!(101), 10_000, None);
         book.insert(1, dec!(100), 10_000, Some(Arc::from("q-1")));
         book.insert(2, dec!(99), 10_000, None);
+        // The best of all, but nothing vouches for it: never executed.
+        book.insert(3, dec!(1000), 10_000, None);
+        for lp in 0..3 {
+            book.mark_corroborated(lp);
+        }
         assert_eq!(book.best_within(0, 0, &[], dec!(99.5)), Some(0));
         assert_eq!(book.best_within(0, 0, &[0], dec!(99.5)), Some(1));
         // A SELL fallback must still pay at least the client's price.

@@ -61,6 +61,37 @@ impl<'de> Deserialize<'de> for ClientId {
     }
 }
 
+/// How a request reached the desk: recorded on every RFQ (`rfqs.channel`)
+/// so a client's own sessions can be told apart from its operators'.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// The console, the prompt, `quote`, or a desk server's operator.
+    #[default]
+    Operator,
+    /// A client's WebSocket session (`serve --client-ws`).
+    Ws,
+    /// A client's FIX 4.4 session (`serve --client-fix`).
+    Fix,
+}
+
+impl Channel {
+    /// The word the blotter and the wire use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Operator => "operator",
+            Channel::Ws => "ws",
+            Channel::Fix => "fix",
+        }
+    }
+
+    /// An operator's: the `started` line leaves it out, as it did before
+    /// clients had sessions of their own.
+    pub fn is_operator(&self) -> bool {
+        *self == Channel::Operator
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,7 +50,11 @@ pub enum ClientEventKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Opened {
     pub(crate) client: ClientId,
+    /// `buy` on a two-way request, whose quotes each say their side.
     pub side: Side,
+    /// The client asked for both sides: a bid and an offer are quoted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub two_way: bool,
     pub(crate) pair: Pair,
     pub(crate) amount: Decimal,
 }
@@ -194,14 +198,24 @@ impl From<Outcome> for ClientOutcome {
     }
 }
 
+/// Which live quote an event of a two-way request's side concerns (a
+/// one-sided request's are all the first).
+fn side_slot(event: &RfqEvent) -> usize {
+    match event.two_way_side {
+        Some(Side::Sell) => 1,
+        _ => 0,
+    }
+}
+
 /// Projects one stream's desk events, in order, into its client's; see
 /// the module docs. It keeps what a desk event alone does not say: which
 /// quote an expiry withdraws, and which quote an order's outcome is for.
 #[derive(Debug, Default)]
 pub(crate) struct ClientView {
     seq: u64,
-    /// The quote the client may accept now.
-    live: Option<Arc<str>>,
+    /// The quote the client may accept now, per side of a two-way
+    /// request (a one-sided request uses the first).
+    live: [Option<Arc<str>>; 2],
     /// The quote the client accepted, once an order is out for it.
     accepted: Option<Arc<str>>,
 }
@@ -219,11 +233,12 @@ impl ClientView {
             EventKind::Started(started) => ClientEventKind::Opened(Opened {
                 client: started.client.clone(),
                 side: started.side,
+                two_way: started.two_way,
                 pair: started.pair,
                 amount: started.pair.format_amount(started.amount),
             }),
             EventKind::ClientQuote(quote) => {
-                self.live = Some(quote.quote_id.clone());
+                self.live[side_slot(event)] = Some(quote.quote_id.clone());
                 ClientEventKind::Quote(Quote {
                     quote_id: quote.quote_id.clone(),
                     side: quote.side,
@@ -238,13 +253,13 @@ impl ClientView {
                 })
             }
             EventKind::LockExpired(_) => ClientEventKind::QuoteWithdrawn(QuoteWithdrawn {
-                quote_id: self.live.take()?,
+                quote_id: self.live[side_slot(event)].take()?,
                 reason: WithdrawReason::Expired,
             }),
             // Only the first order: a fallback after a last-look reject
             // is the desk's business, and the client's quote stands.
             EventKind::OrderSent(sent) if self.accepted.is_none() => {
-                self.live = None;
+                self.live = [None, None];
                 self.accepted = Some(sent.quote_id.clone());
                 ClientEventKind::OrderPending(OrderPending {
                     quote_id: sent.quote_id.clone(),
@@ -281,6 +296,8 @@ impl ClientView {
             }),
             EventKind::LpQuote(_)
             | EventKind::LpError(_)
+            | EventKind::Unverified(_)
+            | EventKind::Released(_)
             | EventKind::Locked(_)
             | EventKind::OrderSent(_)
             | EventKind::OrderRejected(_)
@@ -327,12 +344,15 @@ mod tests {
             kind,
             rfq_id: Arc::from("R-1"),
             t_ms,
+            two_way_side: None,
         }
     }
 
     fn started() -> EventKind {
         EventKind::Started(Box::new(Started {
             simulated_lps: Vec::new(),
+            operator: None,
+            channel: crate::rfq::Channel::Operator,
             side: Side::Buy,
             amount: dec!(1.5),
             pair: btcusdt(),
@@ -347,6 +367,7 @@ mod tests {
             speed: Decimal::ONE,
             started_at: "2026-01-19T14:30:25.123Z".into(),
             simulated: true,
+            two_way: false,
         }))
     }
 
@@ -377,6 +398,7 @@ mod tests {
             order_id: Arc::from(format!("O-1-{attempt}")),
             quote_id: Arc::from(quote_id),
             venue_ref: Some(Arc::from("venue-quote-77")),
+            client_order_id: None,
             lp_price: dec!(99990.00),
             amount: dec!(1.50000000),
             attempt,
@@ -517,6 +539,7 @@ mod tests {
                     side: Side::Buy,
                     pair: btcusdt(),
                     amount: dec!(1.50000000),
+                    two_way: false,
                 }),
             ),
             client(2, 100, quote("Q-1", dec!(100039.99), dec!(150059.985))),

@@ -23,6 +23,16 @@
 //!    emitted, nothing is offered, and a new race starts with the next fresh
 //!    answers.
 //!
+//! Trust: a valid, sane quote is only offered (and only executed) once
+//! something independent of its LP corroborates its price
+//! ([`sanity::corroborate`]: a band for the pair, the stream's reference,
+//! another LP within MAX_DEVIATION_BPS, the median of three or more).
+//! Until then it is in the book but not a candidate: an `unverified`
+//! event follows its `lp_quote`, and when a later quote corroborates it,
+//! it becomes a candidate like a fresh answer. The operator can release
+//! the best unverified quote ([`Engine::release_unverified`]), recorded
+//! as `released`.
+//!
 //! The engine holds no thread-local or global state: what it needs to
 //! judge a price by the median it borrows from its caller
 //! ([`MedianScratch`]), as it borrows the buffers it fills.
@@ -33,7 +43,7 @@ use rust_decimal::Decimal;
 
 use crate::clock::{StreamClock, StreamMs};
 use crate::lp::health::HealthView;
-use crate::lp::OrderAnswer;
+use crate::lp::{ClientOrderIds, OrderAnswer};
 use crate::lp::{LpError, LpQuote};
 use crate::market::{Bps, PriceBand, Side};
 use crate::rfq::book::{Book, BookEntry};
@@ -113,8 +123,20 @@ pub struct Engine {
     outcome: Option<Outcome>,
     /// The pair's price band from the venues file, if any.
     band: Option<PriceBand>,
+    /// A price known good for the pair (the desk's recent corroborated
+    /// prices, or what the operator released): a quote within
+    /// MAX_DEVIATION_BPS of it is corroborated.
+    reference: Option<Decimal>,
+    /// The desk's reference for the pair as of the latest poll (its recent
+    /// locks, the venues file's reference sources, each within its age
+    /// limit): a quote within MAX_DEVIATION_BPS of it is corroborated.
+    desk_reference: Option<Decimal>,
     /// Who the request is for; only `started` says it.
     client: ClientId,
+    /// The desk server's operator who asked, if any.
+    operator: Option<Arc<str>>,
+    /// How the request came in; only `started` says it.
+    channel: crate::rfq::client_id::Channel,
     /// The stream's record cannot be kept (the blotter fails): it offers
     /// no client quote and refuses accepts until the blotter writes again.
     withheld: bool,
@@ -126,6 +148,9 @@ struct LpSeen {
     name: Arc<str>,
     /// A simulation: every price and fill it is behind says so.
     simulated: bool,
+    /// How the venue names our orders: the id it saw is recorded with
+    /// each order sent.
+    client_order_ids: ClientOrderIds,
     order_timeout_ms: u64,
     /// Its health as last shown to this stream, and when a pause or
     /// cool-off ends (stream ms).
@@ -135,6 +160,10 @@ struct LpSeen {
     /// it fading, as its health last said.
     reject_rate: Decimal,
     fading: bool,
+    /// The price its last `unverified` event named, until something
+    /// corroborates it: the same price quoted again on every poll is not
+    /// news, and says nothing new to the operator or the blotter.
+    unverified_shown: Option<Decimal>,
 }
 
 /// Buffers for judging prices by their median, lent by the caller for
@@ -160,6 +189,21 @@ impl MedianScratch {
             found: Vec::new(),
         }
     }
+}
+
+/// The median of the live quotes, if enough to judge, and the outliers.
+type MedianView = (Option<Decimal>, Vec<(usize, Decimal)>);
+
+/// What the median said of an arriving price that it did not refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MedianVerdict {
+    /// Worse than the price offered now: never offered, so not judged
+    /// (it counts as judged, but corroborates nothing by itself).
+    WorseThanOffered,
+    /// Three or more live quotes, and it is near their median.
+    Accepted,
+    /// Too few live quotes for the median to judge.
+    TooFew,
 }
 
 /// How an order ended, as the session saw it.
@@ -197,11 +241,13 @@ impl Engine {
                 .map(|name| LpSeen {
                     name,
                     simulated: false,
+                    client_order_ids: ClientOrderIds::None,
                     order_timeout_ms: params.order_timeout_ms,
                     shown_state: HealthState::Ok,
                     shown_until: None,
                     reject_rate: Decimal::ZERO,
                     fading: false,
+                    unverified_shown: None,
                 })
                 .collect(),
             requests: Requests::new(lps, params.lp_timeout_ms),
@@ -211,7 +257,11 @@ impl Engine {
             execution: None,
             outcome: None,
             band: None,
+            reference: None,
+            desk_reference: None,
             client: ClientId::house(),
+            operator: None,
+            channel: crate::rfq::client_id::Channel::Operator,
             withheld: false,
         }
     }
@@ -249,6 +299,7 @@ impl Engine {
             kind,
             rfq_id: self.rfq_id.clone(),
             t_ms: now,
+            two_way_side: None,
         }
     }
 
@@ -256,6 +307,13 @@ impl Engine {
     pub fn set_simulated(&mut self, simulated: &[bool]) {
         for (seen, simulated) in self.per_lp.iter_mut().zip(simulated) {
             seen.simulated = *simulated;
+        }
+    }
+
+    /// How each LP (indexed like the session's) names our orders.
+    pub fn set_client_order_ids(&mut self, ids: &[ClientOrderIds]) {
+        for (seen, ids) in self.per_lp.iter_mut().zip(ids) {
+            seen.client_order_ids = *ids;
         }
     }
 
@@ -283,6 +341,8 @@ impl Engine {
             amount: self.spec.amount,
             pair: self.spec.pair,
             client: self.client.clone(),
+            operator: self.operator.clone(),
+            channel: self.channel,
             lps: self.per_lp.iter().map(|lp| lp.name.clone()).collect(),
             markup_bps: self.params.markup,
             threshold_bps: self.params.threshold,
@@ -294,6 +354,7 @@ impl Engine {
             started_at: crate::clock::iso_millis(self.clock.wall_origin()),
             simulated,
             simulated_lps,
+            two_way: false,
         };
         self.event(0, EventKind::Started(Box::new(started)))
     }
@@ -523,8 +584,8 @@ impl Engine {
                     .map_err(|defect| defect.to_string())
             })
             .and_then(|()| self.judge_by_median(now, lp, quote.price, median));
-        let judged = match sane {
-            Ok(judged) => judged,
+        let verdict = match sane {
+            Ok(verdict) => verdict,
             Err(reason) => {
                 self.book.remove(lp);
                 self.emit_error(
@@ -555,25 +616,111 @@ impl Engine {
             quote.valid_until_ms,
             quote.venue_ref.clone(),
         );
-        if judged {
+        if verdict != MedianVerdict::TooFew {
             self.book.mark_judged(lp);
         }
         // An earlier quote that the median now shows to be absurd (it came
         // first, before there were peers to judge it) is expelled.
         self.expel_outliers(now, in_flight.poll, median, out);
-        let candidate = Candidate {
-            lp,
-            price: quote.price,
-            valid_until_ms: quote.valid_until_ms,
-            venue_ref: quote.venue_ref,
-        };
+        let mut decisions = Vec::new();
+        let arriving = (lp, verdict == MedianVerdict::Accepted);
+        self.corroborate(now, Some(arriving), median, &mut decisions, out);
         if self.accepted() {
             // Still a fallback for an order, never a new client quote.
             return;
         }
-        let mut decisions = Vec::new();
-        self.lock.consider(now, candidate, &mut decisions);
         self.apply(now, &mut decisions, out);
+    }
+
+    /// Marks every live quote that something independent now vouches for
+    /// as corroborated and returns the lock rules' decisions on them (best
+    /// first, so a race offers only the best). `arriving` is the quote
+    /// just booked and whether the median accepted it: if nothing vouches
+    /// for it, `unverified` is emitted. An earlier unverified quote that
+    /// the arrival (or a release) corroborates becomes a candidate now.
+    fn corroborate(
+        &mut self,
+        now: StreamMs,
+        arriving: Option<(usize, bool)>,
+        median: &mut MedianScratch,
+        decisions: &mut Vec<Decision>,
+        out: &mut Vec<RfqEvent>,
+    ) {
+        if !self.book.has_uncorroborated(now) {
+            return;
+        }
+        let mut live = Vec::new();
+        self.book.live_prices(now, &mut live);
+        // The median's verdict on the others, computed only if needed.
+        let mut median_centre: Option<MedianView> = None;
+        let mut vouched = Vec::new();
+        for &(lp, price) in &live {
+            if self.book.get(lp).is_none_or(|entry| entry.corroborated) {
+                continue;
+            }
+            let peers = live
+                .iter()
+                .filter(|(other, _)| *other != lp)
+                .map(|(_, price)| *price);
+            let by_median = match arriving {
+                Some((arriving_lp, accepted)) if arriving_lp == lp => accepted,
+                _ => false,
+            };
+            let mut found = sanity::corroborate(
+                price,
+                self.band,
+                self.nearest_reference(price),
+                peers,
+                by_median,
+                self.params.max_deviation,
+            );
+            if found.is_none() && live.len() >= sanity::MIN_QUOTES_FOR_MEDIAN {
+                let (centre, outliers) =
+                    median_centre.get_or_insert_with(|| self.outliers(now, None, median));
+                if centre.is_some() && !outliers.iter().any(|(outlier, _)| *outlier == lp) {
+                    found = Some(sanity::Corroboration::Median);
+                }
+            }
+            if found.is_some() {
+                vouched.push(lp);
+            } else if arriving.is_some_and(|(arriving_lp, _)| arriving_lp == lp)
+                && self.per_lp[lp].unverified_shown != Some(price)
+            {
+                self.per_lp[lp].unverified_shown = Some(price);
+                out.push(self.event(
+                    now,
+                    EventKind::Unverified(Unverified {
+                        lp: self.per_lp[lp].name.clone(),
+                        price,
+                    }),
+                ));
+            }
+        }
+        if vouched.is_empty() {
+            return;
+        }
+        for &lp in &vouched {
+            self.book.mark_corroborated(lp);
+            // Unverified again later (a new price) is news again.
+            self.per_lp[lp].unverified_shown = None;
+        }
+        if self.accepted() {
+            return;
+        }
+        // Best first: in a race, a worse one considered first would be
+        // offered and at once replaced.
+        let ranked = self.book.ranked(now);
+        for lp in ranked.into_iter().filter(|lp| vouched.contains(lp)) {
+            if let Some(entry) = self.book.get(lp) {
+                let candidate = Candidate {
+                    lp,
+                    price: entry.price,
+                    valid_until_ms: entry.valid_until_ms,
+                    venue_ref: entry.venue_ref.clone(),
+                };
+                self.lock.consider(now, candidate, decisions);
+            }
+        }
     }
 
     /// The median's verdict on the book's live quotes at `now` (`lp` at
@@ -620,7 +767,7 @@ impl Engine {
         lp: usize,
         price: Decimal,
         median: &mut MedianScratch,
-    ) -> Result<bool, String> {
+    ) -> Result<MedianVerdict, String> {
         // Only a price at least as good as the one offered now can become
         // the client's; a worse one is never offered, nor used for a
         // fallback beyond the client's price, so judging it is not needed
@@ -628,15 +775,15 @@ impl Engine {
         // answers.
         if let Some(live) = self.offers.live() {
             if live.candidate.lp != lp && self.spec.side.is_better(live.candidate.price, price) {
-                return Ok(true);
+                return Ok(MedianVerdict::WorseThanOffered);
             }
         }
         match self.outliers(now, Some((lp, price)), median) {
             (Some(centre), found) if found.iter().any(|(outlier, _)| *outlier == lp) => {
                 Err(sanity::far_from(price, centre, self.params.max_deviation).to_string())
             }
-            (Some(_), _) => Ok(true),
-            (None, _) => Ok(false),
+            (Some(_), _) => Ok(MedianVerdict::Accepted),
+            (None, _) => Ok(MedianVerdict::TooFew),
         }
     }
 
@@ -702,13 +849,16 @@ impl Engine {
                 }),
             ));
         }
-        let replacement = self.book.ranked(now).first().and_then(|&lp| {
-            self.book.get(lp).map(|entry| Candidate {
-                lp,
-                price: entry.price,
-                valid_until_ms: entry.valid_until_ms,
-                venue_ref: entry.venue_ref.clone(),
-            })
+        let replacement = self.book.ranked(now).into_iter().find_map(|lp| {
+            self.book
+                .get(lp)
+                .filter(|entry| entry.corroborated)
+                .map(|entry| Candidate {
+                    lp,
+                    price: entry.price,
+                    valid_until_ms: entry.valid_until_ms,
+                    venue_ref: entry.venue_ref.clone(),
+                })
         });
         let mut decisions = Vec::new();
         self.lock.restart(
@@ -737,6 +887,11 @@ impl Engine {
                         simulated: self.per_lp[candidate.lp].simulated,
                     };
                     out.push(self.event(now, EventKind::Locked(locked)));
+                    // Only a corroborated price is ever locked: it is this
+                    // desk's most recent good price for the pair, and
+                    // vouches for a lone fresh quote near it (an outage
+                    // that leaves one LP quoting needs no new release).
+                    self.reference = Some(candidate.price);
                 }
                 // A quote the desk cannot record is never offered.
                 Decision::Offer { .. } if self.withheld => {}
@@ -812,14 +967,91 @@ impl Engine {
     }
 
     /// The stream is for `client` (the house's until set).
+    pub(crate) fn set_channel(&mut self, channel: crate::rfq::client_id::Channel) {
+        self.channel = channel;
+    }
+
+    pub(crate) fn set_operator(&mut self, operator: Option<Arc<str>>) {
+        self.operator = operator;
+    }
+
     pub(crate) fn set_client(&mut self, client: ClientId) {
         self.client = client;
+    }
+
+    /// Client quote ids are stemmed from `stem` instead of the RFQ id
+    /// (each side of a two-way request has its own).
+    pub(crate) fn set_quote_stem(&mut self, stem: Arc<str>) {
+        self.offers.set_stem(stem);
     }
 
     /// Every quote must fall in `band` (the venues file's band for the
     /// pair).
     pub(crate) fn set_band(&mut self, band: Option<PriceBand>) {
         self.band = band;
+    }
+
+    /// A quote within MAX_DEVIATION_BPS of `reference` (the desk's recent
+    /// corroborated price for the pair) is corroborated.
+    pub fn set_reference(&mut self, reference: Option<Decimal>) {
+        self.reference = reference;
+    }
+
+    /// The desk's reference for the pair as it stands now (`None`: none
+    /// within its age limit).
+    pub(crate) fn set_desk_reference(&mut self, reference: Option<Decimal>) {
+        self.desk_reference = reference;
+    }
+
+    /// Of the stream's own reference and the desk's, the one nearer
+    /// `price`: either may vouch for it.
+    fn nearest_reference(&self, price: Decimal) -> Option<Decimal> {
+        match (self.reference, self.desk_reference) {
+            (Some(own), Some(desk)) => Some(
+                if sanity::deviation_bps(price, desk) < sanity::deviation_bps(price, own) {
+                    desk
+                } else {
+                    own
+                },
+            ),
+            (own, desk) => own.or(desk),
+        }
+    }
+
+    /// The operator releases the best live unverified quote: its price
+    /// becomes the stream's reference (so the LP's later prices near it
+    /// need no new release), `released` is emitted and it is offered like
+    /// a fresh answer. Nothing happens when no unverified quote is live
+    /// or the client has accepted.
+    pub fn release_unverified(
+        &mut self,
+        now: StreamMs,
+        median: &mut MedianScratch,
+        out: &mut Vec<RfqEvent>,
+    ) {
+        if self.accepted() {
+            return;
+        }
+        let best = self
+            .book
+            .ranked(now)
+            .into_iter()
+            .find(|&lp| self.book.get(lp).is_some_and(|entry| !entry.corroborated));
+        let Some((lp, price)) = best.and_then(|lp| self.book.get(lp).map(|e| (lp, e.price))) else {
+            tracing::info!(rfq = %self.rfq_id, "nothing unverified to release");
+            return;
+        };
+        self.reference = Some(price);
+        out.push(self.event(
+            now,
+            EventKind::Released(Released {
+                lp: self.per_lp[lp].name.clone(),
+                price,
+            }),
+        ));
+        let mut decisions = Vec::new();
+        self.corroborate(now, None, median, &mut decisions, out);
+        self.apply(now, &mut decisions, out);
     }
 
     /// Gives each LP its own request and order timeouts (`None`: the
@@ -1047,6 +1279,10 @@ impl Engine {
             order_id: plan.order_id.clone(),
             quote_id: execution.accepted.quote_id.clone(),
             venue_ref: plan.venue_ref.clone(),
+            client_order_id: self.per_lp[plan.lp]
+                .client_order_ids
+                .of(&plan.order_id)
+                .map(Arc::from),
             lp_price: plan.price,
             amount: execution.accepted.amount,
             attempt: plan.attempt,
@@ -1372,10 +1608,13 @@ mod tests {
         assert_eq!(
             kinds(&out),
             [
+                // Alone, nothing vouches for LP2's price.
                 "lp_quote",
-                "client LP2 first",
+                "unverified",
+                // LP1 is within MAX_DEVIATION_BPS of LP2: each vouches for
+                // the other, and only the better is offered.
                 "lp_quote",
-                "client LP1 best_so_far",
+                "client LP1 first",
                 // LP3 ties LP1: the earlier answer keeps the lead.
                 "lp_quote",
                 "locked LP1 BestOfPoll",
@@ -1457,8 +1696,46 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_lp_is_unverified_once_per_price_and_the_desk_reference_vouches_as_it_stands() {
+        let mut engine = engine(1);
+        let mut median = MedianScratch::new();
+        let mut dispatch = Vec::new();
+        let mut answer = |engine: &mut Engine, at: u64, price: Decimal| {
+            let mut out = Vec::new();
+            engine.begin_poll(at, &mut dispatch, &mut out);
+            let a = dispatch[0];
+            let quoted = quote(engine, &a, price, at + 10_000);
+            engine.on_answer(at + 50, 0, a.request_id, quoted, &mut median, &mut out);
+            kinds(&out)
+        };
+        assert_eq!(
+            answer(&mut engine, 0, dec!(100000)),
+            ["lp_quote", "unverified"]
+        );
+        // The same price again: not news.
+        assert_eq!(answer(&mut engine, 500, dec!(100000)), ["lp_quote"]);
+        assert_eq!(answer(&mut engine, 1_000, dec!(100000)), ["lp_quote"]);
+        // A new price is.
+        assert_eq!(
+            answer(&mut engine, 1_500, dec!(100100)),
+            ["lp_quote", "unverified"]
+        );
+        // A desk reference too far from it vouches for nothing...
+        engine.set_desk_reference(Some(dec!(90000)));
+        assert_eq!(answer(&mut engine, 2_000, dec!(100100)), ["lp_quote"]);
+        // ...one within MAX_DEVIATION_BPS does.
+        engine.set_desk_reference(Some(dec!(100000)));
+        assert_eq!(
+            answer(&mut engine, 2_500, dec!(100100)),
+            ["lp_quote", "client LP1 first", "locked LP1 BestOfPoll"]
+        );
+    }
+
+    #[test]
     fn an_unrefreshed_lock_expires_and_the_next_fresh_answer_is_offered() {
         let mut engine = engine(1);
+        // A single LP: the desk's reference for the pair vouches for it.
+        engine.set_reference(Some(dec!(100000)));
         let mut median = MedianScratch::new();
         let (mut dispatch, mut out) = (Vec::new(), Vec::new());
         engine.begin_poll(0, &mut dispatch, &mut out);
@@ -1523,14 +1800,17 @@ mod tests {
         assert_eq!(
             kinds(&fresh),
             [
+                // LP1's 50000 alone, then LP2's 100000 beside it: neither
+                // vouches for the other, so neither is offered.
                 "lp_quote",
-                "client LP1 first",
+                "unverified",
                 "lp_quote",
+                "unverified",
                 "lp_quote",
-                // The median of three (100000) exposes LP1's 50000.
+                // The median of three (100000) exposes LP1's 50000, and
+                // LP3 vouches for LP2, the better.
                 "lp_error",
-                "lock_expired",
-                "client LP2 refresh",
+                "client LP2 first",
                 // LP4's 40000, judged on arrival; its poll is complete.
                 "lp_error",
                 "locked LP2 BestOfPoll",

@@ -19,6 +19,12 @@ pub struct RfqEvent {
     pub rfq_id: Arc<str>,
     /// Milliseconds of stream time since the stream started.
     pub t_ms: StreamMs,
+    /// In a two-way stream, which of its two sides the event belongs to
+    /// (the client's side: `sell` for the client's bid, `buy` for its
+    /// offer); absent on a one-sided stream's events and on the two-way
+    /// stream's own `started` and `ended`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_way_side: Option<Side>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +36,13 @@ pub enum EventKind {
     ClientQuote(Box<ClientQuote>),
     Locked(Locked),
     LockExpired(LockExpired),
+    /// A valid LP quote that would be offered, held back: nothing
+    /// independent corroborates its price yet. Shown to the operator,
+    /// never to a client, never executable.
+    Unverified(Unverified),
+    /// The operator released an unverified price: it (and the LP's later
+    /// prices near it) may now be offered. Recorded.
+    Released(Released),
     // Boxed: rare, and its size (152 B) would set every event's,
     // millions of them in channels and the writer's batches.
     OrderSent(Box<OrderSent>),
@@ -55,11 +68,28 @@ pub struct BlotterErrorEvent {
 /// The request and the settings in force for the whole stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Started {
+    /// The client's side; on a two-way request (`two_way`), `buy`, and
+    /// each side's events say which side they are.
     pub side: Side,
+    /// The client asked for both sides: the desk quotes a bid and an
+    /// offer, each with its own lock (see `RfqEvent::two_way_side`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub two_way: bool,
     pub amount: Decimal,
     pub pair: Pair,
     /// Who the request is for (`house` when it names no client).
     pub client: ClientId,
+    /// The desk server's operator who asked (the operators file's name);
+    /// absent in a single process, where the operator is whoever runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<Arc<str>>,
+    /// How the request came in: written only for a client's own session
+    /// (`ws`, `fix`); absent, an operator's.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::rfq::client_id::Channel::is_operator"
+    )]
+    pub channel: crate::rfq::client_id::Channel,
     pub lps: Vec<Arc<str>>,
     /// The request's markup and threshold (the desk's unless it gave its
     /// own).
@@ -250,6 +280,26 @@ pub struct LockExpired {
     pub lp: Arc<str>,
 }
 
+/// LP `lp`'s valid quote at `price` beats what is offered but nothing
+/// independent corroborates it (no band for the pair, no reference near
+/// it, no other LP within MAX_DEVIATION_BPS, fewer than three quotes for
+/// the median): it is not offered until something does, or the operator
+/// releases it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unverified {
+    pub lp: Arc<str>,
+    pub price: Decimal,
+}
+
+/// The operator released LP `lp`'s unverified price `price`: it becomes
+/// the stream's reference, so it and the LP's later prices within
+/// MAX_DEVIATION_BPS of it may be offered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Released {
+    pub lp: Arc<str>,
+    pub price: Decimal,
+}
+
 /// An order went to an LP for an accepted client quote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderSent {
@@ -260,6 +310,11 @@ pub struct OrderSent {
     pub quote_id: Arc<str>,
     /// The venue's reference of the LP quote the order names, if any.
     pub venue_ref: Option<Arc<str>>,
+    /// The id the venue saw for the order (FIX ClOrdID, B2C2's
+    /// `client_order_id`), when it takes one of ours: what the order is
+    /// looked up by when its outcome is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_order_id: Option<Arc<str>>,
     pub lp_price: Decimal,
     pub amount: Decimal,
     /// 1 for the LP behind the accepted quote, 2 for the first fallback...
@@ -419,6 +474,8 @@ impl EventKind {
             EventKind::ClientQuote(_) => "client_quote",
             EventKind::Locked(_) => "locked",
             EventKind::LockExpired(_) => "lock_expired",
+            EventKind::Unverified(_) => "unverified",
+            EventKind::Released(_) => "released",
             EventKind::OrderSent(_) => "order_sent",
             EventKind::OrderRejected(_) => "order_rejected",
             EventKind::Filled(_) => "filled",

@@ -55,6 +55,11 @@ impl Offers {
         }
     }
 
+    /// Quote ids are stemmed from `stem` rather than the RFQ's id.
+    pub(crate) fn set_stem(&mut self, stem: Arc<str>) {
+        self.rfq_id = stem;
+    }
+
     /// Makes `candidate` (from LP `lp_name`) the live client quote at
     /// `now` and returns it; `None` when its client validity is already
     /// over (such a quote is never shown).

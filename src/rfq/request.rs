@@ -7,7 +7,7 @@
 use rust_decimal::Decimal;
 
 use crate::market::Bps;
-use crate::rfq::client_id::ClientId;
+use crate::rfq::client_id::{Channel, ClientId};
 use crate::rfq::engine::EngineParams;
 use crate::rfq::RfqSpec;
 
@@ -28,6 +28,9 @@ pub struct RequestParams {
     client: Option<ClientId>,
     markup: Option<Bps>,
     threshold: Option<Bps>,
+    operator: Option<std::sync::Arc<str>>,
+    two_way: bool,
+    channel: Channel,
 }
 
 impl RequestParams {
@@ -35,6 +38,40 @@ impl RequestParams {
     pub fn with_client(mut self, client: ClientId) -> RequestParams {
         self.client = Some(client);
         self
+    }
+
+    /// The client asks for both sides (a two-way request): the desk
+    /// quotes a bid and an offer, and the spec's side is not used.
+    pub fn with_two_way(mut self) -> RequestParams {
+        self.two_way = true;
+        self
+    }
+
+    /// A two-way request.
+    pub fn two_way(&self) -> bool {
+        self.two_way
+    }
+
+    /// Asked by desk server operator `operator` (recorded on the RFQ).
+    pub fn with_operator(mut self, operator: std::sync::Arc<str>) -> RequestParams {
+        self.operator = Some(operator);
+        self
+    }
+
+    /// Came in by `channel` (an operator's, unless this says otherwise).
+    pub fn with_channel(mut self, channel: Channel) -> RequestParams {
+        self.channel = channel;
+        self
+    }
+
+    /// How the request came in.
+    pub fn channel(&self) -> Channel {
+        self.channel
+    }
+
+    /// The desk server's operator who asked, if any.
+    pub fn operator(&self) -> Option<std::sync::Arc<str>> {
+        self.operator.clone()
     }
 
     /// Priced at `markup` instead of the desk's MARKUP_BPS.
@@ -75,6 +112,11 @@ impl RequestParams {
     /// none).
     pub fn client(&self) -> ClientId {
         self.client.clone().unwrap_or_else(ClientId::house)
+    }
+
+    /// The markup the request brings, if it brings one.
+    pub fn markup(&self) -> Option<Bps> {
+        self.markup
     }
 
     /// The desk's engine settings with this request's markup and

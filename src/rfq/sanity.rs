@@ -2,8 +2,10 @@
 //! the client's price. A price must sit on the pair's tick, inside the
 //! pair's band when the venues file gives one, and — once at least three
 //! LPs have live quotes — within `MAX_DEVIATION_BPS` of their median (a
-//! robust centre: one or two wild quotes cannot move it). Pure functions;
-//! the engine applies them.
+//! robust centre: one or two wild quotes cannot move it). A sane price is
+//! still only offered to a client once something independent
+//! corroborates it ([`corroborate`]). Pure functions; the engine applies
+//! them.
 
 use rust_decimal::Decimal;
 
@@ -33,6 +35,49 @@ pub enum PriceDefect {
         median: Decimal,
         limit: Bps,
     },
+}
+
+wire_enum! {
+    /// What independent of the quoting LP vouches for its price.
+    pub enum Corroboration {
+        /// The venues file's band for the pair (the price is inside it).
+        Band = "band",
+        /// The stream's reference price for the pair (the desk's recent
+        /// corroborated prices, or an operator's release), within
+        /// MAX_DEVIATION_BPS.
+        Reference = "reference",
+        /// Another LP's live quote within MAX_DEVIATION_BPS.
+        SecondLp = "second_lp",
+        /// The median of three or more live quotes accepted it.
+        Median = "median",
+    }
+}
+
+/// Why a sane `price` may be offered to a client, cheapest test first:
+/// a band for the pair (the price already passed it), a `reference`
+/// within `limit`, a quote of another LP in `peers` within `limit`, or
+/// the median's verdict (`median_accepts`). `None`: nothing independent
+/// vouches for it, and it stays unverified.
+pub fn corroborate(
+    price: Decimal,
+    band: Option<PriceBand>,
+    reference: Option<Decimal>,
+    peers: impl IntoIterator<Item = Decimal>,
+    median_accepts: bool,
+    limit: Bps,
+) -> Option<Corroboration> {
+    let near = |other: Decimal| deviation_bps(price, other) <= limit.value();
+    if band.is_some() {
+        Some(Corroboration::Band)
+    } else if reference.is_some_and(near) {
+        Some(Corroboration::Reference)
+    } else if peers.into_iter().any(near) {
+        Some(Corroboration::SecondLp)
+    } else if median_accepts {
+        Some(Corroboration::Median)
+    } else {
+        None
+    }
 }
 
 /// The tick and band checks, for one price on its own.
@@ -198,7 +243,45 @@ pub(crate) fn far_from(price: Decimal, centre: Decimal, limit: Bps) -> PriceDefe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rstest::rstest;
     use rust_decimal_macros::dec;
+
+    const MARKET: Decimal = dec!(100000.00);
+
+    #[rstest]
+    #[case::alone(dec!(100000.00), None, None, &[], false, None)]
+    #[case::a_band(dec!(100000.00), Some((dec!(50000), dec!(200000))), None, &[], false, Some(Corroboration::Band))]
+    #[case::near_the_reference(dec!(100400.00), None, Some(MARKET), &[], false, Some(Corroboration::Reference))]
+    #[case::far_from_the_reference(dec!(100600.00), None, Some(MARKET), &[], false, None)]
+    #[case::absurd_beside_the_reference(dec!(100000000000000000000.00), None, Some(MARKET), &[], false, None)]
+    #[case::a_second_lp_near(dec!(100000.00), None, None, &[dec!(100499.99)], false, Some(Corroboration::SecondLp))]
+    #[case::only_absurd_peers(dec!(100000.00), None, None, &[dec!(100000000000000000000.00), dec!(1.00)], false, None)]
+    #[case::absurd_beside_one_sane(dec!(100000000000000000000.00), None, None, &[MARKET], false, None)]
+    #[case::tiny_beside_one_sane(dec!(1.00), None, None, &[MARKET], false, None)]
+    #[case::the_median(dec!(100000.00), None, None, &[], true, Some(Corroboration::Median))]
+    #[case::exactly_the_limit(dec!(100500.00), None, Some(MARKET), &[], false, Some(Corroboration::Reference))]
+    fn a_price_is_offered_only_when_something_independent_vouches_for_it(
+        #[case] price: Decimal,
+        #[case] band: Option<(Decimal, Decimal)>,
+        #[case] reference: Option<Decimal>,
+        #[case] peers: &[Decimal],
+        #[case] median_accepts: bool,
+        #[case] expected: Option<Corroboration>,
+    ) {
+        let band = band.map(|(min, max)| PriceBand { min, max });
+        let limit = Bps::new(dec!(50)).unwrap();
+        assert_eq!(
+            corroborate(
+                price,
+                band,
+                reference,
+                peers.iter().copied(),
+                median_accepts,
+                limit
+            ),
+            expected
+        );
+    }
 
     #[test]
     fn a_price_must_sit_on_the_tick_and_in_the_band() {

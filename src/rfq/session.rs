@@ -42,6 +42,22 @@ pub enum StreamCommand {
     /// The client accepts client quote `quote_id` (`None`: whichever is
     /// live at that moment): the desk executes it with the LP behind it.
     Accept { quote_id: Option<Arc<str>> },
+    /// The client accepts the client quote of side `side` (`quote_id`, or
+    /// whichever is live on that side): how a two-way request is
+    /// accepted, since the operator must say which side the client took.
+    /// On a one-sided stream it is [`StreamCommand::Accept`] when `side`
+    /// is the request's and refused (`not_filled`) when it is not. On the
+    /// wire: `{"command":"accept_side","side":"buy","quote_id":…}`.
+    AcceptSide {
+        side: crate::market::Side,
+        #[serde(default)]
+        quote_id: Option<Arc<str>>,
+    },
+    /// The operator vouches for the best unverified LP price (a pair with
+    /// a single LP and no band or reference): it is offered, and the
+    /// release is recorded (`released`). On the wire:
+    /// `{"command":"release_unverified"}`.
+    ReleaseUnverified,
 }
 
 /// Everything one stream needs.
@@ -56,8 +72,20 @@ pub struct Session {
     pub clock: StreamClock,
     /// The pair's price band from the venues file, if it gives one.
     pub band: Option<crate::market::PriceBand>,
+    /// A recent price for the pair known good on this desk (its own
+    /// corroborated locks, or a reference source), LP price units: a quote
+    /// within MAX_DEVIATION_BPS of it is corroborated on arrival.
+    pub reference: Option<rust_decimal::Decimal>,
+    /// The desk's reference prices for the pair (its recent locks, the
+    /// venues file's reference sources), read again at every poll: a
+    /// quote within MAX_DEVIATION_BPS of the current one is corroborated.
+    pub desk_reference: Option<crate::rfq::reference::PairReference>,
     /// Who the request is for.
     pub client: crate::rfq::client_id::ClientId,
+    /// The desk server's operator who asked (`None` in a single process).
+    pub operator: Option<Arc<str>>,
+    /// How the request came in.
+    pub channel: crate::rfq::client_id::Channel,
 }
 
 impl Session {
@@ -120,6 +148,21 @@ impl Session {
         // would hold a second copy of it.
         async move { stream.run().await }
     }
+
+    /// Runs the stream as one side of a two-way request
+    /// (`rfq::two_way`): as [`Session::run_into`], with client quote ids
+    /// (and so order ids) stemmed from `quote_stem` rather than the RFQ
+    /// id, so that the two sides never issue the same id.
+    pub(crate) fn run_as_side<'a, O: Outlet + 'a>(
+        self,
+        outlet: O,
+        commands: Inbox<StreamCommand>,
+        quote_stem: Arc<str>,
+    ) -> impl Future<Output = Ended> + Send + 'a {
+        let mut stream = Stream::new(self, outlet, Some(commands), NoProbe, ask);
+        stream.engine.set_quote_stem(quote_stem);
+        async move { stream.run().await }
+    }
 }
 
 /// What one running stream keeps between its awaits, in one place. The
@@ -154,6 +197,9 @@ struct Stream<O, P, A> {
     ending: Option<EndReason>,
     /// When the next poll is due (with a poll interval).
     next_poll_at: StreamMs,
+    /// The desk's reference for the pair, given to the engine afresh at
+    /// every poll (boxed: thousands of streams each keep their future).
+    desk_reference: Option<Box<crate::rfq::reference::PairReference>>,
 }
 
 /// How often a stream that cannot be recorded looks whether the blotter
@@ -191,7 +237,11 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             duration_ms,
             clock,
             band,
+            reference,
+            desk_reference,
             client,
+            operator,
+            channel,
         } = session;
         let names = lps.iter().map(|lp| lp.shared_name()).collect();
         let mut engine = Engine::new(rfq_id, spec, names, params, clock);
@@ -202,8 +252,13 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
         engine.set_lp_timeouts(&timeouts);
         let simulated: Vec<bool> = lps.iter().map(|lp| lp.simulated()).collect();
         engine.set_simulated(&simulated);
+        let client_order_ids: Vec<_> = lps.iter().map(|lp| lp.client_order_ids()).collect();
+        engine.set_client_order_ids(&client_order_ids);
         engine.set_band(band);
+        engine.set_reference(reference);
         engine.set_client(client);
+        engine.set_operator(operator);
+        engine.set_channel(channel);
         Stream {
             engine,
             aborts: vec![None; lps.len()],
@@ -219,6 +274,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             inbox,
             ending: None,
             next_poll_at: 0,
+            desk_reference: desk_reference.map(Box::new),
         }
     }
 
@@ -332,7 +388,15 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                             }
                             self.ending.get_or_insert(EndReason::Interrupted);
                         }
-                        Some(StreamCommand::Accept { quote_id }) => {
+                        Some(StreamCommand::AcceptSide { side, quote_id }) if side != self.engine.spec().side => {
+                            self.borrow_out();
+                            let now = self.now();
+                            let asked = self.engine.spec().side;
+                            let reason = format!("the request is one-sided ({asked}): it has no {side} side to accept");
+                            self.engine.refuse(now, quote_id.as_deref(), reason, &mut self.out);
+                            self.hand_on().await;
+                        }
+                        Some(StreamCommand::Accept { quote_id } | StreamCommand::AcceptSide { quote_id, .. }) => {
                             self.borrow_out();
                             let now = self.now();
                             // Expiry first: an expired quote cannot be accepted.
@@ -355,6 +419,15 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                             if let Some(plan) = plan {
                                 self.send_order(&plan);
                             }
+                        }
+                        Some(StreamCommand::ReleaseUnverified) => {
+                            self.borrow_out();
+                            let now = self.now();
+                            self.engine.on_time(now, &mut self.out);
+                            MEDIAN_SCRATCH.with_borrow_mut(|median| {
+                                self.engine.release_unverified(now, median, &mut self.out);
+                            });
+                            self.hand_on().await;
                         }
                         None => self.inbox = None,
                     },
@@ -499,6 +572,11 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
         // The LPs' shared health first (another stream may have opened a
         // breaker or learned of a fade): shown on change.
         note_all_health(&mut self.engine, &self.lps, now, &mut self.out);
+        if let Some(desk_reference) = &self.desk_reference {
+            let wall_ms = self.engine.clock().wall_at(now).timestamp_millis();
+            self.engine
+                .set_desk_reference(desk_reference.current(wall_ms));
+        }
         let asked = DISPATCH.with_borrow_mut(|dispatch| {
             let poll = self.engine.begin_poll(poll_at, dispatch, &mut self.out);
             let spec = *self.engine.spec();
@@ -873,7 +951,11 @@ impl Session {
             duration_ms: 1_000,
             clock: StreamClock::start(),
             band: None,
+            reference: None,
+            desk_reference: None,
             client: crate::rfq::ClientId::house(),
+            operator: None,
+            channel: crate::rfq::Channel::Operator,
         }
     }
 }

@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 
 use crate::desk::registry::Quotable;
 use crate::market::{check_amount, MinimumSize, NotionalLimits, Pair, Side};
-use crate::rfq::RfqSpec;
+use crate::rfq::{ClientId, RfqSpec};
 
 pub const SIDE: usize = 0;
 pub const AMOUNT: usize = 1;
@@ -57,6 +57,39 @@ pub struct Form {
     pub(crate) quotable: Option<Quotable>,
     /// A checked request waiting for that confirmation.
     pub(crate) confirm: Option<NotionalConfirmation>,
+    /// The clients of the clients file and which one the request is for
+    /// (F2 takes the next); `None` without a file: every request is the
+    /// house's and the form does not ask.
+    pub clients: Option<ClientChoice>,
+}
+
+/// The clients a request may be for, and the one chosen: it stays chosen
+/// for the next request until F2 moves on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientChoice {
+    names: Vec<ClientId>,
+    at: usize,
+}
+
+impl ClientChoice {
+    /// `names` (a clients file's, never empty), the first chosen.
+    pub fn new(names: Vec<ClientId>) -> Option<ClientChoice> {
+        (!names.is_empty()).then_some(ClientChoice { names, at: 0 })
+    }
+
+    pub fn chosen(&self) -> &ClientId {
+        &self.names[self.at]
+    }
+
+    /// The next client, after the last the first again.
+    pub(crate) fn next(&mut self) {
+        self.at = (self.at + 1) % self.names.len();
+    }
+
+    /// The names in order, for the form's hint.
+    pub(crate) fn names(&self) -> &[ClientId] {
+        &self.names
+    }
 }
 
 /// A checked request above its notional limit, waiting for the operator to
@@ -108,6 +141,7 @@ impl Form {
             minimum: None,
             quotable: None,
             confirm: None,
+            clients: None,
         }
     }
 
@@ -124,6 +158,7 @@ impl Form {
             notional_limits: self.notional_limits.take(),
             minimum: self.minimum.take(),
             quotable: self.quotable.take(),
+            clients: self.clients.take(),
             ..Form::new()
         };
     }
@@ -152,6 +187,11 @@ impl Form {
                 field.prefilled = false;
                 field.text.pop();
                 field.error = None;
+            }
+            KeyCode::F(2) => {
+                if let Some(choice) = self.clients.as_mut() {
+                    choice.next();
+                }
             }
             KeyCode::Tab | KeyCode::Down => self.focus = (self.focus + 1) % 3,
             KeyCode::BackTab | KeyCode::Up => self.focus = (self.focus + 2) % 3,

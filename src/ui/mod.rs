@@ -27,11 +27,13 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::blotter::BlotterStats;
-use crate::desk::{Desk, StreamHandle};
+use crate::desk::link::DeskLink;
+use crate::desk::remote::{DeskGone, DeskLost};
+use crate::desk::StreamHandle;
 use crate::logging;
 use crate::rfq::RfqEvent;
 use crate::signals::Interrupts;
-use crate::streams::DeskEvent;
+use crate::streams::{DeskEvent, DeskView};
 use state::{App, Command, InForce};
 
 /// Shortest time between frames while events flow (about 30 per second).
@@ -134,12 +136,26 @@ async fn next_rfq(stream: &mut Option<StreamHandle>) -> Option<RfqEvent> {
 
 /// Runs the console on `desk` until the operator quits; an interrupt
 /// (Ctrl+C or SIGTERM from outside) stops the running stream and quits.
-pub async fn run(desk: &Desk, interrupts: Interrupts) -> anyhow::Result<ExitCode> {
+pub async fn run(desk: &DeskLink<'_>, interrupts: Interrupts) -> anyhow::Result<ExitCode> {
     let mut terminal = ConsoleTerminal::enter()?;
     let inputs = spawn_input_reader().context("cannot read the terminal")?;
     let result = event_loop(&mut terminal.terminal, desk, interrupts, inputs).await;
     drop(terminal);
-    result
+    // A lost desk server is said once the screen is the shell's again.
+    match result {
+        Err(error) => {
+            if let Some(lost) = error.downcast_ref::<DeskLost>() {
+                eprintln!("lp-rfq: {lost}");
+                return Ok(ExitCode::from(lost.exit_code()));
+            }
+            if let Some(gone) = error.downcast_ref::<DeskGone>() {
+                eprintln!("lp-rfq: {gone}");
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(error)
+        }
+        done => done,
+    }
 }
 
 /// Hands the blotter write trouble the desk has pushed since the last
@@ -149,28 +165,70 @@ pub async fn run(desk: &Desk, interrupts: Interrupts) -> anyhow::Result<ExitCode
 /// where the operator expects it. The desk pushes only when the trouble
 /// grows, so a push lost to lagging behind would not come again: after a
 /// lag the trouble is read from `current` (the desk's blotter) instead.
+///
+/// Every other desk fact goes to the desk view (at `view_ms` on its
+/// clock); after a lag it starts again from `desk`'s view, when this
+/// process holds the desk (a desk server sends its own).
 fn report_blotter_trouble(
     app: &mut App,
     desk_events: &mut broadcast::Receiver<DeskEvent>,
     now_ms: u64,
+    view_ms: u64,
     current: impl FnOnce() -> Option<BlotterStats>,
+    current_view: impl FnOnce() -> Option<DeskView>,
 ) {
-    let mut current = Some(current);
+    let mut lagged = false;
     loop {
         match desk_events.try_recv() {
             // Cumulative figures: the state logs only what has grown.
             Ok(DeskEvent::BlotterTrouble(trouble)) => {
                 app.blotter_trouble(trouble.failed_commits, trouble.lost, now_ms)
             }
-            Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                if let Some(stats) = current.take().and_then(|current| current()) {
-                    app.blotter_trouble(stats.failed_commits, stats.lost, now_ms);
-                }
-            }
-            Ok(_) => continue,
-            Err(_) => return,
+            Ok(other) => app.desk_view.apply(&other, view_ms),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => lagged = true,
+            Err(_) => break,
         }
     }
+    if lagged {
+        if let Some(stats) = current() {
+            app.blotter_trouble(stats.failed_commits, stats.lost, now_ms);
+        }
+        if let Some(view) = current_view() {
+            app.desk_view.replace(view, view_ms);
+        }
+    }
+}
+
+/// A desk fact that arrived while no stream runs: the desk view's, or
+/// blotter trouble (told at the stream time of the last stream).
+fn desk_fact(
+    app: &mut App,
+    received: Result<DeskEvent, broadcast::error::RecvError>,
+    desk_events: &mut broadcast::Receiver<DeskEvent>,
+    view_ms: u64,
+    desk: &DeskLink<'_>,
+) {
+    let now_ms = app.stream.now_ms;
+    match received {
+        Ok(DeskEvent::BlotterTrouble(trouble)) => {
+            app.blotter_trouble(trouble.failed_commits, trouble.lost, now_ms)
+        }
+        Ok(other) => app.desk_view.apply(&other, view_ms),
+        Err(broadcast::error::RecvError::Lagged(_)) => {
+            if let Some(view) = desk.desk_view() {
+                app.desk_view.replace(view, view_ms);
+            }
+        }
+        Err(broadcast::error::RecvError::Closed) => return,
+    }
+    report_blotter_trouble(
+        app,
+        desk_events,
+        now_ms,
+        view_ms,
+        || desk.blotter_stats(),
+        || desk.desk_view(),
+    );
 }
 
 /// The console's loop on any ratatui backend: keys and resizes arrive on
@@ -178,7 +236,7 @@ fn report_blotter_trouble(
 /// `interrupts`; returns when the operator quits.
 pub async fn event_loop<B: ratatui::backend::Backend>(
     terminal: &mut Terminal<B>,
-    desk: &Desk,
+    desk: &DeskLink<'_>,
     mut interrupts: Interrupts,
     mut inputs: mpsc::Receiver<Event>,
 ) -> anyhow::Result<ExitCode> {
@@ -192,6 +250,16 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
         .with_notional_limits(settings.notional_limits())
         .with_minimum_size(settings.minimum_size())
         .with_in_force(InForce::of(desk));
+    if desk.clients().from_file() {
+        app = app.with_clients(desk.clients().names());
+    }
+    // The desk view's clock: its rows count down by it.
+    let view_origin = Instant::now();
+    let view_ms = move || u64::try_from(view_origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if let Some(view) = desk.desk_view() {
+        app.desk_view.replace(view, 0);
+    }
+    let mut desk_open = true;
     let mut stream: Option<StreamHandle> = None;
     let mut signalled = false;
     // The worst execution outcome of the session, for the exit code.
@@ -206,6 +274,7 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
             if let Some(handle) = &stream {
                 app.stream.tick(handle.clock.now_ms());
             }
+            app.desk_view.tick(view_ms());
             terminal
                 .draw(|frame| render::draw_app(frame, &app))
                 .context("cannot draw the console")?;
@@ -223,12 +292,38 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                 Some(event) => Event::Rfq(event),
                 None => Event::StreamClosed,
             },
+            // While a stream runs, desk facts are read after its events
+            // (see `report_blotter_trouble`).
+            received = desk_events.recv(), if stream.is_none() && desk_open => {
+                if matches!(received, Err(broadcast::error::RecvError::Closed)) {
+                    desk_open = false;
+                }
+                desk_fact(&mut app, received, &mut desk_events, view_ms(), desk);
+                dirty = true;
+                continue;
+            }
             _ = tokio::time::sleep_until(next_frame), if dirty => continue,
             _ = tokio::time::sleep(TICK), if app.animating() => Event::Tick,
+            // With a stream running, its end says what was last known.
+            gone = desk.lost(), if stream.is_none() => return Err(gone.into()),
         };
         dirty = true;
         match event {
-            Event::Tick | Event::Resize => {}
+            Event::Tick | Event::Resize => {
+                if app.showing_desk {
+                    if let Some(handle) = &stream {
+                        let now_ms = handle.clock.now_ms();
+                        report_blotter_trouble(
+                            &mut app,
+                            &mut desk_events,
+                            now_ms,
+                            view_ms(),
+                            || desk.blotter_stats(),
+                            || desk.desk_view(),
+                        );
+                    }
+                }
+            }
             Event::Rfq(event) => {
                 let Some(handle) = stream.as_mut() else {
                     continue;
@@ -241,7 +336,14 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                     app.apply(&event, handle.clock.now_ms());
                 }
                 let now_ms = handle.clock.now_ms();
-                report_blotter_trouble(&mut app, &mut desk_events, now_ms, || desk.blotter_stats());
+                report_blotter_trouble(
+                    &mut app,
+                    &mut desk_events,
+                    now_ms,
+                    view_ms(),
+                    || desk.blotter_stats(),
+                    || desk.desk_view(),
+                );
             }
             Event::StreamClosed => {
                 if let Some(handle) = stream.take() {
@@ -249,6 +351,11 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                         Ok(ended) => {
                             worst = worst.max(ended.outcome.exit_code());
                             None
+                        }
+                        // The desk server is gone: nothing more can be
+                        // done here, and the operator must not think it can.
+                        Err(error) if error.downcast_ref::<DeskLost>().is_some() => {
+                            return Err(error)
                         }
                         Err(error) => Some(format!("the stream failed: {error:#}")),
                     };
@@ -270,10 +377,15 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                 let command = app.key(key);
                 match command {
                     Command::None => {}
-                    Command::Start(spec) => {
-                        stream = Some(desk.start(spec));
-                        app.stream_started();
-                    }
+                    Command::Start(request) => match desk.admit(&request) {
+                        // The client's terms refuse it: said on the form,
+                        // nothing asked of any LP.
+                        Err(refusal) => app.refused(refusal.to_string()),
+                        Ok(()) => {
+                            stream = Some(desk.start(request).await);
+                            app.stream_started();
+                        }
+                    },
                     Command::Stop => {
                         if let Some(handle) = stream.as_mut() {
                             handle.stop();
@@ -284,6 +396,11 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                             handle.send(crate::rfq::StreamCommand::Accept {
                                 quote_id: Some(quote_id),
                             });
+                        }
+                    }
+                    Command::Release => {
+                        if let Some(handle) = stream.as_ref() {
+                            handle.send(crate::rfq::StreamCommand::ReleaseUnverified);
                         }
                     }
                     Command::Quit => {
@@ -340,13 +457,27 @@ mod tests {
             lost: 1,
             ..BlotterStats::default()
         };
-        report_blotter_trouble(&mut app, &mut desk_events, 500, || Some(desk_now));
+        report_blotter_trouble(
+            &mut app,
+            &mut desk_events,
+            500,
+            0,
+            || Some(desk_now),
+            || None,
+        );
         assert_eq!(
             logged(&app),
             ["blotter: 2 failed writes (retrying), 1 events lost; see the log"]
         );
         // Told once: the next look, with nothing new, adds nothing.
-        report_blotter_trouble(&mut app, &mut desk_events, 600, || Some(desk_now));
+        report_blotter_trouble(
+            &mut app,
+            &mut desk_events,
+            600,
+            0,
+            || Some(desk_now),
+            || None,
+        );
         assert_eq!(logged(&app).len(), 1);
     }
 }

@@ -27,12 +27,15 @@ fn ev(rfq: &str, t_ms: u64, kind: EventKind) -> RfqEvent {
         kind,
         rfq_id: Arc::from(rfq),
         t_ms,
+        two_way_side: None,
     }
 }
 
 fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> EventKind {
     EventKind::Started(Box::new(Started {
         simulated_lps: Vec::new(),
+        operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
         side,
         amount,
         pair: pair.parse().unwrap(),
@@ -47,6 +50,7 @@ fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> E
         speed: dec!(1),
         started_at: at.to_string(),
         simulated: true,
+        two_way: false,
     }))
 }
 
@@ -133,6 +137,7 @@ fn order_sent(
         order_id: Arc::from(order_id),
         quote_id: Arc::from(quote_id),
         venue_ref: venue_ref.map(Arc::from),
+        client_order_id: None,
         lp_price,
         amount,
         attempt,
@@ -1452,7 +1457,8 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     // Lock held A 300→600 (300 ms) and B 80→2000 (1920 ms) = 2220 of the
     // 5000 + 2000 + 10 ms of the RFQs that asked it = 0.3167. Always the
     // best of its polls: distance 0. Orders: A's fallback O-2 (unknown: no
-    // hold time) and B's O-3, rejected after 40 ms → fill rate 0/2.
+    // hold time, and unknown: nothing settled it) and B's O-3, rejected
+    // after 40 ms → fill rate 0/2.
     assert_eq!(
         lp_json(&all, "LP1"),
         json!({"lp": "LP1", "requests": 4, "answers": 3, "answer_rate": "0.75",
@@ -1461,7 +1467,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
             "latency_p95_ms": 150, "latency_p99_ms": 150, "locks_won": 2,
             "lock_time_share": "0.3167", "avg_distance_bps": "0", "improvements": 0,
             "orders": 2, "fills": 0, "fill_rate": "0", "last_look_rejects": 1,
-            "hold_p50_ms": 40, "hold_p99_ms": 40})
+            "not_executed": 0, "unknown": 1, "hold_p50_ms": 40, "hold_p99_ms": 40})
     );
     // LP2: 3 answers (50, 100, 200 ms) + rate-limited, malformed,
     // unavailable = 6 requests. Locked by improvement in A from 600 until
@@ -1479,7 +1485,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
             "latency_p95_ms": 200, "latency_p99_ms": 200, "locks_won": 1,
             "lock_time_share": "0.4857", "avg_distance_bps": "2", "improvements": 1,
             "orders": 2, "fills": 1, "fill_rate": "0.5", "last_look_rejects": 1,
-            "hold_p50_ms": 60, "hold_p99_ms": 120})
+            "not_executed": 0, "unknown": 0, "hold_p50_ms": 60, "hold_p99_ms": 120})
     );
     assert_eq!(
         lp_json(&all, "LP3"),
@@ -1489,7 +1495,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
             "latency_p95_ms": null, "latency_p99_ms": null, "locks_won": 0,
             "lock_time_share": "0", "avg_distance_bps": null, "improvements": 0,
             "orders": 0, "fills": 0, "fill_rate": null, "last_look_rejects": 0,
-            "hold_p50_ms": null, "hold_p99_ms": null})
+            "not_executed": 0, "unknown": 0, "hold_p50_ms": null, "hold_p99_ms": null})
     );
     assert_eq!(
         serde_json::to_value(&all.rfqs).unwrap(),
@@ -1497,17 +1503,25 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
             {"rfq_id": "R-A", "started_at": "2026-11-22T10:00:00.000Z", "side": "buy",
              "amount": "1.5", "pair": "BTCUSDT", "duration_ms": 5000, "final_lp": "LP2",
              "final_client_price": "100029.99", "improvements": 1, "end_reason": "interrupted",
-             "outcome": "unknown", "filled_lp": null, "filled_price": null, "desk_pnl": null},
+             "outcome": "unknown", "filled_lp": null, "filled_price": null, "desk_pnl": null,
+             "client": "house",
+             // Its last order: LP1's fallback, still unknown.
+             "order_id": "O-2", "client_order_id": null, "venue_order_id": null,
+             "venue_ref": null, "reconciled_by": null},
             {"rfq_id": "R-B", "started_at": "2026-11-22T11:00:00.000Z", "side": "sell",
              "amount": "2", "pair": "ETHUSDT", "duration_ms": 2000, "final_lp": "LP1",
              "final_client_price": "3499.99", "improvements": 0, "end_reason": "accepted",
              "outcome": "filled", "filled_lp": "LP2", "filled_price": "3500.00",
-             "desk_pnl": "0.02"},
+             "desk_pnl": "0.02", "client": "house",
+             "order_id": "O-4", "client_order_id": null,
+             "venue_order_id": "T-123", "venue_ref": "V-9", "reconciled_by": null},
             {"rfq_id": "R-C", "started_at": "2026-11-23T09:00:00.000Z", "side": "buy",
              "amount": "1", "pair": "DOGEUSDT", "duration_ms": 10, "final_lp": null,
              "final_client_price": null, "improvements": 0, "end_reason": "no_quotes",
              "outcome": "not_filled", "filled_lp": null, "filled_price": null,
-             "desk_pnl": null}
+             "desk_pnl": null, "client": "house",
+             "order_id": null, "client_order_id": null,
+             "venue_order_id": null, "venue_ref": null, "reconciled_by": null}
         ])
     );
     // Quoted: A 1.5 × 100029.99 = 150044.985, B 2 × 3499.99 = 6999.98, C
@@ -1529,6 +1543,17 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
         json!([
             {"pair": "TOTAL", "asset": "USDT", "rfqs": 3, "notional_quoted": "157044.965",
              "filled_notional": "7000", "markup_earned": "0.02", "fills": 1}
+        ])
+    );
+
+    // Every RFQ is the house's. Each ended with an order sent (A unknown,
+    // B filled, C not filled): 3 accepted, 1 filled → 0.3333. B's client
+    // leg: 2 × 3499.99 = 6999.98 USDT, 0.02 USDT kept.
+    assert_eq!(
+        serde_json::to_value(&all.clients).unwrap(),
+        json!([
+            {"client": "house", "asset": "USDT", "rfqs": 3, "accepted": 3, "fills": 1,
+             "fill_ratio": "0.3333", "filled_notional": "6999.98", "markup_earned": "0.02"}
         ])
     );
 
@@ -1579,26 +1604,30 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     assert_eq!(
         report::render(&only_lp3, Format::Table, &path, &Filter::default()),
         "LPs\n\
-         LP               REQ  ANS  ANS %  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50 ms  P95 ms  P99 ms  LOCKS  LOCK TIME %  DIST bps  IMPROV  ORDERS  FILLS  FILL %  LL REJ  HOLD P50 ms  HOLD P99 ms\n\
-         LP3 (simulated)    3    0   0.00        1        1        0        0        0        1     0                              0         0.00                 0       0      0               0\n\
+         LP               REQ  ANS  ANS %  TIMEOUT  DECLINE  UNAVAIL  MALFORM  RATELIM  INVALID  AUTH  P50 ms  P95 ms  P99 ms  LOCKS  LOCK TIME %  DIST bps  IMPROV  ORDERS  FILLS  FILL %  LL REJ  NOT EXEC  UNKNOWN  HOLD P50 ms  HOLD P99 ms\n\
+         LP3 (simulated)    3    0   0.00        1        1        0        0        0        1     0                              0         0.00                 0       0      0               0         0        0\n\
          \n\
          RFQs\n\
-         RFQ  STARTED (UTC)             SIDE  AMOUNT  PAIR     DURATION ms  FINAL LP         CLIENT PRICE  IMPROV  END          OUTCOME  FILLED LP  FILL PRICE  DESK PNL\n\
-         R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2 (simulated)     100029.99       1  interrupted  unknown\n\
+         RFQ  STARTED (UTC)             SIDE  AMOUNT  PAIR     DURATION ms  FINAL LP         CLIENT PRICE  IMPROV  END          OUTCOME  FILLED LP  FILL PRICE  DESK PNL  CLIENT\n\
+         R-A  2026-11-22T10:00:00.000Z  buy      1.5  BTCUSDT         5000  LP2 (simulated)     100029.99       1  interrupted  unknown                                   house\n\
          \n\
          Pairs (sums in the quote currency, CCY)\n\
          PAIR     CCY   RFQS  NOTIONAL QUOTED  FILLED NOTIONAL  MARKUP EARNED  FILLS\n\
          BTCUSDT  USDT     1        150044.99             0.00           0.00      0\n\
-         TOTAL    USDT     1        150044.99             0.00           0.00      0\n"
+         TOTAL    USDT     1        150044.99             0.00           0.00      0\n\
+         \n\
+         Clients (sums in the quote currency, CCY)\n\
+         CLIENT  CCY   RFQS  ACCEPTED  FILLS  FILL %  FILLED  MARKUP EARNED\n\
+         house   USDT     1         1      0    0.00    0.00           0.00\n"
     );
     // One table per invocation, the section chosen.
     let csv = |section| report::render(&all, Format::Csv(section), &path, &Filter::default());
     assert_eq!(
         csv(Section::Rfqs),
-        "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason,outcome,filled_lp,filled_price,desk_pnl\n\
-         R-A,2026-11-22T10:00:00.000Z,buy,1.5,BTCUSDT,5000,LP2,100029.99,1,interrupted,unknown,,,\n\
-         R-B,2026-11-22T11:00:00.000Z,sell,2,ETHUSDT,2000,LP1,3499.99,0,accepted,filled,LP2,3500.00,0.02\n\
-         R-C,2026-11-23T09:00:00.000Z,buy,1,DOGEUSDT,10,,,0,no_quotes,not_filled,,,\n"
+        "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason,outcome,filled_lp,filled_price,desk_pnl,client\n\
+         R-A,2026-11-22T10:00:00.000Z,buy,1.5,BTCUSDT,5000,LP2,100029.99,1,interrupted,unknown,,,,house\n\
+         R-B,2026-11-22T11:00:00.000Z,sell,2,ETHUSDT,2000,LP1,3499.99,0,accepted,filled,LP2,3500.00,0.02,house\n\
+         R-C,2026-11-23T09:00:00.000Z,buy,1,DOGEUSDT,10,,,0,no_quotes,not_filled,,,,house\n"
     );
     assert_eq!(
         csv(Section::Pairs),
@@ -1610,10 +1639,10 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     );
     assert_eq!(
         csv(Section::Lps),
-        "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,hold_p50_ms,hold_p99_ms\n\
-         LP1,4,3,0.75,0,1,0,0,0,0,0,100,150,150,2,0.3167,0,0,2,0,0,1,40,40\n\
-         LP2,6,3,0.5,0,0,1,1,1,0,0,100,200,200,1,0.4857,2,1,2,1,0.5,1,60,120\n\
-         LP3,3,0,0,1,1,0,0,0,1,0,,,,0,0,,0,0,0,,0,,\n"
+        "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,not_executed,unknown,hold_p50_ms,hold_p99_ms\n\
+         LP1,4,3,0.75,0,1,0,0,0,0,0,100,150,150,2,0.3167,0,0,2,0,0,1,0,1,40,40\n\
+         LP2,6,3,0.5,0,0,1,1,1,0,0,100,200,200,1,0.4857,2,1,2,1,0.5,1,0,0,60,120\n\
+         LP3,3,0,0,1,1,0,0,0,1,0,,,,0,0,,0,0,0,,0,0,0,,\n"
     );
     let none = report::load(&path, &parse(None, None, Some("XRPUSDT"), None, None)).unwrap();
     let filter = parse(None, None, Some("XRPUSDT"), None, None);
@@ -1626,7 +1655,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     );
     assert_eq!(
         report::render(&none, Format::Json, &path, &filter),
-        "{\"lps\":[],\"rfqs\":[],\"pairs\":[],\"totals\":[]}\n"
+        "{\"lps\":[],\"rfqs\":[],\"pairs\":[],\"totals\":[],\"clients\":[]}\n"
     );
     // An empty CSV section is still one table: its header.
     assert_eq!(
@@ -1811,16 +1840,23 @@ mod process {
             .collect()
     }
 
-    /// The stored streams as the JSON `--json` would have printed.
+    /// The stored streams as the JSON `--json` would have printed: every
+    /// line after `started` names the stream's client too.
     fn stored_json(path: &Path) -> Vec<Vec<Value>> {
         stored_rfqs(path)
             .unwrap()
             .into_iter()
             .map(|rfq| {
-                rfq.events
+                let mut lines: Vec<Value> = rfq
+                    .events
                     .iter()
                     .map(|event| serde_json::to_value(event).unwrap())
-                    .collect()
+                    .collect();
+                let client = lines[0]["client"].clone();
+                for line in lines.iter_mut().skip(1) {
+                    line["client"] = client.clone();
+                }
+                lines
             })
             .collect()
     }
@@ -1866,6 +1902,9 @@ mod process {
             names(&printed_runs[0]),
             [
                 "started",
+                // Each scenario's first answer is alone until a second
+                // LP's agrees: held back, and recorded so.
+                "unverified",
                 "order_sent",
                 "order_rejected",
                 "order_sent",
@@ -1875,7 +1914,13 @@ mod process {
         );
         assert_eq!(
             names(&printed_runs[1]),
-            ["started", "order_sent", "execution_unknown", "ended"]
+            [
+                "started",
+                "unverified",
+                "order_sent",
+                "execution_unknown",
+                "ended"
+            ]
         );
     }
 
@@ -2202,7 +2247,7 @@ mod process {
             .unwrap();
         assert_eq!(
             String::from_utf8_lossy(&output.stdout),
-            "{\"lps\":[],\"rfqs\":[],\"pairs\":[],\"totals\":[]}\n"
+            "{\"lps\":[],\"rfqs\":[],\"pairs\":[],\"totals\":[],\"clients\":[]}\n"
         );
         let output = lp_rfq(dir.path())
             .args(["report", "--csv", "--blotter", "desk.db"])
@@ -2212,7 +2257,7 @@ mod process {
         let text = String::from_utf8(output.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
-        assert_eq!(lines[0], "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,hold_p50_ms,hold_p99_ms");
+        assert_eq!(lines[0], "lp,requests,answers,answer_rate,timeouts,declines,unavailable,malformed,rate_limited,invalid,auth,latency_p50_ms,latency_p95_ms,latency_p99_ms,locks_won,lock_time_share,avg_distance_bps,improvements,orders,fills,fill_rate,last_look_rejects,not_executed,unknown,hold_p50_ms,hold_p99_ms");
         assert!(lines[1].starts_with("LP1,"), "{text}");
         let output = lp_rfq(dir.path())
             .args([
@@ -2228,8 +2273,11 @@ mod process {
         let text = String::from_utf8(output.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
-        assert_eq!(lines[0], "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason,outcome,filled_lp,filled_price,desk_pnl");
-        assert!(lines[1].ends_with(",duration,not_accepted,,,"), "{text}");
+        assert_eq!(lines[0], "rfq_id,started_at,side,amount,pair,duration_ms,final_lp,final_client_price,improvements,end_reason,outcome,filled_lp,filled_price,desk_pnl,client");
+        assert!(
+            lines[1].ends_with(",duration,not_accepted,,,,house"),
+            "{text}"
+        );
         let output = lp_rfq(dir.path())
             .args([
                 "report",
@@ -2261,7 +2309,7 @@ mod process {
         };
         assert_eq!(
             refused(&["report", "--csv", "--section", "totals"]),
-            "lp-rfq: invalid --section 'totals': must be lps, rfqs, pairs or health\n"
+            "lp-rfq: invalid --section 'totals': must be lps, rfqs, pairs, clients, health or operators\n"
         );
         assert_eq!(
             refused(&["report", "--lp", "LP7"]),

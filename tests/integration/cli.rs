@@ -1369,6 +1369,8 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--until",
             "--pair",
             "--lp",
+            "--client",
+            "--operator",
             "--last",
             "--json",
             "--csv",

@@ -74,7 +74,12 @@ fn client_quotes(events: &[RfqEvent]) -> Vec<String> {
 
 #[tokio::test(start_paused = true)]
 async fn two_streams_on_one_desk_are_priced_at_their_own_markups() {
-    let desk = desk(vec![lp("LP1", vec![Step::price(100, dec!(100003.37))])]);
+    // LP2 agrees with LP1 (a worse price, later): LP1 is corroborated and
+    // offered when LP2 answers, and LP2 is never the best.
+    let desk = desk(vec![
+        lp("LP1", vec![Step::price(100, dec!(100003.37))]),
+        lp("LP2", vec![Step::price(150, dec!(100013.37))]),
+    ]);
     let house = desk.start(spec(Side::Buy));
     let acme = desk.start(QuoteRequest {
         spec: spec(Side::Buy),
@@ -156,7 +161,12 @@ async fn a_request_without_terms_is_the_houses_at_the_desks_settings() {
 
 #[tokio::test(start_paused = true)]
 async fn a_desk_refuses_a_markup_beyond_its_own_limit() {
-    let desk = desk(vec![lp("LP1", vec![Step::price(100, dec!(100003.37))])]);
+    // LP2 agrees with LP1 (a worse price, later): LP1 is corroborated and
+    // offered when LP2 answers, and LP2 is never the best.
+    let desk = desk(vec![
+        lp("LP1", vec![Step::price(100, dec!(100003.37))]),
+        lp("LP2", vec![Step::price(150, dec!(100013.37))]),
+    ]);
     let greedy = QuoteRequest {
         spec: spec(Side::Buy),
         params: RequestParams::default().with_markup(bps(dec!(501))),
@@ -170,7 +180,12 @@ async fn a_desk_refuses_a_markup_beyond_its_own_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn a_desk_refuses_dust_whichever_front_end_sent_it() {
-    let desk = desk(vec![lp("LP1", vec![Step::price(100, dec!(100003.37))])]);
+    // LP2 agrees with LP1 (a worse price, later): LP1 is corroborated and
+    // offered when LP2 answers, and LP2 is never the best.
+    let desk = desk(vec![
+        lp("LP1", vec![Step::price(100, dec!(100003.37))]),
+        lp("LP2", vec![Step::price(150, dec!(100013.37))]),
+    ]);
     let mut dust = spec(Side::Sell);
     dust.amount = dec!(0.00000001);
     let error = desk.try_start(dust).err().unwrap();

@@ -15,7 +15,7 @@ use lp_rfq::rfq::{RfqEvent, StreamCommand};
 use rust_decimal_macros::dec;
 use serde_json::Value;
 
-use crate::support::{params, run_stream_with_commands, spec};
+use crate::support::{params, run_stream_with_commands, spec, with_reference};
 
 fn accept_at(t_ms: u64) -> Vec<(u64, StreamCommand)> {
     vec![(t_ms, StreamCommand::Accept { quote_id: None })]
@@ -54,7 +54,8 @@ async fn unknown_outcome() -> Vec<RfqEvent> {
     run_stream_with_commands(
         spec(Side::Sell),
         vec![Arc::new(ghost) as SharedLp],
-        params(),
+        // A lone LP: the desk's reference corroborates it.
+        with_reference(params()),
         30_000,
         accept_at(1_000),
     )
@@ -81,7 +82,8 @@ async fn expired() -> Vec<RfqEvent> {
     run_stream_with_commands(
         spec(Side::Buy),
         vec![Arc::new(brief) as SharedLp],
-        params(),
+        // A lone LP: the desk's reference corroborates it.
+        with_reference(params()),
         5_000,
         Vec::new(),
     )
@@ -114,6 +116,14 @@ fn desk_private(events: &[RfqEvent]) -> BTreeSet<String> {
                 add(&l.price);
             }
             EventKind::LockExpired(x) => add(&x.lp),
+            EventKind::Unverified(u) => {
+                add(&u.lp);
+                add(&u.price);
+            }
+            EventKind::Released(r) => {
+                add(&r.lp);
+                add(&r.price);
+            }
             EventKind::OrderSent(o) => {
                 add(&o.lp);
                 add(&o.order_id);
@@ -195,6 +205,8 @@ fn assert_nothing_private_survives(events: &[RfqEvent]) -> Vec<String> {
         "outcome",
         // A simulated price or fill says so, to the client too.
         "simulated",
+        // A two-way request says so when it opens.
+        "two_way",
     ];
     let unexpected: Vec<_> = seen_keys
         .iter()
@@ -256,4 +268,60 @@ async fn an_expired_quote_is_withdrawn_without_its_lp() {
     assert!(desk_private(&events).contains("Brief has no BTC left"));
     let names = assert_nothing_private_survives(&events);
     assert_eq!(names, ["opened", "quote", "quote_withdrawn", "ended"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_two_way_stream_shows_the_client_both_sides_prices_and_no_lp() {
+    let two_sided = |name: &str, offer, bid| {
+        Arc::new(ScriptedLp::new(name, 10_000, move |call| {
+            match call.side() {
+                Side::Buy => Step::price(100, offer),
+                Side::Sell => Step::price(150, bid),
+            }
+        })) as SharedLp
+    };
+    let lps = vec![
+        two_sided("Alpha", dec!(100012.34), dec!(99987.65)),
+        two_sided("Beta", dec!(100023.45), dec!(99976.54)),
+    ];
+    let accept = StreamCommand::AcceptSide {
+        side: Side::Buy,
+        quote_id: None,
+    };
+    let events = crate::support::run_two_way_with_commands(
+        spec(Side::Buy),
+        lps,
+        with_reference(params()),
+        5_000,
+        vec![(1_000, accept)],
+    )
+    .await;
+    let names = assert_nothing_private_survives(&events);
+    assert_eq!(
+        names,
+        [
+            "opened",
+            "quote",
+            "quote",
+            "order_pending",
+            "order_filled",
+            "ended"
+        ]
+    );
+    let view = client_view(&events);
+    let opened = serde_json::to_value(&view[0]).unwrap();
+    assert_eq!(opened["two_way"], true);
+    let quote = |i: usize| serde_json::to_value(&view[i]).unwrap();
+    // The offer (the client buys) and the bid (the client sells), each at
+    // its LP price and 10 bps: 100012.34 × 1.001 = 100112.35234 → up;
+    // 99987.65 × 0.999 = 99887.66235 → down.
+    assert_eq!(
+        (quote(1)["side"].clone(), quote(1)["price"].clone()),
+        ("buy".into(), "100112.36".into())
+    );
+    assert_eq!(
+        (quote(2)["side"].clone(), quote(2)["price"].clone()),
+        ("sell".into(), "99887.66".into())
+    );
+    assert_eq!(quote(4)["price"], "100112.36");
 }

@@ -9,7 +9,7 @@ use lp_rfq::lp::scripted::{ScriptedLp, Step};
 use lp_rfq::lp::SharedLp;
 use lp_rfq::market::{Bps, Pair, Side};
 use lp_rfq::rfq::event::*;
-use lp_rfq::rfq::RfqEvent;
+use lp_rfq::rfq::{QuoteRequest, RfqEvent};
 use lp_rfq::ui::render::{draw, draw_app};
 use lp_rfq::ui::state::*;
 use ratatui::backend::TestBackend;
@@ -31,6 +31,7 @@ fn at(t_ms: u64, kind: EventKind) -> RfqEvent {
         kind,
         rfq_id: Arc::from("R-test"),
         t_ms,
+        two_way_side: None,
     }
 }
 
@@ -39,6 +40,8 @@ fn started(side: Side, lps: &[&str]) -> RfqEvent {
         0,
         EventKind::Started(Box::new(Started {
             simulated_lps: Vec::new(),
+            operator: None,
+            channel: lp_rfq::rfq::Channel::Operator,
             side,
             amount: dec!(1.5),
             pair: pair(),
@@ -53,6 +56,7 @@ fn started(side: Side, lps: &[&str]) -> RfqEvent {
             speed: dec!(1),
             started_at: "2025-01-19T14:30:25.123Z".to_string(),
             simulated: true,
+            two_way: false,
         })),
     )
 }
@@ -472,7 +476,8 @@ fn type_request(app: &mut App, text: &str) -> Command {
 #[test]
 fn q_or_ctrl_c_stops_a_stream_gracefully_and_the_summary_follows() {
     let mut app = App::new(false, None);
-    let Command::Start(spec) = type_request(&mut app, "b\n1.5\nBTCUSDT\n") else {
+    let Command::Start(QuoteRequest { spec, .. }) = type_request(&mut app, "b\n1.5\nBTCUSDT\n")
+    else {
         panic!("the form did not start a stream");
     };
     assert_eq!(spec.pair.symbol(), "BTCUSDT");
@@ -514,7 +519,10 @@ fn q_or_ctrl_c_stops_a_stream_gracefully_and_the_summary_follows() {
     // Enter: a new request with the previous values.
     assert_eq!(app.key(key(KeyCode::Enter)), Command::None);
     assert_eq!(app.screen, Screen::Form);
-    assert_eq!(type_request(&mut app, "\n\n\n"), Command::Start(spec));
+    assert_eq!(
+        type_request(&mut app, "\n\n\n"),
+        Command::Start(spec.into())
+    );
 }
 
 #[test]
@@ -550,7 +558,10 @@ fn dust_is_refused_under_the_amount_by_name_and_nothing_starts() {
         amount: dec!(0.0001),
         pair: "BTCUSDT".parse().unwrap(),
     };
-    assert_eq!(type_request(&mut app, "0.0001\n\n"), Command::Start(spec));
+    assert_eq!(
+        type_request(&mut app, "0.0001\n\n"),
+        Command::Start(spec.into())
+    );
 }
 
 #[test]
@@ -578,7 +589,7 @@ fn enter_twice_on_a_fat_finger_starts_nothing_and_asks_for_the_amount_again() {
         "{text}"
     );
     // The amount typed again, then Enter: the request goes.
-    let Command::Start(spec) = type_request(&mut app, "500\n") else {
+    let Command::Start(QuoteRequest { spec, .. }) = type_request(&mut app, "500\n") else {
         panic!("the amount typed again did not start the stream");
     };
     assert_eq!(spec.amount, dec!(500));
@@ -804,7 +815,9 @@ fn the_console_fits_80_by_24() {
     assert!(text.contains(" Events "), "{text}");
     assert!(text.contains(" best LP price "), "{text}");
     assert!(
-        screen[23].starts_with(" a accept · q/Ctrl+C stop · Esc stop, back to form · ? keys"),
+        screen[23].starts_with(
+            " a accept · q/Ctrl+C stop · Esc stop, back to form · r release · d desk · ? keys"
+        ),
         "{text}"
     );
 }
@@ -1142,7 +1155,7 @@ fn at_80_by_24_the_confirmation_the_quote_id_and_every_footer_are_whole() {
     let mut app = App::new(false, None);
     assert_eq!(
         app_screen(&app, 80, 24)[23].trim_end(),
-        " Enter next/start · Tab field · Esc clear · q quit (empty form) · ? keys"
+        " Enter next/start · Tab field · Esc clear · q quit, d desk (empty form) · ? keys"
     );
     type_request(&mut app, "b\n1.5\nBTCUSDT\n");
     app.stream_started();
@@ -1158,7 +1171,7 @@ fn at_80_by_24_the_confirmation_the_quote_id_and_every_footer_are_whole() {
     assert!(screen[8].starts_with(&format!("│quote {id} ")), "{text}");
     assert_eq!(
         screen[23].trim_end(),
-        " a accept · q/Ctrl+C stop · Esc stop, back to form · ? keys"
+        " a accept · q/Ctrl+C stop · Esc stop, back to form · r release · d desk · ? keys"
     );
     app.key(key(KeyCode::Char('a')));
     let screen = app_screen(&app, 80, 24);
@@ -1317,6 +1330,7 @@ fn an_unknown_outcome_is_shown_in_red() {
                 order_id: Arc::from("O-1-1"),
                 quote_id: Arc::from("Q-300"),
                 venue_ref: None,
+                client_order_id: None,
                 lp_price: dec!(99995.00),
                 amount: dec!(1.5),
                 attempt: 1,
@@ -1750,6 +1764,7 @@ fn mixed_stream_filled_by_the_mock() -> Vec<RfqEvent> {
             order_id: Arc::from("O-1"),
             quote_id: Arc::from("Q-300"),
             venue_ref: None,
+            client_order_id: None,
             lp_price: dec!(100000.00),
             amount: dec!(1.5),
             attempt: 1,
@@ -1814,4 +1829,75 @@ fn a_stream_of_real_lps_has_no_simulated_mark() {
     assert!(!text.contains("SIMULATED"), "{text}");
     assert!(!text.contains("simulated"), "{text}");
     assert!(text.contains("ACCEPTED: FILLED by Sim"), "{text}");
+}
+
+/// #24 item 1: `r` names the best unverified price and Enter releases it;
+/// any other key cancels; the LP shows `unverified` until it is offered.
+#[test]
+fn r_then_enter_releases_the_best_unverified_price() {
+    let mut app = App::new(false, None);
+    type_request(&mut app, "b\n1.5\nBTCUSDT\n");
+    app.stream_started();
+    app.apply(&started(Side::Buy, &["LP1", "LP2"]), 0);
+    assert_eq!(app.key(key(KeyCode::Char('r'))), Command::None);
+    assert_eq!(
+        app.stream_notice.as_deref(),
+        Some("no unverified price to release")
+    );
+    for (t_ms, lp, price) in [(100, "LP1", dec!(100010.00)), (120, "LP2", dec!(99990.00))] {
+        app.apply(&quote(t_ms, lp, price, 1), t_ms);
+        let unverified = Unverified {
+            lp: Arc::from(lp),
+            price,
+        };
+        app.apply(&at(t_ms, EventKind::Unverified(unverified)), t_ms);
+    }
+    assert_eq!(row(&app.stream, "LP2").status, LpStatus::Unverified);
+    // A BUY: LP2's lower offer is the one a release would offer.
+    app.key(key(KeyCode::Char('r')));
+    assert_eq!(
+        app.stream_notice.as_deref(),
+        Some("release LP2's unverified 99,990.00 to the client? Nothing corroborates it. Enter releases (recorded), any other key cancels")
+    );
+    assert_eq!(app.key(key(KeyCode::Char('x'))), Command::None);
+    assert_eq!(app.stream_notice.as_deref(), Some("not released"));
+    app.key(key(KeyCode::Char('r')));
+    assert_eq!(app.key(key(KeyCode::Enter)), Command::Release);
+    let offered = client(130, Side::Buy, "LP2", dec!(99990.00), QuoteReason::First);
+    app.apply(&offered, 130);
+    assert_eq!(row(&app.stream, "LP2").status, LpStatus::Ok);
+}
+
+/// `events` as a request for client `acme`.
+fn for_acme(mut events: Vec<RfqEvent>) -> Vec<RfqEvent> {
+    if let EventKind::Started(started) = &mut events[0].kind {
+        started.client = lp_rfq::rfq::ClientId::new("acme").unwrap();
+    }
+    events
+}
+
+#[test]
+fn a_named_clients_request_names_it_in_the_header_the_quote_panel_and_the_ticket() {
+    let offered = ConsoleState::from_events(&for_acme(buy_race()), 500);
+    let screen = screen(&offered, 120, 40);
+    let text = screen.join("\n");
+    assert!(
+        screen[1].contains("BUY 1.5 BTC/USDT for acme · markup 5 bps · threshold 1 bps · 3 LPs"),
+        "{text}"
+    );
+    assert!(text.contains("┌ Client quote · acme ─"), "{text}");
+
+    let filled = ConsoleState::from_events(&for_acme(mixed_stream_filled_by_the_mock()), 1_200);
+    let text = screen_text(&filled);
+    assert!(text.contains("┌ Accepted Q-300 · acme ─"), "{text}");
+    // The house's request reads as it did before clients were named.
+    let house = screen_text(&ConsoleState::from_events(&buy_race(), 500));
+    assert!(
+        !house.contains("acme") && !house.contains("Client quote ·"),
+        "{house}"
+    );
+}
+
+fn screen_text(state: &ConsoleState) -> String {
+    screen(state, 120, 50).join("\n")
 }

@@ -11,7 +11,7 @@ use lp_rfq::market::Side;
 use lp_rfq::rfq::StreamCommand;
 use rust_decimal_macros::dec;
 
-use crate::support::{params, run_stream_with_commands, spec, trace};
+use crate::support::{params, run_stream_with_commands, spec, trace, with_reference};
 
 fn lp(
     name: &str,
@@ -90,11 +90,13 @@ async fn a_last_look_reject_falls_back_to_the_next_best_quote() {
     )
     .await;
     // A client SELL: the highest bid (B) is locked, and B fills; the
-    // desk keeps 1.5 × 100050 − 149924.92 = 150.08 USDT.
+    // desk keeps 1.5 × 100050 − 149924.92 = 150.08 USDT. (A's lone first
+    // answer is unverified until C's agrees with it; C, the better of the
+    // two, is then the first offer, Q-test-1, and B's the second.)
     assert_eq!(
         from_order(trace(&events)),
         [
-            "1000 order B 100050.00 attempt 1 for Q-test-3",
+            "1000 order B 100050.00 attempt 1 for Q-test-2",
             "1050 filled B 100050.00 client 99949.95 pays 1.50000000 BTC receives 149924.92 USDT pnl 150.08 USDT hold 50",
             "1050 ended accepted filled improvements=0 lp=B price=99949.95",
         ]
@@ -290,7 +292,8 @@ async fn accepting_twice_sends_one_order() {
     let events = run_stream_with_commands(
         spec(Side::Buy),
         shared(&[&a]),
-        params(),
+        // Alone at first: the desk's reference corroborates it.
+        with_reference(params()),
         30_000,
         vec![accept_at(1_000), accept_at(1_100)],
     )
@@ -312,7 +315,8 @@ async fn a_stop_or_the_end_of_the_stream_waits_for_the_order_in_flight() {
     let events = run_stream_with_commands(
         spec(Side::Buy),
         shared(&[&a]),
-        params(),
+        // Alone at first: the desk's reference corroborates it.
+        with_reference(params()),
         30_000,
         vec![accept_at(1_000), (1_100, StreamCommand::Stop)],
     )
@@ -327,7 +331,8 @@ async fn a_stop_or_the_end_of_the_stream_waits_for_the_order_in_flight() {
     let events = run_stream_with_commands(
         spec(Side::Buy),
         shared(&[&a]),
-        params(),
+        // Alone at first: the desk's reference corroborates it.
+        with_reference(params()),
         2_000,
         vec![accept_at(1_900)],
     )
@@ -348,7 +353,8 @@ async fn after_acceptance_nothing_more_is_locked_or_offered() {
     let events = run_stream_with_commands(
         spec(Side::Buy),
         shared(&[&a, &b]),
-        params(),
+        // Alone at first: the desk's reference corroborates it.
+        with_reference(params()),
         30_000,
         vec![accept_at(150)],
     )

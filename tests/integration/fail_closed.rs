@@ -70,7 +70,12 @@ async fn run(
         duration_ms: 6_000,
         clock,
         band: None,
+        // A lone LP: the desk's reference corroborates it.
+        reference: Some(crate::support::DESK_REFERENCE),
+        desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
+        operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     };
     let (sender, mut receiver) = mpsc::channel(100_000);
     let (inbox_sender, inbox) = lp_rfq::rfq::inbox::channel(16);

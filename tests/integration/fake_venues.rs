@@ -327,6 +327,21 @@ pub struct B2c2State {
     pub order_bodies: Vec<Value>,
     pub quote_answers: Vec<Value>,
     pub auth_headers: Vec<String>,
+    /// Every `POST /order/` body, however it was answered (a hung one too).
+    pub order_requests: Vec<Value>,
+    /// The orders `GET /order/<client_order_id>/` finds, by that id, as
+    /// `POST /order/` answered them (or as the venue settled them later).
+    pub known_orders: std::collections::HashMap<String, Value>,
+    /// `GET /order/...` requests received.
+    pub status_requests: usize,
+    /// The venue's own rate limit: more than this many requests in any
+    /// one second are answered 429 (B2C2's throttled shape), as a real
+    /// venue protects itself from a desk that runs several processes.
+    pub per_second_limit: Option<usize>,
+    /// When each request the limit let through arrived.
+    pub admitted: VecDeque<std::time::Instant>,
+    /// Requests answered 429 by the limit.
+    pub throttled: usize,
 }
 
 /// A running fake B2C2.
@@ -358,6 +373,12 @@ impl FakeB2c2 {
             order_bodies: Vec::new(),
             quote_answers: Vec::new(),
             auth_headers: Vec::new(),
+            order_requests: Vec::new(),
+            known_orders: std::collections::HashMap::new(),
+            status_requests: 0,
+            per_second_limit: None,
+            admitted: VecDeque::new(),
+            throttled: 0,
         }));
         let shared = state.clone();
         let server = start_server(Arc::new(move |request: &HttpRequest| {
@@ -397,8 +418,57 @@ impl FakeB2c2 {
         lock(&self.state).quotes
     }
 
+    /// The venue settles the last order it was sent (one whose answer
+    /// never reached the desk) as filled at its price: from now on
+    /// `GET /order/<client_order_id>/` finds it. Returns its
+    /// client_order_id.
+    pub fn fill_last_order_later(&self) -> String {
+        let mut state = lock(&self.state);
+        let body = state
+            .order_requests
+            .last()
+            .cloned()
+            .expect("an order was sent");
+        let client_order_id = body["client_order_id"].as_str().unwrap().to_string();
+        let answer = json!({
+            "order_id": "order-late-1",
+            "client_order_id": client_order_id,
+            "quantity": body["quantity"],
+            "side": body["side"],
+            "instrument": body["instrument"],
+            "price": body["price"],
+            "executed_price": body["price"],
+            "trades": [{"trade_id": "trade-late-1", "price": body["price"]}],
+            "created": "2026-01-19T14:30:25.123456",
+        });
+        state.known_orders.insert(client_order_id.clone(), answer);
+        client_order_id
+    }
+
+    /// From now on, more than `limit` requests in any one second are
+    /// answered 429 with Retry-After.
+    pub fn limit_per_second(&self, limit: usize) {
+        lock(&self.state).per_second_limit = Some(limit);
+    }
+
+    /// Requests the venue's own limit answered 429 so far.
+    pub fn throttled(&self) -> usize {
+        lock(&self.state).throttled
+    }
+
+    /// `GET /order/...` requests received so far.
+    pub fn status_requests(&self) -> usize {
+        lock(&self.state).status_requests
+    }
+
     pub fn orders(&self) -> usize {
         lock(&self.state).orders
+    }
+
+    /// `POST /order/` requests received, however they were answered (a
+    /// held one too).
+    pub fn orders_received(&self) -> usize {
+        lock(&self.state).order_requests.len()
     }
 
     /// TCP connections accepted so far.
@@ -447,10 +517,41 @@ fn decimal_field(body: &Value, field: &str) -> Option<Decimal> {
 }
 
 fn b2c2_answer(state: &mut B2c2State, request: &HttpRequest) -> Reply {
+    if let Some(limit) = state.per_second_limit {
+        let now = std::time::Instant::now();
+        while state
+            .admitted
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= std::time::Duration::from_secs(1))
+        {
+            state.admitted.pop_front();
+        }
+        if state.admitted.len() >= limit {
+            state.throttled += 1;
+            return b2c2_error(
+                429,
+                1100,
+                "Request was throttled. Expected available in 1 second.",
+            )
+            .with_header("Retry-After", "1");
+        }
+        state.admitted.push_back(now);
+    }
     let auth = request.header("authorization").unwrap_or("").to_string();
     state.auth_headers.push(auth.clone());
     let is_quote = request.path == "/request_for_quote/";
     let is_order = request.path == "/order/";
+    if request.method == "GET" && request.path.starts_with("/order/") {
+        state.status_requests += 1;
+        if auth != format!("Token {B2C2_TOKEN}") {
+            return b2c2_error(401, 1100, "Invalid token.");
+        }
+        let id = request.path["/order/".len()..].trim_end_matches('/');
+        return match state.known_orders.get(id) {
+            Some(order) => Reply::json(200, order.clone()),
+            None => b2c2_error(404, 1100, "Not found."),
+        };
+    }
     if request.method != "POST" || !(is_quote || is_order) {
         return b2c2_error(404, 1100, "Not found.");
     }
@@ -461,6 +562,9 @@ fn b2c2_answer(state: &mut B2c2State, request: &HttpRequest) -> Reply {
         }
     } else {
         state.orders += 1;
+        if let Ok(body) = serde_json::from_str::<Value>(&request.body) {
+            state.order_requests.push(body);
+        }
         if let Some(reply) = state.next_order.pop_front() {
             return reply;
         }
@@ -541,9 +645,7 @@ fn b2c2_answer(state: &mut B2c2State, request: &HttpRequest) -> Reply {
     } else {
         json!([])
     };
-    Reply::json(
-        200,
-        json!({
+    let answer = json!({
             "order_id": order_id,
             "client_order_id": body["client_order_id"],
             "quantity": quantity.to_string(),
@@ -553,8 +655,11 @@ fn b2c2_answer(state: &mut B2c2State, request: &HttpRequest) -> Reply {
             "executed_price": if fills { Value::String(price.to_string()) } else { Value::Null },
             "trades": trades,
             "created": created,
-        }),
-    )
+    });
+    if let Some(id) = body["client_order_id"].as_str() {
+        state.known_orders.insert(id.to_string(), answer.clone());
+    }
+    Reply::json(200, answer)
 }
 
 // ------------------------------------------------------------- Binance
@@ -682,6 +787,19 @@ impl FakeBinance {
 
     pub fn set_clock_skew_ms(&self, skew: i64) {
         lock(&self.state).clock_skew_ms = skew;
+    }
+
+    /// The venue settles its last accepted order: from now on its status
+    /// is `status` (`SUCCESS`, `FAIL`).
+    pub fn settle_last_order(&self, status: &str) {
+        let mut state = lock(&self.state);
+        let order = state.orders.last_mut().expect("an order was accepted");
+        order.statuses = VecDeque::from([status.to_string()]);
+    }
+
+    /// Orders it accepted (recorded), however their answers went.
+    pub fn accepted_orders(&self) -> usize {
+        lock(&self.state).orders.len()
     }
 
     pub fn lose_next_accept_answer(&self) {
@@ -925,7 +1043,8 @@ fn binance_status(state: &mut BinanceState, params: &HashMap<String, String>) ->
         (None, None) => None,
     };
     let Some(order) = order else {
-        return binance_error(400, 345105, "Order does not exist.");
+        // Binance's NO_SUCH_ORDER, as its error codes document it.
+        return binance_error(400, -2013, "Order does not exist.");
     };
     let status = if order.statuses.len() > 1 {
         order.statuses.pop_front().unwrap_or_default()
@@ -947,4 +1066,74 @@ fn binance_status(state: &mut BinanceState, params: &HashMap<String, String>) ->
             "createTime": Utc::now().timestamp_millis(),
         }),
     )
+}
+
+// ------------------------------------------------------- Binance ticker
+
+/// What the fake ticker knows: a price per symbol, and whether it still
+/// answers at all.
+pub struct TickerState {
+    prices: HashMap<String, Decimal>,
+    /// How many more requests it answers (`None`: all).
+    answers_left: Option<usize>,
+    asked: usize,
+}
+
+/// Binance's public spot ticker (`GET /api/v3/ticker/price?symbol=…`),
+/// as the spot API docs describe it: `{"symbol":"BTCUSDT","price":"…"}`,
+/// or 400 `{"code":-1121,"msg":"Invalid symbol."}` for a symbol it does
+/// not list.
+pub struct FakeTicker {
+    pub url: String,
+    state: Arc<Mutex<TickerState>>,
+    server: Server,
+}
+
+impl FakeTicker {
+    /// A ticker listing BTCUSDT at `price`.
+    pub async fn start(price: Decimal) -> FakeTicker {
+        let state = Arc::new(Mutex::new(TickerState {
+            prices: HashMap::from([("BTCUSDT".to_string(), price)]),
+            answers_left: None,
+            asked: 0,
+        }));
+        let shared = state.clone();
+        let server = start_server(Arc::new(move |request: &HttpRequest| {
+            let mut state = lock(&shared);
+            state.asked += 1;
+            match &mut state.answers_left {
+                Some(0) => return Reply::Hang,
+                Some(left) => *left -= 1,
+                None => {}
+            }
+            if request.method != "GET" || request.path != "/api/v3/ticker/price" {
+                return Reply::json(404, json!({"code": -1, "msg": "no such endpoint"}));
+            }
+            let symbol = request.params().get("symbol").cloned().unwrap_or_default();
+            match state.prices.get(&symbol) {
+                Some(price) => Reply::json(
+                    200,
+                    json!({"symbol": symbol, "price": format!("{price:.8}")}),
+                ),
+                None => Reply::json(400, json!({"code": -1121, "msg": "Invalid symbol."})),
+            }
+        }))
+        .await;
+        FakeTicker {
+            url: server.url.clone(),
+            state,
+            server,
+        }
+    }
+
+    /// Answers the next `count` requests, then reads every later one and
+    /// never answers it.
+    pub fn answer_only(&self, count: usize) {
+        lock(&self.state).answers_left = Some(count);
+    }
+
+    /// How many requests it has received.
+    pub fn asked(&self) -> usize {
+        lock(&self.state).asked
+    }
 }

@@ -64,6 +64,11 @@ pub enum Orders {
     LastLookReject(String),
     /// No ExecutionReport, and no answer to an OrderStatusRequest either.
     Silent,
+    /// Filled in full at the order's price, but the ExecutionReport is
+    /// never sent (nor an answer to an OrderStatusRequest while this
+    /// holds): the fill is only in the venue's book, for a later
+    /// OrderStatusRequest to find.
+    FillSilently,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +117,9 @@ struct State {
     out_seq: u64,
     quotes_sent: u64,
     orders_seen: u64,
+    /// Every order's settled state by ClOrdID, as an OrderStatusRequest
+    /// reports it (AvgPx, CumQty, OrdStatus, OrderID).
+    book: std::collections::HashMap<String, (String, String, &'static str, String)>,
 }
 
 struct Shared {
@@ -156,6 +164,7 @@ impl Acceptor {
                 out_seq: 1,
                 quotes_sent: 0,
                 orders_seen: 0,
+                book: std::collections::HashMap::new(),
             }),
             changed: Notify::new(),
         });
@@ -442,6 +451,25 @@ async fn answer(msg: Message, shared: &Shared, writer: &mut OwnedWriteHalf) -> b
                 .with(tag::ORDER_QTY, msg.get(tag::ORDER_QTY).unwrap_or(""));
             let price = msg.get(tag::PRICE).unwrap_or("0");
             let qty = msg.get(tag::ORDER_QTY).unwrap_or("0");
+            let settled = match script.orders {
+                Orders::Fill | Orders::FillSilently => Some((price, qty, "2")),
+                Orders::LastLookReject(_) => Some(("0", "0", "8")),
+                Orders::Silent => None,
+            };
+            if let Some((avg_px, cum_qty, status)) = settled {
+                let cl_ord_id = msg.get(tag::CL_ORD_ID).unwrap_or("").to_string();
+                shared.with(|s| {
+                    s.book.insert(
+                        cl_ord_id,
+                        (
+                            avg_px.to_string(),
+                            cum_qty.to_string(),
+                            status,
+                            format!("ORD-{n}"),
+                        ),
+                    )
+                });
+            }
             let reply = match script.orders {
                 Orders::Fill => Some(
                     report
@@ -460,11 +488,36 @@ async fn answer(msg: Message, shared: &Shared, writer: &mut OwnedWriteHalf) -> b
                         .with(tag::AVG_PX, 0)
                         .with(tag::TEXT, text),
                 ),
-                Orders::Silent => None,
+                Orders::Silent | Orders::FillSilently => None,
             };
             if let Some(reply) = reply {
                 write(writer, &reply, next(), false).await;
             }
+        }
+        // Answered from the book: 150=I with the order's OrdStatus, or
+        // 39=8 OrdRejReason 5 (unknown order) for a ClOrdID never seen.
+        msg_type::ORDER_STATUS_REQUEST
+            if !matches!(script.orders, Orders::Silent | Orders::FillSilently) =>
+        {
+            let cl_ord_id = msg.get(tag::CL_ORD_ID).unwrap_or("").to_string();
+            let report = Message::new(msg_type::EXECUTION_REPORT)
+                .with(tag::CL_ORD_ID, &cl_ord_id)
+                .with(tag::EXEC_TYPE, "I")
+                .with(tag::SYMBOL, msg.get(tag::SYMBOL).unwrap_or(""))
+                .with(tag::SIDE, msg.get(tag::SIDE).unwrap_or(""));
+            let report = match shared.with(|s| s.book.get(&cl_ord_id).cloned()) {
+                Some((avg_px, cum_qty, status, order_id)) => report
+                    .with(tag::ORDER_ID, order_id)
+                    .with(tag::ORD_STATUS, status)
+                    .with(tag::AVG_PX, avg_px)
+                    .with(tag::CUM_QTY, cum_qty),
+                None => report
+                    .with(tag::ORDER_ID, "NONE")
+                    .with(tag::ORD_STATUS, "8")
+                    .with(103, 5) // OrdRejReason: unknown order
+                    .with(tag::TEXT, "unknown order"),
+            };
+            write(writer, &report, next(), false).await;
         }
         _ => {}
     }

@@ -9,7 +9,7 @@ use lp_rfq::lp::SharedLp;
 use lp_rfq::market::Side;
 use rust_decimal_macros::dec;
 
-use crate::support::{only, params, run_stream, spec, trace};
+use crate::support::{only, params, run_stream, spec, trace, with_reference};
 
 fn lp(name: &str, delay_ms: u64, price: rust_decimal::Decimal) -> Arc<ScriptedLp> {
     Arc::new(ScriptedLp::steps(
@@ -45,8 +45,9 @@ async fn an_absurd_bid_among_sane_lps_is_invalid_and_never_offered() {
 
 #[tokio::test(start_paused = true)]
 async fn an_absurd_first_answer_is_expelled_as_soon_as_peers_show_it() {
-    // The liar answers first: with no peer yet nothing can judge it; the
-    // third answer exposes it, and the client quote moves to a sane price.
+    // The liar answers first: with no peer yet nothing can judge it, and
+    // nothing corroborates it, so it is never offered; the third answer
+    // exposes it, and the first client quote is a sane price.
     let liar = lp("Liar", 50, dec!(0.01));
     let a = lp("A", 100, dec!(100010.00));
     let b = lp("B", 120, dec!(100000.00));
@@ -58,8 +59,7 @@ async fn an_absurd_first_answer_is_expelled_as_soon_as_peers_show_it() {
         [
             "120 quote B 100000.00",
             "120 error Liar invalid: expelled: price 0.01 is 10000.00 bps from the median 100000.00 of the LPs' live quotes (MAX_DEVIATION_BPS 200)",
-            "120 expired Liar",
-            "120 client B 100000.00->100100.00 refresh valid 8000",
+            "120 client B 100000.00->100100.00 first valid 8000",
             "120 locked B 100000.00 BestOfPoll",
         ],
         "{lines:#?}"
@@ -70,7 +70,14 @@ async fn an_absurd_first_answer_is_expelled_as_soon_as_peers_show_it() {
 async fn an_off_tick_offer_is_invalid() {
     let a = lp("A", 100, dec!(100000.00));
     let tiny = lp("Tiny", 80, dec!(0.00000001));
-    let events = run_stream(spec(Side::Buy), shared(&[&tiny, &a]), params(), 300).await;
+    // A is the only LP left: the desk's reference corroborates it.
+    let events = run_stream(
+        spec(Side::Buy),
+        shared(&[&tiny, &a]),
+        with_reference(params()),
+        300,
+    )
+    .await;
     let lines = trace(&events);
     assert!(
         lines.contains(
@@ -102,7 +109,11 @@ async fn a_band_guards_a_single_lp() {
             min: dec!(50000),
             max: dec!(200000),
         }),
+        reference: None,
+        desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
+        operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     };
     let (sender, mut receiver) = tokio::sync::mpsc::channel(1000);
     session.run_until(sender, std::future::pending()).await;
@@ -191,10 +202,14 @@ async fn adapters_that_block_or_spin_cost_only_their_own_answers() {
     })
     .unwrap();
     let sane = lp("Sane", 50, dec!(100000.00));
+    // A second sane LP corroborates Sane (the same price, later: Sane
+    // keeps the lead on either side).
+    let agreeing = lp("Agreeing", 60, dec!(100000.00));
     let registry = LpRegistry::fixed(vec![
         Arc::new(Blocking) as SharedLp,
         Arc::new(Spinning) as SharedLp,
         sane.clone(),
+        agreeing,
     ]);
     let desk = Desk::with_parts(settings, registry, None);
     // Two streams at once: neither is held up by the misbehaving adapters.
@@ -233,4 +248,43 @@ async fn adapters_that_block_or_spin_cost_only_their_own_answers() {
             "{lines:#?}"
         );
     }
+}
+
+/// #24 item 1: a venue quoting 10^15 times the market, or 10^-5 of it,
+/// alone or beside one or two sane LPs, never becomes a client quote at
+/// any time of the stream.
+#[rstest::rstest]
+#[case::huge_alone(dec!(100000000000000000000.00), 0)]
+#[case::huge_beside_one(dec!(100000000000000000000.00), 1)]
+#[case::huge_beside_two(dec!(100000000000000000000.00), 2)]
+#[case::tiny_alone(dec!(1.00), 0)]
+#[case::tiny_beside_one(dec!(1.00), 1)]
+#[case::tiny_beside_two(dec!(1.00), 2)]
+#[tokio::test(start_paused = true)]
+async fn an_absurd_price_is_never_a_client_quote(
+    #[case] absurd: rust_decimal::Decimal,
+    #[case] sane_lps: usize,
+) {
+    // The liar answers first, before any peer could judge it.
+    let liar = lp("Liar", 50, absurd);
+    let sane = [lp("A", 100, dec!(100010.00)), lp("B", 120, dec!(100000.00))];
+    let mut cast = vec![&liar];
+    cast.extend(sane.iter().take(sane_lps));
+    let side = if absurd > dec!(100000) {
+        Side::Sell
+    } else {
+        Side::Buy
+    };
+    let events = run_stream(spec(side), shared(&cast), params(), 400).await;
+    let lines = trace(&events);
+    assert!(
+        lines
+            .iter()
+            .all(|line| !line.contains("client Liar") && !line.contains("locked Liar")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&format!("50 unverified Liar {absurd}")),
+        "{lines:#?}"
+    );
 }

@@ -3,6 +3,7 @@
 //! on another, paused time. What an operator does, end to end, without a
 //! terminal.
 
+use lp_rfq::desk::link::DeskLink;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,8 +77,9 @@ async fn the_console_loop_streams_accepts_and_shows_the_ticket() {
         keys.send(key('q')).await.unwrap();
         keys
     };
+    let link = DeskLink::Local(&desk);
     let (code, _keys) = tokio::join!(
-        lp_rfq::ui::event_loop(&mut terminal, &desk, interrupts, inputs),
+        lp_rfq::ui::event_loop(&mut terminal, &link, interrupts, inputs),
         operator
     );
     assert_eq!(code.unwrap(), std::process::ExitCode::SUCCESS);
@@ -111,9 +113,10 @@ async fn prompt_with<F: std::future::Future>(
 ) -> std::process::ExitCode {
     let (lines, input) = mpsc::unbounded_channel();
     let (interrupt, interrupts) = mpsc::unbounded_channel();
+    let link = DeskLink::Local(desk);
     let (code, _kept) = tokio::join!(
         lp_rfq::prompt::run(
-            desk,
+            &link,
             OutputMode::Plain,
             interrupts,
             LineInput::from_channel(input)
@@ -220,8 +223,53 @@ async fn a_prompted_session_with_an_unknown_outcome_exits_3() {
         ScriptedLp::steps("Silent", 10_000, vec![Step::price(100, dec!(99990.00))])
             .with_orders(|_, _| OrderStep::never()),
     );
-    let desk = desk(vec![silent.clone()]);
+    // Echo agrees with Silent at a worse price: Silent is offered, and
+    // the order goes to it.
+    let echo = Arc::new(ScriptedLp::steps(
+        "Echo",
+        10_000,
+        vec![Step::price(150, dec!(99995.00))],
+    ));
+    let desk = desk(vec![silent.clone(), echo.clone()]);
     let code = prompt_with(&desk, buy_then_accept).await;
     assert_eq!(code, std::process::ExitCode::from(3));
+    assert_eq!(echo.orders(), 0);
     assert_eq!(silent.orders(), 1);
+}
+
+/// #24 item 1: a lone LP's price is never executable until the operator
+/// releases it with `r` at the prompt; then `a` and Enter fill it.
+#[tokio::test(start_paused = true)]
+async fn at_the_prompt_a_lone_lps_price_is_executable_only_once_released() {
+    let lone = || {
+        Arc::new(
+            ScriptedLp::steps("Lone", 10_000, vec![Step::price(100, dec!(99990.00))])
+                .with_orders(|_, _| OrderStep::fill(50)),
+        )
+    };
+    // Unreleased: `a` finds no client quote, no order goes out, and the
+    // stream ends with nothing accepted.
+    let unreleased = lone();
+    let first_desk = desk(vec![unreleased.clone()]);
+    let code = prompt_with(&first_desk, buy_then_accept).await;
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    assert_eq!(unreleased.orders(), 0);
+    // Released a second in: the price is offered, and `a` fills it.
+    let released = lone();
+    let second_desk = desk(vec![released.clone()]);
+    let code = prompt_with(&second_desk, |lines, interrupts| async move {
+        type_lines(&lines, &["b", "1.5", "BTCUSDT"]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        type_lines(&lines, &["r"]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        buy_then_accept_tail(lines, interrupts);
+    })
+    .await;
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    assert_eq!(released.orders(), 1);
+}
+
+/// `a` and Enter, then the end of input.
+fn buy_then_accept_tail(lines: mpsc::UnboundedSender<String>, _: mpsc::UnboundedSender<Interrupt>) {
+    type_lines(&lines, &["a", ""]);
 }

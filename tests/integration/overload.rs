@@ -50,7 +50,14 @@ async fn run_slow(per_event_ms: u64) -> Vec<RfqEvent> {
         duration_ms: 6_000,
         clock: StreamClock::start(),
         band: None,
+        // The desk's reference vouches for the first answer, so the
+        // consumer's pace alone sets the polls' (an `unverified` would be
+        // one more slow event to hand on).
+        reference: Some(crate::support::DESK_REFERENCE),
+        desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
+        operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let outlet = Slow {
@@ -185,7 +192,11 @@ async fn answers_ready_at_once_reach_a_slow_consumer_one_by_one_and_no_request_w
         duration_ms: 1_000,
         clock: StreamClock::start(),
         band: None,
+        reference: None,
+        desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
+        operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let outlet = Slow {

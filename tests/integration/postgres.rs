@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use lp_rfq::blotter::postgres::{off_runtime, PgUrl};
 use lp_rfq::blotter::report::{self, Filter};
 use lp_rfq::blotter::{Blotter, BlotterAt};
-use lp_rfq::rfq::RfqEvent;
+use lp_rfq::rfq::event::{Released, Unverified};
+use lp_rfq::rfq::{Channel, ClientId, EventKind, RfqEvent};
+use rust_decimal_macros::dec;
+use std::sync::Arc;
 
 use crate::support::{empty_dir, lp_rfq_in};
 
@@ -295,17 +298,85 @@ fn report_output(blotter: &str, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// The by-hand fixture as a shared desk records it: RFQs for named
+/// clients, asked by named operators or a client's own session, orders
+/// with the ids their venues saw, and an LP's price held back as
+/// unverified, then released by the operator.
+fn desk_fixture() -> Vec<Vec<RfqEvent>> {
+    let mut streams = crate::blotter::fixture();
+    let who = [
+        ("acme", Some("ana"), Channel::Ws),
+        ("beta", Some("bo"), Channel::Operator),
+        ("acme", None, Channel::Fix),
+    ];
+    assert_eq!(streams.len(), who.len());
+    for (stream, (client, operator, channel)) in streams.iter_mut().zip(who) {
+        for event in stream.iter_mut() {
+            match &mut event.kind {
+                EventKind::Started(started) => {
+                    started.client = ClientId::new(client).unwrap();
+                    started.operator = operator.map(Arc::from);
+                    started.channel = channel;
+                }
+                EventKind::OrderSent(sent) => {
+                    sent.client_order_id = Some(Arc::from(format!("cl-{}", sent.order_id)));
+                }
+                _ => {}
+            }
+        }
+    }
+    let first = &mut streams[0];
+    let (rfq_id, t_ms) = (first[1].rfq_id.clone(), first[1].t_ms);
+    let trust = |kind| RfqEvent {
+        kind,
+        rfq_id: rfq_id.clone(),
+        t_ms,
+        two_way_side: None,
+    };
+    let (lp, price) = (Arc::<str>::from("LP1"), dec!(100000.00));
+    first.insert(
+        2,
+        trust(EventKind::Unverified(Unverified {
+            lp: lp.clone(),
+            price,
+        })),
+    );
+    first.insert(3, trust(EventKind::Released(Released { lp, price })));
+    streams
+}
+
+/// What a venue said later of the fixture's unknown order, appended as
+/// reconciliation appends it (the same statement on both stores).
+const RECONCILED: &str = "INSERT INTO executions (rfq, seq, t_ms, at, at_ms, event, order_id, lp,
+     reason, venue_order_id, simulated, reconciled_by, reconciled_at)
+     SELECT rfq, seq + 100, t_ms, '2026-11-23T09:00:00.000Z', 1795424400000, 'order_rejected',
+            order_id, lp, 'not executed: the venue never saw it', 'T-404', 0,
+            'LP1 status at start-up', '2026-11-23T09:00:00.000Z'
+     FROM executions WHERE event = 'execution_unknown'";
+
 #[tokio::test]
 async fn the_same_events_give_byte_identical_reports_on_sqlite_and_postgres() {
     let dir = tempfile::tempdir().unwrap();
     for (name, streams) in [
         ("by-hand", crate::blotter::fixture()),
+        ("shared-desk", desk_fixture()),
         ("interleaved", crate::blotter::interleaved_fixture()),
     ] {
         let file = dir.path().join(format!("{name}.db"));
         let database = Cluster::shared().database();
         record_at(&BlotterAt::File(file.clone()), "desk-a", &streams).await;
         record_at(&BlotterAt::Postgres(url(&database)), "desk-a", &streams).await;
+        if name == "shared-desk" {
+            let appended = rusqlite::Connection::open(&file)
+                .unwrap()
+                .execute(RECONCILED, [])
+                .unwrap();
+            assert_eq!(appended, 1);
+            off_runtime(|| {
+                let appended = url(&database).connect().unwrap().execute(RECONCILED, &[]);
+                assert_eq!(appended.unwrap(), 1);
+            });
+        }
         let file = file.display().to_string();
         for args in [
             &[][..],
@@ -314,11 +385,51 @@ async fn the_same_events_give_byte_identical_reports_on_sqlite_and_postgres() {
             &["--lp", "LP2", "--json"],
             &["--pair", "ETHUSDT"],
             &["--last", "2", "--json"],
+            &["--section", "clients"],
+            &["--csv", "--section", "clients"],
+            &["--section", "operators"],
+            &["--csv", "--section", "operators"],
+            &["--client", "acme", "--json"],
+            &["--operator", "bo", "--json"],
         ] {
             let on_sqlite = report_output(&file, args);
             let on_postgres = report_output(&database, args);
             assert!(on_sqlite.len() > 30, "{name} {args:?}: {on_sqlite}");
             assert_eq!(on_postgres, on_sqlite, "{name} report {args:?}");
+        }
+        if name == "shared-desk" {
+            // The sections and columns compared above hold what the
+            // fixture gave them, not empty tables on both sides.
+            let json = report_output(&database, &["--json"]);
+            for shown in [
+                "\"reconciled_by\":\"LP1 status at start-up\"",
+                "\"client_order_id\":\"cl-O-2\"",
+                "\"venue_order_id\":\"T-404\"",
+            ] {
+                assert!(json.contains(shown), "{shown} in {json}");
+            }
+            let clients = report_output(&database, &["--csv", "--section", "clients"]);
+            assert_eq!(
+                clients.lines().filter(|l| l.starts_with("acme,")).count(),
+                1,
+                "{clients}"
+            );
+            assert_eq!(
+                clients.lines().filter(|l| l.starts_with("beta,")).count(),
+                1,
+                "{clients}"
+            );
+            let operators = report_output(&database, &["--csv", "--section", "operators"]);
+            for operator in ["ana,", "bo,"] {
+                assert_eq!(
+                    operators
+                        .lines()
+                        .filter(|l| l.starts_with(operator))
+                        .count(),
+                    1,
+                    "{operators}"
+                );
+            }
         }
         // On several threads too: the answers pass's readers share the
         // first one's snapshot.
@@ -402,9 +513,49 @@ async fn the_views_have_the_same_names_columns_and_rows_on_both_stores() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("blotter.db");
     let database = Cluster::shared().database();
-    let streams = crate::blotter::fixture();
+    let streams = desk_fixture();
     record_at(&BlotterAt::File(file.clone()), "desk-a", &streams).await;
     record_at(&BlotterAt::Postgres(url(&database)), "desk-a", &streams).await;
+    rusqlite::Connection::open(&file)
+        .unwrap()
+        .execute(RECONCILED, [])
+        .unwrap();
+    off_runtime(|| url(&database).connect().unwrap().execute(RECONCILED, &[])).unwrap();
+    // The tables' columns the views leave out: who asked, by which
+    // channel, and the trust decisions among the lock events.
+    for (table, sql) in [
+        (
+            "rfqs",
+            "SELECT id, rfq_id, client, operator, channel, desk FROM rfqs ORDER BY rfqs.id",
+        ),
+        (
+            "lock_events",
+            "SELECT rfq, seq, event, lp, price, previous_lp, reason FROM lock_events
+             ORDER BY lock_events.rfq, lock_events.seq",
+        ),
+        (
+            "executions",
+            "SELECT rfq, seq, event, order_id, client_order_id, venue_order_id, reconciled_by,
+             reconciled_at FROM executions ORDER BY executions.rfq, executions.seq",
+        ),
+    ] {
+        // Ordered by the table's columns, not the text the query makes of
+        // them.
+        let (columns, rows) = sqlite_rows(&file, sql);
+        let as_text: Vec<String> = columns.iter().map(|c| format!("{c}::text")).collect();
+        let from = sql.split_once(" FROM ").unwrap().1;
+        let (_, pg_rows) = postgres_rows(
+            &database,
+            &format!("SELECT {} FROM {from}", as_text.join(", ")),
+        );
+        assert!(!rows.is_empty(), "{table} has rows");
+        assert_eq!(pg_rows, rows, "{table}'s rows");
+    }
+    let (_, trust) = sqlite_rows(
+        &file,
+        "SELECT event FROM lock_events WHERE event IN ('unverified', 'released') ORDER BY seq",
+    );
+    assert_eq!(trust.len(), 2, "the fixture's unverified and released rows");
     for view in ["lp_answers", "lp_quotes", "lp_errors", "orders", "fills"] {
         let (columns, rows) = sqlite_rows(&file, &format!("SELECT * FROM {view} ORDER BY 1, 2, 3"));
         let (pg_columns, _) = postgres_rows(&database, &format!("SELECT * FROM {view} LIMIT 0"));
@@ -439,7 +590,7 @@ fn a_database_written_by_a_newer_lp_rfq_is_refused_naming_both_versions() {
     });
     let shown = url(&database).to_string();
     let expected = format!(
-        "lp-rfq: blotter '{shown}' has schema version 99, newer than this lp-rfq understands (1): upgrade lp-rfq or use another --blotter\n"
+        "lp-rfq: blotter '{shown}' has schema version 99, newer than this lp-rfq understands (2): upgrade lp-rfq or use another --blotter\n"
     );
     let report = lp_rfq_in(empty_dir())
         .args(["report", "--blotter", &database])
@@ -685,4 +836,282 @@ async fn two_desks_writing_one_database_at_once_each_get_their_own_report() {
         2 * streams.len(),
         "both desks' RFQs"
     );
+}
+
+/// `lp-rfq ARGS --blotter DATABASE` in `dir` with the fake venues' secrets,
+/// off the test's runtime (the fakes run on it).
+async fn run_on(dir: &Path, database: &str, args: &[&str]) -> std::process::Output {
+    let dir = dir.to_path_buf();
+    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    args.extend(["--blotter".to_string(), database.to_string()]);
+    tokio::task::spawn_blocking(move || {
+        lp_rfq_in(&dir)
+            .env("E2E_B2C2_TOKEN", crate::fake_venues::B2C2_TOKEN)
+            .env("E2E_BINANCE_KEY", crate::fake_venues::BINANCE_KEY)
+            .env("E2E_BINANCE_SECRET", crate::fake_venues::BINANCE_SECRET)
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json_lines_of(output: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// Start-up reconciliation and `lp-rfq orders` on PostgreSQL, from the
+/// binary: an order whose answer never came is listed as unknown with the
+/// id the venue saw; the venue fills it while lp-rfq is down; the next
+/// start asks the venue, appends the fill after the earlier rows (kept as
+/// they were) and says so; `orders` and `report` agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_order_on_postgres_is_resolved_with_its_venue_at_the_next_start() {
+    use crate::fake_venues::{FakeB2c2, FakeBinance, Reply};
+    let database = Cluster::shared().database();
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    b2c2.set_prices(dec!(99980.00), dec!(100010.00));
+    binance.set_prices(dec!(99970.00), dec!(100020.00));
+    b2c2.answer_next_order(Reply::Hang);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lps.toml"),
+        format!(
+            r#"
+[[lp]]
+name = "B2C2"
+kind = "b2c2"
+url = "{}"
+token_env = "E2E_B2C2_TOKEN"
+symbol = "{{base}}{{quote}}.SPOT"
+timeout_ms = 800
+order_timeout_ms = 500
+
+[[lp]]
+name = "Binance"
+kind = "binance-convert"
+url = "{}"
+key_env = "E2E_BINANCE_KEY"
+secret_env = "E2E_BINANCE_SECRET"
+order_timeout_ms = 1000
+"#,
+            b2c2.url, binance.url
+        ),
+    )
+    .unwrap();
+    let quote = [
+        "quote", "buy", "1", "BTCUSDT", "--json", "--lps", "lps.toml",
+    ];
+    let first = run_on(
+        dir.path(),
+        &database,
+        &[&quote[..], &["--duration", "4", "--accept-after", "1s"]].concat(),
+    )
+    .await;
+    assert_eq!(first.status.code(), Some(3), "{}", stderr_of(&first));
+    let sent = json_lines_of(&first)
+        .into_iter()
+        .find(|e| e["event"] == "order_sent")
+        .expect("an order was sent");
+    let order_id = sent["order_id"].as_str().unwrap().to_string();
+    let client_order_id = sent["client_order_id"].as_str().unwrap().to_string();
+
+    let open = run_on(dir.path(), &database, &["orders", "--unresolved", "--json"]).await;
+    assert!(open.status.success(), "{}", stderr_of(&open));
+    let listed = json_lines_of(&open);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["order_id"], order_id.as_str());
+    assert_eq!(listed[0]["client_order_id"], client_order_id.as_str());
+    assert_eq!(listed[0]["lp"], "B2C2");
+    assert_eq!(listed[0]["price"], "100010.00");
+    assert_eq!(listed[0]["outcome"], "unknown");
+
+    assert_eq!(b2c2.fill_last_order_later(), client_order_id);
+    let second = run_on(
+        dir.path(),
+        &database,
+        &[&quote[..], &["--duration", "1"]].concat(),
+    )
+    .await;
+    assert!(second.status.success(), "{}", stderr_of(&second));
+    assert_eq!(
+        stderr_of(&second),
+        "lp-rfq: 1 order without an outcome on record: 1 filled, 0 not executed, 0 still open (asked B2C2 by GET /order/<client_order_id>/)\n"
+    );
+    let (_, rows) = postgres_rows(
+        &database,
+        &format!(
+            "SELECT event, coalesce(desk_pnl, '-'), coalesce(client_order_id, '-'),
+                    coalesce(reconciled_by, '-'), (reconciled_at IS NOT NULL)::text
+             FROM executions WHERE order_id = '{order_id}' ORDER BY seq"
+        ),
+    );
+    let rows: Vec<String> = rows
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(Option::unwrap)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            format!("order_sent - {client_order_id} - false"),
+            "execution_unknown - - - false".to_string(),
+            // Client price 100010.00 × 1.0005 → 100060.01: the desk keeps 50.01.
+            "filled 50.01 - B2C2 GET /order/<client_order_id>/ at start-up true".to_string(),
+        ]
+    );
+    let open = run_on(dir.path(), &database, &["orders", "--unresolved"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&open.stdout),
+        "no orders without an outcome\n"
+    );
+    let report = run_on(dir.path(), &database, &["report", "--json"]).await;
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let b2c2_row = report["lps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["lp"] == "B2C2")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            b2c2_row["orders"].as_u64(),
+            b2c2_row["fills"].as_u64(),
+            b2c2_row["unknown"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0))
+    );
+    // A third start finds nothing left to ask.
+    let third = run_on(
+        dir.path(),
+        &database,
+        &[&quote[..], &["--duration", "1"]].concat(),
+    )
+    .await;
+    assert_eq!(stderr_of(&third), "");
+    assert_eq!(b2c2.status_requests(), 2);
+}
+
+/// A client's daily limit counts what a PostgreSQL blotter holds across a
+/// restart, as an SQLite file's.
+#[test]
+fn the_daily_limit_counts_what_a_postgres_blotter_holds_across_a_restart() {
+    let database = Cluster::shared().database();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("clients.toml"),
+        "[[client]]\nname = \"acme\"\nmarkup_bps = \"8\"\ndaily_notional = \"150000\"\n",
+    )
+    .unwrap();
+    let quote = |args: &[&str]| {
+        lp_rfq_in(dir.path())
+            .arg("quote")
+            .args(args)
+            .args(["--clients", "clients.toml", "--json", "--seed", "7"])
+            .args(["--speed", "10", "--blotter", &database])
+            .output()
+            .unwrap()
+    };
+    let first = quote(&[
+        "buy",
+        "1",
+        "BTCUSDT",
+        "--client",
+        "acme",
+        "--duration",
+        "2",
+        "--accept-after",
+        "1s",
+    ]);
+    assert!(first.status.success(), "{}", stderr_of(&first));
+    let filled = json_lines_of(&first)
+        .into_iter()
+        .find(|line| line["event"] == "filled")
+        .expect("the first run fills");
+    let pays: rust_decimal::Decimal = filled["client_pays"].as_str().unwrap().parse().unwrap();
+    let left = rust_decimal::Decimal::from(150_000) - pays;
+    let second = quote(&["buy", "0.5", "BTCUSDT", "--client", "acme"]);
+    assert_eq!(second.status.code(), Some(2));
+    assert_eq!(
+        stderr_of(&second),
+        format!(
+            "lp-rfq: client 'acme': notional 50,000.00 USDT is above what is left of its daily_notional of 150,000 USDT (filled today, UTC: {} USDT; headroom {} USDT)\n",
+            crate::clients::grouped(pays),
+            crate::clients::grouped(left)
+        )
+    );
+}
+
+/// The desk's own reference prices come back from a PostgreSQL blotter
+/// at a restart, as from a file: B2C2 alone is held back on an empty
+/// database, offered at once after a corroborated lock there, and held
+/// back again once that lock is older than the age limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desk_restarted_on_postgres_offers_a_lone_lp_near_its_recent_lock() {
+    use crate::fake_venues::{FakeB2c2, FakeBinance};
+    let database = Cluster::shared().database();
+    let b2c2 = FakeB2c2::start().await;
+    let binance = FakeBinance::start().await;
+    b2c2.set_prices(dec!(99980.00), dec!(100010.00));
+    binance.set_prices(dec!(99970.00), dec!(100020.00));
+    let dir = tempfile::tempdir().unwrap();
+    let b2c2_lp = format!(
+        "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"{}\"\ntoken_env = \"E2E_B2C2_TOKEN\"\n",
+        b2c2.url
+    );
+    let binance_lp = format!(
+        "\n[[lp]]\nname = \"Binance\"\nkind = \"binance-convert\"\nurl = \"{}\"\n\
+         key_env = \"E2E_BINANCE_KEY\"\nsecret_env = \"E2E_BINANCE_SECRET\"\n",
+        binance.url
+    );
+    std::fs::write(dir.path().join("alone.toml"), &b2c2_lp).unwrap();
+    std::fs::write(dir.path().join("both.toml"), b2c2_lp + &binance_lp).unwrap();
+    let first_moment = |output: &std::process::Output| -> Vec<String> {
+        json_lines_of(output)
+            .iter()
+            .take(3)
+            .map(|event| event["event"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let quote = ["quote", "buy", "1", "BTCUSDT", "--json", "--duration", "1"];
+    let alone = [&quote[..], &["--lps", "alone.toml"]].concat();
+
+    let lone = run_on(dir.path(), &database, &alone).await;
+    assert_eq!(first_moment(&lone), ["started", "lp_quote", "unverified"]);
+    let both = run_on(
+        dir.path(),
+        &database,
+        &[&quote[..], &["--lps", "both.toml"]].concat(),
+    )
+    .await;
+    assert!(both.status.success(), "{}", stderr_of(&both));
+    let second = run_on(dir.path(), &database, &alone).await;
+    assert_eq!(
+        first_moment(&second),
+        ["started", "lp_quote", "client_quote"]
+    );
+    // Ten minutes old: beyond the 300 s default.
+    off_runtime(|| {
+        url(&database)
+            .connect()
+            .unwrap()
+            .execute("UPDATE lock_events SET at_ms = at_ms - 600000", &[])
+            .unwrap()
+    });
+    let third = run_on(dir.path(), &database, &alone).await;
+    assert_eq!(first_moment(&third), ["started", "lp_quote", "unverified"]);
 }

@@ -11,7 +11,7 @@ use lp_rfq::market::Side;
 use lp_rfq::rfq::event::EventKind;
 use rust_decimal_macros::dec;
 
-use crate::support::{only, params, run_stream, run_stream_until, spec, trace};
+use crate::support::{only, params, run_stream, run_stream_until, spec, trace, with_reference};
 
 fn lp(name: &str, validity_ms: u64, steps: Vec<Step>) -> Arc<ScriptedLp> {
     Arc::new(ScriptedLp::steps(name, validity_ms, steps))
@@ -26,7 +26,13 @@ async fn the_client_quote_follows_the_best_answer_until_the_first_poll_completes
     let a = lp("A", 10_000, vec![Step::price(100, dec!(100050.00))]);
     let b = lp("B", 10_000, vec![Step::price(200, dec!(100020.00))]);
     let c = lp("C", 10_000, vec![Step::price(300, dec!(100030.00))]);
-    let events = run_stream(spec(Side::Buy), shared(&[&a, &b, &c]), params(), 1_000).await;
+    let events = run_stream(
+        spec(Side::Buy),
+        shared(&[&a, &b, &c]),
+        with_reference(params()),
+        1_000,
+    )
+    .await;
     assert_eq!(
         trace(&events),
         [
@@ -50,7 +56,13 @@ async fn the_client_quote_follows_the_best_answer_until_the_first_poll_completes
 async fn a_sell_takes_the_highest_bid_and_rounds_down() {
     let a = lp("A", 10_000, vec![Step::price(100, dec!(99990.00))]);
     let b = lp("B", 10_000, vec![Step::price(150, dec!(99995.55))]);
-    let events = run_stream(spec(Side::Sell), shared(&[&a, &b]), params(), 400).await;
+    let events = run_stream(
+        spec(Side::Sell),
+        shared(&[&a, &b]),
+        with_reference(params()),
+        400,
+    )
+    .await;
     assert_eq!(
         trace(&events),
         [
@@ -94,7 +106,13 @@ async fn the_lock_moves_only_at_the_threshold_and_the_displaced_lp_competes_agai
             Step::price(100, dec!(99990.00)),
         ],
     );
-    let events = run_stream(spec(Side::Buy), shared(&[&a, &b]), params(), 2_200).await;
+    let events = run_stream(
+        spec(Side::Buy),
+        shared(&[&a, &b]),
+        with_reference(params()),
+        2_200,
+    )
+    .await;
     assert_eq!(
         trace(&events),
         [
@@ -134,7 +152,13 @@ async fn an_expiring_lock_is_refreshed_with_the_best_fresh_answer_without_the_th
             Step::price(200, dec!(99995.00)),
         ],
     );
-    let events = run_stream(spec(Side::Buy), shared(&[&a, &b]), params(), 2_300).await;
+    let events = run_stream(
+        spec(Side::Buy),
+        shared(&[&a, &b]),
+        with_reference(params()),
+        2_300,
+    )
+    .await;
     assert_eq!(
         trace(&events),
         [
@@ -182,7 +206,13 @@ async fn a_lock_that_cannot_be_refreshed_expires_until_a_fresh_quote_arrives() {
     );
     let mut params = params();
     params.validity_buffer_ms = 1_000;
-    let events = run_stream(spec(Side::Buy), shared(&[&a, &b]), params, 2_600).await;
+    let events = run_stream(
+        spec(Side::Buy),
+        shared(&[&a, &b]),
+        with_reference(params),
+        2_600,
+    )
+    .await;
     assert_eq!(
         trace(&events),
         [
@@ -258,7 +288,9 @@ async fn slow_failing_panicking_and_lying_lps_never_stall_the_stream() {
     let events = run_stream(
         spec(Side::Buy),
         shared(&[&slow, &failing, &panicking, &liar, &honest]),
-        params,
+        // Honest is the only LP that answers: the desk's reference
+        // corroborates it.
+        with_reference(params),
         3_000,
     )
     .await;
@@ -317,18 +349,27 @@ async fn the_first_client_quote_arrives_at_the_fastest_lps_delay() {
         .into_iter()
         .map(|(name, delay)| lp(name, 10_000, vec![Step::price(delay, dec!(100000.00))]))
         .collect::<Vec<_>>();
+    let first_quote_at = |events: Vec<lp_rfq::rfq::RfqEvent>| {
+        events
+            .iter()
+            .find(|event| matches!(event.kind, EventKind::ClientQuote(_)))
+            .unwrap()
+            .t_ms
+    };
+    let shared_lps = || shared(&lps.iter().collect::<Vec<_>>());
+    // The desk's reference corroborates the fastest answer on arrival.
     let events = run_stream(
         spec(Side::Buy),
-        shared(&lps.iter().collect::<Vec<_>>()),
-        params(),
+        shared_lps(),
+        with_reference(params()),
         1_000,
     )
     .await;
-    let first = events
-        .iter()
-        .find(|event| matches!(event.kind, EventKind::ClientQuote(_)))
-        .unwrap();
-    assert_eq!(first.t_ms, 50);
+    assert_eq!(first_quote_at(events), 50);
+    // Without one, the fastest waits for a second LP to agree: the first
+    // client quote costs the second-fastest LP's delay.
+    let events = run_stream(spec(Side::Buy), shared_lps(), params(), 1_000).await;
+    assert_eq!(first_quote_at(events), 120);
 }
 
 #[tokio::test(start_paused = true)]
@@ -369,7 +410,14 @@ async fn a_stream_with_no_lps_ends_at_once() {
 async fn an_interrupted_stream_ends_with_its_live_quote() {
     let a = lp("A", 10_000, vec![Step::price(100, dec!(100000.00))]);
     let stop = tokio::time::sleep(Duration::from_millis(1_234));
-    let events = run_stream_until(spec(Side::Buy), shared(&[&a]), params(), 30_000, stop).await;
+    let events = run_stream_until(
+        spec(Side::Buy),
+        shared(&[&a]),
+        with_reference(params()),
+        30_000,
+        stop,
+    )
+    .await;
     assert_eq!(
         trace(&events).last().unwrap(),
         "1234 ended interrupted improvements=0 lp=A price=100100.00"
@@ -420,7 +468,13 @@ async fn the_readme_worked_example_holds() {
     let lp3 = lp("LP3", 10_000, vec![Step::price(450, dec!(100010.00))]);
     let mut params = params();
     params.markup = lp_rfq::market::Bps::new(dec!(5)).unwrap();
-    let events = run_stream(spec(Side::Buy), shared(&[&lp1, &lp2, &lp3]), params, 1_700).await;
+    let events = run_stream(
+        spec(Side::Buy),
+        shared(&[&lp1, &lp2, &lp3]),
+        with_reference(params),
+        1_700,
+    )
+    .await;
     let lines = trace(&events);
     assert_eq!(
         only(&lines, "client"),

@@ -9,6 +9,7 @@ use lp_rfq::lp::SharedLp;
 use lp_rfq::market::{Bps, Side};
 use lp_rfq::rfq::event::{EventKind, Outcome};
 use lp_rfq::rfq::{EngineParams, RfqEvent, RfqSpec, Session};
+use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use tokio::sync::mpsc;
 
@@ -26,6 +27,37 @@ pub fn params() -> EngineParams {
     }
 }
 
+/// The market the fixtures quote BTCUSDT around, as the desk's own recent
+/// corroborated price would be: a lone LP near it is offered at once.
+pub const DESK_REFERENCE: Decimal = dec!(100000.00);
+
+/// A stream's engine parameters and what it starts out trusting: the
+/// desk's reference for the pair, if it has one. `params()` alone is a
+/// desk with no reference (a lone LP's price stays unverified).
+#[derive(Clone, Copy)]
+pub struct Setup {
+    pub params: EngineParams,
+    pub reference: Option<Decimal>,
+}
+
+impl From<EngineParams> for Setup {
+    fn from(params: EngineParams) -> Setup {
+        Setup {
+            params,
+            reference: None,
+        }
+    }
+}
+
+/// `params` on a desk whose recent corroborated price for the pair is
+/// [`DESK_REFERENCE`].
+pub fn with_reference(params: EngineParams) -> Setup {
+    Setup {
+        params,
+        reference: Some(DESK_REFERENCE),
+    }
+}
+
 pub fn spec(side: Side) -> RfqSpec {
     RfqSpec {
         side,
@@ -38,7 +70,7 @@ pub fn spec(side: Side) -> RfqSpec {
 pub async fn run_stream_until(
     spec: RfqSpec,
     lps: Vec<SharedLp>,
-    params: EngineParams,
+    params: impl Into<Setup>,
     duration_ms: u64,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Vec<RfqEvent> {
@@ -50,13 +82,13 @@ pub async fn run_stream_until(
 pub async fn run_stream_at_speed(
     spec: RfqSpec,
     lps: Vec<SharedLp>,
-    params: EngineParams,
+    params: impl Into<Setup>,
     duration_ms: u64,
     speed_per_mille: u64,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Vec<RfqEvent> {
     let clock = StreamClock::start_with_speed(speed_per_mille);
-    let session = test_session(spec, lps, params, duration_ms, clock);
+    let session = test_session(spec, lps, params.into(), duration_ms, clock);
     let (sender, receiver) = mpsc::channel(100_000);
     session.run_until(sender, shutdown).await;
     drain(receiver)
@@ -66,10 +98,11 @@ pub async fn run_stream_at_speed(
 fn test_session(
     spec: RfqSpec,
     lps: Vec<SharedLp>,
-    params: EngineParams,
+    setup: Setup,
     duration_ms: u64,
     clock: StreamClock,
 ) -> Session {
+    let Setup { params, reference } = setup;
     Session {
         rfq_id: Arc::from("R-test"),
         spec,
@@ -78,7 +111,11 @@ fn test_session(
         duration_ms,
         clock,
         band: None,
+        reference,
+        desk_reference: None,
         client: lp_rfq::rfq::ClientId::house(),
+        operator: None,
+        channel: lp_rfq::rfq::Channel::Operator,
     }
 }
 
@@ -94,7 +131,7 @@ fn drain(mut receiver: mpsc::Receiver<RfqEvent>) -> Vec<RfqEvent> {
 pub async fn run_stream(
     spec: RfqSpec,
     lps: Vec<SharedLp>,
-    params: EngineParams,
+    params: impl Into<Setup>,
     duration_ms: u64,
 ) -> Vec<RfqEvent> {
     run_stream_until(spec, lps, params, duration_ms, std::future::pending()).await
@@ -129,6 +166,8 @@ pub fn trace(events: &[RfqEvent]) -> Vec<String> {
                 ),
                 EventKind::Locked(l) => format!("{t} locked {} {} {:?}", l.lp, l.price, l.reason),
                 EventKind::LockExpired(x) => format!("{t} expired {}", x.lp),
+                EventKind::Unverified(u) => format!("{t} unverified {} {}", u.lp, u.price),
+                EventKind::Released(r) => format!("{t} released {} {}", r.lp, r.price),
                 EventKind::OrderSent(o) => format!(
                     "{t} order {} {} attempt {} for {}{}",
                     o.lp,
@@ -221,12 +260,12 @@ pub fn empty_dir() -> &'static std::path::Path {
 pub async fn run_stream_with_commands(
     spec: RfqSpec,
     lps: Vec<SharedLp>,
-    params: EngineParams,
+    params: impl Into<Setup>,
     duration_ms: u64,
     commands: Vec<(u64, lp_rfq::rfq::StreamCommand)>,
 ) -> Vec<RfqEvent> {
     let clock = StreamClock::start();
-    let session = test_session(spec, lps, params, duration_ms, clock);
+    let session = test_session(spec, lps, params.into(), duration_ms, clock);
     let (sender, receiver) = mpsc::channel(100_000);
     let (inbox_sender, inbox) = lp_rfq::rfq::inbox::channel(16);
     let commander = tokio::spawn(async move {
@@ -240,4 +279,42 @@ pub async fn run_stream_with_commands(
     session.run(sender, inbox).await;
     commander.abort();
     drain(receiver)
+}
+
+/// [`run_stream_with_commands`] for a two-way request (`spec`'s side is
+/// not used).
+pub async fn run_two_way_with_commands(
+    spec: RfqSpec,
+    lps: Vec<SharedLp>,
+    params: impl Into<Setup>,
+    duration_ms: u64,
+    commands: Vec<(u64, lp_rfq::rfq::StreamCommand)>,
+) -> Vec<RfqEvent> {
+    let clock = StreamClock::start();
+    let session = test_session(spec, lps, params.into(), duration_ms, clock);
+    let (sender, receiver) = mpsc::channel(100_000);
+    let (inbox_sender, inbox) = lp_rfq::rfq::inbox::channel(16);
+    let commander = tokio::spawn(async move {
+        for (at_ms, command) in commands {
+            clock.sleep_until(at_ms).await;
+            let _ = inbox_sender.send(command).await;
+        }
+        std::future::pending::<()>().await;
+    });
+    lp_rfq::rfq::two_way::run(session, sender, inbox).await;
+    commander.abort();
+    drain(receiver)
+}
+
+/// [`trace`] with each two-way side's lines marked `bid` or `offer`.
+pub fn two_way_trace(events: &[RfqEvent]) -> Vec<String> {
+    events
+        .iter()
+        .zip(trace(events))
+        .map(|(event, line)| match event.two_way_side {
+            Some(Side::Sell) => format!("bid {line}"),
+            Some(Side::Buy) => format!("offer {line}"),
+            None => line,
+        })
+        .collect()
 }

@@ -480,13 +480,15 @@ async fn a_retry_after_pauses_a_venue_and_the_blotter_and_report_show_it() {
 }
 
 /// The issue's reproduction: a mock `Sim` beside a real venue that cannot
-/// be reached (nothing listens on port 9).
+/// be reached (nothing listens on port 9). The band corroborates Sim's
+/// price, the only one quoted.
 fn mixed_venues_file(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("lps.toml");
     std::fs::write(
         &path,
         "[[lp]]\nname = \"B2C2\"\nkind = \"b2c2\"\nurl = \"http://127.0.0.1:9\"\n\
-         token_env = \"E2E_B2C2_TOKEN\"\n\n[[lp]]\nname = \"Sim\"\nkind = \"mock\"\n",
+         token_env = \"E2E_B2C2_TOKEN\"\n\n[[lp]]\nname = \"Sim\"\nkind = \"mock\"\n\n\
+         [bands]\nBTCUSDT = { min = \"50000\", max = \"200000\" }\n",
     )
     .unwrap();
     path

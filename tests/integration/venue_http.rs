@@ -646,21 +646,67 @@ async fn b2c2_order_outcome_is_unknown_when_it_cannot_be_told() {
         500,
         json!({"errors": [{"code": 1000, "message": "Generic error."}]}),
     ));
+    // The venue is asked for the order by its client_order_id: no record
+    // yet, so it stays unknown.
+    let client_order_id = lp_rfq::lp::ClientOrderIds::UuidOfOrderId
+        .of(&order.order_id)
+        .unwrap();
     assert_eq!(
         unknown_reason(lp.execute(&order).await),
-        "HTTP 500: error 1000: Generic error."
+        format!(
+            "HTTP 500: error 1000: Generic error.; the venue has no order with client_order_id '{client_order_id}' yet (HTTP 404)"
+        )
     );
+    assert_eq!(fake.status_requests(), 1);
     fake.answer_next_order(Reply::garbage(200, "{\"order_id\": "));
     assert!(unknown_reason(lp.execute(&order).await)
         .starts_with("unreadable order answer (EOF while parsing"));
     fake.answer_next_order(Reply::Hang);
     assert_eq!(
         unknown_reason(lp.execute(&order).await),
-        "no answer within 200 ms"
+        format!(
+            "no answer within 200 ms; the venue has no order with client_order_id '{client_order_id}' yet (HTTP 404)"
+        )
     );
     fake.answer_next_order(Reply::Drop);
     let reason = unknown_reason(lp.execute(&order).await);
     assert!(reason.starts_with("connection lost: "), "{reason}");
+    assert_eq!(fake.status_requests(), 3);
+}
+
+#[tokio::test]
+async fn a_b2c2_order_whose_answer_is_lost_is_settled_by_asking_for_it() {
+    let fake = FakeB2c2::start().await;
+    let lp = b2c2_with(&fake.url, B2C2_TOKEN, (2_000, 200));
+    let clock = StreamClock::start();
+    let quote = lp
+        .quote(&request("BTCUSD", Side::Buy, dec!(1), clock))
+        .await
+        .expect("quote");
+    let order = order_on(&quote, dec!(1), clock);
+    let client_order_id = lp_rfq::lp::ClientOrderIds::UuidOfOrderId
+        .of(&order.order_id)
+        .unwrap();
+    // The venue traded it, but its answer to POST /order/ was a 500.
+    fake.state.lock().unwrap().known_orders.insert(
+        client_order_id.clone(),
+        json!({"order_id": "order-0042", "client_order_id": client_order_id,
+               "quantity": "1", "executed_price": "100012.34",
+               "trades": [{"trade_id": "trade-0042"}]}),
+    );
+    fake.answer_next_order(Reply::json(
+        500,
+        json!({"errors": [{"code": 1000, "message": "Generic error."}]}),
+    ));
+    assert_eq!(
+        lp.execute(&order).await,
+        OrderAnswer::Filled {
+            price: dec!(100012.34),
+            quantity: dec!(1),
+            venue_order_id: Some("order-0042".into()),
+        }
+    );
+    assert_eq!(fake.status_requests(), 1);
 }
 
 #[tokio::test]
@@ -1203,7 +1249,7 @@ async fn binance_accept_server_error_is_unknown_and_never_accepted_again() {
     assert_eq!(
         reason,
         format!(
-            "outcome not learned within 450 ms (quoteId {quote_id}: error 345105: Order does not exist.)"
+            "outcome not learned within 450 ms (quoteId {quote_id}: error -2013: Order does not exist.)"
         )
     );
     assert_eq!(fake.count(Endpoint::AcceptQuote), 1);
@@ -1352,9 +1398,14 @@ async fn a_venue_answer_over_the_cap_is_malformed_and_not_read_whole(
         Err(LpError::Malformed(too_large.into()))
     );
     b2c2_fake.answer_next_order(huge());
-    assert_eq!(
-        unknown_reason(lp.execute(&order_on(&quote, dec!(1), clock)).await),
-        too_large
+    // The order was sent: the venue is then asked for it, and has no
+    // record of it yet.
+    let reason = unknown_reason(lp.execute(&order_on(&quote, dec!(1), clock)).await);
+    assert!(
+        reason.starts_with(&format!(
+            "{too_large}; the venue has no order with client_order_id '"
+        )) && reason.ends_with("' yet (HTTP 404)"),
+        "{reason}"
     );
     let binance_fake = FakeBinance::start().await;
     binance_fake.answer_next(Endpoint::GetQuote, huge());

@@ -38,6 +38,8 @@ fn one_of_each() -> Vec<EventKind> {
     let kinds = vec![
         EventKind::Started(Box::new(Started {
             simulated_lps: Vec::new(),
+            operator: None,
+            channel: lp_rfq::rfq::Channel::Operator,
             side: Side::Buy,
             amount: dec!(1.50000000),
             pair: pair(),
@@ -52,6 +54,7 @@ fn one_of_each() -> Vec<EventKind> {
             started_at: "2026-01-02T03:04:05.678Z".into(),
             simulated: true,
             client: lp_rfq::rfq::ClientId::new("acme-fund").unwrap(),
+            two_way: false,
         })),
         EventKind::LpQuote(LpQuoteEvent {
             simulated: false,
@@ -93,12 +96,21 @@ fn one_of_each() -> Vec<EventKind> {
             reason: LockReason::Refresh,
         }),
         EventKind::LockExpired(LockExpired { lp: name("A") }),
+        EventKind::Unverified(Unverified {
+            lp: name("A"),
+            price: dec!(100000.00),
+        }),
+        EventKind::Released(Released {
+            lp: name("A"),
+            price: dec!(100000.00),
+        }),
         EventKind::OrderSent(Box::new(OrderSent {
             simulated: false,
             lp: name("A"),
             order_id: name("O1"),
             quote_id: name("Q1"),
             venue_ref: Some(name("venue-7")),
+            client_order_id: None,
             lp_price: dec!(100010.00),
             amount: dec!(1.5),
             attempt: 2,
@@ -169,6 +181,8 @@ fn one_of_each() -> Vec<EventKind> {
             | EventKind::ClientQuote(_)
             | EventKind::Locked(_)
             | EventKind::LockExpired(_)
+            | EventKind::Unverified(_)
+            | EventKind::Released(_)
             | EventKind::OrderSent(_)
             | EventKind::OrderRejected(_)
             | EventKind::Filled(_)
@@ -195,6 +209,8 @@ fn every_event_kind_round_trips_through_json() {
             "client_quote",
             "locked",
             "lock_expired",
+            "unverified",
+            "released",
             "order_sent",
             "order_rejected",
             "filled",
@@ -210,6 +226,7 @@ fn every_event_kind_round_trips_through_json() {
             kind,
             rfq_id: name("R-1"),
             t_ms: 100 * index as u64,
+            two_way_side: None,
         };
         round_trip(&event);
         let sequenced = Sequenced {
@@ -311,6 +328,7 @@ fn desk_events_snapshots_and_detachments_round_trip() {
                 kind: EventKind::LockExpired(LockExpired { lp: name("A") }),
                 rfq_id: name("R-1"),
                 t_ms: 8_000,
+                two_way_side: None,
             },
         }],
     });

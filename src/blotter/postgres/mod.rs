@@ -3,14 +3,16 @@
 //! ([`PgUrl`], parsed from `--blotter postgres://…`, its password only
 //! from `PGPASSWORD`), its schema and migrations (`schema`), the store the
 //! writer's policy drives (`store`) and the rows the report reads
-//! (`rows`). The synchronous `postgres` client runs its own small runtime,
+//! (`rows`), and its orders on record (`orders`). The synchronous `postgres` client runs its own small runtime,
 //! so every call here is made from a thread of its own (the writer's, the
 //! report's), never from inside the desk's async runtime.
 
+mod orders;
 mod rows;
 pub(crate) mod schema;
 mod store;
 
+pub use orders::PgOrders;
 pub(crate) use rows::PgRows;
 
 pub use store::PostgresStore;
@@ -144,6 +146,18 @@ pub fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
         Ok(value) => value,
         Err(panic) => std::panic::resume_unwind(panic),
     })
+}
+
+/// Runs `read` on the report's rows of the database at `url` (every
+/// desk's), on a connection of its own, its failure as one line. Call it
+/// off the desk's runtime ([`off_runtime`]).
+pub(crate) fn read_rows<T>(
+    url: &PgUrl,
+    read: impl FnOnce(&mut PgRows) -> Result<T, rows::PgReadError>,
+) -> Result<T, String> {
+    let client = url.connect().map_err(|error| describe(&error))?;
+    let mut rows = PgRows::new(client, url, None);
+    read(&mut rows).map_err(|error| error.to_string())
 }
 
 /// A PostgreSQL error as one line for the operator: the server's own

@@ -15,11 +15,13 @@ use rust_decimal::Decimal;
 
 use super::super::report_model::Filter;
 use super::super::report_rows::{
-    AnswerRange, AnswerRow, AnswerRows, AnswerSpan, Answered, ExecutionRow, HealthRow, LockRow,
-    ReportRows, RfqRow,
+    AnswerRange, AnswerRow, AnswerRows, AnswerSpan, Answered, ClientFill, ExecutionRow, HealthRow,
+    LockRow, RecentLock, ReportRows, RfqRow,
 };
 use super::PgUrl;
+use crate::market::Pair;
 use crate::rfq::event::FailureKind;
+use crate::rfq::ClientId;
 
 /// Why the report could not read the database.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,15 @@ pub(crate) enum PgReadError {
     Sql(#[from] postgres::Error),
     #[error("an LP answer's stored price is not a decimal: '{0}'")]
     Price(String),
+    #[error("{column} '{value}' is not valid")]
+    Value { column: &'static str, value: String },
+}
+
+fn bad(column: &'static str, value: &str) -> PgReadError {
+    PgReadError::Value {
+        column,
+        value: value.to_string(),
+    }
 }
 
 /// The rows of the blotter at `url`, on one connection.
@@ -162,7 +173,7 @@ impl ReportRows for PgRows {
         let rows = self.client.query(
             "SELECT id, rfq_id, started_at, side, amount, pair, quote, lps, end_t_ms, end_reason,
                     improvements, final_lp, final_client_price, outcome, answers_from,
-                    answers_to, lp_timeout_ms
+                    answers_to, lp_timeout_ms, client, operator
              FROM rfqs r
              WHERE ($1::bigint IS NULL OR started_ms >= $1)
                AND ($2::bigint IS NULL OR started_ms < $2)
@@ -170,7 +181,9 @@ impl ReportRows for PgRows {
                AND ($4::text IS NULL OR EXISTS (
                     SELECT 1 FROM json_array_elements_text(r.lps::json) AS e(value)
                     WHERE e.value = $4))
-               AND ($6::text IS NULL OR desk = $6)
+               AND ($6::text IS NULL OR client = $6)
+               AND ($7::text IS NULL OR operator = $7)
+               AND ($8::text IS NULL OR desk = $8)
              ORDER BY started_ms DESC, id DESC
              LIMIT $5",
             &[
@@ -179,6 +192,8 @@ impl ReportRows for PgRows {
                 &filter.pair,
                 &filter.lp,
                 &limit,
+                &filter.client,
+                &filter.operator,
                 &self.desk,
             ],
         )?;
@@ -203,6 +218,8 @@ impl ReportRows for PgRows {
                 answers_from: row.get::<_, Option<i64>>("answers_from").unwrap_or(0),
                 answers_to: row.get("answers_to"),
                 lp_timeout_ms: row.get::<_, i64>("lp_timeout_ms").max(0) as u64,
+                client: row.get("client"),
+                operator: row.get("operator"),
             })
             .collect();
         selected.reverse();
@@ -271,7 +288,8 @@ impl ReportRows for PgRows {
         mut each: impl FnMut(ExecutionRow<'_>),
     ) -> Result<(), PgReadError> {
         let rows = self.client.query(
-            "SELECT rfq, t_ms, event, lp, lp_price, amount, hold_ms, desk_pnl FROM executions
+            "SELECT rfq, t_ms, event, lp, lp_price, amount, hold_ms, desk_pnl, order_id,
+             client_order_id, venue_order_id, venue_ref, reconciled_by FROM executions
              WHERE rfq >= $1 AND rfq <= $2 ORDER BY rfq, seq",
             &[&first, &last],
         )?;
@@ -285,6 +303,11 @@ impl ReportRows for PgRows {
                 amount: row.get(5),
                 hold_ms: row.get::<_, Option<i64>>(6).map(|v| v.max(0) as u64),
                 desk_pnl: row.get(7),
+                order_id: row.get(8),
+                client_order_id: row.get(9),
+                venue_order_id: row.get(10),
+                venue_ref: row.get(11),
+                reconciled_by: row.get(12),
             });
         }
         Ok(())
@@ -324,6 +347,63 @@ impl ReportRows for PgRows {
             });
         }
         Ok(())
+    }
+
+    fn recent_locks(&mut self, since_ms: i64) -> Result<Vec<RecentLock>, PgReadError> {
+        let rows = self.client.query(
+            "SELECT r.pair, l.price, l.at_ms, l.lp, r.simulated_lps
+               FROM lock_events l JOIN rfqs r ON r.id = l.rfq
+              WHERE l.event = 'locked' AND l.at_ms >= $1 AND l.price IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM lock_events x
+                                 WHERE x.rfq = l.rfq AND x.event = 'released')
+              ORDER BY l.at_ms, l.id",
+            &[&since_ms],
+        )?;
+        let mut locks = Vec::new();
+        for row in &rows {
+            let lp: &str = row.get(3);
+            let simulated: Vec<String> =
+                serde_json::from_str(row.get::<_, &str>(4)).unwrap_or_default();
+            if simulated.iter().any(|name| name == lp) {
+                continue;
+            }
+            let Ok(price) = row.get::<_, &str>(1).parse::<Decimal>() else {
+                continue;
+            };
+            locks.push(RecentLock {
+                pair: row.get(0),
+                price,
+                at_ms: row.get(2),
+            });
+        }
+        Ok(locks)
+    }
+
+    fn client_fills(&mut self, since_ms: i64) -> Result<Vec<ClientFill>, PgReadError> {
+        let rows = self.client.query(
+            "SELECT client, pair, quote,
+                    CASE WHEN pays_asset = quote THEN client_pays ELSE client_receives END
+                        AS notional
+             FROM fills WHERE at_ms >= $1 ORDER BY at_ms, rfq, seq",
+            &[&since_ms],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let client: &str = row.get(0);
+                let pair_text: &str = row.get(1);
+                let quote: &str = row.get(2);
+                let notional: &str = row.get(3);
+                let pair: Pair = pair_text.parse().map_err(|_| bad("pair", pair_text))?;
+                Ok(ClientFill {
+                    client: ClientId::new(client).map_err(|_| bad("client", client))?,
+                    asset: [pair.base, pair.quote]
+                        .into_iter()
+                        .find(|asset| asset.as_str() == quote)
+                        .ok_or_else(|| bad("quote", quote))?,
+                    notional: notional.parse().map_err(|_| bad("notional", notional))?,
+                })
+            })
+            .collect()
     }
 }
 

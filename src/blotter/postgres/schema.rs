@@ -14,7 +14,7 @@ use postgres::Client;
 
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only, as SQLite's list.
-const MIGRATIONS: [&str; 1] = [
+const MIGRATIONS: [&str; 2] = [
     // 1: the shape SQLite's file has at its version 8 plus the desk that
     // wrote each RFQ and health change (`desk`, as SQLite's version 9).
     r#"
@@ -199,6 +199,37 @@ const MIGRATIONS: [&str; 1] = [
     FROM executions f
     JOIN rfqs r ON r.id = f.rfq
     WHERE f.event = 'filled';
+    "#,
+    // 2: what SQLite's versions 9 to 11 added: resolving unknown orders
+    // with their venues (`client_order_id` on `order_sent`, and
+    // `reconciled_by` / `reconciled_at` on an outcome learned later), the
+    // desk server operator who asked for each RFQ and the channel it came
+    // in by. `orders` keeps SQLite's columns in SQLite's order, `desk`
+    // last.
+    r#"
+    ALTER TABLE executions ADD COLUMN client_order_id TEXT;
+    ALTER TABLE executions ADD COLUMN reconciled_by TEXT;
+    ALTER TABLE executions ADD COLUMN reconciled_at TEXT;
+    ALTER TABLE rfqs ADD COLUMN operator TEXT;
+    ALTER TABLE rfqs ADD COLUMN channel TEXT NOT NULL DEFAULT 'operator';
+    DROP VIEW orders;
+    CREATE VIEW orders AS
+    SELECT r.rfq_id, r.pair, r.side, o.rfq, o.seq, o.t_ms, o.at, o.at_ms, o.order_id,
+           o.quote_id, o.lp, o.venue_ref, o.lp_price, o.amount, o.attempt,
+           CASE a.event WHEN 'order_rejected' THEN 'rejected' WHEN 'filled' THEN 'filled'
+                        WHEN 'execution_unknown' THEN 'unknown' END AS outcome,
+           a.reason, a.hold_ms,
+           CASE a.event WHEN 'filled' THEN a.lp_price END AS fill_price,
+           a.at AS answered_at, a.at_ms AS answered_ms, r.client,
+           o.client_order_id, a.venue_order_id, a.reconciled_by, a.reconciled_at, r.desk
+    FROM executions o
+    JOIN rfqs r ON r.id = o.rfq
+    LEFT JOIN executions a ON a.id = (
+        SELECT x.id FROM executions x
+        WHERE x.rfq = o.rfq AND x.order_id = o.order_id
+          AND x.event IN ('order_rejected', 'filled', 'execution_unknown')
+        ORDER BY x.seq DESC LIMIT 1)
+    WHERE o.event = 'order_sent';
     "#,
 ];
 

@@ -423,6 +423,8 @@ impl PostgresStore {
                     .text(&simulated_json)
                     .int(answers_from)
                     .text(desk)
+                    .opt_text(s.operator.as_deref())
+                    .text(s.channel.as_str())
                     .end();
                 let before = rfqs.insert(
                     event.rfq_id.clone(),
@@ -547,6 +549,32 @@ impl PostgresStore {
                     .opt_text(l.previous_lp.as_deref())
                     .text(l.reason.as_str())
                     .end(),
+                // The trust decisions ride with the lock's: the price held
+                // back or released, and by whom it was not.
+                EventKind::Unverified(u) => Line::of(&mut copy.lock_events)
+                    .int(row)
+                    .int(seq)
+                    .int(t_ms)
+                    .text(at)
+                    .int(at_ms)
+                    .text("unverified")
+                    .text(&u.lp)
+                    .display(u.price)
+                    .null()
+                    .null()
+                    .end(),
+                EventKind::Released(r) => Line::of(&mut copy.lock_events)
+                    .int(row)
+                    .int(seq)
+                    .int(t_ms)
+                    .text(at)
+                    .int(at_ms)
+                    .text("released")
+                    .text(&r.lp)
+                    .display(r.price)
+                    .null()
+                    .null()
+                    .end(),
                 EventKind::LockExpired(x) => Line::of(&mut copy.lock_events)
                     .int(row)
                     .int(seq)
@@ -599,6 +627,7 @@ impl PostgresStore {
                         .opt_text(x.pnl_asset)
                         .opt_text(x.venue_order_id)
                         .int(i64::from(simulated))
+                        .opt_text(x.client_order_id)
                         .end();
                 }
                 EventKind::Ended(e) => {
@@ -630,7 +659,7 @@ impl PostgresStore {
             "COPY rfqs (id, rfq_id, side, amount, pair, base, quote, lps, markup_bps,
              threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
              started_at, started_ms, speed, simulated, speed_per_mille, client, simulated_lps,
-             answers_from, desk) FROM STDIN",
+             answers_from, desk, operator, channel) FROM STDIN",
             &copy.rfqs,
         )?;
         copy_in(
@@ -657,7 +686,7 @@ impl PostgresStore {
             "COPY executions (rfq, seq, t_ms, at, at_ms, event, order_id, quote_id, lp,
              venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms, client_pays,
              pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset, venue_order_id,
-             simulated) FROM STDIN",
+             simulated, client_order_id) FROM STDIN",
             &copy.executions,
         )?;
         copy_in(

@@ -19,7 +19,10 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::clock::{StreamClock, StreamMs};
-use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer};
+use crate::lp::{
+    ClientOrderIds, LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer,
+    OrderLookup,
+};
 use crate::market::Side;
 use crate::secret::Secret;
 
@@ -352,8 +355,91 @@ impl Fix44Lp {
     }
 }
 
+impl Fix44Lp {
+    /// Asks the venue for an order's status (35=H by ClOrdID, with its
+    /// Side and Symbol) and waits up to the status timeout for the
+    /// ExecutionReport that answers it (150=I; 39=2 filled, 8 rejected or
+    /// unknown to the venue, 4 cancelled).
+    async fn ask_status(&self, cl_ord_id: &str, side: Side, symbol: &str) -> OrderAnswer {
+        let status = Message::new(msg_type::ORDER_STATUS_REQUEST)
+            .with(tag::CL_ORD_ID, cl_ord_id)
+            .with(tag::SYMBOL, symbol)
+            .with(tag::SIDE, side_code(side));
+        let mut pending = match self
+            .session
+            .request(Route::Order, cl_ord_id.to_string(), status)
+            .await
+        {
+            Ok(pending) => pending,
+            Err(failure) => {
+                return OrderAnswer::Unknown {
+                    reason: format!("status request not sent: {}", describe(&failure)),
+                }
+            }
+        };
+        match tokio::time::timeout(self.status_timeout, pending.answer()).await {
+            Ok(answer) => order_outcome(answer),
+            Err(_) => OrderAnswer::Unknown {
+                reason: format!(
+                    "no answer to the status request within {} ms",
+                    self.status_timeout.as_millis()
+                ),
+            },
+        }
+    }
+
+    /// The connection dropped with the order out. The session logs on
+    /// again with a sequence reset, so the venue never redelivers an
+    /// ExecutionReport it sent meanwhile: once logged on (within what is
+    /// left of the order time) the order's status is asked instead.
+    async fn status_after_reconnect(
+        &self,
+        order: &LpOrder,
+        symbol: &str,
+        lost: String,
+        left: Duration,
+    ) -> OrderAnswer {
+        if let Err(error) = self.wait_logged_on(left).await {
+            return OrderAnswer::Unknown {
+                reason: format!(
+                    "no execution report before the connection was lost ({lost}), and not logged on again to ask: {error}"
+                ),
+            };
+        }
+        match self.ask_status(&order.order_id, order.side, symbol).await {
+            OrderAnswer::Unknown { reason } => OrderAnswer::Unknown {
+                reason: format!(
+                    "no execution report before the connection was lost ({lost}); after logging on again: {reason}"
+                ),
+            },
+            settled => settled,
+        }
+    }
+}
+
 #[async_trait]
 impl LiquidityProvider for Fix44Lp {
+    fn client_order_ids(&self) -> ClientOrderIds {
+        ClientOrderIds::OrderId
+    }
+
+    fn order_lookup(&self) -> Option<&'static str> {
+        Some("OrderStatusRequest (35=H) by ClOrdID")
+    }
+
+    /// Asked after logon (the registry waits for it at start); a session
+    /// that is not logged on leaves the order unknown.
+    async fn order_status(&self, order: &OrderLookup) -> OrderAnswer {
+        if let Err(error) = self.wait_logged_on(LOGON_WAIT_AT_START).await {
+            return OrderAnswer::Unknown {
+                reason: format!("not asked: {error}"),
+            };
+        }
+        let cl_ord_id = order.client_order_id.as_deref().unwrap_or(&order.order_id);
+        let symbol = order.pair.venue_symbol(&self.symbol_template);
+        self.ask_status(cl_ord_id, order.side, &symbol).await
+    }
+
     fn name(&self) -> &str {
         &self.name
     }
@@ -450,7 +536,13 @@ impl LiquidityProvider for Fix44Lp {
                 }
             }
         };
+        let sent_at = tokio::time::Instant::now();
         match tokio::time::timeout(self.order_timeout, pending.answer()).await {
+            Ok(Err(Failure::Lost(lost))) => {
+                let left = self.order_timeout.saturating_sub(sent_at.elapsed());
+                self.status_after_reconnect(order, &symbol, lost, left)
+                    .await
+            }
             Ok(answer) => order_outcome(answer),
             Err(_) => {
                 self.status_after_silence(order, &symbol, &mut pending)

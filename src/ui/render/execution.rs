@@ -62,6 +62,12 @@ pub(super) fn execution_lines(state: &ConsoleState, palette: Palette) -> Vec<Lin
                 Some(r) => ("Client BUYS", r.pair.base.to_string()),
                 None => ("Client", String::new()),
             };
+            if let Some(client) = state.request.as_ref().and_then(|r| r.named_client()) {
+                lines.push(Line::from(vec![
+                    label("Client"),
+                    Span::raw(client.to_string()),
+                ]));
+            }
             lines.push(Line::from(vec![
                 label(verb),
                 Span::raw(format!("{} {base}", filled.amount)),
@@ -138,9 +144,17 @@ pub(super) fn draw_execution(
     state: &ConsoleState,
     palette: Palette,
 ) {
+    // A named client's ticket says whose it is where it is never cut: the
+    // panel's title.
+    let whose = state
+        .request
+        .as_ref()
+        .and_then(|r| r.named_client())
+        .map(|client| format!("· {client} "))
+        .unwrap_or_default();
     let title = match state.execution.orders.first() {
-        Some(order) => format!(" Accepted {} ", order.quote_id),
-        None => " Accepted ".to_string(),
+        Some(order) => format!(" Accepted {} {whose}", order.quote_id),
+        None => format!(" Accepted {whose}"),
     };
     let block = Block::bordered().title(Span::styled(title, palette.style(theme::TITLE)));
     let lines = execution_lines(state, palette);

@@ -53,9 +53,13 @@ pub(super) fn pack(text: &str, width: u16) -> Vec<String> {
 
 pub(super) fn draw_footer(frame: &mut Frame, area: Rect, screen: Screen, color: bool) {
     let keys = match screen {
-        Screen::Form => " Enter next/start · Tab field · Esc clear · q quit (empty form) · ? keys",
-        Screen::Stream => " a accept · q/Ctrl+C stop · Esc stop, back to form · ? keys",
-        Screen::Summary => " Enter/n new request · Esc form · q quit · ? keys",
+        Screen::Form => {
+            " Enter next/start · Tab field · Esc clear · q quit, d desk (empty form) · ? keys"
+        }
+        Screen::Stream => {
+            " a accept · q/Ctrl+C stop · Esc stop, back to form · r release · d desk · ? keys"
+        }
+        Screen::Summary => " Enter/n new request · Esc form · q quit · d desk · ? keys",
     };
     let style = Palette::new(color).style(theme::KEYS_BAR);
     frame.render_widget(Paragraph::new(keys).style(style), area);

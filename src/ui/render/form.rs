@@ -27,7 +27,11 @@ pub(super) fn draw_form(frame: &mut Frame, area: Rect, app: &App) {
         .confirm
         .as_ref()
         .map_or(0, |confirm| 1 + u16::from(confirm.refused.is_some()));
-    let form_height = 10 + settings_lines + confirm_lines + u16::from(app.notice.is_some());
+    let form_height = 10
+        + settings_lines
+        + confirm_lines
+        + u16::from(app.notice.is_some())
+        + u16::from(app.form.clients.is_some());
     let [top, history] =
         Layout::vertical([Constraint::Length(form_height), Constraint::Fill(1)]).areas(area);
     let block = Block::bordered().title(Span::styled(
@@ -41,8 +45,22 @@ pub(super) fn draw_form(frame: &mut Frame, area: Rect, app: &App) {
         ("Amount", "amount of the base asset, e.g. 1.5"),
         ("Pair", "e.g. BTCUSDT, BTC/USDT, btc-usdt"),
     ];
-    let mut lines = Vec::with_capacity(8);
+    let mut lines = Vec::with_capacity(9);
     let mut cursor = None;
+    // Whom the request is for, chosen among the clients file's (F2 moves
+    // on); without a file every request is the house's and it is not
+    // asked.
+    if let Some(choice) = &app.form.clients {
+        let names: Vec<&str> = choice.names().iter().map(|id| id.as_str()).collect();
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<8}", "Client"), palette.style(theme::PLAIN)),
+            Span::styled(choice.chosen().to_string(), palette.style(theme::TYPED)),
+            Span::styled(
+                format!("   F2 next: {}", names.join(", ")),
+                palette.style(theme::MUTED),
+            ),
+        ]));
+    }
     for (index, (label, hint)) in labels.iter().enumerate() {
         let field = &app.form.fields[index];
         let focused = app.form.focus == index;

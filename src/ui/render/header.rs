@@ -18,8 +18,12 @@ pub(super) fn request_line(state: &ConsoleState) -> String {
     let Some(request) = &state.request else {
         return "waiting for the stream to start".to_string();
     };
+    let whose = request
+        .named_client()
+        .map(|client| format!(" for {client}"))
+        .unwrap_or_default();
     format!(
-        "{} {} {} · markup {} bps · threshold {} bps · {} LPs{}",
+        "{} {} {}{whose} · markup {} bps · threshold {} bps · {} LPs{}",
         request.side.label(),
         request.amount.normalize(),
         request.pair,

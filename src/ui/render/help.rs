@@ -8,22 +8,30 @@ use ratatui::Frame;
 use crate::ui::state::App;
 use crate::ui::theme::{self, Palette};
 
-const HELP: [(&str, &str); 15] = [
+const HELP: [(&str, &str); 20] = [
     ("Form", ""),
     ("  Enter", "check the field, go to the next; on Pair: start"),
     ("", "(above the notional limit: type yes or the amount)"),
     ("  Tab / Shift+Tab", "next / previous field"),
+    ("  F2", "next client (with a clients file)"),
     ("  Esc", "clear the form"),
     ("  q", "quit, only while nothing is typed by hand"),
     ("", "(once you type, q is a character; Esc then q)"),
     ("Stream", ""),
     ("  a", "accept the live quote (confirm with Enter)"),
+    (
+        "  r",
+        "release the best unverified price (confirm with Enter; recorded)",
+    ),
     ("", "(a renewed quote replaces the price: Enter takes it)"),
     ("  q / Ctrl+C", "stop early, show the summary"),
     ("  Esc", "stop early, back to the form"),
     ("Summary", ""),
     ("  Enter / n", "new request, previous values filled in"),
     ("  q / Ctrl+C", "quit (Ctrl+C also quits from the form)"),
+    ("Desk view", ""),
+    ("  d", "every live RFQ on the desk and every LP's health"),
+    ("", "(on the form only while nothing is typed; d/Esc back)"),
 ];
 
 pub(super) fn draw_help(frame: &mut Frame, app: &App) {

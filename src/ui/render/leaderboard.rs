@@ -28,6 +28,7 @@ fn status_text(state: &ConsoleState, index: usize, out: &mut String) {
     match &state.lps[index].status {
         LpStatus::Waiting => out.push_str("waiting"),
         LpStatus::Ok => out.push_str("ok"),
+        LpStatus::Unverified => out.push_str("unverified"),
         LpStatus::Failed { kind, reason } => {
             out.push_str(words::failure(*kind));
             if !reason.is_empty() && *kind != crate::rfq::event::FailureKind::Timeout {
@@ -231,7 +232,7 @@ pub(super) fn draw_leaderboard(
             status_text(state, index, &mut status);
             let mut status_style = match row.status {
                 LpStatus::Failed { .. } if !locked => palette.style(theme::LP_FAILED),
-                LpStatus::Waiting => palette.style(theme::LP_WAITING),
+                LpStatus::Waiting | LpStatus::Unverified => palette.style(theme::LP_WAITING),
                 _ => palette.style(theme::PLAIN),
             };
             if row.passed_over {

@@ -5,6 +5,7 @@
 //! each panel draws itself in a file of its own, in the colours of
 //! `crate::ui::theme`.
 
+mod desk_view;
 mod event_log;
 mod execution;
 mod footer;
@@ -24,6 +25,7 @@ use ratatui::Frame;
 use crate::output::group_thousands;
 use crate::ui::state::{App, ConsoleState, Screen};
 use crate::ui::theme::{self, Palette};
+use desk_view::draw_desk_view;
 use event_log::draw_log;
 use footer::{draw_footer, draw_notice, pack};
 use form::draw_form;
@@ -35,6 +37,9 @@ use sparkline::draw_sparkline;
 use summary::draw_summary;
 
 pub(crate) use footer::QUIT_QUESTION;
+
+/// The footer while the desk view is up.
+const DESK_VIEW_KEYS: &str = " d/Esc back · Ctrl+C stop/quit · ? keys";
 
 /// Wide enough for the client quote panel beside the leaderboard.
 pub(super) const WIDE: u16 = 110;
@@ -68,6 +73,20 @@ pub fn draw_app(frame: &mut Frame, app: &App) {
     let [body, footer] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(footer_rows as u16)])
             .areas(frame.area());
+    if app.showing_desk {
+        draw_desk_view(frame, body, &app.desk_view, Palette::new(app.color));
+        draw_notice(
+            frame,
+            footer,
+            &[DESK_VIEW_KEYS.to_string()],
+            false,
+            app.color,
+        );
+        if app.help {
+            draw_help(frame, app);
+        }
+        return;
+    }
     match app.screen {
         Screen::Form => draw_form(frame, body, app),
         Screen::Stream => draw_stream(frame, body, &app.stream),

@@ -55,8 +55,11 @@ fn quote_block<'a>(
     state: &'a ConsoleState,
     palette: Palette,
 ) -> Option<(Block<'static>, &'a ClientQuote)> {
-    let block =
-        Block::bordered().title(Span::styled(" Client quote ", palette.style(theme::TITLE)));
+    let title = match state.request.as_ref().and_then(|r| r.named_client()) {
+        Some(client) => format!(" Client quote · {client} "),
+        None => " Client quote ".to_string(),
+    };
+    let block = Block::bordered().title(Span::styled(title, palette.style(theme::TITLE)));
     match &state.quote {
         Some(live) => Some((block, &live.quote)),
         None => {

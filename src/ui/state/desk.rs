@@ -24,20 +24,19 @@ pub struct InForce {
 }
 
 impl InForce {
-    /// From the desk: its settings and its registry's LPs.
-    pub fn of(desk: &crate::desk::Desk) -> InForce {
-        let settings = desk.settings();
+    /// From the desk: its terms and LPs.
+    pub fn of(desk: &crate::desk::link::DeskLink<'_>) -> InForce {
+        let facts = desk.facts();
         InForce {
-            markup_bps: settings.engine.markup,
-            threshold_bps: settings.engine.threshold,
-            duration_ms: settings.duration_ms,
-            lps: desk
-                .registry()
-                .listing()
+            quotable: facts.quotable(),
+            markup_bps: facts.markup_bps,
+            threshold_bps: facts.threshold_bps,
+            duration_ms: facts.duration_ms,
+            lps: facts
+                .lps
                 .into_iter()
-                .map(|listed| (listed.name, listed.simulated))
+                .map(|lp| (lp.name, lp.simulated))
                 .collect(),
-            quotable: desk.registry().quotable().clone(),
         }
     }
 

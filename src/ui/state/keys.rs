@@ -17,7 +17,6 @@ use crate::clock::StreamMs;
 use crate::market::Side;
 use crate::output::group_thousands;
 use crate::rfq::event::ClientQuote;
-use crate::rfq::RfqSpec;
 
 /// After the confirmation line changes to a renewed quote, an Enter this
 /// soon (stream ms) executes nothing: it was meant for the price before.
@@ -38,11 +37,14 @@ pub struct Confirming {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     None,
-    Start(RfqSpec),
+    /// Start a stream for this request (its client chosen on the form).
+    Start(crate::rfq::QuoteRequest),
     /// Stop the running stream gracefully (its `ended` still arrives).
     Stop,
     /// The client accepts this client quote: execute it.
     Accept(Arc<str>),
+    /// The operator vouches for the best unverified price: offer it.
+    Release,
     Quit,
 }
 
@@ -84,6 +86,26 @@ impl App {
                 self.stream_notice = None;
             }
             Err(why) => self.stream_notice = Some(why.to_string()),
+        }
+    }
+
+    /// `r`: asks the operator to confirm the release of the best
+    /// unverified price (a deliberate act: it vouches for a price nothing
+    /// else does), or says why there is none.
+    fn ask_to_release(&mut self) {
+        if self.stream.execution.accepted() || self.stream.ended.is_some() {
+            self.stream_notice = Some("nothing to release: the stream is accepted or over".into());
+            return;
+        }
+        match self.stream.best_unverified() {
+            Some((lp, price)) => {
+                self.stream_notice = Some(format!(
+                    "release {lp}'s unverified {} to the client? Nothing corroborates it. Enter releases (recorded), any other key cancels",
+                    group_thousands(price)
+                ));
+                self.release_asked = Some(lp);
+            }
+            None => self.stream_notice = Some("no unverified price to release".into()),
         }
     }
 
@@ -155,6 +177,20 @@ impl App {
         })
     }
 
+    /// `d` opens the desk view where it is no answer to a question and no
+    /// character of the request: not while confirming or releasing, not
+    /// on a form typed into by hand, not while quitting is asked.
+    fn desk_key_free(&self) -> bool {
+        if self.quit_asked {
+            return false;
+        }
+        match self.screen {
+            Screen::Stream => self.confirm.is_none() && self.release_asked.is_none(),
+            Screen::Summary => true,
+            Screen::Form => self.form.is_pristine(),
+        }
+    }
+
     pub fn key(&mut self, key: KeyEvent) -> Command {
         let ctrl_c =
             key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
@@ -170,7 +206,34 @@ impl App {
             self.help = true;
             return Command::None;
         }
+        if self.showing_desk {
+            // The screen underneath keeps running; only Ctrl+C reaches it.
+            match key.code {
+                KeyCode::Char('d') | KeyCode::Esc if plain => {
+                    self.showing_desk = false;
+                    return Command::None;
+                }
+                _ if ctrl_c => self.showing_desk = false,
+                _ => return Command::None,
+            }
+        } else if key.code == KeyCode::Char('d') && plain && self.desk_key_free() {
+            self.showing_desk = true;
+            return Command::None;
+        }
         match self.screen {
+            Screen::Stream if self.release_asked.is_some() => match key.code {
+                _ if ctrl_c => self.stop(),
+                KeyCode::Enter => {
+                    self.release_asked = None;
+                    self.stream_notice = Some("released: recorded as the operator's".to_string());
+                    Command::Release
+                }
+                _ => {
+                    self.release_asked = None;
+                    self.stream_notice = Some("not released".to_string());
+                    Command::None
+                }
+            },
             Screen::Stream if self.confirm.is_some() => match key.code {
                 _ if ctrl_c => self.stop(),
                 KeyCode::Enter => self.execute(),
@@ -186,6 +249,10 @@ impl App {
                 KeyCode::Char('q') if plain => self.stop(),
                 KeyCode::Char('a') if plain => {
                     self.ask_to_accept();
+                    Command::None
+                }
+                KeyCode::Char('r') if plain => {
+                    self.ask_to_release();
                     Command::None
                 }
                 KeyCode::Esc => {
@@ -224,7 +291,16 @@ impl App {
                 self.notice = None;
                 match self.form.key(key) {
                     crate::ui::form::FormOutcome::Editing => Command::None,
-                    crate::ui::form::FormOutcome::Submit(spec) => Command::Start(spec),
+                    crate::ui::form::FormOutcome::Submit(spec) => {
+                        // Without a clients file the request is the bare
+                        // trade: the house's, at the desk's terms.
+                        let params = match &self.form.clients {
+                            Some(choice) => crate::rfq::RequestParams::default()
+                                .with_client(choice.chosen().clone()),
+                            None => crate::rfq::RequestParams::default(),
+                        };
+                        Command::Start(crate::rfq::QuoteRequest { spec, params })
+                    }
                     crate::ui::form::FormOutcome::Quit if !self.history.is_empty() => {
                         self.quit_asked = true;
                         Command::None

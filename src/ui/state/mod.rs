@@ -3,9 +3,11 @@
 //! session's history) and dispatches what arrives to the part it changes:
 //! engine events to the stream's view ([`stream`]), a stream's end to the
 //! history ([`history`]), keys to commands for the event loop (`keys`);
-//! [`desk`] holds what the console knows of the desk itself.
+//! [`desk`] holds what the console knows of the desk itself, and
+//! [`desk_view`] the desk view's rows (every live RFQ, every LP's health).
 
 pub mod desk;
+pub mod desk_view;
 pub mod history;
 pub(crate) mod keys;
 pub mod stream;
@@ -50,6 +52,8 @@ pub struct App {
     pub confirm: Option<Confirming>,
     /// A one-line message in the stream's footer (why `a` did nothing...).
     pub stream_notice: Option<String>,
+    /// `r` was pressed on this LP's unverified price: Enter releases it.
+    pub(crate) release_asked: Option<std::sync::Arc<str>>,
     /// `q` on the summary or the form with a history that is not saved
     /// anywhere: the next `q` quits, any other key stays.
     pub quit_asked: bool,
@@ -58,6 +62,10 @@ pub struct App {
     back_to_form: bool,
     /// Blotter write failures and losses already told in the event log.
     blotter_trouble_told: u64,
+    /// Every live RFQ on the desk and every LP's health (the `d` screen).
+    pub desk_view: desk_view::DeskViewState,
+    /// The desk view is up, over whichever screen is underneath.
+    pub showing_desk: bool,
 }
 
 impl App {
@@ -74,11 +82,20 @@ impl App {
             in_force: None,
             confirm: None,
             stream_notice: None,
+            release_asked: None,
             quit_asked: false,
             stopping: false,
             back_to_form: false,
             blotter_trouble_told: 0,
+            desk_view: desk_view::DeskViewState::default(),
+            showing_desk: false,
         }
+    }
+
+    /// The request was refused before any LP was asked (its client's
+    /// terms): the form stays, saying why.
+    pub fn refused(&mut self, why: String) {
+        self.notice = Some(why);
     }
 
     /// A stream was started for `spec`: its events follow.
@@ -89,6 +106,7 @@ impl App {
         self.stopping = false;
         self.back_to_form = false;
         self.confirm = None;
+        self.release_asked = None;
         self.stream_notice = None;
     }
 
@@ -108,6 +126,13 @@ impl App {
         self
     }
 
+    /// The clients of a clients file, for the form to choose among (the
+    /// first chosen); without a file the form does not ask.
+    pub fn with_clients(mut self, names: Vec<crate::rfq::ClientId>) -> App {
+        self.form.clients = crate::ui::form::ClientChoice::new(names);
+        self
+    }
+
     /// The smallest request per pair, refused under the form's amount.
     pub fn with_minimum_size(mut self, minimum: crate::market::MinimumSize) -> App {
         self.form.minimum = Some(minimum);
@@ -118,6 +143,7 @@ impl App {
         let limits = self.form.notional_limits.take();
         let minimum = self.form.minimum.take();
         let quotable = self.form.quotable.take();
+        let clients = self.form.clients.take();
         self.form = match &self.stream.request {
             Some(request) => crate::ui::form::Form::prefilled(&request.spec()),
             None => crate::ui::form::Form::new(),
@@ -125,11 +151,15 @@ impl App {
         self.form.notional_limits = limits;
         self.form.minimum = minimum;
         self.form.quotable = quotable;
+        // The client chosen stays chosen for the next request.
+        self.form.clients = clients;
         self.screen = Screen::Form;
     }
 
     /// Something on screen moves with time alone: the loop keeps ticking.
     pub(crate) fn animating(&self) -> bool {
-        self.screen == Screen::Stream || (self.screen == Screen::Summary && self.stream.animating())
+        self.showing_desk
+            || self.screen == Screen::Stream
+            || (self.screen == Screen::Summary && self.stream.animating())
     }
 }

@@ -46,6 +46,8 @@ pub enum LpStatus {
     Ok,
     /// Its latest request failed.
     Failed { kind: FailureKind, reason: String },
+    /// Its latest quote is valid but nothing corroborates it: not offered.
+    Unverified,
 }
 
 /// One LP's line on the leaderboard.
@@ -113,9 +115,17 @@ pub struct Request {
     pub(crate) simulated: bool,
     /// The simulated LPs of a stream that mixes them with real ones.
     pub(crate) simulated_lps: Vec<std::sync::Arc<str>>,
+    /// Whom the request is for.
+    pub(crate) client: crate::rfq::ClientId,
 }
 
 impl Request {
+    /// The client, when it is not the house: screens name a client's
+    /// request, and the house's read as they did before clients.
+    pub(crate) fn named_client(&self) -> Option<&crate::rfq::ClientId> {
+        (self.client != crate::rfq::ClientId::house()).then_some(&self.client)
+    }
+
     pub(crate) fn spec(&self) -> RfqSpec {
         RfqSpec {
             side: self.side,
@@ -221,6 +231,23 @@ impl Default for ConsoleState {
 }
 
 impl ConsoleState {
+    /// The LP whose unverified price a release would offer: the best of
+    /// those shown unverified, with its price.
+    pub(crate) fn best_unverified(&self) -> Option<(Arc<str>, Decimal)> {
+        let side = self.request.as_ref()?.side;
+        self.lps
+            .iter()
+            .filter(|row| row.status == LpStatus::Unverified)
+            .filter_map(|row| row.price.map(|price| (row.name.clone(), price)))
+            .reduce(|best, next| {
+                if side.is_better(next.1, best.1) {
+                    next
+                } else {
+                    best
+                }
+            })
+    }
+
     pub fn new(color: bool) -> ConsoleState {
         ConsoleState {
             rfq_id: Arc::from(""),
@@ -280,12 +307,41 @@ impl ConsoleState {
                 };
                 self.see_poll(quote.poll);
                 let row = &mut self.lps[index];
+                // `unverified` is said once per price: the same price quoted
+                // again is still unverified.
+                let still_unverified =
+                    row.status == LpStatus::Unverified && row.price == Some(quote.price);
                 row.price = Some(quote.price);
                 row.quoted_at_ms = t;
                 row.latency_ms = Some(quote.latency_ms);
                 row.answers += 1;
-                row.status = LpStatus::Ok;
+                if !still_unverified {
+                    row.status = LpStatus::Ok;
+                }
                 self.rerank(t);
+            }
+            EventKind::Unverified(unverified) => {
+                let Some(index) = self.lp_index(&unverified.lp) else {
+                    return;
+                };
+                self.lps[index].status = LpStatus::Unverified;
+                let text = format!(
+                    "{} unverified at {}: not offered until corroborated or released",
+                    unverified.lp,
+                    group_thousands(unverified.price)
+                );
+                self.log(t, LogKind::Error, text);
+            }
+            EventKind::Released(released) => {
+                if let Some(index) = self.lp_index(&released.lp) {
+                    self.lps[index].status = LpStatus::Ok;
+                }
+                let text = format!(
+                    "released by the operator: {} at {}",
+                    released.lp,
+                    group_thousands(released.price)
+                );
+                self.log(t, LogKind::Info, text);
             }
             EventKind::LpError(error) => {
                 let Some(index) = self.lp_index(&error.lp) else {
@@ -311,6 +367,12 @@ impl ConsoleState {
                 self.rerank(t);
             }
             EventKind::ClientQuote(quote) => {
+                // Offered: something has corroborated its price since.
+                if let Some(index) = self.lp_index(&quote.lp) {
+                    if self.lps[index].status == LpStatus::Unverified {
+                        self.lps[index].status = LpStatus::Ok;
+                    }
+                }
                 let (kind, what) = match quote.reason {
                     QuoteReason::First => (LogKind::Info, "first client quote"),
                     QuoteReason::BestSoFar => (LogKind::Info, "best so far"),
@@ -518,6 +580,7 @@ impl ConsoleState {
             started_local,
             simulated: started.simulated,
             simulated_lps: started.simulated_lps.clone(),
+            client: started.client.clone(),
         });
         self.lps = started
             .lps

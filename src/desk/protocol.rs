@@ -1,0 +1,233 @@
+//! The desk server's wire (`lp-rfq serve`, `--desk ws://…`): the JSON
+//! messages an operator's connection carries each way, one per WebSocket
+//! text frame, and the protocol version both ends must share. Stream
+//! events travel as the desk numbers them ([`Sequenced`]); commands are
+//! the stream's own ([`StreamCommand`]). Documented in docs/protocol.md.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::desk::registry::Quotable;
+use crate::market::{Bps, Pair, Side};
+use crate::rfq::StreamCommand;
+use crate::secret::Secret;
+use crate::streams::{DeskEvent, Detached, LiveRfq, LpHealthRow, Refusal, Sequenced, Snapshot};
+
+/// The protocol this build speaks. A peer with another is refused by
+/// name in the handshake, before anything else is said.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The server's address when `--listen` names none.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7411";
+
+/// The environment variable an operator's token is sent from (never a
+/// command-line flag: a command line is visible to every user of the
+/// machine).
+pub const TOKEN_ENV: &str = "LP_RFQ_TOKEN";
+
+/// What an operator's connection sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// The first message: the protocol spoken and the operator's token.
+    Hello {
+        protocol: u32,
+        /// Never printed: `Debug` shows `[redacted]`.
+        #[serde(default, with = "token_on_wire")]
+        token: Option<Secret>,
+    },
+    /// Start an RFQ for this operator; answered by `started` or
+    /// `start_refused` carrying the same `request`.
+    Start {
+        request: u64,
+        side: Side,
+        amount: rust_decimal::Decimal,
+        pair: Pair,
+        /// The operator confirmed a notional above a limit: the desk then
+        /// takes a request above its own MAX_NOTIONAL too.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        confirm_notional: bool,
+    },
+    /// A command to a stream this connection started or attached to.
+    Command {
+        rfq_id: Arc<str>,
+        #[serde(flatten)]
+        command: StreamCommand,
+    },
+    /// Follow a live RFQ (a head of desk): its snapshot, then its events.
+    Attach { rfq_id: Arc<str> },
+    /// Desk-wide facts from now on: the live RFQs, then every `desk_event`.
+    SubscribeDesk,
+}
+
+/// What the server sends an operator's connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The handshake passed: who the operator is and what the desk offers.
+    Welcome {
+        protocol: u32,
+        operator: Arc<str>,
+        desk: DeskFacts,
+    },
+    /// The handshake failed (the connection closes after it): why.
+    Refused { reason: String },
+    /// `start` number `request` is running as `rfq_id`; its events follow.
+    Started {
+        request: u64,
+        rfq_id: Arc<str>,
+        /// How many thousandths of real time stream time runs at.
+        speed_per_mille: u64,
+    },
+    /// `start` number `request` did not start: why. `request_error` when
+    /// the request itself is what cannot be used (under the pair's
+    /// minimum, terms beyond the desk's limits); otherwise the desk
+    /// cannot take it now (its blotter cannot write).
+    StartRefused {
+        request: u64,
+        reason: String,
+        request_error: bool,
+    },
+    /// One event of a stream, numbered by the desk.
+    Event(Sequenced),
+    /// What an attach found: the stream so far; its events follow.
+    Snapshot(Snapshot),
+    /// An attach that found no live stream of that id.
+    AttachRefused { rfq_id: Arc<str>, reason: String },
+    /// An attached stream sends nothing more: why.
+    Detached {
+        rfq_id: Arc<str>,
+        #[serde(flatten)]
+        why: Detached,
+    },
+    /// A command the stream did not take, and why.
+    CommandRefused {
+        rfq_id: Arc<str>,
+        #[serde(flatten)]
+        why: Refusal,
+    },
+    /// The desk view when it was subscribed to (and again whenever the
+    /// connection fell behind the desk's events): the RFQs live then,
+    /// each one's row, and every LP's health.
+    LiveRfqs {
+        rfq_ids: Vec<Arc<str>>,
+        #[serde(default)]
+        rfqs: Vec<LiveRfq>,
+        #[serde(default)]
+        lps: Vec<LpHealthRow>,
+    },
+    /// A desk-wide fact.
+    Desk(DeskEvent),
+    /// A message the server could not read: what was wrong with it.
+    BadMessage { reason: String },
+    /// The connection is being closed by the server: why (the desk is
+    /// stopping; the connection fell too far behind).
+    Closing { reason: String },
+}
+
+/// What an operator needs to know of the desk before asking it anything:
+/// the terms its streams run at and who they ask.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeskFacts {
+    pub markup_bps: Bps,
+    pub threshold_bps: Bps,
+    pub duration_ms: u64,
+    /// Every LP a stream asks, and whether it is a simulation.
+    pub lps: Vec<DeskLp>,
+    /// The pairs the LPs quote; `null` when some LP does not say (every
+    /// pair is asked).
+    pub pairs: Option<Vec<Pair>>,
+    /// Every LP is a simulation: no price is real.
+    pub simulated: bool,
+}
+
+/// One LP of the desk as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeskLp {
+    pub name: Arc<str>,
+    pub simulated: bool,
+}
+
+impl DeskFacts {
+    /// The pairs the desk's LPs quote, as the entry checks use them.
+    pub fn quotable(&self) -> Quotable {
+        match &self.pairs {
+            None => Quotable::Any,
+            Some(pairs) => Quotable::Only(pairs.clone()),
+        }
+    }
+}
+
+/// The token is the one secret the wire carries: written from the
+/// [`Secret`] at the one place that sends it, read straight into one.
+mod token_on_wire {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::secret::Secret;
+
+    pub(super) fn serialize<S: Serializer>(
+        token: &Option<Secret>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match token {
+            Some(token) => s.serialize_some(token.expose()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.map(Secret::new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wire shapes docs/protocol.md shows, both ways.
+    #[test]
+    fn messages_read_and_write_as_documented() {
+        let accept: ClientMessage = serde_json::from_str(
+            r#"{"op":"command","rfq_id":"R1","command":"accept","quote_id":"Q1"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            accept,
+            ClientMessage::Command {
+                rfq_id: Arc::from("R1"),
+                command: StreamCommand::Accept {
+                    quote_id: Some(Arc::from("Q1"))
+                }
+            }
+        );
+        let start: ClientMessage = serde_json::from_str(
+            r#"{"op":"start","request":7,"side":"buy","amount":"1.5","pair":"BTCUSDT"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&start).unwrap(),
+            r#"{"op":"start","request":7,"side":"buy","amount":"1.5","pair":"BTCUSDT"}"#
+        );
+        let detached = ServerMessage::Detached {
+            rfq_id: Arc::from("R1"),
+            why: Detached::TooSlow {
+                buffer: 1024,
+                missed: 9,
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&detached).unwrap(),
+            r#"{"type":"detached","rfq_id":"R1","detached":"too_slow","buffer":1024,"missed":9}"#
+        );
+        let stop: ClientMessage =
+            serde_json::from_str(r#"{"op":"command","rfq_id":"R1","command":"stop"}"#).unwrap();
+        assert_eq!(
+            stop,
+            ClientMessage::Command {
+                rfq_id: Arc::from("R1"),
+                command: StreamCommand::Stop
+            }
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! The desk view (`d`): every live RFQ on the desk with its operator,
+//! client, request, the LP behind the client price, time left, state and
+//! order outcome, then the last few that ended, and below them every
+//! LP's health. Every column fits 80 wide; from 110 columns they widen.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Cell, Row, Table};
+use ratatui::Frame;
+
+use super::WIDE;
+use crate::lp::health::HealthState;
+use crate::output::group_thousands;
+use crate::streams::{OrderState, RfqState};
+use crate::ui::state::desk_view::{DeskViewState, Seen};
+use crate::ui::theme::{self, Palette};
+
+pub(super) fn draw_desk_view(
+    frame: &mut Frame,
+    area: Rect,
+    view: &DeskViewState,
+    palette: Palette,
+) {
+    // The LPs' table takes what it needs, up to half the screen.
+    let lp_rows = (view.lps.len().max(1) as u16 + 3).min(area.height / 2);
+    let [rfqs, lps] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(lp_rows)]).areas(area);
+    draw_rfqs(frame, rfqs, view, palette);
+    draw_lps(frame, lps, view, palette);
+}
+
+fn draw_rfqs(frame: &mut Frame, area: Rect, view: &DeskViewState, palette: Palette) {
+    let wide = area.width >= WIDE;
+    let block = Block::bordered().title(Span::styled(
+        format!(
+            " Desk · {} live RFQ{} ",
+            view.live.len(),
+            if view.live.len() == 1 { "" } else { "s" }
+        ),
+        palette.style(theme::TITLE),
+    ));
+    // Below WIDE the client price's column is headed `price`: no other
+    // price is on this screen.
+    let price_heading = if wide { "client price" } else { "price" };
+    let header = Row::new([
+        "operator",
+        "client",
+        "request",
+        "LP",
+        price_heading,
+        "left",
+        "state",
+        "order",
+    ])
+    .style(palette.style(theme::HEADING));
+    let live = view
+        .live
+        .iter()
+        .map(|seen| rfq_row(view, seen, false, palette));
+    let ended = view
+        .ended
+        .iter()
+        .map(|seen| rfq_row(view, seen, true, palette));
+    let mut rows: Vec<Row> = live.chain(ended).collect();
+    if rows.is_empty() {
+        rows.push(Row::new([Cell::from(Span::styled(
+            "no live RFQ on the desk",
+            palette.style(theme::MUTED),
+        ))]));
+    }
+    let widths = if wide {
+        [10, 10, 24, 12, 14, 7, 10, 10]
+    } else {
+        [8, 6, 16, 7, 11, 5, 9, 8]
+    }
+    .map(Constraint::Length);
+    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+}
+
+fn rfq_row<'a>(view: &DeskViewState, seen: &'a Seen, ended: bool, palette: Palette) -> Row<'a> {
+    let rfq = &seen.rfq;
+    let request = format!(
+        "{} {} {}",
+        rfq.side.label(),
+        rfq.amount.normalize(),
+        rfq.pair
+    );
+    let price = rfq
+        .client_price
+        .map_or_else(|| "—".to_string(), group_thousands);
+    let left = if ended || rfq.state == RfqState::Ended {
+        "—".to_string()
+    } else {
+        tenths(view.left_ms(seen))
+    };
+    let (order, order_look) = match rfq.order {
+        None => ("—", theme::MUTED),
+        Some(OrderState::Out) => ("out", theme::ORDER_IN_FLIGHT),
+        Some(OrderState::Rejected) => ("rejected", theme::ORDER_REJECTED),
+        Some(OrderState::Filled) => ("filled", theme::OUTCOME_FILLED),
+        Some(OrderState::NotFilled) => ("not filled", theme::OUTCOME_NOT_FILLED),
+        Some(OrderState::Unknown) => ("unknown", theme::OUTCOME_UNKNOWN),
+    };
+    let state_look = match rfq.state {
+        RfqState::Quoting => theme::QUOTE_LIVE,
+        RfqState::Expired => theme::QUOTE_EXPIRED,
+        RfqState::Unverified => theme::QUOTE_ENDING,
+        _ => theme::PLAIN,
+    };
+    let row = Row::new([
+        Cell::from(rfq.operator.as_deref().unwrap_or("—").to_string()),
+        Cell::from(rfq.client.as_str().to_string()),
+        Cell::from(request),
+        Cell::from(rfq.lp.as_deref().unwrap_or("—").to_string()),
+        Cell::from(price),
+        Cell::from(left),
+        Cell::from(Span::styled(rfq.state.as_str(), palette.style(state_look))),
+        Cell::from(Span::styled(order, palette.style(order_look))),
+    ]);
+    if ended {
+        row.style(palette.style(theme::MUTED))
+    } else {
+        row
+    }
+}
+
+/// `1234` ms as `1.2s`.
+fn tenths(ms: u64) -> String {
+    format!("{}.{}s", ms / 1000, ms % 1000 / 100)
+}
+
+fn draw_lps(frame: &mut Frame, area: Rect, view: &DeskViewState, palette: Palette) {
+    let block = Block::bordered().title(Span::styled(
+        format!(" LP health · {} LPs ", view.lps.len()),
+        palette.style(theme::TITLE),
+    ));
+    let header = Row::new(["LP", "health", "retry in", "rejects", "why"])
+        .style(palette.style(theme::HEADING));
+    let rows = view.lps.iter().map(|lp| {
+        let (state, look) = match lp.state {
+            // The desk keeps no health of a simulation.
+            None => ("—", theme::MUTED),
+            Some(state @ (HealthState::Ok | HealthState::Fading)) => (state.as_str(), theme::PLAIN),
+            Some(state @ (HealthState::Throttled | HealthState::Probing)) => {
+                (state.as_str(), theme::HEALTH_HELD_BACK)
+            }
+            Some(state) => (state.as_str(), theme::HEALTH_TROUBLE),
+        };
+        Row::new([
+            Cell::from(lp.lp.to_string()),
+            Cell::from(Span::styled(state, palette.style(look))),
+            Cell::from(lp.retry_in_ms.map(tenths).unwrap_or_default()),
+            Cell::from(
+                lp.reject_rate
+                    .map(|rate| format!("{}%", rate.normalize()))
+                    .unwrap_or_default(),
+            ),
+            Cell::from(lp.reason.as_deref().unwrap_or("").to_string()),
+        ])
+        .style(Style::default())
+    });
+    let widths = [
+        Constraint::Length(12),
+        Constraint::Length(12),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Fill(1),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+}

@@ -1,0 +1,274 @@
+//! The desk view (`d`): every live RFQ on the desk and every LP's health,
+//! reduced from the desk's pushed facts and drawn on ratatui's
+//! `TestBackend` (screen lines asserted), and the console's loop showing
+//! this process's own RFQ in it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use lp_rfq::config::{Settings, SettingsArgs};
+use lp_rfq::desk::link::DeskLink;
+use lp_rfq::desk::registry::LpRegistry;
+use lp_rfq::desk::Desk;
+use lp_rfq::lp::scripted::{ScriptedLp, Step};
+use lp_rfq::streams::{DeskEvent, DeskView, RfqState};
+use lp_rfq::ui::render::draw_app;
+use lp_rfq::ui::state::{App, Command};
+use lp_rfq::ui::Event;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use rust_decimal_macros::dec;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn app_screen(app: &App, width: u16, height: u16) -> Vec<String> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| draw_app(frame, app)).unwrap();
+    let buffer = terminal.backend().buffer();
+    (0..height)
+        .map(|y| {
+            (0..width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect()
+}
+
+/// A desk server's view as `live_rfqs` carries it: alice's RFQ quoting,
+/// bob's accepted with its order out, a FIX venue rate limited, a
+/// simulation without a health.
+fn two_operators() -> DeskView {
+    serde_json::from_value(json!({
+        "rfqs": [
+            {"rfq_id": "R1", "seq": 9, "operator": "alice", "client": "acme", "side": "buy",
+             "amount": "1.5", "pair": "BTCUSDT", "lp": "FixLP", "client_price": "100062.11",
+             "left_ms": 21_400, "speed_per_mille": 1000, "state": "quoting", "order": null},
+            {"rfq_id": "R2", "seq": 30, "operator": "bob", "client": "house", "side": "sell",
+             "amount": "20", "pair": "ETHUSDT", "lp": "B2C2", "client_price": "3001.50",
+             "left_ms": 12_000, "speed_per_mille": 1000, "state": "accepted", "order": "out"}
+        ],
+        "lps": [
+            {"lp": "FixLP", "state": "ok", "retry_in_ms": null, "reject_rate": "10", "reason": null},
+            {"lp": "B2C2", "state": "rate_limited", "retry_in_ms": 2500, "reject_rate": "12.5",
+             "reason": "429 Too Many Requests"},
+            {"lp": "Sim", "state": null, "retry_in_ms": null, "reject_rate": null, "reason": null}
+        ]
+    }))
+    .unwrap()
+}
+
+fn rfq_event(row: serde_json::Value) -> DeskEvent {
+    let mut event = json!({"desk_event": "rfq"});
+    event
+        .as_object_mut()
+        .unwrap()
+        .extend(row.as_object().unwrap().clone());
+    serde_json::from_value(event).unwrap()
+}
+
+/// `d` on the empty form opens the desk view; 3.2 s later on the view's
+/// clock every live RFQ has counted down, and bob's RFQ, once ended with
+/// its fill, moves under the live ones.
+#[test]
+fn the_desk_view_lists_every_live_rfq_and_every_lps_health_at_80_by_24() {
+    let mut app = App::new(false, None);
+    app.desk_view.replace(two_operators(), 0);
+    assert_eq!(app.key(key(KeyCode::Char('d'))), Command::None);
+    assert!(app.showing_desk);
+    app.desk_view.tick(3_200);
+    assert_eq!(
+        app_screen(&app, 80, 24),
+        [
+            "┌ Desk · 2 live RFQs ──────────────────────────────────────────────────────────┐",
+            "│operator client request          LP      price       left  state     order    │",
+            "│alice    acme   BUY 1.5 BTC/USDT FixLP   100,062.11  18.2s quoting   —        │",
+            "│bob      house  SELL 20 ETH/USDT B2C2    3,001.50    8.8s  accepted  out      │",
+            "│                                                                              │",
+            "│                                                                              │",
+            "│                                                                              │",
+            "│                                                                              │",
+            "│                                                                              │",
+            "│                                                                              │",
+            "│                                                                              │",
+            "│                                                                              │",
+            "│                                                                              │",
+            "│                                                                              │",
+            "│                                                                              │",
+            "│                                                                              │",
+            "└──────────────────────────────────────────────────────────────────────────────┘",
+            "┌ LP health · 3 LPs ───────────────────────────────────────────────────────────┐",
+            "│LP           health       retry in rejects why                                │",
+            "│FixLP        ok                    10%                                        │",
+            "│B2C2         rate_limited 2.5s     12.5%   429 Too Many Requests              │",
+            "│Sim          —                                                                │",
+            "└──────────────────────────────────────────────────────────────────────────────┘",
+            " d/Esc back · Ctrl+C stop/quit · ? keys",
+        ]
+    );
+    app.desk_view.apply(
+        &rfq_event(
+            json!({"rfq_id": "R2", "seq": 33, "operator": "bob", "client": "house",
+            "side": "sell", "amount": "20", "pair": "ETHUSDT", "lp": "B2C2",
+            "client_price": "3001.50", "left_ms": 0, "speed_per_mille": 1000,
+            "state": "ended", "order": "filled"}),
+        ),
+        3_300,
+    );
+    app.desk_view.apply(
+        &DeskEvent::StreamEnded {
+            rfq_id: Arc::from("R2"),
+        },
+        3_300,
+    );
+    let screen = app_screen(&app, 80, 24);
+    assert_eq!(
+        screen[..4],
+        [
+            "┌ Desk · 1 live RFQ ───────────────────────────────────────────────────────────┐",
+            "│operator client request          LP      price       left  state     order    │",
+            "│alice    acme   BUY 1.5 BTC/USDT FixLP   100,062.11  18.1s quoting   —        │",
+            "│bob      house  SELL 20 ETH/USDT B2C2    3,001.50    —     ended     filled   │",
+        ]
+    );
+    assert_eq!(app.key(key(KeyCode::Esc)), Command::None);
+    assert!(!app.showing_desk);
+}
+
+/// From 110 columns the columns widen: nothing is cut.
+#[test]
+fn the_desk_view_widens_its_columns_on_a_wide_terminal() {
+    let mut app = App::new(false, None);
+    app.desk_view.replace(two_operators(), 0);
+    app.key(key(KeyCode::Char('d')));
+    let screen = app_screen(&app, 120, 30);
+    assert_eq!(
+        screen[..4],
+        [
+            "┌ Desk · 2 live RFQs ──────────────────────────────────────────────────────────────────────────────────────────────────┐",
+            "│operator   client     request                  LP           client price   left    state      order                   │",
+            "│alice      acme       BUY 1.5 BTC/USDT         FixLP        100,062.11     21.4s   quoting    —                       │",
+            "│bob        house      SELL 20 ETH/USDT         B2C2         3,001.50       12.0s   accepted   out                     │",
+        ]
+    );
+}
+
+/// A row older than the one shown (the view was read after it was
+/// pushed) changes nothing; a newer one replaces it in place.
+#[test]
+fn a_row_older_than_the_one_shown_is_ignored() {
+    let mut app = App::new(false, None);
+    app.desk_view.replace(two_operators(), 0);
+    let older = json!({"rfq_id": "R1", "seq": 5, "operator": "alice", "client": "acme",
+        "side": "buy", "amount": "1.5", "pair": "BTCUSDT", "lp": null, "client_price": null,
+        "left_ms": 25_000, "speed_per_mille": 1000, "state": "waiting", "order": null});
+    app.desk_view.apply(&rfq_event(older.clone()), 10);
+    assert_eq!(app.desk_view.live[0].rfq.state, RfqState::Quoting);
+    let mut newer = older;
+    newer["seq"] = json!(12);
+    newer["state"] = json!("expired");
+    app.desk_view.apply(&rfq_event(newer), 10);
+    assert_eq!(
+        app.desk_view
+            .live
+            .iter()
+            .map(|seen| (&*seen.rfq.rfq_id, seen.rfq.state))
+            .collect::<Vec<_>>(),
+        [("R1", RfqState::Expired), ("R2", RfqState::Accepted)]
+    );
+}
+
+/// `d` is a character of the request once the form is typed into, and
+/// opens nothing while the accept confirmation waits for its Enter.
+#[test]
+fn d_opens_the_desk_view_only_where_it_is_no_character_or_answer() {
+    let mut app = App::new(false, None);
+    app.key(key(KeyCode::Char('b')));
+    app.key(key(KeyCode::Char('d')));
+    assert!(!app.showing_desk);
+    app.key(key(KeyCode::Esc));
+    app.key(key(KeyCode::Char('d')));
+    assert!(app.showing_desk);
+    app.key(key(KeyCode::Char('d')));
+    assert!(!app.showing_desk);
+}
+
+/// Local mode: this process's own RFQ shows in the desk view, opened
+/// with `d` during the stream, with no operator (a single process), the
+/// house as client, the LP behind the client price and its state.
+#[tokio::test(start_paused = true)]
+async fn the_console_shows_its_own_rfq_in_the_desk_view() {
+    let settings = Settings::from_args(&SettingsArgs {
+        no_blotter: Some("true".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let lps: Vec<lp_rfq::lp::SharedLp> = vec![
+        Arc::new(ScriptedLp::steps(
+            "Alpha",
+            10_000,
+            vec![Step::price(100, dec!(99990.00))],
+        )),
+        Arc::new(ScriptedLp::steps(
+            "Beta",
+            10_000,
+            vec![Step::price(120, dec!(99995.00))],
+        )),
+    ];
+    let desk = Desk::with_parts(settings, LpRegistry::fixed(lps), None);
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let (keys, inputs) = mpsc::channel(64);
+    let (interrupt, interrupts) = mpsc::unbounded_channel();
+    let operator = async move {
+        for c in "b\n1.5\nBTCUSDT\n".chars() {
+            let code = if c == '\n' {
+                KeyCode::Enter
+            } else {
+                KeyCode::Char(c)
+            };
+            keys.send(Event::Key(key(code))).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        keys.send(Event::Key(key(KeyCode::Char('d'))))
+            .await
+            .unwrap();
+        // The 30 s stream ends under the desk view.
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        interrupt
+            .send(lp_rfq::signals::Interrupt::Terminate)
+            .unwrap();
+        keys
+    };
+    let link = DeskLink::Local(&desk);
+    let (code, _keys) = tokio::join!(
+        lp_rfq::ui::event_loop(&mut terminal, &link, interrupts, inputs),
+        operator
+    );
+    assert_eq!(code.unwrap(), std::process::ExitCode::SUCCESS);
+    let buffer = terminal.backend().buffer().clone();
+    let screen: Vec<String> = (0..24)
+        .map(|y| {
+            (0..80)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        screen[..3],
+        [
+            "┌ Desk · 0 live RFQs ──────────────────────────────────────────────────────────┐",
+            "│operator client request          LP      price       left  state     order    │",
+            "│—        house  BUY 1.5 BTC/USDT Alpha   100,040.00  —     ended     —        │",
+        ],
+        "{}",
+        screen.join("\n")
+    );
+}
