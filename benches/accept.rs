@@ -51,6 +51,7 @@ async fn one_accept() -> Duration {
             side: Side::Buy,
             amount: dec!(1.5),
             pair: "BTCUSDT".parse().unwrap(),
+            fixed: lp_rfq::market::Leg::Base,
         },
         lps: vec![Arc::new(lp) as SharedLp],
         params: EngineParams {

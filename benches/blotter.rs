@@ -42,6 +42,7 @@ fn started(rfq_id: &Arc<str>, lps: &[Arc<str>]) -> RfqEvent {
             started_at: "2026-11-22T10:00:00.000Z".into(),
             simulated: true,
             two_way: false,
+            fixed: lp_rfq::market::Leg::Base,
         })),
         rfq_id: rfq_id.clone(),
         t_ms: 0,

@@ -29,6 +29,7 @@ fn live_stream() -> Vec<RfqEvent> {
         side: Side::Buy,
         amount: dec!(1.5),
         pair: "BTCUSDT".parse().unwrap(),
+        fixed: lp_rfq::market::Leg::Base,
     };
     let params = EngineParams {
         markup: Bps::new(dec!(5)).unwrap(),

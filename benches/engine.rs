@@ -34,6 +34,7 @@ fn spec() -> RfqSpec {
         side: Side::Buy,
         amount: dec!(1.5),
         pair: "BTCUSDT".parse().unwrap(),
+        fixed: lp_rfq::market::Leg::Base,
     }
 }
 
@@ -149,7 +150,13 @@ fn serialisation(c: &mut Criterion) {
         c.bench_function(&format!("json/{}", event.kind.name()), |b| {
             b.iter(|| {
                 line.clear();
-                lp_rfq::output::json::write_event(&mut line, black_box(event), &house).unwrap();
+                lp_rfq::output::json::write_event(
+                    &mut line,
+                    black_box(event),
+                    &house,
+                    lp_rfq::market::Leg::Base,
+                )
+                .unwrap();
                 black_box(line.len())
             })
         });

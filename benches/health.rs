@@ -109,6 +109,7 @@ fn decisions(c: &mut Criterion) {
             amount: dec!(1),
             sent_ms: 0,
             clock: StreamClock::start(),
+            fixed: lp_rfq::market::Leg::Base,
         }
     });
     for (name, lp) in [("bare", bare), ("guarded", guarded)] {

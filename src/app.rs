@@ -163,12 +163,18 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             accept_side,
             confirm_notional,
             client,
+            currency,
             ..
         }) => {
             let two_way = is_two_way(&side);
             // A two-way request is priced on both sides; its spec's side
             // is not used.
-            let spec = match parse_request(if two_way { "buy" } else { &side }, &amount, &pair) {
+            let spec = match parse_request(
+                if two_way { "buy" } else { &side },
+                &amount,
+                &pair,
+                currency.as_deref(),
+            ) {
                 Ok(spec) => spec,
                 Err(error) => return Ok(usage_error(error)),
             };
@@ -204,12 +210,17 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 }
             }
             // Dust is refused outright: no confirmation makes it a trade.
-            if let Err(below) = settings.minimum_size().check(spec.pair, spec.amount) {
+            if let Err(below) = settings
+                .minimum_size()
+                .check(spec.pair, spec.fixed, spec.amount)
+            {
                 return Ok(usage_error(below));
             }
             // Headless, nobody can be asked: a fat finger is refused unless
             // the command line confirms it.
-            let notional = settings.notional_limits().check(spec.pair, spec.amount);
+            let notional = settings
+                .notional_limits()
+                .check(spec.pair, spec.fixed, spec.amount);
             if let Some(warning) = notional.warning().filter(|_| !confirm_notional) {
                 return Ok(usage_error(format!(
                     "{warning}: add --confirm-notional to ask for quotes"
@@ -565,7 +576,7 @@ async fn run_lps(
         print!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
-    let spec = match parse_request("buy", amount, pair) {
+    let spec = match parse_request("buy", amount, pair, None) {
         Ok(spec) => spec,
         Err(error) => return Ok(usage_error(error)),
     };
@@ -725,12 +736,27 @@ pub(crate) fn accept_side_of(
     }
 }
 
-/// Parses a request given as arguments.
-pub(crate) fn parse_request(side: &str, amount: &str, pair: &str) -> anyhow::Result<RfqSpec> {
+/// Parses a request given as arguments; `currency` (`--in`) names the
+/// leg the amount is in (the base without it).
+pub(crate) fn parse_request(
+    side: &str,
+    amount: &str,
+    pair: &str,
+    currency: Option<&str>,
+) -> anyhow::Result<RfqSpec> {
     let side: Side = side.parse()?;
     let pair: Pair = pair.parse()?;
-    let amount = pair.parse_amount(amount)?;
-    Ok(RfqSpec { side, amount, pair })
+    let fixed = match currency {
+        Some(currency) => pair.leg_of(currency)?,
+        None => crate::market::Leg::Base,
+    };
+    let amount = pair.parse_amount_in(fixed, amount)?;
+    Ok(RfqSpec {
+        side,
+        amount,
+        pair,
+        fixed,
+    })
 }
 
 /// `lp-rfq scenarios`: every scenario with what it shows and its outcome.

@@ -67,10 +67,15 @@ pub enum Command {
         /// b, buy, s or sell (the client's side), or two-way (2w) for both
         /// sides: a bid and an offer
         side: String,
-        /// Amount of the base asset, e.g. 1.5
+        /// Amount of the base asset, e.g. 1.5 (of the quote asset with --in)
         amount: String,
         /// Pair such as BTCUSDT, BTC/USDT or btc-usdt
         pair: String,
+        /// The currency the amount is in: the pair's base (the default) or
+        /// its quote (`--in USDT`: the client pays, or receives, exactly
+        /// the amount; the base leg follows from the price)
+        #[arg(long = "in", value_name = "CURRENCY")]
+        currency: Option<String>,
         /// Accept whatever client quote is live this long into the stream
         /// (stream time, e.g. 3s, 500ms, 1.5s) and execute it with the LP
         #[arg(long, value_name = "DURATION")]

@@ -246,11 +246,8 @@ impl Clients {
             group_thousands(value)
         };
         let limit_text = |value: Decimal| group_thousands(value.normalize());
-        let notional = || {
-            pair.reference_price()
-                .map(|price| spec.amount * price)
-                .ok_or(())
-        };
+        // A quote-currency amount is its own notional: no reference needed.
+        let notional = || pair.notional_of(spec.fixed, spec.amount).ok_or(());
         if let Some(limit) = terms.max_notional {
             let notional = notional().map_err(|()| ClientRefusal::Unpriced {
                 client: client.clone(),
@@ -368,6 +365,7 @@ impl FillCounter {
             counter: self,
             clock,
             next,
+            quote: None,
         }
     }
 }
@@ -376,14 +374,22 @@ impl FillCounter {
 pub(crate) struct CountFills<O> {
     counter: FillCounter,
     clock: StreamClock,
+    /// The stream's quote currency, from its `started`: the leg a fill's
+    /// notional is counted in (its P&L may be in the base, for a request
+    /// in the quote currency).
+    quote: Option<Asset>,
     next: O,
 }
 
 impl<O: Outlet> Outlet for CountFills<O> {
     fn send(&mut self, event: RfqEvent) -> impl Future<Output = ()> + Send {
+        if let EventKind::Started(started) = &event.kind {
+            self.quote = Some(started.pair.quote);
+        }
         if let EventKind::Filled(fill) = &event.kind {
-            // The client's leg in the quote currency (`pnl_asset`).
-            let notional = if fill.pays_asset == fill.pnl_asset {
+            // The client's leg in the quote currency.
+            let quote = self.quote.unwrap_or(fill.pnl_asset);
+            let notional = if fill.pays_asset == quote {
                 fill.client_pays
             } else {
                 fill.client_receives
@@ -391,7 +397,7 @@ impl<O: Outlet> Outlet for CountFills<O> {
             self.counter.filled.add(
                 self.clock.wall_now().date_naive(),
                 &self.counter.client,
-                fill.pnl_asset,
+                quote,
                 notional,
             );
         }
@@ -780,6 +786,7 @@ enabled = false
             side,
             amount,
             pair: pair.parse().unwrap(),
+            fixed: crate::market::Leg::Base,
         }
     }
 
@@ -933,6 +940,35 @@ enabled = false
         let own = for_client("acme").with_markup(Bps::new(dec!(2)).unwrap());
         assert_eq!(admitted(own, "ETHUSDT"), Bps::new(dec!(2)));
         assert_eq!(admitted(RequestParams::default(), "BTCUSDT"), None);
+    }
+
+    #[test]
+    fn a_quote_currency_amount_is_held_to_the_limits_as_it_is() {
+        let clients = parse("clients.toml", FULL).unwrap();
+        let filled = FilledToday::default();
+        let acme = ClientId::new("acme").unwrap();
+        let usdt = "BTCUSDT".parse::<Pair>().unwrap().quote;
+        filled.add(day(), &acme, usdt, dec!(900000));
+        let in_usdt = |amount: Decimal| RfqSpec {
+            fixed: crate::market::Leg::Quote,
+            ..spec(Side::Buy, amount, "BTCUSDT")
+        };
+        let admit = |amount: Decimal| {
+            clients
+                .admit(&in_usdt(amount), for_client("acme"), &filled, day())
+                .map(|_| ())
+                .map_err(|refusal| refusal.to_string())
+        };
+        // The amount is the notional: no reference price is asked.
+        assert_eq!(
+            admit(dec!(250000.01)),
+            Err("client 'acme': notional 250,000.01 USDT is above its max_notional of 250,000 USDT per RFQ (headroom 250,000 USDT)".into())
+        );
+        assert_eq!(
+            admit(dec!(100000.01)),
+            Err("client 'acme': notional 100,000.01 USDT is above what is left of its daily_notional of 1,000,000 USDT (filled today, UTC: 900,000.00 USDT; headroom 100,000.00 USDT)".into())
+        );
+        assert_eq!(admit(dec!(100000)), Ok(()));
     }
 
     #[test]

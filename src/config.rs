@@ -722,17 +722,25 @@ mod tests {
         assert_eq!(limits.for_pair(pair("ETHUSDT")), (dec!(2000000), false));
         // 40 BTC × the 100,000 reference: 4,000,000, within BTCUSDT's own
         // limit though above MAX_NOTIONAL; 60 BTC is above both.
-        assert!(!limits.check(pair("BTCUSDT"), dec!(40)).needs_confirmation());
+        assert!(!limits
+            .check(pair("BTCUSDT"), crate::market::Leg::Base, dec!(40))
+            .needs_confirmation());
         assert_eq!(
-            limits.check(pair("BTCUSDT"), dec!(60)).warning().unwrap(),
+            limits
+                .check(pair("BTCUSDT"), crate::market::Leg::Base, dec!(60))
+                .warning()
+                .unwrap(),
             "notional 6,000,000.00 USDT is above the BTCUSDT limit 5,000,000 (MAX_NOTIONAL_PAIRS)"
         );
         assert_eq!(
-            limits.check(pair("DOGEUSDT"), dec!(1)).warning().unwrap(),
+            limits.check(pair("DOGEUSDT"), crate::market::Leg::Base, dec!(1)).warning().unwrap(),
             "notional of DOGE/USDT cannot be checked against the DOGEUSDT limit 50,000.5 (MAX_NOTIONAL_PAIRS) (no reference price for DOGE/USDT)"
         );
         assert_eq!(
-            limits.check(pair("ETHUSDT"), dec!(1000)).warning().unwrap(), // 3,500 a coin
+            limits
+                .check(pair("ETHUSDT"), crate::market::Leg::Base, dec!(1000))
+                .warning()
+                .unwrap(), // 3,500 a coin
             "notional 3,500,000.00 USDT is above MAX_NOTIONAL 2,000,000"
         );
     }

@@ -54,6 +54,38 @@ pub enum InputError {
         max: u32,
         pair: String,
     },
+    #[error("currency '{input}' (--in) is not a leg of {pair}: write {base} or {quote}")]
+    Currency {
+        input: String,
+        pair: String,
+        base: String,
+        quote: String,
+    },
+}
+
+wire_enum! {
+    /// Which leg of a request the client fixed: the amount is in this
+    /// leg's currency, and the other leg is derived from the price. A desk
+    /// is asked "buy 1.5 BTC" (base) as often as "buy BTC for 1,000,000
+    /// USDT" (quote), and the client must pay or receive exactly what it
+    /// named.
+    #[derive(Default)]
+    pub enum Leg {
+        /// The amount is in the base currency (BTC of BTCUSDT): today's
+        /// requests.
+        #[default]
+        Base = "base",
+        /// The amount is in the quote currency (USDT of BTCUSDT): the
+        /// client pays (BUY) or receives (SELL) exactly it.
+        Quote = "quote",
+    }
+}
+
+impl Leg {
+    /// The base leg: what a message that names no leg means.
+    pub fn is_base(&self) -> bool {
+        *self == Leg::Base
+    }
 }
 
 /// The client's side of the trade. A client BUY is filled at the lowest LP
@@ -345,6 +377,94 @@ impl Pair {
         Ok(amount.normalize())
     }
 
+    /// The leg whose currency is `currency` (`--in USDT` of BTCUSDT is the
+    /// quote leg), in any case; anything else is refused by name.
+    pub fn leg_of(&self, currency: &str) -> Result<Leg, InputError> {
+        let trimmed = currency.trim();
+        refuse_invisible("currency", trimmed)?;
+        let upper = trimmed.to_ascii_uppercase();
+        if upper == self.base.as_str() {
+            Ok(Leg::Base)
+        } else if upper == self.quote.as_str() {
+            Ok(Leg::Quote)
+        } else {
+            Err(InputError::Currency {
+                input: trimmed.to_string(),
+                pair: self.to_string(),
+                base: self.base.to_string(),
+                quote: self.quote.to_string(),
+            })
+        }
+    }
+
+    /// The currency of `leg`.
+    pub fn asset_of(&self, leg: Leg) -> Asset {
+        match leg {
+            Leg::Base => self.base,
+            Leg::Quote => self.quote,
+        }
+    }
+
+    /// Decimals an amount of `leg` may carry: the lot for the base, the
+    /// tick for the quote currency (a quote-currency amount finer than the
+    /// tick could not be paid exactly).
+    pub(crate) fn leg_dp(&self, leg: Leg) -> u32 {
+        match leg {
+            Leg::Base => self.amount_dp,
+            Leg::Quote => self.price_dp,
+        }
+    }
+
+    /// Parses and checks an amount of `leg`'s currency, exactly as typed,
+    /// as [`Pair::parse_amount`] does for the base.
+    pub(crate) fn parse_amount_in(&self, leg: Leg, input: &str) -> Result<Decimal, InputError> {
+        match leg {
+            Leg::Base => self.parse_amount(input),
+            Leg::Quote => Pair {
+                amount_dp: self.leg_dp(leg),
+                ..*self
+            }
+            .parse_amount(input),
+        }
+    }
+
+    /// An amount as an operator types it, with or without its currency:
+    /// `1.5` (base), `1.5 BTC`, `1000000 USDT` (the quote leg).
+    pub(crate) fn parse_leg_amount(&self, input: &str) -> Result<(Leg, Decimal), InputError> {
+        let trimmed = input.trim();
+        let (number, leg) = match trimmed.split_once(char::is_whitespace) {
+            Some((number, currency)) => (number, self.leg_of(currency)?),
+            None => (trimmed, Leg::Base),
+        };
+        Ok((leg, self.parse_amount_in(leg, number)?))
+    }
+
+    /// The base leg of a quote-currency amount `quote_amount` at `price`,
+    /// rounded to the lot in the desk's favour: a buying client pays
+    /// exactly `quote_amount` and gets no more base than it paid for
+    /// (down), a selling client receives exactly `quote_amount` and gives
+    /// at least the base it is worth (up).
+    pub fn base_for_quote(&self, side: Side, quote_amount: Decimal, price: Decimal) -> Decimal {
+        let strategy = match side {
+            Side::Buy => RoundingStrategy::ToNegativeInfinity,
+            Side::Sell => RoundingStrategy::ToPositiveInfinity,
+        };
+        let mut base = (quote_amount / price).round_dp_with_strategy(self.amount_dp, strategy);
+        base.rescale(self.amount_dp);
+        base
+    }
+
+    /// A request's notional in the quote currency: a quote-currency amount
+    /// is its own notional; a base amount is estimated at the pair's
+    /// reference price (`None` without one).
+    pub(crate) fn notional_of(&self, leg: Leg, amount: Decimal) -> Option<Decimal> {
+        match leg {
+            Leg::Quote => Some(amount),
+            // Both bounded (amount ≤ 10^12), so the product cannot overflow.
+            Leg::Base => self.reference_price().map(|price| amount * price),
+        }
+    }
+
     /// An amount shown at the pair's lot precision, e.g. 1.50000000.
     pub(crate) fn format_amount(&self, amount: Decimal) -> Decimal {
         let mut shown = amount;
@@ -409,8 +529,14 @@ const MAX_AMOUNT_MAGNITUDE: i64 = 13;
 /// Checks what can be checked of an amount before the pair (and so its lot
 /// size) is known: a number, above zero, not above 10^12.
 /// [`Pair::parse_amount`] adds the lot and its decimals.
+/// A currency may follow the number (`1000000 USDT`); whether it is a leg
+/// of the pair is checked with the pair ([`Pair::parse_leg_amount`]).
 pub(crate) fn check_amount(input: &str) -> Result<(), InputError> {
-    check_number(input.trim()).map(|_| ())
+    let trimmed = input.trim();
+    let number = trimmed
+        .split_once(char::is_whitespace)
+        .map_or(trimmed, |(number, _)| number);
+    check_number(number).map(|_| ())
 }
 
 fn check_number(trimmed: &str) -> Result<TypedNumber, InputError> {
@@ -515,10 +641,10 @@ impl NotionalLimits {
         }
     }
 
-    /// `amount` of `pair` against the pair's limit.
-    pub fn check(&self, pair: Pair, amount: Decimal) -> NotionalCheck {
+    /// `amount` of `pair`'s `leg` against the pair's limit.
+    pub fn check(&self, pair: Pair, leg: Leg, amount: Decimal) -> NotionalCheck {
         let (limit, own) = self.for_pair(pair);
-        NotionalCheck::of_limit(pair, amount, limit, own)
+        NotionalCheck::of_limit(pair, pair.notional_of(leg, amount), limit, own)
     }
 }
 
@@ -549,15 +675,14 @@ pub enum NotionalCheck {
 impl NotionalCheck {
     /// `amount` of `pair` against MAX_NOTIONAL `limit`.
     pub fn of(pair: Pair, amount: Decimal, limit: Decimal) -> NotionalCheck {
-        NotionalCheck::of_limit(pair, amount, limit, false)
+        NotionalCheck::of_limit(pair, pair.notional_of(Leg::Base, amount), limit, false)
     }
 
-    fn of_limit(pair: Pair, amount: Decimal, limit: Decimal, own: bool) -> NotionalCheck {
-        match pair.reference_price() {
-            // Both bounded (amount ≤ 10^12), so the product cannot overflow.
-            Some(price) if amount * price <= limit => NotionalCheck::Within,
-            Some(price) => NotionalCheck::Above {
-                notional: amount * price,
+    fn of_limit(pair: Pair, notional: Option<Decimal>, limit: Decimal, own: bool) -> NotionalCheck {
+        match notional {
+            Some(notional) if notional <= limit => NotionalCheck::Within,
+            Some(notional) => NotionalCheck::Above {
+                notional,
                 limit,
                 pair,
                 own,
@@ -644,18 +769,34 @@ impl MinimumSize {
         }
     }
 
-    /// `amount` of `pair` against the pair's minimum.
-    pub fn check(&self, pair: Pair, amount: Decimal) -> Result<(), BelowMinimum> {
-        let below = |rule| Err(BelowMinimum { amount, pair, rule });
-        let lot = Decimal::new(1, pair.amount_dp);
-        if amount < lot || amount.normalize().scale() > pair.amount_dp {
-            return below(MinimumRule::Lot { lot });
+    /// `amount` of `pair`'s `leg` against the pair's minimum (a
+    /// quote-currency amount is its own notional, held to the tick).
+    pub fn check(&self, pair: Pair, leg: Leg, amount: Decimal) -> Result<(), BelowMinimum> {
+        let below = |rule| {
+            Err(BelowMinimum {
+                amount,
+                asset: pair.asset_of(leg),
+                pair,
+                rule,
+            })
+        };
+        if leg == Leg::Base {
+            let lot = Decimal::new(1, pair.amount_dp);
+            if amount < lot || amount.normalize().scale() > pair.amount_dp {
+                return below(MinimumRule::Lot { lot });
+            }
         }
-        let Some(price) = pair.reference_price() else {
+        let Some(notional) = pair.notional_of(leg, amount) else {
             return Ok(());
         };
-        // Both bounded (a request's amount is at most 10^12).
-        let notional = amount * price;
+        // A quote-currency amount must buy at least one lot at the
+        // reference price, or the client's base leg rounds to nothing.
+        if let (Leg::Quote, Some(price)) = (leg, pair.reference_price()) {
+            let lot = Decimal::new(1, pair.amount_dp);
+            if notional < lot * price {
+                return below(MinimumRule::Lot { lot });
+            }
+        }
         let (minimum, own) = self.for_pair(pair);
         if notional < minimum {
             return below(MinimumRule::Notional {
@@ -677,6 +818,8 @@ impl MinimumSize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BelowMinimum {
     pub(crate) amount: Decimal,
+    /// The currency `amount` is in (the fixed leg's).
+    pub(crate) asset: Asset,
     pub(crate) pair: Pair,
     pub(crate) rule: MinimumRule,
 }
@@ -700,11 +843,16 @@ pub(crate) enum MinimumRule {
 
 impl fmt::Display for BelowMinimum {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let BelowMinimum { amount, pair, rule } = *self;
+        let BelowMinimum {
+            amount,
+            asset,
+            pair,
+            rule,
+        } = *self;
         let (base, quote, symbol) = (pair.base, pair.quote, pair.symbol());
         write!(
             f,
-            "amount {} {base} is below the minimum for {symbol}: ",
+            "amount {} {asset} is below the minimum for {symbol}: ",
             amount.normalize()
         )?;
         let shown = |value: Decimal| group_thousands(value.normalize());
@@ -1165,11 +1313,88 @@ mod tests {
         let pair: Pair = pair.parse().unwrap();
         assert_eq!(
             minimum
-                .check(pair, amount)
+                .check(pair, Leg::Base, amount)
                 .map_err(|below| below.to_string())
                 .err()
                 .as_deref(),
             refusal
+        );
+    }
+
+    #[rstest]
+    #[case("1.5", Leg::Base, dec!(1.5))]
+    #[case("1.5 BTC", Leg::Base, dec!(1.5))]
+    #[case(" 1000000   usdt ", Leg::Quote, dec!(1000000))]
+    #[case("1000000.25 USDT", Leg::Quote, dec!(1000000.25))]
+    fn an_amount_may_name_its_leg(#[case] input: &str, #[case] leg: Leg, #[case] amount: Decimal) {
+        let btc: Pair = "BTCUSDT".parse().unwrap();
+        assert_eq!(btc.parse_leg_amount(input), Ok((leg, amount)));
+    }
+
+    #[rstest]
+    #[case(
+        "1 EUR",
+        "currency 'EUR' (--in) is not a leg of BTC/USDT: write BTC or USDT"
+    )]
+    #[case(
+        "1.001 USDT",
+        "amount '1.001' has more than 2 decimals, the most BTC/USDT allows"
+    )]
+    #[case(
+        "1.000000001 BTC",
+        "amount '1.000000001' has more than 8 decimals, the most BTC/USDT allows"
+    )]
+    fn a_bad_leg_or_amount_says_why(#[case] input: &str, #[case] message: &str) {
+        let btc: Pair = "BTCUSDT".parse().unwrap();
+        assert_eq!(
+            btc.parse_leg_amount(input).unwrap_err().to_string(),
+            message
+        );
+    }
+
+    #[test]
+    fn a_quote_amount_is_its_own_notional_and_must_buy_a_lot() {
+        let btc: Pair = "BTCUSDT".parse().unwrap();
+        let limits = NotionalLimits::uniform(dec!(1000000));
+        assert!(!limits
+            .check(btc, Leg::Quote, dec!(1000000))
+            .needs_confirmation());
+        assert_eq!(
+            limits
+                .check(btc, Leg::Quote, dec!(1000000.01))
+                .warning()
+                .unwrap(),
+            "notional 1,000,000.01 USDT is above MAX_NOTIONAL 1,000,000"
+        );
+        let minimum = MinimumSize::uniform(dec!(10));
+        assert_eq!(
+            minimum.check(btc, Leg::Quote, dec!(9.99)).unwrap_err().to_string(),
+            "amount 9.99 USDT is below the minimum for BTCUSDT: notional 9.99 USDT is under MIN_NOTIONAL 10 USDT"
+        );
+        // One lot (0.00000001 BTC) is worth 0.001 USDT at 100,000.
+        assert_eq!(
+            MinimumSize::lot_only()
+                .check("XRPUSDT".parse().unwrap(), Leg::Quote, dec!(0.01))
+                .unwrap_err()
+                .to_string(),
+            "amount 0.01 USDT is below the minimum for XRPUSDT: the lot is 0.01 XRP"
+        );
+        assert_eq!(minimum.check(btc, Leg::Quote, dec!(10)), Ok(()));
+    }
+
+    #[rstest]
+    // 1000000 / 100070.01 = 9.993003897…: a buyer gets down, a seller gives up.
+    #[case(Side::Buy, "9.99300389")]
+    #[case(Side::Sell, "9.99300390")]
+    fn the_base_of_a_quote_amount_rounds_to_the_lot_for_the_desk(
+        #[case] side: Side,
+        #[case] base: &str,
+    ) {
+        let btc: Pair = "BTCUSDT".parse().unwrap();
+        assert_eq!(
+            btc.base_for_quote(side, dec!(1000000), dec!(100070.01))
+                .to_string(),
+            base
         );
     }
 
@@ -1179,11 +1404,11 @@ mod tests {
         let lot_only = MinimumSize::lot_only();
         // 0.00000001 × 100,000 = 0.001 USDT: the client's USDT leg is 0.00.
         assert_eq!(
-            lot_only.check(btc, dec!(0.00000001)).unwrap_err().to_string(),
+            lot_only.check(btc, Leg::Base, dec!(0.00000001)).unwrap_err().to_string(),
             "amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under one tick (0.01 USDT): the client's USDT leg would round to zero"
         );
         // 0.0000001 × 100,000 = 0.01 USDT: one tick, the least a leg can be.
-        assert_eq!(lot_only.check(btc, dec!(0.0000001)), Ok(()));
+        assert_eq!(lot_only.check(btc, Leg::Base, dec!(0.0000001)), Ok(()));
     }
 
     #[rstest]

@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::desk::link::DeskLink;
 
 use crate::desk::registry::Quotable;
-use crate::market::{check_amount, MinimumSize, NotionalLimits, Pair, Side};
+use crate::market::{check_amount, Leg, MinimumSize, NotionalLimits, Pair, Side};
 use tokio::sync::mpsc;
 
 use std::sync::Arc;
@@ -586,7 +586,7 @@ pub(crate) fn read_request(
         let Some(spec) = read_one_request(input, output, minimum, quotable)? else {
             return Ok(None);
         };
-        let Some(warning) = limits.check(spec.pair, spec.amount).warning() else {
+        let Some(warning) = limits.check(spec.pair, spec.fixed, spec.amount).warning() else {
             return Ok(Some(spec));
         };
         let Some(answer) = ask(
@@ -603,6 +603,10 @@ pub(crate) fn read_request(
         writeln!(output, "  not asked; enter the request again")?;
     }
 }
+
+/// The amount is in the base unless a currency follows it: `1000000 USDT`
+/// fixes the quote leg.
+const AMOUNT_PROMPT: &str = "Amount: ";
 
 fn read_one_request(
     input: &mut impl BufRead,
@@ -621,7 +625,7 @@ fn read_one_request(
     };
     // The amount is kept as typed: it is checked against the pair's lot
     // once the pair is known, and never rounded.
-    let Some(mut amount) = ask_until(input, output, "Amount: ", |text: &str| {
+    let Some(mut amount) = ask_until(input, output, AMOUNT_PROMPT, |text: &str| {
         check_amount(text).map(|()| text.trim().to_string())
     })?
     else {
@@ -637,27 +641,31 @@ fn read_one_request(
     let Some(pair) = ask_until(input, output, "Pair (e.g., BTCUSDT): ", quotable_pair)? else {
         return Ok(None);
     };
-    let sized = |text: &str| -> Result<rust_decimal::Decimal, String> {
-        let amount = pair.parse_amount(text).map_err(|error| error.to_string())?;
+    let sized = |text: &str| -> Result<(Leg, rust_decimal::Decimal), String> {
+        let (fixed, amount) = pair
+            .parse_leg_amount(text)
+            .map_err(|error| error.to_string())?;
         minimum
-            .check(pair, amount)
+            .check(pair, fixed, amount)
             .map_err(|below| below.to_string())?;
-        Ok(amount)
+        Ok((fixed, amount))
     };
     loop {
         match sized(&amount) {
-            Ok(checked) => {
+            Ok((fixed, checked)) => {
                 return Ok(Some(RfqSpec {
                     side,
                     amount: checked,
                     pair,
+                    fixed,
                 }))
             }
             Err(error) => {
                 writeln!(output, "  {error}; try again")?;
-                let parsed: Option<String> = ask_until(input, output, "Amount: ", |text: &str| {
-                    sized(text).map(|_| text.trim().to_string())
-                })?;
+                let parsed: Option<String> =
+                    ask_until(input, output, AMOUNT_PROMPT, |text: &str| {
+                        sized(text).map(|_| text.trim().to_string())
+                    })?;
                 let Some(parsed) = parsed else {
                     return Ok(None);
                 };
@@ -773,6 +781,22 @@ mod tests {
             shown,
             "Side (b/buy or s/sell): Amount: Pair (e.g., BTCUSDT): "
         );
+    }
+
+    #[test]
+    fn an_amount_with_the_quote_currency_fixes_the_quote_leg() {
+        let (spec, _) = run("b\n1000000 usdt\nBTCUSDT\n");
+        let spec = spec.unwrap();
+        assert_eq!(
+            (spec.amount, spec.fixed, spec.pair.symbol().as_str()),
+            (dec!(1000000), Leg::Quote, "BTCUSDT")
+        );
+        let (spec, shown) = run("s\n1000000 ETH\nBTCUSDT\n1000000 USDT\n");
+        assert_eq!(
+            shown,
+            "Side (b/buy or s/sell): Amount: Pair (e.g., BTCUSDT):   currency 'ETH' (--in) is not a leg of BTC/USDT: write BTC or USDT; try again\nAmount: "
+        );
+        assert_eq!(spec.unwrap().fixed, Leg::Quote);
     }
 
     #[test]

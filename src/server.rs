@@ -455,8 +455,18 @@ impl Operating {
                 side,
                 amount,
                 pair,
+                fixed,
                 confirm_notional,
-            } => self.start(request, RfqSpec { side, amount, pair }, confirm_notional),
+            } => self.start(
+                request,
+                RfqSpec {
+                    side,
+                    amount,
+                    pair,
+                    fixed,
+                },
+                confirm_notional,
+            ),
             ClientMessage::Command { rfq_id, command } => self.command(rfq_id, command),
             ClientMessage::Attach { rfq_id } => self.attach(rfq_id),
             ClientMessage::SubscribeDesk => self.subscribe_desk(),
@@ -476,11 +486,11 @@ impl Operating {
         // The desk's fat-finger limit holds whatever the operator's own
         // environment says: an operator with a looser (or no) limit is
         // still asked to confirm.
-        let notional = self
-            .desk
-            .settings()
-            .notional_limits()
-            .check(spec.pair, spec.amount);
+        let notional =
+            self.desk
+                .settings()
+                .notional_limits()
+                .check(spec.pair, spec.fixed, spec.amount);
         if let Some(warning) = notional.warning().filter(|_| !confirm_notional) {
             self.outbox.offer(&ServerMessage::StartRefused {
                 request,

@@ -51,6 +51,8 @@ mod loops;
 mod overload;
 #[path = "integration/postgres.rs"]
 mod postgres;
+#[path = "integration/quote_currency.rs"]
+mod quote_currency;
 #[path = "integration/reconcile.rs"]
 mod reconcile;
 #[path = "integration/scenarios.rs"]

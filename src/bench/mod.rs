@@ -438,6 +438,7 @@ impl Slot {
                 },
                 amount: dec!(1.5),
                 pair: run.pair,
+                fixed: crate::market::Leg::Base,
             },
             lps: run.lps.clone(),
             params: run.params,

@@ -195,6 +195,7 @@ mod tests {
                 side: Side::Buy,
                 amount: dec!(1.5),
                 pair: "BTCUSDT".parse().unwrap(),
+                fixed: crate::market::Leg::Base,
             },
             lps,
             params: EngineParams {

@@ -103,6 +103,9 @@ pub(crate) fn accepted_of(
         client_receives: client_receives.parse().ok()?,
         receives_asset: asset(receives_asset)?,
         price_dp: pair.price_dp,
+        // An outcome learned later carries the LP's price only, so its
+        // margin is figured as for a base amount.
+        fixed: crate::market::Leg::Base,
     })
 }
 

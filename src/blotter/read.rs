@@ -374,6 +374,14 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                 Some("fix") => crate::rfq::Channel::Fix,
                 _ => crate::rfq::Channel::Operator,
             },
+            // A file from before schema version 11 has no fixed column:
+            // every RFQ then was for a base amount.
+            fixed: row
+                .get::<_, Option<String>>("fixed")
+                .ok()
+                .flatten()
+                .and_then(|text| crate::market::Leg::from_wire(&text))
+                .unwrap_or_default(),
             lps: lps.into_iter().map(Arc::from).collect(),
             markup_bps: bps(row, "markup_bps")?,
             threshold_bps: bps(row, "threshold_bps")?,

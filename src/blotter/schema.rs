@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 12] = [
+const MIGRATIONS: [&str; 13] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -424,7 +424,14 @@ const MIGRATIONS: [&str; 12] = [
     r#"
     ALTER TABLE rfqs ADD COLUMN channel TEXT NOT NULL DEFAULT 'operator';
     "#,
-    // 12: which desk wrote each RFQ and health change (`--desk-name`, the
+    // 12: which leg of each RFQ the client fixed: `base` (its amount is
+    // in the base currency, as every earlier RFQ's was) or `quote` (its
+    // amount is in the quote currency, which the client pays or receives
+    // exactly; the base legs of its quotes and fills are derived).
+    r#"
+    ALTER TABLE rfqs ADD COLUMN fixed TEXT NOT NULL DEFAULT 'base';
+    "#,
+    // 13: which desk wrote each RFQ and health change (`--desk-name`, the
     // host name by default), so that several desks can share one database
     // (PostgreSQL) and the report can take one of them. Rows from before
     // have an empty desk. `orders` and `fills` keep every column they had

@@ -282,9 +282,10 @@ impl SqliteStore {
                 "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
                  threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
                  started_at, started_ms, speed, simulated, speed_per_mille, client, simulated_lps,
-                 operator, channel, answers_from, desk)
+                 operator, channel, fixed, answers_from, desk)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19, ?20, ?21, ?22, (SELECT coalesce(MAX(id), 0) + 1 FROM answers), ?23)",
+                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, (SELECT coalesce(MAX(id), 0) + 1 FROM answers),
+                 ?24)",
             )?;
             // Every answer after this one gets a higher id (ids only grow,
             // whichever process writes), so an RFQ's answers lie between
@@ -374,6 +375,7 @@ impl SqliteStore {
                         simulated_lps,
                         s.operator.as_deref(),
                         s.channel.as_str(),
+                        s.fixed.as_str(),
                         self.desk,
                     ])?;
                     let before = self.rfqs.insert(

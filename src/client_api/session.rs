@@ -242,7 +242,12 @@ impl ClientSession {
             return self.reject(id, RejectReason::ExceedsLimit, why);
         }
         let request = QuoteRequest {
-            spec: RfqSpec { side, amount, pair },
+            spec: RfqSpec {
+                side,
+                amount,
+                pair,
+                fixed: crate::market::Leg::Base,
+            },
             params: RequestParams::default()
                 .with_client(self.client.clone())
                 .with_channel(self.channel),

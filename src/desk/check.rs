@@ -54,6 +54,7 @@ pub(crate) async fn check(
                 amount: spec.amount,
                 sent_ms: clock.now_ms(),
                 clock,
+                fixed: spec.fixed,
             };
             let request_id = request.request_id;
             let timeout = lp.timeout_ms().unwrap_or(default_timeout_ms);
@@ -80,6 +81,7 @@ pub(crate) async fn check(
                         side: spec.side,
                         pair: &spec.pair,
                         amount: spec.amount,
+                        fixed: spec.fixed,
                         validity_buffer_ms: 0,
                     };
                     let defect =

@@ -129,7 +129,7 @@ impl DeskLink<'_> {
                 *confirm_notional
                     || settings
                         .notional_limits()
-                        .check(request.spec.pair, request.spec.amount)
+                        .check(request.spec.pair, request.spec.fixed, request.spec.amount)
                         .warning()
                         .is_some()
             }

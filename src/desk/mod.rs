@@ -443,7 +443,9 @@ impl Desk {
             crate::config::MAX_MARKUP_BPS,
             crate::config::MAX_THRESHOLD_BPS,
         )?;
-        self.settings.minimum_size().check(spec.pair, spec.amount)?;
+        self.settings
+            .minimum_size()
+            .check(spec.pair, spec.fixed, spec.amount)?;
         let today = chrono::Utc::now().date_naive();
         let params = self
             .clients

@@ -48,6 +48,11 @@ pub enum ClientMessage {
         /// takes a request above its own MAX_NOTIONAL too.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         confirm_notional: bool,
+        /// The leg `amount` is in: `quote` for an amount of the quote
+        /// currency; left out (and so understood by an older server) for
+        /// the base.
+        #[serde(default, skip_serializing_if = "crate::market::Leg::is_base")]
+        fixed: crate::market::Leg,
     },
     /// A command to a stream this connection started or attached to.
     Command {

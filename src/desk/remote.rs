@@ -365,6 +365,7 @@ impl RemoteDesk {
             amount: spec.amount,
             pair: spec.pair,
             confirm_notional,
+            fixed: spec.fixed,
         });
         let begun = match answered.await {
             Ok(Ok(started)) => started,

@@ -397,6 +397,9 @@ impl LiquidityProvider for B2c2Lp {
     }
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
+        // B2C2's RFQ `quantity` is in the base currency: it has no way to
+        // be asked for an amount of the quote currency.
+        request.base_only(&self.name)?;
         if let Some(reason) = too_precise(request.amount) {
             return Err(LpError::Declined(reason));
         }
@@ -425,6 +428,15 @@ impl LiquidityProvider for B2c2Lp {
     }
 
     async fn execute(&self, order: &LpOrder) -> OrderAnswer {
+        if order.fixed != crate::market::Leg::Base {
+            return OrderAnswer::Refused {
+                reason: format!(
+                    "not sent: {} takes orders in {} only",
+                    self.name, order.pair.base
+                ),
+                refusal: OrderRefusal::NotSent,
+            };
+        }
         if let Some(reason) = too_precise(order.amount) {
             return OrderAnswer::Refused {
                 reason: format!("not sent: {reason}"),

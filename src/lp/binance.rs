@@ -7,7 +7,10 @@
 //!
 //! Direction: a client BUY of BTCUSDT makes the desk buy BTC, so it
 //! converts from USDT to BTC for `toAmount` = the BTC amount; a SELL
-//! converts from BTC for `fromAmount`. Binance's `ratio` is to/from, so the
+//! converts from BTC for `fromAmount`. A request in the quote currency
+//! names the other end: a BUY of BTC for 1,000,000 USDT is `fromAmount` =
+//! 1000000 (USDT), a SELL of BTC for 1,000,000 USDT is `toAmount`; the
+//! base amounts Binance answers with are the quote's quantity either way. Binance's `ratio` is to/from, so the
 //! price in quote currency per base unit is `inverseRatio` when the desk
 //! buys base and `ratio` when it sells.
 
@@ -30,7 +33,7 @@ use crate::lp::http::{self, decimal_text, exchange, hex, Answer, Failure};
 use crate::lp::{
     LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderLookup, OrderRefusal,
 };
-use crate::market::{Pair, Side};
+use crate::market::{Leg, Pair, Side};
 use crate::secret::Secret;
 
 /// Binance's error code for an order it does not have (`NO_SUCH_ORDER`,
@@ -496,16 +499,23 @@ impl LiquidityProvider for BinanceConvertLp {
         let base = request.pair.base.as_str();
         let quote = request.pair.quote.as_str();
         let amount = decimal_text(request.amount);
+        // The fixed leg decides which end of the conversion is named: the
+        // base the desk buys (`toAmount`) or sells (`fromAmount`), or the
+        // quote currency it pays (`fromAmount`) or receives (`toAmount`).
+        let fixed_end = match (request.side, request.fixed) {
+            (Side::Buy, Leg::Base) | (Side::Sell, Leg::Quote) => "toAmount",
+            (Side::Sell, Leg::Base) | (Side::Buy, Leg::Quote) => "fromAmount",
+        };
         let params = match request.side {
             Side::Buy => [
                 ("fromAsset", quote),
                 ("toAsset", base),
-                ("toAmount", amount.as_str()),
+                (fixed_end, amount.as_str()),
             ],
             Side::Sell => [
                 ("fromAsset", base),
                 ("toAsset", quote),
-                ("fromAmount", amount.as_str()),
+                (fixed_end, amount.as_str()),
             ],
         };
         let call = self.post("/sapi/v1/convert/getQuote", &params, &request.clock);

@@ -176,7 +176,7 @@ impl LiquidityProvider for MockLp {
             side: request.side,
             pair,
             price,
-            quantity: request.amount,
+            quantity: request.base_at(price),
             valid_until_ms: request.clock.now_ms() + self.settings.validity.as_millis() as u64,
             venue_ref: None,
         })
@@ -212,7 +212,7 @@ impl LiquidityProvider for MockLp {
         }
         OrderAnswer::Filled {
             price: order.price,
-            quantity: order.amount,
+            quantity: order.base_quantity(),
             venue_order_id: None,
         }
     }

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use crate::clock::{StreamClock, StreamMs};
-use crate::market::{Pair, Side};
+use crate::market::{Leg, Pair, Side};
 
 /// One request for a firm quote, as sent to one LP in one poll.
 #[derive(Debug, Clone)]
@@ -36,8 +36,13 @@ pub struct LpRequest {
     /// The client's side: a BUY asks the LP for its offer, a SELL for its bid.
     pub side: Side,
     pub pair: Pair,
-    /// Amount of the base asset the client wants to trade.
+    /// Amount the client wants to trade, in the `fixed` leg's currency.
     pub amount: Decimal,
+    /// Which leg `amount` is in. An LP that can only quote a base amount
+    /// declines a quote-currency request ([`LpRequest::base_only`]); the
+    /// quote it answers with still carries its price per base unit and
+    /// the base quantity it gives or takes for `amount`.
+    pub fixed: Leg,
     /// Stream time at which the request was sent.
     pub sent_ms: StreamMs,
     /// The stream's clock: simulated LPs pace themselves on it; adapters
@@ -68,6 +73,29 @@ pub struct LpQuote {
 }
 
 impl LpRequest {
+    /// For an LP that quotes base amounts only: a quote-currency request
+    /// is declined, saying so, so that the operator sees why it is not in
+    /// the race.
+    pub fn base_only(&self, lp: &str) -> Result<(), LpError> {
+        match self.fixed {
+            Leg::Base => Ok(()),
+            Leg::Quote => Err(LpError::Declined(format!(
+                "{lp} quotes amounts in {} only, not in {}",
+                self.pair.base, self.pair.quote
+            ))),
+        }
+    }
+
+    /// The base quantity this request trades at `price`: the amount
+    /// itself, or a quote-currency amount's base leg rounded to the lot
+    /// in the LP's favour, as a simulated LP fills it.
+    pub fn base_at(&self, price: Decimal) -> Decimal {
+        match self.fixed {
+            Leg::Base => self.amount,
+            Leg::Quote => self.pair.base_for_quote(self.side, self.amount, price),
+        }
+    }
+
     /// The request's key for a venue: unique across processes and
     /// restarts (the run's `crate::ids::process_key`) and within the
     /// process (the request id), e.g. `bxkhfpnca8kkrqqb2-1042`. Usable as a
@@ -116,8 +144,11 @@ pub struct LpOrder {
     /// The client's side, which is the desk's side with the LP.
     pub side: Side,
     pub pair: Pair,
-    /// Base amount.
+    /// In the `fixed` leg's currency, as the quote was asked: a
+    /// quote-currency order trades exactly that much of the quote
+    /// currency, and the LP fills the base quantity its price gives.
     pub amount: Decimal,
+    pub fixed: Leg,
     /// The LP's quoted price the order names.
     pub price: Decimal,
     /// The venue's reference of the quote being hit, if it gave one.
@@ -126,6 +157,23 @@ pub struct LpOrder {
     pub valid_until_ms: StreamMs,
     /// The stream's clock, as for [`LpRequest::clock`].
     pub clock: StreamClock,
+}
+
+impl LpOrder {
+    /// The base quantity the order trades at its price: the amount itself,
+    /// or a quote-currency amount's base leg rounded to the lot in the
+    /// LP's favour, as a simulated LP fills it.
+    pub fn base_quantity(&self) -> Decimal {
+        self.base_quantity_at(self.price)
+    }
+
+    /// As [`LpOrder::base_quantity`], filled at `price` instead.
+    pub fn base_quantity_at(&self, price: Decimal) -> Decimal {
+        match self.fixed {
+            Leg::Base => self.amount,
+            Leg::Quote => self.pair.base_for_quote(self.side, self.amount, price),
+        }
+    }
 }
 
 /// How an LP answered an order. The engine adds the order timeout: an

@@ -228,7 +228,7 @@ impl LiquidityProvider for ScriptedLp {
             side: request.side,
             pair: request.pair,
             price,
-            quantity: request.amount,
+            quantity: request.base_at(price),
             valid_until_ms: now + valid_for_ms,
             venue_ref: None,
         };
@@ -247,7 +247,7 @@ impl LiquidityProvider for ScriptedLp {
                             Side::Sell => Side::Buy,
                         }
                     }
-                    Lie::ShortQuantity => quote.quantity = request.amount / Decimal::TWO,
+                    Lie::ShortQuantity => quote.quantity = request.base_at(price) / Decimal::TWO,
                     Lie::WrongRequest => quote.request_id = request.request_id.wrapping_add(1000),
                     Lie::Expired => quote.valid_until_ms = now.saturating_sub(1),
                 }
@@ -265,12 +265,12 @@ impl LiquidityProvider for ScriptedLp {
         match step.reply {
             OrderReply::Fill => OrderAnswer::Filled {
                 price: order.price,
-                quantity: order.amount,
+                quantity: order.base_quantity(),
                 venue_order_id: None,
             },
             OrderReply::FillAt(price) => OrderAnswer::Filled {
                 price,
-                quantity: order.amount,
+                quantity: order.base_quantity_at(price),
                 venue_order_id: None,
             },
             OrderReply::Reject(reason) => OrderAnswer::Rejected { reason },

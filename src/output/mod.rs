@@ -45,10 +45,15 @@ pub(crate) fn stdout_writer(
     client: ClientId,
 ) -> impl FnMut(&RfqEvent) -> io::Result<()> {
     let mut printer = plain::PlainPrinter::new();
+    // Learned from the stream's `started`, which every other line follows.
+    let mut fixed = crate::market::Leg::Base;
     move |event| {
+        if let crate::rfq::EventKind::Started(started) = &event.kind {
+            fixed = started.fixed;
+        }
         let mut out = io::stdout().lock();
         match mode {
-            OutputMode::Json => json::write_event(&mut out, event, &client)?,
+            OutputMode::Json => json::write_event(&mut out, event, &client, fixed)?,
             OutputMode::Plain => out.write_all(printer.render(event).as_bytes())?,
         }
         out.flush()

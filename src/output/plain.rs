@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::market::{Pair, Side};
+use crate::market::{Leg, Pair, Side};
 use crate::output::{group_thousands, seconds};
 use crate::rfq::event::*;
 use crate::rfq::{ClientId, RfqEvent};
@@ -22,10 +22,35 @@ pub(crate) fn banner(simulated: bool) -> String {
     format!("{RULE}\n  lp-rfq · RFQ aggregator · best LP price plus desk markup\n{lps}{RULE}\n")
 }
 
+/// What a request asked for: `1.50000000 BTC against USDT`, or for an
+/// amount of the quote currency `BTC for 1000000.00 USDT`.
+fn requested(started: &crate::rfq::event::Started) -> String {
+    let pair = started.pair;
+    match started.fixed {
+        Leg::Base => format!(
+            "{} {} against {}",
+            pair.format_amount(started.amount),
+            pair.base,
+            pair.quote
+        ),
+        Leg::Quote => {
+            let mut amount = started.amount;
+            amount.rescale(pair.leg_dp(Leg::Quote));
+            format!("{} for {amount} {}", pair.base, pair.quote)
+        }
+    }
+}
+
 /// Formats one stream's events as readable text.
 #[derive(Debug, Default)]
 pub struct PlainPrinter {
     request: Option<(Side, Pair)>,
+    /// The leg the client fixed, said on its quotes and ticket when it is
+    /// the quote currency (a base amount reads as it always has).
+    fixed: Leg,
+    /// The request's amount when it is in the quote currency: what an
+    /// order to the LP is for.
+    quote_amount: Option<rust_decimal::Decimal>,
     /// The stream's client when it is not the house (the house's lines
     /// read as they did before clients were named).
     client: Option<ClientId>,
@@ -97,6 +122,12 @@ impl PlainPrinter {
         match &event.kind {
             EventKind::Started(started) => {
                 self.request = Some((started.side, started.pair));
+                self.fixed = started.fixed;
+                self.quote_amount = (started.fixed == Leg::Quote).then(|| {
+                    let mut amount = started.amount;
+                    amount.rescale(started.pair.leg_dp(Leg::Quote));
+                    amount
+                });
                 let _ = writeln!(
                     text,
                     "Settings: markup {} bps · threshold {} bps · validity buffer {} · poll {} ms · LP timeout {} ms · stream {}",
@@ -133,16 +164,14 @@ impl PlainPrinter {
                 };
                 let _ = writeln!(
                     text,
-                    "RFQ {}: {whose} {} {} {} against {}",
+                    "RFQ {}: {whose} {} {}",
                     event.rfq_id,
                     if started.two_way {
                         "TWO-WAY"
                     } else {
                         started.side.label()
                     },
-                    started.pair.format_amount(started.amount),
-                    started.pair.base,
-                    started.pair.quote,
+                    requested(started),
                 );
             }
             EventKind::LpQuote(quote) => {
@@ -216,8 +245,23 @@ impl PlainPrinter {
                 );
             }
             EventKind::OrderSent(order) => {
-                let what = match self.request {
-                    Some((side, pair)) => format!(
+                let what = match (self.request, self.quote_amount) {
+                    // The LP is ordered the client's exact quote-currency
+                    // amount; the base it gives or takes follows its price.
+                    (Some((side, pair)), Some(amount)) => format!(
+                        "desk {}s {} {} {} {}, LP price {} {}",
+                        side.as_str(),
+                        pair.base,
+                        match side {
+                            Side::Buy => "with",
+                            Side::Sell => "for",
+                        },
+                        group_thousands(amount),
+                        pair.quote,
+                        group_thousands(order.lp_price),
+                        pair.quote
+                    ),
+                    (Some((side, pair)), None) => format!(
                         "desk {}s {} {}, LP price {} {}",
                         side.as_str(),
                         order.amount,
@@ -225,7 +269,7 @@ impl PlainPrinter {
                         group_thousands(order.lp_price),
                         pair.quote
                     ),
-                    None => format!(
+                    (None, _) => format!(
                         "{}, LP price {}",
                         order.amount,
                         group_thousands(order.lp_price)
@@ -308,6 +352,13 @@ impl PlainPrinter {
         text
     }
 
+    /// Says that the quote-currency leg is the one the client fixed.
+    fn fixed_line(&self, text: &mut String, quote_asset: crate::market::Asset) {
+        if self.fixed == Leg::Quote {
+            box_line(text, "Fixed leg:", &format!("{quote_asset} (exact)"));
+        }
+    }
+
     /// The trade ticket of a fill.
     fn ticket(&self, text: &mut String, filled: &Filled) {
         let border = format!("  +{}+", "-".repeat(BOX_WIDTH - 2));
@@ -330,6 +381,7 @@ impl PlainPrinter {
         }
         box_line(text, "LP:", &lp_shown(&filled.lp, filled.simulated));
         box_line(text, verb, &format!("{} {base_asset}", filled.amount));
+        self.fixed_line(text, quote_asset);
         box_line(
             text,
             "Client price:",
@@ -454,6 +506,7 @@ impl PlainPrinter {
         box_line(text, "Quote ID:", &quote.quote_id);
         box_line(text, "LP source:", &lp_shown(&quote.lp, quote.simulated));
         box_line(text, verb, &format!("{} {base_asset}", quote.amount));
+        self.fixed_line(text, quote_asset);
         box_line(
             text,
             "Client price:",

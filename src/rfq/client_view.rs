@@ -56,7 +56,12 @@ pub struct Opened {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub two_way: bool,
     pub(crate) pair: Pair,
+    /// In the `fixed` leg's currency.
     pub(crate) amount: Decimal,
+    /// `quote` when the client named an amount of the quote currency
+    /// (which it pays or receives exactly); left out for the base.
+    #[serde(default, skip_serializing_if = "crate::market::Leg::is_base")]
+    pub(crate) fixed: crate::market::Leg,
 }
 
 /// A price the client may accept until `valid_for_ms` from this event.
@@ -235,7 +240,11 @@ impl ClientView {
                 side: started.side,
                 two_way: started.two_way,
                 pair: started.pair,
-                amount: started.pair.format_amount(started.amount),
+                amount: match started.fixed {
+                    crate::market::Leg::Base => started.pair.format_amount(started.amount),
+                    crate::market::Leg::Quote => started.amount,
+                },
+                fixed: started.fixed,
             }),
             EventKind::ClientQuote(quote) => {
                 self.live[side_slot(event)] = Some(quote.quote_id.clone());
@@ -368,6 +377,7 @@ mod tests {
             started_at: "2026-01-19T14:30:25.123Z".into(),
             simulated: true,
             two_way: false,
+            fixed: crate::market::Leg::Base,
         }))
     }
 
@@ -540,6 +550,7 @@ mod tests {
                     pair: btcusdt(),
                     amount: dec!(1.50000000),
                     two_way: false,
+                    fixed: crate::market::Leg::Base,
                 }),
             ),
             client(2, 100, quote("Q-1", dec!(100039.99), dec!(150059.985))),

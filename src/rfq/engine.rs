@@ -45,7 +45,7 @@ use crate::clock::{StreamClock, StreamMs};
 use crate::lp::health::HealthView;
 use crate::lp::{ClientOrderIds, OrderAnswer};
 use crate::lp::{LpError, LpQuote};
-use crate::market::{Bps, PriceBand, Side};
+use crate::market::{Bps, Leg, PriceBand, Side};
 use crate::rfq::book::{Book, BookEntry};
 use crate::rfq::client_id::ClientId;
 use crate::rfq::event::*;
@@ -355,6 +355,7 @@ impl Engine {
             simulated,
             simulated_lps,
             two_way: false,
+            fixed: self.spec.fixed,
         };
         self.event(0, EventKind::Started(Box::new(started)))
     }
@@ -575,6 +576,7 @@ impl Engine {
             side: self.spec.side,
             pair: &self.spec.pair,
             amount: self.spec.amount,
+            fixed: self.spec.fixed,
             validity_buffer_ms: self.params.validity_buffer_ms,
         };
         let sane = validate_quote(&quote, &expected, now)
@@ -1112,7 +1114,7 @@ impl Engine {
             return None;
         }
         let live = self.offers.withdraw()?;
-        let accepted = Accepted::from_quote(&live.shown, self.spec.pair.price_dp);
+        let accepted = Accepted::from_quote(&live.shown, self.spec.pair.price_dp, self.spec.fixed);
         let limit = accepted.client_price;
         let mut execution = Execution::new(accepted);
         let candidate = live.candidate;
@@ -1322,17 +1324,24 @@ impl Engine {
                 venue_order_id,
             }) => {
                 let accepted = &execution.accepted;
-                if quantity != accepted.amount {
+                if !accepted.covered_by(quantity) {
                     // A fill-or-kill order filled for another quantity: the
                     // desk's position is not what the client was promised.
                     // Nobody may assume it filled: unknown, for the operator.
-                    let reason = format!(
-                        "the LP reported a fill of {quantity} at {price}, not the {} ordered",
-                        accepted.amount
-                    );
+                    let reason = match accepted.fixed {
+                        Leg::Base => format!(
+                            "the LP reported a fill of {quantity} at {price}, not the {} ordered",
+                            accepted.amount
+                        ),
+                        Leg::Quote => format!(
+                            "the LP reported a fill of {quantity} at {price}, which does not cover the client's {}",
+                            accepted.amount
+                        ),
+                    };
                     self.resolve_unknown(now, unknown(reason), out);
                     return None;
                 }
+                let (desk_pnl, pnl_asset) = accepted.desk_pnl_of_fill(price, quantity);
                 let filled = Filled {
                     lp: lp.clone(),
                     order_id: plan.order_id.clone(),
@@ -1344,8 +1353,8 @@ impl Engine {
                     pays_asset: accepted.pays_asset,
                     client_receives: accepted.client_receives,
                     receives_asset: accepted.receives_asset,
-                    desk_pnl: accepted.desk_pnl(price),
-                    pnl_asset: accepted.quote_asset(),
+                    desk_pnl,
+                    pnl_asset,
                     hold_ms,
                     venue_order_id,
                     simulated,
@@ -1495,6 +1504,7 @@ mod tests {
             side: Side::Buy,
             amount: dec!(1),
             pair: "BTCUSDT".parse().unwrap(),
+            fixed: crate::market::Leg::Base,
         };
         Engine::new(Arc::from("R-1"), spec, names, params, StreamClock::start())
     }

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::StreamMs;
-use crate::market::{Asset, Bps, Pair, Side};
+use crate::market::{Asset, Bps, Leg, Pair, Side};
 use crate::rfq::client_id::ClientId;
 
 /// One event of one RFQ stream.
@@ -75,8 +75,13 @@ pub struct Started {
     /// offer, each with its own lock (see `RfqEvent::two_way_side`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub two_way: bool,
+    /// In the currency of the `fixed` leg.
     pub amount: Decimal,
     pub pair: Pair,
+    /// The leg whose amount the client named (`base`, or `quote`: the
+    /// client pays or receives exactly `amount` of the quote currency).
+    #[serde(default)]
+    pub fixed: Leg,
     /// Who the request is for (`house` when it names no client).
     pub client: ClientId,
     /// The desk server's operator who asked (the operators file's name);

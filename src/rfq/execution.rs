@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use crate::clock::StreamMs;
 use crate::ids;
-use crate::market::{round_for_desk, Asset, Side};
+use crate::market::{round_for_desk, Asset, Leg, Side};
 use crate::rfq::event::{ClientQuote, Outcome};
 
 /// What the client accepted, kept unchanged for every attempt.
@@ -27,10 +27,14 @@ pub struct Accepted {
     pub receives_asset: Asset,
     /// Decimals of the quote currency, for the desk's P&L.
     pub(crate) price_dp: u32,
+    /// The leg the client fixed: a quote-currency request is ordered from
+    /// the LP in the quote currency too, so the desk's margin is left in
+    /// the base.
+    pub(crate) fixed: Leg,
 }
 
 impl Accepted {
-    pub(crate) fn from_quote(quote: &ClientQuote, price_dp: u32) -> Accepted {
+    pub(crate) fn from_quote(quote: &ClientQuote, price_dp: u32, fixed: Leg) -> Accepted {
         Accepted {
             quote_id: quote.quote_id.clone(),
             side: quote.side,
@@ -41,6 +45,36 @@ impl Accepted {
             client_receives: quote.client_receives,
             receives_asset: quote.receives_asset,
             price_dp,
+            fixed,
+        }
+    }
+
+    /// Whether an LP's fill of `quantity` (base) lets the desk deliver
+    /// what the client was promised: the ordered base amount exactly; for
+    /// a quote-currency order (the LP derives the base from its price), at
+    /// least the client's base leg for a client BUY, at most it for a SELL.
+    pub(crate) fn covered_by(&self, quantity: Decimal) -> bool {
+        match (self.fixed, self.side) {
+            (Leg::Base, _) => quantity == self.amount,
+            (Leg::Quote, Side::Buy) => quantity >= self.amount,
+            (Leg::Quote, Side::Sell) => quantity <= self.amount,
+        }
+    }
+
+    /// What the desk keeps when the LP fills `quantity` at `lp_price`, and
+    /// in which asset: the quote currency for a base amount
+    /// ([`Accepted::desk_pnl`]); for a quote-currency amount, the desk
+    /// pays (or is paid) the client's exact amount to the LP, and keeps the
+    /// base between the LP's fill and the client's base leg.
+    pub(crate) fn desk_pnl_of_fill(
+        &self,
+        lp_price: Decimal,
+        quantity: Decimal,
+    ) -> (Decimal, Asset) {
+        match (self.fixed, self.side) {
+            (Leg::Base, _) => (self.desk_pnl(lp_price), self.quote_asset()),
+            (Leg::Quote, Side::Buy) => (quantity - self.client_receives, self.receives_asset),
+            (Leg::Quote, Side::Sell) => (self.client_pays - quantity, self.pays_asset),
         }
     }
 
@@ -198,6 +232,7 @@ mod tests {
             },
             client_pays: pays,
             pays_asset,
+            fixed: Leg::Base,
             client_receives: receives,
             receives_asset,
             price_dp: 2,

@@ -11,7 +11,7 @@ use crate::ids;
 use crate::market::Bps;
 use crate::rfq::event::{ClientQuote, QuoteReason};
 use crate::rfq::lock::Candidate;
-use crate::rfq::pricing::{client_valid_until, price_client};
+use crate::rfq::pricing::{client_valid_until, price_client_in};
 use crate::rfq::spec::RfqSpec;
 
 /// The client quote currently offered.
@@ -73,13 +73,19 @@ impl Offers {
         let client_valid_until_ms =
             client_valid_until(now, candidate.valid_until_ms, self.validity_buffer_ms)?;
         let spec = &self.spec;
-        let priced = price_client(
+        let priced = price_client_in(
             spec.side,
             &spec.pair,
+            spec.fixed,
             spec.amount,
             candidate.price,
             self.markup,
         );
+        // A quote-currency amount too small to buy one lot at this price
+        // is no trade to offer.
+        if priced.base.is_zero() {
+            return None;
+        }
         self.issued += 1;
         let quote_id = ids::quote_id(&self.rfq_id, self.issued);
         let quote = ClientQuote {
@@ -89,7 +95,7 @@ impl Offers {
             lp_price: candidate.price,
             client_price: priced.price,
             markup_bps: self.markup,
-            amount: spec.pair.format_amount(spec.amount),
+            amount: priced.base,
             client_pays: priced.pays,
             pays_asset: priced.pays_asset,
             client_receives: priced.receives,

@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::market::{round_for_desk, Asset, Bps, Pair, Side};
+use crate::market::{round_for_desk, Asset, Bps, Leg, Pair, Side};
 
 /// The client's side of a priced quote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +15,9 @@ pub struct ClientPrice {
     pub(crate) pays_asset: Asset,
     pub(crate) receives: Decimal,
     pub(crate) receives_asset: Asset,
+    /// The base leg, at the lot's precision: the amount asked, or the one
+    /// a quote-currency amount buys or needs at `price`.
+    pub(crate) base: Decimal,
 }
 
 /// Adds the desk's markup: a client BUY pays `lp × (1 + markup)`, a client
@@ -50,9 +53,36 @@ pub fn price_client(
     lp_price: Decimal,
     markup: Bps,
 ) -> ClientPrice {
+    price_client_in(side, pair, Leg::Base, amount, lp_price, markup)
+}
+
+/// Prices a client quote for `amount` of the `fixed` leg. A base amount
+/// is priced as [`price_client`] does. A quote-currency amount is what the
+/// client pays (BUY) or receives (SELL), exactly; its base leg is derived
+/// from the client price and rounded to the lot in the desk's favour
+/// ([`Pair::base_for_quote`]): a buying client gets no more base than it
+/// paid for, a selling client gives at least what it is paid for. The
+/// client price stays per unit of base either way.
+pub fn price_client_in(
+    side: Side,
+    pair: &Pair,
+    fixed: Leg,
+    amount: Decimal,
+    lp_price: Decimal,
+    markup: Bps,
+) -> ClientPrice {
     let price = client_price(side, lp_price, markup, pair.price_dp);
-    let notional = round_for_desk(side, price * amount, pair.price_dp);
-    let base = pair.format_amount(amount);
+    let (base, notional) = match fixed {
+        Leg::Base => (
+            pair.format_amount(amount),
+            round_for_desk(side, price * amount, pair.price_dp),
+        ),
+        Leg::Quote => {
+            let mut exact = amount;
+            exact.rescale(pair.price_dp);
+            (pair.base_for_quote(side, amount, price), exact)
+        }
+    };
     match side {
         Side::Buy => ClientPrice {
             price,
@@ -60,6 +90,7 @@ pub fn price_client(
             pays_asset: pair.quote,
             receives: base,
             receives_asset: pair.base,
+            base,
         },
         Side::Sell => ClientPrice {
             price,
@@ -67,6 +98,7 @@ pub fn price_client(
             pays_asset: pair.base,
             receives: notional,
             receives_asset: pair.quote,
+            base,
         },
     }
 }
@@ -141,6 +173,49 @@ mod tests {
         #[case] expected: &str,
     ) {
         assert_eq!(client_price(side, lp, bps(markup), 2).to_string(), expected);
+    }
+
+    #[test]
+    fn a_quote_currency_amount_is_paid_or_received_exactly_and_its_base_rounds_for_the_desk() {
+        // 100020.00 × 1.0005 = 100070.01; 1000000 / 100070.01 = 9.993003897…
+        let buy = price_client_in(
+            Side::Buy,
+            &btcusdt(),
+            Leg::Quote,
+            dec!(1000000),
+            dec!(100020.00),
+            bps(dec!(5)),
+        );
+        assert_eq!(
+            (
+                buy.price.to_string(),
+                buy.pays.to_string(),
+                buy.receives.to_string()
+            ),
+            ("100070.01".into(), "1000000.00".into(), "9.99300389".into())
+        );
+        assert_eq!(
+            (buy.pays_asset.as_str(), buy.base),
+            ("USDT", dec!(9.99300389))
+        );
+        // 99970.00 × 0.9995 = 99920.015 → 99920.01; 1000000 / 99920.01 = 10.008005403…
+        let sell = price_client_in(
+            Side::Sell,
+            &btcusdt(),
+            Leg::Quote,
+            dec!(1000000),
+            dec!(99970.00),
+            bps(dec!(5)),
+        );
+        assert_eq!(
+            (
+                sell.price.to_string(),
+                sell.pays.to_string(),
+                sell.receives.to_string()
+            ),
+            ("99920.01".into(), "10.00800541".into(), "1000000.00".into())
+        );
+        assert_eq!(sell.receives_asset.as_str(), "USDT");
     }
 
     #[test]

@@ -589,6 +589,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                     amount: spec.amount,
                     sent_ms: poll_at,
                     clock: self.engine.clock(),
+                    fixed: spec.fixed,
                 };
                 let (abort, registration) = AbortHandle::new_pair();
                 self.aborts[request.lp] = Some((request.request_id, abort));
@@ -802,6 +803,7 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
             venue_ref: plan.venue_ref.clone(),
             valid_until_ms: plan.valid_until_ms,
             clock: self.engine.clock(),
+            fixed: spec.fixed,
         };
         let task = tokio::spawn(lp_scope(async move { lp.execute(&order).await }));
         self.order = Some((plan.order_id.clone(), task));
@@ -936,6 +938,7 @@ impl Session {
                 side: Side::Buy,
                 amount: dec!(1),
                 pair: "BTCUSDT".parse().unwrap(),
+                fixed: crate::market::Leg::Base,
             },
             lps: Vec::new(),
             params: EngineParams {

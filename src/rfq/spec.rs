@@ -4,14 +4,18 @@
 
 use rust_decimal::Decimal;
 
-use crate::market::{Pair, Side};
+use crate::market::{Leg, Pair, Side};
 
 /// What the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RfqSpec {
     pub side: Side,
+    /// In the currency of the `fixed` leg.
     pub amount: Decimal,
     pub pair: Pair,
+    /// The leg whose amount the client named; the other is derived from
+    /// the price.
+    pub fixed: Leg,
 }
 
 impl RfqSpec {
@@ -22,7 +26,7 @@ impl RfqSpec {
     pub(crate) fn confirmed_by(&self, answer: &str) -> bool {
         let answer = answer.trim();
         answer.eq_ignore_ascii_case("yes")
-            || self.pair.parse_amount(answer).ok() == Some(self.amount)
+            || self.pair.parse_amount_in(self.fixed, answer).ok() == Some(self.amount)
     }
 }
 
@@ -48,6 +52,7 @@ mod tests {
             side: Side::Buy,
             amount: dec!(20),
             pair: "BTCUSDT".parse().unwrap(),
+            fixed: crate::market::Leg::Base,
         };
         assert_eq!(spec.confirmed_by(answer), confirms, "{answer:?}");
     }

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 
 use crate::clock::StreamMs;
 use crate::lp::LpQuote;
-use crate::market::{Pair, Side};
+use crate::market::{Leg, Pair, Side};
 
 /// No firm RFQ quote is good for more than an hour; a longer claim is a
 /// broken or lying LP.
@@ -19,6 +19,9 @@ pub(crate) struct Expected<'a> {
     pub side: Side,
     pub(crate) pair: &'a Pair,
     pub(crate) amount: Decimal,
+    /// The leg `amount` is in: a quote-currency request is answered with
+    /// the base quantity the LP's price gives, not the amount itself.
+    pub(crate) fixed: Leg,
     pub(crate) validity_buffer_ms: u64,
 }
 
@@ -40,6 +43,8 @@ pub(crate) enum QuoteDefect {
     PriceOutOfRange(Decimal),
     #[error("quantity {got} is less than the {asked} asked")]
     ShortQuantity { got: Decimal, asked: Decimal },
+    #[error("quantity {0} is not a base quantity for the amount asked")]
+    NoQuantity(Decimal),
     #[error("expired on arrival ({0} ms ago)")]
     Expired(u64),
     #[error("valid for {0} ms, longer than the {MAX_VALIDITY_MS} ms any firm quote may claim")]
@@ -85,11 +90,20 @@ pub(crate) fn validate_quote(
     if quote.price.checked_mul(headroom).is_none() {
         return Err(QuoteDefect::PriceOutOfRange(quote.price));
     }
-    if quote.quantity < expected.amount {
-        return Err(QuoteDefect::ShortQuantity {
-            got: quote.quantity,
-            asked: expected.amount,
-        });
+    match expected.fixed {
+        Leg::Base if quote.quantity < expected.amount => {
+            return Err(QuoteDefect::ShortQuantity {
+                got: quote.quantity,
+                asked: expected.amount,
+            });
+        }
+        // The LP derives the base from its own price and rounds it its
+        // own way; the client's base leg is the desk's to derive, so only
+        // a quote that names no quantity at all is refused.
+        Leg::Quote if quote.quantity <= Decimal::ZERO => {
+            return Err(QuoteDefect::NoQuantity(quote.quantity));
+        }
+        _ => {}
     }
     if quote.valid_until_ms <= now_ms {
         return Err(QuoteDefect::Expired(now_ms - quote.valid_until_ms));
@@ -138,6 +152,7 @@ mod tests {
             side: Side::Buy,
             pair: &pair,
             amount: dec!(1.5),
+            fixed: Leg::Base,
             validity_buffer_ms: 2_000,
         };
         validate_quote(&quote, &expected, 1_000).map_err(|defect| defect.to_string())

@@ -15,7 +15,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rust_decimal::Decimal;
 
 use crate::desk::registry::Quotable;
-use crate::market::{check_amount, MinimumSize, NotionalLimits, Pair, Side};
+use crate::market::{check_amount, Leg, MinimumSize, NotionalLimits, Pair, Side};
 use crate::rfq::{ClientId, RfqSpec};
 
 pub const SIDE: usize = 0;
@@ -133,7 +133,10 @@ impl Form {
         Form {
             fields: [
                 field(spec.side.as_str().to_string()),
-                field(spec.amount.normalize().to_string()),
+                field(match spec.fixed {
+                    Leg::Base => spec.amount.normalize().to_string(),
+                    Leg::Quote => format!("{} {}", spec.amount.normalize(), spec.pair.quote),
+                }),
                 field(spec.pair.to_string()),
             ],
             focus: SIDE,
@@ -287,11 +290,11 @@ impl Form {
         }
     }
 
-    /// Why `amount` of `pair` is dust, if it is.
-    fn below_minimum(&self, pair: Pair, amount: Decimal) -> Option<String> {
+    /// Why `amount` of `pair`'s `fixed` leg is dust, if it is.
+    fn below_minimum(&self, pair: Pair, fixed: Leg, amount: Decimal) -> Option<String> {
         let minimum = self.minimum.as_ref()?;
         minimum
-            .check(pair, amount)
+            .check(pair, fixed, amount)
             .err()
             .map(|below| below.to_string())
     }
@@ -316,30 +319,35 @@ impl Form {
         };
         let side = self.check_side();
         let amount = match pair {
-            Some(pair) => match pair.parse_amount(&self.fields[AMOUNT].text) {
-                Ok(amount) if self.below_minimum(pair, amount).is_some() => {
-                    let why = self.below_minimum(pair, amount).unwrap_or_default();
+            Some(pair) => match pair.parse_leg_amount(&self.fields[AMOUNT].text) {
+                Ok((fixed, amount)) if self.below_minimum(pair, fixed, amount).is_some() => {
+                    let why = self.below_minimum(pair, fixed, amount).unwrap_or_default();
                     self.refuse(AMOUNT, why);
                     None
                 }
-                Ok(amount) => {
+                Ok(leg_amount) => {
                     self.fields[AMOUNT].error = None;
-                    Some(amount)
+                    Some(leg_amount)
                 }
                 Err(error) => {
                     self.refuse(AMOUNT, error);
                     None
                 }
             },
-            None => self.check_amount().then_some(Decimal::ZERO),
+            None => self.check_amount().then_some((Leg::Base, Decimal::ZERO)),
         };
         match (side, amount, pair) {
-            (Some(side), Some(amount), Some(pair)) => {
-                let spec = RfqSpec { side, amount, pair };
+            (Some(side), Some((fixed, amount)), Some(pair)) => {
+                let spec = RfqSpec {
+                    side,
+                    amount,
+                    pair,
+                    fixed,
+                };
                 let warning = self
                     .notional_limits
                     .as_ref()
-                    .and_then(|limits| limits.check(pair, amount).warning());
+                    .and_then(|limits| limits.check(pair, fixed, amount).warning());
                 match warning {
                     Some(warning) => {
                         self.confirm = Some(NotionalConfirmation {
@@ -383,6 +391,28 @@ mod tests {
             };
         }
         outcome
+    }
+
+    #[test]
+    fn an_amount_in_the_quote_currency_is_submitted_with_its_leg_and_prefilled_again() {
+        let mut form = Form::new();
+        let FormOutcome::Submit(spec) = type_text(&mut form, "s\n1000000 USDT\nBTCUSDT\n") else {
+            panic!("no submit: {form:?}");
+        };
+        assert_eq!(
+            (spec.side, spec.amount, spec.fixed),
+            (Side::Sell, dec!(1000000), Leg::Quote)
+        );
+        assert_eq!(Form::prefilled(&spec).fields[AMOUNT].text, "1000000 USDT");
+        let mut form = Form::new();
+        assert!(matches!(
+            type_text(&mut form, "b\n1000000 XRP\nBTCUSDT\n"),
+            FormOutcome::Editing
+        ));
+        assert_eq!(
+            form.fields[AMOUNT].error.as_deref(),
+            Some("currency 'XRP' (--in) is not a leg of BTC/USDT: write BTC or USDT")
+        );
     }
 
     #[test]
@@ -565,6 +595,7 @@ mod tests {
             side: Side::Sell,
             amount: dec!(2),
             pair: "ETHUSDT".parse().unwrap(),
+            fixed: crate::market::Leg::Base,
         };
         let mut form = Form::prefilled(&spec);
         assert!(form.is_pristine());

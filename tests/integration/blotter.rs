@@ -51,6 +51,7 @@ fn started(side: Side, amount: Decimal, pair: &str, lps: &[&str], at: &str) -> E
         started_at: at.to_string(),
         simulated: true,
         two_way: false,
+        fixed: lp_rfq::market::Leg::Base,
     }))
 }
 
@@ -708,6 +709,7 @@ async fn concurrent_streams_all_land_in_one_blotter() {
             side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
             amount: dec!(1.5),
             pair: "BTCUSDT".parse().unwrap(),
+            fixed: lp_rfq::market::Leg::Base,
         };
         let mut handle = desk.start(spec);
         consumers.push(tokio::spawn(async move {
@@ -756,6 +758,7 @@ async fn a_stream_for_a_named_client_is_stored_and_replayed_with_its_client() {
         side: Side::Buy,
         amount: dec!(1.5),
         pair: "BTCUSDT".parse().unwrap(),
+        fixed: lp_rfq::market::Leg::Base,
     };
     let mut shown = Vec::new();
     for request in [
@@ -1852,9 +1855,10 @@ mod process {
                     .iter()
                     .map(|event| serde_json::to_value(event).unwrap())
                     .collect();
-                let client = lines[0]["client"].clone();
+                let (client, fixed) = (lines[0]["client"].clone(), lines[0]["fixed"].clone());
                 for line in lines.iter_mut().skip(1) {
                     line["client"] = client.clone();
+                    line["fixed"] = fixed.clone();
                 }
                 lines
             })
@@ -2726,6 +2730,7 @@ async fn a_desk_refuses_a_new_rfq_while_its_blotter_cannot_write() {
         side: Side::Buy,
         amount: dec!(1),
         pair: "BTCUSDT".parse::<Pair>().unwrap(),
+        fixed: lp_rfq::market::Leg::Base,
     };
     let error = desk.try_start(spec).err().unwrap().to_string();
     assert!(

@@ -57,6 +57,7 @@ fn started(side: Side, lps: &[&str]) -> RfqEvent {
             started_at: "2025-01-19T14:30:25.123Z".to_string(),
             simulated: true,
             two_way: false,
+            fixed: lp_rfq::market::Leg::Base,
         })),
     )
 }
@@ -557,6 +558,7 @@ fn dust_is_refused_under_the_amount_by_name_and_nothing_starts() {
         side: lp_rfq::market::Side::Sell,
         amount: dec!(0.0001),
         pair: "BTCUSDT".parse().unwrap(),
+        fixed: lp_rfq::market::Leg::Base,
     };
     assert_eq!(
         type_request(&mut app, "0.0001\n\n"),
@@ -1900,4 +1902,27 @@ fn a_named_clients_request_names_it_in_the_header_the_quote_panel_and_the_ticket
 
 fn screen_text(state: &ConsoleState) -> String {
     screen(state, 120, 50).join("\n")
+}
+
+#[test]
+fn a_quote_currency_request_says_its_fixed_leg_in_the_header_and_the_ticket() {
+    let in_usdt = |mut events: Vec<RfqEvent>| {
+        if let EventKind::Started(started) = &mut events[0].kind {
+            started.amount = dec!(1000000);
+            started.fixed = lp_rfq::market::Leg::Quote;
+        }
+        events
+    };
+    let offered = ConsoleState::from_events(&in_usdt(buy_race()), 500);
+    let lines = screen(&offered, 120, 40);
+    let text = lines.join("\n");
+    assert!(
+        lines[1].contains(
+            "BUY 1000000 BTC/USDT in USDT (fixed) · markup 5 bps · threshold 1 bps · 3 LPs"
+        ),
+        "{text}"
+    );
+    let filled = ConsoleState::from_events(&in_usdt(mixed_stream_filled_by_the_mock()), 1_200);
+    let text = screen_text(&filled);
+    assert!(text.contains("┌ Accepted Q-300 · USDT fixed ─"), "{text}");
 }

@@ -450,7 +450,24 @@ async fn answer(msg: Message, shared: &Shared, writer: &mut OwnedWriteHalf) -> b
                 .with(tag::SIDE, msg.get(tag::SIDE).unwrap_or(""))
                 .with(tag::ORDER_QTY, msg.get(tag::ORDER_QTY).unwrap_or(""));
             let price = msg.get(tag::PRICE).unwrap_or("0");
-            let qty = msg.get(tag::ORDER_QTY).unwrap_or("0");
+            // An order for an amount of the quote currency (CashOrderQty)
+            // fills the base that amount buys at the price, to 8 decimals
+            // in the venue's favour (down for a buy, up for a sell).
+            let cash_qty = msg.get(tag::CASH_ORDER_QTY).map(|cash| {
+                let (cash, px) = (
+                    cash.parse::<Decimal>().unwrap_or_default(),
+                    price.parse::<Decimal>().unwrap_or(Decimal::ONE),
+                );
+                let strategy = if msg.get(tag::SIDE) == Some("1") {
+                    rust_decimal::RoundingStrategy::ToNegativeInfinity
+                } else {
+                    rust_decimal::RoundingStrategy::ToPositiveInfinity
+                };
+                (cash / px).round_dp_with_strategy(8, strategy).to_string()
+            });
+            let qty = cash_qty
+                .as_deref()
+                .unwrap_or_else(|| msg.get(tag::ORDER_QTY).unwrap_or("0"));
             let settled = match script.orders {
                 Orders::Fill | Orders::FillSilently => Some((price, qty, "2")),
                 Orders::LastLookReject(_) => Some(("0", "0", "8")),

@@ -55,6 +55,7 @@ fn request(side: Side) -> LpRequest {
         amount: dec!(1.5),
         sent_ms: 0,
         clock: StreamClock::start(),
+        fixed: lp_rfq::market::Leg::Base,
     }
 }
 
@@ -69,6 +70,7 @@ fn order_for(quote: &LpQuote, request: &LpRequest, order_id: &str) -> LpOrder {
         venue_ref: quote.venue_ref.clone(),
         valid_until_ms: quote.valid_until_ms,
         clock: request.clock,
+        fixed: lp_rfq::market::Leg::Base,
     }
 }
 

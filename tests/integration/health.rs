@@ -379,6 +379,7 @@ async fn a_request_given_up_at_its_deadline_is_a_failure_and_a_stopped_one_is_no
         amount: dec!(1),
         sent_ms: 0,
         clock,
+        fixed: lp_rfq::market::Leg::Base,
     };
     // Dropped at 400 ms of a 1000 ms timeout: the stream stopped.
     let clock = lp_rfq::clock::StreamClock::start();

@@ -526,7 +526,7 @@ async fn the_views_have_the_same_names_columns_and_rows_on_both_stores() {
     for (table, sql) in [
         (
             "rfqs",
-            "SELECT id, rfq_id, client, operator, channel, desk FROM rfqs ORDER BY rfqs.id",
+            "SELECT id, rfq_id, client, operator, channel, fixed, desk FROM rfqs ORDER BY rfqs.id",
         ),
         (
             "lock_events",
@@ -590,7 +590,7 @@ fn a_database_written_by_a_newer_lp_rfq_is_refused_naming_both_versions() {
     });
     let shown = url(&database).to_string();
     let expected = format!(
-        "lp-rfq: blotter '{shown}' has schema version 99, newer than this lp-rfq understands (2): upgrade lp-rfq or use another --blotter\n"
+        "lp-rfq: blotter '{shown}' has schema version 99, newer than this lp-rfq understands (3): upgrade lp-rfq or use another --blotter\n"
     );
     let report = lp_rfq_in(empty_dir())
         .args(["report", "--blotter", &database])

@@ -63,6 +63,7 @@ pub fn spec(side: Side) -> RfqSpec {
         side,
         amount: dec!(1.5),
         pair: "BTCUSDT".parse().unwrap(),
+        fixed: lp_rfq::market::Leg::Base,
     }
 }
 

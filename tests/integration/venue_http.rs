@@ -78,6 +78,7 @@ fn request(pair: &str, side: Side, amount: Decimal, clock: StreamClock) -> LpReq
         amount,
         sent_ms: clock.now_ms(),
         clock,
+        fixed: lp_rfq::market::Leg::Base,
     }
 }
 
@@ -92,6 +93,7 @@ fn order_on(quote: &LpQuote, amount: Decimal, clock: StreamClock) -> LpOrder {
         venue_ref: quote.venue_ref.clone(),
         valid_until_ms: quote.valid_until_ms,
         clock,
+        fixed: lp_rfq::market::Leg::Base,
     }
 }
 
@@ -107,6 +109,7 @@ fn order_blind(pair: &str, side: Side, venue_ref: &str, clock: StreamClock) -> L
         venue_ref: Some(Arc::from(venue_ref)),
         valid_until_ms: 10_000,
         clock,
+        fixed: lp_rfq::market::Leg::Base,
     }
 }
 

@@ -55,6 +55,7 @@ fn one_of_each() -> Vec<EventKind> {
             simulated: true,
             client: lp_rfq::rfq::ClientId::new("acme-fund").unwrap(),
             two_way: false,
+            fixed: lp_rfq::market::Leg::Base,
         })),
         EventKind::LpQuote(LpQuoteEvent {
             simulated: false,

@@ -14,7 +14,7 @@ use postgres::Client;
 
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only, as SQLite's list.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 1: the shape SQLite's file has at its version 8 plus the desk that
     // wrote each RFQ and health change (`desk`, as SQLite's version 9).
     r#"
@@ -230,6 +230,11 @@ const MIGRATIONS: [&str; 2] = [
           AND x.event IN ('order_rejected', 'filled', 'execution_unknown')
         ORDER BY x.seq DESC LIMIT 1)
     WHERE o.event = 'order_sent';
+    "#,
+    // 3: SQLite's version 12: the leg the client fixed (`base`, as every
+    // earlier RFQ's, or `quote`).
+    r#"
+    ALTER TABLE rfqs ADD COLUMN fixed TEXT NOT NULL DEFAULT 'base';
     "#,
 ];
 

@@ -425,6 +425,7 @@ impl PostgresStore {
                     .text(desk)
                     .opt_text(s.operator.as_deref())
                     .text(s.channel.as_str())
+                    .text(s.fixed.as_str())
                     .end();
                 let before = rfqs.insert(
                     event.rfq_id.clone(),
@@ -659,7 +660,7 @@ impl PostgresStore {
             "COPY rfqs (id, rfq_id, side, amount, pair, base, quote, lps, markup_bps,
              threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
              started_at, started_ms, speed, simulated, speed_per_mille, client, simulated_lps,
-             answers_from, desk, operator, channel) FROM STDIN",
+             answers_from, desk, operator, channel, fixed) FROM STDIN",
             &copy.rfqs,
         )?;
         copy_in(

@@ -60,6 +60,7 @@ pub mod tag {
     pub const RESET_SEQ_NUM_FLAG: u32 = 141;
     pub const NO_RELATED_SYM: u32 = 146;
     pub const EXEC_TYPE: u32 = 150;
+    pub const CASH_ORDER_QTY: u32 = 152;
     pub(crate) const REF_TAG_ID: u32 = 371;
     pub const REF_MSG_TYPE: u32 = 372;
     pub(crate) const SESSION_REJECT_REASON: u32 = 373;

@@ -23,7 +23,7 @@ use crate::lp::{
     ClientOrderIds, LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer,
     OrderLookup,
 };
-use crate::market::Side;
+use crate::market::{Leg, Side};
 use crate::secret::Secret;
 
 use audit::AuditLog;
@@ -482,8 +482,17 @@ impl LiquidityProvider for Fix44Lp {
             &[vec![
                 (tag::SYMBOL, symbol.clone()),
                 (tag::SIDE, side_code(request.side).to_string()),
-                (tag::ORDER_QTY, request.amount.normalize().to_string()),
-                (tag::CURRENCY, request.pair.base.as_str().to_string()),
+                // A base amount is OrderQty (38); an amount of the quote
+                // currency is CashOrderQty (152), with Currency (15) naming
+                // which one the amount is in.
+                (
+                    qty_tag(request.fixed),
+                    request.amount.normalize().to_string(),
+                ),
+                (
+                    tag::CURRENCY,
+                    request.pair.asset_of(request.fixed).as_str().to_string(),
+                ),
                 // Venues compare it with their own clock, so it is real
                 // wall time, not the stream's.
                 (tag::TRANSACT_TIME, utc_timestamp(Utc::now())),
@@ -506,18 +515,23 @@ impl LiquidityProvider for Fix44Lp {
             };
         };
         let symbol = order.pair.venue_symbol(&self.symbol_template);
-        let body = Message::new(msg_type::NEW_ORDER_SINGLE)
+        let mut body = Message::new(msg_type::NEW_ORDER_SINGLE)
             .with(tag::CL_ORD_ID, &order.order_id)
             .with(tag::QUOTE_ID, quote_id)
             .with(tag::SYMBOL, &symbol)
             .with(tag::SIDE, side_code(order.side))
-            .with(tag::ORDER_QTY, order.amount.normalize())
+            .with(qty_tag(order.fixed), order.amount.normalize())
             // Previously quoted, fill or kill: the quote's price for the
             // whole amount, or nothing.
             .with(tag::ORD_TYPE, "D")
             .with(tag::PRICE, order.price)
             .with(tag::TIME_IN_FORCE, "4")
             .with(tag::TRANSACT_TIME, utc_timestamp(Utc::now()));
+        if order.fixed == Leg::Quote {
+            // CashOrderQty is in the quote currency; say so, as the
+            // QuoteRequest did.
+            body.push(tag::CURRENCY, order.pair.quote.as_str());
+        }
         let mut pending = match self
             .session
             .request(Route::Order, order.order_id.to_string(), body)
@@ -697,6 +711,9 @@ fn read_quote(
     })?;
     let quantity = match decimal_field(msg, size_tag, size_name)? {
         Some(size) => size,
+        // A quote for a CashOrderQty needs no size: its base is what the
+        // amount buys or needs at its price.
+        None if request.fixed == Leg::Quote => request.base_at(price),
         None => decimal_field(msg, tag::ORDER_QTY, "OrderQty")?.ok_or_else(|| {
             LpError::Malformed(format!(
                 "Quote '{quote_id}' has neither {size_name} ({size_tag}) nor OrderQty (38)"
@@ -808,6 +825,15 @@ fn order_outcome(answer: session::Answer) -> OrderAnswer {
     }
 }
 
+/// The tag a request's or order's amount goes in: OrderQty (38) for an
+/// amount of the base, CashOrderQty (152) for one of the quote currency.
+fn qty_tag(fixed: Leg) -> u32 {
+    match fixed {
+        Leg::Base => tag::ORDER_QTY,
+        Leg::Quote => tag::CASH_ORDER_QTY,
+    }
+}
+
 /// A fill: LastPx/LastQty (31/32), or AvgPx/CumQty (6/14) on a status
 /// report. A fill whose numbers cannot be read is unknown, never guessed.
 fn read_fill(msg: &Message) -> OrderAnswer {
@@ -850,6 +876,7 @@ mod tests {
             amount: dec!(1.5),
             sent_ms: 0,
             clock: StreamClock::start(),
+            fixed: crate::market::Leg::Base,
         }
     }
 

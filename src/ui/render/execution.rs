@@ -72,6 +72,7 @@ pub(super) fn execution_lines(state: &ConsoleState, palette: Palette) -> Vec<Lin
                 label(verb),
                 Span::raw(format!("{} {base}", filled.amount)),
             ]));
+
             lines.push(Line::from(vec![
                 label("LP price"),
                 Span::raw(format!(
@@ -152,6 +153,14 @@ pub(super) fn draw_execution(
         .and_then(|r| r.named_client())
         .map(|client| format!("· {client} "))
         .unwrap_or_default();
+    // So is the leg a quote-currency request fixed: the client pays or
+    // receives exactly that amount.
+    let whose = match state.request.as_ref() {
+        Some(r) if r.fixed == crate::market::Leg::Quote => {
+            format!("{whose}· {} fixed ", r.pair.quote)
+        }
+        _ => whose,
+    };
     let title = match state.execution.orders.first() {
         Some(order) => format!(" Accepted {} {whose}", order.quote_id),
         None => format!(" Accepted {whose}"),

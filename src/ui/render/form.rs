@@ -42,7 +42,7 @@ pub(super) fn draw_form(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(block, top);
     let labels = [
         ("Side", "b/buy or s/sell"),
-        ("Amount", "amount of the base asset, e.g. 1.5"),
+        ("Amount", "of the base, e.g. 1.5, or 1000000 USDT"),
         ("Pair", "e.g. BTCUSDT, BTC/USDT, btc-usdt"),
     ];
     let mut lines = Vec::with_capacity(9);

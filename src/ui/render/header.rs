@@ -22,8 +22,14 @@ pub(super) fn request_line(state: &ConsoleState) -> String {
         .named_client()
         .map(|client| format!(" for {client}"))
         .unwrap_or_default();
+    // A quote-currency amount is said with its currency: the client pays
+    // or receives exactly it.
+    let fixed = match request.fixed {
+        crate::market::Leg::Base => String::new(),
+        crate::market::Leg::Quote => format!(" in {} (fixed)", request.pair.quote),
+    };
     format!(
-        "{} {} {}{whose} · markup {} bps · threshold {} bps · {} LPs{}",
+        "{} {} {}{fixed}{whose} · markup {} bps · threshold {} bps · {} LPs{}",
         request.side.label(),
         request.amount.normalize(),
         request.pair,

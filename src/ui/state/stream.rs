@@ -104,8 +104,11 @@ pub(crate) enum Ticket {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub side: Side,
+    /// In the `fixed` leg's currency.
     pub(crate) amount: Decimal,
     pub(crate) pair: Pair,
+    /// The leg whose amount the client named.
+    pub(crate) fixed: crate::market::Leg,
     pub(crate) markup_bps: Bps,
     pub(crate) threshold_bps: Bps,
     pub duration_ms: u64,
@@ -131,6 +134,7 @@ impl Request {
             side: self.side,
             amount: self.amount,
             pair: self.pair,
+            fixed: self.fixed,
         }
     }
 }
@@ -574,6 +578,7 @@ impl ConsoleState {
             side: started.side,
             amount: started.amount,
             pair: started.pair,
+            fixed: started.fixed,
             markup_bps: started.markup_bps,
             threshold_bps: started.threshold_bps,
             duration_ms: started.duration_ms,
@@ -607,8 +612,12 @@ impl ConsoleState {
         self.ranking = (0..self.lps.len()).collect();
         self.position = (0..self.lps.len()).collect();
         self.baseline = self.position.clone();
+        let in_quote = match started.fixed {
+            crate::market::Leg::Base => String::new(),
+            crate::market::Leg::Quote => format!(" in {} (fixed)", started.pair.quote),
+        };
         let text = format!(
-            "started: {} {} {} with {} LPs",
+            "started: {} {} {}{in_quote} with {} LPs",
             started.side.label(),
             started.amount.normalize(),
             started.pair,
@@ -709,10 +718,15 @@ impl ConsoleState {
         let request = self.request.as_ref()?;
         // Saturating: an absurd LP price must not take the console down.
         let bps = crate::rfq::sanity::deviation_bps(price, best);
+        // A quote-currency amount buys about `amount / best` of the base.
+        let base = match request.fixed {
+            crate::market::Leg::Base => request.amount,
+            crate::market::Leg::Quote => request.amount.checked_div(best).unwrap_or_default(),
+        };
         let mut total = price
             .saturating_sub(best)
             .abs()
-            .saturating_mul(request.amount)
+            .saturating_mul(base)
             .round_dp(request.pair.price_dp);
         total.rescale(request.pair.price_dp);
         Some((bps, total))
