@@ -8,8 +8,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use postgres::fallible_iterator::FallibleIterator as _;
-use postgres::types::ToSql;
 use postgres::Client;
 use rust_decimal::Decimal;
 
@@ -30,6 +28,9 @@ pub(crate) enum PgReadError {
     Sql(#[from] postgres::Error),
     #[error("an LP answer's stored price is not a decimal: '{0}'")]
     Price(String),
+    /// The answers' COPY broke off or is not what was asked for.
+    #[error("reading the answers: {0}")]
+    Copy(String),
     #[error("{column} '{value}' is not valid")]
     Value { column: &'static str, value: String },
 }
@@ -407,7 +408,10 @@ impl ReportRows for PgRows {
     }
 }
 
-/// The answers in `range`, streamed in id order (never held all at once).
+/// The answers in `range`, streamed in id order (never held all at once)
+/// by one `COPY … TO STDOUT (FORMAT binary)`: no row objects, integers as
+/// big-endian words, text as its bytes, which the row protocol's per-row
+/// decoding made the report's main cost.
 fn read_answers(
     client: &mut Client,
     (stored_first, stored_last): (Option<i64>, Option<i64>),
@@ -415,48 +419,137 @@ fn read_answers(
     wanted: impl Fn(i64) -> bool,
     mut each: impl FnMut(AnswerRow),
 ) -> Result<(), PgReadError> {
-    let mut sql = String::from(
-        "SELECT id, rfq, t_ms, lp, poll, latency_ms, price, failure
-         FROM answers WHERE id >= $1 AND id <= $2",
+    // COPY takes no parameters: the bounds are integers, written in.
+    let mut sql = format!(
+        "COPY (SELECT id, rfq, t_ms, lp, poll, latency_ms, price, failure
+         FROM answers WHERE id >= {} AND id <= {}",
+        range.first_id, range.last_id
     );
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&range.first_id, &range.last_id];
     if (Some(range.first_rfq), Some(range.last_rfq)) != (stored_first, stored_last) {
-        sql += " AND rfq >= $3 AND rfq <= $4";
-        params.push(&range.first_rfq);
-        params.push(&range.last_rfq);
+        sql += &format!(
+            " AND rfq >= {} AND rfq <= {}",
+            range.first_rfq, range.last_rfq
+        );
     }
-    let only_lp = range.only_lp.unwrap_or(-1);
-    if range.only_lp.is_some() {
-        sql += &format!(" AND (failure IS NULL OR lp = ${})", params.len() + 1);
-        params.push(&only_lp);
+    if let Some(lp) = range.only_lp {
+        sql += &format!(" AND (failure IS NULL OR lp = {lp})");
     }
-    sql += " ORDER BY id";
-    let mut rows = client.query_raw(&sql, params)?;
-    while let Some(row) = rows.next()? {
-        let rfq: i64 = row.get(1);
+    sql += " ORDER BY id) TO STDOUT (FORMAT binary)";
+    let mut copy = BinaryCopy::new(client.copy_out(&sql)?)?;
+    let mut text = Vec::with_capacity(64);
+    while copy.row(8)? {
+        let id = copy.int()?;
+        let rfq = copy.int()?;
+        let t_ms = copy.int()?;
+        let lp = copy.int()?;
+        let poll = copy.int()?;
+        let latency_ms = copy.int()?;
+        let price = copy.text(&mut text)?;
         if !wanted(rfq) {
+            copy.text(&mut text)?;
             continue;
         }
-        let answered = match row.get::<_, Option<&str>>(6) {
-            Some(price) => Answered::Quote(
-                price
-                    .parse::<Decimal>()
-                    .map_err(|_| PgReadError::Price(price.to_string()))?,
-            ),
-            None => Answered::Failed(
-                row.get::<_, Option<&str>>(7)
+        let answered = if price {
+            let price = std::str::from_utf8(&text).unwrap_or_default();
+            let parsed = price
+                .parse::<Decimal>()
+                .map_err(|_| PgReadError::Price(price.to_string()))?;
+            copy.text(&mut text)?;
+            Answered::Quote(parsed)
+        } else {
+            let failure = copy.text(&mut text)?;
+            Answered::Failed(
+                failure
+                    .then(|| std::str::from_utf8(&text).ok())
+                    .flatten()
                     .and_then(FailureKind::from_wire),
-            ),
+            )
         };
         each(AnswerRow {
-            id: row.get(0),
+            id,
             rfq,
-            t_ms: row.get::<_, i64>(2).max(0) as u64,
-            lp: row.get(3),
-            poll: row.get::<_, i64>(4) as u32,
-            latency_ms: row.get::<_, i64>(5).max(0) as u64,
+            t_ms: t_ms.max(0) as u64,
+            lp,
+            poll: poll as u32,
+            latency_ms: latency_ms.max(0) as u64,
             answered,
         });
     }
     Ok(())
+}
+
+/// PostgreSQL's binary COPY format, read field by field: a signature and
+/// header, then per row a field count and per field its length (-1:
+/// NULL) and bytes, ended by a count of -1.
+struct BinaryCopy<R> {
+    input: std::io::BufReader<R>,
+}
+
+const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+
+impl<R: std::io::Read> BinaryCopy<R> {
+    fn new(input: R) -> Result<BinaryCopy<R>, PgReadError> {
+        let mut copy = BinaryCopy {
+            input: std::io::BufReader::with_capacity(1 << 18, input),
+        };
+        let mut signature = [0u8; 11];
+        copy.bytes(&mut signature)?;
+        if &signature != COPY_SIGNATURE {
+            return Err(PgReadError::Copy("not PostgreSQL's binary COPY".into()));
+        }
+        let _flags = copy.word()?;
+        let extension = copy.word()?;
+        let mut skipped = vec![0u8; usize::try_from(extension).unwrap_or(0)];
+        copy.bytes(&mut skipped)?;
+        Ok(copy)
+    }
+
+    fn bytes(&mut self, into: &mut [u8]) -> Result<(), PgReadError> {
+        std::io::Read::read_exact(&mut self.input, into)
+            .map_err(|error| PgReadError::Copy(error.to_string()))
+    }
+
+    fn word(&mut self) -> Result<i32, PgReadError> {
+        let mut word = [0u8; 4];
+        self.bytes(&mut word)?;
+        Ok(i32::from_be_bytes(word))
+    }
+
+    /// The next row's start: false after the last one. A row of another
+    /// width than `fields` is refused.
+    fn row(&mut self, fields: i16) -> Result<bool, PgReadError> {
+        let mut count = [0u8; 2];
+        self.bytes(&mut count)?;
+        match i16::from_be_bytes(count) {
+            -1 => Ok(false),
+            found if found == fields => Ok(true),
+            found => Err(PgReadError::Copy(format!(
+                "a row of {found} fields where {fields} were asked for"
+            ))),
+        }
+    }
+
+    /// A non-NULL BIGINT.
+    fn int(&mut self) -> Result<i64, PgReadError> {
+        match self.word()? {
+            8 => {
+                let mut value = [0u8; 8];
+                self.bytes(&mut value)?;
+                Ok(i64::from_be_bytes(value))
+            }
+            length => Err(PgReadError::Copy(format!("a BIGINT of {length} bytes"))),
+        }
+    }
+
+    /// A TEXT field's bytes into `into`; false (and `into` empty) for NULL.
+    fn text(&mut self, into: &mut Vec<u8>) -> Result<bool, PgReadError> {
+        into.clear();
+        let length = self.word()?;
+        let Ok(length) = usize::try_from(length) else {
+            return Ok(false);
+        };
+        into.resize(length, 0);
+        self.bytes(into)?;
+        Ok(true)
+    }
 }
