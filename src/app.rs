@@ -104,7 +104,18 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
             let blotter = match (&options.blotter, options.no_blotter) {
                 (_, true) => crate::bench::BenchBlotter::Off,
-                (Some(path), false) => crate::bench::BenchBlotter::At(path.clone()),
+                (Some(path), false) => match path.to_str() {
+                    Some(text) if crate::blotter::postgres::is_postgres_url(text) => {
+                        let password = std::env::var("PGPASSWORD").ok();
+                        match crate::blotter::postgres::PgUrl::parse(text, password) {
+                            Ok(url) => crate::bench::BenchBlotter::Postgres(url),
+                            Err(problem) => {
+                                return Ok(usage_error(format!("invalid --blotter: it {problem}")))
+                            }
+                        }
+                    }
+                    _ => crate::bench::BenchBlotter::At(path.clone()),
+                },
                 (None, false) => crate::bench::BenchBlotter::Scratch,
             };
             // An interrupted bench drops its run, and with it the scratch
@@ -511,7 +522,10 @@ fn report_closed(closed: DeskClosed) -> bool {
             "lp-rfq: blotter '{}' could not take {} events: they are in the fallback journal '{}' and are merged into the blotter at the next start",
             path.display(),
             stats.journalled,
-            crate::blotter::journal::beside(&path).display()
+            closed
+                .journal
+                .unwrap_or_else(|| crate::blotter::journal::beside(&path))
+                .display()
         );
     }
     if stats.lost > 0 {
@@ -612,16 +626,16 @@ fn run_report(
     filter: &report::Filter,
     format: report::Format,
 ) -> anyhow::Result<ExitCode> {
-    let Some(path) = &settings.blotter else {
+    let Some(at) = &settings.blotter else {
         return Ok(usage_error(
             "nothing to report: the blotter is off (--no-blotter or NO_BLOTTER)",
         ));
     };
-    let loaded = match report::load(path, filter) {
+    let loaded = match report::load_at(at, filter, settings.desk_name.as_deref()) {
         Ok(loaded) => loaded,
         Err(error) => return Ok(usage_error(error)),
     };
-    let text = report::render(&loaded, format, path, filter);
+    let text = report::render(&loaded, format, &at.name(), filter);
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
@@ -635,14 +649,24 @@ fn run_report(
 /// without an outcome, read-only like `report`.
 fn run_orders(settings: &Settings, last: Option<usize>, json: bool) -> anyhow::Result<ExitCode> {
     use crate::blotter::orders;
+    use crate::blotter::postgres::PgOrders;
     use crate::blotter::sqlite_orders::SqliteOrders;
-    use crate::blotter::store::OrderRecords as _;
+    use crate::blotter::store::OrderRecords;
+    use crate::blotter::BlotterAt;
     let Some(path) = &settings.blotter else {
         return Ok(usage_error(
             "no orders to list: the blotter is off (--no-blotter or NO_BLOTTER)",
         ));
     };
-    let mut records = match SqliteOrders::open_read_only(path) {
+    let opened: Result<Box<dyn OrderRecords>, String> = match path {
+        BlotterAt::File(file) => SqliteOrders::open_read_only(file)
+            .map(|records| Box::new(records) as Box<dyn OrderRecords>)
+            .map_err(|error| error.to_string()),
+        BlotterAt::Postgres(url) => PgOrders::open(url)
+            .map(|records| Box::new(records) as Box<dyn OrderRecords>)
+            .map_err(|error| error.to_string()),
+    };
+    let mut records = match opened {
         Ok(records) => records,
         Err(error) => return Ok(usage_error(error)),
     };
@@ -650,7 +674,7 @@ fn run_orders(settings: &Settings, last: Option<usize>, json: bool) -> anyhow::R
         Some(last) => records.recent(last),
         None => records.unresolved(),
     }
-    .with_context(|| format!("cannot read the orders in '{}'", path.display()))?;
+    .with_context(|| format!("cannot read the orders in '{path}'"))?;
     let now_ms = chrono::Utc::now().timestamp_millis();
     let text = if json {
         listed

@@ -10,6 +10,8 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
+use crate::blotter::postgres::PgUrl;
+use crate::blotter::BlotterAt;
 use crate::lp::mock::MockSettings;
 use crate::market::Bps;
 use crate::rfq::EngineParams;
@@ -103,6 +105,8 @@ pub struct SettingsArgs {
     pub min_notional_pairs: Option<String>,
     /// `NO_BLOTTER`
     pub no_blotter: Option<String>,
+    /// `DESK_NAME`
+    pub desk_name: Option<String>,
 }
 
 /// Validated settings for the whole program.
@@ -128,8 +132,13 @@ pub struct Settings {
     /// Where FIX venues append their audit logs.
     pub fix_log_dir: PathBuf,
     pub log_file: Option<PathBuf>,
-    /// Where events are recorded; `None` with `--no-blotter`.
-    pub blotter: Option<PathBuf>,
+    /// Where events are recorded (a file, or a PostgreSQL database);
+    /// `None` with `--no-blotter`.
+    pub blotter: Option<BlotterAt>,
+    /// This desk's name in the records as given (`--desk-name`; unset:
+    /// [`Settings::desk`] is the host name). Several desks can share one
+    /// PostgreSQL blotter; `report --desk-name` takes one of them.
+    pub desk_name: Option<String>,
     /// Notional (quote currency) above which a request needs the
     /// operator's explicit confirmation.
     pub max_notional: Decimal,
@@ -373,6 +382,81 @@ fn in_existing_directory(def: &SettingDef, path: &std::path::Path) -> Result<(),
     }
 }
 
+/// The blotter `text` names: a `postgres://` or `postgresql://` URL (its
+/// password, if any, from `PGPASSWORD`; one written into the URL is
+/// refused and never repeated), else an SQLite file in a directory that
+/// exists.
+fn blotter_at(text: &str) -> Result<BlotterAt, ConfigError> {
+    if !crate::blotter::postgres::is_postgres_url(text) {
+        let path = PathBuf::from(text);
+        in_existing_directory(&BLOTTER_PATH, &path)?;
+        return Ok(BlotterAt::File(path));
+    }
+    let password = std::env::var("PGPASSWORD").ok();
+    PgUrl::parse(text, password)
+        .map(BlotterAt::Postgres)
+        .map_err(|problem| BLOTTER_PATH.error(&redacted_url(text), problem))
+}
+
+/// `text` with a password it carries replaced by `***`, so that an error
+/// about it can quote it.
+fn redacted_url(text: &str) -> String {
+    let (scheme, rest) = text.split_once("://").unwrap_or(("", text));
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    let tail: Vec<String> = tail
+        .split('&')
+        .map(|part| match part.find("password=") {
+            Some(at) if at == 0 || part[..at].ends_with('?') => {
+                format!("{}password=***", &part[..at])
+            }
+            _ => part.to_string(),
+        })
+        .collect();
+    format!("{scheme}://{authority}{}", tail.join("&"))
+}
+
+/// The host name as a desk name (`desk` when it cannot be read).
+fn host_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(64)
+        .collect();
+    if host.is_empty() {
+        "desk".into()
+    } else {
+        host
+    }
+}
+
+/// `--desk-name` as given: 1 to 64 letters, digits, '-', '_' or '.'.
+fn desk_name(value: &Option<String>) -> Result<Option<String>, ConfigError> {
+    let given = value.as_deref().map(str::trim).filter(|v| !v.is_empty());
+    let Some(name) = given else {
+        return Ok(None);
+    };
+    let valid = name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid {
+        return Err(DESK_NAME.error(name, "must be 1 to 64 letters, digits, '-', '_' or '.'"));
+    }
+    Ok(Some(name.to_string()))
+}
+
 /// Seconds as a decimal, to whole milliseconds.
 fn seconds_to_ms(seconds: Decimal) -> u64 {
     (seconds * Decimal::from(1000))
@@ -492,16 +576,15 @@ impl Settings {
         }
         // An empty BLOTTER_PATH means the default, like every setting;
         // only --no-blotter / NO_BLOTTER turns recording off.
-        let blotter = (!no_blotter).then(|| {
-            PathBuf::from(
-                BLOTTER_PATH
+        let blotter = match no_blotter {
+            true => None,
+            false => Some(blotter_at(
+                &BLOTTER_PATH
                     .text_value(&args.blotter)
                     .expect("BLOTTER_PATH has a default"),
-            )
-        });
-        if let Some(path) = &blotter {
-            in_existing_directory(&BLOTTER_PATH, path)?;
-        }
+            )?),
+        };
+        let desk_name = desk_name(&args.desk_name)?;
         let bps = |value| Bps::new(value).expect("checked non-negative above");
         Ok(Settings {
             engine: EngineParams {
@@ -547,6 +630,7 @@ impl Settings {
             ),
             log_file,
             blotter,
+            desk_name,
             max_notional,
             max_notional_pairs,
             min_notional,
@@ -554,6 +638,13 @@ impl Settings {
             fade_limit_pct,
             reference_max_age_secs,
         })
+    }
+}
+
+impl Settings {
+    /// This desk's name on its records: `--desk-name`, else the host name.
+    pub fn desk(&self) -> String {
+        self.desk_name.clone().unwrap_or_else(host_name)
     }
 }
 
@@ -588,7 +679,10 @@ mod tests {
         assert_eq!(settings.seed, None);
         assert_eq!(settings.scenario, None);
         assert_eq!(settings.speed_per_mille, 1000);
-        assert_eq!(settings.blotter, Some(PathBuf::from("./blotter.db")));
+        assert_eq!(
+            settings.blotter,
+            Some(BlotterAt::File(PathBuf::from("./blotter.db")))
+        );
         assert_eq!(settings.max_notional, dec!(1000000));
         assert!(settings.max_notional_pairs.is_empty());
         assert_eq!(settings.min_notional, dec!(10));
@@ -727,18 +821,18 @@ mod tests {
             })
             .unwrap()
             .blotter
+            .map(|at| at.to_string())
         };
-        assert_eq!(
-            with(some("/tmp/desk.db"), None),
-            Some(PathBuf::from("/tmp/desk.db"))
-        );
-        assert_eq!(
-            with(some("  "), Some("")),
-            Some(PathBuf::from("./blotter.db"))
-        );
+        let some_text = |text: &str| Some(text.to_string());
+        assert_eq!(with(some("/tmp/desk.db"), None), some_text("/tmp/desk.db"));
+        assert_eq!(with(some("  "), Some("")), some_text("./blotter.db"));
         assert_eq!(with(some("/tmp/desk.db"), Some("true")), None);
         assert_eq!(with(None, Some("YES")), None);
-        assert_eq!(with(None, Some("off")), Some(PathBuf::from("./blotter.db")));
+        assert_eq!(with(None, Some("off")), some_text("./blotter.db"));
+        assert_eq!(
+            with(some("postgresql://desk@%2Frun%2Fpg/blotter"), None),
+            some_text("postgres://desk@/run/pg/blotter")
+        );
     }
 
     fn error_for(args: SettingsArgs) -> String {
@@ -800,6 +894,14 @@ mod tests {
         "invalid SPEED '0' (--speed): must be a number from 0.001 to 1000")]
     #[case(SettingsArgs { no_blotter: some("flase"), ..Default::default() },
         "invalid NO_BLOTTER 'flase' (--no-blotter): must be true or false (1/0, yes/no, on/off)")]
+    #[case(SettingsArgs { blotter: some("postgres://desk:hunter2@db/blotter"), ..Default::default() },
+        "invalid BLOTTER_PATH 'postgres://desk:***@db/blotter' (--blotter): has a password in it: leave it out of the URL and set PGPASSWORD instead")]
+    #[case(SettingsArgs { blotter: some("postgres://desk@db/blotter?password=hunter2"), ..Default::default() },
+        "invalid BLOTTER_PATH 'postgres://desk@db/blotter?password=***' (--blotter): has a password in it: leave it out of the URL and set PGPASSWORD instead")]
+    #[case(SettingsArgs { blotter: some("postgres://db/blotter"), ..Default::default() },
+        "invalid BLOTTER_PATH 'postgres://db/blotter' (--blotter): names no user: postgres://USER@HOST/DB")]
+    #[case(SettingsArgs { desk_name: some("desk one"), ..Default::default() },
+        "invalid DESK_NAME 'desk one' (--desk-name): must be 1 to 64 letters, digits, '-', '_' or '.'")]
     #[case(SettingsArgs { seed: some("-3"), ..Default::default() },
         "invalid SEED '-3' (--seed): must be a whole number 0 or more")]
     fn a_bad_setting_names_itself_and_its_value(#[case] args: SettingsArgs, #[case] message: &str) {

@@ -27,7 +27,8 @@
 //!   offer sessions joined into one stream). [`scenario`]: replayable casts of scripted LPs
 //!   (`--scenario`).
 //! - [`blotter`]: the quote blotter: the writer thread's policy over a
-//!   store (`blotter::store`; SQLite's schema and migrations), replaying
+//!   store (`blotter::store`; SQLite's schema and migrations, and
+//!   PostgreSQL's in `blotter::postgres`), replaying
 //!   stored streams, and `lp-rfq report`, computed from the rows a store
 //!   yields (`blotter::report_rows`); `blotter::orders`: orders on
 //!   record, the unresolved ones, and outcomes learned later, appended.

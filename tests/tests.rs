@@ -51,6 +51,8 @@ mod layers;
 mod loops;
 #[path = "integration/overload.rs"]
 mod overload;
+#[path = "integration/postgres.rs"]
+mod postgres;
 #[path = "integration/quote_currency.rs"]
 mod quote_currency;
 #[path = "integration/reconcile.rs"]

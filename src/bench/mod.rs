@@ -8,11 +8,11 @@ mod probe;
 mod through_server;
 mod wire;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::blotter::{Blotter, BlotterSink};
+use crate::blotter::{Blotter, BlotterAt, BlotterSink};
 use crate::clock::StreamClock;
 use crate::config::Settings;
 use crate::desk::COMMAND_BUFFER;
@@ -566,6 +566,8 @@ pub(crate) enum BenchBlotter {
     Off,
     /// `--blotter PATH`: an existing blotter gains this run's RFQs.
     At(PathBuf),
+    /// `--blotter postgres://…`: the database gains this run's RFQs.
+    Postgres(crate::blotter::postgres::PgUrl),
     /// Neither: a throw-away file in the temp directory, so that a bench
     /// never fills the desk's own blotter with synthetic RFQs.
     Scratch,
@@ -575,7 +577,23 @@ pub(crate) enum BenchBlotter {
 /// `lp_errors` views show) for the RFQs whose id starts with `prefix`:
 /// counted on the table itself, since decoding millions of rows through
 /// the views only to count them takes seconds.
-fn answer_rows(path: &Path, prefix: &str) -> anyhow::Result<u64> {
+fn answer_rows(at: &BlotterAt, prefix: &str) -> anyhow::Result<u64> {
+    let path = match at {
+        BlotterAt::File(path) => path,
+        BlotterAt::Postgres(url) => {
+            return crate::blotter::postgres::off_runtime(|| {
+                let mut client = url.connect()?;
+                let rows: i64 = client
+                    .query_one(
+                        "SELECT count(*) FROM answers JOIN rfqs ON rfqs.id = answers.rfq
+                         WHERE rfqs.rfq_id LIKE $1",
+                        &[&format!("{prefix}%")],
+                    )?
+                    .get(0);
+                Ok(rows as u64)
+            })
+        }
+    };
     // Read-write, so that closing it can tidy the WAL files away.
     let conn = rusqlite::Connection::open(path)?;
     let pattern = format!("{prefix}%");
@@ -642,11 +660,12 @@ pub async fn run(
     let scratch = tempfile::Builder::new().prefix("lp-rfq-bench-").tempdir()?;
     let blotter_path = match blotter {
         BenchBlotter::Off => None,
-        BenchBlotter::At(path) => Some(path),
-        BenchBlotter::Scratch => Some(scratch.path().join("blotter.db")),
+        BenchBlotter::At(path) => Some(BlotterAt::File(path)),
+        BenchBlotter::Postgres(url) => Some(BlotterAt::Postgres(url)),
+        BenchBlotter::Scratch => Some(BlotterAt::File(scratch.path().join("blotter.db"))),
     };
     let blotter = match &blotter_path {
-        Some(path) => Some(Blotter::open(path)?),
+        Some(at) => Some(Blotter::open_at(at, &settings.desk())?),
         None => None,
     };
     let sink = blotter.as_ref().map(Blotter::sink);

@@ -245,20 +245,23 @@ pub(crate) async fn run(
         ..settings.engine
     };
     let scratch = tempfile::Builder::new().prefix("lp-rfq-bench-").tempdir()?;
-    let blotter_path = match blotter {
+    let blotter_at = match blotter {
         BenchBlotter::Off => None,
-        BenchBlotter::At(path) => Some(path),
-        BenchBlotter::Scratch => Some(scratch.path().join("blotter.db")),
+        BenchBlotter::At(path) => Some(crate::blotter::BlotterAt::File(path)),
+        BenchBlotter::Postgres(url) => Some(crate::blotter::BlotterAt::Postgres(url)),
+        BenchBlotter::Scratch => Some(crate::blotter::BlotterAt::File(
+            scratch.path().join("blotter.db"),
+        )),
     };
-    let blotter = match &blotter_path {
-        Some(path) => Some(Blotter::open(path)?),
+    let blotter = match &blotter_at {
+        Some(at) => Some(Blotter::open_at(at, &settings.desk())?),
         None => None,
     };
     // The bench's LPs and load, not the desk's environment.
     let mut desk_settings = settings.clone();
     desk_settings.engine = params;
     desk_settings.duration_ms = options.duration * 1000;
-    desk_settings.blotter = blotter_path;
+    desk_settings.blotter = blotter_at;
     desk_settings.speed_per_mille = 1000;
     desk_settings.scenario = None;
     desk_settings.lps_file = None;

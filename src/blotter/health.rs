@@ -38,7 +38,7 @@ pub fn figures(
     until_ms: Option<i64>,
     lp: Option<&str>,
 ) -> rusqlite::Result<Vec<HealthFigures>> {
-    figures_of(|each| super::sqlite_rows::health_rows(conn, since_ms, until_ms, lp, each))
+    figures_of(|each| super::sqlite_rows::health_rows(conn, since_ms, until_ms, lp, None, each))
 }
 
 /// The health figures per LP from the rows `read` yields (in the order

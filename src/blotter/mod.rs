@@ -1,13 +1,14 @@
-//! The quote blotter: every RFQ event on disk, in SQLite today. One writer
-//! thread owns the store (`store::BlotterStore`, SQLite's is
-//! [`SqliteStore`]) and applies one policy to it (`writer`); streams hand it
+//! The quote blotter: every RFQ event on disk, in an SQLite file or a
+//! PostgreSQL database ([`BlotterAt`]). One writer thread owns the store
+//! (`store::BlotterStore`: [`SqliteStore`], [`postgres::PostgresStore`])
+//! and applies one policy to it (`writer`); streams hand it
 //! owned events through a bounded channel ([`BlotterSink`]), the LPs their
 //! desk-wide health changes (`HealthSink`), and [`Blotter::close`]
 //! commits everything before the program exits.
 //! [`schema`] says how rows are stored (LP answers compactly, see
 //! `compact`), [`read`] replays stored streams, [`report`] judges the LPs
 //! from the rows a store yields (`report_rows`, SQLite's in
-//! `sqlite_rows`; computed in `figures`).
+//! `sqlite_rows`, PostgreSQL's in `postgres`; computed in `figures`).
 
 pub mod client_orders;
 mod compact;
@@ -15,6 +16,7 @@ mod figures;
 pub mod health;
 pub mod journal;
 pub mod orders;
+pub mod postgres;
 pub mod read;
 pub(crate) mod recent;
 pub mod report;
@@ -72,8 +74,37 @@ pub enum BlotterError {
     Damaged { path: PathBuf, detail: String },
     #[error("cannot start the blotter writer thread: {0}")]
     Thread(std::io::Error),
+    #[error("cannot open blotter '{url}': {detail}")]
+    Database { url: String, detail: String },
     #[error("cannot merge the fallback journal '{}' into the blotter: {detail}: fix or move it aside, then start again", path.display())]
     Journal { path: PathBuf, detail: String },
+}
+
+/// Where the blotter is: an SQLite file (the embedded default) or a
+/// PostgreSQL database (for desks on several machines).
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlotterAt {
+    File(PathBuf),
+    Postgres(postgres::PgUrl),
+}
+
+impl std::fmt::Display for BlotterAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlotterAt::File(path) => write!(f, "{}", path.display()),
+            BlotterAt::Postgres(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+impl BlotterAt {
+    /// How messages name it (the URL without its password, for a database).
+    pub fn name(&self) -> PathBuf {
+        match self {
+            BlotterAt::File(path) => path.clone(),
+            BlotterAt::Postgres(url) => PathBuf::from(url.to_string()),
+        }
+    }
 }
 
 /// SQLite's message without the path it sometimes repeats at the end
@@ -450,6 +481,9 @@ impl Abandon {
 /// The open blotter: owns the writer thread.
 pub struct Blotter {
     path: PathBuf,
+    /// The database, for a PostgreSQL blotter (`path` is then its name):
+    /// its orders are read on a connection of their own.
+    database: Option<postgres::PgUrl>,
     sink: BlotterSink,
     health: HealthSink,
     writer: JoinHandle<()>,
@@ -495,6 +529,20 @@ fn merge_journal(
     }
     tracing::warn!("{said}");
     Ok(Some(said))
+}
+
+/// `name` with anything but letters, digits, '-', '_' and '.' made '_', so
+/// it can be part of a file name.
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Where a journal's events that belong to no stored RFQ are kept:
@@ -548,6 +596,31 @@ impl Blotter {
     /// the file cannot be used.
     pub fn open(path: &Path) -> Result<Blotter, BlotterError> {
         Blotter::open_with_timeout(path, schema::BUSY_TIMEOUT)
+    }
+
+    /// Opens the blotter `at` and starts its writer thread; `desk` names
+    /// this desk in a shared database's rows. A PostgreSQL blotter keeps
+    /// its fallback journal in the working directory
+    /// (`<database>-<desk>.journal`): the journal is this desk's own.
+    pub fn open_at(at: &BlotterAt, desk: &str) -> Result<Blotter, BlotterError> {
+        match at {
+            BlotterAt::File(path) => {
+                let conn = schema::open(path, true, schema::BUSY_TIMEOUT)?;
+                let store = SqliteStore::new(conn, path).for_desk(desk);
+                Blotter::with_journal(store, path, journal::beside(path))
+            }
+            BlotterAt::Postgres(url) => postgres::off_runtime(|| {
+                let store = postgres::PostgresStore::open(url, desk)?;
+                let journal = PathBuf::from(format!(
+                    "{}-{}.journal",
+                    file_safe(url.dbname()),
+                    file_safe(desk)
+                ));
+                let mut blotter = Blotter::with_journal(store, &at.name(), journal)?;
+                blotter.database = Some(url.clone());
+                Ok(blotter)
+            }),
+        }
     }
 
     /// [`Blotter::open`] with its own busy timeout (tests use a short one).
@@ -605,6 +678,7 @@ impl Blotter {
         wake_for_checks(sender.downgrade())?;
         Ok(Blotter {
             path: path.to_path_buf(),
+            database: None,
             sink: BlotterSink { sender, counters },
             health,
             writer,
@@ -629,11 +703,20 @@ impl Blotter {
         &self.path
     }
 
+    /// True for an SQLite file, false for a PostgreSQL database (whose
+    /// `path` is only its name).
+    pub fn is_file(&self) -> bool {
+        self.database.is_none()
+    }
+
     /// The orders this blotter holds, through a connection of their own
     /// (start-up reconciliation reads and appends there while the writer
     /// keeps its own).
     pub(crate) fn order_records(&self) -> Result<Box<dyn store::OrderRecords>, BlotterError> {
-        Ok(Box::new(sqlite_orders::SqliteOrders::open(&self.path)?))
+        match &self.database {
+            Some(url) => Ok(Box::new(postgres::PgOrders::open(url)?)),
+            None => Ok(Box::new(sqlite_orders::SqliteOrders::open(&self.path)?)),
+        }
     }
 
     /// A sender for one stream (or many).

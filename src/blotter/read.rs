@@ -256,32 +256,17 @@ fn parse_enum<T>(
     from_wire(&text).ok_or_else(|| bad(column, &text))
 }
 
-/// One fill as a client's daily limit counts it: the client, the pair's
-/// quote currency and the notional the client paid or received in it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ClientFill {
-    pub(crate) client: ClientId,
-    pub(crate) asset: Asset,
-    pub(crate) notional: Decimal,
-}
+use super::report_rows::ClientFill;
 
-/// Every fill recorded at or after `since_ms` (epoch ms), for the
-/// clients' daily limits: so what a client filled today survives a
-/// restart.
-pub(crate) fn client_fills_since(path: &Path, since_ms: i64) -> Result<Vec<ClientFill>, ReadError> {
-    let conn = open_read_only(path)?;
-    let cannot = |source| BlotterError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut select = conn
-        .prepare(
-            "SELECT client, pair, quote,
-                    CASE WHEN pays_asset = quote THEN client_pays ELSE client_receives END
-                        AS notional
-             FROM fills WHERE at_ms >= ?1 ORDER BY at_ms",
-        )
-        .map_err(cannot)?;
+/// Every fill recorded at or after `since_ms` on `conn` (SQLite's
+/// [`super::report_rows::ReportRows::client_fills`]).
+pub(super) fn client_fills(conn: &Connection, since_ms: i64) -> rusqlite::Result<Vec<ClientFill>> {
+    let mut select = conn.prepare(
+        "SELECT client, pair, quote,
+                CASE WHEN pays_asset = quote THEN client_pays ELSE client_receives END
+                    AS notional
+         FROM fills WHERE at_ms >= ?1 ORDER BY at_ms",
+    )?;
     let fills = select
         .query_map([since_ms], |row| {
             let pair: Pair = {
@@ -293,10 +278,9 @@ pub(crate) fn client_fills_since(path: &Path, since_ms: i64) -> Result<Vec<Clien
                 asset: asset_of(&pair, row, "quote")?,
                 notional: decimal(row, "notional")?,
             })
-        })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(cannot)?;
-    Ok(fills)
+        })?
+        .collect();
+    fills
 }
 
 /// Who the request was for (`house` for every RFQ stored before the

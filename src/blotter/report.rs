@@ -5,7 +5,7 @@
 //! report's types (`report_model`, re-exported here).
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use rusqlite::Connection;
@@ -64,6 +64,70 @@ pub fn load(path: &Path, filter: &Filter) -> Result<Report, ReadError> {
     load_split(path, filter, None)
 }
 
+/// Reads the blotter `at` (a file or a PostgreSQL database) and computes
+/// the report, of desk `desk`'s RFQs and health rows only if given.
+pub fn load_at(
+    at: &super::BlotterAt,
+    filter: &Filter,
+    desk: Option<&str>,
+) -> Result<Report, ReadError> {
+    match at {
+        super::BlotterAt::File(path) => load_split_of(path, filter, None, desk),
+        super::BlotterAt::Postgres(url) => {
+            super::postgres::off_runtime(|| load_postgres(url, filter, desk, None))
+        }
+    }
+}
+
+/// The report of the PostgreSQL blotter at `url` (see [`load_at`]), its
+/// answers pass split as [`load_split`]'s.
+pub fn load_postgres(
+    url: &super::postgres::PgUrl,
+    filter: &Filter,
+    desk: Option<&str>,
+    workers: Option<usize>,
+) -> Result<Report, ReadError> {
+    use super::postgres::{describe, schema, PgRows};
+    let name = || PathBuf::from(url.to_string());
+    let cannot = |detail: String| {
+        ReadError::Blotter(BlotterError::Database {
+            url: url.to_string(),
+            detail,
+        })
+    };
+    let mut client = url.connect().map_err(|error| cannot(describe(&error)))?;
+    match schema::version(&mut client).map_err(|error| cannot(describe(&error)))? {
+        0 => return Err(BlotterError::Missing { path: name() }.into()),
+        found if found > schema::LATEST => {
+            return Err(BlotterError::TooNew {
+                path: name(),
+                found,
+                supported: schema::LATEST,
+            }
+            .into())
+        }
+        _ => {}
+    }
+    let mut rows = PgRows::new(client, url, desk.map(str::to_string));
+    if let Some(lp) = &filter.lp {
+        let seen = rows
+            .lps_asked()
+            .map_err(|error| cannot(error.to_string()))?;
+        if !seen.contains(lp) {
+            return Err(ReadError::UnknownLp {
+                lp: lp.clone(),
+                path: name(),
+                seen,
+            });
+        }
+    }
+    let split = match workers {
+        None => Split::PerCore,
+        Some(workers) => Split::Exactly(workers),
+    };
+    super::figures::build(&mut rows, filter, split).map_err(|error| cannot(error.to_string()))
+}
+
 /// [`load`] with the answers pass split among exactly `workers` threads
 /// (when the file can be opened more than once): the same report as one
 /// thread gives, which the tests check. `None`: one per core.
@@ -71,6 +135,16 @@ pub fn load_split(
     path: &Path,
     filter: &Filter,
     workers: Option<usize>,
+) -> Result<Report, ReadError> {
+    load_split_of(path, filter, workers, None)
+}
+
+/// [`load_split`] of desk `desk`'s RFQs and health rows only, if given.
+fn load_split_of(
+    path: &Path,
+    filter: &Filter,
+    workers: Option<usize>,
+    desk: Option<&str>,
 ) -> Result<Report, ReadError> {
     let (conn, reads) = super::read::open_for_reading(path)?;
     let read = |source| BlotterError::Read {
@@ -80,7 +154,8 @@ pub fn load_split(
     let mut rows = match reads {
         super::read::Reads::TheFile => SqliteRows::of_file(&conn, path),
         super::read::Reads::AnUpgradedCopy => SqliteRows::alone(&conn),
-    };
+    }
+    .of_desk(desk);
     if let Some(lp) = &filter.lp {
         let seen = rows.lps_asked().map_err(read)?;
         if !seen.contains(lp) {

@@ -210,6 +210,19 @@ pub(crate) trait ReportRows: AnswerRows {
     /// which the operator released a price (a `released` lock event):
     /// those may rest on a simulation or on the operator's word alone.
     fn recent_locks(&mut self, since_ms: i64) -> Result<Vec<RecentLock>, Self::Error>;
+    /// Every fill recorded at or after unix ms `since_ms`, oldest first,
+    /// as the clients' daily limits count them (read when the desk opens,
+    /// so that what a client filled today survives a restart).
+    fn client_fills(&mut self, since_ms: i64) -> Result<Vec<ClientFill>, Self::Error>;
+}
+
+/// One fill as a client's daily limit counts it: the client, the pair's
+/// quote currency and the notional the client paid or received in it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ClientFill {
+    pub(crate) client: crate::rfq::ClientId,
+    pub(crate) asset: crate::market::Asset,
+    pub(crate) notional: Decimal,
 }
 
 /// One corroborated lock of a real LP: pair symbol, LP price, unix ms.

@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 14] = [
+const MIGRATIONS: [&str; 15] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -456,6 +456,42 @@ const MIGRATIONS: [&str; 14] = [
     // NULL for earlier locks, which are therefore never read back.
     r#"
     ALTER TABLE lock_events ADD COLUMN corroborated_by TEXT;
+    "#,
+    // 15: which desk wrote each RFQ and health change (`--desk-name`, the
+    // host name by default), so that several desks can share one database
+    // (PostgreSQL) and the report can take one of them. Rows from before
+    // have an empty desk. `orders` and `fills` keep every column they had
+    // and gain it as their last.
+    r#"
+    ALTER TABLE rfqs ADD COLUMN desk TEXT NOT NULL DEFAULT '';
+    ALTER TABLE lp_health ADD COLUMN desk TEXT NOT NULL DEFAULT '';
+    DROP VIEW orders;
+    DROP VIEW fills;
+    CREATE VIEW orders AS
+    SELECT r.rfq_id, r.pair, r.side, o.rfq, o.seq, o.t_ms, o.at, o.at_ms, o.order_id,
+           o.quote_id, o.lp, o.venue_ref, o.lp_price, o.amount, o.attempt,
+           CASE a.event WHEN 'order_rejected' THEN 'rejected' WHEN 'filled' THEN 'filled'
+                        WHEN 'execution_unknown' THEN 'unknown' END AS outcome,
+           a.reason, a.hold_ms,
+           CASE a.event WHEN 'filled' THEN a.lp_price END AS fill_price,
+           a.at AS answered_at, a.at_ms AS answered_ms, r.client,
+           o.client_order_id, a.venue_order_id, a.reconciled_by, a.reconciled_at, r.desk
+    FROM executions o
+    JOIN rfqs r ON r.id = o.rfq
+    LEFT JOIN executions a ON a.id = (
+        SELECT x.id FROM executions x
+        WHERE x.rfq = o.rfq AND x.order_id = o.order_id
+          AND x.event IN ('order_rejected', 'filled', 'execution_unknown')
+        ORDER BY x.seq DESC LIMIT 1)
+    WHERE o.event = 'order_sent';
+    CREATE VIEW fills AS
+    SELECT r.rfq_id, r.pair, r.base, r.quote, r.side, f.rfq, f.seq, f.t_ms, f.at, f.at_ms,
+           f.order_id, f.quote_id, f.lp, f.lp_price, f.client_price, f.amount, f.client_pays,
+           f.pays_asset, f.client_receives, f.receives_asset, f.desk_pnl, f.pnl_asset,
+           f.hold_ms, f.venue_order_id, r.client, f.simulated, r.desk
+    FROM executions f
+    JOIN rfqs r ON r.id = f.rfq
+    WHERE f.event = 'filled';
     "#,
 ];
 

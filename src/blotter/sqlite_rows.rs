@@ -17,8 +17,8 @@ mod raw;
 use super::compact;
 use super::report_model::Filter;
 use super::report_rows::{
-    AnswerRange, AnswerRow, AnswerRows, AnswerSpan, Answered, ExecutionRow, HealthRow, LockRow,
-    RecentLock, ReportRows, RfqRow,
+    AnswerRange, AnswerRow, AnswerRows, AnswerSpan, Answered, ClientFill, ExecutionRow, HealthRow,
+    LockRow, RecentLock, ReportRows, RfqRow,
 };
 use crate::rfq::event::FailureKind;
 
@@ -31,6 +31,8 @@ pub(crate) struct SqliteRows<'conn> {
     /// The first and last stored RFQ ids in the snapshot: an answers range
     /// covering all of them needs no RFQ condition.
     stored: (Option<i64>, Option<i64>),
+    /// Only this desk's RFQs and health rows (`report --desk-name`).
+    desk: Option<String>,
 }
 
 impl<'conn> SqliteRows<'conn> {
@@ -40,6 +42,7 @@ impl<'conn> SqliteRows<'conn> {
             conn,
             file: None,
             stored: (None, None),
+            desk: None,
         }
     }
 
@@ -50,7 +53,14 @@ impl<'conn> SqliteRows<'conn> {
             conn,
             file: Some(file.to_path_buf()),
             stored: (None, None),
+            desk: None,
         }
+    }
+
+    /// Only desk `desk`'s RFQs and health rows, if given.
+    pub(crate) fn of_desk(mut self, desk: Option<&str>) -> Self {
+        self.desk = desk.map(str::to_string);
+        self
     }
 }
 
@@ -125,17 +135,19 @@ impl ReportRows for SqliteRows<'_> {
 
     fn lps_asked(&mut self) -> rusqlite::Result<Vec<String>> {
         let mut select = self.conn.prepare(
-            "SELECT value FROM rfqs, json_each(rfqs.lps) GROUP BY value ORDER BY MIN(rfqs.id), MIN(json_each.key)",
+            "SELECT value FROM rfqs, json_each(rfqs.lps) WHERE ?1 IS NULL OR rfqs.desk = ?1
+             GROUP BY value ORDER BY MIN(rfqs.id), MIN(json_each.key)",
         )?;
-        let rows = select.query_map([], |row| row.get(0))?;
+        let rows = select.query_map([&self.desk], |row| row.get(0))?;
         rows.collect()
     }
 
     fn simulated_lps(&mut self) -> rusqlite::Result<Vec<String>> {
         let mut select = self.conn.prepare(
-            "SELECT DISTINCT value FROM rfqs, json_each(rfqs.simulated_lps) ORDER BY value",
+            "SELECT DISTINCT value FROM rfqs, json_each(rfqs.simulated_lps)
+             WHERE ?1 IS NULL OR rfqs.desk = ?1 ORDER BY value",
         )?;
-        let rows = select.query_map([], |row| row.get(0))?;
+        let rows = select.query_map([&self.desk], |row| row.get(0))?;
         rows.collect()
     }
 
@@ -150,6 +162,7 @@ impl ReportRows for SqliteRows<'_> {
                AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.lps) WHERE value = ?4))
                AND (?6 IS NULL OR client = ?6)
                AND (?7 IS NULL OR operator = ?7)
+               AND (?8 IS NULL OR desk = ?8)
              ORDER BY started_ms DESC, id DESC
              LIMIT ?5",
         )?;
@@ -161,7 +174,8 @@ impl ReportRows for SqliteRows<'_> {
             filter.lp,
             limit,
             filter.client,
-            filter.operator
+            filter.operator,
+            self.desk,
         ])?;
         let mut selected = Vec::new();
         while let Some(row) = rows.next()? {
@@ -290,6 +304,7 @@ impl ReportRows for SqliteRows<'_> {
             filter.since_ms,
             filter.until_ms,
             filter.lp.as_deref(),
+            self.desk.as_deref(),
             each,
         )
     }
@@ -327,6 +342,10 @@ impl ReportRows for SqliteRows<'_> {
         }
         Ok(locks)
     }
+
+    fn client_fills(&mut self, since_ms: i64) -> rusqlite::Result<Vec<ClientFill>> {
+        super::read::client_fills(self.conn, since_ms)
+    }
 }
 
 /// `lp_health` rows between `since_ms` (inclusive) and `until_ms`
@@ -336,15 +355,16 @@ pub(super) fn health_rows(
     since_ms: Option<i64>,
     until_ms: Option<i64>,
     lp: Option<&str>,
+    desk: Option<&str>,
     mut each: impl FnMut(HealthRow<'_>),
 ) -> rusqlite::Result<()> {
     let mut select = conn.prepare(
         "SELECT lp, at_ms, state, retry_in_ms, reject_rate, throttled FROM lp_health
          WHERE (?1 IS NULL OR at_ms >= ?1) AND (?2 IS NULL OR at_ms < ?2)
-           AND (?3 IS NULL OR lp = ?3)
+           AND (?3 IS NULL OR lp = ?3) AND (?4 IS NULL OR desk = ?4)
          ORDER BY id",
     )?;
-    let mut rows = select.query(params![since_ms, until_ms, lp])?;
+    let mut rows = select.query(params![since_ms, until_ms, lp, desk])?;
     while let Some(row) = rows.next()? {
         each(HealthRow {
             lp: row.get_ref(0)?.as_str()?,

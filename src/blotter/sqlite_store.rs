@@ -101,6 +101,9 @@ pub struct SqliteStore {
     wal_peak_bytes: Arc<AtomicU64>,
     /// The file the connection has open, to compare its path with.
     file: OpenFile,
+    /// Written into every RFQ and health row (`--desk-name`; empty when
+    /// unnamed).
+    desk: String,
 }
 
 impl SqliteStore {
@@ -122,7 +125,14 @@ impl SqliteStore {
             checkpointer,
             wal_peak_bytes,
             file: OpenFile::at(path),
+            desk: String::new(),
         }
+    }
+
+    /// Names this desk on the rows it writes.
+    pub(crate) fn for_desk(mut self, desk: &str) -> SqliteStore {
+        self.desk = desk.to_string();
+        self
     }
 }
 
@@ -272,9 +282,10 @@ impl SqliteStore {
                 "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
                  threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
                  started_at, started_ms, speed, simulated, speed_per_mille, client, simulated_lps,
-                 operator, channel, fixed, answers_from)
+                 operator, channel, fixed, answers_from, desk)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, (SELECT coalesce(MAX(id), 0) + 1 FROM answers))",
+                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, (SELECT coalesce(MAX(id), 0) + 1 FROM answers),
+                 ?24)",
             )?;
             // Every answer after this one gets a higher id (ids only grow,
             // whichever process writes), so an RFQ's answers lie between
@@ -319,7 +330,7 @@ impl SqliteStore {
                 let event = match record {
                     Record::Event(event) => event,
                     Record::Health(change) => {
-                        insert_health(&tx, change)?;
+                        insert_health(&tx, change, &self.desk)?;
                         continue;
                     }
                 };
@@ -366,6 +377,7 @@ impl SqliteStore {
                         s.operator.as_deref(),
                         s.channel.as_str(),
                         s.fixed.as_str(),
+                        self.desk,
                     ])?;
                     let before = self.rfqs.insert(
                         event.rfq_id.clone(),
@@ -637,11 +649,15 @@ fn adopt(
 
 /// One desk-wide change of an LP's health as its `lp_health` row. Rare (a
 /// breaker opening, a pause, a fade), so plain `to_string` is fine.
-fn insert_health(tx: &rusqlite::Transaction, recorded: &RecordedChange) -> rusqlite::Result<()> {
+fn insert_health(
+    tx: &rusqlite::Transaction,
+    recorded: &RecordedChange,
+    desk: &str,
+) -> rusqlite::Result<()> {
     let change = &recorded.change;
     tx.prepare_cached(
         "INSERT INTO lp_health (lp, at, at_ms, state, previous, retry_in_ms, reject_rate,
-         reason, throttled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         reason, throttled, desk) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         &*recorded.lp,
@@ -653,6 +669,7 @@ fn insert_health(tx: &rusqlite::Transaction, recorded: &RecordedChange) -> rusql
         change.reject_rate.to_string(),
         change.reason.as_deref(),
         int(change.throttled),
+        desk,
     ])?;
     Ok(())
 }
@@ -683,7 +700,7 @@ fn is_transient(error: &rusqlite::Error) -> bool {
 }
 
 /// An LP-supplied count as SQLite's signed integer (it cannot store more).
-fn int(value: u64) -> i64 {
+pub(super) fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
@@ -794,7 +811,7 @@ impl Checkpointer {
 }
 
 /// [`iso_at`] into a reused buffer.
-fn iso_at_into(cache: &mut (i64, String), at_ms: i64, buffer: &mut String) {
+pub(super) fn iso_at_into(cache: &mut (i64, String), at_ms: i64, buffer: &mut String) {
     use std::fmt::Write as _;
     refresh_second(cache, at_ms);
     buffer.clear();
@@ -823,34 +840,34 @@ fn refresh_second(cache: &mut (i64, String), at_ms: i64) {
 /// the others. Execution rows are few (a handful per accepted RFQ), so
 /// plain `to_string` is fine here.
 #[derive(Default)]
-struct ExecutionRow<'a> {
-    order_id: Option<&'a str>,
-    quote_id: Option<&'a str>,
-    lp: Option<&'a str>,
-    venue_ref: Option<&'a str>,
-    lp_price: Option<String>,
-    client_price: Option<String>,
-    amount: Option<String>,
-    attempt: Option<u32>,
-    reason: Option<std::borrow::Cow<'a, str>>,
-    hold_ms: Option<i64>,
-    client_pays: Option<String>,
-    pays_asset: Option<&'a str>,
-    client_receives: Option<String>,
-    receives_asset: Option<&'a str>,
-    desk_pnl: Option<String>,
-    pnl_asset: Option<&'a str>,
-    venue_order_id: Option<&'a str>,
+pub(super) struct ExecutionRow<'a> {
+    pub(super) order_id: Option<&'a str>,
+    pub(super) quote_id: Option<&'a str>,
+    pub(super) lp: Option<&'a str>,
+    pub(super) venue_ref: Option<&'a str>,
+    pub(super) lp_price: Option<String>,
+    pub(super) client_price: Option<String>,
+    pub(super) amount: Option<String>,
+    pub(super) attempt: Option<u32>,
+    pub(super) reason: Option<std::borrow::Cow<'a, str>>,
+    pub(super) hold_ms: Option<i64>,
+    pub(super) client_pays: Option<String>,
+    pub(super) pays_asset: Option<&'a str>,
+    pub(super) client_receives: Option<String>,
+    pub(super) receives_asset: Option<&'a str>,
+    pub(super) desk_pnl: Option<String>,
+    pub(super) pnl_asset: Option<&'a str>,
+    pub(super) venue_order_id: Option<&'a str>,
     /// The id the venue saw for the order (on `order_sent`).
-    client_order_id: Option<&'a str>,
+    pub(super) client_order_id: Option<&'a str>,
     /// The LP behind the order or fill is a simulation (a reject or an
     /// unknown outcome, whose events do not say, is judged by the RFQ's
     /// `simulated_lps` in the insert).
-    simulated: bool,
+    pub(super) simulated: bool,
 }
 
 impl<'a> ExecutionRow<'a> {
-    fn of(kind: &'a EventKind) -> ExecutionRow<'a> {
+    pub(super) fn of(kind: &'a EventKind) -> ExecutionRow<'a> {
         match kind {
             EventKind::OrderSent(o) => ExecutionRow {
                 order_id: Some(&o.order_id),

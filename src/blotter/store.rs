@@ -1,9 +1,8 @@
 //! What the blotter's writer needs from a database: the [`BlotterStore`]
 //! trait, fed [`Record`]s (the streams' events and the LPs' health
 //! changes), with failures classified so that one policy (batching, holding,
-//! retrying, failing closed: `writer`) serves every store. SQLite
-//! implements it today (`sqlite_store`); a PostgreSQL store slots in beside
-//! it without touching the policy.
+//! retrying, failing closed: `writer`) serves every store: SQLite's
+//! (`sqlite_store`) and PostgreSQL's (`postgres::store`).
 
 use super::orders::{Learned, OrderOnRecord};
 use crate::lp::guarded::RecordedChange;

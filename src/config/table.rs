@@ -717,8 +717,22 @@ pub(crate) const BLOTTER_PATH: SettingDef = SettingDef {
     group: Group::Blotter,
     fallback: Fallback::Value("./blotter.db"),
     accepts: Accepts::Path,
-    help: "SQLite blotter that records every event",
+    help: "Blotter that records every event: an SQLite file, or postgres://USER@HOST[:PORT]/DB (password from PGPASSWORD)",
     slot: |args| &mut args.blotter,
+};
+
+pub(crate) const DESK_NAME: SettingDef = SettingDef {
+    env: "DESK_NAME",
+    flag: "--desk-name",
+    value_name: "NAME",
+    group: Group::Blotter,
+    fallback: Fallback::Absent {
+        means: "the host name",
+        in_help: true,
+    },
+    accepts: Accepts::Path,
+    help: "This desk's name on its blotter rows; `report` shows only its RFQs",
+    slot: |args| &mut args.desk_name,
 };
 
 pub(crate) const NO_BLOTTER: SettingDef = SettingDef {
@@ -783,6 +797,7 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
     MOCK_VALIDITY_SECONDS,
     FIX_LOG_DIR,
     BLOTTER_PATH,
+    DESK_NAME,
     NO_BLOTTER,
     LOG_FILE,
 ];

@@ -18,7 +18,7 @@ pub mod registry;
 pub mod remote;
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -150,6 +150,9 @@ impl From<crate::clients::ClientRefusal> for DeskError {
 pub struct DeskClosed {
     /// The blotter's path and its final counters, if one was open.
     pub blotter: Option<(PathBuf, BlotterStats)>,
+    /// Its fallback journal (beside a file; in the working directory for
+    /// a database).
+    pub journal: Option<PathBuf>,
 }
 
 impl Desk {
@@ -169,17 +172,17 @@ impl Desk {
             None => Clients::house_only(),
         };
         let blotter = match &settings.blotter {
-            Some(path) => Some(Blotter::open(path)?),
+            Some(at) => Some(Blotter::open_at(at, &settings.desk())?),
             None => None,
         };
         let filled_today = FilledToday::default();
-        if let (Some(blotter), true) = (&blotter, clients.from_file()) {
+        if let (Some(at), Some(_), true) = (&settings.blotter, &blotter, clients.from_file()) {
             let today = chrono::Utc::now().date_naive();
             let midnight = today
                 .and_hms_opt(0, 0, 0)
                 .map(|at| at.and_utc().timestamp_millis())
                 .unwrap_or(0);
-            for fill in crate::blotter::read::client_fills_since(blotter.path(), midnight)? {
+            for fill in crate::blotter::recent::client_fills_since(at, midnight)? {
                 filled_today.add(today, &fill.client, fill.asset, fill.notional);
             }
         }
@@ -369,11 +372,16 @@ impl Desk {
     /// ms `since_ms`) to today's client limits: they were dealt, and the
     /// counts were seeded from the blotter before they were known.
     fn count_learned_fills(&self, since_ms: i64) {
-        let Some(blotter) = self.blotter.as_ref().filter(|_| self.clients.from_file()) else {
+        let Some(at) = self
+            .settings
+            .blotter
+            .as_ref()
+            .filter(|_| self.blotter.is_some() && self.clients.from_file())
+        else {
             return;
         };
         let today = chrono::Utc::now().date_naive();
-        match crate::blotter::read::client_fills_since(blotter.path(), since_ms) {
+        match crate::blotter::recent::client_fills_since(at, since_ms) {
             Ok(fills) => {
                 for fill in fills {
                     self.filled_today
@@ -392,8 +400,13 @@ impl Desk {
     }
 
     /// The blotter's file, if one is open.
+    /// The blotter's file, when it is an SQLite file (a PostgreSQL
+    /// blotter has none).
     pub fn blotter_path(&self) -> Option<&std::path::Path> {
-        self.blotter.as_ref().map(Blotter::path)
+        self.blotter
+            .as_ref()
+            .filter(|blotter| blotter.is_file())
+            .map(Blotter::path)
     }
 
     /// The registry of live streams.
@@ -538,6 +551,10 @@ impl Desk {
     /// streams first: the blotter's writer ends once every stream is done.
     pub async fn shutdown(self) -> DeskClosed {
         self.registry.shutdown().await;
+        let journal = self
+            .blotter
+            .as_ref()
+            .and_then(|blotter| blotter.journal().map(Path::to_path_buf));
         let blotter = match self.blotter {
             Some(blotter) => {
                 let path = blotter.path().to_path_buf();
@@ -549,7 +566,7 @@ impl Desk {
             }
             None => None,
         };
-        DeskClosed { blotter }
+        DeskClosed { blotter, journal }
     }
 }
 

@@ -176,7 +176,7 @@ fn ended(
 
 /// Three RFQs with every event kind; the report figures below are worked
 /// out by hand from them.
-fn fixture() -> Vec<Vec<RfqEvent>> {
+pub(crate) fn fixture() -> Vec<Vec<RfqEvent>> {
     use FailureKind::*;
     let a = "R-A";
     let b = "R-B";
@@ -1691,7 +1691,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
 /// kind, answers to a poll arriving after later polls' (and some after
 /// their poll was settled: slower than the RFQ's timeout + 500 ms), an LP
 /// that no RFQ lists, RFQs that never ended, two pairs and both sides.
-fn interleaved_fixture() -> Vec<Vec<RfqEvent>> {
+pub(crate) fn interleaved_fixture() -> Vec<Vec<RfqEvent>> {
     let kinds = FailureKind::ALL;
     (0..24u64)
         .map(|r| {

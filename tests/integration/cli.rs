@@ -1487,6 +1487,7 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--csv",
             "--section",
             "--blotter",
+            "--desk-name",
             "--log-file"
         ]
     );

@@ -310,7 +310,7 @@ fn the_daily_limit_counts_what_the_blotter_holds_across_a_restart() {
 }
 
 /// `value` (two decimals) with thousands separators.
-fn grouped(value: rust_decimal::Decimal) -> String {
+pub(crate) fn grouped(value: rust_decimal::Decimal) -> String {
     let text = format!("{:.2}", value);
     let (whole, fraction) = text.split_once('.').unwrap();
     let mut out = String::new();
