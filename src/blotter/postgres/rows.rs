@@ -355,6 +355,7 @@ impl ReportRows for PgRows {
             "SELECT r.pair, l.price, l.at_ms, l.lp, r.simulated_lps
                FROM lock_events l JOIN rfqs r ON r.id = l.rfq
               WHERE l.event = 'locked' AND l.at_ms >= $1 AND l.price IS NOT NULL
+                AND l.corroborated_by IN ('band', 'second_lp', 'median', 'feed')
                 AND NOT EXISTS (SELECT 1 FROM lock_events x
                                  WHERE x.rfq = l.rfq AND x.event = 'released')
               ORDER BY l.at_ms, l.id",

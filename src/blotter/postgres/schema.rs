@@ -14,7 +14,7 @@ use postgres::Client;
 
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only, as SQLite's list.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     // 1: the shape SQLite's file has at its version 8 plus the desk that
     // wrote each RFQ and health change (`desk`, as SQLite's version 9).
     r#"
@@ -235,6 +235,12 @@ const MIGRATIONS: [&str; 3] = [
     // earlier RFQ's, or `quote`).
     r#"
     ALTER TABLE rfqs ADD COLUMN fixed TEXT NOT NULL DEFAULT 'base';
+    "#,
+    // 4: SQLite's version 14: what vouched for each lock, so that only an
+    // independently corroborated lock is read back as the desk's
+    // reference. NULL for earlier locks, never read back.
+    r#"
+    ALTER TABLE lock_events ADD COLUMN corroborated_by TEXT;
     "#,
 ];
 

@@ -549,6 +549,7 @@ impl PostgresStore {
                     .display(l.price)
                     .opt_text(l.previous_lp.as_deref())
                     .text(l.reason.as_str())
+                    .opt_text(l.corroborated_by.map(|by| by.as_str()))
                     .end(),
                 // The trust decisions ride with the lock's: the price held
                 // back or released, and by whom it was not.
@@ -563,6 +564,7 @@ impl PostgresStore {
                     .display(u.price)
                     .null()
                     .null()
+                    .null()
                     .end(),
                 EventKind::Released(r) => Line::of(&mut copy.lock_events)
                     .int(row)
@@ -575,6 +577,7 @@ impl PostgresStore {
                     .display(r.price)
                     .null()
                     .null()
+                    .null()
                     .end(),
                 EventKind::LockExpired(x) => Line::of(&mut copy.lock_events)
                     .int(row)
@@ -584,6 +587,7 @@ impl PostgresStore {
                     .int(at_ms)
                     .text("lock_expired")
                     .text(&x.lp)
+                    .null()
                     .null()
                     .null()
                     .null()
@@ -678,8 +682,8 @@ impl PostgresStore {
         )?;
         copy_in(
             &mut tx,
-            "COPY lock_events (rfq, seq, t_ms, at, at_ms, event, lp, price, previous_lp, reason)
-             FROM STDIN",
+            "COPY lock_events (rfq, seq, t_ms, at, at_ms, event, lp, price, previous_lp, reason,
+             corroborated_by) FROM STDIN",
             &copy.lock_events,
         )?;
         copy_in(
