@@ -11,7 +11,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 
-use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
+use crate::lp::{
+    LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp, TwoWayAnswer,
+};
 use crate::market::{round_for_desk, Bps, Side};
 
 /// How the mock LPs behave (MOCK_* settings).
@@ -73,6 +75,85 @@ impl MockLp {
     }
 }
 
+impl MockLp {
+    /// One quote's random draws, in the order the seed gives them.
+    fn draw(&self) -> Draw {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let min = self.settings.min_delay.as_millis() as u64;
+        let max = self.settings.max_delay.as_millis() as u64;
+        let delay = Duration::from_millis(state.rng.random_range(min..=max.max(min)));
+        let failure_millionths = (self.settings.failure_rate * Decimal::from(RATE_SCALE))
+            .trunc()
+            .try_into()
+            .unwrap_or(0u32);
+        let fails = state.rng.random_range(0..RATE_SCALE) < failure_millionths;
+        // Walk the mid, pulled gently back towards the reference so the
+        // LPs stay within a few bps of each other.
+        let step = state
+            .rng
+            .random_range(-WALK_STEP_CENTI_BPS..=WALK_STEP_CENTI_BPS);
+        state.offset_centi_bps = state.offset_centi_bps * 19 / 20 + step;
+        Draw {
+            delay,
+            fails,
+            offset_centi_bps: state.offset_centi_bps,
+        }
+    }
+
+    /// Waits the draw's latency.
+    async fn answer(&self, draw: &Draw, request: &LpRequest) {
+        // A zero delay answers at once: even a zero sleep would wait for the
+        // timer driver's next tick.
+        if !draw.delay.is_zero() {
+            request.clock.sleep(draw.delay).await;
+        }
+    }
+
+    /// The quote for `request`'s side from `draw`.
+    fn quote_from(&self, draw: &Draw, request: &LpRequest) -> Result<LpQuote, LpError> {
+        if draw.fails {
+            return Err(LpError::Unavailable("simulated outage".to_string()));
+        }
+        let pair = request.pair;
+        let reference = if pair.base.as_str() == "BTC" && pair.quote.as_str() == "USDT" {
+            Some(self.settings.base_price)
+        } else {
+            pair.reference_price()
+        };
+        let Some(reference) = reference else {
+            return Err(LpError::Declined(format!("no quote for {pair}")));
+        };
+        let offset = Decimal::new(draw.offset_centi_bps, 2);
+        let mid = reference * (Decimal::ONE + offset / Decimal::from(10_000));
+        let half_spread = self.settings.spread.fraction() / Decimal::TWO;
+        // The LP sells to a buying client at its offer, buys from a selling
+        // client at its bid, on its tick, rounded in its own favour.
+        let price = match request.side {
+            Side::Buy => {
+                round_for_desk(Side::Buy, mid * (Decimal::ONE + half_spread), pair.price_dp)
+            }
+            Side::Sell => round_for_desk(
+                Side::Sell,
+                mid * (Decimal::ONE - half_spread),
+                pair.price_dp,
+            ),
+        };
+        Ok(LpQuote {
+            lp: self.name.clone(),
+            request_id: request.request_id,
+            side: request.side,
+            pair,
+            price,
+            quantity: request.amount,
+            valid_until_ms: request.clock.now_ms() + self.settings.validity.as_millis() as u64,
+            venue_ref: None,
+        })
+    }
+}
+
 /// Builds `settings.count` mock LPs named LP1, LP2, ... A `seed` makes
 /// every delay, failure and price walk repeatable.
 pub fn mock_lps(settings: &MockSettings, seed: Option<u64>) -> Vec<SharedLp> {
@@ -112,74 +193,24 @@ impl LiquidityProvider for MockLp {
     }
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
-        let draw = {
-            let mut state = self
-                .state
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let min = self.settings.min_delay.as_millis() as u64;
-            let max = self.settings.max_delay.as_millis() as u64;
-            let delay = Duration::from_millis(state.rng.random_range(min..=max.max(min)));
-            let failure_millionths = (self.settings.failure_rate * Decimal::from(RATE_SCALE))
-                .trunc()
-                .try_into()
-                .unwrap_or(0u32);
-            let fails = state.rng.random_range(0..RATE_SCALE) < failure_millionths;
-            // Walk the mid, pulled gently back towards the reference so the
-            // LPs stay within a few bps of each other.
-            let step = state
-                .rng
-                .random_range(-WALK_STEP_CENTI_BPS..=WALK_STEP_CENTI_BPS);
-            state.offset_centi_bps = state.offset_centi_bps * 19 / 20 + step;
-            Draw {
-                delay,
-                fails,
-                offset_centi_bps: state.offset_centi_bps,
-            }
-        };
-        // A zero delay answers at once: even a zero sleep would wait for the
-        // timer driver's next tick.
-        if !draw.delay.is_zero() {
-            request.clock.sleep(draw.delay).await;
-        }
+        let draw = self.draw();
+        self.answer(&draw, request).await;
+        self.quote_from(&draw, request)
+    }
 
-        if draw.fails {
-            return Err(LpError::Unavailable("simulated outage".to_string()));
+    /// The mock quotes both sides from one draw (one latency, one outage,
+    /// one step of its mid), as a venue with a two-way form does.
+    fn quotes_two_way(&self) -> bool {
+        true
+    }
+
+    async fn quote_two_way(&self, offer: &LpRequest, bid: &LpRequest) -> TwoWayAnswer {
+        let draw = self.draw();
+        self.answer(&draw, offer).await;
+        TwoWayAnswer {
+            offer: self.quote_from(&draw, offer),
+            bid: self.quote_from(&draw, bid),
         }
-        let pair = request.pair;
-        let reference = if pair.base.as_str() == "BTC" && pair.quote.as_str() == "USDT" {
-            Some(self.settings.base_price)
-        } else {
-            pair.reference_price()
-        };
-        let Some(reference) = reference else {
-            return Err(LpError::Declined(format!("no quote for {pair}")));
-        };
-        let offset = Decimal::new(draw.offset_centi_bps, 2);
-        let mid = reference * (Decimal::ONE + offset / Decimal::from(10_000));
-        let half_spread = self.settings.spread.fraction() / Decimal::TWO;
-        // The LP sells to a buying client at its offer, buys from a selling
-        // client at its bid, on its tick, rounded in its own favour.
-        let price = match request.side {
-            Side::Buy => {
-                round_for_desk(Side::Buy, mid * (Decimal::ONE + half_spread), pair.price_dp)
-            }
-            Side::Sell => round_for_desk(
-                Side::Sell,
-                mid * (Decimal::ONE - half_spread),
-                pair.price_dp,
-            ),
-        };
-        Ok(LpQuote {
-            lp: self.name.clone(),
-            request_id: request.request_id,
-            side: request.side,
-            pair,
-            price,
-            quantity: request.amount,
-            valid_until_ms: request.clock.now_ms() + self.settings.validity.as_millis() as u64,
-            venue_ref: None,
-        })
     }
 
     /// Last look: holds the order for MOCK_LAST_LOOK_MS, then rejects a

@@ -268,3 +268,121 @@ mod binary {
         assert_eq!(accepted_side, "sell");
     }
 }
+
+/// From the binary against local venues: a venue with a two-way form
+/// (FIX) is asked once per poll for both sides; one without (B2C2), once
+/// per side.
+mod venues {
+    use std::process::Output;
+
+    use lp_rfq::lp::fix::codec::{msg_type, tag};
+    use serde_json::Value;
+
+    use crate::fake_venues::{FakeB2c2, B2C2_TOKEN};
+    use crate::fix_acceptor::{Acceptor, Script};
+    use crate::support::{empty_dir, lp_rfq_in};
+
+    /// `quote two-way 1 BTCUSDT --json` for 2 s against `venues` (a
+    /// venues file's text), off the async workers the fakes answer on.
+    async fn two_way_stream(venues: String) -> Vec<Value> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lps.toml");
+        std::fs::write(&file, venues).unwrap();
+        let output: Output = tokio::task::spawn_blocking(move || {
+            lp_rfq_in(empty_dir())
+                .env("NO_BLOTTER", "true")
+                .env("TWO_WAY_B2C2_TOKEN", B2C2_TOKEN)
+                .args([
+                    "quote",
+                    "two-way",
+                    "1",
+                    "BTCUSDT",
+                    "--json",
+                    "--duration",
+                    "2",
+                ])
+                .arg("--lps")
+                .arg(&file)
+                .arg("--fix-log-dir")
+                .arg(dir.path().join("fix-logs"))
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// The LP prices quoted to one side of the stream, in order.
+    fn lp_prices(events: &[Value], side: &str) -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["event"] == "lp_quote" && e["two_way_side"] == side)
+            .map(|e| e["price"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fix_venue_is_asked_once_per_poll_for_both_sides_without_a_side() {
+        let acceptor = Acceptor::start(Script::default()).await;
+        let events = two_way_stream(format!(
+            r#"
+[[lp]]
+name = "Fix"
+kind = "fix44"
+host = "127.0.0.1"
+port = {}
+sender_comp_id = "DESK"
+target_comp_id = "LP"
+
+[bands]
+BTCUSDT = {{ min = "50000", max = "200000" }}
+"#,
+            acceptor.port
+        ))
+        .await;
+        let requests = acceptor.received(msg_type::QUOTE_REQUEST);
+        assert!(!requests.is_empty());
+        // Side (54) omitted: a two-way QuoteRequest.
+        assert!(requests.iter().all(|r| r.get(tag::SIDE).is_none()));
+        // Every request's one Quote answered both sides: its OfferPx the
+        // offer side's, its BidPx the bid side's.
+        let (offers, bids) = (lp_prices(&events, "buy"), lp_prices(&events, "sell"));
+        assert_eq!(offers, vec!["100010.25".to_string(); requests.len()]);
+        assert_eq!(bids, vec!["99990.5".to_string(); requests.len()]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_b2c2_venue_is_asked_once_per_side() {
+        let b2c2 = FakeB2c2::start().await;
+        let events = two_way_stream(format!(
+            r#"
+[[lp]]
+name = "B2C2"
+kind = "b2c2"
+url = "{}"
+token_env = "TWO_WAY_B2C2_TOKEN"
+symbol = "{{base}}{{quote}}.SPOT"
+
+[bands]
+BTCUSDT = {{ min = "50000", max = "200000" }}
+"#,
+            b2c2.url
+        ))
+        .await;
+        let (offers, bids) = (lp_prices(&events, "buy"), lp_prices(&events, "sell"));
+        assert!(!offers.is_empty());
+        assert!(offers.iter().all(|price| price == "100012.34"));
+        assert!(bids.iter().all(|price| price == "99987.65"));
+        assert_eq!(offers.len(), bids.len());
+        assert_eq!(b2c2.quotes(), offers.len() + bids.len());
+    }
+}
