@@ -386,3 +386,132 @@ BTCUSDT = {{ min = "50000", max = "200000" }}
         assert_eq!(b2c2.quotes(), offers.len() + bids.len());
     }
 }
+
+/// A two-way RFQ in the blotter: one `rfqs` row marked `two_way`, each
+/// answer and lock on its side, read back as the stream ran, and the
+/// report's LP figures from the side the client took, the RFQ once.
+mod blotter {
+    use lp_rfq::blotter::report::{self, Filter};
+    use lp_rfq::blotter::Blotter;
+    use lp_rfq::market::Side;
+    use lp_rfq::rfq::StreamCommand;
+    use rusqlite::types::Value as Sql;
+    use serde_json::{json, Value};
+
+    use super::lps;
+    use crate::support::{params, run_two_way_with_commands, spec, with_reference};
+
+    fn rows(path: &std::path::Path, sql: &str) -> Vec<Vec<Sql>> {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut select = conn.prepare(sql).unwrap();
+        let columns = select.column_count();
+        select
+            .query_map([], |row| (0..columns).map(|i| row.get(i)).collect())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn text(value: &str) -> Sql {
+        Sql::Text(value.to_string())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_two_way_rfq_is_stored_by_side_replayed_as_it_ran_and_reported_by_the_side_taken() {
+        let accept = StreamCommand::AcceptSide {
+            side: Side::Sell,
+            quote_id: None,
+        };
+        let events = run_two_way_with_commands(
+            spec(Side::Buy),
+            lps(),
+            with_reference(params()),
+            2_000,
+            vec![(1_000, accept)],
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blotter.db");
+        let blotter = Blotter::open(&path).unwrap();
+        let sink = blotter.sink();
+        for event in &events {
+            sink.record(event.clone()).await;
+        }
+        drop(sink);
+        assert_eq!(blotter.close().await.lost, 0);
+
+        assert_eq!(
+            rows(&path, "SELECT side, two_way FROM rfqs"),
+            [[text("buy"), Sql::Integer(1)]]
+        );
+        let answer = |lp: &str, poll: i64, price: &str, side: &str| {
+            vec![text(lp), Sql::Integer(poll), text(price), text(side)]
+        };
+        assert_eq!(
+            rows(
+                &path,
+                "SELECT lp, poll, price, side FROM lp_quotes ORDER BY seq"
+            ),
+            [
+                answer("A", 1, "100010.00", "buy"),
+                answer("A", 1, "99990.00", "sell"),
+                answer("B", 1, "100020.00", "buy"),
+                answer("B", 1, "99980.00", "sell"),
+                answer("B", 2, "99990.00", "buy"),
+                answer("B", 2, "99980.00", "sell"),
+            ]
+        );
+        let lock = |event: &str, lp: &str, price: &str, side: &str| {
+            vec![text(event), text(lp), text(price), text(side)]
+        };
+        assert_eq!(
+            rows(
+                &path,
+                "SELECT event, lp, price, side FROM lock_events ORDER BY seq"
+            ),
+            [
+                lock("locked", "A", "100010.00", "buy"),
+                lock("locked", "A", "99990.00", "sell"),
+                lock("locked", "B", "99990.00", "buy"),
+            ]
+        );
+
+        // Read back, the stream is the one that ran, each event on its side.
+        let stored = lp_rfq::blotter::read::stored_rfqs(&path).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].events, events);
+
+        // The client sold at the bid: the bid side's answers and locks are
+        // the RFQ's figures, the offer side's are not counted again.
+        let report =
+            serde_json::to_value(report::load(&path, &Filter::default()).unwrap()).unwrap();
+        let figures = |lp: &Value| {
+            json!({
+                "lp": lp["lp"], "requests": lp["requests"], "answers": lp["answers"],
+                "locks_won": lp["locks_won"], "improvements": lp["improvements"],
+                "avg_distance_bps": lp["avg_distance_bps"], "orders": lp["orders"],
+                "fills": lp["fills"],
+            })
+        };
+        let lps: Vec<Value> = report["lps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(figures)
+            .collect();
+        assert_eq!(
+            lps,
+            [
+                json!({"lp": "A", "requests": 1, "answers": 1, "locks_won": 1, "improvements": 0,
+                       "avg_distance_bps": "0", "orders": 1, "fills": 1}),
+                json!({"lp": "B", "requests": 2, "answers": 2, "locks_won": 0, "improvements": 0,
+                       "avg_distance_bps": "0.5", "orders": 0, "fills": 0}),
+            ]
+        );
+        let rfqs = report["rfqs"].as_array().unwrap();
+        assert_eq!(rfqs.len(), 1);
+        assert_eq!(rfqs[0]["side"], "two-way sell");
+        assert_eq!(rfqs[0]["outcome"], "filled");
+        assert_eq!(report["pairs"][0]["rfqs"], 1);
+    }
+}
