@@ -1067,6 +1067,64 @@ fn typing_a_then_enter_during_a_prompted_stream_accepts_and_prints_the_ticket() 
 }
 
 #[test]
+fn a_two_way_request_at_the_prompt_is_accepted_on_the_side_named_at_that_sides_price() {
+    let mut child = lp_rfq()
+        .env("MOCK_FAILURE_RATE", "0")
+        .env("MOCK_REJECT_RATE", "0")
+        .args(["--plain", "--duration", "5"])
+        .args(["--mock-min-delay", "0.01", "--mock-max-delay", "0.05"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"2w\n1\nBTCUSDT\n").unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut stdout = stdout;
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            let _ = lines.send(String::from_utf8_lossy(&buffer[..n]).to_string());
+        }
+    });
+    let mut seen = String::new();
+    wait_for(
+        &output,
+        &mut seen,
+        "(a then b or s shows the offer or the bid, then Enter accepts it; Ctrl+C stops the stream)",
+    );
+    // Both sides quoted, then `a` asks which side the client takes.
+    wait_for(&output, &mut seen, "BID client quote (");
+    wait_for(&output, &mut seen, "OFFER client quote (");
+    stdin.write_all(b"a\n").unwrap();
+    wait_for(
+        &output,
+        &mut seen,
+        "WHICH SIDE? b: the client buys at the offer ",
+    );
+    stdin.write_all(b"s\n").unwrap();
+    wait_for(&output, &mut seen, "ACCEPT? client SELL 1 BTC at ");
+    // The price the question shows is the live bid's, and Enter sells there.
+    let asked = seen.rsplit("ACCEPT? client SELL 1 BTC at ").next().unwrap();
+    let price = asked.split(' ').next().unwrap().to_string();
+    stdin.write_all(b"\n").unwrap();
+    wait_for(&output, &mut seen, "stream ended (filled)");
+    drop(stdin);
+    let status = exits_within(&mut child, 20);
+    assert!(status.success(), "{seen}");
+    assert!(seen.contains("BID FILLED by LP"), "{seen}");
+    assert!(
+        seen.contains(&format!("Client price:    {price} USDT")),
+        "{price} in {seen}"
+    );
+}
+
+#[test]
 fn a_dot_env_key_like_a_setting_is_warned_about_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".env"), "SEED=1\nMARKUP_BSP=3\n").unwrap();
