@@ -454,10 +454,12 @@ fn the_prompt_asks_again_streams_and_quits() {
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     let shown = String::from_utf8_lossy(&output.stdout);
-    assert!(shown.contains("side 'maybe' is not one of b, buy, s, sell; try again"));
+    assert!(shown.contains("side 'maybe' is not one of b, buy, s, sell, 2w, two-way; try again"));
     assert!(shown.contains("Client BUYS      1.50000000 BTC"));
     assert!(shown.contains("stream ended (duration)"));
-    assert!(shown.trim_end().ends_with("Side (b/buy or s/sell):"));
+    assert!(shown
+        .trim_end()
+        .ends_with("Side (b/buy, s/sell or 2w/two-way):"));
 }
 
 #[test]
@@ -795,7 +797,7 @@ fn ctrl_c_at_the_prompt_quits_even_while_input_is_open() {
     let _keep_stdin_open = child.stdin.take();
     let output = watch_stdout(&mut child);
     let mut seen = String::new();
-    wait_for(&output, &mut seen, "Side (b/buy or s/sell):");
+    wait_for(&output, &mut seen, "Side (b/buy, s/sell or 2w/two-way):");
     signal(&child, "-INT");
     assert!(exits_within(&mut child, 5).success());
 }
@@ -821,7 +823,11 @@ fn sigterm_during_a_prompted_stream_stops_it_and_exits() {
     }
     assert!(seen.contains("stream stopped by the operator"), "{seen}");
     // It exits rather than asking for the next request.
-    assert_eq!(seen.matches("Side (b/buy or s/sell):").count(), 1, "{seen}");
+    assert_eq!(
+        seen.matches("Side (b/buy, s/sell or 2w/two-way):").count(),
+        1,
+        "{seen}"
+    );
     drop(stdin);
 }
 
@@ -1068,10 +1074,15 @@ fn typing_a_then_enter_during_a_prompted_stream_accepts_and_prints_the_ticket() 
 
 #[test]
 fn a_two_way_request_at_the_prompt_is_accepted_on_the_side_named_at_that_sides_price() {
+    // Each side's first quote stays live for the whole test (long
+    // validity, no improvement can take its lock), however slowly a loaded
+    // machine lets the operator type.
     let mut child = lp_rfq()
         .env("MOCK_FAILURE_RATE", "0")
         .env("MOCK_REJECT_RATE", "0")
-        .args(["--plain", "--duration", "5"])
+        .env("MOCK_VALIDITY_SECONDS", "600")
+        .env("IMPROVEMENT_THRESHOLD_BPS", "1000")
+        .args(["--plain", "--duration", "120"])
         .args(["--mock-min-delay", "0.01", "--mock-max-delay", "0.05"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
