@@ -248,3 +248,69 @@ impl LiquidityProvider for MockLp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+    use crate::clock::StreamClock;
+
+    fn settings() -> MockSettings {
+        MockSettings {
+            count: 1,
+            base_price: dec!(100000),
+            spread: Bps::new(dec!(4)).unwrap(),
+            min_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(20),
+            failure_rate: Decimal::ZERO,
+            reject_rate: Decimal::ZERO,
+            last_look: Duration::ZERO,
+            validity: Duration::from_secs(10),
+        }
+    }
+
+    fn request(side: Side, request_id: u64, clock: StreamClock) -> LpRequest {
+        LpRequest {
+            request_id,
+            rfq_id: Arc::from("R-mock"),
+            side,
+            pair: "BTCUSDT".parse().unwrap(),
+            amount: dec!(2),
+            sent_ms: 0,
+            clock,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_two_way_answer_is_one_draw_quoted_on_both_sides_of_one_mid() {
+        let clock = StreamClock::start();
+        let paired = MockLp::new("LP1", Arc::new(settings()), 7);
+        let answer = paired
+            .quote_two_way(
+                &request(Side::Buy, 1, clock),
+                &request(Side::Sell, 2, clock),
+            )
+            .await;
+        let (offer, bid) = (answer.offer.unwrap(), answer.bid.unwrap());
+        assert_eq!((offer.request_id, offer.side), (1, Side::Buy));
+        assert_eq!((bid.request_id, bid.side), (2, Side::Sell));
+        // One latency for both.
+        assert_eq!(clock.now_ms(), 20);
+        // The same seed asked one side at a time quotes the same offer and
+        // bid only for its first draw: a two-way answer is that draw.
+        let one_sided = MockLp::new("LP1", Arc::new(settings()), 7);
+        let first = one_sided
+            .quote(&request(Side::Buy, 3, clock))
+            .await
+            .unwrap();
+        assert_eq!(first.price, offer.price);
+        let same_mid = MockLp::new("LP1", Arc::new(settings()), 7);
+        let first_bid = same_mid
+            .quote(&request(Side::Sell, 4, clock))
+            .await
+            .unwrap();
+        assert_eq!(first_bid.price, bid.price);
+        assert!(offer.price > bid.price);
+    }
+}
