@@ -176,7 +176,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             currency,
             ..
         }) => {
-            let two_way = is_two_way(&side);
+            let two_way = crate::rfq::request::is_two_way(&side);
             // A two-way request is priced on both sides; its spec's side
             // is not used.
             let spec = match parse_request(
@@ -703,12 +703,6 @@ fn run_orders(settings: &Settings, last: Option<usize>, json: bool) -> anyhow::R
 fn usage_error(error: impl std::fmt::Display) -> ExitCode {
     eprintln!("lp-rfq: {error}");
     ExitCode::from(2)
-}
-
-/// `quote`'s side names both sides: `two-way` or `2w`.
-pub(crate) fn is_two_way(side: &str) -> bool {
-    let side = side.trim();
-    side.eq_ignore_ascii_case("two-way") || side.eq_ignore_ascii_case("2w")
 }
 
 /// When and on which side `quote --accept-after` accepts: `side` is the

@@ -69,7 +69,7 @@ pub async fn run(
                 let spec = read_request(input, &mut output, &limits, &minimum, &quotable)?;
                 Ok(spec.map(|spec| (spec, client)))
             };
-            let answer: io::Result<Option<(RfqSpec, ClientId)>> = match mode {
+            let answer: io::Result<Option<(Requested, ClientId)>> = match mode {
                 OutputMode::Plain => ask_all(&mut io::stdout()),
                 OutputMode::Json => ask_all(&mut io::stderr()),
             };
@@ -84,7 +84,7 @@ pub async fn run(
             }
             _ = interrupts.recv() => None,
         };
-        let Some(((spec, named), returned)) = answered else {
+        let Some(((requested, named), returned)) = answered else {
             if mode == OutputMode::Plain {
                 println!();
             }
@@ -92,9 +92,14 @@ pub async fn run(
         };
         input = returned;
         client = named;
+        let params = RequestParams::default().with_client(client.clone());
         let request = QuoteRequest {
-            spec,
-            params: RequestParams::default().with_client(client.clone()),
+            spec: requested.spec,
+            params: if requested.two_way {
+                params.with_two_way()
+            } else {
+                params
+            },
         };
         // The client's terms are held before any LP is asked; a refusal
         // is explained and the request asked again.
@@ -108,7 +113,11 @@ pub async fn run(
         let stopper = handle.stopper();
         hint(
             mode,
-            "(a shows the live quote, then Enter accepts it; Ctrl+C stops the stream)",
+            if requested.two_way {
+                "(a then b or s shows the offer or the bid, then Enter accepts it; Ctrl+C stops the stream)"
+            } else {
+                "(a shows the live quote, then Enter accepts it; Ctrl+C stops the stream)"
+            },
         );
         // What the acceptance must follow, handed over as it is written.
         let (seen_sender, mut seen) = mpsc::unbounded_channel();
@@ -120,7 +129,7 @@ pub async fn run(
             write(event)
         });
         tokio::pin!(streamed);
-        let mut acceptance = Acceptance::default();
+        let mut acceptance = Acceptance::new(requested.two_way);
         let mut releasable = ReleasableLps::default();
         let mut terminated = false;
         // Lines typed during the stream: `a` accepts, `r` releases an
@@ -267,10 +276,18 @@ pub const RECONFIRM_SETTLE_MS: u64 = 500;
 /// client quote (price, notional, id) and an empty line executes exactly
 /// that quote id. A quote that renews while it is asked is shown again,
 /// saying so, and an empty line then takes the new one, once it has been
-/// up [`RECONFIRM_SETTLE_MS`]. Never "whatever is live at Enter".
+/// up [`RECONFIRM_SETTLE_MS`]. Never "whatever is live at Enter". On a
+/// two-way stream `a` first asks which side the client takes (`b`: it
+/// buys at the offer, `s`: it sells at the bid), then shows that side's
+/// quote.
 #[derive(Debug, Default)]
 pub(crate) struct Acceptance {
-    live: Option<Box<ClientQuote>>,
+    /// The live client quote of each side: the offer (a client BUY)
+    /// first, then the bid; a one-sided stream has only its own.
+    live: [Option<Box<ClientQuote>>; 2],
+    two_way: bool,
+    /// `a` was typed on a two-way stream: the next line names the side.
+    choosing: bool,
     asking: Option<Asking>,
     /// An order went out (or the stream ended): nothing more to accept.
     done: bool,
@@ -279,6 +296,7 @@ pub(crate) struct Acceptance {
 #[derive(Debug)]
 struct Asking {
     quote_id: Arc<str>,
+    side: Side,
     /// The client price the question showed.
     client_price: rust_decimal::Decimal,
     changed: bool,
@@ -296,7 +314,23 @@ pub enum Answer {
     NotMine,
 }
 
+/// Where a side's live quote is kept.
+fn slot(side: Side) -> usize {
+    match side {
+        Side::Buy => 0,
+        Side::Sell => 1,
+    }
+}
+
 impl Acceptance {
+    /// For a one-sided stream, or a two-way one (`two_way`).
+    pub(crate) fn new(two_way: bool) -> Acceptance {
+        Acceptance {
+            two_way,
+            ..Acceptance::default()
+        }
+    }
+
     /// Events the acceptance follows (the rest need not be handed over).
     pub(crate) fn follows(event: &RfqEvent) -> bool {
         matches!(
@@ -313,14 +347,18 @@ impl Acceptance {
     pub(crate) fn on_event(&mut self, event: &RfqEvent, now_ms: StreamMs) -> Option<String> {
         match &event.kind {
             EventKind::ClientQuote(quote) => {
-                self.live = Some(quote.clone());
-                let asking = self.asking.as_mut()?;
+                self.live[slot(quote.side)] = Some(quote.clone());
+                let asking = self
+                    .asking
+                    .as_mut()
+                    .filter(|asking| asking.side == quote.side)?;
                 if asking.quote_id == quote.quote_id {
                     return None;
                 }
                 let was = group_thousands(asking.client_price);
                 *asking = Asking {
                     quote_id: quote.quote_id.clone(),
+                    side: quote.side,
                     client_price: quote.client_price,
                     changed: true,
                     shown_at_ms: now_ms,
@@ -328,15 +366,26 @@ impl Acceptance {
                 Some(question(quote, Some(was)))
             }
             EventKind::LockExpired(_) => {
-                self.live = None;
-                self.asking.as_ref().map(|_| {
-                    "  the quote expired: Enter will accept nothing until a fresh one is shown"
-                        .to_string()
-                })
+                // A two-way stream's expiry is its side's; a one-sided
+                // stream has one quote.
+                let expired = |side: Side| event.two_way_side.is_none_or(|of| of == side);
+                for side in [Side::Buy, Side::Sell] {
+                    if expired(side) {
+                        self.live[slot(side)] = None;
+                    }
+                }
+                self.asking
+                    .as_ref()
+                    .filter(|asking| expired(asking.side))
+                    .map(|_| {
+                        "  the quote expired: Enter will accept nothing until a fresh one is shown"
+                            .to_string()
+                    })
             }
             EventKind::OrderSent(_) | EventKind::NotFilled(_) | EventKind::Ended(_) => {
                 self.done = true;
                 self.asking = None;
+                self.choosing = false;
                 None
             }
             _ => None,
@@ -349,7 +398,10 @@ impl Acceptance {
             if !line.trim().is_empty() {
                 return Answer::Say("  not accepted".to_string());
             }
-            let Some(live) = self.live.as_ref().filter(|q| q.quote_id == asking.quote_id) else {
+            let Some(live) = self.live[slot(asking.side)]
+                .as_ref()
+                .filter(|q| q.quote_id == asking.quote_id)
+            else {
                 return Answer::Say("  no live quote to accept: a asks again".to_string());
             };
             if asking.changed && now_ms.saturating_sub(asking.shown_at_ms) < RECONFIRM_SETTLE_MS {
@@ -363,22 +415,68 @@ impl Acceptance {
             }
             return Answer::Execute(asking.quote_id);
         }
+        if std::mem::take(&mut self.choosing) {
+            let side = match line.trim().to_ascii_lowercase().as_str() {
+                "b" | "buy" => Side::Buy,
+                "s" | "sell" => Side::Sell,
+                _ => return Answer::Say("  not accepted: b or s names the side".to_string()),
+            };
+            return self.ask(side, now_ms);
+        }
         if !is_accept(line) {
             return Answer::NotMine;
         }
         if self.done {
             return Answer::Say("  already accepted: one execution per stream".to_string());
         }
-        let Some(live) = &self.live else {
-            return Answer::Say("  no client quote live: nothing to accept".to_string());
+        if self.two_way {
+            self.choosing = true;
+            return Answer::Say(self.which_side());
+        }
+        match self.live.iter().flatten().next() {
+            Some(live) => {
+                let side = live.side;
+                self.ask(side, now_ms)
+            }
+            None => Answer::Say("  no client quote live: nothing to accept".to_string()),
+        }
+    }
+
+    /// Shows `side`'s live quote and waits for Enter.
+    fn ask(&mut self, side: Side, now_ms: StreamMs) -> Answer {
+        let Some(live) = &self.live[slot(side)] else {
+            return Answer::Say(match (self.two_way, side) {
+                (false, _) => "  no client quote live: nothing to accept".to_string(),
+                (true, Side::Buy) => "  no offer live: nothing to accept".to_string(),
+                (true, Side::Sell) => "  no bid live: nothing to accept".to_string(),
+            });
         };
         self.asking = Some(Asking {
             quote_id: live.quote_id.clone(),
+            side,
             client_price: live.client_price,
             changed: false,
             shown_at_ms: now_ms,
         });
         Answer::Say(question(live, None))
+    }
+
+    /// The two-way question: the side the client takes, with each side's
+    /// live price.
+    fn which_side(&self) -> String {
+        let price = |side: Side| match &self.live[slot(side)] {
+            Some(quote) => format!(
+                "{} {}",
+                group_thousands(quote.client_price),
+                quote_currency(quote)
+            ),
+            None => "none live".to_string(),
+        };
+        format!(
+            "WHICH SIDE? b: the client buys at the offer {} · s: the client sells at the bid {}",
+            price(Side::Buy),
+            price(Side::Sell),
+        )
     }
 }
 
@@ -566,7 +664,15 @@ pub(crate) fn read_client(
     })
 }
 
-/// Reads one request: side, amount, pair. An amount finer than the pair's
+/// A request as the prompt reads it: the trade, asked on one side or on
+/// both (`two_way`, the spec's side then the offer's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Requested {
+    pub(crate) spec: RfqSpec,
+    pub(crate) two_way: bool,
+}
+
+/// Reads one request: side (or both), amount, pair. An amount finer than the pair's
 /// lot size, or under the pair's minimum (`minimum`: dust), is explained
 /// once the pair is known, and the amount asked again.
 ///
@@ -581,13 +687,14 @@ pub(crate) fn read_request(
     limits: &NotionalLimits,
     minimum: &MinimumSize,
     quotable: &Quotable,
-) -> io::Result<Option<RfqSpec>> {
+) -> io::Result<Option<Requested>> {
     loop {
-        let Some(spec) = read_one_request(input, output, minimum, quotable)? else {
+        let Some(requested) = read_one_request(input, output, minimum, quotable)? else {
             return Ok(None);
         };
+        let spec = requested.spec;
         let Some(warning) = limits.check(spec.pair, spec.fixed, spec.amount).warning() else {
-            return Ok(Some(spec));
+            return Ok(Some(requested));
         };
         let Some(answer) = ask(
             input,
@@ -598,7 +705,7 @@ pub(crate) fn read_request(
             return Ok(None);
         };
         if spec.confirmed_by(&answer) {
-            return Ok(Some(spec));
+            return Ok(Some(requested));
         }
         writeln!(output, "  not asked; enter the request again")?;
     }
@@ -613,12 +720,24 @@ fn read_one_request(
     output: &mut impl Write,
     minimum: &MinimumSize,
     quotable: &Quotable,
-) -> io::Result<Option<RfqSpec>> {
+) -> io::Result<Option<Requested>> {
+    // `None`: both sides (a two-way request).
+    let asked_side = |text: &str| -> Result<Option<Side>, String> {
+        if crate::rfq::request::is_two_way(text) {
+            return Ok(None);
+        }
+        text.parse::<Side>().map(Some).map_err(|_| {
+            format!(
+                "side '{}' is not one of b, buy, s, sell, 2w, two-way",
+                text.trim()
+            )
+        })
+    };
     let Some(side) = ask_until(
         input,
         output,
-        "Side (b/buy or s/sell): ",
-        str::parse::<Side>,
+        "Side (b/buy, s/sell or 2w/two-way): ",
+        asked_side,
     )?
     else {
         return Ok(None);
@@ -653,12 +772,17 @@ fn read_one_request(
     loop {
         match sized(&amount) {
             Ok((fixed, checked)) => {
-                return Ok(Some(RfqSpec {
-                    side,
-                    amount: checked,
-                    pair,
-                    fixed,
-                }))
+                return Ok(Some(Requested {
+                    spec: RfqSpec {
+                        // A two-way request's spec carries the offer's
+                        // side, as `quote two-way` does.
+                        side: side.unwrap_or(Side::Buy),
+                        amount: checked,
+                        pair,
+                        fixed,
+                    },
+                    two_way: side.is_none(),
+                }));
             }
             Err(error) => {
                 writeln!(output, "  {error}; try again")?;
@@ -686,6 +810,11 @@ mod tests {
     }
 
     fn run_with(typed: &str, quotable: &Quotable) -> (Option<RfqSpec>, String) {
+        let (requested, shown) = read_with(typed, quotable);
+        (requested.map(|requested| requested.spec), shown)
+    }
+
+    fn read_with(typed: &str, quotable: &Quotable) -> (Option<Requested>, String) {
         let mut input = typed.as_bytes();
         let mut output = Vec::new();
         let spec = read_request(
@@ -707,7 +836,7 @@ mod tests {
         assert_eq!(
             shown,
             concat!(
-                "Side (b/buy or s/sell): Amount: Pair (e.g., BTCUSDT): ",
+                "Side (b/buy, s/sell or 2w/two-way): Amount: Pair (e.g., BTCUSDT): ",
                 "  no configured LP quotes DOGE/USDT (quotable: BTCUSDT, ETHUSDT); try again\n",
                 "Pair (e.g., BTCUSDT): "
             )
@@ -733,7 +862,7 @@ mod tests {
         let (spec, shown) = run("b\n500\nBTCUSDT\n\n");
         assert_eq!(spec, None, "nothing is asked for");
         assert!(shown.ends_with(
-            "to ask for quotes:   not asked; enter the request again\nSide (b/buy or s/sell): "
+            "to ask for quotes:   not asked; enter the request again\nSide (b/buy, s/sell or 2w/two-way): "
         ));
     }
 
@@ -743,7 +872,7 @@ mod tests {
         let spec = spec.unwrap();
         assert_eq!((spec.side, spec.amount), (Side::Sell, dec!(2)));
         assert!(shown.contains(
-            "to ask for quotes:   not asked; enter the request again\nSide (b/buy or s/sell): "
+            "to ask for quotes:   not asked; enter the request again\nSide (b/buy, s/sell or 2w/two-way): "
         ));
     }
 
@@ -754,7 +883,7 @@ mod tests {
         assert_eq!(
             shown,
             concat!(
-                "Side (b/buy or s/sell): Amount: Pair (e.g., BTCUSDT): ",
+                "Side (b/buy, s/sell or 2w/two-way): Amount: Pair (e.g., BTCUSDT): ",
                 "  amount 0.00000001 BTC is below the minimum for BTCUSDT: notional 0.001 USDT is under MIN_NOTIONAL 10 USDT; try again\n",
                 "Amount: "
             )
@@ -779,7 +908,7 @@ mod tests {
         assert_eq!(spec.pair.symbol(), "BTCUSDT");
         assert_eq!(
             shown,
-            "Side (b/buy or s/sell): Amount: Pair (e.g., BTCUSDT): "
+            "Side (b/buy, s/sell or 2w/two-way): Amount: Pair (e.g., BTCUSDT): "
         );
     }
 
@@ -794,7 +923,7 @@ mod tests {
         let (spec, shown) = run("s\n1000000 ETH\nBTCUSDT\n1000000 USDT\n");
         assert_eq!(
             shown,
-            "Side (b/buy or s/sell): Amount: Pair (e.g., BTCUSDT):   currency 'ETH' (--in) is not a leg of BTC/USDT: write BTC or USDT; try again\nAmount: "
+            "Side (b/buy, s/sell or 2w/two-way): Amount: Pair (e.g., BTCUSDT):   currency 'ETH' (--in) is not a leg of BTC/USDT: write BTC or USDT; try again\nAmount: "
         );
         assert_eq!(spec.unwrap().fixed, Leg::Quote);
     }
@@ -809,12 +938,36 @@ mod tests {
         );
         assert_eq!(
             shown,
-            "Side (b/buy or s/sell):   side 'long' is not one of b, buy, s, sell; try again\n\
-             Side (b/buy or s/sell): Amount:   amount 'lots' is not a number; try again\n\
+            "Side (b/buy, s/sell or 2w/two-way):   side 'long' is not one of b, buy, s, sell, 2w, two-way; try again\n\
+             Side (b/buy, s/sell or 2w/two-way): Amount:   amount 'lots' is not a number; try again\n\
              Amount:   amount '-2' must be greater than zero; try again\n\
              Amount: Pair (e.g., BTCUSDT):   pair 'BTCXYZ' has no known quote asset (known: USDT, USDC, USD, EUR, BTC, ETH); try again\n\
              Pair (e.g., BTCUSDT): "
         );
+    }
+
+    #[rstest::rstest]
+    #[case("2w")]
+    #[case("two-way")]
+    #[case("2W")]
+    fn two_way_is_read_as_a_request_for_both_sides(#[case] side: &str) {
+        let (requested, shown) = read_with(&format!("{side}\n1.5\nBTCUSDT\n"), &Quotable::Any);
+        let requested = requested.unwrap();
+        assert!(requested.two_way);
+        assert_eq!(
+            (
+                requested.spec.side,
+                requested.spec.amount,
+                requested.spec.pair.symbol().as_str()
+            ),
+            (Side::Buy, dec!(1.5), "BTCUSDT")
+        );
+        assert_eq!(
+            shown,
+            "Side (b/buy, s/sell or 2w/two-way): Amount: Pair (e.g., BTCUSDT): "
+        );
+        let (requested, _) = read_with("s\n1.5\nBTCUSDT\n", &Quotable::Any);
+        assert!(!requested.unwrap().two_way);
     }
 
     #[test]
@@ -873,6 +1026,102 @@ mod tests {
         assert_eq!(
             acceptance.on_line("\n", 1_200),
             Answer::Execute(Arc::from("Q-1"))
+        );
+    }
+
+    /// A two-way stream's client quote of `side`, tagged with it.
+    fn side_quote(
+        side: Side,
+        t_ms: u64,
+        quote_id: &str,
+        client_price: rust_decimal::Decimal,
+    ) -> RfqEvent {
+        let mut event = client_quote(t_ms, quote_id, client_price);
+        if let EventKind::ClientQuote(quote) = &mut event.kind {
+            quote.side = side;
+            if side == Side::Sell {
+                quote.pays_asset = "BTCUSDT".parse::<Pair>().unwrap().base;
+                quote.client_pays = dec!(1);
+                quote.receives_asset = "BTCUSDT".parse::<Pair>().unwrap().quote;
+                quote.client_receives = client_price;
+            }
+        }
+        event.two_way_side = Some(side);
+        event
+    }
+
+    #[test]
+    fn on_a_two_way_stream_a_asks_the_side_and_enter_executes_that_sides_quote() {
+        let mut acceptance = Acceptance::new(true);
+        acceptance.on_event(
+            &side_quote(Side::Buy, 100, "Q-offer-1", dec!(100110.01)),
+            100,
+        );
+        acceptance.on_event(&side_quote(Side::Sell, 100, "Q-bid-1", dec!(99890.01)), 100);
+        assert_eq!(
+            acceptance.on_line("a\n", 1_000),
+            Answer::Say(
+                "WHICH SIDE? b: the client buys at the offer 100,110.01 USDT \
+                 · s: the client sells at the bid 99,890.01 USDT"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            acceptance.on_line("s\n", 1_100),
+            Answer::Say(
+                "ACCEPT? client SELL 1 BTC at 99,890.01 USDT · notional 99,890.01 USDT \
+                 · quote Q-bid-1: Enter executes at 99,890.01, any other line cancels"
+                    .to_string()
+            )
+        );
+        // The offer renewing does not touch the bid asked.
+        assert_eq!(
+            acceptance.on_event(
+                &side_quote(Side::Buy, 1_150, "Q-offer-2", dec!(100100.00)),
+                1_150
+            ),
+            None
+        );
+        assert_eq!(
+            acceptance.on_line("\n", 1_200),
+            Answer::Execute(Arc::from("Q-bid-1"))
+        );
+    }
+
+    #[test]
+    fn on_a_two_way_stream_a_side_without_a_live_quote_or_an_unknown_side_accepts_nothing() {
+        let mut acceptance = Acceptance::new(true);
+        acceptance.on_event(
+            &side_quote(Side::Buy, 100, "Q-offer-1", dec!(100110.01)),
+            100,
+        );
+        assert_eq!(
+            acceptance.on_line("a\n", 1_000),
+            Answer::Say(
+                "WHICH SIDE? b: the client buys at the offer 100,110.01 USDT \
+                 · s: the client sells at the bid none live"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            acceptance.on_line("s\n", 1_100),
+            Answer::Say("  no bid live: nothing to accept".to_string())
+        );
+        acceptance.on_line("a\n", 1_200);
+        assert_eq!(
+            acceptance.on_line("x\n", 1_300),
+            Answer::Say("  not accepted: b or s names the side".to_string())
+        );
+        // The offer side's expiry takes its quote away.
+        let mut expired = side_quote(Side::Buy, 2_000, "Q-offer-1", dec!(1));
+        expired.kind = EventKind::LockExpired(crate::rfq::event::LockExpired {
+            lp: Arc::from("LP1"),
+        });
+        acceptance.on_event(&expired, 2_000);
+        acceptance.on_line("a\n", 2_100);
+        assert_eq!(
+            acceptance.on_line("b\n", 2_200),
+            Answer::Say("  no offer live: nothing to accept".to_string())
         );
     }
 

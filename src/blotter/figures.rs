@@ -669,8 +669,19 @@ fn select_rfqs(stored: Vec<RfqRow>) -> (Vec<(i64, Selected)>, Vec<Live>) {
     let mut selected = Vec::with_capacity(stored.len());
     let mut live = Vec::with_capacity(stored.len());
     for row in stored {
+        // A two-way RFQ counts once, by one side's answers and locks: the
+        // side the client took, else its offer side (its recorded side).
+        let counted_side = match (&row.accepted_side, row.two_way) {
+            (Some(accepted), true) => accepted,
+            _ => &row.side,
+        };
+        let side = match (&row.accepted_side, row.two_way) {
+            (Some(accepted), true) => format!("two-way {accepted}"),
+            (None, true) => "two-way".to_string(),
+            _ => row.side.clone(),
+        };
         live.push(Live {
-            side: row.side.parse().unwrap_or(Side::Buy),
+            side: counted_side.parse().unwrap_or(Side::Buy),
             lp_timeout_ms: row.lp_timeout_ms,
             slowest_ms: 0,
             last_t_ms: 0,
@@ -693,7 +704,7 @@ fn select_rfqs(stored: Vec<RfqRow>) -> (Vec<(i64, Selected)>, Vec<Live>) {
                 line: RfqLine {
                     rfq_id: row.rfq_id,
                     started_at: row.started_at,
-                    side: row.side,
+                    side,
                     amount: row.amount,
                     pair: row.pair,
                     duration_ms: 0,
@@ -1164,6 +1175,17 @@ fn count_share<A: AnswerRows>(
 
 /// Counts one answer: its LP's totals, and its RFQ's open polls.
 fn count_answer(row: &AnswerRow, lp: usize, rfq: &mut Live, tally: &mut Tally) {
+    if row.side.is_none_or(|side| side == rfq.side) {
+        count_answer_of_side(row, lp, rfq, tally);
+    }
+    if rfq.answers_to == Some(row.id) {
+        rfq.settle(u64::MAX, &mut tally.totals);
+        rfq.pending = VecDeque::new();
+    }
+}
+
+/// Counts one answer of the side its RFQ is counted by.
+fn count_answer_of_side(row: &AnswerRow, lp: usize, rfq: &mut Live, tally: &mut Tally) {
     tally.first_seen[lp] = tally.first_seen[lp].min(row.id);
     rfq.last_t_ms = rfq.last_t_ms.max(row.t_ms);
     rfq.slowest_ms = rfq.slowest_ms.max(row.latency_ms);
@@ -1185,10 +1207,6 @@ fn count_answer(row: &AnswerRow, lp: usize, rfq: &mut Live, tally: &mut Tally) {
         Answered::Failed(Some(kind)) => tally.totals[lp].errors[kind as usize] += 1,
         Answered::Failed(None) => {}
     }
-    if rfq.answers_to == Some(row.id) {
-        rfq.settle(u64::MAX, &mut tally.totals);
-        rfq.pending = VecDeque::new();
-    }
 }
 
 /// Lock holding, per RFQ in stream order: from a `locked` to the next
@@ -1205,6 +1223,9 @@ fn scan_locks<R: ReportRows>(
         let Some(at) = at_of(row.rfq) else {
             return;
         };
+        if row.side.is_some_and(|side| side != live[at].side.as_str()) {
+            return;
+        }
         let rfq = &mut rfqs[at].1;
         let t = row.t_ms;
         live[at].last_t_ms = live[at].last_t_ms.max(t);

@@ -239,6 +239,14 @@ fn side(row: &Row, column: &str) -> rusqlite::Result<Side> {
     text.parse().map_err(|_| bad(column, &text))
 }
 
+/// A two-way RFQ's side of a row (`side`, NULL on a one-sided RFQ's).
+fn opt_side(row: &Row, column: usize) -> rusqlite::Result<Option<Side>> {
+    match row.get::<_, Option<String>>(column)? {
+        None => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| bad("side", &text)),
+    }
+}
+
 fn asset_of(pair: &Pair, row: &Row, column: &str) -> rusqlite::Result<Asset> {
     let text: String = row.get(column)?;
     [pair.base, pair.quote]
@@ -327,7 +335,8 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
     // One RFQ's answers: its id range, so the scan stays within the rows
     // written while it ran.
     let mut answers_of = conn.prepare(
-        "SELECT seq, t_ms, lp, poll, latency_ms, price, quantity, valid_for_ms, failure, reason
+        "SELECT seq, t_ms, lp, poll, latency_ms, price, quantity, valid_for_ms, failure, reason,
+                side
          FROM answers WHERE id >= ?1 AND id <= ?2 AND rfq = ?3",
     )?;
     let mut rfqs = Vec::new();
@@ -352,6 +361,7 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             .collect();
         let every_lp_simulated: bool = row.get("simulated")?;
         let is_simulated = |lp: &str| simulated_lps.iter().any(|name| &**name == lp);
+        let two_way: bool = row.get("two_way")?;
         let started = Started {
             side: side(row, "side")?,
             amount: decimal(row, "amount")?,
@@ -397,7 +407,7 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
             } else {
                 simulated_lps.clone()
             },
-            two_way: false,
+            two_way,
         };
         let id: i64 = row.get("id")?;
         let mut events: Vec<(i64, RfqEvent)> = vec![(
@@ -409,11 +419,13 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                 two_way_side: None,
             },
         )];
-        let event = |kind, t_ms| RfqEvent {
+        // On a two-way RFQ every event but its `started` and `ended`
+        // belongs to one side.
+        let event = |kind, t_ms, two_way_side| RfqEvent {
             kind,
             rfq_id: rfq_id.clone(),
             t_ms,
-            two_way_side: None,
+            two_way_side,
         };
         let from: i64 = row.get("answers_from")?;
         let to: i64 = row.get::<_, Option<i64>>("answers_to")?.unwrap_or(i64::MAX);
@@ -441,9 +453,20 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     poll,
                 }),
             };
-            events.push((answer.get(0)?, event(kind, answer.get(1)?)));
+            let two_way_side = opt_side(answer, 10)?;
+            events.push((answer.get(0)?, event(kind, answer.get(1)?, two_way_side)));
         }
+        // Which side issued each client quote, so that an execution row
+        // (which names the quote, or follows the order that did) is put
+        // on its side.
+        let quote_sides = std::cell::RefCell::new(HashMap::new());
         read_table(conn, "client_quotes", id, &mut events, |row| {
+            let quote_side = side(row, "side")?;
+            if two_way {
+                quote_sides
+                    .borrow_mut()
+                    .insert(row.get::<_, String>("quote_id")?, quote_side);
+            }
             Ok(event(
                 EventKind::ClientQuote(Box::new(ClientQuote {
                     quote_id: arc(row, "quote_id")?,
@@ -462,6 +485,7 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     simulated: row.get("simulated")?,
                 })),
                 row.get("t_ms")?,
+                two_way.then_some(quote_side),
             ))
         })?;
         read_table(conn, "lock_events", id, &mut events, |row| {
@@ -492,8 +516,11 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                     lp: arc(row, "lp")?,
                 }),
             };
-            Ok(event(kind, row.get("t_ms")?))
+            let two_way_side = opt_side(row, row.as_ref().column_index("side")?)?;
+            Ok(event(kind, row.get("t_ms")?, two_way_side))
         })?;
+        let quote_sides = quote_sides.into_inner();
+        let execution_side = std::cell::Cell::new(None);
         // An outcome learned from the venue after the stream (a
         // reconciled row) was never one of its events: a replay shows the
         // stream as it ran.
@@ -548,7 +575,12 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                 }),
                 _ => return Err(bad("event", &event_name)),
             };
-            Ok(event(kind, row.get("t_ms")?))
+            if let Some(quote_id) = row.get::<_, Option<String>>("quote_id")? {
+                if let Some(&side) = quote_sides.get(&quote_id) {
+                    execution_side.set(Some(side));
+                }
+            }
+            Ok(event(kind, row.get("t_ms")?, execution_side.get()))
         })?;
         if let Some(end_seq) = row.get::<_, Option<i64>>("end_seq")? {
             let final_lp = opt_arc(row, "final_lp")?;
@@ -569,6 +601,7 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<StoredRfq>> {
                         client_price,
                     }),
                     row.get("end_t_ms")?,
+                    None,
                 ),
             ));
         }

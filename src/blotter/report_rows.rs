@@ -14,6 +14,7 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 
 use super::report_model::Filter;
+use crate::market::Side;
 use crate::rfq::event::FailureKind;
 
 /// A stored RFQ as the report lists it.
@@ -45,6 +46,11 @@ pub(crate) struct RfqRow {
     pub(crate) client: String,
     /// The desk server operator who asked (`rfqs.operator`), if any.
     pub(crate) operator: Option<String>,
+    /// Quoted on both sides (`rfqs.two_way`).
+    pub(crate) two_way: bool,
+    /// On a two-way RFQ, the side of the quote the client accepted, if it
+    /// accepted one.
+    pub(crate) accepted_side: Option<String>,
 }
 
 /// An RFQ's store id and the first and last answer ids that can be its
@@ -76,6 +82,8 @@ pub(crate) struct AnswerRow {
     pub(crate) poll: u32,
     pub(crate) latency_ms: u64,
     pub(crate) answered: Answered,
+    /// On a two-way RFQ, the side the answer was for; `None`: the RFQ's.
+    pub(crate) side: Option<Side>,
 }
 
 /// What an LP answered.
@@ -95,6 +103,8 @@ pub(crate) struct LockRow<'a> {
     pub(crate) locked: bool,
     pub lp: &'a str,
     pub(crate) reason: Option<&'a str>,
+    /// On a two-way RFQ, the side whose lock it is; `None`: the RFQ's.
+    pub(crate) side: Option<&'a str>,
 }
 
 /// An execution event of an RFQ, in its stream's order.

@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 15] = [
+const MIGRATIONS: [&str; 16] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -492,6 +492,57 @@ const MIGRATIONS: [&str; 15] = [
     FROM executions f
     JOIN rfqs r ON r.id = f.rfq
     WHERE f.event = 'filled';
+    "#,
+    // 16: two-way requests. `rfqs.two_way` is 1 for an RFQ quoted on both
+    // sides (its `side` is then 'buy', as its `started` says). Each of its
+    // LP answers and lock events names the side it belongs to (the
+    // client's side: 'buy' for the offer, 'sell' for the bid) in `side`;
+    // NULL is the RFQ's own side, so a one-sided RFQ's hot answer rows stay
+    // as small as before and earlier rows need no rewrite. The answer
+    // views (`lp_answers`, `lp_quotes`, `lp_errors`) show every row's side,
+    // the RFQ's where the row has none, as their last column.
+    r#"
+    ALTER TABLE rfqs ADD COLUMN two_way INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE answers ADD COLUMN side TEXT;
+    ALTER TABLE lock_events ADD COLUMN side TEXT;
+    DROP VIEW lp_quotes;
+    DROP VIEW lp_errors;
+    DROP VIEW lp_answers;
+    CREATE VIEW lp_answers AS
+    SELECT id, rfq, seq, t_ms,
+           strftime('%Y-%m-%dT%H:%M:%S', at_ms / 1000, 'unixepoch')
+               || printf('.%03dZ', at_ms % 1000) AS at,
+           at_ms, lp, poll, price, quantity, latency_ms, valid_for_ms, failure, reason, side
+    FROM (SELECT a.id, a.rfq, a.seq, a.t_ms, coalesce(a.side, r.side) AS side,
+                 coalesce(a.at_ms, r.started_ms + a.t_ms * 1000 / r.speed_per_mille) AS at_ms,
+                 l.name AS lp, a.poll, a.latency_ms, a.valid_for_ms, a.failure, a.reason,
+                 CASE WHEN typeof(a.price) <> 'integer' THEN a.price
+                      WHEN a.price & 31 = 0 THEN CAST(a.price >> 5 AS TEXT)
+                      ELSE substr(printf('%0*d', (a.price & 31) + 1, a.price >> 5), 1,
+                                  length(printf('%0*d', (a.price & 31) + 1, a.price >> 5))
+                                  - (a.price & 31))
+                           || '.' || substr(printf('%0*d', (a.price & 31) + 1, a.price >> 5),
+                                            -(a.price & 31))
+                 END AS price,
+                 CASE WHEN typeof(a.quantity) <> 'integer' THEN a.quantity
+                      WHEN a.quantity & 31 = 0 THEN CAST(a.quantity >> 5 AS TEXT)
+                      ELSE substr(printf('%0*d', (a.quantity & 31) + 1, a.quantity >> 5), 1,
+                                  length(printf('%0*d', (a.quantity & 31) + 1, a.quantity >> 5))
+                                  - (a.quantity & 31))
+                           || '.' || substr(printf('%0*d', (a.quantity & 31) + 1,
+                                                   a.quantity >> 5),
+                                            -(a.quantity & 31))
+                 END AS quantity
+          FROM answers a
+          JOIN lps l ON l.id = a.lp
+          LEFT JOIN rfqs r ON r.id = a.rfq);
+    CREATE VIEW lp_quotes AS
+    SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, price, quantity, latency_ms, valid_for_ms,
+           side
+    FROM lp_answers WHERE failure IS NULL;
+    CREATE VIEW lp_errors AS
+    SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, failure AS kind, reason, latency_ms, side
+    FROM lp_answers WHERE failure IS NOT NULL;
     "#,
 ];
 

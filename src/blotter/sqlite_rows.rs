@@ -155,7 +155,11 @@ impl ReportRows for SqliteRows<'_> {
         let mut select = self.conn.prepare(
             "SELECT id, rfq_id, started_at, side, amount, pair, quote, lps, end_t_ms, end_reason,
                     improvements, final_lp, final_client_price, outcome, answers_from, answers_to,
-                    lp_timeout_ms, client, operator
+                    lp_timeout_ms, client, operator, two_way,
+                    CASE WHEN two_way = 1 THEN
+                        (SELECT c.side FROM client_quotes c
+                          WHERE c.rfq = r.id AND c.quote_id = r.final_quote_id)
+                    END AS accepted_side
              FROM rfqs r
              WHERE (?1 IS NULL OR started_ms >= ?1) AND (?2 IS NULL OR started_ms < ?2)
                AND (?3 IS NULL OR pair = ?3)
@@ -200,6 +204,8 @@ impl ReportRows for SqliteRows<'_> {
                 lp_timeout_ms: row.get("lp_timeout_ms")?,
                 client: row.get("client")?,
                 operator: row.get("operator")?,
+                two_way: row.get("two_way")?,
+                accepted_side: row.get("accepted_side")?,
             });
         }
         // Oldest first.
@@ -245,7 +251,7 @@ impl ReportRows for SqliteRows<'_> {
         mut each: impl FnMut(LockRow<'_>),
     ) -> rusqlite::Result<()> {
         let mut select = self.conn.prepare(
-            "SELECT rfq, t_ms, event, lp, reason FROM lock_events
+            "SELECT rfq, t_ms, event, lp, reason, side FROM lock_events
              WHERE rfq >= ?1 AND rfq <= ?2 ORDER BY rfq, seq",
         )?;
         let mut rows = select.query([first, last])?;
@@ -256,6 +262,7 @@ impl ReportRows for SqliteRows<'_> {
                 locked: row.get_ref(2)?.as_str()? == "locked",
                 lp: row.get_ref(3)?.as_str()?,
                 reason: row.get_ref(4)?.as_str_or_null()?,
+                side: row.get_ref(5)?.as_str_or_null()?,
             });
         }
         Ok(())
@@ -392,7 +399,7 @@ fn read_answers(
     // A failed request's price is NULL: the one column then carries its
     // failure kind, marked so no price text is mistaken for one.
     let mut sql = String::from(
-        "SELECT id, rfq, t_ms, lp, poll, latency_ms, coalesce(price, '!' || failure)
+        "SELECT id, rfq, t_ms, lp, poll, latency_ms, coalesce(price, '!' || failure), side
          FROM answers WHERE id >= ?1 AND id <= ?2",
     );
     if (Some(range.first_rfq), Some(range.last_rfq)) != (stored_first, stored_last) {
@@ -440,6 +447,11 @@ fn read_answers(
             poll: select.int(4) as u32,
             latency_ms: select.int(5).max(0) as u64,
             answered,
+            side: match select.value(7) {
+                ValueRef::Text(b"buy") => Some(crate::market::Side::Buy),
+                ValueRef::Text(b"sell") => Some(crate::market::Side::Sell),
+                _ => None,
+            },
         });
     }
     Ok(())

@@ -282,21 +282,21 @@ impl SqliteStore {
                 "INSERT INTO rfqs (rfq_id, side, amount, pair, base, quote, lps, markup_bps,
                  threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
                  started_at, started_ms, speed, simulated, speed_per_mille, client, simulated_lps,
-                 operator, channel, fixed, answers_from, desk)
+                 operator, channel, fixed, two_way, answers_from, desk)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, (SELECT coalesce(MAX(id), 0) + 1 FROM answers),
-                 ?24)",
+                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24,
+                 (SELECT coalesce(MAX(id), 0) + 1 FROM answers), ?25)",
             )?;
             // Every answer after this one gets a higher id (ids only grow,
             // whichever process writes), so an RFQ's answers lie between
             // `answers_from`, set here, and `answers_to`, set at its end.
             let mut lp_quote = tx.prepare_cached(
                 "INSERT INTO answers (rfq, seq, t_ms, lp, poll, latency_ms, price, quantity,
-                 valid_for_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 valid_for_ms, side) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             let mut lp_error = tx.prepare_cached(
-                "INSERT INTO answers (rfq, seq, t_ms, lp, poll, latency_ms, failure, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO answers (rfq, seq, t_ms, lp, poll, latency_ms, failure, reason,
+                 side) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut client_quote = tx.prepare_cached(
                 "INSERT INTO client_quotes (rfq, seq, t_ms, at, at_ms, quote_id, lp, side,
@@ -307,8 +307,8 @@ impl SqliteStore {
             )?;
             let mut lock = tx.prepare_cached(
                 "INSERT INTO lock_events (rfq, seq, t_ms, at, at_ms, event, lp, price,
-                 previous_lp, reason, corroborated_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 previous_lp, reason, corroborated_by, side)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             let mut execution = tx.prepare_cached(
                 "INSERT INTO executions (rfq, seq, t_ms, at, at_ms, event, order_id, quote_id,
@@ -377,6 +377,7 @@ impl SqliteStore {
                         s.operator.as_deref(),
                         s.channel.as_str(),
                         s.fixed.as_str(),
+                        s.two_way,
                         self.desk,
                     ])?;
                     let before = self.rfqs.insert(
@@ -419,6 +420,8 @@ impl SqliteStore {
                 let row = rfq.row;
                 let adopted = rfq.adopted;
                 let t_ms = event.t_ms as i64;
+                // A two-way RFQ's side of the row; NULL: the RFQ's own.
+                let side = event.two_way_side.map(|side| side.as_str());
                 // The hot rows: integers and packed decimals, no text to
                 // format (their wall time is derived from the RFQ's start).
                 match &event.kind {
@@ -433,6 +436,7 @@ impl SqliteStore {
                             compact::encode(q.price, &mut self.price_text),
                             compact::encode(q.quantity, &mut self.quantity_text),
                             int(q.valid_for_ms),
+                            side,
                         ])?;
                         rfq.last_answer = Some(tx.last_insert_rowid());
                         rows += 1;
@@ -448,6 +452,7 @@ impl SqliteStore {
                             int(e.latency_ms),
                             e.kind.as_str(),
                             e.reason,
+                            side,
                         ])?;
                         rfq.last_answer = Some(tx.last_insert_rowid());
                         rows += 1;
@@ -503,6 +508,7 @@ impl SqliteStore {
                         l.previous_lp,
                         l.reason.as_str(),
                         l.corroborated_by.map(|by| by.as_str()),
+                        side,
                     ])?,
                     // The trust decisions ride with the lock's: the
                     // price held back or released, and by whom it was not.
@@ -518,6 +524,7 @@ impl SqliteStore {
                         None::<String>,
                         None::<String>,
                         None::<String>,
+                        side,
                     ])?,
                     EventKind::Released(r) => lock.execute(params![
                         row,
@@ -531,6 +538,7 @@ impl SqliteStore {
                         None::<String>,
                         None::<String>,
                         None::<String>,
+                        side,
                     ])?,
                     EventKind::LockExpired(x) => lock.execute(params![
                         row,
@@ -544,6 +552,7 @@ impl SqliteStore {
                         None::<String>,
                         None::<String>,
                         None::<String>,
+                        side,
                     ])?,
                     // Execution rows are few (a handful per accepted RFQ),
                     // so plain `to_string` is fine here; NULL marks a field

@@ -18,6 +18,7 @@ use crate::lp::health::{
 };
 use crate::lp::{
     LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, OrderRefusal, SharedLp,
+    TwoWayAnswer,
 };
 
 /// One desk-wide health change, as recorded.
@@ -283,6 +284,37 @@ impl LiquidityProvider for Guarded {
         let outcome = Guarded::outcome_of(&result);
         self.with_health(|health, now| health.on_outcome(now, probe, outcome));
         result
+    }
+
+    fn quotes_two_way(&self) -> bool {
+        self.inner.quotes_two_way()
+    }
+
+    /// One admission for the pair of sides, as the venue sees one request
+    /// (or, without a two-way form, its two requests at once); the health
+    /// learns the worse of the two answers.
+    async fn quote_two_way(&self, offer: &LpRequest, bid: &LpRequest) -> TwoWayAnswer {
+        let probe = match self.with_health(|health, now| health.admit(now)) {
+            Admission::Send => false,
+            Admission::Probe => true,
+            Admission::NotSent(why) => return TwoWayAnswer::both(LpError::NotSent(why)),
+        };
+        let timeout = self.inner.timeout_ms().unwrap_or(self.default_timeout_ms);
+        let sent_ms = offer.sent_ms.max(offer.clock.now_ms());
+        let mut outstanding = Outstanding {
+            lp: self,
+            deadline: offer.clock.instant_at(sent_ms.saturating_add(timeout)),
+            probe,
+            done: false,
+        };
+        let answer = self.inner.quote_two_way(offer, bid).await;
+        outstanding.done = true;
+        let outcome = match Guarded::outcome_of(&answer.offer) {
+            Outcome::Answered => Guarded::outcome_of(&answer.bid),
+            failed => failed,
+        };
+        self.with_health(|health, now| health.on_outcome(now, probe, outcome));
+        answer
     }
 
     /// Orders are never held back (the client has accepted); their

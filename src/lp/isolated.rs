@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::lp::{
     ClientOrderIds, LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer,
-    OrderLookup, SharedLp,
+    OrderLookup, SharedLp, TwoWayAnswer,
 };
 
 tokio::task_local! {
@@ -46,6 +46,10 @@ enum Job {
     Quote(
         LpRequest,
         oneshot::Sender<Result<Result<LpQuote, LpError>, Panic>>,
+    ),
+    QuoteTwoWay(
+        Box<(LpRequest, LpRequest)>,
+        oneshot::Sender<Result<TwoWayAnswer, Panic>>,
     ),
     Execute(LpOrder, oneshot::Sender<Result<OrderAnswer, Panic>>),
     Status(OrderLookup, oneshot::Sender<Result<OrderAnswer, Panic>>),
@@ -92,6 +96,20 @@ impl Isolated {
                                     let call = AssertUnwindSafe(lp.quote(&request)).catch_unwind();
                                     // Dropped as soon as the caller gives up,
                                     // as the engine drops a call at its deadline.
+                                    tokio::select! {
+                                        result = call => {
+                                            let _ = answer.send(result);
+                                        }
+                                        _ = answer.closed() => {}
+                                    }
+                                }
+                                Job::QuoteTwoWay(requests, mut answer) => {
+                                    if answer.is_closed() {
+                                        return;
+                                    }
+                                    let (offer, bid) = *requests;
+                                    let call = AssertUnwindSafe(lp.quote_two_way(&offer, &bid))
+                                        .catch_unwind();
                                     tokio::select! {
                                         result = call => {
                                             let _ = answer.send(result);
@@ -218,6 +236,28 @@ impl LiquidityProvider for Isolated {
             // as `lp panicked: …` like any adapter panic.
             Ok(Err(panic)) => std::panic::resume_unwind(panic),
             Err(_) => Err(LpError::Unavailable("the LP's thread has stopped".into())),
+        }
+    }
+
+    fn quotes_two_way(&self) -> bool {
+        self.inner.quotes_two_way()
+    }
+
+    async fn quote_two_way(&self, offer: &LpRequest, bid: &LpRequest) -> TwoWayAnswer {
+        let (answer, answered) = oneshot::channel();
+        let requests = Box::new((offer.clone(), bid.clone()));
+        if let Err(refused) = self.jobs.try_send(Job::QuoteTwoWay(requests, answer)) {
+            return TwoWayAnswer::both(LpError::Unavailable(match refused {
+                mpsc::error::TrySendError::Full(_) => "the LP's thread is busy".into(),
+                mpsc::error::TrySendError::Closed(_) => "the LP's thread has stopped".into(),
+            }));
+        }
+        match answered.await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => {
+                TwoWayAnswer::both(LpError::Unavailable("the LP's thread has stopped".into()))
+            }
         }
     }
 

@@ -11,7 +11,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 
-use crate::lp::{LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp};
+use crate::lp::{
+    LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer, SharedLp, TwoWayAnswer,
+};
 use crate::market::{round_for_desk, Bps, Side};
 
 /// How the mock LPs behave (MOCK_* settings).
@@ -73,6 +75,85 @@ impl MockLp {
     }
 }
 
+impl MockLp {
+    /// One quote's random draws, in the order the seed gives them.
+    fn draw(&self) -> Draw {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let min = self.settings.min_delay.as_millis() as u64;
+        let max = self.settings.max_delay.as_millis() as u64;
+        let delay = Duration::from_millis(state.rng.random_range(min..=max.max(min)));
+        let failure_millionths = (self.settings.failure_rate * Decimal::from(RATE_SCALE))
+            .trunc()
+            .try_into()
+            .unwrap_or(0u32);
+        let fails = state.rng.random_range(0..RATE_SCALE) < failure_millionths;
+        // Walk the mid, pulled gently back towards the reference so the
+        // LPs stay within a few bps of each other.
+        let step = state
+            .rng
+            .random_range(-WALK_STEP_CENTI_BPS..=WALK_STEP_CENTI_BPS);
+        state.offset_centi_bps = state.offset_centi_bps * 19 / 20 + step;
+        Draw {
+            delay,
+            fails,
+            offset_centi_bps: state.offset_centi_bps,
+        }
+    }
+
+    /// Waits the draw's latency.
+    async fn answer(&self, draw: &Draw, request: &LpRequest) {
+        // A zero delay answers at once: even a zero sleep would wait for the
+        // timer driver's next tick.
+        if !draw.delay.is_zero() {
+            request.clock.sleep(draw.delay).await;
+        }
+    }
+
+    /// The quote for `request`'s side from `draw`.
+    fn quote_from(&self, draw: &Draw, request: &LpRequest) -> Result<LpQuote, LpError> {
+        if draw.fails {
+            return Err(LpError::Unavailable("simulated outage".to_string()));
+        }
+        let pair = request.pair;
+        let reference = if pair.base.as_str() == "BTC" && pair.quote.as_str() == "USDT" {
+            Some(self.settings.base_price)
+        } else {
+            pair.reference_price()
+        };
+        let Some(reference) = reference else {
+            return Err(LpError::Declined(format!("no quote for {pair}")));
+        };
+        let offset = Decimal::new(draw.offset_centi_bps, 2);
+        let mid = reference * (Decimal::ONE + offset / Decimal::from(10_000));
+        let half_spread = self.settings.spread.fraction() / Decimal::TWO;
+        // The LP sells to a buying client at its offer, buys from a selling
+        // client at its bid, on its tick, rounded in its own favour.
+        let price = match request.side {
+            Side::Buy => {
+                round_for_desk(Side::Buy, mid * (Decimal::ONE + half_spread), pair.price_dp)
+            }
+            Side::Sell => round_for_desk(
+                Side::Sell,
+                mid * (Decimal::ONE - half_spread),
+                pair.price_dp,
+            ),
+        };
+        Ok(LpQuote {
+            lp: self.name.clone(),
+            request_id: request.request_id,
+            side: request.side,
+            pair,
+            price,
+            quantity: request.base_at(price),
+            valid_until_ms: request.clock.now_ms() + self.settings.validity.as_millis() as u64,
+            venue_ref: None,
+        })
+    }
+}
+
 /// Builds `settings.count` mock LPs named LP1, LP2, ... A `seed` makes
 /// every delay, failure and price walk repeatable.
 pub fn mock_lps(settings: &MockSettings, seed: Option<u64>) -> Vec<SharedLp> {
@@ -112,74 +193,24 @@ impl LiquidityProvider for MockLp {
     }
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
-        let draw = {
-            let mut state = self
-                .state
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let min = self.settings.min_delay.as_millis() as u64;
-            let max = self.settings.max_delay.as_millis() as u64;
-            let delay = Duration::from_millis(state.rng.random_range(min..=max.max(min)));
-            let failure_millionths = (self.settings.failure_rate * Decimal::from(RATE_SCALE))
-                .trunc()
-                .try_into()
-                .unwrap_or(0u32);
-            let fails = state.rng.random_range(0..RATE_SCALE) < failure_millionths;
-            // Walk the mid, pulled gently back towards the reference so the
-            // LPs stay within a few bps of each other.
-            let step = state
-                .rng
-                .random_range(-WALK_STEP_CENTI_BPS..=WALK_STEP_CENTI_BPS);
-            state.offset_centi_bps = state.offset_centi_bps * 19 / 20 + step;
-            Draw {
-                delay,
-                fails,
-                offset_centi_bps: state.offset_centi_bps,
-            }
-        };
-        // A zero delay answers at once: even a zero sleep would wait for the
-        // timer driver's next tick.
-        if !draw.delay.is_zero() {
-            request.clock.sleep(draw.delay).await;
-        }
+        let draw = self.draw();
+        self.answer(&draw, request).await;
+        self.quote_from(&draw, request)
+    }
 
-        if draw.fails {
-            return Err(LpError::Unavailable("simulated outage".to_string()));
+    /// The mock quotes both sides from one draw (one latency, one outage,
+    /// one step of its mid), as a venue with a two-way form does.
+    fn quotes_two_way(&self) -> bool {
+        true
+    }
+
+    async fn quote_two_way(&self, offer: &LpRequest, bid: &LpRequest) -> TwoWayAnswer {
+        let draw = self.draw();
+        self.answer(&draw, offer).await;
+        TwoWayAnswer {
+            offer: self.quote_from(&draw, offer),
+            bid: self.quote_from(&draw, bid),
         }
-        let pair = request.pair;
-        let reference = if pair.base.as_str() == "BTC" && pair.quote.as_str() == "USDT" {
-            Some(self.settings.base_price)
-        } else {
-            pair.reference_price()
-        };
-        let Some(reference) = reference else {
-            return Err(LpError::Declined(format!("no quote for {pair}")));
-        };
-        let offset = Decimal::new(draw.offset_centi_bps, 2);
-        let mid = reference * (Decimal::ONE + offset / Decimal::from(10_000));
-        let half_spread = self.settings.spread.fraction() / Decimal::TWO;
-        // The LP sells to a buying client at its offer, buys from a selling
-        // client at its bid, on its tick, rounded in its own favour.
-        let price = match request.side {
-            Side::Buy => {
-                round_for_desk(Side::Buy, mid * (Decimal::ONE + half_spread), pair.price_dp)
-            }
-            Side::Sell => round_for_desk(
-                Side::Sell,
-                mid * (Decimal::ONE - half_spread),
-                pair.price_dp,
-            ),
-        };
-        Ok(LpQuote {
-            lp: self.name.clone(),
-            request_id: request.request_id,
-            side: request.side,
-            pair,
-            price,
-            quantity: request.base_at(price),
-            valid_until_ms: request.clock.now_ms() + self.settings.validity.as_millis() as u64,
-            venue_ref: None,
-        })
     }
 
     /// Last look: holds the order for MOCK_LAST_LOOK_MS, then rejects a
@@ -215,5 +246,72 @@ impl LiquidityProvider for MockLp {
             quantity: order.base_quantity(),
             venue_order_id: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+    use crate::clock::StreamClock;
+
+    fn settings() -> MockSettings {
+        MockSettings {
+            count: 1,
+            base_price: dec!(100000),
+            spread: Bps::new(dec!(4)).unwrap(),
+            min_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(20),
+            failure_rate: Decimal::ZERO,
+            reject_rate: Decimal::ZERO,
+            last_look: Duration::ZERO,
+            validity: Duration::from_secs(10),
+        }
+    }
+
+    fn request(side: Side, request_id: u64, clock: StreamClock) -> LpRequest {
+        LpRequest {
+            request_id,
+            rfq_id: Arc::from("R-mock"),
+            side,
+            pair: "BTCUSDT".parse().unwrap(),
+            amount: dec!(2),
+            fixed: crate::market::Leg::Base,
+            sent_ms: 0,
+            clock,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_two_way_answer_is_one_draw_quoted_on_both_sides_of_one_mid() {
+        let clock = StreamClock::start();
+        let paired = MockLp::new("LP1", Arc::new(settings()), 7);
+        let answer = paired
+            .quote_two_way(
+                &request(Side::Buy, 1, clock),
+                &request(Side::Sell, 2, clock),
+            )
+            .await;
+        let (offer, bid) = (answer.offer.unwrap(), answer.bid.unwrap());
+        assert_eq!((offer.request_id, offer.side), (1, Side::Buy));
+        assert_eq!((bid.request_id, bid.side), (2, Side::Sell));
+        // One latency for both.
+        assert_eq!(clock.now_ms(), 20);
+        // The same seed asked one side at a time quotes the same offer and
+        // bid only for its first draw: a two-way answer is that draw.
+        let one_sided = MockLp::new("LP1", Arc::new(settings()), 7);
+        let first = one_sided
+            .quote(&request(Side::Buy, 3, clock))
+            .await
+            .unwrap();
+        assert_eq!(first.price, offer.price);
+        let same_mid = MockLp::new("LP1", Arc::new(settings()), 7);
+        let first_bid = same_mid
+            .quote(&request(Side::Sell, 4, clock))
+            .await
+            .unwrap();
+        assert_eq!(first_bid.price, bid.price);
+        assert!(offer.price > bid.price);
     }
 }

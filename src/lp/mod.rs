@@ -105,6 +105,35 @@ impl LpRequest {
     }
 }
 
+/// An LP's answer to both sides of a two-way request
+/// ([`LiquidityProvider::quote_two_way`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TwoWayAnswer {
+    /// The LP's offer, for a client BUY.
+    pub offer: Result<LpQuote, LpError>,
+    /// The LP's bid, for a client SELL.
+    pub bid: Result<LpQuote, LpError>,
+}
+
+impl TwoWayAnswer {
+    /// The same answer (an error the venue gave for the one request that
+    /// carried both sides) for each side.
+    pub fn both(error: LpError) -> TwoWayAnswer {
+        TwoWayAnswer {
+            offer: Err(error.clone()),
+            bid: Err(error),
+        }
+    }
+
+    /// The answer for the client's `side`.
+    pub fn side(&self, side: Side) -> &Result<LpQuote, LpError> {
+        match side {
+            Side::Buy => &self.offer,
+            Side::Sell => &self.bid,
+        }
+    }
+}
+
 /// Why an LP gave no quote, grouped by what the desk does about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LpError {
@@ -284,6 +313,24 @@ pub trait LiquidityProvider: Send + Sync {
     /// that is not one of lp-rfq's simulations on a thread of its own
     /// (`isolated`), where blocking costs only its own answers.
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError>;
+
+    /// True when the venue quotes both sides in one answer (a FIX Quote
+    /// with BidPx and OfferPx): a two-way request then asks it once per
+    /// poll through [`LiquidityProvider::quote_two_way`] rather than once
+    /// per side.
+    fn quotes_two_way(&self) -> bool {
+        false
+    }
+
+    /// Asks for both sides of a two-way request at once: `offer` (a
+    /// client BUY) and `bid` (a client SELL) are the two sides' requests
+    /// of one poll, same pair and amount, each answered with its own
+    /// request id. Without a two-way form, one request per side, both in
+    /// flight together.
+    async fn quote_two_way(&self, offer: &LpRequest, bid: &LpRequest) -> TwoWayAnswer {
+        let (offer, bid) = futures::join!(self.quote(offer), self.quote(bid));
+        TwoWayAnswer { offer, bid }
+    }
 
     /// Sends an order against one of this LP's quotes and waits for the
     /// outcome (an adapter may ask the venue for the order's status until

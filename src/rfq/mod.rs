@@ -4,7 +4,8 @@
 //! session task that drives it, a request's own terms (`request`), what
 //! its client may see of it (`client_view`) and the desk's reference
 //! prices that corroborate a lone LP (`reference`), and a two-way
-//! request's two sides joined into one stream (`two_way`).
+//! request's two sides joined into one stream (`two_way`), its LPs
+//! asked once per poll for both sides where they can be (`paired_lp`).
 
 pub(crate) mod book;
 pub(crate) mod client_id;
@@ -16,6 +17,7 @@ pub mod inbox;
 pub(crate) mod lock;
 pub(crate) mod offer;
 pub mod outlet;
+pub(crate) mod paired_lp;
 pub mod pricing;
 pub(crate) mod probe;
 pub mod reference;

@@ -11,6 +11,13 @@ use crate::rfq::client_id::{Channel, ClientId};
 use crate::rfq::engine::EngineParams;
 use crate::rfq::RfqSpec;
 
+/// The side a two-way request is asked with (`two-way` or `2w`, any
+/// case), wherever a side is typed: `quote`, the prompt, the console.
+pub(crate) fn is_two_way(side: &str) -> bool {
+    let side = side.trim();
+    side.eq_ignore_ascii_case("two-way") || side.eq_ignore_ascii_case("2w")
+}
+
 /// A request's term beyond the desk's limit for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {

@@ -181,17 +181,20 @@ pub(crate) async fn run_two_way<O: Outlet>(
     let shared = SharedOutlet::new(outlet);
     let rfq_id = session.rfq_id.clone();
     let clock = session.clock;
-    let one_side = |side: Side| Session {
+    // A venue with a two-way form is asked once per poll for both sides.
+    let (offer_lps, bid_lps) = crate::rfq::paired_lp::pair_sides(&session.lps);
+    let one_side = |side: Side, lps: Vec<crate::lp::SharedLp>| Session {
         spec: RfqSpec {
             side,
             ..session.spec
         },
+        lps,
         ..session.clone()
     };
     let (to_offer, offer_inbox) = inbox::channel(SIDE_COMMANDS);
     let (to_bid, bid_inbox) = inbox::channel(SIDE_COMMANDS);
     // The offer side first: its `started` is the stream's.
-    let offer = one_side(Side::Buy).run_as_side(
+    let offer = one_side(Side::Buy, offer_lps).run_as_side(
         SideOutlet {
             shared: &shared,
             side: Side::Buy,
@@ -200,7 +203,7 @@ pub(crate) async fn run_two_way<O: Outlet>(
         offer_inbox,
         quote_stem(&rfq_id, Side::Buy),
     );
-    let bid = one_side(Side::Sell).run_as_side(
+    let bid = one_side(Side::Sell, bid_lps).run_as_side(
         SideOutlet {
             shared: &shared,
             side: Side::Sell,

@@ -831,7 +831,8 @@ async fn a_v6_blotter_migrates_with_every_rfq_for_the_house() {
                  final_client_price, speed, outcome, simulated, speed_per_mille,
                  answers_from, answers_to FROM current.rfqs;
              INSERT INTO lps SELECT * FROM current.lps;
-             INSERT INTO answers SELECT * FROM current.answers;
+             INSERT INTO answers SELECT id, rfq, seq, t_ms, lp, poll, latency_ms, price, quantity,
+                 valid_for_ms, failure, reason, at_ms FROM current.answers;
              INSERT INTO client_quotes SELECT id, rfq, seq, t_ms, at, at_ms, quote_id, lp, side, lp_price,
                  client_price, markup_bps, amount, client_pays, pays_asset, client_receives,
                  receives_asset, client_valid_for_ms, reason FROM current.client_quotes;
@@ -986,8 +987,10 @@ async fn a_v3_blotter_upgrades_and_reports_the_same_figures() {
                  lp_timeout_ms, duration_ms, started_at, started_ms, end_seq, end_t_ms,
                  ended_at, ended_ms, end_reason, improvements, final_quote_id, final_lp,
                  final_client_price, speed FROM current.rfqs;
-             INSERT INTO lp_quotes SELECT * FROM current.lp_quotes;
-             INSERT INTO lp_errors SELECT * FROM current.lp_errors;
+             INSERT INTO lp_quotes SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, price, quantity,
+                 latency_ms, valid_for_ms FROM current.lp_quotes;
+             INSERT INTO lp_errors SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, kind, reason,
+                 latency_ms FROM current.lp_errors;
              INSERT INTO client_quotes SELECT id, rfq, seq, t_ms, at, at_ms, quote_id, lp, side, lp_price,
                  client_price, markup_bps, amount, client_pays, pays_asset, client_receives,
                  receives_asset, client_valid_for_ms, reason FROM current.client_quotes;
@@ -1122,8 +1125,10 @@ async fn a_v4_blotter_migrates_and_keeps_every_row_and_figure() {
                  lp_timeout_ms, duration_ms, started_at, started_ms, end_seq, end_t_ms,
                  ended_at, ended_ms, end_reason, improvements, final_quote_id, final_lp,
                  final_client_price, speed, outcome, simulated FROM current.rfqs;
-             INSERT INTO lp_quotes SELECT * FROM current.lp_quotes;
-             INSERT INTO lp_errors SELECT * FROM current.lp_errors;
+             INSERT INTO lp_quotes SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, price, quantity,
+                 latency_ms, valid_for_ms FROM current.lp_quotes;
+             INSERT INTO lp_errors SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, kind, reason,
+                 latency_ms FROM current.lp_errors;
              INSERT INTO client_quotes SELECT id, rfq, seq, t_ms, at, at_ms, quote_id, lp, side, lp_price,
                  client_price, markup_bps, amount, client_pays, pays_asset, client_receives,
                  receives_asset, client_valid_for_ms, reason FROM current.client_quotes;
@@ -1152,8 +1157,22 @@ async fn a_v4_blotter_migrates_and_keeps_every_row_and_figure() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, schema::LATEST);
-    assert_eq!(rows_of(&old, quotes_sql), v4_quotes);
-    assert_eq!(rows_of(&old, errors_sql), v4_errors);
+    // The same rows, each with its RFQ's side after them (version 12).
+    let without_side =
+        |rows: Vec<Vec<rusqlite::types::Value>>| -> Vec<Vec<rusqlite::types::Value>> {
+            rows.into_iter()
+            .map(|mut row| {
+                let side = row.pop();
+                assert!(
+                    matches!(&side, Some(rusqlite::types::Value::Text(side)) if side == "buy" || side == "sell"),
+                    "{side:?}"
+                );
+                row
+            })
+            .collect()
+        };
+    assert_eq!(without_side(rows_of(&old, quotes_sql)), v4_quotes);
+    assert_eq!(without_side(rows_of(&old, errors_sql)), v4_errors);
     assert_eq!(report::load(&old, &Filter::default()).unwrap(), expected);
     let replayed: Vec<Vec<RfqEvent>> = stored_rfqs(&old)
         .unwrap()
@@ -1232,7 +1251,9 @@ async fn the_views_show_answers_as_the_tables_did() {
             "price",
             "quantity",
             "latency_ms",
-            "valid_for_ms"
+            "valid_for_ms",
+            // Version 12: the side each answer was for.
+            "side"
         ]
     );
     assert_eq!(
@@ -1248,7 +1269,8 @@ async fn the_views_show_answers_as_the_tables_did() {
             "poll",
             "kind",
             "reason",
-            "latency_ms"
+            "latency_ms",
+            "side"
         ]
     );
     use rusqlite::types::Value::{Integer, Text};

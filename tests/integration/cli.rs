@@ -454,10 +454,12 @@ fn the_prompt_asks_again_streams_and_quits() {
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     let shown = String::from_utf8_lossy(&output.stdout);
-    assert!(shown.contains("side 'maybe' is not one of b, buy, s, sell; try again"));
+    assert!(shown.contains("side 'maybe' is not one of b, buy, s, sell, 2w, two-way; try again"));
     assert!(shown.contains("Client BUYS      1.50000000 BTC"));
     assert!(shown.contains("stream ended (duration)"));
-    assert!(shown.trim_end().ends_with("Side (b/buy or s/sell):"));
+    assert!(shown
+        .trim_end()
+        .ends_with("Side (b/buy, s/sell or 2w/two-way):"));
 }
 
 #[test]
@@ -874,7 +876,7 @@ fn ctrl_c_at_the_prompt_quits_even_while_input_is_open() {
     let _keep_stdin_open = child.stdin.take();
     let output = watch_stdout(&mut child);
     let mut seen = String::new();
-    wait_for(&output, &mut seen, "Side (b/buy or s/sell):");
+    wait_for(&output, &mut seen, "Side (b/buy, s/sell or 2w/two-way):");
     signal(&child, "-INT");
     assert!(exits_within(&mut child, 5).success());
 }
@@ -900,7 +902,11 @@ fn sigterm_during_a_prompted_stream_stops_it_and_exits() {
     }
     assert!(seen.contains("stream stopped by the operator"), "{seen}");
     // It exits rather than asking for the next request.
-    assert_eq!(seen.matches("Side (b/buy or s/sell):").count(), 1, "{seen}");
+    assert_eq!(
+        seen.matches("Side (b/buy, s/sell or 2w/two-way):").count(),
+        1,
+        "{seen}"
+    );
     drop(stdin);
 }
 
@@ -1143,6 +1149,69 @@ fn typing_a_then_enter_during_a_prompted_stream_accepts_and_prints_the_ticket() 
     );
     assert!(seen.contains("FILLED by Solid"), "{seen}");
     assert!(seen.contains("| Desk P&L:        45.00 USDT"), "{seen}");
+}
+
+#[test]
+fn a_two_way_request_at_the_prompt_is_accepted_on_the_side_named_at_that_sides_price() {
+    // Each side's first quote stays live for the whole test (long
+    // validity, no improvement can take its lock), however slowly a loaded
+    // machine lets the operator type.
+    let mut child = lp_rfq()
+        .env("MOCK_FAILURE_RATE", "0")
+        .env("MOCK_REJECT_RATE", "0")
+        .env("MOCK_VALIDITY_SECONDS", "600")
+        .env("IMPROVEMENT_THRESHOLD_BPS", "1000")
+        .args(["--plain", "--duration", "120"])
+        .args(["--mock-min-delay", "0.01", "--mock-max-delay", "0.05"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"2w\n1\nBTCUSDT\n").unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut stdout = stdout;
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            let _ = lines.send(String::from_utf8_lossy(&buffer[..n]).to_string());
+        }
+    });
+    let mut seen = String::new();
+    wait_for(
+        &output,
+        &mut seen,
+        "(a then b or s shows the offer or the bid, then Enter accepts it; Ctrl+C stops the stream)",
+    );
+    // Both sides quoted, then `a` asks which side the client takes.
+    wait_for(&output, &mut seen, "BID client quote (");
+    wait_for(&output, &mut seen, "OFFER client quote (");
+    stdin.write_all(b"a\n").unwrap();
+    wait_for(
+        &output,
+        &mut seen,
+        "WHICH SIDE? b: the client buys at the offer ",
+    );
+    stdin.write_all(b"s\n").unwrap();
+    wait_for(&output, &mut seen, "ACCEPT? client SELL 1 BTC at ");
+    // The price the question shows is the live bid's, and Enter sells there.
+    let asked = seen.rsplit("ACCEPT? client SELL 1 BTC at ").next().unwrap();
+    let price = asked.split(' ').next().unwrap().to_string();
+    stdin.write_all(b"\n").unwrap();
+    wait_for(&output, &mut seen, "stream ended (filled)");
+    drop(stdin);
+    let status = exits_within(&mut child, 20);
+    assert!(status.success(), "{seen}");
+    assert!(seen.contains("BID FILLED by LP"), "{seen}");
+    assert!(
+        seen.contains(&format!("Client price:    {price} USDT")),
+        "{price} in {seen}"
+    );
 }
 
 #[test]

@@ -408,15 +408,25 @@ async fn a_client_that_stops_reading_is_closed_and_others_go_on() {
         let _ = slow.socket.flush().await;
         sent += 500;
     }
+    // The desk closes the connection. Its last message says why when the
+    // socket had room for it within the farewell's 2 s; a client this far
+    // behind may not have made that room, so the reason is certain only in
+    // the server's log (checked above).
     let mut last = None;
-    while let Ok(Some(Ok(frame))) =
-        tokio::time::timeout(Duration::from_secs(10), slow.socket.next()).await
-    {
-        if let Message::Text(text) = frame {
-            last = Some(serde_json::from_str::<Value>(text.as_str()).unwrap());
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), slow.socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                last = Some(serde_json::from_str::<Value>(text.as_str()).unwrap());
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => break true,
+            Err(_) => break false,
         }
+    };
+    assert!(closed, "the slow client's connection was not closed");
+    if let Some(last) = last.filter(|last| last["type"] == "error") {
+        assert_eq!(last, json!({"type": "error", "reason": reason}));
     }
-    assert_eq!(last, Some(json!({"type": "error", "reason": reason})));
 
     let mut acme = Client::connect(&server.client_url, ACME_TOKEN).await;
     acme.send(json!({"type": "quote_request", "client_rfq_id": "r-1", "pair": "BTCUSDT", "side": "buy", "amount": "1"}))

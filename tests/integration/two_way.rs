@@ -268,3 +268,250 @@ mod binary {
         assert_eq!(accepted_side, "sell");
     }
 }
+
+/// From the binary against local venues: a venue with a two-way form
+/// (FIX) is asked once per poll for both sides; one without (B2C2), once
+/// per side.
+mod venues {
+    use std::process::Output;
+
+    use lp_rfq::lp::fix::codec::{msg_type, tag};
+    use serde_json::Value;
+
+    use crate::fake_venues::{FakeB2c2, B2C2_TOKEN};
+    use crate::fix_acceptor::{Acceptor, Script};
+    use crate::support::{empty_dir, lp_rfq_in};
+
+    /// `quote two-way 1 BTCUSDT --json` for 2 s against `venues` (a
+    /// venues file's text), off the async workers the fakes answer on.
+    async fn two_way_stream(venues: String) -> Vec<Value> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lps.toml");
+        std::fs::write(&file, venues).unwrap();
+        let output: Output = tokio::task::spawn_blocking(move || {
+            lp_rfq_in(empty_dir())
+                .env("NO_BLOTTER", "true")
+                .env("TWO_WAY_B2C2_TOKEN", B2C2_TOKEN)
+                .args([
+                    "quote",
+                    "two-way",
+                    "1",
+                    "BTCUSDT",
+                    "--json",
+                    "--duration",
+                    "2",
+                ])
+                .arg("--lps")
+                .arg(&file)
+                .arg("--fix-log-dir")
+                .arg(dir.path().join("fix-logs"))
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// The LP prices quoted to one side of the stream, in order.
+    fn lp_prices(events: &[Value], side: &str) -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["event"] == "lp_quote" && e["two_way_side"] == side)
+            .map(|e| e["price"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fix_venue_is_asked_once_per_poll_for_both_sides_without_a_side() {
+        let acceptor = Acceptor::start(Script::default()).await;
+        let events = two_way_stream(format!(
+            r#"
+[[lp]]
+name = "Fix"
+kind = "fix44"
+host = "127.0.0.1"
+port = {}
+sender_comp_id = "DESK"
+target_comp_id = "LP"
+
+[bands]
+BTCUSDT = {{ min = "50000", max = "200000" }}
+"#,
+            acceptor.port
+        ))
+        .await;
+        let requests = acceptor.received(msg_type::QUOTE_REQUEST);
+        assert!(!requests.is_empty());
+        // Side (54) omitted: a two-way QuoteRequest.
+        assert!(requests.iter().all(|r| r.get(tag::SIDE).is_none()));
+        // Every request's one Quote answered both sides: its OfferPx the
+        // offer side's, its BidPx the bid side's.
+        let (offers, bids) = (lp_prices(&events, "buy"), lp_prices(&events, "sell"));
+        assert_eq!(offers, vec!["100010.25".to_string(); requests.len()]);
+        assert_eq!(bids, vec!["99990.5".to_string(); requests.len()]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_b2c2_venue_is_asked_once_per_side() {
+        let b2c2 = FakeB2c2::start().await;
+        let events = two_way_stream(format!(
+            r#"
+[[lp]]
+name = "B2C2"
+kind = "b2c2"
+url = "{}"
+token_env = "TWO_WAY_B2C2_TOKEN"
+symbol = "{{base}}{{quote}}.SPOT"
+
+[bands]
+BTCUSDT = {{ min = "50000", max = "200000" }}
+"#,
+            b2c2.url
+        ))
+        .await;
+        let (offers, bids) = (lp_prices(&events, "buy"), lp_prices(&events, "sell"));
+        assert!(!offers.is_empty());
+        assert!(offers.iter().all(|price| price == "100012.34"));
+        assert!(bids.iter().all(|price| price == "99987.65"));
+        assert_eq!(offers.len(), bids.len());
+        assert_eq!(b2c2.quotes(), offers.len() + bids.len());
+    }
+}
+
+/// A two-way RFQ in the blotter: one `rfqs` row marked `two_way`, each
+/// answer and lock on its side, read back as the stream ran, and the
+/// report's LP figures from the side the client took, the RFQ once.
+mod blotter {
+    use lp_rfq::blotter::report::{self, Filter};
+    use lp_rfq::blotter::Blotter;
+    use lp_rfq::market::Side;
+    use lp_rfq::rfq::StreamCommand;
+    use rusqlite::types::Value as Sql;
+    use serde_json::{json, Value};
+
+    use super::lps;
+    use crate::support::{params, run_two_way_with_commands, spec, with_reference};
+
+    fn rows(path: &std::path::Path, sql: &str) -> Vec<Vec<Sql>> {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut select = conn.prepare(sql).unwrap();
+        let columns = select.column_count();
+        select
+            .query_map([], |row| (0..columns).map(|i| row.get(i)).collect())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn text(value: &str) -> Sql {
+        Sql::Text(value.to_string())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_two_way_rfq_is_stored_by_side_replayed_as_it_ran_and_reported_by_the_side_taken() {
+        let accept = StreamCommand::AcceptSide {
+            side: Side::Sell,
+            quote_id: None,
+        };
+        let events = run_two_way_with_commands(
+            spec(Side::Buy),
+            lps(),
+            with_reference(params()),
+            2_000,
+            vec![(1_000, accept)],
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blotter.db");
+        let blotter = Blotter::open(&path).unwrap();
+        let sink = blotter.sink();
+        for event in &events {
+            sink.record(event.clone()).await;
+        }
+        drop(sink);
+        assert_eq!(blotter.close().await.lost, 0);
+
+        assert_eq!(
+            rows(&path, "SELECT side, two_way FROM rfqs"),
+            [[text("buy"), Sql::Integer(1)]]
+        );
+        let answer = |lp: &str, poll: i64, price: &str, side: &str| {
+            vec![text(lp), Sql::Integer(poll), text(price), text(side)]
+        };
+        assert_eq!(
+            rows(
+                &path,
+                "SELECT lp, poll, price, side FROM lp_quotes ORDER BY seq"
+            ),
+            [
+                answer("A", 1, "100010.00", "buy"),
+                answer("A", 1, "99990.00", "sell"),
+                answer("B", 1, "100020.00", "buy"),
+                answer("B", 1, "99980.00", "sell"),
+                answer("B", 2, "99990.00", "buy"),
+                answer("B", 2, "99980.00", "sell"),
+            ]
+        );
+        let lock = |event: &str, lp: &str, price: &str, side: &str| {
+            vec![text(event), text(lp), text(price), text(side)]
+        };
+        assert_eq!(
+            rows(
+                &path,
+                "SELECT event, lp, price, side FROM lock_events ORDER BY seq"
+            ),
+            [
+                lock("locked", "A", "100010.00", "buy"),
+                lock("locked", "A", "99990.00", "sell"),
+                lock("locked", "B", "99990.00", "buy"),
+            ]
+        );
+
+        // Read back, the stream is the one that ran, each event on its side.
+        let stored = lp_rfq::blotter::read::stored_rfqs(&path).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].events, events);
+
+        // The client sold at the bid: the bid side's answers and locks are
+        // the RFQ's figures, the offer side's are not counted again.
+        let report =
+            serde_json::to_value(report::load(&path, &Filter::default()).unwrap()).unwrap();
+        let figures = |lp: &Value| {
+            json!({
+                "lp": lp["lp"], "requests": lp["requests"], "answers": lp["answers"],
+                "locks_won": lp["locks_won"], "improvements": lp["improvements"],
+                "avg_distance_bps": lp["avg_distance_bps"], "orders": lp["orders"],
+                "fills": lp["fills"],
+            })
+        };
+        let lps: Vec<Value> = report["lps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(figures)
+            .collect();
+        assert_eq!(
+            lps,
+            [
+                json!({"lp": "A", "requests": 1, "answers": 1, "locks_won": 1, "improvements": 0,
+                       "avg_distance_bps": "0", "orders": 1, "fills": 1}),
+                json!({"lp": "B", "requests": 2, "answers": 2, "locks_won": 0, "improvements": 0,
+                       "avg_distance_bps": "0.5", "orders": 0, "fills": 0}),
+            ]
+        );
+        let rfqs = report["rfqs"].as_array().unwrap();
+        assert_eq!(rfqs.len(), 1);
+        assert_eq!(rfqs[0]["side"], "two-way sell");
+        assert_eq!(rfqs[0]["outcome"], "filled");
+        assert_eq!(report["pairs"][0]["rfqs"], 1);
+    }
+}

@@ -221,6 +221,10 @@ impl ReportRows for PgRows {
                 lp_timeout_ms: row.get::<_, i64>("lp_timeout_ms").max(0) as u64,
                 client: row.get("client"),
                 operator: row.get("operator"),
+                // Two-way RFQs' sides are not kept on PostgreSQL yet: each
+                // reads as its `side`.
+                two_way: false,
+                accepted_side: None,
             })
             .collect();
         selected.reverse();
@@ -278,6 +282,7 @@ impl ReportRows for PgRows {
                 locked: row.get::<_, &str>(2) == "locked",
                 lp: row.get(3),
                 reason: row.get(4),
+                side: None,
             });
         }
         Ok(())
@@ -474,6 +479,7 @@ fn read_answers(
             poll: poll as u32,
             latency_ms: latency_ms.max(0) as u64,
             answered,
+            side: None,
         });
     }
     Ok(())

@@ -14,7 +14,7 @@ use postgres::Client;
 
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only, as SQLite's list.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     // 1: the shape SQLite's file has at its version 8 plus the desk that
     // wrote each RFQ and health change (`desk`, as SQLite's version 9).
     r#"
@@ -241,6 +241,37 @@ const MIGRATIONS: [&str; 4] = [
     // reference. NULL for earlier locks, never read back.
     r#"
     ALTER TABLE lock_events ADD COLUMN corroborated_by TEXT;
+    "#,
+    // 5: SQLite's version 16: two-way requests. The columns and the views'
+    // `side` as SQLite has them; NULL (the RFQ's own side) wherever this
+    // store does not yet write a side.
+    r#"
+    ALTER TABLE rfqs ADD COLUMN two_way INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE answers ADD COLUMN side TEXT;
+    ALTER TABLE lock_events ADD COLUMN side TEXT;
+    DROP VIEW lp_quotes;
+    DROP VIEW lp_errors;
+    DROP VIEW lp_answers;
+    CREATE VIEW lp_answers AS
+    SELECT a.id, a.rfq, a.seq, a.t_ms,
+           to_char(timestamp '1970-01-01' + a.at_ms * interval '1 millisecond',
+                   'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at,
+           a.at_ms, a.lp, a.poll, a.price, a.quantity, a.latency_ms, a.valid_for_ms,
+           a.failure, a.reason, a.side
+    FROM (SELECT a.id, a.rfq, a.seq, a.t_ms, coalesce(a.side, r.side) AS side,
+                 coalesce(a.at_ms, r.started_ms + a.t_ms * 1000 / r.speed_per_mille) AS at_ms,
+                 l.name AS lp, a.poll, a.price, a.quantity, a.latency_ms, a.valid_for_ms,
+                 a.failure, a.reason
+          FROM answers a
+          JOIN lps l ON l.id = a.lp
+          LEFT JOIN rfqs r ON r.id = a.rfq) AS a;
+    CREATE VIEW lp_quotes AS
+    SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, price, quantity, latency_ms, valid_for_ms,
+           side
+    FROM lp_answers WHERE failure IS NULL;
+    CREATE VIEW lp_errors AS
+    SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, failure AS kind, reason, latency_ms, side
+    FROM lp_answers WHERE failure IS NOT NULL;
     "#,
 ];
 

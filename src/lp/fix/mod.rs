@@ -21,7 +21,7 @@ use rust_decimal::Decimal;
 use crate::clock::{StreamClock, StreamMs};
 use crate::lp::{
     ClientOrderIds, LiquidityProvider, LpError, LpOrder, LpQuote, LpRequest, OrderAnswer,
-    OrderLookup,
+    OrderLookup, TwoWayAnswer,
 };
 use crate::market::{Leg, Side};
 use crate::secret::Secret;
@@ -475,36 +475,29 @@ impl LiquidityProvider for Fix44Lp {
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
         let symbol = request.pair.venue_symbol(&self.symbol_template);
-        let key = request.key();
-        let mut body = Message::new(msg_type::QUOTE_REQUEST).with(tag::QUOTE_REQ_ID, &key);
-        body.push_group(
-            tag::NO_RELATED_SYM,
-            &[vec![
-                (tag::SYMBOL, symbol.clone()),
-                (tag::SIDE, side_code(request.side).to_string()),
-                // A base amount is OrderQty (38); an amount of the quote
-                // currency is CashOrderQty (152), with Currency (15) naming
-                // which one the amount is in.
-                (
-                    qty_tag(request.fixed),
-                    request.amount.normalize().to_string(),
-                ),
-                (
-                    tag::CURRENCY,
-                    request.pair.asset_of(request.fixed).as_str().to_string(),
-                ),
-                // Venues compare it with their own clock, so it is real
-                // wall time, not the stream's.
-                (tag::TRANSACT_TIME, utc_timestamp(Utc::now())),
-            ]],
-        );
-        let mut pending = self
-            .session
-            .request(Route::Quote, key, body)
+        let answer = self
+            .ask_quote(request, Some(request.side), &symbol)
             .await
             .map_err(quote_failure)?;
-        let answer = pending.answer().await.map_err(quote_failure)?;
         read_quote_answer(&self.name, request, &symbol, &answer)
+    }
+
+    /// A FIX venue quotes both sides in one Quote (BidPx 132, OfferPx 133).
+    fn quotes_two_way(&self) -> bool {
+        true
+    }
+
+    /// One QuoteRequest with Side (54) omitted, keyed by the offer's
+    /// request: the Quote's OfferPx answers `offer`, its BidPx `bid`.
+    async fn quote_two_way(&self, offer: &LpRequest, bid: &LpRequest) -> TwoWayAnswer {
+        let symbol = offer.pair.venue_symbol(&self.symbol_template);
+        match self.ask_quote(offer, None, &symbol).await {
+            Ok(answer) => TwoWayAnswer {
+                offer: read_quote_answer(&self.name, offer, &symbol, &answer),
+                bid: read_quote_answer(&self.name, bid, &symbol, &answer),
+            },
+            Err(failure) => TwoWayAnswer::both(quote_failure(failure)),
+        }
     }
 
     async fn execute(&self, order: &LpOrder) -> OrderAnswer {
@@ -563,6 +556,44 @@ impl LiquidityProvider for Fix44Lp {
                     .await
             }
         }
+    }
+}
+
+impl Fix44Lp {
+    /// Sends a QuoteRequest for `request` (keyed by it) and waits for the
+    /// venue's answer; `side` `None` asks for a two-way quote (Side 54
+    /// omitted, as FIX 4.4 allows).
+    async fn ask_quote(
+        &self,
+        request: &LpRequest,
+        side: Option<Side>,
+        symbol: &str,
+    ) -> Result<Message, Failure> {
+        let key = request.key();
+        let mut body = Message::new(msg_type::QUOTE_REQUEST).with(tag::QUOTE_REQ_ID, &key);
+        let mut instrument = vec![(tag::SYMBOL, symbol.to_string())];
+        if let Some(side) = side {
+            instrument.push((tag::SIDE, side_code(side).to_string()));
+        }
+        instrument.extend([
+            // A base amount is OrderQty (38); an amount of the quote
+            // currency is CashOrderQty (152), with Currency (15) naming
+            // which one the amount is in.
+            (
+                qty_tag(request.fixed),
+                request.amount.normalize().to_string(),
+            ),
+            (
+                tag::CURRENCY,
+                request.pair.asset_of(request.fixed).as_str().to_string(),
+            ),
+            // Venues compare it with their own clock, so it is real
+            // wall time, not the stream's.
+            (tag::TRANSACT_TIME, utc_timestamp(Utc::now())),
+        ]);
+        body.push_group(tag::NO_RELATED_SYM, &[instrument]);
+        let mut pending = self.session.request(Route::Quote, key, body).await?;
+        pending.answer().await
     }
 }
 
