@@ -111,7 +111,9 @@ impl SqliteStore {
     /// upgraded (`schema::open`), and starts its checkpointer.
     pub(crate) fn new(conn: Connection, path: &Path) -> SqliteStore {
         let wal_peak_bytes = Arc::new(AtomicU64::new(0));
-        let checkpointer = Checkpointer::start(path, &conn, wal_peak_bytes.clone());
+        let file = OpenFile::at(path);
+        let checkpointer =
+            Checkpointer::start(path, &conn, file.header.clone(), wal_peak_bytes.clone());
         SqliteStore {
             conn,
             rfqs: HashMap::new(),
@@ -124,7 +126,7 @@ impl SqliteStore {
             quantity_text: String::with_capacity(32),
             checkpointer,
             wal_peak_bytes,
-            file: OpenFile::at(path),
+            file,
             desk: String::new(),
         }
     }
@@ -144,6 +146,17 @@ struct OpenFile {
     path: PathBuf,
     #[cfg(unix)]
     identity: Option<(u64, u64)>,
+    /// A descriptor on the file, opened once and kept for as long as the
+    /// store (and its checkpointer) lives, to read its header through.
+    /// Never a fresh `open` per check: closing any descriptor on a file
+    /// drops every POSIX lock this process holds on it, SQLite's shared
+    /// lock included, and another process closing its last connection
+    /// then takes the file for its own, checkpoints and deletes the WAL
+    /// under this one's feet: commits made after that were lost (seen as
+    /// a stream's `ended` missing when two processes shared one file).
+    /// Declared after the connection in [`SqliteStore`], so it is closed
+    /// after the connection is.
+    header: Option<Arc<std::fs::File>>,
 }
 
 /// What a database file starts with.
@@ -155,6 +168,7 @@ impl OpenFile {
             path: path.to_path_buf(),
             #[cfg(unix)]
             identity: identity(path).ok(),
+            header: std::fs::File::open(path).ok().map(Arc::new),
         }
     }
 
@@ -177,21 +191,19 @@ impl OpenFile {
             }
             _ => {}
         }
-        header_trouble(&self.path)
+        self.header.as_deref().and_then(header_trouble)
     }
 }
 
-/// Why the file at `path` is not an SQLite database, if it is not (its
-/// first 16 bytes).
-fn header_trouble(path: &Path) -> Option<String> {
+/// Why the open `file` is no longer an SQLite database, if it is not (its
+/// first 16 bytes, read in place: see [`OpenFile::header`]).
+fn header_trouble(file: &std::fs::File) -> Option<String> {
     let mut header = [0u8; 16];
-    let read = std::fs::File::open(path).and_then(|mut file| {
-        use std::io::Read as _;
-        file.read(&mut header)
-    });
+    #[cfg(unix)]
+    let read = std::os::unix::fs::FileExt::read_at(file, &mut header, 0);
+    #[cfg(not(unix))]
+    let read = std::os::windows::fs::FileExt::seek_read(file, &mut header, 0);
     match read {
-        // Said by the identity check, which tells removed from replaced.
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
         Err(error) => Some(format!("its file cannot be read: {error}")),
         // A database not yet copied out of its WAL may still be empty.
         Ok(0) => None,
@@ -746,11 +758,15 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 pub const WAL_TRUNCATE_AT: u64 = 64 * 1024 * 1024;
 
 impl Checkpointer {
-    fn start(path: &Path, writer: &Connection, wal_peak_bytes: Arc<AtomicU64>) -> Checkpointer {
+    fn start(
+        path: &Path,
+        writer: &Connection,
+        header: Option<Arc<std::fs::File>>,
+        wal_peak_bytes: Arc<AtomicU64>,
+    ) -> Checkpointer {
         let stop = Arc::new(AtomicBool::new(false));
         let damage = Arc::new(std::sync::Mutex::new(None));
         let _ = writer.pragma_update(None, "journal_size_limit", WAL_TRUNCATE_AT as i64);
-        let database = path.to_path_buf();
         let checkpoints = Connection::open(path).and_then(|conn| {
             conn.busy_timeout(Duration::from_millis(100))?;
             Ok(conn)
@@ -768,7 +784,7 @@ impl Checkpointer {
                     .spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
                             std::thread::sleep(CHECKPOINT_EVERY);
-                            if let Some(trouble) = header_trouble(&database) {
+                            if let Some(trouble) = header.as_deref().and_then(header_trouble) {
                                 let mut damage = damage.lock().unwrap_or_else(|p| p.into_inner());
                                 damage.get_or_insert(trouble);
                                 continue;

@@ -2196,6 +2196,57 @@ mod process {
         assert_eq!(stored, printed);
     }
 
+    /// A process that closes its blotter first must leave the WAL of one
+    /// still writing to the same file. It did not: lp-rfq opened and
+    /// closed the file outside SQLite to check its header, which drops
+    /// every POSIX lock the process holds on it, SQLite's shared lock
+    /// included; the other process, finding itself alone, checkpointed
+    /// and deleted the WAL under the running one, and records written
+    /// after that could be lost (a stream's `ended`, in 1 of ~100 runs of
+    /// the test above).
+    #[test]
+    fn a_process_closing_first_leaves_the_wal_of_one_still_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut long, out, lines) = start_until_locked(dir.path());
+        let short = lp_rfq(dir.path())
+            .args([
+                "quote",
+                "sell",
+                "2",
+                "ETHUSDT",
+                "--json",
+                "--duration",
+                "0.3",
+            ])
+            .args(FAST)
+            .output()
+            .unwrap();
+        assert!(short.status.success());
+        // The long stream runs for 30 s: it is still writing, and its WAL
+        // must still be there for it.
+        assert!(long.try_wait().unwrap().is_none());
+        assert!(dir.path().join("blotter.db-wal").exists());
+        let interrupted = Command::new("kill")
+            .args(["-INT", &long.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(interrupted.success());
+        let printed = rest(out, lines);
+        assert!(long.wait().unwrap().success());
+        assert_eq!(printed.last().unwrap()["event"], "ended");
+        let short_printed: Vec<Value> = String::from_utf8(short.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let path = dir.path().join("blotter.db");
+        assert_eq!(integrity(&path), "ok");
+        let mut stored = stored_json(&path);
+        let side = |events: &Vec<Value>| events[0]["side"].as_str().unwrap().to_string();
+        stored.sort_by_key(side);
+        assert_eq!(stored, [printed, short_printed]);
+    }
+
     #[test]
     fn an_unusable_blotter_stops_the_start_and_no_blotter_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
