@@ -53,6 +53,8 @@ mod loops;
 mod overload;
 #[path = "integration/postgres.rs"]
 mod postgres;
+#[path = "integration/quickfix.rs"]
+mod quickfix;
 #[path = "integration/quote_currency.rs"]
 mod quote_currency;
 #[path = "integration/reconcile.rs"]
