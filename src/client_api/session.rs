@@ -5,7 +5,9 @@
 //! the LP behind it (last look, fallback), answered by an execution
 //! report. Each RFQ has its own task (its pump), the only owner of what
 //! the client was shown of it, so an order is judged against exactly the
-//! quote the client holds.
+//! quote the client holds. A two-way request's sides, quoted apart by
+//! the desk, are shown as one quote of the pump's own id, and an order's
+//! side picks the desk quote it accepts.
 
 use std::collections::HashMap;
 use std::str::FromStr;
