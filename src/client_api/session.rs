@@ -774,19 +774,24 @@ impl Pump {
                     (_, true) => CancelReason::RecordFailing,
                     (WithdrawReason::Expired, false) => CancelReason::Expired,
                 };
+                let mut cleared = false;
                 for side in &mut self.sides {
                     if side
                         .as_ref()
                         .is_some_and(|side| side.desk_quote_id == withdrawn.quote_id)
                     {
                         *side = None;
+                        cleared = true;
                     }
                 }
-                if self.sides.iter().any(Option::is_some) {
+                let standing = self.sides.iter().any(Option::is_some);
+                if !standing || self.record_failing {
+                    // A desk that cannot record offers nothing: not even
+                    // the side still standing.
+                    self.cancel(reason);
+                } else if cleared {
                     // The other side of a two-way quote stands alone.
                     self.show(clock);
-                } else {
-                    self.cancel(reason);
                 }
             }
             ClientEventKind::OrderFilled(filled) => {
@@ -1127,6 +1132,43 @@ mod tests {
         );
         // Every id shown leaves the session's index with the request.
         assert_eq!(pump.issued.len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_desk_that_cannot_record_withdraws_both_sides_of_a_two_way_quote() {
+        let (mut pump, mut sent) = pump_for(true);
+        let clock = StreamClock::start();
+        pump.on_client_event(
+            &clock,
+            100,
+            side_quote(
+                Side::Buy,
+                "Q-1-offer-1",
+                dec!(100100.02),
+                dec!(1.00000000),
+                1_500,
+            ),
+        );
+        pump.on_client_event(
+            &clock,
+            100,
+            side_quote(
+                Side::Sell,
+                "Q-1-bid-1",
+                dec!(99820.08),
+                dec!(1.00000000),
+                1_500,
+            ),
+        );
+        pump.record_failing = true;
+        pump.on_client_event(&clock, 300, withdrawn("Q-1-bid-1"));
+        pump.on_client_event(&clock, 310, withdrawn("Q-1-offer-1"));
+        let sent = drain(&mut sent);
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert_eq!(
+            sent[2],
+            serde_json::json!({"type": "quote_cancel", "client_rfq_id": "r-1", "quote_id": "Q-1-2w-2", "reason": "record_failing"})
+        );
     }
 
     #[tokio::test(start_paused = true)]
