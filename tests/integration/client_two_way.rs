@@ -251,7 +251,9 @@ async fn a_two_way_request_holds_one_requests_worth_of_the_clients_limits() {
 /// CashOrderQty (152) request is quoted with each side's base size and
 /// 152/15, ordered by 152 and filled with LastQty the base bought (rounded
 /// down) and GrossTradeAmt (381) exactly the cash; the offer's price on
-/// the bid side is rejected 8/8 with why; nothing names the LP.
+/// the bid side is rejected 8/8 with why; nothing names the LP; the
+/// blotter records both as acme's two-way RFQs on channel fix, with the
+/// leg fixed and the side taken.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fix_client_asks_two_way_and_in_cash_and_is_filled_on_the_side_it_hits() {
     let venue = Acceptor::start(venue_script()).await;
@@ -387,7 +389,29 @@ async fn a_fix_client_asks_two_way_and_in_cash_and_is_filled_on_the_side_it_hits
     let raw = String::from_utf8_lossy(&acme.raw).replace(DESK_ID, "");
     assert_no_lp_in(&[raw]);
     drop(acme);
-    server.stop();
+    let (status, said) = server.stop();
+    assert!(status.success(), "{said}");
+    let db = rusqlite::Connection::open(dir.path().join("desk.db")).unwrap();
+    let mut rows = db
+        .prepare(
+            "SELECT r.client || ' ' || r.channel || ' ' || r.two_way || ' ' || r.fixed || ' '
+                    || r.outcome || ' ' || r.final_client_price || ' ' || c.side
+             FROM rfqs r JOIN client_quotes c ON c.rfq = r.id AND c.quote_id = r.final_quote_id
+             ORDER BY r.started_ms",
+        )
+        .unwrap();
+    let rows: Vec<String> = rows
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            format!("acme fix 1 base filled {BID} sell"),
+            format!("acme fix 1 quote filled {OFFER} buy"),
+        ]
+    );
 }
 
 /// The next Quote (S) with both a BidPx and an OfferPx.
