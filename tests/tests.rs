@@ -19,6 +19,8 @@ mod client_api;
 mod client_fix;
 #[path = "integration/client_terms.rs"]
 mod client_terms;
+#[path = "integration/client_two_way.rs"]
+mod client_two_way;
 #[path = "integration/client_view.rs"]
 mod client_view;
 #[path = "integration/clients.rs"]

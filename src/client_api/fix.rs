@@ -49,6 +49,7 @@ const WRITE_WITHIN: Duration = Duration::from_secs(10);
 mod more_tag {
     pub const EXPIRE_TIME: u32 = 126;
     pub const CASH_ORDER_QTY: u32 = 152;
+    pub const GROSS_TRADE_AMT: u32 = 381;
     pub const LEAVES_QTY: u32 = 151;
     pub const QUOTE_CANCEL_TYPE: u32 = 298;
     pub const REF_TAG_ID: u32 = 371;
@@ -278,12 +279,14 @@ fn safe_name(text: &str) -> String {
 
 /// What the client asked for, kept so that the answers can name it (a
 /// Quote carries its Symbol; an ExecutionReport its Symbol, Side and
-/// OrderQty).
+/// OrderQty, or CashOrderQty and Currency).
 #[derive(Clone)]
 struct Asked {
     symbol: String,
     side: Option<String>,
     qty: Option<String>,
+    /// CashOrderQty (152) and its Currency (15), when the amount was one.
+    cash: Option<(String, String)>,
 }
 
 /// One client's FIX connection, from its Logon to its close.
@@ -940,28 +943,55 @@ impl FixConnection {
                     .await
             }
         };
-        let (amount, amount_currency) =
-            match (field(tag::ORDER_QTY), field(more_tag::CASH_ORDER_QTY)) {
-                (Some(qty), _) => (qty, None),
-                (None, Some(cash)) => {
-                    let quote = symbol
-                        .parse::<crate::market::Pair>()
-                        .map(|pair| pair.quote.to_string())
-                        .unwrap_or_else(|_| symbol.clone());
-                    (cash, Some(field(tag::CURRENCY).unwrap_or(quote)))
+        let (amount, amount_currency) = match (
+            field(tag::ORDER_QTY),
+            field(more_tag::CASH_ORDER_QTY),
+        ) {
+            (Some(qty), _) => (qty, None),
+            (None, Some(cash)) => {
+                let quote = symbol
+                    .parse::<crate::market::Pair>()
+                    .map(|pair| pair.quote.to_string())
+                    .ok();
+                match (field(tag::CURRENCY), quote) {
+                    // CashOrderQty is cash: an amount of the base in
+                    // it would be a different request.
+                    (Some(currency), Some(quote)) if !currency.eq_ignore_ascii_case(&quote) => {
+                        let reject = Outbound::QuoteRequestReject {
+                                client_rfq_id: Arc::from(id),
+                                reason: crate::client_api::RejectReason::Other,
+                                text: format!(
+                                    "Currency (15) '{currency}' must be {quote}, the quote currency of {symbol}, for CashOrderQty (152)"
+                                ),
+                            };
+                        self.asked.insert(
+                            Arc::from(id),
+                            Asked {
+                                symbol,
+                                side: None,
+                                qty: None,
+                                cash: None,
+                            },
+                        );
+                        return self.outbound(reject).await;
+                    }
+                    (_, Some(quote)) => (cash, Some(quote)),
+                    // Not a pair: the session refuses it as such.
+                    (currency, None) => (cash, currency),
                 }
-                (None, None) => {
-                    return self
-                        .session_reject(
-                            msg,
-                            seq,
-                            tag::ORDER_QTY,
-                            REQUIRED_TAG_MISSING,
-                            "OrderQty (38) or CashOrderQty (152) is missing",
-                        )
-                        .await
-                }
-            };
+            }
+            (None, None) => {
+                return self
+                    .session_reject(
+                        msg,
+                        seq,
+                        tag::ORDER_QTY,
+                        REQUIRED_TAG_MISSING,
+                        "OrderQty (38) or CashOrderQty (152) is missing",
+                    )
+                    .await
+            }
+        };
         let id: Arc<str> = Arc::from(id);
         if let Some(expire) = field(more_tag::EXPIRE_TIME) {
             let too_late = parse_utc_timestamp(&expire).is_none_or(|at| at <= Utc::now());
@@ -977,6 +1007,7 @@ impl FixConnection {
                         symbol,
                         side: None,
                         qty: None,
+                        cash: None,
                     },
                 );
                 return self.outbound(reject).await;
@@ -987,7 +1018,10 @@ impl FixConnection {
             Asked {
                 symbol: symbol.clone(),
                 side: field(tag::SIDE),
-                qty: Some(amount.clone()),
+                qty: amount_currency.is_none().then(|| amount.clone()),
+                cash: amount_currency
+                    .clone()
+                    .map(|currency| (amount.clone(), currency)),
             },
         );
         self.session.on_message(Inbound::QuoteRequest {
@@ -1005,7 +1039,6 @@ impl FixConnection {
             (tag::CL_ORD_ID, "ClOrdID (11)"),
             (tag::QUOTE_ID, "QuoteID (117)"),
             (tag::SIDE, "Side (54)"),
-            (tag::ORDER_QTY, "OrderQty (38)"),
             (tag::PRICE, "Price (44)"),
             (tag::ORD_TYPE, "OrdType (40)"),
         ] {
@@ -1017,13 +1050,42 @@ impl FixConnection {
             }
         }
         let field = |t: u32| msg.get(t).unwrap_or("").to_string();
+        // The amount as the quote was asked: OrderQty (38) of the base,
+        // or CashOrderQty (152) of the quote currency.
+        let pair = msg
+            .get(tag::SYMBOL)
+            .and_then(|symbol| symbol.parse::<crate::market::Pair>().ok());
+        let (amount, amount_currency, cash) =
+            match (msg.get(tag::ORDER_QTY), msg.get(more_tag::CASH_ORDER_QTY)) {
+                (Some(qty), _) => (qty, pair.map(|pair| pair.base.to_string()), None),
+                (None, Some(cash)) => {
+                    let currency = msg
+                        .get(tag::CURRENCY)
+                        .map(str::to_string)
+                        .or_else(|| pair.map(|pair| pair.quote.to_string()));
+                    let kept = (cash.to_string(), currency.clone().unwrap_or_default());
+                    (cash, currency, Some(kept))
+                }
+                (None, None) => {
+                    return self
+                        .session_reject(
+                            msg,
+                            seq,
+                            tag::ORDER_QTY,
+                            REQUIRED_TAG_MISSING,
+                            "OrderQty (38) or CashOrderQty (152) is missing",
+                        )
+                        .await
+                }
+            };
         let order_id: Arc<str> = Arc::from(field(tag::CL_ORD_ID).as_str());
         self.orders.insert(
             order_id.clone(),
             Asked {
                 symbol: msg.get(tag::SYMBOL).unwrap_or("").to_string(),
                 side: Some(field(tag::SIDE)),
-                qty: Some(field(tag::ORDER_QTY)),
+                qty: msg.get(tag::ORDER_QTY).map(str::to_string),
+                cash,
             },
         );
         let refuse = |why: String| {
@@ -1056,8 +1118,9 @@ impl FixConnection {
             client_order_id: order_id.to_string(),
             quote_id: field(tag::QUOTE_ID),
             side: side.to_string(),
-            amount: field(tag::ORDER_QTY),
+            amount: amount.to_string(),
             price: field(tag::PRICE),
+            amount_currency,
         });
         Ok(())
     }
@@ -1081,6 +1144,7 @@ impl FixConnection {
             symbol: msg.get(tag::SYMBOL).unwrap_or("").to_string(),
             side: msg.get(tag::SIDE).map(str::to_string),
             qty: None,
+            cash: None,
         });
         let status_id = msg.get(more_tag::ORD_STATUS_REQ_ID).map(str::to_string);
         let report = self.acceptor.api.order_status(&self.client, &id);
@@ -1100,6 +1164,9 @@ impl FixConnection {
                 bid,
                 offer,
                 amount,
+                amount_currency,
+                bid_size,
+                offer_size,
                 valid_until,
                 simulated: _,
             } => {
@@ -1112,13 +1179,19 @@ impl FixConnection {
                 if let Some(side) = asked.and_then(|a| a.side.as_deref()) {
                     quote.push(tag::SIDE, side);
                 }
+                // The sizes are the base each side trades: for a cash
+                // amount they follow from each side's price.
                 if let Some(bid) = bid {
                     quote.push(tag::BID_PX, bid);
-                    quote.push(tag::BID_SIZE, amount);
+                    quote.push(tag::BID_SIZE, bid_size.unwrap_or(amount));
                 }
                 if let Some(offer) = offer {
                     quote.push(tag::OFFER_PX, offer);
-                    quote.push(tag::OFFER_SIZE, amount);
+                    quote.push(tag::OFFER_SIZE, offer_size.unwrap_or(amount));
+                }
+                if let Some(currency) = amount_currency {
+                    quote.push(more_tag::CASH_ORDER_QTY, amount);
+                    quote.push(tag::CURRENCY, currency);
                 }
                 quote.push(tag::VALID_UNTIL_TIME, fix_time(&valid_until));
                 quote.push(tag::TRANSACT_TIME, utc_timestamp(Utc::now()));
@@ -1215,6 +1288,12 @@ impl FixConnection {
                     .unwrap_or_default(),
             )
             .with(tag::ORDER_QTY, &qty);
+        if let Some((cash, currency)) = asked.as_ref().and_then(|a| a.cash.as_ref()) {
+            message.push(more_tag::CASH_ORDER_QTY, cash);
+            if !currency.is_empty() {
+                message.push(tag::CURRENCY, currency);
+            }
+        }
         match (report.status, report.price, report.amount) {
             (OrderStatus::Filled, Some(price), Some(amount)) => {
                 message.push(tag::LAST_PX, price);
@@ -1222,6 +1301,11 @@ impl FixConnection {
                 message.push(tag::AVG_PX, price);
                 message.push(tag::CUM_QTY, amount);
                 message.push(more_tag::LEAVES_QTY, 0);
+                // The cash leg exactly, where LastQty × LastPx is not it
+                // (the base was rounded to the lot).
+                if let Some(cash) = report.cash_amount {
+                    message.push(more_tag::GROSS_TRADE_AMT, cash);
+                }
             }
             _ => {
                 message.push(tag::AVG_PX, 0);

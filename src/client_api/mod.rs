@@ -26,6 +26,7 @@ use crate::blotter::client_orders::{ClientOrderRow, ClientOrders};
 use crate::blotter::BlotterError;
 use crate::clients::ClientRefusal;
 use crate::desk::{Desk, DeskError};
+use crate::market::Asset;
 use crate::rfq::{Channel, ClientId};
 
 /// What a client sends, whatever the transport. On the WebSocket each is
@@ -37,10 +38,11 @@ pub enum Inbound {
     QuoteRequest {
         client_rfq_id: String,
         pair: String,
-        /// `buy`, `sell` (`two_way` is refused for now).
+        /// `buy`, `sell` or `two_way` (a bid and an offer).
         side: String,
         amount: String,
-        /// The currency `amount` is in: the pair's base (the default).
+        /// The currency `amount` is in: the pair's base (the default), or
+        /// its quote currency (the client pays or receives exactly that).
         #[serde(default)]
         amount_currency: Option<String>,
     },
@@ -53,6 +55,9 @@ pub enum Inbound {
         side: String,
         amount: String,
         price: String,
+        /// The currency `amount` is in; absent: the quote's own.
+        #[serde(default)]
+        amount_currency: Option<String>,
     },
     /// Where order `client_order_id` stands.
     OrderStatus { client_order_id: String },
@@ -74,7 +79,21 @@ pub enum Outbound {
         /// The desk sells at this price (the client buys).
         #[serde(skip_serializing_if = "Option::is_none")]
         offer: Option<Decimal>,
+        /// In the request's currency: the base, or the quote currency
+        /// when `amount_currency` says so.
         amount: Decimal,
+        /// The pair's quote currency, on a request for an amount of it;
+        /// absent for the base.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        amount_currency: Option<Asset>,
+        /// The base amount hitting the bid trades (a quote-currency
+        /// request only: it follows from the price).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bid_size: Option<Decimal>,
+        /// The base amount hitting the offer trades (a quote-currency
+        /// request only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        offer_size: Option<Decimal>,
         /// UTC, milliseconds: `2026-01-19T14:30:25.123Z`.
         valid_until: String,
         /// The price comes from a simulation: written only when true.
@@ -162,6 +181,11 @@ pub struct ExecutionReport {
     /// The base amount traded (filled only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount: Option<Decimal>,
+    /// The quote-currency leg traded, exactly what the client paid (a
+    /// buy) or received (a sell): filled orders on a request for an
+    /// amount of the quote currency only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cash_amount: Option<Decimal>,
     /// Why nothing traded, in the desk's words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -196,6 +220,7 @@ impl ExecutionReport {
             status: OrderStatus::Rejected,
             price: None,
             amount: None,
+            cash_amount: None,
             reason: Some(reason.into()),
             status_request: false,
         }
@@ -378,6 +403,7 @@ impl ClientApi {
             status: OrderStatus::Pending,
             price: None,
             amount: None,
+            cash_amount: None,
             reason: None,
             status_request: false,
         };
@@ -480,6 +506,7 @@ impl ClientApi {
             status,
             price: decimal(row.price),
             amount: decimal(row.amount),
+            cash_amount: None,
             reason,
             status_request: false,
         })
@@ -508,6 +535,7 @@ impl ClientApi {
                 status: OrderStatus::NotFound,
                 price: None,
                 amount: None,
+                cash_amount: None,
                 reason: Some("no order of this client_order_id on this desk".into()),
                 status_request: true,
             },

@@ -5,7 +5,9 @@
 //! the LP behind it (last look, fallback), answered by an execution
 //! report. Each RFQ has its own task (its pump), the only owner of what
 //! the client was shown of it, so an order is judged against exactly the
-//! quote the client holds.
+//! quote the client holds. A two-way request's sides, quoted apart by
+//! the desk, are shown as one quote of the pump's own id, and an order's
+//! side picks the desk quote it accepts.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -21,7 +23,7 @@ use crate::client_api::{
 };
 use crate::clock::{StreamClock, StreamMs};
 use crate::desk::StreamHandle;
-use crate::market::{Pair, Side};
+use crate::market::{Leg, Pair, Side};
 use crate::rfq::client_view::{
     ClientEndReason, ClientEventKind, ClientView, NotFilledReason, WithdrawReason,
 };
@@ -91,6 +93,8 @@ struct ClientOrder {
     quote_id: Arc<str>,
     side: Side,
     amount: Decimal,
+    /// The currency the client named for `amount`, if it named one.
+    amount_currency: Option<String>,
     price: Decimal,
 }
 
@@ -138,7 +142,14 @@ impl ClientSession {
                 side,
                 amount,
                 price,
-            } => self.order(client_order_id, quote_id, &side, &amount, &price),
+                amount_currency,
+            } => self.order(
+                client_order_id,
+                quote_id,
+                &side,
+                (&amount, amount_currency),
+                &price,
+            ),
             Inbound::OrderStatus { client_order_id } => {
                 let report = self.api.order_status(&self.client, &client_order_id);
                 self.out.offer(Outbound::ExecutionReport(report));
@@ -189,45 +200,32 @@ impl ClientSession {
         if let Some(why) = desk.registry().quotable().refusal(pair) {
             return self.reject(id, RejectReason::UnknownSymbol, why);
         }
-        let side = match side {
-            "buy" => Side::Buy,
-            "sell" => Side::Sell,
-            "two_way" => {
-                return self.reject(
-                    id,
-                    RejectReason::Other,
-                    "side 'two_way' is not offered yet: ask for buy and sell separately".into(),
-                )
-            }
+        // A two-way request's sessions take their sides themselves: the
+        // spec's side is not used.
+        let (side, two_way) = match side {
+            "buy" => (Side::Buy, false),
+            "sell" => (Side::Sell, false),
+            "two_way" => (Side::Buy, true),
             other => {
                 return self.reject(
                     id,
                     RejectReason::Other,
-                    format!("side '{other}' must be buy or sell"),
+                    format!("side '{other}' must be buy, sell or two_way"),
                 )
             }
         };
-        if let Some(currency) = amount_currency.filter(|c| *c != pair.base.to_string()) {
-            return self.reject(
-                id,
-                RejectReason::Other,
-                format!(
-                    "amount_currency '{currency}' must be {}, the base of {}: amounts in the quote currency are not offered yet",
-                    pair.base,
-                    pair.symbol()
-                ),
-            );
-        }
-        let amount = match pair.parse_amount(amount) {
+        let fixed = match amount_currency.as_deref().map(|c| leg_named(pair, c)) {
+            None => Leg::Base,
+            Some(Ok(leg)) => leg,
+            Some(Err(why)) => return self.reject(id, RejectReason::Other, why),
+        };
+        let amount = match pair.parse_amount_in(fixed, amount) {
             Ok(amount) => amount,
             Err(error) => return self.reject(id, RejectReason::Other, format!("amount: {error}")),
         };
         // The desk's fat-finger limit: an operator may confirm past it, a
         // client cannot, so above it (or unpriced) is a plain refusal.
-        let notional =
-            desk.settings()
-                .notional_limits()
-                .check(pair, crate::market::Leg::Base, amount);
+        let notional = desk.settings().notional_limits().check(pair, fixed, amount);
         if let Some(warning) = notional.warning() {
             return self.reject(
                 id,
@@ -238,16 +236,23 @@ impl ClientSession {
         if let Err(why) = self.api.take_rfq_slot(&self.client) {
             return self.reject(id, RejectReason::ExceedsLimit, why);
         }
+        let params = RequestParams::default()
+            .with_client(self.client.clone())
+            .with_channel(self.channel);
+        // One request either way: the client's limits hold it once, as
+        // they do an operator's two-way request.
         let request = QuoteRequest {
             spec: RfqSpec {
                 side,
                 amount,
                 pair,
-                fixed: crate::market::Leg::Base,
+                fixed,
             },
-            params: RequestParams::default()
-                .with_client(self.client.clone())
-                .with_channel(self.channel),
+            params: if two_way {
+                params.with_two_way()
+            } else {
+                params
+            },
         };
         let handle = match desk.try_start(request) {
             Ok(handle) => handle,
@@ -273,6 +278,16 @@ impl ClientSession {
             out: self.out.clone(),
             quotes: self.quotes.clone(),
             view: ClientView::new(),
+            asked: Asked {
+                pair,
+                fixed,
+                amount,
+                two_way,
+            },
+            rfq_id: handle.rfq_id.clone(),
+            sides: [None, None],
+            two_way_issued: 0,
+            issued: Vec::new(),
             live: None,
             quoted: false,
             order: None,
@@ -289,7 +304,7 @@ impl ClientSession {
         client_order_id: String,
         quote_id: String,
         side: &str,
-        amount: &str,
+        (amount, amount_currency): (&str, Option<String>),
         price: &str,
     ) {
         let order_id: Arc<str> = Arc::from(client_order_id.as_str());
@@ -337,6 +352,7 @@ impl ClientSession {
                 quote_id: quote.clone(),
                 side,
                 amount,
+                amount_currency,
                 price,
             };
             rfq.commands
@@ -382,6 +398,24 @@ fn check_id(field: &str, id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The leg of `pair` whose currency is `currency` (any case), or why it
+/// names neither.
+fn leg_named(pair: Pair, currency: &str) -> Result<Leg, String> {
+    let upper = currency.to_ascii_uppercase();
+    if upper == pair.base.as_str() {
+        Ok(Leg::Base)
+    } else if upper == pair.quote.as_str() {
+        Ok(Leg::Quote)
+    } else {
+        Err(format!(
+            "amount_currency '{currency}' must be {} or {}, a currency of {}",
+            pair.base,
+            pair.quote,
+            pair.symbol()
+        ))
+    }
+}
+
 /// A decimal as written: digits with an optional fraction, no exponent.
 fn decimal(field: &str, text: &str) -> Result<Decimal, String> {
     let plain = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
@@ -391,13 +425,80 @@ fn decimal(field: &str, text: &str) -> Result<Decimal, String> {
         .ok_or_else(|| format!("{field} '{text}' must be a decimal such as 1.5"))
 }
 
+/// What the client asked for, as its quotes are worded and its orders
+/// judged.
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    pair: Pair,
+    /// The leg whose amount the client named.
+    fixed: Leg,
+    /// In the `fixed` leg's currency.
+    amount: Decimal,
+    /// A bid and an offer: one quote shows both.
+    two_way: bool,
+}
+
+impl Asked {
+    /// The amount as a quote shows it, at its currency's precision.
+    fn shown_amount(&self, side: &SideQuote) -> Decimal {
+        match self.fixed {
+            Leg::Base => side.base,
+            Leg::Quote => {
+                let mut amount = self.amount;
+                amount.rescale(self.pair.price_dp);
+                amount
+            }
+        }
+    }
+}
+
+/// One side of what the client is shown, as the desk quoted it.
+#[derive(Debug, Clone)]
+struct SideQuote {
+    /// The desk's id of this side's quote: what an accept names.
+    desk_quote_id: Arc<str>,
+    price: Decimal,
+    /// The base amount it trades.
+    base: Decimal,
+    valid_until_ms: StreamMs,
+    simulated: bool,
+}
+
 /// The quote the client may hit now, as it was shown.
 struct Shown {
     quote_id: Arc<str>,
-    side: Side,
-    amount: Decimal,
-    price: Decimal,
+    /// Where the desk buys (the client sells).
+    bid: Option<SideQuote>,
+    /// Where the desk sells (the client buys).
+    offer: Option<SideQuote>,
+    /// The earlier of its sides' validities.
     valid_until_ms: StreamMs,
+}
+
+impl Shown {
+    /// The side a client order to `side` hits.
+    fn hit_by(&self, side: Side) -> Option<&SideQuote> {
+        match side {
+            Side::Buy => self.offer.as_ref(),
+            Side::Sell => self.bid.as_ref(),
+        }
+    }
+}
+
+/// The client order out on a request, and the quote it hit as the client
+/// knows it.
+struct OrderOut {
+    client_order_id: Arc<str>,
+    quote_id: Arc<str>,
+}
+
+/// Which of [`Pump::sides`] a side's quotes go in: the offer (the client
+/// buys) first, as in the client view.
+fn slot(side: Side) -> usize {
+    match side {
+        Side::Buy => 0,
+        Side::Sell => 1,
+    }
 }
 
 /// One request's task: the stream's events in, the client's messages out.
@@ -409,10 +510,20 @@ struct Pump {
     out: Outgoing,
     quotes: QuoteIndex,
     view: ClientView,
+    asked: Asked,
+    /// The desk's id of the stream: a two-way quote's id is stemmed from it.
+    rfq_id: Arc<str>,
+    /// The desk's live quote of each side (the offer, then the bid; a
+    /// one-sided request uses its own side's only).
+    sides: [Option<SideQuote>; 2],
+    /// Two-way quotes shown so far: the sequence in their ids.
+    two_way_issued: u32,
+    /// Every quote id shown, taken out of the session's index at the end.
+    issued: Vec<Arc<str>>,
     live: Option<Shown>,
     quoted: bool,
     /// The client order out on this request.
-    order: Option<Arc<str>>,
+    order: Option<OrderOut>,
     /// The order's outcome (filled, rejected, unknown) went to the client.
     outcome_reported: bool,
     /// When the stream ends (stream time): no quote is shown as valid
@@ -426,7 +537,6 @@ struct Pump {
 
 impl Pump {
     async fn run(mut self, mut handle: StreamHandle, mut inbox: mpsc::Receiver<PumpCommand>) {
-        let mut shown = Vec::new();
         loop {
             tokio::select! {
                 event = handle.events.recv() => {
@@ -437,9 +547,6 @@ impl Pump {
                         _ => {}
                     }
                     if let Some(seen) = self.view.project(&event) {
-                        if let ClientEventKind::Quote(quote) = &seen.kind {
-                            shown.push(quote.quote_id.clone());
-                        }
                         self.on_client_event(&handle.clock, seen.t_ms, seen.kind);
                     }
                 }
@@ -461,7 +568,7 @@ impl Pump {
         }
         {
             let mut index = self.quotes.lock().unwrap_or_else(|p| p.into_inner());
-            for quote in &shown {
+            for quote in &self.issued {
                 index.remove(quote);
             }
         }
@@ -490,6 +597,7 @@ impl Pump {
     }
 
     fn cancel(&mut self, reason: CancelReason) {
+        self.sides = [None, None];
         if let Some(live) = self.live.take() {
             self.out.offer(Outbound::QuoteCancel {
                 client_rfq_id: self.client_rfq_id.clone(),
@@ -497,6 +605,109 @@ impl Pump {
                 reason,
             });
         }
+    }
+
+    /// Shows the client the desk's live sides as one quote, replacing the
+    /// one it held. A one-sided quote keeps the desk's id; a two-way one
+    /// gets its own, since its sides are quoted (and replaced) apart.
+    fn show(&mut self, clock: &StreamClock) {
+        let [offer, bid] = self.sides.clone();
+        let present = || offer.iter().chain(bid.iter());
+        let Some(valid_until_ms) = present().map(|side| side.valid_until_ms).min() else {
+            return;
+        };
+        let quote_id = match (self.asked.two_way, present().next()) {
+            (false, Some(side)) => side.desk_quote_id.clone(),
+            _ => {
+                self.two_way_issued += 1;
+                crate::ids::quote_id(&format!("{}-2w", self.rfq_id), self.two_way_issued)
+            }
+        };
+        let simulated = present().any(|side| side.simulated);
+        let Some(amount) = present().next().map(|side| self.asked.shown_amount(side)) else {
+            return;
+        };
+        self.quotes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(quote_id.clone(), self.client_rfq_id.clone());
+        self.issued.push(quote_id.clone());
+        let in_quote_currency = self.asked.fixed == Leg::Quote;
+        let size = |side: &Option<SideQuote>| {
+            side.as_ref()
+                .filter(|_| in_quote_currency)
+                .map(|side| side.base)
+        };
+        self.out.offer(Outbound::Quote {
+            client_rfq_id: self.client_rfq_id.clone(),
+            quote_id: quote_id.clone(),
+            bid: bid.as_ref().map(|side| side.price),
+            offer: offer.as_ref().map(|side| side.price),
+            amount,
+            amount_currency: in_quote_currency.then_some(self.asked.pair.quote),
+            bid_size: size(&bid),
+            offer_size: size(&offer),
+            valid_until: crate::clock::iso_millis(clock.wall_at(valid_until_ms)),
+            simulated,
+        });
+        self.live = Some(Shown {
+            quote_id,
+            bid,
+            offer,
+            valid_until_ms,
+        });
+    }
+
+    /// Why `order` does not match `live`, the quote it names; else the
+    /// side it hits.
+    fn mismatch<'a>(&self, live: &'a Shown, order: &ClientOrder) -> Result<&'a SideQuote, String> {
+        let asked = self.asked;
+        let hit = live.hit_by(order.side).ok_or_else(|| {
+            if asked.two_way {
+                format!(
+                    "side '{}' is not quoted: quote '{}' has no {}",
+                    side_word(order.side),
+                    live.quote_id,
+                    price_word(order.side)
+                )
+            } else {
+                format!(
+                    "side '{}' is not the quote's '{}'",
+                    side_word(order.side),
+                    side_word(match order.side {
+                        Side::Buy => Side::Sell,
+                        Side::Sell => Side::Buy,
+                    })
+                )
+            }
+        })?;
+        if let Some(currency) = &order.amount_currency {
+            if leg_named(asked.pair, currency).ok() != Some(asked.fixed) {
+                return Err(format!(
+                    "amount_currency '{currency}' is not the quote's {}",
+                    asked.pair.asset_of(asked.fixed)
+                ));
+            }
+        }
+        let amount = asked.shown_amount(hit);
+        if order.amount != amount {
+            return Err(format!(
+                "amount '{}' is not the quote's {amount}",
+                order.amount
+            ));
+        }
+        if order.price != hit.price {
+            let which = if asked.two_way {
+                format!("{} ", price_word(order.side))
+            } else {
+                String::new()
+            };
+            return Err(format!(
+                "price '{}' is not the quote's {which}{}",
+                order.price, hit.price
+            ));
+        }
+        Ok(hit)
     }
 
     fn on_order(&mut self, handle: &StreamHandle, order: ClientOrder) {
@@ -514,110 +725,115 @@ impl Pump {
         else {
             return self.refuse(&order, format!("quote '{}' is not live", order.quote_id));
         };
-        let mismatch = if order.side != live.side {
-            Some(format!(
-                "side '{}' is not the quote's '{}'",
-                side_word(order.side),
-                side_word(live.side)
-            ))
-        } else if order.amount != live.amount {
-            Some(format!(
-                "amount '{}' is not the quote's {}",
-                order.amount, live.amount
-            ))
-        } else if order.price != live.price {
-            Some(format!(
-                "price '{}' is not the quote's {}",
-                order.price, live.price
-            ))
-        } else {
-            None
+        let hit = match self.mismatch(live, &order) {
+            Ok(hit) => hit.desk_quote_id.clone(),
+            Err(why) => return self.refuse(&order, why),
         };
-        if let Some(why) = mismatch {
-            return self.refuse(&order, why);
-        }
+        // The desk's id of the side hit: on a two-way request it also
+        // names the side that trades.
         let accept = StreamCommand::Accept {
-            quote_id: Some(order.quote_id.clone()),
+            quote_id: Some(hit),
         };
         if handle.commands.try_send(accept).is_err() {
             return self.refuse(&order, "the desk is busy: the order was not sent".into());
         }
         tracing::info!(client = %self.client, client_order_id = %order.client_order_id, quote_id = %order.quote_id, "client order sent");
-        self.order = Some(order.client_order_id);
+        self.order = Some(OrderOut {
+            client_order_id: order.client_order_id,
+            quote_id: order.quote_id,
+        });
+    }
+
+    /// The order out and the quote it hit, as the client named them.
+    fn order_out(&self) -> Option<(Arc<str>, Arc<str>)> {
+        self.order
+            .as_ref()
+            .map(|order| (order.client_order_id.clone(), order.quote_id.clone()))
     }
 
     fn on_client_event(&mut self, clock: &StreamClock, t_ms: StreamMs, kind: ClientEventKind) {
         match kind {
             ClientEventKind::Opened(_) | ClientEventKind::OrderPending(_) => {}
+            // Once the client has hit one side of a two-way quote, the
+            // other offers nothing more: an RFQ trades once.
+            ClientEventKind::Quote(_) if self.asked.two_way && self.order.is_some() => {}
             ClientEventKind::Quote(quote) => {
                 self.quoted = true;
                 let valid_until_ms = t_ms.saturating_add(quote.valid_for_ms).min(self.ends_at_ms);
-                self.quotes
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(quote.quote_id.clone(), self.client_rfq_id.clone());
-                let (bid, offer) = match quote.side {
-                    Side::Buy => (None, Some(quote.price)),
-                    Side::Sell => (Some(quote.price), None),
-                };
-                self.out.offer(Outbound::Quote {
-                    client_rfq_id: self.client_rfq_id.clone(),
-                    quote_id: quote.quote_id.clone(),
-                    bid,
-                    offer,
-                    amount: quote.amount,
-                    valid_until: crate::clock::iso_millis(clock.wall_at(valid_until_ms)),
+                self.sides[slot(quote.side)] = Some(SideQuote {
+                    desk_quote_id: quote.quote_id,
+                    price: quote.price,
+                    base: quote.amount,
+                    valid_until_ms,
                     simulated: quote.simulated,
                 });
-                self.live = Some(Shown {
-                    quote_id: quote.quote_id,
-                    side: quote.side,
-                    amount: quote.amount,
-                    price: quote.price,
-                    valid_until_ms,
-                });
+                self.show(clock);
             }
             ClientEventKind::QuoteWithdrawn(withdrawn) => {
                 let reason = match (withdrawn.reason, self.record_failing) {
                     (_, true) => CancelReason::RecordFailing,
                     (WithdrawReason::Expired, false) => CancelReason::Expired,
                 };
-                self.cancel(reason);
+                let mut cleared = false;
+                for side in &mut self.sides {
+                    if side
+                        .as_ref()
+                        .is_some_and(|side| side.desk_quote_id == withdrawn.quote_id)
+                    {
+                        *side = None;
+                        cleared = true;
+                    }
+                }
+                let standing = self.sides.iter().any(Option::is_some);
+                if !standing || self.record_failing {
+                    // A desk that cannot record offers nothing: not even
+                    // the side still standing.
+                    self.cancel(reason);
+                } else if cleared {
+                    // The other side of a two-way quote stands alone.
+                    self.show(clock);
+                }
             }
             ClientEventKind::OrderFilled(filled) => {
-                if let Some(order) = self.order.clone() {
+                if let Some((order, quote_id)) = self.order_out() {
+                    let asked = self.asked;
+                    let cash_amount = (asked.fixed == Leg::Quote).then(|| {
+                        if filled.pays_asset == asked.pair.quote {
+                            filled.client_pays
+                        } else {
+                            filled.client_receives
+                        }
+                    });
                     self.report_outcome(ExecutionReport {
                         client_order_id: order,
-                        quote_id: Some(filled.quote_id),
+                        quote_id: Some(quote_id),
                         status: OrderStatus::Filled,
                         price: Some(filled.price),
                         amount: Some(filled.amount),
+                        cash_amount,
                         reason: None,
                         status_request: false,
                     });
                 }
             }
             ClientEventKind::OrderNotFilled(not_filled) => {
-                if let Some(order) = self.order.clone() {
+                if let Some((order, quote_id)) = self.order_out() {
                     let reason = match not_filled.reason {
                         NotFilledReason::QuoteNotLive => "the quote was no longer live",
                         NotFilledReason::NoFill => "no liquidity at the quote's price",
                     };
-                    self.report_outcome(ExecutionReport::rejected(
-                        order,
-                        not_filled.quote_id,
-                        reason,
-                    ));
+                    self.report_outcome(ExecutionReport::rejected(order, Some(quote_id), reason));
                 }
             }
-            ClientEventKind::OrderUnknown(unknown) => {
-                if let Some(order) = self.order.clone() {
+            ClientEventKind::OrderUnknown(_) => {
+                if let Some((order, quote_id)) = self.order_out() {
                     self.report_outcome(ExecutionReport {
                         client_order_id: order,
-                        quote_id: Some(unknown.quote_id),
+                        quote_id: Some(quote_id),
                         status: OrderStatus::Unknown,
                         price: None,
                         amount: None,
+                        cash_amount: None,
                         reason: Some(
                             "whether it traded is not known yet: the desk resolves it with its counterparty"
                                 .into(),
@@ -627,15 +843,15 @@ impl Pump {
                 }
             }
             ClientEventKind::Ended(ended) => {
-                if let Some(order) = self.order.clone() {
+                if let Some((order, quote_id)) = self.order_out() {
                     // The stream ended before the engine took the accept:
                     // no order reached an LP, and the client must not be
                     // left waiting on a pending one.
-                    let live = self.live.take();
+                    self.live = None;
                     if !self.outcome_reported {
                         self.report_outcome(ExecutionReport::rejected(
                             order,
-                            live.map(|shown| shown.quote_id),
+                            Some(quote_id),
                             "the request ended before the order was taken",
                         ));
                     }
@@ -663,6 +879,14 @@ impl Pump {
     }
 }
 
+/// The price a client order to `side` hits.
+fn price_word(side: Side) -> &'static str {
+    match side {
+        Side::Buy => "offer",
+        Side::Sell => "bid",
+    }
+}
+
 fn side_word(side: Side) -> &'static str {
     match side {
         Side::Buy => "buy",
@@ -682,6 +906,11 @@ mod tests {
 
     /// A request's pump on a desk of 2 s streams, and what it sends.
     fn pump() -> (Pump, mpsc::Receiver<Outbound>) {
+        pump_for(false)
+    }
+
+    /// [`pump`] for 1 BTC of BTCUSDT, both sides when `two_way`.
+    fn pump_for(two_way: bool) -> (Pump, mpsc::Receiver<Outbound>) {
         let settings = Settings::from_args(&SettingsArgs {
             duration: Some("2".into()),
             no_blotter: Some("true".into()),
@@ -698,6 +927,16 @@ mod tests {
             out,
             quotes: Arc::default(),
             view: ClientView::new(),
+            asked: Asked {
+                pair: "BTCUSDT".parse().unwrap(),
+                fixed: Leg::Base,
+                amount: dec!(1),
+                two_way,
+            },
+            rfq_id: Arc::from("R-1"),
+            sides: [None, None],
+            two_way_issued: 0,
+            issued: Vec::new(),
             live: None,
             quoted: false,
             order: None,
@@ -744,7 +983,10 @@ mod tests {
         let (mut pump, mut sent) = pump();
         let clock = StreamClock::start();
         pump.on_client_event(&clock, 1_000, quote(10_000));
-        pump.order = Some(Arc::from("o-1"));
+        pump.order = Some(OrderOut {
+            client_order_id: Arc::from("o-1"),
+            quote_id: Arc::from("Q-1"),
+        });
         pump.on_client_event(&clock, 2_000, ended());
         let sent = drain(&mut sent);
         assert_eq!(sent.len(), 2, "{sent:?}");
@@ -765,7 +1007,10 @@ mod tests {
         let (mut pump, mut sent) = pump();
         let clock = StreamClock::start();
         pump.on_client_event(&clock, 1_000, quote(10_000));
-        pump.order = Some(Arc::from("o-1"));
+        pump.order = Some(OrderOut {
+            client_order_id: Arc::from("o-1"),
+            quote_id: Arc::from("Q-1"),
+        });
         pump.on_client_event(
             &clock,
             1_200,
@@ -801,6 +1046,269 @@ mod tests {
         assert_eq!(
             drain(&mut sent)[0]["valid_until"],
             serde_json::json!(crate::clock::iso_millis(clock.wall_at(1_500)))
+        );
+    }
+
+    /// One side's quote of a two-way request: `id`, the client `price` of
+    /// `base` BTC, valid for `valid_for_ms`.
+    fn side_quote(
+        side: Side,
+        id: &str,
+        price: Decimal,
+        base: Decimal,
+        valid_for_ms: u64,
+    ) -> ClientEventKind {
+        let (usdt, btc) = (Asset::new("USDT").unwrap(), Asset::new("BTC").unwrap());
+        let (pays, pays_asset, receives, receives_asset) = match side {
+            Side::Buy => (price * base, usdt, base, btc),
+            Side::Sell => (base, btc, price * base, usdt),
+        };
+        ClientEventKind::Quote(Quote {
+            quote_id: Arc::from(id),
+            side,
+            amount: base,
+            price,
+            client_pays: pays,
+            pays_asset,
+            client_receives: receives,
+            receives_asset,
+            valid_for_ms,
+            simulated: false,
+        })
+    }
+
+    fn withdrawn(id: &str) -> ClientEventKind {
+        ClientEventKind::QuoteWithdrawn(crate::rfq::client_view::QuoteWithdrawn {
+            quote_id: Arc::from(id),
+            reason: WithdrawReason::Expired,
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_two_way_request_shows_its_live_sides_as_one_quote_of_its_own_id() {
+        let (mut pump, mut sent) = pump_for(true);
+        let clock = StreamClock::start();
+        let at = |t_ms| serde_json::json!(crate::clock::iso_millis(clock.wall_at(t_ms)));
+        pump.on_client_event(
+            &clock,
+            100,
+            side_quote(
+                Side::Buy,
+                "Q-1-offer-1",
+                dec!(100100.02),
+                dec!(1.00000000),
+                1_500,
+            ),
+        );
+        pump.on_client_event(
+            &clock,
+            200,
+            side_quote(
+                Side::Sell,
+                "Q-1-bid-1",
+                dec!(99820.08),
+                dec!(1.00000000),
+                1_000,
+            ),
+        );
+        // The bid runs out first: the offer stands alone, under a new id.
+        pump.on_client_event(&clock, 1_200, withdrawn("Q-1-bid-1"));
+        pump.on_client_event(&clock, 1_600, withdrawn("Q-1-offer-1"));
+        let quote = |id: &str, bid: Option<&str>, until| {
+            let mut quote = serde_json::json!({"type": "quote", "client_rfq_id": "r-1", "quote_id": id, "offer": "100100.02", "amount": "1.00000000", "valid_until": at(until)});
+            if let Some(bid) = bid {
+                quote["bid"] = serde_json::json!(bid);
+            }
+            quote
+        };
+        assert_eq!(
+            drain(&mut sent),
+            [
+                quote("Q-1-2w-1", None, 1_600),
+                quote("Q-1-2w-2", Some("99820.08"), 1_200),
+                quote("Q-1-2w-3", None, 1_600),
+                serde_json::json!({"type": "quote_cancel", "client_rfq_id": "r-1", "quote_id": "Q-1-2w-3", "reason": "expired"}),
+            ]
+        );
+        // Every id shown leaves the session's index with the request.
+        assert_eq!(pump.issued.len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_desk_that_cannot_record_withdraws_both_sides_of_a_two_way_quote() {
+        let (mut pump, mut sent) = pump_for(true);
+        let clock = StreamClock::start();
+        pump.on_client_event(
+            &clock,
+            100,
+            side_quote(
+                Side::Buy,
+                "Q-1-offer-1",
+                dec!(100100.02),
+                dec!(1.00000000),
+                1_500,
+            ),
+        );
+        pump.on_client_event(
+            &clock,
+            100,
+            side_quote(
+                Side::Sell,
+                "Q-1-bid-1",
+                dec!(99820.08),
+                dec!(1.00000000),
+                1_500,
+            ),
+        );
+        pump.record_failing = true;
+        pump.on_client_event(&clock, 300, withdrawn("Q-1-bid-1"));
+        pump.on_client_event(&clock, 310, withdrawn("Q-1-offer-1"));
+        let sent = drain(&mut sent);
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert_eq!(
+            sent[2],
+            serde_json::json!({"type": "quote_cancel", "client_rfq_id": "r-1", "quote_id": "Q-1-2w-2", "reason": "record_failing"})
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quote_currency_request_shows_its_amount_and_each_sides_base() {
+        let (mut pump, mut sent) = pump_for(true);
+        pump.asked.fixed = Leg::Quote;
+        pump.asked.amount = dec!(100000);
+        let clock = StreamClock::start();
+        pump.on_client_event(
+            &clock,
+            100,
+            side_quote(
+                Side::Buy,
+                "Q-1-offer-1",
+                dec!(100100.02),
+                dec!(0.99900080),
+                1_500,
+            ),
+        );
+        pump.on_client_event(
+            &clock,
+            100,
+            side_quote(
+                Side::Sell,
+                "Q-1-bid-1",
+                dec!(99820.08),
+                dec!(1.00180444),
+                1_500,
+            ),
+        );
+        let sent = drain(&mut sent);
+        assert_eq!(
+            sent[1],
+            serde_json::json!({"type": "quote", "client_rfq_id": "r-1", "quote_id": "Q-1-2w-2", "bid": "99820.08", "offer": "100100.02", "amount": "100000.00", "amount_currency": "USDT", "bid_size": "1.00180444", "offer_size": "0.99900080", "valid_until": crate::clock::iso_millis(clock.wall_at(1_600))})
+        );
+    }
+
+    #[rstest::rstest]
+    #[case::the_offer("buy", "1", None, "100100.02", Ok("Q-1-offer-1"))]
+    #[case::the_bid("sell", "1.0", Some("btc"), "99820.08", Ok("Q-1-bid-1"))]
+    #[case::the_bid_at_the_offer(
+        "sell",
+        "1",
+        None,
+        "100100.02",
+        Err("price '100100.02' is not the quote's bid 99820.08")
+    )]
+    #[case::another_amount(
+        "buy",
+        "2",
+        None,
+        "100100.02",
+        Err("amount '2' is not the quote's 1.00000000")
+    )]
+    #[case::another_currency(
+        "buy",
+        "1",
+        Some("USDT"),
+        "100100.02",
+        Err("amount_currency 'USDT' is not the quote's BTC")
+    )]
+    fn an_order_hits_the_side_it_names_at_that_sides_price(
+        #[case] side: &str,
+        #[case] amount: &str,
+        #[case] currency: Option<&str>,
+        #[case] price: &str,
+        #[case] expected: Result<&str, &str>,
+    ) {
+        let (mut pump, _sent) = pump_for(true);
+        let clock = StreamClock::start();
+        pump.on_client_event(
+            &clock,
+            100,
+            side_quote(
+                Side::Buy,
+                "Q-1-offer-1",
+                dec!(100100.02),
+                dec!(1.00000000),
+                1_500,
+            ),
+        );
+        pump.on_client_event(
+            &clock,
+            100,
+            side_quote(
+                Side::Sell,
+                "Q-1-bid-1",
+                dec!(99820.08),
+                dec!(1.00000000),
+                1_500,
+            ),
+        );
+        let order = ClientOrder {
+            client_order_id: Arc::from("o-1"),
+            quote_id: Arc::from("Q-1-2w-2"),
+            side: side.parse().unwrap(),
+            amount: amount.parse().unwrap(),
+            amount_currency: currency.map(str::to_string),
+            price: price.parse().unwrap(),
+        };
+        let live = pump.live.as_ref().unwrap();
+        let judged = pump.mismatch(live, &order);
+        assert_eq!(
+            judged
+                .as_ref()
+                .map(|hit| &*hit.desk_quote_id)
+                .map_err(String::as_str),
+            expected
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_side_with_no_quote_cannot_be_hit() {
+        let (mut pump, _sent) = pump_for(true);
+        let clock = StreamClock::start();
+        pump.on_client_event(
+            &clock,
+            100,
+            side_quote(
+                Side::Buy,
+                "Q-1-offer-1",
+                dec!(100100.02),
+                dec!(1.00000000),
+                1_500,
+            ),
+        );
+        let order = ClientOrder {
+            client_order_id: Arc::from("o-1"),
+            quote_id: Arc::from("Q-1-2w-1"),
+            side: Side::Sell,
+            amount: dec!(1),
+            amount_currency: None,
+            price: dec!(100100.02),
+        };
+        let judged = pump
+            .mismatch(pump.live.as_ref().unwrap(), &order)
+            .map(|_| ());
+        assert_eq!(
+            judged,
+            Err("side 'sell' is not quoted: quote 'Q-1-2w-1' has no bid".into())
         );
     }
 }

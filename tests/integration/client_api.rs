@@ -20,8 +20,9 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::fix_acceptor::{Acceptor, Orders, Quotes, Script};
 use crate::support::lp_rfq_in;
 
-const ACME_TOKEN: &str = "acme-token-Vb31xQ9zKw";
+pub(crate) const ACME_TOKEN: &str = "acme-token-Vb31xQ9zKw";
 const SLOW_TOKEN: &str = "slow-token-Pn52yR8tJm";
+pub(crate) const DAILY_TOKEN: &str = "daily-token-Hc40tN6wQe";
 const OPERATOR_TOKEN: &str = "alice-token-Zq81mW0pXr";
 
 const CLIENTS: &str = r#"
@@ -40,14 +41,20 @@ max_rfqs_per_sec = 1
 
 /// A desk server with a FIX venue (its band corroborates the lone LP)
 /// and the client API.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    client_url: String,
+    pub(crate) client_url: String,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Server {
     fn start(dir: &Path, venue_port: u16) -> Server {
+        Server::start_with_clients(dir, venue_port, CLIENTS)
+    }
+
+    /// [`Server::start`] with `clients` as its clients file (a client's
+    /// `token_env` may be CLIENT_TOKEN_ACME, _SLOW or _DAILY).
+    pub(crate) fn start_with_clients(dir: &Path, venue_port: u16, clients_toml: &str) -> Server {
         let operators = dir.join("operators.toml");
         std::fs::write(
             &operators,
@@ -55,7 +62,7 @@ impl Server {
         )
         .unwrap();
         let clients = dir.join("clients.toml");
-        std::fs::write(&clients, CLIENTS).unwrap();
+        std::fs::write(&clients, clients_toml).unwrap();
         let venues = dir.join("lps.toml");
         std::fs::write(
             &venues,
@@ -68,6 +75,7 @@ impl Server {
             .env("DESK_TOKEN_ALICE", OPERATOR_TOKEN)
             .env("CLIENT_TOKEN_ACME", ACME_TOKEN)
             .env("CLIENT_TOKEN_SLOW", SLOW_TOKEN)
+            .env("CLIENT_TOKEN_DAILY", DAILY_TOKEN)
             .env("FIX_PASSWORD_E2E", "fix-pass-S3cret")
             .args([
                 "serve",
@@ -117,7 +125,7 @@ impl Server {
     }
 
     /// SIGTERM, then waits: the exit status and everything it said.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
+    pub(crate) fn stop(mut self) -> (std::process::ExitStatus, String) {
         let status = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -142,13 +150,13 @@ type Socket =
 
 /// A client's connection with `token`, keeping every raw frame it
 /// receives in `raw`.
-struct Client {
+pub(crate) struct Client {
     socket: Socket,
-    raw: Vec<String>,
+    pub(crate) raw: Vec<String>,
 }
 
 impl Client {
-    async fn connect(url: &str, token: &str) -> Client {
+    pub(crate) async fn connect(url: &str, token: &str) -> Client {
         let mut request = url.into_client_request().unwrap();
         request
             .headers_mut()
@@ -160,7 +168,7 @@ impl Client {
         }
     }
 
-    async fn send(&mut self, message: Value) {
+    pub(crate) async fn send(&mut self, message: Value) {
         self.socket
             .send(Message::text(message.to_string()))
             .await
@@ -168,7 +176,7 @@ impl Client {
     }
 
     /// The next message, within 10 s.
-    async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         loop {
             let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
                 .await
@@ -183,7 +191,7 @@ impl Client {
     }
 
     /// The next message of `kind`, skipping others.
-    async fn next_of(&mut self, kind: &str) -> Value {
+    pub(crate) async fn next_of(&mut self, kind: &str) -> Value {
         loop {
             let message = self.next().await;
             if message["type"] == kind {
@@ -193,7 +201,7 @@ impl Client {
     }
 }
 
-fn venue_script() -> Script {
+pub(crate) fn venue_script() -> Script {
     Script {
         quotes: Quotes::TwoWay {
             bid: dec!(99900.00),

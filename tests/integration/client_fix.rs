@@ -24,10 +24,10 @@ use tokio::net::TcpStream;
 use crate::fix_acceptor::{Acceptor, Orders, Quotes, Script};
 use crate::support::lp_rfq_in;
 
-const ACME_PASSWORD: &str = "acme-fix-pw-Lq72Vd";
+pub(crate) const ACME_PASSWORD: &str = "acme-fix-pw-Lq72Vd";
 const ACME_TOKEN: &str = "acme-token-Vb31xQ9zKw";
 const OPERATOR_TOKEN: &str = "alice-token-Zq81mW0pXr";
-const DESK_ID: &str = "LPRFQ";
+pub(crate) const DESK_ID: &str = "LPRFQ";
 
 const CLIENTS: &str = r#"
 [[client]]
@@ -46,15 +46,15 @@ fix_comp_id = "OPENFIX"
 
 /// A desk server with a FIX venue (its band corroborates the lone LP)
 /// and the FIX client API.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    fix_address: String,
+    pub(crate) fix_address: String,
     ws_url: String,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(dir: &Path, venue_port: u16) -> Server {
+    pub(crate) fn start(dir: &Path, venue_port: u16) -> Server {
         let operators = dir.join("operators.toml");
         std::fs::write(
             &operators,
@@ -134,7 +134,7 @@ impl Server {
     }
 
     /// SIGTERM, then waits: the exit status and everything it said.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
+    pub(crate) fn stop(mut self) -> (std::process::ExitStatus, String) {
         let status = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -156,16 +156,16 @@ impl Drop for Server {
 
 /// A client's FIX initiator: stamps its own header and sequence numbers,
 /// and keeps every byte it receives in `raw`.
-struct FixClient {
+pub(crate) struct FixClient {
     stream: TcpStream,
     framer: Framer,
     comp_id: String,
     next_seq: u64,
-    raw: Vec<u8>,
+    pub(crate) raw: Vec<u8>,
 }
 
 impl FixClient {
-    async fn connect(address: &str, comp_id: &str, next_seq: u64) -> FixClient {
+    pub(crate) async fn connect(address: &str, comp_id: &str, next_seq: u64) -> FixClient {
         FixClient {
             stream: TcpStream::connect(address).await.unwrap(),
             framer: Framer::new(),
@@ -188,7 +188,7 @@ impl FixClient {
         stamped.encode()
     }
 
-    async fn send(&mut self, body: Message) {
+    pub(crate) async fn send(&mut self, body: Message) {
         let bytes = self.stamp(&body);
         self.stream.write_all(&bytes).await.unwrap();
     }
@@ -217,7 +217,7 @@ impl FixClient {
     }
 
     /// The next message of `kind`, skipping others.
-    async fn next_of(&mut self, kind: &str) -> Message {
+    pub(crate) async fn next_of(&mut self, kind: &str) -> Message {
         loop {
             let message = self.next().await.expect("the session is open");
             if message.msg_type() == kind {
@@ -226,7 +226,7 @@ impl FixClient {
         }
     }
 
-    async fn logon(&mut self, password: Option<&str>) -> Message {
+    pub(crate) async fn logon(&mut self, password: Option<&str>) -> Message {
         let mut logon = Message::new(msg_type::LOGON)
             .with(tag::ENCRYPT_METHOD, 0)
             .with(tag::HEART_BT_INT, 30);
@@ -238,7 +238,7 @@ impl FixClient {
     }
 }
 
-fn quote_request(id: &str, symbol: &str, side: Option<&str>, qty: &str) -> Message {
+pub(crate) fn quote_request(id: &str, symbol: &str, side: Option<&str>, qty: &str) -> Message {
     let mut request = Message::new(msg_type::QUOTE_REQUEST)
         .with(tag::QUOTE_REQ_ID, id)
         .with(tag::NO_RELATED_SYM, 1)
@@ -247,6 +247,28 @@ fn quote_request(id: &str, symbol: &str, side: Option<&str>, qty: &str) -> Messa
         request.push(tag::SIDE, side);
     }
     request.push(tag::ORDER_QTY, qty);
+    request
+}
+
+/// A QuoteRequest for `cash` of BTCUSDT's quote currency (152, with 15
+/// when `currency` is given), two-way without a `side`.
+pub(crate) fn cash_request(
+    id: &str,
+    side: Option<&str>,
+    cash: &str,
+    currency: Option<&str>,
+) -> Message {
+    let mut request = Message::new(msg_type::QUOTE_REQUEST)
+        .with(tag::QUOTE_REQ_ID, id)
+        .with(tag::NO_RELATED_SYM, 1)
+        .with(tag::SYMBOL, "BTCUSDT");
+    if let Some(side) = side {
+        request.push(tag::SIDE, side);
+    }
+    request.push(tag::CASH_ORDER_QTY, cash);
+    if let Some(currency) = currency {
+        request.push(tag::CURRENCY, currency);
+    }
     request
 }
 
@@ -270,11 +292,11 @@ fn status_request(cl_ord_id: &str) -> Message {
 }
 
 /// `(tag, value)` of each of `tags` in `message`, for one exact comparison.
-fn fields<'m>(message: &'m Message, tags: &[u32]) -> Vec<(u32, Option<&'m str>)> {
+pub(crate) fn fields<'m>(message: &'m Message, tags: &[u32]) -> Vec<(u32, Option<&'m str>)> {
     tags.iter().map(|t| (*t, message.get(*t))).collect()
 }
 
-fn venue_script() -> Script {
+pub(crate) fn venue_script() -> Script {
     Script {
         quotes: Quotes::TwoWay {
             bid: dec!(99900.00),
@@ -566,7 +588,8 @@ async fn status_and_sequence_numbers_survive_a_server_restart() {
 
 /// Each QuoteRequestReject reason (658) with its text: 1 not a pair, 8 a
 /// pair the client may not trade, 3 above its max_notional, 4 an
-/// ExpireTime already past, 99 anything else (two-way, not offered yet);
+/// ExpireTime already past, 99 anything else (a CashOrderQty in a
+/// Currency that is not the pair's quote currency);
 /// an order at another price is rejected 8/8 with why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_refusal_has_its_reason() {
@@ -582,7 +605,7 @@ async fn each_refusal_has_its_reason() {
         (quote_request("bad-8", "ETHUSDT", Some("1"), "1"), "8"),
         (quote_request("bad-3", "BTCUSDT", Some("1"), "100"), "3"),
         (expired, "4"),
-        (quote_request("bad-99", "BTCUSDT", None, "1"), "99"),
+        (cash_request("bad-99", None, "100000", Some("EUR")), "99"),
     ];
     for (request, reason) in cases {
         let id = request.get(tag::QUOTE_REQ_ID).unwrap().to_string();
