@@ -14,7 +14,7 @@ use postgres::Client;
 
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only, as SQLite's list.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     // 1: the shape SQLite's file has at its version 8 plus the desk that
     // wrote each RFQ and health change (`desk`, as SQLite's version 9).
     r#"
@@ -272,6 +272,25 @@ const MIGRATIONS: [&str; 5] = [
     CREATE VIEW lp_errors AS
     SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, failure AS kind, reason, latency_ms, side
     FROM lp_answers WHERE failure IS NOT NULL;
+    "#,
+    // 6: SQLite's version 13: every order a client sent on its own session,
+    // by its own order id (each state a new row, the latest wins), so that
+    // a desk on PostgreSQL answers its status and never executes a
+    // repeated id again after a restart, as on SQLite.
+    r#"
+    CREATE TABLE client_orders (
+        id              BIGSERIAL PRIMARY KEY,
+        client          TEXT NOT NULL,
+        client_order_id TEXT NOT NULL,
+        channel         TEXT NOT NULL,
+        quote_id        TEXT,
+        status          TEXT NOT NULL,
+        price           TEXT,
+        amount          TEXT,
+        reason          TEXT,
+        recorded_at     TEXT NOT NULL
+    );
+    CREATE INDEX client_orders_by_order ON client_orders (client, client_order_id, id);
     "#,
 ];
 
