@@ -567,6 +567,32 @@ fn postgres_rows(database: &str, sql: &str) -> (Vec<String>, Vec<Vec<Option<Stri
     })
 }
 
+/// Every row of `sql` on the database at `database`, each column as text
+/// (NULL as empty): what a test compares with its expectation.
+pub fn rows_of(database: &str, sql: &str) -> Vec<Vec<String>> {
+    let as_text = format!("SELECT * FROM ({sql}) AS q");
+    off_runtime(|| {
+        let mut client = url(database).connect().unwrap();
+        let statement = client.prepare(&as_text).unwrap();
+        let count = statement.columns().len();
+        let casts: Vec<String> = statement
+            .columns()
+            .iter()
+            .map(|c| format!("coalesce(q.{}::text, '')", c.name()))
+            .collect();
+        assert_eq!(casts.len(), count);
+        client
+            .query(
+                &format!("SELECT {} FROM ({sql}) AS q", casts.join(", ")),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| (0..count).map(|i| row.get::<_, String>(i)).collect())
+            .collect()
+    })
+}
+
 #[tokio::test]
 async fn the_views_have_the_same_names_columns_and_rows_on_both_stores() {
     let dir = tempfile::tempdir().unwrap();
