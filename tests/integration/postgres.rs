@@ -510,6 +510,52 @@ async fn the_same_events_give_byte_identical_reports_on_sqlite_and_postgres() {
     }
 }
 
+/// The same streams written to SQLite and to PostgreSQL replay to the same
+/// events, each side of a two-way RFQ and a journal's late outcome (read
+/// back as the stream ran, without it) included; a database never written
+/// is refused as a missing blotter.
+#[tokio::test]
+async fn a_stream_written_to_postgres_replays_to_the_same_events_as_from_sqlite() {
+    use lp_rfq::blotter::read::{stored_rfqs, stored_rfqs_at};
+    let dir = tempfile::tempdir().unwrap();
+    let mut streams = desk_fixture();
+    streams.extend(crate::blotter::interleaved_fixture());
+    streams.push(two_way_stream());
+    let file = dir.path().join("blotter.db");
+    let database = Cluster::shared().database();
+    record_at(&BlotterAt::File(file.clone()), "desk-a", &streams).await;
+    record_at(&BlotterAt::Postgres(url(&database)), "desk-a", &streams).await;
+    rusqlite::Connection::open(&file)
+        .unwrap()
+        .execute(RECONCILED, [])
+        .unwrap();
+    off_runtime(|| url(&database).connect().unwrap().execute(RECONCILED, &[])).unwrap();
+
+    let events = |stored: Vec<lp_rfq::blotter::read::StoredRfq>| -> Vec<Vec<RfqEvent>> {
+        stored.into_iter().map(|rfq| rfq.events).collect()
+    };
+    let from_sqlite = events(stored_rfqs(&file).unwrap());
+    let from_postgres = events(stored_rfqs_at(&BlotterAt::Postgres(url(&database))).unwrap());
+    assert_eq!(from_postgres.len(), streams.len());
+    assert_eq!(from_postgres, from_sqlite);
+    // The two-way stream, last started, is the one that ran, side by side.
+    assert_eq!(from_postgres.last(), streams.last());
+    assert_eq!(
+        events(stored_rfqs_at(&BlotterAt::File(file.clone())).unwrap()),
+        from_sqlite
+    );
+
+    let never_written = Cluster::shared().database();
+    let refused = stored_rfqs_at(&BlotterAt::Postgres(url(&never_written))).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "blotter '{}' does not exist: nothing recorded yet",
+            url(&never_written)
+        )
+    );
+}
+
 /// Every row of `sql` as text, on SQLite.
 fn sqlite_rows(file: &Path, sql: &str) -> (Vec<String>, Vec<Vec<Option<String>>>) {
     let conn = rusqlite::Connection::open(file).unwrap();

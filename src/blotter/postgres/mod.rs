@@ -4,12 +4,14 @@
 //! from `PGPASSWORD`), its schema and migrations (`schema`), the store the
 //! writer's policy drives (`store`) and the rows the report reads
 //! (`rows`), its orders on record (`orders`) and its clients' orders
-//! (`client_orders`). The synchronous `postgres` client runs its own small runtime,
+//! (`client_orders`), and its streams copied for replaying them
+//! (`replay`). The synchronous `postgres` client runs its own small runtime,
 //! so every call here is made from a thread of its own (the writer's, the
 //! report's), never from inside the desk's async runtime.
 
 mod client_orders;
 mod orders;
+pub(crate) mod replay;
 mod rows;
 pub(crate) mod schema;
 mod store;

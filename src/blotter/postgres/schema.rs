@@ -12,6 +12,9 @@
 
 use postgres::Client;
 
+use super::super::BlotterError;
+use super::{describe, PgUrl};
+
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only, as SQLite's list.
 const MIGRATIONS: [&str; 6] = [
@@ -326,6 +329,31 @@ pub(crate) fn version(client: &mut Client) -> Result<u32, postgres::Error> {
         .query_one("SELECT max(version) FROM schema_version", &[])?
         .get(0);
     Ok(version.unwrap_or(0).max(0) as u32)
+}
+
+/// Refuses, for a reader that never upgrades (`lp-rfq orders`, a
+/// replay), a database without lp-rfq's tables, one a newer lp-rfq wrote
+/// (naming both versions) and one older than this build's (a desk
+/// started on it upgrades it).
+pub(crate) fn readable(client: &mut Client, url: &PgUrl) -> Result<(), BlotterError> {
+    let cannot = |detail: String| BlotterError::Database {
+        url: url.to_string(),
+        detail,
+    };
+    match version(client).map_err(|error| cannot(describe(&error)))? {
+        0 => Err(BlotterError::Missing {
+            path: url.to_string().into(),
+        }),
+        found if found > LATEST => Err(BlotterError::TooNew {
+            path: url.to_string().into(),
+            found,
+            supported: LATEST,
+        }),
+        found if found < LATEST => Err(cannot(format!(
+            "its schema version {found} is older than this lp-rfq's ({LATEST}): start the desk on it once to upgrade it"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Brings the schema to version `target`, in one transaction under an
