@@ -246,8 +246,8 @@ const MIGRATIONS: [&str; 6] = [
     ALTER TABLE lock_events ADD COLUMN corroborated_by TEXT;
     "#,
     // 5: SQLite's version 16: two-way requests. The columns and the views'
-    // `side` as SQLite has them; NULL (the RFQ's own side) wherever this
-    // store does not yet write a side.
+    // `side` as SQLite has them: a two-way RFQ's answers and lock events
+    // carry their side; NULL is the RFQ's own (every row written before).
     r#"
     ALTER TABLE rfqs ADD COLUMN two_way INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE answers ADD COLUMN side TEXT;
