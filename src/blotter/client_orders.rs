@@ -1,9 +1,12 @@
-//! Client orders on the record (`client_orders`, schema 12): each state an
-//! order a client sent on its own session reached, by the client's own
-//! order id, so that a restarted desk still answers its status and never
-//! executes a repeated id again. Each state is a new row; the latest
-//! wins. The client API writes through its own connection, one short
-//! transaction per state, before the client is told of it.
+//! Client orders on the record (`client_orders`, SQLite's schema 13,
+//! PostgreSQL's 6): each state an order a client sent on its own session
+//! reached, by the client's own order id, so that a restarted desk still
+//! answers its status and never executes a repeated id again. Each state
+//! is a new row; the latest wins. The client API writes through its own
+//! connection, one short transaction per state, before the client is told
+//! of it, to whichever store the desk's blotter is
+//! ([`ClientOrderRecords`]: SQLite's here, PostgreSQL's in
+//! `postgres::client_orders`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -28,25 +31,42 @@ pub struct ClientOrderRow {
     pub reason: Option<String>,
 }
 
+/// A store's `client_orders`, shared by every client session of the desk
+/// (each call is one short statement, made from the session's task: the
+/// same blocking SQLite's file write always was).
+pub trait ClientOrderRecords: Send + Sync {
+    /// Appends `row` as its order's latest state.
+    fn record(&self, row: &ClientOrderRow) -> Result<(), BlotterError>;
+
+    /// The latest state of `client`'s order `client_order_id`, if it was
+    /// ever recorded (by this desk or any other writing the same store).
+    fn latest(
+        &self,
+        client: &str,
+        client_order_id: &str,
+    ) -> Result<Option<ClientOrderRow>, BlotterError>;
+}
+
 /// The `client_orders` table of one blotter file.
-pub struct ClientOrders {
+pub struct SqliteClientOrders {
     path: PathBuf,
     conn: Mutex<Connection>,
 }
 
-impl ClientOrders {
+impl SqliteClientOrders {
     /// Opens the blotter at `path` (which the desk has already created and
     /// brought to the current schema).
-    pub fn open(path: &Path) -> Result<ClientOrders, BlotterError> {
+    pub fn open(path: &Path) -> Result<SqliteClientOrders, BlotterError> {
         let conn = schema::open(path, false, schema::BUSY_TIMEOUT)?;
-        Ok(ClientOrders {
+        Ok(SqliteClientOrders {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
         })
     }
+}
 
-    /// Appends `row` as its order's latest state.
-    pub fn record(&self, row: &ClientOrderRow) -> Result<(), BlotterError> {
+impl ClientOrderRecords for SqliteClientOrders {
+    fn record(&self, row: &ClientOrderRow) -> Result<(), BlotterError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         conn.execute(
             "INSERT INTO client_orders
@@ -70,9 +90,7 @@ impl ClientOrders {
         Ok(())
     }
 
-    /// The latest state of `client`'s order `client_order_id`, if it was
-    /// ever recorded.
-    pub fn latest(
+    fn latest(
         &self,
         client: &str,
         client_order_id: &str,
@@ -126,11 +144,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("blotter.db");
         drop(schema::open(&path, true, schema::BUSY_TIMEOUT).unwrap());
-        let orders = ClientOrders::open(&path).unwrap();
+        let orders = SqliteClientOrders::open(&path).unwrap();
         orders.record(&row("pending", None)).unwrap();
         orders.record(&row("filled", Some("50025.01"))).unwrap();
         drop(orders);
-        let reopened = ClientOrders::open(&path).unwrap();
+        let reopened = SqliteClientOrders::open(&path).unwrap();
         assert_eq!(
             reopened.latest("acme", "o-1").unwrap(),
             Some(row("filled", Some("50025.01")))

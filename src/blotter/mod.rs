@@ -719,6 +719,19 @@ impl Blotter {
         }
     }
 
+    /// The record of the client API's orders in this blotter's store,
+    /// through a connection of its own.
+    pub(crate) fn client_order_records(
+        &self,
+    ) -> Result<Box<dyn client_orders::ClientOrderRecords>, BlotterError> {
+        match &self.database {
+            Some(url) => Ok(Box::new(postgres::PgClientOrders::open(url)?)),
+            None => Ok(Box::new(client_orders::SqliteClientOrders::open(
+                &self.path,
+            )?)),
+        }
+    }
+
     /// A sender for one stream (or many).
     pub fn sink(&self) -> BlotterSink {
         self.sink.clone()

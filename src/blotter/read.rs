@@ -212,6 +212,33 @@ pub fn stored_rfqs(path: &Path) -> Result<Vec<StoredRfq>, ReadError> {
     })
 }
 
+/// Every RFQ in the blotter `at`, oldest row first: an SQLite file (as
+/// [`stored_rfqs`]) or a PostgreSQL database, whose streams are copied
+/// into a private SQLite copy and read by the same reader, so a stream
+/// replays to the same events from either store. Nothing is written to
+/// the database, and one older than this lp-rfq's schema is refused.
+pub fn stored_rfqs_at(at: &super::BlotterAt) -> Result<Vec<StoredRfq>, ReadError> {
+    match at {
+        super::BlotterAt::File(path) => stored_rfqs(path),
+        super::BlotterAt::Postgres(url) => super::postgres::off_runtime(|| {
+            let conn = super::postgres::replay::stream_copy(url).map_err(|error| match error {
+                super::postgres::replay::CopyError::Database(error) => error,
+                super::postgres::replay::CopyError::Sqlite(source) => BlotterError::Read {
+                    path: at.name(),
+                    source,
+                },
+            })?;
+            read_all(&conn).map_err(|source| {
+                BlotterError::Read {
+                    path: at.name(),
+                    source,
+                }
+                .into()
+            })
+        }),
+    }
+}
+
 /// A stored text column that should hold one of our values and does not.
 fn bad(column: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(

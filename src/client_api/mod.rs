@@ -22,7 +22,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::blotter::client_orders::{ClientOrderRow, ClientOrders};
+use crate::blotter::client_orders::{ClientOrderRecords, ClientOrderRow};
 use crate::blotter::BlotterError;
 use crate::clients::ClientRefusal;
 use crate::desk::{Desk, DeskError};
@@ -279,7 +279,7 @@ pub struct ClientApi {
     /// The blotter's record of client orders, which outlives the process:
     /// asked when an id is not in `orders` (after a restart, or once
     /// forgotten here).
-    record: Option<ClientOrders>,
+    record: Option<Box<dyn ClientOrderRecords>>,
 }
 
 /// The client orders the desk remembers, and each client's recent ones.
@@ -316,7 +316,7 @@ impl ClientApi {
     /// The client API of `desk`, recording client orders in its blotter
     /// when it has one.
     pub fn new(desk: Arc<Desk>) -> Result<Arc<ClientApi>, BlotterError> {
-        let record = desk.blotter_path().map(ClientOrders::open).transpose()?;
+        let record = desk.client_order_records().transpose()?;
         Ok(Arc::new(ClientApi {
             desk,
             recent_rfqs: Mutex::new(HashMap::new()),

@@ -26,6 +26,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::blotter::client_orders::ClientOrderRecords;
 use crate::blotter::{Blotter, BlotterError, BlotterSink, BlotterStats};
 use crate::clients::{Clients, FillCounter, FilledToday};
 use crate::clock::StreamClock;
@@ -407,6 +408,14 @@ impl Desk {
             .as_ref()
             .filter(|blotter| blotter.is_file())
             .map(Blotter::path)
+    }
+
+    /// The record of the client API's orders in the blotter's store
+    /// (an SQLite file or a PostgreSQL database), if a blotter is open.
+    pub(crate) fn client_order_records(
+        &self,
+    ) -> Option<Result<Box<dyn ClientOrderRecords>, BlotterError>> {
+        self.blotter.as_ref().map(Blotter::client_order_records)
     }
 
     /// The registry of live streams.

@@ -55,6 +55,12 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(dir: &Path, venue_port: u16) -> Server {
+        Server::start_on(dir, venue_port, &dir.join("desk.db").display().to_string())
+    }
+
+    /// [`Server::start`] recording into `blotter` (a file or a
+    /// `postgres://` URL).
+    pub(crate) fn start_on(dir: &Path, venue_port: u16, blotter: &str) -> Server {
         let operators = dir.join("operators.toml");
         std::fs::write(
             &operators,
@@ -91,8 +97,7 @@ impl Server {
             .arg(&clients)
             .arg("--lps")
             .arg(&venues)
-            .arg("--blotter")
-            .arg(dir.join("desk.db"))
+            .args(["--blotter", blotter])
             .args(["--duration", "5"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -524,9 +529,34 @@ async fn a_fix_client_requests_hits_and_is_filled_at_its_own_markup() {
 /// again is answered with its fill without reaching the venue again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_sequence_numbers_survive_a_server_restart() {
-    let venue = Acceptor::start(venue_script()).await;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), venue.port);
+    let blotter = dir.path().join("desk.db").display().to_string();
+    status_and_sequence_numbers_survive_a_restart_on(dir.path(), &blotter).await;
+}
+
+/// The same with the desk's blotter in PostgreSQL: the order's status and
+/// the repeated ClOrdID are answered from the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_sequence_numbers_survive_a_server_restart_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = crate::postgres::Cluster::shared().database();
+    status_and_sequence_numbers_survive_a_restart_on(dir.path(), &database).await;
+    assert_eq!(
+        crate::postgres::rows_of(
+            &database,
+            "SELECT client, client_order_id, channel, status, price FROM client_orders ORDER BY id"
+        ),
+        [
+            ["acme", "o-1", "fix", "pending", ""],
+            ["acme", "o-1", "fix", "filled", "100100.02"],
+        ],
+        "each state on the record, none for the repeated id"
+    );
+}
+
+async fn status_and_sequence_numbers_survive_a_restart_on(dir: &Path, blotter: &str) {
+    let venue = Acceptor::start(venue_script()).await;
+    let server = Server::start_on(dir, venue.port, blotter);
     let mut acme = FixClient::connect(&server.fix_address, "ACMEFIX", 1).await;
     acme.logon(Some(ACME_PASSWORD)).await;
     acme.send(quote_request("r-1", "BTCUSDT", Some("1"), "1"))
@@ -544,7 +574,7 @@ async fn status_and_sequence_numbers_survive_a_server_restart() {
     let (status, said) = server.stop();
     assert!(status.success(), "{said}");
 
-    let server = Server::start(dir.path(), venue.port);
+    let server = Server::start_on(dir, venue.port, blotter);
     let mut acme = FixClient::connect(&server.fix_address, "ACMEFIX", client_seq).await;
     let logon = acme.logon(Some(ACME_PASSWORD)).await;
     assert_eq!(
@@ -701,6 +731,31 @@ async fn a_logon_that_is_no_clients_is_refused_with_a_logout() {
 /// the same id sent again never reaches the venue a second time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ws_order_s_status_survives_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let blotter = dir.path().join("desk.db").display().to_string();
+    a_ws_order_s_status_survives_a_restart_on(dir.path(), &blotter).await;
+}
+
+/// The same with the desk's blotter in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ws_order_s_status_survives_a_server_restart_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = crate::postgres::Cluster::shared().database();
+    a_ws_order_s_status_survives_a_restart_on(dir.path(), &database).await;
+    assert_eq!(
+        crate::postgres::rows_of(
+            &database,
+            "SELECT client, client_order_id, channel, status, price FROM client_orders ORDER BY id"
+        ),
+        [
+            ["acme", "o-ws", "ws", "pending", ""],
+            ["acme", "o-ws", "ws", "filled", "100100.02"],
+        ],
+        "each state on the record, none for the repeated id"
+    );
+}
+
+async fn a_ws_order_s_status_survives_a_restart_on(dir: &Path, blotter: &str) {
     use futures::{SinkExt, StreamExt};
     use serde_json::{json, Value};
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -738,8 +793,7 @@ async fn a_ws_order_s_status_survives_a_server_restart() {
     }
 
     let venue = Acceptor::start(venue_script()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), venue.port);
+    let server = Server::start_on(dir, venue.port, blotter);
     let mut acme = connect(&server.ws_url).await;
     let request = json!({"type": "quote_request", "client_rfq_id": "r-1", "pair": "BTCUSDT", "side": "buy", "amount": "1"});
     acme.send(Frame::text(request.to_string())).await.unwrap();
@@ -754,7 +808,7 @@ async fn a_ws_order_s_status_survives_a_server_restart() {
     let (status, said) = server.stop();
     assert!(status.success(), "{said}");
 
-    let server = Server::start(dir.path(), venue.port);
+    let server = Server::start_on(dir, venue.port, blotter);
     let mut acme = connect(&server.ws_url).await;
     let ask = json!({"type": "order_status", "client_order_id": "o-ws"});
     acme.send(Frame::text(ask.to_string())).await.unwrap();

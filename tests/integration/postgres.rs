@@ -345,6 +345,51 @@ fn desk_fixture() -> Vec<Vec<RfqEvent>> {
     streams
 }
 
+/// A two-way RFQ as it ran: both sides quoted and locked apart, B
+/// improving the offer, the client selling at the bid.
+fn two_way_stream() -> Vec<RfqEvent> {
+    use crate::support::{params, run_two_way_with_commands, spec, with_reference};
+    use lp_rfq::market::Side;
+    use lp_rfq::rfq::StreamCommand;
+    // Its own paused clock, on a thread of its own (the caller's runtime
+    // is not paused, and a runtime cannot start inside another).
+    let two_way = off_runtime(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(run_two_way_with_commands(
+            spec(Side::Buy),
+            crate::two_way::lps(),
+            with_reference(params()),
+            2_000,
+            vec![(
+                1_000,
+                StreamCommand::AcceptSide {
+                    side: Side::Sell,
+                    quote_id: None,
+                },
+            )],
+        ))
+    });
+    assert!(
+        two_way.iter().any(|e| e.two_way_side == Some(Side::Sell))
+            && two_way.iter().any(|e| e.two_way_side == Some(Side::Buy)),
+        "both sides ran"
+    );
+    two_way
+}
+
+/// The two-way stream beside the by-hand one-sided ones: the sides go
+/// into `answers.side` and `lock_events.side`, and the report counts the
+/// side taken.
+fn two_way_fixture() -> Vec<Vec<RfqEvent>> {
+    let mut streams = crate::blotter::fixture();
+    streams.insert(1, two_way_stream());
+    streams
+}
+
 /// What a venue said later of the fixture's unknown order, appended as
 /// reconciliation appends it (the same statement on both stores).
 const RECONCILED: &str = "INSERT INTO executions (rfq, seq, t_ms, at, at_ms, event, order_id, lp,
@@ -361,6 +406,7 @@ async fn the_same_events_give_byte_identical_reports_on_sqlite_and_postgres() {
         ("by-hand", crate::blotter::fixture()),
         ("shared-desk", desk_fixture()),
         ("interleaved", crate::blotter::interleaved_fixture()),
+        ("two-way", two_way_fixture()),
     ] {
         let file = dir.path().join(format!("{name}.db"));
         let database = Cluster::shared().database();
@@ -396,6 +442,19 @@ async fn the_same_events_give_byte_identical_reports_on_sqlite_and_postgres() {
             let on_postgres = report_output(&database, args);
             assert!(on_sqlite.len() > 30, "{name} {args:?}: {on_sqlite}");
             assert_eq!(on_postgres, on_sqlite, "{name} report {args:?}");
+        }
+        if name == "two-way" {
+            // Counted once, by the side the client took.
+            let json: serde_json::Value =
+                serde_json::from_str(&report_output(&database, &["--json"])).unwrap();
+            let sides: Vec<&str> = json["rfqs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|rfq| rfq["side"].as_str().unwrap())
+                .collect();
+            assert!(sides.contains(&"two-way sell"), "{sides:?}");
+            assert_eq!(sides.len(), 4, "{sides:?}");
         }
         if name == "shared-desk" {
             // The sections and columns compared above hold what the
@@ -449,6 +508,52 @@ async fn the_same_events_give_byte_identical_reports_on_sqlite_and_postgres() {
             "{name}"
         );
     }
+}
+
+/// The same streams written to SQLite and to PostgreSQL replay to the same
+/// events, each side of a two-way RFQ and a journal's late outcome (read
+/// back as the stream ran, without it) included; a database never written
+/// is refused as a missing blotter.
+#[tokio::test]
+async fn a_stream_written_to_postgres_replays_to_the_same_events_as_from_sqlite() {
+    use lp_rfq::blotter::read::{stored_rfqs, stored_rfqs_at};
+    let dir = tempfile::tempdir().unwrap();
+    let mut streams = desk_fixture();
+    streams.extend(crate::blotter::interleaved_fixture());
+    streams.push(two_way_stream());
+    let file = dir.path().join("blotter.db");
+    let database = Cluster::shared().database();
+    record_at(&BlotterAt::File(file.clone()), "desk-a", &streams).await;
+    record_at(&BlotterAt::Postgres(url(&database)), "desk-a", &streams).await;
+    rusqlite::Connection::open(&file)
+        .unwrap()
+        .execute(RECONCILED, [])
+        .unwrap();
+    off_runtime(|| url(&database).connect().unwrap().execute(RECONCILED, &[])).unwrap();
+
+    let events = |stored: Vec<lp_rfq::blotter::read::StoredRfq>| -> Vec<Vec<RfqEvent>> {
+        stored.into_iter().map(|rfq| rfq.events).collect()
+    };
+    let from_sqlite = events(stored_rfqs(&file).unwrap());
+    let from_postgres = events(stored_rfqs_at(&BlotterAt::Postgres(url(&database))).unwrap());
+    assert_eq!(from_postgres.len(), streams.len());
+    assert_eq!(from_postgres, from_sqlite);
+    // The two-way stream, last started, is the one that ran, side by side.
+    assert_eq!(from_postgres.last(), streams.last());
+    assert_eq!(
+        events(stored_rfqs_at(&BlotterAt::File(file.clone())).unwrap()),
+        from_sqlite
+    );
+
+    let never_written = Cluster::shared().database();
+    let refused = stored_rfqs_at(&BlotterAt::Postgres(url(&never_written))).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "blotter '{}' does not exist: nothing recorded yet",
+            url(&never_written)
+        )
+    );
 }
 
 /// Every row of `sql` as text, on SQLite.
@@ -508,12 +613,39 @@ fn postgres_rows(database: &str, sql: &str) -> (Vec<String>, Vec<Vec<Option<Stri
     })
 }
 
+/// Every row of `sql` on the database at `database`, each column as text
+/// (NULL as empty): what a test compares with its expectation.
+pub fn rows_of(database: &str, sql: &str) -> Vec<Vec<String>> {
+    let as_text = format!("SELECT * FROM ({sql}) AS q");
+    off_runtime(|| {
+        let mut client = url(database).connect().unwrap();
+        let statement = client.prepare(&as_text).unwrap();
+        let count = statement.columns().len();
+        let casts: Vec<String> = statement
+            .columns()
+            .iter()
+            .map(|c| format!("coalesce(q.{}::text, '')", c.name()))
+            .collect();
+        assert_eq!(casts.len(), count);
+        client
+            .query(
+                &format!("SELECT {} FROM ({sql}) AS q", casts.join(", ")),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| (0..count).map(|i| row.get::<_, String>(i)).collect())
+            .collect()
+    })
+}
+
 #[tokio::test]
 async fn the_views_have_the_same_names_columns_and_rows_on_both_stores() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("blotter.db");
     let database = Cluster::shared().database();
-    let streams = desk_fixture();
+    let mut streams = desk_fixture();
+    streams.push(two_way_stream());
     record_at(&BlotterAt::File(file.clone()), "desk-a", &streams).await;
     record_at(&BlotterAt::Postgres(url(&database)), "desk-a", &streams).await;
     rusqlite::Connection::open(&file)
@@ -526,11 +658,12 @@ async fn the_views_have_the_same_names_columns_and_rows_on_both_stores() {
     for (table, sql) in [
         (
             "rfqs",
-            "SELECT id, rfq_id, client, operator, channel, fixed, desk FROM rfqs ORDER BY rfqs.id",
+            "SELECT id, rfq_id, client, operator, channel, fixed, desk, two_way FROM rfqs
+             ORDER BY rfqs.id",
         ),
         (
             "lock_events",
-            "SELECT rfq, seq, event, lp, price, previous_lp, reason FROM lock_events
+            "SELECT rfq, seq, event, lp, price, previous_lp, reason, side FROM lock_events
              ORDER BY lock_events.rfq, lock_events.seq",
         ),
         (
@@ -590,7 +723,7 @@ fn a_database_written_by_a_newer_lp_rfq_is_refused_naming_both_versions() {
     });
     let shown = url(&database).to_string();
     let expected = format!(
-        "lp-rfq: blotter '{shown}' has schema version 99, newer than this lp-rfq understands (5): upgrade lp-rfq or use another --blotter\n"
+        "lp-rfq: blotter '{shown}' has schema version 99, newer than this lp-rfq understands (6): upgrade lp-rfq or use another --blotter\n"
     );
     let report = lp_rfq_in(empty_dir())
         .args(["report", "--blotter", &database])

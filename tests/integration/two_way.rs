@@ -31,7 +31,7 @@ fn two_sided(
 
 /// A quotes the better offer at first and the better bid throughout; B's
 /// offer improves from its second poll on by more than the threshold.
-fn lps() -> Vec<SharedLp> {
+pub(crate) fn lps() -> Vec<SharedLp> {
     let a = two_sided("A", 100, |_| dec!(100010.00), |_| dec!(99990.00));
     let b = two_sided(
         "B",

@@ -3,15 +3,20 @@
 //! ([`PgUrl`], parsed from `--blotter postgres://…`, its password only
 //! from `PGPASSWORD`), its schema and migrations (`schema`), the store the
 //! writer's policy drives (`store`) and the rows the report reads
-//! (`rows`), and its orders on record (`orders`). The synchronous `postgres` client runs its own small runtime,
+//! (`rows`), its orders on record (`orders`) and its clients' orders
+//! (`client_orders`), and its streams copied for replaying them
+//! (`replay`). The synchronous `postgres` client runs its own small runtime,
 //! so every call here is made from a thread of its own (the writer's, the
 //! report's), never from inside the desk's async runtime.
 
+mod client_orders;
 mod orders;
+pub(crate) mod replay;
 mod rows;
 pub(crate) mod schema;
 mod store;
 
+pub use client_orders::PgClientOrders;
 pub use orders::PgOrders;
 pub(crate) use rows::PgRows;
 

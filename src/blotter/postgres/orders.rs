@@ -33,27 +33,7 @@ impl PgOrders {
             let mut client = url.connect().map_err(|error| cannot(describe(&error)))?;
             // Read as it is, never upgraded here (`lp-rfq orders` only
             // reads); a desk opening its blotter upgrades it first.
-            match schema::version(&mut client).map_err(|error| cannot(describe(&error)))? {
-                0 => {
-                    return Err(BlotterError::Missing {
-                        path: url.to_string().into(),
-                    })
-                }
-                found if found > schema::LATEST => {
-                    return Err(BlotterError::TooNew {
-                        path: url.to_string().into(),
-                        found,
-                        supported: schema::LATEST,
-                    })
-                }
-                found if found < schema::LATEST => {
-                    return Err(cannot(format!(
-                        "its schema version {found} is older than this lp-rfq's ({}): start the desk on it once to upgrade it",
-                        schema::LATEST
-                    )))
-                }
-                _ => {}
-            }
+            schema::readable(&mut client, url)?;
             Ok(PgOrders {
                 client: Some(client),
             })

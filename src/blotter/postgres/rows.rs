@@ -17,7 +17,7 @@ use super::super::report_rows::{
     LockRow, RecentLock, ReportRows, RfqRow,
 };
 use super::PgUrl;
-use crate::market::Pair;
+use crate::market::{Pair, Side};
 use crate::rfq::event::FailureKind;
 use crate::rfq::ClientId;
 
@@ -174,7 +174,11 @@ impl ReportRows for PgRows {
         let rows = self.client.query(
             "SELECT id, rfq_id, started_at, side, amount, pair, quote, lps, end_t_ms, end_reason,
                     improvements, final_lp, final_client_price, outcome, answers_from,
-                    answers_to, lp_timeout_ms, client, operator
+                    answers_to, lp_timeout_ms, client, operator, two_way,
+                    CASE WHEN two_way = 1 THEN
+                        (SELECT c.side FROM client_quotes c
+                          WHERE c.rfq = r.id AND c.quote_id = r.final_quote_id)
+                    END AS accepted_side
              FROM rfqs r
              WHERE ($1::bigint IS NULL OR started_ms >= $1)
                AND ($2::bigint IS NULL OR started_ms < $2)
@@ -221,10 +225,8 @@ impl ReportRows for PgRows {
                 lp_timeout_ms: row.get::<_, i64>("lp_timeout_ms").max(0) as u64,
                 client: row.get("client"),
                 operator: row.get("operator"),
-                // Two-way RFQs' sides are not kept on PostgreSQL yet: each
-                // reads as its `side`.
-                two_way: false,
-                accepted_side: None,
+                two_way: row.get::<_, i32>("two_way") == 1,
+                accepted_side: row.get("accepted_side"),
             })
             .collect();
         selected.reverse();
@@ -271,7 +273,7 @@ impl ReportRows for PgRows {
         mut each: impl FnMut(LockRow<'_>),
     ) -> Result<(), PgReadError> {
         let rows = self.client.query(
-            "SELECT rfq, t_ms, event, lp, reason FROM lock_events
+            "SELECT rfq, t_ms, event, lp, reason, side FROM lock_events
              WHERE rfq >= $1 AND rfq <= $2 ORDER BY rfq, seq",
             &[&first, &last],
         )?;
@@ -282,7 +284,7 @@ impl ReportRows for PgRows {
                 locked: row.get::<_, &str>(2) == "locked",
                 lp: row.get(3),
                 reason: row.get(4),
-                side: None,
+                side: row.get(5),
             });
         }
         Ok(())
@@ -427,7 +429,7 @@ fn read_answers(
 ) -> Result<(), PgReadError> {
     // COPY takes no parameters: the bounds are integers, written in.
     let mut sql = format!(
-        "COPY (SELECT id, rfq, t_ms, lp, poll, latency_ms, price, failure
+        "COPY (SELECT id, rfq, t_ms, lp, poll, latency_ms, price, failure, side
          FROM answers WHERE id >= {} AND id <= {}",
         range.first_id, range.last_id
     );
@@ -443,7 +445,7 @@ fn read_answers(
     sql += " ORDER BY id) TO STDOUT (FORMAT binary)";
     let mut copy = BinaryCopy::new(client.copy_out(&sql)?)?;
     let mut text = Vec::with_capacity(64);
-    while copy.row(8)? {
+    while copy.row(9)? {
         let id = copy.int()?;
         let rfq = copy.int()?;
         let t_ms = copy.int()?;
@@ -452,6 +454,7 @@ fn read_answers(
         let latency_ms = copy.int()?;
         let price = copy.text(&mut text)?;
         if !wanted(rfq) {
+            copy.text(&mut text)?;
             copy.text(&mut text)?;
             continue;
         }
@@ -471,6 +474,11 @@ fn read_answers(
                     .and_then(FailureKind::from_wire),
             )
         };
+        let side = match copy.text(&mut text)? {
+            true if text == b"buy" => Some(Side::Buy),
+            true if text == b"sell" => Some(Side::Sell),
+            _ => None,
+        };
         each(AnswerRow {
             id,
             rfq,
@@ -479,7 +487,7 @@ fn read_answers(
             poll: poll as u32,
             latency_ms: latency_ms.max(0) as u64,
             answered,
-            side: None,
+            side,
         });
     }
     Ok(())

@@ -12,9 +12,12 @@
 
 use postgres::Client;
 
+use super::super::BlotterError;
+use super::{describe, PgUrl};
+
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only, as SQLite's list.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     // 1: the shape SQLite's file has at its version 8 plus the desk that
     // wrote each RFQ and health change (`desk`, as SQLite's version 9).
     r#"
@@ -243,8 +246,8 @@ const MIGRATIONS: [&str; 5] = [
     ALTER TABLE lock_events ADD COLUMN corroborated_by TEXT;
     "#,
     // 5: SQLite's version 16: two-way requests. The columns and the views'
-    // `side` as SQLite has them; NULL (the RFQ's own side) wherever this
-    // store does not yet write a side.
+    // `side` as SQLite has them: a two-way RFQ's answers and lock events
+    // carry their side; NULL is the RFQ's own (every row written before).
     r#"
     ALTER TABLE rfqs ADD COLUMN two_way INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE answers ADD COLUMN side TEXT;
@@ -272,6 +275,25 @@ const MIGRATIONS: [&str; 5] = [
     CREATE VIEW lp_errors AS
     SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, failure AS kind, reason, latency_ms, side
     FROM lp_answers WHERE failure IS NOT NULL;
+    "#,
+    // 6: SQLite's version 13: every order a client sent on its own session,
+    // by its own order id (each state a new row, the latest wins), so that
+    // a desk on PostgreSQL answers its status and never executes a
+    // repeated id again after a restart, as on SQLite.
+    r#"
+    CREATE TABLE client_orders (
+        id              BIGSERIAL PRIMARY KEY,
+        client          TEXT NOT NULL,
+        client_order_id TEXT NOT NULL,
+        channel         TEXT NOT NULL,
+        quote_id        TEXT,
+        status          TEXT NOT NULL,
+        price           TEXT,
+        amount          TEXT,
+        reason          TEXT,
+        recorded_at     TEXT NOT NULL
+    );
+    CREATE INDEX client_orders_by_order ON client_orders (client, client_order_id, id);
     "#,
 ];
 
@@ -307,6 +329,31 @@ pub(crate) fn version(client: &mut Client) -> Result<u32, postgres::Error> {
         .query_one("SELECT max(version) FROM schema_version", &[])?
         .get(0);
     Ok(version.unwrap_or(0).max(0) as u32)
+}
+
+/// Refuses, for a reader that never upgrades (`lp-rfq orders`, a
+/// replay), a database without lp-rfq's tables, one a newer lp-rfq wrote
+/// (naming both versions) and one older than this build's (a desk
+/// started on it upgrades it).
+pub(crate) fn readable(client: &mut Client, url: &PgUrl) -> Result<(), BlotterError> {
+    let cannot = |detail: String| BlotterError::Database {
+        url: url.to_string(),
+        detail,
+    };
+    match version(client).map_err(|error| cannot(describe(&error)))? {
+        0 => Err(BlotterError::Missing {
+            path: url.to_string().into(),
+        }),
+        found if found > LATEST => Err(BlotterError::TooNew {
+            path: url.to_string().into(),
+            found,
+            supported: LATEST,
+        }),
+        found if found < LATEST => Err(cannot(format!(
+            "its schema version {found} is older than this lp-rfq's ({LATEST}): start the desk on it once to upgrade it"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Brings the schema to version `target`, in one transaction under an

@@ -426,6 +426,7 @@ impl PostgresStore {
                     .opt_text(s.operator.as_deref())
                     .text(s.channel.as_str())
                     .text(s.fixed.as_str())
+                    .int(i64::from(s.two_way))
                     .end();
                 let before = rfqs.insert(
                     event.rfq_id.clone(),
@@ -463,6 +464,8 @@ impl PostgresStore {
             rfq.next_seq += 1;
             let row = rfq.row;
             let t_ms = event.t_ms as i64;
+            // A two-way RFQ's side of the row; NULL: the RFQ's own.
+            let side = event.two_way_side.map(|side| side.as_str());
             match &event.kind {
                 EventKind::LpQuote(q) => {
                     let id = next_answer.next().expect("an id was reserved per answer");
@@ -480,6 +483,7 @@ impl PostgresStore {
                         .int(int(q.valid_for_ms))
                         .null()
                         .null()
+                        .opt_text(side)
                         .end();
                     rfq.last_answer = Some(id);
                     rows += 1;
@@ -501,6 +505,7 @@ impl PostgresStore {
                         .null()
                         .text(e.kind.as_str())
                         .text(&e.reason)
+                        .opt_text(side)
                         .end();
                     rfq.last_answer = Some(id);
                     rows += 1;
@@ -550,6 +555,7 @@ impl PostgresStore {
                     .opt_text(l.previous_lp.as_deref())
                     .text(l.reason.as_str())
                     .opt_text(l.corroborated_by.map(|by| by.as_str()))
+                    .opt_text(side)
                     .end(),
                 // The trust decisions ride with the lock's: the price held
                 // back or released, and by whom it was not.
@@ -565,6 +571,7 @@ impl PostgresStore {
                     .null()
                     .null()
                     .null()
+                    .opt_text(side)
                     .end(),
                 EventKind::Released(r) => Line::of(&mut copy.lock_events)
                     .int(row)
@@ -578,6 +585,7 @@ impl PostgresStore {
                     .null()
                     .null()
                     .null()
+                    .opt_text(side)
                     .end(),
                 EventKind::LockExpired(x) => Line::of(&mut copy.lock_events)
                     .int(row)
@@ -591,6 +599,7 @@ impl PostgresStore {
                     .null()
                     .null()
                     .null()
+                    .opt_text(side)
                     .end(),
                 EventKind::OrderSent(_)
                 | EventKind::OrderRejected(_)
@@ -664,13 +673,13 @@ impl PostgresStore {
             "COPY rfqs (id, rfq_id, side, amount, pair, base, quote, lps, markup_bps,
              threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
              started_at, started_ms, speed, simulated, speed_per_mille, client, simulated_lps,
-             answers_from, desk, operator, channel, fixed) FROM STDIN",
+             answers_from, desk, operator, channel, fixed, two_way) FROM STDIN",
             &copy.rfqs,
         )?;
         copy_in(
             &mut tx,
             "COPY answers (id, rfq, seq, t_ms, lp, poll, latency_ms, price, quantity,
-             valid_for_ms, failure, reason) FROM STDIN",
+             valid_for_ms, failure, reason, side) FROM STDIN",
             &copy.answers,
         )?;
         copy_in(
@@ -683,7 +692,7 @@ impl PostgresStore {
         copy_in(
             &mut tx,
             "COPY lock_events (rfq, seq, t_ms, at, at_ms, event, lp, price, previous_lp, reason,
-             corroborated_by) FROM STDIN",
+             corroborated_by, side) FROM STDIN",
             &copy.lock_events,
         )?;
         copy_in(
