@@ -611,17 +611,35 @@ async fn shutdown_logs_out_and_later_quotes_are_unavailable() {
     assert!(log.contains("EVT logged out"), "{log}");
 }
 
-/// Against a real FIX engine: run by `tests/integration/fix_quickfix_interop.py`,
-/// which starts a QuickFIX acceptor validating against its FIX 4.4
-/// dictionary and passes its port.
-#[tokio::test]
-#[ignore = "needs a QuickFIX acceptor: run tests/integration/fix_quickfix_interop.py"]
+/// Against a real FIX engine: QuickFIX (C++, tests/interop/quickfix_lp.cpp)
+/// playing the LP, validating everything the adapter sends against its own
+/// FIX 4.4 dictionary. A wrong password is refused with QuickFIX's reason;
+/// then a logon with username and password, a two-way quote taken on each
+/// side, a fill, a last-look reject and a logout, with nothing rejected by
+/// QuickFIX.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_with_a_quickfix_acceptor() {
-    let port: u16 = std::env::var("LP_RFQ_QUICKFIX_PORT")
-        .expect("LP_RFQ_QUICKFIX_PORT names the acceptor's port")
-        .parse()
-        .unwrap();
+    const PASSWORD: &str = "interop-pw";
     let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut quickfix = std::process::Command::new(crate::quickfix::program("quickfix_lp"))
+        .arg(port.to_string())
+        .arg(crate::quickfix::fix44_dictionary())
+        .arg(dir.path().join("quickfix"))
+        .env("QUICKFIX_LP_PASSWORD", PASSWORD)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufReader::new(quickfix.stdout.take().unwrap());
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut said, &mut ready).unwrap();
+    assert_eq!(ready, "ready\n");
+
     // A wrong password: QuickFIX's RejectLogon is a Logout with its text.
     let mut wrong = config(port, &dir);
     wrong.name = "QuickFIX wrong password".to_string();
@@ -637,7 +655,7 @@ async fn interop_with_a_quickfix_acceptor() {
 
     let mut config = config(port, &dir);
     config.username = Some("desk".to_string());
-    config.password = Some(Secret::from_env("LP_RFQ_QUICKFIX_PASSWORD").unwrap());
+    config.password = Some(Secret::new(PASSWORD));
     config.order_timeout_ms = 2_000;
     let lp = Fix44Lp::start(config).unwrap();
     lp.wait_logged_on(Duration::from_secs(5)).await.unwrap();
@@ -673,6 +691,12 @@ async fn interop_with_a_quickfix_acceptor() {
     lp.shutdown().await;
     let log = audit_log(&lp);
     assert!(log.contains("EVT logged out"), "{log}");
-    assert!(!log.contains("interop-pw"), "{log}");
-    println!("{log}");
+    assert!(!log.contains(PASSWORD), "{log}");
+    // Its stdin closed: it stops and says what it saw.
+    drop(quickfix.stdin.take());
+    let mut summary = String::new();
+    std::io::Read::read_to_string(&mut said, &mut summary).unwrap();
+    let status = quickfix.wait().unwrap();
+    assert_eq!(summary, "logons 1 quotes 2 orders 2\n");
+    assert!(status.success());
 }
