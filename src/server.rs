@@ -904,3 +904,62 @@ async fn pump(mut handle: StreamHandle, outbox: Outbox, away: Away) {
         tracing::error!("an RFQ on the desk server failed: {error:#}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A desk's certificate and key, made for the test.
+    fn server_tls(dir: &Path) -> ServerTls {
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        ServerTls::load(&cert, &key).unwrap()
+    }
+
+    /// A peer that opens a TLS record and never finishes its hello is
+    /// dropped when the handshake's deadline passes, exactly as one that
+    /// never upgrades: TLS adds no deadline of its own.
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_stalled_in_the_tls_handshake_is_dropped_at_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::Settings {
+            blotter: None,
+            ..crate::config::Settings::default()
+        };
+        let desk = Arc::new(Desk::open(settings).unwrap());
+        let operators = Operators::parse(
+            "[[operator]]\nname = \"a\"\ntoken_env = \"T\"\n",
+            "operators.toml",
+            |_| Ok(crate::secret::Secret::new("a-token-Lw83nQ2xVb")),
+        )
+        .unwrap();
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let mut stalled = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        // A handshake record's header, promising bytes that never come.
+        stalled
+            .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+            .await
+            .unwrap();
+        let (socket, peer) = listener.accept().await.unwrap();
+        let (_stopping, stop) = watch::channel(false);
+        let started = Instant::now();
+        connection(
+            socket,
+            Opening::Tls(server_tls(dir.path())),
+            peer,
+            desk,
+            Arc::new(operators),
+            Arc::default(),
+            stop,
+        )
+        .await;
+        assert_eq!(started.elapsed(), ws_edge::HANDSHAKE_WITHIN);
+        let mut buf = [0u8; 16];
+        assert_eq!(stalled.read(&mut buf).await.unwrap(), 0);
+    }
+}

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::support::{empty_dir, lp_rfq_in};
 
 const TOKEN: &str = "carol-token-Vb93kP2sQw7e";
+const ACME_TOKEN: &str = "acme-token-Jr48tL1nVc5u";
 
 /// A CA named `ca_name` and a certificate it signed for `names`, written
 /// into `dir`: `ca.pem`, `cert.pem` and `key.pem`.
@@ -66,20 +67,29 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, args: &[&str]) -> Server {
+        Server::start_until(dir, args, "desk serving on ")
+    }
+
+    /// [`Server::start`], reading what it says until a line with `last`.
+    fn start_until(dir: &Path, args: &[&str], last: &str) -> Server {
         let mut child = serve(dir, args).stderr(Stdio::piped()).spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let stderr = Arc::new(Mutex::new(String::new()));
         let marker = "desk serving on ";
-        let banner = loop {
+        let mut banner = String::new();
+        loop {
             let line = lines
                 .next()
                 .expect("the server says where it listens")
                 .unwrap();
             stderr.lock().unwrap().push_str(&format!("{line}\n"));
             if let Some(at) = line.find(marker) {
-                break line[at + marker.len()..].to_string();
+                banner = line[at + marker.len()..].to_string();
             }
-        };
+            if line.contains(last) {
+                break;
+            }
+        }
         let address = banner.split_whitespace().next().unwrap();
         let port = address.rsplit(':').next().unwrap().parse().unwrap();
         let kept = stderr.clone();
@@ -116,6 +126,7 @@ fn serve(dir: &Path, args: &[&str]) -> std::process::Command {
     let mut command = lp_rfq_in(dir);
     command
         .env("DESK_TOKEN_CAROL", TOKEN)
+        .env("CLIENT_TOKEN_ACME", ACME_TOKEN)
         .args(["serve", "--operators"])
         .arg(&operators)
         .args([
@@ -356,4 +367,140 @@ fn files_that_cannot_be_used_stop_the_start_naming_the_setting() {
         assert_eq!(stderr, expected, "{args:?}");
         assert!(!stderr.contains("Mw7qZ3"));
     }
+}
+
+/// The port after `marker` in what the server said.
+fn port_after(said: &str, marker: &str) -> u16 {
+    let at = said.find(marker).unwrap_or_else(|| panic!("{said}")) + marker.len();
+    let address = said[at..].split_whitespace().next().unwrap();
+    address.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// TLS to 127.0.0.1:`port`, trusting only the CA in `ca`: a client of
+/// the test's own, not the console's code.
+async fn tls_to(port: u16, ca: &Path) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), socket)
+        .await
+        .unwrap()
+}
+
+/// With TLS, the client listeners serve it too, beyond loopback without
+/// `--insecure`: a client's WebSocket over TLS is quoted, and a FIX
+/// client logs on over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_apis_serve_tls_too() {
+    use futures::{SinkExt, StreamExt};
+    use lp_rfq::lp::fix::codec::{msg_type, tag, utc_timestamp, Framer, Message};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = issue(&dir.path().join("pki"), "desk CA", &["127.0.0.1"]);
+    let clients = dir.path().join("clients.toml");
+    std::fs::write(
+        &clients,
+        "[[client]]\nname = \"acme\"\nmarkup_bps = \"8\"\ntoken_env = \"CLIENT_TOKEN_ACME\"\nfix_comp_id = \"ACMEFIX\"\n",
+    )
+    .unwrap();
+    let server = Server::start_until(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--client-ws",
+            "0.0.0.0:0",
+            "--client-fix",
+            "0.0.0.0:0",
+            "--clients",
+            clients.to_str().unwrap(),
+            "--tls-cert",
+            pki.cert.to_str().unwrap(),
+            "--tls-key",
+            pki.key.to_str().unwrap(),
+        ],
+        "client API (FIX 4.4)",
+    );
+    let said = server.stderr.lock().unwrap().clone();
+    assert!(said.contains(" as LPRFQ (TLS)\n"), "{said}");
+    let ws_port = port_after(&said, "client API (WebSocket) on wss://0.0.0.0:");
+    let fix_port = port_after(&said, "client API (FIX 4.4) on 0.0.0.0:");
+
+    let url = format!("wss://127.0.0.1:{ws_port}");
+    let mut request = url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {ACME_TOKEN}").parse().unwrap(),
+    );
+    let stream = tls_to(ws_port, &pki.ca).await;
+    let (mut socket, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
+    let ask = serde_json::json!({"type": "quote_request", "client_rfq_id": "r-1", "pair": "BTCUSDT", "side": "buy", "amount": "1"});
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(
+            ask.to_string(),
+        ))
+        .await
+        .unwrap();
+    let quote = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a quote within 10 s")
+            .expect("the connection is open")
+            .unwrap();
+        let Ok(text) = frame.to_text() else { continue };
+        let message: Value = serde_json::from_str(text).unwrap();
+        if message["type"] == "quote" {
+            break message;
+        }
+    };
+    assert_eq!(quote["client_rfq_id"], "r-1");
+    // A client buy is offered, at acme's markup over a simulated price.
+    assert!(
+        quote["offer"].is_string() && quote["bid"].is_null(),
+        "{quote}"
+    );
+    assert_eq!(quote["amount"], "1.00000000");
+    assert_eq!(quote["simulated"], true);
+
+    let mut fix = tls_to(fix_port, &pki.ca).await;
+    let logon = Message::new(msg_type::LOGON)
+        .with(tag::MSG_SEQ_NUM, 1)
+        .with(tag::SENDER_COMP_ID, "ACMEFIX")
+        .with(tag::TARGET_COMP_ID, "LPRFQ")
+        .with(tag::SENDING_TIME, utc_timestamp(chrono::Utc::now()))
+        .with(tag::ENCRYPT_METHOD, 0)
+        .with(tag::HEART_BT_INT, 30);
+    fix.write_all(&logon.encode()).await.unwrap();
+    let mut framer = Framer::new();
+    let mut buf = [0u8; 4096];
+    let answer = loop {
+        if let Some(frame) = framer.next_frame() {
+            break frame.unwrap().message;
+        }
+        let read = tokio::time::timeout(Duration::from_secs(10), fix.read(&mut buf))
+            .await
+            .expect("an answer to the Logon within 10 s")
+            .unwrap();
+        assert_ne!(read, 0, "the desk closed the FIX session");
+        framer.push(&buf[..read]);
+    };
+    assert_eq!(answer.msg_type(), msg_type::LOGON);
+    assert_eq!(answer.get(tag::TARGET_COMP_ID), Some("ACMEFIX"));
 }
