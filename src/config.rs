@@ -934,6 +934,10 @@ mod tests {
         "invalid ORDER_TIMEOUT_MS '0' (--order-timeout-ms): must be a whole number of milliseconds from 1 to 60000")]
     #[case(SettingsArgs { speed: some("0"), ..Default::default() },
         "invalid SPEED '0' (--speed): must be a number from 0.001 to 1000")]
+    #[case(SettingsArgs { tls_cert: some("desk.pem"), ..Default::default() },
+        "invalid DESK_TLS_CERT 'desk.pem' (--tls-cert): needs its key: give --tls-key too")]
+    #[case(SettingsArgs { tls_key: some("desk.key"), tls_cert: some(" "), ..Default::default() },
+        "invalid DESK_TLS_KEY 'desk.key' (--tls-key): needs its certificate: give --tls-cert too")]
     #[case(SettingsArgs { no_blotter: some("flase"), ..Default::default() },
         "invalid NO_BLOTTER 'flase' (--no-blotter): must be true or false (1/0, yes/no, on/off)")]
     #[case(SettingsArgs { blotter: some("postgres://desk:hunter2@db/blotter"), ..Default::default() },
