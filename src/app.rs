@@ -154,6 +154,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 client_ws: client_ws.as_deref(),
                 client_fix: client_fix.as_deref(),
                 fix_comp_id: &fix_comp_id,
+                tls: settings.tls.as_ref(),
             };
             match crate::server::plan(flags) {
                 Ok(plan) => serving = Some(plan),
@@ -368,7 +369,11 @@ async fn run_on_server(
         Err(SecretError::Missing(_)) => None,
         Err(error) => return Ok(usage_error(error)),
     };
-    let remote = match RemoteDesk::connect(url, token).await {
+    let trust = match crate::tls::DeskTrust::load(settings.desk_ca.as_deref()) {
+        Ok(trust) => trust,
+        Err(error) => return Ok(usage_error(error)),
+    };
+    let remote = match RemoteDesk::connect_with(url, token, &trust).await {
         Ok(remote) => remote,
         Err(error @ RemoteError::Refused { .. }) => return Ok(usage_error(error)),
         Err(error) => {

@@ -39,11 +39,14 @@ pub struct Cli {
 /// server's.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct DeskFlags {
-    /// Work on the desk server at this address (ws://HOST:PORT, from
-    /// `lp-rfq serve`) instead of a desk in this process; the token is
-    /// read from LP_RFQ_TOKEN
+    /// Work on the desk server at this address (ws://HOST:PORT, or
+    /// wss://HOST:PORT for one serving TLS, from `lp-rfq serve`) instead
+    /// of a desk in this process; the token is read from LP_RFQ_TOKEN
     #[arg(long, value_name = "URL")]
     pub(crate) desk: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) ca: crate::flags::DeskCaFlags,
 }
 
 /// How a stream is shown when it is not the console.
@@ -104,8 +107,8 @@ pub enum Command {
     /// process, shared by every operator who attaches with --desk
     /// ws://HOST:PORT, until SIGINT, SIGTERM or SIGHUP
     Serve {
-        /// The address to listen on; one that is not loopback also needs
-        /// --insecure (there is no TLS yet)
+        /// The address to listen on; one that is not loopback needs TLS
+        /// (--tls-cert and --tls-key) or --insecure
         #[arg(long, value_name = "ADDR", default_value = crate::desk::protocol::DEFAULT_LISTEN)]
         listen: String,
         /// The operators file: [[operator]] name = "…" token_env = "…"
@@ -130,6 +133,8 @@ pub enum Command {
         /// TargetCompID, our SenderCompID)
         #[arg(long, value_name = "ID", default_value = crate::client_api::fix::DEFAULT_COMP_ID)]
         fix_comp_id: String,
+        #[command(flatten)]
+        tls: crate::flags::ServeTlsFlags,
         #[command(flatten)]
         settings: StreamFlags,
     },
@@ -244,9 +249,20 @@ impl Cli {
     pub fn settings_in_use(&self) -> SettingsArgs {
         let mut args = SettingsArgs::default();
         match &self.command {
-            None => return self.settings.settings_args(),
-            Some(Command::Quote { settings, .. }) | Some(Command::Serve { settings, .. }) => {
-                return settings.settings_args()
+            None => {
+                let mut args = self.settings.settings_args();
+                self.desk.ca.fill(&mut args);
+                return args;
+            }
+            Some(Command::Quote { settings, desk, .. }) => {
+                let mut args = settings.settings_args();
+                desk.ca.fill(&mut args);
+                return args;
+            }
+            Some(Command::Serve { settings, tls, .. }) => {
+                let mut args = settings.settings_args();
+                tls.fill(&mut args);
+                return args;
             }
             Some(Command::Report { blotter, log, .. })
             | Some(Command::Orders { blotter, log, .. }) => {

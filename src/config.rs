@@ -107,6 +107,12 @@ pub struct SettingsArgs {
     pub no_blotter: Option<String>,
     /// `DESK_NAME`
     pub desk_name: Option<String>,
+    /// `DESK_TLS_CERT`
+    pub tls_cert: Option<String>,
+    /// `DESK_TLS_KEY`
+    pub tls_key: Option<String>,
+    /// `DESK_CA_FILE`
+    pub desk_ca: Option<String>,
 }
 
 /// Validated settings for the whole program.
@@ -156,6 +162,19 @@ pub struct Settings {
     /// still corroborate a quote near it, in seconds
     /// (REFERENCE_MAX_AGE_SECS; 0: never).
     pub reference_max_age_secs: u64,
+    /// `serve`'s TLS certificate chain and its key (PEM files, read when
+    /// the server starts): both or neither.
+    pub tls: Option<TlsFiles>,
+    /// The desk's own CA a console trusts with `--desk wss://…`, besides
+    /// the public roots (read when it connects).
+    pub desk_ca: Option<PathBuf>,
+}
+
+/// `DESK_TLS_CERT` and `DESK_TLS_KEY`, given together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Settings {
@@ -382,6 +401,26 @@ fn in_existing_directory(def: &SettingDef, path: &std::path::Path) -> Result<(),
     }
 }
 
+/// The certificate and key, given both or neither: one alone names the
+/// other as missing.
+fn tls_files(cert: &Option<String>, key: &Option<String>) -> Result<Option<TlsFiles>, ConfigError> {
+    match (DESK_TLS_CERT.text_value(cert), DESK_TLS_KEY.text_value(key)) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        })),
+        (Some(cert), None) => Err(DESK_TLS_CERT.error(
+            &cert,
+            format!("needs its key: give {} too", DESK_TLS_KEY.flag),
+        )),
+        (None, Some(key)) => Err(DESK_TLS_KEY.error(
+            &key,
+            format!("needs its certificate: give {} too", DESK_TLS_CERT.flag),
+        )),
+    }
+}
+
 /// The blotter `text` names: a `postgres://` or `postgresql://` URL (its
 /// password, if any, from `PGPASSWORD`; one written into the URL is
 /// refused and never repeated), else an SQLite file in a directory that
@@ -585,6 +624,7 @@ impl Settings {
             )?),
         };
         let desk_name = desk_name(&args.desk_name)?;
+        let tls = tls_files(&args.tls_cert, &args.tls_key)?;
         let bps = |value| Bps::new(value).expect("checked non-negative above");
         Ok(Settings {
             engine: EngineParams {
@@ -637,6 +677,8 @@ impl Settings {
             min_notional_pairs,
             fade_limit_pct,
             reference_max_age_secs,
+            tls,
+            desk_ca: DESK_CA_FILE.text_value(&args.desk_ca).map(PathBuf::from),
         })
     }
 }
@@ -892,6 +934,10 @@ mod tests {
         "invalid ORDER_TIMEOUT_MS '0' (--order-timeout-ms): must be a whole number of milliseconds from 1 to 60000")]
     #[case(SettingsArgs { speed: some("0"), ..Default::default() },
         "invalid SPEED '0' (--speed): must be a number from 0.001 to 1000")]
+    #[case(SettingsArgs { tls_cert: some("desk.pem"), ..Default::default() },
+        "invalid DESK_TLS_CERT 'desk.pem' (--tls-cert): needs its key: give --tls-key too")]
+    #[case(SettingsArgs { tls_key: some("desk.key"), tls_cert: some(" "), ..Default::default() },
+        "invalid DESK_TLS_KEY 'desk.key' (--tls-key): needs its certificate: give --tls-cert too")]
     #[case(SettingsArgs { no_blotter: some("flase"), ..Default::default() },
         "invalid NO_BLOTTER 'flase' (--no-blotter): must be true or false (1/0, yes/no, on/off)")]
     #[case(SettingsArgs { blotter: some("postgres://desk:hunter2@db/blotter"), ..Default::default() },

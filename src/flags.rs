@@ -96,6 +96,26 @@ impl FlagGroup for Log {
 }
 pub(crate) type LogFlags = GroupFlags<Log>;
 
+/// The desk server's certificate and key: read by `serve` only.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServeTls;
+impl FlagGroup for ServeTls {
+    const GROUP: Group = Group::Tls;
+    const LEAVES_OUT: &'static [&'static str] = &[config::DESK_CA_FILE.env];
+}
+pub(crate) type ServeTlsFlags = GroupFlags<ServeTls>;
+
+/// The CA a console trusts a desk server by: read by the console, the
+/// prompt and `quote` (with `--desk wss://…`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeskCa;
+impl FlagGroup for DeskCa {
+    const GROUP: Group = Group::Tls;
+    const LEAVES_OUT: &'static [&'static str] =
+        &[config::DESK_TLS_CERT.env, config::DESK_TLS_KEY.env];
+}
+pub(crate) type DeskCaFlags = GroupFlags<DeskCa>;
+
 impl<G: FlagGroup> GroupFlags<G> {
     /// Writes this group's settings into `args`.
     pub(crate) fn fill(&self, args: &mut SettingsArgs) {

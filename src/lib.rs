@@ -42,7 +42,9 @@
 //!   tables, `[bands]`) parsed
 //!   into typed specs. [`operators`]: the desk server's operators file.
 //!   [`clients`]: the clients file (`[[client]]` tables): each client's
-//!   markup and limits, held before any LP is asked. [`desk`]: what
+//!   markup and limits, held before any LP is asked. [`tls`]: the desk
+//!   server's certificate and key opening its sockets, and the CA a
+//!   console trusts it by (`--desk wss://…`). [`desk`]: what
 //!   lives for the whole process: the LP registry (`desk::registry`), the
 //!   blotter, starting streams, `lp-rfq lps --check` (`desk::check`),
 //!   start-up reconciliation of unknown orders with their venues
@@ -103,6 +105,7 @@ pub mod secret;
 pub mod server;
 pub mod signals;
 pub mod streams;
+pub mod tls;
 pub mod ui;
 pub mod venues;
 pub(crate) mod ws_edge;

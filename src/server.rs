@@ -2,7 +2,10 @@
 //! venues' LPs with their one session, health and rate limit each, the
 //! blotter, the settings) and every operator attaches to it over a
 //! WebSocket (`--desk ws://HOST:PORT`), authenticated by the operators
-//! file. Each connection is its own task: it reads the operator's
+//! file. With a certificate (`--tls-cert`, `--tls-key`) every listener
+//! serves TLS (`wss://`), opened within the same deadline as the
+//! WebSocket upgrade; the rest of a connection's code is the same over
+//! either stream. Each connection is its own task: it reads the operator's
 //! messages, starts their streams on the desk and pumps the streams'
 //! numbered events into a bounded outbox that one writer drains; a
 //! connection that falls a whole outbox behind is closed with the
@@ -18,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
@@ -38,6 +42,7 @@ use crate::rfq::inbox::CommandSender;
 use crate::rfq::{QuoteRequest, RfqEvent, RfqSpec, StreamCommand};
 use crate::signals::Interrupts;
 use crate::streams::{Refusal, Sequenced, StreamStopper};
+use crate::tls::{Opening, ServerTls};
 use crate::ws_edge::{self, FAREWELL_WITHIN};
 
 /// Messages a connection may fall behind by before it is closed: a
@@ -103,6 +108,8 @@ pub struct ServePlan {
     fix_comp_id: String,
     operators: Operators,
     insecure: bool,
+    /// Every listener serves TLS with this certificate (`--tls-cert`).
+    tls: Option<ServerTls>,
 }
 
 /// What `serve` is asked for, as given on the command line.
@@ -113,11 +120,14 @@ pub struct ServeFlags<'a> {
     pub client_ws: Option<&'a str>,
     pub client_fix: Option<&'a str>,
     pub fix_comp_id: &'a str,
+    /// `--tls-cert` and `--tls-key`, read here.
+    pub tls: Option<&'a crate::config::TlsFiles>,
 }
 
-/// Checks `--listen`, `--insecure`, the client API addresses, the desk's
-/// FIX CompID and the operators file; each refusal names the flag or
-/// file to fix.
+/// Checks `--listen`, `--insecure`, the certificate and key, the client
+/// API addresses, the desk's FIX CompID and the operators file; each
+/// refusal names the flag or file to fix. Without TLS an address beyond
+/// loopback needs `--insecure`; with it, none does.
 pub fn plan(flags: ServeFlags<'_>) -> Result<ServePlan, String> {
     let ServeFlags {
         listen,
@@ -126,15 +136,21 @@ pub fn plan(flags: ServeFlags<'_>) -> Result<ServePlan, String> {
         client_ws,
         client_fix,
         fix_comp_id,
+        tls,
     } = flags;
+    let tls = match tls {
+        Some(files) => Some(ServerTls::load(&files.cert, &files.key).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let in_the_clear = tls.is_none() && !insecure;
     let address: SocketAddr = listen.parse().map_err(|_| {
         format!(
             "invalid --listen '{listen}': expected an IP address and port such as 127.0.0.1:7411"
         )
     })?;
-    if !address.ip().is_loopback() && !insecure {
+    if !address.ip().is_loopback() && in_the_clear {
         return Err(format!(
-            "--listen '{listen}' is not a loopback address: operators' tokens and trades would cross the network in the clear (this build has no TLS); listen on 127.0.0.1, or pass --insecure to accept that"
+            "--listen '{listen}' is not a loopback address: operators' tokens and trades would cross the network in the clear; give the desk a certificate (--tls-cert and --tls-key), listen on 127.0.0.1, or pass --insecure to accept that"
         ));
     }
     let client_address = |flag: &str, text: Option<&str>, example: &str| match text {
@@ -145,9 +161,9 @@ pub fn plan(flags: ServeFlags<'_>) -> Result<ServePlan, String> {
                     "invalid {flag} '{text}': expected an IP address and port such as {example}"
                 )
             })?;
-            if !at.ip().is_loopback() && !insecure {
+            if !at.ip().is_loopback() && in_the_clear {
                 return Err(format!(
-                    "{flag} '{text}' is not a loopback address: clients' credentials and trades would cross the network in the clear (this build has no TLS); listen on 127.0.0.1, or pass --insecure to accept that"
+                    "{flag} '{text}' is not a loopback address: clients' credentials and trades would cross the network in the clear; give the desk a certificate (--tls-cert and --tls-key), listen on 127.0.0.1, or pass --insecure to accept that"
                 ));
             }
             Ok(Some(at))
@@ -171,6 +187,7 @@ pub fn plan(flags: ServeFlags<'_>) -> Result<ServePlan, String> {
         fix_comp_id: fix_comp_id.to_string(),
         operators,
         insecure,
+        tls,
     })
 }
 
@@ -205,6 +222,7 @@ impl ServePlan {
             fix_comp_id: String::new(),
             operators,
             insecure: false,
+            tls: None,
         }
     }
 }
@@ -219,14 +237,20 @@ pub(crate) async fn serve_on(
     mut interrupts: Interrupts,
 ) -> anyhow::Result<ExitCode> {
     let address = listener.local_addr()?;
-    if plan.insecure && !address.ip().is_loopback() {
+    let opening = Opening::new(plan.tls.as_ref());
+    if plan.insecure && plan.tls.is_none() && !address.ip().is_loopback() {
         eprintln!(
             "lp-rfq: WARNING: --insecure: listening on {address} without TLS: operators' tokens and trades cross the network in the clear"
         );
     }
     let facts = desk.facts();
     eprintln!(
-        "lp-rfq: desk serving on ws://{address} · {} operators · {} LPs{}",
+        "lp-rfq: desk serving on {}://{address} ({}) · {} operators · {} LPs{}",
+        opening.ws_scheme(),
+        match opening {
+            Opening::Plain => "no TLS",
+            Opening::Tls(_) => "TLS",
+        },
         plan.operators.len(),
         facts.lps.len(),
         if facts.simulated { " (SIMULATED)" } else { "" }
@@ -259,7 +283,8 @@ pub(crate) async fn serve_on(
                 }
             };
             eprintln!(
-                "lp-rfq: client API (WebSocket) on ws://{}",
+                "lp-rfq: client API (WebSocket) on {}://{}",
+                opening.ws_scheme(),
                 listener.local_addr()?
             );
             Some((listener, Arc::new(tokens), api.clone()))
@@ -283,9 +308,10 @@ pub(crate) async fn serve_on(
                 }
             };
             eprintln!(
-                "lp-rfq: client API (FIX 4.4) on {} as {}",
+                "lp-rfq: client API (FIX 4.4) on {} as {}{}",
                 listener.local_addr()?,
-                plan.fix_comp_id
+                plan.fix_comp_id,
+                if plan.tls.is_some() { " (TLS)" } else { "" }
             );
             let acceptor = FixAcceptor {
                 api: api.clone(),
@@ -310,8 +336,9 @@ pub(crate) async fn serve_on(
                     let Some(place) = admit(&room, peer) else { continue };
                     if let Some((_, tokens, api)) = &clients {
                         let (api, tokens, stop) = (api.clone(), tokens.clone(), stop_seen.clone());
+                        let opening = opening.clone();
                         connections.spawn(async move {
-                            crate::client_api::ws::connection(socket, peer, api, tokens, stop).await;
+                            crate::client_api::ws::connection(socket, opening, peer, api, tokens, stop).await;
                             drop(place);
                         });
                     }
@@ -325,8 +352,9 @@ pub(crate) async fn serve_on(
                     let operators = operators.clone();
                     let stop = stop_seen.clone();
                     let ended_away = ended_away.clone();
+                    let opening = opening.clone();
                     connections.spawn(async move {
-                        connection(socket, peer, desk, operators, ended_away, stop).await;
+                        connection(socket, opening, peer, desk, operators, ended_away, stop).await;
                         drop(place);
                     });
                 }
@@ -337,8 +365,22 @@ pub(crate) async fn serve_on(
             accepted = fix_accept(&fix_clients) => match accepted {
                 Ok((socket, peer)) => {
                     if let Some((_, acceptor)) = &fix_clients {
-                        let (acceptor, stop) = (acceptor.clone(), stop_seen.clone());
+                        let (acceptor, mut stop) = (acceptor.clone(), stop_seen.clone());
+                        let opening = opening.clone();
                         connections.spawn(async move {
+                            // FIX has no upgrade of its own: the TLS
+                            // handshake gets the WebSocket's deadline.
+                            let socket = match ws_edge::handshake(opening.open(socket), &mut stop).await {
+                                Ok(Ok(socket)) => socket,
+                                Ok(Err(error)) => {
+                                    tracing::info!(%peer, "FIX connection not opened: {error}");
+                                    return;
+                                }
+                                Err(why) => {
+                                    tracing::info!(%peer, "FIX connection dropped: {why}");
+                                    return;
+                                }
+                            };
                             crate::client_api::fix::connection(socket, peer, acceptor, stop).await;
                         });
                     }
@@ -393,22 +435,31 @@ async fn fix_accept(
     }
 }
 
-/// One operator's connection, from the WebSocket handshake to its close.
+/// One operator's connection, from the TLS and WebSocket handshakes
+/// (within one deadline) to its close.
 async fn connection(
     socket: TcpStream,
+    opening: Opening,
     peer: SocketAddr,
     desk: Arc<Desk>,
     operators: Arc<Operators>,
     ended_away: Arc<EndedAway>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let _ = socket.set_nodelay(true);
     let config = WebSocketConfig::default().max_message_size(Some(MAX_OPERATOR_MESSAGE));
-    let upgrade = tokio_tungstenite::accept_async_with_config(socket, Some(config));
+    let upgrade = async {
+        let stream = opening
+            .open(socket)
+            .await
+            .map_err(|error| format!("no TLS: {error}"))?;
+        tokio_tungstenite::accept_async_with_config(stream, Some(config))
+            .await
+            .map_err(|error| format!("not a WebSocket: {error}"))
+    };
     let socket = match ws_edge::handshake(upgrade, &mut stop).await {
         Ok(Ok(socket)) => socket,
-        Ok(Err(error)) => {
-            tracing::info!(%peer, "not a WebSocket: {error}");
+        Ok(Err(why)) => {
+            tracing::info!(%peer, "{why}");
             return;
         }
         Err(why) => {
@@ -488,8 +539,8 @@ async fn connection(
 
 /// Reads the operator's hello and finds who they are; the refusal says
 /// why by name, and never repeats the token.
-async fn hello(
-    incoming: &mut futures::stream::SplitStream<WebSocketStream<TcpStream>>,
+async fn hello<S: AsyncRead + AsyncWrite + Unpin>(
+    incoming: &mut futures::stream::SplitStream<WebSocketStream<S>>,
     operators: &Operators,
 ) -> Result<Arc<str>, String> {
     let first = tokio::time::timeout(HELLO_WITHIN, async {
@@ -851,5 +902,64 @@ async fn pump(mut handle: StreamHandle, outbox: Outbox, away: Away) {
     }
     if let Err(error) = handle.finish().await {
         tracing::error!("an RFQ on the desk server failed: {error:#}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A desk's certificate and key, made for the test.
+    fn server_tls(dir: &Path) -> ServerTls {
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        ServerTls::load(&cert, &key).unwrap()
+    }
+
+    /// A peer that opens a TLS record and never finishes its hello is
+    /// dropped when the handshake's deadline passes, exactly as one that
+    /// never upgrades: TLS adds no deadline of its own.
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_stalled_in_the_tls_handshake_is_dropped_at_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::Settings {
+            blotter: None,
+            ..crate::config::Settings::default()
+        };
+        let desk = Arc::new(Desk::open(settings).unwrap());
+        let operators = Operators::parse(
+            "[[operator]]\nname = \"a\"\ntoken_env = \"T\"\n",
+            "operators.toml",
+            |_| Ok(crate::secret::Secret::new("a-token-Lw83nQ2xVb")),
+        )
+        .unwrap();
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let mut stalled = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        // A handshake record's header, promising bytes that never come.
+        stalled
+            .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+            .await
+            .unwrap();
+        let (socket, peer) = listener.accept().await.unwrap();
+        let (_stopping, stop) = watch::channel(false);
+        let started = Instant::now();
+        connection(
+            socket,
+            Opening::Tls(server_tls(dir.path())),
+            peer,
+            desk,
+            Arc::new(operators),
+            Arc::default(),
+            stop,
+        )
+        .await;
+        assert_eq!(started.elapsed(), ws_edge::HANDSHAKE_WITHIN);
+        let mut buf = [0u8; 16];
+        assert_eq!(stalled.read(&mut buf).await.unwrap(), 0);
     }
 }

@@ -65,6 +65,8 @@ mod reconcile;
 mod scenarios;
 #[path = "integration/serve_edges.rs"]
 mod serve_edges;
+#[path = "integration/tls.rs"]
+mod tls;
 #[path = "integration/two_way.rs"]
 mod two_way;
 #[path = "integration/venue_e2e.rs"]

@@ -168,10 +168,11 @@ fn help(path: &[&str]) -> String {
 #[test]
 fn each_commands_help_shows_exactly_the_settings_it_reads() {
     use crate::config::table::Group::*;
-    let all = [Desk, Buffer, Lps, Blotter, Log];
-    let cases: [(&[&str], &[Group]); 6] = [
+    let all = [Desk, Buffer, Lps, Blotter, Log, Tls];
+    let cases: [(&[&str], &[Group]); 7] = [
         (&[], &all),
         (&["quote"], &all),
+        (&["serve"], &all),
         (&["lps"], &[Lps, Buffer, Log]),
         (&["report"], &[Blotter, Log]),
         (&["scenarios"], &[Log]),
@@ -179,11 +180,13 @@ fn each_commands_help_shows_exactly_the_settings_it_reads() {
     ];
     for (path, groups) in cases {
         let help = help(path);
-        // A read-only command has no use for "record nothing".
-        let left_out: &[&str] = if path == ["report"] {
-            &["NO_BLOTTER"]
-        } else {
-            &[]
+        let left_out: &[&str] = match path {
+            // A read-only command has no use for "record nothing".
+            ["report"] => &["NO_BLOTTER"],
+            // The server has a certificate; a console trusts one.
+            ["serve"] => &["DESK_CA_FILE"],
+            [] | ["quote"] => &["DESK_TLS_CERT", "DESK_TLS_KEY"],
+            _ => &[],
         };
         for def in SETTINGS {
             let listed = help.contains(&format!("[env: {}=", def.env));

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -32,6 +31,7 @@ use crate::lp::fix::codec::{
 };
 use crate::rfq::{Channel, ClientId};
 use crate::secret::Secret;
+use crate::tls::ServerStream;
 
 /// The desk's CompID when `--fix-comp-id` is not given.
 pub const DEFAULT_COMP_ID: &str = "LPRFQ";
@@ -290,13 +290,12 @@ struct Asked {
 }
 
 /// One client's FIX connection, from its Logon to its close.
-pub async fn connection(
-    mut socket: TcpStream,
+pub(crate) async fn connection(
+    mut socket: ServerStream,
     peer: SocketAddr,
     acceptor: Arc<FixAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let _ = socket.set_nodelay(true);
     let mut framer = Framer::new();
     let mut buf = vec![0u8; 16 << 10];
     // The Logon: the first message, within LOGON_WITHIN.
@@ -424,7 +423,7 @@ pub async fn connection(
 
 /// Answers a refused Logon with a Logout saying why (never the password),
 /// then closes.
-async fn refuse_logon(mut socket: TcpStream, desk: &str, them: &str, why: String) {
+async fn refuse_logon(mut socket: ServerStream, desk: &str, them: &str, why: String) {
     let logout = Message::new(msg_type::LOGOUT)
         .with(tag::MSG_SEQ_NUM, 1)
         .with(tag::SENDER_COMP_ID, desk)
@@ -442,7 +441,7 @@ async fn refuse_logon(mut socket: TcpStream, desk: &str, them: &str, why: String
 type Ended = Result<(), String>;
 
 struct FixConnection {
-    socket: TcpStream,
+    socket: ServerStream,
     framer: Framer,
     acceptor: Arc<FixAcceptor>,
     client: ClientId,

@@ -22,6 +22,7 @@ use crate::clients::Clients;
 use crate::operators::Operators;
 use crate::rfq::{Channel, ClientId};
 use crate::secret::{desk_token, Secret};
+use crate::tls::Opening;
 use crate::ws_edge::{self, FAREWELL_WITHIN};
 
 /// The largest message a client may send: each is a few hundred bytes.
@@ -107,14 +108,14 @@ fn authenticate(request: &Request, tokens: &ClientTokens) -> Result<ClientId, &'
 }
 
 /// One client's connection, from the upgrade to its close.
-pub async fn connection(
+pub(crate) async fn connection(
     socket: TcpStream,
+    opening: Opening,
     peer: SocketAddr,
     api: Arc<ClientApi>,
     tokens: Arc<ClientTokens>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let _ = socket.set_nodelay(true);
     let config = WebSocketConfig::default().max_message_size(Some(MAX_CLIENT_MESSAGE));
     let mut client = None;
     // The handshake's own callback type: its error is the HTTP refusal.
@@ -133,7 +134,17 @@ pub async fn connection(
             }
         }
     };
-    let upgrade = tokio_tungstenite::accept_hdr_async_with_config(socket, callback, Some(config));
+    // TLS and the upgrade share one deadline: a client that stalls in
+    // either is dropped alike.
+    let upgrade = async {
+        let stream = opening
+            .open(socket)
+            .await
+            .map_err(|error| format!("no TLS: {error}"))?;
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config))
+            .await
+            .map_err(|error| error.to_string())
+    };
     let socket = match ws_edge::handshake(upgrade, &mut stop).await {
         Ok(Ok(socket)) => socket,
         Ok(Err(error)) => {

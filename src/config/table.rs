@@ -23,6 +23,9 @@ pub enum Group {
     Blotter,
     /// Where logs go.
     Log,
+    /// TLS at the desk server's edges: its certificate and key (`serve`),
+    /// and the CA a console trusts it by (`--desk wss://…`).
+    Tls,
 }
 
 impl Group {
@@ -33,6 +36,7 @@ impl Group {
             Group::Lps => "LPs",
             Group::Blotter => "Blotter",
             Group::Log => "Logging",
+            Group::Tls => "TLS",
         }
     }
 }
@@ -763,6 +767,48 @@ pub(crate) const LOG_FILE: SettingDef = SettingDef {
     slot: |args| &mut args.log_file,
 };
 
+pub(crate) const DESK_TLS_CERT: SettingDef = SettingDef {
+    env: "DESK_TLS_CERT",
+    flag: "--tls-cert",
+    value_name: "PATH",
+    group: Group::Tls,
+    fallback: Fallback::Absent {
+        means: "none (no TLS: loopback only, unless --insecure)",
+        in_help: false,
+    },
+    accepts: Accepts::Path,
+    help: "`serve`: the desk's TLS certificate chain (PEM, its own certificate first); with --tls-key every listener serves TLS (wss://) and may listen beyond loopback",
+    slot: |args| &mut args.tls_cert,
+};
+
+pub(crate) const DESK_TLS_KEY: SettingDef = SettingDef {
+    env: "DESK_TLS_KEY",
+    flag: "--tls-key",
+    value_name: "PATH",
+    group: Group::Tls,
+    fallback: Fallback::Absent {
+        means: "none",
+        in_help: false,
+    },
+    accepts: Accepts::Path,
+    help: "`serve`: the private key (PEM: PKCS#8, RSA or EC) of the --tls-cert certificate",
+    slot: |args| &mut args.tls_key,
+};
+
+pub(crate) const DESK_CA_FILE: SettingDef = SettingDef {
+    env: "DESK_CA_FILE",
+    flag: "--desk-ca",
+    value_name: "PATH",
+    group: Group::Tls,
+    fallback: Fallback::Absent {
+        means: "none (the public web roots only)",
+        in_help: false,
+    },
+    accepts: Accepts::Path,
+    help: "With --desk wss://…: the desk's own CA certificate(s) (PEM), trusted besides the public web roots",
+    slot: |args| &mut args.desk_ca,
+};
+
 /// Every setting, in the order `--help` lists them within their group.
 pub(crate) const SETTINGS: &[SettingDef] = &[
     MARKUP_BPS,
@@ -800,6 +846,9 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
     DESK_NAME,
     NO_BLOTTER,
     LOG_FILE,
+    DESK_TLS_CERT,
+    DESK_TLS_KEY,
+    DESK_CA_FILE,
 ];
 
 /// Every variable a user may set.

@@ -1,5 +1,6 @@
-//! An operator's connection to a desk server (`--desk ws://HOST:PORT`):
-//! the handshake, then streams started on the server that look, to the
+//! An operator's connection to a desk server (`--desk ws://HOST:PORT`,
+//! or `wss://` to one serving TLS, checked against [`DeskTrust`]): the
+//! handshake, then streams started on the server that look, to the
 //! consumer, like streams of a desk in this process ([`StreamHandle`]s).
 //! One task reads the connection and routes each message to its stream;
 //! one writes what the streams' inboxes and the operator send. A lost
@@ -11,7 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::clock::StreamClock;
@@ -23,12 +28,17 @@ use crate::rfq::event::{Ended, EventKind};
 use crate::rfq::{QuoteRequest, RfqEvent};
 use crate::secret::Secret;
 use crate::streams::DeskEvent;
+use crate::tls::DeskTrust;
 
 /// Events buffered between the connection and a stream's consumer.
 const EVENT_BUFFER: usize = 1024;
 /// The largest message the server may send (a snapshot of many LPs is
 /// the largest there is): anything bigger is not a desk speaking.
 const MAX_MESSAGE: usize = 4 << 20;
+/// How long the desk has to connect, open TLS, upgrade and welcome: a
+/// desk that does not is not one to wait on (a TLS hello sent to a plain
+/// server, or the reverse, must fail, not hang).
+const CONNECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why a desk server could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +49,8 @@ pub enum RemoteError {
     Refused { url: String, reason: String },
     #[error("the desk at '{url}' did not complete the handshake: {reason}")]
     Handshake { url: String, reason: String },
+    #[error("no secure connection to the desk at '{url}': {reason}")]
+    Tls { url: String, reason: String },
 }
 
 /// The desk was lost while a stream ran on it: what was last known.
@@ -210,8 +222,81 @@ impl Routes {
 
 impl RemoteDesk {
     /// Connects to the desk at `url` and says hello with `token`; refused
-    /// by the desk, the error says why in its words (never the token).
+    /// by the desk, the error says why in its words (never the token). A
+    /// `wss://` desk is trusted by the public roots only.
     pub async fn connect(url: &str, token: Option<Secret>) -> Result<RemoteDesk, RemoteError> {
+        RemoteDesk::connect_with(url, token, &DeskTrust::public()).await
+    }
+
+    /// [`RemoteDesk::connect`], trusting a `wss://` desk by `trust`.
+    pub async fn connect_with(
+        url: &str,
+        token: Option<Secret>,
+        trust: &DeskTrust,
+    ) -> Result<RemoteDesk, RemoteError> {
+        let unreachable = |reason: String| RemoteError::Unreachable {
+            url: url.to_string(),
+            reason,
+        };
+        let secure = url.starts_with("wss://");
+        if !(url.starts_with("ws://") || secure) {
+            return Err(unreachable(
+                "--desk must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:7411".into(),
+            ));
+        }
+        let request = url
+            .into_client_request()
+            .map_err(|error| unreachable(error.to_string()))?;
+        let host = request
+            .uri()
+            .host()
+            .ok_or_else(|| unreachable("the URL names no host".into()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = request
+            .uri()
+            .port_u16()
+            .unwrap_or(if secure { 443 } else { 80 });
+        let attached = tokio::time::timeout(CONNECT_WITHIN, async {
+            let socket = TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|error| unreachable(error.to_string()))?;
+            let _ = socket.set_nodelay(true);
+            if secure {
+                let stream =
+                    trust
+                        .connect(&host, socket)
+                        .await
+                        .map_err(|reason| RemoteError::Tls {
+                            url: url.to_string(),
+                            reason,
+                        })?;
+                RemoteDesk::attach(url, request, stream, token).await
+            } else {
+                RemoteDesk::attach(url, request, socket, token).await
+            }
+        })
+        .await;
+        attached.unwrap_or_else(|_| {
+            Err(unreachable(format!(
+                "no answer within {} s",
+                CONNECT_WITHIN.as_secs()
+            )))
+        })
+    }
+
+    /// The WebSocket upgrade over `stream` (plain or TLS: the rest is the
+    /// same over either), the hello, and the connection's tasks.
+    async fn attach<S>(
+        url: &str,
+        request: Request,
+        stream: S,
+        token: Option<Secret>,
+    ) -> Result<RemoteDesk, RemoteError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let unreachable = |reason: String| RemoteError::Unreachable {
             url: url.to_string(),
             reason,
@@ -220,16 +305,12 @@ impl RemoteDesk {
             url: url.to_string(),
             reason: reason.to_string(),
         };
-        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            return Err(unreachable(
-                "--desk must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:7411".into(),
-            ));
-        }
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE));
-        let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
-            .await
-            .map_err(|error| unreachable(error.to_string()))?;
+        let (mut socket, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+                .await
+                .map_err(|error| unreachable(upgrade_failed(url, error)))?;
         let hello = ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
             token,
@@ -423,6 +504,21 @@ impl RemoteDesk {
             commands,
             begun.ended,
         ))
+    }
+}
+
+/// Why the upgrade failed, for the operator: a TLS desk reached with
+/// `ws://` answers the HTTP upgrade with TLS, or hangs up.
+fn upgrade_failed(url: &str, error: tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error;
+    let said = error.to_string();
+    match error {
+        Error::Io(_) | Error::Protocol(_) | Error::HttpFormat(_) | Error::ConnectionClosed
+            if url.starts_with("ws://") =>
+        {
+            format!("{said}: the desk may serve TLS (--tls-cert); then use wss://")
+        }
+        _ => said,
     }
 }
 
