@@ -554,6 +554,18 @@ fn the_form_starts_a_two_way_request_and_the_next_form_keeps_it() {
         app.apply(event, event.t_ms);
     }
     assert_eq!(app.screen, Screen::Summary);
+    // Nothing accepted: each side's final quote, cut at 80 columns only
+    // after its price and validity.
+    assert_eq!(
+        app_screen(&app, 80, 24)[1..6],
+        [
+            "│TWO-WAY 1.5 BTC/USDT · markup 5 bps · threshold 1 bps · 3 LPs (SIMULATED)     │",
+            "│final bid: LP1, client price 99,940.00 USDT · valid 7.1 s more at the end · qu│",
+            "│final offer: LP2, client price 100,060.01 USDT · valid 7.1 s more at the end ·│",
+            "│0 improvements · 6 answers · 0 errors                                         │",
+            "│Enter or n: new request with these values · q: quit                           │",
+        ]
+    );
     assert!(app.history[0].two_way);
     press(&mut app, "n");
     assert_eq!(app.form.fields[0].text, "two-way");

@@ -865,8 +865,13 @@ impl ConsoleState {
     /// How long the final client quote was still valid when the stream
     /// ended (`Some(0)`: it had expired); `None` without an end or a quote.
     pub fn validity_left_at_end(&self) -> Option<u64> {
+        self.validity_left_at(self.ended_at_ms?)
+    }
+
+    /// How long the client quote was still valid at stream time `end`
+    /// (`Some(0)`: it had expired); `None` without a quote.
+    pub fn validity_left_at(&self, end: StreamMs) -> Option<u64> {
         let live = self.quote.as_ref()?;
-        let end = self.ended_at_ms?;
         if self.lock_expired {
             return Some(0);
         }
