@@ -656,3 +656,14 @@ async fn a_s_enter_on_a_real_two_way_stream_fills_the_bid_and_the_ticket_says_so
         ]
     );
 }
+
+#[test]
+fn a_terminal_too_short_for_both_quotes_says_how_large_it_must_be() {
+    let screen = drawn(80, 19);
+    assert_eq!(
+        screen[0],
+        "Terminal too small (80×19) to show the client price and the best LP: make it at"
+    );
+    assert_eq!(screen[1], "least 70×20.");
+    assert!(drawn(80, 20)[0].starts_with("┌ lp-rfq · RFQ R-test"));
+}

@@ -36,6 +36,14 @@ pub struct Confirming {
     pub(crate) shown_at_ms: StreamMs,
 }
 
+/// `a` was pressed on a two-way stream: `b` or `s` names the side the
+/// client takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SideAsked {
+    /// The last key that named no side, as the question says it.
+    pub(crate) wrong_key: Option<String>,
+}
+
 /// A key's name in the side question's explanation: `'x'`, `Enter`.
 fn key_name(code: KeyCode) -> String {
     match code {
@@ -109,7 +117,7 @@ impl App {
         match self.accepting_over() {
             Some(why) => self.stream_notice = Some(why.to_string()),
             None => {
-                self.choosing_side = Some(None);
+                self.choosing_side = Some(SideAsked { wrong_key: None });
                 self.stream_notice = None;
             }
         }
@@ -128,7 +136,9 @@ impl App {
                 return Command::None;
             }
             other => {
-                self.choosing_side = Some(Some(key_name(other)));
+                self.choosing_side = Some(SideAsked {
+                    wrong_key: Some(key_name(other)),
+                });
                 return Command::None;
             }
         };
@@ -140,7 +150,7 @@ impl App {
     /// The question while the side is asked: each side's live client
     /// price, and first, after a wrong key, that it was not a side.
     pub fn side_question(&self) -> Option<String> {
-        let wrong = self.choosing_side.as_ref()?;
+        let asked = self.choosing_side.as_ref()?;
         let price = |side: Side| {
             let view = self.stream.side_view(side);
             match (&view.quote, view.validity()) {
@@ -157,7 +167,7 @@ impl App {
                 (None, _) => "none yet".to_string(),
             }
         };
-        let wrong = match wrong {
+        let wrong = match &asked.wrong_key {
             Some(key) => format!("{key} is not a side: "),
             None => String::new(),
         };

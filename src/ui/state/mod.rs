@@ -14,7 +14,7 @@ pub mod stream;
 
 pub use desk::InForce;
 pub use history::HistoryEntry;
-pub use keys::{Command, Confirming, RECONFIRM_SETTLE_MS};
+pub use keys::{Command, Confirming, SideAsked, RECONFIRM_SETTLE_MS};
 pub use stream::*;
 
 use crate::clock::StreamMs;
@@ -51,8 +51,8 @@ pub struct App {
     /// for Enter to execute it.
     pub confirm: Option<Confirming>,
     /// `a` was pressed on a two-way stream: `b` or `s` names the side
-    /// the client takes. Inside, the last key that named no side.
-    pub(crate) choosing_side: Option<Option<String>>,
+    /// the client takes.
+    pub(crate) choosing_side: Option<SideAsked>,
     /// A one-line message in the stream's footer (why `a` did nothing...).
     pub stream_notice: Option<String>,
     /// `r` was pressed on this LP's unverified price: Enter releases it.
