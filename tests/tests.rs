@@ -27,6 +27,8 @@ mod client_view;
 mod clients;
 #[path = "integration/console.rs"]
 mod console;
+#[path = "integration/console_two_way.rs"]
+mod console_two_way;
 #[path = "integration/corroboration_e2e.rs"]
 mod corroboration_e2e;
 #[path = "integration/desk_server.rs"]

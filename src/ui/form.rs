@@ -1,6 +1,7 @@
 //! The request form: side, amount and pair typed like the line prompt
 //! (value, Enter, next value), checked with the same parsers; a bad value
-//! is explained under its field and nothing starts.
+//! is explained under its field and nothing starts. A side of `2w` or
+//! `two-way` asks for both sides (a bid and an offer).
 //!
 //! The `q` rule, so a typed request is never lost by accident: `q` quits
 //! only while the form holds nothing typed by hand (every field empty or
@@ -36,7 +37,12 @@ pub struct Field {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum FormOutcome {
     Editing,
-    Submit(RfqSpec),
+    /// A checked request; `two_way`: both sides (the spec's side is then
+    /// the offer's, as `quote two-way` sends it).
+    Submit {
+        spec: RfqSpec,
+        two_way: bool,
+    },
     Quit,
 }
 
@@ -97,6 +103,7 @@ impl ClientChoice {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NotionalConfirmation {
     pub(crate) spec: RfqSpec,
+    pub(crate) two_way: bool,
     /// Why it waits, shown on the form (e.g. "notional 2,000,000.00 USDT
     /// is above MAX_NOTIONAL 1,000,000").
     pub(crate) warning: String,
@@ -123,8 +130,9 @@ impl Form {
         Form::default()
     }
 
-    /// A form holding `spec`'s values, ready to be sent again with Enter.
-    pub(crate) fn prefilled(spec: &RfqSpec) -> Form {
+    /// A form holding `spec`'s values (both sides when `two_way`), ready
+    /// to be sent again with Enter.
+    pub(crate) fn prefilled(spec: &RfqSpec, two_way: bool) -> Form {
         let field = |text: String| Field {
             text,
             prefilled: true,
@@ -132,7 +140,11 @@ impl Form {
         };
         Form {
             fields: [
-                field(spec.side.as_str().to_string()),
+                field(if two_way {
+                    "two-way".to_string()
+                } else {
+                    spec.side.as_str().to_string()
+                }),
                 field(match spec.fixed {
                     Leg::Base => spec.amount.normalize().to_string(),
                     Leg::Quote => format!("{} {}", spec.amount.normalize(), spec.pair.quote),
@@ -200,8 +212,8 @@ impl Form {
             KeyCode::BackTab | KeyCode::Up => self.focus = (self.focus + 2) % 3,
             KeyCode::Esc => self.clear(),
             KeyCode::Enter => {
-                if let Some(spec) = self.enter() {
-                    return FormOutcome::Submit(spec);
+                if let Some((spec, two_way)) = self.enter() {
+                    return FormOutcome::Submit { spec, two_way };
                 }
             }
             _ => {}
@@ -219,9 +231,9 @@ impl Form {
         };
         match key.code {
             KeyCode::Enter if confirm.spec.confirmed_by(&confirm.typed) => {
-                let spec = confirm.spec;
+                let (spec, two_way) = (confirm.spec, confirm.two_way);
                 self.confirm = None;
-                return FormOutcome::Submit(spec);
+                return FormOutcome::Submit { spec, two_way };
             }
             KeyCode::Enter => confirm.refused = Some(std::mem::take(&mut confirm.typed)),
             KeyCode::Char('u') if control => confirm.typed.clear(),
@@ -242,7 +254,7 @@ impl Form {
 
     /// Enter: checks the focused field and moves on; on the pair field
     /// checks the whole request (the amount against the pair's lot size).
-    fn enter(&mut self) -> Option<RfqSpec> {
+    fn enter(&mut self) -> Option<(RfqSpec, bool)> {
         match self.focus {
             SIDE => {
                 if self.check_side().is_some() {
@@ -264,14 +276,25 @@ impl Form {
         self.fields[index].error = Some(error.to_string());
     }
 
-    fn check_side(&mut self) -> Option<Side> {
-        match self.fields[SIDE].text.parse::<Side>() {
+    /// The side, and whether it is both (`2w`, `two-way`: the offer's
+    /// side, as the prompt sends it).
+    fn check_side(&mut self) -> Option<(Side, bool)> {
+        let text = &self.fields[SIDE].text;
+        if crate::rfq::request::is_two_way(text) {
+            self.fields[SIDE].error = None;
+            return Some((Side::Buy, true));
+        }
+        match text.parse::<Side>() {
             Ok(side) => {
                 self.fields[SIDE].error = None;
-                Some(side)
+                Some((side, false))
             }
-            Err(error) => {
-                self.refuse(SIDE, error);
+            Err(_) => {
+                let why = format!(
+                    "side '{}' is not one of b, buy, s, sell, 2w, two-way",
+                    text.trim()
+                );
+                self.refuse(SIDE, why);
                 None
             }
         }
@@ -300,7 +323,7 @@ impl Form {
     }
 
     /// Every field checked; the first bad one takes the focus.
-    fn submit(&mut self) -> Option<RfqSpec> {
+    fn submit(&mut self) -> Option<(RfqSpec, bool)> {
         let refusal = |pair: Pair| self.quotable.as_ref().and_then(|q| q.refusal(pair));
         let pair = match self.fields[PAIR].text.parse::<Pair>() {
             Ok(pair) if refusal(pair).is_some() => {
@@ -337,7 +360,7 @@ impl Form {
             None => self.check_amount().then_some((Leg::Base, Decimal::ZERO)),
         };
         match (side, amount, pair) {
-            (Some(side), Some((fixed, amount)), Some(pair)) => {
+            (Some((side, two_way)), Some((fixed, amount)), Some(pair)) => {
                 let spec = RfqSpec {
                     side,
                     amount,
@@ -352,13 +375,14 @@ impl Form {
                     Some(warning) => {
                         self.confirm = Some(NotionalConfirmation {
                             spec,
+                            two_way,
                             warning,
                             typed: String::new(),
                             refused: None,
                         });
                         None
                     }
-                    None => Some(spec),
+                    None => Some((spec, two_way)),
                 }
             }
             _ => {
@@ -396,14 +420,18 @@ mod tests {
     #[test]
     fn an_amount_in_the_quote_currency_is_submitted_with_its_leg_and_prefilled_again() {
         let mut form = Form::new();
-        let FormOutcome::Submit(spec) = type_text(&mut form, "s\n1000000 USDT\nBTCUSDT\n") else {
+        let FormOutcome::Submit { spec, .. } = type_text(&mut form, "s\n1000000 USDT\nBTCUSDT\n")
+        else {
             panic!("no submit: {form:?}");
         };
         assert_eq!(
             (spec.side, spec.amount, spec.fixed),
             (Side::Sell, dec!(1000000), Leg::Quote)
         );
-        assert_eq!(Form::prefilled(&spec).fields[AMOUNT].text, "1000000 USDT");
+        assert_eq!(
+            Form::prefilled(&spec, false).fields[AMOUNT].text,
+            "1000000 USDT"
+        );
         let mut form = Form::new();
         assert!(matches!(
             type_text(&mut form, "b\n1000000 XRP\nBTCUSDT\n"),
@@ -419,13 +447,52 @@ mod tests {
     fn side_amount_pair_with_enter_submits_like_the_prompt() {
         let mut form = Form::new();
         let outcome = type_text(&mut form, "b\n1.5\nBTCUSDT\n");
-        let FormOutcome::Submit(spec) = outcome else {
+        let FormOutcome::Submit { spec, two_way } = outcome else {
             panic!("no submit: {form:?}");
         };
         assert_eq!(
-            (spec.side, spec.amount, spec.pair.symbol().as_str()),
-            (Side::Buy, dec!(1.5), "BTCUSDT")
+            (spec.side, spec.amount, spec.pair.symbol().as_str(), two_way),
+            (Side::Buy, dec!(1.5), "BTCUSDT", false)
         );
+    }
+
+    #[rstest::rstest]
+    #[case("2w")]
+    #[case("two-way")]
+    #[case("2W")]
+    fn two_way_asks_for_both_sides_and_is_prefilled_as_two_way(#[case] side: &str) {
+        let mut form = Form::new();
+        let outcome = type_text(&mut form, &format!("{side}\n1.5\nBTCUSDT\n"));
+        let FormOutcome::Submit { spec, two_way } = outcome else {
+            panic!("no submit: {form:?}");
+        };
+        // The spec carries the offer's side, as `quote two-way` sends it.
+        assert_eq!(
+            (spec.side, spec.amount, two_way),
+            (Side::Buy, dec!(1.5), true)
+        );
+        let mut again = Form::prefilled(&spec, true);
+        assert_eq!(again.fields[SIDE].text, "two-way");
+        assert_eq!(
+            type_text(&mut again, "\n\n\n"),
+            FormOutcome::Submit {
+                spec,
+                two_way: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_two_way_request_above_the_limit_stays_two_way_once_confirmed() {
+        let mut form = limited();
+        assert_eq!(
+            type_text(&mut form, "2w\n20\nBTCUSDT\n"),
+            FormOutcome::Editing
+        );
+        assert!(matches!(
+            type_text(&mut form, "yes\n"),
+            FormOutcome::Submit { two_way: true, .. }
+        ));
     }
 
     #[test]
@@ -434,7 +501,7 @@ mod tests {
         assert_eq!(type_text(&mut form, "long\n"), FormOutcome::Editing);
         assert_eq!(
             form.fields[SIDE].error.as_deref(),
-            Some("side 'long' is not one of b, buy, s, sell")
+            Some("side 'long' is not one of b, buy, s, sell, 2w, two-way")
         );
         assert_eq!(form.focus, SIDE);
         for _ in 0..4 {
@@ -493,7 +560,7 @@ mod tests {
         let mut form = limited();
         type_text(&mut form, "b\n20\nBTCUSDT\n");
         match type_text(&mut form, answer) {
-            FormOutcome::Submit(spec) => assert_eq!(spec.amount, dec!(20)),
+            FormOutcome::Submit { spec, .. } => assert_eq!(spec.amount, dec!(20)),
             other => panic!("expected a submit, got {other:?}"),
         }
     }
@@ -522,7 +589,7 @@ mod tests {
         press(&mut form, KeyCode::Backspace);
         press(&mut form, KeyCode::Backspace);
         match type_text(&mut form, "2\n\n") {
-            FormOutcome::Submit(spec) => assert_eq!(spec.amount, dec!(2)),
+            FormOutcome::Submit { spec, .. } => assert_eq!(spec.amount, dec!(2)),
             other => panic!("expected a submit, got {other:?}"),
         }
     }
@@ -574,7 +641,7 @@ mod tests {
         };
         assert!(matches!(
             type_text(&mut form, "b\n10\nBTCUSDT\n"),
-            FormOutcome::Submit(_)
+            FormOutcome::Submit { .. }
         ));
     }
 
@@ -597,11 +664,17 @@ mod tests {
             pair: "ETHUSDT".parse().unwrap(),
             fixed: crate::market::Leg::Base,
         };
-        let mut form = Form::prefilled(&spec);
+        let mut form = Form::prefilled(&spec, false);
         assert!(form.is_pristine());
-        assert_eq!(type_text(&mut form, "\n\n\n"), FormOutcome::Submit(spec));
-        let mut form = Form::prefilled(&spec);
-        let FormOutcome::Submit(changed) = type_text(&mut form, "\n3\n\n") else {
+        assert_eq!(
+            type_text(&mut form, "\n\n\n"),
+            FormOutcome::Submit {
+                spec,
+                two_way: false
+            }
+        );
+        let mut form = Form::prefilled(&spec, false);
+        let FormOutcome::Submit { spec: changed, .. } = type_text(&mut form, "\n3\n\n") else {
             panic!("no submit");
         };
         assert_eq!(changed.amount, dec!(3));

@@ -57,8 +57,10 @@ pub(super) fn execution_lines(state: &ConsoleState, palette: Palette) -> Vec<Lin
                 },
                 palette.style(theme::FILLED_BANNER),
             ));
+            // A two-way stream's ticket is the side the client took.
+            let side = execution.side.or(state.request.as_ref().map(|r| r.side));
             let (verb, base) = match state.request.as_ref() {
-                Some(r) if r.side == Side::Sell => ("Client SELLS", r.pair.base.to_string()),
+                Some(r) if side == Some(Side::Sell) => ("Client SELLS", r.pair.base.to_string()),
                 Some(r) => ("Client BUYS", r.pair.base.to_string()),
                 None => ("Client", String::new()),
             };

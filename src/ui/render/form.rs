@@ -41,7 +41,7 @@ pub(super) fn draw_form(frame: &mut Frame, area: Rect, app: &App) {
     let inner = block.inner(top);
     frame.render_widget(block, top);
     let labels = [
-        ("Side", "b/buy or s/sell"),
+        ("Side", "b/buy, s/sell or 2w/two-way (a bid and an offer)"),
         ("Amount", "of the base, e.g. 1.5, or 1000000 USDT"),
         ("Pair", "e.g. BTCUSDT, BTC/USDT, btc-usdt"),
     ];

@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
 use super::quote::validity_span;
+use crate::market::Side;
 use crate::output::{group_thousands, seconds};
 use crate::ui::state::{ConsoleState, Ticket};
 use crate::ui::theme::{self, Palette};
@@ -30,7 +31,7 @@ pub(super) fn request_line(state: &ConsoleState) -> String {
     };
     format!(
         "{} {} {}{fixed}{whose} · markup {} bps · threshold {} bps · {} LPs{}",
-        request.side.label(),
+        request.side_label(),
         request.amount.normalize(),
         request.pair,
         request.markup_bps,
@@ -87,6 +88,8 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, state: &ConsoleState, p
             Span::raw("client quote "),
             Span::styled(text, palette.style(style)),
         ]
+    } else if state.two_way() {
+        two_way_validity(state, palette)
     } else {
         vec![
             Span::raw("client quote "),
@@ -125,6 +128,8 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, state: &ConsoleState, p
             format!("ENDED: {}", words::end_reason(ended.reason)),
             palette.style(theme::ENDED),
         ));
+    } else if state.two_way() {
+        // Each side's lock is on its line already.
     } else if let Some(lock) = &state.lock {
         spans.push(Span::raw(format!(
             "   locked {}, LP price {}",
@@ -133,6 +138,22 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, state: &ConsoleState, p
         )));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), line3);
+}
+
+/// A two-way stream's quotes: "bid valid 6.1 s · offer valid 7.0 s",
+/// each side's countdown in the colour of its state (their locks are on
+/// the quote panel and the board, so the banners still fit 80 columns).
+fn two_way_validity(state: &ConsoleState, palette: Palette) -> Vec<Span<'static>> {
+    let mut spans = Vec::with_capacity(4);
+    for (side, name) in [(Side::Sell, "bid "), (Side::Buy, " · offer ")] {
+        let view = state.side_view(side);
+        spans.push(Span::raw(name));
+        spans.push(match view.validity() {
+            None => Span::styled("none yet", palette.style(theme::MUTED)),
+            Some(_) => validity_span(view, "valid ", palette),
+        });
+    }
+    spans
 }
 
 /// "stream ████░░░░ 12.3 s left": the bar empties as the stream runs out

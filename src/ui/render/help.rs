@@ -18,7 +18,7 @@ const HELP: [(&str, &str); 20] = [
     ("  q", "quit, only while nothing is typed by hand"),
     ("", "(once you type, q is a character; Esc then q)"),
     ("Stream", ""),
-    ("  a", "accept the live quote (confirm with Enter)"),
+    ("  a", "accept (two-way: then b or s); confirm with Enter"),
     (
         "  r",
         "release the best unverified price (confirm with Enter; recorded)",

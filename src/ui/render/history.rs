@@ -42,7 +42,11 @@ pub(super) fn draw_history(frame: &mut Frame, area: Rect, app: &App, palette: Pa
         };
         Row::new([
             Cell::from(entry.time.clone()),
-            Cell::from(entry.spec.side.label().to_string()),
+            Cell::from(if entry.two_way {
+                "2W"
+            } else {
+                entry.spec.side.label()
+            }),
             Cell::from(entry.spec.amount.normalize().to_string()),
             Cell::from(entry.spec.pair.to_string()),
             Cell::from(entry.final_lp.as_deref().unwrap_or("—").to_string()),

@@ -1,6 +1,7 @@
 //! The leaderboard: every LP ranked best first for the side, the lock
 //! marked, how far each is from the best, its latency, answers, errors,
-//! health and status.
+//! health and status. A two-way stream's board has a row per LP with its
+//! bid and its offer side by side, each side's lock marked.
 
 use std::fmt::Write as _;
 
@@ -25,6 +26,11 @@ fn status_text(state: &ConsoleState, index: usize, out: &mut String) {
         out.push_str("frozen");
         return;
     }
+    answer_text(state, index, out);
+}
+
+/// How an LP's latest request went, whatever the lock.
+fn answer_text(state: &ConsoleState, index: usize, out: &mut String) {
     match &state.lps[index].status {
         LpStatus::Waiting => out.push_str("waiting"),
         LpStatus::Ok => out.push_str("ok"),
@@ -133,7 +139,10 @@ const MIN_STATUS_WIDTH: u16 = 7;
 /// is squeezed: below it ratatui shrinks every column, the LP's name and
 /// price included.
 pub(super) fn leaderboard_min_width(state: &ConsoleState, area_width: u16, health: bool) -> u16 {
-    let columns = leaderboard_columns(state, area_width, health);
+    let columns = match &state.bid {
+        Some(bid) => two_way_columns(state, bid, area_width),
+        None => leaderboard_columns(state, area_width, health),
+    };
     let fixed: u16 = columns
         .iter()
         .map(|column| match column.width {
@@ -195,6 +204,9 @@ pub(super) fn draw_leaderboard(
     state: &ConsoleState,
     palette: Palette,
 ) {
+    if let Some(bid) = &state.bid {
+        return draw_two_way_board(frame, area, state, bid, palette);
+    }
     let side_text = match state.request.as_ref().map(|r| r.side) {
         Some(Side::Buy) => "BUY: lowest offer first",
         Some(Side::Sell) => "SELL: highest bid first",
@@ -279,6 +291,177 @@ pub(super) fn draw_leaderboard(
                     });
             Row::new(cells).style(style)
         });
+    let header = Row::new(
+        columns
+            .iter()
+            .map(|column| Cell::from(Line::from(column.heading.clone()).alignment(column.align))),
+    )
+    .style(palette.style(theme::HEADING));
+    let widths: Vec<Constraint> = columns.iter().map(|column| column.width).collect();
+    let table = Table::new(rows, widths).header(header).block(block);
+    frame.render_widget(table, area);
+}
+
+/// A two-way board's columns: the LP, then per side (the bid first) the
+/// lock mark, the price and how much worse than that side's best it is in
+/// bps; the slower side's last latency; answers/errors of both sides on a
+/// wide terminal; the status.
+fn two_way_columns(offer: &ConsoleState, bid: &ConsoleState, area_width: u16) -> Vec<Column> {
+    let price = price_width(offer).max(price_width(bid));
+    let mut columns = vec![
+        Column::left("LP", name_width(offer, area_width)),
+        Column::left("", 4),
+        Column::right("bid", price),
+        Column::right("Δ bps", 6),
+        Column::left("", 4),
+        Column::right("offer", price),
+        Column::right("Δ bps", 6),
+        Column::right("lat", 6),
+    ];
+    if area_width >= WIDE {
+        columns.push(Column::right("ans/err", 7));
+    }
+    columns.push(Column::rest("status"));
+    columns
+}
+
+/// One side's cells of LP `index`: the lock mark, the price it is shown
+/// at (its frozen lock price when locked), and `best` or how much worse
+/// than the side's best it is.
+fn side_cells(view: &ConsoleState, index: usize) -> [String; 3] {
+    let locked = view.lock.as_ref().is_some_and(|lock| lock.lp == index);
+    let price = view.shown_price(index);
+    let distance = match price.and_then(|p| view.distance(p)) {
+        Some(_) if view.position(index) == 0 => "best".to_string(),
+        Some((bps, _)) => format!("+{bps}"),
+        None => String::new(),
+    };
+    [
+        if locked { "LOCK" } else { "" }.to_string(),
+        price.map_or_else(|| "—".to_string(), group_thousands),
+        distance,
+    ]
+}
+
+/// The status of LP `index` on both sides: one word when they agree,
+/// `bid … · offer …` when they do not; a health that is not ok in its
+/// place.
+fn two_way_status(
+    offer: &ConsoleState,
+    bid: &ConsoleState,
+    index: usize,
+    palette: Palette,
+) -> (String, Style) {
+    if let Some(health) = health_text(offer, index, palette) {
+        return health;
+    }
+    // The lock is its own column: the status is of the latest answer.
+    let status = |view: &ConsoleState| {
+        let mut text = String::new();
+        answer_text(view, index, &mut text);
+        text
+    };
+    let (of_bid, of_offer) = (status(bid), status(offer));
+    let failed = |view: &ConsoleState| matches!(view.lps[index].status, LpStatus::Failed { .. });
+    let style = if failed(bid) || failed(offer) {
+        palette.style(theme::LP_FAILED)
+    } else {
+        palette.style(theme::PLAIN)
+    };
+    let mut text = if of_bid == of_offer {
+        of_bid
+    } else {
+        format!("bid {of_bid} · offer {of_offer}")
+    };
+    if bid.lps[index].passed_over || offer.lps[index].passed_over {
+        text.push_str(" · passed over");
+    }
+    (text, style)
+}
+
+/// The order of a two-way board's rows: the best of either side first
+/// (an LP by the better of its two places), so that both sides' best and
+/// locked LPs are on screen however many LPs there are.
+fn two_way_order(offer: &ConsoleState, bid: &ConsoleState) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..offer.lps.len()).collect();
+    let place = |index: usize| {
+        let (on_bid, on_offer) = (bid.position(index), offer.position(index));
+        (on_bid.min(on_offer), on_offer, index)
+    };
+    order.sort_by_key(|&index| place(index));
+    order
+}
+
+fn draw_two_way_board(
+    frame: &mut Frame,
+    area: Rect,
+    offer: &ConsoleState,
+    bid: &ConsoleState,
+    palette: Palette,
+) {
+    let visible = area.height.saturating_sub(3) as usize;
+    let order = two_way_order(offer, bid);
+    let hidden = order.len().saturating_sub(visible);
+    let more = if hidden > 0 {
+        format!("· {hidden} more below ")
+    } else {
+        String::new()
+    };
+    let block = Block::bordered().title(Span::styled(
+        format!(
+            " Leaderboard · TWO-WAY: highest bid, lowest offer · poll {} {more}",
+            offer.polls()
+        ),
+        palette.style(theme::TITLE),
+    ));
+    let columns = two_way_columns(offer, bid, area.width);
+    let answers = area.width >= WIDE;
+    let rows = order.into_iter().take(visible).map(|index| {
+        let locked_on =
+            |view: &ConsoleState| view.lock.as_ref().is_some_and(|lock| lock.lp == index);
+        let flashing = |view: &ConsoleState| locked_on(view) && view.lock_flash();
+        let style = if flashing(bid) || flashing(offer) {
+            palette.style(theme::LOCK_FLASH)
+        } else if locked_on(bid) || locked_on(offer) {
+            palette.style(theme::LOCKED)
+        } else if bid.shown_price(index).is_none() && offer.shown_price(index).is_none() {
+            palette.style(theme::NO_PRICE)
+        } else {
+            palette.style(theme::PLAIN)
+        };
+        let (status, status_style) = two_way_status(offer, bid, index, palette);
+        let latency = [bid, offer]
+            .iter()
+            .filter_map(|view| view.lps[index].latency_ms)
+            .max();
+        let mut texts = vec![offer.lps[index].name.to_string()];
+        texts.extend(side_cells(bid, index));
+        texts.extend(side_cells(offer, index));
+        texts.push(latency.map_or_else(String::new, |ms| format!("{ms}ms")));
+        if answers {
+            let (bid_row, offer_row) = (&bid.lps[index], &offer.lps[index]);
+            texts.push(format!(
+                "{}/{}",
+                bid_row.answers + offer_row.answers,
+                bid_row.errors + offer_row.errors
+            ));
+        }
+        texts.push(status);
+        let last = texts.len() - 1;
+        let cells = texts
+            .into_iter()
+            .zip(&columns)
+            .enumerate()
+            .map(move |(at, (text, column))| {
+                let line = Line::from(text).alignment(column.align);
+                if at == last {
+                    Cell::from(line.style(status_style))
+                } else {
+                    Cell::from(line)
+                }
+            });
+        Row::new(cells).style(style)
+    });
     let header = Row::new(
         columns
             .iter()

@@ -63,8 +63,12 @@ pub fn draw_app(frame: &mut Frame, app: &App) {
     let width = frame.area().width;
     // The accept confirmation takes as many rows as it needs (up to three)
     // so that its end, the key that executes, is never cut.
+    // On a two-way stream, after `a`, the question which side comes first.
     let confirmation = match app.screen {
-        Screen::Stream => app.confirmation().map(|text| pack(&text, width)),
+        Screen::Stream => app
+            .confirmation()
+            .or_else(|| app.side_question())
+            .map(|text| pack(&text, width)),
         _ => None,
     };
     let footer_rows = confirmation
@@ -119,19 +123,23 @@ const MIN_STREAM_HEIGHT: u16 = 18;
 /// The smallest area (width, height) that shows the client price and the
 /// best LP whole, for what is on the board now.
 fn needed_area(state: &ConsoleState) -> (u16, u16) {
-    let client_price = state.quote.as_ref().map_or(0, |live| {
-        let (quote_asset, _) = assets(&live.quote);
-        format!(
-            "client {} {quote_asset}",
-            group_thousands(live.quote.client_price)
-        )
-        .chars()
-        .count() as u16
-    });
+    let client_price = |view: &ConsoleState| {
+        view.quote.as_ref().map_or(0, |live| {
+            let (quote_asset, _) = assets(&live.quote);
+            format!(
+                "client {} {quote_asset}",
+                group_thousands(live.quote.client_price)
+            )
+            .chars()
+            .count() as u16
+        })
+    };
+    let client_price = client_price(state).max(state.bid.as_deref().map_or(0, client_price));
     // Below WIDE the name column is at most 10 wide.
     let board = leaderboard_min_width(state, WIDE - 1, false);
-    // Borders on both sides.
-    (client_price.max(board) + 2, MIN_STREAM_HEIGHT)
+    // Borders on both sides; a two-way stream's quotes take a line more.
+    let height = MIN_STREAM_HEIGHT + u16::from(state.two_way());
+    (client_price.max(board) + 2, height)
 }
 
 /// Instead of cutting the client price or the best LP: the terminal is
@@ -180,7 +188,12 @@ fn draw_stream(frame: &mut Frame, area: Rect, state: &ConsoleState) {
     let wide = area.width >= WIDE
         && area.width >= panel + leaderboard_min_width(state, area.width, false) + 2;
     let bottom = (area.height / 4).clamp(4, 12);
-    let quote_height = if wide { 0 } else { 5 };
+    let quote_height = match (wide, state.two_way()) {
+        (true, _) => 0,
+        // A line and its quote id per side.
+        (false, true) => 6,
+        (false, false) => 5,
+    };
     let [header, quote, middle, lower] = Layout::vertical([
         Constraint::Length(5),
         Constraint::Length(quote_height),

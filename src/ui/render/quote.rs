@@ -1,6 +1,7 @@
 //! The client quote: a side panel beside the leaderboard on a wide
 //! terminal, three lines above it on a narrow one; the execution's panel
-//! takes its place once the client accepts.
+//! takes its place once the client accepts. A two-way stream shows its
+//! bid and its offer, each with its LP, validity and quote id.
 
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -55,11 +56,7 @@ fn quote_block<'a>(
     state: &'a ConsoleState,
     palette: Palette,
 ) -> Option<(Block<'static>, &'a ClientQuote)> {
-    let title = match state.request.as_ref().and_then(|r| r.named_client()) {
-        Some(client) => format!(" Client quote · {client} "),
-        None => " Client quote ".to_string(),
-    };
-    let block = Block::bordered().title(Span::styled(title, palette.style(theme::TITLE)));
+    let block = quote_title(state, palette);
     match &state.quote {
         Some(live) => Some((block, &live.quote)),
         None => {
@@ -82,11 +79,128 @@ fn client_price_style(state: &ConsoleState, palette: Palette) -> Style {
 /// The side panel's width: 44, or more for a long quote id (its 16-column
 /// label, the id, the borders).
 pub(super) fn quote_panel_width(state: &ConsoleState) -> u16 {
-    let id = state
-        .quote
-        .as_ref()
-        .map_or(0, |live| live.quote.quote_id.chars().count() as u16);
+    let id = |view: &ConsoleState| {
+        view.quote
+            .as_ref()
+            .map_or(0, |live| live.quote.quote_id.chars().count() as u16)
+    };
+    let id = id(state).max(state.bid.as_deref().map_or(0, id));
     (16 + id + 2).max(44)
+}
+
+/// The panel's title: whose quote it is.
+fn quote_title(state: &ConsoleState, palette: Palette) -> Block<'static> {
+    let title = match state.request.as_ref().and_then(|r| r.named_client()) {
+        Some(client) => format!(" Client quote · {client} "),
+        None => " Client quote ".to_string(),
+    };
+    Block::bordered().title(Span::styled(title, palette.style(theme::TITLE)))
+}
+
+/// The two sides of a two-way stream, the bid first (as a price is
+/// said: bid, then offer), each with how the operator names it.
+const TWO_WAY_SIDES: [(Side, &str, &str); 2] = [
+    (Side::Sell, "bid  ", "BID · the client sells (s)"),
+    (Side::Buy, "offer", "OFFER · the client buys (b)"),
+];
+
+/// The side's client quote comes from its locked LP (before the first
+/// lock, and after one expires, it is only the best so far).
+fn locked_behind(view: &ConsoleState) -> bool {
+    match (&view.lock, &view.quote) {
+        (Some(lock), Some(live)) => view.lps[lock.lp].name == live.quote.lp,
+        _ => false,
+    }
+}
+
+/// A two-way stream's panel beside the board: for each side, its client
+/// price, the LP behind it, how long it is valid and its quote id.
+fn draw_two_way_panel(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
+    let label =
+        |text: &'static str| Span::styled(format!("{text:<16}"), palette.style(theme::LABEL));
+    let mut lines = Vec::with_capacity(10);
+    for (side, _, heading) in TWO_WAY_SIDES {
+        let view = state.side_view(side);
+        lines.push(Line::styled(heading, palette.style(theme::HEADING)));
+        let Some(live) = &view.quote else {
+            lines.push(Line::styled("none yet", palette.style(theme::MUTED)));
+            continue;
+        };
+        let quote = &live.quote;
+        let (quote_asset, _) = assets(quote);
+        lines.push(Line::from(vec![
+            label("Client price"),
+            Span::styled(
+                format!("{} {quote_asset}", group_thousands(quote.client_price)),
+                client_price_style(view, palette),
+            ),
+        ]));
+        lines.push(Line::from(vec![
+            label(if locked_behind(view) {
+                "Locked LP"
+            } else {
+                "LP"
+            }),
+            Span::raw(format!(
+                "{}{} at {}",
+                quote.lp,
+                if quote.simulated { " (SIMULATED)" } else { "" },
+                group_thousands(quote.lp_price)
+            )),
+        ]));
+        lines.push(Line::from(vec![
+            label("Valid for"),
+            validity_span(view, "", palette),
+        ]));
+        lines.push(Line::from(vec![
+            label("Quote ID"),
+            Span::raw(quote.quote_id.to_string()),
+        ]));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(quote_title(state, palette)),
+        area,
+    );
+}
+
+/// A two-way stream's quotes above the board: a line per side (client
+/// price first, the LP and its price, the validity), each followed by
+/// its quote id whole.
+fn draw_two_way_compact(frame: &mut Frame, area: Rect, state: &ConsoleState, palette: Palette) {
+    let mut lines = Vec::with_capacity(4);
+    for (side, name, _) in TWO_WAY_SIDES {
+        let view = state.side_view(side);
+        let Some(live) = &view.quote else {
+            lines.push(Line::from(vec![
+                Span::raw(format!("{name} ")),
+                Span::styled("none yet", palette.style(theme::MUTED)),
+            ]));
+            lines.push(Line::raw(""));
+            continue;
+        };
+        let quote = &live.quote;
+        let (quote_asset, _) = assets(quote);
+        lines.push(Line::from(vec![
+            Span::raw(format!("{name} ")),
+            Span::styled(
+                group_thousands(quote.client_price),
+                client_price_style(view, palette),
+            ),
+            Span::raw(format!(
+                " {quote_asset} · {}{} at {} · +{} bps · ",
+                if locked_behind(view) { "locked " } else { "" },
+                quote.lp,
+                group_thousands(quote.lp_price),
+                quote.markup_bps,
+            )),
+            validity_span(view, "valid ", palette),
+        ]));
+        lines.push(Line::raw(format!("      quote {}", quote.quote_id)));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(quote_title(state, palette)),
+        area,
+    );
 }
 
 pub(super) fn draw_quote_panel(
@@ -97,6 +211,9 @@ pub(super) fn draw_quote_panel(
 ) {
     if state.execution.accepted() {
         return draw_execution(frame, area, state, palette);
+    }
+    if state.two_way() {
+        return draw_two_way_panel(frame, area, state, palette);
     }
     let Some((block, quote)) = quote_block(frame, area, state, palette) else {
         return;
@@ -166,6 +283,9 @@ pub(super) fn draw_quote_compact(
 ) {
     if state.execution.accepted() {
         return draw_execution(frame, area, state, palette);
+    }
+    if state.two_way() {
+        return draw_two_way_compact(frame, area, state, palette);
     }
     let Some((block, quote)) = quote_block(frame, area, state, palette) else {
         return;

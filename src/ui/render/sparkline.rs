@@ -33,7 +33,15 @@ pub(super) fn draw_sparkline(
         _ => String::new(),
     };
     let block = Block::bordered()
-        .title(Span::styled(" best LP price ", palette.style(theme::TITLE)))
+        .title(Span::styled(
+            // A two-way stream's line is its offer's.
+            if state.two_way() {
+                " best LP offer "
+            } else {
+                " best LP price "
+            },
+            palette.style(theme::TITLE),
+        ))
         .title_bottom(Span::styled(range, palette.style(theme::MUTED)));
     let width = block.inner(area).width as usize;
     let duration = state.request.as_ref().map_or(1, |r| r.duration_ms.max(1));

@@ -11,6 +11,7 @@ use super::execution::execution_lines;
 use super::header::request_line;
 use super::leaderboard::draw_leaderboard;
 use super::refused_too_small;
+use crate::market::Side;
 use crate::output::{group_thousands, seconds};
 use crate::rfq::event::Outcome;
 use crate::ui::state::ConsoleState;
@@ -23,8 +24,13 @@ pub(super) fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) 
         return;
     }
     let ticket = execution_lines(state, palette);
+    // A two-way stream not accepted ends with a final quote per side.
+    let final_lines = match &state.ended {
+        Some(ended) if ended.outcome == Outcome::NotAccepted && state.two_way() => 2,
+        _ => 1,
+    };
     let [top, board, lower] = Layout::vertical([
-        Constraint::Length(6 + ticket.len().min(12) as u16),
+        Constraint::Length(5 + final_lines + ticket.len().min(12) as u16),
         Constraint::Min(4),
         Constraint::Length((area.height / 4).clamp(3, 10)),
     ])
@@ -61,6 +67,28 @@ pub(super) fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) 
                 Span::raw(format!("client accepted {id}{price}: ")),
                 Span::styled(words::outcome(ended.outcome), palette.style(look)),
             ]));
+        }
+        Some(ended) if state.two_way() => {
+            for (side, name) in [(Side::Sell, "bid"), (Side::Buy, "offer")] {
+                let view = state.side_view(side);
+                lines.push(final_line(view, name, state.ended_at_ms, palette));
+            }
+            let both = [state.side_view(Side::Sell), state];
+            lines.push(Line::from(format!(
+                "{} · {} answers · {} errors",
+                words::improvements_and_moves(
+                    ended.improvements,
+                    both.iter().map(|view| view.renewal_moves).sum()
+                ),
+                both.iter()
+                    .flat_map(|view| &view.lps)
+                    .map(|r| r.answers)
+                    .sum::<u32>(),
+                both.iter()
+                    .flat_map(|view| &view.lps)
+                    .map(|r| r.errors)
+                    .sum::<u32>(),
+            )));
         }
         Some(ended) => {
             match (&ended.lp, ended.client_price, &ended.quote_id) {
@@ -112,4 +140,45 @@ pub(super) fn draw_summary(frame: &mut Frame, area: Rect, state: &ConsoleState) 
     frame.render_widget(Paragraph::new(lines).block(block), top);
     draw_leaderboard(frame, board, state, palette);
     draw_log(frame, lower, state, palette);
+}
+
+/// A two-way stream's final quote of one side (`name`): its LP, client
+/// price, how long it was still valid at the end and its id.
+fn final_line(
+    view: &ConsoleState,
+    name: &str,
+    ended_at_ms: Option<crate::clock::StreamMs>,
+    palette: Palette,
+) -> Line<'static> {
+    let Some(live) = &view.quote else {
+        return Line::styled(
+            format!("final {name}: none"),
+            palette.style(theme::NO_FINAL_QUOTE),
+        );
+    };
+    let quote = &live.quote;
+    let left = ended_at_ms.and_then(|end| view.validity_left_at(end));
+    let validity = match left {
+        Some(0) | None => {
+            Span::styled(" · expired at the end", palette.style(theme::QUOTE_EXPIRED))
+        }
+        Some(left) => Span::styled(
+            format!(" · valid {} more at the end", seconds(left)),
+            palette.style(theme::QUOTE_LIVE),
+        ),
+    };
+    Line::from(vec![
+        Span::raw(format!("final {name}: ")),
+        Span::styled(
+            format!(
+                "{}, client price {} {}",
+                quote.lp,
+                group_thousands(quote.client_price),
+                super::quote::assets(quote).0
+            ),
+            palette.style(theme::FINAL_PRICE),
+        ),
+        validity,
+        Span::raw(format!(" · quote {}", quote.quote_id)),
+    ])
 }

@@ -15,6 +15,8 @@ use crate::rfq::RfqSpec;
 pub struct HistoryEntry {
     pub time: String,
     pub spec: RfqSpec,
+    /// Both sides were asked (`spec.side` is then the offer's).
+    pub two_way: bool,
     pub final_lp: Option<Arc<str>>,
     pub client_price: Option<Decimal>,
     pub improvements: u32,
@@ -32,6 +34,7 @@ impl HistoryEntry {
         Some(HistoryEntry {
             time: request.started_local.clone(),
             spec: request.spec(),
+            two_way: request.two_way,
             final_lp: ended.lp.clone(),
             client_price: ended.client_price,
             improvements: ended.improvements,
@@ -48,6 +51,7 @@ impl App {
             return;
         }
         self.confirm = None;
+        self.choosing_side = None;
         self.stream_notice = None;
         if let Some(entry) = HistoryEntry::from_state(&self.stream) {
             self.history.push(entry);

@@ -1,6 +1,9 @@
 //! Keys into commands: what each key does on each screen, the help
 //! overlay, and the two-step acceptance (`a`, then Enter) that only ever
 //! sends the quote the confirmation line shows, while it is still valid.
+//! On a two-way stream `a` first asks which side the client takes, as
+//! the prompt does: `b` (it buys at the offer) or `s` (it sells at the
+//! bid); that side's quote then goes to the confirmation line.
 //!
 //! The line follows the live quote: when it renews after `a`, the line says
 //! so and shows the new price, and Enter executes that one. An Enter that
@@ -33,6 +36,22 @@ pub struct Confirming {
     pub(crate) shown_at_ms: StreamMs,
 }
 
+/// `a` was pressed on a two-way stream: `b` or `s` names the side the
+/// client takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SideAsked {
+    /// The last key that named no side, as the question says it.
+    pub(crate) wrong_key: Option<String>,
+}
+
+/// A key's name in the side question's explanation: `'x'`, `Enter`.
+fn key_name(code: KeyCode) -> String {
+    match code {
+        KeyCode::Char(c) => format!("'{c}'"),
+        other => other.to_string(),
+    }
+}
+
 /// What the event loop must do after a key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -57,26 +76,112 @@ impl App {
         Command::Stop
     }
 
-    /// The live quote the client may accept now, if any: shown, not
-    /// expired, and nothing accepted yet in this stream.
-    fn acceptable(&self) -> Result<&ClientQuote, &'static str> {
-        let stream = &self.stream;
-        if stream.execution.accepted() {
-            return Err("already accepted: one execution per stream");
+    /// Nothing more can be accepted in this stream: why.
+    fn accepting_over(&self) -> Option<&'static str> {
+        if self.stream.execution.accepted() {
+            return Some("already accepted: one execution per stream");
         }
-        if stream.ended.is_some() {
-            return Err("the stream has ended");
+        if self.stream.ended.is_some() {
+            return Some("the stream has ended");
         }
-        match (&stream.quote, stream.validity()) {
-            (Some(live), Some(Validity::Live { .. } | Validity::Ending { .. })) => Ok(&live.quote),
+        None
+    }
+
+    /// The live quote of `side` (the client's side; one-sided streams
+    /// have one) the client may accept now, if any: shown, not expired,
+    /// and nothing accepted yet in this stream.
+    fn acceptable(&self, side: Side) -> Result<&ClientQuote, &'static str> {
+        if let Some(why) = self.accepting_over() {
+            return Err(why);
+        }
+        let view = self.stream.side_view(side);
+        let live = match (&view.quote, view.validity()) {
+            (Some(live), Some(Validity::Live { .. } | Validity::Ending { .. })) => Ok(&*live.quote),
             (Some(_), _) => Err("the client quote has expired: it cannot be accepted"),
             (None, _) => Err("no client quote yet: nothing to accept"),
+        };
+        if !self.stream.two_way() {
+            return live;
+        }
+        live.map_err(|why| match (side, why.starts_with("no")) {
+            (Side::Buy, true) => "no offer yet: nothing to accept",
+            (Side::Sell, true) => "no bid yet: nothing to accept",
+            (Side::Buy, false) => "the offer has expired: it cannot be accepted",
+            (Side::Sell, false) => "the bid has expired: it cannot be accepted",
+        })
+    }
+
+    /// `a` on a two-way stream: asks which side the client takes, or says
+    /// why nothing can be accepted.
+    fn ask_for_side(&mut self) {
+        match self.accepting_over() {
+            Some(why) => self.stream_notice = Some(why.to_string()),
+            None => {
+                self.choosing_side = Some(SideAsked { wrong_key: None });
+                self.stream_notice = None;
+            }
         }
     }
 
-    /// `a`: asks for confirmation of the live quote, or says why not.
-    fn ask_to_accept(&mut self) {
-        match self.acceptable() {
+    /// A key while the side is asked: `b` or `s` asks to confirm that
+    /// side's quote, Esc backs out, anything else is explained and the
+    /// side asked again.
+    fn side_key(&mut self, key: KeyEvent) -> Command {
+        let side = match key.code {
+            KeyCode::Char('b' | 'B') => Side::Buy,
+            KeyCode::Char('s' | 'S') => Side::Sell,
+            KeyCode::Esc => {
+                self.choosing_side = None;
+                self.stream_notice = Some("not accepted".to_string());
+                return Command::None;
+            }
+            other => {
+                self.choosing_side = Some(SideAsked {
+                    wrong_key: Some(key_name(other)),
+                });
+                return Command::None;
+            }
+        };
+        self.choosing_side = None;
+        self.ask_to_accept(side);
+        Command::None
+    }
+
+    /// The question while the side is asked: each side's live client
+    /// price, and first, after a wrong key, that it was not a side.
+    pub fn side_question(&self) -> Option<String> {
+        let asked = self.choosing_side.as_ref()?;
+        let price = |side: Side| {
+            let view = self.stream.side_view(side);
+            match (&view.quote, view.validity()) {
+                (Some(live), Some(Validity::Live { .. } | Validity::Ending { .. })) => format!(
+                    "{} {}",
+                    group_thousands(live.quote.client_price),
+                    self.stream
+                        .request
+                        .as_ref()
+                        .map(|request| request.pair.quote.to_string())
+                        .unwrap_or_default()
+                ),
+                (Some(_), _) => "expired".to_string(),
+                (None, _) => "none yet".to_string(),
+            }
+        };
+        let wrong = match &asked.wrong_key {
+            Some(key) => format!("{key} is not a side: "),
+            None => String::new(),
+        };
+        Some(format!(
+            " {wrong}WHICH SIDE? b: the client buys at the offer {} · s: the client sells at the bid {} · Esc back",
+            price(Side::Buy),
+            price(Side::Sell),
+        ))
+    }
+
+    /// `a` (then, on a two-way stream, `b` or `s`): asks for
+    /// confirmation of `side`'s live quote, or says why not.
+    fn ask_to_accept(&mut self, side: Side) {
+        match self.acceptable(side) {
             Ok(quote) => {
                 self.confirm = Some(Confirming {
                     quote: Box::new(quote.clone()),
@@ -113,8 +218,10 @@ impl App {
     /// shows the new one, says that it changed, and Enter's settle time
     /// starts again.
     pub(super) fn follow_renewed_quote(&mut self) {
-        let (Some(confirm), Some(live)) = (self.confirm.as_mut(), self.stream.quote.as_ref())
-        else {
+        let Some(confirm) = self.confirm.as_mut() else {
+            return;
+        };
+        let Some(live) = self.stream.side_view(confirm.quote.side).quote.as_ref() else {
             return;
         };
         if confirm.quote.quote_id == live.quote.quote_id {
@@ -133,7 +240,7 @@ impl App {
         let Some(confirm) = self.confirm.take() else {
             return Command::None;
         };
-        if let Err(why) = self.acceptable() {
+        if let Err(why) = self.acceptable(confirm.quote.side) {
             self.stream_notice = Some(why.to_string());
             return Command::None;
         }
@@ -158,9 +265,10 @@ impl App {
         };
         let price = group_thousands(quote.client_price);
         let currency = request.pair.quote;
+        // The quote's own side: on a two-way stream, the side taken.
         let what = format!(
             "{} {} {}",
-            request.side.label(),
+            quote.side.label(),
             quote.amount.normalize(),
             request.pair,
         );
@@ -185,7 +293,11 @@ impl App {
             return false;
         }
         match self.screen {
-            Screen::Stream => self.confirm.is_none() && self.release_asked.is_none(),
+            Screen::Stream => {
+                self.confirm.is_none()
+                    && self.release_asked.is_none()
+                    && self.choosing_side.is_none()
+            }
             Screen::Summary => true,
             Screen::Form => self.form.is_pristine(),
         }
@@ -234,6 +346,13 @@ impl App {
                     Command::None
                 }
             },
+            Screen::Stream if self.choosing_side.is_some() => match key.code {
+                _ if ctrl_c => {
+                    self.choosing_side = None;
+                    self.stop()
+                }
+                _ => self.side_key(key),
+            },
             Screen::Stream if self.confirm.is_some() => match key.code {
                 _ if ctrl_c => self.stop(),
                 KeyCode::Enter => self.execute(),
@@ -247,8 +366,13 @@ impl App {
             Screen::Stream => match key.code {
                 _ if ctrl_c => self.stop(),
                 KeyCode::Char('q') if plain => self.stop(),
+                KeyCode::Char('a') if plain && self.stream.two_way() => {
+                    self.ask_for_side();
+                    Command::None
+                }
                 KeyCode::Char('a') if plain => {
-                    self.ask_to_accept();
+                    let side = self.stream.request.as_ref().map_or(Side::Buy, |r| r.side);
+                    self.ask_to_accept(side);
                     Command::None
                 }
                 KeyCode::Char('r') if plain => {
@@ -291,13 +415,18 @@ impl App {
                 self.notice = None;
                 match self.form.key(key) {
                     crate::ui::form::FormOutcome::Editing => Command::None,
-                    crate::ui::form::FormOutcome::Submit(spec) => {
+                    crate::ui::form::FormOutcome::Submit { spec, two_way } => {
                         // Without a clients file the request is the bare
                         // trade: the house's, at the desk's terms.
                         let params = match &self.form.clients {
                             Some(choice) => crate::rfq::RequestParams::default()
                                 .with_client(choice.chosen().clone()),
                             None => crate::rfq::RequestParams::default(),
+                        };
+                        let params = if two_way {
+                            params.with_two_way()
+                        } else {
+                            params
                         };
                         Command::Start(crate::rfq::QuoteRequest { spec, params })
                     }

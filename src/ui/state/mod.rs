@@ -14,7 +14,7 @@ pub mod stream;
 
 pub use desk::InForce;
 pub use history::HistoryEntry;
-pub use keys::{Command, Confirming, RECONFIRM_SETTLE_MS};
+pub use keys::{Command, Confirming, SideAsked, RECONFIRM_SETTLE_MS};
 pub use stream::*;
 
 use crate::clock::StreamMs;
@@ -50,6 +50,9 @@ pub struct App {
     /// `a` was pressed: the quote the confirmation line shows, waiting
     /// for Enter to execute it.
     pub confirm: Option<Confirming>,
+    /// `a` was pressed on a two-way stream: `b` or `s` names the side
+    /// the client takes.
+    pub(crate) choosing_side: Option<SideAsked>,
     /// A one-line message in the stream's footer (why `a` did nothing...).
     pub stream_notice: Option<String>,
     /// `r` was pressed on this LP's unverified price: Enter releases it.
@@ -81,6 +84,7 @@ impl App {
             log_path,
             in_force: None,
             confirm: None,
+            choosing_side: None,
             stream_notice: None,
             release_asked: None,
             quit_asked: false,
@@ -106,6 +110,7 @@ impl App {
         self.stopping = false;
         self.back_to_form = false;
         self.confirm = None;
+        self.choosing_side = None;
         self.release_asked = None;
         self.stream_notice = None;
     }
@@ -145,7 +150,7 @@ impl App {
         let quotable = self.form.quotable.take();
         let clients = self.form.clients.take();
         self.form = match &self.stream.request {
-            Some(request) => crate::ui::form::Form::prefilled(&request.spec()),
+            Some(request) => crate::ui::form::Form::prefilled(&request.spec(), request.two_way),
             None => crate::ui::form::Form::new(),
         };
         self.form.notional_limits = limits;

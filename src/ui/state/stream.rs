@@ -74,6 +74,9 @@ pub struct LpRow {
 /// The orders of an accepted quote, as far as they have come.
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionView {
+    /// On a two-way stream, the side the client took (its orders say
+    /// so): the ticket's verb is that side's, not the request's.
+    pub(crate) side: Option<Side>,
     pub(crate) orders: Vec<OrderSent>,
     pub(crate) rejects: Vec<OrderRejected>,
     /// How it ended, once it has.
@@ -120,6 +123,9 @@ pub struct Request {
     pub(crate) simulated_lps: Vec<std::sync::Arc<str>>,
     /// Whom the request is for.
     pub(crate) client: crate::rfq::ClientId,
+    /// The client asked for both sides: `side` is the offer's, and the
+    /// stream's [`ConsoleState::bid`] holds the bid.
+    pub(crate) two_way: bool,
 }
 
 impl Request {
@@ -127,6 +133,15 @@ impl Request {
     /// request, and the house's read as they did before clients.
     pub(crate) fn named_client(&self) -> Option<&crate::rfq::ClientId> {
         (self.client != crate::rfq::ClientId::house()).then_some(&self.client)
+    }
+
+    /// "BUY", "SELL", or "TWO-WAY" for a request of both sides.
+    pub(crate) fn side_label(&self) -> &'static str {
+        if self.two_way {
+            "TWO-WAY"
+        } else {
+            self.side.label()
+        }
     }
 
     pub(crate) fn spec(&self) -> RfqSpec {
@@ -226,6 +241,11 @@ pub struct ConsoleState {
     pub now_ms: StreamMs,
     /// Colours on (false under `NO_COLOR`).
     pub(crate) color: bool,
+    /// A two-way stream's bid (the client sells at it): its own board,
+    /// lock, client quote and validity, reduced from the events tagged
+    /// `sell`. `self` then holds the offer's, and what the two share:
+    /// the request, the execution, the event log, the end.
+    pub bid: Option<Box<ConsoleState>>,
 }
 
 impl Default for ConsoleState {
@@ -238,6 +258,13 @@ impl ConsoleState {
     /// The LP whose unverified price a release would offer: the best of
     /// those shown unverified, with its price.
     pub(crate) fn best_unverified(&self) -> Option<(Arc<str>, Decimal)> {
+        // A release goes to both sides of a two-way stream: the offer's
+        // best, else the bid's, is what it offers first.
+        self.best_unverified_here()
+            .or_else(|| self.bid.as_ref().and_then(|bid| bid.best_unverified_here()))
+    }
+
+    fn best_unverified_here(&self) -> Option<(Arc<str>, Decimal)> {
         let side = self.request.as_ref()?.side;
         self.lps
             .iter()
@@ -276,6 +303,7 @@ impl ConsoleState {
             ended_at_ms: None,
             now_ms: 0,
             color,
+            bid: None,
         }
     }
 
@@ -296,12 +324,79 @@ impl ConsoleState {
     /// Moves the screen's time forward (countdowns between events).
     pub fn tick(&mut self, now_ms: StreamMs) {
         self.now_ms = self.now_ms.max(now_ms);
+        if let Some(bid) = self.bid.as_mut() {
+            bid.tick(now_ms);
+        }
+    }
+
+    /// A two-way stream (its bid in [`ConsoleState::bid`]).
+    pub fn two_way(&self) -> bool {
+        self.bid.is_some()
+    }
+
+    /// The view of one side's board, lock and client quote: on a two-way
+    /// stream the bid's for `Sell`, the offer's (this one) for `Buy`; a
+    /// one-sided stream has only its own.
+    pub fn side_view(&self, side: Side) -> &ConsoleState {
+        match (&self.bid, side) {
+            (Some(bid), Side::Sell) => bid,
+            _ => self,
+        }
+    }
+
+    /// The highest poll of either side.
+    pub fn polls(&self) -> u32 {
+        self.bid
+            .as_ref()
+            .map_or(self.poll, |bid| bid.poll.max(self.poll))
     }
 
     /// Reduces one event into the view; `now_ms` is the stream clock when
-    /// it is applied (never earlier than the event's own time).
+    /// it is applied (never earlier than the event's own time). A two-way
+    /// stream's event goes to its side's board, and its log line says
+    /// which side.
     pub fn apply(&mut self, event: &RfqEvent, now_ms: StreamMs) {
         self.tick(now_ms.max(event.t_ms));
+        let Some(side) = event.two_way_side.filter(|_| self.two_way()) else {
+            return self.reduce(event);
+        };
+        if matches!(event.kind, EventKind::OrderSent(_)) {
+            self.execution.side = Some(side);
+        }
+        // What one side learns of its LPs, lock and quote is its own; the
+        // execution and the log are the stream's.
+        let of_the_board = matches!(
+            event.kind,
+            EventKind::LpQuote(_)
+                | EventKind::LpError(_)
+                | EventKind::Unverified(_)
+                | EventKind::Released(_)
+                | EventKind::ClientQuote(_)
+                | EventKind::Locked(_)
+                | EventKind::LockExpired(_)
+                | EventKind::LpHealth(_)
+        );
+        let lines = match (side, self.bid.as_mut()) {
+            (Side::Sell, Some(bid)) if of_the_board => {
+                bid.reduce(event);
+                std::mem::take(&mut bid.log)
+            }
+            _ => {
+                let kept = std::mem::take(&mut self.log);
+                self.reduce(event);
+                std::mem::replace(&mut self.log, kept)
+            }
+        };
+        let name = match side {
+            Side::Buy => "offer",
+            Side::Sell => "bid",
+        };
+        for line in lines {
+            self.log(line.t_ms, line.kind, format!("{name} · {}", line.text));
+        }
+    }
+
+    fn reduce(&mut self, event: &RfqEvent) {
         let t = event.t_ms;
         match &event.kind {
             EventKind::Started(started) => self.start(event.rfq_id.clone(), started),
@@ -586,6 +681,7 @@ impl ConsoleState {
             simulated: started.simulated,
             simulated_lps: started.simulated_lps.clone(),
             client: started.client.clone(),
+            two_way: started.two_way,
         });
         self.lps = started
             .lps
@@ -618,12 +714,27 @@ impl ConsoleState {
         };
         let text = format!(
             "started: {} {} {}{in_quote} with {} LPs",
-            started.side.label(),
+            self.request
+                .as_ref()
+                .map_or("", |request| request.side_label()),
             started.amount.normalize(),
             started.pair,
             started.lps.len()
         );
         self.log(0, LogKind::Info, text);
+        if started.two_way {
+            let mut bid = ConsoleState::new(color);
+            bid.start(
+                self.rfq_id.clone(),
+                &Started {
+                    side: Side::Sell,
+                    two_way: false,
+                    ..started.clone()
+                },
+            );
+            bid.log.clear();
+            self.bid = Some(Box::new(bid));
+        }
     }
 
     fn lp_index(&self, name: &Arc<str>) -> Option<usize> {
@@ -754,8 +865,13 @@ impl ConsoleState {
     /// How long the final client quote was still valid when the stream
     /// ended (`Some(0)`: it had expired); `None` without an end or a quote.
     pub fn validity_left_at_end(&self) -> Option<u64> {
+        self.validity_left_at(self.ended_at_ms?)
+    }
+
+    /// How long the client quote was still valid at stream time `end`
+    /// (`Some(0)`: it had expired); `None` without a quote.
+    pub fn validity_left_at(&self, end: StreamMs) -> Option<u64> {
         let live = self.quote.as_ref()?;
-        let end = self.ended_at_ms?;
         if self.lock_expired {
             return Some(0);
         }
@@ -784,10 +900,14 @@ impl ConsoleState {
     pub fn banner(&self) -> bool {
         self.last_improvement_ms
             .is_some_and(|at| self.now_ms.saturating_sub(at) < BANNER_MS)
+            || self.bid.as_ref().is_some_and(|bid| bid.banner())
     }
 
     /// Something on screen changes with time alone (countdowns, flashes).
     pub(crate) fn animating(&self) -> bool {
-        self.ended.is_none() || self.banner() || self.lock_flash()
+        self.ended.is_none()
+            || self.banner()
+            || self.lock_flash()
+            || self.bid.as_ref().is_some_and(|bid| bid.lock_flash())
     }
 }
