@@ -165,6 +165,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             print!("{}", scenario_list());
             return Ok(ExitCode::SUCCESS);
         }
+        Some(Command::Clients { action, .. }) => {
+            return run_clients(desk_url.as_deref(), action).await;
+        }
         Some(Command::Quote {
             side,
             amount,
@@ -347,6 +350,103 @@ async fn run_consumer(
             crate::prompt::run(desk, mode, interrupts, input).await
         }
     }
+}
+
+/// `lp-rfq clients pause|resume NAME`, `clients kill-switch on|off`: one
+/// change to the desk server's client pauses, as the operator whose token
+/// is in LP_RFQ_TOKEN. Exit 0 when the desk did it (or it already was
+/// so), 2 when it refused (an unknown client) or the words are wrong, 1
+/// when the desk cannot be reached.
+async fn run_clients(
+    url: Option<&str>,
+    action: crate::cli::ClientsAction,
+) -> anyhow::Result<ExitCode> {
+    use crate::cli::ClientsAction;
+    use crate::desk::protocol::TOKEN_ENV;
+    use crate::desk::remote::{PauseControl, RemoteDesk, RemoteError};
+    use crate::secret::{Secret, SecretError};
+    let Some(url) = url else {
+        return Ok(usage_error(
+            "`lp-rfq clients` needs --desk ws://HOST:PORT: pauses and the kill switch live on the desk server (lp-rfq serve)",
+        ));
+    };
+    let control = match action {
+        ClientsAction::Pause { name, .. } => PauseControl::Pause(name),
+        ClientsAction::Resume { name, .. } => PauseControl::Resume(name),
+        ClientsAction::KillSwitch { state, .. } => match state.trim().to_ascii_lowercase().as_str()
+        {
+            "on" => PauseControl::KillSwitch(true),
+            "off" => PauseControl::KillSwitch(false),
+            _ => {
+                return Ok(usage_error(format!(
+                    "invalid kill-switch state '{state}': expected on or off"
+                )))
+            }
+        },
+    };
+    let token = match Secret::from_env(TOKEN_ENV) {
+        Ok(token) => Some(token),
+        Err(SecretError::Missing(_)) => None,
+        Err(error) => return Ok(usage_error(error)),
+    };
+    let remote = match RemoteDesk::connect(url, token).await {
+        Ok(remote) => remote,
+        Err(error @ RemoteError::Refused { .. }) => return Ok(usage_error(error)),
+        Err(error) => {
+            eprintln!("lp-rfq: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let change = match remote.control(control.clone()).await {
+        Ok(change) => change,
+        Err(reason) => return Ok(usage_error(reason)),
+    };
+    let operator = remote.operator();
+    let stopped = match change.stopped.len() {
+        0 => String::new(),
+        n => format!(
+            "; {n} live RFQ{} stopped ({})",
+            if n == 1 { "" } else { "s" },
+            change
+                .stopped
+                .iter()
+                .map(|id| id.as_ref())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let said = match (&control, change.changed) {
+        (PauseControl::Pause(name), true) => format!("client '{name}' paused by {operator}{stopped}"),
+        (PauseControl::Pause(name), false) => format!("client '{name}' was already paused"),
+        (PauseControl::Resume(name), true) if change.pauses.kill_switch.is_some() => format!(
+            "client '{name}' resumed by {operator}; the kill switch is still on: nothing is quoted for it until it is off"
+        ),
+        (PauseControl::Resume(name), true) => format!("client '{name}' resumed by {operator}"),
+        (PauseControl::Resume(name), false) => format!("client '{name}' was not paused"),
+        (PauseControl::KillSwitch(true), true) => {
+            format!("kill switch on by {operator}: every client is paused{stopped}")
+        }
+        (PauseControl::KillSwitch(true), false) => "the kill switch was already on".to_string(),
+        (PauseControl::KillSwitch(false), true) => {
+            let still: Vec<&str> = change
+                .pauses
+                .paused
+                .iter()
+                .map(|paused| paused.client.as_str())
+                .collect();
+            if still.is_empty() {
+                format!("kill switch off by {operator}: clients are quoted again")
+            } else {
+                format!(
+                    "kill switch off by {operator}: clients are quoted again, except those paused by name: {}",
+                    still.join(", ")
+                )
+            }
+        }
+        (PauseControl::KillSwitch(false), false) => "the kill switch was already off".to_string(),
+    };
+    println!("{said}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--desk URL`: the same consumers on a desk server. The token comes

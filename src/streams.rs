@@ -32,11 +32,13 @@ use crate::rfq::event::LpErrorEvent;
 use crate::rfq::inbox::CommandSender;
 use crate::rfq::outlet::Outlet;
 use crate::rfq::reference::References;
-use crate::rfq::{EventKind, RfqEvent, StreamCommand};
+use crate::rfq::{ClientId, EventKind, RfqEvent, StreamCommand};
 
 mod live_rfq;
+mod pauses;
 
 pub use live_rfq::{DeskView, LiveRfq, LpHealthRow, OrderState, RfqState};
+pub use pauses::{ClientPauses, PauseMark, PausedClient, CLIENT_PAUSED};
 
 /// Events a subscriber may fall behind by before it is dropped: a console
 /// drains its channel every frame, and a 30 s stream polling every 100 ms
@@ -284,6 +286,9 @@ pub enum DeskEvent {
     /// connection fell behind the desk's events. A desk in this process
     /// never pushes it: its listeners read [`StreamRegistry::desk_view`].
     Resync(DeskView),
+    /// The desk's client pauses changed (a client paused or resumed, the
+    /// kill switch turned on or off): all of them now.
+    ClientPauses(ClientPauses),
 }
 
 /// An LP's health changed, desk-wide: the change as the LP's health
@@ -382,6 +387,30 @@ impl StreamRegistry {
         let mut rows: Vec<LiveRfq> = live.iter().filter_map(|stream| stream.row()).collect();
         rows.sort_by(|a, b| a.rfq_id.cmp(&b.rfq_id));
         rows
+    }
+
+    /// Stops every live stream whose request `held` says to (its client,
+    /// the channel it came in by): each ends `interrupted`, an order
+    /// already out waited for first. The ids stopped, in order.
+    pub(crate) fn stop_where(&self, held: impl Fn(&ClientId, Channel) -> bool) -> Vec<Arc<str>> {
+        let live: Vec<Arc<LiveStream>> = self.inner.live().values().cloned().collect();
+        let mut stopped: Vec<Arc<str>> = live
+            .iter()
+            .filter(|stream| {
+                let channel = stream.channel.get().copied().unwrap_or_default();
+                stream
+                    .fan()
+                    .row
+                    .as_ref()
+                    .is_some_and(|row| held(&row.client, channel))
+            })
+            .map(|stream| {
+                stream.stopper.stop();
+                stream.rfq_id.clone()
+            })
+            .collect();
+        stopped.sort();
+        stopped
     }
 
     /// Attaches to stream `rfq_id` with a buffer of [`SUBSCRIBER_BUFFER`]

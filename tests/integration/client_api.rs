@@ -142,13 +142,13 @@ type Socket =
 
 /// A client's connection with `token`, keeping every raw frame it
 /// receives in `raw`.
-struct Client {
+pub(crate) struct Client {
     socket: Socket,
     raw: Vec<String>,
 }
 
 impl Client {
-    async fn connect(url: &str, token: &str) -> Client {
+    pub(crate) async fn connect(url: &str, token: &str) -> Client {
         let mut request = url.into_client_request().unwrap();
         request
             .headers_mut()
@@ -160,7 +160,7 @@ impl Client {
         }
     }
 
-    async fn send(&mut self, message: Value) {
+    pub(crate) async fn send(&mut self, message: Value) {
         self.socket
             .send(Message::text(message.to_string()))
             .await
@@ -168,7 +168,7 @@ impl Client {
     }
 
     /// The next message, within 10 s.
-    async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         loop {
             let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
                 .await
@@ -183,7 +183,7 @@ impl Client {
     }
 
     /// The next message of `kind`, skipping others.
-    async fn next_of(&mut self, kind: &str) -> Value {
+    pub(crate) async fn next_of(&mut self, kind: &str) -> Value {
         loop {
             let message = self.next().await;
             if message["type"] == kind {

@@ -24,9 +24,11 @@ use tokio::net::TcpStream;
 use crate::fix_acceptor::{Acceptor, Orders, Quotes, Script};
 use crate::support::lp_rfq_in;
 
-const ACME_PASSWORD: &str = "acme-fix-pw-Lq72Vd";
-const ACME_TOKEN: &str = "acme-token-Vb31xQ9zKw";
-const OPERATOR_TOKEN: &str = "alice-token-Zq81mW0pXr";
+pub(crate) const ACME_PASSWORD: &str = "acme-fix-pw-Lq72Vd";
+pub(crate) const ACME_TOKEN: &str = "acme-token-Vb31xQ9zKw";
+pub(crate) const OPERATOR_TOKEN: &str = "alice-token-Zq81mW0pXr";
+/// A second operator (a head of desk) on the same server.
+pub(crate) const BOB_TOKEN: &str = "bob-token-Hk27vN5sLt9c";
 const DESK_ID: &str = "LPRFQ";
 
 const CLIENTS: &str = r#"
@@ -44,21 +46,23 @@ name = "open"
 fix_comp_id = "OPENFIX"
 "#;
 
-/// A desk server with a FIX venue (its band corroborates the lone LP)
-/// and the FIX client API.
-struct Server {
+/// A desk server with a FIX venue (its band corroborates the lone LP),
+/// the FIX and WebSocket client APIs and two operators, alice and bob.
+pub(crate) struct Server {
     child: Child,
-    fix_address: String,
-    ws_url: String,
+    pub(crate) fix_address: String,
+    pub(crate) ws_url: String,
+    /// Where operators attach (`--desk`).
+    pub(crate) desk_url: String,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(dir: &Path, venue_port: u16) -> Server {
+    pub(crate) fn start(dir: &Path, venue_port: u16) -> Server {
         let operators = dir.join("operators.toml");
         std::fs::write(
             &operators,
-            "[[operator]]\nname = \"alice\"\ntoken_env = \"DESK_TOKEN_ALICE\"\n",
+            "[[operator]]\nname = \"alice\"\ntoken_env = \"DESK_TOKEN_ALICE\"\n\n[[operator]]\nname = \"bob\"\ntoken_env = \"DESK_TOKEN_BOB\"\n",
         )
         .unwrap();
         let clients = dir.join("clients.toml");
@@ -73,6 +77,7 @@ impl Server {
         .unwrap();
         let mut child = lp_rfq_in(dir)
             .env("DESK_TOKEN_ALICE", OPERATOR_TOKEN)
+            .env("DESK_TOKEN_BOB", BOB_TOKEN)
             .env("CLIENT_FIX_PW_ACME", ACME_PASSWORD)
             .env("CLIENT_TOKEN_ACME", ACME_TOKEN)
             .env("FIX_PASSWORD_E2E", "fix-pass-S3cret")
@@ -104,12 +109,17 @@ impl Server {
         let marker = "client API (FIX 4.4) on ";
         let ws_marker = "client API (WebSocket) on ";
         let mut ws_url = String::new();
+        let mut desk_url = String::new();
         let fix_address = loop {
             let line = lines
                 .next()
                 .expect("the server says where FIX clients connect")
                 .unwrap();
             stderr.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(at) = line.find("desk serving on ") {
+                let rest = &line[at + "desk serving on ".len()..];
+                desk_url = rest.split_whitespace().next().unwrap().to_string();
+            }
             if let Some(at) = line.find(ws_marker) {
                 ws_url = line[at + ws_marker.len()..].trim().to_string();
             }
@@ -129,12 +139,13 @@ impl Server {
             child,
             fix_address,
             ws_url,
+            desk_url,
             stderr,
         }
     }
 
     /// SIGTERM, then waits: the exit status and everything it said.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
+    pub(crate) fn stop(mut self) -> (std::process::ExitStatus, String) {
         let status = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -156,7 +167,7 @@ impl Drop for Server {
 
 /// A client's FIX initiator: stamps its own header and sequence numbers,
 /// and keeps every byte it receives in `raw`.
-struct FixClient {
+pub(crate) struct FixClient {
     stream: TcpStream,
     framer: Framer,
     comp_id: String,
@@ -165,7 +176,7 @@ struct FixClient {
 }
 
 impl FixClient {
-    async fn connect(address: &str, comp_id: &str, next_seq: u64) -> FixClient {
+    pub(crate) async fn connect(address: &str, comp_id: &str, next_seq: u64) -> FixClient {
         FixClient {
             stream: TcpStream::connect(address).await.unwrap(),
             framer: Framer::new(),
@@ -188,7 +199,7 @@ impl FixClient {
         stamped.encode()
     }
 
-    async fn send(&mut self, body: Message) {
+    pub(crate) async fn send(&mut self, body: Message) {
         let bytes = self.stamp(&body);
         self.stream.write_all(&bytes).await.unwrap();
     }
@@ -198,7 +209,7 @@ impl FixClient {
     }
 
     /// The next message, within 10 s; `None` once the desk has closed.
-    async fn next(&mut self) -> Option<Message> {
+    pub(crate) async fn next(&mut self) -> Option<Message> {
         let mut buf = [0u8; 4096];
         loop {
             if let Some(frame) = self.framer.next_frame() {
@@ -217,7 +228,7 @@ impl FixClient {
     }
 
     /// The next message of `kind`, skipping others.
-    async fn next_of(&mut self, kind: &str) -> Message {
+    pub(crate) async fn next_of(&mut self, kind: &str) -> Message {
         loop {
             let message = self.next().await.expect("the session is open");
             if message.msg_type() == kind {
@@ -226,7 +237,7 @@ impl FixClient {
         }
     }
 
-    async fn logon(&mut self, password: Option<&str>) -> Message {
+    pub(crate) async fn logon(&mut self, password: Option<&str>) -> Message {
         let mut logon = Message::new(msg_type::LOGON)
             .with(tag::ENCRYPT_METHOD, 0)
             .with(tag::HEART_BT_INT, 30);
@@ -238,7 +249,7 @@ impl FixClient {
     }
 }
 
-fn quote_request(id: &str, symbol: &str, side: Option<&str>, qty: &str) -> Message {
+pub(crate) fn quote_request(id: &str, symbol: &str, side: Option<&str>, qty: &str) -> Message {
     let mut request = Message::new(msg_type::QUOTE_REQUEST)
         .with(tag::QUOTE_REQ_ID, id)
         .with(tag::NO_RELATED_SYM, 1)
@@ -250,7 +261,7 @@ fn quote_request(id: &str, symbol: &str, side: Option<&str>, qty: &str) -> Messa
     request
 }
 
-fn order(cl_ord_id: &str, quote_id: &str, price: &str) -> Message {
+pub(crate) fn order(cl_ord_id: &str, quote_id: &str, price: &str) -> Message {
     Message::new(msg_type::NEW_ORDER_SINGLE)
         .with(tag::CL_ORD_ID, cl_ord_id)
         .with(tag::QUOTE_ID, quote_id)
@@ -270,11 +281,11 @@ fn status_request(cl_ord_id: &str) -> Message {
 }
 
 /// `(tag, value)` of each of `tags` in `message`, for one exact comparison.
-fn fields<'m>(message: &'m Message, tags: &[u32]) -> Vec<(u32, Option<&'m str>)> {
+pub(crate) fn fields<'m>(message: &'m Message, tags: &[u32]) -> Vec<(u32, Option<&'m str>)> {
     tags.iter().map(|t| (*t, message.get(*t))).collect()
 }
 
-fn venue_script() -> Script {
+pub(crate) fn venue_script() -> Script {
     Script {
         quotes: Quotes::TwoWay {
             bid: dec!(99900.00),

@@ -104,7 +104,7 @@ impl Drop for Server {
 }
 
 /// `lp-rfq ARGS --desk URL` with `token` in LP_RFQ_TOKEN (none: unset).
-async fn operator(url: &str, token: Option<&str>, args: &[&str]) -> Output {
+pub(crate) async fn operator(url: &str, token: Option<&str>, args: &[&str]) -> Output {
     let mut command = lp_rfq_in(crate::support::empty_dir());
     command.env_remove("LP_RFQ_TOKEN");
     if let Some(token) = token {
@@ -314,14 +314,14 @@ async fn a_missing_or_wrong_token_is_refused_by_name() {
     );
 }
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: &str) -> Socket {
+pub(crate) async fn connect(url: &str) -> Socket {
     tokio_tungstenite::connect_async(url).await.unwrap().0
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await
@@ -329,7 +329,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next message the server sends, within 10 s.
-async fn next(socket: &mut Socket) -> Value {
+pub(crate) async fn next(socket: &mut Socket) -> Value {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await

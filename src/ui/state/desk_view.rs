@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use crate::streams::{DeskEvent, DeskView, LiveRfq, LpHealthRow, RfqState};
+use crate::streams::{ClientPauses, DeskEvent, DeskView, LiveRfq, LpHealthRow, RfqState};
 
 /// RFQs that ended kept under the live ones, newest first: enough to see
 /// how the last few orders went.
@@ -27,6 +27,8 @@ pub struct DeskViewState {
     /// Newest first, at most [`ENDED_KEPT`].
     pub ended: VecDeque<Seen>,
     pub lps: Vec<LpHealthRow>,
+    /// The clients the desk has paused, and its kill switch.
+    pub pauses: ClientPauses,
     /// The view's clock, in ms: rows count down by it.
     now_ms: u64,
 }
@@ -46,6 +48,7 @@ impl DeskViewState {
             })
             .collect();
         self.lps = view.lps;
+        self.pauses = view.pauses;
     }
 
     /// One desk fact at view time `now_ms`.
@@ -76,6 +79,7 @@ impl DeskViewState {
                 }
             }
             DeskEvent::Resync(view) => self.replace(view.clone(), now_ms),
+            DeskEvent::ClientPauses(pauses) => self.pauses = pauses.clone(),
             DeskEvent::StreamStarted { .. } | DeskEvent::BlotterTrouble(_) => {}
         }
     }
