@@ -363,7 +363,8 @@ async fn run_clients(
 ) -> anyhow::Result<ExitCode> {
     use crate::cli::ClientsAction;
     use crate::desk::protocol::TOKEN_ENV;
-    use crate::desk::remote::{PauseControl, RemoteDesk, RemoteError};
+    use crate::desk::remote::{RemoteDesk, RemoteError};
+    use crate::desk::PauseControl;
     use crate::secret::{Secret, SecretError};
     let Some(url) = url else {
         return Ok(usage_error(
@@ -401,50 +402,7 @@ async fn run_clients(
         Ok(change) => change,
         Err(reason) => return Ok(usage_error(reason)),
     };
-    let operator = remote.operator();
-    let stopped = match change.stopped.len() {
-        0 => String::new(),
-        n => format!(
-            "; {n} live RFQ{} stopped ({})",
-            if n == 1 { "" } else { "s" },
-            change
-                .stopped
-                .iter()
-                .map(|id| id.as_ref())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let said = match (&control, change.changed) {
-        (PauseControl::Pause(name), true) => format!("client '{name}' paused by {operator}{stopped}"),
-        (PauseControl::Pause(name), false) => format!("client '{name}' was already paused"),
-        (PauseControl::Resume(name), true) if change.pauses.kill_switch.is_some() => format!(
-            "client '{name}' resumed by {operator}; the kill switch is still on: nothing is quoted for it until it is off"
-        ),
-        (PauseControl::Resume(name), true) => format!("client '{name}' resumed by {operator}"),
-        (PauseControl::Resume(name), false) => format!("client '{name}' was not paused"),
-        (PauseControl::KillSwitch(true), true) => {
-            format!("kill switch on by {operator}: every client is paused{stopped}")
-        }
-        (PauseControl::KillSwitch(true), false) => "the kill switch was already on".to_string(),
-        (PauseControl::KillSwitch(false), true) => {
-            let still: Vec<&str> = change
-                .pauses
-                .paused
-                .iter()
-                .map(|paused| paused.client.as_str())
-                .collect();
-            if still.is_empty() {
-                format!("kill switch off by {operator}: clients are quoted again")
-            } else {
-                format!(
-                    "kill switch off by {operator}: clients are quoted again, except those paused by name: {}",
-                    still.join(", ")
-                )
-            }
-        }
-        (PauseControl::KillSwitch(false), false) => "the kill switch was already off".to_string(),
-    };
+    let said = control.outcome(&change, remote.operator());
     println!("{said}");
     Ok(ExitCode::SUCCESS)
 }

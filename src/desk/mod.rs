@@ -177,6 +177,64 @@ pub struct PauseChange {
     pub pauses: ClientPauses,
 }
 
+/// A change to the desk's client pauses, asked by an operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PauseControl {
+    Pause(String),
+    Resume(String),
+    KillSwitch(bool),
+}
+
+impl PauseControl {
+    /// What came of it, in one line for `operator` (`lp-rfq clients`,
+    /// the console's desk view).
+    pub fn outcome(&self, change: &PauseChange, operator: &str) -> String {
+        let stopped = match change.stopped.len() {
+            0 => String::new(),
+            n => format!(
+                "; {n} live RFQ{} stopped ({})",
+                if n == 1 { "" } else { "s" },
+                change
+                    .stopped
+                    .iter()
+                    .map(|id| id.as_ref())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        match (self, change.changed) {
+            (PauseControl::Pause(name), true) => format!("client '{name}' paused by {operator}{stopped}"),
+            (PauseControl::Pause(name), false) => format!("client '{name}' was already paused"),
+            (PauseControl::Resume(name), true) if change.pauses.kill_switch.is_some() => format!(
+                "client '{name}' resumed by {operator}; the kill switch is still on: nothing is quoted for it until it is off"
+            ),
+            (PauseControl::Resume(name), true) => format!("client '{name}' resumed by {operator}"),
+            (PauseControl::Resume(name), false) => format!("client '{name}' was not paused"),
+            (PauseControl::KillSwitch(true), true) => {
+                format!("kill switch on by {operator}: every client is paused{stopped}")
+            }
+            (PauseControl::KillSwitch(true), false) => "the kill switch was already on".to_string(),
+            (PauseControl::KillSwitch(false), true) => {
+                let still: Vec<&str> = change
+                    .pauses
+                    .paused
+                    .iter()
+                    .map(|paused| paused.client.as_str())
+                    .collect();
+                if still.is_empty() {
+                    format!("kill switch off by {operator}: clients are quoted again")
+                } else {
+                    format!(
+                        "kill switch off by {operator}: clients are quoted again, except those paused by name: {}",
+                        still.join(", ")
+                    )
+                }
+            }
+            (PauseControl::KillSwitch(false), false) => "the kill switch was already off".to_string(),
+        }
+    }
+}
+
 impl From<crate::clients::ClientRefusal> for DeskError {
     fn from(refusal: crate::clients::ClientRefusal) -> DeskError {
         DeskError::Client(Box::new(refusal))
@@ -371,6 +429,15 @@ impl Desk {
             stopped,
             pauses: changed_pauses,
         })
+    }
+
+    /// Carries out `control` for operator `by`.
+    pub fn control(&self, by: &Arc<str>, control: &PauseControl) -> Result<PauseChange, DeskError> {
+        match control {
+            PauseControl::Pause(name) => self.pause_client(by, name),
+            PauseControl::Resume(name) => self.resume_client(by, name),
+            PauseControl::KillSwitch(on) => self.set_kill_switch(by, *on),
+        }
     }
 
     /// Records an operator's action on the desk (`desk_actions`), when it

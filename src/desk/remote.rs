@@ -18,7 +18,7 @@ use crate::clock::StreamClock;
 use crate::desk::protocol::{
     ClientMessage, DeskFacts, ServerMessage, StartTerms, PROTOCOL_VERSION,
 };
-use crate::desk::{StreamHandle, COMMAND_BUFFER};
+use crate::desk::{PauseControl, StreamHandle, COMMAND_BUFFER};
 use crate::rfq::event::{Ended, EventKind};
 use crate::rfq::{QuoteRequest, RfqEvent};
 use crate::secret::Secret;
@@ -81,14 +81,6 @@ pub struct StartRefused {
     /// The request itself cannot be used (exit code 2), rather than the
     /// desk not taking it now.
     pub request_error: bool,
-}
-
-/// A change to the desk's client pauses, asked by an operator.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PauseControl {
-    Pause(String),
-    Resume(String),
-    KillSwitch(bool),
 }
 
 /// A connected desk server; see the module docs.
