@@ -324,4 +324,54 @@ async fn an_attached_operator_who_accepts_is_named_on_the_order() {
             quote["quote_id"].as_str().map(str::to_string)
         )
     );
+    drop(conn);
+    let blotter = dir.path().join("desk.db").display().to_string();
+    let read = |args: &[&str]| {
+        let output = crate::support::lp_rfq_in(crate::support::empty_dir())
+            .args(args)
+            .args(["--blotter", &blotter])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // The order is bob's accept on alice's RFQ: `--operator bob` lists
+    // it, and counts it as bob's accepted order, not as his RFQ.
+    let bobs: Value =
+        serde_json::from_str(&read(&["report", "--json", "--operator", "bob"])).unwrap();
+    assert_eq!(
+        (
+            &bobs["rfqs"].as_array().unwrap().len(),
+            &bobs["operators"][0]["operator"],
+            &bobs["operators"][0]["rfqs"],
+            &bobs["operators"][0]["accepted"],
+            bobs["operators"].as_array().unwrap().len()
+        ),
+        (&1, &json!("bob"), &json!(0), &json!(1), 1)
+    );
+    let whole: Value = serde_json::from_str(&read(&["report", "--json"])).unwrap();
+    let counts: Vec<(Value, Value, Value)> = whole["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["operator"].clone(),
+                o["rfqs"].clone(),
+                o["accepted"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (json!("alice"), json!(1), json!(0)),
+            (json!("bob"), json!(0), json!(1))
+        ]
+    );
+    let order: Value = serde_json::from_str(read(&["orders", "--json"]).trim()).unwrap();
+    assert_eq!(
+        (&order["operator"], &order["accepted_by"]),
+        (&json!("alice"), &json!("bob"))
+    );
 }

@@ -247,7 +247,7 @@ async fn two_operators_quote_and_fill_over_one_fix_session() {
     let whole: Value = serde_json::from_str(&report(&["report", "--json"])).unwrap();
     let per_operator = |name: &str| {
         json!({"operator": name, "asset": "USDT", "rfqs": 1, "fills": 1, "not_filled": 0,
-               "unknown": 0, "notional_quoted": "100070.01", "filled_notional": "100020.0000000000",
+               "unknown": 0, "accepted": 1, "notional_quoted": "100070.01", "filled_notional": "100020.0000000000",
                "markup_earned": "50.01"})
     };
     assert_eq!(
@@ -261,18 +261,18 @@ async fn two_operators_quote_and_fill_over_one_fix_session() {
     assert_eq!(alices["rfqs"][0]["operator"], "alice");
     assert_eq!(
         report(&["report", "--csv", "--section", "operators"]),
-        "operator,asset,rfqs,fills,not_filled,unknown,notional_quoted,filled_notional,markup_earned\n\
-         alice,USDT,1,1,0,0,100070.01,100020.0000000000,50.01\n\
-         bob,USDT,1,1,0,0,100070.01,100020.0000000000,50.01\n"
+        "operator,asset,rfqs,fills,not_filled,unknown,accepted,notional_quoted,filled_notional,markup_earned\n\
+         alice,USDT,1,1,0,0,1,100070.01,100020.0000000000,50.01\n\
+         bob,USDT,1,1,0,0,1,100070.01,100020.0000000000,50.01\n"
     );
     let table = report(&["report"]);
     let section = &table[table.find("Operators (").expect("an operators section")..];
     assert_eq!(
         section,
         "Operators (desk server; sums in the quote currency, CCY)\n\
-         OPERATOR  CCY   RFQS  FILLS  NOT FILLED  UNKNOWN  NOTIONAL QUOTED  FILLED NOTIONAL  MARKUP EARNED\n\
-         alice     USDT     1      1           0        0        100070.01        100020.00          50.01\n\
-         bob       USDT     1      1           0        0        100070.01        100020.00          50.01\n"
+         OPERATOR  CCY   RFQS  FILLS  NOT FILLED  UNKNOWN  ACCEPTED  NOTIONAL QUOTED  FILLED NOTIONAL  MARKUP EARNED\n\
+         alice     USDT     1      1           0        0         1        100070.01        100020.00          50.01\n\
+         bob       USDT     1      1           0        0         1        100070.01        100020.00          50.01\n"
     );
     let orders: Vec<Value> = report(&["orders", "--json"])
         .lines()

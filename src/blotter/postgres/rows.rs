@@ -225,6 +225,8 @@ impl ReportRows for PgRows {
                 // reads as its `side`.
                 two_way: false,
                 accepted_side: None,
+                // PostgreSQL keeps no desk_actions yet: the RFQ's operator.
+                accepted_by: None,
             })
             .collect();
         selected.reverse();
