@@ -396,13 +396,16 @@ impl StreamRegistry {
         let live: Vec<Arc<LiveStream>> = self.inner.live().values().cloned().collect();
         let mut stopped: Vec<Arc<str>> = live
             .iter()
-            .filter(|stream| {
-                let channel = stream.channel.get().copied().unwrap_or_default();
-                stream
-                    .fan()
-                    .row
-                    .as_ref()
-                    .is_some_and(|row| held(&row.client, channel))
+            .filter(|stream| match stream.requester.get() {
+                Some((client, channel)) => held(client, *channel),
+                None => {
+                    let channel = stream.channel.get().copied().unwrap_or_default();
+                    stream
+                        .fan()
+                        .row
+                        .as_ref()
+                        .is_some_and(|row| held(&row.client, channel))
+                }
             })
             .map(|stream| {
                 stream.stopper.stop();
@@ -503,6 +506,7 @@ impl StreamRegistry {
                     blotter,
                     registry: self.inner.clone(),
                     channel: Arc::default(),
+                    requester: OnceLock::new(),
                     fan: Mutex::new(Fan {
                         kept: Kept::default(),
                         subscribers: Vec::new(),
@@ -564,6 +568,10 @@ struct LiveStream {
     /// How the request came in (from `started`): a subscriber may not
     /// accept or release a client's own RFQ.
     channel: Arc<OnceLock<Channel>>,
+    /// Whom the request is for and how it came in, noted by the desk as
+    /// it registers the stream (before its `started` makes a row): a
+    /// pause stops it even before its first event.
+    requester: OnceLock<(ClientId, Channel)>,
 }
 
 /// What changes with each event, under the stream's lock (held for the
@@ -733,6 +741,12 @@ impl<O> Fanout<O> {
     /// What stops the stream from outside (its primary consumer's Stop).
     pub(crate) fn stopper(&self) -> StreamStopper {
         self.live.stopper.clone()
+    }
+
+    /// Notes whom the stream's request is for and how it came in, for
+    /// [`StreamRegistry::stop_where`] before the stream's first event.
+    pub(crate) fn note_requester(&self, client: ClientId, channel: Channel) {
+        let _ = self.live.requester.set((client, channel));
     }
 }
 

@@ -70,8 +70,10 @@ pub struct Desk {
     /// one pair and none for its dollar twin), said once at start.
     warnings: Vec<String>,
     /// The clients paused and the kill switch: every start is held to
-    /// them. Never held across an await.
-    pauses: std::sync::Mutex<ClientPauses>,
+    /// them. A start reads them until its stream is registered, and a
+    /// change writes them until it has stopped what they now hold, so
+    /// that no request slips between the two. Never held across an await.
+    pauses: std::sync::RwLock<ClientPauses>,
     /// The record of operators' actions (an SQLite blotter's
     /// `desk_actions`): pauses are written there before they take effect
     /// and read back at start.
@@ -323,7 +325,7 @@ impl Desk {
     /// The clients paused and the kill switch, now.
     pub fn pauses(&self) -> ClientPauses {
         self.pauses
-            .lock()
+            .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
@@ -380,7 +382,7 @@ impl Desk {
         client: Option<&ClientId>,
         change: impl FnOnce(&mut ClientPauses, PauseMark) -> bool,
     ) -> Result<PauseChange, DeskError> {
-        let mut pauses = self.pauses.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pauses = self.pauses.write().unwrap_or_else(|p| p.into_inner());
         let mut changed_pauses = pauses.clone();
         let mark = PauseMark {
             by: by.clone(),
@@ -417,10 +419,10 @@ impl Desk {
             }
         }
         *pauses = changed_pauses.clone();
-        drop(pauses);
         let stopped = self
             .streams
             .stop_where(|client, channel| changed_pauses.holds(client, channel));
+        drop(pauses);
         tracing::warn!(operator = %by, action = action.as_str(), client = ?client.map(ClientId::as_str), stopped = stopped.len(), "client pauses changed");
         self.streams
             .announce(DeskEvent::ClientPauses(changed_pauses.clone()));
@@ -524,7 +526,7 @@ impl Desk {
             clients: Clients::house_only(),
             filled_today: Arc::default(),
             warnings: Vec::new(),
-            pauses: std::sync::Mutex::default(),
+            pauses: std::sync::RwLock::default(),
             actions: None,
         }
     }
@@ -752,14 +754,14 @@ impl Desk {
             .minimum_size()
             .check(spec.pair, spec.fixed, spec.amount)?;
         let client = params.client();
-        {
-            let pauses = self.pauses.lock().unwrap_or_else(|p| p.into_inner());
-            if pauses.holds(&client, params.channel()) {
-                return Err(DeskError::ClientPaused {
-                    kill_switch: !pauses.is_paused(&client),
-                    client,
-                });
-            }
+        // Read until the stream is registered (the end of this function):
+        // a pause made meanwhile waits for it, then finds and stops it.
+        let pauses = self.pauses.read().unwrap_or_else(|p| p.into_inner());
+        if pauses.holds(&client, params.channel()) {
+            return Err(DeskError::ClientPaused {
+                kill_switch: !pauses.is_paused(&client),
+                client,
+            });
         }
         let today = chrono::Utc::now().date_naive();
         let (params, reservation) =
@@ -1010,6 +1012,7 @@ pub(crate) fn start_session_in(
         Err(live) => return refused(rfq_id, clock, live.to_string()),
     };
     let stopper = fanout.stopper();
+    fanout.note_requester(session.client.clone(), session.channel);
     // Only a client with a daily limit pays for the counting outlet.
     let task = match (blotter, counter) {
         (None, None) => tokio::spawn(run_stream(session, fanout, inbox, two_way)),

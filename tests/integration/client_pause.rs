@@ -375,3 +375,60 @@ async fn an_attached_operator_who_accepts_is_named_on_the_order() {
         (&json!("alice"), &json!("bob"))
     );
 }
+
+/// A pause made right after a request for the client started, before
+/// its stream has said anything, still stops it; the next request for it
+/// is refused, and after the resume it is taken again.
+#[tokio::test(start_paused = true)]
+async fn a_pause_stops_a_stream_that_has_not_sent_its_first_event_yet() {
+    use lp_rfq::rfq::event::EndReason;
+    use lp_rfq::rfq::{ClientId, EventKind, QuoteRequest, RequestParams};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clients.toml");
+    std::fs::write(&file, "[[client]]\nname = \"acme\"\n").unwrap();
+    let settings = lp_rfq::config::Settings::from_args(&lp_rfq::config::SettingsArgs {
+        no_blotter: Some("true".into()),
+        duration: Some("3".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let lp: lp_rfq::lp::SharedLp = std::sync::Arc::new(lp_rfq::lp::scripted::ScriptedLp::steps(
+        "A",
+        10_000,
+        vec![lp_rfq::lp::scripted::Step::price(
+            100,
+            rust_decimal_macros::dec!(100010.00),
+        )],
+    ));
+    let desk = lp_rfq::desk::Desk::with_parts(
+        settings,
+        lp_rfq::desk::registry::LpRegistry::fixed(vec![lp]),
+        None,
+    )
+    .with_clients(lp_rfq::clients::load(&file).unwrap());
+    let request = || QuoteRequest {
+        spec: crate::support::spec(lp_rfq::market::Side::Buy),
+        params: RequestParams::default().with_client(ClientId::new("acme").unwrap()),
+    };
+    let mut handle = desk.try_start(request()).unwrap();
+    let alice = std::sync::Arc::from("alice");
+    let change = desk.pause_client(&alice, "acme").unwrap();
+    assert_eq!(change.stopped, vec![handle.rfq_id.clone()]);
+    let mut last = None;
+    while let Some(event) = handle.events.recv().await {
+        last = Some(event.kind);
+    }
+    match last {
+        Some(EventKind::Ended(ended)) => assert_eq!(ended.reason, EndReason::Interrupted),
+        other => panic!("an end: {other:?}"),
+    }
+    assert_eq!(
+        desk.try_start(request()).err().map(|e| e.to_string()),
+        Some(
+            "client 'acme' is paused by the desk: resume it first (lp-rfq clients resume acme)"
+                .into()
+        )
+    );
+    desk.resume_client(&alice, "acme").unwrap();
+    assert!(desk.try_start(request()).is_ok());
+}
