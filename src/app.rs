@@ -166,6 +166,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             print!("{}", scenario_list());
             return Ok(ExitCode::SUCCESS);
         }
+        Some(Command::Clients { action, .. }) => {
+            return run_clients(desk_url.as_deref(), action).await;
+        }
         Some(Command::Quote {
             side,
             amount,
@@ -348,6 +351,61 @@ async fn run_consumer(
             crate::prompt::run(desk, mode, interrupts, input).await
         }
     }
+}
+
+/// `lp-rfq clients pause|resume NAME`, `clients kill-switch on|off`: one
+/// change to the desk server's client pauses, as the operator whose token
+/// is in LP_RFQ_TOKEN. Exit 0 when the desk did it (or it already was
+/// so), 2 when it refused (an unknown client) or the words are wrong, 1
+/// when the desk cannot be reached.
+async fn run_clients(
+    url: Option<&str>,
+    action: crate::cli::ClientsAction,
+) -> anyhow::Result<ExitCode> {
+    use crate::cli::ClientsAction;
+    use crate::desk::protocol::TOKEN_ENV;
+    use crate::desk::remote::{RemoteDesk, RemoteError};
+    use crate::desk::PauseControl;
+    use crate::secret::{Secret, SecretError};
+    let Some(url) = url else {
+        return Ok(usage_error(
+            "`lp-rfq clients` needs --desk ws://HOST:PORT: pauses and the kill switch live on the desk server (lp-rfq serve)",
+        ));
+    };
+    let control = match action {
+        ClientsAction::Pause { name, .. } => PauseControl::Pause(name),
+        ClientsAction::Resume { name, .. } => PauseControl::Resume(name),
+        ClientsAction::KillSwitch { state, .. } => match state.trim().to_ascii_lowercase().as_str()
+        {
+            "on" => PauseControl::KillSwitch(true),
+            "off" => PauseControl::KillSwitch(false),
+            _ => {
+                return Ok(usage_error(format!(
+                    "invalid kill-switch state '{state}': expected on or off"
+                )))
+            }
+        },
+    };
+    let token = match Secret::from_env(TOKEN_ENV) {
+        Ok(token) => Some(token),
+        Err(SecretError::Missing(_)) => None,
+        Err(error) => return Ok(usage_error(error)),
+    };
+    let remote = match RemoteDesk::connect(url, token).await {
+        Ok(remote) => remote,
+        Err(error @ RemoteError::Refused { .. }) => return Ok(usage_error(error)),
+        Err(error) => {
+            eprintln!("lp-rfq: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let change = match remote.control(control.clone()).await {
+        Ok(change) => change,
+        Err(reason) => return Ok(usage_error(reason)),
+    };
+    let said = control.outcome(&change, remote.operator());
+    println!("{said}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--desk URL`: the same consumers on a desk server. The token comes

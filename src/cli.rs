@@ -138,6 +138,15 @@ pub enum Command {
         #[command(flatten)]
         settings: StreamFlags,
     },
+    /// Pause or resume a client, or turn the kill switch on or off, on a
+    /// desk server (--desk ws://HOST:PORT, as the operator whose token is
+    /// in LP_RFQ_TOKEN)
+    Clients {
+        #[command(subcommand)]
+        action: ClientsAction,
+        #[command(flatten)]
+        log: LogFlags,
+    },
     /// List the replayable LP scenarios (use one with --scenario NAME)
     Scenarios {
         #[command(flatten)]
@@ -235,6 +244,45 @@ pub enum Command {
     },
 }
 
+/// What `lp-rfq clients` does on the desk server.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ClientsAction {
+    /// Pause a client desk-wide: its new requests (its own sessions' and
+    /// operators' for it) are refused, its live RFQs stopped
+    Pause {
+        /// The client's name in the desk's clients file
+        name: String,
+        #[command(flatten)]
+        desk: DeskFlags,
+    },
+    /// Resume a paused client
+    Resume {
+        /// The client's name in the desk's clients file
+        name: String,
+        #[command(flatten)]
+        desk: DeskFlags,
+    },
+    /// Every client at once: `on` pauses them all (the house's own
+    /// requests go on) until `off`
+    KillSwitch {
+        /// on or off
+        state: String,
+        #[command(flatten)]
+        desk: DeskFlags,
+    },
+}
+
+impl ClientsAction {
+    /// The desk server it is asked of (`--desk`).
+    pub fn desk_url(&self) -> Option<String> {
+        match self {
+            ClientsAction::Pause { desk, .. }
+            | ClientsAction::Resume { desk, .. }
+            | ClientsAction::KillSwitch { desk, .. } => desk.desk.clone(),
+        }
+    }
+}
+
 impl Cli {
     /// Parses the process's arguments, exiting with clap's message on a
     /// usage error. Settings typed before the subcommand are read as the
@@ -269,9 +317,9 @@ impl Cli {
                 blotter.fill(&mut args);
                 log.fill(&mut args);
             }
-            Some(Command::Scenarios { log }) | Some(Command::Bench { log, .. }) => {
-                log.fill(&mut args)
-            }
+            Some(Command::Scenarios { log })
+            | Some(Command::Bench { log, .. })
+            | Some(Command::Clients { log, .. }) => log.fill(&mut args),
             Some(Command::Lps {
                 lps, buffer, log, ..
             }) => {
@@ -288,6 +336,7 @@ impl Cli {
         match &self.command {
             None => self.desk.desk.clone(),
             Some(Command::Quote { desk, .. }) => desk.desk.clone(),
+            Some(Command::Clients { action, .. }) => action.desk_url(),
             _ => None,
         }
     }

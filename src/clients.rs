@@ -377,6 +377,21 @@ impl Clients {
         Ok((params, reservation))
     }
 
+    /// `name` as a client a request may name on this desk (any valid
+    /// name without a clients file); refused with the clients the file
+    /// lists otherwise.
+    pub fn known(&self, name: &str) -> Result<ClientId, ClientRefusal> {
+        let unknown = || ClientRefusal::Unknown {
+            client: name.to_string(),
+            known: self.known_list(),
+        };
+        let client = ClientId::new(name.trim()).map_err(|_| unknown())?;
+        if self.file.is_some() && self.get(client.as_str()).is_none() {
+            return Err(unknown());
+        }
+        Ok(client)
+    }
+
     fn known_list(&self) -> String {
         format!(
             "clients file '{}' lists {}",

@@ -35,8 +35,10 @@
 //!   `recorder`: a stream's record: every event into the blotter before
 //!   its consumer sees it, inside the session's own task.
 //!   [`streams`]: the desk's registry of live streams: snapshots,
-//!   numbered events and commands for any number of subscribers, and the
-//!   desk-wide facts pushed to them.
+//!   numbered events and commands for any number of subscribers, the
+//!   desk-wide facts pushed to them, and which clients the desk has
+//!   paused (`streams::ClientPauses`; operators' actions on the record
+//!   in `blotter::desk_actions`).
 //! - [`config`]: settings from defaults, `.env`, environment and flags
 //!   (`flags`). [`venues`]: the venues file (`[[lp]]` and `[[reference]]`
 //!   tables, `[bands]`) parsed

@@ -30,6 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::blotter::desk_actions::{DeskAction, DeskActionRow};
 use crate::client_api::fix::{FixAcceptor, FixClients};
 use crate::client_api::ws::ClientTokens;
 use crate::client_api::ClientApi;
@@ -255,6 +256,19 @@ pub(crate) async fn serve_on(
         facts.lps.len(),
         if facts.simulated { " (SIMULATED)" } else { "" }
     );
+    let pauses = desk.pauses();
+    if let Some(on) = &pauses.kill_switch {
+        eprintln!(
+            "lp-rfq: the kill switch is on (turned on by {} at {}): no client's request is taken until `lp-rfq clients kill-switch off`",
+            on.by, on.at
+        );
+    }
+    for paused in &pauses.paused {
+        eprintln!(
+            "lp-rfq: client '{}' is paused (by {} at {}): `lp-rfq clients resume {}` to quote it again",
+            paused.client, paused.mark.by, paused.mark.at, paused.client
+        );
+    }
     let api = if plan.client_ws.is_some() || plan.client_fix.is_some() {
         match ClientApi::new(desk.clone()) {
             Ok(api) => Some(api),
@@ -665,7 +679,38 @@ impl Operating {
             ClientMessage::Command { rfq_id, command } => self.command(rfq_id, command),
             ClientMessage::Attach { rfq_id } => self.attach(rfq_id),
             ClientMessage::SubscribeDesk => self.subscribe_desk(),
+            ClientMessage::PauseClient { request, client } => {
+                let done = self.desk.pause_client(&self.operator, &client);
+                self.answer_control(request, done);
+            }
+            ClientMessage::ResumeClient { request, client } => {
+                let done = self.desk.resume_client(&self.operator, &client);
+                self.answer_control(request, done);
+            }
+            ClientMessage::KillSwitch { request, on } => {
+                let done = self.desk.set_kill_switch(&self.operator, on);
+                self.answer_control(request, done);
+            }
         }
+    }
+
+    fn answer_control(&self, request: u64, done: Result<crate::desk::PauseChange, DeskError>) {
+        let answer = match done {
+            Ok(change) => {
+                tracing::info!(operator = %self.operator, changed = change.changed, stopped = change.stopped.len(), "client pauses asked");
+                ServerMessage::ClientPauses {
+                    request,
+                    changed: change.changed,
+                    stopped: change.stopped,
+                    pauses: change.pauses,
+                }
+            }
+            Err(error) => ServerMessage::ControlRefused {
+                request,
+                reason: error.to_string(),
+            },
+        };
+        self.outbox.offer(&answer);
     }
 
     fn start(&mut self, request: u64, spec: RfqSpec, terms: &StartTerms, confirm_notional: bool) {
@@ -752,10 +797,15 @@ impl Operating {
         if let Some(owned) = self.owned.get(&rfq_id) {
             if command == StreamCommand::Stop {
                 owned.stopper.stop();
+                record_command(&self.desk, &self.operator, &rfq_id, &command);
                 return;
             }
+            let taken = command.clone();
             let refused = match owned.commands.try_send(command) {
-                Ok(()) => return,
+                Ok(()) => {
+                    record_command(&self.desk, &self.operator, &rfq_id, &taken);
+                    return;
+                }
                 Err(mpsc::error::TrySendError::Full(_)) => Refusal::Busy,
                 Err(mpsc::error::TrySendError::Closed(_)) => Refusal::Ended,
             };
@@ -796,6 +846,7 @@ impl Operating {
         let (commands, mut to_stream) = mpsc::channel::<StreamCommand>(crate::desk::COMMAND_BUFFER);
         self.followed.insert(rfq_id.clone(), commands);
         let outbox = self.outbox.clone();
+        let (desk, operator) = (self.desk.clone(), self.operator.clone());
         self.followers.spawn(async move {
             loop {
                 tokio::select! {
@@ -811,11 +862,14 @@ impl Operating {
                         }
                     },
                     Some(command) = to_stream.recv() => {
-                        if let Err(refused) = subscription.send(command).await {
-                            outbox.offer(&ServerMessage::CommandRefused {
-                                rfq_id: rfq_id.clone(),
-                                why: refused.why,
-                            });
+                        match subscription.send(command.clone()).await {
+                            Ok(()) => record_command(&desk, &operator, &rfq_id, &command),
+                            Err(refused) => {
+                                outbox.offer(&ServerMessage::CommandRefused {
+                                    rfq_id: rfq_id.clone(),
+                                    why: refused.why,
+                                });
+                            }
                         }
                     }
                 }
@@ -875,7 +929,30 @@ fn live_rfqs(desk: &Desk) -> ServerMessage {
         rfq_ids: view.rfqs.iter().map(|row| row.rfq_id.clone()).collect(),
         rfqs: view.rfqs,
         lps: view.lps,
+        pauses: view.pauses,
     }
+}
+
+/// Records who accepted, released or stopped RFQ `rfq_id`: the stream
+/// took `command` from `operator` (who may have attached to another's
+/// RFQ), so an order it sends names them (`orders.accepted_by`).
+fn record_command(desk: &Desk, operator: &Arc<str>, rfq_id: &Arc<str>, command: &StreamCommand) {
+    let (action, quote_id, side) = match command {
+        StreamCommand::Stop => (DeskAction::Stop, None, None),
+        StreamCommand::Accept { quote_id } => (DeskAction::Accept, quote_id.clone(), None),
+        StreamCommand::AcceptSide { side, quote_id } => {
+            (DeskAction::Accept, quote_id.clone(), Some(side.to_string()))
+        }
+        StreamCommand::ReleaseUnverified => (DeskAction::Release, None, None),
+    };
+    desk.record_action(DeskActionRow {
+        operator: operator.to_string(),
+        action,
+        client: None,
+        rfq_id: Some(rfq_id.to_string()),
+        quote_id: quote_id.map(|id| id.to_string()),
+        side,
+    });
 }
 
 /// Hands every event of an owned stream, numbered as the desk numbers it

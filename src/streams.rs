@@ -32,11 +32,13 @@ use crate::rfq::event::LpErrorEvent;
 use crate::rfq::inbox::CommandSender;
 use crate::rfq::outlet::Outlet;
 use crate::rfq::reference::References;
-use crate::rfq::{EventKind, RfqEvent, StreamCommand};
+use crate::rfq::{ClientId, EventKind, RfqEvent, StreamCommand};
 
 mod live_rfq;
+mod pauses;
 
 pub use live_rfq::{DeskView, LiveRfq, LpHealthRow, OrderState, RfqState};
+pub use pauses::{ClientPauses, PauseMark, PausedClient, CLIENT_PAUSED};
 
 /// Events a subscriber may fall behind by before it is dropped: a console
 /// drains its channel every frame, and a 30 s stream polling every 100 ms
@@ -284,6 +286,9 @@ pub enum DeskEvent {
     /// connection fell behind the desk's events. A desk in this process
     /// never pushes it: its listeners read [`StreamRegistry::desk_view`].
     Resync(DeskView),
+    /// The desk's client pauses changed (a client paused or resumed, the
+    /// kill switch turned on or off): all of them now.
+    ClientPauses(ClientPauses),
 }
 
 /// An LP's health changed, desk-wide: the change as the LP's health
@@ -384,6 +389,33 @@ impl StreamRegistry {
         rows
     }
 
+    /// Stops every live stream whose request `held` says to (its client,
+    /// the channel it came in by): each ends `interrupted`, an order
+    /// already out waited for first. The ids stopped, in order.
+    pub(crate) fn stop_where(&self, held: impl Fn(&ClientId, Channel) -> bool) -> Vec<Arc<str>> {
+        let live: Vec<Arc<LiveStream>> = self.inner.live().values().cloned().collect();
+        let mut stopped: Vec<Arc<str>> = live
+            .iter()
+            .filter(|stream| match stream.requester.get() {
+                Some((client, channel)) => held(client, *channel),
+                None => {
+                    let channel = stream.channel.get().copied().unwrap_or_default();
+                    stream
+                        .fan()
+                        .row
+                        .as_ref()
+                        .is_some_and(|row| held(&row.client, channel))
+                }
+            })
+            .map(|stream| {
+                stream.stopper.stop();
+                stream.rfq_id.clone()
+            })
+            .collect();
+        stopped.sort();
+        stopped
+    }
+
     /// Attaches to stream `rfq_id` with a buffer of [`SUBSCRIBER_BUFFER`]
     /// events; `None` when no such stream is running, or when this
     /// registry keeps no snapshots and the stream has already sent an
@@ -474,6 +506,7 @@ impl StreamRegistry {
                     blotter,
                     registry: self.inner.clone(),
                     channel: Arc::default(),
+                    requester: OnceLock::new(),
                     fan: Mutex::new(Fan {
                         kept: Kept::default(),
                         subscribers: Vec::new(),
@@ -535,6 +568,10 @@ struct LiveStream {
     /// How the request came in (from `started`): a subscriber may not
     /// accept or release a client's own RFQ.
     channel: Arc<OnceLock<Channel>>,
+    /// Whom the request is for and how it came in, noted by the desk as
+    /// it registers the stream (before its `started` makes a row): a
+    /// pause stops it even before its first event.
+    requester: OnceLock<(ClientId, Channel)>,
 }
 
 /// What changes with each event, under the stream's lock (held for the
@@ -704,6 +741,12 @@ impl<O> Fanout<O> {
     /// What stops the stream from outside (its primary consumer's Stop).
     pub(crate) fn stopper(&self) -> StreamStopper {
         self.live.stopper.clone()
+    }
+
+    /// Notes whom the stream's request is for and how it came in, for
+    /// [`StreamRegistry::stop_where`] before the stream's first event.
+    pub(crate) fn note_requester(&self, client: ClientId, channel: Channel) {
+        let _ = self.live.requester.set((client, channel));
     }
 }
 

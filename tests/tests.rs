@@ -17,6 +17,8 @@ mod blotter;
 mod client_api;
 #[path = "integration/client_fix.rs"]
 mod client_fix;
+#[path = "integration/client_pause.rs"]
+mod client_pause;
 #[path = "integration/client_terms.rs"]
 mod client_terms;
 #[path = "integration/client_two_way.rs"]

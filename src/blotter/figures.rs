@@ -366,6 +366,29 @@ fn distance_bps(worse_by: Decimal, best: Decimal) -> Decimal {
     }
 }
 
+/// `name`'s figures in `asset` among `operators`, added when new.
+fn operator_at(operators: &mut Vec<OperatorFigures>, name: &str, asset: &str) -> usize {
+    if let Some(at) = operators
+        .iter()
+        .position(|o| o.operator == name && o.asset == asset)
+    {
+        return at;
+    }
+    operators.push(OperatorFigures {
+        operator: name.to_string(),
+        asset: asset.to_string(),
+        rfqs: 0,
+        fills: 0,
+        not_filled: 0,
+        unknown: 0,
+        accepted: 0,
+        notional_quoted: Decimal::ZERO,
+        filled_notional: Decimal::ZERO,
+        markup_earned: Decimal::ZERO,
+    });
+    operators.len() - 1
+}
+
 /// What the pass keeps per selected RFQ.
 struct Selected {
     line: RfqLine,
@@ -386,6 +409,8 @@ struct Selected {
     /// counts an ended RFQ by this, not by the outcome recorded at its
     /// end (which a later reconciliation leaves as it was).
     latest_answer: Option<&'static str>,
+    /// The operator whose accept sent its order, when recorded.
+    accepted_by: Option<String>,
 }
 
 /// An RFQ's fill as the pairs section sums it.
@@ -544,27 +569,24 @@ where
             pair.filled_notional = pair.filled_notional.saturating_add(notional);
             pair.markup_earned = pair.markup_earned.saturating_add(pnl);
         }
+        // An order went out for it: someone accepted it.
+        let ordered = rfq.latest_answer.is_some()
+            || rfq.open_order.is_some()
+            || matches!(
+                rfq.line.outcome.as_deref(),
+                Some("filled" | "not_filled" | "unknown")
+            );
+        let accepter = rfq
+            .accepted_by
+            .as_ref()
+            .or(rfq.line.operator.as_ref())
+            .filter(|_| ordered);
+        if let Some(name) = accepter {
+            let at = operator_at(&mut operators, name, &rfq.quote_asset);
+            operators[at].accepted += 1;
+        }
         if let Some(name) = &rfq.line.operator {
-            let at = match operators
-                .iter()
-                .position(|o| o.operator == *name && o.asset == rfq.quote_asset)
-            {
-                Some(at) => at,
-                None => {
-                    operators.push(OperatorFigures {
-                        operator: name.clone(),
-                        asset: rfq.quote_asset.clone(),
-                        rfqs: 0,
-                        fills: 0,
-                        not_filled: 0,
-                        unknown: 0,
-                        notional_quoted: Decimal::ZERO,
-                        filled_notional: Decimal::ZERO,
-                        markup_earned: Decimal::ZERO,
-                    });
-                    operators.len() - 1
-                }
-            };
+            let at = operator_at(&mut operators, name, &rfq.quote_asset);
             let figures = &mut operators[at];
             figures.rfqs += 1;
             match rfq.line.outcome.as_deref() {
@@ -583,6 +605,11 @@ where
         }
         tally_client(&mut clients, &rfq);
         lines.push(rfq.line);
+    }
+    // `--operator` lists the RFQs the operator asked or accepted: only
+    // their own figures are theirs.
+    if let Some(only) = &filter.operator {
+        operators.retain(|figures| figures.operator == *only);
     }
     operators.sort_by(|a, b| (&a.operator, &a.asset).cmp(&(&b.operator, &b.asset)));
     let lps = lp_figures(book, filter);
@@ -701,6 +728,7 @@ fn select_rfqs(stored: Vec<RfqRow>) -> (Vec<(i64, Selected)>, Vec<Live>) {
                 fill: None,
                 open_order: None,
                 latest_answer: None,
+                accepted_by: row.accepted_by,
                 line: RfqLine {
                     rfq_id: row.rfq_id,
                     started_at: row.started_at,

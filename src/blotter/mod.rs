@@ -12,6 +12,7 @@
 
 pub mod client_orders;
 mod compact;
+pub mod desk_actions;
 mod figures;
 pub mod health;
 pub mod journal;

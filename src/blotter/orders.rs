@@ -49,6 +49,9 @@ pub struct OrderOnRecord {
     pub(crate) rfq_ended: bool,
     /// The desk server operator whose RFQ it is, if any.
     pub operator: Option<String>,
+    /// The desk server operator whose accept sent it, when recorded
+    /// (a head of desk attached to another's RFQ); else the RFQ's.
+    pub accepted_by: Option<String>,
 }
 
 impl OrderOnRecord {
@@ -194,6 +197,9 @@ pub fn json(order: &OrderOnRecord, now_ms: i64) -> serde_json::Value {
     // A desk server's order names its operator; a local one has none.
     if let Some(operator) = &order.operator {
         object["operator"] = serde_json::Value::from(operator.as_str());
+    }
+    if let Some(accepted_by) = &order.accepted_by {
+        object["accepted_by"] = serde_json::Value::from(accepted_by.as_str());
     }
     object
 }

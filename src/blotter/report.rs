@@ -611,24 +611,26 @@ fn pair_cells(pair: &PairFigures) -> Vec<String> {
 
 /// The operators section's CSV headers (JSON field names) and table
 /// headings.
-const OPERATOR_COLUMNS: [&str; 9] = [
+const OPERATOR_COLUMNS: [&str; 10] = [
     "operator",
     "asset",
     "rfqs",
     "fills",
     "not_filled",
     "unknown",
+    "accepted",
     "notional_quoted",
     "filled_notional",
     "markup_earned",
 ];
-const OPERATOR_HEADINGS: [&str; 9] = [
+const OPERATOR_HEADINGS: [&str; 10] = [
     "OPERATOR",
     "CCY",
     "RFQS",
     "FILLS",
     "NOT FILLED",
     "UNKNOWN",
+    "ACCEPTED",
     "NOTIONAL QUOTED",
     "FILLED NOTIONAL",
     "MARKUP EARNED",
@@ -642,6 +644,7 @@ fn operator_cells(figures: &OperatorFigures) -> Vec<String> {
         figures.fills.to_string(),
         figures.not_filled.to_string(),
         figures.unknown.to_string(),
+        figures.accepted.to_string(),
         figures.notional_quoted.to_string(),
         figures.filled_notional.to_string(),
         figures.markup_earned.to_string(),
@@ -662,9 +665,9 @@ fn shown_operator_cells(
             shown.rescale(dp);
             shown.to_string()
         };
-        cells[6] = money(figures.notional_quoted);
-        cells[7] = money(figures.filled_notional);
-        cells[8] = money(figures.markup_earned);
+        cells[7] = money(figures.notional_quoted);
+        cells[8] = money(figures.filled_notional);
+        cells[9] = money(figures.markup_earned);
     }
     cells
 }

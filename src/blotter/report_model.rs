@@ -310,6 +310,10 @@ pub struct OperatorFigures {
     pub fills: u64,
     pub(crate) not_filled: u64,
     pub(crate) unknown: u64,
+    /// Orders this operator accepted: an RFQ's order counts for whoever
+    /// accepted it (an attached head of desk's accept of another's RFQ
+    /// counts for them), not for the RFQ's operator.
+    pub(crate) accepted: u64,
     /// Sum of amount × final client price over the RFQs that ended with a
     /// live quote.
     pub(crate) notional_quoted: Decimal,

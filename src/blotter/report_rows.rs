@@ -51,6 +51,10 @@ pub(crate) struct RfqRow {
     /// On a two-way RFQ, the side of the quote the client accepted, if it
     /// accepted one.
     pub(crate) accepted_side: Option<String>,
+    /// The desk server operator whose accept sent its order
+    /// (`desk_actions`), when it was recorded: a head of desk attached to
+    /// another's RFQ. `None`: the RFQ's own operator, or no accept.
+    pub(crate) accepted_by: Option<String>,
 }
 
 /// An RFQ's store id and the first and last answer ids that can be its

@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 16] = [
+const MIGRATIONS: [&str; 17] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -543,6 +543,52 @@ const MIGRATIONS: [&str; 16] = [
     CREATE VIEW lp_errors AS
     SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, failure AS kind, reason, latency_ms, side
     FROM lp_answers WHERE failure IS NOT NULL;
+    "#,
+    // 17: what the desk server's operators did beyond starting RFQs, and
+    // who did it: pausing and resuming a client, the kill switch, and the
+    // accept, release and stop of an RFQ (which may be another operator's:
+    // a head of desk attaches and acts). One row per action, appended;
+    // the latest pause row of a client (and of the kill switch) is its
+    // state at the next start. `orders.accepted_by` names the operator
+    // whose accept sent each order (the one who started the RFQ when no
+    // accept was recorded: a single process, or an RFQ from before).
+    r#"
+    CREATE TABLE desk_actions (
+        id       INTEGER PRIMARY KEY,
+        at       TEXT    NOT NULL,
+        at_ms    INTEGER NOT NULL,
+        desk     TEXT    NOT NULL DEFAULT '',
+        operator TEXT    NOT NULL,
+        action   TEXT    NOT NULL,
+        client   TEXT,
+        rfq_id   TEXT,
+        quote_id TEXT,
+        side     TEXT
+    );
+    CREATE INDEX desk_actions_by_rfq ON desk_actions (rfq_id, id);
+    DROP VIEW orders;
+    CREATE VIEW orders AS
+    SELECT r.rfq_id, r.pair, r.side, o.rfq, o.seq, o.t_ms, o.at, o.at_ms, o.order_id,
+           o.quote_id, o.lp, o.venue_ref, o.lp_price, o.amount, o.attempt,
+           CASE a.event WHEN 'order_rejected' THEN 'rejected' WHEN 'filled' THEN 'filled'
+                        WHEN 'execution_unknown' THEN 'unknown' END AS outcome,
+           a.reason, a.hold_ms,
+           CASE a.event WHEN 'filled' THEN a.lp_price END AS fill_price,
+           a.at AS answered_at, a.at_ms AS answered_ms, r.client,
+           o.client_order_id, a.venue_order_id, a.reconciled_by, a.reconciled_at, r.desk,
+           coalesce((SELECT d.operator FROM desk_actions d
+                     WHERE d.rfq_id = r.rfq_id AND d.action = 'accept'
+                       AND (d.quote_id IS NULL OR d.quote_id = o.quote_id)
+                     ORDER BY d.quote_id IS NULL, d.id DESC LIMIT 1),
+                    r.operator) AS accepted_by
+    FROM executions o
+    JOIN rfqs r ON r.id = o.rfq
+    LEFT JOIN executions a ON a.id = (
+        SELECT x.id FROM executions x
+        WHERE x.rfq = o.rfq AND x.order_id = o.order_id
+          AND x.event IN ('order_rejected', 'filled', 'execution_unknown')
+        ORDER BY x.seq DESC LIMIT 1)
+    WHERE o.event = 'order_sent';
     "#,
 ];
 

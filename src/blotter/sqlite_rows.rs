@@ -159,13 +159,19 @@ impl ReportRows for SqliteRows<'_> {
                     CASE WHEN two_way = 1 THEN
                         (SELECT c.side FROM client_quotes c
                           WHERE c.rfq = r.id AND c.quote_id = r.final_quote_id)
-                    END AS accepted_side
+                    END AS accepted_side,
+                    (SELECT d.operator FROM desk_actions d
+                      WHERE d.rfq_id = r.rfq_id AND d.action = 'accept'
+                      ORDER BY d.id DESC LIMIT 1) AS accepted_by
              FROM rfqs r
              WHERE (?1 IS NULL OR started_ms >= ?1) AND (?2 IS NULL OR started_ms < ?2)
                AND (?3 IS NULL OR pair = ?3)
                AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.lps) WHERE value = ?4))
                AND (?6 IS NULL OR client = ?6)
-               AND (?7 IS NULL OR operator = ?7)
+               AND (?7 IS NULL OR operator = ?7
+                    OR EXISTS (SELECT 1 FROM desk_actions d
+                               WHERE d.rfq_id = r.rfq_id AND d.action = 'accept'
+                                 AND d.operator = ?7))
                AND (?8 IS NULL OR desk = ?8)
              ORDER BY started_ms DESC, id DESC
              LIMIT ?5",
@@ -206,6 +212,7 @@ impl ReportRows for SqliteRows<'_> {
                 operator: row.get("operator")?,
                 two_way: row.get("two_way")?,
                 accepted_side: row.get("accepted_side")?,
+                accepted_by: row.get("accepted_by")?,
             });
         }
         // Oldest first.

@@ -134,6 +134,8 @@ pub enum CancelReason {
     Cancelled,
     /// The desk stopped quoting (it is shutting down).
     DeskStopped,
+    /// The desk paused this client (by name, or its kill switch).
+    ClientPaused,
 }
 
 /// Why a request was refused (FIX 658 QuoteRequestRejectReason: 1, 3, 4,
@@ -243,6 +245,11 @@ pub(crate) fn reject_of(error: &DeskError) -> (RejectReason, String) {
             (reason, refusal.to_string())
         }
         DeskError::BelowMinimum(below) => (RejectReason::Other, below.to_string()),
+        // Who paused it, and how to undo it, are the desk's business.
+        DeskError::ClientPaused { .. } => (
+            RejectReason::Other,
+            crate::streams::CLIENT_PAUSED.to_string(),
+        ),
         DeskError::BlotterFailing(_) => (
             RejectReason::Other,
             "the desk cannot record trades right now: no quote is offered".into(),

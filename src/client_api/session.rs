@@ -857,14 +857,20 @@ impl Pump {
                     }
                     return;
                 }
+                // A stream stopped while its client is paused was stopped
+                // by the pause.
+                let paused = ended.reason == ClientEndReason::Interrupted
+                    && self.api.desk().pauses().holds(&self.client, self.channel);
                 let reason = match ended.reason {
                     _ if self.cancelled => CancelReason::Cancelled,
+                    _ if paused => CancelReason::ClientPaused,
                     ClientEndReason::Interrupted => CancelReason::DeskStopped,
                     _ => CancelReason::Ended,
                 };
                 self.cancel(reason);
                 if !self.quoted && !self.cancelled {
                     let text = match ended.reason {
+                        _ if paused => crate::streams::CLIENT_PAUSED,
                         ClientEndReason::Interrupted => "the desk stopped quoting",
                         _ => "no LP quotes",
                     };

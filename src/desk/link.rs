@@ -3,6 +3,8 @@
 //! console, the prompt and headless `quote` are written once against
 //! [`DeskLink`]; streams look the same from either.
 
+use std::sync::Arc;
+
 use tokio::sync::broadcast;
 
 use crate::blotter::BlotterStats;
@@ -10,9 +12,13 @@ use crate::config::Settings;
 use crate::desk::protocol::DeskFacts;
 use crate::desk::registry::Quotable;
 use crate::desk::remote::RemoteDesk;
-use crate::desk::{Desk, StreamHandle};
+use crate::desk::{Desk, PauseControl, StreamHandle};
 use crate::rfq::QuoteRequest;
 use crate::streams::DeskEvent;
+
+/// Who pauses a client on a desk in this process: whoever runs it (a
+/// desk server names its operators).
+const LOCAL_OPERATOR: &str = "local";
 
 /// See the module docs.
 pub enum DeskLink<'a> {
@@ -170,6 +176,22 @@ impl DeskLink<'_> {
         match self {
             DeskLink::Local(desk) => desk.blotter_problem(),
             DeskLink::Remote { .. } => None,
+        }
+    }
+
+    /// Pauses or resumes a client, or turns the kill switch, on the desk:
+    /// a line saying what came of it, or why it was not done. In this
+    /// process the operator is the one running it (`local`).
+    pub async fn control(&self, control: PauseControl) -> Result<String, String> {
+        match self {
+            DeskLink::Local(desk) => desk
+                .control(&Arc::from(LOCAL_OPERATOR), &control)
+                .map(|change| control.outcome(&change, LOCAL_OPERATOR))
+                .map_err(|error| error.to_string()),
+            DeskLink::Remote { desk, .. } => desk
+                .control(control.clone())
+                .await
+                .map(|change| control.outcome(&change, desk.operator())),
         }
     }
 

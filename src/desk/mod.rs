@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::blotter::client_orders::ClientOrderRecords;
+use crate::blotter::desk_actions::{DeskAction, DeskActionRow, DeskActions};
 use crate::blotter::{Blotter, BlotterError, BlotterSink, BlotterStats};
 use crate::clients::{Clients, FillCounter, FilledToday};
 use crate::clock::StreamClock;
@@ -38,8 +39,12 @@ use crate::rfq::event::{BlotterErrorEvent, Ended};
 use crate::rfq::inbox::CommandSender;
 use crate::rfq::outlet::Outlet;
 use crate::rfq::reference::{PairReference, References};
+use crate::rfq::ClientId;
 use crate::rfq::{EventKind, QuoteRequest, RfqEvent, Session, StreamCommand};
-use crate::streams::{DeskEvent, LpHealthChanged, StreamRegistry, StreamStopper, Subscription};
+use crate::streams::{
+    ClientPauses, DeskEvent, LpHealthChanged, PauseMark, StreamRegistry, StreamStopper,
+    Subscription,
+};
 
 /// Events buffered between a session and its consumer.
 const EVENT_BUFFER: usize = 1024;
@@ -65,6 +70,15 @@ pub struct Desk {
     /// What the venues file should make the operator look at (a band for
     /// one pair and none for its dollar twin), said once at start.
     warnings: Vec<String>,
+    /// The clients paused and the kill switch: every start is held to
+    /// them. A start reads them until its stream is registered, and a
+    /// change writes them until it has stopped what they now hold, so
+    /// that no request slips between the two. Never held across an await.
+    pauses: std::sync::RwLock<ClientPauses>,
+    /// The record of operators' actions (an SQLite blotter's
+    /// `desk_actions`): pauses are written there before they take effect
+    /// and read back at start.
+    actions: Option<DeskActions>,
 }
 
 /// Why the desk could not open: each names what to fix.
@@ -98,6 +112,10 @@ pub enum DeskError {
     /// tick). Checked here too, so no path to a stream can skip it.
     #[error(transparent)]
     BelowMinimum(#[from] crate::market::BelowMinimum),
+    /// The request's client is paused by the desk (by name, or by the
+    /// kill switch): nothing of it is quoted until it is resumed.
+    #[error("{}", paused_words(.client, *.kill_switch))]
+    ClientPaused { client: ClientId, kill_switch: bool },
     #[error("--scenario {scenario} cannot be used with a venues file ('{file}'): choose one source of LPs")]
     ScenarioWithVenues {
         scenario: &'static str,
@@ -137,6 +155,86 @@ fn seed_references(settings: &Settings, has_blotter: bool, references: &Referenc
             }
         }
         Err(error) => tracing::warn!("no reference prices from the blotter: {error}"),
+    }
+}
+
+/// Why a paused client's request is refused, as an operator reads it (a
+/// client reads only [`crate::streams::CLIENT_PAUSED`]).
+fn paused_words(client: &ClientId, kill_switch: bool) -> String {
+    if kill_switch {
+        format!("the desk's kill switch is on: no request for client '{client}' is taken until it is turned off (lp-rfq clients kill-switch off)")
+    } else {
+        format!("client '{client}' is paused by the desk: resume it first (lp-rfq clients resume {client})")
+    }
+}
+
+/// A pause, resume or kill switch asked of the desk, and what came of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PauseChange {
+    /// False when it was already so (paused twice, resumed when not
+    /// paused): nothing was recorded or stopped.
+    pub changed: bool,
+    /// The RFQs stopped by it.
+    pub stopped: Vec<Arc<str>>,
+    /// The desk's pauses after it.
+    pub pauses: ClientPauses,
+}
+
+/// A change to the desk's client pauses, asked by an operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PauseControl {
+    Pause(String),
+    Resume(String),
+    KillSwitch(bool),
+}
+
+impl PauseControl {
+    /// What came of it, in one line for `operator` (`lp-rfq clients`,
+    /// the console's desk view).
+    pub fn outcome(&self, change: &PauseChange, operator: &str) -> String {
+        let stopped = match change.stopped.len() {
+            0 => String::new(),
+            n => format!(
+                "; {n} live RFQ{} stopped ({})",
+                if n == 1 { "" } else { "s" },
+                change
+                    .stopped
+                    .iter()
+                    .map(|id| id.as_ref())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        match (self, change.changed) {
+            (PauseControl::Pause(name), true) => format!("client '{name}' paused by {operator}{stopped}"),
+            (PauseControl::Pause(name), false) => format!("client '{name}' was already paused"),
+            (PauseControl::Resume(name), true) if change.pauses.kill_switch.is_some() => format!(
+                "client '{name}' resumed by {operator}; the kill switch is still on: nothing is quoted for it until it is off"
+            ),
+            (PauseControl::Resume(name), true) => format!("client '{name}' resumed by {operator}"),
+            (PauseControl::Resume(name), false) => format!("client '{name}' was not paused"),
+            (PauseControl::KillSwitch(true), true) => {
+                format!("kill switch on by {operator}: every client is paused{stopped}")
+            }
+            (PauseControl::KillSwitch(true), false) => "the kill switch was already on".to_string(),
+            (PauseControl::KillSwitch(false), true) => {
+                let still: Vec<&str> = change
+                    .pauses
+                    .paused
+                    .iter()
+                    .map(|paused| paused.client.as_str())
+                    .collect();
+                if still.is_empty() {
+                    format!("kill switch off by {operator}: clients are quoted again")
+                } else {
+                    format!(
+                        "kill switch off by {operator}: clients are quoted again, except those paused by name: {}",
+                        still.join(", ")
+                    )
+                }
+            }
+            (PauseControl::KillSwitch(false), false) => "the kill switch was already off".to_string(),
+        }
     }
 }
 
@@ -197,8 +295,166 @@ impl Desk {
     /// [`Desk::open`] for a desk others attach to (`lp-rfq serve`): every
     /// stream keeps a snapshot, so an operator may attach to it at any
     /// time.
+    ///
+    /// Its operators' actions are recorded (an SQLite blotter's
+    /// `desk_actions`), and the pauses and kill switch in force when the
+    /// desk last stopped are in force again.
     pub fn open_shared(settings: Settings) -> Result<Desk, DeskError> {
-        Desk::open_with(settings, StreamRegistry::default())
+        let mut desk = Desk::open_with(settings, StreamRegistry::default())?;
+        if let Some(path) = desk.blotter_path() {
+            let actions = DeskActions::open(path, &desk.settings.desk())?;
+            let mut pauses = ClientPauses::default();
+            for pause in actions.pauses_in_force()? {
+                let mark = PauseMark {
+                    by: Arc::from(pause.operator.as_str()),
+                    at: pause.at,
+                };
+                match pause.client.as_deref().map(ClientId::new) {
+                    None => pauses.kill_switch = Some(mark),
+                    Some(Ok(client)) => {
+                        pauses.pause(client, mark);
+                    }
+                    Some(Err(_)) => {}
+                }
+            }
+            *desk.pauses.get_mut().unwrap_or_else(|p| p.into_inner()) = pauses;
+            desk.actions = Some(actions);
+        }
+        Ok(desk)
+    }
+
+    /// The clients paused and the kill switch, now.
+    pub fn pauses(&self) -> ClientPauses {
+        self.pauses
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Pauses client `name` for operator `by`: its new requests are
+    /// refused and its live RFQs stopped (an order out is waited for).
+    /// Refused, with the clients the desk knows, for a client it does not.
+    pub fn pause_client(&self, by: &Arc<str>, name: &str) -> Result<PauseChange, DeskError> {
+        let client = self.clients.known(name)?;
+        self.change_pauses(
+            by,
+            DeskAction::PauseClient,
+            Some(&client),
+            |pauses, mark| pauses.pause(client.clone(), mark),
+        )
+    }
+
+    /// Resumes client `name` for operator `by` (the kill switch, if on,
+    /// still holds it).
+    pub fn resume_client(&self, by: &Arc<str>, name: &str) -> Result<PauseChange, DeskError> {
+        let client = self.clients.known(name)?;
+        self.change_pauses(by, DeskAction::ResumeClient, Some(&client), |pauses, _| {
+            pauses.resume(&client)
+        })
+    }
+
+    /// Turns the kill switch on (every client paused) or off, for `by`.
+    pub fn set_kill_switch(&self, by: &Arc<str>, on: bool) -> Result<PauseChange, DeskError> {
+        let action = if on {
+            DeskAction::KillSwitchOn
+        } else {
+            DeskAction::KillSwitchOff
+        };
+        self.change_pauses(by, action, None, |pauses, mark| {
+            let was_on = pauses.kill_switch.is_some();
+            pauses.kill_switch = if on {
+                pauses.kill_switch.take().or(Some(mark))
+            } else {
+                None
+            };
+            was_on != on
+        })
+    }
+
+    /// Applies one pause change under the lock: recorded first (a pause
+    /// that cannot be recorded still takes effect, said in the log: the
+    /// desk stops quoting rather than keep quoting a client it was told
+    /// to stop), then the live RFQs it now holds are stopped, and every
+    /// desk view is told.
+    fn change_pauses(
+        &self,
+        by: &Arc<str>,
+        action: DeskAction,
+        client: Option<&ClientId>,
+        change: impl FnOnce(&mut ClientPauses, PauseMark) -> bool,
+    ) -> Result<PauseChange, DeskError> {
+        let mut pauses = self.pauses.write().unwrap_or_else(|p| p.into_inner());
+        let mut changed_pauses = pauses.clone();
+        let mark = PauseMark {
+            by: by.clone(),
+            at: crate::clock::iso_millis(chrono::Utc::now()),
+        };
+        if !change(&mut changed_pauses, mark) {
+            return Ok(PauseChange {
+                changed: false,
+                stopped: Vec::new(),
+                pauses: pauses.clone(),
+            });
+        }
+        let at = self.record_action(DeskActionRow {
+            operator: by.to_string(),
+            action,
+            client: client.map(ClientId::to_string),
+            rfq_id: None,
+            quote_id: None,
+            side: None,
+        });
+        if let Some(at) = at {
+            // The mark says the time on the record.
+            let client_mark = changed_pauses
+                .paused
+                .iter_mut()
+                .find(|paused| Some(&paused.client) == client)
+                .map(|paused| &mut paused.mark);
+            if let Some(mark) = client_mark.or(changed_pauses.kill_switch.as_mut()) {
+                if mark.by == *by
+                    && matches!(action, DeskAction::PauseClient | DeskAction::KillSwitchOn)
+                {
+                    mark.at = at;
+                }
+            }
+        }
+        *pauses = changed_pauses.clone();
+        let stopped = self
+            .streams
+            .stop_where(|client, channel| changed_pauses.holds(client, channel));
+        drop(pauses);
+        tracing::warn!(operator = %by, action = action.as_str(), client = ?client.map(ClientId::as_str), stopped = stopped.len(), "client pauses changed");
+        self.streams
+            .announce(DeskEvent::ClientPauses(changed_pauses.clone()));
+        Ok(PauseChange {
+            changed: true,
+            stopped,
+            pauses: changed_pauses,
+        })
+    }
+
+    /// Carries out `control` for operator `by`.
+    pub fn control(&self, by: &Arc<str>, control: &PauseControl) -> Result<PauseChange, DeskError> {
+        match control {
+            PauseControl::Pause(name) => self.pause_client(by, name),
+            PauseControl::Resume(name) => self.resume_client(by, name),
+            PauseControl::KillSwitch(on) => self.set_kill_switch(by, *on),
+        }
+    }
+
+    /// Records an operator's action on the desk (`desk_actions`), when it
+    /// keeps a record of them; the time recorded, or `None` (a failure is
+    /// logged: the record of who did it is lost, the action is not).
+    pub fn record_action(&self, row: DeskActionRow) -> Option<String> {
+        let actions = self.actions.as_ref()?;
+        match actions.record(&row) {
+            Ok(at) => Some(at),
+            Err(error) => {
+                tracing::error!(operator = %row.operator, action = row.action.as_str(), "an operator's action cannot be recorded: {error}");
+                None
+            }
+        }
     }
 
     /// What an operator needs to know of this desk (the server's
@@ -271,6 +527,8 @@ impl Desk {
             clients: Clients::house_only(),
             filled_today: Arc::default(),
             warnings: Vec::new(),
+            pauses: std::sync::RwLock::default(),
+            actions: None,
         }
     }
 
@@ -439,6 +697,7 @@ impl Desk {
         crate::streams::DeskView {
             rfqs: self.streams.live_rfqs(),
             lps: self.registry.health_rows(),
+            pauses: self.pauses(),
         }
     }
 
@@ -503,6 +762,16 @@ impl Desk {
         self.settings
             .minimum_size()
             .check(spec.pair, spec.fixed, spec.amount)?;
+        let client = params.client();
+        // Read until the stream is registered (the end of this function):
+        // a pause made meanwhile waits for it, then finds and stops it.
+        let pauses = self.pauses.read().unwrap_or_else(|p| p.into_inner());
+        if pauses.holds(&client, params.channel()) {
+            return Err(DeskError::ClientPaused {
+                kill_switch: !pauses.is_paused(&client),
+                client,
+            });
+        }
         let today = chrono::Utc::now().date_naive();
         let (params, reservation) =
             self.clients
@@ -752,6 +1021,7 @@ pub(crate) fn start_session_in(
         Err(live) => return refused(rfq_id, clock, live.to_string()),
     };
     let stopper = fanout.stopper();
+    fanout.note_requester(session.client.clone(), session.channel);
     // Only a client with a daily limit pays for the counting outlet.
     let task = match (blotter, counter) {
         (None, None) => tokio::spawn(run_stream(session, fanout, inbox, two_way)),

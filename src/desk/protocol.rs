@@ -13,7 +13,9 @@ use crate::market::{Bps, Pair, Side};
 use crate::rfq::request::RequestParams;
 use crate::rfq::{ClientId, RfqEvent, StreamCommand};
 use crate::secret::Secret;
-use crate::streams::{DeskEvent, Detached, LiveRfq, LpHealthRow, Refusal, Sequenced, Snapshot};
+use crate::streams::{
+    ClientPauses, DeskEvent, Detached, LiveRfq, LpHealthRow, Refusal, Sequenced, Snapshot,
+};
 
 /// The protocol this build speaks. A peer with another is refused by
 /// name in the handshake, before anything else is said. Version 2 added
@@ -71,6 +73,15 @@ pub enum ClientMessage {
     Attach { rfq_id: Arc<str> },
     /// Desk-wide facts from now on: the live RFQs, then every `desk_event`.
     SubscribeDesk,
+    /// Pause client `client` desk-wide: its new requests are refused and
+    /// its live RFQs stopped. Answered by `client_pauses` or
+    /// `control_refused` with the same `request`.
+    PauseClient { request: u64, client: String },
+    /// Resume client `client`; answered as `pause_client`.
+    ResumeClient { request: u64, client: String },
+    /// Turn the kill switch on (every client paused) or off; answered as
+    /// `pause_client`.
+    KillSwitch { request: u64, on: bool },
 }
 
 /// What a `start` brings beside the trade: whom it is for and the terms
@@ -182,14 +193,29 @@ pub enum ServerMessage {
     },
     /// The desk view when it was subscribed to (and again whenever the
     /// connection fell behind the desk's events): the RFQs live then,
-    /// each one's row, and every LP's health.
+    /// each one's row, every LP's health and the client pauses.
     LiveRfqs {
         rfq_ids: Vec<Arc<str>>,
         #[serde(default)]
         rfqs: Vec<LiveRfq>,
         #[serde(default)]
         lps: Vec<LpHealthRow>,
+        #[serde(default)]
+        pauses: ClientPauses,
     },
+    /// A `pause_client`, `resume_client` or `kill_switch` (number
+    /// `request`) was done: whether it changed anything (`false`: it was
+    /// already so), the RFQs it stopped, and the desk's pauses now.
+    ClientPauses {
+        request: u64,
+        changed: bool,
+        #[serde(default)]
+        stopped: Vec<Arc<str>>,
+        pauses: ClientPauses,
+    },
+    /// A `pause_client`, `resume_client` or `kill_switch` the desk did
+    /// not do: why (an unknown client, named with those the desk knows).
+    ControlRefused { request: u64, reason: String },
     /// A desk-wide fact.
     Desk(DeskEvent),
     /// A message the server could not read: what was wrong with it.
@@ -323,6 +349,43 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&detached).unwrap(),
             r#"{"type":"detached","rfq_id":"R1","detached":"too_slow","buffer":1024,"missed":9}"#
+        );
+        let pause: ClientMessage =
+            serde_json::from_str(r#"{"op":"pause_client","request":3,"client":"acme"}"#).unwrap();
+        assert_eq!(
+            pause,
+            ClientMessage::PauseClient {
+                request: 3,
+                client: "acme".into()
+            }
+        );
+        let kill: ClientMessage =
+            serde_json::from_str(r#"{"op":"kill_switch","request":4,"on":true}"#).unwrap();
+        assert_eq!(
+            kill,
+            ClientMessage::KillSwitch {
+                request: 4,
+                on: true
+            }
+        );
+        let done = ServerMessage::ClientPauses {
+            request: 3,
+            changed: true,
+            stopped: vec![Arc::from("R1")],
+            pauses: ClientPauses {
+                kill_switch: None,
+                paused: vec![crate::streams::PausedClient {
+                    client: ClientId::new("acme").unwrap(),
+                    mark: crate::streams::PauseMark {
+                        by: Arc::from("alice"),
+                        at: "2026-12-07T10:00:00.000Z".into(),
+                    },
+                }],
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&done).unwrap(),
+            r#"{"type":"client_pauses","request":3,"changed":true,"stopped":["R1"],"pauses":{"paused":[{"client":"acme","by":"alice","at":"2026-12-07T10:00:00.000Z"}]}}"#
         );
         let stop: ClientMessage =
             serde_json::from_str(r#"{"op":"command","rfq_id":"R1","command":"stop"}"#).unwrap();

@@ -217,6 +217,7 @@ mod tests {
             reconciled_by: None,
             rfq_ended,
             operator: None,
+            accepted_by: None,
         }
     }
 

@@ -23,7 +23,7 @@ use crate::clock::StreamClock;
 use crate::desk::protocol::{
     ClientMessage, DeskFacts, ServerMessage, StartTerms, PROTOCOL_VERSION,
 };
-use crate::desk::{StreamHandle, COMMAND_BUFFER};
+use crate::desk::{PauseControl, StreamHandle, COMMAND_BUFFER};
 use crate::rfq::event::{Ended, EventKind};
 use crate::rfq::{QuoteRequest, RfqEvent};
 use crate::secret::Secret;
@@ -122,6 +122,8 @@ struct Routes {
 #[derive(Default)]
 struct RouteState {
     starting: HashMap<u64, oneshot::Sender<Result<Begun, StartRefused>>>,
+    /// Pause, resume and kill switch requests waiting for their answer.
+    controls: HashMap<u64, oneshot::Sender<Result<crate::desk::PauseChange, String>>>,
     streams: HashMap<Arc<str>, Route>,
     /// Set once the connection is gone: why.
     lost: Option<String>,
@@ -205,6 +207,7 @@ impl Routes {
         state.lost = Some(reason.clone());
         self.gone.send_replace(Some(reason.clone()));
         state.starting.clear();
+        state.controls.clear();
         for (rfq_id, mut route) in state.streams.drain() {
             if let Some(ended) = route.ended.take() {
                 let _ = ended.send(Err(DeskLost {
@@ -446,6 +449,35 @@ impl RemoteDesk {
         receiver
     }
 
+    /// Pauses or resumes a client, or turns the kill switch on or off, on
+    /// the desk: what came of it, or the desk's refusal (an unknown
+    /// client) or the lost connection, in words.
+    pub async fn control(&self, control: PauseControl) -> Result<crate::desk::PauseChange, String> {
+        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let (answer, answered) = oneshot::channel();
+        {
+            let mut state = self.routes.state();
+            if let Some(lost) = &state.lost {
+                return Err(format!("lost the desk at '{}': {lost}", self.url));
+            }
+            state.controls.insert(request, answer);
+        }
+        let message = match control {
+            PauseControl::Pause(client) => ClientMessage::PauseClient { request, client },
+            PauseControl::Resume(client) => ClientMessage::ResumeClient { request, client },
+            PauseControl::KillSwitch(on) => ClientMessage::KillSwitch { request, on },
+        };
+        let _ = self.outgoing.send(message);
+        match answered.await {
+            Ok(answer) => answer,
+            Err(_) => Err(format!(
+                "lost the desk at '{}' before it answered: {}",
+                self.url,
+                self.routes.state().lost.clone().unwrap_or_default()
+            )),
+        }
+    }
+
     /// Starts `request` on the desk: its handle once the desk says it
     /// runs; the desk's refusal, or the lost connection, otherwise.
     /// `confirm_notional`: the operator confirmed a notional above a
@@ -613,10 +645,35 @@ impl Routes {
             ServerMessage::Desk(event) => {
                 let _ = self.desk_events.send(event);
             }
-            ServerMessage::LiveRfqs { rfqs, lps, .. } => {
+            ServerMessage::LiveRfqs {
+                rfqs, lps, pauses, ..
+            } => {
                 let _ = self
                     .desk_events
-                    .send(DeskEvent::Resync(crate::streams::DeskView { rfqs, lps }));
+                    .send(DeskEvent::Resync(crate::streams::DeskView {
+                        rfqs,
+                        lps,
+                        pauses,
+                    }));
+            }
+            ServerMessage::ClientPauses {
+                request,
+                changed,
+                stopped,
+                pauses,
+            } => {
+                if let Some(answer) = self.state().controls.remove(&request) {
+                    let _ = answer.send(Ok(crate::desk::PauseChange {
+                        changed,
+                        stopped,
+                        pauses,
+                    }));
+                }
+            }
+            ServerMessage::ControlRefused { request, reason } => {
+                if let Some(answer) = self.state().controls.remove(&request) {
+                    let _ = answer.send(Err(reason));
+                }
             }
             ServerMessage::Closing { reason } => self.state().closing = Some(reason),
             ServerMessage::BadMessage { reason } => {

@@ -188,4 +188,7 @@ pub struct DeskView {
     pub rfqs: Vec<LiveRfq>,
     /// Every LP of the desk, in the desk's order.
     pub lps: Vec<LpHealthRow>,
+    /// The clients the desk has paused, and its kill switch.
+    #[serde(default)]
+    pub pauses: super::ClientPauses,
 }

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use crate::blotter::BlotterStats;
 use crate::desk::link::DeskLink;
 use crate::desk::remote::{DeskGone, DeskLost};
-use crate::desk::StreamHandle;
+use crate::desk::{PauseControl, StreamHandle};
 use crate::logging;
 use crate::rfq::RfqEvent;
 use crate::signals::Interrupts;
@@ -252,6 +252,7 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
         .with_in_force(InForce::of(desk));
     if desk.clients().from_file() {
         app = app.with_clients(desk.clients().names());
+        app.desk_view.clients = desk.clients().names();
     }
     // The desk view's clock: its rows count down by it.
     let view_origin = Instant::now();
@@ -402,6 +403,23 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                         if let Some(handle) = stream.as_ref() {
                             handle.send(crate::rfq::StreamCommand::ReleaseUnverified);
                         }
+                    }
+                    Command::PauseClient { client, pause } => {
+                        let name = client.to_string();
+                        let control = if pause {
+                            PauseControl::Pause(name)
+                        } else {
+                            PauseControl::Resume(name)
+                        };
+                        app.desk_view.notice = Some(match desk.control(control).await {
+                            Ok(said) | Err(said) => said,
+                        });
+                    }
+                    Command::KillSwitch(on) => {
+                        app.desk_view.notice =
+                            Some(match desk.control(PauseControl::KillSwitch(on)).await {
+                                Ok(said) | Err(said) => said,
+                            });
                     }
                     Command::Quit => {
                         if stream.is_none() {

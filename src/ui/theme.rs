@@ -153,6 +153,10 @@ pub(crate) const LP_WAITING: Look = GRAY;
 pub(crate) const HEALTH_HELD_BACK: Look = GRAY;
 /// An LP down, rate-limited, fading or refused.
 pub(crate) const HEALTH_TROUBLE: Look = RED;
+/// A client the desk has paused: nothing is quoted for it.
+pub(crate) const CLIENT_PAUSED: Look = RED;
+/// The desk's kill switch is on: no client is quoted.
+pub(crate) const KILL_SWITCH_ON: Look = RED_BANNER;
 
 // ---- the event log --------------------------------------------------------
 

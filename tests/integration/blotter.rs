@@ -925,8 +925,9 @@ fn an_older_schema_is_upgraded_and_keeps_its_rows() {
         .unwrap();
     // rfqs by time and by pair and time; client quotes, lock events and
     // executions by RFQ; lp_health by LP; client orders by client and
-    // their id. LP answers have none (their RFQ's id range).
-    assert_eq!(indexes, 7);
+    // their id; operators' actions by RFQ. LP answers have none (their
+    // RFQ's id range).
+    assert_eq!(indexes, 8);
     let stored = stored_rfqs(&path).unwrap();
     assert_eq!(stored.len(), 1);
     let EventKind::Started(s) = &stored[0].events[0].kind else {

@@ -25,8 +25,10 @@ use crate::fix_acceptor::{Acceptor, Orders, Quotes, Script};
 use crate::support::lp_rfq_in;
 
 pub(crate) const ACME_PASSWORD: &str = "acme-fix-pw-Lq72Vd";
-const ACME_TOKEN: &str = "acme-token-Vb31xQ9zKw";
-const OPERATOR_TOKEN: &str = "alice-token-Zq81mW0pXr";
+pub(crate) const ACME_TOKEN: &str = "acme-token-Vb31xQ9zKw";
+pub(crate) const OPERATOR_TOKEN: &str = "alice-token-Zq81mW0pXr";
+/// A second operator (a head of desk) on the same server.
+pub(crate) const BOB_TOKEN: &str = "bob-token-Hk27vN5sLt9c";
 pub(crate) const DESK_ID: &str = "LPRFQ";
 
 const CLIENTS: &str = r#"
@@ -44,12 +46,14 @@ name = "open"
 fix_comp_id = "OPENFIX"
 "#;
 
-/// A desk server with a FIX venue (its band corroborates the lone LP)
-/// and the FIX client API.
+/// A desk server with a FIX venue (its band corroborates the lone LP),
+/// the FIX and WebSocket client APIs and two operators, alice and bob.
 pub(crate) struct Server {
     child: Child,
     pub(crate) fix_address: String,
-    ws_url: String,
+    pub(crate) ws_url: String,
+    /// Where operators attach (`--desk`).
+    pub(crate) desk_url: String,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -64,7 +68,7 @@ impl Server {
         let operators = dir.join("operators.toml");
         std::fs::write(
             &operators,
-            "[[operator]]\nname = \"alice\"\ntoken_env = \"DESK_TOKEN_ALICE\"\n",
+            "[[operator]]\nname = \"alice\"\ntoken_env = \"DESK_TOKEN_ALICE\"\n\n[[operator]]\nname = \"bob\"\ntoken_env = \"DESK_TOKEN_BOB\"\n",
         )
         .unwrap();
         let clients = dir.join("clients.toml");
@@ -79,6 +83,7 @@ impl Server {
         .unwrap();
         let mut child = lp_rfq_in(dir)
             .env("DESK_TOKEN_ALICE", OPERATOR_TOKEN)
+            .env("DESK_TOKEN_BOB", BOB_TOKEN)
             .env("CLIENT_FIX_PW_ACME", ACME_PASSWORD)
             .env("CLIENT_TOKEN_ACME", ACME_TOKEN)
             .env("FIX_PASSWORD_E2E", "fix-pass-S3cret")
@@ -109,12 +114,17 @@ impl Server {
         let marker = "client API (FIX 4.4) on ";
         let ws_marker = "client API (WebSocket) on ";
         let mut ws_url = String::new();
+        let mut desk_url = String::new();
         let fix_address = loop {
             let line = lines
                 .next()
                 .expect("the server says where FIX clients connect")
                 .unwrap();
             stderr.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(at) = line.find("desk serving on ") {
+                let rest = &line[at + "desk serving on ".len()..];
+                desk_url = rest.split_whitespace().next().unwrap().to_string();
+            }
             if let Some(at) = line.find(ws_marker) {
                 ws_url = line[at + ws_marker.len()..].trim().to_string();
             }
@@ -134,6 +144,7 @@ impl Server {
             child,
             fix_address,
             ws_url,
+            desk_url,
             stderr,
         }
     }
@@ -203,7 +214,7 @@ impl FixClient {
     }
 
     /// The next message, within 10 s; `None` once the desk has closed.
-    async fn next(&mut self) -> Option<Message> {
+    pub(crate) async fn next(&mut self) -> Option<Message> {
         let mut buf = [0u8; 4096];
         loop {
             if let Some(frame) = self.framer.next_frame() {
@@ -277,7 +288,7 @@ pub(crate) fn cash_request(
     request
 }
 
-fn order(cl_ord_id: &str, quote_id: &str, price: &str) -> Message {
+pub(crate) fn order(cl_ord_id: &str, quote_id: &str, price: &str) -> Message {
     Message::new(msg_type::NEW_ORDER_SINGLE)
         .with(tag::CL_ORD_ID, cl_ord_id)
         .with(tag::QUOTE_ID, quote_id)

@@ -104,7 +104,7 @@ impl Drop for Server {
 }
 
 /// `lp-rfq ARGS --desk URL` with `token` in LP_RFQ_TOKEN (none: unset).
-async fn operator(url: &str, token: Option<&str>, args: &[&str]) -> Output {
+pub(crate) async fn operator(url: &str, token: Option<&str>, args: &[&str]) -> Output {
     let mut command = lp_rfq_in(crate::support::empty_dir());
     command.env_remove("LP_RFQ_TOKEN");
     if let Some(token) = token {
@@ -247,7 +247,7 @@ async fn two_operators_quote_and_fill_over_one_fix_session() {
     let whole: Value = serde_json::from_str(&report(&["report", "--json"])).unwrap();
     let per_operator = |name: &str| {
         json!({"operator": name, "asset": "USDT", "rfqs": 1, "fills": 1, "not_filled": 0,
-               "unknown": 0, "notional_quoted": "100070.01", "filled_notional": "100020.0000000000",
+               "unknown": 0, "accepted": 1, "notional_quoted": "100070.01", "filled_notional": "100020.0000000000",
                "markup_earned": "50.01"})
     };
     assert_eq!(
@@ -261,18 +261,18 @@ async fn two_operators_quote_and_fill_over_one_fix_session() {
     assert_eq!(alices["rfqs"][0]["operator"], "alice");
     assert_eq!(
         report(&["report", "--csv", "--section", "operators"]),
-        "operator,asset,rfqs,fills,not_filled,unknown,notional_quoted,filled_notional,markup_earned\n\
-         alice,USDT,1,1,0,0,100070.01,100020.0000000000,50.01\n\
-         bob,USDT,1,1,0,0,100070.01,100020.0000000000,50.01\n"
+        "operator,asset,rfqs,fills,not_filled,unknown,accepted,notional_quoted,filled_notional,markup_earned\n\
+         alice,USDT,1,1,0,0,1,100070.01,100020.0000000000,50.01\n\
+         bob,USDT,1,1,0,0,1,100070.01,100020.0000000000,50.01\n"
     );
     let table = report(&["report"]);
     let section = &table[table.find("Operators (").expect("an operators section")..];
     assert_eq!(
         section,
         "Operators (desk server; sums in the quote currency, CCY)\n\
-         OPERATOR  CCY   RFQS  FILLS  NOT FILLED  UNKNOWN  NOTIONAL QUOTED  FILLED NOTIONAL  MARKUP EARNED\n\
-         alice     USDT     1      1           0        0        100070.01        100020.00          50.01\n\
-         bob       USDT     1      1           0        0        100070.01        100020.00          50.01\n"
+         OPERATOR  CCY   RFQS  FILLS  NOT FILLED  UNKNOWN  ACCEPTED  NOTIONAL QUOTED  FILLED NOTIONAL  MARKUP EARNED\n\
+         alice     USDT     1      1           0        0         1        100070.01        100020.00          50.01\n\
+         bob       USDT     1      1           0        0         1        100070.01        100020.00          50.01\n"
     );
     let orders: Vec<Value> = report(&["orders", "--json"])
         .lines()
@@ -314,14 +314,14 @@ async fn a_missing_or_wrong_token_is_refused_by_name() {
     );
 }
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: &str) -> Socket {
+pub(crate) async fn connect(url: &str) -> Socket {
     tokio_tungstenite::connect_async(url).await.unwrap().0
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await
@@ -329,7 +329,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next message the server sends, within 10 s.
-async fn next(socket: &mut Socket) -> Value {
+pub(crate) async fn next(socket: &mut Socket) -> Value {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await

@@ -98,9 +98,9 @@ fn the_desk_view_lists_every_live_rfq_and_every_lps_health_at_80_by_24() {
             "│                                                                              │",
             "│                                                                              │",
             "│                                                                              │",
-            "│                                                                              │",
-            "│                                                                              │",
-            "│                                                                              │",
+            "└──────────────────────────────────────────────────────────────────────────────┘",
+            "┌ Clients · kill switch off · ↑/↓ select · p pause/resume · K kill switch ─────┐",
+            "│ no clients file: every request is the house's                                │",
             "│                                                                              │",
             "└──────────────────────────────────────────────────────────────────────────────┘",
             "┌ LP health · 3 LPs ───────────────────────────────────────────────────────────┐",
@@ -268,6 +268,146 @@ async fn the_console_shows_its_own_rfq_in_the_desk_view() {
             "│operator client request          LP      price       left  state     order    │",
             "│—        house  BUY 1.5 BTC/USDT Alpha   100,040.00  —     ended     —        │",
         ],
+        "{}",
+        screen.join("\n")
+    );
+}
+
+/// The clients under the desk view: ↑/↓ select one, `p` pauses it (or
+/// resumes it once the desk says it is paused), `K` asks before it turns
+/// the kill switch and only `y` does it; the panel shows who paused what
+/// and the kill switch's banner.
+#[test]
+fn p_pauses_the_selected_client_and_k_asks_before_the_kill_switch() {
+    let acme = lp_rfq::rfq::ClientId::new("acme").unwrap();
+    let beta = lp_rfq::rfq::ClientId::new("beta").unwrap();
+    let mut app = App::new(false, None);
+    app.desk_view.replace(two_operators(), 0);
+    app.desk_view.clients = vec![acme.clone(), beta.clone()];
+    app.key(key(KeyCode::Char('d')));
+    assert_eq!(app.key(key(KeyCode::Down)), Command::None);
+    assert_eq!(
+        app.key(key(KeyCode::Down)),
+        Command::None,
+        "stays on the last"
+    );
+    assert_eq!(
+        app.key(key(KeyCode::Char('p'))),
+        Command::PauseClient {
+            client: beta.clone(),
+            pause: true
+        }
+    );
+    let paused: lp_rfq::streams::ClientPauses = serde_json::from_value(json!({
+        "paused": [{"client": "beta", "by": "alice", "at": "2026-12-07T10:00:00.000Z"}]
+    }))
+    .unwrap();
+    app.desk_view
+        .apply(&DeskEvent::ClientPauses(paused.clone()), 10);
+    assert_eq!(
+        app.key(key(KeyCode::Char('p'))),
+        Command::PauseClient {
+            client: beta,
+            pause: false
+        }
+    );
+    assert_eq!(app.key(key(KeyCode::Char('K'))), Command::None);
+    assert_eq!(app.key(key(KeyCode::Char('x'))), Command::None, "cancelled");
+    assert_eq!(
+        app.desk_view.notice.as_deref(),
+        Some("the kill switch is unchanged")
+    );
+    assert!(app.showing_desk);
+    assert_eq!(app.key(key(KeyCode::Char('K'))), Command::None);
+    assert_eq!(
+        app.desk_view.notice.as_deref(),
+        Some("turn the kill switch ON? Every client is paused and its live RFQs stopped. y confirms, any other key cancels")
+    );
+    assert_eq!(app.key(key(KeyCode::Char('y'))), Command::KillSwitch(true));
+    app.desk_view.notice = Some("kill switch on by alice: every client is paused".into());
+    let mut on = paused;
+    on.kill_switch = Some(lp_rfq::streams::PauseMark {
+        by: Arc::from("bob"),
+        at: "2026-12-07T10:01:00.000Z".into(),
+    });
+    app.desk_view.apply(&DeskEvent::ClientPauses(on), 20);
+    let screen = app_screen(&app, 80, 24);
+    assert_eq!(
+        screen[12..17],
+        [
+            "┌ KILL SWITCH ON · every client paused · by bob at 2026-12-07T10:01:00.000Z ───┐",
+            "│  acme         paused (kill switch)                                           │",
+            "│▸ beta         PAUSED by alice at 2026-12-07T10:00:00.000Z                    │",
+            "│ kill switch on by alice: every client is paused                              │",
+            "└──────────────────────────────────────────────────────────────────────────────┘",
+        ],
+        "{}",
+        screen.join("\n")
+    );
+}
+
+/// Local mode: `p` in the desk view pauses the selected client on this
+/// process's desk (as `local`), and a request for it is then refused.
+#[tokio::test(start_paused = true)]
+async fn the_console_pauses_a_client_on_its_own_desk() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clients.toml");
+    std::fs::write(&file, "[[client]]\nname = \"acme\"\n").unwrap();
+    let settings = Settings::from_args(&SettingsArgs {
+        no_blotter: Some("true".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let desk = Desk::with_parts(settings, LpRegistry::fixed(Vec::new()), None)
+        .with_clients(lp_rfq::clients::load(&file).unwrap());
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let (keys, inputs) = mpsc::channel(64);
+    let (interrupt, interrupts) = mpsc::unbounded_channel();
+    let operator = async move {
+        for code in [KeyCode::Char('d'), KeyCode::Char('p')] {
+            keys.send(Event::Key(key(code))).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        interrupt
+            .send(lp_rfq::signals::Interrupt::Terminate)
+            .unwrap();
+        keys
+    };
+    let link = DeskLink::Local(&desk);
+    let (code, _keys) = tokio::join!(
+        lp_rfq::ui::event_loop(&mut terminal, &link, interrupts, inputs),
+        operator
+    );
+    assert_eq!(code.unwrap(), std::process::ExitCode::SUCCESS);
+    let pauses = desk.pauses();
+    assert_eq!(
+        pauses
+            .paused
+            .iter()
+            .map(|paused| (paused.client.as_str(), paused.mark.by.as_ref()))
+            .collect::<Vec<_>>(),
+        [("acme", "local")]
+    );
+    let request = lp_rfq::rfq::QuoteRequest {
+        spec: crate::support::spec(lp_rfq::market::Side::Buy),
+        params: lp_rfq::rfq::RequestParams::default()
+            .with_client(lp_rfq::rfq::ClientId::new("acme").unwrap()),
+    };
+    assert_eq!(
+        desk.try_start(request).err().map(|error| error.to_string()),
+        Some(
+            "client 'acme' is paused by the desk: resume it first (lp-rfq clients resume acme)"
+                .into()
+        )
+    );
+    let buffer = terminal.backend().buffer().clone();
+    let screen: Vec<String> = (0..24)
+        .map(|y| (0..80).map(|x| buffer[(x, y)].symbol()).collect())
+        .collect();
+    assert!(
+        screen
+            .iter()
+            .any(|line| line.starts_with("│ client 'acme' paused by local")),
         "{}",
         screen.join("\n")
     );

@@ -1068,7 +1068,7 @@ async fn a_fill_found_at_start_counts_toward_the_clients_daily_limit_and_in_ever
         report["operators"],
         serde_json::json!([{
             "operator": "alice", "asset": "USDT", "rfqs": 1, "fills": 1, "not_filled": 0,
-            "unknown": 0, "notional_quoted": "100060.01", "filled_notional": "100010.00000000",
+            "unknown": 0, "accepted": 1, "notional_quoted": "100060.01", "filled_notional": "100010.00000000",
             "markup_earned": "50.01",
         }])
     );

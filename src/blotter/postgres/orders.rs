@@ -157,6 +157,8 @@ fn order_of(row: &Row) -> Result<OrderOnRecord, OrdersError> {
         reconciled_by: row.try_get("reconciled_by")?,
         rfq_ended: row.try_get("rfq_ended")?,
         operator: row.try_get("operator")?,
+        // PostgreSQL keeps no desk_actions yet: the RFQ's operator.
+        accepted_by: row.try_get("operator")?,
     })
 }
 

@@ -227,6 +227,8 @@ impl ReportRows for PgRows {
                 operator: row.get("operator"),
                 two_way: row.get::<_, i32>("two_way") == 1,
                 accepted_side: row.get("accepted_side"),
+                // PostgreSQL keeps no desk_actions yet: the RFQ's operator.
+                accepted_by: None,
             })
             .collect();
         selected.reverse();

@@ -17,7 +17,7 @@ use super::{describe, PgUrl};
 
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only, as SQLite's list.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     // 1: the shape SQLite's file has at its version 8 plus the desk that
     // wrote each RFQ and health change (`desk`, as SQLite's version 9).
     r#"
@@ -294,6 +294,48 @@ const MIGRATIONS: [&str; 6] = [
         recorded_at     TEXT NOT NULL
     );
     CREATE INDEX client_orders_by_order ON client_orders (client, client_order_id, id);
+    "#,
+    // 7: SQLite's version 17: operators' actions (`desk_actions`) and
+    // `orders.accepted_by`. The desk server records them in an SQLite
+    // blotter only for now: on a database the table stays empty and
+    // `accepted_by` is the RFQ's operator.
+    r#"
+    CREATE TABLE desk_actions (
+        id       BIGSERIAL PRIMARY KEY,
+        at       TEXT    NOT NULL,
+        at_ms    BIGINT  NOT NULL,
+        desk     TEXT    NOT NULL DEFAULT '',
+        operator TEXT    NOT NULL,
+        action   TEXT    NOT NULL,
+        client   TEXT,
+        rfq_id   TEXT,
+        quote_id TEXT,
+        side     TEXT
+    );
+    CREATE INDEX desk_actions_by_rfq ON desk_actions (rfq_id, id);
+    DROP VIEW orders;
+    CREATE VIEW orders AS
+    SELECT r.rfq_id, r.pair, r.side, o.rfq, o.seq, o.t_ms, o.at, o.at_ms, o.order_id,
+           o.quote_id, o.lp, o.venue_ref, o.lp_price, o.amount, o.attempt,
+           CASE a.event WHEN 'order_rejected' THEN 'rejected' WHEN 'filled' THEN 'filled'
+                        WHEN 'execution_unknown' THEN 'unknown' END AS outcome,
+           a.reason, a.hold_ms,
+           CASE a.event WHEN 'filled' THEN a.lp_price END AS fill_price,
+           a.at AS answered_at, a.at_ms AS answered_ms, r.client,
+           o.client_order_id, a.venue_order_id, a.reconciled_by, a.reconciled_at, r.desk,
+           coalesce((SELECT d.operator FROM desk_actions d
+                     WHERE d.rfq_id = r.rfq_id AND d.action = 'accept'
+                       AND (d.quote_id IS NULL OR d.quote_id = o.quote_id)
+                     ORDER BY d.quote_id IS NULL, d.id DESC LIMIT 1),
+                    r.operator) AS accepted_by
+    FROM executions o
+    JOIN rfqs r ON r.id = o.rfq
+    LEFT JOIN executions a ON a.id = (
+        SELECT x.id FROM executions x
+        WHERE x.rfq = o.rfq AND x.order_id = o.order_id
+          AND x.event IN ('order_rejected', 'filled', 'execution_unknown')
+        ORDER BY x.seq DESC LIMIT 1)
+    WHERE o.event = 'order_sent';
     "#,
 ];
 

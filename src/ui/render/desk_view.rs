@@ -1,12 +1,14 @@
 //! The desk view (`d`): every live RFQ on the desk with its operator,
 //! client, request, the LP behind the client price, time left, state and
-//! order outcome, then the last few that ended, and below them every
-//! LP's health. Every column fits 80 wide; from 110 columns they widen.
+//! order outcome, then the last few that ended; below them the desk's
+//! clients (paused or quoted, the selected one marked) under the kill
+//! switch's state, and every LP's health. Every column fits 80 wide;
+//! from 110 columns they widen.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Cell, Row, Table};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
 use super::WIDE;
@@ -22,12 +24,95 @@ pub(super) fn draw_desk_view(
     view: &DeskViewState,
     palette: Palette,
 ) {
-    // The LPs' table takes what it needs, up to half the screen.
+    // The LPs' table takes what it needs, up to half the screen; the
+    // clients theirs (and a line for what the last pause did), up to a
+    // quarter.
     let lp_rows = (view.lps.len().max(1) as u16 + 3).min(area.height / 2);
-    let [rfqs, lps] =
-        Layout::vertical([Constraint::Fill(1), Constraint::Length(lp_rows)]).areas(area);
+    let client_rows = (view.clients.len().max(1) as u16 + 3).min(area.height / 4);
+    let [rfqs, clients, lps] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(client_rows),
+        Constraint::Length(lp_rows),
+    ])
+    .areas(area);
     draw_rfqs(frame, rfqs, view, palette);
+    draw_clients(frame, clients, view, palette);
     draw_lps(frame, lps, view, palette);
+}
+
+/// The clients and the kill switch: `p` pauses or resumes the selected
+/// one (▸), `K` the kill switch.
+fn draw_clients(frame: &mut Frame, area: Rect, view: &DeskViewState, palette: Palette) {
+    let title = match &view.pauses.kill_switch {
+        Some(on) => Span::styled(
+            format!(
+                " KILL SWITCH ON · every client paused · by {} at {} ",
+                on.by, on.at
+            ),
+            palette.style(theme::KILL_SWITCH_ON),
+        ),
+        None => Span::styled(
+            " Clients · kill switch off · ↑/↓ select · p pause/resume · K kill switch ",
+            palette.style(theme::TITLE),
+        ),
+    };
+    let block = Block::bordered().title(title);
+    let rows: Vec<Row> = view
+        .clients
+        .iter()
+        .enumerate()
+        .map(|(at, client)| {
+            let marker = if at == view.selected { "▸" } else { " " };
+            let paused = view
+                .pauses
+                .paused
+                .iter()
+                .find(|paused| paused.client == *client);
+            let state = match paused {
+                Some(paused) => Span::styled(
+                    format!("PAUSED by {} at {}", paused.mark.by, paused.mark.at),
+                    palette.style(theme::CLIENT_PAUSED),
+                ),
+                None if view.pauses.kill_switch.is_some() => {
+                    Span::styled("paused (kill switch)", palette.style(theme::CLIENT_PAUSED))
+                }
+                None => Span::styled("quoted", palette.style(theme::PLAIN)),
+            };
+            Row::new([
+                Cell::from(marker),
+                Cell::from(client.as_str().to_string()),
+                Cell::from(state),
+            ])
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Length(12),
+        Constraint::Fill(1),
+    ];
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [list, said] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(inner);
+    if rows.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                " no clients file: every request is the house's",
+                palette.style(theme::MUTED),
+            )),
+            list,
+        );
+    } else {
+        frame.render_widget(Table::new(rows, widths), list);
+    }
+    if let Some(notice) = &view.notice {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                format!(" {notice}"),
+                palette.style(theme::KEY),
+            )),
+            said,
+        );
+    }
 }
 
 fn draw_rfqs(frame: &mut Frame, area: Rect, view: &DeskViewState, palette: Palette) {

@@ -30,8 +30,11 @@ const HELP: [(&str, &str); 20] = [
     ("  Enter / n", "new request, previous values filled in"),
     ("  q / Ctrl+C", "quit (Ctrl+C also quits from the form)"),
     ("Desk view", ""),
-    ("  d", "every live RFQ on the desk and every LP's health"),
-    ("", "(on the form only while nothing is typed; d/Esc back)"),
+    ("  d", "the desk's RFQs, clients, LPs (form: when blank)"),
+    (
+        "  ↑↓ p / K",
+        "pause/resume the selected client; kill switch (y)",
+    ),
 ];
 
 pub(super) fn draw_help(frame: &mut Frame, app: &App) {

@@ -1,12 +1,15 @@
 //! The desk view's state (the `d` screen, for a head of desk): every live
-//! RFQ on the desk, the few that ended last with their outcome, and every
-//! LP's health, reduced from the desk's pushed facts. Time left counts
-//! down between rows on the view's own clock, so an idle desk sends
-//! nothing and the view still moves.
+//! RFQ on the desk, the few that ended last with their outcome, every
+//! LP's health, and the desk's clients with their pauses and the kill
+//! switch, reduced from the desk's pushed facts. Time left counts down
+//! between rows on the view's own clock, so an idle desk sends nothing
+//! and the view still moves. The client selected (↑/↓) is the one `p`
+//! pauses or resumes; `K` asks before it turns the kill switch.
 
 use std::collections::VecDeque;
 
-use crate::streams::{DeskEvent, DeskView, LiveRfq, LpHealthRow, RfqState};
+use crate::rfq::ClientId;
+use crate::streams::{ClientPauses, DeskEvent, DeskView, LiveRfq, LpHealthRow, RfqState};
 
 /// RFQs that ended kept under the live ones, newest first: enough to see
 /// how the last few orders went.
@@ -27,6 +30,17 @@ pub struct DeskViewState {
     /// Newest first, at most [`ENDED_KEPT`].
     pub ended: VecDeque<Seen>,
     pub lps: Vec<LpHealthRow>,
+    /// The clients the desk has paused, and its kill switch.
+    pub pauses: ClientPauses,
+    /// The desk's clients, in its clients file's order (none without
+    /// one): the rows `p` acts on.
+    pub clients: Vec<ClientId>,
+    /// The client row selected.
+    pub selected: usize,
+    /// `K` was pressed: `y` turns the kill switch to this.
+    pub kill_switch_asked: Option<bool>,
+    /// What the last pause did, or why it was not done.
+    pub notice: Option<String>,
     /// The view's clock, in ms: rows count down by it.
     now_ms: u64,
 }
@@ -46,6 +60,7 @@ impl DeskViewState {
             })
             .collect();
         self.lps = view.lps;
+        self.pauses = view.pauses;
     }
 
     /// One desk fact at view time `now_ms`.
@@ -76,6 +91,7 @@ impl DeskViewState {
                 }
             }
             DeskEvent::Resync(view) => self.replace(view.clone(), now_ms),
+            DeskEvent::ClientPauses(pauses) => self.pauses = pauses.clone(),
             DeskEvent::StreamStarted { .. } | DeskEvent::BlotterTrouble(_) => {}
         }
     }
@@ -117,6 +133,18 @@ impl DeskViewState {
             .retain(|other| other.rfq.rfq_id != seen.rfq.rfq_id);
         self.ended.push_front(seen);
         self.ended.truncate(ENDED_KEPT);
+    }
+
+    /// Moves the client selection by `step` rows, within the list.
+    pub fn select(&mut self, step: isize) {
+        let last = self.clients.len().saturating_sub(1);
+        self.selected = self.selected.saturating_add_signed(step).min(last);
+    }
+
+    /// The client `p` acts on, and whether it is paused by name now.
+    pub fn selected_client(&self) -> Option<(&ClientId, bool)> {
+        let client = self.clients.get(self.selected)?;
+        Some((client, self.pauses.is_paused(client)))
     }
 
     /// Time passed on the view's clock: counts down what is shown.

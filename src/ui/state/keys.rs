@@ -64,6 +64,13 @@ pub enum Command {
     Accept(Arc<str>),
     /// The operator vouches for the best unverified price: offer it.
     Release,
+    /// Pause (`true`) or resume the client, desk-wide.
+    PauseClient {
+        client: crate::rfq::ClientId,
+        pause: bool,
+    },
+    /// Turn the desk's kill switch on or off (confirmed with `y`).
+    KillSwitch(bool),
     Quit,
 }
 
@@ -319,8 +326,48 @@ impl App {
             return Command::None;
         }
         if self.showing_desk {
+            if let Some(on) = self.desk_view.kill_switch_asked.take() {
+                if key.code == KeyCode::Char('y') && plain {
+                    return Command::KillSwitch(on);
+                }
+                self.desk_view.notice = Some("the kill switch is unchanged".into());
+                if !ctrl_c {
+                    return Command::None;
+                }
+            }
             // The screen underneath keeps running; only Ctrl+C reaches it.
             match key.code {
+                KeyCode::Up => {
+                    self.desk_view.select(-1);
+                    return Command::None;
+                }
+                KeyCode::Down => {
+                    self.desk_view.select(1);
+                    return Command::None;
+                }
+                KeyCode::Char('p') if plain => {
+                    return match self.desk_view.selected_client() {
+                        Some((client, paused)) => Command::PauseClient {
+                            client: client.clone(),
+                            pause: !paused,
+                        },
+                        None => {
+                            self.desk_view.notice =
+                                Some("no clients file on this desk: no client to pause".into());
+                            Command::None
+                        }
+                    };
+                }
+                KeyCode::Char('K') => {
+                    let on = self.desk_view.pauses.kill_switch.is_none();
+                    self.desk_view.kill_switch_asked = Some(on);
+                    self.desk_view.notice = Some(if on {
+                        "turn the kill switch ON? Every client is paused and its live RFQs stopped. y confirms, any other key cancels".into()
+                    } else {
+                        "turn the kill switch OFF? Clients are quoted again. y confirms, any other key cancels".into()
+                    });
+                    return Command::None;
+                }
                 KeyCode::Char('d') | KeyCode::Esc if plain => {
                     self.showing_desk = false;
                     return Command::None;
