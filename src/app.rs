@@ -480,10 +480,18 @@ fn check_bench_options(options: &crate::bench::BenchOptions) -> Result<(), Strin
     if options.rfq_secs == Some(0) {
         return Err("invalid --rfq-secs '0': must be at least 1".into());
     }
-    if options.through_server && !(1..=options.sessions).contains(&options.connections) {
+    let over_a_server = options.through_server || options.client_api;
+    if !over_a_server && options.connections.is_some() {
+        return Err(
+            "--connections is for a bench over a desk server: add --through-server or --client-api"
+                .into(),
+        );
+    }
+    if over_a_server && !(1..=options.sessions).contains(&options.connections()) {
         return Err(format!(
             "invalid --connections '{}': must be from 1 to --sessions ({})",
-            options.connections, options.sessions
+            options.connections(),
+            options.sessions
         ));
     }
     match options.lp_delay_max_ms {

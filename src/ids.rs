@@ -97,6 +97,14 @@ pub(crate) fn quote_id(rfq_id: &str, seq: u32) -> Arc<str> {
     Arc::from(format!("Q{stem}-{seq}"))
 }
 
+/// The RFQ a client quote id of [`quote_id`] belongs to.
+pub(crate) fn rfq_id_of_quote(quote_id: &str) -> Option<String> {
+    let stem = quote_id.strip_prefix('Q')?;
+    let (stem, seq) = stem.rsplit_once('-')?;
+    seq.parse::<u32>().ok()?;
+    Some(format!("R{stem}"))
+}
+
 /// The `attempt`-th order (from 1) sent for the accepted client quote
 /// `quote_id`.
 pub(crate) fn order_id(quote_id: &str, attempt: u32) -> Arc<str> {
@@ -128,6 +136,14 @@ mod tests {
             &*order_id("Q20250119-143025-123-k7m2-3", 2),
             "O20250119-143025-123-k7m2-3-2"
         );
+    }
+
+    #[test]
+    fn a_quote_id_names_its_rfq() {
+        let rfq = "R20250119-143025-123-k7m2";
+        assert_eq!(rfq_id_of_quote(&quote_id(rfq, 12)).as_deref(), Some(rfq));
+        assert_eq!(rfq_id_of_quote("R20250119-143025-123-k7m2"), None);
+        assert_eq!(rfq_id_of_quote("Q20250119-143025-123-k7m2"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod histogram;
 mod probe;
+mod through_client_api;
 mod through_server;
 mod wire;
 
@@ -29,6 +30,7 @@ use probe::{answer_ready_at, SessionTimings, StreamTimer};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::Serialize;
+use through_client_api::{ClientApiBenchReport, FirstAnswers};
 use through_server::{ReadyLog, ServerBenchReport};
 use wire::{Wire, WireEnd};
 
@@ -90,15 +92,28 @@ pub struct BenchOptions {
     /// snapshot, as `serve` does)
     #[arg(long, conflicts_with_all = ["rfq_secs", "keep_snapshots"])]
     pub(crate) through_server: bool,
-    /// Operator connections the streams are shared over (with
-    /// --through-server)
+    /// Run --sessions client RFQs through the client WebSocket API of a
+    /// desk server in this process (`serve --client-ws`'s code, on a
+    /// loopback port), sent by --connections API clients: measures a
+    /// client's quote_request to its first quote read off its socket,
+    /// less the fastest LP's answer time, quotes pushed per second, and
+    /// memory per live client RFQ
     #[arg(
         long,
-        default_value_t = 10,
-        value_name = "N",
-        requires = "through_server"
+        conflicts_with_all = ["rfq_secs", "keep_snapshots", "through_server"]
     )]
-    pub(crate) connections: usize,
+    pub(crate) client_api: bool,
+    /// Operator connections (with --through-server), or API clients
+    /// (with --client-api), the streams are shared over [default: 10]
+    #[arg(long, value_name = "N")]
+    pub(crate) connections: Option<usize>,
+}
+
+impl BenchOptions {
+    /// The connections a bench over a desk server shares its streams over.
+    pub(crate) fn connections(&self) -> usize {
+        self.connections.unwrap_or(10)
+    }
 }
 
 /// What a bench run found: the in-process bench's figures, or those
@@ -106,6 +121,7 @@ pub struct BenchOptions {
 pub(crate) enum Figures {
     InProcess(BenchReport),
     ThroughServer(ServerBenchReport),
+    ThroughClientApi(ClientApiBenchReport),
 }
 
 impl Figures {
@@ -114,6 +130,7 @@ impl Figures {
         match self {
             Figures::InProcess(report) => serde_json::to_string(report),
             Figures::ThroughServer(report) => serde_json::to_string(report),
+            Figures::ThroughClientApi(report) => serde_json::to_string(report),
         }
     }
 
@@ -122,6 +139,7 @@ impl Figures {
         match self {
             Figures::InProcess(report) => report.text(),
             Figures::ThroughServer(report) => report.text(),
+            Figures::ThroughClientApi(report) => report.text(),
         }
     }
 }
@@ -136,6 +154,9 @@ pub(crate) async fn measure(
     if options.through_server {
         let report = through_server::run(options, settings, blotter).await?;
         Ok(Figures::ThroughServer(report))
+    } else if options.client_api {
+        let report = through_client_api::run(options, settings, blotter).await?;
+        Ok(Figures::ThroughClientApi(report))
     } else {
         Ok(Figures::InProcess(run(options, settings, blotter).await?))
     }
@@ -253,10 +274,21 @@ struct BenchLp {
     delay: Duration,
     /// Delivers its answers after `delay` (unused when it has none).
     wire: WireEnd,
-    /// Where a desk server's streams note each answer's ready moment
-    /// (`--through-server`, whose sessions carry no probe); without it
-    /// the mark goes to the session's probe.
-    ready_log: Option<Arc<ReadyLog>>,
+    /// Where the answer's ready moment is noted.
+    marks: AnswerMarks,
+}
+
+/// Where the bench's LPs note their answers' moments.
+#[derive(Clone)]
+enum AnswerMarks {
+    /// The in-process bench: the session's probe.
+    Probe,
+    /// `--through-server`, whose sessions carry no probe: every answer's
+    /// ready moment, matched to its event at the operator's socket.
+    Server(Arc<ReadyLog>),
+    /// `--client-api`: each RFQ's first request and fastest answer,
+    /// matched to its first quote at the client's socket.
+    ClientApi(Arc<FirstAnswers>),
 }
 
 const BENCH_REFERENCE: Decimal = dec!(100000);
@@ -288,6 +320,9 @@ impl LiquidityProvider for BenchLp {
     }
 
     async fn quote(&self, request: &LpRequest) -> Result<LpQuote, LpError> {
+        if let AnswerMarks::ClientApi(first) = &self.marks {
+            first.asked(&request.rfq_id, Instant::now());
+        }
         let ready = if self.delay.is_zero() {
             Instant::now()
         } else {
@@ -298,9 +333,10 @@ impl LiquidityProvider for BenchLp {
             self.wire.arrival(due).await;
             due
         };
-        match &self.ready_log {
-            Some(log) => log.ready(&request.rfq_id, self.index, ready),
-            None => answer_ready_at(ready),
+        match &self.marks {
+            AnswerMarks::Probe => answer_ready_at(ready),
+            AnswerMarks::Server(log) => log.ready(&request.rfq_id, self.index, ready),
+            AnswerMarks::ClientApi(first) => first.answered(&request.rfq_id, ready),
         }
         // The request id counts this session's requests: a per-session
         // price path with no state shared between sessions.
@@ -327,11 +363,7 @@ impl LiquidityProvider for BenchLp {
 }
 
 /// The desk's LPs: like real providers, one set serves every session.
-fn bench_lps(
-    options: &BenchOptions,
-    wire: &Wire,
-    ready_log: Option<Arc<ReadyLog>>,
-) -> Vec<SharedLp> {
+fn bench_lps(options: &BenchOptions, wire: &Wire, marks: AnswerMarks) -> Vec<SharedLp> {
     (0..options.lps)
         .map(|index| {
             let delay_ms = match options.lp_delay_max_ms {
@@ -346,7 +378,7 @@ fn bench_lps(
                 index,
                 delay: Duration::from_millis(delay_ms),
                 wire: wire.end(),
-                ready_log: ready_log.clone(),
+                marks: marks.clone(),
             }) as SharedLp
         })
         .collect()
@@ -656,7 +688,7 @@ pub async fn run(
     let timings = Arc::new(SessionTimings::default());
     let totals = Arc::new(Totals::default());
     let wire = Wire::start();
-    let lps = bench_lps(options, &wire, None);
+    let lps = bench_lps(options, &wire, AnswerMarks::Probe);
     let scratch = tempfile::Builder::new().prefix("lp-rfq-bench-").tempdir()?;
     let blotter_path = match blotter {
         BenchBlotter::Off => None,

@@ -231,9 +231,9 @@ pub(crate) async fn run(
     blotter: BenchBlotter,
 ) -> anyhow::Result<ServerBenchReport> {
     anyhow::ensure!(
-        (1..=options.sessions).contains(&options.connections),
+        (1..=options.sessions).contains(&options.connections()),
         "invalid --connections '{}': must be from 1 to --sessions ({})",
-        options.connections,
+        options.connections(),
         options.sessions
     );
     let pair: Pair = "BTCUSDT".parse()?;
@@ -269,7 +269,7 @@ pub(crate) async fn run(
 
     let wire = Wire::start();
     let ready = Arc::new(ReadyLog::default());
-    let lps = super::bench_lps(options, &wire, Some(ready.clone()));
+    let lps = super::bench_lps(options, &wire, super::AnswerMarks::Server(ready.clone()));
     let lp_places = (lps.iter().enumerate())
         .map(|(place, lp)| (lp.shared_name(), place))
         .collect();
@@ -279,10 +279,10 @@ pub(crate) async fn run(
         blotter,
     ));
 
-    let tokens: Vec<Secret> = (0..options.connections)
+    let tokens: Vec<Secret> = (0..options.connections())
         .map(|_| Secret::new(format!("bench-{:032x}", rand::random::<u128>())))
         .collect();
-    let operators_file: String = (0..options.connections)
+    let operators_file: String = (0..options.connections())
         .map(|n| {
             format!(
                 "[[operator]]\nname = \"bench-{}\"\ntoken_env = \"T{n}\"\n",
@@ -375,7 +375,7 @@ pub(crate) async fn run(
     Ok(ServerBenchReport {
         through_server: true,
         sessions: options.sessions,
-        connections: options.connections,
+        connections: options.connections(),
         lps: options.lps,
         starts: if spread { "spread" } else { "together" },
         duration_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,

@@ -274,9 +274,26 @@ pub(crate) const MAX_ORDERS_PER_SEC: usize = 5;
 /// until they resolve.
 pub(crate) const ORDER_RETENTION: Duration = Duration::from_secs(60 * 60);
 
+/// Moments a client's request and its quotes pass on their way through
+/// the desk, for a watcher that times them (`lp-rfq bench --client-api`);
+/// a desk serving clients has none, and pays one `None` check a quote.
+pub(crate) trait HopWatcher: Send + Sync {
+    /// Request `client_rfq_id` has been read and checked: the desk is
+    /// starting its stream.
+    fn starting(&self, client_rfq_id: &str);
+    /// The request's task has turned a stream event into quote
+    /// `quote_id` and is offering it to the client's queue.
+    fn quote_offered(&self, quote_id: &Arc<str>);
+    /// The connection's writer has taken quote `quote_id` to frame it
+    /// and write it to the socket.
+    fn quote_writing(&self, quote_id: &Arc<str>);
+}
+
 /// What every client session on one desk shares.
 pub struct ClientApi {
     desk: Arc<Desk>,
+    /// Who times the hops, if anyone ([`HopWatcher`]).
+    pub(crate) hops: Option<Arc<dyn HopWatcher>>,
     /// Each client's RFQs within the last [`RATE_WINDOW`].
     recent_rfqs: Mutex<HashMap<ClientId, VecDeque<Instant>>>,
     /// Every client order id seen within [`ORDER_RETENTION`] of its
@@ -326,10 +343,23 @@ impl ClientApi {
         let record = desk.client_order_records().transpose()?;
         Ok(Arc::new(ClientApi {
             desk,
+            hops: None,
             recent_rfqs: Mutex::new(HashMap::new()),
             orders: Mutex::new(Orders::default()),
             record,
         }))
+    }
+
+    /// [`ClientApi::new`] with `watcher` noting each request's and
+    /// quote's hops.
+    pub(crate) fn watched(
+        desk: Arc<Desk>,
+        watcher: Arc<dyn HopWatcher>,
+    ) -> Result<Arc<ClientApi>, BlotterError> {
+        let api = ClientApi::new(desk)?;
+        let mut api = Arc::into_inner(api).expect("just made: the only reference");
+        api.hops = Some(watcher);
+        Ok(Arc::new(api))
     }
 
     pub(crate) fn desk(&self) -> &Arc<Desk> {

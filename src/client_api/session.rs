@@ -254,6 +254,9 @@ impl ClientSession {
                 params
             },
         };
+        if let Some(hops) = &self.api.hops {
+            hops.starting(&id);
+        }
         let handle = match desk.try_start(request) {
             Ok(handle) => handle,
             Err(error) => {
@@ -638,6 +641,9 @@ impl Pump {
                 .filter(|_| in_quote_currency)
                 .map(|side| side.base)
         };
+        if let Some(hops) = &self.api.hops {
+            hops.quote_offered(&quote_id);
+        }
         self.out.offer(Outbound::Quote {
             client_rfq_id: self.client_rfq_id.clone(),
             quote_id: quote_id.clone(),

@@ -78,6 +78,12 @@ impl ClientTokens {
         Ok(ClientTokens { tokens })
     }
 
+    /// Tokens made up by the caller rather than read from the
+    /// environment (the bench's clients, whose tokens live for one run).
+    pub(crate) fn given(tokens: Vec<(ClientId, Secret)>) -> ClientTokens {
+        ClientTokens { tokens }
+    }
+
     /// The client whose token `token` is, compared in full whatever
     /// differs first.
     fn who(&self, token: &str) -> Option<ClientId> {
@@ -160,13 +166,19 @@ pub(crate) async fn connection(
     tracing::info!(%peer, %client, "client connected (ws)");
     let (sink, mut incoming) = socket.split();
     let (out, to_send) = Outgoing::new();
+    let hops = api.hops.clone();
     // The writer watches for overflow only: holding a sender would keep
     // its queue open, and every close would wait out the farewell.
     let mut writer = tokio::spawn(ws_edge::write_out(
         sink,
         to_send,
         out.overflow(),
-        |message| frame(&message),
+        move |message| {
+            if let (Some(hops), Outbound::Quote { quote_id, .. }) = (&hops, &message) {
+                hops.quote_writing(quote_id);
+            }
+            frame(&message)
+        },
         |reason| frame(&Outbound::Error { reason }),
     ));
     let mut session = ClientSession::new(api, client.clone(), Channel::Ws, out);

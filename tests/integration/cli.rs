@@ -716,6 +716,88 @@ fn bench_through_the_desk_server_times_each_answer_to_the_operators_socket() {
 }
 
 #[test]
+fn bench_through_the_client_api_quotes_every_clients_rfq_and_times_the_first_quote() {
+    // Four client RFQs over two API clients on the client WebSocket API
+    // of a desk in the bench's process, recorded into a scratch blotter.
+    let output = lp_rfq()
+        .args(["bench", "--client-api", "--connections", "2"])
+        .args(["--sessions", "4", "--lps", "3", "--duration", "1"])
+        .args(["--poll-ms", "100", "--lp-delay-ms", "5"])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 1);
+    let report = &lines[0];
+    for (field, expected) in [
+        ("client_api", serde_json::json!(true)),
+        ("sessions", serde_json::json!(4)),
+        ("clients", serde_json::json!(2)),
+        ("lps", serde_json::json!(3)),
+        ("starts", serde_json::json!("spread")),
+        // Every request was sent and quoted, none refused, and each
+        // RFQ's end reached its client: its last quote cancelled as
+        // `ended`, once.
+        ("rfqs_sent", serde_json::json!(4)),
+        ("rfqs_quoted", serde_json::json!(4)),
+        ("rfqs_rejected", serde_json::json!(0)),
+        ("rfqs_unfinished", serde_json::json!(0)),
+        ("cancels_read", serde_json::json!(4)),
+        ("unmatched_quotes", serde_json::json!(0)),
+        ("rejects", serde_json::json!([])),
+        ("errors", serde_json::json!([])),
+        ("connections_closed", serde_json::json!([])),
+    ] {
+        assert_eq!(report[field], expected, "{field}: {report}");
+    }
+    // At least the first quote of each RFQ, counted per second of the run.
+    let quotes = report["quotes_read"].as_u64().unwrap();
+    assert!(quotes >= 4, "{report}");
+    assert!(report["quotes_per_sec"].as_u64().unwrap() > 0, "{report}");
+    for (p50, p99) in [
+        (
+            "first_quote_over_fastest_p50_us",
+            "first_quote_over_fastest_p99_us",
+        ),
+        ("request_to_lp_asked_p50_us", "request_to_lp_asked_p99_us"),
+        (
+            "fastest_answer_to_quote_read_p50_us",
+            "fastest_answer_to_quote_read_p99_us",
+        ),
+        ("lp_answer_late_p50_us", "lp_answer_late_p99_us"),
+        ("quote_serialize_p50_us", "quote_serialize_p99_us"),
+        ("client_parse_p50_us", "client_parse_p99_us"),
+    ] {
+        let (p50, p99) = (report[p50].as_f64().unwrap(), report[p99].as_f64().unwrap());
+        assert!(p50 > 0.0 && p50 <= p99, "{report}");
+    }
+    let max = report["first_quote_over_fastest_max_us"].as_f64().unwrap();
+    assert!(
+        report["first_quote_over_fastest_p99_us"].as_f64().unwrap() <= max,
+        "{report}"
+    );
+    let idle = report["idle_rss_mb"].as_f64().unwrap();
+    let running = report["running_rss_mb"].as_f64().unwrap();
+    assert!(idle > 1.0 && running >= idle, "{report}");
+    assert!(
+        report["rss_per_rfq_kb"].as_f64().unwrap() >= 0.0,
+        "{report}"
+    );
+    assert!(
+        report["peak_rss_mb"].as_f64().unwrap() >= running,
+        "{report}"
+    );
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("bench through the client API: 4 client RFQs x 3 LPs over 2 API clients (started spread), ")
+            && text.contains(": 4 quoted, 0 rejected, 0 unfinished; ")
+            && text.contains("request -> first quote read, less the fastest LP's answer time: p50 ")
+            && text.contains("KB per live client RFQ"),
+        "{text}"
+    );
+}
+
+#[test]
 fn bench_rfq_secs_starts_each_slots_next_rfq_as_the_last_one_ends() {
     let dir = tempfile::tempdir().unwrap();
     let blotter = dir.path().join("bench.db");
@@ -1502,6 +1584,14 @@ fn bench_argument_errors_exit_2() {
             &["bench", "--through-server", "--connections", "0"][..],
             "lp-rfq: invalid --connections '0': must be from 1 to --sessions (1000)\n",
         ),
+        (
+            &["bench", "--client-api", "--sessions", "2", "--connections", "3"][..],
+            "lp-rfq: invalid --connections '3': must be from 1 to --sessions (2)\n",
+        ),
+        (
+            &["bench", "--connections", "2"][..],
+            "lp-rfq: --connections is for a bench over a desk server: add --through-server or --client-api\n",
+        ),
     ] {
         let output = lp_rfq().args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
@@ -1509,7 +1599,6 @@ fn bench_argument_errors_exit_2() {
     }
     // Flags that mean nothing through a desk server are refused by name.
     for (args, named) in [
-        (&["bench", "--connections", "2"][..], "--through-server"),
         (
             &["bench", "--through-server", "--rfq-secs", "1"][..],
             "--rfq-secs",
@@ -1517,6 +1606,14 @@ fn bench_argument_errors_exit_2() {
         (
             &["bench", "--through-server", "--keep-snapshots"][..],
             "--keep-snapshots",
+        ),
+        (
+            &["bench", "--client-api", "--through-server"][..],
+            "--through-server",
+        ),
+        (
+            &["bench", "--client-api", "--rfq-secs", "1"][..],
+            "--rfq-secs",
         ),
     ] {
         let output = lp_rfq().args(args).output().unwrap();
@@ -1576,6 +1673,7 @@ fn each_subcommand_help_lists_only_the_flags_it_uses() {
             "--rfq-secs",
             "--keep-snapshots",
             "--through-server",
+            "--client-api",
             "--connections",
             "--log-file"
         ]
