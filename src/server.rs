@@ -6,10 +6,11 @@
 //! serves TLS (`wss://`), opened within the same deadline as the
 //! WebSocket upgrade; the rest of a connection's code is the same over
 //! either stream. Each connection is its own task: it reads the operator's
-//! messages, starts their streams on the desk and pumps the streams'
-//! numbered events into a bounded outbox that one writer drains; a
-//! connection that falls a whole outbox behind is closed with the
-//! reason, so no operator can hold the desk back or grow its memory.
+//! messages and starts their streams on the desk; each stream's task
+//! offers its numbered events, as frames, straight into the connection's
+//! bounded outbox, which one writer drains (every frame queued, then one
+//! flush); a connection that falls a whole outbox behind is closed with
+//! the reason, so no operator can hold the desk back or grow its memory.
 //! The wire is `desk::protocol`, documented in docs/protocol.md.
 
 use std::collections::{HashMap, VecDeque};
@@ -37,9 +38,10 @@ use crate::client_api::ClientApi;
 use crate::desk::protocol::{
     ClientMessage, ServerMessage, StartTerms, PROTOCOL_VERSION, TOKEN_ENV,
 };
-use crate::desk::{Desk, DeskError, StreamHandle};
+use crate::desk::{Desk, DeskError};
 use crate::operators::Operators;
 use crate::rfq::inbox::CommandSender;
+use crate::rfq::outlet::Outlet;
 use crate::rfq::{QuoteRequest, RfqEvent, RfqSpec, StreamCommand};
 use crate::signals::Interrupts;
 use crate::streams::{Refusal, Sequenced, StreamStopper};
@@ -517,7 +519,7 @@ async fn connection(
         outbox,
         owned: HashMap::new(),
         followed: HashMap::new(),
-        pumps: JoinSet::new(),
+        running: JoinSet::new(),
         followers: JoinSet::new(),
         ended_away,
         gone: Arc::new(AtomicBool::new(false)),
@@ -535,7 +537,7 @@ async fn connection(
                 break false;
             }
             _ = stop.changed() => break true,
-            Some(_) = session.pumps.join_next(), if !session.pumps.is_empty() => {}
+            Some(_) = session.running.join_next(), if !session.running.is_empty() => {}
         }
     };
     if !stopping {
@@ -626,8 +628,9 @@ struct Operating {
     owned: HashMap<Arc<str>, Owned>,
     /// The streams it attached to: their commands go to the follower.
     followed: HashMap<Arc<str>, mpsc::Sender<StreamCommand>>,
-    /// Each owned stream's pump: runs until the stream has ended.
-    pumps: JoinSet<()>,
+    /// Each owned stream's end, waited for: done once the stream has
+    /// ended and every event of it is offered.
+    running: JoinSet<()>,
     /// Attached streams and the desk view: dropped with the connection.
     followers: JoinSet<()>,
     ended_away: Arc<EndedAway>,
@@ -752,8 +755,26 @@ impl Operating {
             });
             return;
         }
-        let handle = match self.desk.try_start(QuoteRequest { spec, params }) {
-            Ok(handle) => handle,
+        let outbox = self.outbox.clone();
+        let away = Away {
+            ended: self.ended_away.clone(),
+            operator: self.operator.clone(),
+            gone: self.gone.clone(),
+        };
+        let started = self
+            .desk
+            .try_start_into(QuoteRequest { spec, params }, |rfq_id, clock| ToOperator {
+                outbox,
+                started: Some(ServerMessage::Started {
+                    request,
+                    rfq_id: rfq_id.clone(),
+                    speed_per_mille: clock.speed_per_mille(),
+                }),
+                seq: 0,
+                away,
+            });
+        let stream = match started {
+            Ok(stream) => stream,
             Err(error) => {
                 // A client the desk does not know, or a request beyond
                 // its client's limits, is the request's fault, as it is
@@ -770,27 +791,20 @@ impl Operating {
                 return;
             }
         };
-        tracing::info!(operator = %self.operator, rfq_id = %handle.rfq_id, "RFQ started");
-        // Before the pump exists: the operator learns the id before any
-        // event of it.
-        self.outbox.offer(&ServerMessage::Started {
-            request,
-            rfq_id: handle.rfq_id.clone(),
-            speed_per_mille: handle.clock.speed_per_mille(),
-        });
+        tracing::info!(operator = %self.operator, rfq_id = %stream.rfq_id, "RFQ started");
         self.owned.insert(
-            handle.rfq_id.clone(),
+            stream.rfq_id.clone(),
             Owned {
-                stopper: handle.stopper(),
-                commands: handle.commands.clone(),
+                stopper: stream.stopper,
+                commands: stream.commands,
             },
         );
-        let away = Away {
-            ended: self.ended_away.clone(),
-            operator: self.operator.clone(),
-            gone: self.gone.clone(),
-        };
-        self.pumps.spawn(pump(handle, self.outbox.clone(), away));
+        let task = stream.task;
+        self.running.spawn(async move {
+            if let Err(error) = task.await {
+                tracing::error!("an RFQ on the desk server failed: {error:#}");
+            }
+        });
     }
 
     fn command(&mut self, rfq_id: Arc<str>, command: StreamCommand) {
@@ -905,15 +919,15 @@ impl Operating {
         });
     }
 
-    /// The connection is going: its streams stop (each pump runs on
-    /// until its stream has ended, so an order out is waited for and
-    /// recorded); when the desk is stopping, the operator is told.
+    /// The connection is going: its streams stop (each is waited for
+    /// until it has ended, so an order out is waited for and recorded);
+    /// when the desk is stopping, the operator is told.
     async fn close(mut self, desk_stopping: bool) {
         for owned in self.owned.values() {
             owned.stopper.stop();
         }
         self.followers.shutdown().await;
-        while self.pumps.join_next().await.is_some() {}
+        while self.running.join_next().await.is_some() {}
         if desk_stopping {
             self.outbox.offer(&ServerMessage::Closing {
                 reason: "the desk server is stopping".into(),
@@ -955,9 +969,6 @@ fn record_command(desk: &Desk, operator: &Arc<str>, rfq_id: &Arc<str>, command: 
     });
 }
 
-/// Hands every event of an owned stream, numbered as the desk numbers it
-/// (from 1, no gap: the primary consumer sees every event), to the
-/// connection; runs to the stream's end whether or not anyone reads.
 /// Where a stream's end goes when its operator is not there to see it.
 struct Away {
     ended: Arc<EndedAway>,
@@ -965,20 +976,39 @@ struct Away {
     gone: Arc<AtomicBool>,
 }
 
-async fn pump(mut handle: StreamHandle, outbox: Outbox, away: Away) {
-    let mut seq = 0;
-    while let Some(event) = handle.events.recv().await {
-        seq += 1;
+/// An owned stream's consumer, inside the stream's own task: each event,
+/// numbered as the desk numbers it (from 1, no gap: the primary consumer
+/// sees every event), becomes its frame there and is offered to the
+/// connection's outbox without waiting (a connection that cannot keep up
+/// is closed by its outbox, never waited for). No task sits between the
+/// stream and the connection: at a thousand streams a hop per event was
+/// a wake-up per event.
+struct ToOperator {
+    outbox: Outbox,
+    /// The answer to the start, offered just before the stream's first
+    /// event: the operator learns the id before any event of it.
+    started: Option<ServerMessage>,
+    seq: u64,
+    away: Away,
+}
+
+impl Outlet for ToOperator {
+    fn send(&mut self, event: RfqEvent) -> impl std::future::Future<Output = ()> + Send {
+        if let Some(started) = self.started.take() {
+            self.outbox.offer(&started);
+        }
+        self.seq += 1;
         let ended = matches!(event.kind, crate::rfq::EventKind::Ended(_)).then(|| event.clone());
-        let offered = outbox.offer(&ServerMessage::Event(Sequenced { seq, event }));
+        let offered = self.outbox.offer(&ServerMessage::Event(Sequenced {
+            seq: self.seq,
+            event,
+        }));
         if let Some(ended) = ended {
-            if !offered || away.gone.load(Ordering::Relaxed) {
-                away.ended.note(&away.operator, ended);
+            if !offered || self.away.gone.load(Ordering::Relaxed) {
+                self.away.ended.note(&self.away.operator, ended);
             }
         }
-    }
-    if let Err(error) = handle.finish().await {
-        tracing::error!("an RFQ on the desk server failed: {error:#}");
+        std::future::ready(())
     }
 }
 

@@ -119,11 +119,23 @@ impl Overflow {
     }
 }
 
+/// The most messages taken from the outbox for one flush. A busy
+/// connection's writer finds hundreds queued at each wake-up; taking them
+/// in slices this size keeps the batch's own buffer small while still
+/// paying one `write` for many frames (tungstenite writes its buffer out
+/// by itself past 128 KiB, so a batch never holds more than that unsent).
+const MESSAGES_PER_FLUSH: usize = 256;
+
 /// Writes the outbox to `sink` (each message as `frame` makes it) until
 /// every sender is gone (then closes it), the socket fails, or the
 /// connection overflows, noticed even while a send is stuck: then the
 /// reason goes out as `farewell` makes it, within [`FAREWELL_WITHIN`], and
 /// the socket is closed.
+///
+/// Every message already queued when the writer wakes is fed to the sink
+/// and flushed once, in order: a `write` (and a wake-up of the reader at
+/// the far end) per frame is what made a connection carrying thousands
+/// of events a second fall behind.
 pub(crate) async fn write_out<T, S>(
     mut sink: S,
     mut to_send: mpsc::Receiver<T>,
@@ -133,14 +145,23 @@ pub(crate) async fn write_out<T, S>(
 ) where
     S: Sink<Message> + Unpin,
 {
+    let mut batch = Vec::with_capacity(MESSAGES_PER_FLUSH);
     let too_slow = loop {
         tokio::select! {
             biased;
             reason = overflow.happened() => break Some(reason),
-            message = to_send.recv() => {
-                let Some(message) = message else { break None };
+            taken = to_send.recv_many(&mut batch, MESSAGES_PER_FLUSH) => {
+                if taken == 0 {
+                    break None;
+                }
+                let written = async {
+                    for message in batch.drain(..) {
+                        sink.feed(frame(message)).await?;
+                    }
+                    sink.flush().await
+                };
                 tokio::select! {
-                    sent = sink.send(frame(message)) => if sent.is_err() { return },
+                    sent = written => if sent.is_err() { return },
                     reason = overflow.happened() => break Some(reason),
                 }
             }
@@ -237,6 +258,105 @@ mod tests {
             futures::StreamExt::collect::<Vec<_>>(&mut sent).await,
             [Message::text("7")]
         );
+    }
+
+    /// What a sink was asked to do, in order.
+    #[derive(Debug, PartialEq)]
+    enum Asked {
+        Frame(String),
+        Flush,
+        Close,
+    }
+
+    /// A sink that takes everything at once and notes each call.
+    #[derive(Clone, Default)]
+    struct Noting(Arc<std::sync::Mutex<Vec<Asked>>>);
+
+    impl Noting {
+        fn note(&self, asked: Asked) {
+            self.0.lock().unwrap().push(asked);
+        }
+
+        fn asked(&self) -> Vec<Asked> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    impl Sink<Message> for Noting {
+        type Error = ();
+        fn poll_ready(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), ()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn start_send(self: std::pin::Pin<&mut Self>, message: Message) -> Result<(), ()> {
+            self.note(Asked::Frame(message.into_text().unwrap().to_string()));
+            Ok(())
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), ()>> {
+            self.note(Asked::Flush);
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_close(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), ()>> {
+            self.note(Asked::Close);
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    fn frames(seqs: impl IntoIterator<Item = u32>) -> Vec<Asked> {
+        seqs.into_iter()
+            .map(|seq| Asked::Frame(format!("seq {seq}")))
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn messages_queued_while_the_writer_slept_go_out_in_order_under_one_flush() {
+        let (outbox, to_send) = Outbox::<u32>::new(1024);
+        let sink = Noting::default();
+        let writer = tokio::spawn(write_out(
+            sink.clone(),
+            to_send,
+            outbox.overflow(),
+            |seq| Message::text(format!("seq {seq}")),
+            Message::text,
+        ));
+        for seq in 1..=5 {
+            assert!(outbox.offer(seq));
+        }
+        tokio::task::yield_now().await;
+        let mut expected = frames(1..=5);
+        expected.push(Asked::Flush);
+        assert_eq!(sink.asked(), expected);
+
+        // The next wake-up finds a single message: written and flushed
+        // alone, at once.
+        assert!(outbox.offer(6));
+        tokio::task::yield_now().await;
+        assert_eq!(sink.asked(), [Asked::Frame("seq 6".into()), Asked::Flush]);
+
+        // More than one flush's worth: flushed every MESSAGES_PER_FLUSH,
+        // still in order.
+        let many = 7..7 + MESSAGES_PER_FLUSH as u32 + 10;
+        for seq in many.clone() {
+            assert!(outbox.offer(seq));
+        }
+        drop(outbox);
+        writer.await.unwrap();
+        let (first, rest) = many
+            .clone()
+            .partition::<Vec<u32>, _>(|seq| *seq < 7 + MESSAGES_PER_FLUSH as u32);
+        let mut expected = frames(first);
+        expected.push(Asked::Flush);
+        expected.extend(frames(rest));
+        expected.extend([Asked::Flush, Asked::Close]);
+        assert_eq!(sink.asked(), expected);
     }
 
     #[tokio::test(start_paused = true)]

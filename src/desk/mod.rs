@@ -42,8 +42,8 @@ use crate::rfq::reference::{PairReference, References};
 use crate::rfq::ClientId;
 use crate::rfq::{EventKind, QuoteRequest, RfqEvent, Session, StreamCommand};
 use crate::streams::{
-    ClientPauses, DeskEvent, LpHealthChanged, PauseMark, StreamRegistry, StreamStopper,
-    Subscription,
+    AlreadyLive, ClientPauses, DeskEvent, LpHealthChanged, PauseMark, StreamRegistry,
+    StreamStopper, Subscription,
 };
 
 /// Events buffered between a session and its consumer.
@@ -108,6 +108,10 @@ pub enum DeskError {
     /// The request's own terms are beyond the desk's limits.
     #[error(transparent)]
     Request(#[from] crate::rfq::request::RequestError),
+    /// Another live stream already has the id this one was given (ids
+    /// are unique within a process: never expected).
+    #[error("{0}")]
+    AlreadyLive(String),
     /// The request is dust: under its pair's minimum (lot, MIN_NOTIONAL,
     /// tick). Checked here too, so no path to a stream can skip it.
     #[error(transparent)]
@@ -754,7 +758,49 @@ impl Desk {
     /// desk's settings, and with [`DeskError::BelowMinimum`] one under its
     /// pair's minimum size.
     pub fn try_start(&self, request: impl Into<QuoteRequest>) -> Result<StreamHandle, DeskError> {
-        let QuoteRequest { spec, params } = request.into();
+        let (session, counter, two_way) = self.session_for(request.into())?;
+        Ok(start_session_in(
+            session,
+            self.blotter.as_ref().map(Blotter::sink),
+            &self.streams,
+            counter,
+            two_way,
+        ))
+    }
+
+    /// [`Desk::try_start`] for a consumer that takes the stream's events
+    /// itself, inside the stream's own task, as an [`Outlet`] made by
+    /// `consumer` from the stream's id and clock: no channel and no task
+    /// between the session and it (the desk server's connections, each
+    /// carrying thousands of events a second). The consumer sees the
+    /// events exactly as a [`StreamHandle`]'s `events` would, after the
+    /// blotter and the registry's subscribers.
+    pub(crate) fn try_start_into<C: Outlet + 'static>(
+        &self,
+        request: QuoteRequest,
+        consumer: impl FnOnce(&Arc<str>, StreamClock) -> C,
+    ) -> Result<DirectStream, DeskError> {
+        let (session, counter, two_way) = self.session_for(request)?;
+        let consumer = consumer(&session.rfq_id, session.clock);
+        spawn_session(
+            session,
+            self.blotter.as_ref().map(Blotter::sink),
+            &self.streams,
+            counter,
+            two_way,
+            consumer,
+        )
+        .map_err(|live| DeskError::AlreadyLive(live.to_string()))
+    }
+
+    /// The checks every start makes, and the session they admit: its
+    /// client's fill counter (a client with a daily limit) and whether it
+    /// is two-way.
+    fn session_for(
+        &self,
+        request: QuoteRequest,
+    ) -> Result<(Session, Option<FillCounter>, bool), DeskError> {
+        let QuoteRequest { spec, params } = request;
         params.check(
             crate::config::MAX_MARKUP_BPS,
             crate::config::MAX_THRESHOLD_BPS,
@@ -810,13 +856,7 @@ impl Desk {
                 client: params.client(),
                 reservation,
             });
-        Ok(start_session_in(
-            session,
-            self.blotter.as_ref().map(Blotter::sink),
-            &self.streams,
-            counter,
-            params.two_way(),
-        ))
+        Ok((session, counter, params.two_way()))
     }
 
     /// A handle that makes a running [`Desk::shutdown`] stop retrying the
@@ -1008,18 +1048,47 @@ pub(crate) fn start_session_in(
 ) -> StreamHandle {
     let rfq_id = session.rfq_id.clone();
     let clock = session.clock;
-    let (commands, inbox) = crate::rfq::inbox::channel(COMMAND_BUFFER);
     let (sender, events) = mpsc::channel(EVENT_BUFFER);
-    let fanout = match streams.register(
+    match spawn_session(session, blotter, streams, counter, two_way, sender) {
+        Ok(DirectStream {
+            rfq_id,
+            clock,
+            commands,
+            stopper,
+            task,
+        }) => StreamHandle {
+            rfq_id,
+            clock,
+            events,
+            commands,
+            stopper,
+            task: StreamTask::Local(task),
+        },
+        Err(live) => refused(rfq_id, clock, live.to_string()),
+    }
+}
+
+/// Lists `session` in `streams` and runs it as its own task, its events
+/// handed (after the recorder, the registry's fan-out and the fill
+/// counter, as [`start_session_in`] says) to `consumer`.
+fn spawn_session<C: Outlet + 'static>(
+    session: Session,
+    blotter: Option<BlotterSink>,
+    streams: &StreamRegistry,
+    counter: Option<FillCounter>,
+    two_way: bool,
+    consumer: C,
+) -> Result<DirectStream, AlreadyLive> {
+    let rfq_id = session.rfq_id.clone();
+    let clock = session.clock;
+    let (commands, inbox) = crate::rfq::inbox::channel(COMMAND_BUFFER);
+    let fanout = streams.register(
         rfq_id.clone(),
         clock,
         commands.clone(),
         blotter.clone(),
-        sender,
-    ) {
-        Ok(fanout) => fanout,
-        Err(live) => return refused(rfq_id, clock, live.to_string()),
-    };
+        consumer,
+    )?;
     let stopper = fanout.stopper();
     fanout.note_requester(session.client.clone(), session.channel);
     // Only a client with a daily limit pays for the counting outlet.
@@ -1044,14 +1113,25 @@ pub(crate) fn start_session_in(
             two_way,
         )),
     };
-    StreamHandle {
+    Ok(DirectStream {
         rfq_id,
         clock,
-        events,
         commands,
         stopper,
-        task: StreamTask::Local(task),
-    }
+        task,
+    })
+}
+
+/// A stream started by [`Desk::try_start_into`]: its events go to the
+/// consumer it was given, so this only commands it and waits for its end.
+pub(crate) struct DirectStream {
+    pub(crate) rfq_id: Arc<str>,
+    pub(crate) clock: StreamClock,
+    pub(crate) commands: CommandSender<StreamCommand>,
+    pub(crate) stopper: StreamStopper,
+    /// The session's task: its summary once every event has been handed
+    /// to the blotter and the consumer.
+    pub(crate) task: JoinHandle<Ended>,
 }
 
 /// A running stream: its events arrive on `events`, in order, ending with

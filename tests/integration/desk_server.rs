@@ -1486,3 +1486,82 @@ async fn an_operator_gone_while_an_order_was_out_sees_its_outcome_on_reconnect()
     );
     assert!(stderr.starts_with(&told), "{told}{}", said(&again));
 }
+
+/// Several streams on one connection, their events coming faster than a
+/// frame at a time (the desk writes whatever is queued and flushes once):
+/// every stream's events still arrive in order, numbered from 1 with no
+/// gap, each stream ends, and nothing else comes between a stream's
+/// `started` answer and its first event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_connection_gets_every_streams_events_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--no-blotter".into(),
+            "--mock-lps".into(),
+            "10".into(),
+            "--poll-interval-ms".into(),
+            "100".into(),
+            "--mock-min-delay".into(),
+            "0.01".into(),
+            "--mock-max-delay".into(),
+            "0.05".into(),
+            "--speed".into(),
+            "20".into(),
+            "--duration".into(),
+            "20".into(),
+        ],
+    );
+    let mut socket = connect(&server.url).await;
+    send(
+        &mut socket,
+        json!({"op": "hello", "protocol": 2, "token": ALICE_TOKEN}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "welcome");
+    const STREAMS: u64 = 6;
+    for request in 1..=STREAMS {
+        send(
+            &mut socket,
+            json!({"op": "start", "request": request, "side": if request % 2 == 0 { "sell" } else { "buy" }, "amount": "1", "pair": "BTCUSDT"}),
+        )
+        .await;
+    }
+    // Per RFQ: the last seq read, and whether it has ended.
+    let mut streams: std::collections::HashMap<String, (u64, bool)> = Default::default();
+    let mut events = 0;
+    while streams.len() < STREAMS as usize || streams.values().any(|(_, ended)| !ended) {
+        let message = next(&mut socket).await;
+        match message["type"].as_str().unwrap() {
+            "started" => {
+                let rfq_id = message["rfq_id"].as_str().unwrap().to_string();
+                assert_eq!(streams.insert(rfq_id, (0, false)), None, "{message}");
+            }
+            "event" => {
+                let rfq_id = message["rfq_id"].as_str().unwrap();
+                let (seq, ended) = streams
+                    .get_mut(rfq_id)
+                    .unwrap_or_else(|| panic!("an event before its stream's start: {message}"));
+                assert!(!*ended, "an event after its stream's end: {message}");
+                assert_eq!(
+                    message["seq"].as_u64().unwrap(),
+                    *seq + 1,
+                    "no gap: {message}"
+                );
+                if *seq == 0 {
+                    assert_eq!(message["event"], "started", "{message}");
+                }
+                *seq += 1;
+                *ended = message["event"] == "ended";
+                events += 1;
+            }
+            _ => panic!("unexpected: {message}"),
+        }
+    }
+    // 20 s of 100 ms polls of 10 LPs: far more than a frame per wake-up.
+    assert!(events > 1000 * STREAMS, "{events} events");
+    let (status, said) = server.stop();
+    assert!(status.success());
+    assert!(!said.contains("behind the desk"), "{said}");
+}
