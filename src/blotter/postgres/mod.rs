@@ -7,6 +7,7 @@
 //! so every call here is made from a thread of its own (the writer's, the
 //! report's), never from inside the desk's async runtime.
 
+mod binary_copy;
 mod orders;
 mod rows;
 pub(crate) mod schema;
