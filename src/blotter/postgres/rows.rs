@@ -11,6 +11,7 @@ use std::sync::Arc;
 use postgres::Client;
 use rust_decimal::Decimal;
 
+use super::super::compact::unpack;
 use super::super::report_model::Filter;
 use super::super::report_rows::{
     AnswerRange, AnswerRow, AnswerRows, AnswerSpan, Answered, ClientFill, ExecutionRow, HealthRow,
@@ -417,7 +418,9 @@ impl ReportRows for PgRows {
 /// The answers in `range`, streamed in id order (never held all at once)
 /// by one `COPY … TO STDOUT (FORMAT binary)`: no row objects, integers as
 /// big-endian words, text as its bytes, which the row protocol's per-row
-/// decoding made the report's main cost.
+/// decoding made the report's main cost. A price is read packed (schema 6
+/// on) and only parsed from text when an older row or one too large to
+/// pack has it so.
 fn read_answers(
     client: &mut Client,
     (stored_first, stored_last): (Option<i64>, Option<i64>),
@@ -427,7 +430,7 @@ fn read_answers(
 ) -> Result<(), PgReadError> {
     // COPY takes no parameters: the bounds are integers, written in.
     let mut sql = format!(
-        "COPY (SELECT id, rfq, t_ms, lp, poll, latency_ms, price, failure
+        "COPY (SELECT id, rfq, t_ms, lp, poll, latency_ms, price_packed, price, failure
          FROM answers WHERE id >= {} AND id <= {}",
         range.first_id, range.last_id
     );
@@ -443,19 +446,23 @@ fn read_answers(
     sql += " ORDER BY id) TO STDOUT (FORMAT binary)";
     let mut copy = BinaryCopy::new(client.copy_out(&sql)?)?;
     let mut text = Vec::with_capacity(64);
-    while copy.row(8)? {
+    while copy.row(9)? {
         let id = copy.int()?;
         let rfq = copy.int()?;
         let t_ms = copy.int()?;
         let lp = copy.int()?;
         let poll = copy.int()?;
         let latency_ms = copy.int()?;
+        let packed = copy.opt_int()?;
         let price = copy.text(&mut text)?;
         if !wanted(rfq) {
             copy.text(&mut text)?;
             continue;
         }
-        let answered = if price {
+        let answered = if let Some(packed) = packed {
+            copy.text(&mut text)?;
+            Answered::Quote(unpack(packed).ok_or_else(|| PgReadError::Price(packed.to_string()))?)
+        } else if price {
             let price = std::str::from_utf8(&text).unwrap_or_default();
             let parsed = price
                 .parse::<Decimal>()
@@ -538,12 +545,19 @@ impl<R: std::io::Read> BinaryCopy<R> {
 
     /// A non-NULL BIGINT.
     fn int(&mut self) -> Result<i64, PgReadError> {
+        self.opt_int()?
+            .ok_or_else(|| PgReadError::Copy("a BIGINT that is NULL".into()))
+    }
+
+    /// A BIGINT or NULL.
+    fn opt_int(&mut self) -> Result<Option<i64>, PgReadError> {
         match self.word()? {
             8 => {
                 let mut value = [0u8; 8];
                 self.bytes(&mut value)?;
-                Ok(i64::from_be_bytes(value))
+                Ok(Some(i64::from_be_bytes(value)))
             }
+            -1 => Ok(None),
             length => Err(PgReadError::Copy(format!("a BIGINT of {length} bytes"))),
         }
     }
