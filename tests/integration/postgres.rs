@@ -513,9 +513,36 @@ async fn the_views_have_the_same_names_columns_and_rows_on_both_stores() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("blotter.db");
     let database = Cluster::shared().database();
-    let streams = desk_fixture();
+    let mut streams = desk_fixture();
+    // Both ways a decimal is stored: packed (eight decimals, a whole
+    // number) and, too large to pack, as its text.
+    let mut quotes = streams
+        .iter_mut()
+        .flatten()
+        .filter_map(|event| match &mut event.kind {
+            EventKind::LpQuote(quote) => Some(quote),
+            _ => None,
+        });
+    let (first, second) = (quotes.next().unwrap(), quotes.next().unwrap());
+    (first.price, first.quantity) = (dec!(100000000000000000000.00), dec!(0.00000001));
+    (second.price, second.quantity) = (dec!(99999.99), dec!(150));
     record_at(&BlotterAt::File(file.clone()), "desk-a", &streams).await;
     record_at(&BlotterAt::Postgres(url(&database)), "desk-a", &streams).await;
+    let (_, stored) = postgres_rows(
+        &database,
+        "SELECT price, quantity FROM lp_quotes
+         WHERE price IN ('100000000000000000000.00', '99999.99') ORDER BY price COLLATE \"C\"",
+    );
+    assert_eq!(
+        stored,
+        [
+            [
+                Some("100000000000000000000.00".into()),
+                Some("0.00000001".into())
+            ],
+            [Some("99999.99".into()), Some("150".into())]
+        ]
+    );
     rusqlite::Connection::open(&file)
         .unwrap()
         .execute(RECONCILED, [])
