@@ -603,6 +603,41 @@ async fn the_views_have_the_same_names_columns_and_rows_on_both_stores() {
     }
 }
 
+/// Answers as schema 5 stored them: prices and quantities as text, no
+/// packed columns (the views that show them go with the columns).
+const AS_SCHEMA_5: &str = "
+    UPDATE answers SET price = coalesce(price, unpacked_decimal(price_packed)),
+                       quantity = coalesce(quantity, unpacked_decimal(quantity_packed));
+    ALTER TABLE answers DROP COLUMN price_packed CASCADE;
+    ALTER TABLE answers DROP COLUMN quantity_packed CASCADE;
+    UPDATE schema_version SET version = 5;";
+
+#[tokio::test]
+async fn a_report_reads_a_database_an_older_lp_rfq_wrote_as_it_is_with_the_same_figures() {
+    let database = Cluster::shared().database();
+    record_at(
+        &BlotterAt::Postgres(url(&database)),
+        "desk-a",
+        &crate::blotter::interleaved_fixture(),
+    )
+    .await;
+    let packed = report_output(&database, &[]);
+    off_runtime(|| url(&database).connect().unwrap().batch_execute(AS_SCHEMA_5)).unwrap();
+    assert_eq!(report_output(&database, &[]), packed);
+    let version: i32 = off_runtime(|| {
+        url(&database)
+            .connect()
+            .unwrap()
+            .query_one("SELECT version FROM schema_version", &[])
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(
+        version, 5,
+        "the report reads it as it is, never upgrading it"
+    );
+}
+
 #[test]
 fn a_database_written_by_a_newer_lp_rfq_is_refused_naming_both_versions() {
     let database = Cluster::shared().database();

@@ -52,6 +52,9 @@ pub(crate) struct PgRows {
     stored: (Option<i64>, Option<i64>),
     /// Only this desk's RFQs and health rows.
     desk: Option<String>,
+    /// The answers have packed prices (schema 6 on): the report reads a
+    /// database as it is, an older one too.
+    packed: bool,
 }
 
 /// Another connection in the same snapshot, for one worker of the
@@ -59,6 +62,7 @@ pub(crate) struct PgRows {
 pub(crate) struct PgReader {
     client: Client,
     stored: (Option<i64>, Option<i64>),
+    packed: bool,
 }
 
 impl PgRows {
@@ -69,6 +73,7 @@ impl PgRows {
             snapshot: None,
             stored: (None, None),
             desk,
+            packed: true,
         }
     }
 }
@@ -82,7 +87,14 @@ impl AnswerRows for PgRows {
         wanted: impl Fn(i64) -> bool,
         each: impl FnMut(AnswerRow),
     ) -> Result<(), PgReadError> {
-        read_answers(&mut self.client, self.stored, range, wanted, each)
+        read_answers(
+            &mut self.client,
+            self.stored,
+            self.packed,
+            range,
+            wanted,
+            each,
+        )
     }
 }
 
@@ -95,7 +107,14 @@ impl AnswerRows for PgReader {
         wanted: impl Fn(i64) -> bool,
         each: impl FnMut(AnswerRow),
     ) -> Result<(), PgReadError> {
-        read_answers(&mut self.client, self.stored, range, wanted, each)
+        read_answers(
+            &mut self.client,
+            self.stored,
+            self.packed,
+            range,
+            wanted,
+            each,
+        )
     }
 }
 
@@ -114,6 +133,7 @@ impl ReportRows for PgRows {
             .client
             .query_one("SELECT MIN(id), MAX(id) FROM rfqs", &[])?;
         self.stored = (row.get(0), row.get(1));
+        self.packed = super::schema::version(&mut self.client)? >= super::schema::packed_answers();
         Ok(())
     }
 
@@ -145,6 +165,7 @@ impl ReportRows for PgRows {
         Ok(PgReader {
             client,
             stored: self.stored,
+            packed: self.packed,
         })
     }
 
@@ -424,13 +445,19 @@ impl ReportRows for PgRows {
 fn read_answers(
     client: &mut Client,
     (stored_first, stored_last): (Option<i64>, Option<i64>),
+    packed: bool,
     range: &AnswerRange,
     wanted: impl Fn(i64) -> bool,
     mut each: impl FnMut(AnswerRow),
 ) -> Result<(), PgReadError> {
     // COPY takes no parameters: the bounds are integers, written in.
+    let packed_price = if packed {
+        "price_packed"
+    } else {
+        "NULL::bigint"
+    };
     let mut sql = format!(
-        "COPY (SELECT id, rfq, t_ms, lp, poll, latency_ms, price_packed, price, failure
+        "COPY (SELECT id, rfq, t_ms, lp, poll, latency_ms, {packed_price}, price, failure
          FROM answers WHERE id >= {} AND id <= {}",
         range.first_id, range.last_id
     );

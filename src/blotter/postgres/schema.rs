@@ -323,6 +323,15 @@ const MIGRATIONS: [&str; 6] = [
     "#,
 ];
 
+/// The first version whose answers have packed prices (`price_packed`),
+/// found by its migration so that renumbering the list keeps it true.
+pub(crate) fn packed_answers() -> u32 {
+    MIGRATIONS
+        .iter()
+        .position(|sql| sql.contains("ADD COLUMN price_packed"))
+        .map_or(u32::MAX, |index| index as u32 + 1)
+}
+
 /// The schema version this build writes.
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
 
