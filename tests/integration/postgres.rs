@@ -645,9 +645,38 @@ async fn the_views_have_the_same_names_columns_and_rows_on_both_stores() {
     let file = dir.path().join("blotter.db");
     let database = Cluster::shared().database();
     let mut streams = desk_fixture();
+    {
+        // Both ways a decimal is stored: packed (eight decimals, a whole
+        // number) and, too large to pack, as its text.
+        let mut quotes = streams
+            .iter_mut()
+            .flatten()
+            .filter_map(|event| match &mut event.kind {
+                EventKind::LpQuote(quote) => Some(quote),
+                _ => None,
+            });
+        let (first, second) = (quotes.next().unwrap(), quotes.next().unwrap());
+        (first.price, first.quantity) = (dec!(100000000000000000000.00), dec!(0.00000001));
+        (second.price, second.quantity) = (dec!(99999.99), dec!(150));
+    }
     streams.push(two_way_stream());
     record_at(&BlotterAt::File(file.clone()), "desk-a", &streams).await;
     record_at(&BlotterAt::Postgres(url(&database)), "desk-a", &streams).await;
+    let (_, stored) = postgres_rows(
+        &database,
+        "SELECT price, quantity FROM lp_quotes
+         WHERE price IN ('100000000000000000000.00', '99999.99') ORDER BY price COLLATE \"C\"",
+    );
+    assert_eq!(
+        stored,
+        [
+            [
+                Some("100000000000000000000.00".into()),
+                Some("0.00000001".into())
+            ],
+            [Some("99999.99".into()), Some("150".into())]
+        ]
+    );
     rusqlite::Connection::open(&file)
         .unwrap()
         .execute(RECONCILED, [])
@@ -709,6 +738,41 @@ async fn the_views_have_the_same_names_columns_and_rows_on_both_stores() {
     }
 }
 
+/// Answers as schema 5 stored them: prices and quantities as text, no
+/// packed columns (the views that show them go with the columns).
+const AS_SCHEMA_5: &str = "
+    UPDATE answers SET price = coalesce(price, unpacked_decimal(price_packed)),
+                       quantity = coalesce(quantity, unpacked_decimal(quantity_packed));
+    ALTER TABLE answers DROP COLUMN price_packed CASCADE;
+    ALTER TABLE answers DROP COLUMN quantity_packed CASCADE;
+    UPDATE schema_version SET version = 5;";
+
+#[tokio::test]
+async fn a_report_reads_a_database_an_older_lp_rfq_wrote_as_it_is_with_the_same_figures() {
+    let database = Cluster::shared().database();
+    record_at(
+        &BlotterAt::Postgres(url(&database)),
+        "desk-a",
+        &crate::blotter::interleaved_fixture(),
+    )
+    .await;
+    let packed = report_output(&database, &[]);
+    off_runtime(|| url(&database).connect().unwrap().batch_execute(AS_SCHEMA_5)).unwrap();
+    assert_eq!(report_output(&database, &[]), packed);
+    let version: i32 = off_runtime(|| {
+        url(&database)
+            .connect()
+            .unwrap()
+            .query_one("SELECT version FROM schema_version", &[])
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(
+        version, 5,
+        "the report reads it as it is, never upgrading it"
+    );
+}
+
 #[test]
 fn a_database_written_by_a_newer_lp_rfq_is_refused_naming_both_versions() {
     let database = Cluster::shared().database();
@@ -723,7 +787,7 @@ fn a_database_written_by_a_newer_lp_rfq_is_refused_naming_both_versions() {
     });
     let shown = url(&database).to_string();
     let expected = format!(
-        "lp-rfq: blotter '{shown}' has schema version 99, newer than this lp-rfq understands (7): upgrade lp-rfq or use another --blotter\n"
+        "lp-rfq: blotter '{shown}' has schema version 99, newer than this lp-rfq understands (8): upgrade lp-rfq or use another --blotter\n"
     );
     let report = lp_rfq_in(empty_dir())
         .args(["report", "--blotter", &database])

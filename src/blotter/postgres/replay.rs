@@ -85,7 +85,14 @@ pub(crate) fn stream_copy(url: &PgUrl) -> Result<Connection, CopyError> {
             "SELECT {} FROM {table} ORDER BY id",
             copied
                 .iter()
-                .map(|c| format!("{c}::text"))
+                .map(|c| match (table, c.as_str()) {
+                    // An answer's decimals are packed into integers where
+                    // they fit (the text column then NULL): as their text.
+                    ("answers", "price" | "quantity") => {
+                        format!("coalesce({c}, unpacked_decimal({c}_packed))")
+                    }
+                    _ => format!("{c}::text"),
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         );

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use postgres::Client;
 use rust_decimal::Decimal;
 
+use super::super::compact::unpack;
 use super::super::report_model::Filter;
 use super::super::report_rows::{
     AnswerRange, AnswerRow, AnswerRows, AnswerSpan, Answered, ClientFill, ExecutionRow, HealthRow,
@@ -51,6 +52,9 @@ pub(crate) struct PgRows {
     stored: (Option<i64>, Option<i64>),
     /// Only this desk's RFQs and health rows.
     desk: Option<String>,
+    /// The answers have packed prices (schema 6 on): the report reads a
+    /// database as it is, an older one too.
+    packed: bool,
 }
 
 /// Another connection in the same snapshot, for one worker of the
@@ -58,6 +62,7 @@ pub(crate) struct PgRows {
 pub(crate) struct PgReader {
     client: Client,
     stored: (Option<i64>, Option<i64>),
+    packed: bool,
 }
 
 impl PgRows {
@@ -68,6 +73,7 @@ impl PgRows {
             snapshot: None,
             stored: (None, None),
             desk,
+            packed: true,
         }
     }
 }
@@ -81,7 +87,14 @@ impl AnswerRows for PgRows {
         wanted: impl Fn(i64) -> bool,
         each: impl FnMut(AnswerRow),
     ) -> Result<(), PgReadError> {
-        read_answers(&mut self.client, self.stored, range, wanted, each)
+        read_answers(
+            &mut self.client,
+            self.stored,
+            self.packed,
+            range,
+            wanted,
+            each,
+        )
     }
 }
 
@@ -94,7 +107,14 @@ impl AnswerRows for PgReader {
         wanted: impl Fn(i64) -> bool,
         each: impl FnMut(AnswerRow),
     ) -> Result<(), PgReadError> {
-        read_answers(&mut self.client, self.stored, range, wanted, each)
+        read_answers(
+            &mut self.client,
+            self.stored,
+            self.packed,
+            range,
+            wanted,
+            each,
+        )
     }
 }
 
@@ -113,6 +133,7 @@ impl ReportRows for PgRows {
             .client
             .query_one("SELECT MIN(id), MAX(id) FROM rfqs", &[])?;
         self.stored = (row.get(0), row.get(1));
+        self.packed = super::schema::version(&mut self.client)? >= super::schema::packed_answers();
         Ok(())
     }
 
@@ -144,6 +165,7 @@ impl ReportRows for PgRows {
         Ok(PgReader {
             client,
             stored: self.stored,
+            packed: self.packed,
         })
     }
 
@@ -421,17 +443,25 @@ impl ReportRows for PgRows {
 /// The answers in `range`, streamed in id order (never held all at once)
 /// by one `COPY … TO STDOUT (FORMAT binary)`: no row objects, integers as
 /// big-endian words, text as its bytes, which the row protocol's per-row
-/// decoding made the report's main cost.
+/// decoding made the report's main cost. A price is read packed (schema 6
+/// on) and only parsed from text when an older row or one too large to
+/// pack has it so.
 fn read_answers(
     client: &mut Client,
     (stored_first, stored_last): (Option<i64>, Option<i64>),
+    packed: bool,
     range: &AnswerRange,
     wanted: impl Fn(i64) -> bool,
     mut each: impl FnMut(AnswerRow),
 ) -> Result<(), PgReadError> {
     // COPY takes no parameters: the bounds are integers, written in.
+    let packed_price = if packed {
+        "price_packed"
+    } else {
+        "NULL::bigint"
+    };
     let mut sql = format!(
-        "COPY (SELECT id, rfq, t_ms, lp, poll, latency_ms, price, failure, side
+        "COPY (SELECT id, rfq, t_ms, lp, poll, latency_ms, {packed_price}, price, failure, side
          FROM answers WHERE id >= {} AND id <= {}",
         range.first_id, range.last_id
     );
@@ -447,20 +477,24 @@ fn read_answers(
     sql += " ORDER BY id) TO STDOUT (FORMAT binary)";
     let mut copy = BinaryCopy::new(client.copy_out(&sql)?)?;
     let mut text = Vec::with_capacity(64);
-    while copy.row(9)? {
+    while copy.row(10)? {
         let id = copy.int()?;
         let rfq = copy.int()?;
         let t_ms = copy.int()?;
         let lp = copy.int()?;
         let poll = copy.int()?;
         let latency_ms = copy.int()?;
+        let packed = copy.opt_int()?;
         let price = copy.text(&mut text)?;
         if !wanted(rfq) {
             copy.text(&mut text)?;
             copy.text(&mut text)?;
             continue;
         }
-        let answered = if price {
+        let answered = if let Some(packed) = packed {
+            copy.text(&mut text)?;
+            Answered::Quote(unpack(packed).ok_or_else(|| PgReadError::Price(packed.to_string()))?)
+        } else if price {
             let price = std::str::from_utf8(&text).unwrap_or_default();
             let parsed = price
                 .parse::<Decimal>()
@@ -548,12 +582,19 @@ impl<R: std::io::Read> BinaryCopy<R> {
 
     /// A non-NULL BIGINT.
     fn int(&mut self) -> Result<i64, PgReadError> {
+        self.opt_int()?
+            .ok_or_else(|| PgReadError::Copy("a BIGINT that is NULL".into()))
+    }
+
+    /// A BIGINT or NULL.
+    fn opt_int(&mut self) -> Result<Option<i64>, PgReadError> {
         match self.word()? {
             8 => {
                 let mut value = [0u8; 8];
                 self.bytes(&mut value)?;
-                Ok(i64::from_be_bytes(value))
+                Ok(Some(i64::from_be_bytes(value)))
             }
+            -1 => Ok(None),
             length => Err(PgReadError::Copy(format!("a BIGINT of {length} bytes"))),
         }
     }

@@ -5,10 +5,12 @@
 //!
 //! Differences that readers do not see: integers are BIGINT, ids come
 //! from each table's sequence (shared by every desk writing the database,
-//! so they never collide), LP answers keep their decimals as text (SQLite
-//! packs them into integers where they fit; the `lp_answers` view shows
-//! both as the same text), and there are no foreign keys (SQLite's are
-//! declared but not enforced: the writer attaches rows to RFQs itself).
+//! so they never collide; answers' in blocks), LP answers' decimals are
+//! packed into integers where they fit as SQLite's are, in columns of
+//! their own (`price_packed`: PostgreSQL's columns have one type; the
+//! `lp_answers` view shows both as the same text), and there are no
+//! foreign keys (SQLite's are declared but not enforced: the writer
+//! attaches rows to RFQs itself).
 
 use postgres::Client;
 
@@ -17,7 +19,7 @@ use super::{describe, PgUrl};
 
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only, as SQLite's list.
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 8] = [
     // 1: the shape SQLite's file has at its version 8 plus the desk that
     // wrote each RFQ and health change (`desk`, as SQLite's version 9).
     r#"
@@ -337,7 +339,62 @@ const MIGRATIONS: [&str; 7] = [
         ORDER BY x.seq DESC LIMIT 1)
     WHERE o.event = 'order_sent';
     "#,
+    // 8: LP answers' decimals packed as SQLite packs them (`compact`: the
+    // INTEGER `units * 32 + scale` when the units fit), in BIGINT columns
+    // beside the text ones, which keep only a value that does not fit:
+    // the writer sends two words instead of formatting two decimals, and
+    // the report reads them back without parsing text. Answer ids are
+    // taken in blocks of 1024 (one `nextval` a block, not one an answer:
+    // the sequence's calls were a large part of each batch's time on the
+    // server); a desk's ids still only grow and never collide with
+    // another's. The views show the same text as before.
+    r#"
+    ALTER TABLE answers ADD COLUMN price_packed BIGINT;
+    ALTER TABLE answers ADD COLUMN quantity_packed BIGINT;
+    ALTER SEQUENCE answers_id_seq INCREMENT BY 1024;
+    CREATE FUNCTION unpacked_decimal(packed bigint) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+        SELECT CASE WHEN s = 0 THEN u ELSE left(d, -s) || '.' || right(d, s) END
+        FROM (SELECT u, s, lpad(u, greatest(length(u), s + 1), '0') AS d
+              FROM (SELECT (packed >> 5)::text AS u, (packed & 31)::int AS s) AS parts)
+             AS padded
+    $$;
+    DROP VIEW lp_quotes;
+    DROP VIEW lp_errors;
+    DROP VIEW lp_answers;
+    CREATE VIEW lp_answers AS
+    SELECT a.id, a.rfq, a.seq, a.t_ms,
+           to_char(timestamp '1970-01-01' + a.at_ms * interval '1 millisecond',
+                   'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at,
+           a.at_ms, a.lp, a.poll, a.price, a.quantity, a.latency_ms, a.valid_for_ms,
+           a.failure, a.reason, a.side
+    FROM (SELECT a.id, a.rfq, a.seq, a.t_ms, coalesce(a.side, r.side) AS side,
+                 coalesce(a.at_ms, r.started_ms + a.t_ms * 1000 / r.speed_per_mille) AS at_ms,
+                 l.name AS lp, a.poll,
+                 coalesce(a.price, unpacked_decimal(a.price_packed)) AS price,
+                 coalesce(a.quantity, unpacked_decimal(a.quantity_packed)) AS quantity,
+                 a.latency_ms, a.valid_for_ms, a.failure, a.reason
+          FROM answers a
+          JOIN lps l ON l.id = a.lp
+          LEFT JOIN rfqs r ON r.id = a.rfq) AS a;
+    CREATE VIEW lp_quotes AS
+    SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, price, quantity, latency_ms, valid_for_ms,
+           side
+    FROM lp_answers WHERE failure IS NULL;
+    CREATE VIEW lp_errors AS
+    SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, failure AS kind, reason, latency_ms, side
+    FROM lp_answers WHERE failure IS NOT NULL;
+    "#,
 ];
+
+/// The first version whose answers have packed prices (`price_packed`),
+/// found by its migration so that renumbering the list keeps it true.
+pub(crate) fn packed_answers() -> u32 {
+    MIGRATIONS
+        .iter()
+        .position(|sql| sql.contains("ADD COLUMN price_packed"))
+        .map_or(u32::MAX, |index| index as u32 + 1)
+}
 
 /// The schema version this build writes.
 pub const LATEST: u32 = MIGRATIONS.len() as u32;

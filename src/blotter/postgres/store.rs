@@ -9,14 +9,16 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use postgres::{Client, Transaction};
 
+use super::super::compact::pack;
 use super::super::sqlite_store::{int, iso_at_into, ExecutionRow};
 use super::super::store::{BlotterStore, Record, Retry, StoreError, Written};
 use super::super::BlotterError;
+use super::binary_copy::BinaryRows;
 use super::{describe, schema, PgUrl};
 use crate::clock::iso_millis;
 use crate::lp::guarded::RecordedChange;
@@ -58,14 +60,25 @@ pub struct PostgresStore {
     second: (i64, String),
     at_text: String,
     copy: Copies,
+    /// Answer ids reserved by this store and not yet used: the rest of its
+    /// last block (see [`ANSWER_ID_BLOCK`]).
+    spare_answer_ids: std::ops::Range<i64>,
+    /// Where a decimal that does not pack is formatted (reused).
+    decimal_text: String,
 }
 
+/// How many answer ids one `nextval('answers_id_seq')` reserves (the
+/// sequence's increment since schema 6): a batch of 20,000 answers takes
+/// 20 calls, not 20,000.
+const ANSWER_ID_BLOCK: i64 = 1024;
+
 /// One batch's rows as COPY text (tab-separated, `\N` for NULL), reused
-/// from batch to batch.
+/// from batch to batch; the answers, nearly every row, in the binary
+/// format.
 #[derive(Default)]
 struct Copies {
     rfqs: String,
-    answers: String,
+    answers: BinaryRows,
     client_quotes: String,
     lock_events: String,
     executions: String,
@@ -92,9 +105,9 @@ struct Ended {
 
 impl Copies {
     fn clear(&mut self) {
+        self.answers.clear();
         for text in [
             &mut self.rfqs,
-            &mut self.answers,
             &mut self.client_quotes,
             &mut self.lock_events,
             &mut self.executions,
@@ -202,6 +215,8 @@ impl PostgresStore {
             second: (i64::MIN, String::new()),
             at_text: String::with_capacity(32),
             copy: Copies::default(),
+            spare_answer_ids: 0..0,
+            decimal_text: String::new(),
         })
     }
 
@@ -236,6 +251,8 @@ impl BlotterStore for PostgresStore {
         self.copy.clear();
         let written = self.write_transaction(&records);
         if let Err(error) = &written {
+            // Ids are never handed back: the failed batch's are gaps.
+            self.spare_answer_ids = 0..0;
             self.lps.truncate(lps_known);
             while let Some((rfq_id, before)) = self.undo.pop() {
                 match before {
@@ -317,6 +334,8 @@ impl PostgresStore {
             second,
             at_text,
             copy,
+            spare_answer_ids,
+            decimal_text,
             ..
         } = self;
         if client.as_ref().is_none_or(Client::is_closed) {
@@ -328,27 +347,33 @@ impl PostgresStore {
             })?);
         }
         let client = client.as_mut().expect("connected above");
+        // Where a batch's time goes (RUST_LOG=lp_rfq::blotter=debug): the
+        // round trips, the formatting, the COPYs, the commit's WAL flush.
+        let began = Instant::now();
         let mut tx = client.transaction().map_err(failed)?;
         // Ids for this batch's RFQs and answers, taken from the shared
         // sequences (so desks writing one database never collide) in one
-        // round trip; rows then go in by COPY with their ids.
-        let (rfq_ids, answer_ids): (Vec<i64>, Vec<i64>) = if starts + answers > 0 {
+        // round trip; rows then go in by COPY with their ids. Answers take
+        // what is left of this store's last block first, then new blocks.
+        let spare = spare_answer_ids.end - spare_answer_ids.start;
+        let blocks = (answers - spare.min(answers) + ANSWER_ID_BLOCK - 1) / ANSWER_ID_BLOCK;
+        let (rfq_ids, block_starts): (Vec<i64>, Vec<i64>) = if starts + blocks > 0 {
             let row = tx
                 .query_one(
                     "SELECT ARRAY(SELECT nextval('rfqs_id_seq') FROM generate_series(1, $1::bigint)),
                             ARRAY(SELECT nextval('answers_id_seq') FROM generate_series(1, $2::bigint))",
-                    &[&starts, &answers],
+                    &[&starts, &blocks],
                 )
                 .map_err(failed)?;
-            let (mut rfq_ids, mut answer_ids): (Vec<i64>, Vec<i64>) = (row.get(0), row.get(1));
+            let mut rfq_ids: Vec<i64> = row.get(0);
             rfq_ids.sort_unstable();
-            answer_ids.sort_unstable();
-            (rfq_ids, answer_ids)
+            (rfq_ids, row.get(1))
         } else {
             (Vec::new(), Vec::new())
         };
-        let (mut next_rfq, mut next_answer) =
-            (rfq_ids.into_iter(), answer_ids.into_iter().peekable());
+        let reserved = began.elapsed();
+        let mut next_rfq = rfq_ids.into_iter();
+        let mut next_answer = AnswerIds::new(spare_answer_ids.clone(), block_starts);
         // The first answer id any later batch can take (read once, when an
         // RFQ starts after this batch's last answer).
         let mut next_free: Option<i64> = None;
@@ -383,7 +408,7 @@ impl PostgresStore {
                 let row = next_rfq.next().expect("an id was reserved per started");
                 // Every answer of this RFQ gets an id at or above this one.
                 let answers_from = match next_answer.peek() {
-                    Some(id) => *id,
+                    Some(id) => id,
                     None => match next_free {
                         Some(id) => id,
                         None => {
@@ -470,21 +495,22 @@ impl PostgresStore {
                 EventKind::LpQuote(q) => {
                     let id = next_answer.next().expect("an id was reserved per answer");
                     let lp = lp_id(&mut tx, lps, &q.lp).map_err(failed)?;
-                    Line::of(&mut copy.answers)
+                    let answer = copy.answers.row(ANSWER_COLUMNS);
+                    answer
                         .int(id)
                         .int(row)
                         .int(seq)
                         .int(t_ms)
                         .int(lp)
                         .int(i64::from(q.poll))
-                        .int(int(q.latency_ms))
-                        .display(q.price)
-                        .display(q.quantity)
-                        .int(int(q.valid_for_ms))
-                        .null()
-                        .null()
-                        .opt_text(side)
-                        .end();
+                        .int(int(q.latency_ms));
+                    decimal_fields(answer, q.price, decimal_text);
+                    decimal_fields(answer, q.quantity, decimal_text);
+                    answer.int(int(q.valid_for_ms)).null().null();
+                    match side {
+                        Some(side) => answer.text(side),
+                        None => answer.null(),
+                    };
                     rfq.last_answer = Some(id);
                     rows += 1;
                     continue;
@@ -492,7 +518,8 @@ impl PostgresStore {
                 EventKind::LpError(e) => {
                     let id = next_answer.next().expect("an id was reserved per answer");
                     let lp = lp_id(&mut tx, lps, &e.lp).map_err(failed)?;
-                    Line::of(&mut copy.answers)
+                    let answers = copy.answers.row(ANSWER_COLUMNS);
+                    answers
                         .int(id)
                         .int(row)
                         .int(seq)
@@ -503,10 +530,14 @@ impl PostgresStore {
                         .null()
                         .null()
                         .null()
+                        .null()
+                        .null()
                         .text(e.kind.as_str())
-                        .text(&e.reason)
-                        .opt_text(side)
-                        .end();
+                        .text(&e.reason);
+                    match side {
+                        Some(side) => answers.text(side),
+                        None => answers.null(),
+                    };
                     rfq.last_answer = Some(id);
                     rows += 1;
                     continue;
@@ -668,32 +699,34 @@ impl PostgresStore {
             }
             rows += 1;
         }
+        let formatted = began.elapsed();
         copy_in(
             &mut tx,
             "COPY rfqs (id, rfq_id, side, amount, pair, base, quote, lps, markup_bps,
              threshold_bps, validity_buffer_ms, poll_interval_ms, lp_timeout_ms, duration_ms,
              started_at, started_ms, speed, simulated, speed_per_mille, client, simulated_lps,
              answers_from, desk, operator, channel, fixed, two_way) FROM STDIN",
-            &copy.rfqs,
+            copy.rfqs.as_bytes(),
         )?;
         copy_in(
             &mut tx,
-            "COPY answers (id, rfq, seq, t_ms, lp, poll, latency_ms, price, quantity,
-             valid_for_ms, failure, reason, side) FROM STDIN",
-            &copy.answers,
+            "COPY answers (id, rfq, seq, t_ms, lp, poll, latency_ms, price_packed, price,
+             quantity_packed, quantity, valid_for_ms, failure, reason, side)
+             FROM STDIN (FORMAT binary)",
+            copy.answers.finished(),
         )?;
         copy_in(
             &mut tx,
             "COPY client_quotes (rfq, seq, t_ms, at, at_ms, quote_id, lp, side, lp_price,
              client_price, markup_bps, amount, client_pays, pays_asset, client_receives,
              receives_asset, client_valid_for_ms, reason, simulated) FROM STDIN",
-            &copy.client_quotes,
+            copy.client_quotes.as_bytes(),
         )?;
         copy_in(
             &mut tx,
             "COPY lock_events (rfq, seq, t_ms, at, at_ms, event, lp, price, previous_lp, reason,
              corroborated_by, side) FROM STDIN",
-            &copy.lock_events,
+            copy.lock_events.as_bytes(),
         )?;
         copy_in(
             &mut tx,
@@ -701,14 +734,15 @@ impl PostgresStore {
              venue_ref, lp_price, client_price, amount, attempt, reason, hold_ms, client_pays,
              pays_asset, client_receives, receives_asset, desk_pnl, pnl_asset, venue_order_id,
              simulated, client_order_id) FROM STDIN",
-            &copy.executions,
+            copy.executions.as_bytes(),
         )?;
         copy_in(
             &mut tx,
             "COPY lp_health (lp, at, at_ms, state, previous, retry_in_ms, reject_rate, reason,
              throttled, desk) FROM STDIN",
-            &copy.lp_health,
+            copy.lp_health.as_bytes(),
         )?;
+        let copied = began.elapsed();
         let e = &copy.ended;
         if !e.row.is_empty() {
             tx.execute(
@@ -740,19 +774,91 @@ impl PostgresStore {
             )
             .map_err(failed)?;
         }
+        let updated = began.elapsed();
         tx.commit().map_err(failed)?;
+        tracing::debug!(
+            answers,
+            rows,
+            reserve_us = reserved.as_micros() as u64,
+            format_us = (formatted - reserved).as_micros() as u64,
+            copy_us = (copied - formatted).as_micros() as u64,
+            update_us = (updated - copied).as_micros() as u64,
+            commit_us = (began.elapsed() - updated).as_micros() as u64,
+            "postgres blotter batch"
+        );
+        *spare_answer_ids = next_answer.spare();
         Ok(Written { rows, orphans })
     }
 }
 
-/// One COPY of `text` (rows already formatted) into a table; nothing for
-/// an empty batch.
-fn copy_in(tx: &mut Transaction, statement: &str, text: &str) -> Result<(), StoreError> {
-    if text.is_empty() {
+/// The columns of an `answers` row as the writer copies them.
+const ANSWER_COLUMNS: i16 = 15;
+
+/// A decimal as two `answers` fields: packed (as SQLite packs it), or, when
+/// it does not pack, NULL and its text.
+fn decimal_fields(row: &mut BinaryRows, value: rust_decimal::Decimal, text: &mut String) {
+    match pack(value) {
+        Some(packed) => {
+            row.int(packed).null();
+        }
+        None => {
+            text.clear();
+            let _ = write!(text, "{value}");
+            row.null().text(text);
+        }
+    }
+}
+
+/// The answer ids a batch hands out, in order: what was left of the
+/// store's last block, then each new block's.
+struct AnswerIds {
+    ranges: std::collections::VecDeque<std::ops::Range<i64>>,
+}
+
+impl AnswerIds {
+    /// `spare` came from an earlier `nextval` than every block, so it goes
+    /// first: a desk's answer ids only grow.
+    fn new(spare: std::ops::Range<i64>, mut block_starts: Vec<i64>) -> AnswerIds {
+        block_starts.sort_unstable();
+        let mut ranges: std::collections::VecDeque<_> = std::iter::once(spare)
+            .chain(
+                block_starts
+                    .into_iter()
+                    .map(|start| start..start.saturating_add(ANSWER_ID_BLOCK)),
+            )
+            .collect();
+        ranges.retain(|range| !range.is_empty());
+        AnswerIds { ranges }
+    }
+
+    fn peek(&self) -> Option<i64> {
+        self.ranges.front().map(|range| range.start)
+    }
+
+    fn next(&mut self) -> Option<i64> {
+        let range = self.ranges.front_mut()?;
+        let id = range.next()?;
+        if range.is_empty() {
+            self.ranges.pop_front();
+        }
+        Some(id)
+    }
+
+    /// What is left for the next batch: the rest of the last block (the
+    /// batch took as many blocks as it needed, so only the last has any).
+    fn spare(self) -> std::ops::Range<i64> {
+        self.ranges.into_iter().last().unwrap_or(0..0)
+    }
+}
+
+/// One COPY of `data` (rows already formatted, text or binary as
+/// `statement` says) into a table; nothing for an empty batch.
+fn copy_in(tx: &mut Transaction, statement: &str, data: &[u8]) -> Result<(), StoreError> {
+    if data.is_empty() {
         return Ok(());
     }
     let mut writer = tx.copy_in(statement).map_err(failed)?;
-    if let Err(error) = writer.write_all(text.as_bytes()) {
+    if let Err(error) = writer.write_all(data) {
         // The connection broke mid-copy: the server will say why at finish
         // if it can; otherwise it is the I/O error.
         return Err(StoreError::new(Retry::Later, error.to_string()));
@@ -872,6 +978,41 @@ mod tests {
             .opt_text(None)
             .end();
         assert_eq!(buffer, "a\\tb\\nc\\\\d\\re\t\\N\t-7\t\\N\n");
+    }
+
+    #[test]
+    fn answer_ids_use_the_spare_ids_first_then_each_block_and_keep_the_rest() {
+        let mut ids = AnswerIds::new(5000..5002, vec![9216, 7168]);
+        assert_eq!(ids.peek(), Some(5000));
+        let taken: Vec<i64> = (0..4).map_while(|_| ids.next()).collect();
+        assert_eq!(taken, [5000, 5001, 7168, 7169]);
+        assert_eq!(ids.peek(), Some(7170));
+        for _ in 7170..7168 + ANSWER_ID_BLOCK {
+            ids.next();
+        }
+        assert_eq!(ids.peek(), Some(9216), "the next block once one is used up");
+        ids.next();
+        assert_eq!(ids.spare(), 9217..9216 + ANSWER_ID_BLOCK);
+        let none = AnswerIds::new(0..0, Vec::new());
+        assert_eq!(none.peek(), None);
+        assert_eq!(none.spare(), 0..0);
+    }
+
+    #[test]
+    fn decimals_go_packed_and_only_what_does_not_pack_as_text() {
+        let mut rows = BinaryRows::default();
+        let mut text = String::new();
+        rows.row(4);
+        decimal_fields(&mut rows, rust_decimal_macros::dec!(100000.00), &mut text);
+        decimal_fields(&mut rows, rust_decimal_macros::dec!(-1.5), &mut text);
+        let mut expected = BinaryRows::default();
+        expected
+            .row(4)
+            .int(10_000_000 * 32 + 2)
+            .null()
+            .null()
+            .text("-1.5");
+        assert_eq!(rows.finished(), expected.finished());
     }
 
     #[test]
