@@ -406,16 +406,33 @@ async fn a_client_that_stops_reading_is_closed_and_others_go_on() {
     let ask =
         Message::text(json!({"type": "order_status", "client_order_id": "o-none"}).to_string());
     let mut sent = 0;
-    while !server.stderr.lock().unwrap().contains(reason) {
+    // Until the desk closes the connection (a send fails) or says why.
+    let mut open = true;
+    while open && !server.stderr.lock().unwrap().contains(reason) {
         assert!(sent < 400_000, "no overflow after {sent} unread answers");
         for _ in 0..500 {
             if slow.socket.feed(ask.clone()).await.is_err() {
+                open = false;
                 break;
             }
+            sent += 1;
         }
         let _ = slow.socket.flush().await;
-        sent += 500;
     }
+    // The server's log is read on a thread of its own: give it a moment.
+    let logged = async {
+        while !server.stderr.lock().unwrap().contains(reason) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), logged)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the slow client was not dropped for falling behind after {sent} unread answers: {}",
+                server.stderr.lock().unwrap()
+            )
+        });
     // The desk closes the connection. Its last message says why when the
     // socket had room for it within the farewell's 2 s; a client this far
     // behind may not have made that room, so the reason is certain only in
