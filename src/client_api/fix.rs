@@ -432,6 +432,7 @@ async fn refuse_logon(mut socket: ServerStream, desk: &str, them: &str, why: Str
         .with(tag::TEXT, why);
     let _ = tokio::time::timeout(FAREWELL_WITHIN, async {
         let _ = socket.write_all(&logout.encode()).await;
+        let _ = socket.flush().await;
         let _ = socket.shutdown().await;
     })
     .await;
@@ -1348,15 +1349,30 @@ impl FixConnection {
             audit.message(Direction::Out, raw);
         }
         self.last_sent = Instant::now();
-        // A client that stops reading must not hold its session's loop
-        // (and so its heartbeats and its streams) forever.
-        match tokio::time::timeout(WRITE_WITHIN, self.socket.write_all(raw)).await {
-            Ok(written) => written.map_err(|error| format!("cannot write to the client: {error}")),
-            Err(_) => Err(format!(
-                "the client read nothing for {} s: connection dropped",
-                WRITE_WITHIN.as_secs()
-            )),
-        }
+        write_within(&mut self.socket, raw, WRITE_WITHIN).await
+    }
+}
+
+/// Writes `raw` and flushes it, both within `within`: a client that stops
+/// reading must not hold its session's loop (and so its heartbeats and
+/// its streams) forever, and over TLS a record can sit in the session's
+/// buffer until the next write unless it is flushed, so an
+/// ExecutionReport would wait for a heartbeat to reach the client.
+async fn write_within(
+    socket: &mut (impl tokio::io::AsyncWrite + Unpin),
+    raw: &[u8],
+    within: Duration,
+) -> Ended {
+    let written = async {
+        socket.write_all(raw).await?;
+        socket.flush().await
+    };
+    match tokio::time::timeout(within, written).await {
+        Ok(written) => written.map_err(|error| format!("cannot write to the client: {error}")),
+        Err(_) => Err(format!(
+            "the client read nothing for {} s: connection dropped",
+            within.as_secs()
+        )),
     }
 }
 
@@ -1378,6 +1394,23 @@ fn fix_time(iso: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A TLS session buffers what is written until it is flushed, as a
+    /// `BufWriter` does: a message must reach the peer at once anyway.
+    #[tokio::test(start_paused = true)]
+    async fn a_message_written_through_a_buffering_stream_reaches_the_peer_at_once() {
+        let (near, mut far) = tokio::io::duplex(4096);
+        let mut buffering = tokio::io::BufWriter::new(near);
+        let raw = b"8=FIX.4.4\x019=5\x0135=0\x0110=000\x01";
+        assert_eq!(
+            write_within(&mut buffering, raw, Duration::from_secs(10)).await,
+            Ok(())
+        );
+        let mut got = vec![0u8; raw.len()];
+        let read = tokio::time::timeout(Duration::from_millis(10), far.read_exact(&mut got)).await;
+        assert!(read.is_ok(), "nothing reached the peer");
+        assert_eq!(got, raw);
+    }
 
     #[test]
     fn the_sequence_numbers_and_sent_reports_outlive_the_session() {
