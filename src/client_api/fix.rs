@@ -947,7 +947,36 @@ impl FixConnection {
             field(tag::ORDER_QTY),
             field(more_tag::CASH_ORDER_QTY),
         ) {
-            (Some(qty), _) => (qty, None),
+            (Some(qty), _) => {
+                let base = symbol
+                    .parse::<crate::market::Pair>()
+                    .map(|pair| pair.base.to_string())
+                    .ok();
+                match (field(tag::CURRENCY), base) {
+                    // OrderQty is of the base: 38=50 15=USDT meaning 50
+                    // USDT must not be quoted as 50 of the base.
+                    (Some(currency), Some(base)) if !currency.eq_ignore_ascii_case(&base) => {
+                        let reject = Outbound::QuoteRequestReject {
+                            client_rfq_id: Arc::from(id),
+                            reason: crate::client_api::RejectReason::Other,
+                            text: format!(
+                                "Currency (15) '{currency}' must be {base}, the base currency of {symbol}, for OrderQty (38); an amount of the quote currency is CashOrderQty (152)"
+                            ),
+                        };
+                        self.asked.insert(
+                            Arc::from(id),
+                            Asked {
+                                symbol,
+                                side: None,
+                                qty: None,
+                                cash: None,
+                            },
+                        );
+                        return self.outbound(reject).await;
+                    }
+                    _ => (qty, None),
+                }
+            }
             (None, Some(cash)) => {
                 let quote = symbol
                     .parse::<crate::market::Pair>()
@@ -1079,40 +1108,67 @@ impl FixConnection {
                 }
             };
         let order_id: Arc<str> = Arc::from(field(tag::CL_ORD_ID).as_str());
-        self.orders.insert(
-            order_id.clone(),
-            Asked {
-                symbol: msg.get(tag::SYMBOL).unwrap_or("").to_string(),
-                side: Some(field(tag::SIDE)),
-                qty: msg.get(tag::ORDER_QTY).map(str::to_string),
-                cash,
-            },
-        );
-        let refuse = |why: String| {
-            Outbound::ExecutionReport(ExecutionReport::rejected(
+        // A repeated ClOrdID is answered with its first order, whose own
+        // side and quantity its reports keep carrying: this message's are
+        // kept only when its id is new to the session.
+        let first_of_its_id = !self.orders.contains_key(&order_id);
+        if first_of_its_id {
+            self.orders.insert(
+                order_id.clone(),
+                Asked {
+                    symbol: msg.get(tag::SYMBOL).unwrap_or("").to_string(),
+                    side: Some(field(tag::SIDE)),
+                    qty: msg.get(tag::ORDER_QTY).map(str::to_string),
+                    cash,
+                },
+            );
+        }
+        let refusal = if field(tag::ORD_TYPE) != "D" {
+            Some(format!(
+                "OrdType (40) '{}' must be D (previously quoted)",
+                field(tag::ORD_TYPE)
+            ))
+        } else if let Some(tif) = msg.get(tag::TIME_IN_FORCE).filter(|tif| *tif != "4") {
+            Some(format!("TimeInForce (59) '{tif}' must be 4 (fill or kill)"))
+        } else if !matches!(field(tag::SIDE).as_str(), "1" | "2") {
+            Some(format!(
+                "Side (54) '{}' must be 1 (buy) or 2 (sell)",
+                field(tag::SIDE)
+            ))
+        } else {
+            match (msg.get(tag::ORDER_QTY), msg.get(tag::CURRENCY), pair) {
+                // OrderQty is of the base: 38=50 15=USDT meaning 50 USDT
+                // must never trade 50 of the base.
+                (Some(_), Some(currency), Some(pair))
+                    if !currency.eq_ignore_ascii_case(pair.base.as_str()) =>
+                {
+                    Some(format!(
+                        "Currency (15) '{currency}' must be {}, the base currency of {}, for OrderQty (38); an amount of the quote currency is CashOrderQty (152)",
+                        pair.base,
+                        field(tag::SYMBOL)
+                    ))
+                }
+                _ => None,
+            }
+        };
+        if let Some(why) = refusal {
+            let refused = Outbound::ExecutionReport(ExecutionReport::rejected(
                 order_id.clone(),
                 Some(Arc::from(field(tag::QUOTE_ID).as_str())),
                 why,
-            ))
-        };
-        if field(tag::ORD_TYPE) != "D" {
-            let why = format!(
-                "OrdType (40) '{}' must be D (previously quoted)",
-                field(tag::ORD_TYPE)
-            );
-            return self.outbound(refuse(why)).await;
-        }
-        if let Some(tif) = msg.get(tag::TIME_IN_FORCE).filter(|tif| *tif != "4") {
-            let why = format!("TimeInForce (59) '{tif}' must be 4 (fill or kill)");
-            return self.outbound(refuse(why)).await;
-        }
-        let side = match field(tag::SIDE).as_str() {
-            "1" => "buy",
-            "2" => "sell",
-            other => {
-                let why = format!("Side (54) '{other}' must be 1 (buy) or 2 (sell)");
-                return self.outbound(refuse(why)).await;
+            ));
+            let sent = self.outbound(refused).await;
+            // Refused before it was claimed: the id is still free for an
+            // order of its own.
+            if first_of_its_id {
+                self.orders.remove(&order_id);
             }
+            return sent;
+        }
+        let side = if field(tag::SIDE) == "1" {
+            "buy"
+        } else {
+            "sell"
         };
         self.session.on_message(Inbound::Order {
             client_order_id: order_id.to_string(),
