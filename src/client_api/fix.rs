@@ -1203,7 +1203,16 @@ impl FixConnection {
             cash: None,
         });
         let status_id = msg.get(more_tag::ORD_STATUS_REQ_ID).map(str::to_string);
-        let report = self.acceptor.api.order_status(&self.client, &id);
+        let report = match self.acceptor.api.order_status(&self.client, &id).await {
+            Ok(report) => report,
+            Err(reason) => {
+                let refused = Message::new(BUSINESS_MESSAGE_REJECT)
+                    .with(tag::REF_MSG_TYPE, msg_type::ORDER_STATUS_REQUEST)
+                    .with(more_tag::BUSINESS_REJECT_REASON, 0)
+                    .with(tag::TEXT, reason);
+                return self.send(refused).await;
+            }
+        };
         let mut message = self.execution_report(&report);
         if let Some(status_id) = status_id {
             message.push(more_tag::ORD_STATUS_REQ_ID, status_id);

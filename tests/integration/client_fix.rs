@@ -800,6 +800,103 @@ async fn a_repeated_cl_ord_id_does_not_rewrite_the_first_order() {
     server.stop();
 }
 
+/// PostgreSQL lost under a running desk: an order is refused, saying the
+/// record cannot be read, and never reaches the venue; the session goes
+/// on (a TestRequest is answered at once), and a status request says the
+/// record cannot be read rather than that the order does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_with_postgres_lost_is_refused_and_the_session_goes_on() {
+    let cluster = crate::postgres::Cluster::start().unwrap_or_else(|why| panic!("{why}"));
+    let database = cluster.database();
+    let venue = Acceptor::start(venue_script()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_on(dir.path(), venue.port, &database);
+    let mut acme = FixClient::connect(&server.fix_address, "ACMEFIX", 1).await;
+    acme.logon(Some(ACME_PASSWORD)).await;
+    acme.send(quote_request("r-1", "BTCUSDT", Some("1"), "1"))
+        .await;
+    let quote = acme.next_of(msg_type::QUOTE).await;
+    let quote_id = quote.get(tag::QUOTE_ID).unwrap().to_string();
+    cluster.stop();
+    let sent = std::time::Instant::now();
+    acme.send(order("o-1", &quote_id, "100100.02")).await;
+    let refused = acme.next_of(msg_type::EXECUTION_REPORT).await;
+    assert_eq!(
+        fields(&refused, &[11, 150, 39, 54, 38, 58]),
+        vec![
+            (11, Some("o-1")),
+            (150, Some("8")),
+            (39, Some("8")),
+            (54, Some("1")),
+            (38, Some("1")),
+            (
+                58,
+                Some("the desk cannot read its order record right now: the order was not sent")
+            ),
+        ]
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        sent.elapsed()
+    );
+    acme.send(Message::new(msg_type::TEST_REQUEST).with(tag::TEST_REQ_ID, "T-1"))
+        .await;
+    let heartbeat = acme.next_of(msg_type::HEARTBEAT).await;
+    assert_eq!(heartbeat.get(tag::TEST_REQ_ID), Some("T-1"));
+    acme.send(status_request("o-1")).await;
+    let status = acme.next_of(msg_type::EXECUTION_REPORT).await;
+    assert_eq!(
+        fields(&status, &[11, 150, 39, 58]),
+        vec![
+            (11, Some("o-1")),
+            (150, Some("I")),
+            (39, Some("A")),
+            (
+                58,
+                Some("the desk cannot read its order record right now: ask again")
+            ),
+        ]
+    );
+    assert!(venue.received("D").is_empty(), "no order reached the venue");
+    drop(acme);
+    drop(server);
+}
+
+/// Beyond 10 OrderStatusRequests a second, a client's next is refused
+/// with a BusinessMessageReject (j) naming the limit; the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_status_requests_are_rate_limited_per_client() {
+    let venue = Acceptor::start(venue_script()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), venue.port);
+    let mut acme = FixClient::connect(&server.fix_address, "ACMEFIX", 1).await;
+    acme.logon(Some(ACME_PASSWORD)).await;
+    for n in 0..11 {
+        acme.send(status_request(&format!("s-{n}"))).await;
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 11 {
+        let message = acme.next().await.expect("the session is open");
+        if matches!(message.msg_type(), "8" | "j") {
+            answers.push(message);
+        }
+    }
+    let statuses = answers.iter().filter(|m| m.msg_type() == "8").count();
+    assert_eq!(statuses, 10);
+    let refused = answers.iter().find(|m| m.msg_type() == "j").unwrap();
+    assert_eq!(
+        fields(refused, &[372, 380, 58]),
+        vec![
+            (372, Some("H")),
+            (380, Some("0")),
+            (58, Some("client 'acme' is above 10 order status requests per second: ask again in a moment")),
+        ]
+    );
+    drop(acme);
+    server.stop();
+}
+
 /// A wrong password, a missing one, a CompID that is no client's, and a
 /// second session of a client already logged on are each answered with a
 /// Logout saying why; the server's log says why
