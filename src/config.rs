@@ -22,12 +22,23 @@ pub use table::*;
 
 /// A setting that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {env} '{value}' ({flag}): {problem}")]
+#[error("invalid {env}{} ({flag}): {problem}", quoted(value))]
 pub struct ConfigError {
     pub(crate) env: &'static str,
     pub(crate) flag: &'static str,
-    pub(crate) value: String,
+    /// The bad value as given, or `None` for a setting whose value must
+    /// never be repeated (`DESK_TLS_KEY`: a deployment may have put the
+    /// key itself there).
+    pub(crate) value: Option<String>,
     pub problem: String,
+}
+
+/// ` 'value'`, or nothing for a value that is never repeated.
+fn quoted(value: &Option<String>) -> String {
+    value
+        .as_deref()
+        .map(|value| format!(" '{value}'"))
+        .unwrap_or_default()
 }
 
 /// The raw settings as given by flags or the environment (clap fills both
@@ -408,17 +419,31 @@ fn tls_files(cert: &Option<String>, key: &Option<String>) -> Result<Option<TlsFi
         (None, None) => Ok(None),
         (Some(cert), Some(key)) => Ok(Some(TlsFiles {
             cert: cert.into(),
-            key: key.into(),
+            key: tls_key_path(&key)?,
         })),
         (Some(cert), None) => Err(DESK_TLS_CERT.error(
             &cert,
             format!("needs its key: give {} too", DESK_TLS_KEY.flag),
         )),
-        (None, Some(key)) => Err(DESK_TLS_KEY.error(
-            &key,
-            format!("needs its certificate: give {} too", DESK_TLS_CERT.flag),
-        )),
+        (None, Some(key)) => {
+            tls_key_path(&key)?;
+            Err(DESK_TLS_KEY.error_unquoted(format!(
+                "needs its certificate: give {} too",
+                DESK_TLS_CERT.flag
+            )))
+        }
     }
+}
+
+/// The key file `key` names, refused when it holds a key rather than a
+/// path (whatever it holds is never repeated: it may be the key).
+fn tls_key_path(key: &str) -> Result<PathBuf, ConfigError> {
+    if key.contains("-----BEGIN") || key.contains('\n') {
+        return Err(DESK_TLS_KEY.error_unquoted(
+            "it holds a PEM key, not a path: give a file path, not the key itself",
+        ));
+    }
+    Ok(key.into())
 }
 
 /// The blotter `text` names: a `postgres://` or `postgresql://` URL (its
@@ -937,7 +962,9 @@ mod tests {
     #[case(SettingsArgs { tls_cert: some("desk.pem"), ..Default::default() },
         "invalid DESK_TLS_CERT 'desk.pem' (--tls-cert): needs its key: give --tls-key too")]
     #[case(SettingsArgs { tls_key: some("desk.key"), tls_cert: some(" "), ..Default::default() },
-        "invalid DESK_TLS_KEY 'desk.key' (--tls-key): needs its certificate: give --tls-cert too")]
+        "invalid DESK_TLS_KEY (--tls-key): needs its certificate: give --tls-cert too")]
+    #[case(SettingsArgs { tls_key: some("-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMG-secret\n-----END PRIVATE KEY-----\n"), tls_cert: some("desk.pem"), ..Default::default() },
+        "invalid DESK_TLS_KEY (--tls-key): it holds a PEM key, not a path: give a file path, not the key itself")]
     #[case(SettingsArgs { no_blotter: some("flase"), ..Default::default() },
         "invalid NO_BLOTTER 'flase' (--no-blotter): must be true or false (1/0, yes/no, on/off)")]
     #[case(SettingsArgs { blotter: some("postgres://desk:hunter2@db/blotter"), ..Default::default() },

@@ -34,6 +34,16 @@ fn read(def: &SettingDef, path: &Path) -> Result<Vec<u8>, ConfigError> {
     })
 }
 
+/// The key file's bytes. Its name is never repeated: a deployment that
+/// put the key itself in `DESK_TLS_KEY` would see it in the message.
+fn read_key(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|error| {
+        DESK_TLS_KEY.error_unquoted(format!(
+            "the key file it names cannot be read ({error}): give the path of a PEM private key file"
+        ))
+    })
+}
+
 /// Every PEM certificate in `path` (`def`'s file), at least one.
 fn certificates(
     def: &SettingDef,
@@ -70,8 +80,8 @@ impl ServerTls {
     /// PKCS#1 or SEC1) that belongs to it.
     pub fn load(cert: &Path, key: &Path) -> Result<ServerTls, ConfigError> {
         let chain = certificates(&DESK_TLS_CERT, cert)?;
-        let key_pem = read(&DESK_TLS_KEY, key)?;
-        let refuse_key = |problem: &str| DESK_TLS_KEY.error(&key.display().to_string(), problem);
+        let key_pem = read_key(key)?;
+        let refuse_key = |problem: &str| DESK_TLS_KEY.error_unquoted(problem);
         // The PEM parser's own words may quote the file: never for a key.
         let private_key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
             refuse_key("no PEM private key in it (-----BEGIN PRIVATE KEY-----, RSA or EC)")
@@ -343,10 +353,7 @@ mod tests {
         let error = ServerTls::load(&cert, &key).unwrap_err().to_string();
         assert_eq!(
             error,
-            format!(
-                "invalid DESK_TLS_KEY '{}' (--tls-key): no PEM private key in it (-----BEGIN PRIVATE KEY-----, RSA or EC)",
-                key.display()
-            )
+            "invalid DESK_TLS_KEY (--tls-key): no PEM private key in it (-----BEGIN PRIVATE KEY-----, RSA or EC)"
         );
         let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
         std::fs::write(&key, other.signing_key.serialize_pem()).unwrap();
@@ -354,8 +361,7 @@ mod tests {
         assert_eq!(
             error,
             format!(
-                "invalid DESK_TLS_KEY '{}' (--tls-key): it is not the key of the certificate in DESK_TLS_CERT '{}' (--tls-cert)",
-                key.display(),
+                "invalid DESK_TLS_KEY (--tls-key): it is not the key of the certificate in DESK_TLS_CERT '{}' (--tls-cert)",
                 cert.display()
             )
         );

@@ -32,8 +32,8 @@ pub struct ClientOrderRow {
 }
 
 /// A store's `client_orders`, shared by every client session of the desk
-/// (each call is one short statement, made from the session's task: the
-/// same blocking SQLite's file write always was).
+/// (each call is one short statement, made on the client API's record
+/// thread, `client_api::order_record`: it may block, never a worker).
 pub trait ClientOrderRecords: Send + Sync {
     /// Appends `row` as its order's latest state.
     fn record(&self, row: &ClientOrderRow) -> Result<(), BlotterError>;

@@ -432,6 +432,7 @@ async fn refuse_logon(mut socket: ServerStream, desk: &str, them: &str, why: Str
         .with(tag::TEXT, why);
     let _ = tokio::time::timeout(FAREWELL_WITHIN, async {
         let _ = socket.write_all(&logout.encode()).await;
+        let _ = socket.flush().await;
         let _ = socket.shutdown().await;
     })
     .await;
@@ -946,7 +947,36 @@ impl FixConnection {
             field(tag::ORDER_QTY),
             field(more_tag::CASH_ORDER_QTY),
         ) {
-            (Some(qty), _) => (qty, None),
+            (Some(qty), _) => {
+                let base = symbol
+                    .parse::<crate::market::Pair>()
+                    .map(|pair| pair.base.to_string())
+                    .ok();
+                match (field(tag::CURRENCY), base) {
+                    // OrderQty is of the base: 38=50 15=USDT meaning 50
+                    // USDT must not be quoted as 50 of the base.
+                    (Some(currency), Some(base)) if !currency.eq_ignore_ascii_case(&base) => {
+                        let reject = Outbound::QuoteRequestReject {
+                            client_rfq_id: Arc::from(id),
+                            reason: crate::client_api::RejectReason::Other,
+                            text: format!(
+                                "Currency (15) '{currency}' must be {base}, the base currency of {symbol}, for OrderQty (38); an amount of the quote currency is CashOrderQty (152)"
+                            ),
+                        };
+                        self.asked.insert(
+                            Arc::from(id),
+                            Asked {
+                                symbol,
+                                side: None,
+                                qty: None,
+                                cash: None,
+                            },
+                        );
+                        return self.outbound(reject).await;
+                    }
+                    _ => (qty, None),
+                }
+            }
             (None, Some(cash)) => {
                 let quote = symbol
                     .parse::<crate::market::Pair>()
@@ -1078,40 +1108,67 @@ impl FixConnection {
                 }
             };
         let order_id: Arc<str> = Arc::from(field(tag::CL_ORD_ID).as_str());
-        self.orders.insert(
-            order_id.clone(),
-            Asked {
-                symbol: msg.get(tag::SYMBOL).unwrap_or("").to_string(),
-                side: Some(field(tag::SIDE)),
-                qty: msg.get(tag::ORDER_QTY).map(str::to_string),
-                cash,
-            },
-        );
-        let refuse = |why: String| {
-            Outbound::ExecutionReport(ExecutionReport::rejected(
+        // A repeated ClOrdID is answered with its first order, whose own
+        // side and quantity its reports keep carrying: this message's are
+        // kept only when its id is new to the session.
+        let first_of_its_id = !self.orders.contains_key(&order_id);
+        if first_of_its_id {
+            self.orders.insert(
+                order_id.clone(),
+                Asked {
+                    symbol: msg.get(tag::SYMBOL).unwrap_or("").to_string(),
+                    side: Some(field(tag::SIDE)),
+                    qty: msg.get(tag::ORDER_QTY).map(str::to_string),
+                    cash,
+                },
+            );
+        }
+        let refusal = if field(tag::ORD_TYPE) != "D" {
+            Some(format!(
+                "OrdType (40) '{}' must be D (previously quoted)",
+                field(tag::ORD_TYPE)
+            ))
+        } else if let Some(tif) = msg.get(tag::TIME_IN_FORCE).filter(|tif| *tif != "4") {
+            Some(format!("TimeInForce (59) '{tif}' must be 4 (fill or kill)"))
+        } else if !matches!(field(tag::SIDE).as_str(), "1" | "2") {
+            Some(format!(
+                "Side (54) '{}' must be 1 (buy) or 2 (sell)",
+                field(tag::SIDE)
+            ))
+        } else {
+            match (msg.get(tag::ORDER_QTY), msg.get(tag::CURRENCY), pair) {
+                // OrderQty is of the base: 38=50 15=USDT meaning 50 USDT
+                // must never trade 50 of the base.
+                (Some(_), Some(currency), Some(pair))
+                    if !currency.eq_ignore_ascii_case(pair.base.as_str()) =>
+                {
+                    Some(format!(
+                        "Currency (15) '{currency}' must be {}, the base currency of {}, for OrderQty (38); an amount of the quote currency is CashOrderQty (152)",
+                        pair.base,
+                        field(tag::SYMBOL)
+                    ))
+                }
+                _ => None,
+            }
+        };
+        if let Some(why) = refusal {
+            let refused = Outbound::ExecutionReport(ExecutionReport::rejected(
                 order_id.clone(),
                 Some(Arc::from(field(tag::QUOTE_ID).as_str())),
                 why,
-            ))
-        };
-        if field(tag::ORD_TYPE) != "D" {
-            let why = format!(
-                "OrdType (40) '{}' must be D (previously quoted)",
-                field(tag::ORD_TYPE)
-            );
-            return self.outbound(refuse(why)).await;
-        }
-        if let Some(tif) = msg.get(tag::TIME_IN_FORCE).filter(|tif| *tif != "4") {
-            let why = format!("TimeInForce (59) '{tif}' must be 4 (fill or kill)");
-            return self.outbound(refuse(why)).await;
-        }
-        let side = match field(tag::SIDE).as_str() {
-            "1" => "buy",
-            "2" => "sell",
-            other => {
-                let why = format!("Side (54) '{other}' must be 1 (buy) or 2 (sell)");
-                return self.outbound(refuse(why)).await;
+            ));
+            let sent = self.outbound(refused).await;
+            // Refused before it was claimed: the id is still free for an
+            // order of its own.
+            if first_of_its_id {
+                self.orders.remove(&order_id);
             }
+            return sent;
+        }
+        let side = if field(tag::SIDE) == "1" {
+            "buy"
+        } else {
+            "sell"
         };
         self.session.on_message(Inbound::Order {
             client_order_id: order_id.to_string(),
@@ -1146,7 +1203,16 @@ impl FixConnection {
             cash: None,
         });
         let status_id = msg.get(more_tag::ORD_STATUS_REQ_ID).map(str::to_string);
-        let report = self.acceptor.api.order_status(&self.client, &id);
+        let report = match self.acceptor.api.order_status(&self.client, &id).await {
+            Ok(report) => report,
+            Err(reason) => {
+                let refused = Message::new(BUSINESS_MESSAGE_REJECT)
+                    .with(tag::REF_MSG_TYPE, msg_type::ORDER_STATUS_REQUEST)
+                    .with(more_tag::BUSINESS_REJECT_REASON, 0)
+                    .with(tag::TEXT, reason);
+                return self.send(refused).await;
+            }
+        };
         let mut message = self.execution_report(&report);
         if let Some(status_id) = status_id {
             message.push(more_tag::ORD_STATUS_REQ_ID, status_id);
@@ -1348,15 +1414,30 @@ impl FixConnection {
             audit.message(Direction::Out, raw);
         }
         self.last_sent = Instant::now();
-        // A client that stops reading must not hold its session's loop
-        // (and so its heartbeats and its streams) forever.
-        match tokio::time::timeout(WRITE_WITHIN, self.socket.write_all(raw)).await {
-            Ok(written) => written.map_err(|error| format!("cannot write to the client: {error}")),
-            Err(_) => Err(format!(
-                "the client read nothing for {} s: connection dropped",
-                WRITE_WITHIN.as_secs()
-            )),
-        }
+        write_within(&mut self.socket, raw, WRITE_WITHIN).await
+    }
+}
+
+/// Writes `raw` and flushes it, both within `within`: a client that stops
+/// reading must not hold its session's loop (and so its heartbeats and
+/// its streams) forever, and over TLS a record can sit in the session's
+/// buffer until the next write unless it is flushed, so an
+/// ExecutionReport would wait for a heartbeat to reach the client.
+async fn write_within(
+    socket: &mut (impl tokio::io::AsyncWrite + Unpin),
+    raw: &[u8],
+    within: Duration,
+) -> Ended {
+    let written = async {
+        socket.write_all(raw).await?;
+        socket.flush().await
+    };
+    match tokio::time::timeout(within, written).await {
+        Ok(written) => written.map_err(|error| format!("cannot write to the client: {error}")),
+        Err(_) => Err(format!(
+            "the client read nothing for {} s: connection dropped",
+            within.as_secs()
+        )),
     }
 }
 
@@ -1378,6 +1459,23 @@ fn fix_time(iso: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A TLS session buffers what is written until it is flushed, as a
+    /// `BufWriter` does: a message must reach the peer at once anyway.
+    #[tokio::test(start_paused = true)]
+    async fn a_message_written_through_a_buffering_stream_reaches_the_peer_at_once() {
+        let (near, mut far) = tokio::io::duplex(4096);
+        let mut buffering = tokio::io::BufWriter::new(near);
+        let raw = b"8=FIX.4.4\x019=5\x0135=0\x0110=000\x01";
+        assert_eq!(
+            write_within(&mut buffering, raw, Duration::from_secs(10)).await,
+            Ok(())
+        );
+        let mut got = vec![0u8; raw.len()];
+        let read = tokio::time::timeout(Duration::from_millis(10), far.read_exact(&mut got)).await;
+        assert!(read.is_ok(), "nothing reached the peer");
+        assert_eq!(got, raw);
+    }
 
     #[test]
     fn the_sequence_numbers_and_sent_reports_outlive_the_session() {

@@ -11,6 +11,7 @@
 //! wire of both.
 
 pub mod fix;
+mod order_record;
 pub mod session;
 pub mod ws;
 
@@ -28,6 +29,7 @@ use crate::clients::ClientRefusal;
 use crate::desk::{Desk, DeskError};
 use crate::market::Asset;
 use crate::rfq::{Channel, ClientId};
+use order_record::OrderRecorder;
 
 /// What a client sends, whatever the transport. On the WebSocket each is
 /// a JSON object with a `type` field; decimals are strings.
@@ -289,29 +291,68 @@ pub(crate) trait HopWatcher: Send + Sync {
     fn quote_writing(&self, quote_id: &Arc<str>);
 }
 
+/// Order status requests one client may send per second
+/// ([`RATE_WINDOW`]): each may be a read of the record, which is shared
+/// by every client.
+pub(crate) const MAX_STATUS_PER_SEC: usize = 10;
+
 /// What every client session on one desk shares.
 pub struct ClientApi {
     desk: Arc<Desk>,
     /// Who times the hops, if anyone ([`HopWatcher`]).
     pub(crate) hops: Option<Arc<dyn HopWatcher>>,
     /// Each client's RFQs within the last [`RATE_WINDOW`].
-    recent_rfqs: Mutex<HashMap<ClientId, VecDeque<Instant>>>,
+    recent_rfqs: RateWindows,
+    /// Each client's new orders within the last [`RATE_WINDOW`].
+    recent_orders: RateWindows,
+    /// Each client's order status requests within the last
+    /// [`RATE_WINDOW`].
+    recent_status: RateWindows,
     /// Every client order id seen within [`ORDER_RETENTION`] of its
     /// outcome, with its latest state: a repeated id is answered from
-    /// here and never executes twice.
+    /// here and never executes twice. Never held across the record's
+    /// I/O: an order being claimed is in it as pending meanwhile.
     orders: Mutex<Orders>,
     /// The blotter's record of client orders, which outlives the process:
     /// asked when an id is not in `orders` (after a restart, or once
-    /// forgotten here).
-    record: Option<Box<dyn ClientOrderRecords>>,
+    /// forgotten here), on a thread of its own.
+    record: Option<OrderRecorder>,
 }
 
-/// The client orders the desk remembers, and each client's recent ones.
+/// Each client's recent moments of one kind, counted against a limit.
+#[derive(Default)]
+struct RateWindows(Mutex<HashMap<ClientId, VecDeque<Instant>>>);
+
+impl RateWindows {
+    /// Counts one for `client` now, or `false` when `limit` are already
+    /// within the last [`RATE_WINDOW`] (a refused one does not count).
+    fn take(&self, client: &ClientId, limit: usize) -> bool {
+        let now = Instant::now();
+        let mut windows = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        windows.retain(|_, window| {
+            window
+                .back()
+                .is_some_and(|at| now.duration_since(*at) < RATE_WINDOW)
+        });
+        let window = windows.entry(client.clone()).or_default();
+        while window
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= RATE_WINDOW)
+        {
+            window.pop_front();
+        }
+        if window.len() >= limit {
+            return false;
+        }
+        window.push_back(now);
+        true
+    }
+}
+
+/// The client orders the desk remembers.
 #[derive(Default)]
 struct Orders {
     by_id: HashMap<(ClientId, Arc<str>), KeptOrder>,
-    /// Each client's new orders within the last [`RATE_WINDOW`].
-    recent: HashMap<ClientId, VecDeque<Instant>>,
 }
 
 struct KeptOrder {
@@ -328,11 +369,19 @@ impl Orders {
             kept.finished_at
                 .is_none_or(|at| now.duration_since(at) < ORDER_RETENTION)
         });
-        self.recent.retain(|_, window| {
-            window
-                .back()
-                .is_some_and(|at| now.duration_since(*at) < RATE_WINDOW)
-        });
+    }
+}
+
+fn pending(client_order_id: &Arc<str>, quote_id: &Arc<str>) -> ExecutionReport {
+    ExecutionReport {
+        client_order_id: client_order_id.clone(),
+        quote_id: Some(quote_id.clone()),
+        status: OrderStatus::Pending,
+        price: None,
+        amount: None,
+        cash_amount: None,
+        reason: None,
+        status_request: false,
     }
 }
 
@@ -341,13 +390,29 @@ impl ClientApi {
     /// when it has one.
     pub fn new(desk: Arc<Desk>) -> Result<Arc<ClientApi>, BlotterError> {
         let record = desk.client_order_records().transpose()?;
-        Ok(Arc::new(ClientApi {
+        Ok(Arc::new(ClientApi::with_record(
+            desk,
+            record,
+            order_record::ANSWER_WITHIN,
+        )))
+    }
+
+    /// A client API over `record`, waiting for it at most `answer_within`
+    /// a call.
+    fn with_record(
+        desk: Arc<Desk>,
+        record: Option<Box<dyn ClientOrderRecords>>,
+        answer_within: Duration,
+    ) -> ClientApi {
+        ClientApi {
             desk,
             hops: None,
-            recent_rfqs: Mutex::new(HashMap::new()),
+            recent_rfqs: RateWindows::default(),
+            recent_orders: RateWindows::default(),
+            recent_status: RateWindows::default(),
             orders: Mutex::new(Orders::default()),
-            record,
-        }))
+            record: record.map(|record| OrderRecorder::start(record, answer_within)),
+        }
     }
 
     /// [`ClientApi::new`] with `watcher` noting each request's and
@@ -375,56 +440,51 @@ impl ClientApi {
             .get(client.as_str())
             .map(|terms| terms.max_rfqs_per_sec())
             .unwrap_or(crate::clients::DEFAULT_MAX_RFQS_PER_SEC);
-        let now = Instant::now();
-        let mut recent = self.recent_rfqs.lock().unwrap_or_else(|p| p.into_inner());
-        let window = recent.entry(client.clone()).or_default();
-        while window
-            .front()
-            .is_some_and(|at| now.duration_since(*at) >= RATE_WINDOW)
-        {
-            window.pop_front();
-        }
-        if window.len() >= limit as usize {
+        if !self.recent_rfqs.take(client, limit as usize) {
             return Err(format!(
                 "client '{client}' is above its max_rfqs_per_sec of {limit}: ask again in a moment"
             ));
         }
-        window.push_back(now);
         Ok(())
     }
 
-    /// Claims `client_order_id` for a new order, on the record before it
-    /// may execute; `Err` with what the first order of that id has come
-    /// to when it is not new (in this process or an earlier one), or with
-    /// a refusal when the claim cannot be recorded or `client` is above
-    /// [`MAX_ORDERS_PER_SEC`].
-    pub(crate) fn claim_order(
+    /// Claims `client_order_id` for a new order ([`ClientApi::begin_claim`]
+    /// then [`ClientApi::finish_claim`]).
+    #[cfg(test)]
+    pub(crate) async fn claim_order(
         &self,
         client: &ClientId,
         channel: Channel,
         client_order_id: &Arc<str>,
         quote_id: &Arc<str>,
     ) -> Result<(), ExecutionReport> {
-        let now = Instant::now();
-        let mut orders = self.orders.lock().unwrap_or_else(|p| p.into_inner());
-        orders.expire(now);
+        self.begin_claim(client, client_order_id, quote_id)?;
+        self.finish_claim(client, channel, client_order_id, quote_id)
+            .await
+    }
+
+    /// The in-memory half of claiming `client_order_id` for a new order,
+    /// at once and without the record: `Err` with what the first order of
+    /// that id has come to when this process knows it (pending while its
+    /// claim is still being recorded), or with a refusal when `client` is
+    /// above [`MAX_ORDERS_PER_SEC`] (counted before the record is read).
+    /// Else the id is held as pending until [`ClientApi::finish_claim`].
+    pub(crate) fn begin_claim(
+        &self,
+        client: &ClientId,
+        client_order_id: &Arc<str>,
+        quote_id: &Arc<str>,
+    ) -> Result<(), ExecutionReport> {
         let key = (client.clone(), client_order_id.clone());
-        if let Some(first) = orders.by_id.get(&key) {
-            tracing::info!(%client, %client_order_id, "a repeated client order id answered with its first order");
-            return Err(first.report.clone());
-        }
-        if let Some(first) = self.recorded(client, client_order_id) {
-            tracing::info!(%client, %client_order_id, "a repeated client order id answered with its recorded first order");
-            return Err(first);
-        }
-        let window = orders.recent.entry(client.clone()).or_default();
-        while window
-            .front()
-            .is_some_and(|at| now.duration_since(*at) >= RATE_WINDOW)
         {
-            window.pop_front();
+            let mut orders = self.orders.lock().unwrap_or_else(|p| p.into_inner());
+            orders.expire(Instant::now());
+            if let Some(first) = orders.by_id.get(&key) {
+                tracing::info!(%client, %client_order_id, "a repeated client order id answered with its first order");
+                return Err(first.report.clone());
+            }
         }
-        if window.len() >= MAX_ORDERS_PER_SEC {
+        if !self.recent_orders.take(client, MAX_ORDERS_PER_SEC) {
             return Err(ExecutionReport::rejected(
                 client_order_id.clone(),
                 Some(quote_id.clone()),
@@ -433,43 +493,80 @@ impl ClientApi {
                 ),
             ));
         }
-        window.push_back(now);
-        let pending = ExecutionReport {
-            client_order_id: client_order_id.clone(),
-            quote_id: Some(quote_id.clone()),
-            status: OrderStatus::Pending,
-            price: None,
-            amount: None,
-            cash_amount: None,
-            reason: None,
-            status_request: false,
-        };
-        if let Err(error) = self.write(client, channel, &pending) {
-            tracing::error!(%client, client_order_id = %client_order_id, "a client order cannot be recorded, so it is refused: {error}");
-            return Err(ExecutionReport::rejected(
-                client_order_id.clone(),
-                Some(quote_id.clone()),
-                "the desk cannot record orders right now: the order was not sent",
-            ));
+        let mut orders = self.orders.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(first) = orders.by_id.get(&key) {
+            // The same id claimed between the two looks.
+            return Err(first.report.clone());
         }
         orders.by_id.insert(
             key,
             KeptOrder {
-                report: pending,
+                report: pending(client_order_id, quote_id),
                 finished_at: None,
             },
         );
         Ok(())
     }
 
-    /// Notes where `report`'s order now stands, on the record first.
+    /// The record's half of a claim [`ClientApi::begin_claim`] made: an
+    /// id an earlier process recorded is answered with its first order,
+    /// and a new one is on the record as pending before it may execute.
+    /// A record that cannot answer refuses the order (it never executes
+    /// without its record); either way the id is released again.
+    pub(crate) async fn finish_claim(
+        &self,
+        client: &ClientId,
+        channel: Channel,
+        client_order_id: &Arc<str>,
+        quote_id: &Arc<str>,
+    ) -> Result<(), ExecutionReport> {
+        let Some(record) = &self.record else {
+            return Ok(());
+        };
+        let refused = |why: &str| {
+            ExecutionReport::rejected(client_order_id.clone(), Some(quote_id.clone()), why)
+        };
+        let outcome = match record.latest(client.as_str(), client_order_id).await {
+            Ok(Some(row)) => {
+                tracing::info!(%client, %client_order_id, "a repeated client order id answered with its recorded first order");
+                Err(report_of(client_order_id, row))
+            }
+            Ok(None) => {
+                let row = self.row(client, channel, &pending(client_order_id, quote_id));
+                match record.record(row.expect("pending is recorded")).await {
+                    Ok(()) => return Ok(()),
+                    Err(error) => {
+                        tracing::error!(%client, %client_order_id, "a client order cannot be recorded, so it is refused: {error}");
+                        Err(refused(
+                            "the desk cannot record orders right now: the order was not sent",
+                        ))
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(%client, %client_order_id, "cannot read a client order's record, so it is refused: {error}");
+                Err(refused(
+                    "the desk cannot read its order record right now: the order was not sent",
+                ))
+            }
+        };
+        self.orders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_id
+            .remove(&(client.clone(), client_order_id.clone()));
+        outcome
+    }
+
+    /// Notes where `report`'s order now stands: at once here, and on the
+    /// record in its turn (after the order's pending state).
     pub(crate) fn note_order(&self, client: &ClientId, channel: Channel, report: &ExecutionReport) {
         let report = ExecutionReport {
             status_request: false,
             ..report.clone()
         };
-        if let Err(error) = self.write(client, channel, &report) {
-            tracing::error!(%client, client_order_id = %report.client_order_id, "a client order's state cannot be recorded: {error}");
+        if let (Some(record), Some(row)) = (&self.record, self.row(client, channel, &report)) {
+            record.record_later(row);
         }
         let finished = matches!(report.status, OrderStatus::Filled | OrderStatus::Rejected);
         let mut orders = self.orders.lock().unwrap_or_else(|p| p.into_inner());
@@ -482,24 +579,22 @@ impl ClientApi {
         );
     }
 
-    fn write(
+    /// `report` as a row of the record; `None` for what is never recorded.
+    fn row(
         &self,
         client: &ClientId,
         channel: Channel,
         report: &ExecutionReport,
-    ) -> Result<(), BlotterError> {
-        let Some(record) = &self.record else {
-            return Ok(());
-        };
+    ) -> Option<ClientOrderRow> {
         let status = match report.status {
             OrderStatus::Filled => "filled",
             OrderStatus::Rejected => "rejected",
             OrderStatus::Pending => "pending",
             OrderStatus::Unknown => "unknown",
             // Never recorded: a status answer is not a state.
-            OrderStatus::NotFound => return Ok(()),
+            OrderStatus::NotFound => return None,
         };
-        record.record(&ClientOrderRow {
+        Some(ClientOrderRow {
             client: client.to_string(),
             client_order_id: report.client_order_id.to_string(),
             channel: channel.as_str().to_string(),
@@ -511,57 +606,50 @@ impl ClientApi {
         })
     }
 
-    /// What an earlier process recorded of `client`'s order. An order
-    /// still pending on the record was out when that process stopped:
-    /// its outcome is resolved with the counterparty, so it is unknown.
-    fn recorded(&self, client: &ClientId, client_order_id: &Arc<str>) -> Option<ExecutionReport> {
-        let record = self.record.as_ref()?;
-        let row = match record.latest(client.as_str(), client_order_id) {
-            Ok(row) => row?,
-            Err(error) => {
-                tracing::error!(%client, %client_order_id, "cannot read a client order's record: {error}");
-                return Some(ExecutionReport::rejected(
-                    client_order_id.clone(),
-                    None,
-                    "the desk cannot read its order record right now: ask again",
-                ));
-            }
-        };
-        let decimal = |text: Option<String>| text.and_then(|t| t.parse::<Decimal>().ok());
-        let (status, reason) = match row.status.as_str() {
-            "filled" => (OrderStatus::Filled, row.reason),
-            "rejected" => (OrderStatus::Rejected, row.reason),
-            "pending" => (
-                OrderStatus::Unknown,
-                Some("the desk restarted before the order's outcome was recorded: it resolves it with its counterparty".into()),
-            ),
-            _ => (OrderStatus::Unknown, row.reason),
-        };
-        Some(ExecutionReport {
-            client_order_id: client_order_id.clone(),
-            quote_id: row.quote_id.map(Arc::from),
-            status,
-            price: decimal(row.price),
-            amount: decimal(row.amount),
-            cash_amount: None,
-            reason,
-            status_request: false,
-        })
-    }
-
     /// Where `client`'s order `client_order_id` stands, from this process
-    /// or the record.
-    pub(crate) fn order_status(&self, client: &ClientId, client_order_id: &str) -> ExecutionReport {
+    /// or the record; `Err` saying why when `client` is above
+    /// [`MAX_STATUS_PER_SEC`].
+    pub(crate) async fn order_status(
+        &self,
+        client: &ClientId,
+        client_order_id: &str,
+    ) -> Result<ExecutionReport, String> {
+        if !self.recent_status.take(client, MAX_STATUS_PER_SEC) {
+            return Err(format!(
+                "client '{client}' is above {MAX_STATUS_PER_SEC} order status requests per second: ask again in a moment"
+            ));
+        }
         let id: Arc<str> = Arc::from(client_order_id);
-        let known = self
-            .orders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_id
-            .get(&(client.clone(), id.clone()))
-            .map(|kept| kept.report.clone())
-            .or_else(|| self.recorded(client, &id));
-        match known {
+        let kept = {
+            let orders = self.orders.lock().unwrap_or_else(|p| p.into_inner());
+            orders
+                .by_id
+                .get(&(client.clone(), id.clone()))
+                .map(|kept| kept.report.clone())
+        };
+        let known = match (kept, &self.record) {
+            (Some(report), _) => Some(report),
+            (None, None) => None,
+            (None, Some(record)) => match record.latest(client.as_str(), &id).await {
+                Ok(row) => row.map(|row| report_of(&id, row)),
+                Err(error) => {
+                    tracing::error!(%client, client_order_id = %id, "cannot read a client order's record: {error}");
+                    Some(ExecutionReport {
+                        client_order_id: id.clone(),
+                        quote_id: None,
+                        status: OrderStatus::Unknown,
+                        price: None,
+                        amount: None,
+                        cash_amount: None,
+                        reason: Some(
+                            "the desk cannot read its order record right now: ask again".into(),
+                        ),
+                        status_request: true,
+                    })
+                }
+            },
+        };
+        Ok(match known {
             Some(report) => ExecutionReport {
                 status_request: true,
                 ..report
@@ -576,7 +664,33 @@ impl ClientApi {
                 reason: Some("no order of this client_order_id on this desk".into()),
                 status_request: true,
             },
-        }
+        })
+    }
+}
+
+/// What an earlier process recorded of an order. An order still pending
+/// on the record was out when that process stopped: its outcome is
+/// resolved with the counterparty, so it is unknown.
+fn report_of(client_order_id: &Arc<str>, row: ClientOrderRow) -> ExecutionReport {
+    let decimal = |text: Option<String>| text.and_then(|t| t.parse::<Decimal>().ok());
+    let (status, reason) = match row.status.as_str() {
+        "filled" => (OrderStatus::Filled, row.reason),
+        "rejected" => (OrderStatus::Rejected, row.reason),
+        "pending" => (
+            OrderStatus::Unknown,
+            Some("the desk restarted before the order's outcome was recorded: it resolves it with its counterparty".into()),
+        ),
+        _ => (OrderStatus::Unknown, row.reason),
+    };
+    ExecutionReport {
+        client_order_id: client_order_id.clone(),
+        quote_id: row.quote_id.map(Arc::from),
+        status,
+        price: decimal(row.price),
+        amount: decimal(row.amount),
+        cash_amount: None,
+        reason,
+        status_request: false,
     }
 }
 
@@ -585,23 +699,73 @@ mod tests {
     use super::*;
     use crate::config::{Settings, SettingsArgs};
     use crate::desk::registry::LpRegistry;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn api() -> Arc<ClientApi> {
+    fn desk() -> Arc<Desk> {
         let settings = Settings::from_args(&SettingsArgs {
             no_blotter: Some("true".into()),
             ..Default::default()
         })
         .unwrap();
-        ClientApi::new(Arc::new(Desk::with_parts(
+        Arc::new(Desk::with_parts(
             settings,
             LpRegistry::fixed(Vec::new()),
             None,
-        )))
-        .expect("no blotter to open")
+        ))
     }
 
-    fn claim(api: &ClientApi, client: &ClientId, id: &str) -> Result<(), String> {
+    fn api() -> Arc<ClientApi> {
+        ClientApi::new(desk()).expect("no blotter to open")
+    }
+
+    /// A record that counts its reads, can be held in one (as a
+    /// half-open database holds a query), and can fail its writes.
+    #[derive(Default)]
+    struct FakeRecord {
+        reads: Arc<AtomicUsize>,
+        writes: Arc<AtomicUsize>,
+        /// The first read waits until this is released.
+        hold: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+        fail_writes: bool,
+    }
+
+    impl ClientOrderRecords for FakeRecord {
+        fn record(&self, _row: &ClientOrderRow) -> Result<(), BlotterError> {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            if self.fail_writes {
+                return Err(BlotterError::Database {
+                    url: "postgres://desk@db/blotter".into(),
+                    detail: "connection refused".into(),
+                });
+            }
+            Ok(())
+        }
+
+        fn latest(
+            &self,
+            _client: &str,
+            _client_order_id: &str,
+        ) -> Result<Option<ClientOrderRow>, BlotterError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            let hold = self.hold.lock().unwrap().take();
+            if let Some(hold) = hold {
+                let _ = hold.recv();
+            }
+            Ok(None)
+        }
+    }
+
+    fn recorded_api(record: FakeRecord) -> Arc<ClientApi> {
+        Arc::new(ClientApi::with_record(
+            desk(),
+            Some(Box::new(record)),
+            Duration::from_millis(300),
+        ))
+    }
+
+    async fn claim(api: &ClientApi, client: &ClientId, id: &str) -> Result<(), String> {
         api.claim_order(client, Channel::Ws, &Arc::from(id), &Arc::from("Q-1"))
+            .await
             .map_err(|report| format!("{:?} {}", report.status, report.reason.unwrap_or_default()))
     }
 
@@ -611,27 +775,27 @@ mod tests {
         let acme = ClientId::new("acme").unwrap();
         let other = ClientId::new("other").unwrap();
         for n in 0..MAX_ORDERS_PER_SEC {
-            assert_eq!(claim(&api, &acme, &format!("o-{n}")), Ok(()));
+            assert_eq!(claim(&api, &acme, &format!("o-{n}")).await, Ok(()));
         }
         assert_eq!(
-            claim(&api, &acme, "o-late"),
+            claim(&api, &acme, "o-late").await,
             Err(
                 "Rejected client 'acme' is above 5 orders per second: send it again in a moment"
                     .into()
             )
         );
-        assert_eq!(claim(&api, &other, "o-0"), Ok(()));
+        assert_eq!(claim(&api, &other, "o-0").await, Ok(()));
         tokio::time::advance(RATE_WINDOW).await;
         // The refused id was never claimed: sent again, it is new.
-        assert_eq!(claim(&api, &acme, "o-late"), Ok(()));
+        assert_eq!(claim(&api, &acme, "o-late").await, Ok(()));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_finished_order_is_forgotten_after_the_retention_a_pending_one_is_not() {
         let api = api();
         let acme = ClientId::new("acme").unwrap();
-        claim(&api, &acme, "o-filled").unwrap();
-        claim(&api, &acme, "o-pending").unwrap();
+        claim(&api, &acme, "o-filled").await.unwrap();
+        claim(&api, &acme, "o-pending").await.unwrap();
         api.note_order(
             &acme,
             Channel::Ws,
@@ -639,17 +803,137 @@ mod tests {
         );
         tokio::time::advance(ORDER_RETENTION - Duration::from_millis(1)).await;
         assert_eq!(
-            claim(&api, &acme, "o-filled"),
+            claim(&api, &acme, "o-filled").await,
             Err("Rejected no liquidity".into())
         );
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert_eq!(claim(&api, &acme, "o-filled"), Ok(()));
-        assert_eq!(claim(&api, &acme, "o-pending"), Err("Pending ".into()));
+        assert_eq!(claim(&api, &acme, "o-filled").await, Ok(()));
         assert_eq!(
-            api.order_status(&acme, "o-gone").status,
+            claim(&api, &acme, "o-pending").await,
+            Err("Pending ".into())
+        );
+        assert_eq!(
+            api.order_status(&acme, "o-gone").await.unwrap().status,
             OrderStatus::NotFound
         );
         let kept = api.orders.lock().unwrap().by_id.len();
         assert_eq!(kept, 2, "o-filled (claimed again) and o-pending");
+    }
+
+    /// The rate is counted before the record is read: a client above it
+    /// costs the shared record nothing.
+    #[tokio::test]
+    async fn the_order_rate_is_checked_before_the_record_is_read() {
+        let reads = Arc::new(AtomicUsize::new(0));
+        let api = recorded_api(FakeRecord {
+            reads: reads.clone(),
+            ..FakeRecord::default()
+        });
+        let acme = ClientId::new("acme").unwrap();
+        for n in 0..MAX_ORDERS_PER_SEC {
+            assert_eq!(claim(&api, &acme, &format!("o-{n}")).await, Ok(()));
+        }
+        assert_eq!(
+            claim(&api, &acme, "o-late").await,
+            Err(
+                "Rejected client 'acme' is above 5 orders per second: send it again in a moment"
+                    .into()
+            )
+        );
+        assert_eq!(reads.load(Ordering::SeqCst), MAX_ORDERS_PER_SEC);
+    }
+
+    /// A record held in a read (a half-open database) holds that order
+    /// only: meanwhile the same id is answered pending, never claimed
+    /// twice, another client's status is answered, and the runtime goes
+    /// on; past the wait the order is refused, and its id is free again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_record_that_does_not_answer_refuses_that_order_and_holds_nothing_else() {
+        let (release, hold) = std::sync::mpsc::channel();
+        let writes = Arc::new(AtomicUsize::new(0));
+        let api = recorded_api(FakeRecord {
+            hold: Mutex::new(Some(hold)),
+            writes: writes.clone(),
+            ..FakeRecord::default()
+        });
+        let acme = ClientId::new("acme").unwrap();
+        let other = ClientId::new("other").unwrap();
+        let claiming = tokio::spawn({
+            let api = api.clone();
+            let acme = acme.clone();
+            async move { claim(&api, &acme, "o-1").await }
+        });
+        tokio::task::yield_now().await;
+        while api.orders.lock().unwrap().by_id.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            api.begin_claim(&acme, &Arc::from("o-1"), &Arc::from("Q-2"))
+                .map_err(|first| first.status),
+            Err(OrderStatus::Pending)
+        );
+        let status =
+            tokio::time::timeout(Duration::from_millis(100), api.order_status(&acme, "o-1"))
+                .await
+                .expect("answered from memory while the record is held")
+                .unwrap();
+        assert_eq!(status.status, OrderStatus::Pending);
+        assert_eq!(
+            claiming.await.unwrap(),
+            Err(
+                "Rejected the desk cannot read its order record right now: the order was not sent"
+                    .into()
+            )
+        );
+        assert_eq!(
+            writes.load(Ordering::SeqCst),
+            0,
+            "never recorded, never sent"
+        );
+        assert!(
+            api.orders.lock().unwrap().by_id.is_empty(),
+            "the id is free again"
+        );
+        release.send(()).unwrap();
+        assert_eq!(claim(&api, &other, "o-1").await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn an_order_whose_claim_cannot_be_recorded_is_refused() {
+        let api = recorded_api(FakeRecord {
+            fail_writes: true,
+            ..FakeRecord::default()
+        });
+        let acme = ClientId::new("acme").unwrap();
+        assert_eq!(
+            claim(&api, &acme, "o-1").await,
+            Err("Rejected the desk cannot record orders right now: the order was not sent".into())
+        );
+        assert_eq!(
+            api.order_status(&acme, "o-1").await.unwrap().status,
+            OrderStatus::NotFound
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_asks_at_most_its_order_statuses_per_second() {
+        let api = api();
+        let acme = ClientId::new("acme").unwrap();
+        let other = ClientId::new("other").unwrap();
+        for _ in 0..MAX_STATUS_PER_SEC {
+            assert!(api.order_status(&acme, "o-1").await.is_ok());
+        }
+        assert_eq!(
+            api.order_status(&acme, "o-1")
+                .await
+                .map(|report| report.status),
+            Err(
+                "client 'acme' is above 10 order status requests per second: ask again in a moment"
+                    .into()
+            )
+        );
+        assert!(api.order_status(&other, "o-1").await.is_ok());
+        tokio::time::advance(RATE_WINDOW).await;
+        assert!(api.order_status(&acme, "o-1").await.is_ok());
     }
 }

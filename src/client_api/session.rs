@@ -151,8 +151,14 @@ impl ClientSession {
                 &price,
             ),
             Inbound::OrderStatus { client_order_id } => {
-                let report = self.api.order_status(&self.client, &client_order_id);
-                self.out.offer(Outbound::ExecutionReport(report));
+                // The record may be read: off the session's loop.
+                let (api, client, out) = (self.api.clone(), self.client.clone(), self.out.clone());
+                self.pumps.spawn(async move {
+                    match api.order_status(&client, &client_order_id).await {
+                        Ok(report) => out.offer(Outbound::ExecutionReport(report)),
+                        Err(reason) => out.offer(Outbound::Error { reason }),
+                    }
+                });
             }
         }
     }
@@ -322,10 +328,7 @@ impl ClientSession {
         if let Err(why) = check_id("client_order_id", &client_order_id) {
             return self.out.offer(refuse(why));
         }
-        if let Err(first) = self
-            .api
-            .claim_order(&self.client, self.channel, &order_id, &quote)
-        {
+        if let Err(first) = self.api.begin_claim(&self.client, &order_id, &quote) {
             // Never executed twice: the first order's state, as it stands
             // (or a refusal, too many orders at once).
             return self.out.offer(Outbound::ExecutionReport(first));
@@ -340,33 +343,49 @@ impl ClientSession {
             let price = decimal("price", price)?;
             Ok((side, amount, price))
         })();
-        let routed = parsed.and_then(|(side, amount, price)| {
-            let owner = self
-                .quotes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&quote)
-                .cloned();
-            let rfq = owner
-                .and_then(|rfq| self.live.get(&rfq))
-                .ok_or_else(|| format!("quote '{quote}' is not live"))?;
-            let order = ClientOrder {
-                client_order_id: order_id.clone(),
-                quote_id: quote.clone(),
-                side,
-                amount,
-                amount_currency,
-                price,
-            };
-            rfq.commands
-                .try_send(PumpCommand::Order(order))
-                .map_err(|_| format!("quote '{quote}' is not live"))
+        // Which request's task takes it, looked up now: the task below
+        // has none of the session's state.
+        let owner = self
+            .quotes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&quote)
+            .cloned();
+        let commands = owner
+            .and_then(|rfq| self.live.get(&rfq))
+            .map(|rfq| rfq.commands.clone());
+        let (api, client, channel, out) = (
+            self.api.clone(),
+            self.client.clone(),
+            self.channel,
+            self.out.clone(),
+        );
+        // The claim goes on the record before the order may execute, off
+        // the session's loop: a slow record holds this order only.
+        self.pumps.spawn(async move {
+            if let Err(refused) = api.finish_claim(&client, channel, &order_id, &quote).await {
+                return out.offer(Outbound::ExecutionReport(refused));
+            }
+            let routed = parsed.and_then(|(side, amount, price)| {
+                let commands = commands.ok_or_else(|| format!("quote '{quote}' is not live"))?;
+                let order = ClientOrder {
+                    client_order_id: order_id.clone(),
+                    quote_id: quote.clone(),
+                    side,
+                    amount,
+                    amount_currency,
+                    price,
+                };
+                commands
+                    .try_send(PumpCommand::Order(order))
+                    .map_err(|_| format!("quote '{quote}' is not live"))
+            });
+            if let Err(why) = routed {
+                let report = ExecutionReport::rejected(order_id, Some(quote), why);
+                api.note_order(&client, channel, &report);
+                out.offer(Outbound::ExecutionReport(report));
+            }
         });
-        if let Err(why) = routed {
-            let report = ExecutionReport::rejected(order_id, Some(quote), why);
-            self.api.note_order(&self.client, self.channel, &report);
-            self.out.offer(Outbound::ExecutionReport(report));
-        }
     }
 
     /// The client has gone (or the desk is stopping): its requests stop;

@@ -180,7 +180,18 @@ impl SettingDef {
         ConfigError {
             env: self.env,
             flag: self.flag,
-            value: value.to_string(),
+            value: Some(value.to_string()),
+            problem: problem.into(),
+        }
+    }
+
+    /// [`SettingDef::error`] for a setting whose value must never be
+    /// repeated (a key).
+    pub(crate) fn error_unquoted(&self, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            env: self.env,
+            flag: self.flag,
+            value: None,
             problem: problem.into(),
         }
     }

@@ -679,6 +679,224 @@ async fn each_refusal_has_its_reason() {
     server.stop();
 }
 
+/// OrderQty (38) is an amount of the base: with a Currency (15) that is
+/// not the base (38=50 15=USDT meaning 50 USDT), the QuoteRequest is
+/// refused (658=99) and the order rejected (8/8), each saying why, and
+/// nothing reaches the venue: it would have traded 50 BTC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_qty_in_another_currency_than_the_base_is_refused() {
+    let venue = Acceptor::start(venue_script()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), venue.port);
+    let mut acme = FixClient::connect(&server.fix_address, "ACMEFIX", 1).await;
+    acme.logon(Some(ACME_PASSWORD)).await;
+    acme.send(quote_request("r-usdt", "BTCUSDT", Some("1"), "50").with(tag::CURRENCY, "USDT"))
+        .await;
+    let reject = acme.next_of(msg_type::QUOTE_REQUEST_REJECT).await;
+    assert_eq!(
+        fields(&reject, &[131, 658, 58]),
+        vec![
+            (131, Some("r-usdt")),
+            (658, Some("99")),
+            (58, Some("Currency (15) 'USDT' must be BTC, the base currency of BTCUSDT, for OrderQty (38); an amount of the quote currency is CashOrderQty (152)")),
+        ]
+    );
+    // 15 naming the base is what 38 means anyway: quoted.
+    acme.send(quote_request("r-1", "BTCUSDT", Some("1"), "1").with(tag::CURRENCY, "BTC"))
+        .await;
+    let quote = acme.next_of(msg_type::QUOTE).await;
+    assert_eq!(quote.get(tag::QUOTE_REQ_ID), Some("r-1"));
+    let quote_id = quote.get(tag::QUOTE_ID).unwrap().to_string();
+    acme.send(order("o-usdt", &quote_id, "100100.02").with(tag::CURRENCY, "USDT"))
+        .await;
+    let rejected = acme.next_of(msg_type::EXECUTION_REPORT).await;
+    assert_eq!(
+        fields(&rejected, &[11, 150, 39, 54, 38, 58]),
+        vec![
+            (11, Some("o-usdt")),
+            (150, Some("8")),
+            (39, Some("8")),
+            (54, Some("1")),
+            (38, Some("1")),
+            (58, Some("Currency (15) 'USDT' must be BTC, the base currency of BTCUSDT, for OrderQty (38); an amount of the quote currency is CashOrderQty (152)")),
+        ]
+    );
+    assert!(venue.received("D").is_empty(), "no order reached the venue");
+    drop(acme);
+    server.stop();
+}
+
+/// A repeated ClOrdID with another side and quantity, sent while the
+/// first order is out, is answered with the first order's state, and
+/// the first order's fill still says its own side (54=1) and quantity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_cl_ord_id_does_not_rewrite_the_first_order() {
+    let venue = Acceptor::start(Script {
+        orders: Orders::Silent,
+        ..venue_script()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), venue.port);
+    let mut acme = FixClient::connect(&server.fix_address, "ACMEFIX", 1).await;
+    acme.logon(Some(ACME_PASSWORD)).await;
+    acme.send(quote_request("r-1", "BTCUSDT", Some("1"), "1"))
+        .await;
+    let quote = acme.next_of(msg_type::QUOTE).await;
+    let quote_id = quote.get(tag::QUOTE_ID).unwrap().to_string();
+    acme.send(order("o-1", &quote_id, "100100.02")).await;
+    let sent = venue.wait_for(msg_type::NEW_ORDER_SINGLE).await;
+    let repeat = Message::new(msg_type::NEW_ORDER_SINGLE)
+        .with(tag::CL_ORD_ID, "o-1")
+        .with(tag::QUOTE_ID, &quote_id)
+        .with(tag::SYMBOL, "BTCUSDT")
+        .with(tag::SIDE, 2)
+        .with(tag::ORDER_QTY, 2)
+        .with(tag::ORD_TYPE, "D")
+        .with(tag::PRICE, "99820.08")
+        .with(tag::TIME_IN_FORCE, 4);
+    acme.send(repeat).await;
+    let pending = acme.next_of(msg_type::EXECUTION_REPORT).await;
+    assert_eq!(
+        fields(&pending, &[11, 150, 39, 54, 38]),
+        vec![
+            (11, Some("o-1")),
+            (150, Some("A")),
+            (39, Some("A")),
+            (54, Some("1")),
+            (38, Some("1")),
+        ]
+    );
+    venue.send(
+        Message::new(msg_type::EXECUTION_REPORT)
+            .with(tag::ORDER_ID, "ORD-1")
+            .with(tag::EXEC_ID, "EXEC-1")
+            .with(tag::CL_ORD_ID, sent.get(tag::CL_ORD_ID).unwrap())
+            .with(tag::SYMBOL, sent.get(tag::SYMBOL).unwrap())
+            .with(tag::SIDE, sent.get(tag::SIDE).unwrap())
+            .with(tag::ORDER_QTY, sent.get(tag::ORDER_QTY).unwrap())
+            .with(tag::EXEC_TYPE, "F")
+            .with(tag::ORD_STATUS, "2")
+            .with(tag::LAST_PX, sent.get(tag::PRICE).unwrap())
+            .with(tag::LAST_QTY, sent.get(tag::ORDER_QTY).unwrap())
+            .with(tag::CUM_QTY, sent.get(tag::ORDER_QTY).unwrap())
+            .with(tag::AVG_PX, sent.get(tag::PRICE).unwrap()),
+    );
+    let filled = acme.next_of(msg_type::EXECUTION_REPORT).await;
+    assert_eq!(
+        fields(&filled, &[11, 150, 39, 54, 38, 31, 32]),
+        vec![
+            (11, Some("o-1")),
+            (150, Some("F")),
+            (39, Some("2")),
+            (54, Some("1")),
+            (38, Some("1.00000000")),
+            (31, Some("100100.02")),
+            (32, Some("1.00000000")),
+        ]
+    );
+    assert_eq!(venue.received("D").len(), 1, "one order reached the venue");
+    drop(acme);
+    server.stop();
+}
+
+/// PostgreSQL lost under a running desk: an order is refused, saying the
+/// record cannot be read, and never reaches the venue; the session goes
+/// on (a TestRequest is answered at once), and a status request says the
+/// record cannot be read rather than that the order does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_with_postgres_lost_is_refused_and_the_session_goes_on() {
+    let cluster = crate::postgres::Cluster::start().unwrap_or_else(|why| panic!("{why}"));
+    let database = cluster.database();
+    let venue = Acceptor::start(venue_script()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_on(dir.path(), venue.port, &database);
+    let mut acme = FixClient::connect(&server.fix_address, "ACMEFIX", 1).await;
+    acme.logon(Some(ACME_PASSWORD)).await;
+    acme.send(quote_request("r-1", "BTCUSDT", Some("1"), "1"))
+        .await;
+    let quote = acme.next_of(msg_type::QUOTE).await;
+    let quote_id = quote.get(tag::QUOTE_ID).unwrap().to_string();
+    cluster.stop();
+    let sent = std::time::Instant::now();
+    acme.send(order("o-1", &quote_id, "100100.02")).await;
+    let refused = acme.next_of(msg_type::EXECUTION_REPORT).await;
+    assert_eq!(
+        fields(&refused, &[11, 150, 39, 54, 38, 58]),
+        vec![
+            (11, Some("o-1")),
+            (150, Some("8")),
+            (39, Some("8")),
+            (54, Some("1")),
+            (38, Some("1")),
+            (
+                58,
+                Some("the desk cannot read its order record right now: the order was not sent")
+            ),
+        ]
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        sent.elapsed()
+    );
+    acme.send(Message::new(msg_type::TEST_REQUEST).with(tag::TEST_REQ_ID, "T-1"))
+        .await;
+    let heartbeat = acme.next_of(msg_type::HEARTBEAT).await;
+    assert_eq!(heartbeat.get(tag::TEST_REQ_ID), Some("T-1"));
+    acme.send(status_request("o-1")).await;
+    let status = acme.next_of(msg_type::EXECUTION_REPORT).await;
+    assert_eq!(
+        fields(&status, &[11, 150, 39, 58]),
+        vec![
+            (11, Some("o-1")),
+            (150, Some("I")),
+            (39, Some("A")),
+            (
+                58,
+                Some("the desk cannot read its order record right now: ask again")
+            ),
+        ]
+    );
+    assert!(venue.received("D").is_empty(), "no order reached the venue");
+    drop(acme);
+    drop(server);
+}
+
+/// Beyond 10 OrderStatusRequests a second, a client's next is refused
+/// with a BusinessMessageReject (j) naming the limit; the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_status_requests_are_rate_limited_per_client() {
+    let venue = Acceptor::start(venue_script()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), venue.port);
+    let mut acme = FixClient::connect(&server.fix_address, "ACMEFIX", 1).await;
+    acme.logon(Some(ACME_PASSWORD)).await;
+    for n in 0..11 {
+        acme.send(status_request(&format!("s-{n}"))).await;
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 11 {
+        let message = acme.next().await.expect("the session is open");
+        if matches!(message.msg_type(), "8" | "j") {
+            answers.push(message);
+        }
+    }
+    let statuses = answers.iter().filter(|m| m.msg_type() == "8").count();
+    assert_eq!(statuses, 10);
+    let refused = answers.iter().find(|m| m.msg_type() == "j").unwrap();
+    assert_eq!(
+        fields(refused, &[372, 380, 58]),
+        vec![
+            (372, Some("H")),
+            (380, Some("0")),
+            (58, Some("client 'acme' is above 10 order status requests per second: ask again in a moment")),
+        ]
+    );
+    drop(acme);
+    server.stop();
+}
+
 /// A wrong password, a missing one, a CompID that is no client's, and a
 /// second session of a client already logged on are each answered with a
 /// Logout saying why; the server's log says why

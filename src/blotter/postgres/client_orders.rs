@@ -1,10 +1,12 @@
 //! Client orders on the record in PostgreSQL ([`PgClientOrders`], the
 //! `client_orders` table of its schema 6): the same rows as SQLite's
 //! (`blotter::client_orders`), on a connection of their own that is made
-//! again when the server was lost. Every desk writing the database shares
-//! the table, so a client's order id is known to all of them.
+//! again when the server was lost, whose every wait is bounded
+//! ([`bounded`]). Every desk writing the database shares the table, so a
+//! client's order id is known to all of them.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use postgres::Client;
 
@@ -12,8 +14,37 @@ use super::super::client_orders::{ClientOrderRecords, ClientOrderRow};
 use super::super::BlotterError;
 use super::{describe, off_runtime, PgUrl};
 
+/// The longest a client order's statement, or the connection under it,
+/// may keep its caller: a client's order waits on it, and is refused
+/// rather than held (the client API waits 5 s at most, connecting again
+/// included).
+const WAIT_AT_MOST: Duration = Duration::from_secs(2);
+
+/// `url`'s connection with every wait bounded: connecting, each statement
+/// (`statement_timeout`), and a server gone silent (TCP keepalives, and
+/// unacknowledged writes by `tcp_user_timeout`), so that a database that
+/// is down or half-open fails a call instead of holding it.
+fn bounded(url: &PgUrl) -> postgres::Config {
+    let mut config = (*url.config).clone();
+    let statement_timeout = format!("-c statement_timeout={}", WAIT_AT_MOST.as_millis());
+    let options = match config.get_options() {
+        Some(given) if !given.trim().is_empty() => format!("{given} {statement_timeout}"),
+        _ => statement_timeout,
+    };
+    config
+        .options(&options)
+        .connect_timeout(WAIT_AT_MOST)
+        .tcp_user_timeout(WAIT_AT_MOST)
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(1))
+        .keepalives_interval(Duration::from_millis(500))
+        .keepalives_retries(2);
+    config
+}
+
 /// The `client_orders` of the database at a URL. Each call runs off the
-/// desk's runtime (the synchronous client blocks on a runtime of its own).
+/// desk's runtime (the synchronous client blocks on a runtime of its own),
+/// on the client API's record thread (`client_api::order_record`).
 pub struct PgClientOrders {
     url: PgUrl,
     /// `None` until connected, and again once the connection is lost: the
@@ -25,9 +56,11 @@ impl PgClientOrders {
     /// The client orders of the database at `url`, which the desk has
     /// already brought to the current schema.
     pub fn open(url: &PgUrl) -> Result<PgClientOrders, BlotterError> {
-        let client = off_runtime(|| url.connect()).map_err(|error| BlotterError::Database {
-            url: url.to_string(),
-            detail: describe(&error),
+        let client = off_runtime(|| bounded(url).connect(postgres::NoTls)).map_err(|error| {
+            BlotterError::Database {
+                url: url.to_string(),
+                detail: describe(&error),
+            }
         })?;
         Ok(PgClientOrders {
             url: url.clone(),
@@ -44,7 +77,7 @@ impl PgClientOrders {
         let url = &self.url;
         off_runtime(move || {
             if slot.as_ref().is_none_or(Client::is_closed) {
-                *slot = Some(url.connect()?);
+                *slot = Some(bounded(url).connect(postgres::NoTls)?);
             }
             let client = slot.as_mut().expect("connected above");
             let done = work(client);
