@@ -138,6 +138,11 @@ pub async fn run(
         let mut listening = true;
         loop {
             tokio::select! {
+                // In this order: an event is handed to `seen` before it is
+                // printed, so a line typed after reading it always finds
+                // it taken in (unbiased, `a` could be read before the
+                // quote the operator saw: `none live`).
+                biased;
                 ended = &mut streamed => {
                     let ended = match ended {
                         Ok(ended) => ended,
