@@ -130,7 +130,7 @@ pub async fn run(
         });
         tokio::pin!(streamed);
         let mut acceptance = Acceptance::new(requested.two_way);
-        let mut releasable = ReleasableLps::default();
+        let mut releasable = ReleasableLps::new(requested.two_way);
         let mut terminated = false;
         // Lines typed during the stream: `a` accepts, `r` releases an
         // unverified price; anything else is the next request's first
@@ -138,6 +138,11 @@ pub async fn run(
         let mut listening = true;
         loop {
             tokio::select! {
+                // In this order: an event is handed to `seen` before it is
+                // printed, so a line typed after reading it always finds
+                // it taken in (unbiased, `a` could be read before the
+                // quote the operator saw: `none live`).
+                biased;
                 ended = &mut streamed => {
                     let ended = match ended {
                         Ok(ended) => ended,
@@ -169,12 +174,14 @@ pub async fn run(
                 line = input.next_line(), if listening => match line {
                     // The operator's override for a price nothing
                     // corroborates: the session releases the best
-                    // unverified one and records it (`released`).
-                    Some(line) if is_release(&line) => {
-                        if releasable.is_empty() {
-                            hint(mode, NOTHING_TO_RELEASE);
-                        } else {
-                            let _ = commands.send(StreamCommand::ReleaseUnverified).await;
+                    // unverified one (on a two-way stream, of the side
+                    // the next line names) and records it (`released`).
+                    Some(line) if releasable.choosing() || is_release(&line) => {
+                        match releasable.on_line(&line) {
+                            Release::Send(command) => {
+                                let _ = commands.send(command).await;
+                            }
+                            Release::Say(text) => hint(mode, &text),
                         }
                     }
                     Some(line) => match acceptance.on_line(&line, clock.now_ms()) {
@@ -212,10 +219,27 @@ pub(crate) const NOTHING_TO_RELEASE: &str =
     "nothing unverified to release: every price shown is corroborated";
 
 /// The LPs whose latest price was shown `unverified` and has not been
-/// corroborated, offered or released since: what `r` would release.
+/// corroborated, offered or released since, per side: what `r` would
+/// release. On a two-way stream `r` first asks the side (`b`: the offer,
+/// `s`: the bid), showing each side's best unverified LP and price, and
+/// releases that side only: a release of both would offer a price on a
+/// side the operator never saw.
 #[derive(Default)]
 struct ReleasableLps {
-    prices: std::collections::HashMap<Arc<str>, rust_decimal::Decimal>,
+    /// The offer's (a one-sided stream's own) first, then the bid's.
+    prices: [std::collections::HashMap<Arc<str>, rust_decimal::Decimal>; 2],
+    two_way: bool,
+    /// `r` was typed on a two-way stream: the next line names the side.
+    choosing: bool,
+}
+
+/// What a line about releasing comes to.
+#[derive(Debug, PartialEq)]
+enum Release {
+    /// Send this command to the stream.
+    Send(StreamCommand),
+    /// Tell the operator this.
+    Say(String),
 }
 
 impl ReleasableLps {
@@ -230,31 +254,91 @@ impl ReleasableLps {
         )
     }
 
+    fn new(two_way: bool) -> ReleasableLps {
+        ReleasableLps {
+            two_way,
+            ..ReleasableLps::default()
+        }
+    }
+
     fn on_event(&mut self, event: &RfqEvent) {
+        let prices = &mut self.prices[slot(event.two_way_side.unwrap_or(Side::Buy))];
         match &event.kind {
             EventKind::Unverified(unverified) => {
-                self.prices.insert(unverified.lp.clone(), unverified.price);
+                prices.insert(unverified.lp.clone(), unverified.price);
             }
             // `unverified` is said once per price: a new price either says
             // it again or was corroborated.
-            EventKind::LpQuote(quote) if self.prices.get(&quote.lp) != Some(&quote.price) => {
-                self.prices.remove(&quote.lp);
+            EventKind::LpQuote(quote) if prices.get(&quote.lp) != Some(&quote.price) => {
+                prices.remove(&quote.lp);
             }
             EventKind::Released(released) => {
-                self.prices.remove(&released.lp);
+                prices.remove(&released.lp);
             }
             EventKind::ClientQuote(quote) => {
-                self.prices.remove(&quote.lp);
+                prices.remove(&quote.lp);
             }
             EventKind::Locked(locked) => {
-                self.prices.remove(&locked.lp);
+                prices.remove(&locked.lp);
             }
             _ => {}
         }
     }
 
-    fn is_empty(&self) -> bool {
-        self.prices.is_empty()
+    /// The side is asked: the next line is the answer.
+    fn choosing(&self) -> bool {
+        self.choosing
+    }
+
+    /// `r`, or (while the side is asked) the side's line.
+    fn on_line(&mut self, line: &str) -> Release {
+        if std::mem::take(&mut self.choosing) {
+            let side = match line.trim().to_ascii_lowercase().as_str() {
+                "b" | "buy" => Side::Buy,
+                "s" | "sell" => Side::Sell,
+                _ => return Release::Say("  not released: b or s names the side".to_string()),
+            };
+            if self.prices[slot(side)].is_empty() {
+                return Release::Say(match side {
+                    Side::Buy => "  no unverified offer to release".to_string(),
+                    Side::Sell => "  no unverified bid to release".to_string(),
+                });
+            }
+            return Release::Send(StreamCommand::ReleaseUnverifiedSide { side });
+        }
+        if self.prices.iter().all(|prices| prices.is_empty()) {
+            return Release::Say(NOTHING_TO_RELEASE.to_string());
+        }
+        if !self.two_way {
+            return Release::Send(StreamCommand::ReleaseUnverified);
+        }
+        self.choosing = true;
+        let unverified = |side: Side| match self.best(side) {
+            Some((lp, price)) => format!("{lp}'s unverified {}", group_thousands(price)),
+            None => "none unverified".to_string(),
+        };
+        Release::Say(format!(
+            "RELEASE WHICH SIDE? b: the offer, {} · s: the bid, {}",
+            unverified(Side::Buy),
+            unverified(Side::Sell),
+        ))
+    }
+
+    /// `side`'s best unverified LP and price: what its release offers.
+    fn best(&self, side: Side) -> Option<(&Arc<str>, rust_decimal::Decimal)> {
+        self.prices[slot(side)]
+            .iter()
+            .map(|(lp, price)| (lp, *price))
+            .reduce(|best, next| {
+                // Ties by name, so the question is the same every time.
+                let better =
+                    side.is_better(next.1, best.1) || (next.1 == best.1 && next.0 < best.0);
+                if better {
+                    next
+                } else {
+                    best
+                }
+            })
     }
 }
 
@@ -1048,6 +1132,76 @@ mod tests {
         }
         event.two_way_side = Some(side);
         event
+    }
+
+    /// `unverified` of `lp` at `price` on `side` (`None`: a one-sided
+    /// stream's).
+    fn unverified(side: Option<Side>, lp: &str, price: rust_decimal::Decimal) -> RfqEvent {
+        let mut event = client_quote(100, "Q-unused", price);
+        event.kind = EventKind::Unverified(crate::rfq::event::Unverified {
+            lp: Arc::from(lp),
+            price,
+        });
+        event.two_way_side = side;
+        event
+    }
+
+    #[test]
+    fn on_a_two_way_stream_r_asks_the_side_and_releases_only_that_side() {
+        let mut releasable = ReleasableLps::new(true);
+        assert_eq!(
+            releasable.on_line("r"),
+            Release::Say(NOTHING_TO_RELEASE.to_string())
+        );
+        releasable.on_event(&unverified(Some(Side::Buy), "A", dec!(100010.00)));
+        releasable.on_event(&unverified(Some(Side::Buy), "B", dec!(100005.00)));
+        releasable.on_event(&unverified(Some(Side::Sell), "A", dec!(99990.00)));
+        assert_eq!(
+            releasable.on_line("r"),
+            Release::Say(
+                "RELEASE WHICH SIDE? b: the offer, B's unverified 100,005.00 \
+                 · s: the bid, A's unverified 99,990.00"
+                    .to_string()
+            )
+        );
+        assert!(releasable.choosing());
+        assert_eq!(
+            releasable.on_line("x"),
+            Release::Say("  not released: b or s names the side".to_string())
+        );
+        releasable.on_line("release");
+        assert_eq!(
+            releasable.on_line("s"),
+            Release::Send(StreamCommand::ReleaseUnverifiedSide { side: Side::Sell })
+        );
+        assert!(!releasable.choosing());
+        // The bid offered (its client quote): only the offer is left.
+        let mut offered = side_quote(Side::Sell, 200, "Q-bid-1", dec!(99890.01));
+        if let EventKind::ClientQuote(quote) = &mut offered.kind {
+            quote.lp = Arc::from("A");
+        }
+        releasable.on_event(&offered);
+        releasable.on_line("r");
+        assert_eq!(
+            releasable.on_line("s"),
+            Release::Say("  no unverified bid to release".to_string())
+        );
+        releasable.on_line("r");
+        assert_eq!(
+            releasable.on_line("buy"),
+            Release::Send(StreamCommand::ReleaseUnverifiedSide { side: Side::Buy })
+        );
+    }
+
+    #[test]
+    fn on_a_one_sided_stream_r_releases_at_once() {
+        let mut releasable = ReleasableLps::new(false);
+        releasable.on_event(&unverified(None, "A", dec!(100010.00)));
+        assert_eq!(
+            releasable.on_line("r"),
+            Release::Send(StreamCommand::ReleaseUnverified)
+        );
+        assert!(!releasable.choosing());
     }
 
     #[test]

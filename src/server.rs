@@ -958,6 +958,9 @@ fn record_command(desk: &Desk, operator: &Arc<str>, rfq_id: &Arc<str>, command: 
             (DeskAction::Accept, quote_id.clone(), Some(side.to_string()))
         }
         StreamCommand::ReleaseUnverified => (DeskAction::Release, None, None),
+        StreamCommand::ReleaseUnverifiedSide { side } => {
+            (DeskAction::Release, None, Some(side.to_string()))
+        }
     };
     desk.record_action(DeskActionRow {
         operator: operator.to_string(),

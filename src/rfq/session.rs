@@ -56,8 +56,17 @@ pub enum StreamCommand {
     /// The operator vouches for the best unverified LP price (a pair with
     /// a single LP and no band or reference): it is offered, and the
     /// release is recorded (`released`). On the wire:
-    /// `{"command":"release_unverified"}`.
+    /// `{"command":"release_unverified"}`. A two-way stream takes only
+    /// [`StreamCommand::ReleaseUnverifiedSide`]: a release of both sides
+    /// would offer a price on a side the operator never saw.
     ReleaseUnverified,
+    /// The operator vouches for side `side`'s best unverified LP price
+    /// (`buy`: the offer, at which the client buys; `sell`: the bid): how
+    /// a two-way request's price is released, one side at a time. On a
+    /// one-sided stream it is [`StreamCommand::ReleaseUnverified`] when
+    /// `side` is the request's and releases nothing when it is not. On the
+    /// wire: `{"command":"release_unverified_side","side":"sell"}`.
+    ReleaseUnverifiedSide { side: crate::market::Side },
 }
 
 /// Everything one stream needs.
@@ -418,7 +427,11 @@ impl<O: Outlet, P: StreamProbe, A: Future<Output = Arrived> + Send> Stream<O, P,
                                 self.send_order_if_recorded(&plan);
                             }
                         }
-                        Some(StreamCommand::ReleaseUnverified) => {
+                        Some(StreamCommand::ReleaseUnverifiedSide { side }) if side != self.engine.spec().side => {
+                            let asked = self.engine.spec().side;
+                            tracing::info!(rfq = %self.engine.rfq_id(), "the request is one-sided ({asked}): no {side} side to release");
+                        }
+                        Some(StreamCommand::ReleaseUnverified | StreamCommand::ReleaseUnverifiedSide { .. }) => {
                             self.borrow_out();
                             let now = self.now();
                             self.engine.on_time(now, &mut self.out);

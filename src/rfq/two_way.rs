@@ -5,7 +5,8 @@
 //! task on the same clock; this module joins the two into one stream: one
 //! `started` (marked `two_way`), every side's events tagged with their
 //! side, the acceptance routed to the side the operator names (the other
-//! side then stops offering: an RFQ trades once), one `ended`.
+//! side then stops offering: an RFQ trades once), a release of an
+//! unverified price to the side the operator names, one `ended`.
 //!
 //! A one-sided request never comes here: its session, its future and its
 //! events are exactly what they were.
@@ -28,6 +29,12 @@ use crate::rfq::spec::RfqSpec;
 /// `accept_side`, or by one side's quote id) is refused.
 const SIDELESS_ACCEPT: &str =
     "a two-way request's acceptance must name its side (accept_side buy or sell, or a quote id of one side): nothing was sent";
+
+/// Why a release of a two-way request that names no side releases
+/// nothing: the operator saw one side's unverified price, and the other
+/// side's would become the client's without anyone having seen it.
+const SIDELESS_RELEASE: &str =
+    "a two-way request's release must name its side (release_unverified_side buy or sell): nothing was released";
 
 /// Commands a side's inbox holds (a stop, a release, an acceptance).
 const SIDE_COMMANDS: usize = 4;
@@ -234,8 +241,9 @@ pub(crate) async fn run_two_way<O: Outlet>(
     ended
 }
 
-/// Passes the stream's commands to its sides: a stop or a release to
-/// both; an acceptance to the side it names (or whose quote it names),
+/// Passes the stream's commands to its sides: a stop to both; a release
+/// to the side it names (one that names none releases nothing); an
+/// acceptance to the side it names (or whose quote it names),
 /// and a stop to the other, which may offer nothing more once the client
 /// has taken one side. An acceptance that names no side is answered
 /// `not_filled` with the reason through `shared` (stamped by `clock`),
@@ -253,9 +261,21 @@ async fn route<O: Outlet>(
     };
     while let Some(command) = commands.recv().await {
         let side = match &command {
-            StreamCommand::Stop | StreamCommand::ReleaseUnverified => {
+            StreamCommand::Stop => {
                 let _ = to_offer.send(command.clone()).await;
                 let _ = to_bid.send(command).await;
+                continue;
+            }
+            StreamCommand::ReleaseUnverifiedSide { side } => {
+                let to_side = match side {
+                    Side::Buy => &to_offer,
+                    Side::Sell => &to_bid,
+                };
+                let _ = to_side.send(command.clone()).await;
+                continue;
+            }
+            StreamCommand::ReleaseUnverified => {
+                tracing::warn!(rfq = %rfq_id, "{SIDELESS_RELEASE}");
                 continue;
             }
             StreamCommand::AcceptSide { side, .. } => Some(*side),

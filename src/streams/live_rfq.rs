@@ -1,5 +1,6 @@
-//! One live RFQ as the desk view lists it (operator, client, request, the
-//! LP behind the client price, time left, state, order outcome), folded
+//! One live RFQ as the desk view lists it (operator or the client's own
+//! channel, client, request, the LP behind the client price (on a
+//! two-way RFQ, each side's), time left, state, order outcome), folded
 //! from the stream's events inside its outlet, and each LP's desk-wide
 //! health as the view shows it. A row changes on a handful of events per
 //! stream (a new client price, an expiry, an order and its outcome, the
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::lp::health::HealthState;
 use crate::market::{Pair, Side};
-use crate::rfq::client_id::ClientId;
+use crate::rfq::client_id::{Channel, ClientId};
 use crate::rfq::event::Outcome;
 use crate::rfq::{EventKind, RfqEvent};
 
@@ -61,12 +62,29 @@ pub struct LiveRfq {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<Arc<str>>,
     pub client: ClientId,
+    /// How the request came in: `ws` or `fix` for a client's own session;
+    /// absent, an operator's.
+    #[serde(default, skip_serializing_if = "Channel::is_operator")]
+    pub channel: Channel,
+    /// The client's side; `buy` on a two-way RFQ (`two_way`).
     pub side: Side,
+    /// The client asked for a bid and an offer: `lp` and `client_price`
+    /// are the offer's (at which the client buys), `bid_lp` and
+    /// `bid_price` the bid's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub two_way: bool,
     pub amount: Decimal,
     pub pair: Pair,
-    /// The LP behind the client price (or the order's LP once accepted).
+    /// The LP behind the client price (or the order's LP once accepted);
+    /// on a two-way RFQ, the offer's.
     pub lp: Option<Arc<str>>,
     pub client_price: Option<Decimal>,
+    /// A two-way RFQ's bid: the LP behind it (or the order's LP once the
+    /// client sold) and its client price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bid_lp: Option<Arc<str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bid_price: Option<Decimal>,
     /// Stream time left when the row was sent, in ms; the viewer counts it
     /// down at `speed_per_mille` thousandths of its own time.
     pub left_ms: u64,
@@ -78,6 +96,10 @@ pub struct LiveRfq {
     pub simulated: bool,
     #[serde(skip)]
     duration_ms: u64,
+    /// The side of a two-way RFQ the client took: the stream's `ended`
+    /// names its LP and price without saying which side they are.
+    #[serde(skip)]
+    taken: Option<Side>,
 }
 
 impl LiveRfq {
@@ -91,29 +113,45 @@ impl LiveRfq {
             seq,
             operator: started.operator.clone(),
             client: started.client.clone(),
+            channel: started.channel,
             side: started.side,
+            two_way: started.two_way,
             amount: started.amount,
             pair: started.pair,
             lp: None,
             client_price: None,
+            bid_lp: None,
+            bid_price: None,
             left_ms: started.duration_ms.saturating_sub(event.t_ms),
             speed_per_mille,
             state: RfqState::Waiting,
             order: None,
             simulated: started.simulated,
             duration_ms: started.duration_ms,
+            taken: None,
         })
     }
 
     /// Folds event number `seq` in; true when the row changed in anything
     /// the view shows (time left apart: the viewer counts that down).
     pub(crate) fn fold(&mut self, seq: u64, event: &RfqEvent) -> bool {
-        let before = (self.lp.clone(), self.client_price, self.state, self.order);
+        let shown = |row: &LiveRfq| {
+            (
+                row.lp.clone(),
+                row.client_price,
+                row.bid_lp.clone(),
+                row.bid_price,
+                row.state,
+                row.order,
+            )
+        };
+        let before = shown(self);
         let accepted = self.state == RfqState::Accepted;
         match &event.kind {
             EventKind::ClientQuote(quote) if !accepted => {
-                self.lp = Some(quote.lp.clone());
-                self.client_price = Some(quote.client_price);
+                let (lp, price) = self.side_mut(event.two_way_side);
+                *lp = Some(quote.lp.clone());
+                *price = Some(quote.client_price);
                 self.state = RfqState::Quoting;
             }
             EventKind::Unverified(_) if self.state == RfqState::Waiting => {
@@ -122,13 +160,15 @@ impl LiveRfq {
             EventKind::LockExpired(_) if !accepted => self.state = RfqState::Expired,
             EventKind::OrderSent(order) => {
                 self.state = RfqState::Accepted;
-                self.lp = Some(order.lp.clone());
+                self.taken = event.two_way_side;
+                *self.side_mut(event.two_way_side).0 = Some(order.lp.clone());
                 self.order = Some(OrderState::Out);
             }
             EventKind::OrderRejected(_) => self.order = Some(OrderState::Rejected),
             EventKind::Filled(filled) => {
-                self.lp = Some(filled.lp.clone());
-                self.client_price = Some(filled.client_price);
+                let (lp, price) = self.side_mut(event.two_way_side);
+                *lp = Some(filled.lp.clone());
+                *price = Some(filled.client_price);
                 self.order = Some(OrderState::Filled);
             }
             EventKind::ExecutionUnknown(_) => self.order = Some(OrderState::Unknown),
@@ -145,18 +185,28 @@ impl LiveRfq {
                     Outcome::NotAccepted => None,
                 };
                 if let (Some(lp), Some(price)) = (&ended.lp, ended.client_price) {
-                    self.lp = Some(lp.clone());
-                    self.client_price = Some(price);
+                    let (shown_lp, shown_price) = self.side_mut(self.taken);
+                    *shown_lp = Some(lp.clone());
+                    *shown_price = Some(price);
                 }
             }
             _ => return false,
         }
-        let changed = before != (self.lp.clone(), self.client_price, self.state, self.order);
+        let changed = before != shown(self);
         if changed {
             self.seq = seq;
             self.left_ms = self.left_at(event.t_ms);
         }
         changed
+    }
+
+    /// The LP and client price of a two-way RFQ's side `side` (the bid's
+    /// for `sell`); a one-sided RFQ's events name no side.
+    fn side_mut(&mut self, side: Option<Side>) -> (&mut Option<Arc<str>>, &mut Option<Decimal>) {
+        match side {
+            Some(Side::Sell) => (&mut self.bid_lp, &mut self.bid_price),
+            _ => (&mut self.lp, &mut self.client_price),
+        }
     }
 
     /// Stream time left at stream time `now_ms`.

@@ -399,9 +399,14 @@ pub async fn event_loop<B: ratatui::backend::Backend>(
                             });
                         }
                     }
-                    Command::Release => {
+                    Command::Release(side) => {
                         if let Some(handle) = stream.as_ref() {
-                            handle.send(crate::rfq::StreamCommand::ReleaseUnverified);
+                            handle.send(match side {
+                                Some(side) => {
+                                    crate::rfq::StreamCommand::ReleaseUnverifiedSide { side }
+                                }
+                                None => crate::rfq::StreamCommand::ReleaseUnverified,
+                            });
                         }
                     }
                     Command::PauseClient { client, pause } => {

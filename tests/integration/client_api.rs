@@ -44,6 +44,8 @@ max_rfqs_per_sec = 1
 pub(crate) struct Server {
     child: Child,
     pub(crate) client_url: String,
+    /// Where operators connect (alice's token is OPERATOR_TOKEN).
+    pub(crate) operator_url: String,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -100,17 +102,26 @@ impl Server {
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let stderr = Arc::new(Mutex::new(String::new()));
+        let mut operator_url = String::new();
         let client_url = loop {
             let line = lines
                 .next()
                 .expect("the server says where clients connect")
                 .unwrap();
             stderr.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(at) = line.find("desk serving on ws://") {
+                let url = &line[at + "desk serving on ".len()..];
+                operator_url = url.split_whitespace().next().unwrap().to_string();
+            }
             if let Some(at) = line.find("client API (WebSocket) on ws://") {
                 let url = &line[at + "client API (WebSocket) on ".len()..];
                 break url.split_whitespace().next().unwrap().to_string();
             }
         };
+        assert!(
+            !operator_url.is_empty(),
+            "the server says where operators connect"
+        );
         let kept = stderr.clone();
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
@@ -120,6 +131,7 @@ impl Server {
         Server {
             child,
             client_url,
+            operator_url,
             stderr,
         }
     }
@@ -293,6 +305,77 @@ async fn a_ws_client_requests_hits_and_is_filled_at_its_own_markup() {
             Some("100100.02".into())
         )
     );
+}
+
+/// #28 item 5: an operator's desk view shows a client's own RFQ live,
+/// with its client, its channel (`ws`, no operator) and, two-way, both
+/// sides' LP and client price: the LP's 99,900.00 bid less acme's 8 bps
+/// (99,820.08) and its 100,020.00 offer plus them (100,100.02).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_desk_view_shows_a_clients_two_way_rfq_with_its_channel() {
+    let venue = Acceptor::start(venue_script()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), venue.port);
+    let mut alice = crate::desk_server::connect(&server.operator_url).await;
+    crate::desk_server::send(
+        &mut alice,
+        json!({"op": "hello", "protocol": 2, "token": OPERATOR_TOKEN}),
+    )
+    .await;
+    assert_eq!(
+        crate::desk_server::next(&mut alice).await["type"],
+        "welcome"
+    );
+    crate::desk_server::send(&mut alice, json!({"op": "subscribe_desk"})).await;
+    assert_eq!(
+        crate::desk_server::next(&mut alice).await["type"],
+        "live_rfqs"
+    );
+    let mut acme = Client::connect(&server.client_url, ACME_TOKEN).await;
+    acme.send(json!({"type": "quote_request", "client_rfq_id": "r-2w", "pair": "BTCUSDT", "side": "two_way", "amount": "1"}))
+        .await;
+    acme.next_of("quote").await;
+    let row = loop {
+        let message = crate::desk_server::next(&mut alice).await;
+        if message["desk_event"] == "rfq"
+            && message["bid_price"].is_string()
+            && message["client_price"].is_string()
+        {
+            break message;
+        }
+    };
+    let shown = |name: &str| row[name].clone();
+    assert_eq!(
+        [
+            "operator",
+            "client",
+            "channel",
+            "two_way",
+            "side",
+            "lp",
+            "client_price",
+            "bid_lp",
+            "bid_price",
+            "state"
+        ]
+        .map(shown),
+        [
+            Value::Null,
+            json!("acme"),
+            json!("ws"),
+            json!(true),
+            json!("buy"),
+            json!("FixLP"),
+            json!("100100.02"),
+            json!("FixLP"),
+            json!("99820.08"),
+            json!("quoting")
+        ],
+        "{row}"
+    );
+    drop(acme);
+    let (status, said) = server.stop();
+    assert!(status.success(), "{said}");
 }
 
 /// Every refusal has its reason and says what is wrong: not a pair

@@ -432,3 +432,86 @@ async fn a_pause_stops_a_stream_that_has_not_sent_its_first_event_yet() {
     desk.resume_client(&alice, "acme").unwrap();
     assert!(desk.try_start(request()).is_ok());
 }
+
+/// The review finding over the wire: a two-way RFQ on a pair with no band
+/// (ETHUSDT: the lone FIX venue's prices stay unverified on both sides).
+/// A release naming no side releases nothing; `release_unverified_side`
+/// with `sell` releases the bid only: the bid is offered at the LP's
+/// 99,900.00 less 5 bps, the offer never, and the record names the side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_releases_one_side_of_a_two_way_rfq() {
+    let venue = Acceptor::start(venue_script()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), venue.port);
+    let mut alice = connect(&server.desk_url).await;
+    hello(&mut alice, OPERATOR_TOKEN).await;
+    send(
+        &mut alice,
+        json!({"op": "start", "request": 1, "side": "buy", "two_way": true, "amount": "1", "pair": "ETHUSDT"}),
+    )
+    .await;
+    let started = next_of(&mut alice, "started", None).await;
+    let rfq_id = started["rfq_id"].as_str().unwrap().to_string();
+    let mut unverified = std::collections::BTreeSet::new();
+    while unverified.len() < 2 {
+        let event = next_of(&mut alice, "event", Some("unverified")).await;
+        unverified.insert(event["two_way_side"].as_str().unwrap().to_string());
+    }
+    send(
+        &mut alice,
+        json!({"op": "command", "rfq_id": rfq_id, "command": "release_unverified"}),
+    )
+    .await;
+    send(
+        &mut alice,
+        json!({"op": "command", "rfq_id": rfq_id, "command": "release_unverified_side", "side": "sell"}),
+    )
+    .await;
+    let mut seen = Vec::new();
+    loop {
+        let message = next(&mut alice).await;
+        assert_ne!(message["type"], "command_refused", "{message}");
+        let ended = message["event"] == "ended";
+        if message["type"] == "event" {
+            seen.push(message);
+        }
+        if ended {
+            break;
+        }
+    }
+    let released: Vec<_> = seen
+        .iter()
+        .filter(|event| event["event"] == "released")
+        .map(|event| (event["two_way_side"].clone(), event["price"].clone()))
+        .collect();
+    assert_eq!(released, [(json!("sell"), json!("99900.00"))]);
+    let quoted: std::collections::BTreeSet<_> = seen
+        .iter()
+        .filter(|event| event["event"] == "client_quote")
+        .map(|event| format!("{} {}", event["side"], event["client_price"]))
+        .collect();
+    assert_eq!(
+        quoted.into_iter().collect::<Vec<_>>(),
+        [r#""sell" "99850.05""#]
+    );
+    drop(alice);
+    let (status, said) = server.stop();
+    assert!(status.success(), "{said}");
+    let conn = rusqlite::Connection::open(dir.path().join("desk.db")).unwrap();
+    // Both asks are on the record as alice's; only the one naming the
+    // side released anything.
+    let released: Vec<(String, String, Option<String>)> = conn
+        .prepare("SELECT operator, action, side FROM desk_actions WHERE rfq_id = ?1 ORDER BY id")
+        .unwrap()
+        .query_map([&rfq_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        released,
+        [
+            ("alice".into(), "release".into(), None),
+            ("alice".into(), "release".into(), Some("sell".into()))
+        ]
+    );
+}

@@ -1865,7 +1865,7 @@ fn r_then_enter_releases_the_best_unverified_price() {
     assert_eq!(app.key(key(KeyCode::Char('x'))), Command::None);
     assert_eq!(app.stream_notice.as_deref(), Some("not released"));
     app.key(key(KeyCode::Char('r')));
-    assert_eq!(app.key(key(KeyCode::Enter)), Command::Release);
+    assert_eq!(app.key(key(KeyCode::Enter)), Command::Release(None));
     let offered = client(130, Side::Buy, "LP2", dec!(99990.00), QuoteReason::First);
     app.apply(&offered, 130);
     assert_eq!(row(&app.stream, "LP2").status, LpStatus::Ok);

@@ -667,3 +667,131 @@ fn a_terminal_too_short_for_both_quotes_says_how_large_it_must_be() {
     assert_eq!(screen[1], "least 70×20.");
     assert!(drawn(80, 20)[0].starts_with("┌ lp-rfq · RFQ R-test"));
 }
+
+// ---- releasing one side's unverified price ----------------------------------------
+
+/// A lone LP with no band or reference: both its sides stay unverified.
+fn lone_lp() -> Vec<SharedLp> {
+    two_sided_lps().into_iter().take(1).collect()
+}
+
+/// Review finding: `r` on a two-way stream released both sides while the
+/// line named one LP and price. It now asks the side, names that side's
+/// unverified LP and price, and Enter releases that side only.
+#[tokio::test(start_paused = true)]
+async fn r_on_a_two_way_stream_asks_the_side_and_releases_only_that_side() {
+    let before =
+        run_two_way_with_commands(spec(Side::Buy), lone_lp(), params(), 1_000, vec![]).await;
+    let mut app = app_with(&before[..before.len() - 1], 1_000);
+    assert_eq!(press(&mut app, "r"), Command::None);
+    assert_eq!(
+        app.side_question().as_deref(),
+        Some(" RELEASE WHICH SIDE? b: the offer, A's unverified 100,010.00 · s: the bid, A's unverified 99,990.00 · Esc back")
+    );
+    assert_eq!(press(&mut app, "x"), Command::None);
+    assert_eq!(
+        app.side_question().as_deref(),
+        Some(" 'x' is not a side: RELEASE WHICH SIDE? b: the offer, A's unverified 100,010.00 · s: the bid, A's unverified 99,990.00 · Esc back")
+    );
+    assert_eq!(press(&mut app, "\x1b"), Command::None);
+    assert_eq!(app.stream_notice.as_deref(), Some("not released"));
+    assert_eq!(press(&mut app, "rs"), Command::None);
+    assert_eq!(app.side_question(), None);
+    assert_eq!(
+        app.stream_notice.as_deref(),
+        Some("release A's unverified bid 99,990.00 to the client? Nothing corroborates it. Enter releases (recorded), any other key cancels")
+    );
+    let Command::Release(Some(side)) = press(&mut app, "\n") else {
+        panic!("no release: {:?}", app.stream_notice);
+    };
+    assert_eq!(side, Side::Sell);
+
+    // The command the console gives, sent to the session: the bid is
+    // offered, the offer stays unverified and unquoted.
+    let events = run_two_way_with_commands(
+        spec(Side::Buy),
+        lone_lp(),
+        params(),
+        2_000,
+        vec![(1_000, StreamCommand::ReleaseUnverifiedSide { side })],
+    )
+    .await;
+    let released: Vec<_> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::Released(released) => Some((event.two_way_side, released.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        released,
+        [(
+            Some(Side::Sell),
+            Released {
+                lp: Arc::from("A"),
+                price: dec!(99990.00)
+            }
+        )]
+    );
+    let quoted: Vec<_> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::ClientQuote(quote) => Some((quote.side, quote.client_price)),
+            _ => None,
+        })
+        .collect();
+    assert!(!quoted.is_empty());
+    assert!(
+        quoted
+            .iter()
+            .all(|quote| *quote == (Side::Sell, dec!(99890.01))),
+        "{quoted:?}"
+    );
+    let mut app = app_with(&[], 0);
+    for event in &events[..events.len() - 1] {
+        app.apply(event, event.t_ms);
+    }
+    assert_eq!(
+        app.stream.best_unverified(Side::Buy),
+        Some((Arc::from("A"), dec!(100010.00)))
+    );
+    assert_eq!(app.stream.best_unverified(Side::Sell), None);
+}
+
+/// A release that names no side (an older console, a desk protocol client)
+/// releases neither side of a two-way stream.
+#[tokio::test(start_paused = true)]
+async fn a_release_naming_no_side_releases_nothing_on_a_two_way_stream() {
+    let events = run_two_way_with_commands(
+        spec(Side::Buy),
+        lone_lp(),
+        params(),
+        2_000,
+        vec![(1_000, StreamCommand::ReleaseUnverified)],
+    )
+    .await;
+    let offered = events.iter().any(|event| {
+        matches!(
+            event.kind,
+            EventKind::Released(_) | EventKind::ClientQuote(_)
+        )
+    });
+    assert!(!offered);
+}
+
+#[test]
+fn r_on_a_two_way_stream_without_an_unverified_price_on_that_side_says_so() {
+    let mut app = app_with(&both_locked(), 2_000);
+    assert_eq!(press(&mut app, "r"), Command::None);
+    assert_eq!(
+        app.side_question().as_deref(),
+        Some(" RELEASE WHICH SIDE? b: the offer, none unverified · s: the bid, none unverified · Esc back")
+    );
+    assert_eq!(press(&mut app, "b"), Command::None);
+    assert_eq!(
+        app.stream_notice.as_deref(),
+        Some("no unverified offer to release")
+    );
+    // Nothing is waiting for Enter.
+    assert_eq!(press(&mut app, "\n"), Command::None);
+}

@@ -412,3 +412,150 @@ async fn the_console_pauses_a_client_on_its_own_desk() {
         screen.join("\n")
     );
 }
+
+/// Two LPs quoting both sides within a basis point of each other: each
+/// corroborates the other on both sides.
+fn two_sided_lps() -> Vec<lp_rfq::lp::SharedLp> {
+    let lp = |name: &str, offer, bid| -> lp_rfq::lp::SharedLp {
+        Arc::new(ScriptedLp::new(name, 10_000, move |call| {
+            match call.side() {
+                lp_rfq::market::Side::Buy => Step::price(100, offer),
+                lp_rfq::market::Side::Sell => Step::price(100, bid),
+            }
+        }))
+    };
+    vec![
+        lp("A", dec!(100010.00), dec!(99990.00)),
+        lp("B", dec!(100011.00), dec!(99991.00)),
+    ]
+}
+
+/// #28 item 5 and the two-way review finding: a client's own requests
+/// (over the WebSocket or FIX API) say so where an operator's name would
+/// be, and a two-way RFQ says `2W` with its bid's and its offer's LP and
+/// client price on two lines, within 80 columns and wide.
+#[tokio::test(start_paused = true)]
+async fn client_api_and_two_way_rfqs_show_their_channel_and_both_sides() {
+    use lp_rfq::rfq::{Channel, QuoteRequest, RequestParams};
+    let settings = Settings::from_args(&SettingsArgs {
+        no_blotter: Some("true".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let desk = Desk::with_parts(settings, LpRegistry::fixed(two_sided_lps()), None);
+    let spec = |side| lp_rfq::rfq::RfqSpec {
+        side,
+        amount: dec!(1.5),
+        pair: "BTCUSDT".parse().unwrap(),
+        fixed: lp_rfq::market::Leg::Base,
+    };
+    let two_way = desk.start(QuoteRequest {
+        spec: spec(lp_rfq::market::Side::Buy),
+        params: RequestParams::default()
+            .with_two_way()
+            .with_channel(Channel::Ws),
+    });
+    let by_fix = desk.start(QuoteRequest {
+        spec: spec(lp_rfq::market::Side::Sell),
+        params: RequestParams::default().with_channel(Channel::Fix),
+    });
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let view = desk.desk_view();
+    let row = serde_json::to_value(&view.rfqs[0]).unwrap();
+    assert_eq!(
+        (
+            &row["channel"],
+            &row["two_way"],
+            &row["bid_lp"],
+            &row["bid_price"],
+            &row["lp"]
+        ),
+        (
+            &json!("ws"),
+            &json!(true),
+            &json!("B"),
+            &json!("99941.00"),
+            &json!("A")
+        ),
+        "{row}"
+    );
+    let mut app = App::new(false, None);
+    app.desk_view.replace(view, 0);
+    app.key(key(KeyCode::Char('d')));
+    assert_eq!(
+        app_screen(&app, 80, 24)[..6],
+        [
+            "┌ Desk · 2 live RFQs ──────────────────────────────────────────────────────────┐",
+            "│operator client request          LP      price       left  state     order    │",
+            "│ws API   house  2W 1.5 BTC/USDT  bid B   99,941.00   29.0s quoting   —        │",
+            "│                                 ofr A   100,060.01                           │",
+            "│FIX API  house  SELL 1.5 BTC/USD B       99,941.00   29.0s quoting   —        │",
+            "│                                                                              │",
+        ]
+    );
+    assert_eq!(
+        app_screen(&app, 120, 30)[..5],
+        [
+            "┌ Desk · 2 live RFQs ──────────────────────────────────────────────────────────────────────────────────────────────────┐",
+            "│operator   client     request                  LP           client price   left    state      order                   │",
+            "│ws API     house      2W 1.5 BTC/USDT          bid B        99,941.00      29.0s   quoting    —                       │",
+            "│                                               ofr A        100,060.01                                                │",
+            "│FIX API    house      SELL 1.5 BTC/USDT        B            99,941.00      29.0s   quoting    —                       │",
+        ]
+    );
+    drop((two_way, by_fix));
+}
+
+/// The client sells at a two-way RFQ's bid: its row ends filled with the
+/// bid's LP and client price, the offer's last ones kept beside them.
+#[tokio::test(start_paused = true)]
+async fn a_two_way_rfq_filled_on_its_bid_ends_with_the_bids_lp_and_price() {
+    use lp_rfq::rfq::{QuoteRequest, RequestParams, StreamCommand};
+    let settings = Settings::from_args(&SettingsArgs {
+        no_blotter: Some("true".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let desk = Desk::with_parts(settings, LpRegistry::fixed(two_sided_lps()), None);
+    let mut desk_events = desk.subscribe_desk();
+    let mut handle = desk.start(QuoteRequest {
+        spec: lp_rfq::rfq::RfqSpec {
+            side: lp_rfq::market::Side::Buy,
+            amount: dec!(1.5),
+            pair: "BTCUSDT".parse().unwrap(),
+            fixed: lp_rfq::market::Leg::Base,
+        },
+        params: RequestParams::default().with_two_way(),
+    });
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    handle.send(StreamCommand::AcceptSide {
+        side: lp_rfq::market::Side::Sell,
+        quote_id: None,
+    });
+    while handle.events.recv().await.is_some() {}
+    let mut last = None;
+    while let Ok(event) = desk_events.try_recv() {
+        if let DeskEvent::Rfq(row) = event {
+            last = Some(row);
+        }
+    }
+    let last = last.unwrap();
+    assert_eq!(
+        (
+            last.state,
+            last.order,
+            last.bid_lp.as_deref(),
+            last.bid_price,
+            last.lp.as_deref(),
+            last.client_price
+        ),
+        (
+            RfqState::Ended,
+            Some(lp_rfq::streams::OrderState::Filled),
+            Some("B"),
+            Some(dec!(99941.00)),
+            Some("A"),
+            Some(dec!(100060.01))
+        )
+    );
+}

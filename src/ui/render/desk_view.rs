@@ -1,19 +1,22 @@
-//! The desk view (`d`): every live RFQ on the desk with its operator,
-//! client, request, the LP behind the client price, time left, state and
-//! order outcome, then the last few that ended; below them the desk's
+//! The desk view (`d`): every live RFQ on the desk with its operator (or,
+//! for a client's own request, its channel: `ws API`, `FIX API`), client,
+//! request, the LP behind the client price, time left, state and order
+//! outcome, then the last few that ended; a two-way RFQ (`2W`) takes two
+//! lines, its bid's LP and client price over its offer's; below them the desk's
 //! clients (paused or quoted, the selected one marked) under the kill
 //! switch's state, and every LP's health. Every column fits 80 wide;
 //! from 110 columns they widen.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
-use ratatui::text::Span;
+use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
 use super::WIDE;
 use crate::lp::health::HealthState;
 use crate::output::group_thousands;
+use crate::rfq::client_id::Channel;
 use crate::streams::{OrderState, RfqState};
 use crate::ui::state::desk_view::{DeskViewState, Seen};
 use crate::ui::theme::{self, Palette};
@@ -165,15 +168,39 @@ fn draw_rfqs(frame: &mut Frame, area: Rect, view: &DeskViewState, palette: Palet
 
 fn rfq_row<'a>(view: &DeskViewState, seen: &'a Seen, ended: bool, palette: Palette) -> Row<'a> {
     let rfq = &seen.rfq;
-    let request = format!(
-        "{} {} {}",
-        rfq.side.label(),
-        rfq.amount.normalize(),
-        rfq.pair
-    );
-    let price = rfq
-        .client_price
-        .map_or_else(|| "—".to_string(), group_thousands);
+    let side = if rfq.two_way { "2W" } else { rfq.side.label() };
+    let request = format!("{side} {} {}", rfq.amount.normalize(), rfq.pair);
+    let shown_price = |price: Option<rust_decimal::Decimal>| {
+        price.map_or_else(|| "—".to_string(), group_thousands)
+    };
+    let shown_lp = |lp: &Option<std::sync::Arc<str>>| lp.as_deref().unwrap_or("—").to_string();
+    // A two-way RFQ's bid over its offer, each LP marked with its side.
+    let (lp, price, height) = if rfq.two_way {
+        (
+            Text::from(vec![
+                Line::from(format!("bid {}", shown_lp(&rfq.bid_lp))),
+                Line::from(format!("ofr {}", shown_lp(&rfq.lp))),
+            ]),
+            Text::from(vec![
+                Line::from(shown_price(rfq.bid_price)),
+                Line::from(shown_price(rfq.client_price)),
+            ]),
+            2,
+        )
+    } else {
+        (
+            Text::from(shown_lp(&rfq.lp)),
+            Text::from(shown_price(rfq.client_price)),
+            1,
+        )
+    };
+    // A client's own request has no operator: the channel it came by.
+    let asked_by = match (&rfq.operator, rfq.channel) {
+        (Some(operator), _) => operator.to_string(),
+        (None, Channel::Ws) => "ws API".to_string(),
+        (None, Channel::Fix) => "FIX API".to_string(),
+        (None, Channel::Operator) => "—".to_string(),
+    };
     let left = if ended || rfq.state == RfqState::Ended {
         "—".to_string()
     } else {
@@ -194,15 +221,16 @@ fn rfq_row<'a>(view: &DeskViewState, seen: &'a Seen, ended: bool, palette: Palet
         _ => theme::PLAIN,
     };
     let row = Row::new([
-        Cell::from(rfq.operator.as_deref().unwrap_or("—").to_string()),
+        Cell::from(asked_by),
         Cell::from(rfq.client.as_str().to_string()),
         Cell::from(request),
-        Cell::from(rfq.lp.as_deref().unwrap_or("—").to_string()),
+        Cell::from(lp),
         Cell::from(price),
         Cell::from(left),
         Cell::from(Span::styled(rfq.state.as_str(), palette.style(state_look))),
         Cell::from(Span::styled(order, palette.style(order_look))),
-    ]);
+    ])
+    .height(height);
     if ended {
         row.style(palette.style(theme::MUTED))
     } else {

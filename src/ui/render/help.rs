@@ -21,7 +21,7 @@ const HELP: [(&str, &str); 20] = [
     ("  a", "accept (two-way: then b or s); confirm with Enter"),
     (
         "  r",
-        "release the best unverified price (confirm with Enter; recorded)",
+        "release an unverified price (two-way: b or s); Enter; recorded",
     ),
     ("", "(a renewed quote replaces the price: Enter takes it)"),
     ("  q / Ctrl+C", "stop early, show the summary"),

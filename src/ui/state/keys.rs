@@ -3,7 +3,9 @@
 //! sends the quote the confirmation line shows, while it is still valid.
 //! On a two-way stream `a` first asks which side the client takes, as
 //! the prompt does: `b` (it buys at the offer) or `s` (it sells at the
-//! bid); that side's quote then goes to the confirmation line.
+//! bid); that side's quote then goes to the confirmation line. `r`
+//! (release an unverified price) asks the same, and releases only the
+//! side named, whose LP and price the confirmation line shows.
 //!
 //! The line follows the live quote: when it renews after `a`, the line says
 //! so and shows the new price, and Enter executes that one. An Enter that
@@ -36,12 +38,22 @@ pub struct Confirming {
     pub(crate) shown_at_ms: StreamMs,
 }
 
-/// `a` was pressed on a two-way stream: `b` or `s` names the side the
-/// client takes.
+/// `a` or `r` was pressed on a two-way stream: `b` or `s` names the side
+/// the client takes, or whose unverified price is released.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SideAsked {
     /// The last key that named no side, as the question says it.
     pub(crate) wrong_key: Option<String>,
+    /// The side is asked for a release (`r`), not an acceptance.
+    pub(crate) release: bool,
+}
+
+/// `r` was pressed on this LP's unverified price: Enter releases it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseAsked {
+    pub(crate) lp: Arc<str>,
+    /// The side released, on a two-way stream; `None` on a one-sided one.
+    pub(crate) side: Option<Side>,
 }
 
 /// A key's name in the side question's explanation: `'x'`, `Enter`.
@@ -62,8 +74,9 @@ pub enum Command {
     Stop,
     /// The client accepts this client quote: execute it.
     Accept(Arc<str>),
-    /// The operator vouches for the best unverified price: offer it.
-    Release,
+    /// The operator vouches for the best unverified price (of this side,
+    /// on a two-way stream; `None`: the one-sided stream's): offer it.
+    Release(Option<Side>),
     /// Pause (`true`) or resume the client, desk-wide.
     PauseClient {
         client: crate::rfq::ClientId,
@@ -124,33 +137,71 @@ impl App {
         match self.accepting_over() {
             Some(why) => self.stream_notice = Some(why.to_string()),
             None => {
-                self.choosing_side = Some(SideAsked { wrong_key: None });
+                self.choosing_side = Some(SideAsked {
+                    wrong_key: None,
+                    release: false,
+                });
                 self.stream_notice = None;
             }
         }
+    }
+
+    /// `r` on a two-way stream: asks whose side's unverified price is
+    /// released, or says why nothing can be.
+    fn ask_for_release_side(&mut self) {
+        match self.releasing_over() {
+            Some(why) => self.stream_notice = Some(why.to_string()),
+            None => {
+                self.choosing_side = Some(SideAsked {
+                    wrong_key: None,
+                    release: true,
+                });
+                self.stream_notice = None;
+            }
+        }
+    }
+
+    /// Nothing more can be released in this stream: why.
+    fn releasing_over(&self) -> Option<&'static str> {
+        (self.stream.execution.accepted() || self.stream.ended.is_some())
+            .then_some("nothing to release: the stream is accepted or over")
     }
 
     /// A key while the side is asked: `b` or `s` asks to confirm that
     /// side's quote, Esc backs out, anything else is explained and the
     /// side asked again.
     fn side_key(&mut self, key: KeyEvent) -> Command {
+        let release = self
+            .choosing_side
+            .as_ref()
+            .is_some_and(|asked| asked.release);
         let side = match key.code {
             KeyCode::Char('b' | 'B') => Side::Buy,
             KeyCode::Char('s' | 'S') => Side::Sell,
             KeyCode::Esc => {
                 self.choosing_side = None;
-                self.stream_notice = Some("not accepted".to_string());
+                let said = if release {
+                    "not released"
+                } else {
+                    "not accepted"
+                };
+                self.stream_notice = Some(said.to_string());
                 return Command::None;
             }
             other => {
                 self.choosing_side = Some(SideAsked {
                     wrong_key: Some(key_name(other)),
+                    release,
                 });
                 return Command::None;
             }
         };
         self.choosing_side = None;
-        self.ask_to_accept(side);
+        if release {
+            self.ask_to_release(Some(side));
+        } else {
+            self.ask_to_accept(side);
+        }
         Command::None
     }
 
@@ -178,6 +229,17 @@ impl App {
             Some(key) => format!("{key} is not a side: "),
             None => String::new(),
         };
+        if asked.release {
+            let unverified = |side: Side| match self.stream.best_unverified(side) {
+                Some((lp, price)) => format!("{lp}'s unverified {}", group_thousands(price)),
+                None => "none unverified".to_string(),
+            };
+            return Some(format!(
+                " {wrong}RELEASE WHICH SIDE? b: the offer, {} · s: the bid, {} · Esc back",
+                unverified(Side::Buy),
+                unverified(Side::Sell),
+            ));
+        }
         Some(format!(
             " {wrong}WHICH SIDE? b: the client buys at the offer {} · s: the client sells at the bid {} · Esc back",
             price(Side::Buy),
@@ -201,23 +263,30 @@ impl App {
         }
     }
 
-    /// `r`: asks the operator to confirm the release of the best
-    /// unverified price (a deliberate act: it vouches for a price nothing
-    /// else does), or says why there is none.
-    fn ask_to_release(&mut self) {
-        if self.stream.execution.accepted() || self.stream.ended.is_some() {
-            self.stream_notice = Some("nothing to release: the stream is accepted or over".into());
+    /// `r` (then, on a two-way stream, `b` or `s`: `side`): asks the
+    /// operator to confirm the release of the best unverified price of
+    /// that side (a deliberate act: it vouches for a price nothing else
+    /// does), or says why there is none.
+    fn ask_to_release(&mut self, side: Option<Side>) {
+        if let Some(why) = self.releasing_over() {
+            self.stream_notice = Some(why.into());
             return;
         }
-        match self.stream.best_unverified() {
+        let own_side = self.stream.request.as_ref().map_or(Side::Buy, |r| r.side);
+        let (named, nothing) = match side {
+            None => ("", "no unverified price to release"),
+            Some(Side::Buy) => (" offer", "no unverified offer to release"),
+            Some(Side::Sell) => (" bid", "no unverified bid to release"),
+        };
+        match self.stream.best_unverified(side.unwrap_or(own_side)) {
             Some((lp, price)) => {
                 self.stream_notice = Some(format!(
-                    "release {lp}'s unverified {} to the client? Nothing corroborates it. Enter releases (recorded), any other key cancels",
+                    "release {lp}'s unverified{named} {} to the client? Nothing corroborates it. Enter releases (recorded), any other key cancels",
                     group_thousands(price)
                 ));
-                self.release_asked = Some(lp);
+                self.release_asked = Some(ReleaseAsked { lp, side });
             }
-            None => self.stream_notice = Some("no unverified price to release".into()),
+            None => self.stream_notice = Some(nothing.into()),
         }
     }
 
@@ -383,9 +452,9 @@ impl App {
             Screen::Stream if self.release_asked.is_some() => match key.code {
                 _ if ctrl_c => self.stop(),
                 KeyCode::Enter => {
-                    self.release_asked = None;
+                    let side = self.release_asked.take().and_then(|asked| asked.side);
                     self.stream_notice = Some("released: recorded as the operator's".to_string());
-                    Command::Release
+                    Command::Release(side)
                 }
                 _ => {
                     self.release_asked = None;
@@ -422,8 +491,12 @@ impl App {
                     self.ask_to_accept(side);
                     Command::None
                 }
+                KeyCode::Char('r') if plain && self.stream.two_way() => {
+                    self.ask_for_release_side();
+                    Command::None
+                }
                 KeyCode::Char('r') if plain => {
-                    self.ask_to_release();
+                    self.ask_to_release(None);
                     Command::None
                 }
                 KeyCode::Esc => {

@@ -14,7 +14,7 @@ pub mod stream;
 
 pub use desk::InForce;
 pub use history::HistoryEntry;
-pub use keys::{Command, Confirming, SideAsked, RECONFIRM_SETTLE_MS};
+pub use keys::{Command, Confirming, ReleaseAsked, SideAsked, RECONFIRM_SETTLE_MS};
 pub use stream::*;
 
 use crate::clock::StreamMs;
@@ -56,7 +56,7 @@ pub struct App {
     /// A one-line message in the stream's footer (why `a` did nothing...).
     pub stream_notice: Option<String>,
     /// `r` was pressed on this LP's unverified price: Enter releases it.
-    pub(crate) release_asked: Option<std::sync::Arc<str>>,
+    pub(crate) release_asked: Option<ReleaseAsked>,
     /// `q` on the summary or the form with a history that is not saved
     /// anywhere: the next `q` quits, any other key stays.
     pub quit_asked: bool,

@@ -255,13 +255,11 @@ impl Default for ConsoleState {
 }
 
 impl ConsoleState {
-    /// The LP whose unverified price a release would offer: the best of
-    /// those shown unverified, with its price.
-    pub(crate) fn best_unverified(&self) -> Option<(Arc<str>, Decimal)> {
-        // A release goes to both sides of a two-way stream: the offer's
-        // best, else the bid's, is what it offers first.
-        self.best_unverified_here()
-            .or_else(|| self.bid.as_ref().and_then(|bid| bid.best_unverified_here()))
+    /// The LP whose unverified price a release of `side` would offer (on
+    /// a one-sided stream, its own side): the best of those shown
+    /// unverified on that side's board, with its price.
+    pub fn best_unverified(&self, side: Side) -> Option<(Arc<str>, Decimal)> {
+        self.side_view(side).best_unverified_here()
     }
 
     fn best_unverified_here(&self) -> Option<(Arc<str>, Decimal)> {
