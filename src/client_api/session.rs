@@ -1108,6 +1108,22 @@ mod tests {
         })
     }
 
+    /// Both sides of 1 BTC quoted at 100 ms, each valid for 1.5 s: the
+    /// offer at 100100.02 (`Q-1-offer-1`), the bid at 99820.08
+    /// (`Q-1-bid-1`).
+    fn both_sides_quoted(pump: &mut Pump, clock: &StreamClock) {
+        for (side, id, price) in [
+            (Side::Buy, "Q-1-offer-1", dec!(100100.02)),
+            (Side::Sell, "Q-1-bid-1", dec!(99820.08)),
+        ] {
+            pump.on_client_event(
+                clock,
+                100,
+                side_quote(side, id, price, dec!(1.00000000), 1_500),
+            );
+        }
+    }
+
     fn withdrawn(id: &str) -> ClientEventKind {
         ClientEventKind::QuoteWithdrawn(crate::rfq::client_view::QuoteWithdrawn {
             quote_id: Arc::from(id),
@@ -1169,28 +1185,7 @@ mod tests {
     async fn a_desk_that_cannot_record_withdraws_both_sides_of_a_two_way_quote() {
         let (mut pump, mut sent) = pump_for(true);
         let clock = StreamClock::start();
-        pump.on_client_event(
-            &clock,
-            100,
-            side_quote(
-                Side::Buy,
-                "Q-1-offer-1",
-                dec!(100100.02),
-                dec!(1.00000000),
-                1_500,
-            ),
-        );
-        pump.on_client_event(
-            &clock,
-            100,
-            side_quote(
-                Side::Sell,
-                "Q-1-bid-1",
-                dec!(99820.08),
-                dec!(1.00000000),
-                1_500,
-            ),
-        );
+        both_sides_quoted(&mut pump, &clock);
         pump.record_failing = true;
         pump.on_client_event(&clock, 300, withdrawn("Q-1-bid-1"));
         pump.on_client_event(&clock, 310, withdrawn("Q-1-offer-1"));
@@ -1270,28 +1265,7 @@ mod tests {
     ) {
         let (mut pump, _sent) = pump_for(true);
         let clock = StreamClock::start();
-        pump.on_client_event(
-            &clock,
-            100,
-            side_quote(
-                Side::Buy,
-                "Q-1-offer-1",
-                dec!(100100.02),
-                dec!(1.00000000),
-                1_500,
-            ),
-        );
-        pump.on_client_event(
-            &clock,
-            100,
-            side_quote(
-                Side::Sell,
-                "Q-1-bid-1",
-                dec!(99820.08),
-                dec!(1.00000000),
-                1_500,
-            ),
-        );
+        both_sides_quoted(&mut pump, &clock);
         let order = ClientOrder {
             client_order_id: Arc::from("o-1"),
             quote_id: Arc::from("Q-1-2w-2"),
