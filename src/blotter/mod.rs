@@ -260,22 +260,6 @@ impl Counters {
     }
 }
 
-/// Lowers the calling thread (the writer's) to nice 10. The writer works
-/// in batches and never holds a stream up while its channel has room,
-/// but its commits take about a third of a core at 90,000 answers a
-/// second; at equal priority they took the cores from the streams and
-/// the sockets when the machine had only two (p99 from LP answer to the
-/// operator's socket 4.98 ms against 1.31 ms without a blotter, 1000
-/// streams, docs/performance.md). At nice 10 it takes what they leave,
-/// and when that is not enough its channel fills and the streams wait
-/// for it as before (back-pressure): no record is dropped for it.
-fn yield_to_streams() {
-    #[cfg(target_os = "linux")]
-    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
-        tracing::debug!(%error, "the blotter writer keeps its priority");
-    }
-}
-
 /// The sending side: cheap to clone, one per stream.
 #[derive(Clone)]
 pub struct BlotterSink {
@@ -685,10 +669,7 @@ impl Blotter {
         }
         let writer = std::thread::Builder::new()
             .name("blotter-writer".into())
-            .spawn(move || {
-                yield_to_streams();
-                writer.run()
-            })
+            .spawn(move || writer.run())
             .map_err(BlotterError::Thread)?;
         let health = HealthSink {
             changes,
