@@ -1349,3 +1349,73 @@ async fn a_desk_restarted_on_postgres_offers_a_lone_lp_near_its_recent_lock() {
     assert_eq!(first_moment(&third), ["started", "lp_quote", "unverified"]);
 }
 
+/// PostgreSQL's `desk_actions` give back what SQLite's do: the latest
+/// pause row of each client and of the kill switch, one desk's own rows
+/// only, after every row handed over before (the writer keeps order).
+#[test]
+fn the_pauses_in_force_are_each_desk_s_latest_pause_rows() {
+    use lp_rfq::blotter::desk_actions::{DeskAction, DeskActionRecords, DeskActionRow};
+    use lp_rfq::blotter::postgres::PgDeskActions;
+    let database = Cluster::shared().database();
+    // The desk brings the database to the current schema first.
+    off_runtime(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(record_at(
+            &BlotterAt::Postgres(url(&database)),
+            "desk-a",
+            &[],
+        ));
+    });
+    let pause = |operator: &str, action, client: Option<&str>| DeskActionRow {
+        operator: operator.into(),
+        action,
+        client: client.map(str::to_string),
+        rfq_id: None,
+        quote_id: None,
+        side: None,
+    };
+    let actions = PgDeskActions::open(&url(&database), "desk-a").unwrap();
+    for (operator, action, client) in [
+        ("alice", DeskAction::PauseClient, Some("acme")),
+        ("alice", DeskAction::PauseClient, Some("beta")),
+        ("bob", DeskAction::ResumeClient, Some("acme")),
+        ("bob", DeskAction::KillSwitchOn, None),
+        ("bob", DeskAction::KillSwitchOff, None),
+        ("alice", DeskAction::KillSwitchOn, None),
+    ] {
+        actions.record(&pause(operator, action, client)).unwrap();
+    }
+    let other = PgDeskActions::open(&url(&database), "desk-b").unwrap();
+    other
+        .record(&pause("carol", DeskAction::PauseClient, Some("acme")))
+        .unwrap();
+    let in_force = |actions: &PgDeskActions| -> Vec<(Option<String>, String)> {
+        actions
+            .pauses_in_force()
+            .unwrap()
+            .into_iter()
+            .map(|pause| (pause.client, pause.operator))
+            .collect()
+    };
+    assert_eq!(
+        in_force(&actions),
+        [
+            (Some("beta".to_string()), "alice".to_string()),
+            (None, "alice".to_string())
+        ]
+    );
+    drop(other);
+    drop(actions);
+    let reopened = PgDeskActions::open(&url(&database), "desk-b").unwrap();
+    assert_eq!(
+        in_force(&reopened),
+        [(Some("acme".to_string()), "carol".to_string())]
+    );
+    assert_eq!(
+        rows_of(&database, "SELECT count(*)::text FROM desk_actions"),
+        [["7"]]
+    );
+}
