@@ -6,7 +6,9 @@
 //! handed over; a connection lost is made again, and the queue is drained
 //! before the desk closes.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -24,9 +26,6 @@ const QUEUE: usize = 1024;
 const ATTEMPTS: u32 = 3;
 /// Between two tries of one row.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
-/// How long one statement may run: a stuck server must not keep the
-/// queue (and the desk's close) waiting without end.
-const STATEMENT_TIMEOUT_MS: u32 = 5_000;
 /// How long a read of the pauses in force may take, queue included.
 const READ_WAIT: Duration = Duration::from_secs(30);
 
@@ -46,6 +45,9 @@ pub struct PgDeskActions {
     /// Taken when dropped: the writer then drains what is left and ends.
     jobs: Option<SyncSender<Job>>,
     writer: Option<JoinHandle<()>>,
+    /// Set when dropped: a database that fails a row then gets no more
+    /// tries, so that closing the desk waits for it once, not per row.
+    closing: Arc<AtomicBool>,
 }
 
 impl PgDeskActions {
@@ -62,19 +64,22 @@ impl PgDeskActions {
         let (ready, connected) = mpsc::sync_channel(1);
         let writer_url = url.clone();
         let desk = desk.to_string();
+        let closing = Arc::new(AtomicBool::new(false));
+        let writer_closing = closing.clone();
         let writer = std::thread::Builder::new()
             .name("desk-actions".into())
             .spawn(move || {
                 let mut client = None;
                 let first = connection(&writer_url, &mut client).map(drop);
                 let _ = ready.send(first.map_err(|error| describe(&error)));
-                write_all(&writer_url, &desk, client, queued);
+                write_all(&writer_url, &desk, client, queued, &writer_closing);
             })
             .map_err(BlotterError::Thread)?;
         let actions = PgDeskActions {
             url: url.clone(),
             jobs: Some(jobs),
             writer: Some(writer),
+            closing,
         };
         match connected.recv() {
             Ok(Ok(())) => Ok(actions),
@@ -136,9 +141,11 @@ impl DeskActionRecords for PgDeskActions {
 }
 
 impl Drop for PgDeskActions {
-    /// Waits for the writer to write what it holds (each row's tries are
-    /// bounded by the connect and statement timeouts).
+    /// Waits for the writer to write what it holds (each try bounded by
+    /// the connection's timeouts; once one fails, the rest are given up
+    /// and counted in the log).
     fn drop(&mut self) {
+        self.closing.store(true, Ordering::Relaxed);
         drop(self.jobs.take());
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
@@ -147,9 +154,17 @@ impl Drop for PgDeskActions {
 }
 
 /// The writer's loop: each job in turn, until every sender is gone.
-fn write_all(url: &PgUrl, desk: &str, mut client: Option<Client>, jobs: Receiver<Job>) {
+fn write_all(
+    url: &PgUrl,
+    desk: &str,
+    mut client: Option<Client>,
+    jobs: Receiver<Job>,
+    closing: &AtomicBool,
+) {
+    let mut given_up = 0u64;
     for job in jobs {
         match job {
+            Job::Record { .. } if given_up > 0 => given_up += 1,
             Job::Record { row, at, at_ms } => {
                 let mut tries = 0;
                 let written = loop {
@@ -157,12 +172,17 @@ fn write_all(url: &PgUrl, desk: &str, mut client: Option<Client>, jobs: Receiver
                     let done = run(url, &mut client, |db| insert(db, desk, &row, &at, at_ms));
                     match done {
                         Ok(()) => break Ok(()),
-                        Err(error) if tries >= ATTEMPTS => break Err(describe(&error)),
+                        Err(error) if tries >= ATTEMPTS || closing.load(Ordering::Relaxed) => {
+                            break Err(describe(&error))
+                        }
                         Err(_) => std::thread::sleep(RETRY_PAUSE),
                     }
                 };
                 if let Err(detail) = written {
                     tracing::error!(operator = %row.operator, action = row.action.as_str(), %url, "an operator's action cannot be recorded: {detail}");
+                    if closing.load(Ordering::Relaxed) {
+                        given_up = 1;
+                    }
                 }
             }
             Job::PausesInForce(answer) => {
@@ -171,17 +191,19 @@ fn write_all(url: &PgUrl, desk: &str, mut client: Option<Client>, jobs: Receiver
             }
         }
     }
+    if given_up > 1 {
+        tracing::error!(%url, "{} more operators' actions not recorded: the database failed while the desk was closing", given_up - 1);
+    }
 }
 
-/// The open connection, made (again) when there is none or it was lost.
+/// The open connection, made (again) when there is none or it was lost;
+/// every wait on it bounded as the client orders' are.
 fn connection<'a>(
     url: &PgUrl,
     client: &'a mut Option<Client>,
 ) -> Result<&'a mut Client, postgres::Error> {
     if client.as_ref().is_none_or(Client::is_closed) {
-        let mut fresh = url.connect()?;
-        fresh.batch_execute(&format!("SET statement_timeout = {STATEMENT_TIMEOUT_MS}"))?;
-        *client = Some(fresh);
+        *client = Some(super::client_orders::bounded(url).connect(postgres::NoTls)?);
     }
     Ok(client.as_mut().expect("connected above"))
 }
