@@ -1,9 +1,12 @@
 //! What the desk server's operators did beyond starting RFQs, on the
-//! record (`desk_actions`, schema 17): pausing and resuming a client, the
-//! kill switch, and the accept, release and stop of an RFQ, each with the
-//! operator who did it. Written by the server through its own connection,
-//! one short transaction per action, before the action takes effect; the
-//! latest pause rows are the pauses a restarted desk comes back with.
+//! record (`desk_actions`, SQLite's schema 17, PostgreSQL's 7): pausing
+//! and resuming a client, the kill switch, and the accept, release and
+//! stop of an RFQ, each with the operator who did it. Written by the
+//! server through a connection of its own to whichever store the desk's
+//! blotter is ([`DeskActionRecords`]: SQLite's here, one short transaction
+//! per action before the action takes effect; PostgreSQL's in
+//! `postgres::desk_actions`); the latest pause rows of a desk are the
+//! pauses it comes back with when restarted.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -62,29 +65,52 @@ pub struct RecordedPause {
     pub at: String,
 }
 
+/// A store's `desk_actions`, as one desk (by its name) writes and reads
+/// them. Called from the desk's async tasks: an implementation never
+/// keeps a tokio worker waiting on its database for long.
+pub trait DeskActionRecords: Send + Sync {
+    /// Appends `row` as done now; gives the time (UTC ISO-8601, to the
+    /// millisecond) it is recorded with.
+    fn record(&self, row: &DeskActionRow) -> Result<String, BlotterError>;
+
+    /// The pauses in force on this desk's record: every client whose
+    /// latest pause row is a pause, and the kill switch when its latest
+    /// row turned it on; oldest first. Other desks' rows are theirs.
+    fn pauses_in_force(&self) -> Result<Vec<RecordedPause>, BlotterError>;
+}
+
+/// When a row is recorded, as `desk_actions.at` and `at_ms` hold it.
+pub(crate) fn stamp_now() -> (String, i64) {
+    let now = chrono::Utc::now();
+    (
+        now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        now.timestamp_millis(),
+    )
+}
+
 /// The `desk_actions` table of one blotter file.
-pub struct DeskActions {
+pub struct SqliteDeskActions {
     path: PathBuf,
     desk: String,
     conn: Mutex<Connection>,
 }
 
-impl DeskActions {
+impl SqliteDeskActions {
     /// Opens the blotter at `path` (which the desk has already created and
     /// brought to the current schema); rows are written as desk `desk`.
-    pub fn open(path: &Path, desk: &str) -> Result<DeskActions, BlotterError> {
+    pub fn open(path: &Path, desk: &str) -> Result<SqliteDeskActions, BlotterError> {
         let conn = schema::open(path, false, schema::BUSY_TIMEOUT)?;
-        Ok(DeskActions {
+        Ok(SqliteDeskActions {
             path: path.to_path_buf(),
             desk: desk.to_string(),
             conn: Mutex::new(conn),
         })
     }
+}
 
-    /// Appends `row`, stamped now; gives the time it was stamped with.
-    pub fn record(&self, row: &DeskActionRow) -> Result<String, BlotterError> {
-        let now = chrono::Utc::now();
-        let at = now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+impl DeskActionRecords for SqliteDeskActions {
+    fn record(&self, row: &DeskActionRow) -> Result<String, BlotterError> {
+        let (at, at_ms) = stamp_now();
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         conn.execute(
             "INSERT INTO desk_actions
@@ -92,7 +118,7 @@ impl DeskActions {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 at,
-                now.timestamp_millis(),
+                at_ms,
                 self.desk,
                 row.operator,
                 row.action.as_str(),
@@ -109,10 +135,7 @@ impl DeskActions {
         Ok(at)
     }
 
-    /// The pauses in force on this desk's record: every client whose
-    /// latest pause row is a pause, and the kill switch when its latest
-    /// row turned it on; oldest first.
-    pub fn pauses_in_force(&self) -> Result<Vec<RecordedPause>, BlotterError> {
+    fn pauses_in_force(&self) -> Result<Vec<RecordedPause>, BlotterError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let read = |source| BlotterError::Read {
             path: self.path.clone(),
@@ -162,7 +185,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("blotter.db");
         drop(schema::open(&path, true, schema::BUSY_TIMEOUT).unwrap());
-        let actions = DeskActions::open(&path, "desk-a").unwrap();
+        let actions = SqliteDeskActions::open(&path, "desk-a").unwrap();
         actions
             .record(&pause("alice", DeskAction::PauseClient, Some("acme")))
             .unwrap();
@@ -182,12 +205,12 @@ mod tests {
             .record(&pause("alice", DeskAction::KillSwitchOn, None))
             .unwrap();
         // Another desk sharing the file keeps its own pauses.
-        DeskActions::open(&path, "desk-b")
+        SqliteDeskActions::open(&path, "desk-b")
             .unwrap()
             .record(&pause("carol", DeskAction::PauseClient, Some("acme")))
             .unwrap();
         drop(actions);
-        let reopened = DeskActions::open(&path, "desk-a").unwrap();
+        let reopened = SqliteDeskActions::open(&path, "desk-a").unwrap();
         let in_force: Vec<(Option<String>, String)> = reopened
             .pauses_in_force()
             .unwrap()

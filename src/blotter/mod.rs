@@ -733,6 +733,21 @@ impl Blotter {
         }
     }
 
+    /// The record of the desk server's operators' actions in this
+    /// blotter's store, as desk `desk` writes them, through a connection
+    /// of its own.
+    pub(crate) fn desk_action_records(
+        &self,
+        desk: &str,
+    ) -> Result<Box<dyn desk_actions::DeskActionRecords>, BlotterError> {
+        match &self.database {
+            Some(url) => Ok(Box::new(postgres::PgDeskActions::open(url, desk)?)),
+            None => Ok(Box::new(desk_actions::SqliteDeskActions::open(
+                &self.path, desk,
+            )?)),
+        }
+    }
+
     /// A sender for one stream (or many).
     pub fn sink(&self) -> BlotterSink {
         self.sink.clone()

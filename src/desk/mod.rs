@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::blotter::client_orders::ClientOrderRecords;
-use crate::blotter::desk_actions::{DeskAction, DeskActionRow, DeskActions};
+use crate::blotter::desk_actions::{DeskAction, DeskActionRecords, DeskActionRow};
 use crate::blotter::{Blotter, BlotterError, BlotterSink, BlotterStats};
 use crate::clients::{Clients, FillCounter, FilledToday};
 use crate::clock::StreamClock;
@@ -75,10 +75,10 @@ pub struct Desk {
     /// change writes them until it has stopped what they now hold, so
     /// that no request slips between the two. Never held across an await.
     pauses: std::sync::RwLock<ClientPauses>,
-    /// The record of operators' actions (an SQLite blotter's
-    /// `desk_actions`): pauses are written there before they take effect
-    /// and read back at start.
-    actions: Option<DeskActions>,
+    /// The record of operators' actions (the blotter's `desk_actions`, in
+    /// whichever store it is): pauses are handed to it before they take
+    /// effect and read back at start.
+    actions: Option<Box<dyn DeskActionRecords>>,
 }
 
 /// Why the desk could not open: each names what to fix.
@@ -300,13 +300,14 @@ impl Desk {
     /// stream keeps a snapshot, so an operator may attach to it at any
     /// time.
     ///
-    /// Its operators' actions are recorded (an SQLite blotter's
-    /// `desk_actions`), and the pauses and kill switch in force when the
-    /// desk last stopped are in force again.
+    /// Its operators' actions are recorded (the blotter's `desk_actions`,
+    /// in an SQLite file or a PostgreSQL database), and the pauses and
+    /// kill switch in force when the desk (by its name) last stopped are
+    /// in force again.
     pub fn open_shared(settings: Settings) -> Result<Desk, DeskError> {
         let mut desk = Desk::open_with(settings, StreamRegistry::default())?;
-        if let Some(path) = desk.blotter_path() {
-            let actions = DeskActions::open(path, &desk.settings.desk())?;
+        if let Some(blotter) = &desk.blotter {
+            let actions = blotter.desk_action_records(&desk.settings.desk())?;
             let mut pauses = ClientPauses::default();
             for pause in actions.pauses_in_force()? {
                 let mark = PauseMark {
@@ -867,8 +868,15 @@ impl Desk {
 
     /// Shuts the LPs down and commits everything to the blotter. Stop the
     /// streams first: the blotter's writer ends once every stream is done.
-    pub async fn shutdown(self) -> DeskClosed {
+    pub async fn shutdown(mut self) -> DeskClosed {
         self.registry.shutdown().await;
+        if let Some(actions) = self.actions.take() {
+            // Closing a record may wait for its writer to drain (a
+            // PostgreSQL database's): a blocking thread waits, not a worker.
+            if let Err(error) = tokio::task::spawn_blocking(move || drop(actions)).await {
+                tracing::error!("the operators' actions' record did not close: {error}");
+            }
+        }
         let journal = self
             .blotter
             .as_ref()

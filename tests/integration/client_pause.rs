@@ -240,6 +240,58 @@ async fn the_kill_switch_survives_a_server_restart() {
     );
 }
 
+/// On a PostgreSQL desk too: acme paused by alice stays paused across a
+/// restart (said at start, its request refused), while the kill switch
+/// bob turned on and off again does not come back; every change is in
+/// the database's `desk_actions` with who made it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_paused_on_a_postgres_desk_stays_paused_across_a_restart() {
+    let venue = Acceptor::start(venue_script()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let database = crate::postgres::Cluster::shared().database();
+    let server = Server::start_on(dir.path(), venue.port, &database);
+    let (code, out, err) = clients(&server.desk_url, OPERATOR_TOKEN, &["pause", "acme"]).await;
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(0), "client 'acme' paused by alice\n"),
+        "{err}"
+    );
+    for on in ["on", "off"] {
+        let (code, _, err) = clients(&server.desk_url, BOB_TOKEN, &["kill-switch", on]).await;
+        assert_eq!(code, Some(0), "{err}");
+    }
+    let (status, said) = server.stop();
+    assert!(status.success(), "{said}");
+
+    let server = Server::start_on(dir.path(), venue.port, &database);
+    let mut ws = Client::connect(&server.ws_url, ACME_TOKEN).await;
+    ws.send(ask("after-restart")).await;
+    assert_eq!(
+        ws.next_of("quote_request_reject").await,
+        paused_reject("after-restart")
+    );
+    drop(ws);
+    let (status, said) = server.stop();
+    assert!(status.success(), "{said}");
+    assert!(
+        said.contains("lp-rfq: client 'acme' is paused (by alice at 20"),
+        "{said}"
+    );
+    assert!(!said.contains("kill switch is on"), "{said}");
+    assert_eq!(
+        crate::postgres::rows_of(
+            &database,
+            "SELECT operator, action, coalesce(client, '-') FROM desk_actions
+             WHERE rfq_id IS NULL ORDER BY id"
+        ),
+        [
+            ["alice", "pause_client", "acme"],
+            ["bob", "kill_switch_on", "-"],
+            ["bob", "kill_switch_off", "-"],
+        ]
+    );
+}
+
 /// Says hello as `token`.
 async fn hello(socket: &mut Socket, token: &str) {
     send(
@@ -265,9 +317,63 @@ async fn next_of(socket: &mut Socket, kind: &str, event: Option<&str>) -> Value 
 /// who accepted it, while the RFQ stays alice's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attached_operator_who_accepts_is_named_on_the_order() {
-    let venue = Acceptor::start(venue_script()).await;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), venue.port);
+    let blotter = dir.path().join("desk.db").display().to_string();
+    let (rfq_id, quote_id) = bob_accepts_alices_rfq(dir.path(), &blotter).await;
+
+    let conn = rusqlite::Connection::open(dir.path().join("desk.db")).unwrap();
+    let order: (String, String, String) = conn
+        .query_row(
+            "SELECT o.accepted_by, o.outcome, r.operator FROM orders o JOIN rfqs r ON r.id = o.rfq",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(order, ("bob".into(), "filled".into(), "alice".into()));
+    let accepted: (String, String, Option<String>) = conn
+        .query_row(
+            "SELECT operator, action, quote_id FROM desk_actions WHERE rfq_id = ?1",
+            [&rfq_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(accepted, ("bob".into(), "accept".into(), Some(quote_id)));
+    drop(conn);
+    the_reports_count_bob_s_accept(&blotter);
+}
+
+/// The same on a PostgreSQL desk: bob's accept is in its `desk_actions`,
+/// its `orders` view and its report as on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_operator_who_accepts_is_named_on_the_order_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = crate::postgres::Cluster::shared().database();
+    let (rfq_id, quote_id) = bob_accepts_alices_rfq(dir.path(), &database).await;
+    assert_eq!(
+        crate::postgres::rows_of(
+            &database,
+            "SELECT o.accepted_by, o.outcome, r.operator FROM orders o JOIN rfqs r ON r.id = o.rfq"
+        ),
+        [["bob", "filled", "alice"]]
+    );
+    assert_eq!(
+        crate::postgres::rows_of(
+            &database,
+            &format!(
+                "SELECT operator, action, quote_id FROM desk_actions WHERE rfq_id = '{rfq_id}'"
+            )
+        ),
+        [["bob".to_string(), "accept".to_string(), quote_id]]
+    );
+    the_reports_count_bob_s_accept(&database);
+}
+
+/// Bob attaches to alice's RFQ on a desk server recording into `blotter`
+/// and accepts its client quote; the server is stopped once it is
+/// filled. The RFQ's id and the quote's.
+async fn bob_accepts_alices_rfq(dir: &std::path::Path, blotter: &str) -> (String, String) {
+    let venue = Acceptor::start(venue_script()).await;
+    let server = Server::start_on(dir, venue.port, blotter);
     let mut alice = connect(&server.desk_url).await;
     hello(&mut alice, OPERATOR_TOKEN).await;
     send(
@@ -299,37 +405,15 @@ async fn an_attached_operator_who_accepts_is_named_on_the_order() {
     drop(bob);
     let (status, said) = server.stop();
     assert!(status.success(), "{said}");
+    (rfq_id, quote["quote_id"].as_str().unwrap().to_string())
+}
 
-    let conn = rusqlite::Connection::open(dir.path().join("desk.db")).unwrap();
-    let order: (String, String, String) = conn
-        .query_row(
-            "SELECT o.accepted_by, o.outcome, r.operator FROM orders o JOIN rfqs r ON r.id = o.rfq",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .unwrap();
-    assert_eq!(order, ("bob".into(), "filled".into(), "alice".into()));
-    let accepted: (String, String, Option<String>) = conn
-        .query_row(
-            "SELECT operator, action, quote_id FROM desk_actions WHERE rfq_id = ?1",
-            [&rfq_id],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .unwrap();
-    assert_eq!(
-        accepted,
-        (
-            "bob".into(),
-            "accept".into(),
-            quote["quote_id"].as_str().map(str::to_string)
-        )
-    );
-    drop(conn);
-    let blotter = dir.path().join("desk.db").display().to_string();
+/// `report` and `orders` on `blotter` after [`bob_accepts_alices_rfq`].
+fn the_reports_count_bob_s_accept(blotter: &str) {
     let read = |args: &[&str]| {
         let output = crate::support::lp_rfq_in(crate::support::empty_dir())
             .args(args)
-            .args(["--blotter", &blotter])
+            .args(["--blotter", blotter])
             .output()
             .unwrap();
         assert!(output.status.success());

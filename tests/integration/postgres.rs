@@ -399,6 +399,12 @@ const RECONCILED: &str = "INSERT INTO executions (rfq, seq, t_ms, at, at_ms, eve
             'LP1 status at start-up', '2026-11-23T09:00:00.000Z'
      FROM executions WHERE event = 'execution_unknown'";
 
+/// A head of desk (cy) who attached to ana's RFQ R-A and accepted it, as
+/// the desk server records it (the same statement on both stores).
+const ACCEPTED_BY_ANOTHER: &str =
+    "INSERT INTO desk_actions (at, at_ms, desk, operator, action, rfq_id)
+     VALUES ('2026-11-23T09:01:00.000Z', 1795424460000, 'desk-a', 'cy', 'accept', 'R-A')";
+
 #[tokio::test]
 async fn the_same_events_give_byte_identical_reports_on_sqlite_and_postgres() {
     let dir = tempfile::tempdir().unwrap();
@@ -418,9 +424,15 @@ async fn the_same_events_give_byte_identical_reports_on_sqlite_and_postgres() {
                 .execute(RECONCILED, [])
                 .unwrap();
             assert_eq!(appended, 1);
+            let accepted = rusqlite::Connection::open(&file)
+                .unwrap()
+                .execute(ACCEPTED_BY_ANOTHER, [])
+                .unwrap();
+            assert_eq!(accepted, 1);
             off_runtime(|| {
-                let appended = url(&database).connect().unwrap().execute(RECONCILED, &[]);
-                assert_eq!(appended.unwrap(), 1);
+                let mut db = url(&database).connect().unwrap();
+                assert_eq!(db.execute(RECONCILED, &[]).unwrap(), 1);
+                assert_eq!(db.execute(ACCEPTED_BY_ANOTHER, &[]).unwrap(), 1);
             });
         }
         let file = file.display().to_string();
@@ -437,6 +449,8 @@ async fn the_same_events_give_byte_identical_reports_on_sqlite_and_postgres() {
             &["--csv", "--section", "operators"],
             &["--client", "acme", "--json"],
             &["--operator", "bo", "--json"],
+            &["--operator", "cy", "--json"],
+            &["--operator", "cy", "--section", "operators"],
         ] {
             let on_sqlite = report_output(&file, args);
             let on_postgres = report_output(&database, args);
@@ -479,7 +493,7 @@ async fn the_same_events_give_byte_identical_reports_on_sqlite_and_postgres() {
                 "{clients}"
             );
             let operators = report_output(&database, &["--csv", "--section", "operators"]);
-            for operator in ["ana,", "bo,"] {
+            for operator in ["ana,", "bo,", "cy,"] {
                 assert_eq!(
                     operators
                         .lines()
@@ -489,6 +503,28 @@ async fn the_same_events_give_byte_identical_reports_on_sqlite_and_postgres() {
                     "{operators}"
                 );
             }
+            // cy only accepted ana's RFQ: `--operator cy` lists it, counted
+            // as cy's accept and not as cy's RFQ.
+            let cys: serde_json::Value =
+                serde_json::from_str(&report_output(&database, &["--json", "--operator", "cy"]))
+                    .unwrap();
+            assert_eq!(
+                (
+                    cys["rfqs"].as_array().unwrap().len(),
+                    &cys["rfqs"][0]["rfq_id"],
+                    &cys["operators"][0]["operator"],
+                    &cys["operators"][0]["rfqs"],
+                    &cys["operators"][0]["accepted"],
+                ),
+                (
+                    1,
+                    &serde_json::json!("R-A"),
+                    &serde_json::json!("cy"),
+                    &serde_json::json!(0),
+                    &serde_json::json!(1)
+                ),
+                "{cys}"
+            );
         }
         // On several threads too: the answers pass's readers share the
         // first one's snapshot.
@@ -1311,4 +1347,75 @@ async fn a_desk_restarted_on_postgres_offers_a_lone_lp_near_its_recent_lock() {
     });
     let third = run_on(dir.path(), &database, &alone).await;
     assert_eq!(first_moment(&third), ["started", "lp_quote", "unverified"]);
+}
+
+/// PostgreSQL's `desk_actions` give back what SQLite's do: the latest
+/// pause row of each client and of the kill switch, one desk's own rows
+/// only, after every row handed over before (the writer keeps order).
+#[test]
+fn the_pauses_in_force_are_each_desk_s_latest_pause_rows() {
+    use lp_rfq::blotter::desk_actions::{DeskAction, DeskActionRecords, DeskActionRow};
+    use lp_rfq::blotter::postgres::PgDeskActions;
+    let database = Cluster::shared().database();
+    // The desk brings the database to the current schema first.
+    off_runtime(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(record_at(
+            &BlotterAt::Postgres(url(&database)),
+            "desk-a",
+            &[],
+        ));
+    });
+    let pause = |operator: &str, action, client: Option<&str>| DeskActionRow {
+        operator: operator.into(),
+        action,
+        client: client.map(str::to_string),
+        rfq_id: None,
+        quote_id: None,
+        side: None,
+    };
+    let actions = PgDeskActions::open(&url(&database), "desk-a").unwrap();
+    for (operator, action, client) in [
+        ("alice", DeskAction::PauseClient, Some("acme")),
+        ("alice", DeskAction::PauseClient, Some("beta")),
+        ("bob", DeskAction::ResumeClient, Some("acme")),
+        ("bob", DeskAction::KillSwitchOn, None),
+        ("bob", DeskAction::KillSwitchOff, None),
+        ("alice", DeskAction::KillSwitchOn, None),
+    ] {
+        actions.record(&pause(operator, action, client)).unwrap();
+    }
+    let other = PgDeskActions::open(&url(&database), "desk-b").unwrap();
+    other
+        .record(&pause("carol", DeskAction::PauseClient, Some("acme")))
+        .unwrap();
+    let in_force = |actions: &PgDeskActions| -> Vec<(Option<String>, String)> {
+        actions
+            .pauses_in_force()
+            .unwrap()
+            .into_iter()
+            .map(|pause| (pause.client, pause.operator))
+            .collect()
+    };
+    assert_eq!(
+        in_force(&actions),
+        [
+            (Some("beta".to_string()), "alice".to_string()),
+            (None, "alice".to_string())
+        ]
+    );
+    drop(other);
+    drop(actions);
+    let reopened = PgDeskActions::open(&url(&database), "desk-b").unwrap();
+    assert_eq!(
+        in_force(&reopened),
+        [(Some("acme".to_string()), "carol".to_string())]
+    );
+    assert_eq!(
+        rows_of(&database, "SELECT count(*)::text FROM desk_actions"),
+        [["7"]]
+    );
 }

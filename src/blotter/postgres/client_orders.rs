@@ -24,7 +24,7 @@ const WAIT_AT_MOST: Duration = Duration::from_secs(2);
 /// (`statement_timeout`), and a server gone silent (TCP keepalives, and
 /// unacknowledged writes by `tcp_user_timeout`), so that a database that
 /// is down or half-open fails a call instead of holding it.
-fn bounded(url: &PgUrl) -> postgres::Config {
+pub(super) fn bounded(url: &PgUrl) -> postgres::Config {
     let mut config = (*url.config).clone();
     let statement_timeout = format!("-c statement_timeout={}", WAIT_AT_MOST.as_millis());
     let options = match config.get_options() {

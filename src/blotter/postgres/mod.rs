@@ -3,15 +3,16 @@
 //! ([`PgUrl`], parsed from `--blotter postgres://…`, its password only
 //! from `PGPASSWORD`), its schema and migrations (`schema`), the store the
 //! writer's policy drives (`store`; its answers in the binary COPY format,
-//! `binary_copy`) and the rows the report reads
-//! (`rows`), its orders on record (`orders`) and its clients' orders
-//! (`client_orders`), and its streams copied for replaying them
-//! (`replay`). The synchronous `postgres` client runs its own small runtime,
-//! so every call here is made from a thread of its own (the writer's, the
+//! `binary_copy`) and the rows the report reads (`rows`), its orders on
+//! record (`orders`), its clients' orders (`client_orders`) and its
+//! operators' actions (`desk_actions`), and its streams copied for
+//! replaying them (`replay`). The synchronous `postgres` client runs its
+//! own small runtime, so every call here is made from a thread of its own (the writer's, the
 //! report's), never from inside the desk's async runtime.
 
 mod binary_copy;
 mod client_orders;
+mod desk_actions;
 mod orders;
 pub(crate) mod replay;
 mod rows;
@@ -19,6 +20,7 @@ pub(crate) mod schema;
 mod store;
 
 pub use client_orders::PgClientOrders;
+pub use desk_actions::PgDeskActions;
 pub use orders::PgOrders;
 pub(crate) use rows::PgRows;
 

@@ -103,7 +103,12 @@ const ORDERS: &str = "
                         WHEN 'execution_unknown' THEN 'unknown' END AS outcome,
            a.reason, CASE a.event WHEN 'filled' THEN a.lp_price END AS fill_price,
            a.venue_order_id, a.reconciled_by, r.end_seq IS NOT NULL AS rfq_ended,
-           r.operator
+           r.operator,
+           coalesce((SELECT d.operator FROM desk_actions d
+                     WHERE d.rfq_id = r.rfq_id AND d.action = 'accept'
+                       AND (d.quote_id IS NULL OR d.quote_id = o.quote_id)
+                     ORDER BY d.quote_id IS NULL, d.id DESC LIMIT 1),
+                    r.operator) AS accepted_by
     FROM executions o
     JOIN rfqs r ON r.id = o.rfq
     LEFT JOIN executions a ON a.id = (
@@ -157,8 +162,7 @@ fn order_of(row: &Row) -> Result<OrderOnRecord, OrdersError> {
         reconciled_by: row.try_get("reconciled_by")?,
         rfq_ended: row.try_get("rfq_ended")?,
         operator: row.try_get("operator")?,
-        // PostgreSQL keeps no desk_actions yet: the RFQ's operator.
-        accepted_by: row.try_get("operator")?,
+        accepted_by: row.try_get("accepted_by")?,
     })
 }
 

@@ -200,7 +200,10 @@ impl ReportRows for PgRows {
                     CASE WHEN two_way = 1 THEN
                         (SELECT c.side FROM client_quotes c
                           WHERE c.rfq = r.id AND c.quote_id = r.final_quote_id)
-                    END AS accepted_side
+                    END AS accepted_side,
+                    (SELECT d.operator FROM desk_actions d
+                      WHERE d.rfq_id = r.rfq_id AND d.action = 'accept'
+                      ORDER BY d.id DESC LIMIT 1) AS accepted_by
              FROM rfqs r
              WHERE ($1::bigint IS NULL OR started_ms >= $1)
                AND ($2::bigint IS NULL OR started_ms < $2)
@@ -209,7 +212,10 @@ impl ReportRows for PgRows {
                     SELECT 1 FROM json_array_elements_text(r.lps::json) AS e(value)
                     WHERE e.value = $4))
                AND ($6::text IS NULL OR client = $6)
-               AND ($7::text IS NULL OR operator = $7)
+               AND ($7::text IS NULL OR operator = $7
+                    OR EXISTS (SELECT 1 FROM desk_actions d
+                               WHERE d.rfq_id = r.rfq_id AND d.action = 'accept'
+                                 AND d.operator = $7))
                AND ($8::text IS NULL OR desk = $8)
              ORDER BY started_ms DESC, id DESC
              LIMIT $5",
@@ -249,8 +255,7 @@ impl ReportRows for PgRows {
                 operator: row.get("operator"),
                 two_way: row.get::<_, i32>("two_way") == 1,
                 accepted_side: row.get("accepted_side"),
-                // PostgreSQL keeps no desk_actions yet: the RFQ's operator.
-                accepted_by: None,
+                accepted_by: row.get("accepted_by"),
             })
             .collect();
         selected.reverse();

@@ -298,9 +298,7 @@ const MIGRATIONS: [&str; 8] = [
     CREATE INDEX client_orders_by_order ON client_orders (client, client_order_id, id);
     "#,
     // 7: SQLite's version 17: operators' actions (`desk_actions`) and
-    // `orders.accepted_by`. The desk server records them in an SQLite
-    // blotter only for now: on a database the table stays empty and
-    // `accepted_by` is the RFQ's operator.
+    // `orders.accepted_by`.
     r#"
     CREATE TABLE desk_actions (
         id       BIGSERIAL PRIMARY KEY,
