@@ -1270,9 +1270,12 @@ fn a_two_way_request_at_the_prompt_is_accepted_on_the_side_named_at_that_sides_p
         &mut seen,
         "(a then b or s shows the offer or the bid, then Enter accepts it; Ctrl+C stops the stream)",
     );
-    // Both sides quoted, then `a` asks which side the client takes.
-    wait_for(&output, &mut seen, "BID client quote (");
-    wait_for(&output, &mut seen, "OFFER client quote (");
+    // Both sides locked: the first poll is over, and with a 1000 bps
+    // threshold no later answer replaces either quote (a late answer of
+    // the first poll could, and then the accept of the replaced quote
+    // is refused, as it must be). Then `a` asks which side the client takes.
+    wait_for(&output, &mut seen, "BID LOCKED");
+    wait_for(&output, &mut seen, "OFFER LOCKED");
     stdin.write_all(b"a\n").unwrap();
     wait_for(
         &output,
