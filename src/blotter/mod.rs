@@ -704,12 +704,6 @@ impl Blotter {
         &self.path
     }
 
-    /// True for an SQLite file, false for a PostgreSQL database (whose
-    /// `path` is only its name).
-    pub fn is_file(&self) -> bool {
-        self.database.is_none()
-    }
-
     /// The orders this blotter holds, through a connection of their own
     /// (start-up reconciliation reads and appends there while the writer
     /// keeps its own).

@@ -663,16 +663,6 @@ impl Desk {
         self.blotter.as_ref().map(Blotter::stats)
     }
 
-    /// The blotter's file, if one is open.
-    /// The blotter's file, when it is an SQLite file (a PostgreSQL
-    /// blotter has none).
-    pub fn blotter_path(&self) -> Option<&std::path::Path> {
-        self.blotter
-            .as_ref()
-            .filter(|blotter| blotter.is_file())
-            .map(Blotter::path)
-    }
-
     /// The record of the client API's orders in the blotter's store
     /// (an SQLite file or a PostgreSQL database), if a blotter is open.
     pub(crate) fn client_order_records(
