@@ -823,7 +823,7 @@ fn a_database_written_by_a_newer_lp_rfq_is_refused_naming_both_versions() {
     });
     let shown = url(&database).to_string();
     let expected = format!(
-        "lp-rfq: blotter '{shown}' has schema version 99, newer than this lp-rfq understands (8): upgrade lp-rfq or use another --blotter\n"
+        "lp-rfq: blotter '{shown}' has schema version 99, newer than this lp-rfq understands (9): upgrade lp-rfq or use another --blotter\n"
     );
     let report = lp_rfq_in(empty_dir())
         .args(["report", "--blotter", &database])
