@@ -404,6 +404,15 @@ const MIGRATIONS: [&str; 9] = [
     "#,
 ];
 
+/// The first version that keeps `answer_summaries`, found by its
+/// migration as [`packed_answers`] is.
+pub(crate) fn answer_summaries() -> u32 {
+    MIGRATIONS
+        .iter()
+        .position(|sql| sql.contains("CREATE TABLE answer_summaries"))
+        .map_or(u32::MAX, |index| index as u32 + 1)
+}
+
 /// The first version whose answers have packed prices (`price_packed`),
 /// found by its migration so that renumbering the list keeps it true.
 pub(crate) fn packed_answers() -> u32 {
