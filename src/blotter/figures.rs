@@ -999,10 +999,13 @@ where
             let Some(at) = at_of(summary.rfq) else {
                 return;
             };
+            // A writer sums every side of an RFQ it saw whole, and each
+            // answer counts for at least one side: an RFQ with rows has
+            // them all, and the side counted may have none (no answers).
+            summed[at] = true;
             if summary.side != live[at].side {
                 return;
             }
-            summed[at] = true;
             let slot = slots.slot(summary.lp);
             tally.first_seen[slot] = tally.first_seen[slot].min(summary.first_answer);
             tally.totals[slot].absorb(AnswerTotals::of_summary(&summary));
@@ -1253,8 +1256,12 @@ fn shares_of(
             for (index, &at) in positions.iter().enumerate() {
                 local[(rows[at] - first_row) as usize] = index as u32;
             }
+            // An RFQ without answers (its span empty: `answers_from` is
+            // past `answers_to`) must not stretch the run's span over rows
+            // that are none of its RFQs'.
             let (first_id, last_id) = positions
                 .iter()
+                .filter(|&&at| spans[at].1 >= spans[at].0)
                 .fold((i64::MAX, i64::MIN), |(first, last), &at| {
                     (first.min(spans[at].0), last.max(spans[at].1))
                 });
@@ -1291,15 +1298,17 @@ fn count_share<A: AnswerRows>(
     };
     let (live, local) = (&mut share.live, &share.local);
     let local_of = |rfq_row: i64| Share::local_in(local, share.first_row, rfq_row);
-    reader.answers(
-        &range,
-        |rfq_row| local_of(rfq_row).is_some(),
-        |row| {
-            if let Some(at) = local_of(row.rfq) {
-                count_answer(&row, slots.slot(row.lp), &mut live[at], &mut tally);
-            }
-        },
-    )?;
+    if share.first_id <= share.last_id {
+        reader.answers(
+            &range,
+            |rfq_row| local_of(rfq_row).is_some(),
+            |row| {
+                if let Some(at) = local_of(row.rfq) {
+                    count_answer(&row, slots.slot(row.lp), &mut live[at], &mut tally);
+                }
+            },
+        )?;
+    }
     // What is still open (RFQs that never ended, or whose last answer the
     // filter skipped) settles at the end of its stream.
     for rfq in &mut share.live {
@@ -1746,6 +1755,16 @@ mod tests {
         // used: the RFQ alone over 101..=300 is the busiest run already.
         assert_eq!(shares_of(&rows, &spans, &estimates, states(), 1).len(), 1);
         assert_eq!(shares_of(&rows, &spans, &estimates, states(), 9).len(), 2);
+        // An RFQ without answers, its empty span far past the other's (it
+        // started as the run ended), adds no rows to step over.
+        let late = shares_of(
+            &rows[..2],
+            &[(1, 100), (50_001, 50_000)],
+            &[100, 0],
+            states().split_off(2),
+            1,
+        );
+        assert_eq!((late[0].first_id, late[0].last_id), (1, 100));
         // Interleaved over one span, runs split it: each steps over the
         // other's 50 rows (cost 4 × 50 + 100 each, against 500 for one).
         let one_span = [(1, 100), (1, 100)];

@@ -3105,9 +3105,29 @@ async fn ended_rfqs_are_reported_from_their_summaries_as_from_every_answer() {
     let path = dir.path().join("blotter.db");
     let mut streams = interleaved_fixture();
     streams.extend(two_way_interleaved_fixture());
+    // One that ended before any LP answered: nothing to sum or to scan.
+    streams.push(vec![
+        ev(
+            "Q-0",
+            0,
+            started(
+                Side::Buy,
+                dec!(1),
+                "BTCUSDT",
+                &["LP1"],
+                "2026-11-22T10:30:00.000Z",
+            ),
+        ),
+        ev(
+            "Q-0",
+            5,
+            ended(EndReason::NoQuotes, Outcome::NotFilled, 0, None),
+        ),
+    ]);
     record(&path, &streams).await;
-    // Every ended RFQ has its summaries, per LP that answered (LP4, in no
-    // RFQ's list, too) and, when two-way, per side; a live one has none.
+    // Every ended RFQ with answers has its summaries, per LP that answered
+    // (LP4, in no RFQ's list, too) and, when two-way, per side; a live one
+    // has none.
     let summed = integers(
         &path,
         "SELECT r.id FROM rfqs r WHERE EXISTS
@@ -3115,7 +3135,7 @@ async fn ended_rfqs_are_reported_from_their_summaries_as_from_every_answer() {
     );
     let ended = integers(
         &path,
-        "SELECT id FROM rfqs WHERE end_seq IS NOT NULL ORDER BY id",
+        "SELECT id FROM rfqs WHERE end_seq IS NOT NULL AND rfq_id <> 'Q-0' ORDER BY id",
     );
     assert_eq!(summed, ended);
     assert_eq!(ended.len(), 20 + 8, "{ended:?}");
