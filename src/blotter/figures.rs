@@ -6,14 +6,18 @@
 //! no longer change. Memory depends on the RFQs and LPs selected and on how
 //! many polls run at once, not on how many answers are stored. The answers
 //! pass runs on every core: each worker counts a run of whole RFQs with
-//! its own reader ([`Split`], `scan_answers`). The rows come from the
-//! store's [`ReportRows`]: nothing here knows which database it reads.
+//! its own reader ([`Split`], `scan_answers`). An ended RFQ whose writer
+//! counted its answers as it wrote them ([`RfqAnswers`], with this same
+//! code) is read from its `answer_summaries` rows instead, and only the
+//! other RFQs are scanned ([`Answers`]). The rows come from the store's
+//! [`ReportRows`]: nothing here knows which database it reads.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
+use super::answer_summary::AnswerSummary;
 use super::report_model::{
     ClientFigures, Filter, LpFigures, OperatorFigures, PairFigures, Report, RfqLine,
 };
@@ -38,16 +42,28 @@ const DENSE: u64 = 1 << 16;
 
 impl Histogram {
     pub(crate) fn add(&mut self, value: u64) {
-        self.count += 1;
+        self.add_count(value, 1);
+    }
+
+    /// Counts `value` `count` times.
+    pub(crate) fn add_count(&mut self, value: u64, count: u64) {
+        self.count += count;
         if value < DENSE {
             let at = value as usize;
             if self.dense.len() <= at {
                 self.dense.resize(at + 1, 0);
             }
-            self.dense[at] += 1;
+            self.dense[at] += count;
         } else {
-            *self.sparse.entry(value).or_default() += 1;
+            *self.sparse.entry(value).or_default() += count;
         }
+    }
+
+    /// Each value counted and how many times, values ascending.
+    pub(crate) fn counts(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let dense = self.dense.iter().enumerate().map(|(v, n)| (v as u64, *n));
+        let sparse = self.sparse.iter().map(|(v, n)| (*v, *n));
+        dense.chain(sparse).filter(|(_, count)| *count > 0)
     }
 
     /// Adds another histogram's counts to this one.
@@ -85,18 +101,72 @@ impl Histogram {
     }
 }
 
-/// Per-LP running totals.
-#[derive(Default)]
-struct Totals {
+/// What an LP's answers add to its figures: all the answers pass
+/// counts, per RFQ (an `answer_summaries` row) or summed over many.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct AnswerTotals {
     answers: u64,
     errors: [u64; FailureKind::ALL.len()],
     latencies: Histogram,
+    distance_sum: DistanceSum,
+    distances: u64,
+}
+
+impl AnswerTotals {
+    /// Adds what another pass (or RFQ) counted for the same LP.
+    fn absorb(&mut self, other: AnswerTotals) {
+        self.answers += other.answers;
+        for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
+            *mine += theirs;
+        }
+        self.latencies.absorb(other.latencies);
+        self.distance_sum.absorb(other.distance_sum);
+        self.distances += other.distances;
+    }
+
+    /// The summary row of these totals.
+    fn summary(&self, rfq: i64, side: Side, lp: i64, first_answer: i64) -> AnswerSummary {
+        AnswerSummary {
+            rfq,
+            side,
+            lp,
+            first_answer,
+            answers: self.answers,
+            errors: self.errors,
+            latencies: self.latencies.counts().collect(),
+            distance_units: self.distance_sum.exact,
+            distance_spilled: self.distance_sum.spilled,
+            distances: self.distances,
+        }
+    }
+
+    /// The totals a summary row holds.
+    fn of_summary(summary: &AnswerSummary) -> AnswerTotals {
+        let mut latencies = Histogram::default();
+        for &(value, count) in &summary.latencies {
+            latencies.add_count(value, count);
+        }
+        AnswerTotals {
+            answers: summary.answers,
+            errors: summary.errors,
+            latencies,
+            distance_sum: DistanceSum {
+                exact: summary.distance_units,
+                spilled: summary.distance_spilled,
+            },
+            distances: summary.distances,
+        }
+    }
+}
+
+/// Per-LP running totals.
+#[derive(Default)]
+struct Totals {
+    answered: AnswerTotals,
     locks_won: u64,
     improvements: u64,
     hold_ms: u64,
     asked_ms: u64,
-    distance_sum: DistanceSum,
-    distances: u64,
     orders: u64,
     fills: u64,
     rejects: u64,
@@ -107,29 +177,6 @@ struct Totals {
     order_holds: Histogram,
 }
 
-impl Totals {
-    /// Adds what another pass counted for the same LP.
-    fn absorb(&mut self, other: Totals) {
-        self.answers += other.answers;
-        for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
-            *mine += theirs;
-        }
-        self.latencies.absorb(other.latencies);
-        self.locks_won += other.locks_won;
-        self.improvements += other.improvements;
-        self.hold_ms += other.hold_ms;
-        self.asked_ms += other.asked_ms;
-        self.distance_sum.absorb(other.distance_sum);
-        self.distances += other.distances;
-        self.orders += other.orders;
-        self.fills += other.fills;
-        self.rejects += other.rejects;
-        self.not_executed += other.not_executed;
-        self.unknown += other.unknown;
-        self.order_holds.absorb(other.order_holds);
-    }
-}
-
 /// A sum of distances in bps, kept exact: each distance (a `Decimal` of at
 /// most 28 decimals) is added as an integer count of 1e-28 bps, with room
 /// for 1.7e10 bps before it spills into a saturating `Decimal`. Adding
@@ -137,7 +184,7 @@ impl Totals {
 /// more than 28 significant digits (after the second distance, in practice)
 /// and costs more than the distance itself; and an exact sum does not
 /// depend on the order the workers' parts are added in.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct DistanceSum {
     /// In units of 1e-28 bps.
     exact: i128,
@@ -263,7 +310,7 @@ impl Live {
     /// Settles every poll over by stream ms `now`: no answer to it can
     /// come after its LPs' deadlines, so its best is final and each
     /// answer's distance from it goes to its LP. `u64::MAX` settles all.
-    fn settle(&mut self, now: u64, totals: &mut [Totals]) {
+    fn settle(&mut self, now: u64, totals: &mut [AnswerTotals]) {
         let window = self.answer_window();
         self.next_close_ms = u64::MAX;
         while let Some(first) = self.pending.front() {
@@ -433,18 +480,30 @@ pub enum Split {
     Exactly(usize),
 }
 
+/// Where the answers pass takes an ended RFQ's answers from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answers {
+    /// Its `answer_summaries` rows when it has them (the writer saw every
+    /// answer of it), else its answers.
+    Summaries,
+    /// Every selected RFQ's answers, summaries or not: the same report,
+    /// which the tests check.
+    Scan,
+}
+
 /// Computes the report from a store's rows: the RFQs the filter selects,
 /// then one pass over their answers, lock events and executions.
 pub(crate) fn build<R: ReportRows>(
     rows: &mut R,
     filter: &Filter,
     split: Split,
+    from: Answers,
 ) -> Result<Report, R::Error>
 where
     R::Error: Send,
 {
     rows.begin()?;
-    let report = build_in_snapshot(rows, filter, split);
+    let report = build_in_snapshot(rows, filter, split, from);
     // Only read: ending the snapshot cannot lose anything, and the
     // report's own error (if any) is the one worth telling.
     let ended = rows.end();
@@ -457,6 +516,7 @@ fn build_in_snapshot<R: ReportRows>(
     rows: &mut R,
     filter: &Filter,
     split: Split,
+    from: Answers,
 ) -> Result<Report, R::Error>
 where
     R::Error: Send,
@@ -489,8 +549,10 @@ where
         scan_answers(
             rows,
             split,
+            from,
             filter,
             &rfqs,
+            &at_of,
             &mut live,
             &mut book,
             last_answer,
@@ -836,8 +898,17 @@ impl LpSlots {
 /// the id of the first row each slot was seen in (LPs that no RFQ lists
 /// join the report in that order).
 struct Tally {
-    totals: Vec<Totals>,
+    totals: Vec<AnswerTotals>,
     first_seen: Vec<i64>,
+}
+
+impl Tally {
+    fn new(slots: usize) -> Tally {
+        Tally {
+            totals: vec![AnswerTotals::default(); slots],
+            first_seen: vec![i64::MAX; slots],
+        }
+    }
 }
 
 /// One worker's part of the answers pass: a run of RFQs consecutive in
@@ -891,11 +962,14 @@ pub(crate) const MAX_WORKERS: usize = 4;
 /// settles exactly as in one pass; the workers' totals then add up.
 /// Interleaved RFQs make the workers' id spans overlap: each steps over
 /// the other's rows there, skipped by the reader before they are decoded.
+#[allow(clippy::too_many_arguments)]
 fn scan_answers<R: ReportRows>(
     rows: &mut R,
     split: Split,
+    from: Answers,
     filter: &Filter,
     rfqs: &[(i64, Selected)],
+    at_of: &impl Fn(i64) -> Option<usize>,
     live: &mut Vec<Live>,
     book: &mut Book,
     last_answer: i64,
@@ -911,9 +985,38 @@ where
         None => None,
     };
     let slots = LpSlots::new(book, rows.lp_names()?);
-    let spans: Vec<(i64, i64)> = rfqs
+    // The ended RFQs' summaries first; only the RFQs without one (still
+    // running, their process gone, ended before summaries were kept) are
+    // scanned. `--lp` leaves the other LPs' failures out of the polls'
+    // windows, which a summary counted with them: it scans.
+    let mut tallies: Vec<Tally> = Vec::new();
+    let mut summed = vec![false; rfqs.len()];
+    if from == Answers::Summaries && only_lp.is_none() {
+        let first_row = rfqs.iter().map(|r| r.0).min().unwrap_or(0);
+        let last_row = rfqs.iter().map(|r| r.0).max().unwrap_or(-1);
+        let mut tally = Tally::new(slots.names.len());
+        rows.answer_summaries((first_row, last_row), |summary| {
+            let Some(at) = at_of(summary.rfq) else {
+                return;
+            };
+            // A writer sums every side of an RFQ it saw whole, and each
+            // answer counts for at least one side: an RFQ with rows has
+            // them all, and the side counted may have none (no answers).
+            summed[at] = true;
+            if summary.side != live[at].side {
+                return;
+            }
+            let slot = slots.slot(summary.lp);
+            tally.first_seen[slot] = tally.first_seen[slot].min(summary.first_answer);
+            tally.totals[slot].absorb(AnswerTotals::of_summary(&summary));
+        })?;
+        tallies.push(tally);
+    }
+    let scanned: Vec<usize> = (0..rfqs.len()).filter(|&at| !summed[at]).collect();
+    let spans: Vec<(i64, i64)> = scanned
         .iter()
-        .map(|(_, r)| {
+        .map(|&at| {
+            let r = &rfqs[at].1;
             (
                 r.answers_from,
                 r.answers_to.unwrap_or(i64::MAX).min(last_answer),
@@ -923,13 +1026,16 @@ where
     // Every stored RFQ's range counts in the estimate: the selected ones
     // share theirs with the others' rows interleaved there (10 RFQs among
     // a thousand hold a hundredth of their range, not all of it).
-    let estimates = {
+    let estimates = if scanned.is_empty() {
+        Vec::new()
+    } else {
         let stored = rows.answer_spans(last_answer)?;
         let (rows, ranges): (Vec<i64>, Vec<(i64, i64)>) = stored.into_iter().unzip();
         let shares = estimated_answers(&ranges);
         let of_row: HashMap<i64, u64> = rows.into_iter().zip(shares).collect();
-        rfqs.iter()
-            .map(|(row, _)| of_row.get(row).copied().unwrap_or(0))
+        scanned
+            .iter()
+            .map(|&at| of_row.get(&rfqs[at].0).copied().unwrap_or(0))
             .collect::<Vec<u64>>()
     };
     let total: u64 = estimates.iter().sum();
@@ -943,9 +1049,14 @@ where
         Split::Exactly(workers) => workers.max(1),
     }
     .min(rows.readers());
-    let rfq_rows: Vec<i64> = rfqs.iter().map(|(row, _)| *row).collect();
-    let mut shares = shares_of(&rfq_rows, &spans, &estimates, std::mem::take(live), workers);
-    let tallies: Vec<Tally> = match shares.as_mut_slice() {
+    let rfq_rows: Vec<i64> = scanned.iter().map(|&at| rfqs[at].0).collect();
+    let mut states: Vec<Option<Live>> = std::mem::take(live).into_iter().map(Some).collect();
+    let scanned_live: Vec<Live> = scanned
+        .iter()
+        .map(|&at| states[at].take().expect("each RFQ once"))
+        .collect();
+    let mut shares = shares_of(&rfq_rows, &spans, &estimates, scanned_live, workers);
+    let counted: Vec<Tally> = match shares.as_mut_slice() {
         [mine, others @ ..] if !others.is_empty() => {
             let readers = others
                 .iter()
@@ -975,15 +1086,18 @@ where
             .map(|share| count_share(rows, share, only_lp, &slots))
             .collect::<Result<_, _>>()?,
     };
+    tallies.extend(counted);
     // The RFQs' state back in their order, and the totals into the book:
     // LPs no RFQ lists first appear in the order of their first answer.
-    let mut states: Vec<Option<Live>> = (0..rfqs.len()).map(|_| None).collect();
     for share in shares {
         for (at, state) in share.positions.into_iter().zip(share.live) {
-            states[at] = Some(state);
+            states[scanned[at]] = Some(state);
         }
     }
-    *live = states.into_iter().flatten().collect();
+    *live = states
+        .into_iter()
+        .map(|state| state.expect("every RFQ's state back"))
+        .collect();
     let mut newcomers: Vec<(i64, usize)> = (slots.known..slots.names.len())
         .filter_map(|slot| {
             let first = tallies.iter().map(|t| t.first_seen[slot]).min()?;
@@ -1002,7 +1116,7 @@ where
     for tally in tallies {
         for (slot, totals) in tally.totals.into_iter().enumerate() {
             if let Some(&at) = into_book.get(slot).filter(|&&at| at != usize::MAX) {
-                book.totals[at].absorb(totals);
+                book.totals[at].answered.absorb(totals);
             }
         }
     }
@@ -1142,8 +1256,12 @@ fn shares_of(
             for (index, &at) in positions.iter().enumerate() {
                 local[(rows[at] - first_row) as usize] = index as u32;
             }
+            // An RFQ without answers (its span empty: `answers_from` is
+            // past `answers_to`) must not stretch the run's span over rows
+            // that are none of its RFQs'.
             let (first_id, last_id) = positions
                 .iter()
+                .filter(|&&at| spans[at].1 >= spans[at].0)
                 .fold((i64::MAX, i64::MIN), |(first, last), &at| {
                     (first.min(spans[at].0), last.max(spans[at].1))
                 });
@@ -1170,10 +1288,7 @@ fn count_share<A: AnswerRows>(
     only_lp: Option<i64>,
     slots: &LpSlots,
 ) -> Result<Tally, A::Error> {
-    let mut tally = Tally {
-        totals: (0..slots.names.len()).map(|_| Totals::default()).collect(),
-        first_seen: vec![i64::MAX; slots.names.len()],
-    };
+    let mut tally = Tally::new(slots.names.len());
     let range = AnswerRange {
         first_id: share.first_id,
         last_id: share.last_id,
@@ -1183,15 +1298,17 @@ fn count_share<A: AnswerRows>(
     };
     let (live, local) = (&mut share.live, &share.local);
     let local_of = |rfq_row: i64| Share::local_in(local, share.first_row, rfq_row);
-    reader.answers(
-        &range,
-        |rfq_row| local_of(rfq_row).is_some(),
-        |row| {
-            if let Some(at) = local_of(row.rfq) {
-                count_answer(&row, slots.slot(row.lp), &mut live[at], &mut tally);
-            }
-        },
-    )?;
+    if share.first_id <= share.last_id {
+        reader.answers(
+            &range,
+            |rfq_row| local_of(rfq_row).is_some(),
+            |row| {
+                if let Some(at) = local_of(row.rfq) {
+                    count_answer(&row, slots.slot(row.lp), &mut live[at], &mut tally);
+                }
+            },
+        )?;
+    }
     // What is still open (RFQs that never ended, or whose last answer the
     // filter skipped) settles at the end of its stream.
     for rfq in &mut share.live {
@@ -1234,6 +1351,102 @@ fn count_answer_of_side(row: &AnswerRow, lp: usize, rfq: &mut Live, tally: &mut 
         }
         Answered::Failed(Some(kind)) => tally.totals[lp].errors[kind as usize] += 1,
         Answered::Failed(None) => {}
+    }
+}
+
+/// One live RFQ's answers counted as a store writes them, to be stored
+/// as its `answer_summaries` rows when it ends: the answers pass's own
+/// state and counting ([`count_answer`], [`Live::settle`]) fed the same
+/// rows in the same (id) order, so the rows hold exactly what a scan of
+/// its answers would add. One per side the report may count it by.
+pub(crate) struct RfqAnswers {
+    live: Live,
+    /// Slot → `lps.id` (an RFQ asks a handful of LPs: a short search).
+    lps: Vec<i64>,
+    tally: Tally,
+}
+
+impl RfqAnswers {
+    /// An RFQ counted by `side`'s answers (and those of no side), its LPs
+    /// asked with `lp_timeout_ms`.
+    pub(crate) fn new(side: Side, lp_timeout_ms: u64) -> RfqAnswers {
+        RfqAnswers {
+            live: Live {
+                side,
+                lp_timeout_ms,
+                slowest_ms: 0,
+                last_t_ms: 0,
+                pending: VecDeque::new(),
+                next_close_ms: u64::MAX,
+                answers_to: None,
+            },
+            lps: Vec::new(),
+            tally: Tally::new(0),
+        }
+    }
+
+    /// Counts the RFQ's next answer (ids only grow).
+    pub(crate) fn add(&mut self, row: &AnswerRow) {
+        let slot = match self.lps.iter().position(|&lp| lp == row.lp) {
+            Some(slot) => slot,
+            None => {
+                self.lps.push(row.lp);
+                self.tally.totals.push(AnswerTotals::default());
+                self.tally.first_seen.push(i64::MAX);
+                self.lps.len() - 1
+            }
+        };
+        count_answer(row, slot, &mut self.live, &mut self.tally);
+    }
+
+    /// The RFQ ended: its open polls settle, and each LP it counted an
+    /// answer of gets its row.
+    pub(crate) fn summaries(mut self, rfq: i64) -> Vec<AnswerSummary> {
+        self.live.settle(u64::MAX, &mut self.tally.totals);
+        let side = self.live.side;
+        self.lps
+            .iter()
+            .zip(&self.tally.totals)
+            .zip(&self.tally.first_seen)
+            .filter(|(_, &first)| first != i64::MAX)
+            .map(|((&lp, totals), &first)| totals.summary(rfq, side, lp, first))
+            .collect()
+    }
+}
+
+/// A live RFQ's [`RfqAnswers`] as a store keeps them: one for a one-way
+/// RFQ (its side), one per side for a two-way RFQ (the report counts it
+/// by the side the client takes, unknown until it ends).
+pub(crate) struct RfqTallies(Vec<RfqAnswers>);
+
+impl RfqTallies {
+    pub(crate) fn new(side: Side, two_way: bool, lp_timeout_ms: u64) -> RfqTallies {
+        let sides = if two_way {
+            vec![Side::Buy, Side::Sell]
+        } else {
+            vec![side]
+        };
+        RfqTallies(
+            sides
+                .into_iter()
+                .map(|side| RfqAnswers::new(side, lp_timeout_ms))
+                .collect(),
+        )
+    }
+
+    /// Counts the RFQ's next answer on each side it is for.
+    pub(crate) fn add(&mut self, row: &AnswerRow) {
+        for tally in &mut self.0 {
+            tally.add(row);
+        }
+    }
+
+    /// Every side's rows, once the RFQ (store id `rfq`) ended.
+    pub(crate) fn summaries(self, rfq: i64) -> Vec<AnswerSummary> {
+        self.0
+            .into_iter()
+            .flat_map(|tally| tally.summaries(rfq))
+            .collect()
     }
 }
 
@@ -1406,14 +1619,15 @@ fn lp_figures(book: Book, filter: &Filter) -> Vec<LpFigures> {
         .zip(book.totals)
         .filter(|(lp, _)| filter.lp.as_ref().is_none_or(|only| only == lp))
         .map(|(lp, t)| {
-            let error = |kind: FailureKind| t.errors[kind as usize];
-            let errors: u64 = t.errors.iter().sum();
-            let requests = t.answers + errors;
+            let answered = &t.answered;
+            let error = |kind: FailureKind| answered.errors[kind as usize];
+            let errors: u64 = answered.errors.iter().sum();
+            let requests = answered.answers + errors;
             LpFigures {
                 lp,
                 requests,
-                answers: t.answers,
-                answer_rate: super::report_model::ratio(t.answers, requests, 4),
+                answers: answered.answers,
+                answer_rate: super::report_model::ratio(answered.answers, requests, 4),
                 timeouts: error(FailureKind::Timeout),
                 declines: error(FailureKind::Declined),
                 unavailable: error(FailureKind::Unavailable),
@@ -1421,13 +1635,13 @@ fn lp_figures(book: Book, filter: &Filter) -> Vec<LpFigures> {
                 rate_limited: error(FailureKind::RateLimited),
                 invalid: error(FailureKind::Invalid),
                 auth: error(FailureKind::Auth),
-                latency_p50_ms: t.latencies.nearest_rank(50),
-                latency_p95_ms: t.latencies.nearest_rank(95),
-                latency_p99_ms: t.latencies.nearest_rank(99),
+                latency_p50_ms: answered.latencies.nearest_rank(50),
+                latency_p95_ms: answered.latencies.nearest_rank(95),
+                latency_p99_ms: answered.latencies.nearest_rank(99),
                 locks_won: t.locks_won,
                 lock_time_share: super::report_model::ratio(t.hold_ms, t.asked_ms, 4),
-                avg_distance_bps: (t.distances > 0).then(|| {
-                    (t.distance_sum.total() / Decimal::from(t.distances))
+                avg_distance_bps: (answered.distances > 0).then(|| {
+                    (answered.distance_sum.total() / Decimal::from(answered.distances))
                         .round_dp(2)
                         .normalize()
                 }),
@@ -1474,10 +1688,7 @@ mod tests {
     #[test]
     fn a_late_answer_joins_its_own_poll_and_polls_settle_after_their_window() {
         use rust_decimal_macros::dec;
-        let mut book = Book::default();
-        for lp in ["A", "B", "C"] {
-            book.index_of(lp);
-        }
+        let mut totals = vec![AnswerTotals::default(); 3];
         let mut rfq = live(Side::Buy);
         rfq.add(pending(1, 0, 100, dec!(100)));
         rfq.add(pending(2, 1, 600, dec!(101)));
@@ -1490,27 +1701,21 @@ mod tests {
         // Poll 1 began at 100 ms: its answers may come until 100 + 1000 +
         // 500 ms; nothing is settled before.
         assert_eq!(rfq.next_close_ms, 1_600);
-        rfq.settle(1_599, &mut book.totals);
+        rfq.settle(1_599, &mut totals);
         assert_eq!(rfq.pending.len(), 3);
-        rfq.settle(1_600, &mut book.totals);
+        rfq.settle(1_600, &mut totals);
         assert_eq!(rfq.pending.len(), 1);
         assert_eq!(rfq.next_close_ms, 2_100);
         // A is 20 from poll 1's best of 80: 2500 bps; C is the best.
-        assert_eq!(book.totals[0].distance_sum.total(), dec!(2500));
+        assert_eq!(totals[0].distance_sum.total(), dec!(2500));
         assert_eq!(
-            (
-                book.totals[2].distance_sum.total(),
-                book.totals[2].distances
-            ),
+            (totals[2].distance_sum.total(), totals[2].distances),
             (dec!(0), 1)
         );
-        rfq.settle(u64::MAX, &mut book.totals);
+        rfq.settle(u64::MAX, &mut totals);
         assert!(rfq.pending.is_empty());
         assert_eq!(
-            (
-                book.totals[1].distance_sum.total(),
-                book.totals[1].distances
-            ),
+            (totals[1].distance_sum.total(), totals[1].distances),
             (dec!(0), 1)
         );
     }
@@ -1550,6 +1755,16 @@ mod tests {
         // used: the RFQ alone over 101..=300 is the busiest run already.
         assert_eq!(shares_of(&rows, &spans, &estimates, states(), 1).len(), 1);
         assert_eq!(shares_of(&rows, &spans, &estimates, states(), 9).len(), 2);
+        // An RFQ without answers, its empty span far past the other's (it
+        // started as the run ended), adds no rows to step over.
+        let late = shares_of(
+            &rows[..2],
+            &[(1, 100), (50_001, 50_000)],
+            &[100, 0],
+            states().split_off(2),
+            1,
+        );
+        assert_eq!((late[0].first_id, late[0].last_id), (1, 100));
         // Interleaved over one span, runs split it: each steps over the
         // other's 50 rows (cost 4 × 50 + 100 each, against 500 for one).
         let one_span = [(1, 100), (1, 100)];
@@ -1567,16 +1782,13 @@ mod tests {
     fn polls_with_one_scale_or_mixed_scales_give_the_same_distances() {
         use rust_decimal_macros::dec;
         let distances = |side: Side, prices: [Decimal; 3]| {
-            let mut book = Book::default();
-            for lp in ["A", "B", "C"] {
-                book.index_of(lp);
-            }
+            let mut totals = vec![AnswerTotals::default(); 3];
             let mut rfq = live(side);
             for (lp, price) in prices.into_iter().enumerate() {
                 rfq.add(pending(1, lp as u32, 0, price));
             }
-            rfq.settle(u64::MAX, &mut book.totals);
-            book.totals
+            rfq.settle(u64::MAX, &mut totals);
+            totals
                 .iter()
                 .map(|t| (t.distance_sum.total(), t.distances))
                 .collect::<Vec<_>>()

@@ -10,6 +10,7 @@
 //! from the rows a store yields (`report_rows`, SQLite's in
 //! `sqlite_rows`, PostgreSQL's in `postgres`; computed in `figures`).
 
+mod answer_summary;
 pub mod client_orders;
 mod compact;
 pub mod desk_actions;

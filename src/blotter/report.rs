@@ -11,6 +11,7 @@ use std::str::FromStr;
 use rusqlite::Connection;
 use rust_decimal::Decimal;
 
+pub use super::figures::Answers;
 use super::figures::Split;
 use super::read::ReadError;
 pub use super::report_model::{
@@ -52,6 +53,19 @@ impl FromStr for Section {
     }
 }
 
+/// Set to `1`, the report counts every RFQ from its answers, as before
+/// `answer_summaries`: the same figures, slower; for checking a summary
+/// (the tests compare both ways) or timing the scan.
+pub const SCAN_ENV: &str = "LP_RFQ_REPORT_SCAN";
+
+/// Summaries where the writer left them, unless [`SCAN_ENV`] says scan.
+fn answers_from() -> Answers {
+    match std::env::var_os(SCAN_ENV) {
+        Some(value) if value == "1" => Answers::Scan,
+        _ => Answers::Summaries,
+    }
+}
+
 /// Opens the blotter for reading; never creates or changes a file (see
 /// `read::open_read_only`).
 pub fn open(path: &Path) -> Result<Connection, ReadError> {
@@ -72,7 +86,7 @@ pub fn load_at(
     desk: Option<&str>,
 ) -> Result<Report, ReadError> {
     match at {
-        super::BlotterAt::File(path) => load_split_of(path, filter, None, desk),
+        super::BlotterAt::File(path) => load_split_of(path, filter, None, desk, answers_from()),
         super::BlotterAt::Postgres(url) => {
             super::postgres::off_runtime(|| load_postgres(url, filter, desk, None))
         }
@@ -86,6 +100,18 @@ pub fn load_postgres(
     filter: &Filter,
     desk: Option<&str>,
     workers: Option<usize>,
+) -> Result<Report, ReadError> {
+    load_postgres_from(url, filter, desk, workers, answers_from())
+}
+
+/// [`load_postgres`] taking the ended RFQs' answers `from` their
+/// summaries or their answers (the same report, which the tests check).
+pub fn load_postgres_from(
+    url: &super::postgres::PgUrl,
+    filter: &Filter,
+    desk: Option<&str>,
+    workers: Option<usize>,
+    from: Answers,
 ) -> Result<Report, ReadError> {
     use super::postgres::{describe, schema, PgRows};
     let name = || PathBuf::from(url.to_string());
@@ -125,7 +151,7 @@ pub fn load_postgres(
         None => Split::PerCore,
         Some(workers) => Split::Exactly(workers),
     };
-    super::figures::build(&mut rows, filter, split).map_err(|error| cannot(error.to_string()))
+    super::figures::build(&mut rows, filter, split, from).map_err(|error| cannot(error.to_string()))
 }
 
 /// [`load`] with the answers pass split among exactly `workers` threads
@@ -136,7 +162,18 @@ pub fn load_split(
     filter: &Filter,
     workers: Option<usize>,
 ) -> Result<Report, ReadError> {
-    load_split_of(path, filter, workers, None)
+    load_split_of(path, filter, workers, None, answers_from())
+}
+
+/// [`load_split`] taking the ended RFQs' answers `from` their summaries
+/// or their answers (the same report, which the tests check).
+pub fn load_split_from(
+    path: &Path,
+    filter: &Filter,
+    workers: Option<usize>,
+    from: Answers,
+) -> Result<Report, ReadError> {
+    load_split_of(path, filter, workers, None, from)
 }
 
 /// [`load_split`] of desk `desk`'s RFQs and health rows only, if given.
@@ -145,6 +182,7 @@ fn load_split_of(
     filter: &Filter,
     workers: Option<usize>,
     desk: Option<&str>,
+    from: Answers,
 ) -> Result<Report, ReadError> {
     let (conn, reads) = super::read::open_for_reading(path)?;
     let read = |source| BlotterError::Read {
@@ -172,13 +210,18 @@ fn load_split_of(
         None => Split::PerCore,
         Some(workers) => Split::Exactly(workers),
     };
-    Ok(super::figures::build(&mut rows, filter, split).map_err(read)?)
+    Ok(super::figures::build(&mut rows, filter, split, from).map_err(read)?)
 }
 
 /// Computes the report from an open blotter (one pass over each table:
 /// see `super::figures`), on this connection alone.
 pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
-    super::figures::build(&mut SqliteRows::alone(conn), filter, Split::Alone)
+    super::figures::build(
+        &mut SqliteRows::alone(conn),
+        filter,
+        Split::Alone,
+        answers_from(),
+    )
 }
 
 /// How the report is printed.

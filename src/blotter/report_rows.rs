@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
+use super::answer_summary::AnswerSummary;
 use super::report_model::Filter;
 use crate::market::Side;
 use crate::rfq::event::FailureKind;
@@ -196,6 +197,13 @@ pub(crate) trait ReportRows: AnswerRows {
     fn lp_names(&mut self) -> Result<HashMap<i64, Arc<str>>, Self::Error>;
     /// The store id of the LP named `name`, if it answered anything.
     fn lp_id(&mut self, name: &str) -> Result<Option<i64>, Self::Error>;
+    /// The `answer_summaries` rows of RFQs with store ids `first..=last`
+    /// (none from a store older than the table).
+    fn answer_summaries(
+        &mut self,
+        rfqs: (i64, i64),
+        each: impl FnMut(AnswerSummary),
+    ) -> Result<(), Self::Error>;
     /// Lock events of RFQs with store ids `first..=last`, by RFQ then in
     /// stream order.
     fn locks(&mut self, rfqs: (i64, i64), each: impl FnMut(LockRow<'_>))

@@ -12,7 +12,7 @@ use super::BlotterError;
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only: a released migration is never edited, so that every old
 /// file takes the same path to the current shape.
-const MIGRATIONS: [&str; 17] = [
+const MIGRATIONS: [&str; 18] = [
     // 1: the tables. Decimals are TEXT exactly as the event shows them;
     // times are UTC ISO-8601 with milliseconds (`*_at`) plus epoch
     // milliseconds (`*_ms`) where the report needs arithmetic. `seq` is the
@@ -589,6 +589,29 @@ const MIGRATIONS: [&str; 17] = [
           AND x.event IN ('order_rejected', 'filled', 'execution_unknown')
         ORDER BY x.seq DESC LIMIT 1)
     WHERE o.event = 'order_sent';
+    "#,
+    // 18: each ended RFQ's answers summed per LP (and per side of a
+    // two-way RFQ), written with its end by the writer that saw every one
+    // of its answers: the report reads these instead of the answers. An
+    // RFQ without them (ended before this version, still running, its
+    // writer failed a batch meanwhile) is counted from its answers.
+    // `errors` is `kind:count,…`, `latencies` is `ms:count,…` (ms
+    // ascending), `distance_units` the distances' exact sum in 1e-28 bps
+    // (`distance_spilled`: what did not fit, NULL when nothing).
+    r#"
+    CREATE TABLE answer_summaries (
+        rfq              INTEGER NOT NULL REFERENCES rfqs(id),
+        side             TEXT    NOT NULL,
+        lp               INTEGER NOT NULL,
+        first_answer     INTEGER NOT NULL,
+        answers          INTEGER NOT NULL,
+        errors           TEXT    NOT NULL,
+        latencies        TEXT    NOT NULL,
+        distance_units   TEXT    NOT NULL,
+        distance_spilled TEXT,
+        distances        INTEGER NOT NULL,
+        PRIMARY KEY (rfq, side, lp)
+    ) WITHOUT ROWID;
     "#,
 ];
 

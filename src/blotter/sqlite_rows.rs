@@ -14,6 +14,7 @@ use rusqlite::{params, Connection};
 #[allow(unsafe_code)]
 mod raw;
 
+use super::answer_summary::{self, AnswerSummary};
 use super::compact;
 use super::report_model::Filter;
 use super::report_rows::{
@@ -250,6 +251,52 @@ impl ReportRows for SqliteRows<'_> {
                 rusqlite::Error::QueryReturnedNoRows => Ok(None),
                 error => Err(error),
             })
+    }
+
+    fn answer_summaries(
+        &mut self,
+        (first, last): (i64, i64),
+        mut each: impl FnMut(AnswerSummary),
+    ) -> rusqlite::Result<()> {
+        let mut select = self.conn.prepare(
+            "SELECT rfq, side, lp, first_answer, answers, errors, latencies, distance_units,
+             distance_spilled, distances FROM answer_summaries
+             WHERE rfq >= ?1 AND rfq <= ?2 ORDER BY rfq, side, lp",
+        )?;
+        let mut rows = select.query([first, last])?;
+        while let Some(row) = rows.next()? {
+            // Text this build did not write (a hand edit) fails the report
+            // rather than count part of an RFQ.
+            let unreadable = |column: usize| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    column,
+                    rusqlite::types::Type::Text,
+                    format!(
+                        "answer_summaries of rfq {}: not a summary",
+                        row.get::<_, i64>(0).unwrap_or(0)
+                    )
+                    .into(),
+                )
+            };
+            let text =
+                |column: usize| -> rusqlite::Result<&str> { Ok(row.get_ref(column)?.as_str()?) };
+            each(AnswerSummary {
+                rfq: row.get(0)?,
+                side: text(1)?.parse().map_err(|_| unreadable(1))?,
+                lp: row.get(2)?,
+                first_answer: row.get(3)?,
+                answers: row.get(4)?,
+                errors: answer_summary::errors_of(text(5)?).ok_or_else(|| unreadable(5))?,
+                latencies: answer_summary::latencies_of(text(6)?).ok_or_else(|| unreadable(6))?,
+                distance_units: text(7)?.parse().map_err(|_| unreadable(7))?,
+                distance_spilled: match row.get_ref(8)?.as_str_or_null()? {
+                    Some(text) => text.parse().map_err(|_| unreadable(8))?,
+                    None => rust_decimal::Decimal::ZERO,
+                },
+                distances: row.get(9)?,
+            });
+        }
+        Ok(())
     }
 
     fn locks(

@@ -14,7 +14,10 @@ use std::time::Duration;
 use chrono::DateTime;
 use rusqlite::{params, Connection, TransactionBehavior};
 
+use super::answer_summary::{self, AnswerSummary};
 use super::compact;
+use super::figures::RfqTallies;
+use super::report_rows::{AnswerRow, Answered};
 use super::store::{BlotterStore, Record, Retry, StoreError, Written};
 use crate::clock::iso_millis;
 use crate::lp::guarded::RecordedChange;
@@ -104,6 +107,12 @@ pub struct SqliteStore {
     /// Written into every RFQ and health row (`--desk-name`; empty when
     /// unnamed).
     desk: String,
+    /// The answers of each live RFQ this store wrote from its `started`
+    /// on, summed for its `answer_summaries`. A failed batch drops them
+    /// all: an RFQ is summed only when every answer of it was written
+    /// (`answer_summaries`), and rebuilding a tally as it was before the
+    /// batch would cost an undo log per answer.
+    tallies: HashMap<Arc<str>, RfqTallies>,
 }
 
 impl SqliteStore {
@@ -128,6 +137,7 @@ impl SqliteStore {
             wal_peak_bytes,
             file,
             desk: String::new(),
+            tallies: HashMap::new(),
         }
     }
 
@@ -234,6 +244,7 @@ impl BlotterStore for SqliteStore {
         self.undo.clear();
         let written = self.write_transaction(records);
         if written.is_err() {
+            self.tallies.clear();
             self.lps.0.truncate(lps_known);
             // Newest change first, so that each RFQ ends as it was before.
             while let Some((rfq_id, before)) = self.undo.pop() {
@@ -337,6 +348,11 @@ impl SqliteStore {
                  final_client_price = ?10, outcome = ?11,
                  answers_to = coalesce(?12, answers_from - 1) WHERE id = ?1",
             )?;
+            let mut summary = tx.prepare_cached(
+                "INSERT INTO answer_summaries (rfq, side, lp, first_answer, answers, errors,
+                 latencies, distance_units, distance_spilled, distances)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
 
             for record in records {
                 let event = match record {
@@ -392,6 +408,10 @@ impl SqliteStore {
                         s.two_way,
                         self.desk,
                     ])?;
+                    self.tallies.insert(
+                        event.rfq_id.clone(),
+                        RfqTallies::new(s.side, s.two_way, s.lp_timeout_ms),
+                    );
                     let before = self.rfqs.insert(
                         event.rfq_id.clone(),
                         Rfq {
@@ -438,11 +458,12 @@ impl SqliteStore {
                 // format (their wall time is derived from the RFQ's start).
                 match &event.kind {
                     EventKind::LpQuote(q) => {
+                        let lp = self.lps.id(&tx, &q.lp)?;
                         lp_quote.execute(params![
                             row,
                             seq,
                             t_ms,
-                            self.lps.id(&tx, &q.lp)?,
+                            lp,
                             q.poll,
                             int(q.latency_ms),
                             compact::encode(q.price, &mut self.price_text),
@@ -450,23 +471,48 @@ impl SqliteStore {
                             int(q.valid_for_ms),
                             side,
                         ])?;
-                        rfq.last_answer = Some(tx.last_insert_rowid());
+                        let id = tx.last_insert_rowid();
+                        rfq.last_answer = Some(id);
+                        if let Some(tallies) = self.tallies.get_mut(&event.rfq_id) {
+                            tallies.add(&answer_row(
+                                id,
+                                row,
+                                event,
+                                lp,
+                                q.poll,
+                                q.latency_ms,
+                                Answered::Quote(q.price),
+                            ));
+                        }
                         rows += 1;
                         continue;
                     }
                     EventKind::LpError(e) => {
+                        let lp = self.lps.id(&tx, &e.lp)?;
                         lp_error.execute(params![
                             row,
                             seq,
                             t_ms,
-                            self.lps.id(&tx, &e.lp)?,
+                            lp,
                             e.poll,
                             int(e.latency_ms),
                             e.kind.as_str(),
                             e.reason,
                             side,
                         ])?;
-                        rfq.last_answer = Some(tx.last_insert_rowid());
+                        let id = tx.last_insert_rowid();
+                        rfq.last_answer = Some(id);
+                        if let Some(tallies) = self.tallies.get_mut(&event.rfq_id) {
+                            tallies.add(&answer_row(
+                                id,
+                                row,
+                                event,
+                                lp,
+                                e.poll,
+                                e.latency_ms,
+                                Answered::Failed(Some(e.kind)),
+                            ));
+                        }
                         rows += 1;
                         continue;
                     }
@@ -622,6 +668,11 @@ impl SqliteStore {
                             e.outcome.as_str(),
                             last_answer,
                         ])?;
+                        if let Some(tallies) = self.tallies.remove(&event.rfq_id) {
+                            for sums in tallies.summaries(row) {
+                                insert_summary(&mut summary, &sums)?;
+                            }
+                        }
                         let before = self.rfqs.remove(&event.rfq_id);
                         self.undo.push((event.rfq_id.clone(), before));
                         changed
@@ -633,6 +684,49 @@ impl SqliteStore {
         tx.commit()?;
         Ok(Written { rows, orphans })
     }
+}
+
+/// An answer as the report's answers pass reads it back (`sqlite_rows`,
+/// `postgres::rows`): what the RFQ's tallies count.
+pub(super) fn answer_row(
+    id: i64,
+    rfq: i64,
+    event: &crate::rfq::RfqEvent,
+    lp: i64,
+    poll: u32,
+    latency_ms: u64,
+    answered: Answered,
+) -> AnswerRow {
+    AnswerRow {
+        id,
+        rfq,
+        t_ms: (event.t_ms as i64).max(0) as u64,
+        lp,
+        poll,
+        latency_ms: int(latency_ms) as u64,
+        answered,
+        side: event.two_way_side,
+    }
+}
+
+/// One `answer_summaries` row.
+fn insert_summary(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    sums: &AnswerSummary,
+) -> rusqlite::Result<()> {
+    insert.execute(params![
+        sums.rfq,
+        sums.side.as_str(),
+        sums.lp,
+        sums.first_answer,
+        int(sums.answers),
+        answer_summary::errors_text(&sums.errors),
+        answer_summary::latencies_text(&sums.latencies),
+        sums.distance_units.to_string(),
+        sums.spilled_text(),
+        int(sums.distances),
+    ])?;
+    Ok(())
 }
 
 /// The unfinished RFQ `rfq_id` as an earlier run left it on disk (its

@@ -419,6 +419,26 @@ pub(crate) fn fixture() -> Vec<Vec<RfqEvent>> {
     ]
 }
 
+/// `report::load`, checked against the report counted from every answer
+/// (no `answer_summaries`): the same report, or the same error.
+pub fn load_checked(
+    path: &Path,
+    filter: &Filter,
+) -> Result<report::Report, lp_rfq::blotter::read::ReadError> {
+    let summed = report::load(path, filter);
+    let scanned = report::load_split_from(path, filter, None, report::Answers::Scan);
+    match (&summed, &scanned) {
+        (Ok(summed), Ok(scanned)) => assert_eq!(summed, scanned, "{}", path.display()),
+        (summed, scanned) => assert_eq!(
+            summed.as_ref().map(|_| ()).map_err(ToString::to_string),
+            scanned.as_ref().map(|_| ()).map_err(ToString::to_string),
+            "{}",
+            path.display()
+        ),
+    }
+    summed
+}
+
 /// Records `streams` into a fresh blotter, interleaving them as concurrent
 /// sessions would, and closes it.
 async fn record(path: &Path, streams: &[Vec<RfqEvent>]) {
@@ -858,8 +878,8 @@ async fn a_v6_blotter_migrates_with_every_rfq_for_the_house() {
             .map(|rfq| rfq.events)
             .collect()
     };
-    let expected = report::load(&current, &Filter::default()).unwrap();
-    assert_eq!(report::load(&old, &Filter::default()).unwrap(), expected);
+    let expected = load_checked(&current, &Filter::default()).unwrap();
+    assert_eq!(load_checked(&old, &Filter::default()).unwrap(), expected);
     assert_eq!(replay(&old), streams);
     assert_eq!(version(&old), 6, "reading never migrates");
 
@@ -885,7 +905,7 @@ async fn a_v6_blotter_migrates_with_every_rfq_for_the_house() {
             rusqlite::types::Value::Text("house".into()),
         ]]
     );
-    assert_eq!(report::load(&old, &Filter::default()).unwrap(), expected);
+    assert_eq!(load_checked(&old, &Filter::default()).unwrap(), expected);
     assert_eq!(replay(&old), streams);
 }
 
@@ -1004,8 +1024,8 @@ async fn a_v3_blotter_upgrades_and_reports_the_same_figures() {
             .unwrap();
         assert_eq!(version, 3);
     }
-    let expected = report::load(&current, &Filter::default()).unwrap();
-    assert_eq!(report::load(&old, &Filter::default()).unwrap(), expected);
+    let expected = load_checked(&current, &Filter::default()).unwrap();
+    assert_eq!(load_checked(&old, &Filter::default()).unwrap(), expected);
     assert_eq!(
         expected
             .rfqs
@@ -1148,8 +1168,8 @@ async fn a_v4_blotter_migrates_and_keeps_every_row_and_figure() {
     let v4_errors = rows_of(&old, errors_sql);
     assert_eq!(v4_quotes.len(), 11);
     assert_eq!(v4_errors.len(), 8);
-    let expected = report::load(&current, &Filter::default()).unwrap();
-    assert_eq!(report::load(&old, &Filter::default()).unwrap(), expected);
+    let expected = load_checked(&current, &Filter::default()).unwrap();
+    assert_eq!(load_checked(&old, &Filter::default()).unwrap(), expected);
 
     let runtime_free = Blotter::open(&old).unwrap();
     runtime_free.close().await;
@@ -1174,7 +1194,7 @@ async fn a_v4_blotter_migrates_and_keeps_every_row_and_figure() {
         };
     assert_eq!(without_side(rows_of(&old, quotes_sql)), v4_quotes);
     assert_eq!(without_side(rows_of(&old, errors_sql)), v4_errors);
-    assert_eq!(report::load(&old, &Filter::default()).unwrap(), expected);
+    assert_eq!(load_checked(&old, &Filter::default()).unwrap(), expected);
     let replayed: Vec<Vec<RfqEvent>> = stored_rfqs(&old)
         .unwrap()
         .into_iter()
@@ -1356,7 +1376,7 @@ async fn the_report_reads_without_creating_or_changing_a_file() {
     permissions.set_readonly(true);
     std::fs::set_permissions(&path, permissions).unwrap();
     assert_eq!(listing(), ["blotter.db"]);
-    let loaded = report::load(&path, &Filter::default()).unwrap();
+    let loaded = load_checked(&path, &Filter::default()).unwrap();
     assert_eq!(loaded.rfqs.len(), 3);
     assert_eq!(stored_rfqs(&path).unwrap().len(), 3);
     assert_eq!(listing(), ["blotter.db"]);
@@ -1365,7 +1385,7 @@ async fn the_report_reads_without_creating_or_changing_a_file() {
     let not_a_blotter = |name: &str, contents: &[u8]| {
         let file = dir.path().join(name);
         std::fs::write(&file, contents).unwrap();
-        let error = report::load(&file, &Filter::default())
+        let error = load_checked(&file, &Filter::default())
             .unwrap_err()
             .to_string();
         assert_eq!(std::fs::read(&file).unwrap(), contents, "{name} changed");
@@ -1391,7 +1411,7 @@ async fn the_report_reads_without_creating_or_changing_a_file() {
         .execute_batch("CREATE TABLE t (x)")
         .unwrap();
     assert_eq!(
-        report::load(&other, &Filter::default())
+        load_checked(&other, &Filter::default())
             .unwrap_err()
             .to_string(),
         format!(
@@ -1401,7 +1421,7 @@ async fn the_report_reads_without_creating_or_changing_a_file() {
     );
     let missing = dir.path().join("missing.db");
     assert_eq!(
-        report::load(&missing, &Filter::default())
+        load_checked(&missing, &Filter::default())
             .unwrap_err()
             .to_string(),
         format!(
@@ -1479,7 +1499,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("blotter.db");
     record(&path, &fixture()).await;
-    let all = report::load(&path, &Filter::default()).unwrap();
+    let all = load_checked(&path, &Filter::default()).unwrap();
     let lps: Vec<&str> = all.lps.iter().map(|row| row.lp.as_str()).collect();
     assert_eq!(lps, ["LP1", "LP2", "LP3"]);
     // LP1: answers A@100 (100 ms), A@1100 (150 ms), B@80 (80 ms); one
@@ -1589,7 +1609,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
     );
 
     let ids = |filter: Filter| -> (Vec<String>, Vec<String>) {
-        let report = report::load(&path, &filter).unwrap();
+        let report = load_checked(&path, &filter).unwrap();
         (
             report.lps.into_iter().map(|row| row.lp).collect(),
             report.rfqs.into_iter().map(|row| row.rfq_id).collect(),
@@ -1630,7 +1650,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
 
     // LP3 alone over RFQ A, as the aligned table; every LP of these
     // streams is simulated, and each name says so.
-    let only_lp3 = report::load(&path, &parse(None, None, None, Some("LP3"), None)).unwrap();
+    let only_lp3 = load_checked(&path, &parse(None, None, None, Some("LP3"), None)).unwrap();
     assert_eq!(only_lp3.simulated_lps, ["LP2", "LP3"]);
     assert_eq!(
         report::render(&only_lp3, Format::Table, &path, &Filter::default()),
@@ -1675,7 +1695,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
          LP2,6,3,0.5,0,0,1,1,1,0,0,100,200,200,1,0.4857,2,1,2,1,0.5,1,0,0,60,120\n\
          LP3,3,0,0,1,1,0,0,0,1,0,,,,0,0,,0,0,0,,0,0,0,,\n"
     );
-    let none = report::load(&path, &parse(None, None, Some("XRPUSDT"), None, None)).unwrap();
+    let none = load_checked(&path, &parse(None, None, Some("XRPUSDT"), None, None)).unwrap();
     let filter = parse(None, None, Some("XRPUSDT"), None, None);
     assert_eq!(
         report::render(&none, Format::Table, &path, &filter),
@@ -1694,7 +1714,7 @@ async fn the_report_matches_the_figures_worked_out_by_hand() {
         "pair,asset,rfqs,notional_quoted,filled_notional,markup_earned,fills\n"
     );
     // An LP the blotter never saw says so, naming the LPs it did see.
-    let error = report::load(&path, &parse(None, None, None, Some("LP9"), None)).unwrap_err();
+    let error = load_checked(&path, &parse(None, None, None, Some("LP9"), None)).unwrap_err();
     assert_eq!(
         error.to_string(),
         format!(
@@ -1801,7 +1821,7 @@ async fn the_report_is_the_same_on_one_thread_or_many() {
             );
         }
     }
-    let all = report::load(&path, &Filter::default()).unwrap();
+    let all = load_checked(&path, &Filter::default()).unwrap();
     let lps: Vec<&str> = all.lps.iter().map(|lp| lp.lp.as_str()).collect();
     assert_eq!(lps, ["LP1", "LP2", "LP3", "LP4"]);
     let requests: u64 = all.lps.iter().map(|lp| lp.requests).sum();
@@ -3015,4 +3035,279 @@ async fn a_journal_merged_again_after_a_crash_does_not_double_a_fill() {
         .unwrap();
     assert_eq!(stored, executions, "each order event is stored once");
     assert!(!journal.exists(), "the merged journal is removed");
+}
+
+/// `interleaved_fixture`'s first nine streams again as two-way RFQs
+/// (`T-…`): answers for the bid, the offer or both in turn, and the
+/// client taking the offer (buying), the bid (selling), or neither.
+pub(crate) fn two_way_interleaved_fixture() -> Vec<Vec<RfqEvent>> {
+    interleaved_fixture()
+        .into_iter()
+        .take(9)
+        .enumerate()
+        .map(|(r, stream)| {
+            let rfq = format!("T-{r}");
+            let taken = [Some(Side::Buy), Some(Side::Sell), None][r % 3];
+            let mut events: Vec<RfqEvent> = Vec::new();
+            for (at, mut event) in stream.into_iter().enumerate() {
+                event.rfq_id = Arc::from(rfq.as_str());
+                match &mut event.kind {
+                    EventKind::Started(started) => started.two_way = true,
+                    EventKind::LpQuote(_) | EventKind::LpError(_) => {
+                        event.two_way_side = [Some(Side::Buy), Some(Side::Sell), None][at % 3];
+                    }
+                    EventKind::Ended(ended) => {
+                        if let Some(side) = taken {
+                            let quote_id = format!("Q-{r}");
+                            let price = dec!(100000.00);
+                            let mut shown = ev(
+                                &rfq,
+                                event.t_ms,
+                                client(
+                                    &quote_id,
+                                    "LP1",
+                                    side,
+                                    "BTCUSDT",
+                                    price,
+                                    price,
+                                    price,
+                                    dec!(1.5),
+                                    QuoteReason::First,
+                                ),
+                            );
+                            shown.two_way_side = Some(side);
+                            events.push(shown);
+                            ended.quote_id = Some(Arc::from(quote_id.as_str()));
+                            ended.lp = Some(Arc::from("LP1"));
+                            ended.client_price = Some(price);
+                        }
+                    }
+                    _ => {}
+                }
+                events.push(event);
+            }
+            events
+        })
+        .collect()
+}
+
+/// Rows of `sql` (one integer column) in the blotter at `path`.
+fn integers(path: &Path, sql: &str) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut select = conn.prepare(sql).unwrap();
+    let rows = select.query_map([], |row| row.get(0)).unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+#[tokio::test]
+async fn ended_rfqs_are_reported_from_their_summaries_as_from_every_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    let mut streams = interleaved_fixture();
+    streams.extend(two_way_interleaved_fixture());
+    // One that ended before any LP answered: nothing to sum or to scan.
+    streams.push(vec![
+        ev(
+            "Q-0",
+            0,
+            started(
+                Side::Buy,
+                dec!(1),
+                "BTCUSDT",
+                &["LP1"],
+                "2026-11-22T10:30:00.000Z",
+            ),
+        ),
+        ev(
+            "Q-0",
+            5,
+            ended(EndReason::NoQuotes, Outcome::NotFilled, 0, None),
+        ),
+    ]);
+    record(&path, &streams).await;
+    // Every ended RFQ with answers has its summaries, per LP that answered
+    // (LP4, in no RFQ's list, too) and, when two-way, per side; a live one
+    // has none.
+    let summed = integers(
+        &path,
+        "SELECT r.id FROM rfqs r WHERE EXISTS
+         (SELECT 1 FROM answer_summaries s WHERE s.rfq = r.id) ORDER BY r.id",
+    );
+    let ended = integers(
+        &path,
+        "SELECT id FROM rfqs WHERE end_seq IS NOT NULL AND rfq_id <> 'Q-0' ORDER BY id",
+    );
+    assert_eq!(summed, ended);
+    assert_eq!(ended.len(), 20 + 8, "{ended:?}");
+    assert_eq!(
+        integers(
+            &path,
+            "SELECT count(*) FROM answer_summaries s JOIN rfqs r ON r.id = s.rfq
+             WHERE r.rfq_id = 'R-0'"
+        ),
+        [4]
+    );
+    assert_eq!(
+        integers(
+            &path,
+            "SELECT count(*) FROM answer_summaries s JOIN rfqs r ON r.id = s.rfq
+             WHERE r.rfq_id = 'T-0'"
+        ),
+        [8]
+    );
+    // What the summaries hold is what the answers pass counts: the same
+    // report by either, on one thread or several, whatever the filter.
+    let parse = |since, until, pair, lp, last| Filter::parse(since, until, pair, lp, last).unwrap();
+    let filters = [
+        Filter::default(),
+        parse(None, None, None, Some("LP2"), None),
+        parse(None, None, Some("ETHUSDT"), None, None),
+        parse(None, None, None, None, Some("7")),
+        parse(
+            Some("2026-11-22T10:05:00Z"),
+            Some("2026-11-22T10:17:00Z"),
+            None,
+            None,
+            None,
+        ),
+    ];
+    for filter in filters {
+        let scanned =
+            report::load_split_from(&path, &filter, Some(1), report::Answers::Scan).unwrap();
+        assert!(scanned.lps.iter().any(|lp| lp.answers > 0), "{filter:?}");
+        for workers in [1, 3] {
+            let summed =
+                report::load_split_from(&path, &filter, Some(workers), report::Answers::Summaries)
+                    .unwrap();
+            assert_eq!(summed, scanned, "{workers} workers, {filter:?}");
+        }
+    }
+    let all = load_checked(&path, &Filter::default()).unwrap();
+    let sides: Vec<&str> = all
+        .rfqs
+        .iter()
+        .filter(|rfq| rfq.rfq_id.starts_with("T-"))
+        .map(|rfq| rfq.side.as_str())
+        .collect();
+    assert_eq!(
+        sides,
+        [
+            "two-way buy",
+            "two-way sell",
+            "two-way",
+            "two-way buy",
+            "two-way",
+            "two-way",
+            "two-way buy",
+            "two-way sell",
+            "two-way"
+        ]
+    );
+}
+
+/// `streams` with every RFQ id prefixed (another run's RFQs).
+fn renamed(streams: Vec<Vec<RfqEvent>>, prefix: &str) -> Vec<Vec<RfqEvent>> {
+    streams
+        .into_iter()
+        .map(|stream| {
+            stream
+                .into_iter()
+                .map(|mut event| {
+                    event.rfq_id = Arc::from(format!("{prefix}{}", event.rfq_id));
+                    event
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rfqs_a_failed_batch_or_an_older_lp_rfq_left_unsummed_are_counted_from_their_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    // A first run whose writer fails a batch mid-stream (a client quote
+    // the file refuses, dropped), on a file from before `answer_summaries`
+    // (the table dropped and the version put back after it).
+    let mut first = interleaved_fixture();
+    let refused = ev(
+        "R-3",
+        900,
+        client(
+            "Q-refused",
+            "LP1",
+            Side::Sell,
+            "BTCUSDT",
+            dec!(100000.00),
+            dec!(99950.00),
+            dec!(1.5),
+            dec!(149925.00),
+            QuoteReason::First,
+        ),
+    );
+    first[3].insert(40, refused);
+    {
+        let blotter = Blotter::open(&path).unwrap();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON client_quotes
+                 WHEN NEW.quote_id = 'Q-refused' BEGIN SELECT RAISE(FAIL, 'refused'); END;",
+            )
+            .unwrap();
+        let sink = blotter.sink();
+        for i in 0..first.iter().map(Vec::len).max().unwrap() {
+            for stream in &first {
+                if let Some(event) = stream.get(i) {
+                    sink.record(event.clone()).await;
+                }
+            }
+        }
+        drop(sink);
+        let stats = blotter.close().await;
+        assert_eq!(stats.lost, 1, "{stats:?}");
+    }
+    let summed_by_rfq = |rfq_id: &str| {
+        integers(
+            &path,
+            &format!(
+                "SELECT count(*) FROM answer_summaries s JOIN rfqs r ON r.id = s.rfq
+                 WHERE r.rfq_id = '{rfq_id}'"
+            ),
+        )[0]
+    };
+    // R-3's batch failed while it ran: it has no summary.
+    assert_eq!(summed_by_rfq("R-3"), 0);
+    let all_scanned = load_checked(&path, &Filter::default()).unwrap();
+    assert_eq!(all_scanned.rfqs.len(), 24);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP TRIGGER refuse; DROP TABLE answer_summaries; PRAGMA user_version = 17;",
+        )
+        .unwrap();
+    assert_eq!(
+        load_checked(&path, &Filter::default()).unwrap(),
+        all_scanned
+    );
+    // The next run upgrades the file and sums its own RFQs only.
+    record(&path, &renamed(interleaved_fixture(), "N")).await;
+    assert_eq!(
+        integers(&path, "PRAGMA user_version"),
+        [i64::from(schema::LATEST)]
+    );
+    assert_eq!(summed_by_rfq("R-0"), 0);
+    assert_eq!(summed_by_rfq("NR-0"), 4);
+    let parse = |since, until, pair, lp, last| Filter::parse(since, until, pair, lp, last).unwrap();
+    for filter in [
+        Filter::default(),
+        parse(None, None, None, Some("LP3"), None),
+        parse(None, None, Some("BTCUSDT"), None, Some("30")),
+    ] {
+        let report = load_checked(&path, &filter).unwrap();
+        assert!(report.lps.iter().any(|lp| lp.answers > 0), "{filter:?}");
+    }
+    let both = load_checked(&path, &Filter::default()).unwrap();
+    assert_eq!(both.rfqs.len(), 48);
+    let requests: u64 = both.lps.iter().map(|lp| lp.requests).sum();
+    assert_eq!(requests, 2 * 24 * 30 * 4);
 }

@@ -282,20 +282,31 @@ async fn record_at(at: &BlotterAt, desk: &str, streams: &[Vec<RfqEvent>]) {
 }
 
 /// `lp-rfq report ARGS --blotter BLOTTER`'s standard output; it must
-/// succeed.
+/// succeed, and print the same with every RFQ counted from its answers
+/// (`LP_RFQ_REPORT_SCAN=1`) as from its `answer_summaries`.
 fn report_output(blotter: &str, args: &[&str]) -> String {
-    let output = lp_rfq_in(empty_dir())
-        .arg("report")
-        .args(args)
-        .args(["--blotter", blotter])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "report {args:?} on {blotter}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    let run = |scan: bool| {
+        let mut command = lp_rfq_in(empty_dir());
+        command.env_remove(report::SCAN_ENV);
+        if scan {
+            command.env(report::SCAN_ENV, "1");
+        }
+        let output = command
+            .arg("report")
+            .args(args)
+            .args(["--blotter", blotter])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "report {args:?} on {blotter}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let summed = run(false);
+    assert_eq!(summed, run(true), "report {args:?} on {blotter}, scanned");
+    summed
 }
 
 /// The by-hand fixture as a shared desk records it: RFQs for named
@@ -540,7 +551,7 @@ async fn the_same_events_give_byte_identical_reports_on_sqlite_and_postgres() {
         }
         assert_eq!(
             on_one,
-            report::load(Path::new(&file), &filter).unwrap(),
+            crate::blotter::load_checked(Path::new(&file), &filter).unwrap(),
             "{name}"
         );
     }
@@ -823,7 +834,7 @@ fn a_database_written_by_a_newer_lp_rfq_is_refused_naming_both_versions() {
     });
     let shown = url(&database).to_string();
     let expected = format!(
-        "lp-rfq: blotter '{shown}' has schema version 99, newer than this lp-rfq understands (8): upgrade lp-rfq or use another --blotter\n"
+        "lp-rfq: blotter '{shown}' has schema version 99, newer than this lp-rfq understands (9): upgrade lp-rfq or use another --blotter\n"
     );
     let report = lp_rfq_in(empty_dir())
         .args(["report", "--blotter", &database])
@@ -1418,4 +1429,69 @@ fn the_pauses_in_force_are_each_desk_s_latest_pause_rows() {
         rows_of(&database, "SELECT count(*)::text FROM desk_actions"),
         [["7"]]
     );
+}
+
+/// The summaries a PostgreSQL writer leaves are the ones SQLite's writer
+/// leaves for the same streams, row for row, and the report read from
+/// them is the one counted from every answer, whatever the filter or the
+/// number of readers.
+#[tokio::test]
+async fn ended_rfqs_are_summed_alike_on_both_stores_and_reported_as_from_every_answer() {
+    use lp_rfq::blotter::report::Answers;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blotter.db");
+    let database = Cluster::shared().database();
+    let mut streams = crate::blotter::interleaved_fixture();
+    streams.extend(crate::blotter::two_way_interleaved_fixture());
+    record_at(&BlotterAt::File(file.clone()), "desk-a", &streams).await;
+    record_at(&BlotterAt::Postgres(url(&database)), "desk-a", &streams).await;
+    let summaries = "SELECT r.rfq_id, s.side, l.name,
+                            CASE WHEN s.first_answer > 0 THEN 'yes' END AS first_answer,
+                            CAST(s.answers AS TEXT) AS answers, s.errors, s.latencies,
+                            s.distance_units, s.distance_spilled,
+                            CAST(s.distances AS TEXT) AS distances
+                     FROM answer_summaries s JOIN rfqs r ON r.id = s.rfq
+                     JOIN lps l ON l.id = s.lp
+                     ORDER BY r.rfq_id, s.side, l.name";
+    let on_postgres = postgres_rows(&database, summaries);
+    assert_eq!(on_postgres, sqlite_rows(&file, summaries));
+    // 20 one-sided RFQs ended with 4 LPs each, 8 two-way ones with 4 LPs
+    // on each side.
+    assert_eq!(on_postgres.1.len(), 20 * 4 + 8 * 2 * 4);
+    let parse = |since, until, pair, lp, last| Filter::parse(since, until, pair, lp, last).unwrap();
+    for filter in [
+        Filter::default(),
+        parse(None, None, None, Some("LP2"), None),
+        parse(None, None, Some("ETHUSDT"), None, Some("9")),
+        parse(
+            Some("2026-11-22T10:05:00Z"),
+            Some("2026-11-22T10:17:00Z"),
+            None,
+            None,
+            None,
+        ),
+    ] {
+        let scanned = off_runtime(|| {
+            report::load_postgres_from(&url(&database), &filter, None, Some(1), Answers::Scan)
+        })
+        .unwrap();
+        for workers in [1, 3] {
+            let summed = off_runtime(|| {
+                report::load_postgres_from(
+                    &url(&database),
+                    &filter,
+                    None,
+                    Some(workers),
+                    Answers::Summaries,
+                )
+            })
+            .unwrap();
+            assert_eq!(summed, scanned, "{workers} readers, {filter:?}");
+        }
+        assert_eq!(
+            crate::blotter::load_checked(&file, &filter).unwrap(),
+            scanned,
+            "{filter:?}"
+        );
+    }
 }

@@ -391,7 +391,7 @@ BTCUSDT = {{ min = "50000", max = "200000" }}
 /// answer and lock on its side, read back as the stream ran, and the
 /// report's LP figures from the side the client took, the RFQ once.
 mod blotter {
-    use lp_rfq::blotter::report::{self, Filter};
+    use lp_rfq::blotter::report::Filter;
     use lp_rfq::blotter::Blotter;
     use lp_rfq::market::Side;
     use lp_rfq::rfq::StreamCommand;
@@ -484,7 +484,8 @@ mod blotter {
         // The client sold at the bid: the bid side's answers and locks are
         // the RFQ's figures, the offer side's are not counted again.
         let report =
-            serde_json::to_value(report::load(&path, &Filter::default()).unwrap()).unwrap();
+            serde_json::to_value(crate::blotter::load_checked(&path, &Filter::default()).unwrap())
+                .unwrap();
         let figures = |lp: &Value| {
             json!({
                 "lp": lp["lp"], "requests": lp["requests"], "answers": lp["answers"],

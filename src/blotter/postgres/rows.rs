@@ -11,6 +11,7 @@ use std::sync::Arc;
 use postgres::Client;
 use rust_decimal::Decimal;
 
+use super::super::answer_summary::{self, AnswerSummary};
 use super::super::compact::unpack;
 use super::super::report_model::Filter;
 use super::super::report_rows::{
@@ -55,6 +56,8 @@ pub(crate) struct PgRows {
     /// The answers have packed prices (schema 6 on): the report reads a
     /// database as it is, an older one too.
     packed: bool,
+    /// It keeps `answer_summaries` (schema 9 on).
+    summaries: bool,
 }
 
 /// Another connection in the same snapshot, for one worker of the
@@ -74,6 +77,7 @@ impl PgRows {
             stored: (None, None),
             desk,
             packed: true,
+            summaries: true,
         }
     }
 }
@@ -133,7 +137,9 @@ impl ReportRows for PgRows {
             .client
             .query_one("SELECT MIN(id), MAX(id) FROM rfqs", &[])?;
         self.stored = (row.get(0), row.get(1));
-        self.packed = super::schema::version(&mut self.client)? >= super::schema::packed_answers();
+        let version = super::schema::version(&mut self.client)?;
+        self.packed = version >= super::schema::packed_answers();
+        self.summaries = version >= super::schema::answer_summaries();
         Ok(())
     }
 
@@ -294,6 +300,50 @@ impl ReportRows for PgRows {
             .client
             .query_opt("SELECT id FROM lps WHERE name = $1", &[&name])?
             .map(|row| row.get(0)))
+    }
+
+    fn answer_summaries(
+        &mut self,
+        (first, last): (i64, i64),
+        mut each: impl FnMut(AnswerSummary),
+    ) -> Result<(), PgReadError> {
+        if !self.summaries {
+            return Ok(());
+        }
+        let rows = self.client.query(
+            "SELECT rfq, side, lp, first_answer, answers, errors, latencies, distance_units,
+             distance_spilled, distances FROM answer_summaries
+             WHERE rfq >= $1 AND rfq <= $2 ORDER BY rfq, side COLLATE \"C\", lp",
+            &[&first, &last],
+        )?;
+        for row in &rows {
+            let text = |column: usize| -> &str { row.get(column) };
+            let count = |column: usize| row.get::<_, i64>(column).max(0) as u64;
+            each(AnswerSummary {
+                rfq: row.get(0),
+                side: text(1)
+                    .parse()
+                    .map_err(|_| bad("answer_summaries.side", text(1)))?,
+                lp: row.get(2),
+                first_answer: row.get(3),
+                answers: count(4),
+                errors: answer_summary::errors_of(text(5))
+                    .ok_or_else(|| bad("answer_summaries.errors", text(5)))?,
+                latencies: answer_summary::latencies_of(text(6))
+                    .ok_or_else(|| bad("answer_summaries.latencies", text(6)))?,
+                distance_units: text(7)
+                    .parse()
+                    .map_err(|_| bad("answer_summaries.distance_units", text(7)))?,
+                distance_spilled: match row.get::<_, Option<&str>>(8) {
+                    Some(spilled) => spilled
+                        .parse()
+                        .map_err(|_| bad("answer_summaries.distance_spilled", spilled))?,
+                    None => Decimal::ZERO,
+                },
+                distances: count(9),
+            });
+        }
+        Ok(())
     }
 
     fn locks(

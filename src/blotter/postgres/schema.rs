@@ -19,7 +19,7 @@ use super::{describe, PgUrl};
 
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 /// Append only, as SQLite's list.
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     // 1: the shape SQLite's file has at its version 8 plus the desk that
     // wrote each RFQ and health change (`desk`, as SQLite's version 9).
     r#"
@@ -383,7 +383,35 @@ const MIGRATIONS: [&str; 8] = [
     SELECT id, rfq, seq, t_ms, at, at_ms, lp, poll, failure AS kind, reason, latency_ms, side
     FROM lp_answers WHERE failure IS NOT NULL;
     "#,
+    // 9: SQLite's version 18: each ended RFQ's answers summed per LP and
+    // side, written with its end, which the report reads instead of the
+    // answers (the same columns and text; the primary key's index serves
+    // the report's read by RFQ id span).
+    r#"
+    CREATE TABLE answer_summaries (
+        rfq              BIGINT NOT NULL REFERENCES rfqs(id),
+        side             TEXT   NOT NULL,
+        lp               BIGINT NOT NULL,
+        first_answer     BIGINT NOT NULL,
+        answers          BIGINT NOT NULL,
+        errors           TEXT   NOT NULL,
+        latencies        TEXT   NOT NULL,
+        distance_units   TEXT   NOT NULL,
+        distance_spilled TEXT,
+        distances        BIGINT NOT NULL,
+        PRIMARY KEY (rfq, side, lp)
+    );
+    "#,
 ];
+
+/// The first version that keeps `answer_summaries`, found by its
+/// migration as [`packed_answers`] is.
+pub(crate) fn answer_summaries() -> u32 {
+    MIGRATIONS
+        .iter()
+        .position(|sql| sql.contains("CREATE TABLE answer_summaries"))
+        .map_or(u32::MAX, |index| index as u32 + 1)
+}
 
 /// The first version whose answers have packed prices (`price_packed`),
 /// found by its migration so that renumbering the list keeps it true.

@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 use chrono::DateTime;
 use postgres::{Client, Transaction};
 
+use super::super::answer_summary;
 use super::super::compact::pack;
-use super::super::sqlite_store::{int, iso_at_into, ExecutionRow};
+use super::super::figures::RfqTallies;
+use super::super::report_rows::Answered;
+use super::super::sqlite_store::{answer_row, int, iso_at_into, ExecutionRow};
 use super::super::store::{BlotterStore, Record, Retry, StoreError, Written};
 use super::super::BlotterError;
 use super::binary_copy::BinaryRows;
@@ -65,6 +68,9 @@ pub struct PostgresStore {
     spare_answer_ids: std::ops::Range<i64>,
     /// Where a decimal that does not pack is formatted (reused).
     decimal_text: String,
+    /// Each live RFQ's answers summed for its `answer_summaries`, as
+    /// SQLite's store keeps them (dropped, all of them, by a failed batch).
+    tallies: HashMap<Arc<str>, RfqTallies>,
 }
 
 /// How many answer ids one `nextval('answers_id_seq')` reserves (the
@@ -83,6 +89,7 @@ struct Copies {
     lock_events: String,
     executions: String,
     lp_health: String,
+    answer_summaries: String,
     ended: Ended,
 }
 
@@ -112,6 +119,7 @@ impl Copies {
             &mut self.lock_events,
             &mut self.executions,
             &mut self.lp_health,
+            &mut self.answer_summaries,
         ] {
             text.clear();
         }
@@ -217,6 +225,7 @@ impl PostgresStore {
             copy: Copies::default(),
             spare_answer_ids: 0..0,
             decimal_text: String::new(),
+            tallies: HashMap::new(),
         })
     }
 
@@ -253,6 +262,7 @@ impl BlotterStore for PostgresStore {
         if let Err(error) = &written {
             // Ids are never handed back: the failed batch's are gaps.
             self.spare_answer_ids = 0..0;
+            self.tallies.clear();
             self.lps.truncate(lps_known);
             while let Some((rfq_id, before)) = self.undo.pop() {
                 match before {
@@ -336,6 +346,7 @@ impl PostgresStore {
             copy,
             spare_answer_ids,
             decimal_text,
+            tallies,
             ..
         } = self;
         if client.as_ref().is_none_or(Client::is_closed) {
@@ -453,6 +464,10 @@ impl PostgresStore {
                     .text(s.fixed.as_str())
                     .int(i64::from(s.two_way))
                     .end();
+                tallies.insert(
+                    event.rfq_id.clone(),
+                    RfqTallies::new(s.side, s.two_way, s.lp_timeout_ms),
+                );
                 let before = rfqs.insert(
                     event.rfq_id.clone(),
                     Rfq {
@@ -511,6 +526,17 @@ impl PostgresStore {
                         Some(side) => answer.text(side),
                         None => answer.null(),
                     };
+                    if let Some(tallies) = tallies.get_mut(&event.rfq_id) {
+                        tallies.add(&answer_row(
+                            id,
+                            row,
+                            event,
+                            lp,
+                            q.poll,
+                            q.latency_ms,
+                            Answered::Quote(q.price),
+                        ));
+                    }
                     rfq.last_answer = Some(id);
                     rows += 1;
                     continue;
@@ -538,6 +564,17 @@ impl PostgresStore {
                         Some(side) => answers.text(side),
                         None => answers.null(),
                     };
+                    if let Some(tallies) = tallies.get_mut(&event.rfq_id) {
+                        tallies.add(&answer_row(
+                            id,
+                            row,
+                            event,
+                            lp,
+                            e.poll,
+                            e.latency_ms,
+                            Answered::Failed(Some(e.kind)),
+                        ));
+                    }
                     rfq.last_answer = Some(id);
                     rows += 1;
                     continue;
@@ -693,6 +730,22 @@ impl PostgresStore {
                         .push(e.client_price.map(|p| p.to_string()));
                     ended.outcome.push(e.outcome.as_str().to_string());
                     ended.answers_to.push(rfq.last_answer);
+                    if let Some(ended) = tallies.remove(&event.rfq_id) {
+                        for sums in ended.summaries(row) {
+                            Line::of(&mut copy.answer_summaries)
+                                .int(sums.rfq)
+                                .text(sums.side.as_str())
+                                .int(sums.lp)
+                                .int(sums.first_answer)
+                                .int(int(sums.answers))
+                                .text(&answer_summary::errors_text(&sums.errors))
+                                .text(&answer_summary::latencies_text(&sums.latencies))
+                                .display(sums.distance_units)
+                                .opt_text(sums.spilled_text().as_deref())
+                                .int(int(sums.distances))
+                                .end();
+                        }
+                    }
                     let before = rfqs.remove(&event.rfq_id);
                     undo.push((event.rfq_id.clone(), before));
                 }
@@ -774,6 +827,13 @@ impl PostgresStore {
             )
             .map_err(failed)?;
         }
+        // After the RFQs' rows they refer to.
+        copy_in(
+            &mut tx,
+            "COPY answer_summaries (rfq, side, lp, first_answer, answers, errors, latencies,
+             distance_units, distance_spilled, distances) FROM STDIN",
+            copy.answer_summaries.as_bytes(),
+        )?;
         let updated = began.elapsed();
         tx.commit().map_err(failed)?;
         tracing::debug!(
