@@ -7,17 +7,18 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::time::{Duration, Instant};
 
 use super::figures::RfqTallies;
 
-/// How long after an RFQ's expected end (its start plus its duration at
-/// its speed, plus its LP timeout) its `ended` is still waited for: an
-/// order sent at the last moment, a slow consumer, a clock step.
-pub(crate) const END_SLACK_MS: i64 = 60_000;
+/// How long after an RFQ's expected end (its duration and LP timeout at
+/// its speed, from when its `started` was written) its `ended` is still
+/// waited for: an order sent at the last moment, a slow consumer.
+pub(crate) const END_SLACK: Duration = Duration::from_secs(60);
 
-/// How often, in the wall time the records carry, overdue tallies are
-/// looked for (a walk over every live RFQ's entry).
-pub(crate) const SWEEP_EVERY_MS: i64 = 10_000;
+/// How often overdue tallies are looked for (a walk over every live
+/// RFQ's entry).
+pub(crate) const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// Every live RFQ's tallies, by its row id (one store's row ids are
 /// unique, and an integer hashes for much less than the RFQ's id text on
@@ -25,52 +26,38 @@ pub(crate) const SWEEP_EVERY_MS: i64 = 10_000;
 #[derive(Default)]
 pub(crate) struct LiveTallies {
     by_row: HashMap<i64, LiveTally, BuildHasherDefault<RowHasher>>,
-    /// The latest wall ms the records showed (an RFQ's start): the store's
-    /// "now", so that time comes from the records, as their rows' does.
-    latest_ms: i64,
-    next_sweep_ms: i64,
+    next_sweep: Option<Instant>,
 }
 
 struct LiveTally {
     tallies: RfqTallies,
-    /// Wall ms past which its `ended` is no longer expected.
-    overdue_ms: i64,
+    /// When its `ended` is no longer expected.
+    overdue: Instant,
 }
 
-/// When an RFQ started at wall ms `started_ms` should have ended, at the
-/// latest: its duration and LP timeout are stream ms, `speed_per_mille`
-/// stream ms per 1000 wall ms.
+/// When an RFQ whose `started` was written at `written` should have
+/// ended, at the latest: its duration and LP timeout are stream ms,
+/// `speed_per_mille` stream ms per 1000 real ms. The writer's own clock,
+/// not the records' `started_at`: a journal merged, a replay or a
+/// machine's clock step would make those jump.
 pub(crate) fn overdue_at(
-    started_ms: i64,
+    written: Instant,
     duration_ms: u64,
     lp_timeout_ms: u64,
     speed_per_mille: i64,
-) -> i64 {
-    let stream_ms = i64::try_from(duration_ms.saturating_add(lp_timeout_ms)).unwrap_or(i64::MAX);
-    let wall_ms = stream_ms.saturating_mul(1000) / speed_per_mille.max(1);
-    started_ms
-        .saturating_add(wall_ms)
-        .saturating_add(END_SLACK_MS)
+) -> Instant {
+    let stream_ms = u128::from(duration_ms.saturating_add(lp_timeout_ms));
+    let real_ms = stream_ms * 1000 / u128::from(speed_per_mille.max(1).unsigned_abs());
+    // A year is as good as forever here, and cannot overflow an Instant.
+    let real = Duration::from_millis(real_ms.min(365 * 86_400_000) as u64);
+    written + real + END_SLACK
 }
 
 impl LiveTallies {
-    /// The RFQ with row id `row` started at wall ms `started_ms`; its
-    /// answers are counted from now until `overdue_ms` (see [`overdue_at`]).
-    pub(crate) fn start(
-        &mut self,
-        row: i64,
-        tallies: RfqTallies,
-        started_ms: i64,
-        overdue_ms: i64,
-    ) {
-        self.latest_ms = self.latest_ms.max(started_ms);
-        self.by_row.insert(
-            row,
-            LiveTally {
-                tallies,
-                overdue_ms,
-            },
-        );
+    /// The RFQ with row id `row` started; its answers are counted from
+    /// now until it ends or `overdue` (see [`overdue_at`]) passes.
+    pub(crate) fn start(&mut self, row: i64, tallies: RfqTallies, overdue: Instant) {
+        self.by_row.insert(row, LiveTally { tallies, overdue });
     }
 
     pub(crate) fn get_mut(&mut self, row: i64) -> Option<&mut RfqTallies> {
@@ -89,15 +76,14 @@ impl LiveTallies {
         self.by_row.remove(&row);
     }
 
-    /// Gives up the tallies of the RFQs overdue by the latest wall time
-    /// seen, at most once every [`SWEEP_EVERY_MS`] of it.
-    pub(crate) fn sweep(&mut self) {
-        if self.latest_ms < self.next_sweep_ms {
+    /// Gives up the tallies of the RFQs overdue at `now`, at most once
+    /// every [`SWEEP_EVERY`].
+    pub(crate) fn sweep(&mut self, now: Instant) {
+        if self.next_sweep.is_some_and(|at| now < at) {
             return;
         }
-        let now = self.latest_ms;
-        self.by_row.retain(|_, live| live.overdue_ms > now);
-        self.next_sweep_ms = now.saturating_add(SWEEP_EVERY_MS);
+        self.by_row.retain(|_, live| live.overdue > now);
+        self.next_sweep = Some(now + SWEEP_EVERY);
     }
 
     /// Whether the RFQ with row id `row` is being counted.
@@ -139,28 +125,33 @@ mod tests {
 
     #[test]
     fn an_rfq_is_given_up_a_minute_after_its_duration_and_lp_timeout_at_its_speed() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
         // 30 s at speed 1, LP timeout 1 s: due by 31 s, given up after 91 s.
-        assert_eq!(overdue_at(1_000_000, 30_000, 1_000, 1000), 1_091_000);
-        // At speed 10 its 31 stream seconds are 3.1 wall seconds.
-        assert_eq!(overdue_at(1_000_000, 30_000, 1_000, 10_000), 1_063_100);
-        assert_eq!(overdue_at(i64::MAX - 5, u64::MAX, 1, 1), i64::MAX);
+        assert_eq!(overdue_at(t0, 30_000, 1_000, 1000), t0 + s(91));
+        // At speed 10 its 31 stream seconds are 3.1 real seconds.
+        assert_eq!(
+            overdue_at(t0, 30_000, 1_000, 10_000),
+            t0 + Duration::from_millis(63_100)
+        );
+        assert_eq!(overdue_at(t0, u64::MAX, 1, 1), t0 + s(365 * 86_400) + s(60));
 
         let mut live = LiveTallies::default();
-        live.start(1, tallies(), 1_000_000, 1_091_000);
-        live.start(2, tallies(), 1_050_000, 1_141_000);
-        live.sweep();
+        live.start(1, tallies(), t0 + s(91));
+        live.start(2, tallies(), t0 + s(141));
+        live.sweep(t0 + s(85));
         assert!(live.counts(1) && live.counts(2));
-        // RFQ 1 is overdue at 1,091,001, but sweeps are 10 s apart: the
-        // last one was at 1,050,000.
-        live.start(3, tallies(), 1_059_999, i64::MAX);
-        live.sweep();
-        live.start(4, tallies(), 1_091_001, i64::MAX);
-        live.sweep();
+        // RFQ 1 is overdue after 91 s, but sweeps are 10 s apart: the
+        // last one was at 85 s.
+        live.start(3, tallies(), t0 + s(1000));
+        live.sweep(t0 + s(92));
+        assert!(live.counts(1));
+        live.sweep(t0 + s(95));
         assert!(!live.counts(1), "overdue");
-        assert!(live.counts(2) && live.counts(3) && live.counts(4));
+        assert!(live.counts(2) && live.counts(3));
         assert!(live.end(2).is_some());
         assert!(live.end(2).is_none());
         live.forget(3);
-        assert!(!live.counts(3) && live.counts(4));
+        assert!(!live.counts(3));
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use rusqlite::{params, Connection, TransactionBehavior};
@@ -265,7 +265,7 @@ impl BlotterStore for SqliteStore {
                 };
             }
         }
-        self.tallies.sweep();
+        self.tallies.sweep(Instant::now());
         written.map_err(|error| {
             let retry = if is_transient(&error) {
                 Retry::Later
@@ -424,8 +424,12 @@ impl SqliteStore {
                     self.tallies.start(
                         row,
                         RfqTallies::new(s.side, s.two_way, s.lp_timeout_ms),
-                        started_ms,
-                        overdue_at(started_ms, s.duration_ms, s.lp_timeout_ms, speed_per_mille),
+                        overdue_at(
+                            Instant::now(),
+                            s.duration_ms,
+                            s.lp_timeout_ms,
+                            speed_per_mille,
+                        ),
                     );
                     let before = self.rfqs.insert(
                         event.rfq_id.clone(),
@@ -1164,6 +1168,10 @@ mod tests {
 
         /// A 30 s RFQ at speed 1 with a 1 s LP timeout, started at `at`.
         fn started(rfq: &str, at: &str) -> Record {
+            started_for(rfq, at, 30_000)
+        }
+
+        fn started_for(rfq: &str, at: &str, duration_ms: u64) -> Record {
             event(
                 rfq,
                 0,
@@ -1182,7 +1190,7 @@ mod tests {
                     validity_buffer_ms: 2_000,
                     poll_interval_ms: 500,
                     lp_timeout_ms: 1_000,
-                    duration_ms: 30_000,
+                    duration_ms,
                     speed: dec!(1),
                     started_at: at.to_string(),
                     simulated: true,
@@ -1319,29 +1327,23 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("blotter.db");
             let mut store = fresh_store(&path);
+            // The records' own times do not matter (B says it started a
+            // day before A): the writer's clock does.
             let first = [
                 started("A", "2026-11-22T10:00:00.000Z"),
+                started_for("B", "2026-11-21T10:00:00.000Z", 600_000),
                 quote("A", 100, "LP1", dec!(100), 100),
             ];
+            let before = Instant::now();
             store.write_batch(first.iter()).unwrap();
-            let a = row_of(&path, "A");
-            // A is due by 10:00:31 and waited for until 10:01:31.
-            store
-                .write_batch([started("B", "2026-11-22T10:01:30.999Z")].iter())
-                .unwrap();
-            assert!(store.tallies.counts(a));
-            store
-                .write_batch([started("C", "2026-11-22T10:01:31.000Z")].iter())
-                .unwrap();
-            // Overdue now, but sweeps are 10 s apart (the last at
-            // 10:01:30.999).
-            assert!(store.tallies.counts(a));
-            store
-                .write_batch([started("D", "2026-11-22T10:01:41.000Z")].iter())
-                .unwrap();
-            assert!(!store.tallies.counts(a));
-            let b = row_of(&path, "B");
-            assert!(store.tallies.counts(b));
+            let after = Instant::now();
+            let (a, b) = (row_of(&path, "A"), row_of(&path, "B"));
+            // A is due 31 s after it was written and waited for a minute
+            // more; B, 10 minutes long, is not due yet.
+            store.tallies.sweep(before + Duration::from_secs(90));
+            assert!(store.tallies.counts(a) && store.tallies.counts(b));
+            store.tallies.sweep(after + Duration::from_secs(101));
+            assert!(!store.tallies.counts(a) && store.tallies.counts(b));
 
             // Its `ended` arrives after all: its row still ends, unsummed.
             let late = [
@@ -1354,6 +1356,14 @@ mod tests {
             let report = report_as_scanned(&path);
             let answers: Vec<u64> = report.lps.iter().map(|lp| lp.answers).collect();
             assert_eq!(answers, [1, 1]);
+            assert_eq!(
+                report
+                    .rfqs
+                    .iter()
+                    .map(|r| r.rfq_id.as_str())
+                    .collect::<Vec<_>>(),
+                ["B", "A"]
+            );
             store.close();
         }
     }

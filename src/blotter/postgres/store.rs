@@ -288,7 +288,7 @@ impl BlotterStore for PostgresStore {
                 self.client = None;
             }
         }
-        self.tallies.sweep();
+        self.tallies.sweep(Instant::now());
         written
     }
 
@@ -480,8 +480,12 @@ impl PostgresStore {
                 tallies.start(
                     row,
                     RfqTallies::new(s.side, s.two_way, s.lp_timeout_ms),
-                    started_ms,
-                    overdue_at(started_ms, s.duration_ms, s.lp_timeout_ms, speed_per_mille),
+                    overdue_at(
+                        Instant::now(),
+                        s.duration_ms,
+                        s.lp_timeout_ms,
+                        speed_per_mille,
+                    ),
                 );
                 let before = rfqs.insert(
                     event.rfq_id.clone(),
