@@ -1031,7 +1031,8 @@ where
         let first_row = rfqs.iter().map(|r| r.0).min().unwrap_or(0);
         let last_row = rfqs.iter().map(|r| r.0).max().unwrap_or(-1);
         let mut tally = Tally::new(slots.names.len());
-        rows.answer_summaries((first_row, last_row), |summary| {
+        let selected = |rfq: i64| at_of(rfq).is_some();
+        rows.answer_summaries((first_row, last_row), selected, |summary| {
             let Some(at) = at_of(summary.rfq) else {
                 return;
             };
