@@ -59,13 +59,6 @@ impl Histogram {
         }
     }
 
-    /// Each value counted and how many times, values ascending.
-    pub(crate) fn counts(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        let dense = self.dense.iter().enumerate().map(|(v, n)| (v as u64, *n));
-        let sparse = self.sparse.iter().map(|(v, n)| (*v, *n));
-        dense.chain(sparse).filter(|(_, count)| *count > 0)
-    }
-
     /// Adds another histogram's counts to this one.
     pub(crate) fn absorb(&mut self, other: Histogram) {
         if self.dense.len() < other.dense.len() {
@@ -78,6 +71,13 @@ impl Histogram {
             *self.sparse.entry(value).or_default() += count;
         }
         self.count += other.count;
+    }
+
+    /// Adds a summary row's latencies, (ms, count) pairs.
+    fn add_counts(&mut self, counts: &[(u64, u64)]) {
+        for &(value, count) in counts {
+            self.add_count(value, count);
+        }
     }
 
     /// The nearest-rank percentile, as [`super::report_model::nearest_rank`]
@@ -101,13 +101,50 @@ impl Histogram {
     }
 }
 
-/// What an LP's answers add to its figures: all the answers pass
-/// counts, per RFQ (an `answer_summaries` row) or summed over many.
+/// Where the answers pass counts an LP's whole-ms latencies: the report's
+/// dense [`Histogram`], or a writer's [`SparseLatencies`] for one RFQ.
+pub(crate) trait LatencyCounts: Default + Clone {
+    fn add(&mut self, ms: u64);
+}
+
+impl LatencyCounts for Histogram {
+    fn add(&mut self, ms: u64) {
+        Histogram::add(self, ms);
+    }
+}
+
+/// One RFQ-LP pair's latencies as a writer counts them while the RFQ
+/// runs: (ms, count), ms ascending, exactly an `answer_summaries` row's.
+/// A pair sees a few dozen answers, so a few distinct values: a dense
+/// [`Histogram`] would instead size itself (zeroed) to 8 bytes per ms of
+/// the slowest answer, 240 KB for one 30 s answer, for every live pair.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct AnswerTotals {
+pub(crate) struct SparseLatencies(Vec<(u64, u64)>);
+
+impl LatencyCounts for SparseLatencies {
+    fn add(&mut self, ms: u64) {
+        // An LP answering at a steady latency repeats its last value.
+        if let Some((last, count)) = self.0.last_mut() {
+            if *last == ms {
+                *count += 1;
+                return;
+            }
+        }
+        match self.0.binary_search_by_key(&ms, |&(value, _)| value) {
+            Ok(at) => self.0[at].1 += 1,
+            Err(at) => self.0.insert(at, (ms, 1)),
+        }
+    }
+}
+
+/// What an LP's answers add to its figures: all the answers pass
+/// counts, per RFQ (a writer's, with [`SparseLatencies`]) or summed over
+/// many (the report's, with a [`Histogram`]).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct AnswerTotals<L = Histogram> {
     answers: u64,
     errors: [u64; FailureKind::ALL.len()],
-    latencies: Histogram,
+    latencies: L,
     distance_sum: DistanceSum,
     distances: u64,
 }
@@ -124,6 +161,23 @@ impl AnswerTotals {
         self.distances += other.distances;
     }
 
+    /// Adds what a summary row holds, its latencies straight into this
+    /// histogram (no histogram of its own to build and absorb).
+    fn add_summary(&mut self, summary: &AnswerSummary) {
+        self.answers += summary.answers;
+        for (mine, theirs) in self.errors.iter_mut().zip(summary.errors) {
+            *mine += theirs;
+        }
+        self.latencies.add_counts(&summary.latencies);
+        self.distance_sum.absorb(DistanceSum {
+            exact: summary.distance_units,
+            spilled: summary.distance_spilled,
+        });
+        self.distances += summary.distances;
+    }
+}
+
+impl AnswerTotals<SparseLatencies> {
     /// The summary row of these totals.
     fn summary(&self, rfq: i64, side: Side, lp: i64, first_answer: i64) -> AnswerSummary {
         AnswerSummary {
@@ -133,28 +187,10 @@ impl AnswerTotals {
             first_answer,
             answers: self.answers,
             errors: self.errors,
-            latencies: self.latencies.counts().collect(),
+            latencies: self.latencies.0.clone(),
             distance_units: self.distance_sum.exact,
             distance_spilled: self.distance_sum.spilled,
             distances: self.distances,
-        }
-    }
-
-    /// The totals a summary row holds.
-    fn of_summary(summary: &AnswerSummary) -> AnswerTotals {
-        let mut latencies = Histogram::default();
-        for &(value, count) in &summary.latencies {
-            latencies.add_count(value, count);
-        }
-        AnswerTotals {
-            answers: summary.answers,
-            errors: summary.errors,
-            latencies,
-            distance_sum: DistanceSum {
-                exact: summary.distance_units,
-                spilled: summary.distance_spilled,
-            },
-            distances: summary.distances,
         }
     }
 }
@@ -310,7 +346,7 @@ impl Live {
     /// Settles every poll over by stream ms `now`: no answer to it can
     /// come after its LPs' deadlines, so its best is final and each
     /// answer's distance from it goes to its LP. `u64::MAX` settles all.
-    fn settle(&mut self, now: u64, totals: &mut [AnswerTotals]) {
+    fn settle<L>(&mut self, now: u64, totals: &mut [AnswerTotals<L>]) {
         let window = self.answer_window();
         self.next_close_ms = u64::MAX;
         while let Some(first) = self.pending.front() {
@@ -897,13 +933,13 @@ impl LpSlots {
 /// What one worker of the answers pass counted: totals per LP slot, and
 /// the id of the first row each slot was seen in (LPs that no RFQ lists
 /// join the report in that order).
-struct Tally {
-    totals: Vec<AnswerTotals>,
+struct Tally<L = Histogram> {
+    totals: Vec<AnswerTotals<L>>,
     first_seen: Vec<i64>,
 }
 
-impl Tally {
-    fn new(slots: usize) -> Tally {
+impl<L: LatencyCounts> Tally<L> {
+    fn new(slots: usize) -> Tally<L> {
         Tally {
             totals: vec![AnswerTotals::default(); slots],
             first_seen: vec![i64::MAX; slots],
@@ -995,7 +1031,8 @@ where
         let first_row = rfqs.iter().map(|r| r.0).min().unwrap_or(0);
         let last_row = rfqs.iter().map(|r| r.0).max().unwrap_or(-1);
         let mut tally = Tally::new(slots.names.len());
-        rows.answer_summaries((first_row, last_row), |summary| {
+        let selected = |rfq: i64| at_of(rfq).is_some();
+        rows.answer_summaries((first_row, last_row), selected, |summary| {
             let Some(at) = at_of(summary.rfq) else {
                 return;
             };
@@ -1008,7 +1045,7 @@ where
             }
             let slot = slots.slot(summary.lp);
             tally.first_seen[slot] = tally.first_seen[slot].min(summary.first_answer);
-            tally.totals[slot].absorb(AnswerTotals::of_summary(&summary));
+            tally.totals[slot].add_summary(&summary);
         })?;
         tallies.push(tally);
     }
@@ -1319,7 +1356,12 @@ fn count_share<A: AnswerRows>(
 }
 
 /// Counts one answer: its LP's totals, and its RFQ's open polls.
-fn count_answer(row: &AnswerRow, lp: usize, rfq: &mut Live, tally: &mut Tally) {
+fn count_answer<L: LatencyCounts>(
+    row: &AnswerRow,
+    lp: usize,
+    rfq: &mut Live,
+    tally: &mut Tally<L>,
+) {
     if row.side.is_none_or(|side| side == rfq.side) {
         count_answer_of_side(row, lp, rfq, tally);
     }
@@ -1330,7 +1372,12 @@ fn count_answer(row: &AnswerRow, lp: usize, rfq: &mut Live, tally: &mut Tally) {
 }
 
 /// Counts one answer of the side its RFQ is counted by.
-fn count_answer_of_side(row: &AnswerRow, lp: usize, rfq: &mut Live, tally: &mut Tally) {
+fn count_answer_of_side<L: LatencyCounts>(
+    row: &AnswerRow,
+    lp: usize,
+    rfq: &mut Live,
+    tally: &mut Tally<L>,
+) {
     tally.first_seen[lp] = tally.first_seen[lp].min(row.id);
     rfq.last_t_ms = rfq.last_t_ms.max(row.t_ms);
     rfq.slowest_ms = rfq.slowest_ms.max(row.latency_ms);
@@ -1363,7 +1410,7 @@ pub(crate) struct RfqAnswers {
     live: Live,
     /// Slot → `lps.id` (an RFQ asks a handful of LPs: a short search).
     lps: Vec<i64>,
-    tally: Tally,
+    tally: Tally<SparseLatencies>,
 }
 
 impl RfqAnswers {
@@ -1397,6 +1444,16 @@ impl RfqAnswers {
             }
         };
         count_answer(row, slot, &mut self.live, &mut self.tally);
+    }
+
+    /// Bytes its latency counts hold (allocated, not only used).
+    #[cfg(test)]
+    fn latency_bytes(&self) -> usize {
+        self.tally
+            .totals
+            .iter()
+            .map(|totals| totals.latencies.0.capacity() * std::mem::size_of::<(u64, u64)>())
+            .sum()
     }
 
     /// The RFQ ended: its open polls settle, and each LP it counted an
@@ -1688,7 +1745,7 @@ mod tests {
     #[test]
     fn a_late_answer_joins_its_own_poll_and_polls_settle_after_their_window() {
         use rust_decimal_macros::dec;
-        let mut totals = vec![AnswerTotals::default(); 3];
+        let mut totals = vec![AnswerTotals::<Histogram>::default(); 3];
         let mut rfq = live(Side::Buy);
         rfq.add(pending(1, 0, 100, dec!(100)));
         rfq.add(pending(2, 1, 600, dec!(101)));
@@ -1782,7 +1839,7 @@ mod tests {
     fn polls_with_one_scale_or_mixed_scales_give_the_same_distances() {
         use rust_decimal_macros::dec;
         let distances = |side: Side, prices: [Decimal; 3]| {
-            let mut totals = vec![AnswerTotals::default(); 3];
+            let mut totals = vec![AnswerTotals::<Histogram>::default(); 3];
             let mut rfq = live(side);
             for (lp, price) in prices.into_iter().enumerate() {
                 rfq.add(pending(1, lp as u32, 0, price));
@@ -1862,6 +1919,63 @@ mod tests {
         let mut absurd = parts(&[dec!(1), Decimal::MAX]);
         absurd.add(Decimal::MAX);
         assert_eq!(absurd.total(), Decimal::MAX);
+    }
+
+    #[test]
+    fn a_writer_counts_a_slow_answer_in_a_few_bytes_and_its_row_reads_as_a_scan_would() {
+        use rust_decimal_macros::dec;
+        let answer = |id: i64, lp: i64, latency_ms: u64, price| AnswerRow {
+            id,
+            rfq: 7,
+            t_ms: 60_000 + id as u64,
+            lp,
+            poll: 1,
+            latency_ms,
+            answered: Answered::Quote(price),
+            side: None,
+        };
+        let rows = [
+            answer(1, 10, 60_000, dec!(100)),
+            answer(2, 11, 12, dec!(101)),
+            answer(3, 10, 60_000, dec!(99)),
+            answer(4, 11, 3, dec!(101)),
+            answer(5, 11, 12, dec!(102)),
+        ];
+        let mut writer = RfqAnswers::new(Side::Buy, 1_000);
+        rows.iter().for_each(|row| writer.add(row));
+        // Two distinct values per LP, not a vector of 60,001 counts.
+        assert!(
+            writer.latency_bytes() <= 8 * 16,
+            "{}",
+            writer.latency_bytes()
+        );
+        let summaries = writer.summaries(7);
+        let latencies: Vec<_> = summaries.iter().map(|s| s.latencies.clone()).collect();
+        assert_eq!(latencies, [vec![(60_000, 2)], vec![(3, 1), (12, 2)]]);
+
+        // The report adds the rows' counts into its slots as the answers
+        // pass would have counted each answer.
+        let mut from_rows = AnswerTotals::<Histogram>::default();
+        summaries.iter().for_each(|s| from_rows.add_summary(s));
+        let mut scanned = AnswerTotals::<Histogram>::default();
+        rows.iter()
+            .for_each(|row| scanned.latencies.add(row.latency_ms));
+        for p in [1, 50, 95, 99, 100] {
+            assert_eq!(
+                from_rows.latencies.nearest_rank(p),
+                scanned.latencies.nearest_rank(p),
+                "p{p}"
+            );
+        }
+        assert_eq!(from_rows.latencies.nearest_rank(50), Some(12));
+        assert_eq!(from_rows.latencies.nearest_rank(95), Some(60_000));
+        assert_eq!(from_rows.answers, 5);
+        // Poll 1's best is 99: 100 is 1/99 worse, 101 2/99, 102 3/99.
+        assert_eq!(from_rows.distances, 5);
+        assert_eq!(
+            from_rows.distance_sum.total(),
+            (dec!(1) / dec!(99) + dec!(2) / dec!(99) * dec!(2) + dec!(3) / dec!(99)) * dec!(10000)
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod desk_actions;
 mod figures;
 pub mod health;
 pub mod journal;
+mod live_tallies;
 pub mod orders;
 pub mod postgres;
 pub mod read;

@@ -197,11 +197,14 @@ pub(crate) trait ReportRows: AnswerRows {
     fn lp_names(&mut self) -> Result<HashMap<i64, Arc<str>>, Self::Error>;
     /// The store id of the LP named `name`, if it answered anything.
     fn lp_id(&mut self, name: &str) -> Result<Option<i64>, Self::Error>;
-    /// The `answer_summaries` rows of RFQs with store ids `first..=last`
-    /// (none from a store older than the table).
+    /// The `answer_summaries` rows of the RFQs with store ids
+    /// `first..=last` that are `selected` (none from a store older than the
+    /// table): the others' rows in the span are skipped before they are
+    /// decoded.
     fn answer_summaries(
         &mut self,
         rfqs: (i64, i64),
+        selected: impl Fn(i64) -> bool,
         each: impl FnMut(AnswerSummary),
     ) -> Result<(), Self::Error>;
     /// Lock events of RFQs with store ids `first..=last`, by RFQ then in

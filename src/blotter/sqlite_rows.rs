@@ -256,6 +256,7 @@ impl ReportRows for SqliteRows<'_> {
     fn answer_summaries(
         &mut self,
         (first, last): (i64, i64),
+        selected: impl Fn(i64) -> bool,
         mut each: impl FnMut(AnswerSummary),
     ) -> rusqlite::Result<()> {
         let mut select = self.conn.prepare(
@@ -265,23 +266,23 @@ impl ReportRows for SqliteRows<'_> {
         )?;
         let mut rows = select.query([first, last])?;
         while let Some(row) = rows.next()? {
+            let rfq: i64 = row.get(0)?;
+            if !selected(rfq) {
+                continue;
+            }
             // Text this build did not write (a hand edit) fails the report
             // rather than count part of an RFQ.
             let unreadable = |column: usize| {
                 rusqlite::Error::FromSqlConversionFailure(
                     column,
                     rusqlite::types::Type::Text,
-                    format!(
-                        "answer_summaries of rfq {}: not a summary",
-                        row.get::<_, i64>(0).unwrap_or(0)
-                    )
-                    .into(),
+                    format!("answer_summaries of rfq {}: not a summary", rfq).into(),
                 )
             };
             let text =
                 |column: usize| -> rusqlite::Result<&str> { Ok(row.get_ref(column)?.as_str()?) };
             each(AnswerSummary {
-                rfq: row.get(0)?,
+                rfq,
                 side: text(1)?.parse().map_err(|_| unreadable(1))?,
                 lp: row.get(2)?,
                 first_answer: row.get(3)?,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use rusqlite::{params, Connection, TransactionBehavior};
@@ -17,6 +17,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use super::answer_summary::{self, AnswerSummary};
 use super::compact;
 use super::figures::RfqTallies;
+use super::live_tallies::{overdue_at, LiveTallies};
 use super::report_rows::{AnswerRow, Answered};
 use super::store::{BlotterStore, Record, Retry, StoreError, Written};
 use crate::clock::iso_millis;
@@ -108,11 +109,10 @@ pub struct SqliteStore {
     /// unnamed).
     desk: String,
     /// The answers of each live RFQ this store wrote from its `started`
-    /// on, summed for its `answer_summaries`. A failed batch drops them
-    /// all: an RFQ is summed only when every answer of it was written
-    /// (`answer_summaries`), and rebuilding a tally as it was before the
-    /// batch would cost an undo log per answer.
-    tallies: HashMap<Arc<str>, RfqTallies>,
+    /// on, summed for its `answer_summaries`. A failed batch drops those
+    /// of the RFQs it touched: an RFQ is summed only when every answer of
+    /// it was written.
+    tallies: LiveTallies,
 }
 
 impl SqliteStore {
@@ -137,7 +137,7 @@ impl SqliteStore {
             wal_peak_bytes,
             file,
             desk: String::new(),
-            tallies: HashMap::new(),
+            tallies: LiveTallies::default(),
         }
     }
 
@@ -244,7 +244,18 @@ impl BlotterStore for SqliteStore {
         self.undo.clear();
         let written = self.write_transaction(records);
         if written.is_err() {
-            self.tallies.clear();
+            // `undo` names every RFQ the transaction touched (its first
+            // change to each is undone): the others' tallies hold only
+            // committed answers and stay.
+            for (rfq_id, before) in &self.undo {
+                let rows = [
+                    before.map(|rfq| rfq.row),
+                    self.rfqs.get(rfq_id).map(|rfq| rfq.row),
+                ];
+                rows.into_iter()
+                    .flatten()
+                    .for_each(|row| self.tallies.forget(row));
+            }
             self.lps.0.truncate(lps_known);
             // Newest change first, so that each RFQ ends as it was before.
             while let Some((rfq_id, before)) = self.undo.pop() {
@@ -254,6 +265,7 @@ impl BlotterStore for SqliteStore {
                 };
             }
         }
+        self.tallies.sweep(Instant::now());
         written.map_err(|error| {
             let retry = if is_transient(&error) {
                 Retry::Later
@@ -408,14 +420,21 @@ impl SqliteStore {
                         s.two_way,
                         self.desk,
                     ])?;
-                    self.tallies.insert(
-                        event.rfq_id.clone(),
+                    let row = tx.last_insert_rowid();
+                    self.tallies.start(
+                        row,
                         RfqTallies::new(s.side, s.two_way, s.lp_timeout_ms),
+                        overdue_at(
+                            Instant::now(),
+                            s.duration_ms,
+                            s.lp_timeout_ms,
+                            speed_per_mille,
+                        ),
                     );
                     let before = self.rfqs.insert(
                         event.rfq_id.clone(),
                         Rfq {
-                            row: tx.last_insert_rowid(),
+                            row,
                             started_ms,
                             speed_per_mille,
                             next_seq: 1,
@@ -473,7 +492,7 @@ impl SqliteStore {
                         ])?;
                         let id = tx.last_insert_rowid();
                         rfq.last_answer = Some(id);
-                        if let Some(tallies) = self.tallies.get_mut(&event.rfq_id) {
+                        if let Some(tallies) = self.tallies.get_mut(row) {
                             tallies.add(&answer_row(
                                 id,
                                 row,
@@ -502,7 +521,7 @@ impl SqliteStore {
                         ])?;
                         let id = tx.last_insert_rowid();
                         rfq.last_answer = Some(id);
-                        if let Some(tallies) = self.tallies.get_mut(&event.rfq_id) {
+                        if let Some(tallies) = self.tallies.get_mut(row) {
                             tallies.add(&answer_row(
                                 id,
                                 row,
@@ -668,7 +687,7 @@ impl SqliteStore {
                             e.outcome.as_str(),
                             last_answer,
                         ])?;
-                        if let Some(tallies) = self.tallies.remove(&event.rfq_id) {
+                        if let Some(tallies) = self.tallies.end(row) {
                             for sums in tallies.summaries(row) {
                                 insert_summary(&mut summary, &sums)?;
                             }
@@ -1129,6 +1148,224 @@ mod tests {
                 "2 B 2026-11-22T11:00:00.050Z 1795345200050 down ok Some(30000) Some(\"5 failures in 30 s\") 7 10.0",
             ]
         );
+    }
+
+    mod tallies {
+        use super::*;
+        use crate::blotter::report::{self, Answers, Filter};
+        use crate::market::{Bps, Side};
+        use crate::rfq::event::{EndReason, Ended, LpQuoteEvent, Outcome, Started};
+        use crate::rfq::RfqEvent;
+
+        fn event(rfq: &str, t_ms: u64, kind: EventKind) -> Record {
+            Record::Event(RfqEvent {
+                kind,
+                rfq_id: Arc::from(rfq),
+                t_ms,
+                two_way_side: None,
+            })
+        }
+
+        /// A 30 s RFQ at speed 1 with a 1 s LP timeout, started at `at`.
+        fn started(rfq: &str, at: &str) -> Record {
+            started_for(rfq, at, 30_000)
+        }
+
+        fn started_for(rfq: &str, at: &str, duration_ms: u64) -> Record {
+            event(
+                rfq,
+                0,
+                EventKind::Started(Box::new(Started {
+                    side: Side::Buy,
+                    two_way: false,
+                    amount: dec!(1),
+                    pair: "BTCUSDT".parse().unwrap(),
+                    fixed: crate::market::Leg::Base,
+                    client: crate::rfq::ClientId::house(),
+                    operator: None,
+                    channel: crate::rfq::Channel::Operator,
+                    lps: vec![Arc::from("LP1"), Arc::from("LP2")],
+                    markup_bps: Bps::new(dec!(5)).unwrap(),
+                    threshold_bps: Bps::new(dec!(1)).unwrap(),
+                    validity_buffer_ms: 2_000,
+                    poll_interval_ms: 500,
+                    lp_timeout_ms: 1_000,
+                    duration_ms,
+                    speed: dec!(1),
+                    started_at: at.to_string(),
+                    simulated: true,
+                    simulated_lps: Vec::new(),
+                })),
+            )
+        }
+
+        fn quote(
+            rfq: &str,
+            t_ms: u64,
+            lp: &str,
+            price: rust_decimal::Decimal,
+            latency_ms: u64,
+        ) -> Record {
+            event(
+                rfq,
+                t_ms,
+                EventKind::LpQuote(LpQuoteEvent {
+                    lp: Arc::from(lp),
+                    price,
+                    quantity: dec!(1),
+                    latency_ms,
+                    valid_for_ms: 10_000,
+                    poll: 1,
+                    simulated: true,
+                }),
+            )
+        }
+
+        fn ended(rfq: &str, t_ms: u64) -> Record {
+            event(
+                rfq,
+                t_ms,
+                EventKind::Ended(Ended {
+                    reason: EndReason::Duration,
+                    outcome: Outcome::NotAccepted,
+                    improvements: 0,
+                    quote_id: None,
+                    lp: None,
+                    client_price: None,
+                    simulated: false,
+                }),
+            )
+        }
+
+        fn row_of(path: &Path, rfq: &str) -> i64 {
+            Connection::open(path)
+                .unwrap()
+                .query_row("SELECT id FROM rfqs WHERE rfq_id = ?1", [rfq], |row| {
+                    row.get(0)
+                })
+                .unwrap()
+        }
+
+        fn summaries_of(path: &Path, rfq: &str) -> i64 {
+            Connection::open(path)
+                .unwrap()
+                .query_row(
+                    "SELECT count(*) FROM answer_summaries s JOIN rfqs r ON r.id = s.rfq
+                     WHERE r.rfq_id = ?1",
+                    [rfq],
+                    |row| row.get(0),
+                )
+                .unwrap()
+        }
+
+        fn report_as_scanned(path: &Path) -> report::Report {
+            let summed = report::load(path, &Filter::default()).unwrap();
+            let scanned =
+                report::load_split_from(path, &Filter::default(), None, Answers::Scan).unwrap();
+            assert_eq!(summed, scanned);
+            summed
+        }
+
+        #[test]
+        fn a_failed_batch_forgets_only_the_tallies_of_the_rfqs_it_touched() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("blotter.db");
+            let mut store = fresh_store(&path);
+            let first = [
+                started("A", "2026-11-22T10:00:00.000Z"),
+                started("B", "2026-11-22T10:00:00.000Z"),
+                quote("A", 100, "LP1", dec!(100), 100),
+                quote("B", 100, "LP1", dec!(100), 100),
+            ];
+            store.write_batch(first.iter()).unwrap();
+            let (a, b) = (row_of(&path, "A"), row_of(&path, "B"));
+
+            // Another process holds the file: the batch fails before its
+            // first record, and every tally stays.
+            let holder = Connection::open(&path).unwrap();
+            holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+            let waiting = [quote("B", 150, "LP2", dec!(101), 150)];
+            assert!(store.write_batch(waiting.iter()).is_err());
+            assert!(store.tallies.counts(a) && store.tallies.counts(b));
+            holder.execute_batch("ROLLBACK").unwrap();
+
+            // A batch that fails on A's second answer touched A only.
+            store
+                .conn
+                .execute_batch(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON answers WHEN NEW.latency_ms = 666
+                     BEGIN SELECT RAISE(FAIL, 'refused'); END;",
+                )
+                .unwrap();
+            let failing = [
+                quote("A", 200, "LP2", dec!(101), 150),
+                quote("A", 700, "LP2", dec!(99), 666),
+            ];
+            assert!(store.write_batch(failing.iter()).is_err());
+            assert!(!store.tallies.counts(a) && store.tallies.counts(b));
+            store.conn.execute_batch("DROP TRIGGER refuse").unwrap();
+
+            let rest = [
+                quote("A", 200, "LP2", dec!(101), 150),
+                quote("B", 200, "LP2", dec!(101), 150),
+                ended("A", 30_000),
+                ended("B", 30_000),
+            ];
+            let written = store.write_batch(rest.iter()).unwrap();
+            assert_eq!((written.rows, written.orphans), (4, 0));
+            // B's summary is written at its end (one row per LP); A's
+            // answers are scanned.
+            assert_eq!((summaries_of(&path, "A"), summaries_of(&path, "B")), (0, 2));
+            let report = report_as_scanned(&path);
+            let answers: Vec<u64> = report.lps.iter().map(|lp| lp.answers).collect();
+            assert_eq!(answers, [2, 2]);
+            store.close();
+        }
+
+        #[test]
+        fn an_rfq_whose_end_never_came_is_no_longer_counted_and_a_late_end_still_lands() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("blotter.db");
+            let mut store = fresh_store(&path);
+            // The records' own times do not matter (B says it started a
+            // day before A): the writer's clock does.
+            let first = [
+                started("A", "2026-11-22T10:00:00.000Z"),
+                started_for("B", "2026-11-21T10:00:00.000Z", 600_000),
+                quote("A", 100, "LP1", dec!(100), 100),
+            ];
+            let before = Instant::now();
+            store.write_batch(first.iter()).unwrap();
+            let after = Instant::now();
+            let (a, b) = (row_of(&path, "A"), row_of(&path, "B"));
+            // A is due 31 s after it was written and waited for a minute
+            // more; B, 10 minutes long, is not due yet.
+            store.tallies.sweep(before + Duration::from_secs(90));
+            assert!(store.tallies.counts(a) && store.tallies.counts(b));
+            store.tallies.sweep(after + Duration::from_secs(101));
+            assert!(!store.tallies.counts(a) && store.tallies.counts(b));
+
+            // Its `ended` arrives after all: its row still ends, unsummed.
+            let late = [
+                quote("A", 29_000, "LP2", dec!(101), 150),
+                ended("A", 30_000),
+            ];
+            let written = store.write_batch(late.iter()).unwrap();
+            assert_eq!((written.rows, written.orphans), (2, 0));
+            assert_eq!(summaries_of(&path, "A"), 0);
+            let report = report_as_scanned(&path);
+            let answers: Vec<u64> = report.lps.iter().map(|lp| lp.answers).collect();
+            assert_eq!(answers, [1, 1]);
+            assert_eq!(
+                report
+                    .rfqs
+                    .iter()
+                    .map(|r| r.rfq_id.as_str())
+                    .collect::<Vec<_>>(),
+                ["B", "A"]
+            );
+            store.close();
+        }
     }
 
     /// A store over a fresh blotter at `path`, and its check's text.

@@ -3311,3 +3311,40 @@ async fn rfqs_a_failed_batch_or_an_older_lp_rfq_left_unsummed_are_counted_from_t
     let requests: u64 = both.lps.iter().map(|lp| lp.requests).sum();
     assert_eq!(requests, 2 * 24 * 30 * 4);
 }
+
+#[tokio::test]
+async fn summaries_of_rfqs_the_report_did_not_select_are_skipped_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blotter.db");
+    record(&path, &interleaved_fixture()).await;
+    // An ETH RFQ amid the BTC ones, its summary text damaged by hand.
+    let eth = integers(
+        &path,
+        "SELECT r.id FROM rfqs r WHERE r.pair = 'ETHUSDT' AND EXISTS
+         (SELECT 1 FROM answer_summaries s WHERE s.rfq = r.id) ORDER BY r.id LIMIT 1 OFFSET 1",
+    );
+    let btc = integers(
+        &path,
+        "SELECT id FROM rfqs WHERE pair = 'BTCUSDT' ORDER BY id",
+    );
+    assert!(
+        btc[0] < eth[0] && eth[0] < btc[btc.len() - 1],
+        "{eth:?} {btc:?}"
+    );
+    let btc_only = Filter::parse(None, None, Some("BTCUSDT"), None, None).unwrap();
+    let before = load_checked(&path, &btc_only).unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE answer_summaries SET latencies = 'damaged' WHERE rfq = ?1",
+            [eth[0]],
+        )
+        .unwrap();
+    // Read only when selected: BTC's report is as it was, the whole one
+    // refuses the text it cannot read.
+    assert_eq!(load_checked(&path, &btc_only).unwrap(), before);
+    let error = report::load(&path, &Filter::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not a summary"), "{error}");
+}

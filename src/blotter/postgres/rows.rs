@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
 use postgres::Client;
 use rust_decimal::Decimal;
 
@@ -305,22 +307,30 @@ impl ReportRows for PgRows {
     fn answer_summaries(
         &mut self,
         (first, last): (i64, i64),
+        selected: impl Fn(i64) -> bool,
         mut each: impl FnMut(AnswerSummary),
     ) -> Result<(), PgReadError> {
         if !self.summaries {
             return Ok(());
         }
-        let rows = self.client.query(
+        // Streamed: a selection of millions of RFQs holds no Vec of their
+        // rows, and the unselected RFQs' rows in the span are dropped as
+        // they arrive, undecoded.
+        let mut rows = self.client.query_raw(
             "SELECT rfq, side, lp, first_answer, answers, errors, latencies, distance_units,
              distance_spilled, distances FROM answer_summaries
              WHERE rfq >= $1 AND rfq <= $2 ORDER BY rfq, side COLLATE \"C\", lp",
-            &[&first, &last],
+            [&first as &(dyn ToSql + Sync), &last],
         )?;
-        for row in &rows {
+        while let Some(row) = rows.next()? {
+            let rfq: i64 = row.get(0);
+            if !selected(rfq) {
+                continue;
+            }
             let text = |column: usize| -> &str { row.get(column) };
             let count = |column: usize| row.get::<_, i64>(column).max(0) as u64;
             each(AnswerSummary {
-                rfq: row.get(0),
+                rfq,
                 side: text(1)
                     .parse()
                     .map_err(|_| bad("answer_summaries.side", text(1)))?,

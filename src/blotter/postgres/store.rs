@@ -17,6 +17,7 @@ use postgres::{Client, Transaction};
 use super::super::answer_summary;
 use super::super::compact::pack;
 use super::super::figures::RfqTallies;
+use super::super::live_tallies::{overdue_at, LiveTallies};
 use super::super::report_rows::Answered;
 use super::super::sqlite_store::{answer_row, int, iso_at_into, ExecutionRow};
 use super::super::store::{BlotterStore, Record, Retry, StoreError, Written};
@@ -69,8 +70,9 @@ pub struct PostgresStore {
     /// Where a decimal that does not pack is formatted (reused).
     decimal_text: String,
     /// Each live RFQ's answers summed for its `answer_summaries`, as
-    /// SQLite's store keeps them (dropped, all of them, by a failed batch).
-    tallies: HashMap<Arc<str>, RfqTallies>,
+    /// SQLite's store keeps them (dropped for the RFQs a failed batch
+    /// touched).
+    tallies: LiveTallies,
 }
 
 /// How many answer ids one `nextval('answers_id_seq')` reserves (the
@@ -225,7 +227,7 @@ impl PostgresStore {
             copy: Copies::default(),
             spare_answer_ids: 0..0,
             decimal_text: String::new(),
-            tallies: HashMap::new(),
+            tallies: LiveTallies::default(),
         })
     }
 
@@ -262,7 +264,17 @@ impl BlotterStore for PostgresStore {
         if let Err(error) = &written {
             // Ids are never handed back: the failed batch's are gaps.
             self.spare_answer_ids = 0..0;
-            self.tallies.clear();
+            // `undo` names every RFQ the transaction touched: the others'
+            // tallies hold only committed answers and stay.
+            for (rfq_id, before) in &self.undo {
+                let rows = [
+                    before.as_ref().map(|rfq| rfq.row),
+                    self.rfqs.get(rfq_id).map(|rfq| rfq.row),
+                ];
+                rows.into_iter()
+                    .flatten()
+                    .for_each(|row| self.tallies.forget(row));
+            }
             self.lps.truncate(lps_known);
             while let Some((rfq_id, before)) = self.undo.pop() {
                 match before {
@@ -276,6 +288,7 @@ impl BlotterStore for PostgresStore {
                 self.client = None;
             }
         }
+        self.tallies.sweep(Instant::now());
         written
     }
 
@@ -464,9 +477,15 @@ impl PostgresStore {
                     .text(s.fixed.as_str())
                     .int(i64::from(s.two_way))
                     .end();
-                tallies.insert(
-                    event.rfq_id.clone(),
+                tallies.start(
+                    row,
                     RfqTallies::new(s.side, s.two_way, s.lp_timeout_ms),
+                    overdue_at(
+                        Instant::now(),
+                        s.duration_ms,
+                        s.lp_timeout_ms,
+                        speed_per_mille,
+                    ),
                 );
                 let before = rfqs.insert(
                     event.rfq_id.clone(),
@@ -526,7 +545,7 @@ impl PostgresStore {
                         Some(side) => answer.text(side),
                         None => answer.null(),
                     };
-                    if let Some(tallies) = tallies.get_mut(&event.rfq_id) {
+                    if let Some(tallies) = tallies.get_mut(row) {
                         tallies.add(&answer_row(
                             id,
                             row,
@@ -564,7 +583,7 @@ impl PostgresStore {
                         Some(side) => answers.text(side),
                         None => answers.null(),
                     };
-                    if let Some(tallies) = tallies.get_mut(&event.rfq_id) {
+                    if let Some(tallies) = tallies.get_mut(row) {
                         tallies.add(&answer_row(
                             id,
                             row,
@@ -730,7 +749,7 @@ impl PostgresStore {
                         .push(e.client_price.map(|p| p.to_string()));
                     ended.outcome.push(e.outcome.as_str().to_string());
                     ended.answers_to.push(rfq.last_answer);
-                    if let Some(ended) = tallies.remove(&event.rfq_id) {
+                    if let Some(ended) = tallies.end(row) {
                         for sums in ended.summaries(row) {
                             Line::of(&mut copy.answer_summaries)
                                 .int(sums.rfq)
