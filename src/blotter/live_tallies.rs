@@ -93,8 +93,12 @@ impl LiveTallies {
     }
 }
 
-/// A row id's hash: the id times an odd constant (Fibonacci hashing), so
-/// consecutive ids spread over the table's groups and tags.
+/// A row id's hash: the id times an odd constant, its high half folded
+/// into the low one. The table picks a bucket from the low bits, which
+/// of the product alone depend only on the id's low bits: ids with a
+/// power-of-two stride (PostgreSQL sequences taken in blocks, several
+/// desks interleaving) would share a few buckets. Folded, every bit of
+/// the id reaches the bucket and the tag (the top bits).
 #[derive(Default)]
 pub(crate) struct RowHasher(u64);
 
@@ -110,7 +114,8 @@ impl Hasher for RowHasher {
     }
 
     fn write_i64(&mut self, id: i64) {
-        self.0 = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let product = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = product ^ (product >> 32);
     }
 }
 
@@ -118,6 +123,18 @@ impl Hasher for RowHasher {
 mod tests {
     use super::*;
     use crate::market::Side;
+
+    #[test]
+    fn row_ids_a_power_of_two_apart_still_fill_distinct_buckets() {
+        use std::hash::BuildHasher;
+        let build = BuildHasherDefault::<RowHasher>::default();
+        // The low 10 bits pick one of 1024 buckets: ids 1024 apart (a
+        // sequence taken in blocks) must not all land in one of them.
+        let buckets: std::collections::HashSet<u64> = (0..1024i64)
+            .map(|n| build.hash_one(n * 1024) & 1023)
+            .collect();
+        assert!(buckets.len() > 600, "{} buckets of 1024", buckets.len());
+    }
 
     fn tallies() -> RfqTallies {
         RfqTallies::new(Side::Buy, false, 1_000)
