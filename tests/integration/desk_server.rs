@@ -753,7 +753,7 @@ async fn the_desk_refuses_a_notional_above_its_own_limit_unless_confirmed() {
 }
 
 /// One B2C2-style venue limited by the desk to 4 requests a second (the
-/// venue itself allows 5), its band corroborating the lone LP's price.
+/// venue itself allows 8), its band corroborating the lone LP's price.
 fn rate_limited_venue(dir: &Path, url: &str) -> PathBuf {
     let file = dir.join("b2c2.toml");
     std::fs::write(
@@ -770,10 +770,18 @@ fn rate_limited_venue(dir: &Path, url: &str) -> PathBuf {
 /// 100 ms through one desk share its one rate limit for the venue, which
 /// never answers 429; three separate processes with the same limit each
 /// (the control) do draw 429s from it.
+///
+/// The venue allows 8 a second, twice the desk's 4: the desk counts its
+/// requests when it sends them and the venue when they arrive, so the 4 a
+/// burst sends at the end of one of the desk's seconds and the 4 at the
+/// start of the next can land in one of the venue's when the first are
+/// delayed a millisecond more (a 429 at 1004 ms on a loaded CI machine
+/// with the venue at 5; docs/health.md says to leave that room). Three
+/// processes still ask 12 a second between them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_operators_on_one_desk_never_draw_a_429_where_three_processes_do() {
     let venue = crate::fake_venues::FakeB2c2::start().await;
-    venue.limit_per_second(5);
+    venue.limit_per_second(8);
     // Quotes firm for 2.5 s leave the client 0.5 s after the desk's 2 s
     // buffer: every 100 ms poll asks the venue again, the locked LP too.
     venue.state.lock().unwrap().validity_ms = 2_500;
@@ -833,7 +841,7 @@ async fn three_operators_on_one_desk_never_draw_a_429_where_three_processes_do()
     }
     assert!(
         venue.throttled() > 0,
-        "three processes at 4 a second each against a venue that allows 5 were never refused ({} asked)",
+        "three processes at 4 a second each against a venue that allows 8 were never refused ({} asked)",
         venue.quotes() - asked_through_the_desk
     );
 }
