@@ -179,7 +179,7 @@ impl AnswerTotals {
 
 impl AnswerTotals<SparseLatencies> {
     /// The summary row of these totals.
-    fn summary(&self, rfq: i64, side: Side, lp: i64, first_answer: i64) -> AnswerSummary {
+    fn summary(self, rfq: i64, side: Side, lp: i64, first_answer: i64) -> AnswerSummary {
         AnswerSummary {
             rfq,
             side,
@@ -187,7 +187,7 @@ impl AnswerTotals<SparseLatencies> {
             first_answer,
             answers: self.answers,
             errors: self.errors,
-            latencies: self.latencies.0.clone(),
+            latencies: self.latencies.0,
             distance_units: self.distance_sum.exact,
             distance_spilled: self.distance_sum.spilled,
             distances: self.distances,
@@ -1462,11 +1462,11 @@ impl RfqAnswers {
         self.live.settle(u64::MAX, &mut self.tally.totals);
         let side = self.live.side;
         self.lps
-            .iter()
-            .zip(&self.tally.totals)
-            .zip(&self.tally.first_seen)
-            .filter(|(_, &first)| first != i64::MAX)
-            .map(|((&lp, totals), &first)| totals.summary(rfq, side, lp, first))
+            .into_iter()
+            .zip(self.tally.totals)
+            .zip(self.tally.first_seen)
+            .filter(|(_, first)| *first != i64::MAX)
+            .map(|((lp, totals), first)| totals.summary(rfq, side, lp, first))
             .collect()
     }
 }
