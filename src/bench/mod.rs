@@ -3,6 +3,7 @@
 //! as a real stream, and reports throughput, added latency and memory as
 //! one JSON line.
 
+mod arrival;
 mod histogram;
 mod probe;
 mod through_client_api;
@@ -449,6 +450,28 @@ impl Outlet for SessionTally {
 }
 
 /// Peak resident memory of this process so far, in MB (Linux).
+/// How the bench's operators and API clients read their WebSocket: with
+/// a small read buffer. tungstenite zero-fills the free part of its read
+/// buffer (128 KiB by default) before every read from the socket, so each
+/// read of a few frames cost a 128 KiB `memset` and the buffer's regrowth;
+/// the desk's frames are a few hundred bytes, read a few at a time.
+pub(crate) fn reading_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024)
+}
+
+/// Connects a bench client's TCP stream to a `ws://HOST:PORT` URL, with
+/// the kernel stamping what arrives on it ([`arrival`]).
+pub(crate) async fn connect_stamped(
+    url: &str,
+) -> anyhow::Result<(arrival::StampedStream, std::sync::Arc<arrival::LastArrival>)> {
+    let address = url
+        .strip_prefix("ws://")
+        .ok_or_else(|| anyhow::anyhow!("the bench's URL is not ws://: {url}"))?;
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    Ok(arrival::StampedStream::new(stream))
+}
+
 pub(crate) fn peak_rss_mb() -> f64 {
     status_mb("VmHWM:")
 }

@@ -714,7 +714,9 @@ async fn connect(url: &str, token: &Secret) -> anyhow::Result<Socket> {
         "authorization",
         HeaderValue::from_str(&format!("Bearer {}", token.expose()))?,
     );
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+    let (socket, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(super::reading_config()), true)
+            .await?;
     Ok(socket)
 }
 
