@@ -719,7 +719,8 @@ fn bench_through_the_desk_server_times_each_answer_to_the_operators_socket() {
     let text = String::from_utf8_lossy(&output.stderr);
     assert!(
         text.contains("bench through the desk server: 6 streams x 3 LPs over 2 operator connections (started spread), ")
-            && text.contains("answer ready -> event read at the operator's socket: p50 ")
+            && text.contains("answer ready -> event arrived at the operator's socket: p50 ")
+            && text.contains("answer ready -> event read by the operator's thread: p50 ")
             && text.contains("KB per attached stream"),
         "{text}"
     );
