@@ -99,12 +99,21 @@ impl FirstAnswers {
         let firsts = by_rfq.get(rfq_id)?;
         Some((firsts.asked, firsts.fastest_ready?))
     }
+
+    /// `rfq_id` has ended: its LPs are asked no more, and with
+    /// `--rfq-secs` the RFQs that ended must not count in the memory per
+    /// live RFQ.
+    fn forget(&self, rfq_id: &str) {
+        let mut by_rfq = self.by_rfq.lock().unwrap_or_else(|p| p.into_inner());
+        by_rfq.remove(rfq_id);
+    }
 }
 
 /// When each client RFQ passed the desk's hops, as the client API
 /// noted them ([`HopWatcher`]): only each RFQ's first quote is kept
-/// (quote ids count from 1), so the bench's bookkeeping does not grow
-/// with every quote.
+/// (quote ids count from 1), and only until it is read, so the bench's
+/// bookkeeping grows neither with every quote nor, with `--rfq-secs`,
+/// with every RFQ sent.
 #[derive(Default)]
 struct Hops {
     starting: Mutex<HashMap<Box<str>, Instant>>,
@@ -141,11 +150,20 @@ impl HopWatcher for Hops {
 }
 
 impl Hops {
-    fn at(map: &Mutex<HashMap<Arc<str>, Instant>>, quote_id: &str) -> Option<Instant> {
-        map.lock()
+    /// RFQ `index`'s moments, starting, its first quote `quote_id` offered
+    /// and taken by the writer, once that quote is read: each noted
+    /// moment is dropped, whether all three were noted or not.
+    fn take(&self, index: usize, quote_id: &str) -> Option<[Instant; 3]> {
+        let taken = |map: &Mutex<HashMap<Arc<str>, Instant>>| {
+            map.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(quote_id)
+        };
+        let starting = (self.starting.lock())
             .unwrap_or_else(|p| p.into_inner())
-            .get(quote_id)
-            .copied()
+            .remove(format!("b{index}").as_str());
+        let (offered, writing) = (taken(&self.offered), taken(&self.writing));
+        Some([starting?, offered?, writing?])
     }
 }
 
@@ -959,6 +977,11 @@ async fn read_client(
                 // other cancel is the RFQ's last word.
                 if received.reason.as_deref() != Some("expired") {
                     finished += finish(&mut seen, index, &figures);
+                    let rfq_id =
+                        (received.quote_id.as_deref()).and_then(crate::ids::rfq_id_of_quote);
+                    if let Some(rfq_id) = rfq_id {
+                        plan.firsts.forget(&rfq_id);
+                    }
                 }
             }
             ("quote_request_reject", Some(index)) => {
@@ -1003,6 +1026,9 @@ fn time_first_quote(
     quote: &Received,
     read_at: Instant,
 ) {
+    // Taken for every first quote, timed or not, so that the bench keeps
+    // moments only for RFQs whose first quote is still to come.
+    let hop_moments = (quote.quote_id.as_deref()).and_then(|id| plan.hops.take(index, id));
     let sent = plan.sent.get(index).and_then(OnceLock::get);
     let firsts = (quote.quote_id.as_deref())
         .and_then(crate::ids::rfq_id_of_quote)
@@ -1020,36 +1046,19 @@ fn time_first_quote(
     }
     figures.way_in.record(way_in);
     figures.way_out.record(way_out);
-    if let Some(quote_id) = quote.quote_id.as_deref() {
-        time_hops(
-            plan,
-            figures,
-            index,
-            quote_id,
-            [sent, asked, ready, read_at],
-        );
+    if let Some(hop_moments) = hop_moments {
+        time_hops(figures, hop_moments, [sent, asked, ready, read_at]);
     }
     figures.over_fastest.record(over_fastest);
 }
 
-/// The first quote's hops between the moments the client API noted and
-/// `[sent, asked, ready, read]`.
+/// The first quote's hops between the moments the client API noted,
+/// `[starting, offered, writing]`, and `[sent, asked, ready, read]`.
 fn time_hops(
-    plan: &ClientPlan,
     figures: &ClientFigures,
-    index: usize,
-    quote_id: &str,
+    [starting, offered, writing]: [Instant; 3],
     [sent, asked, ready, read]: [Instant; 4],
 ) {
-    let starting = (plan.hops.starting.lock())
-        .unwrap_or_else(|p| p.into_inner())
-        .get(format!("b{index}").as_str())
-        .copied();
-    let offered = Hops::at(&plan.hops.offered, quote_id);
-    let writing = Hops::at(&plan.hops.writing, quote_id);
-    let (Some(starting), Some(offered), Some(writing)) = (starting, offered, writing) else {
-        return;
-    };
     let hops = &figures.hops;
     let between = |from: Instant, to: Instant| to.saturating_duration_since(from);
     hops.sent_to_starting.record(between(sent, starting));
@@ -1223,5 +1232,31 @@ mod tests {
         firsts.answered("R1", t0 + ms(8));
         assert_eq!(firsts.of("R1"), Some((t0 + ms(1), t0 + ms(6))));
         assert_eq!(firsts.of("R2"), None);
+        // Ended: kept no longer, and a late answer does not bring it back.
+        firsts.forget("R1");
+        firsts.answered("R1", t0 + ms(10));
+        assert_eq!(firsts.of("R1"), None);
+        assert!(firsts.by_rfq.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_rfqs_hop_moments_are_dropped_once_its_first_quote_is_read() {
+        let hops = Hops::default();
+        let quote_id: Arc<str> = Arc::from("Q7-1");
+        hops.starting("b3");
+        hops.quote_offered(&quote_id);
+        // Later quotes are not noted.
+        hops.quote_offered(&Arc::from("Q7-2"));
+        assert_eq!(hops.offered.lock().unwrap().len(), 1);
+        // Not yet taken by the writer: nothing to time, and nothing kept.
+        assert_eq!(hops.take(3, "Q7-1"), None);
+        hops.starting("b3");
+        hops.quote_offered(&quote_id);
+        hops.quote_writing(&quote_id);
+        let [starting, offered, writing] = hops.take(3, "Q7-1").unwrap();
+        assert!(starting <= offered && offered <= writing);
+        assert!(hops.starting.lock().unwrap().is_empty());
+        assert!(hops.offered.lock().unwrap().is_empty());
+        assert!(hops.writing.lock().unwrap().is_empty());
     }
 }
