@@ -477,9 +477,7 @@ fn check_bench_options(options: &crate::bench::BenchOptions) -> Result<(), Strin
     if options.lps == 0 {
         return Err("invalid --lps '0': must be at least 1".into());
     }
-    if options.rfq_secs == Some(0) {
-        return Err("invalid --rfq-secs '0': must be at least 1".into());
-    }
+    options.check_rfq_secs()?;
     let over_a_server = options.through_server || options.client_api;
     if !over_a_server && options.connections.is_some() {
         return Err(

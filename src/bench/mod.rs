@@ -77,7 +77,12 @@ pub struct BenchOptions {
     /// Seconds each RFQ streams before its stream's slot starts the next
     /// one, as a desk's RFQs come and go, so that first quotes are also
     /// measured for RFQs that start among running streams, not only in
-    /// the ramp-up [default: --duration: one RFQ per stream]
+    /// the ramp-up [default: --duration: one RFQ per stream]. With
+    /// --client-api: each client RFQ streams this long and requests go out
+    /// steadily, --sessions every this many seconds for the whole
+    /// --duration (which must be longer), so that --sessions are live once
+    /// the first RFQs' seconds have passed; the headline figures are those
+    /// RFQs', the ramp's are reported apart
     #[arg(long, value_name = "SECS")]
     pub(crate) rfq_secs: Option<u64>,
     /// Keep each stream's snapshot for late subscribers, as a desk that
@@ -95,13 +100,14 @@ pub struct BenchOptions {
     pub(crate) through_server: bool,
     /// Run --sessions client RFQs through the client WebSocket API of a
     /// desk server in this process (`serve --client-ws`'s code, on a
-    /// loopback port), sent by --connections API clients: measures a
-    /// client's quote_request to its first quote read off its socket,
-    /// less the fastest LP's answer time, quotes pushed per second, and
-    /// memory per live client RFQ
+    /// loopback port), sent by --connections API clients over one
+    /// --poll-ms interval (or, with --rfq-secs, steadily for the whole
+    /// run): measures a client's quote_request to its first quote read off
+    /// its socket, less the fastest LP's answer time, quotes pushed per
+    /// second, and memory per live client RFQ
     #[arg(
         long,
-        conflicts_with_all = ["rfq_secs", "keep_snapshots", "through_server"]
+        conflicts_with_all = ["keep_snapshots", "through_server"]
     )]
     pub(crate) client_api: bool,
     /// Operator connections (with --through-server), or API clients
@@ -115,6 +121,32 @@ impl BenchOptions {
     pub(crate) fn connections(&self) -> usize {
         self.connections.unwrap_or(10)
     }
+
+    /// Whether `--rfq-secs` can run: never 0, and with `--client-api`,
+    /// where it sends the requests steadily over the whole run, shorter
+    /// than the run (else no RFQ would start with --sessions live) and
+    /// not with `--lockstep` (every request at once is the burst).
+    pub(crate) fn check_rfq_secs(&self) -> Result<(), String> {
+        let Some(secs) = self.rfq_secs else {
+            return Ok(());
+        };
+        if secs == 0 {
+            return Err("invalid --rfq-secs '0': must be at least 1".into());
+        }
+        if self.client_api && secs >= self.duration {
+            return Err(format!(
+                "invalid --rfq-secs '{secs}': must be less than --duration ({})",
+                self.duration
+            ));
+        }
+        if self.client_api && self.lockstep {
+            return Err(
+                "--lockstep sends every request at once and --rfq-secs sends them steadily: with --client-api give one of them"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// What a bench run found: the in-process bench's figures, or those
@@ -122,7 +154,9 @@ impl BenchOptions {
 pub(crate) enum Figures {
     InProcess(BenchReport),
     ThroughServer(ServerBenchReport),
-    ThroughClientApi(ClientApiBenchReport),
+    /// Boxed: the client API's report, with its hops and the steady
+    /// load's figures, is twice the others' size.
+    ThroughClientApi(Box<ClientApiBenchReport>),
 }
 
 impl Figures {
@@ -157,7 +191,7 @@ pub(crate) async fn measure(
         Ok(Figures::ThroughServer(report))
     } else if options.client_api {
         let report = through_client_api::run(options, settings, blotter).await?;
-        Ok(Figures::ThroughClientApi(report))
+        Ok(Figures::ThroughClientApi(Box::new(report)))
     } else {
         Ok(Figures::InProcess(run(options, settings, blotter).await?))
     }

@@ -8,6 +8,18 @@
 //! time (from the LP being asked to its answer reaching the host): the
 //! rest is the desk's.
 //!
+//! By default the C requests go out spread over one poll interval: every
+//! first quote is then timed during the ramp from no RFQ to C, at C
+//! requests per interval — a start-up burst. With `--rfq-secs S` the
+//! desk's streams last S seconds and the requests go out steadily, C
+//! every S seconds (one S/C after another) for the whole `--duration D`:
+//! live RFQs ramp up to C over the first S seconds and then stay there,
+//! one ending as the next starts, so the headline figures (first quote,
+//! its way in and out, its hops, memory per live RFQ) are those of the
+//! RFQs sent from then on, which start among C live ones — a desk
+//! carrying C client RFQs — and the ramp's first quotes are reported
+//! apart ([`Schedule`]).
+//!
 //! Both ends run in this one process so that every moment comes from one
 //! monotonic clock; the clients run on a thread and a single-threaded
 //! runtime of their own, as a separate process would (a scheduler of its
@@ -87,12 +99,21 @@ impl FirstAnswers {
         let firsts = by_rfq.get(rfq_id)?;
         Some((firsts.asked, firsts.fastest_ready?))
     }
+
+    /// `rfq_id` has ended: its LPs are asked no more, and with
+    /// `--rfq-secs` the RFQs that ended must not count in the memory per
+    /// live RFQ.
+    fn forget(&self, rfq_id: &str) {
+        let mut by_rfq = self.by_rfq.lock().unwrap_or_else(|p| p.into_inner());
+        by_rfq.remove(rfq_id);
+    }
 }
 
 /// When each client RFQ passed the desk's hops, as the client API
 /// noted them ([`HopWatcher`]): only each RFQ's first quote is kept
-/// (quote ids count from 1), so the bench's bookkeeping does not grow
-/// with every quote.
+/// (quote ids count from 1), and only until it is read, so the bench's
+/// bookkeeping grows neither with every quote nor, with `--rfq-secs`,
+/// with every RFQ sent.
 #[derive(Default)]
 struct Hops {
     starting: Mutex<HashMap<Box<str>, Instant>>,
@@ -129,11 +150,20 @@ impl HopWatcher for Hops {
 }
 
 impl Hops {
-    fn at(map: &Mutex<HashMap<Arc<str>, Instant>>, quote_id: &str) -> Option<Instant> {
-        map.lock()
+    /// RFQ `index`'s moments, starting, its first quote `quote_id` offered
+    /// and taken by the writer, once that quote is read: each noted
+    /// moment is dropped, whether all three were noted or not.
+    fn take(&self, index: usize, quote_id: &str) -> Option<[Instant; 3]> {
+        let taken = |map: &Mutex<HashMap<Arc<str>, Instant>>| {
+            map.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(quote_id)
+        };
+        let starting = (self.starting.lock())
             .unwrap_or_else(|p| p.into_inner())
-            .get(quote_id)
-            .copied()
+            .remove(format!("b{index}").as_str());
+        let (offered, writing) = (taken(&self.offered), taken(&self.writing));
+        Some([starting?, offered?, writing?])
     }
 }
 
@@ -147,10 +177,19 @@ pub(crate) struct ClientApiBenchReport {
     /// API clients (WebSocket connections) the RFQs were shared over.
     pub(crate) clients: usize,
     pub(crate) lps: usize,
+    /// How the requests went out: `spread` over one poll interval,
+    /// `together` (`--lockstep`, or no interval to spread over), or
+    /// `steady` (`--rfq-secs`: C every `rfq_secs` for the whole run).
     pub(crate) starts: &'static str,
     pub(crate) duration_s: f64,
+    /// With `--rfq-secs`: how long each RFQ streamed (null without: each
+    /// streamed the run's `--duration`).
+    pub(crate) rfq_secs: Option<u64>,
     /// `quote_request`s the clients sent.
     pub(crate) rfqs_sent: u64,
+    /// With `--rfq-secs`: the RFQs sent once C were live, which the
+    /// headline figures below are taken from (null without: every RFQ).
+    pub(crate) steady_rfqs: Option<u64>,
     /// RFQs that got at least one quote.
     pub(crate) rfqs_quoted: u64,
     /// RFQs answered with a `quote_request_reject` (reasons below).
@@ -168,9 +207,15 @@ pub(crate) struct ClientApiBenchReport {
     /// Per RFQ: its `quote_request` leaving the client to its first quote
     /// read off the client's socket, less its fastest LP's answer time
     /// (that LP asked → its answer reaching the host): the desk's part.
+    /// With `--rfq-secs` this and every figure down to `hops_us` are the
+    /// steady RFQs' only.
     pub(crate) first_quote_over_fastest_p50_us: f64,
     pub(crate) first_quote_over_fastest_p99_us: f64,
     pub(crate) first_quote_over_fastest_max_us: f64,
+    /// With `--rfq-secs`: the same for the ramp's RFQs, sent before C
+    /// were live (null without: the headline is all ramp).
+    pub(crate) ramp_first_quote_over_fastest_p50_us: Option<f64>,
+    pub(crate) ramp_first_quote_over_fastest_p99_us: Option<f64>,
     /// Of it, the way in: the request leaving the client to the RFQ's
     /// first LP being asked (socket, parse, checks, desk start, session's
     /// first poll).
@@ -199,10 +244,12 @@ pub(crate) struct ClientApiBenchReport {
     pub(crate) client_parse_p50_us: f64,
     pub(crate) client_parse_p99_us: f64,
     /// Resident memory with the desk up and every client connected,
-    /// before any RFQ; its largest while every RFQ is live.
+    /// before any RFQ; its largest while C RFQs are live (from the C-th
+    /// request until an RFQ ends after the last one: with `--rfq-secs`
+    /// the whole steady load).
     pub(crate) idle_rss_mb: f64,
     pub(crate) running_rss_mb: f64,
-    /// (running − idle) ÷ RFQs: the desk's stream (session, snapshot,
+    /// (running − idle) ÷ C: the desk's stream (session, snapshot,
     /// registry entry, blotter share), its client-view task and its
     /// share of the connection's queue, and the bench's bookkeeping.
     pub(crate) rss_per_rfq_kb: f64,
@@ -233,6 +280,19 @@ impl ClientApiBenchReport {
             self.quotes_read,
             self.quotes_per_sec,
         );
+        if let (Some(secs), Some(steady), Some(ramp_p50), Some(ramp_p99)) = (
+            self.rfq_secs,
+            self.steady_rfqs,
+            self.ramp_first_quote_over_fastest_p50_us,
+            self.ramp_first_quote_over_fastest_p99_us,
+        ) {
+            text += &format!(
+                "  steady: each RFQ streamed {secs} s, {} sent; the {steady} sent with {} live are below; the ramp's {} (sent before): request -> first quote read, less the fastest LP's answer time: p50 {ramp_p50} us, p99 {ramp_p99} us\n",
+                self.rfqs_sent,
+                self.sessions,
+                self.rfqs_sent.saturating_sub(steady),
+            );
+        }
         text += &format!(
             "  request -> first quote read, less the fastest LP's answer time: p50 {} us, p99 {} us, max {} us\n",
             self.first_quote_over_fastest_p50_us,
@@ -333,26 +393,148 @@ impl HopHistograms {
     }
 }
 
+/// When the clients send their requests, and which RFQs the headline
+/// figures are taken from: the burst (C requests over one poll interval,
+/// or together) or, with `--rfq-secs`, the steady load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Schedule {
+    /// RFQs live at once after the ramp: C (`--sessions`).
+    live: usize,
+    /// Requests to send: C, or C for every S seconds of the run.
+    rfqs: usize,
+    /// Between two requests; zero sends them together.
+    spacing: Duration,
+    /// How long each RFQ streams (the desk's stream duration).
+    stream: Duration,
+    /// The time the requests are sent over.
+    sending: Duration,
+    /// `--rfq-secs`: the RFQs sent once C are live (from RFQ C on, one
+    /// stream's length after the first) are the steady ones, which the
+    /// headline figures count; those before them are the ramp. The burst
+    /// has no steady RFQs: every RFQ counts in the headline, as it always
+    /// has.
+    steady: bool,
+}
+
+impl Schedule {
+    /// The schedule `options` ask for, refusing an `--rfq-secs` that
+    /// cannot run.
+    fn of(options: &BenchOptions) -> anyhow::Result<Schedule> {
+        options.check_rfq_secs().map_err(anyhow::Error::msg)?;
+        let live = options.sessions;
+        let run = Duration::from_secs(options.duration);
+        Ok(match options.rfq_secs {
+            None => {
+                let spread = !options.lockstep && options.poll_ms > 0;
+                let sending = Duration::from_millis(options.poll_ms);
+                Schedule {
+                    live,
+                    rfqs: live,
+                    spacing: match spread {
+                        true => sending / live as u32,
+                        false => Duration::ZERO,
+                    },
+                    stream: run,
+                    sending,
+                    steady: false,
+                }
+            }
+            Some(secs) => {
+                let stream = Duration::from_secs(secs);
+                // C every S seconds; a part of one left at the run's end
+                // (when S does not divide C x D) is not sent.
+                let rfqs = (live as u64).saturating_mul(options.duration) / secs;
+                Schedule {
+                    live,
+                    rfqs: usize::try_from(rfqs).unwrap_or(usize::MAX),
+                    spacing: stream / live as u32,
+                    stream,
+                    sending: run,
+                    steady: true,
+                }
+            }
+        })
+    }
+
+    /// When the request after one due at `due`, sent at `sent`, is due:
+    /// on time, its spacing later; after a hiccup, its spacing after the
+    /// late one ([`next_start`]).
+    fn next_send(&self, due: Instant, sent: Instant) -> Instant {
+        next_start(due, sent, self.spacing)
+    }
+
+    /// RFQ `index` was sent before C were live (only with `--rfq-secs`).
+    fn in_ramp(&self, index: usize) -> bool {
+        self.steady && index < self.live
+    }
+
+    /// The RFQs sent once C were live (only with `--rfq-secs`).
+    fn steady_rfqs(&self) -> Option<u64> {
+        let steady = self.rfqs.saturating_sub(self.live) as u64;
+        self.steady.then_some(steady)
+    }
+
+    /// How long after the first request the last RFQ's end is waited
+    /// for: the last request, its stream, and room for a slow desk.
+    fn patience(&self) -> Duration {
+        self.sending + self.stream + Duration::from_secs(5)
+    }
+
+    /// How the requests went out, as the report names it.
+    fn starts(&self) -> &'static str {
+        match (self.steady, self.spacing.is_zero()) {
+            (true, _) => "steady",
+            (false, true) => "together",
+            (false, false) => "spread",
+        }
+    }
+}
+
 /// What the clients' side is to do.
 struct ClientPlan {
     url: String,
     tokens: Vec<Secret>,
-    rfqs: usize,
-    /// Between two RFQs' requests; zero sends them together.
-    spacing: Duration,
-    /// How long after the first request the last RFQ's end is waited for.
-    patience: Duration,
+    schedule: Schedule,
     /// When each RFQ's request left its client (by its index).
     sent: Vec<OnceLock<Instant>>,
     firsts: Arc<FirstAnswers>,
     hops: Arc<Hops>,
 }
 
+/// Request → first quote read, less the fastest LP's answer time, over
+/// some RFQs.
+#[derive(Default)]
+struct OverFastest {
+    histogram: LatencyHistogram,
+    max_ns: AtomicU64,
+}
+
+impl OverFastest {
+    fn record(&self, over_fastest: Duration) {
+        self.histogram.record(over_fastest);
+        let nanos = u64::try_from(over_fastest.as_nanos()).unwrap_or(u64::MAX);
+        self.max_ns.fetch_max(nanos, Ordering::Relaxed);
+    }
+
+    fn max(&self) -> Duration {
+        Duration::from_nanos(self.max_ns.load(Ordering::Relaxed))
+    }
+
+    /// A percentile is its bucket's upper bound (within 6 %): never above
+    /// the largest value seen.
+    fn percentile(&self, percentile: u32) -> Duration {
+        self.histogram.percentile(percentile).min(self.max())
+    }
+}
+
 /// What the clients saw, added up over every connection.
 #[derive(Default)]
 struct ClientFigures {
-    over_fastest: LatencyHistogram,
-    max_over_fastest_ns: AtomicU64,
+    /// The RFQs the headline counts: every one, or with `--rfq-secs` those
+    /// sent once C were live.
+    over_fastest: OverFastest,
+    /// With `--rfq-secs`, the RFQs sent before C were live.
+    ramp_over_fastest: OverFastest,
     way_in: LatencyHistogram,
     way_out: LatencyHistogram,
     hops: HopHistograms,
@@ -364,9 +546,15 @@ struct ClientFigures {
     rejected: AtomicU64,
     finished: AtomicU64,
     unmatched: AtomicU64,
-    /// Every request has been sent and no RFQ has ended: RSS is sampled.
+    /// C RFQs are live (C requests have been sent): RSS is sampled from
+    /// then until `winding_down`.
     all_live: AtomicBool,
-    one_ended: AtomicBool,
+    /// Every request has been sent.
+    all_sent: AtomicBool,
+    /// An RFQ has ended since the last request was sent: fewer than C are
+    /// live from then on. (The burst's first end; the steady load's ends
+    /// before that were each one's room for the next.)
+    winding_down: AtomicBool,
     idle_rss_mb: Mutex<f64>,
     running_rss_mb: Mutex<f64>,
     rejects: Mutex<Vec<String>>,
@@ -417,6 +605,7 @@ pub(crate) async fn run(
         "invalid --connections '{clients}': must be from 1 to --sessions ({})",
         options.sessions
     );
+    let schedule = Schedule::of(options)?;
     let params = EngineParams {
         poll_interval_ms: options.poll_ms,
         lp_timeout_ms: options
@@ -440,7 +629,7 @@ pub(crate) async fn run(
     // The bench's LPs, clients and load, not the desk's environment.
     let mut desk_settings = settings.clone();
     desk_settings.engine = params;
-    desk_settings.duration_ms = options.duration * 1000;
+    desk_settings.duration_ms = u64::try_from(schedule.stream.as_millis()).unwrap_or(u64::MAX);
     desk_settings.blotter = blotter_at;
     desk_settings.speed_per_mille = 1000;
     desk_settings.scenario = None;
@@ -487,19 +676,11 @@ pub(crate) async fn run(
         stop_seen,
     ));
 
-    let spread = !options.lockstep && options.poll_ms > 0;
-    let spacing = match spread {
-        true => Duration::from_millis(options.poll_ms) / options.sessions as u32,
-        false => Duration::ZERO,
-    };
     let plan = ClientPlan {
         url,
         tokens,
-        rfqs: options.sessions,
-        spacing,
-        patience: Duration::from_millis(options.poll_ms)
-            + Duration::from_secs(options.duration + 5),
-        sent: (0..options.sessions).map(|_| OnceLock::new()).collect(),
+        schedule,
+        sent: (0..schedule.rfqs).map(|_| OnceLock::new()).collect(),
         firsts,
         hops,
     };
@@ -541,28 +722,26 @@ pub(crate) async fn run(
     let (idle, running) = (read(&figures.idle_rss_mb), read(&figures.running_rss_mb));
     let per_rfq_kb = (running - idle).max(0.0) * 1024.0 / options.sessions as f64;
     let taken = |list: &Mutex<Vec<String>>| list.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let max_over_fastest =
-        Duration::from_nanos(figures.max_over_fastest_ns.load(Ordering::Relaxed));
-    // A percentile is its bucket's upper bound (within 6 %): never above
-    // the largest value seen.
-    let over_fastest = |percentile| {
-        figures
-            .over_fastest
-            .percentile(percentile)
-            .min(max_over_fastest)
+    let over_fastest = &figures.over_fastest;
+    let ramp = |percentile| {
+        schedule
+            .steady
+            .then(|| micros(figures.ramp_over_fastest.percentile(percentile)))
     };
     let run = *figures.run.lock().unwrap_or_else(|p| p.into_inner());
     let quotes = figures.quotes.load(Ordering::Relaxed);
-    let sent = options.sessions as u64;
+    let sent = schedule.rfqs as u64;
     let finished = figures.finished.load(Ordering::Relaxed);
     Ok(ClientApiBenchReport {
         client_api: true,
         sessions: options.sessions,
         clients,
         lps: options.lps,
-        starts: if spread { "spread" } else { "together" },
+        starts: schedule.starts(),
         duration_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        rfq_secs: options.rfq_secs,
         rfqs_sent: sent,
+        steady_rfqs: schedule.steady_rfqs(),
         rfqs_quoted: figures.quoted.load(Ordering::Relaxed),
         rfqs_rejected: figures.rejected.load(Ordering::Relaxed),
         rfqs_unfinished: sent.saturating_sub(finished),
@@ -572,9 +751,11 @@ pub(crate) async fn run(
             _ => 0,
         },
         cancels_read: figures.cancels.load(Ordering::Relaxed),
-        first_quote_over_fastest_p50_us: micros(over_fastest(50)),
-        first_quote_over_fastest_p99_us: micros(over_fastest(99)),
-        first_quote_over_fastest_max_us: micros(max_over_fastest),
+        first_quote_over_fastest_p50_us: micros(over_fastest.percentile(50)),
+        first_quote_over_fastest_p99_us: micros(over_fastest.percentile(99)),
+        first_quote_over_fastest_max_us: micros(over_fastest.max()),
+        ramp_first_quote_over_fastest_p50_us: ramp(50),
+        ramp_first_quote_over_fastest_p99_us: ramp(99),
         request_to_lp_asked_p50_us: micros(figures.way_in.percentile(50)),
         request_to_lp_asked_p99_us: micros(figures.way_in.percentile(99)),
         fastest_answer_to_quote_read_p50_us: micros(figures.way_out.percentile(50)),
@@ -634,8 +815,9 @@ async fn serve_clients(
 }
 
 /// The clients' side, on its own runtime: connects every client, notes
-/// the idle RSS, sends the requests at their moments (RFQ i from client
-/// i mod N) and reads every connection until its RFQs have ended.
+/// the idle RSS, sends the requests at their moments ([`Schedule`]; RFQ i
+/// from client i mod N) and reads every connection until its RFQs have
+/// ended.
 async fn ask(plan: ClientPlan, figures: Arc<ClientFigures>) -> anyhow::Result<()> {
     let clients = plan.tokens.len();
     let mut sinks = Vec::with_capacity(clients);
@@ -651,11 +833,12 @@ async fn ask(plan: ClientPlan, figures: Arc<ClientFigures>) -> anyhow::Result<()
         .unwrap_or_else(|p| p.into_inner()) = status_mb("VmRSS:");
     let plan = Arc::new(plan);
     let first_sent = Instant::now();
-    let give_up_at = tokio::time::Instant::from_std(first_sent + plan.patience);
+    let schedule = plan.schedule;
+    let give_up_at = tokio::time::Instant::from_std(first_sent + schedule.patience());
     let mut readers = tokio::task::JoinSet::new();
     for (index, source) in sources.into_iter().enumerate() {
         // RFQ i is client i mod N's.
-        let rfqs = (plan.rfqs - index).div_ceil(clients);
+        let rfqs = (schedule.rfqs - index).div_ceil(clients);
         readers.spawn(read_client(
             source,
             rfqs,
@@ -671,10 +854,10 @@ async fn ask(plan: ClientPlan, figures: Arc<ClientFigures>) -> anyhow::Result<()
     let wire = Wire::start();
     let starts = wire.end();
     let mut send_at = first_sent;
-    for index in 0..plan.rfqs {
-        if !plan.spacing.is_zero() {
+    for index in 0..schedule.rfqs {
+        if !schedule.spacing.is_zero() {
             starts.at(send_at).await;
-            send_at = next_start(send_at, Instant::now(), plan.spacing);
+            send_at = schedule.next_send(send_at, Instant::now());
         }
         let side = if index.is_multiple_of(2) {
             "buy"
@@ -693,13 +876,16 @@ async fn ask(plan: ClientPlan, figures: Arc<ClientFigures>) -> anyhow::Result<()
         // A connection the desk closed takes no more requests; its reader
         // has said why.
         let _ = sinks[index % clients].send(frame).await;
+        if index + 1 == schedule.live {
+            figures.all_live.store(true, Ordering::Relaxed);
+        }
     }
-    figures.all_live.store(true, Ordering::Relaxed);
+    figures.all_sent.store(true, Ordering::Relaxed);
     while let Some(read) = readers.join_next().await {
         read??;
     }
     *figures.run.lock().unwrap_or_else(|p| p.into_inner()) = first_sent.elapsed();
-    figures.one_ended.store(true, Ordering::Relaxed);
+    figures.winding_down.store(true, Ordering::Relaxed);
     let _ = sampler.await;
     for mut sink in sinks {
         let _ = sink.close().await;
@@ -720,13 +906,13 @@ async fn connect(url: &str, token: &Secret) -> anyhow::Result<Socket> {
     Ok(socket)
 }
 
-/// Samples resident memory every 50 ms from the moment every request has
-/// been sent until the first RFQ ends, keeping the largest.
+/// Samples resident memory every 50 ms from the moment C RFQs are live
+/// until fewer are, keeping the largest.
 async fn sample_live_rss(figures: Arc<ClientFigures>) {
     let mut every = tokio::time::interval(Duration::from_millis(50));
     loop {
         every.tick().await;
-        if figures.one_ended.load(Ordering::Relaxed) {
+        if figures.winding_down.load(Ordering::Relaxed) {
             return;
         }
         if figures.all_live.load(Ordering::Relaxed) {
@@ -793,6 +979,11 @@ async fn read_client(
                 // other cancel is the RFQ's last word.
                 if received.reason.as_deref() != Some("expired") {
                     finished += finish(&mut seen, index, &figures);
+                    let rfq_id =
+                        (received.quote_id.as_deref()).and_then(crate::ids::rfq_id_of_quote);
+                    if let Some(rfq_id) = rfq_id {
+                        plan.firsts.forget(&rfq_id);
+                    }
                 }
             }
             ("quote_request_reject", Some(index)) => {
@@ -821,7 +1012,9 @@ fn finish(seen: &mut HashMap<usize, Seen>, index: usize, figures: &ClientFigures
         return 0;
     }
     rfq.finished = true;
-    figures.one_ended.store(true, Ordering::Relaxed);
+    if figures.all_sent.load(Ordering::Relaxed) {
+        figures.winding_down.store(true, Ordering::Relaxed);
+    }
     figures.finished.fetch_add(1, Ordering::Relaxed);
     1
 }
@@ -835,6 +1028,9 @@ fn time_first_quote(
     quote: &Received,
     read_at: Instant,
 ) {
+    // Taken for every first quote, timed or not, so that the bench keeps
+    // moments only for RFQs whose first quote is still to come.
+    let hop_moments = (quote.quote_id.as_deref()).and_then(|id| plan.hops.take(index, id));
     let sent = plan.sent.get(index).and_then(OnceLock::get);
     let firsts = (quote.quote_id.as_deref())
         .and_then(crate::ids::rfq_id_of_quote)
@@ -846,42 +1042,25 @@ fn time_first_quote(
     let way_in = asked.saturating_duration_since(sent);
     let way_out = read_at.saturating_duration_since(ready);
     let over_fastest = way_in + way_out;
+    if plan.schedule.in_ramp(index) {
+        figures.ramp_over_fastest.record(over_fastest);
+        return;
+    }
     figures.way_in.record(way_in);
     figures.way_out.record(way_out);
-    if let Some(quote_id) = quote.quote_id.as_deref() {
-        time_hops(
-            plan,
-            figures,
-            index,
-            quote_id,
-            [sent, asked, ready, read_at],
-        );
+    if let Some(hop_moments) = hop_moments {
+        time_hops(figures, hop_moments, [sent, asked, ready, read_at]);
     }
     figures.over_fastest.record(over_fastest);
-    let nanos = u64::try_from(over_fastest.as_nanos()).unwrap_or(u64::MAX);
-    figures
-        .max_over_fastest_ns
-        .fetch_max(nanos, Ordering::Relaxed);
 }
 
-/// The first quote's hops between the moments the client API noted and
-/// `[sent, asked, ready, read]`.
+/// The first quote's hops between the moments the client API noted,
+/// `[starting, offered, writing]`, and `[sent, asked, ready, read]`.
 fn time_hops(
-    plan: &ClientPlan,
     figures: &ClientFigures,
-    index: usize,
-    quote_id: &str,
+    [starting, offered, writing]: [Instant; 3],
     [sent, asked, ready, read]: [Instant; 4],
 ) {
-    let starting = (plan.hops.starting.lock())
-        .unwrap_or_else(|p| p.into_inner())
-        .get(format!("b{index}").as_str())
-        .copied();
-    let offered = Hops::at(&plan.hops.offered, quote_id);
-    let writing = Hops::at(&plan.hops.writing, quote_id);
-    let (Some(starting), Some(offered), Some(writing)) = (starting, offered, writing) else {
-        return;
-    };
     let hops = &figures.hops;
     let between = |from: Instant, to: Instant| to.saturating_duration_since(from);
     hops.sent_to_starting.record(between(sent, starting));
@@ -924,6 +1103,119 @@ fn time_serialize(figures: &ClientFigures, quote: &Received) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Bench {
+        #[command(flatten)]
+        options: BenchOptions,
+    }
+
+    /// The schedule `bench --client-api ARGS` runs.
+    fn schedule(args: &str) -> anyhow::Result<Schedule> {
+        let args = ["bench", "--client-api"].into_iter().chain(args.split(' '));
+        Schedule::of(&Bench::try_parse_from(args)?.options)
+    }
+
+    /// When each request is due after the first, none held up.
+    fn moments(schedule: &Schedule) -> Vec<Duration> {
+        let first = Instant::now();
+        let mut due = first;
+        (0..schedule.rfqs)
+            .map(|_| {
+                let moment = due - first;
+                due = schedule.next_send(due, due);
+                moment
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_steady_load_sends_c_every_rfq_secs_for_the_whole_run() {
+        let ms = Duration::from_millis;
+        // 20 live, each streaming 1 s, for 3 s: one request every 50 ms.
+        let steady = schedule("--sessions 20 --rfq-secs 1 --duration 3 --poll-ms 100").unwrap();
+        assert_eq!(
+            steady,
+            Schedule {
+                live: 20,
+                rfqs: 60,
+                spacing: ms(50),
+                stream: ms(1_000),
+                sending: ms(3_000),
+                steady: true,
+            }
+        );
+        let sent = moments(&steady);
+        assert_eq!(sent.len(), 60);
+        assert_eq!(sent[0], ms(0));
+        assert_eq!(sent[1], ms(50));
+        assert_eq!(sent[19], ms(950));
+        // RFQ 20 goes out as RFQ 0's second ends: the first steady one.
+        assert_eq!(sent[20], ms(1_000));
+        assert_eq!(sent[59], ms(2_950));
+        assert!((0..20).all(|index| steady.in_ramp(index)));
+        assert!((20..60).all(|index| !steady.in_ramp(index)));
+        assert_eq!(steady.steady_rfqs(), Some(40));
+        assert_eq!(steady.starts(), "steady");
+        // The last request, its stream, and 5 s of room.
+        assert_eq!(steady.patience(), ms(9_000));
+
+        // The issue's load: 1000 live, a request every 5 ms for 15 s.
+        let issue = schedule("--sessions 1000 --rfq-secs 5 --duration 15").unwrap();
+        assert_eq!((issue.rfqs, issue.spacing), (3_000, ms(5)));
+        assert_eq!(moments(&issue)[1_000], ms(5_000));
+        assert_eq!(issue.steady_rfqs(), Some(2_000));
+        assert_eq!(issue.patience(), ms(25_000));
+
+        // S not dividing C x D: the part of a request left is not sent.
+        let uneven = schedule("--sessions 3 --rfq-secs 2 --duration 5").unwrap();
+        assert_eq!((uneven.rfqs, uneven.steady_rfqs()), (7, Some(4)));
+    }
+
+    #[test]
+    fn the_burst_sends_c_over_one_poll_interval_and_counts_every_rfq() {
+        let us = Duration::from_micros;
+        let burst = schedule("--sessions 1000 --duration 10 --poll-ms 100").unwrap();
+        assert_eq!(
+            burst,
+            Schedule {
+                live: 1_000,
+                rfqs: 1_000,
+                spacing: us(100),
+                stream: us(10_000_000),
+                sending: us(100_000),
+                steady: false,
+            }
+        );
+        let sent = moments(&burst);
+        assert_eq!((sent[1], sent[999]), (us(100), us(99_900)));
+        assert!((0..1_000).all(|index| !burst.in_ramp(index)));
+        assert_eq!(burst.steady_rfqs(), None);
+        assert_eq!(burst.starts(), "spread");
+        assert_eq!(burst.patience(), us(15_100_000));
+        let together = schedule("--sessions 4 --poll-ms 100 --lockstep").unwrap();
+        assert_eq!(
+            (together.spacing, together.starts()),
+            (Duration::ZERO, "together")
+        );
+        let unpolled = schedule("--sessions 4").unwrap();
+        assert_eq!(unpolled.starts(), "together");
+    }
+
+    #[test]
+    fn a_steady_load_needs_an_rfq_shorter_than_the_run() {
+        let refused = |args| schedule(args).unwrap_err().to_string();
+        assert_eq!(
+            refused("--rfq-secs 10 --duration 10"),
+            "invalid --rfq-secs '10': must be less than --duration (10)"
+        );
+        assert_eq!(
+            refused("--rfq-secs 0"),
+            "invalid --rfq-secs '0': must be at least 1"
+        );
+        assert!(refused("--rfq-secs 1 --lockstep").contains("--lockstep"));
+    }
 
     #[test]
     fn an_rfq_keeps_its_first_request_and_its_fastest_answer() {
@@ -942,5 +1234,31 @@ mod tests {
         firsts.answered("R1", t0 + ms(8));
         assert_eq!(firsts.of("R1"), Some((t0 + ms(1), t0 + ms(6))));
         assert_eq!(firsts.of("R2"), None);
+        // Ended: kept no longer, and a late answer does not bring it back.
+        firsts.forget("R1");
+        firsts.answered("R1", t0 + ms(10));
+        assert_eq!(firsts.of("R1"), None);
+        assert!(firsts.by_rfq.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_rfqs_hop_moments_are_dropped_once_its_first_quote_is_read() {
+        let hops = Hops::default();
+        let quote_id: Arc<str> = Arc::from("Q7-1");
+        hops.starting("b3");
+        hops.quote_offered(&quote_id);
+        // Later quotes are not noted.
+        hops.quote_offered(&Arc::from("Q7-2"));
+        assert_eq!(hops.offered.lock().unwrap().len(), 1);
+        // Not yet taken by the writer: nothing to time, and nothing kept.
+        assert_eq!(hops.take(3, "Q7-1"), None);
+        hops.starting("b3");
+        hops.quote_offered(&quote_id);
+        hops.quote_writing(&quote_id);
+        let [starting, offered, writing] = hops.take(3, "Q7-1").unwrap();
+        assert!(starting <= offered && offered <= writing);
+        assert!(hops.starting.lock().unwrap().is_empty());
+        assert!(hops.offered.lock().unwrap().is_empty());
+        assert!(hops.writing.lock().unwrap().is_empty());
     }
 }

@@ -758,6 +758,17 @@ fn bench_through_the_client_api_quotes_every_clients_rfq_and_times_the_first_quo
         ("rejects", serde_json::json!([])),
         ("errors", serde_json::json!([])),
         ("connections_closed", serde_json::json!([])),
+        // The burst: no --rfq-secs, so no steady RFQs to tell apart.
+        ("rfq_secs", serde_json::Value::Null),
+        ("steady_rfqs", serde_json::Value::Null),
+        (
+            "ramp_first_quote_over_fastest_p50_us",
+            serde_json::Value::Null,
+        ),
+        (
+            "ramp_first_quote_over_fastest_p99_us",
+            serde_json::Value::Null,
+        ),
     ] {
         assert_eq!(report[field], expected, "{field}: {report}");
     }
@@ -803,6 +814,69 @@ fn bench_through_the_client_api_quotes_every_clients_rfq_and_times_the_first_quo
         text.contains("bench through the client API: 4 client RFQs x 3 LPs over 2 API clients (started spread), ")
             && text.contains(": 4 quoted, 0 rejected, 0 unfinished; ")
             && text.contains("request -> first quote read, less the fastest LP's answer time: p50 ")
+            && text.contains("KB per live client RFQ"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bench_through_the_client_api_with_rfq_secs_keeps_c_live_and_times_the_steady_rfqs_apart() {
+    // 20 live client RFQs of 1 s each, one sent every 50 ms for 3 s: the
+    // first 20 are the ramp, the 40 after start among 20 live ones.
+    let output = lp_rfq()
+        .args(["bench", "--client-api", "--connections", "2"])
+        .args(["--sessions", "20", "--lps", "3", "--duration", "3"])
+        .args(["--poll-ms", "100", "--lp-delay-ms", "5", "--rfq-secs", "1"])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 1);
+    let report = &lines[0];
+    for (field, expected) in [
+        ("sessions", serde_json::json!(20)),
+        ("starts", serde_json::json!("steady")),
+        ("rfq_secs", serde_json::json!(1)),
+        ("rfqs_sent", serde_json::json!(60)),
+        ("steady_rfqs", serde_json::json!(40)),
+        // Every RFQ counts here, the ramp's too.
+        ("rfqs_quoted", serde_json::json!(60)),
+        ("rfqs_rejected", serde_json::json!(0)),
+        ("rfqs_unfinished", serde_json::json!(0)),
+        ("cancels_read", serde_json::json!(60)),
+        ("unmatched_quotes", serde_json::json!(0)),
+        ("rejects", serde_json::json!([])),
+        ("errors", serde_json::json!([])),
+        ("connections_closed", serde_json::json!([])),
+    ] {
+        assert_eq!(report[field], expected, "{field}: {report}");
+    }
+    for (p50, p99) in [
+        (
+            "first_quote_over_fastest_p50_us",
+            "first_quote_over_fastest_p99_us",
+        ),
+        (
+            "ramp_first_quote_over_fastest_p50_us",
+            "ramp_first_quote_over_fastest_p99_us",
+        ),
+        ("request_to_lp_asked_p50_us", "request_to_lp_asked_p99_us"),
+        (
+            "fastest_answer_to_quote_read_p50_us",
+            "fastest_answer_to_quote_read_p99_us",
+        ),
+    ] {
+        let (p50, p99) = (report[p50].as_f64().unwrap(), report[p99].as_f64().unwrap());
+        assert!(p50 > 0.0 && p50 <= p99, "{report}");
+    }
+    let idle = report["idle_rss_mb"].as_f64().unwrap();
+    let running = report["running_rss_mb"].as_f64().unwrap();
+    assert!(idle > 1.0 && running >= idle, "{report}");
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("bench through the client API: 20 client RFQs x 3 LPs over 2 API clients (started steady), ")
+            && text.contains(": 60 quoted, 0 rejected, 0 unfinished; ")
+            && text.contains("  steady: each RFQ streamed 1 s, 60 sent; the 40 sent with 20 live are below; the ramp's 20 (sent before): ")
             && text.contains("KB per live client RFQ"),
         "{text}"
     );
@@ -1602,6 +1676,19 @@ fn bench_argument_errors_exit_2() {
             &["bench", "--client-api", "--sessions", "2", "--connections", "3"][..],
             "lp-rfq: invalid --connections '3': must be from 1 to --sessions (2)\n",
         ),
+        // The steady load needs RFQs shorter than the run, sent apart.
+        (
+            &["bench", "--client-api", "--rfq-secs", "10"][..],
+            "lp-rfq: invalid --rfq-secs '10': must be less than --duration (10)\n",
+        ),
+        (
+            &["bench", "--client-api", "--rfq-secs", "0"][..],
+            "lp-rfq: invalid --rfq-secs '0': must be at least 1\n",
+        ),
+        (
+            &["bench", "--client-api", "--rfq-secs", "1", "--lockstep"][..],
+            "lp-rfq: --lockstep sends every request at once and --rfq-secs sends them steadily: with --client-api give one of them\n",
+        ),
         (
             &["bench", "--connections", "2"][..],
             "lp-rfq: --connections is for a bench over a desk server: add --through-server or --client-api\n",
@@ -1624,10 +1711,6 @@ fn bench_argument_errors_exit_2() {
         (
             &["bench", "--client-api", "--through-server"][..],
             "--through-server",
-        ),
-        (
-            &["bench", "--client-api", "--rfq-secs", "1"][..],
-            "--rfq-secs",
         ),
     ] {
         let output = lp_rfq().args(args).output().unwrap();
