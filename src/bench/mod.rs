@@ -93,8 +93,8 @@ pub struct BenchOptions {
     /// Run the streams through a desk server in this process (`serve`'s
     /// code, on a loopback port), each started and read by one of
     /// --connections operator WebSocket connections: measures an LP
-    /// answer's ready moment to its event read at the operator's socket,
-    /// and memory per attached stream (the server keeps every stream's
+    /// answer's ready moment to its event arriving at the operator's
+    /// socket (and read by its thread), and memory per attached stream (the server keeps every stream's
     /// snapshot, as `serve` does)
     #[arg(long, conflicts_with_all = ["rfq_secs", "keep_snapshots"])]
     pub(crate) through_server: bool,
@@ -102,9 +102,10 @@ pub struct BenchOptions {
     /// desk server in this process (`serve --client-ws`'s code, on a
     /// loopback port), sent by --connections API clients over one
     /// --poll-ms interval (or, with --rfq-secs, steadily for the whole
-    /// run): measures a client's quote_request to its first quote read off
-    /// its socket, less the fastest LP's answer time, quotes pushed per
-    /// second, and memory per live client RFQ
+    /// run): measures a client's quote_request to its first quote arriving
+    /// at its socket (and read by its thread), less the fastest LP's
+    /// answer time, quotes pushed per second, and memory per live client
+    /// RFQ
     #[arg(
         long,
         conflicts_with_all = ["keep_snapshots", "through_server"]

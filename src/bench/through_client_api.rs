@@ -4,9 +4,11 @@
 //! API (`client_api::ws::connection`, `serve --client-ws`'s code, on a
 //! loopback port of its own), N API clients send the RFQs so that C are
 //! live at once, and the bench times each RFQ from its request leaving
-//! the client to its first quote being read, less its fastest LP's answer
-//! time (from the LP being asked to its answer reaching the host): the
-//! rest is the desk's.
+//! the client to its first quote arriving at the client's socket (the
+//! kernel's receive stamp, [`super::arrival`]; its read by the client's
+//! thread is reported beside it), less its fastest LP's answer time (from
+//! the LP being asked to its answer reaching the host): the rest is the
+//! desk's.
 //!
 //! By default the C requests go out spread over one poll interval: every
 //! first quote is then timed during the ramp from no RFQ to C, at C
@@ -34,12 +36,12 @@ use futures::stream::SplitStream;
 use futures::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::blotter::Blotter;
 use crate::client_api::ws::ClientTokens;
@@ -51,6 +53,7 @@ use crate::rfq::{ClientId, EngineParams};
 use crate::secret::Secret;
 use crate::tls::Opening;
 
+use super::arrival::{ArrivalClock, LastArrival, StampedStream};
 use super::histogram::LatencyHistogram;
 use super::wire::Wire;
 use super::{micros, next_start, status_mb, AnswerMarks, BenchBlotter, BenchOptions};
@@ -205,13 +208,18 @@ pub(crate) struct ClientApiBenchReport {
     /// the last quote of each RFQ at its end.
     pub(crate) cancels_read: u64,
     /// Per RFQ: its `quote_request` leaving the client to its first quote
-    /// read off the client's socket, less its fastest LP's answer time
-    /// (that LP asked → its answer reaching the host): the desk's part.
-    /// With `--rfq-secs` this and every figure down to `hops_us` are the
-    /// steady RFQs' only.
+    /// arriving at the client's socket (the kernel's receive stamp; see
+    /// `bench::arrival`), less its fastest LP's answer time (that LP
+    /// asked → its answer reaching the host): the desk's part, what issue
+    /// 28 times. With `--rfq-secs` this and every figure down to
+    /// `hops_us` are the steady RFQs' only.
     pub(crate) first_quote_over_fastest_p50_us: f64,
     pub(crate) first_quote_over_fastest_p99_us: f64,
     pub(crate) first_quote_over_fastest_max_us: f64,
+    /// The same to the quote being read by the client's thread: also that
+    /// thread's own wait for a core on the desk's machine.
+    pub(crate) first_quote_read_over_fastest_p50_us: f64,
+    pub(crate) first_quote_read_over_fastest_p99_us: f64,
     /// With `--rfq-secs`: the same for the ramp's RFQs, sent before C
     /// were live (null without: the headline is all ramp).
     pub(crate) ramp_first_quote_over_fastest_p50_us: Option<f64>,
@@ -287,17 +295,22 @@ impl ClientApiBenchReport {
             self.ramp_first_quote_over_fastest_p99_us,
         ) {
             text += &format!(
-                "  steady: each RFQ streamed {secs} s, {} sent; the {steady} sent with {} live are below; the ramp's {} (sent before): request -> first quote read, less the fastest LP's answer time: p50 {ramp_p50} us, p99 {ramp_p99} us\n",
+                "  steady: each RFQ streamed {secs} s, {} sent; the {steady} sent with {} live are below; the ramp's {} (sent before): request -> first quote at the client's socket, less the fastest LP's answer time: p50 {ramp_p50} us, p99 {ramp_p99} us\n",
                 self.rfqs_sent,
                 self.sessions,
                 self.rfqs_sent.saturating_sub(steady),
             );
         }
         text += &format!(
-            "  request -> first quote read, less the fastest LP's answer time: p50 {} us, p99 {} us, max {} us\n",
+            "  request -> first quote arrived at the client's socket, less the fastest LP's answer time: p50 {} us, p99 {} us, max {} us\n",
             self.first_quote_over_fastest_p50_us,
             self.first_quote_over_fastest_p99_us,
             self.first_quote_over_fastest_max_us,
+        );
+        text += &format!(
+            "  request -> first quote read by the client's thread, less the same: p50 {} us, p99 {} us\n",
+            self.first_quote_read_over_fastest_p50_us,
+            self.first_quote_read_over_fastest_p99_us,
         );
         text += &format!(
             "  of which request -> first LP asked: p50 {} us, p99 {} us; fastest answer -> quote read: p50 {} us, p99 {} us\n",
@@ -501,8 +514,8 @@ struct ClientPlan {
     hops: Arc<Hops>,
 }
 
-/// Request → first quote read, less the fastest LP's answer time, over
-/// some RFQs.
+/// Request → first quote (at the socket, or read), less the fastest LP's
+/// answer time, over some RFQs.
 #[derive(Default)]
 struct OverFastest {
     histogram: LatencyHistogram,
@@ -533,6 +546,8 @@ struct ClientFigures {
     /// The RFQs the headline counts: every one, or with `--rfq-secs` those
     /// sent once C were live.
     over_fastest: OverFastest,
+    /// The same RFQs to their first quote's read by the client's thread.
+    read_over_fastest: OverFastest,
     /// With `--rfq-secs`, the RFQs sent before C were live.
     ramp_over_fastest: OverFastest,
     way_in: LatencyHistogram,
@@ -591,7 +606,7 @@ struct Received {
     text: Option<String>,
 }
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Socket = WebSocketStream<StampedStream>;
 
 /// Runs the bench through the client API; see the module docs.
 pub(crate) async fn run(
@@ -754,6 +769,8 @@ pub(crate) async fn run(
         first_quote_over_fastest_p50_us: micros(over_fastest.percentile(50)),
         first_quote_over_fastest_p99_us: micros(over_fastest.percentile(99)),
         first_quote_over_fastest_max_us: micros(over_fastest.max()),
+        first_quote_read_over_fastest_p50_us: micros(figures.read_over_fastest.percentile(50)),
+        first_quote_read_over_fastest_p99_us: micros(figures.read_over_fastest.percentile(99)),
         ramp_first_quote_over_fastest_p50_us: ramp(50),
         ramp_first_quote_over_fastest_p99_us: ramp(99),
         request_to_lp_asked_p50_us: micros(figures.way_in.percentile(50)),
@@ -823,9 +840,10 @@ async fn ask(plan: ClientPlan, figures: Arc<ClientFigures>) -> anyhow::Result<()
     let mut sinks = Vec::with_capacity(clients);
     let mut sources = Vec::with_capacity(clients);
     for token in &plan.tokens {
-        let (sink, source) = connect(&plan.url, token).await?.split();
+        let (socket, arrivals) = connect(&plan.url, token).await?;
+        let (sink, source) = socket.split();
         sinks.push(sink);
-        sources.push(source);
+        sources.push((source, arrivals));
     }
     *figures
         .idle_rss_mb
@@ -836,11 +854,12 @@ async fn ask(plan: ClientPlan, figures: Arc<ClientFigures>) -> anyhow::Result<()
     let schedule = plan.schedule;
     let give_up_at = tokio::time::Instant::from_std(first_sent + schedule.patience());
     let mut readers = tokio::task::JoinSet::new();
-    for (index, source) in sources.into_iter().enumerate() {
+    for (index, (source, arrivals)) in sources.into_iter().enumerate() {
         // RFQ i is client i mod N's.
         let rfqs = (schedule.rfqs - index).div_ceil(clients);
         readers.spawn(read_client(
             source,
+            arrivals,
             rfqs,
             give_up_at,
             plan.clone(),
@@ -894,16 +913,17 @@ async fn ask(plan: ClientPlan, figures: Arc<ClientFigures>) -> anyhow::Result<()
 }
 
 /// Connects one client with its bearer token.
-async fn connect(url: &str, token: &Secret) -> anyhow::Result<Socket> {
+async fn connect(url: &str, token: &Secret) -> anyhow::Result<(Socket, Arc<LastArrival>)> {
     let mut request = url.into_client_request()?;
     request.headers_mut().insert(
         "authorization",
         HeaderValue::from_str(&format!("Bearer {}", token.expose()))?,
     );
+    let (stream, arrivals) = super::connect_stamped(url).await?;
     let (socket, _) =
-        tokio_tungstenite::connect_async_with_config(request, Some(super::reading_config()), true)
+        tokio_tungstenite::client_async_with_config(request, stream, Some(super::reading_config()))
             .await?;
-    Ok(socket)
+    Ok((socket, arrivals))
 }
 
 /// Samples resident memory every 50 ms from the moment C RFQs are live
@@ -934,6 +954,7 @@ struct Seen {
 /// desk closes it, or `give_up_at`), timing each RFQ's first quote.
 async fn read_client(
     mut source: SplitStream<Socket>,
+    arrivals: Arc<LastArrival>,
     rfqs: usize,
     give_up_at: tokio::time::Instant,
     plan: Arc<ClientPlan>,
@@ -942,6 +963,7 @@ async fn read_client(
     let mut seen: HashMap<usize, Seen> = HashMap::with_capacity(rfqs);
     let mut finished = 0;
     let mut quotes = 0u64;
+    let mut clock = ArrivalClock::new();
     while finished < rfqs {
         let Ok(frame) = tokio::time::timeout_at(give_up_at, source.next()).await else {
             break;
@@ -967,7 +989,8 @@ async fn read_client(
                 if !rfq.quoted {
                     rfq.quoted = true;
                     figures.quoted.fetch_add(1, Ordering::Relaxed);
-                    time_first_quote(&plan, &figures, index, &received, read_at);
+                    let arrived = clock.arrived(&arrivals, read_at);
+                    time_first_quote(&plan, &figures, index, &received, [arrived, read_at]);
                 }
                 if quotes % 16 == 1 {
                     time_serialize(&figures, &received);
@@ -1019,14 +1042,15 @@ fn finish(seen: &mut HashMap<usize, Seen>, index: usize, figures: &ClientFigures
     1
 }
 
-/// RFQ `index`'s first quote was read at `read_at`: the desk's part of
-/// the wait is all of it less its fastest LP's answer time.
+/// RFQ `index`'s first quote arrived at the client's socket and was read
+/// at `[arrived, read_at]`: the desk's part of the wait is all of it (to
+/// its arrival) less its fastest LP's answer time.
 fn time_first_quote(
     plan: &ClientPlan,
     figures: &ClientFigures,
     index: usize,
     quote: &Received,
-    read_at: Instant,
+    [arrived, read_at]: [Instant; 2],
 ) {
     // Taken for every first quote, timed or not, so that the bench keeps
     // moments only for RFQs whose first quote is still to come.
@@ -1041,11 +1065,12 @@ fn time_first_quote(
     };
     let way_in = asked.saturating_duration_since(sent);
     let way_out = read_at.saturating_duration_since(ready);
-    let over_fastest = way_in + way_out;
+    let over_fastest = way_in + arrived.saturating_duration_since(ready);
     if plan.schedule.in_ramp(index) {
         figures.ramp_over_fastest.record(over_fastest);
         return;
     }
+    figures.read_over_fastest.record(way_in + way_out);
     figures.way_in.record(way_in);
     figures.way_out.record(way_out);
     if let Some(hop_moments) = hop_moments {
