@@ -32,8 +32,12 @@ use tokio::net::TcpStream;
 pub(crate) struct LastArrival(AtomicI64);
 
 impl LastArrival {
-    fn note(&self, realtime_ns: i64) {
-        self.0.store(realtime_ns, Ordering::Relaxed);
+    /// The newest read's stamp; `None` when it had none (the kernel
+    /// stamps only once timestamps are switched on system-wide, a moment
+    /// after the first socket asks): its frames are then timed as read,
+    /// never by an older read's stamp, which would be too early.
+    fn note(&self, realtime_ns: Option<i64>) {
+        self.0.store(realtime_ns.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// The newest stamp, if the socket gave one.
@@ -88,7 +92,7 @@ impl AsyncRead for StampedStream {
             });
             match read {
                 Ok((read, stamp)) => {
-                    if let Some(stamp) = stamp {
+                    if read > 0 {
                         this.last.note(stamp);
                     }
                     buf.advance(read);
@@ -292,13 +296,26 @@ mod tests {
         assert_eq!(last.latest(), None);
         let now = Instant::now();
         assert_eq!(clock.arrived(&last, now), now);
+        let mut read = [0u8; 16];
+        if cfg!(target_os = "linux") {
+            // The kernel starts stamping a moment after timestamps are
+            // first asked for (it switches them on system-wide from a
+            // work queue): until then a read has no stamp.
+            for _ in 0..1000 {
+                sender.write_all(b"w").await.unwrap();
+                receiver.read_exact(&mut read[..1]).await.unwrap();
+                if last.latest().is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
 
         let sent_at = Instant::now();
         sender.write_all(b"hello").await.unwrap();
         // The receiver is busy elsewhere for a while (a real wait: the
         // kernel's stamp is on its real clock).
         std::thread::sleep(Duration::from_millis(30));
-        let mut read = [0u8; 16];
         let n = receiver.read(&mut read).await.unwrap();
         let read_at = Instant::now();
         assert_eq!(&read[..n], b"hello");
