@@ -78,6 +78,31 @@ impl LatencyHistogram {
     }
 }
 
+/// A [`LatencyHistogram`] that also keeps the largest value, so that a
+/// percentile (its bucket's upper bound, within 6 %) is never reported
+/// above the largest value seen.
+#[derive(Default)]
+pub(crate) struct LatenciesWithMax {
+    histogram: LatencyHistogram,
+    max_ns: AtomicU64,
+}
+
+impl LatenciesWithMax {
+    pub(crate) fn record(&self, latency: Duration) {
+        self.histogram.record(latency);
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.max_ns.fetch_max(nanos, Ordering::Relaxed);
+    }
+
+    pub(crate) fn max(&self) -> Duration {
+        Duration::from_nanos(self.max_ns.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn percentile(&self, percentile: u32) -> Duration {
+        self.histogram.percentile(percentile).min(self.max())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

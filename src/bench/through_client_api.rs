@@ -54,7 +54,7 @@ use crate::secret::Secret;
 use crate::tls::Opening;
 
 use super::arrival::{ArrivalClock, LastArrival, StampedStream};
-use super::histogram::LatencyHistogram;
+use super::histogram::{LatenciesWithMax, LatencyHistogram};
 use super::wire::Wire;
 use super::{micros, next_start, status_mb, AnswerMarks, BenchBlotter, BenchOptions};
 
@@ -514,42 +514,16 @@ struct ClientPlan {
     hops: Arc<Hops>,
 }
 
-/// Request → first quote (at the socket, or read), less the fastest LP's
-/// answer time, over some RFQs.
-#[derive(Default)]
-struct OverFastest {
-    histogram: LatencyHistogram,
-    max_ns: AtomicU64,
-}
-
-impl OverFastest {
-    fn record(&self, over_fastest: Duration) {
-        self.histogram.record(over_fastest);
-        let nanos = u64::try_from(over_fastest.as_nanos()).unwrap_or(u64::MAX);
-        self.max_ns.fetch_max(nanos, Ordering::Relaxed);
-    }
-
-    fn max(&self) -> Duration {
-        Duration::from_nanos(self.max_ns.load(Ordering::Relaxed))
-    }
-
-    /// A percentile is its bucket's upper bound (within 6 %): never above
-    /// the largest value seen.
-    fn percentile(&self, percentile: u32) -> Duration {
-        self.histogram.percentile(percentile).min(self.max())
-    }
-}
-
 /// What the clients saw, added up over every connection.
 #[derive(Default)]
 struct ClientFigures {
     /// The RFQs the headline counts: every one, or with `--rfq-secs` those
     /// sent once C were live.
-    over_fastest: OverFastest,
+    over_fastest: LatenciesWithMax,
     /// The same RFQs to their first quote's read by the client's thread.
-    read_over_fastest: OverFastest,
+    read_over_fastest: LatenciesWithMax,
     /// With `--rfq-secs`, the RFQs sent before C were live.
-    ramp_over_fastest: OverFastest,
+    ramp_over_fastest: LatenciesWithMax,
     way_in: LatencyHistogram,
     way_out: LatencyHistogram,
     hops: HopHistograms,

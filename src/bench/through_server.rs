@@ -37,7 +37,7 @@ use crate::secret::Secret;
 use crate::signals::Interrupt;
 
 use super::arrival::{ArrivalClock, LastArrival, StampedStream};
-use super::histogram::LatencyHistogram;
+use super::histogram::{LatenciesWithMax, LatencyHistogram};
 use super::wire::Wire;
 use super::{micros, next_start, status_mb, BenchBlotter, BenchOptions};
 
@@ -209,12 +209,10 @@ struct OperatorPlan {
 /// What the operators saw, added up over every connection.
 #[derive(Default)]
 struct OperatorFigures {
-    ready_to_socket: LatencyHistogram,
-    max_ready_to_socket_ns: AtomicU64,
-    ready_to_read: LatencyHistogram,
+    ready_to_socket: LatenciesWithMax,
+    ready_to_read: LatenciesWithMax,
     serialize: LatencyHistogram,
     parse: LatencyHistogram,
-    max_ready_to_read_ns: AtomicU64,
     messages: AtomicU64,
     answers: AtomicU64,
     client_quotes: AtomicU64,
@@ -378,24 +376,7 @@ pub(crate) async fn run(
         .unwrap_or_else(|p| p.into_inner());
     let per_stream_kb = (running - idle).max(0.0) * 1024.0 / options.sessions as f64;
     let taken = |list: &Mutex<Vec<String>>| list.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    // A percentile is its bucket's upper bound (within 6 %): never above
-    // the largest value seen.
-    let max_ready_to_read =
-        Duration::from_nanos(figures.max_ready_to_read_ns.load(Ordering::Relaxed));
-    let ready_to_read = |percentile| {
-        figures
-            .ready_to_read
-            .percentile(percentile)
-            .min(max_ready_to_read)
-    };
-    let max_ready_to_socket =
-        Duration::from_nanos(figures.max_ready_to_socket_ns.load(Ordering::Relaxed));
-    let ready_to_socket = |percentile| {
-        figures
-            .ready_to_socket
-            .percentile(percentile)
-            .min(max_ready_to_socket)
-    };
+    let (to_socket, to_read) = (&figures.ready_to_socket, &figures.ready_to_read);
     Ok(ServerBenchReport {
         through_server: true,
         sessions: options.sessions,
@@ -407,12 +388,12 @@ pub(crate) async fn run(
         messages_read: figures.messages.load(Ordering::Relaxed),
         answers_read: figures.answers.load(Ordering::Relaxed),
         client_quotes_read: figures.client_quotes.load(Ordering::Relaxed),
-        ready_to_socket_p50_us: micros(ready_to_socket(50)),
-        ready_to_socket_p99_us: micros(ready_to_socket(99)),
-        ready_to_socket_max_us: micros(max_ready_to_socket),
-        ready_to_operator_p50_us: micros(ready_to_read(50)),
-        ready_to_operator_p99_us: micros(ready_to_read(99)),
-        ready_to_operator_max_us: micros(max_ready_to_read),
+        ready_to_socket_p50_us: micros(to_socket.percentile(50)),
+        ready_to_socket_p99_us: micros(to_socket.percentile(99)),
+        ready_to_socket_max_us: micros(to_socket.max()),
+        ready_to_operator_p50_us: micros(to_read.percentile(50)),
+        ready_to_operator_p99_us: micros(to_read.percentile(99)),
+        ready_to_operator_max_us: micros(to_read.max()),
         lp_answer_late_p50_us: late_p50,
         lp_answer_late_p99_us: late_p99,
         event_serialize_p50_us: micros(figures.serialize.percentile(50)),
@@ -631,18 +612,8 @@ async fn read_connection(
             match ready {
                 Some(ready) => {
                     let arrived = clock.arrived(&arrivals, read_at);
-                    let to_socket = arrived.saturating_duration_since(ready);
-                    figures.ready_to_socket.record(to_socket);
-                    figures.max_ready_to_socket_ns.fetch_max(
-                        u64::try_from(to_socket.as_nanos()).unwrap_or(u64::MAX),
-                        Ordering::Relaxed,
-                    );
-                    let took = read_at.saturating_duration_since(ready);
-                    figures.ready_to_read.record(took);
-                    let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-                    figures
-                        .max_ready_to_read_ns
-                        .fetch_max(nanos, Ordering::Relaxed);
+                    (figures.ready_to_socket).record(arrived.saturating_duration_since(ready));
+                    (figures.ready_to_read).record(read_at.saturating_duration_since(ready));
                     figures.answers.fetch_add(1, Ordering::Relaxed);
                 }
                 None => {
