@@ -87,21 +87,36 @@ impl AsyncRead for StampedStream {
         loop {
             std::task::ready!(this.inner.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
-            let read = this.inner.try_io(tokio::io::Interest::READABLE, || {
-                linux::recv_stamped(&this.inner, unfilled)
-            });
-            match read {
-                Ok((read, stamp)) => {
-                    if read > 0 {
-                        this.last.note(stamp);
-                    }
-                    buf.advance(read);
-                    return Poll::Ready(Ok(()));
-                }
+            let room = unfilled.len();
+            // A read that did not fill the buffer emptied the socket: it
+            // is kept here and reported to tokio as `WouldBlock`, so that
+            // tokio clears the readiness it came with (as its own
+            // `poll_read` does), rather than an extra `recvmsg` learning it.
+            let mut short = None;
+            let read =
+                this.inner
+                    .try_io(tokio::io::Interest::READABLE, || match linux::recv_stamped(
+                        &this.inner,
+                        unfilled,
+                    )? {
+                        (read, stamp) if read > 0 && read < room => {
+                            short = Some((read, stamp));
+                            Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        whole_or_end => Ok(whole_or_end),
+                    });
+            let (read, stamp) = match (read, short) {
+                (_, Some(short)) => short,
+                (Ok(read), None) => read,
                 // Readiness was stale: `try_io` cleared it; wait again.
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(error) => return Poll::Ready(Err(error)),
+                (Err(error), None) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                (Err(error), None) => return Poll::Ready(Err(error)),
+            };
+            if read > 0 {
+                this.last.note(stamp);
             }
+            buf.advance(read);
+            return Poll::Ready(Ok(()));
         }
     }
 
@@ -134,16 +149,18 @@ impl AsyncWrite for StampedStream {
 }
 
 /// Turns the kernel's real-time stamps into the bench's monotonic
-/// moments. The two clocks are paired afresh every [`Self::REPAIR`], so
-/// that a slewing real-time clock never drifts a stamp by more than a
-/// few microseconds.
+/// moments. The two clocks are slewed together (NTP adjusts both), so
+/// their offset moves only when the real-time clock is set; they are
+/// paired again every [`Self::REPAIR`] to follow such a step, each time
+/// from the closest of a few readings (a thread preempted between two
+/// readings would otherwise pair them up to half its wait apart).
 pub(crate) struct ArrivalClock {
     paired_at: Instant,
     realtime_ns: i64,
 }
 
 impl ArrivalClock {
-    const REPAIR: Duration = Duration::from_millis(50);
+    const REPAIR: Duration = Duration::from_secs(1);
 
     pub(crate) fn new() -> ArrivalClock {
         let (paired_at, realtime_ns) = pair_clocks();
@@ -176,18 +193,24 @@ impl ArrivalClock {
 }
 
 /// The monotonic and real-time clocks read together: the real-time
-/// reading between two monotonic ones, paired with their midpoint.
+/// reading between two monotonic ones, paired with their midpoint, from
+/// the narrowest of a few tries.
 fn pair_clocks() -> (Instant, i64) {
-    let before = Instant::now();
-    let realtime = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let after = Instant::now();
-    let midpoint = before + after.saturating_duration_since(before) / 2;
-    (
-        midpoint,
-        i64::try_from(realtime.as_nanos()).unwrap_or(i64::MAX),
-    )
+    let read_once = || {
+        let before = Instant::now();
+        let realtime = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let after = Instant::now();
+        let width = after.saturating_duration_since(before);
+        let realtime_ns = i64::try_from(realtime.as_nanos()).unwrap_or(i64::MAX);
+        (width, before + width / 2, realtime_ns)
+    };
+    let (_, midpoint, realtime_ns) = (0..5)
+        .map(|_| read_once())
+        .min_by_key(|&(width, ..)| width)
+        .unwrap_or_else(read_once);
+    (midpoint, realtime_ns)
 }
 
 #[cfg(target_os = "linux")]
@@ -257,8 +280,11 @@ mod linux {
         unsafe {
             let mut header = libc::CMSG_FIRSTHDR(&message);
             while !header.is_null() {
+                let holds_a_timespec = (*header).cmsg_len as usize
+                    >= libc::CMSG_LEN(size_of::<libc::timespec>() as u32) as usize;
                 if (*header).cmsg_level == libc::SOL_SOCKET
                     && (*header).cmsg_type == libc::SCM_TIMESTAMPNS
+                    && holds_a_timespec
                 {
                     let at: libc::timespec =
                         std::ptr::read_unaligned(libc::CMSG_DATA(header).cast());

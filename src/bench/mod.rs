@@ -484,7 +484,6 @@ impl Outlet for SessionTally {
     }
 }
 
-/// Peak resident memory of this process so far, in MB (Linux).
 /// How the bench's operators and API clients read their WebSocket: with
 /// a small read buffer. tungstenite zero-fills the free part of its read
 /// buffer (128 KiB by default) before every read from the socket, so each
@@ -507,6 +506,7 @@ pub(crate) async fn connect_stamped(
     Ok(arrival::StampedStream::new(stream))
 }
 
+/// Peak resident memory of this process so far, in MB (Linux).
 pub(crate) fn peak_rss_mb() -> f64 {
     status_mb("VmHWM:")
 }

@@ -3,8 +3,10 @@
 //! loopback port of its own) runs every stream against the bench's LPs,
 //! and N operator WebSocket connections start the streams and read their
 //! events as a console would; the bench times each LP answer from the
-//! moment it was ready (reached the host) to its event's frame being read
-//! off the operator's socket, and the memory each attached stream costs.
+//! moment it was ready (reached the host) to its event's frame arriving
+//! at the operator's socket (the kernel's receive stamp,
+//! [`super::arrival`]) and to its being read there, and the memory each
+//! attached stream costs.
 //!
 //! Both ends run in this one process so that "ready" and "read" come from
 //! one monotonic clock with no hand-off between processes; the operators
@@ -115,7 +117,10 @@ pub(crate) struct ServerBenchReport {
     /// same call on the same message).
     pub(crate) event_serialize_p50_us: f64,
     pub(crate) event_serialize_p99_us: f64,
-    /// Parsing one frame at the operator (after it was read).
+    /// The bench's operator reading the fields it uses from one frame
+    /// (after it was read; a glance, not a console's full parse, which
+    /// took ~1.5 µs before 2026-12-07's evening section of
+    /// docs/performance.md).
     pub(crate) operator_parse_p50_us: f64,
     pub(crate) operator_parse_p99_us: f64,
     /// Resident memory with the desk up and every connection attached,
