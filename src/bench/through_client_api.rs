@@ -185,6 +185,12 @@ pub(crate) struct ClientApiBenchReport {
     /// `steady` (`--rfq-secs`: C every `rfq_secs` for the whole run).
     pub(crate) starts: &'static str,
     pub(crate) duration_s: f64,
+    /// From the first request sent to the last: one poll interval for the
+    /// burst, `--duration` for the steady load. Longer means the sender
+    /// fell behind its schedule (each request goes a spacing after the
+    /// one before, not at a fixed moment), and fewer than C were live
+    /// for a while.
+    pub(crate) requests_span_s: f64,
     /// With `--rfq-secs`: how long each RFQ streamed (null without: each
     /// streamed the run's `--duration`).
     pub(crate) rfq_secs: Option<u64>,
@@ -546,6 +552,8 @@ struct ClientFigures {
     winding_down: AtomicBool,
     idle_rss_mb: Mutex<f64>,
     running_rss_mb: Mutex<f64>,
+    /// From the first request sent to the last.
+    sending: Mutex<Duration>,
     rejects: Mutex<Vec<String>>,
     errors: Mutex<Vec<String>>,
     closed: Mutex<Vec<String>>,
@@ -728,6 +736,10 @@ pub(crate) async fn run(
         lps: options.lps,
         starts: schedule.starts(),
         duration_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        requests_span_s: {
+            let span = *figures.sending.lock().unwrap_or_else(|p| p.into_inner());
+            (span.as_secs_f64() * 1000.0).round() / 1000.0
+        },
         rfq_secs: options.rfq_secs,
         rfqs_sent: sent,
         steady_rfqs: schedule.steady_rfqs(),
@@ -874,6 +886,7 @@ async fn ask(plan: ClientPlan, figures: Arc<ClientFigures>) -> anyhow::Result<()
         }
     }
     figures.all_sent.store(true, Ordering::Relaxed);
+    *figures.sending.lock().unwrap_or_else(|p| p.into_inner()) = first_sent.elapsed();
     while let Some(read) = readers.join_next().await {
         read??;
     }

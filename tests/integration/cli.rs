@@ -847,6 +847,10 @@ fn bench_through_the_client_api_with_rfq_secs_keeps_c_live_and_times_the_steady_
     let lines = json_lines(&output);
     assert_eq!(lines.len(), 1);
     let report = &lines[0];
+    // 60 requests 50 ms apart: the last goes 2.95 s after the first,
+    // never sooner (later only if the sender fell behind).
+    let span = report["requests_span_s"].as_f64().unwrap();
+    assert!((2.949..4.0).contains(&span), "{report}");
     for (field, expected) in [
         ("sessions", serde_json::json!(20)),
         ("starts", serde_json::json!("steady")),
