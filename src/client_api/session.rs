@@ -25,7 +25,7 @@ use crate::clock::{StreamClock, StreamMs};
 use crate::desk::StreamHandle;
 use crate::market::{Leg, Pair, Side};
 use crate::rfq::client_view::{
-    ClientEndReason, ClientEventKind, ClientView, NotFilledReason, WithdrawReason,
+    keeps_for_client, ClientEndReason, ClientEventKind, ClientView, NotFilledReason, WithdrawReason,
 };
 use crate::rfq::StreamCommand;
 use crate::rfq::{Channel, ClientId, EventKind, QuoteRequest, RequestParams, RfqSpec};
@@ -263,7 +263,7 @@ impl ClientSession {
         if let Some(hops) = &self.api.hops {
             hops.starting(&id);
         }
-        let handle = match desk.try_start(request) {
+        let handle = match desk.try_start_keeping(request, keeps_for_client) {
             Ok(handle) => handle,
             Err(error) => {
                 let (reason, text) = reject_of(&error);

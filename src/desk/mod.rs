@@ -749,13 +749,25 @@ impl Desk {
     /// desk's settings, and with [`DeskError::BelowMinimum`] one under its
     /// pair's minimum size.
     pub fn try_start(&self, request: impl Into<QuoteRequest>) -> Result<StreamHandle, DeskError> {
+        self.try_start_keeping(request, |_| true)
+    }
+
+    /// [`Desk::try_start`] whose handle's `events` get only the events
+    /// `keep` passes (the blotter and every other subscriber still get
+    /// them all): a consumer that acts on a few kinds is not woken for
+    /// the rest.
+    pub(crate) fn try_start_keeping(
+        &self,
+        request: impl Into<QuoteRequest>,
+        keep: fn(&EventKind) -> bool,
+    ) -> Result<StreamHandle, DeskError> {
         let (session, counter, two_way) = self.session_for(request.into())?;
         Ok(start_session_in(
             session,
             self.blotter.as_ref().map(Blotter::sink),
             &self.streams,
             counter,
-            two_way,
+            (two_way, keep),
         ))
     }
 
@@ -1026,7 +1038,13 @@ fn run_stream<O: Outlet + 'static>(
 
 /// `start_session_in` a registry of its own: nobody else attaches.
 pub fn start_session(session: Session, blotter: Option<BlotterSink>) -> StreamHandle {
-    start_session_in(session, blotter, &StreamRegistry::default(), None, false)
+    start_session_in(
+        session,
+        blotter,
+        &StreamRegistry::default(),
+        None,
+        (false, |_| true),
+    )
 }
 
 /// Runs `session` as its own task, listed in `streams` while it runs,
@@ -1042,12 +1060,16 @@ pub(crate) fn start_session_in(
     blotter: Option<BlotterSink>,
     streams: &StreamRegistry,
     counter: Option<FillCounter>,
-    two_way: bool,
+    (two_way, keep): (bool, fn(&EventKind) -> bool),
 ) -> StreamHandle {
     let rfq_id = session.rfq_id.clone();
     let clock = session.clock;
     let (sender, events) = mpsc::channel(EVENT_BUFFER);
-    match spawn_session(session, blotter, streams, counter, two_way, sender) {
+    let consumer = crate::rfq::outlet::Only {
+        outlet: sender,
+        keep,
+    };
+    match spawn_session(session, blotter, streams, counter, two_way, consumer) {
         Ok(DirectStream {
             rfq_id,
             clock,

@@ -225,6 +225,34 @@ pub(crate) struct ClientView {
     accepted: Option<Arc<str>>,
 }
 
+/// Whether a client RFQ's task needs to see an event of this kind: every
+/// kind [`ClientView::project`] may turn into something the client sees,
+/// and `blotter_error` (the task withdraws its quote for it); never an
+/// LP's quote, error or health, a lock, a release, a check that failed or
+/// a last-look reject, which are the desk's alone and ~100 a second per
+/// stream. The desk hands the task only these
+/// ([`crate::desk::Desk::try_start_keeping`]).
+pub(crate) fn keeps_for_client(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Started(_)
+        | EventKind::ClientQuote(_)
+        | EventKind::LockExpired(_)
+        | EventKind::OrderSent(_)
+        | EventKind::Filled(_)
+        | EventKind::ExecutionUnknown(_)
+        | EventKind::NotFilled(_)
+        | EventKind::BlotterError(_)
+        | EventKind::Ended(_) => true,
+        EventKind::LpQuote(_)
+        | EventKind::LpError(_)
+        | EventKind::Unverified(_)
+        | EventKind::Released(_)
+        | EventKind::Locked(_)
+        | EventKind::OrderRejected(_)
+        | EventKind::LpHealth(_) => false,
+    }
+}
+
 impl ClientView {
     pub(crate) fn new() -> ClientView {
         ClientView::default()
@@ -668,6 +696,11 @@ mod tests {
         lp: Arc::from("Fader"),
     }))]
     fn desk_only_events_show_the_client_nothing(#[case] kind: EventKind) {
+        // The desk does not even hand a client RFQ's task the LP-private
+        // ones; a blotter error it hands on (the task withdraws its quote
+        // for it), and an expiry (it may withdraw one).
+        let handed_on = matches!(kind, EventKind::BlotterError(_) | EventKind::LockExpired(_));
+        assert_eq!(keeps_for_client(&kind), handed_on, "{kind:?}");
         let mut view = ClientView::new();
         assert_eq!(view.project(&at(100, kind)), None);
         // Nothing shown takes no number: the next event is still the first.

@@ -13,6 +13,7 @@ use futures::future::{self, Either};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
+use crate::rfq::event::EventKind;
 use crate::rfq::RfqEvent;
 
 /// Takes a session's events, in order; see the module docs.
@@ -67,6 +68,44 @@ pub trait Outlet: Send {
 /// holding the outlet; see [`Outlet::unrecordable_probe`].
 pub type UnrecordableProbe = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
+/// An outlet that takes only the events `keep` passes and lets the rest
+/// go by: a consumer that acts on a few kinds (a client's view of its
+/// RFQ has no use for an LP's quote, error or health) is then not woken
+/// for the ~100 events a second per stream it would only drop.
+pub(crate) struct Only<O> {
+    pub(crate) outlet: O,
+    pub(crate) keep: fn(&EventKind) -> bool,
+}
+
+impl<O: Outlet> Outlet for Only<O> {
+    fn send(&mut self, event: RfqEvent) -> impl Future<Output = ()> + Send {
+        match (self.keep)(&event.kind) {
+            true => Either::Left(self.outlet.send(event)),
+            false => Either::Right(future::ready(())),
+        }
+    }
+
+    fn ready(&mut self) -> impl Future<Output = ()> + Send {
+        self.outlet.ready()
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.outlet.stop_requested()
+    }
+
+    fn unrecordable(&self) -> Option<String> {
+        self.outlet.unrecordable()
+    }
+
+    fn take_unrecorded_order(&mut self) -> Option<String> {
+        self.outlet.take_unrecorded_order()
+    }
+
+    fn unrecordable_probe(&self) -> Option<UnrecordableProbe> {
+        self.outlet.unrecordable_probe()
+    }
+}
+
 impl Outlet for mpsc::Sender<RfqEvent> {
     fn send(&mut self, event: RfqEvent) -> impl Future<Output = ()> + Send {
         // Taken at once when there is room (the common case): the future
@@ -88,5 +127,48 @@ impl Outlet for mpsc::Sender<RfqEvent> {
     async fn ready(&mut self) {
         // Room for one more; the permit is handed back at once.
         let _ = self.reserve().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rfq::event::{BlotterErrorEvent, LockExpired};
+
+    fn event(kind: EventKind) -> RfqEvent {
+        RfqEvent {
+            kind,
+            rfq_id: Arc::from("R-1"),
+            t_ms: 0,
+            two_way_side: None,
+        }
+    }
+
+    /// Only the kinds kept reach the consumer, in order; the rest take
+    /// no room in its channel.
+    #[tokio::test]
+    async fn only_hands_on_the_kinds_it_keeps_and_lets_the_rest_go_by() {
+        let (sender, mut events) = mpsc::channel(1);
+        let mut only = Only {
+            outlet: sender,
+            keep: |kind| matches!(kind, EventKind::BlotterError(_)),
+        };
+        let expired = || {
+            event(EventKind::LockExpired(LockExpired {
+                lp: Arc::from("LP1"),
+            }))
+        };
+        // Dropped ones never wait for room, even in a full channel.
+        only.send(event(EventKind::BlotterError(BlotterErrorEvent {
+            reason: "disk full".into(),
+        })))
+        .await;
+        only.send(expired()).await;
+        only.send(expired()).await;
+        let kept = events.try_recv().unwrap();
+        assert!(matches!(kept.kind, EventKind::BlotterError(_)), "{kept:?}");
+        assert!(events.try_recv().is_err());
+        drop(only);
+        assert!(events.recv().await.is_none());
     }
 }
