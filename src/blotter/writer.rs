@@ -1,7 +1,8 @@
 //! The writer thread's policy, the same for every store and every record:
 //! it takes owned events from the channel, and the LPs' health changes
 //! from their queue, and hands them to its [`BlotterStore`] in large
-//! batches, committing whenever the channel runs dry, every
+//! batches: woken by a quiet spell's first event, it lets the others
+//! gather for [`GATHER`], then commits whenever the channel runs dry, every
 //! [`COMMIT_EVERY`] while events keep flowing, or every [`MAX_BATCH`] rows;
 //! while the store fails it holds the events (at most [`MAX_HELD`], then
 //! fails closed) and retries them in order on a schedule.
@@ -21,6 +22,17 @@ use crate::lp::guarded::RecordedChange;
 /// Longest a transaction stays open while events keep arriving: a hard kill
 /// loses at most this much.
 pub(crate) const COMMIT_EVERY: Duration = Duration::from_millis(100);
+
+/// How long the writer lets events gather after the first of a quiet
+/// spell wakes it, before it drains the channel into one transaction (a
+/// flush still commits at once). Under load events arrive every few
+/// microseconds, and committing each trickle on its own rewrote the same
+/// pages (the answers table's last leaf and its parents) into the WAL
+/// thousands of times a second: 3–3.5 s of system CPU in a 10 s bench of
+/// 1000 streams against 1.8–2 s with the gather, taken in short bursts
+/// from the streams on a two-core machine (docs/performance.md). An
+/// event waits at most this much longer to be on disk.
+pub(crate) const GATHER: Duration = Duration::from_millis(2);
 
 /// Most events in one transaction.
 pub(crate) const MAX_BATCH: usize = 20_000;
@@ -170,6 +182,9 @@ impl<S: BlotterStore> Writer<S> {
                     };
                     let opened = Instant::now();
                     self.take(first, &mut flushes);
+                    if flushes.is_empty() {
+                        std::thread::sleep(GATHER);
+                    }
                     let (mut received, mut emptied) = (1, false);
                     // Drain what is already there into the same
                     // transaction; never wait with a batch open, so a
