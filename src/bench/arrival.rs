@@ -36,6 +36,8 @@ impl LastArrival {
     /// stamps only once timestamps are switched on system-wide, a moment
     /// after the first socket asks): its frames are then timed as read,
     /// never by an older read's stamp, which would be too early.
+    // Only Linux's reads carry stamps to note.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn note(&self, realtime_ns: Option<i64>) {
         self.0.store(realtime_ns.unwrap_or(0), Ordering::Relaxed);
     }
